@@ -1,0 +1,1 @@
+"""tap-aphex: a Singer tap for Aphex Planner's task events and published plans."""

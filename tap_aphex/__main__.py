@@ -1,0 +1,3 @@
+from tap_aphex.cli import main
+
+main()

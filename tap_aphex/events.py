@@ -1,0 +1,172 @@
+"""The task-event log: `task_events`, and `tasks` built from the same events in the same pass."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.streams import Stream
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+from tap_aphex import schemas
+from tap_aphex.client import AphexStream
+from tap_aphex.cursor import EventCursorPaginator, read_page, resume_cursor
+from tap_aphex.errors import AuthenticationError, CursorRejectedError
+from tap_aphex.event_shape import Event, event_record, task_record
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+
+class DailyQuotaReached(Exception):
+    """HTTP 503: the organisation's daily event quota is spent. Not an error: resume tomorrow."""
+
+
+class TaskEventsStream(AphexStream):
+    """Every task event, in the log's order; the state is the last event delivered."""
+
+    name = "task_events"
+    path = ""
+    primary_keys: t.ClassVar[list[str]] = ["eventId"]
+    replication_key = "eventId"
+    is_sorted = True  # the API's order is the log's order
+    check_sorted = False  # ids are random: the latest event, not the largest id, is the position
+    schema = schemas.TASK_EVENT
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"])
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(key="x-api-key", value=self.config["api_key"], location="header")
+
+    def get_new_paginator(self) -> EventCursorPaginator:
+        fed = [stream for stream in (self, *self.child_streams) if stream.selected]
+        start = resume_cursor(fed, self.config.get("start_after"))
+        self.logger.info("Reading the task-event log after %s", start or "the first event")
+        self._cursor_sent: str | None = start
+        return EventCursorPaginator(start)
+
+    def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
+        request = super().get_http_request(page=page)
+        self._cursor_sent = page.next_page_token
+        if page.next_page_token:
+            request.params["startAfter"] = page.next_page_token
+        if self.config.get("page_size"):  # sent only when set: not every endpoint accepts it
+            request.params["pageSize"] = self.config["page_size"]
+        return request
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.SERVICE_UNAVAILABLE:
+            raise DailyQuotaReached
+        if status == HTTPStatus.UNAUTHORIZED:
+            msg = (
+                "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
+                "your organisation's Data API key (Enterprise plan)."
+            )
+            raise AuthenticationError(msg)
+        if status == HTTPStatus.BAD_REQUEST:
+            page_size = self.config.get("page_size")
+            msg = (
+                f"The Data API refused the query (HTTP 400): startAfter={self._cursor_sent}"
+                f"{f', pageSize={page_size}' if page_size else ''}. The cursor is the last event "
+                "in the state of task_events/tasks, or `start_after` when there is no state: "
+                "clear that state, or set `start_after` to an eventId you received, to restart."
+            )
+            raise CursorRejectedError(msg)
+        super().validate_response(response)
+
+    def parse_response(self, response: requests.Response) -> Iterator[Event]:
+        page = read_page(response)
+        self._last_event_of_page = page.events[-1]["eventId"] if page.events else None
+        yield from page.events
+
+    def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
+        return event_record(row)
+
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[Context]:
+        # `tasks` gets the events a page at a time (see `_checkpoint`), not one sync per event.
+        return ()
+
+    def get_records(self, context: Context | None) -> Iterator[Event]:
+        limit = self.config.get("max_events_per_run")
+        tasks = [child for child in self.child_streams if isinstance(child, TasksStream)]
+        page: list[Event] = []
+        delivered = 0
+        try:
+            for event in self.request_records(context):
+                yield event
+                # Resumed: the SDK has written this event and moved the bookmark onto it.
+                delivered += 1
+                page.append(event)
+                if event["eventId"] == self._last_event_of_page:
+                    self._checkpoint(page, tasks)
+                    page = []
+                if limit and delivered >= limit:
+                    self.logger.info(
+                        "Stopping after %d events (`max_events_per_run`); the next run resumes "
+                        "after event %s.",
+                        delivered,
+                        event["eventId"],
+                    )
+                    return
+        except DailyQuotaReached:
+            self.logger.warning(
+                "The Data API's daily event limit is reached (HTTP 503) after %d events in this "
+                "run. The state holds the last event delivered; the next run resumes after it.",
+                delivered,
+            )
+        finally:
+            self._checkpoint(page, tasks)
+
+    def _checkpoint(self, page: list[Event], tasks: list[TasksStream]) -> None:
+        """Hand the page's events to `tasks`, then emit STATE, so both bookmarks move together."""
+        for stream in tasks:
+            if page and stream.selected:
+                stream.apply(page)
+        # The SDK's own checkpoint only comes every 10,000 records; a killed run must lose no page.
+        self._write_state_message()
+
+
+class TasksStream(Stream):
+    """The current copy of each task: one record per event that changed it, deletions included."""
+
+    name = "tasks"
+    parent_stream_type = TaskEventsStream
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    replication_key = "eventId"
+    is_sorted = True
+    check_sorted = False
+    schema = schemas.TASK
+
+    _events: t.Sequence[Event] = ()
+
+    def apply(self, events: t.Sequence[Event]) -> None:
+        """Emit the records these events produce (called by `task_events` once per page)."""
+        self._events = events
+        try:
+            self.sync()
+        finally:
+            self._events = ()
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        for event in self._events:
+            record = task_record(event)
+            if record is None:
+                self.logger.warning(
+                    "Event %s has type %r, which says nothing documented about the task; it is in "
+                    "task_events but changes no task.",
+                    event["eventId"],
+                    event["type"],
+                )
+                continue
+            yield record

@@ -1,0 +1,170 @@
+"""JSON schemas of every stream, typed from the vendor's documents.
+
+Objects allow additional properties so that fields the documents do not name survive the SDK's
+record conformance.
+"""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+_RESOURCES = th.ObjectType(additional_properties=th.NumberType)
+
+STATUS = th.ObjectType(
+    th.Property("date", th.DateTimeType, description="Day the status is attached to."),
+    th.Property(
+        "type",
+        th.StringType,
+        description="delay, shortened, completed, onSchedule or completedEarly.",
+    ),
+    th.Property("name", th.StringType, description="Display name or delay reason."),
+    th.Property(
+        "category",
+        th.StringType,
+        description="Delay category when the status was recorded (blank unless a delay).",
+    ),
+    th.Property(
+        "value",
+        th.NumberType,
+        description="Working days; positive is a delay, negative an improvement.",
+    ),
+    th.Property("addedBy", th.StringType, description="Email of the user who added it."),
+    th.Property("createdAt", th.DateTimeType),
+    additional_properties=True,
+)
+
+
+def _task_properties(*, id_required: bool) -> list[th.Property]:  # type: ignore[type-arg]
+    return [
+        th.Property("id", th.StringType, required=id_required),
+        th.Property("calendar", th.StringType),
+        th.Property("duration", th.NumberType),
+        th.Property("end", th.DateTimeType),
+        th.Property("externalId", th.StringType),
+        th.Property("labourResources", _RESOURCES),
+        th.Property("location", th.StringType),
+        th.Property("materialResources", _RESOURCES),
+        th.Property("name", th.StringType),
+        th.Property("ownerEmail", th.StringType),
+        th.Property("ownerName", th.StringType),
+        th.Property("packageId", th.StringType),
+        th.Property("parentId", th.StringType),
+        th.Property("plantResources", _RESOURCES),
+        th.Property("projectExternalId", th.StringType),
+        th.Property("projectId", th.StringType),
+        th.Property("projectName", th.StringType),
+        th.Property("shift", th.StringType),
+        th.Property("start", th.DateTimeType),
+        th.Property("statuses", th.ArrayType(STATUS)),
+        th.Property("subcontractor", th.StringType),
+        th.Property("successors", th.ArrayType(th.StringType)),
+        th.Property("wbsPath", th.StringType),
+    ]
+
+
+_UNDOCUMENTED = th.Property(
+    "undocumented",
+    th.ObjectType(additional_properties=True),
+    description="Fields the vendor's documents do not name, kept as they came.",
+)
+
+TASK_EVENT = th.PropertiesList(
+    th.Property("eventId", th.StringType, required=True),
+    th.Property(
+        "type",
+        th.StringType,
+        required=True,
+        description="TaskCreated, TaskUpdated or TaskDeleted.",
+    ),
+    th.Property("apiVersion", th.StringType),
+    th.Property("createdAt", th.DateTimeType, description="When the event happened."),
+    th.Property(
+        "task",
+        th.ObjectType(*_task_properties(id_required=True), additional_properties=True),
+        description="The full task (Created, Updated) or only its id (Deleted).",
+    ),
+    _UNDOCUMENTED,
+).to_dict()
+
+TASK = th.PropertiesList(
+    *_task_properties(id_required=True),
+    _UNDOCUMENTED,
+    th.Property(
+        "eventId",
+        th.StringType,
+        required=True,
+        description="The event that produced this copy of the task.",
+    ),
+    th.Property("eventType", th.StringType),
+    th.Property("eventCreatedAt", th.DateTimeType),
+    th.Property(
+        "_sdc_deleted_at",
+        th.DateTimeType,
+        description="When the task was deleted; null while it exists.",
+    ),
+).to_dict()
+
+_ROW_KEYS = [
+    th.Property("accountId", th.StringType, required=True, description="The project's API id."),
+    th.Property("publishedPlanId", th.StringType, required=True),
+    th.Property("version", th.IntegerType),
+    th.Property("publishedAt", th.DateTimeType),
+    th.Property(
+        "rowNumber",
+        th.IntegerType,
+        required=True,
+        description="Position of the row in its table in that version.",
+    ),
+]
+
+PUBLISHED_PLAN = th.PropertiesList(
+    th.Property("accountId", th.StringType, required=True, description="The project's API id."),
+    th.Property("publishedPlanId", th.StringType, required=True),
+    th.Property("version", th.IntegerType),
+    th.Property("name", th.StringType),
+    th.Property("publishedAt", th.DateTimeType, description="When the version was published."),
+    th.Property("publishedBy", th.StringType),
+    th.Property("comment", th.StringType),
+    th.Property("project", th.ObjectType(additional_properties=True)),
+    th.Property(
+        "rowCounts",
+        th.ObjectType(additional_properties=th.IntegerType),
+        description="Rows per table in this version, e.g. tasks.",
+    ),
+    _UNDOCUMENTED,
+).to_dict()
+
+PUBLISHED_PLAN_TASK = th.PropertiesList(
+    *_ROW_KEYS,
+    th.Property("taskId", th.StringType, required=True),
+    th.Property("name", th.StringType),
+    th.Property("start", th.DateTimeType),
+    th.Property("end", th.DateTimeType),
+    th.Property("duration", th.NumberType),
+    th.Property("shift", th.StringType),
+    th.Property("ownerName", th.StringType),
+    th.Property("ownerEmail", th.StringType),
+    th.Property("subcontractor", th.StringType),
+    th.Property("wbsPath", th.StringType),
+    th.Property("wbsName", th.StringType),
+    th.Property("externalId", th.StringType),
+    th.Property("packageCode", th.StringType),
+    th.Property("packageName", th.StringType),
+    th.Property("keyTask", th.BooleanType),
+    th.Property("status", th.StringType),
+    th.Property("notes", th.StringType),
+    _UNDOCUMENTED,
+).to_dict()
+
+PUBLISHED_PLAN_STATUS = th.PropertiesList(
+    *_ROW_KEYS,
+    th.Property("taskId", th.StringType),
+    th.Property("date", th.DateTimeType),
+    th.Property("type", th.StringType),
+    th.Property("name", th.StringType),
+    th.Property("category", th.StringType),
+    th.Property("value", th.NumberType),
+    th.Property("addedBy", th.StringType),
+    th.Property("createdAt", th.DateTimeType),
+    _UNDOCUMENTED,
+).to_dict()

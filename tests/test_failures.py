@@ -1,0 +1,236 @@
+"""How task_events fails, stops and resumes: quota, refusals, faults, kills. Real HTTP throughout."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import events_config
+from harness import parse_messages, replay_tasks, run_cli, run_tap
+
+from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
+from tap_aphex.simulator import Simulator
+
+
+def event_ids(records: list[dict]) -> list[str]:
+    return [record["eventId"] for record in records]
+
+
+def assert_state_points_at_an_emitted_event(run) -> None:
+    emitted = event_ids(run.records("task_events"))
+    if emitted:
+        assert run.bookmark("task_events") == emitted[-1]
+
+
+# --- The daily quota -------------------------------------------------------------------------
+
+
+def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes() -> None:
+    with Simulator(seed=3, events=2_600, page_size=400, daily_quota=1_000, plan_projects=0) as sim:
+        first = run_cli(events_config(sim))
+        assert first.returncode == 0, first.stderr
+        assert "daily event limit" in first.stderr
+        assert "after 1000 events" in first.stderr
+        assert first.bookmark("task_events") == sim.event_log.events[999]["eventId"]
+        assert [r.status for r in sim.requests].count(503) == 1  # no retries burnt on it
+
+        sim.new_day()
+        second = run_tap(events_config(sim), state=first.final_state)
+        assert event_ids(second.records("task_events")) == event_ids(sim.event_log.events[1000:2000])
+
+
+def test_a_backfill_larger_than_the_quota_lands_every_event_exactly_once_over_several_days() -> None:
+    with Simulator(seed=5, events=5_500, page_size=500, daily_quota=2_000, plan_projects=0) as sim:
+        delivered: list[str] = []
+        tasks: list[dict] = []
+        state: dict = {}
+        for _day in range(5):
+            run = run_tap(events_config(sim), state=state)
+            delivered += event_ids(run.records("task_events"))
+            tasks += run.records("tasks")
+            state = run.final_state
+            sim.new_day()
+
+        assert delivered == event_ids(sim.event_log.events)
+        assert set(replay_tasks(tasks)) == set(sim.current_tasks())
+
+
+# --- Refusals -------------------------------------------------------------------------------
+
+
+def test_a_wrong_key_is_one_clear_line_naming_api_key_without_traceback_or_secret(
+    simulator: Simulator,
+) -> None:
+    secret = "wrong-key-4f8e1c2a9b"
+    run = run_cli(events_config(simulator, api_key=secret), env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode != 0
+    assert "`api_key`" in run.stderr
+    assert "HTTP 401" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert secret not in run.stderr + run.stdout
+
+
+def test_the_key_never_appears_in_any_output_even_at_debug_level(simulator: Simulator) -> None:
+    run = run_cli(events_config(simulator), env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode == 0, run.stderr
+    assert simulator.api_key not in run.stderr + run.stdout
+
+
+def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simulator) -> None:
+    stale = {"replication_key": "eventId", "replication_key_value": "noSuchEvent000000000"}
+    state = {"bookmarks": {"task_events": stale, "tasks": stale}}
+    run = run_cli(events_config(simulator), state)
+
+    assert run.returncode != 0
+    assert "startAfter=noSuchEvent000000000" in run.stderr
+    assert "`start_after`" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("url", ["http://example.com/apiTaskEventsV2", "ftp://example.com/x"])
+def test_an_insecure_api_url_is_refused_before_any_request(simulator: Simulator, url: str) -> None:
+    run = run_cli(events_config(simulator, api_url=url))
+
+    assert run.returncode != 0
+    assert "`api_url`" in run.stderr
+    assert simulator.requests == []
+
+
+def test_a_config_with_no_credentials_is_refused() -> None:
+    run = run_cli({})
+
+    assert run.returncode != 0
+    assert "set `api_key`" in run.stderr
+
+
+# --- Transient faults are retried -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "count", "retry_after"),
+    [("500", 2, None), ("502", 1, 0), ("429", 2, 1), ("drop", 2, None)],
+)
+def test_transient_faults_are_retried_and_nothing_is_lost(
+    simulator: Simulator, fault: str, count: int, retry_after: int | None
+) -> None:
+    simulator.inject_fault(fault, count, retry_after=retry_after)
+
+    run = run_tap(events_config(simulator))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+    assert simulator.pending_faults == 0
+
+
+def test_retry_after_is_honoured(simulator: Simulator) -> None:
+    simulator.inject_fault("429", 1, retry_after=2)
+
+    run_tap(events_config(simulator))
+
+    first, second = simulator.requests[0], simulator.requests[1]
+    assert first.status == 429
+    assert second.at - first.at >= 2.0
+
+
+def test_a_stalled_response_times_out_and_is_retried(simulator: Simulator) -> None:
+    simulator.inject_fault("stall", 1, stall_seconds=3)
+
+    run = run_tap(events_config(simulator, request_timeout=1))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+
+
+def test_a_fault_that_persists_fails_clearly_with_the_state_on_emitted_events(
+    simulator: Simulator,
+) -> None:
+    simulator.inject_fault("502", 1)  # nothing lost before the fault below
+    first_page = simulator.page_size
+    run_ok_pages = run_tap(events_config(simulator, max_events_per_run=first_page))
+    simulator.inject_fault("502", 10, retry_after=0)
+
+    run = run_cli(events_config(simulator), run_ok_pages.final_state)
+
+    assert run.returncode != 0
+    assert "502" in run.stderr
+    assert "Traceback" not in run.stderr.split("Backing off")[0]
+    assert run.bookmark("task_events") in (None, run_ok_pages.bookmark("task_events"))
+
+
+# --- Responses that break the protocol -------------------------------------------------------
+
+
+def test_a_body_that_is_not_json_is_a_clear_error_and_the_state_stays_safe(
+    simulator: Simulator,
+) -> None:
+    first = run_tap(events_config(simulator, max_events_per_run=500))
+    simulator.inject_fault("garbage", 1)
+
+    with pytest.raises(UnexpectedResponseError, match="not JSON"):
+        run_tap(events_config(simulator), state=first.final_state)
+
+    cli = run_cli(events_config(simulator), first.final_state)  # the fault was used up above
+    assert cli.returncode == 0
+
+
+@pytest.mark.parametrize("fault", ["missing_cursor", "same_cursor"])
+def test_a_response_with_no_way_forward_stops_instead_of_looping(
+    simulator: Simulator, fault: str
+) -> None:
+    simulator.inject_fault(fault, 1)
+
+    run = run_cli(events_config(simulator))
+
+    assert run.returncode != 0
+    assert "nextStartAfter" in run.stderr
+    assert len(simulator.requests) == 1
+    assert_state_points_at_an_emitted_event(run)
+
+
+def test_the_loop_guard_also_holds_in_process(simulator: Simulator) -> None:
+    simulator.inject_fault("same_cursor", 1)
+    with pytest.raises(PaginationLoopError):
+        run_tap(events_config(simulator))
+
+
+# --- A run killed at any moment -------------------------------------------------------------
+
+
+def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() -> None:
+    with Simulator(seed=11, events=6_000, page_size=250, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        with tempfile.TemporaryDirectory() as folder:
+            config_path = Path(folder, "config.json")
+            config_path.write_text(json.dumps(config))
+            tap = subprocess.Popen(
+                [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert tap.stdout is not None
+            lines = []
+            states = 0
+            for line in tap.stdout:  # kill it once it has checkpointed a few pages
+                lines.append(line)
+                states += '"type":"STATE"' in line.replace(" ", "")
+                if states == 4:
+                    break
+            tap.send_signal(signal.SIGKILL)
+            tap.wait()
+        killed = parse_messages("".join(lines))
+        last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+        bookmark = last_state["bookmarks"]["task_events"]["replication_key_value"]
+        delivered = [m["record"]["eventId"] for m in killed
+                     if m["type"] == "RECORD" and m["stream"] == "task_events"]
+        assert 0 < len(delivered) < len(sim.event_log.events)
+
+        resumed = run_tap(config, state=last_state)
+
+        kept = delivered[: delivered.index(bookmark) + 1]  # what a target committed with that state
+        assert kept + event_ids(resumed.records("task_events")) == event_ids(sim.event_log.events)

@@ -1,0 +1,210 @@
+"""task_events and tasks against the simulated Data API, over real HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import events_config
+from harness import replay_tasks, run_tap
+
+from tap_aphex.simulator import Simulator
+
+
+def event_ids(records: list[dict]) -> list[str]:
+    return [record["eventId"] for record in records]
+
+
+def test_a_full_sync_delivers_every_event_once_in_the_logs_order(simulator: Simulator) -> None:
+    run = run_tap(events_config(simulator))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+    assert run.bookmark("task_events") == simulator.event_log.events[-1]["eventId"]
+    assert run.bookmark("tasks") == simulator.event_log.events[-1]["eventId"]
+
+
+def test_epoch_milliseconds_become_rfc3339_utc_with_milliseconds(simulator: Simulator) -> None:
+    run = run_tap(events_config(simulator))
+
+    source = {event["eventId"]: event for event in simulator.event_log.events}
+    with_status = next(r for r in run.records("task_events") if r["task"].get("statuses"))
+    original = source[with_status["eventId"]]
+
+    def expected(ms: int) -> str:
+        moment = dt.datetime.fromtimestamp(ms // 1000, tz=dt.timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+    assert with_status["createdAt"] == expected(original["createdAt"])
+    assert with_status["task"]["start"] == expected(original["task"]["start"])
+    assert with_status["task"]["end"] == expected(original["task"]["end"])
+    status, original_status = with_status["task"]["statuses"][0], original["task"]["statuses"][0]
+    assert status["date"] == expected(original_status["date"])
+    assert status["createdAt"] == expected(original_status["createdAt"])
+
+
+def test_fields_the_docs_do_not_name_are_kept(simulator: Simulator) -> None:
+    created = next(e for e in simulator.event_log.events if e["type"] == "TaskCreated")
+    created["region"] = "EMEA"  # the API starts sending fields nobody documented
+    created["task"]["priority"] = "high"
+
+    run = run_tap(events_config(simulator))
+
+    event = next(r for r in run.records("task_events") if r["eventId"] == created["eventId"])
+    assert event["undocumented"] == {"region": "EMEA"}
+    assert event["task"]["priority"] == "high"
+    task = next(r for r in run.records("tasks") if r["eventId"] == created["eventId"])
+    assert task["undocumented"] == {"priority": "high"}
+
+
+def test_tasks_replayed_by_id_equal_the_current_tasks_deletions_included(
+    simulator: Simulator,
+) -> None:
+    run = run_tap(events_config(simulator))
+
+    tasks = replay_tasks(run.records("tasks"))
+    truth = simulator.current_tasks()
+    deleted = {e["task"]["id"] for e in simulator.event_log.events if e["type"] == "TaskDeleted"}
+    assert deleted, "the simulated log should delete some tasks"
+    assert set(tasks) == set(truth)
+    for task_id, task in tasks.items():
+        assert task["name"] == truth[task_id]["name"]
+        assert len(task["statuses"]) == len(truth[task_id]["statuses"])
+        assert task["successors"] == truth[task_id]["successors"]
+
+
+def test_each_task_record_names_the_event_that_produced_it(simulator: Simulator) -> None:
+    run = run_tap(events_config(simulator))
+
+    events = {e["eventId"]: e for e in simulator.event_log.events}
+    for task in run.records("tasks"):
+        event = events[task["eventId"]]
+        assert event["task"]["id"] == task["id"]
+        assert task["eventType"] == event["type"]
+        assert (task["_sdc_deleted_at"] is not None) == (event["type"] == "TaskDeleted")
+        if task["_sdc_deleted_at"]:
+            assert task["_sdc_deleted_at"] == task["eventCreatedAt"]
+
+
+def test_an_incremental_run_reads_only_new_events_starting_after_the_saved_one(
+    simulator: Simulator,
+) -> None:
+    first = run_tap(events_config(simulator))
+    new_events = simulator.append_events(120)
+    simulator.clear_requests()
+
+    second = run_tap(events_config(simulator), state=first.final_state)
+
+    assert event_ids(second.records("task_events")) == event_ids(new_events)
+    assert simulator.requests[0].query.get("startAfter") == first.bookmark("task_events")
+    assert second.bookmark("task_events") == new_events[-1]["eventId"]
+
+
+def test_nothing_new_ends_with_the_state_unchanged(simulator: Simulator) -> None:
+    first = run_tap(events_config(simulator))
+
+    second = run_tap(events_config(simulator), state=first.final_state)
+
+    assert second.records("task_events") == []
+    assert simulator.requests[-1].status == 204
+    assert second.final_state["bookmarks"]["task_events"] == (
+        first.final_state["bookmarks"]["task_events"]
+    )
+
+
+def test_start_after_sets_where_a_stateless_run_begins(simulator: Simulator) -> None:
+    events = simulator.event_log.events
+
+    run = run_tap(events_config(simulator, start_after=events[999]["eventId"]))
+
+    assert event_ids(run.records("task_events")) == event_ids(events[1000:])
+
+
+def test_a_configured_sdk_start_date_is_never_sent_as_the_cursor(simulator: Simulator) -> None:
+    run = run_tap(events_config(simulator, start_date="2021-01-01T00:00:00Z"))
+
+    assert "startAfter" not in simulator.requests[0].query
+    assert len(run.records("task_events")) == len(simulator.event_log.events)
+
+
+def test_page_size_is_sent_only_when_set(simulator: Simulator) -> None:
+    run_tap(events_config(simulator))
+    assert all("pageSize" not in request.query for request in simulator.requests)
+    simulator.clear_requests()
+
+    run = run_tap(events_config(simulator, page_size=300))
+
+    assert {request.query.get("pageSize") for request in simulator.requests} == {"300"}
+    assert len(run.records("task_events")) == len(simulator.event_log.events)
+
+
+@pytest.mark.parametrize("path", ["/apiTaskEvents", "/taskEvents"])
+def test_other_endpoints_work_by_changing_only_api_url(simulator: Simulator, path: str) -> None:
+    run = run_tap(events_config(simulator, api_url=simulator.base_url + path))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+
+
+def test_a_state_is_checkpointed_after_every_page(simulator: Simulator) -> None:
+    run = run_tap(events_config(simulator))
+
+    page_ends = {
+        event["eventId"] for event in simulator.event_log.events[simulator.page_size - 1 :: 500]
+    }
+    checkpoints = {state["bookmarks"]["task_events"]["replication_key_value"] for state in run.states()}
+    assert page_ends <= checkpoints
+    for state in run.states():  # both streams move together
+        bookmarks = state["bookmarks"]
+        assert bookmarks["tasks"]["replication_key_value"] == (
+            bookmarks["task_events"]["replication_key_value"]
+        )
+
+
+def test_max_events_per_run_stops_cleanly_and_the_next_run_continues(
+    simulator: Simulator,
+) -> None:
+    events = simulator.event_log.events
+
+    first = run_tap(events_config(simulator, max_events_per_run=700))
+    second = run_tap(events_config(simulator), state=first.final_state)
+
+    assert event_ids(first.records("task_events")) == event_ids(events[:700])
+    assert first.bookmark("task_events") == events[699]["eventId"]
+    assert first.bookmark("tasks") == events[699]["eventId"]
+    assert event_ids(second.records("task_events")) == event_ids(events[700:])
+
+
+def catalog_selecting(stream_names: set[str], config: dict) -> dict:
+    from tap_aphex.tap import TapAphex
+
+    catalog = TapAphex(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in stream_names
+    return catalog
+
+
+def test_tasks_alone_is_incremental_and_complete(simulator: Simulator) -> None:
+    config = events_config(simulator)
+    catalog = catalog_selecting({"tasks"}, config)
+
+    first = run_tap(config, catalog=catalog)
+    simulator.append_events(300)
+    simulator.clear_requests()
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+
+    assert first.records("task_events") == []
+    assert simulator.requests[0].query.get("startAfter") == first.bookmark("tasks")
+    tasks = replay_tasks(first.records("tasks") + second.records("tasks"))
+    assert set(tasks) == set(simulator.current_tasks())
+
+
+def test_adding_tasks_to_the_selection_later_still_gives_every_task(simulator: Simulator) -> None:
+    config = events_config(simulator)
+    events_only = run_tap(config, catalog=catalog_selecting({"task_events"}, config))
+
+    both = run_tap(config, state=events_only.final_state)
+
+    # The bookmarks differ, so the run starts from the beginning rather than lose a task.
+    assert set(replay_tasks(both.records("tasks"))) == set(simulator.current_tasks())
+    assert both.bookmark("tasks") == both.bookmark("task_events")
