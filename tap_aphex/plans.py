@@ -43,6 +43,7 @@ class PublishedPlansStream(AphexStream):
         self.failed_projects: dict[str, str] = {}
         self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
         self._tables: dict[str, list[Row]] = {}
+        self._label = ""  # the project being read, for messages
 
     url_base = ""  # each project has its own URL: see `get_url`
 
@@ -78,7 +79,7 @@ class PublishedPlansStream(AphexStream):
         return SinglePagePaginator()
 
     def validate_response(self, response: requests.Response) -> None:
-        label = project_label(self.project(self.context))
+        label = self._label
         status = response.status_code
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             msg = (
@@ -105,7 +106,7 @@ class PublishedPlansStream(AphexStream):
                 yield version.record
 
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        label = project_label(self.project(context))
+        self._label = label = project_label(self.project(context))
         try:
             yield from self._new_versions(context, label)
         except (AphexError, RetriableAPIError, requests.RequestException) as error:
@@ -128,7 +129,7 @@ class PublishedPlansStream(AphexStream):
                         continue  # published versions never change: this one landed before
                     tables = self._tables
                     yield record
-                    self._hand_to_children(context, tables)
+                    self._hand_to_children(context, record["publishedPlanId"], tables)
                 break
             except ResponseTooLarge:
                 if self._limit == 1:
@@ -151,10 +152,13 @@ class PublishedPlansStream(AphexStream):
                 received,
             )
 
-    def _hand_to_children(self, context: Context | None, tables: dict[str, list[Row]]) -> None:
+    def _hand_to_children(
+        self, context: Context | None, version_id: str, tables: dict[str, list[Row]]
+    ) -> None:
+        version_context = {**(context or {}), "publishedPlanId": version_id}
         for child in self.child_streams:
             if isinstance(child, PublishedPlanTableStream) and child.selected:
-                child.apply(context, tables.get(child.table, []))
+                child.apply(version_context, tables.get(child.table, []))
 
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
         # Children get their rows straight from the version just read (see `_hand_to_children`).
@@ -175,14 +179,16 @@ class PublishedPlanTableStream(Stream):
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
     is_sorted = False
+    # One bookmark per project (the newest version seen), not one per version.
+    state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
     table: t.ClassVar[str]
     _rows: t.Sequence[Row] = ()
 
-    def apply(self, context: Context | None, rows: t.Sequence[Row]) -> None:
+    def apply(self, context: dict[str, t.Any], rows: t.Sequence[Row]) -> None:
         """Emit ``rows`` (called by `published_plans` for each version it emits)."""
         self._rows = rows
         try:
-            self.sync(context=dict(context) if context else None)
+            self.sync(context=context)
         finally:
             self._rows = ()
 

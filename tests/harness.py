@@ -26,7 +26,9 @@ class TapRun:
     stdout: str = field(default="", repr=False)
 
     def records(self, stream: str) -> list[dict[str, t.Any]]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     def states(self) -> list[dict[str, t.Any]]:
         return [m["value"] for m in self.messages if m["type"] == "STATE"]

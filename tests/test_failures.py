@@ -1,4 +1,4 @@
-"""How task_events fails, stops and resumes: quota, refusals, faults, kills. Real HTTP throughout."""
+"""How task_events fails, stops and resumes: quota, refusals, faults, kills; real HTTP."""
 
 from __future__ import annotations
 
@@ -7,21 +7,22 @@ import signal
 import subprocess
 import sys
 import tempfile
+import typing as t
 from pathlib import Path
 
 import pytest
 from conftest import events_config
-from harness import parse_messages, replay_tasks, run_cli, run_tap
+from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
 
 from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.simulator import Simulator
 
 
-def event_ids(records: list[dict]) -> list[str]:
+def event_ids(records: list[dict[str, t.Any]]) -> list[str]:
     return [record["eventId"] for record in records]
 
 
-def assert_state_points_at_an_emitted_event(run) -> None:
+def assert_state_points_at_an_emitted_event(run: TapRun) -> None:
     emitted = event_ids(run.records("task_events"))
     if emitted:
         assert run.bookmark("task_events") == emitted[-1]
@@ -41,14 +42,18 @@ def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes() -> None
 
         sim.new_day()
         second = run_tap(events_config(sim), state=first.final_state)
-        assert event_ids(second.records("task_events")) == event_ids(sim.event_log.events[1000:2000])
+        assert event_ids(second.records("task_events")) == event_ids(
+            sim.event_log.events[1000:2000]
+        )
 
 
-def test_a_backfill_larger_than_the_quota_lands_every_event_exactly_once_over_several_days() -> None:
+def test_a_backfill_larger_than_the_quota_lands_every_event_exactly_once_over_several_days() -> (
+    None
+):
     with Simulator(seed=5, events=5_500, page_size=500, daily_quota=2_000, plan_projects=0) as sim:
         delivered: list[str] = []
-        tasks: list[dict] = []
-        state: dict = {}
+        tasks: list[dict[str, t.Any]] = []
+        state: dict[str, t.Any] = {}
         for _day in range(5):
             run = run_tap(events_config(sim), state=state)
             delivered += event_ids(run.records("task_events"))
@@ -226,8 +231,11 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
         killed = parse_messages("".join(lines))
         last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
         bookmark = last_state["bookmarks"]["task_events"]["replication_key_value"]
-        delivered = [m["record"]["eventId"] for m in killed
-                     if m["type"] == "RECORD" and m["stream"] == "task_events"]
+        delivered = [
+            m["record"]["eventId"]
+            for m in killed
+            if m["type"] == "RECORD" and m["stream"] == "task_events"
+        ]
         assert 0 < len(delivered) < len(sim.event_log.events)
 
         resumed = run_tap(config, state=last_state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 
 import pytest
 from conftest import events_config
@@ -11,7 +12,7 @@ from harness import replay_tasks, run_tap
 from tap_aphex.simulator import Simulator
 
 
-def event_ids(records: list[dict]) -> list[str]:
+def event_ids(records: list[dict[str, t.Any]]) -> list[str]:
     return [record["eventId"] for record in records]
 
 
@@ -106,8 +107,9 @@ def test_nothing_new_ends_with_the_state_unchanged(simulator: Simulator) -> None
 
     assert second.records("task_events") == []
     assert simulator.requests[-1].status == 204
-    assert second.final_state["bookmarks"]["task_events"] == (
-        first.final_state["bookmarks"]["task_events"]
+    assert (
+        second.final_state["bookmarks"]["task_events"]
+        == (first.final_state["bookmarks"]["task_events"])
     )
 
 
@@ -150,12 +152,15 @@ def test_a_state_is_checkpointed_after_every_page(simulator: Simulator) -> None:
     page_ends = {
         event["eventId"] for event in simulator.event_log.events[simulator.page_size - 1 :: 500]
     }
-    checkpoints = {state["bookmarks"]["task_events"]["replication_key_value"] for state in run.states()}
+    checkpoints = {
+        state["bookmarks"]["task_events"]["replication_key_value"] for state in run.states()
+    }
     assert page_ends <= checkpoints
     for state in run.states():  # both streams move together
         bookmarks = state["bookmarks"]
-        assert bookmarks["tasks"]["replication_key_value"] == (
-            bookmarks["task_events"]["replication_key_value"]
+        assert (
+            bookmarks["tasks"]["replication_key_value"]
+            == (bookmarks["task_events"]["replication_key_value"])
         )
 
 
@@ -173,7 +178,7 @@ def test_max_events_per_run_stops_cleanly_and_the_next_run_continues(
     assert event_ids(second.records("task_events")) == event_ids(events[700:])
 
 
-def catalog_selecting(stream_names: set[str], config: dict) -> dict:
+def catalog_selecting(stream_names: set[str], config: dict[str, t.Any]) -> dict[str, t.Any]:
     from tap_aphex.tap import TapAphex
 
     catalog = TapAphex(config=config).catalog_dict

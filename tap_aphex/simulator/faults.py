@@ -1,0 +1,93 @@
+"""Switchable faults: queued, each consumed by one request, then normal service resumes."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from .responses import Response, error_response
+
+# Faults that replace the whole answer, whatever the request would otherwise have got.
+REPLACING_FAULTS = frozenset({"500", "502", "429", "drop", "garbage"})
+# "stall" delays a normal answer; the cursor faults damage a normal 200 answer.
+EVENT_FAULTS = REPLACING_FAULTS | {"stall", "missing_cursor", "same_cursor"}
+PLAN_FAULTS = REPLACING_FAULTS | {"stall"}
+
+DEFAULT_429_RETRY_AFTER = 1
+
+# What a proxy or crashed function might send instead of JSON: an HTML page with status 200.
+_GARBAGE_BODY = (
+    b"<html><head><title>Error</title></head><body><h1>Error: Server Error</h1>"
+    b"<p>The server encountered a temporary error and could not complete your request."
+    b"<p>Please try again in 30 seconds.</p></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    retry_after: int | None = None  # seconds, sent as Retry-After
+    stall_seconds: float | None = None  # for "stall"; None: the simulator's default
+
+
+class FaultQueue:
+    """A FIFO of faults for the next requests. Thread-safe."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self._allowed = allowed
+        self._queue: deque[Fault] = deque()
+        self._lock = threading.Lock()
+
+    def push(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        retry_after: int | None = None,
+        stall_seconds: float | None = None,
+    ) -> None:
+        if kind not in self._allowed:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(self._allowed)}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if retry_after is not None and retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
+        if stall_seconds is not None and stall_seconds < 0:
+            raise ValueError("stall_seconds must be >= 0")
+        if kind == "429" and retry_after is None:
+            retry_after = DEFAULT_429_RETRY_AFTER
+        with self._lock:
+            self._queue.extend(Fault(kind, retry_after, stall_seconds) for _ in range(count))
+
+    def pop(self) -> Fault | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+
+def replacing_response(fault: Fault) -> Response | None:
+    """The answer for a fault that replaces the response, or None if the fault is not one."""
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    if fault.kind in ("500", "502", "429"):
+        message = {
+            "500": "Internal Server Error",
+            "502": "Bad Gateway",
+            "429": "Too Many Requests",
+        }[fault.kind]
+        response = error_response(int(fault.kind), message, headers)
+    elif fault.kind == "drop":
+        response = Response(status=0, drop=True)
+    elif fault.kind == "garbage":
+        response = Response(status=200, body=_GARBAGE_BODY, content_type="text/html")
+    else:
+        return None
+    response.fault = fault.kind
+    return response

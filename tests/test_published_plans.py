@@ -1,0 +1,196 @@
+"""published_plans and its tables against the simulated Published Plans API, over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import typing as t
+
+import pytest
+from harness import TapRun, run_cli, run_tap
+
+from tap_aphex.plan_shape import read_versions
+from tap_aphex.simulator import PlanProject, Simulator
+
+
+@pytest.fixture
+def portfolio() -> t.Iterator[Simulator]:
+    """Three projects, six months of weekly publications, no task events needed."""
+    with Simulator(seed=13, events=0, plan_projects=3, plan_tasks=30) as sim:
+        yield sim
+
+
+def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
+    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
+    return {"projects": entries, **settings}
+
+
+def versions_by_project(run: TapRun) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for record in run.records("published_plans"):
+        found.setdefault(record["accountId"], set()).add(record["publishedPlanId"])
+    return found
+
+
+def expected_versions(sim: Simulator, project: PlanProject, limit: int = 5) -> set[str]:
+    return {v["id"] for v in sim.plan_document(project.account_id, limit)["publishedPlans"]}
+
+
+def test_every_project_lands_its_published_versions_with_every_task(portfolio: Simulator) -> None:
+    projects = portfolio.plan_projects
+
+    run = run_tap(plans_config(projects))
+
+    assert versions_by_project(run) == {
+        p.account_id: expected_versions(portfolio, p) for p in projects
+    }
+    for project in projects:
+        document = portfolio.plan_document(project.account_id)
+        expected_rows = {
+            (version["id"], task["taskId"])
+            for version in document["publishedPlans"]
+            for task in version["tasks"]
+        }
+        landed = {
+            (row["publishedPlanId"], row["taskId"])
+            for row in run.records("published_plan_tasks")
+            if row["accountId"] == project.account_id
+        }
+        assert landed == expected_rows
+    statuses = sum(
+        len(version["statuses"])
+        for p in projects
+        for version in portfolio.plan_document(p.account_id)["publishedPlans"]
+    )
+    assert len(run.records("published_plan_statuses")) == statuses
+
+
+def test_published_times_are_rfc3339_utc(portfolio: Simulator) -> None:
+    run = run_tap(plans_config(portfolio.plan_projects[:1]))
+
+    for record in run.records("published_plans"):
+        assert record["publishedAt"].endswith("Z")
+        assert record["publishedAt"][10] == "T"
+    for row in run.records("published_plan_tasks"):
+        assert row["start"].endswith("Z")
+        assert row["publishedAt"].endswith("Z")
+
+
+def test_published_plans_limit_is_sent_as_limit(portfolio: Simulator) -> None:
+    project = portfolio.plan_projects[0]
+
+    run = run_tap(plans_config([project], published_plans_limit=2))
+
+    assert portfolio.requests[0].query == {"limit": "2"}
+    assert len(run.records("published_plans")) == 2
+
+
+def test_a_later_run_emits_only_versions_published_since(portfolio: Simulator) -> None:
+    projects = portfolio.plan_projects
+    first = run_tap(plans_config(projects))
+    portfolio.publish_version(projects[1].account_id)
+
+    second = run_tap(plans_config(projects), state=first.final_state)
+
+    newest = portfolio.plan_document(projects[1].account_id, 1)["publishedPlans"][0]
+    assert versions_by_project(second) == {projects[1].account_id: {newest["id"]}}
+    assert {row["publishedPlanId"] for row in second.records("published_plan_tasks")} == {
+        newest["id"]
+    }
+
+
+def test_state_is_per_project_and_never_holds_a_token(portfolio: Simulator) -> None:
+    projects = portfolio.plan_projects
+
+    run = run_tap(plans_config(projects))
+
+    partitions = run.final_state["bookmarks"]["published_plans"]["partitions"]
+    assert {p["context"]["accountId"] for p in partitions} == {p.account_id for p in projects}
+    state_text = json.dumps(run.final_state)
+    assert not any(project.token in state_text for project in projects)
+
+
+def test_an_expired_token_fails_that_project_only_and_the_run_ends_non_zero(
+    portfolio: Simulator,
+) -> None:
+    projects = portfolio.plan_projects
+    expired = projects[1]
+    portfolio.expire_token(expired.account_id)
+
+    run = run_cli(plans_config(projects), env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode != 0
+    landed = versions_by_project(run)
+    assert set(landed) == {projects[0].account_id, projects[2].account_id}
+    assert f"Project {expired.name}" in run.stderr
+    assert "Integrations page" in run.stderr
+    assert "1 project(s) failed" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not any(p.token in run.stderr + run.stdout for p in projects)
+
+
+def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> None:
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=60) as probe:
+        size_of_two = len(json.dumps(probe.plan_document(probe.plan_projects[0].account_id, 2)))
+    # Room for two versions but not five: the API answers HTTP 500 past its response limit.
+    with Simulator(
+        seed=17, events=0, plan_projects=1, plan_tasks=60, max_response_bytes=size_of_two + 1024
+    ) as sim:
+        project = sim.plan_projects[0]
+
+        run = run_cli(plans_config([project]))
+
+        assert run.returncode == 0, run.stderr
+        assert [r.query["limit"] for r in sim.requests] == ["5", "2"]
+        assert "asking again with limit=2" in run.stderr
+        assert versions_by_project(run) == {project.account_id: expected_versions(sim, project, 2)}
+
+
+def test_plain_http_to_a_remote_project_is_refused(portfolio: Simulator) -> None:
+    config = plans_config(portfolio.plan_projects[:1])
+    config["projects"][0]["url"] = "http://app.aphex.co/power-bi/v1/abc"
+
+    run = run_cli(config)
+
+    assert run.returncode != 0
+    assert "plain http://" in run.stderr
+    assert portfolio.requests == []
+
+
+def test_projects_alone_run_the_published_plans_streams_alone(portfolio: Simulator) -> None:
+    run = run_cli(plans_config(portfolio.plan_projects[:1]))
+
+    assert run.returncode == 0, run.stderr
+    assert "No `api_key` set: skipping the task_events and tasks streams." in run.stderr
+    assert run.records("task_events") == []
+    assert run.records("published_plans")
+
+
+def test_fields_the_assumed_shape_does_not_name_are_kept() -> None:
+    document = {
+        "project": {"id": "p1"},
+        "generatedAt": 1_700_000_000_000,
+        "publishedPlans": [
+            {
+                "id": "v1",
+                "version": 3,
+                "publishedAt": 1_700_000_000_123,
+                "approvedBy": "site@example.org",
+                "tasks": [{"taskId": "t1", "start": 1_700_000_000_000, "crew": 4}],
+                "statuses": [],
+                "constraints": [{"taskId": "t1", "kind": "access"}],
+            }
+        ],
+    }
+
+    (version,) = read_versions(io.BytesIO(json.dumps(document).encode()))
+
+    assert version.record["publishedAt"] == "2023-11-14T22:13:20.123Z"
+    assert version.record["undocumented"] == {
+        "approvedBy": "site@example.org",
+        "constraints": [{"taskId": "t1", "kind": "access"}],
+        "document": {"generatedAt": 1_700_000_000_000},
+    }
+    (task,) = version.tables["tasks"]
+    assert task["undocumented"] == {"crew": 4}
+    assert task["start"] == "2023-11-14T22:13:20.000Z"
