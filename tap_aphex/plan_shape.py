@@ -55,7 +55,13 @@ class PublishedVersion:
     """One published version: its `published_plans` record and the rows of each of its tables."""
 
     record: Row
-    tables: dict[str, list[Row]] = field(default_factory=dict)
+    _raw_tables: dict[str, list[Row]] = field(default_factory=dict)
+
+    def rows(self, table: str) -> t.Iterator[Row]:
+        """The table's rows as records, converted one at a time (no second copy of the table)."""
+        keys = {key: self.record[key] for key in ("publishedPlanId", "version", "publishedAt")}
+        for number, row in enumerate(self._raw_tables.get(table, []), start=1):
+            yield _row(row, TABLES[table], {**keys, "rowNumber": number})
 
 
 def read_versions(body: t.IO[bytes]) -> t.Iterator[PublishedVersion]:
@@ -115,18 +121,11 @@ def _version(value: object, document: Row) -> PublishedVersion:
     if beside := {key: item for key, item in document.items() if key != "project"}:
         undocumented["document"] = beside
     record["undocumented"] = undocumented or None
-    keys = {
-        "publishedPlanId": version_id,
-        "version": record["version"],
-        "publishedAt": record["publishedAt"],
-    }
-    tables = {
-        table: [
-            _row(row, expected, {**keys, "rowNumber": number})
-            for number, row in enumerate(value.get(table) or [], start=1)
-        ]
-        for table, expected in TABLES.items()
-    }
+    tables = {table: value.get(table) or [] for table in TABLES}
+    for table, rows in tables.items():
+        if not isinstance(rows, list):
+            msg = f"version {version_id}: {table!r} is not a list"
+            raise UnexpectedResponseError(msg)
     record["rowCounts"] = {table: len(rows) for table, rows in tables.items()}
     return PublishedVersion(record, tables)
 

@@ -42,7 +42,7 @@ class PublishedPlansStream(AphexStream):
         super().__init__(*args, **kwargs)
         self.failed_projects: dict[str, str] = {}
         self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
-        self._tables: dict[str, list[Row]] = {}
+        self._version: PublishedVersion | None = None  # the version just read, for the children
         self._label = ""  # the project being read, for messages
 
     url_base = ""  # each project has its own URL: see `get_url`
@@ -102,7 +102,7 @@ class PublishedPlansStream(AphexStream):
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
         with response:
             for version in read_versions(t.cast("t.IO[bytes]", response.raw)):
-                self._tables = version.tables
+                self._version = version
                 yield version.record
 
     def get_records(self, context: Context | None) -> Iterator[Row]:
@@ -127,9 +127,10 @@ class PublishedPlansStream(AphexStream):
                     if since and published and rfc3339_to_datetime(published) <= since:
                         all_new = False
                         continue  # published versions never change: this one landed before
-                    tables = self._tables
+                    version = self._version
                     yield record
-                    self._hand_to_children(context, record["publishedPlanId"], tables)
+                    if version is not None:
+                        self._hand_to_children(context, version)
                 break
             except ResponseTooLarge:
                 if self._limit == 1:
@@ -152,13 +153,11 @@ class PublishedPlansStream(AphexStream):
                 received,
             )
 
-    def _hand_to_children(
-        self, context: Context | None, version_id: str, tables: dict[str, list[Row]]
-    ) -> None:
-        version_context = {**(context or {}), "publishedPlanId": version_id}
+    def _hand_to_children(self, context: Context | None, version: PublishedVersion) -> None:
+        version_context = {**(context or {}), "publishedPlanId": version.record["publishedPlanId"]}
         for child in self.child_streams:
             if isinstance(child, PublishedPlanTableStream) and child.selected:
-                child.apply(version_context, tables.get(child.table, []))
+                child.apply(version_context, version.rows(child.table))
 
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
         # Children get their rows straight from the version just read (see `_hand_to_children`).
@@ -182,9 +181,9 @@ class PublishedPlanTableStream(Stream):
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
     table: t.ClassVar[str]
-    _rows: t.Sequence[Row] = ()
+    _rows: t.Iterable[Row] = ()
 
-    def apply(self, context: dict[str, t.Any], rows: t.Sequence[Row]) -> None:
+    def apply(self, context: dict[str, t.Any], rows: t.Iterable[Row]) -> None:
         """Emit ``rows`` (called by `published_plans` for each version it emits)."""
         self._rows = rows
         try:
@@ -208,11 +207,3 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     table = "statuses"
     primary_keys: t.ClassVar[list[str]] = ["accountId", "publishedPlanId", "rowNumber"]
     schema = schemas.PUBLISHED_PLAN_STATUS
-
-
-__all__ = [
-    "PublishedPlanStatusesStream",
-    "PublishedPlanTasksStream",
-    "PublishedPlansStream",
-    "PublishedVersion",
-]

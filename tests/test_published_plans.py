@@ -191,6 +191,6 @@ def test_fields_the_assumed_shape_does_not_name_are_kept() -> None:
         "constraints": [{"taskId": "t1", "kind": "access"}],
         "document": {"generatedAt": 1_700_000_000_000},
     }
-    (task,) = version.tables["tasks"]
+    (task,) = version.rows("tasks")
     assert task["undocumented"] == {"crew": 4}
     assert task["start"] == "2023-11-14T22:13:20.000Z"
