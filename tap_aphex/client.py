@@ -11,10 +11,12 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 
-from tap_aphex.errors import UnexpectedResponseError
+from tap_aphex.errors import RedirectRefusedError, UnexpectedResponseError, describe
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator
+
+    from tap_aphex.tap import TapAphex
 
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TRIES = 5
@@ -63,6 +65,25 @@ def read_json(response: requests.Response, what: str) -> object:
 
 class AphexStream(RESTStream[t.Any]):
     """Base for the Aphex HTTP streams."""
+
+    # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
+    allow_redirects = False
+
+    def validate_response(self, response: requests.Response) -> None:
+        if response.is_redirect:
+            msg = (
+                f"{self.name}: the API redirected (HTTP {response.status_code}) to "
+                f"{response.headers.get('Location')}; not following it with the credentials. "
+                "If that is the API's new address, put it in the settings."
+            )
+            raise RedirectRefusedError(msg)
+        super().validate_response(response)
+
+    def report_failure(self, what: str, error: Exception) -> None:
+        """Record a failure that ends this stream (or project) but lets the rest of the run land."""
+        message = f"{what}: {describe(error)}"
+        self.logger.error("%s", message)
+        t.cast("TapAphex", self._tap).failures.append(message)
 
     @property
     def timeout(self) -> int:

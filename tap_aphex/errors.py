@@ -6,7 +6,9 @@ CLI prints them as one line (no traceback, never a secret).
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import FatalAPIError
+import requests
+import urllib3
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 
 class AphexError(FatalAPIError):
@@ -29,5 +31,36 @@ class PaginationLoopError(AphexError):
     """The Data API returned events but no way forward."""
 
 
-class ProjectsFailedError(AphexError):
-    """Some published-plans projects could not be read; the others landed."""
+class RunFailedError(AphexError):
+    """Raised once every stream has run, when some part of the run failed; the rest landed."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = list(failures)
+        what = "part of the run failed" if len(failures) == 1 else f"{len(failures)} parts failed"
+        super().__init__(f"{what}, everything else landed: " + " | ".join(failures))
+
+
+class RedirectRefusedError(AphexError):
+    """The API answered with a redirect, which would carry the credentials elsewhere."""
+
+
+#: What ends one stream or one project but not the run: the SDK's fatal and exhausted-retry
+#: errors, and transport errors (urllib3's surface when a streamed body breaks off).
+STREAM_FAILURES: tuple[type[Exception], ...] = (
+    FatalAPIError,
+    RetriableAPIError,
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+)
+
+
+def describe(error: Exception) -> str:
+    """One line for a failure; only our own errors' text is known to hold no secret."""
+    if isinstance(error, (AphexError, FatalAPIError)):
+        return str(error)[:500]
+    if isinstance(error, RetriableAPIError) and error.response is not None:
+        return (
+            f"HTTP {error.response.status_code} {error.response.reason} persisted after "
+            "retries; the state holds the last record delivered, so the next run resumes there"
+        )
+    return f"{type(error).__name__} persisted after retries: {str(error)[:300]}"

@@ -7,13 +7,14 @@ from functools import cached_property
 from http import HTTPStatus
 
 from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_aphex import schemas
 from tap_aphex.client import AphexStream
 from tap_aphex.cursor import EventCursorPaginator, read_page, resume_cursor
-from tap_aphex.errors import AuthenticationError, CursorRejectedError
+from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
 from tap_aphex.event_shape import Event, event_record, task_record
 
 if t.TYPE_CHECKING:
@@ -37,6 +38,8 @@ class TaskEventsStream(AphexStream):
     is_sorted = True  # the API's order is the log's order
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
+    # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
+    STATE_MSG_FREQUENCY = 10**12
 
     @property
     def url_base(self) -> str:
@@ -125,6 +128,8 @@ class TaskEventsStream(AphexStream):
                 "run. The state holds the last event delivered; the next run resumes after it.",
                 delivered,
             )
+        except STREAM_FAILURES as error:
+            self.report_failure(f"task events (after {delivered} delivered in this run)", error)
         finally:
             self._checkpoint(page, tasks)
 
@@ -147,6 +152,7 @@ class TasksStream(Stream):
     is_sorted = True
     check_sorted = False
     schema = schemas.TASK
+    STATE_MSG_FREQUENCY = 10**12  # as for task_events: STATE only once a page is applied
 
     _events: t.Sequence[Event] = ()
 
@@ -155,8 +161,13 @@ class TasksStream(Stream):
         self._events = events
         try:
             self.sync()
+        except (AbortedSyncFailedException, AbortedSyncPausedException):
+            return  # a dry run's record limit, as the SDK's own child syncs treat it
         finally:
             self._events = ()
+        # An event that changes no task still moves the position, so that the two bookmarks agree.
+        self.stream_state["replication_key"] = self.replication_key
+        self.stream_state["replication_key_value"] = events[-1]["eventId"]
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         for event in self._events:

@@ -13,6 +13,7 @@ Nothing is dropped: fields we do not expect stay on the version record under ``u
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from dataclasses import dataclass, field
 
@@ -49,6 +50,8 @@ TIME_FIELDS = frozenset({"publishedAt", "start", "end", "date", "createdAt"})
 
 Row = dict[str, t.Any]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class PublishedVersion:
@@ -68,6 +71,7 @@ def read_versions(body: t.IO[bytes]) -> t.Iterator[PublishedVersion]:
     """Yield each published version of the document as it is read from ``body``."""
     document: Row = {}  # the members beside the versions, e.g. "project"
     saw_versions = False
+    after_versions: list[str] = []
     try:
         for key, value in _top_level_items(body):
             if key == VERSIONS_KEY:
@@ -75,9 +79,19 @@ def read_versions(body: t.IO[bytes]) -> t.Iterator[PublishedVersion]:
                 yield _version(value, document)
             else:
                 document[key] = value
+                if saw_versions:
+                    after_versions.append(key)
     except ijson.JSONError as error:
         msg = f"the published-plans document is not valid JSON ({error})"
         raise UnexpectedResponseError(msg) from error
+    if after_versions:
+        # Streaming: the versions went out before these arrived. Say so rather than drop quietly.
+        logger.warning(
+            "The published-plans document has %s after %r; the versions already emitted do not "
+            "carry them (plan_shape.py assumes they come first).",
+            ", ".join(repr(key) for key in after_versions),
+            VERSIONS_KEY,
+        )
     if not saw_versions:
         msg = f'the published-plans document has no "{VERSIONS_KEY}" list (shape assumed in README)'
         raise UnexpectedResponseError(msg)

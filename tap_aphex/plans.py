@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_aphex import schemas
 from tap_aphex.client import AphexStream
-from tap_aphex.errors import AphexError, AuthenticationError, ProjectsFailedError
+from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
 from tap_aphex.plan_shape import PublishedVersion, Row, read_versions
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.timestamps import rfc3339_to_datetime
@@ -22,6 +23,11 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
+
+
+#: How far `limit` grows to reach back to the last version landed (six months of weekly plans
+#: is 26 versions; this leaves room for projects that publish more often).
+MAX_LIMIT = 128
 
 
 class ResponseTooLarge(Exception):
@@ -40,7 +46,6 @@ class PublishedPlansStream(AphexStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.failed_projects: dict[str, str] = {}
         self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
         self._version: PublishedVersion | None = None  # the version just read, for the children
         self._label = ""  # the project being read, for messages
@@ -79,18 +84,17 @@ class PublishedPlansStream(AphexStream):
         return SinglePagePaginator()
 
     def validate_response(self, response: requests.Response) -> None:
-        label = self._label
         status = response.status_code
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             msg = (
-                f"Project {label}: the Published Plans API refused the token (HTTP {status}). "
+                f"The Published Plans API refused the token (HTTP {status}). "
                 "Tokens expire after 90 days and can be revoked: a project admin can create a new "
                 "one on the project's Integrations page; put it in that project's `token`."
             )
             raise AuthenticationError(msg)
         if status == HTTPStatus.NOT_FOUND:
             msg = (
-                f"Project {label}: no published plans at its URL (HTTP 404); copy the URL again "
+                "No published plans at its URL (HTTP 404); copy the URL again "
                 "from the project's Integrations page."
             )
             raise AphexError(msg)
@@ -107,69 +111,118 @@ class PublishedPlansStream(AphexStream):
 
     def get_records(self, context: Context | None) -> Iterator[Row]:
         self._label = label = project_label(self.project(context))
+        fed = [stream for stream in (self, *self.child_streams) if stream.selected]
+        bookmarks = {stream: _bookmark(stream, context) for stream in fed}
         try:
-            yield from self._new_versions(context, label)
-        except (AphexError, RetriableAPIError, requests.RequestException) as error:
-            reason = str(error) if isinstance(error, AphexError) else f"{type(error).__name__}"
-            self.logger.error("Project %s failed, the other projects go on: %s", label, reason)
-            self.failed_projects[label] = reason
+            yield from self._versions_since(context, bookmarks)
+        except STREAM_FAILURES as error:
+            self.report_failure(f"project {label}", error)
+            # Versions come in no promised order, so what this run saw proves nothing about what
+            # it missed: every bookmark of this project stays where the last full read left it.
+            for stream in fed:
+                stream.get_context_state(_project_only(context)).pop("progress_markers", None)
 
-    def _new_versions(self, context: Context | None, label: str) -> Iterator[Row]:
-        since = self.get_starting_timestamp(context)
+    def _versions_since(
+        self, context: Context | None, bookmarks: dict[Stream, dt.datetime | None]
+    ) -> Iterator[Row]:
+        """Emit every version newer than each selected stream's bookmark for this project."""
+        # Reading must reach back to the oldest bookmark, so that no selected stream misses one.
+        known = [value for value in bookmarks.values() if value is not None]
+        oldest = min(known) if len(known) == len(bookmarks) and known else None
         self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+        handed: set[str] = set()  # versions already emitted, when asking again for more
+        server_errors = 0
         while True:
+            received, reached_oldest = 0, False
             try:
-                received = 0
-                all_new = True
                 for record in self.request_records(context):
                     received += 1
-                    published = record.get("publishedAt")
-                    if since and published and rfc3339_to_datetime(published) <= since:
-                        all_new = False
-                        continue  # published versions never change: this one landed before
+                    published = rfc3339_to_datetime(record["publishedAt"])
+                    reached_oldest |= oldest is not None and published <= oldest
                     version = self._version
-                    yield record
-                    if version is not None:
-                        self._hand_to_children(context, version)
-                break
+                    if version is None or record["publishedPlanId"] in handed:
+                        continue
+                    handed.add(record["publishedPlanId"])
+                    if _is_new(published, bookmarks.get(self)):
+                        yield record
+                    self._hand_to_children(context, version, published, bookmarks)
             except ResponseTooLarge:
-                if self._limit == 1:
-                    msg = "server error (HTTP 500) even when asking for one published version"
-                    raise AphexError(msg) from None
-                smaller = max(1, self._limit // 2)
+                server_errors += 1
+                self._after_server_error(server_errors)
+                continue
+            if oldest is None or reached_oldest or received < self._limit:
+                return
+            if server_errors or self._limit >= MAX_LIMIT:
                 self.logger.warning(
-                    "Project %s: server error (HTTP 500) with limit=%d, likely the API's 32 MB "
-                    "response limit; asking again with limit=%d.",
-                    label,
-                    self._limit,
-                    smaller,
+                    "Project %s: the %d versions the API returns at once are all newer than the "
+                    "last one landed; older ones cannot be fetched and are skipped.",
+                    self._label,
+                    received,
                 )
-                self._limit = smaller
-        if since and all_new and received >= self._limit:
-            self.logger.warning(
-                "Project %s: all %d versions returned are newer than the last one landed, so older "
-                "unseen versions may exist; raise `published_plans_limit` to fetch them.",
-                label,
-                received,
+                return
+            self._limit = min(MAX_LIMIT, self._limit * 2)
+            self.logger.info(
+                "Project %s: every version returned is new; asking for %d to reach the last one "
+                "landed.",
+                self._label,
+                self._limit,
             )
 
-    def _hand_to_children(self, context: Context | None, version: PublishedVersion) -> None:
+    def _after_server_error(self, errors: int) -> None:
+        """A 500: try once more as asked, then halve `limit` (the vendor's advice for 32 MB)."""
+        if errors == 1:
+            self.logger.warning(
+                "Project %s: server error (HTTP 500) with limit=%d; trying once more.",
+                self._label,
+                self._limit,
+            )
+            return
+        if self._limit == 1:
+            msg = "server error (HTTP 500) even when asking for one published version"
+            raise AphexError(msg)
+        smaller = max(1, self._limit // 2)
+        self.logger.warning(
+            "Project %s: server error (HTTP 500) again with limit=%d, likely the API's 32 MB "
+            "response limit; asking again with limit=%d.",
+            self._label,
+            self._limit,
+            smaller,
+        )
+        self._limit = smaller
+
+    def _hand_to_children(
+        self,
+        context: Context | None,
+        version: PublishedVersion,
+        published: dt.datetime,
+        bookmarks: dict[Stream, dt.datetime | None],
+    ) -> None:
         version_context = {**(context or {}), "publishedPlanId": version.record["publishedPlanId"]}
         for child in self.child_streams:
-            if isinstance(child, PublishedPlanTableStream) and child.selected:
+            if (
+                isinstance(child, PublishedPlanTableStream)
+                and child.selected
+                and _is_new(published, bookmarks.get(child))
+            ):
                 child.apply(version_context, version.rows(child.table))
 
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
         # Children get their rows straight from the version just read (see `_hand_to_children`).
         return ()
 
-    def finalize_state_progress_markers(self, state: dict[str, t.Any] | None = None) -> None:
-        super().finalize_state_progress_markers(state)
-        # The state of the projects that landed is written; now make the run fail visibly.
-        if self.failed_projects:
-            summary = "; ".join(f"{name}: {why}" for name, why in self.failed_projects.items())
-            msg = f"{len(self.failed_projects)} project(s) failed, the others landed. {summary}"
-            raise ProjectsFailedError(msg)
+
+def _project_only(context: Context | None) -> dict[str, t.Any]:
+    return {"accountId": (context or {}).get("accountId")}
+
+
+def _bookmark(stream: Stream, context: Context | None) -> dt.datetime | None:
+    """The newest version ``stream`` landed for this project in an earlier run."""
+    value = stream.get_context_state(_project_only(context)).get("replication_key_value")
+    return rfc3339_to_datetime(value) if isinstance(value, str) else None
+
+
+def _is_new(published: dt.datetime, bookmark: dt.datetime | None) -> bool:
+    return bookmark is None or published > bookmark
 
 
 class PublishedPlanTableStream(Stream):
@@ -188,6 +241,8 @@ class PublishedPlanTableStream(Stream):
         self._rows = rows
         try:
             self.sync(context=context)
+        except (AbortedSyncFailedException, AbortedSyncPausedException):
+            return  # a dry run's record limit, as the SDK's own child syncs treat it
         finally:
             self._rows = ()
 

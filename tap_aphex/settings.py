@@ -123,3 +123,22 @@ def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             problems.append(f"`projects` lists the project {account_id(url)} twice.")
         seen.add(account_id(url))
     return problems
+
+
+def without_value(message: str) -> str:
+    """A config validation message with the offending value left out (it may be a secret).
+
+    The SDK words them "<value> is not of type 'integer' in config['page_size']".
+    """
+    problem, _, where = message.rpartition(" in config")
+    if not problem or problem.endswith(" is a required property"):
+        return message  # no value in it
+    for phrase, wording in (
+        (" is not of type ", "must be of type "),
+        (" is less than the minimum of ", "must be at least "),
+        (" is greater than the maximum of ", "must be at most "),
+        (" is not one of ", "must be one of "),
+    ):
+        if phrase in problem:
+            return f"config{where}: {wording}{problem.split(phrase, 1)[1]}"
+    return f"config{where}: invalid value (not shown, as it may be a secret)"

@@ -7,13 +7,14 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_aphex.errors import RunFailedError
 from tap_aphex.events import TaskEventsStream, TasksStream
 from tap_aphex.plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
     PublishedPlanTasksStream,
 )
-from tap_aphex.settings import CONFIG_SCHEMA, config_problems
+from tap_aphex.settings import CONFIG_SCHEMA, config_problems, without_value
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -26,7 +27,13 @@ class TapAphex(Tap):
     config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
-        super().__init__(*args, validate_config=validate_config, **kwargs)
+        self.failures: list[str] = []  # what failed in this run (see `sync_all`)
+        try:
+            super().__init__(*args, validate_config=validate_config, **kwargs)
+        except ConfigValidationError as error:
+            # JSON Schema's messages quote the offending value, which may be a key or a token.
+            redacted = [without_value(message) for message in error.errors]
+            raise ConfigValidationError(str(error), errors=redacted, schema=error.schema) from None
         if validate_config and (problems := config_problems(self.config)):
             raise ConfigValidationError("Config validation failed", errors=problems)
 
@@ -46,8 +53,12 @@ class TapAphex(Tap):
             self.logger.info("No `projects` set: skipping the published-plans streams.")
         return streams
 
-    @property
-    def streams(self) -> dict[str, Stream]:
-        # Published plans sync last: a project that failed fails the run only after all else landed.
-        streams = super().streams
-        return dict(sorted(streams.items(), key=lambda item: item[0].startswith("published")))
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no later hook
+        """Sync every stream; then, if a stream or a project failed, fail the run with a summary.
+
+        A failure ends only its own stream or project, so everything else lands first.
+        """
+        self.failures.clear()
+        super().sync_all()
+        if self.failures:
+            raise RunFailedError(self.failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -54,7 +55,8 @@ def run_tap(
     """Run the tap in this process (fast); errors propagate as exceptions."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        tap = TapAphex(config=config, state=state or {}, catalog=catalog)
+        # A copy: the SDK updates the state it is given in place, as the run goes.
+        tap = TapAphex(config=config, state=copy.deepcopy(state or {}), catalog=catalog)
         tap.sync_all()
     return TapRun(parse_messages(out.getvalue()), stdout=out.getvalue())
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import typing as t
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from conftest import events_config
 from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
 
-from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
+from tap_aphex.errors import RunFailedError
 from tap_aphex.simulator import Simulator
 
 
@@ -176,11 +178,14 @@ def test_a_body_that_is_not_json_is_a_clear_error_and_the_state_stays_safe(
     first = run_tap(events_config(simulator, max_events_per_run=500))
     simulator.inject_fault("garbage", 1)
 
-    with pytest.raises(UnexpectedResponseError, match="not JSON"):
-        run_tap(events_config(simulator), state=first.final_state)
+    failed = run_cli(events_config(simulator), first.final_state)
 
-    cli = run_cli(events_config(simulator), first.final_state)  # the fault was used up above
-    assert cli.returncode == 0
+    assert failed.returncode != 0
+    assert "not JSON" in failed.stderr.strip().splitlines()[-1]
+    assert failed.records("task_events") == []
+    assert failed.bookmark("task_events") == first.bookmark("task_events")
+    resumed = run_tap(events_config(simulator), state=failed.final_state)
+    assert event_ids(resumed.records("task_events")) == event_ids(simulator.event_log.events[500:])
 
 
 @pytest.mark.parametrize("fault", ["missing_cursor", "same_cursor"])
@@ -197,10 +202,14 @@ def test_a_response_with_no_way_forward_stops_instead_of_looping(
     assert_state_points_at_an_emitted_event(run)
 
 
-def test_the_loop_guard_also_holds_in_process(simulator: Simulator) -> None:
+def test_the_cursor_sent_coming_back_as_next_is_refused(simulator: Simulator) -> None:
+    cursor = simulator.event_log.events[9]["eventId"]
     simulator.inject_fault("same_cursor", 1)
-    with pytest.raises(PaginationLoopError):
-        run_tap(events_config(simulator))
+
+    with pytest.raises(RunFailedError, match=f"startAfter={cursor} with the same nextStartAfter"):
+        run_tap(events_config(simulator, start_after=cursor))
+
+    assert len(simulator.requests) == 1
 
 
 # --- A run killed at any moment -------------------------------------------------------------
@@ -242,3 +251,57 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
 
         kept = delivered[: delivered.index(bookmark) + 1]  # what a target committed with that state
         assert kept + event_ids(resumed.records("task_events")) == event_ids(sim.event_log.events)
+
+
+def test_a_redirect_is_not_followed_with_the_key() -> None:
+    received_keys: list[str | None] = []
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received_keys.append(self.headers.get("x-api-key"))
+            self.send_response(302)
+            self.send_header("Location", "http://localhost:9/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/apiTaskEventsV2"
+        run = run_cli({"api_key": "secret-key-for-redirect", "api_url": url})
+    finally:
+        server.shutdown()
+
+    assert run.returncode != 0
+    assert "redirected (HTTP 302)" in run.stderr
+    assert len(received_keys) == 1  # the first request only; the redirect was not followed
+
+
+def test_a_misplaced_secret_in_config_is_not_echoed_by_validation() -> None:
+    run = run_cli(
+        {"api_key": 123456789, "projects": [{"url": "https://x/power-bi/v1/a", "token": 987654321}]}
+    )
+
+    assert run.returncode != 0
+    assert "config['api_key']: must be of type 'string'" in run.stderr
+    assert "123456789" not in run.stderr
+    assert "987654321" not in run.stderr
+
+
+def test_a_data_api_failure_lets_the_published_plans_land_then_fails_the_run() -> None:
+    with Simulator(seed=4, events=300, daily_quota=None, plan_projects=1) as sim:
+        project = sim.plan_projects[0]
+        config = {
+            "api_key": "not-the-key",
+            "api_url": sim.events_url,
+            "projects": [{"url": project.url, "token": project.token, "name": project.name}],
+        }
+
+        run = run_cli(config)
+
+        assert run.returncode != 0
+        assert run.records("published_plans")
+        assert "`api_key`" in run.stderr.strip().splitlines()[-1]

@@ -122,9 +122,10 @@ def test_an_expired_token_fails_that_project_only_and_the_run_ends_non_zero(
     assert run.returncode != 0
     landed = versions_by_project(run)
     assert set(landed) == {projects[0].account_id, projects[2].account_id}
-    assert f"Project {expired.name}" in run.stderr
-    assert "Integrations page" in run.stderr
-    assert "1 project(s) failed" in run.stderr
+    summary = run.stderr.strip().splitlines()[-1]
+    assert f"project {expired.name}: The Published Plans API refused the token" in summary
+    assert "Integrations page" in summary
+    assert "part of the run failed, everything else landed" in summary
     assert "Traceback" not in run.stderr
     assert not any(p.token in run.stderr + run.stdout for p in projects)
 
@@ -141,7 +142,7 @@ def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> Non
         run = run_cli(plans_config([project]))
 
         assert run.returncode == 0, run.stderr
-        assert [r.query["limit"] for r in sim.requests] == ["5", "2"]
+        assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2"]  # once more, then half
         assert "asking again with limit=2" in run.stderr
         assert versions_by_project(run) == {project.account_id: expected_versions(sim, project, 2)}
 
@@ -194,3 +195,63 @@ def test_fields_the_assumed_shape_does_not_name_are_kept() -> None:
     (task,) = version.rows("tasks")
     assert task["undocumented"] == {"crew": 4}
     assert task["start"] == "2023-11-14T22:13:20.000Z"
+
+
+def test_a_project_that_fails_mid_document_keeps_its_bookmark(portfolio: Simulator) -> None:
+    project = portfolio.plan_projects[0]
+    first = run_tap(plans_config([project]))
+    for _ in range(3):
+        portfolio.publish_version(project.account_id)
+    portfolio.set_plan_fault(project.account_id, "garbage", 1)
+
+    failed = run_cli(plans_config([project]), first.final_state)
+    resumed = run_tap(plans_config([project]), state=failed.final_state)
+
+    assert failed.returncode != 0
+    assert (
+        failed.final_state["bookmarks"]["published_plans"]
+        == (first.final_state["bookmarks"]["published_plans"])
+    )
+    newest_three = {
+        v["id"] for v in portfolio.plan_document(project.account_id, 3)["publishedPlans"]
+    }
+    assert versions_by_project(resumed) == {project.account_id: newest_three}
+
+
+def test_more_new_versions_than_the_limit_are_all_fetched(portfolio: Simulator) -> None:
+    project = portfolio.plan_projects[0]
+    first = run_tap(plans_config([project], published_plans_limit=2))
+    for _ in range(5):
+        portfolio.publish_version(project.account_id)
+    portfolio.clear_requests()
+
+    second = run_tap(plans_config([project], published_plans_limit=2), state=first.final_state)
+
+    newest_five = {
+        v["id"] for v in portfolio.plan_document(project.account_id, 5)["publishedPlans"]
+    }
+    assert versions_by_project(second) == {project.account_id: newest_five}
+    assert [r.query["limit"] for r in portfolio.requests] == ["2", "4", "8"]
+    assert len(second.records("published_plans")) == 5  # each version once
+
+
+def test_a_table_selected_alone_is_incremental(portfolio: Simulator) -> None:
+    from tap_aphex.tap import TapAphex
+
+    project = portfolio.plan_projects[0]
+    config = plans_config([project])
+    catalog = TapAphex(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "published_plan_tasks"
+
+    first = run_tap(config, catalog=catalog)
+    portfolio.publish_version(project.account_id)
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+
+    assert first.records("published_plans") == []
+    newest = portfolio.plan_document(project.account_id, 1)["publishedPlans"][0]
+    assert {row["publishedPlanId"] for row in second.records("published_plan_tasks")} == {
+        newest["id"]
+    }

@@ -213,3 +213,28 @@ def test_adding_tasks_to_the_selection_later_still_gives_every_task(simulator: S
     # The bookmarks differ, so the run starts from the beginning rather than lose a task.
     assert set(replay_tasks(both.records("tasks"))) == set(simulator.current_tasks())
     assert both.bookmark("tasks") == both.bookmark("task_events")
+
+
+def test_no_checkpoint_falls_mid_page_even_past_the_sdks_10000_records() -> None:
+    with Simulator(
+        seed=2, events=10_500, page_size=3_000, daily_quota=None, plan_projects=0
+    ) as sim:
+        run = run_tap(events_config(sim))
+
+        events = sim.event_log.events
+        page_ends = {e["eventId"] for e in events[2_999::3_000]} | {events[-1]["eventId"]}
+        for state in run.states():
+            assert state["bookmarks"]["task_events"]["replication_key_value"] in page_ends
+
+
+def test_an_event_type_nobody_documented_moves_both_bookmarks(simulator: Simulator) -> None:
+    simulator.event_log.events[-1]["type"] = "TaskArchived"  # the API grows a new event type
+
+    first = run_tap(events_config(simulator))
+    simulator.clear_requests()
+    second = run_tap(events_config(simulator), state=first.final_state)
+
+    assert first.records("task_events")[-1]["type"] == "TaskArchived"
+    assert first.bookmark("tasks") == first.bookmark("task_events")
+    assert simulator.requests[0].query["startAfter"] == simulator.event_log.events[-1]["eventId"]
+    assert second.records("task_events") == []
