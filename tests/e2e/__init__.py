@@ -1,0 +1,1 @@
+"""End-to-end tests: `meltano run tap-aphex target-...` against the simulator."""
