@@ -238,3 +238,21 @@ def test_an_event_type_nobody_documented_moves_both_bookmarks(simulator: Simulat
     assert first.bookmark("tasks") == first.bookmark("task_events")
     assert simulator.requests[0].query["startAfter"] == simulator.event_log.events[-1]["eventId"]
     assert second.records("task_events") == []
+
+
+def test_the_sdks_stream_maps_and_flattening_keep_working(simulator: Simulator) -> None:
+    config = events_config(
+        simulator,
+        stream_maps={
+            "task_events": {"apiVersion": "__NULL__", "project": "task.get('projectName')"}
+        },
+        flattening_enabled=True,
+        flattening_max_depth=1,
+    )
+
+    run = run_tap(config)
+
+    created = next(r for r in run.records("task_events") if r["type"] == "TaskCreated")
+    assert "apiVersion" not in created
+    assert created["project"] == created["task__projectName"]
+    assert "task" not in created
