@@ -77,6 +77,7 @@ def read_versions(body: t.IO[bytes]) -> t.Iterator[PublishedVersion]:
             if key == VERSIONS_KEY:
                 saw_versions = True
                 yield _version(value, document)
+                value = None  # let this version go before the next one is read
             else:
                 document[key] = value
                 if saw_versions:

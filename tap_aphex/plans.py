@@ -108,6 +108,7 @@ class PublishedPlansStream(AphexStream):
             for version in read_versions(t.cast("t.IO[bytes]", response.raw)):
                 self._version = version
                 yield version.record
+                del version  # one version in memory at a time: not this one while reading the next
 
     def get_records(self, context: Context | None) -> Iterator[Row]:
         self._label = label = project_label(self.project(context))
@@ -146,6 +147,7 @@ class PublishedPlansStream(AphexStream):
                     if _is_new(published, bookmarks.get(self)):
                         yield record
                     self._hand_to_children(context, version, published, bookmarks)
+                    self._version = version = None  # done with it: free it before the next
             except ResponseTooLarge:
                 server_errors += 1
                 self._after_server_error(server_errors)
