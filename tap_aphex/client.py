@@ -19,7 +19,8 @@ if t.TYPE_CHECKING:
     from tap_aphex.tap import TapAphex
 
 DEFAULT_TIMEOUT_SECONDS = 300
-MAX_TRIES = 5
+MAX_TRIES = 5  # attempts: the first and four retries
+MAX_RETRY_AFTER_SECONDS = 300.0  # a server asking for longer is not waited for that long
 
 
 def insecure_url_problem(url: str, setting: str) -> str | None:
@@ -114,6 +115,6 @@ def _retry_after_seconds(failure: object) -> float | None:
     if header is None:
         return None
     try:
-        return max(0.0, float(header))
+        return min(MAX_RETRY_AFTER_SECONDS, max(0.0, float(header)))
     except ValueError:
         return None  # an HTTP-date: rare enough that the exponential wait is fine

@@ -133,6 +133,7 @@ class PublishedPlansStream(AphexStream):
         self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
         handed: set[str] = set()  # versions already emitted, when asking again for more
         server_errors = 0
+        configured = self._limit
         while True:
             received, reached_oldest = 0, False
             try:
@@ -154,7 +155,7 @@ class PublishedPlansStream(AphexStream):
                 continue
             if oldest is None or reached_oldest or received < self._limit:
                 return
-            if server_errors or self._limit >= MAX_LIMIT:
+            if self._limit < configured or self._limit >= MAX_LIMIT:  # shrunk to fit, or at the cap
                 self.logger.warning(
                     "Project %s: the %d versions the API returns at once are all newer than the "
                     "last one landed; older ones cannot be fetched and are skipped.",

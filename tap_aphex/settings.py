@@ -69,7 +69,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.ArrayType(PROJECT),
         title="Published-plans projects",
         description="One entry per project: its API URL, a token, and an optional name. "
-        "Enables the published_plans and published_plan_tasks streams.",
+        "Enables the published_plans, published_plan_tasks and published_plan_statuses streams.",
     ),
     th.Property(
         "published_plans_limit",
@@ -105,7 +105,7 @@ def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     if not config.get("api_key") and not projects:
         problems.append(
             "Nothing to read: set `api_key` (Data API: task_events, tasks) and/or `projects` "
-            "(Published Plans API: published_plans, published_plan_tasks)."
+            "(Published Plans API: published_plans and its tables)."
         )
     if config.get("api_key"):
         problem = insecure_url_problem(str(config.get("api_url", DEFAULT_API_URL)), "api_url")

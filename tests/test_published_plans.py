@@ -255,3 +255,23 @@ def test_a_table_selected_alone_is_incremental(portfolio: Simulator) -> None:
     assert {row["publishedPlanId"] for row in second.records("published_plan_tasks")} == {
         newest["id"]
     }
+
+
+def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) -> None:
+    project = portfolio.plan_projects[0]
+    first = run_tap(plans_config([project], published_plans_limit=2))
+    for _ in range(5):
+        portfolio.publish_version(project.account_id)
+    portfolio.set_plan_fault(project.account_id, "500", 1)
+    portfolio.clear_requests()
+
+    second = run_tap(plans_config([project], published_plans_limit=2), state=first.final_state)
+
+    newest_five = {v["id"] for v in portfolio.plan_document(project.account_id, 5)["publishedPlans"]}
+    assert versions_by_project(second) == {project.account_id: newest_five}
+    assert [(r.status, r.query["limit"]) for r in portfolio.requests] == [
+        (500, "2"),
+        (200, "2"),
+        (200, "4"),
+        (200, "8"),
+    ]
