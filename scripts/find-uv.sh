@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Print the path of a usable `uv`, installing it first if there is none: with pip --user, or, where
+# the system Python refuses that (PEP 668 "externally managed"), into a private venv in .tools/.
+# Used by .ci/run and ./demo, so that a clean clone needs nothing but Python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+find_uv() {
+  command -v uv 2>/dev/null && return 0
+  local candidate
+  for candidate in "$("$PYTHON" -m site --user-base 2>/dev/null)/bin/uv" "$PWD/.tools/uv/bin/uv"; do
+    [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+if find_uv; then
+  exit 0
+fi
+echo "==> Installing uv (the Python package manager the project uses)" >&2
+if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --user uv >&2; then
+  "$PYTHON" -m venv .tools/uv >&2
+  .tools/uv/bin/python -m pip install --quiet --disable-pip-version-check uv >&2
+fi
+find_uv || { echo "uv could not be installed" >&2; exit 1; }
