@@ -267,7 +267,7 @@ def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) 
 
     second = run_tap(plans_config([project], published_plans_limit=2), state=first.final_state)
 
-    newest_five = {v["id"] for v in portfolio.plan_document(project.account_id, 5)["publishedPlans"]}
+    newest_five = expected_versions(portfolio, project, 5)
     assert versions_by_project(second) == {project.account_id: newest_five}
     assert [(r.status, r.query["limit"]) for r in portfolio.requests] == [
         (500, "2"),
