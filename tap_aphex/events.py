@@ -21,6 +21,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     import requests
+    from singer_sdk.batch import BaseBatchFileEncoding
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
 
@@ -135,11 +137,31 @@ class TaskEventsStream(AphexStream):
 
     def _checkpoint(self, page: list[Event], tasks: list[TasksStream]) -> None:
         """Hand the page's events to `tasks`, then emit STATE, so both bookmarks move together."""
+        if self._batching:
+            # task_events' records only count as delivered once its BATCH is out: see get_batches.
+            self._awaiting_batch += page
+            return
         for stream in tasks:
             if page and stream.selected:
                 stream.apply(page)
         # The SDK's own checkpoint only comes every 10,000 records; a killed run must lose no page.
         self._write_state_message()
+
+    @property
+    def _batching(self) -> bool:
+        return self.selected and self.get_batch_config(self.config) is not None
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
+        """The SDK's batches; after each (its BATCH and STATE are out), the same events' tasks."""
+        self._awaiting_batch: list[Event] = []
+        for batch in super().get_batches(batch_config, context):
+            delivered, self._awaiting_batch = self._awaiting_batch, []
+            yield batch
+            for stream in self.child_streams:
+                if isinstance(stream, TasksStream) and stream.selected and delivered:
+                    stream.apply(delivered)
 
 
 class TasksStream(Stream):

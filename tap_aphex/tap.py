@@ -7,7 +7,7 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_aphex.errors import RunFailedError
+from tap_aphex.errors import AphexError, RunFailedError
 from tap_aphex.events import TaskEventsStream, TasksStream
 from tap_aphex.plans import (
     PublishedPlansStream,
@@ -59,6 +59,24 @@ class TapAphex(Tap):
         A failure ends only its own stream or project, so everything else lands first.
         """
         self.failures.clear()
+        self._refuse_unsafe_batching()
         super().sync_all()
         if self.failures:
             raise RunFailedError(self.failures)
+
+    def _refuse_unsafe_batching(self) -> None:
+        """BATCH and published plans' tables: refuse the one mix whose STATE could outrun data.
+
+        With `batch_config`, published_plans' records go out in BATCH files only at the end, while
+        each table's STATE (which carries the shared state) goes out per version before them.
+        """
+        plans = self.streams.get("published_plans")
+        if not (self.config.get("batch_config") and plans and plans.selected):
+            return
+        if any(child.selected for child in plans.child_streams):
+            msg = (
+                "`batch_config` with published_plans and its tables selected together is not "
+                "supported (a STATE could reach the target before the BATCH it covers). Select "
+                "published_plans alone, or its tables alone, or sync without `batch_config`."
+            )
+            raise AphexError(msg)

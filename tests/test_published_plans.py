@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import typing as t
+from pathlib import Path
 
 import pytest
 from harness import TapRun, run_cli, run_tap
@@ -275,3 +276,19 @@ def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) 
         (200, "4"),
         (200, "8"),
     ]
+
+
+def test_batch_config_with_plans_and_their_tables_together_is_refused_clearly(
+    portfolio: Simulator, tmp_path: Path
+) -> None:
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri()},
+    }
+
+    run = run_cli(plans_config(portfolio.plan_projects[:1], batch_config=batch_config))
+
+    assert run.returncode != 0
+    assert "`batch_config` with published_plans and its tables" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert portfolio.requests == []

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import typing as t
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from conftest import events_config
@@ -256,3 +260,31 @@ def test_the_sdks_stream_maps_and_flattening_keep_working(simulator: Simulator) 
     assert "apiVersion" not in created
     assert created["project"] == created["task__projectName"]
     assert "task" not in created
+
+
+def test_batch_messages_come_before_any_state_that_covers_their_events(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
+        "batch_size": 700,
+    }
+
+    run = run_tap(events_config(simulator, batch_config=batch_config))
+
+    delivered: dict[str, list[str]] = {"task_events": [], "tasks": []}
+    for message in run.messages:
+        if message["type"] == "BATCH":
+            for uri in message["manifest"]:
+                with gzip.open(urlparse(uri).path, "rt") as batch_file:
+                    lines = batch_file.read().splitlines()
+                delivered[message["stream"]] += [json.loads(line)["eventId"] for line in lines]
+        elif message["type"] == "STATE":
+            for stream, ids in delivered.items():
+                bookmark = message["value"]["bookmarks"].get(stream, {})
+                if "replication_key_value" in bookmark:
+                    assert bookmark["replication_key_value"] in ids, f"{stream} STATE ran ahead"
+    assert delivered["task_events"] == event_ids(simulator.event_log.events)
+    assert delivered["tasks"] == event_ids(simulator.event_log.events)
+    assert run.bookmark("tasks") == run.bookmark("task_events")
