@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import subprocess
+import sys
+import threading
 import typing as t
 from pathlib import Path
 
@@ -292,3 +296,62 @@ def test_batch_config_with_plans_and_their_tables_together_is_refused_clearly(
     assert "`batch_config` with published_plans and its tables" in run.stderr
     assert "Traceback" not in run.stderr
     assert portfolio.requests == []
+
+
+def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(tmp_path: Path) -> None:
+    """The document is streamed: a 32 MB response is never held whole before records go out."""
+
+    def version(number: int) -> bytes:
+        notes = "x" * 300_000  # far more than one read of the body: the reader must not wait
+        row = {"taskId": f"t{number}", "notes": notes, "start": 1_700_000_000_000}
+        plan = {"id": f"v{number}", "version": number, "publishedAt": 1_700_000_000_000 + number}
+        return json.dumps({**plan, "tasks": [row], "statuses": []}).encode()
+
+    rest_may_come = threading.Event()
+
+    class SlowDocument(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()  # no Content-Length: the body ends when the connection closes
+            self.wfile.write(b'{"project": {"id": "p1"}, "publishedPlans": [' + version(2) + b",")
+            self.wfile.write(b" " * 200_000)  # JSON whitespace, so that reads past the version end
+            self.wfile.flush()
+            rest_may_come.wait(timeout=20)
+            self.wfile.write(version(1) + b"]}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowDocument)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    deadline = threading.Timer(15, rest_may_come.set)  # if the tap waits for the whole body
+    deadline.start()
+    config = {
+        "projects": [
+            {"url": f"http://127.0.0.1:{server.server_address[1]}/power-bi/v1/p1", "token": "t0ken"}
+        ]
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tap = subprocess.Popen(
+        [sys.executable, "-m", "tap_aphex", "--config", str(tmp_path / "config.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert tap.stdout is not None
+        emitted: list[str] = []
+        for line in tap.stdout:
+            message = json.loads(line)
+            if message["type"] == "RECORD" and message["stream"] == "published_plans":
+                if not emitted:
+                    assert not rest_may_come.is_set(), "the first version waited for the whole body"
+                    rest_may_come.set()
+                emitted.append(message["record"]["publishedPlanId"])
+        assert tap.wait(timeout=30) == 0
+    finally:
+        deadline.cancel()
+        tap.kill()
+        server.shutdown()
+    assert emitted == ["v2", "v1"]
