@@ -229,6 +229,8 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
                 text=True,
             )
             assert tap.stdout is not None
+            watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
+            watchdog.start()
             lines = []
             states = 0
             for line in tap.stdout:  # kill it once it has checkpointed a few pages
@@ -238,6 +240,7 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
                     break
             tap.send_signal(signal.SIGKILL)
             tap.wait()
+            watchdog.cancel()
         killed = parse_messages("".join(lines))
         last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
         bookmark = last_state["bookmarks"]["task_events"]["replication_key_value"]
