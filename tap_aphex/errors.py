@@ -56,7 +56,7 @@ STREAM_FAILURES: tuple[type[Exception], ...] = (
 
 def describe(error: Exception) -> str:
     """One line for a failure; only our own errors' text is known to hold no secret."""
-    if isinstance(error, (AphexError, FatalAPIError)):
+    if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
         return (

@@ -7,8 +7,6 @@ from functools import cached_property
 from http import HTTPStatus
 
 from singer_sdk.authenticators import APIKeyAuthenticator
-from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
-from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_aphex import schemas
@@ -16,6 +14,7 @@ from tap_aphex.client import AphexStream
 from tap_aphex.cursor import EventCursorPaginator, read_page, resume_cursor
 from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
 from tap_aphex.event_shape import Event, event_record, task_record
+from tap_aphex.handoff import FedStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -42,6 +41,7 @@ class TaskEventsStream(AphexStream):
     schema = schemas.TASK_EVENT
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = 10**12
+    _cursor_sent: str | None = None  # the startAfter of the latest request, for error messages
 
     @property
     def url_base(self) -> str:
@@ -55,7 +55,6 @@ class TaskEventsStream(AphexStream):
         fed = [stream for stream in (self, *self.child_streams) if stream.selected]
         start = resume_cursor(fed, self.config.get("start_after"))
         self.logger.info("Reading the task-event log after %s", start or "the first event")
-        self._cursor_sent: str | None = start
         return EventCursorPaginator(start)
 
     def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
@@ -104,7 +103,6 @@ class TaskEventsStream(AphexStream):
 
     def get_records(self, context: Context | None) -> Iterator[Event]:
         limit = self.config.get("max_events_per_run")
-        tasks = [child for child in self.child_streams if isinstance(child, TasksStream)]
         page: list[Event] = []
         delivered = 0
         try:
@@ -114,7 +112,7 @@ class TaskEventsStream(AphexStream):
                 delivered += 1
                 page.append(event)
                 if event["eventId"] == self._last_event_of_page:
-                    self._checkpoint(page, tasks)
+                    self._checkpoint(page)
                     page = []
                 if limit and delivered >= limit:
                     self.logger.info(
@@ -133,19 +131,22 @@ class TaskEventsStream(AphexStream):
         except STREAM_FAILURES as error:
             self.report_failure(f"task events (after {delivered} delivered in this run)", error)
         finally:
-            self._checkpoint(page, tasks)
+            self._checkpoint(page)
 
-    def _checkpoint(self, page: list[Event], tasks: list[TasksStream]) -> None:
+    def _checkpoint(self, page: list[Event]) -> None:
         """Hand the page's events to `tasks`, then emit STATE, so both bookmarks move together."""
         if self._batching:
             # task_events' records only count as delivered once its BATCH is out: see get_batches.
             self._awaiting_batch += page
             return
-        for stream in tasks:
-            if page and stream.selected:
-                stream.apply(page)
+        self._hand_to_tasks(page)
         # The SDK's own checkpoint only comes every 10,000 records; a killed run must lose no page.
         self._write_state_message()
+
+    def _hand_to_tasks(self, events: list[Event]) -> None:
+        for child in self.child_streams:
+            if isinstance(child, TasksStream) and child.selected and events:
+                child.apply(events)
 
     @property
     def _batching(self) -> bool:
@@ -159,12 +160,10 @@ class TaskEventsStream(AphexStream):
         for batch in super().get_batches(batch_config, context):
             delivered, self._awaiting_batch = self._awaiting_batch, []
             yield batch
-            for stream in self.child_streams:
-                if isinstance(stream, TasksStream) and stream.selected and delivered:
-                    stream.apply(delivered)
+            self._hand_to_tasks(delivered)
 
 
-class TasksStream(Stream):
+class TasksStream(FedStream):
     """The current copy of each task: one record per event that changed it, deletions included."""
 
     name = "tasks"
@@ -176,23 +175,15 @@ class TasksStream(Stream):
     schema = schemas.TASK
     STATE_MSG_FREQUENCY = 10**12  # as for task_events: STATE only once a page is applied
 
-    _events: t.Sequence[Event] = ()
-
     def apply(self, events: t.Sequence[Event]) -> None:
         """Emit the records these events produce (called by `task_events` once per page)."""
-        self._events = events
-        try:
-            self.sync()
-        except (AbortedSyncFailedException, AbortedSyncPausedException):
-            return  # a dry run's record limit, as the SDK's own child syncs treat it
-        finally:
-            self._events = ()
-        # An event that changes no task still moves the position, so that the two bookmarks agree.
-        self.stream_state["replication_key"] = self.replication_key
-        self.stream_state["replication_key_value"] = events[-1]["eventId"]
+        if self.feed(events):
+            # An event that changes no task still moves the position, so the bookmarks agree.
+            self.stream_state["replication_key"] = self.replication_key
+            self.stream_state["replication_key_value"] = events[-1]["eventId"]
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        for event in self._events:
+        for event in self._fed:
             record = task_record(event)
             if record is None:
                 self.logger.warning(

@@ -7,7 +7,6 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
@@ -15,6 +14,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from tap_aphex import schemas
 from tap_aphex.client import AphexStream
 from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
+from tap_aphex.handoff import FedStream
 from tap_aphex.plan_shape import PublishedVersion, Row, read_versions
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.timestamps import rfc3339_to_datetime
@@ -46,11 +46,15 @@ class PublishedPlansStream(AphexStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+        self._limit = self._configured_limit
         self._version: PublishedVersion | None = None  # the version just read, for the children
         self._label = ""  # the project being read, for messages
 
     url_base = ""  # each project has its own URL: see `get_url`
+
+    @property
+    def _configured_limit(self) -> int:
+        return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
 
     @property
     def partitions(self) -> list[dict[str, t.Any]]:
@@ -130,10 +134,9 @@ class PublishedPlansStream(AphexStream):
         # Reading must reach back to the oldest bookmark, so that no selected stream misses one.
         known = [value for value in bookmarks.values() if value is not None]
         oldest = min(known) if len(known) == len(bookmarks) and known else None
-        self._limit = int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+        self._limit = configured = self._configured_limit
         handed: set[str] = set()  # versions already emitted, when asking again for more
         server_errors = 0
-        configured = self._limit
         while True:
             received, reached_oldest = 0, False
             try:
@@ -207,7 +210,7 @@ class PublishedPlansStream(AphexStream):
                 and child.selected
                 and _is_new(published, bookmarks.get(child))
             ):
-                child.apply(version_context, version.rows(child.table))
+                child.feed(version.rows(child.table), version_context)
 
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
         # Children get their rows straight from the version just read (see `_hand_to_children`).
@@ -228,7 +231,7 @@ def _is_new(published: dt.datetime, bookmark: dt.datetime | None) -> bool:
     return bookmark is None or published > bookmark
 
 
-class PublishedPlanTableStream(Stream):
+class PublishedPlanTableStream(FedStream):
     """A table of each published version, one row per record."""
 
     parent_stream_type = PublishedPlansStream
@@ -237,20 +240,6 @@ class PublishedPlanTableStream(Stream):
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
     table: t.ClassVar[str]
-    _rows: t.Iterable[Row] = ()
-
-    def apply(self, context: dict[str, t.Any], rows: t.Iterable[Row]) -> None:
-        """Emit ``rows`` (called by `published_plans` for each version it emits)."""
-        self._rows = rows
-        try:
-            self.sync(context=context)
-        except (AbortedSyncFailedException, AbortedSyncPausedException):
-            return  # a dry run's record limit, as the SDK's own child syncs treat it
-        finally:
-            self._rows = ()
-
-    def get_records(self, context: Context | None) -> Iterator[Row]:
-        yield from self._rows
 
 
 class PublishedPlanTasksStream(PublishedPlanTableStream):

@@ -1,0 +1,38 @@
+"""Child streams that their parent feeds directly, from data it has already read.
+
+The SDK syncs a child once per parent record, which for `tasks` would mean a SCHEMA and a STATE per
+event; feeding a page (or a published version) at a time keeps one read of the source and lets the
+parent decide when the child's STATE may go out.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
+from singer_sdk.streams import Stream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from singer_sdk.helpers.types import Context
+
+
+class FedStream(Stream):
+    """A child stream whose records are the rows its parent hands it."""
+
+    _fed: t.Iterable[dict[str, t.Any]] = ()
+
+    def feed(self, rows: t.Iterable[dict[str, t.Any]], context: Context | None = None) -> bool:
+        """Sync ``rows`` now; False when a dry run's record limit cut the sync short."""
+        self._fed = rows
+        try:
+            self.sync(context=context)
+        except (AbortedSyncFailedException, AbortedSyncPausedException):
+            return False  # as the SDK's own child syncs treat it
+        finally:
+            self._fed = ()
+        return True
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        yield from self._fed
