@@ -11,12 +11,14 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 
-from tap_aphex.errors import RedirectRefusedError, UnexpectedResponseError, describe
+from tap_aphex.errors import RedirectRefusedError, UnexpectedResponseError
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator
 
-    from tap_aphex.tap import TapAphex
+    from singer_sdk import Tap
+
+    from tap_aphex.run_report import RunReport
 
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TRIES = 5  # attempts: the first and four retries
@@ -70,6 +72,10 @@ class AphexStream(RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
 
+    def __init__(self, tap: Tap, *, report: RunReport) -> None:
+        super().__init__(tap)
+        self.report = report  # where this stream tells the run what failed and why it stopped
+
     def validate_response(self, response: requests.Response) -> None:
         if response.is_redirect:
             msg = (
@@ -82,9 +88,7 @@ class AphexStream(RESTStream[t.Any]):
 
     def report_failure(self, what: str, error: Exception) -> None:
         """Record a failure that ends this stream (or project) but lets the rest of the run land."""
-        message = f"{what}: {describe(error)}"
-        self.logger.error("%s", message)
-        t.cast("TapAphex", self._tap).failures.append(message)
+        self.report.failed(what, error, self.logger)
 
     @property
     def timeout(self) -> int:

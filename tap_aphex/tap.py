@@ -14,6 +14,7 @@ from tap_aphex.plans import (
     PublishedPlanStatusesStream,
     PublishedPlanTasksStream,
 )
+from tap_aphex.run_report import RunReport
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems, without_value
 
 if t.TYPE_CHECKING:
@@ -27,7 +28,7 @@ class TapAphex(Tap):
     config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
-        self.failures: list[str] = []  # what failed in this run (see `sync_all`)
+        self.report = RunReport()  # what this run did, told by its streams (see `sync_all`)
         try:
             super().__init__(*args, validate_config=validate_config, **kwargs)
         except ConfigValidationError as error:
@@ -40,12 +41,12 @@ class TapAphex(Tap):
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
         if self.config.get("api_key"):
-            streams += [TaskEventsStream(self), TasksStream(self)]
+            streams += [TaskEventsStream(self, report=self.report), TasksStream(self)]
         else:
             self.logger.info("No `api_key` set: skipping the task_events and tasks streams.")
         if self.config.get("projects"):
             streams += [
-                PublishedPlansStream(self),
+                PublishedPlansStream(self, report=self.report),
                 PublishedPlanTasksStream(self),
                 PublishedPlanStatusesStream(self),
             ]
@@ -58,11 +59,11 @@ class TapAphex(Tap):
 
         A failure ends only its own stream or project, so everything else lands first.
         """
-        self.failures.clear()
+        self.report.clear()
         self._refuse_unsafe_batching()
         super().sync_all()
-        if self.failures:
-            raise RunFailedError(self.failures)
+        if self.report.failures:
+            raise RunFailedError(self.report.failures)
 
     def _refuse_unsafe_batching(self) -> None:
         """BATCH and published plans' tables: refuse the one mix whose STATE could outrun data.

@@ -1,0 +1,55 @@
+"""What one run did, collected as it goes: failures, why each stream stopped, where it resumes.
+
+Streams are given the run's `RunReport` when they are made and tell it what happened; the tap
+turns it into the closing summary and, when something failed, the exit status. Nothing here holds
+a secret: callers pass only text that is safe to print.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tap_aphex.errors import describe
+
+
+class StopReason(str, enum.Enum):
+    """Why a stream (or a project) stopped reading; the closing summary says it in these words."""
+
+    END_OF_LOG = "end of the log"
+    DAILY_LIMIT = "daily limit (HTTP 503)"
+    MAX_EVENTS = "max_events_per_run reached"
+    UP_TO_DATE = "up to date"
+    FAILURE = "failure"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class StreamStop:
+    reason: StopReason
+    resume_at: str | None  # where the next run starts, in words safe to log
+
+
+@dataclass
+class RunReport:
+    """The run's account of itself; one per `TapAphex` run."""
+
+    failures: list[str] = field(default_factory=list)
+    stops: dict[str, StreamStop] = field(default_factory=dict)
+    records_sent: Counter[str] = field(default_factory=Counter)
+
+    def failed(self, what: str, error: Exception, logger: logging.Logger) -> None:
+        """A failure that ends one stream or one project; the rest of the run still lands."""
+        message = f"{what}: {describe(error)}"
+        logger.error("%s", message)
+        self.failures.append(message)
+
+    def stopped(self, stream: str, reason: StopReason, resume_at: str | None) -> None:
+        self.stops[stream] = StreamStop(reason, resume_at)
+
+    def clear(self) -> None:
+        self.failures.clear()
+        self.stops.clear()
+        self.records_sent.clear()
