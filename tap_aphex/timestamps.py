@@ -1,24 +1,65 @@
-"""Epoch-millisecond times as RFC 3339 UTC date-times, the one conversion both APIs need."""
+"""Epoch times as RFC 3339 UTC date-times, the one conversion both APIs need.
+
+The vendor documents epoch milliseconds, but its own sample status has an 11-digit ``createdAt``, so
+a time is read by its magnitude: below 10^11 it is seconds (10^11 s is the year 5138), otherwise
+milliseconds (10^11 ms is March 1973, before any Aphex data). A time that falls outside the years
+1900 to 9999 either way is out of range: the caller keeps it raw rather than guess.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+SECONDS_BELOW = 10**11
+_MS_PER_DAY = 86_400_000
+_EPOCH = dt.date(1970, 1, 1)
+_FIRST_MS = -2_208_988_800_000  # 1900-01-01T00:00:00.000Z
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class TimeOutOfRange(ValueError):
+    """An epoch number that is no plausible time in either unit."""
+
+
+def epoch_to_rfc3339(value: int | float) -> str:
+    """``value`` (epoch seconds or milliseconds, by magnitude) as ``2021-03-01T08:36:07.389Z``.
+
+    Integer arithmetic keeps the milliseconds exact (a float division can land a millisecond off).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TimeOutOfRange(f"{value!r} is not a time")
+    millis = round(value * 1000) if abs(value) < SECONDS_BELOW else round(value)
+    if not _FIRST_MS <= millis <= _LAST_MS:
+        raise TimeOutOfRange(f"{value!r} is outside the years 1900-9999 in seconds and in ms")
+    days, in_day = divmod(millis, _MS_PER_DAY)
+    seconds, ms = divmod(in_day, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_date(days)}T{hour:02d}:{minute:02d}:{second:02d}.{ms:03d}Z"
+
+
+_dates: dict[int, str] = {}
+
+
+def _date(days_since_epoch: int) -> str:
+    """The date part, computed once per day seen (a log has many events a day)."""
+    text = _dates.get(days_since_epoch)
+    if text is None:
+        text = (_EPOCH + dt.timedelta(days=days_since_epoch)).isoformat()
+        if len(_dates) < 100_000:  # bounded: a few centuries of distinct days at most
+            _dates[days_since_epoch] = text
+    return text
 
 
 def epoch_ms_to_rfc3339(value: object) -> str | None:
-    """Return ``value`` (epoch milliseconds) as e.g. ``2021-03-01T08:36:07.389Z``; None stays None.
-
-    Integer arithmetic keeps the milliseconds exact (a float division can land a microsecond off).
-    """
+    """The old entry point: None stays None; anything but a number is a ValueError."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"expected epoch milliseconds, got {type(value).__name__} {value!r:.40}"
+        msg = f"expected an epoch time, got {type(value).__name__} {value!r:.40}"
         raise ValueError(msg)
-    moment = _EPOCH + dt.timedelta(milliseconds=int(value))
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return epoch_to_rfc3339(value)
 
 
 def rfc3339_to_datetime(value: str) -> dt.datetime:
