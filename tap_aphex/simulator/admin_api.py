@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .responses import Response, error_response, json_response
 
 if TYPE_CHECKING:
-    from .server import Simulator
+    from .simulator import Simulator
 
 ADMIN_PREFIX = "/_sim/"
 
@@ -60,27 +60,33 @@ def _append(sim: Simulator, query: Query) -> Response:
     return json_response(200, {"ok": True, "appended": len(added), "events": len(sim.event_log)})
 
 
-def _fault(sim: Simulator, query: Query) -> Response:
+def _fault_options(query: Query) -> dict[str, Any]:
     retry_after = _optional_number(query, "retry_after")
-    sim.inject_fault(
-        _param(query, "kind"),
-        _int_param(query, "count", 1),
-        retry_after=None if retry_after is None else int(retry_after),
-        stall_seconds=_optional_number(query, "stall_seconds"),
-    )
+    return {
+        "count": _int_param(query, "count", 1),
+        "retry_after": None if retry_after is None else int(retry_after),
+        "stall_seconds": _optional_number(query, "stall_seconds"),
+    }
+
+
+def _fault(sim: Simulator, query: Query) -> Response:
+    sim.inject_fault(_param(query, "kind"), **_fault_options(query))
     return json_response(200, {"ok": True})
 
 
 def _plan_fault(sim: Simulator, query: Query) -> Response:
-    retry_after = _optional_number(query, "retry_after")
-    sim.set_plan_fault(
-        _param(query, "account_id"),
-        _param(query, "kind"),
-        _int_param(query, "count", 1),
-        retry_after=None if retry_after is None else int(retry_after),
-        stall_seconds=_optional_number(query, "stall_seconds"),
-    )
+    account_id = _param(query, "account_id")
+    sim.set_plan_fault(account_id, _param(query, "kind"), **_fault_options(query))
     return json_response(200, {"ok": True})
+
+
+def _cycle(sim: Simulator, query: Query) -> Response:
+    sim.set_cursor_cycle(_int_param(query, "pages"), _int_param(query, "after_pages", 1))
+    return json_response(200, {"ok": True})
+
+
+def _variations(sim: Simulator, query: Query) -> Response:
+    return json_response(200, [asdict(served) for served in sim.variations_served])
 
 
 def _publish(sim: Simulator, query: Query) -> Response:
@@ -116,6 +122,8 @@ _ROUTES: dict[str, tuple[str, _Action]] = {
     "append": ("POST", _append),
     "fault": ("POST", _fault),
     "plan-fault": ("POST", _plan_fault),
+    "cycle": ("POST", _cycle),
+    "variations": ("GET", _variations),
     "publish": ("POST", _publish),
     "expire-token": ("POST", _expire_token),
     "issue-token": ("POST", _issue_token),
@@ -125,7 +133,9 @@ _ROUTES: dict[str, tuple[str, _Action]] = {
 }
 
 
-def handle_admin(sim: Simulator, method: str, path: str, query: Query) -> Response:
+def handle_admin(
+    sim: Simulator, method: str, path: str, query: Query, headers: Mapping[str, str]
+) -> Response:
     route = _ROUTES.get(path[len(ADMIN_PREFIX) :])
     if route is None:
         return error_response(404, f"unknown admin endpoint; known: {', '.join(sorted(_ROUTES))}")

@@ -1,4 +1,8 @@
-"""Switchable faults: queued, each consumed by one request, then normal service resumes."""
+"""Switchable faults: queued, each consumed by one request, then normal service resumes.
+
+Faults model the infrastructure in front of the vendor's functions (a proxy, an overloaded
+instance): none of them is documented by the vendor; they are what any HTTP client may meet.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,22 @@ from dataclasses import dataclass
 from .responses import Response, error_response
 
 # Faults that replace the whole answer, whatever the request would otherwise have got.
-REPLACING_FAULTS = frozenset({"500", "502", "429", "drop", "garbage"})
+REPLACING_FAULTS = frozenset({"500", "502", "503", "429", "drop", "garbage"})
 # "stall" delays a normal answer; the cursor faults damage a normal 200 answer.
 EVENT_FAULTS = REPLACING_FAULTS | {"stall", "missing_cursor", "same_cursor"}
 PLAN_FAULTS = REPLACING_FAULTS | {"stall"}
 
 DEFAULT_429_RETRY_AFTER = 1
+
+# Data API V2, "503 Service Unavailable - Likely you've breached the daily organisation limit":
+# "likely", so a passing 503 says the same thing; only retrying tells the two apart.
+SERVICE_UNAVAILABLE = "Service Unavailable: daily organisation limit reached"
+_MESSAGES = {
+    "500": "Internal Server Error",
+    "502": "Bad Gateway",
+    "503": SERVICE_UNAVAILABLE,
+    "429": "Too Many Requests",
+}
 
 # What a proxy or crashed function might send instead of JSON: an HTML page with status 200.
 _GARBAGE_BODY = (
@@ -26,9 +40,19 @@ _GARBAGE_BODY = (
 
 @dataclass(frozen=True)
 class Fault:
+    """One fault for one request. Checked on creation (ValueError)."""
+
     kind: str
     retry_after: int | None = None  # seconds, sent as Retry-After
     stall_seconds: float | None = None  # for "stall"; None: the simulator's default
+
+    def __post_init__(self) -> None:
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
+        if self.stall_seconds is not None and self.stall_seconds < 0:
+            raise ValueError("stall_seconds must be >= 0")
+        if self.kind == "429" and self.retry_after is None:
+            object.__setattr__(self, "retry_after", DEFAULT_429_RETRY_AFTER)
 
 
 class FaultQueue:
@@ -39,26 +63,15 @@ class FaultQueue:
         self._queue: deque[Fault] = deque()
         self._lock = threading.Lock()
 
-    def push(
-        self,
-        kind: str,
-        count: int = 1,
-        *,
-        retry_after: int | None = None,
-        stall_seconds: float | None = None,
-    ) -> None:
-        if kind not in self._allowed:
-            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(self._allowed)}")
+    def push(self, fault: Fault, count: int = 1) -> None:
+        if fault.kind not in self._allowed:
+            raise ValueError(
+                f"unknown fault {fault.kind!r}; expected one of {sorted(self._allowed)}"
+            )
         if count < 1:
             raise ValueError("count must be >= 1")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError("retry_after must be >= 0")
-        if stall_seconds is not None and stall_seconds < 0:
-            raise ValueError("stall_seconds must be >= 0")
-        if kind == "429" and retry_after is None:
-            retry_after = DEFAULT_429_RETRY_AFTER
         with self._lock:
-            self._queue.extend(Fault(kind, retry_after, stall_seconds) for _ in range(count))
+            self._queue.extend([fault] * count)
 
     def pop(self) -> Fault | None:
         with self._lock:
@@ -76,13 +89,8 @@ class FaultQueue:
 def replacing_response(fault: Fault) -> Response | None:
     """The answer for a fault that replaces the response, or None if the fault is not one."""
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-    if fault.kind in ("500", "502", "429"):
-        message = {
-            "500": "Internal Server Error",
-            "502": "Bad Gateway",
-            "429": "Too Many Requests",
-        }[fault.kind]
-        response = error_response(int(fault.kind), message, headers)
+    if fault.kind in _MESSAGES:
+        response = error_response(int(fault.kind), _MESSAGES[fault.kind], headers)
     elif fault.kind == "drop":
         response = Response(status=0, drop=True)
     elif fault.kind == "garbage":
@@ -90,4 +98,14 @@ def replacing_response(fault: Fault) -> Response | None:
     else:
         return None
     response.fault = fault.kind
+    return response
+
+
+def stalled(response: Response, fault: Fault | None, default_seconds: float) -> Response:
+    """`response`, marked with the fault that let it through (a "stall" delays it)."""
+    if fault is not None:
+        response.fault = fault.kind
+        if fault.kind == "stall":
+            stall = fault.stall_seconds
+            response.delay_seconds = default_seconds if stall is None else stall
     return response

@@ -1,7 +1,11 @@
-"""Opaque random identifiers, drawn from a seeded RNG so every run is reproducible."""
+"""Opaque random identifiers and the day arithmetic both APIs' data share.
+
+Everything is drawn from a seeded RNG, so every run is reproducible.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 import string
 
@@ -13,6 +17,7 @@ ID_LENGTH = 20
 
 DAY_MS = 24 * 60 * 60 * 1000
 WEEK_MS = 7 * DAY_MS
+HOUR_MS = 60 * 60 * 1000
 
 
 def random_id(rng: random.Random, length: int = ID_LENGTH) -> str:
@@ -23,3 +28,8 @@ def random_id(rng: random.Random, length: int = ID_LENGTH) -> str:
 def day_floor(epoch_ms: int) -> int:
     """Midnight UTC of the day containing `epoch_ms` (Aphex dates are whole days in epoch ms)."""
     return epoch_ms - epoch_ms % DAY_MS
+
+
+def calendar_span_ms(duration: int, working_days: int) -> int:
+    """Calendar time taken by `duration` working days on a `working_days`-a-week calendar."""
+    return math.ceil(duration * 7 / working_days) * DAY_MS

@@ -1,15 +1,22 @@
-"""The Published Plans (Power BI) endpoint: `GET /power-bi/v1/<account_id>`."""
+"""The Published Plans (Power BI) endpoint: `GET /power-bi/v1/<account_id>`.
+
+Traceable to "Published Plans (Power BI) API" (quoted below); the document itself is assumed
+(see `plans.py`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .faults import PLAN_FAULTS, FaultQueue, replacing_response
+from .faults import PLAN_FAULTS, FaultQueue, replacing_response, stalled
 from .plans import DEFAULT_LIMIT, PublishedPlans
 from .responses import Response, error_response
+from .settings import DEFAULT_MAX_RESPONSE_BYTES, SimulatorSettings
+from .variations import ServedVariations
 
-PLANS_PREFIX = "/power-bi/v1/"
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # "a response limit of 32Mb exists"
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "PLANS_PREFIX", "PublishedPlansApi", "bearer_token"]
+
+PLANS_PREFIX = "/power-bi/v1/"  # "app.aphex.co/power-bi/v1/<api_account_id>" (aphex-apis.md)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -27,17 +34,11 @@ class PublishedPlansApi:
     """Answers published-plans requests. Thread-safe."""
 
     def __init__(
-        self,
-        plans: PublishedPlans,
-        *,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        stall_seconds: float = 5.0,
+        self, plans: PublishedPlans, settings: SimulatorSettings, served: ServedVariations
     ) -> None:
-        if max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be >= 1")
         self.plans = plans
-        self.max_response_bytes = max_response_bytes
-        self.stall_seconds = stall_seconds
+        self.settings = settings
+        self._served = served
         self._faults = {project.account_id: FaultQueue(PLAN_FAULTS) for project in plans.projects}
 
     def faults(self, account_id: str) -> FaultQueue:
@@ -50,14 +51,15 @@ class PublishedPlansApi:
         """Answer one request. `headers` keys are lower-case."""
         if method != "GET":
             return error_response(403, "Forbidden: only GET is allowed")
+        # "set the Token in the Authorization header ... Bearer followed by your Token"
         token = bearer_token(headers.get("authorization"))
         if token is None:
             return error_response(401, "Unauthorized: a Bearer token is required")
         account_id = path[len(PLANS_PREFIX) :]
-        project = self.plans.get(account_id) if account_id and "/" not in account_id else None
-        if project is None:
+        if not account_id or "/" in account_id or self.plans.get(account_id) is None:
             return error_response(404, "Not Found")
-        if not self.plans.accepts(account_id, token):
+        # "requests to the API will only succeed if they ... include both a valid URL and Token"
+        if not self.plans.act(account_id, lambda project: project.accepts(token)):
             return error_response(401, "Unauthorized: the token is invalid, expired or revoked")
 
         fault = self._faults[account_id].pop()
@@ -76,14 +78,11 @@ class PublishedPlansApi:
             return error_response(400, "Bad Request: limit must be a positive integer")
 
         body = self.plans.document_bytes(account_id, limit)
-        if len(body) > self.max_response_bytes:
-            # The vendor: "If you experience a server error, please try reducing your data
-            # request by passing in query parameters."
+        if len(body) > self.settings.max_response_bytes:
+            # "If you experience a server error, please try reducing your data request by
+            # passing in query parameters."
             response = error_response(500, "Internal Server Error")
         else:
+            self._served.mark(self.plans.act(account_id, lambda p: p.variations_in(limit)))
             response = Response(status=200, body=body)
-        if fault is not None:  # "stall"
-            response.fault = fault.kind
-            stall = fault.stall_seconds
-            response.delay_seconds = self.stall_seconds if stall is None else stall
-        return response
+        return stalled(response, fault, self.settings.stall_seconds)

@@ -1,4 +1,4 @@
-"""The HTTP server and the `Simulator` that tests (in-process) and the CLI drive.
+"""The HTTP side: one loopback server that routes requests, records them and logs them.
 
 One `ThreadingHTTPServer` on 127.0.0.1 serves both vendor APIs plus the `/_sim/` control
 endpoints. HTTP/1.0 (one request per connection) keeps shutdown simple: when `stop()` returns no
@@ -11,24 +11,19 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from .admin_api import ADMIN_PREFIX, handle_admin
-from .data_api import DATA_PATHS, DEFAULT_DAILY_QUOTA, MAX_PAGE_SIZE, TaskEventsApi
-from .event_log import DEFAULT_START_MS, Event, EventLog, Task
-from .plans import DEFAULT_LIMIT, PlanProject, PublishedPlans
-from .plans_api import DEFAULT_MAX_RESPONSE_BYTES, PLANS_PREFIX, PublishedPlansApi
-from .projects import project_identities
 from .responses import Response, error_response
 
-# Fixed and non-secret on purpose: the simulator runs on localhost for tests and demos only.
-DEFAULT_API_KEY = "simulator-key"
 _MAX_DISCARDED_BODY = 1024 * 1024
 _STOP_GRACE_SECONDS = 5.0
+
+Query = Mapping[str, list[str]]
+Answer = Callable[[str, str, Query, Mapping[str, str]], Response]  # method, path, query, headers
 
 
 @dataclass(frozen=True)
@@ -44,67 +39,32 @@ class RequestRecord:
     at: float = 0.0  # time.monotonic() when the request arrived (for Retry-After/back-off checks)
 
 
-class Simulator:
-    """Both Aphex APIs on a local port, with deterministic data and switchable faults.
+@dataclass(frozen=True)
+class Route:
+    """Paths (exact, or a prefix ending in "/") and who answers them; `recorded`: a vendor API."""
 
-    Use as a context manager (`with Simulator(...) as sim:`) or call `start()` / `stop()`.
-    """
+    paths: tuple[str, ...]
+    answer: Answer
+    recorded: bool = True
 
-    def __init__(
-        self,
-        *,
-        seed: int = 7,
-        events: int = 10_000,
-        page_size: int = MAX_PAGE_SIZE,
-        daily_quota: int | None = DEFAULT_DAILY_QUOTA,
-        api_key: str = DEFAULT_API_KEY,
-        projects: int = 4,
-        plan_projects: int = 3,
-        plan_tasks: int = 40,
-        history_weeks: int = 26,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        stall_seconds: float = 5.0,
-        grow_per_start: int = 0,
-        start_ms: int = DEFAULT_START_MS,
-        port: int = 0,
-        request_log: TextIO | None = None,
-    ) -> None:
-        if events < 0 or plan_projects < 0:
-            raise ValueError("events and plan_projects must be >= 0")
-        self.seed = seed
-        self.api_key = api_key
+    def matches(self, path: str) -> bool:
+        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.paths)
+
+
+class LoopbackServer:
+    """Serves `routes` on 127.0.0.1:`port` in a thread; keeps the records and the request log."""
+
+    def __init__(self, routes: list[Route], port: int, request_log: TextIO | None) -> None:
+        self._routes = routes
         self._port = port
         self._request_log = request_log
         self._log_lock = threading.Lock()
-
-        self._event_log = EventLog(seed, start_ms=start_ms, projects=projects)
-        self._event_log.append(events)
-        self._events_api = TaskEventsApi(
-            self._event_log,
-            api_key=api_key,
-            page_size=page_size,
-            daily_quota=daily_quota,
-            stall_seconds=stall_seconds,
-            grow_per_start=grow_per_start,
-        )
-        # Plan projects are the organisation's projects too: the first ones share their identity
-        # (id, name) with the projects in the event log.
-        identities = project_identities(seed, plan_projects)
-        self._plans = PublishedPlans(
-            seed, identities, tasks=plan_tasks, history_weeks=history_weeks
-        )
-        self._plans_api = PublishedPlansApi(
-            self._plans, max_response_bytes=max_response_bytes, stall_seconds=stall_seconds
-        )
-
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------------------- lifecycle
-
-    def start(self) -> Simulator:
+    def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         server = _Server(("127.0.0.1", self._port), self)
@@ -116,7 +76,6 @@ class Simulator:
         )
         self._server = server
         self._thread.start()
-        return self
 
     def stop(self) -> None:
         """Stop serving; returns once no request is being handled (stalls are cut short)."""
@@ -131,22 +90,9 @@ class Simulator:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     @property
     def running(self) -> bool:
         return self._server is not None
-
-    # ------------------------------------------------------------------------------------ URLs
 
     @property
     def port(self) -> int:
@@ -155,201 +101,56 @@ class Simulator:
         return int(self._server.server_address[1])
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def events_url(self) -> str:
-        """The V2 endpoint, the one the vendor documents."""
-        return self.base_url + "/apiTaskEventsV2"
-
-    @property
-    def events_v1_url(self) -> str:
-        return self.base_url + "/apiTaskEvents"
-
-    @property
-    def task_events_url(self) -> str:
-        """The newer endpoint (`pageSize` defaults to 2,000 there)."""
-        return self.base_url + "/taskEvents"
-
-    # ------------------------------------------------------------------------------ task events
-
-    @property
-    def event_log(self) -> EventLog:
-        return self._event_log
-
-    def current_tasks(self) -> dict[str, Task]:
-        """Ground truth: the tasks after applying every event (an independent copy)."""
-        return self._event_log.current_tasks()
-
-    def append_events(self, n: int) -> list[Event]:
-        """Continue the log with `n` more events (visible to clients at once)."""
-        return self._event_log.append(n)
-
-    def new_day(self) -> None:
-        """Reset the daily quota, as the vendor does each day."""
-        self._events_api.new_day()
-
-    @property
-    def served_today(self) -> int:
-        """Events served (in non-fault 200 answers) since the start or the last new_day()."""
-        return self._events_api.served_today
-
-    @property
-    def daily_quota(self) -> int | None:
-        return self._events_api.daily_quota
-
-    @property
-    def page_size(self) -> int:
-        return self._events_api.page_size
-
-    def inject_fault(
-        self,
-        kind: str,
-        count: int = 1,
-        *,
-        retry_after: int | None = None,
-        stall_seconds: float | None = None,
-    ) -> None:
-        """Make the next `count` task-event requests (after any already queued) fail as `kind`.
-
-        Kinds: "500", "502", "429" (Retry-After defaults to 1), "drop", "garbage", "stall",
-        "missing_cursor", "same_cursor". Requests refused for method or key do not consume one.
-        """
-        self._events_api.faults.push(
-            kind, count, retry_after=retry_after, stall_seconds=stall_seconds
-        )
-
-    def clear_faults(self) -> None:
-        self._events_api.faults.clear()
-        for project in self._plans.projects:
-            self._plans_api.faults(project.account_id).clear()
-
-    @property
-    def pending_faults(self) -> int:
-        """Task-event faults still queued."""
-        return len(self._events_api.faults)
-
-    # -------------------------------------------------------------------------- published plans
-
-    @property
-    def plans(self) -> PublishedPlans:
-        return self._plans
-
-    @property
-    def plan_projects(self) -> list[PlanProject]:
-        """Each plan project with its URL and newest token (the simulator must be running)."""
-        return [
-            PlanProject(
-                account_id=project.account_id,
-                token=project.token,
-                name=project.identity.name,
-                url=self.plan_url(project.account_id),
-            )
-            for project in self._plans.projects
-        ]
-
-    def plan_url(self, account_id: str) -> str:
-        return f"{self.base_url}{PLANS_PREFIX}{account_id}"
-
-    def plan_document(self, account_id: str, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
-        """Ground truth: the document a request with `limit` gets (ignoring the size limit)."""
-        return self._plans.document(account_id, limit)
-
-    def publish_version(self, account_id: str) -> int:
-        """Publish a new version, a week after the newest; returns its version number."""
-        return self._plans.publish(account_id).version
-
-    def expire_token(self, account_id: str) -> None:
-        """Expire every token of the project issued so far (they answer 401)."""
-        self._plans.expire_tokens(account_id)
-
-    def issue_token(self, account_id: str) -> str:
-        """Issue a new valid token for the project (it becomes `PlanProject.token`)."""
-        return self._plans.issue_token(account_id)
-
-    def set_plan_fault(
-        self,
-        account_id: str,
-        kind: str,
-        count: int = 1,
-        *,
-        retry_after: int | None = None,
-        stall_seconds: float | None = None,
-    ) -> None:
-        """Make the project's next `count` authorised plan requests fail as `kind`.
-
-        Kinds: "500", "502", "429", "drop", "garbage", "stall".
-        """
-        self._plans_api.faults(account_id).push(
-            kind, count, retry_after=retry_after, stall_seconds=stall_seconds
-        )
-
-    # --------------------------------------------------------------------------------- records
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request to a vendor API path so far, oldest first (a snapshot)."""
+    def records(self) -> list[RequestRecord]:
         with self._records_lock:
             return list(self._records)
 
-    def clear_requests(self) -> None:
+    def clear_records(self) -> None:
         with self._records_lock:
             self._records.clear()
 
-    def info(self) -> dict[str, Any]:
-        """What the CLI prints on start (and GET /_sim/info answers)."""
-        return {
-            "base_url": self.base_url,
-            "events_url": self.events_url,
-            "api_key": self.api_key,
-            "projects": [
-                {
-                    "name": project.name,
-                    "url": project.url,
-                    "token": project.token,
-                    "account_id": project.account_id,
-                }
-                for project in self.plan_projects
-            ],
-            "event_count": len(self._event_log),
-            "served_today": self.served_today,
-        }
+    def serve(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+        """Answer one request (from a request thread): route, record, log."""
+        arrived = time.monotonic()
+        split = urlsplit(target)
+        query = parse_qs(split.query, keep_blank_values=True)
+        route = next((r for r in self._routes if r.matches(split.path)), None)
+        try:
+            if route is None:
+                response = error_response(404, "Not Found")
+            else:
+                response = route.answer(method, split.path, query, headers)
+        except Exception as exc:  # a simulator bug must show up as a 500, not a dead socket
+            response = error_response(500, f"simulator error: {exc!r}")
+        stopping = self._server.stopping if self._server is not None else threading.Event()
+        if response.delay_seconds and stopping.wait(response.delay_seconds):
+            response = Response(status=0, drop=True, fault=response.fault)
+        if route is not None and route.recorded:
+            record = RequestRecord(
+                method=method,
+                path=split.path,
+                query={name: values[0] for name, values in query.items()},
+                status=response.status,
+                fault=response.fault,
+                events=response.events,
+                at=arrived,
+            )
+            with self._records_lock:
+                self._records.append(record)
+        self._log(method, split.path, split.query, response)
+        return response
 
-    # -------------------------------------------------------------------------------- dispatch
-
-    def _dispatch(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
-    ) -> tuple[Response, bool]:
-        """The answer, and whether the request is one to record (a vendor API path)."""
-        if path in DATA_PATHS:
-            return self._events_api.handle(method, path, query, headers), True
-        if path.startswith(PLANS_PREFIX):
-            return self._plans_api.handle(method, path, query, headers), True
-        if path.startswith(ADMIN_PREFIX):
-            return handle_admin(self, method, path, query), False
-        return error_response(404, "Not Found"), False
-
-    def _record(
-        self, method: str, path: str, query: str, response: Response, arrived: float
-    ) -> None:
-        record = RequestRecord(
-            method=method,
-            path=path,
-            query={
-                name: values[0] for name, values in parse_qs(query, keep_blank_values=True).items()
-            },
-            status=response.status,
-            fault=response.fault,
-            events=response.events,
-            at=arrived,
-        )
-        with self._records_lock:
-            self._records.append(record)
-
-    def _log(self, line: str) -> None:
+    def _log(self, method: str, path: str, query: str, response: Response) -> None:
         if self._request_log is None:
             return
+        # The path and query carry no secret (the key and token travel in headers).
+        target = f"{path}?{query}" if query else path
+        status = "dropped" if response.drop else str(response.status)
+        line = f"{method} {target} -> {status}"
+        if response.events:
+            line += f" ({response.events} events)"
+        if response.fault:
+            line += f" [fault: {response.fault}]"
         with self._log_lock:
             self._request_log.write(line + "\n")
             self._request_log.flush()
@@ -358,8 +159,8 @@ class Simulator:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
-        self.simulator = simulator
+    def __init__(self, address: tuple[str, int], owner: LoopbackServer) -> None:
+        self.owner = owner
         self.stopping = threading.Event()  # wakes stalled requests when the simulator stops
         self._active = 0
         self._idle = threading.Condition()
@@ -400,44 +201,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle()
 
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default per-request stderr line; the simulator logs its own."""
+        """Silence the default per-request stderr line; the server logs its own."""
 
     def _handle(self) -> None:
-        arrived = time.monotonic()
         self._discard_body()
-        simulator = self.server.simulator
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            response, recorded = simulator._dispatch(self.command, split.path, query, headers)
-        except Exception as exc:  # a simulator bug must show up as a 500, not a dead socket
-            response, recorded = error_response(500, f"simulator error: {exc!r}"), True
-
-        if response.delay_seconds and self.server.stopping.wait(response.delay_seconds):
-            response = Response(status=0, drop=True, fault=response.fault)
-        if recorded:
-            simulator._record(self.command, split.path, split.query, response, arrived)
-        simulator._log(self._log_line(split.path, split.query, response))
+        response = self.server.owner.serve(self.command, self.path, headers)
         # The client may have given up (e.g. it timed out during a stall): nothing to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
             self._write(response)
@@ -467,14 +239,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.status != 204:
             self.wfile.write(response.body)
-
-    def _log_line(self, path: str, query: str, response: Response) -> str:
-        # The path and query carry no secret (the key and token travel in headers).
-        target = f"{path}?{query}" if query else path
-        status = "dropped" if response.drop else str(response.status)
-        line = f"{self.command} {target} -> {status}"
-        if response.events:
-            line += f" ({response.events} events)"
-        if response.fault:
-            line += f" [fault: {response.fault}]"
-        return line

@@ -1,0 +1,145 @@
+"""The simulator's settings: one dataclass, the one home of every default.
+
+`Simulator(**settings)` and the command line (`python -m tap_aphex.simulator --help`) are both
+built from `SimulatorSettings`: a field's default and help text live on the field, and argparse
+options are derived from the fields, so a default is never written twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .event_log import DEFAULT_START_MS
+from .variations import VARIATION_KINDS
+
+# The vendor's documented limits (Data API V2, "API Limits"; Published Plans, "Limits").
+MAX_PAGE_SIZE = 4000  # "Responses have a page limit of 4000 events"
+DEFAULT_DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # "a response limit of 32Mb exists"
+# Fixed and non-secret on purpose: the simulator runs on localhost for tests and demos only.
+DEFAULT_API_KEY = "simulator-key"
+
+
+def _opt(default: Any, help: str, **cli: Any) -> Any:
+    """A field with its help text; `cli` holds extra argparse details (or cli=False: none)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """Everything a `Simulator` is built from. Frozen: a running simulator's data never drifts."""
+
+    seed: int = _opt(7, "data seed: the same seed gives the same log, documents and variations")
+    events: int = _opt(10_000, "events in the log at start")
+    page_size: int = _opt(MAX_PAGE_SIZE, f"events per page (1..{MAX_PAGE_SIZE})")
+    daily_quota: int | None = _opt(
+        DEFAULT_DAILY_QUOTA, "events served per day before 503 (0 on the command line: no quota)"
+    )
+    api_key: str = _opt(DEFAULT_API_KEY, "the x-api-key to accept")
+    projects: int = _opt(4, "projects in the event log")
+    plan_projects: int = _opt(3, "published-plans projects")
+    plan_tasks: int = _opt(40, "tasks per published version")
+    history_weeks: int = _opt(26, "weekly versions published at start")
+    max_response_bytes: int = _opt(
+        DEFAULT_MAX_RESPONSE_BYTES, "plans documents larger than this answer 500 (32 MiB)"
+    )
+    stall_seconds: float = _opt(5.0, "how long a 'stall' fault waits")
+    grow_per_start: int = _opt(
+        0,
+        "append N events each time a client reaches the end of the log (a 204), so every later "
+        "sync run starts with N new events",
+        metavar="N",
+    )
+    variations: frozenset[str] = _opt(
+        frozenset(),
+        "serve what the vendor's documents allow but the happy path never shows (see "
+        "variations.py); bare: every kind, or a comma-separated list of kinds: "
+        + ", ".join(sorted(VARIATION_KINDS)),
+        cli=False,  # its own option (bare flag or a list): see parser()
+    )
+    cursor_cycle_pages: int = _opt(
+        0,
+        "make nextStartAfter lead back N pages after the first page: a cursor cycle a client "
+        "must stop on (0: none)",
+        metavar="N",
+    )
+    start_ms: int = _opt(DEFAULT_START_MS, "epoch ms of the first event", cli=False)
+    port: int = _opt(0, "port (0: a free one)")
+
+    def __post_init__(self) -> None:
+        # Accept True/False/any collection for `variations`; store a frozenset.
+        object.__setattr__(self, "variations", variation_kinds(self.variations))
+        problems = [
+            f"{name} must be >= 0"
+            for name in ("events", "plan_projects", "grow_per_start", "cursor_cycle_pages")
+            if getattr(self, name) < 0
+        ]
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            problems.append(f"page_size must be 1..{MAX_PAGE_SIZE}")
+        if self.daily_quota is not None and self.daily_quota < 0:
+            problems.append("daily_quota must be >= 0 or None")
+        if self.max_response_bytes < 1:
+            problems.append("max_response_bytes must be >= 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def parser(cls) -> argparse.ArgumentParser:
+        """The command line, one option per field (`--page-size` for `page_size`)."""
+        parser = argparse.ArgumentParser(
+            prog="aphex-simulator",
+            description="Serve simulated Aphex Data API and Published Plans API on 127.0.0.1.",
+        )
+        for item in dataclasses.fields(cls):
+            extra = {k: v for k, v in item.metadata.items() if k != "help"}
+            if not extra.pop("cli", True):
+                continue
+            kind = type(item.default) if item.default is not None else int
+            parser.add_argument(
+                "--" + item.name.replace("_", "-"),
+                type=int if item.name == "daily_quota" else kind,
+                default=item.default,
+                help=f"{item.metadata['help']} (default {item.default})",
+                **extra,
+            )
+        parser.add_argument(
+            "--variations",
+            nargs="?",
+            const="all",
+            default="",
+            metavar="KINDS",
+            help=next(f for f in dataclasses.fields(cls) if f.name == "variations").metadata[
+                "help"
+            ],
+        )
+        parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+        return parser
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None = None) -> tuple[SimulatorSettings, bool]:
+        """Settings from a command line, and whether `--quiet` was given (ValueError if bad)."""
+        args = vars(cls.parser().parse_args(argv))
+        quiet = bool(args.pop("quiet"))
+        wanted = str(args.pop("variations"))
+        kinds: Collection[str] = (
+            VARIATION_KINDS if wanted == "all" else [k for k in wanted.split(",") if k]
+        )
+        if args["daily_quota"] == 0:
+            args["daily_quota"] = None
+        return cls(variations=frozenset(kinds), **args), quiet
+
+
+def variation_kinds(wanted: bool | Collection[str]) -> frozenset[str]:
+    """True: every kind; False: none; else the kinds named (ValueError for an unknown one)."""
+    if isinstance(wanted, bool):
+        return VARIATION_KINDS if wanted else frozenset()
+    unknown = set(wanted) - VARIATION_KINDS
+    if unknown:
+        raise ValueError(
+            f"unknown variation kind(s) {sorted(unknown)}; known: {sorted(VARIATION_KINDS)}"
+        )
+    return frozenset(wanted)
