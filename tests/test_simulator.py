@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -15,7 +16,17 @@ from typing import Any
 import pytest
 import requests
 
-from tap_aphex.simulator import EventLog, Simulator, current_tasks, generate_events
+from tap_aphex.simulator import (
+    VARIATION_KINDS,
+    EventLog,
+    Simulator,
+    SimulatorSettings,
+    Variation,
+    current_tasks,
+    generate_events,
+)
+from tap_aphex.simulator.__main__ import main as simulator_main
+from tap_aphex.simulator.faults import SERVICE_UNAVAILABLE
 from tap_aphex.simulator.plans import HISTORY_LIMIT_MS
 
 TIMEOUT = 10
@@ -462,12 +473,14 @@ def test_admin_endpoints(sim: Simulator) -> None:
 def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "tap_aphex.simulator", "--events", "120", "--quiet"]
+    command += ["--variations=string_number,null_value"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
         assert set(info) >= {"base_url", "events_url", "api_key", "projects"}
         assert {"name", "url", "token"} <= set(info["projects"][0])
+        assert info["variations"] == ["null_value", "string_number"]
         response = requests.get(
             info["events_url"], headers={"x-api-key": info["api_key"]}, timeout=TIMEOUT
         )
@@ -480,3 +493,241 @@ def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# ------------------------------------------------------------- settings: one home per default
+
+
+def test_the_command_line_and_the_constructor_share_their_defaults() -> None:
+    settings, quiet = SimulatorSettings.from_args([])
+    assert settings == SimulatorSettings()
+    assert not quiet
+    parsed, _ = SimulatorSettings.from_args(
+        ["--daily-quota", "0", "--page-size", "7", "--variations", "--quiet"]
+    )
+    assert parsed.daily_quota is None  # 0 on the command line: no quota
+    assert parsed.page_size == 7
+    assert parsed.variations == VARIATION_KINDS  # a bare --variations: every kind
+    some, _ = SimulatorSettings.from_args(["--variations=passing_503,renamed_table"])
+    assert some.variations == {"passing_503", "renamed_table"}
+    base = SimulatorSettings(seed=3)
+    assert Simulator(base, events=5, plan_projects=0).settings == SimulatorSettings(
+        seed=3, events=5, plan_projects=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--page-size", "4001"], "page_size must be 1..4000"),
+        (["--events", "-1"], "events must be >= 0"),
+        (["--variations=teapot"], "unknown variation kind"),
+        (["--events", "10", "--cursor-cycle-pages", "3"], "needs at least"),
+    ],
+)
+def test_bad_settings_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulator_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_the_generated_data_did_not_change() -> None:
+    """Pins the log and the documents, so that a refactor keeps every byte a client reads."""
+    events = json.dumps(generate_events(7, 2000)).encode()
+    assert hashlib.sha256(events).hexdigest() == (
+        "09646a50801658832dd8bf039e9d9bdf5be5c96b50a0eb56dc17d0f09a1375c3"
+    )
+    sim = Simulator(seed=5, events=0, plan_projects=2, plan_tasks=10, history_weeks=8)
+    documents = [sim.plan_document(p.account_id, 8) for p in sim.plans.projects]
+    assert hashlib.sha256(json.dumps(documents).encode()).hexdigest() == (
+        "7b6071dea5a348e68964aa1944d79b41ecd6d6097028b7f1f14fbfbdf4efe976"
+    )
+
+
+def test_503_fault_looks_like_the_quota_and_clears(sim: Simulator) -> None:
+    sim.inject_fault("503", count=2)
+    refused = [get_events(sim) for _ in range(2)]
+    assert [r.status_code for r in refused] == [503, 503]
+    assert refused[0].json() == {"error": SERVICE_UNAVAILABLE}  # only a retry tells them apart
+    assert get_events(sim).status_code == 200
+    assert [r.fault for r in sim.requests] == ["503", "503", None]
+
+
+# ------------------------------------------------------------------------ variations mode
+
+
+def at_path(unit: Any, path: str) -> Any:
+    """The value at a variation's path ("task.statuses[2].date"); KeyError if absent."""
+    for part in path.replace("[", ".").replace("]", "").split("."):
+        unit = unit[int(part)] if part.isdigit() else unit[part]
+    return unit
+
+
+def read_through_503s(sim: Simulator) -> list[dict[str, Any]]:
+    """Every event, retrying passing 503s, ending on a 204 or a null nextStartAfter."""
+    events: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        response = get_events(sim, **({"startAfter": cursor} if cursor else {}))
+        if response.status_code == 503:
+            continue
+        if response.status_code == 204:
+            return events
+        body = response.json()
+        events.extend(body["data"])
+        cursor = body["nextStartAfter"]
+        if cursor is None:
+            return events
+
+
+@pytest.fixture(scope="module")
+def varied_sim() -> Iterator[Simulator]:
+    with Simulator(
+        seed=12,
+        events=900,
+        page_size=200,
+        daily_quota=None,
+        variations=True,
+        plan_projects=2,
+        plan_tasks=12,
+        history_weeks=10,
+    ) as sim:
+        yield sim
+
+
+def test_variations_serve_every_kind_where_they_say(varied_sim: Simulator) -> None:
+    events = read_through_503s(varied_sim)
+    assert events == varied_sim.event_log.events
+    documents = {
+        project.account_id: get_plan(project.url, project.token).json()
+        for project in varied_sim.plan_projects
+    }
+    served = varied_sim.variations_served
+    assert {v.kind for v in served} == VARIATION_KINDS
+    by_id = {event["eventId"]: event for event in events}
+    for variation in served:
+        if variation.event_id is not None:
+            unit = by_id[variation.event_id]
+        elif variation.account_id is not None:
+            plans = documents[variation.account_id]["publishedPlans"]
+            unit = next(p for p in plans if p["version"] == variation.version)
+        else:
+            continue  # a page or a request: checked below
+        if variation.kind in ("absent_key", "category_absent", "row_without_task_id"):
+            with pytest.raises(KeyError):
+                at_path(unit, variation.path)
+        elif variation.kind != "renamed_table":
+            assert at_path(unit, variation.path) == variation.value, variation
+    # Only the first plan project carries surprises; the other is the happy path.
+    first, second = varied_sim.plan_projects
+    assert {v.account_id for v in served if v.account_id} == {first.account_id}
+    plain = Simulator(seed=12, events=0, plan_projects=2, plan_tasks=12, history_weeks=10)
+    assert documents[second.account_id] == plain.plan_document(second.account_id)
+
+
+def test_variations_expectations_for_a_tolerant_reader() -> None:
+    expected = {
+        "string_number": "raw",
+        "key_task_string": "raw",
+        "seconds_time": "typed",
+        "sample_time": "typed",
+        "float_number": "typed",
+        "null_value": "null",
+        "absent_key": "null",
+        "published_at_null": "warn",
+        "passing_503": "warn",
+    }
+    assert {kind: Variation(kind, "").expect for kind in expected} == expected
+
+
+def test_plan_variations_by_version(varied_sim: Simulator) -> None:
+    project = varied_sim.plan_projects[0]
+    plans = varied_sim.plan_document(project.account_id)["publishedPlans"]
+    assert [p["version"] for p in plans] == [10, 9, 8, 7, 6]
+    newest, renamed, keyless, undated, duplicate = plans
+    assert {t["keyTask"] for t in newest["tasks"]} <= {"Yes", "No"}
+    assert "tasks" not in renamed
+    assert len(renamed["Tasks"]) == 12
+    assert sum("taskId" not in t for t in keyless["tasks"]) == 1
+    assert undated["publishedAt"] is None
+    assert duplicate["id"] == keyless["id"]
+
+
+def test_variations_are_deterministic_by_seed_and_keep_the_log() -> None:
+    def varied(seed: int) -> tuple[list[dict[str, Any]], list[Variation]]:
+        log = EventLog(seed, variations=VARIATION_KINDS)
+        log.append(400)
+        log.append(300)  # appending later continues the very same varied log
+        return log.events, log.variations_between(0, len(log))
+
+    events, variations = varied(4)
+    assert (events, variations) == varied(4)
+    assert variations != varied(5)[1]
+    assert len(variations) > 40
+    plain = generate_events(4, 700)
+    assert [e["eventId"] for e in events] == [e["eventId"] for e in plain]
+    changed = [a for a, b in zip(events, plain, strict=True) if a != b]
+    assert len(changed) == len(variations)  # at most one variation an event, the rest untouched
+    # The ground truth holds the values as served: a task's string `start` stays a string.
+    truth = current_tasks(events)
+    for variation in variations:
+        if variation.path.startswith("task.") and variation.kind == "string_number":
+            task_id = next(e for e in events if e["eventId"] == variation.event_id)["task"]["id"]
+            last = [e for e in events if e["task"]["id"] == task_id][-1]
+            if last["eventId"] == variation.event_id and task_id in truth:
+                assert at_path({"task": truth[task_id]}, variation.path) == variation.value
+                return
+    pytest.fail("no task ended on a string number: pick another seed")
+
+
+def test_passing_503s_clear_and_can_be_left_out() -> None:
+    with Simulator(seed=6, events=500, page_size=100, daily_quota=None, variations=True) as sim:
+        read_through_503s(sim)
+        statuses = [r.status for r in sim.requests]
+        assert statuses.count(503) == 3  # one early, then two in a row
+        assert "503, 503, 503" not in str(statuses)  # each clears on the next request or two
+        assert statuses[-1] == 200
+        assert sim.served_today == 500
+        assert {r.fault for r in sim.requests if r.status == 503} == {"503"}
+    kinds = VARIATION_KINDS - {"passing_503"}
+    with Simulator(seed=6, events=500, page_size=100, daily_quota=None, variations=kinds) as sim:
+        read_through_503s(sim)
+        assert 503 not in [r.status for r in sim.requests]
+
+
+def test_last_page_carries_a_null_cursor() -> None:
+    kinds = {"null_next_start_after"}
+    with Simulator(seed=6, events=250, page_size=100, daily_quota=None, variations=kinds) as sim:
+        pages = [get_events(sim).json()]
+        while pages[-1]["nextStartAfter"] is not None:
+            pages.append(get_events(sim, startAfter=pages[-1]["nextStartAfter"]).json())
+        assert [len(page["data"]) for page in pages] == [100, 100, 50]
+        last = sim.event_log.events[-1]["eventId"]
+        assert get_events(sim, startAfter=last).status_code == 204
+        new = sim.append_events(10)
+        body = get_events(sim, startAfter=last).json()
+        assert (body["data"], body["nextStartAfter"]) == (new, None)
+
+
+def test_cursor_cycle_leads_back_until_cleared() -> None:
+    with Simulator(
+        seed=6, events=700, page_size=100, daily_quota=None, cursor_cycle_pages=3
+    ) as sim:
+        cursors: list[str | None] = [None]
+        for _ in range(8):
+            params = {"startAfter": cursors[-1]} if cursors[-1] else {}
+            cursors.append(get_events(sim, **params).json()["nextStartAfter"])
+        ids = [e["eventId"] for e in sim.event_log.events]
+        loop = [ids[99], ids[199], ids[299]]  # page 4 leads back to page 2: pages 2-4 repeat
+        assert cursors[1:] == [*loop, *loop, *loop[:2]]
+        assert [r.fault for r in sim.requests].count("cycle") == 2
+        assert {v.kind for v in sim.variations_served} == {"cursor_cycle"}
+        sim.clear_faults()
+        assert get_events(sim, startAfter=ids[299]).json()["nextStartAfter"] == ids[399]
+        with pytest.raises(ValueError, match="needs at least"):
+            sim.set_cursor_cycle(7)
+        requests.post(sim.base_url + "/_sim/cycle", params={"pages": 2}, timeout=TIMEOUT)
+        assert get_events(sim, startAfter=ids[199]).json()["nextStartAfter"] == ids[99]

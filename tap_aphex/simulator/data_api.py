@@ -69,14 +69,6 @@ class TaskEventsApi:
             self.set_cycle(settings.cursor_cycle_pages)
 
     @property
-    def page_size(self) -> int:
-        return self.settings.page_size
-
-    @property
-    def daily_quota(self) -> int | None:
-        return self.settings.daily_quota
-
-    @property
     def served_today(self) -> int:
         with self._lock:
             return self._served_today
@@ -97,7 +89,7 @@ class TaskEventsApi:
             return
         if after_pages < 1:
             raise ValueError("after_pages must be >= 1 (a cycle needs a cursor to go back to)")
-        size = self.page_size
+        size = self.settings.page_size
         needed = (after_pages + pages) * size
         if len(self.log) < needed:
             raise ValueError(f"a {pages}-page cursor cycle needs at least {needed} events")
@@ -150,11 +142,11 @@ class TaskEventsApi:
                 # next run, as it would the next day at a real site.
                 if fault is None and self.settings.grow_per_start:
                     self.log.append(self.settings.grow_per_start)
-            elif self.daily_quota is not None:
+            elif self.settings.daily_quota is not None:
                 # Quota is checked only when there is something to serve: a caught-up client
                 # gets 204, not 503 (the vendor does not say which comes first; both are legal
                 # for a client, which must stop on either and resume from its last cursor).
-                remaining = self.daily_quota - self._served_today
+                remaining = self.settings.daily_quota - self._served_today
                 if remaining <= 0:
                     return error_response(503, SERVICE_UNAVAILABLE)
                 page = page[:remaining]
@@ -204,7 +196,7 @@ class TaskEventsApi:
     def _page_limit(self, path: str, page_size: str | None) -> int:
         default = DATA_PATHS.get(path)
         if page_size is None:
-            requested = default if default is not None else self.page_size
+            requested = default if default is not None else self.settings.page_size
         else:
             # Digits only: int() would also accept "+5", " 5" and "4_000".
             if not page_size.isascii() or not page_size.isdigit():
@@ -213,7 +205,7 @@ class TaskEventsApi:
             if not 1 <= requested <= MAX_PAGE_SIZE:
                 raise _BadQuery(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
         # The simulator's page size is the server's own maximum: a request cannot exceed it.
-        return min(requested, self.page_size)
+        return min(requested, self.settings.page_size)
 
 
 _ABSENT = object()
