@@ -85,9 +85,14 @@ class TaskSpec:
             status = "Complete"
             completed_day = end - DAY_MS
             done = Incident(
-                completed_day + 17 * HOUR_MS, completed_day, "completed",
-                STATUS_NAMES["completed"], "", 0, self.owner_email,
-            )  # fmt: skip
+                created_at=completed_day + 17 * HOUR_MS,
+                date=completed_day,
+                type="completed",
+                name=STATUS_NAMES["completed"],
+                category="",
+                value=0,
+                added_by=self.owner_email,
+            )
             statuses.append(done.status_row(task_id))
         elif moved > 0:
             status = "Delayed"

@@ -24,9 +24,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # "a response limit of 32Mb exist
 DEFAULT_API_KEY = "simulator-key"
 
 
-def _opt(default: Any, help: str, **cli: Any) -> Any:
-    """A field with its help text; `cli` holds extra argparse details (or cli=False: none)."""
-    return field(default=default, metadata={"help": help, **cli})
+def _opt(value: Any, help: str, **cli: Any) -> Any:
+    """A field, its help text, and argparse details beyond its default (cli=False: no option)."""
+    return field(default=value, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SimulatorSettings:
     plan_tasks: int = _opt(40, "tasks per published version")
     history_weeks: int = _opt(26, "weekly versions published at start")
     max_response_bytes: int = _opt(
-        DEFAULT_MAX_RESPONSE_BYTES, "plans documents larger than this answer 500 (32 MiB)"
+        DEFAULT_MAX_RESPONSE_BYTES, "plans documents larger than this many bytes answer 500"
     )
     stall_seconds: float = _opt(5.0, "how long a 'stall' fault waits")
     grow_per_start: int = _opt(
@@ -57,9 +57,14 @@ class SimulatorSettings:
     variations: frozenset[str] = _opt(
         frozenset(),
         "serve what the vendor's documents allow but the happy path never shows (see "
-        "variations.py); bare: every kind, or a comma-separated list of kinds: "
+        "variations.py): bare, every kind, or a comma-separated list of kinds: "
         + ", ".join(sorted(VARIATION_KINDS)),
-        cli=False,  # its own option (bare flag or a list): see parser()
+        # On the command line: a bare --variations, or --variations=a,b (see from_args).
+        type=str,
+        nargs="?",
+        const="all",
+        default="",
+        metavar="KINDS",
     )
     cursor_cycle_pages: int = _opt(
         0,
@@ -93,29 +98,14 @@ class SimulatorSettings:
         parser = argparse.ArgumentParser(
             prog="aphex-simulator",
             description="Serve simulated Aphex Data API and Published Plans API on 127.0.0.1.",
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
         for item in dataclasses.fields(cls):
-            extra = {k: v for k, v in item.metadata.items() if k != "help"}
-            if not extra.pop("cli", True):
-                continue
-            kind = type(item.default) if item.default is not None else int
-            parser.add_argument(
-                "--" + item.name.replace("_", "-"),
-                type=int if item.name == "daily_quota" else kind,
-                default=item.default,
-                help=f"{item.metadata['help']} (default {item.default})",
-                **extra,
-            )
-        parser.add_argument(
-            "--variations",
-            nargs="?",
-            const="all",
-            default="",
-            metavar="KINDS",
-            help=next(f for f in dataclasses.fields(cls) if f.name == "variations").metadata[
-                "help"
-            ],
-        )
+            options = dict(item.metadata)  # help, and any argparse detail beyond the default
+            if options.pop("cli", True):
+                options.setdefault("type", type(item.default))
+                options.setdefault("default", item.default)
+                parser.add_argument("--" + item.name.replace("_", "-"), **options)
         parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
         return parser
 

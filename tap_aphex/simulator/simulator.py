@@ -193,7 +193,7 @@ class Simulator:
     @property
     def variations_served(self) -> list[Variation]:
         """Each variation sent over HTTP so far, in first-served order (see variations.py)."""
-        return self._served()
+        return self._served.snapshot()
 
     # -------------------------------------------------------------------------- published plans
 

@@ -118,7 +118,7 @@ class ServedVariations:
             for item in variations:
                 self._seen.setdefault(item, None)
 
-    def __call__(self) -> list[Variation]:
+    def snapshot(self) -> list[Variation]:
         with self._lock:
             return list(self._seen)
 
