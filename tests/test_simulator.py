@@ -731,3 +731,13 @@ def test_cursor_cycle_leads_back_until_cleared() -> None:
             sim.set_cursor_cycle(7)
         requests.post(sim.base_url + "/_sim/cycle", params={"pages": 2}, timeout=TIMEOUT)
         assert get_events(sim, startAfter=ids[199]).json()["nextStartAfter"] == ids[99]
+
+
+def test_grow_per_start_also_after_a_null_cursor() -> None:
+    kinds = {"null_next_start_after"}
+    with Simulator(seed=4, events=50, daily_quota=None, grow_per_start=20, variations=kinds) as sim:
+        first_run = read_through_503s(sim)
+        assert len(first_run) == 50
+        assert len(sim.event_log) == 70  # the last page had no cursor: the log grew at once
+        second_run = get_events(sim, startAfter=first_run[-1]["eventId"]).json()
+        assert (len(second_run["data"]), second_run["nextStartAfter"]) == (20, None)

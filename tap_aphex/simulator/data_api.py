@@ -137,12 +137,7 @@ class TaskEventsApi:
             except UnknownCursorError:
                 return error_response(400, "Bad Request: startAfter is not a known eventId")
             page = self.log.page_after(start_after, limit)
-            if not page:
-                # --grow-per-start: a client that has read to the end finds new events on its
-                # next run, as it would the next day at a real site.
-                if fault is None and self.settings.grow_per_start:
-                    self.log.append(self.settings.grow_per_start)
-            elif self.settings.daily_quota is not None:
+            if page and self.settings.daily_quota is not None:
                 # Quota is checked only when there is something to serve: a caught-up client
                 # gets 204, not 503 (the vendor does not say which comes first; both are legal
                 # for a client, which must stop on either and resume from its last cursor).
@@ -153,6 +148,12 @@ class TaskEventsApi:
             if fault is None:
                 self._served_today += len(page)
             at_end = first + len(page) == len(self.log)
+            null_end = at_end and "null_next_start_after" in self.settings.variations
+            if fault is None and (not page or null_end) and self.settings.grow_per_start:
+                # --grow-per-start: a client that has read to the end (a 204, or a last page
+                # without a cursor) finds new events on its next run, as it would the next day
+                # at a real site.
+                self.log.append(self.settings.grow_per_start)
 
         if not page:
             return stalled(Response(status=204), fault, self.settings.stall_seconds)  # "No Data"
