@@ -639,6 +639,7 @@ def test_variations_expectations_for_a_tolerant_reader() -> None:
         "absent_key": "null",
         "published_at_null": "warn",
         "passing_503": "warn",
+        "cursor_cycle": "error",
     }
     assert {kind: Variation(kind, "").expect for kind in expected} == expected
 

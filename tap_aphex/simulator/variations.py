@@ -30,7 +30,8 @@ HTTP, with its `path` in the vendor's JSON (relative to the event, or to the pub
   `record["undocumented"][path] == value`;
 - "null": absent or null: the typed field is null;
 - "warn": a structural surprise (null `publishedAt`, a row without its key, a repeated version id,
-  a renamed table, a passing 503, a null cursor): the tap warns or retries, and loses nothing.
+  a renamed table, a passing 503, a null cursor): the tap warns or retries, and loses nothing;
+- "error": the cursor cycle (`kind="cursor_cycle"`): the stream stops with a clear error.
 """
 
 from __future__ import annotations
@@ -41,48 +42,33 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Expect = Literal["typed", "raw", "null", "warn"]
+Expect = Literal["typed", "raw", "null", "warn", "error"]
 
 # Vendor sample (Data API V2, "Task Created"): `createdAt: 23423423523` on both statuses.
 SAMPLE_STATUS_CREATED_AT = 23423423523
 
-EVENT_KINDS = frozenset(
-    {
-        "absent_key",  # any key may be missing: the documents never say a field is required
-        "null_value",
-        "category_absent",  # the sample's onSchedule status has no `category`
-        "negative_on_schedule",  # the sample's onSchedule status has `value: -2`
-        "seconds_time",  # "in Unix Epoch time format" does not say milliseconds
-        "sample_time",  # the sample's 11-digit createdAt
-        "float_number",  # "value": "the value or quantum", not said to be whole
-        "float_time",
-        "string_number",
-    }
-)
-PAGE_KINDS = frozenset({"null_next_start_after", "passing_503"})
-PLAN_KINDS = frozenset(
-    {
-        "key_task_string",
-        "published_at_null",
-        "row_without_task_id",
-        "duplicate_version_id",
-        "renamed_table",  # the beta's first table was "Tasks"
-    }
-)
-VARIATION_KINDS = EVENT_KINDS | PAGE_KINDS | PLAN_KINDS
-
-_EXPECT: dict[str, Expect] = {
-    "absent_key": "null",
-    "null_value": "null",
-    "category_absent": "null",
-    "negative_on_schedule": "typed",
-    "seconds_time": "typed",
-    "sample_time": "typed",
-    "float_number": "typed",
-    "float_time": "typed",
-    "string_number": "raw",
-    "key_task_string": "raw",
+# kind -> (where it is served, what a correct tolerant reader does with it).
+_KINDS: dict[str, tuple[str, Expect]] = {
+    # Any key may be missing: the documents never say a field is required.
+    "absent_key": ("event", "null"),
+    "null_value": ("event", "null"),
+    "category_absent": ("event", "null"),  # the sample's onSchedule status has no `category`
+    "negative_on_schedule": ("event", "typed"),  # the sample's onSchedule has `value: -2`
+    "seconds_time": ("event", "typed"),  # "in Unix Epoch time format" does not say ms
+    "sample_time": ("event", "typed"),  # the sample's 11-digit createdAt
+    "float_number": ("event", "typed"),  # durations and values are numbers, not said whole
+    "float_time": ("event", "typed"),
+    "string_number": ("event", "raw"),
+    "null_next_start_after": ("page", "warn"),  # what the last page carries is not documented
+    "passing_503": ("page", "warn"),  # "Likely you've breached the daily organisation limit"
+    "key_task_string": ("plan", "raw"),
+    "published_at_null": ("plan", "warn"),
+    "row_without_task_id": ("plan", "warn"),
+    "duplicate_version_id": ("plan", "warn"),
+    "renamed_table": ("plan", "warn"),  # the beta's first table was "Tasks"
 }
+EVENT_KINDS = frozenset(kind for kind, (where, _) in _KINDS.items() if where == "event")
+VARIATION_KINDS = frozenset(_KINDS)
 
 _SHARE = 0.12  # of events that carry a variation (at most one each)
 _ABSENT_FIELDS = ("location", "externalId", "successors", "wbsPath", "calendar")
@@ -91,7 +77,12 @@ _NULL_FIELDS = ("end", "subcontractor", "labourResources", "ownerEmail", "parent
 
 @dataclass(frozen=True)
 class Variation:
-    """One surprise served: its kind, where it is and the value as served (None if absent)."""
+    """One surprise served: its kind, where it is and the value as served (None if absent).
+
+    For a page or a request (`path` ""), `value` says which: the request's ordinal for
+    "passing_503", the page's last event id for "null_next_start_after", the index of the page's
+    first event for "cursor_cycle".
+    """
 
     kind: str
     path: str  # in the event, or in the published version; "" for a page or a request
@@ -103,7 +94,9 @@ class Variation:
     @property
     def expect(self) -> Expect:
         """What a correct tolerant reader does with it (see the module's docstring)."""
-        return _EXPECT.get(self.kind, "warn")
+        if self.kind == "cursor_cycle":  # an opt-in fault, not a variation
+            return "error"
+        return _KINDS[self.kind][1]
 
 
 class ServedVariations:
