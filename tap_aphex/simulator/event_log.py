@@ -21,13 +21,11 @@ from typing import Any
 
 from .ids import random_id
 from .projects import ProjectIdentity, project_identities
+from .settings import DEFAULT_START_MS, SimulatorSettings
 from .task_changes import Task, TaskChanges
 from .variations import EventVariations, Variation
 
 Event = dict[str, Any]
-
-# 2025-06-02T06:00:00Z: a fixed default so that the same seed gives the same log on any day.
-DEFAULT_START_MS = 1_748_844_000_000
 
 API_VERSION = "v1"  # the vendor's V2 sample: "apiVersion": "v1"
 
@@ -49,7 +47,7 @@ class EventLog:
         seed: int,
         *,
         start_ms: int = DEFAULT_START_MS,
-        projects: int = 4,
+        projects: int = SimulatorSettings.projects,
         variations: Collection[str] = (),
     ) -> None:
         if projects < 1:
@@ -149,7 +147,11 @@ class EventLog:
 
 
 def generate_events(
-    seed: int, size: int, *, start_ms: int = DEFAULT_START_MS, projects: int = 4
+    seed: int,
+    size: int,
+    *,
+    start_ms: int = DEFAULT_START_MS,
+    projects: int = SimulatorSettings.projects,
 ) -> list[Event]:
     """`size` events of the log for `seed` (the same seed always gives the same events)."""
     log = EventLog(seed, start_ms=start_ms, projects=projects)

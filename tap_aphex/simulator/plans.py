@@ -199,8 +199,8 @@ class PublishedPlans:
         seed: int,
         identities: list[ProjectIdentity],
         *,
-        tasks: int = 40,
-        history_weeks: int = 26,
+        tasks: int,
+        history_weeks: int,
         variations: Collection[str] = (),
     ) -> None:
         self._lock = threading.RLock()

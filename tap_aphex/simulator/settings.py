@@ -13,13 +13,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .event_log import DEFAULT_START_MS
 from .variations import VARIATION_KINDS
 
 # The vendor's documented limits (Data API V2, "API Limits"; Published Plans, "Limits").
 MAX_PAGE_SIZE = 4000  # "Responses have a page limit of 4000 events"
 DEFAULT_DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # "a response limit of 32Mb exists"
+# 2025-06-02T06:00:00Z: a fixed default so that the same seed gives the same log on any day.
+DEFAULT_START_MS = 1_748_844_000_000
 # Fixed and non-secret on purpose: the simulator runs on localhost for tests and demos only.
 DEFAULT_API_KEY = "simulator-key"
 
