@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from harness import TapRun, run_cli, run_tap
 
-from tap_aphex.plan_shape import read_versions
+from tap_aphex.plan_shape import DocumentReader, PublishedVersion
 from tap_aphex.simulator import PlanProject, Simulator
 
 
@@ -37,8 +38,14 @@ def versions_by_project(run: TapRun) -> dict[str, set[str]]:
     return found
 
 
-def expected_versions(sim: Simulator, project: PlanProject, limit: int = 5) -> set[str]:
+def expected_versions(sim: Simulator, project: PlanProject, limit: int = 1000) -> set[str]:
+    """The newest ``limit`` versions; by default the whole history the API keeps."""
     return {v["id"] for v in sim.plan_document(project.account_id, limit)["publishedPlans"]}
+
+
+def read_versions(document: object) -> list[PublishedVersion]:
+    body = io.BytesIO(json.dumps(document).encode())
+    return [v for v in DocumentReader(logging.getLogger("test")).versions(body, "p1") if v]
 
 
 def test_every_project_lands_its_published_versions_with_every_task(portfolio: Simulator) -> None:
@@ -50,7 +57,7 @@ def test_every_project_lands_its_published_versions_with_every_task(portfolio: S
         p.account_id: expected_versions(portfolio, p) for p in projects
     }
     for project in projects:
-        document = portfolio.plan_document(project.account_id)
+        document = portfolio.plan_document(project.account_id, 1000)
         expected_rows = {
             (version["id"], task["taskId"])
             for version in document["publishedPlans"]
@@ -65,7 +72,7 @@ def test_every_project_lands_its_published_versions_with_every_task(portfolio: S
     statuses = sum(
         len(version["statuses"])
         for p in projects
-        for version in portfolio.plan_document(p.account_id)["publishedPlans"]
+        for version in portfolio.plan_document(p.account_id, 1000)["publishedPlans"]
     )
     assert len(run.records("published_plan_statuses")) == statuses
 
@@ -81,13 +88,16 @@ def test_published_times_are_rfc3339_utc(portfolio: Simulator) -> None:
         assert row["publishedAt"].endswith("Z")
 
 
-def test_published_plans_limit_is_sent_as_limit(portfolio: Simulator) -> None:
+def test_published_plans_limit_is_the_size_of_later_requests(portfolio: Simulator) -> None:
     project = portfolio.plan_projects[0]
+    first = run_tap(plans_config([project], published_plans_limit=2))
+    portfolio.publish_version(project.account_id)
+    portfolio.clear_requests()
 
-    run = run_tap(plans_config([project], published_plans_limit=2))
+    second = run_tap(plans_config([project], published_plans_limit=2), state=first.final_state)
 
-    assert portfolio.requests[0].query == {"limit": "2"}
-    assert len(run.records("published_plans")) == 2
+    assert [r.query for r in portfolio.requests] == [{"limit": "2"}]
+    assert len(second.records("published_plans")) == 1
 
 
 def test_a_later_run_emits_only_versions_published_since(portfolio: Simulator) -> None:
@@ -147,8 +157,10 @@ def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> Non
         run = run_cli(plans_config([project]))
 
         assert run.returncode == 0, run.stderr
-        assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2"]  # once more, then half
+        # Once more as asked, then half; then one try at the largest size not known to fail.
+        assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2", "4"]
         assert "asking again with limit=2" in run.stderr
+        assert "the API's 32 MB response limit keeps older versions out of reach" in run.stderr
         assert versions_by_project(run) == {project.account_id: expected_versions(sim, project, 2)}
 
 
@@ -189,7 +201,7 @@ def test_fields_the_assumed_shape_does_not_name_are_kept() -> None:
         ],
     }
 
-    (version,) = read_versions(io.BytesIO(json.dumps(document).encode()))
+    (version,) = read_versions(document)
 
     assert version.record["publishedAt"] == "2023-11-14T22:13:20.123Z"
     assert version.record["undocumented"] == {
