@@ -161,7 +161,8 @@ class DocumentReader:
                     seen.add(version.id)
                 yield version
         except ijson.JSONError as error:
-            msg = f"the published-plans document is not valid JSON ({error})"
+            where = " ".join(str(error).split())[:160]  # yajl's message spans lines
+            msg = f"the published-plans document is not valid JSON ({where})"
             raise UnexpectedResponseError(msg) from error
         if after_versions:
             # Streaming: the versions went out before these arrived. Say so, never drop quietly.
@@ -272,14 +273,14 @@ class DocumentReader:
         if lost:
             self.warnings.once(
                 ("unkeyed", table),
-                "Project %s, version %s: %d %s row(s) without a string `%s` (the first is row "
-                '%d); kept on the version under undocumented["%s"]["%s"], never sent with a null '
-                "key (said once per run).",
+                "Project %s, version %s: %d %s row(s) %s (the first is row %d); kept on the "
+                'version under undocumented["%s"]["%s"], never sent with a null key (said once '
+                "per run).",
                 label,
                 version_id,
                 len(lost),
                 table,
-                key or "object",
+                f"without a string `{key}`" if key else "that are not objects",
                 next(iter(lost)),
                 UNKEYED,
                 table,

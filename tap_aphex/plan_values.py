@@ -50,7 +50,7 @@ def typed(kind: str, value: object) -> object:
         raise Misfit(f"a boolean ({value!r})")
     if kind == "date-time":
         if not isinstance(value, (int, float)):
-            raise Misfit(f"a {_json_type(value)}, not an epoch time")
+            raise Misfit(f"{_a(_json_type(value))}, not an epoch time")
         try:
             return epoch_to_rfc3339(value)
         except TimeOutOfRange as error:
@@ -59,7 +59,7 @@ def typed(kind: str, value: object) -> object:
         return int(value)
     if _fits(kind, value):
         return value
-    raise Misfit(f"a {_json_type(value)}, not {'an' if kind[0] in 'aeiou' else 'a'} {kind}")
+    raise Misfit(f"{_a(_json_type(value))}, not {_a(kind)}")
 
 
 def _fits(kind: str, value: object) -> bool:
@@ -82,6 +82,10 @@ def _json_type(value: object) -> str:
         if isinstance(value, python):
             return name
     return "list" if isinstance(value, list) else type(value).__name__
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def shaped(
