@@ -33,11 +33,12 @@ import difflib
 import typing as t
 from dataclasses import dataclass, field
 
-import ijson  # streams the document: a 32 MB response never sits in memory whole
+import ijson
 
 from tap_aphex import schemas
 from tap_aphex.errors import UnexpectedResponseError
-from tap_aphex.plan_values import Misfit, Row, kinds_of, required_of, shaped, typed
+from tap_aphex.plan_stream import LIST_START, top_level_items
+from tap_aphex.plan_values import Misfit, Row, Warnings, kinds_of, required_of, shaped, typed
 from tap_aphex.timestamps import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
@@ -53,19 +54,6 @@ TABLE_KEYS = {
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 UNKEYED = "unkeyed_rows"
-
-
-class Warnings:
-    """WARNINGs said once per subject per run (a field, a table, a version id)."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-        self._said: set[tuple[str, ...]] = set()
-
-    def once(self, subject: tuple[str, ...], message: str, *args: object) -> None:
-        if subject not in self._said:
-            self._said.add(subject)
-            self.logger.warning(message, *args)
 
 
 @dataclass
@@ -136,8 +124,8 @@ class DocumentReader:
         saw_versions = False
         after_versions: list[str] = []
         try:
-            for key, value in _top_level_items(body):
-                if value is _VERSIONS_START:
+            for key, value in top_level_items(body, VERSIONS_KEY):
+                if value is LIST_START:
                     saw_versions = True
                     continue
                 if key != VERSIONS_KEY:
@@ -160,6 +148,7 @@ class DocumentReader:
                 if version is not None:
                     seen.add(version.id)
                 yield version
+                version = None  # not held while the next one is read
         except ijson.JSONError as error:
             where = " ".join(str(error).split())[:160]  # yajl's message spans lines
             msg = f"the published-plans document is not valid JSON ({where})"
@@ -323,36 +312,3 @@ class DocumentReader:
 
 def _brief(version: Row) -> str:
     return ", ".join(f"{key}={version.get(key)!r:.40}" for key in ("version", "publishedAt"))
-
-
-#: Yielded when the versions list opens, so that an empty list is told from a missing one.
-_VERSIONS_START = object()
-
-
-def _top_level_items(body: t.IO[bytes]) -> t.Iterator[tuple[str, t.Any]]:
-    """(key, value) for each top-level member; the versions list comes item by item."""
-    versions_item = f"{VERSIONS_KEY}.item"
-    builder: ijson.ObjectBuilder | None = None
-    building = ""
-    for prefix, event, value in ijson.parse(body, use_float=True):
-        if builder is None:
-            if prefix == VERSIONS_KEY and event == "start_array":
-                yield VERSIONS_KEY, _VERSIONS_START
-                continue
-            if prefix == versions_item and event in ("start_map", "start_array"):
-                builder, building = ijson.ObjectBuilder(), versions_item
-            elif prefix == versions_item:
-                yield VERSIONS_KEY, value  # a scalar entry: not a version, still counted
-                continue
-            elif prefix and "." not in prefix and prefix != VERSIONS_KEY:
-                if event in ("start_map", "start_array"):
-                    builder, building = ijson.ObjectBuilder(), prefix
-                elif event not in ("map_key", "end_map", "end_array"):
-                    yield prefix, value  # a scalar member
-                    continue
-            if builder is None:
-                continue
-        builder.event(event, value)
-        if prefix == building and event in ("end_map", "end_array"):
-            yield (VERSIONS_KEY if building == versions_item else building), builder.value
-            builder = None

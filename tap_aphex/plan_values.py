@@ -18,6 +18,8 @@ import typing as t
 from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
+    import logging
+
     from singer_sdk import typing as th
 
 Row = dict[str, t.Any]
@@ -110,3 +112,16 @@ def shaped(
         if name not in kinds and name not in skip:
             undocumented[name] = value
     return values, undocumented, misfits
+
+
+class Warnings:
+    """WARNINGs said once per subject per run (a field, a table, a version id)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._said: set[tuple[str, ...]] = set()
+
+    def once(self, subject: tuple[str, ...], message: str, *args: object) -> None:
+        if subject not in self._said:
+            self._said.add(subject)
+            self.logger.warning(message, *args)

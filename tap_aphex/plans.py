@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
-from dataclasses import dataclass
 from http import HTTPStatus
 
 import requests
@@ -24,12 +23,13 @@ from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_aphex import schemas, sdk_seam
+from tap_aphex import plan_story, schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
 from tap_aphex.handoff import FedStream
-from tap_aphex.plan_limit import LimitPolicy, Step
+from tap_aphex.plan_limit import LimitPolicy
 from tap_aphex.plan_shape import DocumentReader, PublishedVersion
+from tap_aphex.plan_story import ProjectRead
 from tap_aphex.run_report import StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 
@@ -43,24 +43,6 @@ if t.TYPE_CHECKING:
 
 class ResponseTooLarge(Exception):
     """HTTP 500 from a project: the vendor's advice for its 32 MB limit is to ask for less."""
-
-
-@dataclass
-class ProjectRead:
-    """One project's read in this run: what it needs to reach back to, and what it landed."""
-
-    label: str
-    oldest_bookmark: dt.datetime | None  # None: some selected stream has none, read it all
-    policy: LimitPolicy
-    step: Step = Step.DONE
-    landed: int = 0
-    first: dt.datetime | None = None  # the oldest version landed
-    last: dt.datetime | None = None  # the newest version landed
-
-    def land(self, version: PublishedVersion) -> None:
-        self.landed += 1
-        self.first = min(self.first or version.published, version.published)
-        self.last = max(self.last or version.published, version.published)
 
 
 class PublishedPlansStream(AphexStream):
@@ -138,11 +120,18 @@ class PublishedPlansStream(AphexStream):
     @override
     def parse_response(  # type: ignore[override]  # versions with their tables, not flat dicts
         self, response: requests.Response
-    ) -> Iterator[PublishedVersion | None]:
+    ) -> Iterator[list[PublishedVersion | None]]:
+        """Each entry of the document, in a one-item list that `_versions` empties.
+
+        The SDK's `request_records` holds a response's first item until the response ends; the
+        list keeps that from holding a whole version, so only one is in memory at a time.
+        """
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
         label = project_label(self.project(_project_only_from(response)))
         with response:
-            yield from self.reader.versions(t.cast("t.IO[bytes]", response.raw), label)
+            for version in self.reader.versions(t.cast("t.IO[bytes]", response.raw), label):
+                yield [version]
+                version = None  # not held while the next one is read
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
@@ -166,16 +155,16 @@ class PublishedPlansStream(AphexStream):
                         )
                 if new_for:
                     read.land(version)
-                    self._log_landed(version)
+                    plan_story.landed(self.logger, version)
+                del version  # one version in memory at a time: not this one during the next
         except BrokenPipeError:
             raise  # stdout is gone: the run ends, not the project
         except Exception as error:  # any failure in a project ends that project only
             self._fail_project(context, label, fed, bookmarks, error)
             return
-        self._log_project_read(read)
-        after = [_newest(mark, read.last) for mark in bookmarks.values()]
-        resume = None if None in after or not after else min(t.cast("list[dt.datetime]", after))
-        self.report.stopped(f"{self.name} ({label})", StopReason.UP_TO_DATE, _resume_at(resume))
+        plan_story.project_read(self.logger, read)
+        resume = plan_story.resume_at([plan_story.newest(m, read.last) for m in bookmarks.values()])
+        self.report.stopped(f"{self.name} ({label})", StopReason.UP_TO_DATE, resume)
 
     def _versions(self, context: Context | None, read: ProjectRead) -> Iterator[PublishedVersion]:
         """Every version the project's read needs, each once, asking as `read.policy` says."""
@@ -184,10 +173,11 @@ class PublishedPlansStream(AphexStream):
             received, reached_back = 0, False
             request_context = {**(context or {}), "limit": read.policy.limit}
             try:
-                for version in t.cast(
-                    "Iterator[PublishedVersion | None]", self.request_records(request_context)
+                for entry in t.cast(
+                    "Iterator[list[PublishedVersion | None]]", self.request_records(request_context)
                 ):
                     received += 1  # skipped entries count: the API returned them
+                    version = entry.pop()
                     if version is None:
                         continue
                     oldest = read.oldest_bookmark
@@ -200,76 +190,8 @@ class PublishedPlansStream(AphexStream):
                 read.step = read.policy.after_server_error()
             else:
                 read.step = read.policy.after_response(received, reached_back=reached_back)
-            if not self._ask_again(read, received):
+            if not plan_story.ask_again(self.logger, read, received):
                 return
-
-    def _ask_again(self, read: ProjectRead, received: int) -> bool:
-        """Say what the policy's step means; True when the project is to be asked again."""
-        limit, label = read.policy.limit, read.label
-        if read.step is Step.RETRY:
-            self.logger.warning(
-                "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
-            )
-        elif read.step is Step.SHRINK:
-            self.logger.warning(
-                "Project %s: server error (HTTP 500) again, likely the API's 32 MB response "
-                "limit; asking again with limit=%d.",
-                label,
-                limit,
-            )
-        elif read.step is Step.GROW:
-            self.logger.info(
-                "Project %s: the API returned %d versions, as many as asked, and older ones are "
-                "still needed (%s); asking for %d.",
-                label,
-                received,
-                "the whole history" if read.oldest_bookmark is None else "back to the last landed",
-                limit,
-            )
-        elif read.step is Step.FAILED:
-            msg = "server error (HTTP 500) even when asking for one published version"
-            raise AphexError(msg)
-        return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)
-
-    def _log_landed(self, version: PublishedVersion) -> None:
-        counts = version.record["rowCounts"]
-        self.logger.info(
-            "Project %s: version %s (%s) published %s landed: %s.",
-            version.label,
-            version.record["version"],
-            version.id,
-            version.record["publishedAt"],
-            ", ".join(f"{count} {table}" for table, count in counts.items()),
-        )
-
-    def _log_project_read(self, read: ProjectRead) -> None:
-        span = f"published {_day(read.first)} to {_day(read.last)}" if read.landed else "none new"
-        if read.step in (Step.SIZE_LIMIT, Step.CAP):
-            why = (
-                "the API's 32 MB response limit"
-                if read.step is Step.SIZE_LIMIT
-                else f"the tap's cap of {read.policy.limit} versions a request"
-            )
-            self.logger.warning(
-                "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
-                "reaching back to %s; versions published before that%s cannot be fetched.",
-                read.label,
-                why,
-                read.landed,
-                span,
-                _day(read.first),
-                ""
-                if read.oldest_bookmark is None
-                else f" (and after {_day(read.oldest_bookmark)})",
-            )
-        elif read.oldest_bookmark is None:
-            self.logger.info(
-                "Project %s: first run read the whole history the API keeps: %d versions landed "
-                "(%s).",
-                read.label,
-                read.landed,
-                span,
-            )
 
     def _bookmark(self, stream: Stream, context: Context | None, label: str) -> dt.datetime | None:
         """The newest version ``stream`` landed for this project in an earlier run, if readable."""
@@ -306,9 +228,8 @@ class PublishedPlansStream(AphexStream):
         # it missed: the progress each stream made on this project is dropped.
         for stream in fed:
             sdk_seam.discard_progress(stream.get_context_state(_project_only(context)))
-        marks = list(bookmarks.values())
-        resume = None if None in marks or not marks else min(t.cast("list[dt.datetime]", marks))
-        self.report.stopped(f"{self.name} ({label})", StopReason.FAILURE, _resume_at(resume))
+        resume = plan_story.resume_at(list(bookmarks.values()))
+        self.report.stopped(f"{self.name} ({label})", StopReason.FAILURE, resume)
 
     @property
     def _configured_limit(self) -> int:
@@ -340,20 +261,6 @@ def _parsed_time(value: object) -> dt.datetime | None:
 
 def _is_new(published: dt.datetime, bookmark: dt.datetime | None) -> bool:
     return bookmark is None or published > bookmark
-
-
-def _newest(bookmark: dt.datetime | None, landed: dt.datetime | None) -> dt.datetime | None:
-    return max(bookmark, landed) if bookmark and landed else bookmark or landed
-
-
-def _day(when: dt.datetime | None) -> str:
-    return when.strftime("%Y-%m-%d") if when else "-"
-
-
-def _resume_at(bookmark: dt.datetime | None) -> str:
-    if bookmark is None:
-        return "the whole history the API keeps"
-    return f"versions published after {bookmark.isoformat().replace('+00:00', 'Z')}"
 
 
 class PublishedPlanTableStream(FedStream):
