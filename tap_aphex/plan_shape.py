@@ -22,8 +22,8 @@ A tolerant reader: nothing is dropped and nothing is guessed.
   be keyed or placed against the bookmark: it is SKIPPED with a WARNING naming it (the project's
   other versions land). A second version with an id already seen in the same document is skipped
   with a WARNING once per id.
-- What is not the document at all (not JSON, no ``publishedPlans`` list) raises
-  `UnexpectedResponseError`: that project's failure.
+- What is not the document at all (not JSON, cut off, integers beyond 64 bits, no
+  ``publishedPlans`` list) raises `UnexpectedResponseError`: that project's failure.
 """
 
 from __future__ import annotations
@@ -79,32 +79,37 @@ class PublishedVersion:
             if number in skip:
                 continue
             values, undocumented, misfits = shaped(raw, TABLE_KINDS[table])
-            for name in undocumented.keys() - misfits.keys():
-                self.warnings.once(
-                    (table, name),
-                    "Project %s, version %s, %s row %d: a field the tap does not know, `%s`; "
-                    'kept under the row\'s undocumented["%s"] (said once per run).',
-                    self.label,
-                    self.id,
-                    table,
-                    number,
-                    name,
-                    name,
-                )
-            for name, why in misfits.items():
-                self.warnings.once(
-                    (table, name),
-                    "Project %s, version %s, %s row %d: `%s` is %s; kept as it came under the "
-                    'row\'s undocumented["%s"], the field is null (said once per run).',
-                    self.label,
-                    self.id,
-                    table,
-                    number,
-                    name,
-                    why,
-                    name,
-                )
+            if undocumented:
+                self._say(table, number, undocumented, misfits)
             yield {**keys, "rowNumber": number, **values, "undocumented": undocumented or None}
+
+    def _say(self, table: str, number: int, undocumented: Row, misfits: dict[str, str]) -> None:
+        """Warn, once per field per run, about what a row kept under its `undocumented`."""
+        for name in undocumented.keys() - misfits.keys():
+            self.warnings.once(
+                (table, name),
+                "Project %s, version %s, %s row %d: a field the tap does not know, `%s`; "
+                'kept under the row\'s undocumented["%s"] (said once per run).',
+                self.label,
+                self.id,
+                table,
+                number,
+                name,
+                name,
+            )
+        for name, why in misfits.items():
+            self.warnings.once(
+                (table, name),
+                "Project %s, version %s, %s row %d: `%s` is %s; kept as it came under the "
+                'row\'s undocumented["%s"], the field is null (said once per run).',
+                self.label,
+                self.id,
+                table,
+                number,
+                name,
+                why,
+                name,
+            )
 
 
 class DocumentReader:
