@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import typing as t
 from dataclasses import dataclass
 
@@ -10,8 +11,6 @@ from tap_aphex.errors import AphexError
 from tap_aphex.plan_limit import LimitPolicy, Step
 
 if t.TYPE_CHECKING:
-    import logging
-
     from tap_aphex.plan_shape import PublishedVersion
 
 
@@ -48,12 +47,14 @@ def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
             limit,
         )
     elif read.step is Step.GROW:
-        logger.info(
+        first_run = read.oldest_bookmark is None  # expected then: its closing line says it all
+        logger.log(
+            logging.DEBUG if first_run else logging.INFO,
             "Project %s: the API returned %d versions, as many as asked, and older ones are "
             "still needed (%s); asking for %d.",
             label,
             received,
-            "the whole history" if read.oldest_bookmark is None else "back to the last landed",
+            "the whole history" if first_run else "back to the last landed",
             limit,
         )
     elif read.step is Step.FAILED:
