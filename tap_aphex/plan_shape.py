@@ -1,164 +1,319 @@
-"""The Published Plans document, read one published version at a time.
+"""The Published Plans document, read one published version at a time (the wire side of plans).
 
 The vendor's data model could not be read, so the shape below is ASSUMED (see README, "What is
-assumed"). Meeting the real document should be a change to this module alone:
+assumed"). Meeting the real document should be a change to this module and the vendor field lists
+in `schemas.py` alone:
 
     {"project": {...},
      "publishedPlans": [{"id", "version", "name", "publishedAt", "publishedBy", "comment",
                          "tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}
 
-Nothing is dropped: fields we do not expect stay on the version record under ``undocumented``
-(tables we do not know included, whole), and on each row under ``undocumented``.
+A tolerant reader: nothing is dropped and nothing is guessed.
+
+- A value that does not fit its documented type: the field is null, the value is kept under the
+  record's ``undocumented`` (keyed by its name), one WARNING per field per run.
+- Fields we do not expect stay under ``undocumented``: the version's, each row's, and the document's
+  other members (``undocumented.document``). A list we do not expect on a version is a table the tap
+  does not know (``Tasks``, ``taskStatuses``...): kept whole, with a WARNING once per name per run.
+- A table that is not a list: kept under the version's ``undocumented``, no rows, a WARNING.
+- A row without its key (not an object, or a task without a string ``taskId``) is never sent with
+  a null key: it stays on its version, under ``undocumented.unkeyed_rows.<table>``, with a WARNING.
+- A version without an id (a string or an integer), or without a readable ``publishedAt``, cannot
+  be keyed or placed against the bookmark: it is SKIPPED with a WARNING naming it (the project's
+  other versions land). A second version with an id already seen in the same document is skipped
+  with a WARNING once per id.
+- What is not the document at all (not JSON, cut off, integers beyond 64 bits, no
+  ``publishedPlans`` list) raises `UnexpectedResponseError`: that project's failure.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
+import difflib
 import typing as t
 from dataclasses import dataclass, field
 
-import ijson  # streams the document: a 32 MB response never sits in memory whole
+import ijson
 
+from tap_aphex import schemas
 from tap_aphex.errors import UnexpectedResponseError
-from tap_aphex.timestamps import epoch_ms_to_rfc3339
+from tap_aphex.plan_stream import LIST_START, top_level_items
+from tap_aphex.plan_values import Misfit, Row, Warnings, kinds_of, required_of, shaped, typed
+from tap_aphex.timestamps import rfc3339_to_datetime
+
+if t.TYPE_CHECKING:
+    import logging
 
 VERSIONS_KEY = "publishedPlans"
-VERSION_FIELDS = ("id", "version", "name", "publishedAt", "publishedBy", "comment")
-TASK_FIELDS = (
-    "taskId",
-    "name",
-    "start",
-    "end",
-    "duration",
-    "shift",
-    "ownerName",
-    "ownerEmail",
-    "subcontractor",
-    "wbsPath",
-    "wbsName",
-    "externalId",
-    "packageCode",
-    "packageName",
-    "keyTask",
-    "status",
-    "notes",
-)
-STATUS_FIELDS = ("taskId", "date", "type", "name", "category", "value", "addedBy", "createdAt")
-#: The tables a version holds, each landing in a stream of its own, with the fields we expect.
-TABLES: dict[str, tuple[str, ...]] = {"tasks": TASK_FIELDS, "statuses": STATUS_FIELDS}
-TIME_FIELDS = frozenset({"publishedAt", "start", "end", "date", "createdAt"})
-
-Row = dict[str, t.Any]
-
-logger = logging.getLogger(__name__)
+VERSION_ID = "id"
+VERSION_KINDS = kinds_of(schemas.VENDOR_VERSION_FIELDS)
+TABLE_KINDS = {table: kinds_of(fields) for table, fields in schemas.VENDOR_TABLE_FIELDS.items()}
+#: The key of each table's rows, from the schemas (None: the row's position is its key).
+TABLE_KEYS = {
+    table: next(iter(required_of(fields)), None)
+    for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
+}
+UNKEYED = "unkeyed_rows"
 
 
 @dataclass
 class PublishedVersion:
-    """One published version: its `published_plans` record and the rows of each of its tables."""
+    """One published version: its `published_plans` record and its tables' rows, typed lazily."""
 
     record: Row
-    _raw_tables: dict[str, list[Row]] = field(default_factory=dict)
+    published: dt.datetime
+    label: str  # the project, for messages
+    warnings: Warnings = field(repr=False)
+    tables: dict[str, list[t.Any]] = field(default_factory=dict, repr=False)  # rows as they came
+    unkeyed: dict[str, set[int]] = field(default_factory=dict, repr=False)  # positions kept aside
+
+    @property
+    def id(self) -> str:
+        return str(self.record["publishedPlanId"])
 
     def rows(self, table: str) -> t.Iterator[Row]:
-        """The table's rows as records, converted one at a time (no second copy of the table)."""
+        """The table's keyed rows as records, typed one at a time (no second copy of the table)."""
         keys = {key: self.record[key] for key in ("publishedPlanId", "version", "publishedAt")}
-        for number, row in enumerate(self._raw_tables.get(table, []), start=1):
-            yield _row(row, TABLES[table], {**keys, "rowNumber": number})
-
-
-def read_versions(body: t.IO[bytes]) -> t.Iterator[PublishedVersion]:
-    """Yield each published version of the document as it is read from ``body``."""
-    document: Row = {}  # the members beside the versions, e.g. "project"
-    saw_versions = False
-    after_versions: list[str] = []
-    try:
-        for key, value in _top_level_items(body):
-            if key == VERSIONS_KEY:
-                saw_versions = True
-                yield _version(value, document)
-                value = None  # let this version go before the next one is read
-            else:
-                document[key] = value
-                if saw_versions:
-                    after_versions.append(key)
-    except ijson.JSONError as error:
-        msg = f"the published-plans document is not valid JSON ({error})"
-        raise UnexpectedResponseError(msg) from error
-    if after_versions:
-        # Streaming: the versions went out before these arrived. Say so rather than drop quietly.
-        logger.warning(
-            "The published-plans document has %s after %r; the versions already emitted do not "
-            "carry them (plan_shape.py assumes they come first).",
-            ", ".join(repr(key) for key in after_versions),
-            VERSIONS_KEY,
-        )
-    if not saw_versions:
-        msg = f'the published-plans document has no "{VERSIONS_KEY}" list (shape assumed in README)'
-        raise UnexpectedResponseError(msg)
-
-
-def _top_level_items(body: t.IO[bytes]) -> t.Iterator[tuple[str, t.Any]]:
-    """(key, value) for each top-level member; the versions list comes item by item."""
-    versions_item = f"{VERSIONS_KEY}.item"
-    builder: ijson.ObjectBuilder | None = None
-    building = ""
-    for prefix, event, value in ijson.parse(body, use_float=True):
-        if builder is None:
-            if prefix == versions_item and event in ("start_map", "start_array"):
-                builder, building = ijson.ObjectBuilder(), versions_item
-            elif prefix and "." not in prefix and prefix != VERSIONS_KEY:
-                if event in ("start_map", "start_array"):
-                    builder, building = ijson.ObjectBuilder(), prefix
-                elif event not in ("map_key", "end_map", "end_array"):
-                    yield prefix, value  # a scalar member
-                    continue
-            if builder is None:
+        skip = self.unkeyed.get(table, set())
+        for number, raw in enumerate(self.tables.get(table, []), start=1):
+            if number in skip:
                 continue
-        builder.event(event, value)
-        if prefix == building and event in ("end_map", "end_array"):
-            yield (VERSIONS_KEY if building == versions_item else building), builder.value
-            builder = None
+            values, undocumented, misfits = shaped(raw, TABLE_KINDS[table])
+            if undocumented:
+                self._say(table, number, undocumented, misfits)
+            yield {**keys, "rowNumber": number, **values, "undocumented": undocumented or None}
+
+    def _say(self, table: str, number: int, undocumented: Row, misfits: dict[str, str]) -> None:
+        """Warn, once per field per run, about what a row kept under its `undocumented`."""
+        for name in undocumented.keys() - misfits.keys():
+            self.warnings.once(
+                (table, name),
+                "Project %s, version %s, %s row %d: a field the tap does not know, `%s`; "
+                'kept under the row\'s undocumented["%s"] (said once per run).',
+                self.label,
+                self.id,
+                table,
+                number,
+                name,
+                name,
+            )
+        for name, why in misfits.items():
+            self.warnings.once(
+                (table, name),
+                "Project %s, version %s, %s row %d: `%s` is %s; kept as it came under the "
+                'row\'s undocumented["%s"], the field is null (said once per run).',
+                self.label,
+                self.id,
+                table,
+                number,
+                name,
+                why,
+                name,
+            )
 
 
-def _version(value: object, document: Row) -> PublishedVersion:
-    if not isinstance(value, dict) or not isinstance(value.get("id"), (str, int)):
-        msg = f"a published version has no id: {str(value)[:200]}"
-        raise UnexpectedResponseError(msg)
-    version_id = str(value["id"])
-    record: Row = {key: _converted(key, value.get(key)) for key in VERSION_FIELDS}
-    record["publishedPlanId"] = version_id
-    del record["id"]
-    record["project"] = document.get("project")
-    undocumented = {
-        key: item for key, item in value.items() if key not in VERSION_FIELDS and key not in TABLES
-    }
-    if beside := {key: item for key, item in document.items() if key != "project"}:
-        undocumented["document"] = beside
-    record["undocumented"] = undocumented or None
-    tables = {table: value.get(table) or [] for table in TABLES}
-    for table, rows in tables.items():
-        if not isinstance(rows, list):
-            msg = f"version {version_id}: {table!r} is not a list"
+class DocumentReader:
+    """Reads published-plans documents; one per stream, so that warnings are once per run."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.warnings = Warnings(logger)
+
+    def versions(self, body: t.IO[bytes], label: str) -> t.Iterator[PublishedVersion | None]:
+        """Each entry of the document's versions list as it is read from ``body``.
+
+        None stands for an entry that was skipped (and warned about), so that the caller still
+        counts every entry the API returned against the `limit` it asked for.
+        """
+        document: Row = {}  # the members beside the versions, e.g. "project"
+        seen: set[str] = set()
+        saw_versions = False
+        after_versions: list[str] = []
+        try:
+            for key, value in top_level_items(body, VERSIONS_KEY):
+                if value is LIST_START:
+                    saw_versions = True
+                    continue
+                if key != VERSIONS_KEY:
+                    document[key] = value
+                    if saw_versions:
+                        after_versions.append(key)
+                    continue
+                saw_versions = True
+                version = self._version(value, document, label)
+                value = None  # let this version go before the next one is read
+                if version is not None and version.id in seen:
+                    self.warnings.once(
+                        ("duplicate", label, version.id),
+                        "Project %s: the document holds version id %s more than once; the "
+                        "first is emitted, the others are skipped.",
+                        label,
+                        version.id,
+                    )
+                    version = None
+                if version is not None:
+                    seen.add(version.id)
+                yield version
+                version = None  # not held while the next one is read
+        except ijson.JSONError as error:
+            where = " ".join(str(error).split())[:160]  # yajl's message spans lines
+            msg = f"the published-plans document is not valid JSON ({where})"
+            raise UnexpectedResponseError(msg) from error
+        if after_versions:
+            # Streaming: the versions went out before these arrived. Say so, never drop quietly.
+            self.warnings.logger.warning(
+                "Project %s: the published-plans document has %s after %r; the versions already "
+                "emitted do not carry them (plan_shape.py assumes they come first).",
+                label,
+                ", ".join(repr(key) for key in after_versions),
+                VERSIONS_KEY,
+            )
+        if not saw_versions:
+            msg = f'the published-plans document has no "{VERSIONS_KEY}" list (shape in README)'
             raise UnexpectedResponseError(msg)
-    record["rowCounts"] = {table: len(rows) for table, rows in tables.items()}
-    return PublishedVersion(record, tables)
+
+    def _version(self, value: object, document: Row, label: str) -> PublishedVersion | None:
+        if not isinstance(value, dict):
+            self._skipped(label, f"an entry that is not an object: {value!r:.80}")
+            return None
+        version_id = value.get(VERSION_ID)
+        if isinstance(version_id, bool) or not isinstance(version_id, (str, int)):
+            self._skipped(label, f"a version without an id: {_brief(value)}")
+            return None
+        version_id = str(version_id)  # an id is a key: an integer id is written as its digits
+        fields, undocumented, misfits = shaped(
+            value, VERSION_KINDS, skip={VERSION_ID, *TABLE_KINDS}
+        )
+        if fields["publishedAt"] is None:
+            why = misfits.get("publishedAt", "null")
+            self._skipped(label, f"version {version_id}: its publishedAt is {why}")
+            return None
+        for name, why in misfits.items():
+            self.warnings.once(
+                ("version", name),
+                'Project %s, version %s: `%s` is %s; kept under undocumented["%s"], the field is '
+                "null (said once per run).",
+                label,
+                version_id,
+                name,
+                why,
+                name,
+            )
+        for name in undocumented.keys() - misfits.keys():
+            self._unknown_member(label, version_id, name, undocumented[name])
+        record: Row = {"publishedPlanId": version_id, **fields}
+        record["project"] = self._project(document.get("project"), undocumented, label)
+        if beside := {key: item for key, item in document.items() if key != "project"}:
+            undocumented["document"] = beside
+        tables: dict[str, list[t.Any]] = {}
+        skip: dict[str, set[int]] = {}
+        unkeyed: Row = {}
+        for table in TABLE_KINDS:
+            rows = tables[table] = self._table(
+                value.get(table), table, version_id, label, undocumented
+            )
+            lost = self._unkeyed_rows(rows, table, version_id, label)
+            skip[table] = set(lost)
+            if lost:
+                unkeyed[table] = list(lost.values())
+        if unkeyed:
+            undocumented[UNKEYED] = unkeyed
+        record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
+        record["undocumented"] = undocumented or None
+        published = rfc3339_to_datetime(fields["publishedAt"])
+        return PublishedVersion(record, published, label, self.warnings, tables, skip)
+
+    def _project(self, project: object, undocumented: Row, label: str) -> object:
+        try:
+            return typed("object", project)
+        except Misfit as why:
+            self.warnings.once(
+                ("document", "project"),
+                'Project %s: the document\'s `project` is %s; kept under undocumented["project"].',
+                label,
+                why,
+            )
+            undocumented["project"] = project
+            return None
+
+    def _table(
+        self, rows: object, table: str, version_id: str, label: str, undocumented: Row
+    ) -> list[t.Any]:
+        if rows is None:
+            return []  # an absent or null table has no rows
+        if isinstance(rows, list):
+            return rows
+        self.warnings.once(
+            ("table", table),
+            'Project %s, version %s: `%s` is not a list; kept under undocumented["%s"], no rows '
+            "from it (said once per run).",
+            label,
+            version_id,
+            table,
+            table,
+        )
+        undocumented[table] = rows
+        return []
+
+    def _unkeyed_rows(
+        self, rows: list[t.Any], table: str, version_id: str, label: str
+    ) -> dict[int, t.Any]:
+        """The rows (by position, from 1) that cannot be sent: not objects, or without their key."""
+        key = TABLE_KEYS[table]
+        lost = {
+            number: row
+            for number, row in enumerate(rows, start=1)
+            if not isinstance(row, dict) or (key is not None and not isinstance(row.get(key), str))
+        }
+        if lost:
+            self.warnings.once(
+                ("unkeyed", table),
+                "Project %s, version %s: %d %s row(s) %s (the first is row %d); kept on the "
+                'version under undocumented["%s"]["%s"], never sent with a null key (said once '
+                "per run).",
+                label,
+                version_id,
+                len(lost),
+                table,
+                f"without a string `{key}`" if key else "that are not objects",
+                next(iter(lost)),
+                UNKEYED,
+                table,
+            )
+        return lost
+
+    def _unknown_member(self, label: str, version_id: str, name: str, value: object) -> None:
+        if not isinstance(value, list):
+            self.warnings.once(
+                ("version", name),
+                "Project %s, version %s: a field the tap does not know, `%s`; kept under the "
+                'version\'s undocumented["%s"] (said once per run).',
+                label,
+                version_id,
+                name,
+                name,
+            )
+            return
+        close = difflib.get_close_matches(name.lower(), list(TABLE_KINDS), n=1, cutoff=0.6)
+        hint = f" (the tap reads `{close[0]}`)" if close else ""
+        self.warnings.once(
+            ("unknown table", name),
+            "Project %s, version %s: a table the tap does not know, `%s`%s; kept whole under the "
+            'version\'s undocumented["%s"], no table stream gets its rows (said once per run).',
+            label,
+            version_id,
+            name,
+            hint,
+            name,
+        )
+
+    def _skipped(self, label: str, what: str) -> None:
+        self.warnings.once(
+            ("skipped", label, what),
+            "Project %s: skipped %s; the project's other versions land.",
+            label,
+            what,
+        )
 
 
-def _row(row: object, expected: tuple[str, ...], keys: Row) -> Row:
-    if not isinstance(row, dict):
-        msg = f"a table row is not an object: {str(row)[:200]}"
-        raise UnexpectedResponseError(msg)
-    documented = {key: _converted(key, row.get(key)) for key in expected}
-    undocumented = {key: value for key, value in row.items() if key not in expected}
-    return {**keys, **documented, "undocumented": undocumented or None}
-
-
-def _converted(key: str, value: object) -> object:
-    if key not in TIME_FIELDS:
-        return value
-    try:
-        return epoch_ms_to_rfc3339(value)
-    except ValueError as error:
-        msg = f"published plans: {key}: {error}"
-        raise UnexpectedResponseError(msg) from error
+def _brief(version: Row) -> str:
+    return ", ".join(f"{key}={version.get(key)!r:.40}" for key in ("version", "publishedAt"))

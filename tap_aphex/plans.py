@@ -1,4 +1,14 @@
-"""Published plans: one request per project, each published version once, children per table."""
+"""Published plans: each project's versions, read back as far as needed, emitted once each.
+
+The pipeline for one project: `LimitPolicy` says how many versions to ask for; `parse_response`
+turns the streamed document into `PublishedVersion`s (`plan_shape`); `get_records` emits each new
+version's record and feeds its rows to the table streams, one version in memory at a time.
+
+Failures stay in their project: anything that goes wrong while reading one (HTTP, a document that
+is not the documented JSON, an unexpected error) ends that project, which keeps its bookmarks; the
+other projects and the event log still land, and the run ends with exit 1 and a one-line summary.
+A version that cannot be keyed or dated is skipped with a warning (see `plan_shape`).
+"""
 
 from __future__ import annotations
 
@@ -7,27 +17,28 @@ import typing as t
 from http import HTTPStatus
 
 import requests
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
-from tap_aphex import schemas
+from tap_aphex import plan_story, schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
 from tap_aphex.handoff import FedStream
-from tap_aphex.plan_shape import PublishedVersion, Row, read_versions
+from tap_aphex.plan_limit import LimitPolicy
+from tap_aphex.plan_shape import DocumentReader, PublishedVersion
+from tap_aphex.plan_story import ProjectRead
+from tap_aphex.run_report import StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
-from tap_aphex.timestamps import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
 
-
-#: How far `limit` grows to reach back to the last version landed (six months of weekly plans
-#: is 26 versions; this leaves room for projects that publish more often).
-MAX_LIMIT = 128
+    from tap_aphex.plan_values import Row
 
 
 class ResponseTooLarge(Exception):
@@ -39,24 +50,19 @@ class PublishedPlansStream(AphexStream):
 
     name = "published_plans"
     path = ""
+    url_base = ""  # each project has its own URL: see `get_url`
     primary_keys: t.ClassVar[list[str]] = ["accountId", "publishedPlanId"]
     replication_key = "publishedAt"
     is_sorted = False  # the document promises no order; the bookmark is the newest seen
     schema = schemas.PUBLISHED_PLAN
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_shape types every value itself
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._limit = self._configured_limit
-        self._version: PublishedVersion | None = None  # the version just read, for the children
-        self._label = ""  # the project being read, for messages
-
-    url_base = ""  # each project has its own URL: see `get_url`
+        self.reader = DocumentReader(self.logger)  # one per run: each warning once per run
 
     @property
-    def _configured_limit(self) -> int:
-        return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
-
-    @property
+    @override
     def partitions(self) -> list[dict[str, t.Any]]:
         return [{"accountId": account_id(p["url"])} for p in self.config.get("projects") or []]
 
@@ -69,24 +75,29 @@ class PublishedPlansStream(AphexStream):
         raise AphexError(msg)
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
         session.stream = True  # read the body as it arrives instead of buffering 32 MB first
         return session
 
+    @override
     def get_url(self, context: Context | None) -> str:
         return str(self.project(context)["url"])
 
+    @override
     def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        request.params["limit"] = self._limit
+        request.params["limit"] = (page.stream_context or {})["limit"]  # see `_versions`
         return request
 
+    @override
     def get_new_paginator(self) -> SinglePagePaginator:
-        return SinglePagePaginator()
+        return SinglePagePaginator()  # one document per request; `_versions` asks again
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
@@ -106,125 +117,146 @@ class PublishedPlansStream(AphexStream):
             raise ResponseTooLarge
         super().validate_response(response)
 
-    def parse_response(self, response: requests.Response) -> Iterator[Row]:
+    @override
+    def parse_response(  # type: ignore[override]  # versions with their tables, not flat dicts
+        self, response: requests.Response
+    ) -> Iterator[list[PublishedVersion | None]]:
+        """Each entry of the document, in a one-item list that `_versions` empties.
+
+        The SDK's `request_records` holds a response's first item until the response ends; the
+        list keeps that from holding a whole version, so only one is in memory at a time.
+        """
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
+        label = project_label(self.project(_project_only_from(response)))
         with response:
-            for version in read_versions(t.cast("t.IO[bytes]", response.raw)):
-                self._version = version
-                yield version.record
-                del version  # one version in memory at a time: not this one while reading the next
+            for version in self.reader.versions(t.cast("t.IO[bytes]", response.raw), label):
+                yield [version]
+                version = None  # not held while the next one is read
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        self._label = label = project_label(self.project(context))
+        label = project_label(self.project(context))
         fed = [stream for stream in (self, *self.child_streams) if stream.selected]
-        bookmarks = {stream: _bookmark(stream, context) for stream in fed}
+        bookmarks: dict[Stream, dt.datetime | None] = {}
         try:
-            yield from self._versions_since(context, bookmarks)
-        except STREAM_FAILURES as error:
-            self.report_failure(f"project {label}", error)
-            # Versions come in no promised order, so what this run saw proves nothing about what
-            # it missed: every bookmark of this project stays where the last full read left it.
-            for stream in fed:
-                stream.get_context_state(_project_only(context)).pop("progress_markers", None)
-
-    def _versions_since(
-        self, context: Context | None, bookmarks: dict[Stream, dt.datetime | None]
-    ) -> Iterator[Row]:
-        """Emit every version newer than each selected stream's bookmark for this project."""
-        # Reading must reach back to the oldest bookmark, so that no selected stream misses one.
-        known = [value for value in bookmarks.values() if value is not None]
-        oldest = min(known) if len(known) == len(bookmarks) and known else None
-        self._limit = configured = self._configured_limit
-        handed: set[str] = set()  # versions already emitted, when asking again for more
-        server_errors = 0
-        while True:
-            received, reached_oldest = 0, False
-            try:
-                for record in self.request_records(context):
-                    received += 1
-                    published = rfc3339_to_datetime(record["publishedAt"])
-                    reached_oldest |= oldest is not None and published <= oldest
-                    version = self._version
-                    if version is None or record["publishedPlanId"] in handed:
-                        continue
-                    handed.add(record["publishedPlanId"])
-                    if _is_new(published, bookmarks.get(self)):
-                        yield record
-                    self._hand_to_children(context, version, published, bookmarks)
-                    self._version = version = None  # done with it: free it before the next
-            except ResponseTooLarge:
-                server_errors += 1
-                self._after_server_error(server_errors)
-                continue
-            if oldest is None or reached_oldest or received < self._limit:
-                return
-            if self._limit < configured or self._limit >= MAX_LIMIT:  # shrunk to fit, or at the cap
-                self.logger.warning(
-                    "Project %s: the %d versions the API returns at once are all newer than the "
-                    "last one landed; older ones cannot be fetched and are skipped.",
-                    self._label,
-                    received,
-                )
-                return
-            self._limit = min(MAX_LIMIT, self._limit * 2)
-            self.logger.info(
-                "Project %s: every version returned is new; asking for %d to reach the last one "
-                "landed.",
-                self._label,
-                self._limit,
-            )
-
-    def _after_server_error(self, errors: int) -> None:
-        """A 500: try once more as asked, then halve `limit` (the vendor's advice for 32 MB)."""
-        if errors == 1:
-            self.logger.warning(
-                "Project %s: server error (HTTP 500) with limit=%d; trying once more.",
-                self._label,
-                self._limit,
-            )
+            bookmarks = {stream: self._bookmark(stream, context, label) for stream in fed}
+            known = [value for value in bookmarks.values() if value is not None]
+            oldest = min(known) if fed and len(known) == len(fed) else None
+            read = ProjectRead(label, oldest, LimitPolicy(self._configured_limit))
+            for version in self._versions(context, read):
+                new_for = [s for s in fed if _is_new(version.published, bookmarks[s])]
+                if self in new_for:
+                    yield version.record
+                for child in new_for:
+                    if isinstance(child, PublishedPlanTableStream):
+                        child.feed(
+                            version.rows(child.table),
+                            {**(context or {}), "publishedPlanId": version.id},
+                        )
+                if new_for:
+                    read.land(version)
+                    plan_story.landed(self.logger, version)
+                del version  # one version in memory at a time: not this one during the next
+        except BrokenPipeError:
+            raise  # stdout is gone: the run ends, not the project
+        except Exception as error:  # any failure in a project ends that project only
+            self._fail_project(context, label, fed, bookmarks, error)
             return
-        if self._limit == 1:
-            msg = "server error (HTTP 500) even when asking for one published version"
-            raise AphexError(msg)
-        smaller = max(1, self._limit // 2)
-        self.logger.warning(
-            "Project %s: server error (HTTP 500) again with limit=%d, likely the API's 32 MB "
-            "response limit; asking again with limit=%d.",
-            self._label,
-            self._limit,
-            smaller,
-        )
-        self._limit = smaller
+        plan_story.project_read(self.logger, read)
+        resume = plan_story.resume_at([plan_story.newest(m, read.last) for m in bookmarks.values()])
+        self.report.stopped(f"{self.name} ({label})", StopReason.UP_TO_DATE, resume)
 
-    def _hand_to_children(
+    def _versions(self, context: Context | None, read: ProjectRead) -> Iterator[PublishedVersion]:
+        """Every version the project's read needs, each once, asking as `read.policy` says."""
+        handed: set[str] = set()  # versions already handed on, when asking again for more
+        while True:
+            received, reached_back = 0, False
+            request_context = {**(context or {}), "limit": read.policy.limit}
+            try:
+                for entry in t.cast(
+                    "Iterator[list[PublishedVersion | None]]", self.request_records(request_context)
+                ):
+                    received += 1  # skipped entries count: the API returned them
+                    version = entry.pop()
+                    if version is None:
+                        continue
+                    oldest = read.oldest_bookmark
+                    reached_back |= oldest is not None and version.published <= oldest
+                    if version.id not in handed:
+                        handed.add(version.id)
+                        yield version
+                    del version  # one version in memory at a time: not this one during the next
+            except ResponseTooLarge:
+                read.step = read.policy.after_server_error()
+            else:
+                read.step = read.policy.after_response(received, reached_back=reached_back)
+            if not plan_story.ask_again(self.logger, read, received):
+                return
+
+    def _bookmark(self, stream: Stream, context: Context | None, label: str) -> dt.datetime | None:
+        """The newest version ``stream`` landed for this project in an earlier run, if readable."""
+        value = stream.get_context_state(_project_only(context)).get("replication_key_value")
+        if value is None:
+            return None
+        when = _parsed_time(value)
+        if when is None:
+            self.logger.warning(
+                "Project %s: the %s bookmark in the state (%.40r) is not a time the tap wrote; "
+                "reading the project from the start (versions already landed are sent again, "
+                "which an upsert on the key absorbs).",
+                label,
+                stream.name,
+                value,
+            )
+        return when
+
+    def _fail_project(
         self,
         context: Context | None,
-        version: PublishedVersion,
-        published: dt.datetime,
-        bookmarks: dict[Stream, dt.datetime | None],
+        label: str,
+        fed: list[Stream],
+        bookmarks: Mapping[Stream, dt.datetime | None],
+        error: Exception,
     ) -> None:
-        version_context = {**(context or {}), "publishedPlanId": version.record["publishedPlanId"]}
-        for child in self.child_streams:
-            if (
-                isinstance(child, PublishedPlanTableStream)
-                and child.selected
-                and _is_new(published, bookmarks.get(child))
-            ):
-                child.feed(version.rows(child.table), version_context)
+        """End this project only; every bookmark of it stays where the last full read left it."""
+        if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
+            self.logger.debug("Project %s failed", label, exc_info=error)
+            what = f"{type(error).__name__}: {error!s:.200}"
+            error = AphexError(f"could not read its published plans ({what})")
+        self.report_failure(f"project {label}", error)
+        # Versions come in no promised order, so what this run saw proves nothing about what
+        # it missed: the progress each stream made on this project is dropped.
+        for stream in fed:
+            sdk_seam.discard_progress(stream.get_context_state(_project_only(context)))
+        resume = plan_story.resume_at(list(bookmarks.values()))
+        self.report.stopped(f"{self.name} ({label})", StopReason.FAILURE, resume)
 
+    @property
+    def _configured_limit(self) -> int:
+        return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+
+    @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
-        # Children get their rows straight from the version just read (see `_hand_to_children`).
-        return ()
+        return ()  # children get their rows straight from the version just read (`get_records`)
 
 
-def _project_only(context: Context | None) -> dict[str, t.Any]:
+def _project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
     return {"accountId": (context or {}).get("accountId")}
 
 
-def _bookmark(stream: Stream, context: Context | None) -> dt.datetime | None:
-    """The newest version ``stream`` landed for this project in an earlier run."""
-    value = stream.get_context_state(_project_only(context)).get("replication_key_value")
-    return rfc3339_to_datetime(value) if isinstance(value, str) else None
+def _project_only_from(response: requests.Response) -> dict[str, t.Any]:
+    return {"accountId": account_id(response.url)}
+
+
+def _parsed_time(value: object) -> dt.datetime | None:
+    """A bookmark the tap wrote (RFC 3339 with a zone), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _is_new(published: dt.datetime, bookmark: dt.datetime | None) -> bool:
@@ -237,6 +269,7 @@ class PublishedPlanTableStream(FedStream):
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
     is_sorted = False
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_shape types every value itself
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
     table: t.ClassVar[str]

@@ -104,11 +104,66 @@ TASK = th.PropertiesList(
     ),
 ).to_dict()
 
-_ROW_KEYS = [
-    th.Property("accountId", th.StringType, required=True, description="The project's API id."),
-    th.Property("publishedPlanId", th.StringType, required=True),
+# --- published plans (plans helper) -------------------------------------------------------------
+# The vendor's fields of a published version and of each table's rows (an ASSUMED shape: see
+# `plan_shape.py`) are listed once, here; `plan_shape` types every value it reads from them.
+
+#: A published version's own fields, as the document names them (its `id` becomes publishedPlanId).
+VENDOR_VERSION_FIELDS = th.PropertiesList(
     th.Property("version", th.IntegerType),
-    th.Property("publishedAt", th.DateTimeType),
+    th.Property("name", th.StringType),
+    th.Property("publishedAt", th.DateTimeType, description="When the version was published."),
+    th.Property("publishedBy", th.StringType),
+    th.Property("comment", th.StringType),
+)
+
+#: The fields of a row of each table, by the table's name in the document. A required field is
+#: the row's key: a row without it is kept on its version (`undocumented.unkeyed_rows`).
+VENDOR_TABLE_FIELDS: dict[str, th.PropertiesList] = {
+    "tasks": th.PropertiesList(
+        th.Property("taskId", th.StringType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("start", th.DateTimeType),
+        th.Property("end", th.DateTimeType),
+        th.Property("duration", th.NumberType),
+        th.Property("shift", th.StringType),
+        th.Property("ownerName", th.StringType),
+        th.Property("ownerEmail", th.StringType),
+        th.Property("subcontractor", th.StringType),
+        th.Property("wbsPath", th.StringType),
+        th.Property("wbsName", th.StringType),
+        th.Property("externalId", th.StringType),
+        th.Property("packageCode", th.StringType),
+        th.Property("packageName", th.StringType),
+        th.Property("keyTask", th.BooleanType),
+        th.Property("status", th.StringType),
+        th.Property("notes", th.StringType),
+    ),
+    "statuses": th.PropertiesList(
+        th.Property("taskId", th.StringType),
+        th.Property("date", th.DateTimeType),
+        th.Property("type", th.StringType),
+        th.Property("name", th.StringType),
+        th.Property("category", th.StringType),
+        th.Property("value", th.NumberType),
+        th.Property("addedBy", th.StringType),
+        th.Property("createdAt", th.DateTimeType),
+    ),
+}
+
+_ACCOUNT_ID = th.Property(
+    "accountId", th.StringType, required=True, description="The project's API id."
+)
+_PUBLISHED_PLAN_ID = th.Property(
+    "publishedPlanId", th.StringType, required=True, description="The version's `id`."
+)
+
+#: What each table row carries of its version, so that a row stands on its own.
+_ROW_KEYS = [
+    _ACCOUNT_ID,
+    _PUBLISHED_PLAN_ID,
+    VENDOR_VERSION_FIELDS.wrapped["version"],
+    VENDOR_VERSION_FIELDS.wrapped["publishedAt"],
     th.Property(
         "rowNumber",
         th.IntegerType,
@@ -118,53 +173,22 @@ _ROW_KEYS = [
 ]
 
 PUBLISHED_PLAN = th.PropertiesList(
-    th.Property("accountId", th.StringType, required=True, description="The project's API id."),
-    th.Property("publishedPlanId", th.StringType, required=True),
-    th.Property("version", th.IntegerType),
-    th.Property("name", th.StringType),
-    th.Property("publishedAt", th.DateTimeType, description="When the version was published."),
-    th.Property("publishedBy", th.StringType),
-    th.Property("comment", th.StringType),
+    _ACCOUNT_ID,
+    _PUBLISHED_PLAN_ID,
+    *VENDOR_VERSION_FIELDS,
     th.Property("project", th.ObjectType(additional_properties=True)),
     th.Property(
         "rowCounts",
         th.ObjectType(additional_properties=th.IntegerType),
-        description="Rows per table in this version, e.g. tasks.",
+        description="Rows per table in this version that landed in the table streams.",
     ),
     _UNDOCUMENTED,
 ).to_dict()
 
 PUBLISHED_PLAN_TASK = th.PropertiesList(
-    *_ROW_KEYS,
-    th.Property("taskId", th.StringType, required=True),
-    th.Property("name", th.StringType),
-    th.Property("start", th.DateTimeType),
-    th.Property("end", th.DateTimeType),
-    th.Property("duration", th.NumberType),
-    th.Property("shift", th.StringType),
-    th.Property("ownerName", th.StringType),
-    th.Property("ownerEmail", th.StringType),
-    th.Property("subcontractor", th.StringType),
-    th.Property("wbsPath", th.StringType),
-    th.Property("wbsName", th.StringType),
-    th.Property("externalId", th.StringType),
-    th.Property("packageCode", th.StringType),
-    th.Property("packageName", th.StringType),
-    th.Property("keyTask", th.BooleanType),
-    th.Property("status", th.StringType),
-    th.Property("notes", th.StringType),
-    _UNDOCUMENTED,
+    *_ROW_KEYS, *VENDOR_TABLE_FIELDS["tasks"], _UNDOCUMENTED
 ).to_dict()
 
 PUBLISHED_PLAN_STATUS = th.PropertiesList(
-    *_ROW_KEYS,
-    th.Property("taskId", th.StringType),
-    th.Property("date", th.DateTimeType),
-    th.Property("type", th.StringType),
-    th.Property("name", th.StringType),
-    th.Property("category", th.StringType),
-    th.Property("value", th.NumberType),
-    th.Property("addedBy", th.StringType),
-    th.Property("createdAt", th.DateTimeType),
-    _UNDOCUMENTED,
+    *_ROW_KEYS, *VENDOR_TABLE_FIELDS["statuses"], _UNDOCUMENTED
 ).to_dict()

@@ -6,3 +6,17 @@ it that way: a new reach into the SDK goes here, with its one line of why, and a
 """
 
 from __future__ import annotations
+
+import typing as t
+
+# --- published plans (plans helper) ---------------------------------------------------------------
+
+
+def discard_progress(partition_state: dict[str, t.Any]) -> None:
+    """Forget the bookmark an unsorted stream advanced in this partition during this run.
+
+    0.54: an unsorted stream's new replication value waits under the partition state's
+    ``progress_markers`` until the partition (or, for a child, the run) is finalized, which
+    promotes it to ``replication_key_value``; popping it first keeps the old bookmark.
+    """
+    partition_state.pop("progress_markers", None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
+import contextlib
 import io
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -12,10 +13,22 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from harness import TapRun, run_cli, run_tap
+from harness import TapRun, parse_messages, run_cli, run_tap
+from pytest_httpserver import HTTPServer
+from schema_check import schema_errors
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from werkzeug import Request, Response
 
-from tap_aphex.plan_shape import read_versions
+from tap_aphex.errors import RunFailedError
+from tap_aphex.plan_shape import DocumentReader, PublishedVersion
+from tap_aphex.plans import (
+    PublishedPlansStream,
+    PublishedPlanStatusesStream,
+    PublishedPlanTasksStream,
+)
+from tap_aphex.run_report import StopReason
 from tap_aphex.simulator import PlanProject, Simulator
+from tap_aphex.tap import TapAphex
 
 
 @pytest.fixture
@@ -37,8 +50,14 @@ def versions_by_project(run: TapRun) -> dict[str, set[str]]:
     return found
 
 
-def expected_versions(sim: Simulator, project: PlanProject, limit: int = 5) -> set[str]:
+def expected_versions(sim: Simulator, project: PlanProject, limit: int = 1000) -> set[str]:
+    """The newest ``limit`` versions; by default the whole history the API keeps."""
     return {v["id"] for v in sim.plan_document(project.account_id, limit)["publishedPlans"]}
+
+
+def read_versions(document: object) -> list[PublishedVersion]:
+    body = io.BytesIO(json.dumps(document).encode())
+    return [v for v in DocumentReader(logging.getLogger("test")).versions(body, "p1") if v]
 
 
 def test_every_project_lands_its_published_versions_with_every_task(portfolio: Simulator) -> None:
@@ -50,7 +69,7 @@ def test_every_project_lands_its_published_versions_with_every_task(portfolio: S
         p.account_id: expected_versions(portfolio, p) for p in projects
     }
     for project in projects:
-        document = portfolio.plan_document(project.account_id)
+        document = portfolio.plan_document(project.account_id, 1000)
         expected_rows = {
             (version["id"], task["taskId"])
             for version in document["publishedPlans"]
@@ -65,7 +84,7 @@ def test_every_project_lands_its_published_versions_with_every_task(portfolio: S
     statuses = sum(
         len(version["statuses"])
         for p in projects
-        for version in portfolio.plan_document(p.account_id)["publishedPlans"]
+        for version in portfolio.plan_document(p.account_id, 1000)["publishedPlans"]
     )
     assert len(run.records("published_plan_statuses")) == statuses
 
@@ -81,13 +100,16 @@ def test_published_times_are_rfc3339_utc(portfolio: Simulator) -> None:
         assert row["publishedAt"].endswith("Z")
 
 
-def test_published_plans_limit_is_sent_as_limit(portfolio: Simulator) -> None:
+def test_published_plans_limit_is_the_size_of_later_requests(portfolio: Simulator) -> None:
     project = portfolio.plan_projects[0]
+    first = run_tap(plans_config([project], published_plans_limit=2))
+    portfolio.publish_version(project.account_id)
+    portfolio.clear_requests()
 
-    run = run_tap(plans_config([project], published_plans_limit=2))
+    second = run_tap(plans_config([project], published_plans_limit=2), state=first.final_state)
 
-    assert portfolio.requests[0].query == {"limit": "2"}
-    assert len(run.records("published_plans")) == 2
+    assert [r.query for r in portfolio.requests] == [{"limit": "2"}]
+    assert len(second.records("published_plans")) == 1
 
 
 def test_a_later_run_emits_only_versions_published_since(portfolio: Simulator) -> None:
@@ -147,8 +169,10 @@ def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> Non
         run = run_cli(plans_config([project]))
 
         assert run.returncode == 0, run.stderr
-        assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2"]  # once more, then half
+        # Once more as asked, then half; then one try at the largest size not known to fail.
+        assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2", "4"]
         assert "asking again with limit=2" in run.stderr
+        assert "the API's 32 MB response limit keeps older versions out of reach" in run.stderr
         assert versions_by_project(run) == {project.account_id: expected_versions(sim, project, 2)}
 
 
@@ -189,7 +213,7 @@ def test_fields_the_assumed_shape_does_not_name_are_kept() -> None:
         ],
     }
 
-    (version,) = read_versions(io.BytesIO(json.dumps(document).encode()))
+    (version,) = read_versions(document)
 
     assert version.record["publishedAt"] == "2023-11-14T22:13:20.123Z"
     assert version.record["undocumented"] == {
@@ -298,7 +322,9 @@ def test_batch_config_with_plans_and_their_tables_together_is_refused_clearly(
     assert portfolio.requests == []
 
 
-def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(tmp_path: Path) -> None:
+def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
     """The document is streamed: a 32 MB response is never held whole before records go out."""
 
     def version(number: int) -> bytes:
@@ -309,29 +335,19 @@ def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(tmp_pa
 
     rest_may_come = threading.Event()
 
-    class SlowDocument(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()  # no Content-Length: the body ends when the connection closes
-            self.wfile.write(b'{"project": {"id": "p1"}, "publishedPlans": [' + version(2) + b",")
-            self.wfile.write(b" " * 200_000)  # JSON whitespace, so that reads past the version end
-            self.wfile.flush()
-            rest_may_come.wait(timeout=20)
-            self.wfile.write(version(1) + b"]}")
+    def slow_document() -> t.Iterator[bytes]:
+        yield b'{"project": {"id": "p1"}, "publishedPlans": [' + version(2) + b","
+        yield b" " * 200_000  # JSON whitespace, so that reads past the version's end
+        rest_may_come.wait(timeout=20)
+        yield version(1) + b"]}"
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def handler(request: Request) -> Response:
+        return Response(slow_document(), content_type="application/json")  # no Content-Length
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowDocument)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    httpserver.expect_request("/power-bi/v1/p1").respond_with_handler(handler)
     deadline = threading.Timer(15, rest_may_come.set)  # if the tap waits for the whole body
     deadline.start()
-    config = {
-        "projects": [
-            {"url": f"http://127.0.0.1:{server.server_address[1]}/power-bi/v1/p1", "token": "t0ken"}
-        ]
-    }
+    config = {"projects": [{"url": httpserver.url_for("/power-bi/v1/p1"), "token": "t0ken"}]}
     (tmp_path / "config.json").write_text(json.dumps(config))
     tap = subprocess.Popen(
         [sys.executable, "-m", "tap_aphex", "--config", str(tmp_path / "config.json")],
@@ -352,6 +368,257 @@ def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(tmp_pa
         assert tap.wait(timeout=30) == 0
     finally:
         deadline.cancel()
+        rest_may_come.set()
         tap.kill()
-        server.shutdown()
     assert emitted == ["v2", "v1"]
+
+
+# --- Trust nothing the wire says (issue 7): each rule over real HTTP --------------------------
+
+T0 = 1_749_222_000_000  # 2025-06-06T15:00:00Z
+
+
+def plan_version(number: int, **fields: t.Any) -> dict[str, t.Any]:
+    tasks = [
+        {"taskId": f"t{n}", "name": f"Task {n}", "start": T0, "keyTask": False} for n in (1, 2)
+    ]
+    statuses = [{"taskId": "t1", "type": "delay", "value": 2, "createdAt": 1_749_222_000}]
+    base = {"id": f"v{number}", "version": number, "publishedAt": T0 + number * 604_800_000}
+    return {**base, "tasks": tasks, "statuses": statuses, **fields}
+
+
+def serve_plans(httpserver: HTTPServer, versions: list[t.Any], account: str = "p1") -> str:
+    """A project whose document holds ``versions`` (whatever ``limit`` asks); its URL."""
+    path = f"/power-bi/v1/{account}"
+    httpserver.expect_request(path).respond_with_json(
+        {"project": {"id": account}, "publishedPlans": versions}
+    )
+    return httpserver.url_for(path)
+
+
+def odd_project(url: str, name: str = "Odd") -> dict[str, t.Any]:
+    return {"url": url, "token": "t0ken-odd", "name": name}
+
+
+def schema_problems(run: TapRun) -> list[str]:
+    """Each record checked against the SCHEMA the tap sent for its stream."""
+    sent = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}
+    return [
+        f"{stream}: {problem}"
+        for stream, schema in sent.items()
+        for problem in schema_errors(schema, run.records(stream))
+    ]
+
+
+def test_a_first_run_reads_the_whole_history_then_asks_for_the_configured_limit(
+    portfolio: Simulator,
+) -> None:
+    project = portfolio.plan_projects[0]
+
+    first = run_cli(plans_config([project]))
+    asked = [r.query["limit"] for r in portfolio.requests]
+    portfolio.publish_version(project.account_id)
+    portfolio.clear_requests()
+    second = run_tap(plans_config([project]), state=first.final_state)
+
+    everything = expected_versions(portfolio, project)
+    assert versions_by_project(first) == {project.account_id: everything - latest(portfolio)}
+    assert len(everything) - 1 == 26  # six months of weekly versions, not only the newest 5
+    assert asked == ["5", "10", "20", "40"]  # until a response holds fewer than asked
+    assert (
+        f"Project {project.name}: first run read the whole history the API keeps: 26 versions "
+        "landed (published 2025-06-06 to 2025-11-28)" in first.stderr
+    )
+    assert [r.query["limit"] for r in portfolio.requests] == ["5"]  # the second run's
+    assert versions_by_project(second) == {project.account_id: latest(portfolio)}
+
+
+def latest(sim: Simulator) -> set[str]:
+    project = sim.plan_projects[0]
+    return {sim.plan_document(project.account_id, 1)["publishedPlans"][0]["id"]}
+
+
+def test_each_version_landed_is_one_info_line_with_its_rows(portfolio: Simulator) -> None:
+    project = portfolio.plan_projects[0]
+
+    run = run_cli(plans_config([project]))
+
+    landed = [line for line in run.stderr.splitlines() if " landed: " in line]
+    assert len(landed) == len(run.records("published_plans")) == 26
+    newest = portfolio.plan_document(project.account_id, 1)["publishedPlans"][0]
+    assert any(
+        f"Project {project.name}: version {newest['version']} ({newest['id']}) published 2025-11-28"
+        in line
+        and f"landed: 30 tasks, {len(newest['statuses'])} statuses." in line
+        for line in landed
+    )
+    assert project.token not in run.stderr
+
+
+def test_versions_that_cannot_be_keyed_or_dated_are_skipped_and_the_rest_lands(
+    httpserver: HTTPServer,
+) -> None:
+    url = serve_plans(
+        httpserver,
+        [
+            plan_version(3, publishedAt=None),
+            plan_version(2, id=None),
+            plan_version(1),
+            plan_version(0, publishedAt="last tuesday"),
+        ],
+    )
+
+    run = run_cli({"projects": [odd_project(url)]})
+
+    assert run.returncode == 0, run.stderr
+    assert [r["publishedPlanId"] for r in run.records("published_plans")] == ["v1"]
+    assert {r["publishedPlanId"] for r in run.records("published_plan_tasks")} == {"v1"}
+    assert "Project Odd: skipped version v3: its publishedAt is null" in run.stderr
+    assert "Project Odd: skipped a version without an id: version=2" in run.stderr
+    assert "skipped version v0: its publishedAt is a string, not an epoch time" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert schema_problems(run) == []
+
+
+def test_duplicates_unknown_tables_and_unkeyed_rows_are_said_kept_and_never_sent_unkeyed(
+    httpserver: HTTPServer,
+) -> None:
+    unkeyed = {"id": "t9", "name": "Named differently"}
+    odd = plan_version(1, Tasks=[{"taskId": "T1"}], taskStatuses=[{"taskId": "t1"}])
+    odd["tasks"].append(unkeyed)
+    odd["tasks"][0]["keyTask"] = "No"
+    url = serve_plans(httpserver, [odd, plan_version(1, name="again"), plan_version(1)])
+
+    run = run_cli({"projects": [odd_project(url)]})
+
+    assert run.returncode == 0, run.stderr
+    (version,) = run.records("published_plans")  # each id once: the first of them
+    assert version["undocumented"] == {
+        "Tasks": [{"taskId": "T1"}],
+        "taskStatuses": [{"taskId": "t1"}],
+        "unkeyed_rows": {"tasks": [unkeyed]},
+    }
+    rows = run.records("published_plan_tasks")
+    assert [row["taskId"] for row in rows] == ["t1", "t2"]
+    assert rows[0]["keyTask"] is None
+    assert rows[0]["undocumented"] == {"keyTask": "No"}
+    assert run.stderr.count("holds version id v1 more than once") == 1
+    assert "a table the tap does not know, `Tasks` (the tap reads `tasks`)" in run.stderr
+    assert "a table the tap does not know, `taskStatuses`" in run.stderr
+    assert "1 tasks row(s) without a string `taskId`" in run.stderr
+    assert "`keyTask` is a string, not a boolean" in run.stderr
+    assert schema_problems(run) == []
+
+
+def test_a_broken_document_fails_its_project_only_and_the_event_log_still_lands(
+    httpserver: HTTPServer,
+) -> None:
+    path = "/power-bi/v1/broken"
+    document = json.dumps({"publishedPlans": [plan_version(2), plan_version(1)]})
+    httpserver.expect_request(path).respond_with_data(
+        document[:-40],
+        content_type="application/json",  # cut off inside the second version
+    )
+    with Simulator(seed=2, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        healthy = sim.plan_projects[0]
+        config = {
+            **plans_config([healthy]),
+            "api_key": sim.api_key,
+            "api_url": sim.events_url,
+        }
+        config["projects"].insert(0, odd_project(httpserver.url_for(path), "Broken"))
+
+        run = run_cli(config)
+
+        assert run.returncode == 1
+        assert len(run.records("task_events")) == 300
+        assert versions_by_project(run)[healthy.account_id] == expected_versions(sim, healthy)
+    summary = run.stderr.strip().splitlines()[-1]
+    assert "project Broken: the published-plans document is not valid JSON" in summary
+    assert "part of the run failed, everything else landed" in summary
+    assert "Traceback" not in run.stderr
+    assert {p["context"]["accountId"] for p in plan_partitions(run)} == {healthy.account_id}
+
+
+def plan_partitions(run: TapRun) -> list[dict[str, t.Any]]:
+    partitions = run.final_state["bookmarks"]["published_plans"]["partitions"]
+    return [p for p in partitions if "replication_key_value" in p]
+
+
+def test_an_unexpected_error_in_a_projects_parsing_ends_that_project_only(
+    portfolio: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing, healthy = portfolio.plan_projects[:2]
+    real = DocumentReader.versions
+
+    def versions(self: DocumentReader, body: t.IO[bytes], label: str) -> t.Any:
+        if label == failing.name:
+            raise KeyError("surprise")
+        return real(self, body, label)
+
+    monkeypatch.setattr(DocumentReader, "versions", versions)
+    out = io.StringIO()
+    tap = TapAphex(config=plans_config([failing, healthy]))
+    with contextlib.redirect_stdout(out), pytest.raises(RunFailedError) as failed:
+        tap.sync_all()
+
+    run = TapRun(parse_messages(out.getvalue()))
+    assert set(versions_by_project(run)) == {healthy.account_id}
+    assert f"project {failing.name}: could not read its published plans (KeyError" in str(
+        failed.value
+    )
+    stops = tap.report.stops
+    assert stops[f"published_plans ({failing.name})"].reason is StopReason.FAILURE
+    assert stops[f"published_plans ({healthy.name})"].reason is StopReason.UP_TO_DATE
+
+
+@pytest.mark.parametrize("bookmark", ["last tuesday", 1_749_222_000_000, "2025-06-06"])
+def test_an_unreadable_bookmark_is_a_warning_and_the_project_is_read_from_the_start(
+    portfolio: Simulator, bookmark: object
+) -> None:
+    project = portfolio.plan_projects[0]
+    state = {
+        "bookmarks": {
+            "published_plans": {
+                "partitions": [
+                    {
+                        "context": {"accountId": project.account_id},
+                        "replication_key": "publishedAt",
+                        "replication_key_value": bookmark,
+                    }
+                ]
+            }
+        }
+    }
+
+    run = run_cli(plans_config([project]), state)
+
+    assert run.returncode == 0, run.stderr
+    assert f"Project {project.name}: the published_plans bookmark in the state" in run.stderr
+    assert "reading the project from the start" in run.stderr
+    assert versions_by_project(run) == {project.account_id: expected_versions(portfolio, project)}
+    (partition,) = plan_partitions(run)
+    newest = max(r["publishedAt"] for r in run.records("published_plans"))
+    assert partition["replication_key_value"] == newest
+
+
+def test_type_conformance_off_changes_no_byte_of_valid_output(
+    portfolio: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = plans_config(portfolio.plan_projects[:2])
+    ours = run_tap(config)
+    for stream in (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream):
+        monkeypatch.setattr(stream, "TYPE_CONFORMANCE_LEVEL", TypeConformanceLevel.RECURSIVE)
+
+    conformed = run_tap(config)
+
+    assert records_of(ours) == records_of(conformed)
+    assert schema_problems(ours) == []
+
+
+def records_of(run: TapRun) -> list[tuple[str, str]]:
+    return [
+        (m["stream"], json.dumps(m["record"], sort_keys=True))
+        for m in run.messages
+        if m["type"] == "RECORD"
+    ]

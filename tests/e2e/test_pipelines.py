@@ -67,7 +67,8 @@ class TwoRuns:
 def served_versions(simulator: Simulator) -> set[tuple[str, str]]:
     versions = set()
     for project in simulator.plan_projects:
-        document = simulator.plan_document(project.account_id)  # the tap's default limit, 5
+        # A first run reads the whole history the API keeps, so: every version it serves.
+        document = simulator.plan_document(project.account_id, 1000)
         versions |= {(project.account_id, plan["id"]) for plan in document["publishedPlans"]}
     return versions
 

@@ -1,0 +1,121 @@
+"""What a project's read of published plans tells the log: a line per version, how it ended."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+from dataclasses import dataclass
+
+from tap_aphex.errors import AphexError
+from tap_aphex.plan_limit import LimitPolicy, Step
+
+if t.TYPE_CHECKING:
+    from tap_aphex.plan_shape import PublishedVersion
+
+
+@dataclass
+class ProjectRead:
+    """One project's read in this run: what it needs to reach back to, and what it landed."""
+
+    label: str
+    oldest_bookmark: dt.datetime | None  # None: some selected stream has none, read it all
+    policy: LimitPolicy
+    step: Step = Step.DONE
+    landed: int = 0
+    first: dt.datetime | None = None  # the oldest version landed
+    last: dt.datetime | None = None  # the newest version landed
+
+    def land(self, version: PublishedVersion) -> None:
+        self.landed += 1
+        self.first = min(self.first or version.published, version.published)
+        self.last = max(self.last or version.published, version.published)
+
+
+def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
+    """Say what the policy's step means; True when the project is to be asked again."""
+    limit, label = read.policy.limit, read.label
+    if read.step is Step.RETRY:
+        logger.warning(
+            "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
+        )
+    elif read.step is Step.SHRINK:
+        logger.warning(
+            "Project %s: server error (HTTP 500) again, likely the API's 32 MB response "
+            "limit; asking again with limit=%d.",
+            label,
+            limit,
+        )
+    elif read.step is Step.GROW:
+        first_run = read.oldest_bookmark is None  # expected then: its closing line says it all
+        logger.log(
+            logging.DEBUG if first_run else logging.INFO,
+            "Project %s: the API returned %d versions, as many as asked, and older ones are "
+            "still needed (%s); asking for %d.",
+            label,
+            received,
+            "the whole history" if first_run else "back to the last landed",
+            limit,
+        )
+    elif read.step is Step.FAILED:
+        msg = "server error (HTTP 500) even when asking for one published version"
+        raise AphexError(msg)
+    return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)
+
+
+def landed(logger: logging.Logger, version: PublishedVersion) -> None:
+    """One INFO line per version landed: project, version, published date, rows per table."""
+    counts = version.record["rowCounts"]
+    logger.info(
+        "Project %s: version %s (%s) published %s landed: %s.",
+        version.label,
+        version.record["version"],
+        version.id,
+        version.record["publishedAt"],
+        ", ".join(f"{count} {table}" for table, count in counts.items()),
+    )
+
+
+def project_read(logger: logging.Logger, read: ProjectRead) -> None:
+    """How far back a project's read got, when it is news: a first run, or older versions lost."""
+    span = f"published {day(read.first)} to {day(read.last)}" if read.landed else "none new"
+    if read.step in (Step.SIZE_LIMIT, Step.CAP):
+        why = (
+            "the API's 32 MB response limit"
+            if read.step is Step.SIZE_LIMIT
+            else f"the tap's cap of {read.policy.limit} versions a request"
+        )
+        logger.warning(
+            "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
+            "reaching back to %s; versions published before that%s cannot be fetched.",
+            read.label,
+            why,
+            read.landed,
+            span,
+            day(read.first),
+            "" if read.oldest_bookmark is None else f" (and after {day(read.oldest_bookmark)})",
+        )
+    elif read.oldest_bookmark is None:
+        logger.info(
+            "Project %s: first run read the whole history the API keeps: %d versions landed (%s).",
+            read.label,
+            read.landed,
+            span,
+        )
+
+
+def newest(bookmark: dt.datetime | None, landed: dt.datetime | None) -> dt.datetime | None:
+    return max(bookmark, landed) if bookmark and landed else bookmark or landed
+
+
+def day(when: dt.datetime | None) -> str:
+    return when.strftime("%Y-%m-%d") if when else "-"
+
+
+def resume_at(bookmarks: list[dt.datetime | None]) -> str:
+    """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
+    known = [mark for mark in bookmarks if mark is not None]
+    bookmark = min(known) if known and len(known) == len(bookmarks) else None
+    if bookmark is None:
+        return "the whole history the API keeps"
+    return f"versions published after {bookmark.isoformat().replace('+00:00', 'Z')}"

@@ -1,0 +1,121 @@
+"""The `limit` policy, rule by rule: what the API answers, what the tap asks next (no HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap_aphex.plan_limit import LimitPolicy, Step
+
+# An answer is ("ok", versions received, reached back far enough) or ("500",).
+Answer = tuple[object, ...]
+
+CASES: list[tuple[str, int, list[Answer], list[tuple[Step, int]]]] = [
+    (
+        "fewer versions than asked: the history is complete",
+        5,
+        [("ok", 3, False)],
+        [(Step.DONE, 5)],
+    ),
+    (
+        "the bookmark reached: done even with a full response",
+        5,
+        [("ok", 5, True)],
+        [(Step.DONE, 5)],
+    ),
+    (
+        "full responses double the limit until one holds fewer",
+        5,
+        [("ok", 5, False), ("ok", 10, False), ("ok", 20, False), ("ok", 26, False)],
+        [(Step.GROW, 10), (Step.GROW, 20), (Step.GROW, 40), (Step.DONE, 40)],
+    ),
+    (
+        "a first 500 is tried again as asked",
+        5,
+        [("500",), ("ok", 2, False)],
+        [(Step.RETRY, 5), (Step.DONE, 5)],
+    ),
+    (
+        "a second 500 halves the limit",
+        5,
+        [("500",), ("500",), ("ok", 1, False)],
+        [(Step.RETRY, 5), (Step.SHRINK, 2), (Step.DONE, 2)],
+    ),
+    (
+        "growth stops short of a size known to fail",
+        5,
+        [("500",), ("500",), ("ok", 2, False), ("500",)],
+        [(Step.RETRY, 5), (Step.SHRINK, 2), (Step.GROW, 4), (Step.SIZE_LIMIT, 4)],
+    ),
+    (
+        "a 500 after growing: what a smaller limit returns was already read",
+        5,
+        [("ok", 5, False), ("500",), ("500",)],
+        [(Step.GROW, 10), (Step.RETRY, 10), (Step.SIZE_LIMIT, 10)],
+    ),
+    (
+        "growth asks for the largest size below the one that failed",
+        4,
+        [("500",), ("500",), ("ok", 2, False), ("ok", 2, False)],
+        [(Step.RETRY, 4), (Step.SHRINK, 2), (Step.GROW, 3), (Step.DONE, 3)],
+    ),
+    (
+        "full at the largest size below the failure: older versions are out of reach",
+        4,
+        [("500",), ("500",), ("ok", 2, False), ("ok", 3, False)],
+        [(Step.RETRY, 4), (Step.SHRINK, 2), (Step.GROW, 3), (Step.SIZE_LIMIT, 3)],
+    ),
+    (
+        "only the first 500 of a read is taken as passing",
+        5,
+        [("500",), ("ok", 5, False), ("500",)],
+        [(Step.RETRY, 5), (Step.GROW, 10), (Step.SIZE_LIMIT, 10)],
+    ),
+    (
+        "a 500 even for one version fails the project",
+        1,
+        [("500",), ("500",)],
+        [(Step.RETRY, 1), (Step.FAILED, 1)],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("configured", "answers", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_limit_policy(
+    configured: int, answers: list[Answer], expected: list[tuple[Step, int]]
+) -> None:
+    policy = LimitPolicy(configured)
+    steps = []
+    for answer in answers:
+        if answer[0] == "500":
+            step = policy.after_server_error()
+        else:
+            _, received, reached_back = answer
+            step = policy.after_response(t_int(received), reached_back=bool(reached_back))
+        steps.append((step, policy.limit))
+
+    assert steps == expected
+
+
+def test_growth_stops_at_the_cap() -> None:
+    policy = LimitPolicy(5, cap=12)
+
+    steps = [policy.after_response(policy.limit, reached_back=False) for _ in range(3)]
+
+    assert steps == [Step.GROW, Step.GROW, Step.CAP]
+    assert policy.limit == 12
+
+
+def test_a_configured_limit_above_the_cap_is_asked_as_configured_and_not_grown() -> None:
+    policy = LimitPolicy(2000, cap=1000)
+
+    assert policy.after_response(2000, reached_back=False) is Step.CAP
+    assert policy.limit == 2000
+
+
+def t_int(value: object) -> int:
+    assert isinstance(value, int)
+    return value

@@ -1,0 +1,261 @@
+"""The published-plans reader, rule by rule: typed or kept raw, never coerced, never a null key."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import typing as t
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schema_check import schema_errors
+
+from tap_aphex import schemas
+from tap_aphex.errors import UnexpectedResponseError
+from tap_aphex.plan_shape import TABLE_KINDS, VERSION_KINDS, DocumentReader, PublishedVersion
+from tap_aphex.plan_values import Misfit, typed
+
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
+SCHEMAS = {"tasks": schemas.PUBLISHED_PLAN_TASK, "statuses": schemas.PUBLISHED_PLAN_STATUS}
+
+
+def task(**fields: object) -> dict[str, object]:
+    return {"taskId": "t1", "name": "Pour slab", "start": T0, "keyTask": False, **fields}
+
+
+def version(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {"id": "v1", "version": 1, "publishedAt": T0, "tasks": [task()]}
+    return {**base, "statuses": [], **fields}
+
+
+def read(*versions: object, reader: DocumentReader | None = None) -> list[PublishedVersion | None]:
+    document = {"project": {"id": "p1"}, "publishedPlans": list(versions)}
+    reader = reader or DocumentReader(logging.getLogger("tests.plans"))
+    return list(reader.versions(io.BytesIO(json.dumps(document).encode()), "Tower A"))
+
+
+def only(versions: list[PublishedVersion | None]) -> PublishedVersion:
+    (found,) = [v for v in versions if v is not None]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "landed"),
+    [
+        ("keyTask", True, True),
+        ("keyTask", "No", None),  # never `true`
+        ("keyTask", 0, None),
+        ("duration", 2.5, 2.5),
+        ("duration", "3", None),
+        ("duration", True, None),
+        ("name", 42, None),
+        ("start", 1_700_000_000, "2023-11-14T22:13:20.000Z"),  # seconds, by magnitude
+        ("start", 1_700_000_000_123, "2023-11-14T22:13:20.123Z"),  # milliseconds
+        ("start", 1e20, None),  # out of range either way
+        ("start", "2023-11-14T22:13:20Z", None),  # not an epoch time: kept, not parsed
+        ("start", None, None),
+    ],
+)
+def test_a_task_field_lands_typed_or_null_with_its_value_kept(
+    field: str, raw: object, landed: object
+) -> None:
+    (row,) = only(read(version(tasks=[task(**{field: raw})]))).rows("tasks")
+
+    assert row[field] == landed
+    if landed is None and raw is not None:
+        assert row["undocumented"] == {field: raw}
+    else:
+        assert row["undocumented"] is None
+
+
+def test_an_integral_float_is_an_integer_and_a_string_is_not() -> None:
+    (as_float,) = read(version(version=3.0))
+    (as_text,) = read(version(version="3"))
+
+    assert as_float is not None
+    assert as_float.record["version"] == 3
+    assert as_text is not None
+    assert as_text.record["version"] is None
+    assert as_text.record["undocumented"] == {"version": "3"}
+
+
+def test_each_mistyped_field_is_warned_about_once_per_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reader = DocumentReader(logging.getLogger("tests.plans"))
+    rows = [task(taskId=f"t{n}", keyTask="No") for n in range(3)]
+
+    for _ in range(2):  # two projects, or two requests of one run
+        list(only(read(version(tasks=rows), reader=reader)).rows("tasks"))
+
+    warnings = [r.getMessage() for r in caplog.records if "`keyTask`" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "Project Tower A, version v1, tasks row 1: `keyTask` is a string" in warnings[0]
+
+
+def test_a_table_the_tap_does_not_know_is_kept_whole_and_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [task()]
+    found = only(read(version(tasks=None, Tasks=rows, taskStatuses=[{"taskId": "t1"}])))
+
+    assert found.record["undocumented"] == {"Tasks": rows, "taskStatuses": [{"taskId": "t1"}]}
+    assert list(found.rows("tasks")) == []
+    assert "a table the tap does not know, `Tasks` (the tap reads `tasks`)" in caplog.text
+    assert "`taskStatuses`" in caplog.text
+
+
+def test_a_row_without_its_key_stays_on_its_version(caplog: pytest.LogCaptureFixture) -> None:
+    unkeyed = [{"id": "t2", "name": "Formwork"}, task(taskId=7), "not a row"]
+    found = only(read(version(tasks=[task(), *unkeyed])))
+
+    rows = list(found.rows("tasks"))
+
+    assert [row["taskId"] for row in rows] == ["t1"]
+    assert found.record["undocumented"] == {"unkeyed_rows": {"tasks": unkeyed}}
+    assert found.record["rowCounts"] == {"tasks": 1, "statuses": 0}
+    assert "3 tasks row(s) without a string `taskId` (the first is row 2)" in caplog.text
+
+
+def test_status_rows_are_keyed_by_position_and_need_no_task_id() -> None:
+    statuses = [{"type": "delay", "value": 2}, {"taskId": "t1", "type": "completed"}]
+
+    rows = list(only(read(version(statuses=statuses))).rows("statuses"))
+
+    assert [(row["rowNumber"], row["taskId"]) for row in rows] == [(1, None), (2, "t1")]
+
+
+def test_a_table_that_is_not_a_list_is_kept_on_its_version() -> None:
+    found = only(read(version(tasks={"t1": task()})))
+
+    assert found.record["undocumented"] == {"tasks": {"t1": task()}}
+    assert found.record["rowCounts"]["tasks"] == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (version(publishedAt=None), "version v1: its publishedAt is null"),
+        (version(publishedAt="last tuesday"), "version v1: its publishedAt is a string"),
+        (version(publishedAt=1e20), "version v1: its publishedAt is 1e+20 is outside"),
+        (version(id=None), "a version without an id: version=1"),
+        (version(id=True), "a version without an id"),
+        ("v1", "an entry that is not an object: 'v1'"),
+    ],
+)
+def test_a_version_that_cannot_be_keyed_or_dated_is_skipped_and_still_counted(
+    bad: object, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    versions = read(bad, version(id="v2"))
+
+    assert versions[0] is None  # counted against `limit`, not emitted
+    assert versions[1] is not None
+    assert versions[1].id == "v2"
+    assert f"Project Tower A: skipped {said}" in caplog.text
+
+
+def test_an_integer_id_is_written_as_its_digits() -> None:
+    assert only(read(version(id=42))).id == "42"
+
+
+def test_a_duplicated_version_id_is_emitted_once_and_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    versions = read(version(), version(), version(), version(id="v2"))
+
+    assert [v.id if v else None for v in versions] == ["v1", None, None, "v2"]
+    assert caplog.text.count("holds version id v1 more than once") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>Server Error</html>", "not valid JSON"),
+        (b'{"publishedPlans": [{"id": "v1"', "not valid JSON"),
+        (b'{"project": {}}', 'no "publishedPlans" list'),
+        (b'{"publishedPlans": {"v1": {}}}', 'no "publishedPlans" list'),
+    ],
+)
+def test_what_is_not_the_document_is_the_projects_failure(body: bytes, problem: str) -> None:
+    reader = DocumentReader(logging.getLogger("tests.plans"))
+
+    with pytest.raises(UnexpectedResponseError, match=problem):
+        list(reader.versions(io.BytesIO(body), "Tower A"))
+
+
+def test_an_empty_versions_list_is_no_versions() -> None:
+    assert read() == []
+
+
+# ----------------------------------------------------------------------------------- properties
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=1 - 2**63, max_value=2**63 - 1)  # yajl reads 64 bits
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=4,
+)
+PLAUSIBLE = {
+    "string": st.text(max_size=8),
+    "integer": st.integers(-5, 500),
+    "number": st.floats(-100, 100) | st.integers(-5, 500),
+    "boolean": st.booleans(),
+    "date-time": st.integers(-(10**12), 10**14) | st.floats(0, 2e12),
+}
+
+
+def fields(kinds: dict[str, str]) -> st.SearchStrategy[dict[str, object]]:
+    """Each documented field: absent, plausible for its type, or any JSON value at all."""
+    values = {name: PLAUSIBLE[kind] | JSON for name, kind in kinds.items()}
+    extra = st.dictionaries(st.sampled_from(["crew", "Tasks", "zone"]), JSON, max_size=2)
+    return st.tuples(st.fixed_dictionaries({}, optional=values), extra).map(
+        lambda pair: {**pair[1], **pair[0]}
+    )
+
+
+ROWS = {table: st.lists(fields(kinds) | JSON, max_size=4) for table, kinds in TABLE_KINDS.items()}
+VERSIONS = st.tuples(
+    fields(VERSION_KINDS), st.sampled_from(["v1", "v2", 3, None]), ROWS["tasks"], ROWS["statuses"]
+).map(lambda v: {**v[0], "id": v[1], "tasks": v[2], "statuses": v[3]})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(VERSIONS | JSON, max_size=4))
+def test_any_document_gives_records_that_keep_every_value_and_fit_their_schema(
+    entries: list[object],
+) -> None:
+    document = json.loads(json.dumps(entries))  # the numbers as the wire gives them
+    versions = read(*document)
+
+    assert len(versions) == len(document)
+    for found in versions:
+        if found is None:
+            continue
+        record = {**found.record, "accountId": "a1"}
+        assert schema_errors(schemas.PUBLISHED_PLAN, [record]) == []
+        for table, kinds in TABLE_KINDS.items():
+            rows = [{**row, "accountId": "a1"} for row in found.rows(table)]
+            assert schema_errors(SCHEMAS[table], rows) == []
+            for row in rows:
+                raw = found.tables[table][row["rowNumber"] - 1]
+                for name, kind in kinds.items():
+                    _assert_typed_or_kept(kind, raw.get(name), row[name], row["undocumented"], name)
+
+
+def _assert_typed_or_kept(
+    kind: str, raw: object, landed: object, undocumented: dict[str, t.Any] | None, name: str
+) -> None:
+    try:
+        expected = typed(kind, raw)
+    except Misfit:
+        assert landed is None
+        assert undocumented is not None
+        assert undocumented[name] == raw
+    else:
+        assert landed == expected
+        assert type(landed) is type(expected)
