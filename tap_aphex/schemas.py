@@ -73,14 +73,14 @@ TASK_EVENT = th.PropertiesList(
     th.Property(
         "type",
         th.StringType,
-        required=True,
-        description="TaskCreated, TaskUpdated or TaskDeleted.",
+        description="TaskCreated, TaskUpdated or TaskDeleted (null: unreadable, see undocumented).",
     ),
     th.Property("apiVersion", th.StringType),
     th.Property("createdAt", th.DateTimeType, description="When the event happened."),
     th.Property(
         "task",
-        th.ObjectType(*_task_properties(id_required=True), additional_properties=True),
+        # the id is the key of `tasks`, but here only a value: an unreadable one is kept raw
+        th.ObjectType(*_task_properties(id_required=False), additional_properties=True),
         description="The full task (Created, Updated) or only its id (Deleted).",
     ),
     _UNDOCUMENTED,
