@@ -68,8 +68,9 @@ def fields_of(schema: dict[str, t.Any], where: str = "") -> dict[str, Field]:
 
 
 def _field(schema: dict[str, t.Any], where: str) -> Field:
-    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    (kind,) = [name for name in types if name != "null"]  # documented: one type, maybe nullable
+    types = schema.get("type", [])
+    kinds = [name for name in ([types] if isinstance(types, str) else types) if name != "null"]
+    kind = kinds[0] if len(kinds) == 1 else "several"  # documented: one type, maybe nullable
     if kind == "string":
         return Field(DATETIME if schema.get("format") == "date-time" else STRING, where)
     simple = {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}
