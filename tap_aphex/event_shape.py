@@ -265,14 +265,20 @@ class EventReader:
         return out
 
     def _items(self, raw: list[t.Any], field: Field, path: str, into: _Into) -> list[t.Any]:
+        if field.kind == STRING_LIST:
+            if all(item.__class__ is str for item in raw):  # the usual case: one C-level pass
+                return list(raw)
+            expected, inner = STRING, None
+        else:
+            expected, inner = OBJECT, field.inner or {}
         out: list[t.Any] = []
         for index, item in enumerate(raw):
-            if field.kind == STRING_LIST and item.__class__ is str:
+            cls = item.__class__
+            if inner is None and cls is str:
                 out.append(item)
-            elif field.kind == OBJECT_LIST and item.__class__ is dict:
-                out.append(self._object(item, field.inner or {}, f"{path}[{index}].", into))
+            elif inner is not None and cls is dict:
+                out.append(self._object(item, inner, f"{path}[{index}].", into))
             else:
-                expected = STRING if field.kind == STRING_LIST else OBJECT
                 self._misfit(field, expected, f"{path}[{index}]", item, into)
         return out
 

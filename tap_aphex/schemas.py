@@ -1,7 +1,8 @@
 """JSON schemas of every stream, typed from the vendor's documents.
 
-Objects allow additional properties so that fields the documents do not name survive the SDK's
-record conformance.
+These are the one home of each stream's field names and types: `event_shape` derives its typing
+tables from TASK_EVENT, so a field added here is read, typed and validated with no other change.
+Objects allow additional properties so that fields the documents do not name are kept as they came.
 """
 
 from __future__ import annotations

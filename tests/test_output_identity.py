@@ -8,12 +8,13 @@ SCHEMA (a plain JSON Schema validator, date-times checked).
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import typing as t
 
 import pytest
 from conftest import events_config
-from harness import parse_messages, run_tap
+from harness import parse_messages, run_cli, run_tap
 from schema_check import schema_errors, validator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
@@ -91,3 +92,42 @@ def test_every_record_is_valid_against_the_schema_its_stream_sent(simulator: Sim
                 invalid.setdefault(message["stream"], (message["record"], errors))
     assert set(checks) == {"task_events", "tasks"}
     assert invalid == {}
+
+
+def test_values_that_do_not_fit_never_stop_the_log_and_land_raw_with_one_warning(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd_values(simulator)
+    odd = next(e for e in simulator.event_log.events if e.get("region"))
+
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(events_config(simulator))
+
+    last = simulator.event_log.events[-1]["eventId"]
+    assert run.bookmark("task_events") == run.bookmark("tasks") == last
+    record = next(r for r in run.records("task_events") if r["eventId"] == odd["eventId"])
+    assert record["createdAt"] is None
+    assert record["task"]["start"] is None
+    assert record["undocumented"] == {
+        "region": "EMEA",
+        "createdAt": 10**20,
+        "task.start": "2025-06-02",
+    }
+    warned = [r.getMessage() for r in caplog.records if "task.start" in r.getMessage()]
+    assert len(warned) == 1
+    assert odd["eventId"] in warned[0]
+
+
+def test_an_event_without_an_id_stops_the_log_before_its_page_with_one_line(
+    simulator: Simulator,
+) -> None:
+    events = simulator.event_log.events
+    events[700] = {**events[700], "eventId": 17}  # page 2 of 500
+
+    run = run_cli(events_config(simulator))
+
+    assert run.returncode == 1
+    assert "event 201 of 500 on the page has no eventId (got int 17)" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.records("task_events")) == 500
+    assert run.bookmark("task_events") == run.bookmark("tasks") == events[499]["eventId"]
