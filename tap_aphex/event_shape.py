@@ -16,7 +16,8 @@ derived from it once, at import, and each event is typed in one pass over its ow
 - Fields the documents do not name are kept: inside ``task`` and inside each status as they come
   (their schemas allow more properties); at the top level of an event under ``undocumented`` by
   name; in a `tasks` record the task's own under ``undocumented`` by name (the values of the task
-  that did not fit keep their vendor path there too).
+  and the event's ``createdAt`` that did not fit keep their vendor path there too). A deletion
+  whose time is unreadable still deletes: ``_sdc_deleted_at`` is then the time the tap read it.
 - Identity: only the ``eventId`` identifies an event (the record's key and the log's position). A
   page holding an event without a string ``eventId`` stops the stream before any of it is delivered,
   with an error naming the position: delivering around it would lose it or send a keyless record,
@@ -145,16 +146,16 @@ class EventReader:
         task, kind = event["task"], event["type"]
         if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
             self._warn_once(
-                f"type {kind!r}",
-                f"Event {event['eventId']} has type {kind!r}, which says nothing documented about "
-                "the task: it is in task_events and changes no task (said once per type).",
+                f"type {kind!r:.40}",
+                f"Event {event['eventId']} has type {kind!r:.40}, which says nothing documented "
+                "about the task: it is in task_events and changes no task (said once per type).",
             )
             return None
         if task is None or not isinstance(task.get("id"), str):
             self._warn_once(
                 "task id",
-                f"Event {event['eventId']} names no task id: it is in task_events (the raw value "
-                "under undocumented) and changes no task (said once per run).",
+                f"Event {event['eventId']} names no readable task id: it is in task_events as it "
+                "came and changes no task (said once per run).",
             )
             return None
         produced_by = {
