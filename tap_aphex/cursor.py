@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 import typing as t
 import weakref
-from dataclasses import dataclass
 from http import HTTPStatus
 
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_aphex.client import read_json
 from tap_aphex.errors import PaginationLoopError
-from tap_aphex.event_shape import Event, parse_page
+from tap_aphex.event_shape import EventPage, EventReader
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,31 +25,28 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EventPage:
-    events: list[Event]
-    next_start_after: str | None
-
-
 # The stream and the paginator both need a page's contents; a page of 4,000 events is parsed once.
 _pages: weakref.WeakKeyDictionary[requests.Response, EventPage] = weakref.WeakKeyDictionary()
 
 
-def read_page(response: requests.Response) -> EventPage:
+def read_page(response: requests.Response, reader: EventReader) -> EventPage:
     """The events in a Data API response (none for 204), parsed once per response."""
     if response.status_code == HTTPStatus.NO_CONTENT:
         return EventPage([], None)
     if response not in _pages:
-        events, next_start_after = parse_page(read_json(response, "The Data API"))
-        _pages[response] = EventPage(events, next_start_after)
+        _pages[response] = reader.page(read_json(response, "The Data API"))
     return _pages[response]
 
 
 class EventCursorPaginator(BaseAPIPaginator["str | None"]):
     """Follows ``nextStartAfter``; refuses to loop when the API gives no way forward."""
 
+    def __init__(self, start_value: str | None, reader: EventReader) -> None:
+        super().__init__(start_value)
+        self.reader = reader
+
     def get_next(self, response: requests.Response) -> str | None:
-        page = read_page(response)
+        page = read_page(response, self.reader)
         if not page.events:
             return None
         if page.next_start_after is None:

@@ -1,147 +1,299 @@
-"""The Data API's documented JSON, turned into `task_events` and `tasks` records.
+"""The Data API's event JSON, read tolerantly and written as exactly what the schemas say.
 
-Everything that knows the vendor's field names for events lives here. Fields the documents do not
-name are kept: inside ``task`` as they come, and at the top level of a record under ``undocumented``
-(a target with a fixed schema would otherwise drop a new column silently).
+Field names and types come from `schemas.TASK_EVENT` (the one home of both); the tables below are
+derived from it once, at import, and each event is typed in one pass over its own keys. The rules:
+
+- A value that fits its documented type lands typed: strings and booleans as they are, numbers as
+  ``int``/``float`` (never a bool), integers as ``int`` only, epoch times as RFC 3339 UTC with
+  milliseconds (`timestamps.epoch_to_rfc3339`: below 10^11 seconds, else milliseconds; a float is a
+  time too). Absent keys stay absent inside objects; null stays null.
+- A value that does not fit is never coerced ("12", 12.0 for an integer, True for a number, a time
+  out of range): the typed field is null (an entry of a list or a map is left out), the value is
+  kept as it came under the record's top-level ``undocumented``, keyed by its path in the vendor's
+  JSON (``createdAt``, ``task.start``, ``task.statuses[1].createdAt``, ``task.successors[0]``,
+  ``task.labourResources.Carpenters``), and the first such value of each field in a run gets one
+  WARNING naming the event and the field.
+- Fields the documents do not name are kept: inside ``task`` and inside each status as they come
+  (their schemas allow more properties); at the top level of an event under ``undocumented`` by
+  name; in a `tasks` record the task's own under ``undocumented`` by name (the values of the task
+  and the event's ``createdAt`` that did not fit keep their vendor path there too). A deletion
+  whose time is unreadable still deletes: ``_sdc_deleted_at`` is then the time the tap read it.
+- Identity: only the ``eventId`` identifies an event (the record's key and the log's position). A
+  page holding an event without a string ``eventId`` stops the stream before any of it is delivered,
+  with an error naming the position: delivering around it would lose it or send a keyless record,
+  and no cursor is guessed. A ``type`` or ``task.id`` that does not fit is a value like any other:
+  the event lands in `task_events` (raw kept) and changes no task, with a warning.
+
+Pages are decoded by msgspec, which refuses NaN and Infinity; a non-finite float is still a misfit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import math
+import time
+import typing as t
+from dataclasses import dataclass
 
+from tap_aphex import schemas
 from tap_aphex.errors import UnexpectedResponseError
-from tap_aphex.timestamps import epoch_ms_to_rfc3339
+from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339
 
-EVENT_FIELDS = frozenset({"apiVersion", "createdAt", "eventId", "type", "task"})
-TASK_FIELDS = frozenset(
-    {
-        "calendar",
-        "duration",
-        "end",
-        "externalId",
-        "id",
-        "labourResources",
-        "location",
-        "materialResources",
-        "name",
-        "ownerEmail",
-        "ownerName",
-        "packageId",
-        "parentId",
-        "plantResources",
-        "projectExternalId",
-        "projectId",
-        "projectName",
-        "shift",
-        "start",
-        "statuses",
-        "subcontractor",
-        "successors",
-        "wbsPath",
-    }
-)
 UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
-Event = dict[str, Any]
+#: An event as read from a page: already typed, in the shape of its `task_events` record.
+Event = dict[str, t.Any]
+
+# Kinds of documented values, read from each field's JSON schema once; also the words of warnings.
+STRING, NUMBER, INTEGER, BOOLEAN, DATETIME = "string", "number", "integer", "boolean", "epoch time"
+NUMBER_MAP, STRING_LIST, OBJECT_LIST = "map of numbers", "list of strings", "list of objects"
+OBJECT, ANY_MAP = "object", "object of anything"
 
 
-def parse_page(payload: object) -> tuple[list[Event], str | None]:
-    """Return the events of one 200 response and its ``nextStartAfter`` (None when absent)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        msg = 'expected a JSON object with a "data" list of events'
-        raise UnexpectedResponseError(msg)
-    events: list[Event] = payload["data"]
-    for event in events:
-        _check_event(event)
-    cursor = payload.get("nextStartAfter")
-    if cursor is not None and not isinstance(cursor, str):
-        msg = f'"nextStartAfter" should be an event id, got {type(cursor).__name__}'
-        raise UnexpectedResponseError(msg)
-    return events, cursor or None
+@dataclass(frozen=True)
+class Field:
+    """One documented field: its kind, the fields inside it (objects), and its name in warnings."""
+
+    kind: str
+    where: str  # e.g. "task.statuses[].createdAt": the field, whatever the index
+    inner: dict[str, Field] | None = None
 
 
-def _check_event(event: object) -> None:
-    if not (
-        isinstance(event, dict)
-        and isinstance(event.get("eventId"), str)
-        and isinstance(event.get("type"), str)
-        and isinstance(event.get("task"), dict)
-        and isinstance(event["task"].get("id"), str)
-    ):
-        msg = f"an event lacks eventId, type or task.id: {str(event)[:200]}"
-        raise UnexpectedResponseError(msg)
-
-
-def event_record(event: Event) -> dict[str, Any]:
-    """The `task_events` record: the event as documented, times as RFC 3339."""
+def fields_of(schema: dict[str, t.Any], where: str = "") -> dict[str, Field]:
+    """The typing table of an object schema (a stream's, or a nested object's)."""
     return {
-        "eventId": event["eventId"],
-        "type": event["type"],
-        "apiVersion": event.get("apiVersion"),
-        "createdAt": _time(event, event.get("createdAt"), "createdAt"),
-        "task": _task_with_times(event),
-        "undocumented": _undocumented(event, EVENT_FIELDS),
+        name: _field(sub, f"{where}.{name}" if where else name)
+        for name, sub in schema["properties"].items()
     }
 
 
-def task_record(event: Event) -> dict[str, Any] | None:
-    """The `tasks` record an event produces, or None for an event type we cannot apply.
+def _field(schema: dict[str, t.Any], where: str) -> Field:
+    types = schema.get("type", [])
+    kinds = [name for name in ([types] if isinstance(types, str) else types) if name != "null"]
+    kind = kinds[0] if len(kinds) == 1 else "several"  # documented: one type, maybe nullable
+    if kind == "string":
+        return Field(DATETIME if schema.get("format") == "date-time" else STRING, where)
+    simple = {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}
+    if kind in simple:
+        return Field(simple[kind], where)
+    if kind == "array":
+        item = _field(schema["items"], f"{where}[]")
+        if item.kind == STRING:
+            return Field(STRING_LIST, where)
+        if item.kind == OBJECT:
+            return Field(OBJECT_LIST, where, item.inner)
+    elif kind == "object":
+        if schema.get("properties"):
+            return Field(OBJECT, where, fields_of(schema, where))
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and _field(extra, where).kind == NUMBER:
+            return Field(NUMBER_MAP, where)
+        if extra is True:
+            return Field(ANY_MAP, where)
+    msg = f"the event reader cannot type {where}: {schema}"  # a schema change needs a reader change
+    raise TypeError(msg)
 
-    Created and Updated carry the full task, so the record replaces the task; Deleted carries only
-    the id, so the record is the id with ``_sdc_deleted_at`` set to the time of the deletion.
-    """
-    produced_by = {
-        "eventId": event["eventId"],
-        "eventType": event["type"],
-        "eventCreatedAt": _time(event, event.get("createdAt"), "createdAt"),
-    }
-    if event["type"] == DELETE_TYPE:
-        return {
-            "id": event["task"]["id"],
-            **produced_by,
-            "_sdc_deleted_at": produced_by["eventCreatedAt"],
+
+EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
+del EVENT_FIELDS["undocumented"]  # ours, not the vendor's
+TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
+_Into = tuple[str, dict[str, t.Any]]  # the event being typed: its id, and where misfits are kept
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """The events of one 200 response, typed, and where the next page starts (None: the end)."""
+
+    events: list[Event]
+    next_start_after: str | None
+
+
+class EventReader:
+    """Reads a run's pages; remembers which fields it has warned about, so once per run each."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._warned: set[str] = set()
+
+    def page(self, payload: object, *, start_after: str | None = None) -> EventPage:
+        """The typed events of a decoded 200 body; ``start_after`` (the cursor sent) for errors."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            msg = 'the Data API answered without a JSON object holding a "data" list of events'
+            raise UnexpectedResponseError(msg)
+        data: list[object] = payload["data"]
+        events = [self._event(raw, index, data, start_after) for index, raw in enumerate(data)]
+        cursor = payload.get("nextStartAfter")
+        if cursor is not None and not isinstance(cursor, str):
+            msg = f'"nextStartAfter" is no event id: {type(cursor).__name__} {cursor!r:.40}'
+            raise UnexpectedResponseError(msg)
+        return EventPage(events, cursor or None)
+
+    def event_record(self, event: Event) -> dict[str, t.Any]:
+        """The `task_events` record (fresh dicts: the SDK pops deselected properties in place)."""
+        record = dict(event)
+        if record["task"] is not None:
+            record["task"] = dict(record["task"])
+        return record
+
+    def task_record(self, event: Event) -> dict[str, t.Any] | None:
+        """The `tasks` record an event produces, or None (with a warning) when it changes no task.
+
+        Created and Updated carry the full task, so the record replaces the task; Deleted carries
+        only the id, so the record is the id with ``_sdc_deleted_at`` set to the deletion's time
+        (or, when that time is unreadable, the time the tap read it: a deletion is never lost).
+        """
+        task, kind = event["task"], event["type"]
+        if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
+            self._warn_once(
+                f"type {kind!r:.40}",
+                f"Event {event['eventId']} has type {kind!r:.40}, which says nothing documented "
+                "about the task: it is in task_events and changes no task (said once per type).",
+            )
+            return None
+        if task is None or not isinstance(task.get("id"), str):
+            self._warn_once(
+                "task id",
+                f"Event {event['eventId']} names no readable task id: it is in task_events as it "
+                "came and changes no task (said once per run).",
+            )
+            return None
+        produced_by = {
+            "eventId": event["eventId"],
+            "eventType": kind,
+            "eventCreatedAt": event["createdAt"],
         }
-    if event["type"] not in UPSERT_TYPES:
-        return None
-    task = _task_with_times(event)
-    documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
-    return {
-        **documented,
-        "undocumented": _undocumented(task, TASK_FIELDS),
-        **produced_by,
-        "_sdc_deleted_at": None,
-    }
+        if kind == DELETE_TYPE:
+            deleted_at = event["createdAt"] or epoch_to_rfc3339(time.time())
+            return {"id": task["id"], **produced_by, "_sdc_deleted_at": deleted_at}
+        extra = task.keys() - TASK_FIELDS
+        documented = {k: v for k, v in task.items() if k not in extra} if extra else dict(task)
+        undocumented = {k: task[k] for k in task if k in extra}
+        misfits = event["undocumented"]
+        if misfits:
+            undocumented.update(
+                (k, v) for k, v in misfits.items() if k == "createdAt" or k.startswith("task.")
+            )
+        return {
+            **documented,
+            "undocumented": undocumented or None,
+            **produced_by,
+            "_sdc_deleted_at": None,
+        }
 
+    def _event(self, raw: object, index: int, data: list[object], start_after: str | None) -> Event:
+        event_id = raw.get("eventId") if isinstance(raw, dict) else None
+        if not isinstance(event_id, str) or not isinstance(raw, dict):
+            after = f" after {start_after}" if start_after else ""
+            msg = (
+                f"event {index + 1} of {len(data)} on the page{after} has no eventId (got "
+                f"{type(event_id).__name__} {event_id!r:.40}): an event without its id can be "
+                "neither delivered nor resumed after, so the stream stops before this page (the "
+                "state keeps the last full page). Tell Aphex (hello@aphex.co); the next run "
+                "retries this page."
+            )
+            raise UnexpectedResponseError(msg)
+        undocumented: dict[str, t.Any] = {}  # fields we do not know, and values that do not fit
+        typed = self._object(raw, EVENT_FIELDS, "", (event_id, undocumented), undocumented)
+        record = {name: typed.get(name) for name in EVENT_FIELDS}
+        record["undocumented"] = undocumented or None
+        return record
 
-def _task_with_times(event: Event) -> dict[str, Any]:
-    task = dict(event["task"])
-    for field in ("start", "end"):
-        if field in task:
-            task[field] = _time(event, task[field], f"task.{field}")
-    if isinstance(task.get("statuses"), list):
-        task["statuses"] = [_status_with_times(event, status) for status in task["statuses"]]
-    return task
+    def _object(
+        self,
+        raw: dict[str, t.Any],
+        fields: dict[str, Field],
+        path: str,
+        into: _Into,
+        unknown: dict[str, t.Any] | None = None,
+    ) -> dict[str, t.Any]:
+        """``raw`` typed by ``fields``; unknown keys stay in it, or go to ``unknown`` if given."""
+        out: dict[str, t.Any] = {}
+        for key, value in raw.items():
+            field = fields.get(key)
+            if field is None:
+                (out if unknown is None else unknown)[key] = value
+                continue
+            if value is None:
+                out[key] = None
+                continue
+            kind, cls = field.kind, value.__class__
+            if kind == STRING:
+                if cls is str:
+                    out[key] = value
+                    continue
+            elif kind == DATETIME:
+                if cls is int or cls is float:
+                    try:
+                        out[key] = epoch_to_rfc3339(value)
+                        continue
+                    except TimeOutOfRange:
+                        pass
+            elif kind == NUMBER:
+                if cls is int or (cls is float and math.isfinite(value)):
+                    out[key] = value
+                    continue
+            elif kind in (INTEGER, BOOLEAN):
+                if cls is (int if kind == INTEGER else bool):
+                    out[key] = value
+                    continue
+            elif kind in (STRING_LIST, OBJECT_LIST):
+                if cls is list:
+                    out[key] = self._items(value, field, f"{path}{key}", into)
+                    continue
+            elif cls is dict:  # OBJECT, NUMBER_MAP, ANY_MAP
+                if kind == OBJECT:
+                    out[key] = self._object(value, field.inner or {}, f"{path}{key}.", into)
+                elif kind == NUMBER_MAP:
+                    out[key] = self._numbers(value, field, f"{path}{key}.", into)
+                else:
+                    out[key] = value
+                continue
+            out[key] = None
+            self._misfit(field, kind, f"{path}{key}", value, into)
+        return out
 
+    def _numbers(
+        self, raw: dict[str, t.Any], field: Field, path: str, into: _Into
+    ) -> dict[str, t.Any]:
+        out = {}
+        for name, value in raw.items():
+            cls = value.__class__
+            if cls is int or (cls is float and math.isfinite(value)):
+                out[name] = value
+            else:
+                self._misfit(field, NUMBER, f"{path}{name}", value, into)
+        return out
 
-def _status_with_times(event: Event, status: object) -> object:
-    if not isinstance(status, dict):
-        return status
-    converted = dict(status)
-    for field in ("date", "createdAt"):
-        if field in converted:
-            converted[field] = _time(event, converted[field], f"task.statuses[].{field}")
-    return converted
+    def _items(self, raw: list[t.Any], field: Field, path: str, into: _Into) -> list[t.Any]:
+        if field.kind == STRING_LIST:
+            if all(item.__class__ is str for item in raw):  # the usual case: one C-level pass
+                return list(raw)
+            expected, inner = STRING, None
+        else:
+            expected, inner = OBJECT, field.inner or {}
+        out: list[t.Any] = []
+        for index, item in enumerate(raw):
+            cls = item.__class__
+            if inner is None and cls is str:
+                out.append(item)
+            elif inner is not None and cls is dict:
+                out.append(self._object(item, inner, f"{path}[{index}].", into))
+            else:
+                self._misfit(field, expected, f"{path}[{index}]", item, into)
+        return out
 
+    def _misfit(self, field: Field, expected: str, path: str, value: object, into: _Into) -> None:
+        event_id, misfits = into
+        misfits[path] = value
+        self._warn_once(
+            field.where,
+            f"Event {event_id}: {path} is {type(value).__name__} {value!r:.60}, not the documented "
+            f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
+            f"(said once per run for {field.where}).",
+        )
 
-def _time(event: Event, value: object, where: str) -> str | None:
-    try:
-        return epoch_ms_to_rfc3339(value)
-    except ValueError as error:
-        msg = f"event {event['eventId']}: {where}: {error}"
-        raise UnexpectedResponseError(msg) from error
-
-
-def _undocumented(source: dict[str, Any], documented: frozenset[str]) -> dict[str, Any] | None:
-    extra = {key: value for key, value in source.items() if key not in documented}
-    return extra or None
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.logger.warning("%s", message)

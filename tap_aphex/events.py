@@ -7,13 +7,14 @@ from functools import cached_property
 from http import HTTPStatus
 
 from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_aphex import schemas
 from tap_aphex.client import AphexStream
 from tap_aphex.cursor import EventCursorPaginator, read_page, resume_cursor
 from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
-from tap_aphex.event_shape import Event, event_record, task_record
+from tap_aphex.event_shape import Event, EventReader
 from tap_aphex.handoff import FedStream
 
 if t.TYPE_CHECKING:
@@ -39,6 +40,7 @@ class TaskEventsStream(AphexStream):
     is_sorted = True  # the API's order is the log's order
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # event_shape types every value already
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = 10**12
     _cursor_sent: str | None = None  # the startAfter of the latest request, for error messages
@@ -55,7 +57,12 @@ class TaskEventsStream(AphexStream):
         fed = [stream for stream in (self, *self.child_streams) if stream.selected]
         start = resume_cursor(fed, self.config.get("start_after"))
         self.logger.info("Reading the task-event log after %s", start or "the first event")
-        return EventCursorPaginator(start)
+        return EventCursorPaginator(start, self.reader)
+
+    @cached_property
+    def reader(self) -> EventReader:
+        """One per run: it warns once per run about each field that does not fit."""
+        return EventReader(self.logger)
 
     def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
         request = super().get_http_request(page=page)
@@ -88,12 +95,12 @@ class TaskEventsStream(AphexStream):
         super().validate_response(response)
 
     def parse_response(self, response: requests.Response) -> Iterator[Event]:
-        page = read_page(response)
+        page = read_page(response, self.reader)
         self._last_event_of_page = page.events[-1]["eventId"] if page.events else None
         yield from page.events
 
     def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
-        return event_record(row)
+        return self.reader.event_record(row)
 
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None
@@ -146,7 +153,7 @@ class TaskEventsStream(AphexStream):
     def _hand_to_tasks(self, events: list[Event]) -> None:
         for child in self.child_streams:
             if isinstance(child, TasksStream) and child.selected and events:
-                child.apply(events)
+                child.apply(events, self.reader)
 
     @property
     def _batching(self) -> bool:
@@ -173,10 +180,12 @@ class TasksStream(FedStream):
     is_sorted = True
     check_sorted = False
     schema = schemas.TASK
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
     STATE_MSG_FREQUENCY = 10**12  # as for task_events: STATE only once a page is applied
 
-    def apply(self, events: t.Sequence[Event]) -> None:
+    def apply(self, events: t.Sequence[Event], reader: EventReader) -> None:
         """Emit the records these events produce (called by `task_events` once per page)."""
+        self.reader = reader
         if self.feed(events):
             # An event that changes no task still moves the position, so the bookmarks agree.
             self.stream_state["replication_key"] = self.replication_key
@@ -184,13 +193,6 @@ class TasksStream(FedStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         for event in self._fed:
-            record = task_record(event)
-            if record is None:
-                self.logger.warning(
-                    "Event %s has type %r, which says nothing documented about the task; it is in "
-                    "task_events but changes no task.",
-                    event["eventId"],
-                    event["type"],
-                )
-                continue
-            yield record
+            record = self.reader.task_record(event)  # None (the reader warns): changes no task
+            if record is not None:
+                yield record

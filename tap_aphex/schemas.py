@@ -1,7 +1,8 @@
 """JSON schemas of every stream, typed from the vendor's documents.
 
-Objects allow additional properties so that fields the documents do not name survive the SDK's
-record conformance.
+These are the one home of each stream's field names and types: `event_shape` derives its typing
+tables from TASK_EVENT, so a field added here is read, typed and validated with no other change.
+Objects allow additional properties so that fields the documents do not name are kept as they came.
 """
 
 from __future__ import annotations
@@ -73,14 +74,14 @@ TASK_EVENT = th.PropertiesList(
     th.Property(
         "type",
         th.StringType,
-        required=True,
-        description="TaskCreated, TaskUpdated or TaskDeleted.",
+        description="TaskCreated, TaskUpdated or TaskDeleted (null: unreadable, see undocumented).",
     ),
     th.Property("apiVersion", th.StringType),
     th.Property("createdAt", th.DateTimeType, description="When the event happened."),
     th.Property(
         "task",
-        th.ObjectType(*_task_properties(id_required=True), additional_properties=True),
+        # the id is the key of `tasks`, but here only a value: an unreadable one is kept raw
+        th.ObjectType(*_task_properties(id_required=False), additional_properties=True),
         description="The full task (Created, Updated) or only its id (Deleted).",
     ),
     _UNDOCUMENTED,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from harness import TapRun, parse_messages, run_cli, run_tap
 from pytest_httpserver import HTTPServer
-from schema_check import schema_errors
+from schema_check import invalid_records
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from werkzeug import Request, Response
 
@@ -406,7 +406,7 @@ def schema_problems(run: TapRun) -> list[str]:
     return [
         f"{stream}: {problem}"
         for stream, schema in sent.items()
-        for problem in schema_errors(schema, run.records(stream))
+        for problem in invalid_records(schema, run.records(stream))
     ]
 
 
