@@ -30,6 +30,7 @@ def write_state(stream: Stream) -> None:
 
     0.54: `Stream._write_state_message` writes only when `state_manager.is_flushed` is False, which
     writing a record sets; a page whose events produced no record of this stream must move it too.
+    The SDK's state writer still skips a STATE equal to the last one it wrote.
     """
     stream.state_manager.is_flushed = False
     stream._write_state_message()

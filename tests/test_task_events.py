@@ -50,12 +50,11 @@ def test_epoch_milliseconds_become_rfc3339_utc_with_milliseconds(simulator: Simu
 def newest_upsert_of_a_task(events: list[dict[str, t.Any]]) -> dict[str, t.Any]:
     """An event that creates or updates a task which no later event touches."""
     touched_later: set[str] = set()
-    for event in reversed(events):
-        if event["type"] in ("TaskCreated", "TaskUpdated") and event["task"]["id"] not in (
-            touched_later
-        ):
+    for event in events[::-1]:
+        task_id: str = event["task"]["id"]
+        if event["type"] in ("TaskCreated", "TaskUpdated") and task_id not in touched_later:
             return event
-        touched_later.add(event["task"]["id"])
+        touched_later.add(task_id)
     raise AssertionError("the log should leave some task created or updated")
 
 
