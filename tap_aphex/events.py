@@ -249,7 +249,9 @@ class TaskEventsStream(AphexStream):
 
     def _stopped(self, reason: StopReason, pending: list[Event]) -> None:
         resume_at = self._resume_at(pending)
-        self.report.stopped(self.name, reason, resume_at)
+        for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
+            if stream.selected:
+                self.report.stopped(stream.name, reason, resume_at)
         read = f"{self._events_read} events read in this run"
         if reason is StopReason.DAILY_LIMIT:
             self.logger.warning(

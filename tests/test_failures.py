@@ -7,6 +7,7 @@ import copy
 import http.server
 import io
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -60,11 +61,17 @@ def assert_state_points_at_an_emitted_event(run: TapRun) -> None:
 def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     with Simulator(seed=3, events=2_600, page_size=400, daily_quota=1_000, plan_projects=0) as sim:
         first, report = run_reporting(events_config(sim))
 
         assert "daily event limit" in caplog.text
         assert "1000 events read in this run" in caplog.text
+        last = sim.event_log.events[999]["eventId"]
+        per_page = (
+            f"1,000 events read in this run (5% of the 20,000-a-day quota), last eventId {last}"
+        )
+        assert per_page in caplog.text
         assert first.bookmark("task_events") == sim.event_log.events[999]["eventId"]
         assert first.bookmark("tasks") == first.bookmark("task_events")
         tries = len(TaskEventsStream.SERVICE_UNAVAILABLE_WAITS) + 1
