@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import time
 import typing as t
-from functools import cached_property
-from http import HTTPStatus
 
-import msgspec
-from singer_sdk.authenticators import APIKeyAuthenticator
-from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
-from tap_aphex.client import AphexStream
 from tap_aphex.cursor import (
     DeliveredEvents,
     EventCursorPaginator,
-    Start,
     read_bookmark,
     resume_words,
     start_of_run,
 )
-from tap_aphex.errors import (
-    STREAM_FAILURES,
-    AuthenticationError,
-    CursorRejectedError,
-    UnexpectedResponseError,
-)
+from tap_aphex.errors import STREAM_FAILURES
 from tap_aphex.event_reader_adapter import EventPage, EventReader
+from tap_aphex.event_requests import DAILY_QUOTA, DataApiStream, ServiceUnavailable
 from tap_aphex.handoff import FedStream
 from tap_aphex.run_report import StopReason
 
@@ -39,25 +27,16 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.batch import BaseBatchFileEncoding
     from singer_sdk.helpers._batch import BatchConfig
-    from singer_sdk.helpers.types import Context, RequestFunc
+    from singer_sdk.helpers.types import Context
 
     from tap_aphex.event_shape import Event
     from tap_aphex.run_report import RunReport
 
-DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
-
+# Same output with less work per record when no property is deselected (see the seam).
 sdk_seam.skip_deselection_when_all_selected()
 
 
-class ServiceUnavailable(Exception):
-    """HTTP 503: the daily event quota is spent, or the service is briefly down."""
-
-    def __init__(self, retry_after: float | None) -> None:
-        super().__init__("HTTP 503 Service Unavailable")
-        self.retry_after = retry_after  # seconds, when the server said
-
-
-class TaskEventsStream(AphexStream):
+class TaskEventsStream(DataApiStream):
     """Every task event, in the log's order; the state is the last event delivered."""
 
     name = "task_events"
@@ -69,30 +48,14 @@ class TaskEventsStream(AphexStream):
     schema = schemas.TASK_EVENT
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
-    #: Waits before each retry of a 503 (about a minute; a 503 costs no quota): a passing outage
-    #: looks the same as a spent quota, so it takes a few answers to believe the latter.
-    SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
-    MAX_RETRY_AFTER_ON_503 = 30.0  # seconds; a server asking for longer is not waited for that long
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self._reader = EventReader(self.logger)  # one per run: it warns once per field per run
         self._page: EventPage | None = None  # the page being delivered; the paginator reads it
         self._delivered = DeliveredEvents()
-        self._start: Start | None = None
-        self._cursor_sent: str | None = None  # the startAfter of the latest request
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
-
-    @property
-    @override
-    def url_base(self) -> str:
-        return str(self.config["api_url"])
-
-    @cached_property
-    @override
-    def authenticator(self) -> APIKeyAuthenticator:
-        return APIKeyAuthenticator(key="x-api-key", value=self.config["api_key"], location="header")
 
     @override
     def get_new_paginator(self) -> EventCursorPaginator:
@@ -107,91 +70,11 @@ class TaskEventsStream(AphexStream):
         return EventCursorPaginator(self._start.cursor, lambda: self._page)
 
     @override
-    def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
-        request = super().get_http_request(page=page)
-        self._cursor_sent = page.next_page_token
-        if page.next_page_token:
-            request.params["startAfter"] = page.next_page_token
-        if self.config.get("page_size"):  # sent only when set: not every endpoint accepts it
-            request.params["pageSize"] = self.config["page_size"]
-        return request
-
-    @override
-    def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """The SDK's retries, inside a patient retry of 503 (which the SDK would treat as any 5xx).
-
-        By hand because the question differs: not "is this failure passing" but "is the quota
-        spent", answered by a few 503s over about a minute; then `ServiceUnavailable` ends the run.
-        """
-        retried = super().request_decorator(func)
-
-        def patient_with_503(request: requests.PreparedRequest, context: Context | None) -> t.Any:
-            for wait in self.SERVICE_UNAVAILABLE_WAITS:
-                try:
-                    return retried(request, context)
-                except ServiceUnavailable as unavailable:
-                    if unavailable.retry_after is not None:
-                        wait = min(unavailable.retry_after, self.MAX_RETRY_AFTER_ON_503)
-                    self.logger.info(
-                        "The Data API answered HTTP 503; asking again in %.0f s.", wait
-                    )
-                    time.sleep(wait)
-            return retried(request, context)
-
-        return patient_with_503
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == HTTPStatus.SERVICE_UNAVAILABLE:
-            raise ServiceUnavailable(_retry_after_seconds(response))
-        if status == HTTPStatus.UNAUTHORIZED:
-            msg = (
-                "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
-                "your organisation's Data API key (Enterprise plan)."
-            )
-            raise AuthenticationError(msg)
-        if status == HTTPStatus.BAD_REQUEST:
-            raise CursorRejectedError(self._bad_request_message(response))
-        super().validate_response(response)
-
-    def _bad_request_message(self, response: requests.Response) -> str:
-        page_size = self.config.get("page_size")
-        query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
-        said = _quoted_body(response)
-        refused = (
-            f"The Data API refused the query (HTTP 400, {said}): {query}"
-            f"{f', pageSize={page_size}' if page_size else ''}."
-        )
-        if self._start is not None and self._start.origin == "state" and self._cursor_sent:
-            return (
-                f"{refused} The cursor is the last event in the state of task_events/tasks. To "
-                "start again from `start_after` (or the first event), clear that state: "
-                "`meltano state clear <state id>` (`meltano state list` shows it), or run "
-                "tap-aphex without `--state`."
-            )
-        return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
-
-    @override
     def parse_response(self, response: requests.Response) -> Iterator[Event]:
         page = self._read_page(response)
         self._delivered.check_new_page(page, self._cursor_sent)
         self._page = page
         yield from page.events
-
-    def _read_page(self, response: requests.Response) -> EventPage:
-        if response.status_code == HTTPStatus.NO_CONTENT:
-            return EventPage([], None)
-        try:
-            payload = msgspec.json.decode(response.content)
-        except msgspec.DecodeError as error:
-            kind = response.headers.get("Content-Type", "no content type")
-            msg = (
-                f"The Data API answered HTTP {response.status_code} with a body that is not JSON "
-                f"({kind}, {len(response.content)} bytes); nothing from it was used"
-            )
-            raise UnexpectedResponseError(msg) from error
-        return self._reader.page(payload, start_after=self._cursor_sent)
 
     @override
     def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
@@ -212,6 +95,9 @@ class TaskEventsStream(AphexStream):
         generator), nothing more goes out: the last STATE stays the last full checkpoint.
         """
         limit = self.config.get("max_events_per_run")
+        # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
+        # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
+        dry_run_limit = self.ABORT_AT_RECORD_COUNT
         pending: list[Event] = []  # the current page's events delivered but not yet checkpointed
         wind_down = False  # True: the run goes on or ends cleanly, so `pending` is checkpointed
         try:
@@ -225,6 +111,9 @@ class TaskEventsStream(AphexStream):
                 if limit and self._events_read >= limit:
                     self._stopped(StopReason.MAX_EVENTS, pending)
                     wind_down = True
+                    return
+                if dry_run_limit is not None and self._events_read >= dry_run_limit:
+                    wind_down = True  # `tasks` gets what was read, as in a real run
                     return
             self._stopped(StopReason.END_OF_LOG, pending)
             wind_down = True
@@ -281,22 +170,23 @@ class TaskEventsStream(AphexStream):
         """Hand the page's events to `tasks`, then emit STATE, so both bookmarks move together."""
         if not events:
             return
-        self._last_checkpoint = events[-1]["eventId"]
+        last = events[-1]["eventId"]
         self.logger.info(
             "task_events: %s events read in this run (%.0f%% of the %s-a-day quota), last "
             "eventId %s",
             f"{self._events_read:,}",
             100 * self._events_read / DAILY_QUOTA,
             f"{DAILY_QUOTA:,}",
-            self._last_checkpoint,
+            last,
         )
         if self._batching:
             # task_events' records only count as delivered once its BATCH is out: see get_batches.
             self._awaiting_batch += events
-            return
-        self._hand_to_tasks(events)
-        # The SDK's own checkpoint only comes every 10,000 records; a killed run must lose no page.
-        sdk_seam.write_state(self)
+        else:
+            self._hand_to_tasks(events)
+            # The SDK's own STATE comes every 10,000 records; a killed run must lose no page.
+            sdk_seam.write_state(self)
+        self._last_checkpoint = last
 
     def _hand_to_tasks(self, events: list[Event]) -> None:
         for child in self.child_streams:
@@ -335,21 +225,6 @@ def newest_change_per_task(
             newest.pop(record["id"], None)  # re-inserted last: the order of the newest changes
             newest[record["id"]] = record
     return list(newest.values())
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    """``Retry-After`` in seconds, when it is a number (an HTTP date: the default wait is used)."""
-    header = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(header)) if header is not None else None
-    except ValueError:
-        return None
-
-
-def _quoted_body(response: requests.Response) -> str:
-    """Stand-in for the runtime helper's `client.quoted_body` until it lands: DROP AT MERGE."""
-    text = " ".join(response.text.split())[:200]
-    return f'the server said "{text}"' if text else "with an empty body"
 
 
 class TasksStream(FedStream):
