@@ -71,6 +71,7 @@ class TaskEventsStream(DataApiStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[Event]:
+        self._page = None  # the paginator is done with the last page: free it before decoding
         page = self._read_page(response)
         self._delivered.check_new_page(page, self._cursor_sent)
         self._page = page
