@@ -149,8 +149,12 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
         return Start(shared, "state") if shared is not None else fallback
     where = f"after start_after={start_after}" if start_after else "from the first event of the log"
     if problems:
+        by_problem: dict[str, list[str]] = {}
+        for mark in problems:
+            by_problem.setdefault(str(mark.problem), []).append(mark.stream)
         why = "; ".join(
-            f"the bookmark of {mark.stream} is unusable: {mark.problem}" for mark in problems
+            f"the bookmark of {' and '.join(names)} is unusable: {problem}"
+            for problem, names in by_problem.items()
         )
     else:
         listed = ", ".join(f"{mark.stream}={mark.value or 'none'}" for mark in marks)

@@ -142,7 +142,7 @@ class TaskEventsStream(DataApiStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        read = f"{self._events_read} events read in this run"
+        read = f"{self._events_read:,} events read in this run"
         if reason is StopReason.DAILY_LIMIT:
             self.logger.warning(
                 "The Data API's daily event limit is reached (HTTP 503 after %d tries over about "

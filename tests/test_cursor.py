@@ -67,6 +67,13 @@ TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is int 7, not 
         ([EVENTS_AT_E9, TASKS_NEW], None, None, "beginning", "tasks=none"),
         ([EVENTS_AT_E9, TASKS_BROKEN], None, None, "beginning", "tasks is unusable: its"),
         ([TASKS_BROKEN], "s1", "s1", "start_after", "after start_after=s1"),
+        (
+            [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
+            None,
+            None,
+            "beginning",
+            "the bookmark of task_events and tasks is unusable: its x.",
+        ),
     ],
 )
 def test_start_of_run(

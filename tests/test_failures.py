@@ -66,7 +66,7 @@ def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes(
         first, report = run_reporting(events_config(sim))
 
         assert "daily event limit" in caplog.text
-        assert "1000 events read in this run" in caplog.text
+        assert "after 1,000 events read in this run" in caplog.text
         last = sim.event_log.events[999]["eventId"]
         per_page = (
             f"1,000 events read in this run (5% of the 20,000-a-day quota), last eventId {last}"
