@@ -123,6 +123,30 @@ def test_the_end_of_the_log_is_reported_with_where_the_next_run_resumes(
     )
 
 
+def test_max_events_and_a_failure_are_reported_with_where_the_next_run_resumes(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    refused = Response('{"error": "no"}', status=401)
+    api = ScriptedApi(httpserver, {None: [page(log[:4])], log[3]["eventId"]: [refused]})
+
+    limited = run_reporting(api.config(max_events_per_run=3))
+    tap = TapAphex(config=api.config())
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(RunFailedError):
+        tap.sync_all()
+
+    stopped_by_limit = limited.stops["task_events"]
+    assert (stopped_by_limit.reason, stopped_by_limit.resume_at) == (
+        StopReason.MAX_EVENTS,
+        f"after event {log[2]['eventId']}",
+    )
+    failed = tap.report.stops["task_events"]
+    assert (failed.reason, failed.resume_at) == (
+        StopReason.FAILURE,
+        f"after event {log[3]['eventId']}",
+    )
+    assert tap.report.stops["tasks"] == failed
+
+
 # --- Never a second lap ----------------------------------------------------------------------
 
 
