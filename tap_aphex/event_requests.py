@@ -112,7 +112,13 @@ class DataApiStream(AphexStream):
             f"The Data API refused the query (HTTP 400, {said}): {query}"
             f"{f', pageSize={page_size}' if page_size else ''}."
         )
-        if self._start is not None and self._start.origin == "state" and self._cursor_sent:
+        start = self._start
+        if self._cursor_sent and start is not None and self._cursor_sent != start.cursor:
+            return (
+                f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
+                "the state keeps the last event delivered, so the next run asks again from there."
+            )
+        if self._cursor_sent and start is not None and start.origin == "state":
             return (
                 f"{refused} The cursor is the last event in the state of task_events/tasks. To "
                 "start again from `start_after` (or the first event), clear that state: "

@@ -316,6 +316,19 @@ def test_a_400_on_the_start_after_setting_says_to_check_that_setting(
     assert "meltano state clear" not in last_line  # there is no state to clear
 
 
+def test_a_400_on_the_servers_own_next_cursor_says_so(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    answer = Response('{"error": "Bad Request: startAfter is not a known eventId"}', status=400)
+    api = ScriptedApi(httpserver, {None: [page(log[:3])], log[2]["eventId"]: [answer]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 1
+    assert "the nextStartAfter of the Data API's previous page" in run.stderr
+    assert run.bookmark("task_events") == log[2]["eventId"]
+
+
 # --- Pages are decoded from bytes; a body that is not JSON is one clear line -------------------
 
 
