@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
@@ -46,6 +47,7 @@ class TaskEventsStream(DataApiStream):
     is_sorted = True  # the API's order is the log's order
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # event_shape's EventReader types values
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
 
@@ -238,6 +240,7 @@ class TasksStream(FedStream):
     is_sorted = True
     check_sorted = False
     schema = schemas.TASK
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
     _page_end: str | None = None
 
