@@ -1,99 +1,173 @@
-"""The position in the task-event log: where a run starts and how it moves page to page.
+"""The position in the task-event log: where a run starts, how it moves, and when it must stop.
 
 Event ids are random strings, so the position is "the last event delivered", never "the largest id".
+The rules here are pure (no HTTP, no SDK state) so that they can be tested on their own.
 """
 
 from __future__ import annotations
 
-import logging
+import bisect
 import typing as t
-import weakref
-from http import HTTPStatus
+from array import array
+from dataclasses import dataclass
 
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
-from tap_aphex.client import read_json
 from tap_aphex.errors import PaginationLoopError
-from tap_aphex.event_shape import EventPage, EventReader
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable
 
     import requests
-    from singer_sdk.streams import Stream
 
-logger = logging.getLogger(__name__)
-
-
-# The stream and the paginator both need a page's contents; a page of 4,000 events is parsed once.
-_pages: weakref.WeakKeyDictionary[requests.Response, EventPage] = weakref.WeakKeyDictionary()
-
-
-def read_page(response: requests.Response, reader: EventReader) -> EventPage:
-    """The events in a Data API response (none for 204), parsed once per response."""
-    if response.status_code == HTTPStatus.NO_CONTENT:
-        return EventPage([], None)
-    if response not in _pages:
-        _pages[response] = reader.page(read_json(response, "The Data API"))
-    return _pages[response]
+    from tap_aphex.event_shape import EventPage
 
 
 class EventCursorPaginator(BaseAPIPaginator["str | None"]):
-    """Follows ``nextStartAfter``; refuses to loop when the API gives no way forward."""
+    """Follows ``nextStartAfter`` until a page gives none; never sends the same cursor twice.
 
-    def __init__(self, start_value: str | None, reader: EventReader) -> None:
-        super().__init__(start_value)
-        self.reader = reader
+    The page itself lives on the stream (``current_page``): it is decoded once, there.
+    """
 
+    def __init__(self, start: str | None, current_page: Callable[[], EventPage | None]) -> None:
+        super().__init__(start)
+        self._current_page = current_page
+        self._sent = {start} if start else set()
+
+    @override
     def get_next(self, response: requests.Response) -> str | None:
-        page = read_page(response, self.reader)
+        page = self._current_page()
+        if page is None or not page.events or page.next_start_after is None:
+            return None  # the end of the log: the last event delivered is the bookmark
+        cursor = page.next_start_after
+        if cursor in self._sent:
+            msg = (
+                f"The Data API answered startAfter={self.current_value} with nextStartAfter="
+                f"{cursor}, a cursor this run already sent: following it would read the same "
+                "events again (a loop in the log's cursors). Stopped; the state keeps the last "
+                "event delivered. Report this to Aphex if it happens again."
+            )
+            raise PaginationLoopError(msg)
+        self._sent.add(cursor)
+        return cursor
+
+
+class DeliveredEvents:
+    """The events this run delivered, to refuse a page that starts a second lap of the log.
+
+    Kept as one sorted array of 64-bit hashes per page (8 bytes an event, not ~120 for a set of
+    ids), so memory stays flat in the log's length; a false match is a 1-in-10^14 chance per page.
+    """
+
+    def __init__(self) -> None:
+        self._pages: list[array[int]] = []
+
+    def check_new_page(self, page: EventPage, cursor_sent: str | None) -> None:
+        """Raise if ``page`` starts with an event this run already delivered; else remember it."""
         if not page.events:
-            return None
-        if page.next_start_after is None:
+            return
+        first = page.events[0]["eventId"]
+        if any(_holds(hashes, hash(first)) for hashes in self._pages):
             msg = (
-                f"The Data API returned {len(page.events)} events without a nextStartAfter; "
-                "stopping instead of guessing the next cursor (the state keeps the last event "
-                "delivered)."
+                f"The Data API answered startAfter={cursor_sent} with a page that starts at event "
+                f"{first}, which this run already delivered: the cursors lead back into the log. "
+                "Stopped instead of reading it again; the state keeps the last event delivered."
             )
             raise PaginationLoopError(msg)
-        if page.next_start_after == self.current_value:
-            msg = (
-                f"The Data API answered startAfter={self.current_value} with the same "
-                "nextStartAfter; stopping instead of reading the same page forever."
-            )
-            raise PaginationLoopError(msg)
-        return page.next_start_after
+        self._pages.append(array("q", sorted(hash(event["eventId"]) for event in page.events)))
 
 
-def bookmark(stream: Stream) -> str | None:
-    """The last event id ``stream`` delivered in an earlier run, from its state.
+def _holds(sorted_hashes: array[int], value: int) -> bool:
+    index = bisect.bisect_left(sorted_hashes, value)
+    return index < len(sorted_hashes) and sorted_hashes[index] == value
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """One stream's position in the state: an event id, nothing (first run), or unusable."""
+
+    stream: str
+    value: str | None
+    problem: str | None = None  # why the state's entry cannot be used, said in the warning
+
+
+def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
+    """The bookmark in ``entry`` (the stream's part of the state, as the SDK holds it).
 
     Read from the state itself: the SDK's starting value would fall back to a configured
     ``start_date``, which is a date and never an event id.
     """
-    state = stream.stream_state
-    if state.get("replication_key") != stream.replication_key:
-        return None
-    value = state.get("replication_key_value")
-    return value if isinstance(value, str) and value else None
+    if not isinstance(entry, dict):
+        return Bookmark(stream, None, f"its entry is {_shown(entry)}, not an object")
+    if "replication_key" not in entry and "replication_key_value" not in entry:
+        return Bookmark(stream, None)  # never delivered anything: not a problem
+    key, value = entry.get("replication_key"), entry.get("replication_key_value")
+    if key != replication_key:
+        return Bookmark(
+            stream, None, f"its replication_key is {_shown(key)}, not {replication_key}"
+        )
+    if not isinstance(value, str):
+        return Bookmark(stream, None, f"its replication_key_value is {_shown(value)}, not an id")
+    if not value.strip():
+        return Bookmark(stream, None, "its replication_key_value is empty")
+    return Bookmark(stream, value)
 
 
-def resume_cursor(streams: Sequence[Stream], start_after: str | None) -> str | None:
-    """Where a run that feeds ``streams`` (the selected ones) starts reading the log.
+def _shown(value: object) -> str:
+    return f"{type(value).__name__} {value!r:.40}" if value is not None else "missing"
 
-    Streams fed by one pass checkpoint together, so their bookmarks agree. They differ only when the
-    selection changed between runs; positions in the log cannot be compared, so the only start that
-    loses nothing for any of them is the configured beginning.
+
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts reading the log, where that came from, and what to warn about."""
+
+    cursor: str | None
+    origin: t.Literal["state", "start_after", "beginning"]
+    warning: str | None = None
+
+    def describe(self) -> str:
+        if self.cursor is None:
+            return "from the first event"
+        source = "the state" if self.origin == "state" else "`start_after`"
+        return f"after event {self.cursor} ({source})"
+
+
+def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
+    """Where a run that feeds the streams of ``bookmarks`` (the selected ones) starts.
+
+    Streams fed by one pass checkpoint together, so their bookmarks agree. They differ only when
+    the selection changed between runs (or the state was edited); positions in the log cannot be
+    compared, so the only start that loses nothing for any of them is the configured beginning.
     """
-    bookmarks = {bookmark(stream) for stream in streams}
-    if len(bookmarks) == 1:
-        (shared,) = bookmarks
-        return shared if shared is not None else start_after
-    names = ", ".join(sorted(stream.name for stream in streams))
-    logger.warning(
-        "The bookmarks of %s differ (the selection changed since the last run); reading from %s "
-        "so that none of them misses an event. Records already delivered may be sent again.",
-        names,
-        f"start_after={start_after}" if start_after else "the first event",
+    marks = sorted(bookmarks, key=lambda mark: mark.stream)
+    fallback = Start(start_after, "start_after") if start_after else Start(None, "beginning", None)
+    values = {mark.value for mark in marks}
+    problems = [mark for mark in marks if mark.problem]
+    if not problems and len(values) == 1:
+        (shared,) = values
+        return Start(shared, "state") if shared is not None else fallback
+    where = f"after start_after={start_after}" if start_after else "from the first event of the log"
+    if problems:
+        by_problem: dict[str, list[str]] = {}
+        for mark in problems:
+            by_problem.setdefault(str(mark.problem), []).append(mark.stream)
+        why = "; ".join(
+            f"the bookmark of {' and '.join(names)} is unusable: {problem}"
+            for problem, names in by_problem.items()
+        )
+    else:
+        listed = ", ".join(f"{mark.stream}={mark.value or 'none'}" for mark in marks)
+        why = f"the bookmarks differ ({listed}; the selection changed since the last run)"
+    warning = (
+        f"State: {why}. Reading {where} so that no stream misses an event; records already "
+        "delivered may be sent again. To start elsewhere, set `start_after` or fix the state."
     )
-    return start_after
+    return Start(fallback.cursor, fallback.origin, warning)
+
+
+def resume_words(last_delivered: str | None, start: Start | None) -> str:
+    """Where the next run resumes, in words for the closing summary."""
+    if last_delivered is not None:
+        return f"after event {last_delivered}"
+    return start.describe() if start is not None else "from the first event"

@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 import typing as t
-from functools import cached_property
-from http import HTTPStatus
 
-from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
-from tap_aphex import schemas
-from tap_aphex.client import AphexStream
-from tap_aphex.cursor import EventCursorPaginator, read_page, resume_cursor
-from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
-from tap_aphex.event_shape import Event, EventReader
+from tap_aphex import schemas, sdk_seam
+from tap_aphex.cursor import (
+    DeliveredEvents,
+    EventCursorPaginator,
+    read_bookmark,
+    resume_words,
+    start_of_run,
+)
+from tap_aphex.errors import STREAM_FAILURES
+from tap_aphex.event_requests import DAILY_QUOTA, DataApiStream, ServiceUnavailable
+from tap_aphex.event_shape import EventPage, EventReader
 from tap_aphex.handoff import FedStream
+from tap_aphex.run_report import StopReason
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     import requests
+    from singer_sdk import Tap
     from singer_sdk.batch import BaseBatchFileEncoding
     from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
+    from tap_aphex.event_shape import Event
+    from tap_aphex.run_report import RunReport
 
-class DailyQuotaReached(Exception):
-    """HTTP 503: the organisation's daily event quota is spent. Not an error: resume tomorrow."""
+# Same output with less work per record when no property is deselected (see the seam).
+sdk_seam.skip_deselection_when_all_selected()
 
 
-class TaskEventsStream(AphexStream):
+class TaskEventsStream(DataApiStream):
     """Every task event, in the log's order; the state is the last event delivered."""
 
     name = "task_events"
@@ -40,125 +47,160 @@ class TaskEventsStream(AphexStream):
     is_sorted = True  # the API's order is the log's order
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # event_shape types every value already
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # event_shape's EventReader types values
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
-    STATE_MSG_FREQUENCY = 10**12
-    _cursor_sent: str | None = None  # the startAfter of the latest request, for error messages
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
 
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"])
+    def __init__(self, tap: Tap, *, report: RunReport) -> None:
+        super().__init__(tap, report=report)
+        self._reader = EventReader(self.logger)  # one per run: it warns once per field per run
+        self._page: EventPage | None = None  # the page being delivered; the paginator reads it
+        self._delivered = DeliveredEvents()
+        self._events_read = 0
+        self._last_checkpoint: str | None = None  # the last event both bookmarks point at
 
-    @cached_property
-    def authenticator(self) -> APIKeyAuthenticator:
-        return APIKeyAuthenticator(key="x-api-key", value=self.config["api_key"], location="header")
-
+    @override
     def get_new_paginator(self) -> EventCursorPaginator:
         fed = [stream for stream in (self, *self.child_streams) if stream.selected]
-        start = resume_cursor(fed, self.config.get("start_after"))
-        self.logger.info("Reading the task-event log after %s", start or "the first event")
-        return EventCursorPaginator(start, self.reader)
+        bookmarks = [
+            read_bookmark(stream.name, stream.stream_state, self.replication_key) for stream in fed
+        ]
+        self._start = start_of_run(bookmarks, self.config.get("start_after"))
+        if self._start.warning:
+            self.logger.warning("%s", self._start.warning)
+        self.logger.info("Reading the task-event log %s.", self._start.describe())
+        return EventCursorPaginator(self._start.cursor, lambda: self._page)
 
-    @cached_property
-    def reader(self) -> EventReader:
-        """One per run: it warns once per run about each field that does not fit."""
-        return EventReader(self.logger)
-
-    def get_http_request(self, *, page: PageContext[t.Any]) -> HTTPRequest:
-        request = super().get_http_request(page=page)
-        self._cursor_sent = page.next_page_token
-        if page.next_page_token:
-            request.params["startAfter"] = page.next_page_token
-        if self.config.get("page_size"):  # sent only when set: not every endpoint accepts it
-            request.params["pageSize"] = self.config["page_size"]
-        return request
-
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == HTTPStatus.SERVICE_UNAVAILABLE:
-            raise DailyQuotaReached
-        if status == HTTPStatus.UNAUTHORIZED:
-            msg = (
-                "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
-                "your organisation's Data API key (Enterprise plan)."
-            )
-            raise AuthenticationError(msg)
-        if status == HTTPStatus.BAD_REQUEST:
-            page_size = self.config.get("page_size")
-            msg = (
-                f"The Data API refused the query (HTTP 400): startAfter={self._cursor_sent}"
-                f"{f', pageSize={page_size}' if page_size else ''}. The cursor is the last event "
-                "in the state of task_events/tasks, or `start_after` when there is no state: "
-                "clear that state, or set `start_after` to an eventId you received, to restart."
-            )
-            raise CursorRejectedError(msg)
-        super().validate_response(response)
-
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[Event]:
-        page = read_page(response, self.reader)
-        self._last_event_of_page = page.events[-1]["eventId"] if page.events else None
+        self._page = None  # the paginator is done with the last page: free it before decoding
+        page = self._read_page(response)
+        self._delivered.check_new_page(page, self._cursor_sent)
+        self._page = page
         yield from page.events
 
+    @override
     def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
-        return self.reader.event_record(row)
+        return self._reader.event_record(row)
 
+    @override
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None
     ) -> Iterable[Context]:
         # `tasks` gets the events a page at a time (see `_checkpoint`), not one sync per event.
         return ()
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[Event]:
+        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
+
+        Once an interrupt, a SystemExit or a closed stdout is on its way (or the SDK closes this
+        generator), nothing more goes out: the last STATE stays the last full checkpoint.
+        """
         limit = self.config.get("max_events_per_run")
-        page: list[Event] = []
-        delivered = 0
+        # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
+        # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
+        dry_run_limit = self.ABORT_AT_RECORD_COUNT
+        pending: list[Event] = []  # the current page's events delivered but not yet checkpointed
+        wind_down = False  # True: the run goes on or ends cleanly, so `pending` is checkpointed
         try:
             for event in self.request_records(context):
-                yield event
-                # Resumed: the SDK has written this event and moved the bookmark onto it.
-                delivered += 1
-                page.append(event)
-                if event["eventId"] == self._last_event_of_page:
-                    self._checkpoint(page)
-                    page = []
-                if limit and delivered >= limit:
-                    self.logger.info(
-                        "Stopping after %d events (`max_events_per_run`); the next run resumes "
-                        "after event %s.",
-                        delivered,
-                        event["eventId"],
-                    )
+                yield event  # resumed: the SDK has written it and moved the bookmark onto it
+                pending.append(event)
+                self._events_read += 1
+                if self._page is not None and len(pending) == len(self._page.events):
+                    self._checkpoint(pending)
+                    pending = []
+                if limit and self._events_read >= limit:
+                    self._stopped(StopReason.MAX_EVENTS, pending)
+                    wind_down = True
                     return
-        except DailyQuotaReached:
-            self.logger.warning(
-                "The Data API's daily event limit is reached (HTTP 503) after %d events in this "
-                "run. The state holds the last event delivered; the next run resumes after it.",
-                delivered,
-            )
+                if dry_run_limit is not None and self._events_read >= dry_run_limit:
+                    wind_down = True  # `tasks` gets what was read, as in a real run
+                    return
+            self._stopped(StopReason.END_OF_LOG, pending)
+            wind_down = True
+        except ServiceUnavailable:
+            self._stopped(StopReason.DAILY_LIMIT, pending)
+            wind_down = True
         except STREAM_FAILURES as error:
-            self.report_failure(f"task events (after {delivered} delivered in this run)", error)
+            wind_down = True
+            self.report_failure(f"task events (after {self._events_read} read in this run)", error)
+            self._stopped(StopReason.FAILURE, pending)
+        except (BrokenPipeError, GeneratorExit):
+            raise  # stdout is gone, or the SDK dropped this generator: nothing more goes out
+        except Exception:
+            wind_down = True  # a bug of ours: what was read still lands, then the run fails
+            raise
+        except BaseException:  # an interrupt or SystemExit
+            self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at([]))
+            raise
         finally:
-            self._checkpoint(page)
+            if wind_down:
+                self._checkpoint(pending)
 
-    def _checkpoint(self, page: list[Event]) -> None:
+    def _stopped(self, reason: StopReason, pending: list[Event]) -> None:
+        resume_at = self._resume_at(pending)
+        for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
+            if stream.selected:
+                self.report.stopped(stream.name, reason, resume_at)
+        read = f"{self._events_read:,} events read in this run"
+        if reason is StopReason.DAILY_LIMIT:
+            self.logger.warning(
+                "The Data API's daily event limit is reached (HTTP 503 after %d tries over about "
+                "%.0f s) after %s; the next run resumes %s.",
+                len(self.SERVICE_UNAVAILABLE_WAITS) + 1,
+                sum(self.SERVICE_UNAVAILABLE_WAITS),
+                read,
+                resume_at,
+            )
+        elif reason is StopReason.MAX_EVENTS:
+            self.logger.info(
+                "Stopping after %s (`max_events_per_run`); the next run resumes %s.",
+                read,
+                resume_at,
+            )
+        elif reason is StopReason.END_OF_LOG:
+            self.logger.info(
+                "Reached the end of the log: %s; the next run resumes %s.", read, resume_at
+            )
+
+    def _resume_at(self, pending: list[Event]) -> str:
+        last = pending[-1]["eventId"] if pending else self._last_checkpoint
+        return resume_words(last, self._start)
+
+    def _checkpoint(self, events: list[Event]) -> None:
         """Hand the page's events to `tasks`, then emit STATE, so both bookmarks move together."""
+        if not events:
+            return
+        last = events[-1]["eventId"]
+        self.logger.info(
+            "task_events: %s events read in this run (%.0f%% of the %s-a-day quota), last "
+            "eventId %s",
+            f"{self._events_read:,}",
+            100 * self._events_read / DAILY_QUOTA,
+            f"{DAILY_QUOTA:,}",
+            last,
+        )
         if self._batching:
             # task_events' records only count as delivered once its BATCH is out: see get_batches.
-            self._awaiting_batch += page
-            return
-        self._hand_to_tasks(page)
-        # The SDK's own checkpoint only comes every 10,000 records; a killed run must lose no page.
-        self._write_state_message()
+            self._awaiting_batch += events
+        else:
+            self._hand_to_tasks(events)
+            # The SDK's own STATE comes every 10,000 records; a killed run must lose no page.
+            sdk_seam.write_state(self)
+        self._last_checkpoint = last
 
     def _hand_to_tasks(self, events: list[Event]) -> None:
         for child in self.child_streams:
             if isinstance(child, TasksStream) and child.selected and events:
-                child.apply(events, self.reader)
+                child.apply(newest_change_per_task(events, self._reader), events[-1]["eventId"])
 
     @property
     def _batching(self) -> bool:
         return self.selected and self.get_batch_config(self.config) is not None
 
+    @override
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
@@ -170,8 +212,26 @@ class TaskEventsStream(AphexStream):
             self._hand_to_tasks(delivered)
 
 
+def newest_change_per_task(
+    events: t.Iterable[Event], reader: EventReader
+) -> list[dict[str, t.Any]]:
+    """The `tasks` records of a page: each task's newest change only, in the order of those.
+
+    `tasks` is the current copy of each task, so a task created, updated and deleted within one
+    page is one deletion record: a target that upserts on `id` ends the same, with fewer rows.
+    Each record still names the event that produced it.
+    """
+    newest: dict[str, dict[str, t.Any]] = {}
+    for event in events:
+        record = reader.task_record(event)
+        if record is not None:
+            newest.pop(record["id"], None)  # re-inserted last: the order of the newest changes
+            newest[record["id"]] = record
+    return list(newest.values())
+
+
 class TasksStream(FedStream):
-    """The current copy of each task: one record per event that changed it, deletions included."""
+    """The current copy of each task: its newest change in each page, deletions included."""
 
     name = "tasks"
     parent_stream_type = TaskEventsStream
@@ -181,18 +241,23 @@ class TasksStream(FedStream):
     check_sorted = False
     schema = schemas.TASK
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
-    STATE_MSG_FREQUENCY = 10**12  # as for task_events: STATE only once a page is applied
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
+    _page_end: str | None = None
 
-    def apply(self, events: t.Sequence[Event], reader: EventReader) -> None:
-        """Emit the records these events produce (called by `task_events` once per page)."""
-        self.reader = reader
-        if self.feed(events):
-            # An event that changes no task still moves the position, so the bookmarks agree.
-            self.stream_state["replication_key"] = self.replication_key
-            self.stream_state["replication_key_value"] = events[-1]["eventId"]
+    def apply(self, records: list[dict[str, t.Any]], page_end: str) -> None:
+        """Emit one page's records (called by `task_events` once per page).
 
+        The bookmark is the page's last event, which may change no task, or come before
+        records sent in the order of the newest changes; so both bookmarks always agree.
+        """
+        self._page_end = page_end
+        try:
+            self.feed(records)
+        finally:
+            self._page_end = None
+
+    @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        for event in self._fed:
-            record = self.reader.task_record(event)  # None (the reader warns): changes no task
-            if record is not None:
-                yield record
+        yield from super().get_records(context)
+        if self._page_end is not None:  # before the SDK writes this sync's STATE
+            sdk_seam.set_bookmark(self, self._page_end)

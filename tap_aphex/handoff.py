@@ -11,6 +11,7 @@ import typing as t
 
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.streams import Stream
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,5 +35,6 @@ class FedStream(Stream):
             self._fed = ()
         return True
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         yield from self._fed

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import http.server
+import io
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -17,11 +21,32 @@ from conftest import events_config
 from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
 
 from tap_aphex.errors import RunFailedError
+from tap_aphex.events import TaskEventsStream
+from tap_aphex.run_report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
+from tap_aphex.tap import TapAphex
 
 
 def event_ids(records: list[dict[str, t.Any]]) -> list[str]:
     return [record["eventId"] for record in records]
+
+
+@pytest.fixture(autouse=True)
+def no_wait_on_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 503 is still retried as often, without the minute's wait (in this process only)."""
+    waits = tuple(0.0 for _ in TaskEventsStream.SERVICE_UNAVAILABLE_WAITS)
+    monkeypatch.setattr(TaskEventsStream, "SERVICE_UNAVAILABLE_WAITS", waits)
+
+
+def run_reporting(
+    config: dict[str, t.Any], state: dict[str, t.Any] | None = None
+) -> tuple[TapRun, RunReport]:
+    """Run the tap in this process and also return what it told its RunReport."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap = TapAphex(config=config, state=copy.deepcopy(state or {}))
+        tap.sync_all()
+    return TapRun(parse_messages(out.getvalue())), tap.report
 
 
 def assert_state_points_at_an_emitted_event(run: TapRun) -> None:
@@ -33,14 +58,27 @@ def assert_state_points_at_an_emitted_event(run: TapRun) -> None:
 # --- The daily quota -------------------------------------------------------------------------
 
 
-def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes() -> None:
+def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
     with Simulator(seed=3, events=2_600, page_size=400, daily_quota=1_000, plan_projects=0) as sim:
-        first = run_cli(events_config(sim))
-        assert first.returncode == 0, first.stderr
-        assert "daily event limit" in first.stderr
-        assert "after 1000 events" in first.stderr
+        first, report = run_reporting(events_config(sim))
+
+        assert "daily event limit" in caplog.text
+        assert "after 1,000 events read in this run" in caplog.text
+        last = sim.event_log.events[999]["eventId"]
+        per_page = (
+            f"1,000 events read in this run (5% of the 20,000-a-day quota), last eventId {last}"
+        )
+        assert per_page in caplog.text
         assert first.bookmark("task_events") == sim.event_log.events[999]["eventId"]
-        assert [r.status for r in sim.requests].count(503) == 1  # no retries burnt on it
+        assert first.bookmark("tasks") == first.bookmark("task_events")
+        tries = len(TaskEventsStream.SERVICE_UNAVAILABLE_WAITS) + 1
+        assert [r.status for r in sim.requests].count(503) == tries  # it costs no quota
+        stop = report.stops["task_events"]
+        assert stop.reason is StopReason.DAILY_LIMIT
+        assert stop.resume_at == f"after event {sim.event_log.events[999]['eventId']}"
 
         sim.new_day()
         second = run_tap(events_config(sim), state=first.final_state)
@@ -97,7 +135,10 @@ def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simul
 
     assert run.returncode != 0
     assert "startAfter=noSuchEvent000000000" in run.stderr
-    assert "`start_after`" in run.stderr
+    assert "startAfter is not a known eventId" in run.stderr  # the server's own words
+    assert "meltano state clear" in run.stderr
+    assert "without `--state`" in run.stderr
+    assert "set `start_after`" not in run.stderr  # it does nothing while a state exists
     assert "Traceback" not in run.stderr
 
 
@@ -189,25 +230,32 @@ def test_a_body_that_is_not_json_is_a_clear_error_and_the_state_stays_safe(
     assert event_ids(resumed.records("task_events")) == event_ids(simulator.event_log.events[500:])
 
 
-@pytest.mark.parametrize("fault", ["missing_cursor", "same_cursor"])
-def test_a_response_with_no_way_forward_stops_instead_of_looping(
-    simulator: Simulator, fault: str
+@pytest.mark.parametrize(
+    ("fault", "what_the_page_says"),
+    [("missing_cursor", "no nextStartAfter"), ("same_cursor", "nextStartAfter: null")],
+)
+def test_a_page_with_no_way_forward_is_the_end_of_the_log(
+    simulator: Simulator, fault: str, what_the_page_says: str
 ) -> None:
-    simulator.inject_fault(fault, 1)
+    simulator.inject_fault(fault, 1)  # the first request has no startAfter: the echo is null
 
-    run = run_cli(events_config(simulator))
+    first = run_cli(events_config(simulator))
+    requests_of_the_first_run = len(simulator.requests)
+    second = run_tap(events_config(simulator), state=first.final_state)
 
-    assert run.returncode != 0
-    assert "nextStartAfter" in run.stderr
-    assert len(simulator.requests) == 1
-    assert_state_points_at_an_emitted_event(run)
+    assert first.returncode == 0, first.stderr
+    assert requests_of_the_first_run == 1
+    first_page = event_ids(simulator.event_log.events[:500])
+    assert event_ids(first.records("task_events")) == first_page, what_the_page_says
+    assert first.bookmark("task_events") == first.bookmark("tasks") == first_page[-1]
+    assert event_ids(second.records("task_events")) == event_ids(simulator.event_log.events[500:])
 
 
 def test_the_cursor_sent_coming_back_as_next_is_refused(simulator: Simulator) -> None:
     cursor = simulator.event_log.events[9]["eventId"]
     simulator.inject_fault("same_cursor", 1)
 
-    with pytest.raises(RunFailedError, match=f"startAfter={cursor} with the same nextStartAfter"):
+    with pytest.raises(RunFailedError, match=f"nextStartAfter={cursor}, a cursor this run already"):
         run_tap(events_config(simulator, start_after=cursor))
 
     assert len(simulator.requests) == 1

@@ -69,7 +69,7 @@ def test_records_are_byte_identical_with_and_without_the_sdks_conformance(
 
     recursive, none = runs[TypeConformanceLevel.RECURSIVE], runs[TypeConformanceLevel.NONE]
     assert len(recursive.records("task_events")) == 3_000
-    assert len(recursive.records("tasks")) > 2_000
+    assert len(recursive.records("tasks")) > 1_000
     assert any(r["undocumented"] for r in recursive.records("task_events"))
     assert record_lines(none.stdout) == record_lines(recursive.stdout)
     assert len(record_lines(none.stdout)) == len(none.records("task_events")) + len(
@@ -127,7 +127,10 @@ def test_an_event_without_an_id_stops_the_log_before_its_page_with_one_line(
     run = run_cli(events_config(simulator))
 
     assert run.returncode == 1
-    assert "event 201 of 500 on the page has no eventId (got int 17)" in run.stderr
+    after = (
+        f"event 201 of 500 on the page after {events[499]['eventId']} has no eventId (got int 17)"
+    )
+    assert after in run.stderr
     assert "Traceback" not in run.stderr
     assert len(run.records("task_events")) == 500
     assert run.bookmark("task_events") == run.bookmark("tasks") == events[499]["eventId"]

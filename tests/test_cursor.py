@@ -1,0 +1,152 @@
+"""The cursor rules on their own: where a run starts, when it stops, what it refuses."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+import requests
+
+from tap_aphex.cursor import (
+    Bookmark,
+    DeliveredEvents,
+    EventCursorPaginator,
+    Start,
+    read_bookmark,
+    resume_words,
+    start_of_run,
+)
+from tap_aphex.errors import PaginationLoopError
+from tap_aphex.event_shape import EventPage
+
+
+def events(*event_ids: str) -> list[dict[str, t.Any]]:
+    return [{"eventId": event_id} for event_id in event_ids]
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "problem"),
+    [
+        ({}, None, None),
+        ({"starting_replication_value": None}, None, None),
+        ({"replication_key": "eventId", "replication_key_value": "e9"}, "e9", None),
+        ({"replication_key": "eventId", "replication_key_value": 7}, None, "int 7, not an id"),
+        ({"replication_key": "eventId", "replication_key_value": None}, None, "missing, not an"),
+        ({"replication_key": "eventId", "replication_key_value": " "}, None, "is empty"),
+        ({"replication_key": "createdAt", "replication_key_value": "e9"}, None, "not eventId"),
+        ({"replication_key_value": "e9"}, None, "replication_key is missing"),
+        ("e9", None, "str 'e9', not an object"),
+    ],
+)
+def test_read_bookmark(entry: object, value: str | None, problem: str | None) -> None:
+    bookmark = read_bookmark("task_events", entry, "eventId")
+
+    assert bookmark.value == value
+    if problem is None:
+        assert bookmark.problem is None
+    else:
+        assert bookmark.problem is not None
+        assert problem in bookmark.problem
+
+
+EVENTS_AT_E9 = Bookmark("task_events", "e9")
+TASKS_AT_E9 = Bookmark("tasks", "e9")
+TASKS_AT_E5 = Bookmark("tasks", "e5")
+TASKS_NEW = Bookmark("tasks", None)
+TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is int 7, not an id")
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "start_after", "cursor", "origin", "warned"),
+    [
+        ([EVENTS_AT_E9, TASKS_AT_E9], None, "e9", "state", None),
+        ([EVENTS_AT_E9, TASKS_AT_E9], "s1", "e9", "state", None),  # the state wins, silently
+        ([Bookmark("task_events", None)], None, None, "beginning", None),
+        ([Bookmark("task_events", None)], "s1", "s1", "start_after", None),
+        ([EVENTS_AT_E9, TASKS_AT_E5], "s1", "s1", "start_after", "the bookmarks differ"),
+        ([EVENTS_AT_E9, TASKS_NEW], None, None, "beginning", "tasks=none"),
+        ([EVENTS_AT_E9, TASKS_BROKEN], None, None, "beginning", "tasks is unusable: its"),
+        ([TASKS_BROKEN], "s1", "s1", "start_after", "after start_after=s1"),
+        (
+            [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
+            None,
+            None,
+            "beginning",
+            "the bookmark of task_events and tasks is unusable: its x.",
+        ),
+    ],
+)
+def test_start_of_run(
+    bookmarks: list[Bookmark],
+    start_after: str | None,
+    cursor: str | None,
+    origin: str,
+    warned: str | None,
+) -> None:
+    start = start_of_run(bookmarks, start_after)
+
+    assert (start.cursor, start.origin) == (cursor, origin)
+    if warned is None:
+        assert start.warning is None
+    else:
+        assert start.warning is not None
+        assert warned in start.warning
+        assert "records already delivered may be sent again" in start.warning
+
+
+@pytest.mark.parametrize(
+    ("last", "start", "words"),
+    [
+        ("e9", None, "after event e9"),
+        (None, Start("s1", "start_after"), "after event s1 (`start_after`)"),
+        (None, Start("e3", "state"), "after event e3 (the state)"),
+        (None, Start(None, "beginning"), "from the first event"),
+    ],
+)
+def test_resume_words(last: str | None, start: Start | None, words: str) -> None:
+    assert resume_words(last, start) == words
+
+
+def paginator_over(pages: list[EventPage], start: str | None = None) -> t.Iterator[str | None]:
+    """Feed ``pages`` to a paginator, yielding each cursor it asks for next."""
+    current: list[EventPage] = []
+    paginator = EventCursorPaginator(start, lambda: current[-1] if current else None)
+    for page in pages:
+        current.append(page)
+        paginator.advance(requests.Response())
+        yield None if paginator.finished else paginator.current_value
+
+
+@pytest.mark.parametrize(
+    "last_page", [EventPage(events("c"), None), EventPage([], None), EventPage([], "c")]
+)
+def test_a_page_with_no_next_cursor_or_no_events_ends_the_log(last_page: EventPage) -> None:
+    cursors = list(paginator_over([EventPage(events("a"), "a"), last_page]))
+
+    assert cursors == ["a", None]
+
+
+@pytest.mark.parametrize(
+    ("start", "next_cursors"),
+    [
+        ("s", ["s"]),  # the cursor just sent comes back
+        (None, ["a", "b", "a"]),  # a cycle of three pages
+        ("s", ["a", "s"]),  # back to where the run started
+    ],
+)
+def test_a_cursor_already_sent_in_this_run_is_refused(
+    start: str | None, next_cursors: list[str]
+) -> None:
+    pages = [EventPage(events(f"e{n}"), cursor) for n, cursor in enumerate(next_cursors)]
+
+    with pytest.raises(PaginationLoopError, match="a cursor this run already sent"):
+        list(paginator_over(pages, start))
+
+
+def test_a_page_starting_with_a_delivered_event_is_refused_and_a_new_one_is_not() -> None:
+    delivered = DeliveredEvents()
+    delivered.check_new_page(EventPage(events("a", "b", "c"), "c"), None)
+    delivered.check_new_page(EventPage(events("d", "b"), "b"), "c")  # a repeat later in a page
+
+    with pytest.raises(PaginationLoopError, match="starts at event b, which this run already"):
+        delivered.check_new_page(EventPage(events("b", "c", "x"), "x"), "a")

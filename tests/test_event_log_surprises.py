@@ -1,0 +1,371 @@
+"""What the task-event log does with answers the simulator's happy path never gives, over real HTTP.
+
+Each test scripts a small Data API with pytest-httpserver: which page answers which `startAfter`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import time
+import typing as t
+
+import pytest
+from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tap_aphex.errors import RunFailedError
+from tap_aphex.events import TaskEventsStream
+from tap_aphex.run_report import RunReport, StopReason
+from tap_aphex.simulator import Simulator
+from tap_aphex.tap import TapAphex
+
+PATH = "/apiTaskEventsV2"
+KEY = "scripted-key"
+
+
+@pytest.fixture(scope="module")
+def log() -> list[dict[str, t.Any]]:
+    """Twelve real-looking events (the simulator's generator), served here by scripts."""
+    return Simulator(seed=3, events=12, plan_projects=0).event_log.events
+
+
+@pytest.fixture(autouse=True)
+def no_wait_on_503(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the waits between 503 retries instead of sleeping them (nothing here is timed)."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # events.py calls time.sleep
+    return waits
+
+
+class ScriptedApi:
+    """Answers each request by its `startAfter` (None: the first request) from a script."""
+
+    def __init__(self, server: HTTPServer, script: dict[str | None, list[Response]]) -> None:
+        self.script = {cursor: list(answers) for cursor, answers in script.items()}
+        self.cursors_sent: list[str | None] = []
+        server.expect_request(PATH).respond_with_handler(self.answer)
+        self.url = server.url_for(PATH)
+
+    def answer(self, request: Request) -> Response:
+        cursor = request.args.get("startAfter")
+        self.cursors_sent.append(cursor)
+        answers = self.script.get(cursor) or [Response(status=204)]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def config(self, **settings: t.Any) -> dict[str, t.Any]:
+        return {"api_key": KEY, "api_url": self.url, **settings}
+
+
+def page(events: list[dict[str, t.Any]], **cursor: t.Any) -> Response:
+    """A 200 page; ``cursor`` is ``next_start_after=...`` (default: the last event) or nothing."""
+    body: dict[str, t.Any] = {"data": events}
+    if cursor.get("omit") is not True:
+        body["nextStartAfter"] = cursor.get("next_start_after", events[-1]["eventId"])
+    return Response(json.dumps(body), status=200, content_type="application/json")
+
+
+def unavailable(retry_after: str | None = None) -> Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return Response('{"error": "Service Unavailable"}', status=503, headers=headers)
+
+
+def ids(events: list[dict[str, t.Any]]) -> list[str]:
+    return [event["eventId"] for event in events]
+
+
+def run_reporting(config: dict[str, t.Any], state: dict[str, t.Any] | None = None) -> RunReport:
+    with contextlib.redirect_stdout(io.StringIO()):
+        tap = TapAphex(config=config, state=copy.deepcopy(state or {}))
+        tap.sync_all()
+    return tap.report
+
+
+# --- The end of the log ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "last_page_cursor",
+    [{"next_start_after": None}, {"omit": True}, {"next_start_after": ""}],
+    ids=["null", "absent", "empty"],
+)
+def test_a_last_page_without_a_next_cursor_is_the_end_of_the_log(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], last_page_cursor: dict[str, t.Any]
+) -> None:
+    api = ScriptedApi(
+        httpserver,
+        {None: [page(log[:4])], log[3]["eventId"]: [page(log[4:7], **last_page_cursor)]},
+    )
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr
+    assert ids(run.records("task_events")) == ids(log[:7])
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[6]["eventId"]
+    assert api.cursors_sent == [None, log[3]["eventId"]]  # nothing asked after the last page
+    assert "Reached the end of the log: 7 events read in this run" in run.stderr
+
+
+def test_the_end_of_the_log_is_reported_with_where_the_next_run_resumes(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    api = ScriptedApi(httpserver, {None: [page(log[:5], next_start_after=None)]})
+
+    report = run_reporting(api.config())
+
+    stop = report.stops["task_events"]
+    assert (stop.reason, stop.resume_at) == (
+        StopReason.END_OF_LOG,
+        f"after event {log[4]['eventId']}",
+    )
+
+
+def test_max_events_and_a_failure_are_reported_with_where_the_next_run_resumes(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    refused = Response('{"error": "no"}', status=401)
+    api = ScriptedApi(httpserver, {None: [page(log[:4])], log[3]["eventId"]: [refused]})
+
+    limited = run_reporting(api.config(max_events_per_run=3))
+    tap = TapAphex(config=api.config())
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(RunFailedError):
+        tap.sync_all()
+
+    stopped_by_limit = limited.stops["task_events"]
+    assert (stopped_by_limit.reason, stopped_by_limit.resume_at) == (
+        StopReason.MAX_EVENTS,
+        f"after event {log[2]['eventId']}",
+    )
+    failed = tap.report.stops["task_events"]
+    assert (failed.reason, failed.resume_at) == (
+        StopReason.FAILURE,
+        f"after event {log[3]['eventId']}",
+    )
+    assert tap.report.stops["tasks"] == failed
+
+
+# --- Never a second lap ----------------------------------------------------------------------
+
+
+def test_a_cursor_cycle_of_three_pages_stops_before_a_second_lap(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    a, b, c = log[0:3], log[3:6], log[6:9]
+    api = ScriptedApi(
+        httpserver,
+        {
+            None: [page(a)],
+            a[-1]["eventId"]: [page(b)],
+            b[-1]["eventId"]: [page(c, next_start_after=a[-1]["eventId"])],  # back to page b
+        },
+    )
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 1
+    assert "a cursor this run already sent" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert api.cursors_sent == [None, a[-1]["eventId"], b[-1]["eventId"]]
+    assert ids(run.records("task_events")) == ids(a + b + c)  # each event once
+    assert run.bookmark("task_events") == run.bookmark("tasks") == c[-1]["eventId"]
+
+
+def test_a_page_that_starts_with_an_event_already_delivered_is_refused(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    a, b = log[0:4], log[4:8]
+    api = ScriptedApi(
+        httpserver,
+        {
+            None: [page(a)],
+            a[-1]["eventId"]: [page(b)],
+            # A new cursor, but it leads back into page a: its events would come a second time.
+            b[-1]["eventId"]: [page(log[1:4] + log[8:10])],
+        },
+    )
+
+    with pytest.raises(
+        RunFailedError, match=f"starts at event {log[1]['eventId']}, which this run"
+    ):
+        run_tap(api.config())
+
+    assert len(api.cursors_sent) == 3
+
+
+# --- HTTP 503: a passing outage, or the daily quota ------------------------------------------
+
+
+def test_a_passing_503_is_retried_and_nothing_is_lost(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], no_wait_on_503: list[float]
+) -> None:
+    api = ScriptedApi(
+        httpserver,
+        {
+            None: [unavailable(), unavailable(), page(log[:6])],
+            log[5]["eventId"]: [page(log[6:], next_start_after=None)],
+        },
+    )
+
+    report = run_reporting(api.config())
+
+    assert api.cursors_sent == [None, None, None, log[5]["eventId"]]
+    assert no_wait_on_503 == list(TaskEventsStream.SERVICE_UNAVAILABLE_WAITS[:2])
+    assert report.stops["task_events"].reason is StopReason.END_OF_LOG
+
+
+def test_503_waits_honour_retry_after_up_to_a_bound(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], no_wait_on_503: list[float]
+) -> None:
+    answers = [unavailable("20"), unavailable("100000"), unavailable("soon"), page(log[:3])]
+    api = ScriptedApi(httpserver, {None: answers})
+
+    run_reporting(api.config())
+
+    schedule = TaskEventsStream.SERVICE_UNAVAILABLE_WAITS
+    assert no_wait_on_503 == [20.0, TaskEventsStream.MAX_RETRY_AFTER_ON_503, schedule[2]]
+    assert sum(schedule) <= 90, "about a minute in all"
+
+
+def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was_read(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    api = ScriptedApi(httpserver, {None: [page(log[:4])], log[3]["eventId"]: [unavailable()]})
+    out = io.StringIO()
+
+    with contextlib.redirect_stdout(out):
+        tap = TapAphex(config=api.config())
+        tap.sync_all()  # no failure: the quota is not an error
+
+    run = TapRun(parse_messages(out.getvalue()))
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[3]["eventId"]
+    assert (
+        api.cursors_sent.count(log[3]["eventId"])
+        == len(TaskEventsStream.SERVICE_UNAVAILABLE_WAITS) + 1
+    )
+    assert tap.report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+    assert "4 events read in this run" in caplog.text
+
+
+# --- Unusable bookmarks are said, never silent --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ({"replication_key": "eventId", "replication_key_value": 42}, "int 42, not an id"),
+        ({"replication_key": "eventId", "replication_key_value": ""}, "empty"),
+        ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
+    ],
+)
+def test_an_unusable_bookmark_is_a_warning_saying_where_the_run_starts(
+    httpserver: HTTPServer,
+    log: list[dict[str, t.Any]],
+    caplog: pytest.LogCaptureFixture,
+    entry: dict[str, t.Any],
+    why: str,
+) -> None:
+    api = ScriptedApi(httpserver, {None: [page(log, next_start_after=None)]})
+    state = {"bookmarks": {"task_events": entry, "tasks": entry}}
+
+    run_reporting(api.config(), state)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(why in w and "from the first event of the log" in w for w in warnings), warnings
+    assert api.cursors_sent == [None]
+
+
+def test_bookmarks_that_differ_restart_from_start_after_and_say_so(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    api = ScriptedApi(httpserver, {log[1]["eventId"]: [page(log[2:], next_start_after=None)]})
+    state = {
+        "bookmarks": {
+            "task_events": {
+                "replication_key": "eventId",
+                "replication_key_value": log[9]["eventId"],
+            },
+            "tasks": {"replication_key": "eventId", "replication_key_value": log[5]["eventId"]},
+        }
+    }
+
+    run_reporting(api.config(start_after=log[1]["eventId"]), state)
+
+    assert f"after start_after={log[1]['eventId']}" in caplog.text
+    assert "the bookmarks differ" in caplog.text
+    assert api.cursors_sent == [log[1]["eventId"]]
+
+
+# --- A 400 says how to clear the state -------------------------------------------------------
+
+
+def test_a_400_on_the_start_after_setting_says_to_check_that_setting(
+    httpserver: HTTPServer,
+) -> None:
+    answer = Response('{"error": "Bad Request: startAfter is not a known eventId"}', status=400)
+    api = ScriptedApi(httpserver, {"typo": [answer]})
+
+    run = run_cli(api.config(start_after="typo"))
+
+    assert run.returncode == 1
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert "startAfter is not a known eventId" in last_line
+    assert "Check `start_after`" in last_line
+    assert "meltano state clear" not in last_line  # there is no state to clear
+
+
+def test_a_400_on_the_servers_own_next_cursor_says_so(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    answer = Response('{"error": "Bad Request: startAfter is not a known eventId"}', status=400)
+    api = ScriptedApi(httpserver, {None: [page(log[:3])], log[2]["eventId"]: [answer]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 1
+    assert "the nextStartAfter of the Data API's previous page" in run.stderr
+    assert run.bookmark("task_events") == log[2]["eventId"]
+
+
+# --- Pages are decoded from bytes; a body that is not JSON is one clear line -------------------
+
+
+def test_a_truncated_body_is_the_not_json_error(httpserver: HTTPServer) -> None:
+    broken = Response('{"data": [{"eventId": "a"', status=200, content_type="application/json")
+    api = ScriptedApi(httpserver, {None: [broken]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 1
+    assert "body that is not JSON" in run.stderr.strip().splitlines()[-1]
+
+
+# --- tasks: each task's newest change per page -----------------------------------------------
+
+
+def test_a_task_created_updated_and_deleted_in_one_page_is_one_deletion_record(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    created = next(event for event in log if event["type"] == "TaskCreated")
+    task_id = created["task"]["id"]
+    updates = [
+        {**created, "eventId": f"upd{n}", "type": "TaskUpdated", "task": {**created["task"]}}
+        for n in range(3)
+    ]
+    deleted = {**created, "eventId": "del0", "type": "TaskDeleted", "task": {"id": task_id}}
+    other = next(e for e in log if e["type"] == "TaskCreated" and e["task"]["id"] != task_id)
+    script = [created, *updates, other, deleted]
+    api = ScriptedApi(httpserver, {None: [page(script, next_start_after=None)]})
+
+    run = run_tap(api.config())
+
+    tasks = run.records("tasks")
+    assert [(t["id"], t["eventId"]) for t in tasks] == [
+        (other["task"]["id"], other["eventId"]),
+        (task_id, "del0"),
+    ]
+    assert tasks[1]["_sdc_deleted_at"] is not None
+    assert set(replay_tasks(tasks)) == {other["task"]["id"]}
+    assert run.bookmark("tasks") == run.bookmark("task_events") == "del0"
