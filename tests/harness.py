@@ -53,12 +53,16 @@ def run_tap(
     catalog: dict[str, t.Any] | None = None,
 ) -> TapRun:
     """Run the tap in this process (fast); errors propagate as exceptions."""
-    out = io.StringIO()
+    # Bytes underneath: the msgspec writer writes to `sys.stdout.buffer`.
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     with contextlib.redirect_stdout(out):
         # A copy: the SDK updates the state it is given in place, as the run goes.
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}), catalog=catalog)
-        tap.sync_all()
-    return TapRun(parse_messages(out.getvalue()), stdout=out.getvalue())
+        tap.run()
+    buffer = out.buffer
+    assert isinstance(buffer, io.BytesIO)
+    text = buffer.getvalue().decode("utf-8")
+    return TapRun(parse_messages(text), stdout=text)
 
 
 def run_cli(
