@@ -70,34 +70,31 @@ def run(args: list[str], interrupts: Interrupts) -> int:
     except click.exceptions.Exit as done:  # --help, --version, --discover, --test
         return done.exit_code
     except click.ClickException as error:  # a usage error, worded by click
-        return _fail(error.format_message(), error, code=error.exit_code)
-    except KeyboardInterrupt as interrupt:
+        return _fail(error.format_message(), code=error.exit_code)
+    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM (`Terminated`)
         name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
         _fail(
-            f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes.",
-            interrupt,
+            f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes."
         )
         return interrupts.exit_code
-    except BrokenPipeError as error:
+    except BrokenPipeError:
         # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return _fail(
             "Output closed by its reader (broken pipe): stopped. The last STATE the reader "
-            "received is where the next run resumes.",
-            error,
+            "received is where the next run resumes."
         )
     except ConfigValidationError as error:
-        return _fail("Config: " + "; ".join(error.errors or [str(error)]), error)
+        return _fail("Config: " + "; ".join(error.errors or [str(error)]))
     except AphexError as error:
-        return _fail(str(error), error)
+        return _fail(str(error))
     except Exception as error:  # the promise: one line, never a traceback
-        return _fail(
-            f"Unexpected {type(error).__name__}: {printable(str(error), limit=300)}", error
-        )
+        # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
+        logger.debug("Traceback, for a bug report:", exc_info=error)
+        return _fail(f"Unexpected {type(error).__name__}: {printable(str(error), limit=300)}")
     return 0
 
 
-def _fail(message: str, error: BaseException, code: int = 1) -> int:
+def _fail(message: str, code: int = 1) -> int:
     logger.error("%s", message)
-    logger.debug("Traceback, for a bug report:", exc_info=error)
     return code

@@ -46,6 +46,7 @@ SDK_CHATTER: tuple[str, ...] = (
     # streams/core.py: once per page for `tasks` and per version for the plan tables.
     "Beginning sync of '%s' in %s mode",
     "Beginning sync of '%s' in %s mode with context keys: %s",
+    # streams/_state.py: as often, and the streams say where they start themselves.
     "Starting incremental sync of '%s' with bookmark value: %s",
     # streams/core.py: also logged for the connection test's deliberate stop after one record;
     # a real failure reaches the user as the tap's own one-line error.

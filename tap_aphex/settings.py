@@ -200,17 +200,17 @@ def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> 
 
 
 def _schema_problem(error: jsonschema.ValidationError) -> str:
-    where = setting_path(error.absolute_path)
+    # Worded as the SDK words where (config['projects'][0]['token']), without the value.
+    where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
     expected: t.Any = error.validator_value
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, dict) else {}
         missing = [name for name in expected if name not in instance]
-        prefix = f"{where}." if where else ""
-        return "; ".join(f"`{prefix}{name}` is required" for name in missing)
+        return "; ".join(f"{where}: {name!r} is required" for name in missing)
     if error.validator == "type":
         problem = f"must be of type {_type_words(expected)}"
     elif error.validator == "enum":
-        problem = "must be one of " + ", ".join(map(str, expected))
+        problem = "must be one of " + ", ".join(map(repr, expected))
     else:
         wording = {
             "minimum": "must be at least {}",
@@ -220,12 +220,12 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         }
         template = wording.get(str(error.validator), "is not valid ({validator})")
         problem = template.format(expected, validator=error.validator)
-    return f"`{where or 'config'}` {problem}"
+    return f"{where}: {problem}"
 
 
 def _type_words(expected: object) -> str:
     names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
-    return " or ".join(name for name in names if name != "null")
+    return " or ".join(repr(name) for name in names if name != "null")
 
 
 def setting_path(path: t.Iterable[object]) -> str:

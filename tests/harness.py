@@ -16,6 +16,14 @@ from pathlib import Path
 
 from tap_aphex.tap import TapAphex
 
+if t.TYPE_CHECKING:
+    from tap_aphex.simulator import Simulator
+
+
+def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:
+    """A config that reads the simulator's task-event log, plus ``settings``."""
+    return {"api_key": sim.api_key, "api_url": sim.events_url, **settings}
+
 
 @dataclass
 class TapRun:
