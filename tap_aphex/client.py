@@ -79,14 +79,14 @@ class AphexStream(RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
     #: What a 403 and a 404 most likely mean for this stream's API; streams say it for theirs.
-    forbidden_advice = "Check that the credentials allow reading this API."
-    not_found_advice = "Check the URL setting."
+    forbidden_advice = "Check that the key or token may read this API."
+    not_found_advice = "Check the URL in the settings."
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # where this stream tells the run what failed and why it stopped
         budget = self.config.get("retry_budget_seconds", DEFAULT_RETRY_BUDGET_SECONDS)
-        self.retry_budget = RetryBudget(float(budget), self.name)
+        self.retry_budget = RetryBudget(float(budget))
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -94,7 +94,7 @@ class AphexStream(RESTStream[t.Any]):
         where = safe_url(response.url)
         if response.is_redirect:
             msg = (
-                f"{self.name}: the API redirected (HTTP {status}) to "
+                f"the API redirected (HTTP {status}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
@@ -103,17 +103,15 @@ class AphexStream(RESTStream[t.Any]):
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             super().validate_response(response)  # retried (see `backoff_wait_generator`)
         elif status >= HTTPStatus.BAD_REQUEST:
-            msg = (
-                f"{self.name}: HTTP {status} {response.reason} from {where}.{quoted_body(response)}"
-            )
+            msg = f"HTTP {status} {response.reason} from {where}.{quoted_body(response)}"
             raise AphexError(f"{msg} {advice}".rstrip())
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
         return (
-            f"{self.name}: HTTP {response.status_code} {response.reason} from "
-            f"{safe_url(response.url)}.{quoted_body(response)}"
+            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}."
+            f"{quoted_body(response)}"
         )
 
     @property
@@ -136,7 +134,7 @@ class AphexStream(RESTStream[t.Any]):
 
     def _late(self, response: requests.Response) -> str:
         return (
-            f"{self.name}: the response from {safe_url(response.url)} took longer than "
+            f"the response from {safe_url(response.url)} took longer than "
             f"`request_timeout` ({self.timeout} s) to arrive in full"
         )
 
@@ -161,17 +159,10 @@ class AphexStream(RESTStream[t.Any]):
     @override
     def backoff_handler(self, details: Details) -> None:
         # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
-        failure = details.get("exception")
-        response = getattr(failure, "response", None)
-        why = (
-            f"HTTP {response.status_code} {response.reason}"
-            if isinstance(response, requests.Response)
-            else type(failure).__name__
-        )
         self.logger.warning(
             "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
             self.name,
-            why,
+            failure_words(details.get("exception")),
             details.get("wait", 0.0),
             details.get("tries", 0) + 1,
             self.retry_budget.left,
@@ -181,24 +172,33 @@ class AphexStream(RESTStream[t.Any]):
 class RetryBudget:
     """The seconds one stream may still spend waiting between retries in this run."""
 
-    def __init__(self, seconds: float, stream: str) -> None:
+    def __init__(self, seconds: float) -> None:
         self.left = seconds
-        self.stream = stream
 
     def spend(self, failure: object, attempt: int) -> float:
         """The wait before the next try; raises when it would overrun the budget."""
         requested = retry_after_seconds(failure)
         wait = requested if requested is not None else float(2**attempt)
         if wait > self.left:
-            asked = "the server asked (Retry-After) for" if requested is not None else "it needs"
+            asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             msg = (
-                f"{self.stream}: giving up after {attempt + 1} tries: {asked} a {wait:.0f} s wait, "
-                f"more than the {self.left:.0f} s left of `retry_budget_seconds`; the state "
-                "holds what was delivered, so a later run resumes there."
+                f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
+                f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up. The "
+                "state holds what was delivered, so a later run resumes there."
             )
             raise RetryBudgetExceededError(msg)
         self.left -= wait
         return wait
+
+
+def failure_words(failure: object) -> str:
+    """A retried failure in a few words: its HTTP status, or its kind and where it went."""
+    response = getattr(failure, "response", None)
+    if isinstance(response, requests.Response):
+        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
+    request = getattr(failure, "request", None)
+    url = getattr(request, "url", None)
+    return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")
 
 
 def retry_after_seconds(failure: object, now: Callable[[], float] = time.time) -> float | None:

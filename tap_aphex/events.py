@@ -42,6 +42,12 @@ class TaskEventsStream(AphexStream):
     # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = 10**12
     _cursor_sent: str | None = None  # the startAfter of the latest request, for error messages
+    forbidden_advice = (  # the vendor's 403: "not a GET"; in practice, also a key without the plan
+        "The Data API refuses this key or this request: check that the key belongs to an "
+        "organisation on the Enterprise plan, and that nothing between us and the API (a proxy) "
+        "changes the GET request."
+    )
+    not_found_advice = "Check `api_url`: copy it again from the Data API's documentation."
 
     @property
     def url_base(self) -> str:

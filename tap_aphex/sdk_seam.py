@@ -58,7 +58,8 @@ SDK_CHATTER: tuple[str, ...] = (
     "Skipping parse of env var settings...",
     "Parsing env var for settings config...",
     "Parsing '%s' config from env variable '%s'.",
-    # plugin_base.py: logged when `validate_config=False`; the tap then says what is wrong itself.
+    # plugin_base.py: closes the list of config problems (each already an ERROR line of its own),
+    # and is logged when `validate_config=False`, where the tap then checks the config itself.
     "Config validation failed",
     # backoff (the SDK's retry decorator is given the stream's logger): `backoff_handler` says it.
     "Backing off %s(...) for %.1fs (%s)",
