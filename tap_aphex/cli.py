@@ -46,12 +46,18 @@ class Interrupts:
             return
         self.received = signum
         for other in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(other, signal.SIG_IGN)
+            # A no-op handler rather than SIG_IGN: a second signal already pending when this
+            # runs would otherwise make Python print "Signal 15 ignored due to race condition".
+            signal.signal(other, _ignore)
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     @property
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Further signals while the run winds down: it is already ending."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-#: A URL inside free text (a log line, an exception message), up to its first space or quote.
-_URL_IN_TEXT = re.compile(r"""(?i)\b(?:https?://[^\s'"<>]+|/[^\s'"<>?]*\?[^\s'"<>]+)""")
+#: A URL inside free text (a log line, an exception message), up to its first space or quote,
+#: or a bare path with a query (urllib3 logs `"GET /path?query HTTP/1.1"`).
+_URL_IN_TEXT = re.compile(r"""(?i)https?://[^\s'"<>]+|[^\s'"<>?]*\?[^\s'"<>]+""")
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _REDACTED = "…"
@@ -47,7 +48,7 @@ def without_query_values(text: str) -> str:
 
 
 def _safe_fragment(fragment: str) -> str:
-    if fragment.startswith("/"):  # a path with a query, as urllib3 logs it
+    if "://" not in fragment:  # a path with a query, as urllib3 logs it
         path, _, query = fragment.partition("?")
         return f"{path}?{_QUERY_VALUE.sub('=' + _REDACTED, query)}"
     return safe_url(fragment)
