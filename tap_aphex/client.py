@@ -21,7 +21,7 @@ from tap_aphex.errors import (
     UnexpectedResponseError,
 )
 from tap_aphex.redact import printable, safe_url
-from tap_aphex.response_deadline import BodyWithDeadline
+from tap_aphex.response_deadline import BodyWithDeadline, ResponseTooSlow
 from tap_aphex.settings import DEFAULT_RETRY_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
@@ -196,6 +196,8 @@ def failure_words(failure: object) -> str:
     response = getattr(failure, "response", None)
     if isinstance(response, requests.Response):
         return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
+    if isinstance(failure, ResponseTooSlow):
+        return str(failure)  # ours, and it names the URL safely
     request = getattr(failure, "request", None)
     url = getattr(request, "url", None)
     return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")

@@ -15,6 +15,10 @@ if t.TYPE_CHECKING:
 CHUNK = 64 * 1024
 
 
+class ResponseTooSlow(requests.exceptions.ReadTimeout):
+    """The response did not arrive in full within `request_timeout`; its message says so."""
+
+
 class BodyWithDeadline:
     """Stands in for `requests.Response.raw` (urllib3's response), checking the clock per read.
 
@@ -54,4 +58,4 @@ class BodyWithDeadline:
     def _check(self) -> None:
         if time.monotonic() > self._deadline:
             self._raw.close()  # no more of it: the connection is not reused with bytes pending
-            raise requests.exceptions.ReadTimeout(self._late)
+            raise ResponseTooSlow(self._late)
