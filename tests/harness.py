@@ -84,25 +84,35 @@ def run_cli(
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder, "config.json")
         config_path.write_text(json.dumps(config))
-        command = [sys.executable, "-m", "tap_aphex", "--config", str(config_path), *args]
+        options = ["--config", str(config_path), *args]
         if state is not None:
             state_path = Path(folder, "state.json")
             state_path.write_text(json.dumps(state))
-            command += ["--state", str(state_path)]
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-            check=False,
-        )
+            options += ["--state", str(state_path)]
+        return run_command(*options, env=env, timeout=timeout)
+
+
+def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
+    """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_aphex", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     return TapRun(
         parse_messages(result.stdout) if result.returncode == 0 else _parse_lenient(result.stdout),
         returncode=result.returncode,
         stderr=result.stderr,
         stdout=result.stdout,
     )
+
+
+def log_lines(stderr: str, level: str) -> list[str]:
+    """The messages logged at ``level`` (console lines read `time | LEVEL | logger | message`)."""
+    return [line.split(" | ", 3)[-1] for line in stderr.splitlines() if f"| {level:<8} |" in line]
 
 
 def _parse_lenient(text: str) -> list[dict[str, t.Any]]:
