@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from harness import events_config, log_lines, parse_messages, run_cli, run_command, run_tap
 
+from tap_aphex.run_report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
 
 if t.TYPE_CHECKING:
@@ -275,3 +276,34 @@ def parse_lenient(text: str) -> list[dict[str, t.Any]]:
     """The whole lines of an interrupted run's output (its last line may be cut short)."""
     lines = text.splitlines()
     return parse_messages("\n".join(line for line in lines if line.endswith("}")))
+
+
+@pytest.mark.parametrize(
+    ("stops", "records", "expected"),
+    [
+        (
+            {"task_events": (StopReason.END_OF_LOG, "after event e9")},
+            {"task_events": 1200, "tasks": 900},
+            [
+                "task_events: 1,200 records sent; stopped: end of the log; "
+                "the next run resumes after event e9",
+                "tasks: 900 records sent",
+            ],
+        ),
+        (
+            {"published_plans": (StopReason.FAILURE, None)},
+            {},
+            ["published_plans: 0 records sent; stopped: failure"],
+        ),
+        ({}, {}, ["nothing was selected, or nothing was new"]),
+    ],
+)
+def test_the_closing_summary_says_per_stream_what_was_sent_and_where_it_resumes(
+    stops: dict[str, tuple[StopReason, str | None]], records: dict[str, int], expected: list[str]
+) -> None:
+    report = RunReport()
+    for stream, (reason, resume_at) in stops.items():
+        report.stopped(stream, reason, resume_at)
+    report.records_sent.update(records)
+
+    assert report.summary() == expected
