@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import typing as t
+from functools import cached_property
 from http import HTTPStatus
 
 import requests
@@ -22,7 +23,7 @@ from tap_aphex.errors import (
 )
 from tap_aphex.redact import printable, safe_url
 from tap_aphex.response_deadline import BodyWithDeadline, ResponseTooSlow
-from tap_aphex.settings import DEFAULT_RETRY_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS
+from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -85,8 +86,11 @@ class AphexStream(RESTStream[t.Any]):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # where this stream tells the run what failed and why it stopped
-        budget = self.config.get("retry_budget_seconds", DEFAULT_RETRY_BUDGET_SECONDS)
-        self.retry_budget = RetryBudget(float(budget))
+
+    @cached_property
+    def retry_budget(self) -> RetryBudget:
+        """This stream's, for the whole run (made on first use: discovery never needs it)."""
+        return RetryBudget(float(self.config["retry_budget_seconds"]))
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -150,10 +154,11 @@ class AphexStream(RESTStream[t.Any]):
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
         """Wait what the server asks for (``Retry-After``), else 1, 2, 4, 8 s, within the budget."""
-        attempts = itertools.count()
-        wait: Callable[[t.Any], float] = lambda failure: self.retry_budget.spend(  # noqa: E731
-            failure, next(attempts)
-        )
+        attempts = itertools.count()  # this request's tries: one generator per request
+
+        def wait(failure: object) -> float:
+            return self.retry_budget.spend(failure, next(attempts))
+
         return self.backoff_runtime(value=wait)
 
     @override

@@ -60,6 +60,9 @@ class TapAphex(SeamTap):
         if parse_env_config and (problems := env_problems(CONFIG_SCHEMA, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         check_state_shape(state)
+        if validate_config and (problems := schema_problems(CONFIG_SCHEMA, config or {})):
+            # Before the SDK makes the streams from it; with the environment's values, again below.
+            raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
         super().__init__(
             config=config,
@@ -122,7 +125,7 @@ class TapAphex(SeamTap):
 
     @classmethod
     @override
-    def invoke(  # type: ignore[override]  # as the SDK's Tap.invoke, whose signature this keeps
+    def invoke(
         cls,
         *,
         about: bool = False,
@@ -130,6 +133,7 @@ class TapAphex(SeamTap):
         config: t.Any = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
+        **kwargs: t.Any,
     ) -> None:
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
         if about:
