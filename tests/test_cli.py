@@ -104,6 +104,24 @@ def test_a_key_with_a_trailing_newline_is_refused_without_showing_it() -> None:
     assert key not in run.stderr + run.stdout
 
 
+def test_credentials_in_urls_are_refused_without_showing_them_even_at_debug() -> None:
+    secret = "p4ssw0rd-in-a-url"
+    config = {
+        "api_key": "k",
+        "api_url": f"https://me:{secret}@example.com/apiTaskEventsV2",
+        "projects": [{"url": f"https://app.aphex.co/power-bi/v1/acc?token={secret}", "token": "t"}],
+    }
+
+    run = run_cli(config, env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode != 0
+    assert "`api_url` carries a user name or password" in run.stderr
+    assert "`projects[0].url` carries a query string" in run.stderr
+    assert "https://app.aphex.co/power-bi/v1/acc)" in run.stderr  # shown without them
+    assert secret not in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr
+
+
 def test_a_usage_error_is_one_line() -> None:
     run = run_command("--no-such-option")
 
