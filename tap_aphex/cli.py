@@ -1,18 +1,106 @@
-"""The `tap-aphex` command: the SDK's CLI, with errors a user can act on printed as one line."""
+"""The `tap-aphex` command: the SDK's CLI, ending every way a run can end with one clear line.
+
+No traceback reaches the user from any path (`LOGLEVEL=DEBUG` adds one). Signals: SIGTERM takes
+the same path as SIGINT (a `KeyboardInterrupt`), further signals are ignored while the run winds
+down, and the exit status says which one it was (130, 143); a closed stdout exits 1.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import typing as t
+
+import click
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.errors import AphexError
+from tap_aphex.redact import printable
 from tap_aphex.tap import TapAphex
 
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
 
-def main() -> None:
-    """Run the tap; an `AphexError` ends it with its message and exit code 1, no traceback."""
+logger = logging.getLogger(TapAphex.name)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT would raise `KeyboardInterrupt`, so both wind down alike."""
+
+
+class Interrupts:
+    """The first SIGINT or SIGTERM interrupts the run; later ones are ignored while it ends."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.handle)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return
+        self.received = signum
+        for other in (signal.SIGINT, signal.SIGTERM):
+            # A no-op handler rather than SIG_IGN: a second signal already pending when this
+            # runs would otherwise make Python print "Signal 15 ignored due to race condition".
+            signal.signal(other, _ignore)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Further signals while the run winds down: it is already ending."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the tap's command line; exit with one line on stderr for anything but success."""
+    interrupts = Interrupts()
+    interrupts.install()
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv), interrupts))
+
+
+def run(args: list[str], interrupts: Interrupts) -> int:
+    """The command's exit status; what went wrong is logged as one line."""
     try:
-        TapAphex.cli()
+        command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
+        with command.make_context(TapAphex.name, args) as context:
+            command.invoke(context)
+    except click.exceptions.Exit as done:  # --help, --version, --discover, --test
+        return done.exit_code
+    except click.ClickException as error:  # a usage error, worded by click
+        return _fail(error.format_message(), code=error.exit_code)
+    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM (`Terminated`)
+        name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+        _fail(
+            f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes."
+        )
+        return interrupts.exit_code
+    except BrokenPipeError:
+        # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _fail(
+            "Output closed by its reader (broken pipe): stopped. The last STATE the reader "
+            "received is where the next run resumes."
+        )
+    except ConfigValidationError as error:
+        return _fail("Config: " + "; ".join(error.errors or [str(error)]))
     except AphexError as error:
-        logging.getLogger(TapAphex.name).error("%s", error)
-        sys.exit(1)
+        return _fail(str(error))
+    except Exception as error:  # the promise: one line, never a traceback
+        # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
+        logger.debug("Traceback, for a bug report:", exc_info=error)
+        return _fail(f"Unexpected {type(error).__name__}: {printable(str(error), limit=300)}")
+    return 0
+
+
+def _fail(message: str, code: int = 1) -> int:
+    logger.error("%s", message)
+    return code

@@ -1,56 +1,39 @@
-"""What every Aphex request shares: safe URLs, timeouts, and retries that honour Retry-After."""
+"""What every Aphex request shares: clear HTTP errors, a retry budget, a deadline per response."""
 
 from __future__ import annotations
 
-import ipaddress
+import email.utils
+import itertools
 import json
+import logging
+import time
 import typing as t
-from urllib.parse import urlsplit
+from functools import cached_property
+from http import HTTPStatus
 
 import requests
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
-from tap_aphex.errors import RedirectRefusedError, UnexpectedResponseError
+from tap_aphex.errors import (
+    AphexError,
+    RedirectRefusedError,
+    RetryBudgetExceededError,
+    UnexpectedResponseError,
+)
+from tap_aphex.redact import printable, safe_url
+from tap_aphex.response_deadline import BodyWithDeadline, ResponseTooSlow
+from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
+    from backoff.types import Details
     from singer_sdk import Tap
 
     from tap_aphex.run_report import RunReport
 
-DEFAULT_TIMEOUT_SECONDS = 300
-MAX_TRIES = 5  # attempts: the first and four retries
-MAX_RETRY_AFTER_SECONDS = 300.0  # a server asking for longer is not waited for that long
-
-
-def insecure_url_problem(url: str, setting: str) -> str | None:
-    """Why ``url`` must not be used, or None when it is fine.
-
-    Plain http would send the key or token in clear text, so it is allowed for loopback only (the
-    bundled simulator); the vendor refuses it as well.
-    """
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return None
-    if parts.scheme == "http":
-        return (
-            f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
-            "it would send credentials in clear text. Use https://."
-        )
-    return f"`{setting}` must be an https:// URL, got {url!r}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+QUOTED_BODY_CHARS = 200
 
 
 def read_json(response: requests.Response, what: str) -> object:
@@ -66,59 +49,181 @@ def read_json(response: requests.Response, what: str) -> object:
         raise UnexpectedResponseError(msg) from error
 
 
+def quoted_body(response: requests.Response) -> str:
+    """' The server said: "…".' for an error response, or "" when it said nothing.
+
+    At most ~200 characters, on one line, without control characters, without the request's
+    credentials (a server may echo them) and without URL query values. Starts with a space, so
+    that messages can end with it whether or not there is one.
+    """
+    try:
+        head = next(response.iter_content(4 * QUOTED_BODY_CHARS), b"")
+    except (requests.RequestException, OSError, RuntimeError):
+        return ""  # the body broke off: the status line says enough
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
+    secrets = _request_credentials(response.request)
+    text = printable(text, secrets, limit=QUOTED_BODY_CHARS)
+    return f' The server said: "{text}".' if text else ""
+
+
+def _request_credentials(request: requests.PreparedRequest | None) -> tuple[str, ...]:
+    if request is None:
+        return ()
+    values = (request.headers.get(name, "") for name in ("x-api-key", "Authorization"))
+    found = [value for value in values if value]
+    return tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])
+
+
 class AphexStream(RESTStream[t.Any]):
     """Base for the Aphex HTTP streams."""
 
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
+    #: What a 403 and a 404 most likely mean for this stream's API; streams say it for theirs.
+    forbidden_advice = "Check that the key or token may read this API."
+    not_found_advice = "Check the URL in the settings."
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # where this stream tells the run what failed and why it stopped
 
+    @cached_property
+    def retry_budget(self) -> RetryBudget:
+        """This stream's, for the whole run (made on first use: discovery never needs it)."""
+        return RetryBudget(float(self.config["retry_budget_seconds"]))
+
+    @override
     def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        where = safe_url(response.url)
         if response.is_redirect:
             msg = (
-                f"{self.name}: the API redirected (HTTP {response.status_code}) to "
-                f"{response.headers.get('Location')}; not following it with the credentials. "
-                "If that is the API's new address, put it in the settings."
+                f"the API redirected (HTTP {status}) to "
+                f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
+                "credentials. If that is the API's new address, put it in the settings."
             )
             raise RedirectRefusedError(msg)
-        super().validate_response(response)
+        advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            super().validate_response(response)  # retried (see `backoff_wait_generator`)
+        elif status >= HTTPStatus.BAD_REQUEST:
+            msg = f"HTTP {status} {response.reason} from {where}.{quoted_body(response)}"
+            raise AphexError(f"{msg} {advice}".rstrip())
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
+        return (
+            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}."
+            f"{quoted_body(response)}"
+        )
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        if self._with_deadline not in session.hooks["response"]:
+            session.hooks["response"].append(self._with_deadline)
+        return session
+
+    def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
+        """Bound the whole response by `request_timeout`, counted from when it was sent.
+
+        requests' own timeout bounds each socket read, so a body that trickles in never times
+        out; the body is read through `BodyWithDeadline`, which checks the clock at every read.
+        """
+        left = self.timeout - response.elapsed.total_seconds()
+        response.raw = BodyWithDeadline(response.raw, time.monotonic() + left, self._late(response))
+        return response
+
+    def _late(self, response: requests.Response) -> str:
+        return (
+            f"the response from {safe_url(response.url)} took longer than "
+            f"`request_timeout` ({self.timeout} s) to arrive in full"
+        )
 
     def report_failure(self, what: str, error: Exception) -> None:
         """Record a failure that ends this stream (or project) but lets the rest of the run land."""
         self.report.failed(what, error, self.logger)
 
     @property
+    @override
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", DEFAULT_TIMEOUT_SECONDS))
 
-    def backoff_max_tries(self) -> int:
-        return MAX_TRIES
+    @override
+    def backoff_wait_generator(self) -> Generator[float, None, None]:
+        """Wait what the server asks for (``Retry-After``), else 1, 2, 4, 8 s, within the budget."""
+        attempts = itertools.count()  # this request's tries: one generator per request
 
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        """Wait what the server asks for (``Retry-After``), else 1, 2, 4, 8 seconds.
+        def wait(failure: object) -> float:
+            return self.retry_budget.spend(failure, next(attempts))
 
-        The SDK's ``backoff`` sends each failure into this generator, which is how the server's
-        answer can choose the wait.
-        """
-        failure = yield 0.0  # primes the generator; backoff discards the first value
-        attempt = 0
-        while True:
-            requested = _retry_after_seconds(failure)
-            failure = yield requested if requested is not None else float(2**attempt)
-            attempt += 1
+        return self.backoff_runtime(value=wait)
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
+        self.logger.warning(
+            "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
+            self.name,
+            failure_words(details.get("exception")),
+            details.get("wait", 0.0),
+            details.get("tries", 0) + 1,
+            self.retry_budget.left,
+        )
 
 
-def _retry_after_seconds(failure: object) -> float | None:
-    response = (
-        getattr(failure, "response", None) if isinstance(failure, RetriableAPIError) else None
-    )
+class RetryBudget:
+    """The seconds one stream may still spend waiting between retries in this run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def spend(self, failure: object, attempt: int) -> float:
+        """The wait before the next try; raises when it would overrun the budget."""
+        requested = retry_after_seconds(failure)
+        wait = requested if requested is not None else float(2**attempt)
+        if wait > self.left:
+            asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
+            msg = (
+                f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
+                f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up. The "
+                "state holds what was delivered, so a later run resumes there."
+            )
+            raise RetryBudgetExceededError(msg)
+        self.left -= wait
+        return wait
+
+
+def failure_words(failure: object) -> str:
+    """A retried failure in a few words: its HTTP status, or its kind and where it went."""
+    response = getattr(failure, "response", None)
+    if isinstance(response, requests.Response):
+        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
+    if isinstance(failure, ResponseTooSlow):
+        return str(failure)  # ours, and it names the URL safely
+    request = getattr(failure, "request", None)
+    url = getattr(request, "url", None)
+    return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")
+
+
+def retry_after_seconds(failure: object, now: Callable[[], float] = time.time) -> float | None:
+    """The wait a failure's ``Retry-After`` asks for: delay-seconds or an HTTP-date; else None.
+
+    The HTTP-date is read with the stdlib's `email.utils`, which parses exactly RFC 9110's format
+    (pendulum's parser is for ISO 8601 and needs a format string for this one).
+    """
+    response = getattr(failure, "response", None)
     header = response.headers.get("Retry-After") if response is not None else None
     if header is None:
         return None
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
     try:
-        return min(MAX_RETRY_AFTER_SECONDS, max(0.0, float(header)))
-    except ValueError:
-        return None  # an HTTP-date: rare enough that the exponential wait is fine
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        logging.getLogger(__name__).debug("Unreadable Retry-After ignored")
+        return None
+    return max(0.0, when.timestamp() - now())

@@ -44,6 +44,14 @@ class RedirectRefusedError(AphexError):
     """The API answered with a redirect, which would carry the credentials elsewhere."""
 
 
+class RetryBudgetExceededError(AphexError):
+    """Waiting for another try would overrun `retry_budget_seconds`."""
+
+
+class ConfigError(AphexError):
+    """A config or state file, or an environment variable, the tap cannot use."""
+
+
 #: What ends one stream or one project but not the run: the SDK's fatal and exhausted-retry
 #: errors, and transport errors (urllib3's surface when a streamed body breaks off).
 STREAM_FAILURES: tuple[type[Exception], ...] = (

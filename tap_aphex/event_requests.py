@@ -41,6 +41,13 @@ class DataApiStream(AphexStream):
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
     MAX_RETRY_AFTER_ON_503 = 30.0  # seconds; a server asking for longer is not waited for that long
 
+    forbidden_advice = (  # the vendor's 403: "not a GET"; in practice, also a key without the plan
+        "The Data API refuses this key or this request: check that the key belongs to an "
+        "organisation on the Enterprise plan, and that nothing between us and the API (a proxy) "
+        "changes the GET request."
+    )
+    not_found_advice = "Check `api_url`: copy it again from the Data API's documentation."
+
     _reader: EventReader
     _start: Start | None = None  # where this run started reading, and from which setting
     _cursor_sent: str | None = None  # the startAfter of the latest request, for messages

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import enum
 import logging
+import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
+
 from tap_aphex.errors import describe
+
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib.encoding.simple import Message
 
 
 class StopReason(str, enum.Enum):
@@ -53,3 +61,32 @@ class RunReport:
         self.failures.clear()
         self.stops.clear()
         self.records_sent.clear()
+
+    def summary(self) -> list[str]:
+        """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
+        names = list(dict.fromkeys([*self.records_sent, *self.stops]))
+        lines = []
+        for name in names:
+            line = f"{name}: {self.records_sent[name]:,} records sent"
+            if stop := self.stops.get(name):
+                line += f"; stopped: {stop.reason.value}"
+                if stop.resume_at:
+                    line += f"; the next run resumes {stop.resume_at}"
+            lines.append(line)
+        if self.failures:
+            lines.append(f"{len(self.failures)} failure(s): " + " | ".join(self.failures))
+        return lines or ["nothing was selected, or nothing was new"]
+
+
+class CountingWriter(MsgSpecWriter):
+    """The SDK's msgspec writer (issue 8), counting RECORD messages per stream for the summary."""
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__()
+        self._counts = report.records_sent
+
+    @override
+    def write_message(self, message: Message) -> None:
+        super().write_message(message)
+        if isinstance(message, RecordMessage):  # counted once written: what the target received
+            self._counts[message.stream] += 1

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import typing as t
 from urllib.parse import urlsplit
 
+import jsonschema
 from singer_sdk import typing as th
 
-from tap_aphex.client import DEFAULT_TIMEOUT_SECONDS, insecure_url_problem
+from tap_aphex.redact import safe_url, url_credentials
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
+DEFAULT_TIMEOUT_SECONDS = 300
+DEFAULT_RETRY_BUDGET_SECONDS = 600
+MAX_PAGE_SIZE = 4_000  # the Data API's documented cap on a page
+SECRETS = ("api_key", "token")  # setting names whose values are never printed
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -54,9 +61,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "page_size",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
         title="Page size",
-        description="Sent as `pageSize` only when set (the newer endpoint accepts it).",
+        description="Events per page, 1 to 4,000 (the API's cap). Sent as `pageSize` only when "
+        "set (the newer endpoint accepts it).",
     ),
     th.Property(
         "max_events_per_run",
@@ -83,9 +91,190 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1),
         default=DEFAULT_TIMEOUT_SECONDS,
         title="Request timeout",
-        description="Seconds to wait for a response before retrying.",
+        description="Seconds a whole response may take, from sending the request to its last "
+        "byte (a body that trickles in is cut off too); then the request is retried.",
+    ),
+    th.Property(
+        "retry_budget_seconds",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_RETRY_BUDGET_SECONDS,
+        title="Retry budget",
+        description="Total seconds a stream may spend waiting between retries in one run. A "
+        "server asking to wait longer (`Retry-After`) than what is left ends the stream with an "
+        "error instead of waiting.",
+    ),
+    th.Property(
+        "metrics_log_level",
+        th.StringType(allowed_values=["INFO", "DEBUG"]),
+        default="DEBUG",
+        title="METRIC lines' log level",
+        description="The level of the SDK's METRIC lines (request durations, record counts): "
+        "DEBUG (default) shows them only with `LOGLEVEL=DEBUG`; INFO shows them in every run.",
     ),
 ).to_dict()
+
+
+def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """What is wrong with a config that its JSON schema accepts. No message quotes a secret."""
+    problems = secret_problems(config)
+    projects = config.get("projects") or []
+    if not config.get("api_key") and not projects:
+        problems.append(
+            "Nothing to read: set `api_key` (Data API: task_events, tasks) and/or `projects` "
+            "(Published Plans API: published_plans and its tables)."
+        )
+    if config.get("api_key"):
+        problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
+    seen: set[str] = set()
+    for index, project in enumerate(projects):
+        url = str(project.get("url", ""))
+        where = f"projects[{index}].url"
+        if url_problem := url_problems(url, where):
+            problems += url_problem
+            continue
+        if not account_id(url):
+            problems.append(f"`{where}` has no account id: {url}")
+        elif account_id(url) in seen:
+            problems.append(f"`projects` lists the project {account_id(url)} twice.")
+        seen.add(account_id(url))
+    return problems
+
+
+def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Keys and tokens with surrounding whitespace, named but never shown.
+
+    Refused rather than stripped: sending something other than what the user set would be a
+    silent coercion, and a stray newline (a key copied from a file) is easy to fix where it is set.
+    """
+    found = [("api_key", config.get("api_key"))]
+    found += [
+        (f"projects[{index}].token", project.get("token"))
+        for index, project in enumerate(config.get("projects") or [])
+    ]
+    return [
+        f"`{where}` has spaces or a line break around it (a key copied with its newline?); "
+        "remove them where the setting is set."
+        for where, value in found
+        if isinstance(value, str) and value != value.strip()
+    ]
+
+
+def url_problems(url: str, setting: str) -> list[str]:
+    """Why ``url`` must not be used (credentials in it, or not https), shown without credentials."""
+    if credentials := url_credentials(url):
+        return [
+            f"`{setting}` carries {credentials}, which would be sent and logged with every "
+            f"request: remove it ({safe_url(url).split('?', 1)[0]}); the key or token has its "
+            "own setting."
+        ]
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return []
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return []  # the bundled simulator; plain http would send credentials in clear text
+    if parts.scheme == "http":
+        return [
+            f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
+            "it would send credentials in clear text. Use https://."
+        ]
+    return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
+    """The config's JSON Schema errors, worded from jsonschema's structured fields.
+
+    The value itself is never quoted: it may be a key or a token.
+    """
+    validator = jsonschema.Draft7Validator(schema)  # the draft the SDK's schemas declare
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
+    return [_schema_problem(error) for error in errors]
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> str:
+    # Worded as the SDK words where (config['projects'][0]['token']), without the value.
+    where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
+    expected: t.Any = error.validator_value
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = [name for name in expected if name not in instance]
+        return "; ".join(f"{where}: {name!r} is required" for name in missing)
+    if error.validator == "type":
+        problem = f"must be of type {_type_words(expected)}"
+    elif error.validator == "enum":
+        problem = "must be one of " + ", ".join(map(repr, expected))
+    else:
+        wording = {
+            "minimum": "must be at least {}",
+            "maximum": "must be at most {}",
+            "minLength": "must not be empty",
+            "format": "must be in {} format",
+        }
+        template = wording.get(str(error.validator), "is not valid ({validator})")
+        problem = template.format(expected, validator=error.validator)
+    return f"{where}: {problem}"
+
+
+def _type_words(expected: object) -> str:
+    names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
+    return " or ".join(repr(name) for name in names if name != "null")
+
+
+def setting_path(path: t.Iterable[object]) -> str:
+    """``["projects", 0, "token"]`` as ``projects[0].token``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
+    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
+    warnings = _unknown(config, schema, "")
+    for index, project in enumerate(config.get("projects") or []):
+        if isinstance(project, dict):
+            warnings += _unknown(project, PROJECT.to_dict(), f"projects[{index}].")
+    return warnings
+
+
+def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: str) -> list[str]:
+    known = list(schema.get("properties", {}))
+    warnings = []
+    for name in config:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
+        warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
+    return warnings
+
+
+def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+    """Environment values the SDK would fail to read (it calls `int()` on integer settings)."""
+    problems = []
+    for name, spec in schema.get("properties", {}).items():
+        variable = prefix + name.upper().replace("-", "_")
+        value = environ.get(variable)
+        if value is None or "integer" not in _types(spec):
+            continue
+        try:
+            int(value)
+        except ValueError:
+            problems.append(f"Environment variable {variable} must be a whole number.")
+    return problems
+
+
+def _types(spec: dict[str, t.Any]) -> list[str]:
+    kind = spec.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
 
 
 def account_id(url: str) -> str:
@@ -94,51 +283,5 @@ def account_id(url: str) -> str:
 
 
 def project_label(project: t.Mapping[str, t.Any]) -> str:
-    """How logs name a project: its name, else its URL (never its token)."""
-    return str(project.get("name") or project.get("url"))
-
-
-def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What is wrong with a config that its JSON schema accepts."""
-    problems: list[str] = []
-    projects = config.get("projects") or []
-    if not config.get("api_key") and not projects:
-        problems.append(
-            "Nothing to read: set `api_key` (Data API: task_events, tasks) and/or `projects` "
-            "(Published Plans API: published_plans and its tables)."
-        )
-    if config.get("api_key"):
-        problem = insecure_url_problem(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
-        if problem:
-            problems.append(problem)
-    seen: set[str] = set()
-    for project in projects:
-        url = str(project.get("url", ""))
-        problem = insecure_url_problem(url, f"projects[{project_label(project)}].url")
-        if problem:
-            problems.append(problem)
-        if not account_id(url):
-            problems.append(f"`projects[{project_label(project)}].url` has no account id: {url}")
-        elif account_id(url) in seen:
-            problems.append(f"`projects` lists the project {account_id(url)} twice.")
-        seen.add(account_id(url))
-    return problems
-
-
-def without_value(message: str) -> str:
-    """A config validation message with the offending value left out (it may be a secret).
-
-    The SDK words them "<value> is not of type 'integer' in config['page_size']".
-    """
-    problem, _, where = message.rpartition(" in config")
-    if not problem or problem.endswith(" is a required property"):
-        return message  # no value in it
-    for phrase, wording in (
-        (" is not of type ", "must be of type "),
-        (" is less than the minimum of ", "must be at least "),
-        (" is greater than the maximum of ", "must be at most "),
-        (" is not one of ", "must be one of "),
-    ):
-        if phrase in problem:
-            return f"config{where}: {wording}{problem.split(phrase, 1)[1]}"
-    return f"config{where}: invalid value (not shown, as it may be a secret)"
+    """How logs name a project: its name, else its URL (never its token nor a query value)."""
+    return str(project.get("name") or safe_url(str(project.get("url"))))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from harness import events_config as events_config  # re-exported for `from conftest import`
 
 from tap_aphex.simulator import Simulator
 
@@ -12,7 +13,3 @@ def simulator() -> t.Iterator[Simulator]:
     """A small organisation: 2,500 events in pages of 500, no daily quota."""
     with Simulator(seed=7, events=2_500, page_size=500, daily_quota=None, plan_projects=0) as sim:
         yield sim
-
-
-def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:
-    return {"api_key": sim.api_key, "api_url": sim.events_url, **settings}

@@ -16,6 +16,14 @@ from pathlib import Path
 
 from tap_aphex.tap import TapAphex
 
+if t.TYPE_CHECKING:
+    from tap_aphex.simulator import Simulator
+
+
+def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:
+    """A config that reads the simulator's task-event log, plus ``settings``."""
+    return {"api_key": sim.api_key, "api_url": sim.events_url, **settings}
+
 
 @dataclass
 class TapRun:
@@ -53,12 +61,16 @@ def run_tap(
     catalog: dict[str, t.Any] | None = None,
 ) -> TapRun:
     """Run the tap in this process (fast); errors propagate as exceptions."""
-    out = io.StringIO()
+    # Bytes underneath: the msgspec writer writes to `sys.stdout.buffer`.
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     with contextlib.redirect_stdout(out):
         # A copy: the SDK updates the state it is given in place, as the run goes.
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}), catalog=catalog)
-        tap.sync_all()
-    return TapRun(parse_messages(out.getvalue()), stdout=out.getvalue())
+        tap.run()
+    buffer = out.buffer
+    assert isinstance(buffer, io.BytesIO)
+    text = buffer.getvalue().decode("utf-8")
+    return TapRun(parse_messages(text), stdout=text)
 
 
 def run_cli(
@@ -72,25 +84,35 @@ def run_cli(
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder, "config.json")
         config_path.write_text(json.dumps(config))
-        command = [sys.executable, "-m", "tap_aphex", "--config", str(config_path), *args]
+        options = ["--config", str(config_path), *args]
         if state is not None:
             state_path = Path(folder, "state.json")
             state_path.write_text(json.dumps(state))
-            command += ["--state", str(state_path)]
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-            check=False,
-        )
+            options += ["--state", str(state_path)]
+        return run_command(*options, env=env, timeout=timeout)
+
+
+def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
+    """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_aphex", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     return TapRun(
         parse_messages(result.stdout) if result.returncode == 0 else _parse_lenient(result.stdout),
         returncode=result.returncode,
         stderr=result.stderr,
         stdout=result.stdout,
     )
+
+
+def log_lines(stderr: str, level: str) -> list[str]:
+    """The messages logged at ``level`` (console lines read `time | LEVEL | logger | message`)."""
+    return [line.split(" | ", 3)[-1] for line in stderr.splitlines() if f"| {level:<8} |" in line]
 
 
 def _parse_lenient(text: str) -> list[dict[str, t.Any]]:

@@ -1,20 +1,113 @@
-"""Fails loudly when an SDK upgrade moves an internal that `tap_aphex/sdk_seam.py` relies on."""
+"""The SDK internals tap-aphex relies on (see `tap_aphex/sdk_seam.py`) are still where we use them.
+
+Each check fails loudly, naming what moved, when an SDK upgrade changes one of them. Helpers that
+add a reach into the SDK append their checks at the end of this file, in their own section.
+"""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import io
 import json
+import logging
+import signal
+import types
 import typing as t
 
+import backoff._common
+import pytest
+import singer_sdk.configuration._dict_config
+import singer_sdk.helpers._state
+import singer_sdk.plugin_base
+import singer_sdk.streams._state
+import singer_sdk.streams.core
+import singer_sdk.streams.rest
+import singer_sdk.tap_base
+from harness import events_config
+from singer_sdk import Tap
 from singer_sdk.helpers._state import finalize_state_progress_markers, increment_state
+from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.streams import Stream
 from singer_sdk.streams import core as sdk_stream_core
 
 from tap_aphex import sdk_seam
-from tap_aphex.sdk_seam import discard_progress
+from tap_aphex.client import AphexStream
+from tap_aphex.sdk_seam import SDK_CHATTER, config_input, discard_progress
+from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
+
+# --- runtime helper: CLI, signals, logs -------------------------------------------------------
+
+
+def test_config_input_is_what_the_sdk_callbacks_read() -> None:
+    made = config_input({"api_key": "k"}, parse_env=True)
+    assert isinstance(made, _ConfigInput)
+    assert (made.config, made.parse_env) == ({"api_key": "k"}, True)
+    # Tap.invoke and the --test/--discover callbacks read exactly these two fields.
+    for reader in (Tap.invoke, Tap.cb_test, Tap.cb_discover):
+        source = inspect.getsource(reader)
+        assert "config.config" in source, reader
+        assert "config.parse_env" in source, reader
+
+
+def test_the_sdk_still_installs_its_signal_handlers_through_the_hook_we_replace() -> None:
+    init = inspect.getsource(PluginBase.__init__)
+    assert "self._setup_signal_handlers()" in init
+    assert "_setup_signal_handlers" in vars(PluginBase)
+
+
+def test_our_tap_leaves_the_signal_handlers_alone(simulator: Simulator) -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    TapAphex(config=events_config(simulator))
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def _string_constants(*modules: types.ModuleType) -> set[str]:
+    """Every string literal in these modules (Python joins implicitly concatenated ones)."""
+    trees = [ast.parse(inspect.getsource(module)) for module in modules]
+    return {
+        node.value
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+SDK_STRINGS = _string_constants(
+    singer_sdk.helpers._state,
+    singer_sdk.streams._state,
+    singer_sdk.streams.core,
+    singer_sdk.streams.rest,
+    singer_sdk.tap_base,
+    singer_sdk.plugin_base,
+    singer_sdk.configuration._dict_config,
+    backoff._common,
+)
+
+
+@pytest.mark.parametrize("template", SDK_CHATTER)
+def test_each_demoted_sdk_line_is_still_worded_as_we_match_it(template: str) -> None:
+    # Whole, or built from two literals (`log_msg += " with context keys: %s"`).
+    splits = {(template[:i], template[i:]) for i in range(1, len(template))}
+    built = any(head in SDK_STRINGS and tail in SDK_STRINGS for head, tail in splits)
+    assert template in SDK_STRINGS or built, f"the SDK no longer logs {template!r}"
+
+
+def test_the_sdk_still_logs_the_unsorted_warning_on_the_singer_sdk_logger() -> None:
+    assert singer_sdk.helpers._state.logger is logging.getLogger("singer_sdk")
+
+
+@pytest.mark.parametrize("cls", [TapAphex, AphexStream])
+def test_every_sdk_method_we_redefine_is_marked_override(cls: type) -> None:
+    for name, member in vars(cls).items():
+        function = getattr(member, "__func__", member)  # classmethods
+        function = getattr(function, "fget", function)  # properties
+        inherited = any(name in vars(base) for base in cls.__mro__[1:] if base is not object)
+        if inspect.isfunction(function) and inherited and not name.startswith("__"):
+            assert getattr(function, "__override__", False), f"{cls.__name__}.{name}"
+
 
 # --- task-event log (events-stream helper) ---------------------------------------------------
 

@@ -1,0 +1,327 @@
+"""The command as users meet it: bad files, interrupts, a closed pipe, DEBUG logs, `--test`.
+
+Every way a run ends is one clear line on stderr, a non-zero exit when it did not finish, and no
+traceback; no key, token or URL query value reaches the output at any log level.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+from harness import events_config, log_lines, parse_messages, run_cli, run_command, run_tap
+
+from tap_aphex.run_report import RunReport, StopReason
+from tap_aphex.simulator import Simulator
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def one_clear_error(stderr: str) -> str:
+    """The run's single ERROR line; fails if there is none, several, or a traceback."""
+    assert "Traceback" not in stderr, stderr
+    errors = log_lines(stderr, "ERROR")
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+FILES: dict[str, Callable[[Path], object]] = {
+    "not_json": lambda path: path.write_text("api_key: abc"),
+    "a_list": lambda path: path.write_text("[1, 2]"),
+    "a_directory": lambda path: path.mkdir(),
+    "missing": lambda path: None,
+}
+
+
+CONFIG, STATE = "The config file {path}", "The state file {path}"
+
+
+@pytest.mark.parametrize(
+    ("option", "kind", "expected"),
+    [
+        ("--config", "not_json", "The config file {path} is not JSON (Expecting value at line 1)"),
+        (
+            "--config",
+            "a_list",
+            "The config file {path} must hold a JSON object {{...}}, not a list",
+        ),
+        ("--config", "a_directory", "The config file {path} cannot be read: Is a directory"),
+        ("--config", "missing", "The config file {path} cannot be read: No such file or directory"),
+        ("--state", "not_json", "The state file {path} is not JSON"),
+        ("--state", "a_list", "The state file {path} must hold a JSON object {{...}}, not a list"),
+        ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
+    ],
+)
+def test_an_unusable_file_is_one_line_naming_it_and_the_problem(
+    tmp_path: Path, option: str, kind: str, expected: str
+) -> None:
+    path = tmp_path / "file.json"
+    FILES[kind](path)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_key": "k", "api_url": "http://127.0.0.1:9/x"}))
+    args = (
+        [option, str(path)]
+        if option == "--config"
+        else ["--config", str(config), option, str(path)]
+    )
+
+    run = run_command(*args)
+
+    assert run.returncode != 0
+    assert one_clear_error(run.stderr).startswith(expected.format(path=path))
+
+
+def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> None:
+    run = run_cli({"api_key": "k", "api_url": "http://127.0.0.1:9/x"}, {"bookmarks": []})
+
+    assert run.returncode != 0
+    assert "drop `--state`, or clear the state in Meltano" in one_clear_error(run.stderr)
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    run = run_cli({"api_key": "k"}, None, "--config", "ENV", env={"TAP_APHEX_PAGE_SIZE": "abc"})
+
+    assert run.returncode != 0
+    error = one_clear_error(run.stderr)
+    assert error == "Environment variable TAP_APHEX_PAGE_SIZE must be a whole number."
+
+
+def test_a_key_with_a_trailing_newline_is_refused_without_showing_it() -> None:
+    key = "0123456789abcdef-key"
+
+    run = run_cli({"api_key": key + "\n", "api_url": "http://127.0.0.1:9/x", "page_sise": 10})
+
+    assert run.returncode != 0
+    assert "`api_key` has spaces or a line break around it" in one_clear_error(run.stderr)
+    assert "Unknown setting `page_sise` is ignored; did you mean `page_size`?" in run.stderr
+    assert key not in run.stderr + run.stdout
+
+
+def test_credentials_in_urls_are_refused_without_showing_them_even_at_debug() -> None:
+    secret = "p4ssw0rd-in-a-url"
+    config = {
+        "api_key": "k",
+        "api_url": f"https://me:{secret}@example.com/apiTaskEventsV2",
+        "projects": [{"url": f"https://app.aphex.co/power-bi/v1/acc?token={secret}", "token": "t"}],
+    }
+
+    run = run_cli(config, env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode != 0
+    assert "`api_url` carries a user name or password" in run.stderr
+    assert "`projects[0].url` carries a query string" in run.stderr
+    assert "https://app.aphex.co/power-bi/v1/acc)" in run.stderr  # shown without them
+    assert secret not in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr
+
+
+def test_a_usage_error_is_one_line() -> None:
+    run = run_command("--no-such-option")
+
+    assert run.returncode == 2
+    assert one_clear_error(run.stderr).startswith("No such option")
+
+
+@pytest.fixture
+def organisation() -> t.Iterator[Simulator]:
+    """Events and two projects, with credentials worth hiding."""
+    with Simulator(seed=5, events=1_200, page_size=400, daily_quota=None, plan_projects=2) as sim:
+        yield sim
+
+
+def full_config(sim: Simulator) -> dict[str, t.Any]:
+    projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+    return events_config(sim, projects=projects)
+
+
+def test_at_debug_no_key_token_or_query_value_reaches_the_output(organisation: Simulator) -> None:
+    run = run_cli(full_config(organisation), env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode == 0, run.stderr
+    assert "urllib3.connectionpool" in run.stderr  # DEBUG lines, URLs included, were written
+    output = run.stderr + run.stdout
+    for secret in [organisation.api_key, *(p.token for p in organisation.plan_projects)]:
+        assert secret not in output
+    queries = re.findall(r"\?([^\s\"']+)", run.stderr)
+    assert queries  # the request lines carry their query, without values
+    assert all(set(re.findall(r"=([^&]*)", query)) == {"…"} for query in queries), queries
+
+
+def test_a_normal_run_tells_its_story_in_a_few_lines(organisation: Simulator) -> None:
+    run = run_cli(full_config(organisation))
+
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert "Summary: task_events: 1,200 records sent" in run.stderr
+    assert not [line for line in lines if "METRIC" in line or "Beginning sync" in line]
+    assert "Stream is assumed to be unsorted" not in run.stderr
+    assert len(lines) <= 30, run.stderr
+
+
+def test_metric_lines_come_back_with_metrics_log_level_info(organisation: Simulator) -> None:
+    run = run_cli(events_config(organisation, metrics_log_level="INFO"))
+
+    assert run.returncode == 0, run.stderr
+    assert any(line.startswith("METRIC: ") for line in log_lines(run.stderr, "INFO"))
+
+
+def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simulator) -> None:
+    run = run_cli(full_config(organisation), None, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert log_lines(run.stderr, "ERROR") == []
+    assert "Connection test passed" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda c: c | {"api_key": "wrong"}, "The Data API refused the key (HTTP 401)"),
+        (
+            lambda c: c | {"projects": [c["projects"][0] | {"token": "wrong"}]},
+            "The Published Plans API refused the token",
+        ),
+        (
+            lambda c: c | {"api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0},
+            "ConnectionError for http://127.0.0.1:9/x after 1 tries",
+        ),
+    ],
+)
+def test_the_connection_test_fails_with_the_taps_own_words(
+    organisation: Simulator,
+    break_it: Callable[[dict[str, t.Any]], dict[str, t.Any]],
+    expected: str,
+) -> None:
+    run = run_cli(break_it(full_config(organisation)), None, "--test")
+
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert expected in log_lines(run.stderr, "ERROR")[-1]
+    assert "An unhandled error occurred" not in run.stderr
+
+
+@pytest.fixture
+def long_log() -> t.Iterator[Simulator]:
+    """Enough small pages that a run is still going when it is interrupted."""
+    with Simulator(seed=3, events=3_000, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        yield sim
+
+
+def interrupted_run(
+    sim: Simulator, tmp_path: Path, signals: list[signal.Signals]
+) -> tuple[int, str, str]:
+    """Start a run, send ``signals`` once its third STATE is out; return code, stdout, stderr."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(sim)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_aphex", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen, states = [], 0
+    for line in process.stdout:
+        seen.append(line)
+        states += '"type":"STATE"' in line.replace(" ", "")
+        if states == 3:
+            for signum in signals:
+                process.send_signal(signum)
+            break
+    out, err = process.communicate(timeout=60)
+    return process.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.parametrize(
+    ("signals", "code", "name"),
+    [
+        ([signal.SIGINT], 130, "SIGINT"),
+        ([signal.SIGTERM], 143, "SIGTERM"),
+        ([signal.SIGTERM, signal.SIGTERM], 143, "SIGTERM"),
+        ([signal.SIGINT, signal.SIGTERM, signal.SIGINT], 130, "SIGINT"),
+    ],
+)
+def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_state(
+    long_log: Simulator, tmp_path: Path, signals: list[signal.Signals], code: int, name: str
+) -> None:
+    returncode, stdout, stderr = interrupted_run(long_log, tmp_path, signals)
+
+    assert returncode == code
+    assert one_clear_error(stderr) == (
+        f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes."
+    )
+    # Everything up to the last bookmark was delivered, and the next run starts right after it.
+    messages = parse_lenient(stdout)
+    state = [m["value"] for m in messages if m["type"] == "STATE"][-1]
+    bookmark = state["bookmarks"]["task_events"]["replication_key_value"]
+    log = [event["eventId"] for event in long_log.event_log.events]
+    delivered = [
+        m["record"]["eventId"]
+        for m in messages
+        if m["type"] == "RECORD" and m["stream"] == "task_events"
+    ]
+    assert delivered[: delivered.index(bookmark) + 1] == log[: log.index(bookmark) + 1]
+    second = run_tap(events_config(long_log, max_events_per_run=1), state)
+    assert [r["eventId"] for r in second.records("task_events")] == [log[log.index(bookmark) + 1]]
+
+
+def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(long_log)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_aphex", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # as `tap-aphex ... | head -1`
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    assert one_clear_error(stderr).startswith("Output closed by its reader (broken pipe)")
+
+
+def parse_lenient(text: str) -> list[dict[str, t.Any]]:
+    """The whole lines of an interrupted run's output (its last line may be cut short)."""
+    lines = text.splitlines()
+    return parse_messages("\n".join(line for line in lines if line.endswith("}")))
+
+
+@pytest.mark.parametrize(
+    ("stops", "records", "expected"),
+    [
+        (
+            {"task_events": (StopReason.END_OF_LOG, "after event e9")},
+            {"task_events": 1200, "tasks": 900},
+            [
+                "task_events: 1,200 records sent; stopped: end of the log; "
+                "the next run resumes after event e9",
+                "tasks: 900 records sent",
+            ],
+        ),
+        (
+            {"published_plans": (StopReason.FAILURE, None)},
+            {},
+            ["published_plans: 0 records sent; stopped: failure"],
+        ),
+        ({}, {}, ["nothing was selected, or nothing was new"]),
+    ],
+)
+def test_the_closing_summary_says_per_stream_what_was_sent_and_where_it_resumes(
+    stops: dict[str, tuple[StopReason, str | None]], records: dict[str, int], expected: list[str]
+) -> None:
+    report = RunReport()
+    for stream, (reason, resume_at) in stops.items():
+        report.stopped(stream, reason, resume_at)
+    report.records_sent.update(records)
+
+    assert report.summary() == expected

@@ -1,0 +1,153 @@
+"""HTTP as the tap meets it: clear 4xx messages, a retry budget, and a deadline per response.
+
+Odd servers are scripted with pytest-httpserver; each test runs the real tap over real HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import typing as t
+from email.utils import format_datetime
+
+import pytest
+import requests
+from harness import run_tap
+from werkzeug import Request, Response
+
+from tap_aphex.client import quoted_body, retry_after_seconds
+from tap_aphex.errors import RunFailedError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pytest_httpserver import HTTPServer
+
+KEY = "sEcReT-kEy-0123456789"
+PATH = "/apiTaskEventsV2"
+
+
+def events_config(server: HTTPServer, **settings: t.Any) -> dict[str, t.Any]:
+    return {"api_key": KEY, "api_url": server.url_for(PATH), **settings}
+
+
+def failure_of(config: dict[str, t.Any]) -> str:
+    """The run's failure message (the run must fail: these servers never answer well)."""
+    with pytest.raises(RunFailedError) as failed:
+        run_tap(config)
+    return str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            403,
+            "Forbidden: plan does not include API access",
+            [
+                "HTTP 403 FORBIDDEN from http://localhost",
+                'The server said: "Forbidden: plan does not include API access".',
+                "Enterprise plan",
+                "GET",
+            ],
+        ),
+        (404, "no such route", ["HTTP 404 NOT FOUND", '"no such route"', "Check `api_url`"]),
+        (418, "", ["HTTP 418 I'M A TEAPOT from http://localhost"]),
+        # A server that echoes the key: the quote hides it.
+        (403, f"bad key {KEY}\n\x1b[31m", ['The server said: "bad key … [31m".']),
+    ],
+)
+def test_a_4xx_says_what_to_check_and_quotes_the_server_without_secrets(
+    httpserver: HTTPServer, status: int, body: str, expected: list[str]
+) -> None:
+    httpserver.expect_request(PATH).respond_with_data(body, status=status)
+
+    message = failure_of(events_config(httpserver))
+
+    for words in expected:
+        assert words in message
+    assert KEY not in message
+
+
+def test_a_retry_after_beyond_the_budget_fails_at_once_instead_of_waiting(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(PATH).respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "100000"}
+    )
+
+    message = failure_of(events_config(httpserver))
+
+    assert "HTTP 429 TOO MANY REQUESTS" in message
+    assert "the server asked (Retry-After) for a 100000 s wait" in message
+    assert "more than the 600 s left of `retry_budget_seconds`" in message
+    assert len(httpserver.log) == 1  # no second try: the wait alone would overrun the budget
+
+
+def test_retries_stop_when_the_budget_is_spent(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_data("down", status=502)
+
+    message = failure_of(events_config(httpserver, retry_budget_seconds=3))
+
+    # Waits of 1 and 2 s fit in 3 s; the third (4 s) does not.
+    assert "HTTP 502 BAD GATEWAY" in message
+    assert "after 3 tries; the next is a 4 s wait, more than the 0 s left" in message
+    assert len(httpserver.log) == 3
+
+
+def test_a_body_that_trickles_in_is_cut_off_at_request_timeout(httpserver: HTTPServer) -> None:
+    page = json.dumps({"data": [], "nextStartAfter": None}).encode()
+
+    def trickle(request: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            yield page[:1]
+            for _ in range(40):  # 20 s in all, each byte well within the socket timeout
+                time.sleep(0.5)
+                yield b" "
+            yield page[1:]
+
+        return Response(body(), content_type="application/json")
+
+    httpserver.expect_request(PATH).respond_with_handler(trickle)
+
+    message = failure_of(events_config(httpserver, request_timeout=1, retry_budget_seconds=0))
+
+    assert "took longer than `request_timeout` (1 s) to arrive in full" in message
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        (format_datetime(dt.datetime(2030, 1, 1, 0, 2, tzinfo=dt.timezone.utc), usegmt=True), 120),
+        (format_datetime(dt.datetime(2029, 1, 1, tzinfo=dt.timezone.utc), usegmt=True), 0.0),
+        ("soon", None),
+        ("-5", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(
+    header: str | None, expected: float | None
+) -> None:
+    response = requests.Response()
+    if header is not None:
+        response.headers["Retry-After"] = header
+    failure = requests.HTTPError(response=response)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+
+    assert retry_after_seconds(failure, now=lambda: now) == expected
+
+
+def test_quoted_body_is_short_and_names_nothing_secret(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/long").respond_with_data(f"{KEY} " + "x" * 1000, status=400)
+    httpserver.expect_request("/empty").respond_with_data("", status=400)
+
+    long = requests.get(httpserver.url_for("/long"), headers={"x-api-key": KEY}, timeout=5)
+    empty = requests.get(httpserver.url_for("/empty"), timeout=5)
+
+    assert quoted_body(long).startswith(' The server said: "… xxx')
+    assert len(quoted_body(long)) < 230
+    assert KEY not in quoted_body(long)
+    assert quoted_body(empty) == ""
