@@ -63,10 +63,15 @@ def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
     return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)
 
 
-def landed(logger: logging.Logger, version: PublishedVersion) -> None:
-    """One INFO line per version landed: project, version, published date, rows per table."""
+def landed(logger: logging.Logger, read: ProjectRead, version: PublishedVersion) -> None:
+    """One INFO line per version landed: project, version, published date, rows per table.
+
+    A project's first run lands its whole history (26 weekly versions in six months): those lines
+    go to DEBUG, and the run's closing line for the project says how many landed and from when.
+    """
     counts = version.record["rowCounts"]
-    logger.info(
+    logger.log(
+        logging.DEBUG if read.oldest_bookmark is None else logging.INFO,
         "Project %s: version %s (%s) published %s landed: %s.",
         version.label,
         version.record["version"],

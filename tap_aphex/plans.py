@@ -155,7 +155,7 @@ class PublishedPlansStream(AphexStream):
                         )
                 if new_for:
                     read.land(version)
-                    plan_story.landed(self.logger, version)
+                    plan_story.landed(self.logger, read, version)
                 del version  # one version in memory at a time: not this one during the next
         except BrokenPipeError:
             raise  # stdout is gone: the run ends, not the project

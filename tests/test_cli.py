@@ -259,8 +259,14 @@ def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_st
     )
     # Everything up to the last bookmark was delivered, and the next run starts right after it.
     messages = parse_lenient(stdout)
-    state = [m["value"] for m in messages if m["type"] == "STATE"][-1]
-    bookmark = state["bookmarks"]["task_events"]["replication_key_value"]
+    states = [m["value"]["bookmarks"] for m in messages if m["type"] == "STATE"]
+    # Every STATE, the last one written on the way out included, keeps the two log streams together.
+    positions = [
+        (s["task_events"]["replication_key_value"], s["tasks"]["replication_key_value"])
+        for s in states
+    ]
+    assert all(events == tasks for events, tasks in positions), positions
+    bookmark = states[-1]["task_events"]["replication_key_value"]
     log = [event["eventId"] for event in long_log.event_log.events]
     delivered = [
         m["record"]["eventId"]
@@ -268,7 +274,8 @@ def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_st
         if m["type"] == "RECORD" and m["stream"] == "task_events"
     ]
     assert delivered[: delivered.index(bookmark) + 1] == log[: log.index(bookmark) + 1]
-    second = run_tap(events_config(long_log, max_events_per_run=1), state)
+    last_state = [m["value"] for m in messages if m["type"] == "STATE"][-1]
+    second = run_tap(events_config(long_log, max_events_per_run=1), last_state)
     assert [r["eventId"] for r in second.records("task_events")] == [log[log.index(bookmark) + 1]]
 
 
