@@ -55,21 +55,28 @@ def parse_messages(text: str) -> list[dict[str, t.Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+class CapturedStdout(io.TextIOWrapper):
+    """A stdout for in-process runs: text over bytes, since the msgspec writer writes bytes."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+
+    def getvalue(self) -> str:
+        return t.cast("io.BytesIO", self.buffer).getvalue().decode("utf-8")
+
+
 def run_tap(
     config: dict[str, t.Any],
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
 ) -> TapRun:
     """Run the tap in this process (fast); errors propagate as exceptions."""
-    # Bytes underneath: the msgspec writer writes to `sys.stdout.buffer`.
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    out = CapturedStdout()
     with contextlib.redirect_stdout(out):
         # A copy: the SDK updates the state it is given in place, as the run goes.
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}), catalog=catalog)
         tap.run()
-    buffer = out.buffer
-    assert isinstance(buffer, io.BytesIO)
-    text = buffer.getvalue().decode("utf-8")
+    text = out.getvalue()
     return TapRun(parse_messages(text), stdout=text)
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import time
 import typing as t
 
 import pytest
-from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
+from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cli, run_tap
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -78,9 +77,9 @@ def ids(events: list[dict[str, t.Any]]) -> list[str]:
 
 
 def run_reporting(config: dict[str, t.Any], state: dict[str, t.Any] | None = None) -> RunReport:
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(CapturedStdout()):
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}))
-        tap.sync_all()
+        tap.run()
     return tap.report
 
 
@@ -131,8 +130,8 @@ def test_max_events_and_a_failure_are_reported_with_where_the_next_run_resumes(
 
     limited = run_reporting(api.config(max_events_per_run=3))
     tap = TapAphex(config=api.config())
-    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(RunFailedError):
-        tap.sync_all()
+    with contextlib.redirect_stdout(CapturedStdout()), pytest.raises(RunFailedError):
+        tap.run()
 
     stopped_by_limit = limited.stops["task_events"]
     assert (stopped_by_limit.reason, stopped_by_limit.resume_at) == (
@@ -233,11 +232,11 @@ def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was
     httpserver: HTTPServer, log: list[dict[str, t.Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     api = ScriptedApi(httpserver, {None: [page(log[:4])], log[3]["eventId"]: [unavailable()]})
-    out = io.StringIO()
+    out = CapturedStdout()
 
     with contextlib.redirect_stdout(out):
         tap = TapAphex(config=api.config())
-        tap.sync_all()  # no failure: the quota is not an error
+        tap.run()  # no failure: the quota is not an error
 
     run = TapRun(parse_messages(out.getvalue()))
     assert run.bookmark("task_events") == run.bookmark("tasks") == log[3]["eventId"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import http.server
-import io
 import json
 import logging
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import events_config
-from harness import TapRun, parse_messages, replay_tasks, run_cli, run_tap
+from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cli, run_tap
 
 from tap_aphex.errors import RunFailedError
 from tap_aphex.events import TaskEventsStream
@@ -42,10 +41,10 @@ def run_reporting(
     config: dict[str, t.Any], state: dict[str, t.Any] | None = None
 ) -> tuple[TapRun, RunReport]:
     """Run the tap in this process and also return what it told its RunReport."""
-    out = io.StringIO()
+    out = CapturedStdout()
     with contextlib.redirect_stdout(out):
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}))
-        tap.sync_all()
+        tap.run()
     return TapRun(parse_messages(out.getvalue())), tap.report
 
 

@@ -13,7 +13,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from harness import TapRun, parse_messages, run_cli, run_tap
+from harness import CapturedStdout, TapRun, parse_messages, run_cli, run_tap
 from pytest_httpserver import HTTPServer
 from schema_check import invalid_records
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -563,10 +563,10 @@ def test_an_unexpected_error_in_a_projects_parsing_ends_that_project_only(
         return real(self, body, label)
 
     monkeypatch.setattr(DocumentReader, "versions", versions)
-    out = io.StringIO()
+    out = CapturedStdout()
     tap = TapAphex(config=plans_config([failing, healthy]))
     with contextlib.redirect_stdout(out), pytest.raises(RunFailedError) as failed:
-        tap.sync_all()
+        tap.run()
 
     run = TapRun(parse_messages(out.getvalue()))
     assert set(versions_by_project(run)) == {healthy.account_id}

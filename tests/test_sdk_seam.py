@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import inspect
-import io
 import json
 import logging
 import signal
@@ -25,7 +24,7 @@ import singer_sdk.streams._state
 import singer_sdk.streams.core
 import singer_sdk.streams.rest
 import singer_sdk.tap_base
-from harness import events_config
+from harness import CapturedStdout, events_config
 from singer_sdk import Tap
 from singer_sdk.helpers._state import finalize_state_progress_markers, increment_state
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
@@ -131,7 +130,7 @@ def test_the_sdk_still_writes_a_periodic_state_by_state_msg_frequency() -> None:
 def test_write_state_emits_the_whole_tap_state_with_the_bookmark_set() -> None:
     tap = TapAphex(config=SCRIPTED)
     stream = tap.streams["tasks"]
-    out = io.StringIO()
+    out = CapturedStdout()
 
     with contextlib.redirect_stdout(out):
         sdk_seam.set_bookmark(stream, "e41")
