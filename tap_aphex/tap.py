@@ -6,6 +6,7 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 
 from tap_aphex.errors import AphexError, RunFailedError
 from tap_aphex.events import TaskEventsStream, TasksStream
@@ -26,6 +27,14 @@ class TapAphex(Tap):
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
+    # The SDK's list less `activate-version`: the SDK sends ACTIVATE_VERSION only for a full-table
+    # read, and a target receiving it deletes every older row; every stream here reads
+    # incrementally from a bookmark, so declaring it could only invite a target to drop history.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        capability
+        for capability in Tap.capabilities
+        if capability is not TapCapabilities.ACTIVATE_VERSION
+    ]
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         self.report = RunReport()  # what this run did, told by its streams (see `sync_all`)

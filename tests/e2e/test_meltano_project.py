@@ -1,11 +1,8 @@
-"""meltano.yml: the tap as Meltano 4 sees it, matching what the tap itself declares."""
+"""meltano.yml: the tap as Meltano 4 sees it (test_plugin_files.py checks its declarations)."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import typing as t
 from importlib.metadata import version
 
@@ -15,68 +12,17 @@ import yaml
 from tap_aphex.simulator import Simulator
 
 from .meltano_project import ROOT, Meltano
+from .plugin_files import about
 
 pytestmark = pytest.mark.e2e
 
 PROJECT: dict[str, t.Any] = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
-# What the tap reports about itself, as Meltano and Meltano Hub read it: its own settings and the
-# SDK's built-in ones, and its capabilities. (Asked of a fresh process: the SDK adds its built-in
-# settings to the tap's schema in place when a tap starts, which the other tests do here.)
-ABOUT: dict[str, t.Any] = json.loads(
-    subprocess.run(
-        [sys.executable, "-m", "tap_aphex", "--about", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-)
-SETTINGS: dict[str, dict[str, t.Any]] = ABOUT["settings"]["properties"]
-
-# The Meltano setting kind for each JSON Schema type of the tap's settings.
-KINDS = {
-    "string": "string",
-    "integer": "integer",
-    "array": "array",
-    "boolean": "boolean",
-    "object": "object",
-}
+SETTINGS = about()["settings"]["properties"]
 
 
 def plugin(plugin_type: str, name: str) -> dict[str, t.Any]:
     plugins: list[dict[str, t.Any]] = PROJECT["plugins"][plugin_type]
     return next(p for p in plugins if p["name"] == name)
-
-
-def declared_settings() -> dict[str, dict[str, t.Any]]:
-    return {setting["name"]: setting for setting in plugin("extractors", "tap-aphex")["settings"]}
-
-
-def json_type(schema: dict[str, t.Any]) -> str:
-    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    (only,) = [name for name in types if name != "null"]
-    return str(only)
-
-
-def holds_a_secret(schema: dict[str, t.Any]) -> bool:
-    nested = schema.get("items", {}).get("properties", {}).values()
-    return bool(schema.get("secret")) or any(holds_a_secret(p) for p in nested)
-
-
-def test_meltano_yml_declares_every_setting_of_the_tap_with_its_kind() -> None:
-    declared = declared_settings()
-
-    assert sorted(declared) == sorted(SETTINGS)
-    for name, schema in SETTINGS.items():
-        expected_kind = "password" if schema.get("secret") else KINDS[json_type(schema)]
-        assert declared[name]["kind"] == expected_kind, name
-        assert bool(declared[name].get("sensitive")) == holds_a_secret(schema), name
-        assert declared[name].get("value") == schema.get("default"), name
-
-
-def test_meltano_yml_declares_the_capabilities_the_tap_reports() -> None:
-    declared = plugin("extractors", "tap-aphex")["capabilities"]
-
-    assert sorted(declared) == sorted(ABOUT["capabilities"])
 
 
 def test_loaders_are_pinned_to_exact_versions_and_duckdb_to_the_one_we_read_with() -> None:
