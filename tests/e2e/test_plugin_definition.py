@@ -7,7 +7,6 @@ against the simulator, then `meltano config test` and `meltano run tap-aphex tar
 
 from __future__ import annotations
 
-
 import pytest
 
 from tap_aphex.simulator import Simulator

@@ -73,5 +73,5 @@ def simulator_config(simulator: Simulator) -> dict[str, str]:
 def organisation_env(plugin: str, simulator: Simulator) -> dict[str, str]:
     """The same settings in the environment variables Meltano reads for `plugin` by its name."""
     prefix = plugin.upper().replace("-", "_")
-    return {f"{prefix}_{name.upper()}": value for name, value in simulator_config(simulator).items()}
-
+    config = simulator_config(simulator)
+    return {f"{prefix}_{name.upper()}": value for name, value in config.items()}
