@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Print the path of a usable `uv`, installing it first if there is none: with pip --user, or, where
 # the system Python refuses that (PEP 668 "externally managed"), into a private venv in .tools/.
-# Used by .ci/run and ./demo, so that a clean clone needs nothing but Python.
+# Used by ./test, ./demo and .ci/run, so that a clean clone needs nothing but Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"

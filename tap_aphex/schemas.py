@@ -7,9 +7,23 @@ Objects allow additional properties so that fields the documents do not name are
 
 from __future__ import annotations
 
+import typing as t
+
 from singer_sdk import typing as th
 
-_RESOURCES = th.ObjectType(additional_properties=th.NumberType)
+
+def _open_object(values: type[th.JSONTypeHelper[t.Any]] | None = None) -> th.CustomType:
+    """An object whose keys are data (resource names, undocumented fields), not a fixed set.
+
+    Declared without `properties`: the SDK's schema flattening keeps such an object whole, as one
+    column of JSON text, whereas an empty `properties` makes it drop the column from the SCHEMA
+    while the records still carry it (which a flat-file target refuses).
+    """
+    additional: object = True if values is None else values.type_dict
+    return th.CustomType({"type": ["object"], "additionalProperties": additional})
+
+
+_RESOURCES = _open_object(th.NumberType)
 
 STATUS = th.ObjectType(
     th.Property("date", th.DateTimeType, description="Day the status is attached to."),
@@ -65,7 +79,7 @@ def _task_properties(*, id_required: bool) -> list[th.Property]:  # type: ignore
 
 _UNDOCUMENTED = th.Property(
     "undocumented",
-    th.ObjectType(additional_properties=True),
+    _open_object(),
     description="Fields the vendor's documents do not name, kept as they came.",
 )
 
@@ -177,10 +191,10 @@ PUBLISHED_PLAN = th.PropertiesList(
     _ACCOUNT_ID,
     _PUBLISHED_PLAN_ID,
     *VENDOR_VERSION_FIELDS,
-    th.Property("project", th.ObjectType(additional_properties=True)),
+    th.Property("project", _open_object()),
     th.Property(
         "rowCounts",
-        th.ObjectType(additional_properties=th.IntegerType),
+        _open_object(th.IntegerType),
         description="Rows per table in this version that landed in the table streams.",
     ),
     _UNDOCUMENTED,

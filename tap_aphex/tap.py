@@ -11,6 +11,7 @@ from pathlib import Path
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
@@ -44,6 +45,14 @@ class TapAphex(SeamTap):
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter  # issue 8; each tap passes a counting one (`__init__`)
+    # The SDK's list less `activate-version`: the SDK sends ACTIVATE_VERSION only for a full-table
+    # read, and a target receiving it deletes every older row; every stream here reads
+    # incrementally from a bookmark, so declaring it could only invite a target to drop history.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        capability
+        for capability in SeamTap.capabilities
+        if capability is not TapCapabilities.ACTIVATE_VERSION
+    ]
 
     def __init__(
         self,

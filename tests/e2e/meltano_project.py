@@ -37,6 +37,10 @@ class Meltano:
     """
 
     env: dict[str, str]
+    cwd: Path = ROOT  # the project's folder
+    # The project's `.env` is not read (os.devnull) unless a test's own project keeps its secrets
+    # there (None: Meltano's default, `<project>/.env`).
+    env_file: str | None = os.devnull
 
     @classmethod
     def isolated(cls, folder: Path, **settings: str) -> Meltano:
@@ -46,8 +50,8 @@ class Meltano:
         self, *args: str, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [meltano_executable(), f"--env-file={os.devnull}", *args],
-            cwd=ROOT,
+            self.command(*args),
+            cwd=self.cwd,
             env=self.env,
             capture_output=True,
             text=True,
@@ -58,6 +62,21 @@ class Meltano:
             tail = "\n".join((result.stderr + result.stdout).splitlines()[-40:])
             pytest.fail(f"`meltano {' '.join(args)}` exited {result.returncode}:\n{tail}")
         return result
+
+    def command(self, *args: str) -> list[str]:
+        env_file = [] if self.env_file is None else [f"--env-file={self.env_file}"]
+        return [meltano_executable(), *env_file, *args]
+
+    def start(self, *args: str, log: t.IO[str]) -> subprocess.Popen[str]:
+        """`meltano <args>` started in the background, its output going to `log`."""
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def state(self, state_id: str) -> dict[str, t.Any]:
         """The Singer state Meltano saved for `state_id` (its systemdb backend)."""
