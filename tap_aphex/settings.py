@@ -84,7 +84,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1),
         default=DEFAULT_PUBLISHED_PLANS_LIMIT,
         title="Published versions per request",
-        description="Sent as `limit`: how many published versions to ask each project for.",
+        description="Sent as `limit`: how many published versions to ask each project for on "
+        "later runs (a project's first run reads the whole history the API keeps).",
     ),
     th.Property(
         "request_timeout",
