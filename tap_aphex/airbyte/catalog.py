@@ -16,10 +16,13 @@ if t.TYPE_CHECKING:
 
 DOCUMENTATION_URL = "https://aphex.co"
 
-#: Airbyte destinations deduplicate on the primary key by the *largest* cursor value, so the
-#: cursor must sort in log order. The Singer bookmark (eventId) is a position, not sortable: the
-#: event time is what Airbyte is told to order by.
-AIRBYTE_CURSOR = {"task_events": "createdAt", "tasks": "eventCreatedAt"}
+#: Airbyte destinations deduplicate a primary key by the largest cursor value, so the cursor must
+#: sort in log order. The Singer bookmark (eventId) is a position but does not sort, and event
+#: times tie; so the log's streams get a column that does: microseconds since the epoch when the
+#: row went out, kept strictly increasing. Each sync resumes after the last, so it grows across
+#: syncs too.
+LOG_SEQUENCE = "_aphex_log_sequence"
+LOG_ORDERED_STREAMS = frozenset({"task_events", "tasks"})
 
 #: Deletions: Singer's `_sdc_deleted_at`, repeated under the column Airbyte's deduplicating
 #: destinations delete rows by.
@@ -70,7 +73,13 @@ def _airbyte_stream(name: str, tap: TapAphex) -> dict[str, t.Any]:
     properties = schema.get("properties", {})
     if SINGER_DELETED_AT in properties:
         properties[AIRBYTE_DELETED_AT] = properties[SINGER_DELETED_AT]
-    cursor = AIRBYTE_CURSOR.get(name, stream.replication_key)
+    cursor = stream.replication_key
+    if name in LOG_ORDERED_STREAMS:
+        properties[LOG_SEQUENCE] = {
+            "type": "integer",
+            "description": "Increases in log order, across syncs: what to deduplicate by.",
+        }
+        cursor = LOG_SEQUENCE
     return {
         "name": name,
         "json_schema": schema,

@@ -10,9 +10,9 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
+from tap_aphex.airbyte.running import new_tap
 from tap_aphex.errors import describe
 from tap_aphex.settings import account_id, project_label
-from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import RESTStream
@@ -25,7 +25,7 @@ class CheckResult(t.NamedTuple):
 
 def check_connection(config: dict[str, t.Any]) -> CheckResult:
     try:
-        tap = TapAphex(config={**config, "published_plans_limit": 1})
+        tap = new_tap(config={**config, "published_plans_limit": 1})
     except ConfigValidationError as error:
         return CheckResult(False, config_error_text(error))
     outcomes: list[tuple[str, Exception | None]] = []

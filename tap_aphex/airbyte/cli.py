@@ -19,10 +19,10 @@ from tap_aphex.airbyte import catalog
 from tap_aphex.airbyte.check import check_connection, config_error_text, failure_text
 from tap_aphex.airbyte.logs import logs_as_airbyte_messages
 from tap_aphex.airbyte.output import AirbyteOutput, connection_status, error_trace
+from tap_aphex.airbyte.running import new_tap
 from tap_aphex.airbyte.state import singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
 from tap_aphex.errors import AphexError, AuthenticationError, RunFailedError
-from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,7 +73,7 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         return 1
 
 
-def _is_config_error(error: Exception) -> bool:
+def _is_config_error(error: Exception | None) -> bool:
     return isinstance(error, (AuthenticationError, InputFileError, catalog.CatalogMismatchError))
 
 
@@ -90,7 +90,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         return 0  # a failed check is an answer, not an error
     if args.command == "discover":
         output.write(
-            {"type": "CATALOG", "catalog": catalog.airbyte_catalog(TapAphex(config=config))}
+            {"type": "CATALOG", "catalog": catalog.airbyte_catalog(new_tap(config=config))}
         )
         return 0
     configured = _read_json(args.catalog, "--catalog")
@@ -102,17 +102,19 @@ def _read(
     config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
 ) -> int:
     """Run the tap on the selected streams, its messages translated as they are written."""
-    selection = catalog.select(TapAphex(config=config), configured)
-    state = singer_state(passed, full_refresh=selection.full_refresh)
+    selection = catalog.select(new_tap(config=config), configured)
+    state = singer_state(passed, selected=selection.streams, full_refresh=selection.full_refresh)
     writer = AirbyteMessageWriter(output)
-    tap = TapAphex(
+    tap = new_tap(
         config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
     )
     try:
         tap.sync_all()
     except RunFailedError:
         # Each failure ended its own stream or project; everything else landed, with its state.
-        for message, error in zip(tap.report.failures, tap.report.errors, strict=True):
+        errors: list[Exception | None] = [*tap.report.errors]
+        for index, message in enumerate(tap.report.failures):
+            error = errors[index] if index < len(errors) else None
             failure_type = "config_error" if _is_config_error(error) else "system_error"
             output.write(error_trace(message, failure_type))
         writer.finish(selection.streams, complete=False)

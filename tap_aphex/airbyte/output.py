@@ -35,7 +35,7 @@ class AirbyteOutput:
 
     def __init__(self, stream: t.BinaryIO) -> None:
         self._stream = stream
-        self._lock = threading.Lock()  # log lines may come from other threads
+        self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
 
     def write(self, message: AirbyteMessage, *, flush: bool = True) -> None:
         line = _ENCODER.encode(message) + b"\n"
@@ -58,8 +58,11 @@ def record_message(stream: str, data: t.Mapping[str, t.Any]) -> AirbyteMessage:
 
 
 def state_message(state: dict[str, t.Any], records_since_last: int) -> AirbyteMessage:
-    """A STATE; `sourceStats` lets the platform check that every record before it arrived."""
-    return {"type": "STATE", "state": {**state, "sourceStats": {"recordCount": records_since_last}}}
+    """A STATE; `sourceStats` lets the platform check that the records before it all arrived."""
+    return {
+        "type": "STATE",
+        "state": {**state, "sourceStats": {"recordCount": float(records_since_last)}},
+    }
 
 
 def log_message(level: str, message: str) -> AirbyteMessage:

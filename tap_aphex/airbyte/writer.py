@@ -2,13 +2,15 @@
 
 `TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`, the instance form of
 `Tap.message_writer_class`), so every message of a run passes through `write_message` here:
-RECORD -> RECORD, STATE -> GLOBAL STATE, SCHEMA -> the stream's STARTED status. Nothing in the
-streams knows which protocol they speak.
+RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
+status. Nothing in the streams knows which protocol they speak.
 """
 
 from __future__ import annotations
 
+import time
 import typing as t
+from collections import Counter
 
 from singer_sdk.singerlib import (
     Message,
@@ -19,14 +21,19 @@ from singer_sdk.singerlib import (
 )
 from singer_sdk.singerlib.encoding import GenericSingerWriter
 
-from tap_aphex.airbyte.catalog import AIRBYTE_DELETED_AT, SINGER_DELETED_AT
+from tap_aphex.airbyte.catalog import (
+    AIRBYTE_DELETED_AT,
+    LOG_ORDERED_STREAMS,
+    LOG_SEQUENCE,
+    SINGER_DELETED_AT,
+)
 from tap_aphex.airbyte.output import (
     AirbyteOutput,
     record_message,
     state_message,
     stream_status_trace,
 )
-from tap_aphex.airbyte.state import airbyte_state
+from tap_aphex.airbyte.state import StreamStates
 from tap_aphex.errors import AphexError
 
 if t.TYPE_CHECKING:
@@ -44,7 +51,9 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
         self._output = output
         self._started: list[str] = []  # streams whose STARTED status went out, in order
         self._running: set[str] = set()
-        self._records_since_state = 0
+        self._records_since_state: Counter[str] = Counter()  # per stream
+        self._states = StreamStates()
+        self._sequence = 0  # the last LOG_SEQUENCE given
 
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
@@ -52,14 +61,18 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
             self._stream_is_running(stream)
             if SINGER_DELETED_AT in data:
                 data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
+            if stream in LOG_ORDERED_STREAMS:
+                self._sequence = max(time.time_ns() // 1000, self._sequence + 1)
+                data = {**data, LOG_SEQUENCE: self._sequence}
             # Records are flushed by the STATE after them: a record may be lost with a killed
             # process, a STATE never runs ahead of what was written.
             self._output.write(record_message(stream, data), flush=False)
-            self._records_since_state += 1
+            self._records_since_state[stream] += 1
         elif isinstance(message, StateMessage):
-            state = airbyte_state(message.value)
-            self._output.write(state_message(state, self._records_since_state))
-            self._records_since_state = 0
+            for stream, state in self._states.moved(message.value):
+                records = self._records_since_state.pop(stream, 0)
+                self._output.write(state_message(state, records), flush=False)
+            self._output.flush()
         elif isinstance(message, SchemaMessage):
             self._stream_started(message.stream)
         elif message.type is SingerMessageType.BATCH:
