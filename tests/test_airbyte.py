@@ -378,6 +378,10 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
             [{"type": "LEGACY", "data": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}}],
             {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
         ),
+        (
+            {"singer_state": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}},
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
         # Both log streams with checkpoints that disagree: both from the older.
         (
             {
@@ -487,6 +491,8 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             "no_such_stream",
         ),
         ({"catalog": {"streams": []}, "state": "not state"}, "not Airbyte state"),
+        ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
+        ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
     ],
 )
 def test_a_catalog_or_state_that_does_not_fit_is_one_clear_trace(

@@ -12,7 +12,7 @@ state read back resumes both from the older of the two: what the other stream al
 sent again (and deduplicated by its primary key), nothing is skipped.
 
 In: a list of state messages (STREAM; GLOBAL and LEGACY from other writers), or the legacy object
-(a Singer state, as Airbyte's old Singer adapter kept it, or one state message).
+(a Singer state, as Airbyte's old Singer adapter or Meltano keeps it, or one state message).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def singer_state(
     Streams read in `full_refresh` mode start from the beginning: their bookmarks are left out.
     """
     if isinstance(passed, dict) and "type" not in passed:
-        state: SingerState = copy.deepcopy(passed.get("data", passed))  # the legacy object
+        state = _from_legacy_object(passed)
     elif isinstance(passed, dict):
         state = _from_messages([passed])
     elif isinstance(passed, list):
@@ -109,6 +109,18 @@ def _resume_log_streams_together(bookmarks: dict[str, t.Any], selected: t.Collec
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
+
+
+def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
+    """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
+    if not passed:
+        return {}
+    for key in ("singer_state", "data"):
+        if isinstance(passed.get(key), dict) and len(passed) == 1:
+            passed = passed[key]
+    if not isinstance(passed.get("bookmarks"), dict):
+        raise _not_understood("an object without `bookmarks`")
+    return copy.deepcopy(passed)
 
 
 def _from_messages(messages: list[object]) -> SingerState:
