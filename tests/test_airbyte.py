@@ -534,3 +534,23 @@ def test_the_command_writes_airbyte_messages_only_on_stdout(sim: Simulator, tmp_
     assert len([m for m in messages if m["type"] == "RECORD"]) == 2 * len(sim.event_log.events)
     assert any(m["type"] == "LOG" for m in messages)
     assert done.stderr == ""
+
+
+def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+    command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # as a platform that stopped reading
+        stderr = process.stderr.read().decode()
+        exit_code = process.wait(timeout=120)
+
+    assert exit_code == 1
+    assert stderr == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing as t
 from pathlib import Path
@@ -48,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    sys.exit(run(argv, sys.stdout.buffer))
+    try:
+        code = run(argv, sys.stdout.buffer)
+    except BrokenPipeError:
+        # Python would report the unflushed stdout again at exit; send what is left nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
 
 
 def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
@@ -63,6 +70,8 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         except AphexError as error:
             failure_type = "config_error" if _is_config_error(error) else "system_error"
             output.write(error_trace(failure_text(error), failure_type))
+        except BrokenPipeError:
+            raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
             output.write(
                 error_trace("Interrupted; the last STATE holds what landed.", "transient_error")
@@ -119,6 +128,8 @@ def _read(
             output.write(error_trace(message, failure_type))
         writer.finish(selection.streams, complete=False)
         return 1
+    except BrokenPipeError:
+        raise
     except BaseException:
         writer.finish(selection.streams, complete=False)
         raise

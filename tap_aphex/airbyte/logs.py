@@ -40,6 +40,8 @@ class AirbyteLogHandler(logging.Handler):
             if record.exc_info and record.exc_info[0] is not None:
                 text += f" ({record.exc_info[0].__name__})"
             self._output.write(log_message(airbyte_level(record.levelno), text))
+        except OSError:
+            return  # stdout is gone (its reader stopped): there is nowhere left to log to
         except Exception:  # a failing log line must not end the sync
             self.handleError(record)
 
