@@ -26,6 +26,7 @@ from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.simulator import Simulator
 
 LOG_STREAMS = ("task_events", "tasks")
+PAGE = 150  # the simulator's page size in the read tests: 4 pages of events
 SOURCE_APHEX = Path(sys.executable).with_name("source-aphex")
 
 
@@ -227,7 +228,9 @@ def test_discover_offers_every_stream_with_modes_cursor_and_keys(tmp_path: Path)
 
 @pytest.fixture
 def sim() -> t.Iterator[Simulator]:
-    with Simulator(seed=7, events=1_200, page_size=300, daily_quota=None, plan_projects=0) as sim:
+    with Simulator(
+        seed=7, events=4 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=0
+    ) as sim:
         yield sim
 
 
@@ -251,7 +254,7 @@ def test_read_states_the_shared_log_position_after_each_page(
 ) -> None:
     result = read(tmp_path, events_config(sim))
 
-    page_ends = [e["eventId"] for e in sim.event_log.events[299::300]]
+    page_ends = [e["eventId"] for e in sim.event_log.events[PAGE - 1 :: PAGE]]
     for stream in LOG_STREAMS:
         states = result.states(stream)
         positions = [state["replication_key_value"] for state in states]
@@ -331,8 +334,8 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
     second = read(tmp_path, events_config(sim), state=kept)
 
     assert sim.requests[0].query["startAfter"] == first.states("tasks")[1]["replication_key_value"]
-    assert len(second.records("task_events")) == 600  # the last two pages, not all four
-    tasks = current_tasks(first.records("tasks")[:600] + second.records("tasks"))
+    assert len(second.records("task_events")) == 2 * PAGE  # the last two pages, not all four
+    tasks = current_tasks(first.records("tasks")[: 2 * PAGE] + second.records("tasks"))
     assert set(tasks) == set(sim.current_tasks())
 
 
@@ -467,13 +470,16 @@ def test_a_server_failure_is_a_system_error_after_what_landed(
 
 
 def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> None:
-    with Simulator(seed=7, events=1_200, page_size=300, daily_quota=700, plan_projects=0) as sim:
+    quota = 2 * PAGE + 50  # runs out in the third page
+    with Simulator(
+        seed=7, events=4 * PAGE, page_size=PAGE, daily_quota=quota, plan_projects=0
+    ) as sim:
         result = read(tmp_path, events_config(sim))
         delivered = [r["eventId"] for r in result.records("task_events")]
 
     assert result.exit_code == 0
     assert result.errors() == []
-    assert len(delivered) == 700
+    assert len(delivered) == quota
     assert result.states("task_events")[-1]["replication_key_value"] == delivered[-1]
     assert result.states("tasks")[-1]["replication_key_value"] == delivered[-1]
     assert result.statuses("task_events")[-1] == "COMPLETE"

@@ -7,6 +7,8 @@ import logging
 import sys
 import typing as t
 
+from typing_extensions import override
+
 from tap_aphex.airbyte.output import AirbyteOutput, log_message
 
 if t.TYPE_CHECKING:
@@ -34,6 +36,7 @@ class AirbyteLogHandler(logging.Handler):
         super().__init__()
         self._output = output
 
+    @override
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()

@@ -20,6 +20,7 @@ from singer_sdk.singerlib import (
     StateMessage,
 )
 from singer_sdk.singerlib.encoding import GenericSingerWriter
+from typing_extensions import override
 
 from tap_aphex.airbyte.catalog import (
     AIRBYTE_DELETED_AT,
@@ -55,6 +56,7 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
         self._states = StreamStates()
         self._sequence = 0  # the last LOG_SEQUENCE given
 
+    @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
             stream, data = message.stream, message.record
@@ -82,6 +84,7 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
             raise BatchNotSupportedError(msg)
         # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves.
 
+    @override
     def serialize_message(self, message: Message) -> bytes:
         """Not used: `write_message` translates first, and one Singer message may become two."""
         raise NotImplementedError
