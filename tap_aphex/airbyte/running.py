@@ -12,11 +12,11 @@ from tap_aphex.tap import TapAphex
 def new_tap(**kwargs: t.Any) -> TapAphex:
     """A `TapAphex`; a stop signal then ends the process at once, with nothing more written.
 
-    The tap's own handlers (set when it is made) write one more STATE and exit 0. Airbyte runners
-    send SIGTERM when they have what they need or cancel a sync, and PyAirbyte accepts only exit 0
-    or death by SIGTERM; a STATE written mid-page could also put the log's two bookmarks apart. So
-    SIGTERM takes its default action: every STATE already out covers only records already out,
-    and SIGINT raises KeyboardInterrupt again.
+    Whatever handlers the tap sets when it is made are replaced (the SDK's write one more STATE,
+    which mid-page would put the log's two bookmarks apart, and exit 0). Airbyte runners send
+    SIGTERM when they have what they need or cancel a sync, and PyAirbyte accepts only exit 0 or
+    death by SIGTERM. So SIGTERM takes its default action (every STATE already out covers only
+    records already out), and SIGINT raises KeyboardInterrupt again.
     """
     tap = TapAphex(**kwargs)
     if threading.current_thread() is threading.main_thread():
