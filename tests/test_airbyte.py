@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import typing as t
@@ -560,3 +561,27 @@ def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(
 
     assert exit_code == 1
     assert stderr == ""
+
+
+def test_sigterm_ends_a_read_at_once_with_nothing_more_written(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+    sim.inject_fault("stall", stall_seconds=60)  # the first request hangs: the sync is mid-way
+    command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        lines = []
+        while b"Reading the task-event log" not in (line := process.stdout.readline()):
+            assert line, "the read ended before its first request"
+            lines.append(line)
+        process.send_signal(signal.SIGTERM)
+        lines += process.stdout.read().splitlines()
+        exit_code = process.wait(timeout=30)
+
+    messages = [valid(json.loads(line)) for line in lines]
+    assert exit_code == -signal.SIGTERM  # what PyAirbyte counts as a clean stop
+    assert [m for m in messages if m["type"] in ("STATE", "RECORD")] == []
