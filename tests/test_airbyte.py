@@ -585,3 +585,20 @@ def test_sigterm_ends_a_read_at_once_with_nothing_more_written(
     messages = [valid(json.loads(line)) for line in lines]
     assert exit_code == -signal.SIGTERM  # what PyAirbyte counts as a clean stop
     assert [m for m in messages if m["type"] in ("STATE", "RECORD")] == []
+
+
+def test_published_plans_land_with_a_state_per_project(tmp_path: Path) -> None:
+    with Simulator(seed=5, events=0, daily_quota=None, plan_projects=2, plan_tasks=5) as sim:
+        projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+        result = read(tmp_path, {"projects": projects})
+        accounts = [p.account_id for p in sim.plan_projects]
+
+    assert result.exit_code == 0
+    assert {r["accountId"] for r in result.records("published_plans")} == set(accounts)
+    assert result.records("published_plan_tasks")
+    # The plans' state moves once per project: the first project's partition, then both.
+    states = result.states("published_plans")
+    partitions = [[p["context"]["accountId"] for p in state["partitions"]] for state in states]
+    assert [set(found) for found in partitions[:2]] == [{accounts[0]}, set(accounts)]
+    for stream in ("published_plans", "published_plan_tasks", "published_plan_statuses"):
+        assert result.statuses(stream)[-1] == "COMPLETE"
