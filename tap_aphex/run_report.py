@@ -45,6 +45,7 @@ class RunReport:
     """The run's account of itself; one per `TapAphex` run."""
 
     failures: list[str] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)  # behind `failures`, in the same order
     stops: dict[str, StreamStop] = field(default_factory=dict)
     records_sent: Counter[str] = field(default_factory=Counter)
 
@@ -53,12 +54,14 @@ class RunReport:
         message = f"{what}: {describe(error)}"
         logger.error("%s", message)
         self.failures.append(message)
+        self.errors.append(error)
 
     def stopped(self, stream: str, reason: StopReason, resume_at: str | None) -> None:
         self.stops[stream] = StreamStop(reason, resume_at)
 
     def clear(self) -> None:
         self.failures.clear()
+        self.errors.clear()
         self.stops.clear()
         self.records_sent.clear()
 

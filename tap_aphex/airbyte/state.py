@@ -1,0 +1,162 @@
+"""The tap's Singer state <-> Airbyte state messages.
+
+Out: per-stream states (type STREAM), one for each stream whose bookmark moved at a Singer STATE.
+Per-stream rather than GLOBAL because that is the form PyAirbyte's caches keep and pass back
+(0.71 keeps no GLOBAL state, so every read would start over and spend the daily quota again).
+
+task_events and tasks are fed by one pass over the log and share one position: the tap resumes
+from it only when both bookmarks agree, else it re-reads from `start_after`. A platform commits
+per-stream states stream by stream, so after a failed sync it may hold the two at different pages.
+So both log streams' states carry the same `log_checkpoint` number at each checkpoint, and the
+state read back resumes both from the older of the two: what the other stream already had is
+sent again (and deduplicated by its primary key), nothing is skipped.
+
+In: a list of state messages (STREAM; GLOBAL and LEGACY from other writers), or the legacy object
+(a Singer state, as Airbyte's old Singer adapter or Meltano keeps it, or one state message).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import typing as t
+
+from tap_aphex.errors import AphexError
+
+SingerState = dict[str, t.Any]
+
+LOG_STREAMS = ("task_events", "tasks")  # fed by one pass over the log: one shared position
+CHECKPOINT = "log_checkpoint"  # increases at each checkpoint, across syncs (microseconds)
+POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
+
+
+class StateNotUnderstoodError(AphexError):
+    """The state passed to `read` is not one of the shapes Airbyte writes."""
+
+
+class StreamStates:
+    """Turns each Singer STATE the tap writes into the per-stream states that moved."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
+        self._checkpoint = 0
+
+    def moved(self, singer_state: t.Mapping[str, t.Any]) -> list[tuple[str, dict[str, t.Any]]]:
+        """(stream, AirbyteStateMessage without sourceStats) for each bookmark that moved.
+
+        When one log stream's moved, both go out, with one checkpoint number.
+        """
+        self._checkpoint = max(time.time_ns() // 1000, self._checkpoint + 1)
+        bookmarks = singer_state.get("bookmarks") or {}
+        moved = {
+            name
+            for name, bookmark in bookmarks.items()
+            if self._sent.get(name) != json.dumps(bookmark, sort_keys=True, default=str)
+        }
+        if moved & set(LOG_STREAMS):
+            moved |= set(LOG_STREAMS) & set(bookmarks)
+        messages = []
+        for name in [name for name in bookmarks if name in moved]:
+            self._sent[name] = json.dumps(bookmarks[name], sort_keys=True, default=str)
+            blob = dict(bookmarks[name])
+            if name in LOG_STREAMS:
+                blob[CHECKPOINT] = self._checkpoint
+            messages.append((name, stream_state_message(name, blob)))
+        return messages
+
+
+def stream_state_message(stream: str, blob: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {
+        "type": "STREAM",
+        "stream": {"stream_descriptor": {"name": stream}, "stream_state": blob},
+    }
+
+
+def singer_state(
+    passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
+) -> SingerState:
+    """The Singer state for `TapAphex` from the state Airbyte passed to `read`.
+
+    Streams read in `full_refresh` mode start from the beginning: their bookmarks are left out.
+    """
+    if isinstance(passed, dict) and "type" not in passed:
+        state = _from_legacy_object(passed)
+    elif isinstance(passed, dict):
+        state = _from_messages([passed])
+    elif isinstance(passed, list):
+        state = _from_messages(passed)
+    else:
+        raise _not_understood(f"a JSON {type(passed).__name__}")
+    bookmarks = {
+        name: bookmark
+        for name, bookmark in (state.get("bookmarks") or {}).items()
+        if name not in full_refresh
+    }
+    _resume_log_streams_together(bookmarks, selected)
+    return {**state, "bookmarks": bookmarks} if bookmarks or "bookmarks" in state else state
+
+
+def _resume_log_streams_together(bookmarks: dict[str, t.Any], selected: t.Collection[str]) -> None:
+    """Both log streams from the older checkpoint when the platform kept them apart."""
+    fed = {name: bookmarks[name] for name in LOG_STREAMS if isinstance(bookmarks.get(name), dict)}
+    together = [bookmark for name, bookmark in fed.items() if name in selected]
+    if len({json.dumps(b.get(POSITION)) for b in together}) > 1 and all(
+        isinstance(b.get(CHECKPOINT), int) for b in together
+    ):
+        oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))
+        for bookmark in together:
+            bookmark[POSITION] = oldest[POSITION]
+    for bookmark in fed.values():
+        bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
+
+
+def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
+    """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
+    if not passed:
+        return {}
+    for key in ("singer_state", "data"):
+        if isinstance(passed.get(key), dict) and len(passed) == 1:
+            passed = passed[key]
+    if not isinstance(passed.get("bookmarks"), dict):
+        raise _not_understood("an object without `bookmarks`")
+    return copy.deepcopy(passed)
+
+
+def _from_messages(messages: list[object]) -> SingerState:
+    state: SingerState = {}
+    bookmarks: dict[str, t.Any] = {}
+    for message in copy.deepcopy(messages):
+        if not isinstance(message, dict):
+            raise _not_understood("a list holding something other than state messages")
+        kind = str(message.get("type", "")).upper()
+        if kind == "STREAM" and isinstance(message.get("stream"), dict):
+            _add(bookmarks, message["stream"])
+        elif kind == "GLOBAL" and isinstance(message.get("global"), dict):
+            state.update(message["global"].get("shared_state") or {})
+            for stream_state in message["global"].get("stream_states") or []:
+                _add(bookmarks, stream_state)
+        elif kind == "LEGACY" and isinstance(message.get("data"), dict):
+            legacy = dict(message["data"])
+            bookmarks.update(legacy.pop("bookmarks", None) or {})
+            state.update(legacy)
+        else:
+            raise _not_understood(f"a state message of type {kind or 'none'!r}")
+    return {**state, "bookmarks": bookmarks} if bookmarks else state
+
+
+def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
+    descriptor = stream_state.get("stream_descriptor") if isinstance(stream_state, dict) else None
+    if not isinstance(stream_state, dict) or not isinstance(descriptor, dict):
+        raise _not_understood("a stream state without a stream descriptor")
+    if not isinstance(descriptor.get("name"), str):
+        raise _not_understood("a stream state without a stream name")
+    if stream_state.get("stream_state") is not None:
+        bookmarks[descriptor["name"]] = stream_state["stream_state"]
+
+
+def _not_understood(what: str) -> StateNotUnderstoodError:
+    return StateNotUnderstoodError(
+        f"The state passed with --state is {what}, not Airbyte state (a list of state messages, "
+        "or the legacy object). Pass the state a previous `read` wrote, or none to start over."
+    )

@@ -1,0 +1,604 @@
+"""`source-aphex`: the Airbyte protocol over real HTTP to the simulator.
+
+Every message every command writes is checked against the protocol's own models
+(`airbyte-protocol-models`): it must parse, and parse back to exactly what was written (no field
+the protocol does not define, none of the wrong type).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from airbyte_protocol.models import AirbyteMessage
+from conftest import events_config
+
+from tap_aphex.airbyte.cli import run
+from tap_aphex.airbyte.state import CHECKPOINT, singer_state
+from tap_aphex.settings import CONFIG_SCHEMA
+from tap_aphex.simulator import Simulator
+
+LOG_STREAMS = ("task_events", "tasks")
+PAGE = 150  # the simulator's page size in the read tests: 4 pages of events
+SOURCE_APHEX = Path(sys.executable).with_name("source-aphex")
+
+
+@dataclass
+class AirbyteRun:
+    messages: list[dict[str, t.Any]]
+    exit_code: int
+
+    def of_type(self, kind: str) -> list[dict[str, t.Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    def records(self, stream: str) -> list[dict[str, t.Any]]:
+        return [
+            m["record"]["data"] for m in self.of_type("RECORD") if m["record"]["stream"] == stream
+        ]
+
+    def states(self, stream: str) -> list[dict[str, t.Any]]:
+        return [
+            m["state"]["stream"]["stream_state"]
+            for m in self.of_type("STATE")
+            if m["state"]["stream"]["stream_descriptor"]["name"] == stream
+        ]
+
+    def errors(self) -> list[dict[str, t.Any]]:
+        return [m["trace"]["error"] for m in self.of_type("TRACE") if m["trace"]["type"] == "ERROR"]
+
+    def statuses(self, stream: str) -> list[str]:
+        return [
+            m["trace"]["stream_status"]["status"]
+            for m in self.of_type("TRACE")
+            if m["trace"]["type"] == "STREAM_STATUS"
+            and m["trace"]["stream_status"]["stream_descriptor"]["name"] == stream
+        ]
+
+    def passed_back(self) -> list[dict[str, t.Any]]:
+        """What a platform passes to the next read: the last state message of each stream."""
+        last = {
+            m["state"]["stream"]["stream_descriptor"]["name"]: m["state"]
+            for m in self.of_type("STATE")
+        }
+        return list(last.values())
+
+
+def valid(message: dict[str, t.Any]) -> dict[str, t.Any]:
+    model = AirbyteMessage.parse_obj(message)
+    assert json.loads(model.json(by_alias=True, exclude_unset=True)) == message, message
+    return message
+
+
+def source(tmp_path: Path, command: str, config: object = None, **files: object) -> AirbyteRun:
+    """Run a `source-aphex` command in this process, as Airbyte would with files."""
+    argv = [command]
+    for option, content in (("config", config), *files.items()):
+        if content is not None:
+            path = tmp_path / f"{option}.json"
+            path.write_text(json.dumps(content))
+            argv += [f"--{option}", str(path)]
+    out = io.BytesIO()
+    exit_code = run(argv, out)
+    lines = out.getvalue().decode().splitlines()
+    return AirbyteRun([valid(json.loads(line)) for line in lines], exit_code)
+
+
+def configured(
+    run_or_catalog: AirbyteRun, streams: t.Iterable[str] | None = None, mode: str = "incremental"
+) -> dict[str, t.Any]:
+    """The ConfiguredAirbyteCatalog a platform builds from `discover`, selecting `streams`."""
+    (catalog,) = run_or_catalog.of_type("CATALOG")
+    wanted = set(streams) if streams is not None else None
+    return {
+        "streams": [
+            {"stream": stream, "sync_mode": mode, "destination_sync_mode": "append_dedup"}
+            for stream in catalog["catalog"]["streams"]
+            if wanted is None or stream["name"] in wanted
+        ]
+    }
+
+
+def read(
+    tmp_path: Path,
+    config: dict[str, t.Any],
+    streams: t.Iterable[str] | None = None,
+    state: object = None,
+    mode: str = "incremental",
+) -> AirbyteRun:
+    catalog = configured(source(tmp_path, "discover", config), streams, mode)
+    return source(tmp_path, "read", config, catalog=catalog, state=state)
+
+
+def current_tasks(rows: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
+    """As a deduplicating destination does: per id, the row with the largest cursor; deletes out."""
+    latest: dict[str, dict[str, t.Any]] = {}
+    for row in sorted(rows, key=lambda row: row["_aphex_log_sequence"]):
+        latest[row["id"]] = row
+    return {task_id: row for task_id, row in latest.items() if not row["_ab_cdc_deleted_at"]}
+
+
+# ------------------------------------------------------------------------------------ spec
+
+
+def test_spec_is_the_taps_settings_with_the_key_and_tokens_secret(tmp_path: Path) -> None:
+    result = source(tmp_path, "spec")
+
+    (message,) = result.messages
+    spec = message["spec"]
+    settings = spec["connectionSpecification"]["properties"]
+    assert result.exit_code == 0
+    assert set(settings) == set(CONFIG_SCHEMA["properties"])
+    assert settings["api_key"]["airbyte_secret"] is True
+    assert settings["projects"]["items"]["properties"]["token"]["airbyte_secret"] is True
+    assert [name for name, setting in settings.items() if setting.get("airbyte_secret")] == [
+        "api_key"
+    ]
+    assert spec["supportsIncremental"] is True
+    assert spec["documentationUrl"].startswith("https://")
+
+
+# ----------------------------------------------------------------------------------- check
+
+
+def test_check_makes_one_request_per_api_and_succeeds() -> None:
+    with Simulator(seed=3, events=300, page_size=100, daily_quota=None, plan_projects=2) as sim:
+        projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+        config = {**events_config(sim), "projects": projects}
+        result = source_in_tmp("check", config)
+
+        (status,) = result.of_type("CONNECTION_STATUS")
+        assert status["connectionStatus"]["status"] == "SUCCEEDED", status
+        assert result.exit_code == 0
+        assert len(sim.requests) == 3  # the Data API, and each of the two projects
+        plan_requests = [r for r in sim.requests if "limit" in r.query]
+        assert [r.query["limit"] for r in plan_requests] == ["1", "1"]
+        assert len([r for r in sim.requests if r.events]) == 1
+
+
+@pytest.mark.parametrize("refused", ["api_key", "token"])
+def test_check_names_a_refused_key_or_token_and_never_prints_it(refused: str) -> None:
+    with Simulator(seed=3, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        (project,) = sim.plan_projects
+        secret = "not-the-key-0123456789"
+        config = {
+            **events_config(sim),
+            "projects": [{"url": project.url, "token": project.token, "name": "Riverside"}],
+        }
+        if refused == "api_key":
+            config["api_key"] = secret
+        else:
+            config["projects"][0]["token"] = secret
+        result = source_in_tmp("check", config)
+
+    (status,) = result.of_type("CONNECTION_STATUS")
+    message = status["connectionStatus"]["message"]
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert ("refused the key" if refused == "api_key" else "project Riverside: ") in message
+    assert ("Data API" not in message) if refused == "token" else ("project" not in message)
+    assert secret not in json.dumps(result.messages)
+    assert result.exit_code == 0  # a failed check is an answer
+
+
+def source_in_tmp(command: str, config: object) -> AirbyteRun:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return source(Path(folder), command, config)
+
+
+# -------------------------------------------------------------------------------- discover
+
+
+def test_discover_offers_every_stream_with_modes_cursor_and_keys(tmp_path: Path) -> None:
+    with Simulator(seed=3, events=10, daily_quota=None, plan_projects=1) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        result = source(tmp_path, "discover", {**events_config(sim), "projects": projects})
+
+    (message,) = result.of_type("CATALOG")
+    streams = {stream["name"]: stream for stream in message["catalog"]["streams"]}
+    assert set(streams) == {
+        "task_events",
+        "tasks",
+        "published_plans",
+        "published_plan_tasks",
+        "published_plan_statuses",
+    }
+    for stream in streams.values():
+        assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
+        assert stream["source_defined_cursor"] is True
+        (cursor,) = stream["default_cursor_field"]
+        assert cursor in stream["json_schema"]["properties"]
+    assert streams["tasks"]["source_defined_primary_key"] == [["id"]]
+    assert streams["task_events"]["source_defined_primary_key"] == [["eventId"]]
+    assert streams["published_plans"]["default_cursor_field"] == ["publishedAt"]
+    # Log order, which eventIds (random) and event times (they tie) do not give.
+    assert streams["tasks"]["default_cursor_field"] == ["_aphex_log_sequence"]
+    assert "_ab_cdc_deleted_at" in streams["tasks"]["json_schema"]["properties"]
+
+
+# ------------------------------------------------------------------------------------ read
+
+
+@pytest.fixture
+def sim() -> t.Iterator[Simulator]:
+    with Simulator(
+        seed=7, events=4 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=0
+    ) as sim:
+        yield sim
+
+
+def test_read_delivers_every_event_once_and_tasks_equal_the_truth(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    result = read(tmp_path, events_config(sim))
+
+    events = [event["eventId"] for event in sim.event_log.events]
+    assert result.exit_code == 0
+    assert [record["eventId"] for record in result.records("task_events")] == events
+    tasks = current_tasks(result.records("tasks"))
+    truth = sim.current_tasks()
+    assert set(tasks) == set(truth)
+    assert all(tasks[task_id]["name"] == truth[task_id]["name"] for task_id in truth)
+    assert all(isinstance(m["record"]["emitted_at"], int) for m in result.of_type("RECORD"))
+
+
+def test_read_states_the_shared_log_position_after_each_page(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    result = read(tmp_path, events_config(sim))
+
+    page_ends = [e["eventId"] for e in sim.event_log.events[PAGE - 1 :: PAGE]]
+    for stream in LOG_STREAMS:
+        states = result.states(stream)
+        positions = [state["replication_key_value"] for state in states]
+        # After each page; the sync's end restates the last one (the SDK tidies its bookmark).
+        assert list(dict.fromkeys(positions)) == page_ends
+        checkpoints = [state[CHECKPOINT] for state in states]
+        assert checkpoints == sorted(set(checkpoints))
+    assert [s[CHECKPOINT] for s in result.states("tasks")] == [
+        s[CHECKPOINT] for s in result.states("task_events")
+    ]
+    # Each STATE counts the records of its stream since the one before (the platform checks it).
+    counts = [m["state"]["sourceStats"]["recordCount"] for m in result.of_type("STATE")]
+    assert sum(counts) == len(result.of_type("RECORD"))
+    assert {m["state"]["type"] for m in result.of_type("STATE")} == {"STREAM"}
+
+
+def test_a_state_never_runs_ahead_of_the_records_before_it(sim: Simulator, tmp_path: Path) -> None:
+    result = read(tmp_path, events_config(sim))
+
+    delivered: set[str] = set()
+    for message in result.messages:
+        if message["type"] == "RECORD" and message["record"]["stream"] == "task_events":
+            delivered.add(message["record"]["data"]["eventId"])
+        if message["type"] == "STATE":
+            assert message["state"]["stream"]["stream_state"]["replication_key_value"] in delivered
+
+
+def test_each_stream_reports_started_running_complete(sim: Simulator, tmp_path: Path) -> None:
+    result = read(tmp_path, events_config(sim))
+
+    for stream in LOG_STREAMS:
+        assert result.statuses(stream) == ["STARTED", "RUNNING", "COMPLETE"]
+    logs = [m["log"]["message"] for m in result.of_type("LOG")]
+    assert any("Reading the task-event log" in line for line in logs)
+
+
+@pytest.mark.parametrize("form", ["state messages", "legacy object"])
+def test_the_next_read_with_the_state_passed_back_reads_only_new_events(
+    sim: Simulator, tmp_path: Path, form: str
+) -> None:
+    first = read(tmp_path, events_config(sim))
+    new = sim.append_events(150)
+    state: object = first.passed_back()
+    if form == "legacy object":  # a Singer state, as Airbyte's Singer adapter kept it
+        state = {"bookmarks": {s: first.states(s)[-1] for s in LOG_STREAMS}}
+
+    second = read(tmp_path, events_config(sim), state=state)
+
+    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+    tasks = current_tasks(first.records("tasks") + second.records("tasks"))
+    assert set(tasks) == set(sim.current_tasks())
+
+
+def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    first = read(tmp_path, events_config(sim))
+    # The platform committed task_events' third checkpoint but only tasks' second.
+    kept = [
+        {
+            "type": "STREAM",
+            "stream": {
+                "stream_descriptor": {"name": "task_events"},
+                "stream_state": first.states("task_events")[2],
+            },
+        },
+        {
+            "type": "STREAM",
+            "stream": {
+                "stream_descriptor": {"name": "tasks"},
+                "stream_state": first.states("tasks")[1],
+            },
+        },
+    ]
+    sim.clear_requests()
+
+    second = read(tmp_path, events_config(sim), state=kept)
+
+    assert sim.requests[0].query["startAfter"] == first.states("tasks")[1]["replication_key_value"]
+    assert len(second.records("task_events")) == 2 * PAGE  # the last two pages, not all four
+    tasks = current_tasks(first.records("tasks")[: 2 * PAGE] + second.records("tasks"))
+    assert set(tasks) == set(sim.current_tasks())
+
+
+@pytest.mark.parametrize(
+    ("passed", "expected"),
+    [
+        ([], {}),
+        ({}, {}),
+        (
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
+        (
+            [
+                {
+                    "type": "STREAM",
+                    "stream": {
+                        "stream_descriptor": {"name": "tasks"},
+                        "stream_state": {"replication_key_value": "a"},
+                    },
+                }
+            ],
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
+        (
+            [
+                {
+                    "type": "GLOBAL",
+                    "global": {
+                        "shared_state": {},
+                        "stream_states": [
+                            {
+                                "stream_descriptor": {"name": "tasks"},
+                                "stream_state": {"replication_key_value": "a"},
+                            }
+                        ],
+                    },
+                }
+            ],
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
+        (
+            [{"type": "LEGACY", "data": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}}],
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
+        (
+            {"singer_state": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}},
+            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+        ),
+        # Both log streams with checkpoints that disagree: both from the older.
+        (
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "b", CHECKPOINT: 2},
+                    "tasks": {"replication_key_value": "a", CHECKPOINT: 1},
+                }
+            },
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "a"},
+                    "tasks": {"replication_key_value": "a"},
+                }
+            },
+        ),
+        # Without checkpoints, the tap's own rule applies (it re-reads from `start_after`).
+        (
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "b"},
+                    "tasks": {"replication_key_value": "a"},
+                }
+            },
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "b"},
+                    "tasks": {"replication_key_value": "a"},
+                }
+            },
+        ),
+    ],
+)
+def test_state_airbyte_passes_back_becomes_the_taps_state(
+    passed: object, expected: dict[str, t.Any]
+) -> None:
+    assert singer_state(passed, selected=LOG_STREAMS) == expected
+
+
+def test_full_refresh_reads_from_the_beginning_whatever_the_state(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    first = read(tmp_path, events_config(sim))
+
+    again = read(tmp_path, events_config(sim), state=first.passed_back(), mode="full_refresh")
+
+    assert len(again.records("task_events")) == len(sim.event_log.events)
+
+
+def test_read_honours_the_selection(sim: Simulator, tmp_path: Path) -> None:
+    result = read(tmp_path, events_config(sim), streams=["tasks"])
+
+    assert result.records("task_events") == []
+    assert set(current_tasks(result.records("tasks"))) == set(sim.current_tasks())
+    assert result.statuses("task_events") == []
+
+
+def test_a_refused_key_ends_the_read_with_a_config_error(sim: Simulator, tmp_path: Path) -> None:
+    config = {**events_config(sim), "api_key": "wrong-key-0123456789"}
+    catalog = configured(source(tmp_path, "discover", config))
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error"
+    assert "refused the key (HTTP 401)" in error["message"]
+    assert "wrong-key-0123456789" not in json.dumps(result.messages)
+    assert result.statuses("task_events")[-1] == "INCOMPLETE"
+    assert result.exit_code == 1
+
+
+def test_a_server_failure_is_a_system_error_after_what_landed(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = configured(source(tmp_path, "discover", events_config(sim)))
+    sim.inject_fault("garbage")  # the first page is HTML
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog)
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "system_error"
+    assert "not JSON" in error["message"]
+    assert result.exit_code == 1
+
+
+def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> None:
+    quota = 2 * PAGE + 50  # runs out in the third page
+    with Simulator(
+        seed=7, events=4 * PAGE, page_size=PAGE, daily_quota=quota, plan_projects=0
+    ) as sim:
+        result = read(tmp_path, events_config(sim))
+        delivered = [r["eventId"] for r in result.records("task_events")]
+
+    assert result.exit_code == 0
+    assert result.errors() == []
+    assert len(delivered) == quota
+    assert result.states("task_events")[-1]["replication_key_value"] == delivered[-1]
+    assert result.states("tasks")[-1]["replication_key_value"] == delivered[-1]
+    assert result.statuses("task_events")[-1] == "COMPLETE"
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        (
+            {
+                "catalog": {
+                    "streams": [{"stream": {"name": "no_such_stream"}, "sync_mode": "incremental"}]
+                }
+            },
+            "no_such_stream",
+        ),
+        ({"catalog": {"streams": []}, "state": "not state"}, "not Airbyte state"),
+        ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
+        ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
+    ],
+)
+def test_a_catalog_or_state_that_does_not_fit_is_one_clear_trace(
+    sim: Simulator, tmp_path: Path, files: dict[str, object], problem: str
+) -> None:
+    result = source(tmp_path, "read", events_config(sim), **files)
+
+    (error,) = result.errors()
+    assert problem in error["message"]
+    assert result.exit_code == 1
+    assert result.of_type("RECORD") == []
+
+
+def test_an_invalid_config_is_a_config_error(tmp_path: Path) -> None:
+    result = source(tmp_path, "discover", {"page_size": "many"})
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error"
+    assert result.exit_code == 1
+
+
+def test_the_command_writes_airbyte_messages_only_on_stdout(sim: Simulator, tmp_path: Path) -> None:
+    """The console script as a platform runs it: a process whose every stdout line is a message."""
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+
+    done = subprocess.run(
+        [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "always"},
+        check=False,
+    )
+
+    messages = [valid(json.loads(line)) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr
+    assert len([m for m in messages if m["type"] == "RECORD"]) == 2 * len(sim.event_log.events)
+    assert any(m["type"] == "LOG" for m in messages)
+    assert done.stderr == ""
+
+
+def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+    command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # as a platform that stopped reading
+        stderr = process.stderr.read().decode()
+        exit_code = process.wait(timeout=120)
+
+    assert exit_code == 1
+    assert stderr == ""
+
+
+def test_sigterm_ends_a_read_at_once_with_nothing_more_written(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+    sim.inject_fault("stall", stall_seconds=60)  # the first request hangs: the sync is mid-way
+    command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        lines = []
+        while b"Reading the task-event log" not in (line := process.stdout.readline()):
+            assert line, "the read ended before its first request"
+            lines.append(line)
+        process.send_signal(signal.SIGTERM)
+        lines += process.stdout.read().splitlines()
+        exit_code = process.wait(timeout=30)
+
+    messages = [valid(json.loads(line)) for line in lines]
+    assert exit_code == -signal.SIGTERM  # what PyAirbyte counts as a clean stop
+    assert [m for m in messages if m["type"] in ("STATE", "RECORD")] == []
+
+
+def test_published_plans_land_with_a_state_per_project(tmp_path: Path) -> None:
+    with Simulator(seed=5, events=0, daily_quota=None, plan_projects=2, plan_tasks=5) as sim:
+        projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+        result = read(tmp_path, {"projects": projects})
+        accounts = [p.account_id for p in sim.plan_projects]
+
+    assert result.exit_code == 0
+    assert {r["accountId"] for r in result.records("published_plans")} == set(accounts)
+    assert result.records("published_plan_tasks")
+    # The plans' state moves once per project: the first project's partition, then both.
+    states = result.states("published_plans")
+    partitions = [[p["context"]["accountId"] for p in state["partitions"]] for state in states]
+    assert [set(found) for found in partitions[:2]] == [{accounts[0]}, set(accounts)]
+    for stream in ("published_plans", "published_plan_tasks", "published_plan_statuses"):
+        assert result.statuses(stream)[-1] == "COMPLETE"
