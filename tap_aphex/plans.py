@@ -90,7 +90,8 @@ class PublishedPlansStream(AphexStream):
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        request.params["limit"] = (page.stream_context or {})["limit"]  # see `_versions`
+        # The read's `limit` policy (see `_versions`); a bare request (a check) asks as configured.
+        request.params["limit"] = (page.stream_context or {}).get("limit", self._configured_limit)
         return request
 
     @override

@@ -118,7 +118,7 @@ def _read(
         config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
     )
     try:
-        tap.sync_all()
+        tap.run()
     except RunFailedError:
         # Each failure ended its own stream or project; everything else landed, with its state.
         errors: list[Exception | None] = [*tap.report.errors]
