@@ -122,5 +122,5 @@ def resume_at(bookmarks: list[dt.datetime | None]) -> str:
     known = [mark for mark in bookmarks if mark is not None]
     bookmark = min(known) if known and len(known) == len(bookmarks) else None
     if bookmark is None:
-        return "the whole history the API keeps"
-    return f"versions published after {bookmark.isoformat().replace('+00:00', 'Z')}"
+        return "from the start of the history the API keeps"
+    return f"after the version published at {bookmark.isoformat().replace('+00:00', 'Z')}"

@@ -70,9 +70,11 @@ class RunReport:
         names = list(dict.fromkeys([*self.records_sent, *self.stops]))
         lines = []
         for name in names:
-            line = f"{name}: {self.records_sent[name]:,} records sent"
+            # A stream's line counts its records; a project's (published plans) only how it ended.
+            sent = f"{self.records_sent[name]:,} records sent" if name in self.records_sent else ""
+            line = f"{name}: {sent}"
             if stop := self.stops.get(name):
-                line += f"; stopped: {stop.reason.value}"
+                line += f"{'; ' if sent else ''}stopped: {stop.reason.value}"
                 if stop.resume_at:
                     line += f"; the next run resumes {stop.resume_at}"
             lines.append(line)
