@@ -28,7 +28,9 @@ def machine() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="2,000 events, one run, small plans")
     parser.add_argument("--events", type=int, nargs="+", help="log sizes (default 10000 100000)")
     parser.add_argument("--repeats", type=int, help="runs per figure, median taken (default 3)")

@@ -1,4 +1,4 @@
-"""Child processes for the benchmarks: the simulator, the tap, the floor; time and peak RSS of each."""
+"""The benchmarks' child processes (simulator, tap, floor): time and peak RSS of each."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class Measured:
     """One run of one child: wall time, its own peak RSS, what it wrote."""
 
     seconds: float
+    cpu_seconds: float  # user + system: steadier than wall time on a machine that is busy
     peak_rss_mib: float
     records: int
     returncode: int
@@ -54,7 +55,10 @@ def run_child(command: list[str]) -> Measured:
         if code != 0:
             stderr.seek(0)
             raise RuntimeError(f"{command[1:3]} exited {code}: {stderr.read()[-2000:].decode()}")
-    return Measured(elapsed, usage.ru_maxrss / 1024, records, code, tail.decode(errors="replace"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(
+        elapsed, cpu, usage.ru_maxrss / 1024, records, code, tail.decode(errors="replace")
+    )
 
 
 class _LineCounter:
@@ -74,12 +78,14 @@ def median_of(runs: list[Measured]) -> Measured:
     middle = statistics.median_low(run.seconds for run in runs)
     chosen = next(run for run in runs if run.seconds == middle)
     peak = max(run.peak_rss_mib for run in runs)  # the worst peak seen: RSS barely varies anyway
-    return Measured(chosen.seconds, peak, chosen.records, chosen.returncode, chosen.tail)
+    return Measured(
+        chosen.seconds, chosen.cpu_seconds, peak, chosen.records, chosen.returncode, chosen.tail
+    )
 
 
 @contextlib.contextmanager
 def simulator_process(*args: str) -> t.Iterator[dict[str, t.Any]]:
-    """The simulator in a process of its own, so that neither its CPU nor its memory is the tap's."""
+    """The simulator in a process of its own: neither its CPU nor its memory is the tap's."""
     command = [sys.executable, "-m", "tap_aphex.simulator", "--quiet", *args]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""task_events (alone, and with tasks) against the floor, on the same simulated log, side by side."""
+"""task_events (alone, and with tasks) and the floor, on the same simulated log, side by side."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class EventsRow:
     events: int
     run: str
     measured: Measured
-    floor_seconds: float
+    floor: Measured  # the floor's median run on the same log
 
     @property
     def events_per_second(self) -> float:
@@ -39,7 +39,11 @@ class EventsRow:
 
     @property
     def ratio_to_floor(self) -> float:
-        return self.measured.seconds / self.floor_seconds
+        return self.measured.seconds / self.floor.seconds
+
+    @property
+    def cpu_ratio_to_floor(self) -> float:
+        return self.measured.cpu_seconds / self.floor.cpu_seconds
 
 
 def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsRow]:
@@ -50,7 +54,9 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
         # The catalog depends on which settings are present, not on the server: discover once.
         placeholder = {"api_key": "discover", "api_url": "http://127.0.0.1:9/"}
         placeholder_path = write_json(folder / "discover.json", placeholder)
-        catalogs = {run: catalog_selecting(s, placeholder_path, folder) for run, s in SELECTIONS.items()}
+        catalogs = {
+            run: catalog_selecting(s, placeholder_path, folder) for run, s in SELECTIONS.items()
+        }
         for size in sizes:
             args = ["--events", str(size), "--seed", str(seed), "--page-size", str(PAGE_SIZE)]
             args += ["--daily-quota", "0", "--plan-projects", "0"]
@@ -65,7 +71,7 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
                     for run, command in commands.items():
                         runs[run].append(run_child(command))
             medians = {run: median_of(measured) for run, measured in runs.items()}
-            floor = medians[FLOOR_RUN].seconds
+            floor = medians[FLOOR_RUN]
             rows += [EventsRow(size, run, m, floor) for run, m in medians.items()]
     return rows
 
@@ -73,13 +79,14 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
 def table(rows: list[EventsRow]) -> str:
     lines = [
         f"{'events':>8}  {'run':<26} {'records':>8} {'seconds':>8} {'events/s':>9} "
-        f"{'x floor':>8} {'peak RSS':>10}"
+        f"{'x floor':>8} {'CPU s':>7} {'x floor':>8} {'peak RSS':>10}"
     ]
     for row in rows:
         m = row.measured
         lines.append(
             f"{row.events:>8}  {row.run:<26} {m.records:>8} {m.seconds:>8.2f} "
-            f"{row.events_per_second:>9.0f} {row.ratio_to_floor:>7.2f}x {m.peak_rss_mib:>6.1f} MiB"
+            f"{row.events_per_second:>9.0f} {row.ratio_to_floor:>7.2f}x {m.cpu_seconds:>7.2f} "
+            f"{row.cpu_ratio_to_floor:>7.2f}x {m.peak_rss_mib:>6.1f} MiB"
         )
     sizes = sorted({row.events for row in rows})
     if len(sizes) > 1:

@@ -1,6 +1,6 @@
 """The floor: the simplest extractor of the task-event log, nothing but requests + json copying.
 
-    python benchmarks/floor.py EVENTS_URL API_KEY PAGE_SIZE > sink
+python benchmarks/floor.py EVENTS_URL API_KEY PAGE_SIZE > sink
 """
 
 import json
