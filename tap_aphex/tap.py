@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.errors import AphexError, RunFailedError
@@ -26,6 +27,7 @@ class TapAphex(Tap):
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = MsgSpecWriter
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         self.report = RunReport()  # what this run did, told by its streams (see `sync_all`)

@@ -53,12 +53,14 @@ def run_tap(
     catalog: dict[str, t.Any] | None = None,
 ) -> TapRun:
     """Run the tap in this process (fast); errors propagate as exceptions."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    written = io.BytesIO()  # the msgspec writer writes bytes to sys.stdout.buffer
+    stdout = io.TextIOWrapper(written, encoding="utf-8", write_through=True)
+    with contextlib.redirect_stdout(stdout):
         # A copy: the SDK updates the state it is given in place, as the run goes.
         tap = TapAphex(config=config, state=copy.deepcopy(state or {}), catalog=catalog)
         tap.sync_all()
-    return TapRun(parse_messages(out.getvalue()), stdout=out.getvalue())
+        text = written.getvalue().decode()
+    return TapRun(parse_messages(text), stdout=text)
 
 
 def run_cli(
