@@ -26,29 +26,34 @@ def epoch_to_rfc3339(value: int | float) -> str:
     """``value`` (epoch seconds or milliseconds, by magnitude) as ``2021-03-01T08:36:07.389Z``.
 
     Integer arithmetic keeps the milliseconds exact (a float division can land a millisecond off).
+    Every event has several times, so the usual case (integer milliseconds) takes the short path,
+    and the text comes from per-day and per-number tables rather than from format specs.
     """
-    if isinstance(value, float) and not math.isfinite(value):
+    if type(value) is int and value >= SECONDS_BELOW:
+        millis = value
+    elif isinstance(value, float) and not math.isfinite(value):
         raise TimeOutOfRange(f"{value!r} is not a time")
-    millis = round(value * 1000) if abs(value) < SECONDS_BELOW else round(value)
+    else:
+        millis = round(value * 1000) if abs(value) < SECONDS_BELOW else round(value)
     if not _FIRST_MS <= millis <= _LAST_MS:
         raise TimeOutOfRange(f"{value!r} is outside the years 1900-9999 in seconds and in ms")
     days, in_day = divmod(millis, _MS_PER_DAY)
     seconds, ms = divmod(in_day, 1000)
     minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    return f"{_date(days)}T{hour:02d}:{minute:02d}:{second:02d}.{ms:03d}Z"
+    day = _days.get(days) or _day(days)
+    return f"{day}{_TWO[minutes // 60]}:{_TWO[minutes % 60]}:{_TWO[second]}.{_THREE[ms]}Z"
 
 
-_dates: dict[int, str] = {}
+_TWO = [f"{n:02d}" for n in range(60)]
+_THREE = [f"{n:03d}" for n in range(1000)]
+_days: dict[int, str] = {}
 
 
-def _date(days_since_epoch: int) -> str:
-    """The date part, computed once per day seen (a log has many events a day)."""
-    text = _dates.get(days_since_epoch)
-    if text is None:
-        text = (_EPOCH + dt.timedelta(days=days_since_epoch)).isoformat()
-        if len(_dates) < 100_000:  # bounded: a few centuries of distinct days at most
-            _dates[days_since_epoch] = text
+def _day(days_since_epoch: int) -> str:
+    """The date part and its "T", computed once per day seen (a log has many events a day)."""
+    text = f"{(_EPOCH + dt.timedelta(days=days_since_epoch)).isoformat()}T"
+    if len(_days) < 100_000:  # bounded: a few centuries of distinct days at most
+        _days[days_since_epoch] = text
     return text
 
 
@@ -56,10 +61,10 @@ def epoch_ms_to_rfc3339(value: object) -> str | None:
     """The old entry point: None stays None; anything but a number is a ValueError."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"expected an epoch time, got {type(value).__name__} {value!r:.40}"
-        raise ValueError(msg)
-    return epoch_to_rfc3339(value)
+    if type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return epoch_to_rfc3339(value)
+    msg = f"expected an epoch time, got {type(value).__name__} {value!r:.40}"
+    raise ValueError(msg)
 
 
 def rfc3339_to_datetime(value: str) -> dt.datetime:
