@@ -171,7 +171,8 @@ def test_reads_land_every_event_once_and_the_next_read_only_new_ones(
     new = sim.append_events(200)
     second = pyairbyte.step("read", config=events_config(sim), streams=streams, cache_dir=cache)
 
-    assert second["processed"] == 2 * len(new)  # each new event, and the task it changed
+    # Each new event, and each task's newest change per page.
+    assert len(new) < second["processed"] <= 2 * len(new)
     events = sorted(event["eventId"] for event in sim.event_log.events)
     assert sorted(row["eventid"] for row in second["tables"]["task_events"]) == events
     assert set(current_tasks(second["tables"]["tasks"])) == set(sim.current_tasks())

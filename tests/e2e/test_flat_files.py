@@ -19,7 +19,7 @@ from tap_aphex.simulator import Simulator
 from .flat_files import CsvLanding
 from .landing import epoch_ms
 from .meltano_project import Meltano
-from .truth import landing_differences
+from .truth import landing_differences, whole_history
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def plan_rows(simulator: Simulator, table: str, fields: tuple[str, ...]) -> list
     """(accountId, publishedPlanId, *fields) of every row of `table` in every served version."""
     rows = []
     for project in simulator.plan_projects:
-        for version in simulator.plan_document(project.account_id)["publishedPlans"]:
+        for version in whole_history(simulator, project.account_id):
             for row in version[table]:
                 rows.append((project.account_id, version["id"], *(row[f] for f in fields)))
     return sorted(rows)

@@ -29,6 +29,7 @@ from .landing import (
     landed_tasks,
 )
 from .meltano_project import Meltano, simulator_settings
+from .truth import served_versions
 
 pytestmark = pytest.mark.e2e
 
@@ -62,15 +63,6 @@ class TwoRuns:
     @property
     def snapshots(self) -> tuple[Snapshot, Snapshot]:
         return self.first, self.second
-
-
-def served_versions(simulator: Simulator) -> set[tuple[str, str]]:
-    versions = set()
-    for project in simulator.plan_projects:
-        # A first run reads the whole history the API keeps, so: every version it serves.
-        document = simulator.plan_document(project.account_id, 1000)
-        versions |= {(project.account_id, plan["id"]) for plan in document["publishedPlans"]}
-    return versions
 
 
 def run_pipeline(meltano: Meltano, simulator: Simulator, landing: Landing) -> Snapshot:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from tap_aphex.simulator import Simulator
 
 from .landing import Landing, differences, expected_tasks, landed_tasks
@@ -11,13 +13,18 @@ def event_ids(simulator: Simulator) -> list[str]:
     return [event["eventId"] for event in simulator.event_log.events]
 
 
+def whole_history(simulator: Simulator, account_id: str) -> list[dict[str, t.Any]]:
+    """Every version a project serves: what a first run reads (the API keeps six months)."""
+    return list(simulator.plan_document(account_id, 1000)["publishedPlans"])
+
+
 def served_versions(simulator: Simulator) -> set[tuple[str, str]]:
-    """(accountId, publishedPlanId) of every version the projects serve (the default limit, 5)."""
-    versions = set()
-    for project in simulator.plan_projects:
-        document = simulator.plan_document(project.account_id)
-        versions |= {(project.account_id, plan["id"]) for plan in document["publishedPlans"]}
-    return versions
+    """(accountId, publishedPlanId) of every version the projects serve."""
+    return {
+        (project.account_id, version["id"])
+        for project in simulator.plan_projects
+        for version in whole_history(simulator, project.account_id)
+    }
 
 
 def landing_differences(landing: Landing, simulator: Simulator) -> list[str]:
