@@ -182,7 +182,7 @@ class RetryBudget:
 
     def spend(self, failure: object, attempt: int) -> float:
         """The wait before the next try; raises when it would overrun the budget."""
-        requested = retry_after_seconds(failure)
+        requested = retry_after_seconds(getattr(failure, "response", None))
         wait = requested if requested is not None else float(2**attempt)
         if wait > self.left:
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
@@ -208,13 +208,14 @@ def failure_words(failure: object) -> str:
     return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")
 
 
-def retry_after_seconds(failure: object, now: Callable[[], float] = time.time) -> float | None:
-    """The wait a failure's ``Retry-After`` asks for: delay-seconds or an HTTP-date; else None.
+def retry_after_seconds(
+    response: requests.Response | None, now: Callable[[], float] = time.time
+) -> float | None:
+    """The wait a response's ``Retry-After`` asks for: delay-seconds or an HTTP-date; else None.
 
     The HTTP-date is read with the stdlib's `email.utils`, which parses exactly RFC 9110's format
     (pendulum's parser is for ISO 8601 and needs a format string for this one).
     """
-    response = getattr(failure, "response", None)
     header = response.headers.get("Retry-After") if response is not None else None
     if header is None:
         return None

@@ -12,7 +12,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_aphex.client import AphexStream
+from tap_aphex.client import AphexStream, quoted_body, retry_after_seconds
 from tap_aphex.errors import AuthenticationError, CursorRejectedError, UnexpectedResponseError
 from tap_aphex.event_shape import EventPage, EventReader
 
@@ -100,7 +100,7 @@ class DataApiStream(AphexStream):
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.SERVICE_UNAVAILABLE:
-            raise ServiceUnavailable(_retry_after_seconds(response))
+            raise ServiceUnavailable(retry_after_seconds(response))
         if status == HTTPStatus.UNAUTHORIZED:
             msg = (
                 "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
@@ -114,10 +114,9 @@ class DataApiStream(AphexStream):
     def _bad_request_message(self, response: requests.Response) -> str:
         page_size = self.config.get("page_size")
         query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
-        said = _quoted_body(response)
         refused = (
-            f"The Data API refused the query (HTTP 400, {said}): {query}"
-            f"{f', pageSize={page_size}' if page_size else ''}."
+            f"The Data API refused the query (HTTP 400): {query}"
+            f"{f', pageSize={page_size}' if page_size else ''}.{quoted_body(response)}"
         )
         start = self._start
         if self._cursor_sent and start is not None and self._cursor_sent != start.cursor:
@@ -147,18 +146,3 @@ class DataApiStream(AphexStream):
             )
             raise UnexpectedResponseError(msg) from error
         return self._reader.page(payload, start_after=self._cursor_sent)
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    """``Retry-After`` in seconds, when it is a number (an HTTP date: the default wait is used)."""
-    header = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(header)) if header is not None else None
-    except ValueError:
-        return None
-
-
-def _quoted_body(response: requests.Response) -> str:
-    """Stand-in for the runtime helper's `client.quoted_body` until it lands: DROP AT MERGE."""
-    text = " ".join(response.text.split())[:200]
-    return f'the server said "{text}"' if text else "with an empty body"

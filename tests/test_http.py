@@ -134,10 +134,9 @@ def test_retry_after_reads_seconds_and_http_dates(
     response = requests.Response()
     if header is not None:
         response.headers["Retry-After"] = header
-    failure = requests.HTTPError(response=response)
     now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc).timestamp()
 
-    assert retry_after_seconds(failure, now=lambda: now) == expected
+    assert retry_after_seconds(response, now=lambda: now) == expected
 
 
 def test_quoted_body_is_short_and_names_nothing_secret(httpserver: HTTPServer) -> None:
