@@ -214,7 +214,8 @@ def retry_after_seconds(
     """The wait a response's ``Retry-After`` asks for: delay-seconds or an HTTP-date; else None.
 
     The HTTP-date is read with the stdlib's `email.utils`, which parses exactly RFC 9110's format
-    (pendulum's parser is for ISO 8601 and needs a format string for this one).
+    (pendulum, which the project no longer depends on, parses ISO 8601 and would need a format
+    string for this one; every other time here is epoch numbers or RFC 3339 we wrote ourselves).
     """
     header = response.headers.get("Retry-After") if response is not None else None
     if header is None:

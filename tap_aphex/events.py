@@ -27,11 +27,11 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk import Tap
     from singer_sdk.batch import BaseBatchFileEncoding
-    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
     from tap_aphex.event_shape import Event
     from tap_aphex.run_report import RunReport
+    from tap_aphex.sdk_seam import BatchConfig
 
 # Same output with less work per record when no property is deselected (see the seam).
 sdk_seam.skip_deselection_when_all_selected()

@@ -18,6 +18,10 @@ from singer_sdk.streams import Stream
 from singer_sdk.streams import core as _sdk_stream_core
 from typing_extensions import override
 
+if t.TYPE_CHECKING:
+    # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
+    from singer_sdk.helpers._batch import BatchConfig as BatchConfig
+
 # --- runtime helper: CLI, signals, logs -------------------------------------------------------
 
 
