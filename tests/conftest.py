@@ -3,7 +3,6 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from harness import events_config as events_config  # re-exported for `from conftest import`
 
 from tap_aphex.simulator import Simulator
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from airbyte_protocol.models import AirbyteMessage
-from conftest import events_config
+from harness import events_config
 
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.state import CHECKPOINT, singer_state

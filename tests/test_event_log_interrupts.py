@@ -12,8 +12,7 @@ import gc
 import typing as t
 
 import pytest
-from conftest import events_config
-from harness import TapRun, parse_messages
+from harness import TapRun, events_config, parse_messages
 
 from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex

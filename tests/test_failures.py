@@ -16,8 +16,15 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from conftest import events_config
-from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cli, run_tap
+from harness import (
+    CapturedStdout,
+    TapRun,
+    events_config,
+    parse_messages,
+    replay_tasks,
+    run_cli,
+    run_tap,
+)
 
 from tap_aphex.errors import RunFailedError
 from tap_aphex.events import TaskEventsStream

@@ -13,8 +13,7 @@ import re
 import typing as t
 
 import pytest
-from conftest import events_config
-from harness import parse_messages, run_cli, run_tap
+from harness import events_config, parse_messages, run_cli, run_tap
 from schema_check import schema_errors, validator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 

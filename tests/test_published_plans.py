@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ from tap_aphex.plans import (
 from tap_aphex.run_report import StopReason
 from tap_aphex.simulator import PlanProject, Simulator
 from tap_aphex.tap import TapAphex
+from tap_aphex.timestamps import epoch_to_rfc3339
 
 
 @pytest.fixture
@@ -89,15 +91,23 @@ def test_every_project_lands_its_published_versions_with_every_task(portfolio: S
     assert len(run.records("published_plan_statuses")) == statuses
 
 
-def test_published_times_are_rfc3339_utc(portfolio: Simulator) -> None:
-    run = run_tap(plans_config(portfolio.plan_projects[:1]))
+def test_published_times_are_the_documents_epoch_times_as_rfc3339_utc(
+    portfolio: Simulator,
+) -> None:
+    project = portfolio.plan_projects[0]
+    run = run_tap(plans_config([project]))
 
+    served = {
+        v["id"]: v for v in portfolio.plan_document(project.account_id, 1000)["publishedPlans"]
+    }
+    assert run.records("published_plans")
     for record in run.records("published_plans"):
-        assert record["publishedAt"].endswith("Z")
-        assert record["publishedAt"][10] == "T"
+        version = served[record["publishedPlanId"]]
+        assert record["publishedAt"] == epoch_to_rfc3339(version["publishedAt"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["publishedAt"])
     for row in run.records("published_plan_tasks"):
-        assert row["start"].endswith("Z")
-        assert row["publishedAt"].endswith("Z")
+        task = served[row["publishedPlanId"]]["tasks"][row["rowNumber"] - 1]
+        assert row["start"] == epoch_to_rfc3339(task["start"])
 
 
 def test_published_plans_limit_is_the_size_of_later_requests(portfolio: Simulator) -> None:

@@ -22,7 +22,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from conftest import events_config
+from harness import events_config
 
 from tap_aphex.simulator import Simulator
 

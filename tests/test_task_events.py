@@ -10,8 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import events_config
-from harness import replay_tasks, run_tap
+from harness import events_config, replay_tasks, run_tap
 
 from tap_aphex.simulator import Simulator
 
