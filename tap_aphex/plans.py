@@ -165,7 +165,7 @@ class PublishedPlansStream(AphexStream):
             return
         plan_story.project_read(self.logger, read)
         resume = plan_story.resume_at([plan_story.newest(m, read.last) for m in bookmarks.values()])
-        self.report.stopped(f"{self.name} ({label})", StopReason.UP_TO_DATE, resume)
+        self.report.stopped(self.name, StopReason.UP_TO_DATE, resume, part=label)
 
     def _versions(self, context: Context | None, read: ProjectRead) -> Iterator[PublishedVersion]:
         """Every version the project's read needs, each once, asking as `read.policy` says."""
@@ -230,7 +230,7 @@ class PublishedPlansStream(AphexStream):
         for stream in fed:
             sdk_seam.discard_progress(stream.get_context_state(_project_only(context)))
         resume = plan_story.resume_at(list(bookmarks.values()))
-        self.report.stopped(f"{self.name} ({label})", StopReason.FAILURE, resume)
+        self.report.stopped(self.name, StopReason.FAILURE, resume, part=label)
 
     @property
     def _configured_limit(self) -> int:

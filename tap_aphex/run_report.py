@@ -38,6 +38,7 @@ class StopReason(str, enum.Enum):
 class StreamStop:
     reason: StopReason
     resume_at: str | None  # where the next run starts, in words safe to log
+    part: bool = False  # one part of a stream (a project): its records are counted on the stream
 
 
 @dataclass
@@ -56,8 +57,12 @@ class RunReport:
         self.failures.append(message)
         self.errors.append(error)
 
-    def stopped(self, stream: str, reason: StopReason, resume_at: str | None) -> None:
-        self.stops[stream] = StreamStop(reason, resume_at)
+    def stopped(
+        self, stream: str, reason: StopReason, resume_at: str | None, *, part: str = ""
+    ) -> None:
+        """How ``stream`` (or one ``part`` of it, e.g. a project) ended, and where it resumes."""
+        name = f"{stream} ({part})" if part else stream
+        self.stops[name] = StreamStop(reason, resume_at, part=bool(part))
 
     def clear(self) -> None:
         self.failures.clear()
@@ -70,10 +75,11 @@ class RunReport:
         names = list(dict.fromkeys([*self.records_sent, *self.stops]))
         lines = []
         for name in names:
-            # A stream's line counts its records; a project's (published plans) only how it ended.
-            sent = f"{self.records_sent[name]:,} records sent" if name in self.records_sent else ""
+            stop = self.stops.get(name)
+            # A stream's line counts its records; a part's (a project's) says only how it ended.
+            sent = "" if stop and stop.part else f"{self.records_sent[name]:,} records sent"
             line = f"{name}: {sent}"
-            if stop := self.stops.get(name):
+            if stop:
                 line += f"{'; ' if sent else ''}stopped: {stop.reason.value}"
                 if stop.resume_at:
                     line += f"; the next run resumes {stop.resume_at}"

@@ -332,3 +332,14 @@ def test_the_closing_summary_says_per_stream_what_was_sent_and_where_it_resumes(
     report.records_sent.update(records)
 
     assert report.summary() == expected
+
+
+def test_a_project_is_summed_up_by_how_it_ended_its_records_by_their_stream() -> None:
+    report = RunReport()
+    report.records_sent.update({"published_plans": 26})
+    report.stopped("published_plans", StopReason.UP_TO_DATE, "after X", part="Riverside Tower")
+
+    assert report.summary() == [
+        "published_plans: 26 records sent",
+        "published_plans (Riverside Tower): stopped: up to date; the next run resumes after X",
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import http.server
 import json
 import logging
 import signal
@@ -25,6 +24,7 @@ from harness import (
     run_cli,
     run_tap,
 )
+from pytest_httpserver import HTTPServer
 
 from tap_aphex.errors import RunFailedError
 from tap_aphex.events import TaskEventsStream
@@ -276,25 +276,25 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
         with tempfile.TemporaryDirectory() as folder:
             config_path = Path(folder, "config.json")
             config_path.write_text(json.dumps(config))
-            tap = subprocess.Popen(
+            with subprocess.Popen(
                 [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
-            )
-            assert tap.stdout is not None
-            watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
-            watchdog.start()
-            lines = []
-            states = 0
-            for line in tap.stdout:  # kill it once it has checkpointed a few pages
-                lines.append(line)
-                states += '"type":"STATE"' in line.replace(" ", "")
-                if states == 4:
-                    break
-            tap.send_signal(signal.SIGKILL)
-            tap.wait()
-            watchdog.cancel()
+            ) as tap:
+                assert tap.stdout is not None
+                watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
+                watchdog.start()
+                lines = []
+                states = 0
+                for line in tap.stdout:  # kill it once it has checkpointed a few pages
+                    lines.append(line)
+                    states += '"type":"STATE"' in line.replace(" ", "")
+                    if states == 4:
+                        break
+                tap.send_signal(signal.SIGKILL)
+                tap.wait()
+                watchdog.cancel()
         killed = parse_messages("".join(lines))
         last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
         bookmark = last_state["bookmarks"]["task_events"]["replication_key_value"]
@@ -311,37 +311,26 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
         assert kept + event_ids(resumed.records("task_events")) == event_ids(sim.event_log.events)
 
 
-def test_a_redirect_is_not_followed_with_the_key() -> None:
-    keys_seen: dict[str, list[str | None]] = {"api": [], "elsewhere": []}
+def test_a_redirect_is_not_followed_with_the_key(httpserver: HTTPServer) -> None:
+    with HTTPServer(host="127.0.0.1") as elsewhere:
+        elsewhere.expect_request("/x").respond_with_data(status=204)
+        httpserver.expect_request("/apiTaskEventsV2").respond_with_data(
+            status=302, headers={"Location": elsewhere.url_for("/x")}
+        )
 
-    def server(name: str, redirect_to: str | None) -> http.server.HTTPServer:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                keys_seen[name].append(self.headers.get("x-api-key"))
-                self.send_response(302 if redirect_to else 204)
-                if redirect_to:
-                    self.send_header("Location", redirect_to)
-                self.end_headers()
+        run = run_cli(
+            {
+                "api_key": "secret-key-for-redirect",
+                "api_url": httpserver.url_for("/apiTaskEventsV2"),
+            }
+        )
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        return httpd
-
-    elsewhere = server("elsewhere", None)
-    api = server("api", f"http://localhost:{elsewhere.server_address[1]}/x")
-    try:
-        url = f"http://127.0.0.1:{api.server_address[1]}/apiTaskEventsV2"
-        run = run_cli({"api_key": "secret-key-for-redirect", "api_url": url})
-    finally:
-        api.shutdown()
-        elsewhere.shutdown()
-
+        assert elsewhere.log == []  # the key never went there
     assert run.returncode != 0
     assert "redirected (HTTP 302)" in run.stderr
-    assert keys_seen == {"api": ["secret-key-for-redirect"], "elsewhere": []}
+    assert [request.headers.get("x-api-key") for request, _ in httpserver.log] == [
+        "secret-key-for-redirect"
+    ]
 
 
 def test_a_misplaced_secret_in_config_is_not_echoed_by_validation() -> None:

@@ -359,27 +359,27 @@ def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(
     deadline.start()
     config = {"projects": [{"url": httpserver.url_for("/power-bi/v1/p1"), "token": "t0ken"}]}
     (tmp_path / "config.json").write_text(json.dumps(config))
-    tap = subprocess.Popen(
+    emitted: list[str] = []
+    with subprocess.Popen(
         [sys.executable, "-m", "tap_aphex", "--config", str(tmp_path / "config.json")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        assert tap.stdout is not None
-        emitted: list[str] = []
-        for line in tap.stdout:
-            message = json.loads(line)
-            if message["type"] == "RECORD" and message["stream"] == "published_plans":
-                if not emitted:
-                    assert not rest_may_come.is_set(), "the first version waited for the whole body"
-                    rest_may_come.set()
-                emitted.append(message["record"]["publishedPlanId"])
-        assert tap.wait(timeout=30) == 0
-    finally:
-        deadline.cancel()
-        rest_may_come.set()
-        tap.kill()
+    ) as tap:
+        try:
+            assert tap.stdout is not None
+            for line in tap.stdout:
+                message = json.loads(line)
+                if message["type"] == "RECORD" and message["stream"] == "published_plans":
+                    if not emitted:
+                        assert not rest_may_come.is_set(), "the first version waited for the body"
+                        rest_may_come.set()
+                    emitted.append(message["record"]["publishedPlanId"])
+            assert tap.wait(timeout=30) == 0
+        finally:
+            deadline.cancel()
+            rest_may_come.set()
+            tap.kill()
     assert emitted == ["v2", "v1"]
 
 

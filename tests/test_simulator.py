@@ -474,25 +474,25 @@ def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "tap_aphex.simulator", "--events", "120", "--quiet"]
     command += ["--variations=string_number,null_value"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        info = json.loads(process.stdout.readline())
-        assert set(info) >= {"base_url", "events_url", "api_key", "projects"}
-        assert {"name", "url", "token"} <= set(info["projects"][0])
-        assert info["variations"] == ["null_value", "string_number"]
-        response = requests.get(
-            info["events_url"], headers={"x-api-key": info["api_key"]}, timeout=TIMEOUT
-        )
-        assert len(response.json()["data"]) == 120
-        project = info["projects"][0]
-        assert get_plan(project["url"], project["token"]).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=TIMEOUT) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            assert process.stdout is not None
+            info = json.loads(process.stdout.readline())
+            assert set(info) >= {"base_url", "events_url", "api_key", "projects"}
+            assert {"name", "url", "token"} <= set(info["projects"][0])
+            assert info["variations"] == ["null_value", "string_number"]
+            response = requests.get(
+                info["events_url"], headers={"x-api-key": info["api_key"]}, timeout=TIMEOUT
+            )
+            assert len(response.json()["data"]) == 120
+            project = info["projects"][0]
+            assert get_plan(project["url"], project["token"]).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 # ------------------------------------------------------------- settings: one home per default
