@@ -99,6 +99,18 @@ def run_cli(
         return run_command(*options, env=env, timeout=timeout)
 
 
+def start_cli(config: dict[str, t.Any], folder: Path) -> subprocess.Popen[str]:
+    """`tap-aphex --config FILE` started as a user does; read its stdout and stderr as it goes."""
+    config_path = folder / "config.json"
+    config_path.write_text(json.dumps(config))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
     """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
     result = subprocess.run(

@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import typing as t
 from pathlib import Path
 
 import pytest
-from harness import events_config, log_lines, parse_messages, run_cli, run_command, run_tap
+from harness import (
+    events_config,
+    log_lines,
+    parse_messages,
+    run_cli,
+    run_command,
+    run_tap,
+    start_cli,
+)
 
 from tap_aphex.run_report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
@@ -218,14 +224,7 @@ def interrupted_run(
     sim: Simulator, tmp_path: Path, signals: list[signal.Signals]
 ) -> tuple[int, str, str]:
     """Start a run, send ``signals`` once its third STATE is out; return code, stdout, stderr."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(events_config(sim)))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tap_aphex", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli(events_config(sim), tmp_path)
     assert process.stdout is not None
     seen, states = [], 0
     for line in process.stdout:
@@ -280,14 +279,7 @@ def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_st
 
 
 def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_path: Path) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(events_config(long_log)))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tap_aphex", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli(events_config(long_log), tmp_path)
     assert process.stdout is not None
     process.stdout.readline()  # as `tap-aphex ... | head -1`
     process.stdout.close()
