@@ -19,8 +19,18 @@ if find_uv; then
   exit 0
 fi
 echo "==> Installing uv (the Python package manager the project uses)" >&2
-if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --user uv >&2; then
-  "$PYTHON" -m venv .tools/uv >&2
-  .tools/uv/bin/python -m pip install --quiet --disable-pip-version-check uv >&2
+# pip's own refusal (PEP 668) is expected on some systems and is not an error here: it is shown
+# only if the private venv fails too.
+pip_said="$(mktemp)"
+if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --user uv 2>"$pip_said" >&2; then
+  echo "    (pip --user is refused here: installing uv into a private venv in .tools/)" >&2
+  if ! { "$PYTHON" -m venv .tools/uv && .tools/uv/bin/python -m pip install --quiet \
+      --disable-pip-version-check uv; } >&2; then
+    cat "$pip_said" >&2
+    rm -f "$pip_said"
+    echo "uv could not be installed" >&2
+    exit 1
+  fi
 fi
+rm -f "$pip_said"
 find_uv || { echo "uv could not be installed" >&2; exit 1; }

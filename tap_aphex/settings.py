@@ -70,7 +70,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         "max_events_per_run",
         th.IntegerType(minimum=1),
         title="Max events per run",
-        description="Stop cleanly after this many events, to stay within the daily quota.",
+        description="Stop cleanly after this many events (the next run continues). The API counts "
+        "every event of a page it served against the daily quota, so allow a page (`page_size`, "
+        "up to 4,000) beyond this.",
     ),
     th.Property(
         "projects",
