@@ -102,7 +102,8 @@ def project_read(logger: logging.Logger, read: ProjectRead) -> None:
         )
     elif read.oldest_bookmark is None:
         logger.info(
-            "Project %s: first run read the whole history the API keeps: %d versions landed (%s).",
+            "Project %s: read the whole history the API keeps (its first run, or a table newly "
+            "selected): %d versions landed (%s).",
             read.label,
             read.landed,
             span,

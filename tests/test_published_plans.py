@@ -436,8 +436,9 @@ def test_a_first_run_reads_the_whole_history_then_asks_for_the_configured_limit(
     assert len(everything) - 1 == 26  # six months of weekly versions, not only the newest 5
     assert asked == ["5", "10", "20", "40"]  # until a response holds fewer than asked
     assert (
-        f"Project {project.name}: first run read the whole history the API keeps: 26 versions "
-        "landed (published 2025-06-06 to 2025-11-28)" in first.stderr
+        f"Project {project.name}: read the whole history the API keeps (its first run, or a "
+        "table newly selected): 26 versions landed (published 2025-06-06 to 2025-11-28)"
+        in first.stderr
     )
     assert [r.query["limit"] for r in portfolio.requests] == ["5"]  # the second run's
     assert versions_by_project(second) == {project.account_id: latest(portfolio)}
