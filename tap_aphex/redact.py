@@ -17,6 +17,7 @@ _REDACTED = "…"
 #: The run's keys and tokens, once read from the config (`remember_secrets`): `run_secrets()`
 #: hands them to every message that quotes an error we did not word ourselves.
 _KNOWN_SECRETS: set[str] = set()
+MIN_RUN_SECRET = 6
 
 
 def without_userinfo(url: str) -> str:
@@ -84,10 +85,12 @@ def _safe_fragment(fragment: str) -> str:
     return safe_url(fragment)
 
 
-def remember_secrets(secrets: object) -> None:
-    """Remember a key or token from the config (strings only), for `run_secrets`."""
-    if isinstance(secrets, str) and secrets:
-        _KNOWN_SECRETS.add(secrets)
+def remember_secrets(*secrets: object) -> None:
+    """The keys and tokens of the run's config (strings only), for `run_secrets`; replaces any
+    earlier config's. Ones shorter than `MIN_RUN_SECRET` are left out: hiding every "k" in a
+    message would garble it, and no real Aphex key or token is that short."""
+    _KNOWN_SECRETS.clear()
+    _KNOWN_SECRETS.update(s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET)
 
 
 def secret_forms(secret: str) -> list[str]:

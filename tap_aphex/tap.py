@@ -245,11 +245,13 @@ class TapAphex(SeamTap):
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
     """Hand the config's key and tokens to `redact`, so no message can quote them."""
-    remember_secrets(config.get("api_key"))
     projects = config.get("projects")
-    for project in projects if isinstance(projects, list) else []:
-        if isinstance(project, dict):
-            remember_secrets(project.get("token"))
+    tokens = (
+        [p.get("token") for p in projects if isinstance(p, dict)]
+        if isinstance(projects, list)
+        else []
+    )
+    remember_secrets(config.get("api_key"), *tokens)
 
 
 @contextlib.contextmanager

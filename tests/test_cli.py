@@ -134,7 +134,7 @@ def test_an_unknown_environment_variable_is_warned_about_with_the_closest_name()
     ) in warnings
 
 
-UNSENDABLE = {
+UNSENDABLE: dict[str, tuple[dict[str, t.Any], str]] = {
     "api_key with a newline inside": ({"api_key": "K3Y-s3cr3t\nZZQ"}, "`api_key`"),
     "api_key outside Latin-1": ({"api_key": "K3Y-s3cr3t€ZZQ"}, "`api_key`"),
     "api_key with a control character": ({"api_key": "K3Y-s3cr3t\x07ZZQ"}, "`api_key`"),
