@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import re
 import typing as t
 from urllib.parse import urlsplit
@@ -13,6 +12,8 @@ import jsonschema
 from singer_sdk import typing as th
 
 from tap_aphex.redact import safe_url, url_credentials
+from tap_aphex.settings_env import env_problems as env_problems  # where the settings are read
+from tap_aphex.settings_env import unknown_env as unknown_env
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
@@ -26,8 +27,6 @@ MAX_EVENTS_PER_RUN = 1_000_000_000  # far beyond any daily quota; a bound, not a
 #: What an HTTP header value can carry (Latin-1, no control characters); a key or token holding
 #: anything else could not be sent, and the HTTP library's error would quote it.
 _NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
-#: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
-_ENV_INTEGER = re.compile(r"-?[0-9]+")
 SECRETS = ("api_key", "token")  # setting names whose values are never printed
 
 PROJECT = th.ObjectType(
@@ -96,7 +95,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_PUBLISHED_PLANS_LIMIT,
         title="Published versions per request",
         description="Sent as `limit`: how many published versions to ask each project for on "
-        "later runs (a project's first run reads the whole history the API keeps).",
+        "later runs (a project's first run reads the whole history the API keeps). 1 to 1,000.",
     ),
     th.Property(
         "request_timeout",
@@ -104,7 +103,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_TIMEOUT_SECONDS,
         title="Request timeout",
         description="Seconds a whole response may take, from sending the request to its last "
-        "byte (a body that trickles in is cut off too); then the request is retried.",
+        "byte (a body that trickles in is cut off too); then the request is retried. 1 to "
+        "86,400 (a day).",
     ),
     th.Property(
         "retry_budget_seconds",
@@ -113,7 +113,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Retry budget",
         description="Total seconds a stream may spend waiting between retries in one run. A "
         "server asking to wait longer (`Retry-After`) than what is left ends the stream with an "
-        "error instead of waiting.",
+        "error instead of waiting. 0 to 86,400 (a day).",
     ),
     th.Property(
         "metrics_log_level",
@@ -311,55 +311,6 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
         guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
         warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
     return warnings
-
-
-def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """Environment values the tap would have to guess at, each named by its variable.
-
-    The same rules as a config file's: an integer setting is digits only (the SDK's `int()` would
-    also take " 500 " and "1_000"), an array or object setting is JSON.
-    """
-    problems = []
-    for name, spec in schema.get("properties", {}).items():
-        variable = prefix + name.upper().replace("-", "_")
-        value = environ.get(variable)
-        if value is None:
-            continue
-        types = _types(spec)
-        if "integer" in types and not _ENV_INTEGER.fullmatch(value):
-            problems.append(
-                f"Environment variable {variable} must be a whole number (digits only, no spaces)."
-            )
-        elif {"array", "object"} & set(types):
-            try:
-                json.loads(value)
-            except json.JSONDecodeError as error:
-                kind = "an array [...]" if "array" in types else "an object {...}"
-                problems.append(
-                    f"Environment variable {variable} must be JSON, {kind} ({error.msg} at "
-                    f"character {error.pos})."
-                )
-    return problems
-
-
-def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
-    known = {prefix + name.upper().replace("-", "_"): name for name in schema.get("properties", {})}
-    warnings = []
-    for variable in sorted(environ):
-        # Meltano's own variables for a plugin (`TAP_APHEX__SELECT`...) have a second underscore.
-        rest = variable[len(prefix) :]
-        if not variable.startswith(prefix) or variable in known or rest.startswith("_"):
-            continue
-        close = difflib.get_close_matches(rest, [name[len(prefix) :] for name in known], n=1)
-        guess = f"; did you mean {prefix}{close[0]}?" if close else ""
-        warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
-    return warnings
-
-
-def _types(spec: dict[str, t.Any]) -> list[str]:
-    kind = spec.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
 
 
 def account_id(url: str) -> str:

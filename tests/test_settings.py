@@ -224,7 +224,15 @@ def test_env_values_the_sdk_could_not_convert_are_named(
             ],
         ),
         ({"TAP_APHEX_ZZZ": "1"}, ["Unknown environment variable TAP_APHEX_ZZZ is ignored"]),
-        ({"TAP_APHEX_PAGE_SIZE": "5", "TAP_APHEX__SELECT": "[]", "OTHER_PAGE_SISE": "5"}, []),
+        (
+            {
+                "TAP_APHEX_PAGE_SIZE": "5",
+                "TAP_APHEX_LOGLEVEL": "DEBUG",  # the SDK's
+                "TAP_APHEX__SELECT": "[]",  # Meltano's
+                "OTHER_PAGE_SISE": "5",
+            },
+            [],
+        ),
     ],
 )
 def test_unknown_environment_variables_are_warned_about_with_the_closest_name(
