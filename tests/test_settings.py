@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 import pytest
 
+from tap_aphex.logs import TapLogFilter
 from tap_aphex.redact import (
     printable,
+    remember_secrets,
     safe_url,
     secret_forms,
     url_credentials,
@@ -62,14 +65,18 @@ def test_schema_problems_say_where_and_what_without_the_value(
         assert all(str(value) not in problem for problem in problems if str(value) != "1")
 
 
-def test_every_integer_setting_has_a_maximum() -> None:
+#: The SDK's own integer settings, which `append_builtin_config` adds to the same schema.
+SDK_INTEGERS = {"flattening_max_depth", "flattening_max_key_length"}
+
+
+def test_every_integer_setting_of_the_tap_has_a_maximum() -> None:
     integers = {
         name: spec
         for name, spec in CONFIG_SCHEMA["properties"].items()
-        if "integer" in spec["type"]
+        if "integer" in spec["type"] and name not in SDK_INTEGERS
     }
 
-    assert integers
+    assert len(integers) == 5, sorted(integers)
     assert all("maximum" in spec for spec in integers.values()), integers
 
 
@@ -344,6 +351,21 @@ def test_a_secret_is_hidden_however_a_message_quotes_it(
     assert "s3cr3t" not in shown, shown
     assert "SECRET" not in shown, shown
     assert "tab" not in shown, shown
+
+
+@pytest.mark.parametrize(
+    "message", ["key %s", "key %r", "header %r", "bytes %s"], ids=["raw", "repr", "r2", "bytes"]
+)
+def test_no_log_line_holds_the_runs_secret_in_any_form(message: str) -> None:
+    secret = "K3Y-s3cr3t\nZZQ"
+    remember_secrets(secret)
+    arg: object = secret.encode() if message.startswith("bytes") else secret
+    record = logging.LogRecord("tap-aphex", logging.INFO, __file__, 1, message, (arg,), None)
+
+    TapLogFilter(logging.getLogger("tap-aphex")).filter(record)
+
+    assert "s3cr3t" not in record.getMessage()
+    remember_secrets()
 
 
 def _scalars(value: object) -> t.Iterator[object]:
