@@ -14,10 +14,11 @@ import sys
 import typing as t
 
 import click
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, MappingError
 
 from tap_aphex.errors import AphexError
-from tap_aphex.redact import printable
+from tap_aphex.redact import printable, run_secrets
+from tap_aphex.sdk_seam import raised_by_stream_maps
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(args: list[str], interrupts: Interrupts) -> int:
     """The command's exit status; what went wrong is logged as one line."""
+    # Only a sync writes STATE: what an interrupted `--discover`, `--about` or `--test` says.
+    syncing = not any(
+        arg.split("=", 1)[0] in ("--discover", "--about", "--test", "--help", "--version")
+        for arg in args
+    )
     try:
         command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
         with command.make_context(TapAphex.name, args) as context:
@@ -79,26 +85,38 @@ def run(args: list[str], interrupts: Interrupts) -> int:
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM (`Terminated`)
         name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
-        _fail(
-            f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes."
-        )
+        resume = " The last STATE written is where the next run resumes." if syncing else ""
+        _fail(f"Interrupted ({name}): stopped.{resume}")
         return interrupts.exit_code
     except BrokenPipeError:
         # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return _fail(
-            "Output closed by its reader (broken pipe): stopped. The last STATE the reader "
-            "received is where the next run resumes."
+        resume = (
+            " The last STATE the reader received is where the next run resumes." if syncing else ""
         )
+        return _fail(f"Output closed by its reader (broken pipe): stopped.{resume}")
     except ConfigValidationError as error:
         return _fail("Config: " + "; ".join(error.errors or [str(error)]))
     except AphexError as error:
         return _fail(str(error))
+    except MappingError as error:  # a stream map's expression failed to parse or to evaluate
+        return _stream_maps_failed(error)
     except Exception as error:  # the promise: one line, never a traceback
+        if raised_by_stream_maps(error):  # e.g. "1/0" in an expression: ZeroDivisionError
+            return _stream_maps_failed(error)
         # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
         logger.debug("Traceback, for a bug report:", exc_info=error)
-        return _fail(f"Unexpected {type(error).__name__}: {printable(str(error), limit=300)}")
+        text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
+        return _fail(f"Unexpected {type(error).__name__}: {text}")
     return 0
+
+
+def _stream_maps_failed(error: Exception) -> int:
+    text = printable(str(error), run_secrets(), limit=300).rstrip(".")
+    return _fail(
+        f"`stream_maps`: an expression failed ({type(error).__name__}: {text}). Fix it in the "
+        "`stream_maps` setting."
+    )
 
 
 def _fail(message: str, code: int = 1) -> int:

@@ -188,8 +188,7 @@ class RetryBudget:
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             msg = (
                 f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
-                f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up. The "
-                "state holds what was delivered, so a later run resumes there."
+                f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up."
             )
             raise RetryBudgetExceededError(msg)
         self.left -= wait

@@ -10,6 +10,8 @@ import requests
 import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+from tap_aphex.redact import printable, run_secrets
+
 
 class AphexError(FatalAPIError):
     """A failure the user can fix; its message is safe to print."""
@@ -34,10 +36,17 @@ class PaginationLoopError(AphexError):
 class RunFailedError(AphexError):
     """Raised once every stream has run, when some part of the run failed; the rest landed."""
 
-    def __init__(self, failures: list[str]) -> None:
+    def __init__(self, failures: list[str], *, test: bool = False) -> None:
         self.failures = list(failures)
+        if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
+            what = "the connection test failed"
+            super().__init__(f"{what}: " + " | ".join(failures))
+            return
         what = "part of the run failed" if len(failures) == 1 else f"{len(failures)} parts failed"
-        super().__init__(f"{what}, everything else landed: " + " | ".join(failures))
+        super().__init__(
+            f"{what}, everything else landed (the state holds what was delivered, so the next "
+            "run resumes there): " + " | ".join(failures)
+        )
 
 
 class RedirectRefusedError(AphexError):
@@ -67,8 +76,8 @@ def describe(error: Exception) -> str:
     if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
-        return (
-            f"HTTP {error.response.status_code} {error.response.reason} persisted after "
-            "retries; the state holds the last record delivered, so the next run resumes there"
-        )
-    return f"{type(error).__name__} persisted after retries: {str(error)[:300]}"
+        # What failed only: whether anything landed or resumes is the run's to say (not a test's).
+        return f"HTTP {error.response.status_code} {error.response.reason} persisted after retries"
+    # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
+    text = printable(str(error), run_secrets(), limit=300)
+    return f"{type(error).__name__} persisted after retries: {text}"

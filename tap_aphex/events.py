@@ -144,7 +144,9 @@ class TaskEventsStream(DataApiStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        read = f"{self._events_read:,} events read in this run"
+        read = (
+            f"{self._events_read:,} event{'' if self._events_read == 1 else 's'} read in this run"
+        )
         if reason is StopReason.DAILY_LIMIT:
             self.logger.warning(
                 "The Data API's daily event limit is reached (HTTP 503 after %d tries over about "
@@ -175,9 +177,8 @@ class TaskEventsStream(DataApiStream):
             return
         last = events[-1]["eventId"]
         self.logger.info(
-            "task_events: %s events read in this run (%.0f%% of the %s-a-day quota), last "
-            "eventId %s",
-            f"{self._events_read:,}",
+            "task_events: %s read in this run (%.0f%% of the %s-a-day quota), last eventId %s",
+            f"{self._events_read:,} event{'' if self._events_read == 1 else 's'}",
             100 * self._events_read / DAILY_QUOTA,
             f"{DAILY_QUOTA:,}",
             last,

@@ -6,7 +6,8 @@ whether the tap runs as a command or in-process:
 
 - the SDK's misleading or per-page lines (`sdk_seam.SDK_CHATTER`) become DEBUG lines;
 - METRIC lines are logged at `metrics_log_level` (DEBUG by default: `LOGLEVEL=DEBUG` shows them);
-- every URL in every line, at any level, loses its query values and any ``user:password@``.
+- every URL in every line, at any level, loses its query values and any ``user:password@``;
+- no line, at any level, holds the run's keys or tokens, in any form (`redact.secret_forms`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typing as t
 
 from singer_sdk.metrics import METRICS_LOGGER_NAME
 
-from tap_aphex.redact import without_query_values
+from tap_aphex.redact import run_secrets, without_query_values, without_secrets
 from tap_aphex.sdk_seam import SDK_CHATTER
 
 if t.TYPE_CHECKING:
@@ -46,7 +47,7 @@ class TapLogFilter(logging.Filter):
             if not self.gate.isEnabledFor(logging.DEBUG):
                 return False
         text = record.getMessage()
-        safe = without_query_values(text)
+        safe = without_secrets(without_query_values(text), run_secrets())
         if safe != text:
             record.msg, record.args = safe, ()
         return True

@@ -124,4 +124,7 @@ def resume_at(bookmarks: list[dt.datetime | None]) -> str:
     bookmark = min(known) if known and len(known) == len(bookmarks) else None
     if bookmark is None:
         return "from the start of the history the API keeps"
-    return f"after the version published at {bookmark.isoformat().replace('+00:00', 'Z')}"
+    # As the state holds it (`timestamps` writes milliseconds: ".088Z", not isoformat's ".088000").
+    spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
+    when = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+    return f"after the version published at {when}"

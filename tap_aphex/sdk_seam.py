@@ -148,3 +148,20 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
     promotes it to ``replication_key_value``; popping it first keeps the old bookmark.
     """
     partition_state.pop("progress_markers", None)
+
+
+# --- fixes helper: stream map failures ----------------------------------------------------------
+
+#: 0.54 evaluates stream-map expressions (simpleeval) in this module; an error an expression
+#: raises there (e.g. ZeroDivisionError for "1/0") is not always wrapped in `MapExpressionError`.
+SDK_MAPPER_MODULE = "singer_sdk.mapper"
+
+
+def raised_by_stream_maps(error: BaseException) -> bool:
+    """True when ``error`` came out of the SDK's stream-map code (a user's `stream_maps`)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
+            return True
+        frame = frame.tb_next
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 import typing as t
 from urllib.parse import urlsplit
 
@@ -11,12 +12,21 @@ import jsonschema
 from singer_sdk import typing as th
 
 from tap_aphex.redact import safe_url, url_credentials
+from tap_aphex.settings_env import env_problems as env_problems  # where the settings are read
+from tap_aphex.settings_env import unknown_env as unknown_env
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_TIMEOUT_SECONDS = 300
 DEFAULT_RETRY_BUDGET_SECONDS = 600
 MAX_PAGE_SIZE = 4_000  # the Data API's documented cap on a page
+MAX_TIMEOUT_SECONDS = 86_400  # a day: more is a typo, and Python's clocks overflow near 1e12
+MAX_RETRY_BUDGET_SECONDS = 86_400  # a day: longer waits belong to the next scheduled run
+MAX_PUBLISHED_PLANS_LIMIT = 1_000  # the tap's cap on `limit`, which its growth stops at too
+MAX_EVENTS_PER_RUN = 1_000_000_000  # far beyond any daily quota; a bound, not a policy
+#: What an HTTP header value can carry (Latin-1, no control characters); a key or token holding
+#: anything else could not be sent, and the HTTP library's error would quote it.
+_NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
 SECRETS = ("api_key", "token")  # setting names whose values are never printed
 
 PROJECT = th.ObjectType(
@@ -68,11 +78,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_events_per_run",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_EVENTS_PER_RUN),
         title="Max events per run",
         description="Stop cleanly after this many events (the next run continues). The API counts "
         "every event of a page it served against the daily quota, so allow a page (`page_size`, "
-        "up to 4,000) beyond this.",
+        "up to 4,000) beyond this. At most 1,000,000,000.",
     ),
     th.Property(
         "projects",
@@ -83,28 +93,29 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "published_plans_limit",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_PUBLISHED_PLANS_LIMIT),
         default=DEFAULT_PUBLISHED_PLANS_LIMIT,
         title="Published versions per request",
         description="Sent as `limit`: how many published versions to ask each project for on "
-        "later runs (a project's first run reads the whole history the API keeps).",
+        "later runs (a project's first run reads the whole history the API keeps). 1 to 1,000.",
     ),
     th.Property(
         "request_timeout",
-        th.IntegerType(minimum=1),
+        th.IntegerType(minimum=1, maximum=MAX_TIMEOUT_SECONDS),
         default=DEFAULT_TIMEOUT_SECONDS,
         title="Request timeout",
         description="Seconds a whole response may take, from sending the request to its last "
-        "byte (a body that trickles in is cut off too); then the request is retried.",
+        "byte (a body that trickles in is cut off too); then the request is retried. 1 to "
+        "86,400 (a day).",
     ),
     th.Property(
         "retry_budget_seconds",
-        th.IntegerType(minimum=0),
+        th.IntegerType(minimum=0, maximum=MAX_RETRY_BUDGET_SECONDS),
         default=DEFAULT_RETRY_BUDGET_SECONDS,
         title="Retry budget",
         description="Total seconds a stream may spend waiting between retries in one run. A "
         "server asking to wait longer (`Retry-After`) than what is left ends the stream with an "
-        "error instead of waiting.",
+        "error instead of waiting. 0 to 86,400 (a day).",
     ),
     th.Property(
         "metrics_log_level",
@@ -117,11 +128,15 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What is wrong with a config that its JSON schema accepts. No message quotes a secret."""
+def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
+    """What is wrong with a config that its JSON schema accepts. No message quotes a secret.
+
+    ``streams_required``: False for discovery, where a config enabling no stream is an empty
+    catalog rather than a mistake.
+    """
     problems = secret_problems(config)
     projects = config.get("projects") or []
-    if not config.get("api_key") and not projects:
+    if streams_required and not config.get("api_key") and not projects:
         problems.append(
             "Nothing to read: set `api_key` (Data API: task_events, tasks) and/or `projects` "
             "(Published Plans API: published_plans and its tables)."
@@ -144,22 +159,42 @@ def config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Keys and tokens with surrounding whitespace, named but never shown.
+    """Keys and tokens that cannot be sent as they are, named but never shown.
 
-    Refused rather than stripped: sending something other than what the user set would be a
-    silent coercion, and a stray newline (a key copied from a file) is easy to fix where it is set.
+    Surrounding whitespace is refused rather than stripped: sending something other than what the
+    user set would be a silent coercion, and a stray newline (a key copied from a file) is easy to
+    fix where it is set. A character an HTTP header cannot carry (a line break or control
+    character inside, a character outside Latin-1 such as '€') is refused too: it could never be
+    sent, and the HTTP library's own error would print the whole value.
     """
     found = [("api_key", config.get("api_key"))]
     found += [
         (f"projects[{index}].token", project.get("token"))
         for index, project in enumerate(config.get("projects") or [])
+        if isinstance(project, dict)
     ]
-    return [
-        f"`{where}` has spaces or a line break around it (a key copied with its newline?); "
-        "remove them where the setting is set."
-        for where, value in found
-        if isinstance(value, str) and value != value.strip()
-    ]
+    problems = []
+    for where, value in found:
+        if not isinstance(value, str):
+            continue
+        if value != value.strip():
+            problems.append(
+                f"`{where}` has spaces or a line break around it (a key copied with its "
+                "newline?); remove them where the setting is set."
+            )
+        elif _NOT_IN_A_HEADER.search(value):
+            problems.append(
+                f"`{where}` holds a character an HTTP header cannot carry (a line break, a "
+                "control character, or one outside Latin-1 such as '€'); set it exactly as "
+                "Aphex shows it."
+            )
+    start_after = config.get("start_after")
+    if isinstance(start_after, str) and start_after != start_after.strip():
+        problems.append(
+            "`start_after` has spaces or a line break around it; remove them where the setting "
+            "is set."
+        )
+    return problems
 
 
 def url_problems(url: str, setting: str) -> list[str]:
@@ -167,10 +202,17 @@ def url_problems(url: str, setting: str) -> list[str]:
     if credentials := url_credentials(url):
         return [
             f"`{setting}` carries {credentials}, which would be sent and logged with every "
-            f"request: remove it ({safe_url(url).split('?', 1)[0]}); the key or token has its "
-            "own setting."
+            f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}); the key "
+            "or token has its own setting."
         ]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as error:
+        return [
+            f"`{setting}` is not a URL the tap can read ({error}); write it as "
+            f"https://host/path, not {safe_url(url)}"
+        ]
     if parts.scheme == "https" and parts.hostname:
         return []
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
@@ -192,12 +234,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_json_integer(checker: object, instance: object) -> bool:
+    """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
+    floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 7 (the draft the SDK's schemas declare), with "integer" meaning a JSON integer.
+_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_json_integer),
+)
+
+
 def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
     """The config's JSON Schema errors, worded from jsonschema's structured fields.
 
     The value itself is never quoted: it may be a key or a token.
     """
-    validator = jsonschema.Draft7Validator(schema)  # the draft the SDK's schemas declare
+    validator = _StrictValidator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
     return [_schema_problem(error) for error in errors]
 
@@ -258,26 +313,6 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
         guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
         warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
     return warnings
-
-
-def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """Environment values the SDK would fail to read (it calls `int()` on integer settings)."""
-    problems = []
-    for name, spec in schema.get("properties", {}).items():
-        variable = prefix + name.upper().replace("-", "_")
-        value = environ.get(variable)
-        if value is None or "integer" not in _types(spec):
-            continue
-        try:
-            int(value)
-        except ValueError:
-            problems.append(f"Environment variable {variable} must be a whole number.")
-    return problems
-
-
-def _types(spec: dict[str, t.Any]) -> list[str]:
-    kind = spec.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
 
 
 def account_id(url: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import sys
 import typing as t
-from pathlib import Path
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -18,11 +17,13 @@ from typing_extensions import override
 from tap_aphex import logs
 from tap_aphex.errors import AphexError, ConfigError, RunFailedError
 from tap_aphex.events import TaskEventsStream, TasksStream
+from tap_aphex.input_files import check_catalog_shape, check_state_shape, read_json_object
 from tap_aphex.plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
     PublishedPlanTasksStream,
 )
+from tap_aphex.redact import remember_secrets
 from tap_aphex.run_report import CountingWriter, RunReport
 from tap_aphex.sdk_seam import SeamTap, config_input
 from tap_aphex.settings import (
@@ -30,6 +31,7 @@ from tap_aphex.settings import (
     config_problems,
     env_problems,
     schema_problems,
+    unknown_env,
     unknown_settings,
 )
 
@@ -64,12 +66,20 @@ class TapAphex(SeamTap):
         validate_config: bool = True,
         setup_mapper: bool = True,
         message_writer: GenericSingerWriter[t.Any, t.Any] | None = None,
+        discovery: bool = False,
     ) -> None:
+        """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog)."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
-        if parse_env_config and (problems := env_problems(CONFIG_SCHEMA, ENV_PREFIX, os.environ)):
+        # The SDK's built-in settings (stream_maps, flattening_*, batch_config...) are checked
+        # with ours, before the SDK reads them to set up the stream maps.
+        self.append_builtin_config(self.config_jsonschema)
+        remember_config_secrets(config or {})
+        if parse_env_config and (
+            problems := env_problems(self.config_jsonschema, ENV_PREFIX, os.environ)
+        ):
             raise ConfigError(" ".join(problems))
         check_state_shape(state)
-        if validate_config and (problems := schema_problems(CONFIG_SCHEMA, config or {})):
+        if validate_config and (problems := schema_problems(self.config_jsonschema, config or {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -86,11 +96,16 @@ class TapAphex(SeamTap):
         self.log_filter.metrics_level = logging.getLevelName(
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
+        remember_config_secrets(self.config)
         for warning in unknown_settings(self.config, self.config_jsonschema):
             self.logger.warning("%s", warning)
+        if parse_env_config:
+            for warning in unknown_env(self.config_jsonschema, ENV_PREFIX, os.environ):
+                self.logger.warning("%s", warning)
         if validate_config:
             problems = schema_problems(self.config_jsonschema, self.config)
-            if problems := problems or config_problems(self.config):
+            problems = problems or config_problems(self.config, streams_required=not discovery)
+            if problems:
                 raise ConfigValidationError("Config validation failed", errors=problems)
 
     @override
@@ -129,7 +144,7 @@ class TapAphex(SeamTap):
         self.report.clear()
         self.run_connection_test()
         if self.report.failures:
-            raise RunFailedError(self.report.failures)
+            raise RunFailedError(self.report.failures, test=True)
         self.logger.info("Connection test passed: every stream read its first record.")
 
     @classmethod
@@ -150,13 +165,19 @@ class TapAphex(SeamTap):
             sys.exit(0)
         cls.print_version(print_fn=cls.logger.info)
         config = config or config_input({}, parse_env=False)
-        tap = cls(
-            config=config.config,
-            state=None if state is None else read_json_object(state, "state"),
-            catalog=None if catalog is None else read_json_object(catalog, "catalog"),
-            parse_env_config=config.parse_env,
-            validate_config=True,
-        )
+        catalog_dict = None if catalog is None else read_json_object(catalog, "catalog")
+        if catalog is not None:
+            check_catalog_shape(catalog_dict, getattr(catalog, "name", "catalog"))
+        state_dict = None if state is None else read_json_object(state, "state")
+        check_state_shape(state_dict, getattr(state, "name", "state"))
+        with config_errors_as_one_line():
+            tap = cls(
+                config=config.config,
+                state=state_dict,
+                catalog=catalog_dict,
+                parse_env_config=config.parse_env,
+                validate_config=True,
+            )
         tap.run()
 
     @classmethod
@@ -177,7 +198,31 @@ class TapAphex(SeamTap):
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config") or config_input({}, parse_env=False)
-        cls(config=config.config, parse_env_config=config.parse_env).test_connection()
+        with config_errors_as_one_line():
+            tap = cls(config=config.config, parse_env_config=config.parse_env)
+        tap.test_connection()
+        ctx.exit()
+
+    @classmethod
+    @override
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """``--discover``: as the SDK's, but a config a sync would refuse is refused here too.
+
+        The SDK's skips validation for a static catalog, printing a catalog for a config that
+        cannot run. A config enabling no stream still gives an empty catalog, and the INFO lines
+        of `discover_streams` say which setting enables which streams.
+        """
+        if not value:
+            return
+        config = ctx.params.get("config") or config_input({}, parse_env=False)
+        with config_errors_as_one_line():
+            tap = cls(
+                config=config.config,
+                parse_env_config=config.parse_env,
+                setup_mapper=False,
+                discovery=True,
+            )
+        tap.run_discovery()
         ctx.exit()
 
     def _refuse_unsafe_batching(self) -> None:
@@ -198,36 +243,26 @@ class TapAphex(SeamTap):
             raise AphexError(msg)
 
 
+def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
+    """Hand the config's key and tokens to `redact`, so no message can quote them."""
+    projects = config.get("projects")
+    tokens = (
+        [p.get("token") for p in projects if isinstance(p, dict)]
+        if isinstance(projects, list)
+        else []
+    )
+    remember_secrets(config.get("api_key"), *tokens)
+
+
+@contextlib.contextmanager
+def config_errors_as_one_line() -> t.Iterator[None]:
+    """The SDK's command logs each config problem, then "Config validation failed", on lines of
+    their own; the tap's own command says them all on one line (`ConfigError`)."""
+    try:
+        yield
+    except ConfigValidationError as error:
+        raise ConfigError("Config: " + "; ".join(error.errors or [str(error)])) from None
+
+
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.
 ENV_PREFIX = f"{TapAphex.name.upper().replace('-', '_')}_"
-
-
-def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
-    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
-    name = source if isinstance(source, str) else getattr(source, "name", what)
-    try:
-        text = Path(source).read_text("utf-8") if isinstance(source, str) else source.read()
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."
-        raise ConfigError(msg) from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
-    if not isinstance(value, dict):
-        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
-        raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
-    return value
-
-
-def check_state_shape(state: object) -> None:
-    """A state the SDK can load: an object whose `bookmarks`, if any, maps streams to objects."""
-    if state is None:
-        return
-    bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
-    if not isinstance(bookmarks, dict) or not all(isinstance(b, dict) for b in bookmarks.values()):
-        msg = (
-            'The state must be a JSON object like {"bookmarks": {"task_events": {...}}} (as this '
-            "tap writes it); drop `--state`, or clear the state in Meltano, to start afresh."
-        )
-        raise ConfigError(msg)

@@ -6,9 +6,13 @@ traceback; no key, token or URL query value reaches the output at any log level.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from harness import (
     start_cli,
 )
 
+from tap_aphex import plan_story
 from tap_aphex.run_report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
 
@@ -91,12 +96,188 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
     assert "drop `--state`, or clear the state in Meltano" in one_clear_error(run.stderr)
 
 
-def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
-    run = run_cli({"api_key": "k"}, None, "--config", "ENV", env={"TAP_APHEX_PAGE_SIZE": "abc"})
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        *(
+            (
+                {"TAP_APHEX_PAGE_SIZE": value},
+                "Environment variable TAP_APHEX_PAGE_SIZE must be a whole number (digits only, "
+                "no spaces).",
+            )
+            for value in ("abc", " 500 ", "1_000")
+        ),
+        (
+            {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
+            "Environment variable TAP_APHEX_PROJECTS must be JSON, an array [...]",
+        ),
+        ({"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"}, "must be at most 86400"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expected: str) -> None:
+    run = run_cli({"api_key": "k"}, None, "--config", "ENV", env=env)
 
     assert run.returncode != 0
+    assert expected in one_clear_error(run.stderr)
+    assert "Unexpected" not in run.stderr
+
+
+def test_an_unknown_environment_variable_is_warned_about_with_the_closest_name() -> None:
+    config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
+
+    run = run_cli(config, None, "--config", "ENV", env={"TAP_APHEX_PAGE_SISE": "5"})
+
+    warnings = log_lines(run.stderr, "WARNING")
+    assert (
+        "Unknown environment variable TAP_APHEX_PAGE_SISE is ignored; did you mean "
+        "TAP_APHEX_PAGE_SIZE?"
+    ) in warnings
+
+
+UNSENDABLE: dict[str, tuple[dict[str, t.Any], str]] = {
+    "api_key with a newline inside": ({"api_key": "K3Y-s3cr3t\nZZQ"}, "`api_key`"),
+    "api_key outside Latin-1": ({"api_key": "K3Y-s3cr3t€ZZQ"}, "`api_key`"),
+    "api_key with a control character": ({"api_key": "K3Y-s3cr3t\x07ZZQ"}, "`api_key`"),
+    "token with a header injection": (
+        {
+            "projects": [
+                {"url": "https://app.aphex.co/power-bi/v1/acc", "token": "S3CR3T\r\nX-Evil: 1"}
+            ]
+        },
+        "`projects[0].token`",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", [(), ("--discover",), ("--test",)])
+@pytest.mark.parametrize("case", UNSENDABLE)
+def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
+    case: str, command: tuple[str, ...]
+) -> None:
+    config, where = UNSENDABLE[case]
+    secret = str(config.get("api_key") or config["projects"][0]["token"])
+
+    run = run_cli(config, None, *command, env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode == 1
     error = one_clear_error(run.stderr)
-    assert error == "Environment variable TAP_APHEX_PAGE_SIZE must be a whole number."
+    assert f"{where} holds a character an HTTP header cannot carry" in error
+    output = run.stderr + run.stdout
+    for shown in (secret, repr(secret)[1:-1], secret.encode("unicode_escape").decode()):
+        assert shown not in output
+    assert "s3cr3t" not in output.lower()
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {"api_url": "https://bob:hunter2@example.com:99999/x"},
+            "`api_url` carries a user name or password (user:password@), which would be sent "
+            "and logged with every request: remove it (https://example.com:99999/x)",
+        ),
+        (
+            {"api_url": "https://example.com/x;token=hunter2"},
+            "`api_url` carries path parameters (;name=value)",
+        ),
+        (
+            {"api_url": "http://[::1/x"},
+            "`api_url` is not a URL the tap can read (Invalid IPv6 URL); write it as "
+            "https://host/path, not http://[::1/x",
+        ),
+        ({"page_size": 100.0}, "config['page_size']: must be of type 'integer'"),
+        ({"page_size": "abc"}, "config['page_size']: must be of type 'integer'"),
+        ({"request_timeout": 1e12}, "config['request_timeout']: must be at most 86400"),
+        ({"start_after": " evt-1"}, "`start_after` has spaces or a line break around it"),
+        ({"flattening_max_depth": "abc"}, "config['flattening_max_depth']: must be of type"),
+        ({"stream_maps": 5}, "config['stream_maps']: must be of type 'object'"),
+    ],
+)
+@pytest.mark.parametrize("command", [(), ("--discover",)])
+def test_a_setting_that_cannot_work_is_one_line_naming_it_in_a_sync_and_a_discovery(
+    config: dict[str, t.Any], expected: str, command: tuple[str, ...]
+) -> None:
+    run = run_cli({"api_key": "k", "api_url": "http://127.0.0.1:9/x", **config}, None, *command)
+
+    assert run.returncode == 1
+    assert run.stdout == ""  # no catalog for a config a sync would refuse
+    error = one_clear_error(run.stderr)  # one line: no "Config validation failed" after it
+    assert expected in error
+    assert "hunter2" not in run.stderr
+    assert "Unexpected" not in run.stderr
+
+
+def test_discovery_without_settings_is_an_empty_catalog_saying_what_enables_streams() -> None:
+    run = subprocess.run(  # not `run_command`: a catalog is one pretty-printed JSON document
+        [sys.executable, "-m", "tap_aphex", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"streams": []}
+    infos = log_lines(run.stderr, "INFO")
+    assert "No `api_key` set: skipping the task_events and tasks streams." in infos
+    assert "No `projects` set: skipping the published-plans streams." in infos
+
+
+def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
+    reader, writer = os.pipe()
+    os.close(reader)  # as `tap-aphex --discover | head` once head has what it wants
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tap_aphex", "--discover"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+
+    assert result.returncode == 1
+    error = one_clear_error(result.stderr)
+    assert error == "Output closed by its reader (broken pipe): stopped."
+    assert "STATE" not in result.stderr
+
+
+CATALOGS_AND_STATES = [
+    ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
+    ("--catalog", {"streams": [5]}, "`streams[0]` must be an object with a `tap_stream_id`"),
+    (
+        "--catalog",
+        {"streams": [{"tap_stream_id": "task_events", "metadata": 5}]},
+        "`streams[0].metadata` must be a list of objects",
+    ),
+    (
+        "--state",
+        {"bookmarks": {"published_plans": {"partitions": "x"}}},
+        "The state file {path} cannot be used (the bookmark of `published_plans` has a shape",
+    ),
+    (
+        "--state",
+        {"bookmarks": {"published_plans": {"partitions": [{"context": 5}]}}},
+        "the bookmark of `published_plans` has a shape the tap cannot use",
+    ),
+]
+
+
+@pytest.mark.parametrize(("option", "content", "expected"), CATALOGS_AND_STATES)
+def test_a_catalog_or_state_of_a_shape_the_tap_cannot_use_is_one_line_naming_it(
+    tmp_path: Path, option: str, content: dict[str, t.Any], expected: str
+) -> None:
+    config, path = tmp_path / "config.json", tmp_path / "file.json"
+    config.write_text(json.dumps({"api_key": "k", "api_url": "http://127.0.0.1:9/x"}))
+    path.write_text(json.dumps(content))
+
+    run = run_command("--config", str(config), option, str(path))
+
+    assert run.returncode == 1
+    assert expected.format(path=path) in one_clear_error(run.stderr)
+    assert "Unexpected" not in run.stderr
 
 
 def test_a_key_with_a_trailing_newline_is_refused_without_showing_it() -> None:
@@ -209,8 +390,67 @@ def test_the_connection_test_fails_with_the_taps_own_words(
 
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert expected in log_lines(run.stderr, "ERROR")[-1]
+    last = log_lines(run.stderr, "ERROR")[-1]
+    assert expected in last
+    assert last.startswith("the connection test failed: ")
     assert "An unhandled error occurred" not in run.stderr
+    # A test delivers nothing and keeps no state: no word of landing or resuming.
+    assert "landed" not in run.stderr
+    assert "resumes" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("1/0", "(ZeroDivisionError: division by zero)"),
+        ("no_such_name", "(MapExpressionError: Failed to evaluate"),
+        ("(((", "(MapExpressionError: Failed to parse expression"),
+    ],
+)
+def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
+    long_log: Simulator, expression: str, expected: str
+) -> None:
+    config = events_config(long_log, stream_maps={"task_events": {"extra": expression}})
+
+    run = run_cli(config)
+
+    assert run.returncode == 1
+    error = one_clear_error(run.stderr)
+    assert error.startswith("`stream_maps`: an expression failed ")
+    assert expected in error
+    assert "Unexpected" not in run.stderr
+
+
+def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
+    run = run_cli(events_config(long_log, max_events_per_run=1, page_size=1))
+
+    assert run.returncode == 0, run.stderr
+    assert "Stopping after 1 event read in this run" in run.stderr
+    assert "1 events" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "expected"),
+    [
+        (
+            [dt.datetime(2025, 11, 28, 15, 48, 1, 88_000, tzinfo=dt.timezone.utc)],
+            "after the version published at 2025-11-28T15:48:01.088Z",
+        ),
+        (
+            [dt.datetime(2025, 11, 28, 15, 48, 1, tzinfo=dt.timezone.utc)],
+            "after the version published at 2025-11-28T15:48:01.000Z",
+        ),
+        (
+            [dt.datetime(2025, 11, 28, 15, 48, 1, 88_123, tzinfo=dt.timezone.utc)],
+            "after the version published at 2025-11-28T15:48:01.088123Z",
+        ),
+        ([None], "from the start of the history the API keeps"),
+    ],
+)
+def test_resume_words_show_times_as_the_state_holds_them(
+    bookmarks: list[dt.datetime | None], expected: str
+) -> None:
+    assert plan_story.resume_at(bookmarks) == expected
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from email.utils import format_datetime
 import pytest
 import requests
 from harness import run_tap
+from singer_sdk.exceptions import ConfigValidationError
 from werkzeug import Request, Response
 
 from tap_aphex.client import quoted_body, retry_after_seconds
-from tap_aphex.errors import RunFailedError
+from tap_aphex.errors import RunFailedError, describe
+from tap_aphex.redact import remember_secrets
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -150,3 +152,50 @@ def test_quoted_body_is_short_and_names_nothing_secret(httpserver: HTTPServer) -
     assert len(quoted_body(long)) < 230
     assert KEY not in quoted_body(long)
     assert quoted_body(empty) == ""
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "K3Y-s3cr3t\nZZQ",
+        "K3Y-s3cr3t\r\nX-Evil: 1",
+        "K3Y-s3cr3t€",
+        "K3Y-s3cr3t\x00",
+        "K3Y\x7fs3cr3t",
+    ],
+)
+def test_a_key_no_header_can_carry_is_refused_before_any_request(
+    httpserver: HTTPServer, key: str
+) -> None:
+    httpserver.expect_request(PATH).respond_with_json({"data": [], "nextStartAfter": None})
+
+    with pytest.raises(ConfigValidationError) as refused:
+        run_tap(events_config(httpserver) | {"api_key": key})
+
+    assert refused.value.errors == [
+        "`api_key` holds a character an HTTP header cannot carry (a line break, a control "
+        "character, or one outside Latin-1 such as '€'); set it exactly as Aphex shows it."
+    ]
+    assert httpserver.log == []
+
+
+SECRET = "SECRETTOKEN\r\nX-Evil: 1"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.InvalidHeader(f"Invalid header value {('Bearer ' + SECRET)!r}"),
+        ValueError(f"Invalid header value {SECRET.encode()!r}"),
+        requests.ConnectionError(f"failed with {SECRET.encode('unicode_escape').decode()}"),
+        requests.ConnectionError(f"failed with {SECRET}"),
+    ],
+)
+def test_a_failure_we_did_not_word_never_quotes_a_secret_in_any_form(error: Exception) -> None:
+    remember_secrets(SECRET)  # as the tap does with its config's key and tokens
+
+    text = describe(error)
+    remember_secrets()  # forgotten again: other tests' configs have their own
+
+    assert "SECRETTOKEN" not in text
+    assert "persisted after retries" in text

@@ -198,3 +198,15 @@ def test_discarding_progress_keeps_the_old_bookmark_through_finalization() -> No
 
 def bookmark(state: dict[str, object]) -> object:
     return state["replication_key_value"]
+
+
+# --- fixes helper: stream map failures ----------------------------------------------------------
+
+
+def test_stream_map_expressions_are_evaluated_in_the_module_the_seam_names() -> None:
+    import singer_sdk.mapper
+
+    from tap_aphex.sdk_seam import SDK_MAPPER_MODULE
+
+    assert singer_sdk.mapper.__name__ == SDK_MAPPER_MODULE
+    assert "simpleeval" in vars(singer_sdk.mapper) or hasattr(singer_sdk.mapper, "simpleeval")

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 import pytest
 
-from tap_aphex.redact import printable, safe_url, without_query_values
+from tap_aphex.logs import TapLogFilter
+from tap_aphex.redact import (
+    printable,
+    remember_secrets,
+    safe_url,
+    secret_forms,
+    url_credentials,
+    without_query_values,
+)
 from tap_aphex.settings import (
     CONFIG_SCHEMA,
     config_problems,
     env_problems,
     schema_problems,
     setting_path,
+    unknown_env,
     unknown_settings,
 )
 
@@ -32,6 +42,17 @@ PROJECT = "https://app.aphex.co/power-bi/v1/acc0unt"
         ({"projects": [{"token": 987654321, "url": PROJECT}]}, "must be of type 'string'"),
         ({"metrics_log_level": "LOUD"}, "must be one of 'INFO', 'DEBUG'"),
         ({"retry_budget_seconds": -1}, "config['retry_budget_seconds']: must be at least 0"),
+        # An integer setting is a JSON integer: not an integral float, not a bool.
+        ({"page_size": 100.0}, "config['page_size']: must be of type 'integer'"),
+        ({"max_events_per_run": 5.0}, "config['max_events_per_run']: must be of type 'integer'"),
+        ({"request_timeout": True}, "config['request_timeout']: must be of type 'integer'"),
+        ({"published_plans_limit": 2.0}, "config['published_plans_limit']: must be of type"),
+        # Every integer setting has a bound (1e12 s once overflowed the clock).
+        ({"request_timeout": 10**12}, "config['request_timeout']: must be at most 86400"),
+        ({"request_timeout": 1e12}, "config['request_timeout']: must be at most 86400"),
+        ({"published_plans_limit": 1_001}, "config['published_plans_limit']: must be at most 1000"),
+        ({"retry_budget_seconds": 86_401}, "config['retry_budget_seconds']: must be at most 86400"),
+        ({"max_events_per_run": 10**10}, "config['max_events_per_run']: must be at most"),
     ],
 )
 def test_schema_problems_say_where_and_what_without_the_value(
@@ -42,6 +63,21 @@ def test_schema_problems_say_where_and_what_without_the_value(
     assert any(expected in problem for problem in problems), problems
     for value in _scalars(config):
         assert all(str(value) not in problem for problem in problems if str(value) != "1")
+
+
+#: The SDK's own integer settings, which `append_builtin_config` adds to the same schema.
+SDK_INTEGERS = {"flattening_max_depth", "flattening_max_key_length"}
+
+
+def test_every_integer_setting_of_the_tap_has_a_maximum() -> None:
+    integers = {
+        name: spec
+        for name, spec in CONFIG_SCHEMA["properties"].items()
+        if "integer" in spec["type"] and name not in SDK_INTEGERS
+    }
+
+    assert len(integers) == 5, sorted(integers)
+    assert all("maximum" in spec for spec in integers.values()), integers
 
 
 @pytest.mark.parametrize("page_size", [1, 2_000, 4_000])
@@ -72,6 +108,37 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             {"api_key": KEY, "api_url": "http://example.com/api"},
             "`api_url` uses plain http:// for a host that is not loopback (example.com)",
         ),
+        # A character an HTTP header cannot carry, anywhere in a key or token.
+        ({"api_key": "K3Y\nZZQ"}, "`api_key` holds a character an HTTP header cannot carry"),
+        ({"api_key": "K3Y\x00Z"}, "`api_key` holds a character an HTTP header cannot carry"),
+        ({"api_key": "K3Y\x85Z"}, "`api_key` holds a character an HTTP header cannot carry"),
+        ({"api_key": "K€Y-value"}, "`api_key` holds a character an HTTP header cannot carry"),
+        (
+            {"projects": [{"url": PROJECT, "token": "SECRETTOKEN\r\nX-Evil: 1"}]},
+            "`projects[0].token` holds a character an HTTP header cannot carry",
+        ),
+        ({"api_key": KEY, "start_after": "abc\n"}, "`start_after` has spaces or a line break"),
+        # userinfo is never shown, whatever else is wrong with the URL.
+        (
+            {"api_key": KEY, "api_url": f"https://bob:{KEY}@example.com:99999/x"},
+            "`api_url` carries a user name or password (user:password@)",
+        ),
+        (
+            {"api_key": KEY, "api_url": f"https://example.com/x;token={KEY}"},
+            "`api_url` carries path parameters (;name=value)",
+        ),
+        (
+            {"api_key": KEY, "api_url": "http://[::1/x"},
+            "`api_url` is not a URL the tap can read (Invalid IPv6 URL)",
+        ),
+        (
+            {"api_key": KEY, "api_url": "https://example.com:99999/x"},
+            "`api_url` is not a URL the tap can read (Port out of range 0-65535)",
+        ),
+        (
+            {"projects": [{"url": "https://[::1/power-bi/v1/acc", "token": TOKEN}]},
+            "`projects[0].url` is not a URL the tap can read",
+        ),
         ({}, "Nothing to read: set `api_key`"),
         (
             {"projects": [{"url": PROJECT, "token": "a"}, {"url": PROJECT + "/", "token": "b"}]},
@@ -94,6 +161,7 @@ def test_config_problems_name_the_setting_and_never_show_a_secret(
         {"api_key": KEY},
         {"api_key": KEY, "api_url": "http://127.0.0.1:8080/apiTaskEventsV2"},
         {"projects": [{"url": PROJECT, "token": TOKEN, "name": "Site A"}]},
+        {"api_key": "Kéy-latin-1 with inner space", "start_after": "evt-1"},
     ],
 )
 def test_a_good_config_has_no_problem(config: dict[str, t.Any]) -> None:
@@ -123,10 +191,24 @@ def test_unknown_settings_are_warned_about_with_the_closest_known_name(
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        (
-            {"TAP_APHEX_PAGE_SIZE": "abc"},
-            ["Environment variable TAP_APHEX_PAGE_SIZE must be a whole number."],
+        *(
+            (
+                {"TAP_APHEX_PAGE_SIZE": value},
+                [
+                    "Environment variable TAP_APHEX_PAGE_SIZE must be a whole number (digits "
+                    "only, no spaces)."
+                ],
+            )
+            for value in ("abc", " 500 ", "1_000", "100.0", "+5", "")
         ),
+        (
+            {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
+            [
+                "Environment variable TAP_APHEX_PROJECTS must be JSON, an array [...] (Expecting "
+                "property name enclosed in double quotes at character 14)."
+            ],
+        ),
+        ({"TAP_APHEX_PROJECTS": '[{"url": "x", "token": "t"}]'}, []),
         ({"TAP_APHEX_PAGE_SIZE": "100"}, []),
         ({"TAP_APHEX_API_KEY": "abc"}, []),  # a string: nothing to convert
         ({"OTHER_PAGE_SIZE": "abc"}, []),
@@ -136,6 +218,34 @@ def test_env_values_the_sdk_could_not_convert_are_named(
     environ: dict[str, str], expected: list[str]
 ) -> None:
     assert env_problems(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"TAP_APHEX_PAGE_SISE": "5"},
+            [
+                "Unknown environment variable TAP_APHEX_PAGE_SISE is ignored; did you mean "
+                "TAP_APHEX_PAGE_SIZE?"
+            ],
+        ),
+        ({"TAP_APHEX_ZZZ": "1"}, ["Unknown environment variable TAP_APHEX_ZZZ is ignored"]),
+        (
+            {
+                "TAP_APHEX_PAGE_SIZE": "5",
+                "TAP_APHEX_LOGLEVEL": "DEBUG",  # the SDK's
+                "TAP_APHEX__SELECT": "[]",  # Meltano's
+                "OTHER_PAGE_SISE": "5",
+            },
+            [],
+        ),
+    ],
+)
+def test_unknown_environment_variables_are_warned_about_with_the_closest_name(
+    environ: dict[str, str], expected: list[str]
+) -> None:
+    assert unknown_env(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
 
 
 @pytest.mark.parametrize(
@@ -152,6 +262,17 @@ def test_setting_paths_read_as_users_write_them(path: list[object], expected: st
         ("https://u:p@example.com/a?token=x&b=2", "https://example.com/a?token=…&b=…"),
         ("https://example.com:8443/a", "https://example.com:8443/a"),
         ("http://[::1]:80/a?x=1", "http://[::1]:80/a?x=…"),
+        # userinfo goes, whatever else is wrong with the URL (here: no port it can parse).
+        ("https://bob:hunter2@example.com:99999/x", "https://example.com:99999/x"),
+        ("https://bob:hunt@r2@example.com:abc/x?y=1", "https://example.com:abc/x"),
+        ("http://bob:hunter2@[::1/x", "http://[::1/x"),
+        ("bob:hunter2@example.com/x", "bob:hunter2@example.com/x"),  # no `//`: no authority
+        # `;params` lose their values as query values do.
+        (
+            "https://example.com/x;token=hunter2/y;v=1?a=2",
+            "https://example.com/x;token=…/y;v=…?a=…",
+        ),
+        ("https://example.com/x;hunter2", "https://example.com/x;…"),
     ],
 )
 def test_safe_urls_drop_credentials_and_query_values(url: str, expected: str) -> None:
@@ -186,6 +307,65 @@ def test_printable_text_is_one_short_line_without_secrets(
     text: str, secrets: tuple[str, ...], expected: str
 ) -> None:
     assert printable(text, secrets) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://bob:hunter2@example.com:99999/x", "a user name or password (user:password@)"),
+        ("https://bob@[::1/x", "a user name or password (user:password@)"),
+        ("https://example.com/x;token=hunter2", "path parameters (;name=value)"),
+        ("https://example.com/x?token=hunter2", "a query string"),
+        ("https://example.com/x", None),
+    ],
+)
+def test_credentials_in_a_url_are_found_even_in_one_that_cannot_be_parsed(
+    url: str, expected: str | None
+) -> None:
+    assert url_credentials(url) == expected
+
+
+SECRETS = ["K3Y-s3cr3t\nZZQ", "SECRETTOKEN\r\nX-Evil: 1", "K€Y-s3cr3t", "tab\there", "q'uote\\"]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize(
+    "quote",
+    [
+        lambda s: s,
+        repr,
+        lambda s: repr(s.encode("utf-8")),
+        lambda s: repr(s.encode("latin-1", "backslashreplace")),
+        lambda s: s.encode("unicode_escape").decode("ascii"),
+        lambda s: f"Invalid header value {s.encode('utf-8')!r}",
+        lambda s: f"InvalidHeader: {('Bearer ' + s)!r}",
+    ],
+)
+def test_a_secret_is_hidden_however_a_message_quotes_it(
+    secret: str, quote: t.Callable[[str], str]
+) -> None:
+    shown = printable(f"Unexpected: {quote(secret)}", (secret,), limit=1_000)
+
+    for form in {secret, *secret_forms(secret)}:
+        assert form not in shown, (shown, form)
+    assert "s3cr3t" not in shown, shown
+    assert "SECRET" not in shown, shown
+    assert "tab" not in shown, shown
+
+
+@pytest.mark.parametrize(
+    "message", ["key %s", "key %r", "header %r", "bytes %s"], ids=["raw", "repr", "r2", "bytes"]
+)
+def test_no_log_line_holds_the_runs_secret_in_any_form(message: str) -> None:
+    secret = "K3Y-s3cr3t\nZZQ"
+    remember_secrets(secret)
+    arg: object = secret.encode() if message.startswith("bytes") else secret
+    record = logging.LogRecord("tap-aphex", logging.INFO, __file__, 1, message, (arg,), None)
+
+    TapLogFilter(logging.getLogger("tap-aphex")).filter(record)
+
+    assert "s3cr3t" not in record.getMessage()
+    remember_secrets()
 
 
 def _scalars(value: object) -> t.Iterator[object]:
