@@ -202,7 +202,7 @@ def url_problems(url: str, setting: str) -> list[str]:
     if credentials := url_credentials(url):
         return [
             f"`{setting}` carries {credentials}, which would be sent and logged with every "
-            f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}); the key "
+            f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key "
             "or token has its own setting."
         ]
     try:
