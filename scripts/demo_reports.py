@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA = "aphex"  # target-duckdb's default_target_schema in meltano.yml
-STREAMS = (
-    "task_events",
-    "tasks",
-    "published_plans",
-    "published_plan_tasks",
-    "published_plan_statuses",
-)
+from meltano_runner import SCHEMA, STREAMS
 
 # What DuckDB needs to read a task's statuses, stored by target-duckdb as JSON text.
 STATUS_SHAPE = '[{"type": "VARCHAR", "category": "VARCHAR", "value": "DOUBLE"}]'

@@ -20,6 +20,16 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
+# What meltano.yml's loaders create: one table per stream, in this schema (their
+# `default_target_schema`, the same for target-duckdb and target-postgres).
+SCHEMA = "aphex"
+STREAMS = (
+    "task_events",
+    "tasks",
+    "published_plans",
+    "published_plan_tasks",
+    "published_plan_statuses",
+)
 # Variables from the user's shell that would steer Meltano, the tap or a target away from the
 # simulator (a developer's shell or .env may hold real credentials).
 STEERING_PREFIXES = ("MELTANO_", "TAP_APHEX_", "TARGET_", "APHEX_SIMULATOR_")

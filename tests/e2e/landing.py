@@ -20,16 +20,8 @@ from pathlib import Path
 import duckdb
 import psycopg
 from harness import replay_tasks
+from meltano_runner import SCHEMA
 from psycopg.rows import dict_row
-
-STREAMS = (
-    "task_events",
-    "tasks",
-    "published_plans",
-    "published_plan_tasks",
-    "published_plan_statuses",
-)
-SCHEMA = "aphex"  # default_target_schema of target-duckdb and target-postgres in meltano.yml
 
 _TIME_FIELDS = frozenset({"start", "end"})
 _STATUS_TIME_FIELDS = frozenset({"date", "createdAt"})
