@@ -137,7 +137,7 @@ class DataApiStream(AphexStream):
         if response.status_code == HTTPStatus.NO_CONTENT:
             return EventPage([], None)
         try:
-            payload = msgspec.json.decode(response.content)
+            return self._reader.page(response.content, start_after=self._cursor_sent)
         except msgspec.DecodeError as error:
             kind = response.headers.get("Content-Type", "no content type")
             msg = (
@@ -145,4 +145,3 @@ class DataApiStream(AphexStream):
                 f"({kind}, {len(response.content)} bytes); nothing from it was used"
             )
             raise UnexpectedResponseError(msg) from error
-        return self._reader.page(payload, start_after=self._cursor_sent)

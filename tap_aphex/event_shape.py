@@ -1,7 +1,8 @@
 """The Data API's event JSON, read tolerantly and written as exactly what the schemas say.
 
-Field names and types come from `schemas.TASK_EVENT` (the one home of both); the tables below are
-derived from it once, at import, and each event is typed in one pass over its own keys. The rules:
+Field names and types come from `schemas.TASK_EVENT` (the one home of both) through the typing
+table of `event_fields`; each event is typed in one pass over its own keys. A page whose every
+value fits takes a faster way to the same records (`event_fits`). The rules:
 
 - A value that fits its documented type lands typed: strings and booleans as they are, numbers as
   ``int``/``float`` (never a bool), integers as ``int`` only, epoch times as RFC 3339 UTC with
@@ -25,6 +26,7 @@ derived from it once, at import, and each event is typed in one pass over its ow
   the event lands in `task_events` (raw kept) and changes no task, with a warning.
 
 Pages are decoded by msgspec, which refuses NaN and Infinity; a non-finite float is still a misfit.
+The reader decodes the page itself, so that the whole-page check reads the same bytes.
 """
 
 from __future__ import annotations
@@ -35,69 +37,30 @@ import time
 import typing as t
 from dataclasses import dataclass
 
-from tap_aphex import schemas
+import msgspec
+
 from tap_aphex.errors import UnexpectedResponseError
+from tap_aphex.event_fields import (
+    BOOLEAN,
+    DATETIME,
+    EVENT_FIELDS,
+    INTEGER,
+    NUMBER,
+    NUMBER_MAP,
+    OBJECT,
+    OBJECT_LIST,
+    STRING,
+    STRING_LIST,
+    TASK_FIELDS,
+    Event,
+    Field,
+)
+from tap_aphex.event_fits import fitting_page
 from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339
 
 UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
-#: An event as read from a page: already typed, in the shape of its `task_events` record.
-Event = dict[str, t.Any]
-
-# Kinds of documented values, read from each field's JSON schema once; also the words of warnings.
-STRING, NUMBER, INTEGER, BOOLEAN, DATETIME = "string", "number", "integer", "boolean", "epoch time"
-NUMBER_MAP, STRING_LIST, OBJECT_LIST = "map of numbers", "list of strings", "list of objects"
-OBJECT, ANY_MAP = "object", "object of anything"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One documented field: its kind, the fields inside it (objects), and its name in warnings."""
-
-    kind: str
-    where: str  # e.g. "task.statuses[].createdAt": the field, whatever the index
-    inner: dict[str, Field] | None = None
-
-
-def fields_of(schema: dict[str, t.Any], where: str = "") -> dict[str, Field]:
-    """The typing table of an object schema (a stream's, or a nested object's)."""
-    return {
-        name: _field(sub, f"{where}.{name}" if where else name)
-        for name, sub in schema["properties"].items()
-    }
-
-
-def _field(schema: dict[str, t.Any], where: str) -> Field:
-    types = schema.get("type", [])
-    kinds = [name for name in ([types] if isinstance(types, str) else types) if name != "null"]
-    kind = kinds[0] if len(kinds) == 1 else "several"  # documented: one type, maybe nullable
-    if kind == "string":
-        return Field(DATETIME if schema.get("format") == "date-time" else STRING, where)
-    simple = {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}
-    if kind in simple:
-        return Field(simple[kind], where)
-    if kind == "array":
-        item = _field(schema["items"], f"{where}[]")
-        if item.kind == STRING:
-            return Field(STRING_LIST, where)
-        if item.kind == OBJECT:
-            return Field(OBJECT_LIST, where, item.inner)
-    elif kind == "object":
-        if schema.get("properties"):
-            return Field(OBJECT, where, fields_of(schema, where))
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict) and _field(extra, where).kind == NUMBER:
-            return Field(NUMBER_MAP, where)
-        if extra is True:
-            return Field(ANY_MAP, where)
-    msg = f"the event reader cannot type {where}: {schema}"  # a schema change needs a reader change
-    raise TypeError(msg)
-
-
-EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
-del EVENT_FIELDS["undocumented"]  # ours, not the vendor's
-TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
 _Into = tuple[str, dict[str, t.Any]]  # the event being typed: its id, and where misfits are kept
 
 
@@ -112,16 +75,25 @@ class EventPage:
 class EventReader:
     """Reads a run's pages; remembers which fields it has warned about, so once per run each."""
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, *, check_whole_pages: bool = True) -> None:
         self.logger = logger
+        # The fast way for pages that fit (`event_fits`); the tests turn it off to compare.
+        self.check_whole_pages = check_whole_pages
         self._warned: set[str] = set()
 
-    def page(self, payload: object, *, start_after: str | None = None) -> EventPage:
-        """The typed events of a decoded 200 body; ``start_after`` (the cursor sent) for errors."""
+    def page(self, body: bytes, *, start_after: str | None = None) -> EventPage:
+        """The typed events of a 200 body; ``start_after`` (the cursor sent) for errors.
+
+        Raises `msgspec.DecodeError` when the body is not JSON (the caller knows the response).
+        """
+        fitting = fitting_page(body) if self.check_whole_pages else None
+        if fitting is not None:
+            return EventPage(fitting.events, fitting.next_start_after or None)
+        payload = msgspec.json.decode(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             msg = 'the Data API answered without a JSON object holding a "data" list of events'
             raise UnexpectedResponseError(msg)
-        data: list[object] = payload["data"]
+        data: list[t.Any] = payload["data"]
         events = [self._event(raw, index, data, start_after) for index, raw in enumerate(data)]
         cursor = payload.get("nextStartAfter")
         if cursor is not None and not isinstance(cursor, str):

@@ -29,7 +29,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.batch import BaseBatchFileEncoding
     from singer_sdk.helpers.types import Context
 
-    from tap_aphex.event_shape import Event
+    from tap_aphex.event_fields import Event
     from tap_aphex.run_report import RunReport
     from tap_aphex.sdk_seam import BatchConfig
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
@@ -90,7 +91,13 @@ class RunReport:
 
 
 class CountingWriter(MsgSpecWriter):
-    """The SDK's msgspec writer (issue 8), counting RECORD messages per stream for the summary."""
+    """The SDK's msgspec writer (issue 8), counting RECORD messages per stream for the summary.
+
+    By hand because the SDK's writer flushes stdout after every message, one write per record:
+    here a RECORD waits in the buffer and the next other message (a STATE, a SCHEMA) flushes it
+    with everything before it, so no STATE reaches the target ahead of its records. Records
+    still buffered when a run ends go out as Python closes stdout.
+    """
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()
@@ -98,6 +105,8 @@ class CountingWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        super().write_message(message)
-        if isinstance(message, RecordMessage):  # counted once written: what the target received
+        sys.stdout.buffer.write(self.format_message(message))
+        if isinstance(message, RecordMessage):
             self._counts[message.stream] += 1
+        else:
+            sys.stdout.flush()

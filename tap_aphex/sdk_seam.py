@@ -115,13 +115,21 @@ def every_property_selected(mask: t.Mapping[tuple[str, ...], bool]) -> bool:
     return all(mask.values())
 
 
+#: Whether each stream's mask selects everything, asked once per mask rather than once per record
+#: (keyed by id, holding the mask so that the id stays its own; a run has a few masks).
+_all_selected: dict[int, tuple[t.Any, bool]] = {}
+
+
 def _pop_deselected_unless_all_selected(
     record: dict[str, t.Any],
     schema: dict[str, t.Any],
     mask: t.Any,
     breadcrumb: tuple[str, ...] = (),
 ) -> None:
-    if breadcrumb or not every_property_selected(mask):
+    known = _all_selected.get(id(mask))
+    if known is None or known[0] is not mask:
+        known = _all_selected[id(mask)] = (mask, every_property_selected(mask))
+    if breadcrumb or not known[1]:
         _sdk_pop_deselected(record, schema, mask, breadcrumb)
 
 

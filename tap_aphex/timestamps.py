@@ -25,9 +25,26 @@ class TimeOutOfRange(ValueError):
 def epoch_to_rfc3339(value: int | float) -> str:
     """``value`` (epoch seconds or milliseconds, by magnitude) as ``2021-03-01T08:36:07.389Z``.
 
-    Integer arithmetic keeps the milliseconds exact (a float division can land a millisecond off).
-    Every event has several times, so the usual case (integer milliseconds) takes the short path,
-    and the text comes from per-day and per-number tables rather than from format specs.
+    The same times come back again and again (each update of a task repeats its statuses, its
+    start and its end), so recent texts are kept: a bounded table, emptied when full.
+    """
+    text = _texts.get(value)
+    if text is None:
+        text = _text(value)
+        if len(_texts) >= _TEXTS_KEPT:
+            _texts.clear()
+        _texts[value] = text
+    return text
+
+
+_TEXTS_KEPT = 20_000  # about a megabyte and a half; a page of 4,000 events has some 25,000 times
+_texts: dict[int | float, str] = {}  # an int and a float that are equal give the same text
+
+
+def _text(value: int | float) -> str:
+    """The conversion itself. Integer arithmetic keeps the milliseconds exact (a float division
+    can land a millisecond off); the usual case (integer milliseconds) takes the short path, and
+    the text comes from per-day and per-number tables rather than from format specs.
     """
     if type(value) is int and value >= SECONDS_BELOW:
         millis = value

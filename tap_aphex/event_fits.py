@@ -1,0 +1,153 @@
+"""The usual page, typed fast: when every value fits its documented type, msgspec proves it in C.
+
+Typing an event field by field (`event_shape.EventReader`) is most of the tap's CPU per event, yet
+nearly every page fits the vendor's documents. So a page's bytes are first decoded into strict
+structs built from the same field table (`event_fields`): every documented key optional, null
+allowed, no other key. When that decode succeeds, no value on the page misfits and nothing is
+undocumented, so `fitting_events` only turns the structs into dicts and epoch times into text.
+Anything else (a misfit, an unknown key, a time out of range, which no type can say) and the page
+is read field by field. Both give the same records (keys inside an object may come in another
+order: the schema's here, the vendor's there); the tests hold them side by side.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+import msgspec
+
+from tap_aphex.event_fields import (
+    ANY_MAP,
+    BOOLEAN,
+    DATETIME,
+    EVENT_FIELDS,
+    INTEGER,
+    NUMBER,
+    NUMBER_MAP,
+    OBJECT,
+    OBJECT_LIST,
+    STRING,
+    STRING_LIST,
+    Event,
+    Field,
+)
+from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339
+
+# `int | float` keeps each number as it came (`float` alone would make 12 into 12.0); like the
+# field-by-field reader, neither takes a boolean, and msgspec refuses NaN and Infinity.
+_Number = int | float
+_VALUES: dict[str, t.Any] = {
+    STRING: str,
+    NUMBER: _Number,
+    INTEGER: int,
+    BOOLEAN: bool,
+    DATETIME: _Number,  # the range (1900-9999) is checked when the time is converted
+    NUMBER_MAP: dict[str, _Number],
+    STRING_LIST: list[str],
+    ANY_MAP: dict[str, t.Any],
+}
+
+
+def _strict(field: Field, name: str) -> t.Any:
+    """The msgspec type of a field's fitting values: null fits every field; absent is UNSET."""
+    value = _VALUES.get(field.kind)
+    if value is None:  # OBJECT or OBJECT_LIST
+        inner = _object(name, field.inner or {})
+        value = list[inner] if field.kind == OBJECT_LIST else inner  # type: ignore[valid-type]
+    return value | None | msgspec.UnsetType
+
+
+def _object(name: str, fields: dict[str, Field], **required: t.Any) -> type[msgspec.Struct]:
+    """A struct with a field per documented key (optional unless ``required``), and no other key.
+
+    The structs only live until their page's records are built from them, and hold no cycles, so
+    the garbage collector does not track them.
+    """
+    optional = [(key, _strict(f, f"{name}_{key}"), msgspec.UNSET) for key, f in fields.items()]
+    declared: list[tuple[str, t.Any] | tuple[str, t.Any, t.Any]] = [*required.items()]
+    declared += [entry for entry in optional if entry[0] not in required]
+    return msgspec.defstruct(name, declared, kw_only=True, gc=False, forbid_unknown_fields=True)
+
+
+# An event's id must be a string: without one the field-by-field reader stops the page.
+_Event = _object("FittingEvent", EVENT_FIELDS, eventId=str)
+_Page = msgspec.defstruct(
+    "FittingPage",
+    [("data", list[_Event]), ("nextStartAfter", str | None, None)],  # type: ignore[valid-type]
+    gc=False,  # unknown keys around the events are allowed, as the field-by-field reader does
+)
+_PAGE = msgspec.json.Decoder(_Page)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What turning an object's struct into its record involves: its epoch times, its objects."""
+
+    times: tuple[str, ...]
+    objects: tuple[tuple[str, _Shape, bool], ...]  # (key, shape inside, True: a list of objects)
+
+
+def _shape(fields: dict[str, Field]) -> _Shape:
+    objects = tuple(
+        (key, _shape(field.inner or {}), field.kind == OBJECT_LIST)
+        for key, field in fields.items()
+        if field.kind in (OBJECT, OBJECT_LIST)
+    )
+    return _Shape(tuple(key for key, field in fields.items() if field.kind == DATETIME), objects)
+
+
+_EVENT_SHAPE = _shape(EVENT_FIELDS)
+
+
+@dataclass(frozen=True)
+class FittingPage:
+    """The typed events of a page that fits, and where the next page starts (None: the end)."""
+
+    events: list[Event]
+    next_start_after: str | None
+
+
+def fitting_page(body: bytes) -> FittingPage | None:
+    """``body``'s page typed the fast way, or None when it is not a page that fits."""
+    try:
+        page: t.Any = _PAGE.decode(body)  # a FittingPage struct, made at run time
+        events = [_event(event) for event in page.data]
+    except msgspec.DecodeError:  # a misfit or an unknown key (ValidationError), or no JSON
+        return None
+    except TimeOutOfRange:
+        return None
+    return FittingPage(events, page.nextStartAfter)
+
+
+def _event(struct: msgspec.Struct) -> Event:
+    record = msgspec.structs.asdict(struct)
+    if msgspec.UNSET in record.values():  # a top-level key absent: null in the record
+        record = {key: None if value is msgspec.UNSET else value for key, value in record.items()}
+    _convert(record, _EVENT_SHAPE)
+    record["undocumented"] = None  # nothing can be: the page has no unknown key and no misfit
+    return record
+
+
+def _object_record(struct: msgspec.Struct, shape: _Shape) -> dict[str, t.Any]:
+    record = msgspec.structs.asdict(struct)
+    if msgspec.UNSET in record.values():  # absent keys stay absent inside objects
+        record = {key: value for key, value in record.items() if value is not msgspec.UNSET}
+    _convert(record, shape)
+    return record
+
+
+def _convert(record: dict[str, t.Any], shape: _Shape) -> None:
+    """In ``record`` (fresh from its struct), epoch times as RFC 3339 text and structs as dicts."""
+    for key in shape.times:
+        value = record.get(key)
+        if value is not None:
+            record[key] = epoch_to_rfc3339(value)
+    for key, inner, many in shape.objects:
+        value = record.get(key)
+        if value is None:
+            continue
+        if many:
+            record[key] = [_object_record(item, inner) for item in value]
+        else:
+            record[key] = _object_record(value, inner)
