@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from benchmarks import events, plans
+from benchmarks.common import CONDITIONS
 
 
 def machine() -> str:
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan_tasks = args.plan_tasks or (200 if args.quick else plans.LARGE_PLAN_TASKS)
 
     print(f"machine: {machine()}", flush=True)
+    print(CONDITIONS, flush=True)
     if not args.no_events:
         print(f"\ntask events, pages of {events.PAGE_SIZE}, median of {repeats}:", flush=True)
         print(events.table(events.measure(sizes, repeats)), flush=True)

@@ -17,6 +17,17 @@ from pathlib import Path
 TAP = [sys.executable, "-m", "tap_aphex"]
 FLOOR = [sys.executable, str(Path(__file__).with_name("floor.py"))]
 _CHUNK = 1 << 20
+#: Every child runs as Python runs on a user's machine, whatever this shell sets: bytecode cached
+#: (a warm-up run writes it; a fresh compile of the SDK each run is no cost of a record) and
+#: stdout buffered by Python's default rules (the tap flushes at each STATE, the floor never).
+CHILD_ENV = {
+    name: value
+    for name, value in os.environ.items()
+    if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+}
+CONDITIONS = (
+    "children: bytecode cached (a warm-up run first), stdout a pipe, Python's default buffering"
+)
 # How a RECORD line starts: compact from the SDK's writers, json.dumps' default from the floor.
 _RECORD_STARTS = (b'{"type":"RECORD"', b'{"type": "RECORD"')
 
@@ -41,7 +52,7 @@ def run_child(command: list[str]) -> Measured:
     """
     with tempfile.TemporaryFile() as stderr:  # a file: a full stderr pipe would block the child
         started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=CHILD_ENV)
         assert child.stdout is not None
         counters, tail = [_LineCounter(start) for start in _RECORD_STARTS], b""
         while chunk := child.stdout.read(_CHUNK):
@@ -107,7 +118,11 @@ def write_json(path: Path, value: object) -> str:
 def catalog_selecting(selected: set[str], config_path: str, folder: Path) -> str:
     """The tap's own discovered catalog with exactly ``selected`` streams selected."""
     discovered = subprocess.run(
-        [*TAP, "--config", config_path, "--discover"], capture_output=True, check=True, text=True
+        [*TAP, "--config", config_path, "--discover"],
+        capture_output=True,
+        check=True,
+        text=True,
+        env=CHILD_ENV,
     ).stdout
     catalog = json.loads(discovered)
     for entry in catalog["streams"]:

@@ -66,6 +66,9 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
                 commands = {FLOOR_RUN: [*FLOOR, sim["events_url"], sim["api_key"], str(PAGE_SIZE)]}
                 for run, catalog in catalogs.items():
                     commands[run] = [*TAP, "--config", config_path, "--catalog", catalog]
+                if size == sizes[0]:
+                    for command in commands.values():  # warm-up: bytecode written, caches warm
+                        run_child(command)
                 runs: dict[str, list[Measured]] = {run: [] for run in commands}
                 for _ in range(repeats):  # interleaved, so a slow spell of the machine hits all
                     for run, command in commands.items():

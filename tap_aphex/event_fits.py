@@ -4,7 +4,7 @@ Typing an event field by field (`event_shape.EventReader`) is most of the tap's 
 nearly every page fits the vendor's documents. So a page's bytes are first decoded into strict
 structs built from the same field table (`event_fields`): every documented key optional, null
 allowed, no other key. When that decode succeeds, no value on the page misfits and nothing is
-undocumented, so `fitting_events` only turns the structs into dicts and epoch times into text.
+undocumented, so `fitting_page` only turns the structs into dicts and epoch times into text.
 Anything else (a misfit, an unknown key, a time out of range, which no type can say) and the page
 is read field by field. Both give the same records (keys inside an object may come in another
 order: the schema's here, the vendor's there); the tests hold them side by side.
@@ -82,7 +82,7 @@ _PAGE = msgspec.json.Decoder(_Page)
 
 @dataclass(frozen=True)
 class _Shape:
-    """What turning an object's struct into its record involves: its epoch times, its objects."""
+    """Where an object's epoch times are: its own keys, and the objects or lists of them inside."""
 
     times: tuple[str, ...]
     objects: tuple[tuple[str, _Shape, bool], ...]  # (key, shape inside, True: a list of objects)
@@ -121,24 +121,16 @@ def fitting_page(body: bytes) -> FittingPage | None:
 
 
 def _event(struct: msgspec.Struct) -> Event:
-    record = msgspec.structs.asdict(struct)
-    if msgspec.UNSET in record.values():  # a top-level key absent: null in the record
-        record = {key: None if value is msgspec.UNSET else value for key, value in record.items()}
-    _convert(record, _EVENT_SHAPE)
+    built = msgspec.to_builtins(struct)  # dicts and lists in C; absent keys are left out
+    record = {key: built.get(key) for key in EVENT_FIELDS}  # absent at the top level: null
+    _convert_times(record, _EVENT_SHAPE)
     record["undocumented"] = None  # nothing can be: the page has no unknown key and no misfit
     return record
 
 
-def _object_record(struct: msgspec.Struct, shape: _Shape) -> dict[str, t.Any]:
-    record = msgspec.structs.asdict(struct)
-    if msgspec.UNSET in record.values():  # absent keys stay absent inside objects
-        record = {key: value for key, value in record.items() if value is not msgspec.UNSET}
-    _convert(record, shape)
-    return record
-
-
-def _convert(record: dict[str, t.Any], shape: _Shape) -> None:
-    """In ``record`` (fresh from its struct), epoch times as RFC 3339 text and structs as dicts."""
+def _convert_times(record: dict[str, t.Any], shape: _Shape) -> None:
+    """The epoch times in ``record`` and the objects inside it as RFC 3339 text, in place (all of
+    them are fresh from `to_builtins`)."""
     for key in shape.times:
         value = record.get(key)
         if value is not None:
@@ -147,7 +139,5 @@ def _convert(record: dict[str, t.Any], shape: _Shape) -> None:
         value = record.get(key)
         if value is None:
             continue
-        if many:
-            record[key] = [_object_record(item, inner) for item in value]
-        else:
-            record[key] = _object_record(value, inner)
+        for item in value if many else (value,):
+            _convert_times(item, inner)

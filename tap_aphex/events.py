@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from functools import cached_property
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -81,7 +82,13 @@ class TaskEventsStream(DataApiStream):
 
     @override
     def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
-        return self._reader.event_record(row)
+        if self._every_property_selected:  # the SDK then changes no record in place (the seam)
+            return row
+        return self._reader.event_record(row)  # a copy: `tasks` still reads the event
+
+    @cached_property
+    def _every_property_selected(self) -> bool:
+        return sdk_seam.every_property_selected(self.mask)
 
     @override
     def generate_child_contexts(

@@ -37,7 +37,7 @@ def epoch_to_rfc3339(value: int | float) -> str:
     return text
 
 
-_TEXTS_KEPT = 20_000  # about a megabyte and a half; a page of 4,000 events has some 25,000 times
+_TEXTS_KEPT = 10_000  # under a megabyte; a page of 4,000 events holds some 25,000 times
 _texts: dict[int | float, str] = {}  # an int and a float that are equal give the same text
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
+import io
+import itertools
 import json
 import typing as t
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 from harness import events_config, replay_tasks, run_tap
 
 from tap_aphex.simulator import Simulator
+from tap_aphex.tap import TapAphex
 
 
 def event_ids(records: list[dict[str, t.Any]]) -> list[str]:
@@ -227,6 +231,62 @@ def test_adding_tasks_to_the_selection_later_still_gives_every_task(simulator: S
     # The bookmarks differ, so the run starts from the beginning rather than lose a task.
     assert set(replay_tasks(both.records("tasks"))) == set(simulator.current_tasks())
     assert both.bookmark("tasks") == both.bookmark("task_events")
+
+
+def test_properties_deselected_in_task_events_leave_tasks_whole(simulator: Simulator) -> None:
+    config = events_config(simulator)
+    catalog = catalog_selecting({"task_events", "tasks"}, config)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if entry["tap_stream_id"] == "task_events" and metadata["breadcrumb"] in (
+                ["properties", "task", "properties", "name"],
+                ["properties", "apiVersion"],
+            ):
+                metadata["metadata"]["selected"] = False
+
+    run = run_tap(config, catalog=catalog)
+
+    events = run.records("task_events")
+    assert events
+    assert all("apiVersion" not in e and "name" not in (e["task"] or {}) for e in events)
+    truth = simulator.current_tasks()
+    tasks = replay_tasks(run.records("tasks"))
+    assert set(tasks) == set(truth)
+    assert all(task.get("name") for task in tasks.values() if not task.get("_sdc_deleted_at"))
+
+
+class Pipe(io.RawIOBase):
+    """What a reader of stdout has received, after each write that reached it."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.arrivals: list[int] = []  # len(received) after each write
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: t.Any) -> int:
+        self.received += bytes(data)
+        self.arrivals.append(len(self.received))
+        return len(data)
+
+
+def test_records_go_out_with_the_state_after_them_not_one_write_each(
+    simulator: Simulator,
+) -> None:
+    pipe = Pipe()
+    stdout = io.TextIOWrapper(io.BufferedWriter(pipe), encoding="utf-8")
+    with contextlib.redirect_stdout(stdout):
+        TapAphex(config=events_config(simulator, page_size=100)).run()
+        stdout.flush()
+
+    lines = pipe.received.splitlines(keepends=True)
+    ends = list(itertools.accumulate(len(line) for line in lines))
+    state_ends = [end for line, end in zip(lines, ends, strict=True) if b'"type":"STATE"' in line]
+    assert len(state_ends) > 3
+    assert set(state_ends) <= set(pipe.arrivals)  # each STATE reached the reader with all before it
+    records = sum(b'"type":"RECORD"' in line for line in lines)
+    assert len(pipe.arrivals) < records / 4
 
 
 def test_no_checkpoint_falls_mid_page_even_past_the_sdks_10000_records() -> None:
