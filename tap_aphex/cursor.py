@@ -7,6 +7,7 @@ The rules here are pure (no HTTP, no SDK state) so that they can be tested on th
 from __future__ import annotations
 
 import bisect
+import operator
 import typing as t
 from array import array
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ class DeliveredEvents:
                 "Stopped instead of reading it again; the state keeps the last event delivered."
             )
             raise PaginationLoopError(msg)
-        self._pages.append(array("q", sorted(hash(event["eventId"]) for event in page.events)))
+        ids = map(operator.itemgetter("eventId"), page.events)
+        self._pages.append(array("q", sorted(map(hash, ids))))
 
 
 def _holds(sorted_hashes: array[int], value: int) -> bool:
