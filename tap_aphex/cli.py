@@ -86,6 +86,17 @@ def run(args: list[str], interrupts: Interrupts) -> int:
         arg.split("=", 1)[0] in ("--discover", "--about", "--test", "--help", "--version")
         for arg in args
     )
+    code = _invoke(args, interrupts, syncing=syncing)
+    try:
+        sys.stdout.flush()  # records the writer still holds (it flushes at each STATE)
+    except BrokenPipeError:
+        return _output_closed(syncing=syncing)
+    except KeyboardInterrupt:  # a signal just as the run ended: it has ended
+        return interrupts.exit_code
+    return code
+
+
+def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     try:
         command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
         with command.make_context(TapAphex.name, args) as context:
@@ -100,12 +111,7 @@ def run(args: list[str], interrupts: Interrupts) -> int:
         _fail(f"Interrupted ({name}): stopped.{resume}")
         return interrupts.exit_code
     except BrokenPipeError:
-        # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        resume = (
-            " The last STATE the reader received is where the next run resumes." if syncing else ""
-        )
-        return _fail(f"Output closed by its reader (broken pipe): stopped.{resume}")
+        return _output_closed(syncing=syncing)
     except ConfigValidationError as error:
         return _fail("Config: " + "; ".join(error.errors or [str(error)]))
     except AphexError as error:
@@ -120,6 +126,13 @@ def run(args: list[str], interrupts: Interrupts) -> int:
         text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
         return _fail(f"Unexpected {type(error).__name__}: {text}")
     return 0
+
+
+def _output_closed(*, syncing: bool) -> int:
+    # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    resume = " The last STATE the reader received is where the next run resumes." if syncing else ""
+    return _fail(f"Output closed by its reader (broken pipe): stopped.{resume}")
 
 
 def _stream_maps_failed(error: Exception) -> int:
