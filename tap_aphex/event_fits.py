@@ -75,7 +75,10 @@ _Event = _object("FittingEvent", EVENT_FIELDS, eventId=str)
 _Page = msgspec.defstruct(
     "FittingPage",
     [("data", list[_Event]), ("nextStartAfter", str | None, None)],  # type: ignore[valid-type]
-    gc=False,  # unknown keys around the events are allowed, as the field-by-field reader does
+    gc=False,
+    # No other key either: msgspec skips an unknown key's value without checking it (bad UTF-8, a
+    # number out of range), where the field-by-field reader's decode would refuse the body.
+    forbid_unknown_fields=True,
 )
 _PAGE = msgspec.json.Decoder(_Page)
 
@@ -109,7 +112,10 @@ class FittingPage:
 
 
 def fitting_page(body: bytes) -> FittingPage | None:
-    """``body``'s page typed the fast way, or None when it is not a page that fits."""
+    """``body``'s page typed the fast way, or None when it is not a page that fits.
+
+    Bytes that are no JSON raise as in any decode (UnicodeDecodeError, for one): the caller says so.
+    """
     try:
         page: t.Any = _PAGE.decode(body)  # a FittingPage struct, made at run time
         events = [_event(event) for event in page.data]

@@ -138,7 +138,9 @@ class DataApiStream(AphexStream):
             return EventPage([], None)
         try:
             return self._reader.page(response.content, start_after=self._cursor_sent)
-        except msgspec.DecodeError as error:
+        # msgspec raises UnicodeDecodeError for bad UTF-8 in a string, RecursionError for JSON
+        # nested too deep: neither is a page either.
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
             kind = response.headers.get("Content-Type", "no content type")
             msg = (
                 f"The Data API answered HTTP {response.status_code} with a body that is not JSON "

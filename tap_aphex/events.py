@@ -82,13 +82,18 @@ class TaskEventsStream(DataApiStream):
 
     @override
     def post_process(self, row: Event, context: Context | None = None) -> dict[str, t.Any]:
-        if self._every_property_selected:  # the SDK then changes no record in place (the seam)
+        if self._record_left_as_is:
             return row
         return self._reader.event_record(row)  # a copy: `tasks` still reads the event
 
     @cached_property
-    def _every_property_selected(self) -> bool:
-        return sdk_seam.every_property_selected(self.mask)
+    def _record_left_as_is(self) -> bool:
+        """True when nothing changes a record in place, so the event itself can be the record.
+
+        With every property selected the SDK removes nothing (see the seam); a user's
+        `stream_maps` expression, though, is handed the record itself and may change it.
+        """
+        return sdk_seam.every_property_selected(self.mask) and not self.config.get("stream_maps")
 
     @override
     def generate_child_contexts(

@@ -331,8 +331,18 @@ def test_a_400_on_the_servers_own_next_cursor_says_so(
 # --- Pages are decoded from bytes; a body that is not JSON is one clear line -------------------
 
 
-def test_a_truncated_body_is_the_not_json_error(httpserver: HTTPServer) -> None:
-    broken = Response('{"data": [{"eventId": "a"', status=200, content_type="application/json")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"eventId": "a"',  # cut off
+        b'{"data": [{"eventId": "a", "apiVersion": "\xff"}]}',  # not UTF-8
+        b'{"data": [{"eventId": "a"}], "extra": "\xc0\x80"}',  # not UTF-8, beside the events
+        b'{"data": [{"eventId": "a"}], "extra": 1e400}',  # no number JSON can hold
+        b'{"data": [{"eventId": "a"}], "extra": ' + b"[" * 3000 + b"]" * 3000 + b"}",  # too deep
+    ],
+)
+def test_a_body_that_is_not_json_is_one_clear_line(httpserver: HTTPServer, body: bytes) -> None:
+    broken = Response(body, status=200, content_type="application/json")
     api = ScriptedApi(httpserver, {None: [broken]})
 
     run = run_cli(api.config())

@@ -693,6 +693,8 @@ def read_both_ways(sent: bytes) -> tuple[object, object, list[str], list[str]]:
             outcomes.append((page.events, page.next_start_after))
         except UnexpectedResponseError as error:
             outcomes.append(str(error))
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+            outcomes.append(type(error))  # not JSON: the caller words it
         said.append(warnings.lines)
     return outcomes[0], outcomes[1], said[0], said[1]
 
@@ -749,3 +751,19 @@ def test_keys_absent_or_null_read_the_same_both_ways() -> None:
     assert event["createdAt"] is None
     assert event["task"]["start"] is None
     assert "end" not in event["task"]  # absent inside an object stays absent
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b'"\xff"', b'"\xed\xa0\x80"', b"1e400", b"[" * 3000 + b"]" * 3000, b'{"a": "\xc0\x80"}'],
+)
+def test_what_is_beside_the_events_is_checked_the_fast_way_too(extra: bytes) -> None:
+    events = body([sample()])
+    for sent in (
+        b'{"extra": ' + extra + b', "data": ' + events + b"}",
+        b'{"data": ' + events + b', "extra": ' + extra + b"}",
+    ):
+        assert fitting_page(sent) is None
+        fast, slow, _, _ = read_both_ways(sent)
+        assert fast == slow
+        assert isinstance(fast, type)  # refused as no JSON, both ways

@@ -255,6 +255,18 @@ def test_properties_deselected_in_task_events_leave_tasks_whole(simulator: Simul
     assert all(task.get("name") for task in tasks.values() if not task.get("_sdc_deleted_at"))
 
 
+def test_a_stream_map_that_changes_the_record_leaves_tasks_whole(simulator: Simulator) -> None:
+    # An expression is handed the record itself; what it does to it must not reach `tasks`.
+    maps = {"task_events": {"gone": "task.pop('name', None) if task else None"}}
+    run = run_tap(events_config(simulator, stream_maps=maps))
+
+    events = run.records("task_events")
+    assert any(e["gone"] for e in events)
+    tasks = replay_tasks(run.records("tasks"))
+    assert set(tasks) == set(simulator.current_tasks())
+    assert all(task.get("name") for task in tasks.values() if not task.get("_sdc_deleted_at"))
+
+
 class Pipe(io.RawIOBase):
     """What a reader of stdout has received, after each write that reached it."""
 
