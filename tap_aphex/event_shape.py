@@ -184,7 +184,10 @@ class EventReader:
         for key, value in raw.items():
             field = fields.get(key)
             if field is None:
-                (out if unknown is None else unknown)[key] = value
+                if unknown is None:
+                    out[key] = value
+                else:  # a top-level key: `undocumented`, where a misfit's path may hold the name
+                    unknown[_free_name(unknown, key, "undocumented key")] = value
                 continue
             if value is None:
                 out[key] = None
@@ -257,6 +260,7 @@ class EventReader:
 
     def _misfit(self, field: Field, expected: str, path: str, value: object, into: _Into) -> None:
         event_id, misfits = into
+        path = _free_name(misfits, path, "misfit")  # a vendor key of that very name came first
         misfits[path] = value
         self._warn_once(
             field.where,
@@ -269,3 +273,14 @@ class EventReader:
         if key not in self._warned:
             self._warned.add(key)
             self.logger.warning("%s", message)
+
+
+def _free_name(kept: dict[str, t.Any], name: str, what: str) -> str:
+    """``name``, or when `undocumented` already holds it, the name followed by what it is.
+
+    Misfits are kept by their vendor path ("task.start") and top-level keys nobody documented by
+    their name, which could be the same text: both are kept, the second one renamed.
+    """
+    while name in kept:
+        name = f"{name} ({what})"
+    return name

@@ -767,3 +767,15 @@ def test_what_is_beside_the_events_is_checked_the_fast_way_too(extra: bytes) -> 
         fast, slow, _, _ = read_both_ways(sent)
         assert fast == slow
         assert isinstance(fast, type)  # refused as no JSON, both ways
+
+
+@pytest.mark.parametrize("first", ["vendor key", "misfit"])
+def test_a_vendor_key_named_like_a_misfits_path_loses_neither(first: str) -> None:
+    task = {**VENDOR_SAMPLE["task"], "start": "not a time"}
+    raw = {"eventId": "e1", "type": "TaskUpdated", "task.start": "KEEP", "task": task}
+    if first == "misfit":
+        raw = {"eventId": "e1", "type": "TaskUpdated", "task": task, "task.start": "KEEP"}
+    [event] = read(raw)
+    kept = sorted(event["undocumented"].items())
+    assert sorted(value for _, value in kept) == ["KEEP", "not a time"]
+    assert len(kept) == 2
