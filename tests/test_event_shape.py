@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
-from tap_aphex import schemas
+from tap_aphex import event_shape, schemas
 from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.event_fields import (
     BOOLEAN,
@@ -34,7 +34,7 @@ from tap_aphex.event_fields import (
     fields_of,
 )
 from tap_aphex.event_fits import fitting_page
-from tap_aphex.event_shape import EventReader
+from tap_aphex.event_shape import SKIP_AFTER_MISFIT, EventReader
 from tap_aphex.timestamps import SECONDS_BELOW, TimeOutOfRange, epoch_to_rfc3339
 
 TASK_EVENTS_SCHEMA = validator(schemas.TASK_EVENT)
@@ -779,3 +779,23 @@ def test_a_vendor_key_named_like_a_misfits_path_loses_neither(first: str) -> Non
     kept = sorted(event["undocumented"].items())
     assert sorted(value for _, value in kept) == ["KEEP", "not a time"]
     assert len(kept) == 2
+
+
+def test_after_a_page_that_does_not_fit_a_few_are_read_without_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[bytes] = []
+
+    def counting(sent: bytes) -> object:
+        checked.append(sent)
+        return fitting_page(sent)
+
+    monkeypatch.setattr(event_shape, "fitting_page", counting)
+    reader, _ = new_reader()
+    odd = body({"data": [sample(region="EMEA")]})  # a key nobody documented: does not fit
+    usual = body({"data": [sample()]})
+    pages = [odd] + [usual] * (SKIP_AFTER_MISFIT + 2)
+    read_pages = [reader.page(sent).events for sent in pages]
+
+    assert checked == [odd, usual, usual]  # the first, then again after SKIP_AFTER_MISFIT pages
+    assert read_pages[1:] == [read_pages[1]] * (SKIP_AFTER_MISFIT + 2)  # the same either way
