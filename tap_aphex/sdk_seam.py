@@ -111,12 +111,17 @@ def set_bookmark(stream: Stream, replication_key_value: str) -> None:
 
 def every_property_selected(mask: t.Mapping[tuple[str, ...], bool]) -> bool:
     """True when no property of the stream is deselected (0.54: `Stream.mask` is a SelectionMask
-    holding one bool per metadata breadcrumb; a breadcrumb it lacks inherits its parent's)."""
-    return all(mask.values())
+    holding one bool per metadata breadcrumb; a breadcrumb it lacks inherits its parent's).
+
+    Asked for every record, so answered once per mask (a run has a few).
+    """
+    known = _all_selected.get(id(mask))
+    if known is None or known[0] is not mask:
+        known = _all_selected[id(mask)] = (mask, all(mask.values()))
+    return known[1]
 
 
-#: Whether each stream's mask selects everything, asked once per mask rather than once per record
-#: (keyed by id, holding the mask so that the id stays its own; a run has a few masks).
+#: Each mask's answer, keyed by id and holding the mask, so that the id stays its own.
 _all_selected: dict[int, tuple[t.Any, bool]] = {}
 
 
@@ -126,10 +131,7 @@ def _pop_deselected_unless_all_selected(
     mask: t.Any,
     breadcrumb: tuple[str, ...] = (),
 ) -> None:
-    known = _all_selected.get(id(mask))
-    if known is None or known[0] is not mask:
-        known = _all_selected[id(mask)] = (mask, every_property_selected(mask))
-    if breadcrumb or not known[1]:
+    if breadcrumb or not every_property_selected(mask):
         _sdk_pop_deselected(record, schema, mask, breadcrumb)
 
 
