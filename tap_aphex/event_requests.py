@@ -136,10 +136,10 @@ class DataApiStream(AphexStream):
     def _read_page(self, response: requests.Response) -> EventPage:
         if response.status_code == HTTPStatus.NO_CONTENT:
             return EventPage([], None)
-        try:
-            return self._reader.page(response.content, start_after=self._cursor_sent)
         # msgspec raises UnicodeDecodeError for bad UTF-8 in a string, RecursionError for JSON
         # nested too deep: neither is a page either.
+        try:
+            return self._reader.page(response.content, start_after=self._cursor_sent)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
             kind = response.headers.get("Content-Type", "no content type")
             msg = (

@@ -88,7 +88,8 @@ class EventReader:
     def page(self, body: bytes, *, start_after: str | None = None) -> EventPage:
         """The typed events of a 200 body; ``start_after`` (the cursor sent) for errors.
 
-        Raises `msgspec.DecodeError` when the body is not JSON (the caller knows the response).
+        Raises `msgspec.DecodeError` (or UnicodeDecodeError, RecursionError) when the body is not
+        JSON: the caller knows the response and says so.
         """
         fitting = None
         if self.check_whole_pages and self._unchecked_pages:

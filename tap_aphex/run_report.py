@@ -96,7 +96,7 @@ class CountingWriter(MsgSpecWriter):
     By hand because the SDK's writer flushes stdout after every message, one write per record:
     here a RECORD waits in the buffer and the next other message (a STATE, a SCHEMA) flushes it
     with everything before it, so no STATE reaches the target ahead of its records. Records
-    still buffered when a run ends go out as Python closes stdout.
+    still buffered when a run ends go out with the CLI's last flush (`cli.run`).
     """
 
     def __init__(self, report: RunReport) -> None:
