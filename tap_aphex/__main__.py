@@ -1,3 +1,3 @@
-from tap_aphex.cli import main
+from tap_aphex.startup import tap_aphex
 
-main()
+tap_aphex()

@@ -7,7 +7,6 @@ down, and the exit status says which one it was (130, 143); a closed stdout exit
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -62,18 +61,11 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
     """Further signals while the run winds down: it is already ending."""
 
 
-def freeze_startup_objects() -> None:
-    """Keep what start-up made (modules, the SDK, schemas) out of the cyclic garbage collector.
-
-    They live as long as the process, yet each page's thousands of small dicts set off
-    collections that walk them all again: about a fifth of task_events' CPU (issue 8).
-    """
-    gc.freeze()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the tap's command line; exit with one line on stderr for anything but success."""
-    freeze_startup_objects()
+    """Run the tap's command line; exit with one line on stderr for anything but success.
+
+    The command starts in `tap_aphex.startup`, which loads this module.
+    """
     interrupts = Interrupts()
     interrupts.install()
     sys.exit(run(list(sys.argv[1:] if argv is None else argv), interrupts))

@@ -23,7 +23,6 @@ from tap_aphex.airbyte.output import AirbyteOutput, connection_status, error_tra
 from tap_aphex.airbyte.running import new_tap
 from tap_aphex.airbyte.state import singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
-from tap_aphex.cli import freeze_startup_objects
 from tap_aphex.errors import AphexError, AuthenticationError, RunFailedError
 
 if t.TYPE_CHECKING:
@@ -50,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    freeze_startup_objects()
+    """The command, started by `tap_aphex.startup`."""
     try:
         code = run(argv, sys.stdout.buffer)
     except BrokenPipeError:
