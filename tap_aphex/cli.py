@@ -80,7 +80,7 @@ def run(args: list[str], interrupts: Interrupts) -> int:
     )
     code = _invoke(args, interrupts, syncing=syncing)
     try:
-        sys.stdout.flush()  # records the writer still holds (it flushes at each STATE)
+        sys.stdout.flush()  # what stdout still buffers (a catalog, say): a closed pipe shows here
     except BrokenPipeError:
         return _output_closed(syncing=syncing)
     except KeyboardInterrupt:  # a signal just as the run ended: it has ended

@@ -14,7 +14,9 @@ from urllib.parse import urlparse
 
 import pytest
 from harness import events_config, replay_tasks, run_tap
+from singer_sdk.singerlib import RecordMessage, StateMessage
 
+from tap_aphex.run_report import RECORD_BYTES_HELD, CountingWriter, RunReport
 from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
@@ -299,6 +301,33 @@ def test_records_go_out_with_the_state_after_them_not_one_write_each(
     assert set(state_ends) <= set(pipe.arrivals)  # each STATE reached the reader with all before it
     records = sum(b'"type":"RECORD"' in line for line in lines)
     assert len(pipe.arrivals) < records / 4
+
+
+def test_records_are_held_and_written_a_megabyte_at_a_time_counted_once_written() -> None:
+    report = RunReport()
+    writer = CountingWriter(report)
+    pipe = Pipe()
+    stdout = io.TextIOWrapper(io.BufferedWriter(pipe), encoding="utf-8")
+    record = RecordMessage(stream="task_events", record={"name": "x" * 1000})
+    with contextlib.redirect_stdout(stdout):
+        for _ in range(10):
+            writer.write_message(record)
+        assert (pipe.received, report.records_sent["task_events"]) == (b"", 0)  # held
+
+        while not pipe.received:
+            writer.write_message(record)
+        assert len(pipe.received) >= RECORD_BYTES_HELD  # one write of a megabyte of records
+        assert pipe.arrivals == [len(pipe.received)]
+        written = pipe.received.count(b"\n")
+        assert report.records_sent["task_events"] == written
+
+        writer.write_message(record)
+        writer.write_message(StateMessage(value={"bookmarks": {}}))
+        # The STATE went out at once, in the same write as the record held before it.
+        assert len(pipe.arrivals) == 2
+        last_write = pipe.received[pipe.arrivals[0] :].splitlines()
+        assert [json.loads(line)["type"] for line in last_write] == ["RECORD", "STATE"]
+        assert report.records_sent["task_events"] == written + 1
 
 
 def test_no_checkpoint_falls_mid_page_even_past_the_sdks_10000_records() -> None:
