@@ -303,31 +303,32 @@ def test_records_go_out_with_the_state_after_them_not_one_write_each(
     assert len(pipe.arrivals) < records / 4
 
 
-def test_records_are_held_and_written_a_megabyte_at_a_time_counted_once_written() -> None:
+def test_records_are_held_and_written_64_kib_at_a_time_counted_once_written() -> None:
     report = RunReport()
     writer = CountingWriter(report)
     pipe = Pipe()
     stdout = io.TextIOWrapper(io.BufferedWriter(pipe), encoding="utf-8")
     record = RecordMessage(stream="task_events", record={"name": "x" * 1000})
+    given = 0
     with contextlib.redirect_stdout(stdout):
-        for _ in range(10):
-            writer.write_message(record)
-        assert (pipe.received, report.records_sent["task_events"]) == (b"", 0)  # held
-
         while not pipe.received:
             writer.write_message(record)
-        assert len(pipe.received) >= RECORD_BYTES_HELD  # one write of a megabyte of records
+            given += 1
+            if not pipe.received:
+                assert report.records_sent["task_events"] == 0  # held: neither out nor counted
+        # One write of as many whole records as 64 KiB holds; the one that did not fit is held.
+        line = len(pipe.received.splitlines(keepends=True)[0])
         assert pipe.arrivals == [len(pipe.received)]
+        assert RECORD_BYTES_HELD - line < len(pipe.received) <= RECORD_BYTES_HELD
         written = pipe.received.count(b"\n")
-        assert report.records_sent["task_events"] == written
+        assert (written, report.records_sent["task_events"]) == (given - 1, given - 1)
 
-        writer.write_message(record)
         writer.write_message(StateMessage(value={"bookmarks": {}}))
         # The STATE went out at once, in the same write as the record held before it.
         assert len(pipe.arrivals) == 2
         last_write = pipe.received[pipe.arrivals[0] :].splitlines()
         assert [json.loads(line)["type"] for line in last_write] == ["RECORD", "STATE"]
-        assert report.records_sent["task_events"] == written + 1
+        assert report.records_sent["task_events"] == given
 
 
 def test_no_checkpoint_falls_mid_page_even_past_the_sdks_10000_records() -> None:
