@@ -58,20 +58,26 @@ def _strict(field: Field, name: str) -> t.Any:
     return value | None | msgspec.UnsetType
 
 
-def _object(name: str, fields: dict[str, Field], **required: t.Any) -> type[msgspec.Struct]:
-    """A struct with a field per documented key (optional unless ``required``), and no other key.
+def _object(
+    name: str, fields: dict[str, Field], absent: t.Any = msgspec.UNSET, **required: t.Any
+) -> type[msgspec.Struct]:
+    """A struct with a field per documented key, in the schema's order, and no other key.
 
-    The structs only live until their page's records are built from them, and hold no cycles, so
-    the garbage collector does not track them.
+    A key is optional unless ``required``; when it is absent the field holds ``absent``, and
+    `msgspec.to_builtins` leaves UNSET ones out. The structs only live until their page's records
+    are built from them, and hold no cycles, so the garbage collector does not track them.
     """
-    optional = [(key, _strict(f, f"{name}_{key}"), msgspec.UNSET) for key, f in fields.items()]
-    declared: list[tuple[str, t.Any] | tuple[str, t.Any, t.Any]] = [*required.items()]
-    declared += [entry for entry in optional if entry[0] not in required]
+    declared = [
+        (key, required[key]) if key in required else (key, _strict(f, f"{name}_{key}"), absent)
+        for key, f in fields.items()
+    ]
     return msgspec.defstruct(name, declared, kw_only=True, gc=False, forbid_unknown_fields=True)
 
 
-# An event's id must be a string: without one the field-by-field reader stops the page.
-_Event = _object("FittingEvent", EVENT_FIELDS, eventId=str)
+# An event's id must be a string: without one the field-by-field reader stops the page. A key
+# absent at the top level is null in the record, as in the field-by-field reader's; inside an
+# object it stays absent.
+_Event = _object("FittingEvent", EVENT_FIELDS, absent=None, eventId=str)
 _Page = msgspec.defstruct(
     "FittingPage",
     [("data", list[_Event]), ("nextStartAfter", str | None, None)],  # type: ignore[valid-type]
@@ -118,20 +124,16 @@ def fitting_page(body: bytes) -> FittingPage | None:
     """
     try:
         page: t.Any = _PAGE.decode(body)  # a FittingPage struct, made at run time
-        events = [_event(event) for event in page.data]
     except msgspec.DecodeError:  # a misfit or an unknown key (ValidationError), or no JSON
         return None
+    events: list[Event] = msgspec.to_builtins(page.data)  # dicts and lists, in C
+    try:
+        for event in events:
+            _convert_times(event, _EVENT_SHAPE)
+            event["undocumented"] = None  # nothing can be: no unknown key and no misfit
     except TimeOutOfRange:
         return None
     return FittingPage(events, page.nextStartAfter)
-
-
-def _event(struct: msgspec.Struct) -> Event:
-    built = msgspec.to_builtins(struct)  # dicts and lists in C; absent keys are left out
-    record = {key: built.get(key) for key in EVENT_FIELDS}  # absent at the top level: null
-    _convert_times(record, _EVENT_SHAPE)
-    record["undocumented"] = None  # nothing can be: the page has no unknown key and no misfit
-    return record
 
 
 def _convert_times(record: dict[str, t.Any], shape: _Shape) -> None:
