@@ -32,7 +32,7 @@ from tap_aphex.event_fields import (
     Event,
     Field,
 )
-from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339
+from tap_aphex.timestamps import TimeOutOfRange, epoch_to_rfc3339, recent_text
 
 # `int | float` keeps each number as it came (`float` alone would make 12 into 12.0); like the
 # field-by-field reader, neither takes a boolean, and msgspec refuses NaN and Infinity.
@@ -142,7 +142,7 @@ def _convert_times(record: dict[str, t.Any], shape: _Shape) -> None:
     for key in shape.times:
         value = record.get(key)
         if value is not None:
-            record[key] = epoch_to_rfc3339(value)
+            record[key] = recent_text(value) or epoch_to_rfc3339(value)
     for key, inner, many in shape.objects:
         value = record.get(key)
         if value is None:

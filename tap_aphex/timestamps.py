@@ -40,6 +40,10 @@ def epoch_to_rfc3339(value: int | float) -> str:
 _TEXTS_KEPT = 10_000  # under a megabyte; a page of 4,000 events holds some 25,000 times
 _texts: dict[int | float, str] = {}  # an int and a float that are equal give the same text
 
+#: The text of a time converted lately, else None: one lookup, for loops over thousands of times
+#: (`epoch_to_rfc3339` gives the same text, at the cost of a call).
+recent_text = _texts.get
+
 
 def _text(value: int | float) -> str:
     """The conversion itself. Integer arithmetic keeps the milliseconds exact (a float division

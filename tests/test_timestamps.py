@@ -13,6 +13,7 @@ from tap_aphex.timestamps import (
     TimeOutOfRange,
     epoch_ms_to_rfc3339,
     epoch_to_rfc3339,
+    recent_text,
     rfc3339_to_datetime,
 )
 
@@ -67,3 +68,10 @@ def test_integer_milliseconds_agree_with_datetime(millis: int) -> None:
     text = epoch_to_rfc3339(millis)
     assert rfc3339_to_datetime(text) == expected
     assert text == f"{expected:%Y-%m-%dT%H:%M:%S}.{expected.microsecond // 1000:03d}Z"
+
+
+@given(st.integers(min_value=SECONDS_BELOW, max_value=LAST_MS))
+def test_a_recent_text_is_the_conversions_text(millis: int) -> None:
+    text = epoch_to_rfc3339(millis)
+    assert recent_text(millis) == text
+    assert recent_text(millis + 0.25) is None  # a time never converted (this test converts ints)
