@@ -18,6 +18,7 @@ import importlib
 import signal
 import sys
 import typing as t
+from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -27,39 +28,58 @@ if t.TYPE_CHECKING:
 YOUNG_OBJECTS_BEFORE_COLLECTION = 500_000
 
 
+@dataclass(frozen=True)
+class Command:
+    """A command of ours: its name, the module whose ``main`` runs it, how SIGTERM ends it."""
+
+    name: str
+    module: str
+    stop_on_sigterm: bool  # False: SIGTERM ends the process at once (its default action)
+
+
+TAP_APHEX = Command("tap-aphex", "tap_aphex.cli", stop_on_sigterm=True)  # as SIGINT does
+# Airbyte runners stop a connector with SIGTERM and expect it gone at once (README).
+SOURCE_APHEX = Command("source-aphex", "tap_aphex.airbyte.cli", stop_on_sigterm=False)
+
+
 def tap_aphex() -> None:
-    """The `tap-aphex` command (`tap_aphex.cli`)."""
-    _start("tap_aphex.cli", "tap-aphex")
+    """The `tap-aphex` command."""
+    _start(TAP_APHEX)
 
 
 def source_aphex() -> None:
-    """The `source-aphex` command (`tap_aphex.airbyte.cli`)."""
-    _start("tap_aphex.airbyte.cli", "source-aphex")
+    """The `source-aphex` command."""
+    _start(SOURCE_APHEX)
 
 
 class _TerminatedWhileLoading(KeyboardInterrupt):
     """SIGTERM while the command loads: ends like SIGINT, with its own exit status."""
 
 
-def _start(module: str, command: str) -> None:
-    """Load ``module`` with the collector off, set it for the run, then call the module's main.
+def _start(command: Command) -> None:
+    """Load the command with the collector off, set the collector for the run, run the command.
 
-    A signal while loading (the SDK takes a few tenths of a second to import) ends the command
-    with one line, as it would later: nothing has been read or written yet.
+    SIGINT while loading (the SDK takes a few tenths of a second to import) ends the command with
+    one line, as it would later, and so does SIGTERM if the command stops on it: nothing has been
+    read or written yet.
     """
     gc.disable()
-    default_sigterm = signal.signal(signal.SIGTERM, _terminate_while_loading)
+    if command.stop_on_sigterm:
+        signal.signal(signal.SIGTERM, _terminate_while_loading)
     try:
-        main: t.Callable[[], None] = importlib.import_module(module).main
+        main: t.Callable[[], None] = importlib.import_module(command.module).main
     except KeyboardInterrupt as interrupt:
         for signum in (signal.SIGINT, signal.SIGTERM):  # one line, whatever follows
             signal.signal(signum, signal.SIG_IGN)
         name, code = (
             ("SIGTERM", 143) if isinstance(interrupt, _TerminatedWhileLoading) else ("SIGINT", 130)
         )
-        sys.stderr.write(f"{command}: interrupted ({name}) while starting: nothing was read.\n")
+        sys.stderr.write(
+            f"{command.name}: interrupted ({name}) while starting: nothing was read.\n"
+        )
         sys.exit(code)
-    signal.signal(signal.SIGTERM, default_sigterm)  # the command installs its own, if any
+    if command.stop_on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the command installs its own
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTION, *gc.get_threshold()[1:])
     gc.enable()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib.metadata
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -23,11 +24,14 @@ if t.TYPE_CHECKING:
 
 
 def start(
-    tmp_path: Path, module_source: str, command: str = "tap-aphex"
+    tmp_path: Path, module_source: str, command: str = "TAP_APHEX"
 ) -> subprocess.CompletedProcess[str]:
-    """Run `startup` on a module written from ``module_source``, as the console scripts do."""
+    """Start ``command`` (its settings in `startup`) on a module written from ``module_source``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
-    code = f"from tap_aphex import startup; startup._start('loaded_command', {command!r})"
+    code = (
+        "import dataclasses; from tap_aphex import startup; "
+        f"startup._start(dataclasses.replace(startup.{command}, module='loaded_command'))"
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
@@ -75,24 +79,32 @@ def test_the_command_runs_with_what_it_loaded_frozen_and_the_collector_on_but_ra
     assert state["sigterm_default"]  # the command installs its own handler, if it wants one
 
 
+SIGINT = "raise KeyboardInterrupt"  # what Python's handler raises
+SIGTERM = "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)"
+MAIN = "\ndef main(): print('ran')\n"
+
+
 @pytest.mark.parametrize(
-    ("raise_while_loading", "code", "name"),
+    ("command", "signal_while_loading", "code", "line"),
     [
-        ("raise KeyboardInterrupt", 130, "SIGINT"),
-        (
-            "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",
-            143,
-            "SIGTERM",
-        ),
+        ("TAP_APHEX", SIGINT, 130, "tap-aphex: interrupted (SIGINT) while starting"),
+        ("TAP_APHEX", SIGTERM, 143, "tap-aphex: interrupted (SIGTERM) while starting"),
+        ("SOURCE_APHEX", SIGINT, 130, "source-aphex: interrupted (SIGINT) while starting"),
     ],
-    ids=["SIGINT", "SIGTERM"],
 )
-@pytest.mark.parametrize("command", ["tap-aphex", "source-aphex"])
 def test_a_signal_while_the_command_loads_is_one_line(
-    tmp_path: Path, raise_while_loading: str, code: int, name: str, command: str
+    tmp_path: Path, command: str, signal_while_loading: str, code: int, line: str
 ) -> None:
-    done = start(tmp_path, raise_while_loading + "\ndef main(): print('ran')\n", command)
+    done = start(tmp_path, signal_while_loading + MAIN, command)
 
     assert done.returncode == code
     assert done.stdout == ""
-    assert done.stderr == f"{command}: interrupted ({name}) while starting: nothing was read.\n"
+    assert done.stderr == f"{line}: nothing was read.\n"
+
+
+def test_sigterm_ends_source_aphex_at_once_even_while_it_loads(tmp_path: Path) -> None:
+    # How Airbyte runners stop a connector: gone, by the signal, with nothing written.
+    done = start(tmp_path, SIGTERM + MAIN, "SOURCE_APHEX")
+
+    assert done.returncode == -signal.SIGTERM
+    assert (done.stdout, done.stderr) == ("", "")
