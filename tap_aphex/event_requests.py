@@ -51,6 +51,7 @@ class DataApiStream(AphexStream):
     _reader: EventReader
     _start: Start | None = None  # where this run started reading, and from which setting
     _cursor_sent: str | None = None  # the startAfter of the latest request, for messages
+    _page_size_sent: int | None = None  # and its pageSize
 
     @property
     @override
@@ -68,9 +69,14 @@ class DataApiStream(AphexStream):
         self._cursor_sent = page.next_page_token
         if page.next_page_token:
             request.params["startAfter"] = page.next_page_token
-        if self.config.get("page_size"):  # sent only when set: not every endpoint accepts it
-            request.params["pageSize"] = self.config["page_size"]
+        self._page_size_sent = self.page_size_to_ask()
+        if self._page_size_sent:  # sent only when set: not every endpoint accepts it
+            request.params["pageSize"] = self._page_size_sent
         return request
+
+    def page_size_to_ask(self) -> int | None:
+        """The `pageSize` of the next request: the setting, or None to send none."""
+        return self.config.get("page_size")
 
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
@@ -112,7 +118,7 @@ class DataApiStream(AphexStream):
         super().validate_response(response)
 
     def _bad_request_message(self, response: requests.Response) -> str:
-        page_size = self.config.get("page_size")
+        page_size = self._page_size_sent
         query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
         refused = (
             f"The Data API refused the query (HTTP 400): {query}"

@@ -73,6 +73,17 @@ class TaskEventsStream(DataApiStream):
         return EventCursorPaginator(self._start.cursor, lambda: self._page)
 
     @override
+    def page_size_to_ask(self) -> int | None:
+        """No more than the run may still deliver: the API counts every event it serves.
+
+        Only where `page_size` is set, so the endpoint is known to accept `pageSize`.
+        """
+        page_size = super().page_size_to_ask()
+        limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
+        left = [limit - self._events_read for limit in limits if limit]
+        return min(page_size, *left) if page_size and left else page_size
+
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[Event]:
         self._page = None  # the paginator is done with the last page: free it before decoding
         page = self._read_page(response)

@@ -81,8 +81,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=MAX_EVENTS_PER_RUN),
         title="Max events per run",
         description="Stop cleanly after this many events (the next run continues). The API counts "
-        "every event of a page it served against the daily quota, so allow a page (`page_size`, "
-        "up to 4,000) beyond this. At most 1,000,000,000.",
+        "every event of a page it served against the daily quota. With `page_size` set the last "
+        "page asks only for the events left; without it, allow a page (up to 4,000) beyond this. "
+        "At most 1,000,000,000.",
     ),
     th.Property(
         "projects",

@@ -367,6 +367,16 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     assert "Connection test passed" in run.stderr
 
 
+def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
+    organisation: Simulator,
+) -> None:
+    run = run_cli(full_config(organisation) | {"page_size": 400}, None, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert [r.query.get("pageSize") for r in organisation.requests if r.events] == ["1"]
+    assert organisation.served_today == 1
+
+
 @pytest.mark.parametrize(
     ("break_it", "expected"),
     [

@@ -198,6 +198,25 @@ def test_max_events_per_run_stops_cleanly_and_the_next_run_continues(
     assert event_ids(second.records("task_events")) == event_ids(events[700:])
 
 
+@pytest.mark.parametrize(
+    ("page_size", "limit", "asked"), [(300, 700, [300, 300, 100]), (500, 1, [1])]
+)
+def test_with_page_size_set_no_page_asks_for_more_than_the_run_may_still_deliver(
+    simulator: Simulator, page_size: int, limit: int, asked: list[int]
+) -> None:
+    run = run_tap(events_config(simulator, page_size=page_size, max_events_per_run=limit))
+
+    assert [int(request.query["pageSize"]) for request in simulator.requests] == asked
+    assert simulator.served_today == limit  # the quota pays for no event the run drops
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events[:limit])
+
+
+def test_without_page_size_no_page_size_is_sent_whatever_the_limit(simulator: Simulator) -> None:
+    run_tap(events_config(simulator, max_events_per_run=700))
+
+    assert all("pageSize" not in request.query for request in simulator.requests)
+
+
 def catalog_selecting(stream_names: set[str], config: dict[str, t.Any]) -> dict[str, t.Any]:
     from tap_aphex.tap import TapAphex
 
