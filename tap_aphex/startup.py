@@ -13,14 +13,17 @@ page holds. It stays on: anything that does form cycles is still collected.
 
 from __future__ import annotations
 
+# Only modules already loaded with the interpreter: a signal before `_start` installs its handlers
+# is a traceback, so the way there is kept short.
 import gc
 import importlib
+import os
 import signal
 import sys
-import typing as t
-from dataclasses import dataclass
 
-if t.TYPE_CHECKING:
+TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType
 
 #: Container objects allocated (net of those freed) before the young generation is collected.
@@ -28,13 +31,22 @@ if t.TYPE_CHECKING:
 YOUNG_OBJECTS_BEFORE_COLLECTION = 500_000
 
 
-@dataclass(frozen=True)
 class Command:
-    """A command of ours: its name, the module whose ``main`` runs it, how SIGTERM ends it."""
+    """A command of ours: its name, the module whose ``main`` runs it, how SIGTERM ends it.
 
-    name: str
-    module: str
-    stop_on_sigterm: bool  # False: SIGTERM ends the process at once (its default action)
+    Each ``main`` installs its own signal handlers first thing; until then, `_start`'s stand.
+    """
+
+    __slots__ = ("module", "name", "stop_on_sigterm")
+
+    def __init__(self, name: str, module: str, *, stop_on_sigterm: bool) -> None:
+        self.name = name
+        self.module = module
+        self.stop_on_sigterm = stop_on_sigterm  # False: SIGTERM ends it at once (its default)
+
+    def loading_from(self, module: str) -> Command:
+        """The same command, loaded from another module (the tests load small ones)."""
+        return Command(self.name, module, stop_on_sigterm=self.stop_on_sigterm)
 
 
 TAP_APHEX = Command("tap-aphex", "tap_aphex.cli", stop_on_sigterm=True)  # as SIGINT does
@@ -52,39 +64,36 @@ def source_aphex() -> None:
     _start(SOURCE_APHEX)
 
 
-class _TerminatedWhileLoading(KeyboardInterrupt):
-    """SIGTERM while the command loads: ends like SIGINT, with its own exit status."""
-
-
 def _start(command: Command) -> None:
     """Load the command with the collector off, set the collector for the run, run the command.
 
     SIGINT while loading (the SDK takes a few tenths of a second to import) ends the command with
-    one line, as it would later, and so does SIGTERM if the command stops on it: nothing has been
-    read or written yet.
+    one line, as it would later, and so does SIGTERM if the command stops on it.
     """
+    stop = _stop_while_starting(command)
+    signal.signal(signal.SIGINT, stop)
+    if command.stop_on_sigterm:
+        signal.signal(signal.SIGTERM, stop)
     gc.disable()
-    if command.stop_on_sigterm:
-        signal.signal(signal.SIGTERM, _terminate_while_loading)
-    try:
-        main: t.Callable[[], None] = importlib.import_module(command.module).main
-    except KeyboardInterrupt as interrupt:
-        for signum in (signal.SIGINT, signal.SIGTERM):  # one line, whatever follows
-            signal.signal(signum, signal.SIG_IGN)
-        name, code = (
-            ("SIGTERM", 143) if isinstance(interrupt, _TerminatedWhileLoading) else ("SIGINT", 130)
-        )
-        sys.stderr.write(
-            f"{command.name}: interrupted ({name}) while starting: nothing was read.\n"
-        )
-        sys.exit(code)
-    if command.stop_on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the command installs its own
+    main: Callable[[], None] = importlib.import_module(command.module).main
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTION, *gc.get_threshold()[1:])
     gc.enable()
     main()
 
 
-def _terminate_while_loading(signum: int, frame: FrameType | None) -> None:
-    raise _TerminatedWhileLoading
+def _stop_while_starting(command: Command) -> Callable[[int, FrameType | None], None]:
+    """A handler that ends the process there and then, with one line.
+
+    Not an exception: one raised while modules load can land where Python ignores it (an
+    import lock's callback) or wraps it (`__set_name__`), and the command would go on. Nothing
+    has been read or written yet, so there is nothing to wind down.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        line = f"{command.name}: interrupted ({name}) while starting: nothing was read.\n"
+        os.write(sys.stderr.fileno(), line.encode())
+        os._exit(128 + signum)
+
+    return stop

@@ -29,8 +29,8 @@ def start(
     """Start ``command`` (its settings in `startup`) on a module written from ``module_source``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "import dataclasses; from tap_aphex import startup; "
-        f"startup._start(dataclasses.replace(startup.{command}, module='loaded_command'))"
+        "from tap_aphex import startup; "
+        f"startup._start(startup.{command}.loading_from('loaded_command'))"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -55,7 +55,7 @@ def test_the_command_runs_with_what_it_loaded_frozen_and_the_collector_on_but_ra
     done = start(
         tmp_path,
         """
-        import gc, json, signal
+        import gc, json
 
         LOADED = [[] for _ in range(20_000)]  # objects the collector tracks
 
@@ -64,7 +64,6 @@ def test_the_command_runs_with_what_it_loaded_frozen_and_the_collector_on_but_ra
                 "enabled": gc.isenabled(),
                 "threshold": gc.get_threshold()[0],
                 "frozen": gc.get_freeze_count(),
-                "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
             }))
         """,
     )
@@ -74,35 +73,55 @@ def test_the_command_runs_with_what_it_loaded_frozen_and_the_collector_on_but_ra
     assert state["enabled"]
     assert state["threshold"] == startup.YOUNG_OBJECTS_BEFORE_COLLECTION > gc.get_threshold()[0]
     assert state["frozen"] > 20_000  # what loaded is out of the collector's walks
-    assert state["sigterm_default"]  # the command installs its own handler, if it wants one
 
 
-SIGINT = "raise KeyboardInterrupt"  # what Python's handler raises
-SIGTERM = "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)"
+def sending(name: str) -> str:
+    """Module source that sends the process ``name``, as a user or a runner would."""
+    return f"import os, signal, time; os.kill(os.getpid(), signal.{name}); time.sleep(30)\n"
+
+
 MAIN = "\ndef main(): print('ran')\n"
+# The signal arrives in a module the command's module imports: deep in the import machinery.
+NESTED = "import nested_module\n"
+# The command has loaded and runs, but has not installed its own handlers yet.
+IN_MAIN_FIRST_THING = "def main():\n    {}    print('ran')\n"
 
 
 @pytest.mark.parametrize(
-    ("command", "signal_while_loading", "code", "line"),
+    ("command", "signal_name", "where", "code"),
     [
-        ("TAP_APHEX", SIGINT, 130, "tap-aphex: interrupted (SIGINT) while starting"),
-        ("TAP_APHEX", SIGTERM, 143, "tap-aphex: interrupted (SIGTERM) while starting"),
-        ("SOURCE_APHEX", SIGINT, 130, "source-aphex: interrupted (SIGINT) while starting"),
+        ("TAP_APHEX", "SIGINT", "loading", 130),
+        ("TAP_APHEX", "SIGTERM", "loading", 143),
+        ("TAP_APHEX", "SIGINT", "nested", 130),
+        ("TAP_APHEX", "SIGTERM", "nested", 143),
+        ("TAP_APHEX", "SIGTERM", "main", 143),
+        ("SOURCE_APHEX", "SIGINT", "loading", 130),
+        ("SOURCE_APHEX", "SIGINT", "nested", 130),
+        ("SOURCE_APHEX", "SIGINT", "main", 130),
     ],
 )
-def test_a_signal_while_the_command_loads_is_one_line(
-    tmp_path: Path, command: str, signal_while_loading: str, code: int, line: str
+def test_a_signal_while_the_command_starts_is_one_line_and_nothing_runs(
+    tmp_path: Path, command: str, signal_name: str, where: str, code: int
 ) -> None:
-    done = start(tmp_path, signal_while_loading + MAIN, command)
+    if where == "nested":
+        (tmp_path / "nested_module.py").write_text(sending(signal_name))
+        source = NESTED + MAIN
+    elif where == "main":
+        source = IN_MAIN_FIRST_THING.format(sending(signal_name).replace("; ", "\n    "))
+    else:
+        source = sending(signal_name) + MAIN
+
+    done = start(tmp_path, source, command)
 
     assert done.returncode == code
-    assert done.stdout == ""
-    assert done.stderr == f"{line}: nothing was read.\n"
+    assert done.stdout == ""  # main never printed "ran"
+    name = "tap-aphex" if command == "TAP_APHEX" else "source-aphex"
+    assert done.stderr == f"{name}: interrupted ({signal_name}) while starting: nothing was read.\n"
 
 
 def test_sigterm_ends_source_aphex_at_once_even_while_it_loads(tmp_path: Path) -> None:
     # How Airbyte runners stop a connector: gone, by the signal, with nothing written.
-    done = start(tmp_path, SIGTERM + MAIN, "SOURCE_APHEX")
+    done = start(tmp_path, sending("SIGTERM") + MAIN, "SOURCE_APHEX")
 
     assert done.returncode == -signal.SIGTERM
     assert (done.stdout, done.stderr) == ("", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import typing as t
 from pathlib import Path
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command, started by `tap_aphex.startup`."""
+    # SIGINT is a KeyboardInterrupt from here (startup's handler ended the process outright);
+    # SIGTERM keeps its default, as Airbyte runners expect.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = run(argv, sys.stdout.buffer)
     except BrokenPipeError:
