@@ -52,6 +52,15 @@ class Interrupts:
             signal.signal(other, _ignore)
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
+    def hold_further(self) -> None:
+        """Keep later signals pending until the process has exited, which discards them.
+
+        Python puts back the default handlers as it shuts down, and a second signal then would
+        end the process by that signal instead of the status the first one set.
+        """
+        if hasattr(signal, "pthread_sigmask"):  # not on Windows
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
     @property
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
@@ -68,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     interrupts = Interrupts()
     interrupts.install()
-    sys.exit(run(list(sys.argv[1:] if argv is None else argv), interrupts))
+    code = run(list(sys.argv[1:] if argv is None else argv), interrupts)
+    if interrupts.received is not None:
+        interrupts.hold_further()
+    sys.exit(code)
 
 
 def run(args: list[str], interrupts: Interrupts) -> int:

@@ -7,8 +7,10 @@ a secret: callers pass only text that is safe to print.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import signal
 import sys
 import typing as t
 from collections import Counter
@@ -21,6 +23,8 @@ from typing_extensions import override
 from tap_aphex.errors import describe
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from singer_sdk.singerlib.encoding.simple import Message
 
 
@@ -104,7 +108,7 @@ class CountingWriter(MsgSpecWriter):
     a time, and the next other message (a STATE, a SCHEMA) writes and flushes them first, so
     no STATE reaches the target ahead of its records. Records still held when a run ends without
     a STATE after them (an interrupt) are not written: no STATE points past them, so the next run
-    reads them again.
+    reads them again. Lines being written go out whole: a signal waits for the write to end.
     """
 
     def __init__(self, report: RunReport) -> None:
@@ -123,12 +127,32 @@ class CountingWriter(MsgSpecWriter):
             self._held_per_stream[message.stream] += 1
             return
         self._write_held()
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
+        with _signals_held():
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
 
     def _write_held(self) -> None:
         if self._held:
-            sys.stdout.buffer.write(self._held)  # more than stdout buffers: one write, at once
-            self._held.clear()
-            self._sent.update(self._held_per_stream)
-            self._held_per_stream.clear()
+            with _signals_held():  # counted before a held signal can interrupt the count
+                sys.stdout.buffer.write(self._held)  # more than stdout buffers: one write, at once
+                self._held.clear()
+                self._sent.update(self._held_per_stream)
+                self._held_per_stream.clear()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the lines being written are out whole.
+
+    A handler that raises in the middle of a write to a slow reader would leave half a line on
+    stdout, which the target cannot parse. Held, the signal interrupts the run right after.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    signals = {signal.SIGINT, signal.SIGTERM}
+    held_before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held_before)

@@ -6,6 +6,7 @@ traceback; no key, token or URL query value reaches the output at any log level.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -13,6 +14,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -261,6 +264,26 @@ CATALOGS_AND_STATES = [
         "--state",
         {"bookmarks": {"published_plans": {"partitions": [{"context": 5}]}}},
         "the bookmark of `published_plans` has a shape the tap cannot use",
+    ),
+    # States a user may pass by mistake: none holds the bookmarks where the tap reads them, and
+    # reading from the first event instead would send the whole log again.
+    (
+        "--state",
+        {"type": "STATE", "value": {"bookmarks": {"task_events": {}}}},
+        "(it is a STATE message: pass its `value`, e.g. `jq .value`)",
+    ),
+    (
+        "--state",
+        {"singer_state": {"bookmarks": {"task_events": {}}}},
+        "(it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`)",
+    ),
+    ("--state", {"bookmark": {"task_events": {}}}, "(it has no `bookmarks`, only `bookmark`)"),
+    ("--state", {"bookmarks": []}, "(`bookmarks` must be an object)"),
+    (
+        "--state",
+        {"bookmarks": {"task_event": {"replication_key_value": "e1"}}},
+        "(it has a bookmark for `task_event`, which is no stream of this tap (its streams: "
+        "task_events, tasks, published_plans, published_plan_tasks, published_plan_statuses))",
     ),
 ]
 
@@ -528,6 +551,25 @@ def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_st
     assert [r["eventId"] for r in second.records("task_events")] == [log[log.index(bookmark) + 1]]
 
 
+def test_signals_until_the_process_is_gone_leave_the_first_ones_exit_status(
+    long_log: Simulator, tmp_path: Path
+) -> None:
+    process = start_cli(events_config(long_log), tmp_path)
+    assert process.stdout is not None
+    while '"type":"STATE"' not in process.stdout.readline().replace(" ", ""):
+        pass
+    process.send_signal(signal.SIGINT)
+    reader = threading.Thread(target=process.communicate)
+    reader.start()
+    while process.poll() is None:  # as an impatient runner would, through Python's shutdown
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        time.sleep(0.001)
+    reader.join(timeout=60)
+
+    assert process.returncode == 130
+
+
 def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_path: Path) -> None:
     process = start_cli(events_config(long_log), tmp_path)
     assert process.stdout is not None
@@ -537,6 +579,39 @@ def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_
 
     assert process.returncode == 1
     assert one_clear_error(stderr).startswith("Output closed by its reader (broken pipe)")
+
+
+def wait_until_writing_to_a_full_pipe(process: subprocess.Popen[str]) -> None:
+    """Until the process waits in a write to its stdout (Linux says so; elsewhere, two seconds)."""
+    wchan = Path(f"/proc/{process.pid}/wchan")  # the kernel function it waits in
+    if not wchan.exists() or wchan.read_text() == "0":  # not Linux, or hidden
+        time.sleep(2)
+        return
+    deadline = time.monotonic() + 30
+    while "pipe_write" not in wchan.read_text():  # "pipe_write", "anon_pipe_write"
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the tap never filled its stdout")
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_slow_reader_holds_the_output_leaves_only_whole_lines(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    with Simulator(seed=3, events=5_000, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        process = start_cli(events_config(sim), tmp_path)
+        wait_until_writing_to_a_full_pipe(process)  # nothing read: the pipe is full
+        process.send_signal(signum)
+        time.sleep(0.5)  # a slow reader: the signal has arrived well before it reads again
+
+        stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 128 + signum
+    assert one_clear_error(stderr).startswith(f"Interrupted ({signum.name}): stopped.")
+    assert stdout.endswith("\n")
+    messages = parse_messages(stdout)  # every line whole: a target can read them all
+    assert messages[-1]["type"] in ("RECORD", "STATE")
 
 
 def parse_lenient(text: str) -> list[dict[str, t.Any]]:
