@@ -14,6 +14,9 @@ from singer_sdk.singerlib import Catalog
 
 from tap_aphex.errors import ConfigError
 
+if t.TYPE_CHECKING:
+    from collections.abc import Collection
+
 
 def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
     """A config, state or catalog file's JSON object, or one line naming it and the problem."""
@@ -33,18 +36,29 @@ def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
     return value
 
 
-def check_state_shape(state: object, name: str | None = None) -> None:
+def check_state_shape(
+    state: object, name: str | None = None, streams: Collection[str] | None = None
+) -> None:
     """A state the SDK can load: an object whose `bookmarks`, if any, maps streams to objects.
 
     A bookmark of another shape is refused rather than skipped: reading that stream from the
-    start instead would silently re-send (or, for `start_after`, skip) what the user expects.
+    start instead would silently re-send (or, for `start_after`, skip) what the user expects. So
+    is a state with no `bookmarks` that is not empty (a STATE message, Meltano's wrapper), and a
+    bookmark of a stream not in ``streams`` (the tap's, when given): a misspelt name, say.
     """
-    if state is None:
+    if not state:  # no state, or `{}`: a first run
         return
-    bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
+    bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
     problem = None
-    if not isinstance(bookmarks, dict):
+    if isinstance(state, dict) and "bookmarks" not in state:
+        problem = _wrapped_state(state)
+    elif not isinstance(bookmarks, dict):
         problem = "`bookmarks` must be an object"
+    elif streams is not None and (unknown := [name for name in bookmarks if name not in streams]):
+        problem = (
+            f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
+            f"streams: {', '.join(streams)})"
+        )
     else:
         unusable = [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]
         if unusable:
@@ -57,6 +71,16 @@ def check_state_shape(state: object, name: str | None = None) -> None:
             "clear the state in Meltano, to start afresh."
         )
         raise ConfigError(msg)
+
+
+def _wrapped_state(state: dict[str, t.Any]) -> str:
+    """What a non-empty state without `bookmarks` is, and where its bookmarks would be."""
+    if state.get("type") == "STATE" and "value" in state:
+        return "it is a STATE message: pass its `value`, e.g. `jq .value`"
+    if "singer_state" in state:
+        return "it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`"
+    keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
+    return f"it has no `bookmarks`, only {keys}"
 
 
 def _usable_bookmark(bookmark: object) -> bool:

@@ -40,6 +40,18 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
     from singer_sdk.streams import Stream
 
+#: Every stream the tap can have: a state's bookmarks name only these.
+STREAM_NAMES = tuple(
+    stream.name
+    for stream in (
+        TaskEventsStream,
+        TasksStream,
+        PublishedPlansStream,
+        PublishedPlanTasksStream,
+        PublishedPlanStatusesStream,
+    )
+)
+
 
 class TapAphex(SeamTap):
     """Singer tap for Aphex Planner's Data API and Published Plans API."""
@@ -78,7 +90,7 @@ class TapAphex(SeamTap):
             problems := env_problems(self.config_jsonschema, ENV_PREFIX, os.environ)
         ):
             raise ConfigError(" ".join(problems))
-        check_state_shape(state)
+        check_state_shape(state, streams=STREAM_NAMES)
         if validate_config and (problems := schema_problems(self.config_jsonschema, config or {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
@@ -169,7 +181,7 @@ class TapAphex(SeamTap):
         if catalog is not None:
             check_catalog_shape(catalog_dict, getattr(catalog, "name", "catalog"))
         state_dict = None if state is None else read_json_object(state, "state")
-        check_state_shape(state_dict, getattr(state, "name", "state"))
+        check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
         with config_errors_as_one_line():
             tap = cls(
                 config=config.config,

@@ -499,6 +499,7 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
         ),
         ({"catalog": {"streams": []}, "state": "not state"}, "not Airbyte state"),
         ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
+        ({"catalog": {"streams": []}, "state": {"bookmarks": "x"}}, "`bookmarks` that is not an"),
         ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
     ],
 )

@@ -118,8 +118,10 @@ def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
     for key in ("singer_state", "data"):
         if isinstance(passed.get(key), dict) and len(passed) == 1:
             passed = passed[key]
-    if not isinstance(passed.get("bookmarks"), dict):
+    if "bookmarks" not in passed:
         raise _not_understood("an object without `bookmarks`")
+    if not isinstance(passed["bookmarks"], dict):
+        raise _not_understood("`bookmarks` that is not an object")
     return copy.deepcopy(passed)
 
 
