@@ -74,10 +74,11 @@ def _object(
     return msgspec.defstruct(name, declared, kw_only=True, gc=False, forbid_unknown_fields=True)
 
 
-# An event's id must be a string: without one the field-by-field reader stops the page. A key
-# absent at the top level is null in the record, as in the field-by-field reader's; inside an
-# object it stays absent.
-_Event = _object("FittingEvent", EVENT_FIELDS, absent=None, eventId=str)
+# An event's id must be a string with more than spaces: without one the field-by-field reader
+# stops the page. A key absent at the top level is null in the record, as in the field-by-field
+# reader's; inside an object it stays absent.
+_EventId = t.Annotated[str, msgspec.Meta(pattern=r"\S")]
+_Event = _object("FittingEvent", EVENT_FIELDS, absent=None, eventId=_EventId)
 _Page = msgspec.defstruct(
     "FittingPage",
     [("data", list[_Event]), ("nextStartAfter", str | None, None)],  # type: ignore[valid-type]

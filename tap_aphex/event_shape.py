@@ -20,10 +20,11 @@ value fits takes a faster way to the same records (`event_fits`). The rules:
   and the event's ``createdAt`` that did not fit keep their vendor path there too). A deletion
   whose time is unreadable still deletes: ``_sdc_deleted_at`` is then the time the tap read it.
 - Identity: only the ``eventId`` identifies an event (the record's key and the log's position). A
-  page holding an event without a string ``eventId`` stops the stream before any of it is delivered,
-  with an error naming the position: delivering around it would lose it or send a keyless record,
-  and no cursor is guessed. A ``type`` or ``task.id`` that does not fit is a value like any other:
-  the event lands in `task_events` (raw kept) and changes no task, with a warning.
+  page holding an event without a string ``eventId`` (or with one of only spaces) stops the
+  stream before any of it is delivered, with an error naming the position: delivering around it
+  would lose it or send a keyless record, and no cursor is guessed. A ``type`` or ``task.id``
+  that does not fit is a value like any other: the event lands in `task_events` (raw kept) and
+  changes no task, with a warning.
 
 Pages are decoded by msgspec, which refuses NaN and Infinity; a non-finite float is still a misfit.
 The reader decodes the page itself, so that the whole-page check reads the same bytes.
@@ -166,7 +167,8 @@ class EventReader:
 
     def _event(self, raw: object, index: int, data: list[object], start_after: str | None) -> Event:
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
-        if not isinstance(event_id, str) or not isinstance(raw, dict):
+        # An id of spaces could not be resumed after either: a bookmark must be a real id.
+        if not isinstance(event_id, str) or not event_id.strip() or not isinstance(raw, dict):
             after = f" after {start_after}" if start_after else ""
             msg = (
                 f"event {index + 1} of {len(data)} on the page{after} has no eventId (got "

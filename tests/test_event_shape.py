@@ -397,7 +397,17 @@ def test_the_task_events_record_is_a_fresh_copy_the_sdk_may_prune() -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", [{"type": "TaskCreated"}, {"eventId": 17}, {"eventId": None}, "FO8097", None, []]
+    "entry",
+    [
+        {"type": "TaskCreated"},
+        {"eventId": 17},
+        {"eventId": None},
+        {"eventId": ""},  # no position to resume after: a bookmark must be a real id
+        {"eventId": " \t"},
+        "FO8097",
+        None,
+        [],
+    ],
 )
 def test_an_event_without_an_id_stops_the_page_naming_its_position(entry: object) -> None:
     reader, _ = new_reader()
@@ -495,7 +505,7 @@ def objects(fields: dict[str, Field]) -> st.SearchStrategy[dict[str, t.Any]]:
 GENERATED = st.builds(
     lambda event, event_id, kind: {**event, "eventId": event_id, "type": kind},
     objects({k: f for k, f in EVENT_FIELDS.items() if k not in ("eventId", "type")}),
-    st.text(min_size=1, max_size=8),
+    st.text(min_size=1, max_size=8).filter(str.strip),  # an id is more than spaces
     st.sampled_from(["TaskCreated", "TaskUpdated", "TaskDeleted", "TaskArchived"]) | JUNK,
 )
 
@@ -633,7 +643,10 @@ def test_any_page_is_read_or_refused_with_the_documented_error(
     data: list[t.Any], cursor: t.Any
 ) -> None:
     reader, _ = new_reader()
-    identified = all(isinstance(e, dict) and isinstance(e.get("eventId"), str) for e in data)
+    identified = all(
+        isinstance(e, dict) and isinstance(e.get("eventId"), str) and e["eventId"].strip()
+        for e in data
+    )
     try:
         page = reader.page(body({"data": data, "nextStartAfter": cursor}))
     except UnexpectedResponseError:
@@ -677,7 +690,7 @@ def fitting_objects(fields: dict[str, Field]) -> st.SearchStrategy[dict[str, t.A
 FITTING = st.builds(
     lambda event, event_id: {**event, "eventId": event_id},
     fitting_objects({k: f for k, f in EVENT_FIELDS.items() if k != "eventId"}),
-    st.text(max_size=8),
+    st.text(min_size=1, max_size=8).filter(str.strip),  # an id is more than spaces
 )
 
 
