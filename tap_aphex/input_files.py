@@ -46,7 +46,7 @@ def check_state_shape(
     is a state with no `bookmarks` that is not empty (a STATE message, Meltano's wrapper), and a
     bookmark of a stream not in ``streams`` (the tap's, when given): a misspelt name, say.
     """
-    if not state:  # no state, or `{}`: a first run
+    if state is None or state == {}:  # no state: a first run
         return
     bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
     problem = None

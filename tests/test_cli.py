@@ -31,8 +31,10 @@ from harness import (
 )
 
 from tap_aphex import plan_story
+from tap_aphex.errors import ConfigError
 from tap_aphex.run_report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
+from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -301,6 +303,12 @@ def test_a_catalog_or_state_of_a_shape_the_tap_cannot_use_is_one_line_naming_it(
     assert run.returncode == 1
     assert expected.format(path=path) in one_clear_error(run.stderr)
     assert "Unexpected" not in run.stderr
+
+
+@pytest.mark.parametrize("state", [[], "", 0])
+def test_a_state_given_in_code_that_is_no_object_is_refused_even_when_empty(state: object) -> None:
+    with pytest.raises(ConfigError, match=r"`bookmarks` must be an object"):
+        TapAphex(config={}, state=state)  # type: ignore[arg-type]
 
 
 def test_a_key_with_a_trailing_newline_is_refused_without_showing_it() -> None:
