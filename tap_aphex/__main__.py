@@ -1,3 +1,3 @@
-from tap_aphex.startup import tap_aphex
+from tap_aphex.cli import tap_aphex
 
 tap_aphex()

@@ -1,31 +1,92 @@
-"""The `tap-aphex` command: the SDK's CLI, ending every way a run can end with one clear line.
+"""The commands `tap-aphex` and `source-aphex`, and every signal the tap handles.
 
-No traceback reaches the user from any path (`LOGLEVEL=DEBUG` adds one). Signals: SIGTERM takes
-the same path as SIGINT (a `KeyboardInterrupt`), further signals are ignored while the run winds
-down, and the exit status says which one it was (130, 143); a closed stdout exits 1.
+Both commands start here with only the standard library loaded, so a signal while the SDK loads
+(a few tenths of a second) already ends the process with one line. Then:
+
+- `tap-aphex`: the SDK's CLI, ending every way a run can end with one clear line and no traceback
+  (`LOGLEVEL=DEBUG` adds one). SIGTERM takes the same path as SIGINT (a `KeyboardInterrupt`),
+  further signals are ignored while the run winds down, and the exit status says which one it was
+  (130, 143); a closed stdout exits 1.
+- `source-aphex` (`airbyte/cli.py`): Airbyte runners stop a connector with SIGTERM and expect it
+  gone at once, so SIGTERM keeps its default action there (`for_airbyte`).
+- A message line being written goes out whole: signals wait for the write (`held`).
 """
 
 from __future__ import annotations
 
-import logging
+# Only modules loaded with the interpreter at the top: a signal before a command installs its
+# handlers would be a traceback, so the way there is kept short.
+import contextlib
+import importlib
 import os
 import signal
 import sys
-import typing as t
+import threading
 
-import click
-from singer_sdk.exceptions import ConfigValidationError, MappingError
-
-from tap_aphex.errors import AphexError
-from tap_aphex.redact import printable, run_secrets
-from tap_aphex.sdk_seam import raised_by_stream_maps
-from tap_aphex.tap import TapAphex
-
-if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
     from types import FrameType
 
-logger = logging.getLogger(TapAphex.name)
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def tap_aphex() -> None:
+    """The `tap-aphex` command."""
+    _start("tap-aphex", "tap_aphex.tap", stop_on_sigterm=True)
+    main()
+
+
+def source_aphex() -> None:
+    """The `source-aphex` command."""
+    _start("source-aphex", "tap_aphex.airbyte.cli", stop_on_sigterm=False)
+    importlib.import_module("tap_aphex.airbyte.cli").main()
+
+
+def _start(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
+    """Load what the command needs (``preload`` and all it imports: the SDK) with a handler that
+    ends the process at once; the command's `main` then installs its own handlers.
+
+    Not an exception while loading: one raised while modules load can land where Python ignores
+    it (an import lock's callback) or wraps it (`__set_name__`), and the command would go on.
+    Nothing has been read or written yet, so there is nothing to wind down.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signame = signal.Signals(signum).name
+        line = f"{name}: interrupted ({signame}) while starting: nothing was read.\n"
+        os.write(sys.stderr.fileno(), line.encode())
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, stop)
+    if stop_on_sigterm:
+        signal.signal(signal.SIGTERM, stop)
+    importlib.import_module(preload)
+
+
+def for_airbyte() -> None:
+    """Airbyte's signals: SIGTERM ends the process at once (every STATE already out covers only
+    records already out), SIGINT raises KeyboardInterrupt. Also after the SDK set its own."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the lines being written are out whole.
+
+    A handler that raises in the middle of a write to a slow reader would leave half a line on
+    stdout, which the target cannot parse. Held, the signal interrupts the run right after.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 class Terminated(KeyboardInterrupt):
@@ -59,7 +120,7 @@ class Interrupts:
         end the process by that signal instead of the status the first one set.
         """
         if hasattr(signal, "pthread_sigmask"):  # not on Windows
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
     @property
     def exit_code(self) -> int:
@@ -73,7 +134,7 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the tap's command line; exit with one line on stderr for anything but success.
 
-    The command starts in `tap_aphex.startup`, which loads this module.
+    The command starts in `tap_aphex`, above.
     """
     interrupts = Interrupts()
     interrupts.install()
@@ -101,6 +162,15 @@ def run(args: list[str], interrupts: Interrupts) -> int:
 
 
 def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
+    # Loaded already (`_start`); imported here so that this module loads without the SDK.
+    import click
+    from singer_sdk.exceptions import ConfigValidationError, MappingError
+
+    from tap_aphex.errors import AphexError
+    from tap_aphex.redact import printable, run_secrets
+    from tap_aphex.sdk_seam import raised_by_stream_maps
+    from tap_aphex.tap import TapAphex
+
     try:
         command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
         with command.make_context(TapAphex.name, args) as context:
@@ -126,7 +196,9 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         if raised_by_stream_maps(error):  # e.g. "1/0" in an expression: ZeroDivisionError
             return _stream_maps_failed(error)
         # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
-        logger.debug("Traceback, for a bug report:", exc_info=error)
+        import logging
+
+        logging.getLogger("tap-aphex").debug("Traceback, for a bug report:", exc_info=error)
         text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
         return _fail(f"Unexpected {type(error).__name__}: {text}")
     return 0
@@ -140,6 +212,8 @@ def _output_closed(*, syncing: bool) -> int:
 
 
 def _stream_maps_failed(error: Exception) -> int:
+    from tap_aphex.redact import printable, run_secrets
+
     text = printable(str(error), run_secrets(), limit=300).rstrip(".")
     return _fail(
         f"`stream_maps`: an expression failed ({type(error).__name__}: {text}). Fix it in the "
@@ -148,5 +222,7 @@ def _stream_maps_failed(error: Exception) -> int:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    logger.error("%s", message)
+    import logging
+
+    logging.getLogger("tap-aphex").error("%s", message)
     return code

@@ -1,17 +1,23 @@
-"""What every Aphex request shares: clear HTTP errors, a retry budget, a deadline per response."""
+"""The HTTP client both APIs share: clear errors, retries within one budget, a deadline per
+response, and one decode of a JSON body.
+
+Retries are the SDK's (`validate_response` raises `RetriableAPIError`, `backoff` waits); what is
+ours is how long: every wait comes out of `retry_budget_seconds`, so a budget of 0 never waits.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import itertools
-import json
 import logging
 import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
 
+import msgspec
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -22,31 +28,40 @@ from tap_aphex.errors import (
     UnexpectedResponseError,
 )
 from tap_aphex.redact import printable, safe_url
-from tap_aphex.response_deadline import BodyWithDeadline, ResponseTooSlow
 from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Iterator
 
     from backoff.types import Details
     from singer_sdk import Tap
+    from urllib3 import BaseHTTPResponse
 
-    from tap_aphex.run_report import RunReport
+    from tap_aphex.report import RunReport
 
 QUOTED_BODY_CHARS = 200
+CHUNK = 64 * 1024
 
 
-def read_json(response: requests.Response, what: str) -> object:
-    """The response body as JSON, or a clear error that names what we were reading."""
-    try:
-        return response.json()
-    except (requests.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        kind = response.headers.get("Content-Type", "no content type")
-        msg = (
-            f"{what} answered HTTP {response.status_code} with a body that is not JSON "
-            f"({kind}, {len(response.content)} bytes); nothing from it was used"
-        )
-        raise UnexpectedResponseError(msg) from error
+def decoded_json(response: requests.Response, what: str = "The API") -> object:
+    """The body as JSON, decoded once per response (the records and the next cursor share it).
+
+    By hand rather than the SDK's `response.json()`: that decodes every number as a Decimal and
+    again for each JSONPath asked. Not JSON (or bad UTF-8, or nested too deep for a decoder) is
+    a clear error naming the response, never a guess.
+    """
+    held = vars(response)
+    if "_decoded_json" not in held:
+        try:
+            held["_decoded_json"] = msgspec.json.decode(response.content)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+            kind = response.headers.get("Content-Type", "no content type")
+            msg = (
+                f"{what} answered HTTP {response.status_code} with a body that is not JSON "
+                f"({kind}, {len(response.content)} bytes); nothing from it was used"
+            )
+            raise UnexpectedResponseError(msg) from error
+    return held["_decoded_json"]
 
 
 def quoted_body(response: requests.Response) -> str:
@@ -74,6 +89,10 @@ def _request_credentials(request: requests.PreparedRequest | None) -> tuple[str,
     return tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])
 
 
+class ServiceUnavailableError(RetriableAPIError):
+    """HTTP 503: for the Data API, most likely its daily event quota is spent."""
+
+
 class AphexStream(RESTStream[t.Any]):
     """Base for the Aphex HTTP streams."""
 
@@ -82,6 +101,9 @@ class AphexStream(RESTStream[t.Any]):
     #: What a 403 and a 404 most likely mean for this stream's API; streams say it for theirs.
     forbidden_advice = "Check that the key or token may read this API."
     not_found_advice = "Check the URL in the settings."
+    #: Waits before each retry of a 503, for an API where a 503 means more than any 5xx (the
+    #: Data API's daily limit); empty: a 503 is retried like any 5xx.
+    SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
@@ -90,12 +112,13 @@ class AphexStream(RESTStream[t.Any]):
     @cached_property
     def retry_budget(self) -> RetryBudget:
         """This stream's, for the whole run (made on first use: discovery never needs it)."""
-        return RetryBudget(float(self.config["retry_budget_seconds"]))
+        return RetryBudget(
+            float(self.config["retry_budget_seconds"]), self.SERVICE_UNAVAILABLE_WAITS
+        )
 
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        where = safe_url(response.url)
         if response.is_redirect:
             msg = (
                 f"the API redirected (HTTP {status}) to "
@@ -103,12 +126,13 @@ class AphexStream(RESTStream[t.Any]):
                 "credentials. If that is the API's new address, put it in the settings."
             )
             raise RedirectRefusedError(msg)
-        advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+        if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
+            raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            super().validate_response(response)  # retried (see `backoff_wait_generator`)
+            super().validate_response(response)  # the SDK's RetriableAPIError: retried
         elif status >= HTTPStatus.BAD_REQUEST:
-            msg = f"HTTP {status} {response.reason} from {where}.{quoted_body(response)}"
-            raise AphexError(f"{msg} {advice}".rstrip())
+            advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+            raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -133,14 +157,12 @@ class AphexStream(RESTStream[t.Any]):
         out; the body is read through `BodyWithDeadline`, which checks the clock at every read.
         """
         left = self.timeout - response.elapsed.total_seconds()
-        response.raw = BodyWithDeadline(response.raw, time.monotonic() + left, self._late(response))
-        return response
-
-    def _late(self, response: requests.Response) -> str:
-        return (
+        late = (
             f"the response from {safe_url(response.url)} took longer than "
             f"`request_timeout` ({self.timeout} s) to arrive in full"
         )
+        response.raw = BodyWithDeadline(response.raw, time.monotonic() + left, late)
+        return response
 
     def report_failure(self, what: str, error: Exception) -> None:
         """Record a failure that ends this stream (or project) but lets the rest of the run land."""
@@ -153,13 +175,21 @@ class AphexStream(RESTStream[t.Any]):
 
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
-        """Wait what the server asks for (``Retry-After``), else 1, 2, 4, 8 s, within the budget."""
+        """Each wait as the budget grants it (see `RetryBudget.spend`)."""
         attempts = itertools.count()  # this request's tries: one generator per request
 
         def wait(failure: object) -> float:
             return self.retry_budget.spend(failure, next(attempts))
 
         return self.backoff_runtime(value=wait)
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        return value  # no random extra: every second waited is one the budget paid for
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 1  # the budget may end it first
 
     @override
     def backoff_handler(self, details: Details) -> None:
@@ -175,16 +205,33 @@ class AphexStream(RESTStream[t.Any]):
 
 
 class RetryBudget:
-    """The seconds one stream may still spend waiting between retries in this run."""
+    """The seconds one stream may still spend waiting between retries in this run.
 
-    def __init__(self, seconds: float) -> None:
+    Every wait is charged: the server's ``Retry-After``, else 1, 2, 4, 8 s (a 503: the slower
+    schedule that tells a spent quota from a passing outage). A wait that does not fit is not
+    waited: the failure is raised as it is (a 503 stays a 503, which the Data API stream reads
+    as its daily limit), or as `RetryBudgetExceededError` saying what the budget was.
+    """
+
+    def __init__(self, seconds: float, unavailable_waits: tuple[float, ...]) -> None:
         self.left = seconds
+        self.waited = 0.0  # in this run, for messages
+        self._unavailable_waits = unavailable_waits
 
     def spend(self, failure: object, attempt: int) -> float:
         """The wait before the next try; raises when it would overrun the budget."""
         requested = retry_after_seconds(getattr(failure, "response", None))
-        wait = requested if requested is not None else float(2**attempt)
+        unavailable = isinstance(failure, ServiceUnavailableError)
+        if requested is not None:
+            wait = requested
+        elif unavailable:
+            schedule = self._unavailable_waits
+            wait = schedule[min(attempt, len(schedule) - 1)]
+        else:
+            wait = float(2**attempt)
         if wait > self.left:
+            if unavailable:
+                raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             msg = (
                 f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
@@ -192,7 +239,54 @@ class RetryBudget:
             )
             raise RetryBudgetExceededError(msg)
         self.left -= wait
+        self.waited += wait
         return wait
+
+
+class ResponseTooSlow(requests.exceptions.ReadTimeout):
+    """The response did not arrive in full within `request_timeout`; its message says so."""
+
+
+class BodyWithDeadline:
+    """Stands in for `requests.Response.raw` (urllib3's response), checking the clock per read.
+
+    Reads go through urllib3's `read1`, which returns what has arrived after at most one socket
+    read, so a body that trickles in is cut off at the deadline (give or take one socket read,
+    which requests' own timeout bounds). Everything else is urllib3's response itself.
+    """
+
+    def __init__(self, raw: BaseHTTPResponse, deadline: float, late: str) -> None:
+        self.__dict__.update(_raw=raw, _deadline=deadline, _late=late)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._raw, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._raw, name, value)  # e.g. `decode_content`, set by readers of the raw body
+
+    def stream(
+        self, amt: int | None = CHUNK, decode_content: bool | None = None
+    ) -> Iterator[bytes]:
+        """What requests' `iter_content` reads: chunks as they come, until the body ends."""
+        while data := self.read1(amt or CHUNK, decode_content):
+            yield data
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        """File-like reads (ijson's): up to ``amt`` bytes, fewer only at the end; all if None."""
+        if amt is not None:
+            return self.read1(amt, decode_content)
+        return b"".join(iter(lambda: self.read1(CHUNK, decode_content), b""))
+
+    def read1(self, amt: int, decode_content: bool | None = None) -> bytes:
+        self._check()
+        data = self._raw.read1(amt, decode_content=decode_content) or b""  # None once closed
+        self._check()
+        return data
+
+    def _check(self) -> None:
+        if time.monotonic() > self._deadline:
+            self._raw.close()  # no more of it: the connection is not reused with bytes pending
+            raise ResponseTooSlow(self._late)
 
 
 def failure_words(failure: object) -> str:

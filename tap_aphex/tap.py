@@ -16,15 +16,9 @@ from typing_extensions import override
 
 from tap_aphex import logs
 from tap_aphex.errors import AphexError, ConfigError, RunFailedError
-from tap_aphex.events import TaskEventsStream, TasksStream
 from tap_aphex.input_files import check_catalog_shape, check_state_shape, read_json_object
-from tap_aphex.plans import (
-    PublishedPlansStream,
-    PublishedPlanStatusesStream,
-    PublishedPlanTasksStream,
-)
 from tap_aphex.redact import remember_secrets
-from tap_aphex.run_report import CountingWriter, RunReport
+from tap_aphex.report import CountingWriter, RunReport
 from tap_aphex.sdk_seam import SeamTap, config_input
 from tap_aphex.settings import (
     CONFIG_SCHEMA,
@@ -34,6 +28,12 @@ from tap_aphex.settings import (
     unknown_env,
     unknown_settings,
 )
+from tap_aphex.streams.published_plans import (
+    PublishedPlansStream,
+    PublishedPlanStatusesStream,
+    PublishedPlanTasksStream,
+)
+from tap_aphex.streams.task_events import TaskEventsStream, TasksStream
 
 if t.TYPE_CHECKING:
     import click
@@ -58,7 +58,7 @@ class TapAphex(SeamTap):
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter  # issue 8; each tap passes a counting one (`__init__`)
+    message_writer_class = MsgSpecWriter  # each tap passes a counting one (`__init__`)
     # The SDK's list less `activate-version`: the SDK sends ACTIVATE_VERSION only for a full-table
     # read, and a target receiving it deletes every older row; every stream here reads
     # incrementally from a bookmark, so declaring it could only invite a target to drop history.

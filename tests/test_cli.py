@@ -30,10 +30,10 @@ from harness import (
     start_cli,
 )
 
-from tap_aphex import plan_story
 from tap_aphex.errors import ConfigError
-from tap_aphex.run_report import RunReport, StopReason
+from tap_aphex.report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
+from tap_aphex.streams import plan_history
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
@@ -491,7 +491,7 @@ def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
 def test_resume_words_show_times_as_the_state_holds_them(
     bookmarks: list[dt.datetime | None], expected: str
 ) -> None:
-    assert plan_story.resume_at(bookmarks) == expected
+    assert plan_history.resume_at(bookmarks) == expected
 
 
 @pytest.fixture

@@ -7,17 +7,17 @@ import typing as t
 import pytest
 import requests
 
-from tap_aphex.cursor import (
+from tap_aphex.errors import PaginationLoopError
+from tap_aphex.streams.event_log import (
     Bookmark,
     DeliveredEvents,
     EventCursorPaginator,
+    EventPage,
     Start,
     read_bookmark,
     resume_words,
     start_of_run,
 )
-from tap_aphex.errors import PaginationLoopError
-from tap_aphex.event_shape import EventPage
 
 
 def events(*event_ids: str) -> list[dict[str, t.Any]]:

@@ -17,9 +17,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tap_aphex.errors import RunFailedError
-from tap_aphex.events import TaskEventsStream
-from tap_aphex.run_report import RunReport, StopReason
+from tap_aphex.report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
+from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 
 PATH = "/apiTaskEventsV2"
@@ -36,7 +36,7 @@ def log() -> list[dict[str, t.Any]]:
 def no_wait_on_503(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the waits between 503 retries instead of sleeping them (nothing here is timed)."""
     waits: list[float] = []
-    monkeypatch.setattr(time, "sleep", waits.append)  # events.py calls time.sleep
+    monkeypatch.setattr(time, "sleep", waits.append)  # backoff calls time.sleep
     return waits
 
 
@@ -172,8 +172,8 @@ def test_a_cursor_cycle_of_three_pages_stops_before_a_second_lap(
     assert run.bookmark("task_events") == run.bookmark("tasks") == c[-1]["eventId"]
 
 
-def test_a_page_that_starts_with_an_event_already_delivered_is_refused(
-    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+def test_events_already_delivered_in_this_run_are_dropped_with_a_warning_wherever_they_come(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     a, b = log[0:4], log[4:8]
     api = ScriptedApi(
@@ -181,17 +181,21 @@ def test_a_page_that_starts_with_an_event_already_delivered_is_refused(
         {
             None: [page(a)],
             a[-1]["eventId"]: [page(b)],
-            # A new cursor, but it leads back into page a: its events would come a second time.
-            b[-1]["eventId"]: [page(log[1:4] + log[8:10])],
+            # A new cursor, but its page repeats events of page a, first and in the middle.
+            b[-1]["eventId"]: [page(log[1:3] + log[8:9] + log[3:4] + log[9:10])],
         },
     )
 
-    with pytest.raises(
-        RunFailedError, match=f"starts at event {log[1]['eventId']}, which this run"
-    ):
-        run_tap(api.config())
+    run = run_tap(api.config())
 
-    assert len(api.cursors_sent) == 3
+    assert ids(run.records("task_events")) == ids(a + b + log[8:10])  # each event once
+    # `tasks` got no older copy of a task from the repeated events: its records are those the
+    # delivered events produce, once each.
+    produced_by = [record["eventId"] for record in run.records("tasks")]
+    assert len(produced_by) == len(set(produced_by))
+    assert set(produced_by) <= set(ids(a + b + log[8:10]))
+    assert f"Event {log[1]['eventId']} came again" in caplog.text
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[9]["eventId"]
 
 
 # --- HTTP 503: a passing outage, or the daily quota ------------------------------------------
@@ -215,17 +219,45 @@ def test_a_passing_503_is_retried_and_nothing_is_lost(
     assert report.stops["task_events"].reason is StopReason.END_OF_LOG
 
 
-def test_503_waits_honour_retry_after_up_to_a_bound(
+def test_503_waits_honour_retry_after_within_the_budget(
     httpserver: HTTPServer, log: list[dict[str, t.Any]], no_wait_on_503: list[float]
 ) -> None:
-    answers = [unavailable("20"), unavailable("100000"), unavailable("soon"), page(log[:3])]
+    answers = [unavailable("20"), unavailable("soon"), page(log[:3])]
     api = ScriptedApi(httpserver, {None: answers})
 
-    run_reporting(api.config())
+    report = run_reporting(api.config())
 
     schedule = TaskEventsStream.SERVICE_UNAVAILABLE_WAITS
-    assert no_wait_on_503 == [20.0, TaskEventsStream.MAX_RETRY_AFTER_ON_503, schedule[2]]
+    assert no_wait_on_503 == [20.0, schedule[1]]  # an unreadable Retry-After: the schedule
+    assert report.stops["task_events"].reason is StopReason.END_OF_LOG
     assert sum(schedule) <= 90, "about a minute in all"
+
+
+def test_a_retry_after_beyond_the_budget_is_not_waited_it_is_the_daily_limit(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], no_wait_on_503: list[float]
+) -> None:
+    api = ScriptedApi(httpserver, {None: [unavailable("100000"), page(log[:3])]})
+
+    report = run_reporting({**api.config(), "retry_budget_seconds": 600})
+
+    assert no_wait_on_503 == []
+    assert api.cursors_sent == [None]
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+
+
+@pytest.mark.parametrize("budget", [0, 7])
+def test_every_503_wait_is_charged_to_the_retry_budget(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], no_wait_on_503: list[float], budget: int
+) -> None:
+    api = ScriptedApi(httpserver, {None: [unavailable()] * 6})
+
+    report = run_reporting({**api.config(), "retry_budget_seconds": budget})
+
+    assert sum(no_wait_on_503) <= budget
+    assert no_wait_on_503 == (
+        [] if budget == 0 else [TaskEventsStream.SERVICE_UNAVAILABLE_WAITS[0]]
+    )
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
 
 
 def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was_read(

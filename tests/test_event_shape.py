@@ -14,9 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schema_check import schema_errors, validator
-
-from tap_aphex import event_shape, schemas
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.event_fields import (
     BOOLEAN,
     DATETIME,
@@ -36,6 +33,9 @@ from tap_aphex.event_fields import (
 from tap_aphex.event_fits import fitting_page
 from tap_aphex.event_shape import SKIP_AFTER_MISFIT, EventReader
 from tap_aphex.timestamps import SECONDS_BELOW, TimeOutOfRange, epoch_to_rfc3339
+
+from tap_aphex import event_shape, schemas
+from tap_aphex.errors import UnexpectedResponseError
 
 TASK_EVENTS_SCHEMA = validator(schemas.TASK_EVENT)
 TASKS_SCHEMA = validator(schemas.TASK)

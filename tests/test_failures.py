@@ -27,9 +27,9 @@ from harness import (
 from pytest_httpserver import HTTPServer
 
 from tap_aphex.errors import RunFailedError
-from tap_aphex.events import TaskEventsStream
-from tap_aphex.run_report import RunReport, StopReason
+from tap_aphex.report import RunReport, StopReason
 from tap_aphex.simulator import Simulator
+from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 
 

@@ -11,11 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schema_check import invalid_records
+from tap_aphex.plan_values import Misfit, typed
 
 from tap_aphex import schemas
 from tap_aphex.errors import UnexpectedResponseError
-from tap_aphex.plan_shape import TABLE_KINDS, VERSION_KINDS, DocumentReader, PublishedVersion
-from tap_aphex.plan_values import Misfit, typed
+from tap_aphex.streams.plan_document import (
+    TABLE_KINDS,
+    VERSION_KINDS,
+    DocumentReader,
+    PublishedVersion,
+)
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
 SCHEMAS = {"tasks": schemas.PUBLISHED_PLAN_TASK, "statuses": schemas.PUBLISHED_PLAN_STATUS}

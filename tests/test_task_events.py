@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gzip
 import io
-import itertools
 import json
 import typing as t
 from pathlib import Path
@@ -14,9 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 from harness import events_config, replay_tasks, run_tap
-from singer_sdk.singerlib import RecordMessage, StateMessage
 
-from tap_aphex.run_report import RECORD_BYTES_HELD, CountingWriter, RunReport
 from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
@@ -218,7 +214,6 @@ def test_without_page_size_no_page_size_is_sent_whatever_the_limit(simulator: Si
 
 
 def catalog_selecting(stream_names: set[str], config: dict[str, t.Any]) -> dict[str, t.Any]:
-    from tap_aphex.tap import TapAphex
 
     catalog = TapAphex(config=config).catalog_dict
     for entry in catalog["streams"]:
@@ -302,52 +297,6 @@ class Pipe(io.RawIOBase):
         self.received += bytes(data)
         self.arrivals.append(len(self.received))
         return len(data)
-
-
-def test_records_go_out_with_the_state_after_them_not_one_write_each(
-    simulator: Simulator,
-) -> None:
-    pipe = Pipe()
-    stdout = io.TextIOWrapper(io.BufferedWriter(pipe), encoding="utf-8")
-    with contextlib.redirect_stdout(stdout):
-        TapAphex(config=events_config(simulator, page_size=100)).run()
-        stdout.flush()
-
-    lines = pipe.received.splitlines(keepends=True)
-    ends = list(itertools.accumulate(len(line) for line in lines))
-    state_ends = [end for line, end in zip(lines, ends, strict=True) if b'"type":"STATE"' in line]
-    assert len(state_ends) > 3
-    assert set(state_ends) <= set(pipe.arrivals)  # each STATE reached the reader with all before it
-    records = sum(b'"type":"RECORD"' in line for line in lines)
-    assert len(pipe.arrivals) < records / 4
-
-
-def test_records_are_held_and_written_64_kib_at_a_time_counted_once_written() -> None:
-    report = RunReport()
-    writer = CountingWriter(report)
-    pipe = Pipe()
-    stdout = io.TextIOWrapper(io.BufferedWriter(pipe), encoding="utf-8")
-    record = RecordMessage(stream="task_events", record={"name": "x" * 1000})
-    given = 0
-    with contextlib.redirect_stdout(stdout):
-        while not pipe.received:
-            writer.write_message(record)
-            given += 1
-            if not pipe.received:
-                assert report.records_sent["task_events"] == 0  # held: neither out nor counted
-        # One write of as many whole records as 64 KiB holds; the one that did not fit is held.
-        line = len(pipe.received.splitlines(keepends=True)[0])
-        assert pipe.arrivals == [len(pipe.received)]
-        assert RECORD_BYTES_HELD - line < len(pipe.received) <= RECORD_BYTES_HELD
-        written = pipe.received.count(b"\n")
-        assert (written, report.records_sent["task_events"]) == (given - 1, given - 1)
-
-        writer.write_message(StateMessage(value={"bookmarks": {}}))
-        # The STATE went out at once, in the same write as the record held before it.
-        assert len(pipe.arrivals) == 2
-        last_write = pipe.received[pipe.arrivals[0] :].splitlines()
-        assert [json.loads(line)["type"] for line in last_write] == ["RECORD", "STATE"]
-        assert report.records_sent["task_events"] == given
 
 
 def test_no_checkpoint_falls_mid_page_even_past_the_sdks_10000_records() -> None:

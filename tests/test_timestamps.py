@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tap_aphex.timestamps import (
     SECONDS_BELOW,
     TimeOutOfRange,

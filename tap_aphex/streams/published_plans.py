@@ -1,4 +1,4 @@
-"""Published plans: each project's versions, read back as far as needed, emitted once each.
+"""The Published Plans API: each project's versions, read back as far as needed, emitted once each.
 
 The pipeline for one project: `LimitPolicy` says how many versions to ask for; `parse_response`
 turns the streamed document into `PublishedVersion`s (`plan_shape`); `get_records` emits each new
@@ -23,22 +23,22 @@ from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_aphex import plan_story, schemas, sdk_seam
+from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
-from tap_aphex.handoff import FedStream
-from tap_aphex.plan_limit import LimitPolicy
-from tap_aphex.plan_shape import DocumentReader, PublishedVersion
-from tap_aphex.plan_story import ProjectRead
-from tap_aphex.run_report import StopReason
+from tap_aphex.reader import rfc3339_to_datetime
+from tap_aphex.report import StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
+from tap_aphex.streams import FedStream, plan_history
+from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
+from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
 
-    from tap_aphex.plan_values import Row
+    from tap_aphex.reader import Row
 
 
 class ResponseTooLarge(Exception):
@@ -156,15 +156,16 @@ class PublishedPlansStream(AphexStream):
                         )
                 if new_for:
                     read.land(version)
-                    plan_story.landed(self.logger, read, version)
+                    plan_history.landed(self.logger, read, version)
                 del version  # one version in memory at a time: not this one during the next
         except BrokenPipeError:
             raise  # stdout is gone: the run ends, not the project
         except Exception as error:  # any failure in a project ends that project only
             self._fail_project(context, label, fed, bookmarks, error)
             return
-        plan_story.project_read(self.logger, read)
-        resume = plan_story.resume_at([plan_story.newest(m, read.last) for m in bookmarks.values()])
+        plan_history.project_read(self.logger, read)
+        newest = [plan_history.newest(mark, read.last) for mark in bookmarks.values()]
+        resume = plan_history.resume_at(newest)
         self.report.stopped(self.name, StopReason.UP_TO_DATE, resume, part=label)
 
     def _versions(self, context: Context | None, read: ProjectRead) -> Iterator[PublishedVersion]:
@@ -191,7 +192,7 @@ class PublishedPlansStream(AphexStream):
                 read.step = read.policy.after_server_error()
             else:
                 read.step = read.policy.after_response(received, reached_back=reached_back)
-            if not plan_story.ask_again(self.logger, read, received):
+            if not plan_history.ask_again(self.logger, read, received):
                 return
 
     def _bookmark(self, stream: Stream, context: Context | None, label: str) -> dt.datetime | None:
@@ -199,7 +200,7 @@ class PublishedPlansStream(AphexStream):
         value = stream.get_context_state(_project_only(context)).get("replication_key_value")
         if value is None:
             return None
-        when = _parsed_time(value)
+        when = rfc3339_to_datetime(value) if isinstance(value, str) else None
         if when is None:
             self.logger.warning(
                 "Project %s: the %s bookmark in the state (%.40r) is not a time the tap wrote; "
@@ -229,7 +230,7 @@ class PublishedPlansStream(AphexStream):
         # it missed: the progress each stream made on this project is dropped.
         for stream in fed:
             sdk_seam.discard_progress(stream.get_context_state(_project_only(context)))
-        resume = plan_story.resume_at(list(bookmarks.values()))
+        resume = plan_history.resume_at(list(bookmarks.values()))
         self.report.stopped(self.name, StopReason.FAILURE, resume, part=label)
 
     @property
@@ -247,17 +248,6 @@ def _project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
 
 def _project_only_from(response: requests.Response) -> dict[str, t.Any]:
     return {"accountId": account_id(response.url)}
-
-
-def _parsed_time(value: object) -> dt.datetime | None:
-    """A bookmark the tap wrote (RFC 3339 with a zone), else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
 
 
 def _is_new(published: dt.datetime, bookmark: dt.datetime | None) -> bool:

@@ -37,20 +37,27 @@ import ijson
 
 from tap_aphex import schemas
 from tap_aphex.errors import UnexpectedResponseError
-from tap_aphex.plan_stream import LIST_START, top_level_items
-from tap_aphex.plan_values import Misfit, Row, Warnings, kinds_of, required_of, shaped, typed
-from tap_aphex.timestamps import rfc3339_to_datetime
+from tap_aphex.reader import (
+    Reader,
+    Row,
+    epoch_to_rfc3339,
+    fields_of,
+    json_type,
+    rfc3339_to_datetime,
+)
 
 if t.TYPE_CHECKING:
     import logging
 
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
-VERSION_KINDS = kinds_of(schemas.VENDOR_VERSION_FIELDS)
-TABLE_KINDS = {table: kinds_of(fields) for table, fields in schemas.VENDOR_TABLE_FIELDS.items()}
+VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
+TABLE_FIELDS = {
+    table: fields_of(fields.to_dict()) for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
+}
 #: The key of each table's rows, from the schemas (None: the row's position is its key).
 TABLE_KEYS = {
-    table: next(iter(required_of(fields)), None)
+    table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 UNKEYED = "unkeyed_rows"
@@ -63,7 +70,7 @@ class PublishedVersion:
     record: Row
     published: dt.datetime
     label: str  # the project, for messages
-    warnings: Warnings = field(repr=False)
+    reader: Reader = field(repr=False)
     tables: dict[str, list[t.Any]] = field(default_factory=dict, repr=False)  # rows as they came
     unkeyed: dict[str, set[int]] = field(default_factory=dict, repr=False)  # positions kept aside
 
@@ -78,45 +85,16 @@ class PublishedVersion:
         for number, raw in enumerate(self.tables.get(table, []), start=1):
             if number in skip:
                 continue
-            values, undocumented, misfits = shaped(raw, TABLE_KINDS[table])
-            if undocumented:
-                self._say(table, number, undocumented, misfits)
-            yield {**keys, "rowNumber": number, **values, "undocumented": undocumented or None}
-
-    def _say(self, table: str, number: int, undocumented: Row, misfits: dict[str, str]) -> None:
-        """Warn, once per field per run, about what a row kept under its `undocumented`."""
-        for name in undocumented.keys() - misfits.keys():
-            self.warnings.once(
-                (table, name),
-                "Project %s, version %s, %s row %d: a field the tap does not know, `%s`; "
-                'kept under the row\'s undocumented["%s"] (said once per run).',
-                self.label,
-                self.id,
-                table,
-                number,
-                name,
-                name,
-            )
-        for name, why in misfits.items():
-            self.warnings.once(
-                (table, name),
-                "Project %s, version %s, %s row %d: `%s` is %s; kept as it came under the "
-                'row\'s undocumented["%s"], the field is null (said once per run).',
-                self.label,
-                self.id,
-                table,
-                number,
-                name,
-                why,
-                name,
-            )
+            subject = f"Project {self.label}, version {self.id}, {table} row {number}"
+            row = self.reader.record(raw, TABLE_FIELDS[table], subject)
+            yield {**keys, "rowNumber": number, **row}
 
 
 class DocumentReader:
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
     def __init__(self, logger: logging.Logger) -> None:
-        self.warnings = Warnings(logger)
+        self.reader = Reader(logger)
 
     def versions(self, body: t.IO[bytes], label: str) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the document's versions list as it is read from ``body``.
@@ -142,7 +120,7 @@ class DocumentReader:
                 version = self._version(value, document, label)
                 value = None  # let this version go before the next one is read
                 if version is not None and version.id in seen:
-                    self.warnings.once(
+                    self.reader.warn_once(
                         ("duplicate", label, version.id),
                         "Project %s: the document holds version id %s more than once; the "
                         "first is emitted, the others are skipped.",
@@ -160,7 +138,7 @@ class DocumentReader:
             raise UnexpectedResponseError(msg) from error
         if after_versions:
             # Streaming: the versions went out before these arrived. Say so, never drop quietly.
-            self.warnings.logger.warning(
+            self.reader.logger.warning(
                 "Project %s: the published-plans document has %s after %r; the versions already "
                 "emitted do not carry them (plan_shape.py assumes they come first).",
                 label,
@@ -180,26 +158,30 @@ class DocumentReader:
             self._skipped(label, f"a version without an id: {_brief(value)}")
             return None
         version_id = str(version_id)  # an id is a key: an integer id is written as its digits
-        fields, undocumented, misfits = shaped(
-            value, VERSION_KINDS, skip={VERSION_ID, *TABLE_KINDS}
-        )
-        if fields["publishedAt"] is None:
-            why = misfits.get("publishedAt", "null")
-            self._skipped(label, f"version {version_id}: its publishedAt is {why}")
-            return None
-        for name, why in misfits.items():
-            self.warnings.once(
-                ("version", name),
-                'Project %s, version %s: `%s` is %s; kept under undocumented["%s"], the field is '
-                "null (said once per run).",
-                label,
-                version_id,
-                name,
-                why,
-                name,
+        published_at = value.get("publishedAt")
+        is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
+        if not is_number or epoch_to_rfc3339(t.cast("float", published_at)) is None:
+            why = (
+                "null"
+                if published_at is None
+                else f"{json_type(published_at)} {published_at!r:.40}"
             )
-        for name in undocumented.keys() - misfits.keys():
-            self._unknown_member(label, version_id, name, undocumented[name])
+            self._skipped(label, f"version {version_id}: its publishedAt is {why}, not a time")
+            return None
+        # A list the schemas do not name is a table the tap does not know: said as such.
+        unknown_tables = {
+            name: item
+            for name, item in value.items()
+            if isinstance(item, list) and name not in VERSION_FIELDS and name not in TABLE_FIELDS
+        }
+        subject = f"Project {label}, version {version_id}"
+        fields = self.reader.record(
+            value, VERSION_FIELDS, subject, skip={VERSION_ID, *TABLE_FIELDS, *unknown_tables}
+        )
+        undocumented: Row = fields.pop("undocumented") or {}
+        for name, item in unknown_tables.items():
+            self._unknown_table(label, version_id, name)
+            undocumented[name] = item
         record: Row = {"publishedPlanId": version_id, **fields}
         record["project"] = self._project(document.get("project"), undocumented, label)
         if beside := {key: item for key, item in document.items() if key != "project"}:
@@ -207,7 +189,7 @@ class DocumentReader:
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
         unkeyed: Row = {}
-        for table in TABLE_KINDS:
+        for table in TABLE_FIELDS:
             rows = tables[table] = self._table(
                 value.get(table), table, version_id, label, undocumented
             )
@@ -220,20 +202,22 @@ class DocumentReader:
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         published = rfc3339_to_datetime(fields["publishedAt"])
-        return PublishedVersion(record, published, label, self.warnings, tables, skip)
+        assert published is not None  # checked above
+        return PublishedVersion(record, published, label, self.reader, tables, skip)
 
     def _project(self, project: object, undocumented: Row, label: str) -> object:
-        try:
-            return typed("object", project)
-        except Misfit as why:
-            self.warnings.once(
-                ("document", "project"),
-                'Project %s: the document\'s `project` is %s; kept under undocumented["project"].',
-                label,
-                why,
-            )
-            undocumented["project"] = project
-            return None
+        if project is None or isinstance(project, dict):
+            return project
+        self.reader.warn_once(
+            ("document", "project"),
+            "Project %s: the document's `project` is %s %.40r, not an object; kept under "
+            'undocumented["project"].',
+            label,
+            json_type(project),
+            project,
+        )
+        undocumented["project"] = project
+        return None
 
     def _table(
         self, rows: object, table: str, version_id: str, label: str, undocumented: Row
@@ -242,7 +226,7 @@ class DocumentReader:
             return []  # an absent or null table has no rows
         if isinstance(rows, list):
             return rows
-        self.warnings.once(
+        self.reader.warn_once(
             ("table", table),
             'Project %s, version %s: `%s` is not a list; kept under undocumented["%s"], no rows '
             "from it (said once per run).",
@@ -265,7 +249,7 @@ class DocumentReader:
             if not isinstance(row, dict) or (key is not None and not isinstance(row.get(key), str))
         }
         if lost:
-            self.warnings.once(
+            self.reader.warn_once(
                 ("unkeyed", table),
                 "Project %s, version %s: %d %s row(s) %s (the first is row %d); kept on the "
                 'version under undocumented["%s"]["%s"], never sent with a null key (said once '
@@ -281,21 +265,10 @@ class DocumentReader:
             )
         return lost
 
-    def _unknown_member(self, label: str, version_id: str, name: str, value: object) -> None:
-        if not isinstance(value, list):
-            self.warnings.once(
-                ("version", name),
-                "Project %s, version %s: a field the tap does not know, `%s`; kept under the "
-                'version\'s undocumented["%s"] (said once per run).',
-                label,
-                version_id,
-                name,
-                name,
-            )
-            return
-        close = difflib.get_close_matches(name.lower(), list(TABLE_KINDS), n=1, cutoff=0.6)
+    def _unknown_table(self, label: str, version_id: str, name: str) -> None:
+        close = difflib.get_close_matches(name.lower(), list(TABLE_FIELDS), n=1, cutoff=0.6)
         hint = f" (the tap reads `{close[0]}`)" if close else ""
-        self.warnings.once(
+        self.reader.warn_once(
             ("unknown table", name),
             "Project %s, version %s: a table the tap does not know, `%s`%s; kept whole under the "
             'version\'s undocumented["%s"], no table stream gets its rows (said once per run).',
@@ -307,7 +280,7 @@ class DocumentReader:
         )
 
     def _skipped(self, label: str, what: str) -> None:
-        self.warnings.once(
+        self.reader.warn_once(
             ("skipped", label, what),
             "Project %s: skipped %s; the project's other versions land.",
             label,
@@ -317,3 +290,42 @@ class DocumentReader:
 
 def _brief(version: Row) -> str:
     return ", ".join(f"{key}={version.get(key)!r:.40}" for key in ("version", "publishedAt"))
+
+
+# A JSON document streamed with ijson: a 32 MB response never sits in memory whole. Integers
+# beyond 64 bits are a parse error of yajl (ijson's C backend): that project's failure.
+#: Yielded when the list opens, so that an empty list is told from a missing one.
+LIST_START = object()
+
+
+def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t.Any]]:
+    """(key, value) for each top-level member of the JSON object in ``body``, as it is read.
+
+    The members are built whole, except the ``list_key`` list: it yields (list_key, LIST_START)
+    when it opens, then (list_key, entry) for each entry, so only one entry is held at a time.
+    """
+    versions_item = f"{list_key}.item"
+    builder: ijson.ObjectBuilder | None = None
+    building = ""
+    for prefix, event, value in ijson.parse(body, use_float=True):
+        if builder is None:
+            if prefix == list_key and event == "start_array":
+                yield list_key, LIST_START
+                continue
+            if prefix == versions_item and event in ("start_map", "start_array"):
+                builder, building = ijson.ObjectBuilder(), versions_item
+            elif prefix == versions_item:
+                yield list_key, value  # a scalar entry: not a version, still counted
+                continue
+            elif prefix and "." not in prefix and prefix != list_key:
+                if event in ("start_map", "start_array"):
+                    builder, building = ijson.ObjectBuilder(), prefix
+                elif event not in ("map_key", "end_map", "end_array"):
+                    yield prefix, value  # a scalar member
+                    continue
+            if builder is None:
+                continue
+        builder.event(event, value)
+        if prefix == building and event in ("end_map", "end_array"):
+            yield (list_key if building == versions_item else building), builder.value
+            builder = None

@@ -7,11 +7,8 @@ a secret: callers pass only text that is safe to print.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
-import signal
-import sys
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,11 +17,10 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_aphex.cli import held
 from tap_aphex.errors import describe
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from singer_sdk.singerlib.encoding.simple import Message
 
 
@@ -94,65 +90,17 @@ class RunReport:
         return lines or ["nothing was selected, or nothing was new"]
 
 
-#: RECORD lines held before they are written: a pipe's capacity on Linux, so a write fits into a
-#: pipe its reader has emptied without waiting, and there are 8x fewer writes than stdout's 8 KiB
-#: buffer makes (larger writes cost less CPU still, but wait for the reader more often).
-RECORD_BYTES_HELD = 64 * 1024
-
-
 class CountingWriter(MsgSpecWriter):
-    """The SDK's msgspec writer (issue 8), counting the RECORD messages written, per stream.
-
-    By hand because the SDK's writer flushes stdout after every message (one write per record),
-    and stdout's own buffer writes every 8 KiB: here RECORD lines are held and written 64 KiB at
-    a time, and the next other message (a STATE, a SCHEMA) writes and flushes them first, so
-    no STATE reaches the target ahead of its records. Records still held when a run ends without
-    a STATE after them (an interrupt) are not written: no STATE points past them, so the next run
-    reads them again. Lines being written go out whole: a signal waits for the write to end.
-    """
+    """The SDK's msgspec writer, counting the RECORD messages written per stream (the summary's
+    "records sent"), each line written whole even when a signal comes (`cli.held`)."""
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()
         self._sent = report.records_sent
-        self._held = bytearray()  # RECORD lines not yet written
-        self._held_per_stream: Counter[str] = Counter()
 
     @override
     def write_message(self, message: Message) -> None:
-        line = self.format_message(message)  # the SDK reuses this buffer for the next message
-        if isinstance(message, RecordMessage):
-            if len(self._held) + len(line) > RECORD_BYTES_HELD:
-                self._write_held()
-            self._held += line
-            self._held_per_stream[message.stream] += 1
-            return
-        self._write_held()
-        with _signals_held():
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
-
-    def _write_held(self) -> None:
-        if self._held:
-            with _signals_held():  # counted before a held signal can interrupt the count
-                sys.stdout.buffer.write(self._held)  # more than stdout buffers: one write, at once
-                self._held.clear()
-                self._sent.update(self._held_per_stream)
-                self._held_per_stream.clear()
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the lines being written are out whole.
-
-    A handler that raises in the middle of a write to a slow reader would leave half a line on
-    stdout, which the target cannot parse. Held, the signal interrupts the run right after.
-    """
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
-        yield
-        return
-    signals = {signal.SIGINT, signal.SIGTERM}
-    held_before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held_before)
+        with held():  # counted and written together, before a held signal interrupts the run
+            super().write_message(message)
+            if isinstance(message, RecordMessage):
+                self._sent[message.stream] += 1

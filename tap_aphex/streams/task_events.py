@@ -1,0 +1,342 @@
+"""The Data API: `task_events`, every event of the log, and `tasks`, built in the same pass.
+
+One read of the log feeds both. After each page, `tasks` gets the page's newest change of each
+task and then one STATE goes out for both, so both bookmarks always point at the same event: the
+last one delivered (ids are random, so never "the largest").
+"""
+
+from __future__ import annotations
+
+import typing as t
+from http import HTTPStatus
+
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
+
+from tap_aphex import schemas, sdk_seam
+from tap_aphex.client import AphexStream, ServiceUnavailableError, decoded_json, quoted_body
+from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
+from tap_aphex.reader import Reader, Row
+from tap_aphex.report import StopReason
+from tap_aphex.streams import FedStream
+from tap_aphex.streams.event_log import (
+    EventLogPaginator,
+    Start,
+    newest_change_per_task,
+    read_bookmark,
+    read_page,
+    resume_words,
+    start_of_run,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk import Tap
+    from singer_sdk.batch import BaseBatchFileEncoding
+    from singer_sdk.helpers.types import Context
+
+    from tap_aphex.report import RunReport
+    from tap_aphex.sdk_seam import BatchConfig
+
+DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
+
+
+class TaskEventsStream(AphexStream):
+    """Every task event, in the log's order; the state is the last event delivered."""
+
+    name = "task_events"
+    path = ""
+    records_jsonpath = "$.data[*]"
+    next_page_token_jsonpath = "$.nextStartAfter"
+    primary_keys: t.ClassVar[list[str]] = ["eventId"]
+    replication_key = "eventId"
+    is_sorted = True  # the API's order is the log's order
+    check_sorted = False  # ids are random: the latest event, not the largest id, is the position
+    schema = schemas.TASK_EVENT
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # the reader types every value once
+    # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
+    # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
+    # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
+    SERVICE_UNAVAILABLE_WAITS = (5.0, 10.0, 15.0, 30.0)
+
+    forbidden_advice = (  # the vendor's 403: "not a GET"; in practice, also a key without the plan
+        "The Data API refuses this key or this request: check that the key belongs to an "
+        "organisation on the Enterprise plan, and that nothing between us and the API (a proxy) "
+        "changes the GET request."
+    )
+    not_found_advice = "Check `api_url`: copy it again from the Data API's documentation."
+
+    def __init__(self, tap: Tap, *, report: RunReport) -> None:
+        super().__init__(tap, report=report)
+        self.reader = Reader(self.logger)  # one per run: it warns once per field per run
+        self._start: Start | None = None  # where this run started reading, and from which setting
+        self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
+        self._page_size_sent: int | None = None
+        self._delivered: set[int] = set()  # hashes of the ids delivered in this run
+        self._pending: list[Row] = []  # events delivered since the last checkpoint
+        self._events_read = 0
+        self._last_checkpoint: str | None = None  # the last event both bookmarks point at
+        self._awaiting_batch: list[Row] = []
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return str(self.config["api_url"])
+
+    @property
+    @override
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(key="x-api-key", value=self.config["api_key"], location="header")
+
+    @override
+    def get_new_paginator(self) -> EventLogPaginator:
+        fed = [stream for stream in (self, *self.child_streams) if stream.selected]
+        bookmarks = [
+            read_bookmark(stream.name, stream.stream_state, self.replication_key) for stream in fed
+        ]
+        self._start = start_of_run(bookmarks, self.config.get("start_after"))
+        if self._start.warning:
+            self.logger.warning("%s", self._start.warning)
+        self.logger.info("Reading the task-event log %s.", self._start.describe())
+        return EventLogPaginator(str(self.next_page_token_jsonpath), self._start.cursor)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        self._cursor_sent = next_page_token
+        self._page_size_sent = self._page_size_to_ask()
+        params: dict[str, t.Any] = {}
+        if next_page_token:
+            params["startAfter"] = next_page_token
+        if self._page_size_sent:  # sent only when set: not every endpoint accepts it
+            params["pageSize"] = self._page_size_sent
+        return params
+
+    def _page_size_to_ask(self) -> int | None:
+        """The setting, but no more than the run may still deliver: the API counts every event
+        it serves (`max_events_per_run`, the SDK's dry-run limit)."""
+        page_size: int | None = self.config.get("page_size")
+        limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
+        left = [limit - self._events_read for limit in limits if limit]
+        return min(page_size, *left) if page_size and left else page_size
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            msg = (
+                "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
+                "your organisation's Data API key (Enterprise plan)."
+            )
+            raise AuthenticationError(msg)
+        if status == HTTPStatus.BAD_REQUEST:
+            raise CursorRejectedError(self._bad_request_message(response))
+        super().validate_response(response)
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterator[Row]:
+        """The page's new events; after the last one is written, the page's checkpoint."""
+        if response.status_code == HTTPStatus.NO_CONTENT:
+            return
+        payload = decoded_json(response, "The Data API")
+        page = read_page(payload, self.reader, start_after=self._cursor_sent)
+        if not page.events and page.next_start_after not in (None, self._cursor_sent):
+            self.logger.info(
+                "The Data API answered an empty page with a further cursor (%s); following it.",
+                page.next_start_after,
+            )
+        for event in page.events:
+            key = hash(event["eventId"])
+            if key in self._delivered:
+                self.reader.warn_once(
+                    ("again", event["eventId"]),
+                    f"Event {event['eventId']} came again (after startAfter={self._cursor_sent}) "
+                    "though this run already delivered it: not sent twice, and `tasks` keeps its "
+                    "newer copy.",
+                )
+                continue
+            self._delivered.add(key)
+            yield event
+        self._checkpoint()
+
+    @override
+    def post_process(self, row: Row, context: Context | None = None) -> Row:
+        # A copy: the SDK drops deselected properties in place, and `tasks` still reads the event.
+        record = dict(row)
+        if isinstance(record["task"], dict):
+            record["task"] = dict(record["task"])
+        return record
+
+    @override
+    def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
+        return ()  # `tasks` gets the events a page at a time (see `_checkpoint`)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[Row]:
+        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
+
+        Once an interrupt, a SystemExit or a closed stdout is on its way (or the SDK closes this
+        generator), nothing more goes out: the last STATE stays the last full checkpoint.
+        """
+        limit = self.config.get("max_events_per_run")
+        # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
+        # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
+        dry_run_limit = self.ABORT_AT_RECORD_COUNT
+        wind_down = False  # True: the run goes on or ends cleanly, so what is pending lands
+        try:
+            for event in self.request_records(context):
+                yield event  # resumed: the SDK has written it and moved the bookmark onto it
+                self._pending.append(event)
+                self._events_read += 1
+                if limit and self._events_read >= limit:
+                    self._stopped(StopReason.MAX_EVENTS)
+                    wind_down = True
+                    return
+                if dry_run_limit is not None and self._events_read >= dry_run_limit:
+                    wind_down = True  # `tasks` gets what was read, as in a real run
+                    return
+            self._stopped(StopReason.END_OF_LOG)
+            wind_down = True
+        except ServiceUnavailableError:
+            self._stopped(StopReason.DAILY_LIMIT)
+            wind_down = True
+        except STREAM_FAILURES as error:
+            wind_down = True
+            self.report_failure(f"task events (after {self._events_read} read in this run)", error)
+            self._stopped(StopReason.FAILURE)
+        except (BrokenPipeError, GeneratorExit):
+            raise  # stdout is gone, or the SDK dropped this generator: nothing more goes out
+        except Exception:
+            wind_down = True  # a bug of ours: what was read still lands, then the run fails
+            raise
+        except BaseException:  # an interrupt or SystemExit
+            self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
+            raise
+        finally:
+            if wind_down:
+                self._checkpoint()
+
+    def _stopped(self, reason: StopReason) -> None:
+        resume_at = self._resume_at()
+        for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
+            if stream.selected:
+                self.report.stopped(stream.name, reason, resume_at)
+        count = self._events_read
+        read = f"{count:,} event{'' if count == 1 else 's'} read in this run"
+        if reason is StopReason.DAILY_LIMIT:
+            self.logger.warning(
+                "The Data API's daily event limit is reached (HTTP 503; %.0f s waited for it in "
+                "this run, within `retry_budget_seconds`) after %s; the next run resumes %s.",
+                self.retry_budget.waited,
+                read,
+                resume_at,
+            )
+        elif reason is StopReason.MAX_EVENTS:
+            self.logger.info(
+                "Stopping after %s (`max_events_per_run`); the next run resumes %s.",
+                read,
+                resume_at,
+            )
+        elif reason is StopReason.END_OF_LOG:
+            self.logger.info(
+                "Reached the end of the log: %s; the next run resumes %s.", read, resume_at
+            )
+
+    def _resume_at(self) -> str:
+        last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
+        return resume_words(last, self._start)
+
+    def _checkpoint(self) -> None:
+        """Hand the events delivered so far to `tasks`, then emit STATE: both bookmarks move
+        together, and a killed run loses no page (the SDK's own STATE comes every 10,000)."""
+        events, self._pending = self._pending, []
+        if not events:
+            return
+        last = events[-1]["eventId"]
+        self.logger.info(
+            "task_events: %s read in this run (%.0f%% of the %s-a-day quota), last eventId %s",
+            f"{self._events_read:,} event{'' if self._events_read == 1 else 's'}",
+            100 * self._events_read / DAILY_QUOTA,
+            f"{DAILY_QUOTA:,}",
+            last,
+        )
+        if self.selected and self.get_batch_config(self.config) is not None:
+            # task_events' records only count as delivered once its BATCH is out: get_batches.
+            self._awaiting_batch += events
+        else:
+            self._hand_to_tasks(events)
+            sdk_seam.write_state(self)
+        self._last_checkpoint = last
+
+    def _hand_to_tasks(self, events: list[Row]) -> None:
+        for child in self.child_streams:
+            if isinstance(child, TasksStream) and child.selected and events:
+                child.apply(newest_change_per_task(events, self.reader), events[-1]["eventId"])
+
+    @override
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
+        """The SDK's batches; after each (its BATCH and STATE are out), the same events' tasks."""
+        for batch in super().get_batches(batch_config, context):
+            delivered, self._awaiting_batch = self._awaiting_batch, []
+            yield batch
+            self._hand_to_tasks(delivered)
+
+    def _bad_request_message(self, response: requests.Response) -> str:
+        page_size = self._page_size_sent
+        query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
+        refused = (
+            f"The Data API refused the query (HTTP 400): {query}"
+            f"{f', pageSize={page_size}' if page_size else ''}.{quoted_body(response)}"
+        )
+        start = self._start
+        if self._cursor_sent and start is not None and self._cursor_sent != start.cursor:
+            return (
+                f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
+                "the state keeps the last event delivered, so the next run asks again from there."
+            )
+        if self._cursor_sent and start is not None and start.origin == "state":
+            return (
+                f"{refused} The cursor is the last event in the state of task_events/tasks. To "
+                "start again from `start_after` (or the first event), clear that state: "
+                "`meltano state clear <state id>` (`meltano state list` shows it), or run "
+                "tap-aphex without `--state`."
+            )
+        return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
+
+
+class TasksStream(FedStream):
+    """The current copy of each task: its newest change in each page, deletions included."""
+
+    name = "tasks"
+    parent_stream_type = TaskEventsStream
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    replication_key = "eventId"
+    is_sorted = True
+    check_sorted = False
+    schema = schemas.TASK
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
+    _page_end: str | None = None
+
+    def apply(self, records: list[Row], page_end: str) -> None:
+        """Emit one page's records (called by `task_events` once per page).
+
+        The bookmark is the page's last event, which may change no task, or come before
+        records sent in the order of the newest changes; so both bookmarks always agree.
+        """
+        self._page_end = page_end
+        try:
+            self.feed(records)
+        finally:
+            self._page_end = None
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[Row]:
+        yield from super().get_records(context)
+        if self._page_end is not None:  # before the SDK writes this sync's STATE
+            sdk_seam.set_bookmark(self, self._page_end)
