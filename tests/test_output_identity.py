@@ -13,12 +13,12 @@ import re
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator
 from harness import events_config, parse_messages, run_cli, run_tap
 from schema_check import schema_errors, validator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_aphex.events import TaskEventsStream, TasksStream
-from tap_aphex.simulator import Simulator
 
 # The SDK stamps each RECORD with the moment it was written; everything else must match.
 _TIME_EXTRACTED = re.compile(r',?\s*"time_extracted":\s*"[^"]*"')

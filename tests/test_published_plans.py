@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from aphex_simulator import PlanProject, Simulator
 from harness import CapturedStdout, TapRun, parse_messages, run_cli, run_tap
 from pytest_httpserver import HTTPServer
 from schema_check import invalid_records
@@ -28,7 +29,6 @@ from tap_aphex.plans import (
     PublishedPlanTasksStream,
 )
 from tap_aphex.run_report import StopReason
-from tap_aphex.simulator import PlanProject, Simulator
 from tap_aphex.tap import TapAphex
 from tap_aphex.timestamps import epoch_to_rfc3339
 

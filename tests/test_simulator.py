@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from tap_aphex.simulator import (
+from aphex_simulator import (
     VARIATION_KINDS,
     EventLog,
     Simulator,
@@ -25,9 +24,9 @@ from tap_aphex.simulator import (
     current_tasks,
     generate_events,
 )
-from tap_aphex.simulator.__main__ import main as simulator_main
-from tap_aphex.simulator.faults import SERVICE_UNAVAILABLE
-from tap_aphex.simulator.plans import HISTORY_LIMIT_MS
+from aphex_simulator.__main__ import main as simulator_main
+from aphex_simulator.faults import SERVICE_UNAVAILABLE
+from aphex_simulator.plans import HISTORY_LIMIT_MS
 
 TIMEOUT = 10
 ROOT = Path(__file__).resolve().parents[1]
@@ -472,7 +471,7 @@ def test_admin_endpoints(sim: Simulator) -> None:
 
 def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "tap_aphex.simulator", "--events", "120", "--quiet"]
+    command = [sys.executable, "-m", "aphex_simulator", "--events", "120", "--quiet"]
     command += ["--variations=string_number,null_value"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
         try:

@@ -13,11 +13,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from aphex_simulator import Simulator
 from harness import events_config, replay_tasks, run_tap
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_aphex.run_report import RECORD_BYTES_HELD, CountingWriter, RunReport
-from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
 

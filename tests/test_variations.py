@@ -7,12 +7,12 @@ import re
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator, Variation
+from aphex_simulator.variations import EVENT_KINDS, VARIATION_KINDS
 from harness import TapRun, events_config, replay_tasks, run_tap
 from schema_check import invalid_records
 
 from tap_aphex.event_requests import DataApiStream
-from tap_aphex.simulator import Simulator, Variation
-from tap_aphex.simulator.variations import EVENT_KINDS, VARIATION_KINDS
 from tap_aphex.timestamps import epoch_to_rfc3339
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -1,6 +1,6 @@
 """The simulator's settings: one dataclass, the one home of every default.
 
-`Simulator(**settings)` and the command line (`python -m tap_aphex.simulator --help`) are both
+`Simulator(**settings)` and the command line (`python -m aphex_simulator --help`) are both
 built from `SimulatorSettings`: a field's default and help text live on the field, and argparse
 options are derived from the fields, so a default is never written twice.
 """
