@@ -10,6 +10,9 @@ WORKDIR /airbyte/integration_code
 # The tap and its runtime dependencies only, exactly as uv.lock pins them (no dev or e2e groups).
 RUN pip install --no-cache-dir "uv==0.13.9"
 COPY pyproject.toml uv.lock README.md ./
+# The simulator (simulator/) is a workspace member that only the dev group installs: uv needs its
+# pyproject.toml to read the workspace and check uv.lock, but none of its code goes into the image.
+COPY simulator/pyproject.toml ./simulator/pyproject.toml
 COPY tap_aphex ./tap_aphex
 RUN uv sync --locked --no-default-groups --no-editable --compile-bytecode \
     && rm -rf /root/.cache

@@ -97,7 +97,7 @@ def median_of(runs: list[Measured]) -> Measured:
 @contextlib.contextmanager
 def simulator_process(*args: str) -> t.Iterator[dict[str, t.Any]]:
     """The simulator in a process of its own: neither its CPU nor its memory is the tap's."""
-    command = [sys.executable, "-m", "tap_aphex.simulator", "--quiet", *args]
+    command = [sys.executable, "-m", "aphex_simulator", "--quiet", *args]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None

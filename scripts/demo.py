@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from aphex_simulator import Simulator
+from aphex_simulator.variations import VARIATION_KINDS
 from demo_reports import REPORTS
 from meltano_runner import ROOT, Meltano, MeltanoFailed, clean_environment, simulator_settings
-
-from tap_aphex.simulator import Simulator
-from tap_aphex.simulator.variations import VARIATION_KINDS
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence

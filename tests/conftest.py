@@ -3,8 +3,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 
 @pytest.fixture

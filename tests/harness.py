@@ -17,7 +17,7 @@ from pathlib import Path
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
-    from tap_aphex.simulator import Simulator
+    from aphex_simulator import Simulator
 
 
 def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:

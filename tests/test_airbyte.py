@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from airbyte_protocol.models import AirbyteMessage
+from aphex_simulator import Simulator
 from harness import events_config
 
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.state import CHECKPOINT, singer_state
 from tap_aphex.settings import CONFIG_SCHEMA
-from tap_aphex.simulator import Simulator
 
 LOG_STREAMS = ("task_events", "tasks")
 PAGE = 150  # the simulator's page size in the read tests: 4 pages of events

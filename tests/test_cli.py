@@ -20,6 +20,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from aphex_simulator import Simulator
 from harness import (
     events_config,
     log_lines,
@@ -32,7 +33,6 @@ from harness import (
 
 from tap_aphex.errors import ConfigError
 from tap_aphex.report import RunReport, StopReason
-from tap_aphex.simulator import Simulator
 from tap_aphex.streams import plan_history
 from tap_aphex.tap import TapAphex
 

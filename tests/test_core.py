@@ -5,9 +5,9 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator
 from singer_sdk.testing import get_tap_test_class
 
-from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
 SIMULATOR = Simulator(seed=21, events=1_500, page_size=500, daily_quota=None, plan_projects=2)

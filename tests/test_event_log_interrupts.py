@@ -12,9 +12,9 @@ import gc
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator
 from harness import TapRun, events_config, parse_messages
 
-from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
 PAGE = 500

@@ -12,13 +12,13 @@ import time
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator
 from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cli, run_tap
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tap_aphex.errors import RunFailedError
 from tap_aphex.report import RunReport, StopReason
-from tap_aphex.simulator import Simulator
 from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 

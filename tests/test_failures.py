@@ -15,6 +15,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from aphex_simulator import Simulator
 from harness import (
     CapturedStdout,
     TapRun,
@@ -28,7 +29,6 @@ from pytest_httpserver import HTTPServer
 
 from tap_aphex.errors import RunFailedError
 from tap_aphex.report import RunReport, StopReason
-from tap_aphex.simulator import Simulator
 from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 

@@ -13,11 +13,11 @@ import re
 import typing as t
 
 import pytest
+from aphex_simulator import Simulator
 from harness import events_config, parse_messages, run_cli, run_tap
 from schema_check import schema_errors, validator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_aphex.simulator import Simulator
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream
 
 # The SDK stamps each RECORD with the moment it was written; everything else must match.

@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from aphex_simulator import PlanProject, Simulator
 from harness import CapturedStdout, TapRun, parse_messages, run_cli, run_tap
 from pytest_httpserver import HTTPServer
 from schema_check import invalid_records
@@ -23,7 +24,6 @@ from werkzeug import Request, Response
 from tap_aphex.errors import RunFailedError
 from tap_aphex.reader import epoch_to_rfc3339
 from tap_aphex.report import StopReason
-from tap_aphex.simulator import PlanProject, Simulator
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,

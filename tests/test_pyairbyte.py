@@ -22,9 +22,8 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from aphex_simulator import Simulator
 from harness import events_config
-
-from tap_aphex.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 

@@ -24,6 +24,7 @@ import singer_sdk.streams._state
 import singer_sdk.streams.core
 import singer_sdk.streams.rest
 import singer_sdk.tap_base
+from aphex_simulator import Simulator
 from harness import CapturedStdout, events_config
 from singer_sdk import Tap
 from singer_sdk.helpers._state import finalize_state_progress_markers, increment_state
@@ -34,7 +35,6 @@ from singer_sdk.streams import core as sdk_stream_core
 from tap_aphex import sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.sdk_seam import SDK_CHATTER, config_input, discard_progress
-from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
 # --- runtime helper: CLI, signals, logs -------------------------------------------------------

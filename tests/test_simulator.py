@@ -10,13 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-
-from tap_aphex.simulator import (
+from aphex_simulator import (
     VARIATION_KINDS,
     EventLog,
     Simulator,
@@ -25,9 +25,9 @@ from tap_aphex.simulator import (
     current_tasks,
     generate_events,
 )
-from tap_aphex.simulator.__main__ import main as simulator_main
-from tap_aphex.simulator.faults import SERVICE_UNAVAILABLE
-from tap_aphex.simulator.plans import HISTORY_LIMIT_MS
+from aphex_simulator.__main__ import main as simulator_main
+from aphex_simulator.faults import SERVICE_UNAVAILABLE
+from aphex_simulator.plans import HISTORY_LIMIT_MS
 
 TIMEOUT = 10
 ROOT = Path(__file__).resolve().parents[1]
@@ -445,6 +445,31 @@ def test_plan_faults() -> None:
         assert get_plan(project.url, project.token).status_code == 200
 
 
+def test_plans_latency_delays_every_answer_and_concurrent_requests_overlap() -> None:
+    latency, clients = 0.4, 6
+    with Simulator(
+        seed=8, events=10, plan_projects=1, plan_tasks=5, plans_latency_seconds=latency
+    ) as sim:
+        project = sim.plan_projects[0]
+        started = time.monotonic()
+        assert get_plan(project.url, None).status_code == 401  # refusals wait too
+        assert time.monotonic() - started >= latency
+        # N clients at once: each waits the latency, side by side (one thread per request), so
+        # the whole takes about one latency, far from N of them.
+        with ThreadPoolExecutor(clients) as pool:
+            started = time.monotonic()
+            answers = list(pool.map(lambda _: get_plan(project.url, project.token), range(clients)))
+            elapsed = time.monotonic() - started
+        assert [a.status_code for a in answers] == [200] * clients
+        assert latency <= elapsed < latency * clients / 2, elapsed
+        assert get_events(sim).status_code == 200  # the Data API has no latency
+    parsed, _ = SimulatorSettings.from_args(["--plans-latency-seconds", "1.5"])
+    assert parsed.plans_latency_seconds == 1.5
+    assert SimulatorSettings().plans_latency_seconds == 0
+    with pytest.raises(ValueError, match="plans_latency_seconds must be >= 0"):
+        SimulatorSettings(plans_latency_seconds=-1)
+
+
 # ---------------------------------------------------------------------- admin endpoints, CLI
 
 
@@ -472,7 +497,7 @@ def test_admin_endpoints(sim: Simulator) -> None:
 
 def test_cli_prints_one_json_line_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "tap_aphex.simulator", "--events", "120", "--quiet"]
+    command = [sys.executable, "-m", "aphex_simulator", "--events", "120", "--quiet"]
     command += ["--variations=string_number,null_value"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
         try:

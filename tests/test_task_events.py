@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from aphex_simulator import Simulator
 from harness import events_config, replay_tasks, run_tap
 
-from tap_aphex.simulator import Simulator
 from tap_aphex.tap import TapAphex
 
 

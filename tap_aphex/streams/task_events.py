@@ -61,7 +61,7 @@ class TaskEventsStream(AphexStream):
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
     # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
     # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
-    SERVICE_UNAVAILABLE_WAITS = (5.0, 10.0, 15.0, 30.0)
+    SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
 
     forbidden_advice = (  # the vendor's 403: "not a GET"; in practice, also a key without the plan
         "The Data API refuses this key or this request: check that the key belongs to an "

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .meltano_project import ROOT, Meltano, simulator_settings
 from .postgres import PostgresServer, Unavailable

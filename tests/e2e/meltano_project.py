@@ -9,9 +9,8 @@ from pathlib import Path
 
 import meltano_runner
 import pytest
+from aphex_simulator import Simulator
 from meltano_runner import ROOT
-
-from tap_aphex.simulator import Simulator
 
 __all__ = ["ROOT", "Meltano", "meltano_environment", "simulator_settings"]
 

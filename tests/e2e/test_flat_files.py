@@ -13,8 +13,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .flat_files import CsvLanding
 from .landing import epoch_ms

@@ -6,8 +6,7 @@ import re
 from importlib.metadata import version
 
 import pytest
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .meltano_project import ROOT, Meltano
 from .plugin_files import about, project_plugin, read_yaml

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from tap_aphex.simulator import RequestRecord, Simulator
+from aphex_simulator import RequestRecord, Simulator
 
 from .landing import (
     DuckdbLanding,

@@ -8,8 +8,7 @@ against the simulator, then `meltano config test` and `meltano run tap-aphex tar
 from __future__ import annotations
 
 import pytest
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .landing import JsonlLanding
 from .meltano_project import Meltano

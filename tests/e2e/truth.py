@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .landing import Landing, differences, expected_tasks, landed_tasks
 

@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 
 import yaml
-
-from tap_aphex.simulator import Simulator
+from aphex_simulator import Simulator
 
 from .meltano_project import Meltano, meltano_environment
 from .plugin_files import ROOT, plugin_definition, project_plugin

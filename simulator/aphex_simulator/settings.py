@@ -1,6 +1,6 @@
 """The simulator's settings: one dataclass, the one home of every default.
 
-`Simulator(**settings)` and the command line (`python -m tap_aphex.simulator --help`) are both
+`Simulator(**settings)` and the command line (`python -m aphex_simulator --help`) are both
 built from `SimulatorSettings`: a field's default and help text live on the field, and argparse
 options are derived from the fields, so a default is never written twice.
 """
@@ -49,6 +49,12 @@ class SimulatorSettings:
         DEFAULT_MAX_RESPONSE_BYTES, "plans documents larger than this many bytes answer 500"
     )
     stall_seconds: float = _opt(5.0, "how long a 'stall' fault waits")
+    plans_latency_seconds: float = _opt(
+        0.0,
+        "every Published Plans request waits this long before its answer (a slow upstream; "
+        "requests wait side by side, so N clients at once take about this long, not N times it)",
+        metavar="SECONDS",
+    )
     grow_per_start: int = _opt(
         0,
         "append N events each time a client reaches the end of the log (a 204), so every later "
@@ -88,6 +94,8 @@ class SimulatorSettings:
             problems.append(f"page_size must be 1..{MAX_PAGE_SIZE}")
         if self.daily_quota is not None and self.daily_quota < 0:
             problems.append("daily_quota must be >= 0 or None")
+        if not self.plans_latency_seconds >= 0:  # `not >=`: NaN is refused too
+            problems.append("plans_latency_seconds must be >= 0")
         if self.max_response_bytes < 1:
             problems.append("max_response_bytes must be >= 1")
         if problems:

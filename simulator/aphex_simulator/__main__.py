@@ -1,4 +1,4 @@
-"""`python -m tap_aphex.simulator` / `aphex-simulator`: run the simulator until interrupted.
+"""`python -m aphex_simulator` / `aphex-simulator`: run the simulator until interrupted.
 
 On start it prints ONE JSON line on stdout (base_url, events_url, api_key, projects with their
 url and token, ...) so that a driving script can learn the port; request logs go to stderr.

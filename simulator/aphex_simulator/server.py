@@ -158,6 +158,10 @@ class LoopbackServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # One thread per request, so requests waiting on latency or a stall overlap. The listen
+    # backlog (socketserver's default is 5) must hold a burst of clients connecting at once: a
+    # refused SYN is retried by the client's kernel a second later, which would pass for latency.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], owner: LoopbackServer) -> None:
         self.owner = owner

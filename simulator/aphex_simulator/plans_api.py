@@ -48,7 +48,17 @@ class PublishedPlansApi:
     def handle(
         self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
     ) -> Response:
-        """Answer one request. `headers` keys are lower-case."""
+        """Answer one request, after `plans_latency_seconds`. `headers` keys are lower-case."""
+        response = self._answer(method, path, query, headers)
+        # Every answer waits, refusals included: the latency is the upstream's, not the document's.
+        # The server waits in the request's own thread, so concurrent requests wait side by side;
+        # a stall fault waits on top of it.
+        response.delay_seconds += self.settings.plans_latency_seconds
+        return response
+
+    def _answer(
+        self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+    ) -> Response:
         if method != "GET":
             return error_response(403, "Forbidden: only GET is allowed")
         # "set the Token in the Authorization header ... Bearer followed by your Token"
