@@ -18,7 +18,7 @@ import typing as t
 from singer_sdk.metrics import METRICS_LOGGER_NAME
 
 from tap_aphex.redact import run_secrets, without_query_values, without_secrets
-from tap_aphex.sdk_seam import SDK_CHATTER
+from tap_aphex.sdk_seam import SDK_CHATTER, plain_logger
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -64,9 +64,14 @@ def install(tap_logger: logging.Logger) -> TapLogFilter:
     return log_filter
 
 
-def attach(log_filter: TapLogFilter, targets: Iterable[logging.Logger | logging.Handler]) -> None:
+def attach(
+    log_filter: TapLogFilter,
+    targets: Iterable[logging.Logger | logging.LoggerAdapter[t.Any] | logging.Handler],
+) -> None:
     """Attach ``log_filter`` (e.g. to each stream's logger), replacing an earlier tap's filter."""
-    for target in targets:
+    for given in targets:
+        # A stream's logger may be an adapter (SDK 0.55): the filter goes on the logger inside.
+        target = given if isinstance(given, logging.Handler) else plain_logger(given)
         for old in [f for f in target.filters if isinstance(f, TapLogFilter)]:
             target.removeFilter(old)
         target.addFilter(log_filter)

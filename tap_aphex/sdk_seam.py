@@ -7,6 +7,7 @@ it that way: a new reach into the SDK goes here, with its one line of why, and a
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from singer_sdk import Tap
@@ -16,9 +17,14 @@ from singer_sdk.helpers._catalog import (
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.streams import Stream
 from singer_sdk.streams import core as _sdk_stream_core
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
     # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 
@@ -34,6 +40,26 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
     return _ConfigInput(config=config, parse_env=parse_env)
 
 
+#: The ``--test`` value that runs the connection test (not ``schema``, not ``disabled``).
+#: 0.54/0.55: the option's values are the enum `CliTestOptionValue`, defined in `tap_base`, not exported.
+CLI_TEST_ALL: str = CliTestOptionValue.All.value
+
+#: The value of the capability `TapAphex` does not declare. 0.54 spells it
+#: `TapCapabilities.ACTIVATE_VERSION`, 0.55 moved it to `PluginCapabilities`: matched by value.
+ACTIVATE_VERSION = "activate-version"
+
+
+def without_capability(
+    capabilities: Iterable[CapabilitiesEnum], value: str
+) -> list[CapabilitiesEnum]:
+    """``capabilities`` (e.g. `Tap.capabilities`) less the one whose value is ``value``.
+
+    0.54/0.55: `Tap.capabilities` holds members of several `CapabilitiesEnum` classes, whose
+    member for a given capability moves between releases; its string value does not.
+    """
+    return [capability for capability in capabilities if capability.value != value]
+
+
 class SeamTap(Tap):
     """A `Tap` with the SDK's internal hooks we replace, so `TapAphex` itself overrides none."""
 
@@ -44,6 +70,15 @@ class SeamTap(Tap):
         0.54: `PluginBase.__init__` calls this to install `_handle_termination`, which writes a
         STATE (possibly `tasks: {}` mid-page) and exits 0 as if the run had finished.
         """
+
+
+def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:
+    """The `logging.Logger` behind a stream's ``logger``, the one filters are attached to.
+
+    0.54: `Stream.logger` is the tap logger's child `Logger`; 0.55 wraps that child in a
+    `LoggerAdapter` (adding `stream_name`), which has no `filters` of its own.
+    """
+    return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
 
 
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
