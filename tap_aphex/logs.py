@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from singer_sdk.metrics import METRICS_LOGGER_NAME
-
 from tap_aphex.redact import run_secrets, without_query_values, without_secrets
-from tap_aphex.sdk_seam import SDK_CHATTER, plain_logger
+from tap_aphex.sdk_seam import (
+    METRICS_LOGGER_NAME,
+    SDK_CHATTER,
+    SDK_METRIC_TEMPLATE,
+    plain_logger,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,7 +30,7 @@ if t.TYPE_CHECKING:
 #: lines (which carry the query string).
 OTHER_LOGGERS = ("singer_sdk", METRICS_LOGGER_NAME, "urllib3.connectionpool", "urllib3.util.retry")
 _CHATTER = frozenset(SDK_CHATTER)
-_METRIC = "METRIC: %s"
+_METRIC = SDK_METRIC_TEMPLATE
 
 
 class TapLogFilter(logging.Filter):

@@ -1,8 +1,9 @@
-"""The one place tap-aphex touches the Singer SDK's internals (singer-sdk 0.54).
+"""The one place tap-aphex touches the Singer SDK's internals (singer-sdk 0.54 and 0.55).
 
-Everything else uses the SDK's public, documented API. Each function here says which 0.54 behaviour
-it relies on, and `tests/test_sdk_seam.py` fails loudly when an SDK upgrade moves one of them. Keep
-it that way: a new reach into the SDK goes here, with its one line of why, and a check in that test.
+Everything else uses the SDK's public, documented API. Each function here says which SDK behaviour
+it relies on (0.54 unless a later release is named), and `tests/test_sdk_seam.py` fails loudly when
+an SDK upgrade moves one of them. Keep it that way: a new reach into the SDK goes here, with its one
+line of why, and a check in that test. `scripts/test-next-sdk.sh` runs the tests on the newest SDK.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import typing as t
 
 from singer_sdk import Tap
+from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.helpers._catalog import (
     pop_deselected_record_properties as _sdk_pop_deselected,
 )
@@ -23,10 +25,9 @@ from typing_extensions import override
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from singer_sdk.helpers.capabilities import CapabilitiesEnum
-
     # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 # --- runtime helper: CLI, signals, logs -------------------------------------------------------
 
@@ -41,7 +42,7 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
 
 
 #: The ``--test`` value that runs the connection test (not ``schema``, not ``disabled``).
-#: 0.54/0.55: the option's values are the enum `CliTestOptionValue`, defined in `tap_base`, not exported.
+#: 0.54/0.55: its values are the enum `CliTestOptionValue`, defined in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
 
 #: The value of the capability `TapAphex` does not declare. 0.54 spells it
@@ -80,6 +81,14 @@ def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> loggi
     """
     return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
 
+
+#: The logger the SDK's METRIC lines go to. 0.54/0.55: `singer_sdk.metrics.METRICS_LOGGER_NAME`,
+#: an undocumented module constant.
+METRICS_LOGGER_NAME: str = _sdk_metrics.METRICS_LOGGER_NAME
+
+#: How the SDK words a METRIC line (the record's `msg`, before its args). 0.54/0.55:
+#: `singer_sdk.metrics.log` logs ``logger.info("METRIC: %s", point)``.
+SDK_METRIC_TEMPLATE = "METRIC: %s"
 
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
 #: `tap_aphex.logs`. 0.54 logs them with these format strings (the record's `msg`, before its args).
