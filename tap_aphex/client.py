@@ -98,6 +98,9 @@ class AphexStream(RESTStream[t.Any]):
 
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
+    # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
+    # default list held 429, 0.55's is empty (it retries 429 in its own validate_response).
+    extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
     #: What a 403 and a 404 most likely mean for this stream's API; streams say it for theirs.
     forbidden_advice = "Check that the key or token may read this API."
     not_found_advice = "Check the URL in the settings."

@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from singer_sdk.metrics import METRICS_LOGGER_NAME
-
 from tap_aphex.redact import run_secrets, without_query_values, without_secrets
-from tap_aphex.sdk_seam import SDK_CHATTER
+from tap_aphex.sdk_seam import (
+    METRICS_LOGGER_NAME,
+    SDK_CHATTER,
+    SDK_METRIC_TEMPLATE,
+    plain_logger,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,7 +30,7 @@ if t.TYPE_CHECKING:
 #: lines (which carry the query string).
 OTHER_LOGGERS = ("singer_sdk", METRICS_LOGGER_NAME, "urllib3.connectionpool", "urllib3.util.retry")
 _CHATTER = frozenset(SDK_CHATTER)
-_METRIC = "METRIC: %s"
+_METRIC = SDK_METRIC_TEMPLATE
 
 
 class TapLogFilter(logging.Filter):
@@ -64,9 +67,14 @@ def install(tap_logger: logging.Logger) -> TapLogFilter:
     return log_filter
 
 
-def attach(log_filter: TapLogFilter, targets: Iterable[logging.Logger | logging.Handler]) -> None:
+def attach(
+    log_filter: TapLogFilter,
+    targets: Iterable[logging.Logger | logging.LoggerAdapter[t.Any] | logging.Handler],
+) -> None:
     """Attach ``log_filter`` (e.g. to each stream's logger), replacing an earlier tap's filter."""
-    for target in targets:
+    for given in targets:
+        # A stream's logger may be an adapter (SDK 0.55): the filter goes on the logger inside.
+        target = given if isinstance(given, logging.Handler) else plain_logger(given)
         for old in [f for f in target.filters if isinstance(f, TapLogFilter)]:
             target.removeFilter(old)
         target.addFilter(log_filter)

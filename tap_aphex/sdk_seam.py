@@ -1,26 +1,29 @@
-"""The one place tap-aphex touches the Singer SDK's internals (singer-sdk 0.54).
+"""The one place tap-aphex touches the Singer SDK's internals (singer-sdk 0.54 and 0.55).
 
-Everything else uses the SDK's public, documented API. Each function here says which 0.54 behaviour
-it relies on, and `tests/test_sdk_seam.py` fails loudly when an SDK upgrade moves one of them. Keep
-it that way: a new reach into the SDK goes here, with its one line of why, and a check in that test.
+Everything else uses the SDK's public, documented API. Each function here says which SDK behaviour
+it relies on (0.54 unless a later release is named), and `tests/test_sdk_seam.py` fails loudly when
+an SDK upgrade moves one of them. Keep it that way: a new reach into the SDK goes here, with its one
+line of why, and a check in that test. `scripts/test-next-sdk.sh` runs the tests on the newest SDK.
 """
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from singer_sdk import Tap
-from singer_sdk.helpers._catalog import (
-    pop_deselected_record_properties as _sdk_pop_deselected,
-)
+from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.streams import Stream
-from singer_sdk.streams import core as _sdk_stream_core
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
     # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 # --- runtime helper: CLI, signals, logs -------------------------------------------------------
 
@@ -34,6 +37,26 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
     return _ConfigInput(config=config, parse_env=parse_env)
 
 
+#: The ``--test`` value that runs the connection test (not ``schema``, not ``disabled``).
+#: 0.54/0.55: its values are the enum `CliTestOptionValue`, defined in `tap_base`, not exported.
+CLI_TEST_ALL: str = CliTestOptionValue.All.value
+
+#: The value of the capability `TapAphex` does not declare. 0.54 spells it
+#: `TapCapabilities.ACTIVATE_VERSION`, 0.55 moved it to `PluginCapabilities`: matched by value.
+ACTIVATE_VERSION = "activate-version"
+
+
+def without_capability(
+    capabilities: Iterable[CapabilitiesEnum], value: str
+) -> list[CapabilitiesEnum]:
+    """``capabilities`` (e.g. `Tap.capabilities`) less the one whose value is ``value``.
+
+    0.54/0.55: `Tap.capabilities` holds members of several `CapabilitiesEnum` classes, whose
+    member for a given capability moves between releases; its string value does not.
+    """
+    return [capability for capability in capabilities if capability.value != value]
+
+
 class SeamTap(Tap):
     """A `Tap` with the SDK's internal hooks we replace, so `TapAphex` itself overrides none."""
 
@@ -45,6 +68,23 @@ class SeamTap(Tap):
         STATE (possibly `tasks: {}` mid-page) and exits 0 as if the run had finished.
         """
 
+
+def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:
+    """The `logging.Logger` behind a stream's ``logger``, the one filters are attached to.
+
+    0.54: `Stream.logger` is the tap logger's child `Logger`; 0.55 wraps that child in a
+    `LoggerAdapter` (adding `stream_name`), which has no `filters` of its own.
+    """
+    return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
+
+
+#: The logger the SDK's METRIC lines go to. 0.54/0.55: `singer_sdk.metrics.METRICS_LOGGER_NAME`,
+#: an undocumented module constant.
+METRICS_LOGGER_NAME: str = _sdk_metrics.METRICS_LOGGER_NAME
+
+#: How the SDK words a METRIC line (the record's `msg`, before its args). 0.54/0.55:
+#: `singer_sdk.metrics.log` logs ``logger.info("METRIC: %s", point)``.
+SDK_METRIC_TEMPLATE = "METRIC: %s"
 
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
 #: `tap_aphex.logs`. 0.54 logs them with these format strings (the record's `msg`, before its args).
@@ -109,45 +149,7 @@ def set_bookmark(stream: Stream, replication_key_value: str) -> None:
     state["replication_key_value"] = replication_key_value
 
 
-def every_property_selected(mask: t.Mapping[tuple[str, ...], bool]) -> bool:
-    """True when no property of the stream is deselected (0.54: `Stream.mask` is a SelectionMask
-    holding one bool per metadata breadcrumb; a breadcrumb it lacks inherits its parent's).
-
-    Asked for every record, so answered once per mask (a run has a few).
-    """
-    known = _all_selected.get(id(mask))
-    if known is None or known[0] is not mask:
-        known = _all_selected[id(mask)] = (mask, all(mask.values()))
-    return known[1]
-
-
-#: Each mask's answer, keyed by id and holding the mask, so that the id stays its own.
-_all_selected: dict[int, tuple[t.Any, bool]] = {}
-
-
-def _pop_deselected_unless_all_selected(
-    record: dict[str, t.Any],
-    schema: dict[str, t.Any],
-    mask: t.Any,
-    breadcrumb: tuple[str, ...] = (),
-) -> None:
-    if breadcrumb or not every_property_selected(mask):
-        _sdk_pop_deselected(record, schema, mask, breadcrumb)
-
-
-def skip_deselection_when_all_selected() -> None:
-    """Skip the SDK's per-record walk that drops deselected properties when none is deselected.
-
-    0.54: `Stream._generate_record_messages` calls `pop_deselected_record_properties` (imported
-    into `singer_sdk.streams.core`) on every record; with every property selected it copies and
-    walks each record, nested objects included, and removes nothing (~8% of task_events' time).
-    Same output for every stream, so installing it process-wide is safe; idempotent.
-    """
-    # 0.54 reads it as a global of `singer_sdk.streams.core`, so that is where it is replaced.
-    _sdk_stream_core.pop_deselected_record_properties = _pop_deselected_unless_all_selected  # type: ignore[attr-defined]
-
-
-# --- published plans (plans helper) ---------------------------------------------------------------
+# --- published plans ------------------------------------------------------------------------------
 
 
 def discard_progress(partition_state: dict[str, t.Any]) -> None:

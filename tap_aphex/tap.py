@@ -10,8 +10,7 @@ import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
-from singer_sdk.tap_base import CliTestOptionValue
+from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
 from tap_aphex import logs
@@ -19,7 +18,13 @@ from tap_aphex.errors import AphexError, ConfigError, RunFailedError
 from tap_aphex.input_files import check_catalog_shape, check_state_shape, read_json_object
 from tap_aphex.redact import remember_secrets
 from tap_aphex.report import CountingWriter, RunReport
-from tap_aphex.sdk_seam import SeamTap, config_input
+from tap_aphex.sdk_seam import (
+    ACTIVATE_VERSION,
+    CLI_TEST_ALL,
+    SeamTap,
+    config_input,
+    without_capability,
+)
 from tap_aphex.settings import (
     CONFIG_SCHEMA,
     config_problems,
@@ -62,11 +67,9 @@ class TapAphex(SeamTap):
     # The SDK's list less `activate-version`: the SDK sends ACTIVATE_VERSION only for a full-table
     # read, and a target receiving it deletes every older row; every stream here reads
     # incrementally from a bookmark, so declaring it could only invite a target to drop history.
-    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
-        capability
-        for capability in SeamTap.capabilities
-        if capability is not TapCapabilities.ACTIVATE_VERSION
-    ]
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = without_capability(
+        SeamTap.capabilities, ACTIVATE_VERSION
+    )
 
     def __init__(
         self,
@@ -206,7 +209,7 @@ class TapAphex(SeamTap):
     @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """``--test``: as the SDK's, but a stream that failed fails the test with its message."""
-        if value != CliTestOptionValue.All.value:
+        if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config") or config_input({}, parse_env=False)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import ast
 import contextlib
 import inspect
+import io
 import json
 import logging
+import pathlib
 import signal
 import types
 import typing as t
 
 import backoff._common
+import click
 import pytest
+import requests
 import singer_sdk.configuration._dict_config
 import singer_sdk.helpers._state
 import singer_sdk.plugin_base
@@ -27,10 +31,10 @@ import singer_sdk.tap_base
 from aphex_simulator import Simulator
 from harness import CapturedStdout, events_config
 from singer_sdk import Tap
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._state import finalize_state_progress_markers, increment_state
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.streams import Stream
-from singer_sdk.streams import core as sdk_stream_core
 
 from tap_aphex import sdk_seam
 from tap_aphex.client import AphexStream
@@ -146,24 +150,6 @@ def test_write_state_emits_the_whole_tap_state_with_the_bookmark_set() -> None:
     assert tap.state["bookmarks"]["tasks"]["replication_key_value"] == "e42"
 
 
-def test_record_messages_drop_deselected_properties_and_keep_all_when_all_are_selected() -> None:
-    sdk_seam.skip_deselection_when_all_selected()
-    assert "pop_deselected_record_properties(" in inspect.getsource(
-        Stream._generate_record_messages
-    )
-    assert hasattr(sdk_stream_core, "pop_deselected_record_properties")
-    record = {"eventId": "e1", "type": "TaskCreated", "apiVersion": "v1", "task": {"id": "t"}}
-
-    def sent(catalog: dict[str, t.Any] | None) -> dict[str, t.Any]:
-        stream = TapAphex(config=SCRIPTED, catalog=catalog).streams["task_events"]
-        (message,) = stream._generate_record_messages(dict(record))
-        return dict(message.record)
-
-    assert sdk_seam.every_property_selected(TapAphex(config=SCRIPTED).streams["task_events"].mask)
-    assert "apiVersion" in sent(None)
-    assert "apiVersion" not in sent(catalog_without("task_events", "apiVersion"))
-
-
 # --- published plans (plans helper) ---------------------------------------------------------------
 
 
@@ -210,3 +196,110 @@ def test_stream_map_expressions_are_evaluated_in_the_module_the_seam_names() -> 
 
     assert singer_sdk.mapper.__name__ == SDK_MAPPER_MODULE
     assert "simpleeval" in vars(singer_sdk.mapper) or hasattr(singer_sdk.mapper, "simpleeval")
+
+
+# --- SDK 0.55 compatibility (sdk055 helper) -----------------------------------------------------
+
+
+def test_the_sdk_still_declares_activate_version_and_our_tap_leaves_only_it_out() -> None:
+    sdk = [capability.value for capability in Tap.capabilities]
+    ours = [capability.value for capability in TapAphex.capabilities]
+    assert sdk_seam.ACTIVATE_VERSION in sdk, (
+        f"Tap.capabilities no longer holds {sdk_seam.ACTIVATE_VERSION!r} ({sdk}): the capability "
+        "was renamed or dropped; see what the SDK now sends and fix sdk_seam.ACTIVATE_VERSION"
+    )
+    assert ours == [value for value in sdk if value != sdk_seam.ACTIVATE_VERSION]
+    # With the capability gone, the SDK adds no activate-version setting to ours.
+    properties = TapAphex(config=SCRIPTED).config_jsonschema["properties"]
+    assert not [name for name in properties if "activate_version" in name], properties
+
+
+def test_the_cli_still_calls_our_callbacks_and_test_all_is_the_value_we_match() -> None:
+    options = {param.name: param for param in TapAphex.get_singer_command().params}
+    for name, callback in [
+        ("config", TapAphex.cb_config),
+        ("test", TapAphex.cb_test),
+        ("discover", TapAphex.cb_discover),
+    ]:
+        assert name in options, f"the SDK's command has no --{name} option any more"
+        assert options[name].callback == callback, f"--{name} no longer calls Tap.cb_{name}"
+    test_option = options["test"]
+    assert isinstance(test_option, click.Option)
+    assert test_option.flag_value == sdk_seam.CLI_TEST_ALL, (
+        f"a bare --test now means {test_option.flag_value!r}, not {sdk_seam.CLI_TEST_ALL!r}: "
+        "TapAphex.cb_test would hand the connection test back to the SDK's"
+    )
+
+
+def test_a_filter_on_the_logger_behind_a_streams_logger_sees_its_lines() -> None:
+    stream = TapAphex(config=SCRIPTED).streams["tasks"]
+    target = sdk_seam.plain_logger(stream.logger)
+    assert isinstance(target, logging.Logger), (
+        f"Stream.logger is now a {type(stream.logger).__name__}, which sdk_seam.plain_logger "
+        "does not unwrap: the tap's log filter (tap_aphex.logs) would miss the streams' lines"
+    )
+    seen: list[str] = []
+
+    class Spy(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            seen.append(record.getMessage())
+            return False
+
+    spy = Spy()
+    target.addFilter(spy)
+    try:
+        stream.logger.warning("seen %s", "here")
+    finally:
+        target.removeFilter(spy)
+    assert seen == ["seen here"], "a stream's lines no longer pass its logger's filters"
+
+
+def test_the_sdk_still_logs_metrics_on_the_logger_and_in_the_words_we_match() -> None:
+    import singer_sdk.metrics
+
+    assert singer_sdk.metrics.__name__ == sdk_seam.METRICS_LOGGER_NAME, (
+        "the SDK's METRIC lines moved to another logger: tap_aphex.logs would not filter them"
+    )
+    assert sdk_seam.SDK_METRIC_TEMPLATE in _string_constants(singer_sdk.metrics), (
+        f"the SDK no longer logs metrics as {sdk_seam.SDK_METRIC_TEMPLATE!r}: "
+        "tap_aphex.logs would leave them at INFO"
+    )
+
+
+def test_a_429_is_retried() -> None:
+    # 0.54's default `extra_retry_statuses` held 429 and 0.55's is empty: AphexStream says it.
+    stream = TapAphex(config=SCRIPTED).streams["task_events"]
+    assert isinstance(stream, AphexStream)
+    response = requests.Response()
+    response.status_code, response.reason = 429, "Too Many Requests"
+    response.url, response.raw = SCRIPTED["api_url"], io.BytesIO(b"")
+    with pytest.raises(RetriableAPIError):
+        stream.validate_response(response)
+
+
+#: SDK modules that are not its documented API; only `tap_aphex.sdk_seam` imports from them.
+SDK_INTERNAL_MODULES = ("singer_sdk.tap_base", "singer_sdk.plugin_base", "singer_sdk.metrics")
+
+
+def test_only_the_seam_imports_sdk_internals() -> None:
+    import tap_aphex
+
+    package = pathlib.Path(tap_aphex.__file__).parent
+    reaches = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "sdk_seam.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                private = any(part.startswith("_") for part in parts)
+                internal = module.startswith(SDK_INTERNAL_MODULES)
+                if parts[0] == "singer_sdk" and (private or internal):
+                    reaches.append(f"{path.relative_to(package)}:{node.lineno}: {module}")
+    assert not reaches, f"SDK internals imported outside tap_aphex/sdk_seam.py: {reaches}"
