@@ -82,7 +82,7 @@ def pyairbyte_python(request: pytest.FixtureRequest) -> Path:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"PyAirbyte could not be installed into {ENVIRONMENT}: {last}")
     took = time.monotonic() - started
-    announce(request.config, f"tests/test_pyairbyte.py: PyAirbyte's environment ready in {took:.1f} s")
+    announce(request.config, f"tests/test_pyairbyte.py: PyAirbyte ready in {took:.1f} s")
     return ENVIRONMENT / "bin" / "python"
 
 
