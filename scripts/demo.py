@@ -4,8 +4,9 @@ The recipe, top to bottom:
 1. install the two Meltano plugins;
 2. decide whether this run is the first (full) or a later (incremental) one;
 3. start the bundled simulator of both Aphex APIs on a free loopback port, in its variations mode;
-4. `meltano run tap-aphex target-duckdb`, showing the tap's own progress lines;
-5. show what landed in output/demo.duckdb, one named SQL query per report.
+4. `meltano run tap-aphex target-duckdb`, showing the tap's own progress lines and warnings;
+5. show what landed in output/demo.duckdb, one named SQL query per report (scripts/demo_reports.py),
+   numbers written as a planner writes them.
 
 Why a later run finds new data: the simulator is deterministic from its seed, and a log started
 with more events begins with exactly the events of a smaller one. So each run starts it larger than
@@ -31,7 +32,7 @@ from pathlib import Path
 import duckdb
 from aphex_simulator import Simulator
 from aphex_simulator.variations import VARIATION_KINDS
-from demo_reports import REPORTS
+from demo_reports import CURRENT_TASKS, REPORTS, TASK_COUNTS
 from meltano_runner import ROOT, Meltano, MeltanoFailed, clean_environment, simulator_settings
 
 if t.TYPE_CHECKING:
@@ -78,6 +79,11 @@ class Warehouse:
             except duckdb.CatalogException:  # not created yet
                 return 0
         return int(row[0]) if row else 0
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 record`, `4,538 records`."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 def step(message: str) -> None:
@@ -134,6 +140,11 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
             for _ in range(runs_before):
                 sim.publish_version(project.account_id)
         note(f"Serving both Aphex APIs on {sim.base_url}")
+        note(
+            "The simulator adds deliberate oddities to show how the tap handles them (numbers "
+            "sent as text, a plan version without a publish date, a version id given twice, ...): "
+            "each warning below names one, and says what the tap kept and where."
+        )
         projects = [{"name": p.name, "url": p.url, "token": p.token} for p in sim.plan_projects]
         meltano.env.update(simulator_settings(sim.base_url, projects))
 
@@ -151,13 +162,25 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
     new_versions = warehouse.count("published_plans") - before["published_plans"]
     kind = "Incremental run" if runs_before else "Full run"
     note(
-        f"{kind} in {seconds:.0f} s: {new_events:,} new task events, "
-        f"{new_versions:,} new published plan versions."
+        f"{kind} in {seconds:.0f} s: {plural(new_events, 'new task event')} (each a change to one "
+        f"task), {plural(new_versions, 'new published plan version')}."
     )
     with duckdb.connect(str(warehouse.duckdb), read_only=True) as db:
+        rows, deleted = db.execute(TASK_COUNTS).fetchone() or (0, 0)
+        note(
+            f"The tasks table holds {plural(rows, 'task')}, one row each: {rows - deleted:,} "
+            f"current and {deleted:,} deleted. A deleted task stays as a row, marked with the time "
+            f"it was deleted (_sdc_deleted_at); the reports on current tasks below leave them out "
+            f"with: where {CURRENT_TASKS.lower()}"
+        )
         for title, sql in REPORTS.items():
             print(f"\n  {title}")
-            db.sql(sql).show(max_width=120)
+            cursor = db.execute(sql)
+            columns = [column[0] for column in cursor.description or []]
+            table = cursor.fetchall()
+            print_table(columns, table)
+            if "newest version" in columns:
+                explain_version_gaps(columns, table)
     print(
         "\nRun ./demo again for an incremental run; ./demo --fresh starts over. Explore with:\n"
         f'    {shown(Path(sys.executable))} -c "import duckdb; '
@@ -166,10 +189,63 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
     )
 
 
+def cell(value: object) -> str:
+    """A value as a planner writes it: 1,234; 275 rather than 275.0; 12.5; a date as 2025-11-28."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain table: numbers right-aligned, everything else left-aligned."""
+    cells = [[cell(value) for value in row] for row in rows]
+    numeric = [
+        all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
+        for i in range(len(columns))
+    ]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(values, widths, numeric, strict=True)
+        ]
+        return "  │ " + " │ ".join(parts) + " │"
+
+    print(line(columns))
+    print("  ├─" + "─┼─".join("─" * width for width in widths) + "─┤")
+    for row in cells:
+        print(line(row))
+    if not cells:
+        print("  (none)")
+
+
+def explain_version_gaps(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """`versions landed 24 | newest version 26` needs a word: which numbers are missing, and why."""
+    at = {name: i for i, name in enumerate(columns)}
+    for row in rows:
+        landed, newest = row[at["versions landed"]], row[at["newest version"]]
+        if isinstance(landed, int) and isinstance(newest, int) and landed < newest:
+            note(
+                f"{row[at['project']]}: {plural(landed, 'version')} landed, numbered up to "
+                f"{newest}; the missing numbers are versions the tap skipped (the warnings above "
+                "say which and why) or that the API no longer keeps."
+            )
+
+
 def show_progress(event: dict[str, t.Any]) -> None:
-    """The tap's own story lines and every warning; the rest stays in the log file."""
+    """The tap's own story lines and every warning; the rest stays in the log file. The tap's
+    end-of-run summary (records sent per stream) is left there too: step 5 counts what landed."""
     plugin, level, message = event.get("name"), event.get("level"), str(event.get("event", ""))
-    if "metric_info" in event:
+    if "metric_info" in event or message.startswith("Summary:"):
         return
     if level in ("warning", "error", "critical") and not message.startswith("No state was found"):
         note(f"{plugin or 'meltano'}: {level}: {message}")

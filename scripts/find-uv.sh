@@ -2,6 +2,9 @@
 # Print the path of a usable `uv`, installing it first if there is none: with pip --user, or, where
 # the system Python refuses that (PEP 668 "externally managed"), into a private venv in .tools/.
 # Used by ./test, ./demo and .ci/run, so that a clean clone needs nothing but Python.
+# When the uv it gives is not on PATH (installed just now, or before, in pip's user bin or .tools/),
+# it says so on stderr in one line, with the `export PATH=...` that makes the README's `uv`
+# commands work in the user's shell (a script cannot change its caller's PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -15,7 +18,15 @@ find_uv() {
   return 1
 }
 
-if find_uv; then
+# The one line for a uv off PATH (see above); nothing when `uv` already works in the shell.
+off_path_note() {
+  command -v uv >/dev/null 2>&1 && return 0
+  echo "==> uv is at $1, not on your PATH; to run the README's uv commands: export PATH=\"$(dirname "$1"):\$PATH\"" >&2
+}
+
+if uv_path="$(find_uv)"; then
+  off_path_note "$uv_path"
+  echo "$uv_path"
   exit 0
 fi
 echo "==> Installing uv (the Python package manager the project uses)" >&2
@@ -33,4 +44,6 @@ if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --user uv 2>"$
   fi
 fi
 rm -f "$pip_said"
-find_uv || { echo "uv could not be installed" >&2; exit 1; }
+uv_path="$(find_uv)" || { echo "uv could not be installed" >&2; exit 1; }
+off_path_note "$uv_path"
+echo "$uv_path"

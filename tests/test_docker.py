@@ -38,8 +38,15 @@ def _docker_daemon() -> str:
     return docker
 
 
-def test_the_image_answers_spec_with_airbytes_entrypoint() -> None:
+def test_the_image_answers_spec_with_airbytes_entrypoint(request: pytest.FixtureRequest) -> None:
     docker = _docker_daemon()
+    # Built here only, when this (e2e) test is selected; said on the terminal past pytest's capture.
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"tests/test_docker.py: building the connector image {IMAGE} from the Dockerfile "
+            "(the tap on a Python base image), to check Airbyte's `spec` call on it"
+        )
     subprocess.run([docker, "build", "-t", IMAGE, str(ROOT)], check=True, timeout=900)
 
     spec = subprocess.run(

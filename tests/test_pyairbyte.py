@@ -43,15 +43,31 @@ def _python_for_pyairbyte(uv: str) -> str | None:
     return found.stdout.strip() or None
 
 
+def announce(config: pytest.Config, line: str) -> None:
+    """A line on the terminal now, past pytest's capture: a slow install should say what it is."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        print(line, file=sys.stderr)
+    else:
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="module")
-def pyairbyte_python() -> Path:
-    """PyAirbyte's environment, made or brought up to date from its lock file."""
+def pyairbyte_python(request: pytest.FixtureRequest) -> Path:
+    """PyAirbyte's environment, made or brought up to date from its lock file (only when a test
+    of this module is selected: `-m 'not e2e'` leaves it out)."""
     uv = os.environ.get("UV") or shutil.which("uv")
     if not uv:
         pytest.skip("PyAirbyte's environment is made with uv, and uv is not on PATH")
     python = _python_for_pyairbyte(uv)
     if python is None:
         pytest.skip("PyAirbyte needs Python 3.10 to 3.12, and `uv python find` found none")
+    if not ENVIRONMENT.exists():  # later runs only check it against the lock, in a second
+        announce(
+            request.config,
+            "tests/test_pyairbyte.py: installing PyAirbyte (~600 MB, tests/pyairbyte/uv.lock) into "
+            ".tools/pyairbyte, once, to read source-aphex through a real Airbyte client",
+        )
     started = time.monotonic()
     done = subprocess.run(
         [uv, "sync", "--locked", "--project", str(PROJECT), "--python", python],
@@ -64,7 +80,8 @@ def pyairbyte_python() -> Path:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"PyAirbyte could not be installed into {ENVIRONMENT}: {last}")
-    print(f"\nPyAirbyte's environment ready in {time.monotonic() - started:.1f} s")
+    took = time.monotonic() - started
+    announce(request.config, f"tests/test_pyairbyte.py: PyAirbyte ready in {took:.1f} s")
     return ENVIRONMENT / "bin" / "python"
 
 

@@ -51,13 +51,19 @@ class CsvLanding(Landing):
     def event_ids(self) -> list[str]:
         return [row["eventId"] for row in self.rows("task_events")]
 
-    def current_tasks(self) -> list[Row]:
+    def task_records(self) -> list[Row]:
         properties = TASK["properties"]
-        records = [
+        return [
             {name: typed_cell(text, properties.get(name, {})) for name, text in row.items()}
             for row in self.rows("tasks")
         ]
-        return list(replay_tasks(records).values())
+
+    def task_rows(self) -> list[Row]:
+        # A file keeps every version of a task: its last record is what an upsert on id would hold.
+        return list({str(record["id"]): record for record in self.task_records()}.values())
+
+    def current_tasks(self) -> list[Row]:
+        return list(replay_tasks(self.task_records()).values())
 
     def published_versions(self) -> list[tuple[str, str]]:
         return [(r["accountId"], r["publishedPlanId"]) for r in self.rows("published_plans")]

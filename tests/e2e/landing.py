@@ -32,6 +32,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Row = dict[str, t.Any]
 
+# What a user adds to read current tasks (docs/deletions.md): the targets keep a deleted task's row,
+# marked with `_sdc_deleted_at` (target-postgres' `hard_delete` acts only on ACTIVATE_VERSION, which
+# the tap never sends).
+CURRENT_TASKS_FILTER = "_sdc_deleted_at IS NULL"
+
 
 def epoch_ms(value: object) -> object:
     """A time as epoch milliseconds, whether it came as such, as RFC 3339 text or as a datetime."""
@@ -118,8 +123,12 @@ class Landing(abc.ABC):
         """The eventId of every task_events row, as many times as it landed."""
 
     @abc.abstractmethod
+    def task_rows(self) -> list[Row]:
+        """The tasks table as it landed, unfiltered: one row per task ever seen, deleted or not."""
+
+    @abc.abstractmethod
     def current_tasks(self) -> list[Row]:
-        """The tasks table as a user reads it: with deletions (`_sdc_deleted_at`) applied."""
+        """The tasks table as a user reads it: with the filter on `_sdc_deleted_at` applied."""
 
     @abc.abstractmethod
     def published_versions(self) -> list[tuple[str, str]]:
@@ -151,8 +160,12 @@ class JsonlLanding(Landing):
     def event_ids(self) -> list[str]:
         return [record["eventId"] for record in self.records("task_events")]
 
+    def task_rows(self) -> list[Row]:
+        # A file keeps every version of a task: its last record is what an upsert on id would hold.
+        return list({str(record["id"]): record for record in self.records("tasks")}.values())
+
     def current_tasks(self) -> list[Row]:
-        # A file keeps every version of a task: replay them in order, as a user's load would.
+        # Replayed in order, as a user's load would, deletions applied.
         return list(replay_tasks(self.records("tasks")).values())
 
     def published_versions(self) -> list[tuple[str, str]]:
@@ -174,8 +187,11 @@ class SqlLanding(Landing):
         rows = self.query(f'SELECT "eventId" AS "eventId" FROM {SCHEMA}.task_events')
         return [row["eventId"] for row in rows]
 
+    def task_rows(self) -> list[Row]:
+        return self.query(f"SELECT * FROM {SCHEMA}.tasks")
+
     def current_tasks(self) -> list[Row]:
-        return self.query(f"SELECT * FROM {SCHEMA}.tasks WHERE _sdc_deleted_at IS NULL")
+        return self.query(f"SELECT * FROM {SCHEMA}.tasks WHERE {CURRENT_TASKS_FILTER}")
 
     def published_versions(self) -> list[tuple[str, str]]:
         rows = self.query(

@@ -51,7 +51,20 @@ def test_the_demo_loads_everything_then_only_what_is_new(
 
     assert "Full run" in first
     assert "12,000 new task events" in first
-    assert re.search(r"task_events\s+│\s+12000\s", first)  # DuckDB's own table of row counts
+    assert re.search(r"task_events\s+│\s+12,000\s", first)  # the table of row counts
+    # The tasks table's rows agree with the line that explains them, deleted tasks included.
+    rows, deleted = (
+        warehouse.row_count("tasks"),
+        len(warehouse.task_rows()) - len(warehouse.current_tasks()),
+    )
+    assert re.search(r"tasks\s+│\s+" + f"{rows:,}" + r"\s", first)
+    current = rows - deleted
+    assert f"holds {rows:,} tasks, one row each: {current:,} current and {deleted:,}" in first
+    assert "where _sdc_deleted_at is null" in first
+    assert "(deleted)" not in first  # not a project
+    assert "deliberate oddities" in first.split("warning:")[0]  # said before the first warning
+    assert not re.search(r"\b1 [a-z]+s\b(?! row\(s\))", first.split("==> 5.")[1])  # "1 records"
+    assert not re.search(r"\d\.0\b", first.split("==> 5.")[1])  # 275, not 275.0
     assert "Delays on current tasks" in first
     assert "Published plans" in first
     assert warehouse.row_count("task_events") == 12_000
@@ -60,6 +73,6 @@ def test_the_demo_loads_everything_then_only_what_is_new(
     second = run_demo(output, system_db)
 
     assert "Incremental run" in second
-    assert "1,500 new task events, 3 new published plan versions" in second
+    assert "1,500 new task events (each a change to one task), 3 new published plan" in second
     assert warehouse.row_count("task_events") == 13_500
     assert not is_listening(simulator_port(second))

@@ -1,8 +1,9 @@
 """tap-aphex.yml works as published: a user adds it to a Meltano project of their own and runs it.
 
 A fresh project in a temporary folder (`meltano init`), the tap added with `meltano add --from-ref`
-from our plugin definition (pip_url pointed at this checkout), configured with `meltano config set`
-against the simulator, then `meltano config test` and `meltano run tap-aphex target-jsonl`.
+from our plugin definition by the lines its header gives for a clone (pip_url: this checkout),
+configured with `meltano config set` against the simulator, then `meltano config test` and
+`meltano run tap-aphex target-jsonl`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 from aphex_simulator import Simulator
 
 from .landing import JsonlLanding
-from .meltano_project import Meltano
+from .meltano_project import ROOT, Meltano
 from .truth import landing_differences
 from .user_project import create_user_project, project_secrets, read_project, simulator_config
 
@@ -32,6 +33,7 @@ def test_meltano_adds_the_tap_from_the_plugin_definition_and_nothing_else(
     assert sorted(plugins) == ["extractors", "loaders"]
     (tap,) = plugins["extractors"]
     assert tap["name"] == "tap-aphex"
+    assert tap["pip_url"] == str(ROOT)  # the clone, by the documented lines (see user_project.py)
     assert tap["settings_group_validation"] == [["api_key"], ["projects"]]
     listing = user_project("config", "list", "tap-aphex").stdout
     assert "api_key (required by group 1)" in listing
