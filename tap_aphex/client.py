@@ -15,7 +15,6 @@ import typing as t
 from functools import cached_property
 from http import HTTPStatus
 
-import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
@@ -25,9 +24,9 @@ from tap_aphex.errors import (
     AphexError,
     RedirectRefusedError,
     RetryBudgetExceededError,
-    UnexpectedResponseError,
+    quoted_body,
 )
-from tap_aphex.redact import printable, safe_url
+from tap_aphex.redact import safe_url
 from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
@@ -39,54 +38,7 @@ if t.TYPE_CHECKING:
 
     from tap_aphex.report import RunReport
 
-QUOTED_BODY_CHARS = 200
 CHUNK = 64 * 1024
-
-
-def decoded_json(response: requests.Response, what: str = "The API") -> object:
-    """The body as JSON, decoded once per response (the records and the next cursor share it).
-
-    By hand rather than the SDK's `response.json()`: that decodes every number as a Decimal and
-    again for each JSONPath asked. Not JSON (or bad UTF-8, or nested too deep for a decoder) is
-    a clear error naming the response, never a guess.
-    """
-    held = vars(response)
-    if "_decoded_json" not in held:
-        try:
-            held["_decoded_json"] = msgspec.json.decode(response.content)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
-            kind = response.headers.get("Content-Type", "no content type")
-            msg = (
-                f"{what} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({kind}, {len(response.content)} bytes); nothing from it was used"
-            )
-            raise UnexpectedResponseError(msg) from error
-    return held["_decoded_json"]
-
-
-def quoted_body(response: requests.Response) -> str:
-    """' The server said: "…".' for an error response, or "" when it said nothing.
-
-    At most ~200 characters, on one line, without control characters, without the request's
-    credentials (a server may echo them) and without URL query values. Starts with a space, so
-    that messages can end with it whether or not there is one.
-    """
-    try:
-        head = next(response.iter_content(4 * QUOTED_BODY_CHARS), b"")
-    except (requests.RequestException, OSError, RuntimeError):
-        return ""  # the body broke off: the status line says enough
-    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
-    secrets = _request_credentials(response.request)
-    text = printable(text, secrets, limit=QUOTED_BODY_CHARS)
-    return f' The server said: "{text}".' if text else ""
-
-
-def _request_credentials(request: requests.PreparedRequest | None) -> tuple[str, ...]:
-    if request is None:
-        return ()
-    values = (request.headers.get(name, "") for name in ("x-api-key", "Authorization"))
-    found = [value for value in values if value]
-    return tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])
 
 
 class ServiceUnavailableError(RetriableAPIError):

@@ -81,3 +81,31 @@ def describe(error: Exception) -> str:
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
     text = printable(str(error), run_secrets(), limit=300)
     return f"{type(error).__name__} persisted after retries: {text}"
+
+
+QUOTED_BODY_CHARS = 200
+
+
+def quoted_body(response: requests.Response) -> str:
+    """' The server said: "…".' for an error response, or "" when it said nothing.
+
+    At most ~200 characters, on one line, without control characters, without the request's
+    credentials (a server may echo them) and without URL query values. Starts with a space, so
+    that messages can end with it whether or not there is one.
+    """
+    try:
+        head = next(response.iter_content(4 * QUOTED_BODY_CHARS), b"")
+    except (requests.RequestException, OSError, RuntimeError):
+        return ""  # the body broke off: the status line says enough
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
+    secrets = _request_credentials(response.request)
+    text = printable(text, secrets, limit=QUOTED_BODY_CHARS)
+    return f' The server said: "{text}".' if text else ""
+
+
+def _request_credentials(request: requests.PreparedRequest | None) -> tuple[str, ...]:
+    if request is None:
+        return ()
+    values = (request.headers.get(name, "") for name in ("x-api-key", "Authorization"))
+    found = [value for value in values if value]
+    return tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])

@@ -1,19 +1,18 @@
-"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express."""
+"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express.
+
+How a config is read and its JSON Schema errors worded is `inputs.py`'s.
+"""
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 import typing as t
 from urllib.parse import urlsplit
 
-import jsonschema
 from singer_sdk import typing as th
 
 from tap_aphex.redact import safe_url, url_credentials
-from tap_aphex.settings_env import env_problems as env_problems  # where the settings are read
-from tap_aphex.settings_env import unknown_env as unknown_env
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
@@ -234,87 +233,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _is_json_integer(checker: object, instance: object) -> bool:
-    """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
-    floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-#: Draft 7 (the draft the SDK's schemas declare), with "integer" meaning a JSON integer.
-_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_json_integer),
-)
-
-
-def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
-    """The config's JSON Schema errors, worded from jsonschema's structured fields.
-
-    The value itself is never quoted: it may be a key or a token.
-    """
-    validator = _StrictValidator(schema)
-    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error) for error in errors]
-
-
-def _schema_problem(error: jsonschema.ValidationError) -> str:
-    # Worded as the SDK words where (config['projects'][0]['token']), without the value.
-    where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
-    expected: t.Any = error.validator_value
-    if error.validator == "required":
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        missing = [name for name in expected if name not in instance]
-        return "; ".join(f"{where}: {name!r} is required" for name in missing)
-    if error.validator == "type":
-        problem = f"must be of type {_type_words(expected)}"
-    elif error.validator == "enum":
-        problem = "must be one of " + ", ".join(map(repr, expected))
-    else:
-        wording = {
-            "minimum": "must be at least {}",
-            "maximum": "must be at most {}",
-            "minLength": "must not be empty",
-            "format": "must be in {} format",
-        }
-        template = wording.get(str(error.validator), "is not valid ({validator})")
-        problem = template.format(expected, validator=error.validator)
-    return f"{where}: {problem}"
-
-
-def _type_words(expected: object) -> str:
-    names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
-    return " or ".join(repr(name) for name in names if name != "null")
-
-
-def setting_path(path: t.Iterable[object]) -> str:
-    """``["projects", 0, "token"]`` as ``projects[0].token``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text
-
-
-def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
-    warnings = _unknown(config, schema, "")
-    for index, project in enumerate(config.get("projects") or []):
-        if isinstance(project, dict):
-            warnings += _unknown(project, PROJECT.to_dict(), f"projects[{index}].")
-    return warnings
-
-
-def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: str) -> list[str]:
-    known = list(schema.get("properties", {}))
-    warnings = []
-    for name in config:
-        if name in known:
-            continue
-        close = difflib.get_close_matches(name, known, n=1)
-        guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
-        warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
-    return warnings
 
 
 def account_id(url: str) -> str:

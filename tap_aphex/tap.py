@@ -15,7 +15,15 @@ from typing_extensions import override
 
 from tap_aphex import logs
 from tap_aphex.errors import AphexError, ConfigError, RunFailedError
-from tap_aphex.input_files import check_catalog_shape, check_state_shape, read_json_object
+from tap_aphex.inputs import (
+    check_catalog_shape,
+    check_state_shape,
+    env_problems,
+    read_json_object,
+    schema_problems,
+    unknown_env,
+    unknown_settings,
+)
 from tap_aphex.redact import remember_secrets
 from tap_aphex.report import CountingWriter, RunReport
 from tap_aphex.sdk_seam import (
@@ -25,14 +33,7 @@ from tap_aphex.sdk_seam import (
     config_input,
     without_capability,
 )
-from tap_aphex.settings import (
-    CONFIG_SCHEMA,
-    config_problems,
-    env_problems,
-    schema_problems,
-    unknown_env,
-    unknown_settings,
-)
+from tap_aphex.settings import CONFIG_SCHEMA, config_problems
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,

@@ -17,8 +17,8 @@ from harness import run_tap
 from singer_sdk.exceptions import ConfigValidationError
 from werkzeug import Request, Response
 
-from tap_aphex.client import quoted_body, retry_after_seconds
-from tap_aphex.errors import RunFailedError, describe
+from tap_aphex.client import retry_after_seconds
+from tap_aphex.errors import RunFailedError, describe, quoted_body
 from tap_aphex.redact import remember_secrets
 
 if t.TYPE_CHECKING:

@@ -7,6 +7,12 @@ import typing as t
 
 import pytest
 
+from tap_aphex.inputs import (
+    env_problems,
+    schema_problems,
+    unknown_env,
+    unknown_settings,
+)
 from tap_aphex.logs import TapLogFilter
 from tap_aphex.redact import (
     printable,
@@ -16,15 +22,7 @@ from tap_aphex.redact import (
     url_credentials,
     without_query_values,
 )
-from tap_aphex.settings import (
-    CONFIG_SCHEMA,
-    config_problems,
-    env_problems,
-    schema_problems,
-    setting_path,
-    unknown_env,
-    unknown_settings,
-)
+from tap_aphex.settings import CONFIG_SCHEMA, config_problems
 
 KEY = "k3y-s3cr3t-value"
 TOKEN = "pbi_t0ken-s3cr3t"
@@ -246,14 +244,6 @@ def test_unknown_environment_variables_are_warned_about_with_the_closest_name(
     environ: dict[str, str], expected: list[str]
 ) -> None:
     assert unknown_env(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [(["projects", 0, "token"], "projects[0].token"), (["api_key"], "api_key"), ([], "")],
-)
-def test_setting_paths_read_as_users_write_them(path: list[object], expected: str) -> None:
-    assert setting_path(path) == expected
 
 
 @pytest.mark.parametrize(

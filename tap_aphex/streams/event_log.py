@@ -16,7 +16,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.client import decoded_json
+from tap_aphex.decoding import decoded_json
 from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.reader import Reader, Row, epoch_to_rfc3339, fields_of
 
@@ -263,3 +263,20 @@ def resume_words(last_delivered: str | None, start: Start | None) -> str:
     if last_delivered is not None:
         return f"after event {last_delivered}"
     return start.describe() if start is not None else "from the first event"
+
+
+def refused_cursor_advice(refused: str, cursor_sent: str | None, start: Start | None) -> str:
+    """``refused`` (the Data API's 400, worded) with what to do about the cursor that was sent."""
+    if cursor_sent and start is not None and cursor_sent != start.cursor:
+        return (
+            f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
+            "the state keeps the last event delivered, so the next run asks again from there."
+        )
+    if cursor_sent and start is not None and start.origin == "state":
+        return (
+            f"{refused} The cursor is the last event in the state of task_events/tasks. To "
+            "start again from `start_after` (or the first event), clear that state: "
+            "`meltano state clear <state id>` (`meltano state list` shows it), or run "
+            "tap-aphex without `--state`."
+        )
+    return f"{refused} Check `start_after` (an eventId you received) and `page_size`."

@@ -15,8 +15,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
-from tap_aphex.client import AphexStream, ServiceUnavailableError, decoded_json, quoted_body
-from tap_aphex.errors import STREAM_FAILURES, AuthenticationError, CursorRejectedError
+from tap_aphex.client import AphexStream, ServiceUnavailableError
+from tap_aphex.decoding import decoded_json
+from tap_aphex.errors import (
+    STREAM_FAILURES,
+    AuthenticationError,
+    CursorRejectedError,
+    quoted_body,
+)
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import StopReason
 from tap_aphex.streams import FedStream
@@ -26,6 +32,7 @@ from tap_aphex.streams.event_log import (
     newest_change_per_task,
     read_bookmark,
     read_page,
+    refused_cursor_advice,
     resume_words,
     start_of_run,
 )
@@ -133,7 +140,13 @@ class TaskEventsStream(AphexStream):
             )
             raise AuthenticationError(msg)
         if status == HTTPStatus.BAD_REQUEST:
-            raise CursorRejectedError(self._bad_request_message(response))
+            query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
+            if self._page_size_sent:
+                query += f", pageSize={self._page_size_sent}"
+            refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
+            raise CursorRejectedError(
+                refused_cursor_advice(refused, self._cursor_sent, self._start)
+            )
         super().validate_response(response)
 
     @override
@@ -285,28 +298,6 @@ class TaskEventsStream(AphexStream):
             delivered, self._awaiting_batch = self._awaiting_batch, []
             yield batch
             self._hand_to_tasks(delivered)
-
-    def _bad_request_message(self, response: requests.Response) -> str:
-        page_size = self._page_size_sent
-        query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
-        refused = (
-            f"The Data API refused the query (HTTP 400): {query}"
-            f"{f', pageSize={page_size}' if page_size else ''}.{quoted_body(response)}"
-        )
-        start = self._start
-        if self._cursor_sent and start is not None and self._cursor_sent != start.cursor:
-            return (
-                f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
-                "the state keeps the last event delivered, so the next run asks again from there."
-            )
-        if self._cursor_sent and start is not None and start.origin == "state":
-            return (
-                f"{refused} The cursor is the last event in the state of task_events/tasks. To "
-                "start again from `start_after` (or the first event), clear that state: "
-                "`meltano state clear <state id>` (`meltano state list` shows it), or run "
-                "tap-aphex without `--state`."
-            )
-        return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
 
 
 class TasksStream(FedStream):

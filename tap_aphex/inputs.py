@@ -1,0 +1,275 @@
+"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables): read, and
+checked before the SDK sees it.
+
+Each problem is one line naming the file, setting or variable and what is wrong (`ConfigError`),
+never quoting a value (it may be a key or a token), never a traceback from deep in the SDK when it
+meets a shape it does not expect. The SDK reads `TAP_APHEX_<SETTING>` variables itself, converting
+integers with `int()` (which also takes " 500 " and "1_000") and arrays and objects with
+`json.loads` (whose error would surface as a traceback): these checks run first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import typing as t
+from pathlib import Path
+
+import jsonschema
+from singer_sdk.singerlib import Catalog
+
+from tap_aphex.errors import ConfigError
+from tap_aphex.settings import PROJECT
+
+if t.TYPE_CHECKING:
+    from collections.abc import Collection
+
+
+def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
+    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
+    name = source if isinstance(source, str) else getattr(source, "name", what)
+    try:
+        text = Path(source).read_text("utf-8") if isinstance(source, str) else source.read()
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."
+        raise ConfigError(msg) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
+    if not isinstance(value, dict):
+        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
+        raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
+    return value
+
+
+def check_state_shape(
+    state: object, name: str | None = None, streams: Collection[str] | None = None
+) -> None:
+    """A state the SDK can load: an object whose `bookmarks`, if any, maps streams to objects.
+
+    A bookmark of another shape is refused rather than skipped: reading that stream from the
+    start instead would silently re-send (or, for `start_after`, skip) what the user expects. So
+    is a state with no `bookmarks` that is not empty (a STATE message, Meltano's wrapper), and a
+    bookmark of a stream not in ``streams`` (the tap's, when given): a misspelt name, say.
+    """
+    if state is None or state == {}:  # no state: a first run
+        return
+    bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
+    problem = None
+    if isinstance(state, dict) and "bookmarks" not in state:
+        problem = _wrapped_state(state)
+    elif not isinstance(bookmarks, dict):
+        problem = "`bookmarks` must be an object"
+    elif streams is not None and (unknown := [name for name in bookmarks if name not in streams]):
+        problem = (
+            f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
+            f"streams: {', '.join(streams)})"
+        )
+    else:
+        unusable = [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]
+        if unusable:
+            problem = f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
+    if problem:
+        where = f"The state file {name}" if name else "The state"
+        msg = (
+            f"{where} cannot be used ({problem}): it must be a JSON object like "
+            '{"bookmarks": {"task_events": {...}}} (as this tap writes it); drop `--state`, or '
+            "clear the state in Meltano, to start afresh."
+        )
+        raise ConfigError(msg)
+
+
+def _wrapped_state(state: dict[str, t.Any]) -> str:
+    """What a non-empty state without `bookmarks` is, and where its bookmarks would be."""
+    if state.get("type") == "STATE" and "value" in state:
+        return "it is a STATE message: pass its `value`, e.g. `jq .value`"
+    if "singer_state" in state:
+        return "it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`"
+    keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
+    return f"it has no `bookmarks`, only {keys}"
+
+
+def _usable_bookmark(bookmark: object) -> bool:
+    """A stream's bookmark as the SDK reads it: an object; its `partitions` a list of objects,
+    each with an object `context`; its `progress_markers` an object."""
+    if not isinstance(bookmark, dict):
+        return False
+    partitions = bookmark.get("partitions", [])
+    markers = bookmark.get("progress_markers", {})
+    return (
+        isinstance(partitions, list)
+        and all(
+            isinstance(p, dict) and isinstance(p.get("context", {}), dict) and _usable_bookmark(p)
+            for p in partitions
+        )
+        and isinstance(markers, dict)
+    )
+
+
+def check_catalog_shape(catalog: object, name: str) -> None:
+    """A catalog the SDK can read: `streams`, a list of objects with a `tap_stream_id`, whose
+    `schema` is an object and `metadata` a list of objects; else one line naming the file."""
+    streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
+    problem = None
+    if not isinstance(streams, list):
+        problem = "`streams` must be a list [...]"
+    else:
+        for index, stream in enumerate(streams):
+            if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
+                problem = f"`streams[{index}]` must be an object with a `tap_stream_id`"
+            elif not isinstance(stream.get("schema", {}), dict):
+                problem = f"`streams[{index}].schema` must be an object"
+            elif not isinstance(metadata := stream.get("metadata", []), list) or not all(
+                isinstance(entry, dict) and isinstance(entry.get("metadata", {}), dict)
+                for entry in metadata
+            ):
+                problem = f"`streams[{index}].metadata` must be a list of objects"
+            if problem:
+                break
+    if problem is None:
+        try:
+            Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
+        except (TypeError, AttributeError, KeyError, ValueError) as error:
+            problem = f"it cannot be read ({type(error).__name__})"
+    if problem:
+        msg = (
+            f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
+            "with `tap-aphex --discover`."
+        )
+        raise ConfigError(msg)
+
+
+# --- settings: JSON Schema errors worded without values; unknown names ---------------------------
+
+
+def _is_json_integer(checker: object, instance: object) -> bool:
+    """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
+    floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 7 (the draft the SDK's schemas declare), with "integer" meaning a JSON integer.
+_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_json_integer),
+)
+
+
+def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
+    """The config's JSON Schema errors, worded from jsonschema's structured fields.
+
+    The value itself is never quoted: it may be a key or a token.
+    """
+    validator = _StrictValidator(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
+    return [_schema_problem(error) for error in errors]
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> str:
+    # Worded as the SDK words where (config['projects'][0]['token']), without the value.
+    where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
+    expected: t.Any = error.validator_value
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = [name for name in expected if name not in instance]
+        return "; ".join(f"{where}: {name!r} is required" for name in missing)
+    if error.validator == "type":
+        problem = f"must be of type {_type_words(expected)}"
+    elif error.validator == "enum":
+        problem = "must be one of " + ", ".join(map(repr, expected))
+    else:
+        wording = {
+            "minimum": "must be at least {}",
+            "maximum": "must be at most {}",
+            "minLength": "must not be empty",
+            "format": "must be in {} format",
+        }
+        template = wording.get(str(error.validator), "is not valid ({validator})")
+        problem = template.format(expected, validator=error.validator)
+    return f"{where}: {problem}"
+
+
+def _type_words(expected: object) -> str:
+    names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
+    return " or ".join(repr(name) for name in names if name != "null")
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
+    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
+    warnings = _unknown(config, schema, "")
+    for index, project in enumerate(config.get("projects") or []):
+        if isinstance(project, dict):
+            warnings += _unknown(project, PROJECT.to_dict(), f"projects[{index}].")
+    return warnings
+
+
+def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: str) -> list[str]:
+    known = list(schema.get("properties", {}))
+    warnings = []
+    for name in config:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
+        warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
+    return warnings
+
+
+# --- settings from the environment (`--config ENV`), held to a config file's rules ---------------
+
+#: What the SDK reads from `<PREFIX>*` variables besides the settings: the plugin's log level.
+SDK_ENV_NAMES = ("LOGLEVEL",)
+#: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
+_ENV_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+    """Environment values the tap would have to guess at, each named by its variable.
+
+    The same rules as a config file's: an integer setting is digits only (the SDK's `int()` would
+    also take " 500 " and "1_000"), an array or object setting is JSON.
+    """
+    problems = []
+    for name, spec in schema.get("properties", {}).items():
+        variable = prefix + name.upper().replace("-", "_")
+        value = environ.get(variable)
+        if value is None:
+            continue
+        types = _types(spec)
+        if "integer" in types and not _ENV_INTEGER.fullmatch(value):
+            problems.append(
+                f"Environment variable {variable} must be a whole number (digits only, no spaces)."
+            )
+        elif {"array", "object"} & set(types):
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as error:
+                kind = "an array [...]" if "array" in types else "an object {...}"
+                problems.append(
+                    f"Environment variable {variable} must be JSON, {kind} ({error.msg} at "
+                    f"character {error.pos})."
+                )
+    return problems
+
+
+def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+    """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
+    names = [*schema.get("properties", {}), *SDK_ENV_NAMES]
+    known = {prefix + name.upper().replace("-", "_"): name for name in names}
+    warnings = []
+    for variable in sorted(environ):
+        # Meltano's own variables for a plugin (`TAP_APHEX__SELECT`...) have a second underscore.
+        rest = variable[len(prefix) :]
+        if not variable.startswith(prefix) or variable in known or rest.startswith("_"):
+            continue
+        close = difflib.get_close_matches(rest, [name[len(prefix) :] for name in known], n=1)
+        guess = f"; did you mean {prefix}{close[0]}?" if close else ""
+        warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
+    return warnings
+
+
+def _types(spec: dict[str, t.Any]) -> list[str]:
+    kind = spec.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
