@@ -1,14 +1,14 @@
-"""How the commands start (`tap_aphex.startup`): the garbage collector set for a sync, and a signal
-while the command loads ending in one line.
+"""How the commands start (`tap_aphex.cli`): a signal while a command loads ends it with one line,
+and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
-Each case loads a small module of its own in a fresh Python, as the console scripts load the CLI.
+Each case loads a small module of its own in a fresh Python, as the console scripts load the
+command: `cli._start` with the module as what to preload, then the module's `main`.
 """
 
 from __future__ import annotations
 
-import gc
+import importlib
 import importlib.metadata
-import json
 import signal
 import subprocess
 import sys
@@ -17,20 +17,24 @@ import typing as t
 
 import pytest
 
-from tap_aphex import startup
+from tap_aphex import cli
 
 if t.TYPE_CHECKING:
     from pathlib import Path
 
+#: Each command's name and whether SIGTERM ends it with one line while it loads (as in `cli`).
+COMMANDS = {"tap-aphex": True, "source-aphex": False}
+
 
 def start(
-    tmp_path: Path, module_source: str, command: str = "TAP_APHEX"
+    tmp_path: Path, module_source: str, command: str = "tap-aphex"
 ) -> subprocess.CompletedProcess[str]:
-    """Start ``command`` (its settings in `startup`) on a module written from ``module_source``."""
+    """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "from tap_aphex import startup; "
-        f"startup._start(startup.{command}.loading_from('loaded_command'))"
+        "import importlib; from tap_aphex import cli; "
+        f"cli._start({command!r}, 'loaded_command', stop_on_sigterm={COMMANDS[command]}); "
+        "importlib.import_module('loaded_command').main()"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -43,36 +47,34 @@ def start(
     )
 
 
-def test_both_commands_start_through_startup() -> None:
+def test_both_commands_start_through_cli() -> None:
     scripts = {e.name: e.value for e in importlib.metadata.entry_points(group="console_scripts")}
-    assert scripts["tap-aphex"] == "tap_aphex.startup:tap_aphex"
-    assert scripts["source-aphex"] == "tap_aphex.startup:source_aphex"
+    assert scripts["tap-aphex"] == "tap_aphex.cli:tap_aphex"
+    assert scripts["source-aphex"] == "tap_aphex.cli:source_aphex"
 
 
-def test_the_command_runs_with_what_it_loaded_frozen_and_the_collector_on_but_rarer(
-    tmp_path: Path,
+def test_each_command_loads_with_the_handler_for_its_signals(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    done = start(
-        tmp_path,
-        """
-        import gc, json
+    started: list[tuple[str, str, bool]] = []
+    ran: list[str] = []
 
-        LOADED = [[] for _ in range(20_000)]  # objects the collector tracks
+    def recording(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
+        started.append((name, preload, stop_on_sigterm))
 
-        def main():
-            print(json.dumps({
-                "enabled": gc.isenabled(),
-                "threshold": gc.get_threshold()[0],
-                "frozen": gc.get_freeze_count(),
-            }))
-        """,
-    )
+    monkeypatch.setattr(cli, "_start", recording)
+    monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
+    airbyte = importlib.import_module("tap_aphex.airbyte.cli")
+    monkeypatch.setattr(airbyte, "main", lambda: ran.append("source-aphex"))
 
-    assert done.returncode == 0, done.stderr
-    state = json.loads(done.stdout)
-    assert state["enabled"]
-    assert state["threshold"] == startup.YOUNG_OBJECTS_BEFORE_COLLECTION > gc.get_threshold()[0]
-    assert state["frozen"] > 20_000  # what loaded is out of the collector's walks
+    cli.tap_aphex()
+    cli.source_aphex()
+
+    assert started == [
+        ("tap-aphex", "tap_aphex.tap", COMMANDS["tap-aphex"]),
+        ("source-aphex", "tap_aphex.airbyte.cli", COMMANDS["source-aphex"]),
+    ]
+    assert ran == ["tap-aphex", "source-aphex"]  # each after its loading
 
 
 def sending(name: str) -> str:
@@ -90,14 +92,14 @@ IN_MAIN_FIRST_THING = "def main():\n    {}    print('ran')\n"
 @pytest.mark.parametrize(
     ("command", "signal_name", "where", "code"),
     [
-        ("TAP_APHEX", "SIGINT", "loading", 130),
-        ("TAP_APHEX", "SIGTERM", "loading", 143),
-        ("TAP_APHEX", "SIGINT", "nested", 130),
-        ("TAP_APHEX", "SIGTERM", "nested", 143),
-        ("TAP_APHEX", "SIGTERM", "main", 143),
-        ("SOURCE_APHEX", "SIGINT", "loading", 130),
-        ("SOURCE_APHEX", "SIGINT", "nested", 130),
-        ("SOURCE_APHEX", "SIGINT", "main", 130),
+        ("tap-aphex", "SIGINT", "loading", 130),
+        ("tap-aphex", "SIGTERM", "loading", 143),
+        ("tap-aphex", "SIGINT", "nested", 130),
+        ("tap-aphex", "SIGTERM", "nested", 143),
+        ("tap-aphex", "SIGTERM", "main", 143),
+        ("source-aphex", "SIGINT", "loading", 130),
+        ("source-aphex", "SIGINT", "nested", 130),
+        ("source-aphex", "SIGINT", "main", 130),
     ],
 )
 def test_a_signal_while_the_command_starts_is_one_line_and_nothing_runs(
@@ -115,13 +117,20 @@ def test_a_signal_while_the_command_starts_is_one_line_and_nothing_runs(
 
     assert done.returncode == code
     assert done.stdout == ""  # main never printed "ran"
-    name = "tap-aphex" if command == "TAP_APHEX" else "source-aphex"
-    assert done.stderr == f"{name}: interrupted ({signal_name}) while starting: nothing was read.\n"
+    assert (
+        done.stderr == f"{command}: interrupted ({signal_name}) while starting: nothing was read.\n"
+    )
 
 
 def test_sigterm_ends_source_aphex_at_once_even_while_it_loads(tmp_path: Path) -> None:
     # How Airbyte runners stop a connector: gone, by the signal, with nothing written.
-    done = start(tmp_path, sending("SIGTERM") + MAIN, "SOURCE_APHEX")
+    done = start(tmp_path, sending("SIGTERM") + MAIN, "source-aphex")
 
     assert done.returncode == -signal.SIGTERM
     assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_a_command_that_loads_without_a_signal_runs(tmp_path: Path) -> None:
+    done = start(tmp_path, MAIN)
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
