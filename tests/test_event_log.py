@@ -1,23 +1,26 @@
-"""The cursor rules on their own: where a run starts, when it stops, what it refuses."""
+"""The task-event log's cursor rules on their own: where a run starts, when it stops, what it
+refuses. The paginator reads `requests.Response` objects built here, as the SDK hands it them."""
 
 from __future__ import annotations
 
 import typing as t
 
+import msgspec
 import pytest
 import requests
 
 from tap_aphex.errors import PaginationLoopError
 from tap_aphex.streams.event_log import (
     Bookmark,
-    DeliveredEvents,
-    EventCursorPaginator,
-    EventPage,
+    EventLogPaginator,
     Start,
     read_bookmark,
     resume_words,
     start_of_run,
 )
+from tap_aphex.streams.task_events import TaskEventsStream
+
+NEXT_PAGE = str(TaskEventsStream.next_page_token_jsonpath)  # "$.nextStartAfter", as the stream
 
 
 def events(*event_ids: str) -> list[dict[str, t.Any]]:
@@ -107,46 +110,86 @@ def test_resume_words(last: str | None, start: Start | None, words: str) -> None
     assert resume_words(last, start) == words
 
 
-def paginator_over(pages: list[EventPage], start: str | None = None) -> t.Iterator[str | None]:
-    """Feed ``pages`` to a paginator, yielding each cursor it asks for next."""
-    current: list[EventPage] = []
-    paginator = EventCursorPaginator(start, lambda: current[-1] if current else None)
+def response(
+    data: list[dict[str, t.Any]] | None, next_start_after: str | None = None
+) -> requests.Response:
+    """A Data API answer: a page (200), or "No Data" (204) when ``data`` is None."""
+    answer = requests.Response()
+    if data is None:
+        answer.status_code = 204
+        answer._content = b""
+    else:
+        answer.status_code = 200
+        answer._content = msgspec.json.encode({"data": data, "nextStartAfter": next_start_after})
+    return answer
+
+
+def paginator_over(
+    pages: list[requests.Response], start: str | None = None
+) -> t.Iterator[str | None]:
+    """Feed ``pages`` to a paginator, yielding each cursor it asks for next (None: the end)."""
+    paginator = EventLogPaginator(NEXT_PAGE, start)
     for page in pages:
-        current.append(page)
-        paginator.advance(requests.Response())
+        assert not paginator.finished
+        paginator.advance(page)
         yield None if paginator.finished else paginator.current_value
 
 
 @pytest.mark.parametrize(
-    "last_page", [EventPage(events("c"), None), EventPage([], None), EventPage([], "c")]
+    "last_page",
+    [
+        response(events("c"), None),  # no cursor
+        response([], None),
+        response([], ""),  # an empty cursor is none
+        response([], "a"),  # the same cursor again, with nothing new
+        response(None),  # 204 No Data
+    ],
 )
-def test_a_page_with_no_next_cursor_or_no_events_ends_the_log(last_page: EventPage) -> None:
-    cursors = list(paginator_over([EventPage(events("a"), "a"), last_page]))
+def test_a_page_with_no_next_cursor_or_the_same_one_and_no_events_ends_the_log(
+    last_page: requests.Response,
+) -> None:
+    cursors = list(paginator_over([response(events("a"), "a"), last_page]))
 
     assert cursors == ["a", None]
+
+
+def test_no_data_ends_the_log_and_asks_for_no_further_empty_page() -> None:
+    paginator = EventLogPaginator(NEXT_PAGE, "s")
+    no_data = response(None)
+
+    assert not paginator.continue_if_empty(no_data)
+    paginator.advance(no_data)
+    assert paginator.finished
+    assert paginator.continue_if_empty(response([], "x"))  # a 200: its cursor decides
+
+
+@pytest.mark.parametrize("start", [None, "s"])
+def test_an_empty_page_with_a_new_cursor_is_followed(start: str | None) -> None:
+    pages = [response([], "b"), response([], "c"), response(events("d"), "d"), response([], None)]
+
+    assert list(paginator_over(pages, start)) == ["b", "c", "d", None]
 
 
 @pytest.mark.parametrize(
     ("start", "next_cursors"),
     [
-        ("s", ["s"]),  # the cursor just sent comes back
+        ("s", ["s"]),  # the cursor just sent comes back with events
         (None, ["a", "b", "a"]),  # a cycle of three pages
         ("s", ["a", "s"]),  # back to where the run started
+        ("s", ["a", "b", "s"]),  # the same, further on
     ],
 )
 def test_a_cursor_already_sent_in_this_run_is_refused(
     start: str | None, next_cursors: list[str]
 ) -> None:
-    pages = [EventPage(events(f"e{n}"), cursor) for n, cursor in enumerate(next_cursors)]
+    pages = [response(events(f"e{n}"), cursor) for n, cursor in enumerate(next_cursors)]
 
     with pytest.raises(PaginationLoopError, match="a cursor this run already sent"):
         list(paginator_over(pages, start))
 
 
-def test_a_page_starting_with_a_delivered_event_is_refused_and_a_new_one_is_not() -> None:
-    delivered = DeliveredEvents()
-    delivered.check_new_page(EventPage(events("a", "b", "c"), "c"), None)
-    delivered.check_new_page(EventPage(events("d", "b"), "b"), "c")  # a repeat later in a page
+def test_an_empty_page_leading_back_to_a_cursor_already_sent_is_refused() -> None:
+    pages = [response(events("a"), "a"), response([], "b"), response([], "a")]
 
-    with pytest.raises(PaginationLoopError, match="starts at event b, which this run already"):
-        delivered.check_new_page(EventPage(events("b", "c", "x"), "x"), "a")
+    with pytest.raises(PaginationLoopError, match="nextStartAfter=a, a cursor this run"):
+        list(paginator_over(pages))

@@ -1,0 +1,136 @@
+"""How the commands start (`tap_aphex.cli`): a signal while a command loads ends it with one line,
+and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
+
+Each case loads a small module of its own in a fresh Python, as the console scripts load the
+command: `cli._start` with the module as what to preload, then the module's `main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import signal
+import subprocess
+import sys
+import textwrap
+import typing as t
+
+import pytest
+
+from tap_aphex import cli
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+#: Each command's name and whether SIGTERM ends it with one line while it loads (as in `cli`).
+COMMANDS = {"tap-aphex": True, "source-aphex": False}
+
+
+def start(
+    tmp_path: Path, module_source: str, command: str = "tap-aphex"
+) -> subprocess.CompletedProcess[str]:
+    """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
+    (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
+    code = (
+        "import importlib; from tap_aphex import cli; "
+        f"cli._start({command!r}, 'loaded_command', stop_on_sigterm={COMMANDS[command]}); "
+        "importlib.import_module('loaded_command').main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_both_commands_start_through_cli() -> None:
+    scripts = {e.name: e.value for e in importlib.metadata.entry_points(group="console_scripts")}
+    assert scripts["tap-aphex"] == "tap_aphex.cli:tap_aphex"
+    assert scripts["source-aphex"] == "tap_aphex.cli:source_aphex"
+
+
+def test_each_command_loads_with_the_handler_for_its_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[tuple[str, str, bool]] = []
+    ran: list[str] = []
+
+    def recording(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
+        started.append((name, preload, stop_on_sigterm))
+
+    monkeypatch.setattr(cli, "_start", recording)
+    monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
+    airbyte = importlib.import_module("tap_aphex.airbyte.cli")
+    monkeypatch.setattr(airbyte, "main", lambda: ran.append("source-aphex"))
+
+    cli.tap_aphex()
+    cli.source_aphex()
+
+    assert started == [
+        ("tap-aphex", "tap_aphex.tap", COMMANDS["tap-aphex"]),
+        ("source-aphex", "tap_aphex.airbyte.cli", COMMANDS["source-aphex"]),
+    ]
+    assert ran == ["tap-aphex", "source-aphex"]  # each after its loading
+
+
+def sending(name: str) -> str:
+    """Module source that sends the process ``name``, as a user or a runner would."""
+    return f"import os, signal, time; os.kill(os.getpid(), signal.{name}); time.sleep(30)\n"
+
+
+MAIN = "\ndef main(): print('ran')\n"
+# The signal arrives in a module the command's module imports: deep in the import machinery.
+NESTED = "import nested_module\n"
+# The command has loaded and runs, but has not installed its own handlers yet.
+IN_MAIN_FIRST_THING = "def main():\n    {}    print('ran')\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "signal_name", "where", "code"),
+    [
+        ("tap-aphex", "SIGINT", "loading", 130),
+        ("tap-aphex", "SIGTERM", "loading", 143),
+        ("tap-aphex", "SIGINT", "nested", 130),
+        ("tap-aphex", "SIGTERM", "nested", 143),
+        ("tap-aphex", "SIGTERM", "main", 143),
+        ("source-aphex", "SIGINT", "loading", 130),
+        ("source-aphex", "SIGINT", "nested", 130),
+        ("source-aphex", "SIGINT", "main", 130),
+    ],
+)
+def test_a_signal_while_the_command_starts_is_one_line_and_nothing_runs(
+    tmp_path: Path, command: str, signal_name: str, where: str, code: int
+) -> None:
+    if where == "nested":
+        (tmp_path / "nested_module.py").write_text(sending(signal_name))
+        source = NESTED + MAIN
+    elif where == "main":
+        source = IN_MAIN_FIRST_THING.format(sending(signal_name).replace("; ", "\n    "))
+    else:
+        source = sending(signal_name) + MAIN
+
+    done = start(tmp_path, source, command)
+
+    assert done.returncode == code
+    assert done.stdout == ""  # main never printed "ran"
+    assert (
+        done.stderr == f"{command}: interrupted ({signal_name}) while starting: nothing was read.\n"
+    )
+
+
+def test_sigterm_ends_source_aphex_at_once_even_while_it_loads(tmp_path: Path) -> None:
+    # How Airbyte runners stop a connector: gone, by the signal, with nothing written.
+    done = start(tmp_path, sending("SIGTERM") + MAIN, "source-aphex")
+
+    assert done.returncode == -signal.SIGTERM
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_a_command_that_loads_without_a_signal_runs(tmp_path: Path) -> None:
+    done = start(tmp_path, MAIN)
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
