@@ -9,14 +9,13 @@ Both commands start here with only the standard library loaded, so a signal whil
   (130, 143); a closed stdout exits 1.
 - `source-aphex` (`airbyte/cli.py`): Airbyte runners stop a connector with SIGTERM and expect it
   gone at once, so SIGTERM keeps its default action there (`for_airbyte`).
-- A message line being written goes out whole: signals wait for the write (`held`).
+- A message line being written goes out whole: the interrupt waits for the write (`held`).
 """
 
 from __future__ import annotations
 
 # Only modules loaded with the interpreter at the top: a signal before a command installs its
 # handlers would be a traceback, so the way there is kept short.
-import contextlib
 import importlib
 import os
 import signal
@@ -25,7 +24,7 @@ import threading
 
 TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from types import FrameType
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
@@ -72,21 +71,30 @@ def for_airbyte() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@contextlib.contextmanager
-def held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the lines being written are out whole.
+class Held:
+    """``with held:`` around a write: a SIGINT or SIGTERM that `Interrupts` receives meanwhile
+    interrupts the run right after it, so a line being written goes out whole.
 
-    A handler that raises in the middle of a write to a slow reader would leave half a line on
-    stdout, which the target cannot parse. Held, the signal interrupts the run right after.
+    A handler that raised in the middle of a write to a slow reader would leave half a line on
+    stdout, which the target cannot parse. A flag rather than a signal mask: it costs no system
+    call for each of the many lines a run writes.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending: BaseException | None = None
+
+    def __enter__(self) -> None:
+        self.writing = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.writing = False
+        if self.pending is not None and exc_info[0] is None:
+            pending, self.pending = self.pending, None
+            raise pending
+
+
+held = Held()
 
 
 class Terminated(KeyboardInterrupt):
@@ -111,7 +119,11 @@ class Interrupts:
             # A no-op handler rather than SIG_IGN: a second signal already pending when this
             # runs would otherwise make Python print "Signal 15 ignored due to race condition".
             signal.signal(other, _ignore)
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if held.writing:
+            held.pending = interrupt  # raised when the line is out (`Held`)
+            return
+        raise interrupt
 
     def hold_further(self) -> None:
         """Keep later signals pending until the process has exited, which discards them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
@@ -92,7 +93,12 @@ class RunReport:
 
 class CountingWriter(MsgSpecWriter):
     """The SDK's msgspec writer, counting the RECORD messages written per stream (the summary's
-    "records sent"), each line written whole even when a signal comes (`cli.held`)."""
+    "records sent"); each line is written whole even when a signal comes (`cli.held`).
+
+    By hand because the SDK's flushes stdout after every message, one system call per record:
+    here RECORD lines wait in stdout's buffer, and every other message (a STATE, a SCHEMA) is
+    flushed together with the records before it, so no STATE reaches the target ahead of them.
+    """
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()
@@ -100,7 +106,10 @@ class CountingWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        with held():  # counted and written together, before a held signal interrupts the run
-            super().write_message(message)
+        line = self.format_message(message)
+        with held:
+            sys.stdout.buffer.write(line)
             if isinstance(message, RecordMessage):
                 self._sent[message.stream] += 1
+            else:
+                sys.stdout.flush()
