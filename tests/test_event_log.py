@@ -32,6 +32,12 @@ def events(*event_ids: str) -> list[dict[str, t.Any]]:
     [
         ({}, None, None),
         ({"starting_replication_value": None}, None, None),
+        (
+            {"progress_markers": {"replication_key_value": "e9"}},
+            None,
+            "only the SDK's progress_markers",
+        ),
+        ({"eventId": "e9"}, None, "no replication_key_value, only `eventId`"),
         ({"replication_key": "eventId", "replication_key_value": "e9"}, "e9", None),
         ({"replication_key": "eventId", "replication_key_value": 7}, None, "int 7, not an id"),
         ({"replication_key": "eventId", "replication_key_value": None}, None, "missing, not an"),

@@ -237,7 +237,15 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     if not isinstance(entry, dict):
         return Bookmark(stream, None, f"its entry is {_shown(entry)}, not an object")
     if "replication_key" not in entry and "replication_key_value" not in entry:
-        return Bookmark(stream, None)  # never delivered anything: not a problem
+        if set(entry) <= _SDK_HOUSEKEEPING and not entry.get("partitions"):
+            return Bookmark(stream, None)  # never delivered anything: not a problem
+        # Something is there, but no position the tap wrote: never read as "nothing yet".
+        if "progress_markers" in entry:
+            why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
+        else:
+            keys = ", ".join(f"`{key:.30}`" for key in list(entry)[:4])
+            why = f"it has no replication_key_value, only {keys}"
+        return Bookmark(stream, None, why)
     key, value = entry.get("replication_key"), entry.get("replication_key_value")
     if key != replication_key:
         return Bookmark(
@@ -248,6 +256,12 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     if not value.strip():
         return Bookmark(stream, None, "its replication_key_value is empty")
     return Bookmark(stream, value)
+
+
+#: What the SDK writes in a stream's entry besides a position (none of it is one).
+_SDK_HOUSEKEEPING = frozenset(
+    {"starting_replication_value", "replication_key_signpost", "partitions"}
+)
 
 
 def _shown(value: object) -> str:
