@@ -18,8 +18,8 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_aphex.cli import held
 from tap_aphex.errors import describe
+from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -93,7 +93,7 @@ class RunReport:
 
 class CountingWriter(MsgSpecWriter):
     """The SDK's msgspec writer, counting the RECORD messages written per stream (the summary's
-    "records sent"); each line is written whole even when a signal comes (`cli.held`).
+    "records sent"); each line is written whole even when a signal comes (`signals.held`).
 
     By hand because the SDK's flushes stdout after every message, one system call per record:
     here RECORD lines wait in stdout's buffer, and every other message (a STATE, a SCHEMA) is

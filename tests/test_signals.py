@@ -1,8 +1,8 @@
-"""How the commands start (`tap_aphex.cli`): a signal while a command loads ends it with one line,
-and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
+"""How the commands start (`tap_aphex.cli`, `tap_aphex.signals`): a signal while a command loads
+ends it with one line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
 Each case loads a small module of its own in a fresh Python, as the console scripts load the
-command: `cli._start` with the module as what to preload, then the module's `main`.
+command: `signals.load_command` with the module as what to preload, then the module's `main`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tap_aphex import cli
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-#: Each command's name and whether SIGTERM ends it with one line while it loads (as in `cli`).
+#: Each command's name and whether SIGTERM ends it with one line while it loads (as `cli` says).
 COMMANDS = {"tap-aphex": True, "source-aphex": False}
 
 
@@ -32,8 +32,9 @@ def start(
     """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "import importlib; from tap_aphex import cli; "
-        f"cli._start({command!r}, 'loaded_command', stop_on_sigterm={COMMANDS[command]}); "
+        "import importlib; from tap_aphex import signals; "
+        f"signals.load_command({command!r}, 'loaded_command', "
+        f"stop_on_sigterm={COMMANDS[command]}); "
         "importlib.import_module('loaded_command').main()"
     )
     return subprocess.run(
@@ -62,7 +63,7 @@ def test_each_command_loads_with_the_handler_for_its_signals(
     def recording(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
         started.append((name, preload, stop_on_sigterm))
 
-    monkeypatch.setattr(cli, "_start", recording)
+    monkeypatch.setattr(cli, "load_command", recording)
     monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
     airbyte = importlib.import_module("tap_aphex.airbyte.cli")
     monkeypatch.setattr(airbyte, "main", lambda: ran.append("source-aphex"))

@@ -25,9 +25,9 @@ from tap_aphex.airbyte.output import (
 )
 from tap_aphex.airbyte.state import singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
-from tap_aphex.cli import for_airbyte
 from tap_aphex.errors import AphexError, AuthenticationError, RunFailedError, describe
 from tap_aphex.settings import account_id, project_label
+from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
