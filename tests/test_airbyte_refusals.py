@@ -95,7 +95,9 @@ def test_a_batch_format_whose_package_is_missing_is_a_config_error_first(
     sim.clear_requests()
     config = {**events_config(sim), "batch_config": PARQUET}
 
-    result = source(tmp_path, command, config, **({"catalog": catalog} if command == "read" else {}))
+    result = source(
+        tmp_path, command, config, **({"catalog": catalog} if command == "read" else {})
+    )
 
     refused_before_any_request(result, sim, "batch_config")
 
