@@ -173,15 +173,33 @@ class _Redactor:
         position = 0
         while match is not None:
             begin, end = match.span()
+            whole = False
             for form, start in self._where[match.group()]:
                 rest = form[start:]
                 grown = _common_prefix(rest, text, begin)
                 end = max(end, begin + grown)
-            kept += [text[position:begin], _REDACTED]
-            position = end
-            match = pattern.search(text, position)
+                whole = whole or (start == 0 and grown == len(form))
+            if whole or not _inside_a_word(text, begin, end):
+                kept += [text[position:begin], _REDACTED]
+                position = next_search = end
+            else:  # a word of the text: a piece of the secret may still begin inside it
+                next_search = begin + 1
+            match = pattern.search(text, next_search)
         kept.append(text[position:])
         return "".join(kept)
+
+
+def _inside_a_word(text: str, begin: int, end: int) -> bool:
+    """A piece of a secret that is a word of the text, not an echo: letters of one case only,
+    and the text's word goes on past it (`redirect` of a key `secret-key-for-redirect`, in
+    "redirected"). A random key's pieces mix case, digits or signs; an echoed prefix ends where
+    the echo does. The whole secret is hidden even so."""
+    piece = text[begin:end]
+    if not (piece.isascii() and piece.isalpha() and (piece.islower() or piece.isupper())):
+        return False
+    before = text[begin - 1] if begin else ""
+    after = text[end] if end < len(text) else ""
+    return before.isalpha() or after.isalpha()
 
 
 def _common_prefix(form: str, text: str, begin: int) -> int:

@@ -197,3 +197,13 @@ def test_tap_aphex_never_shows_the_key_however_echoed(
     assert run.returncode == 1
     assert "Summary" in run.stderr
     assert_hidden(run.stderr + run.stdout, secret_part)
+
+
+def test_a_word_that_a_key_happens_to_hold_is_no_echo() -> None:
+    """A key holding an ordinary word: the word in a message stays; the key, or its start, not."""
+    key = "secret-key-for-redirect"
+    text = f"the API redirected (HTTP 302); the server said: {key[:10]}... and {key}"
+
+    shown = without_secrets(text, (key,))
+
+    assert shown == "the API redirected (HTTP 302); the server said: …... and …"
