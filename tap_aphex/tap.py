@@ -14,7 +14,6 @@ import fsspec  # type: ignore[import-untyped]
 from singer_sdk.batch import Batcher
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._batch import BatchConfig  # the SDK's reading of `batch_config`
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
@@ -35,6 +34,7 @@ from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
     CLI_TEST_ALL,
     SeamTap,
+    batch_config_from,
     config_input,
     without_capability,
 )
@@ -278,7 +278,7 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     if not raw:
         return []
     try:
-        batch = BatchConfig.from_dict(raw)
+        batch = batch_config_from(raw)
         encoding_format = str(batch.encoding.format)
         root = str(batch.storage.root)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
