@@ -91,7 +91,24 @@ class RunReport:
         return lines or ["nothing was selected, or nothing was new"]
 
 
-class CountingWriter(MsgSpecWriter):
+class RecordCounting:
+    """The one counting rule of both protocols' writers: a RECORD counts for its stream once its
+    line is written, in the run's `RunReport.records_sent` (the summary's "records sent").
+
+    Singer's writer is given the report when the tap makes it; Airbyte's is made before the tap
+    (the tap takes it as an argument), so it is handed the tap's report right after.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sent: Counter[str] = Counter()  # until `count_into`: counted, but reported nowhere
+
+    def count_into(self, report: RunReport) -> None:
+        """Count into ``report`` (its Counter, which `RunReport.clear` empties in place)."""
+        self._sent = report.records_sent
+
+
+class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting the RECORD messages written per stream (the summary's
     "records sent"); each line is written whole even when a signal comes (`signals.held`).
 
@@ -102,7 +119,7 @@ class CountingWriter(MsgSpecWriter):
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()
-        self._sent = report.records_sent
+        self.count_into(report)
 
     @override
     def write_message(self, message: Message) -> None:

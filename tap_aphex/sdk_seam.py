@@ -28,6 +28,14 @@ if t.TYPE_CHECKING:
 # --- runtime helper: CLI, signals, logs -------------------------------------------------------
 
 
+def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
+    """`batch_config` as the SDK reads it when it writes the first BATCH file (0.54: the private
+    `BatchConfig.from_dict`, what `Stream.get_batch_config` calls); the tap reads it up front."""
+    from singer_sdk.helpers._batch import BatchConfig
+
+    return BatchConfig.from_dict(dict(raw))
+
+
 def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
     """What the CLI's ``--config`` option hands to ``invoke``.
 

@@ -30,6 +30,10 @@ SINGER_DELETED_AT = "_sdc_deleted_at"
 AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 
 
+#: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
+SYNC_MODES = ("full_refresh", "incremental")
+
+
 class CatalogMismatchError(AphexError):
     """The configured catalog names a stream the config does not enable."""
 
@@ -83,7 +87,7 @@ def _airbyte_stream(name: str, tap: TapAphex) -> dict[str, t.Any]:
     return {
         "name": name,
         "json_schema": schema,
-        "supported_sync_modes": ["full_refresh", "incremental"],
+        "supported_sync_modes": list(SYNC_MODES),
         "source_defined_cursor": True,
         "default_cursor_field": [cursor] if cursor else [],
         "source_defined_primary_key": [[key] for key in stream.primary_keys or []],
@@ -129,5 +133,15 @@ def _configured_streams(configured: object) -> dict[str, str]:
         if not isinstance(stream, dict) or not isinstance(stream.get("name"), str):
             msg = "A configured stream has no `stream.name`; pass the file Airbyte configured."
             raise CatalogMismatchError(msg)
-        wanted[stream["name"]] = str(entry.get("sync_mode", "incremental"))
+        mode = entry.get("sync_mode", "incremental")
+        if mode not in SYNC_MODES:
+            # Guessing would either re-read everything (quota) or keep a state the user meant
+            # to drop: the catalog is wrong, so say so before any request.
+            msg = (
+                f"The configured catalog's stream {stream['name']:.60} has sync_mode "
+                f"{str(mode)[:40]!r}; this source supports {' and '.join(SYNC_MODES)}. Refresh "
+                "the connection's streams and pick one of those."
+            )
+            raise CatalogMismatchError(msg)
+        wanted[stream["name"]] = mode
     return wanted

@@ -23,12 +23,18 @@ from tap_aphex.airbyte.output import (
     error_trace,
     logs_as_airbyte_messages,
 )
-from tap_aphex.airbyte.state import singer_state
+from tap_aphex.airbyte.state import StateNotUnderstoodError, singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
-from tap_aphex.errors import AphexError, AuthenticationError, RunFailedError, describe
+from tap_aphex.errors import (
+    AphexError,
+    AuthenticationError,
+    ConfigError,
+    RunFailedError,
+    describe,
+)
 from tap_aphex.settings import account_id, project_label
 from tap_aphex.signals import for_airbyte
-from tap_aphex.tap import TapAphex
+from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -91,8 +97,57 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         return 1
 
 
+#: What the user must fix (a setting, a credential, the catalog or state passed): `config_error`.
+CONFIG_ERRORS: tuple[type[Exception], ...] = (
+    AuthenticationError,
+    ConfigError,
+    ConfigValidationError,
+    InputFileError,
+    StateNotUnderstoodError,
+    catalog.CatalogMismatchError,
+)
+
+
 def _is_config_error(error: Exception | None) -> bool:
-    return isinstance(error, (AuthenticationError, InputFileError, catalog.CatalogMismatchError))
+    return isinstance(error, CONFIG_ERRORS)
+
+
+def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Settings a `read` would refuse under Airbyte, found before any request (`check` and `read`
+    both ask first, so no quota is spent on a sync that cannot land).
+
+    - `batch_config`: BATCH messages have no Airbyte counterpart; the records would be held back
+      for files no destination reads.
+    - `stream_maps` that rename a stream (`__alias__`), make one (`__source__`, or a key naming no
+      stream of the tap): Airbyte sends records only for the streams of the configured catalog,
+      which `discover` names as the tap's own. Maps that change a stream's properties, or drop
+      it, keep its name and are allowed.
+    """
+    problems = []
+    if config.get("batch_config") is not None:
+        problems.append(
+            "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
+            "counterpart for; remove it from the source's config"
+        )
+    maps = config.get("stream_maps")
+    for name, stream_map in maps.items() if isinstance(maps, dict) else ():
+        renames = isinstance(stream_map, dict) and (
+            "__alias__" in stream_map or "__source__" in stream_map
+        )
+        if renames or (name not in STREAM_NAMES and name != "__else__"):
+            problems.append(
+                f"`stream_maps.{name:.60}` would send records under a stream name the configured "
+                "catalog does not have (`__alias__`, `__source__` or a new stream); under Airbyte "
+                "a stream map may change a stream's properties but not its name. Rename in the "
+                "destination instead (its stream prefix or namespace)"
+            )
+    return problems
+
+
+def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
+    """Raise a config error for anything `airbyte_config_problems` finds."""
+    if problems := airbyte_config_problems(config):
+        raise ConfigValidationError("Config validation failed", errors=problems)
 
 
 def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
@@ -104,6 +159,9 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         raise InputFileError(f"--config {args.config} holds no JSON object.")
     if args.command == "check":
         result = check_connection(config)
+        if result.config_error:
+            # Refused before any request: said as a config_error as well, the form `read` uses.
+            output.write(error_trace(result.message, "config_error"))
         output.write(connection_status(succeeded=result.succeeded, message=result.message))
         return 0  # a failed check is an answer, not an error
     if args.command == "discover":
@@ -119,13 +177,19 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
 def _read(
     config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
 ) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written."""
+    """Run the tap on the selected streams, its messages translated as they are written.
+
+    Everything that can be refused is refused before the first request: the config (as `check`
+    does), the configured catalog, the state.
+    """
+    _refuse_what_a_read_would(config)
     selection = catalog.select(new_tap(config=config), configured)
     state = singer_state(passed, selected=selection.streams, full_refresh=selection.full_refresh)
-    writer = AirbyteMessageWriter(output)
+    writer = AirbyteMessageWriter(output, selection.streams)
     tap = new_tap(
         config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
     )
+    writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
     except RunFailedError:
@@ -168,6 +232,7 @@ def new_tap(**kwargs: t.Any) -> TapAphex:
 class CheckResult(t.NamedTuple):
     succeeded: bool
     message: str
+    config_error: bool = False  # refused before any request: the config must change
 
 
 def check_connection(config: dict[str, t.Any]) -> CheckResult:
@@ -177,9 +242,12 @@ def check_connection(config: dict[str, t.Any]) -> CheckResult:
     to one page of the daily event quota. Each project: its published plans with `limit=1`.
     """
     try:
+        _refuse_what_a_read_would(config)
         tap = new_tap(config={**config, "published_plans_limit": 1})
     except ConfigValidationError as error:
-        return CheckResult(False, config_error_text(error))
+        return CheckResult(False, config_error_text(error), config_error=True)
+    except ConfigError as error:
+        return CheckResult(False, str(error), config_error=True)
     outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
     if events is not None:

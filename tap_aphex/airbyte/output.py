@@ -19,6 +19,8 @@ import typing as t
 import msgspec
 from typing_extensions import override
 
+from tap_aphex.redact import run_secrets, without_secrets
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -73,17 +75,24 @@ def state_message(state: dict[str, t.Any], records_since_last: int) -> AirbyteMe
     }
 
 
+def _safe(text: str) -> str:
+    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) without the run's keys and
+    tokens in any form (`redact.without_secrets`), whoever worded it: the last line of defence,
+    after the log filter and the errors' own redaction."""
+    return without_secrets(text, run_secrets())
+
+
 def log_message(level: str, message: str) -> AirbyteMessage:
-    return {"type": "LOG", "log": {"level": level, "message": message}}
+    return {"type": "LOG", "log": {"level": level, "message": _safe(message)}}
 
 
 def error_trace(
     message: str, failure_type: str, *, internal_message: str | None = None
 ) -> AirbyteMessage:
     """A TRACE error: `config_error` when the user must fix a setting, else `system_error`."""
-    error: dict[str, t.Any] = {"message": message, "failure_type": failure_type}
+    error: dict[str, t.Any] = {"message": _safe(message), "failure_type": failure_type}
     if internal_message:
-        error["internal_message"] = internal_message
+        error["internal_message"] = _safe(internal_message)
     return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error}}
 
 
@@ -101,7 +110,10 @@ def stream_status_trace(stream: str, status: str) -> AirbyteMessage:
 
 def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     status = "SUCCEEDED" if succeeded else "FAILED"
-    return {"type": "CONNECTION_STATUS", "connectionStatus": {"status": status, "message": message}}
+    return {
+        "type": "CONNECTION_STATUS",
+        "connectionStatus": {"status": status, "message": _safe(message)},
+    }
 
 
 #: Python's levels in the protocol's words (AirbyteLogMessage.level).

@@ -22,7 +22,8 @@ import json
 import time
 import typing as t
 
-from tap_aphex.errors import AphexError
+from tap_aphex.errors import AphexError, ConfigError
+from tap_aphex.inputs import check_state_shape
 
 SingerState = dict[str, t.Any]
 
@@ -33,7 +34,8 @@ POSITION = "replication_key_value"  # the Singer bookmark's position (the last e
 
 
 class StateNotUnderstoodError(AphexError):
-    """The state passed to `read` is not one of the shapes Airbyte writes."""
+    """The state passed to `read` is not one of the shapes Airbyte writes, or holds a stream
+    state this source cannot use: a `config_error`, said in Airbyte's words."""
 
 
 class StreamStates:
@@ -89,6 +91,8 @@ def singer_state(
         state = _from_messages(passed)
     else:
         raise _not_understood(f"a JSON {type(passed).__name__}")
+    given = state.get("bookmarks") or {}
+    _check_stream_states({name: given[name] for name in given if name not in full_refresh})
     bookmarks = {
         name: bookmark
         for name, bookmark in (state.get("bookmarks") or {}).items()
@@ -110,6 +114,37 @@ def _resume_log_streams_together(bookmarks: dict[str, t.Any], selected: t.Collec
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
+
+
+def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
+    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
+
+    Refused rather than skipped: reading the stream from the beginning instead would re-send the
+    whole log (and spend the day's quota) without a word. The tap's own check (`inputs`) decides
+    what is usable; only its wording, which is about Singer state files, is not used here.
+    """
+    # Lazily: tap_aphex.tap imports the streams, and this module is imported by the writer.
+    from tap_aphex.tap import STREAM_NAMES
+
+    for name, stream_state in bookmarks.items():
+        if name not in STREAM_NAMES:
+            raise _stream_state_refused(name, "is for a stream this source does not have")
+        if not isinstance(stream_state, dict):
+            kind = "null" if stream_state is None else f"a JSON {type(stream_state).__name__}"
+            raise _stream_state_refused(name, f"is {kind}, not an object")
+        try:
+            check_state_shape({"bookmarks": {name: stream_state}}, streams=STREAM_NAMES)
+        except ConfigError:
+            what = "has a shape this source cannot resume from"
+            raise _stream_state_refused(name, what) from None
+
+
+def _stream_state_refused(stream: str, what: str) -> StateNotUnderstoodError:
+    return StateNotUnderstoodError(
+        f"The state passed with --state cannot be used: the stream state of {stream[:60]} {what}. "
+        "Pass the state a previous `read` wrote; or reset that stream's state in the connection "
+        "(Airbyte: Settings > Clear data for the stream) to read it from the beginning."
+    )
 
 
 def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
@@ -154,7 +189,9 @@ def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
         raise _not_understood("a stream state without a stream descriptor")
     if not isinstance(descriptor.get("name"), str):
         raise _not_understood("a stream state without a stream name")
-    if stream_state.get("stream_state") is not None:
+    # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
+    # An explicit one, `null` included, must be usable (`_check_stream_states`).
+    if "stream_state" in stream_state:
         bookmarks[descriptor["name"]] = stream_state["stream_state"]
 
 

@@ -8,6 +8,7 @@ status. Nothing in the streams knows which protocol they speak.
 
 from __future__ import annotations
 
+import logging
 import time
 import typing as t
 from collections import Counter
@@ -36,20 +37,32 @@ from tap_aphex.airbyte.output import (
 )
 from tap_aphex.airbyte.state import StreamStates
 from tap_aphex.errors import AphexError
+from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
+
+LOGGER = logging.getLogger("tap-aphex")
 
 
 class BatchNotSupportedError(AphexError):
     """BATCH messages have no Airbyte counterpart."""
 
 
-class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages as they are written, in order, onto an `AirbyteOutput`."""
+class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
+    """Translates the tap's messages as they are written, in order, onto an `AirbyteOutput`.
 
-    def __init__(self, output: AirbyteOutput) -> None:
+    Each RECORD written counts for its stream in the run's report (`count_into`), by the same
+    rule as Singer's writer, so the closing summary says what went out under either protocol.
+    Only the configured catalog's streams get records: any other (a parent stream read for its
+    children but not selected, say) is dropped, with one WARNING.
+    """
+
+    def __init__(self, output: AirbyteOutput, streams: Iterable[str] | None = None) -> None:
+        super().__init__()
         self._output = output
+        self._configured = frozenset(streams) if streams is not None else None
+        self._dropped: set[str] = set()  # unconfigured streams already warned about
         self._started: list[str] = []  # streams whose STARTED status went out, in order
         self._running: set[str] = set()
         self._records_since_state: Counter[str] = Counter()  # per stream
@@ -60,6 +73,9 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
             stream, data = message.stream, message.record
+            if self._configured is not None and stream not in self._configured:
+                self._drop(stream)
+                return
             self._stream_is_running(stream)
             if SINGER_DELETED_AT in data:
                 data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
@@ -70,6 +86,7 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
             # process, a STATE never runs ahead of what was written.
             self._output.write(record_message(stream, data), flush=False)
             self._records_since_state[stream] += 1
+            self._sent[stream] += 1
         elif isinstance(message, StateMessage):
             for stream, state in self._states.moved(message.value):
                 records = self._records_since_state.pop(stream, 0)
@@ -83,6 +100,14 @@ class AirbyteMessageWriter(GenericSingerWriter[bytes, Message]):
             )
             raise BatchNotSupportedError(msg)
         # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves.
+
+    def _drop(self, stream: str) -> None:
+        if stream not in self._dropped:
+            self._dropped.add(stream)
+            LOGGER.warning(
+                "Records for stream %s, which the configured catalog does not have, are not sent.",
+                stream[:60],
+            )
 
     @override
     def serialize_message(self, message: Message) -> bytes:

@@ -1,0 +1,232 @@
+"""`source-aphex` refuses what it cannot do before it spends quota, counts what it sent, and
+sends records only for the configured catalog's streams (issue 18).
+
+Real HTTP to the simulator; every message is checked against the Airbyte protocol's models
+(`test_airbyte.source`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import typing as t
+
+import pytest
+from aphex_simulator import Simulator
+from harness import events_config, run_cli
+from test_airbyte import PAGE, AirbyteRun, configured, read, source
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+JSONL = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": "file:///tmp"}}
+PARQUET = {**JSONL, "encoding": {"format": "parquet", "compression": "gzip"}}
+NO_PYARROW = importlib.util.find_spec("pyarrow") is None
+
+#: Settings a read would refuse: each must be refused by `check` and by `read`, before a request.
+REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
+    "batch_config": ({"batch_config": JSONL}, "`batch_config` is for Singer targets"),
+    "an alias": (
+        {"stream_maps": {"task_events": {"__alias__": "events"}}},
+        "`stream_maps.task_events`",
+    ),
+    "a new stream from one": (
+        {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
+        "`stream_maps.events_copy`",
+    ),
+    "a map naming no stream": ({"stream_maps": {"events": {"x": "1"}}}, "`stream_maps.events`"),
+}
+
+
+@pytest.fixture
+def sim() -> t.Iterator[Simulator]:
+    with Simulator(seed=7, events=2 * PAGE, page_size=PAGE, daily_quota=None) as sim:
+        yield sim
+
+
+def catalog_of(tmp_path: Path, sim: Simulator) -> dict[str, t.Any]:
+    return configured(source(tmp_path, "discover", events_config(sim)))
+
+
+def refused_before_any_request(result: AirbyteRun, sim: Simulator, words: str) -> str:
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error", error
+    assert words in error["message"], error["message"]
+    assert sim.requests == []  # not one request: no quota spent
+    assert result.of_type("RECORD") == result.of_type("STATE") == []
+    return str(error["message"])
+
+
+@pytest.mark.parametrize("setting", REFUSED)
+def test_check_refuses_what_a_read_would_before_any_request(
+    sim: Simulator, tmp_path: Path, setting: str
+) -> None:
+    extra, words = REFUSED[setting]
+
+    result = source(tmp_path, "check", {**events_config(sim), **extra})
+
+    refused_before_any_request(result, sim, words)
+    (status,) = result.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert words in status["connectionStatus"]["message"]
+    assert result.exit_code == 0  # a failed check is an answer
+
+
+@pytest.mark.parametrize("setting", REFUSED)
+def test_read_refuses_the_same_before_any_request(
+    sim: Simulator, tmp_path: Path, setting: str
+) -> None:
+    extra, words = REFUSED[setting]
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", {**events_config(sim), **extra}, catalog=catalog)
+
+    refused_before_any_request(result, sim, words)
+    assert result.exit_code == 1
+
+
+@pytest.mark.skipif(not NO_PYARROW, reason="pyarrow is installed: the format can be written")
+@pytest.mark.parametrize("command", ["check", "read"])
+def test_a_batch_format_whose_package_is_missing_is_a_config_error_first(
+    sim: Simulator, tmp_path: Path, command: str
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    config = {**events_config(sim), "batch_config": PARQUET}
+
+    result = source(
+        tmp_path, command, config, **({"catalog": catalog} if command == "read" else {})
+    )
+
+    refused_before_any_request(result, sim, "batch_config")
+
+
+@pytest.mark.skipif(not NO_PYARROW, reason="pyarrow is installed: the format can be written")
+def test_singer_refuses_a_batch_format_whose_package_is_missing_before_any_request(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    batch = {**PARQUET, "storage": {"root": tmp_path.as_uri()}}
+
+    run = run_cli(events_config(sim, batch_config=batch))
+
+    assert run.returncode == 1
+    assert "format `parquet` needs the package `pyarrow`" in run.stderr
+    assert "Unexpected" not in run.stderr
+    assert "ModuleNotFoundError" not in run.stderr
+    assert sim.requests == []
+    assert run.messages == []
+
+
+@pytest.mark.parametrize(
+    ("batch", "words"),
+    [
+        ({**JSONL, "storage": {"root": "nosuchfs://bucket/x"}}, "no filesystem fsspec knows"),
+        ({"encoding": {"format": "jsonl"}}, "`batch_config` cannot be read"),
+    ],
+)
+def test_singer_refuses_a_batch_storage_or_shape_it_cannot_write_before_any_request(
+    sim: Simulator, batch: dict[str, t.Any], words: str
+) -> None:
+    run = run_cli(events_config(sim, batch_config=batch))
+
+    assert run.returncode == 1
+    assert words in run.stderr
+    assert "Traceback" not in run.stderr
+    assert sim.requests == []
+
+
+def test_an_unknown_sync_mode_is_refused_as_a_config_error(sim: Simulator, tmp_path: Path) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"][0]["sync_mode"] = "bogus"
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog)
+
+    message = refused_before_any_request(result, sim, "'bogus'")
+    assert "full_refresh and incremental" in message
+
+
+@pytest.mark.parametrize(
+    "stream_state",
+    ["garbage", None, [], 42, {"partitions": "x"}, {"progress_markers": []}],
+    ids=["string", "null", "list", "number", "bad partitions", "bad markers"],
+)
+@pytest.mark.parametrize("form", ["state messages", "legacy object"])
+def test_a_stream_state_the_source_cannot_use_is_a_config_error_in_airbytes_words(
+    sim: Simulator, tmp_path: Path, stream_state: object, form: str
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    state: object = [
+        {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": "task_events"}, "stream_state": stream_state},
+        }
+    ]
+    if form == "legacy object":
+        state = {"bookmarks": {"task_events": stream_state}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    message = refused_before_any_request(result, sim, "stream state of task_events")
+    assert "Meltano" not in message
+    assert "Singer" not in message
+    assert "--state" in message
+    assert result.exit_code == 1
+
+
+def test_a_state_for_a_stream_the_source_does_not_have_is_a_config_error(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    state = {"bookmarks": {"events": {"replication_key_value": "x"}}}
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    refused_before_any_request(result, sim, "a stream this source does not have")
+
+
+def test_a_stream_without_any_stream_state_starts_from_the_beginning(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """No `stream_state` at all is how a platform passes a stream whose state it cleared."""
+    state = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "task_events"}}}]
+
+    result = read(tmp_path, events_config(sim), state=state)
+
+    assert result.exit_code == 0
+    assert len(result.records("task_events")) == len(sim.event_log.events)
+
+
+def test_the_summary_counts_what_was_sent_in_every_stream(tmp_path: Path) -> None:
+    with Simulator(
+        seed=5, events=2 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=5
+    ) as sim:
+        projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+        result = read(tmp_path, {**events_config(sim), "projects": projects})
+
+    assert result.exit_code == 0
+    summary = [
+        m["log"]["message"]
+        for m in result.of_type("LOG")
+        if m["log"]["message"].startswith("Summary: ")
+    ]
+    sent = {m["record"]["stream"] for m in result.of_type("RECORD")}
+    assert sent >= {"task_events", "tasks", "published_plans", "published_plan_tasks"}
+    for stream in sent:
+        count = len(result.records(stream))
+        said = f"Summary: {stream}: {count:,} records sent"
+        assert [line for line in summary if line.split(";")[0] == said], (said, summary)
+    projects_said = [line for line in summary if line.startswith("Summary: published_plans (")]
+    assert len(projects_said) == 2, summary
+
+
+def test_records_go_out_only_for_the_configured_catalogs_streams(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    result = read(tmp_path, events_config(sim), streams=["tasks"])
+
+    assert {m["record"]["stream"] for m in result.of_type("RECORD")} == {"tasks"}
+    assert "Summary: task_events" not in json.dumps(result.of_type("LOG"))

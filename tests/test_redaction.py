@@ -1,0 +1,209 @@
+"""No key or token in any message, however a server echoes it (issue 18).
+
+A scripted server (pytest-httpserver) echoes the key base64- and percent-encoded, or only its
+first characters, in error bodies and in headers the tap quotes (`Content-Type`, `Location`).
+Both commands run over real HTTP: `tap-aphex` (its log lines, errors and summary on stderr) and
+`source-aphex` (LOG, TRACE and CONNECTION_STATUS messages).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import timeit
+import typing as t
+from urllib.parse import quote, quote_plus
+
+import pytest
+from harness import run_cli
+from test_airbyte import source
+
+from tap_aphex.redact import (
+    MIN_FRAGMENT,
+    printable,
+    remember_secrets,
+    run_secrets,
+    secret_forms,
+    without_secrets,
+)
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_httpserver import HTTPServer
+
+#: Characters that base64 and percent-encoding each change: every form differs from the key.
+KEY = "Ak3y+/=?&%~_-0123456789xyzQ"
+PATH = "/apiTaskEventsV2"
+
+
+def b64(text: str, encode: t.Callable[[bytes], bytes] = base64.b64encode) -> str:
+    return encode(text.encode()).decode()
+
+
+LOWER_HEX = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(KEY, safe=""))
+
+#: name -> (how the server echoes the key, the part of it that is the key's alone)
+ECHOES: dict[str, tuple[str, str]] = {
+    "as is": (KEY, KEY),
+    "base64": (b64(KEY), b64(KEY)),
+    "base64 unpadded": (b64(KEY).rstrip("="), b64(KEY).rstrip("=")),
+    "base64 url-safe": (b64(KEY, base64.urlsafe_b64encode), b64(KEY, base64.urlsafe_b64encode)),
+    "base64 url-safe unpadded": (
+        b64(KEY, base64.urlsafe_b64encode).rstrip("="),
+        b64(KEY, base64.urlsafe_b64encode).rstrip("="),
+    ),
+    # Basic auth, or any text before it: the key encoded from an offset; "user:" is not secret.
+    "base64 after a prefix": (b64("user:" + KEY), b64("user:" + KEY)[8:]),
+    "percent (quote)": (quote(KEY, safe=""), quote(KEY, safe="")),
+    "percent (quote_plus)": (quote_plus(KEY), quote_plus(KEY)),
+    "percent, lower-case hex": (LOWER_HEX, LOWER_HEX),
+    "first 8 characters": (KEY[:8], KEY[:8]),
+    "first 12 characters": (KEY[:12] + "...", KEY[:12]),
+    "10 from the middle": (KEY[9:19], KEY[9:19]),
+}
+
+
+def windows(text: str) -> set[str]:
+    """Every run of `MIN_FRAGMENT` characters of ``text``: none may be shown."""
+    return {text[i : i + MIN_FRAGMENT] for i in range(len(text) - MIN_FRAGMENT + 1)}
+
+
+def assert_hidden(shown: str, secret_part: str) -> None:
+    leaked = [piece for piece in windows(secret_part) | windows(KEY) if piece in shown]
+    assert not leaked, (leaked, shown)
+
+
+# ------------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize("echo", ECHOES)
+def test_every_form_and_fragment_of_a_secret_is_hidden(echo: str) -> None:
+    echoed, secret_part = ECHOES[echo]
+
+    shown = printable(f"HTTP 403: bad key {echoed}; check it", (KEY,), limit=1_000)
+
+    assert_hidden(shown, secret_part)
+    assert shown.startswith("HTTP 403: bad key ")
+    assert shown.endswith("; check it")
+
+
+def test_fewer_than_8_characters_of_a_secret_and_other_text_stay() -> None:
+    text = f"task {KEY[:7]} in Riverside Tower, page 3"
+
+    assert without_secrets(text, (KEY,)) == text
+
+
+def test_a_short_secret_is_hidden_whole_but_not_in_pieces() -> None:
+    assert without_secrets("token=t0k3n! and t0k", ("t0k3n!",)) == "token=… and t0k"
+
+
+def test_secret_forms_include_the_encoded_ones() -> None:
+    forms = secret_forms(KEY)
+
+    for echoed, _ in ECHOES.values():
+        if len(echoed) > 12 and "..." not in echoed and echoed != KEY[9:19]:
+            assert any(echoed in form or form in echoed for form in forms), echoed
+
+
+def test_the_run_secrets_regex_is_built_once_and_cheap_per_line() -> None:
+    remember_secrets(KEY, "pbi_" + "a1B2c3D4e5" * 4, "pbi_" + "Z9y8X7w6V5" * 4)
+    line = "Summary: task_events: 8,000 records sent; stopped: end of the log; resumes after x"
+    try:
+        seconds = timeit.timeit(lambda: without_secrets(line, run_secrets()), number=2_000)
+    finally:
+        remember_secrets()
+
+    assert seconds / 2_000 < 0.001  # far under a millisecond a line (about 10 µs here)
+
+
+# ----------------------------------------------------------------------- over real HTTP
+
+
+def echoing_server(httpserver: HTTPServer, where: str, echoed: str) -> None:
+    if where == "error body":
+        httpserver.expect_request(PATH).respond_with_data(f"bad key {echoed}", status=403)
+    elif where == "Content-Type":
+        httpserver.expect_request(PATH).respond_with_data(
+            "<html>", status=200, headers={"Content-Type": f"text/html; echo={echoed}"}
+        )
+    else:  # a redirect to a path holding the key
+        httpserver.expect_request(PATH).respond_with_data(
+            "", status=302, headers={"Location": f"/moved/{echoed}/x"}
+        )
+
+
+WHERE = ["error body", "Content-Type", "Location"]
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("echo", ECHOES)
+def test_source_aphex_check_never_shows_the_key_however_echoed(
+    httpserver: HTTPServer, tmp_path: Path, echo: str, where: str
+) -> None:
+    echoed, secret_part = ECHOES[echo]
+    echoing_server(httpserver, where, echoed)
+    config = {"api_key": KEY, "api_url": httpserver.url_for(PATH), "retry_budget_seconds": 0}
+
+    result = source(tmp_path, "check", config)
+
+    (status,) = result.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert_hidden(json.dumps(result.messages, ensure_ascii=False), secret_part)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(
+    "echo", ["base64 after a prefix", "percent (quote_plus)", "first 12 characters"]
+)
+def test_source_aphex_read_never_shows_the_key_however_echoed(
+    httpserver: HTTPServer, tmp_path: Path, echo: str, where: str
+) -> None:
+    echoed, secret_part = ECHOES[echo]
+    echoing_server(httpserver, where, echoed)
+    config = {"api_key": KEY, "api_url": httpserver.url_for(PATH), "retry_budget_seconds": 0}
+    catalog = {
+        "streams": [
+            {
+                "stream": {"name": "task_events", "json_schema": {}, "supported_sync_modes": []},
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append",
+            }
+        ]
+    }
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    assert result.exit_code == 1
+    assert result.errors()  # the failure is said, as a TRACE
+    assert any(m["log"]["message"].startswith("Summary") for m in result.of_type("LOG"))
+    assert_hidden(json.dumps(result.messages, ensure_ascii=False), secret_part)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize(
+    "echo", ["base64", "base64 url-safe unpadded", "percent (quote)", "first 8 characters"]
+)
+def test_tap_aphex_never_shows_the_key_however_echoed(
+    httpserver: HTTPServer, echo: str, where: str
+) -> None:
+    echoed, secret_part = ECHOES[echo]
+    echoing_server(httpserver, where, echoed)
+    config = {"api_key": KEY, "api_url": httpserver.url_for(PATH), "retry_budget_seconds": 0}
+
+    run = run_cli(config, None, env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode == 1
+    assert "Summary" in run.stderr
+    assert_hidden(run.stderr + run.stdout, secret_part)
+
+
+def test_a_word_that_a_key_happens_to_hold_is_no_echo() -> None:
+    """A key holding an ordinary word: the word in a message stays; the key, or its start, not."""
+    key = "secret-key-for-redirect"
+    text = f"the API redirected (HTTP 302); the server said: {key[:10]}... and {key}"
+
+    shown = without_secrets(text, (key,))
+
+    assert shown == "the API redirected (HTTP 302); the server said: …... and …"
