@@ -162,6 +162,31 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
     partition_state.pop("progress_markers", None)
 
 
+# --- fed streams: SCHEMA once per run -----------------------------------------------------------
+
+
+class SchemaOncePerRun(Stream):
+    """A stream whose SCHEMA goes out once per run (and again only if it changes).
+
+    0.54/0.55: `Stream.sync` calls `_write_schema_message` on every call, and a fed stream is
+    synced once per page (`tasks`) or per published version (the plan tables); a target may run
+    DDL checks on each SCHEMA. The messages are those of `_generate_schema_messages` (one per
+    stream map), compared as dicts with the ones already written.
+    """
+
+    _schema_sent: list[dict[str, t.Any]] | None = None
+
+    @override
+    def _write_schema_message(self) -> None:
+        messages = list(self._generate_schema_messages())
+        sent = [message.to_dict() for message in messages]
+        if sent == self._schema_sent:
+            return
+        self._schema_sent = sent
+        for message in messages:
+            self._tap.write_message(message)
+
+
 # --- fixes helper: stream map failures ----------------------------------------------------------
 
 #: 0.54 evaluates stream-map expressions (simpleeval) in this module; an error an expression
