@@ -32,6 +32,7 @@ class StopReason(str, enum.Enum):
     DAILY_LIMIT = "daily limit (HTTP 503)"
     MAX_EVENTS = "max_events_per_run reached"
     UP_TO_DATE = "up to date"
+    VERSIONS_MISSING = "versions missing (see its WARNING)"
     FAILURE = "failure"
     INTERRUPTED = "interrupted"
 

@@ -194,7 +194,8 @@ class PublishedPlansStream(AphexStream):
             plan_history.project_read(self.logger, read)
             moved = self._move_bookmarks(context, project, fed)
             resume = plan_history.resume_at([moved[stream] for stream in fed])
-            self.report.stopped(self.name, StopReason.UP_TO_DATE, resume, part=read.label)
+            why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
+            self.report.stopped(self.name, why, resume, part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
             ended = True
         finally:
