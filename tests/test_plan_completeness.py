@@ -55,7 +55,9 @@ def test_a_server_that_caps_limit_leaves_a_gap_that_is_named_and_never_passed_ov
         assert set(landed(second)) == set(newest_ids(sim, capped, 5)) | set(
             newest_ids(sim, other, 1)
         )
-        (warning,) = [line for line in log_lines(second.stderr, "WARNING") if "did not land" in line]
+        (warning,) = [
+            line for line in log_lines(second.stderr, "WARNING") if "did not land" in line
+        ]
         assert f"Project {capped.name}: the API answered 5 versions, fewer than the 10 asked" in (
             warning
         )
@@ -64,11 +66,13 @@ def test_a_server_that_caps_limit_leaves_a_gap_that_is_named_and_never_passed_ov
         for stream in PLAN_STREAMS:
             before = {p["context"]["accountId"]: p for p in bookmarks(first, stream)}
             after = {p["context"]["accountId"]: p for p in bookmarks(second, stream)}
-            assert after[capped.account_id]["replication_key_value"] == (
-                before[capped.account_id]["replication_key_value"]
+            assert (
+                after[capped.account_id]["replication_key_value"]
+                == (before[capped.account_id]["replication_key_value"])
             )
-            assert after[other.account_id]["replication_key_value"] > (
-                before[other.account_id]["replication_key_value"]
+            assert (
+                after[other.account_id]["replication_key_value"]
+                > (before[other.account_id]["replication_key_value"])
             )
         assert f"published_plans ({capped.name}): stopped: versions missing" in second.stderr
         # The next run asks again, and says it again: the versions are still missing.
@@ -88,8 +92,9 @@ def test_a_bookmark_older_than_what_the_api_keeps_is_a_gap_too() -> None:
         assert second.returncode == 0, second.stderr
         warning = [line for line in log_lines(second.stderr, "WARNING") if "did not land" in line]
         assert len(warning) == 1, second.stderr
-        assert bookmarks(second, "published_plans")[0]["replication_key_value"] == (
-            bookmarks(first, "published_plans")[0]["replication_key_value"]
+        assert (
+            bookmarks(second, "published_plans")[0]["replication_key_value"]
+            == (bookmarks(first, "published_plans")[0]["replication_key_value"])
         )
 
 
@@ -148,9 +153,7 @@ SURPRISES = frozenset(
 
 
 def test_a_warning_about_a_version_is_said_on_the_run_that_first_reads_it_only() -> None:
-    with Simulator(
-        seed=9, events=0, plan_projects=1, plan_tasks=6, variations=SURPRISES
-    ) as sim:
+    with Simulator(seed=9, events=0, plan_projects=1, plan_tasks=6, variations=SURPRISES) as sim:
         (project,) = sim.plan_projects
         first = run_cli(plans_config([project]))
         assert first.returncode == 0, first.stderr
