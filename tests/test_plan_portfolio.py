@@ -8,6 +8,7 @@ delivered, and a resumed run lands each missing version, once.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -37,9 +38,13 @@ def most_at_once(sim: Simulator, latency: float) -> int:
 def test_projects_are_downloaded_at_most_max_parallel_projects_at_a_time() -> None:
     latency = 0.4
     with Simulator(
-        seed=3, events=0, plan_projects=8, plan_tasks=3, history_weeks=3,
+        seed=3,
+        events=0,
+        plan_projects=8,
+        plan_tasks=3,
+        history_weeks=3,
         plans_latency_seconds=latency,
-    ) as sim:  # fmt: skip
+    ) as sim:
         started = time.monotonic()
         parallel = run_tap(plans_config(sim.plan_projects, max_parallel_projects=4))
         parallel_seconds = time.monotonic() - started
@@ -86,7 +91,8 @@ def test_each_projects_records_come_together_followed_by_its_state() -> None:
     assert order == [p.account_id for p in projects]
     assert "answered in" in run.stderr
     summary = [line for line in run.stderr.splitlines() if "Summary: published plans: 6" in line]
-    assert summary and "slowest:" in summary[0], run.stderr
+    assert summary, run.stderr
+    assert "slowest:" in summary[0]
 
 
 def test_an_interrupt_stops_every_download_at_once() -> None:
@@ -149,7 +155,7 @@ def killed_run(
     stdout = tap.stdout
 
     def drain() -> None:
-        while chunk := stdout.read1(65536):
+        while chunk := os.read(stdout.fileno(), 65536):
             received.extend(chunk)
 
     reader = threading.Thread(target=drain)
@@ -165,10 +171,18 @@ def killed_run(
 
 def test_kill_9_at_random_moments_leaves_bookmarks_at_what_was_delivered() -> None:
     chance = random.Random(19)
-    with Simulator(
-        seed=19, events=0, plan_projects=10, plan_tasks=60, history_weeks=12,
+    simulator = Simulator(
+        seed=19,
+        events=0,
+        plan_projects=10,
+        plan_tasks=60,
+        history_weeks=12,
         plans_latency_seconds=0.15,
-    ) as sim, _config_file(plans_config(sim.plan_projects, max_parallel_projects=4)) as config:  # fmt: skip
+    )
+    with (
+        simulator as sim,
+        _config_file(plans_config(sim.plan_projects, max_parallel_projects=4)) as config,
+    ):
         truth = {
             (p.account_id, v["id"]): epoch_to_rfc3339(v["publishedAt"])
             for p in sim.plan_projects
