@@ -187,6 +187,19 @@ class SchemaOncePerRun(Stream):
             self._tap.write_message(message)
 
 
+class StateWrittenByParent(Stream):
+    """A fed stream that writes no STATE of its own: its parent writes the tap's whole state.
+
+    0.54/0.55: `Stream._sync_records` ends every sync with `_write_state_message`, so a stream
+    fed once per published version would write the tap's whole state (every project's bookmarks)
+    per version; the published-plans parent writes it once per project (`write_state`).
+    """
+
+    @override
+    def _write_state_message(self) -> None:
+        return
+
+
 # --- fixes helper: stream map failures ----------------------------------------------------------
 
 #: 0.54 evaluates stream-map expressions (simpleeval) in this module; an error an expression

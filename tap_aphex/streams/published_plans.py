@@ -524,8 +524,11 @@ class PlansRun:
     written: int = 0  # projects written, well or not
 
 
-class PublishedPlanTableStream(FedStream):
-    """A table of each published version, one row per record."""
+class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
+    """A table of each published version, one row per record.
+
+    Its STATE is the parent's, once per project (not once per version it is fed).
+    """
 
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
