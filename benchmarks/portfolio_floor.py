@@ -16,7 +16,7 @@ with open(sys.argv[2]) as listing:
     threads, projects = int(sys.argv[1]), json.load(listing)
 
 
-def fetch(project: dict) -> int:
+def fetch(project: dict[str, str]) -> int:
     headers = {"Authorization": "Bearer " + project["token"]}
     response = requests.get(project["url"], headers=headers, params={"limit": 5}, timeout=300)
     response.raise_for_status()

@@ -1,13 +1,22 @@
 """The Published Plans API: each project's versions, read back as far as needed, emitted once each.
 
-The pipeline for one project: `LimitPolicy` says how many versions to ask for; `parse_response`
-turns the streamed document into `PublishedVersion`s (`plan_shape`); `get_records` emits each new
-version's record and feeds its rows to the table streams, one version in memory at a time.
+The pipeline: on the first project's turn, every project's downloads start in threads, at most
+`max_parallel_projects` at a time (`plan_downloads`; `LimitPolicy` says how many versions each ask
+is for, and the download thread asks again as it says). On the main thread, one project after
+another, `get_records` parses that project's spooled answers (`plan_document`), emits each new
+version's record and feeds its rows to the table streams, one version in memory at a time, then
+moves the project's bookmarks and writes its STATE.
+
+- Versions are told apart by id: new is published after the bookmark, or at its very time with an
+  id not landed then (`Mark`). Versions already landed are not typed again, so nothing about them
+  is warned about twice.
+- A bookmark never moves over a version it did not land: after a gap (`ProjectRead.left_a_gap`)
+  every bookmark of the project stays, with a WARNING naming what is missing.
 
 Failures stay in their project: anything that goes wrong while reading one (HTTP, a document that
 is not the documented JSON, an unexpected error) ends that project, which keeps its bookmarks; the
 other projects and the event log still land, and the run ends with exit 1 and a one-line summary.
-A version that cannot be keyed or dated is skipped with a warning (see `plan_shape`).
+A version that cannot be keyed or dated is skipped with a warning (see `plan_document`).
 """
 
 from __future__ import annotations
@@ -358,7 +367,7 @@ class PublishedPlansStream(AphexStream):
     def _mark(self, stream: Stream, context: Mapping[str, t.Any], label: str) -> Mark:
         """What ``stream`` landed of this project in earlier runs: its bookmark, and the ids of
         the versions published at that very time (a tie still lands a new one, never one twice)."""
-        state = stream.get_context_state(_project_only(context))
+        state = _saved_state(stream, context)
         when = self._bookmark(stream, context, label)
         ids = state.get(BOOKMARK_IDS) if when is not None else None
         ids = frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
@@ -401,7 +410,7 @@ class PublishedPlansStream(AphexStream):
 
     def _bookmark(self, stream: Stream, context: Context | None, label: str) -> dt.datetime | None:
         """The newest version ``stream`` landed for this project in an earlier run, if readable."""
-        value = stream.get_context_state(_project_only(context)).get("replication_key_value")
+        value = _saved_state(stream, context).get("replication_key_value")
         if value is None:
             return None
         when = rfc3339_to_datetime(value) if isinstance(value, str) else None
@@ -453,6 +462,20 @@ class PublishedPlansStream(AphexStream):
 
 def _project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
     return {"accountId": (context or {}).get("accountId")}
+
+
+def _saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
+    """The project's partition in ``stream``'s state, read without adding one to the state.
+
+    (The SDK's `get_context_state` adds an empty partition: read before the project's turn, that
+    would put every project in the first STATE.)
+    """
+    wanted = _project_only(context)
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    for partition in bookmark.get("partitions", []):
+        if partition.get("context") == wanted:
+            return t.cast("Mapping[str, t.Any]", partition)
+    return {}
 
 
 def _project_only_from(response: requests.Response) -> dict[str, t.Any]:
