@@ -256,9 +256,11 @@ class DownloadPool:
         *,
         workers: int,
         window: int,
+        thread_done: Callable[[], None] = lambda: None,
     ) -> None:
         self._queue = collections.deque(downloads)
         self._fetch = fetch
+        self._thread_done = thread_done  # e.g. close the thread's HTTP session
         self._window = max(window, workers)
         self._ahead = 0  # projects started and not yet done with by the main thread
         self._lock = threading.Condition()
@@ -289,6 +291,12 @@ class DownloadPool:
             download.finish(Cancelled())
 
     def _work(self) -> None:
+        try:
+            self._work_through_queue()
+        finally:
+            self._thread_done()
+
+    def _work_through_queue(self) -> None:
         while not self.stop.is_set():
             with self._lock:
                 while self._ahead >= self._window and not self.stop.is_set():

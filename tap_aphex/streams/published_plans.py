@@ -272,9 +272,17 @@ class PublishedPlansStream(AphexStream):
             self._download,
             workers=workers,
             window=DOWNLOAD_WINDOW_PER_THREAD * workers,
+            thread_done=self._close_thread_session,
         )
         self._run = PlansRun(fed, projects, pool, workers)
         return self._run
+
+    def _close_thread_session(self) -> None:
+        """A download thread's last act: its session's connections closed, not left to the GC."""
+        session: requests.Session | None = getattr(self._sessions, "session", None)
+        if session is not None:
+            session.close()
+            self._sessions.session = None
 
     def _end_downloads(self, run: PlansRun, *, interrupted: bool) -> None:
         run.pool.close()
