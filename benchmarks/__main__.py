@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import events, plans
+from benchmarks import events, plans, portfolio
 from benchmarks.common import CONDITIONS
 
 
@@ -38,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--plan-tasks", type=int, help="tasks per plan version (default 12000)")
     parser.add_argument("--no-plans", action="store_true", help="skip the published-plans figures")
     parser.add_argument("--no-events", action="store_true", help="skip the task-event figures")
+    parser.add_argument(
+        "--portfolio", type=int, nargs="+", help="portfolio sizes, projects (default 40 200)"
+    )
+    parser.add_argument(
+        "--latency", type=float, help="seconds the server takes per plans request (default 0.4)"
+    )
+    parser.add_argument("--no-portfolio", action="store_true", help="skip the portfolio figures")
     args = parser.parse_args(argv)
     sizes = args.events or ([2000] if args.quick else [10_000, 100_000])
     repeats = args.repeats or (1 if args.quick else 3)
@@ -51,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_plans:
         print(file=sys.stdout)
         print(plans.table(plans.measure(plan_tasks, repeats)), flush=True)
+    if not args.no_portfolio:
+        sizes = args.portfolio or ([8] if args.quick else [40, 200])
+        latency = args.latency if args.latency is not None else 0.4
+        rows = portfolio.measure_time(sizes, latency, repeats)
+        memory = None if args.quick else portfolio.measure_memory()
+        print(file=sys.stdout)
+        print(portfolio.table(rows, memory), flush=True)
 
 
 if __name__ == "__main__":

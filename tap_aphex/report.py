@@ -32,6 +32,7 @@ class StopReason(str, enum.Enum):
     DAILY_LIMIT = "daily limit (HTTP 503)"
     MAX_EVENTS = "max_events_per_run reached"
     UP_TO_DATE = "up to date"
+    VERSIONS_MISSING = "versions missing (see its WARNING)"
     FAILURE = "failure"
     INTERRUPTED = "interrupted"
 
@@ -51,6 +52,7 @@ class RunReport:
     errors: list[Exception] = field(default_factory=list)  # behind `failures`, in the same order
     stops: dict[str, StreamStop] = field(default_factory=dict)
     records_sent: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # more closing lines (e.g. the slowest projects)
 
     def failed(self, what: str, error: Exception, logger: logging.Logger) -> None:
         """A failure that ends one stream or one project; the rest of the run still lands."""
@@ -71,6 +73,7 @@ class RunReport:
         self.errors.clear()
         self.stops.clear()
         self.records_sent.clear()
+        self.notes.clear()
 
     def summary(self) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
@@ -86,6 +89,7 @@ class RunReport:
                 if stop.resume_at:
                     line += f"; the next run resumes {stop.resume_at}"
             lines.append(line)
+        lines += self.notes
         if self.failures:
             lines.append(f"{len(self.failures)} failure(s): " + " | ".join(self.failures))
         return lines or ["nothing was selected, or nothing was new"]

@@ -184,6 +184,44 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
     partition_state.pop("progress_markers", None)
 
 
+# --- fed streams: SCHEMA once per run -----------------------------------------------------------
+
+
+class SchemaOncePerRun(Stream):
+    """A stream whose SCHEMA goes out once per run (and again only if it changes).
+
+    0.54/0.55: `Stream.sync` calls `_write_schema_message` on every call, and a fed stream is
+    synced once per page (`tasks`) or per published version (the plan tables); a target may run
+    DDL checks on each SCHEMA. The messages are those of `_generate_schema_messages` (one per
+    stream map), compared as dicts with the ones already written.
+    """
+
+    _schema_sent: list[dict[str, t.Any]] | None = None
+
+    @override
+    def _write_schema_message(self) -> None:
+        messages = list(self._generate_schema_messages())
+        sent = [message.to_dict() for message in messages]
+        if sent == self._schema_sent:
+            return
+        self._schema_sent = sent
+        for message in messages:
+            self._tap.write_message(message)
+
+
+class StateWrittenByParent(Stream):
+    """A fed stream that writes no STATE of its own: its parent writes the tap's whole state.
+
+    0.54/0.55: `Stream._sync_records` ends every sync with `_write_state_message`, so a stream
+    fed once per published version would write the tap's whole state (every project's bookmarks)
+    per version; the published-plans parent writes it once per project (`write_state`).
+    """
+
+    @override
+    def _write_state_message(self) -> None:
+        return
+
+
 # --- fixes helper: stream map failures ----------------------------------------------------------
 
 #: 0.54 evaluates stream-map expressions (simpleeval) in this module; an error an expression

@@ -16,6 +16,8 @@ from tap_aphex.redact import safe_url, url_credentials
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
+DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
+MAX_PARALLEL_PROJECTS = 64
 DEFAULT_TIMEOUT_SECONDS = 300
 DEFAULT_RETRY_BUDGET_SECONDS = 600
 MAX_PAGE_SIZE = 4_000  # the Data API's documented cap on a page
@@ -98,6 +100,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Published versions per request",
         description="Sent as `limit`: how many published versions to ask each project for on "
         "later runs (a project's first run reads the whole history the API keeps). 1 to 1,000.",
+    ),
+    th.Property(
+        "max_parallel_projects",
+        th.IntegerType(minimum=1, maximum=MAX_PARALLEL_PROJECTS),
+        default=DEFAULT_MAX_PARALLEL_PROJECTS,
+        title="Projects downloaded at a time",
+        description="How many projects' published plans are requested at the same time (each "
+        "request is one document of up to 32 MB that the server builds before it answers). "
+        "Records are still written one project after another, each followed by its STATE; "
+        "memory grows with this number, not with the number of projects. 1 reads one project "
+        "at a time. 1 to 64.",
     ),
     th.Property(
         "request_timeout",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from benchmarks.common import Measured
 from benchmarks.plans import PlansFigures, table
+from benchmarks.portfolio import MemoryFigures, PortfolioRow
+from benchmarks.portfolio import table as portfolio_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ["floor (requests + json)", "tap: task_events", "tap: task_events + tasks"]
@@ -15,6 +17,7 @@ RUNS = ["floor (requests + json)", "tap: task_events", "tap: task_events + tasks
 
 def test_quick_events_benchmark_prints_one_row_per_run_with_every_figure() -> None:
     command = [sys.executable, "-m", "benchmarks", "--quick", "--events", "800", "--no-plans"]
+    command.append("--no-portfolio")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {line[10:36].strip(): line[36:].split() for line in done.stdout.splitlines()}
@@ -37,3 +40,14 @@ def test_plans_table_reports_growth_against_the_document_and_records_per_second(
     assert "one document of 32.0 MiB" in printed
     assert "40.0 MiB = 1.25x the document" in printed
     assert "110000 records in 2.0 s = 55000 records/s (1.5 CPU s = 73333 per CPU s)" in printed
+
+
+def test_portfolio_table_puts_the_tap_against_the_floor_and_memory_against_its_bound() -> None:
+    def run(seconds: float, rss: float = 50.0) -> Measured:
+        return Measured(seconds, 1.0, rss, 0, 0, "")
+
+    rows = [PortfolioRow(40, 0.4, run(3.0), run(2.0))]
+    memory = MemoryFigures(8, 32 * 2**20, run(1.0, 50.0), run(9.0, 130.0))
+    printed = portfolio_table(rows, memory)
+    assert "       40    0.40s    3.00     2.00    1.50x" in printed
+    assert "growth over idle       80.0 MiB (bound 384 MiB = 8 x 1.5 x the document)" in printed

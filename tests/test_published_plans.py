@@ -568,10 +568,10 @@ def test_an_unexpected_error_in_a_projects_parsing_ends_that_project_only(
     failing, healthy = portfolio.plan_projects[:2]
     real = DocumentReader.versions
 
-    def versions(self: DocumentReader, body: t.IO[bytes], label: str) -> t.Any:
+    def versions(self: DocumentReader, body: t.IO[bytes], label: str, **options: t.Any) -> t.Any:
         if label == failing.name:
             raise KeyError("surprise")
-        return real(self, body, label)
+        return real(self, body, label, **options)
 
     monkeypatch.setattr(DocumentReader, "versions", versions)
     out = CapturedStdout()

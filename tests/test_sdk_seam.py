@@ -321,3 +321,35 @@ def test_only_the_seam_imports_sdk_internals() -> None:
                 if parts[0] == "singer_sdk" and (private or internal):
                     reaches.append(f"{path.relative_to(package)}:{node.lineno}: {module}")
     assert not reaches, f"SDK internals imported outside tap_aphex/sdk_seam.py: {reaches}"
+
+
+# --- fed streams: SCHEMA once per run, the plan tables' STATE by their parent -----------------
+
+
+def test_sync_writes_schema_through_the_method_we_override() -> None:
+    sync = inspect.getsource(Stream.sync)
+    assert "self._write_schema_message()" in sync
+    writer = inspect.getsource(Stream._write_schema_message)
+    assert "self._generate_schema_messages()" in writer
+    assert "self._tap.write_message(" in writer
+
+
+def test_each_sync_ends_with_the_state_message_the_plan_tables_leave_to_their_parent() -> None:
+    records = inspect.getsource(Stream._sync_records)
+    assert records.rstrip().endswith("self._write_state_message()")
+    finalize = inspect.getsource(Stream.finalize_state_progress_markers)
+    assert "self._write_state_message()" in finalize
+
+
+def test_the_plan_tables_write_no_state_and_schema_once(simulator: Simulator) -> None:
+    from tap_aphex.streams.published_plans import PublishedPlanTasksStream
+
+    assert issubclass(PublishedPlanTasksStream, sdk_seam.StateWrittenByParent)
+    assert issubclass(PublishedPlanTasksStream, sdk_seam.SchemaOncePerRun)
+    tap = TapAphex(config=events_config(simulator))
+    tasks = tap.streams["tasks"]
+    out = CapturedStdout()
+    with contextlib.redirect_stdout(out):
+        tasks._write_schema_message()
+        tasks._write_schema_message()
+    assert [json.loads(line)["type"] for line in out.getvalue().splitlines()] == ["SCHEMA"]

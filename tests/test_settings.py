@@ -74,7 +74,7 @@ def test_every_integer_setting_of_the_tap_has_a_maximum() -> None:
         if "integer" in spec["type"] and name not in SDK_INTEGERS
     }
 
-    assert len(integers) == 5, sorted(integers)
+    assert len(integers) == 6, sorted(integers)
     assert all("maximum" in spec for spec in integers.values()), integers
 
 

@@ -90,7 +90,8 @@ def _variations(sim: Simulator, query: Query) -> Response:
 
 
 def _publish(sim: Simulator, query: Query) -> Response:
-    version = sim.publish_version(_param(query, "account_id"))
+    same_time = _param(query, "same_time", "0") not in ("0", "false", "")
+    version = sim.publish_version(_param(query, "account_id"), same_time=same_time)
     return json_response(200, {"ok": True, "version": version})
 
 

@@ -131,11 +131,17 @@ class ProjectPlans:
 
     # -------------------------------------------------------------------------------- versions
 
-    def publish(self) -> PublishedVersion:
-        """Publish the next weekly version (one week after the newest)."""
+    def publish(self, *, same_time: bool = False) -> PublishedVersion:
+        """Publish the next weekly version (one week after the newest).
+
+        ``same_time``: at the very millisecond of the newest instead (two publications that
+        share a `publishedAt`: a client must tell versions apart by id, not by time).
+        """
         number = len(self.versions) + 1
         rng = random.Random(f"{self._seed_key}:version:{number}")
         published_at = self._first_publish_ms + (number - 1) * WEEK_MS + rng.randint(0, 3_600_000)
+        if same_time and self.versions:
+            published_at = self.versions[-1].published_at
         version = PublishedVersion(
             id=random_id(rng),
             version=number,

@@ -87,6 +87,8 @@ class PublishedPlansApi:
         if limit < 1:
             return error_response(400, "Bad Request: limit must be a positive integer")
 
+        if self.settings.plans_max_limit:  # a server that caps `limit` and says nothing
+            limit = min(limit, self.settings.plans_max_limit)
         body = self.plans.document_bytes(account_id, limit)
         if len(body) > self.settings.max_response_bytes:
             # "If you experience a server error, please try reducing your data request by

@@ -55,6 +55,12 @@ class SimulatorSettings:
         "requests wait side by side, so N clients at once take about this long, not N times it)",
         metavar="SECONDS",
     )
+    plans_max_limit: int = _opt(
+        0,
+        "answer at most N published versions whatever `limit` asks (a server that caps it "
+        "silently; 0: no cap)",
+        metavar="N",
+    )
     grow_per_start: int = _opt(
         0,
         "append N events each time a client reaches the end of the log (a 204), so every later "
@@ -87,7 +93,13 @@ class SimulatorSettings:
         object.__setattr__(self, "variations", variation_kinds(self.variations))
         problems = [
             f"{name} must be >= 0"
-            for name in ("events", "plan_projects", "grow_per_start", "cursor_cycle_pages")
+            for name in (
+                "events",
+                "plan_projects",
+                "grow_per_start",
+                "cursor_cycle_pages",
+                "plans_max_limit",
+            )
             if getattr(self, name) < 0
         ]
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:

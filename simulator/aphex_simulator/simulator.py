@@ -221,9 +221,12 @@ class Simulator:
         """Ground truth: the document a request with `limit` gets (ignoring the size limit)."""
         return self._plans.document(account_id, limit)
 
-    def publish_version(self, account_id: str) -> int:
-        """Publish a new version, a week after the newest; returns its version number."""
-        return self._plans.act(account_id, ProjectPlans.publish).version
+    def publish_version(self, account_id: str, *, same_time: bool = False) -> int:
+        """Publish a new version, a week after the newest (``same_time``: at the newest's very
+        `publishedAt`); returns its version number."""
+        return self._plans.act(
+            account_id, lambda project: project.publish(same_time=same_time)
+        ).version
 
     def expire_token(self, account_id: str) -> None:
         """Expire every token of the project issued so far (they answer 401)."""

@@ -2,7 +2,7 @@
 
 The SDK syncs a child once per parent record, which for `tasks` would mean a SCHEMA and a STATE per
 event; feeding a page (or a published version) at a time keeps one read of the source and lets the
-parent decide when the child's STATE may go out.
+parent decide when the child's STATE may go out. The SCHEMA goes out once per run, not per feed.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
-from singer_sdk.streams import Stream
 from typing_extensions import override
+
+from tap_aphex.sdk_seam import SchemaOncePerRun
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -19,8 +20,11 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class FedStream(Stream):
-    """A child stream whose records are the rows its parent hands it."""
+class FedStream(SchemaOncePerRun):
+    """A child stream whose records are the rows its parent hands it.
+
+    Each feed is a `sync` of its own, but its SCHEMA goes out once per run (`SchemaOncePerRun`).
+    """
 
     _fed: t.Iterable[dict[str, t.Any]] = ()
 

@@ -22,6 +22,9 @@ A tolerant reader: nothing is dropped and nothing is guessed.
   be keyed or placed against the bookmark: it is SKIPPED with a WARNING naming it (the project's
   other versions land). A second version with an id already seen in the same document is skipped
   with a WARNING once per id.
+- A version the caller already has (``is_new`` says no: landed in an earlier run) is not typed
+  at all, so nothing about it is warned about again; a version skipped as above is warned about
+  on the run that first meets it only (the caller keeps what was said in ``said``).
 - What is not the document at all (not JSON, cut off, integers beyond 64 bits, no
   ``publishedPlans`` list) raises `UnexpectedResponseError`: that project's failure.
 """
@@ -96,13 +99,28 @@ class DocumentReader:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.reader = Reader(logger)
+        self._is_new: t.Callable[[str, dt.datetime], bool] | None = None
+        self._said: t.Collection[str] = ()
+        self._skipped_now: set[str] = set()
 
-    def versions(self, body: t.IO[bytes], label: str) -> t.Iterator[PublishedVersion | None]:
+    def versions(
+        self,
+        body: t.IO[bytes],
+        label: str,
+        *,
+        is_new: t.Callable[[str, dt.datetime], bool] | None = None,
+        said: t.Collection[str] = (),
+        skipped: set[str] | None = None,
+    ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the document's versions list as it is read from ``body``.
 
-        None stands for an entry that was skipped (and warned about), so that the caller still
-        counts every entry the API returned against the `limit` it asked for.
+        None stands for an entry that was skipped (and warned about), or that ``is_new`` (id,
+        published) says the caller has already; so that the caller still counts every entry the
+        API returned against the `limit` it asked for. ``said``: the skipped entries warned about
+        in an earlier run (not again); ``skipped`` collects this document's.
         """
+        self._is_new, self._said = is_new, said
+        self._skipped_now = skipped if skipped is not None else set()
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: set[str] = set()
         saw_versions = False
@@ -152,11 +170,12 @@ class DocumentReader:
 
     def _version(self, value: object, document: Row, label: str) -> PublishedVersion | None:
         if not isinstance(value, dict):
-            self._skipped(label, f"an entry that is not an object: {value!r:.80}")
+            what = f"an entry that is not an object: {value!r:.80}"
+            self._skipped(label, what, what)
             return None
         version_id = value.get(VERSION_ID)
         if isinstance(version_id, bool) or not isinstance(version_id, (str, int)):
-            self._skipped(label, f"a version without an id: {_brief(value)}")
+            self._skipped(label, f"a version without an id: {_brief(value)}", _brief(value))
             return None
         version_id = str(version_id)  # an id is a key: an integer id is written as its digits
         published_at = value.get("publishedAt")
@@ -167,8 +186,13 @@ class DocumentReader:
                 if published_at is None
                 else f"{json_type(published_at)} {published_at!r:.40}"
             )
-            self._skipped(label, f"version {version_id}: its publishedAt is {why}, not a time")
+            what = f"version {version_id}: its publishedAt is {why}, not a time"
+            self._skipped(label, what, f"id {version_id}")
             return None
+        published = rfc3339_to_datetime(epoch_to_rfc3339(t.cast("float", published_at)) or "")
+        assert published is not None  # checked above
+        if self._is_new is not None and not self._is_new(version_id, published):
+            return None  # landed in an earlier run: said about then, not typed again
         # A list the schemas do not name is a table the tap does not know: said as such.
         unknown_tables = {
             name: item
@@ -202,8 +226,6 @@ class DocumentReader:
             undocumented[UNKEYED] = unkeyed
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
-        published = rfc3339_to_datetime(fields["publishedAt"])
-        assert published is not None  # checked above
         return PublishedVersion(record, published, label, self.reader, tables, skip)
 
     def _project(self, project: object, undocumented: Row, label: str) -> object:
@@ -280,7 +302,11 @@ class DocumentReader:
             name,
         )
 
-    def _skipped(self, label: str, what: str) -> None:
+    def _skipped(self, label: str, what: str, key: str) -> None:
+        """Warn about a skipped entry unless an earlier run did (``key`` names it in the state)."""
+        self._skipped_now.add(key)
+        if key in self._said:
+            return
         self.reader.warn_once(
             ("skipped", label, what),
             "Project %s: skipped %s; the project's other versions land.",
