@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
-# --- runtime helper: CLI, signals, logs -------------------------------------------------------
+# --- the tap and its command line ------------------------------------------------------------
 
 
 def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
@@ -124,7 +124,7 @@ SDK_CHATTER: tuple[str, ...] = (
 )
 
 
-# --- task-event log (events-stream helper) ----------------------------------------------------
+# --- the task-event log --------------------------------------------------------------------------
 # task_events and tasks checkpoint once per page, both bookmarks together; the SDK's own state
 # machinery does it per record and every 10,000 records, so these reach into it.
 
@@ -148,10 +148,12 @@ def write_state(stream: Stream) -> None:
 class StateWrittenByParent(Stream):
     """A stream whose STATE only its parent writes (`write_state`), never its own sync.
 
-    0.54: `Stream.sync` ends by marking the state unwritten (`_finalize_state`) and writing it
-    (`_write_state_message`). `task_events` feeds `tasks` and then `task_statuses` each page: a
-    STATE between the two would point `task_statuses` past records a kill would then lose, so
-    the one STATE of a page is the parent's, once every stream it feeds has its records.
+    0.54/0.55: `Stream.sync` ends by marking the state unwritten (`_finalize_state`) and writing
+    it (`_write_state_message`). `task_events` feeds `tasks` and then `task_statuses` each page: a
+    STATE between the two would point `task_statuses` past records a kill would then lose; and a
+    plan table fed once per published version would write every project's bookmarks per version.
+    So the parent writes the one STATE (`write_state`), once every stream it feeds has its records
+    (the log: once per page; published plans: once per project).
     """
 
     @override
@@ -209,20 +211,7 @@ class SchemaOncePerRun(Stream):
             self._tap.write_message(message)
 
 
-class StateWrittenByParent(Stream):
-    """A fed stream that writes no STATE of its own: its parent writes the tap's whole state.
-
-    0.54/0.55: `Stream._sync_records` ends every sync with `_write_state_message`, so a stream
-    fed once per published version would write the tap's whole state (every project's bookmarks)
-    per version; the published-plans parent writes it once per project (`write_state`).
-    """
-
-    @override
-    def _write_state_message(self) -> None:
-        return
-
-
-# --- fixes helper: stream map failures ----------------------------------------------------------
+# --- stream map failures -------------------------------------------------------------------------
 
 #: 0.54 evaluates stream-map expressions (simpleeval) in this module; an error an expression
 #: raises there (e.g. ZeroDivisionError for "1/0") is not always wrapped in `MapExpressionError`.
