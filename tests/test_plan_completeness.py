@@ -189,7 +189,7 @@ def test_schema_goes_out_once_per_stream_per_run() -> None:
         run = run_tap(config)
 
     sent = schemas_sent(run)
-    assert set(sent) == {"task_events", "tasks", *PLAN_STREAMS}
+    assert set(sent) == {"task_events", "tasks", "task_statuses", *PLAN_STREAMS}
     assert all(count == 1 for count in sent.values()), sent
     assert len(run.records("tasks")) > 0
     assert len({r["publishedPlanId"] for r in run.records("published_plan_tasks")}) > 3
