@@ -1,6 +1,8 @@
 -- One row per version of each task: each TaskCreated/TaskUpdated event's copy of the task, valid
 -- from that event until the task's next event (an update or its deletion); valid_to is null for
--- the version in force now.
+-- the version in force now, and for a version whose deletion came without a readable time (the
+-- tap keeps such a createdAt in the event's `undocumented`): ended_by_deletion says which.
+-- (Events without a time sort last among their task's: a deletion is a task's last event.)
 with events as (
     select
         e.*,
@@ -18,6 +20,9 @@ ordered as (
         lead(event_created_at) over (
             partition by task_id order by event_created_at, is_latest_event, event_id
         ) as next_event_at,
+        lead(event_id) over (
+            partition by task_id order by event_created_at, is_latest_event, event_id
+        ) as next_event_id,
         lead(is_deletion) over (
             partition by task_id order by event_created_at, is_latest_event, event_id
         ) as next_is_deletion,
@@ -43,7 +48,7 @@ select
     owner_name,
     event_created_at as valid_from,
     next_event_at as valid_to,
-    next_event_at is null as is_current_version,
+    next_event_id is null as is_current_version,
     coalesce(next_is_deletion, false) as ended_by_deletion
 from ordered
 where not is_deletion
