@@ -90,8 +90,10 @@ task_weeks as (
 task_days as (
     select
         tw.*,
-        {{ aphex_working_days_between('tw.window_from', 'tw.window_to', 'tw.days_per_week') }}
-            as days_planned,
+        -- A version whose start or end the tap could not read plans no day.
+        case when tw.start_at is null or tw.end_at is null then 0 else
+            {{ aphex_working_days_between('tw.window_from', 'tw.window_to', 'tw.days_per_week') }}
+        end as days_planned,
         -- The task's final working day falls in the week: no working day after the week.
         {{ aphex_working_days_between('tw.week_end', aphex_date('tw.end_at'), 'tw.days_per_week') }}
             = 0 as final_day_in_week
