@@ -119,6 +119,30 @@ TASK = th.PropertiesList(
     ),
 ).to_dict()
 
+#: One status of one task, flat (issue 21): every warehouse reads the central fact without JSON
+#: functions. Keyed by task and `statusKey`; `eventId` is the event whose copy of the task carried
+#: it, so a status that a later copy dropped keeps an older `eventId` than its task's.
+TASK_STATUS = th.PropertiesList(
+    th.Property("taskId", th.StringType, required=True),
+    th.Property(
+        "statusKey",
+        th.StringType,
+        required=True,
+        description="The status within its task: a digest of its date, type, createdAt and "
+        "addedBy (-2, -3... for identical repeats in one copy of the task).",
+    ),
+    th.Property("projectId", th.StringType),
+    *STATUS.wrapped.values(),
+    _UNDOCUMENTED,
+    th.Property(
+        "eventId",
+        th.StringType,
+        required=True,
+        description="The event whose copy of the task carried this status.",
+    ),
+    th.Property("eventCreatedAt", th.DateTimeType),
+).to_dict()
+
 # --- published plans (plans helper) -------------------------------------------------------------
 # The vendor's fields of a published version and of each table's rows (an ASSUMED shape: see
 # `plan_shape.py`) are listed once, here; `plan_shape` types every value it reads from them.

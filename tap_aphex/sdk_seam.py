@@ -137,6 +137,20 @@ def write_state(stream: Stream) -> None:
     stream._write_state_message()
 
 
+class StateWrittenByParent(Stream):
+    """A stream whose STATE only its parent writes (`write_state`), never its own sync.
+
+    0.54: `Stream.sync` ends by marking the state unwritten (`_finalize_state`) and writing it
+    (`_write_state_message`). `task_events` feeds `tasks` and then `task_statuses` each page: a
+    STATE between the two would point `task_statuses` past records a kill would then lose, so
+    the one STATE of a page is the parent's, once every stream it feeds has its records.
+    """
+
+    @override
+    def _write_state_message(self) -> None:
+        """Nothing: the parent's STATE holds this stream's bookmark too."""
+
+
 def set_bookmark(stream: Stream, replication_key_value: str) -> None:
     """Point ``stream``'s bookmark at ``replication_key_value`` (an event id).
 

@@ -52,7 +52,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         secret=True,
         title="Data API key",
         description="The organisation's Data API key (Enterprise plan), sent as `x-api-key`. "
-        "Enables the task_events and tasks streams.",
+        "Enables the task_events, tasks and task_statuses streams.",
     ),
     th.Property(
         "api_url",

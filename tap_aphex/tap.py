@@ -39,7 +39,7 @@ from tap_aphex.streams.published_plans import (
     PublishedPlanStatusesStream,
     PublishedPlanTasksStream,
 )
-from tap_aphex.streams.task_events import TaskEventsStream, TasksStream
+from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
 if t.TYPE_CHECKING:
     import click
@@ -52,6 +52,7 @@ STREAM_NAMES = tuple(
     for stream in (
         TaskEventsStream,
         TasksStream,
+        TaskStatusesStream,
         PublishedPlansStream,
         PublishedPlanTasksStream,
         PublishedPlanStatusesStream,
@@ -128,9 +129,15 @@ class TapAphex(SeamTap):
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
         if self.config.get("api_key"):
-            streams += [TaskEventsStream(self, report=self.report), TasksStream(self)]
+            streams += [
+                TaskEventsStream(self, report=self.report),
+                TasksStream(self),
+                TaskStatusesStream(self),
+            ]
         else:
-            self.logger.info("No `api_key` set: skipping the task_events and tasks streams.")
+            self.logger.info(
+                "No `api_key` set: skipping the task_events, tasks and task_statuses streams."
+            )
         if self.config.get("projects"):
             streams += [
                 PublishedPlansStream(self, report=self.report),

@@ -26,7 +26,7 @@ from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.state import CHECKPOINT, singer_state
 from tap_aphex.settings import CONFIG_SCHEMA
 
-LOG_STREAMS = ("task_events", "tasks")
+LOG_STREAMS = ("task_events", "tasks", "task_statuses")
 PAGE = 150  # the simulator's page size in the read tests: 4 pages of events
 SOURCE_APHEX = Path(sys.executable).with_name("source-aphex")
 
@@ -207,6 +207,7 @@ def test_discover_offers_every_stream_with_modes_cursor_and_keys(tmp_path: Path)
     assert set(streams) == {
         "task_events",
         "tasks",
+        "task_statuses",
         "published_plans",
         "published_plan_tasks",
         "published_plan_statuses",
@@ -327,6 +328,13 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
             "stream": {
                 "stream_descriptor": {"name": "tasks"},
                 "stream_state": first.states("tasks")[1],
+            },
+        },
+        {
+            "type": "STREAM",
+            "stream": {
+                "stream_descriptor": {"name": "task_statuses"},
+                "stream_state": first.states("task_statuses")[2],
             },
         },
     ]

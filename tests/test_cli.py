@@ -224,7 +224,7 @@ def test_discovery_without_settings_is_an_empty_catalog_saying_what_enables_stre
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"streams": []}
     infos = log_lines(run.stderr, "INFO")
-    assert "No `api_key` set: skipping the task_events and tasks streams." in infos
+    assert "No `api_key` set: skipping the task_events, tasks and task_statuses streams." in infos
     assert "No `projects` set: skipping the published-plans streams." in infos
 
 
@@ -285,7 +285,8 @@ CATALOGS_AND_STATES = [
         "--state",
         {"bookmarks": {"task_event": {"replication_key_value": "e1"}}},
         "(it has a bookmark for `task_event`, which is no stream of this tap (its streams: "
-        "task_events, tasks, published_plans, published_plan_tasks, published_plan_statuses))",
+        "task_events, tasks, task_statuses, published_plans, published_plan_tasks, "
+        "published_plan_statuses))",
     ),
 ]
 

@@ -299,7 +299,7 @@ def test_an_unusable_bookmark_is_a_warning_saying_where_the_run_starts(
     why: str,
 ) -> None:
     api = ScriptedApi(httpserver, {None: [page(log, next_start_after=None)]})
-    state = {"bookmarks": {"task_events": entry, "tasks": entry}}
+    state = {"bookmarks": {"task_events": entry, "tasks": entry, "task_statuses": entry}}
 
     run_reporting(api.config(), state)
 

@@ -136,7 +136,7 @@ def test_the_key_never_appears_in_any_output_even_at_debug_level(simulator: Simu
 
 def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simulator) -> None:
     stale = {"replication_key": "eventId", "replication_key_value": "noSuchEvent000000000"}
-    state = {"bookmarks": {"task_events": stale, "tasks": stale}}
+    state = {"bookmarks": {name: stale for name in ("task_events", "tasks", "task_statuses")}}
     run = run_cli(events_config(simulator), state)
 
     assert run.returncode != 0

@@ -49,7 +49,7 @@ def test_every_record_is_valid_against_the_schema_its_stream_sent(simulator: Sim
             errors = schema_errors(checks[message["stream"]], message["record"])
             if errors:
                 invalid.setdefault(message["stream"], (message["record"], errors))
-    assert set(checks) == {"task_events", "tasks"}
+    assert set(checks) == {"task_events", "tasks", "task_statuses"}
     assert invalid == {}
 
 

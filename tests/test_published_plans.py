@@ -201,7 +201,7 @@ def test_projects_alone_run_the_published_plans_streams_alone(portfolio: Simulat
     run = run_cli(plans_config(portfolio.plan_projects[:1]))
 
     assert run.returncode == 0, run.stderr
-    assert "No `api_key` set: skipping the task_events and tasks streams." in run.stderr
+    assert "No `api_key` set: skipping the task_events, tasks and task_statuses" in run.stderr
     assert run.records("task_events") == []
     assert run.records("published_plans")
 

@@ -133,21 +133,39 @@ def test_the_sdk_still_writes_a_periodic_state_by_state_msg_frequency() -> None:
 
 def test_write_state_emits_the_whole_tap_state_with_the_bookmark_set() -> None:
     tap = TapAphex(config=SCRIPTED)
-    stream = tap.streams["tasks"]
+    stream, parent = tap.streams["tasks"], tap.streams["task_events"]
     out = CapturedStdout()
 
     with contextlib.redirect_stdout(out):
         sdk_seam.set_bookmark(stream, "e41")
-        sdk_seam.write_state(stream)
-        sdk_seam.write_state(stream)  # the same state again: not repeated
+        sdk_seam.write_state(parent)
+        sdk_seam.write_state(parent)  # the same state again: not repeated
         sdk_seam.set_bookmark(stream, "e42")
-        sdk_seam.write_state(stream)  # no record written since, and still it goes out
+        sdk_seam.write_state(parent)  # no record written since, and still it goes out
 
     states = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [message["type"] for message in states] == ["STATE", "STATE"]
     bookmark = states[-1]["value"]["bookmarks"]["tasks"]
     assert bookmark == {"replication_key": "eventId", "replication_key_value": "e42"}
     assert tap.state["bookmarks"]["tasks"]["replication_key_value"] == "e42"
+
+
+def test_a_stream_whose_state_its_parent_writes_ends_its_sync_with_no_state() -> None:
+    assert "self._write_state_message()" in inspect.getsource(Stream._sync_records)
+    tap = TapAphex(config=SCRIPTED)
+    stream = tap.streams["task_statuses"]
+    assert isinstance(stream, sdk_seam.StateWrittenByParent)
+    out = CapturedStdout()
+
+    with contextlib.redirect_stdout(out):
+        sdk_seam.set_bookmark(stream, "e41")
+        stream.state_manager.is_flushed = False  # as writing a record leaves it
+        stream._write_state_message()  # what the SDK's sync ends with
+        assert out.getvalue() == "", "the SDK wrote a STATE that the parent was to write"
+        sdk_seam.write_state(tap.streams["task_events"])
+
+    (state,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert state["value"]["bookmarks"]["task_statuses"]["replication_key_value"] == "e41"
 
 
 # --- published plans (plans helper) ---------------------------------------------------------------

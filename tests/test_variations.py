@@ -127,6 +127,7 @@ def test_every_record_fits_its_streams_schema(varied: tuple[Simulator, TapRun]) 
     assert set(schemas) == {
         "task_events",
         "tasks",
+        "task_statuses",
         "published_plans",
         "published_plan_tasks",
         "published_plan_statuses",

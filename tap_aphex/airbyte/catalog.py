@@ -22,7 +22,7 @@ DOCUMENTATION_URL = "https://aphex.co"
 #: row went out, kept strictly increasing. Each sync resumes after the last, so it grows across
 #: syncs too.
 LOG_SEQUENCE = "_aphex_log_sequence"
-LOG_ORDERED_STREAMS = frozenset({"task_events", "tasks"})
+LOG_ORDERED_STREAMS = frozenset({"task_events", "tasks", "task_statuses"})
 
 #: Deletions: Singer's `_sdc_deleted_at`, repeated under the column Airbyte's deduplicating
 #: destinations delete rows by.

@@ -4,12 +4,12 @@ Out: per-stream states (type STREAM), one for each stream whose bookmark moved a
 Per-stream rather than GLOBAL because that is the form PyAirbyte's caches keep and pass back
 (0.71 keeps no GLOBAL state, so every read would start over and spend the daily quota again).
 
-task_events and tasks are fed by one pass over the log and share one position: the tap resumes
-from it only when both bookmarks agree, else it re-reads from `start_after`. A platform commits
-per-stream states stream by stream, so after a failed sync it may hold the two at different pages.
-So both log streams' states carry the same `log_checkpoint` number at each checkpoint, and the
-state read back resumes both from the older of the two: what the other stream already had is
-sent again (and deduplicated by its primary key), nothing is skipped.
+task_events, tasks and task_statuses are fed by one pass over the log and share one position: the
+tap resumes from it only when their bookmarks agree, else it re-reads from `start_after`. A
+platform commits per-stream states stream by stream, so after a failed sync it may hold them at
+different pages. So the log streams' states carry the same `log_checkpoint` number at each
+checkpoint, and the state read back resumes them all from the oldest: what another stream already
+had is sent again (and deduplicated by its primary key), nothing is skipped.
 
 In: a list of state messages (STREAM; GLOBAL and LEGACY from other writers), or the legacy object
 (a Singer state, as Airbyte's old Singer adapter or Meltano keeps it, or one state message).
@@ -26,7 +26,8 @@ from tap_aphex.errors import AphexError
 
 SingerState = dict[str, t.Any]
 
-LOG_STREAMS = ("task_events", "tasks")  # fed by one pass over the log: one shared position
+#: Fed by one pass over the log: one shared position.
+LOG_STREAMS = ("task_events", "tasks", "task_statuses")
 CHECKPOINT = "log_checkpoint"  # increases at each checkpoint, across syncs (microseconds)
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 

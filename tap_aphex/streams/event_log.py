@@ -6,6 +6,8 @@ id". Nothing here speaks HTTP or holds SDK state, so each rule is tested on its 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import typing as t
 from dataclasses import dataclass
@@ -123,6 +125,45 @@ def task_record(event: Row, reader: Reader) -> Row | None:
         **produced_by,
         "_sdc_deleted_at": None,
     }
+
+
+STATUS_FIELDS = tuple((EVENT_FIELDS["task"].inner or {})["statuses"].inner or ())
+
+
+def status_records(task: Row) -> list[Row]:
+    """The `task_statuses` records of one `tasks` record (none for a deletion: it carries none).
+
+    Each status keeps its typed fields; keys the documents do not name, and its values that did
+    not fit (kept on the task under their path, ``task.statuses[2].value``), go to its own
+    ``undocumented`` by name.
+    """
+    if task.get("_sdc_deleted_at") or not isinstance(task.get("statuses"), list):
+        return []
+    misfits = task.get("undocumented") or {}
+    records: list[Row] = []
+    seen: dict[str, int] = {}
+    for index, status in enumerate(task["statuses"]):
+        prefix = f"task.statuses[{index}]."
+        undocumented = {key: value for key, value in status.items() if key not in STATUS_FIELDS}
+        undocumented |= {
+            path[len(prefix) :]: value for path, value in misfits.items() if path.startswith(prefix)
+        }
+        identity = [status.get(name) for name in ("date", "type", "createdAt", "addedBy")]
+        digest = hashlib.blake2b(json.dumps(identity).encode(), digest_size=8).hexdigest()
+        seen[digest] = seen.get(digest, 0) + 1
+        key = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+        records.append(
+            {
+                "taskId": task["id"],
+                "statusKey": key,
+                "projectId": task.get("projectId"),
+                **{name: status.get(name) for name in STATUS_FIELDS},
+                "undocumented": undocumented or None,
+                "eventId": task["eventId"],
+                "eventCreatedAt": task["eventCreatedAt"],
+            }
+        )
+    return records
 
 
 def newest_change_per_task(events: Iterable[Row], reader: Reader) -> list[Row]:

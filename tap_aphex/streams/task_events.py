@@ -1,8 +1,9 @@
-"""The Data API: `task_events`, every event of the log, and `tasks`, built in the same pass.
+"""The Data API: `task_events`, every event of the log; `tasks` and `task_statuses`, built from
+the same events in the same pass.
 
-One read of the log feeds both. After each page, `tasks` gets the page's newest change of each
-task and then one STATE goes out for both, so both bookmarks always point at the same event: the
-last one delivered (ids are random, so never "the largest").
+One read of the log feeds all three. After each page, `tasks` gets the page's newest change of
+each task, `task_statuses` that copy's statuses, and then one STATE goes out for all, so every
+bookmark points at the same event: the last one delivered (ids are random, so never "the largest").
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tap_aphex.streams.event_log import (
     refused_cursor_advice,
     resume_words,
     start_of_run,
+    status_records,
 )
 
 if t.TYPE_CHECKING:
@@ -288,9 +290,13 @@ class TaskEventsStream(AphexStream):
         self._last_checkpoint = last
 
     def _hand_to_tasks(self, events: list[Row]) -> None:
-        for child in self.child_streams:
-            if isinstance(child, TasksStream) and child.selected and events:
-                child.apply(newest_change_per_task(events, self.reader), events[-1]["eventId"])
+        """`tasks` and `task_statuses`: the newest copy of each task the page changed."""
+        fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
+        if not fed or not events:
+            return
+        tasks = newest_change_per_task(events, self.reader)
+        for child in fed:
+            child.apply(tasks, events[-1]["eventId"])
 
     @override
     def get_batches(
@@ -303,34 +309,64 @@ class TaskEventsStream(AphexStream):
             self._hand_to_tasks(delivered)
 
 
-class TasksStream(FedStream):
-    """The current copy of each task: its newest change in each page, deletions included."""
+class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
+    """A stream `task_events` feeds once per page, its bookmark the page's last event."""
 
-    name = "tasks"
     parent_stream_type = TaskEventsStream
-    primary_keys: t.ClassVar[list[str]] = ["id"]
     replication_key = "eventId"
     is_sorted = True
     check_sorted = False
-    schema = schemas.TASK
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
     _page_end: str | None = None
 
-    def apply(self, records: list[Row], page_end: str) -> None:
+    def records_of(self, tasks: list[Row]) -> Iterable[Row]:
+        """This stream's records, from the page's newest copy of each task it changed."""
+        raise NotImplementedError
+
+    def apply(self, tasks: list[Row], page_end: str) -> None:
         """Emit one page's records (called by `task_events` once per page).
 
         The bookmark is the page's last event, which may change no task, or come before
-        records sent in the order of the newest changes; so both bookmarks always agree.
+        records sent in the order of the newest changes; so every bookmark always agrees.
         """
         self._page_end = page_end
         try:
-            self.feed(records)
+            self.feed(self.records_of(tasks))
         finally:
             self._page_end = None
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
         yield from super().get_records(context)
-        if self._page_end is not None:  # before the SDK writes this sync's STATE
+        if self._page_end is not None:  # `task_events` writes the STATE once all are fed
             sdk_seam.set_bookmark(self, self._page_end)
+
+
+class TasksStream(PageFedStream):
+    """The current copy of each task: its newest change in each page, deletions included."""
+
+    name = "tasks"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema = schemas.TASK
+
+    @override
+    def records_of(self, tasks: list[Row]) -> Iterable[Row]:
+        return tasks
+
+
+class TaskStatusesStream(PageFedStream):
+    """Every status of the newest copy of each task, flat; a deleted task's are not sent again.
+
+    A status a later copy of its task no longer carries is not sent again either: its record
+    keeps the older `eventId`, which is how a warehouse tells it is gone (docs/data.md).
+    """
+
+    name = "task_statuses"
+    primary_keys: t.ClassVar[list[str]] = ["taskId", "statusKey"]
+    schema = schemas.TASK_STATUS
+
+    @override
+    def records_of(self, tasks: list[Row]) -> Iterable[Row]:
+        for task in tasks:
+            yield from status_records(task)
