@@ -54,8 +54,9 @@ def test_the_documented_recipe_builds_the_package_in_a_fresh_meltano_project(
     del env["MELTANO_DATABASE_URI"]  # the project's own .meltano/meltano.db, as users have
     Meltano(env, cwd=tmp_path, env_file=None)("init", "project", "--no_usage_stats")
     project = tmp_path / "project"
-    warehouse = duckdb_warehouse(project / "output" / "warehouse.duckdb")
-    warehouse.landing.path.parent.mkdir(exist_ok=True)  # `meltano init` makes output/
+    database = project / "output" / "warehouse.duckdb"
+    database.parent.mkdir(exist_ok=True)  # `meltano init` makes output/
+    warehouse = duckdb_warehouse(database)
     create_empty_sources(warehouse)  # what target-duckdb would have created
 
     lines = documented_recipe()
@@ -72,7 +73,7 @@ def test_the_documented_recipe_builds_the_package_in_a_fresh_meltano_project(
     results = run_results(project / "transform")  # dbt_project_dir/target
     assert {r["status"] for r in results} <= {"success", "pass"}
     assert sum(r["unique_id"].startswith("unit_test.aphex.") for r in results) == 2
-    with duckdb.connect(str(warehouse.landing.path), read_only=True) as connection:
+    with duckdb.connect(str(database), read_only=True) as connection:
         tables = {
             name for (name,) in connection.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
