@@ -6,7 +6,10 @@ The recipe, top to bottom:
 3. start the bundled simulator of both Aphex APIs on a free loopback port, in its variations mode;
 4. `meltano run tap-aphex target-duckdb`, showing the tap's own progress lines and warnings;
 5. show what landed in output/demo.duckdb, one named SQL query per report (scripts/demo_reports.py),
-   numbers written as a planner writes them.
+   numbers written as a planner writes them;
+6. `meltano run dbt-duckdb:build`: transform/'s dbt models (docs/analytics.md) in the same file,
+   then the planner's weekly reports from them, PPC and delays, as text and as a chart (PNG)
+   written next to the DuckDB file.
 
 Why a later run finds new data: the simulator is deterministic from its seed, and a log started
 with more events begins with exactly the events of a smaller one. So each run starts it larger than
@@ -32,7 +35,18 @@ from pathlib import Path
 import duckdb
 from aphex_simulator import Simulator
 from aphex_simulator.variations import VARIATION_KINDS
-from demo_reports import CURRENT_TASKS, REPORTS, TASK_COUNTS
+from demo_reports import (
+    CHART_DELAYS,
+    CHART_PPC,
+    CURRENT_TASKS,
+    DELAYS_REPORT,
+    PPC_EXPLAINED,
+    PPC_REPORT,
+    RECENT_WEEKS,
+    REPORTS,
+    TASK_COUNTS,
+    draw_chart,
+)
 from meltano_runner import ROOT, Meltano, MeltanoFailed, clean_environment, simulator_settings
 
 if t.TYPE_CHECKING:
@@ -40,6 +54,7 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
 PIPELINE = ("tap-aphex", "target-duckdb")
+MODELS = "dbt-duckdb"  # Meltano's dbt utility (meltano.yml), running transform/
 STATE_ID = "simulator:tap-aphex-to-target-duckdb"  # <environment>:<extractor>-to-<loader>
 SEED, FIRST_EVENTS, EVENTS_PER_RUN, PLAN_PROJECTS = 7, 12_000, 1_500, 3
 
@@ -61,6 +76,30 @@ class Warehouse:
     @property
     def log(self) -> Path:
         return self.folder / "demo-meltano.log"
+
+    @property
+    def dbt_folder(self) -> Path:
+        """dbt's own files (target/, logs/): here rather than in the checkout's transform/."""
+        return self.folder / "dbt"
+
+    @property
+    def dbt_log(self) -> Path:
+        return self.folder / "demo-dbt.log"
+
+    @property
+    def chart(self) -> Path:
+        return self.folder / "demo-reports.png"
+
+    def has_table(self, table: str) -> bool:
+        if not self.duckdb.exists():
+            return False
+        with duckdb.connect(str(self.duckdb), read_only=True) as db:
+            found = db.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'aphex' AND table_name = ?",
+                [table],
+            ).fetchone()
+        return bool(found and found[0])
 
     def runs(self) -> int:
         try:
@@ -101,11 +140,15 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
             # The system database (and so the saved state) may be chosen by the caller.
             database_uri=os.environ.get("MELTANO_DATABASE_URI"),
             TARGET_DUCKDB_FILEPATH=str(warehouse.duckdb),
+            # dbt reads and writes the same file, and keeps its own files in output/dbt/.
+            DBT_DUCKDB_PATH=str(warehouse.duckdb),
+            DBT_TARGET_PATH=str(warehouse.dbt_folder / "target"),
+            DBT_LOG_PATH=str(warehouse.dbt_folder / "logs"),
         )
     )
 
-    step("1. Installing the Meltano plugins tap-aphex and target-duckdb into .meltano/")
-    meltano("install", *PIPELINE)
+    step(f"1. Installing the Meltano plugins {', '.join(PIPELINE)} and {MODELS} into .meltano/")
+    meltano("install", *PIPELINE, MODELS)
 
     step("2. Full or incremental?")
     runs_before, saved = warehouse.runs(), meltano.state(STATE_ID)
@@ -181,12 +224,57 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
             print_table(columns, table)
             if "newest version" in columns:
                 explain_version_gaps(columns, table)
+    reports(meltano, warehouse)
     print(
         "\nRun ./demo again for an incremental run; ./demo --fresh starts over. Explore with:\n"
         f'    {shown(Path(sys.executable))} -c "import duckdb; '
         f"duckdb.connect('{shown(warehouse.duckdb)}').sql('SHOW ALL TABLES').show()\"",
         flush=True,
     )
+
+
+def reports(meltano: Meltano, warehouse: Warehouse) -> None:
+    """Step 6: the dbt models, then the planner's weekly reports from them."""
+    step(f"6. The planner's weekly reports: meltano run {MODELS}:build   (transform/, dbt)")
+    if not warehouse.has_table("task_statuses"):
+        note(
+            "Skipped: this tap-aphex has no task_statuses stream, which the models read "
+            "(docs/analytics.md)."
+        )
+        return
+    started = time.monotonic()
+    with warehouse.dbt_log.open("w", encoding="utf-8") as log:
+        for _ in meltano.log_events("run", f"{MODELS}:build", log=log):
+            pass  # dbt's own lines stay in the log; a failure raises with its last lines
+    results = json.loads((warehouse.dbt_folder / "target" / "run_results.json").read_text())
+    kinds = [result["unique_id"].split(".")[0] for result in results["results"]]
+    note(
+        f"dbt built {plural(kinds.count('model'), 'model')} in schema aphex_analytics and "
+        f"passed {plural(kinds.count('test'), 'data test')} and "
+        f"{plural(kinds.count('unit_test'), 'unit test')} (the vendor's two PPC examples give "
+        f"66% each) in {time.monotonic() - started:.0f} s (log: {shown(warehouse.dbt_log)})."
+    )
+    with duckdb.connect(str(warehouse.duckdb), read_only=True) as db:
+        print(f"\n  PPC per project, the last {RECENT_WEEKS} weeks at most (newest first)")
+        for line in PPC_EXPLAINED:
+            note(line)
+        show_query(db, PPC_REPORT)
+        print("\n  Delays by category: working days of delay recorded, per project (all weeks)")
+        show_query(db, DELAYS_REPORT)
+        ppc, delays = rows(db, CHART_PPC), rows(db, CHART_DELAYS)
+    chart = draw_chart(ppc, delays, warehouse.chart)
+    print(f"\n  The same as a chart: {shown(chart)}", flush=True)
+
+
+def rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, t.Any]]:
+    cursor = db.execute(sql)
+    columns = [column[0] for column in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def show_query(db: duckdb.DuckDBPyConnection, sql: str) -> None:
+    cursor = db.execute(sql)
+    print_table([column[0] for column in cursor.description or []], cursor.fetchall())
 
 
 def cell(value: object) -> str:

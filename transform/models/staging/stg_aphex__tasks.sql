@@ -1,0 +1,26 @@
+-- The latest copy of each task, typed; deleted tasks stay, flagged by is_deleted.
+select
+    "id" as task_id,
+    {{ aphex_text('"projectId"') }} as project_id,
+    {{ aphex_text('"projectName"') }} as project_name,
+    {{ aphex_text('"projectExternalId"') }} as project_external_id,
+    {{ aphex_text('"name"') }} as task_name,
+    {{ aphex_text('"externalId"') }} as external_id,
+    {{ aphex_text('"parentId"') }} as parent_task_id,
+    {{ aphex_text('"packageId"') }} as package_id,
+    {{ aphex_text('"calendar"') }} as calendar,
+    {{ aphex_double('"duration"') }} as duration_days,
+    {{ aphex_timestamp('"start"') }} as start_at,
+    {{ aphex_timestamp('"end"') }} as end_at,
+    {{ aphex_text('"shift"') }} as shift,
+    {{ aphex_text('"location"') }} as location,
+    {{ aphex_text('"wbsPath"') }} as wbs_path,
+    {{ aphex_text('"subcontractor"') }} as subcontractor,
+    {{ aphex_text('"ownerName"') }} as owner_name,
+    {{ aphex_text('"ownerEmail"') }} as owner_email,
+    "eventId" as event_id,
+    "eventType" as event_type,
+    {{ aphex_timestamp('"eventCreatedAt"') }} as event_created_at,
+    {{ aphex_timestamp('"_sdc_deleted_at"') }} as deleted_at,
+    "_sdc_deleted_at" is not null as is_deleted
+from {{ source('aphex', 'tasks') }}
