@@ -45,7 +45,29 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     if stop_on_sigterm:
         signal.signal(signal.SIGTERM, stop)
-    importlib.import_module(preload)
+    # Threads started while loading (OpenBLAS starts some when the SDK's joblib imports numpy)
+    # are made with the stop signals blocked, as every thread of ours is (`for_worker_thread`):
+    # a signal for the process then always reaches the main thread, whose handler decides; in
+    # another thread, while Python shuts down, it would end the process by the signal itself.
+    # A signal meanwhile waits, and ends the process right after the import.
+    before = _block_stop_signals()
+    try:
+        importlib.import_module(preload)
+    finally:
+        if before is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def for_worker_thread() -> None:
+    """Call first thing in a thread of ours: the stop signals are the main thread's to handle."""
+    _block_stop_signals()
+
+
+def _block_stop_signals() -> set[int | signal.Signals] | None:
+    """Block SIGINT and SIGTERM in the calling thread; the mask before (None: no masks here)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def for_airbyte() -> None:
@@ -116,8 +138,7 @@ class Interrupts:
         Python puts back the default handlers as it shuts down, and a second signal then would
         end the process by that signal instead of the status the first one set.
         """
-        if hasattr(signal, "pthread_sigmask"):  # not on Windows
-            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        _block_stop_signals()
 
     @property
     def exit_code(self) -> int:
