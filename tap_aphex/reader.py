@@ -14,14 +14,29 @@ schema into the typing table this reader walks. One rule per JSON type, for ever
 - A top-level key the schema does not name is kept under ``undocumented`` by its name (one WARNING
   per name per run); inside documented objects unknown keys stay where they are, since those
   schemas allow more properties.
+- What the decode policy marked (`decoding.py`), anywhere in the record, keys included: a lone
+  UTF-16 surrogate is U+FFFD in the value, its escape as it came (``Pour slab \\ud83d``) is kept
+  under ``undocumented`` by the value's path; a value nested deeper than the bound is its raw
+  JSON text. Each with one WARNING per field per run naming the record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import typing as t
 from dataclasses import dataclass
+
+from tap_aphex.decoding import (
+    DEEP,
+    DEPTH_BOUND,
+    LONE_BASE,
+    LONE_LAST,
+    REPLACEMENT,
+    lone_escape,
+    marks_made,
+)
 
 if t.TYPE_CHECKING:
     import logging
@@ -104,6 +119,8 @@ class Reader:
         keys in ``skip`` are the caller's to handle and are left out.
         """
         undocumented: Row = {}
+        if marks_made():  # nearly never: only once the decode policy has marked a value
+            raw = self._unmarked(raw, "", subject, undocumented, skip)
         typed = self._object(raw, fields, "", subject, undocumented, top_level=True, skip=skip)
         record = {name: typed.get(name) for name in fields}
         record[UNDOCUMENTED] = undocumented or None
@@ -220,6 +237,74 @@ class Reader:
             f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
             f"(said once per run for {field.where}).",
         )
+
+    def _unmarked(
+        self, value: t.Any, path: str, subject: str, undocumented: Row, skip: t.Container[str] = ()
+    ) -> t.Any:
+        """``value`` with the decode policy's markers read (a copy where there were any).
+
+        ``skip``: top-level keys the caller reads as records of their own (tables' rows).
+        """
+        cls = value.__class__
+        if cls is str:
+            return value if value.isascii() else self._text(value, path, subject, undocumented)
+        if cls is list:
+            items = [
+                self._unmarked(item, f"{path}[{index}]", subject, undocumented)
+                for index, item in enumerate(value)
+            ]
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        if cls is not dict:
+            return value
+        out: Row = {}
+        changed = False
+        for key, item in value.items():
+            name = key
+            if not key.isascii() and _LONE.search(key):
+                cleaned = _LONE.sub(REPLACEMENT, key)
+                name = self._text(key, _joined(path, cleaned), subject, undocumented, key=True)
+            if key in skip and not path:
+                out[name] = item
+            else:
+                out[name] = self._unmarked(item, _joined(path, name), subject, undocumented)
+            changed = changed or name is not key or out[name] is not item
+        return out if changed else value
+
+    def _text(
+        self, text: str, path: str, subject: str, undocumented: Row, *, key: bool = False
+    ) -> str:
+        """A string with its markers read: U+FFFD for each lone surrogate, the raw text of a
+        too-deep value; what came is kept and said once per field per run."""
+        where = _ANY_INDEX.sub("[]", path)
+        if not key and text.startswith(DEEP):
+            self.warn_once(
+                ("deep", where),
+                f"{subject}: {path} is nested deeper than {DEPTH_BOUND} levels; it is kept as its "
+                f"raw JSON text, a string (said once per run for {where}).",
+            )
+            return text[len(DEEP) :]
+        if not _LONE.search(text):
+            return text
+        came = _LONE.sub(lambda match: lone_escape(match[1]), text)
+        path = _free_name(undocumented, path, "lone surrogate")
+        undocumented[path] = came
+        what = "the key" if key else "the value"
+        self.warn_once(
+            ("lone", where),
+            f"{subject}: {what} {path} holds a lone UTF-16 surrogate ({came!r:.60}), which is no "
+            f"character: it is U+FFFD in the record, and the text as it came is kept under "
+            f"undocumented[{path!r}] (said once per run for {where}).",
+        )
+        return _LONE.sub(REPLACEMENT, text)
+
+
+# A lone surrogate, as the decode policy marks it; an index in a path, for "once per field".
+_LONE = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_LAST)}])")
+_ANY_INDEX = re.compile(r"\[\d+\]")
+
+
+def _joined(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
 def _is_number(value: object) -> bool:
