@@ -63,7 +63,8 @@ _STRINGS = re.compile(rb'"[^"]*"')  # strings, once all but quotes and brackets 
 _CONTROL = re.compile(rb"[\x00-\x1f]")
 # Everything but quotes and brackets, deleted to measure the depth at C speed.
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
-_DELTA = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
+_SQUARE = bytes.maketrans(b"{}", b"[]")  # the kind of a container does not change its depth
+_DELTA = tuple(1 if byte == ord("[") else -1 if byte == ord("]") else 0 for byte in range(256))
 _OPEN, _QUOTE = frozenset(b"[{"), ord('"')
 
 
@@ -147,24 +148,12 @@ class JsonFilter:
 
     def _measure(self, data: bytes) -> tuple[int, int, bool]:
         """(deepest level, level at the end, inside a string at the end) of ``data``, in C."""
-        if self.depth + data.count(b"[") + data.count(b"{") <= DEPTH_BOUND and (
-            b"\\" not in data and b'"' not in data and not self.in_string
-        ):
-            return 0, self.depth + _delta(data), False
-        # Escaped backslashes, then escaped quotes, go; then all but quotes and brackets; then
-        # the strings: what is left are the brackets that nest.
-        structure = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-        structure = structure.translate(None, _NOT_STRUCTURE)
-        if self.in_string:
-            structure = b'"' + structure
-        structure = _STRINGS.sub(b"", structure)
-        open_string = structure.find(b'"')
-        if open_string >= 0:
-            structure = structure[:open_string]
-        if self.depth + structure.count(b"[") + structure.count(b"{") <= DEPTH_BOUND:
-            return 0, self.depth + _delta(structure), open_string >= 0
-        levels = list(itertools.accumulate(map(_DELTA.__getitem__, structure), initial=self.depth))
-        return max(levels), levels[-1], open_string >= 0
+        nesting, in_string = _nesting(data, in_string=self.in_string)
+        end = self.depth + len(nesting) - 2 * nesting.count(b"]")
+        if self.depth + nesting.count(b"[") <= DEPTH_BOUND:
+            return 0, end, in_string
+        levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
+        return max(levels), end, in_string
 
     def _scan(self, data: bytes) -> bytes:
         """The exact pass, token by token: too-deep containers become strings of their text,
@@ -212,13 +201,41 @@ class JsonFilter:
         return b"".join(out)
 
 
-def _delta(structure: bytes) -> int:
-    return (
-        structure.count(b"[")
-        + structure.count(b"{")
-        - structure.count(b"]")
-        - structure.count(b"}")
-    )
+def _nesting(data: bytes, *, in_string: bool = False) -> tuple[bytes, bool]:
+    """The brackets of ``data`` outside its strings, all as ``[`` and ``]`` (only the depth
+    matters), and whether it ends inside a string; by C-level passes, no loop per byte.
+
+    ``data`` must not end inside an escape. Escaped backslashes go, then escaped quotes; then
+    all but quotes and brackets; then the strings (nearly always ``""`` by then).
+    """
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = data.translate(_SQUARE, _NOT_STRUCTURE)
+    if in_string:
+        structure = b'"' + structure
+    bare = structure.replace(b'""', b"")
+    if b'"' in bare:  # a string holds a bracket, or the data ends inside one
+        bare = _STRINGS.sub(b"", structure)
+        open_string = bare.find(b'"')
+        if open_string >= 0:
+            return bare[:open_string], True
+    return bare, False
+
+
+def _deeper_than_bound(content: bytes) -> bool:
+    """Whether a whole body nests deeper than `DEPTH_BOUND`: each pass takes away the innermost
+    containers, so a page of events (six levels) takes six fast passes."""
+    nesting, _ = _nesting(content)
+    if nesting.count(b"[") <= DEPTH_BOUND:
+        return False
+    for _ in range(DEPTH_BOUND):
+        inner = nesting.replace(b"[]", b"")
+        if len(inner) == len(nesting):  # unbalanced (not JSON): measured the long way
+            return max(itertools.accumulate(map(_DELTA.__getitem__, nesting))) > DEPTH_BOUND
+        if not inner:
+            return False
+        nesting = inner
+    return True
 
 
 def _safe_cut(data: bytes) -> int:
@@ -240,7 +257,7 @@ def _safe_cut(data: bytes) -> int:
 
 
 def _surrogates_marked(data: bytes) -> bytes:
-    if b"\\ud" not in data and b"\\uD" not in data:
+    if b"\\" not in data or (b"\\ud" not in data and b"\\uD" not in data):
         return data  # the common case: one C-level search
     return _ESCAPE.sub(_marked_escape, data)
 
@@ -281,7 +298,7 @@ def prepared(content: bytes, content_type: str | None, what: str = "The API") ->
             raise UnexpectedResponseError(msg) from error
     if content.startswith(_BOM):
         content = content[len(_BOM) :]
-    if content.count(b"[") + content.count(b"{") <= DEPTH_BOUND:  # the bound cannot be reached
+    if not _deeper_than_bound(content):  # nearly always: a few C-level passes
         return _surrogates_marked(content)
     return JsonFilter().feed(content, final=True)
 
