@@ -24,6 +24,7 @@ from tap_aphex.errors import (
     AphexError,
     RedirectRefusedError,
     RetryBudgetExceededError,
+    UnexpectedResponseError,
     quoted_body,
 )
 from tap_aphex.redact import safe_url
@@ -174,7 +175,17 @@ class RetryBudget:
         self._unavailable_waits = unavailable_waits
 
     def spend(self, failure: object, attempt: int) -> float:
-        """The wait before the next try; raises when it would overrun the budget."""
+        """The wait before the next try; raises when it would overrun the budget.
+
+        A body that could not be decompressed is not fetched again: it would most likely come
+        the same, and with the Data API a page fetched again may count against the quota again.
+        """
+        if isinstance(failure, requests.exceptions.ContentDecodingError):
+            msg = (
+                f"{failure_words(failure)}: the body could not be decompressed as its "
+                "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
+            )
+            raise UnexpectedResponseError(msg) from failure
         requested = retry_after_seconds(getattr(failure, "response", None))
         unavailable = isinstance(failure, ServiceUnavailableError)
         if requested is not None:

@@ -14,14 +14,29 @@ schema into the typing table this reader walks. One rule per JSON type, for ever
 - A top-level key the schema does not name is kept under ``undocumented`` by its name (one WARNING
   per name per run); inside documented objects unknown keys stay where they are, since those
   schemas allow more properties.
+- What the decode policy marked (`decoding.py`), anywhere in the record, keys included: a lone
+  UTF-16 surrogate is U+FFFD in the value, its escape as it came (``Pour slab \\ud83d``) is kept
+  under ``undocumented`` by the value's path; a value nested deeper than the bound is its raw
+  JSON text. Each with one WARNING per field per run naming the record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import typing as t
 from dataclasses import dataclass
+
+from tap_aphex.decoding import (
+    DEEP,
+    DEPTH_BOUND,
+    LONE_BASE,
+    LONE_LAST,
+    REPLACEMENT,
+    lone_escape,
+    marks_made,
+)
 
 if t.TYPE_CHECKING:
     import logging
@@ -104,6 +119,8 @@ class Reader:
         keys in ``skip`` are the caller's to handle and are left out.
         """
         undocumented: Row = {}
+        if marks_made():  # nearly never: only once the decode policy has marked a value
+            raw = self._unmarked(raw, (subject, undocumented, id(fields)), skip)
         typed = self._object(raw, fields, "", subject, undocumented, top_level=True, skip=skip)
         record = {name: typed.get(name) for name in fields}
         record[UNDOCUMENTED] = undocumented or None
@@ -220,6 +237,117 @@ class Reader:
             f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
             f"(said once per run for {field.where}).",
         )
+
+    def _unmarked(
+        self, raw: t.Mapping[str, t.Any], record: _Into, skip: t.Container[str]
+    ) -> t.Mapping[str, t.Any]:
+        """``raw`` with the decode policy's markers read: a copy along the paths that hold any.
+
+        Iterative, not recursive: a record may nest up to the decode policy's bound. ``skip``:
+        top-level keys the caller reads as records of their own (tables' rows).
+        """
+        values: list[_Path] = []  # strings that hold a marker, by their path
+        keys: list[_Path] = []  # keys that do, by the path of their value
+        pending: list[tuple[t.Any, _Path]] = [(raw, ())]
+        while pending:
+            container, path = pending.pop()
+            items = container.items() if container.__class__ is dict else enumerate(container)
+            for key, item in items:
+                if not path and key in skip:
+                    continue
+                if key.__class__ is str and not key.isascii() and _LONE.search(key):
+                    keys.append((*path, key))
+                cls = item.__class__
+                if cls is str:
+                    if not item.isascii() and (item.startswith(DEEP) or _LONE.search(item)):
+                        values.append((*path, key))
+                elif cls is dict or cls is list:
+                    pending.append((item, (*path, key)))
+        if not values and not keys:
+            return raw
+        root = dict(raw)
+        copied = {id(root)}
+        for path in values:
+            parent = _writable(root, path[:-1], copied)
+            parent[path[-1]] = self._text(parent[path[-1]], _path_words(path), record)
+        for path in sorted(keys, key=len, reverse=True):  # the deepest first: paths stay valid
+            parent = _writable(root, path[:-1], copied)
+            old = path[-1]
+            new = self._text(old, _path_words(path), record, key=True)
+            renamed = {(new if name == old else name): item for name, item in parent.items()}
+            parent.clear()
+            parent.update(renamed)
+        return root
+
+    def _text(self, text: str, path: str, record: _Into, *, key: bool = False) -> str:
+        """A string with its markers read: U+FFFD for each lone surrogate, the raw text of a
+        too-deep value; what came is kept and said once per field per run."""
+        subject, undocumented, table = record
+        where = _ANY_INDEX.sub("[]", path)
+        shown, field = _shortened(path), _shortened(where)
+        if not key and text.startswith(DEEP):
+            self.warn_once(
+                ("deep", table, where),
+                f"{subject}: {shown} is nested deeper than {DEPTH_BOUND} levels; it is kept as its "
+                f"raw JSON text, a string (said once per run for {field}).",
+            )
+            return text[len(DEEP) :]
+        if not _LONE.search(text):
+            return text
+        came = _LONE.sub(lambda match: lone_escape(match[1]), text)
+        path = _free_name(undocumented, path, "lone surrogate")
+        undocumented[path] = came
+        what = "the key" if key else "the value"
+        self.warn_once(
+            ("lone", table, where),
+            f"{subject}: {what} {shown} holds a lone UTF-16 surrogate ({came!r:.60}), which is "
+            f"no character: it is U+FFFD in the record, and the text as it came is kept under "
+            f"undocumented[{_shortened(repr(path))}] (said once per run for {field}).",
+        )
+        return _LONE.sub(REPLACEMENT, text)
+
+
+#: Where a record's notes go: its subject (for warnings), its `undocumented`, and the id of its
+#: typing table (a field is "the same field" within one table: a version's name is not a task's).
+_Into = tuple[str, Row, int]
+# A lone surrogate, as the decode policy marks it; an index in a path, for "once per field".
+_LONE = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_LAST)}])")
+_ANY_INDEX = re.compile(r"\[\d+\]")
+
+
+_Path = tuple[t.Any, ...]  # keys and indexes from the record down
+_SHOWN = 120  # characters of a path in a warning
+
+
+def _shortened(path: str) -> str:
+    """A path for a message: a long one (500 levels of ``[0]``) by its start and its end."""
+    return path if len(path) <= _SHOWN else f"{path[: _SHOWN // 2]}…{path[-_SHOWN // 2 :]}"
+
+
+def _path_words(path: _Path) -> str:
+    """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
+    words = ""
+    for step in path:
+        if step.__class__ is int:
+            words += f"[{step}]"
+        else:
+            name = _LONE.sub(REPLACEMENT, step)
+            words = f"{words}.{name}" if words else name
+    return words
+
+
+def _writable(root: Row, path: _Path, copied: set[int]) -> t.Any:
+    """The container at ``path`` under ``root``, copied (once) with each container above it:
+    the decoded page is never changed in place."""
+    container: t.Any = root
+    for step in path:
+        child = container[step]
+        if id(child) not in copied:
+            child = dict(child) if child.__class__ is dict else list(child)
+            container[step] = child
+            copied.add(id(child))
+        container = child
+    return container
 
 
 def _is_number(value: object) -> bool:

@@ -770,10 +770,11 @@ def test_keys_absent_or_null_stay_absent_or_null() -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [b'"\xff"', b'"\xed\xa0\x80"', b"1e400", b"[" * 100_000 + b"]" * 100_000, b'{"a": "\xc0\x80"}'],
+    [b'"\xff"', b'"\xed\xa0\x80"', b"1e400", b'{"a": "\xc0\x80"}'],
 )
 def test_what_is_beside_the_events_is_checked_too(extra: bytes) -> None:
-    # Bad UTF-8, a number beyond a double, nesting too deep: the page is no JSON, wherever it is.
+    # Bad UTF-8, a number beyond a double: the page is no JSON, wherever it is (nesting deeper
+    # than the bound is kept as text: tests/test_decoding.py).
     events = msgspec.json.encode([sample()])
     for sent in (
         b'{"extra": ' + extra + b', "data": ' + events + b"}",

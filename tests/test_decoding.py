@@ -1,0 +1,335 @@
+"""The one decode policy of both APIs (docs/data.md, "Decoding"), over real HTTP.
+
+Lone UTF-16 surrogates, a byte-order mark, a declared charset and values nested deeper than the
+bound, on a Data API page (scripted with pytest-httpserver) and in a published-plans document;
+and a body that cannot be decompressed, which is never fetched again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing as t
+
+import pytest
+from aphex_simulator import Simulator
+from harness import TapRun, log_lines, run_cli
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tap_aphex.decoding import DEPTH_BOUND
+
+PATH = "/apiTaskEventsV2"
+PLANS_PATH = "/power-bi/v1/p1"
+T0 = 1_749_222_000_000  # 2025-06-06T15:00:00Z
+
+
+@pytest.fixture(scope="module")
+def log() -> list[dict[str, t.Any]]:
+    """Six real-looking events (the simulator's generator), served here by scripts."""
+    return Simulator(seed=3, events=6, plan_projects=0).event_log.events
+
+
+def serve_page(
+    httpserver: HTTPServer, body: bytes, content_type: str = "application/json", **headers: str
+) -> list[Request]:
+    """The Data API as one page (``body``, as bytes); the requests it received."""
+    received: list[Request] = []
+
+    def answer(request: Request) -> Response:
+        received.append(request)
+        if request.args.get("startAfter"):
+            return Response(status=204)
+        return Response(body, status=200, content_type=content_type, headers=headers)
+
+    httpserver.expect_request(PATH).respond_with_handler(answer)
+    return received
+
+
+def events_config(httpserver: HTTPServer) -> dict[str, t.Any]:
+    return {"api_key": "scripted-key", "api_url": httpserver.url_for(PATH)}
+
+
+def page_bytes(events: list[dict[str, t.Any]], **escapes: bytes) -> bytes:
+    """The page as JSON (non-ASCII escaped, as many servers write it); each ``@NAME@`` in it
+    replaced by ``escapes[NAME]`` (a lone surrogate cannot be in a Python str to dump)."""
+    body = json.dumps({"data": events, "nextStartAfter": events[-1]["eventId"]}).encode()
+    for name, escape in escapes.items():
+        body = body.replace(f"@{name}@".encode(), escape)
+    return body
+
+
+def warnings_naming(run: TapRun, words: str) -> list[str]:
+    return [line for line in log_lines(run.stderr, "WARNING") if words in line]
+
+
+# --- Lone surrogates ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("escape", "raw"),
+    [
+        (rb"\ud83d", "Pour slab \\ud83d"),  # a high half at the end: an emoji cut in two
+        (rb"\uDE00 and more", "Pour slab \\uDE00 and more"),  # a low half alone, upper case
+        (rb"\ud83d\ud83d\ude00", "Pour slab \\ud83d\U0001f600"),  # a high, then a whole pair
+    ],
+    ids=["high-at-end", "low-alone", "high-before-a-pair"],
+)
+def test_a_lone_surrogate_is_u_fffd_with_the_escape_kept_and_the_page_lands(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], escape: bytes, raw: str
+) -> None:
+    events = copy.deepcopy(log)
+    events[1]["task"]["name"] = "Pour slab @LONE@"
+    events[3]["task"]["name"] = "Pour slab @LONE@"  # the same field again: said once
+    serve_page(httpserver, page_bytes(events, LONE=escape))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = run.records("task_events")
+    assert [r["eventId"] for r in records] == [e["eventId"] for e in log]  # the whole page lands
+    for number in (1, 3):
+        record = records[number]
+        assert "\ufffd" in record["task"]["name"]
+        assert record["task"]["name"] == raw.replace(raw[10:16], "\ufffd", 1)
+        assert record["undocumented"] == {"task.name": raw}
+    said = warnings_naming(run, "lone UTF-16 surrogate")
+    assert len(said) == 1
+    assert f"Event {log[1]['eventId']}" in said[0]
+    assert "task.name" in said[0]
+
+
+def test_lone_surrogates_anywhere_keys_included_and_pairs_stay(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    event = copy.deepcopy(log[0])
+    event["task"]["labourResources"] = {"Steel Fixers @LONE@": 3}  # a key
+    event["task"]["successors"] = ["a", "b @LONE@"]  # an entry of a list
+    event["task"]["unheardOf"] = {"deep": ["@LONE@"]}  # where no schema looks
+    event["task"]["ownerName"] = "Amara \U0001f600"  # a pair, escaped by json.dumps
+    serve_page(httpserver, page_bytes([event], LONE=rb"\udbff"))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    (record,) = run.records("task_events")
+    task = record["task"]
+    assert task["labourResources"] == {"Steel Fixers \ufffd": 3}
+    assert task["successors"] == ["a", "b \ufffd"]
+    assert task["unheardOf"] == {"deep": ["\ufffd"]}
+    assert task["ownerName"] == "Amara \U0001f600"
+    assert record["undocumented"] == {
+        "task.labourResources.Steel Fixers \ufffd": "Steel Fixers \\udbff",
+        "task.successors[1]": "b \\udbff",
+        "task.unheardOf.deep[0]": "\\udbff",
+    }
+    assert len(warnings_naming(run, "lone UTF-16 surrogate")) == 3  # one per field
+
+
+def test_an_escaped_backslash_before_u_d83d_is_text_not_a_surrogate(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    event = copy.deepcopy(log[0])
+    event["task"]["name"] = "C:\\ud83d"  # a backslash, then the letters: dumped as \\ud83d
+    serve_page(httpserver, page_bytes([event]))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    (record,) = run.records("task_events")
+    assert record["task"]["name"] == "C:\\ud83d"
+    assert record["undocumented"] is None
+    assert not warnings_naming(run, "surrogate")
+
+
+# --- Byte-order mark and charset ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encode", "content_type"),
+    [
+        (lambda text: b"\xef\xbb\xbf" + text.encode(), "application/json"),
+        (lambda text: text.encode("iso-8859-1"), "application/json; charset=iso-8859-1"),
+        (lambda text: text.encode("utf-16"), 'application/json; charset="UTF-16"'),
+        (lambda text: text.encode("cp1252"), "application/json;charset=windows-1252"),
+    ],
+    ids=["utf-8-bom", "latin-1", "utf-16", "windows-1252"],
+)
+def test_a_bom_is_skipped_and_a_declared_charset_is_honoured(
+    httpserver: HTTPServer,
+    log: list[dict[str, t.Any]],
+    encode: t.Callable[[str], bytes],
+    content_type: str,
+) -> None:
+    events = copy.deepcopy(log[:2])
+    events[0]["task"]["name"] = "Béton coulé"
+    text = json.dumps({"data": events, "nextStartAfter": events[-1]["eventId"]}, ensure_ascii=False)
+    serve_page(httpserver, encode(text), content_type=content_type)
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = run.records("task_events")
+    assert [r["task"]["name"] for r in records] == ["Béton coulé", log[1]["task"]["name"]]
+
+
+def test_a_charset_python_does_not_know_is_one_clear_line(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    serve_page(httpserver, page_bytes(log), content_type="application/json; charset=klingon")
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert "charset as 'klingon'" in last
+    assert "Traceback" not in run.stderr
+
+
+# --- Nesting deeper than the bound --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [DEPTH_BOUND, 100_000])
+def test_a_value_nested_deeper_than_the_bound_is_kept_as_raw_text(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], depth: int
+) -> None:
+    events = copy.deepcopy(log[:3])
+    events[1]["task"]["unheardOf"] = "@DEEP@"
+    nest = b'[{"k": "]\\"", "n": ' * depth + b"1" + b"}]" * depth
+    serve_page(httpserver, page_bytes(events).replace(b'"@DEEP@"', nest))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = run.records("task_events")
+    assert [r["eventId"] for r in records] == [e["eventId"] for e in events]
+    value: t.Any = records[1]["task"]["unheardOf"]
+    levels = 4  # the page, `data`, the event, `task`
+    while not isinstance(value, str):
+        value = value[0]["n"]  # the levels within the bound stay as they are
+        levels += 2
+    assert levels <= DEPTH_BOUND + 1
+    assert value.startswith(('[{"k": "]\\"", "n": ', '{"k": "]\\"", "n": '))
+    assert value in nest.decode()  # its raw text, exactly
+    said = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
+    assert len(said) == 1
+    assert f"Event {events[1]['eventId']}" in said[0]
+
+
+def test_nesting_within_the_bound_is_left_as_it_is(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    event = copy.deepcopy(log[0])
+    event["task"]["unheardOf"] = "@DEEP@"
+    within = DEPTH_BOUND - 4  # the page, `data`, the event and `task` are four levels
+    serve_page(httpserver, page_bytes([event]).replace(b'"@DEEP@"', b"[" * within + b"]" * within))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    value = run.records("task_events")[0]["task"]["unheardOf"]
+    for _ in range(within - 1):
+        (value,) = value
+    assert value == []
+    assert not warnings_naming(run, "nested deeper")
+
+
+# --- A body that cannot be decompressed ---------------------------------------------------------
+
+
+def test_a_body_that_cannot_be_decompressed_is_not_fetched_again(httpserver: HTTPServer) -> None:
+    received = serve_page(httpserver, b"this is no gzip stream", **{"Content-Encoding": "gzip"})
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 1
+    assert len(received) == 1  # never fetched again: a page fetched again may cost quota
+    last = run.stderr.strip().splitlines()[-1]
+    assert "could not be decompressed" in last
+    assert "retrying" not in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+# --- The same policy for a published-plans document ---------------------------------------------
+
+
+def plan_version(number: int, **fields: t.Any) -> dict[str, t.Any]:
+    tasks = [{"taskId": f"t{n}", "name": f"Task {n}", "start": T0} for n in (1, 2)]
+    base = {"id": f"v{number}", "version": number, "publishedAt": T0 + number * 604_800_000}
+    return {**base, "tasks": tasks, "statuses": [], **fields}
+
+
+def serve_document(
+    httpserver: HTTPServer, body: bytes, content_type: str = "application/json"
+) -> dict[str, t.Any]:
+    httpserver.expect_request(PLANS_PATH).respond_with_data(body, content_type=content_type)
+    return {"projects": [{"url": httpserver.url_for(PLANS_PATH), "token": "t0ken", "name": "P1"}]}
+
+
+def document(*versions: dict[str, t.Any]) -> bytes:
+    return json.dumps({"project": {"id": "p1"}, "publishedPlans": list(versions)}).encode()
+
+
+def test_a_lone_surrogate_in_a_published_plan_is_u_fffd_with_a_warning(
+    httpserver: HTTPServer,
+) -> None:
+    version = plan_version(2, name="Plan @LONE@")
+    version["tasks"][1]["name"] = "Pour slab @LONE@"
+    body = document(version, plan_version(1)).replace(b"@LONE@", rb"\ud83d")
+    config = serve_document(httpserver, body)
+
+    run = run_cli(config)
+
+    assert run.returncode == 0, run.stderr
+    plans = {r["publishedPlanId"]: r for r in run.records("published_plans")}
+    assert set(plans) == {"v1", "v2"}
+    assert plans["v2"]["name"] == "Plan \ufffd"
+    assert plans["v2"]["undocumented"] == {"name": "Plan \\ud83d"}
+    task = next(r for r in run.records("published_plan_tasks") if r["taskId"] == "t2")
+    assert task["name"] == "Pour slab \ufffd"
+    assert task["undocumented"] == {"name": "Pour slab \\ud83d"}
+    said = warnings_naming(run, "lone UTF-16 surrogate")
+    assert any("Project P1, version v2:" in line for line in said)
+    assert any("Project P1, version v2, tasks row 2" in line for line in said)
+
+
+def test_a_published_plans_document_with_a_bom_and_a_declared_charset_lands(
+    httpserver: HTTPServer,
+) -> None:
+    text = json.dumps(
+        {"project": {"id": "p1"}, "publishedPlans": [plan_version(1, name="Coulé")]},
+        ensure_ascii=False,
+    )
+    body = b"\xef\xbb\xbf" + text.encode()
+    config = serve_document(httpserver, body)
+    latin = text.encode("iso-8859-1")
+
+    run = run_cli(config)
+    httpserver.clear()
+    config = serve_document(httpserver, latin, "application/json; charset=ISO-8859-1")
+    again = run_cli(config)
+
+    for done in (run, again):
+        assert done.returncode == 0, done.stderr
+        assert [r["name"] for r in done.records("published_plans")] == ["Coulé"]
+
+
+def test_a_published_plan_nested_100000_levels_lands_with_bounded_memory(
+    httpserver: HTTPServer,
+) -> None:
+    # About 200 KB: before the bound, ijson's prefixes grew memory with the square of the depth
+    # (past 19 GB in 20 s) until the kernel killed the tap.
+    depth = 100_000
+    version = plan_version(2, comment="@DEEP@")
+    body = document(version, plan_version(1)).replace(b'"@DEEP@"', b"[" * depth + b"]" * depth)
+    config = serve_document(httpserver, body)
+
+    run = run_cli(config, None, env=None, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    plans = {r["publishedPlanId"]: r for r in run.records("published_plans")}
+    assert set(plans) == {"v1", "v2"}
+    assert len(run.records("published_plan_tasks")) == 4  # the rest of the document lands
+    said = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
+    assert len(said) == 1
+    assert "Project P1, version v2" in said[0]
