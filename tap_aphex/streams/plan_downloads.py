@@ -1,19 +1,16 @@
 """Published-plans documents downloaded ahead, several projects at a time, read one at a time.
 
-The Published Plans API is per project and its server takes its time building each document, so
-a portfolio read one request after another waits the sum of those times. Here the downloads run
-in a few threads (`max_parallel_projects`), while parsing and writing stay on the main thread,
-one project after another (records, then that project's STATE): what reaches the target, and
-where a kill can leave the bookmarks, is exactly what it was with one project at a time.
+This module owns a run's downloads: which projects are asked, in which threads, with which
+requests, and how the main thread reads their answers back. The server takes its time building
+each project's document, so the downloads run in a few threads (`max_parallel_projects`), while
+parsing and writing stay on the main thread, one project after another (records, then its
+STATE): what reaches the target, and where a kill can leave the bookmarks, is exactly what it was
+with one project at a time.
 
 - A download thread takes the next project in order and asks it as often as its `LimitPolicy`
   says (a first run grows `limit`), so a project's follow-up asks wait for no other project.
-  Deciding them needs the number of versions answered and how far back they reach: a light
-  token scan of the body as it arrives (`VersionScan`, no value is built) tells both.
-- Each answer is written to a temporary file as it arrives (`Spool`) and never held as Python
-  objects; the main thread parses it from there with the usual streaming reader, while it is
-  still arriving if that project is the one whose turn it is. Memory grows with the number of
-  threads, not with the portfolio.
+  Each answer is spooled and scanned as it arrives (`plan_answers`): memory grows with the
+  number of threads, not with the portfolio.
 - At most `window` projects are downloaded ahead of the one being written, so that a slow
   project at the head of the line cannot fill the disk with the rest of a large portfolio.
 - `DownloadPool.close` (the run ends or is interrupted) drops what is queued, closes what is
@@ -24,226 +21,37 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import tempfile
 import threading
 import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import ijson
+import requests
+from singer_sdk.streams.rest import PageContext
 
-from tap_aphex.reader import epoch_to_rfc3339, rfc3339_to_datetime
+from tap_aphex.client import CHUNK
+from tap_aphex.settings import project_label
+from tap_aphex.streams import plan_history
+from tap_aphex.streams.plan_answers import POLL_SECONDS, Cancelled, ProjectDownload, VersionScan
+from tap_aphex.streams.plan_bookmarks import Landing, ProjectPlans, read_mark, said_skips
+from tap_aphex.streams.plan_document import VERSIONS_KEY
+from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead, Step
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-    from tap_aphex.streams.plan_history import ProjectRead
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams import Stream
 
-#: How long a blocked wait sleeps before it looks again (a signal is handled between waits).
-POLL_SECONDS = 0.2
+    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
+    from tap_aphex.streams.published_plans import PublishedPlansStream
 
-
-class Cancelled(Exception):
-    """The run is ending: a download thread stops where it is."""
-
-
-class Spool:
-    """One response body: written by a download thread, read by the main thread as it grows.
-
-    A plain temporary file (on disk, in TMPDIR), one descriptor shared under a lock: the writer
-    appends, the reader reads from its own position and waits when it has caught up.
-    """
-
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  # closed in `close`
-        self._changed = threading.Condition()
-        self._size = 0
-        self._position = 0
-        self._ended = False
-        self._error: BaseException | None = None
-        self.closed = False
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def write(self, data: bytes) -> None:
-        with self._changed:
-            if self.closed:
-                raise Cancelled
-            self._file.seek(self._size)
-            self._file.write(data)
-            self._size += len(data)
-            self._changed.notify_all()
-
-    def end(self, error: BaseException | None = None) -> None:
-        """No more bytes: the body is whole, or ``error`` cut it short (the reader raises it)."""
-        with self._changed:
-            self._ended, self._error = True, error
-            self._changed.notify_all()
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left if negative), waiting for them to arrive."""
-        if size == 0:
-            return b""
-        with self._changed:
-            while self._position >= self._size and not self._ended and not self.closed:
-                self._changed.wait(POLL_SECONDS)
-            if self.closed:
-                raise Cancelled
-            if self._position < self._size:
-                left = self._size - self._position
-                self._file.seek(self._position)
-                data = self._file.read(left if size < 0 else min(size, left)) or b""
-                self._position += len(data)
-                return data
-            if self._error is not None:
-                raise self._error
-            return b""
-
-    def close(self) -> None:
-        with self._changed:
-            if not self.closed:
-                self.closed = True
-                self._file.close()
-                self._changed.notify_all()
+#: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
+DOWNLOAD_WINDOW_PER_THREAD = 4
 
 
-class VersionScan:
-    """Counts a published-plans document's versions as its bytes pass, and finds its oldest.
-
-    A token scan (ijson's basic events: no prefixes, no values built beyond scalars), done by the
-    download thread so that it can decide the project's next ask without the main thread. It
-    applies the reader's rules for a version it can place: an id (string or integer) and an
-    epoch `publishedAt`; every entry counts against `limit`, as the reader counts them.
-    """
-
-    def __init__(self, versions_key: str) -> None:
-        self._key = versions_key
-        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
-        self._parser = ijson.basic_parse_coro(self._events, use_float=True)
-        self._depth = 0
-        self._top_key: str | None = None
-        self._in_versions = False
-        self._item_key: str | None = None
-        self._item: dict[str, t.Any] | None = None
-        self.received = 0
-        self.oldest: dt.datetime | None = None  # of the versions that can be placed
-        self.readable = True  # False: not JSON; the reader will say what is wrong
-
-    def feed(self, chunk: bytes) -> None:
-        if not self.readable:
-            return
-        try:
-            self._parser.send(chunk)
-        except ijson.JSONError:
-            self.readable = False
-        self._walk()
-
-    def close(self) -> None:
-        if self.readable:
-            try:
-                self._parser.close()
-            except ijson.JSONError:
-                self.readable = False
-            self._walk()
-
-    def _walk(self) -> None:
-        for event, value in self._events:
-            depth = self._depth
-            if event in ("start_map", "start_array"):
-                self._depth += 1
-            elif event in ("end_map", "end_array"):
-                self._depth -= 1
-            if depth == 1 and event == "map_key":
-                self._top_key = value
-            elif depth == 1 and event == "start_array":
-                self._in_versions = self._top_key == self._key
-            elif depth == 2 and self._in_versions and event not in ("end_map", "end_array"):
-                self.received += 1  # an entry of the versions list, whatever it is
-                self._item = {} if event == "start_map" else None
-            elif depth == 3 and self._item is not None:
-                if event == "map_key":
-                    self._item_key = value
-                elif event in ("string", "number", "boolean", "null"):
-                    self._item[str(self._item_key)] = (event, value)
-                elif event == "end_map":
-                    self._place(self._item)
-                    self._item = None
-            if depth == 2 and event == "end_array":
-                self._in_versions = False
-        del self._events[:]
-
-    def _place(self, item: dict[str, t.Any]) -> None:
-        kind, value = item.get("id", (None, None))
-        if not (kind == "string" or (kind == "number" and isinstance(value, int))):
-            return
-        kind, value = item.get("publishedAt", (None, None))
-        text = epoch_to_rfc3339(value) if kind == "number" else None
-        when = rfc3339_to_datetime(text) if text else None
-        if when is not None and (self.oldest is None or when < self.oldest):
-            self.oldest = when
-
-
-@dataclass
-class ProjectDownload:
-    """One project's asks in this run, shared by its download thread and the main thread."""
-
-    read: ProjectRead  # the project's read: its policy, the step it is at, what it landed
-    context: dict[str, t.Any]
-    order: int = 0  # its place in the run (1 = first), for the log
-    answers: list[Spool] = field(default_factory=list)  # each 200 answer's body, in order
-    error: BaseException | None = None  # what ended its asks early (an HTTP failure, say)
-    finished: bool = False
-    started: float | None = None  # time.monotonic() when its first ask went out
-    seconds: float = 0.0  # from its first ask to its last answer's last byte
-    requests: int = 0
-    bytes: int = 0
-    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _taken: int = -1  # the index of the answer the main thread took last
-
-    # --- the download thread's side
-
-    def answer(self) -> Spool:
-        """A new 200 answer, readable at once; older ones not taken yet are superseded."""
-        spool = Spool()
-        with self._changed:
-            for index in range(self._taken + 1, len(self.answers)):
-                self.answers[index].close()  # a larger ask answered: its body holds theirs
-            self.answers.append(spool)
-            self._changed.notify_all()
-        return spool
-
-    def finish(self, error: BaseException | None = None) -> None:
-        with self._changed:
-            self.finished, self.error = True, error
-            self._changed.notify_all()
-
-    # --- the main thread's side
-
-    def next_body(self) -> Spool | None:
-        """The newest answer not read yet (waiting for one); None when the asks are over.
-
-        An answer that a later, larger one supersedes before its turn is skipped: that one
-        holds its versions. The error that ended the asks, if any, is raised after every body.
-        """
-        with self._changed:
-            while True:
-                if len(self.answers) - 1 > self._taken:
-                    for index in range(self._taken + 1, len(self.answers) - 1):
-                        self.answers[index].close()
-                    self._taken = len(self.answers) - 1
-                    return self.answers[self._taken]
-                if self.finished:
-                    if self.error is not None:
-                        raise self.error
-                    return None
-                self._changed.wait(POLL_SECONDS)
-
-    def discard(self) -> None:
-        with self._changed:
-            for spool in self.answers:
-                spool.close()
+class ResponseTooLarge(Exception):
+    """HTTP 500 from a project: the vendor's advice for its 32 MB limit is to ask for less."""
 
 
 class DownloadPool:
@@ -309,3 +117,202 @@ class DownloadPool:
                 self._fetch(download, self.stop)
             except BaseException as error:  # handed to the main thread to say
                 download.finish(error)
+
+
+@dataclass
+class PlansRun:
+    """This run's downloads of every project, and how many the main thread has written."""
+
+    stream: PublishedPlansStream
+    fed: list[Stream]
+    projects: dict[str, ProjectPlans]
+    pool: DownloadPool
+    workers: int
+    written: int = 0  # projects written, well or not
+
+    def versions(self, project: ProjectPlans) -> Iterator[PublishedVersion]:
+        """Every new version in the project's answers, each once (a grown answer holds the last)."""
+        read, download = project.download.read, project.download
+        handed: set[str] = set()
+        said = said_skips(self.stream, project)
+        reader: DocumentReader = self.stream.reader
+
+        def is_new(version_id: str, published: dt.datetime) -> bool:
+            return any(mark.is_new(version_id, published) for mark in project.marks.values())
+
+        while (body := download.next_body()) is not None:
+            try:
+                for version in reader.versions(
+                    t.cast("t.IO[bytes]", body),  # a file-like that ijson reads as it grows
+                    read.label,
+                    is_new=is_new,
+                    said=said,
+                    skipped=project.skipped,
+                ):
+                    if version is None or version.id in handed:
+                        continue
+                    handed.add(version.id)
+                    yield version
+                    del version  # one version in memory at a time: not this one during the next
+            finally:
+                body.close()
+
+    def written_one(self, download: ProjectDownload) -> None:
+        """A project is written (well or not): its place in the window goes to the next one."""
+        self.pool.done_with(download)
+        self.written += 1
+        if self.written == len(self.projects):
+            self.end(interrupted=False)
+
+    def end(self, *, interrupted: bool) -> None:
+        """Every download ends; a run that wrote them all says how long they took."""
+        self.pool.close()
+        for project in self.projects.values():
+            project.download.discard()
+        if not interrupted:
+            downloads = [project.download for project in self.projects.values()]
+            logger = self.stream.logger
+            if note := plan_history.downloads_summary(logger, downloads, self.workers):
+                self.stream.report.notes.append(note)
+
+
+class ThreadSessions:
+    """One HTTP session per download thread, with the response hook of the stream's own.
+
+    `requests.Session` is not promised to be thread-safe (its connection pool and cookies are
+    shared state), so a download thread never uses the main thread's.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def session(self, hook: Callable[..., t.Any]) -> requests.Session:
+        own: requests.Session | None = getattr(self._local, "session", None)
+        if own is None:
+            own = self._local.session = requests.Session()
+            own.hooks["response"].append(hook)
+        return own
+
+    def close(self) -> None:
+        """A download thread's last act: its session's connections closed, not left to the GC."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+
+def start_downloads(stream: PublishedPlansStream) -> PlansRun:
+    """This run's downloads of every project, started on the first project's turn."""
+    fed = [s for s in (stream, *stream.child_streams) if s.selected]
+    projects: dict[str, ProjectPlans] = {}
+    for order, partition in enumerate(stream.partitions, start=1):
+        label = project_label(stream.project(partition))
+        marks = {s: read_mark(stream.logger, s, partition, label) for s in fed}
+        known = [mark for mark in marks.values() if mark.when is not None]
+        # Every selected stream has a bookmark: read back to the oldest; else everything.
+        oldest = None
+        if fed and len(known) == len(fed):
+            oldest = min(known, key=lambda mark: t.cast("dt.datetime", mark.when))
+        read = ProjectRead(
+            label,
+            oldest.when if oldest else None,
+            LimitPolicy(stream.configured_limit),
+            bookmark_version=oldest.version if oldest else None,
+        )
+        download = ProjectDownload(read, dict(partition), order=order)
+        landing = {s: Landing() for s in fed}
+        projects[partition["accountId"]] = ProjectPlans(download, marks, landing)
+    workers = stream.parallel_projects
+
+    def fetch(download: ProjectDownload, stop: threading.Event) -> None:
+        download_project(stream, download, stop)
+
+    pool = DownloadPool(
+        [project.download for project in projects.values()],
+        fetch,
+        workers=workers,
+        window=DOWNLOAD_WINDOW_PER_THREAD * workers,
+        thread_done=stream.thread_sessions.close,
+    )
+    return PlansRun(stream, fed, projects, pool, workers)
+
+
+def download_project(
+    stream: PublishedPlansStream, download: ProjectDownload, stop: threading.Event
+) -> None:
+    """In a download thread: ask one project as often as its `LimitPolicy` says.
+
+    Every ask goes through the SDK's request path (`PublishedPlansStream.request_with_retries`),
+    on this thread's own session. Each 200 answer is spooled as it arrives and scanned on the way
+    to decide the next ask; the main thread reads the spool meanwhile (`next_body`).
+    """
+    read = download.read
+    decorated = stream.request_with_retries()
+    download.started = time.monotonic()
+    plan_history.download_started(stream.logger, download, len(stream.partitions))
+    spool = None
+    try:
+        while True:
+            if stop.is_set():
+                raise Cancelled
+            asked = read.policy.limit
+            context = {**download.context, "limit": asked}
+            download.requests += 1
+            received = 0
+            try:
+                response = decorated(prepared_request(stream, context), context)
+            except ResponseTooLarge:
+                read.step = read.policy.after_server_error()
+            else:
+                spool = download.answer()
+                scan = VersionScan(VERSIONS_KEY)
+                with response:
+                    response.raw.decode_content = True  # gzip undone here: the raw stream
+                    for chunk in response.raw.stream(CHUNK):
+                        if stop.is_set():
+                            raise Cancelled
+                        spool.write(chunk)
+                        scan.feed(chunk)
+                        download.bytes += len(chunk)
+                scan.close()
+                spool.end()
+                spool = None
+                received = read.received = scan.received
+                read.asked = asked
+                read.step = next_step(read, scan)
+            if not plan_history.ask_again(stream.logger, read, received):
+                break
+    except BaseException as error:  # handed to the main thread, which says it
+        if spool is not None:
+            spool.end(error)
+        download.seconds = time.monotonic() - download.started
+        download.finish(error)
+        return
+    download.seconds = time.monotonic() - download.started
+    plan_history.download_ended(stream.logger, download)
+    download.finish()
+
+
+def next_step(read: ProjectRead, scan: VersionScan) -> Step:
+    """What the project's policy says after an answer the download thread scanned."""
+    if not scan.readable:
+        return Step.DONE  # not the document: the reader says what is wrong, once
+    bookmark, answered = read.oldest_bookmark, scan.oldest
+    if bookmark is None or answered is None:  # nothing to reach back to, or nothing placed
+        return read.policy.after_response(scan.received, reached_back=False)
+    reached_back = answered <= bookmark
+    return read.policy.after_response(
+        scan.received, reached_back=reached_back, short_of=not reached_back
+    )
+
+
+def prepared_request(stream: PublishedPlansStream, context: Context) -> requests.PreparedRequest:
+    """The request `get_http_request` describes, prepared as the SDK's request path does."""
+    page = PageContext(stream_context=context, next_page_token=None)
+    request = stream.get_http_request(page=page)
+    return stream.build_prepared_request(
+        method=request.method,
+        url=request.url,
+        params=request.encode_params(),
+        headers=request.headers,
+    )

@@ -30,8 +30,8 @@ from tap_aphex.errors import AphexError
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tap_aphex.streams.plan_answers import ProjectDownload
     from tap_aphex.streams.plan_document import PublishedVersion
-    from tap_aphex.streams.plan_downloads import ProjectDownload
 
 #: How many of the slowest projects the run's summary names.
 SLOWEST_NAMED = 3
