@@ -2,9 +2,10 @@
 `task_statuses` built in the same pass) and the Published Plans API's (`published_plans` and its
 two tables); here, what their fed streams share.
 
-Child streams are fed directly by their parent, from data it has already read. The SDK syncs a child once per parent record, which for `tasks` would mean a SCHEMA and a STATE per
-event; feeding a page (or a published version) at a time keeps one read of the source and lets the
-parent decide when the child's STATE may go out. The SCHEMA goes out once per run, not per feed.
+Child streams are fed directly by their parent, from data it has already read. The SDK syncs a
+child once per parent record, which for `tasks` would mean a SCHEMA and a STATE per event; feeding
+a page (or a published version) at a time keeps one read of the source and lets the parent decide
+when the child's STATE may go out. The SCHEMA goes out once per run, not per feed.
 """
 
 from __future__ import annotations

@@ -46,6 +46,8 @@ class Spool:
         self._ended = False
         self._error: BaseException | None = None
         self.closed = False
+        #: The response's headers: its Content-Type says how to decode the body (`decoding`).
+        self.headers: t.Mapping[str, str] = {}
 
     @property
     def size(self) -> int:

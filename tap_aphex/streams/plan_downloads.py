@@ -267,6 +267,7 @@ def download_project(
                 read.step = read.policy.after_server_error()
             else:
                 spool = download.answer()
+                spool.headers = response.headers
                 scan = VersionScan(VERSIONS_KEY)
                 with response:
                     response.raw.decode_content = True  # gzip undone here: the raw stream
