@@ -152,7 +152,8 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
-            "Nothing to read: set `api_key` (Data API: task_events, tasks) and/or `projects` "
+            "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
+            "`projects` "
             "(Published Plans API: published_plans and its tables)."
         )
     if config.get("api_key"):

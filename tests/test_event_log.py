@@ -73,7 +73,13 @@ TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is int 7, not 
         ([Bookmark("task_events", None)], None, None, "beginning", None),
         ([Bookmark("task_events", None)], "s1", "s1", "start_after", None),
         ([EVENTS_AT_E9, TASKS_AT_E5], "s1", "s1", "start_after", "the bookmarks differ"),
-        ([EVENTS_AT_E9, TASKS_NEW], None, None, "beginning", "tasks=none"),
+        (
+            [EVENTS_AT_E9, TASKS_NEW],
+            None,
+            None,
+            "beginning",
+            "tasks has no bookmark while the others are at event e9",
+        ),
         ([EVENTS_AT_E9, TASKS_BROKEN], None, None, "beginning", "tasks is unusable: its"),
         ([TASKS_BROKEN], "s1", "s1", "start_after", "after start_after=s1"),
         (
