@@ -165,7 +165,8 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
 
     events = FIRST_EVENTS + runs_before * EVENTS_PER_RUN
     step(
-        f"3. Starting the Aphex simulator: seed {SEED}, {events:,} events, {PLAN_PROJECTS} projects"
+        f"3. Starting the Aphex simulator: seed {SEED}, {events:,} events, "
+        f"{PLAN_PROJECTS} projects that publish plans"
     )
     started = time.monotonic()
     with Simulator(
@@ -259,7 +260,7 @@ def reports(meltano: Meltano, warehouse: Warehouse) -> None:
         for line in PPC_EXPLAINED:
             note(line)
         show_query(db, PPC_REPORT)
-        print("\n  Delays by category: working days of delay recorded, per project (all weeks)")
+        print("\n  Delays by category: working days of delay on current tasks (all weeks)")
         show_query(db, DELAYS_REPORT)
         ppc, delays = rows(db, CHART_PPC), rows(db, CHART_DELAYS)
     chart = draw_chart(ppc, delays, warehouse.chart)

@@ -152,7 +152,7 @@ def draw_chart(
         ]
         right.bar(projects, days, bottom=bottom, label=category)
         bottom = [b + d for b, d in zip(bottom, days, strict=True)]
-    right.set_title("Delays by category\n(working days of delay recorded, all weeks)")
+    right.set_title("Delays by category\n(working days of delay on current tasks, all weeks)")
     right.set_ylabel("working days of delay")
     right.tick_params(axis="x", labelrotation=15)
     right.legend(title="category", fontsize=8)
