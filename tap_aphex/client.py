@@ -89,6 +89,9 @@ class AphexStream(RESTStream[t.Any]):
         elif status >= HTTPStatus.BAD_REQUEST:
             advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
             raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
+        elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (304, no Location)
+            msg = f"{self.response_error_message(response)} No Aphex API documents that answer."
+            raise UnexpectedResponseError(msg)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

@@ -311,6 +311,22 @@ def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() ->
         assert kept + event_ids(resumed.records("task_events")) == event_ids(sim.event_log.events)
 
 
+@pytest.mark.parametrize("status", [304, 302, 300])  # 302 without a Location is no redirect
+def test_a_3xx_that_is_no_redirect_is_one_clear_failure(
+    httpserver: HTTPServer, status: int
+) -> None:
+    httpserver.expect_request("/apiTaskEventsV2").respond_with_data(status=status)
+
+    run = run_cli(
+        {"api_key": "key-for-3xx-test", "api_url": httpserver.url_for("/apiTaskEventsV2")}
+    )
+
+    assert run.returncode == 1
+    assert f"HTTP {status}" in run.stderr
+    assert "No Aphex API documents that answer" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_a_redirect_is_not_followed_with_the_key(httpserver: HTTPServer) -> None:
     with HTTPServer(host="127.0.0.1") as elsewhere:
         elsewhere.expect_request("/x").respond_with_data(status=204)
