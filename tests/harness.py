@@ -7,9 +7,11 @@ import copy
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +111,32 @@ def start_cli(config: dict[str, t.Any], folder: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def killed_after_states(config: dict[str, t.Any], states: int) -> list[dict[str, t.Any]]:
+    """What a target got from `tap-aphex` killed (SIGKILL) once its ``states``-th STATE is out."""
+    with tempfile.TemporaryDirectory() as folder:
+        config_path = Path(folder, "config.json")
+        config_path.write_text(json.dumps(config))
+        with subprocess.Popen(
+            [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as tap:
+            assert tap.stdout is not None
+            watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
+            watchdog.start()
+            lines = []
+            for line in tap.stdout:
+                lines.append(line)
+                states -= '"type":"STATE"' in line.replace(" ", "")
+                if states == 0:
+                    break
+            tap.send_signal(signal.SIGKILL)
+            tap.wait()
+            watchdog.cancel()
+    return parse_messages("".join(lines))
 
 
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import typing as t
-from pathlib import Path
 
 import pytest
 from aphex_simulator import Simulator
@@ -20,6 +13,7 @@ from harness import (
     CapturedStdout,
     TapRun,
     events_config,
+    killed_after_states,
     parse_messages,
     replay_tasks,
     run_cli,
@@ -273,29 +267,7 @@ def test_the_cursor_sent_coming_back_as_next_is_refused(simulator: Simulator) ->
 def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() -> None:
     with Simulator(seed=11, events=6_000, page_size=250, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
-        with tempfile.TemporaryDirectory() as folder:
-            config_path = Path(folder, "config.json")
-            config_path.write_text(json.dumps(config))
-            with subprocess.Popen(
-                [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            ) as tap:
-                assert tap.stdout is not None
-                watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
-                watchdog.start()
-                lines = []
-                states = 0
-                for line in tap.stdout:  # kill it once it has checkpointed a few pages
-                    lines.append(line)
-                    states += '"type":"STATE"' in line.replace(" ", "")
-                    if states == 4:
-                        break
-                tap.send_signal(signal.SIGKILL)
-                tap.wait()
-                watchdog.cancel()
-        killed = parse_messages("".join(lines))
+        killed = killed_after_states(config, 4)  # once it has checkpointed a few pages
         last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
         bookmark = last_state["bookmarks"]["task_events"]["replication_key_value"]
         delivered = [

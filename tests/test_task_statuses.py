@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import random
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import typing as t
 from datetime import datetime
-from pathlib import Path
 
 from aphex_simulator import Simulator
-from harness import events_config, parse_messages, replay_tasks, run_tap
+from harness import events_config, killed_after_states, replay_tasks, run_tap
 from schema_check import invalid_records
 
 from tap_aphex import schemas
@@ -97,30 +90,7 @@ def test_identical_statuses_in_one_copy_are_each_kept_and_a_deletion_carries_non
 def test_task_statuses_hold_each_status_once_after_kill_9_and_resume() -> None:
     with Simulator(seed=11, events=6_000, page_size=250, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
-        stop_after = random.Random(7).randint(2, 8)  # STATE messages before the kill
-        with tempfile.TemporaryDirectory() as folder:
-            config_path = Path(folder, "config.json")
-            config_path.write_text(json.dumps(config))
-            with subprocess.Popen(
-                [sys.executable, "-m", "tap_aphex", "--config", str(config_path)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            ) as tap:
-                assert tap.stdout is not None
-                watchdog = threading.Timer(60, tap.kill)  # a hung tap must not hang the suite
-                watchdog.start()
-                lines = []
-                for line in tap.stdout:
-                    lines.append(line)
-                    if line.replace(" ", "").startswith('{"type":"STATE"'):
-                        stop_after -= 1
-                        if stop_after == 0:
-                            break
-                tap.send_signal(signal.SIGKILL)
-                tap.wait()
-                watchdog.cancel()
-        killed = parse_messages("".join(lines))
+        killed = killed_after_states(config, random.Random(7).randint(2, 8))
         states = [m["value"] for m in killed if m["type"] == "STATE"]
         last_state = states[-1]
         marks = {
