@@ -16,6 +16,7 @@ from pathlib import Path
 
 TAP = [sys.executable, "-m", "tap_aphex"]
 FLOOR = [sys.executable, str(Path(__file__).with_name("floor.py"))]
+SDK_FLOOR = [sys.executable, str(Path(__file__).with_name("sdk_floor.py"))]
 _CHUNK = 1 << 20
 #: Every child runs as Python runs on a user's machine, whatever this shell sets: bytecode cached
 #: (a warm-up run writes it; a fresh compile of the SDK each run is no cost of a record) and

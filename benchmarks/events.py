@@ -9,6 +9,7 @@ from pathlib import Path
 
 from benchmarks.common import (
     FLOOR,
+    SDK_FLOOR,
     TAP,
     Measured,
     catalog_selecting,
@@ -20,6 +21,12 @@ from benchmarks.common import (
 
 PAGE_SIZE = 4000
 FLOOR_RUN = "floor (requests + json)"
+#: The smallest singer-sdk taps of the same log, with no reader (`sdk_floor.py`): what the SDK
+#: itself costs, as its template makes a tap, and with the tap's one-line settings.
+SDK_FLOORS: dict[str, list[str]] = {
+    "sdk template, no reader": [],
+    "sdk tuned, no reader": ["--tuned"],
+}
 SELECTIONS: dict[str, set[str]] = {
     "tap: task_events": {"task_events"},
     "tap: task_events + tasks": {"task_events", "tasks"},
@@ -63,7 +70,9 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
             with simulator_process(*args) as sim:
                 config = {"api_key": sim["api_key"], "api_url": sim["events_url"]}
                 config_path = write_json(folder / "config.json", {**config, "page_size": PAGE_SIZE})
-                commands = {FLOOR_RUN: [*FLOOR, sim["events_url"], sim["api_key"], str(PAGE_SIZE)]}
+                log = [sim["events_url"], sim["api_key"], str(PAGE_SIZE)]
+                commands = {FLOOR_RUN: [*FLOOR, *log]}
+                commands |= {run: [*SDK_FLOOR, *log, *flag] for run, flag in SDK_FLOORS.items()}
                 for run, catalog in catalogs.items():
                     commands[run] = [*TAP, "--config", config_path, "--catalog", catalog]
                 if size == sizes[0]:
@@ -95,7 +104,7 @@ def table(rows: list[EventsRow]) -> str:
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         lines.append(f"peak RSS at {large} events / at {small} events (flat = 1.00):")
-        for run in [FLOOR_RUN, *SELECTIONS]:
+        for run in [FLOOR_RUN, *SDK_FLOORS, *SELECTIONS]:
             at = {row.events: row.measured.peak_rss_mib for row in rows if row.run == run}
             lines.append(f"  {run:<26} {at[large] / at[small]:.2f}")
     return "\n".join(lines)

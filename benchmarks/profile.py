@@ -5,6 +5,7 @@ uv run --locked python -m benchmarks.profile [EVENTS] [LINES]
 
 from __future__ import annotations
 
+import argparse
 import io
 import pstats
 import sys
@@ -36,4 +37,8 @@ def main(events: int = 100_000, lines: int = 25) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(arg) for arg in sys.argv[1:3]))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("events", nargs="?", type=int, default=100_000, help="log size")
+    parser.add_argument("lines", nargs="?", type=int, default=25, help="functions shown")
+    arguments = parser.parse_args()
+    main(arguments.events, arguments.lines)

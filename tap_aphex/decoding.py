@@ -1,27 +1,20 @@
-"""Response bodies as JSON values: one decode policy for both APIs.
+"""Response bodies as JSON values: one decode policy for both APIs (docs/data.md, "Decoding").
 
-- A Data API page is decoded whole, once per response (`decoded_json`): its records and its next
-  cursor are read from the same values.
-- A published-plans document (up to 32 MB) is streamed (`top_level_items`, ijson): it never sits
-  in memory whole, and a version is built only when it is read. Integers beyond 64 bits are a
-  parse error of yajl (ijson's C backend): that project's failure.
+A Data API page is decoded whole, once per response (`decoded_json`); a published-plans document
+(up to 32 MB) is streamed (`top_level_items`, ijson), a version built only when it is read. Before
+either decoder, the bytes pass the same policy:
 
-Before either decoder, the bytes of both APIs pass the same policy (docs/data.md, "Decoding"):
+- The declared charset (``Content-Type: ...; charset=...``) is honoured; none is UTF-8; one
+  Python does not know is a clear error. A UTF-8 byte-order mark is skipped.
+- A lone UTF-16 surrogate escape (``"\\ud83d"`` without its other half: JSON grammar, but no
+  character) becomes U+FFFD followed by a private-use character carrying the escape's four hex
+  digits, so that the reader puts U+FFFD in the field and keeps the escape as it came.
+- A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after a marker
+  character, so that the reader warns; the decoders never see the depth, and memory stays bounded
+  by the body's size (ijson's prefixes grow with the square of the depth).
 
-- The declared charset (``Content-Type: ...; charset=...``) is honoured: the text is read with it
-  and handed on as UTF-8; none declared is UTF-8; one Python does not know is a clear error.
-- A UTF-8 byte-order mark at the start is skipped.
-- A lone UTF-16 surrogate escape (``"\\ud83d"`` without its low half, or a low half alone: valid
-  JSON grammar, but no character) becomes U+FFFD followed by a private-use character carrying
-  the escape's four hex digits, so that the reader (`reader.py`) can put U+FFFD in the field and
-  keep the escape as it came, with a warning naming the record. Pairs (emoji) stay as they are.
-- A container nested deeper than `DEPTH_BOUND` levels becomes a JSON string holding its raw
-  text, after a marker character, so that the reader warns; the decoders never see the depth, so
-  memory stays bounded by the body's size (ijson's prefixes grow with the square of the depth).
-
-The common case costs a few C-level searches: the byte-level scanner runs only on bodies that
-hold a surrogate escape or enough brackets to reach the bound. What is not JSON is a clear error
-naming the response (`UnexpectedResponseError`), never a guess.
+The common case costs a few C-level passes. What is not JSON is a clear error naming the
+response (`UnexpectedResponseError`), never a guess.
 """
 
 from __future__ import annotations
@@ -222,22 +215,6 @@ def _nesting(data: bytes, *, in_string: bool = False) -> tuple[bytes, bool]:
     return bare, False
 
 
-def _deeper_than_bound(content: bytes) -> bool:
-    """Whether a whole body nests deeper than `DEPTH_BOUND`: each pass takes away the innermost
-    containers, so a page of events (six levels) takes six fast passes."""
-    nesting, _ = _nesting(content)
-    if nesting.count(b"[") <= DEPTH_BOUND:
-        return False
-    for _ in range(DEPTH_BOUND):
-        inner = nesting.replace(b"[]", b"")
-        if len(inner) == len(nesting):  # unbalanced (not JSON): measured the long way
-            return max(itertools.accumulate(map(_DELTA.__getitem__, nesting))) > DEPTH_BOUND
-        if not inner:
-            return False
-        nesting = inner
-    return True
-
-
 def _safe_cut(data: bytes) -> int:
     """Where ``data`` can be cut with no escape in two: before its last quote that no backslash
     precedes (such a quote is never inside an escape), or anywhere if it holds no backslash."""
@@ -298,8 +275,6 @@ def prepared(content: bytes, content_type: str | None, what: str = "The API") ->
             raise UnexpectedResponseError(msg) from error
     if content.startswith(_BOM):
         content = content[len(_BOM) :]
-    if not _deeper_than_bound(content):  # nearly always: a few C-level passes
-        return _surrogates_marked(content)
     return JsonFilter().feed(content, final=True)
 
 

@@ -1,28 +1,19 @@
 """The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced.
 
-The schemas (`schemas.py`) are the one home of field names and types; `fields_of` turns an object
-schema into the typing table this reader walks. One rule per JSON type, for every stream:
+`fields_of` turns an object schema (`schemas.py`, the one home of names and types) into the typing
+table `Reader.record` walks, with one rule per JSON type for every stream (docs/data.md):
 
-- A value that fits its documented type lands as it is: strings and booleans as themselves,
-  numbers as ``int``/``float`` (never a bool, never NaN or infinity), integers as ``int`` only
-  (``12.0`` is a misfit, not 12: the value is never coerced), epoch times as RFC 3339 UTC text
-  (`epoch_to_rfc3339`). Null stays null; inside objects an absent key stays absent.
-- A value that does not fit is kept as it came under the record's top-level ``undocumented``,
-  keyed by its path in the vendor's JSON (``task.start``, ``task.statuses[1].createdAt``,
-  ``duration``); the typed field is null (an entry of a list or a map is left out) and the first
-  such value of each field in a run gets one WARNING naming the record.
-- A top-level key the schema does not name is kept under ``undocumented`` by its name (one WARNING
-  per name per run); inside documented objects unknown keys stay where they are, since those
-  schemas allow more properties.
-- What the decode policy marked (`decoding.py`), anywhere in the record, keys included: a lone
-  UTF-16 surrogate is U+FFFD in the value, its escape as it came (``Pour slab \\ud83d``) is kept
-  under ``undocumented`` by the value's path; a value nested deeper than the bound is its raw
-  JSON text. Each with one WARNING per field per run naming the record.
+- A value that fits its type lands as it is (an integer field takes ``int`` only: ``12.0`` is a
+  misfit); epoch times become RFC 3339 UTC text; null stays null, an absent key stays absent.
+- A misfit is kept as it came under the record's ``undocumented``, by its vendor path
+  (``task.statuses[1].createdAt``), with null in the typed field and one WARNING per field per
+  run. Top-level keys the schema does not name go there by name; inside objects they stay put.
+- What the decode policy marked (`decoding.py`: lone surrogates, too-deep values) is read here,
+  keys included, with one WARNING per field per run naming the record.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 import typing as t
@@ -37,6 +28,7 @@ from tap_aphex.decoding import (
     lone_escape,
     marks_made,
 )
+from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
     import logging
@@ -60,10 +52,7 @@ class Field:
 
 
 def fields_of(schema: t.Mapping[str, t.Any], where: str = "") -> dict[str, Field]:
-    """The typing table of an object schema (a stream's, or a nested object's).
-
-    Our own ``undocumented`` is left out: it holds what the vendor sent beyond the documents.
-    """
+    """The typing table of an object schema, less our own ``undocumented``."""
     return {
         name: _field(sub, f"{where}.{name}" if where else name)
         for name, sub in schema["properties"].items()
@@ -113,11 +102,8 @@ class Reader:
         *,
         skip: t.Container[str] = (),
     ) -> Row:
-        """``raw`` as a record: every documented field (null when absent), then ``undocumented``.
-
-        ``subject`` names the record in warnings ("Event X", "Project P, version V, tasks row 3");
-        keys in ``skip`` are the caller's to handle and are left out.
-        """
+        """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
+        ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
         undocumented: Row = {}
         if marks_made():  # nearly never: only once the decode policy has marked a value
             raw = self._unmarked(raw, (subject, undocumented, id(fields)), skip)
@@ -157,8 +143,7 @@ class Reader:
                         f"undocumented[{key!r}] (said once per run).",
                     )
                 continue
-            # Most values fit a scalar kind: tested here, so that they cost no call (the reader
-            # is most of the tap's CPU per event); everything else is `_value`'s.
+            # Most values fit a scalar kind: tested inline, at no call's cost; the rest: `_value`.
             kind, cls = field.kind, value.__class__
             if (
                 value is None
@@ -241,11 +226,8 @@ class Reader:
     def _unmarked(
         self, raw: t.Mapping[str, t.Any], record: _Into, skip: t.Container[str]
     ) -> t.Mapping[str, t.Any]:
-        """``raw`` with the decode policy's markers read: a copy along the paths that hold any.
-
-        Iterative, not recursive: a record may nest up to the decode policy's bound. ``skip``:
-        top-level keys the caller reads as records of their own (tables' rows).
-        """
+        """``raw`` with the decode policy's markers read, copied along the paths that hold any
+        (iterative: a record may nest up to the policy's bound)."""
         values: list[_Path] = []  # strings that hold a marker, by their path
         keys: list[_Path] = []  # keys that do, by the path of their value
         pending: list[tuple[t.Any, _Path]] = [(raw, ())]
@@ -280,8 +262,7 @@ class Reader:
         return root
 
     def _text(self, text: str, path: str, record: _Into, *, key: bool = False) -> str:
-        """A string with its markers read: U+FFFD for each lone surrogate, the raw text of a
-        too-deep value; what came is kept and said once per field per run."""
+        """A string with its markers read (U+FFFD, or a too-deep value's raw text), said once."""
         subject, undocumented, table = record
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
@@ -307,10 +288,8 @@ class Reader:
         return _LONE.sub(REPLACEMENT, text)
 
 
-#: Where a record's notes go: its subject (for warnings), its `undocumented`, and the id of its
-#: typing table (a field is "the same field" within one table: a version's name is not a task's).
+#: A record's subject, its `undocumented`, its typing table's id ("the same field" is per table).
 _Into = tuple[str, Row, int]
-# A lone surrogate, as the decode policy marks it; an index in a path, for "once per field".
 _LONE = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_LAST)}])")
 _ANY_INDEX = re.compile(r"\[\d+\]")
 
@@ -337,8 +316,7 @@ def _path_words(path: _Path) -> str:
 
 
 def _writable(root: Row, path: _Path, copied: set[int]) -> t.Any:
-    """The container at ``path`` under ``root``, copied (once) with each container above it:
-    the decoded page is never changed in place."""
+    """The container at ``path``, copied once with those above it: the page is never changed."""
     container: t.Any = root
     for step in path:
         child = container[step]
@@ -362,45 +340,8 @@ def json_type(value: object) -> str:
 
 
 def _free_name(kept: Row, name: str, what: str) -> str:
-    """``name``, or when `undocumented` already holds it, the name followed by what it is.
-
-    Misfits are kept by their vendor path ("task.start") and top-level keys nobody documented by
-    their name, which could be the same text: both are kept, the second one renamed.
-    """
+    """``name``, or, when `undocumented` holds it already (a misfit's path and an unknown key
+    can be the same text), the name followed by what it is."""
     while name in kept:
         name = f"{name} ({what})"
     return name
-
-
-# --- epoch times ------------------------------------------------------------------------------
-# The vendor documents epoch milliseconds, but its own sample status has an 11-digit `createdAt`,
-# so a time is read by its magnitude: below 10^11 it is seconds (10^11 s is the year 5138), else
-# milliseconds (10^11 ms is March 1973, before any Aphex data). Outside the years 1900-9999 either
-# way it is no time: the reader keeps it raw rather than guess.
-SECONDS_BELOW = 10**11
-_EPOCH = dt.datetime(1970, 1, 1)  # naive: the text says UTC with its "Z"
-_FIRST_MS = -2_208_988_800_000  # 1900-01-01T00:00:00.000Z
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-
-
-def epoch_to_rfc3339(value: float) -> str | None:
-    """``value`` (epoch seconds or milliseconds) as ``2021-03-01T08:36:07.389Z``; None if no time.
-
-    Integer milliseconds keep the arithmetic exact (a float division can land a millisecond off).
-    """
-    if value.__class__ is float and not math.isfinite(value):
-        return None
-    millis = round(value * 1000) if abs(value) < SECONDS_BELOW else round(value)
-    if not _FIRST_MS <= millis <= _LAST_MS:
-        return None
-    return (_EPOCH + dt.timedelta(milliseconds=millis)).isoformat(timespec="milliseconds") + "Z"
-
-
-def rfc3339_to_datetime(value: str) -> dt.datetime | None:
-    """A time this tap wrote (RFC 3339 with a zone), else None (``fromisoformat`` reads "Z" only
-    from Python 3.11)."""
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None

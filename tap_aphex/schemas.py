@@ -1,12 +1,15 @@
 """JSON schemas of every stream, typed from the vendor's documents.
 
-These are the one home of each stream's field names and types: `event_shape` derives its typing
-tables from TASK_EVENT, so a field added here is read, typed and validated with no other change.
+These are the one home of each stream's field names and types: the reader (`reader.fields_of`)
+derives its typing tables from them, so a field added here is read and typed with no other change.
 Objects allow additional properties so that fields the documents do not name are kept as they came.
+Below them, the one way a vendor time (epoch seconds or milliseconds) becomes a `date-time`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import typing as t
 
 from singer_sdk import typing as th
@@ -231,3 +234,44 @@ PUBLISHED_PLAN_TASK = th.PropertiesList(
 PUBLISHED_PLAN_STATUS = th.PropertiesList(
     *_ROW_KEYS, *VENDOR_TABLE_FIELDS["statuses"], _UNDOCUMENTED
 ).to_dict()
+
+
+# --- epoch times ------------------------------------------------------------------------------
+# The vendor documents epoch milliseconds, but its own sample status has an 11-digit `createdAt`,
+# so a time is read by its magnitude: below 10^11 it is seconds (10^11 s is the year 5138), else
+# milliseconds (10^11 ms is March 1973, before any Aphex data). Outside the years 1900-9999 either
+# way it is no time: the reader keeps it raw rather than guess.
+SECONDS_BELOW = 10**11
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+_FIRST_MS = -2_208_988_800_000  # 1900-01-01T00:00:00.000Z
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_DAY_MS = 86_400_000
+
+
+def epoch_to_rfc3339(value: float) -> str | None:
+    """``value`` (epoch seconds or milliseconds) as ``2021-03-01T08:36:07.389Z``; None if no time.
+
+    In integer milliseconds, so the arithmetic is exact (a float division can land 1 ms off).
+    """
+    if value.__class__ is float and not math.isfinite(value):
+        return None
+    millis = round(value * 1000) if -SECONDS_BELOW < value < SECONDS_BELOW else round(value)
+    if not _FIRST_MS <= millis <= _LAST_MS:
+        return None
+    days, millis = divmod(millis, _DAY_MS)
+    day = dt.date.fromordinal(_EPOCH_DAY + days).isoformat()
+    if not millis:  # a day-level time (a status's `date`): most of them
+        return f"{day}T00:00:00.000Z"
+    seconds, millis = divmod(millis, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{day}T{minutes // 60:02}:{minutes % 60:02}:{seconds:02}.{millis:03}Z"
+
+
+def rfc3339_to_datetime(value: str) -> dt.datetime | None:
+    """A time this tap wrote (RFC 3339 with a zone), else None (``fromisoformat`` reads "Z" only
+    from Python 3.11)."""
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None

@@ -11,8 +11,10 @@ import requests
 
 from tap_aphex.errors import PaginationLoopError
 from tap_aphex.streams.event_log import (
-    Bookmark,
     EventLogPaginator,
+)
+from tap_aphex.streams.log_position import (
+    Bookmark,
     Start,
     read_bookmark,
     resume_words,

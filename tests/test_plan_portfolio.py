@@ -21,7 +21,7 @@ from pathlib import Path
 from aphex_simulator import PlanProject, Simulator
 from harness import TapRun, parse_messages, run_cli, run_tap
 
-from tap_aphex.reader import epoch_to_rfc3339
+from tap_aphex.schemas import epoch_to_rfc3339
 
 
 def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:

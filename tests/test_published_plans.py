@@ -22,8 +22,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from werkzeug import Request, Response
 
 from tap_aphex.errors import RunFailedError
-from tap_aphex.reader import epoch_to_rfc3339
 from tap_aphex.report import StopReason
+from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,

@@ -33,16 +33,14 @@ from tap_aphex.reader import (
     NUMBER_MAP,
     OBJECT,
     OBJECT_LIST,
-    SECONDS_BELOW,
     STRING,
     STRING_LIST,
     Field,
     Reader,
     Row,
-    epoch_to_rfc3339,
     fields_of,
-    rfc3339_to_datetime,
 )
+from tap_aphex.schemas import SECONDS_BELOW, epoch_to_rfc3339, rfc3339_to_datetime
 from tap_aphex.streams import event_log
 from tap_aphex.streams.event_log import (
     EVENT_FIELDS,

@@ -12,7 +12,7 @@ from aphex_simulator.variations import EVENT_KINDS, VARIATION_KINDS
 from harness import TapRun, events_config, replay_tasks, run_tap
 from schema_check import invalid_records
 
-from tap_aphex.reader import epoch_to_rfc3339
+from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.task_events import TaskEventsStream as DataApiStream
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

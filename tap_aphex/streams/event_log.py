@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import typing as t
 from dataclasses import dataclass
@@ -20,15 +21,18 @@ from typing_extensions import override
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
 from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
-from tap_aphex.reader import Reader, Row, epoch_to_rfc3339, fields_of
+from tap_aphex.reader import Reader, Row, fields_of
+from tap_aphex.report import StopReason
+from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import requests
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
+DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
@@ -219,131 +223,55 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
         return response.status_code == 200  # a 204 is the end; get_next decides
 
 
-@dataclass(frozen=True)
-class Bookmark:
-    """One stream's position in the state: an event id, nothing (first run), or unusable."""
+def first_deliveries(
+    events: Iterable[Row], delivered: set[int], reader: Reader, after: str | None
+) -> Iterator[Row]:
+    """The events this run has not delivered yet (``delivered``: their ids' hashes, updated).
 
-    stream: str
-    value: str | None
-    problem: str | None = None  # why the state's entry cannot be used, said in the warning
-
-
-def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
-    """The bookmark in ``entry`` (the stream's part of the state, as the SDK holds it).
-
-    Read from the state itself: the SDK's starting value would fall back to a configured
-    ``start_date``, which is a date and never an event id.
+    An event served again, anywhere in a page, is dropped with a WARNING: delivered twice, it
+    would also be applied to `tasks` twice, over a newer copy.
     """
-    if not isinstance(entry, dict):
-        return Bookmark(stream, None, f"its entry is {_shown(entry)}, not an object")
-    if "replication_key" not in entry and "replication_key_value" not in entry:
-        if set(entry) <= _SDK_HOUSEKEEPING and not entry.get("partitions"):
-            return Bookmark(stream, None)  # never delivered anything: not a problem
-        # Something is there, but no position the tap wrote: never read as "nothing yet".
-        if "progress_markers" in entry:
-            why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
-        else:
-            keys = ", ".join(f"`{key:.30}`" for key in list(entry)[:4])
-            why = f"it has no replication_key_value, only {keys}"
-        return Bookmark(stream, None, why)
-    key, value = entry.get("replication_key"), entry.get("replication_key_value")
-    if key != replication_key:
-        return Bookmark(
-            stream, None, f"its replication_key is {_shown(key)}, not {replication_key}"
+    for event in events:
+        key = hash(event["eventId"])
+        if key in delivered:
+            reader.warn_once(
+                ("again", event["eventId"]),
+                f"Event {event['eventId']} came again (after startAfter={after}) though this run "
+                "already delivered it: not sent twice, and `tasks` keeps its newer copy.",
+            )
+            continue
+        delivered.add(key)
+        yield event
+
+
+def progress_words(count: int) -> str:
+    """``1,234 events read in this run (6% of the 20,000-a-day quota)``."""
+    share = 100 * count / DAILY_QUOTA
+    return f"{_events_read(count)} ({share:.0f}% of the {DAILY_QUOTA:,}-a-day quota)"
+
+
+def stop_words(
+    reason: StopReason, count: int, resume_at: str, waited: float
+) -> tuple[int, str] | None:
+    """The line (level, text) saying why the reading stopped; None: a failure says its own."""
+    read = _events_read(count)
+    if reason is StopReason.DAILY_LIMIT:
+        return logging.WARNING, (
+            f"The Data API's daily event limit is reached (HTTP 503; {waited:.0f} s waited for it "
+            f"in this run, within `retry_budget_seconds`) after {read}; the next run resumes "
+            f"{resume_at}."
         )
-    if not isinstance(value, str):
-        return Bookmark(stream, None, f"its replication_key_value is {_shown(value)}, not an id")
-    if not value.strip():
-        return Bookmark(stream, None, "its replication_key_value is empty")
-    return Bookmark(stream, value)
-
-
-#: What the SDK writes in a stream's entry besides a position (none of it is one).
-_SDK_HOUSEKEEPING = frozenset(
-    {"starting_replication_value", "replication_key_signpost", "partitions"}
-)
-
-
-def _shown(value: object) -> str:
-    return f"{type(value).__name__} {value!r:.40}" if value is not None else "missing"
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where a run starts reading the log, where that came from, and what to warn about."""
-
-    cursor: str | None
-    origin: t.Literal["state", "start_after", "beginning"]
-    warning: str | None = None
-
-    def describe(self) -> str:
-        if self.cursor is None:
-            return "from the first event"
-        source = "the state" if self.origin == "state" else "`start_after`"
-        return f"after event {self.cursor} ({source})"
-
-
-def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
-    """Where a run that feeds the streams of ``bookmarks`` (the selected ones) starts.
-
-    Streams fed by one pass checkpoint together, so their bookmarks agree. They differ only when
-    the selection changed between runs (or the state was edited); positions in the log cannot be
-    compared, so the only start that loses nothing for any of them is the configured beginning.
-    """
-    marks = sorted(bookmarks, key=lambda mark: mark.stream)
-    fallback = Start(start_after, "start_after") if start_after else Start(None, "beginning")
-    values = {mark.value for mark in marks}
-    problems = [mark for mark in marks if mark.problem]
-    if not problems and len(values) == 1:
-        (shared,) = values
-        return Start(shared, "state") if shared is not None else fallback
-    where = f"after start_after={start_after}" if start_after else "from the first event of the log"
-    if problems:
-        by_problem: dict[str, list[str]] = {}
-        for mark in problems:
-            by_problem.setdefault(str(mark.problem), []).append(mark.stream)
-        why = "; ".join(
-            f"the bookmark of {' and '.join(names)} is unusable: {problem}"
-            for problem, names in by_problem.items()
+    if reason is StopReason.MAX_EVENTS:
+        return logging.INFO, (
+            f"Stopping after {read} (`max_events_per_run`); the next run resumes {resume_at}."
         )
-    elif len(values - {None}) == 1:  # some streams have a position, the others none at all
-        (shared,) = values - {None}
-        new = " and ".join(mark.stream for mark in marks if mark.value is None)
-        why = (
-            f"{new} has no bookmark while the others are at event {shared} (a stream newly "
-            "selected, or a state written by a version of the tap without it); the whole log is "
-            "read again, which spends the daily quota (20,000 events a day) for as many days as "
-            f"the log is long. To go on from event {shared} instead, deselect {new}"
-        )
-    else:
-        listed = ", ".join(f"{mark.stream}={mark.value or 'none'}" for mark in marks)
-        why = f"the bookmarks differ ({listed}; the selection changed since the last run)"
-    warning = (
-        f"State: {why}. Reading {where} so that no stream misses an event; records already "
-        "delivered may be sent again. To start elsewhere, set `start_after` or fix the state."
-    )
-    return Start(fallback.cursor, fallback.origin, warning)
-
-
-def resume_words(last_delivered: str | None, start: Start | None) -> str:
-    """Where the next run resumes, in words for the closing summary."""
-    if last_delivered is not None:
-        return f"after event {last_delivered}"
-    return start.describe() if start is not None else "from the first event"
-
-
-def refused_cursor_advice(refused: str, cursor_sent: str | None, start: Start | None) -> str:
-    """``refused`` (the Data API's 400, worded) with what to do about the cursor that was sent."""
-    if cursor_sent and start is not None and cursor_sent != start.cursor:
+    if reason is StopReason.END_OF_LOG:
         return (
-            f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
-            "the state keeps the last event delivered, so the next run asks again from there."
+            logging.INFO,
+            f"Reached the end of the log: {read}; the next run resumes {resume_at}.",
         )
-    if cursor_sent and start is not None and start.origin == "state":
-        return (
-            f"{refused} The cursor is the last event in the state of task_events/tasks. To "
-            "start again from `start_after` (or the first event), clear that state: "
-            "`meltano state clear <state id>` (`meltano state list` shows it), or run "
-            "tap-aphex without `--state`."
-        )
-    return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
+    return None
+
+
+def _events_read(count: int) -> str:
+    return f"{count:,} event{'' if count == 1 else 's'} read in this run"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import ijson
 
-from tap_aphex.reader import epoch_to_rfc3339, rfc3339_to_datetime
+from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
     from tap_aphex.streams.plan_history import ProjectRead

@@ -17,7 +17,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_aphex import sdk_seam
-from tap_aphex.reader import rfc3339_to_datetime
+from tap_aphex.schemas import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
     import logging

@@ -26,18 +26,7 @@ from tap_aphex.errors import (
 )
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import StopReason
-from tap_aphex.streams import FedStream
-from tap_aphex.streams.event_log import (
-    EventLogPaginator,
-    Start,
-    newest_change_per_task,
-    read_bookmark,
-    read_page,
-    refused_cursor_advice,
-    resume_words,
-    start_of_run,
-    status_records,
-)
+from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -49,8 +38,6 @@ if t.TYPE_CHECKING:
 
     from tap_aphex.report import RunReport
     from tap_aphex.sdk_seam import BatchConfig
-
-DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 
 
 class TaskEventsStream(AphexStream):
@@ -82,7 +69,9 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: Start | None = None  # where this run started reading, and from which setting
+        self._start: log_position.Start | None = (
+            None  # where this run started reading, and from which setting
+        )
         self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
         self._page_size_sent: int | None = None
         self._delivered: set[int] = set()  # hashes of the ids delivered in this run
@@ -102,16 +91,17 @@ class TaskEventsStream(AphexStream):
         return APIKeyAuthenticator(key="x-api-key", value=self.config["api_key"], location="header")
 
     @override
-    def get_new_paginator(self) -> EventLogPaginator:
+    def get_new_paginator(self) -> event_log.EventLogPaginator:
         fed = [stream for stream in (self, *self.child_streams) if stream.selected]
         bookmarks = [
-            read_bookmark(stream.name, stream.stream_state, self.replication_key) for stream in fed
+            log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
+            for stream in fed
         ]
-        self._start = start_of_run(bookmarks, self.config.get("start_after"))
+        self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
         if self._start.warning:
             self.logger.warning("%s", self._start.warning)
         self.logger.info("Reading the task-event log %s.", self._start.describe())
-        return EventLogPaginator(str(self.next_page_token_jsonpath), self._start.cursor)
+        return event_log.EventLogPaginator(str(self.next_page_token_jsonpath), self._start.cursor)
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
@@ -147,7 +137,7 @@ class TaskEventsStream(AphexStream):
                 query += f", pageSize={self._page_size_sent}"
             refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
             raise CursorRejectedError(
-                refused_cursor_advice(refused, self._cursor_sent, self._start)
+                log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
             )
         super().validate_response(response)
 
@@ -157,7 +147,7 @@ class TaskEventsStream(AphexStream):
         if response.status_code == HTTPStatus.NO_CONTENT:
             return
         payload = decoded_json(response, "The Data API")
-        page = read_page(payload, self.reader, start_after=self._cursor_sent)
+        page = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
         # The raw events are typed now; the paginator needs only the cursor and whether the page
         # was empty, so the rest is let go before the next page is read.
         del t.cast("dict[str, list[object]]", payload)["data"][1:]
@@ -166,18 +156,9 @@ class TaskEventsStream(AphexStream):
                 "The Data API answered an empty page with a further cursor (%s); following it.",
                 page.next_start_after,
             )
-        for event in page.events:
-            key = hash(event["eventId"])
-            if key in self._delivered:
-                self.reader.warn_once(
-                    ("again", event["eventId"]),
-                    f"Event {event['eventId']} came again (after startAfter={self._cursor_sent}) "
-                    "though this run already delivered it: not sent twice, and `tasks` keeps its "
-                    "newer copy.",
-                )
-                continue
-            self._delivered.add(key)
-            yield event
+        yield from event_log.first_deliveries(
+            page.events, self._delivered, self.reader, self._cursor_sent
+        )
         self._checkpoint()
 
     @override
@@ -242,30 +223,14 @@ class TaskEventsStream(AphexStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        count = self._events_read
-        read = f"{count:,} event{'' if count == 1 else 's'} read in this run"
-        if reason is StopReason.DAILY_LIMIT:
-            self.logger.warning(
-                "The Data API's daily event limit is reached (HTTP 503; %.0f s waited for it in "
-                "this run, within `retry_budget_seconds`) after %s; the next run resumes %s.",
-                self.retry_budget.waited,
-                read,
-                resume_at,
-            )
-        elif reason is StopReason.MAX_EVENTS:
-            self.logger.info(
-                "Stopping after %s (`max_events_per_run`); the next run resumes %s.",
-                read,
-                resume_at,
-            )
-        elif reason is StopReason.END_OF_LOG:
-            self.logger.info(
-                "Reached the end of the log: %s; the next run resumes %s.", read, resume_at
-            )
+        if said := event_log.stop_words(
+            reason, self._events_read, resume_at, self.retry_budget.waited
+        ):
+            self.logger.log(*said)
 
     def _resume_at(self) -> str:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
-        return resume_words(last, self._start)
+        return log_position.resume_words(last, self._start)
 
     def _checkpoint(self) -> None:
         """Hand the events delivered so far to `tasks`, then emit STATE: both bookmarks move
@@ -275,11 +240,7 @@ class TaskEventsStream(AphexStream):
             return
         last = events[-1]["eventId"]
         self.logger.info(
-            "task_events: %s read in this run (%.0f%% of the %s-a-day quota), last eventId %s",
-            f"{self._events_read:,} event{'' if self._events_read == 1 else 's'}",
-            100 * self._events_read / DAILY_QUOTA,
-            f"{DAILY_QUOTA:,}",
-            last,
+            "task_events: %s, last eventId %s", event_log.progress_words(self._events_read), last
         )
         if self.selected and self.get_batch_config(self.config) is not None:
             # task_events' records only count as delivered once its BATCH is out: get_batches.
@@ -294,7 +255,7 @@ class TaskEventsStream(AphexStream):
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
         if not fed or not events:
             return
-        tasks = newest_change_per_task(events, self.reader)
+        tasks = event_log.newest_change_per_task(events, self.reader)
         for child in fed:
             child.apply(tasks, events[-1]["eventId"])
 
@@ -369,4 +330,4 @@ class TaskStatusesStream(PageFedStream):
     @override
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         for task in tasks:
-            yield from status_records(task)
+            yield from event_log.status_records(task)
