@@ -1,25 +1,28 @@
-"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables): read, and
-checked before the SDK sees it.
+"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked
+before the SDK sees it, and before any request.
 
 Each problem is one line naming the file, setting or variable and what is wrong (`ConfigError`),
-never quoting a value (it may be a key or a token), never a traceback from deep in the SDK when it
-meets a shape it does not expect. The SDK reads `TAP_APHEX_<SETTING>` variables itself, converting
-integers with `int()` (which also takes " 500 " and "1_000") and arrays and objects with
-`json.loads` (whose error would surface as a traceback): these checks run first.
+never quoting a value (it may be a key or a token), never a traceback from deep in the SDK.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import re
 import typing as t
 from pathlib import Path
 
+# fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
+import fsspec  # type: ignore[import-untyped]
 import jsonschema
+from singer_sdk.batch import Batcher
 from singer_sdk.singerlib import Catalog
 
 from tap_aphex.errors import ConfigError
+from tap_aphex.redact import printable
+from tap_aphex.sdk_seam import batch_config_from
 from tap_aphex.settings import PROJECT
 
 if t.TYPE_CHECKING:
@@ -47,12 +50,11 @@ def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load: an object whose `bookmarks`, if any, maps streams to objects.
+    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects.
 
-    A bookmark of another shape is refused rather than skipped: reading that stream from the
-    start instead would silently re-send (or, for `start_after`, skip) what the user expects. So
-    is a state with no `bookmarks` that is not empty (a STATE message, Meltano's wrapper), and a
-    bookmark of a stream not in ``streams`` (the tap's, when given): a misspelt name, say.
+    Anything else is refused rather than skipped (reading a stream from the start would silently
+    re-send, or skip, what the user expects): a bookmark of another shape or of no stream of ours
+    (a misspelt name), a non-empty state without `bookmarks` (a STATE message, Meltano's wrapper).
     """
     if state is None or state == {}:  # no state: a first run
         return
@@ -92,8 +94,7 @@ def _wrapped_state(state: dict[str, t.Any]) -> str:
 
 
 def _usable_bookmark(bookmark: object) -> bool:
-    """A stream's bookmark as the SDK reads it: an object; its `partitions` a list of objects,
-    each with an object `context`; its `progress_markers` an object."""
+    """An object; its `partitions` objects with an object `context`; `progress_markers` one."""
     if not isinstance(bookmark, dict):
         return False
     partitions = bookmark.get("partitions", [])
@@ -158,10 +159,7 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 
 
 def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
-    """The config's JSON Schema errors, worded from jsonschema's structured fields.
-
-    The value itself is never quoted: it may be a key or a token.
-    """
+    """The config's JSON Schema errors, worded without the value (it may be a key or token)."""
     validator = _StrictValidator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
     return [_schema_problem(error) for error in errors]
@@ -226,11 +224,9 @@ _ENV_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """Environment values the tap would have to guess at, each named by its variable.
-
-    The same rules as a config file's: an integer setting is digits only (the SDK's `int()` would
-    also take " 500 " and "1_000"), an array or object setting is JSON.
-    """
+    """Environment values the SDK would guess at, each named by its variable: an integer setting
+    is digits only (the SDK's `int()` takes " 500 " and "1_000"), an array or object one is JSON
+    (the SDK's `json.loads` error would be a traceback)."""
     problems = []
     for name, spec in schema.get("properties", {}).items():
         variable = prefix + name.upper().replace("-", "_")
@@ -273,3 +269,63 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
 def _types(spec: dict[str, t.Any]) -> list[str]:
     kind = spec.get("type", [])
     return [kind] if isinstance(kind, str) else list(kind)
+
+
+# --- `batch_config`: what would fail only when the first BATCH file is written ---------------
+
+#: What each BATCH file format needs besides the SDK: the SDK imports it only when it writes the
+#: first file, after pages were read (and quota spent) and their records held back.
+BATCH_FORMAT_PACKAGES: dict[str, tuple[str, ...]] = {"parquet": ("pyarrow",)}
+
+
+def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """A shape the SDK cannot read, a format without its encoder (or the package it imports), a
+    storage root whose filesystem is not installed: each would fail after pages were read."""
+    raw = config.get("batch_config")
+    if not raw:
+        return []
+    try:
+        batch = batch_config_from(raw)
+        encoding_format = str(batch.encoding.format)
+        root = str(batch.storage.root)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        return [
+            f"`batch_config` cannot be read ({type(error).__name__}): it needs `encoding` "
+            "(`format`, `compression`) and `storage` (`root`)"
+        ]
+    try:
+        Batcher.get_batcher(encoding_format)
+    except ValueError:
+        return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
+    missing = [
+        name for name in BATCH_FORMAT_PACKAGES.get(encoding_format, ()) if not _importable(name)
+    ]
+    if missing:
+        return [
+            f"`batch_config`: format `{encoding_format}` needs the package "
+            f"{', '.join(f'`{name}`' for name in missing)}, which is not installed; install it "
+            "where the tap runs (`pip install pyarrow`), or use format `jsonl`"
+        ]
+    return _storage_problems(root)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _storage_problems(root: str) -> list[str]:
+    """A storage root whose filesystem (fsspec's, by URL scheme) is unknown or not installed."""
+    scheme = root.split("://", 1)[0] if "://" in root else "file"
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ImportError as error:
+        return [
+            f"`batch_config`: storage root `{scheme}://` needs a package that is not "
+            f"installed ({printable(str(error), limit=120)})"
+        ]
+    except ValueError:
+        return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
+    return []

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import sys
 import typing as t
 
-# fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
-import fsspec  # type: ignore[import-untyped]
-from singer_sdk.batch import Batcher
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
@@ -20,6 +16,7 @@ from typing_extensions import override
 from tap_aphex import logs
 from tap_aphex.errors import AphexError, ConfigError, RunFailedError
 from tap_aphex.inputs import (
+    batch_config_problems,
     check_catalog_shape,
     check_state_shape,
     env_problems,
@@ -28,13 +25,12 @@ from tap_aphex.inputs import (
     unknown_env,
     unknown_settings,
 )
-from tap_aphex.redact import printable, remember_secrets
+from tap_aphex.redact import remember_secrets
 from tap_aphex.report import CountingWriter, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
     CLI_TEST_ALL,
     SeamTap,
-    batch_config_from,
     config_input,
     without_capability,
 )
@@ -270,65 +266,6 @@ class TapAphex(SeamTap):
                 "published_plans alone, or its tables alone, or sync without `batch_config`."
             )
             raise AphexError(msg)
-
-
-#: What each BATCH file format needs besides the SDK: the SDK imports it only when it writes the
-#: first file, after pages were read (and quota spent) and their records held back.
-BATCH_FORMAT_PACKAGES: dict[str, tuple[str, ...]] = {"parquet": ("pyarrow",)}
-
-
-def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What in `batch_config` would fail only when the first BATCH file is written: a shape the
-    SDK cannot read, a format without its encoder or the package the encoder imports, a storage
-    root whose filesystem is not installed. Checked with the config, before any request."""
-    raw = config.get("batch_config")
-    if not raw:
-        return []
-    try:
-        batch = batch_config_from(raw)
-        encoding_format = str(batch.encoding.format)
-        root = str(batch.storage.root)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        return [
-            f"`batch_config` cannot be read ({type(error).__name__}): it needs `encoding` "
-            "(`format`, `compression`) and `storage` (`root`)"
-        ]
-    try:
-        Batcher.get_batcher(encoding_format)
-    except ValueError:
-        return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
-    missing = [
-        name for name in BATCH_FORMAT_PACKAGES.get(encoding_format, ()) if not _importable(name)
-    ]
-    if missing:
-        return [
-            f"`batch_config`: format `{encoding_format}` needs the package "
-            f"{', '.join(f'`{name}`' for name in missing)}, which is not installed; install it "
-            "where the tap runs (`pip install pyarrow`), or use format `jsonl`"
-        ]
-    return _storage_problems(root)
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _storage_problems(root: str) -> list[str]:
-    """A storage root whose filesystem (fsspec's, by URL scheme) is unknown or not installed."""
-    scheme = root.split("://", 1)[0] if "://" in root else "file"
-    try:
-        fsspec.get_filesystem_class(scheme)
-    except ImportError as error:
-        return [
-            f"`batch_config`: storage root `{scheme}://` needs a package that is not "
-            f"installed ({printable(str(error), limit=120)})"
-        ]
-    except ValueError:
-        return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
-    return []
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
