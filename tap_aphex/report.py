@@ -18,8 +18,8 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_aphex.cli import held
 from tap_aphex.errors import describe
-from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
