@@ -27,7 +27,7 @@ from tap_aphex.errors import (
     UnexpectedResponseError,
     quoted_body,
 )
-from tap_aphex.redact import safe_url
+from tap_aphex.logs import safe_url
 from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:

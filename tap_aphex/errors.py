@@ -10,7 +10,7 @@ import requests
 import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_aphex.redact import printable, run_secrets
+from tap_aphex.logs import printable, run_secrets
 
 
 class AphexError(FatalAPIError):

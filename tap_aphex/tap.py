@@ -28,7 +28,7 @@ from tap_aphex.inputs import (
     unknown_env,
     unknown_settings,
 )
-from tap_aphex.redact import printable, remember_secrets
+from tap_aphex.logs import printable, remember_secrets
 from tap_aphex.report import CountingWriter, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
@@ -332,7 +332,7 @@ def _storage_problems(root: str) -> list[str]:
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hand the config's key and tokens to `redact`, so no message can quote them."""
+    """Hand the config's key and tokens to `logs`, so no message can quote them."""
     projects = config.get("projects")
     tokens = (
         [p.get("token") for p in projects if isinstance(p, dict)]
