@@ -19,7 +19,7 @@ from pathlib import Path
 import jsonschema
 from singer_sdk.singerlib import Catalog
 
-from tap_aphex.errors import ConfigError
+from tap_aphex.report import ConfigError
 from tap_aphex.settings import PROJECT
 
 if t.TYPE_CHECKING:

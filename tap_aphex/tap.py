@@ -18,7 +18,6 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
 from tap_aphex import logs
-from tap_aphex.errors import AphexError, ConfigError, RunFailedError
 from tap_aphex.inputs import (
     check_catalog_shape,
     check_state_shape,
@@ -29,7 +28,7 @@ from tap_aphex.inputs import (
     unknown_settings,
 )
 from tap_aphex.logs import printable, remember_secrets
-from tap_aphex.report import CountingWriter, RunReport
+from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
     CLI_TEST_ALL,

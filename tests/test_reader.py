@@ -24,7 +24,6 @@ from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,
@@ -43,6 +42,7 @@ from tap_aphex.reader import (
     fields_of,
     rfc3339_to_datetime,
 )
+from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.streams import event_log
 from tap_aphex.streams.event_log import (
     EVENT_FIELDS,

@@ -26,7 +26,7 @@ from tap_aphex.airbyte.output import (
 from tap_aphex.airbyte.state import StateNotUnderstoodError, singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
 from tap_aphex.cli import for_airbyte
-from tap_aphex.errors import (
+from tap_aphex.report import (
     AphexError,
     AuthenticationError,
     ConfigError,

@@ -19,8 +19,8 @@ from typing_extensions import override
 
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
-from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.reader import Reader, Row, epoch_to_rfc3339, fields_of
+from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

@@ -40,7 +40,6 @@ import ijson
 
 from tap_aphex import schemas
 from tap_aphex.decoding import LIST_START, top_level_items
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.reader import (
     Reader,
     Row,
@@ -49,6 +48,7 @@ from tap_aphex.reader import (
     json_type,
     rfc3339_to_datetime,
 )
+from tap_aphex.report import UnexpectedResponseError
 
 if t.TYPE_CHECKING:
     import logging
