@@ -20,14 +20,14 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from tap_aphex.errors import (
+from tap_aphex.logs import safe_url
+from tap_aphex.report import (
     AphexError,
     RedirectRefusedError,
     RetryBudgetExceededError,
     UnexpectedResponseError,
     quoted_body,
 )
-from tap_aphex.redact import safe_url
 from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:

@@ -27,7 +27,7 @@ import typing as t
 import ijson
 import msgspec
 
-from tap_aphex.errors import UnexpectedResponseError
+from tap_aphex.report import UnexpectedResponseError
 
 if t.TYPE_CHECKING:
     import requests

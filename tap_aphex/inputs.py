@@ -20,8 +20,8 @@ import jsonschema
 from singer_sdk.batch import Batcher
 from singer_sdk.singerlib import Catalog
 
-from tap_aphex.errors import ConfigError
-from tap_aphex.redact import printable
+from tap_aphex.logs import printable
+from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
 from tap_aphex.settings import PROJECT
 

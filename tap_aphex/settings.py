@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_aphex.redact import safe_url, url_credentials
+from tap_aphex.logs import safe_url, url_credentials
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5

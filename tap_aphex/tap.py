@@ -14,7 +14,6 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
 from tap_aphex import logs
-from tap_aphex.errors import AphexError, ConfigError, RunFailedError
 from tap_aphex.inputs import (
     batch_config_problems,
     check_catalog_shape,
@@ -25,8 +24,8 @@ from tap_aphex.inputs import (
     unknown_env,
     unknown_settings,
 )
-from tap_aphex.redact import remember_secrets
-from tap_aphex.report import CountingWriter, RunReport
+from tap_aphex.logs import remember_secrets
+from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
     CLI_TEST_ALL,
@@ -269,7 +268,7 @@ class TapAphex(SeamTap):
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hand the config's key and tokens to `redact`, so no message can quote them."""
+    """Hand the config's key and tokens to `logs`, so no message can quote them."""
     projects = config.get("projects")
     tokens = (
         [p.get("token") for p in projects if isinstance(p, dict)]

@@ -31,8 +31,7 @@ from harness import (
     start_cli,
 )
 
-from tap_aphex.errors import ConfigError
-from tap_aphex.report import RunReport, StopReason
+from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_history
 from tap_aphex.tap import TapAphex
 

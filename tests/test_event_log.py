@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import requests
 
-from tap_aphex.errors import PaginationLoopError
+from tap_aphex.report import PaginationLoopError
 from tap_aphex.streams.event_log import (
     EventLogPaginator,
 )

@@ -17,8 +17,7 @@ from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cl
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tap_aphex.errors import RunFailedError
-from tap_aphex.report import RunReport, StopReason
+from tap_aphex.report import RunFailedError, RunReport, StopReason
 from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 

@@ -21,8 +21,7 @@ from harness import (
 )
 from pytest_httpserver import HTTPServer
 
-from tap_aphex.errors import RunFailedError
-from tap_aphex.report import RunReport, StopReason
+from tap_aphex.report import RunFailedError, RunReport, StopReason
 from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import TapAphex
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from schema_check import invalid_records
 
 from tap_aphex import schemas
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.reader import BOOLEAN, DATETIME, INTEGER, NUMBER, STRING, Field
+from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.plan_document import (
     TABLE_FIELDS,

@@ -21,8 +21,7 @@ from schema_check import invalid_records
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from werkzeug import Request, Response
 
-from tap_aphex.errors import RunFailedError
-from tap_aphex.report import StopReason
+from tap_aphex.report import RunFailedError, StopReason
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.published_plans import (

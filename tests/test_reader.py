@@ -24,7 +24,6 @@ from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,
@@ -40,6 +39,7 @@ from tap_aphex.reader import (
     Row,
     fields_of,
 )
+from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import SECONDS_BELOW, epoch_to_rfc3339, rfc3339_to_datetime
 from tap_aphex.streams import event_log
 from tap_aphex.streams.event_log import (

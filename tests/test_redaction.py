@@ -19,7 +19,7 @@ import pytest
 from harness import run_cli
 from test_airbyte import source
 
-from tap_aphex.redact import (
+from tap_aphex.logs import (
     MIN_FRAGMENT,
     printable,
     remember_secrets,

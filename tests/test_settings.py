@@ -13,8 +13,8 @@ from tap_aphex.inputs import (
     unknown_env,
     unknown_settings,
 )
-from tap_aphex.logs import TapLogFilter
-from tap_aphex.redact import (
+from tap_aphex.logs import (
+    TapLogFilter,
     printable,
     remember_secrets,
     safe_url,

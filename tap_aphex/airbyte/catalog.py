@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import typing as t
 
-from tap_aphex.errors import AphexError
+from tap_aphex.report import AphexError
 from tap_aphex.settings import CONFIG_SCHEMA
 
 if t.TYPE_CHECKING:

@@ -25,7 +25,8 @@ from tap_aphex.airbyte.output import (
 )
 from tap_aphex.airbyte.state import StateNotUnderstoodError, singer_state
 from tap_aphex.airbyte.writer import AirbyteMessageWriter
-from tap_aphex.errors import (
+from tap_aphex.cli import for_airbyte
+from tap_aphex.report import (
     AphexError,
     AuthenticationError,
     ConfigError,
@@ -33,7 +34,6 @@ from tap_aphex.errors import (
     describe,
 )
 from tap_aphex.settings import account_id, project_label
-from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:

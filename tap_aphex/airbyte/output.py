@@ -19,7 +19,7 @@ import typing as t
 import msgspec
 from typing_extensions import override
 
-from tap_aphex.redact import run_secrets, without_secrets
+from tap_aphex.logs import run_secrets, without_secrets
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

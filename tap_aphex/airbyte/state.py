@@ -22,8 +22,8 @@ import json
 import time
 import typing as t
 
-from tap_aphex.errors import AphexError, ConfigError
 from tap_aphex.inputs import check_state_shape
+from tap_aphex.report import AphexError, ConfigError
 
 SingerState = dict[str, t.Any]
 

@@ -36,8 +36,7 @@ from tap_aphex.airbyte.output import (
     stream_status_trace,
 )
 from tap_aphex.airbyte.state import StreamStates
-from tap_aphex.errors import AphexError
-from tap_aphex.report import RecordCounting
+from tap_aphex.report import AphexError, RecordCounting
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

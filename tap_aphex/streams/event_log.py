@@ -20,9 +20,8 @@ from typing_extensions import override
 
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
-from tap_aphex.errors import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.reader import Reader, Row, fields_of
-from tap_aphex.report import StopReason
+from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:

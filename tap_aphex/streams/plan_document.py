@@ -40,8 +40,8 @@ import ijson
 
 from tap_aphex import schemas
 from tap_aphex.decoding import LIST_START, top_level_items
-from tap_aphex.errors import UnexpectedResponseError
 from tap_aphex.reader import Reader, Row, fields_of, json_type
+from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
 if t.TYPE_CHECKING:

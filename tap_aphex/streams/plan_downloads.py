@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import requests
 from singer_sdk.streams.rest import PageContext
 
+from tap_aphex.cli import for_worker_thread
 from tap_aphex.client import CHUNK
 from tap_aphex.settings import project_label
-from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams import plan_history
 from tap_aphex.streams.plan_answers import POLL_SECONDS, Cancelled, ProjectDownload, VersionScan
 from tap_aphex.streams.plan_bookmarks import Landing, ProjectPlans, read_mark, said_skips
@@ -100,7 +100,7 @@ class DownloadPool:
             download.finish(Cancelled())
 
     def _work(self) -> None:
-        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.signals)
+        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.cli)
         try:
             self._work_through_queue()
         finally:

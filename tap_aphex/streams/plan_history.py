@@ -25,7 +25,7 @@ import logging
 import typing as t
 from dataclasses import dataclass
 
-from tap_aphex.errors import AphexError
+from tap_aphex.report import AphexError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence

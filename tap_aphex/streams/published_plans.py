@@ -28,8 +28,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.errors import STREAM_FAILURES, AphexError, AuthenticationError
-from tap_aphex.report import StopReason
+from tap_aphex.report import STREAM_FAILURES, AphexError, AuthenticationError, StopReason
 from tap_aphex.settings import (
     DEFAULT_MAX_PARALLEL_PROJECTS,
     DEFAULT_PUBLISHED_PLANS_LIMIT,

@@ -18,14 +18,14 @@ from typing_extensions import override
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream, ServiceUnavailableError
 from tap_aphex.decoding import decoded_json
-from tap_aphex.errors import (
+from tap_aphex.reader import Reader, Row
+from tap_aphex.report import (
     STREAM_FAILURES,
     AuthenticationError,
     CursorRejectedError,
+    StopReason,
     quoted_body,
 )
-from tap_aphex.reader import Reader, Row
-from tap_aphex.report import StopReason
 from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
