@@ -24,9 +24,7 @@ import typing as t
 from tap_aphex.errors import ConfigError
 from tap_aphex.inputs import check_state_shape
 from tap_aphex.settings import CONFIG_SCHEMA
-
-if t.TYPE_CHECKING:
-    from tap_aphex.tap import TapAphex
+from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 SingerState = dict[str, t.Any]
 
@@ -190,9 +188,6 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
     whole log (and spend the day's quota) without a word. The tap's own check (`inputs`) decides
     what is usable; only its wording, which is about Singer state files, is not used here.
     """
-    # Lazily: tap_aphex.tap imports the streams, and this module is imported by the writer.
-    from tap_aphex.tap import STREAM_NAMES
-
     for name, stream_state in bookmarks.items():
         if name not in STREAM_NAMES:
             raise _refused(name, "is for a stream this source does not have")

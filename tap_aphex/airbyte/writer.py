@@ -108,15 +108,24 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     }
 
 
+def _airbyte_level(levelno: int) -> str:
+    """Python's levels in the protocol's words (AirbyteLogMessage.level)."""
+    for floor, name in (
+        (logging.CRITICAL, "FATAL"),
+        (logging.ERROR, "ERROR"),
+        (logging.WARNING, "WARN"),
+    ):
+        if levelno >= floor:
+            return name
+    return "INFO" if levelno >= logging.INFO else "DEBUG"
+
+
 class AirbyteLogHandler(logging.Handler):
     """Writes each log record as a LOG message.
 
     Without traceback: a traceback can quote values (keys, tokens) and says nothing a user can act
     on; the exception's type is enough for a bug report.
     """
-
-    #: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first.
-    LEVELS = ((logging.CRITICAL, "FATAL"), (logging.ERROR, "ERROR"), (logging.WARNING, "WARN"))
 
     def __init__(self, output: AirbyteOutput) -> None:
         super().__init__()
@@ -128,11 +137,8 @@ class AirbyteLogHandler(logging.Handler):
             text = record.getMessage()
             if record.exc_info and record.exc_info[0] is not None:
                 text += f" ({record.exc_info[0].__name__})"
-            level = next(
-                (name for floor, name in self.LEVELS if record.levelno >= floor),
-                "INFO" if record.levelno >= logging.INFO else "DEBUG",
-            )
-            self._output.write({"type": "LOG", "log": {"level": level, "message": _safe(text)}})
+            log = {"level": _airbyte_level(record.levelno), "message": _safe(text)}
+            self._output.write({"type": "LOG", "log": log})
         except OSError:
             return  # stdout is gone (its reader stopped): there is nowhere left to log to
         except Exception:  # a failing log line must not end the sync
