@@ -23,7 +23,7 @@ from aphex_simulator import Simulator
 from harness import events_config
 
 from tap_aphex.airbyte.cli import run
-from tap_aphex.airbyte.state import CHECKPOINT, singer_state
+from tap_aphex.airbyte.protocol import CHECKPOINT, singer_state
 from tap_aphex.settings import CONFIG_SCHEMA
 
 LOG_STREAMS = ("task_events", "tasks", "task_statuses")

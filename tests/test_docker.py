@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from airbyte_protocol.models import AirbyteMessage
 
-from tap_aphex.airbyte.catalog import connector_specification
+from tap_aphex.airbyte.protocol import connector_specification
 
 pytestmark = pytest.mark.e2e
 

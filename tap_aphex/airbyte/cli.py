@@ -16,23 +16,16 @@ from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_aphex.airbyte import catalog
-from tap_aphex.airbyte.output import (
+from tap_aphex.airbyte import protocol
+from tap_aphex.airbyte.writer import (
+    AirbyteMessageWriter,
     AirbyteOutput,
     connection_status,
     error_trace,
     logs_as_airbyte_messages,
 )
-from tap_aphex.airbyte.state import StateNotUnderstoodError, singer_state
-from tap_aphex.airbyte.writer import AirbyteMessageWriter
 from tap_aphex.cli import for_airbyte
-from tap_aphex.report import (
-    AphexError,
-    AuthenticationError,
-    ConfigError,
-    RunFailedError,
-    describe,
-)
+from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
 from tap_aphex.settings import account_id, project_label
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
@@ -41,24 +34,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import RESTStream
 
-
-class InputFileError(AphexError):
-    """A --config, --catalog or --state file that cannot be read as JSON."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="source-aphex", description="tap-aphex as an Airbyte source."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
-    for name in ("check", "discover", "read"):
-        command = commands.add_parser(name)
-        command.add_argument("--config", required=True, type=Path)
-        if name == "read":
-            command.add_argument("--catalog", required=True, type=Path)
-            command.add_argument("--state", type=Path)
-    return parser
+#: What the user must fix (a setting, a credential, the catalog, state or file passed).
+CONFIG_ERRORS = (AuthenticationError, ConfigError, ConfigValidationError)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -75,16 +52,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
     """Run one command, writing its messages to `stdout`; the process's exit code."""
-    args = _parser().parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="source-aphex", description="tap-aphex as an Airbyte source."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
+    for name in ("check", "discover", "read"):
+        command = commands.add_parser(name)
+        command.add_argument("--config", required=True, type=Path)
+        if name == "read":
+            command.add_argument("--catalog", required=True, type=Path)
+            command.add_argument("--state", type=Path)
+    args = parser.parse_args(argv)
     output = AirbyteOutput(stdout)
     with logs_as_airbyte_messages(output):
         try:
             return _command(args, output)
-        except ConfigValidationError as error:
-            output.write(error_trace(config_error_text(error), "config_error"))
-        except AphexError as error:
-            failure_type = "config_error" if _is_config_error(error) else "system_error"
-            output.write(error_trace(failure_text(error), failure_type))
+        except (ConfigValidationError, AphexError) as error:
+            output.write(error_trace(failure_text(error), _failure_type(error)))
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
@@ -97,19 +82,31 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         return 1
 
 
-#: What the user must fix (a setting, a credential, the catalog or state passed): `config_error`.
-CONFIG_ERRORS: tuple[type[Exception], ...] = (
-    AuthenticationError,
-    ConfigError,
-    ConfigValidationError,
-    InputFileError,
-    StateNotUnderstoodError,
-    catalog.CatalogMismatchError,
-)
+def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
+    if args.command == "spec":
+        output.write({"type": "SPEC", "spec": protocol.connector_specification()})
+        return 0
+    config = _read_json(args.config, "--config")
+    if not isinstance(config, dict):
+        raise ConfigError(f"--config {args.config} holds no JSON object.")
+    if args.command == "check":
+        _check(config, output)
+        return 0  # a failed check is an answer, not an error
+    if args.command == "discover":
+        catalog = protocol.airbyte_catalog(new_tap(config=config))
+        output.write({"type": "CATALOG", "catalog": catalog})
+        return 0
+    configured = _read_json(args.catalog, "--catalog")
+    passed_state = _read_json(args.state, "--state") if args.state else []
+    return _read(config, configured, passed_state, output)
 
 
-def _is_config_error(error: Exception | None) -> bool:
-    return isinstance(error, CONFIG_ERRORS)
+def _read_json(path: Path, option: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        msg = f"{option} {path}: cannot read it as JSON ({type(error).__name__}: {error})"
+        raise ConfigError(msg) from None
 
 
 def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -145,77 +142,8 @@ def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
-    """Raise a config error for anything `airbyte_config_problems` finds."""
     if problems := airbyte_config_problems(config):
         raise ConfigValidationError("Config validation failed", errors=problems)
-
-
-def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
-    if args.command == "spec":
-        output.write({"type": "SPEC", "spec": catalog.connector_specification()})
-        return 0
-    config = _read_json(args.config, "--config")
-    if not isinstance(config, dict):
-        raise InputFileError(f"--config {args.config} holds no JSON object.")
-    if args.command == "check":
-        result = check_connection(config)
-        if result.config_error:
-            # Refused before any request: said as a config_error as well, the form `read` uses.
-            output.write(error_trace(result.message, "config_error"))
-        output.write(connection_status(succeeded=result.succeeded, message=result.message))
-        return 0  # a failed check is an answer, not an error
-    if args.command == "discover":
-        output.write(
-            {"type": "CATALOG", "catalog": catalog.airbyte_catalog(new_tap(config=config))}
-        )
-        return 0
-    configured = _read_json(args.catalog, "--catalog")
-    passed_state = _read_json(args.state, "--state") if args.state else []
-    return _read(config, configured, passed_state, output)
-
-
-def _read(
-    config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
-) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written.
-
-    Everything that can be refused is refused before the first request: the config (as `check`
-    does), the configured catalog, the state.
-    """
-    _refuse_what_a_read_would(config)
-    selection = catalog.select(new_tap(config=config), configured)
-    state = singer_state(passed, selected=selection.streams, full_refresh=selection.full_refresh)
-    writer = AirbyteMessageWriter(output, selection.streams)
-    tap = new_tap(
-        config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
-    )
-    writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
-    try:
-        tap.run()
-    except RunFailedError:
-        # Each failure ended its own stream or project; everything else landed, with its state.
-        errors: list[Exception | None] = [*tap.report.errors]
-        for index, message in enumerate(tap.report.failures):
-            error = errors[index] if index < len(errors) else None
-            failure_type = "config_error" if _is_config_error(error) else "system_error"
-            output.write(error_trace(message, failure_type))
-        writer.finish(selection.streams, complete=False)
-        return 1
-    except BrokenPipeError:
-        raise
-    except BaseException:
-        writer.finish(selection.streams, complete=False)
-        raise
-    writer.finish(selection.streams, complete=True)
-    return 0
-
-
-def _read_json(path: Path, option: str) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        msg = f"{option} {path}: cannot read it as JSON ({type(error).__name__}: {error})"
-        raise InputFileError(msg) from None
 
 
 def new_tap(**kwargs: t.Any) -> TapAphex:
@@ -229,13 +157,7 @@ def new_tap(**kwargs: t.Any) -> TapAphex:
     return tap
 
 
-class CheckResult(t.NamedTuple):
-    succeeded: bool
-    message: str
-    config_error: bool = False  # refused before any request: the config must change
-
-
-def check_connection(config: dict[str, t.Any]) -> CheckResult:
+def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
     """`check`: one authenticated request per configured API, through the tap's own streams.
 
     The Data API: the first page after `start_after` (or the first event), so a check costs up
@@ -244,10 +166,11 @@ def check_connection(config: dict[str, t.Any]) -> CheckResult:
     try:
         _refuse_what_a_read_would(config)
         tap = new_tap(config={**config, "published_plans_limit": 1})
-    except ConfigValidationError as error:
-        return CheckResult(False, config_error_text(error), config_error=True)
-    except ConfigError as error:
-        return CheckResult(False, str(error), config_error=True)
+    except (ConfigValidationError, ConfigError) as error:
+        # Refused before any request: said as a config_error as well, the form `read` uses.
+        output.write(error_trace(failure_text(error), "config_error"))
+        output.write(connection_status(succeeded=False, message=failure_text(error)))
+        return
     outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
     if events is not None:
@@ -258,10 +181,13 @@ def check_connection(config: dict[str, t.Any]) -> CheckResult:
             context = {"accountId": account_id(project["url"])}
             outcome = _first_page(t.cast("RESTStream[t.Any]", plans), context)
             outcomes.append((f"project {project_label(project)}", outcome))
-    failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
-    if failed:
-        return CheckResult(False, " | ".join(failed))
-    return CheckResult(True, "Credentials accepted by " + ", ".join(what for what, _ in outcomes))
+    if failed := [
+        f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None
+    ]:
+        output.write(connection_status(succeeded=False, message=" | ".join(failed)))
+    else:
+        accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
+        output.write(connection_status(succeeded=True, message=accepted))
 
 
 def _first_page(stream: RESTStream[t.Any], context: dict[str, t.Any] | None) -> Exception | None:
@@ -278,14 +204,53 @@ def _first_page(stream: RESTStream[t.Any], context: dict[str, t.Any] | None) -> 
     return None
 
 
+def _read(
+    config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
+) -> int:
+    """Run the tap on the selected streams, its messages translated as they are written.
+
+    Everything that can be refused is refused before the first request: the config (as `check`
+    does), the configured catalog, the state.
+    """
+    _refuse_what_a_read_would(config)
+    selection = protocol.select(new_tap(config=config), configured)
+    state = protocol.singer_state(
+        passed, selected=selection.streams, full_refresh=selection.full_refresh
+    )
+    writer = AirbyteMessageWriter(output, selection.streams)
+    tap = new_tap(
+        config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
+    )
+    writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
+    try:
+        tap.run()
+    except RunFailedError:
+        # Each failure ended its own stream or project; everything else landed, with its state.
+        errors: list[Exception | None] = [*tap.report.errors]
+        for index, message in enumerate(tap.report.failures):
+            error = errors[index] if index < len(errors) else None
+            output.write(error_trace(message, _failure_type(error)))
+        writer.finish(selection.streams, complete=False)
+        return 1
+    except BrokenPipeError:
+        raise
+    except BaseException:
+        writer.finish(selection.streams, complete=False)
+        raise
+    writer.finish(selection.streams, complete=True)
+    return 0
+
+
+def _failure_type(error: Exception | None) -> str:
+    return "config_error" if isinstance(error, CONFIG_ERRORS) else "system_error"
+
+
 def failure_text(error: Exception) -> str:
     """One line for the user; our errors say what to do, others say what happened."""
+    if isinstance(error, ConfigValidationError):
+        return "Config is not valid: " + "; ".join(error.errors or [str(error)])
     if isinstance(error, FatalAPIError):
         return str(error)
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
         return error.__doc__.strip().splitlines()[0]
     return describe(error)
-
-
-def config_error_text(error: ConfigValidationError) -> str:
-    return "Config is not valid: " + "; ".join(error.errors or [str(error)])

@@ -1,51 +1,169 @@
-"""The SDK's message-writer seam: the tap's Singer messages in, Airbyte messages out.
+"""The Airbyte side of the wire: protocol messages, one JSON line each, on stdout and nowhere else.
 
 `TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`, the instance form of
 `Tap.message_writer_class`), so every message of a run passes through `write_message` here:
 RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
-status. Nothing in the streams knows which protocol they speak.
+status. Nothing in the streams knows which protocol they speak. The tap's log lines go out among
+them as LOG messages, and errors as TRACE messages.
+
+Messages are plain dicts shaped as the Airbyte protocol's models (`airbyte-protocol-models`, which
+the tests validate every line against); the runtime does not need that package.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import decimal
+import json
 import logging
+import sys
+import threading
 import time
 import typing as t
 from collections import Counter
 
-from singer_sdk.singerlib import (
-    Message,
-    RecordMessage,
-    SchemaMessage,
-    SingerMessageType,
-    StateMessage,
-)
+import msgspec
+from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, StateMessage
 from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
-from tap_aphex.airbyte.catalog import (
+from tap_aphex.airbyte.protocol import (
     AIRBYTE_DELETED_AT,
-    LOG_ORDERED_STREAMS,
+    CHECKPOINT,
     LOG_SEQUENCE,
+    LOG_STREAMS,
     SINGER_DELETED_AT,
 )
-from tap_aphex.airbyte.output import (
-    AirbyteOutput,
-    record_message,
-    state_message,
-    stream_status_trace,
-)
-from tap_aphex.airbyte.state import StreamStates
-from tap_aphex.report import AphexError, RecordCounting
+from tap_aphex.logs import run_secrets, without_secrets
+from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
+AirbyteMessage = dict[str, t.Any]
 LOGGER = logging.getLogger("tap-aphex")
 
 
-class BatchNotSupportedError(AphexError):
-    """BATCH messages have no Airbyte counterpart."""
+def _json_default(value: t.Any) -> t.Any:
+    """What msgspec cannot encode by itself: times as RFC 3339, decimals as numbers."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    msg = f"cannot encode {type(value).__name__} as JSON"
+    raise TypeError(msg)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_json_default)
+
+
+class AirbyteOutput:
+    """Writes Airbyte messages to one binary stream (the process's real stdout)."""
+
+    def __init__(self, stream: t.BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
+
+    def write(self, message: AirbyteMessage, *, flush: bool = True) -> None:
+        line = _ENCODER.encode(message) + b"\n"
+        with self._lock:
+            self._stream.write(line)
+            if flush:
+                self._stream.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+
+def _next_tick(last: int) -> int:
+    """Microseconds since the epoch, strictly above `last`; a sync resumes after the last one, so
+    it increases across syncs too."""
+    return max(time.time_ns() // 1000, last + 1)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _safe(text: str) -> str:
+    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) without the run's keys and
+    tokens in any form (`logs.without_secrets`), whoever worded it: the last line of defence,
+    after the log filter and the errors' own redaction."""
+    return without_secrets(text, run_secrets())
+
+
+def error_trace(message: str, failure_type: str) -> AirbyteMessage:
+    """A TRACE error: `config_error` when the user must fix a setting, else `system_error`."""
+    error = {"message": _safe(message), "failure_type": failure_type}
+    return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": _now_ms(), "error": error}}
+
+
+def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
+    status = "SUCCEEDED" if succeeded else "FAILED"
+    return {
+        "type": "CONNECTION_STATUS",
+        "connectionStatus": {"status": status, "message": _safe(message)},
+    }
+
+
+def _airbyte_level(levelno: int) -> str:
+    """Python's levels in the protocol's words (AirbyteLogMessage.level)."""
+    for floor, name in (
+        (logging.CRITICAL, "FATAL"),
+        (logging.ERROR, "ERROR"),
+        (logging.WARNING, "WARN"),
+    ):
+        if levelno >= floor:
+            return name
+    return "INFO" if levelno >= logging.INFO else "DEBUG"
+
+
+class AirbyteLogHandler(logging.Handler):
+    """Writes each log record as a LOG message.
+
+    Without traceback: a traceback can quote values (keys, tokens) and says nothing a user can act
+    on; the exception's type is enough for a bug report.
+    """
+
+    def __init__(self, output: AirbyteOutput) -> None:
+        super().__init__()
+        self._output = output
+
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[0] is not None:
+                text += f" ({record.exc_info[0].__name__})"
+            log = {"level": _airbyte_level(record.levelno), "message": _safe(text)}
+            self._output.write({"type": "LOG", "log": log})
+        except OSError:
+            return  # stdout is gone (its reader stopped): there is nowhere left to log to
+        except Exception:  # a failing log line must not end the sync
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
+    """Route every log line (and Python warnings) to LOG messages while the command runs.
+
+    Anything else printed to stdout goes to stderr instead: a stray line there would break the
+    protocol for the platform reading it.
+    """
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = [AirbyteLogHandler(output)]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        logging.captureWarnings(False)
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
@@ -57,56 +175,81 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     children but not selected, say) is dropped, with one WARNING.
     """
 
-    def __init__(self, output: AirbyteOutput, streams: Iterable[str] | None = None) -> None:
+    def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
         self._output = output
-        self._configured = frozenset(streams) if streams is not None else None
+        self._configured = frozenset(streams)
         self._dropped: set[str] = set()  # unconfigured streams already warned about
-        self._started: list[str] = []  # streams whose STARTED status went out, in order
+        self._started: set[str] = set()  # streams whose STARTED status went out
         self._running: set[str] = set()
         self._records_since_state: Counter[str] = Counter()  # per stream
-        self._states = StreamStates()
+        self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
+        self._checkpoint = 0  # the last CHECKPOINT given
         self._sequence = 0  # the last LOG_SEQUENCE given
 
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
             stream, data = message.stream, message.record
-            if self._configured is not None and stream not in self._configured:
-                self._drop(stream)
+            if stream not in self._configured:
+                if stream not in self._dropped:
+                    self._dropped.add(stream)
+                    LOGGER.warning(
+                        "Records for stream %s, which the configured catalog does not have, are "
+                        "not sent.",
+                        stream[:60],
+                    )
                 return
-            self._stream_is_running(stream)
+            if stream not in self._running:
+                self._stream_started(stream)
+                self._running.add(stream)
+                self._status(stream, "RUNNING")
             if SINGER_DELETED_AT in data:
                 data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
-            if stream in LOG_ORDERED_STREAMS:
-                self._sequence = max(time.time_ns() // 1000, self._sequence + 1)
+            if stream in LOG_STREAMS:
+                self._sequence = _next_tick(self._sequence)
                 data = {**data, LOG_SEQUENCE: self._sequence}
             # Records are flushed by the STATE after them: a record may be lost with a killed
             # process, a STATE never runs ahead of what was written.
-            self._output.write(record_message(stream, data), flush=False)
+            record = {"stream": stream, "data": data, "emitted_at": _now_ms()}
+            self._output.write({"type": "RECORD", "record": record}, flush=False)
             self._records_since_state[stream] += 1
             self._sent[stream] += 1
         elif isinstance(message, StateMessage):
-            for stream, state in self._states.moved(message.value):
-                records = self._records_since_state.pop(stream, 0)
-                self._output.write(state_message(state, records), flush=False)
-            self._output.flush()
+            self._write_states(message.value.get("bookmarks") or {})
         elif isinstance(message, SchemaMessage):
             self._stream_started(message.stream)
-        elif message.type is SingerMessageType.BATCH:
-            msg = (
-                "`batch_config` is for Singer targets; remove it from the Airbyte source's config."
-            )
-            raise BatchNotSupportedError(msg)
-        # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves.
+        # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves. BATCH: never
+        # written, as `read` refuses `batch_config` before the tap runs.
 
-    def _drop(self, stream: str) -> None:
-        if stream not in self._dropped:
-            self._dropped.add(stream)
-            LOGGER.warning(
-                "Records for stream %s, which the configured catalog does not have, are not sent.",
-                stream[:60],
-            )
+    def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
+        """A per-stream STATE for each bookmark that moved; when one log stream's moved, all of
+        theirs go out, with one checkpoint number (`protocol`).
+
+        Per stream rather than GLOBAL: that is the form PyAirbyte's caches keep and pass back
+        (0.71 keeps no GLOBAL state, so every read would start over and spend the daily quota).
+        """
+        self._checkpoint = _next_tick(self._checkpoint)
+        as_sent = {
+            name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
+        }
+        moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
+        if moved & set(LOG_STREAMS):
+            moved |= set(LOG_STREAMS) & set(bookmarks)
+        for name in [name for name in bookmarks if name in moved]:
+            self._states_sent[name] = as_sent[name]
+            blob = dict(bookmarks[name])
+            if name in LOG_STREAMS:
+                blob[CHECKPOINT] = self._checkpoint
+            # `sourceStats` lets the platform check that the records before it all arrived.
+            records = float(self._records_since_state.pop(name, 0))
+            state = {
+                "type": "STREAM",
+                "stream": {"stream_descriptor": {"name": name}, "stream_state": blob},
+                "sourceStats": {"recordCount": records},
+            }
+            self._output.write({"type": "STATE", "state": state}, flush=False)
+        self._output.flush()
 
     @override
     def serialize_message(self, message: Message) -> bytes:
@@ -117,18 +260,15 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         """The closing status of each selected stream (COMPLETE, or INCOMPLETE after a failure)."""
         for stream in streams:
             self._stream_started(stream)
-            self._output.write(
-                stream_status_trace(stream, "COMPLETE" if complete else "INCOMPLETE")
-            )
+            self._status(stream, "COMPLETE" if complete else "INCOMPLETE")
         self._output.flush()
 
     def _stream_started(self, stream: str) -> None:
         if stream not in self._started:
-            self._started.append(stream)
-            self._output.write(stream_status_trace(stream, "STARTED"))
+            self._started.add(stream)
+            self._status(stream, "STARTED")
 
-    def _stream_is_running(self, stream: str) -> None:
-        if stream not in self._running:
-            self._stream_started(stream)
-            self._running.add(stream)
-            self._output.write(stream_status_trace(stream, "RUNNING"))
+    def _status(self, stream: str, status: str) -> None:
+        descriptor = {"stream_descriptor": {"name": stream}, "status": status}
+        trace = {"type": "STREAM_STATUS", "emitted_at": _now_ms(), "stream_status": descriptor}
+        self._output.write({"type": "TRACE", "trace": trace})

@@ -1,0 +1,263 @@
+"""What the source and the platform say about streams: the spec, the discovered catalog, the
+configured catalog's selection, and the state passed to `read` as the tap's Singer state.
+
+All of it is derived from the tap: the settings schema `--about` shows, and the tap's own streams.
+
+task_events, tasks and task_statuses are fed by one pass over the log and share one position: the
+tap resumes from it only when their bookmarks agree, else it re-reads from `start_after`. A
+platform commits per-stream states stream by stream, so after a failed sync it may hold them at
+different pages. So the log streams' states carry the same `log_checkpoint` number at each
+checkpoint, and the state read back resumes them all from the oldest: what another stream already
+had is sent again (and deduplicated by its primary key), nothing is skipped.
+
+The writer sends state out per stream; it comes back in as a list of state messages (STREAM;
+GLOBAL and LEGACY from other writers), or the legacy object (a Singer state, as Airbyte's old
+Singer adapter or Meltano keeps it, or one state message).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing as t
+
+from tap_aphex.inputs import check_state_shape
+from tap_aphex.report import ConfigError
+from tap_aphex.settings import CONFIG_SCHEMA
+from tap_aphex.tap import STREAM_NAMES, TapAphex
+
+SingerState = dict[str, t.Any]
+
+#: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
+SYNC_MODES = ("full_refresh", "incremental")
+
+#: Fed by one pass over the log: one shared position.
+LOG_STREAMS = ("task_events", "tasks", "task_statuses")
+CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
+POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
+
+#: Airbyte destinations deduplicate a primary key by the largest cursor value, so the cursor must
+#: sort in log order. The Singer bookmark (eventId) is a position but does not sort, and event
+#: times tie; so the log's streams get a column that does: microseconds since the epoch when the
+#: row went out, kept strictly increasing (the writer's).
+LOG_SEQUENCE = "_aphex_log_sequence"
+
+#: Deletions: Singer's `_sdc_deleted_at`, repeated under the column Airbyte's deduplicating
+#: destinations delete rows by.
+SINGER_DELETED_AT = "_sdc_deleted_at"
+AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
+
+
+def connector_specification() -> dict[str, t.Any]:
+    """The `spec` payload: the tap's settings schema, its secrets marked for Airbyte."""
+    schema = copy.deepcopy(CONFIG_SCHEMA)
+    _mark_secrets(schema)
+    return {
+        "documentationUrl": "https://aphex.co",
+        "supportsIncremental": True,
+        # Airbyte reads connection specifications as JSON Schema draft-07.
+        "connectionSpecification": {
+            **schema,
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Aphex Planner",
+        },
+    }
+
+
+def _mark_secrets(node: object) -> None:
+    """`airbyte_secret` wherever the SDK marks a setting secret (the key, each project's token)."""
+    if isinstance(node, dict):
+        if node.get("secret") is True:
+            node["airbyte_secret"] = True
+        for value in node.values():
+            _mark_secrets(value)
+    elif isinstance(node, list):
+        for value in node:
+            _mark_secrets(value)
+
+
+def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
+    """The `discover` payload: every stream the config enables."""
+    streams = []
+    for name, stream in tap.streams.items():
+        schema = copy.deepcopy(stream.schema)
+        properties = schema.get("properties", {})
+        if SINGER_DELETED_AT in properties:
+            properties[AIRBYTE_DELETED_AT] = properties[SINGER_DELETED_AT]
+        cursor = stream.replication_key
+        if name in LOG_STREAMS:
+            properties[LOG_SEQUENCE] = {
+                "type": "integer",
+                "description": "Increases in log order, across syncs: what to deduplicate by.",
+            }
+            cursor = LOG_SEQUENCE
+        streams.append(
+            {
+                "name": name,
+                "json_schema": schema,
+                "supported_sync_modes": list(SYNC_MODES),
+                "source_defined_cursor": True,
+                "default_cursor_field": [cursor] if cursor else [],
+                "source_defined_primary_key": [[key] for key in stream.primary_keys or []],
+                "is_resumable": True,
+            }
+        )
+    return {"streams": streams}
+
+
+class Selection(t.NamedTuple):
+    singer_catalog: dict[str, t.Any]
+    streams: list[str]  # selected, in the configured catalog's order
+    full_refresh: set[str]  # read from the beginning: their bookmarks are not passed to the tap
+
+
+def select(tap: TapAphex, configured: object) -> Selection:
+    """The Singer catalog that selects what the Airbyte configured catalog asks for."""
+    entries = configured.get("streams") if isinstance(configured, dict) else None
+    if not isinstance(entries, list):
+        msg = "The configured catalog has no `streams` list; pass the file Airbyte configured."
+        raise ConfigError(msg)
+    wanted: dict[str, str] = {}  # stream -> sync mode
+    for entry in entries:
+        stream = entry.get("stream") if isinstance(entry, dict) else None
+        if not isinstance(stream, dict) or not isinstance(stream.get("name"), str):
+            msg = "A configured stream has no `stream.name`; pass the file Airbyte configured."
+            raise ConfigError(msg)
+        mode = entry.get("sync_mode", "incremental")
+        if mode not in SYNC_MODES:
+            # Guessing would either re-read everything (quota) or keep a state the user meant
+            # to drop: the catalog is wrong, so say so before any request.
+            msg = (
+                f"The configured catalog's stream {stream['name']:.60} has sync_mode "
+                f"{str(mode)[:40]!r}; this source supports {' and '.join(SYNC_MODES)}. Refresh "
+                "the connection's streams and pick one of those."
+            )
+            raise ConfigError(msg)
+        wanted[stream["name"]] = mode
+    singer_catalog = copy.deepcopy(tap.catalog_dict)
+    offered = {entry["tap_stream_id"] for entry in singer_catalog["streams"]}
+    if unknown := [name for name in wanted if name not in offered]:
+        msg = (
+            f"The configured catalog asks for {', '.join(sorted(unknown))}, which this config does "
+            f"not enable (it offers {', '.join(sorted(offered))}). Run discover again and refresh "
+            "the connection's streams."
+        )
+        raise ConfigError(msg)
+    for entry in singer_catalog["streams"]:
+        for metadata in entry.get("metadata", []):
+            if metadata.get("breadcrumb") == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    full_refresh = {name for name, mode in wanted.items() if mode == "full_refresh"}
+    return Selection(singer_catalog, list(wanted), full_refresh)
+
+
+def singer_state(
+    passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
+) -> SingerState:
+    """The Singer state for `TapAphex` from the state Airbyte passed to `read`.
+
+    Streams read in `full_refresh` mode start from the beginning: their bookmarks are left out.
+    """
+    if isinstance(passed, dict) and "type" not in passed:
+        state = _from_legacy_object(passed)
+    elif isinstance(passed, (dict, list)):
+        state = _from_messages(passed if isinstance(passed, list) else [passed])
+    else:
+        raise _not_understood(f"a JSON {type(passed).__name__}")
+    given = state.get("bookmarks") or {}
+    bookmarks = {name: given[name] for name in given if name not in full_refresh}
+    _check_stream_states(bookmarks)
+    # All log streams from the oldest checkpoint when the platform kept them apart.
+    fed = {name: bookmarks[name] for name in LOG_STREAMS if isinstance(bookmarks.get(name), dict)}
+    together = [bookmark for name, bookmark in fed.items() if name in selected]
+    if len({json.dumps(b.get(POSITION)) for b in together}) > 1 and all(
+        isinstance(b.get(CHECKPOINT), int) for b in together
+    ):
+        oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))
+        for bookmark in together:
+            bookmark[POSITION] = oldest[POSITION]
+    for bookmark in fed.values():
+        bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
+    return {**state, "bookmarks": bookmarks} if bookmarks or "bookmarks" in state else state
+
+
+def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
+    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
+
+    Refused rather than skipped: reading the stream from the beginning instead would re-send the
+    whole log (and spend the day's quota) without a word. The tap's own check (`inputs`) decides
+    what is usable; only its wording, which is about Singer state files, is not used here.
+    """
+    for name, stream_state in bookmarks.items():
+        if name not in STREAM_NAMES:
+            raise _refused(name, "is for a stream this source does not have")
+        if not isinstance(stream_state, dict):
+            kind = "null" if stream_state is None else f"a JSON {type(stream_state).__name__}"
+            raise _refused(name, f"is {kind}, not an object")
+        try:
+            check_state_shape({"bookmarks": {name: stream_state}}, streams=STREAM_NAMES)
+        except ConfigError:
+            raise _refused(name, "has a shape this source cannot resume from") from None
+
+
+def _refused(stream: str, what: str) -> ConfigError:
+    return ConfigError(
+        f"The state passed with --state cannot be used: the stream state of {stream[:60]} {what}. "
+        "Pass the state a previous `read` wrote; or reset that stream's state in the connection "
+        "(Airbyte: Settings > Clear data for the stream) to read it from the beginning."
+    )
+
+
+def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
+    """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
+    if not passed:
+        return {}
+    for key in ("singer_state", "data"):
+        if isinstance(passed.get(key), dict) and len(passed) == 1:
+            passed = passed[key]
+    if "bookmarks" not in passed:
+        raise _not_understood("an object without `bookmarks`")
+    if not isinstance(passed["bookmarks"], dict):
+        raise _not_understood("`bookmarks` that is not an object")
+    return copy.deepcopy(passed)
+
+
+def _from_messages(messages: list[object]) -> SingerState:
+    state: SingerState = {}
+    bookmarks: dict[str, t.Any] = {}
+    for message in copy.deepcopy(messages):
+        if not isinstance(message, dict):
+            raise _not_understood("a list holding something other than state messages")
+        kind = str(message.get("type", "")).upper()
+        if kind == "STREAM" and isinstance(message.get("stream"), dict):
+            _add(bookmarks, message["stream"])
+        elif kind == "GLOBAL" and isinstance(message.get("global"), dict):
+            state.update(message["global"].get("shared_state") or {})
+            for stream_state in message["global"].get("stream_states") or []:
+                _add(bookmarks, stream_state)
+        elif kind == "LEGACY" and isinstance(message.get("data"), dict):
+            legacy = dict(message["data"])
+            bookmarks.update(legacy.pop("bookmarks", None) or {})
+            state.update(legacy)
+        else:
+            raise _not_understood(f"a state message of type {kind or 'none'!r}")
+    return {**state, "bookmarks": bookmarks} if bookmarks else state
+
+
+def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
+    descriptor = stream_state.get("stream_descriptor") if isinstance(stream_state, dict) else None
+    if not isinstance(stream_state, dict) or not isinstance(descriptor, dict):
+        raise _not_understood("a stream state without a stream descriptor")
+    if not isinstance(descriptor.get("name"), str):
+        raise _not_understood("a stream state without a stream name")
+    # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
+    # An explicit one, `null` included, must be usable (`_check_stream_states`).
+    if "stream_state" in stream_state:
+        bookmarks[descriptor["name"]] = stream_state["stream_state"]
+
+
+def _not_understood(what: str) -> ConfigError:
+    return ConfigError(
+        f"The state passed with --state is {what}, not Airbyte state (a list of state messages, "
+        "or the legacy object). Pass the state a previous `read` wrote, or none to start over."
+    )
