@@ -13,17 +13,21 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
+from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import _ConfigInput
-from singer_sdk.streams import Stream
+from singer_sdk.streams import RESTStream, Stream
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+
+    import requests
 
     # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
     from singer_sdk.helpers._batch import BatchConfig as BatchConfig
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.helpers.types import Context
 
 # --- the tap and its command line ------------------------------------------------------------
 
@@ -184,6 +188,27 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
     promotes it to ``replication_key_value``; popping it first keeps the old bookmark.
     """
     partition_state.pop("progress_markers", None)
+
+
+def request_sender(
+    stream: RESTStream[t.Any],
+) -> Callable[[requests.PreparedRequest, Context], requests.Response]:
+    """The SDK's path for one request, for a download thread outside `request_records`.
+
+    0.54/0.55: `request_records` sends each request through `request_decorator` (the retries,
+    whose waits `backoff_wait_generator` pays from the budget) around `_request` (the metrics,
+    `validate_response`, on `requests_session`, which a download thread has its own of).
+    """
+    return stream.request_decorator(stream._request)
+
+
+def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.PreparedRequest:
+    """`get_http_request` with ``context``, prepared as `request_records` prepares each page's.
+
+    0.54/0.55: `_prepare_request(context=, page=)` builds it from `get_http_request` and applies
+    the authenticator; a single page: no paginator token.
+    """
+    return stream._prepare_request(context=context, page=SinglePagePaginator())
 
 
 # --- fed streams: SCHEMA once per run -----------------------------------------------------------

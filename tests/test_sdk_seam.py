@@ -34,7 +34,7 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._state import finalize_state_progress_markers, increment_state
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
-from singer_sdk.streams import Stream
+from singer_sdk.streams import RESTStream, Stream
 
 from tap_aphex import sdk_seam
 from tap_aphex.client import AphexStream
@@ -293,6 +293,27 @@ def test_a_429_is_retried() -> None:
     response.url, response.raw = SCRIPTED["api_url"], io.BytesIO(b"")
     with pytest.raises(RetriableAPIError):
         stream.validate_response(response)
+
+
+def test_a_download_threads_request_is_prepared_and_sent_through_the_sdks_request_path() -> None:
+    # 0.54/0.55: `request_records` prepares each page with `_prepare_request(context=, page=)`
+    # and sends it through `request_decorator(_request)`; the download threads do the same.
+    assert {"context", "page"} <= set(inspect.signature(RESTStream._prepare_request).parameters)
+    assert list(inspect.signature(RESTStream._request).parameters)[:3] == [
+        "self",
+        "prepared_request",
+        "context",
+    ]
+    url = "http://127.0.0.1:9/power-bi/v1/acc1"
+    config = {"projects": [{"url": url, "token": "t0ken-of-acc1"}], "published_plans_limit": 7}
+    stream = TapAphex(config=config).streams["published_plans"]
+    assert isinstance(stream, RESTStream)
+
+    prepared = sdk_seam.prepared_request(stream, {"accountId": "acc1", "limit": 3})
+
+    assert prepared.url == f"{url}?limit=3"
+    assert prepared.headers["Authorization"] == "Bearer t0ken-of-acc1"
+    assert callable(sdk_seam.request_sender(stream))
 
 
 #: SDK modules that are not its documented API; only `tap_aphex.sdk_seam` imports from them.

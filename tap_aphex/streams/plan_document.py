@@ -1,32 +1,17 @@
-"""The Published Plans document, read one published version at a time (the wire side of plans).
+"""The Published Plans document: parsed one version at a time (`DocumentReader`), or scanned.
 
 The vendor's data model could not be read, so the shape below is ASSUMED (see README, "What is
-assumed"). Meeting the real document should be a change to this module and the vendor field lists
-in `schemas.py` alone:
+assumed"); meeting the real document should be a change to this module and `schemas.py` alone:
 
     {"project": {...},
      "publishedPlans": [{"id", "version", "name", "publishedAt", "publishedBy", "comment",
                          "tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}
 
-A tolerant reader: nothing is dropped and nothing is guessed.
-
-- A value that does not fit its documented type: the field is null, the value is kept under the
-  record's ``undocumented`` (keyed by its name), one WARNING per field per run.
-- Fields we do not expect stay under ``undocumented``: the version's, each row's, and the document's
-  other members (``undocumented.document``). A list we do not expect on a version is a table the tap
-  does not know (``Tasks``, ``taskStatuses``...): kept whole, with a WARNING once per name per run.
-- A table that is not a list: kept under the version's ``undocumented``, no rows, a WARNING.
-- A row without its key (not an object, or a task without a string ``taskId``) is never sent with
-  a null key: it stays on its version, under ``undocumented.unkeyed_rows.<table>``, with a WARNING.
-- A version without an id (a string or an integer), or without a readable ``publishedAt``, cannot
-  be keyed or placed against the bookmark: it is SKIPPED with a WARNING naming it (the project's
-  other versions land). A second version with an id already seen in the same document is skipped
-  with a WARNING once per id.
-- A version the caller already has (``is_new`` says no: landed in an earlier run) is not typed
-  at all, so nothing about it is warned about again; a version skipped as above is warned about
-  on the run that first meets it only (the caller keeps what was said in ``said``).
-- What is not the document at all (not JSON, cut off, integers beyond 64 bits, no
-  ``publishedPlans`` list) raises `UnexpectedResponseError`: that project's failure.
+Nothing is dropped or guessed: a misfit value is null and kept under ``undocumented``, as are
+unexpected fields, unknown tables and rows without their key (never sent with a null key). A
+version without an id or a readable ``publishedAt`` cannot be keyed or placed: skipped, as is a
+repeated id, with one WARNING (none in later runs). What is not the document at all (not JSON,
+cut off, integers beyond 64 bits, no ``publishedPlans`` list) is that project's failure.
 """
 
 from __future__ import annotations
@@ -42,10 +27,13 @@ from tap_aphex import schemas
 from tap_aphex.decoding import LIST_START, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of, json_type
 from tap_aphex.report import UnexpectedResponseError
-from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
+from tap_aphex.schemas import epoch_to_rfc3339
+from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
 
 if t.TYPE_CHECKING:
     import logging
+
+    from tap_aphex.streams.plan_history import ProjectRead
 
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
@@ -58,7 +46,9 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-UNKEYED = "unkeyed_rows"
+SCALARS = ("string", "number", "boolean", "null")
+NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
+Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
 
 
 @dataclass
@@ -81,11 +71,10 @@ class PublishedVersion:
         keys = {key: self.record[key] for key in ("publishedPlanId", "version", "publishedAt")}
         skip = self.unkeyed.get(table, set())
         for number, raw in enumerate(self.tables.get(table, []), start=1):
-            if number in skip:
-                continue
-            subject = f"Project {self.label}, version {self.id}, {table} row {number}"
-            row = self.reader.record(raw, TABLE_FIELDS[table], subject)
-            yield {**keys, "rowNumber": number, **row}
+            if number not in skip:
+                subject = f"Project {self.label}, version {self.id}, {table} row {number}"
+                row = self.reader.record(raw, TABLE_FIELDS[table], subject)
+                yield {**keys, "rowNumber": number, **row}
 
 
 class DocumentReader:
@@ -93,28 +82,13 @@ class DocumentReader:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.reader = Reader(logger)
-        self._is_new: t.Callable[[str, dt.datetime], bool] | None = None
-        self._said: t.Collection[str] = ()
-        self._skipped_now: set[str] = set()
 
     def versions(
-        self,
-        body: t.IO[bytes],
-        label: str,
-        *,
-        is_new: t.Callable[[str, dt.datetime], bool] | None = None,
-        said: t.Collection[str] = (),
-        skipped: set[str] | None = None,
+        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
     ) -> t.Iterator[PublishedVersion | None]:
-        """Each entry of the document's versions list as it is read from ``body``.
-
-        None stands for an entry that was skipped (and warned about), or that ``is_new`` (id,
-        published) says the caller has already; so that the caller still counts every entry the
-        API returned against the `limit` it asked for. ``said``: the skipped entries warned about
-        in an earlier run (not again); ``skipped`` collects this document's.
-        """
-        self._is_new, self._said = is_new, said
-        self._skipped_now = skipped if skipped is not None else set()
+        """Each entry of the versions list as it is read from ``body``; None for one skipped, or
+        one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
+        said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: set[str] = set()
         saw_versions = False
@@ -123,28 +97,38 @@ class DocumentReader:
             for key, value in top_level_items(body, VERSIONS_KEY):
                 if value is LIST_START:
                     saw_versions = True
-                    continue
-                if key != VERSIONS_KEY:
+                elif key != VERSIONS_KEY:
                     document[key] = value
                     if saw_versions:
                         after_versions.append(key)
-                    continue
-                saw_versions = True
-                version = self._version(value, document, label)
-                value = None  # let this version go before the next one is read
-                if version is not None and version.id in seen:
-                    self.reader.warn_once(
-                        ("duplicate", label, version.id),
-                        "Project %s: the document holds version id %s more than once; the "
-                        "first is emitted, the others are skipped.",
-                        label,
-                        version.id,
-                    )
-                    version = None
-                if version is not None:
-                    seen.add(version.id)
-                yield version
-                version = None  # not held while the next one is read
+                else:
+                    saw_versions = True
+                    version = self._version(value, document, label, read)
+                    value = None  # let this version go before the next one is read
+                    if isinstance(version, tuple):  # skipped
+                        what, said_as = version
+                        skipped.add(said_as)
+                        if said_as not in said:  # not warned about in an earlier run
+                            self.reader.warn_once(
+                                ("skipped", label, what),
+                                "Project %s: skipped %s; the project's other versions land.",
+                                label,
+                                what,
+                            )
+                        version = None
+                    elif version is not None and version.id in seen:
+                        self.reader.warn_once(
+                            ("duplicate", label, version.id),
+                            "Project %s: the document holds version id %s more than once; the "
+                            "first is emitted, the others are skipped.",
+                            label,
+                            version.id,
+                        )
+                        version = None
+                    elif version is not None:
+                        seen.add(version.id)
+                    yield version
+                    version = None  # not held while the next one is read
         except ijson.JSONError as error:
             where = " ".join(str(error).split())[:160]  # yajl's message spans lines
             msg = f"the published-plans document is not valid JSON ({where})"
@@ -153,7 +137,7 @@ class DocumentReader:
             # Streaming: the versions went out before these arrived. Say so, never drop quietly.
             self.reader.logger.warning(
                 "Project %s: the published-plans document has %s after %r; the versions already "
-                "emitted do not carry them (plan_shape.py assumes they come first).",
+                "emitted do not carry them (plan_document.py assumes they come first).",
                 label,
                 ", ".join(repr(key) for key in after_versions),
                 VERSIONS_KEY,
@@ -162,30 +146,26 @@ class DocumentReader:
             msg = f'the published-plans document has no "{VERSIONS_KEY}" list (shape in README)'
             raise UnexpectedResponseError(msg)
 
-    def _version(self, value: object, document: Row, label: str) -> PublishedVersion | None:
+    def _version(
+        self, value: object, document: Row, label: str, read: ProjectRead | None
+    ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {value!r:.80}"
-            self._skipped(label, what, what)
-            return None
+            return what, what
         version_id = value.get(VERSION_ID)
         if isinstance(version_id, bool) or not isinstance(version_id, (str, int)):
-            self._skipped(label, f"a version without an id: {_brief(value)}", _brief(value))
-            return None
+            brief = ", ".join(f"{k}={value.get(k)!r:.40}" for k in ("version", "publishedAt"))
+            return f"a version without an id: {brief}", brief
         version_id = str(version_id)  # an id is a key: an integer id is written as its digits
         published_at = value.get("publishedAt")
         is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
-        if not is_number or epoch_to_rfc3339(t.cast("float", published_at)) is None:
-            why = (
-                "null"
-                if published_at is None
-                else f"{json_type(published_at)} {published_at!r:.40}"
-            )
-            what = f"version {version_id}: its publishedAt is {why}, not a time"
-            self._skipped(label, what, f"id {version_id}")
-            return None
-        published = rfc3339_to_datetime(epoch_to_rfc3339(t.cast("float", published_at)) or "")
-        assert published is not None  # checked above
-        if self._is_new is not None and not self._is_new(version_id, published):
+        text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
+        published = to_datetime(text) if text else None
+        if published is None:
+            why = json_type(published_at)  # and the value itself, unless it is null
+            why += f" {published_at!r:.40}" if published_at is not None else ""
+            return f"version {version_id}: its publishedAt is {why}, not a time", f"id {version_id}"
+        if read is not None and not read.is_new(version_id, published):
             return None  # landed in an earlier run: said about then, not typed again
         # A list the schemas do not name is a table the tap does not know: said as such.
         unknown_tables = {
@@ -199,115 +179,122 @@ class DocumentReader:
         )
         undocumented: Row = fields.pop("undocumented") or {}
         for name, item in unknown_tables.items():
-            self._unknown_table(label, version_id, name)
+            close = difflib.get_close_matches(name.lower(), list(TABLE_FIELDS), n=1, cutoff=0.6)
+            self.reader.warn_once(
+                ("unknown table", name),
+                "%s: a table the tap does not know, `%s`%s; kept whole under the version's "
+                'undocumented["%s"], no table stream gets its rows (said once per run).',
+                subject,
+                name,
+                f" (the tap reads `{close[0]}`)" if close else "",
+                name,
+            )
             undocumented[name] = item
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = self._project(document.get("project"), undocumented, label)
+        record["project"] = project = document.get("project")
+        if project is not None and not isinstance(project, dict):
+            self.reader.warn_once(
+                ("document", "project"),
+                "Project %s: the document's `project` is %s %.40r, not an object; kept under "
+                'undocumented["project"].',
+                label,
+                json_type(project),
+                project,
+            )
+            undocumented["project"], record["project"] = project, None
         if beside := {key: item for key, item in document.items() if key != "project"}:
             undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
         unkeyed: Row = {}
-        for table in TABLE_FIELDS:
-            rows = tables[table] = self._table(
-                value.get(table), table, version_id, label, undocumented
-            )
-            lost = self._unkeyed_rows(rows, table, version_id, label)
-            skip[table] = set(lost)
+        for table, key in TABLE_KEYS.items():
+            rows = value.get(table)  # absent or null: no rows
+            if rows is not None and not isinstance(rows, list):
+                self.reader.warn_once(
+                    ("table", table),
+                    '%s: `%s` is not a list; kept under undocumented["%s"], no rows from it '
+                    "(said once per run).",
+                    subject,
+                    table,
+                    table,
+                )
+                undocumented[table] = rows
+            tables[table] = rows if isinstance(rows, list) else []
+            lost = {  # by position, from 1: not objects, or without their key
+                number: row
+                for number, row in enumerate(tables[table], start=1)
+                if not isinstance(row, dict)
+                or (key is not None and not isinstance(row.get(key), str))
+            }
             if lost:
+                self.reader.warn_once(
+                    ("unkeyed", table),
+                    "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
+                    'undocumented["unkeyed_rows"]["%s"], never sent with a null key (said once '
+                    "per run).",
+                    subject,
+                    len(lost),
+                    table,
+                    f"without a string `{key}`" if key else "that are not objects",
+                    next(iter(lost)),
+                    table,
+                )
                 unkeyed[table] = list(lost.values())
+            skip[table] = set(lost)
         if unkeyed:
-            undocumented[UNKEYED] = unkeyed
+            undocumented["unkeyed_rows"] = unkeyed
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         return PublishedVersion(record, published, label, self.reader, tables, skip)
 
-    def _project(self, project: object, undocumented: Row, label: str) -> object:
-        if project is None or isinstance(project, dict):
-            return project
-        self.reader.warn_once(
-            ("document", "project"),
-            "Project %s: the document's `project` is %s %.40r, not an object; kept under "
-            'undocumented["project"].',
-            label,
-            json_type(project),
-            project,
-        )
-        undocumented["project"] = project
-        return None
 
-    def _table(
-        self, rows: object, table: str, version_id: str, label: str, undocumented: Row
-    ) -> list[t.Any]:
-        if rows is None:
-            return []  # an absent or null table has no rows
-        if isinstance(rows, list):
-            return rows
-        self.reader.warn_once(
-            ("table", table),
-            'Project %s, version %s: `%s` is not a list; kept under undocumented["%s"], no rows '
-            "from it (said once per run).",
-            label,
-            version_id,
-            table,
-            table,
-        )
-        undocumented[table] = rows
-        return []
+class VersionScan:
+    """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
+    entries (each counts against `limit`), the oldest version it can place as the reader would."""
 
-    def _unkeyed_rows(
-        self, rows: list[t.Any], table: str, version_id: str, label: str
-    ) -> dict[int, t.Any]:
-        """The rows (by position, from 1) that cannot be sent: not objects, or without their key."""
-        key = TABLE_KEYS[table]
-        lost = {
-            number: row
-            for number, row in enumerate(rows, start=1)
-            if not isinstance(row, dict) or (key is not None and not isinstance(row.get(key), str))
-        }
-        if lost:
-            self.reader.warn_once(
-                ("unkeyed", table),
-                "Project %s, version %s: %d %s row(s) %s (the first is row %d); kept on the "
-                'version under undocumented["%s"]["%s"], never sent with a null key (said once '
-                "per run).",
-                label,
-                version_id,
-                len(lost),
-                table,
-                f"without a string `{key}`" if key else "that are not objects",
-                next(iter(lost)),
-                UNKEYED,
-                table,
-            )
-        return lost
+    def __init__(self) -> None:
+        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
+        # Basic events: ijson's prefixes grow with the square of a deep document's depth.
+        self._parser = ijson.basic_parse_coro(self._events, use_float=True)
+        self._depth = 0
+        self._key: str | None = None  # the last key read: at the top level, or in an entry
+        self._in_versions = False
+        self._entry: dict[str, tuple[str, t.Any]] | None = None  # an entry's scalars, by key
+        self.received = 0
+        self.oldest: dt.datetime | None = None
+        self.readable = True  # False: not JSON; the reader will say what is wrong
 
-    def _unknown_table(self, label: str, version_id: str, name: str) -> None:
-        close = difflib.get_close_matches(name.lower(), list(TABLE_FIELDS), n=1, cutoff=0.6)
-        hint = f" (the tap reads `{close[0]}`)" if close else ""
-        self.reader.warn_once(
-            ("unknown table", name),
-            "Project %s, version %s: a table the tap does not know, `%s`%s; kept whole under the "
-            'version\'s undocumented["%s"], no table stream gets its rows (said once per run).',
-            label,
-            version_id,
-            name,
-            hint,
-            name,
-        )
-
-    def _skipped(self, label: str, what: str, key: str) -> None:
-        """Warn about a skipped entry unless an earlier run did (``key`` names it in the state)."""
-        self._skipped_now.add(key)
-        if key in self._said:
+    def feed(self, chunk: bytes | None) -> None:
+        if not self.readable:
             return
-        self.reader.warn_once(
-            ("skipped", label, what),
-            "Project %s: skipped %s; the project's other versions land.",
-            label,
-            what,
-        )
-
-
-def _brief(version: Row) -> str:
-    return ", ".join(f"{key}={version.get(key)!r:.40}" for key in ("version", "publishedAt"))
+        try:
+            if chunk is None:
+                self._parser.close()
+            else:
+                self._parser.send(chunk)
+        except ijson.JSONError:
+            self.readable = False
+        for event, value in self._events:
+            depth = self._depth  # before this event
+            self._depth += NESTING.get(event, 0)
+            if event == "map_key":
+                self._key = value
+            elif depth == 1 and event == "start_array":
+                self._in_versions = self._key == VERSIONS_KEY
+            elif depth == 2 and event == "end_array":
+                self._in_versions = False
+            elif depth == 2 and self._in_versions and event != "end_map":
+                self.received += 1  # an entry of the versions list, whatever it is
+                self._entry = {} if event == "start_map" else None
+            elif depth == 3 and self._entry is not None and event in SCALARS:
+                self._entry[str(self._key)] = (event, value)
+            elif depth == 3 and self._entry is not None and event == "end_map":
+                kind, value = self._entry.get(VERSION_ID, (None, None))
+                if kind == "string" or (kind == "number" and isinstance(value, int)):
+                    kind, value = self._entry.get("publishedAt", (None, None))
+                    text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
+                    when = to_datetime(text) if text else None
+                    if when is not None and (self.oldest is None or when < self.oldest):
+                        self.oldest = when
+                self._entry = None
+        del self._events[:]

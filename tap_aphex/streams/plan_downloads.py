@@ -1,321 +1,291 @@
 """Published-plans documents downloaded ahead, several projects at a time, read one at a time.
 
-This module owns a run's downloads: which projects are asked, in which threads, with which
-requests, and how the main thread reads their answers back. The server takes its time building
-each project's document, so the downloads run in a few threads (`max_parallel_projects`), while
-parsing and writing stay on the main thread, one project after another (records, then its
-STATE): what reaches the target, and where a kill can leave the bookmarks, is exactly what it was
-with one project at a time.
-
-- A download thread takes the next project in order and asks it as often as its `LimitPolicy`
-  says (a first run grows `limit`), so a project's follow-up asks wait for no other project.
-  Each answer is spooled and scanned as it arrives (`plan_answers`): memory grows with the
-  number of threads, not with the portfolio.
-- At most `window` projects are downloaded ahead of the one being written, so that a slow
-  project at the head of the line cannot fill the disk with the rest of a large portfolio.
-- `DownloadPool.close` (the run ends or is interrupted) drops what is queued, closes what is
-  open and waits for nothing: the threads are daemons and hold no state of the run.
+The server takes its time building each document, so a few daemon threads each ask a project as
+often as its `LimitPolicy` says, while parsing and writing stay on the main thread, one project
+after another: what reaches the target, and where a kill can leave the bookmarks, is what it was
+with one project at a time. Answers are spooled to disk as they arrive (memory grows with the
+threads, not the portfolio), and a window of projects downloaded ahead keeps a slow project at
+the head of the line from filling the disk. The threads hold no state of the run.
 """
 
 from __future__ import annotations
 
 import collections
-import datetime as dt
+import tempfile
 import threading
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import requests
-from singer_sdk.streams.rest import PageContext
-
+from tap_aphex import sdk_seam
 from tap_aphex.cli import for_worker_thread
 from tap_aphex.client import CHUNK
-from tap_aphex.settings import project_label
-from tap_aphex.streams import plan_history
-from tap_aphex.streams.plan_answers import POLL_SECONDS, Cancelled, ProjectDownload, VersionScan
-from tap_aphex.streams.plan_bookmarks import Landing, ProjectPlans, read_mark, said_skips
-from tap_aphex.streams.plan_document import VERSIONS_KEY
-from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead, Step
+from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
+from tap_aphex.streams.plan_document import VersionScan
+from tap_aphex.streams.plan_history import ask_again
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
-    from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
 
-    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
+    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.streams.plan_history import ProjectRead
     from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
+#: How long a blocked wait sleeps before it looks again (a signal is handled between waits).
+POLL_SECONDS = 0.2
+
+
+class Cancelled(Exception):
+    """The run is ending: a download thread stops where it is."""
 
 
 class ResponseTooLarge(Exception):
     """HTTP 500 from a project: the vendor's advice for its 32 MB limit is to ask for less."""
 
 
-class DownloadPool:
-    """Daemon threads downloading projects in order, at most ``workers`` at a time."""
+class Spool:
+    """One response body in a temporary file, read by the main thread as it is written."""
 
-    def __init__(
-        self,
-        downloads: list[ProjectDownload],
-        fetch: Callable[[ProjectDownload, threading.Event], None],
-        *,
-        workers: int,
-        window: int,
-        thread_done: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._queue = collections.deque(downloads)
-        self._fetch = fetch
-        self._thread_done = thread_done  # e.g. close the thread's HTTP session
-        self._window = max(window, workers)
-        self._ahead = 0  # projects started and not yet done with by the main thread
-        self._lock = threading.Condition()
-        self.stop = threading.Event()
-        self.started = time.monotonic()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True)
-            for n in range(min(workers, len(downloads)))
-        ]
-        for thread in self._threads:
-            thread.start()
+    def __init__(self, headers: t.Mapping[str, str]) -> None:
+        self._file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  # closed in `close`
+        self._changed = threading.Condition()
+        self._size = self._position = 0
+        self._ended = self.closed = False
+        self._error: BaseException | None = None
+        self.headers = headers  # its Content-Type says how to decode the body (`decoding`)
 
-    def done_with(self, download: ProjectDownload) -> None:
-        """The main thread has written ``download``'s project: a place in the window frees."""
-        download.discard()
-        with self._lock:
-            self._ahead -= 1
-            self._lock.notify_all()
+    def write(self, data: bytes) -> None:
+        with self._changed:
+            if self.closed:
+                raise Cancelled
+            self._file.seek(self._size)
+            self._file.write(data)
+            self._size += len(data)
+            self._changed.notify_all()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """No more bytes: the body is whole, or ``error`` cut it short (the reader raises it)."""
+        with self._changed:
+            if not self._ended:
+                self._ended, self._error = True, error
+                self._changed.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left if negative), waiting for them to arrive."""
+        with self._changed:
+            while self._position >= self._size and not self._ended and not self.closed:
+                self._changed.wait(POLL_SECONDS)
+            if self.closed:
+                raise Cancelled
+            if self._position < self._size:
+                left = self._size - self._position
+                self._file.seek(self._position)
+                data = self._file.read(left if size < 0 else min(size, left)) or b""
+                self._position += len(data)
+                return data
+            if self._error is not None:
+                raise self._error
+            return b""
 
     def close(self) -> None:
-        """Stop at once: queued projects are dropped, open bodies closed; nothing is awaited."""
-        self.stop.set()
-        with self._lock:
-            dropped = list(self._queue)
-            self._queue.clear()
-            self._lock.notify_all()
-        for download in dropped:
-            download.finish(Cancelled())
-
-    def _work(self) -> None:
-        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.cli)
-        try:
-            self._work_through_queue()
-        finally:
-            self._thread_done()
-
-    def _work_through_queue(self) -> None:
-        while not self.stop.is_set():
-            with self._lock:
-                while self._ahead >= self._window and not self.stop.is_set():
-                    self._lock.wait(POLL_SECONDS)
-                if self.stop.is_set() or not self._queue:
-                    return
-                download = self._queue.popleft()
-                self._ahead += 1
-            try:
-                self._fetch(download, self.stop)
-            except BaseException as error:  # handed to the main thread to say
-                download.finish(error)
+        with self._changed:
+            if not self.closed:
+                self.closed = True
+                self._file.close()
+                self._changed.notify_all()
 
 
 @dataclass
+class ProjectDownload:
+    """One project's asks in this run, shared by its download thread and the main thread."""
+
+    read: ProjectRead  # its policy, the step it is at, what it landed
+    context: dict[str, t.Any]
+    order: int  # its place in the run (1 = first), for the log
+    answers: list[Spool] = field(default_factory=list)  # each 200 answer's body, in order
+    error: BaseException | None = None  # what ended its asks early (an HTTP failure, say)
+    finished: bool = False
+    started: float | None = None  # time.monotonic() when its first ask went out
+    seconds: float = 0.0  # from its first ask to its last answer's last byte
+    requests: int = 0
+    bytes: int = 0
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _taken: int = -1  # the index of the answer the main thread took last
+
+    def answer(self, headers: t.Mapping[str, str]) -> Spool:
+        """A new 200 answer, readable at once; it supersedes (holds) those not taken yet."""
+        spool = Spool(headers)
+        with self._changed:
+            for superseded in self.answers[self._taken + 1 :]:
+                superseded.close()
+            self.answers.append(spool)
+            self._changed.notify_all()
+        return spool
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self._changed:
+            self.finished, self.error = True, error
+            for spool in self.answers:
+                spool.end(error)  # the one cut short raises it when read
+            self._changed.notify_all()
+
+    def next_body(self) -> Spool | None:
+        """The newest answer not read yet (waiting for one); None, or their error, when done."""
+        with self._changed:
+            while len(self.answers) - 1 == self._taken:
+                if self.finished:
+                    if self.error is not None:
+                        raise self.error
+                    return None
+                self._changed.wait(POLL_SECONDS)
+            self._taken = len(self.answers) - 1
+            return self.answers[self._taken]
+
+    def discard(self) -> None:
+        with self._changed:
+            for spool in self.answers:
+                spool.close()
+
+
 class PlansRun:
-    """This run's downloads of every project, and how many the main thread has written."""
+    """This run's downloads of every project, started on the first project's turn."""
 
-    stream: PublishedPlansStream
-    fed: list[Stream]
-    projects: dict[str, ProjectPlans]
-    pool: DownloadPool
-    workers: int
-    written: int = 0  # projects written, well or not
+    def __init__(
+        self, stream: PublishedPlansStream, fed: list[Stream], reads: dict[str, ProjectRead]
+    ) -> None:
+        self.stream, self.fed = stream, fed
+        self.projects = {
+            account: ProjectDownload(read, {"accountId": account}, order)
+            for order, (account, read) in enumerate(reads.items(), start=1)
+        }
+        self.workers = int(
+            stream.config.get("max_parallel_projects", DEFAULT_MAX_PARALLEL_PROJECTS)
+        )
+        self.written = 0  # projects written, well or not
+        self._queue = collections.deque(self.projects.values())
+        self._ahead = 0  # projects started and not yet done with by the main thread
+        self._lock = threading.Condition()
+        self.stop = threading.Event()
+        for n in range(min(self.workers, len(self.projects))):
+            threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True).start()
 
-    def versions(self, project: ProjectPlans) -> Iterator[PublishedVersion]:
+    def versions(self, download: ProjectDownload) -> Iterator[PublishedVersion]:
         """Every new version in the project's answers, each once (a grown answer holds the last)."""
-        read, download = project.download.read, project.download
-        handed: set[str] = set()
-        said = said_skips(self.stream, project)
-        reader: DocumentReader = self.stream.reader
-
-        def is_new(version_id: str, published: dt.datetime) -> bool:
-            return any(mark.is_new(version_id, published) for mark in project.marks.values())
-
+        read, handed = download.read, set()
         while (body := download.next_body()) is not None:
             try:
-                for version in reader.versions(
-                    t.cast("t.IO[bytes]", body),  # a file-like that ijson reads as it grows
-                    read.label,
-                    is_new=is_new,
-                    said=said,
-                    skipped=project.skipped,
-                ):
-                    if version is None or version.id in handed:
-                        continue
-                    handed.add(version.id)
-                    yield version
+                grows = t.cast("t.IO[bytes]", body)  # a file-like that ijson reads as it grows
+                for version in self.stream.reader.versions(grows, read.label, read=read):
+                    if version is not None and version.id not in handed:
+                        handed.add(version.id)
+                        yield version
                     del version  # one version in memory at a time: not this one during the next
             finally:
                 body.close()
 
     def written_one(self, download: ProjectDownload) -> None:
         """A project is written (well or not): its place in the window goes to the next one."""
-        self.pool.done_with(download)
+        download.discard()
+        with self._lock:
+            self._ahead -= 1
+            self._lock.notify_all()
         self.written += 1
         if self.written == len(self.projects):
             self.end(interrupted=False)
 
     def end(self, *, interrupted: bool) -> None:
         """Every download ends; a run that wrote them all says how long they took."""
-        self.pool.close()
-        for project in self.projects.values():
-            project.download.discard()
-        if not interrupted:
-            downloads = [project.download for project in self.projects.values()]
-            logger = self.stream.logger
-            if note := plan_history.downloads_summary(logger, downloads, self.workers):
-                self.stream.report.notes.append(note)
-
-
-class ThreadSessions:
-    """One HTTP session per download thread, with the response hook of the stream's own.
-
-    `requests.Session` is not promised to be thread-safe (its connection pool and cookies are
-    shared state), so a download thread never uses the main thread's.
-    """
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def session(self, hook: Callable[..., t.Any]) -> requests.Session:
-        own: requests.Session | None = getattr(self._local, "session", None)
-        if own is None:
-            own = self._local.session = requests.Session()
-            own.hooks["response"].append(hook)
-        return own
-
-    def close(self) -> None:
-        """A download thread's last act: its session's connections closed, not left to the GC."""
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
-
-
-def start_downloads(stream: PublishedPlansStream) -> PlansRun:
-    """This run's downloads of every project, started on the first project's turn."""
-    fed = [s for s in (stream, *stream.child_streams) if s.selected]
-    projects: dict[str, ProjectPlans] = {}
-    for order, partition in enumerate(stream.partitions, start=1):
-        label = project_label(stream.project(partition))
-        marks = {s: read_mark(stream.logger, s, partition, label) for s in fed}
-        known = [mark for mark in marks.values() if mark.when is not None]
-        # Every selected stream has a bookmark: read back to the oldest; else everything.
-        oldest = None
-        if fed and len(known) == len(fed):
-            oldest = min(known, key=lambda mark: t.cast("dt.datetime", mark.when))
-        read = ProjectRead(
-            label,
-            oldest.when if oldest else None,
-            LimitPolicy(stream.configured_limit),
-            bookmark_version=oldest.version if oldest else None,
+        self.stop.set()
+        with self._lock:
+            for download in self._queue:
+                download.finish(Cancelled())  # never asked: nobody is to wait for it
+            self._queue.clear()
+            self._lock.notify_all()
+        for download in self.projects.values():
+            download.discard()
+        done = [d for d in self.projects.values() if d.started is not None and d.finished]
+        if interrupted or not done:
+            return
+        begun = min(t.cast("float", d.started) for d in done)
+        ended = max(t.cast("float", d.started) + d.seconds for d in done)
+        slowest = sorted(done, key=lambda d: d.seconds, reverse=True)[:3]  # named in the summary
+        named = ", ".join(f"{d.read.label} ({d.seconds:.2f} s)" for d in slowest)
+        line = (
+            f"published plans: {len(done)} project{'s' if len(done) != 1 else ''} downloaded in "
+            f"{ended - begun:.2f} s, up to {self.workers} at a time; slowest: {named}"
         )
-        download = ProjectDownload(read, dict(partition), order=order)
-        landing = {s: Landing() for s in fed}
-        projects[partition["accountId"]] = ProjectPlans(download, marks, landing)
-    workers = stream.parallel_projects
+        self.stream.logger.debug("%s", line)
+        self.stream.report.notes.append(line)
 
-    def fetch(download: ProjectDownload, stop: threading.Event) -> None:
-        download_project(stream, download, stop)
+    def _work(self) -> None:
+        """A download thread: the next project in order, when the window has room for it."""
+        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.cli)
+        with self.stream.requests_session:  # this thread's own, closed when the thread ends
+            while not self.stop.is_set():
+                with self._lock:
+                    window = DOWNLOAD_WINDOW_PER_THREAD * self.workers
+                    while self._ahead >= window and not self.stop.is_set():
+                        self._lock.wait(POLL_SECONDS)
+                    if self.stop.is_set() or not self._queue:
+                        return
+                    download = self._queue.popleft()
+                    self._ahead += 1
+                try:
+                    self._download(download)
+                except BaseException as error:  # handed to the main thread, which says it
+                    download.finish(error)
 
-    pool = DownloadPool(
-        [project.download for project in projects.values()],
-        fetch,
-        workers=workers,
-        window=DOWNLOAD_WINDOW_PER_THREAD * workers,
-        thread_done=stream.thread_sessions.close,
-    )
-    return PlansRun(stream, fed, projects, pool, workers)
-
-
-def download_project(
-    stream: PublishedPlansStream, download: ProjectDownload, stop: threading.Event
-) -> None:
-    """In a download thread: ask one project as often as its `LimitPolicy` says.
-
-    Every ask goes through the SDK's request path (`PublishedPlansStream.request_with_retries`),
-    on this thread's own session. Each 200 answer is spooled as it arrives and scanned on the way
-    to decide the next ask; the main thread reads the spool meanwhile (`next_body`).
-    """
-    read = download.read
-    decorated = stream.request_with_retries()
-    download.started = time.monotonic()
-    plan_history.download_started(stream.logger, download, len(stream.partitions))
-    spool = None
-    try:
-        while True:
-            if stop.is_set():
-                raise Cancelled
-            asked = read.policy.limit
-            context = {**download.context, "limit": asked}
-            download.requests += 1
-            received = 0
-            try:
-                response = decorated(prepared_request(stream, context), context)
-            except ResponseTooLarge:
-                read.step = read.policy.after_server_error()
-            else:
-                spool = download.answer()
-                spool.headers = response.headers
-                scan = VersionScan(VERSIONS_KEY)
-                with response:
-                    response.raw.decode_content = True  # gzip undone here: the raw stream
-                    for chunk in response.raw.stream(CHUNK):
-                        if stop.is_set():
-                            raise Cancelled
-                        spool.write(chunk)
-                        scan.feed(chunk)
-                        download.bytes += len(chunk)
-                scan.close()
-                spool.end()
-                spool = None
-                received = read.received = scan.received
-                read.asked = asked
-                read.step = next_step(read, scan)
-            if not plan_history.ask_again(stream.logger, read, received):
-                break
-    except BaseException as error:  # handed to the main thread, which says it
-        if spool is not None:
-            spool.end(error)
-        download.seconds = time.monotonic() - download.started
-        download.finish(error)
-        return
-    download.seconds = time.monotonic() - download.started
-    plan_history.download_ended(stream.logger, download)
-    download.finish()
-
-
-def next_step(read: ProjectRead, scan: VersionScan) -> Step:
-    """What the project's policy says after an answer the download thread scanned."""
-    if not scan.readable:
-        return Step.DONE  # not the document: the reader says what is wrong, once
-    bookmark, answered = read.oldest_bookmark, scan.oldest
-    if bookmark is None or answered is None:  # nothing to reach back to, or nothing placed
-        return read.policy.after_response(scan.received, reached_back=False)
-    reached_back = answered <= bookmark
-    return read.policy.after_response(
-        scan.received, reached_back=reached_back, short_of=not reached_back
-    )
-
-
-def prepared_request(stream: PublishedPlansStream, context: Context) -> requests.PreparedRequest:
-    """The request `get_http_request` describes, prepared as the SDK's request path does."""
-    page = PageContext(stream_context=context, next_page_token=None)
-    request = stream.get_http_request(page=page)
-    return stream.build_prepared_request(
-        method=request.method,
-        url=request.url,
-        params=request.encode_params(),
-        headers=request.headers,
-    )
+    def _download(self, download: ProjectDownload) -> None:
+        """Ask one project as often as its `LimitPolicy` says, each answer spooled and scanned."""
+        stream, read = self.stream, download.read
+        send = sdk_seam.request_sender(stream)
+        download.started = time.monotonic()
+        stream.logger.info(
+            "Project %s: requesting its published plans (project %d of %d, limit=%d).",
+            read.label,
+            download.order,
+            len(stream.partitions),
+            read.policy.limit,
+        )
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise Cancelled
+                asked = read.policy.limit
+                context = {**download.context, "limit": asked}
+                download.requests += 1
+                prepared = sdk_seam.prepared_request(stream, context)
+                try:
+                    response = send(prepared, context)
+                except ResponseTooLarge:
+                    read.step = read.policy.after_server_error()
+                else:
+                    spool, scan = download.answer(response.headers), VersionScan()
+                    with response:
+                        response.raw.decode_content = True  # gzip undone here: the raw stream
+                        for chunk in response.raw.stream(CHUNK):
+                            if self.stop.is_set():
+                                raise Cancelled
+                            spool.write(chunk)
+                            scan.feed(chunk)
+                            download.bytes += len(chunk)
+                    scan.feed(None)
+                    spool.end()
+                    read.answered(scan, asked)
+                if not ask_again(stream.logger, read):
+                    break
+        finally:  # on a failure too: `_work` hands it to the main thread
+            download.seconds = time.monotonic() - download.started
+        stream.logger.info(
+            "Project %s: answered in %.2f s (%d request%s, %.1f MB).",
+            read.label,
+            download.seconds,
+            download.requests,
+            "" if download.requests == 1 else "s",
+            download.bytes / 1e6,
+        )
+        download.finish()

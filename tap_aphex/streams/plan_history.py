@@ -1,20 +1,19 @@
-"""How far back one project's read of published plans goes, and what it tells the log.
+"""How far back one project's read of published plans goes, what it lands, what the log says.
 
 `LimitPolicy` decides the `limit` of each request (pure: no HTTP, each rule table-tested);
-`ProjectRead` holds what one project's read needs and landed, and the functions below word it.
+`ProjectRead` holds what one project's read needs (each selected stream's `Mark`, from the state)
+and lands (each one's `Landing`, which moves the bookmark once the project is read in full).
 
-- A response holding as many versions as asked may have left older ones out. When the run must
-  reach further back (a first run reads the whole history the API keeps; a later run reads back to
-  the last version landed), `limit` doubles, up to `MAX_LIMIT`.
+- A full response may have left older versions out: to reach further back (a first run reads the
+  whole history the API keeps; a later one, back to the last landed), `limit` doubles.
 - A response holding fewer versions than asked whose oldest is still newer than the bookmark
-  leaves a gap: the versions between were not answered (a server that caps `limit`, or versions
-  past the API's six months). Asking for more cannot close it (`GAP`): the project's bookmarks
-  stay where they were, so no version is ever passed over, and a WARNING says how many versions
-  are missing and between which dates (`gap`).
+  leaves a gap (a server that caps `limit`, or versions past the API's six months), which asking
+  for more cannot close (`GAP`): the bookmarks stay, so no version is ever passed over.
 - HTTP 500 is how the API says a response is over its 32 MB limit; the vendor's advice is to ask
   for less. The first 500 of a read is tried again as asked (it may be passing); later ones halve
-  `limit`. Once a size is known to fail, growth stops short of it; when the next size worth asking
-  for is no larger than one already answered, nothing older can be had: `SIZE_LIMIT`.
+  `limit`. Growth stops short of a size known to fail; when nothing larger than what was already
+  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`.
+- New is published after the bookmark, or at its very time with an id not landed then: `Mark`.
 """
 
 from __future__ import annotations
@@ -23,19 +22,16 @@ import datetime as dt
 import enum
 import logging
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tap_aphex.report import AphexError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from singer_sdk.streams import Stream
 
-    from tap_aphex.streams.plan_answers import ProjectDownload
-    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
 
-#: How many of the slowest projects the run's summary names.
-SLOWEST_NAMED = 3
-
+DAY = "%Y-%m-%d"  # a span of versions in the log, as days
 #: How far `limit` grows. The API keeps six months of history: 26 weekly versions, 183 daily.
 MAX_LIMIT = 1000
 
@@ -62,11 +58,8 @@ class LimitPolicy:
         self._server_errors = 0
 
     def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
-        """A response held ``received`` versions; ``reached_back``: it reached as far as needed.
-
-        ``short_of``: its oldest version is newer than the bookmark (there is one, and a version
-        of the response could be placed before it); then fewer versions than asked is a gap.
-        """
+        """A response held ``received`` versions; ``reached_back``: as far back as needed;
+        ``short_of``: its oldest is newer than the bookmark (so fewer than asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         if reached_back:
             return Step.DONE
@@ -97,15 +90,52 @@ class LimitPolicy:
         return Step.SHRINK
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What one stream landed of one project in earlier runs."""
+
+    when: dt.datetime | None  # its bookmark: the newest version landed
+    ids: frozenset[str] = frozenset()  # the versions landed that were published at ``when``
+    version: object = None  # the `version` number of the newest landed, if the state has it
+
+    def is_new(self, version_id: str, published: dt.datetime) -> bool:
+        if self.when is None or published > self.when:
+            return True
+        return published == self.when and version_id not in self.ids
+
+
+@dataclass
+class Landing:
+    """What one stream lands of one project in this run: its newest versions."""
+
+    newest: dt.datetime | None = None
+    newest_text: str | None = None  # as the records (and so the state) write it
+    ids: set[str] = field(default_factory=set)
+    version: int | None = None
+
+    def land(self, version: PublishedVersion) -> None:
+        if self.newest is None or version.published > self.newest:
+            self.newest, self.newest_text = version.published, version.record["publishedAt"]
+            self.ids, self.version = set(), None
+        if version.published == self.newest:
+            self.ids.add(version.id)
+            number = version.record.get("version")
+            if isinstance(number, int) and (self.version is None or number > self.version):
+                self.version = number
+
+
 @dataclass
 class ProjectRead:
     """One project's read in this run: what it needs to reach back to, and what it landed."""
 
     label: str
-    oldest_bookmark: dt.datetime | None  # None: some selected stream has none, read it all
+    marks: dict[Stream, Mark]  # what each selected stream landed in earlier runs
     policy: LimitPolicy
+    landing: dict[Stream, Landing] = field(init=False)  # what each lands in this run
+    oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
+    said: frozenset[str] = frozenset()  # entries warned about as skipped in earlier runs
+    skipped: set[str] = field(default_factory=set)  # entries skipped in its document now
     step: Step = Step.DONE
-    bookmark_version: object = None  # the `version` of the last landed at the oldest bookmark
     received: int = 0  # versions in the last answer
     asked: int = 0  # the `limit` of the last answer
     landed: int = 0
@@ -113,23 +143,57 @@ class ProjectRead:
     first_version: object = None  # its `version` (a number, in the assumed shape)
     last: dt.datetime | None = None  # the newest version landed
 
-    def land(self, version: PublishedVersion) -> None:
+    def __post_init__(self) -> None:
+        self.landing = {stream: Landing() for stream in self.marks}
+        # Every selected stream has a bookmark: read back to the oldest; else read it all.
+        known = [mark for mark in self.marks.values() if mark.when is not None]
+        whole = self.marks and len(known) == len(self.marks)
+        self.oldest = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if whole else None
+
+    def is_new(self, version_id: str, published: dt.datetime) -> bool:
+        return any(mark.is_new(version_id, published) for mark in self.marks.values())
+
+    def answered(self, scan: VersionScan, asked: int) -> None:
+        """The policy's step after an answer the download thread scanned."""
+        self.received, self.asked = scan.received, asked
+        if not scan.readable:
+            self.step = Step.DONE  # not the document: the reader says what is wrong, once
+        elif self.oldest is None or scan.oldest is None:  # nothing to reach back to, or to place
+            self.step = self.policy.after_response(scan.received, reached_back=False)
+        else:
+            reached_back = scan.oldest <= t.cast("dt.datetime", self.oldest.when)
+            self.step = self.policy.after_response(
+                scan.received, reached_back=reached_back, short_of=not reached_back
+            )
+
+    def land(
+        self, logger: logging.Logger, version: PublishedVersion, streams: list[Stream]
+    ) -> None:
+        """``version`` lands in ``streams``; one INFO line: its date and rows per table (DEBUG on a
+        first run, which lands the whole history: its closing line, `say_how_far`, sums it up)."""
+        for stream in streams:
+            self.landing[stream].land(version)
         self.landed += 1
         if self.first is None or version.published < self.first:
             self.first, self.first_version = version.published, version.record.get("version")
         self.last = max(self.last or version.published, version.published)
+        logger.log(
+            logging.DEBUG if self.oldest is None else logging.INFO,
+            "Project %s: version %s (%s) published %s landed: %s.",
+            version.label,
+            version.record["version"],
+            version.id,
+            version.record["publishedAt"],
+            ", ".join(f"{count} {table}" for table, count in version.record["rowCounts"].items()),
+        )
 
     @property
     def left_a_gap(self) -> bool:
         """Versions newer than the bookmark may be missing: its bookmarks must not move."""
-        return self.oldest_bookmark is not None and self.step in (
-            Step.GAP,
-            Step.SIZE_LIMIT,
-            Step.CAP,
-        )
+        return self.oldest is not None and self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
 
 
-def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
+def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
     """Say what the policy's step means; True when the project is to be asked again."""
     limit, label = read.policy.limit, read.label
     if read.step is Step.RETRY:
@@ -144,13 +208,13 @@ def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
             limit,
         )
     elif read.step is Step.GROW:
-        first_run = read.oldest_bookmark is None  # expected then: its closing line says it all
+        first_run = read.oldest is None  # expected then: its closing line says it all
         logger.log(
             logging.DEBUG if first_run else logging.INFO,
             "Project %s: the API returned %d versions, as many as asked, and older ones are "
             "still needed (%s); asking for %d.",
             label,
-            received,
+            read.received,
             "the whole history" if first_run else "back to the last landed",
             limit,
         )
@@ -160,46 +224,55 @@ def ask_again(logger: logging.Logger, read: ProjectRead, received: int) -> bool:
     return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)
 
 
-def landed(logger: logging.Logger, read: ProjectRead, version: PublishedVersion) -> None:
-    """One INFO line per version landed: project, version, published date, rows per table.
-
-    A project's first run lands its whole history (26 weekly versions in six months): those lines
-    go to DEBUG, and the run's closing line for the project says how many landed and from when.
-    """
-    counts = version.record["rowCounts"]
-    logger.log(
-        logging.DEBUG if read.oldest_bookmark is None else logging.INFO,
-        "Project %s: version %s (%s) published %s landed: %s.",
-        version.label,
-        version.record["version"],
-        version.id,
-        version.record["publishedAt"],
-        ", ".join(f"{count} {table}" for table, count in counts.items()),
+def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
+    """How far back a project's read got, when it is news: a first run, a gap, versions lost."""
+    out_of_reach = {
+        Step.SIZE_LIMIT: "the API's 32 MB response limit",
+        Step.CAP: f"the tap's cap of {read.policy.limit} versions a request",
+    }.get(read.step)
+    span = (
+        f"published {when(read.first, DAY)} to {when(read.last, DAY)}"
+        if read.landed
+        else "none new"
     )
-
-
-def project_read(logger: logging.Logger, read: ProjectRead) -> None:
-    """How far back a project's read got, when it is news: a first run, or older versions lost."""
-    span = f"published {day(read.first)} to {day(read.last)}" if read.landed else "none new"
     if read.left_a_gap:
-        gap(logger, read)
-    elif read.step in (Step.SIZE_LIMIT, Step.CAP):
-        why = (
-            "the API's 32 MB response limit"
-            if read.step is Step.SIZE_LIMIT
-            else f"the tap's cap of {read.policy.limit} versions a request"
-        )
+        oldest = t.cast("Mark", read.oldest)  # a gap is between the bookmark and the answer
+        why = f"{out_of_reach} keeps older versions out of reach"
+        if read.step is Step.GAP:
+            why = (
+                f"the API answered {read.received} versions, fewer than the {read.asked} asked, "
+                f"and the oldest of them (published {when(read.first)}) is newer than the last "
+                f"version landed (published {when(oldest.when)})"
+            )
+        missed = "an unknown number of versions"
+        if isinstance(read.first_version, int) and isinstance(oldest.version, int):
+            count = read.first_version - oldest.version - 1
+            if count > 0:
+                missed = f"{count} version{'s' if count != 1 else ''}"
         logger.warning(
-            "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
-            "reaching back to %s; versions published before that%s cannot be fetched.",
+            "Project %s: %s: %s published between %s and %s did not land. The project's "
+            "bookmarks stay at %s, so the next run asks for them again (the %d versions that "
+            "landed now land again then, which an upsert on the key absorbs); raise "
+            "`published_plans_limit` or ask the vendor if this repeats.",
             read.label,
             why,
+            missed,
+            when(oldest.when),
+            when(read.first) if read.first else "now",
+            when(oldest.when),
+            read.landed,
+        )
+    elif out_of_reach:  # and no bookmark: a first run
+        logger.warning(
+            "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
+            "reaching back to %s; versions published before that cannot be fetched.",
+            read.label,
+            out_of_reach,
             read.landed,
             span,
-            day(read.first),
-            "" if read.oldest_bookmark is None else f" (and after {day(read.oldest_bookmark)})",
+            when(read.first, DAY),
         )
-    elif read.oldest_bookmark is None:
+    elif read.oldest is None:
         logger.info(
             "Project %s: read the whole history the API keeps (its first run, or a table newly "
             "selected): %d versions landed (%s).",
@@ -209,94 +282,9 @@ def project_read(logger: logging.Logger, read: ProjectRead) -> None:
         )
 
 
-def gap(logger: logging.Logger, read: ProjectRead) -> None:
-    """The WARNING for versions newer than the bookmark that the API did not answer."""
-    assert read.oldest_bookmark is not None  # a gap is between the bookmark and the answer
-    if read.step is Step.GAP:
-        why = (
-            f"the API answered {read.received} versions, fewer than the {read.asked} asked, and "
-            f"the oldest of them (published {when(read.first)}) is newer than the last version "
-            f"landed (published {when(read.oldest_bookmark)})"
-        )
-    elif read.step is Step.SIZE_LIMIT:
-        why = "the API's 32 MB response limit keeps older versions out of reach"
-    else:
-        why = f"the tap's cap of {read.policy.limit} versions a request keeps older ones away"
-    missed = "an unknown number of versions"
-    if isinstance(read.first_version, int) and isinstance(read.bookmark_version, int):
-        count = read.first_version - read.bookmark_version - 1
-        if count > 0:
-            missed = f"{count} version{'s' if count != 1 else ''}"
-    logger.warning(
-        "Project %s: %s: %s published between %s and %s did not land. The project's bookmarks "
-        "stay at %s, so the next run asks for them again (the %d versions that landed now land "
-        "again then, which an upsert on the key absorbs); raise `published_plans_limit` or ask "
-        "the vendor if this repeats.",
-        read.label,
-        why,
-        missed,
-        when(read.oldest_bookmark),
-        when(read.first) if read.first else "now",
-        when(read.oldest_bookmark),
-        read.landed,
-    )
-
-
-def when(moment: dt.datetime | None) -> str:
-    """A version's time in the log: to the second, UTC."""
-    if moment is None:
-        return "-"
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def download_started(logger: logging.Logger, download: ProjectDownload, projects: int) -> None:
-    """When a project's first request goes out (its place in the run, the `limit` asked)."""
-    logger.info(
-        "Project %s: requesting its published plans (project %d of %d, limit=%d).",
-        download.read.label,
-        download.order,
-        projects,
-        download.read.policy.limit,
-    )
-
-
-def download_ended(logger: logging.Logger, download: ProjectDownload) -> None:
-    """How long a project's requests took, from the first sent to the last byte received."""
-    logger.info(
-        "Project %s: answered in %.2f s (%d request%s, %.1f MB).",
-        download.read.label,
-        download.seconds,
-        download.requests,
-        "" if download.requests == 1 else "s",
-        download.bytes / 1e6,
-    )
-
-
-def downloads_summary(
-    logger: logging.Logger, downloads: Sequence[ProjectDownload], workers: int
-) -> str | None:
-    """The summary's line on the downloads: how long they took together, the slowest projects."""
-    done = [d for d in downloads if d.started is not None and d.finished]
-    if not done:
-        return None
-    begun = min(t.cast("float", d.started) for d in done)
-    ended = max(t.cast("float", d.started) + d.seconds for d in done)
-    slowest = sorted(done, key=lambda d: d.seconds, reverse=True)[:SLOWEST_NAMED]
-    named = ", ".join(f"{d.read.label} ({d.seconds:.2f} s)" for d in slowest)
-    line = (
-        f"published plans: {len(done)} project{'s' if len(done) != 1 else ''} downloaded in "
-        f"{ended - begun:.2f} s, up to {workers} at a time; slowest: {named}"
-    )
-    logger.debug("%s", line)
-    return line
-
-
-def newest(bookmark: dt.datetime | None, landed: dt.datetime | None) -> dt.datetime | None:
-    return max(bookmark, landed) if bookmark and landed else bookmark or landed
-
-
-def day(when: dt.datetime | None) -> str:
-    return when.strftime("%Y-%m-%d") if when else "-"
+def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """A version's time in the log: to the second (or as ``form`` says), UTC."""
+    return moment.astimezone(dt.timezone.utc).strftime(form) if moment else "-"
 
 
 def resume_at(bookmarks: list[dt.datetime | None]) -> str:
@@ -307,5 +295,5 @@ def resume_at(bookmarks: list[dt.datetime | None]) -> str:
         return "from the start of the history the API keeps"
     # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
     spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
-    when = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
-    return f"after the version published at {when}"
+    at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+    return f"after the version published at {at}"

@@ -1,18 +1,11 @@
-"""The Published Plans API's streams: each project's versions, and the tables of each version.
+"""The Published Plans API's streams, and each project's bookmarks in their state.
 
-This module owns the three stream classes and their SDK hooks: one record per published version
-(`PublishedPlansStream`, partitioned by project, each project's URL and token on its requests) and
-one row per task or status row of each version (the tables, fed by it). On the first project's
-turn every project's downloads start in threads (`plan_downloads`; `LimitPolicy` in
-`plan_history` says how many versions each ask is for); then, one project after another,
-`get_records` parses that project's spooled answers (`plan_document`), emits each new version's
-record and feeds its rows to the tables, one version in memory at a time, then moves the
-project's bookmarks (`plan_bookmarks`) and writes its STATE.
-
-Failures stay in their project: anything that goes wrong while reading one (HTTP, a document that
-is not the documented JSON, an unexpected error) ends that project, which keeps its bookmarks; the
-other projects and the event log still land, and the run ends with exit 1 and a one-line summary.
-A version that cannot be keyed or dated is skipped with a warning (see `plan_document`).
+One record per published version (`PublishedPlansStream`, partitioned by project) and one row per
+task or status row of each (the tables, fed by it). Every project's downloads start on the first
+one's turn (`plan_downloads`); then, one project after another, `get_records` emits its new
+versions and their rows, one in memory at a time, moves its bookmarks (never over a gap:
+`plan_history`) and writes its STATE. A failure ends its project only, which keeps its
+bookmarks; the run ends with exit 1 and a one-line summary.
 """
 
 from __future__ import annotations
@@ -21,6 +14,7 @@ import threading
 import typing as t
 from http import HTTPStatus
 
+import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
@@ -29,31 +23,21 @@ from typing_extensions import override
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.report import STREAM_FAILURES, AphexError, AuthenticationError, StopReason
-from tap_aphex.settings import (
-    DEFAULT_MAX_PARALLEL_PROJECTS,
-    DEFAULT_PUBLISHED_PLANS_LIMIT,
-    account_id,
-    project_label,
-)
-from tap_aphex.streams import FedStream, plan_history
-from tap_aphex.streams.plan_bookmarks import drop_progress, move_bookmarks, project_only
+from tap_aphex.schemas import rfc3339_to_datetime
+from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
+from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-from tap_aphex.streams.plan_downloads import (
-    PlansRun,
-    ResponseTooLarge,
-    ThreadSessions,
-    start_downloads,
-)
+from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
+from tap_aphex.streams.plan_history import LimitPolicy, Mark, ProjectRead, resume_at, say_how_far
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    import datetime as dt
+    from collections.abc import Iterable, Iterator, Mapping
 
-    import requests
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
 
     from tap_aphex.reader import Row
-    from tap_aphex.streams.plan_bookmarks import Mark
 
 
 class PublishedPlansStream(AphexStream):
@@ -66,13 +50,13 @@ class PublishedPlansStream(AphexStream):
     replication_key = "publishedAt"
     is_sorted = False  # the document promises no order; the bookmark is the newest seen
     schema = schemas.PUBLISHED_PLAN
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_shape types every value itself
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.reader = DocumentReader(self.logger)  # one per run: each warning once per run
         self._run: PlansRun | None = None  # the downloads, once the first project's turn comes
-        self.thread_sessions = ThreadSessions()  # one HTTP session per download thread
+        self.thread_local = threading.local()  # a download thread's own HTTP session
 
     @property
     @override
@@ -90,15 +74,13 @@ class PublishedPlansStream(AphexStream):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The SDK's session on the main thread; in a download thread, that thread's own.
-
-        `requests.Session` is not promised to be thread-safe (its connection pool and cookies
-        are shared state), so each download thread has one, with the same response deadline.
-        """
+        """The SDK's session on the main thread; any other has its own (not thread-safe)."""
+        session: requests.Session | None = getattr(self.thread_local, "session", None)
         if threading.current_thread() is threading.main_thread():
             session = super().requests_session
-        else:
-            session = self.thread_sessions.session(self._with_deadline)
+        elif session is None:
+            session = self.thread_local.session = requests.Session()
+            session.hooks["response"].append(self._with_deadline)
         session.stream = True  # read the body as it arrives instead of buffering 32 MB first
         return session
 
@@ -111,13 +93,13 @@ class PublishedPlansStream(AphexStream):
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        # The read's `limit` policy (see `_versions`); a bare request (a check) asks as configured.
+        # The read's `limit` policy (`plan_history`); a bare request (a check) asks as configured.
         request.params["limit"] = (page.stream_context or {}).get("limit", self.configured_limit)
         return request
 
     @override
     def get_new_paginator(self) -> SinglePagePaginator:
-        return SinglePagePaginator()  # one document per request; `_versions` asks again
+        return SinglePagePaginator()  # one document per request; `plan_downloads` asks again
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -143,11 +125,7 @@ class PublishedPlansStream(AphexStream):
     def parse_response(  # type: ignore[override]  # versions with their tables, not flat dicts
         self, response: requests.Response
     ) -> Iterator[list[PublishedVersion | None]]:
-        """Each entry of the document, in a one-item list that `_versions` empties.
-
-        The SDK's `request_records` holds a response's first item until the response ends; the
-        list keeps that from holding a whole version, so only one is in memory at a time.
-        """
+        """Each entry in a one-item list: the check's `request_records` holds it, then emptied."""
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
         label = project_label(self.project({"accountId": account_id(response.url)}))
         with response:
@@ -157,90 +135,59 @@ class PublishedPlansStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """One project's new versions, from the answers its download thread spooled.
-
-        The first call starts the downloads of every project (`plan_downloads`); each call then
-        writes one project whole (its records, its tables' rows, then its STATE), in order.
-        """
+        """One project whole: its new versions, their rows, its STATE (the first starts all)."""
         if self._run is None:
-            self._run = start_downloads(self)
+            fed = [s for s in (self, *self.child_streams) if s.selected]
+            self._run = PlansRun(
+                self, fed, {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
+            )
         run = self._run
-        project = run.projects[project_only(context)["accountId"]]
-        download, read, fed = project.download, project.download.read, run.fed
-        ended = False
+        download = run.projects[project_only(context)["accountId"]]
+        read, fed = download.read, run.fed
         try:
-            for version in run.versions(project):
-                new_for = [s for s in fed if project.marks[s].is_new(version.id, version.published)]
-                if self in new_for:
-                    yield version.record
-                for child in new_for:
-                    if isinstance(child, PublishedPlanTableStream):
-                        child.feed(
-                            version.rows(child.table),
-                            {**(context or {}), "publishedPlanId": version.id},
-                        )
-                for stream in new_for:
-                    project.landing[stream].land(version)
-                if new_for:
-                    read.land(version)
-                    plan_history.landed(self.logger, read, version)
-                del version  # one version in memory at a time: not this one during the next
-        except BrokenPipeError:
-            raise  # stdout is gone: the run ends, not the project
-        except Exception as error:  # any failure in a project ends that project only
-            self._fail_project(context, read.label, fed, project.marks, error)
-            ended = True
-        else:
-            plan_history.project_read(self.logger, read)
-            moved = move_bookmarks(self, context, project, fed)
-            resume = plan_history.resume_at([moved[stream] for stream in fed])
-            why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
-            self.report.stopped(self.name, why, resume, part=read.label)
+            try:
+                for version in run.versions(download):
+                    new_for = [
+                        s for s, m in read.marks.items() if m.is_new(version.id, version.published)
+                    ]
+                    if self in new_for:
+                        yield version.record
+                    for child in new_for:
+                        if isinstance(child, PublishedPlanTableStream):
+                            child.feed(
+                                version.rows(child.table),
+                                {**(context or {}), "publishedPlanId": version.id},
+                            )
+                    if new_for:
+                        read.land(self.logger, version, new_for)
+                    del version  # one version in memory at a time: not this one during the next
+            except BrokenPipeError:
+                raise  # stdout is gone: the run ends, not the project
+            except Exception as error:  # any failure in a project ends that project only
+                if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
+                    self.logger.debug("Project %s failed", read.label, exc_info=error)
+                    what = f"{type(error).__name__}: {error!s:.200}"
+                    error = AphexError(f"could not read its published plans ({what})")
+                self.report_failure(f"project {read.label}", error)
+                # Versions come in no promised order, so what this run saw proves nothing about
+                # what it missed: each stream's progress on the project is dropped.
+                for stream in fed:
+                    sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
+                why, bookmarks = StopReason.FAILURE, [read.marks[s].when for s in fed]
+            else:
+                say_how_far(self.logger, read)
+                bookmarks = move_bookmarks(self, context, read, fed)
+                why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
+            self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
-            ended = True
-        finally:
-            if not ended:  # an interrupt, or stdout closed: every download ends at once
-                run.end(interrupted=True)
+        except BaseException:  # an interrupt, or stdout closed: every download ends at once
+            run.end(interrupted=True)
+            raise
         run.written_one(download)  # its place in the window goes to the next project
-
-    def request_with_retries(
-        self,
-    ) -> Callable[[requests.PreparedRequest, Context], requests.Response]:
-        """The SDK's request path for a download thread's asks (`plan_downloads`).
-
-        `request_decorator`: the retries and their budget; `_request`: the authenticator, the
-        metrics, `validate_response`, on `requests_session` (that thread's own).
-        """
-        return self.request_decorator(self._request)
-
-    def _fail_project(
-        self,
-        context: Context | None,
-        label: str,
-        fed: list[Stream],
-        marks: Mapping[Stream, Mark],
-        error: Exception,
-    ) -> None:
-        """End this project only; every bookmark of it stays where the last full read left it."""
-        if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
-            self.logger.debug("Project %s failed", label, exc_info=error)
-            what = f"{type(error).__name__}: {error!s:.200}"
-            error = AphexError(f"could not read its published plans ({what})")
-        self.report_failure(f"project {label}", error)
-        # Versions come in no promised order, so what this run saw proves nothing about what
-        # it missed: the progress each stream made on this project is dropped.
-        drop_progress(fed, context)
-        resume = plan_history.resume_at([marks[stream].when for stream in fed])
-        self.report.stopped(self.name, StopReason.FAILURE, resume, part=label)
-        sdk_seam.write_state(self)
 
     @property
     def configured_limit(self) -> int:
         return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
-
-    @property
-    def parallel_projects(self) -> int:
-        return int(self.config.get("max_parallel_projects", DEFAULT_MAX_PARALLEL_PROJECTS))
 
     @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
@@ -256,7 +203,7 @@ class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
     is_sorted = False
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_shape types every value itself
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
     table: t.ClassVar[str]
@@ -274,3 +221,78 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     table = "statuses"
     primary_keys: t.ClassVar[list[str]] = ["accountId", "publishedPlanId", "rowNumber"]
     schema = schemas.PUBLISHED_PLAN_STATUS
+
+
+#: Partition-state keys beside the SDK's: the ids of the versions published at the bookmark's time,
+#: the `version` number there (to count a gap), the skipped entries already warned about.
+BOOKMARK_IDS = "bookmark_ids"
+BOOKMARK_VERSION = "bookmark_version"
+SKIPPED_SAID = "skipped_said"
+MAX_SKIPPED_SAID = 100  # a state stays small whatever a document holds
+
+
+def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+    # A table's context also names the version; its state is per project.
+    return {"accountId": (context or {}).get("accountId")}
+
+
+def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
+    """The project's partition in ``stream``'s state, not added to it (as `get_context_state`
+    would: before its turn, the project would be in a STATE)."""
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    for partition in bookmark.get("partitions", []):
+        if partition.get("context") == project_only(context):
+            return t.cast("Mapping[str, t.Any]", partition)
+    return {}
+
+
+def read_project(
+    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
+) -> ProjectRead:
+    """What each selected stream landed of the project in earlier runs, from the state."""
+    label, marks = project_label(parent.project(context)), {}
+    for stream in fed:
+        state = saved_state(stream, context)
+        value = state.get("replication_key_value")
+        when = rfc3339_to_datetime(value) if isinstance(value, str) else None
+        if value is not None and when is None:
+            parent.logger.warning(
+                "Project %s: the %s bookmark in the state (%.40r) is not a time the tap wrote; "
+                "reading the project from the start (versions already landed are sent again, "
+                "which an upsert on the key absorbs).",
+                label,
+                stream.name,
+                value,
+            )
+        ids = state.get(BOOKMARK_IDS) if when is not None else None
+        ids = frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
+        marks[stream] = Mark(when, ids, state.get(BOOKMARK_VERSION) if when is not None else None)
+    said = saved_state(parent, context).get(SKIPPED_SAID)
+    said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
+    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
+
+
+def move_bookmarks(
+    parent: Stream, context: Context | None, read: ProjectRead, fed: list[Stream]
+) -> list[dt.datetime | None]:
+    """Each stream's bookmark for the project after a read in full; never over a gap."""
+    moved = []
+    for stream in fed:
+        state = stream.get_context_state(project_only(context))
+        sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
+        mark, landing = read.marks[stream], read.landing[stream]
+        if read.left_a_gap or landing.newest is None:
+            moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
+            continue
+        state["replication_key"] = parent.replication_key
+        state["replication_key_value"] = landing.newest_text
+        ids = landing.ids | mark.ids if mark.when == landing.newest else landing.ids
+        state[BOOKMARK_IDS] = sorted(ids)
+        state[BOOKMARK_VERSION] = landing.version
+        moved.append(landing.newest)
+    parent_state = parent.get_context_state(project_only(context))
+    if read.skipped:
+        parent_state[SKIPPED_SAID] = sorted(read.skipped)[:MAX_SKIPPED_SAID]
+    else:
+        parent_state.pop(SKIPPED_SAID, None)
+    return moved
