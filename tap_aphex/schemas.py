@@ -146,9 +146,9 @@ TASK_STATUS = th.PropertiesList(
     th.Property("eventCreatedAt", th.DateTimeType),
 ).to_dict()
 
-# --- published plans (plans helper) -------------------------------------------------------------
+# --- published plans -----------------------------------------------------------------------------
 # The vendor's fields of a published version and of each table's rows (an ASSUMED shape: see
-# `plan_shape.py`) are listed once, here; `plan_shape` types every value it reads from them.
+# docs/assumptions.md) are listed once, here; `streams/plan_document.py` types every value from them.
 
 #: A published version's own fields, as the document names them (its `id` becomes publishedPlanId).
 VENDOR_VERSION_FIELDS = th.PropertiesList(
