@@ -148,7 +148,7 @@ TASK_STATUS = th.PropertiesList(
 
 # --- published plans -----------------------------------------------------------------------------
 # The vendor's fields of a published version and of each table's rows (an ASSUMED shape: see
-# docs/assumptions.md) are listed once, here; `streams/plan_document.py` types every value from them.
+# docs/assumptions.md) are listed once, here; `streams/plan_document.py` types every value.
 
 #: A published version's own fields, as the document names them (its `id` becomes publishedPlanId).
 VENDOR_VERSION_FIELDS = th.PropertiesList(
