@@ -1,15 +1,14 @@
 """Response bodies as JSON values: one decode policy for both APIs (docs/data.md, "Decoding").
 
 A Data API page is decoded whole (`decoded_json`); a published-plans document (up to 32 MB) is
-streamed (`top_level_items`, ijson). Before either decoder, the bytes pass the same policy:
+streamed (`top_level_items`, ijson). What is not JSON is a clear error naming the response
+(`UnexpectedResponseError`), never a guess. Before either decoder, the bytes pass one policy:
 
 - The declared charset is honoured (none: UTF-8; an unknown one: a clear error); a BOM is skipped.
 - A lone UTF-16 surrogate escape (``"\\ud83d"``: JSON grammar, but no character) becomes U+FFFD
   and a private-use character carrying the escape, so that the reader can keep it as it came.
 - A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after a marker,
   so the decoders never see the depth (ijson's prefixes grow with its square) and the reader warns.
-
-What is not JSON is a clear error naming the response (`UnexpectedResponseError`), never a guess.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ LONE_LAST = LONE_BASE + 0x7FFF
 DEEP = "\U0010fffd"
 
 _BOM = codecs.BOM_UTF8
-_DEEP_BYTES = DEEP.encode()
 # One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
 # alone), a lone low (group 3), or any other escape (consumed, so that `\\` keeps its parity).
 _ESCAPE = re.compile(
@@ -92,8 +90,7 @@ def _as_string_content(raw: bytes) -> bytes:
 
 def _nesting(data: bytes, *, in_string: bool = False) -> tuple[bytes, bool]:
     """The brackets of ``data`` outside its strings, all as ``[`` and ``]``, and whether it ends
-    inside a string; by C-level passes. ``data`` must not end inside an escape.
-    """
+    inside a string, by C-level passes (``data`` must not end inside an escape)."""
     if b"\\" in data:
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     structure = data.translate(_SQUARE, _NOT_STRUCTURE)
@@ -126,12 +123,6 @@ def _safe_cut(data: bytes) -> int:
     return max(tail, 0)
 
 
-def _surrogates_marked(data: bytes) -> bytes:
-    if b"\\" not in data or (b"\\ud" not in data and b"\\uD" not in data):
-        return data  # the common case: one C-level search
-    return _ESCAPE.sub(lambda escape: _lone_marked(escape) or escape[0], data)
-
-
 def _charset(content_type: str | None) -> str | None:
     """The charset a Content-Type declares, or None (read as UTF-8)."""
     for parameter in (content_type or "").split(";")[1:]:
@@ -142,12 +133,8 @@ def _charset(content_type: str | None) -> str | None:
 
 
 class FilteredBody:
-    """One body through the decode policy, fed whole (`feed`) or read by ijson (`read`).
-
-    Only what a chunk boundary needs is kept (the charset decoder's state, inside a string or
-    not, the depth, an escape cut in two), so any body passes in linear time, memory bounded by
-    a chunk (or by one string or too-deep value).
-    """
+    """One body through the decode policy, fed whole (`feed`) or read by ijson (`read`), keeping
+    only what a chunk boundary needs: memory is bounded by a chunk (or one string or deep value)."""
 
     def __init__(
         self, content_type: str | None, what: str, body: t.IO[bytes] | None = None
@@ -203,7 +190,9 @@ class FilteredBody:
             if deepest <= DEPTH_BOUND:  # the common case: no token-by-token pass
                 self.depth += len(nesting) - 2 * nesting.count(b"]")
                 self.in_string = in_string
-                return _surrogates_marked(data)
+                if b"\\" in data and (b"\\ud" in data or b"\\uD" in data):  # C-level searches
+                    data = _ESCAPE.sub(lambda escape: _lone_marked(escape) or escape[0], data)
+                return data
         return self._scan(data)
 
     def read(self, size: int = -1) -> bytes:
@@ -236,7 +225,7 @@ class FilteredBody:
             elif data[start] in _OPEN:
                 depth += 1
                 if depth == DEPTH_BOUND + 1 and capture_from < 0:
-                    out += (data[last:start], b'"', _DEEP_BYTES)
+                    out += (data[last:start], b'"', DEEP.encode())
                     capture_from = last = start
                     _Marks.made += 1
             else:
