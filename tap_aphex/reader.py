@@ -213,14 +213,12 @@ class Reader:
             f"(said once per run for {field.where}).",
         )
 
-    def _unmarked(
-        self, raw: t.Mapping[str, t.Any], into: _Record, skip: t.Container[str]
-    ) -> t.Mapping[str, t.Any]:
-        """``raw`` with the decode policy's markers read, copied along the paths that hold any
-        (iterative: a record may nest up to the policy's bound)."""
-        values: list[_Path] = []  # strings that hold a marker, by their path
-        keys: list[_Path] = []  # keys that do, by the path of their value
-        pending: list[tuple[t.Any, _Path]] = [(raw, ())]
+    def _unmarked(self, raw: t.Mapping[str, t.Any], into: _Record, skip: t.Container[str]) -> Row:
+        """A copy of ``raw`` (the page is never changed) with the decode policy's markers read;
+        iterative, as a record may nest up to the policy's bound."""
+        root = dict(raw)
+        keys: list[tuple[_Path, Row]] = []  # marked keys: the path of their value, their object
+        pending: list[tuple[t.Any, _Path]] = [(root, ())]
         while pending:
             container, path = pending.pop()
             items = container.items() if container.__class__ is dict else enumerate(container)
@@ -228,22 +226,16 @@ class Reader:
                 if not path and key in skip:
                     continue
                 if key.__class__ is str and not key.isascii() and _LONE.search(key):
-                    keys.append((*path, key))
+                    keys.append(((*path, key), container))
                 cls = item.__class__
                 if cls is str:
                     if not item.isascii() and (item.startswith(DEEP) or _LONE.search(item)):
-                        values.append((*path, key))
+                        container[key] = self._text(item, (*path, key), into)
                 elif cls is dict or cls is list:
-                    pending.append((item, (*path, key)))
-        if not values and not keys:
-            return raw
-        root = dict(raw)
-        copied = {id(root)}
-        for path in values:
-            parent = _writable(root, path[:-1], copied)
-            parent[path[-1]] = self._text(parent[path[-1]], path, into)
-        for path in sorted(keys, key=len, reverse=True):  # the deepest first: paths stay valid
-            parent = _writable(root, path[:-1], copied)
+                    container[key] = child = dict(item) if cls is dict else list(item)
+                    pending.append((child, (*path, key)))
+        # Keys after all values, the deepest first: `undocumented` and the warnings keep an order.
+        for path, parent in sorted(keys, key=lambda marked: len(marked[0]), reverse=True):
             old, new = path[-1], self._text(path[-1], path, into, key=True)
             renamed = {(new if name == old else name): item for name, item in parent.items()}
             parent.clear()
@@ -298,19 +290,6 @@ def _path_words(path: _Path) -> str:
             name = _LONE.sub(REPLACEMENT, step)
             words = f"{words}.{name}" if words else name
     return words
-
-
-def _writable(root: Row, path: _Path, copied: set[int]) -> t.Any:
-    """The container at ``path``, copied once with those above it: the page is never changed."""
-    container: t.Any = root
-    for step in path:
-        child = container[step]
-        if id(child) not in copied:
-            child = dict(child) if child.__class__ is dict else list(child)
-            container[step] = child
-            copied.add(id(child))
-        container = child
-    return container
 
 
 def json_type(value: object) -> str:
