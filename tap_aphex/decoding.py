@@ -28,11 +28,11 @@ if t.TYPE_CHECKING:
 
 #: Containers nested deeper than this (the document's own object is level 1) are kept as text.
 DEPTH_BOUND = 512
-#: A lone surrogate's replacement in the decoded text: U+FFFD, then ``LONE_BASE + code`` where
+#: A lone surrogate's marker (`LONE_MARKED`): U+FFFD, then ``LONE_BASE + code`` (group 1) where
 #: code holds the surrogate (11 bits) and which of its four hex digits were upper case (4 bits).
 REPLACEMENT = "\ufffd"
 LONE_BASE = 0x100000  # plane 16, private use: never a character the vendor means
-LONE_LAST = LONE_BASE + 0x7FFF
+LONE_MARKED = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_BASE + 0x7FFF)}])")
 #: The first character of a string that holds a too-deep container's raw JSON text.
 DEEP = "\U0010fffd"
 

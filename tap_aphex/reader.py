@@ -1,7 +1,7 @@
 """The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced.
 
-`fields_of` turns an object schema (`schemas.py`, the one home of names and types) into the typing
-table `Reader.record` walks, with one rule per JSON type for every stream (docs/data.md):
+`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks,
+with one rule per JSON type for every stream (docs/data.md):
 
 - A value that fits its type lands as it is (an integer field takes ``int`` only: ``12.0`` is a
   misfit); epoch times become RFC 3339 UTC text; null stays null, an absent key stays absent.
@@ -19,15 +19,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
-from tap_aphex.decoding import (
-    DEEP,
-    DEPTH_BOUND,
-    LONE_BASE,
-    LONE_LAST,
-    REPLACEMENT,
-    lone_escape,
-    marks_made,
-)
+from tap_aphex.decoding import DEEP, DEPTH_BOUND, LONE_MARKED, REPLACEMENT, lone_escape, marks_made
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -88,8 +80,7 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
 
 
 class _Record(t.NamedTuple):
-    """The record being read: its name in warnings, its `undocumented`, and the id of its typing
-    table (a field is "the same field" within one table)."""
+    """The record being read; `table` is its typing table's id ("the same field" is per table)."""
 
     subject: str
     undocumented: Row
@@ -225,11 +216,11 @@ class Reader:
             for key, item in items:
                 if not path and key in skip:
                     continue
-                if key.__class__ is str and not key.isascii() and _LONE.search(key):
+                if key.__class__ is str and not key.isascii() and LONE_MARKED.search(key):
                     keys.append(((*path, key), container))
                 cls = item.__class__
                 if cls is str:
-                    if not item.isascii() and (item.startswith(DEEP) or _LONE.search(item)):
+                    if not item.isascii() and (item.startswith(DEEP) or LONE_MARKED.search(item)):
                         container[key] = self._text(item, (*path, key), into)
                 elif cls is dict or cls is list:
                     container[key] = child = dict(item) if cls is dict else list(item)
@@ -254,9 +245,9 @@ class Reader:
                 f"as its raw JSON text, a string (said once per run for {field}).",
             )
             return text[len(DEEP) :]
-        if not _LONE.search(text):
+        if not LONE_MARKED.search(text):
             return text
-        came = _LONE.sub(lambda match: lone_escape(match[1]), text)
+        came = LONE_MARKED.sub(lambda match: lone_escape(match[1]), text)
         path = _free_name(into, path, "lone surrogate")
         into.undocumented[path] = came
         what = "the key" if key else "the value"
@@ -266,30 +257,22 @@ class Reader:
             f"is no character: it is U+FFFD in the record, and the text as it came is kept under "
             f"undocumented[{_shortened(repr(path))}] (said once per run for {field}).",
         )
-        return _LONE.sub(REPLACEMENT, text)
+        return LONE_MARKED.sub(REPLACEMENT, text)
 
 
 _Path = tuple[t.Any, ...]  # keys and indexes from the record down
-_LONE = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_LAST)}])")
 _ANY_INDEX = re.compile(r"\[\d+\]")
-_SHOWN = 120  # characters of a path in a warning
 
 
 def _shortened(path: str) -> str:
     """A path for a message: a long one (500 levels of ``[0]``) by its start and its end."""
-    return path if len(path) <= _SHOWN else f"{path[: _SHOWN // 2]}…{path[-_SHOWN // 2 :]}"
+    return path if len(path) <= 120 else f"{path[:60]}…{path[-60:]}"
 
 
 def _path_words(path: _Path) -> str:
     """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
-    words = ""
-    for step in path:
-        if step.__class__ is int:
-            words += f"[{step}]"
-        else:
-            name = _LONE.sub(REPLACEMENT, step)
-            words = f"{words}.{name}" if words else name
-    return words
+    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in path)
+    return LONE_MARKED.sub(REPLACEMENT, words).removeprefix(".")  # a record's first step is a key
 
 
 def json_type(value: object) -> str:
@@ -299,8 +282,8 @@ def json_type(value: object) -> str:
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:
-    """``name``, or, when `undocumented` holds it already (a misfit's path and an unknown key
-    can be the same text), the name followed by what it is."""
+    """``name``, followed by what it is while `undocumented` holds it (a misfit's path and an
+    unknown key can be the same text)."""
     while name in into.undocumented:
         name = f"{name} ({what})"
     return name
