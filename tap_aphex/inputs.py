@@ -174,7 +174,8 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         missing = [name for name in expected if name not in instance]
         return "; ".join(f"{where}: {name!r} is required" for name in missing)
     if error.validator == "type":
-        problem = f"must be of type {_type_words(expected)}"
+        names = [expected] if isinstance(expected, str) else expected
+        problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
     elif error.validator == "enum":
         problem = "must be one of " + ", ".join(map(repr, expected))
     else:
@@ -187,11 +188,6 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         template = wording.get(str(error.validator), "is not valid ({validator})")
         problem = template.format(expected, validator=error.validator)
     return f"{where}: {problem}"
-
-
-def _type_words(expected: object) -> str:
-    names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
-    return " or ".join(repr(name) for name in names if name != "null")
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
@@ -233,7 +229,8 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
         value = environ.get(variable)
         if value is None:
             continue
-        types = _types(spec)
+        types = spec.get("type", [])
+        types = [types] if isinstance(types, str) else types
         if "integer" in types and not _ENV_INTEGER.fullmatch(value):
             problems.append(
                 f"Environment variable {variable} must be a whole number (digits only, no spaces)."
@@ -264,11 +261,6 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
         guess = f"; did you mean {prefix}{close[0]}?" if close else ""
         warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
     return warnings
-
-
-def _types(spec: dict[str, t.Any]) -> list[str]:
-    kind = spec.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
 
 
 # --- `batch_config`: what would fail only when the first BATCH file is written ---------------
@@ -306,18 +298,7 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             f"{', '.join(f'`{name}`' for name in missing)}, which is not installed; install it "
             "where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
-    return _storage_problems(root)
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _storage_problems(root: str) -> list[str]:
-    """A storage root whose filesystem (fsspec's, by URL scheme) is unknown or not installed."""
+    # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     try:
         fsspec.get_filesystem_class(scheme)
@@ -329,3 +310,10 @@ def _storage_problems(root: str) -> list[str]:
     except ValueError:
         return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
     return []
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -1,9 +1,8 @@
-"""The Data API: `task_events`, every event of the log; `tasks` and `task_statuses`, built from
-the same events in the same pass.
+"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it.
 
-One read of the log feeds all three. After each page, `tasks` gets the page's newest change of
-each task, `task_statuses` that copy's statuses, and then one STATE goes out for all, so every
-bookmark points at the same event: the last one delivered (ids are random, so never "the largest").
+After each page, `tasks` gets the page's newest change of each task, `task_statuses` that copy's
+statuses, then one STATE goes out for all: every bookmark is the last event delivered (ids are
+random, so never "the largest").
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ class TaskEventsStream(AphexStream):
 
     name = "task_events"
     path = ""
-    records_jsonpath = "$.data[*]"
     next_page_token_jsonpath = "$.nextStartAfter"
     primary_keys: t.ClassVar[list[str]] = ["eventId"]
     replication_key = "eventId"
@@ -69,16 +67,14 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: log_position.Start | None = (
-            None  # where this run started reading, and from which setting
-        )
+        self._start: log_position.Start | None = None  # where the run started, by which setting
         self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
         self._page_size_sent: int | None = None
         self._delivered: set[int] = set()  # hashes of the ids delivered in this run
         self._pending: list[Row] = []  # events delivered since the last checkpoint
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
-        self._awaiting_batch: list[Row] = []
+        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet
 
     @property
     @override
@@ -105,22 +101,19 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        # The page size asked is no more than the run may still deliver (`max_events_per_run`,
+        # the SDK's dry-run limit): the API counts every event it serves.
+        page_size: int | None = self.config.get("page_size")
+        limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
+        left = [limit - self._events_read for limit in limits if limit]
+        self._page_size_sent = min(page_size, *left) if page_size and left else page_size
         self._cursor_sent = next_page_token
-        self._page_size_sent = self._page_size_to_ask()
         params: dict[str, t.Any] = {}
         if next_page_token:
             params["startAfter"] = next_page_token
         if self._page_size_sent:  # sent only when set: not every endpoint accepts it
             params["pageSize"] = self._page_size_sent
         return params
-
-    def _page_size_to_ask(self) -> int | None:
-        """The setting, but no more than the run may still deliver: the API counts every event
-        it serves (`max_events_per_run`, the SDK's dry-run limit)."""
-        page_size: int | None = self.config.get("page_size")
-        limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
-        left = [limit - self._events_read for limit in limits if limit]
-        return min(page_size, *left) if page_size and left else page_size
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -176,10 +169,8 @@ class TaskEventsStream(AphexStream):
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
         """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-
         Once an interrupt, a SystemExit or a closed stdout is on its way (or the SDK closes this
-        generator), nothing more goes out: the last STATE stays the last full checkpoint.
-        """
+        generator), nothing more goes out: the last STATE stays the last full checkpoint."""
         limit = self.config.get("max_events_per_run")
         # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
         # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
@@ -192,12 +183,11 @@ class TaskEventsStream(AphexStream):
                 self._events_read += 1
                 if limit and self._events_read >= limit:
                     self._stopped(StopReason.MAX_EVENTS)
-                    wind_down = True
-                    return
+                    break
                 if dry_run_limit is not None and self._events_read >= dry_run_limit:
-                    wind_down = True  # `tasks` gets what was read, as in a real run
-                    return
-            self._stopped(StopReason.END_OF_LOG)
+                    break  # `tasks` gets what was read, as in a real run
+            else:
+                self._stopped(StopReason.END_OF_LOG)
             wind_down = True
         except ServiceUnavailableError:
             self._stopped(StopReason.DAILY_LIMIT)
@@ -223,9 +213,8 @@ class TaskEventsStream(AphexStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        if said := event_log.stop_words(
-            reason, self._events_read, resume_at, self.retry_budget.waited
-        ):
+        said = event_log.stop_words(reason, self._events_read, resume_at, self.retry_budget.waited)
+        if said:
             self.logger.log(*said)
 
     def _resume_at(self) -> str:
@@ -283,14 +272,11 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         """This stream's records, from the page's newest copy of each task it changed."""
-        raise NotImplementedError
+        return tasks  # `tasks`: the copies themselves
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records (called by `task_events` once per page).
-
-        The bookmark is the page's last event, which may change no task, or come before
-        records sent in the order of the newest changes; so every bookmark always agrees.
-        """
+        """Emit one page's records; the bookmark is the page's last event, which may change no
+        task, or come before records sent in the order of the newest changes."""
         self._page_end = page_end
         try:
             self.feed(self.records_of(tasks))
@@ -311,17 +297,10 @@ class TasksStream(PageFedStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema = schemas.TASK
 
-    @override
-    def records_of(self, tasks: list[Row]) -> Iterable[Row]:
-        return tasks
-
 
 class TaskStatusesStream(PageFedStream):
-    """Every status of the newest copy of each task, flat; a deleted task's are not sent again.
-
-    A status a later copy of its task no longer carries is not sent again either: its record
-    keeps the older `eventId`, which is how a warehouse tells it is gone (docs/data.md).
-    """
+    """Every status of the newest copy of each task, flat. A deleted task's, or one a later copy
+    no longer carries, is not sent again: its older `eventId` tells it is gone (docs/data.md)."""
 
     name = "task_statuses"
     primary_keys: t.ClassVar[list[str]] = ["taskId", "statusKey"]
