@@ -1,9 +1,7 @@
-"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked
-before the SDK sees it, and before any request.
-
-Each problem is one line naming the file, setting or variable and what is wrong (`ConfigError`),
-never quoting a value (it may be a key or a token), never a traceback from deep in the SDK.
-"""
+"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked before
+the SDK sees it and before any request: each problem is one line naming the file, setting or
+variable and what is wrong (`ConfigError`), never quoting a value (it may be a key or a token),
+never a traceback from deep in the SDK."""
 
 from __future__ import annotations
 
@@ -50,12 +48,9 @@ def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects.
-
-    Anything else is refused rather than skipped (reading a stream from the start would silently
-    re-send, or skip, what the user expects): a bookmark of another shape or of no stream of ours
-    (a misspelt name), a non-empty state without `bookmarks` (a STATE message, Meltano's wrapper).
-    """
+    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects. Anything
+    else is refused, not skipped (a stream read from the start would silently re-send, or skip,
+    what the user expects): a misspelt stream, a STATE message, Meltano's wrapper."""
     if state is None or state == {}:  # no state: a first run
         return
     bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
@@ -98,14 +93,10 @@ def _usable_bookmark(bookmark: object) -> bool:
     if not isinstance(bookmark, dict):
         return False
     partitions = bookmark.get("partitions", [])
-    markers = bookmark.get("progress_markers", {})
     return (
-        isinstance(partitions, list)
-        and all(
-            isinstance(p, dict) and isinstance(p.get("context", {}), dict) and _usable_bookmark(p)
-            for p in partitions
-        )
-        and isinstance(markers, dict)
+        isinstance(bookmark.get("progress_markers", {}), dict)
+        and isinstance(partitions, list)
+        and all(_usable_bookmark(p) and isinstance(p.get("context", {}), dict) for p in partitions)
     )
 
 
@@ -140,9 +131,6 @@ def check_catalog_shape(catalog: object, name: str) -> None:
             "with `tap-aphex --discover`."
         )
         raise ConfigError(msg)
-
-
-# --- settings: JSON Schema errors worded without values; unknown names ---------------------------
 
 
 def _is_json_integer(checker: object, instance: object) -> bool:
@@ -211,8 +199,6 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
     return warnings
 
 
-# --- settings from the environment (`--config ENV`), held to a config file's rules ---------------
-
 #: What the SDK reads from `<PREFIX>*` variables besides the settings: the plugin's log level.
 SDK_ENV_NAMES = ("LOGLEVEL",)
 #: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
@@ -220,9 +206,9 @@ _ENV_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """Environment values the SDK would guess at, each named by its variable: an integer setting
-    is digits only (the SDK's `int()` takes " 500 " and "1_000"), an array or object one is JSON
-    (the SDK's `json.loads` error would be a traceback)."""
+    """With `--config ENV`, the values the SDK would guess at, named by their variable: an integer
+    setting must be digits (the SDK's `int()` takes " 500 " and "1_000"), an array or object one
+    JSON (the SDK's `json.loads` error would be a traceback)."""
     problems = []
     for name, spec in schema.get("properties", {}).items():
         variable = prefix + name.upper().replace("-", "_")
@@ -250,24 +236,17 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
 def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
     names = [*schema.get("properties", {}), *SDK_ENV_NAMES]
-    known = {prefix + name.upper().replace("-", "_"): name for name in names}
+    known = [name.upper().replace("-", "_") for name in names]
     warnings = []
     for variable in sorted(environ):
         # Meltano's own variables for a plugin (`TAP_APHEX__SELECT`...) have a second underscore.
         rest = variable[len(prefix) :]
-        if not variable.startswith(prefix) or variable in known or rest.startswith("_"):
+        if not variable.startswith(prefix) or rest in known or rest.startswith("_"):
             continue
-        close = difflib.get_close_matches(rest, [name[len(prefix) :] for name in known], n=1)
+        close = difflib.get_close_matches(rest, known, n=1)
         guess = f"; did you mean {prefix}{close[0]}?" if close else ""
         warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
     return warnings
-
-
-# --- `batch_config`: what would fail only when the first BATCH file is written ---------------
-
-#: What each BATCH file format needs besides the SDK: the SDK imports it only when it writes the
-#: first file, after pages were read (and quota spent) and their records held back.
-BATCH_FORMAT_PACKAGES: dict[str, tuple[str, ...]] = {"parquet": ("pyarrow",)}
 
 
 def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -289,14 +268,11 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         Batcher.get_batcher(encoding_format)
     except ValueError:
         return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
-    missing = [
-        name for name in BATCH_FORMAT_PACKAGES.get(encoding_format, ()) if not _importable(name)
-    ]
-    if missing:
+    # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
+    if encoding_format == "parquet" and not _importable("pyarrow"):
         return [
-            f"`batch_config`: format `{encoding_format}` needs the package "
-            f"{', '.join(f'`{name}`' for name in missing)}, which is not installed; install it "
-            "where the tap runs (`pip install pyarrow`), or use format `jsonl`"
+            "`batch_config`: format `parquet` needs the package `pyarrow`, which is not installed; "
+            "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
     # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
     scheme = root.split("://", 1)[0] if "://" in root else "file"

@@ -1,9 +1,7 @@
 """The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it.
 
-After each page, `tasks` gets the page's newest change of each task, `task_statuses` that copy's
-statuses, then one STATE goes out for all: every bookmark is the last event delivered (ids are
-random, so never "the largest").
-"""
+After each page, `tasks` gets each task's newest change and `task_statuses` its statuses; then
+one STATE goes out for all: every bookmark is the last event delivered (not the largest id)."""
 
 from __future__ import annotations
 
@@ -108,12 +106,9 @@ class TaskEventsStream(AphexStream):
         left = [limit - self._events_read for limit in limits if limit]
         self._page_size_sent = min(page_size, *left) if page_size and left else page_size
         self._cursor_sent = next_page_token
-        params: dict[str, t.Any] = {}
-        if next_page_token:
-            params["startAfter"] = next_page_token
-        if self._page_size_sent:  # sent only when set: not every endpoint accepts it
-            params["pageSize"] = self._page_size_sent
-        return params
+        # Each is sent only when set: not every endpoint accepts pageSize.
+        params = {"startAfter": next_page_token, "pageSize": self._page_size_sent}
+        return {name: value for name, value in params.items() if value}
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -129,9 +124,8 @@ class TaskEventsStream(AphexStream):
             if self._page_size_sent:
                 query += f", pageSize={self._page_size_sent}"
             refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
-            raise CursorRejectedError(
-                log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
-            )
+            msg = log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
+            raise CursorRejectedError(msg)
         super().validate_response(response)
 
     @override
@@ -141,8 +135,7 @@ class TaskEventsStream(AphexStream):
             return
         payload = decoded_json(response, "The Data API")
         page = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
-        # The raw events are typed now; the paginator needs only the cursor and whether the page
-        # was empty, so the rest is let go before the next page is read.
+        # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         del t.cast("dict[str, list[object]]", payload)["data"][1:]
         if not page.events and page.next_start_after not in (None, self._cursor_sent):
             self.logger.info(
@@ -168,9 +161,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-        Once an interrupt, a SystemExit or a closed stdout is on its way (or the SDK closes this
-        generator), nothing more goes out: the last STATE stays the last full checkpoint."""
+        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one."""
         limit = self.config.get("max_events_per_run")
         # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
         # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
@@ -201,7 +192,7 @@ class TaskEventsStream(AphexStream):
         except Exception:
             wind_down = True  # a bug of ours: what was read still lands, then the run fails
             raise
-        except BaseException:  # an interrupt or SystemExit
+        except BaseException:  # an interrupt or SystemExit: nothing more goes out either
             self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
             raise
         finally:
@@ -222,15 +213,13 @@ class TaskEventsStream(AphexStream):
         return log_position.resume_words(last, self._start)
 
     def _checkpoint(self) -> None:
-        """Hand the events delivered so far to `tasks`, then emit STATE: both bookmarks move
-        together, and a killed run loses no page (the SDK's own STATE comes every 10,000)."""
+        """Hand the events so far to `tasks`, then emit STATE: a killed run loses no page."""
         events, self._pending = self._pending, []
         if not events:
             return
         last = events[-1]["eventId"]
-        self.logger.info(
-            "task_events: %s, last eventId %s", event_log.progress_words(self._events_read), last
-        )
+        progress = event_log.progress_words(self._events_read)
+        self.logger.info("task_events: %s, last eventId %s", progress, last)
         if self.selected and self.get_batch_config(self.config) is not None:
             # task_events' records only count as delivered once its BATCH is out: get_batches.
             self._awaiting_batch += events
@@ -268,7 +257,6 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     check_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
-    _page_end: str | None = None
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         """This stream's records, from the page's newest copy of each task it changed."""
@@ -277,17 +265,12 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     def apply(self, tasks: list[Row], page_end: str) -> None:
         """Emit one page's records; the bookmark is the page's last event, which may change no
         task, or come before records sent in the order of the newest changes."""
-        self._page_end = page_end
-        try:
-            self.feed(self.records_of(tasks))
-        finally:
-            self._page_end = None
 
-    @override
-    def get_records(self, context: Context | None) -> Iterator[Row]:
-        yield from super().get_records(context)
-        if self._page_end is not None:  # `task_events` writes the STATE once all are fed
-            sdk_seam.set_bookmark(self, self._page_end)
+        def records() -> Iterator[Row]:
+            yield from self.records_of(tasks)
+            sdk_seam.set_bookmark(self, page_end)  # `task_events` writes the STATE once all are fed
+
+        self.feed(records())
 
 
 class TasksStream(PageFedStream):
