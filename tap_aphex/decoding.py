@@ -183,7 +183,7 @@ class FilteredBody:
             return b""
         if not self.capturing:
             nesting, in_string = _nesting(data, in_string=self.in_string)
-            deepest = self.depth + nesting.count(b"[")  # a bound, exact only when too deep
+            deepest = self.depth + nesting.count(b"[")  # an upper bound, made exact when over
             if deepest > DEPTH_BOUND:
                 levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
                 deepest = max(levels)
