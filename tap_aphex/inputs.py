@@ -1,9 +1,7 @@
-"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked
-before the SDK sees it, and before any request.
-
-Each problem is one line naming the file, setting or variable and what is wrong (`ConfigError`),
-never quoting a value (it may be a key or a token), never a traceback from deep in the SDK.
-"""
+"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked before
+the SDK sees it and before any request: each problem is one line naming the file, setting or
+variable and what is wrong (`ConfigError`), never quoting a value (it may be a key or a token),
+never a traceback from deep in the SDK."""
 
 from __future__ import annotations
 
@@ -50,12 +48,9 @@ def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects.
-
-    Anything else is refused rather than skipped (reading a stream from the start would silently
-    re-send, or skip, what the user expects): a bookmark of another shape or of no stream of ours
-    (a misspelt name), a non-empty state without `bookmarks` (a STATE message, Meltano's wrapper).
-    """
+    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects. Anything
+    else is refused, not skipped (a stream read from the start would silently re-send, or skip,
+    what the user expects): a misspelt stream, a STATE message, Meltano's wrapper."""
     if state is None or state == {}:  # no state: a first run
         return
     bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
@@ -98,14 +93,10 @@ def _usable_bookmark(bookmark: object) -> bool:
     if not isinstance(bookmark, dict):
         return False
     partitions = bookmark.get("partitions", [])
-    markers = bookmark.get("progress_markers", {})
     return (
-        isinstance(partitions, list)
-        and all(
-            isinstance(p, dict) and isinstance(p.get("context", {}), dict) and _usable_bookmark(p)
-            for p in partitions
-        )
-        and isinstance(markers, dict)
+        isinstance(bookmark.get("progress_markers", {}), dict)
+        and isinstance(partitions, list)
+        and all(_usable_bookmark(p) and isinstance(p.get("context", {}), dict) for p in partitions)
     )
 
 
@@ -142,9 +133,6 @@ def check_catalog_shape(catalog: object, name: str) -> None:
         raise ConfigError(msg)
 
 
-# --- settings: JSON Schema errors worded without values; unknown names ---------------------------
-
-
 def _is_json_integer(checker: object, instance: object) -> bool:
     """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
     floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
@@ -174,7 +162,8 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         missing = [name for name in expected if name not in instance]
         return "; ".join(f"{where}: {name!r} is required" for name in missing)
     if error.validator == "type":
-        problem = f"must be of type {_type_words(expected)}"
+        names = [expected] if isinstance(expected, str) else expected
+        problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
     elif error.validator == "enum":
         problem = "must be one of " + ", ".join(map(repr, expected))
     else:
@@ -187,11 +176,6 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         template = wording.get(str(error.validator), "is not valid ({validator})")
         problem = template.format(expected, validator=error.validator)
     return f"{where}: {problem}"
-
-
-def _type_words(expected: object) -> str:
-    names = [expected] if isinstance(expected, str) else list(t.cast("list[str]", expected))
-    return " or ".join(repr(name) for name in names if name != "null")
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
@@ -215,8 +199,6 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
     return warnings
 
 
-# --- settings from the environment (`--config ENV`), held to a config file's rules ---------------
-
 #: What the SDK reads from `<PREFIX>*` variables besides the settings: the plugin's log level.
 SDK_ENV_NAMES = ("LOGLEVEL",)
 #: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
@@ -224,16 +206,17 @@ _ENV_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """Environment values the SDK would guess at, each named by its variable: an integer setting
-    is digits only (the SDK's `int()` takes " 500 " and "1_000"), an array or object one is JSON
-    (the SDK's `json.loads` error would be a traceback)."""
+    """With `--config ENV`, the values the SDK would guess at, named by their variable: an integer
+    setting must be digits (the SDK's `int()` takes " 500 " and "1_000"), an array or object one
+    JSON (the SDK's `json.loads` error would be a traceback)."""
     problems = []
     for name, spec in schema.get("properties", {}).items():
         variable = prefix + name.upper().replace("-", "_")
         value = environ.get(variable)
         if value is None:
             continue
-        types = _types(spec)
+        types = spec.get("type", [])
+        types = [types] if isinstance(types, str) else types
         if "integer" in types and not _ENV_INTEGER.fullmatch(value):
             problems.append(
                 f"Environment variable {variable} must be a whole number (digits only, no spaces)."
@@ -253,29 +236,17 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
 def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
     names = [*schema.get("properties", {}), *SDK_ENV_NAMES]
-    known = {prefix + name.upper().replace("-", "_"): name for name in names}
+    known = [name.upper().replace("-", "_") for name in names]
     warnings = []
     for variable in sorted(environ):
         # Meltano's own variables for a plugin (`TAP_APHEX__SELECT`...) have a second underscore.
         rest = variable[len(prefix) :]
-        if not variable.startswith(prefix) or variable in known or rest.startswith("_"):
+        if not variable.startswith(prefix) or rest in known or rest.startswith("_"):
             continue
-        close = difflib.get_close_matches(rest, [name[len(prefix) :] for name in known], n=1)
+        close = difflib.get_close_matches(rest, known, n=1)
         guess = f"; did you mean {prefix}{close[0]}?" if close else ""
         warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
     return warnings
-
-
-def _types(spec: dict[str, t.Any]) -> list[str]:
-    kind = spec.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
-
-
-# --- `batch_config`: what would fail only when the first BATCH file is written ---------------
-
-#: What each BATCH file format needs besides the SDK: the SDK imports it only when it writes the
-#: first file, after pages were read (and quota spent) and their records held back.
-BATCH_FORMAT_PACKAGES: dict[str, tuple[str, ...]] = {"parquet": ("pyarrow",)}
 
 
 def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -297,27 +268,13 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         Batcher.get_batcher(encoding_format)
     except ValueError:
         return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
-    missing = [
-        name for name in BATCH_FORMAT_PACKAGES.get(encoding_format, ()) if not _importable(name)
-    ]
-    if missing:
+    # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
+    if encoding_format == "parquet" and not _importable("pyarrow"):
         return [
-            f"`batch_config`: format `{encoding_format}` needs the package "
-            f"{', '.join(f'`{name}`' for name in missing)}, which is not installed; install it "
-            "where the tap runs (`pip install pyarrow`), or use format `jsonl`"
+            "`batch_config`: format `parquet` needs the package `pyarrow`, which is not installed; "
+            "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
-    return _storage_problems(root)
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _storage_problems(root: str) -> list[str]:
-    """A storage root whose filesystem (fsspec's, by URL scheme) is unknown or not installed."""
+    # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
     scheme = root.split("://", 1)[0] if "://" in root else "file"
     try:
         fsspec.get_filesystem_class(scheme)
@@ -329,3 +286,10 @@ def _storage_problems(root: str) -> list[str]:
     except ValueError:
         return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
     return []
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -1,7 +1,7 @@
 """The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced.
 
-`fields_of` turns an object schema (`schemas.py`, the one home of names and types) into the typing
-table `Reader.record` walks, with one rule per JSON type for every stream (docs/data.md):
+`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks,
+with one rule per JSON type for every stream (docs/data.md):
 
 - A value that fits its type lands as it is (an integer field takes ``int`` only: ``12.0`` is a
   misfit); epoch times become RFC 3339 UTC text; null stays null, an absent key stays absent.
@@ -19,15 +19,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
-from tap_aphex.decoding import (
-    DEEP,
-    DEPTH_BOUND,
-    LONE_BASE,
-    LONE_LAST,
-    REPLACEMENT,
-    lone_escape,
-    marks_made,
-)
+from tap_aphex.decoding import DEEP, DEPTH_BOUND, LONE_MARKED, REPLACEMENT, lone_escape, marks_made
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -87,6 +79,14 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
     raise TypeError(msg)
 
 
+class _Record(t.NamedTuple):
+    """The record being read; `table` is its typing table's id ("the same field" is per table)."""
+
+    subject: str
+    undocumented: Row
+    table: int
+
+
 class Reader:
     """Types a run's records; remembers what it has warned about, so that each is said once."""
 
@@ -104,12 +104,12 @@ class Reader:
     ) -> Row:
         """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
         ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
-        undocumented: Row = {}
+        into = _Record(subject, {}, id(fields))
         if marks_made():  # nearly never: only once the decode policy has marked a value
-            raw = self._unmarked(raw, (subject, undocumented, id(fields)), skip)
-        typed = self._object(raw, fields, "", subject, undocumented, top_level=True, skip=skip)
+            raw = self._unmarked(raw, into, skip)
+        typed = self._object(raw, fields, "", into, skip)
         record = {name: typed.get(name) for name in fields}
-        record[UNDOCUMENTED] = undocumented or None
+        record[UNDOCUMENTED] = into.undocumented or None
         return record
 
     def warn_once(self, subject: t.Hashable, message: str, *args: object) -> None:
@@ -123,23 +123,20 @@ class Reader:
         raw: t.Mapping[str, t.Any],
         fields: t.Mapping[str, Field],
         path: str,
-        subject: str,
-        undocumented: Row,
-        *,
-        top_level: bool = False,
+        into: _Record,
         skip: t.Container[str] = (),
     ) -> Row:
         out: Row = {}
         for key, value in raw.items():
             field = fields.get(key)
             if field is None:
-                if not top_level:
+                if path:
                     out[key] = value  # inside a documented object: kept in place
                 elif key not in skip:
-                    undocumented[_free_name(undocumented, key, "undocumented key")] = value
+                    into.undocumented[_free_name(into, key, "undocumented key")] = value
                     self.warn_once(
                         ("unknown", id(fields), key),
-                        f"{subject}: a field the tap does not know, `{key}`; kept under "
+                        f"{into.subject}: a field the tap does not know, `{key}`; kept under "
                         f"undocumented[{key!r}] (said once per run).",
                     )
                 continue
@@ -160,38 +157,30 @@ class Reader:
             ):
                 out[key] = text
             else:
-                out[key] = self._value(value, field, f"{path}{key}", subject, undocumented)
+                out[key] = self._value(value, field, f"{path}{key}", into)
         return out
 
-    def _value(
-        self, value: object, field: Field, path: str, subject: str, undocumented: Row
-    ) -> object:
+    def _value(self, value: t.Any, field: Field, path: str, into: _Record) -> object:
         """A list or an object typed as ``field`` says, or None with the value kept as a misfit."""
         kind, cls = field.kind, value.__class__
-        if kind in (STRING_LIST, OBJECT_LIST) and cls is list:
-            return self._items(value, field, path, subject, undocumented)  # type: ignore[arg-type]
-        if cls is dict and kind in (OBJECT, NUMBER_MAP, ANY_MAP):
-            mapping = t.cast("Row", value)
-            if kind == OBJECT:
-                return self._object(mapping, field.inner or {}, f"{path}.", subject, undocumented)
-            if kind == NUMBER_MAP:
-                return self._numbers(mapping, field, path, subject, undocumented)
-            return mapping
-        self._misfit(field, field.kind, path, value, subject, undocumented)
+        if cls is list and kind in (STRING_LIST, OBJECT_LIST):
+            return self._items(value, field, path, into)
+        if cls is dict and kind == OBJECT:
+            return self._object(value, field.inner or {}, f"{path}.", into)
+        if cls is dict and kind == NUMBER_MAP:
+            numbers = {}
+            for name, number in value.items():
+                if number.__class__ is int or (number.__class__ is float and math.isfinite(number)):
+                    numbers[name] = number
+                else:
+                    self._misfit(field, NUMBER, f"{path}.{name}", number, into)
+            return numbers
+        if cls is dict and kind == ANY_MAP:
+            return value
+        self._misfit(field, kind, path, value, into)
         return None
 
-    def _numbers(self, raw: Row, field: Field, path: str, subject: str, undocumented: Row) -> Row:
-        out = {}
-        for name, value in raw.items():
-            if _is_number(value):
-                out[name] = value
-            else:
-                self._misfit(field, NUMBER, f"{path}.{name}", value, subject, undocumented)
-        return out
-
-    def _items(
-        self, raw: list[t.Any], field: Field, path: str, subject: str, undocumented: Row
-    ) -> list[t.Any]:
+    def _items(self, raw: list[t.Any], field: Field, path: str, into: _Record) -> list[t.Any]:
         expected, inner = (STRING, None) if field.kind == STRING_LIST else (OBJECT, field.inner)
         if inner is None and all(item.__class__ is str for item in raw):
             return list(raw)  # the usual list of strings: one pass, no path words
@@ -200,137 +189,90 @@ class Reader:
             if inner is None and item.__class__ is str:
                 out.append(item)
             elif inner is not None and item.__class__ is dict:
-                out.append(self._object(item, inner, f"{path}[{index}].", subject, undocumented))
+                out.append(self._object(item, inner, f"{path}[{index}].", into))
             else:
-                self._misfit(field, expected, f"{path}[{index}]", item, subject, undocumented)
+                self._misfit(field, expected, f"{path}[{index}]", item, into)
         return out
 
-    def _misfit(
-        self,
-        field: Field,
-        expected: str,
-        path: str,
-        value: object,
-        subject: str,
-        undocumented: Row,
-    ) -> None:
-        path = _free_name(undocumented, path, "misfit")  # a vendor key of that very name came first
-        undocumented[path] = value
+    def _misfit(self, field: Field, expected: str, path: str, value: object, into: _Record) -> None:
+        path = _free_name(into, path, "misfit")
+        into.undocumented[path] = value
         self.warn_once(
             ("misfit", id(field)),  # each table's fields are their own objects
-            f"{subject}: {path} is {json_type(value)} {value!r:.60}, not the documented "
+            f"{into.subject}: {path} is {json_type(value)} {value!r:.60}, not the documented "
             f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
             f"(said once per run for {field.where}).",
         )
 
-    def _unmarked(
-        self, raw: t.Mapping[str, t.Any], record: _Into, skip: t.Container[str]
-    ) -> t.Mapping[str, t.Any]:
-        """``raw`` with the decode policy's markers read, copied along the paths that hold any
-        (iterative: a record may nest up to the policy's bound)."""
-        values: list[_Path] = []  # strings that hold a marker, by their path
-        keys: list[_Path] = []  # keys that do, by the path of their value
-        pending: list[tuple[t.Any, _Path]] = [(raw, ())]
+    def _unmarked(self, raw: t.Mapping[str, t.Any], into: _Record, skip: t.Container[str]) -> Row:
+        """A copy of ``raw`` (the page is never changed) with the decode policy's markers read;
+        iterative, as a record may nest up to the policy's bound."""
+        root = dict(raw)
+        keys: list[tuple[_Path, Row]] = []  # marked keys: the path of their value, their object
+        pending: list[tuple[t.Any, _Path]] = [(root, ())]
         while pending:
             container, path = pending.pop()
             items = container.items() if container.__class__ is dict else enumerate(container)
             for key, item in items:
                 if not path and key in skip:
                     continue
-                if key.__class__ is str and not key.isascii() and _LONE.search(key):
-                    keys.append((*path, key))
+                if key.__class__ is str and not key.isascii() and LONE_MARKED.search(key):
+                    keys.append(((*path, key), container))
                 cls = item.__class__
                 if cls is str:
-                    if not item.isascii() and (item.startswith(DEEP) or _LONE.search(item)):
-                        values.append((*path, key))
+                    if not item.isascii() and (item.startswith(DEEP) or LONE_MARKED.search(item)):
+                        container[key] = self._text(item, (*path, key), into)
                 elif cls is dict or cls is list:
-                    pending.append((item, (*path, key)))
-        if not values and not keys:
-            return raw
-        root = dict(raw)
-        copied = {id(root)}
-        for path in values:
-            parent = _writable(root, path[:-1], copied)
-            parent[path[-1]] = self._text(parent[path[-1]], _path_words(path), record)
-        for path in sorted(keys, key=len, reverse=True):  # the deepest first: paths stay valid
-            parent = _writable(root, path[:-1], copied)
-            old = path[-1]
-            new = self._text(old, _path_words(path), record, key=True)
+                    container[key] = child = dict(item) if cls is dict else list(item)
+                    pending.append((child, (*path, key)))
+        # Keys after all values, the deepest first: `undocumented` and the warnings keep an order.
+        for path, parent in sorted(keys, key=lambda marked: len(marked[0]), reverse=True):
+            old, new = path[-1], self._text(path[-1], path, into, key=True)
             renamed = {(new if name == old else name): item for name, item in parent.items()}
             parent.clear()
             parent.update(renamed)
         return root
 
-    def _text(self, text: str, path: str, record: _Into, *, key: bool = False) -> str:
+    def _text(self, text: str, steps: _Path, into: _Record, *, key: bool = False) -> str:
         """A string with its markers read (U+FFFD, or a too-deep value's raw text), said once."""
-        subject, undocumented, table = record
+        path = _path_words(steps)
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
         if not key and text.startswith(DEEP):
             self.warn_once(
-                ("deep", table, where),
-                f"{subject}: {shown} is nested deeper than {DEPTH_BOUND} levels; it is kept as its "
-                f"raw JSON text, a string (said once per run for {field}).",
+                ("deep", into.table, where),
+                f"{into.subject}: {shown} is nested deeper than {DEPTH_BOUND} levels; it is kept "
+                f"as its raw JSON text, a string (said once per run for {field}).",
             )
             return text[len(DEEP) :]
-        if not _LONE.search(text):
+        if not LONE_MARKED.search(text):
             return text
-        came = _LONE.sub(lambda match: lone_escape(match[1]), text)
-        path = _free_name(undocumented, path, "lone surrogate")
-        undocumented[path] = came
+        came = LONE_MARKED.sub(lambda match: lone_escape(match[1]), text)
+        path = _free_name(into, path, "lone surrogate")
+        into.undocumented[path] = came
         what = "the key" if key else "the value"
         self.warn_once(
-            ("lone", table, where),
-            f"{subject}: {what} {shown} holds a lone UTF-16 surrogate ({came!r:.60}), which is "
-            f"no character: it is U+FFFD in the record, and the text as it came is kept under "
+            ("lone", into.table, where),
+            f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate ({came!r:.60}), which "
+            f"is no character: it is U+FFFD in the record, and the text as it came is kept under "
             f"undocumented[{_shortened(repr(path))}] (said once per run for {field}).",
         )
-        return _LONE.sub(REPLACEMENT, text)
-
-
-#: A record's subject, its `undocumented`, its typing table's id ("the same field" is per table).
-_Into = tuple[str, Row, int]
-_LONE = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_LAST)}])")
-_ANY_INDEX = re.compile(r"\[\d+\]")
+        return LONE_MARKED.sub(REPLACEMENT, text)
 
 
 _Path = tuple[t.Any, ...]  # keys and indexes from the record down
-_SHOWN = 120  # characters of a path in a warning
+_ANY_INDEX = re.compile(r"\[\d+\]")
 
 
 def _shortened(path: str) -> str:
     """A path for a message: a long one (500 levels of ``[0]``) by its start and its end."""
-    return path if len(path) <= _SHOWN else f"{path[: _SHOWN // 2]}…{path[-_SHOWN // 2 :]}"
+    return path if len(path) <= 120 else f"{path[:60]}…{path[-60:]}"
 
 
 def _path_words(path: _Path) -> str:
     """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
-    words = ""
-    for step in path:
-        if step.__class__ is int:
-            words += f"[{step}]"
-        else:
-            name = _LONE.sub(REPLACEMENT, step)
-            words = f"{words}.{name}" if words else name
-    return words
-
-
-def _writable(root: Row, path: _Path, copied: set[int]) -> t.Any:
-    """The container at ``path``, copied once with those above it: the page is never changed."""
-    container: t.Any = root
-    for step in path:
-        child = container[step]
-        if id(child) not in copied:
-            child = dict(child) if child.__class__ is dict else list(child)
-            container[step] = child
-            copied.add(id(child))
-        container = child
-    return container
-
-
-def _is_number(value: object) -> bool:
-    cls = value.__class__
-    return cls is int or (cls is float and math.isfinite(t.cast("float", value)))
+    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in path)
+    return LONE_MARKED.sub(REPLACEMENT, words).removeprefix(".")  # a record's first step is a key
 
 
 def json_type(value: object) -> str:
@@ -339,9 +281,9 @@ def json_type(value: object) -> str:
     return names.get(value.__class__, "list" if isinstance(value, list) else "null")
 
 
-def _free_name(kept: Row, name: str, what: str) -> str:
-    """``name``, or, when `undocumented` holds it already (a misfit's path and an unknown key
-    can be the same text), the name followed by what it is."""
-    while name in kept:
+def _free_name(into: _Record, name: str, what: str) -> str:
+    """``name``, followed by what it is while `undocumented` holds it (a misfit's path and an
+    unknown key can be the same text)."""
+    while name in into.undocumented:
         name = f"{name} ({what})"
     return name

@@ -1,10 +1,7 @@
-"""The Data API: `task_events`, every event of the log; `tasks` and `task_statuses`, built from
-the same events in the same pass.
+"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it.
 
-One read of the log feeds all three. After each page, `tasks` gets the page's newest change of
-each task, `task_statuses` that copy's statuses, and then one STATE goes out for all, so every
-bookmark points at the same event: the last one delivered (ids are random, so never "the largest").
-"""
+After each page, `tasks` gets each task's newest change and `task_statuses` its statuses; then
+one STATE goes out for all: every bookmark is the last event delivered (not the largest id)."""
 
 from __future__ import annotations
 
@@ -45,7 +42,6 @@ class TaskEventsStream(AphexStream):
 
     name = "task_events"
     path = ""
-    records_jsonpath = "$.data[*]"
     next_page_token_jsonpath = "$.nextStartAfter"
     primary_keys: t.ClassVar[list[str]] = ["eventId"]
     replication_key = "eventId"
@@ -69,16 +65,14 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: log_position.Start | None = (
-            None  # where this run started reading, and from which setting
-        )
+        self._start: log_position.Start | None = None  # where the run started, by which setting
         self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
         self._page_size_sent: int | None = None
         self._delivered: set[int] = set()  # hashes of the ids delivered in this run
         self._pending: list[Row] = []  # events delivered since the last checkpoint
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
-        self._awaiting_batch: list[Row] = []
+        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet
 
     @property
     @override
@@ -105,22 +99,16 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        self._cursor_sent = next_page_token
-        self._page_size_sent = self._page_size_to_ask()
-        params: dict[str, t.Any] = {}
-        if next_page_token:
-            params["startAfter"] = next_page_token
-        if self._page_size_sent:  # sent only when set: not every endpoint accepts it
-            params["pageSize"] = self._page_size_sent
-        return params
-
-    def _page_size_to_ask(self) -> int | None:
-        """The setting, but no more than the run may still deliver: the API counts every event
-        it serves (`max_events_per_run`, the SDK's dry-run limit)."""
+        # The page size asked is no more than the run may still deliver (`max_events_per_run`,
+        # the SDK's dry-run limit): the API counts every event it serves.
         page_size: int | None = self.config.get("page_size")
         limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
         left = [limit - self._events_read for limit in limits if limit]
-        return min(page_size, *left) if page_size and left else page_size
+        self._page_size_sent = min(page_size, *left) if page_size and left else page_size
+        self._cursor_sent = next_page_token
+        # Each is sent only when set: not every endpoint accepts pageSize.
+        params = {"startAfter": next_page_token, "pageSize": self._page_size_sent}
+        return {name: value for name, value in params.items() if value}
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -136,9 +124,8 @@ class TaskEventsStream(AphexStream):
             if self._page_size_sent:
                 query += f", pageSize={self._page_size_sent}"
             refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
-            raise CursorRejectedError(
-                log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
-            )
+            msg = log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
+            raise CursorRejectedError(msg)
         super().validate_response(response)
 
     @override
@@ -148,8 +135,7 @@ class TaskEventsStream(AphexStream):
             return
         payload = decoded_json(response, "The Data API")
         page = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
-        # The raw events are typed now; the paginator needs only the cursor and whether the page
-        # was empty, so the rest is let go before the next page is read.
+        # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         del t.cast("dict[str, list[object]]", payload)["data"][1:]
         if not page.events and page.next_start_after not in (None, self._cursor_sent):
             self.logger.info(
@@ -175,11 +161,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-
-        Once an interrupt, a SystemExit or a closed stdout is on its way (or the SDK closes this
-        generator), nothing more goes out: the last STATE stays the last full checkpoint.
-        """
+        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one."""
         limit = self.config.get("max_events_per_run")
         # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
         # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
@@ -192,12 +174,11 @@ class TaskEventsStream(AphexStream):
                 self._events_read += 1
                 if limit and self._events_read >= limit:
                     self._stopped(StopReason.MAX_EVENTS)
-                    wind_down = True
-                    return
+                    break
                 if dry_run_limit is not None and self._events_read >= dry_run_limit:
-                    wind_down = True  # `tasks` gets what was read, as in a real run
-                    return
-            self._stopped(StopReason.END_OF_LOG)
+                    break  # `tasks` gets what was read, as in a real run
+            else:
+                self._stopped(StopReason.END_OF_LOG)
             wind_down = True
         except ServiceUnavailableError:
             self._stopped(StopReason.DAILY_LIMIT)
@@ -211,7 +192,7 @@ class TaskEventsStream(AphexStream):
         except Exception:
             wind_down = True  # a bug of ours: what was read still lands, then the run fails
             raise
-        except BaseException:  # an interrupt or SystemExit
+        except BaseException:  # an interrupt or SystemExit: nothing more goes out either
             self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
             raise
         finally:
@@ -223,9 +204,8 @@ class TaskEventsStream(AphexStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        if said := event_log.stop_words(
-            reason, self._events_read, resume_at, self.retry_budget.waited
-        ):
+        said = event_log.stop_words(reason, self._events_read, resume_at, self.retry_budget.waited)
+        if said:
             self.logger.log(*said)
 
     def _resume_at(self) -> str:
@@ -233,15 +213,13 @@ class TaskEventsStream(AphexStream):
         return log_position.resume_words(last, self._start)
 
     def _checkpoint(self) -> None:
-        """Hand the events delivered so far to `tasks`, then emit STATE: both bookmarks move
-        together, and a killed run loses no page (the SDK's own STATE comes every 10,000)."""
+        """Hand the events so far to `tasks`, then emit STATE: a killed run loses no page."""
         events, self._pending = self._pending, []
         if not events:
             return
         last = events[-1]["eventId"]
-        self.logger.info(
-            "task_events: %s, last eventId %s", event_log.progress_words(self._events_read), last
-        )
+        progress = event_log.progress_words(self._events_read)
+        self.logger.info("task_events: %s, last eventId %s", progress, last)
         if self.selected and self.get_batch_config(self.config) is not None:
             # task_events' records only count as delivered once its BATCH is out: get_batches.
             self._awaiting_batch += events
@@ -279,29 +257,20 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     check_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
-    _page_end: str | None = None
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         """This stream's records, from the page's newest copy of each task it changed."""
-        raise NotImplementedError
+        return tasks  # `tasks`: the copies themselves
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records (called by `task_events` once per page).
+        """Emit one page's records; the bookmark is the page's last event, which may change no
+        task, or come before records sent in the order of the newest changes."""
 
-        The bookmark is the page's last event, which may change no task, or come before
-        records sent in the order of the newest changes; so every bookmark always agrees.
-        """
-        self._page_end = page_end
-        try:
-            self.feed(self.records_of(tasks))
-        finally:
-            self._page_end = None
+        def records() -> Iterator[Row]:
+            yield from self.records_of(tasks)
+            sdk_seam.set_bookmark(self, page_end)  # `task_events` writes the STATE once all are fed
 
-    @override
-    def get_records(self, context: Context | None) -> Iterator[Row]:
-        yield from super().get_records(context)
-        if self._page_end is not None:  # `task_events` writes the STATE once all are fed
-            sdk_seam.set_bookmark(self, self._page_end)
+        self.feed(records())
 
 
 class TasksStream(PageFedStream):
@@ -311,17 +280,10 @@ class TasksStream(PageFedStream):
     primary_keys: t.ClassVar[list[str]] = ["id"]
     schema = schemas.TASK
 
-    @override
-    def records_of(self, tasks: list[Row]) -> Iterable[Row]:
-        return tasks
-
 
 class TaskStatusesStream(PageFedStream):
-    """Every status of the newest copy of each task, flat; a deleted task's are not sent again.
-
-    A status a later copy of its task no longer carries is not sent again either: its record
-    keeps the older `eventId`, which is how a warehouse tells it is gone (docs/data.md).
-    """
+    """Every status of the newest copy of each task, flat. A deleted task's, or one a later copy
+    no longer carries, is not sent again: its older `eventId` tells it is gone (docs/data.md)."""
 
     name = "task_statuses"
     primary_keys: t.ClassVar[list[str]] = ["taskId", "statusKey"]
