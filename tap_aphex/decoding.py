@@ -143,7 +143,8 @@ class FilteredBody:
         charset = _charset(content_type)
         try:
             codec = codecs.lookup(charset or "utf-8").name
-        except LookupError:
+            "{}".encode(codec)  # a text encoding that can carry JSON (not base64, rot13, zlib)
+        except (LookupError, UnicodeError):
             msg = (
                 f"{what} declared its body's charset as {charset!r} ({content_type}), which "
                 "this tap cannot read; nothing from it was used"

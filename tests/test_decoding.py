@@ -173,16 +173,18 @@ def test_a_bom_is_skipped_and_a_declared_charset_is_honoured(
     assert [r["task"]["name"] for r in records] == ["Béton coulé", log[1]["task"]["name"]]
 
 
-def test_a_charset_python_does_not_know_is_one_clear_line(
-    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+@pytest.mark.parametrize("charset", ["klingon", "base64", "rot13", "zlib"])
+def test_a_charset_that_is_no_text_encoding_python_knows_is_one_clear_line(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], charset: str
 ) -> None:
-    serve_page(httpserver, page_bytes(log), content_type="application/json; charset=klingon")
+    # Python knows base64, rot13 and zlib as codecs, but they are no text encodings.
+    serve_page(httpserver, page_bytes(log), content_type=f"application/json; charset={charset}")
 
     run = run_cli(events_config(httpserver))
 
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
-    assert "charset as 'klingon'" in last
+    assert f"charset as '{charset}'" in last
     assert "Traceback" not in run.stderr
 
 
