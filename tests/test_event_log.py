@@ -3,6 +3,7 @@ refuses. The paginator reads `requests.Response` objects built here, as the SDK 
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 import msgspec
@@ -142,7 +143,7 @@ def paginator_over(
     pages: list[requests.Response], start: str | None = None
 ) -> t.Iterator[str | None]:
     """Feed ``pages`` to a paginator, yielding each cursor it asks for next (None: the end)."""
-    paginator = EventLogPaginator(NEXT_PAGE, start)
+    paginator = EventLogPaginator(NEXT_PAGE, start, logging.getLogger("tap-aphex"))
     for page in pages:
         assert not paginator.finished
         paginator.advance(page)
@@ -168,7 +169,7 @@ def test_a_page_with_no_next_cursor_or_the_same_one_and_no_events_ends_the_log(
 
 
 def test_no_data_ends_the_log_and_asks_for_no_further_empty_page() -> None:
-    paginator = EventLogPaginator(NEXT_PAGE, "s")
+    paginator = EventLogPaginator(NEXT_PAGE, "s", logging.getLogger("tap-aphex"))
     no_data = response(None)
 
     assert not paginator.continue_if_empty(no_data)

@@ -107,6 +107,24 @@ def test_a_last_page_without_a_next_cursor_is_the_end_of_the_log(
     assert "Reached the end of the log: 7 events read in this run" in run.stderr
 
 
+@pytest.mark.parametrize("cursor", [12, ["x"]], ids=["number", "list"])
+def test_a_next_cursor_that_is_no_event_id_stops_after_its_page_is_delivered(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], cursor: object
+) -> None:
+    api = ScriptedApi(
+        httpserver,
+        {None: [page(log[:4])], log[3]["eventId"]: [page(log[4:7], next_start_after=cursor)]},
+    )
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 1
+    assert ids(run.records("task_events")) == ids(log[:7])  # the page itself was fine
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[6]["eventId"]
+    assert '"nextStartAfter" is no event id' in run.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in run.stderr
+
+
 def test_the_end_of_the_log_is_reported_with_where_the_next_run_resumes(
     httpserver: HTTPServer, log: list[dict[str, t.Any]]
 ) -> None:

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 import typing as t
-from dataclasses import dataclass
 from http import HTTPStatus
 
 from singer_sdk.helpers.jsonpath import extract_jsonpath
@@ -36,16 +35,8 @@ UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
 
-@dataclass(frozen=True)
-class EventPage:
-    """The events of one response, typed, and where the next page starts (None: the end)."""
-
-    events: list[Row]
-    next_start_after: str | None
-
-
-def read_page(payload: object, reader: Reader, *, start_after: str | None) -> EventPage:
-    """A decoded 200 body as typed events; ``start_after`` (the cursor sent) for messages.
+def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
+    """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages.
 
     An event without a string ``eventId`` stops the page before any of it is delivered: it could
     be neither delivered nor resumed after, and no cursor is guessed.
@@ -68,7 +59,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> Ev
             )
             raise UnexpectedResponseError(msg)
         events.append(reader.record(raw, EVENT_FIELDS, f"Event {event_id}"))
-    return EventPage(events, next_cursor([payload.get("nextStartAfter")]))
+    return events
 
 
 def next_cursor(found: Iterable[object]) -> str | None:
@@ -193,9 +184,9 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
     with none, or the same one, is the end of the log).
     """
 
-    def __init__(self, jsonpath: str, start: str | None) -> None:
+    def __init__(self, jsonpath: str, start: str | None, logger: logging.Logger) -> None:
         super().__init__(start)
-        self._jsonpath = jsonpath
+        self._jsonpath, self._logger = jsonpath, logger
         self._sent = {start} if start else set()
 
     @override
@@ -203,9 +194,15 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
         if response.status_code == HTTPStatus.NO_CONTENT:
             return None  # "No Data": the end of the log
         payload = t.cast("dict[str, t.Any]", decoded_json(response))  # a dict: read_page checked
+        # After the page's events are delivered: a cursor that is no id stops the log there.
         cursor = next_cursor(extract_jsonpath(self._jsonpath, payload))
         if cursor is None or (cursor == self.current_value and not payload["data"]):
             return None  # the end of the log: the last event delivered is the bookmark
+        if not payload["data"]:
+            self._logger.info(
+                "The Data API answered an empty page with a further cursor (%s); following it.",
+                cursor,
+            )
         if cursor in self._sent:
             msg = (
                 f"The Data API answered startAfter={self.current_value} with nextStartAfter="

@@ -95,7 +95,9 @@ class TaskEventsStream(AphexStream):
         if self._start.warning:
             self.logger.warning("%s", self._start.warning)
         self.logger.info("Reading the task-event log %s.", self._start.describe())
-        return event_log.EventLogPaginator(str(self.next_page_token_jsonpath), self._start.cursor)
+        return event_log.EventLogPaginator(
+            str(self.next_page_token_jsonpath), self._start.cursor, self.logger
+        )
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
@@ -134,16 +136,11 @@ class TaskEventsStream(AphexStream):
         if response.status_code == HTTPStatus.NO_CONTENT:
             return
         payload = decoded_json(response, "The Data API")
-        page = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
+        events = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         del t.cast("dict[str, list[object]]", payload)["data"][1:]
-        if not page.events and page.next_start_after not in (None, self._cursor_sent):
-            self.logger.info(
-                "The Data API answered an empty page with a further cursor (%s); following it.",
-                page.next_start_after,
-            )
         yield from event_log.first_deliveries(
-            page.events, self._delivered, self.reader, self._cursor_sent
+            events, self._delivered, self.reader, self._cursor_sent
         )
         self._checkpoint()
 
