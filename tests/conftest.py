@@ -13,11 +13,12 @@ def simulator() -> t.Iterator[Simulator]:
         yield sim
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """Keep the end-to-end tests on one worker when the suite runs in parallel (`--dist
-    loadgroup`): their session fixtures (the Meltano plugins installed in `.meltano/`, one
-    PostgreSQL server) are made once per worker, and their Meltano runs would only compete for the
-    cores the other tests use."""
-    for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+    loadgroup`): they share the project's `.meltano/` (its plugins, and files Meltano rewrites on
+    every run, such as the discovered catalog in `.meltano/run/`), so two at once can break each
+    other; and their session fixtures (the plugins' install, a PostgreSQL server) are made once per
+    worker. Marked as each is collected: xdist reads the groups in `pytest_collection_modifyitems`.
+    """
+    if item.get_closest_marker("e2e"):
+        item.add_marker(pytest.mark.xdist_group("e2e"))
