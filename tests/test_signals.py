@@ -79,8 +79,11 @@ def test_each_command_loads_with_the_handler_for_its_signals(
 
 
 def sending(name: str) -> str:
-    """Module source that sends the process ``name``, as a user or a runner would."""
-    return f"import os, signal, time; os.kill(os.getpid(), signal.{name}); time.sleep(30)\n"
+    """Module source that sends the process ``name``, as a user or a runner would, then goes on
+    loading a moment. A short moment: the stop signals are blocked while the command loads, so the
+    signal ends the process only once the import is over, and a long sleep would only be waited out.
+    """
+    return f"import os, signal, time; os.kill(os.getpid(), signal.{name}); time.sleep(0.2)\n"
 
 
 MAIN = "\ndef main(): print('ran')\n"

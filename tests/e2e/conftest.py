@@ -20,6 +20,20 @@ from .postgres import PostgresServer, Unavailable
 _INSTALL_TIMEOUT_SECONDS = 900  # a first install downloads every plugin's packages
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_worker_at_a_time() -> Iterator[None]:
+    """These tests, in one worker at a time when the suite runs in parallel (pytest-xdist): they
+    share the project's `.meltano/`, whose files Meltano rewrites on every run (the discovered
+    catalog and the config in `.meltano/run/`), so two runs at once break each other. The first
+    worker to get here holds the lock to the end of its session; another waits for it.
+    (Not xdist's `--dist loadgroup`: with pytest 9 it no longer keeps a group on one worker.)"""
+    lock_path = ROOT / ".meltano" / "e2e-run.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 @pytest.fixture(scope="session")
 def meltano_plugins(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every extractor and loader of meltano.yml installed in `.meltano/` (reused from earlier
