@@ -101,8 +101,7 @@ def _usable_bookmark(bookmark: object) -> bool:
 
 
 def check_catalog_shape(catalog: object, name: str) -> None:
-    """A catalog the SDK can read: `streams`, a list of objects with a `tap_stream_id`, whose
-    `schema` is an object and `metadata` a list of objects; else one line naming the file."""
+    """A catalog the SDK can read (each stream's id, schema and metadata), else one line."""
     streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
     problem = None
     if not isinstance(streams, list):
@@ -205,10 +204,13 @@ SDK_ENV_NAMES = ("LOGLEVEL",)
 _ENV_INTEGER = re.compile(r"-?[0-9]+")
 
 
+#: What the SDK reads as true (all else is false to it, typos included), and their opposites.
+_ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
+
+
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
-    """With `--config ENV`, the values the SDK would guess at, named by their variable: an integer
-    setting must be digits (the SDK's `int()` takes " 500 " and "1_000"), an array or object one
-    JSON (the SDK's `json.loads` error would be a traceback)."""
+    """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
+    `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
     problems = []
     for name, spec in schema.get("properties", {}).items():
         variable = prefix + name.upper().replace("-", "_")
@@ -220,6 +222,10 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
         if "integer" in types and not _ENV_INTEGER.fullmatch(value):
             problems.append(
                 f"Environment variable {variable} must be a whole number (digits only, no spaces)."
+            )
+        elif "boolean" in types and value.lower() not in _ENV_BOOLEANS:
+            problems.append(
+                f"Environment variable {variable} must be true or false (or 1/0, yes/no, on/off)."
             )
         elif {"array", "object"} & set(types):
             try:
@@ -269,7 +275,7 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     except ValueError:
         return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
-    if encoding_format == "parquet" and not _importable("pyarrow"):
+    if encoding_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         return [
             "`batch_config`: format `parquet` needs the package `pyarrow`, which is not installed; "
             "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
@@ -286,10 +292,3 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     except ValueError:
         return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
     return []
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

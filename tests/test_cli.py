@@ -119,6 +119,13 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
             "Environment variable TAP_APHEX_PROJECTS must be JSON, an array [...]",
         ),
         ({"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"}, "must be at most 86400"),
+        *(
+            (
+                {"TAP_APHEX_FLATTENING_ENABLED": value},  # one of the SDK's built-in settings
+                "Environment variable TAP_APHEX_FLATTENING_ENABLED must be true or false",
+            )
+            for value in ("maybe", "ture", "")
+        ),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expected: str) -> None:

@@ -218,6 +218,16 @@ def test_env_values_the_sdk_could_not_convert_are_named(
     assert env_problems(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
 
 
+@pytest.mark.parametrize("value", ["true", "FALSE", "1", "0", "yes", "No", "on", "off"])
+def test_a_boolean_in_the_environment_is_a_word_for_true_or_false(value: str) -> None:
+    schema = {"properties": {"flattening_enabled": {"type": ["boolean", "null"]}}}
+    assert env_problems(schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value}) == []
+    assert env_problems(schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value + "x"}) == [
+        "Environment variable TAP_APHEX_FLATTENING_ENABLED must be true or false (or 1/0, "
+        "yes/no, on/off)."
+    ]
+
+
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
