@@ -124,12 +124,14 @@ def _safe_cut(data: bytes) -> int:
 
 
 def _charset(content_type: str | None) -> str | None:
-    """The charset a Content-Type declares, or None (read as UTF-8)."""
+    """The charset a Content-Type declares, or None (read as UTF-8). Two different ones come back
+    together ("latin-1, utf-8"): no codec has that name, so the body is refused, not guessed at."""
+    declared = []
     for parameter in (content_type or "").split(";")[1:]:
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
+        if name.strip().lower() == "charset" and (value := value.strip().strip("\"'")):
+            declared.append(value)
+    return ", ".join(dict.fromkeys(declared)) or None
 
 
 class FilteredBody:
