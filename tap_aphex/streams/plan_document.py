@@ -143,7 +143,7 @@ class DocumentReader:
                 VERSIONS_KEY,
             )
         if not saw_versions:
-            msg = f'the published-plans document has no "{VERSIONS_KEY}" list (its assumed shape: docs/assumptions.md)'
+            msg = f'the published-plans document has no "{VERSIONS_KEY}" list (docs/assumptions.md)'
             raise UnexpectedResponseError(msg)
 
     def _version(
