@@ -93,7 +93,6 @@ MIN_RUN_SECRET = 6
 #: Any run this long of a secret's form is hidden: an echoed prefix gives away at most 7
 #: characters, and 8 of a random key do not occur in ordinary text by chance.
 MIN_FRAGMENT = 8
-_UPPER_HEX = re.compile(r"%[0-9A-F]{2}")
 
 
 def remember_secrets(*secrets: object) -> None:
@@ -127,14 +126,14 @@ def secret_forms(secret: str) -> list[str]:
             text = encode(raw[start:]).decode("ascii")
             encoded |= {text, text.rstrip("=")}
     percent = {quote(raw, safe=""), quote(raw), quote_plus(raw)}
-    percent |= {_UPPER_HEX.sub(lambda m: m.group(0).lower(), form) for form in percent}
+    percent |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), form) for form in percent}
     return sorted(filter(None, escaped | encoded | percent), key=len, reverse=True)
 
 
 class _Redactor:
-    """Hides every form of some secrets, and every run of `MIN_FRAGMENT` characters of one: a
-    trie regex of all forms' pieces (its cost does not grow with their number) finds the leftmost,
-    and the span hidden grows as far as the text follows that form."""
+    """Hides every form of some secrets (a shorter one only whole), and every run of `MIN_FRAGMENT`
+    characters of one: a trie regex of all forms' pieces (its cost does not grow with their
+    number) finds the leftmost, and the span hidden grows as far as the text follows that form."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         # piece -> (form, where the piece starts in it), for growing a match
@@ -145,6 +144,7 @@ class _Redactor:
             for start in range(max(1, len(form) - MIN_FRAGMENT + 1)):
                 piece = form[start : start + MIN_FRAGMENT]
                 self._where.setdefault(piece, []).append((form, start))
+        # "(?!)" never matches: there is nothing to hide.
         self._pattern = re.compile(_trie_pattern(self._where) if self._where else "(?!)")
 
     def sub(self, text: str) -> str:

@@ -101,7 +101,8 @@ def describe(error: Exception) -> str:
 
 def quoted_body(response: requests.Response, limit: int = 200) -> str:
     """' The server said: "…".' (the start of an error response's body, printable and without
-    the request's credentials, which a server may echo), or "" when it said nothing."""
+    the request's credentials, which a server may echo), or "" when it said nothing: a message
+    can end with it either way."""
     try:
         head = next(response.iter_content(4 * limit), b"")  # UTF-8: up to 4 bytes a character
     except (requests.RequestException, OSError, RuntimeError):
@@ -198,7 +199,8 @@ class RecordCounting:
 class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
     comes (`cli.held`). The SDK's flushes after every message, a system call per record: here
-    RECORDs wait in stdout's buffer until another message (a STATE) flushes them with it."""
+    RECORDs wait in stdout's buffer, flushed with the next other message, so no STATE gets ahead
+    of them."""
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()
