@@ -1,24 +1,16 @@
 """The commands `tap-aphex` and `source-aphex`, and every signal the tap handles.
 
-Each command ends every way a run can end with one clear line and no traceback (`LOGLEVEL=DEBUG`
-adds one); a closed stdout exits 1. Signals:
-
-- While a command loads (`load_command`, a few tenths of a second for the SDK), SIGINT (and for
-  `tap-aphex` SIGTERM) ends the process at once with one line: nothing has been read yet.
-- During a `tap-aphex` run (`Interrupts`), SIGTERM takes the same path as SIGINT (a
-  `KeyboardInterrupt`), further signals are ignored while the run winds down, and the exit status
-  says which one it was (130, 143).
-- `source-aphex` (`for_airbyte`): Airbyte runners stop a connector with SIGTERM and expect it gone
-  at once, so SIGTERM keeps its default action there.
-- A message line being written goes out whole: the interrupt waits for the write (`held`).
-- Threads of ours leave both signals to the main thread (`for_worker_thread`).
+Every way a run can end is one line, no traceback (`LOGLEVEL=DEBUG` adds one). A signal while the
+SDK loads ends the process at once (`load_command`). In a `tap-aphex` run SIGTERM winds down as
+SIGINT does (`Interrupts`) and the exit status names it (130, 143); `source-aphex` keeps SIGTERM's
+default action, as Airbyte runners expect (`for_airbyte`). A line being written goes out whole
+(`held`), and threads of ours leave the signals to the main thread (`for_worker_thread`).
 """
 
 from __future__ import annotations
 
-# Only modules loaded with the interpreter: the commands start here, and a signal before they
-# install their handlers would be a traceback, so the way there is kept short. The SDK and the
-# rest of the tap are imported inside functions, once `load_command` has loaded them.
+# Only modules loaded with the interpreter, so that the handlers are in place soon after start;
+# the SDK and the rest of the tap are imported inside functions, once `load_command` loaded them.
 import importlib
 import os
 import signal
@@ -34,25 +26,19 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def tap_aphex() -> None:
-    """The `tap-aphex` command."""
     load_command("tap-aphex", "tap_aphex.tap", stop_on_sigterm=True)
     main()
 
 
 def source_aphex() -> None:
-    """The `source-aphex` command."""
     load_command("source-aphex", "tap_aphex.airbyte.cli", stop_on_sigterm=False)
     importlib.import_module("tap_aphex.airbyte.cli").main()
 
 
 def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
-    """Load what the command needs (``preload`` and all it imports: the SDK) with a handler that
-    ends the process at once; the command's `main` then installs its own handlers.
-
-    Not an exception while loading: one raised while modules load can land where Python ignores
-    it (an import lock's callback) or wraps it (`__set_name__`), and the command would go on.
-    Nothing has been read or written yet, so there is nothing to wind down.
-    """
+    """Import ``preload`` (and so the SDK) with a handler that ends the process at once: an
+    exception raised while modules load can be ignored (an import lock's callback) or wrapped
+    (`__set_name__`) by Python, and nothing has been read yet: there is nothing to wind down."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         signame = signal.Signals(signum).name
@@ -63,11 +49,9 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     if stop_on_sigterm:
         signal.signal(signal.SIGTERM, stop)
-    # Threads started while loading (OpenBLAS starts some when the SDK's joblib imports numpy)
-    # are made with the stop signals blocked, as every thread of ours is (`for_worker_thread`):
-    # a signal for the process then always reaches the main thread, whose handler decides; in
-    # another thread, while Python shuts down, it would end the process by the signal itself.
-    # A signal meanwhile waits, and ends the process right after the import.
+    # Threads started while loading (OpenBLAS's, when joblib imports numpy) inherit the blocked
+    # signals, so the main thread's handler gets them: in another thread, while Python shuts
+    # down, a signal would end the process by itself. One meanwhile waits for the import.
     before = for_worker_thread()
     try:
         importlib.import_module(preload)
@@ -77,10 +61,8 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
 
 
 def for_worker_thread() -> set[int | signal.Signals] | None:
-    """Call first thing in a thread of ours: the stop signals are the main thread's to handle.
-
-    Blocks SIGINT and SIGTERM in the calling thread; returns the mask before (None: Windows has
-    no signal masks)."""
+    """Block the stop signals in this thread, first thing in a thread of ours: the main thread
+    handles them. The mask before, or None on Windows (no signal masks)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -95,13 +77,9 @@ def for_airbyte() -> None:
 
 
 class Held:
-    """``with held:`` around a write: a SIGINT or SIGTERM that `Interrupts` receives meanwhile
-    interrupts the run right after it, so a line being written goes out whole.
-
-    A handler that raised in the middle of a write to a slow reader would leave half a line on
-    stdout, which the target cannot parse. A flag rather than a signal mask: it costs no system
-    call for each of the many lines a run writes.
-    """
+    """``with held:`` around a write: an interrupt meanwhile is raised after it, since half a
+    line on stdout is more than the target can parse. A flag, not a signal mask: no system call
+    for each of the many lines a run writes."""
 
     def __init__(self) -> None:
         self.writing = False
@@ -130,10 +108,6 @@ class Interrupts:
     def __init__(self) -> None:
         self.received: int | None = None
 
-    def install(self) -> None:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self.handle)
-
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
             return
@@ -154,17 +128,14 @@ class Interrupts:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the tap's command line; exit with one line on stderr for anything but success.
-
-    The command starts in `tap_aphex`, above.
-    """
+    """Run the tap's command line; exit with one line on stderr for anything but success."""
     interrupts = Interrupts()
-    interrupts.install()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, interrupts.handle)
     code = run(list(sys.argv[1:] if argv is None else argv), interrupts)
     if interrupts.received is not None:
-        # Keep later signals pending until the process has exited, which discards them: Python
-        # puts back the default handlers as it shuts down, and a second signal then would end
-        # the process by that signal instead of the status the first one set.
+        # Later signals stay pending until the exit discards them: Python puts back the default
+        # handlers as it shuts down, and a second signal would then override the exit status.
         for_worker_thread()
     sys.exit(code)
 
@@ -172,10 +143,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run(args: list[str], interrupts: Interrupts) -> int:
     """The command's exit status; what went wrong is logged as one line."""
     # Only a sync writes STATE: what an interrupted `--discover`, `--about` or `--test` says.
-    syncing = not any(
-        arg.split("=", 1)[0] in ("--discover", "--about", "--test", "--help", "--version")
-        for arg in args
-    )
+    options = {arg.split("=", 1)[0] for arg in args}
+    syncing = not options & {"--discover", "--about", "--test", "--help", "--version"}
     code = _invoke(args, interrupts, syncing=syncing)
     try:
         sys.stdout.flush()  # what stdout still buffers (a catalog, say): a closed pipe shows here
@@ -188,6 +157,8 @@ def run(args: list[str], interrupts: Interrupts) -> int:
 
 def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     # Loaded already (`load_command`); imported here so that this module loads without the SDK.
+    import logging
+
     import click
     from singer_sdk.exceptions import ConfigValidationError, MappingError
 
@@ -224,8 +195,6 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
                 f"{text.rstrip('.')}). Fix it in the `stream_maps` setting."
             )
         # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
-        import logging
-
         logging.getLogger("tap-aphex").debug("Traceback, for a bug report:", exc_info=error)
         return _fail(f"Unexpected {type(error).__name__}: {text}")
     return 0

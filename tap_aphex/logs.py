@@ -1,14 +1,9 @@
 """What reaches the log: the SDK's chatter demoted, URLs without query values, never a secret.
 
-One filter (`TapLogFilter`), on the console handlers and on the loggers that speak during a run
-(the tap's, its streams', the SDK's, urllib3's), whether the tap runs as a command or in-process:
-
-- the SDK's misleading or per-page lines (`sdk_seam.SDK_CHATTER`) become DEBUG lines;
-- METRIC lines are logged at `metrics_log_level` (DEBUG by default: `LOGLEVEL=DEBUG` shows them);
-- every URL in every line, at any level, loses its query values and any ``user:password@``;
-- no line, at any level, holds the run's keys or tokens, in any form (`secret_forms`).
-
-Messages that quote an error the tap did not word go through `printable` with `run_secrets()`.
+`TapLogFilter`, on the console handlers and every logger that speaks during a run, demotes the
+SDK's misleading or per-page lines (`sdk_seam.SDK_CHATTER`) and METRIC lines to DEBUG, strips
+every URL's query values and ``user:password@``, and hides the run's keys and tokens in any form
+(`secret_forms`). Errors the tap did not word go through `printable` with `run_secrets()`.
 """
 
 from __future__ import annotations
@@ -19,28 +14,23 @@ import logging
 import os.path
 import re
 import typing as t
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
 
-if t.TYPE_CHECKING:
-    from collections.abc import Iterable
-
-# --- URLs -------------------------------------------------------------------------------------
-
-#: A URL inside free text (a log line, an exception message), up to its first space or quote,
-#: or a bare path with a query (urllib3 logs `"GET /path?query HTTP/1.1"`).
+#: A URL in text, up to a space or quote, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`).
 _URL_IN_TEXT = re.compile(r"""(?i)https?://[^\s'"<>]+|[^\s'"<>?]*\?[^\s'"<>]+""")
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
-#: A `;name=value` path parameter (RFC 3986 allows them in every segment): its value, or a bare one.
+#: A `;name=value` path parameter (RFC 3986 allows one in every segment), or a bare `;name`.
 _PATH_PARAM = re.compile(r";([^/;=?#]*)(=[^/;?#]*)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _REDACTED = "…"
 
 
 def _without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@``, found as text (also in URLs urllib cannot parse): up
-    to the last ``@`` (a password may hold one) between ``//`` and the next ``/?#``."""
+    """``url`` without ``user:password@``, cut as text so that URLs urllib cannot parse lose it
+    too: up to the last ``@`` (a password may hold one) before the first ``/?#``."""
     scheme, slashes, rest = url.partition("//")
     if not slashes:
         return url
@@ -50,7 +40,7 @@ def _without_userinfo(url: str) -> str:
 
 def safe_url(url: str) -> str:
     """``url`` without ``user:password@``, its query and ``;param`` values replaced by "…"."""
-    url = _without_userinfo(url)  # first, as text: whatever else is wrong with the URL
+    url = _without_userinfo(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -84,9 +74,9 @@ def url_credentials(url: str) -> str | None:
 
 
 def without_query_values(text: str) -> str:
-    """``text`` with the query values of every URL in it replaced by "…" (credentials dropped)."""
+    """``text`` with every URL in it made `safe_url`."""
     if "?" not in text and "@" not in text and ";" not in text:
-        return text  # the common case, kept cheap: the log filter calls this for every line
+        return text  # cheap: the log filter calls this for every line
     return _URL_IN_TEXT.sub(lambda match: _safe_fragment(match.group(0)), text)
 
 
@@ -97,38 +87,30 @@ def _safe_fragment(fragment: str) -> str:
     return f"{path}?{_QUERY_VALUE.sub('=' + _REDACTED, query)}"
 
 
-# --- secrets ----------------------------------------------------------------------------------
-
-#: The run's keys and tokens, once read from the config (`remember_secrets`).
 _RUN_SECRETS: tuple[str, ...] = ()
 #: Shorter ones are not kept: hiding every "k" garbles a message; no real key is that short.
 MIN_RUN_SECRET = 6
-#: Any run of this many characters of a secret (in any of its forms) is hidden: a server echoing
-#: the first characters of a key, or a 403 quoting a prefix, gives away no more than 7 of them,
-#: and 8 characters of a random key do not occur in ordinary text by chance.
+#: Any run this long of a secret's form is hidden: an echoed prefix gives away at most 7
+#: characters, and 8 of a random key do not occur in ordinary text by chance.
 MIN_FRAGMENT = 8
-_UPPER_HEX = re.compile(r"%[0-9A-F]{2}")
 
 
 def remember_secrets(*secrets: object) -> None:
-    """The run's config's keys and tokens (strings), for `run_secrets`; replace earlier ones."""
+    """The run's keys and tokens from its config, for `run_secrets`; replace earlier ones."""
     global _RUN_SECRETS  # one run's secrets, read by every message
     kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
     _RUN_SECRETS = tuple(sorted(kept))
-    _redactor(_RUN_SECRETS)  # its regex built now, once, not on the first message
+    _redactor(_RUN_SECRETS)  # build its regex now, not on the first message
 
 
 def run_secrets() -> tuple[str, ...]:
-    """The keys and tokens of the configs read in this process (`remember_secrets`)."""
     return _RUN_SECRETS
 
 
 def secret_forms(secret: str) -> list[str]:
-    """The ways a secret can appear in a message, longest first: as is, and escaped as repr() and
-    bytes show it (`Invalid header value b'K3Y\\nZZQ'`); base64, standard and URL-safe, padded or
-    not, at each of the three alignments (a server echoing `base64("user:" + key)`, or Basic auth,
-    encodes the key from an offset); percent-encoded as `quote` (`/` kept or not) and `quote_plus`
-    do, with upper- or lower-case hex digits."""
+    """The ways a secret can appear in a message, longest first: as is; escaped as repr() and
+    bytes show it (`b'K3Y\\nZZQ'`); base64 at each of three alignments, since Basic auth or an
+    echoed `base64("user:" + key)` encodes it from an offset; percent-encoded, either hex case."""
     escaped = {
         secret,
         repr(secret)[1:-1],
@@ -139,24 +121,19 @@ def secret_forms(secret: str) -> list[str]:
     raw = secret.encode("utf-8", "surrogatepass")
     encoded: set[str] = set()
     for start in range(min(3, len(raw))):
-        # From `start`, the encoding lines up with the secret's bytes as some longer text
-        # (`user:key`) would encode them; its last group differs with what follows, so only
-        # whole groups are kept, and fragments of them are caught by `MIN_FRAGMENT`.
+        # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             text = encode(raw[start:]).decode("ascii")
             encoded |= {text, text.rstrip("=")}
     percent = {quote(raw, safe=""), quote(raw), quote_plus(raw)}
-    percent |= {_UPPER_HEX.sub(lambda m: m.group(0).lower(), form) for form in percent}
+    percent |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), form) for form in percent}
     return sorted(filter(None, escaped | encoded | percent), key=len, reverse=True)
 
 
 class _Redactor:
-    """Hides every form of some secrets, and every run of `MIN_FRAGMENT` characters of one.
-
-    One compiled regex (a trie of all `MIN_FRAGMENT`-character pieces of all forms, so matching
-    costs the same however many there are) finds the leftmost piece; from there the hidden span
-    grows as far as the text goes on matching that form. A shorter form is hidden only whole.
-    """
+    """Hides every form of some secrets (a shorter one only whole), and every run of `MIN_FRAGMENT`
+    characters of one: a trie regex of all forms' pieces (its cost does not grow with their
+    number) finds the leftmost, and the span hidden grows as far as the text follows that form."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         # piece -> (form, where the piece starts in it), for growing a match
@@ -167,19 +144,17 @@ class _Redactor:
             for start in range(max(1, len(form) - MIN_FRAGMENT + 1)):
                 piece = form[start : start + MIN_FRAGMENT]
                 self._where.setdefault(piece, []).append((form, start))
-        # With no forms, a pattern that matches nothing: "(?!)".
+        # "(?!)" never matches: there is nothing to hide.
         self._pattern = re.compile(_trie_pattern(self._where) if self._where else "(?!)")
 
     def sub(self, text: str) -> str:
         match = self._pattern.search(text)
-        if match is None:
-            return text  # the common case: one search, in C
         kept: list[str] = []
         position = 0
         while match is not None:
             begin, end = match.span()
             whole, ahead = False, text[begin : begin + self._longest]
-            for form, start in self._where[match.group()]:  # how far the text goes on as it does
+            for form, start in self._where[match.group()]:
                 grown = len(os.path.commonprefix([form[start:], ahead]))  # noqa: RUF071 (characters)
                 end = max(end, begin + grown)
                 whole = whole or (start == 0 and grown == len(form))
@@ -194,21 +169,17 @@ class _Redactor:
 
 
 def _inside_a_word(text: str, begin: int, end: int) -> bool:
-    """A piece of a secret that is a word of the text, not an echo: letters of one case only,
-    and the text's word goes on past it (`redirect` of a key `secret-key-for-redirect`, in
-    "redirected"). A random key's pieces mix case, digits or signs; an echoed prefix ends where
-    the echo does. The whole secret is hidden even so."""
+    """A piece that is part of a word of the text, not an echo: letters of one case, the word
+    going on past it (`redirect` of the key `secret-key-for-redirect`, in "redirected"). A random
+    key's pieces mix case, digits or signs. The whole secret is hidden even so."""
     piece = text[begin:end]
     if not (piece.isascii() and piece.isalpha() and (piece.islower() or piece.isupper())):
         return False
-    before = text[begin - 1] if begin else ""
-    after = text[end] if end < len(text) else ""
-    return before.isalpha() or after.isalpha()
+    return text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha()
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
-    """A regex matching any of ``words``, the longest where several match, as a trie: each
-    position of the text costs one step per character instead of one per word."""
+    """A regex matching the longest of ``words``, as a trie: one step per character, not word."""
     root: dict[str, t.Any] = {}
     for word in words:
         node = root
@@ -228,13 +199,12 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _redactor(secrets: tuple[str, ...]) -> _Redactor:
-    """Built once per set of secrets (the run's, a request's credentials), then reused."""
+    """Built once per set of secrets (the run's, a request's credentials)."""
     return _Redactor(secrets)
 
 
 def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with every form (`secret_forms`) of each of ``secrets`` hidden, and every run of
-    `MIN_FRAGMENT` characters or more of one of those forms."""
+    """``text`` with every form of ``secrets``, and every `MIN_FRAGMENT` run of one, hidden."""
     if not secrets or not text:
         return text
     return _redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
@@ -247,26 +217,19 @@ def printable(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str
     return text if len(text) <= limit else text[: limit - 1] + _REDACTED
 
 
-# --- the log filter ---------------------------------------------------------------------------
-
-#: Loggers that speak during a run besides the tap's own: the SDK's, and urllib3's DEBUG request
-#: lines (which carry the query string).
-OTHER_LOGGERS = ("singer_sdk", METRICS_LOGGER_NAME, "urllib3.connectionpool", "urllib3.util.retry")
-
-
 class TapLogFilter(logging.Filter):
     """Demotes the SDK's chatter (and, unless asked for, METRIC lines) and redacts every line."""
 
-    def __init__(self, gate: logging.Logger, *, metrics_level: int = logging.DEBUG) -> None:
+    metrics_level = logging.DEBUG  # the tap sets it from `metrics_log_level`
+
+    def __init__(self, gate: logging.Logger) -> None:
         super().__init__()
-        self.gate = gate  # the tap's logger: whether DEBUG lines are wanted in this run
-        self.metrics_level = metrics_level
+        self.gate = gate  # the tap's logger: whether this run wants DEBUG lines
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.msg
         if record.levelno > logging.DEBUG and (
-            message in SDK_CHATTER
-            or (message == SDK_METRIC_TEMPLATE and self.metrics_level == logging.DEBUG)
+            record.msg in SDK_CHATTER
+            or (record.msg == SDK_METRIC_TEMPLATE and self.metrics_level == logging.DEBUG)
         ):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             if not self.gate.isEnabledFor(logging.DEBUG):
@@ -281,8 +244,9 @@ class TapLogFilter(logging.Filter):
 def install(tap_logger: logging.Logger) -> TapLogFilter:
     """Put the filter on the tap's logger, the SDK's and urllib3's, and the console handlers."""
     log_filter = TapLogFilter(tap_logger)
-    others = [logging.getLogger(name) for name in OTHER_LOGGERS]
-    attach(log_filter, [tap_logger, *others, *logging.getLogger().handlers])
+    # urllib3's DEBUG request lines carry the query string.
+    names = ("singer_sdk", METRICS_LOGGER_NAME, "urllib3.connectionpool", "urllib3.util.retry")
+    attach(log_filter, [tap_logger, *map(logging.getLogger, names), *logging.getLogger().handlers])
     return log_filter
 
 

@@ -1,13 +1,9 @@
 """How a run ends: the errors a user can act on, the run's report and summary, the stdout writer.
 
-- Errors (`AphexError` and its kinds): each message says what went wrong and what to do. They
-  subclass the SDK's ``FatalAPIError`` so the SDK stops the stream instead of retrying, and the CLI
-  prints them as one line (no traceback, never a secret).
-- `RunReport`: what one run did, collected as it goes: failures, why each stream stopped, where it
-  resumes. Streams are given the run's report when they are made and tell it what happened; the
-  tap turns it into the closing summary and, when something failed, the exit status. Nothing in it
-  holds a secret: callers pass only text that is safe to print.
-- `CountingWriter`: the Singer messages on stdout, each line whole, RECORDs counted per stream.
+Errors (`AphexError`) say what went wrong and what to do; as ``FatalAPIError``s the SDK stops the
+stream instead of retrying, and the CLI prints them as one line. Streams tell the run's
+`RunReport` how they ended (in text safe to print); the tap turns it into the closing summary and
+the exit status. `CountingWriter` writes the Singer messages, each line whole, counting RECORDs.
 """
 
 from __future__ import annotations
@@ -31,8 +27,6 @@ from tap_aphex.logs import printable, run_secrets
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
-
-# --- errors a user can act on -----------------------------------------------------------------
 
 
 class AphexError(FatalAPIError):
@@ -60,14 +54,14 @@ class RunFailedError(AphexError):
 
     def __init__(self, failures: list[str], *, test: bool = False) -> None:
         self.failures = list(failures)
+        listed = " | ".join(failures)
         if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
-            what = "the connection test failed"
-            super().__init__(f"{what}: " + " | ".join(failures))
+            super().__init__(f"the connection test failed: {listed}")
             return
         what = "part of the run failed" if len(failures) == 1 else f"{len(failures)} parts failed"
         super().__init__(
             f"{what}, everything else landed (the state holds what was delivered, so the next "
-            "run resumes there): " + " | ".join(failures)
+            f"run resumes there): {listed}"
         )
 
 
@@ -105,35 +99,21 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__} persisted after retries: {text}"
 
 
-QUOTED_BODY_CHARS = 200
-
-
-def quoted_body(response: requests.Response) -> str:
-    """' The server said: "…".' for an error response, or "" when it said nothing.
-
-    At most ~200 characters, on one line, without control characters, without the request's
-    credentials (a server may echo them) and without URL query values. Starts with a space, so
-    that messages can end with it whether or not there is one.
-    """
+def quoted_body(response: requests.Response, limit: int = 200) -> str:
+    """' The server said: "…".' (the start of an error response's body, printable and without
+    the request's credentials, which a server may echo), or "" when it said nothing: a message
+    can end with it either way."""
     try:
-        head = next(response.iter_content(4 * QUOTED_BODY_CHARS), b"")
+        head = next(response.iter_content(4 * limit), b"")  # UTF-8: up to 4 bytes a character
     except (requests.RequestException, OSError, RuntimeError):
         return ""  # the body broke off: the status line says enough
     text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
-    secrets = _request_credentials(response.request)
-    text = printable(text, secrets, limit=QUOTED_BODY_CHARS)
+    headers = response.request.headers if response.request is not None else {}
+    found = [value for name in ("x-api-key", "Authorization") if (value := headers.get(name))]
+    # An Authorization value may be echoed without its scheme ("Bearer").
+    secrets = tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])
+    text = printable(text, secrets, limit=limit)
     return f' The server said: "{text}".' if text else ""
-
-
-def _request_credentials(request: requests.PreparedRequest | None) -> tuple[str, ...]:
-    if request is None:
-        return ()
-    values = (request.headers.get(name, "") for name in ("x-api-key", "Authorization"))
-    found = [value for value in values if value]
-    return tuple(found + [value.split(" ", 1)[-1] for value in found if " " in value])
-
-
-# --- the run's report, and the stdout writer that counts into it ------------------------------
 
 
 class StopReason(str, enum.Enum):
@@ -180,17 +160,14 @@ class RunReport:
         self.stops[name] = StreamStop(reason, resume_at, part=bool(part))
 
     def clear(self) -> None:
-        self.failures.clear()
-        self.errors.clear()
-        self.stops.clear()
-        self.records_sent.clear()
-        self.notes.clear()
+        # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).
+        for kept in (self.failures, self.errors, self.stops, self.records_sent, self.notes):
+            kept.clear()
 
     def summary(self) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
-        names = list(dict.fromkeys([*self.records_sent, *self.stops]))
         lines = []
-        for name in names:
+        for name in dict.fromkeys([*self.records_sent, *self.stops]):
             stop = self.stops.get(name)
             # A stream's line counts its records; a part's (a project's) says only how it ended.
             sent = "" if stop and stop.part else f"{self.records_sent[name]:,} records sent"
@@ -207,30 +184,23 @@ class RunReport:
 
 
 class RecordCounting:
-    """The one counting rule of both protocols' writers: a RECORD counts for its stream once its
-    line is written, in the run's `RunReport.records_sent` (the summary's "records sent").
-
-    Singer's writer is given the report when the tap makes it; Airbyte's is made before the tap
-    (the tap takes it as an argument), so it is handed the tap's report right after.
-    """
+    """Both protocols' writers count a RECORD once its line is written, into the run's
+    `RunReport.records_sent`. Airbyte's writer is made before the tap, so it is handed the
+    tap's report afterwards (`count_into`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._sent: Counter[str] = Counter()  # until `count_into`: counted, but reported nowhere
 
     def count_into(self, report: RunReport) -> None:
-        """Count into ``report`` (its Counter, which `RunReport.clear` empties in place)."""
         self._sent = report.records_sent
 
 
 class CountingWriter(RecordCounting, MsgSpecWriter):
-    """The SDK's msgspec writer, counting the RECORD messages written per stream (the summary's
-    "records sent"); each line is written whole even when a signal comes (`cli.held`).
-
-    By hand because the SDK's flushes stdout after every message, one system call per record:
-    here RECORD lines wait in stdout's buffer, and every other message (a STATE, a SCHEMA) is
-    flushed together with the records before it, so no STATE reaches the target ahead of them.
-    """
+    """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
+    comes (`cli.held`). The SDK's flushes after every message, a system call per record: here
+    RECORDs wait in stdout's buffer, flushed with the next other message, so no STATE gets ahead
+    of them."""
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()

@@ -1,7 +1,6 @@
-"""The task-event log's rules: a page's events, the cursor between pages, where a run starts.
+"""The task-event log's rules: a page's events, the records they make, the cursor between pages.
 
-Event ids are random strings, so the position is "the last event delivered", never "the largest
-id". Nothing here speaks HTTP or holds SDK state, so each rule is tested on its own.
+Event ids are random strings: the position is "the last event delivered", never "the largest id".
 """
 
 from __future__ import annotations
@@ -11,8 +10,10 @@ import json
 import logging
 import time
 import typing as t
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 
+import requests
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
@@ -23,11 +24,6 @@ from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 
-if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
-    import requests
-
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
 DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
@@ -36,11 +32,8 @@ DELETE_TYPE = "TaskDeleted"
 
 
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
-    """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages.
-
-    An event without a string ``eventId`` stops the page before any of it is delivered: it could
-    be neither delivered nor resumed after, and no cursor is guessed.
-    """
+    """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages. An
+    event without an ``eventId`` stops the page before any of it is delivered: no id is guessed."""
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         msg = 'the Data API answered without a JSON object holding a "data" list of events'
         raise UnexpectedResponseError(msg)
@@ -72,12 +65,9 @@ def next_cursor(found: Iterable[object]) -> str | None:
 
 
 def task_record(event: Row, reader: Reader) -> Row | None:
-    """The `tasks` record an event produces, or None (with a warning) when it changes no task.
-
-    Created and Updated carry the full task, so the record replaces the task; Deleted carries
-    only the id, so the record is the id with ``_sdc_deleted_at`` set to the deletion's time
-    (or, when that time is unreadable, the time the tap read it: a deletion is never lost).
-    """
+    """The `tasks` record of an event, or None (with a warning) when it changes no task. A
+    deletion carries only the id: its record is the id with ``_sdc_deleted_at`` (the event's time
+    or, when unreadable, now: a deletion is never lost)."""
     task, kind = event["task"], event["type"]
     if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
         reader.warn_once(
@@ -93,11 +83,7 @@ def task_record(event: Row, reader: Reader) -> Row | None:
             "came and changes no task (said once per run).",
         )
         return None
-    produced_by = {
-        "eventId": event["eventId"],
-        "eventType": kind,
-        "eventCreatedAt": event["createdAt"],
-    }
+    produced_by = dict(eventId=event["eventId"], eventType=kind, eventCreatedAt=event["createdAt"])
     if kind == DELETE_TYPE:
         deleted_at = event["createdAt"] or epoch_to_rfc3339(time.time())
         return {"id": task["id"], **produced_by, "_sdc_deleted_at": deleted_at}
@@ -107,12 +93,9 @@ def task_record(event: Row, reader: Reader) -> Row | None:
         documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
         undocumented = {key: value for key, value in task.items() if key not in TASK_FIELDS}
     # The event's misfits that belong to the task (and its time) keep their vendor path here too.
-    misfits = event["undocumented"] or {}
-    undocumented |= {
-        key: value
-        for key, value in misfits.items()
-        if key == "createdAt" or key.startswith("task.")
-    }
+    for key, value in (event["undocumented"] or {}).items():
+        if key == "createdAt" or key.startswith("task."):
+            undocumented[key] = value
     return {
         **documented,
         "undocumented": undocumented or None,
@@ -125,12 +108,9 @@ STATUS_FIELDS = tuple((EVENT_FIELDS["task"].inner or {})["statuses"].inner or ()
 
 
 def status_records(task: Row) -> list[Row]:
-    """The `task_statuses` records of one `tasks` record (none for a deletion: it carries none).
-
-    Each status keeps its typed fields; keys the documents do not name, and its values that did
-    not fit (kept on the task under their path, ``task.statuses[2].value``), go to its own
-    ``undocumented`` by name.
-    """
+    """The `task_statuses` records of a `tasks` record (none for a deletion). A status's
+    undocumented keys, and its misfit values kept on the task (``task.statuses[2].value``), go to
+    its own ``undocumented``."""
     if task.get("_sdc_deleted_at") or not isinstance(task.get("statuses"), list):
         return []
     misfits = task.get("undocumented") or {}
@@ -161,11 +141,8 @@ def status_records(task: Row) -> list[Row]:
 
 
 def newest_change_per_task(events: Iterable[Row], reader: Reader) -> list[Row]:
-    """The `tasks` records of a page: each task's newest change only, in the order of those.
-
-    `tasks` is the current copy of each task, so a task created, updated and deleted within one
-    page is one deletion record: a target that upserts on `id` ends the same, with fewer rows.
-    """
+    """The `tasks` records of a page: each task's newest change only, in the order of those. A
+    target that upserts on `id` ends the same as with every change, with fewer rows."""
     newest: dict[str, Row] = {}
     for event in events:
         record = task_record(event, reader)
@@ -176,13 +153,9 @@ def newest_change_per_task(events: Iterable[Row], reader: Reader) -> list[Row]:
 
 
 class EventLogPaginator(BaseAPIPaginator["str | None"]):
-    """Follows the stream's ``next_page_token_jsonpath`` (``nextStartAfter``) from ``start``.
-
-    By hand, beside the SDK's JSONPath paginator: that one always starts with no token, and stops
-    only on a token equal to the one before it, while a log whose cursors lead back several pages
-    would be read again and again. An empty page with a new cursor is followed (an empty page
-    with none, or the same one, is the end of the log).
-    """
+    """Follows ``nextStartAfter`` from ``start``. Not the SDK's JSONPath paginator: it starts
+    with no token, and stops only on a token equal to the one before, so cursors that lead back
+    several pages would loop. An empty page with a new cursor is followed."""
 
     def __init__(self, jsonpath: str, start: str | None, logger: logging.Logger) -> None:
         super().__init__(start)
@@ -223,10 +196,7 @@ def first_deliveries(
     events: Iterable[Row], delivered: set[int], reader: Reader, after: str | None
 ) -> Iterator[Row]:
     """The events this run has not delivered yet (``delivered``: their ids' hashes, updated).
-
-    An event served again, anywhere in a page, is dropped with a WARNING: delivered twice, it
-    would also be applied to `tasks` twice, over a newer copy.
-    """
+    One served again is dropped with a WARNING: `tasks` would apply it over a newer copy."""
     for event in events:
         key = hash(event["eventId"])
         if key in delivered:
@@ -250,22 +220,16 @@ def stop_words(
     reason: StopReason, count: int, resume_at: str, waited: float
 ) -> tuple[int, str] | None:
     """The line (level, text) saying why the reading stopped; None: a failure says its own."""
-    read = _events_read(count)
+    read, resumes = _events_read(count), f"the next run resumes {resume_at}."
     if reason is StopReason.DAILY_LIMIT:
         return logging.WARNING, (
             f"The Data API's daily event limit is reached (HTTP 503; {waited:.0f} s waited for it "
-            f"in this run, within `retry_budget_seconds`) after {read}; the next run resumes "
-            f"{resume_at}."
+            f"in this run, within `retry_budget_seconds`) after {read}; {resumes}"
         )
     if reason is StopReason.MAX_EVENTS:
-        return logging.INFO, (
-            f"Stopping after {read} (`max_events_per_run`); the next run resumes {resume_at}."
-        )
+        return logging.INFO, f"Stopping after {read} (`max_events_per_run`); {resumes}"
     if reason is StopReason.END_OF_LOG:
-        return (
-            logging.INFO,
-            f"Reached the end of the log: {read}; the next run resumes {resume_at}.",
-        )
+        return logging.INFO, f"Reached the end of the log: {read}; {resumes}"
     return None
 
 

@@ -1,18 +1,10 @@
-"""Where a run reads the task-event log from, and where the next one resumes.
-
-Every stream fed by the one pass over the log (`task_events`, `tasks`, `task_statuses`) keeps its
-position in the state as the last event delivered. Ids are random, so positions cannot be compared:
-when the selected streams' bookmarks differ, the only start that loses nothing is the configured
-beginning, said in a WARNING. Nothing here speaks HTTP or holds SDK state.
-"""
+"""Where a run reads the task-event log from, and where the next one resumes."""
 
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-if t.TYPE_CHECKING:
-    from collections.abc import Iterable
 
 
 @dataclass(frozen=True)
@@ -25,39 +17,32 @@ class Bookmark:
 
 
 def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
-    """The bookmark in ``entry`` (the stream's part of the state, as the SDK holds it).
-
-    Read from the state itself: the SDK's starting value would fall back to a configured
-    ``start_date``, which is a date and never an event id.
-    """
+    """The bookmark in ``entry`` (the stream's part of the state), read from the state itself:
+    the SDK's starting value falls back to a configured ``start_date``, never an event id."""
     if not isinstance(entry, dict):
         return Bookmark(stream, None, f"its entry is {_shown(entry)}, not an object")
-    if "replication_key" not in entry and "replication_key_value" not in entry:
-        if set(entry) <= _SDK_HOUSEKEEPING and not entry.get("partitions"):
-            return Bookmark(stream, None)  # never delivered anything: not a problem
-        # Something is there, but no position the tap wrote: never read as "nothing yet".
-        if "progress_markers" in entry:
-            why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
-        else:
-            keys = ", ".join(f"`{key:.30}`" for key in list(entry)[:4])
-            why = f"it has no replication_key_value, only {keys}"
-        return Bookmark(stream, None, why)
     key, value = entry.get("replication_key"), entry.get("replication_key_value")
-    if key != replication_key:
-        return Bookmark(
-            stream, None, f"its replication_key is {_shown(key)}, not {replication_key}"
-        )
-    if not isinstance(value, str):
-        return Bookmark(stream, None, f"its replication_key_value is {_shown(value)}, not an id")
-    if not value.strip():
-        return Bookmark(stream, None, "its replication_key_value is empty")
-    return Bookmark(stream, value)
+    unset = "replication_key" not in entry and "replication_key_value" not in entry
+    if unset and set(entry) <= _NOT_POSITIONS and not entry.get("partitions"):
+        return Bookmark(stream, None)  # never delivered anything; anything more is a problem
+    if unset and "progress_markers" in entry:
+        why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
+    elif unset:
+        keys = ", ".join(f"`{name:.30}`" for name in list(entry)[:4])
+        why = f"it has no replication_key_value, only {keys}"
+    elif key != replication_key:
+        why = f"its replication_key is {_shown(key)}, not {replication_key}"
+    elif not isinstance(value, str):
+        why = f"its replication_key_value is {_shown(value)}, not an id"
+    elif not value.strip():
+        why = "its replication_key_value is empty"
+    else:
+        return Bookmark(stream, value)
+    return Bookmark(stream, None, why)
 
 
-#: What the SDK writes in a stream's entry besides a position (none of it is one).
-_SDK_HOUSEKEEPING = frozenset(
-    {"starting_replication_value", "replication_key_signpost", "partitions"}
-)
+#: What the SDK writes in a stream's entry besides a position.
+_NOT_POSITIONS = frozenset({"starting_replication_value", "replication_key_signpost", "partitions"})
 
 
 def _shown(value: object) -> str:
@@ -80,12 +65,9 @@ class Start:
 
 
 def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
-    """Where a run that feeds the streams of ``bookmarks`` (the selected ones) starts.
-
-    Streams fed by one pass checkpoint together, so their bookmarks agree. They differ only when
-    the selection changed between runs (or the state was edited); positions in the log cannot be
-    compared, so the only start that loses nothing for any of them is the configured beginning.
-    """
+    """Where a run starts. The streams of ``bookmarks`` (the selected ones) checkpoint together:
+    theirs differ only when the selection changed or the state was edited, and then none is used
+    (ids are random, so bookmarks cannot be compared)."""
     marks = sorted(bookmarks, key=lambda mark: mark.stream)
     fallback = Start(start_after, "start_after") if start_after else Start(None, "beginning")
     values = {mark.value for mark in marks}
@@ -137,9 +119,8 @@ def refused_cursor_advice(refused: str, cursor_sent: str | None, start: Start | 
         )
     if cursor_sent and start is not None and start.origin == "state":
         return (
-            f"{refused} The cursor is the last event in the state of task_events/tasks. To "
-            "start again from `start_after` (or the first event), clear that state: "
-            "`meltano state clear <state id>` (`meltano state list` shows it), or run "
-            "tap-aphex without `--state`."
+            f"{refused} The cursor is the last event in the state of task_events/tasks. To start "
+            "again from `start_after` (or the first event), clear that state: `meltano state clear "
+            "<state id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
         )
     return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
