@@ -12,6 +12,7 @@ import requests
 
 from tap_aphex.report import PaginationLoopError
 from tap_aphex.streams.event_log import (
+    EMPTY_PAGES_FOLLOWED,
     EventLogPaginator,
 )
 from tap_aphex.streams.log_position import (
@@ -183,6 +184,18 @@ def test_an_empty_page_with_a_new_cursor_is_followed(start: str | None) -> None:
     pages = [response([], "b"), response([], "c"), response(events("d"), "d"), response([], None)]
 
     assert list(paginator_over(pages, start)) == ["b", "c", "d", None]
+
+
+def test_empty_pages_with_new_cursors_are_followed_only_so_far_in_a_row() -> None:
+    def empties(run: str) -> list[requests.Response]:
+        return [response([], f"{run}{n}") for n in range(EMPTY_PAGES_FOLLOWED)]
+
+    # Events between two runs of empty pages: each run is counted from nothing.
+    pages = [*empties("a"), response(events("e"), "e"), *empties("b"), response(events("f"), "f")]
+
+    assert list(paginator_over(pages))[-1] == "f"
+    with pytest.raises(PaginationLoopError, match=f"{EMPTY_PAGES_FOLLOWED + 1} empty pages in a"):
+        list(paginator_over([*empties("a"), response([], "one-too-many")]))
 
 
 @pytest.mark.parametrize(

@@ -468,7 +468,7 @@ def test_an_absent_null_or_empty_next_start_after_is_the_end(
     assert next_cursor(found) == expected  # what the paginator's JSONPath found
 
 
-@pytest.mark.parametrize("cursor", [12, 1.5, True, ["a"], {"id": "a"}])
+@pytest.mark.parametrize("cursor", [12, 1.5, True, ["a"], {"id": "a"}, "   ", "\n"])
 def test_a_next_start_after_that_is_no_event_id_is_refused_with_a_clear_error(
     cursor: object,
 ) -> None:

@@ -86,9 +86,10 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
         )
     elif len(values - {None}) == 1:  # some streams have a position, the others none at all
         (shared,) = values - {None}
-        new = " and ".join(mark.stream for mark in marks if mark.value is None)
+        names = [mark.stream for mark in marks if mark.value is None]
+        new, has = " and ".join(names), "has" if len(names) == 1 else "have"
         why = (
-            f"{new} has no bookmark while the others are at event {shared} (a stream newly "
+            f"{new} {has} no bookmark while the others are at event {shared} (a stream newly "
             "selected, or a state written by a version of the tap without it); the whole log is "
             "read again, which spends the daily quota (20,000 events a day) for as many days as "
             f"the log is long. To go on from event {shared} instead, deselect {new}"
