@@ -20,7 +20,10 @@ from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
 
 #: A URL in text, up to a space or quote, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`).
-_URL_IN_TEXT = re.compile(r"""(?i)https?://[^\s'"<>]+|[^\s'"<>?]*\?[^\s'"<>]+""")
+# A URL in prose: punctuation right after it (";", ",", ".", ")") is the sentence's, not the URL's.
+_URL_IN_TEXT = re.compile(
+    r"""(?i)https?://[^\s'"<>]*[^\s'"<>;,.)]|[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
+)
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
 #: A `;name=value` path parameter (RFC 3986 allows one in every segment), or a bare `;name`.
 _PATH_PARAM = re.compile(r";([^/;=?#]*)(=[^/;?#]*)?")

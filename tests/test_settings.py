@@ -289,6 +289,12 @@ def test_safe_urls_drop_credentials_and_query_values(url: str, expected: str) ->
         ("Max retries exceeded with url: /x?token=abc (Caused", "url: /x?token=… (Caused"),
         ("did you mean `page_size`?", "did you mean `page_size`?"),
         ("startAfter=abc, pageSize=3", "startAfter=abc, pageSize=3"),  # prose, not a URL
+        (  # the sentence goes on after the URL
+            "HTTP 500 from https://h/x?startAfter=a&pageSize=4000; retrying in 5 s",
+            "HTTP 500 from https://h/x?startAfter=…&pageSize=…; retrying in 5 s",
+        ),
+        ("(see https://h/x?a=1).", "(see https://h/x?a=…)."),
+        ("at /x?token=abc, then", "at /x?token=…, then"),
     ],
 )
 def test_urls_in_log_lines_lose_their_query_values(text: str, expected: str) -> None:
