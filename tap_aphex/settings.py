@@ -131,10 +131,8 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 
 def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
-    """What is wrong with a config its JSON schema accepts (no message quotes a secret).
-
-    ``streams_required``: False for discovery, where enabling no stream is an empty catalog.
-    """
+    """What is wrong with a config its JSON schema accepts (no message quotes a secret);
+    ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
     problems = secret_problems(config)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
@@ -163,8 +161,7 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Keys and tokens that cannot be sent as they are, named but never shown: surrounding
     whitespace is refused, not silently stripped; a character no HTTP header can carry could
     never be sent, and the HTTP library's error would print the whole value."""
-    found = [("api_key", config.get("api_key"))]
-    found += [
+    found = [("api_key", config.get("api_key"))] + [
         (f"projects[{index}].token", project.get("token"))
         for index, project in enumerate(config.get("projects") or [])
         if isinstance(project, dict)
