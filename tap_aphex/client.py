@@ -1,9 +1,6 @@
 """The HTTP client both APIs share: clear errors, retries within one budget, a deadline per
-response, and one decode of a JSON body.
-
-Retries are the SDK's (`validate_response` raises `RetriableAPIError`, `backoff` waits); what is
-ours is how long: every wait comes out of `retry_budget_seconds`, so a budget of 0 never waits.
-"""
+response. Retries are the SDK's (`validate_response` raises `RetriableAPIError`, `backoff`
+waits); ours is how long: every wait comes out of `retry_budget_seconds`."""
 
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import itertools
 import logging
 import time
 import typing as t
-from functools import cached_property
 from http import HTTPStatus
 
 import requests
@@ -28,7 +24,6 @@ from tap_aphex.report import (
     UnexpectedResponseError,
     quoted_body,
 )
-from tap_aphex.settings import DEFAULT_TIMEOUT_SECONDS
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -54,21 +49,16 @@ class AphexStream(RESTStream[t.Any]):
     # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
     # default list held 429, 0.55's is empty (it retries 429 in its own validate_response).
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: What a 403 and a 404 most likely mean for this stream's API; streams say it for theirs.
+    #: What a 403 and a 404 most likely mean for this stream's API.
     forbidden_advice = "Check that the key or token may read this API."
     not_found_advice = "Check the URL in the settings."
-    #: Waits before each retry of a 503, for an API where a 503 means more than any 5xx (the
-    #: Data API's daily limit); empty: a 503 is retried like any 5xx.
+    #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
-        self.report = report  # where this stream tells the run what failed and why it stopped
-
-    @cached_property
-    def retry_budget(self) -> RetryBudget:
-        """This stream's, for the whole run (made on first use: discovery never needs it)."""
-        return RetryBudget(
+        self.report = report  # what failed and why this stream stopped, for the run's summary
+        self.retry_budget = RetryBudget(
             float(self.config["retry_budget_seconds"]), self.SERVICE_UNAVAILABLE_WAITS
         )
 
@@ -76,12 +66,11 @@ class AphexStream(RESTStream[t.Any]):
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if response.is_redirect:
-            msg = (
+            raise RedirectRefusedError(
                 f"the API redirected (HTTP {status}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
-            raise RedirectRefusedError(msg)
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
             raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
@@ -110,11 +99,8 @@ class AphexStream(RESTStream[t.Any]):
         return session
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
-        """Bound the whole response by `request_timeout`, counted from when it was sent.
-
-        requests' own timeout bounds each socket read, so a body that trickles in never times
-        out; the body is read through `BodyWithDeadline`, which checks the clock at every read.
-        """
+        """Bound the whole response by `request_timeout` from when it was sent: requests' own
+        timeout bounds each socket read, so a body that trickles in would never time out."""
         left = self.timeout - response.elapsed.total_seconds()
         late = (
             f"the response from {safe_url(response.url)} took longer than "
@@ -130,17 +116,14 @@ class AphexStream(RESTStream[t.Any]):
     @property
     @override
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", DEFAULT_TIMEOUT_SECONDS))
+        return int(self.config["request_timeout"])
 
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
-        """Each wait as the budget grants it (see `RetryBudget.spend`)."""
         attempts = itertools.count()  # this request's tries: one generator per request
-
-        def wait(failure: object) -> float:
-            return self.retry_budget.spend(failure, next(attempts))
-
-        return self.backoff_runtime(value=wait)
+        return self.backoff_runtime(
+            value=lambda failure: self.retry_budget.spend(failure, next(attempts))
+        )
 
     @override
     def backoff_jitter(self, value: float) -> float:
@@ -164,13 +147,8 @@ class AphexStream(RESTStream[t.Any]):
 
 
 class RetryBudget:
-    """The seconds one stream may still spend waiting between retries in this run.
-
-    Every wait is charged: the server's ``Retry-After``, else 1, 2, 4, 8 s (a 503: the slower
-    schedule that tells a spent quota from a passing outage). A wait that does not fit is not
-    waited: the failure is raised as it is (a 503 stays a 503, which the Data API stream reads
-    as its daily limit), or as `RetryBudgetExceededError` saying what the budget was.
-    """
+    """The seconds one stream may still spend waiting between retries in this run. A wait that
+    does not fit is not waited: a 503 is raised as it is (the Data API's daily limit)."""
 
     def __init__(self, seconds: float, unavailable_waits: tuple[float, ...]) -> None:
         self.left = seconds
@@ -178,35 +156,29 @@ class RetryBudget:
         self._unavailable_waits = unavailable_waits
 
     def spend(self, failure: object, attempt: int) -> float:
-        """The wait before the next try; raises when it would overrun the budget.
-
-        A body that could not be decompressed is not fetched again: it would most likely come
-        the same, and with the Data API a page fetched again may count against the quota again.
-        """
+        """The wait before the next try; raises when it would overrun the budget."""
+        # A body that could not be decompressed would likely come the same, and cost quota again.
         if isinstance(failure, requests.exceptions.ContentDecodingError):
-            msg = (
+            raise UnexpectedResponseError(
                 f"{failure_words(failure)}: the body could not be decompressed as its "
                 "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
-            )
-            raise UnexpectedResponseError(msg) from failure
+            ) from failure
         requested = retry_after_seconds(getattr(failure, "response", None))
         unavailable = isinstance(failure, ServiceUnavailableError)
         if requested is not None:
             wait = requested
-        elif unavailable:
-            schedule = self._unavailable_waits
-            wait = schedule[min(attempt, len(schedule) - 1)]
+        elif unavailable:  # the slower schedule that tells a spent quota from a passing outage
+            wait = self._unavailable_waits[min(attempt, len(self._unavailable_waits) - 1)]
         else:
             wait = float(2**attempt)
         if wait > self.left:
             if unavailable:
                 raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
-            msg = (
+            raise RetryBudgetExceededError(
                 f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
                 f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up."
             )
-            raise RetryBudgetExceededError(msg)
         self.left -= wait
         self.waited += wait
         return wait
@@ -217,12 +189,8 @@ class ResponseTooSlow(requests.exceptions.ReadTimeout):
 
 
 class BodyWithDeadline:
-    """Stands in for `requests.Response.raw` (urllib3's response), checking the clock per read.
-
-    Reads go through urllib3's `read1`, which returns what has arrived after at most one socket
-    read, so a body that trickles in is cut off at the deadline (give or take one socket read,
-    which requests' own timeout bounds). Everything else is urllib3's response itself.
-    """
+    """`requests.Response.raw` (urllib3's response) with the clock checked at every read: its
+    `read1` returns after at most one socket read, so a trickling body is cut off in time."""
 
     def __init__(self, raw: BaseHTTPResponse, deadline: float, late: str) -> None:
         self.__dict__.update(_raw=raw, _deadline=deadline, _late=late)
@@ -265,24 +233,18 @@ def failure_words(failure: object) -> str:
         return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
     if isinstance(failure, ResponseTooSlow):
         return str(failure)  # ours, and it names the URL safely
-    request = getattr(failure, "request", None)
-    url = getattr(request, "url", None)
+    url = getattr(getattr(failure, "request", None), "url", None)
     return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")
 
 
 def retry_after_seconds(
     response: requests.Response | None, now: Callable[[], float] = time.time
 ) -> float | None:
-    """The wait a response's ``Retry-After`` asks for: delay-seconds or an HTTP-date; else None.
-
-    The HTTP-date is read with the stdlib's `email.utils`, which parses exactly RFC 9110's format
-    (pendulum, which the project no longer depends on, parses ISO 8601 and would need a format
-    string for this one; every other time here is epoch numbers or RFC 3339 we wrote ourselves).
-    """
-    header = response.headers.get("Retry-After") if response is not None else None
-    if header is None:
+    """The wait a response's ``Retry-After`` asks for: delay-seconds or an HTTP-date (which
+    the stdlib's `email.utils` parses exactly as RFC 9110 writes it); else None."""
+    header = response.headers.get("Retry-After", "").strip() if response is not None else ""
+    if not header:
         return None
-    header = header.strip()
     if header.isdigit():
         return float(header)
     try:

@@ -1,9 +1,8 @@
 """The one place tap-aphex touches the Singer SDK's internals (singer-sdk 0.54 and 0.55).
 
-Everything else uses the SDK's public, documented API. Each function here says which SDK behaviour
-it relies on (0.54 unless a later release is named), and `tests/test_sdk_seam.py` fails loudly when
-an SDK upgrade moves one of them. Keep it that way: a new reach into the SDK goes here, with its one
-line of why, and a check in that test. `scripts/test-next-sdk.sh` runs the tests on the newest SDK.
+Each item says which SDK behaviour it relies on, and for which releases; `tests/test_sdk_seam.py`
+fails loudly when an upgrade moves one. A new reach into the SDK goes here, with its why and a
+check in that test. `scripts/test-next-sdk.sh` runs the tests on the newest SDK.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
+from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.streams import RESTStream, Stream
@@ -23,9 +23,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import requests
-
-    # 0.54 types `Stream.get_batches`' batch_config with this class, from a private module.
-    from singer_sdk.helpers._batch import BatchConfig as BatchConfig
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.helpers.types import Context
 
@@ -33,19 +30,14 @@ if t.TYPE_CHECKING:
 
 
 def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
-    """`batch_config` as the SDK reads it when it writes the first BATCH file (0.54: the private
-    `BatchConfig.from_dict`, what `Stream.get_batch_config` calls); the tap reads it up front."""
-    from singer_sdk.helpers._batch import BatchConfig
-
+    """`batch_config` read up front as the SDK reads it for the first BATCH file. 0.54: the
+    private `BatchConfig.from_dict` (also the type of `Stream.get_batches`' batch_config)."""
     return BatchConfig.from_dict(dict(raw))
 
 
 def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
-    """What the CLI's ``--config`` option hands to ``invoke``.
-
-    0.54: `cb_config` returns a private `_ConfigInput(config, parse_env)`, which `invoke` and the
-    `--test`/`--discover` callbacks read; we build it after reading the files ourselves.
-    """
+    """What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: `cb_config`
+    returns a private `_ConfigInput`, which `invoke`, `--test` and `--discover` read."""
     return _ConfigInput(config=config, parse_env=parse_env)
 
 
@@ -61,11 +53,8 @@ ACTIVATE_VERSION = "activate-version"
 def without_capability(
     capabilities: Iterable[CapabilitiesEnum], value: str
 ) -> list[CapabilitiesEnum]:
-    """``capabilities`` (e.g. `Tap.capabilities`) less the one whose value is ``value``.
-
-    0.54/0.55: `Tap.capabilities` holds members of several `CapabilitiesEnum` classes, whose
-    member for a given capability moves between releases; its string value does not.
-    """
+    """``capabilities`` less the one whose value is ``value``. 0.54/0.55: `Tap.capabilities`
+    mixes `CapabilitiesEnum` classes, whose member for a capability moves; its value does not."""
     return [capability for capability in capabilities if capability.value != value]
 
 
@@ -74,19 +63,13 @@ class SeamTap(Tap):
 
     @override
     def _setup_signal_handlers(self) -> None:
-        """Leave SIGINT and SIGTERM to the CLI (`tap_aphex.cli`).
-
-        0.54: `PluginBase.__init__` calls this to install `_handle_termination`, which writes a
-        STATE (possibly `tasks: {}` mid-page) and exits 0 as if the run had finished.
-        """
+        """Leave SIGINT and SIGTERM to `tap_aphex.cli`. 0.54: `PluginBase.__init__` calls this to
+        install `_handle_termination`, which writes a STATE (maybe mid-page) and exits 0."""
 
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:
-    """The `logging.Logger` behind a stream's ``logger``, the one filters are attached to.
-
-    0.54: `Stream.logger` is the tap logger's child `Logger`; 0.55 wraps that child in a
-    `LoggerAdapter` (adding `stream_name`), which has no `filters` of its own.
-    """
+    """The `logging.Logger` behind a stream's ``logger``, to attach filters to. 0.54: it is one;
+    0.55 wraps it in a `LoggerAdapter` (adding `stream_name`), which has no `filters`."""
     return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
 
 
@@ -101,16 +84,14 @@ SDK_METRIC_TEMPLATE = "METRIC: %s"
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
 #: `tap_aphex.logs`. 0.54 logs them with these format strings (the record's `msg`, before its args).
 SDK_CHATTER: tuple[str, ...] = (
-    # helpers/_state.py: said of published_plans, whose bookmark is only moved when a project is
-    # read in full (progress markers are dropped on failure), so the warning is false here.
+    # helpers/_state.py: false for published_plans, whose bookmark moves per project read in full.
     "Stream is assumed to be unsorted, progress is not resumable if interrupted",
     # streams/core.py: once per page for `tasks` and per version for the plan tables.
     "Beginning sync of '%s' in %s mode",
     "Beginning sync of '%s' in %s mode with context keys: %s",
     # streams/_state.py: as often, and the streams say where they start themselves.
     "Starting incremental sync of '%s' with bookmark value: %s",
-    # streams/core.py: also logged for the connection test's deliberate stop after one record;
-    # a real failure reaches the user as the tap's own one-line error.
+    # streams/core.py: also said of the connection test's stop; a real failure gets our own line.
     "An unhandled error occurred while syncing '%s'",
     # streams/rest.py: the end of the log, which the streams' own lines report.
     "Pagination stopped after %d pages because no records were found in the last response",
@@ -119,8 +100,7 @@ SDK_CHATTER: tuple[str, ...] = (
     "Skipping parse of env var settings...",
     "Parsing env var for settings config...",
     "Parsing '%s' config from env variable '%s'.",
-    # plugin_base.py: closes the list of config problems (each already an ERROR line of its own),
-    # and is logged when `validate_config=False`, where the tap then checks the config itself.
+    # plugin_base.py: after each config problem's ERROR line, and when the tap checks it itself.
     "Config validation failed",
     # backoff (the SDK's retry decorator is given the stream's logger): `backoff_handler` says it.
     "Backing off %s(...) for %.1fs (%s)",
@@ -139,25 +119,20 @@ NO_PERIODIC_STATE = 10**12
 
 
 def write_state(stream: Stream) -> None:
-    """Write a STATE message now, with the whole tap's state (every stream's bookmark).
-
-    0.54: `Stream._write_state_message` writes only when `state_manager.is_flushed` is False, which
-    writing a record sets; a page whose events produced no record of this stream must move it too.
-    The SDK's state writer still skips a STATE equal to the last one it wrote.
-    """
+    """Write a STATE now, with every stream's bookmark, even after a page with no record of this
+    stream. 0.54: `Stream._write_state_message` writes only when `state_manager.is_flushed` is
+    False, which a record sets; it still skips a STATE equal to the last one written."""
     stream.state_manager.is_flushed = False
     stream._write_state_message()
 
 
 class StateWrittenByParent(Stream):
-    """A stream whose STATE only its parent writes (`write_state`), never its own sync.
+    """A stream whose STATE only its parent writes (`write_state`), once every stream it feeds
+    has its records (the log: per page; published plans: per project).
 
-    0.54/0.55: `Stream.sync` ends by marking the state unwritten (`_finalize_state`) and writing
-    it (`_write_state_message`). `task_events` feeds `tasks` and then `task_statuses` each page: a
-    STATE between the two would point `task_statuses` past records a kill would then lose; and a
-    plan table fed once per published version would write every project's bookmarks per version.
-    So the parent writes the one STATE (`write_state`), once every stream it feeds has its records
-    (the log: once per page; published plans: once per project).
+    0.54/0.55: `Stream.sync` ends with `_finalize_state` and `_write_state_message`. A STATE
+    between `tasks` and `task_statuses` would point the latter past records a kill would lose; a
+    plan table, fed per published version, would write every project's bookmarks per version.
     """
 
     @override
@@ -166,12 +141,9 @@ class StateWrittenByParent(Stream):
 
 
 def set_bookmark(stream: Stream, replication_key_value: str) -> None:
-    """Point ``stream``'s bookmark at ``replication_key_value`` (an event id).
-
-    0.54: `Stream.stream_state` is the stream's writable entry in the tap's state, with the keys
-    `replication_key` and `replication_key_value` that `increment_state` writes per record; records
-    sent out of the log's order (tasks: newest change per page) must not leave it mid-page.
-    """
+    """Point ``stream``'s bookmark at an event id, not at its last record's (out of log order).
+    0.54: `Stream.stream_state` is the stream's writable state entry, whose `replication_key` and
+    `replication_key_value` `increment_state` writes per record."""
     state = stream.stream_state
     state["replication_key"] = stream.replication_key
     state["replication_key_value"] = replication_key_value
@@ -181,12 +153,9 @@ def set_bookmark(stream: Stream, replication_key_value: str) -> None:
 
 
 def discard_progress(partition_state: dict[str, t.Any]) -> None:
-    """Forget the bookmark an unsorted stream advanced in this partition during this run.
-
-    0.54: an unsorted stream's new replication value waits under the partition state's
-    ``progress_markers`` until the partition (or, for a child, the run) is finalized, which
-    promotes it to ``replication_key_value``; popping it first keeps the old bookmark.
-    """
+    """Forget the bookmark an unsorted stream advanced in this partition during this run. 0.54:
+    it waits in ``progress_markers`` until the partition (a child's: the run) is finalized into
+    ``replication_key_value``; popping it first keeps the old bookmark."""
     partition_state.pop("progress_markers", None)
 
 
@@ -194,20 +163,14 @@ def request_sender(
     stream: RESTStream[t.Any],
 ) -> Callable[[requests.PreparedRequest, Context], requests.Response]:
     """The SDK's path for one request, for a download thread outside `request_records`.
-
-    0.54/0.55: `request_records` sends each request through `request_decorator` (the retries,
-    whose waits `backoff_wait_generator` pays from the budget) around `_request` (the metrics,
-    `validate_response`, on `requests_session`, which a download thread has its own of).
-    """
+    0.54/0.55: `request_decorator` (the retries, paid from our budget) around `_request`
+    (metrics, `validate_response`, on `requests_session`: a download thread has its own)."""
     return stream.request_decorator(stream._request)
 
 
 def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.PreparedRequest:
-    """`get_http_request` with ``context``, prepared as `request_records` prepares each page's.
-
-    0.54/0.55: `_prepare_request(context=, page=)` builds it from `get_http_request` and applies
-    the authenticator; a single page: no paginator token.
-    """
+    """The request for ``context``, as `request_records` prepares each page's. 0.54/0.55:
+    `_prepare_request(context=, page=)` applies the authenticator; one page: no paginator token."""
     return stream._prepare_request(context=context, page=SinglePagePaginator())
 
 
@@ -215,13 +178,9 @@ def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.Pr
 
 
 class SchemaOncePerRun(Stream):
-    """A stream whose SCHEMA goes out once per run (and again only if it changes).
-
-    0.54/0.55: `Stream.sync` calls `_write_schema_message` on every call, and a fed stream is
-    synced once per page (`tasks`) or per published version (the plan tables); a target may run
-    DDL checks on each SCHEMA. The messages are those of `_generate_schema_messages` (one per
-    stream map), compared as dicts with the ones already written.
-    """
+    """A stream whose SCHEMA goes out once per run (and again only if it changes), though fed
+    per page or per published version: a target may run DDL checks on each. 0.54/0.55: each
+    `Stream.sync` calls `_write_schema_message`, which writes `_generate_schema_messages`."""
 
     _schema_sent: list[dict[str, t.Any]] | None = None
 

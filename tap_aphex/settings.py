@@ -1,7 +1,5 @@
-"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express.
-
-How a config is read and its JSON Schema errors worded is `inputs.py`'s.
-"""
+"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express
+(reading a config and wording its JSON Schema errors is `inputs.py`'s)."""
 
 from __future__ import annotations
 
@@ -17,18 +15,8 @@ from tap_aphex.logs import safe_url, url_credentials
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
-MAX_PARALLEL_PROJECTS = 64
-DEFAULT_TIMEOUT_SECONDS = 300
-DEFAULT_RETRY_BUDGET_SECONDS = 600
-MAX_PAGE_SIZE = 4_000  # the Data API's documented cap on a page
-MAX_TIMEOUT_SECONDS = 86_400  # a day: more is a typo, and Python's clocks overflow near 1e12
-MAX_RETRY_BUDGET_SECONDS = 86_400  # a day: longer waits belong to the next scheduled run
-MAX_PUBLISHED_PLANS_LIMIT = 1_000  # the tap's cap on `limit`, which its growth stops at too
-MAX_EVENTS_PER_RUN = 1_000_000_000  # far beyond any daily quota; a bound, not a policy
-#: What an HTTP header value can carry (Latin-1, no control characters); a key or token holding
-#: anything else could not be sent, and the HTTP library's error would quote it.
+#: Not in an HTTP header value (Latin-1, no control characters): a key or token with one is refused.
 _NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
-SECRETS = ("api_key", "token")  # setting names whose values are never printed
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -72,14 +60,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "page_size",
-        th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
+        th.IntegerType(minimum=1, maximum=4_000),  # the Data API's documented cap
         title="Page size",
         description="Events per page, 1 to 4,000 (the API's cap). Sent as `pageSize` only when "
         "set (the newer endpoint accepts it).",
     ),
     th.Property(
         "max_events_per_run",
-        th.IntegerType(minimum=1, maximum=MAX_EVENTS_PER_RUN),
+        th.IntegerType(minimum=1, maximum=1_000_000_000),  # a bound, not a policy
         title="Max events per run",
         description="Stop cleanly after this many events (the next run continues). The API counts "
         "every event of a page it served against the daily quota. With `page_size` set the last "
@@ -95,7 +83,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "published_plans_limit",
-        th.IntegerType(minimum=1, maximum=MAX_PUBLISHED_PLANS_LIMIT),
+        th.IntegerType(minimum=1, maximum=1_000),  # `limit` grows up to it too
         default=DEFAULT_PUBLISHED_PLANS_LIMIT,
         title="Published versions per request",
         description="Sent as `limit`: how many published versions to ask each project for on "
@@ -103,7 +91,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_parallel_projects",
-        th.IntegerType(minimum=1, maximum=MAX_PARALLEL_PROJECTS),
+        th.IntegerType(minimum=1, maximum=64),
         default=DEFAULT_MAX_PARALLEL_PROJECTS,
         title="Projects downloaded at a time",
         description="How many projects' published plans are requested at the same time (each "
@@ -114,8 +102,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.IntegerType(minimum=1, maximum=MAX_TIMEOUT_SECONDS),
-        default=DEFAULT_TIMEOUT_SECONDS,
+        th.IntegerType(minimum=1, maximum=86_400),  # a day; clocks overflow near 1e12
+        default=300,
         title="Request timeout",
         description="Seconds a whole response may take, from sending the request to its last "
         "byte (a body that trickles in is cut off too); then the request is retried. 1 to "
@@ -123,8 +111,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "retry_budget_seconds",
-        th.IntegerType(minimum=0, maximum=MAX_RETRY_BUDGET_SECONDS),
-        default=DEFAULT_RETRY_BUDGET_SECONDS,
+        th.IntegerType(minimum=0, maximum=86_400),  # longer waits: the next scheduled run's
+        default=600,
         title="Retry budget",
         description="Total seconds a stream may spend waiting between retries in one run; every "
         "wait is paid from it (`Retry-After`, the backoff, the Data API's 503 schedule). A wait "
@@ -143,18 +131,14 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 
 def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
-    """What is wrong with a config that its JSON schema accepts. No message quotes a secret.
-
-    ``streams_required``: False for discovery, where a config enabling no stream is an empty
-    catalog rather than a mistake.
-    """
+    """What is wrong with a config its JSON schema accepts (no message quotes a secret);
+    ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
     problems = secret_problems(config)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
             "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
-            "`projects` "
-            "(Published Plans API: published_plans and its tables)."
+            "`projects` (Published Plans API: published_plans and its tables)."
         )
     if config.get("api_key"):
         problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
@@ -164,26 +148,20 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         where = f"projects[{index}].url"
         if url_problem := url_problems(url, where):
             problems += url_problem
-            continue
-        if not account_id(url):
+        elif not (account := account_id(url)):
             problems.append(f"`{where}` has no account id: {url}")
-        elif account_id(url) in seen:
-            problems.append(f"`projects` lists the project {account_id(url)} twice.")
-        seen.add(account_id(url))
+        elif account in seen:
+            problems.append(f"`projects` lists the project {account} twice.")
+        else:
+            seen.add(account)
     return problems
 
 
 def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Keys and tokens that cannot be sent as they are, named but never shown.
-
-    Surrounding whitespace is refused rather than stripped: sending something other than what the
-    user set would be a silent coercion, and a stray newline (a key copied from a file) is easy to
-    fix where it is set. A character an HTTP header cannot carry (a line break or control
-    character inside, a character outside Latin-1 such as '€') is refused too: it could never be
-    sent, and the HTTP library's own error would print the whole value.
-    """
-    found = [("api_key", config.get("api_key"))]
-    found += [
+    """Keys and tokens that cannot be sent as they are, named but never shown: surrounding
+    whitespace is refused, not silently stripped; a character no HTTP header can carry could
+    never be sent, and the HTTP library's error would print the whole value."""
+    found = [("api_key", config.get("api_key"))] + [
         (f"projects[{index}].token", project.get("token"))
         for index, project in enumerate(config.get("projects") or [])
         if isinstance(project, dict)
@@ -241,10 +219,8 @@ def url_problems(url: str, setting: str) -> list[str]:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

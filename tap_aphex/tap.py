@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -13,18 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import logs
-from tap_aphex.inputs import (
-    batch_config_problems,
-    check_catalog_shape,
-    check_state_shape,
-    env_problems,
-    read_json_object,
-    schema_problems,
-    unknown_env,
-    unknown_settings,
-)
-from tap_aphex.logs import remember_secrets
+from tap_aphex import inputs, logs
 from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
@@ -66,9 +54,8 @@ class TapAphex(SeamTap):
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter  # each tap passes a counting one (`__init__`)
-    # The SDK's list less `activate-version`: the SDK sends ACTIVATE_VERSION only for a full-table
-    # read, and a target receiving it deletes every older row; every stream here reads
-    # incrementally from a bookmark, so declaring it could only invite a target to drop history.
+    # Less `activate-version`: a target receiving ACTIVATE_VERSION (sent for full-table reads)
+    # deletes every older row; every stream here reads incrementally, so it could only lose history.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = without_capability(
         SeamTap.capabilities, ACTIVATE_VERSION
     )
@@ -87,16 +74,15 @@ class TapAphex(SeamTap):
     ) -> None:
         """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog)."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
-        # The SDK's built-in settings (stream_maps, flattening_*, batch_config...) are checked
-        # with ours, before the SDK reads them to set up the stream maps.
-        self.append_builtin_config(self.config_jsonschema)
+        # The SDK's built-in settings (stream_maps, batch_config...) are checked with ours, before
+        # the SDK reads them to set up the stream maps.
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
         remember_config_secrets(config or {})
-        if parse_env_config and (
-            problems := env_problems(self.config_jsonschema, ENV_PREFIX, os.environ)
-        ):
+        if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
-        check_state_shape(state, streams=STREAM_NAMES)
-        if validate_config and (problems := schema_problems(self.config_jsonschema, config or {})):
+        inputs.check_state_shape(state, streams=STREAM_NAMES)
+        if validate_config and (problems := inputs.schema_problems(schema, config or {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -114,15 +100,15 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        for warning in unknown_settings(self.config, self.config_jsonschema):
+        for warning in inputs.unknown_settings(self.config, schema):
             self.logger.warning("%s", warning)
         if parse_env_config:
-            for warning in unknown_env(self.config_jsonschema, ENV_PREFIX, os.environ):
+            for warning in inputs.unknown_env(schema, ENV_PREFIX, os.environ):
                 self.logger.warning("%s", warning)
         if validate_config:
-            problems = schema_problems(self.config_jsonschema, self.config)
+            problems = inputs.schema_problems(schema, self.config)
             problems = problems or config_problems(self.config, streams_required=not discovery)
-            problems = problems or batch_config_problems(self.config)
+            problems = problems or inputs.batch_config_problems(self.config)
             if problems:
                 raise ConfigValidationError("Config validation failed", errors=problems)
 
@@ -151,10 +137,8 @@ class TapAphex(SeamTap):
         return streams
 
     def run(self) -> None:
-        """Sync every stream, then log the summary; if a stream or project failed, fail the run.
-
-        A failure ends only its own stream or project, so everything else lands first.
-        """
+        """Sync every stream, then log the summary; fail the run if a stream or project failed
+        (a failure ends only its own stream or project, so everything else lands first)."""
         self.report.clear()
         self._refuse_unsafe_batching()
         self.sync_all()
@@ -188,21 +172,12 @@ class TapAphex(SeamTap):
             cls.print_about(about_format)
             sys.exit(0)
         cls.print_version(print_fn=cls.logger.info)
-        config = config or config_input({}, parse_env=False)
-        catalog_dict = None if catalog is None else read_json_object(catalog, "catalog")
+        catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         if catalog is not None:
-            check_catalog_shape(catalog_dict, getattr(catalog, "name", "catalog"))
-        state_dict = None if state is None else read_json_object(state, "state")
-        check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
-        with config_errors_as_one_line():
-            tap = cls(
-                config=config.config,
-                state=state_dict,
-                catalog=catalog_dict,
-                parse_env_config=config.parse_env,
-                validate_config=True,
-            )
-        tap.run()
+            inputs.check_catalog_shape(catalog_dict, getattr(catalog, "name", "catalog"))
+        state_dict = None if state is None else inputs.read_json_object(state, "state")
+        inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
+        cls.from_cli(config, state=state_dict, catalog=catalog_dict).run()
 
     @classmethod
     @override
@@ -211,7 +186,7 @@ class TapAphex(SeamTap):
         config: dict[str, t.Any] = {}
         for path in value:
             if path != "ENV":
-                config |= read_json_object(path, "config")
+                config |= inputs.read_json_object(path, "config")
         return config_input(config, parse_env="ENV" in value)
 
     @classmethod
@@ -221,50 +196,41 @@ class TapAphex(SeamTap):
         if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
             return
-        config = ctx.params.get("config") or config_input({}, parse_env=False)
-        with config_errors_as_one_line():
-            tap = cls(config=config.config, parse_env_config=config.parse_env)
-        tap.test_connection()
+        cls.from_cli(ctx.params.get("config")).test_connection()
         ctx.exit()
 
     @classmethod
     @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
-        """``--discover``: as the SDK's, but a config a sync would refuse is refused here too.
-
-        The SDK's skips validation for a static catalog, printing a catalog for a config that
-        cannot run. A config enabling no stream still gives an empty catalog, and the INFO lines
-        of `discover_streams` say which setting enables which streams.
-        """
+        """``--discover``: as the SDK's, but a config a sync would refuse is refused here too (the
+        SDK's skips validation for a static catalog). One enabling no stream: an empty catalog."""
         if not value:
             return
-        config = ctx.params.get("config") or config_input({}, parse_env=False)
-        with config_errors_as_one_line():
-            tap = cls(
-                config=config.config,
-                parse_env_config=config.parse_env,
-                setup_mapper=False,
-                discovery=True,
-            )
-        tap.run_discovery()
+        cls.from_cli(ctx.params.get("config"), setup_mapper=False, discovery=True).run_discovery()
         ctx.exit()
 
-    def _refuse_unsafe_batching(self) -> None:
-        """BATCH and published plans' tables: refuse the one mix whose STATE could outrun data.
+    @classmethod
+    def from_cli(cls, config: t.Any, **kwargs: t.Any) -> TapAphex:
+        """A tap from ``--config``'s input, its config problems on one line (the SDK's command
+        logs each, then "Config validation failed", on lines of their own)."""
+        config = config or config_input({}, parse_env=False)
+        try:
+            return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
+        except ConfigValidationError as error:
+            raise ConfigError("Config: " + "; ".join(error.errors or [str(error)])) from None
 
-        With `batch_config`, published_plans' records go out in BATCH files only at the end, while
-        each table's STATE (which carries the shared state) goes out per version before them.
-        """
+    def _refuse_unsafe_batching(self) -> None:
+        """Refuse the one mix whose STATE could outrun data: in BATCH files published_plans'
+        records go out at the end, its tables' STATE (the shared state) per version before them."""
         plans = self.streams.get("published_plans")
         if not (self.config.get("batch_config") and plans and plans.selected):
             return
         if any(child.selected for child in plans.child_streams):
-            msg = (
+            raise AphexError(
                 "`batch_config` with published_plans and its tables selected together is not "
                 "supported (a STATE could reach the target before the BATCH it covers). Select "
                 "published_plans alone, or its tables alone, or sync without `batch_config`."
             )
-            raise AphexError(msg)
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
@@ -275,17 +241,7 @@ def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
         if isinstance(projects, list)
         else []
     )
-    remember_secrets(config.get("api_key"), *tokens)
-
-
-@contextlib.contextmanager
-def config_errors_as_one_line() -> t.Iterator[None]:
-    """The SDK's command logs each config problem, then "Config validation failed", on lines of
-    their own; the tap's own command says them all on one line (`ConfigError`)."""
-    try:
-        yield
-    except ConfigValidationError as error:
-        raise ConfigError("Config: " + "; ".join(error.errors or [str(error)])) from None
+    logs.remember_secrets(config.get("api_key"), *tokens)
 
 
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.
