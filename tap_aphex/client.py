@@ -176,8 +176,8 @@ class RetryBudget:
                 raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             raise RetryBudgetExceededError(
-                f"{failure_words(failure)} after {attempt + 1} tries; {asked} a {wait:.0f} s wait, "
-                f"more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up."
+                f"{failure_words(failure)} after {_tries(attempt + 1)}; {asked} a {wait:.0f} s "
+                f"wait, more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up."
             )
         self.left -= wait
         self.waited += wait
@@ -253,3 +253,7 @@ def retry_after_seconds(
         logging.getLogger(__name__).debug("Unreadable Retry-After ignored")
         return None
     return max(0.0, when.timestamp() - now())
+
+
+def _tries(count: int) -> str:
+    return f"{count} {'try' if count == 1 else 'tries'}"

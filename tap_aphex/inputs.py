@@ -70,12 +70,11 @@ def check_state_shape(
             problem = f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
     if problem:
         where = f"The state file {name}" if name else "The state"
-        msg = (
+        raise ConfigError(
             f"{where} cannot be used ({problem}): it must be a JSON object like "
             '{"bookmarks": {"task_events": {...}}} (as this tap writes it); drop `--state`, or '
             "clear the state in Meltano, to start afresh."
         )
-        raise ConfigError(msg)
 
 
 def _wrapped_state(state: dict[str, t.Any]) -> str:
@@ -100,8 +99,9 @@ def _usable_bookmark(bookmark: object) -> bool:
     )
 
 
-def check_catalog_shape(catalog: object, name: str) -> None:
-    """A catalog the SDK can read (each stream's id, schema and metadata), else one line."""
+def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
+    """A catalog the SDK can read (each stream's id, schema and metadata), else one line; a
+    warning per entry naming no stream in ``known`` (the SDK skips it unsaid)."""
     streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
     problem = None
     if not isinstance(streams, list):
@@ -125,11 +125,16 @@ def check_catalog_shape(catalog: object, name: str) -> None:
         except (TypeError, AttributeError, KeyError, ValueError) as error:
             problem = f"it cannot be read ({type(error).__name__})"
     if problem:
-        msg = (
+        raise ConfigError(
             f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
             "with `tap-aphex --discover`."
         )
-        raise ConfigError(msg)
+    return [
+        f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
+        f"ignored (the tap's streams: {', '.join(known)})."
+        for stream in (entry["tap_stream_id"] for entry in t.cast("list[dict[str, str]]", streams))
+        if stream not in known
+    ]
 
 
 def _is_json_integer(checker: object, instance: object) -> bool:

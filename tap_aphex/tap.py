@@ -174,7 +174,9 @@ class TapAphex(SeamTap):
         cls.print_version(print_fn=cls.logger.info)
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         if catalog is not None:
-            inputs.check_catalog_shape(catalog_dict, getattr(catalog, "name", "catalog"))
+            name = getattr(catalog, "name", "catalog")
+            for warning in inputs.check_catalog_shape(catalog_dict, name, STREAM_NAMES):
+                cls.logger.warning("%s", warning)
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
         cls.from_cli(config, state=state_dict, catalog=catalog_dict).run()

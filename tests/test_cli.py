@@ -315,6 +315,21 @@ def test_a_catalog_or_state_of_a_shape_the_tap_cannot_use_is_one_line_naming_it(
     assert "Unexpected" not in run.stderr
 
 
+def test_a_catalog_stream_the_tap_does_not_have_is_warned_about_not_skipped_unsaid(
+    tmp_path: Path,
+) -> None:
+    config, path = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps({"api_key": "k", "api_url": "http://127.0.0.1:9/x"}))
+    path.write_text(json.dumps({"streams": [{"tap_stream_id": "task_event", "schema": {}}]}))
+
+    run = run_command("--config", str(config), "--catalog", str(path))
+
+    assert run.returncode == 0, run.stderr  # nothing else selected: nothing to read
+    assert f"The catalog file {path} names a stream this tap does not have, `task_event`" in (
+        run.stderr
+    )
+
+
 @pytest.mark.parametrize("state", [[], "", 0])
 def test_a_state_given_in_code_that_is_no_object_is_refused_even_when_empty(state: object) -> None:
     with pytest.raises(ConfigError, match=r"`bookmarks` must be an object"):
@@ -428,7 +443,7 @@ def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
         ),
         (
             lambda c: c | {"api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0},
-            "ConnectionError for http://127.0.0.1:9/x after 1 tries",
+            "ConnectionError for http://127.0.0.1:9/x after 1 try",
         ),
     ],
 )
