@@ -46,8 +46,13 @@ def imported_by_the_demo() -> set[str]:
 def installed_by_the_demo() -> tuple[set[str], dict[str, str]]:
     """The distributions `uv sync` installs for ./demo, read from uv.lock (no network), and the
     modules of those installed from a folder of ours (the project, workspace members)."""
-    uv = shutil.which("uv")
-    assert uv, "uv is not on PATH: run the tests through ./test, which puts it there"
+    # The uv ./demo would use (scripts/find-uv.sh: on PATH, in pip's user bin, or in .tools/).
+    uv = (
+        shutil.which("uv")
+        or subprocess.run(
+            ["bash", str(SCRIPTS / "find-uv.sh")], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     exported = subprocess.run(
         [uv, "export", *DEMO_INSTALL, "--no-hashes", "--format", "requirements-txt"],
         cwd=ROOT,
