@@ -19,6 +19,7 @@ from typing_extensions import override
 from tap_aphex.logs import safe_url
 from tap_aphex.report import (
     AphexError,
+    AuthenticationError,
     RedirectRefusedError,
     RetryBudgetExceededError,
     UnexpectedResponseError,
@@ -49,6 +50,10 @@ class AphexStream(RESTStream[t.Any]):
     # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
     # default list held 429, 0.55's is empty (it retries 429 in its own validate_response).
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
+    #: The statuses by which this stream's API refuses its key or token, and what to tell the
+    #: user then (``{status}`` filled in); empty: worded like any other 4xx.
+    refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
+    refused_words = ""
     #: What a 403 and a 404 most likely mean for this stream's API.
     forbidden_advice = "Check that the key or token may read this API."
     not_found_advice = "Check the URL in the settings."
@@ -71,6 +76,8 @@ class AphexStream(RESTStream[t.Any]):
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
+        if status in self.refused_statuses and self.refused_words:
+            raise AuthenticationError(self.refused_words.format(status=status))
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
             raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:

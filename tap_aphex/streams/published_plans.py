@@ -22,7 +22,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.report import STREAM_FAILURES, AphexError, AuthenticationError, StopReason
+from tap_aphex.report import STREAM_FAILURES, AphexError, StopReason
 from tap_aphex.schemas import rfc3339_to_datetime
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
@@ -51,6 +51,12 @@ class PublishedPlansStream(AphexStream):
     is_sorted = False  # the document promises no order; the bookmark is the newest seen
     schema = schemas.PUBLISHED_PLAN
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
+    refused_statuses = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)  # an expired token: either
+    refused_words = (
+        "The Published Plans API refused the token (HTTP {status}). Tokens expire after 90 days "
+        "and can be revoked: a project admin can create a new one on the project's Integrations "
+        "page; put it in that project's `token`."
+    )
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,13 +110,6 @@ class PublishedPlansStream(AphexStream):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
-            msg = (
-                f"The Published Plans API refused the token (HTTP {status}). "
-                "Tokens expire after 90 days and can be revoked: a project admin can create a new "
-                "one on the project's Integrations page; put it in that project's `token`."
-            )
-            raise AuthenticationError(msg)
         if status == HTTPStatus.NOT_FOUND:
             msg = (
                 "No published plans at its URL (HTTP 404); copy the URL again "

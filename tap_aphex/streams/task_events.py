@@ -18,7 +18,6 @@ from tap_aphex.decoding import decoded_json
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import (
     STREAM_FAILURES,
-    AuthenticationError,
     CursorRejectedError,
     StopReason,
     quoted_body,
@@ -61,6 +60,10 @@ class TaskEventsStream(AphexStream):
         "changes the GET request."
     )
     not_found_advice = "Check `api_url`: copy it again from the Data API's documentation."
+    refused_words = (
+        "The Data API refused the key (HTTP {status}). Check the `api_key` setting: it must be "
+        "your organisation's Data API key (Enterprise plan)."
+    )
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
@@ -115,12 +118,6 @@ class TaskEventsStream(AphexStream):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status == HTTPStatus.UNAUTHORIZED:
-            msg = (
-                "The Data API refused the key (HTTP 401). Check the `api_key` setting: it must be "
-                "your organisation's Data API key (Enterprise plan)."
-            )
-            raise AuthenticationError(msg)
         if status == HTTPStatus.BAD_REQUEST:
             query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
             if self._page_size_sent:
