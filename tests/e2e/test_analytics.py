@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from aphex_simulator import Simulator
-from aphex_simulator.variations import VARIATION_KINDS
-from demo import FIRST_EVENTS, PLAN_PROJECTS, SEED
+from demo import FIRST_EVENTS, PLAN_PROJECTS, SEED, VARIATIONS
 
 from . import analytics_truth as truth
 from .analytics_warehouse import (
@@ -85,7 +84,7 @@ def built(
         events=FIRST_EVENTS,
         daily_quota=None,
         plan_projects=PLAN_PROJECTS,
-        variations=VARIATION_KINDS - {"passing_503"},
+        variations=VARIATIONS,
     ) as simulator:
         meltano = Meltano.isolated(
             folder, **simulator_settings(simulator), **warehouse.settings(folder / "dbt")
