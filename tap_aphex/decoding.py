@@ -9,14 +9,20 @@ streamed (`top_level_items`, ijson). What is not JSON is a clear error naming th
   and a private-use character carrying the escape, so that the reader can keep it as it came.
 - A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after a marker,
   so the decoders never see the depth (ijson's prefixes grow with its square) and the reader warns.
+
+In either decoder, a number beyond a float's range (``1e400``: JSON, but msgspec refuses the page,
+ijson the document, and a float would be infinity) is decoded as its exact Decimal (`json_float`):
+the reader keeps it as it came, and the writers write it as that number.
 """
 
 from __future__ import annotations
 
 import codecs
 import itertools
+import math
 import re
 import typing as t
+from decimal import Decimal
 
 import ijson
 import msgspec
@@ -60,6 +66,17 @@ class _Marks:
 
 def marks_made() -> int:
     return _Marks.made
+
+
+def json_float(literal: str | Decimal) -> float | Decimal:
+    """A number with a fraction or an exponent (msgspec's text of it, ijson's Decimal) as a float;
+    beyond a float's range (``1e400``), as its exact Decimal. Too small for a float: 0.0, as any
+    decoder rounds it."""
+    value = float(literal)
+    return Decimal(literal) if math.isinf(value) else value
+
+
+_PAGE_DECODER = msgspec.json.Decoder(float_hook=json_float)
 
 
 def lone_escape(marker: str) -> str:
@@ -249,7 +266,7 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
         kind = response.headers.get("Content-Type")
         try:
             body = FilteredBody(kind, what).feed(response.content, final=True)
-            held["_decoded_json"] = msgspec.json.decode(body)
+            held["_decoded_json"] = _PAGE_DECODER.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
             msg = (
                 f"{what} answered HTTP {response.status_code} with a body that is not JSON "
@@ -279,7 +296,9 @@ def top_level_items(
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
     building = name = ""
-    for prefix, event, value in ijson.parse(filtered, use_float=True):
+    for prefix, event, value in ijson.parse(filtered):
+        if value.__class__ is Decimal:  # ijson's exact number: see `json_float`
+            value = json_float(value)
         if builder is None:
             if prefix == list_key:
                 if event == "start_array":

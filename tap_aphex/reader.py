@@ -18,6 +18,7 @@ import math
 import re
 import typing as t
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tap_aphex.decoding import DEEP, DEPTH_BOUND, LONE_MARKED, REPLACEMENT, lone_escape, marks_made
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -199,7 +200,7 @@ class Reader:
         into.undocumented[path] = value
         self.warn_once(
             ("misfit", id(field)),  # each table's fields are their own objects
-            f"{into.subject}: {path} is {json_type(value)} {value!r:.60}, not the documented "
+            f"{into.subject}: {path} is {described(value)}, not the documented "
             f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
             f"(said once per run for {field.where}).",
         )
@@ -275,10 +276,17 @@ def _path_words(path: _Path) -> str:
     return LONE_MARKED.sub(REPLACEMENT, words).removeprefix(".")  # a record's first step is a key
 
 
-def json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    names = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
-    return names.get(value.__class__, "list" if isinstance(value, list) else "null")
+_JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
+
+
+def described(value: object, width: int = 60) -> str:
+    """A decoded value for a message: its JSON type, then its start."""
+    if value is None:
+        return "null"
+    if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
+        return f"the number {value} (beyond a float's range)"
+    kind = _JSON_TYPES.get(value.__class__, "list")
+    return f"{kind} {value!r:.{width}}"
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import typing as t
+from decimal import Decimal
 
 import pytest
 from aphex_simulator import Simulator
@@ -239,6 +240,64 @@ def test_nesting_within_the_bound_is_left_as_it_is(
     assert not warnings_naming(run, "nested deeper")
 
 
+# --- Numbers beyond a float's range -------------------------------------------------------------
+
+
+def exact_records(run: TapRun, stream: str) -> list[dict[str, t.Any]]:
+    """The stream's records with every JSON number exact (``json.loads`` makes 1e400 infinity)."""
+    lines = [json.loads(line, parse_float=Decimal) for line in run.stdout.splitlines()]
+    return [m["record"] for m in lines if m["type"] == "RECORD" and m["stream"] == stream]
+
+
+def test_a_number_beyond_a_float_is_kept_as_it_came_and_the_page_lands(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    # JSON has no bound on numbers; msgspec refuses the page and a float would be infinity.
+    events = copy.deepcopy(log[:3])
+    task = events[1]["task"]
+    task.update(duration="@HUGE@", end="@TINY@", unheardOf={"depth": "@HUGE@"})
+    task["labourResources"] = {"carpenters": "@HUGE@", "fixers": 2}
+    body = page_bytes(events).replace(b'"@HUGE@"', b"1e400").replace(b'"@TINY@"', b"-1.5E+999")
+    serve_page(httpserver, body)
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = exact_records(run, "task_events")
+    assert [r["eventId"] for r in records] == [e["eventId"] for e in events]
+    typed = records[1]["task"]
+    assert (typed["duration"], typed["end"]) == (None, None)
+    assert typed["labourResources"] == {"fixers": 2}
+    assert typed["unheardOf"] == {"depth": Decimal("1e400")}  # no documented type: as it came
+    assert records[1]["undocumented"] == {
+        "task.duration": Decimal("1e400"),
+        "task.end": Decimal("-1.5e999"),
+        "task.labourResources.carpenters": Decimal("1e400"),
+    }
+    said = warnings_naming(run, "beyond a float's range")
+    assert len(said) == 3
+    assert all(f"Event {events[1]['eventId']}" in line for line in said)
+    assert "task.duration is the number 1E+400 (beyond a float's range)" in said[0]
+    task_row = exact_records(run, "tasks")[1]
+    assert task_row["undocumented"].items() >= records[1]["undocumented"].items()
+
+
+@pytest.mark.parametrize("where", ["eventId", "nextStartAfter"])
+def test_a_number_beyond_a_float_as_an_id_is_no_id(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], where: str
+) -> None:
+    events = copy.deepcopy(log[:2])
+    body = page_bytes(events).replace(f'"{events[-1]["eventId"]}"'.encode(), b"1e400")
+    serve_page(httpserver, body)
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert "1E+400" in last, last
+    assert "Traceback" not in run.stderr
+
+
 # --- A body that cannot be decompressed ---------------------------------------------------------
 
 
@@ -338,3 +397,34 @@ def test_a_published_plan_nested_100000_levels_lands_with_bounded_memory(
     said = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
     assert len(said) == 1
     assert "Project P1, version v2" in said[0]
+
+
+def test_a_number_beyond_a_float_in_a_published_plan_is_kept_as_it_came(
+    httpserver: HTTPServer,
+) -> None:
+    version = plan_version(2)
+    version["tasks"][0]["duration"] = "@HUGE@"
+    version["statuses"] = [{"taskId": "t1", "date": T0, "type": "Delay", "value": "@HUGE@"}]
+    unreadable = plan_version(3, publishedAt="@HUGE@")  # no time: the version is skipped
+    body = document(unreadable, version, plan_version(1)).replace(b'"@HUGE@"', b"1e400")
+    config = serve_document(httpserver, body.replace(b'"project"', b'"scale": 9e999, "project"'))
+
+    run = run_cli(config)
+
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["publishedPlanId"] for r in exact_records(run, "published_plans")) == [
+        "v1",
+        "v2",
+    ]
+    plan = next(r for r in exact_records(run, "published_plans") if r["publishedPlanId"] == "v2")
+    assert plan["undocumented"] == {"document": {"scale": Decimal("9e999")}}
+    task = next(r for r in exact_records(run, "published_plan_tasks") if r["taskId"] == "t1")
+    assert task["duration"] is None
+    assert task["undocumented"] == {"duration": Decimal("1e400")}
+    [status] = exact_records(run, "published_plan_statuses")
+    assert (status["value"], status["undocumented"]) == (None, {"value": Decimal("1e400")})
+    assert any(
+        "version v3: its publishedAt is the number 1E+400 (beyond a float's range), not a time"
+        in line
+        for line in log_lines(run.stderr, "WARNING")
+    )

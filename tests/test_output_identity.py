@@ -86,9 +86,8 @@ def test_an_event_without_an_id_stops_the_log_before_its_page_with_one_line(
     run = run_cli(events_config(simulator))
 
     assert run.returncode == 1
-    after = (
-        f"event 201 of 500 on the page after {events[499]['eventId']} has no eventId (got int 17)"
-    )
+    after = f"event 201 of 500 on the page after {events[499]['eventId']} has no eventId"
+    after += " (got number 17)"
     assert after in run.stderr
     assert "Traceback" not in run.stderr
     assert len(run.records("task_events")) == 500

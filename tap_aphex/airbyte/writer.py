@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import decimal
 import json
 import logging
 import sys
@@ -46,16 +45,15 @@ LOGGER = logging.getLogger("tap-aphex")
 
 
 def _json_default(value: t.Any) -> t.Any:
-    """What msgspec cannot encode by itself: times as RFC 3339, decimals as numbers."""
+    """What msgspec cannot encode by itself: times as RFC 3339."""
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
     msg = f"cannot encode {type(value).__name__} as JSON"
     raise TypeError(msg)
 
 
-_ENCODER = msgspec.json.Encoder(enc_hook=_json_default)
+# A Decimal (a number beyond a float's range, decoding.py) goes out as the number, as the SDK's.
+_ENCODER = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="number")
 
 
 class AirbyteOutput:

@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas
 from tap_aphex.decoding import decoded_json
-from tap_aphex.reader import Reader, Row, fields_of
+from tap_aphex.reader import Reader, Row, described, fields_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 
@@ -45,7 +45,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
             after = f" after {start_after}" if start_after else ""
             msg = (
                 f"event {index + 1} of {len(data)} on the page{after} has no eventId (got "
-                f"{type(event_id).__name__} {event_id!r:.40}): an event without its id can be "
+                f"{described(event_id, 40)}): an event without its id can be "
                 "neither delivered nor resumed after, so the stream stops before this page (the "
                 "state keeps the last full page). Tell Aphex (hello@aphex.co); the next run "
                 "retries this page."
@@ -60,7 +60,7 @@ def next_cursor(found: Iterable[object]) -> str | None:
     cursor = next(iter(found), None)
     # Empty is the end; only spaces is no id (as for `eventId`): a server could read it as none.
     if cursor is not None and (not isinstance(cursor, str) or (cursor and not cursor.strip())):
-        msg = f'"nextStartAfter" is no event id: {type(cursor).__name__} {cursor!r:.40}'
+        msg = f'"nextStartAfter" is no event id: {described(cursor, 40)}'
         raise UnexpectedResponseError(msg)
     return cursor or None
 

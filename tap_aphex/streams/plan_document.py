@@ -11,7 +11,7 @@ Nothing is dropped or guessed: a misfit value is null and kept under ``undocumen
 unexpected fields, unknown tables and rows without their key (never sent with a null key). A
 version without an id or a readable ``publishedAt`` cannot be keyed or placed: skipped, as is a
 repeated id, with one WARNING (none in later runs). What is not the document at all (not JSON,
-cut off, integers beyond 64 bits, no ``publishedPlans`` list) is that project's failure.
+cut off, no ``publishedPlans`` list) is that project's failure.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import datetime as dt
 import difflib
 import typing as t
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decoding import LIST_START, top_level_items
-from tap_aphex.reader import Reader, Row, fields_of, json_type
+from tap_aphex.decoding import LIST_START, json_float, top_level_items
+from tap_aphex.reader import Reader, Row, described, fields_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
@@ -162,8 +163,7 @@ class DocumentReader:
         text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
         published = to_datetime(text) if text else None
         if published is None:
-            why = json_type(published_at)  # and the value itself, unless it is null
-            why += f" {published_at!r:.40}" if published_at is not None else ""
+            why = described(published_at, 40)
             return f"version {version_id}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.is_new(version_id, published):
             return None  # landed in an earlier run: said about then, not typed again
@@ -195,11 +195,10 @@ class DocumentReader:
         if project is not None and not isinstance(project, dict):
             self.reader.warn_once(
                 ("document", "project"),
-                "Project %s: the document's `project` is %s %.40r, not an object; kept under "
+                "Project %s: the document's `project` is %s, not an object; kept under "
                 'undocumented["project"].',
                 label,
-                json_type(project),
-                project,
+                described(project, 40),
             )
             undocumented["project"], record["project"] = project, None
         if beside := {key: item for key, item in document.items() if key != "project"}:
@@ -255,7 +254,7 @@ class VersionScan:
     def __init__(self) -> None:
         self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
         # Basic events: ijson's prefixes grow with the square of a deep document's depth.
-        self._parser = ijson.basic_parse_coro(self._events, use_float=True)
+        self._parser = ijson.basic_parse_coro(self._events)
         self._depth = 0
         self._key: str | None = None  # the last key read: at the top level, or in an entry
         self._in_versions = False
@@ -275,6 +274,8 @@ class VersionScan:
         except ijson.JSONError:
             self.readable = False
         for event, value in self._events:
+            if value.__class__ is Decimal:
+                value = json_float(value)  # as the reader will see it
             depth = self._depth  # before this event
             self._depth += NESTING.get(event, 0)
             if event == "map_key":
