@@ -10,9 +10,14 @@ streamed (`top_level_items`, ijson). What is not JSON is a clear error naming th
 - A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after a marker,
   so the decoders never see the depth (ijson's prefixes grow with its square) and the reader warns.
 
+- An integer of `LONG_INTEGER` digits or more gets ``.0`` after it: Python reads no int of more than
+  4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`), msgspec then refuses the page and
+  ijson's C backend crashes the process. As a decimal it is a number beyond a float's range:
+
 In either decoder, a number beyond a float's range (``1e400``: JSON, but msgspec refuses the page,
 ijson the document, and a float would be infinity) is decoded as its exact Decimal (`json_float`):
-the reader keeps it as it came, and the writers write it as that number.
+the reader keeps it as it came, and the writers write it as that number (a JSON reader that reads
+it as a float gets infinity, not an error).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import itertools
 import math
 import re
 import typing as t
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import ijson
 import msgspec
@@ -49,7 +54,13 @@ _ESCAPE = re.compile(
     rb"\\(?:u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
     rb"|u([dD][c-fC-F][0-9a-fA-F]{2})|[\s\S])"
 )
-_OUTSIDE = re.compile(rb'[\[\]{}"]')  # what matters between strings
+#: Integers of this many digits or more are read as decimals (see above).
+LONG_INTEGER = 640
+# What matters between strings: brackets, quotes, and a whole long integer (never part of a
+# number with a fraction or an exponent, and never cut: `feed` holds a number that may go on).
+_OUTSIDE = re.compile(rb'[\[\]{}"]|(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])' % LONG_INTEGER)
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  # others: blank
+_NUMBER_CHARACTERS = b"+-.0123456789eE"
 _INSIDE = re.compile(rb'["\\]')  # what matters within one
 _STRINGS = re.compile(rb'"[^"]*"')  # strings, once all but quotes and brackets are gone
 _CONTROL = re.compile(rb"[\x00-\x1f]")
@@ -203,17 +214,28 @@ class FilteredBody:
             return b""
         if not self.capturing:
             nesting, in_string = _nesting(data, in_string=self.in_string)
+            if not final and not in_string:
+                data = self._hold_number(data)
             deepest = self.depth + nesting.count(b"[")  # an upper bound, made exact when over
             if deepest > DEPTH_BOUND:
                 levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
                 deepest = max(levels)
-            if deepest <= DEPTH_BOUND:  # the common case: no token-by-token pass
+            # A run of LONG_INTEGER digits, found at C speed, may be a long integer: exact pass.
+            long_run = data.translate(_DIGITS).find(b"0" * LONG_INTEGER) >= 0
+            if deepest <= DEPTH_BOUND and not long_run:  # the common case: no token-by-token pass
                 self.depth += len(nesting) - 2 * nesting.count(b"]")
                 self.in_string = in_string
                 if b"\\" in data and (b"\\ud" in data or b"\\uD" in data):  # C-level searches
                     data = _ESCAPE.sub(lambda escape: _lone_marked(escape) or escape[0], data)
                 return data
-        return self._scan(data)
+        return self._scan(data, final=final)
+
+    def _hold_number(self, data: bytes) -> bytes:
+        """``data`` less a number (or ``true``'s ``e``) it ends with outside a string, which may
+        go on in the next chunk: held, so that no number is ever cut in two."""
+        kept = data.rstrip(_NUMBER_CHARACTERS)
+        self._held = data[len(kept) :] + self._held
+        return kept
 
     def read(self, size: int = -1) -> bytes:
         """Up to about ``size`` filtered bytes (ijson asks 64 KiB); b"" only at the end."""
@@ -226,15 +248,21 @@ class FilteredBody:
             out = self.feed(chunk, final=self._done)
         return out
 
-    def _scan(self, data: bytes) -> bytes:
-        """The exact pass, token by token, for data that goes too deep."""
+    def _scan(self, data: bytes, *, final: bool) -> bytes:
+        """The exact pass, token by token, for data that goes too deep or has long integers."""
         out: list[bytes] = []
         last = 0  # the end of what `out` holds
         capture_from = 0 if self.capturing else -1
         depth, in_string, at = self.depth, self.in_string, 0
         while (token := (_INSIDE if in_string else _OUTSIDE).search(data, at)) is not None:
-            start, at = token.span()  # one byte
-            if data[start] == _QUOTE:
+            start, at = token.span()  # one byte, or a long integer
+            if at - start > 1:
+                if at == len(data) and not final:
+                    break  # it may go on in the next chunk: held below
+                if capture_from < 0:  # in a too-deep value it is text anyway
+                    out += (data[last:at], b".0")
+                    last = at
+            elif data[start] == _QUOTE:
                 in_string = not in_string
             elif in_string:  # a backslash: one escape (none if it ends the body: decoder's error)
                 if escape := _ESCAPE.match(data, start):
@@ -253,7 +281,10 @@ class FilteredBody:
                     out += (_as_string_content(data[capture_from:at]), b'"')
                     capture_from, last = -1, at
                 depth -= 1
-        out.append(_as_string_content(data[capture_from:]) if capture_from >= 0 else data[last:])
+        rest = data[last:]
+        if capture_from < 0 and not in_string and not final:
+            rest = self._hold_number(rest)
+        out.append(_as_string_content(data[capture_from:]) if capture_from >= 0 else rest)
         self.depth, self.in_string, self.capturing = depth, in_string, capture_from >= 0
         return b"".join(out)
 
@@ -274,6 +305,8 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
                 "was used"
             )
             raise UnexpectedResponseError(msg) from error
+        except InvalidOperation as error:
+            raise UnexpectedResponseError(_beyond_decimal(what)) from error
     return held["_decoded_json"]
 
 
@@ -293,6 +326,20 @@ def top_level_items(
         headers = getattr(body, "headers", None)
         content_type = headers.get("Content-Type") if headers is not None else None
     filtered = FilteredBody(content_type, "The Published Plans API", body)
+    try:
+        yield from _members(filtered, list_key)
+    except InvalidOperation as error:
+        raise UnexpectedResponseError(_beyond_decimal("The Published Plans API")) from error
+
+
+def _beyond_decimal(what: str) -> str:
+    return (
+        f"{what} sent a number beyond what a decimal can hold (an exponent of 19 digits or "
+        "more); nothing from that body was used. Tell Aphex (hello@aphex.co)"
+    )
+
+
+def _members(filtered: FilteredBody, list_key: str) -> t.Iterator[tuple[str, t.Any]]:
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
     building = name = ""

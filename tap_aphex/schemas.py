@@ -9,7 +9,6 @@ Below them, the one way a vendor time (epoch seconds or milliseconds) becomes a 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import typing as t
 
 from singer_sdk import typing as th
@@ -246,6 +245,7 @@ _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _FIRST_MS = -2_208_988_800_000  # 1900-01-01T00:00:00.000Z
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _DAY_MS = 86_400_000
+_NO_TIME = 10**15  # past either bound in seconds or in milliseconds
 
 
 def epoch_to_rfc3339(value: float) -> str | None:
@@ -253,7 +253,7 @@ def epoch_to_rfc3339(value: float) -> str | None:
 
     In integer milliseconds, so the arithmetic is exact (a float division can land 1 ms off).
     """
-    if value.__class__ is float and not math.isfinite(value):
+    if not -_NO_TIME < value < _NO_TIME:  # first: also infinity, NaN, a 10^1000 Decimal
         return None
     millis = round(value * 1000) if -SECONDS_BELOW < value < SECONDS_BELOW else round(value)
     if not _FIRST_MS <= millis <= _LAST_MS:

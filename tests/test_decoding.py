@@ -18,7 +18,7 @@ from harness import TapRun, log_lines, run_cli
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tap_aphex.decoding import DEPTH_BOUND
+from tap_aphex.decoding import DEPTH_BOUND, FilteredBody
 
 PATH = "/apiTaskEventsV2"
 PLANS_PATH = "/power-bi/v1/p1"
@@ -282,6 +282,51 @@ def test_a_number_beyond_a_float_is_kept_as_it_came_and_the_page_lands(
     assert task_row["undocumented"].items() >= records[1]["undocumented"].items()
 
 
+def test_an_integer_too_long_for_python_is_read_as_that_number_and_the_page_lands(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    # Python reads no int past 4,300 digits: msgspec refused the page (every run stopped there).
+    long = "9" * 5000
+    events = copy.deepcopy(log[:3])
+    events[1]["task"].update(duration="@LONG@", unheardOf="@NEGATIVE@", location=long)
+    body = page_bytes(events).replace(b'"@LONG@"', long.encode())
+    serve_page(httpserver, body.replace(b'"@NEGATIVE@"', b"-" + long.encode()))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = exact_records(run, "task_events")
+    assert [r["eventId"] for r in records] == [e["eventId"] for e in events]
+    task = records[1]["task"]
+    assert (task["duration"], task["location"]) == (None, long)  # digits in a string stay text
+    assert task["unheardOf"] == Decimal("-" + long)
+    assert records[1]["undocumented"] == {"task.duration": Decimal(long)}
+    assert f'"task.duration":{long}.0' in run.stdout  # a decimal, which a JSON reader can read
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 639, 640, 4999, 65536])
+def test_no_chunk_boundary_cuts_a_number_strings_or_escapes(chunk: int) -> None:
+    long = "1" * 700
+    text = (
+        f'{{"a": {long}, "b": -{long}, "c": 0.{long}, "d": 1e-400, "e": "{long}", '
+        f'"f": [{long}], "g": true, "h": "\\\\ud83d {long}", "i": 12.5e3, "j": "{long}\\\\"}}'
+    )
+    body, policy, filtered = text.encode(), FilteredBody(None, "Test"), b""
+    for start in range(0, len(body), chunk):
+        filtered += policy.feed(body[start : start + chunk], final=False)
+    filtered += policy.feed(b"", final=True)
+
+    whole = FilteredBody(None, "Test").feed(body, final=True)
+    assert filtered == whole
+    assert json.loads(filtered, parse_float=Decimal) == {
+        **json.loads(text, parse_float=Decimal),
+        "a": Decimal(long),  # a long integer, as a decimal: `.0` after it
+        "b": Decimal("-" + long),
+        "f": [Decimal(long)],
+    }
+    assert filtered.count(b".0") == 3
+
+
 @pytest.mark.parametrize("where", ["eventId", "nextStartAfter"])
 def test_a_number_beyond_a_float_as_an_id_is_no_id(
     httpserver: HTTPServer, log: list[dict[str, t.Any]], where: str
@@ -428,3 +473,43 @@ def test_a_number_beyond_a_float_in_a_published_plan_is_kept_as_it_came(
         in line
         for line in log_lines(run.stderr, "WARNING")
     )
+
+
+@pytest.mark.parametrize(
+    "published_at", [b"9" * 5000, b"1e10000000"], ids=["5000-digit integer", "1e10000000"]
+)
+def test_a_number_no_decoder_or_clock_can_hold_is_no_time_and_neither_crashes_nor_hangs(
+    httpserver: HTTPServer, published_at: bytes
+) -> None:
+    # The download thread's scan crashed the process (ijson, a long integer) or spent minutes
+    # building a 10-million-digit integer (the time of 1e10000000), deaf to Ctrl-C.
+    version = plan_version(2, publishedAt="@AT@")
+    version["tasks"][0]["duration"] = "@AT@"
+    body = document(version, plan_version(1)).replace(b'"@AT@"', published_at)
+    config = serve_document(httpserver, body)
+
+    run = run_cli(config, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    assert [r["publishedPlanId"] for r in run.records("published_plans")] == ["v1"]
+    assert any(
+        "skipped version v2: its publishedAt is the number" in line
+        for line in log_lines(run.stderr, "WARNING")
+    )
+
+
+def test_a_number_beyond_any_decimal_is_one_clear_line_in_both_apis(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    beyond = b"1e" + b"9" * 19  # no decimal holds an exponent of 19 digits
+    serve_page(httpserver, page_bytes(log[:2]).replace(b'"TaskCreated"', beyond, 1))
+    body = document(plan_version(1, version="@X@")).replace(b'"@X@"', beyond)
+    plans = serve_document(httpserver, body)
+
+    events = run_cli(events_config(httpserver))
+    plan = run_cli(plans)
+
+    for run in (events, plan):
+        assert run.returncode == 1
+        assert "a number beyond what a decimal can hold" in run.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in run.stderr

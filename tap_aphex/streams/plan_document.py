@@ -20,12 +20,12 @@ import datetime as dt
 import difflib
 import typing as t
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decoding import LIST_START, json_float, top_level_items
+from tap_aphex.decoding import LIST_START, FilteredBody, json_float, top_level_items
 from tap_aphex.reader import Reader, Row, described, fields_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -251,9 +251,11 @@ class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), the oldest version it can place as the reader would."""
 
-    def __init__(self) -> None:
+    def __init__(self, content_type: str | None) -> None:
         self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
-        # Basic events: ijson's prefixes grow with the square of a deep document's depth.
+        # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
+        # read (a long integer crashes its C backend).
+        self._body = FilteredBody(content_type, "The Published Plans API")
         self._parser = ijson.basic_parse_coro(self._events)
         self._depth = 0
         self._key: str | None = None  # the last key read: at the top level, or in an entry
@@ -267,11 +269,11 @@ class VersionScan:
         if not self.readable:
             return
         try:
+            if data := self._body.feed(chunk or b"", final=chunk is None):
+                self._parser.send(data)  # never b"": ijson reads it as the end
             if chunk is None:
                 self._parser.close()
-            else:
-                self._parser.send(chunk)
-        except ijson.JSONError:
+        except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
         for event, value in self._events:
             if value.__class__ is Decimal:

@@ -264,7 +264,8 @@ class PlansRun:
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
-                    spool, scan = download.answer(response.headers), VersionScan()
+                    spool = download.answer(response.headers)
+                    scan = VersionScan(response.headers.get("Content-Type"))
                     with response:
                         response.raw.decode_content = True  # gzip undone here: the raw stream
                         for chunk in response.raw.stream(CHUNK):
