@@ -252,8 +252,8 @@ def retry_after_seconds(
     header = response.headers.get("Retry-After", "").strip() if response is not None else ""
     if not header:
         return None
-    if header.isdigit():
-        return float(header)
+    if header.isdigit():  # at most a year: a longer wait is past any budget all the same
+        return min(float(header), 365 * 86_400.0)
     try:
         when = email.utils.parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):

@@ -302,7 +302,8 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
             msg = (
                 f"{what} answered HTTP {response.status_code} with a body that is not JSON "
                 f"({kind or 'no content type'}, {len(response.content)} bytes); nothing from it "
-                "was used"
+                "was used. If it persists, check any proxy in between, or tell Aphex "
+                "(hello@aphex.co)"
             )
             raise UnexpectedResponseError(msg) from error
         except InvalidOperation as error:

@@ -141,14 +141,16 @@ class _Redactor:
     def __init__(self, secrets: tuple[str, ...]) -> None:
         # piece -> (form, where the piece starts in it), for growing a match
         self._where: dict[str, list[tuple[str, int]]] = {}
-        forms = [form for secret in secrets for form in secret_forms(secret)]
+        # In any case: a server may echo a key upper-cased (an error page, a normalised header).
+        forms = [_folded(form) for secret in secrets for form in secret_forms(secret)]
         self._longest = max(map(len, forms), default=0)
         for form in forms:
             for start in range(max(1, len(form) - MIN_FRAGMENT + 1)):
                 piece = form[start : start + MIN_FRAGMENT]
                 self._where.setdefault(piece, []).append((form, start))
         # "(?!)" never matches: there is nothing to hide.
-        self._pattern = re.compile(_trie_pattern(self._where) if self._where else "(?!)")
+        trie = _trie_pattern(self._where) if self._where else "(?!)"
+        self._pattern = re.compile(trie, re.IGNORECASE)
 
     def sub(self, text: str) -> str:
         match = self._pattern.search(text)
@@ -156,8 +158,8 @@ class _Redactor:
         position = 0
         while match is not None:
             begin, end = match.span()
-            whole, ahead = False, text[begin : begin + self._longest]
-            for form, start in self._where[match.group()]:
+            whole, ahead = False, _folded(text[begin : begin + self._longest])
+            for form, start in self._where[_folded(match.group())]:
                 grown = len(os.path.commonprefix([form[start:], ahead]))  # noqa: RUF071 (characters)
                 end = max(end, begin + grown)
                 whole = whole or (start == 0 and grown == len(form))
@@ -169,6 +171,15 @@ class _Redactor:
             match = self._pattern.search(text, next_search)
         kept.append(text[position:])
         return "".join(kept)
+
+
+def _folded(text: str) -> str:
+    """``text`` in lower case, character by character (a character whose lower case is two, as
+    "İ", stays as it is: offsets in the folded text are offsets in the text)."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower
+    return "".join(char if len(low := char.lower()) != 1 else low for char in text)
 
 
 def _inside_a_word(text: str, begin: int, end: int) -> bool:

@@ -53,6 +53,8 @@ def one_clear_error(stderr: str) -> str:
 FILES: dict[str, Callable[[Path], object]] = {
     "not_json": lambda path: path.write_text("api_key: abc"),
     "a_list": lambda path: path.write_text("[1, 2]"),
+    # Python reads no int of more than 4,300 digits: JSON, but no value the tap can hold.
+    "a_long_integer": lambda path: path.write_text('{"max_events_per_run": ' + "9" * 5000 + "}"),
     "a_directory": lambda path: path.mkdir(),
     "missing": lambda path: None,
 }
@@ -72,7 +74,9 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ),
         ("--config", "a_directory", "The config file {path} cannot be read: Is a directory"),
         ("--config", "missing", "The config file {path} cannot be read: No such file or directory"),
+        ("--config", "a_long_integer", "The config file {path} holds an integer too long to read"),
         ("--state", "not_json", "The state file {path} is not JSON"),
+        ("--state", "a_long_integer", "The state file {path} holds an integer too long to read"),
         ("--state", "a_list", "The state file {path} must hold a JSON object {{...}}, not a list"),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
     ],

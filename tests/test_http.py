@@ -127,6 +127,7 @@ def test_a_body_that_trickles_in_is_cut_off_at_request_timeout(httpserver: HTTPS
         (format_datetime(dt.datetime(2029, 1, 1, tzinfo=dt.timezone.utc), usegmt=True), 0.0),
         ("soon", None),
         ("-5", None),
+        ("9" * 5000, 365 * 86_400.0),  # at most a year: past any budget, and said in seconds
         (None, None),
     ],
 )

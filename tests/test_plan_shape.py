@@ -154,7 +154,7 @@ def test_a_table_that_is_not_a_list_is_kept_on_its_version() -> None:
         (version(publishedAt=1e20), "version v1: its publishedAt is number 1e+20, not a time"),
         (version(id=None), "a version without an id: version=1"),
         (version(id=True), "a version without an id"),
-        ("v1", "an entry that is not an object: 'v1'"),
+        ("v1", "an entry that is not an object: string 'v1'"),
     ],
 )
 def test_a_version_that_cannot_be_keyed_or_dated_is_skipped_and_still_counted(

@@ -42,11 +42,16 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
     for index, raw in enumerate(data):
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
         if not isinstance(event_id, str) or not event_id.strip() or not isinstance(raw, dict):
+            got = (
+                described(event_id, 40)
+                if isinstance(raw, dict)
+                else f"an entry that is {described(raw, 40)}"
+            )
             after = f" after {start_after}" if start_after else ""
             msg = (
-                f"event {index + 1} of {len(data)} on the page{after} has no eventId (got "
-                f"{described(event_id, 40)}): an event without its id can be "
-                "neither delivered nor resumed after, so the stream stops before this page (the "
+                f"event {index + 1} of {len(data)} on the page{after} has no eventId (got {got}): "
+                "an event without its id can be neither delivered nor resumed after, so the "
+                "stream stops before this page (the "
                 "state keeps the last full page). Tell Aphex (hello@aphex.co); the next run "
                 "retries this page."
             )
@@ -60,7 +65,10 @@ def next_cursor(found: Iterable[object]) -> str | None:
     cursor = next(iter(found), None)
     # Empty is the end; only spaces is no id (as for `eventId`): a server could read it as none.
     if cursor is not None and (not isinstance(cursor, str) or (cursor and not cursor.strip())):
-        msg = f'"nextStartAfter" is no event id: {described(cursor, 40)}'
+        msg = (
+            f'"nextStartAfter" is no event id: {described(cursor, 40)}; the events before it '
+            "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"
+        )
         raise UnexpectedResponseError(msg)
     return cursor or None
 
@@ -73,8 +81,9 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
         reader.warn_once(
             ("type", kind),
-            f"Event {event['eventId']} has type {kind!r:.40}, which says nothing documented "
-            "about the task: it is in task_events and changes no task (said once per type).",
+            f"Event {event['eventId']} has type {described(kind, 40)}, which says nothing "
+            "documented about the task: it is in task_events and changes no task (said once per "
+            "type).",
         )
         return None
     if task is None or not isinstance(task.get("id"), str):

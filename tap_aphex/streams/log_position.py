@@ -6,6 +6,8 @@ import typing as t
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tap_aphex.reader import described
+
 
 @dataclass(frozen=True)
 class Bookmark:
@@ -46,7 +48,7 @@ _NOT_POSITIONS = frozenset({"starting_replication_value", "replication_key_signp
 
 
 def _shown(value: object) -> str:
-    return f"{type(value).__name__} {value!r:.40}" if value is not None else "missing"
+    return described(value, 40) if value is not None else "missing"
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class DocumentReader:
         self, value: object, document: Row, label: str, read: ProjectRead | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
-            what = f"an entry that is not an object: {value!r:.80}"
+            what = f"an entry that is not an object: {described(value, 80)}"
             return what, what
         version_id = value.get(VERSION_ID)
         if isinstance(version_id, bool) or not isinstance(version_id, (str, int)):
