@@ -20,7 +20,14 @@ import typing as t
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tap_aphex.decoding import DEEP, DEPTH_BOUND, LONE_MARKED, REPLACEMENT, lone_escape, marks_made
+from tap_aphex.decode_policy import (
+    DEEP,
+    DEPTH_BOUND,
+    LONE_MARKED,
+    REPLACEMENT,
+    lone_escape,
+    marks_made,
+)
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:

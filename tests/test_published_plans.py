@@ -369,17 +369,18 @@ def test_a_version_is_emitted_before_the_rest_of_the_document_has_arrived(
             assert tap.stdout is not None
             for line in tap.stdout:
                 message = json.loads(line)
-                if message["type"] == "RECORD" and message["stream"] == "published_plans":
-                    if not emitted:
-                        assert not rest_may_come.is_set(), "the first version waited for the body"
-                        rest_may_come.set()
-                    emitted.append(message["record"]["publishedPlanId"])
+                if message["type"] != "RECORD":
+                    continue
+                if not emitted:  # the first version's rows; its record goes out with the project's
+                    assert not rest_may_come.is_set(), "the first version waited for the body"
+                    rest_may_come.set()
+                emitted.append(message["record"]["publishedPlanId"])
             assert tap.wait(timeout=30) == 0
         finally:
             deadline.cancel()
             rest_may_come.set()
             tap.kill()
-    assert emitted == ["v2", "v1"]
+    assert emitted == ["v2", "v1", "v2", "v1"]  # the rows as they came, then the versions
 
 
 # --- Trust nothing the wire says (issue 7): each rule over real HTTP --------------------------
@@ -638,3 +639,24 @@ def records_of(run: TapRun) -> list[tuple[str, str]]:
         for m in run.messages
         if m["type"] == "RECORD"
     ]
+
+
+def test_document_members_after_the_versions_list_still_join_every_version(
+    httpserver: HTTPServer,
+) -> None:
+    # The versions are read as they stream in; a `project` written after them used to leave
+    # every version without it, for good (the bookmark moved on).
+    path = "/power-bi/v1/late"
+    document = {"publishedPlans": [plan_version(2), plan_version(1)], "project": {"id": "late"}}
+    httpserver.expect_request(path).respond_with_json({**document, "exportedBy": "bi"})
+
+    run = run_cli({"projects": [odd_project(httpserver.url_for(path))]})
+
+    assert run.returncode == 0, run.stderr
+    plans = run.records("published_plans")
+    assert [p["publishedPlanId"] for p in plans] == ["v2", "v1"]
+    assert all(p["project"] == {"id": "late"} for p in plans)
+    assert all(p["undocumented"] == {"document": {"exportedBy": "bi"}} for p in plans)
+    assert len(run.records("published_plan_tasks")) == 4
+    assert "has 'project', 'exportedBy' after 'publishedPlans'" in run.stderr
+    assert schema_problems(run) == []

@@ -1,17 +1,11 @@
 """The Published Plans document: parsed one version at a time (`DocumentReader`), or scanned.
 
-The vendor's data model could not be read, so the shape below is ASSUMED (see README, "What is
-assumed"); meeting the real document should be a change to this module and `schemas.py` alone:
-
-    {"project": {...},
-     "publishedPlans": [{"id", "version", "name", "publishedAt", "publishedBy", "comment",
-                         "tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}
-
-Nothing is dropped or guessed: a misfit value is null and kept under ``undocumented``, as are
-unexpected fields, unknown tables and rows without their key (never sent with a null key). A
-version without an id or a readable ``publishedAt`` cannot be keyed or placed: skipped, as is a
-repeated id, with one WARNING (none in later runs). What is not the document at all (not JSON,
-cut off, no ``publishedPlans`` list) is that project's failure.
+Its shape is ASSUMED (docs/assumptions.md); meeting the real one should change this module and
+`schemas.py` alone: ``{"project": {...}, "publishedPlans": [{"id", "version", "publishedAt", ...,
+"tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}``. Nothing is dropped or guessed
+(docs/data.md): misfits, unknown fields and tables, rows without their key are kept under
+``undocumented``; a version that cannot be keyed or placed is skipped with a WARNING; what is not
+the document at all is that project's failure.
 """
 
 from __future__ import annotations
@@ -25,7 +19,8 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decoding import LIST_START, FilteredBody, json_float, top_level_items
+from tap_aphex.decode_policy import FilteredBody
+from tap_aphex.decoding import LIST_START, json_float, top_level_items
 from tap_aphex.reader import Reader, Row, described, fields_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -92,6 +87,7 @@ class DocumentReader:
         said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: set[str] = set()
+        emitted: list[Row] = []  # this document's version records, for members after the list
         saw_versions = False
         after_versions: list[str] = []
         try:
@@ -128,6 +124,7 @@ class DocumentReader:
                         version = None
                     elif version is not None:
                         seen.add(version.id)
+                        emitted.append(version.record)
                     yield version
                     version = None  # not held while the next one is read
         except ijson.JSONError as error:
@@ -135,12 +132,16 @@ class DocumentReader:
             msg = f"the published-plans document is not valid JSON ({where})"
             raise UnexpectedResponseError(msg) from error
         if after_versions:
-            # Streaming: the versions went out before these arrived. Say so, never drop quietly.
-            self.reader.logger.warning(
-                "Project %s: the published-plans document has %s after %r; the versions already "
-                "emitted do not carry them (plan_document.py assumes they come first).",
+            # Streamed, the versions came first: their records are still held (`get_records`
+            # writes them at the project's end), so the members join them now.
+            for record in emitted:
+                self._document_members(record, document, label)
+            members = ", ".join(repr(key) for key in after_versions)
+            self.reader.logger.info(
+                "Project %s: the published-plans document has %s after %r; added to its "
+                "versions' records all the same.",
                 label,
-                ", ".join(repr(key) for key in after_versions),
+                members,
                 VERSIONS_KEY,
             )
         if not saw_versions:
@@ -190,19 +191,7 @@ class DocumentReader:
                 name,
             )
             undocumented[name] = item
-        record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = document.get("project")
-        if project is not None and not isinstance(project, dict):
-            self.reader.warn_once(
-                ("document", "project"),
-                "Project %s: the document's `project` is %s, not an object; kept under "
-                'undocumented["project"].',
-                label,
-                described(project, 40),
-            )
-            undocumented["project"], record["project"] = project, None
-        if beside := {key: item for key, item in document.items() if key != "project"}:
-            undocumented["document"] = beside
+        record: Row = {"publishedPlanId": version_id, **fields, "project": None}
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
         unkeyed: Row = {}
@@ -244,7 +233,25 @@ class DocumentReader:
             undocumented["unkeyed_rows"] = unkeyed
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
+        self._document_members(record, document, label)
         return PublishedVersion(record, published, label, self.reader, tables, skip)
+
+    def _document_members(self, record: Row, document: Row, label: str) -> None:
+        """The document's members on a version's record: `project`, the others undocumented."""
+        undocumented = record["undocumented"] or {}
+        record["project"] = project = document.get("project")
+        if project is not None and not isinstance(project, dict):
+            self.reader.warn_once(
+                ("document", "project"),
+                "Project %s: the document's `project` is %s, not an object; kept under "
+                'undocumented["project"].',
+                label,
+                described(project, 40),
+            )
+            undocumented["project"], record["project"] = project, None
+        if beside := {key: item for key, item in document.items() if key != "project"}:
+            undocumented["document"] = beside
+        record["undocumented"] = undocumented or None
 
 
 class VersionScan:
