@@ -20,6 +20,8 @@ import typing as t
 from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
+
 from tap_aphex.decode_policy import (
     DEEP,
     DEPTH_BOUND,
@@ -145,7 +147,7 @@ class Reader:
                     self.warn_once(
                         ("unknown", id(fields), key),
                         f"{into.subject}: a field the tap does not know, `{key}`; kept under "
-                        f"undocumented[{key!r}] (said once per run).",
+                        f"undocumented[{_quoted(key)}] (said once per run).",
                     )
                 continue
             # Most values fit a scalar kind: tested inline, at no call's cost; the rest: `_value`.
@@ -208,7 +210,7 @@ class Reader:
         self.warn_once(
             ("misfit", id(field)),  # each table's fields are their own objects
             f"{into.subject}: {path} is {described(value)}, not the documented "
-            f"{expected}; kept as it came under undocumented[{path!r}], typed as null "
+            f"{expected}; kept as it came under undocumented[{_quoted(path)}], typed as null "
             f"(said once per run for {field.where}).",
         )
 
@@ -263,7 +265,7 @@ class Reader:
             ("lone", into.table, where),
             f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate ({came!r:.60}), which "
             f"is no character: it is U+FFFD in the record, and the text as it came is kept under "
-            f"undocumented[{_shortened(repr(path))}] (said once per run for {field}).",
+            f"undocumented[{_shortened(_quoted(path))}] (said once per run for {field}).",
         )
         return LONE_MARKED.sub(REPLACEMENT, text)
 
@@ -286,14 +288,31 @@ def _path_words(path: _Path) -> str:
 _JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
 
 
+_AS_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
 def described(value: object, width: int = 60) -> str:
-    """A decoded value for a message: its JSON type, then its start."""
+    """A decoded value for a message, in JSON's words: its type, then its JSON text (its start,
+    and how long it is, when longer than ``width``)."""
     if value is None:
         return "null"
+    try:
+        text = _AS_JSON.encode(value).decode()
+    except (TypeError, UnicodeError):  # a lone surrogate in a state file, say: Python's escapes
+        text = ascii(value)
+    if len(text) > width:
+        text = f"{text[:width]}… ({len(text)} characters)"
     if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
-        return f"the number {value} (beyond a float's range)"
-    kind = _JSON_TYPES.get(value.__class__, "list")
-    return f"{kind} {value!r:.{width}}"
+        return f"the number {text} (beyond a float's range)"
+    return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"
+
+
+def _quoted(name: str) -> str:
+    """A key as JSON writes it (``"task.name"``), for the paths messages name."""
+    try:
+        return _AS_JSON.encode(name).decode()
+    except UnicodeError:  # a lone surrogate: never from a body (the decode policy marks them)
+        return ascii(name)
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:

@@ -48,7 +48,7 @@ def events(*event_ids: str) -> list[dict[str, t.Any]]:
         ({"replication_key": "eventId", "replication_key_value": " "}, None, "is empty"),
         ({"replication_key": "createdAt", "replication_key_value": "e9"}, None, "not eventId"),
         ({"replication_key_value": "e9"}, None, "replication_key is missing"),
-        ("e9", None, "string 'e9', not an object"),
+        ("e9", None, 'string "e9", not an object'),
     ],
 )
 def test_read_bookmark(entry: object, value: str | None, problem: str | None) -> None:

@@ -101,7 +101,7 @@ def test_each_mistyped_field_is_warned_about_once_per_run(
 
     warnings = [r.getMessage() for r in caplog.records if "keyTask is" in r.getMessage()]
     assert len(warnings) == 1
-    assert "Project Tower A, version v1, tasks row 1: keyTask is string 'No'" in warnings[0]
+    assert 'Project Tower A, version v1, tasks row 1: keyTask is string "No"' in warnings[0]
 
 
 def test_a_table_the_tap_does_not_know_is_kept_whole_and_warned_about(
@@ -149,12 +149,12 @@ def test_a_table_that_is_not_a_list_is_kept_on_its_version() -> None:
         (version(publishedAt=None), "version v1: its publishedAt is null"),
         (
             version(publishedAt="last tuesday"),
-            "version v1: its publishedAt is string 'last tuesday', not a time",
+            'version v1: its publishedAt is string "last tuesday", not a time',
         ),
-        (version(publishedAt=1e20), "version v1: its publishedAt is number 1e+20, not a time"),
+        (version(publishedAt=1e20), "version v1: its publishedAt is number 1e20, not a time"),
         (version(id=None), "a version without an id: version=1"),
         (version(id=True), "a version without an id"),
-        ("v1", "an entry that is not an object: string 'v1'"),
+        ("v1", 'an entry that is not an object: string "v1"'),
     ],
 )
 def test_a_version_that_cannot_be_keyed_or_dated_is_skipped_and_still_counted(

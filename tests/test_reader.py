@@ -38,6 +38,7 @@ from tap_aphex.reader import (
     Field,
     Reader,
     Row,
+    described,
     fields_of,
 )
 from tap_aphex.report import UnexpectedResponseError
@@ -968,3 +969,28 @@ def test_a_value_that_fits_its_json_type_lands_alike_in_both_apis(
         assert same(typed, expected), reading.__name__
         assert undocumented is None
         assert lines == []
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (None, "null"),
+        (True, "boolean true"),
+        ([None, True], "list [null,true]"),
+        ({"a": None, "b": Decimal("1E+400")}, 'object {"a":null,"b":1E+400}'),
+        ("No", 'string "No"'),
+        (1e20, "number 1e20"),
+        (Decimal("1E+400"), "the number 1E+400 (beyond a float's range)"),
+        ("x" * 100, 'string "' + "x" * 59 + "… (102 characters)"),
+        (
+            Decimal("7" * 100_000),
+            "the number " + "7" * 60 + "… (100000 characters) (beyond a float's range)",
+        ),
+    ],
+)
+def test_a_value_in_a_message_is_in_json_words_and_never_longer_than_its_start(
+    value: object, words: str
+) -> None:
+    # A value is quoted as JSON writes it (never Python's None, True, Decimal('...')), and a
+    # 100,000-digit number is not copied whole into a line (it cost minutes in the log filter).
+    assert described(value) == words

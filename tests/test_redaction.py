@@ -212,3 +212,17 @@ def test_a_word_that_a_key_happens_to_hold_is_no_echo() -> None:
     shown = without_secrets(text, (key,))
 
     assert shown == "the API redirected (HTTP 302); the server said: …... and …"
+
+
+@pytest.mark.parametrize(
+    ("key", "echo", "shown"),
+    [
+        ("apikey-Live-7781", "Invalid key: APİKEY-LİVE-7781", "Invalid key: …"),  # Turkish
+        ("apikey-Live-7781", "invalid key ap\u0131key-l\u0131ve-7781", "invalid key …"),  # dotless
+        ("secretKeyAbc123xyz", "\u017fecretKeyAbc123xyz rejected", "… rejected"),  # a long s
+        ("İstanbul-key-99", "ISTANBUL-KEY-99 and istanbul-key-99", "… and …"),
+        ("ключ-секрет-123", "ключ-секрет-123".upper() + " refused", "… refused"),  # Cyrillic
+    ],
+)
+def test_a_key_in_any_letter_case_of_any_script_is_hidden(key: str, echo: str, shown: str) -> None:
+    assert without_secrets(echo, (key,)) == shown

@@ -87,7 +87,6 @@ class DocumentReader:
         said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: set[str] = set()
-        emitted: list[Row] = []  # this document's version records, for members after the list
         saw_versions = False
         after_versions: list[str] = []
         try:
@@ -124,7 +123,6 @@ class DocumentReader:
                         version = None
                     elif version is not None:
                         seen.add(version.id)
-                        emitted.append(version.record)
                     yield version
                     version = None  # not held while the next one is read
         except ijson.JSONError as error:
@@ -132,16 +130,15 @@ class DocumentReader:
             msg = f"the published-plans document is not valid JSON ({where})"
             raise UnexpectedResponseError(msg) from error
         if after_versions:
-            # Streamed, the versions came first: their records are still held (`get_records`
-            # writes them at the project's end), so the members join them now.
-            for record in emitted:
-                self._document_members(record, document, label)
-            members = ", ".join(repr(key) for key in after_versions)
-            self.reader.logger.info(
-                "Project %s: the published-plans document has %s after %r; added to its "
-                "versions' records all the same.",
+            # Streamed, one version in memory at a time: the versions went out before these came
+            # (holding them all would hold the document). Said, as the assumed shape is wrong.
+            self.reader.logger.warning(
+                "Project %s: the published-plans document has %s after %r, where the tap assumes "
+                "it comes first (docs/assumptions.md): the versions read before it do not carry "
+                "it. Please report this to tap-aphex's maintainers, naming the document's "
+                "top-level keys in their order.",
                 label,
-                members,
+                ", ".join(repr(key) for key in after_versions),
                 VERSIONS_KEY,
             )
         if not saw_versions:

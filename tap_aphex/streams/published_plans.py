@@ -143,9 +143,6 @@ class PublishedPlansStream(AphexStream):
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
         read, fed = download.read, run.fed
-        # Version records go out after the project's rows, just before its STATE: a document
-        # member after the versions list still joins them (plan_document.py).
-        held: list[Row] = []
         try:
             try:
                 for version in run.versions(download):
@@ -153,7 +150,7 @@ class PublishedPlansStream(AphexStream):
                         s for s, m in read.marks.items() if m.is_new(version.id, version.published)
                     ]
                     if self in new_for:
-                        held.append(version.record)
+                        yield version.record
                     for child in new_for:
                         if isinstance(child, PublishedPlanTableStream):
                             child.feed(
@@ -163,11 +160,9 @@ class PublishedPlansStream(AphexStream):
                     if new_for:
                         read.land(self.logger, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
-                yield from held
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
             except Exception as error:  # any failure in a project ends that project only
-                yield from held  # what was read lands; the bookmarks stay
                 if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
