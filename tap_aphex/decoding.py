@@ -1,4 +1,5 @@
-"""Response bodies as JSON values, through the decode policy (`decode_policy.py`).
+"""Response bodies as JSON values, through the decode policy (`decode_policy.py`); a value in
+a message (`described`).
 
 A Data API page is decoded whole (`decoded_json`, msgspec); a published-plans document (up to
 32 MB) is streamed (`top_level_items`, ijson). What is not JSON is a clear error naming the
@@ -112,3 +113,24 @@ def _members(filtered: FilteredBody, list_key: str) -> t.Iterator[tuple[str, t.A
         if prefix == building and event in ("end_map", "end_array"):
             yield name, builder.value
             builder = None
+
+
+# A decoded value in a message: JSON's words, never Python's (None, True, Decimal('1E+400')).
+_JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
+_AS_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+def described(value: object, width: int = 60) -> str:
+    """A decoded value for a message, in JSON's words: its type, then its JSON text (its start,
+    and how long it is, when longer than ``width``)."""
+    if value is None:
+        return "null"
+    try:
+        text = _AS_JSON.encode(value).decode()
+    except (TypeError, UnicodeError):  # a lone surrogate in a state file, say: Python's escapes
+        text = ascii(value)
+    if len(text) > width:
+        text = f"{text[:width]}… ({len(text)} characters)"
+    if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
+        return f"the number {text} (beyond a float's range)"
+    return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"

@@ -8,19 +8,17 @@ with one rule per JSON type for every stream (docs/data.md):
 - A misfit is kept as it came under the record's ``undocumented``, by its vendor path
   (``task.statuses[1].createdAt``), with null in the typed field and one WARNING per field per
   run. Top-level keys the schema does not name go there by name; inside objects they stay put.
-- What the decode policy marked (`decoding.py`: lone surrogates, too-deep values) is read here,
-  keys included, with one WARNING per field per run naming the record.
+- What the decode policy marked (`decode_policy.py`: lone surrogates, too-deep values) is read
+  here, keys included, with one WARNING per field per run naming the record.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import typing as t
 from dataclasses import dataclass
-from decimal import Decimal
-
-import msgspec
 
 from tap_aphex.decode_policy import (
     DEEP,
@@ -30,6 +28,7 @@ from tap_aphex.decode_policy import (
     lone_escape,
     marks_made,
 )
+from tap_aphex.decoding import described
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -285,34 +284,9 @@ def _path_words(path: _Path) -> str:
     return LONE_MARKED.sub(REPLACEMENT, words).removeprefix(".")  # a record's first step is a key
 
 
-_JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
-
-
-_AS_JSON = msgspec.json.Encoder(decimal_format="number")
-
-
-def described(value: object, width: int = 60) -> str:
-    """A decoded value for a message, in JSON's words: its type, then its JSON text (its start,
-    and how long it is, when longer than ``width``)."""
-    if value is None:
-        return "null"
-    try:
-        text = _AS_JSON.encode(value).decode()
-    except (TypeError, UnicodeError):  # a lone surrogate in a state file, say: Python's escapes
-        text = ascii(value)
-    if len(text) > width:
-        text = f"{text[:width]}… ({len(text)} characters)"
-    if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
-        return f"the number {text} (beyond a float's range)"
-    return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"
-
-
 def _quoted(name: str) -> str:
     """A key as JSON writes it (``"task.name"``), for the paths messages name."""
-    try:
-        return _AS_JSON.encode(name).decode()
-    except UnicodeError:  # a lone surrogate: never from a body (the decode policy marks them)
-        return ascii(name)
+    return json.dumps(name, ensure_ascii=False)
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:

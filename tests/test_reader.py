@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
-from tap_aphex.decoding import decoded_json
+from tap_aphex.decoding import decoded_json, described
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,
@@ -38,7 +38,6 @@ from tap_aphex.reader import (
     Field,
     Reader,
     Row,
-    described,
     fields_of,
 )
 from tap_aphex.report import UnexpectedResponseError

@@ -6,7 +6,7 @@ import typing as t
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tap_aphex.reader import described
+from tap_aphex.decoding import described
 
 
 @dataclass(frozen=True)

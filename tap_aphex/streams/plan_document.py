@@ -20,8 +20,8 @@ import ijson
 
 from tap_aphex import schemas
 from tap_aphex.decode_policy import FilteredBody
-from tap_aphex.decoding import LIST_START, json_float, top_level_items
-from tap_aphex.reader import Reader, Row, described, fields_of
+from tap_aphex.decoding import LIST_START, described, json_float, top_level_items
+from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
