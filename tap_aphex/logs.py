@@ -173,9 +173,12 @@ class _Redactor:
         return "".join(kept)
 
 
-# The letters that lower() leaves apart from an ASCII one, or makes two characters of ("İ"): what
-# a Turkish upper-case, a long s or the Kelvin sign makes of a key's letters.
-_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+# The letters lower() leaves apart from their plain one, makes two characters of ("İ") or lowers
+# by their place (Σ ends a word as ς): a Turkish upper case, a long s, the Kelvin sign, sigma.
+_FOLD = str.maketrans(
+    {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k", "\u03a3": "\u03c3"}
+    | {"\u03c2": "\u03c3"}
+)
 
 
 def _folded(text: str) -> str:
