@@ -125,9 +125,11 @@ def described(value: object, width: int = 60) -> str:
     and how long it is, when longer than ``width``)."""
     if value is None:
         return "null"
+    if value.__class__ is float and not math.isfinite(value):  # from a state file: JSON has none
+        return f"number {value!r}".replace("inf", "Infinity").replace("nan", "NaN")
     try:
         text = _AS_JSON.encode(value).decode()
-    except (TypeError, UnicodeError):  # a lone surrogate in a state file, say: Python's escapes
+    except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
         text = ascii(value)
     if len(text) > width:
         text = f"{text[:width]}… ({len(text)} characters)"

@@ -15,8 +15,9 @@ from pathlib import Path
 # fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
 import fsspec  # type: ignore[import-untyped]
 import jsonschema
+import msgspec
 from singer_sdk.batch import Batcher
-from singer_sdk.singerlib import Catalog
+from singer_sdk.singerlib import Catalog, StateMessage
 
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
@@ -71,6 +72,11 @@ def check_state_shape(
         unusable = [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]
         if unusable:
             problem = f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
+        else:
+            try:  # the SDK writes the state back as it found it: as its writer does
+                msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
+            except (UnicodeError, RecursionError, TypeError, ValueError):
+                problem = "it holds a value the tap cannot write back (a lone surrogate, too deep)"
     if problem:
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(

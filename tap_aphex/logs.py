@@ -21,8 +21,10 @@ from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMP
 
 #: A URL in text, up to a space or quote, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`).
 # A URL in prose: punctuation right after it (";", ",", ".", ")") is the sentence's, not the URL's.
+# A path is tried from its first character only: from every one, a long word took quadratic time.
 _URL_IN_TEXT = re.compile(
-    r"""(?i)https?://[^\s'"<>]*[^\s'"<>;,.)]|[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
+    r"""(?i)https?://[^\s'"<>]*[^\s'"<>;,.)]"""
+    r"""|(?<![^\s'"<>?])[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
 )
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
 #: A `;name=value` path parameter (RFC 3986 allows one in every segment), or a bare `;name`.
@@ -116,6 +118,7 @@ def secret_forms(secret: str) -> list[str]:
     echoed `base64("user:" + key)` encodes it from an offset; percent-encoded, either hex case."""
     escaped = {
         secret,
+        secret.upper(),  # upper-cased, when that is longer or another letter (ß: SS, micro: mu)
         repr(secret)[1:-1],
         secret.encode("unicode_escape").decode("ascii"),
         repr(secret.encode("utf-8", "backslashreplace"))[2:-1],

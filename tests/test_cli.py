@@ -55,6 +55,17 @@ FILES: dict[str, Callable[[Path], object]] = {
     "a_list": lambda path: path.write_text("[1, 2]"),
     # Python reads no int of more than 4,300 digits: JSON, but no value the tap can hold.
     "a_long_integer": lambda path: path.write_text('{"max_events_per_run": ' + "9" * 5000 + "}"),
+    # Read by Python's JSON, but the SDK cannot write them back in its STATE message.
+    "a_lone_surrogate": lambda path: path.write_text(
+        '{"bookmarks": {"task_events": {"replication_key": "eventId", '
+        '"replication_key_value": ["\\ud800"]}}}'
+    ),
+    "too_deep": lambda path: path.write_text(
+        '{"bookmarks": {"task_events": {"replication_key": "eventId", "replication_key_value": '
+        + "[" * 900
+        + "]" * 900
+        + "}}}"
+    ),
     "a_directory": lambda path: path.mkdir(),
     "missing": lambda path: None,
 }
@@ -77,6 +88,14 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ("--config", "a_long_integer", "The config file {path} holds an integer too long to read"),
         ("--state", "not_json", "The state file {path} is not JSON"),
         ("--state", "a_long_integer", "The state file {path} holds an integer too long to read"),
+        *(
+            (
+                "--state",
+                kind,
+                "The state file {path} cannot be used (it holds a value the tap cannot write back",
+            )
+            for kind in ("a_lone_surrogate", "too_deep")
+        ),
         ("--state", "a_list", "The state file {path} must hold a JSON object {{...}}, not a list"),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
     ],

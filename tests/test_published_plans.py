@@ -654,6 +654,6 @@ def test_document_members_after_the_versions_list_are_named_and_nothing_else_is_
     assert run.returncode == 0, run.stderr
     assert [p["publishedPlanId"] for p in run.records("published_plans")] == ["v2", "v1"]
     assert len(run.records("published_plan_tasks")) == 4
-    [said] = [line for line in log_lines(run.stderr, "WARNING") if "after 'publishedPlans'" in line]
-    assert "has 'project' after 'publishedPlans', where the tap assumes it comes first" in said
+    [said] = [line for line in log_lines(run.stderr, "WARNING") if 'after "publishedPlans"' in line]
+    assert 'has "project" after "publishedPlans", where the tap assumes they come first' in said
     assert "report this to tap-aphex's maintainers" in said

@@ -222,6 +222,8 @@ def test_a_word_that_a_key_happens_to_hold_is_no_echo() -> None:
         ("secretKeyAbc123xyz", "\u017fecretKeyAbc123xyz rejected", "… rejected"),  # a long s
         ("İstanbul-key-99", "ISTANBUL-KEY-99 and istanbul-key-99", "… and …"),
         ("ключ-секрет-123", "ключ-секрет-123".upper() + " refused", "… refused"),  # Cyrillic
+        ("Straße-Maß-Fuß-24", "key STRASSE-MASS-FUSS-24 is not valid", "key … is not valid"),
+        ("Pa55\u00b5word-Z\u00fcrich-\u00b51234", "PA55\u039cWORD-Z\u00dcRICH-\u039c1234!", "…!"),
         (
             "\u03ba\u03bb\u03b5\u03b9\u03b4\u03b9\u03c2-99",
             "\u039a\u039b\u0395\u0399\u0394\u0399\u03a3-99 refused",

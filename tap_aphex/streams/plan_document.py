@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import typing as t
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -132,14 +133,17 @@ class DocumentReader:
         if after_versions:
             # Streamed, one version in memory at a time: the versions went out before these came
             # (holding them all would hold the document). Said, as the assumed shape is wrong.
-            self.reader.logger.warning(
-                "Project %s: the published-plans document has %s after %r, where the tap assumes "
-                "it comes first (docs/assumptions.md): the versions read before it do not carry "
-                "it. Please report this to tap-aphex's maintainers, naming the document's "
-                "top-level keys in their order.",
-                label,
-                ", ".join(repr(key) for key in after_versions),
-                VERSIONS_KEY,
+            names = ", ".join(
+                json.dumps(key, ensure_ascii=False)[:40] for key in after_versions[:5]
+            )
+            self.reader.warn_once(  # once per project, however many requests read it
+                ("after versions", label),
+                f"Project {label}: the published-plans document has {names}"
+                f"{f' and {len(after_versions) - 5} more' if len(after_versions) > 5 else ''} "
+                f'after "{VERSIONS_KEY}", where the tap assumes they come first '
+                "(docs/assumptions.md): the versions read before them do not carry them. Please "
+                "report this to tap-aphex's maintainers, naming the document's top-level keys in "
+                "their order.",
             )
         if not saw_versions:
             msg = f'the published-plans document has no "{VERSIONS_KEY}" list (docs/assumptions.md)'
