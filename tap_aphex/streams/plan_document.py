@@ -192,7 +192,19 @@ class DocumentReader:
                 name,
             )
             undocumented[name] = item
-        record: Row = {"publishedPlanId": version_id, **fields, "project": None}
+        record: Row = {"publishedPlanId": version_id, **fields}
+        record["project"] = project = document.get("project")
+        if project is not None and not isinstance(project, dict):
+            self.reader.warn_once(
+                ("document", "project"),
+                "Project %s: the document's `project` is %s, not an object; kept under "
+                'undocumented["project"].',
+                label,
+                described(project, 40),
+            )
+            undocumented["project"], record["project"] = project, None
+        if beside := {key: item for key, item in document.items() if key != "project"}:
+            undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
         unkeyed: Row = {}
@@ -234,25 +246,7 @@ class DocumentReader:
             undocumented["unkeyed_rows"] = unkeyed
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
-        self._document_members(record, document, label)
         return PublishedVersion(record, published, label, self.reader, tables, skip)
-
-    def _document_members(self, record: Row, document: Row, label: str) -> None:
-        """The document's members on a version's record: `project`, the others undocumented."""
-        undocumented = record["undocumented"] or {}
-        record["project"] = project = document.get("project")
-        if project is not None and not isinstance(project, dict):
-            self.reader.warn_once(
-                ("document", "project"),
-                "Project %s: the document's `project` is %s, not an object; kept under "
-                'undocumented["project"].',
-                label,
-                described(project, 40),
-            )
-            undocumented["project"], record["project"] = project, None
-        if beside := {key: item for key, item in document.items() if key != "project"}:
-            undocumented["document"] = beside
-        record["undocumented"] = undocumented or None
 
 
 class VersionScan:
