@@ -46,6 +46,7 @@ LONG_INTEGER = 640
 _OUTSIDE = re.compile(rb'[\[\]{}"]|(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])' % LONG_INTEGER)
 _INSIDE = re.compile(rb'["\\]')  # what matters within one
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  # others: blank
+_LONG_RUN = b"0" * LONG_INTEGER  # a run of digits, once `_DIGITS` has made every digit a 0
 _NUMBER_CHARACTERS = b"+-.0123456789eE"
 _STRINGS = re.compile(rb'"[^"]*"')  # strings, once all but quotes and brackets are gone
 _CONTROL = re.compile(rb"[\x00-\x1f]")
@@ -195,7 +196,7 @@ class FilteredBody:
                 levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
                 deepest = max(levels)
             # A run of LONG_INTEGER digits, found at C speed, may be a long integer: exact pass.
-            long_run = data.translate(_DIGITS).find(b"0" * LONG_INTEGER) >= 0
+            long_run = data.translate(_DIGITS).find(_LONG_RUN) >= 0
             if deepest <= DEPTH_BOUND and not long_run:  # the common case: no token-by-token pass
                 self.depth += len(nesting) - 2 * nesting.count(b"]")
                 self.in_string = in_string

@@ -178,10 +178,7 @@ class _Redactor:
 
 # The letters lower() leaves apart from their plain one, makes two characters of ("İ") or lowers
 # by their place (Σ ends a word as ς): a Turkish upper case, a long s, the Kelvin sign, sigma.
-_FOLD = str.maketrans(
-    {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k", "\u03a3": "\u03c3"}
-    | {"\u03c2": "\u03c3"}
-)
+_FOLD = str.maketrans("\u0130\u0131\u017f\u212a\u03a3\u03c2", "iisk\u03c3\u03c3")
 
 
 def _folded(text: str) -> str:
