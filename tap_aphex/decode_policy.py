@@ -65,6 +65,11 @@ def marks_made() -> int:
     return _Marks.made
 
 
+def marked(text: str) -> bool:
+    """Whether ``text`` holds a marker: a lone surrogate, or a too-deep value it stands for."""
+    return not text.isascii() and (text.startswith(DEEP) or LONE_MARKED.search(text) is not None)
+
+
 def lone_escape(marker: str) -> str:
     """The escape text (``\\ud83d``, as the vendor cased it) a lone-surrogate marker carries."""
     code = ord(marker) - LONE_BASE

@@ -15,13 +15,14 @@ clear error.
 from __future__ import annotations
 
 import math
+import re
 import typing as t
 from decimal import Decimal, InvalidOperation
 
 import ijson
 import msgspec
 
-from tap_aphex.decode_policy import FilteredBody
+from tap_aphex.decode_policy import DEEP, LONE_MARKED, FilteredBody, lone_escape
 from tap_aphex.report import UnexpectedResponseError
 
 if t.TYPE_CHECKING:
@@ -118,6 +119,9 @@ def _members(filtered: FilteredBody, list_key: str) -> t.Iterator[tuple[str, t.A
 # A decoded value in a message: JSON's words, never Python's (None, True, Decimal('1E+400')).
 _JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
 _AS_JSON = msgspec.json.Encoder(decimal_format="number")
+# At the end of a cut text: an escape's backslash (after an even run of escaped backslashes) and
+# what came of the escape, so that a cut never leaves half of ``\ud83d`` or ``\"``.
+_CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
 
 
 def described(value: object, width: int = 60) -> str:
@@ -131,8 +135,19 @@ def described(value: object, width: int = 60) -> str:
         text = _AS_JSON.encode(value).decode()
     except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
         text = ascii(value)
-    if len(text) > width:
-        text = f"{text[:width]}… ({len(text)} characters)"
+    text = readable(text, width)
     if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
         return f"the number {text} (beyond a float's range)"
     return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"
+
+
+def readable(text: str, width: int = 60) -> str:
+    """Text the vendor sent (an id, a cursor, a value's JSON text) for a message: a lone
+    surrogate as the vendor escaped it, never the decode policy's marker; when longer than
+    ``width``, its start (never half an escape) and its length."""
+    if not text.isascii():
+        text = LONE_MARKED.sub(lambda match: lone_escape(match[1]), text).replace(DEEP, "")
+    if len(text) <= width:
+        return text
+    start = _CUT_ESCAPE.sub(r"\1", text[:width])
+    return f"{start}… ({len(text)} characters)"

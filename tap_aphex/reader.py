@@ -26,6 +26,7 @@ from tap_aphex.decode_policy import (
     LONE_MARKED,
     REPLACEMENT,
     lone_escape,
+    marked,
     marks_made,
 )
 from tap_aphex.decoding import described
@@ -225,17 +226,17 @@ class Reader:
             for key, item in items:
                 if not path and key in skip:
                     continue
-                if key.__class__ is str and not key.isascii() and LONE_MARKED.search(key):
+                if key.__class__ is str and marked(key):
                     keys.append(((*path, key), container))
                 cls = item.__class__
                 if cls is str:
-                    if not item.isascii() and (item.startswith(DEEP) or LONE_MARKED.search(item)):
+                    if marked(item):
                         container[key] = self._text(item, (*path, key), into)
                 elif cls is dict or cls is list:
                     container[key] = child = dict(item) if cls is dict else list(item)
                     pending.append((child, (*path, key)))
         # Keys after all values, the deepest first: `undocumented` and the warnings keep an order.
-        for path, parent in sorted(keys, key=lambda marked: len(marked[0]), reverse=True):
+        for path, parent in sorted(keys, key=lambda entry: len(entry[0]), reverse=True):
             old, new = path[-1], self._text(path[-1], path, into, key=True)
             renamed = {(new if name == old else name): item for name, item in parent.items()}
             parent.clear()
@@ -262,9 +263,10 @@ class Reader:
         what = "the key" if key else "the value"
         self.warn_once(
             ("lone", into.table, where),
-            f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate ({came!r:.60}), which "
-            f"is no character: it is U+FFFD in the record, and the text as it came is kept under "
-            f"undocumented[{_shortened(_quoted(path))}] (said once per run for {field}).",
+            f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate "
+            f"({described(text)}), which is no character: it is U+FFFD in the record, and the "
+            f"text as it came is kept under undocumented[{_shortened(_quoted(path))}] (said once "
+            f"per run for {field}).",
         )
         return LONE_MARKED.sub(REPLACEMENT, text)
 

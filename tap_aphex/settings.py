@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import typing as t
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -17,6 +18,7 @@ DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
 #: Not in an HTTP header value (Latin-1, no control characters): a key or token with one is refused.
 _NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -133,7 +135,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
     """What is wrong with a config its JSON schema accepts (no message quotes a secret);
     ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
-    problems = secret_problems(config)
+    problems = secret_problems(config) + surrogate_problems(config)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -188,6 +190,29 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             "is set."
         )
     return problems
+
+
+def surrogate_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
+    undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
+    can carry it. Named, never shown; a key or token's is `secret_problems`' to say."""
+    found, pending = [], [("", t.cast("object", config))]
+    while pending:
+        where, value = pending.pop()
+        secret = where == "api_key" or where.endswith(".token")
+        if isinstance(value, str) and _LONE_SURROGATE.search(value) and not secret:
+            found.append(where)
+        elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
+            pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+    if not found:
+        return []
+    named = ", ".join(f"`{where}`" for where in sorted(found))
+    return [
+        f"{named} {'holds' if len(found) == 1 else 'hold'} a lone UTF-16 surrogate (half of an "
+        "emoji, or a byte that is no UTF-8), which is no character: set it again as plain text."
+    ]
 
 
 def url_problems(url: str, setting: str) -> list[str]:

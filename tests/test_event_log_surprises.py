@@ -107,7 +107,7 @@ def test_a_last_page_without_a_next_cursor_is_the_end_of_the_log(
     assert "Reached the end of the log: 7 events read in this run" in run.stderr
 
 
-@pytest.mark.parametrize("cursor", [12, ["x"]], ids=["number", "list"])
+@pytest.mark.parametrize("cursor", [12, ["x"], "Kx8\ud83dAb"], ids=["number", "list", "surrogate"])
 def test_a_next_cursor_that_is_no_event_id_stops_after_its_page_is_delivered(
     httpserver: HTTPServer, log: list[dict[str, t.Any]], cursor: object
 ) -> None:
@@ -123,6 +123,28 @@ def test_a_next_cursor_that_is_no_event_id_stops_after_its_page_is_delivered(
     assert run.bookmark("task_events") == run.bookmark("tasks") == log[6]["eventId"]
     assert '"nextStartAfter" is no event id' in run.stderr.strip().splitlines()[-1]
     assert "Traceback" not in run.stderr
+    assert api.cursors_sent == [None, log[3]["eventId"]]  # never sent back
+    if isinstance(cursor, str):  # said as the vendor wrote it, never as the tap decoded it
+        assert '"Kx8\\ud83dAb"' in run.stderr
+        assert "\ufffd" not in run.stderr
+
+
+def test_an_id_of_20000_characters_lands_whole_and_each_line_naming_it_stays_short(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    long_id = "K" * 20_000
+    events = [*copy.deepcopy(log[:3]), {**copy.deepcopy(log[3]), "eventId": long_id}]
+    events[3]["createdAt"] = "yesterday"  # a misfit: a WARNING names the event
+    api = ScriptedApi(httpserver, {None: [page(events)], long_id: [page(log[4:6])]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert ids(run.records("task_events")) == [*ids(log[:3]), long_id, *ids(log[4:6])]
+    assert api.cursors_sent[1] == long_id  # the cursor goes back whole
+    lines = run.stderr.splitlines()
+    assert any("… (20000 characters)" in line for line in lines)  # the id, named by its start
+    assert max(len(line) for line in lines) < 2_000
 
 
 def test_the_end_of_the_log_is_reported_with_where_the_next_run_resumes(

@@ -77,18 +77,26 @@ def test_values_that_do_not_fit_never_stop_the_log_and_land_raw_with_one_warning
     assert odd["eventId"] in warned[0]
 
 
+@pytest.mark.parametrize(
+    ("event_id", "got"),
+    [
+        (17, "number 17"),
+        # JSON, but no text the tap could send back as startAfter (a URL has no form for it).
+        ("Kx8\udc3dAb", 'string "Kx8\\udc3dAb"'),
+    ],
+    ids=["a number", "a lone surrogate"],
+)
 def test_an_event_without_an_id_stops_the_log_before_its_page_with_one_line(
-    simulator: Simulator,
+    simulator: Simulator, event_id: object, got: str
 ) -> None:
     events = simulator.event_log.events
-    events[700] = {**events[700], "eventId": 17}  # page 2 of 500
+    events[700] = {**events[700], "eventId": event_id}  # page 2 of 500
 
     run = run_cli(events_config(simulator))
 
     assert run.returncode == 1
     after = f"event 201 of 500 on the page after {events[499]['eventId']} has no eventId"
-    after += " (got number 17)"
-    assert after in run.stderr
+    assert f"{after} (got {got})" in run.stderr
     assert "Traceback" not in run.stderr
     assert len(run.records("task_events")) == 500
     assert run.bookmark("task_events") == run.bookmark("tasks") == events[499]["eventId"]

@@ -137,6 +137,39 @@ def test_a_version_published_at_the_bookmarks_very_time_lands_once() -> None:
         assert sorted(partition["bookmark_ids"]) == sorted(newest_ids(sim, project, 3))
 
 
+def test_a_version_numbered_past_the_bookmark_lands_once_whatever_its_time() -> None:
+    with Simulator(seed=9, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project]))
+        newest = sim.plan_document(project.account_id, 1)["publishedPlans"][0]
+        # Published an hour before the newest (a backdated version): new by its number alone.
+        sim.publish_version(project.account_id, at_ms=newest["publishedAt"] - 3_600_000)
+        second = run_tap(plans_config([project]), first.final_state)
+        third = run_tap(plans_config([project]), second.final_state)
+        # Years ahead (a clock gone wrong): the bookmark goes there, said in a WARNING, and
+        # what comes next still lands by its number.
+        sim.publish_version(project.account_id, at_ms=4_102_444_800_000)  # 2100-01-01
+        fourth = run_cli(plans_config([project]), third.final_state)
+        sim.publish_version(project.account_id)
+        fifth = run_tap(plans_config([project]), fourth.final_state)
+        sixth = run_tap(plans_config([project]), fifth.final_state)
+
+    backdated, future, latest = newest_ids(sim, project, 3)[::-1]
+    assert landed(second) == [backdated]
+    assert {r["publishedPlanId"] for r in second.records("published_plan_tasks")} == {backdated}
+    (partition,) = bookmarks(second, "published_plans")  # the time stays; the number moves
+    assert (
+        partition["replication_key_value"]
+        == bookmarks(first, "published_plans")[0]["replication_key_value"]
+    )
+    assert landed(third) == []
+    assert landed(fourth) == [future]
+    (warning,) = log_lines(fourth.stderr, "WARNING")
+    assert f"({future}) is published 2100-01-01T00:00:00.000Z, in the future" in warning
+    assert landed(fifth) == [latest]
+    assert landed(sixth) == []
+
+
 # --- warnings about a version: once, on the run that first reads it ----------------------------
 
 SURPRISES = frozenset(

@@ -985,6 +985,11 @@ def test_a_value_that_fits_its_json_type_lands_alike_in_both_apis(
             Decimal("7" * 100_000),
             "the number " + "7" * 60 + "… (100000 characters) (beyond a float's range)",
         ),
+        # A lone surrogate the decode policy marked: as the vendor escaped it, never the marker.
+        ("Pour \ufffd\U0010003d", 'string "Pour \\ud83d"'),
+        # A cut never leaves half an escape: the quote or the control character goes whole.
+        ("x" * 58 + '"yz' + "x" * 10, 'string "' + "x" * 58 + "… (74 characters)"),
+        ("x" * 55 + "\x01" + "x" * 10, 'string "' + "x" * 55 + "… (73 characters)"),
     ],
 )
 def test_a_value_in_a_message_is_in_json_words_and_never_longer_than_its_start(

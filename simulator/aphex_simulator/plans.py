@@ -131,17 +131,20 @@ class ProjectPlans:
 
     # -------------------------------------------------------------------------------- versions
 
-    def publish(self, *, same_time: bool = False) -> PublishedVersion:
+    def publish(self, *, same_time: bool = False, at_ms: int | None = None) -> PublishedVersion:
         """Publish the next weekly version (one week after the newest).
 
         ``same_time``: at the very millisecond of the newest instead (two publications that
-        share a `publishedAt`: a client must tell versions apart by id, not by time).
+        share a `publishedAt`: a client must tell versions apart by id, not by time). ``at_ms``:
+        at that time instead (a clock gone wrong: before the newest, or years ahead).
         """
         number = len(self.versions) + 1
         rng = random.Random(f"{self._seed_key}:version:{number}")
         published_at = self._first_publish_ms + (number - 1) * WEEK_MS + rng.randint(0, 3_600_000)
         if same_time and self.versions:
             published_at = self.versions[-1].published_at
+        if at_ms is not None:
+            published_at = at_ms
         version = PublishedVersion(
             id=random_id(rng),
             version=number,

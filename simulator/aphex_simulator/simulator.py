@@ -221,11 +221,13 @@ class Simulator:
         """Ground truth: the document a request with `limit` gets (ignoring the size limit)."""
         return self._plans.document(account_id, limit)
 
-    def publish_version(self, account_id: str, *, same_time: bool = False) -> int:
+    def publish_version(
+        self, account_id: str, *, same_time: bool = False, at_ms: int | None = None
+    ) -> int:
         """Publish a new version, a week after the newest (``same_time``: at the newest's very
-        `publishedAt`); returns its version number."""
+        `publishedAt`; ``at_ms``: at that epoch time); returns its version number."""
         return self._plans.act(
-            account_id, lambda project: project.publish(same_time=same_time)
+            account_id, lambda project: project.publish(same_time=same_time, at_ms=at_ms)
         ).version
 
     def expire_token(self, account_id: str) -> None:

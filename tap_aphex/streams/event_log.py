@@ -19,7 +19,8 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.decoding import decoded_json, described
+from tap_aphex.decode_policy import marked
+from tap_aphex.decoding import decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -31,9 +32,16 @@ UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
 
+def is_event_id(value: object) -> t.TypeGuard[str]:
+    """Whether ``value`` can be an event's position: text that is not blank and that the tap can
+    send back as ``startAfter`` as the vendor wrote it (a lone surrogate has no form in a URL)."""
+    return isinstance(value, str) and bool(value.strip()) and not marked(value)
+
+
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
     """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages. An
-    event without an ``eventId`` stops the page before any of it is delivered: no id is guessed."""
+    event without a usable ``eventId`` stops the page before any of it is delivered: no id is
+    guessed."""
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         msg = 'the Data API answered without a JSON object holding a "data" list of events'
         raise UnexpectedResponseError(msg)
@@ -41,36 +49,39 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
     events = []
     for index, raw in enumerate(data):
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
-        if not isinstance(event_id, str) or not event_id.strip() or not isinstance(raw, dict):
+        if not isinstance(raw, dict) or not is_event_id(event_id):
             got = (
                 described(event_id, 40)
                 if isinstance(raw, dict)
                 else f"an entry that is {described(raw, 40)}"
             )
-            after = f" after {start_after}" if start_after else ""
+            after = f" after {readable(start_after)}" if start_after else ""
             msg = (
                 f"event {index + 1} of {len(data)} on the page{after} has no eventId (got {got}): "
-                "an event without its id can be neither delivered nor resumed after, so the "
-                "stream stops before this page (the "
+                "an event without its id (text, not blank, without a lone surrogate) can be "
+                "neither delivered nor resumed after, so the stream stops before this page (the "
                 "state keeps the last full page). Tell Aphex (hello@aphex.co); the next run "
                 "retries this page."
             )
             raise UnexpectedResponseError(msg)
-        events.append(reader.record(raw, EVENT_FIELDS, f"Event {event_id}"))
+        events.append(reader.record(raw, EVENT_FIELDS, f"Event {readable(event_id)}"))
     return events
 
 
 def next_cursor(found: Iterable[object]) -> str | None:
     """The page's ``nextStartAfter`` (what its JSONPath found): an event id, or None at the end."""
     cursor = next(iter(found), None)
-    # Empty is the end; only spaces is no id (as for `eventId`): a server could read it as none.
-    if cursor is not None and (not isinstance(cursor, str) or (cursor and not cursor.strip())):
+    # Empty is the end; anything else must be an id as an `eventId` is (only spaces: a server
+    # could read it as none; a lone surrogate: no form in a URL).
+    if cursor is None or cursor == "":
+        return None
+    if not is_event_id(cursor):
         msg = (
             f'"nextStartAfter" is no event id: {described(cursor, 40)}; the events before it '
             "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"
         )
         raise UnexpectedResponseError(msg)
-    return cursor or None
+    return cursor
 
 
 def task_record(event: Row, reader: Reader) -> Row | None:
@@ -81,16 +92,16 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
         reader.warn_once(
             ("type", kind),
-            f"Event {event['eventId']} has type {described(kind, 40)}, which says nothing "
-            "documented about the task: it is in task_events and changes no task (said once per "
-            "type).",
+            f"Event {readable(event['eventId'])} has type {described(kind, 40)}, which says "
+            "nothing documented about the task: it is in task_events and changes no task (said "
+            "once per type).",
         )
         return None
     if task is None or not isinstance(task.get("id"), str):
         reader.warn_once(
             "task id",
-            f"Event {event['eventId']} names no readable task id: it is in task_events as it "
-            "came and changes no task (said once per run).",
+            f"Event {readable(event['eventId'])} names no readable task id: it is in task_events "
+            "as it came and changes no task (said once per run).",
         )
         return None
     produced_by = dict(eventId=event["eventId"], eventType=kind, eventCreatedAt=event["createdAt"])
@@ -190,22 +201,22 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
         if self._empty_in_a_row > EMPTY_PAGES_FOLLOWED:  # new cursors, no events: no end in sight
             msg = (
                 f"The Data API answered {self._empty_in_a_row} empty pages in a row, each with a "
-                f"new cursor (the last after startAfter={self.current_value}): stopped rather than "
-                "follow them further; the state keeps the last event delivered, and the next run "
-                "asks again from there. Report this to Aphex if it happens again."
+                f"new cursor (the last asked with {asked(self.current_value)}): stopped rather "
+                "than follow them further; the state keeps the last event delivered, and the "
+                "next run asks again from there. Report this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         if not payload["data"]:
             self._logger.info(
                 "The Data API answered an empty page with a further cursor (%s); following it.",
-                cursor,
+                readable(cursor),
             )
         if cursor in self._sent:
             msg = (
-                f"The Data API answered startAfter={self.current_value} with nextStartAfter="
-                f"{cursor}, a cursor this run already sent: following it would read the same "
-                "events again (a loop in the log's cursors). Stopped; the state keeps the last "
-                "event delivered. Report this to Aphex if it happens again."
+                f"The Data API answered {asked(self.current_value)} with nextStartAfter="
+                f"{readable(cursor)}, a cursor this run already sent: following it would read "
+                "the same events again (a loop in the log's cursors). Stopped; the state keeps "
+                "the last event delivered. Report this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         self._sent.add(cursor)
@@ -226,12 +237,18 @@ def first_deliveries(
         if key in delivered:
             reader.warn_once(
                 ("again", event["eventId"]),
-                f"Event {event['eventId']} came again (after startAfter={after}) though this run "
+                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}) though "
+                "this run "
                 "already delivered it: not sent twice, and `tasks` keeps its newer copy.",
             )
             continue
         delivered.add(key)
         yield event
+
+
+def asked(cursor: str | None) -> str:
+    """The cursor a request sent, for a message: ``startAfter=…`` or ``no startAfter``."""
+    return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
 def progress_words(count: int) -> str:

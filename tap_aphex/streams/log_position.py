@@ -6,7 +6,7 @@ import typing as t
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tap_aphex.decoding import described
+from tap_aphex.decoding import described, readable
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Start:
         if self.cursor is None:
             return "from the first event"
         source = "the state" if self.origin == "state" else "`start_after`"
-        return f"after event {self.cursor} ({source})"
+        return f"after event {readable(self.cursor)} ({source})"
 
 
 def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
@@ -77,7 +77,11 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
     if not problems and len(values) == 1:
         (shared,) = values
         return Start(shared, "state") if shared is not None else fallback
-    where = f"after start_after={start_after}" if start_after else "from the first event of the log"
+    where = (
+        f"after start_after={readable(start_after)}"
+        if start_after
+        else "from the first event of the log"
+    )
     if problems:
         by_problem: dict[str, list[str]] = {}
         for mark in problems:
@@ -87,17 +91,18 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
             for problem, names in by_problem.items()
         )
     elif len(values - {None}) == 1:  # some streams have a position, the others none at all
-        (shared,) = values - {None}
+        shared = next(value for value in values if value is not None)
         names = [mark.stream for mark in marks if mark.value is None]
         new, has = " and ".join(names), "has" if len(names) == 1 else "have"
         why = (
-            f"{new} {has} no bookmark while the others are at event {shared} (a stream newly "
-            "selected, or a state written by a version of the tap without it); the whole log is "
-            "read again, which spends the daily quota (20,000 events a day) for as many days as "
-            f"the log is long. To go on from event {shared} instead, deselect {new}"
+            f"{new} {has} no bookmark while the others are at event {readable(shared)} (a "
+            "stream newly selected, or a state written by a version of the tap without it); the "
+            "whole log is read again, which spends the daily quota (20,000 events a day) for as "
+            f"many days as the log is long. To go on from event {readable(shared)} instead, "
+            f"deselect {new}"
         )
     else:
-        listed = ", ".join(f"{mark.stream}={mark.value or 'none'}" for mark in marks)
+        listed = ", ".join(f"{mark.stream}={readable(mark.value or 'none')}" for mark in marks)
         why = f"the bookmarks differ ({listed}; the selection changed since the last run)"
     warning = (
         f"State: {why}. Reading {where} so that no stream misses an event; records already "
@@ -109,7 +114,7 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
 def resume_words(last_delivered: str | None, start: Start | None) -> str:
     """Where the next run resumes, in words for the closing summary."""
     if last_delivered is not None:
-        return f"after event {last_delivered}"
+        return f"after event {readable(last_delivered)}"
     return start.describe() if start is not None else "from the first event"
 
 

@@ -20,8 +20,8 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import FilteredBody
-from tap_aphex.decoding import LIST_START, described, json_float, top_level_items
+from tap_aphex.decode_policy import FilteredBody, marked
+from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -156,18 +156,22 @@ class DocumentReader:
             what = f"an entry that is not an object: {described(value, 80)}"
             return what, what
         version_id = value.get(VERSION_ID)
-        if isinstance(version_id, bool) or not isinstance(version_id, (str, int)):
-            brief = ", ".join(f"{k}={value.get(k)!r:.40}" for k in ("version", "publishedAt"))
+        # An id is a key: an integer one is written as its digits; a lone surrogate in one would
+        # be U+FFFD in the record, another version's id, perhaps.
+        if version_id.__class__ not in (str, int) or (
+            version_id.__class__ is str and marked(version_id)
+        ):
+            brief = ", ".join(f"{k} {described(value.get(k), 40)}" for k in ("id", "version"))
             return f"a version without an id: {brief}", brief
-        version_id = str(version_id)  # an id is a key: an integer id is written as its digits
+        version_id, shown = str(version_id), readable(str(version_id))
         published_at = value.get("publishedAt")
         is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
         text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
         published = to_datetime(text) if text else None
         if published is None:
             why = described(published_at, 40)
-            return f"version {version_id}: its publishedAt is {why}, not a time", f"id {version_id}"
-        if read is not None and not read.is_new(version_id, published):
+            return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
+        if read is not None and not read.is_new(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
         # A list the schemas do not name is a table the tap does not know: said as such.
         unknown_tables = {
@@ -175,7 +179,7 @@ class DocumentReader:
             for name, item in value.items()
             if isinstance(item, list) and name not in VERSION_FIELDS and name not in TABLE_FIELDS
         }
-        subject = f"Project {label}, version {version_id}"
+        subject = f"Project {label}, version {shown}"
         fields = self.reader.record(
             value, VERSION_FIELDS, subject, skip={VERSION_ID, *TABLE_FIELDS, *unknown_tables}
         )

@@ -13,7 +13,9 @@ and lands (each one's `Landing`, which moves the bookmark once the project is re
   for less. The first 500 of a read is tried again as asked (it may be passing); later ones halve
   `limit`. Growth stops short of a size known to fail; when nothing larger than what was already
   answered is worth asking for, nothing older can be had: `SIZE_LIMIT`.
-- New is published after the bookmark, or at its very time with an id not landed then: `Mark`.
+- New is published after the bookmark, or at its very time with an id not landed then, or
+  numbered past every version landed whatever its time (a backdated version; a bookmark that a
+  clock gone wrong left in the future): `Mark`.
 """
 
 from __future__ import annotations
@@ -96,12 +98,19 @@ class Mark:
 
     when: dt.datetime | None  # its bookmark: the newest version landed
     ids: frozenset[str] = frozenset()  # the versions landed that were published at ``when``
-    version: object = None  # the `version` number of the newest landed, if the state has it
+    version: object = None  # the highest `version` number landed, if the state has it
 
-    def is_new(self, version_id: str, published: dt.datetime) -> bool:
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
         if self.when is None or published > self.when:
             return True
-        return published == self.when and version_id not in self.ids
+        if published == self.when and version_id not in self.ids:
+            return True
+        return is_count(number) and is_count(self.version) and number > self.version
+
+
+def is_count(number: object) -> t.TypeGuard[int]:
+    """A `version` number as the assumed shape has it: an integer (``true`` is none)."""
+    return number.__class__ is int
 
 
 @dataclass
@@ -110,18 +119,18 @@ class Landing:
 
     newest: dt.datetime | None = None
     newest_text: str | None = None  # as the records (and so the state) write it
-    ids: set[str] = field(default_factory=set)
-    version: int | None = None
+    ids: set[str] = field(default_factory=set)  # those published at ``newest``
+    version: int | None = None  # the highest `version` number, whatever its time
 
     def land(self, version: PublishedVersion) -> None:
         if self.newest is None or version.published > self.newest:
             self.newest, self.newest_text = version.published, version.record["publishedAt"]
-            self.ids, self.version = set(), None
+            self.ids = set()
         if version.published == self.newest:
             self.ids.add(version.id)
-            number = version.record.get("version")
-            if isinstance(number, int) and (self.version is None or number > self.version):
-                self.version = number
+        number = version.record.get("version")
+        if is_count(number) and (self.version is None or number > self.version):
+            self.version = number
 
 
 @dataclass
@@ -140,7 +149,7 @@ class ProjectRead:
     asked: int = 0  # the `limit` of the last answer
     landed: int = 0
     first: dt.datetime | None = None  # the oldest version landed
-    first_version: object = None  # its `version` (a number, in the assumed shape)
+    lowest: int | None = None  # the lowest `version` number landed
     last: dt.datetime | None = None  # the newest version landed
 
     def __post_init__(self) -> None:
@@ -150,8 +159,8 @@ class ProjectRead:
         whole = self.marks and len(known) == len(self.marks)
         self.oldest = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if whole else None
 
-    def is_new(self, version_id: str, published: dt.datetime) -> bool:
-        return any(mark.is_new(version_id, published) for mark in self.marks.values())
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
+        return any(mark.is_new(version_id, published, number) for mark in self.marks.values())
 
     def answered(self, scan: VersionScan, asked: int) -> None:
         """The policy's step after an answer the download thread scanned."""
@@ -175,8 +184,21 @@ class ProjectRead:
             self.landing[stream].land(version)
         self.landed += 1
         if self.first is None or version.published < self.first:
-            self.first, self.first_version = version.published, version.record.get("version")
+            self.first = version.published
+        number = version.record.get("version")
+        if is_count(number) and (self.lowest is None or number < self.lowest):
+            self.lowest = number
         self.last = max(self.last or version.published, version.published)
+        if version.published > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+            logger.warning(
+                "Project %s: version %s (%s) is published %s, in the future (a clock gone "
+                "wrong?). It lands, and the bookmark goes there: until that time, a later version "
+                "lands only if its `version` number is higher.",
+                version.label,
+                version.record["version"],
+                version.id,
+                version.record["publishedAt"],
+            )
         logger.log(
             logging.DEBUG if self.oldest is None else logging.INFO,
             "Project %s: version %s (%s) published %s landed: %s.",
@@ -189,8 +211,12 @@ class ProjectRead:
 
     @property
     def left_a_gap(self) -> bool:
-        """Versions newer than the bookmark may be missing: its bookmarks must not move."""
-        return self.oldest is not None and self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
+        """Versions newer than the bookmark may be missing: its bookmarks must not move. Unless
+        the `version` numbers say none is: the lowest landed follows the highest landed before."""
+        if self.oldest is None or self.step not in (Step.GAP, Step.SIZE_LIMIT, Step.CAP):
+            return False
+        before = self.oldest.version
+        return not (is_count(self.lowest) and is_count(before) and self.lowest <= before + 1)
 
 
 def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
@@ -245,8 +271,8 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
                 f"version landed (published {when(oldest.when)})"
             )
         missed = "an unknown number of versions"
-        if isinstance(read.first_version, int) and isinstance(oldest.version, int):
-            count = read.first_version - oldest.version - 1
+        if is_count(read.lowest) and is_count(oldest.version):
+            count = read.lowest - oldest.version - 1
             if count > 0:
                 missed = f"{count} version{'s' if count != 1 else ''}"
         logger.warning(

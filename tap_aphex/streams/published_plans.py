@@ -28,7 +28,14 @@ from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, projec
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_history import LimitPolicy, Mark, ProjectRead, resume_at, say_how_far
+from tap_aphex.streams.plan_history import (
+    LimitPolicy,
+    Mark,
+    ProjectRead,
+    is_count,
+    resume_at,
+    say_how_far,
+)
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -146,8 +153,11 @@ class PublishedPlansStream(AphexStream):
         try:
             try:
                 for version in run.versions(download):
+                    number = version.record.get("version")
                     new_for = [
-                        s for s, m in read.marks.items() if m.is_new(version.id, version.published)
+                        s
+                        for s, m in read.marks.items()
+                        if m.is_new(version.id, version.published, number)
                     ]
                     if self in new_for:
                         yield version.record
@@ -283,12 +293,14 @@ def move_bookmarks(
         if read.left_a_gap or landing.newest is None:
             moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
             continue
-        state["replication_key"] = parent.replication_key
-        state["replication_key_value"] = landing.newest_text
-        ids = landing.ids | mark.ids if mark.when == landing.newest else landing.ids
-        state[BOOKMARK_IDS] = sorted(ids)
-        state[BOOKMARK_VERSION] = landing.version
-        moved.append(landing.newest)
+        if mark.when is None or landing.newest >= mark.when:  # else only a backdated one landed
+            state["replication_key"] = parent.replication_key
+            state["replication_key_value"] = landing.newest_text
+            ids = landing.ids | mark.ids if mark.when == landing.newest else landing.ids
+            state[BOOKMARK_IDS] = sorted(ids)
+        numbers = [n for n in (mark.version, landing.version) if is_count(n)]
+        state[BOOKMARK_VERSION] = max(numbers, default=None)
+        moved.append(max(landing.newest, mark.when or landing.newest))
     parent_state = parent.get_context_state(project_only(context))
     if read.skipped:
         parent_state[SKIPPED_SAID] = sorted(read.skipped)[:MAX_SKIPPED_SAID]

@@ -14,7 +14,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream, ServiceUnavailableError
-from tap_aphex.decoding import decoded_json
+from tap_aphex.decoding import decoded_json, readable
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import (
     STREAM_FAILURES,
@@ -119,7 +119,7 @@ class TaskEventsStream(AphexStream):
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.BAD_REQUEST:
-            query = f"startAfter={self._cursor_sent}" if self._cursor_sent else "no startAfter"
+            query = event_log.asked(self._cursor_sent)
             if self._page_size_sent:
                 query += f", pageSize={self._page_size_sent}"
             refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
@@ -213,7 +213,7 @@ class TaskEventsStream(AphexStream):
             return
         last = events[-1]["eventId"]
         progress = event_log.progress_words(self._events_read)
-        self.logger.info("task_events: %s, last eventId %s", progress, last)
+        self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
             # task_events' records only count as delivered once its BATCH is out: get_batches.
             self._awaiting_batch += events
