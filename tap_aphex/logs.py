@@ -114,8 +114,10 @@ def run_secrets() -> tuple[str, ...]:
 
 def secret_forms(secret: str) -> list[str]:
     """The ways a secret can appear in a message, longest first: as is; escaped as repr() and
-    bytes show it (`b'K3Y\\nZZQ'`); base64 at each of three alignments, since Basic auth or an
-    echoed `base64("user:" + key)` encodes it from an offset; percent-encoded, either hex case."""
+    bytes show it (`b'K3Y\\nZZQ'`), as JSON escapes every character (`\\u004b`), or as HTML
+    character references (`&#75;`, `&#x4b;`); as hex; base64 and base32 at each alignment, since
+    Basic auth or an echoed `base64("user:" + key)` encodes it from an offset; percent-encoded.
+    Letter case is the search's (`_folded`): hex and escapes in either case are found."""
     escaped = {
         secret,
         secret.upper(),  # upper-cased, when that is longer or another letter (ß: SS, micro: mu)
@@ -123,12 +125,19 @@ def secret_forms(secret: str) -> list[str]:
         secret.encode("unicode_escape").decode("ascii"),
         repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
         repr(secret.encode("latin-1", "backslashreplace"))[2:-1],
+        "".join(f"\\u{ord(char):04x}" for char in secret),
+        "".join(f"&#{ord(char)};" for char in secret),
+        "".join(f"&#x{ord(char):x};" for char in secret),
     }
     raw = secret.encode("utf-8", "surrogatepass")
-    encoded: set[str] = set()
-    for start in range(min(3, len(raw))):
-        # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+    encoded: set[str] = {raw.hex()}
+    for encode, group in (
+        (base64.b64encode, 3),
+        (base64.urlsafe_b64encode, 3),
+        (base64.b32encode, 5),
+    ):
+        for start in range(min(group, len(raw))):
+            # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
             text = encode(raw[start:]).decode("ascii")
             encoded |= {text, text.rstrip("=")}
     percent = {quote(raw, safe=""), quote(raw), quote_plus(raw)}
@@ -253,10 +262,23 @@ class TapLogFilter(logging.Filter):
             if not self.gate.isEnabledFor(logging.DEBUG):
                 return False
         text = record.getMessage()
-        safe = without_secrets(without_query_values(text), run_secrets())
+        safe = _escaped(without_secrets(without_query_values(text), run_secrets()))
         if safe != text:
             record.msg, record.args = safe, ()
         return True
+
+
+def _escaped(text: str) -> str:
+    """A message on one line, as written: a line break or a control character a server sent (in
+    an id, a key, a body) is shown as its escape, so that it neither forges a log line nor
+    recolours a terminal (a tab stays)."""
+    if text.isprintable():  # nearly always: one pass at C speed
+        return text
+    return _LINE_CONTROL.sub(lambda match: _ESCAPES.get(match[0], f"\\u{ord(match[0]):04x}"), text)
+
+
+_LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

@@ -19,6 +19,7 @@ DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to mem
 #: Not in an HTTP header value (Latin-1, no control characters): a key or token with one is refused.
 _NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -188,6 +189,11 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         problems.append(
             "`start_after` has spaces or a line break around it; remove them where the setting "
             "is set."
+        )
+    elif isinstance(start_after, str) and _CONTROL.search(start_after):
+        problems.append(
+            "`start_after` holds a control character (an escape code, a tab), which no eventId "
+            "has; set it to the eventId exactly as you received it."
         )
     return problems
 

@@ -510,6 +510,33 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
         ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
         ({"catalog": {"streams": []}, "state": {"bookmarks": "x"}}, "`bookmarks` that is not an"),
         ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
+        (  # which mode is meant? Neither guess is safe.
+            {
+                "catalog": {
+                    "streams": [
+                        {"stream": {"name": "task_events"}, "sync_mode": mode}
+                        for mode in ("incremental", "full_refresh")
+                    ]
+                }
+            },
+            "lists the stream task_events twice",
+        ),
+        (  # which is the stream's position?
+            {
+                "catalog": {"streams": []},
+                "state": [
+                    {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": {"name": "task_events"},
+                            "stream_state": {"replication_key_value": value},
+                        },
+                    }
+                    for value in ("a", "b")
+                ],
+            },
+            "two stream states for task_events",
+        ),
     ],
 )
 def test_a_catalog_or_state_that_does_not_fit_is_one_clear_trace(

@@ -147,6 +147,23 @@ def test_an_id_of_20000_characters_lands_whole_and_each_line_naming_it_stays_sho
     assert max(len(line) for line in lines) < 2_000
 
 
+def test_a_line_break_or_escape_code_in_an_id_is_shown_escaped_and_forges_no_log_line(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    odd_id = "ev\x1b[31m\r\n2026-01-01 00:00:00,000 | INFO | forged"
+    events = [*copy.deepcopy(log[:3]), {**copy.deepcopy(log[3]), "eventId": odd_id}]
+    api = ScriptedApi(httpserver, {None: [page(events)], odd_id: [page(log[4:6])]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.bookmark("task_events") == log[5]["eventId"]
+    assert odd_id in ids(run.records("task_events"))  # the record keeps it as it came
+    assert "\x1b" not in run.stderr
+    assert not any("forged" in line and "ev\\u001b" not in line for line in run.stderr.splitlines())
+    assert "ev\\u001b[31m\\r\\n2026-01-01" in run.stderr
+
+
 def test_the_end_of_the_log_is_reported_with_where_the_next_run_resumes(
     httpserver: HTTPServer, log: list[dict[str, t.Any]]
 ) -> None:

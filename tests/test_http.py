@@ -55,6 +55,8 @@ def failure_of(config: dict[str, t.Any]) -> str:
             ],
         ),
         (404, "no such route", ["HTTP 404 NOT FOUND", '"no such route"', "Check `api_url`"]),
+        # The first request, with nothing of ours in its query: the URL is what to check.
+        (400, "bad request", ["HTTP 400): no startAfter.", "Check `api_url`"]),
         (418, "", ["HTTP 418 I'M A TEAPOT from http://localhost"]),
         # A server that echoes the key: the quote hides it.
         (403, f"bad key {KEY}\n\x1b[31m", ['The server said: "bad key … [31m".']),

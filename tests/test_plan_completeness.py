@@ -170,6 +170,28 @@ def test_a_version_numbered_past_the_bookmark_lands_once_whatever_its_time() -> 
     assert landed(sixth) == []
 
 
+def test_bookmark_ids_or_version_the_tap_cannot_use_are_said_and_left_out() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project]))
+        state = first.final_state
+        (partition,) = state["bookmarks"]["published_plans"]["partitions"]
+        partition |= {"bookmark_ids": "notalist", "bookmark_version": "26"}
+
+        second = run_cli(plans_config([project]), state)
+
+    assert second.returncode == 0, second.stderr
+    (warning,) = log_lines(second.stderr, "WARNING")
+    assert (
+        'bookmark_ids is string "notalist", not a list of ids and bookmark_version is ' in warning
+    )
+    assert 'string "26", not a version number: left out' in warning
+    # Without the ids, the version at the bookmark's very time lands again; nothing is lost.
+    assert landed(second) == newest_ids(sim, project, 1)
+    (partition,) = bookmarks(second, "published_plans")
+    assert partition["bookmark_ids"] == newest_ids(sim, project, 1)
+
+
 # --- warnings about a version: once, on the run that first reads it ----------------------------
 
 SURPRISES = frozenset(

@@ -42,6 +42,11 @@ def b64(text: str, encode: t.Callable[[bytes], bytes] = base64.b64encode) -> str
     return encode(text.encode()).decode()
 
 
+def b32(text: str) -> str:
+    return base64.b32encode(text.encode()).decode()
+
+
+JSON_ESCAPED = "".join(f"\\u{ord(char):04x}" for char in KEY)
 LOWER_HEX = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(KEY, safe=""))
 
 #: name -> (how the server echoes the key, the part of it that is the key's alone)
@@ -66,6 +71,17 @@ ECHOES: dict[str, tuple[str, str]] = {
     "upper case": (KEY.upper(), KEY.upper()),
     "lower case": (KEY.lower(), KEY.lower()),
     "first 10, upper case": (KEY[:10].upper(), KEY[:10].upper()),
+    # Other text encodings a server or a proxy may echo it in.
+    "JSON escapes": (JSON_ESCAPED, JSON_ESCAPED),
+    "JSON escapes, upper-case hex": (JSON_ESCAPED.upper(), JSON_ESCAPED.upper()),
+    "hex": (KEY.encode().hex(), KEY.encode().hex()),
+    "HTML references": ("".join(f"&#{ord(c)};" for c in KEY), "".join(f"&#{ord(c)};" for c in KEY)),
+    "HTML hex references": (
+        "".join(f"&#x{ord(c):X};" for c in KEY),
+        "".join(f"&#x{ord(c):X};" for c in KEY),
+    ),
+    "base32": (b32(KEY), b32(KEY)),
+    "base32 after a prefix": (b32("usr:" + KEY), b32("usr:" + KEY)[8:]),
 }
 
 

@@ -133,6 +133,12 @@ def select(tap: TapAphex, configured: object) -> Selection:
                 "the connection's streams and pick one of those."
             )
             raise ConfigError(msg)
+        if stream["name"] in wanted:  # which sync mode is meant? Neither guess is safe.
+            msg = (
+                f"The configured catalog lists the stream {stream['name']:.60} twice; pass the "
+                "file Airbyte configured, with each stream once."
+            )
+            raise ConfigError(msg)
         wanted[stream["name"]] = mode
     singer_catalog = copy.deepcopy(tap.catalog_dict)
     offered = {entry["tap_stream_id"] for entry in singer_catalog["streams"]}
@@ -252,6 +258,8 @@ def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
         raise _not_understood("a stream state without a stream name")
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
     # An explicit one, `null` included, must be usable (`_check_stream_states`).
+    if descriptor["name"] in bookmarks:  # which is the stream's position? Neither guess is safe.
+        raise _not_understood(f"a list with two stream states for {descriptor['name']:.60}")
     if "stream_state" in stream_state:
         bookmarks[descriptor["name"]] = stream_state["stream_state"]
 

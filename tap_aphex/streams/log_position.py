@@ -118,7 +118,9 @@ def resume_words(last_delivered: str | None, start: Start | None) -> str:
     return start.describe() if start is not None else "from the first event"
 
 
-def refused_cursor_advice(refused: str, cursor_sent: str | None, start: Start | None) -> str:
+def refused_cursor_advice(
+    refused: str, cursor_sent: str | None, start: Start | None, page_size_sent: int | None = None
+) -> str:
     """``refused`` (the Data API's 400, worded) with what to do about the cursor that was sent."""
     if cursor_sent and start is not None and cursor_sent != start.cursor:
         return (
@@ -131,4 +133,10 @@ def refused_cursor_advice(refused: str, cursor_sent: str | None, start: Start | 
             "again from `start_after` (or the first event), clear that state: `meltano state clear "
             "<state id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
         )
-    return f"{refused} Check `start_after` (an eventId you received) and `page_size`."
+    checks = [
+        *(["`start_after` (an eventId you received)"] if cursor_sent else []),
+        *(["`page_size`"] if page_size_sent else []),
+    ]
+    if not checks:  # a first request with nothing of ours in it: the URL is what is refused
+        return f"{refused} Check `api_url`: copy it again from the Data API's documentation."
+    return f"{refused} Check {' and '.join(checks)}."

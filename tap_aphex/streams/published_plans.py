@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
+from tap_aphex.decoding import described
 from tap_aphex.report import STREAM_FAILURES, AphexError, StopReason
 from tap_aphex.schemas import rfc3339_to_datetime
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
@@ -266,16 +267,30 @@ def read_project(
         when = rfc3339_to_datetime(value) if isinstance(value, str) else None
         if value is not None and when is None:
             parent.logger.warning(
-                "Project %s: the %s bookmark in the state (%.40r) is not a time the tap wrote; "
+                "Project %s: the %s bookmark in the state (%s) is not a time the tap wrote; "
                 "reading the project from the start (versions already landed are sent again, "
                 "which an upsert on the key absorbs).",
                 label,
                 stream.name,
-                value,
+                described(value, 40),
             )
-        ids = state.get(BOOKMARK_IDS) if when is not None else None
-        ids = frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
-        marks[stream] = Mark(when, ids, state.get(BOOKMARK_VERSION) if when is not None else None)
+        ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
+        unusable = []
+        if not (isinstance(ids, list) and all(isinstance(i, (str, int)) for i in ids)):
+            unusable.append(f"{BOOKMARK_IDS} is {described(ids, 40)}, not a list of ids")
+        if number is not None and not is_count(number):
+            unusable.append(f"{BOOKMARK_VERSION} is {described(number, 40)}, not a version number")
+        if when is not None and unusable:
+            parent.logger.warning(
+                "Project %s: in the %s state, %s: left out, so versions published at the "
+                "bookmark's time, or backdated, may land again (an upsert on the key absorbs it).",
+                label,
+                stream.name,
+                " and ".join(unusable),
+            )
+        if when is None or unusable:
+            ids, number = [], None
+        marks[stream] = Mark(when, frozenset(map(str, ids)), number)
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)

@@ -123,7 +123,9 @@ class TaskEventsStream(AphexStream):
             if self._page_size_sent:
                 query += f", pageSize={self._page_size_sent}"
             refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
-            msg = log_position.refused_cursor_advice(refused, self._cursor_sent, self._start)
+            msg = log_position.refused_cursor_advice(
+                refused, self._cursor_sent, self._start, self._page_size_sent
+            )
             raise CursorRejectedError(msg)
         super().validate_response(response)
 
