@@ -269,12 +269,11 @@ class TapLogFilter(logging.Filter):
 
 
 def _escaped(text: str) -> str:
-    """A message on one line, as written: a line break or a control character a server sent (in
-    an id, a key, a body) is shown as its escape, so that it neither forges a log line nor
-    recolours a terminal (a tab stays)."""
+    """A message on one line: a control character a server sent (in an id, a key) shown as its
+    escape, so that it neither forges a log line nor recolours a terminal (a tab stays)."""
     if text.isprintable():  # nearly always: one pass at C speed
         return text
-    return _LINE_CONTROL.sub(lambda match: _ESCAPES.get(match[0], f"\\u{ord(match[0]):04x}"), text)
+    return _LINE_CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
 
 
 _LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")

@@ -2,7 +2,8 @@
 
 `LimitPolicy` decides the `limit` of each request (pure: no HTTP, each rule table-tested);
 `ProjectRead` holds what one project's read needs (each selected stream's `Mark`, from the state)
-and lands (each one's `Landing`, which moves the bookmark once the project is read in full).
+and lands (each one's `Landing`, which moves the bookmark once the project is read in full): what
+is new, and how bookmarks move, is `plan_bookmarks`'.
 
 - A full response may have left older versions out: to reach further back (a first run reads the
   whole history the API keeps; a later one, back to the last landed), `limit` doubles.
@@ -12,10 +13,8 @@ and lands (each one's `Landing`, which moves the bookmark once the project is re
 - HTTP 500 is how the API says a response is over its 32 MB limit; the vendor's advice is to ask
   for less. The first 500 of a read is tried again as asked (it may be passing); later ones halve
   `limit`. Growth stops short of a size known to fail; when nothing larger than what was already
-  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`.
-- New is published after the bookmark, or at its very time with an id not landed then, or
-  numbered past every version landed whatever its time (a backdated version; a bookmark that a
-  clock gone wrong left in the future): `Mark`.
+  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`. The `version` numbers
+  close a gap: the lowest landed following the highest landed before, nothing is missing.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_aphex.report import AphexError
+from tap_aphex.streams.plan_bookmarks import Landing, Mark, is_count
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -90,47 +90,6 @@ class LimitPolicy:
             return Step.SIZE_LIMIT  # what a smaller limit returns has already been read
         self.limit = smaller
         return Step.SHRINK
-
-
-@dataclass(frozen=True)
-class Mark:
-    """What one stream landed of one project in earlier runs."""
-
-    when: dt.datetime | None  # its bookmark: the newest version landed
-    ids: frozenset[str] = frozenset()  # the versions landed that were published at ``when``
-    version: object = None  # the highest `version` number landed, if the state has it
-
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
-        if self.when is None or published > self.when:
-            return True
-        if published == self.when and version_id not in self.ids:
-            return True
-        return is_count(number) and is_count(self.version) and number > self.version
-
-
-def is_count(number: object) -> t.TypeGuard[int]:
-    """A `version` number as the assumed shape has it: an integer (``true`` is none)."""
-    return number.__class__ is int
-
-
-@dataclass
-class Landing:
-    """What one stream lands of one project in this run: its newest versions."""
-
-    newest: dt.datetime | None = None
-    newest_text: str | None = None  # as the records (and so the state) write it
-    ids: set[str] = field(default_factory=set)  # those published at ``newest``
-    version: int | None = None  # the highest `version` number, whatever its time
-
-    def land(self, version: PublishedVersion) -> None:
-        if self.newest is None or version.published > self.newest:
-            self.newest, self.newest_text = version.published, version.record["publishedAt"]
-            self.ids = set()
-        if version.published == self.newest:
-            self.ids.add(version.id)
-        number = version.record.get("version")
-        if is_count(number) and (self.version is None or number > self.version):
-            self.version = number
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""The Published Plans API's streams, and each project's bookmarks in their state.
+"""The Published Plans API's streams.
 
 One record per published version (`PublishedPlansStream`, partitioned by project) and one row per
 task or status row of each (the tables, fed by it). Every project's downloads start on the first
 one's turn (`plan_downloads`); then, one project after another, `get_records` emits its new
-versions and their rows, one in memory at a time, moves its bookmarks (never over a gap:
-`plan_history`) and writes its STATE. A failure ends its project only, which keeps its
+versions and their rows, one in memory at a time, moves its bookmarks (`plan_bookmarks`; never
+over a gap: `plan_history`) and writes its STATE. A failure ends its project only, which keeps its
 bookmarks; the run ends with exit 1 and a one-line summary.
 """
 
@@ -22,24 +22,21 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.decoding import described
 from tap_aphex.report import STREAM_FAILURES, AphexError, StopReason
-from tap_aphex.schemas import rfc3339_to_datetime
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
+from tap_aphex.streams.plan_bookmarks import (
+    SKIPPED_SAID,
+    move_bookmarks,
+    project_only,
+    read_mark,
+    saved_state,
+)
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_history import (
-    LimitPolicy,
-    Mark,
-    ProjectRead,
-    is_count,
-    resume_at,
-    say_how_far,
-)
+from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead, resume_at, say_how_far
 
 if t.TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
@@ -233,92 +230,12 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     schema = schemas.PUBLISHED_PLAN_STATUS
 
 
-#: Partition-state keys beside the SDK's: the ids of the versions published at the bookmark's time,
-#: the `version` number there (to count a gap), the skipped entries already warned about.
-BOOKMARK_IDS = "bookmark_ids"
-BOOKMARK_VERSION = "bookmark_version"
-SKIPPED_SAID = "skipped_said"
-MAX_SKIPPED_SAID = 100  # a state stays small whatever a document holds
-
-
-def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
-    # A table's context also names the version; its state is per project.
-    return {"accountId": (context or {}).get("accountId")}
-
-
-def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-    """The project's partition in ``stream``'s state, not added to it (as `get_context_state`
-    would: before its turn, the project would be in a STATE)."""
-    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    for partition in bookmark.get("partitions", []):
-        if partition.get("context") == project_only(context):
-            return t.cast("Mapping[str, t.Any]", partition)
-    return {}
-
-
 def read_project(
     parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
 ) -> ProjectRead:
     """What each selected stream landed of the project in earlier runs, from the state."""
-    label, marks = project_label(parent.project(context)), {}
-    for stream in fed:
-        state = saved_state(stream, context)
-        value = state.get("replication_key_value")
-        when = rfc3339_to_datetime(value) if isinstance(value, str) else None
-        if value is not None and when is None:
-            parent.logger.warning(
-                "Project %s: the %s bookmark in the state (%s) is not a time the tap wrote; "
-                "reading the project from the start (versions already landed are sent again, "
-                "which an upsert on the key absorbs).",
-                label,
-                stream.name,
-                described(value, 40),
-            )
-        ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
-        unusable = []
-        if not (isinstance(ids, list) and all(isinstance(i, (str, int)) for i in ids)):
-            unusable.append(f"{BOOKMARK_IDS} is {described(ids, 40)}, not a list of ids")
-        if number is not None and not is_count(number):
-            unusable.append(f"{BOOKMARK_VERSION} is {described(number, 40)}, not a version number")
-        if when is not None and unusable:
-            parent.logger.warning(
-                "Project %s: in the %s state, %s: left out, so versions published at the "
-                "bookmark's time, or backdated, may land again (an upsert on the key absorbs it).",
-                label,
-                stream.name,
-                " and ".join(unusable),
-            )
-        if when is None or unusable:
-            ids, number = [], None
-        marks[stream] = Mark(when, frozenset(map(str, ids)), number)
+    label = project_label(parent.project(context))
+    marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
-
-
-def move_bookmarks(
-    parent: Stream, context: Context | None, read: ProjectRead, fed: list[Stream]
-) -> list[dt.datetime | None]:
-    """Each stream's bookmark for the project after a read in full; never over a gap."""
-    moved = []
-    for stream in fed:
-        state = stream.get_context_state(project_only(context))
-        sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
-        mark, landing = read.marks[stream], read.landing[stream]
-        if read.left_a_gap or landing.newest is None:
-            moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
-            continue
-        if mark.when is None or landing.newest >= mark.when:  # else only a backdated one landed
-            state["replication_key"] = parent.replication_key
-            state["replication_key_value"] = landing.newest_text
-            ids = landing.ids | mark.ids if mark.when == landing.newest else landing.ids
-            state[BOOKMARK_IDS] = sorted(ids)
-        numbers = [n for n in (mark.version, landing.version) if is_count(n)]
-        state[BOOKMARK_VERSION] = max(numbers, default=None)
-        moved.append(max(landing.newest, mark.when or landing.newest))
-    parent_state = parent.get_context_state(project_only(context))
-    if read.skipped:
-        parent_state[SKIPPED_SAID] = sorted(read.skipped)[:MAX_SKIPPED_SAID]
-    else:
-        parent_state.pop(SKIPPED_SAID, None)
-    return moved
