@@ -75,7 +75,7 @@ def measure(sizes: t.Sequence[int], repeats: int, seed: int = 7) -> list[EventsR
                 commands |= {run: [*SDK_FLOOR, *log, *flag] for run, flag in SDK_FLOORS.items()}
                 for run, catalog in catalogs.items():
                     commands[run] = [*TAP, "--config", config_path, "--catalog", catalog]
-                if size == sizes[0]:
+                if size == sizes[0] and repeats > 1:  # a quick look (one run) goes without
                     for command in commands.values():  # warm-up: bytecode written, caches warm
                         run_child(command)
                 runs: dict[str, list[Measured]] = {run: [] for run in commands}

@@ -59,12 +59,16 @@ class AphexStream(RESTStream[t.Any]):
     not_found_advice = "Check the URL in the settings."
     #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
+    #: The backoff's first wait, doubled at each try (tests shorten it, as the 503 schedule).
+    BACKOFF_FIRST_WAIT: t.ClassVar[float] = 1.0
 
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
         self.retry_budget = RetryBudget(
-            float(self.config["retry_budget_seconds"]), self.SERVICE_UNAVAILABLE_WAITS
+            float(self.config["retry_budget_seconds"]),
+            self.SERVICE_UNAVAILABLE_WAITS,
+            self.BACKOFF_FIRST_WAIT,
         )
 
     @override
@@ -157,10 +161,12 @@ class RetryBudget:
     """The seconds one stream may still spend waiting between retries in this run. A wait that
     does not fit is not waited: a 503 is raised as it is (the Data API's daily limit)."""
 
-    def __init__(self, seconds: float, unavailable_waits: tuple[float, ...]) -> None:
+    def __init__(
+        self, seconds: float, unavailable_waits: tuple[float, ...], first_wait: float = 1.0
+    ) -> None:
         self.left = seconds
         self.waited = 0.0  # in this run, for messages
-        self._unavailable_waits = unavailable_waits
+        self._unavailable_waits, self._first_wait = unavailable_waits, first_wait
 
     def spend(self, failure: object, attempt: int) -> float:
         """The wait before the next try; raises when it would overrun the budget."""
@@ -177,7 +183,7 @@ class RetryBudget:
         elif unavailable:  # the slower schedule that tells a spent quota from a passing outage
             wait = self._unavailable_waits[min(attempt, len(self._unavailable_waits) - 1)]
         else:
-            wait = float(2**attempt)
+            wait = self._first_wait * 2**attempt
         if wait > self.left:
             if unavailable:
                 raise t.cast("ServiceUnavailableError", failure)
