@@ -242,29 +242,31 @@ PUBLISHED_PLAN_STATUS = th.PropertiesList(
 # way it is no time: the reader keeps it raw rather than guess.
 SECONDS_BELOW = 10**11
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
-_FIRST_MS = -2_208_988_800_000  # 1900-01-01T00:00:00.000Z
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_DAY_MS = 86_400_000
+_FIRST_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00.000000Z
+_LAST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+_DAY_US = 86_400_000_000
 _NO_TIME = 10**15  # past either bound in seconds or in milliseconds
 
 
 def epoch_to_rfc3339(value: float) -> str | None:
     """``value`` (epoch seconds or milliseconds) as ``2021-03-01T08:36:07.389Z``; None if no time.
 
-    In integer milliseconds, so the arithmetic is exact (a float division can land 1 ms off).
+    In integer microseconds, so the arithmetic is exact (a float division can land 1 ms off); a
+    fraction of a millisecond (a float can carry one) is kept, as three more digits.
     """
     if not -_NO_TIME < value < _NO_TIME:  # first: also infinity, NaN, a 10^1000 Decimal
         return None
-    millis = round(value * 1000) if -SECONDS_BELOW < value < SECONDS_BELOW else round(value)
-    if not _FIRST_MS <= millis <= _LAST_MS:
+    micros = round(value * (1_000_000 if -SECONDS_BELOW < value < SECONDS_BELOW else 1000))
+    if not _FIRST_US <= micros <= _LAST_US:
         return None
-    days, millis = divmod(millis, _DAY_MS)
+    days, micros = divmod(micros, _DAY_US)
     day = dt.date.fromordinal(_EPOCH_DAY + days).isoformat()
-    if not millis:  # a day-level time (a status's `date`): most of them
+    if not micros:  # a day-level time (a status's `date`): most of them
         return f"{day}T00:00:00.000Z"
-    seconds, millis = divmod(millis, 1000)
+    seconds, micros = divmod(micros, 1_000_000)
     minutes, seconds = divmod(seconds, 60)
-    return f"{day}T{minutes // 60:02}:{minutes % 60:02}:{seconds:02}.{millis:03}Z"
+    fraction = f"{micros:06}".removesuffix("000")  # milliseconds, and more only if sent
+    return f"{day}T{minutes // 60:02}:{minutes % 60:02}:{seconds:02}.{fraction}Z"
 
 
 def rfc3339_to_datetime(value: str) -> dt.datetime | None:

@@ -829,6 +829,9 @@ LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
         (LAST_MS, "9999-12-31T23:59:59.999Z"),
         (1_614_643_199_999, "2021-03-01T23:59:59.999Z"),  # the last millisecond of a day
         (1_614_643_200_000, "2021-03-02T00:00:00.000Z"),  # and the first of the next
+        # A fraction of a millisecond is kept, not rounded away: three more digits.
+        (1_500_000_000_000.5, "2017-07-14T02:40:00.000500Z"),
+        (1_614_587_767.389_25, "2021-03-01T08:36:07.389250Z"),
     ],
 )
 def test_epoch_numbers_become_utc_date_times_with_milliseconds(value: float, expected: str) -> None:
