@@ -146,8 +146,8 @@ class Reader:
                     into.undocumented[_free_name(into, key, "undocumented key")] = value
                     self.warn_once(
                         ("unknown", id(fields), key),
-                        f"{into.subject}: a field the tap does not know, `{key}`; kept under "
-                        f"undocumented[{_quoted(key)}] (said once per run).",
+                        f"{into.subject}: a field the tap does not know, `{_shortened(key)}`; kept "
+                        f"under undocumented[{_shortened(_quoted(key))}] (said once per run).",
                     )
                 continue
             # Most values fit a scalar kind: tested inline, at no call's cost; the rest: `_value`.
@@ -209,9 +209,9 @@ class Reader:
         into.undocumented[path] = value
         self.warn_once(
             ("misfit", id(field)),  # each table's fields are their own objects
-            f"{into.subject}: {path} is {described(value)}, not the documented "
-            f"{expected}; kept as it came under undocumented[{_quoted(path)}], typed as null "
-            f"(said once per run for {field.where}).",
+            f"{into.subject}: {_shortened(path)} is {described(value)}, not the documented "
+            f"{expected}; kept as it came under undocumented[{_shortened(_quoted(path))}], typed "
+            f"as null (said once per run for {field.where}).",
         )
 
     def _unmarked(self, raw: t.Mapping[str, t.Any], into: _Record, skip: t.Container[str]) -> Row:

@@ -135,6 +135,7 @@ def test_an_id_of_20000_characters_lands_whole_and_each_line_naming_it_stays_sho
     long_id = "K" * 20_000
     events = [*copy.deepcopy(log[:3]), {**copy.deepcopy(log[3]), "eventId": long_id}]
     events[3]["createdAt"] = "yesterday"  # a misfit: a WARNING names the event
+    events[3]["K" * 20_000] = 1  # a field the tap does not know: a WARNING names it
     api = ScriptedApi(httpserver, {None: [page(events)], long_id: [page(log[4:6])]})
 
     run = run_cli(api.config())
