@@ -137,37 +137,45 @@ def test_a_version_published_at_the_bookmarks_very_time_lands_once() -> None:
         assert sorted(partition["bookmark_ids"]) == sorted(newest_ids(sim, project, 3))
 
 
-def test_a_version_numbered_past_the_bookmark_lands_once_whatever_its_time() -> None:
+def test_a_backdated_version_lands_and_stops_no_read_short_of_the_bookmark() -> None:
+    with Simulator(seed=9, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project], published_plans_limit=2))
+        newest = sim.plan_document(project.account_id, 1)["publishedPlans"][0]
+        for _ in range(6):
+            sim.publish_version(project.account_id)
+        # The newest of all, dated an hour before the bookmark: new by its number alone, and
+        # no sign that the read reached back (the 6 before it are new too).
+        sim.publish_version(project.account_id, at_ms=newest["publishedAt"] - 3_600_000)
+        second = run_tap(plans_config([project], published_plans_limit=2), first.final_state)
+        third = run_tap(plans_config([project], published_plans_limit=2), second.final_state)
+
+    assert sorted(landed(second)) == sorted(newest_ids(sim, project, 7))
+    assert {r["publishedPlanId"] for r in second.records("published_plan_tasks")} == set(
+        newest_ids(sim, project, 7)
+    )
+    assert landed(third) == []
+
+
+def test_after_a_version_published_in_the_future_every_later_one_lands_once() -> None:
     with Simulator(seed=9, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
         first = run_tap(plans_config([project]))
-        newest = sim.plan_document(project.account_id, 1)["publishedPlans"][0]
-        # Published an hour before the newest (a backdated version): new by its number alone.
-        sim.publish_version(project.account_id, at_ms=newest["publishedAt"] - 3_600_000)
-        second = run_tap(plans_config([project]), first.final_state)
-        third = run_tap(plans_config([project]), second.final_state)
-        # Years ahead (a clock gone wrong): the bookmark goes there, said in a WARNING, and
-        # what comes next still lands by its number.
+        # Years ahead (a clock gone wrong): the bookmark goes there, said in a WARNING.
         sim.publish_version(project.account_id, at_ms=4_102_444_800_000)  # 2100-01-01
-        fourth = run_cli(plans_config([project]), third.final_state)
-        sim.publish_version(project.account_id)
-        fifth = run_tap(plans_config([project]), fourth.final_state)
-        sixth = run_tap(plans_config([project]), fifth.final_state)
+        second = run_cli(plans_config([project]), first.final_state)
+        for _ in range(6):
+            sim.publish_version(project.account_id)
+        third = run_tap(plans_config([project], published_plans_limit=2), second.final_state)
+        fourth = run_tap(plans_config([project], published_plans_limit=2), third.final_state)
 
-    backdated, future, latest = newest_ids(sim, project, 3)[::-1]
-    assert landed(second) == [backdated]
-    assert {r["publishedPlanId"] for r in second.records("published_plan_tasks")} == {backdated}
-    (partition,) = bookmarks(second, "published_plans")  # the time stays; the number moves
-    assert (
-        partition["replication_key_value"]
-        == bookmarks(first, "published_plans")[0]["replication_key_value"]
-    )
-    assert landed(third) == []
-    assert landed(fourth) == [future]
-    (warning,) = log_lines(fourth.stderr, "WARNING")
+    future = newest_ids(sim, project, 7)[-1]
+    assert landed(second) == [future]
+    (warning,) = log_lines(second.stderr, "WARNING")
     assert f"({future}) is published 2100-01-01T00:00:00.000Z, in the future" in warning
-    assert landed(fifth) == [latest]
-    assert landed(sixth) == []
+    # Older than the bookmark, but numbered past it: each lands, none is left behind.
+    assert sorted(landed(third)) == sorted(newest_ids(sim, project, 6))
+    assert landed(fourth) == []
 
 
 def test_bookmark_ids_or_version_the_tap_cannot_use_are_said_and_left_out() -> None:

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -157,10 +158,14 @@ class ProjectPlans:
         return version
 
     def visible_versions(self, limit: int) -> list[PublishedVersion]:
-        """The newest `limit` versions, newest first, never older than six months."""
+        """The newest `limit` versions, newest first, never older than six months (before the
+        newest version that is not in the future: a server's clock, which a version's
+        `publishedAt` from a clock gone wrong does not move)."""
         if not self.versions:
             return []
-        oldest_allowed = self.versions[-1].published_at - HISTORY_LIMIT_MS
+        now_ms = time.time() * 1000
+        past = [v.published_at for v in self.versions if v.published_at <= now_ms]
+        oldest_allowed = max(past or [self.versions[-1].published_at]) - HISTORY_LIMIT_MS
         recent = [v for v in reversed(self.versions) if v.published_at >= oldest_allowed]
         return recent[:limit]
 

@@ -255,7 +255,8 @@ class DocumentReader:
 
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
-    entries (each counts against `limit`), the oldest version it can place as the reader would."""
+    entries (each counts against `limit`), and each version it can place as the reader would:
+    its id, time and `version` (for `Mark.is_new`)."""
 
     def __init__(self, content_type: str | None) -> None:
         self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
@@ -268,7 +269,7 @@ class VersionScan:
         self._in_versions = False
         self._entry: dict[str, tuple[str, t.Any]] | None = None  # an entry's scalars, by key
         self.received = 0
-        self.oldest: dt.datetime | None = None
+        self.placed: list[tuple[str, dt.datetime, object]] = []
         self.readable = True  # False: not JSON; the reader will say what is wrong
 
     def feed(self, chunk: bytes | None) -> None:
@@ -298,12 +299,15 @@ class VersionScan:
             elif depth == 3 and self._entry is not None and event in SCALARS:
                 self._entry[str(self._key)] = (event, value)
             elif depth == 3 and self._entry is not None and event == "end_map":
-                kind, value = self._entry.get(VERSION_ID, (None, None))
-                if kind == "string" or (kind == "number" and isinstance(value, int)):
+                version_id = self._entry.get(VERSION_ID, (None, None))[1]
+                if version_id.__class__ is int or (
+                    version_id.__class__ is str and not marked(version_id)
+                ):
                     kind, value = self._entry.get("publishedAt", (None, None))
                     text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
                     when = to_datetime(text) if text else None
-                    if when is not None and (self.oldest is None or when < self.oldest):
-                        self.oldest = when
+                    if when is not None:
+                        number = self._entry.get("version", (None, None))[1]
+                        self.placed.append((str(version_id), when, number))
                 self._entry = None
         del self._events[:]

@@ -13,8 +13,7 @@ is new, and how bookmarks move, is `plan_bookmarks`'.
 - HTTP 500 is how the API says a response is over its 32 MB limit; the vendor's advice is to ask
   for less. The first 500 of a read is tried again as asked (it may be passing); later ones halve
   `limit`. Growth stops short of a size known to fail; when nothing larger than what was already
-  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`. The `version` numbers
-  close a gap: the lowest landed following the highest landed before, nothing is missing.
+  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`.
 """
 
 from __future__ import annotations
@@ -126,10 +125,14 @@ class ProjectRead:
         self.received, self.asked = scan.received, asked
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
-        elif self.oldest is None or scan.oldest is None:  # nothing to reach back to, or to place
+        elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
             self.step = self.policy.after_response(scan.received, reached_back=False)
         else:
-            reached_back = scan.oldest <= t.cast("dt.datetime", self.oldest.when)
+            # Back far enough once the answer holds a version landed before: the answer is the
+            # newest versions, so it holds every one published since. Not by the oldest time
+            # alone: a backdated version, or a bookmark in the future, would stop it short.
+            oldest = self.oldest
+            reached_back = any(not oldest.is_new(*placed) for placed in scan.placed)
             self.step = self.policy.after_response(
                 scan.received, reached_back=reached_back, short_of=not reached_back
             )
@@ -170,12 +173,8 @@ class ProjectRead:
 
     @property
     def left_a_gap(self) -> bool:
-        """Versions newer than the bookmark may be missing: its bookmarks must not move. Unless
-        the `version` numbers say none is: the lowest landed follows the highest landed before."""
-        if self.oldest is None or self.step not in (Step.GAP, Step.SIZE_LIMIT, Step.CAP):
-            return False
-        before = self.oldest.version
-        return not (is_count(self.lowest) and is_count(before) and self.lowest <= before + 1)
+        """Versions newer than the bookmark may be missing: its bookmarks must not move."""
+        return self.oldest is not None and self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
 
 
 def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
