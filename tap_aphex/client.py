@@ -74,12 +74,6 @@ class AphexStream(RESTStream[t.Any]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if response.is_redirect:
-            raise RedirectRefusedError(
-                f"the API redirected (HTTP {status}) to "
-                f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
-                "credentials. If that is the API's new address, put it in the settings."
-            )
         if status in self.refused_statuses and self.refused_words:
             raise AuthenticationError(self.refused_words.format(status=status))
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
@@ -111,7 +105,15 @@ class AphexStream(RESTStream[t.Any]):
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent: requests' own
-        timeout bounds each socket read, so a body that trickles in would never time out."""
+        timeout bounds each socket read, so a body that trickles in would never time out. A
+        redirect is refused here, before requests reads its `Location` (it fails on one that is
+        not UTF-8, even with redirects off)."""
+        if response.is_redirect:
+            raise RedirectRefusedError(
+                f"the API redirected (HTTP {response.status_code}) to "
+                f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
+                "credentials. If that is the API's new address, put it in the settings."
+            )
         left = self.timeout - response.elapsed.total_seconds()
         late = (
             f"the response from {safe_url(response.url)} took longer than "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import http.server
 import logging
+import threading
 import typing as t
 
 import pytest
@@ -321,6 +323,31 @@ def test_a_redirect_is_not_followed_with_the_key(httpserver: HTTPServer) -> None
     assert [request.headers.get("x-api-key") for request, _ in httpserver.log] == [
         "secret-key-for-redirect"
     ]
+
+
+class _RedirectWithLatin1Location(http.server.BaseHTTPRequestHandler):
+    """A 302 whose Location holds byte 0x85 as it is (werkzeug would percent-encode it)."""
+
+    def do_GET(self) -> None:
+        self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\x85x\r\n")
+        self.wfile.write(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_redirect_to_a_location_that_is_not_utf8_is_the_same_one_line() -> None:
+    # requests reads a redirect's Location even with redirects off, and fails on this byte.
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectWithLatin1Location) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/apiTaskEventsV2"
+        try:
+            with pytest.raises(RunFailedError) as failed:
+                run_tap({"api_key": "key-for-redirect-test", "api_url": url})
+        finally:
+            server.shutdown()
+
+    assert "the API redirected (HTTP 302) to http://127.0.0.1:1/\x85x;" in str(failed.value)
 
 
 def test_a_misplaced_secret_in_config_is_not_echoed_by_validation() -> None:
