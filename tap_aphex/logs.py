@@ -262,13 +262,13 @@ class TapLogFilter(logging.Filter):
             if not self.gate.isEnabledFor(logging.DEBUG):
                 return False
         text = record.getMessage()
-        safe = _escaped(without_secrets(without_query_values(text), run_secrets()))
+        safe = one_line(without_secrets(without_query_values(text), run_secrets()))
         if safe != text:
             record.msg, record.args = safe, ()
         return True
 
 
-def _escaped(text: str) -> str:
+def one_line(text: str) -> str:
     """A message on one line: a control character a server sent (in an id, a key) shown as its
     escape, so that it neither forges a log line nor recolours a terminal (a tab stays)."""
     if text.isprintable():  # nearly always: one pass at C speed

@@ -19,7 +19,7 @@ DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to mem
 #: Not in an HTTP header value (Latin-1, no control characters): a key or token with one is refused.
 _NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the line separators
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -210,6 +210,7 @@ def surrogate_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             found.append(where)
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
+            found += [where or "the config" for key in value if _LONE_SURROGATE.search(str(key))]
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
     if not found:

@@ -24,6 +24,7 @@ from harness import events_config
 
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.protocol import CHECKPOINT, singer_state
+from tap_aphex.airbyte.writer import connection_status, error_trace
 from tap_aphex.settings import CONFIG_SCHEMA
 
 LOG_STREAMS = ("task_events", "tasks", "task_statuses")
@@ -537,6 +538,25 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             },
             "two stream states for task_events",
         ),
+        (  # the same, one of them in the legacy form
+            {
+                "catalog": {"streams": []},
+                "state": [
+                    {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": {"name": "task_events"},
+                            "stream_state": {"replication_key_value": "a"},
+                        },
+                    },
+                    {
+                        "type": "LEGACY",
+                        "data": {"bookmarks": {"task_events": {"replication_key_value": "b"}}},
+                    },
+                ],
+            },
+            "two stream states for task_events",
+        ),
     ],
 )
 def test_a_catalog_or_state_that_does_not_fit_is_one_clear_trace(
@@ -641,3 +661,13 @@ def test_published_plans_land_with_a_state_per_project(tmp_path: Path) -> None:
     assert [set(found) for found in partitions[:2]] == [{accounts[0]}, set(accounts)]
     for stream in ("published_plans", "published_plan_tasks", "published_plan_statuses"):
         assert result.statuses(stream)[-1] == "COMPLETE"
+
+
+def test_a_message_a_person_reads_is_one_line_whatever_a_server_sent() -> None:
+    forged = "page after n\n2026 | ERROR | forged\x1b[31m\u2028z has no eventId"
+
+    trace = error_trace(forged, "system_error")["trace"]["error"]["message"]
+    status = connection_status(succeeded=False, message=forged)["connectionStatus"]["message"]
+
+    for message in (trace, status):
+        assert message == "page after n\\n2026 | ERROR | forged\\u001b[31m\\u2028z has no eventId"

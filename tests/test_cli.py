@@ -227,6 +227,11 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ({"request_timeout": 1e12}, "config['request_timeout']: must be at most 86400"),
         ({"start_after": " evt-1"}, "`start_after` has spaces or a line break around it"),
         ({"start_after": "evt\x1b[31m-1"}, "`start_after` holds a control character"),
+        ({"start_after": "evt\u2028-1"}, "`start_after` holds a control character"),
+        (  # a key of a setting's object too
+            {"stream_maps": {"task_events": {"x\ud83d": "1"}}},
+            "`stream_maps.task_events` holds a lone UTF-16 surrogate",
+        ),
         (  # JSON can write half an emoji; no request, record or state can carry it
             {"start_after": "evt\ud83d", "api_url": "http://127.0.0.1:9/\udcff"},
             "`api_url`, `start_after` hold a lone UTF-16 surrogate",

@@ -82,9 +82,14 @@ def test_values_that_do_not_fit_never_stop_the_log_and_land_raw_with_one_warning
     [
         (17, "number 17"),
         # JSON, but no text the tap could send back as startAfter (a URL has no form for it).
-        ("Kx8\udc3dAb", 'string "Kx8\\udc3dAb"'),
+        ("Kx8\udc3dAb", 'string "Kx8\\udc3dAb" (it holds a lone surrogate)'),
+        # Past what a message shows of it: said in words all the same.
+        (
+            "K" * 50 + "\udc3d",
+            'string "' + "K" * 39 + "… (58 characters) (it holds a lone surrogate)",
+        ),
     ],
-    ids=["a number", "a lone surrogate"],
+    ids=["a number", "a lone surrogate", "a lone surrogate at the end of a long id"],
 )
 def test_an_event_without_an_id_stops_the_log_before_its_page_with_one_line(
     simulator: Simulator, event_id: object, got: str

@@ -243,7 +243,11 @@ def _from_messages(messages: list[object]) -> SingerState:
                 _add(bookmarks, stream_state)
         elif kind == "LEGACY" and isinstance(message.get("data"), dict):
             legacy = dict(message["data"])
-            bookmarks.update(legacy.pop("bookmarks", None) or {})
+            legacy_bookmarks = legacy.pop("bookmarks", None) or {}
+            if not isinstance(legacy_bookmarks, dict):
+                raise _not_understood("a LEGACY state whose `bookmarks` is not an object")
+            for name, stream_state in legacy_bookmarks.items():
+                _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
             state.update(legacy)
         else:
             raise _not_understood(f"a state message of type {kind or 'none'!r}")

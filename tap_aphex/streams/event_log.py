@@ -38,6 +38,13 @@ def is_event_id(value: object) -> t.TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip()) and not marked(value)
 
 
+def no_id_words(value: object) -> str:
+    """A value that is no event id, for a message: what it is, and why when its start cannot
+    show it (a lone surrogate at the end of a long id)."""
+    why = " (it holds a lone surrogate)" if isinstance(value, str) and marked(value) else ""
+    return described(value, 40) + why
+
+
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
     """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages. An
     event without a usable ``eventId`` stops the page before any of it is delivered: no id is
@@ -51,7 +58,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
         if not isinstance(raw, dict) or not is_event_id(event_id):
             got = (
-                described(event_id, 40)
+                no_id_words(event_id)
                 if isinstance(raw, dict)
                 else f"an entry that is {described(raw, 40)}"
             )
@@ -77,7 +84,7 @@ def next_cursor(found: Iterable[object]) -> str | None:
         return None
     if not is_event_id(cursor):
         msg = (
-            f'"nextStartAfter" is no event id: {described(cursor, 40)}; the events before it '
+            f'"nextStartAfter" is no event id: {no_id_words(cursor)}; the events before it '
             "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"
         )
         raise UnexpectedResponseError(msg)

@@ -88,8 +88,9 @@ class Landing:
 
 
 def is_count(number: object) -> t.TypeGuard[int]:
-    """A `version` number as the assumed shape has it: an integer (``true`` is none)."""
-    return number.__class__ is int
+    """A `version` number as the assumed shape has it: a whole number, 0 or more (``true`` and
+    ``12.0`` are none)."""
+    return number.__class__ is int and number >= 0
 
 
 def read_mark(
