@@ -65,6 +65,7 @@ class AphexStream(RESTStream[t.Any]):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
+        self._sessions: list[requests.Session] = []  # to close at the end of the run
         self.retry_budget = RetryBudget(
             float(self.config["retry_budget_seconds"]),
             self.SERVICE_UNAVAILABLE_WAITS,
@@ -101,7 +102,13 @@ class AphexStream(RESTStream[t.Any]):
         session = super().requests_session
         if self._with_deadline not in session.hooks["response"]:
             session.hooks["response"].append(self._with_deadline)
+            self._sessions.append(session)
         return session
+
+    def close_sessions(self) -> None:
+        """Close the connections this stream opened (the SDK never does): the run has ended."""
+        for session in self._sessions:
+            session.close()
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent: requests' own
@@ -109,6 +116,7 @@ class AphexStream(RESTStream[t.Any]):
         redirect is refused here, before requests reads its `Location` (it fails on one that is
         not UTF-8, even with redirects off)."""
         if response.is_redirect:
+            response.close()  # its connection: nothing of it is read
             raise RedirectRefusedError(
                 f"the API redirected (HTTP {response.status_code}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "

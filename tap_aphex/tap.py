@@ -13,6 +13,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
 from tap_aphex import inputs, logs
+from tap_aphex.client import AphexStream
 from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
     ACTIVATE_VERSION,
@@ -141,7 +142,10 @@ class TapAphex(SeamTap):
         (a failure ends only its own stream or project, so everything else lands first)."""
         self.report.clear()
         self._refuse_unsafe_batching()
-        self.sync_all()
+        try:
+            self.sync_all()
+        finally:
+            self.close_sessions()
         for line in self.report.summary():
             self.logger.info("Summary: %s", line)
         if self.report.failures:
@@ -150,10 +154,19 @@ class TapAphex(SeamTap):
     def test_connection(self) -> None:
         """The SDK's connection test (one record per stream), failing if any stream failed."""
         self.report.clear()
-        self.run_connection_test()
+        try:
+            self.run_connection_test()
+        finally:
+            self.close_sessions()
         if self.report.failures:
             raise RunFailedError(self.report.failures, test=True)
         self.logger.info("Connection test passed: every stream read its first record.")
+
+    def close_sessions(self) -> None:
+        """Close every connection the streams opened: the run, or the test, has ended."""
+        for stream in self.streams.values():
+            if isinstance(stream, AphexStream):
+                stream.close_sessions()
 
     @classmethod
     @override

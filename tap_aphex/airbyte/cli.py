@@ -181,6 +181,7 @@ def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
             context = {"accountId": account_id(project["url"])}
             outcome = _first_page(t.cast("RESTStream[t.Any]", plans), context)
             outcomes.append((f"project {project_label(project)}", outcome))
+    tap.close_sessions()
     if failed := [
         f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None
     ]:
