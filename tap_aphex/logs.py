@@ -114,10 +114,10 @@ def run_secrets() -> tuple[str, ...]:
 
 def secret_forms(secret: str) -> list[str]:
     """The ways a secret can appear in a message, longest first: as is; escaped as repr() and
-    bytes show it (`b'K3Y\\nZZQ'`), as JSON escapes every character (`\\u004b`), or as HTML
-    character references (`&#75;`, `&#x4b;`); as hex; base64 and base32 at each alignment, since
-    Basic auth or an echoed `base64("user:" + key)` encodes it from an offset; percent-encoded.
-    Letter case is the search's (`_folded`): hex and escapes in either case are found."""
+    bytes show it (`b'K3Y\\nZZQ'`); its bytes as hex (bare, spaced, `0x`-prefixed, or of its
+    UTF-16); base64 and base32 at each alignment, since Basic auth or an echoed
+    `base64("user:" + key)` encodes it from an offset; percent-encoded. Letter case is the
+    search's (`_folded`); character references (`\\u004b`, `&#75;`, `%4B`) it decodes first."""
     escaped = {
         secret,
         secret.upper(),  # upper-cased, when that is longer or another letter (ß: SS, micro: mu)
@@ -125,12 +125,15 @@ def secret_forms(secret: str) -> list[str]:
         secret.encode("unicode_escape").decode("ascii"),
         repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
         repr(secret.encode("latin-1", "backslashreplace"))[2:-1],
-        "".join(f"\\u{ord(char):04x}" for char in secret),
-        "".join(f"&#{ord(char)};" for char in secret),
-        "".join(f"&#x{ord(char):x};" for char in secret),
     }
     raw = secret.encode("utf-8", "surrogatepass")
-    encoded: set[str] = {raw.hex()}
+    pairs = [f"{byte:02x}" for byte in raw]
+    encoded: set[str] = {
+        *(separator.join(pairs) for separator in ("", " ", ":", "-")),
+        " ".join(f"0x{pair}" for pair in pairs),
+        secret.encode("utf-16-be", "surrogatepass").hex(),
+        secret.encode("utf-16-le", "surrogatepass").hex(),
+    }
     for encode, group in (
         (base64.b64encode, 3),
         (base64.urlsafe_b64encode, 3),
@@ -141,7 +144,6 @@ def secret_forms(secret: str) -> list[str]:
             text = encode(raw[start:]).decode("ascii")
             encoded |= {text, text.rstrip("=")}
     percent = {quote(raw, safe=""), quote(raw), quote_plus(raw)}
-    percent |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), form) for form in percent}
     return sorted(filter(None, escaped | encoded | percent), key=len, reverse=True)
 
 
@@ -164,10 +166,29 @@ class _Redactor:
         self._pattern = re.compile(_trie_pattern(self._where) if self._where else "(?!)")
 
     def sub(self, text: str) -> str:
+        spans = self._spans(text)
+        if _REFERENCE.search(text):  # and as the text reads with its character references read
+            decoded, starts, ends = _references_read(text)
+            spans += [(starts[begin], ends[end - 1]) for begin, end in self._spans(decoded)]
+        if not spans:
+            return text
+        merged = [sorted(spans)[0]]
+        for begin, end in sorted(spans)[1:]:  # overlapping or touching spans: one "…"
+            if begin <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((begin, end))
+        kept, position = [], 0
+        for begin, end in merged:
+            kept += [text[position:begin], _REDACTED]
+            position = end
+        return "".join([*kept, text[position:]])
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` shows a secret, each span as far as the text follows the form."""
         folded = _folded(text)  # searched; its offsets are the text's
         match = self._pattern.search(folded)
-        kept: list[str] = []
-        position = 0
+        spans = []
         while match is not None:
             begin, end = match.span()
             whole, ahead = False, folded[begin : begin + self._longest]
@@ -176,13 +197,45 @@ class _Redactor:
                 end = max(end, begin + grown)
                 whole = whole or (start == 0 and grown == len(form))
             if whole or not _inside_a_word(text, begin, end):
-                kept += [text[position:begin], _REDACTED]
-                position = next_search = end
+                spans.append((begin, end))
+                next_search = end
             else:  # a word of the text: a piece of the secret may still begin inside it
                 next_search = begin + 1
             match = self._pattern.search(folded, next_search)
-        kept.append(text[position:])
-        return "".join(kept)
+        return spans
+
+
+#: A character reference: a JSON or Python escape, an HTML one (padded, with or without its
+#: `;`), a percent-encoded byte. Echoed keys come in these, whole or mixed with plain characters.
+_REFERENCE = re.compile(
+    r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,8});?|&#([0-9]{1,10});?"
+    r"|%([0-9a-fA-F]{2})"
+)
+
+
+def _references_read(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` with its character references read, and where each character of that came from
+    in ``text`` (its start and its end)."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    position = 0
+    for match in _REFERENCE.finditer(text):
+        for at in range(position, match.start()):
+            chars.append(text[at])
+            starts.append(at)
+            ends.append(at + 1)
+        digits = next(group for group in match.groups() if group is not None)
+        code = int(digits, 10 if match.group(4) is not None else 16)
+        chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
+        starts.append(match.start())
+        ends.append(match.end())
+        position = match.end()
+    for at in range(position, len(text)):
+        chars.append(text[at])
+        starts.append(at)
+        ends.append(at + 1)
+    return "".join(chars), starts, ends
 
 
 # The letters lower() leaves apart from their plain one, makes two characters of ("İ") or lowers
