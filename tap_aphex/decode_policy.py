@@ -70,6 +70,23 @@ def marked(text: str) -> bool:
     return not text.isascii() and (text.startswith(DEEP) or LONE_MARKED.search(text) is not None)
 
 
+def written(value: t.Any) -> t.Any:
+    """``value`` (a copy, when it holds a marker) as the vendor wrote it, for a value kept whole
+    rather than read by the reader: a lone surrogate as its escape (``\\ud83d``), a too-deep
+    value as its raw text."""
+    if value.__class__ is str:
+        if not marked(value):
+            return value
+        if value.startswith(DEEP):
+            return value[len(DEEP) :]
+        return LONE_MARKED.sub(lambda match: lone_escape(match[1]), value)
+    if value.__class__ is dict:
+        return {written(key): written(item) for key, item in value.items()}
+    if value.__class__ is list:
+        return [written(item) for item in value]
+    return value
+
+
 def lone_escape(marker: str) -> str:
     """The escape text (``\\ud83d``, as the vendor cased it) a lone-surrogate marker carries."""
     code = ord(marker) - LONE_BASE

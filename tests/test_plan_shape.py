@@ -170,6 +170,23 @@ def test_a_version_that_cannot_be_keyed_or_dated_is_skipped_and_still_counted(
     assert f"Project Tower A: skipped {said}" in caplog.text
 
 
+def test_a_lone_surrogate_in_a_value_kept_whole_is_kept_as_the_vendor_wrote_it() -> None:
+    # The document's `project`, a table the tap does not know, a row without its key: no schema
+    # types them, so they are kept whole, never with the decode policy's private markers.
+    document = {
+        "project": {"id": "p1", "name": "Tower \ud83d"},
+        "publishedPlans": [version(extras=[{"a": "x\udc00"}], tasks=[task(), {"name": "\ud83d"}])],
+    }
+    reader = DocumentReader(logging.getLogger("tests.plans"))
+
+    (found,) = reader.versions(io.BytesIO(json.dumps(document).encode()), "Tower A")
+
+    assert found is not None
+    assert found.record["project"] == {"id": "p1", "name": "Tower \\ud83d"}
+    assert found.record["undocumented"]["extras"] == [{"a": "x\\udc00"}]
+    assert found.record["undocumented"]["unkeyed_rows"] == {"tasks": [{"name": "\\ud83d"}]}
+
+
 def test_an_integer_id_is_written_as_its_digits() -> None:
     assert only(read(version(id=42))).id == "42"
 

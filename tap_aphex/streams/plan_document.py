@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import FilteredBody, marked
+from tap_aphex.decode_policy import FilteredBody, marked, marks_made, written
 from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import UnexpectedResponseError
@@ -195,9 +195,9 @@ class DocumentReader:
                 f" (the tap reads `{close[0]}`)" if close else "",
                 name,
             )
-            undocumented[name] = item
+            undocumented[name] = kept(item)
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = document.get("project")
+        record["project"] = project = kept(document.get("project"))
         if project is not None and not isinstance(project, dict):
             self.reader.warn_once(
                 ("document", "project"),
@@ -207,7 +207,7 @@ class DocumentReader:
                 described(project, 40),
             )
             undocumented["project"], record["project"] = project, None
-        if beside := {key: item for key, item in document.items() if key != "project"}:
+        if beside := {key: kept(item) for key, item in document.items() if key != "project"}:
             undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
@@ -244,13 +244,19 @@ class DocumentReader:
                     next(iter(lost)),
                     table,
                 )
-                unkeyed[table] = list(lost.values())
+                unkeyed[table] = [kept(row) for row in lost.values()]
             skip[table] = set(lost)
         if unkeyed:
             undocumented["unkeyed_rows"] = unkeyed
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         return PublishedVersion(record, published, label, self.reader, tables, skip)
+
+
+def kept(value: t.Any) -> t.Any:
+    """A value kept whole (no schema types it) as the vendor wrote it (`decode_policy.written`);
+    at no cost unless the decode policy has marked a value."""
+    return written(value) if marks_made() else value
 
 
 class VersionScan:
