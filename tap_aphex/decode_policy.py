@@ -6,6 +6,8 @@ whole and to a published-plans document as it streams in:
 - The declared charset is honoured (none: UTF-8; an unknown one: a clear error); a BOM is skipped.
 - A lone UTF-16 surrogate escape (``"\\ud83d"``: JSON grammar, but no character) becomes U+FFFD
   and a private-use character carrying the escape, so that the reader can keep it as it came.
+  U+FFFD is the markers' escape character: one the vendor sent is marked too (`LITERAL`), so
+  that no text the vendor wrote can be taken for a marker.
 - A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after a marker,
   so the decoders never see the depth (ijson's prefixes grow with its square) and the reader warns.
 - An integer of `LONG_INTEGER` digits or more gets ``.0`` after it, so that the decoders read it
@@ -29,15 +31,17 @@ DEPTH_BOUND = 512
 REPLACEMENT = "\ufffd"
 LONE_BASE = 0x100000  # plane 16, private use: never a character the vendor means
 LONE_MARKED = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_BASE + 0x7FFF)}])")
-#: The first character of a string that holds a too-deep container's raw JSON text.
-DEEP = "\U0010fffd"
+#: A U+FFFD the vendor sent, and the start of a string holding a too-deep container's raw text.
+LITERAL, DEEP = "\ufffd\U00108000", "\ufffd\U00108001"
+_LITERAL_BYTES, _RAW_REPLACEMENT = LITERAL.encode(), REPLACEMENT.encode()
 
 _BOM = codecs.BOM_UTF8
 # One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
-# alone), a lone low (group 3), or any other escape (consumed, so that `\\` keeps its parity).
+# alone), a lone low (group 3), U+FFFD (group 4), or any other escape (consumed, so that `\\`
+# keeps its parity).
 _ESCAPE = re.compile(
     rb"\\(?:u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
-    rb"|u([dD][c-fC-F][0-9a-fA-F]{2})|[\s\S])"
+    rb"|u([dD][c-fC-F][0-9a-fA-F]{2})|u([fF]{3}[dD])|[\s\S])"
 )
 #: Integers of this many digits or more are read as decimals (see above).
 LONG_INTEGER = 640
@@ -55,6 +59,7 @@ _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 _SQUARE = bytes.maketrans(b"{}", b"[]")  # the kind of a container does not change its depth
 _DELTA = tuple(1 if byte == ord("[") else -1 if byte == ord("]") else 0 for byte in range(256))
 _OPEN, _QUOTE = frozenset(b"[{"), ord('"')
+_MARKED_ESCAPES = (b"\\ud", b"\\uD", b"\\uf", b"\\uF")  # a surrogate's, or U+FFFD's
 
 
 class _Marks:
@@ -66,8 +71,19 @@ def marks_made() -> int:
 
 
 def marked(text: str) -> bool:
-    """Whether ``text`` holds a marker: a lone surrogate, or a too-deep value it stands for."""
-    return not text.isascii() and (text.startswith(DEEP) or LONE_MARKED.search(text) is not None)
+    """Whether ``text`` holds a marker: a lone surrogate, a U+FFFD the vendor sent, or a too-deep
+    value it stands for (every marker starts with U+FFFD)."""
+    return not text.isascii() and REPLACEMENT in text
+
+
+def as_sent(text: str) -> str | None:
+    """``text`` as the vendor wrote it, if it is text: None when it holds a lone surrogate or
+    stands for a too-deep value (an id that could not be sent back)."""
+    if not marked(text):
+        return text
+    if text.startswith(DEEP) or LONE_MARKED.search(text):
+        return None
+    return text.replace(LITERAL, REPLACEMENT)
 
 
 def written(value: t.Any) -> t.Any:
@@ -77,9 +93,10 @@ def written(value: t.Any) -> t.Any:
     if value.__class__ is str:
         if not marked(value):
             return value
-        if value.startswith(DEEP):
-            return value[len(DEEP) :]
-        return LONE_MARKED.sub(lambda match: lone_escape(match[1]), value)
+        value = value.removeprefix(DEEP)
+        return LONE_MARKED.sub(lambda match: lone_escape(match[1]), value).replace(
+            LITERAL, REPLACEMENT
+        )
     if value.__class__ is dict:
         return {written(key): written(item) for key, item in value.items()}
     if value.__class__ is list:
@@ -97,8 +114,11 @@ def lone_escape(marker: str) -> str:
 
 
 def _lone_marked(match: re.Match[bytes]) -> bytes | None:
-    """The marker for a lone surrogate escape; None for a pair or any other escape."""
-    high, low_after, lone_low = match.groups()
+    """The marker for a lone surrogate escape or U+FFFD's; None for a pair or any other escape."""
+    high, low_after, lone_low, replacement = match.groups()
+    if replacement is not None:
+        _Marks.made += 1
+        return _LITERAL_BYTES
     hex_digits = lone_low if high is None else None if low_after else high
     if hex_digits is None:
         return None
@@ -207,6 +227,13 @@ class FilteredBody:
         data = self._held + chunk
         cut = len(data) if final else _safe_cut(data)
         data, self._held = data[:cut], data[cut:]
+        partial = 2 if data.endswith(b"\xef\xbf") else 1 if data.endswith(b"\xef") else 0
+        if partial and not final:
+            # Perhaps a U+FFFD cut in two: it goes with the next chunk.
+            data, self._held = data[:-partial], data[-partial:] + self._held
+        if _RAW_REPLACEMENT in data:  # a U+FFFD the vendor sent: marked, as it is no marker
+            data = data.replace(_RAW_REPLACEMENT, _LITERAL_BYTES)
+            _Marks.made += 1
         if not data:
             return b""
         if not self.capturing:
@@ -222,7 +249,7 @@ class FilteredBody:
             if deepest <= DEPTH_BOUND and not long_run:  # the common case: no token-by-token pass
                 self.depth += len(nesting) - 2 * nesting.count(b"]")
                 self.in_string = in_string
-                if b"\\" in data and (b"\\ud" in data or b"\\uD" in data):  # C-level searches
+                if b"\\" in data and any(escape in data for escape in _MARKED_ESCAPES):
                     data = _ESCAPE.sub(lambda escape: _lone_marked(escape) or escape[0], data)
                 return data
         return self._scan(data, final=final)

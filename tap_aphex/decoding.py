@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 import ijson
 import msgspec
 
-from tap_aphex.decode_policy import DEEP, LONE_MARKED, FilteredBody, lone_escape
+from tap_aphex.decode_policy import FilteredBody, written
 from tap_aphex.report import UnexpectedResponseError
 
 if t.TYPE_CHECKING:
@@ -145,8 +145,7 @@ def readable(text: str, width: int = 60) -> str:
     """Text the vendor sent (an id, a cursor, a value's JSON text) for a message: a lone
     surrogate as the vendor escaped it, never the decode policy's marker; when longer than
     ``width``, its start (never half an escape) and its length."""
-    if not text.isascii():
-        text = LONE_MARKED.sub(lambda match: lone_escape(match[1]), text).replace(DEEP, "")
+    text = written(text)
     if len(text) <= width:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])

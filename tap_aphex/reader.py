@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from tap_aphex.decode_policy import (
     DEEP,
     DEPTH_BOUND,
+    LITERAL,
     LONE_MARKED,
     REPLACEMENT,
-    lone_escape,
     marked,
     marks_made,
+    written,
 )
 from tap_aphex.decoding import described
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -254,10 +255,10 @@ class Reader:
                 f"{into.subject}: {shown} is nested deeper than {DEPTH_BOUND} levels; it is kept "
                 f"as its raw JSON text, a string (said once per run for {field}).",
             )
-            return text[len(DEEP) :]
+            return str(written(text))
         if not LONE_MARKED.search(text):
-            return text
-        came = LONE_MARKED.sub(lambda match: lone_escape(match[1]), text)
+            return text.replace(LITERAL, REPLACEMENT)  # only a U+FFFD the vendor sent
+        came = written(text)
         path = _free_name(into, path, "lone surrogate")
         into.undocumented[path] = came
         what = "the key" if key else "the value"
@@ -268,7 +269,7 @@ class Reader:
             f"text as it came is kept under undocumented[{_shortened(_quoted(path))}] (said once "
             f"per run for {field}).",
         )
-        return LONE_MARKED.sub(REPLACEMENT, text)
+        return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
 
 
 _Path = tuple[t.Any, ...]  # keys and indexes from the record down
@@ -283,7 +284,8 @@ def _shortened(path: str) -> str:
 def _path_words(path: _Path) -> str:
     """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
     words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in path)
-    return LONE_MARKED.sub(REPLACEMENT, words).removeprefix(".")  # a record's first step is a key
+    words = LONE_MARKED.sub(REPLACEMENT, words).replace(LITERAL, REPLACEMENT)
+    return words.removeprefix(".")  # a record's first step is a key
 
 
 def _quoted(name: str) -> str:

@@ -18,7 +18,7 @@ from harness import TapRun, log_lines, run_cli
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tap_aphex.decode_policy import DEPTH_BOUND, FilteredBody
+from tap_aphex.decode_policy import DEPTH_BOUND, FilteredBody, written
 
 PATH = "/apiTaskEventsV2"
 PLANS_PATH = "/power-bi/v1/p1"
@@ -141,6 +141,45 @@ def test_an_escaped_backslash_before_u_d83d_is_text_not_a_surrogate(
     assert record["task"]["name"] == "C:\\ud83d"
     assert record["undocumented"] is None
     assert not warnings_naming(run, "surrogate")
+
+
+@pytest.mark.parametrize(
+    "write", [lambda text: text.encode(), lambda text: json.dumps(text)[1:-1].encode()]
+)  # as UTF-8, or as escapes (\\ufffd, a surrogate pair)
+def test_text_that_looks_like_the_decode_policys_markers_is_text(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], write: t.Callable[[str], bytes]
+) -> None:
+    # U+FFFD, then a plane-16 private-use character (how a lone surrogate is marked), or a
+    # string starting as a too-deep value's marker did: the vendor's text, as it came.
+    odd = ["caf\u00e9\ufffd\U00100000", "\U0010fffdhello", "m\ufffd\U00108001x"]
+    events = copy.deepcopy(log[:3])
+    events[0]["task"]["name"], events[1]["task"]["location"] = "@A@", "@B@"
+    events[2]["eventId"] = "@C@"  # an id: sent back as it came
+    events[0]["task"]["location"] = "@LONE@"  # and a real lone surrogate beside them
+    escapes = {"A": write(odd[0]), "B": write(odd[1]), "C": write(odd[2]), "LONE": rb"\ud83d"}
+    received = serve_page(httpserver, page_bytes(events, **escapes))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    records = run.records("task_events")
+    assert [records[0]["task"]["name"], records[1]["task"]["location"]] == odd[:2]
+    assert records[2]["eventId"] == run.bookmark("task_events") == odd[2]
+    assert received[-1].args["startAfter"] == odd[2]
+    assert [r["undocumented"] for r in records] == [{"task.location": "\\ud83d"}, None, None]
+    assert len(warnings_naming(run, "surrogate")) == 1
+    assert not warnings_naming(run, "deeper")
+
+
+@pytest.mark.parametrize("cut", range(1, 4))
+def test_a_u_fffd_cut_between_two_chunks_is_still_the_vendors(cut: int) -> None:
+    body = '{"name": "a\ufffd\U00100000b"}'.encode()  # as a lone surrogate's marker looks
+    at = body.index(b"\xef") + cut  # 1 or 2 bytes of it in the first chunk, or all 3
+    policy = FilteredBody("application/json", "The test")
+
+    filtered = policy.feed(body[:at], final=False) + policy.feed(body[at:], final=True)
+
+    assert written(json.loads(filtered)) == {"name": "a\ufffd\U00100000b"}
 
 
 # --- Byte-order mark and charset ----------------------------------------------------------------

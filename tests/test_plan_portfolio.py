@@ -45,18 +45,13 @@ def test_projects_are_downloaded_at_most_max_parallel_projects_at_a_time() -> No
         history_weeks=3,
         plans_latency_seconds=latency,
     ) as sim:
-        started = time.monotonic()
+        # What the server saw, not how long it took: the time is the benchmark's to measure.
         parallel = run_tap(plans_config(sim.plan_projects, max_parallel_projects=4))
-        parallel_seconds = time.monotonic() - started
         assert most_at_once(sim, latency) == 4
         sim.clear_requests()
-        started = time.monotonic()
         one_at_a_time = run_tap(plans_config(sim.plan_projects, max_parallel_projects=1))
-        serial_seconds = time.monotonic() - started
         assert most_at_once(sim, latency) == 1
 
-    assert serial_seconds >= 8 * latency
-    assert parallel_seconds < serial_seconds / 2
     assert records_of(parallel) == records_of(one_at_a_time)  # the same output, in the same order
 
 

@@ -19,7 +19,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import marked
+from tap_aphex.decode_policy import as_sent
 from tap_aphex.decoding import decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
@@ -35,13 +35,15 @@ DELETE_TYPE = "TaskDeleted"
 def is_event_id(value: object) -> t.TypeGuard[str]:
     """Whether ``value`` can be an event's position: text that is not blank and that the tap can
     send back as ``startAfter`` as the vendor wrote it (a lone surrogate has no form in a URL)."""
-    return isinstance(value, str) and bool(value.strip()) and not marked(value)
+    return isinstance(value, str) and bool(value.strip()) and as_sent(value) is not None
 
 
 def no_id_words(value: object) -> str:
     """A value that is no event id, for a message: what it is, and why when its start cannot
     show it (a lone surrogate at the end of a long id)."""
-    why = " (it holds a lone surrogate)" if isinstance(value, str) and marked(value) else ""
+    why = (
+        " (it holds a lone surrogate)" if isinstance(value, str) and as_sent(value) is None else ""
+    )
     return described(value, 40) + why
 
 
@@ -88,7 +90,7 @@ def next_cursor(found: Iterable[object]) -> str | None:
             "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"
         )
         raise UnexpectedResponseError(msg)
-    return cursor
+    return t.cast("str", as_sent(cursor))  # a U+FFFD the vendor sent goes back as it came
 
 
 def task_record(event: Row, reader: Reader) -> Row | None:

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import FilteredBody, marked, marks_made, written
+from tap_aphex.decode_policy import FilteredBody, as_sent, marks_made, written
 from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import UnexpectedResponseError
@@ -158,9 +158,9 @@ class DocumentReader:
         version_id = value.get(VERSION_ID)
         # An id is a key: an integer one is written as its digits; a lone surrogate in one would
         # be U+FFFD in the record, another version's id, perhaps.
-        if version_id.__class__ not in (str, int) or (
-            version_id.__class__ is str and marked(version_id)
-        ):
+        if version_id.__class__ is str:
+            version_id = as_sent(version_id)
+        if version_id.__class__ not in (str, int):
             brief = ", ".join(f"{k} {described(value.get(k), 40)}" for k in ("id", "version"))
             return f"a version without an id: {brief}", brief
         version_id, shown = str(version_id), readable(str(version_id))
@@ -195,7 +195,7 @@ class DocumentReader:
                 f" (the tap reads `{close[0]}`)" if close else "",
                 name,
             )
-            undocumented[name] = kept(item)
+            undocumented[kept(name)] = kept(item)
         record: Row = {"publishedPlanId": version_id, **fields}
         record["project"] = project = kept(document.get("project"))
         if project is not None and not isinstance(project, dict):
@@ -306,9 +306,9 @@ class VersionScan:
                 self._entry[str(self._key)] = (event, value)
             elif depth == 3 and self._entry is not None and event == "end_map":
                 version_id = self._entry.get(VERSION_ID, (None, None))[1]
-                if version_id.__class__ is int or (
-                    version_id.__class__ is str and not marked(version_id)
-                ):
+                if version_id.__class__ is str:
+                    version_id = as_sent(version_id)
+                if version_id.__class__ in (str, int):
                     kind, value = self._entry.get("publishedAt", (None, None))
                     text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
                     when = to_datetime(text) if text else None
