@@ -19,11 +19,12 @@ from decimal import Decimal
 import msgspec
 import pytest
 import requests
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
+from tap_aphex.decode_policy import written
 from tap_aphex.decoding import decoded_json, described
 from tap_aphex.reader import (
     BOOLEAN,
@@ -667,7 +668,8 @@ def test_generated_events_are_typed_or_kept_raw_and_every_record_is_valid(
     reader, warnings = new_reader()
 
     sent = wire({"data": raws, "nextStartAfter": None})
-    raws = t.cast("dict[str, t.Any]", sent)["data"]  # what the reader reads: -0 is 0 in JSON
+    # What the reader reads, as the vendor wrote it: -0 is 0 in JSON, U+FFFD is U+FFFD.
+    raws = written(t.cast("dict[str, t.Any]", sent)["data"])
     typed = read_page(sent, reader, start_after=None)
 
     misfit_fields: set[str] = set()
@@ -704,8 +706,8 @@ def test_any_page_is_read_or_refused_with_the_documented_error(
         assert not identified
     else:
         assert len(found) == len(data)
-    try:
-        assert next_cursor([cursor]) == (cursor or None)
+    try:  # the cursor as the page's decode hands it over
+        assert next_cursor([wire(cursor)]) == (cursor or None)
     except UnexpectedResponseError:
         assert cursor is not None
         assert not isinstance(cursor, str)
@@ -751,6 +753,7 @@ FITTING = st.builds(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(FITTING, max_size=4), st.none() | st.text(max_size=4))
+@example([{"eventId": "\ufffd"}], "\ufffd\U00100000")  # as the decode policy's markers look
 def test_a_page_whose_values_all_fit_lands_typed_without_a_warning(
     events: list[dict[str, t.Any]], cursor: str | None
 ) -> None:
@@ -759,7 +762,7 @@ def test_a_page_whose_values_all_fit_lands_typed_without_a_warning(
 
     typed = read_page(sent, reader, start_after="c0")
 
-    raws = t.cast("dict[str, t.Any]", sent)["data"]
+    raws = written(t.cast("dict[str, t.Any]", sent)["data"])  # as the vendor wrote them
     for raw, event in zip(raws, typed, strict=True):
         assert event["undocumented"] is None
         assert expect_object(raw, event, EVENT_FIELDS, "", {}) == []
