@@ -162,7 +162,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     import click
     from singer_sdk.exceptions import ConfigValidationError, MappingError
 
-    from tap_aphex.logs import printable, run_secrets
+    from tap_aphex.logs import printable
+    from tap_aphex.redaction import run_secrets
     from tap_aphex.report import AphexError
     from tap_aphex.sdk_seam import raised_by_stream_maps
     from tap_aphex.tap import TapAphex

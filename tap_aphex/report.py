@@ -23,7 +23,8 @@ from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_aphex.cli import held
-from tap_aphex.logs import printable, run_secrets
+from tap_aphex.logs import printable
+from tap_aphex.redaction import run_secrets
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message

@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import inputs, logs
+from tap_aphex import inputs, logs, redaction
 from tap_aphex.client import AphexStream
 from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
@@ -256,7 +256,7 @@ def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
         if isinstance(projects, list)
         else []
     )
-    logs.remember_secrets(config.get("api_key"), *tokens)
+    redaction.remember_secrets(config.get("api_key"), *tokens)
 
 
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.
