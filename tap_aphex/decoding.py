@@ -124,9 +124,10 @@ _AS_JSON = msgspec.json.Encoder(decimal_format="number")
 _CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
 
 
-def described(value: object, width: int = 60) -> str:
+def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     """A decoded value for a message, in JSON's words: its type, then its JSON text (its start,
-    and how long it is, when longer than ``width``)."""
+    and how long it is, when longer than ``width``). ``wire``: straight from the decode policy,
+    whose markers are shown as what the vendor wrote (a lone surrogate as ``\\ud83d``)."""
     if value is None:
         return "null"
     if value.__class__ is float and not math.isfinite(value):  # from a state file: JSON has none
@@ -135,17 +136,16 @@ def described(value: object, width: int = 60) -> str:
         text = _AS_JSON.encode(value).decode()
     except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
         text = ascii(value)
-    text = readable(text, width)
+    text = readable(written(text) if wire else text, width)
     if value.__class__ is Decimal:  # decoding.json_float: only beyond a float's range
         return f"the number {text} (beyond a float's range)"
     return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"
 
 
 def readable(text: str, width: int = 60) -> str:
-    """Text the vendor sent (an id, a cursor, a value's JSON text) for a message: a lone
-    surrogate as the vendor escaped it, never the decode policy's marker; when longer than
-    ``width``, its start (never half an escape) and its length."""
-    text = written(text)
+    """Text (an id, a cursor, a value's JSON text) for a message: when longer than ``width``, its
+    start (never half an escape) and its length. Straight off the wire, text goes through
+    `decode_policy.written` first: a lone surrogate as the vendor escaped it, never a marker."""
     if len(text) <= width:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])

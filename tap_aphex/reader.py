@@ -265,9 +265,9 @@ class Reader:
         self.warn_once(
             ("lone", into.table, where),
             f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate "
-            f"({described(text)}), which is no character: it is U+FFFD in the record, and the "
-            f"text as it came is kept under undocumented[{_shortened(_quoted(path))}] (said once "
-            f"per run for {field}).",
+            f"({described(text, wire=True)}), which is no character: it is U+FFFD in the record, "
+            f"and the text as it came is kept under undocumented[{_shortened(_quoted(path))}] "
+            f"(said once per run for {field}).",
         )
         return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
 

@@ -93,8 +93,15 @@ class _Redactor:
 
     def sub(self, text: str) -> str:
         spans = self._spans(text)
-        if _REFERENCE.search(text):  # and as the text reads with its character references read
-            decoded, starts, ends = _references_read(text)
+        # And as the text reads with its character references read, twice over at most (a
+        # reference that a proxy or a JSON body encoded again: `%5CU0000004b`).
+        decoded, starts, ends = text, list(range(len(text))), list(range(1, len(text) + 1))
+        for _ in range(REFERENCE_LAYERS):
+            if not _REFERENCE.search(decoded):
+                break
+            decoded, inner_starts, inner_ends = _references_read(decoded)
+            starts = [starts[at] for at in inner_starts]
+            ends = [ends[at - 1] for at in inner_ends]
             spans += [(starts[begin], ends[end - 1]) for begin, end in self._spans(decoded)]
         if not spans:
             return text
@@ -131,12 +138,15 @@ class _Redactor:
         return spans
 
 
-#: A character reference: a JSON or Python escape, an HTML one (padded, with or without its
-#: `;`), a percent-encoded byte. Echoed keys come in these, whole or mixed with plain characters.
+#: A character reference: a JSON or Python escape (its backslash itself escaped or not, as an
+#: escape quoted in JSON is), an HTML one (padded, with or without its `;`), a percent-encoded
+#: byte (or its `%` encoded again). Echoed keys come in these, whole or mixed with plain ones.
 _REFERENCE = re.compile(
-    r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,8});?|&#([0-9]{1,10});?"
-    r"|%([0-9a-fA-F]{2})"
+    r"\\+(?:u(?P<u>[0-9a-fA-F]{4})|U(?P<U>[0-9a-fA-F]{8})|x(?P<x>[0-9a-fA-F]{2})|(?P<o>[0-7]{3}))"
+    r"|&#(?:[xX](?P<hx>[0-9a-fA-F]{1,8})|(?P<d>[0-9]{1,10}));?|%(?:25)?(?P<p>[0-9a-fA-F]{2})"
 )
+REFERENCE_LAYERS = 2
+_BASES = {"u": 16, "U": 16, "x": 16, "o": 8, "hx": 16, "d": 10, "p": 16}
 
 
 def _references_read(text: str) -> tuple[str, list[int], list[int]]:
@@ -151,8 +161,8 @@ def _references_read(text: str) -> tuple[str, list[int], list[int]]:
             chars.append(text[at])
             starts.append(at)
             ends.append(at + 1)
-        digits = next(group for group in match.groups() if group is not None)
-        code = int(digits, 10 if match.group(4) is not None else 16)
+        kind, digits = next((k, v) for k, v in match.groupdict().items() if v is not None)
+        code = int(digits, _BASES[kind])
         chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
         starts.append(match.start())
         ends.append(match.end())

@@ -991,8 +991,6 @@ def test_a_value_that_fits_its_json_type_lands_alike_in_both_apis(
             Decimal("7" * 100_000),
             "the number " + "7" * 60 + "… (100000 characters) (beyond a float's range)",
         ),
-        # A lone surrogate the decode policy marked: as the vendor escaped it, never the marker.
-        ("Pour \ufffd\U0010003d", 'string "Pour \\ud83d"'),
         # A cut never leaves half an escape: the quote or the control character goes whole.
         ("x" * 58 + '"yz' + "x" * 10, 'string "' + "x" * 58 + "… (74 characters)"),
         ("x" * 55 + "\x01" + "x" * 10, 'string "' + "x" * 55 + "… (73 characters)"),
@@ -1004,3 +1002,11 @@ def test_a_value_in_a_message_is_in_json_words_and_never_longer_than_its_start(
     # A value is quoted as JSON writes it (never Python's None, True, Decimal('...')), and a
     # 100,000-digit number is not copied whole into a line (it cost minutes in the log filter).
     assert described(value) == words
+
+
+def test_a_value_straight_from_the_wire_is_said_as_the_vendor_wrote_it() -> None:
+    # The decode policy's markers (a lone surrogate, a U+FFFD the vendor sent) never show.
+    marked = "Pour \ufffd\U0010003d, \ufffd\U00108000"
+
+    assert described(marked, wire=True) == 'string "Pour \\ud83d, \ufffd"'
+    assert described("\ufffd\U00100005") == 'string "\ufffd\U00100005"'  # a record's: as it is

@@ -51,6 +51,7 @@ JSON_UPPER = "".join(f"\\u{ord(char):04X}" for char in KEY)
 JSON_MIXED = "".join(c if i % 2 else f"\\u{ord(c):04x}" for i, c in enumerate(KEY))
 HTML_MIXED = "".join(c if i % 3 else f"&#{ord(c)};" for i, c in enumerate(KEY))
 HEX_SPACED = " ".join(f"{b:02x}" for b in KEY.encode())
+PY_ESCAPED = "".join(f"\\x{b:02x}" for b in KEY.encode())
 LOWER_HEX = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(KEY, safe=""))
 
 #: name -> (how the server echoes the key, the part of it that is the key's alone)
@@ -89,6 +90,11 @@ ECHOES: dict[str, tuple[str, str]] = {
     "HTML hex references": ("".join(f"&#x{ord(c):X};" for c in KEY),) * 2,
     "HTML mixed with plain characters": (HTML_MIXED, HTML_MIXED),
     "percent-encoded, every character": ("".join(f"%{b:02X}" for b in KEY.encode()),) * 2,
+    "percent-encoded twice": ("".join(f"%25{b:02X}" for b in KEY.encode()),) * 2,
+    "Python byte escapes quoted in JSON": (json.dumps(PY_ESCAPED)[1:-1],) * 2,
+    "JSON escapes mixed, quoted in JSON": (json.dumps(JSON_MIXED)[1:-1],) * 2,
+    "Python \\U escapes": ("".join(f"\\U{ord(c):08x}" for c in KEY),) * 2,
+    "octal escapes": ("".join(f"\\{b:03o}" for b in KEY.encode()),) * 2,
     "base32": (b32(KEY), b32(KEY)),
     "base32 after a prefix": (b32("usr:" + KEY), b32("usr:" + KEY)[8:]),
 }
@@ -138,7 +144,7 @@ def test_secret_forms_include_the_encoded_ones() -> None:
     forms = [form.lower() for form in secret_forms(KEY)]  # the redactor ignores case
 
     for echoed, _ in ECHOES.values():
-        if re.search(r"\\[ux][0-9a-fA-F]|&#|%[0-9a-fA-F]{2}%", echoed):
+        if re.search(r"\\+([uxU][0-9a-fA-F]|[0-7]{3})|&#|%(25)?[0-9a-fA-F]{2}%", echoed):
             continue  # character references: read before the search, not forms
         echoed = echoed.lower()
         if len(echoed) > 12 and "..." not in echoed and echoed != KEY[9:19].lower():

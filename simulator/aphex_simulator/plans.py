@@ -66,6 +66,7 @@ class PublishedVersion:
     published_at: int
     published_by: str
     comment: str
+    numbered: bool = True  # False: its `version` is null in the document (a vendor's slip)
 
 
 def _week_name(epoch_ms: int) -> str:
@@ -132,12 +133,15 @@ class ProjectPlans:
 
     # -------------------------------------------------------------------------------- versions
 
-    def publish(self, *, same_time: bool = False, at_ms: int | None = None) -> PublishedVersion:
+    def publish(
+        self, *, same_time: bool = False, at_ms: int | None = None, numbered: bool = True
+    ) -> PublishedVersion:
         """Publish the next weekly version (one week after the newest).
 
         ``same_time``: at the very millisecond of the newest instead (two publications that
         share a `publishedAt`: a client must tell versions apart by id, not by time). ``at_ms``:
-        at that time instead (a clock gone wrong: before the newest, or years ahead).
+        at that time instead (a clock gone wrong: before the newest, or years ahead). ``numbered``:
+        False writes its `version` as null.
         """
         number = len(self.versions) + 1
         rng = random.Random(f"{self._seed_key}:version:{number}")
@@ -153,6 +157,7 @@ class ProjectPlans:
             published_at=published_at,
             published_by=rng.choice(PEOPLE)[1],
             comment=rng.choice(PLAN_COMMENTS),
+            numbered=numbered,
         )
         self.versions.append(version)
         return version
@@ -202,7 +207,10 @@ class ProjectPlans:
             "statuses": statuses,
         }
         ids = {v.version: v.id for v in self.versions}
-        return self.variations.vary(rendered, ids)
+        varied = self.variations.vary(rendered, ids)
+        if not version.numbered:
+            varied["version"] = None
+        return varied
 
 
 class PublishedPlans:

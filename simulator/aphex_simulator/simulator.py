@@ -222,12 +222,19 @@ class Simulator:
         return self._plans.document(account_id, limit)
 
     def publish_version(
-        self, account_id: str, *, same_time: bool = False, at_ms: int | None = None
+        self,
+        account_id: str,
+        *,
+        same_time: bool = False,
+        at_ms: int | None = None,
+        numbered: bool = True,
     ) -> int:
         """Publish a new version, a week after the newest (``same_time``: at the newest's very
-        `publishedAt`; ``at_ms``: at that epoch time); returns its version number."""
+        `publishedAt`; ``at_ms``: at that epoch time; ``numbered`` False: its `version` null);
+        returns its version number."""
         return self._plans.act(
-            account_id, lambda project: project.publish(same_time=same_time, at_ms=at_ms)
+            account_id,
+            lambda project: project.publish(same_time=same_time, at_ms=at_ms, numbered=numbered),
         ).version
 
     def expire_token(self, account_id: str) -> None:

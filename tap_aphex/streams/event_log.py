@@ -44,7 +44,7 @@ def no_id_words(value: object) -> str:
     why = (
         " (it holds a lone surrogate)" if isinstance(value, str) and as_sent(value) is None else ""
     )
-    return described(value, 40) + why
+    return described(value, 40, wire=True) + why
 
 
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
@@ -62,7 +62,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
             got = (
                 no_id_words(event_id)
                 if isinstance(raw, dict)
-                else f"an entry that is {described(raw, 40)}"
+                else f"an entry that is {described(raw, 40, wire=True)}"
             )
             after = f" after {readable(start_after)}" if start_after else ""
             msg = (
@@ -73,7 +73,8 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
                 "retries this page."
             )
             raise UnexpectedResponseError(msg)
-        events.append(reader.record(raw, EVENT_FIELDS, f"Event {readable(event_id)}"))
+        subject = f"Event {readable(t.cast('str', as_sent(event_id)))}"
+        events.append(reader.record(raw, EVENT_FIELDS, subject))
     return events
 
 

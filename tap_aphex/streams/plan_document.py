@@ -153,7 +153,7 @@ class DocumentReader:
         self, value: object, document: Row, label: str, read: ProjectRead | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
-            what = f"an entry that is not an object: {described(value, 80)}"
+            what = f"an entry that is not an object: {described(value, 80, wire=True)}"
             return what, what
         version_id = value.get(VERSION_ID)
         # An id is a key: an integer one is written as its digits; a lone surrogate in one would
@@ -161,7 +161,9 @@ class DocumentReader:
         if version_id.__class__ is str:
             version_id = as_sent(version_id)
         if version_id.__class__ not in (str, int):
-            brief = ", ".join(f"{k} {described(value.get(k), 40)}" for k in ("id", "version"))
+            brief = ", ".join(
+                f"{k} {described(value.get(k), 40, wire=True)}" for k in ("id", "version")
+            )
             return f"a version without an id: {brief}", brief
         version_id, shown = str(version_id), readable(str(version_id))
         published_at = value.get("publishedAt")
@@ -169,7 +171,7 @@ class DocumentReader:
         text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
         published = to_datetime(text) if text else None
         if published is None:
-            why = described(published_at, 40)
+            why = described(published_at, 40, wire=True)
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.is_new(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again

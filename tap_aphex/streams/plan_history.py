@@ -128,13 +128,19 @@ class ProjectRead:
         elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
             self.step = self.policy.after_response(scan.received, reached_back=False)
         else:
-            # Back far enough once the answer holds a version landed before: the answer is the
-            # newest versions, so it holds every one published since. Not by the oldest time
-            # alone: a backdated version, or a bookmark in the future, would stop it short.
-            oldest = self.oldest
-            reached_back = any(not oldest.is_new(*placed) for placed in scan.placed)
+            # Back far enough once the answer holds the bookmark's own version, by id: the
+            # answer is the newest versions, so it holds every one published since. Not by time
+            # alone (a state without ids has nothing else): a backdated version, or a bookmark
+            # in the future, would stop it short. A whole history (fewer than asked) with no
+            # version as old as the bookmark is a gap.
+            oldest, when = self.oldest, t.cast("dt.datetime", self.oldest.when)
+            if oldest.ids:
+                reached_back = any(placed[0] in oldest.ids for placed in scan.placed)
+            else:
+                reached_back = any(placed[1] <= when for placed in scan.placed)
+            short_of = all(placed[1] > when for placed in scan.placed)
             self.step = self.policy.after_response(
-                scan.received, reached_back=reached_back, short_of=not reached_back
+                scan.received, reached_back=reached_back, short_of=short_of
             )
 
     def land(
