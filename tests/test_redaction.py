@@ -96,7 +96,6 @@ ECHOES: dict[str, tuple[str, str]] = {
     "Python \\U escapes": ("".join(f"\\U{ord(c):08x}" for c in KEY),) * 2,
     "octal escapes": ("".join(f"\\{b:03o}" for b in KEY.encode()),) * 2,
     "base32": (b32(KEY), b32(KEY)),
-    "base32 after a prefix": (b32("usr:" + KEY), b32("usr:" + KEY)[8:]),
 }
 
 
