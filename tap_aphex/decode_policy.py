@@ -86,6 +86,12 @@ def as_sent(text: str) -> str | None:
     return text.replace(LITERAL, REPLACEMENT)
 
 
+def as_read(text: str) -> str:
+    """``text`` as a record holds it: each lone surrogate U+FFFD (the reader keeps the escape
+    aside), a U+FFFD the vendor sent as itself."""
+    return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
+
+
 def written(value: t.Any) -> t.Any:
     """``value`` (a copy, when it holds a marker) as the vendor wrote it, for a value kept whole
     rather than read by the reader: a lone surrogate as its escape (``\\ud83d``), a too-deep

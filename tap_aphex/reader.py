@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from tap_aphex.decode_policy import (
     DEEP,
     DEPTH_BOUND,
-    LITERAL,
     LONE_MARKED,
-    REPLACEMENT,
+    as_read,
     marked,
     marks_made,
     written,
@@ -257,7 +256,7 @@ class Reader:
             )
             return str(written(text))
         if not LONE_MARKED.search(text):
-            return text.replace(LITERAL, REPLACEMENT)  # only a U+FFFD the vendor sent
+            return as_read(text)  # only a U+FFFD the vendor sent
         came = written(text)
         path = _free_name(into, path, "lone surrogate")
         into.undocumented[path] = came
@@ -269,7 +268,7 @@ class Reader:
             f"and the text as it came is kept under undocumented[{_shortened(_quoted(path))}] "
             f"(said once per run for {field}).",
         )
-        return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
+        return as_read(text)
 
 
 _Path = tuple[t.Any, ...]  # keys and indexes from the record down
@@ -284,8 +283,7 @@ def _shortened(path: str) -> str:
 def _path_words(path: _Path) -> str:
     """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
     words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in path)
-    words = LONE_MARKED.sub(REPLACEMENT, words).replace(LITERAL, REPLACEMENT)
-    return words.removeprefix(".")  # a record's first step is a key
+    return as_read(words).removeprefix(".")  # a record's first step is a key
 
 
 def _quoted(name: str) -> str:

@@ -32,10 +32,10 @@ UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
 
-def is_event_id(value: object) -> t.TypeGuard[str]:
-    """Whether ``value`` can be an event's position: text that is not blank and that the tap can
-    send back as ``startAfter`` as the vendor wrote it (a lone surrogate has no form in a URL)."""
-    return isinstance(value, str) and bool(value.strip()) and as_sent(value) is not None
+def event_id_of(value: object) -> str | None:
+    """``value`` as an event's position, or None: text that is not blank, as the vendor wrote it,
+    which the tap can send back as ``startAfter`` (a lone surrogate has no form in a URL)."""
+    return as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
 def no_id_words(value: object) -> str:
@@ -58,7 +58,8 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
     events = []
     for index, raw in enumerate(data):
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
-        if not isinstance(raw, dict) or not is_event_id(event_id):
+        sent = event_id_of(event_id)
+        if not isinstance(raw, dict) or sent is None:
             got = (
                 no_id_words(event_id)
                 if isinstance(raw, dict)
@@ -73,8 +74,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
                 "retries this page."
             )
             raise UnexpectedResponseError(msg)
-        subject = f"Event {readable(t.cast('str', as_sent(event_id)))}"
-        events.append(reader.record(raw, EVENT_FIELDS, subject))
+        events.append(reader.record(raw, EVENT_FIELDS, f"Event {readable(sent)}"))
     return events
 
 
@@ -85,13 +85,13 @@ def next_cursor(found: Iterable[object]) -> str | None:
     # could read it as none; a lone surrogate: no form in a URL).
     if cursor is None or cursor == "":
         return None
-    if not is_event_id(cursor):
+    if (sent := event_id_of(cursor)) is None:
         msg = (
             f'"nextStartAfter" is no event id: {no_id_words(cursor)}; the events before it '
             "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"
         )
         raise UnexpectedResponseError(msg)
-    return t.cast("str", as_sent(cursor))  # a U+FFFD the vendor sent goes back as it came
+    return sent  # a U+FFFD the vendor sent goes back as it came
 
 
 def task_record(event: Row, reader: Reader) -> Row | None:

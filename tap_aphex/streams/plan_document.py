@@ -155,17 +155,13 @@ class DocumentReader:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
             return what, what
-        version_id = value.get(VERSION_ID)
-        # An id is a key: an integer one is written as its digits; a lone surrogate in one would
-        # be U+FFFD in the record, another version's id, perhaps.
-        if version_id.__class__ is str:
-            version_id = as_sent(version_id)
-        if version_id.__class__ not in (str, int):
+        version_id = version_id_of(value.get(VERSION_ID))
+        if version_id is None:
             brief = ", ".join(
                 f"{k} {described(value.get(k), 40, wire=True)}" for k in ("id", "version")
             )
             return f"a version without an id: {brief}", brief
-        version_id, shown = str(version_id), readable(str(version_id))
+        shown = readable(version_id)
         published_at = value.get("publishedAt")
         is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
         text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
@@ -255,6 +251,14 @@ class DocumentReader:
         return PublishedVersion(record, published, label, self.reader, tables, skip)
 
 
+def version_id_of(value: object) -> str | None:
+    """A version's id, a key: a string as the vendor wrote it (none with a lone surrogate: it
+    would be U+FFFD in the record, another version's id perhaps), or an integer, as its digits."""
+    if value.__class__ is str:
+        return as_sent(value)
+    return str(value) if value.__class__ is int else None
+
+
 def kept(value: t.Any) -> t.Any:
     """A value kept whole (no schema types it) as the vendor wrote it (`decode_policy.written`);
     at no cost unless the decode policy has marked a value."""
@@ -263,8 +267,8 @@ def kept(value: t.Any) -> t.Any:
 
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
-    entries (each counts against `limit`), and each version it can place as the reader would:
-    its id, time and `version` (for `Mark.is_new`)."""
+    entries (each counts against `limit`), and the id and time of each version it can place as
+    the reader would (how far back the answer reaches: `ProjectRead.answered`)."""
 
     def __init__(self, content_type: str | None) -> None:
         self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
@@ -277,7 +281,7 @@ class VersionScan:
         self._in_versions = False
         self._entry: dict[str, tuple[str, t.Any]] | None = None  # an entry's scalars, by key
         self.received = 0
-        self.placed: list[tuple[str, dt.datetime, object]] = []
+        self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
         self.readable = True  # False: not JSON; the reader will say what is wrong
 
     def feed(self, chunk: bytes | None) -> None:
@@ -307,15 +311,12 @@ class VersionScan:
             elif depth == 3 and self._entry is not None and event in SCALARS:
                 self._entry[str(self._key)] = (event, value)
             elif depth == 3 and self._entry is not None and event == "end_map":
-                version_id = self._entry.get(VERSION_ID, (None, None))[1]
-                if version_id.__class__ is str:
-                    version_id = as_sent(version_id)
-                if version_id.__class__ in (str, int):
+                version_id = version_id_of(self._entry.get(VERSION_ID, (None, None))[1])
+                if version_id is not None:
                     kind, value = self._entry.get("publishedAt", (None, None))
                     text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
                     when = to_datetime(text) if text else None
                     if when is not None:
-                        number = self._entry.get("version", (None, None))[1]
-                        self.placed.append((str(version_id), when, number))
+                        self.placed.append((version_id, when))
                 self._entry = None
         del self._events[:]

@@ -135,10 +135,10 @@ class ProjectRead:
             # version as old as the bookmark is a gap.
             oldest, when = self.oldest, t.cast("dt.datetime", self.oldest.when)
             if oldest.ids:
-                reached_back = any(placed[0] in oldest.ids for placed in scan.placed)
+                reached_back = any(version_id in oldest.ids for version_id, _ in scan.placed)
             else:
-                reached_back = any(placed[1] <= when for placed in scan.placed)
-            short_of = all(placed[1] > when for placed in scan.placed)
+                reached_back = any(published <= when for _, published in scan.placed)
+            short_of = all(published > when for _, published in scan.placed)
             self.step = self.policy.after_response(
                 scan.received, reached_back=reached_back, short_of=short_of
             )
