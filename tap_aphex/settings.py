@@ -13,6 +13,8 @@ from singer_sdk import typing as th
 
 from tap_aphex.logs import safe_url, url_credentials
 
+MAX_PAGE_SIZE = 4_000  # the Data API's documented cap: at most 4,000 events a page
+
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
@@ -63,7 +65,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "page_size",
-        th.IntegerType(minimum=1, maximum=4_000),  # the Data API's documented cap
+        th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
         title="Page size",
         description="Events per page, 1 to 4,000 (the API's cap). Sent as `pageSize` only when "
         "set (the newer endpoint accepts it).",

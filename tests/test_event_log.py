@@ -12,8 +12,10 @@ import requests
 
 from tap_aphex.report import PaginationLoopError
 from tap_aphex.streams.event_log import (
+    DAILY_QUOTA,
     EMPTY_PAGES_FOLLOWED,
     EventLogPaginator,
+    RecentIds,
 )
 from tap_aphex.streams.log_position import (
     Bookmark,
@@ -221,3 +223,25 @@ def test_an_empty_page_leading_back_to_a_cursor_already_sent_is_refused() -> Non
 
     with pytest.raises(PaginationLoopError, match="nextStartAfter=a, a cursor this run"):
         list(paginator_over(pages))
+
+
+def test_ids_delivered_are_remembered_for_a_days_quota_then_forgotten_a_page_at_a_time() -> None:
+    delivered = RecentIds()
+    ids = [f"event-{n}" for n in range(DAILY_QUOTA + 4_000)]
+    for event_id in ids:
+        assert event_id not in delivered
+        delivered.add(event_id)
+
+    # The last 20,000 (a day's quota: every run the API's limit allows) are known; the page of
+    # 4,000 before them is forgotten, so memory stays flat in a longer run.
+    assert all(event_id in delivered for event_id in ids[-DAILY_QUOTA:])
+    assert not any(event_id in delivered for event_id in ids[:4_000])
+
+
+def test_ids_delivered_since_the_last_full_page_are_known_too() -> None:
+    delivered = RecentIds(size=8, page=4)
+    for event_id in "abcdefghijklmn":
+        delivered.add(event_id)
+
+    # Two full pages (e-h, i-l) and the two since (m, n); the oldest page (a-d) is forgotten.
+    assert [event_id in delivered for event_id in "abcdefghijklmn"] == [False] * 4 + [True] * 10
