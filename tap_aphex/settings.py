@@ -13,7 +13,9 @@ from singer_sdk import typing as th
 
 from tap_aphex.logs import safe_url, url_credentials
 
-MAX_PAGE_SIZE = 4_000  # the Data API's documented cap: at most 4,000 events a page
+# The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
+MAX_PAGE_SIZE = 4_000
+DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5

@@ -11,14 +11,14 @@ import pytest
 import requests
 
 from tap_aphex.report import PaginationLoopError
+from tap_aphex.settings import DAILY_QUOTA
 from tap_aphex.streams.event_log import (
-    DAILY_QUOTA,
     EMPTY_PAGES_FOLLOWED,
     EventLogPaginator,
-    RecentIds,
 )
 from tap_aphex.streams.log_position import (
     Bookmark,
+    RecentIds,
     Start,
     read_bookmark,
     resume_words,

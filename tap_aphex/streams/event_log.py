@@ -10,9 +10,6 @@ import json
 import logging
 import time
 import typing as t
-from array import array
-from bisect import bisect_left
-from collections import deque
 from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 
@@ -27,11 +24,13 @@ from tap_aphex.decoding import decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
-from tap_aphex.settings import MAX_PAGE_SIZE
+from tap_aphex.settings import DAILY_QUOTA
+
+if t.TYPE_CHECKING:
+    from tap_aphex.streams.log_position import RecentIds
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
-DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
 
@@ -239,36 +238,6 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return response.status_code == 200  # a 204 is the end; get_next decides
-
-
-class RecentIds:
-    """The ids of the last ``size`` events this run delivered (their hashes), the oldest forgotten
-    a page's worth at a time: a day's quota of them covers every run the API's limit allows, and
-    memory stays flat however long a run is (a backfill with a raised quota).
-
-    Sealed pages are sorted arrays of 8-byte hashes, not a set of Python ints: 20,000 ints spread
-    among the pages' own objects held about 5 MiB of the heap at 100,000 events (benchmarks)."""
-
-    def __init__(self, size: int = DAILY_QUOTA, page: int = MAX_PAGE_SIZE) -> None:
-        self._sealed: deque[array[int]] = deque(maxlen=max(1, size // page))
-        self._recent: set[int] = set()
-        self._page = page
-
-    def __contains__(self, event_id: str) -> bool:
-        key = hash(event_id)
-        if key in self._recent:
-            return True
-        for hashes in self._sealed:
-            at = bisect_left(hashes, key)
-            if at < len(hashes) and hashes[at] == key:
-                return True
-        return False
-
-    def add(self, event_id: str) -> None:
-        self._recent.add(hash(event_id))
-        if len(self._recent) >= self._page:
-            self._sealed.append(array("q", sorted(self._recent)))  # the oldest page drops out
-            self._recent = set()
 
 
 def first_deliveries(

@@ -1,12 +1,17 @@
-"""Where a run reads the task-event log from, and where the next one resumes."""
+"""Where a run reads the task-event log from, where the next one resumes, and what this run has
+already delivered."""
 
 from __future__ import annotations
 
 import typing as t
+from array import array
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tap_aphex.decoding import described, readable
+from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -140,3 +145,33 @@ def refused_cursor_advice(
     if not checks:  # a first request with nothing of ours in it: the URL is what is refused
         return f"{refused} Check `api_url`: copy it again from the Data API's documentation."
     return f"{refused} Check {' and '.join(checks)}."
+
+
+class RecentIds:
+    """The ids of the last ``size`` events this run delivered (their hashes), the oldest forgotten
+    a page's worth at a time: a day's quota of them covers every run the API's limit allows, and
+    memory stays flat however long a run is (a backfill with a raised quota).
+
+    Sealed pages are sorted arrays of 8-byte hashes, not a set of Python ints: 20,000 ints spread
+    among the pages' own objects held about 5 MiB of the heap at 100,000 events (benchmarks)."""
+
+    def __init__(self, size: int = DAILY_QUOTA, page: int = MAX_PAGE_SIZE) -> None:
+        self._sealed: deque[array[int]] = deque(maxlen=max(1, size // page))
+        self._recent: set[int] = set()
+        self._page = page
+
+    def __contains__(self, event_id: str) -> bool:
+        key = hash(event_id)
+        if key in self._recent:
+            return True
+        for hashes in self._sealed:
+            at = bisect_left(hashes, key)
+            if at < len(hashes) and hashes[at] == key:
+                return True
+        return False
+
+    def add(self, event_id: str) -> None:
+        self._recent.add(hash(event_id))
+        if len(self._recent) >= self._page:
+            self._sealed.append(array("q", sorted(self._recent)))  # the oldest page drops out
+            self._recent = set()

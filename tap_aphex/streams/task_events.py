@@ -71,7 +71,7 @@ class TaskEventsStream(AphexStream):
         self._start: log_position.Start | None = None  # where the run started, by which setting
         self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
         self._page_size_sent: int | None = None
-        self._delivered = event_log.RecentIds()
+        self._delivered = log_position.RecentIds()
         self._pending: list[Row] = []  # events delivered since the last checkpoint
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
