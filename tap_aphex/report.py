@@ -22,9 +22,9 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_aphex.cli import held
 from tap_aphex.logs import printable
 from tap_aphex.redaction import run_secrets
+from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -199,7 +199,7 @@ class RecordCounting:
 
 class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
-    comes (`cli.held`). The SDK's flushes after every message, a system call per record: here
+    comes (`signals.held`). The SDK's flushes after every message, a system call per record: here
     RECORDs wait in stdout's buffer, flushed with the next other message, so no STATE gets ahead
     of them."""
 

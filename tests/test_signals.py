@@ -1,8 +1,8 @@
-"""How the commands start (`tap_aphex.cli`): a signal while a command loads
-ends it with one line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
+"""How the commands start (`tap_aphex.cli`, with `tap_aphex.signals`): a signal while a command
+loads ends it with one line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
 Each case loads a small module of its own in a fresh Python, as the console scripts load the
-command: `cli.load_command` with the module as what to preload, then the module's `main`.
+command: `signals.load_command` with the module as what to preload, then the module's `main`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def start(
     """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "import importlib; from tap_aphex import cli; "
-        f"cli.load_command({command!r}, 'loaded_command', "
+        "import importlib; from tap_aphex import signals; "
+        f"signals.load_command({command!r}, 'loaded_command', "
         f"stop_on_sigterm={COMMANDS[command]}); "
         "importlib.import_module('loaded_command').main()"
     )

@@ -24,9 +24,9 @@ from tap_aphex.airbyte.writer import (
     error_trace,
     logs_as_airbyte_messages,
 )
-from tap_aphex.cli import for_airbyte
 from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
 from tap_aphex.settings import account_id, project_label
+from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:

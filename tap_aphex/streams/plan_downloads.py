@@ -18,9 +18,9 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_aphex import sdk_seam
-from tap_aphex.cli import for_worker_thread
 from tap_aphex.client import CHUNK
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
+from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
 from tap_aphex.streams.plan_history import ask_again
 
@@ -223,7 +223,7 @@ class PlansRun:
 
     def _work(self) -> None:
         """A download thread: the next project in order, when the window has room for it."""
-        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.cli)
+        for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.signals)
         with self.stream.requests_session:  # this thread's own, closed when the thread ends
             while not self.stop.is_set():
                 with self._lock:
