@@ -45,17 +45,27 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
 #: 0.54/0.55: its values are the enum `CliTestOptionValue`, defined in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
 
-#: The value of the capability `TapAphex` does not declare. 0.54 spells it
-#: `TapCapabilities.ACTIVATE_VERSION`, 0.55 moved it to `PluginCapabilities`: matched by value.
-ACTIVATE_VERSION = "activate-version"
+#: The capabilities `TapAphex` honours, by value. Not `activate-version` (a target receiving
+#: ACTIVATE_VERSION deletes every older row; every stream here reads incrementally, so it could only
+#: lose history), nor 0.55's `start-date` (a position here is an event id or a publishing time,
+#: never a `start_date`): a capability a new SDK adds is declared only once the tap honours it.
+HONOURED = (
+    "catalog",
+    "state",
+    "discover",
+    "about",
+    "stream-maps",
+    "schema-flattening",
+    "batch",
+    "structured-logging",
+)
 
 
-def without_capability(
-    capabilities: Iterable[CapabilitiesEnum], value: str
-) -> list[CapabilitiesEnum]:
-    """``capabilities`` less the one whose value is ``value``. 0.54/0.55: `Tap.capabilities`
-    mixes `CapabilitiesEnum` classes, whose member for a capability moves; its value does not."""
-    return [capability for capability in capabilities if capability.value != value]
+def honoured(capabilities: Iterable[CapabilitiesEnum]) -> list[CapabilitiesEnum]:
+    """The SDK's ``capabilities`` that the tap honours (`HONOURED`). 0.54/0.55: `Tap.capabilities`
+    mixes `CapabilitiesEnum` classes, whose member for a capability moves; its value does not.
+    The SDK adds a capability's settings (0.55: `start_date`) only when it is declared."""
+    return [capability for capability in capabilities if capability.value in HONOURED]
 
 
 class SeamTap(Tap):

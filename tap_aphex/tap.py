@@ -16,11 +16,10 @@ from tap_aphex import inputs, logs, redaction
 from tap_aphex.client import AphexStream
 from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
 from tap_aphex.sdk_seam import (
-    ACTIVATE_VERSION,
     CLI_TEST_ALL,
     SeamTap,
     config_input,
-    without_capability,
+    honoured,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems
 from tap_aphex.streams.published_plans import (
@@ -55,11 +54,7 @@ class TapAphex(SeamTap):
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter  # each tap passes a counting one (`__init__`)
-    # Less `activate-version`: a target receiving ACTIVATE_VERSION (sent for full-table reads)
-    # deletes every older row; every stream here reads incrementally, so it could only lose history.
-    capabilities: t.ClassVar[list[CapabilitiesEnum]] = without_capability(
-        SeamTap.capabilities, ACTIVATE_VERSION
-    )
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = honoured(SeamTap.capabilities)
 
     def __init__(
         self,

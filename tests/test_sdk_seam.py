@@ -219,17 +219,22 @@ def test_stream_map_expressions_are_evaluated_in_the_module_the_seam_names() -> 
 # --- SDK 0.55 compatibility (sdk055 helper) -----------------------------------------------------
 
 
-def test_the_sdk_still_declares_activate_version_and_our_tap_leaves_only_it_out() -> None:
+def test_our_tap_declares_only_the_capabilities_it_honours_and_the_sdk_still_has_them() -> None:
     sdk = [capability.value for capability in Tap.capabilities]
     ours = [capability.value for capability in TapAphex.capabilities]
-    assert sdk_seam.ACTIVATE_VERSION in sdk, (
-        f"Tap.capabilities no longer holds {sdk_seam.ACTIVATE_VERSION!r} ({sdk}): the capability "
-        "was renamed or dropped; see what the SDK now sends and fix sdk_seam.ACTIVATE_VERSION"
+    missing = [value for value in sdk_seam.HONOURED if value not in sdk]
+    assert not missing, (
+        f"Tap.capabilities no longer holds {missing} ({sdk}): renamed or dropped; see what the "
+        "SDK now declares and fix sdk_seam.HONOURED"
     )
-    assert ours == [value for value in sdk if value != sdk_seam.ACTIVATE_VERSION]
-    # With the capability gone, the SDK adds no activate-version setting to ours.
+    assert ours == [value for value in sdk if value in sdk_seam.HONOURED]
+    # Neither a capability that could lose rows nor one the tap would ignore (0.55: `start-date`).
+    assert "activate-version" not in ours
+    assert "start-date" not in ours
+    # ...nor the settings the SDK adds with them: `start_date` would be accepted and ignored.
     properties = TapAphex(config=SCRIPTED).config_jsonschema["properties"]
     assert not [name for name in properties if "activate_version" in name], properties
+    assert "start_date" not in properties
 
 
 def test_the_cli_still_calls_our_callbacks_and_test_all_is_the_value_we_match() -> None:
