@@ -21,7 +21,7 @@ from tap_aphex.sdk_seam import (
     config_input,
     honoured,
 )
-from tap_aphex.settings import CONFIG_SCHEMA, config_problems
+from tap_aphex.settings import CONFIG_SCHEMA, account_id, config_problems, project_label
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -147,15 +147,32 @@ class TapAphex(SeamTap):
             raise RunFailedError(self.report.failures)
 
     def test_connection(self) -> None:
-        """The SDK's connection test (one record per stream), failing if any stream failed."""
+        """The SDK's connection test (one record per stream), then one request per project (the
+        SDK's stops at the first record, one project's); failing if any of them failed."""
         self.report.clear()
         try:
             self.run_connection_test()
+            failures = [f"{what}: {error}" for what, error in self.project_checks() if error]
         finally:
             self.close_sessions()
-        if self.report.failures:
-            raise RunFailedError(self.report.failures, test=True)
-        self.logger.info("Connection test passed: every stream read its first record.")
+        if self.report.failures or failures:
+            raise RunFailedError([*self.report.failures, *failures], test=True)
+        self.logger.info(
+            "Connection test passed: every stream read its first record, every project answered."
+        )
+
+    def project_checks(self) -> list[tuple[str, Exception | None]]:
+        """Each project's published plans asked with ``limit=1``: its label, and its error."""
+        plans = self.streams.get("published_plans")
+        if plans is None:
+            return []
+        return [
+            (
+                f"project {project_label(project)}",
+                first_answer(plans, {"accountId": account_id(project["url"]), "limit": 1}),
+            )
+            for project in self.config.get("projects") or []
+        ]
 
     def close_sessions(self) -> None:
         """Close every connection the streams opened: the run, or the test, has ended."""
@@ -241,6 +258,20 @@ class TapAphex(SeamTap):
                 "supported (a STATE could reach the target before the BATCH it covers). Select "
                 "published_plans alone, or its tables alone, or sync without `batch_config`."
             )
+
+
+def first_answer(stream: Stream, context: dict[str, t.Any] | None) -> Exception | None:
+    """Read the stream's first response only (one request): the error it raised, if any."""
+    records = iter(t.cast("AphexStream", stream).request_records(context))
+    try:
+        next(records, None)
+    except Exception as error:  # said in the check's message, whatever it is
+        return error
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()  # no second request
+    return None
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:

@@ -20,6 +20,7 @@ import termios
 import threading
 import time
 import typing as t
+from urllib.parse import urlsplit
 from pathlib import Path
 
 import pytest
@@ -454,6 +455,9 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     assert run.returncode == 0, run.stderr
     assert log_lines(run.stderr, "ERROR") == []
     assert "Connection test passed" in run.stderr
+    # Every project was asked for one version, on top of the SDK's first record per stream.
+    asked = {r.path for r in organisation.requests if r.query.get("limit") == "1"}
+    assert asked >= {urlsplit(p.url).path for p in organisation.plan_projects}
 
 
 def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
@@ -472,6 +476,10 @@ def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
         (lambda c: c | {"api_key": "wrong"}, "The Data API refused the key (HTTP 401)"),
         (
             lambda c: c | {"projects": [c["projects"][0] | {"token": "wrong"}]},
+            "The Published Plans API refused the token",
+        ),
+        (  # the SDK's own test stops at the first project's first record: every one is asked
+            lambda c: c | {"projects": [c["projects"][0], c["projects"][1] | {"token": "wrong"}]},
             "The Published Plans API refused the token",
         ),
         (

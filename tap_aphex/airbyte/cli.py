@@ -25,14 +25,12 @@ from tap_aphex.airbyte.writer import (
     logs_as_airbyte_messages,
 )
 from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
-from tap_aphex.settings import account_id, project_label
 from tap_aphex.signals import for_airbyte
-from tap_aphex.tap import STREAM_NAMES, TapAphex
+from tap_aphex.tap import STREAM_NAMES, TapAphex, first_answer
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from singer_sdk.streams import RESTStream
 
 #: What the user must fix (a setting, a credential, the catalog, state or file passed).
 CONFIG_ERRORS = (AuthenticationError, ConfigError, ConfigValidationError)
@@ -174,13 +172,8 @@ def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
     outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
     if events is not None:
-        outcomes.append(("Data API", _first_page(t.cast("RESTStream[t.Any]", events), None)))
-    plans = tap.streams.get("published_plans")
-    if plans is not None:
-        for project in config.get("projects") or []:
-            context = {"accountId": account_id(project["url"])}
-            outcome = _first_page(t.cast("RESTStream[t.Any]", plans), context)
-            outcomes.append((f"project {project_label(project)}", outcome))
+        outcomes.append(("Data API", first_answer(events, None)))
+    outcomes += tap.project_checks()
     tap.close_sessions()
     if failed := [
         f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None
@@ -189,20 +182,6 @@ def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
     else:
         accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
         output.write(connection_status(succeeded=True, message=accepted))
-
-
-def _first_page(stream: RESTStream[t.Any], context: dict[str, t.Any] | None) -> Exception | None:
-    """Read the stream's first response only (one request); the error it raised, if any."""
-    records = iter(stream.request_records(context))
-    try:
-        next(records, None)
-    except Exception as error:  # reported in the check's message, whatever it is
-        return error
-    finally:
-        close = getattr(records, "close", None)
-        if close is not None:
-            close()  # no second request
-    return None
 
 
 def _read(
