@@ -74,6 +74,10 @@ class TapAphex(SeamTap):
         # the SDK reads them to set up the stream maps.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
+        if config:  # a setting set to null is not set (the schema allows null): its default holds
+            config = {
+                k: v for k, v in config.items() if v is not None or k not in schema["properties"]
+            }
         remember_config_secrets(config or {})
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))

@@ -20,8 +20,8 @@ import termios
 import threading
 import time
 import typing as t
-from urllib.parse import urlsplit
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aphex_simulator import Simulator
@@ -758,3 +758,16 @@ def test_a_project_is_summed_up_by_how_it_ended_its_records_by_their_stream() ->
         "published_plans: 26 records sent",
         "published_plans (Riverside Tower): stopped: up to date; the next run resumes after X",
     ]
+
+
+def test_a_setting_set_to_null_is_not_set_its_default_holds(organisation: Simulator) -> None:
+    # Every setting the schema allows to be null (all but the credentials), set to null.
+    properties = TapAphex.config_jsonschema["properties"]
+    nulls = {name: None for name in properties if name not in {"api_key", "projects", "api_url"}}
+    plain = run_cli(full_config(organisation))
+    nulled = run_cli(full_config(organisation) | nulls)
+
+    assert nulled.returncode == plain.returncode == 0, nulled.stderr
+    assert log_lines(nulled.stderr, "WARNING") == log_lines(plain.stderr, "WARNING")
+    for stream in ("task_events", "published_plans", "published_plan_tasks"):
+        assert len(nulled.records(stream)) == len(plain.records(stream)) > 0
