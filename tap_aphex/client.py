@@ -21,6 +21,7 @@ from tap_aphex.report import (
     AphexError,
     AuthenticationError,
     RedirectRefusedError,
+    ResponseTooSlow,
     RetryBudgetExceededError,
     UnexpectedResponseError,
     quoted_body,
@@ -31,6 +32,7 @@ if t.TYPE_CHECKING:
 
     from backoff.types import Details
     from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
     from urllib3 import BaseHTTPResponse
 
     from tap_aphex.report import RunReport
@@ -154,12 +156,17 @@ class AphexStream(RESTStream[t.Any]):
     def backoff_max_tries(self) -> int:
         return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 1  # the budget may end it first
 
+    def retried_part(self, context: Context | None) -> str:
+        """What a retry's WARNING names: the stream (a project's, for published plans)."""
+        return self.name
+
     @override
     def backoff_handler(self, details: Details) -> None:
         # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
+        args = details.get("args") or ()
         self.logger.warning(
             "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
-            self.name,
+            self.retried_part(args[1] if len(args) > 1 else None),
             failure_words(details.get("exception")),
             details.get("wait", 0.0),
             details.get("tries", 0) + 1,
@@ -205,10 +212,6 @@ class RetryBudget:
         self.left -= wait
         self.waited += wait
         return wait
-
-
-class ResponseTooSlow(requests.exceptions.ReadTimeout):
-    """The response did not arrive in full within `request_timeout`; its message says so."""
 
 
 class BodyWithDeadline:

@@ -22,7 +22,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_aphex.logs import printable
+from tap_aphex.logs import printable, safe_url
 from tap_aphex.redaction import run_secrets
 from tap_aphex.signals import held
 
@@ -66,6 +66,10 @@ class RunFailedError(AphexError):
         )
 
 
+class ResponseTooSlow(requests.exceptions.ReadTimeout):
+    """The response did not arrive in full within `request_timeout`; its message says so."""
+
+
 class RedirectRefusedError(AphexError):
     """The API answered with a redirect, which would carry the credentials elsewhere."""
 
@@ -95,6 +99,15 @@ def describe(error: Exception) -> str:
     if isinstance(error, RetriableAPIError) and error.response is not None:
         # What failed only: whether anything landed or resumes is the run's to say (not a test's).
         return f"HTTP {error.response.status_code} {error.response.reason} persisted after retries"
+    if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
+        # The network's (requests' words quote host and port, not what to do): where, and that.
+        url = getattr(error.request, "url", None)
+        where = f" for {safe_url(url)}" if isinstance(url, str) else ""
+        return (
+            f"{type(error).__name__}{where} persisted after retries: no whole answer came; "
+            "check that the server is reachable from here, or allow more time "
+            "(`request_timeout`, `retry_budget_seconds`)"
+        )
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
     text = printable(str(error), run_secrets(), limit=300)
     return f"{type(error).__name__} persisted after retries: {text}"

@@ -26,6 +26,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.helpers.types import Context
 
+T = t.TypeVar("T")
+
 # --- the tap and its command line ------------------------------------------------------------
 
 
@@ -170,12 +172,19 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
 
 
 def request_sender(
-    stream: RESTStream[t.Any],
-) -> Callable[[requests.PreparedRequest, Context], requests.Response]:
-    """The SDK's path for one request, for a download thread outside `request_records`.
-    0.54/0.55: `request_decorator` (the retries, paid from our budget) around `_request`
-    (metrics, `validate_response`, on `requests_session`: a download thread has its own)."""
-    return stream.request_decorator(stream._request)
+    stream: RESTStream[t.Any], receive: Callable[[requests.Response], T]
+) -> Callable[[requests.PreparedRequest, Context], T]:
+    """The SDK's path for one request, for a download thread outside `request_records`, with
+    ``receive`` (reading the body as it streams in) inside the retries, so that a body cut short
+    is asked again as a failed request is. 0.54/0.55: `request_decorator` (the retries, paid from
+    our budget) around `_request` (metrics, `validate_response`, on `requests_session`: a
+    download thread has its own)."""
+
+    def request_and_receive(prepared: requests.PreparedRequest, context: Context | None) -> T:
+        return receive(stream._request(prepared, context))
+
+    retried = stream.request_decorator(request_and_receive)  # type: ignore[arg-type]  # any result
+    return t.cast("Callable[[requests.PreparedRequest, Context], T]", retried)
 
 
 def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.PreparedRequest:

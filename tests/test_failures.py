@@ -198,6 +198,45 @@ def test_a_stalled_response_times_out_and_is_retried(simulator: Simulator) -> No
     assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
 
 
+def test_a_page_that_breaks_off_is_asked_again(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator.inject_fault("truncate", 1)
+
+    run = run_tap(events_config(simulator))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+    assert "retrying in" in caplog.text
+
+
+def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Simulator(seed=13, events=0, plan_projects=2, plan_tasks=300) as sim:
+        broken, other = sim.plan_projects
+        sim.set_plan_fault(broken.account_id, "truncate", 1)
+        projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+
+        run = run_tap({"projects": projects, "published_plans_limit": 1000})
+
+        for project in (broken, other):
+            history = [
+                v["id"] for v in sim.plan_document(project.account_id, 1000)["publishedPlans"]
+            ]
+            landed = [
+                r["publishedPlanId"]
+                for r in run.records("published_plans")
+                if r["accountId"] == project.account_id
+            ]
+            assert sorted(landed) == sorted(history)  # each once, the broken answer's too
+        broken_answers = [r for r in sim.requests if r.fault == "truncate"]
+    assert len(broken_answers) == 1
+    # The retry is said, naming the project whose answer broke off.
+    (retry,) = [line for line in caplog.messages if "retrying in" in line]
+    assert f"project {broken.name}" in retry
+    assert "ChunkedEncodingError" in retry
+
+
 def test_a_fault_that_persists_fails_clearly_with_the_state_on_emitted_events(
     simulator: Simulator,
 ) -> None:

@@ -202,3 +202,27 @@ def test_a_failure_we_did_not_word_never_quotes_a_secret_in_any_form(error: Exce
 
     assert "SECRETTOKEN" not in text
     assert "persisted after retries" in text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ReadTimeout,
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+    ],
+)
+def test_a_network_failure_that_persisted_says_where_and_what_to_do(
+    error: type[requests.RequestException],
+) -> None:
+    request = requests.Request("GET", "http://127.0.0.1:9/power-bi/v1/acc1?limit=5").prepare()
+
+    text = describe(
+        error("HTTPConnectionPool(host='127.0.0.1', port=9): Read timed out.", request=request)
+    )
+
+    assert text == (
+        f"{error.__name__} for http://127.0.0.1:9/power-bi/v1/acc1?limit=… persisted after "
+        "retries: no whole answer came; check that the server is reachable from here, or allow "
+        "more time (`request_timeout`, `retry_budget_seconds`)"
+    )

@@ -14,9 +14,10 @@ from .responses import Response, error_response
 
 # Faults that replace the whole answer, whatever the request would otherwise have got.
 REPLACING_FAULTS = frozenset({"500", "502", "503", "429", "drop", "garbage"})
-# "stall" delays a normal answer; the cursor faults damage a normal 200 answer.
-EVENT_FAULTS = REPLACING_FAULTS | {"stall", "missing_cursor", "same_cursor"}
-PLAN_FAULTS = REPLACING_FAULTS | {"stall"}
+# "stall" delays a normal answer, "truncate" breaks its body off half-way (the connection closes
+# short of its Content-Length); the cursor faults damage a normal 200 answer.
+EVENT_FAULTS = REPLACING_FAULTS | {"stall", "truncate", "missing_cursor", "same_cursor"}
+PLAN_FAULTS = REPLACING_FAULTS | {"stall", "truncate"}
 
 DEFAULT_429_RETRY_AFTER = 1
 
@@ -102,9 +103,11 @@ def replacing_response(fault: Fault) -> Response | None:
 
 
 def stalled(response: Response, fault: Fault | None, default_seconds: float) -> Response:
-    """`response`, marked with the fault that let it through (a "stall" delays it)."""
+    """`response`, marked with the fault that let it through (a "stall" delays it, a "truncate"
+    breaks its body off)."""
     if fault is not None:
         response.fault = fault.kind
+        response.truncated = fault.kind == "truncate"
         if fault.kind == "stall":
             stall = fault.stall_seconds
             response.delay_seconds = default_seconds if stall is None else stall

@@ -17,6 +17,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     delay_seconds: float = 0.0  # wait this long before answering (a stalled upstream)
+    truncated: bool = False  # the body breaks off half-way, short of its Content-Length
     fault: str | None = None  # the injected fault that shaped this answer, for records and logs
     events: int = 0  # events served in the body (task-events API)
 

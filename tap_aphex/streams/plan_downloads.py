@@ -11,11 +11,15 @@ the head of the line from filling the disk. The threads hold no state of the run
 from __future__ import annotations
 
 import collections
+import functools
 import tempfile
 import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
+
+import requests
+import urllib3
 
 from tap_aphex import sdk_seam
 from tap_aphex.client import CHUNK
@@ -41,6 +45,10 @@ POLL_SECONDS = 0.2
 
 class Cancelled(Exception):
     """The run is ending: a download thread stops where it is."""
+
+
+class CutShort(Exception):
+    """An answer that broke off: the reader goes on to the one asked again (`_receive`)."""
 
 
 class ResponseTooLarge(Exception):
@@ -184,6 +192,8 @@ class PlansRun:
                         handed.add(version.id)
                         yield version
                     del version  # one version in memory at a time: not this one during the next
+            except CutShort:
+                continue  # its whole versions are out; the answer asked again has the rest
             finally:
                 body.close()
 
@@ -242,7 +252,7 @@ class PlansRun:
     def _download(self, download: ProjectDownload) -> None:
         """Ask one project as often as its `LimitPolicy` says, each answer spooled and scanned."""
         stream, read = self.stream, download.read
-        send = sdk_seam.request_sender(stream)
+        send = sdk_seam.request_sender(stream, functools.partial(self._receive, download))
         download.started = time.monotonic()
         stream.logger.info(
             "Project %s: requesting its published plans (project %d of %d, limit=%d).",
@@ -260,22 +270,10 @@ class PlansRun:
                 download.requests += 1
                 prepared = sdk_seam.prepared_request(stream, context)
                 try:
-                    response = send(prepared, context)
+                    scan = send(prepared, context)
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
-                    spool = download.answer(response.headers)
-                    scan = VersionScan(response.headers.get("Content-Type"))
-                    with response:
-                        response.raw.decode_content = True  # gzip undone here: the raw stream
-                        for chunk in response.raw.stream(CHUNK):
-                            if self.stop.is_set():
-                                raise Cancelled
-                            spool.write(chunk)
-                            scan.feed(chunk)
-                            download.bytes += len(chunk)
-                    scan.feed(None)
-                    spool.end()
                     read.answered(scan, asked)
                 if not ask_again(stream.logger, read):
                     break
@@ -290,3 +288,37 @@ class PlansRun:
             download.bytes / 1e6,
         )
         download.finish()
+
+    def _receive(self, download: ProjectDownload, response: requests.Response) -> VersionScan:
+        """A 200 answer spooled (the main thread reads it as it grows) and scanned as it comes.
+        One cut short (the connection broke, `request_timeout` passed) ends as `CutShort`, so
+        that the reader goes on to the answer asked again, and is raised as requests words it
+        (`iter_content`), so that the SDK's retries ask again, paid from the retry budget."""
+        spool = download.answer(response.headers)
+        scan = VersionScan(response.headers.get("Content-Type"))
+        try:
+            with response:
+                response.raw.decode_content = True  # gzip undone here: the raw stream
+                for chunk in response.raw.stream(CHUNK):
+                    if self.stop.is_set():
+                        raise Cancelled
+                    spool.write(chunk)
+                    scan.feed(chunk)
+                    download.bytes += len(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            spool.end(CutShort())
+            if isinstance(error, requests.RequestException):
+                raise  # ResponseTooSlow: a timeout, retried
+            words = _AS_REQUESTS_WORDS.get(type(error), requests.ConnectionError)
+            raise words(error, request=response.request) from error
+        scan.feed(None)
+        spool.end()
+        return scan
+
+
+# How requests' `iter_content` words what urllib3 raises while a body streams in.
+_AS_REQUESTS_WORDS: dict[type[Exception], type[requests.RequestException]] = {
+    urllib3.exceptions.ProtocolError: requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.DecodeError: requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.ReadTimeoutError: requests.exceptions.ConnectionError,
+}

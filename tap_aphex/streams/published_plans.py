@@ -96,6 +96,10 @@ class PublishedPlansStream(AphexStream):
         return session
 
     @override
+    def retried_part(self, context: Context | None) -> str:
+        return f"{self.name}, project {project_label(self.project(context))}"
+
+    @override
     def get_url(self, context: Context | None) -> str:
         return str(self.project(context)["url"])
 
