@@ -255,6 +255,20 @@ def test_events_already_delivered_in_this_run_are_dropped_with_a_warning_whereve
     assert run.bookmark("task_events") == run.bookmark("tasks") == log[9]["eventId"]
 
 
+def test_the_event_a_run_starts_after_served_again_is_not_sent_again(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server that reads `startAfter` as inclusive: its page starts with the bookmark itself.
+    bookmark = log[3]["eventId"]
+    api = ScriptedApi(httpserver, {bookmark: [page(log[3:8], next_start_after=None)]})
+
+    run = run_tap(api.config(start_after=bookmark))
+
+    assert ids(run.records("task_events")) == ids(log[4:8])
+    assert f"Event {bookmark} came again" in caplog.text
+    assert run.bookmark("task_events") == log[7]["eventId"]
+
+
 # --- HTTP 503: a passing outage, or the daily quota ------------------------------------------
 
 

@@ -249,8 +249,9 @@ def first_deliveries(
         if event["eventId"] in delivered:
             reader.warn_once(
                 ("again", event["eventId"]),
-                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}) though "
-                "this run already delivered it: not sent twice, and `tasks` keeps its newer copy.",
+                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}), "
+                "though it was delivered already (in this run, or as the event it started after): "
+                "not sent twice; the copy delivered first stands, in `tasks` too.",
             )
             continue
         delivered.add(event["eventId"])

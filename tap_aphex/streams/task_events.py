@@ -95,6 +95,8 @@ class TaskEventsStream(AphexStream):
             for stream in fed
         ]
         self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
+        if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
+            self._delivered.add(self._start.cursor)
         if self._start.warning:
             self.logger.warning("%s", self._start.warning)
         self.logger.info("Reading the task-event log %s.", self._start.describe())
