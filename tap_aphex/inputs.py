@@ -28,23 +28,33 @@ if t.TYPE_CHECKING:
     from collections.abc import Collection
 
 
-def read_json_object(source: str | t.IO[str], what: str) -> dict[str, t.Any]:
-    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
-    name = source if isinstance(source, str) else getattr(source, "name", what)
+def read_json(source: str | Path | t.IO[str], what: str) -> object:
+    """A config, state or catalog file's JSON value, or one line naming it and the problem."""
+    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
     try:
-        text = Path(source).read_text("utf-8") if isinstance(source, str) else source.read()
-        value = json.loads(text)
+        # As bytes, JSON's own detection reads UTF-8 with or without a BOM (Notepad's), UTF-16
+        # and UTF-32 (PowerShell's `>`).
+        text = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
+        return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
     except json.JSONDecodeError as error:
         msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."
         raise ConfigError(msg) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"The {what} file {name} is not UTF-8 text: save it as UTF-8.") from None
     except ValueError:  # an integer of more digits than Python reads
         msg = f"The {what} file {name} holds an integer too long to read (over 4,300 digits)."
         raise ConfigError(msg) from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    except OSError as error:
+        reason = error.strerror or str(error)
         raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
+
+
+def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:
+    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
+    value = read_json(source, what)
     if not isinstance(value, dict):
         kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
+        name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
         raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
     return value
 

@@ -69,6 +69,7 @@ FILES: dict[str, Callable[[Path], object]] = {
     ),
     "a_directory": lambda path: path.mkdir(),
     "missing": lambda path: None,
+    "latin_1": lambda path: path.write_bytes('{"start_after": "café"}'.encode("latin-1")),
 }
 
 
@@ -87,6 +88,8 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ("--config", "a_directory", "The config file {path} cannot be read: Is a directory"),
         ("--config", "missing", "The config file {path} cannot be read: No such file or directory"),
         ("--config", "a_long_integer", "The config file {path} holds an integer too long to read"),
+        ("--config", "latin_1", "The config file {path} is not UTF-8 text: save it as UTF-8."),
+        ("--state", "latin_1", "The state file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "not_json", "The state file {path} is not JSON"),
         ("--state", "a_long_integer", "The state file {path} holds an integer too long to read"),
         *(
@@ -118,6 +121,22 @@ def test_an_unusable_file_is_one_line_naming_it_and_the_problem(
 
     assert run.returncode != 0
     assert one_clear_error(run.stderr).startswith(expected.format(path=path))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_a_config_file_saved_with_a_bom_or_as_utf_16_is_read(
+    organisation: Simulator, tmp_path: Path, encoding: str
+) -> None:
+    # Notepad saves UTF-8 with a BOM; PowerShell's `>` writes UTF-16.
+    path = tmp_path / "config.json"
+    path.write_bytes(
+        json.dumps(events_config(organisation, max_events_per_run=10)).encode(encoding)
+    )
+
+    run = run_command("--config", str(path))
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records("task_events")) == 10
 
 
 def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> None:

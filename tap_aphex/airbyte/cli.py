@@ -8,7 +8,6 @@ fixed, `system_error` otherwise) and exit code 1, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import typing as t
@@ -24,6 +23,7 @@ from tap_aphex.airbyte.writer import (
     error_trace,
     logs_as_airbyte_messages,
 )
+from tap_aphex.inputs import read_json, read_json_object
 from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
 from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex, first_answer
@@ -84,9 +84,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
-    config = _read_json(args.config, "--config")
-    if not isinstance(config, dict):
-        raise ConfigError(f"--config {args.config} holds no JSON object.")
+    config = read_json_object(args.config, "config")
     if args.command == "check":
         _check(config, output)
         return 0  # a failed check is an answer, not an error
@@ -94,17 +92,9 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         catalog = protocol.airbyte_catalog(new_tap(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
-    configured = _read_json(args.catalog, "--catalog")
-    passed_state = _read_json(args.state, "--state") if args.state else []
+    configured = read_json(args.catalog, "catalog")
+    passed_state = read_json(args.state, "state") if args.state else []
     return _read(config, configured, passed_state, output)
-
-
-def _read_json(path: Path, option: str) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        msg = f"{option} {path}: cannot read it as JSON ({type(error).__name__}: {error})"
-        raise ConfigError(msg) from None
 
 
 def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
