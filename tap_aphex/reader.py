@@ -3,8 +3,9 @@
 `fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks,
 with one rule per JSON type for every stream (docs/data.md):
 
-- A value that fits its type lands as it is (an integer field takes ``int`` only: ``12.0`` is a
-  misfit); epoch times become RFC 3339 UTC text; null stays null, an absent key stays absent.
+- A value that fits its type lands as it is (an integer field takes an ``int`` of 64 bits only:
+  ``12.0`` and ``10**30`` are misfits); epoch times become RFC 3339 UTC text; null stays null,
+  an absent key stays absent.
 - A misfit is kept as it came under the record's ``undocumented``, by its vendor path
   (``task.statuses[1].createdAt``), with null in the typed field and one WARNING per field per
   run. Top-level keys the schema does not name go there by name; inside objects they stay put.
@@ -25,6 +26,7 @@ from tap_aphex.decode_policy import (
     DEPTH_BOUND,
     LONE_MARKED,
     as_read,
+    as_sent,
     marked,
     marks_made,
     written,
@@ -156,7 +158,7 @@ class Reader:
                 value is None
                 or (cls is str and kind is STRING)
                 or (kind is NUMBER and (cls is int or (cls is float and math.isfinite(value))))
-                or (cls is int and kind is INTEGER)
+                or (cls is int and kind is INTEGER and -_BIGINT <= value < _BIGINT)
                 or (cls is bool and kind is BOOLEAN)
             ):
                 out[key] = value
@@ -272,6 +274,16 @@ class Reader:
 
 
 _Path = tuple[t.Any, ...]  # keys and indexes from the record down
+_BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit
+
+
+def key_of(value: object) -> str | None:
+    """``value`` as a record's key (an event's, a version's, a row's), or None: text that is not
+    blank, as the vendor wrote it (with a lone surrogate it would be U+FFFD in the record, or no
+    `startAfter`)."""
+    return as_sent(value) if isinstance(value, str) and value.strip() else None
+
+
 _ANY_INDEX = re.compile(r"\[\d+\]")
 
 

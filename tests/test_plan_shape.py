@@ -117,7 +117,13 @@ def test_a_table_the_tap_does_not_know_is_kept_whole_and_warned_about(
 
 
 def test_a_row_without_its_key_stays_on_its_version(caplog: pytest.LogCaptureFixture) -> None:
-    unkeyed = [{"id": "t2", "name": "Formwork"}, task(taskId=7), "not a row"]
+    unkeyed = [
+        {"id": "t2", "name": "Formwork"},
+        task(taskId=7),
+        "not a row",
+        task(taskId=""),
+        task(taskId="   "),  # blank: an event id this blank is no id either
+    ]
     found = only(read(version(tasks=[task(), *unkeyed])))
 
     rows = list(found.rows("tasks"))
@@ -125,7 +131,30 @@ def test_a_row_without_its_key_stays_on_its_version(caplog: pytest.LogCaptureFix
     assert [row["taskId"] for row in rows] == ["t1"]
     assert found.record["undocumented"] == {"unkeyed_rows": {"tasks": unkeyed}}
     assert found.record["rowCounts"] == {"tasks": 1, "statuses": 0}
-    assert "3 tasks row(s) without a string `taskId` (the first is row 2)" in caplog.text
+    assert "5 tasks row(s) without a `taskId` (text, not blank) (the first is row 2)" in caplog.text
+
+
+def test_a_row_with_the_key_of_a_row_before_it_stays_on_its_version(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Sent, it would share its key (account, version, taskId) with the first: an upsert keeps one.
+    again = task(name="The same id, other values")
+    found = only(read(version(tasks=[task(), task(taskId="t2"), again])))
+
+    assert [row["taskId"] for row in found.rows("tasks")] == ["t1", "t2"]
+    assert found.record["undocumented"] == {"repeated_rows": {"tasks": [again]}}
+    assert found.record["rowCounts"] == {"tasks": 2, "statuses": 0}
+    assert "1 tasks row(s) with the `taskId` of a row before them (the first is row 3)" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize("number", [10**30, -(2**63) - 1, 2**63])
+def test_a_version_number_beyond_64_bits_is_a_misfit(number: int) -> None:
+    found = only(read(version(version=number)))
+
+    assert found.record["version"] is None
+    assert found.record["undocumented"] == {"version": number}
 
 
 def test_status_rows_are_keyed_by_position_and_need_no_task_id() -> None:

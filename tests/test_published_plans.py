@@ -521,7 +521,7 @@ def test_duplicates_unknown_tables_and_unkeyed_rows_are_said_kept_and_never_sent
     assert run.stderr.count("holds version id v1 more than once") == 1
     assert "a table the tap does not know, `Tasks` (the tap reads `tasks`)" in run.stderr
     assert "a table the tap does not know, `taskStatuses`" in run.stderr
-    assert "1 tasks row(s) without a string `taskId`" in run.stderr
+    assert "1 tasks row(s) without a `taskId` (text, not blank)" in run.stderr
     assert 'keyTask is string "No", not the documented boolean' in run.stderr
     assert schema_problems(run) == []
 

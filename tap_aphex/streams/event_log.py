@@ -21,7 +21,7 @@ from typing_extensions import override
 from tap_aphex import schemas
 from tap_aphex.decode_policy import as_sent
 from tap_aphex.decoding import decoded_json, described, readable
-from tap_aphex.reader import Reader, Row, fields_of
+from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.settings import DAILY_QUOTA
@@ -33,12 +33,6 @@ EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
 UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
 DELETE_TYPE = "TaskDeleted"
-
-
-def event_id_of(value: object) -> str | None:
-    """``value`` as an event's position, or None: text that is not blank, as the vendor wrote it,
-    which the tap can send back as ``startAfter`` (a lone surrogate has no form in a URL)."""
-    return as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
 def no_id_words(value: object) -> str:
@@ -61,7 +55,7 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
     events = []
     for index, raw in enumerate(data):
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
-        sent = event_id_of(event_id)
+        sent = key_of(event_id)
         if not isinstance(raw, dict) or sent is None:
             got = (
                 no_id_words(event_id)
@@ -88,7 +82,7 @@ def next_cursor(found: Iterable[object]) -> str | None:
     # could read it as none; a lone surrogate: no form in a URL).
     if cursor is None or cursor == "":
         return None
-    if (sent := event_id_of(cursor)) is None:
+    if (sent := key_of(cursor)) is None:
         msg = (
             f'"nextStartAfter" is no event id: {no_id_words(cursor)}; the events before it '
             "are delivered. If the next run meets it again, tell Aphex (hello@aphex.co)"

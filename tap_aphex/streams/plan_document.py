@@ -20,9 +20,9 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import FilteredBody, as_sent, marks_made, written
+from tap_aphex.decode_policy import FilteredBody, marks_made, written
 from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
-from tap_aphex.reader import Reader, Row, fields_of
+from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
@@ -210,6 +210,7 @@ class DocumentReader:
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
         unkeyed: Row = {}
+        repeated: Row = {}
         for table, key in TABLE_KEYS.items():
             rows = value.get(table)  # absent or null: no rows
             if rows is not None and not isinstance(rows, list):
@@ -223,40 +224,49 @@ class DocumentReader:
                 )
                 undocumented[table] = rows
             tables[table] = rows if isinstance(rows, list) else []
-            lost = {  # by position, from 1: not objects, or without their key
-                number: row
-                for number, row in enumerate(tables[table], start=1)
-                if not isinstance(row, dict)
-                or (key is not None and not isinstance(row.get(key), str))
-            }
-            if lost:
-                self.reader.warn_once(
-                    ("unkeyed", table),
-                    "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
-                    'undocumented["unkeyed_rows"]["%s"], never sent with a null key (said once '
-                    "per run).",
-                    subject,
-                    len(lost),
-                    table,
-                    f"without a string `{key}`" if key else "that are not objects",
-                    next(iter(lost)),
-                    table,
-                )
-                unkeyed[table] = [kept(row) for row in lost.values()]
-            skip[table] = set(lost)
+            lost: dict[int, t.Any] = {}  # by position, from 1: not objects, or without their key
+            again: dict[int, t.Any] = {}  # with the key of a row before them
+            keys: set[str] = set()
+            for number, row in enumerate(tables[table], start=1):
+                row_key = key_of(row.get(key)) if key and isinstance(row, dict) else ""
+                if not isinstance(row, dict) or row_key is None:
+                    lost[number] = row
+                elif key and row_key in keys:
+                    again[number] = row
+                elif key:
+                    keys.add(row_key)
+            for rows_kept, bucket, why in (
+                (lost, unkeyed, f"without a `{key}` (text, not blank)" if key else "not objects"),
+                (again, repeated, f"with the `{key}` of a row before them"),
+            ):
+                if rows_kept:
+                    name = "unkeyed_rows" if bucket is unkeyed else "repeated_rows"
+                    self.reader.warn_once(
+                        (name, table),
+                        "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
+                        'undocumented["%s"]["%s"], never sent as a row (said once per run).',
+                        subject,
+                        len(rows_kept),
+                        table,
+                        why,
+                        next(iter(rows_kept)),
+                        name,
+                        table,
+                    )
+                    bucket[table] = [kept(row) for row in rows_kept.values()]
+            skip[table] = set(lost) | set(again)
         if unkeyed:
             undocumented["unkeyed_rows"] = unkeyed
+        if repeated:
+            undocumented["repeated_rows"] = repeated
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         return PublishedVersion(record, published, label, self.reader, tables, skip)
 
 
 def version_id_of(value: object) -> str | None:
-    """A version's id, a key: a string as the vendor wrote it (none with a lone surrogate: it
-    would be U+FFFD in the record, another version's id perhaps), or an integer, as its digits."""
-    if value.__class__ is str:
-        return as_sent(value)
-    return str(value) if value.__class__ is int else None
+    """A version's id: a key (`reader.key_of`), or an integer, as its digits."""
+    return str(value) if value.__class__ is int else key_of(value)
 
 
 def kept(value: t.Any) -> t.Any:
