@@ -12,7 +12,6 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -23,6 +22,7 @@ from tap_aphex.report import (
     RedirectRefusedError,
     ResponseTooSlow,
     RetryBudgetExceededError,
+    ServiceUnavailableError,
     UnexpectedResponseError,
     quoted_body,
 )
@@ -38,10 +38,6 @@ if t.TYPE_CHECKING:
     from tap_aphex.report import RunReport
 
 CHUNK = 64 * 1024
-
-
-class ServiceUnavailableError(RetriableAPIError):
-    """HTTP 503: for the Data API, most likely its daily event quota is spent."""
 
 
 class AphexStream(RESTStream[t.Any]):

@@ -66,6 +66,10 @@ class RunFailedError(AphexError):
         )
 
 
+class ServiceUnavailableError(RetriableAPIError):
+    """HTTP 503: for the Data API, most likely its daily event quota is spent."""
+
+
 class ResponseTooSlow(requests.exceptions.ReadTimeout):
     """The response did not arrive in full within `request_timeout`; its message says so."""
 
@@ -98,7 +102,17 @@ def describe(error: Exception) -> str:
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
         # What failed only: whether anything landed or resumes is the run's to say (not a test's).
-        return f"HTTP {error.response.status_code} {error.response.reason} persisted after retries"
+        response = error.response
+        said = (
+            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)} "
+            f"persisted after retries.{quoted_body(response)}"
+        )
+        if isinstance(error, ServiceUnavailableError):
+            said += (
+                " The Data API answers 503 once the organisation's 20,000 events of the day are "
+                "read (or in an outage): the next run, tomorrow, goes on."
+            )
+        return said
     if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
         # The network's (requests' words quote host and port, not what to do): where, and that.
         url = getattr(error.request, "url", None)

@@ -13,12 +13,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
-from tap_aphex.client import AphexStream, ServiceUnavailableError
+from tap_aphex.client import AphexStream
 from tap_aphex.decoding import decoded_json, readable
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import (
     STREAM_FAILURES,
     CursorRejectedError,
+    ServiceUnavailableError,
     StopReason,
     quoted_body,
 )
