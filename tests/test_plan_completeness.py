@@ -204,6 +204,25 @@ def test_bookmark_ids_or_version_the_tap_cannot_use_are_said_and_left_out() -> N
     assert partition["bookmark_ids"] == newest_ids(sim, project, 1)
 
 
+def test_a_bookmark_in_the_future_in_the_state_is_said() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        state = run_tap(plans_config([project])).final_state
+        for stream in ("published_plans", "published_plan_tasks", "published_plan_statuses"):
+            (partition,) = state["bookmarks"][stream]["partitions"]
+            partition |= {"replication_key_value": "2099-01-01T00:00:00.000Z", "bookmark_ids": []}
+
+        second = run_cli(plans_config([project]), state)
+
+    assert second.returncode == 0, second.stderr
+    warnings = log_lines(second.stderr, "WARNING")
+    assert len(warnings) == 3  # one per stream: each has its own bookmark
+    assert all(
+        "bookmark in the state (2099-01-01T00:00:00.000Z) is in the future" in w for w in warnings
+    )
+    assert landed(second) == []
+
+
 # --- warnings about a version: once, on the run that first reads it ----------------------------
 
 SURPRISES = frozenset(

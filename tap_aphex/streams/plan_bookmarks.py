@@ -10,6 +10,7 @@ landed whatever its time (a backdated version; a bookmark a clock gone wrong lef
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from dataclasses import dataclass, field
 
@@ -18,7 +19,6 @@ from tap_aphex.decoding import described
 from tap_aphex.schemas import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
-    import datetime as dt
     import logging
     from collections.abc import Mapping
 
@@ -123,6 +123,15 @@ def read_mark(
             label,
             stream.name,
             " and ".join(unusable),
+        )
+    if when is not None and when > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+        logger.warning(
+            "Project %s: the %s bookmark in the state (%s) is in the future: until then, a "
+            "version lands only if its `version` number is higher than the state's. If no "
+            "version was published then, clear that project's state.",
+            label,
+            stream.name,
+            value,
         )
     if when is None or unusable:
         ids, number = [], None
