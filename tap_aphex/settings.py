@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_aphex.logs import safe_url, url_credentials
+from tap_aphex.redaction import MIN_RUN_SECRET
 
 # The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
 MAX_PAGE_SIZE = 4_000
@@ -150,17 +151,37 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     if config.get("api_key"):
         problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
     seen: set[str] = set()
+    names: set[str] = set()
+    # Long enough to be no accident (`redaction` hides these in the log alike).
+    secrets = [
+        str(s)
+        for s in (config.get("api_key"), *(p.get("token") for p in projects))
+        if isinstance(s, str) and len(s) >= MIN_RUN_SECRET
+    ]
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))
         where = f"projects[{index}].url"
         if url_problem := url_problems(url, where):
             problems += url_problem
+        elif any(secret in url for secret in secrets):
+            problems.append(
+                f"`{where}` holds a key or token, which would be logged and kept in the state "
+                "with the project's id: the URL is the one the Integrations page shows, the "
+                "token goes in `token`."
+            )
         elif not (account := account_id(url)):
             problems.append(f"`{where}` has no account id: {url}")
         elif account in seen:
             problems.append(f"`projects` lists the project {account} twice.")
         else:
             seen.add(account)
+        name = project.get("name")
+        if isinstance(name, str) and name in names:
+            problems.append(
+                f"`projects` names two projects {name!r}: the log tells projects by name; give "
+                "each its own."
+            )
+        names.add(name)
     return problems
 
 
@@ -177,7 +198,9 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     for where, value in found:
         if not isinstance(value, str):
             continue
-        if value != value.strip():
+        if not value.strip():
+            problems.append(f"`{where}` is empty; set it as Aphex shows it.")
+        elif value != value.strip():
             problems.append(
                 f"`{where}` has spaces or a line break around it (a key copied with its "
                 "newline?); remove them where the setting is set."
@@ -234,14 +257,19 @@ def url_problems(url: str, setting: str) -> list[str]:
             f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key "
             "or token has its own setting."
         ]
+    if url != url.strip():
+        return [f"`{setting}` has spaces or a line break around it; remove them."]
     try:
         parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number from 0 to 65535
-    except ValueError as error:
+        if parts.port == 0:
+            raise ValueError("port 0 is no port")
+    except ValueError as error:  # also a port that is not a number from 0 to 65535
         return [
             f"`{setting}` is not a URL the tap can read ({error}); write it as "
             f"https://host/path, not {safe_url(url)}"
         ]
+    if parts.fragment or url.endswith("#"):
+        return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
     if parts.scheme == "https" and parts.hostname:
         return []
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):

@@ -135,6 +135,34 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             {"projects": [{"url": PROJECT, "token": "a"}, {"url": PROJECT + "/", "token": "b"}]},
             "`projects` lists the project acc0unt twice.",
         ),
+        ({"projects": [{"url": PROJECT, "token": ""}]}, "`projects[0].token` is empty"),
+        ({"projects": [{"url": PROJECT, "token": "  "}]}, "`projects[0].token` is empty"),
+        ({"api_key": ""}, "`api_key` is empty"),
+        (
+            {"projects": [{"url": f" {PROJECT} ", "token": TOKEN}]},
+            "`projects[0].url` has spaces or a line break around it",
+        ),
+        (
+            {"projects": [{"url": f"{PROJECT}#top", "token": TOKEN}]},
+            "`projects[0].url` has a #fragment, which is never sent",
+        ),
+        (
+            {"api_key": KEY, "api_url": "http://127.0.0.1:0/x"},
+            "`api_url` is not a URL the tap can read (port 0 is no port)",
+        ),
+        (  # the token pasted at the end of the URL's path
+            {"projects": [{"url": f"{PROJECT}{TOKEN}", "token": TOKEN}]},
+            "`projects[0].url` holds a key or token",
+        ),
+        (
+            {
+                "projects": [
+                    {"url": PROJECT, "token": "a", "name": "Tower"},
+                    {"url": PROJECT + "2", "token": "b", "name": "Tower"},
+                ]
+            },
+            "`projects` names two projects 'Tower'",
+        ),
     ],
 )
 def test_config_problems_name_the_setting_and_never_show_a_secret(
