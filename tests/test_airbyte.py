@@ -410,6 +410,22 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
                 }
             },
         ),
+        # One checkpoint at two positions (edited by hand): nothing says which is older, so the
+        # tap's own rule applies, as without checkpoints.
+        (
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "b", CHECKPOINT: 1},
+                    "tasks": {"replication_key_value": "a", CHECKPOINT: 1},
+                }
+            },
+            {
+                "bookmarks": {
+                    "task_events": {"replication_key_value": "b"},
+                    "tasks": {"replication_key_value": "a"},
+                }
+            },
+        ),
         # Without checkpoints, the tap's own rule applies (it re-reads from `start_after`).
         (
             {

@@ -176,9 +176,12 @@ def singer_state(
     # All log streams from the oldest checkpoint when the platform kept them apart.
     fed = {name: bookmarks[name] for name in LOG_STREAMS if isinstance(bookmarks.get(name), dict)}
     together = [bookmark for name, bookmark in fed.items() if name in selected]
-    if len({json.dumps(b.get(POSITION)) for b in together}) > 1 and all(
-        isinstance(b.get(CHECKPOINT), int) for b in together
-    ):
+    at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
+    # Each position at its own checkpoint, as the tap writes them; else (one checkpoint at two
+    # positions: a state edited by hand) nothing says which is older, and the tap's own rule for
+    # bookmarks that differ applies (from `start_after` or the first event, with a warning).
+    ordered = len({p for p, _ in at}) == len({c for _, c in at}) == len(at)
+    if len(at) > 1 and ordered and all(isinstance(c, int) for _, c in at):
         oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))
         for bookmark in together:
             bookmark[POSITION] = oldest[POSITION]
