@@ -290,3 +290,23 @@ def test_a_tie_inside_one_document_lands_both(limit: int) -> None:
         run = run_tap(plans_config([project], published_plans_limit=limit))
 
     assert sorted(landed(run)) == sorted(newest_ids(sim, project, 3))
+
+
+def test_a_plans_state_the_tap_cannot_use_is_said_not_skipped_silently() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        state = run_tap(plans_config([project])).final_state
+        plans = state["bookmarks"]["published_plans"]
+        (partition,) = plans["partitions"]
+        plans["partitions"].append({**partition, "context": {**partition["context"], "x": 1}})
+        plans["replication_key_value"] = partition["replication_key_value"]
+
+        second = run_cli(plans_config([project]), state)
+
+    assert second.returncode == 0, second.stderr
+    warnings = log_lines(second.stderr, "WARNING")
+    assert any("State: published_plans holds a partition for object" in w for w in warnings)
+    assert any(
+        "State: published_plans holds a position outside `partitions`" in w for w in warnings
+    )
+    assert landed(second) == []  # the project's own partition is used as ever

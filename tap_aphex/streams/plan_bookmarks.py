@@ -51,6 +51,23 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
     return {}
 
 
+def unused_state(stream: Stream) -> list[str]:
+    """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
+    or another tap's): a partition whose context is not one configured project's, a position
+    outside the partitions. Projects no longer configured are not named: their partitions stay."""
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    if not isinstance(bookmark, dict):
+        return []  # `inputs.check_state_shape` refused such a state before the run
+    words = []
+    for partition in bookmark.get("partitions") or []:
+        context = partition.get("context") if isinstance(partition, dict) else None
+        if not (isinstance(context, dict) and set(context) == {"accountId"}):
+            words.append(f"a partition for {described(context, 60)}, which is no project's")
+    if "replication_key_value" in bookmark:
+        words.append("a position outside `partitions` (each project's is its own)")
+    return [f"State: {stream.name} holds {what}: not used." for what in words]
+
+
 @dataclass(frozen=True)
 class Mark:
     """What one stream landed of one project in earlier runs."""

@@ -31,6 +31,7 @@ from tap_aphex.streams.plan_bookmarks import (
     project_only,
     read_mark,
     saved_state,
+    unused_state,
 )
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
@@ -146,6 +147,9 @@ class PublishedPlansStream(AphexStream):
         """One project whole: its new versions, their rows, its STATE (the first starts all)."""
         if self._run is None:
             fed = [s for s in (self, *self.child_streams) if s.selected]
+            for stream in fed:
+                for words in unused_state(stream):
+                    self.logger.warning("%s", words)
             self._run = PlansRun(
                 self, fed, {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
             )
