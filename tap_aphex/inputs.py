@@ -34,7 +34,11 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
     try:
         # As bytes, JSON's own detection reads UTF-8 with or without a BOM (Notepad's), UTF-16
         # and UTF-32 (PowerShell's `>`).
-        text = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
+        if isinstance(source, (str, Path)):
+            text: str | bytes = Path(source).read_bytes()
+        else:  # click's `--state`/`--catalog`: a text file, whose bytes are read instead
+            binary = getattr(source, "buffer", None)
+            text = binary.read() if binary is not None else source.read()
         return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
     except json.JSONDecodeError as error:
         msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."

@@ -122,6 +122,8 @@ def describe(error: Exception) -> str:
             "check that the server is reachable from here, or allow more time "
             "(`request_timeout`, `retry_budget_seconds`)"
         )
+    if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
+        return error.__doc__.strip().splitlines()[0]
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
     text = printable(str(error), run_secrets(), limit=300)
     return f"{type(error).__name__} persisted after retries: {text}"

@@ -14,7 +14,14 @@ from typing_extensions import override
 
 from tap_aphex import inputs, logs, redaction
 from tap_aphex.client import AphexStream
-from tap_aphex.report import AphexError, ConfigError, CountingWriter, RunFailedError, RunReport
+from tap_aphex.report import (
+    AphexError,
+    ConfigError,
+    CountingWriter,
+    RunFailedError,
+    RunReport,
+    describe,
+)
 from tap_aphex.sdk_seam import (
     CLI_TEST_ALL,
     SeamTap,
@@ -156,7 +163,7 @@ class TapAphex(SeamTap):
         self.report.clear()
         try:
             self.run_connection_test()
-            failures = [f"{what}: {error}" for what, error in self.project_checks() if error]
+            failures = [f"{what}: {describe(e)}" for what, e in self.project_checks() if e]
         finally:
             self.close_sessions()
         if self.report.failures or failures:

@@ -124,16 +124,23 @@ def test_an_unusable_file_is_one_line_naming_it_and_the_problem(
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
-def test_a_config_file_saved_with_a_bom_or_as_utf_16_is_read(
+def test_files_saved_with_a_bom_or_as_utf_16_are_read(
     organisation: Simulator, tmp_path: Path, encoding: str
 ) -> None:
     # Notepad saves UTF-8 with a BOM; PowerShell's `>` writes UTF-16.
-    path = tmp_path / "config.json"
-    path.write_bytes(
-        json.dumps(events_config(organisation, max_events_per_run=10)).encode(encoding)
-    )
+    config = events_config(organisation, max_events_per_run=10)
+    files = {
+        "--config": config,
+        "--state": {"bookmarks": {}},
+        "--catalog": TapAphex(config=config).catalog_dict,
+    }
+    args = []
+    for option, content in files.items():
+        path = tmp_path / f"{option.strip('-')}.json"
+        path.write_bytes(json.dumps(content).encode(encoding))
+        args += [option, str(path)]
 
-    run = run_command("--config", str(path))
+    run = run_command(*args)
 
     assert run.returncode == 0, run.stderr
     assert len(run.records("task_events")) == 10
@@ -477,6 +484,20 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     # Every project was asked for one version, on top of the SDK's first record per stream.
     asked = {r.path for r in organisation.requests if r.query.get("limit") == "1"}
     assert asked >= {urlsplit(p.url).path for p in organisation.plan_projects}
+
+
+def test_the_connection_test_says_why_a_project_answering_500_failed(
+    organisation: Simulator,
+) -> None:
+    failing = organisation.plan_projects[1]
+    organisation.set_plan_fault(failing.account_id, "500", 20)
+
+    run = run_cli(full_config(organisation), None, "--test")
+
+    assert run.returncode == 1
+    last = log_lines(run.stderr, "ERROR")[-1]
+    assert f"project {failing.url}: HTTP 500 Internal Server Error from {failing.url}" in last
+    assert "over its 32 MB limit" in last
 
 
 def test_the_connection_test_asks_for_one_event_when_page_size_is_set(

@@ -269,6 +269,21 @@ def test_the_event_a_run_starts_after_served_again_is_not_sent_again(
     assert run.bookmark("task_events") == log[7]["eventId"]
 
 
+def test_a_page_of_only_the_event_asked_after_is_the_end_of_the_log(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    # An inclusive server at the end of its log: the event asked after, and the same cursor.
+    last = log[7]["eventId"]
+    api = ScriptedApi(httpserver, {None: [page(log[:8])], last: [page(log[7:8])]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr
+    assert ids(run.records("task_events")) == ids(log[:8])
+    assert run.bookmark("task_events") == last
+    assert "Reached the end of the log" in run.stderr
+
+
 # --- HTTP 503: a passing outage, or the daily quota ------------------------------------------
 
 

@@ -13,7 +13,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol
 from tap_aphex.airbyte.writer import (
@@ -219,8 +219,4 @@ def failure_text(error: Exception) -> str:
     """One line for the user; our errors say what to do, others say what happened."""
     if isinstance(error, ConfigValidationError):
         return "Config is not valid: " + "; ".join(error.errors or [str(error)])
-    if isinstance(error, FatalAPIError):
-        return str(error)
-    if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
-        return error.__doc__.strip().splitlines()[0]
     return describe(error)

@@ -23,6 +23,7 @@ import urllib3
 
 from tap_aphex import sdk_seam
 from tap_aphex.client import CHUNK
+from tap_aphex.report import AphexError
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
@@ -51,7 +52,7 @@ class CutShort(Exception):
     """An answer that broke off: the reader goes on to the one asked again (`_receive`)."""
 
 
-class ResponseTooLarge(Exception):
+class ResponseTooLarge(AphexError):
     """HTTP 500 from a project: the vendor's advice for its 32 MB limit is to ask for less."""
 
 

@@ -126,8 +126,11 @@ class PublishedPlansStream(AphexStream):
                 "from the project's Integrations page."
             )
             raise AphexError(msg)
-        if status == HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise ResponseTooLarge
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
+            raise ResponseTooLarge(
+                f"{self.response_error_message(response)} The Published Plans API's answer to a "
+                "document over its 32 MB limit, or a failure of its own."
+            )
         super().validate_response(response)
 
     @override

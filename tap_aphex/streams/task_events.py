@@ -140,10 +140,16 @@ class TaskEventsStream(AphexStream):
         payload = decoded_json(response, "The Data API")
         events = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
-        del t.cast("dict[str, list[object]]", payload)["data"][1:]
-        yield from event_log.first_deliveries(
+        data = t.cast("dict[str, list[object]]", payload)["data"]
+        del data[1:]
+        new = 0
+        for event in event_log.first_deliveries(
             events, self._delivered, self.reader, self._cursor_sent
-        )
+        ):
+            new += 1
+            yield event
+        if not new:
+            data.clear()  # only events delivered already: to the paginator, an empty page
         self._checkpoint()
 
     @override
