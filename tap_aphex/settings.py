@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
+from tap_aphex.decoding import readable
 from tap_aphex.logs import safe_url, url_credentials
-from tap_aphex.redaction import MIN_RUN_SECRET
+from tap_aphex.redaction import MIN_FRAGMENT, MIN_RUN_SECRET
 
 # The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
 MAX_PAGE_SIZE = 4_000
@@ -151,7 +152,7 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     if config.get("api_key"):
         problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
     seen: set[str] = set()
-    names: set[str] = set()
+    names: set[str | None] = set()
     # Long enough to be no accident (`redaction` hides these in the log alike).
     secrets = [
         str(s)
@@ -163,7 +164,7 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         where = f"projects[{index}].url"
         if url_problem := url_problems(url, where):
             problems += url_problem
-        elif any(secret in url for secret in secrets):
+        elif any(_holds_part_of(url, secret) for secret in secrets):
             problems.append(
                 f"`{where}` holds a key or token, which would be logged and kept in the state "
                 "with the project's id: the URL is the one the Integrations page shows, the "
@@ -176,12 +177,13 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         else:
             seen.add(account)
         name = project.get("name")
-        if isinstance(name, str) and name in names:
+        told = " ".join(name.split()).casefold() if isinstance(name, str) else None
+        if told and told in names:
             problems.append(
-                f"`projects` names two projects {name!r}: the log tells projects by name; give "
-                "each its own."
+                f"`projects` names two projects `{readable(name, 40)}` (the log tells projects by "
+                "name, whatever their case and spaces): give each its own."
             )
-        names.add(name)
+        names.add(told)
     return problems
 
 
@@ -262,7 +264,7 @@ def url_problems(url: str, setting: str) -> list[str]:
     try:
         parts = urlsplit(url)
         if parts.port == 0:
-            raise ValueError("port 0 is no port")
+            return [f"`{setting}` has port 0, on which no server answers: write the API's port."]
     except ValueError as error:  # also a port that is not a number from 0 to 65535
         return [
             f"`{setting}` is not a URL the tap can read ({error}); write it as "
@@ -282,6 +284,14 @@ def url_problems(url: str, setting: str) -> list[str]:
     return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
 
 
+def _holds_part_of(url: str, secret: str) -> bool:
+    """Whether ``url`` holds ``secret``, or `MIN_FRAGMENT` characters of it, in any case: what
+    `redaction` hides in a message, which a project's id in the state would show."""
+    lowered, secret = url.casefold(), secret.casefold()
+    size = min(MIN_FRAGMENT, len(secret))
+    return any(secret[at : at + size] in lowered for at in range(len(secret) - size + 1))
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -295,5 +305,6 @@ def account_id(url: str) -> str:
 
 
 def project_label(project: t.Mapping[str, t.Any]) -> str:
-    """How logs name a project: its name, else its URL (never its token nor a query value)."""
-    return str(project.get("name") or safe_url(str(project.get("url"))))
+    """How logs name a project: its name, else its URL (never its token nor a query value),
+    cut as every value in a message is."""
+    return readable(str(project.get("name") or safe_url(str(project.get("url")))), 80)

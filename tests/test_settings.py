@@ -148,10 +148,14 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
         ),
         (
             {"api_key": KEY, "api_url": "http://127.0.0.1:0/x"},
-            "`api_url` is not a URL the tap can read (port 0 is no port)",
+            "`api_url` has port 0, on which no server answers",
         ),
         (  # the token pasted at the end of the URL's path
             {"projects": [{"url": f"{PROJECT}{TOKEN}", "token": TOKEN}]},
+            "`projects[0].url` holds a key or token",
+        ),
+        (  # ...or 8 characters of it, in another case: what messages hide, the state would show
+            {"projects": [{"url": f"{PROJECT}/{TOKEN[:8].upper()}", "token": TOKEN}]},
             "`projects[0].url` holds a key or token",
         ),
         (
@@ -161,7 +165,17 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
                     {"url": PROJECT + "2", "token": "b", "name": "Tower"},
                 ]
             },
-            "`projects` names two projects 'Tower'",
+            "`projects` names two projects `Tower`",
+        ),
+        (
+            {
+                "projects": [
+                    {"url": PROJECT, "token": "a", "name": "North  tower"},
+                    {"url": PROJECT + "2", "token": "b", "name": "north tower "},
+                ]
+            },
+            "`projects` names two projects `north tower ` (the log tells projects by name, "
+            "whatever their case and spaces)",
         ),
     ],
 )
