@@ -255,6 +255,10 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
             problems.append(
                 f"Environment variable {variable} must be true or false (or 1/0, yes/no, on/off)."
             )
+        elif {"array", "object"} & set(types) and value.strip() == "null":
+            problems.append(
+                f"Environment variable {variable} is null: unset it to leave {name} unset."
+            )
         elif {"array", "object"} & set(types):
             try:
                 json.loads(value)

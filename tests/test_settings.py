@@ -16,6 +16,7 @@ from tap_aphex.inputs import (
 from tap_aphex.logs import TapLogFilter, printable, safe_url, url_credentials, without_query_values
 from tap_aphex.redaction import remember_secrets, secret_forms
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems
+from tap_aphex.tap import TapAphex
 
 KEY = "k3y-s3cr3t-value"
 TOKEN = "pbi_t0ken-s3cr3t"
@@ -242,6 +243,16 @@ def test_unknown_settings_are_warned_about_with_the_closest_known_name(
             ],
         ),
         ({"TAP_APHEX_PROJECTS": '[{"url": "x", "token": "t"}]'}, []),
+        *(
+            (
+                {f"TAP_APHEX_{name.upper()}": "null"},
+                [
+                    f"Environment variable TAP_APHEX_{name.upper()} is null: unset it to leave "
+                    f"{name} unset."
+                ],
+            )
+            for name in ("projects", "stream_maps")
+        ),
         ({"TAP_APHEX_PAGE_SIZE": "100"}, []),
         ({"TAP_APHEX_API_KEY": "abc"}, []),  # a string: nothing to convert
         ({"OTHER_PAGE_SIZE": "abc"}, []),
@@ -250,7 +261,11 @@ def test_unknown_settings_are_warned_about_with_the_closest_known_name(
 def test_env_values_the_sdk_could_not_convert_are_named(
     environ: dict[str, str], expected: list[str]
 ) -> None:
-    assert env_problems(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
+    schema = TapAphex.config_jsonschema | {
+        "properties": dict(TapAphex.config_jsonschema["properties"])
+    }
+    TapAphex.append_builtin_config(schema)  # the SDK's settings (stream_maps...) too, as the tap
+    assert env_problems(schema, "TAP_APHEX_", environ) == expected
 
 
 @pytest.mark.parametrize("value", ["true", "FALSE", "1", "0", "yes", "No", "on", "off"])
