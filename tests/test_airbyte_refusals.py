@@ -8,6 +8,7 @@ Real HTTP to the simulator; every message is checked against the Airbyte protoco
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import typing as t
 
@@ -15,6 +16,8 @@ import pytest
 from aphex_simulator import Simulator
 from harness import events_config, run_cli
 from test_airbyte import PAGE, AirbyteRun, configured, read, source
+
+from tap_aphex.airbyte.cli import run
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -231,3 +234,29 @@ def test_records_go_out_only_for_the_configured_catalogs_streams(
 
     assert {m["record"]["stream"] for m in result.of_type("RECORD")} == {"tasks"}
     assert "Summary: task_events" not in json.dumps(result.of_type("LOG"))
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ([1, 2], "must hold a JSON object {...}, not a list"),
+        ("not json", "is not JSON"),
+    ],
+)
+def test_check_answers_failed_for_a_config_file_it_cannot_read(
+    tmp_path: Path, config: object, words: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+
+    out = io.BytesIO()
+    exit_code = run(["check", "--config", str(path)], out)
+    messages = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+
+    (status,) = [m for m in messages if m["type"] == "CONNECTION_STATUS"]
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert words in status["connectionStatus"]["message"]
+    assert [m["trace"]["error"]["failure_type"] for m in messages if m["type"] == "TRACE"] == [
+        "config_error"
+    ]
+    assert exit_code == 0  # a failed check is an answer

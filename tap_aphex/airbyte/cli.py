@@ -84,7 +84,13 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
-    config = read_json_object(args.config, "config")
+    try:
+        config = read_json_object(args.config, "config")
+    except ConfigError as error:
+        if args.command != "check":
+            raise
+        _config_refused(error, output)  # a check answers, whatever is wrong with the config
+        return 0
     if args.command == "check":
         _check(config, output)
         return 0  # a failed check is an answer, not an error
@@ -155,9 +161,7 @@ def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
         _refuse_what_a_read_would(config)
         tap = new_tap(config={**config, "published_plans_limit": 1})
     except (ConfigValidationError, ConfigError) as error:
-        # Refused before any request: said as a config_error as well, the form `read` uses.
-        output.write(error_trace(failure_text(error), "config_error"))
-        output.write(connection_status(succeeded=False, message=failure_text(error)))
+        _config_refused(error, output)
         return
     outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
@@ -213,6 +217,13 @@ def _read(
 
 def _failure_type(error: Exception | None) -> str:
     return "config_error" if isinstance(error, CONFIG_ERRORS) else "system_error"
+
+
+def _config_refused(error: Exception, output: AirbyteOutput) -> None:
+    """A config refused before any request: a config_error, the form `read` uses, then the
+    check's answer."""
+    output.write(error_trace(failure_text(error), "config_error"))
+    output.write(connection_status(succeeded=False, message=failure_text(error)))
 
 
 def failure_text(error: Exception) -> str:
