@@ -24,6 +24,7 @@ from tap_aphex.report import (
     RetryBudgetExceededError,
     ServiceUnavailableError,
     UnexpectedResponseError,
+    network_failure,
     quoted_body,
 )
 
@@ -203,7 +204,8 @@ class RetryBudget:
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             raise RetryBudgetExceededError(
                 f"{failure_words(failure)} after {_tries(attempt + 1)}; {asked} a {wait:.0f} s "
-                f"wait, more than the {self.left:.0f} s left of `retry_budget_seconds`: gave up."
+                f"wait, more than the {self.left:.0f} s left of `retry_budget_seconds` (one "
+                "for the stream's whole run, every project's retries included): gave up."
             )
         self.left -= wait
         self.waited += wait
@@ -255,8 +257,9 @@ def failure_words(failure: object) -> str:
         return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
     if isinstance(failure, ResponseTooSlow):
         return str(failure)  # ours, and it names the URL safely
-    url = getattr(getattr(failure, "request", None), "url", None)
-    return type(failure).__name__ + (f" for {safe_url(url)}" if isinstance(url, str) else "")
+    if isinstance(failure, requests.RequestException):
+        return network_failure(failure)
+    return type(failure).__name__
 
 
 def retry_after_seconds(

@@ -111,15 +111,19 @@ def _wrapped_state(state: dict[str, t.Any]) -> str:
 
 
 def _usable_bookmark(bookmark: object) -> bool:
-    """An object; its `partitions` objects with an object `context`; `progress_markers` one."""
+    """An object; its `partitions` objects, each with an object `context` of its own (the SDK
+    reads `context` from each, and refuses two alike); `progress_markers` one."""
     if not isinstance(bookmark, dict):
         return False
     partitions = bookmark.get("partitions", [])
-    return (
-        isinstance(bookmark.get("progress_markers", {}), dict)
-        and isinstance(partitions, list)
-        and all(_usable_bookmark(p) and isinstance(p.get("context", {}), dict) for p in partitions)
-    )
+    if not (
+        isinstance(bookmark.get("progress_markers", {}), dict) and isinstance(partitions, list)
+    ):
+        return False
+    if not all(_usable_bookmark(p) and isinstance(p.get("context"), dict) for p in partitions):
+        return False
+    contexts = {json.dumps(p["context"], sort_keys=True, default=str) for p in partitions}
+    return len(contexts) == len(partitions)
 
 
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:

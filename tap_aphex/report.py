@@ -115,18 +115,31 @@ def describe(error: Exception) -> str:
         return said
     if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
         # The network's (requests' words quote host and port, not what to do): where, and that.
-        url = getattr(error.request, "url", None)
-        where = f" for {safe_url(url)}" if isinstance(url, str) else ""
         return (
-            f"{type(error).__name__}{where} persisted after retries: no whole answer came; "
-            "check that the server is reachable from here, or allow more time "
-            "(`request_timeout`, `retry_budget_seconds`)"
+            f"{network_failure(error)} persisted after retries: check that the server is "
+            "reachable from here, or allow more time (`request_timeout`, `retry_budget_seconds`)"
         )
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
         return error.__doc__.strip().splitlines()[0]
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
     text = printable(str(error), run_secrets(), limit=300)
     return f"{type(error).__name__} persisted after retries: {text}"
+
+
+def network_failure(error: requests.RequestException) -> str:
+    """A failure of the network in a few words: its kind, what that means, and where."""
+    meaning = (
+        "the answer broke off"
+        if isinstance(error, requests.exceptions.ChunkedEncodingError)
+        else "no answer in time"
+        if isinstance(error, requests.Timeout)
+        else "no connection"
+        if isinstance(error, requests.ConnectionError)
+        else "no whole answer"
+    )
+    url = getattr(error.request, "url", None)
+    where = f" for {safe_url(url)}" if isinstance(url, str) else ""
+    return f"{type(error).__name__} ({meaning}){where}"
 
 
 def quoted_body(response: requests.Response, limit: int = 200) -> str:

@@ -336,6 +336,25 @@ CATALOGS_AND_STATES = [
         {"bookmarks": {"published_plans": {"partitions": [{"context": 5}]}}},
         "the bookmark of `published_plans` has a shape the tap cannot use",
     ),
+    (  # a partition without its context: the SDK reads every partition's
+        "--state",
+        {"bookmarks": {"published_plans": {"partitions": [{"replication_key_value": "x"}]}}},
+        "the bookmark of `published_plans` has a shape the tap cannot use",
+    ),
+    (  # one project's partition twice: the SDK refuses such a state, quoting it
+        "--state",
+        {
+            "bookmarks": {
+                "published_plans": {
+                    "partitions": [
+                        {"context": {"accountId": "a1"}},
+                        {"context": {"accountId": "a1"}},
+                    ]
+                }
+            }
+        },
+        "the bookmark of `published_plans` has a shape the tap cannot use",
+    ),
     # States a user may pass by mistake: none holds the bookmarks where the tap reads them, and
     # reading from the first event instead would send the whole log again.
     (
@@ -524,7 +543,7 @@ def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
         ),
         (
             lambda c: c | {"api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0},
-            "ConnectionError for http://127.0.0.1:9/x after 1 try",
+            "ConnectionError (no connection) for http://127.0.0.1:9/x after 1 try",
         ),
     ],
 )

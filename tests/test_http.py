@@ -221,8 +221,13 @@ def test_a_network_failure_that_persisted_says_where_and_what_to_do(
         error("HTTPConnectionPool(host='127.0.0.1', port=9): Read timed out.", request=request)
     )
 
+    meaning = {
+        "ReadTimeout": "no answer in time",
+        "ConnectionError": "no connection",
+        "ChunkedEncodingError": "the answer broke off",
+    }[error.__name__]
     assert text == (
-        f"{error.__name__} for http://127.0.0.1:9/power-bi/v1/acc1?limit=… persisted after "
-        "retries: no whole answer came; check that the server is reachable from here, or allow "
-        "more time (`request_timeout`, `retry_budget_seconds`)"
+        f"{error.__name__} ({meaning}) for http://127.0.0.1:9/power-bi/v1/acc1?limit=… persisted "
+        "after retries: check that the server is reachable from here, or allow more time "
+        "(`request_timeout`, `retry_budget_seconds`)"
     )

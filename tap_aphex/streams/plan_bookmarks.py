@@ -142,13 +142,18 @@ def read_mark(
             " and ".join(unusable),
         )
     if when is not None and when > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+        until = (
+            f"a version lands in {stream.name} only if its `version` number is higher than {number}"
+            if is_count(number)
+            else f"no version lands in {stream.name} (the state has no `{BOOKMARK_VERSION}`)"
+        )
         logger.warning(
-            "Project %s: the %s bookmark in the state (%s) is in the future: until then, a "
-            "version lands only if its `version` number is higher than the state's. If no "
-            "version was published then, clear that project's state.",
+            "Project %s: the %s bookmark in the state (%s) is in the future: until then, %s. If "
+            "no version was published then, clear that project's state.",
             label,
             stream.name,
             value,
+            until,
         )
     if when is None or unusable:
         ids, number = [], None
