@@ -11,6 +11,8 @@ from importlib.metadata import entry_points, metadata, version
 
 import pytest
 
+from tap_aphex.settings import CONFIG_SCHEMA
+
 from .plugin_files import (
     Plugin,
     about,
@@ -61,6 +63,15 @@ def test_declares_every_setting_of_the_tap_with_its_kind_secrecy_and_default(fil
         assert declared[name]["kind"] == expected_kind, name
         assert bool(declared[name].get("sensitive")) == holds_a_secret(schema), name
         assert declared[name].get("value") == schema.get("default"), name
+
+
+@pytest.mark.parametrize("file", PLUGIN_FILES)
+def test_describes_each_of_the_taps_own_settings_as_about_does(file: str) -> None:
+    # What `meltano config list` and Meltano Hub show is what --about and the README say. (The
+    # SDK's built-in settings are worded by the SDK, which may change them between releases.)
+    declared = declared_settings(PLUGIN_FILES[file])
+    for name in CONFIG_SCHEMA["properties"]:
+        assert declared[name]["description"] == SETTINGS[name]["description"], name
 
 
 @pytest.mark.parametrize("file", PLUGIN_FILES)
