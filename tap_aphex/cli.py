@@ -68,6 +68,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from tap_aphex.sdk_seam import raised_by_stream_maps
     from tap_aphex.tap import TapAphex
 
+    if problem := _log_level_problem():
+        return _fail(problem)
     try:
         command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
         with command.make_context(TapAphex.name, args) as context:
@@ -99,6 +101,22 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         logging.getLogger("tap-aphex").debug("Traceback, for a bug report:", exc_info=error)
         return _fail(f"Unexpected {type(error).__name__}: {text}")
     return 0
+
+
+def _log_level_problem() -> str | None:
+    """The log level's variable, as the SDK reads it (TAP_APHEX_LOGLEVEL, else LOGLEVEL, in any
+    case), if it names no level: the SDK's own error names neither the variable nor the levels."""
+    import logging
+
+    for variable in ("TAP_APHEX_LOGLEVEL", "LOGLEVEL"):
+        if value := os.environ.get(variable):
+            if isinstance(logging.getLevelName(value.upper()), int):
+                return None
+            return (
+                f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or "
+                "unset it (INFO)."
+            )
+    return None
 
 
 def _output_closed(*, syncing: bool) -> int:

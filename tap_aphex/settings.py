@@ -281,7 +281,10 @@ def url_problems(url: str, setting: str) -> list[str]:
             f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
             "it would send credentials in clear text. Use https://."
         ]
-    return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
+    if parts.scheme and parts.hostname:  # a URL, of another scheme: shown
+        return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
+    # No scheme or no host: perhaps a key pasted in the wrong setting, so never shown.
+    return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
 
 
 def _holds_part_of(url: str, secret: str) -> bool:

@@ -830,3 +830,18 @@ def test_a_setting_set_to_null_is_not_set_its_default_holds(organisation: Simula
     assert log_lines(nulled.stderr, "WARNING") == log_lines(plain.stderr, "WARNING")
     for stream in ("task_events", "published_plans", "published_plan_tasks"):
         assert len(nulled.records(stream)) == len(plain.records(stream)) > 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("LOGLEVEL", "bogus"), ("TAP_APHEX_LOGLEVEL", "5")]
+)
+def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
+    variable: str, value: str
+) -> None:
+    run = run_command("--discover", env={variable: value})
+
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"{variable}={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset it "
+        "(INFO)."
+    )

@@ -132,6 +132,14 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             "`projects[0].url` is not a URL the tap can read",
         ),
         ({}, "Nothing to read: set `api_key`"),
+        (  # the key and the URL swapped: what is no URL is never shown, it may be a key
+            {"api_key": "https://example.com/api", "api_url": KEY},
+            "`api_url` must be an https:// URL (this one has no scheme or no host)",
+        ),
+        (
+            {"api_key": KEY, "api_url": "ftp://example.com/api"},
+            "`api_url` must be an https:// URL, got 'ftp://example.com/api'",
+        ),
         (
             {"projects": [{"url": PROJECT, "token": "a"}, {"url": PROJECT + "/", "token": "b"}]},
             "`projects` lists the project acc0unt twice.",
