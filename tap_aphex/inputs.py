@@ -191,7 +191,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, dict) else {}
         missing = [name for name in expected if name not in instance]
-        return "; ".join(f"{where}: {name!r} is required" for name in missing)
+        return "; ".join(
+            f"{where}: {name!r} is required{_typo_of(name, instance)}" for name in missing
+        )
     if error.validator == "type":
         names = [expected] if isinstance(expected, str) else expected
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
@@ -207,6 +209,12 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         template = wording.get(str(error.validator), "is not valid ({validator})")
         problem = template.format(expected, validator=error.validator)
     return f"{where}: {problem}"
+
+
+def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
+    """`` (`toekn` is there: a typo?)`` when a key given is close to the ``name`` missing."""
+    close = difflib.get_close_matches(name, [str(key) for key in given], n=1)
+    return f" (`{close[0]:.40}` is there: a typo?)" if close else ""
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:

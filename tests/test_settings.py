@@ -31,6 +31,10 @@ PROJECT = "https://app.aphex.co/power-bi/v1/acc0unt"
         ({"page_size": "abc"}, "config['page_size']: must be of type 'integer'"),
         ({"api_key": 123456789}, "config['api_key']: must be of type 'string'"),
         ({"projects": [{"url": PROJECT}]}, "config['projects'][0]: 'token' is required"),
+        (
+            {"projects": [{"url": PROJECT, "toekn": TOKEN}]},
+            "config['projects'][0]: 'token' is required (`toekn` is there: a typo?)",
+        ),
         ({"projects": [{"token": 987654321, "url": PROJECT}]}, "must be of type 'string'"),
         ({"metrics_log_level": "LOUD"}, "must be one of 'INFO', 'DEBUG'"),
         ({"retry_budget_seconds": -1}, "config['retry_budget_seconds']: must be at least 0"),
