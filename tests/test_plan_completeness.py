@@ -310,3 +310,21 @@ def test_a_plans_state_the_tap_cannot_use_is_said_not_skipped_silently() -> None
         "State: published_plans holds a position outside `partitions`" in w for w in warnings
     )
     assert landed(second) == []  # the project's own partition is used as ever
+
+
+def test_a_bookmark_left_under_a_projects_old_id_is_said() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        state = run_tap(plans_config([project])).final_state
+        (partition,) = state["bookmarks"]["published_plans"]["partitions"]
+        old = project.account_id.upper()  # as an earlier URL spelt it
+        partition["context"] = {"accountId": old}
+
+        second = run_cli(plans_config([project]), state)
+
+    assert second.returncode == 0, second.stderr
+    assert any(
+        f"holds the bookmark of project `{old}`, which is not in `projects`, while project "
+        f"`{project.account_id}` has none" in warning
+        for warning in log_lines(second.stderr, "WARNING")
+    )

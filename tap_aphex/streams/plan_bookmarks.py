@@ -15,7 +15,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import described
+from tap_aphex.decoding import described, readable
 from tap_aphex.schemas import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
@@ -51,18 +51,30 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
     return {}
 
 
-def unused_state(stream: Stream) -> list[str]:
+def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
     """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
     or another tap's): a partition whose context is not one configured project's, a position
     outside the partitions. Projects no longer configured are not named: their partitions stay."""
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     if not isinstance(bookmark, dict):
         return []  # `inputs.check_state_shape` refused such a state before the run
-    words = []
+    words, others = [], []
     for partition in bookmark.get("partitions") or []:
         context = partition.get("context") if isinstance(partition, dict) else None
         if not (isinstance(context, dict) and set(context) == {"accountId"}):
             words.append(f"a partition for {described(context, 60)}, which is no project's")
+        elif context["accountId"] not in accounts:
+            others.append(context["accountId"])
+    marked = [  # (the SDK adds an empty partition for the project whose turn it is)
+        p["context"] for p in bookmark.get("partitions") or [] if p.get("replication_key_value")
+    ]
+    new = [account for account in accounts if {"accountId": account} not in marked]
+    if others and new:  # a project's URL changed, perhaps: its bookmark is under the old id
+        words.append(
+            f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
+            f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "
+            "its bookmark is that one; it is read from its first version)"
+        )
     if "replication_key_value" in bookmark:
         words.append("a position outside `partitions` (each project's is its own)")
     return [f"State: {stream.name} holds {what}: not used." for what in words]

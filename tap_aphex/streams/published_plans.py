@@ -151,7 +151,7 @@ class PublishedPlansStream(AphexStream):
         if self._run is None:
             fed = [s for s in (self, *self.child_streams) if s.selected]
             for stream in fed:
-                for words in unused_state(stream):
+                for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
             self._run = PlansRun(
                 self, fed, {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
