@@ -30,7 +30,7 @@ if t.TYPE_CHECKING:
 
 def read_json(source: str | Path | t.IO[str], what: str) -> object:
     """A config, state or catalog file's JSON value, or one line naming it and the problem."""
-    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
+    name = _file_name(source, what)
     try:
         # As bytes, JSON's own detection reads UTF-8 with or without a BOM (Notepad's), UTF-16
         # and UTF-32 (PowerShell's `>`).
@@ -58,9 +58,13 @@ def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.A
     value = read_json(source, what)
     if not isinstance(value, dict):
         kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
-        name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
+        name = _file_name(source, what)
         raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
     return value
+
+
+def _file_name(source: str | Path | t.IO[str], what: str) -> str:
+    return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
 
 
 def check_state_shape(

@@ -13,7 +13,7 @@ from singer_sdk import typing as th
 
 from tap_aphex.decoding import readable
 from tap_aphex.logs import safe_url, url_credentials
-from tap_aphex.redaction import MIN_FRAGMENT, MIN_RUN_SECRET
+from tap_aphex.redaction import MIN_RUN_SECRET, without_secrets
 
 # The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
 MAX_PAGE_SIZE = 4_000
@@ -153,18 +153,18 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
     seen: set[str] = set()
     names: set[str | None] = set()
-    # Long enough to be no accident (`redaction` hides these in the log alike).
-    secrets = [
-        str(s)
-        for s in (config.get("api_key"), *(p.get("token") for p in projects))
-        if isinstance(s, str) and len(s) >= MIN_RUN_SECRET
-    ]
+    # As `redaction` keeps them for the run (the same set: its search is built once).
+    secrets = tuple(
+        value
+        for _, value in secret_settings(config)
+        if isinstance(value, str) and len(value) >= MIN_RUN_SECRET
+    )
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))
         where = f"projects[{index}].url"
         if url_problem := url_problems(url, where):
             problems += url_problem
-        elif any(_holds_part_of(url, secret) for secret in secrets):
+        elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
             problems.append(
                 f"`{where}` holds a key or token, which would be logged and kept in the state "
                 "with the project's id: the URL is the one the Integrations page shows, the "
@@ -187,17 +187,23 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     return problems
 
 
+def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
+    """The config's key and tokens, each with where it is set (``projects[0].token``), from a
+    config not checked yet too (`projects` may be anything)."""
+    projects = config.get("projects")
+    return [("api_key", config.get("api_key"))] + [
+        (f"projects[{index}].token", project.get("token"))
+        for index, project in enumerate(projects if isinstance(projects, list) else [])
+        if isinstance(project, dict)
+    ]
+
+
 def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Keys and tokens that cannot be sent as they are, named but never shown: surrounding
     whitespace is refused, not silently stripped; a character no HTTP header can carry could
     never be sent, and the HTTP library's error would print the whole value."""
-    found = [("api_key", config.get("api_key"))] + [
-        (f"projects[{index}].token", project.get("token"))
-        for index, project in enumerate(config.get("projects") or [])
-        if isinstance(project, dict)
-    ]
     problems = []
-    for where, value in found:
+    for where, value in secret_settings(config):
         if not isinstance(value, str):
             continue
         if not value.strip():
@@ -285,14 +291,6 @@ def url_problems(url: str, setting: str) -> list[str]:
         return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
     # No scheme or no host: perhaps a key pasted in the wrong setting, so never shown.
     return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
-
-
-def _holds_part_of(url: str, secret: str) -> bool:
-    """Whether ``url`` holds ``secret``, or `MIN_FRAGMENT` characters of it, in any case: what
-    `redaction` hides in a message, which a project's id in the state would show."""
-    lowered, secret = url.casefold(), secret.casefold()
-    size = min(MIN_FRAGMENT, len(secret))
-    return any(secret[at : at + size] in lowered for at in range(len(secret) - size + 1))
 
 
 def _is_loopback(host: str) -> bool:

@@ -28,7 +28,13 @@ from tap_aphex.sdk_seam import (
     config_input,
     honoured,
 )
-from tap_aphex.settings import CONFIG_SCHEMA, account_id, config_problems, project_label
+from tap_aphex.settings import (
+    CONFIG_SCHEMA,
+    account_id,
+    config_problems,
+    project_label,
+    secret_settings,
+)
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -286,14 +292,8 @@ def first_answer(stream: Stream, context: dict[str, t.Any] | None) -> Exception 
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hand the config's key and tokens to `logs`, so no message can quote them."""
-    projects = config.get("projects")
-    tokens = (
-        [p.get("token") for p in projects if isinstance(p, dict)]
-        if isinstance(projects, list)
-        else []
-    )
-    redaction.remember_secrets(config.get("api_key"), *tokens)
+    """Hand the config's key and tokens to `redaction`, so no message can quote them."""
+    redaction.remember_secrets(*(value for _, value in secret_settings(config)))
 
 
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.

@@ -53,23 +53,24 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
 
 def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
     """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
-    or another tap's): a partition whose context is not one configured project's, a position
-    outside the partitions. Projects no longer configured are not named: their partitions stay."""
+    or another tap's): a partition whose context is not one project's, a position outside the
+    partitions, and a bookmark left under an id no configured project has while one configured
+    project has none (its URL changed?). A project no longer configured is not named otherwise:
+    its partition stays, unused."""
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     if not isinstance(bookmark, dict):
         return []  # `inputs.check_state_shape` refused such a state before the run
-    words, others = [], []
-    for partition in bookmark.get("partitions") or []:
-        context = partition.get("context") if isinstance(partition, dict) else None
+    words, others, marked = [], [], set()
+    for partition in bookmark.get("partitions") or []:  # objects: `check_state_shape` saw to it
+        context = partition.get("context")
         if not (isinstance(context, dict) and set(context) == {"accountId"}):
             words.append(f"a partition for {described(context, 60)}, which is no project's")
         elif context["accountId"] not in accounts:
             others.append(context["accountId"])
-    marked = [  # (the SDK adds an empty partition for the project whose turn it is)
-        p["context"] for p in bookmark.get("partitions") or [] if p.get("replication_key_value")
-    ]
-    new = [account for account in accounts if {"accountId": account} not in marked]
-    if others and new:  # a project's URL changed, perhaps: its bookmark is under the old id
+        elif partition.get("replication_key_value"):  # (the SDK adds an empty one on its turn)
+            marked.add(context["accountId"])
+    new = [account for account in accounts if account not in marked]
+    if others and new:
         words.append(
             f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
             f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "

@@ -209,8 +209,7 @@ class DocumentReader:
             undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
-        unkeyed: Row = {}
-        repeated: Row = {}
+        kept_rows: dict[str, Row] = {"unkeyed_rows": {}, "repeated_rows": {}}
         for table, key in TABLE_KEYS.items():
             rows = value.get(table)  # absent or null: no rows
             if rows is not None and not isinstance(rows, list):
@@ -224,23 +223,31 @@ class DocumentReader:
                 )
                 undocumented[table] = rows
             tables[table] = rows if isinstance(rows, list) else []
-            lost: dict[int, t.Any] = {}  # by position, from 1: not objects, or without their key
-            again: dict[int, t.Any] = {}  # with the key of a row before them
+            # Rows never sent as rows, by position from 1: not objects or without their key
+            # ("unkeyed_rows"), or with the key of a row before them ("repeated_rows").
+            lost: dict[int, t.Any] = {}
+            again: dict[int, t.Any] = {}
             keys: set[str] = set()
             for number, row in enumerate(tables[table], start=1):
-                row_key = key_of(row.get(key)) if key and isinstance(row, dict) else ""
-                if not isinstance(row, dict) or row_key is None:
+                if not isinstance(row, dict):
                     lost[number] = row
-                elif key and row_key in keys:
-                    again[number] = row
-                elif key:
-                    keys.add(row_key)
-            for rows_kept, bucket, why in (
-                (lost, unkeyed, f"without a `{key}` (text, not blank)" if key else "not objects"),
-                (again, repeated, f"with the `{key}` of a row before them"),
+                elif key is not None:
+                    row_key = key_of(row.get(key))
+                    if row_key is None:
+                        lost[number] = row
+                    elif row_key in keys:
+                        again[number] = row
+                    else:
+                        keys.add(row_key)
+            for name, rows_kept, why in (
+                (
+                    "unkeyed_rows",
+                    lost,
+                    f"without a `{key}` (text, not blank)" if key else "not objects",
+                ),
+                ("repeated_rows", again, f"with the `{key}` of a row before them"),
             ):
                 if rows_kept:
-                    name = "unkeyed_rows" if bucket is unkeyed else "repeated_rows"
                     self.reader.warn_once(
                         (name, table),
                         "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
@@ -253,12 +260,9 @@ class DocumentReader:
                         name,
                         table,
                     )
-                    bucket[table] = [kept(row) for row in rows_kept.values()]
+                    kept_rows[name][table] = [kept(row) for row in rows_kept.values()]
             skip[table] = set(lost) | set(again)
-        if unkeyed:
-            undocumented["unkeyed_rows"] = unkeyed
-        if repeated:
-            undocumented["repeated_rows"] = repeated
+        undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         return PublishedVersion(record, published, label, self.reader, tables, skip)

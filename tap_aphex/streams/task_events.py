@@ -142,14 +142,12 @@ class TaskEventsStream(AphexStream):
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         data = t.cast("dict[str, list[object]]", payload)["data"]
         del data[1:]
-        new = 0
-        for event in event_log.first_deliveries(
-            events, self._delivered, self.reader, self._cursor_sent
-        ):
-            new += 1
-            yield event
+        new = list(
+            event_log.first_deliveries(events, self._delivered, self.reader, self._cursor_sent)
+        )
         if not new:
             data.clear()  # only events delivered already: to the paginator, an empty page
+        yield from new
         self._checkpoint()
 
     @override
