@@ -93,7 +93,7 @@ class Warehouse:
 
     @property
     def chart(self) -> Path:
-        return self.folder / "demo-reports.png"
+        return self.folder / "demo-reports.svg"
 
     def has_table(self, table: str) -> bool:
         if not self.duckdb.exists():

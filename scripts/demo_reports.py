@@ -5,6 +5,8 @@ current tasks has the filter CURRENT_TASKS."""
 from __future__ import annotations
 
 import typing as t
+from collections import defaultdict
+from xml.sax.saxutils import escape
 
 from meltano_runner import SCHEMA, STREAMS
 
@@ -111,54 +113,173 @@ PPC_EXPLAINED = (
 def draw_chart(
     ppc: Sequence[Mapping[str, t.Any]], delays: Sequence[Mapping[str, t.Any]], path: Path
 ) -> Path:
-    """One PNG a planner reads without the README: PPC per project and week by both methods,
-    and the days of delay per project split by category."""
-    import matplotlib  # imported here: only the demo draws, and it is slow to import
-
-    matplotlib.use("Agg")  # no display needed
-    from matplotlib import pyplot
-
-    figure, (left, middle, right) = pyplot.subplots(1, 3, figsize=(17, 5.5), layout="constrained")
-    figure.suptitle("Aphex demo: how much of each week's plan got done, and what delayed it")
+    """One SVG a planner reads without the README (any browser opens it): PPC per project and
+    week by both methods, and the days of delay per project split by category. Drawn by hand in
+    a few dozen lines: a charting library (matplotlib pulls in numpy, whose import the SDK then
+    pays at every tap start) is a heavy dependency for three bar charts."""
     projects = sorted({str(row["project"]) for row in [*ppc, *delays]})
     weeks = sorted({row["week"] for row in ppc})
-    width = 0.8 / max(len(weeks), 1)
-    for axes, column, title in (
-        (left, "task_day", "PPC by task-day\n(share of planned days done, averaged over tasks)"),
-        (middle, "task", "PPC by task\n(share of tasks due to finish that finished as planned)"),
+    svg = _Svg(width=3 * _PANEL + 40, height=_TOP + _PLOT + 170)
+    svg.text(
+        svg.width / 2,
+        28,
+        "Aphex demo: how much of each week's plan got done, and what delayed it",
+        size=18,
+        anchor="middle",
+    )
+    planned = {(str(row["project"]), row["week"]): row for row in ppc}
+    for left, column, title in (
+        (20, "task_day", ("PPC by task-day", "share of planned days done, averaged over tasks")),
+        (20 + _PANEL, "task", ("PPC by task", "share of tasks due to finish that finished")),
     ):
-        for index, week in enumerate(weeks):
-            values = {str(row["project"]): row[column] for row in ppc if row["week"] == week}
-            xs = [i + index * width for i in range(len(projects))]
-            heights = [100 * (values.get(project) or 0) for project in projects]
-            bars = axes.bar(xs, heights, width, label=f"week from {week:%d %b %Y}")
-            axes.bar_label(bars, labels=[f"{int(h)}%" if h else "" for h in heights], fontsize=8)
-        axes.set_title(title)
-        axes.set_ylim(0, 110)
-        axes.set_ylabel("percent of the plan done")
-        axes.set_xticks([i + width * (len(weeks) - 1) / 2 for i in range(len(projects))])
-        axes.set_xticklabels(projects, rotation=15)
-        axes.legend(loc="lower right", fontsize=8)
-    categories = sorted({str(row["category"]) for row in delays})
-    bottom = [0.0] * len(projects)
-    for category in categories:
-        days = [
-            sum(
-                float(row["delay_days"])
-                for row in delays
-                if row["project"] == project and row["category"] == category
-            )
+        # Per project, a bar per week; a week with no PPC (no task planned, or none due to
+        # finish) is no bar but "n/a", so that it is not read as 0%.
+        bars = [
+            [[_percent(planned.get((project, week), {}).get(column))] for week in weeks]
             for project in projects
         ]
-        right.bar(projects, days, bottom=bottom, label=category)
-        bottom = [b + d for b, d in zip(bottom, days, strict=True)]
-    right.set_title("Delays by category\n(working days of delay on current tasks, all weeks)")
-    right.set_ylabel("working days of delay")
-    right.tick_params(axis="x", labelrotation=15)
-    right.legend(title="category", fontsize=8)
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
+        svg.panel(
+            left,
+            title,
+            "percent of the plan done",
+            projects,
+            bars,
+            [f"week from {week:%d %b %Y}" for week in weeks],
+            top=110,
+            grid=100,
+            label=lambda value: f"{int(round(value, 6))}%",  # down, as Aphex shows it
+            stacked=False,
+        )
+    categories = sorted({str(row["category"]) for row in delays})
+    delay: dict[tuple[str, str], float] = defaultdict(float)
+    for row in delays:
+        delay[str(row["project"]), str(row["category"])] += float(row["delay_days"])
+    # Per project, one bar stacking its categories.
+    days = [[[delay[project, category] for category in categories]] for project in projects]
+    top = _nice(max((sum(bar[0]) for bar in days), default=0.0))
+    svg.panel(
+        20 + 2 * _PANEL,
+        ("Delays by category", "working days of delay on current tasks"),
+        "working days of delay",
+        projects,
+        days,
+        categories,
+        top=top,
+        grid=top,
+        label=lambda value: "",
+        stacked=True,
+    )
+    path.write_text(svg.document(), encoding="utf-8")
     return path
+
+
+_PANEL, _TOP, _PLOT = 500, 110, 330  # a panel's width; where plots start; their height
+_COLOURS = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
+
+
+def _percent(share: object) -> float | None:
+    return None if share is None else 100 * float(t.cast("float", share))
+
+
+def _nice(value: float) -> float:
+    """An axis top at or above ``value``: 1, 2 or 5 times a power of ten (never 0)."""
+    step = 1.0
+    while step * 5 < value:
+        step *= 10
+    return next(top for top in (step, 2 * step, 5 * step, 10 * step) if top >= value)
+
+
+class _Svg:
+    """Just what three bar charts need: text, rectangles, lines, one panel at a time."""
+
+    def __init__(self, width: float, height: float) -> None:
+        self.width, self.height, self.parts = width, height, list[str]()
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        words: str,
+        *,
+        size: int = 12,
+        anchor: str = "start",
+        rotate: float = 0,
+    ) -> None:
+        turn = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate else ""
+        self.parts.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{turn}>'
+            f"{escape(words)}</text>"
+        )
+
+    def rect(self, x: float, y: float, width: float, height: float, colour: str) -> None:
+        self.parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" '
+            f'fill="{colour}"/>'
+        )
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, colour: str = "#999") -> None:
+        self.parts.append(
+            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}"/>'
+        )
+
+    def panel(
+        self,
+        left: float,
+        title: tuple[str, str],
+        axis: str,
+        groups: Sequence[str],
+        bars: Sequence[Sequence[Sequence[float | None]]],  # per group, per bar, its values
+        legend: Sequence[str],
+        *,
+        top: float,
+        grid: float,
+        label: t.Callable[[float], str],
+        stacked: bool,
+    ) -> None:
+        """Bars per group: side by side, one colour each (``stacked`` False), or one bar per
+        group whose values stack, one colour per value; the colours' names in ``legend``. The axis
+        runs to ``top``, its highest gridline at ``grid``."""
+        x0, width = left + 60, _PANEL - 90
+        self.text(left + _PANEL / 2, 62, title[0], size=15, anchor="middle")
+        self.text(left + _PANEL / 2, 80, f"({title[1]})", anchor="middle")
+        self.text(left + 16, _TOP + _PLOT / 2, axis, anchor="middle", rotate=-90)
+        for tick in (0, 0.25, 0.5, 0.75, 1.0):  # of the highest gridline: 100% or the top
+            y = _TOP + _PLOT - _PLOT * tick * grid / top
+            self.line(x0, y, x0 + width, y, "#ddd")
+            self.text(x0 - 6, y + 4, f"{tick * grid:g}", anchor="end")
+        slot = width / max(len(groups), 1)
+        for index, (group, group_bars) in enumerate(zip(groups, bars, strict=True)):
+            bar_width = 0.8 * slot / max(len(group_bars), 1)
+            for number, values in enumerate(group_bars):
+                x, base = x0 + index * slot + 0.1 * slot + number * bar_width, 0.0
+                if None in values:
+                    self.text(x + bar_width / 2, _TOP + _PLOT - 4, "n/a", size=10, anchor="middle")
+                    continue
+                for colour_index, value in enumerate(t.cast("Sequence[float]", values)):
+                    height = _PLOT * value / top
+                    colour = _COLOURS[(colour_index if stacked else number) % len(_COLOURS)]
+                    self.rect(x, _TOP + _PLOT - base - height, bar_width * 0.95, height, colour)
+                    base += height
+                if words := label(sum(t.cast("Sequence[float]", values))):
+                    self.text(
+                        x + bar_width / 2, _TOP + _PLOT - base - 4, words, size=10, anchor="middle"
+                    )
+            centre = x0 + (index + 0.5) * slot
+            self.text(centre, _TOP + _PLOT + 18, group, anchor="end", rotate=-15)
+        self.line(x0, _TOP + _PLOT, x0 + width, _TOP + _PLOT, "#333")
+        for number, name in enumerate(legend):
+            y = _TOP + _PLOT + 70 + 16 * number
+            self.rect(x0, y - 10, 10, 10, _COLOURS[number % len(_COLOURS)])
+            self.text(x0 + 16, y, name, size=11)
+
+    def document(self) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width:.0f}" '
+            f'height="{self.height:.0f}" font-family="sans-serif">\n'
+            f'<rect width="100%" height="100%" fill="white"/>\n'
+            + "\n".join(self.parts)
+            + "\n</svg>\n"
+        )
 
 
 CHART_PPC = f"""

@@ -1,0 +1,71 @@
+"""The demo's chart (scripts/demo_reports.py): an SVG a planner reads without the README. Drawn
+from rows as the demo reads them from the dbt models; checked here by what the SVG says."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from xml.etree import ElementTree
+
+from demo_reports import draw_chart
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+SVG = "{http://www.w3.org/2000/svg}"
+MONDAYS = [dt.date(2025, 11, 3), dt.date(2025, 11, 10)]
+
+
+def drawn(tmp_path: Path, ppc: list[dict[str, t.Any]], delays: list[dict[str, t.Any]]) -> t.Any:
+    chart = draw_chart(ppc, delays, tmp_path / "chart.svg")
+    root = ElementTree.parse(chart).getroot()
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def texts(root: t.Any) -> list[str]:
+    return [text.text or "" for text in root.iter(f"{SVG}text")]
+
+
+def test_each_week_is_a_bar_labelled_with_its_percent_rounded_down_as_aphex_shows_it(
+    tmp_path: Path,
+) -> None:
+    ppc = [
+        {"project": "Riverside", "week": MONDAYS[0], "task_day": 0.29, "task": 0.5},
+        {"project": "Riverside", "week": MONDAYS[1], "task_day": 0.999, "task": 0},
+    ]
+    words = texts(drawn(tmp_path, ppc, []))
+    # 0.29 is 28.999... as a float: still 29%; 99.9% is 99%, as Aphex rounds down.
+    assert {"29%", "99%", "50%", "0%"} <= set(words)
+    assert "week from 03 Nov 2025" in words
+    assert "week from 10 Nov 2025" in words
+    assert "Riverside" in words
+
+
+def test_a_week_with_no_ppc_is_marked_not_drawn_as_zero(tmp_path: Path) -> None:
+    # No task due to finish that week: PPC by task is null, which is not 0%.
+    ppc = [{"project": "Riverside", "week": MONDAYS[0], "task_day": 0.5, "task": None}]
+    words = texts(drawn(tmp_path, ppc, []))
+    assert "n/a" in words
+    assert "0%" not in words
+
+
+def test_delays_stack_by_category_in_proportion_to_their_days(tmp_path: Path) -> None:
+    delays = [
+        {"project": "Riverside", "category": "Weather", "delay_days": 12},
+        {"project": "Riverside", "category": "Materials", "delay_days": 6},
+        {"project": "Quay", "category": "Weather", "delay_days": 3},
+    ]
+    root = drawn(tmp_path, [], delays)
+    assert {"Weather", "Materials", "Riverside", "Quay"} <= set(texts(root))
+    drawn_bars = [rect.get("height", "") for rect in root.iter(f"{SVG}rect")]
+    # Not the background (100%) nor the legend's swatches (10): Quay's weather, Riverside's
+    # materials and weather, 3, 6 and 12 days (a category a project lacks: a bar of no height).
+    bars = [float(height) for height in drawn_bars if "%" not in height and float(height) > 10]
+    assert len(bars) == 3
+    assert bars[2] == 2 * bars[1] == 4 * bars[0]
+
+
+def test_names_are_written_as_text_not_markup(tmp_path: Path) -> None:
+    delays = [{"project": "A&B <North>", "category": "Weather", "delay_days": 1}]
+    assert "A&B <North>" in texts(drawn(tmp_path, [], delays))
