@@ -42,6 +42,9 @@ from tap_aphex.streams.published_plans import (
 )
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
+#: The Published Plans API's streams: the connection test asks each project itself.
+PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
+
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
@@ -164,11 +167,14 @@ class TapAphex(SeamTap):
             raise RunFailedError(self.report.failures)
 
     def test_connection(self) -> None:
-        """The SDK's connection test (one record per stream), then one request per project (the
-        SDK's stops at the first record, one project's); failing if any of them failed."""
+        """The SDK's connection test (one record per stream) for the Data API's streams, and one
+        request per project with ``limit=1``; failing if any of them failed. Not the SDK's test
+        of published plans: it would start every project's download (as a run does, up to
+        `max_parallel_projects` whole documents) to read one project's first version."""
         self.report.clear()
+        log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
         try:
-            self.run_connection_test()
+            self.run_sync_dry_run(dry_run_record_limit=1, streams=log)
             failures = [f"{what}: {describe(e)}" for what, e in self.project_checks() if e]
         finally:
             self.close_sessions()

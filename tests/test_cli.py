@@ -500,9 +500,11 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     assert run.returncode == 0, run.stderr
     assert log_lines(run.stderr, "ERROR") == []
     assert "Connection test passed" in run.stderr
-    # Every project was asked for one version, on top of the SDK's first record per stream.
-    asked = {r.path for r in organisation.requests if r.query.get("limit") == "1"}
-    assert asked >= {urlsplit(p.url).path for p in organisation.plan_projects}
+    # Every project was asked once, for one version: no download of whole documents.
+    projects = sorted(urlsplit(p.url).path for p in organisation.plan_projects)
+    asked = [r for r in organisation.requests if r.path in projects]
+    assert sorted(r.path for r in asked) == projects
+    assert {r.query.get("limit") for r in asked} == {"1"}
 
 
 def test_the_connection_test_says_why_a_project_answering_500_failed(
@@ -537,7 +539,7 @@ def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
             lambda c: c | {"projects": [c["projects"][0] | {"token": "wrong"}]},
             "The Published Plans API refused the token",
         ),
-        (  # the SDK's own test stops at the first project's first record: every one is asked
+        (  # not only the first project is asked
             lambda c: c | {"projects": [c["projects"][0], c["projects"][1] | {"token": "wrong"}]},
             "The Published Plans API refused the token",
         ),
