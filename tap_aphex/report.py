@@ -108,11 +108,14 @@ def describe(error: Exception) -> str:
             f"persisted after retries.{quoted_body(response)}"
         )
         if isinstance(error, ServiceUnavailableError):
-            said += (
+            return said + (
                 " The Data API answers 503 once the organisation's 20,000 events of the day are "
                 "read (or in an outage): the next run, tomorrow, goes on."
             )
-        return said
+        return said + (
+            " The server kept failing: the next run asks again from where this one stopped. If "
+            "it lasts, tell Aphex (hello@aphex.co), quoting this line."
+        )
     if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
         # The network's (requests' words quote host and port, not what to do): where, and that.
         return (

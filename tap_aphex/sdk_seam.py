@@ -172,16 +172,16 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
 
 
 def request_sender(
-    stream: RESTStream[t.Any], receive: Callable[[requests.Response], T]
+    stream: RESTStream[t.Any], receive: Callable[[Callable[[], requests.Response]], T]
 ) -> Callable[[requests.PreparedRequest, Context], T]:
-    """The SDK's path for one request, for a download thread outside `request_records`, with
-    ``receive`` (reading the body as it streams in) inside the retries, so that a body cut short
-    is asked again as a failed request is. 0.54/0.55: `request_decorator` (the retries, paid from
-    our budget) around `_request` (metrics, `validate_response`, on `requests_session`: a
-    download thread has its own)."""
+    """The SDK's path for one request, for a download thread outside `request_records`: each try
+    calls ``receive`` with the send of the request, so that it counts the tries and reads the
+    body as it streams in inside the retries (a body cut short is asked again as a failed request
+    is). 0.54/0.55: `request_decorator` (the retries, paid from our budget) around `_request`
+    (metrics, `validate_response`, on `requests_session`: a download thread has its own)."""
 
     def request_and_receive(prepared: requests.PreparedRequest, context: Context | None) -> T:
-        return receive(stream._request(prepared, context))
+        return receive(lambda: stream._request(prepared, context))
 
     retried = stream.request_decorator(request_and_receive)  # type: ignore[arg-type]  # any result
     return t.cast("Callable[[requests.PreparedRequest, Context], T]", retried)

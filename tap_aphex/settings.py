@@ -41,7 +41,9 @@ PROJECT = th.ObjectType(
         secret=True,
         description="A token generated on that page (tokens expire after 90 days).",
     ),
-    th.Property("name", th.StringType, description="Optional label used in logs and records."),
+    th.Property(
+        "name", th.StringType, description="Optional label for the project in logs (else its URL)."
+    ),
 )
 
 CONFIG_SCHEMA = th.PropertiesList(

@@ -175,7 +175,12 @@ class TapAphex(SeamTap):
         log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
         try:
             self.run_sync_dry_run(dry_run_record_limit=1, streams=log)
-            failures = [f"{what}: {describe(e)}" for what, e in self.project_checks() if e]
+            failures = []
+            for what, error in self.project_checks():
+                if error is None:
+                    self.logger.info("Connection test: %s answered.", what)
+                else:
+                    failures.append(f"{what}: {describe(error)}")
         finally:
             self.close_sessions()
         if self.report.failures or failures:

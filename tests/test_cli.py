@@ -505,6 +505,8 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     asked = [r for r in organisation.requests if r.path in projects]
     assert sorted(r.path for r in asked) == projects
     assert {r.query.get("limit") for r in asked} == {"1"}
+    for project in organisation.plan_projects:  # and each answer is said
+        assert f"Connection test: project {project.url} answered." in run.stderr
 
 
 def test_the_connection_test_says_why_a_project_answering_500_failed(

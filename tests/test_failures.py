@@ -212,6 +212,7 @@ def test_a_page_that_breaks_off_is_asked_again(
 def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("INFO")
     with Simulator(seed=13, events=0, plan_projects=2, plan_tasks=300) as sim:
         broken, other = sim.plan_projects
         sim.set_plan_fault(broken.account_id, "truncate", 1)
@@ -235,6 +236,11 @@ def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_o
     (retry,) = [line for line in caplog.messages if "retrying in" in line]
     assert f"project {broken.name}" in retry
     assert "ChunkedEncodingError" in retry
+    # Both tries are counted in the project's closing line.
+    (answered,) = [
+        line for line in caplog.messages if line.startswith(f"Project {broken.name}: answered")
+    ]
+    assert "(2 requests, " in answered
 
 
 def test_a_fault_that_persists_fails_clearly_with_the_state_on_emitted_events(

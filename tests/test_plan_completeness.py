@@ -80,6 +80,22 @@ def test_a_server_that_caps_limit_leaves_a_gap_that_is_named_and_never_passed_ov
         assert "7 versions published between" in third.stderr
 
 
+def test_a_first_run_against_a_server_that_caps_limit_names_where_its_answer_began() -> None:
+    # No bookmark to reach back to: a capped answer looks like a short history, so the closing
+    # line names the oldest version's number, for the missing start to show.
+    with Simulator(seed=5, events=0, plan_projects=1, plan_tasks=4, plans_max_limit=5) as sim:
+        (project,) = sim.plan_projects
+
+        first = run_cli(plans_config([project], published_plans_limit=10))
+
+        assert first.returncode == 0, first.stderr
+        numbers = [record["version"] for record in first.records("published_plans")]
+        assert len(numbers) == 5
+        assert min(numbers) > 1  # versions before it exist, and the log shows where it began
+        assert "5 versions landed (published " in first.stderr
+        assert f", the oldest numbered {min(numbers)})." in first.stderr
+
+
 def test_a_bookmark_older_than_what_the_api_keeps_is_a_gap_too() -> None:
     with Simulator(seed=6, events=0, plan_projects=1, plan_tasks=3, history_weeks=3) as sim:
         (project,) = sim.plan_projects

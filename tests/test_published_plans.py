@@ -273,9 +273,12 @@ def test_more_new_versions_than_the_limit_are_all_fetched(portfolio: Simulator) 
     assert len(second.records("published_plans")) == 5  # each version once
 
 
-def test_a_table_selected_alone_is_incremental(portfolio: Simulator) -> None:
+def test_a_table_selected_alone_is_incremental(
+    portfolio: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
     from tap_aphex.tap import TapAphex
 
+    caplog.set_level("INFO")
     project = portfolio.plan_projects[0]
     config = plans_config([project])
     catalog = TapAphex(config=config).catalog_dict
@@ -293,6 +296,9 @@ def test_a_table_selected_alone_is_incremental(portfolio: Simulator) -> None:
     assert {row["publishedPlanId"] for row in second.records("published_plan_tasks")} == {
         newest["id"]
     }
+    # Its line says what landed: the tasks, not the statuses nobody selected.
+    (landed,) = [line for line in caplog.messages if f"({newest['id']}) published" in line]
+    assert landed.endswith(f"landed: {len(second.records('published_plan_tasks'))} tasks.")
 
 
 def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) -> None:
@@ -434,10 +440,11 @@ def test_a_first_run_reads_the_whole_history_then_asks_for_the_configured_limit(
     assert versions_by_project(first) == {project.account_id: everything - latest(portfolio)}
     assert len(everything) - 1 == 26  # six months of weekly versions, not only the newest 5
     assert asked == ["5", "10", "20", "40"]  # until a response holds fewer than asked
+    oldest = min(record["version"] for record in first.records("published_plans"))
     assert (
         f"Project {project.name}: read the whole history the API keeps (its first run, or a "
-        "table newly selected): 26 versions landed (published 2025-06-06 to 2025-11-28)"
-        in first.stderr
+        "table newly selected): 26 versions landed (published 2025-06-06 to 2025-11-28, the "
+        f"oldest numbered {oldest})." in first.stderr
     )
     assert [r.query["limit"] for r in portfolio.requests] == ["5"]  # the second run's
     assert versions_by_project(second) == {project.account_id: latest(portfolio)}

@@ -318,7 +318,7 @@ def test_a_download_threads_request_is_prepared_and_sent_through_the_sdks_reques
 
     assert prepared.url == f"{url}?limit=3"
     assert prepared.headers["Authorization"] == "Bearer t0ken-of-acc1"
-    assert callable(sdk_seam.request_sender(stream, lambda response: response.status_code))
+    assert callable(sdk_seam.request_sender(stream, lambda send: send().status_code))
 
 
 #: SDK modules that are not its documented API; only `tap_aphex.sdk_seam` imports from them.

@@ -218,7 +218,7 @@ class PlansRun:
             self._lock.notify_all()
         for download in self.projects.values():
             download.discard()
-        done = [d for d in self.projects.values() if d.started is not None and d.finished]
+        done = [d for d in self.projects.values() if d.finished and d.error is None]
         if interrupted or not done:
             return
         begun = min(t.cast("float", d.started) for d in done)
@@ -268,7 +268,6 @@ class PlansRun:
                     raise Cancelled
                 asked = read.policy.limit
                 context = {**download.context, "limit": asked}
-                download.requests += 1
                 prepared = sdk_seam.prepared_request(stream, context)
                 try:
                     scan = send(prepared, context)
@@ -290,11 +289,15 @@ class PlansRun:
         )
         download.finish()
 
-    def _receive(self, download: ProjectDownload, response: requests.Response) -> VersionScan:
-        """A 200 answer spooled (the main thread reads it as it grows) and scanned as it comes.
+    def _receive(
+        self, download: ProjectDownload, send: t.Callable[[], requests.Response]
+    ) -> VersionScan:
+        """One try: a 200 answer spooled (the main thread reads it as it grows) and scanned.
         One cut short (the connection broke, `request_timeout` passed) ends as `CutShort`, so
         that the reader goes on to the answer asked again, and is raised as requests words it
         (`iter_content`), so that the SDK's retries ask again, paid from the retry budget."""
+        download.requests += 1  # each try, a retry's too
+        response = send()
         spool = download.answer(response.headers)
         scan = VersionScan(response.headers.get("Content-Type"))
         try:

@@ -167,14 +167,18 @@ class ProjectRead:
                 version.id,
                 version.record["publishedAt"],
             )
+        tables = {getattr(stream, "table", None) for stream in streams}  # those selected
+        rows = [
+            f"{n} {table}" for table, n in version.record["rowCounts"].items() if table in tables
+        ]
         logger.log(
             logging.DEBUG if self.oldest is None else logging.INFO,
-            "Project %s: version %s (%s) published %s landed: %s.",
+            "Project %s: version %s (%s) published %s landed%s.",
             version.label,
             version.record["version"],
             version.id,
             version.record["publishedAt"],
-            ", ".join(f"{count} {table}" for table, count in version.record["rowCounts"].items()),
+            f": {', '.join(rows)}" if rows else "",
         )
 
     @property
@@ -209,7 +213,11 @@ def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
             limit,
         )
     elif read.step is Step.FAILED:
-        msg = "server error (HTTP 500) even when asking for one published version"
+        msg = (
+            "server error (HTTP 500) even when asking for one published version: the project's "
+            "server fails, not its size limit. Its bookmarks stay, so the next run asks again; "
+            "if it lasts, tell Aphex (hello@aphex.co)"
+        )
         raise AphexError(msg)
     return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)
 
@@ -263,12 +271,16 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
             when(read.first, DAY),
         )
     elif read.oldest is None:
+        # A short answer is taken as the whole history: a server that caps `limit` looks the
+        # same, so the oldest version's number is said, for a missing start to show.
+        first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
         logger.info(
             "Project %s: read the whole history the API keeps (its first run, or a table newly "
-            "selected): %d versions landed (%s).",
+            "selected): %d versions landed (%s%s).",
             read.label,
             read.landed,
             span,
+            first,
         )
 
 
