@@ -6,12 +6,13 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
+from harness import small_organisation
 
 
 @pytest.fixture
 def simulator() -> t.Iterator[Simulator]:
     """A small organisation: 2,500 events in pages of 500, no daily quota."""
-    with Simulator(seed=7, events=2_500, page_size=500, daily_quota=None, plan_projects=0) as sim:
+    with small_organisation() as sim:
         yield sim
 
 
