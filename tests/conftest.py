@@ -30,11 +30,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (the default, pyproject.toml): three workers per two cores. Part of a test's time
-    is spent waiting (a server's latency, a retry's wait, a signal's grace), so one worker per core
-    leaves cores idle; two per core kept them busy but cost more CPU than it saved waiting (each
-    worker collects the suite; the processes contend). Measured on 2 cores, two subsets of the
-    suite: 4 workers 92 s wall / 96 CPU s and 32 s / 59 s; 3 workers 68 s / 86 s and 30 s / 53 s;
-    2 workers 65 s / 80 s and 39 s / 52 s."""
-    cores = os.cpu_count() or 1
-    return cores + (cores + 1) // 2
+    """`-n auto` (the default, pyproject.toml): two workers per core. About half of a test's time
+    is spent waiting (for a tap subprocess to start, a server, a retry's wait), not computing."""
+    return 2 * (os.cpu_count() or 1)
