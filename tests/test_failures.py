@@ -384,7 +384,9 @@ class _RedirectWithLatin1Location(http.server.BaseHTTPRequestHandler):
 def test_a_redirect_to_a_location_that_is_not_utf8_is_the_same_one_line() -> None:
     # requests reads a redirect's Location even with redirects off, and fails on this byte.
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectWithLatin1Location) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # Polled every 0.05 s (the default 0.5 s is what `shutdown` below waits, at most).
+        serve = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        serve.start()
         url = f"http://127.0.0.1:{server.server_address[1]}/apiTaskEventsV2"
         try:
             with pytest.raises(RunFailedError) as failed:
