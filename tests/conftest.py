@@ -1,17 +1,32 @@
 from __future__ import annotations
 
 import os
+import sys
 import typing as t
 
 import pytest
 from aphex_simulator import Simulator
+from harness import small_organisation
 
 
 @pytest.fixture
 def simulator() -> t.Iterator[Simulator]:
     """A small organisation: 2,500 events in pages of 500, no daily quota."""
-    with Simulator(seed=7, events=2_500, page_size=500, daily_quota=None, plan_projects=0) as sim:
+    with small_organisation() as sim:
         yield sim
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Python cache compiled code, in this process and in every tap it starts.
+
+    With PYTHONDONTWRITEBYTECODE set (some shells and containers set it), nothing is ever cached:
+    each xdist worker compiled again the test modules (pytest's assertion rewriting), the simulator
+    and much of hypothesis on every run (about 2 CPU s per worker), and each `tap-aphex` subprocess
+    compiled whichever of its modules had no cached code yet (the Airbyte entry point, or any module
+    changed since the cache was written) on every start. The caches go to `__pycache__/`, which git
+    ignores. Test modules are imported after this hook, so they are cached too."""
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the children inherit this environment
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -16,10 +16,15 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aphex_simulator import Simulator
+
 from tap_aphex.tap import TapAphex
 
-if t.TYPE_CHECKING:
-    from aphex_simulator import Simulator
+
+def small_organisation() -> Simulator:
+    """A small organisation: 1,500 events in pages of 500, no daily quota (the `simulator`
+    fixture's, and the one a module's tests share when they read one run of it)."""
+    return Simulator(seed=7, events=1_500, page_size=500, daily_quota=None, plan_projects=0)
 
 
 def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:

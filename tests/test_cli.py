@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 from aphex_simulator import Simulator
 from harness import (
+    TapRun,
     events_config,
     log_lines,
     parse_messages,
@@ -451,11 +452,24 @@ def test_a_usage_error_is_one_line() -> None:
     assert one_clear_error(run.stderr).startswith("No such option")
 
 
+def new_organisation() -> Simulator:
+    """Events and two projects, with credentials worth hiding."""
+    return Simulator(seed=5, events=1_200, page_size=400, daily_quota=None, plan_projects=2)
+
+
 @pytest.fixture
 def organisation() -> t.Iterator[Simulator]:
-    """Events and two projects, with credentials worth hiding."""
-    with Simulator(seed=5, events=1_200, page_size=400, daily_quota=None, plan_projects=2) as sim:
+    """A `new_organisation` for each test."""
+    with new_organisation() as sim:
         yield sim
+
+
+@pytest.fixture(scope="module")
+def plain_run() -> t.Iterator[tuple[Simulator, TapRun]]:
+    """`tap-aphex --config FILE` on an organisation, shared by the tests that read that same run
+    (each made it on its own before); the simulator is only read after."""
+    with new_organisation() as sim:
+        yield sim, run_cli(full_config(sim))
 
 
 def full_config(sim: Simulator) -> dict[str, t.Any]:
@@ -476,8 +490,8 @@ def test_at_debug_no_key_token_or_query_value_reaches_the_output(organisation: S
     assert all(set(re.findall(r"=([^&]*)", query)) == {"…"} for query in queries), queries
 
 
-def test_a_normal_run_tells_its_story_in_a_few_lines(organisation: Simulator) -> None:
-    run = run_cli(full_config(organisation))
+def test_a_normal_run_tells_its_story_in_a_few_lines(plain_run: tuple[Simulator, TapRun]) -> None:
+    _, run = plain_run
 
     assert run.returncode == 0, run.stderr
     lines = run.stderr.strip().splitlines()
@@ -823,11 +837,13 @@ def test_a_project_is_summed_up_by_how_it_ended_its_records_by_their_stream() ->
     ]
 
 
-def test_a_setting_set_to_null_is_not_set_its_default_holds(organisation: Simulator) -> None:
+def test_a_setting_set_to_null_is_not_set_its_default_holds(
+    plain_run: tuple[Simulator, TapRun],
+) -> None:
     # Every setting the schema allows to be null (all but the credentials), set to null.
     properties = TapAphex.config_jsonschema["properties"]
     nulls = {name: None for name in properties if name not in {"api_key", "projects", "api_url"}}
-    plain = run_cli(full_config(organisation))
+    organisation, plain = plain_run
     nulled = run_cli(full_config(organisation) | nulls)
 
     assert nulled.returncode == plain.returncode == 0, nulled.stderr

@@ -94,7 +94,8 @@ def test_the_daily_limit_ends_the_run_cleanly_and_the_next_day_resumes(
 def test_a_backfill_larger_than_the_quota_lands_every_event_exactly_once_over_several_days() -> (
     None
 ):
-    with Simulator(seed=5, events=5_500, page_size=500, daily_quota=2_000, plan_projects=0) as sim:
+    # Half the log, quota and pages it had: still three days (1,000 + 1,000 + 750), and two spare.
+    with Simulator(seed=5, events=2_750, page_size=250, daily_quota=1_000, plan_projects=0) as sim:
         delivered: list[str] = []
         tasks: list[dict[str, t.Any]] = []
         state: dict[str, t.Any] = {}
@@ -213,7 +214,9 @@ def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_o
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO")
-    with Simulator(seed=13, events=0, plan_projects=2, plan_tasks=300) as sim:
+    # The answer breaks off half-way whatever its size: 100 tasks a version leave as many
+    # versions before the break as 300 did.
+    with Simulator(seed=13, events=0, plan_projects=2, plan_tasks=100) as sim:
         broken, other = sim.plan_projects
         sim.set_plan_fault(broken.account_id, "truncate", 1)
         projects = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
@@ -315,7 +318,9 @@ def test_the_cursor_sent_coming_back_as_next_is_refused(simulator: Simulator) ->
 
 
 def test_a_run_killed_mid_way_resumes_from_its_last_state_with_nothing_lost() -> None:
-    with Simulator(seed=11, events=6_000, page_size=250, daily_quota=None, plan_projects=0) as sim:
+    # Killed after 4 pages of 250 (a pipe's worth ahead at most): 2,500 events leave most of the
+    # log to the resumed run.
+    with Simulator(seed=11, events=2_500, page_size=250, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
         killed = killed_after_states(config, 4)  # once it has checkpointed a few pages
         last_state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
@@ -385,7 +390,9 @@ class _RedirectWithLatin1Location(http.server.BaseHTTPRequestHandler):
 def test_a_redirect_to_a_location_that_is_not_utf8_is_the_same_one_line() -> None:
     # requests reads a redirect's Location even with redirects off, and fails on this byte.
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectWithLatin1Location) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # Polled every 0.05 s (the default 0.5 s is what `shutdown` below waits, at most).
+        serve = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        serve.start()
         url = f"http://127.0.0.1:{server.server_address[1]}/apiTaskEventsV2"
         try:
             with pytest.raises(RunFailedError) as failed:

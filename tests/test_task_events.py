@@ -12,25 +12,37 @@ from urllib.parse import urlparse
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, replay_tasks, run_tap
+from harness import TapRun, events_config, replay_tasks, run_tap, small_organisation
 
 from tap_aphex.tap import TapAphex
+
+
+@pytest.fixture(scope="module")
+def full_sync() -> t.Iterator[tuple[Simulator, TapRun]]:
+    """One full sync of the small organisation, shared by the tests that only read what it sent and
+    what the log holds (each used to make this same run, with the same inputs, on its own)."""
+    with small_organisation() as sim:
+        yield sim, run_tap(events_config(sim))
 
 
 def event_ids(records: list[dict[str, t.Any]]) -> list[str]:
     return [record["eventId"] for record in records]
 
 
-def test_a_full_sync_delivers_every_event_once_in_the_logs_order(simulator: Simulator) -> None:
-    run = run_tap(events_config(simulator))
+def test_a_full_sync_delivers_every_event_once_in_the_logs_order(
+    full_sync: tuple[Simulator, TapRun],
+) -> None:
+    simulator, run = full_sync
 
     assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
     assert run.bookmark("task_events") == simulator.event_log.events[-1]["eventId"]
     assert run.bookmark("tasks") == simulator.event_log.events[-1]["eventId"]
 
 
-def test_epoch_milliseconds_become_rfc3339_utc_with_milliseconds(simulator: Simulator) -> None:
-    run = run_tap(events_config(simulator))
+def test_epoch_milliseconds_become_rfc3339_utc_with_milliseconds(
+    full_sync: tuple[Simulator, TapRun],
+) -> None:
+    simulator, run = full_sync
 
     source = {event["eventId"]: event for event in simulator.event_log.events}
     with_status = next(r for r in run.records("task_events") if r["task"].get("statuses"))
@@ -74,9 +86,9 @@ def test_fields_the_docs_do_not_name_are_kept(simulator: Simulator) -> None:
 
 
 def test_tasks_replayed_by_id_equal_the_current_tasks_deletions_included(
-    simulator: Simulator,
+    full_sync: tuple[Simulator, TapRun],
 ) -> None:
-    run = run_tap(events_config(simulator))
+    simulator, run = full_sync
 
     tasks = replay_tasks(run.records("tasks"))
     truth = simulator.current_tasks()
@@ -89,8 +101,10 @@ def test_tasks_replayed_by_id_equal_the_current_tasks_deletions_included(
         assert task["successors"] == truth[task_id]["successors"]
 
 
-def test_each_task_record_names_the_event_that_produced_it(simulator: Simulator) -> None:
-    run = run_tap(events_config(simulator))
+def test_each_task_record_names_the_event_that_produced_it(
+    full_sync: tuple[Simulator, TapRun],
+) -> None:
+    simulator, run = full_sync
 
     events = {e["eventId"]: e for e in simulator.event_log.events}
     for task in run.records("tasks"):
@@ -162,8 +176,8 @@ def test_other_endpoints_work_by_changing_only_api_url(simulator: Simulator, pat
     assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
 
 
-def test_a_state_is_checkpointed_after_every_page(simulator: Simulator) -> None:
-    run = run_tap(events_config(simulator))
+def test_a_state_is_checkpointed_after_every_page(full_sync: tuple[Simulator, TapRun]) -> None:
+    simulator, run = full_sync
 
     page_ends = {
         event["eventId"] for event in simulator.event_log.events[simulator.page_size - 1 :: 500]
