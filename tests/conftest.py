@@ -11,7 +11,7 @@ from harness import small_organisation
 
 @pytest.fixture
 def simulator() -> t.Iterator[Simulator]:
-    """A small organisation: 2,500 events in pages of 500, no daily quota."""
+    """A small organisation: 1,500 events in pages of 500, no daily quota."""
     with small_organisation() as sim:
         yield sim
 
