@@ -513,7 +513,10 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
 
     assert run.returncode == 0, run.stderr
     assert log_lines(run.stderr, "ERROR") == []
-    assert "Connection test passed" in run.stderr
+    assert (
+        "Connection test passed: the Data API served its first event, every project answered."
+        in run.stderr
+    )
     # Every project was asked once, for one version: no download of whole documents.
     projects = sorted(urlsplit(p.url).path for p in organisation.plan_projects)
     asked = [r for r in organisation.requests if r.path in projects]
@@ -545,6 +548,48 @@ def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
     assert run.returncode == 0, run.stderr
     assert [r.query.get("pageSize") for r in organisation.requests if r.events] == ["1"]
     assert organisation.served_today == 1
+
+
+def test_the_connection_test_fails_when_a_503_left_the_key_unchecked(
+    organisation: Simulator,
+) -> None:
+    # In a run a 503 is the daily limit's clean stop; in a test, it means nothing was checked.
+    organisation.inject_fault("503", 20)
+
+    run = run_cli(full_config(organisation) | {"retry_budget_seconds": 0}, None, "--test")
+
+    assert run.returncode == 1
+    last = log_lines(run.stderr, "ERROR")[-1]
+    assert last.startswith("the connection test failed: task events: the Data API answered HTTP 503")
+    assert "so the key could not be checked: test again tomorrow" in last
+    assert "Connection test passed" not in run.stderr
+
+
+def test_the_connection_test_passes_on_an_empty_log_and_says_so() -> None:
+    with Simulator(seed=5, events=0, daily_quota=None, plan_projects=1) as sim:
+        run = run_cli(full_config(sim), None, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert (
+        "Connection test passed: the Data API answered (its log holds no event yet), every "
+        "project answered." in run.stderr
+    )
+
+
+def test_the_connection_test_names_every_failure_not_only_the_first(
+    organisation: Simulator,
+) -> None:
+    config = full_config(organisation) | {"api_key": "wrong-key-of-the-test"}
+    for project in config["projects"]:
+        project["token"] = "wrong-token-of-the-test"
+
+    run = run_cli(config, None, "--test")
+
+    assert run.returncode == 1
+    last = log_lines(run.stderr, "ERROR")[-1]
+    assert "The Data API refused the key (HTTP 401)" in last
+    for project in organisation.plan_projects:
+        assert f"project {project.url}: The Published Plans API refused the token" in last
 
 
 @pytest.mark.parametrize(
