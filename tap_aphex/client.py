@@ -12,13 +12,14 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.streams import RESTStream
+from singer_sdk.streams import RESTStream, Stream
 from typing_extensions import override
 
 from tap_aphex.logs import safe_url
 from tap_aphex.report import (
     AphexError,
     AuthenticationError,
+    ConfigError,
     RedirectRefusedError,
     ResponseTooSlow,
     RetryBudgetExceededError,
@@ -34,6 +35,7 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import Catalog
     from urllib3 import BaseHTTPResponse
 
     from tap_aphex.report import RunReport
@@ -41,7 +43,27 @@ if t.TYPE_CHECKING:
 CHUNK = 64 * 1024
 
 
-class AphexStream(RESTStream[t.Any]):
+class IncrementalOnly(Stream):
+    """A stream read incrementally on its own key, whatever a catalog asks: a FULL_TABLE (or a
+    foreign replication key) would keep no position the tap can resume from (the event log's
+    three streams share one), so such a catalog is refused before any request, where the SDK
+    documents it (`apply_catalog`)."""
+
+    @override
+    def apply_catalog(self, catalog: Catalog) -> None:
+        own_key = self.replication_key
+        super().apply_catalog(catalog)
+        if self.replication_method == "INCREMENTAL" and self.replication_key == own_key:
+            return
+        raise ConfigError(
+            f"The catalog asks for {self.name} by {self.replication_method:.20}"
+            f"{f' on {self.replication_key:.40}' if self.replication_key else ''}: tap-aphex "
+            f"reads it incrementally on {own_key} only. Remove `replication_method` and "
+            "`replication_key` from its catalog entry, or make the catalog with `--discover`."
+        )
+
+
+class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     """Base for the Aphex HTTP streams."""
 
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.

@@ -213,8 +213,10 @@ def test_discover_offers_every_stream_with_modes_cursor_and_keys(tmp_path: Path)
         "published_plan_tasks",
         "published_plan_statuses",
     }
-    for stream in streams.values():
-        assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
+    for name, stream in streams.items():
+        # The log's streams share one position: incremental only (a full refresh is refused).
+        modes = ["incremental"] if name in LOG_STREAMS else ["full_refresh", "incremental"]
+        assert stream["supported_sync_modes"] == modes
         assert stream["source_defined_cursor"] is True
         (cursor,) = stream["default_cursor_field"]
         assert cursor in stream["json_schema"]["properties"]
@@ -449,14 +451,25 @@ def test_state_airbyte_passes_back_becomes_the_taps_state(
     assert singer_state(passed, selected=LOG_STREAMS) == expected
 
 
-def test_full_refresh_reads_from_the_beginning_whatever_the_state(
-    sim: Simulator, tmp_path: Path
+def test_full_refresh_reads_published_plans_from_the_beginning_whatever_the_state(
+    tmp_path: Path,
 ) -> None:
-    first = read(tmp_path, events_config(sim))
+    with Simulator(seed=3, events=0, daily_quota=None, plan_projects=1, plan_tasks=3) as sim:
+        config = {"projects": [{"url": p.url, "token": p.token} for p in sim.plan_projects]}
+        first = read(tmp_path, config, streams=["published_plans"])
 
-    again = read(tmp_path, events_config(sim), state=first.passed_back(), mode="full_refresh")
+        again = read(
+            tmp_path,
+            config,
+            streams=["published_plans"],
+            state=first.passed_back(),
+            mode="full_refresh",
+        )
 
-    assert len(again.records("task_events")) == len(sim.event_log.events)
+    assert first.records("published_plans")
+    assert sorted(r["publishedPlanId"] for r in again.records("published_plans")) == sorted(
+        r["publishedPlanId"] for r in first.records("published_plans")
+    )
 
 
 def test_read_honours_the_selection(sim: Simulator, tmp_path: Path) -> None:

@@ -151,6 +151,22 @@ def test_an_unknown_sync_mode_is_refused_as_a_config_error(sim: Simulator, tmp_p
     assert "full_refresh and incremental" in message
 
 
+@pytest.mark.parametrize("stream", ["task_events", "tasks", "task_statuses"])
+def test_a_full_refresh_of_a_log_stream_is_refused_as_a_config_error(
+    sim: Simulator, tmp_path: Path, stream: str
+) -> None:
+    # Read from the beginning, it would drag back the position the three log streams share.
+    catalog = catalog_of(tmp_path, sim)
+    for entry in catalog["streams"]:
+        entry["sync_mode"] = "full_refresh" if entry["stream"]["name"] == stream else "incremental"
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog)
+
+    message = refused_before_any_request(result, sim, f"stream {stream} has sync_mode full_refresh")
+    assert "pick incremental" in message
+
+
 @pytest.mark.parametrize(
     "stream_state",
     ["garbage", None, [], 42, {"partitions": "x"}, {"progress_markers": []}],

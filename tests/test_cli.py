@@ -560,7 +560,9 @@ def test_the_connection_test_fails_when_a_503_left_the_key_unchecked(
 
     assert run.returncode == 1
     last = log_lines(run.stderr, "ERROR")[-1]
-    assert last.startswith("the connection test failed: task events: the Data API answered HTTP 503")
+    assert last.startswith(
+        "the connection test failed: task events: the Data API answered HTTP 503"
+    )
     assert "so the key could not be checked: test again tomorrow" in last
     assert "Connection test passed" not in run.stderr
 

@@ -95,7 +95,11 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
             {
                 "name": name,
                 "json_schema": schema,
-                "supported_sync_modes": list(SYNC_MODES),
+                # The log's streams share one position, which a run from the beginning would
+                # drag back for all (and the API serves 20,000 events a day): incremental only.
+                "supported_sync_modes": ["incremental"]
+                if name in LOG_STREAMS
+                else list(SYNC_MODES),
                 "source_defined_cursor": True,
                 "default_cursor_field": [cursor] if cursor else [],
                 "source_defined_primary_key": [[key] for key in stream.primary_keys or []],
@@ -137,6 +141,14 @@ def select(tap: TapAphex, configured: object) -> Selection:
             msg = (
                 f"The configured catalog lists the stream {stream['name']:.60} twice; pass the "
                 "file Airbyte configured, with each stream once."
+            )
+            raise ConfigError(msg)
+        if mode == "full_refresh" and stream["name"] in LOG_STREAMS:
+            msg = (
+                f"The configured catalog's stream {stream['name']} has sync_mode full_refresh; "
+                f"{', '.join(LOG_STREAMS)} are read incrementally only (they share one position "
+                "in the task-event log, and the API serves 20,000 events a day). Refresh the "
+                "connection's streams and pick incremental."
             )
             raise ConfigError(msg)
         wanted[stream["name"]] = mode

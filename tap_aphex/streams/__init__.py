@@ -15,6 +15,7 @@ import typing as t
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from typing_extensions import override
 
+from tap_aphex.client import IncrementalOnly
 from tap_aphex.sdk_seam import SchemaOncePerRun
 
 if t.TYPE_CHECKING:
@@ -23,7 +24,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class FedStream(SchemaOncePerRun):
+class FedStream(IncrementalOnly, SchemaOncePerRun):
     """A child stream whose records are the rows its parent hands it.
 
     Each feed is a `sync` of its own, but its SCHEMA goes out once per run (`SchemaOncePerRun`).

@@ -1,0 +1,52 @@
+"""What a Singer catalog may ask of the streams: every stream is read incrementally on its own
+key, so a catalog asking otherwise is refused in one line, before any request."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from aphex_simulator import Simulator
+from harness import events_config, log_lines, run_command
+
+from tap_aphex.tap import TapAphex
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize(
+    ("stream", "asked", "words"),
+    [
+        ("task_events", {"replication_method": "FULL_TABLE"}, "task_events by FULL_TABLE"),
+        ("tasks", {"replication_method": "FULL_TABLE"}, "tasks by FULL_TABLE"),
+        ("task_statuses", {"replication_key": "date"}, "task_statuses by INCREMENTAL on date"),
+        ("published_plans", {"replication_method": "FULL_TABLE"}, "published_plans by FULL"),
+    ],
+)
+def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
+    tmp_path: Path, stream: str, asked: dict[str, str], words: str
+) -> None:
+    # A FULL_TABLE task_events kept no bookmark, and dragged tasks back to the first event
+    # every run: the log never advanced.
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        config = events_config(sim, projects=projects)
+        catalog = TapAphex(config=config).catalog_dict
+        for entry in catalog["streams"]:
+            if entry["tap_stream_id"] == stream:
+                entry.update(asked)
+        files = {"config": config, "catalog": catalog}
+        for name, content in files.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+
+        assert sim.requests == []
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert f"The catalog asks for {words}" in error
+    assert "make the catalog with `--discover`" in error
+    assert run.messages == []
