@@ -375,6 +375,14 @@ def test_batch_messages_come_before_any_state_that_covers_their_events(
                     lines = batch_file.read().splitlines()
                 delivered[message["stream"]] += [json.loads(line)["eventId"] for line in lines]
         elif message["type"] == "STATE":
+            # One position for the log's streams in every STATE: a run interrupted after any of
+            # them resumes there (two that differ would send it back to the first event).
+            positions = {
+                bookmark.get("replication_key_value")
+                for stream, bookmark in message["value"]["bookmarks"].items()
+                if stream in delivered
+            }
+            assert len(positions) == 1, positions
             for stream, ids in delivered.items():
                 bookmark = message["value"]["bookmarks"].get(stream, {})
                 if "replication_key_value" not in bookmark:

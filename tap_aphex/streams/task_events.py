@@ -77,6 +77,7 @@ class TaskEventsStream(AphexStream):
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
         self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet
+        self._handed_to: str | None = None  # in BATCH mode: the last event `tasks` was handed
 
     @property
     @override
@@ -96,6 +97,7 @@ class TaskEventsStream(AphexStream):
             for stream in fed
         ]
         self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
+        self._handed_to = self._start.cursor
         if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
             self._delivered.add(self._start.cursor)
         if self._start.warning:
@@ -224,7 +226,7 @@ class TaskEventsStream(AphexStream):
         progress = event_log.progress_words(self._events_read)
         self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
-            # task_events' records only count as delivered once its BATCH is out: get_batches.
+            # Handed to `tasks` as each BATCH of task_events goes out: `get_batches`.
             self._awaiting_batch += events
         else:
             self._hand_to_tasks(events)
@@ -244,11 +246,19 @@ class TaskEventsStream(AphexStream):
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
-        """The SDK's batches; after each (its BATCH and STATE are out), the same events' tasks."""
+        """The SDK's batches. Before each goes out (its BATCH, then the STATE), `tasks` gets the
+        pages read in full so far, and task_events' bookmark is put back to their last event: a
+        batch may end mid-page, and a STATE whose two bookmarks differ would make the next run
+        read the log from its first event. Its events past that point go again in the next run
+        (an upsert on `eventId` absorbs them); no STATE covers a task not sent."""
         for batch in super().get_batches(batch_config, context):
-            delivered, self._awaiting_batch = self._awaiting_batch, []
+            handed, self._awaiting_batch = self._awaiting_batch, []
+            self._hand_to_tasks(handed)
+            if handed:
+                self._handed_to = handed[-1]["eventId"]
+            if self._handed_to is not None:
+                sdk_seam.set_bookmark(self, self._handed_to)
             yield batch
-            self._hand_to_tasks(delivered)
 
 
 class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
