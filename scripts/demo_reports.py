@@ -4,6 +4,8 @@ current tasks has the filter CURRENT_TASKS."""
 
 from __future__ import annotations
 
+import math
+import re
 import typing as t
 from collections import defaultdict
 from xml.sax.saxutils import escape
@@ -119,7 +121,10 @@ def draw_chart(
     pays at every tap start) is a heavy dependency for three bar charts."""
     projects = sorted({str(row["project"]) for row in [*ppc, *delays]})
     weeks = sorted({row["week"] for row in ppc})
-    svg = _Svg(width=3 * _PANEL + 40, height=_TOP + _PLOT + 170)
+    so_far = {row["week"] for row in ppc if not row.get("complete", True)}
+    categories = sorted({str(row["category"]) for row in delays})
+    legend_rows = max(len(weeks), len(categories), 1)
+    svg = _Svg(width=3 * _PANEL + 40, height=_TOP + _PLOT + 90 + 16 * legend_rows)
     svg.text(
         svg.width / 2,
         28,
@@ -144,16 +149,15 @@ def draw_chart(
             "percent of the plan done",
             projects,
             bars,
-            [f"week from {week:%d %b %Y}" for week in weeks],
+            [f"week from {week:%d %b %Y}{' (so far)' * (week in so_far)}" for week in weeks],
             top=110,
             grid=100,
             label=lambda value: f"{int(round(value, 6))}%",  # down, as Aphex shows it
             stacked=False,
         )
-    categories = sorted({str(row["category"]) for row in delays})
     delay: dict[tuple[str, str], float] = defaultdict(float)
     for row in delays:
-        delay[str(row["project"]), str(row["category"])] += float(row["delay_days"])
+        delay[str(row["project"]), str(row["category"])] += _number(row["delay_days"]) or 0.0
     # Per project, one bar stacking its categories.
     days = [[[delay[project, category] for category in categories]] for project in projects]
     top = _nice(max((sum(bar[0]) for bar in days), default=0.0))
@@ -174,11 +178,31 @@ def draw_chart(
 
 
 _PANEL, _TOP, _PLOT = 500, 110, 330  # a panel's width; where plots start; their height
-_COLOURS = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
+_COLOURS = (  # told apart by colour-blind readers too (Paul Tol's bright and muted)
+    "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb",
+    "#332288", "#88ccee", "#117733", "#999933", "#cc6677",
+)  # fmt: skip
+
+
+def _number(value: object) -> float | None:
+    """A finite number, or None (no value, NaN or infinite: drawn as "n/a", never as a bar)."""
+    number = None if value is None else float(t.cast("float", value))
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _percent(share: object) -> float | None:
-    return None if share is None else 100 * float(t.cast("float", share))
+    number = _number(share)
+    return None if number is None else 100 * number
+
+
+def _shown(text: str, width: int = 32) -> str:
+    """Text as the chart can hold it: no control character or lone surrogate (XML has none),
+    and cut to ``width`` characters."""
+    text = _NOT_IN_XML.sub("\ufffd", text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _nice(value: float) -> float:
@@ -208,7 +232,7 @@ class _Svg:
         turn = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate else ""
         self.parts.append(
             f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{turn}>'
-            f"{escape(words)}</text>"
+            f"{escape(_shown(words, 80))}</text>"
         )
 
     def rect(self, x: float, y: float, width: float, height: float, colour: str) -> None:
@@ -256,7 +280,9 @@ class _Svg:
                     self.text(x + bar_width / 2, _TOP + _PLOT - 4, "n/a", size=10, anchor="middle")
                     continue
                 for colour_index, value in enumerate(t.cast("Sequence[float]", values)):
-                    height = _PLOT * value / top
+                    # Drawn within the plot: nothing below 0, nothing above its top (the
+                    # label still says the value).
+                    height = _PLOT * min(max(value, 0.0), top - base * top / _PLOT) / top
                     colour = _COLOURS[(colour_index if stacked else number) % len(_COLOURS)]
                     self.rect(x, _TOP + _PLOT - base - height, bar_width * 0.95, height, colour)
                     base += height
@@ -265,7 +291,7 @@ class _Svg:
                         x + bar_width / 2, _TOP + _PLOT - base - 4, words, size=10, anchor="middle"
                     )
             centre = x0 + (index + 0.5) * slot
-            self.text(centre, _TOP + _PLOT + 18, group, anchor="end", rotate=-15)
+            self.text(centre, _TOP + _PLOT + 18, _shown(group), anchor="end", rotate=-15)
         self.line(x0, _TOP + _PLOT, x0 + width, _TOP + _PLOT, "#333")
         for number, name in enumerate(legend):
             y = _TOP + _PLOT + 70 + 16 * number
@@ -283,9 +309,10 @@ class _Svg:
 
 
 CHART_PPC = f"""
-    SELECT project_name AS project, week_start AS week, ppc_task_day AS task_day, ppc_task AS task
+    SELECT project_name AS project, week_start AS week, ppc_task_day AS task_day,
+           ppc_task AS task, week_complete AS complete
     FROM {ANALYTICS}.aphex_ppc
-    QUALIFY row_number() OVER (PARTITION BY project_id ORDER BY week_start DESC) <= 4
+    QUALIFY row_number() OVER (PARTITION BY project_id ORDER BY week_start DESC) <= {RECENT_WEEKS}
 """
 CHART_DELAYS = f"""
     SELECT project_name AS project, category, sum(delay_days) AS delay_days

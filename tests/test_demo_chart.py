@@ -69,3 +69,30 @@ def test_delays_stack_by_category_in_proportion_to_their_days(tmp_path: Path) ->
 def test_names_are_written_as_text_not_markup(tmp_path: Path) -> None:
     delays = [{"project": "A&B <North>", "category": "Weather", "delay_days": 1}]
     assert "A&B <North>" in texts(drawn(tmp_path, [], delays))
+
+
+def test_what_a_warehouse_may_hold_never_breaks_the_svg(tmp_path: Path) -> None:
+    # A control character or a lone surrogate (no XML text holds one), NaN, a share over 1 and a
+    # negative delay: the chart still parses, and draws nothing outside its plots.
+    odd = "Bad\x1bName\ud83d"
+    ppc = [
+        {"project": odd, "week": MONDAYS[0], "task_day": 1.7, "task": float("nan")},
+        {"project": "Quay", "week": MONDAYS[0], "task_day": 0.5, "task": 0.5, "complete": False},
+    ]
+    delays = [{"project": odd, "category": "Weather", "delay_days": -5}]
+
+    root = drawn(tmp_path, ppc, delays)
+
+    words = texts(root)
+    assert "Bad\ufffdName\ufffd" in words
+    assert {"170%", "n/a"} <= set(words)  # said as it is; drawn to the plot's top
+    assert "week from 03 Nov 2025 (so far)" in words
+    heights = [rect.get("height", "") for rect in root.iter(f"{SVG}rect")]
+    assert all("%" in height or 0 <= float(height) <= 330 for height in heights)
+
+
+def test_a_long_name_is_cut_to_fit_under_its_bars(tmp_path: Path) -> None:
+    delays = [{"project": "Riverside " * 20, "category": "Weather", "delay_days": 1}]
+    names = [word for word in texts(drawn(tmp_path, [], delays)) if word.startswith("River")]
+    assert len(names) == 3  # under each panel's bars
+    assert all(len(name) == 32 and name.endswith("…") for name in names)
