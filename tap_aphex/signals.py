@@ -3,8 +3,9 @@
 A signal while the SDK loads ends the process at once (`load_command`). In a `tap-aphex` run
 SIGTERM winds down as SIGINT does (`Interrupts`) and the exit status names it (130, 143);
 `source-aphex` keeps SIGTERM's default action, as Airbyte runners expect (`for_airbyte`). A line
-being written goes out whole (`held`), and threads of ours leave the signals to the main thread
-(`for_worker_thread`).
+being written goes out whole (`held`), unless its reader has stopped reading: then the stop waits
+`GIVE_UP_AFTER` at most (`_give_up_unless_out`). Threads of ours leave the signals to the main
+thread (`for_worker_thread`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
     from types import FrameType
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+#: Seconds a stop waits for the line being written: a reader that takes longer has stopped reading,
+#: and a runner that sent SIGTERM expects the process gone before it kills it (`docker stop`: 10 s).
+GIVE_UP_AFTER = 5.0
+#: Seconds the line that says so may take on stderr, which may be a pipe nobody reads either.
+STDERR_WAIT = 0.5
 
 
 def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
@@ -72,15 +79,18 @@ class Held:
     def __init__(self) -> None:
         self.writing = False
         self.pending: BaseException | None = None
+        self.ended = threading.Event()  # the write a pending interrupt waited for has ended
 
     def __enter__(self) -> None:
         self.writing = True
 
     def __exit__(self, *exc_info: object) -> None:
         self.writing = False
-        if self.pending is not None and exc_info[0] is None:
-            pending, self.pending = self.pending, None
-            raise pending
+        if self.pending is not None:
+            self.ended.set()  # in time: `_give_up_unless_out` does nothing
+            if exc_info[0] is None:
+                pending, self.pending = self.pending, None
+                raise pending
 
 
 held = Held()
@@ -111,9 +121,55 @@ class Interrupts:
         interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if held.writing:
             held.pending = interrupt  # raised when the line is out (`Held`)
+            # The main thread may wait in that write for as long as the reader stalls: a thread
+            # of ours ends the process if the line is not out in time.
+            threading.Thread(target=_give_up_unless_out, args=(signum,), daemon=True).start()
             return
         raise interrupt
 
     @property
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
+
+
+def _give_up_unless_out(signum: int) -> None:
+    """Unless the held write ends within `GIVE_UP_AFTER`, end the process now, as the signal asks:
+    with one line on stderr and the signal's exit status, from this thread, since the main thread
+    is stuck in a system call that only the reader can end."""
+    for_worker_thread()
+    if held.ended.wait(GIVE_UP_AFTER):
+        return  # the interrupt is raised where the write ended, as ever
+    signame = signal.Signals(signum).name
+    message = (
+        f"Interrupted ({signame}): stopped. The output was not being read, so its last line may "
+        "be cut; the last STATE the reader received is where the next run resumes."
+    )
+    line = _as_logged(message) + "\n"
+    # In a thread of its own, so that a full stderr pipe cannot hold the exit up; os._exit ends it.
+    writer = threading.Thread(target=_write_stderr, args=(line.encode(),), daemon=True)
+    writer.start()
+    writer.join(STDERR_WAIT)
+    os._exit(128 + signum)
+
+
+def _as_logged(message: str) -> str:
+    """``message`` as the console log shows an ERROR (the first handler's format, as `cli` logs
+    how a run ended), or plain when there is no handler."""
+    import logging  # loaded long before a run writes anything
+
+    logger: logging.Logger | None = logging.getLogger("tap-aphex")
+    while logger is not None:
+        if logger.handlers:
+            record = logging.LogRecord("tap-aphex", logging.ERROR, "", 0, message, None, None)
+            return logger.handlers[0].format(record)
+        logger = logger.parent if logger.propagate else None
+    return f"tap-aphex: {message}"
+
+
+def _write_stderr(data: bytes) -> None:
+    import contextlib  # loaded long before a run writes anything
+
+    for_worker_thread()
+    # stderr closed or gone: the exit status still says how the run ended.
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), data)

@@ -36,6 +36,7 @@ from harness import (
     start_cli,
 )
 
+from tap_aphex import signals
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_history
 from tap_aphex.tap import TapAphex
@@ -831,9 +832,37 @@ def test_a_signal_while_a_slow_reader_holds_the_output_leaves_only_whole_lines(
 
     assert process.returncode == 128 + signum
     assert one_clear_error(stderr).startswith(f"Interrupted ({signum.name}): stopped.")
+    assert "not being read" not in stderr  # the line went out in time: no giving up on it
     assert stdout.endswith("\n")
     messages = parse_messages(stdout)  # every line whole: a target can read them all
     assert messages[-1]["type"] in ("RECORD", "STATE")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_reader_has_stopped_reading_stops_the_tap_within_the_wait(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # A target that stalls for good: the line being written never goes out, so the tap gives it
+    # `GIVE_UP_AFTER` and then ends as the signal asks, rather than when the reader goes away.
+    with Simulator(seed=3, events=5_000, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        process = start_cli(events_config(sim), tmp_path)
+        wait_until_writing_to_a_full_pipe(process)
+        process.send_signal(signum)
+        sent = time.monotonic()
+        try:
+            process.wait(timeout=signals.GIVE_UP_AFTER + 10)
+        finally:
+            process.kill()  # a no-op once it has ended
+        waited = time.monotonic() - sent
+        _, stderr = process.communicate(timeout=10)
+
+    assert process.returncode == 128 + signum
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
+    assert one_clear_error(stderr).startswith(
+        f"Interrupted ({signum.name}): stopped. The output was not being read, so its last line "
+        "may be cut; the last STATE the reader received is where the next run resumes."
+    )
+    assert log_lines(stderr.splitlines()[-1], "ERROR")  # the last line it wrote
 
 
 def parse_lenient(text: str) -> list[dict[str, t.Any]]:
