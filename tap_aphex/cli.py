@@ -82,6 +82,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
         resume = " The last STATE written is where the next run resumes." if syncing else ""
         _fail(f"Interrupted ({name}): stopped.{resume}")
+        interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError:
         return _output_closed(syncing=syncing)

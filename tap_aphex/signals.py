@@ -3,9 +3,10 @@
 A signal while the SDK loads ends the process at once (`load_command`). In a `tap-aphex` run
 SIGTERM winds down as SIGINT does (`Interrupts`) and the exit status names it (130, 143);
 `source-aphex` keeps SIGTERM's default action, as Airbyte runners expect (`for_airbyte`). A line
-being written goes out whole (`held`), unless its reader has stopped reading: then the stop waits
-`GIVE_UP_AFTER` at most (`_give_up_unless_out`). Threads of ours leave the signals to the main
-thread (`for_worker_thread`).
+being written goes out whole (`held`). A stop ends the process within `GIVE_UP_AFTER` whatever
+it waits for (a reader that has stopped reading holds a write for as long as it stalls:
+`_end_if_still_running`). Threads of ours leave the signals to the main thread
+(`for_worker_thread`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
 if TYPE_CHECKING:
@@ -23,8 +25,9 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-#: Seconds a stop waits for the line being written: a reader that takes longer has stopped reading,
-#: and a runner that sent SIGTERM expects the process gone before it kills it (`docker stop`: 10 s).
+#: Seconds a stop may take (the line being written, the last flush): a reader that takes longer
+#: has stopped reading, and a runner that sent SIGTERM expects the process gone before it kills it
+#: (`docker stop`: 10 s).
 GIVE_UP_AFTER = 5.0
 #: Seconds the line that says so may take on stderr, which may be a pipe nobody reads either.
 STDERR_WAIT = 0.5
@@ -79,18 +82,15 @@ class Held:
     def __init__(self) -> None:
         self.writing = False
         self.pending: BaseException | None = None
-        self.ended = threading.Event()  # the write a pending interrupt waited for has ended
 
     def __enter__(self) -> None:
         self.writing = True
 
     def __exit__(self, *exc_info: object) -> None:
         self.writing = False
-        if self.pending is not None:
-            self.ended.set()  # in time: `_give_up_unless_out` does nothing
-            if exc_info[0] is None:
-                pending, self.pending = self.pending, None
-                raise pending
+        if self.pending is not None and exc_info[0] is None:
+            pending, self.pending = self.pending, None
+            raise pending
 
 
 held = Held()
@@ -105,6 +105,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.said = threading.Event()  # the run's last line, "Interrupted (...)", is logged
 
     def install(self) -> None:
         for signum in STOP_SIGNALS:
@@ -119,11 +120,11 @@ class Interrupts:
             # runs would otherwise make Python print "Signal 15 ignored due to race condition".
             signal.signal(other, lambda signum, frame: None)
         interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        # The main thread may wait in a write (this line, or the last flush) for as long as the
+        # reader stalls: a thread of ours ends the process if the run has not ended in time.
+        threading.Thread(target=_end_if_still_running, args=(self, signum), daemon=True).start()
         if held.writing:
             held.pending = interrupt  # raised when the line is out (`Held`)
-            # The main thread may wait in that write for as long as the reader stalls: a thread
-            # of ours ends the process if the line is not out in time.
-            threading.Thread(target=_give_up_unless_out, args=(signum,), daemon=True).start()
             return
         raise interrupt
 
@@ -132,23 +133,23 @@ class Interrupts:
         return 128 + (self.received or signal.SIGINT)
 
 
-def _give_up_unless_out(signum: int) -> None:
-    """Unless the held write ends within `GIVE_UP_AFTER`, end the process now, as the signal asks:
-    with one line on stderr and the signal's exit status, from this thread, since the main thread
-    is stuck in a system call that only the reader can end."""
+def _end_if_still_running(interrupts: Interrupts, signum: int) -> None:
+    """If the run has not ended `GIVE_UP_AFTER` after a stop, end the process now, as the signal
+    asks: from this thread, since the main thread is stuck in a write only the reader can end;
+    with the signal's exit status, and the run's last line if it was not said yet."""
     for_worker_thread()
-    if held.ended.wait(GIVE_UP_AFTER):
-        return  # the interrupt is raised where the write ended, as ever
-    signame = signal.Signals(signum).name
-    message = (
-        f"Interrupted ({signame}): stopped. The output was not being read, so its last line may "
-        "be cut; the last STATE the reader received is where the next run resumes."
-    )
-    line = _as_logged(message) + "\n"
-    # In a thread of its own, so that a full stderr pipe cannot hold the exit up; os._exit ends it.
-    writer = threading.Thread(target=_write_stderr, args=(line.encode(),), daemon=True)
-    writer.start()
-    writer.join(STDERR_WAIT)
+    time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
+    if not interrupts.said.is_set():
+        signame = signal.Signals(signum).name
+        message = (
+            f"Interrupted ({signame}): stopped. The output was not being read, so its last line "
+            "may be cut; the last STATE the reader received is where the next run resumes."
+        )
+        # In a thread of its own, so that a full stderr pipe cannot hold the exit up.
+        line = (_as_logged(message) + "\n").encode()
+        writer = threading.Thread(target=_write_stderr, args=(line,), daemon=True)
+        writer.start()
+        writer.join(STDERR_WAIT)
     os._exit(128 + signum)
 
 

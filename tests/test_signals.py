@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import typing as t
 
 import pytest
 
-from tap_aphex import cli
+from tap_aphex import cli, signals
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -138,3 +139,42 @@ def test_a_command_that_loads_without_a_signal_runs(tmp_path: Path) -> None:
     done = start(tmp_path, MAIN)
 
     assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # The interrupt came between two writes; what the wind-down writes next (the last flush of
+    # stdout) then blocks on a reader that stopped reading: the process still ends, as asked.
+    script = tmp_path / "stalled.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from tap_aphex.signals import Interrupts\n"
+        "interrupts = Interrupts()\n"
+        "interrupts.install()\n"
+        "unread, full = os.pipe()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    os.write(full, b'x' * 1_000_000)  # blocks: nobody reads `unread`\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+
+    process.send_signal(signum)
+    sent = time.monotonic()
+    try:
+        process.wait(timeout=signals.GIVE_UP_AFTER + 10)
+    finally:
+        process.kill()  # a no-op once it has ended
+    waited = time.monotonic() - sent
+    stderr = process.communicate(timeout=10)[1]
+
+    assert process.returncode == 128 + signum
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
+    assert f"Interrupted ({signum.name}): stopped. The output was not being read" in stderr
