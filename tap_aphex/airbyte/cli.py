@@ -8,6 +8,7 @@ fixed, `system_error` otherwise) and exit code 1, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import typing as t
@@ -92,6 +93,11 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
+    if "SINGER_SDK_LOG_CONFIG" in os.environ:  # the SDK reads it only in its own command
+        logging.getLogger("source-aphex").warning(
+            "SINGER_SDK_LOG_CONFIG is not read by source-aphex (its logs are Airbyte LOG "
+            "messages): unset it, or use tap-aphex for that logging config."
+        )
     try:
         # The log level is read by the tap each command makes (its metrics logger): a config
         # problem, said before any request as a refused config is.
