@@ -62,16 +62,23 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     import click
     from singer_sdk.exceptions import ConfigValidationError, MappingError
 
+    from tap_aphex.inputs import joined, log_level_problem
     from tap_aphex.logs import printable
     from tap_aphex.redaction import run_secrets
     from tap_aphex.report import AphexError
     from tap_aphex.sdk_seam import raised_by_stream_maps
     from tap_aphex.tap import TapAphex
 
-    if problem := _log_level_problem():
+    if problem := log_level_problem(os.environ):
         return _fail(problem)
     try:
-        command = TapAphex.cli  # also sets up the console logging (LOGLEVEL)
+        # Also sets up the console logging: LOGLEVEL, and SINGER_SDK_LOG_CONFIG's file if set.
+        command = TapAphex.cli
+    except Exception as error:
+        if "SINGER_SDK_LOG_CONFIG" not in os.environ:
+            raise
+        return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
+    try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
     except click.exceptions.Exit as done:  # --help, --version, --discover, --test
@@ -87,7 +94,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     except BrokenPipeError:
         return _output_closed(syncing=syncing)
     except ConfigValidationError as error:
-        return _fail("Config: " + "; ".join(error.errors or [str(error)]))
+        return _fail("Config: " + joined(error.errors or [str(error)]))
     except AphexError as error:
         return _fail(str(error))
     except Exception as error:  # the promise: one line, never a traceback
@@ -104,20 +111,35 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     return 0
 
 
-def _log_level_problem() -> str | None:
-    """The log level's variable, as the SDK reads it (TAP_APHEX_LOGLEVEL, else LOGLEVEL, in any
-    case), if it names no level: the SDK's own error names neither the variable nor the levels."""
-    import logging
+def _log_config_problem(error: Exception, path: str) -> str:
+    """SINGER_SDK_LOG_CONFIG's file, which the SDK reads as YAML for `logging.config.dictConfig`,
+    could not be used: one line naming the variable (the SDK's error names neither it nor the
+    file's line). A file that does not exist is the SDK's own WARNING, naming it, and no failure."""
+    import yaml
 
-    for variable in ("TAP_APHEX_LOGLEVEL", "LOGLEVEL"):
-        if value := os.environ.get(variable):
-            if isinstance(logging.getLevelName(value.upper()), int):
-                return None
-            return (
-                f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or "
-                "unset it (INFO)."
-            )
-    return None
+    from tap_aphex.logs import printable
+
+    shown = printable(path, limit=120)
+    if not path:
+        reason = "it is set but empty"
+    elif isinstance(error, IsADirectoryError):
+        reason = "it names a directory, not a file"
+    elif isinstance(error, OSError):
+        reason = f"the file cannot be read: {error.strerror or error}"
+    elif isinstance(error, yaml.MarkedYAMLError):
+        line = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
+        reason = f"the file is not valid YAML ({error.problem or error.context}{line})"
+    elif isinstance(error, yaml.YAMLError):
+        reason = f"the file is not valid YAML ({printable(str(error), limit=120)})"
+    else:  # valid YAML, but not a dictConfig mapping: empty, a list, no `version`, a bad handler
+        reason = (
+            "the file is not a logging config Python's logging.config.dictConfig accepts "
+            f"({type(error).__name__}: {printable(str(error), limit=160)})"
+        )
+    return (
+        f"SINGER_SDK_LOG_CONFIG={shown!r}: {reason}. Point it at a YAML logging config file, or "
+        "unset it."
+    )
 
 
 def _output_closed(*, syncing: bool) -> int:

@@ -53,6 +53,16 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
         raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
 
 
+def joined(problems: t.Sequence[str]) -> str:
+    """Problems on one line, each `; `-separated without its own closing period (a sentence's
+    `.;` reads as a typo); the last keeps its own."""
+    cut = [
+        problem[:-1] if problem.endswith(".") and not problem.endswith("..") else problem
+        for problem in problems[:-1]
+    ]
+    return "; ".join([*cut, *problems[-1:]])
+
+
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:
     """A config, state or catalog file's JSON object, or one line naming it and the problem."""
     value = read_json(source, what)
@@ -148,6 +158,8 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
                 for entry in metadata
             ):
                 problem = f"`streams[{index}].metadata` must be a list of objects"
+            else:
+                problem = _selection_problem(metadata, f"streams[{index}].metadata")
             if problem:
                 break
     if problem is None:
@@ -166,6 +178,32 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
         for stream in (entry["tap_stream_id"] for entry in t.cast("list[dict[str, str]]", streams))
         if stream not in known
     ]
+
+
+#: The metadata the SDK reads a selection from (`selected` first, else `selected-by-default`).
+_SELECTION_KEYS = ("selected", "selected-by-default")
+_JSON_KINDS = {
+    "str": "a string",
+    "int": "a number",
+    "float": "a number",
+    "list": "a list",
+    "dict": "an object",
+}
+
+
+def _selection_problem(metadata: list[dict[str, t.Any]], where: str) -> str | None:
+    """A selection that is not a JSON boolean: the SDK takes any value given as the answer, so
+    `"false"` (a string) would select the stream or property it was meant to leave out."""
+    for index, entry in enumerate(metadata):
+        values = entry.get("metadata", {})
+        for key in _SELECTION_KEYS:
+            if key in values and not isinstance(values[key], bool):
+                kind = _JSON_KINDS.get(type(values[key]).__name__, "null")
+                return (
+                    f"`{where}[{index}].metadata.{key}` must be true or false (a JSON boolean), "
+                    f"not {kind}"
+                )
+    return None
 
 
 def _is_json_integer(checker: object, instance: object) -> bool:
@@ -240,6 +278,26 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
         guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
         warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
     return warnings
+
+
+def log_level_problem(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> str | None:
+    """The log level's variable, as the SDK reads it (``<prefix>LOGLEVEL`` unless unset or empty,
+    else LOGLEVEL, in any case), if it names no level: the SDK's own error names neither the
+    variable nor the levels.
+
+    An empty ``<prefix>LOGLEVEL`` is unset to the SDK (it falls through to LOGLEVEL), but an
+    empty LOGLEVEL is not: the console takes it as INFO, then the metrics logger's
+    `setLevel('')` fails (`Unknown level: ''`). So it is refused, as any other non-level."""
+    import logging
+
+    variable = f"{prefix}LOGLEVEL" if environ.get(f"{prefix}LOGLEVEL") else "LOGLEVEL"
+    value = environ.get(variable)
+    if value is None or isinstance(logging.getLevelName(value.upper()), int):
+        return None  # ('' is no level name: `getLevelName` answers "Level ")
+    return (
+        f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset "
+        "it (INFO)."
+    )
 
 
 #: What the SDK reads from `<PREFIX>*` variables besides the settings: the plugin's log level.

@@ -222,7 +222,13 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
                 "Aphex shows it."
             )
     start_after = config.get("start_after")
-    if isinstance(start_after, str) and start_after != start_after.strip():
+    # Empty is not unset: a run that silently started from the first event would re-send (and
+    # spend quota on) the whole log. Unset is the setting left out (or null).
+    if isinstance(start_after, str) and not start_after.strip():
+        problems.append(
+            "`start_after` is empty: remove it to start from the first event, or set an eventId."
+        )
+    elif isinstance(start_after, str) and start_after != start_after.strip():
         problems.append(
             "`start_after` has spaces or a line break around it; remove them where the setting "
             "is set."
@@ -280,19 +286,20 @@ def url_problems(url: str, setting: str) -> list[str]:
         ]
     if parts.fragment or url.endswith("#"):
         return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
-    if parts.scheme == "https" and parts.hostname:
+    if not (parts.scheme and parts.hostname):
+        # No scheme or no host ("http://"): perhaps a key pasted in the wrong setting, so never
+        # shown.
+        return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
+    if parts.scheme == "https":
         return []
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
         return []  # the bundled simulator; plain http would send credentials in clear text
     if parts.scheme == "http":
         return [
             f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
             "it would send credentials in clear text. Use https://."
         ]
-    if parts.scheme and parts.hostname:  # a URL, of another scheme: shown
-        return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
-    # No scheme or no host: perhaps a key pasted in the wrong setting, so never shown.
-    return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
+    return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]  # another scheme
 
 
 def _is_loopback(host: str) -> bool:

@@ -285,7 +285,7 @@ class TapAphex(SeamTap):
         try:
             return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
         except ConfigValidationError as error:
-            raise ConfigError("Config: " + "; ".join(error.errors or [str(error)])) from None
+            raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
 
     def _refuse_unsafe_batching(self) -> None:
         """Refuse the one mix whose STATE could outrun data: in BATCH files published_plans'

@@ -648,7 +648,34 @@ def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(
         exit_code = process.wait(timeout=120)
 
     assert exit_code == 1
-    assert stderr == ""
+    # Its stdout gone, no TRACE can say it: one line on stderr does.
+    assert stderr == (
+        "source-aphex: output closed by its reader (broken pipe): stopped. The last STATE it "
+        "received is where the next read resumes.\n"
+    )
+
+
+def test_a_discovery_whose_reader_went_away_says_so_on_stderr(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(sim)))
+    reader, writer = os.pipe()
+    os.close(reader)  # as `source-aphex discover ... | head -c 0`
+    try:
+        done = subprocess.run(
+            [str(SOURCE_APHEX), "discover", "--config", str(config)],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+
+    assert done.returncode == 1
+    assert done.stderr == "source-aphex: output closed by its reader (broken pipe): stopped.\n"
 
 
 def test_sigterm_ends_a_read_at_once_with_nothing_more_written(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
+import subprocess
 import typing as t
 
 import pytest
 from aphex_simulator import Simulator
 from harness import events_config, run_cli
-from test_airbyte import PAGE, AirbyteRun, configured, read, source
+from test_airbyte import PAGE, SOURCE_APHEX, AirbyteRun, configured, read, source, valid
 
 from tap_aphex.airbyte.cli import run
 
@@ -276,3 +278,63 @@ def test_check_answers_failed_for_a_config_file_it_cannot_read(
         "config_error"
     ]
     assert exit_code == 0  # a failed check is an answer
+
+
+@pytest.mark.parametrize("value", ["bogus", ""])
+@pytest.mark.parametrize("command", ["check", "discover", "read"])
+def test_a_log_level_that_is_no_level_is_a_config_error_naming_the_variable(
+    sim: Simulator, tmp_path: Path, command: str, value: str
+) -> None:
+    """As `tap-aphex` refuses it, in the words the source refuses a config with: `check` answers
+    (exit 0), `discover` and `read` end with the TRACE (exit 1), before any request."""
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    config, catalog_file = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog_file.write_text(json.dumps(catalog))
+    files = ["--catalog", str(catalog_file)] if command == "read" else []
+
+    done = subprocess.run(
+        [str(SOURCE_APHEX), command, "--config", str(config), *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TAP_APHEX_LOGLEVEL": "", "LOGLEVEL": value},
+        check=False,
+    )
+
+    result = AirbyteRun([valid(json.loads(line)) for line in done.stdout.splitlines()], 0)
+    words = f"LOGLEVEL={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR"
+    assert refused_before_any_request(result, sim, words).startswith(words)
+    assert done.stderr == ""
+    if command == "check":
+        (status,) = result.of_type("CONNECTION_STATUS")
+        assert status["connectionStatus"]["status"] == "FAILED"
+        assert words in status["connectionStatus"]["message"]
+        assert done.returncode == 0  # a failed check is an answer
+    else:
+        assert done.returncode == 1
+
+
+def test_a_log_config_file_is_said_to_be_unread_not_skipped_unsaid(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(sim)))
+
+    done = subprocess.run(
+        [str(SOURCE_APHEX), "discover", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SINGER_SDK_LOG_CONFIG": str(tmp_path / "logging.yaml")},
+        check=False,
+    )
+
+    messages = [valid(json.loads(line)) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr
+    warnings = [m["log"]["message"] for m in messages if m["type"] == "LOG"]
+    assert any(
+        "SINGER_SDK_LOG_CONFIG is not read by source-aphex" in warning for warning in warnings
+    ), warnings
+    assert [m["type"] for m in messages].count("CATALOG") == 1

@@ -178,6 +178,10 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
             )
             for value in ("maybe", "ture", "")
         ),
+        (  # empty is not unset: reading from the first event would send the whole log again
+            {"TAP_APHEX_START_AFTER": ""},
+            "`start_after` is empty: remove it to start from the first event, or set an eventId.",
+        ),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expected: str) -> None:
@@ -255,6 +259,18 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ({"page_size": "abc"}, "config['page_size']: must be of type 'integer'"),
         ({"request_timeout": 1e12}, "config['request_timeout']: must be at most 86400"),
         ({"start_after": " evt-1"}, "`start_after` has spaces or a line break around it"),
+        *(
+            (
+                {"start_after": value},
+                "`start_after` is empty: remove it to start from the first event, or set an "
+                "eventId.",
+            )
+            for value in ("", "  ")
+        ),
+        (  # no host: the line for a URL with none, not the plain-http one naming host None
+            {"api_url": "http://"},
+            "`api_url` must be an https:// URL (this one has no scheme or no host)",
+        ),
         ({"start_after": "evt\x1b[31m-1"}, "`start_after` holds a control character"),
         ({"start_after": "evt\u2028-1"}, "`start_after` holds a control character"),
         (  # a key of a setting's object too
@@ -327,6 +343,39 @@ CATALOGS_AND_STATES = [
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "metadata": 5}]},
         "`streams[0].metadata` must be a list of objects",
+    ),
+    # A selection that is not a JSON boolean: the SDK would take the string "false" as selected.
+    (
+        "--catalog",
+        {
+            "streams": [
+                {
+                    "tap_stream_id": "task_events",
+                    "metadata": [{"breadcrumb": [], "metadata": {"selected": "false"}}],
+                }
+            ]
+        },
+        "`streams[0].metadata[0].metadata.selected` must be true or false (a JSON boolean), "
+        "not a string",
+    ),
+    (
+        "--catalog",
+        {
+            "streams": [
+                {
+                    "tap_stream_id": "tasks",
+                    "metadata": [
+                        {"breadcrumb": [], "metadata": {"selected": True}},
+                        {
+                            "breadcrumb": ["properties", "id"],
+                            "metadata": {"selected-by-default": 0},
+                        },
+                    ],
+                }
+            ]
+        },
+        "`streams[0].metadata[1].metadata.selected-by-default` must be true or false (a JSON "
+        "boolean), not a number",
     ),
     (
         "--state",
@@ -929,15 +978,102 @@ def test_a_setting_set_to_null_is_not_set_its_default_holds(
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("LOGLEVEL", "bogus"), ("TAP_APHEX_LOGLEVEL", "5")]
+    ("variable", "value", "env"),
+    [
+        ("LOGLEVEL", "bogus", {}),
+        ("TAP_APHEX_LOGLEVEL", "5", {}),
+        ("LOGLEVEL", "", {}),  # the SDK fails on it: `Unknown level: ''`
+        # An empty TAP_APHEX_LOGLEVEL is unset to the SDK, which reads LOGLEVEL instead.
+        ("LOGLEVEL", "", {"TAP_APHEX_LOGLEVEL": ""}),
+        ("LOGLEVEL", "bogus", {"TAP_APHEX_LOGLEVEL": ""}),
+    ],
 )
 def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
-    variable: str, value: str
+    variable: str, value: str, env: dict[str, str]
 ) -> None:
-    run = run_command("--discover", env={variable: value})
+    run = run_command("--discover", env={"LOGLEVEL": "", **env, variable: value})
 
     assert run.returncode == 1
     assert run.stderr.strip() == (
         f"{variable}={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset it "
         "(INFO)."
     )
+
+
+def discovery(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`tap-aphex --discover` with no config (an empty catalog) and ``env``: one JSON document."""
+    return subprocess.run(
+        [sys.executable, "-m", "tap_aphex", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_an_empty_tap_log_level_is_unset_as_the_sdk_reads_it() -> None:
+    run = discovery({"TAP_APHEX_LOGLEVEL": "", "LOGLEVEL": "WARNING"})
+
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"streams": []}
+    assert log_lines(run.stderr, "INFO") == []  # LOGLEVEL's WARNING holds
+
+
+LOG_CONFIGS: dict[str, tuple[Callable[[Path], str], str]] = {
+    "empty": (lambda _: "", "SINGER_SDK_LOG_CONFIG='': it is set but empty."),
+    "a directory": (lambda folder: str(folder), "it names a directory, not a file."),
+    "not YAML": (
+        lambda folder: _written(folder / "log.yaml", "a: [\n"),
+        "the file is not valid YAML (expected the node content, but found '<stream end>' at "
+        "line 2).",
+    ),
+    "no logging config": (
+        lambda folder: _written(folder / "log.yaml", "foo: bar\n"),
+        "the file is not a logging config Python's logging.config.dictConfig accepts "
+        "(ValueError: dictionary doesn't specify a version).",
+    ),
+    "an empty file": (
+        lambda folder: _written(folder / "log.yaml", ""),
+        "is not a logging config Python's logging.config.dictConfig accepts (TypeError",
+    ),
+}
+
+
+def _written(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", LOG_CONFIGS)
+def test_a_log_config_file_the_sdk_cannot_use_is_one_line_naming_the_variable(
+    tmp_path: Path, case: str
+) -> None:
+    make, expected = LOG_CONFIGS[case]
+    run = run_command("--discover", env={"SINGER_SDK_LOG_CONFIG": make(tmp_path)})
+
+    assert run.returncode == 1
+    assert run.stdout == ""
+    error = one_clear_error(run.stderr)
+    assert error.startswith("SINGER_SDK_LOG_CONFIG="), error
+    assert expected in error
+    assert error.endswith("Point it at a YAML logging config file, or unset it.")
+
+
+def test_a_log_config_file_that_does_not_exist_is_a_warning_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "logging.yaml"
+    run = discovery({"SINGER_SDK_LOG_CONFIG": str(missing)})
+
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"streams": []}
+    assert f"Logging config file not found: {missing}" in log_lines(run.stderr, "WARNING")
+
+
+def test_several_config_problems_read_as_one_sentence() -> None:
+    run = run_cli({"api_key": "", "start_after": ""})
+
+    error = one_clear_error(run.stderr)
+    assert run.returncode == 1
+    assert error.startswith("Config: `api_key` is empty; set it as Aphex shows it; "), error
+    assert ".;" not in error
+    assert error.endswith(".")

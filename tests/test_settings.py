@@ -114,6 +114,16 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             "`projects[0].token` holds a character an HTTP header cannot carry",
         ),
         ({"api_key": KEY, "start_after": "abc\n"}, "`start_after` has spaces or a line break"),
+        ({"api_key": KEY, "start_after": ""}, "`start_after` is empty: remove it to start"),
+        ({"api_key": KEY, "start_after": " \t"}, "`start_after` is empty: remove it to start"),
+        (  # a scheme but no host: not the plain-http line (it would name host None)
+            {"api_key": KEY, "api_url": "http://"},
+            "`api_url` must be an https:// URL (this one has no scheme or no host)",
+        ),
+        (
+            {"api_key": KEY, "api_url": "https:///path"},
+            "`api_url` must be an https:// URL (this one has no scheme or no host)",
+        ),
         # userinfo is never shown, whatever else is wrong with the URL.
         (
             {"api_key": KEY, "api_url": f"https://bob:{KEY}@example.com:99999/x"},

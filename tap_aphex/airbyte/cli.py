@@ -8,6 +8,7 @@ fixed, `system_error` otherwise) and exit code 1, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import typing as t
@@ -23,7 +24,7 @@ from tap_aphex.airbyte.writer import (
     error_trace,
     logs_as_airbyte_messages,
 )
-from tap_aphex.inputs import read_json, read_json_object
+from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
 from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
 from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex, first_answer
@@ -39,11 +40,19 @@ CONFIG_ERRORS = (AuthenticationError, ConfigError, ConfigValidationError)
 def main(argv: Sequence[str] | None = None) -> None:
     """The command, started by `tap_aphex.cli.source_aphex`."""
     for_airbyte()  # from here SIGINT is a KeyboardInterrupt; SIGTERM ends the process at once
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = run(argv, sys.stdout.buffer)
+        code = run(args, sys.stdout.buffer)
+        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
     except BrokenPipeError:
         # Python would report the unflushed stdout again at exit; send what is left nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
+        reading = args[:1] == ["read"]
+        resume = " The last STATE it received is where the next read resumes." if reading else ""
+        sys.stderr.write(
+            f"source-aphex: output closed by its reader (broken pipe): stopped.{resume}\n"
+        )
         code = 1
     sys.exit(code)
 
@@ -84,7 +93,16 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
+    if "SINGER_SDK_LOG_CONFIG" in os.environ:  # the SDK reads it only in its own command
+        logging.getLogger("source-aphex").warning(
+            "SINGER_SDK_LOG_CONFIG is not read by source-aphex (its logs are Airbyte LOG "
+            "messages): unset it, or use tap-aphex for that logging config."
+        )
     try:
+        # The log level is read by the tap each command makes (its metrics logger): a config
+        # problem, said before any request as a refused config is.
+        if problem := log_level_problem(os.environ):
+            raise ConfigError(problem)
         config = read_json_object(args.config, "config")
     except ConfigError as error:
         if args.command != "check":
@@ -229,5 +247,5 @@ def _config_refused(error: Exception, output: AirbyteOutput) -> None:
 def failure_text(error: Exception) -> str:
     """One line for the user; our errors say what to do, others say what happened."""
     if isinstance(error, ConfigValidationError):
-        return "Config is not valid: " + "; ".join(error.errors or [str(error)])
+        return "Config is not valid: " + joined(error.errors or [str(error)])
     return describe(error)
