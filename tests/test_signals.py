@@ -141,7 +141,7 @@ def test_a_command_that_loads_without_a_signal_runs(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGINT])  # SIGTERM's way: test_cli.py
 def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
