@@ -19,6 +19,7 @@ import msgspec
 from singer_sdk.batch import Batcher
 from singer_sdk.singerlib import Catalog, StateMessage
 
+from tap_aphex.decoding import described
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
@@ -182,13 +183,6 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
 
 #: The metadata the SDK reads a selection from (`selected` first, else `selected-by-default`).
 _SELECTION_KEYS = ("selected", "selected-by-default")
-_JSON_KINDS = {
-    "str": "a string",
-    "int": "a number",
-    "float": "a number",
-    "list": "a list",
-    "dict": "an object",
-}
 
 
 def _selection_problem(metadata: list[dict[str, t.Any]], where: str) -> str | None:
@@ -198,10 +192,9 @@ def _selection_problem(metadata: list[dict[str, t.Any]], where: str) -> str | No
         values = entry.get("metadata", {})
         for key in _SELECTION_KEYS:
             if key in values and not isinstance(values[key], bool):
-                kind = _JSON_KINDS.get(type(values[key]).__name__, "null")
                 return (
                     f"`{where}[{index}].metadata.{key}` must be true or false (a JSON boolean), "
-                    f"not {kind}"
+                    f"not {described(values[key], 20)}"
                 )
     return None
 

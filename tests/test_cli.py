@@ -356,7 +356,7 @@ CATALOGS_AND_STATES = [
             ]
         },
         "`streams[0].metadata[0].metadata.selected` must be true or false (a JSON boolean), "
-        "not a string",
+        'not string "false"',
     ),
     (
         "--catalog",
@@ -375,7 +375,7 @@ CATALOGS_AND_STATES = [
             ]
         },
         "`streams[0].metadata[1].metadata.selected-by-default` must be true or false (a JSON "
-        "boolean), not a number",
+        "boolean), not number 0",
     ),
     (
         "--state",
