@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,19 @@ def killed_after_states(config: dict[str, t.Any], states: int) -> list[dict[str,
             tap.wait()
             watchdog.cancel()
     return parse_messages("".join(lines))
+
+
+def signalled(process: subprocess.Popen[str], signum: int, within: float) -> tuple[float, str]:
+    """Send ``signum`` to ``process``: the seconds it took to end (it is killed after ``within``),
+    and its stderr."""
+    process.send_signal(signum)
+    sent = time.monotonic()
+    try:
+        process.wait(timeout=within)
+    finally:
+        process.kill()  # a no-op once it has ended
+    waited = time.monotonic() - sent
+    return waited, process.communicate(timeout=10)[1]
 
 
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:

@@ -33,6 +33,7 @@ from harness import (
     run_cli,
     run_command,
     run_tap,
+    signalled,
     start_cli,
 )
 
@@ -896,14 +897,7 @@ def test_a_signal_while_the_reader_has_stopped_reading_stops_the_tap_within_the_
     with Simulator(seed=3, events=5_000, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
         process = start_cli(events_config(sim), tmp_path)
         wait_until_writing_to_a_full_pipe(process)
-        process.send_signal(signum)
-        sent = time.monotonic()
-        try:
-            process.wait(timeout=signals.GIVE_UP_AFTER + 10)
-        finally:
-            process.kill()  # a no-op once it has ended
-        waited = time.monotonic() - sent
-        _, stderr = process.communicate(timeout=10)
+        waited, stderr = signalled(process, signum, within=signals.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 128 + signum
     assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5

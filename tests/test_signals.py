@@ -13,10 +13,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import typing as t
 
 import pytest
+from harness import signalled
 
 from tap_aphex import cli, signals
 
@@ -166,14 +166,7 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
 
-    process.send_signal(signum)
-    sent = time.monotonic()
-    try:
-        process.wait(timeout=signals.GIVE_UP_AFTER + 10)
-    finally:
-        process.kill()  # a no-op once it has ended
-    waited = time.monotonic() - sent
-    stderr = process.communicate(timeout=10)[1]
+    waited, stderr = signalled(process, signum, within=signals.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 128 + signum
     assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
