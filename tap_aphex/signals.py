@@ -68,10 +68,17 @@ def for_worker_thread() -> set[int | signal.Signals] | None:
 
 def for_airbyte() -> None:
     """Airbyte's signals: SIGTERM ends the process at once (every STATE already out covers only
-    records already out), SIGINT raises KeyboardInterrupt. Also after the SDK set its own."""
+    records already out), SIGINT raises KeyboardInterrupt, and the process ends within
+    `GIVE_UP_AFTER` (its TRACE may wait on a reader that stopped reading). Also after the SDK
+    set its own."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _airbyte_interrupt)
+
+
+def _airbyte_interrupt(signum: int, frame: FrameType | None) -> None:
+    threading.Thread(target=_end_if_still_running, args=(None, signum), daemon=True).start()
+    raise KeyboardInterrupt
 
 
 class Held:
@@ -133,20 +140,22 @@ class Interrupts:
         return 128 + (self.received or signal.SIGINT)
 
 
-def _end_if_still_running(interrupts: Interrupts, signum: int) -> None:
+def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
     """If the run has not ended `GIVE_UP_AFTER` after a stop, end the process now, as the signal
     asks: from this thread, since the main thread is stuck in a write only the reader can end;
-    with the signal's exit status, and the run's last line if it was not said yet."""
+    with the signal's exit status, and the run's last line if it was not said yet (``None``:
+    `source-aphex`, whose log lines are Airbyte messages on that very stdout)."""
     for_worker_thread()
     time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
-    if not interrupts.said.is_set():
+    if interrupts is None or not interrupts.said.is_set():
         signame = signal.Signals(signum).name
         message = (
             f"Interrupted ({signame}): stopped. The output was not being read, so its last line "
             "may be cut; the last STATE the reader received is where the next run resumes."
         )
+        shown = _as_logged(message) if interrupts else f"source-aphex: {message}"
         # In a thread of its own, so that a full stderr pipe cannot hold the exit up.
-        line = (_as_logged(message) + "\n").encode()
+        line = (shown + "\n").encode()
         writer = threading.Thread(target=_write_stderr, args=(line,), daemon=True)
         writer.start()
         writer.join(STDERR_WAIT)

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from airbyte_protocol.models import AirbyteMessage
 from aphex_simulator import Simulator
-from harness import events_config
+from harness import events_config, signalled, wait_until_writing_to_a_full_pipe
 
+from tap_aphex import signals
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.protocol import CHECKPOINT, singer_state
 from tap_aphex.airbyte.writer import connection_status, error_trace
@@ -700,6 +701,27 @@ def test_sigterm_ends_a_read_at_once_with_nothing_more_written(
     messages = [valid(json.loads(line)) for line in lines]
     assert exit_code == -signal.SIGTERM  # what PyAirbyte counts as a clean stop
     assert [m for m in messages if m["type"] in ("STATE", "RECORD")] == []
+
+
+def test_sigint_ends_a_read_in_time_even_when_nobody_reads_its_output(tmp_path: Path) -> None:
+    # Its TRACE saying so would wait on the full pipe for as long as the reader stalls.
+    with Simulator(seed=3, events=5_000, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+        config.write_text(json.dumps(events_config(sim)))
+        catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+        command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        wait_until_writing_to_a_full_pipe(process)
+        waited, stderr = signalled(process, signal.SIGINT, within=signals.GIVE_UP_AFTER + 10)
+
+    assert process.returncode == 130
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
+    assert stderr.endswith(
+        "source-aphex: Interrupted (SIGINT): stopped. The output was not being read, so its last "
+        "line may be cut; the last STATE the reader received is where the next run resumes.\n"
+    )
 
 
 def test_published_plans_land_with_a_state_per_project(tmp_path: Path) -> None:

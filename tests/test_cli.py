@@ -6,17 +6,14 @@ traceback; no key, token or URL query value reaches the output at any log level.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import termios
 import threading
 import time
 import typing as t
@@ -35,6 +32,7 @@ from harness import (
     run_tap,
     signalled,
     start_cli,
+    wait_until_writing_to_a_full_pipe,
 )
 
 from tap_aphex import signals
@@ -828,44 +826,6 @@ def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_
 
     assert process.returncode == 1
     assert one_clear_error(stderr).startswith("Output closed by its reader (broken pipe)")
-
-
-F_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)  # a pipe's capacity (Linux only)
-
-
-def wait_until_writing_to_a_full_pipe(process: subprocess.Popen[str]) -> None:
-    """Until the process waits in a write to its stdout, which nobody reads: records fill at least
-    half the pipe, and Linux says it waits in `pipe_write` (where /proc hides that, or elsewhere:
-    what the pipe holds has stopped growing for half a second).
-
-    Not `wchan` alone: it reads "0" while the process runs, which is no sign that it is hidden,
-    and under load the process may still be starting then.
-    """
-    assert process.stdout is not None
-    pipe = process.stdout.fileno()
-    capacity = fcntl.fcntl(pipe, F_GETPIPE_SZ) if F_GETPIPE_SZ else 16_384  # macOS: 16 KiB at least
-    wchan = Path(f"/proc/{process.pid}/wchan")  # the kernel function it waits in
-    deadline = time.monotonic() + 30
-    held, since = -1, time.monotonic()
-    while True:
-        before, held = held, bytes_in(pipe)
-        if held != before:
-            since = time.monotonic()
-        if held >= capacity // 2:
-            waits_in = wchan.read_text() if wchan.exists() else ""
-            if "pipe_write" in waits_in or time.monotonic() - since >= 0.5:  # "anon_pipe_write"
-                return
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the tap never filled its stdout")
-        time.sleep(0.01)
-
-
-def bytes_in(pipe: int) -> int:
-    """How many bytes wait in the pipe to be read."""
-    waiting = array.array("i", [0])
-    fcntl.ioctl(pipe, termios.FIONREAD, waiting)
-    return waiting[0]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
