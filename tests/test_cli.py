@@ -586,7 +586,19 @@ def test_the_connection_test_says_why_a_project_answering_500_failed(
     assert run.returncode == 1
     last = log_lines(run.stderr, "ERROR")[-1]
     assert f"project {failing.url}: HTTP 500 Internal Server Error from {failing.url}" in last
-    assert "over its 32 MB limit" in last
+    assert "Twice, for one version: the project's server fails." in last
+    assert "tell Aphex (hello@aphex.co)" in last
+
+
+def test_the_connection_test_asks_again_after_a_passing_500(organisation: Simulator) -> None:
+    # As a read does: the first 500 may be passing, so the project is asked once more.
+    passing = organisation.plan_projects[0]
+    organisation.set_plan_fault(passing.account_id, "500", 1)
+
+    run = run_cli(full_config(organisation), None, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert f"Connection test: project {passing.url} answered." in run.stderr
 
 
 def test_the_connection_test_asks_for_one_event_when_page_size_is_set(
