@@ -184,7 +184,8 @@ class TapAphex(SeamTap):
                     # The quota's clean stop in a run; here the key was never checked.
                     failures.append(
                         "task events: the Data API answered HTTP 503 (its daily limit is spent, "
-                        "or it is down), so the key could not be checked: test again tomorrow"
+                        "or it is down), so the key could not be checked: test again later "
+                        "(tomorrow, if the day's events are spent)"
                     )
                 elif self.report.records_sent[TaskEventsStream.name]:
                     passed.append("the Data API served its first event")

@@ -624,7 +624,8 @@ def test_the_connection_test_fails_when_a_503_left_the_key_unchecked(
     assert last.startswith(
         "the connection test failed: task events: the Data API answered HTTP 503"
     )
-    assert "so the key could not be checked: test again tomorrow" in last
+    assert "so the key could not be checked: test again later" in last
+    assert "next run" not in run.stderr  # a test is no run to resume
     assert "Connection test passed" not in run.stderr
 
 
@@ -637,6 +638,8 @@ def test_the_connection_test_passes_on_an_empty_log_and_says_so() -> None:
         "Connection test passed: the Data API answered (its log holds no event yet), every "
         "project answered." in run.stderr
     )
+    assert "Reached the end of the log: 0 events read in this run." in run.stderr
+    assert "next run" not in run.stderr  # a test is no run to resume
 
 
 def test_the_connection_test_names_every_failure_not_only_the_first(

@@ -264,19 +264,21 @@ def progress_words(count: int) -> str:
 
 
 def stop_words(
-    reason: StopReason, count: int, resume_at: str, waited: float
+    reason: StopReason, count: int, resume_at: str | None, waited: float
 ) -> tuple[int, str] | None:
-    """The line (level, text) saying why the reading stopped; None: a failure says its own."""
-    read, resumes = _events_read(count), f"the next run resumes {resume_at}."
+    """The line (level, text) saying why the reading stopped; None: a failure says its own.
+    ``resume_at`` None: a connection test, which no run resumes."""
+    read = _events_read(count)
+    resumes = f"; the next run resumes {resume_at}." if resume_at else "."
     if reason is StopReason.DAILY_LIMIT:
         return logging.WARNING, (
             f"The Data API's daily event limit is reached (HTTP 503; {waited:.0f} s waited for it "
-            f"in this run, within `retry_budget_seconds`) after {read}; {resumes}"
+            f"in this run, within `retry_budget_seconds`) after {read}{resumes}"
         )
     if reason is StopReason.MAX_EVENTS:
-        return logging.INFO, f"Stopping after {read} (`max_events_per_run`); {resumes}"
+        return logging.INFO, f"Stopping after {read} (`max_events_per_run`){resumes}"
     if reason is StopReason.END_OF_LOG:
-        return logging.INFO, f"Reached the end of the log: {read}; {resumes}"
+        return logging.INFO, f"Reached the end of the log: {read}{resumes}"
     return None
 
 

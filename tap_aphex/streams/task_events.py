@@ -209,7 +209,11 @@ class TaskEventsStream(AphexStream):
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
-        said = event_log.stop_words(reason, self._events_read, resume_at, self.retry_budget.waited)
+        # A dry run (`--test`) is no run to resume: its line says nothing of a next one.
+        testing = self.ABORT_AT_RECORD_COUNT is not None
+        said = event_log.stop_words(
+            reason, self._events_read, None if testing else resume_at, self.retry_budget.waited
+        )
         if said:
             self.logger.log(*said)
 
