@@ -53,13 +53,16 @@ class IncrementalOnly(Stream):
     def apply_catalog(self, catalog: Catalog) -> None:
         own_key = self.replication_key
         super().apply_catalog(catalog)
-        if self.replication_method == "INCREMENTAL" and self.replication_key == own_key:
-            return
+        if not self.selected or (
+            self.replication_method == "INCREMENTAL" and self.replication_key == own_key
+        ):
+            return  # a stream left out is not read, whatever its entry says
+        key = f" on {self.replication_key:.40}" if self.replication_key else ""
         raise ConfigError(
-            f"The catalog asks for {self.name} by {self.replication_method:.20}"
-            f"{f' on {self.replication_key:.40}' if self.replication_key else ''}: tap-aphex "
-            f"reads it incrementally on {own_key} only. Remove `replication_method` and "
-            "`replication_key` from its catalog entry, or make the catalog with `--discover`."
+            f"The catalog asks for {self.name} by {self.replication_method[:20]!r}{key}: "
+            f"tap-aphex reads it by 'INCREMENTAL' on {own_key} only. Drop that stream's "
+            "replication method and key from the catalog (its entry, its metadata, or Meltano's "
+            "`metadata` for it), or make the catalog with `--discover`."
         )
 
 

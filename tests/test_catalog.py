@@ -19,10 +19,11 @@ if t.TYPE_CHECKING:
 @pytest.mark.parametrize(
     ("stream", "asked", "words"),
     [
-        ("task_events", {"replication_method": "FULL_TABLE"}, "task_events by FULL_TABLE"),
-        ("tasks", {"replication_method": "FULL_TABLE"}, "tasks by FULL_TABLE"),
-        ("task_statuses", {"replication_key": "date"}, "task_statuses by INCREMENTAL on date"),
-        ("published_plans", {"replication_method": "FULL_TABLE"}, "published_plans by FULL"),
+        ("task_events", {"replication_method": "FULL_TABLE"}, "task_events by 'FULL_TABLE'"),
+        ("tasks", {"replication_method": "FULL_TABLE"}, "tasks by 'FULL_TABLE'"),
+        ("tasks", {"replication_method": "incremental"}, "tasks by 'incremental'"),  # the SDK's
+        ("task_statuses", {"replication_key": "date"}, "task_statuses by 'INCREMENTAL' on date"),
+        ("published_plans", {"replication_method": "FULL_TABLE"}, "published_plans by 'FULL"),
     ],
 )
 def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
@@ -48,5 +49,29 @@ def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
     assert "Traceback" not in run.stderr
     (error,) = log_lines(run.stderr, "ERROR")
     assert f"The catalog asks for {words}" in error
-    assert "make the catalog with `--discover`" in error
+    assert "or make the catalog with `--discover`" in error
+    assert "Meltano's `metadata`" in error
     assert run.messages == []
+
+
+def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
+    tmp_path: Path,
+) -> None:
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = TapAphex(config=config).catalog_dict
+        for entry in catalog["streams"]:
+            if entry["tap_stream_id"] == "task_statuses":
+                entry["replication_method"] = "FULL_TABLE"
+                for metadata in entry["metadata"]:
+                    if metadata["breadcrumb"] == []:
+                        metadata["metadata"]["selected"] = False
+        files = {"config": config, "catalog": catalog}
+        for name, content in files.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+
+    assert run.returncode == 0, run.stderr
+    assert run.records("task_statuses") == []
+    assert len(run.records("task_events")) == 300
