@@ -314,7 +314,12 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
             continue
         types = spec.get("type", [])
         types = [types] if isinstance(types, str) else types
-        if "integer" in types and not _ENV_INTEGER.fullmatch(value):
+        if "string" in types and not value.strip():  # named here, as the variable, not the setting
+            problems.append(
+                f"Environment variable {variable} is empty: unset it to leave {name} unset, or "
+                "set a value."
+            )
+        elif "integer" in types and not _ENV_INTEGER.fullmatch(value):
             problems.append(
                 f"Environment variable {variable} must be a whole number (digits only, no spaces)."
             )

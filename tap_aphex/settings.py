@@ -226,7 +226,8 @@ def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     # spend quota on) the whole log. Unset is the setting left out (or null).
     if isinstance(start_after, str) and not start_after.strip():
         problems.append(
-            "`start_after` is empty: remove it to start from the first event, or set an eventId."
+            "`start_after` is empty or blank: remove it to start from the first event, or set an "
+            "eventId."
         )
     elif isinstance(start_after, str) and start_after != start_after.strip():
         problems.append(

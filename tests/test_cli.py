@@ -179,7 +179,8 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
         ),
         (  # empty is not unset: reading from the first event would send the whole log again
             {"TAP_APHEX_START_AFTER": ""},
-            "`start_after` is empty: remove it to start from the first event, or set an eventId.",
+            "Environment variable TAP_APHEX_START_AFTER is empty: unset it to leave start_after "
+            "unset, or set a value.",
         ),
     ],
 )
@@ -261,8 +262,8 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         *(
             (
                 {"start_after": value},
-                "`start_after` is empty: remove it to start from the first event, or set an "
-                "eventId.",
+                "`start_after` is empty or blank: remove it to start from the first event, or set "
+                "an eventId.",
             )
             for value in ("", "  ")
         ),

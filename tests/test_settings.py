@@ -114,8 +114,8 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             "`projects[0].token` holds a character an HTTP header cannot carry",
         ),
         ({"api_key": KEY, "start_after": "abc\n"}, "`start_after` has spaces or a line break"),
-        ({"api_key": KEY, "start_after": ""}, "`start_after` is empty: remove it to start"),
-        ({"api_key": KEY, "start_after": " \t"}, "`start_after` is empty: remove it to start"),
+        ({"api_key": KEY, "start_after": ""}, "`start_after` is empty or blank: remove it"),
+        ({"api_key": KEY, "start_after": " \t"}, "`start_after` is empty or blank: remove it"),
         (  # a scheme but no host: not the plain-http line (it would name host None)
             {"api_key": KEY, "api_url": "http://"},
             "`api_url` must be an https:// URL (this one has no scheme or no host)",
