@@ -749,3 +749,18 @@ def test_a_message_a_person_reads_is_one_line_whatever_a_server_sent() -> None:
 
     for message in (trace, status):
         assert message == "page after n\\n2026 | ERROR | forged\\u001b[31m\\u2028z has no eventId"
+
+
+@pytest.mark.parametrize(("level", "shown"), [("DEBUG", "DEBUG"), ("error", None)])
+def test_log_messages_follow_loglevel_as_the_taps_own_command_does(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str, shown: str | None
+) -> None:
+    monkeypatch.setenv("LOGLEVEL", level)
+
+    result = source(tmp_path, "check", events_config(sim))
+
+    levels = {message["log"]["level"] for message in result.of_type("LOG")}
+    assert ("INFO" in levels) is (shown is not None)  # ERROR: no INFO line
+    assert ("DEBUG" in levels) is (shown == "DEBUG")
+    (status,) = result.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "SUCCEEDED"

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -154,7 +155,11 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
-    root.setLevel(logging.INFO)
+    # The level the tap's own command reads (TAP_APHEX_LOGLEVEL, else LOGLEVEL; INFO unset); one
+    # that names no level is refused by the command as a config problem, so INFO meanwhile.
+    wanted = os.environ.get("TAP_APHEX_LOGLEVEL") or os.environ.get("LOGLEVEL") or "INFO"
+    level = logging.getLevelName(wanted.strip().upper())
+    root.setLevel(level if isinstance(level, int) else logging.INFO)
     logging.captureWarnings(True)
     try:
         with contextlib.redirect_stdout(sys.stderr):
