@@ -26,6 +26,7 @@ SCHEMA = "aphex"
 STREAMS = (
     "task_events",
     "tasks",
+    "task_statuses",
     "published_plans",
     "published_plan_tasks",
     "published_plan_statuses",
