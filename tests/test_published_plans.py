@@ -166,6 +166,24 @@ def test_an_expired_token_fails_that_project_only_and_the_run_ends_non_zero(
     assert not any(p.token in run.stderr + run.stdout for p in projects)
 
 
+@pytest.mark.parametrize(("suffix", "slash_said"), [("x", False), ("/", True)])
+def test_a_url_with_no_plans_fails_that_project_with_what_to_copy(
+    portfolio: Simulator, suffix: str, slash_said: bool
+) -> None:
+    wrong, right = portfolio.plan_projects[:2]
+    config = plans_config([wrong, right])
+    config["projects"][0]["url"] += suffix  # sent as written: the API answers 404
+
+    run = run_cli(config)
+
+    assert run.returncode == 1
+    assert set(versions_by_project(run)) == {right.account_id}
+    summary = run.stderr.strip().splitlines()[-1]
+    assert f"project {wrong.name}: No published plans at its URL (HTTP 404)" in summary
+    assert "copy the URL again from the project's Integrations page" in summary
+    assert ("(without the `/` this one ends with)" in summary) is slash_said
+
+
 def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> None:
     with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=60) as probe:
         size_of_two = len(json.dumps(probe.plan_document(probe.plan_projects[0].account_id, 2)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import typing as t
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -121,9 +122,15 @@ class PublishedPlansStream(AphexStream):
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.NOT_FOUND:
+            # The URL is sent as written; a slash after the account id is the likeliest slip.
+            slash = (
+                " (without the `/` this one ends with)"
+                if urlsplit(response.url).path.endswith("/")
+                else ""
+            )
             msg = (
                 "No published plans at its URL (HTTP 404); copy the URL again "
-                "from the project's Integrations page."
+                f"from the project's Integrations page{slash}."
             )
             raise AphexError(msg)
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
