@@ -26,7 +26,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import PublishedVersion
-    from tap_aphex.streams.plan_history import ProjectRead
 
 #: Partition-state keys beside the SDK's: the ids of the versions published at the bookmark's time,
 #: the highest `version` number landed, the skipped entries already warned about.
@@ -174,15 +173,23 @@ def read_mark(
 
 
 def move_bookmarks(
-    parent: Stream, context: Context | None, read: ProjectRead, fed: list[Stream]
+    parent: Stream,
+    context: Context | None,
+    fed: list[Stream],
+    *,
+    marks: Mapping[Stream, Mark],
+    landings: Mapping[Stream, Landing],
+    gap: bool,
+    skipped: t.Collection[str],
 ) -> list[dt.datetime | None]:
-    """Each stream's bookmark for the project after a read in full; never over a gap."""
+    """Each stream's bookmark for the project after a read in full (what each had landed, what
+    it lands now); never over a ``gap``. The entries ``skipped`` are kept as said."""
     moved = []
     for stream in fed:
         state = stream.get_context_state(project_only(context))
         sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
-        mark, landing = read.marks[stream], read.landing[stream]
-        if read.left_a_gap or landing.newest is None:
+        mark, landing = marks[stream], landings[stream]
+        if gap or landing.newest is None:
             moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
             continue
         if mark.when is None or landing.newest >= mark.when:  # else only a backdated one landed
@@ -194,8 +201,8 @@ def move_bookmarks(
         state[BOOKMARK_VERSION] = max(numbers, default=None)
         moved.append(max(landing.newest, mark.when or landing.newest))
     parent_state = parent.get_context_state(project_only(context))
-    if read.skipped:
-        parent_state[SKIPPED_SAID] = sorted(read.skipped)[:MAX_SKIPPED_SAID]
+    if skipped:
+        parent_state[SKIPPED_SAID] = sorted(skipped)[:MAX_SKIPPED_SAID]
     else:
         parent_state.pop(SKIPPED_SAID, None)
     return moved

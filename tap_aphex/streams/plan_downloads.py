@@ -22,7 +22,7 @@ import requests
 import urllib3
 
 from tap_aphex import sdk_seam
-from tap_aphex.client import CHUNK
+from tap_aphex.client import CHUNK, AphexStream
 from tap_aphex.report import AphexError
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
@@ -34,9 +34,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
-    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
     from tap_aphex.streams.plan_history import ProjectRead
-    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
@@ -164,9 +163,13 @@ class PlansRun:
     """This run's downloads of every project, started on the first project's turn."""
 
     def __init__(
-        self, stream: PublishedPlansStream, fed: list[Stream], reads: dict[str, ProjectRead]
+        self,
+        stream: AphexStream,
+        reader: DocumentReader,
+        fed: list[Stream],
+        reads: dict[str, ProjectRead],
     ) -> None:
-        self.stream, self.fed = stream, fed
+        self.stream, self.reader, self.fed = stream, reader, fed
         self.projects = {
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
@@ -188,7 +191,7 @@ class PlansRun:
         while (body := download.next_body()) is not None:
             try:
                 grows = t.cast("t.IO[bytes]", body)  # a file-like that ijson reads as it grows
-                for version in self.stream.reader.versions(grows, read.label, read=read):
+                for version in self.reader.versions(grows, read.label, read=read):
                     if version is not None and version.id not in handed:
                         handed.add(version.id)
                         yield version
@@ -259,7 +262,7 @@ class PlansRun:
             "Project %s: requesting its published plans (project %d of %d, limit=%d).",
             read.label,
             download.order,
-            len(stream.partitions),
+            len(self.projects),
             read.policy.limit,
         )
         try:

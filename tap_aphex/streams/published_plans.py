@@ -160,9 +160,8 @@ class PublishedPlansStream(AphexStream):
             for stream in fed:
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
-            self._run = PlansRun(
-                self, fed, {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            )
+            reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
+            self._run = PlansRun(self, self.reader, fed, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
         read, fed = download.read, run.fed
@@ -201,7 +200,15 @@ class PublishedPlansStream(AphexStream):
                 why, bookmarks = StopReason.FAILURE, [read.marks[s].when for s in fed]
             else:
                 say_how_far(self.logger, read)
-                bookmarks = move_bookmarks(self, context, read, fed)
+                bookmarks = move_bookmarks(
+                    self,
+                    context,
+                    fed,
+                    marks=read.marks,
+                    landings=read.landing,
+                    gap=read.left_a_gap,
+                    skipped=read.skipped,
+                )
                 why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
