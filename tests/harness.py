@@ -149,6 +149,18 @@ def killed_after_states(config: dict[str, t.Any], states: int) -> list[dict[str,
     return parse_messages("".join(lines))
 
 
+def with_output_closed(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` run with a stdout whose reader is already gone (``... | head -c 0``)."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run(
+            command, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120, check=False
+        )
+    finally:
+        os.close(writer)
+
+
 def signalled(process: subprocess.Popen[str], signum: int, within: float) -> tuple[float, str]:
     """Send ``signum`` to ``process``: the seconds it took to end (it is killed after ``within``),
     and its stderr."""

@@ -20,7 +20,12 @@ from pathlib import Path
 import pytest
 from airbyte_protocol.models import AirbyteMessage
 from aphex_simulator import Simulator
-from harness import events_config, signalled, wait_until_writing_to_a_full_pipe
+from harness import (
+    events_config,
+    signalled,
+    wait_until_writing_to_a_full_pipe,
+    with_output_closed,
+)
 
 from tap_aphex import signals
 from tap_aphex.airbyte.cli import run
@@ -661,19 +666,7 @@ def test_a_discovery_whose_reader_went_away_says_so_on_stderr(
 ) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps(events_config(sim)))
-    reader, writer = os.pipe()
-    os.close(reader)  # as `source-aphex discover ... | head -c 0`
-    try:
-        done = subprocess.run(
-            [str(SOURCE_APHEX), "discover", "--config", str(config)],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(writer)
+    done = with_output_closed([str(SOURCE_APHEX), "discover", "--config", str(config)])
 
     assert done.returncode == 1
     assert done.stderr == "source-aphex: output closed by its reader (broken pipe): stopped.\n"

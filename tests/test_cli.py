@@ -33,6 +33,7 @@ from harness import (
     signalled,
     start_cli,
     wait_until_writing_to_a_full_pipe,
+    with_output_closed,
 )
 
 from tap_aphex import signals
@@ -316,19 +317,8 @@ def test_discovery_without_settings_is_an_empty_catalog_saying_what_enables_stre
 
 
 def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
-    reader, writer = os.pipe()
-    os.close(reader)  # as `tap-aphex --discover | head` once head has what it wants
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "tap_aphex", "--discover"],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        os.close(writer)
+    # As `tap-aphex --discover | head` once head has what it wants.
+    result = with_output_closed([sys.executable, "-m", "tap_aphex", "--discover"])
 
     assert result.returncode == 1
     error = one_clear_error(result.stderr)
