@@ -115,8 +115,6 @@ def _log_config_problem(error: Exception, path: str) -> str:
     """SINGER_SDK_LOG_CONFIG's file, which the SDK reads as YAML for `logging.config.dictConfig`,
     could not be used: one line naming the variable (the SDK's error names neither it nor the
     file's line). A file that does not exist is the SDK's own WARNING, naming it, and no failure."""
-    import yaml
-
     from tap_aphex.logs import printable
 
     shown = printable(path, limit=120)
@@ -126,11 +124,11 @@ def _log_config_problem(error: Exception, path: str) -> str:
         reason = "it names a directory, not a file"
     elif isinstance(error, OSError):
         reason = f"the file cannot be read: {error.strerror or error}"
-    elif isinstance(error, yaml.MarkedYAMLError):
-        line = f" at line {error.problem_mark.line + 1}" if error.problem_mark else ""
-        reason = f"the file is not valid YAML ({error.problem or error.context}{line})"
-    elif isinstance(error, yaml.YAMLError):
-        reason = f"the file is not valid YAML ({printable(str(error), limit=120)})"
+    elif type(error).__module__.startswith("yaml"):  # PyYAML's, the SDK's: not ours to import
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        said = getattr(error, "problem", None) or getattr(error, "context", None)
+        reason = f"the file is not valid YAML ({said or printable(str(error), limit=120)}{line})"
     else:  # valid YAML, but not a dictConfig mapping: empty, a list, no `version`, a bad handler
         reason = (
             "the file is not a logging config Python's logging.config.dictConfig accepts "
