@@ -273,20 +273,28 @@ def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: st
     return warnings
 
 
-def log_level_problem(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> str | None:
+def log_level(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> tuple[str, int | None]:
     """The log level's variable, as the SDK reads it (``<prefix>LOGLEVEL`` unless unset or empty,
-    else LOGLEVEL, in any case), if it names no level: the SDK's own error names neither the
-    variable nor the levels.
+    else LOGLEVEL, in any case), and the level it names (None: unset, or no level).
 
     An empty ``<prefix>LOGLEVEL`` is unset to the SDK (it falls through to LOGLEVEL), but an
     empty LOGLEVEL is not: the console takes it as INFO, then the metrics logger's
-    `setLevel('')` fails (`Unknown level: ''`). So it is refused, as any other non-level."""
+    `setLevel('')` fails (`Unknown level: ''`): it names no level."""
     import logging
 
     variable = f"{prefix}LOGLEVEL" if environ.get(f"{prefix}LOGLEVEL") else "LOGLEVEL"
     value = environ.get(variable)
-    if value is None or isinstance(logging.getLevelName(value.upper()), int):
-        return None  # ('' is no level name: `getLevelName` answers "Level ")
+    level = logging.getLevelName(value.upper()) if value is not None else None
+    return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
+
+
+def log_level_problem(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> str | None:
+    """A log level's variable that names no level, in one line: the SDK's own error names neither
+    the variable nor the levels."""
+    variable, level = log_level(environ, prefix)
+    value = environ.get(variable)
+    if value is None or level is not None:
+        return None
     return (
         f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset "
         "it (INFO)."

@@ -35,6 +35,7 @@ from tap_aphex.airbyte.protocol import (
     LOG_STREAMS,
     SINGER_DELETED_AT,
 )
+from tap_aphex.inputs import log_level
 from tap_aphex.logs import one_line
 from tap_aphex.redaction import run_secrets, without_secrets
 from tap_aphex.report import RecordCounting
@@ -155,11 +156,10 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
-    # The level the tap's own command reads (TAP_APHEX_LOGLEVEL, else LOGLEVEL; INFO unset); one
-    # that names no level is refused by the command as a config problem, so INFO meanwhile.
-    wanted = os.environ.get("TAP_APHEX_LOGLEVEL") or os.environ.get("LOGLEVEL") or "INFO"
-    level = logging.getLevelName(wanted.strip().upper())
-    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    # The level the tap's own command reads; unset, INFO. One that names no level is refused by
+    # the command as a config problem, so INFO meanwhile.
+    _, level = log_level(os.environ)
+    root.setLevel(logging.INFO if level is None else level)
     logging.captureWarnings(True)
     try:
         with contextlib.redirect_stdout(sys.stderr):
