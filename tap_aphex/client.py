@@ -44,10 +44,8 @@ CHUNK = 64 * 1024
 
 
 class IncrementalOnly(Stream):
-    """A stream read incrementally on its own key, whatever a catalog asks: a FULL_TABLE (or a
-    foreign replication key) would keep no position the tap can resume from (the event log's
-    three streams share one), so such a catalog is refused before any request, where the SDK
-    documents it (`apply_catalog`)."""
+    """A stream read incrementally on its own key: a FULL_TABLE (or a foreign key) would keep no
+    position to resume from, so such a catalog is refused before any request (`apply_catalog`)."""
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
@@ -67,8 +65,6 @@ class IncrementalOnly(Stream):
 
 
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):
-    """Base for the Aphex HTTP streams."""
-
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
     # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
@@ -90,11 +86,9 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
         self._sessions: list[requests.Session] = []  # to close at the end of the run
-        self.retry_budget = RetryBudget(
-            float(self.config["retry_budget_seconds"]),
-            self.SERVICE_UNAVAILABLE_WAITS,
-            self.BACKOFF_FIRST_WAIT,
-        )
+        # The seconds this stream may still wait between retries in this run, and has waited.
+        self.retry_left = float(self.config["retry_budget_seconds"])
+        self.retry_waited = 0.0
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -130,7 +124,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return session
 
     def close_sessions(self) -> None:
-        """Close the connections this stream opened (the SDK never does): the run has ended."""
+        """The run has ended: close the connections this stream opened (the SDK never does)."""
         for session in self._sessions:
             session.close()
 
@@ -155,7 +149,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response
 
     def report_failure(self, what: str, error: Exception) -> None:
-        """Record a failure that ends this stream (or project) but lets the rest of the run land."""
+        """A failure that ends this stream (or project) but lets the rest of the run land."""
         self.report.failed(what, error, self.logger)
 
     @property
@@ -166,9 +160,39 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
         attempts = itertools.count()  # this request's tries: one generator per request
-        return self.backoff_runtime(
-            value=lambda failure: self.retry_budget.spend(failure, next(attempts))
-        )
+        return self.backoff_runtime(value=lambda failure: self.retry_wait(failure, next(attempts)))
+
+    def retry_wait(self, failure: object, attempt: int) -> float:
+        """The wait before the next try, paid from the budget. One that does not fit is not
+        waited: a 503 is raised as it is (the Data API's daily limit), else the run gives up."""
+        # A body that could not be decompressed would likely come the same, and cost quota again.
+        if isinstance(failure, requests.exceptions.ContentDecodingError):
+            raise UnexpectedResponseError(
+                f"{failure_words(failure)}: the body could not be decompressed as its "
+                "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
+            ) from failure
+        requested = retry_after_seconds(getattr(failure, "response", None))
+        unavailable = isinstance(failure, ServiceUnavailableError)
+        waits = self.SERVICE_UNAVAILABLE_WAITS
+        if requested is not None:
+            wait = requested
+        elif unavailable:  # the slower schedule that tells a spent quota from a passing outage
+            wait = waits[min(attempt, len(waits) - 1)]
+        else:
+            wait = self.BACKOFF_FIRST_WAIT * 2**attempt
+        if wait > self.retry_left:
+            if unavailable:
+                raise t.cast("ServiceUnavailableError", failure)
+            asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
+            tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
+            raise RetryBudgetExceededError(
+                f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, more "
+                f"than the {self.retry_left:.0f} s left of `retry_budget_seconds` (one for the "
+                "stream's whole run, every project's retries included): gave up."
+            )
+        self.retry_left -= wait
+        self.retry_waited += wait
+        return wait
 
     @override
     def backoff_jitter(self, value: float) -> float:
@@ -192,49 +216,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             failure_words(details.get("exception")),
             details.get("wait", 0.0),
             details.get("tries", 0) + 1,
-            self.retry_budget.left,
+            self.retry_left,
         )
-
-
-class RetryBudget:
-    """The seconds one stream may still spend waiting between retries in this run. A wait that
-    does not fit is not waited: a 503 is raised as it is (the Data API's daily limit)."""
-
-    def __init__(
-        self, seconds: float, unavailable_waits: tuple[float, ...], first_wait: float = 1.0
-    ) -> None:
-        self.left = seconds
-        self.waited = 0.0  # in this run, for messages
-        self._unavailable_waits, self._first_wait = unavailable_waits, first_wait
-
-    def spend(self, failure: object, attempt: int) -> float:
-        """The wait before the next try; raises when it would overrun the budget."""
-        # A body that could not be decompressed would likely come the same, and cost quota again.
-        if isinstance(failure, requests.exceptions.ContentDecodingError):
-            raise UnexpectedResponseError(
-                f"{failure_words(failure)}: the body could not be decompressed as its "
-                "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
-            ) from failure
-        requested = retry_after_seconds(getattr(failure, "response", None))
-        unavailable = isinstance(failure, ServiceUnavailableError)
-        if requested is not None:
-            wait = requested
-        elif unavailable:  # the slower schedule that tells a spent quota from a passing outage
-            wait = self._unavailable_waits[min(attempt, len(self._unavailable_waits) - 1)]
-        else:
-            wait = self._first_wait * 2**attempt
-        if wait > self.left:
-            if unavailable:
-                raise t.cast("ServiceUnavailableError", failure)
-            asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
-            raise RetryBudgetExceededError(
-                f"{failure_words(failure)} after {_tries(attempt + 1)}; {asked} a {wait:.0f} s "
-                f"wait, more than the {self.left:.0f} s left of `retry_budget_seconds` (one "
-                "for the stream's whole run, every project's retries included): gave up."
-            )
-        self.left -= wait
-        self.waited += wait
-        return wait
 
 
 class BodyWithDeadline:
@@ -303,7 +286,3 @@ def retry_after_seconds(
         logging.getLogger(__name__).debug("Unreadable Retry-After ignored")
         return None
     return max(0.0, when.timestamp() - now())
-
-
-def _tries(count: int) -> str:
-    return f"{count} {'try' if count == 1 else 'tries'}"

@@ -25,9 +25,7 @@ from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.settings import DAILY_QUOTA
-
-if t.TYPE_CHECKING:
-    from tap_aphex.streams.log_position import RecentIds
+from tap_aphex.streams.log_position import RecentIds, asked
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
@@ -250,11 +248,6 @@ def first_deliveries(
             continue
         delivered.add(event["eventId"])
         yield event
-
-
-def asked(cursor: str | None) -> str:
-    """The cursor a request sent, for a message: ``startAfter=…`` or ``no startAfter``."""
-    return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
 def progress_words(count: int) -> str:

@@ -123,10 +123,14 @@ def resume_words(last_delivered: str | None, start: Start | None) -> str:
     return start.describe() if start is not None else "from the first event"
 
 
-def refused_cursor_advice(
-    refused: str, cursor_sent: str | None, start: Start | None, page_size_sent: int | None = None
+def refused_query(
+    body: str, cursor_sent: str | None, start: Start | None, page_size_sent: int | None
 ) -> str:
-    """``refused`` (the Data API's 400, worded) with what to do about the cursor that was sent."""
+    """The Data API's 400 (its quoted ``body``), with what to do about the query that was sent."""
+    query = asked(cursor_sent)
+    if page_size_sent:
+        query += f", pageSize={page_size_sent}"
+    refused = f"The Data API refused the query (HTTP 400): {query}.{body}"
     if cursor_sent and start is not None and cursor_sent != start.cursor:
         return (
             f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
@@ -145,6 +149,11 @@ def refused_cursor_advice(
     if not checks:  # a first request with nothing of ours in it: the URL is what is refused
         return f"{refused} Check `api_url`: copy it again from the Data API's documentation."
     return f"{refused} Check {' and '.join(checks)}."
+
+
+def asked(cursor: str | None) -> str:
+    """The cursor a request sent, for a message: ``startAfter=…`` or ``no startAfter``."""
+    return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
 class RecentIds:

@@ -69,8 +69,8 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: log_position.Start | None = None  # where the run started, by which setting
-        self._cursor_sent: str | None = None  # the startAfter of the latest request, for messages
+        self._start: log_position.Start | None = None
+        self._cursor_sent: str | None = None  # the latest request's, for messages
         self._page_size_sent: int | None = None
         self._delivered = log_position.RecentIds()
         self._pending: list[Row] = []  # events delivered since the last checkpoint
@@ -91,10 +91,10 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_new_paginator(self) -> event_log.EventLogPaginator:
-        fed = [stream for stream in (self, *self.child_streams) if stream.selected]
         bookmarks = [
             log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
-            for stream in fed
+            for stream in (self, *self.child_streams)
+            if stream.selected
         ]
         self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
         self._handed_to = self._start.cursor
@@ -122,16 +122,9 @@ class TaskEventsStream(AphexStream):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == HTTPStatus.BAD_REQUEST:
-            query = event_log.asked(self._cursor_sent)
-            if self._page_size_sent:
-                query += f", pageSize={self._page_size_sent}"
-            refused = f"The Data API refused the query (HTTP 400): {query}.{quoted_body(response)}"
-            msg = log_position.refused_cursor_advice(
-                refused, self._cursor_sent, self._start, self._page_size_sent
-            )
-            raise CursorRejectedError(msg)
+        if response.status_code == HTTPStatus.BAD_REQUEST:
+            sent = (self._cursor_sent, self._start, self._page_size_sent)
+            raise CursorRejectedError(log_position.refused_query(quoted_body(response), *sent))
         super().validate_response(response)
 
     @override
@@ -166,12 +159,13 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one."""
+        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
+        However the reading ends, what was read lands, unless stdout is gone, the SDK dropped
+        this generator, or the run is interrupted."""
+        # The SDK's dry run (`--test`, its standard tests) aborts the sync after its limit:
+        # ending first, like `max_events_per_run`, hands the events read to `tasks`.
         limit = self.config.get("max_events_per_run")
-        # The SDK's dry run (`--test`, its standard tests) aborts the sync after this many
-        # records: ending first, like `max_events_per_run`, hands the events read to `tasks`.
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
-        wind_down = False  # True: the run goes on or ends cleanly, so what is pending lands
         try:
             for event in self.request_records(context):
                 yield event  # resumed: the SDK has written it and moved the bookmark onto it
@@ -181,28 +175,23 @@ class TaskEventsStream(AphexStream):
                     self._stopped(StopReason.MAX_EVENTS)
                     break
                 if dry_run_limit is not None and self._events_read >= dry_run_limit:
-                    break  # `tasks` gets what was read, as in a real run
+                    break
             else:
                 self._stopped(StopReason.END_OF_LOG)
-            wind_down = True
         except ServiceUnavailableError:
             self._stopped(StopReason.DAILY_LIMIT)
-            wind_down = True
         except STREAM_FAILURES as error:
-            wind_down = True
             self.report_failure(f"task events (after {self._events_read} read in this run)", error)
             self._stopped(StopReason.FAILURE)
         except (BrokenPipeError, GeneratorExit):
-            raise  # stdout is gone, or the SDK dropped this generator: nothing more goes out
-        except Exception:
-            wind_down = True  # a bug of ours: what was read still lands, then the run fails
             raise
-        except BaseException:  # an interrupt or SystemExit: nothing more goes out either
+        except Exception:
+            self._checkpoint()  # a bug of ours: what was read still lands, then the run fails
+            raise
+        except BaseException:
             self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
             raise
-        finally:
-            if wind_down:
-                self._checkpoint()
+        self._checkpoint()
 
     def _stopped(self, reason: StopReason) -> None:
         resume_at = self._resume_at()
@@ -212,7 +201,7 @@ class TaskEventsStream(AphexStream):
         # A dry run (`--test`) is no run to resume: its line says nothing of a next one.
         testing = self.ABORT_AT_RECORD_COUNT is not None
         said = event_log.stop_words(
-            reason, self._events_read, None if testing else resume_at, self.retry_budget.waited
+            reason, self._events_read, None if testing else resume_at, self.retry_waited
         )
         if said:
             self.logger.log(*said)
@@ -230,21 +219,18 @@ class TaskEventsStream(AphexStream):
         progress = event_log.progress_words(self._events_read)
         self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
-            # Handed to `tasks` as each BATCH of task_events goes out: `get_batches`.
-            self._awaiting_batch += events
+            self._awaiting_batch += events  # handed to `tasks` with its BATCH: `get_batches`
         else:
             self._hand_to_tasks(events)
             sdk_seam.write_state(self)
         self._last_checkpoint = last
 
     def _hand_to_tasks(self, events: list[Row]) -> None:
-        """`tasks` and `task_statuses`: the newest copy of each task the page changed."""
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
-        if not fed or not events:
-            return
-        tasks = event_log.newest_change_per_task(events, self.reader)
-        for child in fed:
-            child.apply(tasks, events[-1]["eventId"])
+        if fed and events:
+            tasks = event_log.newest_change_per_task(events, self.reader)
+            for child in fed:
+                child.apply(tasks, events[-1]["eventId"])
 
     @override
     def get_batches(
@@ -277,7 +263,7 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         """This stream's records, from the page's newest copy of each task it changed."""
-        return tasks  # `tasks`: the copies themselves
+        return tasks
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
         """Emit one page's records; the bookmark is the page's last event, which may change no
