@@ -1,12 +1,10 @@
-"""The streams, one module per API: the Data API's (`task_events`, with `tasks` and
-`task_statuses` built in the same pass) and the Published Plans API's (`published_plans` and its
-two tables); here, what their fed streams share.
+"""The streams, one module per API: the Data API's (`task_events`, feeding `tasks` and
+`task_statuses`) and the Published Plans API's (`published_plans` and its two tables).
 
-Child streams are fed directly by their parent, from data it has already read. The SDK syncs a
-child once per parent record, which for `tasks` would mean a SCHEMA and a STATE per event; feeding
-a page (or a published version) at a time keeps one read of the source and lets the parent decide
-when the child's STATE may go out. The SCHEMA goes out once per run, not per feed.
-"""
+Child streams are fed by their parent, from data it has already read: the SDK syncs a child once
+per parent record, which for `tasks` would mean a SCHEMA and a STATE per event. Fed a page (or a
+published version) at a time, the source is read once and the parent decides when the child's
+STATE may go out."""
 
 from __future__ import annotations
 
@@ -25,10 +23,8 @@ if t.TYPE_CHECKING:
 
 
 class FedStream(IncrementalOnly, SchemaOncePerRun):
-    """A child stream whose records are the rows its parent hands it.
-
-    Each feed is a `sync` of its own, but its SCHEMA goes out once per run (`SchemaOncePerRun`).
-    """
+    """A child stream whose records are the rows its parent hands it: each feed is a `sync` of
+    its own, its SCHEMA once per run (`SchemaOncePerRun`)."""
 
     _fed: t.Iterable[dict[str, t.Any]] = ()
 

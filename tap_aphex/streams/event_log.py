@@ -113,11 +113,8 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     if kind == DELETE_TYPE:
         deleted_at = event["createdAt"] or epoch_to_rfc3339(time.time())
         return {"id": task["id"], **produced_by, "_sdc_deleted_at": deleted_at}
-    if task.keys() <= TASK_FIELDS:  # the usual task: nothing undocumented in it
-        documented, undocumented = dict(task), {}
-    else:
-        documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
-        undocumented = {key: value for key, value in task.items() if key not in TASK_FIELDS}
+    documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
+    undocumented = {key: value for key, value in task.items() if key not in TASK_FIELDS}
     # The event's misfits that belong to the task (and its time) keep their vendor path here too.
     for key, value in (event["undocumented"] or {}).items():
         if key == "createdAt" or key.startswith("task."):
