@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import typing as t
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from http import HTTPStatus
 
 import requests
@@ -22,10 +22,9 @@ from tap_aphex import schemas
 from tap_aphex.decode_policy import as_sent
 from tap_aphex.decoding import decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of, key_of
-from tap_aphex.report import PaginationLoopError, StopReason, UnexpectedResponseError
+from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
-from tap_aphex.settings import DAILY_QUOTA
-from tap_aphex.streams.log_position import RecentIds, asked
+from tap_aphex.streams.log_position import asked
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
@@ -227,50 +226,3 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return response.status_code == 200  # a 204 is the end; get_next decides
-
-
-def first_deliveries(
-    events: Iterable[Row], delivered: RecentIds, reader: Reader, after: str | None
-) -> Iterator[Row]:
-    """The events this run has not delivered yet (``delivered``, updated). One served again is
-    dropped with a WARNING: `tasks` would apply it over a newer copy."""
-    for event in events:
-        if event["eventId"] in delivered:
-            reader.warn_once(
-                ("again", event["eventId"]),
-                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}), "
-                "though it was delivered already (in this run, or as the event it started after): "
-                "not sent twice; the copy delivered first stands, in `tasks` too.",
-            )
-            continue
-        delivered.add(event["eventId"])
-        yield event
-
-
-def progress_words(count: int) -> str:
-    """``1,234 events read in this run (6% of the 20,000-a-day quota)``."""
-    share = 100 * count / DAILY_QUOTA
-    return f"{_events_read(count)} ({share:.0f}% of the {DAILY_QUOTA:,}-a-day quota)"
-
-
-def stop_words(
-    reason: StopReason, count: int, resume_at: str | None, waited: float
-) -> tuple[int, str] | None:
-    """The line (level, text) saying why the reading stopped; None: a failure says its own.
-    ``resume_at`` None: a connection test, which no run resumes."""
-    read = _events_read(count)
-    resumes = f"; the next run resumes {resume_at}." if resume_at else "."
-    if reason is StopReason.DAILY_LIMIT:
-        return logging.WARNING, (
-            f"The Data API's daily event limit is reached (HTTP 503; {waited:.0f} s waited for it "
-            f"in this run, within `retry_budget_seconds`) after {read}{resumes}"
-        )
-    if reason is StopReason.MAX_EVENTS:
-        return logging.INFO, f"Stopping after {read} (`max_events_per_run`){resumes}"
-    if reason is StopReason.END_OF_LOG:
-        return logging.INFO, f"Reached the end of the log: {read}{resumes}"
-    return None
-
-
-def _events_read(count: int) -> str:
-    return f"{count:,} event{'' if count == 1 else 's'} read in this run"

@@ -1,17 +1,22 @@
-"""Where a run reads the task-event log from, where the next one resumes, and what this run has
-already delivered."""
+"""Where a run reads the task-event log from, what it has delivered (each event once), why it
+stopped and where the next run resumes."""
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from array import array
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tap_aphex.decoding import described, readable
+from tap_aphex.report import StopReason
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
+
+if t.TYPE_CHECKING:
+    from tap_aphex.reader import Reader, Row
 
 
 @dataclass(frozen=True)
@@ -184,3 +189,50 @@ class RecentIds:
         if len(self._recent) >= self._page:
             self._sealed.append(array("q", sorted(self._recent)))  # the oldest page drops out
             self._recent = set()
+
+
+def first_deliveries(
+    events: Iterable[Row], delivered: RecentIds, reader: Reader, after: str | None
+) -> Iterator[Row]:
+    """The events this run has not delivered yet (``delivered``, updated). One served again is
+    dropped with a WARNING: `tasks` would apply it over a newer copy."""
+    for event in events:
+        if event["eventId"] in delivered:
+            reader.warn_once(
+                ("again", event["eventId"]),
+                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}), "
+                "though it was delivered already (in this run, or as the event it started after): "
+                "not sent twice; the copy delivered first stands, in `tasks` too.",
+            )
+            continue
+        delivered.add(event["eventId"])
+        yield event
+
+
+def progress_words(count: int) -> str:
+    """``1,234 events read in this run (6% of the 20,000-a-day quota)``."""
+    share = 100 * count / DAILY_QUOTA
+    return f"{_events_read(count)} ({share:.0f}% of the {DAILY_QUOTA:,}-a-day quota)"
+
+
+def stop_words(
+    reason: StopReason, count: int, resume_at: str | None, waited: float
+) -> tuple[int, str] | None:
+    """The line (level, text) saying why the reading stopped; None: a failure says its own.
+    ``resume_at`` None: a connection test, which no run resumes."""
+    read = _events_read(count)
+    resumes = f"; the next run resumes {resume_at}." if resume_at else "."
+    if reason is StopReason.DAILY_LIMIT:
+        return logging.WARNING, (
+            f"The Data API's daily event limit is reached (HTTP 503; {waited:.0f} s waited for it "
+            f"in this run, within `retry_budget_seconds`) after {read}{resumes}"
+        )
+    if reason is StopReason.MAX_EVENTS:
+        return logging.INFO, f"Stopping after {read} (`max_events_per_run`){resumes}"
+    if reason is StopReason.END_OF_LOG:
+        return logging.INFO, f"Reached the end of the log: {read}{resumes}"
+    return None
+
+
+def _events_read(count: int) -> str:
+    return f"{count:,} event{'' if count == 1 else 's'} read in this run"

@@ -138,7 +138,7 @@ class TaskEventsStream(AphexStream):
         data = t.cast("dict[str, list[object]]", payload)["data"]
         del data[1:]
         new = list(
-            event_log.first_deliveries(events, self._delivered, self.reader, self._cursor_sent)
+            log_position.first_deliveries(events, self._delivered, self.reader, self._cursor_sent)
         )
         if not new:
             data.clear()  # only events delivered already: to the paginator, an empty page
@@ -200,7 +200,7 @@ class TaskEventsStream(AphexStream):
                 self.report.stopped(stream.name, reason, resume_at)
         # A dry run (`--test`) is no run to resume: its line says nothing of a next one.
         testing = self.ABORT_AT_RECORD_COUNT is not None
-        said = event_log.stop_words(
+        said = log_position.stop_words(
             reason, self._events_read, None if testing else resume_at, self.retry_waited
         )
         if said:
@@ -216,7 +216,7 @@ class TaskEventsStream(AphexStream):
         if not events:
             return
         last = events[-1]["eventId"]
-        progress = event_log.progress_words(self._events_read)
+        progress = log_position.progress_words(self._events_read)
         self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
             self._awaiting_batch += events  # handed to `tasks` with its BATCH: `get_batches`
