@@ -33,10 +33,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-#: What the user must fix (a setting, a credential, the catalog, state or file passed).
-CONFIG_ERRORS = (AuthenticationError, ConfigError, ConfigValidationError)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """The command, started by `tap_aphex.cli.source_aphex`."""
     for_airbyte()  # from here SIGINT is a KeyboardInterrupt; SIGTERM ends the process at once
@@ -98,20 +94,20 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
             "SINGER_SDK_LOG_CONFIG is not read by source-aphex (its logs are Airbyte LOG "
             "messages): unset it, or use tap-aphex for that logging config."
         )
-    try:
-        # The log level is read by the tap each command makes (its metrics logger): a config
-        # problem, said before any request as a refused config is.
-        if problem := log_level_problem(os.environ):
-            raise ConfigError(problem)
-        config = read_json_object(args.config, "config")
-    except ConfigError as error:
-        if args.command != "check":
-            raise
-        _config_refused(error, output)  # a check answers, whatever is wrong with the config
-        return 0
     if args.command == "check":
-        _check(config, output)
+        try:
+            config = _config(args.config)
+            _refuse_what_a_read_would(config)
+            tap = new_tap(config={**config, "published_plans_limit": 1})
+        except (ConfigValidationError, ConfigError) as error:
+            # A check answers whatever is wrong with the config: the TRACE a `read` would end
+            # with, then the check's answer.
+            output.write(error_trace(failure_text(error), "config_error"))
+            output.write(connection_status(succeeded=False, message=failure_text(error)))
+        else:
+            _check(tap, output)
         return 0  # a failed check is an answer, not an error
+    config = _config(args.config)
     if args.command == "discover":
         catalog = protocol.airbyte_catalog(new_tap(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
@@ -121,23 +117,28 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
     return _read(config, configured, passed_state, output)
 
 
-def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Settings a `read` would refuse under Airbyte, found before any request (`check` and `read`
-    both ask first, so no quota is spent on a sync that cannot land).
+def _config(path: Path) -> dict[str, t.Any]:
+    # The tap each command makes reads the log level (its metrics logger): one that names no
+    # level is a config problem, said before any request as a refused config is.
+    if problem := log_level_problem(os.environ):
+        raise ConfigError(problem)
+    return read_json_object(path, "config")
 
-    - `batch_config`: BATCH messages have no Airbyte counterpart; the records would be held back
-      for files no destination reads.
-    - `stream_maps` that rename a stream (`__alias__`), make one (`__source__`, or a key naming no
-      stream of the tap): Airbyte sends records only for the streams of the configured catalog,
-      which `discover` names as the tap's own. Maps that change a stream's properties, or drop
-      it, keep its name and are allowed.
-    """
+
+def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
+    """Settings a `read` under Airbyte refuses, refused by `check` too: before any request, so no
+    quota is spent on a sync that cannot land."""
     problems = []
+    # BATCH messages have no Airbyte counterpart: the records would be held back for files no
+    # destination reads.
     if config.get("batch_config") is not None:
         problems.append(
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
+    # Airbyte sends records only for the configured catalog's streams, which `discover` names as
+    # the tap's own: a map may change a stream's properties, or drop it, but not rename it
+    # (`__alias__`) or make one (`__source__`, or a key naming no stream of the tap).
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
         renames = isinstance(stream_map, dict) and (
@@ -150,11 +151,7 @@ def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
                 "a stream map may change a stream's properties but not its name. Rename in the "
                 "destination instead (its stream prefix or namespace)"
             )
-    return problems
-
-
-def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
-    if problems := airbyte_config_problems(config):
+    if problems:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
 
@@ -169,18 +166,10 @@ def new_tap(**kwargs: t.Any) -> TapAphex:
     return tap
 
 
-def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
-    """`check`: one authenticated request per configured API, through the tap's own streams.
-
-    The Data API: the first page after `start_after` (or the first event), so a check costs up
-    to one page of the daily event quota. Each project: its published plans with `limit=1`.
-    """
-    try:
-        _refuse_what_a_read_would(config)
-        tap = new_tap(config={**config, "published_plans_limit": 1})
-    except (ConfigValidationError, ConfigError) as error:
-        _config_refused(error, output)
-        return
+def _check(tap: TapAphex, output: AirbyteOutput) -> None:
+    """One authenticated request per configured API, through the tap's own streams: the Data
+    API's first page after `start_after` (or the first event), up to one page of the daily event
+    quota; each project's published plans with `limit=1`."""
     outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
     if events is not None:
@@ -199,11 +188,8 @@ def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
 def _read(
     config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
 ) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written.
-
-    Everything that can be refused is refused before the first request: the config (as `check`
-    does), the configured catalog, the state.
-    """
+    """Run the tap on the selected streams, its messages translated as they are written; the
+    config (as `check` does), the configured catalog and the state refused before any request."""
     _refuse_what_a_read_would(config)
     selection = protocol.select(new_tap(config=config), configured)
     state = protocol.singer_state(
@@ -218,30 +204,23 @@ def _read(
         tap.run()
     except RunFailedError:
         # Each failure ended its own stream or project; everything else landed, with its state.
-        errors: list[Exception | None] = [*tap.report.errors]
-        for index, message in enumerate(tap.report.failures):
-            error = errors[index] if index < len(errors) else None
+        for message, error in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(error_trace(message, _failure_type(error)))
-        writer.finish(selection.streams, complete=False)
+        writer.finish(complete=False)
         return 1
     except BrokenPipeError:
         raise
     except BaseException:
-        writer.finish(selection.streams, complete=False)
+        writer.finish(complete=False)
         raise
-    writer.finish(selection.streams, complete=True)
+    writer.finish(complete=True)
     return 0
 
 
-def _failure_type(error: Exception | None) -> str:
-    return "config_error" if isinstance(error, CONFIG_ERRORS) else "system_error"
-
-
-def _config_refused(error: Exception, output: AirbyteOutput) -> None:
-    """A config refused before any request: a config_error, the form `read` uses, then the
-    check's answer."""
-    output.write(error_trace(failure_text(error), "config_error"))
-    output.write(connection_status(succeeded=False, message=failure_text(error)))
+def _failure_type(error: Exception) -> str:
+    # What the user must fix: a setting, a credential, the catalog, state or file passed.
+    fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
+    return "config_error" if fix else "system_error"
 
 
 def failure_text(error: Exception) -> str:

@@ -1,19 +1,15 @@
 """The Airbyte side of the wire: protocol messages, one JSON line each, on stdout and nowhere else.
 
-`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`, the instance form of
-`Tap.message_writer_class`), so every message of a run passes through `write_message` here:
-RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
-status. Nothing in the streams knows which protocol they speak. The tap's log lines go out among
-them as LOG messages, and errors as TRACE messages.
-
-Messages are plain dicts shaped as the Airbyte protocol's models (`airbyte-protocol-models`, which
-the tests validate every line against); the runtime does not need that package.
+`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`), so every message of a run
+passes through its `write_message`: RECORD -> RECORD, STATE -> the per-stream STATEs that moved,
+SCHEMA -> the stream's STARTED status; the streams never know which protocol they speak. Messages
+are plain dicts shaped as `airbyte-protocol-models` defines them (the tests validate every line),
+so the runtime does not need that package.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -46,17 +42,17 @@ if t.TYPE_CHECKING:
 AirbyteMessage = dict[str, t.Any]
 LOGGER = logging.getLogger("tap-aphex")
 
+# Times go out in RFC 3339 (msgspec's own), a Decimal (a number beyond a float's range,
+# decoding.py) as the number, as the SDK's writer has them.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
-def _json_default(value: t.Any) -> t.Any:
-    """What msgspec cannot encode by itself: times as RFC 3339."""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    msg = f"cannot encode {type(value).__name__} as JSON"
-    raise TypeError(msg)
-
-
-# A Decimal (a number beyond a float's range, decoding.py) goes out as the number, as the SDK's.
-_ENCODER = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="number")
+#: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first; below, DEBUG.
+_LEVELS = (
+    (logging.CRITICAL, "FATAL"),
+    (logging.ERROR, "ERROR"),
+    (logging.WARNING, "WARN"),
+    (logging.INFO, "INFO"),
+)
 
 
 class AirbyteOutput:
@@ -96,7 +92,6 @@ def _safe(text: str) -> str:
 
 
 def error_trace(message: str, failure_type: str) -> AirbyteMessage:
-    """A TRACE error: `config_error` when the user must fix a setting, else `system_error`."""
     error = {"message": _safe(message), "failure_type": failure_type}
     return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": _now_ms(), "error": error}}
 
@@ -109,24 +104,9 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     }
 
 
-def _airbyte_level(levelno: int) -> str:
-    """Python's levels in the protocol's words (AirbyteLogMessage.level)."""
-    for floor, name in (
-        (logging.CRITICAL, "FATAL"),
-        (logging.ERROR, "ERROR"),
-        (logging.WARNING, "WARN"),
-    ):
-        if levelno >= floor:
-            return name
-    return "INFO" if levelno >= logging.INFO else "DEBUG"
-
-
 class AirbyteLogHandler(logging.Handler):
-    """Writes each log record as a LOG message.
-
-    Without traceback: a traceback can quote values (keys, tokens) and says nothing a user can act
-    on; the exception's type is enough for a bug report.
-    """
+    """Each log record as a LOG message, without traceback: one can quote values (keys, tokens)
+    and says nothing a user can act on; the exception's type is enough for a bug report."""
 
     def __init__(self, output: AirbyteOutput) -> None:
         super().__init__()
@@ -138,7 +118,8 @@ class AirbyteLogHandler(logging.Handler):
             text = record.getMessage()
             if record.exc_info and record.exc_info[0] is not None:
                 text += f" ({record.exc_info[0].__name__})"
-            log = {"level": _airbyte_level(record.levelno), "message": _safe(text)}
+            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
+            log = {"level": level, "message": _safe(text)}
             self._output.write({"type": "LOG", "log": log})
         except OSError:
             return  # stdout is gone (its reader stopped): there is nowhere left to log to
@@ -148,11 +129,8 @@ class AirbyteLogHandler(logging.Handler):
 
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
-    """Route every log line (and Python warnings) to LOG messages while the command runs.
-
-    Anything else printed to stdout goes to stderr instead: a stray line there would break the
-    protocol for the platform reading it.
-    """
+    """Every log line (and Python warning) as a LOG message while the command runs; anything else
+    printed to stdout goes to stderr (a stray line there breaks the protocol for its reader)."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
@@ -171,21 +149,20 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages as they are written, in order, onto an `AirbyteOutput`.
+    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written.
 
-    Each RECORD written counts for its stream in the run's report (`count_into`), by the same
-    rule as Singer's writer, so the closing summary says what went out under either protocol.
-    Only the configured catalog's streams get records: any other (a parent stream read for its
-    children but not selected, say) is dropped, with one WARNING.
+    Each RECORD written counts for its stream in the run's report (`count_into`), as Singer's
+    writer counts, so the closing summary says what went out under either protocol. Records of a
+    stream the configured catalog lacks (a parent read for its children, say) are dropped, with
+    one WARNING.
     """
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
         self._output = output
-        self._configured = frozenset(streams)
+        self._configured = tuple(streams)  # in the configured catalog's order
         self._dropped: set[str] = set()  # unconfigured streams already warned about
-        self._started: set[str] = set()  # streams whose STARTED status went out
-        self._running: set[str] = set()
+        self._statuses: dict[str, str] = {}  # stream -> its last status sent
         self._records_since_state: Counter[str] = Counter()  # per stream
         self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
         self._checkpoint = 0  # the last CHECKPOINT given
@@ -204,9 +181,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
                         stream[:60],
                     )
                 return
-            if stream not in self._running:
-                self._stream_started(stream)
-                self._running.add(stream)
+            if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
             if SINGER_DELETED_AT in data:
                 data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
@@ -221,8 +196,8 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             self._sent[stream] += 1
         elif isinstance(message, StateMessage):
             self._write_states(message.value.get("bookmarks") or {})
-        elif isinstance(message, SchemaMessage):
-            self._stream_started(message.stream)
+        elif isinstance(message, SchemaMessage) and message.stream not in self._statuses:
+            self._status(message.stream, "STARTED")
         # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves. BATCH: never
         # written, as `read` refuses `batch_config` before the tap runs.
 
@@ -260,19 +235,16 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         """Not used: `write_message` translates first, and one Singer message may become two."""
         raise NotImplementedError
 
-    def finish(self, streams: Iterable[str], *, complete: bool) -> None:
+    def finish(self, *, complete: bool) -> None:
         """The closing status of each selected stream (COMPLETE, or INCOMPLETE after a failure)."""
-        for stream in streams:
-            self._stream_started(stream)
+        for stream in self._configured:
             self._status(stream, "COMPLETE" if complete else "INCOMPLETE")
         self._output.flush()
 
-    def _stream_started(self, stream: str) -> None:
-        if stream not in self._started:
-            self._started.add(stream)
-            self._status(stream, "STARTED")
-
     def _status(self, stream: str, status: str) -> None:
+        if stream not in self._statuses and status != "STARTED":
+            self._status(stream, "STARTED")  # first, once
+        self._statuses[stream] = status
         descriptor = {"stream_descriptor": {"name": stream}, "status": status}
         trace = {"type": "STREAM_STATUS", "emitted_at": _now_ms(), "stream_status": descriptor}
         self._output.write({"type": "TRACE", "trace": trace})
