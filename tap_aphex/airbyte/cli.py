@@ -18,6 +18,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol
 from tap_aphex.airbyte.writer import (
+    AirbyteMessage,
     AirbyteMessageWriter,
     AirbyteOutput,
     connection_status,
@@ -72,7 +73,7 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         try:
             return _command(args, output)
         except (ConfigValidationError, AphexError) as error:
-            output.write(error_trace(failure_text(error), _failure_type(error)))
+            output.write(_trace(error))
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
@@ -102,7 +103,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         except (ConfigValidationError, ConfigError) as error:
             # A check answers whatever is wrong with the config: the TRACE a `read` would end
             # with, then the check's answer.
-            output.write(error_trace(failure_text(error), "config_error"))
+            output.write(_trace(error))
             output.write(connection_status(succeeded=False, message=failure_text(error)))
         else:
             _check(tap, output)
@@ -205,7 +206,7 @@ def _read(
     except RunFailedError:
         # Each failure ended its own stream or project; everything else landed, with its state.
         for message, error in zip(tap.report.failures, tap.report.errors, strict=True):
-            output.write(error_trace(message, _failure_type(error)))
+            output.write(_trace(error, message))
         writer.finish(complete=False)
         return 1
     except BrokenPipeError:
@@ -217,10 +218,10 @@ def _read(
     return 0
 
 
-def _failure_type(error: Exception) -> str:
-    # What the user must fix: a setting, a credential, the catalog, state or file passed.
+def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
+    # A config_error is the user's to fix: a setting, a credential, the catalog, state or file.
     fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
-    return "config_error" if fix else "system_error"
+    return error_trace(message or failure_text(error), "config_error" if fix else "system_error")
 
 
 def failure_text(error: Exception) -> str:
