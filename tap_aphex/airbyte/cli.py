@@ -77,9 +77,8 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
-            output.write(
-                error_trace("Interrupted; the last STATE holds what landed.", "transient_error")
-            )
+            interrupted = "Interrupted; the last STATE holds what landed."
+            output.write(error_trace(interrupted, "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(error_trace(f"source-aphex failed: {failure_text(error)}", "system_error"))
@@ -137,9 +136,8 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
-    # Airbyte sends records only for the configured catalog's streams, which `discover` names as
-    # the tap's own: a map may change a stream's properties, or drop it, but not rename it
-    # (`__alias__`) or make one (`__source__`, or a key naming no stream of the tap).
+    # A map may change a stream's properties, or drop it: its records still go out under a
+    # stream name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
         renames = isinstance(stream_map, dict) and (
@@ -157,11 +155,9 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
 
 
 def new_tap(**kwargs: t.Any) -> TapAphex:
-    """A `TapAphex`, with Airbyte's signal handling put back over the SDK's (`cli.for_airbyte`).
-
-    The SDK's handlers write one more STATE, which mid-page would put the log's two bookmarks
-    apart, and exit 0; PyAirbyte accepts only exit 0 or death by SIGTERM.
-    """
+    """A `TapAphex`, with Airbyte's signal handling (`signals.for_airbyte`) put back over the
+    SDK's: they write one more STATE (mid-page, it would put the log's bookmarks apart) and exit
+    0; PyAirbyte accepts only exit 0 or death by SIGTERM."""
     tap = TapAphex(**kwargs)
     for_airbyte()
     return tap

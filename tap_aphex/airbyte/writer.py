@@ -40,7 +40,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 AirbyteMessage = dict[str, t.Any]
-LOGGER = logging.getLogger("tap-aphex")
 
 # Times go out in RFC 3339 (msgspec's own), a Decimal (a number beyond a float's range,
 # decoding.py) as the number, as the SDK's writer has them.
@@ -97,11 +96,8 @@ def error_trace(message: str, failure_type: str) -> AirbyteMessage:
 
 
 def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
-    status = "SUCCEEDED" if succeeded else "FAILED"
-    return {
-        "type": "CONNECTION_STATUS",
-        "connectionStatus": {"status": status, "message": _safe(message)},
-    }
+    status = {"status": "SUCCEEDED" if succeeded else "FAILED", "message": _safe(message)}
+    return {"type": "CONNECTION_STATUS", "connectionStatus": status}
 
 
 class AirbyteLogHandler(logging.Handler):
@@ -152,16 +148,13 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written.
 
     Each RECORD written counts for its stream in the run's report (`count_into`), as Singer's
-    writer counts, so the closing summary says what went out under either protocol. Records of a
-    stream the configured catalog lacks (a parent read for its children, say) are dropped, with
-    one WARNING.
+    writer counts, so the closing summary says what went out under either protocol.
     """
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
         self._output = output
         self._configured = tuple(streams)  # in the configured catalog's order
-        self._dropped: set[str] = set()  # unconfigured streams already warned about
         self._statuses: dict[str, str] = {}  # stream -> its last status sent
         self._records_since_state: Counter[str] = Counter()  # per stream
         self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
@@ -171,16 +164,9 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
+            # Only the configured catalog's streams write records: the Singer catalog selects
+            # just those, and a stream map that would rename one is refused (`cli`).
             stream, data = message.stream, message.record
-            if stream not in self._configured:
-                if stream not in self._dropped:
-                    self._dropped.add(stream)
-                    LOGGER.warning(
-                        "Records for stream %s, which the configured catalog does not have, are "
-                        "not sent.",
-                        stream[:60],
-                    )
-                return
             if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
             if SINGER_DELETED_AT in data:
@@ -214,12 +200,12 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         }
         moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
         if moved & set(LOG_STREAMS):
-            moved |= set(LOG_STREAMS) & set(bookmarks)
+            moved |= set(LOG_STREAMS)
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
-            blob = dict(bookmarks[name])
+            blob = bookmarks[name]
             if name in LOG_STREAMS:
-                blob[CHECKPOINT] = self._checkpoint
+                blob = {**blob, CHECKPOINT: self._checkpoint}
             # `sourceStats` lets the platform check that the records before it all arrived.
             records = float(self._records_since_state.pop(name, 0))
             state = {
@@ -239,7 +225,6 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         """The closing status of each selected stream (COMPLETE, or INCOMPLETE after a failure)."""
         for stream in self._configured:
             self._status(stream, "COMPLETE" if complete else "INCOMPLETE")
-        self._output.flush()
 
     def _status(self, stream: str, status: str) -> None:
         if stream not in self._statuses and status != "STARTED":
