@@ -188,14 +188,11 @@ def _read(
     """Run the tap on the selected streams, its messages translated as they are written; the
     config (as `check` does), the configured catalog and the state refused before any request."""
     _refuse_what_a_read_would(config)
-    selection = protocol.select(new_tap(config=config), configured)
-    state = protocol.singer_state(
-        passed, selected=selection.streams, full_refresh=selection.full_refresh
-    )
-    writer = AirbyteMessageWriter(output, selection.streams)
-    tap = new_tap(
-        config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
-    )
+    singer_catalog, modes = protocol.select(new_tap(config=config), configured)
+    full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
+    state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
+    writer = AirbyteMessageWriter(output, modes)
+    tap = new_tap(config=config, state=state, catalog=singer_catalog, message_writer=writer)
     writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()

@@ -91,14 +91,9 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
     return {"streams": streams}
 
 
-class Selection(t.NamedTuple):
-    singer_catalog: dict[str, t.Any]
-    streams: list[str]  # selected, in the configured catalog's order
-    full_refresh: set[str]  # read from the beginning: their bookmarks are not passed to the tap
-
-
-def select(tap: TapAphex, configured: object) -> Selection:
-    """The Singer catalog that selects what the Airbyte configured catalog asks for."""
+def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:
+    """The Singer catalog that selects what the Airbyte configured catalog asks for, and each
+    stream's sync mode, in the configured catalog's order."""
     entries = configured.get("streams") if isinstance(configured, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(
@@ -143,8 +138,7 @@ def select(tap: TapAphex, configured: object) -> Selection:
         )
     for name, entry in catalog.items():
         entry.metadata.root.selected = name in wanted
-    full_refresh = {name for name, mode in wanted.items() if mode == "full_refresh"}
-    return Selection(catalog.to_dict(), list(wanted), full_refresh)
+    return catalog.to_dict(), wanted
 
 
 def singer_state(
@@ -161,8 +155,7 @@ def singer_state(
     state, given = _from_messages(passed if isinstance(passed, list) else [passed])
     bookmarks = {name: value for name, value in given.items() if name not in full_refresh}
     _check_stream_states(bookmarks)
-    # All log streams from the oldest checkpoint when the platform kept them apart.
-    fed = {name: bookmarks[name] for name in LOG_STREAMS if isinstance(bookmarks.get(name), dict)}
+    fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
     # Each position at its own checkpoint, as the tap writes them; else (one checkpoint at two
@@ -243,16 +236,15 @@ def _from_messages(messages: list[object]) -> tuple[SingerState, dict[str, t.Any
 
 def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
     descriptor = stream_state.get("stream_descriptor") if isinstance(stream_state, dict) else None
-    if not isinstance(stream_state, dict) or not isinstance(descriptor, dict):
-        raise _not_understood("a stream state without a stream descriptor")
-    if not isinstance(descriptor.get("name"), str):
-        raise _not_understood("a stream state without a stream name")
+    name = descriptor.get("name") if isinstance(descriptor, dict) else None
+    if not isinstance(stream_state, dict) or not isinstance(name, str):
+        raise _not_understood("a stream state without `stream_descriptor.name`")
+    if name in bookmarks:  # which is the stream's position? Neither guess is safe.
+        raise _not_understood(f"a list with two stream states for {name:.60}")
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
     # An explicit one, `null` included, must be usable (`_check_stream_states`).
-    if descriptor["name"] in bookmarks:  # which is the stream's position? Neither guess is safe.
-        raise _not_understood(f"a list with two stream states for {descriptor['name']:.60}")
     if "stream_state" in stream_state:
-        bookmarks[descriptor["name"]] = stream_state["stream_state"]
+        bookmarks[name] = stream_state["stream_state"]
 
 
 def _not_understood(what: str) -> ConfigError:
