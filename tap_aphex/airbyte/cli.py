@@ -112,9 +112,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         catalog = protocol.airbyte_catalog(new_tap(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
-    configured = read_json(args.catalog, "catalog")
-    passed_state = read_json(args.state, "state") if args.state else []
-    return _read(config, configured, passed_state, output)
+    return _read(args, config, output)
 
 
 def _config(path: Path) -> dict[str, t.Any]:
@@ -173,20 +171,19 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
         outcomes.append(("Data API", first_answer(events, None)))
     outcomes += tap.project_checks()
     tap.close_sessions()
-    if failed := [
-        f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None
-    ]:
+    failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
+    if failed:
         output.write(connection_status(succeeded=False, message=" | ".join(failed)))
     else:
         accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
         output.write(connection_status(succeeded=True, message=accepted))
 
 
-def _read(
-    config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
-) -> int:
+def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
     """Run the tap on the selected streams, its messages translated as they are written; the
     config (as `check` does), the configured catalog and the state refused before any request."""
+    configured = read_json(args.catalog, "catalog")
+    passed = read_json(args.state, "state") if args.state else []
     _refuse_what_a_read_would(config)
     singer_catalog, modes = protocol.select(new_tap(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]

@@ -84,9 +84,9 @@ def _now_ms() -> int:
 
 
 def _safe(text: str) -> str:
-    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) without the run's keys and
-    tokens in any form (`redaction.without_secrets`), on one line (`logs.one_line`), whoever worded
-    it: the last line of defence, after the log filter and the errors' own redaction."""
+    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) on one line, without the run's
+    keys and tokens in any form, whoever worded it: the last defence after the log filter and the
+    errors' own redaction."""
     return one_line(without_secrets(text, run_secrets()))
 
 
@@ -145,11 +145,9 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written.
-
-    Each RECORD written counts for its stream in the run's report (`count_into`), as Singer's
-    writer counts, so the closing summary says what went out under either protocol.
-    """
+    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written. Each
+    RECORD counts in the run's report (`count_into`), as Singer's writer counts, so the closing
+    summary says what went out under either protocol."""
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
@@ -189,11 +187,9 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
         """A per-stream STATE for each bookmark that moved; when one log stream's moved, all of
-        theirs go out, with one checkpoint number (`protocol`).
-
-        Per stream rather than GLOBAL: that is the form PyAirbyte's caches keep and pass back
-        (0.71 keeps no GLOBAL state, so every read would start over and spend the daily quota).
-        """
+        theirs go out, with one checkpoint number (`protocol`). Not GLOBAL: PyAirbyte's caches keep
+        and pass back only per-stream state (0.71; else each read would start over, spending the
+        day's quota)."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
