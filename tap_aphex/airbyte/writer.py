@@ -24,13 +24,7 @@ from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, StateMes
 from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
-from tap_aphex.airbyte.protocol import (
-    AIRBYTE_DELETED_AT,
-    CHECKPOINT,
-    LOG_SEQUENCE,
-    LOG_STREAMS,
-    SINGER_DELETED_AT,
-)
+from tap_aphex.airbyte import protocol
 from tap_aphex.inputs import log_level
 from tap_aphex.logs import one_line
 from tap_aphex.redaction import run_secrets, without_secrets
@@ -167,11 +161,11 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             stream, data = message.stream, message.record
             if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
-            if SINGER_DELETED_AT in data:
-                data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
-            if stream in LOG_STREAMS:
+            if protocol.SINGER_DELETED_AT in data:
+                data = {**data, protocol.AIRBYTE_DELETED_AT: data[protocol.SINGER_DELETED_AT]}
+            if stream in protocol.LOG_STREAMS:
                 self._sequence = _next_tick(self._sequence)
-                data = {**data, LOG_SEQUENCE: self._sequence}
+                data = {**data, protocol.LOG_SEQUENCE: self._sequence}
             # Records are flushed by the STATE after them: a record may be lost with a killed
             # process, a STATE never runs ahead of what was written.
             record = {"stream": stream, "data": data, "emitted_at": _now_ms()}
@@ -195,13 +189,13 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
         }
         moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
-        if moved & set(LOG_STREAMS):
-            moved |= set(LOG_STREAMS)
+        if moved & set(protocol.LOG_STREAMS):
+            moved |= set(protocol.LOG_STREAMS)
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
             blob = bookmarks[name]
-            if name in LOG_STREAMS:
-                blob = {**blob, CHECKPOINT: self._checkpoint}
+            if name in protocol.LOG_STREAMS:
+                blob = {**blob, protocol.CHECKPOINT: self._checkpoint}
             # `sourceStats` lets the platform check that the records before it all arrived.
             records = float(self._records_since_state.pop(name, 0))
             state = {
