@@ -165,10 +165,8 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     """One authenticated request per configured API, through the tap's own streams: the Data
     API's first page after `start_after` (or the first event), up to one page of the daily event
     quota; each project's published plans with `limit=1`."""
-    outcomes: list[tuple[str, Exception | None]] = []
     events = tap.streams.get("task_events")
-    if events is not None:
-        outcomes.append(("Data API", first_answer(events, None)))
+    outcomes = [("Data API", first_answer(events, None))] if events is not None else []
     outcomes += tap.project_checks()
     tap.close_sessions()
     failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
