@@ -136,8 +136,8 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
             f"does not enable (it offers {', '.join(sorted(catalog))}). Run discover again and "
             "refresh the connection's streams."
         )
-    for name, entry in catalog.items():
-        entry.metadata.root.selected = name in wanted
+    for name, catalog_entry in catalog.items():
+        catalog_entry.metadata.root.selected = name in wanted
     return catalog.to_dict(), wanted
 
 
