@@ -18,6 +18,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol
 from tap_aphex.airbyte.writer import (
+    AirbyteMessage,
     AirbyteMessageWriter,
     AirbyteOutput,
     connection_status,
@@ -31,10 +32,6 @@ from tap_aphex.tap import STREAM_NAMES, TapAphex, first_answer
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
-
-
-#: What the user must fix (a setting, a credential, the catalog, state or file passed).
-CONFIG_ERRORS = (AuthenticationError, ConfigError, ConfigValidationError)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -76,13 +73,12 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
         try:
             return _command(args, output)
         except (ConfigValidationError, AphexError) as error:
-            output.write(error_trace(failure_text(error), _failure_type(error)))
+            output.write(_trace(error))
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
-            output.write(
-                error_trace("Interrupted; the last STATE holds what landed.", "transient_error")
-            )
+            interrupted = "Interrupted; the last STATE holds what landed."
+            output.write(error_trace(interrupted, "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(error_trace(f"source-aphex failed: {failure_text(error)}", "system_error"))
@@ -98,46 +94,48 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
             "SINGER_SDK_LOG_CONFIG is not read by source-aphex (its logs are Airbyte LOG "
             "messages): unset it, or use tap-aphex for that logging config."
         )
-    try:
-        # The log level is read by the tap each command makes (its metrics logger): a config
-        # problem, said before any request as a refused config is.
-        if problem := log_level_problem(os.environ):
-            raise ConfigError(problem)
-        config = read_json_object(args.config, "config")
-    except ConfigError as error:
-        if args.command != "check":
-            raise
-        _config_refused(error, output)  # a check answers, whatever is wrong with the config
-        return 0
     if args.command == "check":
-        _check(config, output)
+        try:
+            config = _config(args.config)
+            _refuse_what_a_read_would(config)
+            tap = new_tap(config={**config, "published_plans_limit": 1})
+        except (ConfigValidationError, ConfigError) as error:
+            # A check answers whatever is wrong with the config: the TRACE a `read` would end
+            # with, then the check's answer.
+            output.write(_trace(error))
+            output.write(connection_status(succeeded=False, message=failure_text(error)))
+        else:
+            _check(tap, output)
         return 0  # a failed check is an answer, not an error
+    config = _config(args.config)
     if args.command == "discover":
         catalog = protocol.airbyte_catalog(new_tap(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
-    configured = read_json(args.catalog, "catalog")
-    passed_state = read_json(args.state, "state") if args.state else []
-    return _read(config, configured, passed_state, output)
+    return _read(args, config, output)
 
 
-def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Settings a `read` would refuse under Airbyte, found before any request (`check` and `read`
-    both ask first, so no quota is spent on a sync that cannot land).
+def _config(path: Path) -> dict[str, t.Any]:
+    # The tap each command makes reads the log level (its metrics logger): one that names no
+    # level is a config problem, said before any request as a refused config is.
+    if problem := log_level_problem(os.environ):
+        raise ConfigError(problem)
+    return read_json_object(path, "config")
 
-    - `batch_config`: BATCH messages have no Airbyte counterpart; the records would be held back
-      for files no destination reads.
-    - `stream_maps` that rename a stream (`__alias__`), make one (`__source__`, or a key naming no
-      stream of the tap): Airbyte sends records only for the streams of the configured catalog,
-      which `discover` names as the tap's own. Maps that change a stream's properties, or drop
-      it, keep its name and are allowed.
-    """
+
+def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
+    """Settings a `read` under Airbyte refuses, refused by `check` too: before any request, so no
+    quota is spent on a sync that cannot land."""
     problems = []
+    # BATCH messages have no Airbyte counterpart: the records would be held back for files no
+    # destination reads.
     if config.get("batch_config") is not None:
         problems.append(
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
+    # A map may change a stream's properties, or drop it: its records still go out under a
+    # stream name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
         renames = isinstance(stream_map, dict) and (
@@ -150,98 +148,68 @@ def airbyte_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
                 "a stream map may change a stream's properties but not its name. Rename in the "
                 "destination instead (its stream prefix or namespace)"
             )
-    return problems
-
-
-def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
-    if problems := airbyte_config_problems(config):
+    if problems:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
 
 def new_tap(**kwargs: t.Any) -> TapAphex:
-    """A `TapAphex`, with Airbyte's signal handling put back over the SDK's (`cli.for_airbyte`).
-
-    The SDK's handlers write one more STATE, which mid-page would put the log's two bookmarks
-    apart, and exit 0; PyAirbyte accepts only exit 0 or death by SIGTERM.
-    """
+    """A `TapAphex`, with Airbyte's signal handling (`signals.for_airbyte`) put back over the
+    SDK's: they write one more STATE (mid-page, it would put the log's bookmarks apart) and exit
+    0; PyAirbyte accepts only exit 0 or death by SIGTERM."""
     tap = TapAphex(**kwargs)
     for_airbyte()
     return tap
 
 
-def _check(config: dict[str, t.Any], output: AirbyteOutput) -> None:
-    """`check`: one authenticated request per configured API, through the tap's own streams.
-
-    The Data API: the first page after `start_after` (or the first event), so a check costs up
-    to one page of the daily event quota. Each project: its published plans with `limit=1`.
-    """
-    try:
-        _refuse_what_a_read_would(config)
-        tap = new_tap(config={**config, "published_plans_limit": 1})
-    except (ConfigValidationError, ConfigError) as error:
-        _config_refused(error, output)
-        return
-    outcomes: list[tuple[str, Exception | None]] = []
+def _check(tap: TapAphex, output: AirbyteOutput) -> None:
+    """One authenticated request per configured API, through the tap's own streams: the Data
+    API's first page after `start_after` (or the first event), up to one page of the daily event
+    quota; each project's published plans with `limit=1`."""
     events = tap.streams.get("task_events")
-    if events is not None:
-        outcomes.append(("Data API", first_answer(events, None)))
+    outcomes = [("Data API", first_answer(events, None))] if events is not None else []
     outcomes += tap.project_checks()
     tap.close_sessions()
-    if failed := [
-        f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None
-    ]:
+    failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
+    if failed:
         output.write(connection_status(succeeded=False, message=" | ".join(failed)))
     else:
         accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
         output.write(connection_status(succeeded=True, message=accepted))
 
 
-def _read(
-    config: dict[str, t.Any], configured: object, passed: object, output: AirbyteOutput
-) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written.
-
-    Everything that can be refused is refused before the first request: the config (as `check`
-    does), the configured catalog, the state.
-    """
+def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
+    """Run the tap on the selected streams, its messages translated as they are written; the
+    config (as `check` does), the configured catalog and the state refused before any request."""
+    configured = read_json(args.catalog, "catalog")
+    passed = read_json(args.state, "state") if args.state else []
     _refuse_what_a_read_would(config)
-    selection = protocol.select(new_tap(config=config), configured)
-    state = protocol.singer_state(
-        passed, selected=selection.streams, full_refresh=selection.full_refresh
-    )
-    writer = AirbyteMessageWriter(output, selection.streams)
-    tap = new_tap(
-        config=config, state=state, catalog=selection.singer_catalog, message_writer=writer
-    )
+    singer_catalog, modes = protocol.select(new_tap(config=config), configured)
+    full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
+    state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
+    writer = AirbyteMessageWriter(output, modes)
+    tap = new_tap(config=config, state=state, catalog=singer_catalog, message_writer=writer)
     writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
     except RunFailedError:
         # Each failure ended its own stream or project; everything else landed, with its state.
-        errors: list[Exception | None] = [*tap.report.errors]
-        for index, message in enumerate(tap.report.failures):
-            error = errors[index] if index < len(errors) else None
-            output.write(error_trace(message, _failure_type(error)))
-        writer.finish(selection.streams, complete=False)
+        for message, error in zip(tap.report.failures, tap.report.errors, strict=True):
+            output.write(_trace(error, message))
+        writer.finish(complete=False)
         return 1
     except BrokenPipeError:
         raise
     except BaseException:
-        writer.finish(selection.streams, complete=False)
+        writer.finish(complete=False)
         raise
-    writer.finish(selection.streams, complete=True)
+    writer.finish(complete=True)
     return 0
 
 
-def _failure_type(error: Exception | None) -> str:
-    return "config_error" if isinstance(error, CONFIG_ERRORS) else "system_error"
-
-
-def _config_refused(error: Exception, output: AirbyteOutput) -> None:
-    """A config refused before any request: a config_error, the form `read` uses, then the
-    check's answer."""
-    output.write(error_trace(failure_text(error), "config_error"))
-    output.write(connection_status(succeeded=False, message=failure_text(error)))
+def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
+    # A config_error is the user's to fix: a setting, a credential, the catalog, state or file.
+    fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
+    return error_trace(message or failure_text(error), "config_error" if fix else "system_error")
 
 
 def failure_text(error: Exception) -> str:

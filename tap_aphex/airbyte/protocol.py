@@ -1,18 +1,12 @@
-"""What the source and the platform say about streams: the spec, the discovered catalog, the
-configured catalog's selection, and the state passed to `read` as the tap's Singer state.
-
-All of it is derived from the tap: the settings schema `--about` shows, and the tap's own streams.
+"""The spec, the discovered catalog, the configured catalog's selection, and the state passed to
+`read` as the tap's Singer state: all derived from the tap's settings schema and streams.
 
 task_events, tasks and task_statuses are fed by one pass over the log and share one position: the
 tap resumes from it only when their bookmarks agree, else it re-reads from `start_after`. A
-platform commits per-stream states stream by stream, so after a failed sync it may hold them at
-different pages. So the log streams' states carry the same `log_checkpoint` number at each
-checkpoint, and the state read back resumes them all from the oldest: what another stream already
-had is sent again (and deduplicated by its primary key), nothing is skipped.
-
-The writer sends state out per stream; it comes back in as a list of state messages (STREAM;
-GLOBAL and LEGACY from other writers), or the legacy object (a Singer state, as Airbyte's old
-Singer adapter or Meltano keeps it, or one state message).
+platform commits states stream by stream, so after a failed sync it may hold them at different
+pages. So the log streams' states carry the same `log_checkpoint` number at each checkpoint, and
+the state read back resumes them all from the oldest: what another stream already had is sent
+again (and deduplicated by its primary key), nothing is skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +25,6 @@ SingerState = dict[str, t.Any]
 #: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
 SYNC_MODES = ("full_refresh", "incremental")
 
-#: Fed by one pass over the log: one shared position.
 LOG_STREAMS = ("task_events", "tasks", "task_statuses")
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
@@ -50,8 +43,7 @@ AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 
 def connector_specification() -> dict[str, t.Any]:
     """The `spec` payload: the tap's settings schema, its secrets marked for Airbyte."""
-    schema = copy.deepcopy(CONFIG_SCHEMA)
-    _mark_secrets(schema)
+    schema = json.loads(json.dumps(CONFIG_SCHEMA), object_hook=_airbyte_secret)
     return {
         "documentationUrl": "https://aphex.co",
         "supportsIncremental": True,
@@ -64,16 +56,9 @@ def connector_specification() -> dict[str, t.Any]:
     }
 
 
-def _mark_secrets(node: object) -> None:
+def _airbyte_secret(node: dict[str, t.Any]) -> dict[str, t.Any]:
     """`airbyte_secret` wherever the SDK marks a setting secret (the key, each project's token)."""
-    if isinstance(node, dict):
-        if node.get("secret") is True:
-            node["airbyte_secret"] = True
-        for value in node.values():
-            _mark_secrets(value)
-    elif isinstance(node, list):
-        for value in node:
-            _mark_secrets(value)
+    return {**node, "airbyte_secret": True} if node.get("secret") is True else node
 
 
 def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
@@ -84,22 +69,19 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
         properties = schema.get("properties", {})
         if SINGER_DELETED_AT in properties:
             properties[AIRBYTE_DELETED_AT] = properties[SINGER_DELETED_AT]
-        cursor = stream.replication_key
+        cursor, modes = stream.replication_key, list(SYNC_MODES)
         if name in LOG_STREAMS:
             properties[LOG_SEQUENCE] = {
                 "type": "integer",
                 "description": "Increases in log order, across syncs: what to deduplicate by.",
             }
             cursor = LOG_SEQUENCE
+            modes = ["incremental"]  # one position for the three: see `select`'s refusal
         streams.append(
             {
                 "name": name,
                 "json_schema": schema,
-                # The log's streams share one position, which a run from the beginning would
-                # drag back for all (and the API serves 20,000 events a day): incremental only.
-                "supported_sync_modes": ["incremental"]
-                if name in LOG_STREAMS
-                else list(SYNC_MODES),
+                "supported_sync_modes": modes,
                 "source_defined_cursor": True,
                 "default_cursor_field": [cursor] if cursor else [],
                 "source_defined_primary_key": [[key] for key in stream.primary_keys or []],
@@ -109,84 +91,71 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
     return {"streams": streams}
 
 
-class Selection(t.NamedTuple):
-    singer_catalog: dict[str, t.Any]
-    streams: list[str]  # selected, in the configured catalog's order
-    full_refresh: set[str]  # read from the beginning: their bookmarks are not passed to the tap
-
-
-def select(tap: TapAphex, configured: object) -> Selection:
-    """The Singer catalog that selects what the Airbyte configured catalog asks for."""
+def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:
+    """The Singer catalog that selects what the Airbyte configured catalog asks for, and each
+    stream's sync mode, in the configured catalog's order."""
     entries = configured.get("streams") if isinstance(configured, dict) else None
     if not isinstance(entries, list):
-        msg = "The configured catalog has no `streams` list; pass the file Airbyte configured."
-        raise ConfigError(msg)
+        raise ConfigError(
+            "The configured catalog has no `streams` list; pass the file Airbyte configured."
+        )
     wanted: dict[str, str] = {}  # stream -> sync mode
     for entry in entries:
         stream = entry.get("stream") if isinstance(entry, dict) else None
-        if not isinstance(stream, dict) or not isinstance(stream.get("name"), str):
-            msg = "A configured stream has no `stream.name`; pass the file Airbyte configured."
-            raise ConfigError(msg)
+        name = stream.get("name") if isinstance(stream, dict) else None
+        if not isinstance(name, str):
+            raise ConfigError(
+                "A configured stream has no `stream.name`; pass the file Airbyte configured."
+            )
         mode = entry.get("sync_mode", "incremental")
         if mode not in SYNC_MODES:
             # Guessing would either re-read everything (quota) or keep a state the user meant
             # to drop: the catalog is wrong, so say so before any request.
-            msg = (
-                f"The configured catalog's stream {stream['name']:.60} has sync_mode "
-                f"{str(mode)[:40]!r}; this source supports {' and '.join(SYNC_MODES)}. Refresh "
-                "the connection's streams and pick one of those."
+            raise ConfigError(
+                f"The configured catalog's stream {name:.60} has sync_mode {str(mode)[:40]!r}; "
+                f"this source supports {' and '.join(SYNC_MODES)}. Refresh the connection's "
+                "streams and pick one of those."
             )
-            raise ConfigError(msg)
-        if stream["name"] in wanted:  # which sync mode is meant? Neither guess is safe.
-            msg = (
-                f"The configured catalog lists the stream {stream['name']:.60} twice; pass the "
-                "file Airbyte configured, with each stream once."
+        if name in wanted:  # which sync mode is meant? Neither guess is safe.
+            raise ConfigError(
+                f"The configured catalog lists the stream {name:.60} twice; pass the file Airbyte "
+                "configured, with each stream once."
             )
-            raise ConfigError(msg)
-        if mode == "full_refresh" and stream["name"] in LOG_STREAMS:
-            msg = (
-                f"The configured catalog's stream {stream['name']} has sync_mode full_refresh; "
+        if mode == "full_refresh" and name in LOG_STREAMS:
+            raise ConfigError(
+                f"The configured catalog's stream {name} has sync_mode full_refresh; "
                 f"{', '.join(LOG_STREAMS)} are read incrementally only (they share one position "
                 "in the task-event log, and the API serves 20,000 events a day). Refresh the "
                 "connection's streams and pick incremental."
             )
-            raise ConfigError(msg)
-        wanted[stream["name"]] = mode
-    singer_catalog = copy.deepcopy(tap.catalog_dict)
-    offered = {entry["tap_stream_id"] for entry in singer_catalog["streams"]}
-    if unknown := [name for name in wanted if name not in offered]:
-        msg = (
-            f"The configured catalog asks for {', '.join(sorted(unknown))}, which this config does "
-            f"not enable (it offers {', '.join(sorted(offered))}). Run discover again and refresh "
-            "the connection's streams."
+        wanted[name] = mode
+    catalog = tap.catalog  # the throwaway tap's own, selected in place
+    if unknown := [name for name in wanted if name not in catalog]:
+        raise ConfigError(
+            f"The configured catalog asks for {', '.join(sorted(unknown))}, which this config "
+            f"does not enable (it offers {', '.join(sorted(catalog))}). Run discover again and "
+            "refresh the connection's streams."
         )
-        raise ConfigError(msg)
-    for entry in singer_catalog["streams"]:
-        for metadata in entry.get("metadata", []):
-            if metadata.get("breadcrumb") == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in wanted
-    full_refresh = {name for name, mode in wanted.items() if mode == "full_refresh"}
-    return Selection(singer_catalog, list(wanted), full_refresh)
+    for name, catalog_entry in catalog.items():
+        catalog_entry.metadata.root.selected = name in wanted
+    return catalog.to_dict(), wanted
 
 
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
 ) -> SingerState:
-    """The Singer state for `TapAphex` from the state Airbyte passed to `read`.
-
-    Streams read in `full_refresh` mode start from the beginning: their bookmarks are left out.
-    """
-    if isinstance(passed, dict) and "type" not in passed:
-        state = _from_legacy_object(passed)
-    elif isinstance(passed, (dict, list)):
-        state = _from_messages(passed if isinstance(passed, list) else [passed])
-    else:
+    """The Singer state for `TapAphex` from the state passed to `read`: a list of state messages
+    (STREAM, as the writer sends it; GLOBAL and LEGACY from other writers), one message, or the
+    legacy object (a Singer state, as Airbyte's old Singer adapter or Meltano keeps it). Streams
+    read in `full_refresh` mode start from the beginning (their bookmarks are left out)."""
+    if not isinstance(passed, (dict, list)):
         raise _not_understood(f"a JSON {type(passed).__name__}")
-    given = state.get("bookmarks") or {}
-    bookmarks = {name: given[name] for name in given if name not in full_refresh}
+    if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
+        passed = {"type": "LEGACY", "data": _unwrapped(passed)} if passed else []
+    state, given = _from_messages(passed if isinstance(passed, list) else [passed])
+    bookmarks = {name: value for name, value in given.items() if name not in full_refresh}
     _check_stream_states(bookmarks)
-    # All log streams from the oldest checkpoint when the platform kept them apart.
-    fed = {name: bookmarks[name] for name in LOG_STREAMS if isinstance(bookmarks.get(name), dict)}
+    fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
     # Each position at its own checkpoint, as the tap writes them; else (one checkpoint at two
@@ -199,16 +168,13 @@ def singer_state(
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
-    return {**state, "bookmarks": bookmarks} if bookmarks or "bookmarks" in state else state
+    return {**state, "bookmarks": bookmarks} if bookmarks else state
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
-    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
-
-    Refused rather than skipped: reading the stream from the beginning instead would re-send the
-    whole log (and spend the day's quota) without a word. The tap's own check (`inputs`) decides
-    what is usable; only its wording, which is about Singer state files, is not used here.
-    """
+    """Each stream's state one the tap can resume from (`inputs.check_state_shape` decides), else
+    a config error in Airbyte's words, not its Singer ones. Refused rather than skipped: reading it
+    from the beginning would re-send the log (and spend the day's quota) without a word."""
     for name, stream_state in bookmarks.items():
         if name not in STREAM_NAMES:
             raise _refused(name, "is for a stream this source does not have")
@@ -229,10 +195,8 @@ def _refused(stream: str, what: str) -> ConfigError:
     )
 
 
-def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
+def _unwrapped(passed: dict[str, t.Any]) -> SingerState:
     """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
-    if not passed:
-        return {}
     for key in ("singer_state", "data"):
         if isinstance(passed.get(key), dict) and len(passed) == 1:
             passed = passed[key]
@@ -240,10 +204,11 @@ def _from_legacy_object(passed: dict[str, t.Any]) -> SingerState:
         raise _not_understood("an object without `bookmarks`")
     if not isinstance(passed["bookmarks"], dict):
         raise _not_understood("`bookmarks` that is not an object")
-    return copy.deepcopy(passed)
+    return passed
 
 
-def _from_messages(messages: list[object]) -> SingerState:
+def _from_messages(messages: list[object]) -> tuple[SingerState, dict[str, t.Any]]:
+    """The state's own keys (GLOBAL's shared state, LEGACY's), and each stream's state."""
     state: SingerState = {}
     bookmarks: dict[str, t.Any] = {}
     for message in copy.deepcopy(messages):
@@ -257,7 +222,7 @@ def _from_messages(messages: list[object]) -> SingerState:
             for stream_state in message["global"].get("stream_states") or []:
                 _add(bookmarks, stream_state)
         elif kind == "LEGACY" and isinstance(message.get("data"), dict):
-            legacy = dict(message["data"])
+            legacy = message["data"]
             legacy_bookmarks = legacy.pop("bookmarks", None) or {}
             if not isinstance(legacy_bookmarks, dict):
                 raise _not_understood("a LEGACY state whose `bookmarks` is not an object")
@@ -266,21 +231,20 @@ def _from_messages(messages: list[object]) -> SingerState:
             state.update(legacy)
         else:
             raise _not_understood(f"a state message of type {kind or 'none'!r}")
-    return {**state, "bookmarks": bookmarks} if bookmarks else state
+    return state, bookmarks
 
 
 def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
     descriptor = stream_state.get("stream_descriptor") if isinstance(stream_state, dict) else None
-    if not isinstance(stream_state, dict) or not isinstance(descriptor, dict):
-        raise _not_understood("a stream state without a stream descriptor")
-    if not isinstance(descriptor.get("name"), str):
-        raise _not_understood("a stream state without a stream name")
+    name = descriptor.get("name") if isinstance(descriptor, dict) else None
+    if not isinstance(stream_state, dict) or not isinstance(name, str):
+        raise _not_understood("a stream state without `stream_descriptor.name`")
+    if name in bookmarks:  # which is the stream's position? Neither guess is safe.
+        raise _not_understood(f"a list with two stream states for {name:.60}")
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
     # An explicit one, `null` included, must be usable (`_check_stream_states`).
-    if descriptor["name"] in bookmarks:  # which is the stream's position? Neither guess is safe.
-        raise _not_understood(f"a list with two stream states for {descriptor['name']:.60}")
     if "stream_state" in stream_state:
-        bookmarks[descriptor["name"]] = stream_state["stream_state"]
+        bookmarks[name] = stream_state["stream_state"]
 
 
 def _not_understood(what: str) -> ConfigError:

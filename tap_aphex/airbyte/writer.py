@@ -1,19 +1,15 @@
 """The Airbyte side of the wire: protocol messages, one JSON line each, on stdout and nowhere else.
 
-`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`, the instance form of
-`Tap.message_writer_class`), so every message of a run passes through `write_message` here:
-RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
-status. Nothing in the streams knows which protocol they speak. The tap's log lines go out among
-them as LOG messages, and errors as TRACE messages.
-
-Messages are plain dicts shaped as the Airbyte protocol's models (`airbyte-protocol-models`, which
-the tests validate every line against); the runtime does not need that package.
+`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`), so every message of a run
+passes through its `write_message`: RECORD -> RECORD, STATE -> the per-stream STATEs that moved,
+SCHEMA -> the stream's STARTED status; the streams never know which protocol they speak. Messages
+are plain dicts shaped as `airbyte-protocol-models` defines them (the tests validate every line),
+so the runtime does not need that package.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -28,13 +24,7 @@ from singer_sdk.singerlib import Message, RecordMessage, SchemaMessage, StateMes
 from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
-from tap_aphex.airbyte.protocol import (
-    AIRBYTE_DELETED_AT,
-    CHECKPOINT,
-    LOG_SEQUENCE,
-    LOG_STREAMS,
-    SINGER_DELETED_AT,
-)
+from tap_aphex.airbyte import protocol
 from tap_aphex.inputs import log_level
 from tap_aphex.logs import one_line
 from tap_aphex.redaction import run_secrets, without_secrets
@@ -44,19 +34,18 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 AirbyteMessage = dict[str, t.Any]
-LOGGER = logging.getLogger("tap-aphex")
 
+# Times go out in RFC 3339 (msgspec's own), a Decimal (a number beyond a float's range,
+# decoding.py) as the number, as the SDK's writer has them.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
-def _json_default(value: t.Any) -> t.Any:
-    """What msgspec cannot encode by itself: times as RFC 3339."""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    msg = f"cannot encode {type(value).__name__} as JSON"
-    raise TypeError(msg)
-
-
-# A Decimal (a number beyond a float's range, decoding.py) goes out as the number, as the SDK's.
-_ENCODER = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="number")
+#: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first; below, DEBUG.
+_LEVELS = (
+    (logging.CRITICAL, "FATAL"),
+    (logging.ERROR, "ERROR"),
+    (logging.WARNING, "WARN"),
+    (logging.INFO, "INFO"),
+)
 
 
 class AirbyteOutput:
@@ -89,44 +78,25 @@ def _now_ms() -> int:
 
 
 def _safe(text: str) -> str:
-    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) without the run's keys and
-    tokens in any form (`redaction.without_secrets`), on one line (`logs.one_line`), whoever worded
-    it: the last line of defence, after the log filter and the errors' own redaction."""
+    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) on one line, without the run's
+    keys and tokens in any form, whoever worded it: the last defence after the log filter and the
+    errors' own redaction."""
     return one_line(without_secrets(text, run_secrets()))
 
 
 def error_trace(message: str, failure_type: str) -> AirbyteMessage:
-    """A TRACE error: `config_error` when the user must fix a setting, else `system_error`."""
     error = {"message": _safe(message), "failure_type": failure_type}
     return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": _now_ms(), "error": error}}
 
 
 def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
-    status = "SUCCEEDED" if succeeded else "FAILED"
-    return {
-        "type": "CONNECTION_STATUS",
-        "connectionStatus": {"status": status, "message": _safe(message)},
-    }
-
-
-def _airbyte_level(levelno: int) -> str:
-    """Python's levels in the protocol's words (AirbyteLogMessage.level)."""
-    for floor, name in (
-        (logging.CRITICAL, "FATAL"),
-        (logging.ERROR, "ERROR"),
-        (logging.WARNING, "WARN"),
-    ):
-        if levelno >= floor:
-            return name
-    return "INFO" if levelno >= logging.INFO else "DEBUG"
+    status = {"status": "SUCCEEDED" if succeeded else "FAILED", "message": _safe(message)}
+    return {"type": "CONNECTION_STATUS", "connectionStatus": status}
 
 
 class AirbyteLogHandler(logging.Handler):
-    """Writes each log record as a LOG message.
-
-    Without traceback: a traceback can quote values (keys, tokens) and says nothing a user can act
-    on; the exception's type is enough for a bug report.
-    """
+    """Each log record as a LOG message, without traceback: one can quote values (keys, tokens)
+    and says nothing a user can act on; the exception's type is enough for a bug report."""
 
     def __init__(self, output: AirbyteOutput) -> None:
         super().__init__()
@@ -138,7 +108,8 @@ class AirbyteLogHandler(logging.Handler):
             text = record.getMessage()
             if record.exc_info and record.exc_info[0] is not None:
                 text += f" ({record.exc_info[0].__name__})"
-            log = {"level": _airbyte_level(record.levelno), "message": _safe(text)}
+            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
+            log = {"level": level, "message": _safe(text)}
             self._output.write({"type": "LOG", "log": log})
         except OSError:
             return  # stdout is gone (its reader stopped): there is nowhere left to log to
@@ -148,11 +119,8 @@ class AirbyteLogHandler(logging.Handler):
 
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
-    """Route every log line (and Python warnings) to LOG messages while the command runs.
-
-    Anything else printed to stdout goes to stderr instead: a stray line there would break the
-    protocol for the platform reading it.
-    """
+    """Every log line (and Python warning) as a LOG message while the command runs; anything else
+    printed to stdout goes to stderr (a stray line there breaks the protocol for its reader)."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
@@ -171,21 +139,15 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages as they are written, in order, onto an `AirbyteOutput`.
-
-    Each RECORD written counts for its stream in the run's report (`count_into`), by the same
-    rule as Singer's writer, so the closing summary says what went out under either protocol.
-    Only the configured catalog's streams get records: any other (a parent stream read for its
-    children but not selected, say) is dropped, with one WARNING.
-    """
+    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written. Each
+    RECORD counts in the run's report (`count_into`), as Singer's writer counts, so the closing
+    summary says what went out under either protocol."""
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
         self._output = output
-        self._configured = frozenset(streams)
-        self._dropped: set[str] = set()  # unconfigured streams already warned about
-        self._started: set[str] = set()  # streams whose STARTED status went out
-        self._running: set[str] = set()
+        self._configured = tuple(streams)  # in the configured catalog's order
+        self._statuses: dict[str, str] = {}  # stream -> its last status sent
         self._records_since_state: Counter[str] = Counter()  # per stream
         self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
         self._checkpoint = 0  # the last CHECKPOINT given
@@ -194,25 +156,16 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
+            # Only the configured catalog's streams write records: the Singer catalog selects
+            # just those, and a stream map that would rename one is refused (`cli`).
             stream, data = message.stream, message.record
-            if stream not in self._configured:
-                if stream not in self._dropped:
-                    self._dropped.add(stream)
-                    LOGGER.warning(
-                        "Records for stream %s, which the configured catalog does not have, are "
-                        "not sent.",
-                        stream[:60],
-                    )
-                return
-            if stream not in self._running:
-                self._stream_started(stream)
-                self._running.add(stream)
+            if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
-            if SINGER_DELETED_AT in data:
-                data = {**data, AIRBYTE_DELETED_AT: data[SINGER_DELETED_AT]}
-            if stream in LOG_STREAMS:
+            if protocol.SINGER_DELETED_AT in data:
+                data = {**data, protocol.AIRBYTE_DELETED_AT: data[protocol.SINGER_DELETED_AT]}
+            if stream in protocol.LOG_STREAMS:
                 self._sequence = _next_tick(self._sequence)
-                data = {**data, LOG_SEQUENCE: self._sequence}
+                data = {**data, protocol.LOG_SEQUENCE: self._sequence}
             # Records are flushed by the STATE after them: a record may be lost with a killed
             # process, a STATE never runs ahead of what was written.
             record = {"stream": stream, "data": data, "emitted_at": _now_ms()}
@@ -221,30 +174,28 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             self._sent[stream] += 1
         elif isinstance(message, StateMessage):
             self._write_states(message.value.get("bookmarks") or {})
-        elif isinstance(message, SchemaMessage):
-            self._stream_started(message.stream)
+        elif isinstance(message, SchemaMessage) and message.stream not in self._statuses:
+            self._status(message.stream, "STARTED")
         # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves. BATCH: never
         # written, as `read` refuses `batch_config` before the tap runs.
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
         """A per-stream STATE for each bookmark that moved; when one log stream's moved, all of
-        theirs go out, with one checkpoint number (`protocol`).
-
-        Per stream rather than GLOBAL: that is the form PyAirbyte's caches keep and pass back
-        (0.71 keeps no GLOBAL state, so every read would start over and spend the daily quota).
-        """
+        theirs go out, with one checkpoint number (`protocol`). Not GLOBAL: PyAirbyte's caches keep
+        and pass back only per-stream state (0.71; else each read would start over, spending the
+        day's quota)."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
         }
         moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
-        if moved & set(LOG_STREAMS):
-            moved |= set(LOG_STREAMS) & set(bookmarks)
+        if moved & set(protocol.LOG_STREAMS):
+            moved |= set(protocol.LOG_STREAMS)
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
-            blob = dict(bookmarks[name])
-            if name in LOG_STREAMS:
-                blob[CHECKPOINT] = self._checkpoint
+            blob = bookmarks[name]
+            if name in protocol.LOG_STREAMS:
+                blob = {**blob, protocol.CHECKPOINT: self._checkpoint}
             # `sourceStats` lets the platform check that the records before it all arrived.
             records = float(self._records_since_state.pop(name, 0))
             state = {
@@ -260,19 +211,15 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         """Not used: `write_message` translates first, and one Singer message may become two."""
         raise NotImplementedError
 
-    def finish(self, streams: Iterable[str], *, complete: bool) -> None:
+    def finish(self, *, complete: bool) -> None:
         """The closing status of each selected stream (COMPLETE, or INCOMPLETE after a failure)."""
-        for stream in streams:
-            self._stream_started(stream)
+        for stream in self._configured:
             self._status(stream, "COMPLETE" if complete else "INCOMPLETE")
-        self._output.flush()
-
-    def _stream_started(self, stream: str) -> None:
-        if stream not in self._started:
-            self._started.add(stream)
-            self._status(stream, "STARTED")
 
     def _status(self, stream: str, status: str) -> None:
+        if stream not in self._statuses and status != "STARTED":
+            self._status(stream, "STARTED")  # first, once
+        self._statuses[stream] = status
         descriptor = {"stream_descriptor": {"name": stream}, "status": status}
         trace = {"type": "STREAM_STATUS", "emitted_at": _now_ms(), "stream_status": descriptor}
         self._output.write({"type": "TRACE", "trace": trace})
