@@ -42,16 +42,14 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
             text = binary.read() if binary is not None else source.read()
         return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
     except json.JSONDecodeError as error:
-        msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."
-        raise ConfigError(msg) from None
+        problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
-        raise ConfigError(f"The {what} file {name} is not UTF-8 text: save it as UTF-8.") from None
+        problem = "is not UTF-8 text: save it as UTF-8"
     except ValueError:  # an integer of more digits than Python reads
-        msg = f"The {what} file {name} holds an integer too long to read (over 4,300 digits)."
-        raise ConfigError(msg) from None
+        problem = "holds an integer too long to read (over 4,300 digits)"
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
+        problem = f"cannot be read: {error.strerror or error}"
+    raise ConfigError(f"The {what} file {name} {problem}.")
 
 
 def joined(problems: t.Sequence[str]) -> str:
