@@ -160,7 +160,8 @@ CONFIG_SCHEMA = th.PropertiesList(
 def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
     """What is wrong with a config its JSON schema accepts (no message quotes a secret);
     ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
-    problems = text_problems(config) + surrogate_problems(config)
+    keys = secret_settings(config)
+    problems = text_problems(keys, config.get("start_after")) + surrogate_problems(config)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -172,11 +173,7 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     seen: set[str] = set()
     names: set[str | None] = set()
     # As `redaction` keeps them for the run (the same set: its search is built once).
-    secrets = tuple(
-        value
-        for _, value in secret_settings(config)
-        if isinstance(value, str) and len(value) >= MIN_RUN_SECRET
-    )
+    secrets = tuple(v for _, v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))
         where = f"projects[{index}].url"
@@ -216,12 +213,12 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def text_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Keys, tokens and `start_after` that cannot be sent as they are, named but never shown: a
-    character no HTTP header can carry could never be sent, and the HTTP library's error would
-    print the whole value."""
-    texts = [(where, value, _KEY_OR_TOKEN) for where, value in secret_settings(config)]
-    texts.append(("start_after", config.get("start_after"), _START_AFTER))
+def text_problems(keys: list[tuple[str, object]], start_after: object) -> list[str]:
+    """Keys and tokens (`secret_settings`), and `start_after`, that cannot be sent as they are,
+    named but never shown: a character no HTTP header can carry could never be sent, and the
+    HTTP library's error would print the whole value."""
+    texts = [(where, value, _KEY_OR_TOKEN) for where, value in keys]
+    texts.append(("start_after", start_after, _START_AFTER))
     problems = []
     for where, value, (if_empty, forbidden, holds) in texts:
         if not isinstance(value, str):
