@@ -278,8 +278,7 @@ def url_problems(url: str, setting: str) -> list[str]:
     if parts.fragment or url.endswith("#"):
         return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
     if not (parts.scheme and parts.hostname):
-        # No scheme or no host ("http://"): perhaps a key pasted in the wrong setting, so never
-        # shown.
+        # ("http://" too) Perhaps a key pasted in the wrong setting: never shown.
         return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
     # Plain http only for the bundled simulator: elsewhere it sends credentials in clear text.
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
