@@ -92,7 +92,7 @@ def check_state_shape(
 
 
 def _state_problem(state: object, streams: Collection[str] | None) -> str | None:
-    if isinstance(state, dict) and "bookmarks" not in state:  # and where its bookmarks would be
+    if isinstance(state, dict) and "bookmarks" not in state:  # what it is, where its bookmarks are
         if state.get("type") == "STATE" and "value" in state:
             return "it is a STATE message: pass its `value`, e.g. `jq .value`"
         if "singer_state" in state:
