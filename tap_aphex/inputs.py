@@ -1,13 +1,13 @@
-"""What a run is given (config, state, catalog; files or `TAP_APHEX_*` variables), checked before
-the SDK sees it and before any request: each problem is one line naming the file, setting or
-variable and what is wrong (`ConfigError`), never quoting a value (it may be a key or a token),
-never a traceback from deep in the SDK."""
+"""What a run is given (config, state, catalog: files or `TAP_APHEX_*` variables), checked before
+the SDK reads it: each problem is one line naming the file, setting or variable and what is wrong
+(`ConfigError`), never a value (it may be a key or a token), never a traceback from the SDK."""
 
 from __future__ import annotations
 
 import difflib
 import importlib.util
 import json
+import logging
 import re
 import typing as t
 from pathlib import Path
@@ -42,16 +42,14 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
             text = binary.read() if binary is not None else source.read()
         return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
     except json.JSONDecodeError as error:
-        msg = f"The {what} file {name} is not JSON ({error.msg} at line {error.lineno})."
-        raise ConfigError(msg) from None
+        problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
-        raise ConfigError(f"The {what} file {name} is not UTF-8 text: save it as UTF-8.") from None
+        problem = "is not UTF-8 text: save it as UTF-8"
     except ValueError:  # an integer of more digits than Python reads
-        msg = f"The {what} file {name} holds an integer too long to read (over 4,300 digits)."
-        raise ConfigError(msg) from None
+        problem = "holds an integer too long to read (over 4,300 digits)"
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"The {what} file {name} cannot be read: {reason}.") from None
+        problem = f"cannot be read: {error.strerror or error}"
+    raise ConfigError(f"The {what} file {name} {problem}.")
 
 
 def joined(problems: t.Sequence[str]) -> str:
@@ -84,29 +82,7 @@ def check_state_shape(
     """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects. Anything
     else is refused, not skipped (a stream read from the start would silently re-send, or skip,
     what the user expects): a misspelt stream, a STATE message, Meltano's wrapper."""
-    if state is None or state == {}:  # no state: a first run
-        return
-    bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
-    problem = None
-    if isinstance(state, dict) and "bookmarks" not in state:
-        problem = _wrapped_state(state)
-    elif not isinstance(bookmarks, dict):
-        problem = "`bookmarks` must be an object"
-    elif streams is not None and (unknown := [name for name in bookmarks if name not in streams]):
-        problem = (
-            f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
-            f"streams: {', '.join(streams)})"
-        )
-    else:
-        unusable = [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]
-        if unusable:
-            problem = f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
-        else:
-            try:  # the SDK writes the state back as it found it: as its writer does
-                msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
-            except (UnicodeError, RecursionError, TypeError, ValueError):
-                problem = "it holds a value the tap cannot write back (a lone surrogate, too deep)"
-    if problem:
+    if state is not None and state != {} and (problem := _state_problem(state, streams)):
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(
             f"{where} cannot be used ({problem}): it must be a JSON object like "
@@ -115,27 +91,43 @@ def check_state_shape(
         )
 
 
-def _wrapped_state(state: dict[str, t.Any]) -> str:
-    """What a non-empty state without `bookmarks` is, and where its bookmarks would be."""
-    if state.get("type") == "STATE" and "value" in state:
-        return "it is a STATE message: pass its `value`, e.g. `jq .value`"
-    if "singer_state" in state:
-        return "it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`"
-    keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
-    return f"it has no `bookmarks`, only {keys}"
+def _state_problem(state: object, streams: Collection[str] | None) -> str | None:
+    if isinstance(state, dict) and "bookmarks" not in state:  # what it is, where its bookmarks are
+        if state.get("type") == "STATE" and "value" in state:
+            return "it is a STATE message: pass its `value`, e.g. `jq .value`"
+        if "singer_state" in state:
+            return (
+                "it is Meltano's wrapper (as `meltano state get` prints it): pass its "
+                "`singer_state`"
+            )
+        keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
+        return f"it has no `bookmarks`, only {keys}"
+    bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
+    if not isinstance(bookmarks, dict):
+        return "`bookmarks` must be an object"
+    if streams is not None and (unknown := [name for name in bookmarks if name not in streams]):
+        return (
+            f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
+            f"streams: {', '.join(streams)})"
+        )
+    if unusable := [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]:
+        return f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
+    try:  # the SDK writes the state back as it found it: as its writer does
+        msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
+    except (UnicodeError, RecursionError, TypeError, ValueError):
+        return "it holds a value the tap cannot write back (a lone surrogate, too deep)"
+    return None
 
 
 def _usable_bookmark(bookmark: object) -> bool:
-    """An object; its `partitions` objects, each with an object `context` of its own (the SDK
-    reads `context` from each, and refuses two alike); `progress_markers` one."""
-    if not isinstance(bookmark, dict):
+    """An object, as its `progress_markers`; its `partitions` such bookmarks, each with an object
+    `context` of its own (the SDK reads `context` from each, and refuses two alike)."""
+    if not isinstance(bookmark, dict) or not isinstance(bookmark.get("progress_markers", {}), dict):
         return False
     partitions = bookmark.get("partitions", [])
-    if not (
-        isinstance(bookmark.get("progress_markers", {}), dict) and isinstance(partitions, list)
+    if not isinstance(partitions, list) or not all(
+        _usable_bookmark(p) and isinstance(p.get("context"), dict) for p in partitions
     ):
-        return False
-    if not all(_usable_bookmark(p) and isinstance(p.get("context"), dict) for p in partitions):
         return False
     contexts = {json.dumps(p["context"], sort_keys=True, default=str) for p in partitions}
     return len(contexts) == len(partitions)
@@ -144,58 +136,51 @@ def _usable_bookmark(bookmark: object) -> bool:
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
     """A catalog the SDK can read (each stream's id, schema and metadata), else one line; a
     warning per entry naming no stream in ``known`` (the SDK skips it unsaid)."""
-    streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
-    problem = None
-    if not isinstance(streams, list):
-        problem = "`streams` must be a list [...]"
-    else:
-        for index, stream in enumerate(streams):
-            if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
-                problem = f"`streams[{index}]` must be an object with a `tap_stream_id`"
-            elif not isinstance(stream.get("schema", {}), dict):
-                problem = f"`streams[{index}].schema` must be an object"
-            elif not isinstance(metadata := stream.get("metadata", []), list) or not all(
-                isinstance(entry, dict) and isinstance(entry.get("metadata", {}), dict)
-                for entry in metadata
-            ):
-                problem = f"`streams[{index}].metadata` must be a list of objects"
-            else:
-                problem = _selection_problem(metadata, f"streams[{index}].metadata")
-            if problem:
-                break
-    if problem is None:
-        try:
-            Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
-        except (TypeError, AttributeError, KeyError, ValueError) as error:
-            problem = f"it cannot be read ({type(error).__name__})"
-    if problem:
+    if problem := _catalog_problem(catalog):
         raise ConfigError(
             f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
             "with `tap-aphex --discover`."
         )
+    ids = [
+        entry["tap_stream_id"] for entry in t.cast("dict[str, t.Any]", catalog).get("streams", [])
+    ]
     return [
         f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
         f"ignored (the tap's streams: {', '.join(known)})."
-        for stream in (entry["tap_stream_id"] for entry in t.cast("list[dict[str, str]]", streams))
+        for stream in ids
         if stream not in known
     ]
 
 
-#: The metadata the SDK reads a selection from (`selected` first, else `selected-by-default`).
-_SELECTION_KEYS = ("selected", "selected-by-default")
-
-
-def _selection_problem(metadata: list[dict[str, t.Any]], where: str) -> str | None:
-    """A selection that is not a JSON boolean: the SDK takes any value given as the answer, so
-    `"false"` (a string) would select the stream or property it was meant to leave out."""
-    for index, entry in enumerate(metadata):
-        values = entry.get("metadata", {})
-        for key in _SELECTION_KEYS:
-            if key in values and not isinstance(values[key], bool):
-                return (
-                    f"`{where}[{index}].metadata.{key}` must be true or false (a JSON boolean), "
-                    f"not {described(values[key], 20)}"
-                )
+def _catalog_problem(catalog: object) -> str | None:
+    streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
+    if not isinstance(streams, list):
+        return "`streams` must be a list [...]"
+    for index, stream in enumerate(streams):
+        where = f"streams[{index}]"
+        if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
+            return f"`{where}` must be an object with a `tap_stream_id`"
+        if not isinstance(stream.get("schema", {}), dict):
+            return f"`{where}.schema` must be an object"
+        metadata = stream.get("metadata", [])
+        if not isinstance(metadata, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("metadata", {}), dict)
+            for entry in metadata
+        ):
+            return f"`{where}.metadata` must be a list of objects"
+        # The SDK takes any selection given as the answer (`selected` first, else
+        # `selected-by-default`): `"false"`, a string, would select what it was to leave out.
+        for at, entry in enumerate(metadata):
+            for key in ("selected", "selected-by-default"):
+                if not isinstance(value := entry.get("metadata", {}).get(key, False), bool):
+                    return (
+                        f"`{where}.metadata[{at}].metadata.{key}` must be true or false (a JSON "
+                        f"boolean), not {described(value, 20)}"
+                    )
+    try:
+        Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        return f"it cannot be read ({type(error).__name__})"
     return None
 
 
@@ -219,6 +204,9 @@ def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> 
     return [_schema_problem(error) for error in errors]
 
 
+_BOUNDS = {"minimum": "at least", "maximum": "at most"}
+
+
 def _schema_problem(error: jsonschema.ValidationError) -> str:
     # Worded as the SDK words where (config['projects'][0]['token']), without the value.
     where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
@@ -234,15 +222,10 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
     elif error.validator == "enum":
         problem = "must be one of " + ", ".join(map(repr, expected))
-    else:
-        wording = {
-            "minimum": "must be at least {}",
-            "maximum": "must be at most {}",
-            "minLength": "must not be empty",
-            "format": "must be in {} format",
-        }
-        template = wording.get(str(error.validator), "is not valid ({validator})")
-        problem = template.format(expected, validator=error.validator)
+    elif bound := _BOUNDS.get(str(error.validator)):
+        problem = f"must be {bound} {expected}"
+    else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
+        problem = f"is not valid ({error.validator})"
     return f"{where}: {problem}"
 
 
@@ -254,44 +237,40 @@ def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
 
 def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
     """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
-    warnings = _unknown(config, schema, "")
+    warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
+    known = list(PROJECT.to_dict()["properties"])
     for index, project in enumerate(config.get("projects") or []):
         if isinstance(project, dict):
-            warnings += _unknown(project, PROJECT.to_dict(), f"projects[{index}].")
+            spelt = f"`projects[{index}].{{}}`"
+            warnings += _unknown("setting", list(project), known, spelt)
     return warnings
 
 
-def _unknown(config: t.Mapping[str, t.Any], schema: dict[str, t.Any], prefix: str) -> list[str]:
-    known = list(schema.get("properties", {}))
+def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[str]:
+    """A warning per name not ``known``, with the closest known one; ``spelt`` formats both."""
     warnings = []
-    for name in config:
-        if name in known:
-            continue
+    for name in (name for name in given if name not in known):
         close = difflib.get_close_matches(name, known, n=1)
-        guess = f"; did you mean `{prefix}{close[0]}`?" if close else ""
-        warnings.append(f"Unknown setting `{prefix}{name}` is ignored{guess}")
+        guess = f"; did you mean {spelt.format(close[0])}?" if close else ""
+        warnings.append(f"Unknown {kind} {spelt.format(name)} is ignored{guess}")
     return warnings
 
 
-def log_level(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> tuple[str, int | None]:
-    """The log level's variable, as the SDK reads it (``<prefix>LOGLEVEL`` unless unset or empty,
+def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
+    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty,
     else LOGLEVEL, in any case), and the level it names (None: unset, or no level).
 
-    An empty ``<prefix>LOGLEVEL`` is unset to the SDK (it falls through to LOGLEVEL), but an
-    empty LOGLEVEL is not: the console takes it as INFO, then the metrics logger's
-    `setLevel('')` fails (`Unknown level: ''`): it names no level."""
-    import logging
-
-    variable = f"{prefix}LOGLEVEL" if environ.get(f"{prefix}LOGLEVEL") else "LOGLEVEL"
+    An empty TAP_APHEX_LOGLEVEL is unset to the SDK, but an empty LOGLEVEL is not: the console
+    takes it as INFO, then the metrics logger's `setLevel('')` fails: it names no level."""
+    variable = "TAP_APHEX_LOGLEVEL" if environ.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
     value = environ.get(variable)
     level = logging.getLevelName(value.upper()) if value is not None else None
     return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
 
 
-def log_level_problem(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") -> str | None:
-    """A log level's variable that names no level, in one line: the SDK's own error names neither
-    the variable nor the levels."""
-    variable, level = log_level(environ, prefix)
+def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
+    """A log level's variable that names no level (the SDK's error names neither it nor levels)."""
+    variable, level = log_level(environ)
     value = environ.get(variable)
     if value is None or level is not None:
         return None
@@ -301,12 +280,8 @@ def log_level_problem(environ: t.Mapping[str, str], prefix: str = "TAP_APHEX_") 
     )
 
 
-#: What the SDK reads from `<PREFIX>*` variables besides the settings: the plugin's log level.
-SDK_ENV_NAMES = ("LOGLEVEL",)
 #: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
 _ENV_INTEGER = re.compile(r"-?[0-9]+")
-
-
 #: What the SDK reads as true (all else is false to it, typos included), and their opposites.
 _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
@@ -315,58 +290,42 @@ def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, 
     """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
     `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
     problems = []
-    for name, spec in schema.get("properties", {}).items():
+    for name, spec in schema["properties"].items():
         variable = prefix + name.upper().replace("-", "_")
-        value = environ.get(variable)
-        if value is None:
-            continue
         types = spec.get("type", [])
         types = [types] if isinstance(types, str) else types
-        if "string" in types and not value.strip():  # named here, as the variable, not the setting
-            problems.append(
-                f"Environment variable {variable} is empty: unset it to leave {name} unset, or "
-                "set a value."
-            )
-        elif "integer" in types and not _ENV_INTEGER.fullmatch(value):
-            problems.append(
-                f"Environment variable {variable} must be a whole number (digits only, no spaces)."
-            )
-        elif "boolean" in types and value.lower() not in _ENV_BOOLEANS:
-            problems.append(
-                f"Environment variable {variable} must be true or false (or 1/0, yes/no, on/off)."
-            )
-        elif {"array", "object"} & set(types) and value.strip() == "null":
-            problems.append(
-                f"Environment variable {variable} is null: unset it to leave {name} unset."
-            )
-        elif {"array", "object"} & set(types):
-            try:
-                json.loads(value)
-            except json.JSONDecodeError as error:
-                kind = "an array [...]" if "array" in types else "an object {...}"
-                problems.append(
-                    f"Environment variable {variable} must be JSON, {kind} ({error.msg} at "
-                    f"character {error.pos})."
-                )
-            except ValueError:  # an integer of more digits than Python reads
-                problems.append(f"Environment variable {variable} has an integer too long to read.")
+        if variable in environ and (problem := _env_problem(name, types, environ[variable])):
+            problems.append(f"Environment variable {variable} {problem}.")
     return problems
+
+
+def _env_problem(name: str, types: list[str], value: str) -> str | None:
+    if "string" in types and not value.strip():  # named here, as the variable, not the setting
+        return f"is empty: unset it to leave {name} unset, or set a value"
+    if "integer" in types and not _ENV_INTEGER.fullmatch(value):
+        return "must be a whole number (digits only, no spaces)"
+    if "boolean" in types and value.lower() not in _ENV_BOOLEANS:
+        return "must be true or false (or 1/0, yes/no, on/off)"
+    if {"array", "object"}.isdisjoint(types):
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        kind = "an array [...]" if "array" in types else "an object {...}"
+        return f"must be JSON, {kind} ({error.msg} at character {error.pos})"
+    except ValueError:  # an integer of more digits than Python reads
+        return "has an integer too long to read"
+    return f"is null: unset it to leave {name} unset" if parsed is None else None
 
 
 def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
-    names = [*schema.get("properties", {}), *SDK_ENV_NAMES]
-    known = [name.upper().replace("-", "_") for name in names]
-    warnings = []
-    for variable in sorted(environ):
-        # Meltano's own variables for a plugin (`TAP_APHEX__SELECT`...) have a second underscore.
-        rest = variable[len(prefix) :]
-        if not variable.startswith(prefix) or rest in known or rest.startswith("_"):
-            continue
-        close = difflib.get_close_matches(rest, known, n=1)
-        guess = f"; did you mean {prefix}{close[0]}?" if close else ""
-        warnings.append(f"Unknown environment variable {variable} is ignored{guess}")
-    return warnings
+    # The SDK also reads the plugin's log level; Meltano's own variables for a plugin
+    # (`TAP_APHEX__SELECT`...) have a second underscore.
+    known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
+    given = [name.removeprefix(prefix) for name in sorted(environ) if name.startswith(prefix)]
+    names = [name for name in given if not name.startswith("_")]
+    return _unknown("environment variable", names, known, prefix + "{}")
 
 
 def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -1,5 +1,4 @@
-"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express
-(reading a config and wording its JSON Schema errors is `inputs.py`'s)."""
+"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express."""
 
 from __future__ import annotations
 
@@ -22,10 +21,27 @@ DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
-#: Not in an HTTP header value (Latin-1, no control characters): a key or token with one is refused.
-_NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e\xa0-\xff]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the line separators
+#: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
+_SPACED = (
+    "has spaces or a line break around it (copied with its newline?); remove them where it is set."
+)
+#: How a key or token, and `start_after`, are refused: (the words after "is empty", the characters
+#: it may not hold, and the words after "holds": what they are, and what to do).
+_KEY_OR_TOKEN = (
+    "; set it as Aphex shows it.",
+    re.compile(r"[^\x20-\x7e\xa0-\xff]"),  # an HTTP header value: Latin-1, no control characters
+    "a character an HTTP header cannot carry (a line break, a control character, or one outside "
+    "Latin-1 such as '€'); set it exactly as Aphex shows it.",
+)
+# Empty is not unset: a run that silently started from the first event would re-send (and spend
+# quota on) the whole log. Unset is the setting left out (or null).
+_START_AFTER = (
+    " or blank: remove it to start from the first event, or set an eventId.",
+    re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]"),  # and the line separators
+    "a control character (an escape code, a tab), which no eventId has; set it to the eventId "
+    "exactly as you received it.",
+)
 
 PROJECT = th.ObjectType(
     th.Property(
@@ -144,7 +160,8 @@ CONFIG_SCHEMA = th.PropertiesList(
 def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
     """What is wrong with a config its JSON schema accepts (no message quotes a secret);
     ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
-    problems = secret_problems(config) + surrogate_problems(config)
+    keys = secret_settings(config)
+    problems = text_problems(keys, config.get("start_after")) + surrogate_problems(config)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -156,11 +173,7 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
     seen: set[str] = set()
     names: set[str | None] = set()
     # As `redaction` keeps them for the run (the same set: its search is built once).
-    secrets = tuple(
-        value
-        for _, value in secret_settings(config)
-        if isinstance(value, str) and len(value) >= MIN_RUN_SECRET
-    )
+    secrets = tuple(v for _, v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))
         where = f"projects[{index}].url"
@@ -200,52 +213,29 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def secret_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Keys and tokens that cannot be sent as they are, named but never shown: surrounding
-    whitespace is refused, not silently stripped; a character no HTTP header can carry could
-    never be sent, and the HTTP library's error would print the whole value."""
+def text_problems(keys: list[tuple[str, object]], start_after: object) -> list[str]:
+    """Keys and tokens (`secret_settings`), and `start_after`, that cannot be sent as they are,
+    named but never shown: a character no HTTP header can carry could never be sent, and the
+    HTTP library's error would print the whole value."""
+    texts = [(where, value, _KEY_OR_TOKEN) for where, value in keys]
+    texts.append(("start_after", start_after, _START_AFTER))
     problems = []
-    for where, value in secret_settings(config):
+    for where, value, (if_empty, forbidden, holds) in texts:
         if not isinstance(value, str):
             continue
         if not value.strip():
-            problems.append(f"`{where}` is empty; set it as Aphex shows it.")
+            problems.append(f"`{where}` is empty{if_empty}")
         elif value != value.strip():
-            problems.append(
-                f"`{where}` has spaces or a line break around it (a key copied with its "
-                "newline?); remove them where the setting is set."
-            )
-        elif _NOT_IN_A_HEADER.search(value):
-            problems.append(
-                f"`{where}` holds a character an HTTP header cannot carry (a line break, a "
-                "control character, or one outside Latin-1 such as '€'); set it exactly as "
-                "Aphex shows it."
-            )
-    start_after = config.get("start_after")
-    # Empty is not unset: a run that silently started from the first event would re-send (and
-    # spend quota on) the whole log. Unset is the setting left out (or null).
-    if isinstance(start_after, str) and not start_after.strip():
-        problems.append(
-            "`start_after` is empty or blank: remove it to start from the first event, or set an "
-            "eventId."
-        )
-    elif isinstance(start_after, str) and start_after != start_after.strip():
-        problems.append(
-            "`start_after` has spaces or a line break around it; remove them where the setting "
-            "is set."
-        )
-    elif isinstance(start_after, str) and _CONTROL.search(start_after):
-        problems.append(
-            "`start_after` holds a control character (an escape code, a tab), which no eventId "
-            "has; set it to the eventId exactly as you received it."
-        )
+            problems.append(f"`{where}` {_SPACED}")
+        elif forbidden.search(value):
+            problems.append(f"`{where}` holds {holds}")
     return problems
 
 
 def surrogate_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
     undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
-    can carry it. Named, never shown; a key or token's is `secret_problems`' to say."""
+    can carry it. Named, never shown; a key or token's is `text_problems`' to say."""
     found, pending = [], [("", t.cast("object", config))]
     while pending:
         where, value = pending.pop()
@@ -275,7 +265,7 @@ def url_problems(url: str, setting: str) -> list[str]:
             "or token has its own setting."
         ]
     if url != url.strip():
-        return [f"`{setting}` has spaces or a line break around it; remove them."]
+        return [f"`{setting}` {_SPACED}"]
     try:
         parts = urlsplit(url)
         if parts.port == 0:
@@ -288,19 +278,17 @@ def url_problems(url: str, setting: str) -> list[str]:
     if parts.fragment or url.endswith("#"):
         return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
     if not (parts.scheme and parts.hostname):
-        # No scheme or no host ("http://"): perhaps a key pasted in the wrong setting, so never
-        # shown.
+        # ("http://" too) Perhaps a key pasted in the wrong setting: never shown.
         return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
-    if parts.scheme == "https":
-        return []
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return []  # the bundled simulator; plain http would send credentials in clear text
-    if parts.scheme == "http":
+    # Plain http only for the bundled simulator: elsewhere it sends credentials in clear text.
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
         return [
             f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
             "it would send credentials in clear text. Use https://."
         ]
-    return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]  # another scheme
+    if parts.scheme not in ("http", "https"):
+        return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
+    return []
 
 
 def _is_loopback(host: str) -> bool:
