@@ -63,8 +63,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError, MappingError
 
     from tap_aphex.inputs import joined, log_level_problem
-    from tap_aphex.logs import printable
-    from tap_aphex.redaction import run_secrets
+    from tap_aphex.logs import printable, run_secrets
     from tap_aphex.report import AphexError
     from tap_aphex.sdk_seam import raised_by_stream_maps
     from tap_aphex.tap import TapAphex

@@ -22,8 +22,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_aphex.logs import printable, safe_url
-from tap_aphex.redaction import run_secrets
+from tap_aphex.logs import printable, run_secrets, safe_url
 from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:

@@ -36,8 +36,7 @@ from tap_aphex.airbyte.protocol import (
     SINGER_DELETED_AT,
 )
 from tap_aphex.inputs import log_level
-from tap_aphex.logs import one_line
-from tap_aphex.redaction import run_secrets, without_secrets
+from tap_aphex.logs import one_line, run_secrets, without_secrets
 from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
@@ -90,7 +89,7 @@ def _now_ms() -> int:
 
 def _safe(text: str) -> str:
     """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) without the run's keys and
-    tokens in any form (`redaction.without_secrets`), on one line (`logs.one_line`), whoever worded
+    tokens in any form (`logs.without_secrets`), on one line (`logs.one_line`), whoever worded
     it: the last line of defence, after the log filter and the errors' own redaction."""
     return one_line(without_secrets(text, run_secrets()))
 
