@@ -173,14 +173,13 @@ class _Redactor:
         spans = self._spans(text)
         # And as the text reads with its character references read, twice over at most (a
         # reference that a proxy or a JSON body encoded again: `%5CU0000004b`).
-        decoded, starts, ends = text, list(range(len(text))), list(range(1, len(text) + 1))
+        decoded, starts = text, list(range(len(text) + 1))
         for _ in range(2):
             if not _REFERENCE.search(decoded):
                 break
-            decoded, inner_starts, inner_ends = _references_read(decoded)
-            starts = [starts[at] for at in inner_starts]
-            ends = [ends[at - 1] for at in inner_ends]
-            spans += [(starts[begin], ends[end - 1]) for begin, end in self._spans(decoded)]
+            decoded, inner = _references_read(decoded)
+            starts = [starts[at] for at in inner]
+            spans += [(starts[begin], starts[end]) for begin, end in self._spans(decoded)]
         kept: list[str] = []
         position = 0
         for begin, end in sorted(spans):  # overlapping or touching spans: one "…"
@@ -217,26 +216,21 @@ _REFERENCE = re.compile(
     r"\\+(?:u(?P<u>[0-9a-fA-F]{4})|U(?P<U>[0-9a-fA-F]{8})|x(?P<x>[0-9a-fA-F]{2})|(?P<o>[0-7]{3}))"
     r"|&#(?:[xX](?P<hx>[0-9a-fA-F]{1,8})|(?P<d>[0-9]{1,10}));?|%(?:25)?(?P<p>[0-9a-fA-F]{2})"
 )
-_REFERENCE_OR_CHARACTER = re.compile(_REFERENCE.pattern + "|(?s:.)")  # a match for each one
+_REFERENCE_OR_CHARACTER = re.compile(_REFERENCE.pattern + "|(?s:.)")
 _BASES = {"u": 16, "U": 16, "x": 16, "o": 8, "hx": 16, "d": 10, "p": 16}
 
 
-def _references_read(text: str) -> tuple[str, list[int], list[int]]:
-    """``text`` with its character references read, and where each character of that came from
-    in ``text`` (its start and its end)."""
+def _references_read(text: str) -> tuple[str, list[int]]:
+    """``text`` with its character references read, and where in ``text`` each character of
+    that starts (and, last, where ``text`` ends: a character ends where the next starts)."""
     chars: list[str] = []
     starts: list[int] = []
-    ends: list[int] = []
     for match in _REFERENCE_OR_CHARACTER.finditer(text):
-        read = [(kind, digits) for kind, digits in match.groupdict().items() if digits]
-        if read:
-            code = int(read[0][1], _BASES[read[0][0]])
-            chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
-        else:
-            chars.append(match.group())
+        kind = match.lastgroup  # the reference's, or None for a plain character
+        code = int(match[kind], _BASES[kind]) if kind else ord(match[0])
+        chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
         starts.append(match.start())
-        ends.append(match.end())
-    return "".join(chars), starts, ends
+    return "".join(chars), [*starts, len(text)]
 
 
 # The letters lower() leaves apart from their plain one, makes two characters of ("İ") or lowers
