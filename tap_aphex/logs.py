@@ -1,8 +1,7 @@
-"""What reaches the log, and every message: no secret in any form, URLs without query values.
+"""What reaches the log and every message: no secret in any form, URLs without query values.
 
-`TapLogFilter` (on the console handlers and every logger that speaks in a run) hides both in each
-line, puts it on one line, and demotes the SDK's chatter and METRIC lines to DEBUG. Errors the
-tap did not word go through `printable`; Airbyte messages through its writer.
+Log lines go through `TapLogFilter`, which also demotes the SDK's chatter; errors the tap did not
+word, through `printable`; Airbyte messages, through `one_line` and `without_secrets`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ _URL_IN_TEXT = re.compile(
     r"""|(?<![^\s'"<>?])[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
 )
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
-#: A `;name=value` path parameter (RFC 3986 allows one in every segment), or a `;name`.
-_PATH_PARAM = re.compile(r";(?:([^/;=?#]*)=[^/;?#]*|[^/;=?#]+)")
+#: `;name=value` or `;name` (RFC 3986 allows one in every path segment); a bare `;` is prose's.
+_PATH_PARAM = re.compile(r";(?:([^/;=?#]*=)[^/;?#]*|[^/;=?#]+)")
 
 
 def _without_userinfo(url: str) -> str:
@@ -51,11 +50,7 @@ def safe_url(url: str) -> str:
     except ValueError:  # not a URL we can take apart: show none of its query nor parameters
         return re.split(r"[?;#]", url, maxsplit=1)[0]
     netloc = f"[{host}]{port}" if ":" in host else f"{host}{port}"
-    # A bare `;` (prose after a URL) carries nothing and stays.
-    path = _PATH_PARAM.sub(
-        lambda param: f";{param[1]}={_REDACTED}" if param[1] is not None else ";" + _REDACTED,
-        parts.path,
-    )
+    path = _PATH_PARAM.sub(rf";\1{_REDACTED}", parts.path)  # the name stays (an unmatched \1: "")
     query = _QUERY_VALUE.sub("=" + _REDACTED, parts.query)
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 
@@ -100,7 +95,7 @@ def remember_secrets(*secrets: object) -> None:
     global _RUN_SECRETS
     kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
     _RUN_SECRETS = tuple(sorted(kept))
-    _redactor(_RUN_SECRETS)  # build its regex now, not on the first message
+    _Redactor(_RUN_SECRETS)  # built now, not on the first message
 
 
 def run_secrets() -> tuple[str, ...]:
@@ -108,10 +103,9 @@ def run_secrets() -> tuple[str, ...]:
 
 
 def secret_forms(secret: str) -> dict[str, int]:
-    """The ways a secret can appear in a message, each with the step between the pieces searched
-    for: as is, escaped (`b'K3Y\\nZZQ'`), base64 and base32 at each alignment (Basic auth encodes
-    it after "user:"), percent-encoded, and its bytes in hex, whose step is a byte's width (an echo
-    of whole bytes starts there). The search ignores case and reads character references first."""
+    """The ways a message can show a secret, each with the step between its pieces searched for:
+    as is, escaped (`b'K3Y\\nZZQ'`), base64 and base32 at each alignment (Basic auth encodes it
+    after "user:"), percent-encoded, and in hex, stepping a byte's width (echoes start there)."""
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {
         secret,
@@ -140,17 +134,16 @@ def secret_forms(secret: str) -> dict[str, int]:
     return {form: 1 for form in forms if form} | dumps
 
 
+@functools.lru_cache(maxsize=64)  # one per set of secrets (the run's, a request's credentials)
 class _Redactor:
-    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: a look-up of each
-    position's pieces (its cost does not grow with their number) finds the leftmost, and the span
-    hidden grows as far as the text follows that form."""
+    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: each position's
+    pieces are looked up (not slower for more), and the span grows as far as the text follows."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
-        # piece -> (form, where the piece starts in it), for growing a match
-        self._where: dict[str, list[tuple[str, int]]] = {}
+        self._where: dict[str, list[tuple[str, int]]] = {}  # piece -> [(form, its start there)]
         # In any case: a server may echo a key upper-cased (an error page, a normalised header).
-        # Hex pieces start at every byte only: the regex for 200 tokens takes a second, not six.
-        steps = {_folded(f): step for s in secrets for f, step in secret_forms(s).items()}
+        # Hex pieces start at every byte only: a third to a fifth as many to build and keep.
+        steps = {f.translate(_FOLD).lower(): n for s in secrets for f, n in secret_forms(s).items()}
         self._longest = max(map(len, steps), default=0)
         for form, step in steps.items():
             for start in range(0, max(1, len(form) - MIN_FRAGMENT + 1), step):
@@ -162,12 +155,18 @@ class _Redactor:
     def sub(self, text: str) -> str:
         spans = self._spans(text)
         # And with its character references read, twice at most (`%5CU0000004b`: encoded again).
+        # `starts`: where in ``text`` each character of `decoded` starts, and where ``text`` ends.
         decoded, starts = text, list(range(len(text) + 1))
         for _ in range(2):
             if not _REFERENCE.search(decoded):
                 break
-            decoded, inner = _references_read(decoded)
-            starts = [starts[at] for at in inner]
+            chars, inner = [], []
+            for match in _REFERENCE_OR_CHARACTER.finditer(decoded):  # matches tile the text
+                kind = match.lastgroup  # the reference's, or None for a plain character
+                code = int(match[kind], {"o": 8, "d": 10}.get(kind, 16)) if kind else ord(match[0])
+                chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
+                inner.append(starts[match.start()])
+            decoded, starts = "".join(chars), [*inner, len(text)]
             spans += [(starts[begin], starts[end]) for begin, end in self._spans(decoded)]
         kept: list[str] = []
         position = 0
@@ -179,7 +178,7 @@ class _Redactor:
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         """Where ``text`` shows a secret, each span as far as the text follows the form."""
-        folded = _folded(text)  # searched; its offsets are the text's
+        folded = text.translate(_FOLD).lower()  # searched; its offsets are the text's
         spans = []
         begin = 0
         while begin < len(folded):
@@ -194,16 +193,25 @@ class _Redactor:
                 grown = len(os.path.commonprefix([form[start:], ahead]))  # noqa: RUF071 (characters)
                 end = max(end, begin + grown)
                 whole = whole or (start == 0 and grown == len(form))
-            if whole or not _inside_a_word(text, begin, end):
+            # One-case letters inside a longer word are no echo (`redirect` of a key that holds
+            # it, in "redirected"): a random key's pieces mix case, digits or signs.
+            shown = text[begin:end]
+            in_a_word = (
+                shown.isascii()
+                and shown.isalpha()
+                and (shown.islower() or shown.isupper())
+                and (text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha())
+            )
+            if whole or not in_a_word:
                 spans.append((begin, end))
                 begin = end
-            else:  # a word of the text: a piece of the secret may still begin inside it
+            else:  # a piece of the secret may still begin inside the word
                 begin += 1
         return spans
 
 
-#: A JSON or Python escape (its backslash escaped too, as JSON quotes it), an HTML reference
-#: (padded, `;` or not), a percent-encoded byte (`%` encoded again or not): echoed keys use them.
+#: Character references echoed keys come in: JSON and Python escapes (their backslash doubled
+#: as JSON quotes them, or not), HTML ones, percent-encoded bytes (`%` encoded again, or not).
 _REFERENCE = re.compile(
     r"\\+(?:u(?P<u>[0-9a-fA-F]{4})|U(?P<U>[0-9a-fA-F]{8})|x(?P<x>[0-9a-fA-F]{2})|(?P<o>[0-7]{3}))"
     r"|&#(?:[xX](?P<hx>[0-9a-fA-F]{1,8})|(?P<d>[0-9]{1,10}));?|%(?:25)?(?P<p>[0-9a-fA-F]{2})"
@@ -211,46 +219,16 @@ _REFERENCE = re.compile(
 _REFERENCE_OR_CHARACTER = re.compile(_REFERENCE.pattern + "|(?s:.)")
 
 
-def _references_read(text: str) -> tuple[str, list[int]]:
-    """``text`` with its references read, and where in ``text`` each character of that starts
-    (and, last, where ``text`` ends: a character ends where the next starts)."""
-    chars: list[str] = []
-    starts: list[int] = []
-    for match in _REFERENCE_OR_CHARACTER.finditer(text):
-        kind = match.lastgroup  # the reference's, or None for a plain character
-        code = int(match[kind], {"o": 8, "d": 10}.get(kind, 16)) if kind else ord(match[0])
-        chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
-        starts.append(match.start())
-    return "".join(chars), [*starts, len(text)]
-
-
-# Letters lower() leaves apart, makes two of ("İ") or lowers by place (Σ ends a word as ς).
+#: One letter case, a character for a character (so offsets stay the text's): these are the
+#: letters lower() leaves apart, makes two of ("İ") or lowers by place (Σ ends a word as ς).
 _FOLD = str.maketrans("\u0130\u0131\u017f\u212a\u03a3\u03c2", "iisk\u03c3\u03c3")
-
-
-def _folded(text: str) -> str:
-    """``text`` in one letter case, a character for a character (offsets stay the text's)."""
-    return text.translate(_FOLD).lower()
-
-
-def _inside_a_word(text: str, begin: int, end: int) -> bool:
-    """A piece of one-case letters in a longer word is no echo (`redirect` of a key that holds it,
-    in "redirected"): a random key's pieces mix case, digits or signs."""
-    piece = text[begin:end]
-    if not (piece.isascii() and piece.isalpha() and (piece.islower() or piece.isupper())):
-        return False
-    return text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha()
-
-
-#: Built once per set of secrets (the run's, a request's credentials).
-_redactor = functools.lru_cache(maxsize=64)(_Redactor)
 
 
 def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
     """``text`` with every form of ``secrets``, and every `MIN_FRAGMENT` run of one, hidden."""
     if not secrets or not text:
         return text
-    return _redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
+    return _Redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
 
 
 #: What would break a line or recolour a terminal (a tab stays).
