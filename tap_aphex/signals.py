@@ -97,12 +97,9 @@ class Held:
 held = Held()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where SIGINT would raise `KeyboardInterrupt`, so both wind down alike."""
-
-
 class Interrupts:
-    """The first SIGINT or SIGTERM interrupts the run; later ones are ignored while it ends."""
+    """The first SIGINT or SIGTERM interrupts the run (both raise `KeyboardInterrupt`, so they
+    wind down alike); later ones are ignored while it ends."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -120,12 +117,11 @@ class Interrupts:
             # A no-op handler rather than SIG_IGN: a second signal already pending when this
             # runs would otherwise make Python print "Signal 15 ignored due to race condition".
             signal.signal(other, lambda signum, frame: None)
-        interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         threading.Thread(target=_end_if_still_running, args=(self, signum), daemon=True).start()
         if held.writing:
-            held.pending = interrupt  # raised when the line is out (`Held`)
+            held.pending = KeyboardInterrupt()  # raised when the line is out (`Held`)
             return
-        raise interrupt
+        raise KeyboardInterrupt
 
     @property
     def exit_code(self) -> int:
