@@ -13,10 +13,6 @@ import sys
 
 from tap_aphex.signals import Interrupts, for_worker_thread, load_command
 
-TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
 
 def tap_aphex() -> None:
     load_command("tap-aphex", "tap_aphex.tap", stop_on_sigterm=True)
@@ -28,11 +24,11 @@ def source_aphex() -> None:
     importlib.import_module("tap_aphex.airbyte.cli").main()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main() -> None:
     """Run the tap's command line; exit with one line on stderr for anything but success."""
     interrupts = Interrupts()
     interrupts.install()
-    code = run(list(sys.argv[1:] if argv is None else argv), interrupts)
+    code = run(sys.argv[1:], interrupts)
     if interrupts.received is not None:
         # Later signals stay pending until the exit discards them: Python puts back the default
         # handlers as it shuts down, and a second signal would then override the exit status.
