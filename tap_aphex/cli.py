@@ -4,18 +4,14 @@
 
 from __future__ import annotations
 
-# Only modules loaded with the interpreter (and `signals`, which loads no more), so that the
-# handlers are in place soon after start; the SDK and the rest of the tap are imported inside
-# functions, once `load_command` loaded them.
+# Only modules loaded with the interpreter (and `signals`), so that the handlers are in place
+# soon after start; the SDK and the rest of the tap are imported once `load_command` loaded them.
 import importlib
 import os
+import signal
 import sys
 
-from tap_aphex.signals import Interrupts, Terminated, for_worker_thread, load_command
-
-TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+from tap_aphex.signals import Interrupts, for_worker_thread, load_command
 
 
 def tap_aphex() -> None:
@@ -28,11 +24,11 @@ def source_aphex() -> None:
     importlib.import_module("tap_aphex.airbyte.cli").main()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main() -> None:
     """Run the tap's command line; exit with one line on stderr for anything but success."""
     interrupts = Interrupts()
     interrupts.install()
-    code = run(list(sys.argv[1:] if argv is None else argv), interrupts)
+    code = run(sys.argv[1:], interrupts)
     if interrupts.received is not None:
         # Later signals stay pending until the exit discards them: Python puts back the default
         # handlers as it shuts down, and a second signal would then override the exit status.
@@ -63,8 +59,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError, MappingError
 
     from tap_aphex.inputs import joined, log_level_problem
-    from tap_aphex.logs import printable
-    from tap_aphex.redaction import run_secrets
+    from tap_aphex.logs import printable, run_secrets
     from tap_aphex.report import AphexError
     from tap_aphex.sdk_seam import raised_by_stream_maps
     from tap_aphex.tap import TapAphex
@@ -85,8 +80,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         return done.exit_code
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
-    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM (`Terminated`)
-        name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
+        name = "SIGTERM" if interrupts.received == signal.SIGTERM else "SIGINT"
         resume = " The last STATE written is where the next run resumes." if syncing else ""
         _fail(f"Interrupted ({name}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
@@ -112,9 +107,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
 
 
 def _log_config_problem(error: Exception, path: str) -> str:
-    """SINGER_SDK_LOG_CONFIG's file, which the SDK reads as YAML for `logging.config.dictConfig`,
-    could not be used: one line naming the variable (the SDK's error names neither it nor the
-    file's line). A file that does not exist is the SDK's own WARNING, naming it, and no failure."""
+    """The SDK's error names neither the variable nor the file's line. (A file that does not exist
+    is the SDK's own WARNING, naming it, and no failure.)"""
     from tap_aphex.logs import printable
 
     shown = printable(path, limit=120)

@@ -1,40 +1,38 @@
-"""What reaches the log: the SDK's chatter demoted, URLs without query values, never a secret.
+"""What reaches the log and every message: no secret in any form, URLs without query values.
 
-`TapLogFilter`, on the console handlers and every logger that speaks during a run, demotes the
-SDK's misleading or per-page lines (`sdk_seam.SDK_CHATTER`) and METRIC lines to DEBUG, strips
-every URL's query values and ``user:password@``, hides the run's keys and tokens in any form
-(`redaction.py`), and puts every line on one line (`one_line`). Errors the tap did not word go
-through `printable` with `run_secrets()`.
+Log lines go through `TapLogFilter`, which also demotes the SDK's chatter; errors the tap did not
+word, through `printable`; Airbyte messages, through `one_line` and `without_secrets`.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
+import os.path
 import re
 import typing as t
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-from tap_aphex.redaction import run_secrets, without_secrets
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
 
-#: A URL in text, up to a space or quote, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`).
-# A URL in prose: punctuation right after it (";", ",", ".", ")") is the sentence's, not the URL's.
-# A path is tried from its first character only: from every one, a long word took quadratic time.
+_REDACTED = "…"
+
+#: A URL in text, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`); punctuation after it
+#: (";", ",", ".", ")") is the sentence's. A path is tried from its first character only: from
+#: every one, a long word took quadratic time.
 _URL_IN_TEXT = re.compile(
     r"""(?i)https?://[^\s'"<>]*[^\s'"<>;,.)]"""
     r"""|(?<![^\s'"<>?])[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
 )
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
-#: A `;name=value` path parameter (RFC 3986 allows one in every segment), or a bare `;name`.
-_PATH_PARAM = re.compile(r";([^/;=?#]*)(=[^/;?#]*)?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-_REDACTED = "…"
+#: `;name=value` or `;name` (RFC 3986 allows one in every path segment); a bare `;` is prose's.
+_PATH_PARAM = re.compile(r";(?:([^/;=?#]*=)[^/;?#]*|[^/;=?#]+)")
 
 
 def _without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@``, cut as text so that URLs urllib cannot parse lose it
-    too: up to the last ``@`` (a password may hold one) before the first ``/?#``."""
+    """Cut as text (URLs urllib cannot parse lose it too): to the last ``@`` before ``/?#``."""
     scheme, slashes, rest = url.partition("//")
     if not slashes:
         return url
@@ -52,16 +50,9 @@ def safe_url(url: str) -> str:
     except ValueError:  # not a URL we can take apart: show none of its query nor parameters
         return re.split(r"[?;#]", url, maxsplit=1)[0]
     netloc = f"[{host}]{port}" if ":" in host else f"{host}{port}"
-    path = _PATH_PARAM.sub(_param_without_value, parts.path)
+    path = _PATH_PARAM.sub(rf";\1{_REDACTED}", parts.path)  # the name stays (an unmatched \1: "")
     query = _QUERY_VALUE.sub("=" + _REDACTED, parts.query)
     return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def _param_without_value(match: re.Match[str]) -> str:
-    name, value = match.group(1), match.group(2)
-    if not name and value is None:
-        return ";"  # a bare `;` (prose after a URL) carries nothing
-    return f";{name}={_REDACTED}" if value is not None else f";{_REDACTED}"
 
 
 def url_credentials(url: str) -> str | None:
@@ -91,8 +82,170 @@ def _safe_fragment(fragment: str) -> str:
     return f"{path}?{_QUERY_VALUE.sub('=' + _REDACTED, query)}"
 
 
+_RUN_SECRETS: tuple[str, ...] = ()
+#: Shorter ones are not kept: hiding every "k" garbles a message; no real key is that short.
+MIN_RUN_SECRET = 6
+#: Any run this long of a secret's form is hidden: an echoed prefix gives away at most 7
+#: characters, and 8 of a random key do not occur in ordinary text by chance.
+MIN_FRAGMENT = 8
+
+
+def remember_secrets(*secrets: object) -> None:
+    """The run's keys and tokens from its config, for `run_secrets`; replace earlier ones."""
+    global _RUN_SECRETS
+    kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
+    _RUN_SECRETS = tuple(sorted(kept))
+    _Redactor(_RUN_SECRETS)  # built now, not on the first message
+
+
+def run_secrets() -> tuple[str, ...]:
+    return _RUN_SECRETS
+
+
+def secret_forms(secret: str) -> dict[str, int]:
+    """The ways a message can show a secret, each with the step between its pieces searched for:
+    as is, escaped (`b'K3Y\\nZZQ'`), base64 and base32 at each alignment (Basic auth encodes it
+    after "user:"), percent-encoded, and in hex, stepping a byte's width (echoes start there)."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {
+        secret,
+        secret.upper(),  # upper-cased, when that is longer or another letter (ß: SS, micro: mu)
+        repr(secret)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
+        repr(secret.encode("latin-1", "backslashreplace"))[2:-1],
+        quote(raw, safe=""),
+        quote(raw),
+        quote_plus(raw),
+    }
+    for encode, alignments in (
+        (base64.b64encode, 3),
+        (base64.urlsafe_b64encode, 3),
+        (base64.b32encode, 1),  # no protocol base32-encodes a key after other text
+    ):
+        for start in range(min(alignments, len(raw))):
+            # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
+            text = encode(raw[start:]).decode("ascii")
+            forms |= {text, text.rstrip("=")}
+    pairs = [f"{byte:02x}" for byte in raw]
+    dumps = {"".join(pairs): 2, " ".join(f"0x{pair}" for pair in pairs): 5}
+    dumps |= {separator.join(pairs): 3 for separator in " :-"}
+    dumps[secret.encode("utf-16-be", "surrogatepass").hex()] = 4
+    return {form: 1 for form in forms if form} | dumps
+
+
+@functools.lru_cache(maxsize=64)  # one per set of secrets (the run's, a request's credentials)
+class _Redactor:
+    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: each position's
+    pieces are looked up (not slower for more), and the span grows as far as the text follows."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._where: dict[str, list[tuple[str, int]]] = {}  # piece -> [(form, its start there)]
+        # In any case: a server may echo a key upper-cased (an error page, a normalised header).
+        # Hex pieces start at every byte only: a third to a fifth as many to build and keep.
+        steps = {f.translate(_FOLD).lower(): n for s in secrets for f, n in secret_forms(s).items()}
+        self._longest = max(map(len, steps), default=0)
+        for form, step in steps.items():
+            for start in range(0, max(1, len(form) - MIN_FRAGMENT + 1), step):
+                piece = form[start : start + MIN_FRAGMENT]
+                self._where.setdefault(piece, []).append((form, start))
+        # Pieces are `MIN_FRAGMENT` long, but a short secret's forms whole: longest tried first.
+        self._lengths = sorted({len(piece) for piece in self._where}, reverse=True)
+
+    def sub(self, text: str) -> str:
+        spans = self._spans(text)
+        # And with its character references read, twice at most (`%5CU0000004b`: encoded again).
+        # `starts`: where in ``text`` each character of `decoded` starts, and where ``text`` ends.
+        decoded, starts = text, list(range(len(text) + 1))
+        for _ in range(2):
+            if not _REFERENCE.search(decoded):
+                break
+            chars, inner = [], []
+            for match in _REFERENCE_OR_CHARACTER.finditer(decoded):  # matches tile the text
+                kind = match.lastgroup  # the reference's, or None for a plain character
+                code = int(match[kind], {"o": 8, "d": 10}.get(kind, 16)) if kind else ord(match[0])
+                chars.append(chr(code) if code <= 0x10FFFF else "\ufffd")
+                inner.append(starts[match.start()])
+            decoded, starts = "".join(chars), [*inner, len(text)]
+            spans += [(starts[begin], starts[end]) for begin, end in self._spans(decoded)]
+        kept: list[str] = []
+        position = 0
+        for begin, end in sorted(spans):  # overlapping or touching spans: one "…"
+            if not kept or begin > position:
+                kept += [text[position:begin], _REDACTED]
+            position = max(position, end)
+        return "".join([*kept, text[position:]])
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` shows a secret, each span as far as the text follows the form."""
+        folded = text.translate(_FOLD).lower()  # searched; its offsets are the text's
+        spans = []
+        begin = 0
+        while begin < len(folded):
+            for length in self._lengths:
+                if (piece := folded[begin : begin + length]) in self._where:
+                    break
+            else:
+                begin += 1
+                continue
+            end, whole, ahead = begin + len(piece), False, folded[begin : begin + self._longest]
+            for form, start in self._where[piece]:
+                grown = len(os.path.commonprefix([form[start:], ahead]))  # noqa: RUF071 (characters)
+                end = max(end, begin + grown)
+                whole = whole or (start == 0 and grown == len(form))
+            # One-case letters inside a longer word are no echo (`redirect` of a key that holds
+            # it, in "redirected"): a random key's pieces mix case, digits or signs.
+            shown = text[begin:end]
+            in_a_word = (
+                shown.isascii()
+                and shown.isalpha()
+                and (shown.islower() or shown.isupper())
+                and (text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha())
+            )
+            if whole or not in_a_word:
+                spans.append((begin, end))
+                begin = end
+            else:  # a piece of the secret may still begin inside the word
+                begin += 1
+        return spans
+
+
+#: Character references echoed keys come in: JSON and Python escapes (their backslash doubled
+#: as JSON quotes them, or not), HTML ones, percent-encoded bytes (`%` encoded again, or not).
+_REFERENCE = re.compile(
+    r"\\+(?:u(?P<u>[0-9a-fA-F]{4})|U(?P<U>[0-9a-fA-F]{8})|x(?P<x>[0-9a-fA-F]{2})|(?P<o>[0-7]{3}))"
+    r"|&#(?:[xX](?P<hx>[0-9a-fA-F]{1,8})|(?P<d>[0-9]{1,10}));?|%(?:25)?(?P<p>[0-9a-fA-F]{2})"
+)
+_REFERENCE_OR_CHARACTER = re.compile(_REFERENCE.pattern + "|(?s:.)")
+
+
+#: One letter case, a character for a character (so offsets stay the text's): these are the
+#: letters lower() leaves apart, makes two of ("İ") or lowers by place (Σ ends a word as ς).
+_FOLD = str.maketrans("\u0130\u0131\u017f\u212a\u03a3\u03c2", "iisk\u03c3\u03c3")
+
+
+def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with every form of ``secrets``, and every `MIN_FRAGMENT` run of one, hidden."""
+    if not secrets or not text:
+        return text
+    return _Redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
+
+
+#: What would break a line or recolour a terminal (a tab stays).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def one_line(text: str) -> str:
+    """A control character a server sent (in an id, a key) shown as its escape: it can neither
+    forge a log line nor recolour a terminal."""
+    if text.isprintable():  # nearly always: one pass at C speed
+        return text
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
+
+
 def printable(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
-    """``text`` on one line: control characters gone, ``secrets`` and URL query values hidden."""
+    """``text`` on one line of at most ``limit`` characters, ``secrets`` and query values hidden."""
     text = _CONTROL.sub(" ", without_query_values(without_secrets(text, secrets)))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + _REDACTED
@@ -120,18 +273,6 @@ class TapLogFilter(logging.Filter):
         if safe != text:
             record.msg, record.args = safe, ()
         return True
-
-
-def one_line(text: str) -> str:
-    """A message on one line: a control character a server sent (in an id, a key) shown as its
-    escape, so that it neither forges a log line nor recolours a terminal (a tab stays)."""
-    if text.isprintable():  # nearly always: one pass at C speed
-        return text
-    return _LINE_CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
-
-
-_LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

@@ -1,9 +1,7 @@
 """How a run ends: the errors a user can act on, the run's report and summary, the stdout writer.
 
-Errors (`AphexError`) say what went wrong and what to do; as ``FatalAPIError``s the SDK stops the
-stream instead of retrying, and the CLI prints them as one line. Streams tell the run's
-`RunReport` how they ended (in text safe to print); the tap turns it into the closing summary and
-the exit status. `CountingWriter` writes the Singer messages, each line whole, counting RECORDs.
+`AphexError`s say what went wrong and what to do, in text safe to print; as ``FatalAPIError``s the
+SDK stops the stream instead of retrying them.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_aphex.logs import printable, safe_url
-from tap_aphex.redaction import run_secrets
+from tap_aphex.logs import printable, run_secrets, safe_url
 from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:
@@ -131,24 +128,20 @@ def describe(error: Exception) -> str:
 
 def network_failure(error: requests.RequestException) -> str:
     """A failure of the network in a few words: its kind, what that means, and where."""
-    meaning = (
-        "the answer broke off"
-        if isinstance(error, requests.exceptions.ChunkedEncodingError)
-        else "no answer in time"
-        if isinstance(error, requests.Timeout)
-        else "no connection"
-        if isinstance(error, requests.ConnectionError)
-        else "no whole answer"
-    )
+    meanings = {
+        requests.exceptions.ChunkedEncodingError: "the answer broke off",
+        requests.Timeout: "no answer in time",
+        requests.ConnectionError: "no connection",
+    }
+    meaning = next((v for k, v in meanings.items() if isinstance(error, k)), "no whole answer")
     url = getattr(error.request, "url", None)
     where = f" for {safe_url(url)}" if isinstance(url, str) else ""
     return f"{type(error).__name__} ({meaning}){where}"
 
 
 def quoted_body(response: requests.Response, limit: int = 200) -> str:
-    """' The server said: "…".' (the start of an error response's body, printable and without
-    the request's credentials, which a server may echo), or "" when it said nothing: a message
-    can end with it either way."""
+    """' The server said: "…".' (the start of the body, without the request's credentials, which a
+    server may echo), or "" when it said nothing: a message can end with it either way."""
     try:
         head = next(response.iter_content(4 * limit), b"")  # UTF-8: up to 4 bytes a character
     except (requests.RequestException, OSError, RuntimeError):
@@ -230,9 +223,8 @@ class RunReport:
 
 
 class RecordCounting:
-    """Both protocols' writers count a RECORD once its line is written, into the run's
-    `RunReport.records_sent`. Airbyte's writer is made before the tap, so it is handed the
-    tap's report afterwards (`count_into`)."""
+    """Both protocols' writers count a RECORD once its line is written, into the run's report;
+    Airbyte's writer is made before the tap, so it is handed the report afterwards."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -244,9 +236,8 @@ class RecordCounting:
 
 class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
-    comes (`signals.held`). The SDK's flushes after every message, a system call per record: here
-    RECORDs wait in stdout's buffer, flushed with the next other message, so no STATE gets ahead
-    of them."""
+    comes. The SDK's flushes after every message, a system call per record: here RECORDs wait in
+    stdout's buffer, flushed with the next other message, so no STATE gets ahead of them."""
 
     def __init__(self, report: RunReport) -> None:
         super().__init__()

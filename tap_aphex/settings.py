@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_aphex.decoding import readable
-from tap_aphex.logs import safe_url, url_credentials
-from tap_aphex.redaction import MIN_RUN_SECRET, without_secrets
+from tap_aphex.logs import MIN_RUN_SECRET, safe_url, url_credentials, without_secrets
 
 # The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
 MAX_PAGE_SIZE = 4_000
@@ -172,7 +171,7 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
     seen: set[str] = set()
     names: set[str | None] = set()
-    # As `redaction` keeps them for the run (the same set: its search is built once).
+    # As `logs` keeps them for the run (the same set: its search is built once).
     secrets = tuple(v for _, v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))

@@ -1,12 +1,8 @@
 """Every signal the tap handles, in one place.
 
-A signal while the SDK loads ends the process at once (`load_command`). In a `tap-aphex` run
-SIGTERM winds down as SIGINT does (`Interrupts`) and the exit status names it (130, 143);
-`source-aphex` keeps SIGTERM's default action, as Airbyte runners expect (`for_airbyte`). A line
-being written goes out whole (`held`). A stop ends the process within `GIVE_UP_AFTER` whatever
-it waits for (a reader that has stopped reading holds a write for as long as it stalls:
-`_end_if_still_running`). Threads of ours leave the signals to the main thread
-(`for_worker_thread`).
+In a `tap-aphex` run SIGTERM winds down as SIGINT does, and the exit status names it (130, 143);
+`source-aphex` keeps SIGTERM's default action, as Airbyte runners expect. Whatever a stop waits
+for, the process ends within `GIVE_UP_AFTER`.
 """
 
 from __future__ import annotations
@@ -59,18 +55,16 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
 
 
 def for_worker_thread() -> set[int | signal.Signals] | None:
-    """Block the stop signals in this thread, first thing in a thread of ours: the main thread
-    handles them. The mask before, or None on Windows (no signal masks)."""
+    """Block the stop signals in a thread of ours, first thing: the main thread handles them.
+    The mask before, or None on Windows (no signal masks)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def for_airbyte() -> None:
-    """Airbyte's signals: SIGTERM ends the process at once (every STATE already out covers only
-    records already out), SIGINT raises KeyboardInterrupt, and the process ends within
-    `GIVE_UP_AFTER` (its TRACE may wait on a reader that stopped reading). Also after the SDK
-    set its own."""
+    """SIGTERM ends the process at once (every STATE already out covers only records already
+    out); SIGINT raises KeyboardInterrupt. Also after the SDK set its own."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, _airbyte_interrupt)
@@ -103,12 +97,9 @@ class Held:
 held = Held()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where SIGINT would raise `KeyboardInterrupt`, so both wind down alike."""
-
-
 class Interrupts:
-    """The first SIGINT or SIGTERM interrupts the run; later ones are ignored while it ends."""
+    """The first SIGINT or SIGTERM interrupts the run (both raise `KeyboardInterrupt`, so they
+    wind down alike); later ones are ignored while it ends."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -126,14 +117,11 @@ class Interrupts:
             # A no-op handler rather than SIG_IGN: a second signal already pending when this
             # runs would otherwise make Python print "Signal 15 ignored due to race condition".
             signal.signal(other, lambda signum, frame: None)
-        interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        # The main thread may wait in a write (this line, or the last flush) for as long as the
-        # reader stalls: a thread of ours ends the process if the run has not ended in time.
         threading.Thread(target=_end_if_still_running, args=(self, signum), daemon=True).start()
         if held.writing:
-            held.pending = interrupt  # raised when the line is out (`Held`)
+            held.pending = KeyboardInterrupt()  # raised when the line is out (`Held`)
             return
-        raise interrupt
+        raise KeyboardInterrupt
 
     @property
     def exit_code(self) -> int:
@@ -141,45 +129,34 @@ class Interrupts:
 
 
 def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
-    """If the run has not ended `GIVE_UP_AFTER` after a stop, end the process now, as the signal
-    asks: from this thread, since the main thread is stuck in a write only the reader can end;
-    with the signal's exit status, and the run's last line if it was not said yet (``None``:
-    `source-aphex`, whose log lines are Airbyte messages on that very stdout)."""
+    """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it: the
+    main thread may be stuck in a write (the line, the last flush) for as long as the reader
+    stalls. With the run's last line if it was not said yet, in a thread of its own so that a
+    full stderr pipe cannot hold the exit up."""
     for_worker_thread()
     time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
     if interrupts is None or not interrupts.said.is_set():
-        signame = signal.Signals(signum).name
         message = (
-            f"Interrupted ({signame}): stopped. The output was not being read, so its last line "
-            "may be cut; the last STATE the reader received is where the next run resumes."
+            f"Interrupted ({signal.Signals(signum).name}): stopped. The output was not being "
+            "read, so its last line may be cut; the last STATE the reader received is where the "
+            "next run resumes."
         )
-        shown = _as_logged(message) if interrupts else f"source-aphex: {message}"
-        # In a thread of its own, so that a full stderr pipe cannot hold the exit up.
-        line = (shown + "\n").encode()
-        writer = threading.Thread(target=_write_stderr, args=(line,), daemon=True)
+        writer = threading.Thread(target=_say, args=(message, interrupts is None), daemon=True)
         writer.start()
         writer.join(STDERR_WAIT)
     os._exit(128 + signum)
 
 
-def _as_logged(message: str) -> str:
-    """``message`` as the console log shows an ERROR (the first handler's format, as `cli` logs
-    how a run ended), or plain when there is no handler."""
-    import logging  # loaded long before a run writes anything
-
-    logger: logging.Logger | None = logging.getLogger("tap-aphex")
-    while logger is not None:
-        if logger.handlers:
-            record = logging.LogRecord("tap-aphex", logging.ERROR, "", 0, message, None, None)
-            return logger.handlers[0].format(record)
-        logger = logger.parent if logger.propagate else None
-    return f"tap-aphex: {message}"
-
-
-def _write_stderr(data: bytes) -> None:
+def _say(message: str, airbyte: bool) -> None:
+    """Logged as `cli` logs how a run ended; `source-aphex` logs Airbyte messages on the very
+    stdout that stalls, so there it is plain on stderr."""
     import contextlib  # loaded long before a run writes anything
+    import logging
 
     for_worker_thread()
     # stderr closed or gone: the exit status still says how the run ended.
     with contextlib.suppress(OSError, ValueError):
-        os.write(sys.stderr.fileno(), data)
+        if airbyte:
+            os.write(sys.stderr.fileno(), f"source-aphex: {message}\n".encode())
+        else:
+            logging.getLogger("tap-aphex").error("%s", message)

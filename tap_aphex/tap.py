@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import inputs, logs, redaction
+from tap_aphex import inputs, logs
 from tap_aphex.client import AphexStream
 from tap_aphex.report import (
     AphexError,
@@ -324,8 +324,8 @@ def first_answer(stream: Stream, context: dict[str, t.Any] | None) -> Exception 
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hand the config's key and tokens to `redaction`, so no message can quote them."""
-    redaction.remember_secrets(*(value for _, value in secret_settings(config)))
+    """Hand the config's key and tokens to `logs`, so no message can quote them."""
+    logs.remember_secrets(*(value for _, value in secret_settings(config)))
 
 
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.

@@ -18,7 +18,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from werkzeug import Request, Response
 
 from tap_aphex.client import retry_after_seconds
-from tap_aphex.redaction import remember_secrets
+from tap_aphex.logs import remember_secrets
 from tap_aphex.report import RunFailedError, describe, quoted_body
 
 if t.TYPE_CHECKING:

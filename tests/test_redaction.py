@@ -19,9 +19,9 @@ import pytest
 from harness import run_cli
 from test_airbyte import source
 
-from tap_aphex.logs import printable
-from tap_aphex.redaction import (
+from tap_aphex.logs import (
     MIN_FRAGMENT,
+    printable,
     remember_secrets,
     run_secrets,
     secret_forms,

@@ -13,8 +13,15 @@ from tap_aphex.inputs import (
     unknown_env,
     unknown_settings,
 )
-from tap_aphex.logs import TapLogFilter, printable, safe_url, url_credentials, without_query_values
-from tap_aphex.redaction import remember_secrets, secret_forms
+from tap_aphex.logs import (
+    TapLogFilter,
+    printable,
+    remember_secrets,
+    safe_url,
+    secret_forms,
+    url_credentials,
+    without_query_values,
+)
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems
 from tap_aphex.tap import TapAphex
 
