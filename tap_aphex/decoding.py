@@ -1,21 +1,10 @@
-"""The decoding of a response body, for both APIs (docs/data.md, "Decoding"), and a decoded value
-in a message (`described`, `readable`).
+"""The decoding of a response body by one decode policy for both APIs (docs/data.md, "Decoding"),
+and a decoded value in a message (`described`, `readable`).
 
-`FilteredBody` applies the decode policy to a Data API page whole (`decoded_json`, msgspec) or to a
-published-plans document as it streams in (`top_level_items`, ijson), so that what either decoder
-reads is JSON it can hold:
-
-- A lone UTF-16 surrogate escape (``"\\ud83d"``: JSON grammar, but no character) becomes U+FFFD and
-  a private-use character carrying the escape, so that the reader can keep it as it came. U+FFFD
-  starts every marker: one the vendor sent is marked too (`LITERAL`), so no text reads as a marker.
-- A container nested deeper than `DEPTH_BOUND` becomes a string of its raw text after `DEEP`, so
-  the decoders never see the depth (ijson's prefixes grow with its square) and the reader warns.
-- An integer of `LONG_INTEGER` digits or more gets ``.0``, so that it is read as a decimal: Python
-  reads no int of more than 4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`), msgspec then
-  refuses the page and ijson's C backend crashes.
-- A number beyond a float's range (``1e400``: msgspec refuses the page, ijson the document) is its
-  exact Decimal (`json_float`), which the writers write as that number; an exponent of 19 digits or
-  more no decimal holds: a clear error.
+`FilteredBody` hands a decoder only JSON it can hold: a Data API page whole (`decoded_json`,
+msgspec), a published-plans document as it streams in (`top_level_items`, ijson). What JSON has but
+Python or a decoder cannot hold as it came becomes a marker (starting with U+FFFD), which the reader
+reads (`reader.py`) and `written` turns back into what the vendor wrote.
 """
 
 from __future__ import annotations
@@ -35,16 +24,21 @@ from tap_aphex.report import UnexpectedResponseError
 if t.TYPE_CHECKING:
     import requests
 
-#: Containers nested deeper than this (the document's own object is level 1) are kept as text.
+#: A container deeper than this (the document's own object is level 1) becomes a string of its raw
+#: text after `DEEP`: the decoders never see the depth (ijson's prefixes grow with its square).
 DEPTH_BOUND = 512
-#: Integers of this many digits or more are read as decimals.
+#: An integer of this many digits or more gets ``.0``, to be read as a decimal: Python reads no int
+#: of more than 4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`); msgspec then refuses the
+#: page, and ijson's C backend crashes.
 LONG_INTEGER = 640
-#: A lone surrogate's marker: U+FFFD, then ``LONE_BASE + code`` (group 1), where code holds the
-#: surrogate (11 bits) and which of its four hex digits were upper case (4 bits).
+#: A lone surrogate escape (``"\\ud83d"``: JSON grammar, but no character) becomes U+FFFD, then
+#: ``LONE_BASE + code`` (group 1), where code holds the surrogate (11 bits) and which of its four
+#: hex digits were upper case (4 bits).
 REPLACEMENT = "\ufffd"
 LONE_BASE = 0x100000  # plane 16, private use: never a character the vendor means
 LONE_MARKED = re.compile(f"\ufffd([{chr(LONE_BASE)}-{chr(LONE_BASE + 0x7FFF)}])")
-#: A U+FFFD the vendor sent, and the start of a string holding a too-deep container's raw text.
+#: A U+FFFD the vendor sent (marked, so that no text reads as a marker), and the start of a
+#: too-deep container's raw text.
 LITERAL, DEEP = "\ufffd\U00108000", "\ufffd\U00108001"
 _LITERAL_BYTES, _RAW_REPLACEMENT = LITERAL.encode(), REPLACEMENT.encode()
 # One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
@@ -145,9 +139,8 @@ def unmarked(
 
 
 def written(value: t.Any) -> t.Any:
-    """``value`` (a copy, when it holds a marker) as the vendor wrote it, for a value kept whole
-    rather than read by the reader: a lone surrogate as its escape (``\\ud83d``, as the vendor
-    cased it), a too-deep value as its raw text."""
+    """``value`` (copied if it holds a marker) as the vendor wrote it, for a value not read by the
+    reader: a lone surrogate as its escape as cased (``\\uD83d``), a too-deep value as raw text."""
 
     def as_written(text: str, _path: object, _key: bool) -> str:
         text = LONE_MARKED.sub(lambda match: _lone_escape(ord(match[1]) - LONE_BASE), text)
@@ -362,7 +355,9 @@ class FilteredBody:
 
 def json_float(literal: str | Decimal) -> float | Decimal:
     """A number with a fraction or an exponent (msgspec's text of it, ijson's Decimal) as a float;
-    beyond a float's range, its exact Decimal. Too small for a float: 0.0, as any decoder has it."""
+    beyond a float's range (``1e400``: msgspec refuses the page, ijson the document), its exact
+    Decimal, which the writers write as that number. Too small for a float: 0.0, as in any decoder.
+    An exponent of 19 digits or more no decimal holds: `InvalidOperation`, a clear error."""
     value = float(literal)
     return Decimal(literal) if math.isinf(value) else value
 
@@ -393,10 +388,9 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
 
 
 def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t.Any]]:
-    """(key, value) for each top-level member of the JSON object in ``body`` (whose ``headers``,
-    if it has them, give its Content-Type), as it is read. Members are built whole, but the
-    ``list_key`` list yields (list_key, LIST_START) when it opens, then (list_key, entry) for
-    each entry, so that only one entry is held at a time."""
+    """(key, value) for each top-level member of the JSON object in ``body`` (its ``headers`` give
+    the Content-Type), built whole as it is read; but the ``list_key`` list yields LIST_START when
+    it opens, then each entry, so that only one entry is held at a time."""
     headers = getattr(body, "headers", None)
     filtered = FilteredBody(headers.get("Content-Type") if headers else None, _PLANS_API, body)
     entry = f"{list_key}.item"
@@ -454,8 +448,7 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
 
 def readable(text: str, width: int = 60) -> str:
     """Text (an id, a cursor, a value's JSON text) for a message: when longer than ``width``, its
-    start (never half an escape) and its length. Straight off the wire, text goes through
-    `written` first: a lone surrogate as the vendor escaped it, never a marker."""
+    start (never half an escape) and its length. Text off the wire goes through `written` first."""
     if len(text) <= width:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])
