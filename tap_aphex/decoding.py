@@ -2,9 +2,9 @@
 and a decoded value in a message (`described`, `readable`).
 
 `FilteredBody` hands a decoder only JSON it can hold: a Data API page whole (`decoded_json`,
-msgspec), a published-plans document as it streams in (`top_level_items`, ijson). What JSON has but
-Python or a decoder cannot hold as it came becomes a marker (starting with U+FFFD), which the reader
-reads (`reader.py`) and `written` turns back into what the vendor wrote.
+msgspec), a published-plans document as it streams in (`top_level_items`, ijson). A lone surrogate
+or a too-deep container becomes a marker (starting with U+FFFD), which the reader reads
+(`reader.py`) and `written` turns back into what the vendor wrote.
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ def version_id_of(value: object) -> str | None:
 
 
 def kept(value: t.Any) -> t.Any:
-    """A value kept whole (no schema types it) as the vendor wrote it (`decode_policy.written`);
+    """A value kept whole (no schema types it) as the vendor wrote it (`decoding.written`);
     at no cost unless the decode policy has marked a value."""
     return written(value) if marks_made() else value
 
