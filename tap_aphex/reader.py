@@ -1,43 +1,30 @@
-"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced.
+"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced
+(docs/data.md, "Tolerant reader, strict writer").
 
-`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks,
-with one rule per JSON type for every stream (docs/data.md):
-
-- A value that fits its type lands as it is (an integer field takes an ``int`` of 64 bits only:
-  ``12.0`` and ``10**30`` are misfits); epoch times become RFC 3339 UTC text; null stays null,
-  an absent key stays absent.
-- A misfit is kept as it came under the record's ``undocumented``, by its vendor path
-  (``task.statuses[1].createdAt``), with null in the typed field and one WARNING per field per
-  run. Top-level keys the schema does not name go there by name; inside objects they stay put.
-- What the decode policy marked (`decode_policy.py`: lone surrogates, too-deep values) is read
-  here, keys included, with one WARNING per field per run naming the record.
+`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks, one
+rule per JSON type for every stream. A value that does not fit is kept as it came under the
+record's ``undocumented``, by its vendor path (``task.statuses[1].createdAt``), null in the typed
+field, with one WARNING per field per run; so is what the decode policy marked (`decoding`: lone
+surrogates, too-deep values), keys included.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import typing as t
 from dataclasses import dataclass
 
-from tap_aphex.decode_policy import (
-    DEEP,
-    DEPTH_BOUND,
-    LONE_MARKED,
-    as_read,
-    as_sent,
-    marked,
-    marks_made,
-    written,
-)
-from tap_aphex.decoding import described
+from tap_aphex import decoding
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
     import logging
 
 Row = dict[str, t.Any]
+Raw = t.Mapping[str, t.Any]
 
 # Kinds of documented values, read once from each field's JSON schema; also the words of warnings.
 STRING, NUMBER, INTEGER, BOOLEAN, DATETIME = "string", "number", "integer", "boolean", "epoch time"
@@ -53,6 +40,9 @@ class Field:
     kind: str
     where: str  # e.g. "task.statuses[].createdAt": the field, whatever the index
     inner: dict[str, Field] | None = None
+
+
+Fields = t.Mapping[str, Field]
 
 
 def fields_of(schema: t.Mapping[str, t.Any], where: str = "") -> dict[str, Field]:
@@ -92,11 +82,13 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
 
 
 class _Record(t.NamedTuple):
-    """The record being read; `table` is its typing table's id ("the same field" is per table)."""
+    """The record being read; `table` is its typing table's id ("the same field" is per table),
+    `skip` its top-level keys that are the caller's."""
 
     subject: str
     undocumented: Row
     table: int
+    skip: t.Container[str]
 
 
 class Reader:
@@ -106,20 +98,13 @@ class Reader:
         self.logger = logger
         self._said: set[t.Hashable] = set()
 
-    def record(
-        self,
-        raw: t.Mapping[str, t.Any],
-        fields: t.Mapping[str, Field],
-        subject: str,
-        *,
-        skip: t.Container[str] = (),
-    ) -> Row:
+    def record(self, raw: Raw, fields: Fields, subject: str, *, skip: t.Container[str] = ()) -> Row:
         """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
         ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
-        into = _Record(subject, {}, id(fields))
-        if marks_made():  # nearly never: only once the decode policy has marked a value
-            raw = self._unmarked(raw, into, skip)
-        typed = self._object(raw, fields, "", into, skip)
+        into = _Record(subject, {}, id(fields), skip)
+        if decoding.marks_made():  # nearly never: only once the decode policy has marked a value
+            raw = decoding.unmarked(raw, functools.partial(self._text, into), skip)
+        typed = self._object(raw, fields, "", into)
         record = {name: typed.get(name) for name in fields}
         record[UNDOCUMENTED] = into.undocumented or None
         return record
@@ -130,26 +115,19 @@ class Reader:
             self._said.add(subject)
             self.logger.warning(message, *args)
 
-    def _object(
-        self,
-        raw: t.Mapping[str, t.Any],
-        fields: t.Mapping[str, Field],
-        path: str,
-        into: _Record,
-        skip: t.Container[str] = (),
-    ) -> Row:
+    def _object(self, raw: Raw, fields: Fields, path: str, into: _Record) -> Row:
         out: Row = {}
         for key, value in raw.items():
             field = fields.get(key)
             if field is None:
                 if path:
                     out[key] = value  # inside a documented object: kept in place
-                elif key not in skip:
+                elif key not in into.skip:
                     into.undocumented[_free_name(into, key, "undocumented key")] = value
                     self.warn_once(
                         ("unknown", id(fields), key),
                         f"{into.subject}: a field the tap does not know, `{_shortened(key)}`; kept "
-                        f"under undocumented[{_shortened(_quoted(key))}] (said once per run).",
+                        f"under {_under(key)} (said once per run).",
                     )
                 continue
             # Most values fit a scalar kind: tested inline, at no call's cost; the rest: `_value`.
@@ -211,80 +189,50 @@ class Reader:
         into.undocumented[path] = value
         self.warn_once(
             ("misfit", id(field)),  # each table's fields are their own objects
-            f"{into.subject}: {_shortened(path)} is {described(value)}, not the documented "
-            f"{expected}; kept as it came under undocumented[{_shortened(_quoted(path))}], typed "
-            f"as null (said once per run for {field.where}).",
+            f"{into.subject}: {_shortened(path)} is {decoding.described(value)}, not the "
+            f"documented {expected}; kept as it came under {_under(path)}, typed as null (said "
+            f"once per run for {field.where}).",
         )
 
-    def _unmarked(self, raw: t.Mapping[str, t.Any], into: _Record, skip: t.Container[str]) -> Row:
-        """A copy of ``raw`` (the page is never changed) with the decode policy's markers read;
-        iterative, as a record may nest up to the policy's bound."""
-        root = dict(raw)
-        keys: list[tuple[_Path, Row]] = []  # marked keys: the path of their value, their object
-        pending: list[tuple[t.Any, _Path]] = [(root, ())]
-        while pending:
-            container, path = pending.pop()
-            items = container.items() if container.__class__ is dict else enumerate(container)
-            for key, item in items:
-                if not path and key in skip:
-                    continue
-                if key.__class__ is str and marked(key):
-                    keys.append(((*path, key), container))
-                cls = item.__class__
-                if cls is str:
-                    if marked(item):
-                        container[key] = self._text(item, (*path, key), into)
-                elif cls is dict or cls is list:
-                    container[key] = child = dict(item) if cls is dict else list(item)
-                    pending.append((child, (*path, key)))
-        # Keys after all values, the deepest first: `undocumented` and the warnings keep an order.
-        for path, parent in sorted(keys, key=lambda entry: len(entry[0]), reverse=True):
-            old, new = path[-1], self._text(path[-1], path, into, key=True)
-            renamed = {(new if name == old else name): item for name, item in parent.items()}
-            parent.clear()
-            parent.update(renamed)
-        return root
-
-    def _text(self, text: str, steps: _Path, into: _Record, *, key: bool = False) -> str:
-        """A string with its markers read (U+FFFD, or a too-deep value's raw text), said once."""
-        path = _path_words(steps)
+    def _text(self, into: _Record, text: str, steps: tuple[t.Any, ...], key: bool) -> str:
+        """A marked string of the record at ``steps`` (keys and indexes) as read, said once: U+FFFD
+        for a lone surrogate, kept as it came under ``undocumented``, or a too-deep value's raw
+        text."""
+        words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
+        path = decoding.as_read(words).removeprefix(".")  # a record's first step is a key
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
-        if not key and text.startswith(DEEP):
+        if not key and text.startswith(decoding.DEEP):
             self.warn_once(
                 ("deep", into.table, where),
-                f"{into.subject}: {shown} is nested deeper than {DEPTH_BOUND} levels; it is kept "
-                f"as its raw JSON text, a string (said once per run for {field}).",
+                f"{into.subject}: {shown} is nested deeper than {decoding.DEPTH_BOUND} levels; it "
+                f"is kept as its raw JSON text, a string (said once per run for {field}).",
             )
-            return str(written(text))
-        if not LONE_MARKED.search(text):
-            return as_read(text)  # only a U+FFFD the vendor sent
-        came = written(text)
+            return str(decoding.written(text))
+        if not decoding.LONE_MARKED.search(text):
+            return decoding.as_read(text)  # only a U+FFFD the vendor sent
         path = _free_name(into, path, "lone surrogate")
-        into.undocumented[path] = came
+        into.undocumented[path] = decoding.written(text)
         what = "the key" if key else "the value"
         self.warn_once(
             ("lone", into.table, where),
             f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate "
-            f"({described(text, wire=True)}), which is no character: it is U+FFFD in the record, "
-            f"and the text as it came is kept under undocumented[{_shortened(_quoted(path))}] "
-            f"(said once per run for {field}).",
+            f"({decoding.described(text, wire=True)}), which is no character: it is U+FFFD in the "
+            f"record, and the text as it came is kept under {_under(path)} (said once per run for "
+            f"{field}).",
         )
-        return as_read(text)
+        return decoding.as_read(text)
 
 
-_Path = tuple[t.Any, ...]  # keys and indexes from the record down
 _BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit
+_ANY_INDEX = re.compile(r"\[\d+\]")
 
 
 def key_of(value: object) -> str | None:
     """``value`` as a record's key (an event's, a version's, a row's), or None: text that is not
     blank, as the vendor wrote it (with a lone surrogate it would be U+FFFD in the record, or no
     `startAfter`)."""
-    return as_sent(value) if isinstance(value, str) and value.strip() else None
-
-
-_ANY_INDEX = re.compile(r"\[\d+\]")
+    return decoding.as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
 def _shortened(path: str) -> str:
@@ -292,15 +240,9 @@ def _shortened(path: str) -> str:
     return path if len(path) <= 120 else f"{path[:60]}…{path[-60:]}"
 
 
-def _path_words(path: _Path) -> str:
-    """A path as the reader writes it: ``task.successors[1]``, lone surrogates as U+FFFD."""
-    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in path)
-    return as_read(words).removeprefix(".")  # a record's first step is a key
-
-
-def _quoted(name: str) -> str:
-    """A key as JSON writes it (``"task.name"``), for the paths messages name."""
-    return json.dumps(name, ensure_ascii=False)
+def _under(name: str) -> str:
+    """Where a message says a value is kept: ``undocumented["task.name"]``, its key as JSON."""
+    return f"undocumented[{_shortened(json.dumps(name, ensure_ascii=False))}]"
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:

@@ -18,7 +18,7 @@ from harness import TapRun, log_lines, run_cli
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tap_aphex.decode_policy import DEPTH_BOUND, FilteredBody, written
+from tap_aphex.decoding import DEPTH_BOUND, FilteredBody, written
 
 PATH = "/apiTaskEventsV2"
 PLANS_PATH = "/power-bi/v1/p1"
@@ -481,6 +481,26 @@ def test_a_published_plan_nested_100000_levels_lands_with_bounded_memory(
     said = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
     assert len(said) == 1
     assert "Project P1, version v2" in said[0]
+
+
+def test_a_project_nested_past_the_bound_is_kept_whole_and_its_document_lands(
+    httpserver: HTTPServer,
+) -> None:
+    # The project is kept whole, as the vendor wrote it: once a recursion as deep as the value,
+    # which ended the project with a RecursionError.
+    depth = DEPTH_BOUND + 100
+    body = document(plan_version(1)).replace(b'{"id": "p1"}', b'{"id": "p1", "wbs": "@DEEP@"}')
+    config = serve_document(httpserver, body.replace(b'"@DEEP@"', b"[" * depth + b"]" * depth))
+
+    run = run_cli(config)
+
+    assert run.returncode == 0, run.stderr
+    (plan,) = run.records("published_plans")
+    level, deepest = 3, plan["project"]["wbs"]  # level 1 is the document, 2 the project
+    while isinstance(deepest, list):
+        level, deepest = level + 1, deepest[0]
+    raw = depth - (DEPTH_BOUND - 2)  # the brackets of levels 513 and deeper
+    assert (level, deepest) == (DEPTH_BOUND + 1, "[" * raw + "]" * raw)
 
 
 def test_a_number_beyond_a_float_in_a_published_plan_is_kept_as_it_came(

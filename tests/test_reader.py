@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import written
-from tap_aphex.decoding import decoded_json, described
+from tap_aphex.decoding import decoded_json, described, written
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,

@@ -20,8 +20,16 @@ from decimal import Decimal, InvalidOperation
 import ijson
 
 from tap_aphex import schemas
-from tap_aphex.decode_policy import FilteredBody, marks_made, written
-from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
+from tap_aphex.decoding import (
+    LIST_START,
+    FilteredBody,
+    described,
+    json_float,
+    marks_made,
+    readable,
+    top_level_items,
+    written,
+)
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -282,7 +290,7 @@ def version_id_of(value: object) -> str | None:
 
 
 def kept(value: t.Any) -> t.Any:
-    """A value kept whole (no schema types it) as the vendor wrote it (`decode_policy.written`);
+    """A value kept whole (no schema types it) as the vendor wrote it (`decoding.written`);
     at no cost unless the decode policy has marked a value."""
     return written(value) if marks_made() else value
 
