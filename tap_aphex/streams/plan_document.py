@@ -15,13 +15,13 @@ import difflib
 import json
 import typing as t
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 import ijson
 
 from tap_aphex import schemas
 from tap_aphex.decode_policy import FilteredBody, marks_made, written
-from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
+from tap_aphex.decoding import LIST_START, described, readable, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -41,8 +41,6 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-SCALARS = ("string", "number", "boolean", "null")
-NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
 
 
@@ -170,12 +168,9 @@ class DocumentReader:
             )
             return f"a version without an id: {brief}", brief
         shown = readable(version_id)
-        published_at = value.get("publishedAt")
-        is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
-        text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
-        published = to_datetime(text) if text else None
+        published = published_of(value.get("publishedAt"))
         if published is None:
-            why = described(published_at, 40, wire=True)
+            why = described(value.get("publishedAt"), 40, wire=True)
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.is_new(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
@@ -281,6 +276,13 @@ def version_id_of(value: object) -> str | None:
     return str(value) if value.__class__ is int else key_of(value)
 
 
+def published_of(value: object) -> dt.datetime | None:
+    """A version's `publishedAt` (epoch milliseconds) as a time, or None."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    text = epoch_to_rfc3339(t.cast("float", value)) if is_number else None
+    return to_datetime(text) if text else None
+
+
 def kept(value: t.Any) -> t.Any:
     """A value kept whole (no schema types it) as the vendor wrote it (`decode_policy.written`);
     at no cost unless the decode policy has marked a value."""
@@ -293,15 +295,12 @@ class VersionScan:
     the reader would (how far back the answer reaches: `ProjectRead.answered`)."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
+        self._entries: list[t.Any] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
-        # read (a long integer crashes its C backend).
+        # read (a long integer crashes its C backend). Floats as the reader's `json_float` makes
+        # them (beyond a float's range: infinity here, a Decimal there; no time either way).
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.basic_parse_coro(self._events)
-        self._depth = 0
-        self._key: str | None = None  # the last key read: at the top level, or in an entry
-        self._in_versions = False
-        self._entry: dict[str, tuple[str, t.Any]] | None = None  # an entry's scalars, by key
+        self._parser = ijson.items_coro(self._entries, f"{VERSIONS_KEY}.item", use_float=True)
         self.received = 0
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
         self.readable = True  # False: not JSON; the reader will say what is wrong
@@ -316,29 +315,11 @@ class VersionScan:
                 self._parser.close()
         except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
-        for event, value in self._events:
-            if value.__class__ is Decimal:
-                value = json_float(value)  # as the reader will see it
-            depth = self._depth  # before this event
-            self._depth += NESTING.get(event, 0)
-            if event == "map_key":
-                self._key = value
-            elif depth == 1 and event == "start_array":
-                self._in_versions = self._key == VERSIONS_KEY
-            elif depth == 2 and event == "end_array":
-                self._in_versions = False
-            elif depth == 2 and self._in_versions and event != "end_map":
-                self.received += 1  # an entry of the versions list, whatever it is
-                self._entry = {} if event == "start_map" else None
-            elif depth == 3 and self._entry is not None and event in SCALARS:
-                self._entry[str(self._key)] = (event, value)
-            elif depth == 3 and self._entry is not None and event == "end_map":
-                version_id = version_id_of(self._entry.get(VERSION_ID, (None, None))[1])
-                if version_id is not None:
-                    kind, value = self._entry.get("publishedAt", (None, None))
-                    text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
-                    when = to_datetime(text) if text else None
-                    if when is not None:
-                        self.placed.append((version_id, when))
-                self._entry = None
-        del self._events[:]
+        for entry in self._entries:
+            self.received += 1  # an entry of the versions list, whatever it is
+            if isinstance(entry, dict):
+                version_id = version_id_of(entry.get(VERSION_ID))
+                published = published_of(entry.get("publishedAt"))
+                if version_id is not None and published is not None:
+                    self.placed.append((version_id, published))
+        del self._entries[:]

@@ -305,8 +305,7 @@ class PlansRun:
         scan = VersionScan(response.headers.get("Content-Type"))
         try:
             with response:
-                response.raw.decode_content = True  # gzip undone here: the raw stream
-                for chunk in response.raw.stream(CHUNK):
+                for chunk in response.iter_content(CHUNK):  # gzip undone; errors as requests'
                     if self.stop.is_set():
                         raise Cancelled
                     spool.write(chunk)
@@ -315,17 +314,8 @@ class PlansRun:
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             spool.end(CutShort())
             if isinstance(error, requests.RequestException):
-                raise  # ResponseTooSlow: a timeout, retried
-            words = _AS_REQUESTS_WORDS.get(type(error), requests.ConnectionError)
-            raise words(error, request=response.request) from error
+                raise  # a timeout (ResponseTooSlow) or a break `iter_content` words: retried
+            raise requests.ConnectionError(error, request=response.request) from error
         scan.feed(None)
         spool.end()
         return scan
-
-
-# How requests' `iter_content` words what urllib3 raises while a body streams in.
-_AS_REQUESTS_WORDS: dict[type[Exception], type[requests.RequestException]] = {
-    urllib3.exceptions.ProtocolError: requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.DecodeError: requests.exceptions.ContentDecodingError,
-    urllib3.exceptions.ReadTimeoutError: requests.exceptions.ConnectionError,
-}
