@@ -1,9 +1,7 @@
 """The Published Plans document: parsed one version at a time (`DocumentReader`), or scanned.
 
-Its shape is ASSUMED (docs/assumptions.md); meeting the real one should change this module and
-`schemas.py` alone: ``{"project": {...}, "publishedPlans": [{"id", "version", "publishedAt", ...,
-"tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}``. Nothing is dropped or guessed
-(docs/data.md): misfits, unknown fields and tables, rows without their key are kept under
+Its shape is ASSUMED (docs/assumptions.md): meeting the real one should change this module and
+`schemas.py` alone. Nothing is dropped or guessed (docs/data.md): what does not fit is kept under
 ``undocumented``; a version that cannot be keyed or placed is skipped with a WARNING; what is not
 the document at all is that project's failure.
 """
@@ -45,11 +43,10 @@ Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the st
 
 
 class Landed(t.Protocol):
-    """What the reader asks of a project's read (`plan_history.ProjectRead`): whether a version
-    is new, the skipped entries warned about in earlier runs, and those skipped now."""
+    """What the reader asks of a project's read (`plan_history.ProjectRead`)."""
 
-    said: frozenset[str]
-    skipped: set[str]
+    said: frozenset[str]  # the skipped entries warned about in earlier runs
+    skipped: set[str]  # those skipped now
 
     def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
@@ -228,28 +225,24 @@ class DocumentReader:
             tables[table] = rows if isinstance(rows, list) else []
             # Rows never sent as rows, by position from 1: not objects or without their key
             # ("unkeyed_rows"), or with the key of a row before them ("repeated_rows").
-            lost: dict[int, t.Any] = {}
-            again: dict[int, t.Any] = {}
+            aside: dict[str, dict[int, t.Any]] = {"unkeyed_rows": {}, "repeated_rows": {}}
             keys: set[str] = set()
             for number, row in enumerate(tables[table], start=1):
                 if not isinstance(row, dict):
-                    lost[number] = row
+                    aside["unkeyed_rows"][number] = row
                 elif key is not None:
                     row_key = key_of(row.get(key))
                     if row_key is None:
-                        lost[number] = row
+                        aside["unkeyed_rows"][number] = row
                     elif row_key in keys:
-                        again[number] = row
+                        aside["repeated_rows"][number] = row
                     else:
                         keys.add(row_key)
-            for name, rows_kept, why in (
-                (
-                    "unkeyed_rows",
-                    lost,
-                    f"without a `{key}` (text, not blank)" if key else "not objects",
-                ),
-                ("repeated_rows", again, f"with the `{key}` of a row before them"),
-            ):
+            reasons = {
+                "unkeyed_rows": f"without a `{key}` (text, not blank)" if key else "not objects",
+                "repeated_rows": f"with the `{key}` of a row before them",
+            }
+            for name, rows_kept in aside.items():
                 if rows_kept:
                     self.reader.warn_once(
                         (name, table),
@@ -258,13 +251,13 @@ class DocumentReader:
                         subject,
                         len(rows_kept),
                         table,
-                        why,
+                        reasons[name],
                         next(iter(rows_kept)),
                         name,
                         table,
                     )
                     kept_rows[name][table] = [kept(row) for row in rows_kept.values()]
-            skip[table] = set(lost) | set(again)
+            skip[table] = {*aside["unkeyed_rows"], *aside["repeated_rows"]}
         undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None

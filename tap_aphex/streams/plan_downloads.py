@@ -2,10 +2,9 @@
 
 The server takes its time building each document, so a few daemon threads each ask a project as
 often as its `LimitPolicy` says, while parsing and writing stay on the main thread, one project
-after another: what reaches the target, and where a kill can leave the bookmarks, is what it was
-with one project at a time. Answers are spooled to disk as they arrive (memory grows with the
-threads, not the portfolio), and a window of projects downloaded ahead keeps a slow project at
-the head of the line from filling the disk. The threads hold no state of the run.
+after another (what reaches the target, and where a kill leaves the bookmarks, is as with one
+project at a time). Answers are spooled to disk (memory grows with the threads, not the portfolio);
+a window of projects ahead keeps a slow one at the head of the line from filling the disk.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ class Spool:
             self._changed.notify_all()
 
     def end(self, error: BaseException | None = None) -> None:
-        """No more bytes: the body is whole, or ``error`` cut it short (the reader raises it)."""
+        """The body is whole, or ``error`` cut it short (the reader raises it)."""
         with self._changed:
             if not self._ended:
                 self._ended, self._error = True, error
