@@ -52,13 +52,12 @@ def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
     """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
     or another tap's). A project no longer configured is named only when a configured one has no
     bookmark (its URL changed?); else its partition stays, unused."""
+    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    if not isinstance(bookmark, dict):
-        return []  # `inputs.check_state_shape` refused such a state before the run
     words, others, marked = [], [], set()
-    for partition in bookmark.get("partitions") or []:  # objects: `check_state_shape` saw to it
-        context = partition.get("context")
-        if not (isinstance(context, dict) and set(context) == {"accountId"}):
+    for partition in bookmark.get("partitions") or []:
+        context = partition["context"]
+        if set(context) != {"accountId"}:
             words.append(f"a partition for {described(context, 60)}, which is no project's")
         elif context["accountId"] not in accounts:
             others.append(context["accountId"])

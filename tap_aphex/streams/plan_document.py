@@ -101,8 +101,7 @@ class DocumentReader:
                     document[key] = value
                     if saw_versions:
                         after_versions.append(key)
-                else:
-                    saw_versions = True
+                else:  # an entry: `top_level_items` gave LIST_START first
                     version = self._version(value, document, label, read)
                     value = None  # let this version go before the next one is read
                     if isinstance(version, tuple):  # skipped

@@ -143,12 +143,11 @@ class ProjectRead:
         for stream in streams:
             self.landing[stream].land(version)
         self.landed += 1
-        if self.first is None or version.published < self.first:
-            self.first = version.published
+        self.first = min(self.first or version.published, version.published)
+        self.last = max(self.last or version.published, version.published)
         number = version.record.get("version")
         if is_count(number) and (self.lowest is None or number < self.lowest):
             self.lowest = number
-        self.last = max(self.last or version.published, version.published)
         if version.published > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
             logger.warning(
                 "Project %s: version %s (%s) is published %s, in the future (a clock gone "
