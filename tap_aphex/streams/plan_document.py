@@ -13,13 +13,13 @@ import difflib
 import json
 import typing as t
 from dataclasses import dataclass, field
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 import ijson
 
 from tap_aphex import schemas
 from tap_aphex.decode_policy import FilteredBody, marks_made, written
-from tap_aphex.decoding import LIST_START, described, readable, top_level_items
+from tap_aphex.decoding import LIST_START, described, json_float, readable, top_level_items
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -289,10 +289,10 @@ class VersionScan:
     def __init__(self, content_type: str | None) -> None:
         self._entries: list[t.Any] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
-        # read (a long integer crashes its C backend). Floats as the reader's `json_float` makes
-        # them (beyond a float's range: infinity here, a Decimal there; no time either way).
+        # read (a long integer crashes its C backend). Its numbers stay exact (`use_float` would
+        # refuse an integer past 64 bits) until `json_float` makes them what the reader sees.
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.items_coro(self._entries, f"{VERSIONS_KEY}.item", use_float=True)
+        self._parser = ijson.items_coro(self._entries, f"{VERSIONS_KEY}.item")
         self.received = 0
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
         self.readable = True  # False: not JSON; the reader will say what is wrong
@@ -311,7 +311,10 @@ class VersionScan:
             self.received += 1  # an entry of the versions list, whatever it is
             if isinstance(entry, dict):
                 version_id = version_id_of(entry.get(VERSION_ID))
-                published = published_of(entry.get("publishedAt"))
+                published_at = entry.get("publishedAt")
+                if published_at.__class__ is Decimal:
+                    published_at = json_float(published_at)
+                published = published_of(published_at)
                 if version_id is not None and published is not None:
                     self.placed.append((version_id, published))
         del self._entries[:]
