@@ -312,9 +312,10 @@ class PlansRun:
                     download.bytes += len(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             spool.end(CutShort())
-            if isinstance(error, requests.RequestException):
-                raise  # a timeout (ResponseTooSlow) or a break `iter_content` words: retried
-            raise requests.ConnectionError(error, request=response.request) from error
+            if not isinstance(error, requests.RequestException):  # not one `iter_content` words
+                raise requests.ConnectionError(error, request=response.request) from error
+            error.request = error.request or response.request  # its words name the URL
+            raise  # retried, as a timeout (ResponseTooSlow) is
         scan.feed(None)
         spool.end()
         return scan
