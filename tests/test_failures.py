@@ -238,7 +238,7 @@ def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_o
     # The retry is said, naming the project whose answer broke off.
     (retry,) = [line for line in caplog.messages if "retrying in" in line]
     assert f"project {broken.name}" in retry
-    assert "ChunkedEncodingError" in retry
+    assert "ChunkedEncodingError (the answer broke off) for http://" in retry  # and where
     # Both tries are counted in the project's closing line.
     (answered,) = [
         line for line in caplog.messages if line.startswith(f"Project {broken.name}: answered")

@@ -22,6 +22,7 @@ from tap_aphex.streams.plan_document import (
     VERSION_FIELDS,
     DocumentReader,
     PublishedVersion,
+    VersionScan,
 )
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
@@ -343,3 +344,30 @@ def _typed(kind: str, raw: object) -> object:
         if kind == DATETIME and (text := epoch_to_rfc3339(t.cast("float", raw))) is not None:
             return text
     return _MISFIT
+
+
+def test_the_download_scan_counts_every_entry_and_places_versions_as_the_reader_does() -> None:
+    # How far back an answer reaches (so whether to ask again) rests on the scan agreeing with
+    # the reader, whatever the numbers: an integer past 64 bits, a fraction, a whole float.
+    entries = [
+        version(id="a"),
+        version(id=5, publishedAt=T0 + 1.5),
+        3,
+        version(id=" "),
+        version(id="b", publishedAt=True),
+        version(id="late", publishedAt=10**22),
+        version(id=10**30, publishedAt=float(T0)),
+        version(id=1.0),
+        {"id": "no time"},
+    ]
+    body = json.dumps({"project": {"id": "p1"}, "publishedPlans": entries}).encode()
+    scan = VersionScan("application/json")
+    for start in range(0, len(body), 7):  # as the answer arrives, in pieces
+        scan.feed(body[start : start + 7])
+    scan.feed(None)
+
+    placed = [(v.id, v.published) for v in read(*entries) if v is not None]
+    assert scan.readable
+    assert scan.received == len(entries)
+    assert scan.placed == placed
+    assert [version_id for version_id, _ in placed] == ["a", "5", str(10**30)]

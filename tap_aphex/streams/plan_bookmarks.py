@@ -1,11 +1,10 @@
-"""Each project's bookmarks, per stream: what it landed in earlier runs (`Mark`, read from the
-state by `read_mark`), what it lands in this run (`Landing`), and its state after a read in full
-(`move_bookmarks`).
+"""Each project's bookmarks, per stream: what it landed in earlier runs (`Mark`, from the state),
+what it lands in this run (`Landing`), and its state after a read in full (`move_bookmarks`).
 
 A bookmark is the newest `publishedAt` landed, with the ids of the versions published at that very
-time (`bookmark_ids`) and the highest `version` number landed (`bookmark_version`). New is published
-after the bookmark, or at its very time with an id not landed then, or numbered past every version
-landed whatever its time (a backdated version; a bookmark a clock gone wrong left in the future).
+time and the highest `version` number landed. New is published after the bookmark, or at its very
+time with an id not landed then, or numbered past every version landed whatever its time (a
+backdated version; a bookmark a clock gone wrong left in the future).
 """
 
 from __future__ import annotations
@@ -41,8 +40,7 @@ def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
 
 
 def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-    """The project's partition in ``stream``'s state, not added to it (as `get_context_state`
-    would: before its turn, the project would be in a STATE)."""
+    """The project's partition, not added to the state as `get_context_state` would add it."""
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     for partition in bookmark.get("partitions", []):
         if partition.get("context") == project_only(context):
@@ -52,17 +50,14 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
 
 def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
     """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
-    or another tap's): a partition whose context is not one project's, a position outside the
-    partitions, and a bookmark left under an id no configured project has while one configured
-    project has none (its URL changed?). A project no longer configured is not named otherwise:
-    its partition stays, unused."""
+    or another tap's). A project no longer configured is named only when a configured one has no
+    bookmark (its URL changed?); else its partition stays, unused."""
+    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    if not isinstance(bookmark, dict):
-        return []  # `inputs.check_state_shape` refused such a state before the run
     words, others, marked = [], [], set()
-    for partition in bookmark.get("partitions") or []:  # objects: `check_state_shape` saw to it
-        context = partition.get("context")
-        if not (isinstance(context, dict) and set(context) == {"accountId"}):
+    for partition in bookmark.get("partitions") or []:
+        context = partition["context"]
+        if set(context) != {"accountId"}:
             words.append(f"a partition for {described(context, 60)}, which is no project's")
         elif context["accountId"] not in accounts:
             others.append(context["accountId"])
@@ -125,8 +120,8 @@ def is_count(number: object) -> t.TypeGuard[int]:
 def read_mark(
     stream: Stream, context: Mapping[str, t.Any], label: str, logger: logging.Logger
 ) -> Mark:
-    """What ``stream`` landed of the project in earlier runs, from its state; what the tap cannot
-    use is said and left out."""
+    """What ``stream`` landed of the project in earlier runs; what the tap cannot use is said and
+    left out."""
     state = saved_state(stream, context)
     value = state.get("replication_key_value")
     when = rfc3339_to_datetime(value) if isinstance(value, str) else None

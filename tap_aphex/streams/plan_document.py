@@ -1,9 +1,7 @@
 """The Published Plans document: parsed one version at a time (`DocumentReader`), or scanned.
 
-Its shape is ASSUMED (docs/assumptions.md); meeting the real one should change this module and
-`schemas.py` alone: ``{"project": {...}, "publishedPlans": [{"id", "version", "publishedAt", ...,
-"tasks": [{"taskId", ...}], "statuses": [{"taskId", ...}]}, ...]}``. Nothing is dropped or guessed
-(docs/data.md): misfits, unknown fields and tables, rows without their key are kept under
+Its shape is ASSUMED (docs/assumptions.md): meeting the real one should change this module and
+`schemas.py` alone. Nothing is dropped or guessed (docs/data.md): what does not fit is kept under
 ``undocumented``; a version that cannot be keyed or placed is skipped with a WARNING; what is not
 the document at all is that project's failure.
 """
@@ -49,17 +47,14 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-SCALARS = ("string", "number", "boolean", "null")
-NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
 
 
 class Landed(t.Protocol):
-    """What the reader asks of a project's read (`plan_history.ProjectRead`): whether a version
-    is new, the skipped entries warned about in earlier runs, and those skipped now."""
+    """What the reader asks of a project's read (`plan_history.ProjectRead`)."""
 
-    said: frozenset[str]
-    skipped: set[str]
+    said: frozenset[str]  # the skipped entries warned about in earlier runs
+    skipped: set[str]  # those skipped now
 
     def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
@@ -114,8 +109,7 @@ class DocumentReader:
                     document[key] = value
                     if saw_versions:
                         after_versions.append(key)
-                else:
-                    saw_versions = True
+                else:  # an entry: `top_level_items` gave LIST_START first
                     version = self._version(value, document, label, read)
                     value = None  # let this version go before the next one is read
                     if isinstance(version, tuple):  # skipped
@@ -178,12 +172,9 @@ class DocumentReader:
             )
             return f"a version without an id: {brief}", brief
         shown = readable(version_id)
-        published_at = value.get("publishedAt")
-        is_number = isinstance(published_at, (int, float)) and not isinstance(published_at, bool)
-        text = epoch_to_rfc3339(t.cast("float", published_at)) if is_number else None
-        published = to_datetime(text) if text else None
+        published = published_of(value.get("publishedAt"))
         if published is None:
-            why = described(published_at, 40, wire=True)
+            why = described(value.get("publishedAt"), 40, wire=True)
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.is_new(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
@@ -241,28 +232,24 @@ class DocumentReader:
             tables[table] = rows if isinstance(rows, list) else []
             # Rows never sent as rows, by position from 1: not objects or without their key
             # ("unkeyed_rows"), or with the key of a row before them ("repeated_rows").
-            lost: dict[int, t.Any] = {}
-            again: dict[int, t.Any] = {}
+            aside: dict[str, dict[int, t.Any]] = {"unkeyed_rows": {}, "repeated_rows": {}}
             keys: set[str] = set()
             for number, row in enumerate(tables[table], start=1):
                 if not isinstance(row, dict):
-                    lost[number] = row
+                    aside["unkeyed_rows"][number] = row
                 elif key is not None:
                     row_key = key_of(row.get(key))
                     if row_key is None:
-                        lost[number] = row
+                        aside["unkeyed_rows"][number] = row
                     elif row_key in keys:
-                        again[number] = row
+                        aside["repeated_rows"][number] = row
                     else:
                         keys.add(row_key)
-            for name, rows_kept, why in (
-                (
-                    "unkeyed_rows",
-                    lost,
-                    f"without a `{key}` (text, not blank)" if key else "not objects",
-                ),
-                ("repeated_rows", again, f"with the `{key}` of a row before them"),
-            ):
+            reasons = {
+                "unkeyed_rows": f"without a `{key}` (text, not blank)" if key else "not objects",
+                "repeated_rows": f"with the `{key}` of a row before them",
+            }
+            for name, rows_kept in aside.items():
                 if rows_kept:
                     self.reader.warn_once(
                         (name, table),
@@ -271,13 +258,13 @@ class DocumentReader:
                         subject,
                         len(rows_kept),
                         table,
-                        why,
+                        reasons[name],
                         next(iter(rows_kept)),
                         name,
                         table,
                     )
                     kept_rows[name][table] = [kept(row) for row in rows_kept.values()]
-            skip[table] = set(lost) | set(again)
+            skip[table] = {*aside["unkeyed_rows"], *aside["repeated_rows"]}
         undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
@@ -287,6 +274,13 @@ class DocumentReader:
 def version_id_of(value: object) -> str | None:
     """A version's id: a key (`reader.key_of`), or an integer, as its digits."""
     return str(value) if value.__class__ is int else key_of(value)
+
+
+def published_of(value: object) -> dt.datetime | None:
+    """A version's `publishedAt` (epoch milliseconds) as a time, or None."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    text = epoch_to_rfc3339(t.cast("float", value)) if is_number else None
+    return to_datetime(text) if text else None
 
 
 def kept(value: t.Any) -> t.Any:
@@ -301,15 +295,12 @@ class VersionScan:
     the reader would (how far back the answer reaches: `ProjectRead.answered`)."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
+        self._entries: list[t.Any] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
-        # read (a long integer crashes its C backend).
+        # read (a long integer crashes its C backend). Its numbers stay exact (`use_float` would
+        # refuse an integer past 64 bits) until `json_float` makes them what the reader sees.
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.basic_parse_coro(self._events)
-        self._depth = 0
-        self._key: str | None = None  # the last key read: at the top level, or in an entry
-        self._in_versions = False
-        self._entry: dict[str, tuple[str, t.Any]] | None = None  # an entry's scalars, by key
+        self._parser = ijson.items_coro(self._entries, f"{VERSIONS_KEY}.item")
         self.received = 0
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
         self.readable = True  # False: not JSON; the reader will say what is wrong
@@ -324,29 +315,14 @@ class VersionScan:
                 self._parser.close()
         except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
-        for event, value in self._events:
-            if value.__class__ is Decimal:
-                value = json_float(value)  # as the reader will see it
-            depth = self._depth  # before this event
-            self._depth += NESTING.get(event, 0)
-            if event == "map_key":
-                self._key = value
-            elif depth == 1 and event == "start_array":
-                self._in_versions = self._key == VERSIONS_KEY
-            elif depth == 2 and event == "end_array":
-                self._in_versions = False
-            elif depth == 2 and self._in_versions and event != "end_map":
-                self.received += 1  # an entry of the versions list, whatever it is
-                self._entry = {} if event == "start_map" else None
-            elif depth == 3 and self._entry is not None and event in SCALARS:
-                self._entry[str(self._key)] = (event, value)
-            elif depth == 3 and self._entry is not None and event == "end_map":
-                version_id = version_id_of(self._entry.get(VERSION_ID, (None, None))[1])
-                if version_id is not None:
-                    kind, value = self._entry.get("publishedAt", (None, None))
-                    text = epoch_to_rfc3339(t.cast("float", value)) if kind == "number" else None
-                    when = to_datetime(text) if text else None
-                    if when is not None:
-                        self.placed.append((version_id, when))
-                self._entry = None
-        del self._events[:]
+        for entry in self._entries:
+            self.received += 1  # an entry of the versions list, whatever it is
+            if isinstance(entry, dict):
+                version_id = version_id_of(entry.get(VERSION_ID))
+                published_at = entry.get("publishedAt")
+                if published_at.__class__ is Decimal:
+                    published_at = json_float(published_at)
+                published = published_of(published_at)
+                if version_id is not None and published is not None:
+                    self.placed.append((version_id, published))
+        del self._entries[:]

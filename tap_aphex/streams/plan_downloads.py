@@ -2,10 +2,9 @@
 
 The server takes its time building each document, so a few daemon threads each ask a project as
 often as its `LimitPolicy` says, while parsing and writing stay on the main thread, one project
-after another: what reaches the target, and where a kill can leave the bookmarks, is what it was
-with one project at a time. Answers are spooled to disk as they arrive (memory grows with the
-threads, not the portfolio), and a window of projects downloaded ahead keeps a slow project at
-the head of the line from filling the disk. The threads hold no state of the run.
+after another (what reaches the target, and where a kill leaves the bookmarks, is as with one
+project at a time). Answers are spooled to disk (memory grows with the threads, not the portfolio);
+a window of projects ahead keeps a slow one at the head of the line from filling the disk.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ class Spool:
             self._changed.notify_all()
 
     def end(self, error: BaseException | None = None) -> None:
-        """No more bytes: the body is whole, or ``error`` cut it short (the reader raises it)."""
+        """The body is whole, or ``error`` cut it short (the reader raises it)."""
         with self._changed:
             if not self._ended:
                 self._ended, self._error = True, error
@@ -305,8 +304,7 @@ class PlansRun:
         scan = VersionScan(response.headers.get("Content-Type"))
         try:
             with response:
-                response.raw.decode_content = True  # gzip undone here: the raw stream
-                for chunk in response.raw.stream(CHUNK):
+                for chunk in response.iter_content(CHUNK):  # gzip undone; errors as requests'
                     if self.stop.is_set():
                         raise Cancelled
                     spool.write(chunk)
@@ -314,18 +312,10 @@ class PlansRun:
                     download.bytes += len(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             spool.end(CutShort())
-            if isinstance(error, requests.RequestException):
-                raise  # ResponseTooSlow: a timeout, retried
-            words = _AS_REQUESTS_WORDS.get(type(error), requests.ConnectionError)
-            raise words(error, request=response.request) from error
+            if not isinstance(error, requests.RequestException):  # not one `iter_content` words
+                raise requests.ConnectionError(error, request=response.request) from error
+            error.request = error.request or response.request  # its words name the URL
+            raise  # retried, as a timeout (ResponseTooSlow) is
         scan.feed(None)
         spool.end()
         return scan
-
-
-# How requests' `iter_content` words what urllib3 raises while a body streams in.
-_AS_REQUESTS_WORDS: dict[type[Exception], type[requests.RequestException]] = {
-    urllib3.exceptions.ProtocolError: requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.DecodeError: requests.exceptions.ContentDecodingError,
-    urllib3.exceptions.ReadTimeoutError: requests.exceptions.ConnectionError,
-}

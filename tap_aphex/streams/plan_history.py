@@ -1,19 +1,11 @@
 """How far back one project's read of published plans goes, what it lands, what the log says.
 
-`LimitPolicy` decides the `limit` of each request (pure: no HTTP, each rule table-tested);
-`ProjectRead` holds what one project's read needs (each selected stream's `Mark`, from the state)
-and lands (each one's `Landing`, which moves the bookmark once the project is read in full): what
-is new, and how bookmarks move, is `plan_bookmarks`'.
-
-- A full response may have left older versions out: to reach further back (a first run reads the
-  whole history the API keeps; a later one, back to the last landed), `limit` doubles.
-- A response holding fewer versions than asked whose oldest is still newer than the bookmark
-  leaves a gap (a server that caps `limit`, or versions past the API's six months), which asking
-  for more cannot close (`GAP`): the bookmarks stay, so no version is ever passed over.
-- HTTP 500 is how the API says a response is over its 32 MB limit; the vendor's advice is to ask
-  for less. The first 500 of a read is tried again as asked (it may be passing); later ones halve
-  `limit`. Growth stops short of a size known to fail; when nothing larger than what was already
-  answered is worth asking for, nothing older can be had: `SIZE_LIMIT`.
+`LimitPolicy` decides each request's `limit` (its rules: docs/operations.md, each table-tested);
+`ProjectRead` holds what one project's read needs (each selected stream's `Mark`) and lands (each
+one's `Landing`; `plan_bookmarks` moves the bookmarks once the project is read in full). A short
+answer whose oldest version is newer than the bookmark leaves a gap (`GAP`: a server that caps
+`limit`, or versions past the API's six months) that asking for more cannot close: the bookmarks
+stay, so no version is ever passed over.
 """
 
 from __future__ import annotations
@@ -151,12 +143,11 @@ class ProjectRead:
         for stream in streams:
             self.landing[stream].land(version)
         self.landed += 1
-        if self.first is None or version.published < self.first:
-            self.first = version.published
+        self.first = min(self.first or version.published, version.published)
+        self.last = max(self.last or version.published, version.published)
         number = version.record.get("version")
         if is_count(number) and (self.lowest is None or number < self.lowest):
             self.lowest = number
-        self.last = max(self.last or version.published, version.published)
         if version.published > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
             logger.warning(
                 "Project %s: version %s (%s) is published %s, in the future (a clock gone "

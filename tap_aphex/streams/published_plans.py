@@ -1,11 +1,9 @@
-"""The Published Plans API's streams.
+"""The Published Plans API's streams: one record per published version, partitioned by project,
+and one row per task or status row of each (the tables, fed by it).
 
-One record per published version (`PublishedPlansStream`, partitioned by project) and one row per
-task or status row of each (the tables, fed by it). Every project's downloads start on the first
-one's turn (`plan_downloads`); then, one project after another, `get_records` emits its new
-versions and their rows, one in memory at a time, moves its bookmarks (`plan_bookmarks`; never
-over a gap: `plan_history`) and writes its STATE. A failure ends its project only, which keeps its
-bookmarks; the run ends with exit 1 and a one-line summary.
+Every project's downloads start on the first one's turn (`plan_downloads`); then, one project after
+another, `get_records` emits its new versions and their rows, moves its bookmarks and writes its
+STATE. A failure ends its project only, which keeps its bookmarks.
 """
 
 from __future__ import annotations
@@ -87,7 +85,7 @@ class PublishedPlansStream(AphexStream):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The SDK's session on the main thread; any other has its own (not thread-safe)."""
+        # The SDK's session on the main thread; a download thread has its own (not thread-safe).
         session: requests.Session | None = getattr(self.thread_local, "session", None)
         if threading.current_thread() is threading.main_thread():
             session = super().requests_session
