@@ -148,6 +148,17 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         response.raw = BodyWithDeadline(response.raw, time.monotonic() + left, late)
         return response
 
+    def first_error(self, context: Context | None) -> Exception | None:
+        """Read the first response only (one request, for a connection check): its error, if any."""
+        records = iter(self.request_records(context))
+        try:
+            next(records, None)
+        except Exception as error:  # said in the check's message, whatever it is
+            return error
+        finally:
+            getattr(records, "close", lambda: None)()  # a generator: no second request
+        return None
+
     def report_failure(self, what: str, error: Exception) -> None:
         """A failure that ends this stream (or project) but lets the rest of the run land."""
         self.report.failed(what, error, self.logger)

@@ -23,20 +23,12 @@ from tap_aphex.report import (
     StopReason,
     describe,
 )
-from tap_aphex.sdk_seam import (
-    CLI_TEST_ALL,
-    SeamTap,
-    config_input,
-    honoured,
-)
+from tap_aphex.sdk_seam import CLI_TEST_ALL, SeamTap, config_input, honoured
 from tap_aphex.settings import (
     CONFIG_SCHEMA,
-    account_id,
     config_problems,
-    project_label,
     secret_settings,
 )
-from tap_aphex.streams.plan_downloads import ResponseTooLarge
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -44,7 +36,8 @@ from tap_aphex.streams.published_plans import (
 )
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
-#: The Published Plans API's streams: the connection test asks each project itself.
+#: The Data API's streams, and the Published Plans API's (the connection test asks each project).
+LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
 PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
 
 if t.TYPE_CHECKING:
@@ -53,17 +46,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 #: Every stream the tap can have: a state's bookmarks name only these.
-STREAM_NAMES = tuple(
-    stream.name
-    for stream in (
-        TaskEventsStream,
-        TasksStream,
-        TaskStatusesStream,
-        PublishedPlansStream,
-        PublishedPlanTasksStream,
-        PublishedPlanStatusesStream,
-    )
-)
+STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
 
 
 class TapAphex(SeamTap):
@@ -205,23 +188,9 @@ class TapAphex(SeamTap):
         self.logger.info("Connection test passed: %s.", ", ".join(passed))
 
     def project_checks(self) -> list[tuple[str, Exception | None]]:
-        """Each project's published plans asked with ``limit=1``: its label, and its error."""
+        """Each project asked with ``limit=1`` (`PublishedPlansStream.project_checks`)."""
         plans = self.streams.get("published_plans")
-        if plans is None:
-            return []
-        checks: list[tuple[str, Exception | None]] = []
-        for project in self.config.get("projects") or []:
-            context = {"accountId": account_id(project["url"]), "limit": 1}
-            error = first_answer(plans, context)
-            if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
-                error = first_answer(plans, context)
-                if isinstance(error, ResponseTooLarge):  # no size limit at one version
-                    error = AphexError(
-                        f"{error} Twice, for one version: the project's server fails. Test "
-                        "again later; if it lasts, tell Aphex (hello@aphex.co)"
-                    )
-            checks.append((f"project {project_label(project)}", error))
-        return checks
+        return plans.project_checks() if isinstance(plans, PublishedPlansStream) else []
 
     def close_sessions(self) -> None:
         """Close every connection the streams opened: the run, or the test, has ended."""
@@ -307,20 +276,6 @@ class TapAphex(SeamTap):
                 "supported (a STATE could reach the target before the BATCH it covers). Select "
                 "published_plans alone, or its tables alone, or sync without `batch_config`."
             )
-
-
-def first_answer(stream: Stream, context: dict[str, t.Any] | None) -> Exception | None:
-    """Read the stream's first response only (one request): the error it raised, if any."""
-    records = iter(t.cast("AphexStream", stream).request_records(context))
-    try:
-        next(records, None)
-    except Exception as error:  # said in the check's message, whatever it is
-        return error
-    finally:
-        close = getattr(records, "close", None)
-        if close is not None:
-            close()  # no second request
-    return None
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:

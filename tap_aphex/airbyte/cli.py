@@ -25,10 +25,11 @@ from tap_aphex.airbyte.writer import (
     error_trace,
     logs_as_airbyte_messages,
 )
+from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
 from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
 from tap_aphex.signals import for_airbyte
-from tap_aphex.tap import STREAM_NAMES, TapAphex, first_answer
+from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -166,7 +167,7 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     API's first page after `start_after` (or the first event), up to one page of the daily event
     quota; each project's published plans with `limit=1`."""
     events = tap.streams.get("task_events")
-    outcomes = [("Data API", first_answer(events, None))] if events is not None else []
+    outcomes = [("Data API", events.first_error(None))] if isinstance(events, AphexStream) else []
     outcomes += tap.project_checks()
     tap.close_sessions()
     failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]

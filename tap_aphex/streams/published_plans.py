@@ -215,6 +215,22 @@ class PublishedPlansStream(AphexStream):
             raise
         run.written_one(download)  # its place in the window goes to the next project
 
+    def project_checks(self) -> list[tuple[str, Exception | None]]:
+        """Each project asked for its newest version (``limit=1``): its label, and its error."""
+        checks: list[tuple[str, Exception | None]] = []
+        for project in self.config.get("projects") or []:
+            context = {"accountId": account_id(project["url"]), "limit": 1}
+            error = self.first_error(context)
+            if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
+                error = self.first_error(context)
+                if isinstance(error, ResponseTooLarge):  # no size limit at one version
+                    error = AphexError(
+                        f"{error} Twice, for one version: the project's server fails. Test "
+                        "again later; if it lasts, tell Aphex (hello@aphex.co)"
+                    )
+            checks.append((f"project {project_label(project)}", error))
+        return checks
+
     @property
     def configured_limit(self) -> int:
         return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
