@@ -230,6 +230,15 @@ def test_a_duplicated_version_id_is_emitted_once_and_warned_about_once(
     assert caplog.text.count("holds version id v1 more than once") == 1
 
 
+def test_an_integer_id_and_its_digits_as_text_are_one_key_and_the_warning_names_both(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    versions = read(version(id=42), version(id="42"))
+
+    assert [v.id if v else None for v in versions] == ["42", None]
+    assert 'version id 42 more than once (as number 42 and string "42")' in caplog.text
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [

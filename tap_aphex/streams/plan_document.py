@@ -98,7 +98,7 @@ class DocumentReader:
         one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
         said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
-        seen: set[str] = set()
+        seen: dict[str, object] = {}  # each version id, as the document wrote it first
         saw_versions = False
         after_versions: list[str] = []
         try:
@@ -110,6 +110,7 @@ class DocumentReader:
                     if saw_versions:
                         after_versions.append(key)
                 else:  # an entry: `top_level_items` gave LIST_START first
+                    came = value.get(VERSION_ID) if isinstance(value, dict) else None
                     version = self._version(value, document, label, read)
                     value = None  # let this version go before the next one is read
                     if isinstance(version, tuple):  # skipped
@@ -124,16 +125,24 @@ class DocumentReader:
                             )
                         version = None
                     elif version is not None and version.id in seen:
+                        first = seen[version.id]
+                        # 42 and "42" make one key (an integer id is its digits): both are named.
+                        both = (
+                            ""
+                            if type(first) is type(came)
+                            else f" (as {described(first)} and {described(came)})"
+                        )
                         self.reader.warn_once(
                             ("duplicate", label, version.id),
-                            "Project %s: the document holds version id %s more than once; the "
+                            "Project %s: the document holds version id %s more than once%s; the "
                             "first is emitted, the others are skipped.",
                             label,
                             version.id,
+                            both,
                         )
                         version = None
                     elif version is not None:
-                        seen.add(version.id)
+                        seen[version.id] = came
                     yield version
                     version = None  # not held while the next one is read
         except ijson.JSONError as error:
