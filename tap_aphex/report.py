@@ -216,10 +216,9 @@ class RunReport:
                 if stop.resume_at:
                     line += f"; the next run resumes {stop.resume_at}"
             lines.append(line)
+        # Not the failures: each was an ERROR when it happened, and the run's last line lists them.
         lines += self.notes
-        if self.failures:
-            lines.append(f"{len(self.failures)} failure(s): " + " | ".join(self.failures))
-        return lines or ["nothing was selected, or nothing was new"]
+        return lines or ([] if self.failures else ["nothing was selected, or nothing was new"])
 
 
 class RecordCounting:

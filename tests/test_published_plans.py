@@ -162,6 +162,9 @@ def test_an_expired_token_fails_that_project_only_and_the_run_ends_non_zero(
     assert f"project {expired.name}: The Published Plans API refused the token" in summary
     assert "Integrations page" in summary
     assert "part of the run failed, everything else landed" in summary
+    # Said when it happened and on the last line; the summary before it says only the stop.
+    assert run.stderr.count("The Published Plans API refused the token") == 2
+    assert f"Summary: published_plans ({expired.name}): stopped: failure" in run.stderr
     assert "Traceback" not in run.stderr
     assert not any(p.token in run.stderr + run.stdout for p in projects)
 
