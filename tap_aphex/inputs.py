@@ -197,19 +197,28 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 )
 
 
-def schema_problems(schema: dict[str, t.Any], config: t.Mapping[str, t.Any]) -> list[str]:
-    """The config's JSON Schema errors, worded without the value (it may be a key or token)."""
+def schema_problems(
+    schema: dict[str, t.Any],
+    config: t.Mapping[str, t.Any],
+    variables: t.Mapping[str, str] | None = None,
+) -> list[str]:
+    """The config's JSON Schema errors, worded without the value (it may be a key or token);
+    a setting in ``variables`` (`env_variables`) is named as the variable that set it."""
     validator = _StrictValidator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error) for error in errors]
+    return [_schema_problem(error, variables or {}) for error in errors]
 
 
 _BOUNDS = {"minimum": "at least", "maximum": "at most"}
 
 
-def _schema_problem(error: jsonschema.ValidationError) -> str:
-    # Worded as the SDK words where (config['projects'][0]['token']), without the value.
-    where = "config" + "".join(f"[{part!r}]" for part in error.absolute_path)
+def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
+    # Worded as the SDK words where (config['projects'][0]['token']), without the value; from a
+    # variable: TAP_APHEX_PROJECTS[0]['token'].
+    path = list(error.absolute_path)
+    variable = variables.get(str(path[0])) if path else None
+    where = variable or "config"
+    where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
     expected: t.Any = error.validator_value
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, dict) else {}
@@ -286,15 +295,22 @@ _ENV_INTEGER = re.compile(r"-?[0-9]+")
 _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
 
+def env_variables(
+    schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]
+) -> dict[str, str]:
+    """Each setting set by its `<prefix>*` variable (which `--config ENV` puts over the files')."""
+    names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
+    return {name: variable for name, variable in names.items() if variable in environ}
+
+
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
     `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
     problems = []
-    for name, spec in schema["properties"].items():
-        variable = prefix + name.upper().replace("-", "_")
-        types = spec.get("type", [])
+    for name, variable in env_variables(schema, prefix, environ).items():
+        types = schema["properties"][name].get("type", [])
         types = [types] if isinstance(types, str) else types
-        if variable in environ and (problem := _env_problem(name, types, environ[variable])):
+        if problem := _env_problem(name, types, environ[variable]):
             problems.append(f"Environment variable {variable} {problem}.")
     return problems
 

@@ -107,7 +107,10 @@ class TapAphex(SeamTap):
             for warning in inputs.unknown_env(schema, ENV_PREFIX, os.environ):
                 self.logger.warning("%s", warning)
         if validate_config:
-            problems = inputs.schema_problems(schema, self.config)
+            variables = (
+                inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
+            )
+            problems = inputs.schema_problems(schema, self.config, variables)
             problems = problems or config_problems(self.config, streams_required=not discovery)
             problems = problems or inputs.batch_config_problems(self.config)
             if problems:

@@ -170,7 +170,15 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
             {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
             "Environment variable TAP_APHEX_PROJECTS must be JSON, an array [...]",
         ),
-        ({"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"}, "must be at most 86400"),
+        (
+            {"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"},
+            "TAP_APHEX_REQUEST_TIMEOUT: must be at most 86400",
+        ),
+        (  # a setting the schema refuses is named as the variable that set it, with its path
+            {"TAP_APHEX_PROJECTS": '[{"url": 5}]'},
+            "TAP_APHEX_PROJECTS[0]: 'token' is required; TAP_APHEX_PROJECTS[0]['url']: must be "
+            "of type 'string'",
+        ),
         *(
             (
                 {"TAP_APHEX_FLATTENING_ENABLED": value},  # one of the SDK's built-in settings
