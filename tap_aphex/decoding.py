@@ -25,8 +25,10 @@ if t.TYPE_CHECKING:
     import requests
 
 #: A container deeper than this (the document's own object is level 1) becomes a string of its raw
-#: text after `DEEP`: the decoders never see the depth (ijson's prefixes grow with its square).
-DEPTH_BOUND = 512
+#: text after `DEEP`: the decoders never see the depth (ijson's prefixes grow with its square), nor
+#: does the SDK, whose walk of each record (`pop_deselected_record_properties`) recurses about three
+#: frames per object level and ends the run past about 330 at Python's default recursion limit.
+DEPTH_BOUND = 200
 #: An integer of this many digits or more gets ``.0``, to be read as a decimal: Python reads no int
 #: of more than 4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`); msgspec then refuses the
 #: page, and ijson's C backend crashes.

@@ -261,6 +261,26 @@ def test_a_value_nested_deeper_than_the_bound_is_kept_as_raw_text(
     assert f"Event {events[1]['eventId']}" in said[0]
 
 
+def test_objects_nested_as_deep_as_the_sdks_walk_fails_are_kept_and_every_stream_lands(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    # The SDK walks each record's objects (not its lists) recursively, about three frames a level:
+    # past about 330 levels a RecursionError ended the whole run, and every later run.
+    events = copy.deepcopy(log[:3])
+    events[1]["task"]["unheardOf"] = "@DEEP@"
+    events[2]["extra"] = "@DEEP@"  # a key nobody documents, at the event's own level
+    nest = b'{"a": ' * 600 + b"1" + b"}" * 600
+    serve_page(httpserver, page_bytes(events).replace(b'"@DEEP@"', nest))
+
+    run = run_cli(events_config(httpserver))
+
+    assert run.returncode == 0, run.stderr
+    assert [r["eventId"] for r in run.records("task_events")] == [e["eventId"] for e in events]
+    assert run.records("tasks")
+    assert len(warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")) == 2
+    assert "Traceback" not in run.stderr
+
+
 def test_nesting_within_the_bound_is_left_as_it_is(
     httpserver: HTTPServer, log: list[dict[str, t.Any]]
 ) -> None:
@@ -501,6 +521,28 @@ def test_a_project_nested_past_the_bound_is_kept_whole_and_its_document_lands(
         level, deepest = level + 1, deepest[0]
     raw = depth - (DEPTH_BOUND - 2)  # the brackets of levels 513 and deeper
     assert (level, deepest) == (DEPTH_BOUND + 1, "[" * raw + "]" * raw)
+
+
+def test_a_project_of_objects_nested_past_the_sdks_walk_is_kept_and_its_document_lands(
+    httpserver: HTTPServer,
+) -> None:
+    depth = 600  # objects: the SDK's walk of each record recursed past Python's limit
+    body = document(plan_version(1)).replace(b'{"id": "p1"}', b'{"id": "p1", "wbs": "@DEEP@"}')
+    nest = b'{"a": ' * depth + b"1" + b"}" * depth
+    config = serve_document(httpserver, body.replace(b'"@DEEP@"', nest))
+
+    run = run_cli(config)
+
+    assert run.returncode == 0, run.stderr
+    (plan,) = run.records("published_plans")
+    level, deepest = 3, plan["project"]["wbs"]  # level 1 is the document, 2 the project
+    while isinstance(deepest, dict):
+        level, deepest = level + 1, deepest["a"]
+    assert level == DEPTH_BOUND + 1
+    assert deepest == (b'{"a": ' * (depth - DEPTH_BOUND + 2)).decode() + "1" + "}" * (
+        depth - DEPTH_BOUND + 2
+    )
+    assert len(run.records("published_plan_tasks")) == 2
 
 
 def test_a_number_beyond_a_float_in_a_published_plan_is_kept_as_it_came(
