@@ -363,8 +363,8 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
         ([], {}),
         ({}, {}),
         (
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         (
             [
@@ -372,11 +372,14 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
                     "type": "STREAM",
                     "stream": {
                         "stream_descriptor": {"name": "tasks"},
-                        "stream_state": {"replication_key_value": "a"},
+                        "stream_state": {
+                            "replication_key": "eventId",
+                            "replication_key_value": "a",
+                        },
                     },
                 }
             ],
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         (
             [
@@ -387,34 +390,60 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
                         "stream_states": [
                             {
                                 "stream_descriptor": {"name": "tasks"},
-                                "stream_state": {"replication_key_value": "a"},
+                                "stream_state": {
+                                    "replication_key": "eventId",
+                                    "replication_key_value": "a",
+                                },
                             }
                         ],
                     },
                 }
             ],
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         (
-            [{"type": "LEGACY", "data": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}}],
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            [
+                {
+                    "type": "LEGACY",
+                    "data": {
+                        "bookmarks": {
+                            "tasks": {"replication_key": "eventId", "replication_key_value": "a"}
+                        }
+                    },
+                }
+            ],
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         (
-            {"singer_state": {"bookmarks": {"tasks": {"replication_key_value": "a"}}}},
-            {"bookmarks": {"tasks": {"replication_key_value": "a"}}},
+            {
+                "singer_state": {
+                    "bookmarks": {
+                        "tasks": {"replication_key": "eventId", "replication_key_value": "a"}
+                    }
+                }
+            },
+            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         # Both log streams with checkpoints that disagree: both from the older.
         (
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "b", CHECKPOINT: 2},
-                    "tasks": {"replication_key_value": "a", CHECKPOINT: 1},
+                    "task_events": {
+                        "replication_key": "eventId",
+                        "replication_key_value": "b",
+                        CHECKPOINT: 2,
+                    },
+                    "tasks": {
+                        "replication_key": "eventId",
+                        "replication_key_value": "a",
+                        CHECKPOINT: 1,
+                    },
                 }
             },
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "a"},
-                    "tasks": {"replication_key_value": "a"},
+                    "task_events": {"replication_key": "eventId", "replication_key_value": "a"},
+                    "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
         ),
@@ -423,14 +452,22 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
         (
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "b", CHECKPOINT: 1},
-                    "tasks": {"replication_key_value": "a", CHECKPOINT: 1},
+                    "task_events": {
+                        "replication_key": "eventId",
+                        "replication_key_value": "b",
+                        CHECKPOINT: 1,
+                    },
+                    "tasks": {
+                        "replication_key": "eventId",
+                        "replication_key_value": "a",
+                        CHECKPOINT: 1,
+                    },
                 }
             },
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "b"},
-                    "tasks": {"replication_key_value": "a"},
+                    "task_events": {"replication_key": "eventId", "replication_key_value": "b"},
+                    "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
         ),
@@ -438,14 +475,14 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
         (
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "b"},
-                    "tasks": {"replication_key_value": "a"},
+                    "task_events": {"replication_key": "eventId", "replication_key_value": "b"},
+                    "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
             {
                 "bookmarks": {
-                    "task_events": {"replication_key_value": "b"},
-                    "tasks": {"replication_key_value": "a"},
+                    "task_events": {"replication_key": "eventId", "replication_key_value": "b"},
+                    "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
         ),
@@ -565,7 +602,10 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
                         "type": "STREAM",
                         "stream": {
                             "stream_descriptor": {"name": "task_events"},
-                            "stream_state": {"replication_key_value": value},
+                            "stream_state": {
+                                "replication_key": "eventId",
+                                "replication_key_value": value,
+                            },
                         },
                     }
                     for value in ("a", "b")
@@ -581,12 +621,22 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
                         "type": "STREAM",
                         "stream": {
                             "stream_descriptor": {"name": "task_events"},
-                            "stream_state": {"replication_key_value": "a"},
+                            "stream_state": {
+                                "replication_key": "eventId",
+                                "replication_key_value": "a",
+                            },
                         },
                     },
                     {
                         "type": "LEGACY",
-                        "data": {"bookmarks": {"task_events": {"replication_key_value": "b"}}},
+                        "data": {
+                            "bookmarks": {
+                                "task_events": {
+                                    "replication_key": "eventId",
+                                    "replication_key_value": "b",
+                                }
+                            }
+                        },
                     },
                 ],
             },

@@ -171,8 +171,33 @@ def test_a_full_refresh_of_a_log_stream_is_refused_as_a_config_error(
 
 @pytest.mark.parametrize(
     "stream_state",
-    ["garbage", None, [], 42, {"partitions": "x"}, {"progress_markers": []}],
-    ids=["string", "null", "list", "number", "bad partitions", "bad markers"],
+    [
+        "garbage",
+        None,
+        [],
+        42,
+        {"partitions": "x"},
+        {"progress_markers": []},
+        # No position the log could resume from: the tap would read it from its first event.
+        {"replication_key_value": "e9"},
+        {"replication_key": "createdAt", "replication_key_value": "e9"},
+        {"replication_key": "eventId", "replication_key_value": 9},
+        {"replication_key": "eventId", "replication_key_value": " "},
+        {"progress_markers": {"replication_key": "eventId", "replication_key_value": "e9"}},
+    ],
+    ids=[
+        "string",
+        "null",
+        "list",
+        "number",
+        "bad partitions",
+        "bad markers",
+        "no replication_key",
+        "another key",
+        "a number",
+        "blank",
+        "only markers",
+    ],
 )
 @pytest.mark.parametrize("form", ["state messages", "legacy object"])
 def test_a_stream_state_the_source_cannot_use_is_a_config_error_in_airbytes_words(

@@ -18,6 +18,7 @@ import typing as t
 from tap_aphex.inputs import check_state_shape
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
+from tap_aphex.streams.log_position import read_bookmark
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 SingerState = dict[str, t.Any]
@@ -185,6 +186,10 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             check_state_shape({"bookmarks": {name: stream_state}}, streams=STREAM_NAMES)
         except ConfigError:
             raise _refused(name, "has a shape this source cannot resume from") from None
+        if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
+            entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
+            if problem := read_bookmark(name, entry, "eventId").problem:
+                raise _refused(name, f"has no position this source can resume from ({problem})")
 
 
 def _refused(stream: str, what: str) -> ConfigError:
