@@ -147,9 +147,9 @@ class DocumentReader:
                     version = None  # not held while the next one is read
         except ijson.JSONError as error:
             # yajl's message: bytes, its first line the error, the next ones the body's bytes.
-            said = error.args[0] if error.args else ""
-            said = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-            where = readable(" ".join(said.strip().split("\n", 1)[0].split()) or "no detail", 120)
+            words = error.args[0] if error.args else ""
+            words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
+            where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
             msg = f"the published-plans document is not valid JSON ({where})"
             raise UnexpectedResponseError(msg) from error
         if after_versions:
