@@ -56,12 +56,11 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     import logging
 
     import click
-    from singer_sdk.exceptions import ConfigValidationError, MappingError
+    from singer_sdk.exceptions import ConfigValidationError
 
     from tap_aphex.inputs import joined, log_level_problem
     from tap_aphex.logs import printable, run_secrets
-    from tap_aphex.report import AphexError
-    from tap_aphex.sdk_seam import raised_by_stream_maps
+    from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 
     if problem := log_level_problem(os.environ):
@@ -93,13 +92,10 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     except AphexError as error:
         return _fail(str(error))
     except Exception as error:  # the promise: one line, never a traceback
-        text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
         # A stream map's expression failed to parse or to evaluate (e.g. "1/0": ZeroDivisionError).
-        if isinstance(error, MappingError) or raised_by_stream_maps(error):
-            return _fail(
-                f"`stream_maps`: an expression failed ({type(error).__name__}: "
-                f"{text.rstrip('.')}). Fix it in the `stream_maps` setting."
-            )
+        if problem := stream_map_problem(error):
+            return _fail(problem)
+        text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
         # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
         logging.getLogger("tap-aphex").debug("Traceback, for a bug report:", exc_info=error)
         return _fail(f"Unexpected {type(error).__name__}: {text}")

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import requests
 import urllib3
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_aphex.logs import printable, run_secrets, safe_url
+from tap_aphex.sdk_seam import stream_map_failure
 from tap_aphex.signals import held
 
 if t.TYPE_CHECKING:
@@ -93,8 +94,24 @@ STREAM_FAILURES: tuple[type[Exception], ...] = (
 )
 
 
+def stream_map_problem(error: BaseException) -> str | None:
+    """The words for a `stream_maps` expression that failed to parse or to evaluate (the user's
+    to fix), or None for any other error."""
+    where = stream_map_failure(error)
+    if where is None and not isinstance(error, MappingError):
+        return None
+    text = printable(str(error), run_secrets(), limit=300).rstrip(".")
+    at = f"`stream_maps.{where}`" if where else "`stream_maps`"
+    return (
+        f"{at}: an expression failed ({type(error).__name__}: {text}). Fix it in the "
+        "`stream_maps` setting."
+    )
+
+
 def describe(error: Exception) -> str:
     """One line for a failure; only our own errors' text is known to hold no secret."""
+    if problem := stream_map_problem(error):
+        return problem
     if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:

@@ -221,11 +221,20 @@ class SchemaOncePerRun(Stream):
 SDK_MAPPER_MODULE = "singer_sdk.mapper"
 
 
-def raised_by_stream_maps(error: BaseException) -> bool:
-    """True when ``error`` came out of the SDK's stream-map code (a user's `stream_maps`)."""
+def stream_map_failure(error: BaseException) -> str | None:
+    """Where a user's `stream_maps` expression failed (``tasks.extra``; "" when the SDK does not
+    say), or None when ``error`` did not come out of the SDK's stream-map code. 0.54/0.55: its
+    `CustomStreamMap` (``self.stream_alias``) parses each property's expression in
+    `_init_functions_and_schema` (local ``prop_key``) and evaluates it in `_eval` (argument
+    ``property_name``); an expression's own error (``1/0``) is not always wrapped."""
+    where = None
     frame = error.__traceback__
     while frame is not None:
-        if frame.tb_frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
-            return True
+        code = frame.tb_frame
+        if code.f_globals.get("__name__") == SDK_MAPPER_MODULE:
+            alias = getattr(code.f_locals.get("self"), "stream_alias", None)
+            name = code.f_locals.get("prop_key") or code.f_locals.get("property_name")
+            found = isinstance(alias, str) and isinstance(name, str)
+            where = f"{alias}.{name}" if found else where or ""
         frame = frame.tb_next
-    return False
+    return where

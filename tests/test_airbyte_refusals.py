@@ -363,3 +363,20 @@ def test_a_log_config_file_is_said_to_be_unread_not_skipped_unsaid(
         "SINGER_SDK_LOG_CONFIG is not read by source-aphex" in warning for warning in warnings
     ), warnings
     assert [m["type"] for m in messages].count("CATALOG") == 1
+
+
+@pytest.mark.parametrize(("expression", "kind"), [("(((", "parse"), ("1/0", "ZeroDivisionError")])
+def test_a_stream_map_expression_that_fails_is_a_config_error_naming_it(
+    sim: Simulator, tmp_path: Path, expression: str, kind: str
+) -> None:
+    # The user's to fix, as under tap-aphex: not a "system_error ... persisted after retries".
+    config = {**events_config(sim), "stream_maps": {"tasks": {"extra": expression}}}
+
+    result = source(tmp_path, "read", config, catalog=catalog_of(tmp_path, sim))
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error", error
+    assert error["message"].startswith("source-aphex failed: `stream_maps.tasks.extra`: ")
+    assert kind in error["message"]
+    assert "retries" not in error["message"]
+    assert result.exit_code == 1

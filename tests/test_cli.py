@@ -710,7 +710,8 @@ def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
 
     assert run.returncode == 1
     error = one_clear_error(run.stderr)
-    assert error.startswith("`stream_maps`: an expression failed ")
+    # Named down to the property, whether it failed to parse or to evaluate.
+    assert error.startswith("`stream_maps.task_events.extra`: an expression failed ")
     assert expected in error
     assert "Unexpected" not in run.stderr
 

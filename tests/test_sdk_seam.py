@@ -207,6 +207,36 @@ def bookmark(state: dict[str, object]) -> object:
 # --- fixes helper: stream map failures ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("expression", ["(((", "1/0", "no_such_name"])
+def test_a_failed_stream_map_expression_is_found_with_its_stream_and_property(
+    expression: str,
+) -> None:
+    # Parsed when the map is made, evaluated per record: both in the module the seam names, with
+    # the stream's alias and the property in the frames `stream_map_failure` reads.
+    from singer_sdk.mapper import CustomStreamMap
+
+    from tap_aphex.sdk_seam import stream_map_failure
+
+    def map_one_record() -> None:
+        schema = {"type": "object", "properties": {"id": {"type": "string"}}}
+        stream_map = CustomStreamMap(
+            stream_alias="tasks",
+            map_config={},
+            faker_config={},
+            raw_schema=schema,
+            key_properties=["id"],
+            map_transform={"extra": expression},
+            flattening_options=None,
+        )
+        stream_map.transform({"id": "a"})
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011  # whichever the SDK raises
+        map_one_record()
+
+    assert stream_map_failure(raised.value) == "tasks.extra"
+    assert stream_map_failure(ValueError("not from a map")) is None
+
+
 def test_stream_map_expressions_are_evaluated_in_the_module_the_seam_names() -> None:
     import singer_sdk.mapper
 

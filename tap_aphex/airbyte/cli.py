@@ -27,7 +27,14 @@ from tap_aphex.airbyte.writer import (
 )
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
-from tap_aphex.report import AphexError, AuthenticationError, ConfigError, RunFailedError, describe
+from tap_aphex.report import (
+    AphexError,
+    AuthenticationError,
+    ConfigError,
+    RunFailedError,
+    describe,
+    stream_map_problem,
+)
 from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
@@ -82,7 +89,7 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             output.write(error_trace(interrupted, "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
-            output.write(error_trace(f"source-aphex failed: {failure_text(error)}", "system_error"))
+            output.write(_trace(error, f"source-aphex failed: {failure_text(error)}"))
         return 1
 
 
@@ -210,6 +217,7 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
 def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
     # A config_error is the user's to fix: a setting, a credential, the catalog, state or file.
     fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
+    fix = fix or stream_map_problem(error) is not None
     return error_trace(message or failure_text(error), "config_error" if fix else "system_error")
 
 
