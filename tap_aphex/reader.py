@@ -194,23 +194,31 @@ class Reader:
             f"once per run for {field.where}).",
         )
 
+    def whole(self, value: t.Any, subject: str, where: str) -> t.Any:
+        """A value no schema types, kept as the vendor wrote it (`decoding.written`: a lone
+        surrogate as its escape); a part nested past the bound is said as in a typed value."""
+        if not decoding.marks_made():  # nearly always: nothing was marked
+            return value
+
+        def as_written(text: str, steps: tuple[t.Any, ...], key: bool) -> str:
+            if not key and text.startswith(decoding.DEEP):
+                self._say_deep("whole", subject, where + _words(steps))
+            return str(decoding.written(text))
+
+        return decoding.unmarked(value, as_written)
+
     def _text(self, into: _Record, text: str, steps: tuple[t.Any, ...], key: bool) -> str:
         """A marked string of the record at ``steps`` (keys and indexes) as read, said once: U+FFFD
         for a lone surrogate, kept as it came under ``undocumented``, or a too-deep value's raw
         text."""
-        words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
-        path = decoding.as_read(words).removeprefix(".")  # a record's first step is a key
-        where = _ANY_INDEX.sub("[]", path)
-        shown, field = _shortened(path), _shortened(where)
+        path = _words(steps).removeprefix(".")  # a record's first step is a key
         if not key and text.startswith(decoding.DEEP):
-            self.warn_once(
-                ("deep", into.table, where),
-                f"{into.subject}: {shown} is nested deeper than {decoding.DEPTH_BOUND} levels; it "
-                f"is kept as its raw JSON text, a string (said once per run for {field}).",
-            )
+            self._say_deep(into.table, into.subject, path)
             return str(decoding.written(text))
         if not decoding.LONE_MARKED.search(text):
             return decoding.as_read(text)  # only a U+FFFD the vendor sent
+        where = _ANY_INDEX.sub("[]", path)
+        shown, field = _shortened(path), _shortened(where)
         path = _free_name(into, path, "lone surrogate")
         into.undocumented[path] = decoding.written(text)
         what = "the key" if key else "the value"
@@ -222,6 +230,21 @@ class Reader:
             f"{field}).",
         )
         return decoding.as_read(text)
+
+    def _say_deep(self, table: t.Hashable, subject: str, path: str) -> None:
+        field = _ANY_INDEX.sub("[]", path)
+        self.warn_once(
+            ("deep", table, field),
+            f"{subject}: {_shortened(path)} is nested deeper than {decoding.DEPTH_BOUND} levels; "
+            f"it is kept as its raw JSON text, a string (said once per run for "
+            f"{_shortened(field)}).",
+        )
+
+
+def _words(steps: tuple[t.Any, ...]) -> str:
+    """Keys and indexes as a path's words (``.task.successors[1]``), lone surrogates as U+FFFD."""
+    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
+    return decoding.as_read(words)
 
 
 _BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit

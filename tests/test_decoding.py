@@ -543,6 +543,27 @@ def test_a_project_of_objects_nested_past_the_sdks_walk_is_kept_and_its_document
         depth - DEPTH_BOUND + 2
     )
     assert len(run.records("published_plan_tasks")) == 2
+    (said,) = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
+    assert "Project P1: project.wbs.a.a" in said
+
+
+def test_a_deep_list_in_a_table_the_tap_does_not_know_is_said_as_nested_too(
+    httpserver: HTTPServer,
+) -> None:
+    version = plan_version(1)
+    version["zz"] = "@DEEP@"
+    depth = DEPTH_BOUND + 50
+    body = document(version).replace(b'"@DEEP@"', b"[" * depth + b"]" * depth)
+    config = serve_document(httpserver, body)
+
+    run = run_cli(config)
+
+    assert run.returncode == 0, run.stderr
+    (plan,) = run.records("published_plans")
+    assert isinstance(plan["undocumented"]["zz"], list)
+    (said,) = warnings_naming(run, f"nested deeper than {DEPTH_BOUND} levels")
+    assert "Project P1, version v1: zz[0][0]" in said
+    assert warnings_naming(run, "a table the tap does not know, `zz`")
 
 
 def test_a_number_beyond_a_float_in_a_published_plan_is_kept_as_it_came(

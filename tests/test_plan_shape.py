@@ -385,3 +385,22 @@ def test_the_download_scan_counts_every_entry_and_places_versions_as_the_reader_
     assert scan.received == len(entries)
     assert scan.placed == placed
     assert [version_id for version_id, _ in placed] == ["a", "5", str(10**30)]
+
+
+def test_a_document_member_the_tap_does_not_know_is_kept_on_each_version_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = (
+        b'{"zzTop": {"a": 1}, "publishedPlans": ['
+        + b", ".join(
+            json.dumps({"id": f"v{n}", "publishedAt": 1_700_000_000_000 + n}).encode()
+            for n in (1, 2)
+        )
+        + b"]}"
+    )
+    reader = DocumentReader(logging.getLogger("tests.plans"))
+
+    versions = [v for v in reader.versions(io.BytesIO(body), "Tower A") if v]
+
+    assert [v.record["undocumented"]["document"] for v in versions] == [{"zzTop": {"a": 1}}] * 2
+    assert caplog.text.count("a member the tap does not know, `zzTop`") == 1

@@ -23,10 +23,8 @@ from tap_aphex.decoding import (
     FilteredBody,
     described,
     json_float,
-    marks_made,
     readable,
     top_level_items,
-    written,
 )
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
@@ -212,9 +210,13 @@ class DocumentReader:
                 f" (the tap reads `{close[0]}`)" if close else "",
                 name,
             )
-            undocumented[kept(name)] = kept(item)
+            undocumented[self.reader.whole(name, subject, "")] = self.reader.whole(
+                item, subject, name
+            )
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = kept(document.get("project"))
+        record["project"] = project = self.reader.whole(
+            document.get("project"), f"Project {label}", "project"
+        )
         if project is not None and not isinstance(project, dict):
             self.reader.warn_once(
                 ("document", "project"),
@@ -224,7 +226,20 @@ class DocumentReader:
                 described(project, 40),
             )
             undocumented["project"], record["project"] = project, None
-        if beside := {key: kept(item) for key, item in document.items() if key != "project"}:
+        beside = {
+            key: self.reader.whole(item, f"Project {label}", key)
+            for key, item in document.items()
+            if key != "project"
+        }
+        for member in beside:
+            self.reader.warn_once(
+                ("document member", member),
+                "Project %s: the document has a member the tap does not know, `%s`; kept under "
+                'each version\'s undocumented["document"] (said once per run).',
+                label,
+                readable(member, 60),
+            )
+        if beside:
             undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
@@ -275,7 +290,10 @@ class DocumentReader:
                         name,
                         table,
                     )
-                    kept_rows[name][table] = [kept(row) for row in rows_kept.values()]
+                    kept_rows[name][table] = [
+                        self.reader.whole(row, subject, f"{table}[{number}]")
+                        for number, row in rows_kept.items()
+                    ]
             skip[table] = {*aside["unkeyed_rows"], *aside["repeated_rows"]}
         undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
@@ -293,12 +311,6 @@ def published_of(value: object) -> dt.datetime | None:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     text = epoch_to_rfc3339(t.cast("float", value)) if is_number else None
     return to_datetime(text) if text else None
-
-
-def kept(value: t.Any) -> t.Any:
-    """A value kept whole (no schema types it) as the vendor wrote it (`decoding.written`);
-    at no cost unless the decode policy has marked a value."""
-    return written(value) if marks_made() else value
 
 
 class VersionScan:
