@@ -201,6 +201,19 @@ def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expecte
     assert "Unexpected" not in run.stderr
 
 
+def test_a_variable_puts_its_value_over_a_refused_one_in_the_config_file() -> None:
+    config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
+    config["page_size"] = 0
+
+    fixed = run_cli(config, None, "--config", "ENV", env={"TAP_APHEX_PAGE_SIZE": "7"})
+    refused = run_cli(config)
+
+    # The value the run would use is the variable's: it goes on, to find no server on port 9.
+    assert "page_size" not in fixed.stderr
+    assert "no connection" in fixed.stderr.strip().splitlines()[-1]
+    assert "config['page_size']: must be at least 1" in one_clear_error(refused.stderr)
+
+
 def test_an_unknown_environment_variable_is_warned_about_with_the_closest_name() -> None:
     config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
 
