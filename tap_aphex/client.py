@@ -101,7 +101,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
         elif status >= HTTPStatus.BAD_REQUEST:
             advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-            raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
+            error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL setting
+            raise error(f"{self.response_error_message(response)} {advice}".rstrip())
         elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (304, no Location)
             msg = f"{self.response_error_message(response)} No Aphex API documents that answer."
             raise UnexpectedResponseError(msg)

@@ -81,7 +81,8 @@ class RetryBudgetExceededError(AphexError):
 
 
 class ConfigError(AphexError):
-    """A config or state file, or an environment variable, the tap cannot use."""
+    """A config or state file, or an environment variable, the tap cannot use; or a URL setting
+    the API answers 404 to (Airbyte: a `config_error`)."""
 
 
 #: What ends one stream or one project but not the run: the SDK's fatal and exhausted-retry

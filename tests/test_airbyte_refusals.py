@@ -380,3 +380,22 @@ def test_a_stream_map_expression_that_fails_is_a_config_error_naming_it(
     assert kind in error["message"]
     assert "retries" not in error["message"]
     assert result.exit_code == 1
+
+
+def test_a_project_url_with_nothing_behind_it_is_a_config_error_and_the_others_land(
+    tmp_path: Path,
+) -> None:
+    with Simulator(seed=5, events=0, plan_projects=2, history_weeks=2) as plans:
+        good, bad = plans.plan_projects
+        projects = [
+            {"url": good.url, "token": good.token},
+            {"url": bad.url + "x", "token": bad.token, "name": "Typo"},
+        ]
+
+        result = read(tmp_path, {"projects": projects})
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error", error  # the user's to fix: the URL
+    assert "project Typo: No published plans at its URL (HTTP 404)" in error["message"]
+    assert {r["accountId"] for r in result.records("published_plans")} == {good.account_id}
+    assert result.exit_code == 1

@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.report import STREAM_FAILURES, AphexError, StopReason
+from tap_aphex.report import STREAM_FAILURES, AphexError, ConfigError, StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_bookmarks import (
@@ -130,7 +130,7 @@ class PublishedPlansStream(AphexStream):
                 "No published plans at its URL (HTTP 404); copy the URL again "
                 f"from the project's Integrations page{slash}."
             )
-            raise AphexError(msg)
+            raise ConfigError(msg)
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
             raise ResponseTooLarge(
                 f"{self.response_error_message(response)} The Published Plans API's answer to a "
