@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import math
+import tracemalloc
 import typing as t
 
 import pytest
@@ -404,3 +405,22 @@ def test_a_document_member_the_tap_does_not_know_is_kept_on_each_version_and_sai
 
     assert [v.record["undocumented"]["document"] for v in versions] == [{"zzTop": {"a": 1}}] * 2
     assert caplog.text.count("a member the tap does not know, `zzTop`") == 1
+
+
+def test_the_download_scan_never_holds_a_version_whole() -> None:
+    # The scan runs in every download thread beside the reader: building each version there too
+    # once doubled a 32 MB document's memory (8 in flight: +48 MiB became +256 MiB).
+    tasks = [{"taskId": f"t{n}", "name": "x" * 500} for n in range(5000)]
+    version = {"id": "v1", "publishedAt": 1_700_000_000_000, "tasks": tasks}
+    body = json.dumps({"publishedPlans": [version]}).encode()
+    scan = VersionScan("application/json")
+
+    tracemalloc.start()
+    for start in range(0, len(body), 1 << 16):
+        scan.feed(body[start : start + (1 << 16)])
+    scan.feed(None)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert (scan.received, [version_id for version_id, _ in scan.placed]) == (1, ["v1"])
+    assert peak < len(body) / 4  # the version whole is more than the body

@@ -316,15 +316,20 @@ def published_of(value: object) -> dt.datetime | None:
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), and the id and time of each version it can place as
-    the reader would (how far back the answer reaches: `ProjectRead.answered`)."""
+    the reader would (how far back the answer reaches: `ProjectRead.answered`). By ijson's events,
+    keeping only an entry's scalars: a version of 12,000 tasks is never built here (the reader
+    builds it, one at a time), so memory stays bounded while several documents download."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._entries: list[t.Any] = ijson.sendable_list()
+        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
-        # read (a long integer crashes its C backend). Its numbers stay exact (`use_float` would
-        # refuse an integer past 64 bits) until `json_float` makes them what the reader sees.
+        # read (a long integer crashes its C backend).
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.items_coro(self._entries, f"{VERSIONS_KEY}.item")
+        self._parser = ijson.basic_parse_coro(self._events)
+        self._depth = 0
+        self._key: str | None = None  # the last key read: at the top level, or in an entry
+        self._in_versions = False
+        self._entry: dict[str, t.Any] | None = None  # an entry's scalars, by key
         self.received = 0
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
         self.readable = True  # False: not JSON; the reader will say what is wrong
@@ -339,14 +344,30 @@ class VersionScan:
                 self._parser.close()
         except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
-        for entry in self._entries:
-            self.received += 1  # an entry of the versions list, whatever it is
-            if isinstance(entry, dict):
-                version_id = version_id_of(entry.get(VERSION_ID))
-                published_at = entry.get("publishedAt")
-                if published_at.__class__ is Decimal:
-                    published_at = json_float(published_at)
-                published = published_of(published_at)
+        for event, value in self._events:
+            depth = self._depth  # before this event
+            self._depth += _NESTING.get(event, 0)
+            if event == "map_key":
+                self._key = value
+            elif depth == 1 and event == "start_array":
+                self._in_versions = self._key == VERSIONS_KEY
+            elif depth == 2 and event == "end_array":
+                self._in_versions = False
+            elif depth == 2 and self._in_versions and event != "end_map":
+                self.received += 1  # an entry of the versions list, whatever it is
+                self._entry = {} if event == "start_map" else None
+            elif depth == 3 and self._entry is not None and event in _SCALARS:
+                # As the reader will see it: ijson's exact decimal a float (`json_float`).
+                exact = value.__class__ is Decimal
+                self._entry[str(self._key)] = json_float(value) if exact else value
+            elif depth == 3 and self._entry is not None and event == "end_map":
+                version_id = version_id_of(self._entry.get(VERSION_ID))
+                published = published_of(self._entry.get("publishedAt"))
                 if version_id is not None and published is not None:
                     self.placed.append((version_id, published))
-        del self._entries[:]
+                self._entry = None
+        del self._events[:]
+
+
+_SCALARS = ("string", "number", "boolean", "null")
+_NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
