@@ -17,7 +17,7 @@ import requests
 import urllib3
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, SingerMessageType
 from typing_extensions import override
 
 from tap_aphex.logs import printable, run_secrets, safe_url
@@ -200,6 +200,7 @@ class RunReport:
     errors: list[Exception] = field(default_factory=list)  # behind `failures`, in the same order
     stops: dict[str, StreamStop] = field(default_factory=dict)
     records_sent: Counter[str] = field(default_factory=Counter)
+    batch_files: Counter[str] = field(default_factory=Counter)  # with `batch_config`, per stream
     notes: list[str] = field(default_factory=list)  # more closing lines (e.g. the slowest projects)
 
     def failed(self, what: str, error: Exception, logger: logging.Logger) -> None:
@@ -218,16 +219,19 @@ class RunReport:
 
     def clear(self) -> None:
         # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).
-        for kept in (self.failures, self.errors, self.stops, self.records_sent, self.notes):
-            kept.clear()
+        kept: tuple[t.Any, ...] = (self.failures, self.errors, self.stops, self.notes)
+        for each in (*kept, self.records_sent, self.batch_files):
+            each.clear()
 
     def summary(self) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
         lines = []
-        for name in dict.fromkeys([*self.records_sent, *self.stops]):
+        for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
             # A stream's line counts its records; a part's (a project's) says only how it ended.
             sent = "" if stop and stop.part else f"{self.records_sent[name]:,} records sent"
+            if files := self.batch_files[name]:  # their records are in the files, not counted
+                sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if sent[0] != "0" else "")
             line = f"{name}: {sent}"
             if stop:
                 line += f"{'; ' if sent else ''}stopped: {stop.reason.value}"
@@ -246,9 +250,10 @@ class RecordCounting:
     def __init__(self) -> None:
         super().__init__()
         self._sent: Counter[str] = Counter()  # until `count_into`: counted, but reported nowhere
+        self._batch_files: Counter[str] = Counter()
 
     def count_into(self, report: RunReport) -> None:
-        self._sent = report.records_sent
+        self._sent, self._batch_files = report.records_sent, report.batch_files
 
 
 class CountingWriter(RecordCounting, MsgSpecWriter):
@@ -268,4 +273,7 @@ class CountingWriter(RecordCounting, MsgSpecWriter):
             if isinstance(message, RecordMessage):
                 self._sent[message.stream] += 1
             else:
+                if message.type == SingerMessageType.BATCH:  # the SDK's message: its file list
+                    batch = t.cast("t.Any", message)
+                    self._batch_files[batch.stream] += len(batch.manifest)
                 sys.stdout.flush()

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 from aphex_simulator import Simulator
-from harness import TapRun, events_config, replay_tasks, run_tap, small_organisation
+from harness import TapRun, events_config, replay_tasks, run_cli, run_tap, small_organisation
 
 from tap_aphex.tap import TapAphex
 
@@ -396,3 +396,24 @@ def test_batch_messages_come_before_any_state_that_covers_their_events(
     assert delivered["task_events"] == event_ids(simulator.event_log.events)
     assert delivered["tasks"], "tasks should go out in BATCH files too"
     assert run.bookmark("tasks") == run.bookmark("task_events") == delivered["task_events"][-1]
+
+
+def test_with_batch_config_the_summary_counts_batch_files_not_zero_records(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
+        "batch_size": 700,
+    }
+
+    run = run_cli(events_config(simulator, batch_config=batch_config))
+
+    files = sum(
+        len(m["manifest"])
+        for m in run.messages
+        if m["type"] == "BATCH" and m["stream"] == "task_events"
+    )
+    assert files > 1
+    assert f"Summary: task_events: {files} BATCH file(s) written; stopped:" in run.stderr
+    assert "Summary: task_events: 0 records sent" not in run.stderr
