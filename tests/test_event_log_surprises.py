@@ -107,6 +107,27 @@ def test_a_last_page_without_a_next_cursor_is_the_end_of_the_log(
     assert "Reached the end of the log: 7 events read in this run" in run.stderr
 
 
+def test_a_page_member_nobody_documents_is_said_once_and_the_events_land(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]]
+) -> None:
+    def with_extra(events: list[dict[str, t.Any]]) -> Response:
+        body = {"data": events, "nextStartAfter": events[-1]["eventId"], "totalCount": 12}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    api = ScriptedApi(
+        httpserver, {None: [with_extra(log[:4])], log[3]["eventId"]: [with_extra(log[4:7])]}
+    )
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr
+    assert ids(run.records("task_events")) == ids(log[:7])
+    said = [line for line in run.stderr.splitlines() if "`totalCount`" in line]
+    assert len(said) == 1  # two pages, one WARNING
+    assert "WARNING" in said[0]
+    assert "a member the tap does not know" in said[0]
+
+
 @pytest.mark.parametrize("cursor", [12, ["x"], "Kx8\ud83dAb"], ids=["number", "list", "surrogate"])
 def test_a_next_cursor_that_is_no_event_id_stops_after_its_page_is_delivered(
     httpserver: HTTPServer, log: list[dict[str, t.Any]], cursor: object

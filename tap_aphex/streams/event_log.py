@@ -40,6 +40,9 @@ def no_id_words(value: object) -> str:
     return described(value, 40, wire=True) + why
 
 
+_PAGE_MEMBERS = frozenset({"data", "nextStartAfter"})  # what the vendor documents of a page
+
+
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
     """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages. An
     event without a usable ``eventId`` stops the page before any of it is delivered: no id is
@@ -48,6 +51,12 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
         msg = 'the Data API answered without a JSON object holding a "data" list of events'
         raise UnexpectedResponseError(msg)
     data: list[t.Any] = payload["data"]
+    for member in payload.keys() - _PAGE_MEMBERS:  # no record holds a page: said, not kept
+        reader.warn_once(
+            ("page member", member),
+            f"The Data API's page has a member the tap does not know, `{readable(str(member))}`; "
+            "no record holds a page, so it is not kept (said once per run).",
+        )
     events = []
     for index, raw in enumerate(data):
         event_id = raw.get("eventId") if isinstance(raw, dict) else None
