@@ -244,13 +244,19 @@ def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
     return f" (`{close[0]:.40}` is there: a typo?)" if close else ""
 
 
-def unknown_settings(config: t.Mapping[str, t.Any], schema: dict[str, t.Any]) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
+def unknown_settings(
+    config: t.Mapping[str, t.Any],
+    schema: dict[str, t.Any],
+    variables: t.Mapping[str, str] | None = None,
+) -> list[str]:
+    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess;
+    inside a setting in ``variables`` (`env_variables`), named by the variable that set it."""
     warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
     known = list(PROJECT.to_dict()["properties"])
+    projects = (variables or {}).get("projects", "projects")
     for index, project in enumerate(config.get("projects") or []):
         if isinstance(project, dict):
-            spelt = f"`projects[{index}].{{}}`"
+            spelt = f"`{projects}[{index}].{{}}`"
             warnings += _unknown("setting", list(project), known, spelt)
     return warnings
 

@@ -106,7 +106,7 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        for warning in inputs.unknown_settings(self.config, schema):
+        for warning in inputs.unknown_settings(self.config, schema, variables):
             self.logger.warning("%s", warning)
         if parse_env_config:
             for warning in inputs.unknown_env(schema, ENV_PREFIX, os.environ):

@@ -214,6 +214,18 @@ def test_a_variable_puts_its_value_over_a_refused_one_in_the_config_file() -> No
     assert "config['page_size']: must be at least 1" in one_clear_error(refused.stderr)
 
 
+def test_an_unknown_key_in_a_project_set_by_its_variable_is_named_by_the_variable() -> None:
+    projects = [{"url": "http://127.0.0.1:9/power-bi/v1/P1", "token": "t" * 20, "tokn": 1}]
+    env = {"TAP_APHEX_PROJECTS": json.dumps(projects), "TAP_APHEX_RETRY_BUDGET_SECONDS": "0"}
+
+    run = run_cli({}, None, "--config", "ENV", env=env)
+
+    assert (
+        "Unknown setting `TAP_APHEX_PROJECTS[0].tokn` is ignored; did you mean "
+        "`TAP_APHEX_PROJECTS[0].token`?"
+    ) in log_lines(run.stderr, "WARNING")
+
+
 def test_an_unknown_environment_variable_is_warned_about_with_the_closest_name() -> None:
     config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
 
