@@ -356,14 +356,19 @@ def test_the_sdks_stream_maps_and_flattening_keep_working(simulator: Simulator) 
     assert "task" not in created
 
 
+def gzip_batches_in(folder: Path) -> dict[str, t.Any]:
+    """A `batch_config` writing gzipped JSONL files of 700 records into ``folder``."""
+    return {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": folder.as_uri(), "prefix": "batch-"},
+        "batch_size": 700,
+    }
+
+
 def test_batch_messages_come_before_any_state_that_covers_their_events(
     simulator: Simulator, tmp_path: Path
 ) -> None:
-    batch_config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
-        "batch_size": 700,
-    }
+    batch_config = gzip_batches_in(tmp_path)
 
     run = run_tap(events_config(simulator, batch_config=batch_config))
 
@@ -401,11 +406,7 @@ def test_batch_messages_come_before_any_state_that_covers_their_events(
 def test_with_batch_config_the_summary_counts_batch_files_not_zero_records(
     simulator: Simulator, tmp_path: Path
 ) -> None:
-    batch_config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
-        "batch_size": 700,
-    }
+    batch_config = gzip_batches_in(tmp_path)
 
     run = run_cli(events_config(simulator, batch_config=batch_config))
 
