@@ -152,11 +152,16 @@ class StateWrittenByParent(Stream):
         """Nothing: the parent's STATE holds this stream's bookmark too."""
 
 
-def set_bookmark(stream: Stream, replication_key_value: str) -> None:
-    """Point ``stream``'s bookmark at an event id, not at its last record's (out of log order).
-    0.54: `Stream.stream_state` is the stream's writable state entry, whose `replication_key` and
-    `replication_key_value` `increment_state` writes per record."""
+def set_bookmark(stream: Stream, replication_key_value: str | None) -> None:
+    """Point ``stream``'s bookmark at an event id, not at its last record's (out of log order);
+    None: no position yet (the log from its start). 0.54: `Stream.stream_state` is the stream's
+    writable state entry, whose `replication_key` and `replication_key_value` `increment_state`
+    writes per record."""
     state = stream.stream_state
+    if replication_key_value is None:
+        state.pop("replication_key", None)
+        state.pop("replication_key_value", None)
+        return
     state["replication_key"] = stream.replication_key
     state["replication_key_value"] = replication_key_value
 

@@ -365,10 +365,12 @@ def gzip_batches_in(folder: Path) -> dict[str, t.Any]:
     }
 
 
+# Pages of 500: a batch ending mid-page, with a page, with the log, before any page ends.
+@pytest.mark.parametrize("batch_size", [700, 500, 1500, 250])
 def test_batch_messages_come_before_any_state_that_covers_their_events(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, tmp_path: Path, batch_size: int
 ) -> None:
-    batch_config = gzip_batches_in(tmp_path)
+    batch_config = {**gzip_batches_in(tmp_path), "batch_size": batch_size}
 
     run = run_tap(events_config(simulator, batch_config=batch_config))
 

@@ -242,13 +242,16 @@ class TaskEventsStream(AphexStream):
         read the log from its first event. Its events past that point go again in the next run
         (an upsert on `eventId` absorbs them); no STATE covers a task not sent."""
         for batch in super().get_batches(batch_config, context):
-            handed, self._awaiting_batch = self._awaiting_batch, []
-            self._hand_to_tasks(handed)
-            if handed:
-                self._handed_to = handed[-1]["eventId"]
-            if self._handed_to is not None:
-                sdk_seam.set_bookmark(self, self._handed_to)
+            self._hand_over_read_pages()
             yield batch
+        self._hand_over_read_pages()  # read after the last batch (a batch that ended a page)
+
+    def _hand_over_read_pages(self) -> None:
+        handed, self._awaiting_batch = self._awaiting_batch, []
+        self._hand_to_tasks(handed)
+        if handed:
+            self._handed_to = handed[-1]["eventId"]
+        sdk_seam.set_bookmark(self, self._handed_to)  # None: no page in full yet, none moves
 
 
 class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
