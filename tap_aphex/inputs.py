@@ -356,6 +356,14 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     raw = config.get("batch_config")
     if not raw:
         return []
+    # The SDK writes BATCH files from the records as read, never through the record path that
+    # applies them; the SCHEMA would still say they were applied (a map dropping a field, too).
+    if applied := [name for name in ("stream_maps", "flattening_enabled") if config.get(name)]:
+        names = " and ".join(f"`{name}`" for name in applied)
+        return [
+            f"`batch_config` with {names} is not supported: the SDK writes BATCH files without "
+            "applying them. Use one or the other."
+        ]
     try:
         batch = batch_config_from(raw)
         encoding_format = str(batch.encoding.format)

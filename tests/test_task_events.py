@@ -420,3 +420,24 @@ def test_with_batch_config_the_summary_counts_batch_files_not_zero_records(
     assert files > 1
     assert f"Summary: task_events: {files} BATCH file(s) written; stopped:" in run.stderr
     assert "Summary: task_events: 0 records sent" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"stream_maps": {"task_events": {"createdAt": None}}}, {"flattening_enabled": True}],
+    ids=["stream_maps", "flattening"],
+)
+def test_batch_config_with_what_the_sdk_would_not_apply_to_its_files_is_refused(
+    simulator: Simulator, tmp_path: Path, setting: dict[str, t.Any]
+) -> None:
+    # The SDK writes BATCH files from the records as read: a map that drops a field would not.
+    config = events_config(simulator, batch_config=gzip_batches_in(tmp_path), **setting)
+    config.setdefault("flattening_max_depth", 1)
+
+    run = run_cli(config)
+
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert "`batch_config` with `" in last
+    assert "the SDK writes BATCH files without applying them" in last
+    assert run.messages == []  # refused before any request
