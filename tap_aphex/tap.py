@@ -149,6 +149,12 @@ class TapAphex(SeamTap):
         self._refuse_unsafe_batching()
         try:
             self.sync_all()
+        except Exception:
+            # What ends the whole run (a stream map's error) has the last line: the failures
+            # before it, which that line would have listed, are said again just before it.
+            for failure in self.report.failures:
+                self.logger.error("Failed before the run ended: %s", failure)
+            raise
         finally:
             self.close_sessions()
         for line in self.report.summary():

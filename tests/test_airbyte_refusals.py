@@ -399,3 +399,23 @@ def test_a_project_url_with_nothing_behind_it_is_a_config_error_and_the_others_l
     assert "project Typo: No published plans at its URL (HTTP 404)" in error["message"]
     assert {r["accountId"] for r in result.records("published_plans")} == {good.account_id}
     assert result.exit_code == 1
+
+
+def test_a_failure_before_a_stream_map_error_ends_the_read_gets_its_own_trace(
+    tmp_path: Path,
+) -> None:
+    with Simulator(seed=4, events=50, daily_quota=None, plan_projects=1, history_weeks=2) as sim:
+        (project,) = sim.plan_projects
+        config = {
+            **events_config(sim),
+            "projects": [{"url": project.url + "x", "token": project.token, "name": "Typo"}],
+            "stream_maps": {"task_events": {"x": "1/0"}},
+        }
+
+        result = read(tmp_path, config)
+
+    messages = [error["message"] for error in result.errors()]
+    assert len(messages) == 2, messages
+    assert "project Typo: No published plans at its URL (HTTP 404)" in messages[0]
+    assert "`stream_maps.task_events.x`: an expression failed" in messages[1]
+    assert result.exit_code == 1

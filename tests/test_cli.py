@@ -1075,3 +1075,25 @@ def test_several_config_problems_read_as_one_sentence() -> None:
     assert error.startswith("Config: `api_key` is empty; set it as Aphex shows it; "), error
     assert ".;" not in error
     assert error.endswith(".")
+
+
+def test_a_failure_before_a_stream_map_error_ends_the_run_is_said_again_before_its_last_line() -> (
+    None
+):
+    with Simulator(seed=4, events=50, daily_quota=None, plan_projects=1, history_weeks=2) as sim:
+        (project,) = sim.plan_projects
+        config = {
+            **events_config(sim),
+            # Published plans go first: this project fails, and the run goes on...
+            "projects": [{"url": project.url + "x", "token": project.token, "name": "Typo"}],
+            "stream_maps": {"task_events": {"x": "1/0"}},  # ...until this ends the whole run
+        }
+
+        run = run_cli(config)
+
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1
+    assert "`stream_maps.task_events.x`: an expression failed" in lines[-1]
+    (said,) = [line for line in lines[:-1] if "Failed before the run ended: project Typo" in line]
+    assert "ERROR" in said
+    assert "No published plans at its URL (HTTP 404)" in said

@@ -199,16 +199,16 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
     writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
-    except RunFailedError:
-        # Each failure ended its own stream or project; everything else landed, with its state.
-        for message, error in zip(tap.report.failures, tap.report.errors, strict=True):
-            output.write(_trace(error, message))
-        writer.finish(complete=False)
-        return 1
     except BrokenPipeError:
         raise
-    except BaseException:
+    except BaseException as error:
+        # Each failure ended its own stream or project (everything else landed, with its state):
+        # a TRACE each, also when something then ended the whole run (its own TRACE follows).
+        for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
+            output.write(_trace(failure, message))
         writer.finish(complete=False)
+        if isinstance(error, RunFailedError):
+            return 1
         raise
     writer.finish(complete=True)
     return 0
