@@ -70,6 +70,22 @@ def honoured(capabilities: Iterable[CapabilitiesEnum]) -> list[CapabilitiesEnum]
     return [capability for capability in capabilities if capability.value in HONOURED]
 
 
+def repair_builtin_schema(schema: t.Any) -> None:
+    """Make every ``anyOf`` member a schema, in place. 0.54/0.55: the built-in `stream_maps`
+    schema lists ``"null"`` (a bare string) among `__else__`'s, on which jsonschema crashes
+    (AttributeError) as soon as a value matches none of the others."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("anyOf"), list):
+            schema["anyOf"] = [
+                {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
+            ]
+        for value in schema.values():
+            repair_builtin_schema(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            repair_builtin_schema(value)
+
+
 class SeamTap(Tap):
     """A `Tap` with the SDK's internal hooks we replace, so `TapAphex` itself overrides none."""
 

@@ -23,7 +23,13 @@ from tap_aphex.report import (
     StopReason,
     describe,
 )
-from tap_aphex.sdk_seam import CLI_TEST_ALL, SeamTap, config_input, honoured
+from tap_aphex.sdk_seam import (
+    CLI_TEST_ALL,
+    SeamTap,
+    config_input,
+    honoured,
+    repair_builtin_schema,
+)
 from tap_aphex.settings import (
     CONFIG_SCHEMA,
     config_problems,
@@ -75,6 +81,7 @@ class TapAphex(SeamTap):
         # the SDK reads them to set up the stream maps.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
+        repair_builtin_schema(schema)
         if depth := schema["properties"].get("flattening_max_depth"):  # the SDK reads -1 as unset
             depth.setdefault("minimum", 0)
         if config:  # a setting set to null is not set (the schema allows null): its default holds

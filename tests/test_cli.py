@@ -317,6 +317,10 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ),
         ({"flattening_max_depth": "abc"}, "config['flattening_max_depth']: must be of type"),
         ({"stream_maps": 5}, "config['stream_maps']: must be of type 'object'"),
+        (  # the SDK's schema for `__else__` holds a bare "null", on which jsonschema crashed
+            {"stream_maps": {"task_events": {"__else__": "1/0"}}},
+            "config['stream_maps']['task_events']: is not valid (anyOf)",
+        ),
         (  # the SDK reads -1 as unset, and says the depth is required
             {"flattening_enabled": True, "flattening_max_depth": -1},
             "config['flattening_max_depth']: must be at least 0",
