@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 import requests
 import urllib3
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import FatalAPIError, MappingError, RetriableAPIError
+from singer_sdk.exceptions import (
+    FatalAPIError,
+    MappingError,
+    RetriableAPIError,
+    StreamMapConfigError,
+)
 from singer_sdk.singerlib import RecordMessage, SingerMessageType
 from typing_extensions import override
 
@@ -102,11 +107,11 @@ def stream_map_problem(error: BaseException) -> str | None:
     if where is None and not isinstance(error, MappingError):
         return None
     text = printable(str(error), run_secrets(), limit=300).rstrip(".")
+    what = "an expression failed"
+    if isinstance(error, StreamMapConfigError):  # the stream's map as a whole, not one property
+        where, what = (where or "").split(".")[0], "the stream map is refused"
     at = f"`stream_maps.{where}`" if where else "`stream_maps`"
-    return (
-        f"{at}: an expression failed ({type(error).__name__}: {text}). Fix it in the "
-        "`stream_maps` setting."
-    )
+    return f"{at}: {what} ({type(error).__name__}: {text}). Fix it in the `stream_maps` setting."
 
 
 def describe(error: Exception) -> str:

@@ -749,6 +749,20 @@ def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
     assert "Unexpected" not in run.stderr
 
 
+def test_a_stream_map_the_sdk_refuses_as_a_whole_names_the_stream_not_a_property(
+    long_log: Simulator,
+) -> None:
+    # `__else__: null` drops the key property: the map is refused, no expression failed.
+    config = events_config(long_log, stream_maps={"task_events": {"__else__": None, "x": "1"}})
+
+    run = run_cli(config)
+
+    assert run.returncode == 1
+    error = one_clear_error(run.stderr)
+    assert error.startswith("`stream_maps.task_events`: the stream map is refused ")
+    assert "StreamMapConfigError" in error
+
+
 def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
     run = run_cli(events_config(long_log, max_events_per_run=1, page_size=1))
 
