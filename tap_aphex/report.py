@@ -224,9 +224,12 @@ class RunReport:
 
     def clear(self) -> None:
         # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).
-        kept: tuple[t.Any, ...] = (self.failures, self.errors, self.stops, self.notes)
-        for each in (*kept, self.records_sent, self.batch_files):
-            each.clear()
+        self.failures.clear()
+        self.errors.clear()
+        self.stops.clear()
+        self.records_sent.clear()
+        self.batch_files.clear()
+        self.notes.clear()
 
     def summary(self) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
@@ -234,9 +237,10 @@ class RunReport:
         for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
             # A stream's line counts its records; a part's (a project's) says only how it ended.
-            sent = "" if stop and stop.part else f"{self.records_sent[name]:,} records sent"
-            if files := self.batch_files[name]:  # their records are in the files, not counted
-                sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if sent[0] != "0" else "")
+            records, files = self.records_sent[name], self.batch_files[name]
+            sent = "" if stop and stop.part else f"{records:,} records sent"
+            if files:  # their records are in the files, not counted
+                sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if records else "")
             line = f"{name}: {sent}"
             if stop:
                 line += f"{'; ' if sent else ''}stopped: {stop.reason.value}"

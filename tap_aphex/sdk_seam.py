@@ -70,20 +70,27 @@ def honoured(capabilities: Iterable[CapabilitiesEnum]) -> list[CapabilitiesEnum]
     return [capability for capability in capabilities if capability.value in HONOURED]
 
 
-def repair_builtin_schema(schema: t.Any) -> None:
-    """Make every ``anyOf`` member a schema, in place. 0.54/0.55: the built-in `stream_maps`
-    schema lists ``"null"`` (a bare string) among `__else__`'s, on which jsonschema crashes
-    (AttributeError) as soon as a value matches none of the others."""
+def repair_builtin_schema(schema: dict[str, t.Any]) -> None:
+    """The config schema with the SDK's built-in settings made checkable, in place. 0.54/0.55:
+    `stream_maps`' schema lists ``"null"`` (a bare string) among `__else__`'s, on which jsonschema
+    crashes (AttributeError) as soon as a value matches none of the others; and
+    `flattening_max_depth` has no minimum, while the SDK reads -1 as unset ("is required")."""
+    _schemas_in_any_of(schema)
+    if depth := schema["properties"].get("flattening_max_depth"):
+        depth.setdefault("minimum", 0)
+
+
+def _schemas_in_any_of(schema: t.Any) -> None:
     if isinstance(schema, dict):
         if isinstance(schema.get("anyOf"), list):
             schema["anyOf"] = [
                 {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
             ]
         for value in schema.values():
-            repair_builtin_schema(value)
+            _schemas_in_any_of(value)
     elif isinstance(schema, list):
         for value in schema:
-            repair_builtin_schema(value)
+            _schemas_in_any_of(value)
 
 
 class SeamTap(Tap):

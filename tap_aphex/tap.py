@@ -82,8 +82,6 @@ class TapAphex(SeamTap):
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         repair_builtin_schema(schema)
-        if depth := schema["properties"].get("flattening_max_depth"):  # the SDK reads -1 as unset
-            depth.setdefault("minimum", 0)
         if config:  # a setting set to null is not set (the schema allows null): its default holds
             config = {
                 k: v for k, v in config.items() if v is not None or k not in schema["properties"]
