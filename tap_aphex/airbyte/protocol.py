@@ -19,6 +19,8 @@ from tap_aphex.inputs import check_state_shape
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
+from tap_aphex.streams.task_events import TaskEventsStream
+from tap_aphex.tap import LOG_STREAMS as LOG_STREAM_TYPES
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 SingerState = dict[str, t.Any]
@@ -26,7 +28,9 @@ SingerState = dict[str, t.Any]
 #: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
 SYNC_MODES = ("full_refresh", "incremental")
 
-LOG_STREAMS = ("task_events", "tasks", "task_statuses")
+LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
+#: The key every log stream's bookmark is on: the last event delivered.
+LOG_KEY = str(TaskEventsStream.replication_key)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 
@@ -188,7 +192,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             raise _refused(name, "has a shape this source cannot resume from") from None
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
-            if problem := read_bookmark(name, entry, "eventId").problem:
+            if problem := read_bookmark(name, entry, LOG_KEY).problem:
                 raise _refused(name, f"has no position this source can resume from ({problem})")
 
 
