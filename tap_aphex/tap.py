@@ -118,8 +118,10 @@ class TapAphex(SeamTap):
                 self.logger.warning("%s", warning)
         if validate_config:
             problems = inputs.schema_problems(schema, self.config, variables)
-            problems = problems or config_problems(self.config, streams_required=not discovery)
-            problems = problems or inputs.batch_config_problems(self.config)
+            problems = problems or config_problems(
+                self.config, variables, streams_required=not discovery
+            )
+            problems = problems or inputs.batch_config_problems(self.config, variables)
             if problems:
                 raise ConfigValidationError("Config validation failed", errors=problems)
 
