@@ -184,32 +184,24 @@ def _catalog_problem(catalog: object) -> str | None:
     return None
 
 
-def _is_json_integer(checker: object, instance: object) -> bool:
-    """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
-    floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-#: Draft 7 (the draft the SDK's schemas declare), with "integer" meaning a JSON integer.
+#: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
+#: jsonschema's own takes integral floats, which would reach the API as `pageSize=100.0`.
 _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_json_integer),
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
 )
 
 
 def schema_problems(
-    schema: dict[str, t.Any],
-    config: t.Mapping[str, t.Any],
-    variables: t.Mapping[str, str] | None = None,
+    schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
     """The config's JSON Schema errors, worded without the value (it may be a key or token);
     a setting in ``variables`` (`env_variables`) is named as the variable that set it."""
     validator = _StrictValidator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error, variables or {}) for error in errors]
-
-
-_BOUNDS = {"minimum": "at least", "maximum": "at most"}
+    return [_schema_problem(error, variables) for error in errors]
 
 
 def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
@@ -231,8 +223,8 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
     elif error.validator == "enum":
         problem = "must be one of " + ", ".join(map(repr, expected))
-    elif bound := _BOUNDS.get(str(error.validator)):
-        problem = f"must be {bound} {expected}"
+    elif error.validator in ("minimum", "maximum"):
+        problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
     else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
         problem = f"is not valid ({error.validator})"
     return f"{where}: {problem}"
@@ -245,9 +237,7 @@ def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
 
 
 def unknown_settings(
-    config: t.Mapping[str, t.Any],
-    schema: dict[str, t.Any],
-    variables: t.Mapping[str, str] | None = None,
+    config: t.Mapping[str, t.Any], schema: dict[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
     """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess;
     inside a setting in ``variables`` (`env_variables`), named by the variable that set it."""
@@ -255,7 +245,7 @@ def unknown_settings(
     known = list(PROJECT.to_dict()["properties"])
     for index, project in enumerate(config.get("projects") or []):
         if isinstance(project, dict):
-            spelt = f"`{set_at(f'projects[{index}]', variables or {})}.{{}}`"
+            spelt = f"`{set_at(f'projects[{index}]', variables)}.{{}}`"
             warnings += _unknown("setting", list(project), known, spelt)
     return warnings
 

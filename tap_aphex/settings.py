@@ -207,10 +207,9 @@ def config_problems(
 
 
 def set_at(where: str, variables: t.Mapping[str, str]) -> str:
-    """Where the user set the setting at ``where`` (`projects[0].url`): the `TAP_APHEX_*`
-    variable in ``variables`` (`inputs.env_variables`) that set it (`TAP_APHEX_PROJECTS[0].url`),
-    else ``where``. Every check names a setting through this, so a user who set a variable never
-    reads of a setting that is in none of their files."""
+    """Where the value at ``where`` (`projects[0].url`) was set: the variable in ``variables``
+    (`inputs.env_variables`) that set it (`TAP_APHEX_PROJECTS[0].url`), else ``where``. Every
+    check names a value so: one set by a variable is in none of the user's files."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
     return variables.get(setting, setting) + where[len(setting) :]
 
@@ -250,11 +249,11 @@ def surrogate_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, 
     """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
     undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
     can carry it. Named, never shown; a key or token's is `text_problems`' to say."""
+    secrets = {where for where, _ in secret_settings(config)}
     found, pending = [], [("", t.cast("object", config))]
     while pending:
         where, value = pending.pop()
-        secret = where == "api_key" or where.endswith(".token")
-        if isinstance(value, str) and _LONE_SURROGATE.search(value) and not secret:
+        if isinstance(value, str) and _LONE_SURROGATE.search(value) and where not in secrets:
             found.append(where)
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]

@@ -63,7 +63,7 @@ PROJECT = "https://app.aphex.co/power-bi/v1/acc0unt"
 def test_schema_problems_say_where_and_what_without_the_value(
     config: dict[str, t.Any], expected: str
 ) -> None:
-    problems = schema_problems(CONFIG_SCHEMA, config)
+    problems = schema_problems(CONFIG_SCHEMA, config, {})
 
     assert any(expected in problem for problem in problems), problems
     for value in _scalars(config):
@@ -87,7 +87,7 @@ def test_every_integer_setting_of_the_tap_has_a_maximum() -> None:
 
 @pytest.mark.parametrize("page_size", [1, 2_000, 4_000])
 def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
-    assert schema_problems(CONFIG_SCHEMA, {"api_key": KEY, "page_size": page_size}) == []
+    assert schema_problems(CONFIG_SCHEMA, {"api_key": KEY, "page_size": page_size}, {}) == []
 
 
 @pytest.mark.parametrize(
@@ -330,7 +330,7 @@ def config_error(run: TapRun) -> str:
     ],
 )
 def test_a_good_config_has_no_problem(config: dict[str, t.Any]) -> None:
-    assert schema_problems(CONFIG_SCHEMA, config) == []
+    assert schema_problems(CONFIG_SCHEMA, config, {}) == []
     assert config_problems(config, {}) == []
 
 
@@ -350,7 +350,7 @@ def test_a_good_config_has_no_problem(config: dict[str, t.Any]) -> None:
 def test_unknown_settings_are_warned_about_with_the_closest_known_name(
     config: dict[str, t.Any], expected: list[str]
 ) -> None:
-    assert unknown_settings(config, CONFIG_SCHEMA) == expected
+    assert unknown_settings(config, CONFIG_SCHEMA, {}) == expected
 
 
 @pytest.mark.parametrize(
