@@ -23,7 +23,7 @@ from tap_aphex.decoding import described
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
-from tap_aphex.settings import PROJECT
+from tap_aphex.settings import PROJECT, set_at
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection
@@ -184,32 +184,24 @@ def _catalog_problem(catalog: object) -> str | None:
     return None
 
 
-def _is_json_integer(checker: object, instance: object) -> bool:
-    """A JSON integer as written (`100`), not `100.0`: jsonschema's own "integer" takes integral
-    floats, which would reach the API as `pageSize=100.0` (a silent coercion)."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-#: Draft 7 (the draft the SDK's schemas declare), with "integer" meaning a JSON integer.
+#: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
+#: jsonschema's own takes integral floats, which would reach the API as `pageSize=100.0`.
 _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_json_integer),
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
 )
 
 
 def schema_problems(
-    schema: dict[str, t.Any],
-    config: t.Mapping[str, t.Any],
-    variables: t.Mapping[str, str] | None = None,
+    schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
     """The config's JSON Schema errors, worded without the value (it may be a key or token);
     a setting in ``variables`` (`env_variables`) is named as the variable that set it."""
     validator = _StrictValidator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error, variables or {}) for error in errors]
-
-
-_BOUNDS = {"minimum": "at least", "maximum": "at most"}
+    return [_schema_problem(error, variables) for error in errors]
 
 
 def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
@@ -231,8 +223,8 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
     elif error.validator == "enum":
         problem = "must be one of " + ", ".join(map(repr, expected))
-    elif bound := _BOUNDS.get(str(error.validator)):
-        problem = f"must be {bound} {expected}"
+    elif error.validator in ("minimum", "maximum"):
+        problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
     else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
         problem = f"is not valid ({error.validator})"
     return f"{where}: {problem}"
@@ -245,18 +237,15 @@ def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
 
 
 def unknown_settings(
-    config: t.Mapping[str, t.Any],
-    schema: dict[str, t.Any],
-    variables: t.Mapping[str, str] | None = None,
+    config: t.Mapping[str, t.Any], schema: dict[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
     """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess;
     inside a setting in ``variables`` (`env_variables`), named by the variable that set it."""
     warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
     known = list(PROJECT.to_dict()["properties"])
-    projects = (variables or {}).get("projects", "projects")
     for index, project in enumerate(config.get("projects") or []):
         if isinstance(project, dict):
-            spelt = f"`{projects}[{index}].{{}}`"
+            spelt = f"`{set_at(f'projects[{index}]', variables)}.{{}}`"
             warnings += _unknown("setting", list(project), known, spelt)
     return warnings
 
@@ -350,18 +339,22 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
     return _unknown("environment variable", names, known, prefix + "{}")
 
 
-def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+def batch_config_problems(
+    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
+) -> list[str]:
     """A shape the SDK cannot read, a format without its encoder (or the package it imports), a
-    storage root whose filesystem is not installed: each would fail after pages were read."""
+    storage root whose filesystem is not installed: each would fail after pages were read. Each
+    is named where it was set (`set_at`)."""
     raw = config.get("batch_config")
     if not raw:
         return []
+    where = set_at("batch_config", variables)
     # The SDK writes BATCH files from the records as read, never through the record path that
     # applies them; the SCHEMA would still say they were applied (a map dropping a field, too).
     if applied := [name for name in ("stream_maps", "flattening_enabled") if config.get(name)]:
-        names = " and ".join(f"`{name}`" for name in applied)
+        names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
         return [
-            f"`batch_config` with {names} is not supported: the SDK writes BATCH files without "
+            f"`{where}` with {names} is not supported: the SDK writes BATCH files without "
             "applying them. Use one or the other."
         ]
     try:
@@ -370,17 +363,17 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         root = str(batch.storage.root)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         return [
-            f"`batch_config` cannot be read ({type(error).__name__}): it needs `encoding` "
+            f"`{where}` cannot be read ({type(error).__name__}): it needs `encoding` "
             "(`format`, `compression`) and `storage` (`root`)"
         ]
     try:
         Batcher.get_batcher(encoding_format)
     except ValueError:
-        return [f"`batch_config`: no BATCH encoder for format `{encoding_format:.40}`"]
+        return [f"`{where}`: no BATCH encoder for format `{encoding_format:.40}`"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
     if encoding_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         return [
-            "`batch_config`: format `parquet` needs the package `pyarrow`, which is not installed; "
+            f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
             "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
     # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
@@ -389,9 +382,9 @@ def batch_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         fsspec.get_filesystem_class(scheme)
     except ImportError as error:
         return [
-            f"`batch_config`: storage root `{scheme}://` needs a package that is not "
+            f"`{where}`: storage root `{scheme}://` needs a package that is not "
             f"installed ({printable(str(error), limit=120)})"
         ]
     except ValueError:
-        return [f"`batch_config`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
+        return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
     return []

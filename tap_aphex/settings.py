@@ -156,11 +156,13 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = True) -> list[str]:
-    """What is wrong with a config its JSON schema accepts (no message quotes a secret);
-    ``streams_required`` is False for discovery, where enabling no stream is an empty catalog."""
-    keys = secret_settings(config)
-    problems = text_problems(keys, config.get("start_after")) + surrogate_problems(config)
+def config_problems(
+    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str], *, streams_required: bool = True
+) -> list[str]:
+    """What is wrong with a config its JSON schema accepts, each problem named where it was set
+    (`set_at`), none quoting a secret; ``streams_required`` is False for discovery, where
+    enabling no stream is an empty catalog."""
+    problems = text_problems(config, variables) + surrogate_problems(config, variables)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -168,14 +170,17 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
             "`projects` (Published Plans API: published_plans and its tables)."
         )
     if config.get("api_key"):
-        problems += url_problems(str(config.get("api_url", DEFAULT_API_URL)), "api_url")
+        api_url = str(config.get("api_url", DEFAULT_API_URL))
+        problems += url_problems(api_url, set_at("api_url", variables))
+    listed = set_at("projects", variables)
     seen: set[str] = set()
     names: set[str | None] = set()
     # As `logs` keeps them for the run (the same set: its search is built once).
-    secrets = tuple(v for _, v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
+    keys = (value for _, value in secret_settings(config))
+    secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
     for index, project in enumerate(projects):
         url = str(project.get("url", ""))
-        where = f"projects[{index}].url"
+        where = f"{listed}[{index}].url"
         if url_problem := url_problems(url, where):
             problems += url_problem
         elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
@@ -187,18 +192,26 @@ def config_problems(config: t.Mapping[str, t.Any], *, streams_required: bool = T
         elif not (account := account_id(url)):
             problems.append(f"`{where}` has no account id: {url}")
         elif account in seen:
-            problems.append(f"`projects` lists the project {account} twice.")
+            problems.append(f"`{listed}` lists the project {account} twice.")
         else:
             seen.add(account)
         name = project.get("name")
         told = " ".join(name.split()).casefold() if isinstance(name, str) else None
         if told and told in names:
             problems.append(
-                f"`projects` names two projects `{readable(name, 40)}` (the log tells projects by "
+                f"`{listed}` names two projects `{readable(name, 40)}` (the log tells projects by "
                 "name, whatever their case and spaces): give each its own."
             )
         names.add(told)
     return problems
+
+
+def set_at(where: str, variables: t.Mapping[str, str]) -> str:
+    """Where the value at ``where`` (`projects[0].url`) was set: the variable in ``variables``
+    (`inputs.env_variables`) that set it (`TAP_APHEX_PROJECTS[0].url`), else ``where``. Every
+    check names a value so: one set by a variable is in none of the user's files."""
+    setting = re.split(r"[.\[]", where, maxsplit=1)[0]
+    return variables.get(setting, setting) + where[len(setting) :]
 
 
 def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
@@ -212,16 +225,17 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def text_problems(keys: list[tuple[str, object]], start_after: object) -> list[str]:
-    """Keys and tokens (`secret_settings`), and `start_after`, that cannot be sent as they are,
-    named but never shown: a character no HTTP header can carry could never be sent, and the
-    HTTP library's error would print the whole value."""
-    texts = [(where, value, _KEY_OR_TOKEN) for where, value in keys]
-    texts.append(("start_after", start_after, _START_AFTER))
+def text_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
+    """Keys and tokens, and `start_after`, that cannot be sent as they are, named but never
+    shown: a character no HTTP header can carry could never be sent, and the HTTP library's
+    error would print the whole value."""
+    texts = [(where, value, _KEY_OR_TOKEN) for where, value in secret_settings(config)]
+    texts.append(("start_after", config.get("start_after"), _START_AFTER))
     problems = []
-    for where, value, (if_empty, forbidden, holds) in texts:
+    for setting, value, (if_empty, forbidden, holds) in texts:
         if not isinstance(value, str):
             continue
+        where = set_at(setting, variables)
         if not value.strip():
             problems.append(f"`{where}` is empty{if_empty}")
         elif value != value.strip():
@@ -231,15 +245,15 @@ def text_problems(keys: list[tuple[str, object]], start_after: object) -> list[s
     return problems
 
 
-def surrogate_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+def surrogate_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
     """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
     undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
     can carry it. Named, never shown; a key or token's is `text_problems`' to say."""
+    secrets = {where for where, _ in secret_settings(config)}
     found, pending = [], [("", t.cast("object", config))]
     while pending:
         where, value = pending.pop()
-        secret = where == "api_key" or where.endswith(".token")
-        if isinstance(value, str) and _LONE_SURROGATE.search(value) and not secret:
+        if isinstance(value, str) and _LONE_SURROGATE.search(value) and where not in secrets:
             found.append(where)
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
@@ -248,7 +262,7 @@ def surrogate_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
     if not found:
         return []
-    named = ", ".join(f"`{where}`" for where in sorted(found))
+    named = ", ".join(f"`{set_at(where, variables)}`" for where in sorted(found))
     return [
         f"{named} {'holds' if len(found) == 1 else 'hold'} a lone UTF-16 surrogate (half of an "
         "emoji, or a byte that is no UTF-8), which is no character: set it again as plain text."

@@ -93,7 +93,7 @@ class TapAphex(SeamTap):
         # Settings a TAP_APHEX_* variable sets: the SDK puts its value over the files'.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         files = {key: value for key, value in (config or {}).items() if key not in variables}
-        if validate_config and (problems := inputs.schema_problems(schema, files)):
+        if validate_config and (problems := inputs.schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -118,8 +118,10 @@ class TapAphex(SeamTap):
                 self.logger.warning("%s", warning)
         if validate_config:
             problems = inputs.schema_problems(schema, self.config, variables)
-            problems = problems or config_problems(self.config, streams_required=not discovery)
-            problems = problems or inputs.batch_config_problems(self.config)
+            problems = problems or config_problems(
+                self.config, variables, streams_required=not discovery
+            )
+            problems = problems or inputs.batch_config_problems(self.config, variables)
             if problems:
                 raise ConfigValidationError("Config validation failed", errors=problems)
 
