@@ -14,9 +14,14 @@ from aphex_simulator import Simulator
 from harness import events_config, run_cli, run_tap
 from test_airbyte import read
 
+from tap_aphex.client import AphexStream
+from tap_aphex.report import RunFailedError
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from pytest_httpserver import HTTPServer
 
 PAGE = 100
 
@@ -114,3 +119,66 @@ def test_a_404_when_a_project_is_asked_again_is_a_system_error_under_source_aphe
     assert error["failure_type"] == "system_error", error
     assert "answered earlier in this run" in error["message"]
     assert result.exit_code == 1
+
+
+# --- An HTML page where JSON belongs ----------------------------------------------------------
+
+PAGE_TEXT = "Sign in to continue"
+HTML = f"<!DOCTYPE html>\n<html><head><title>{PAGE_TEXT}</title></head><body></body></html>"
+
+
+@pytest.mark.parametrize("status", [200, 502])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (HTML, "text/html; charset=utf-8"),
+        ("\r\n  " + HTML, "application/json"),  # a page that says it is JSON: its `<` tells
+        (PAGE_TEXT, "text/html"),  # no markup, but its type says it is a page
+    ],
+)
+@pytest.mark.parametrize("api", ["task events", "project Site"])
+def test_an_html_page_is_said_to_be_one_and_never_shown(
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    api: str,
+    status: int,
+    body: str,
+    content_type: str,
+) -> None:
+    monkeypatch.setattr(AphexStream, "BACKOFF_FIRST_WAIT", 0.0)  # a 502 is retried at once
+    httpserver.expect_request("/api").respond_with_data(body, status, content_type=content_type)
+    url = httpserver.url_for("/api")
+    config: dict[str, t.Any] = (
+        {"api_key": "k" * 20, "api_url": url}
+        if api == "task events"
+        else {"projects": [{"url": url, "token": "t0ken", "name": "Site"}]}
+    )
+
+    with pytest.raises(RunFailedError) as failed:
+        run_tap(config)
+
+    message = str(failed.value)
+    page = f"an HTML page ({content_type}), not JSON: a proxy, a login page or an error page"
+    # A project's failed answer is streamed and closed unread: only its Content-Type tells.
+    unread = api == "project Site" and status == 502 and "html" not in content_type
+    assert (page in message) != unread
+    assert api in message
+    assert f"HTTP {status}" in message or status == 200
+    assert PAGE_TEXT not in message
+    assert PAGE_TEXT not in caplog.text
+
+
+def test_the_simulators_html_page_is_said_to_be_one_for_both_apis(sim: Simulator) -> None:
+    (project,) = sim.plan_projects
+    sim.inject_fault("garbage")
+    sim.set_plan_fault(project.account_id, "garbage")
+    entry = {"url": project.url, "token": project.token, "name": "Site"}
+
+    failed = run_cli({**events_config(sim), "projects": [entry]})
+
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert "The Data API answered with an HTML page (text/html), not JSON" in last
+    assert "project Site: The Published Plans API answered with an HTML page (text/html)" in last
+    assert "Server Error" not in failed.stderr
