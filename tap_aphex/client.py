@@ -89,16 +89,35 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         # The seconds this stream may still wait between retries in this run, and has waited.
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
+        self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
+
+    def answered_before(self, response: requests.Response) -> bool:
+        """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
+        return response.url.partition("?")[0] in self._answered
+
+    def lost_words(self) -> str:
+        """What a 404 from a URL that answered before means, and what is kept (per API)."""
+        return (
+            "The same URL answered earlier in this run, so the URL setting is right: the API (or "
+            "a proxy in between) failed. The state keeps only what was delivered; the next run "
+            "asks again. If it persists, tell Aphex (hello@aphex.co)."
+        )
 
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if status < HTTPStatus.MULTIPLE_CHOICES:
+            self._answered.add(response.url.partition("?")[0])
         if status in self.refused_statuses and self.refused_words:
             raise AuthenticationError(self.refused_words.format(status=status))
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
             raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
+        elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
+            raise UnexpectedResponseError(
+                f"{self.response_error_message(response)} {self.lost_words()}"
+            )
         elif status >= HTTPStatus.BAD_REQUEST:
             advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
             error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL setting

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import ijson
 import msgspec
 
-from tap_aphex.report import UnexpectedResponseError
+from tap_aphex.report import UnexpectedResponseError, html_page
 
 if t.TYPE_CHECKING:
     import requests
@@ -232,7 +232,7 @@ class FilteredBody:
     def __init__(
         self, content_type: str | None, what: str, body: t.IO[bytes] | None = None
     ) -> None:
-        self._body, self._what, self._content_type = body, what, content_type
+        self._body, self._what, self.content_type = body, what, content_type
         charset = _charset(content_type)
         try:
             codec = codecs.lookup(charset or "utf-8").name
@@ -260,7 +260,7 @@ class FilteredBody:
             except UnicodeError as error:
                 msg = (
                     f"{self._what} sent a body that is not {self._codec} text as declared "
-                    f"({self._content_type})"
+                    f"({self.content_type})"
                 )
                 raise UnexpectedResponseError(msg) from error
         if self._head is not None:
@@ -270,6 +270,8 @@ class FilteredBody:
                 return b""
             self._head = None
             chunk = chunk.removeprefix(codecs.BOM_UTF8)
+            if chunk.lstrip()[:1] == b"<":  # markup, never JSON: refused before more is read
+                raise UnexpectedResponseError(not_json(self._what, self.content_type, "", chunk))
         data = self._held + chunk
         cut = len(data) if final else _safe_cut(data)
         data, self._held = data[:cut], data[cut:]
@@ -377,13 +379,8 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
             body = FilteredBody(kind, what).feed(response.content, final=True)
             held["_decoded_json"] = _PAGE_DECODER.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
-            msg = (
-                f"{what} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({kind or 'no content type'}, {len(response.content)} bytes); nothing from it "
-                "was used. If it persists, check any proxy in between, or tell Aphex "
-                "(hello@aphex.co)"
-            )
-            raise UnexpectedResponseError(msg) from error
+            size = f"{len(response.content)} bytes"
+            raise UnexpectedResponseError(not_json(what, kind, size)) from error
         except InvalidOperation as error:
             raise UnexpectedResponseError(_BEYOND_DECIMAL.format(what)) from error
     return held["_decoded_json"]
@@ -418,8 +415,26 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
             if prefix == building and event in ("end_map", "end_array"):
                 yield name, builder.value
                 builder = None
+    except ijson.JSONError as error:
+        # yajl's message: bytes, its first line the error, the next ones the body's bytes.
+        words = error.args[0] if error.args else ""
+        words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
+        where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
+        raise UnexpectedResponseError(not_json(_PLANS_API, filtered.content_type, where)) from error
     except InvalidOperation as error:
         raise UnexpectedResponseError(_BEYOND_DECIMAL.format(_PLANS_API)) from error
+
+
+def not_json(what: str, content_type: str | None, detail: str, head: bytes = b"") -> str:
+    """A body that is not JSON, in one wording for both APIs (``detail``: the decoder's words or
+    the body's size); an HTML page is said to be one."""
+    if page := html_page(content_type, head):
+        return f"{what} answered with {page}. Nothing from it was used"
+    return (
+        f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
+        f"{detail}); nothing from it was used. If it persists, check any proxy in between, or "
+        "tell Aphex (hello@aphex.co)"
+    )
 
 
 # A decoded value in a message: JSON's words, never Python's (None, True, Decimal('1E+400')).

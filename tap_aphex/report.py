@@ -162,6 +162,17 @@ def network_failure(error: requests.RequestException) -> str:
     return f"{type(error).__name__} ({meaning}){where}"
 
 
+def html_page(content_type: str | None, head: bytes | str) -> str:
+    """Words for a body that is an HTML page (its type says so, or it starts with ``<``), which
+    no Aphex API sends, never its content (it may be large); "" for any other body."""
+    if "html" not in (content_type or "").lower() and head.lstrip()[:1] not in (b"<", "<"):
+        return ""
+    return (
+        f"an HTML page ({content_type or 'no Content-Type'}), not JSON: a proxy, a login page or "
+        "an error page is likely in between; check the URL and any proxy"
+    )
+
+
 def quoted_body(response: requests.Response, limit: int = 200) -> str:
     """' The server said: "…".' (the start of the body, without the request's credentials, which a
     server may echo), or "" when it said nothing: a message can end with it either way."""
@@ -169,6 +180,8 @@ def quoted_body(response: requests.Response, limit: int = 200) -> str:
         head = next(response.iter_content(4 * limit), b"")  # UTF-8: up to 4 bytes a character
     except (requests.RequestException, OSError, RuntimeError):
         return ""  # the body broke off: the status line says enough
+    if page := html_page(response.headers.get("Content-Type"), head):
+        return f" It answered with {page}."  # not quoted: a page's words are no API's
     text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
     headers = response.request.headers if response.request is not None else {}
     found = [value for name in ("x-api-key", "Authorization") if (value := headers.get(name))]

@@ -578,7 +578,9 @@ def test_a_broken_document_fails_its_project_only_and_the_event_log_still_lands(
         assert len(run.records("task_events")) == 300
         assert versions_by_project(run)[healthy.account_id] == expected_versions(sim, healthy)
     summary = run.stderr.strip().splitlines()[-1]
-    assert "project Broken: the published-plans document is not valid JSON" in summary
+    assert (
+        "project Broken: The Published Plans API answered with a body that is not JSON" in summary
+    )
     assert "part of the run failed, everything else landed" in summary
     assert "Traceback" not in run.stderr
     assert {p["context"]["accountId"] for p in plan_partitions(run)} == {healthy.account_id}

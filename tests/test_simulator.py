@@ -242,7 +242,7 @@ def test_grow_per_start() -> None:
         assert len(sim.event_log) == 90
 
 
-@pytest.mark.parametrize("kind", ["500", "502", "429"])
+@pytest.mark.parametrize("kind", ["404", "500", "502", "429"])
 def test_error_faults_then_recovery(sim: Simulator, kind: str) -> None:
     sim.inject_fault(kind, count=2, retry_after=3 if kind != "429" else None)
     for _ in range(2):

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from .responses import Response, error_response
 
 # Faults that replace the whole answer, whatever the request would otherwise have got.
-REPLACING_FAULTS = frozenset({"500", "502", "503", "429", "drop", "garbage"})
+# A "404" is a proxy's, or an API that lost a cursor it handed out (queued after a "stall" with
+# no delay, it answers a later page).
+REPLACING_FAULTS = frozenset({"404", "500", "502", "503", "429", "drop", "garbage"})
 # "stall" delays a normal answer, "truncate" breaks its body off half-way (the connection closes
 # short of its Content-Length); the cursor faults damage a normal 200 answer.
 EVENT_FAULTS = REPLACING_FAULTS | {"stall", "truncate", "missing_cursor", "same_cursor"}
@@ -25,6 +27,7 @@ DEFAULT_429_RETRY_AFTER = 1
 # "likely", so a passing 503 says the same thing; only retrying tells the two apart.
 SERVICE_UNAVAILABLE = "Service Unavailable: daily organisation limit reached"
 _MESSAGES = {
+    "404": "Not Found",
     "500": "Internal Server Error",
     "502": "Bad Gateway",
     "503": SERVICE_UNAVAILABLE,

@@ -168,8 +168,9 @@ class Simulator:
     ) -> None:
         """Make the next `count` task-event requests (after any already queued) fail as `kind`.
 
-        Kinds: "500", "502", "503" (a passing one: same body as the quota's), "429" (Retry-After
-        defaults to 1), "drop", "garbage", "stall", "truncate", "missing_cursor", "same_cursor".
+        Kinds: "404", "500", "502", "503" (a passing one: same body as the quota's), "429"
+        (Retry-After defaults to 1), "drop", "garbage", "stall", "truncate", "missing_cursor",
+        "same_cursor".
         Requests refused for method or key do not consume one.
         """
         self._events_api.faults.push(Fault(kind, retry_after, stall_seconds), count)
@@ -256,7 +257,7 @@ class Simulator:
     ) -> None:
         """Make the project's next `count` authorised plan requests fail as `kind`.
 
-        Kinds: "500", "502", "503", "429", "drop", "garbage", "stall", "truncate".
+        Kinds: "404", "500", "502", "503", "429", "drop", "garbage", "stall", "truncate".
         """
         self._plans_api.faults(account_id).push(Fault(kind, retry_after, stall_seconds), count)
 

@@ -119,7 +119,7 @@ class PublishedPlansStream(AphexStream):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status == HTTPStatus.NOT_FOUND:
+        if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
             # The URL is sent as written; a slash after the account id is the likeliest slip.
             slash = (
                 " (without the `/` this one ends with)"

@@ -128,6 +128,16 @@ class TaskEventsStream(AphexStream):
         super().validate_response(response)
 
     @override
+    def lost_words(self) -> str:
+        return (
+            f"The page asked with {log_position.asked(self._cursor_sent)} was not found, though "
+            "the Data API served earlier pages at this URL in this run, so the URL is right (the "
+            "API no longer knows that cursor, or a proxy failed). The events before it are "
+            "delivered and the state points at the last of them; the next run asks again from "
+            "there. If it persists, tell Aphex (hello@aphex.co)."
+        )
+
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[Row]:
         """The page's new events; after the last one is written, the page's checkpoint."""
         if response.status_code == HTTPStatus.NO_CONTENT:

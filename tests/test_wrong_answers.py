@@ -1,0 +1,184 @@
+"""Answers that are not what the API documents, said by their true cause; real HTTP.
+
+A 404 for a URL that answered earlier in the run is the API's (or a proxy's) failure, not the URL
+setting; an HTML page where JSON belongs is said to be one, never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from aphex_simulator import Simulator
+from harness import events_config, run_cli, run_tap
+from test_airbyte import read
+
+from tap_aphex.client import AphexStream
+from tap_aphex.report import RunFailedError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pytest_httpserver import HTTPServer
+
+PAGE = 100
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(
+        seed=11, events=3 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=1
+    ) as s:
+        yield s
+
+
+def lose_the_second_page(sim: Simulator) -> None:
+    """The first page served as usual (a "stall" of no time), the second answered 404."""
+    sim.inject_fault("stall", stall_seconds=0)
+    sim.inject_fault("404")
+
+
+# --- A 404 after the URL answered -------------------------------------------------------------
+
+
+def test_a_404_for_a_later_page_is_no_url_setting_and_the_state_stays_at_what_landed(
+    sim: Simulator,
+) -> None:
+    lose_the_second_page(sim)
+
+    failed = run_cli(events_config(sim))
+
+    assert failed.returncode != 0
+    last = failed.stderr.strip().splitlines()[-1]
+    first_page = [e["eventId"] for e in sim.event_log.events[:PAGE]]
+    assert f"The page asked with startAfter={first_page[-1]} was not found" in last
+    assert "served earlier pages" in last
+    assert "api_url" not in failed.stderr
+    assert [r["eventId"] for r in failed.records("task_events")] == first_page
+    assert failed.bookmark("task_events") == first_page[-1] == failed.bookmark("tasks")
+    resumed = run_tap(events_config(sim), state=failed.final_state)
+    rest = [e["eventId"] for e in sim.event_log.events[PAGE:]]
+    assert [r["eventId"] for r in resumed.records("task_events")] == rest
+
+
+def test_a_404_for_the_first_request_still_names_api_url(sim: Simulator) -> None:
+    sim.inject_fault("404")
+
+    failed = run_cli(events_config(sim))
+
+    assert failed.returncode != 0
+    assert "Check `api_url`" in failed.stderr.strip().splitlines()[-1]
+    assert failed.records("task_events") == []
+
+
+def test_a_404_for_a_later_page_is_a_system_error_under_source_aphex(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    lose_the_second_page(sim)
+
+    result = read(tmp_path, events_config(sim))
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "system_error", error
+    assert "was not found, though the Data API served earlier pages" in error["message"]
+    assert "api_url" not in error["message"]
+    last_delivered = sim.event_log.events[PAGE - 1]["eventId"]
+    assert result.states("task_events")[-1]["replication_key_value"] == last_delivered
+    assert len(result.records("task_events")) == PAGE
+    assert result.exit_code == 1
+
+
+def lose_the_projects_second_answer(sim: Simulator) -> dict[str, t.Any]:
+    """A config whose first read asks for 1 version, then for the whole history: the second
+    answer is a 404."""
+    (project,) = sim.plan_projects
+    sim.set_plan_fault(project.account_id, "stall", stall_seconds=0)
+    sim.set_plan_fault(project.account_id, "404")
+    entry = {"url": project.url, "token": project.token, "name": "Site"}
+    return {"projects": [entry], "published_plans_limit": 1}
+
+
+def test_a_404_when_a_project_is_asked_again_is_no_url_setting(sim: Simulator) -> None:
+    failed = run_cli(lose_the_projects_second_answer(sim))
+
+    assert failed.returncode != 0
+    assert "project Site: HTTP 404 Not Found" in failed.stderr
+    assert "answered earlier in this run, so the URL setting is right" in failed.stderr
+    assert "copy the URL again" not in failed.stderr
+    assert "replication_key_value" not in json.dumps(failed.final_state)  # none moved
+
+
+def test_a_404_when_a_project_is_asked_again_is_a_system_error_under_source_aphex(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    result = read(tmp_path, lose_the_projects_second_answer(sim))
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "system_error", error
+    assert "answered earlier in this run" in error["message"]
+    assert result.exit_code == 1
+
+
+# --- An HTML page where JSON belongs ----------------------------------------------------------
+
+PAGE_TEXT = "Sign in to continue"
+HTML = f"<!DOCTYPE html>\n<html><head><title>{PAGE_TEXT}</title></head><body></body></html>"
+
+
+@pytest.mark.parametrize("status", [200, 502])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (HTML, "text/html; charset=utf-8"),
+        ("\r\n  " + HTML, "application/json"),  # a page that says it is JSON: its `<` tells
+        (PAGE_TEXT, "text/html"),  # no markup, but its type says it is a page
+    ],
+)
+@pytest.mark.parametrize("api", ["task events", "project Site"])
+def test_an_html_page_is_said_to_be_one_and_never_shown(
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    api: str,
+    status: int,
+    body: str,
+    content_type: str,
+) -> None:
+    monkeypatch.setattr(AphexStream, "BACKOFF_FIRST_WAIT", 0.0)  # a 502 is retried at once
+    httpserver.expect_request("/api").respond_with_data(body, status, content_type=content_type)
+    url = httpserver.url_for("/api")
+    config: dict[str, t.Any] = (
+        {"api_key": "k" * 20, "api_url": url}
+        if api == "task events"
+        else {"projects": [{"url": url, "token": "t0ken", "name": "Site"}]}
+    )
+
+    with pytest.raises(RunFailedError) as failed:
+        run_tap(config)
+
+    message = str(failed.value)
+    page = f"an HTML page ({content_type}), not JSON: a proxy, a login page or an error page"
+    # A project's failed answer is streamed and closed unread: only its Content-Type tells.
+    unread = api == "project Site" and status == 502 and "html" not in content_type
+    assert (page in message) != unread
+    assert api in message
+    assert f"HTTP {status}" in message or status == 200
+    assert PAGE_TEXT not in message
+    assert PAGE_TEXT not in caplog.text
+
+
+def test_the_simulators_html_page_is_said_to_be_one_for_both_apis(sim: Simulator) -> None:
+    (project,) = sim.plan_projects
+    sim.inject_fault("garbage")
+    sim.set_plan_fault(project.account_id, "garbage")
+    entry = {"url": project.url, "token": project.token, "name": "Site"}
+
+    failed = run_cli({**events_config(sim), "projects": [entry]})
+
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert "The Data API answered with an HTML page (text/html), not JSON" in last
+    assert "project Site: The Published Plans API answered with an HTML page (text/html)" in last
+    assert "Server Error" not in failed.stderr
