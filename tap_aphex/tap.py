@@ -154,6 +154,9 @@ class TapAphex(SeamTap):
         self._refuse_unsafe_batching()
         try:
             self.sync_all()
+        except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
+            self.log_summary(interrupted=True)
+            raise
         except Exception:
             # What ends the whole run (a stream map's error) has the last line: the failures
             # before it, which that line would have listed, are said again just before it.
@@ -162,10 +165,16 @@ class TapAphex(SeamTap):
             raise
         finally:
             self.close_sessions()
-        for line in self.report.summary():
-            self.logger.info("Summary: %s", line)
+        self.log_summary()
         if self.report.failures:
-            raise RunFailedError(self.report.failures)
+            # A failed project or stream stops as a failure: any other stop is a part that landed.
+            stops = self.report.stops.values()
+            landed = any(stop.reason is not StopReason.FAILURE for stop in stops)
+            raise RunFailedError(self.report.failures, others_landed=landed)
+
+    def log_summary(self, *, interrupted: bool = False) -> None:
+        for line in self.report.summary(interrupted=interrupted):
+            self.logger.info("Summary: %s", line)
 
     def test_connection(self) -> None:
         """The SDK's connection test (one record per stream) for the Data API's streams, and one

@@ -189,7 +189,8 @@ class TaskEventsStream(AphexStream):
             self._checkpoint()  # a bug of ours: what was read still lands, then the run fails
             raise
         except BaseException:
-            self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
+            # Not `_resume_at`: no STATE covers the events read since the last one written.
+            self.report.stopped(self.name, StopReason.INTERRUPTED, None)
             raise
         self._checkpoint()
 
