@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -157,7 +158,15 @@ class TapAphex(SeamTap):
         except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
             self.log_summary(interrupted=True)
             raise
-        except Exception:
+        except Exception as error:
+            # An error the SDK raises once a record went out (a stream map's, as it writes the
+            # next one) is not raised within task_events' reading, which lands what it read on
+            # an error of its own: its records since the last STATE land here, as they would
+            # there (unless stdout is gone). A `tasks` map that fails then leaves them unlanded.
+            events = self.streams.get(TaskEventsStream.name)
+            if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
+                with contextlib.suppress(Exception):
+                    events._checkpoint()
             # What ends the whole run (a stream map's error) has the last line: the failures
             # before it, which that line would have listed, are said again just before it.
             for failure in self.report.failures:

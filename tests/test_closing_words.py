@@ -10,7 +10,15 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, log_lines, parse_messages, run_cli, run_tap, start_cli
+from harness import (
+    events_config,
+    log_lines,
+    parse_messages,
+    run_cli,
+    run_tap,
+    small_organisation,
+    start_cli,
+)
 
 from tap_aphex.report import RunFailedError
 from tap_aphex.tap import TapAphex
@@ -170,3 +178,45 @@ def test_an_interrupted_run_says_what_went_out_before_its_last_line(
         assert out > 0
         assert any(line.startswith(said) for line in summary), (said, summary)
     assert not any("nothing was" in line for line in summary)
+
+
+# --- A stream map's error lands what went out before it ---------------------------------------
+
+
+def failing_on(event_id: str) -> str:
+    """A stream map expression that fails (ZeroDivisionError) on one record only."""
+    return f"1 / (0 if eventId == '{event_id}' else 1)"
+
+
+def test_a_stream_map_error_mid_page_lands_the_records_written_before_it() -> None:
+    with small_organisation() as sim:  # pages of 500
+        log = [event["eventId"] for event in sim.event_log.events]
+        maps = {"task_events": {"x": failing_on(log[650])}}  # 150 records into the second page
+
+        run = run_cli(events_config(sim, stream_maps=maps))
+        resumed = run_tap(events_config(sim), state=run.final_state)
+
+    assert run.returncode == 1
+    assert log_lines(run.stderr, "ERROR")[-1].startswith("`stream_maps.task_events.x`")
+    assert [r["eventId"] for r in run.records("task_events")] == log[:650]
+    # The records out before the error have their STATE: `tasks` got them too, the two together.
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[649]
+    assert {r["eventId"] for r in run.records("tasks")} <= set(log[:650])
+    assert any(r["eventId"] in log[500:650] for r in run.records("tasks"))
+    assert [r["eventId"] for r in resumed.records("task_events")] == log[650:]
+
+
+def test_a_stream_map_error_in_tasks_leaves_no_state_ahead_of_them() -> None:
+    with small_organisation() as sim:
+        log = [event["eventId"] for event in sim.event_log.events]
+        second_page = set(log[500:1000])
+        handed = [r["eventId"] for r in run_tap(events_config(sim)).records("tasks")]
+        failing = next(event_id for event_id in handed if event_id in second_page)
+        maps = {"tasks": {"x": failing_on(failing)}}
+
+        run = run_cli(events_config(sim, stream_maps=maps))
+
+    assert run.returncode == 1
+    assert log_lines(run.stderr, "ERROR")[-1].startswith("`stream_maps.tasks.x`")
+    # The second page's tasks did not all go out: no STATE covers it.
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[499]
