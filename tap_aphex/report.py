@@ -198,7 +198,6 @@ class StopReason(str, enum.Enum):
     UP_TO_DATE = "up to date"
     VERSIONS_MISSING = "versions missing (see its WARNING)"
     FAILURE = "failure"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass
