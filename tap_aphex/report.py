@@ -65,9 +65,7 @@ class RunFailedError(AphexError):
         if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
             super().__init__(f"the connection test failed: {listed}")
             return
-        # "everything else" only when there was something else: one stream selected that fails
-        # (or all that were) must not read as if the rest of a run had landed.
-        count = len(failures)
+        count = len(failures)  # "everything else" only if there was: one stream selected may fail
         if others_landed:
             what = "part of the run failed" if count == 1 else f"{count} parts failed"
             what += ", everything else landed"
@@ -242,9 +240,8 @@ class RunReport:
         self.notes.clear()
 
     def summary(self, *, interrupted: bool = False) -> list[str]:
-        """The closing lines: per stream, the records sent, why it stopped, where it resumes.
-        ``interrupted``: what went out before the interrupt (the streams still going have no
-        stop; the run's last line says where the next run resumes)."""
+        """The closing lines: per stream, the records sent, why it stopped, where it resumes
+        (``interrupted``: the streams still going have no stop; the run's last line says)."""
         lines = []
         for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
@@ -261,11 +258,10 @@ class RunReport:
             lines.append(line)
         # Not the failures: each was an ERROR when it happened, and the run's last line lists them.
         lines += self.notes
-        if lines or self.failures:
-            return lines
-        if interrupted:
-            return ["nothing was sent before the interrupt"]
-        return ["nothing was selected, or nothing was new"]
+        nothing = (
+            "was sent before the interrupt" if interrupted else "was selected, or nothing was new"
+        )
+        return lines or ([] if self.failures else [f"nothing {nothing}"])
 
 
 class RecordCounting:

@@ -159,10 +159,9 @@ class TapAphex(SeamTap):
             self.log_summary(interrupted=True)
             raise
         except Exception as error:
-            # An error the SDK raises once a record went out (a stream map's, as it writes the
-            # next one) is not raised within task_events' reading, which lands what it read on
-            # an error of its own: its records since the last STATE land here, as they would
-            # there (unless stdout is gone). A `tasks` map that fails then leaves them unlanded.
+            # The SDK's error once records went out (a stream map's, writing the next one) is not
+            # raised within task_events' reading, which lands what it read on its own errors: its
+            # records since the last STATE land here (not if a `tasks` map fails on them too).
             events = self.streams.get(TaskEventsStream.name)
             if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
                 with contextlib.suppress(Exception):
@@ -176,9 +175,8 @@ class TapAphex(SeamTap):
             self.close_sessions()
         self.log_summary()
         if self.report.failures:
-            # A failed project or stream stops as a failure: any other stop is a part that landed.
-            stops = self.report.stops.values()
-            landed = any(stop.reason is not StopReason.FAILURE for stop in stops)
+            # Any stop but a failure is a part of the run (the log, a project) that landed.
+            landed = any(s.reason is not StopReason.FAILURE for s in self.report.stops.values())
             raise RunFailedError(self.report.failures, others_landed=landed)
 
     def log_summary(self, *, interrupted: bool = False) -> None:
