@@ -16,8 +16,8 @@ from harness import (
     parse_messages,
     run_cli,
     run_tap,
+    signalled_after_states,
     small_organisation,
-    start_cli,
 )
 
 from tap_aphex.report import RunFailedError
@@ -125,25 +125,6 @@ def test_the_command_ends_a_run_of_one_failed_stream_with_words_that_are_true(
 # --- An interrupted run sums up what went out ----------------------------------------------
 
 
-def interrupted(
-    config: dict[str, t.Any], tmp_path: Path
-) -> tuple[int, list[dict[str, t.Any]], str]:
-    """`tap-aphex` sent SIGINT once its third STATE is out: exit code, whole messages, stderr."""
-    process = start_cli(config, tmp_path)
-    assert process.stdout is not None
-    seen, states = [], 0
-    for line in process.stdout:
-        seen.append(line)
-        states += '"type":"STATE"' in line.replace(" ", "")
-        if states == 3:
-            process.send_signal(signal.SIGINT)
-            break
-    out, err = process.communicate(timeout=60)
-    lines = "".join(seen) + out
-    whole = "\n".join(line for line in lines.splitlines() if line.endswith("}"))
-    return process.returncode, parse_messages(whole), err
-
-
 @pytest.mark.parametrize("batching", [False, True], ids=["records", "batch_config"])
 def test_an_interrupted_run_says_what_went_out_before_its_last_line(
     tmp_path: Path, batching: bool
@@ -156,7 +137,10 @@ def test_an_interrupted_run_says_what_went_out_before_its_last_line(
                 "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
                 "batch_size": 200,
             }
-        code, messages, stderr = interrupted(config, tmp_path)
+        code, stdout, stderr = signalled_after_states(config, tmp_path, [signal.SIGINT])
+
+    # Whole lines only: the last may be cut short.
+    messages = parse_messages("\n".join(x for x in stdout.splitlines() if x.endswith("}")))
 
     assert code == 130
     lines = [line for line in stderr.splitlines() if " | " in line]
