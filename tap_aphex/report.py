@@ -54,18 +54,27 @@ class PaginationLoopError(AphexError):
 
 
 class RunFailedError(AphexError):
-    """Raised once every stream has run, when some part of the run failed; the rest landed."""
+    """Raised once every stream has run, when some part of the run failed (a stream, with the
+    streams it feeds, or a project); ``others_landed``: some other part was read and landed."""
 
-    def __init__(self, failures: list[str], *, test: bool = False) -> None:
+    def __init__(
+        self, failures: list[str], *, test: bool = False, others_landed: bool = True
+    ) -> None:
         self.failures = list(failures)
         listed = " | ".join(failures)
         if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
             super().__init__(f"the connection test failed: {listed}")
             return
-        what = "part of the run failed" if len(failures) == 1 else f"{len(failures)} parts failed"
+        count = len(failures)  # "everything else" only if there was: one stream selected may fail
+        if others_landed:
+            what = "part of the run failed" if count == 1 else f"{count} parts failed"
+            what += ", everything else landed"
+        elif count == 1:
+            what = "the run failed, with nothing else to read"
+        else:
+            what = f"all {count} parts of the run failed"
         super().__init__(
-            f"{what}, everything else landed (the state holds what was delivered, so the next "
-            f"run resumes there): {listed}"
+            f"{what} (the state holds what was delivered, so the next run resumes there): {listed}"
         )
 
 
@@ -200,7 +209,6 @@ class StopReason(str, enum.Enum):
     UP_TO_DATE = "up to date"
     VERSIONS_MISSING = "versions missing (see its WARNING)"
     FAILURE = "failure"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -244,8 +252,9 @@ class RunReport:
         self.batch_files.clear()
         self.notes.clear()
 
-    def summary(self) -> list[str]:
-        """The closing lines: per stream, the records sent, why it stopped, where it resumes."""
+    def summary(self, *, interrupted: bool = False) -> list[str]:
+        """The closing lines: per stream, the records sent, why it stopped, where it resumes
+        (``interrupted``: the streams still going have no stop; the run's last line says)."""
         lines = []
         for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
@@ -262,7 +271,10 @@ class RunReport:
             lines.append(line)
         # Not the failures: each was an ERROR when it happened, and the run's last line lists them.
         lines += self.notes
-        return lines or ([] if self.failures else ["nothing was selected, or nothing was new"])
+        nothing = (
+            "was sent before the interrupt" if interrupted else "was selected, or nothing was new"
+        )
+        return lines or ([] if self.failures else [f"nothing {nothing}"])
 
 
 class RecordCounting:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -156,7 +157,17 @@ class TapAphex(SeamTap):
         self._refuse_unsafe_batching()
         try:
             self.sync_all()
-        except Exception:
+        except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
+            self.log_summary(interrupted=True)
+            raise
+        except Exception as error:
+            # The SDK's error once records went out (a stream map's, writing the next one) is not
+            # raised within task_events' reading, which lands what it read on its own errors: its
+            # records since the last STATE land here (not if a `tasks` map fails on them too).
+            events = self.streams.get(TaskEventsStream.name)
+            if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
+                with contextlib.suppress(Exception):
+                    events._checkpoint()
             # What ends the whole run (a stream map's error) has the last line: the failures
             # before it, which that line would have listed, are said again just before it.
             for failure in self.report.failures:
@@ -164,10 +175,15 @@ class TapAphex(SeamTap):
             raise
         finally:
             self.close_sessions()
-        for line in self.report.summary():
-            self.logger.info("Summary: %s", line)
+        self.log_summary()
         if self.report.failures:
-            raise RunFailedError(self.report.failures)
+            # Any stop but a failure is a part of the run (the log, a project) that landed.
+            landed = any(s.reason is not StopReason.FAILURE for s in self.report.stops.values())
+            raise RunFailedError(self.report.failures, others_landed=landed)
+
+    def log_summary(self, *, interrupted: bool = False) -> None:
+        for line in self.report.summary(interrupted=interrupted):
+            self.logger.info("Summary: %s", line)
 
     def test_connection(self) -> None:
         """The SDK's connection test (one record per stream) for the Data API's streams, and one

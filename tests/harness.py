@@ -123,6 +123,25 @@ def start_cli(config: dict[str, t.Any], folder: Path) -> subprocess.Popen[str]:
     )
 
 
+def signalled_after_states(
+    config: dict[str, t.Any], folder: Path, signals: list[signal.Signals], states: int = 3
+) -> tuple[int, str, str]:
+    """`tap-aphex` sent ``signals`` once its ``states``-th STATE is out: exit code, stdout and
+    stderr."""
+    process = start_cli(config, folder)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        states -= '"type":"STATE"' in line.replace(" ", "")
+        if states == 0:
+            for signum in signals:
+                process.send_signal(signum)
+            break
+    out, err = process.communicate(timeout=60)
+    return process.returncode, "".join(seen) + out, err
+
+
 def killed_after_states(config: dict[str, t.Any], states: int) -> list[dict[str, t.Any]]:
     """What a target got from `tap-aphex` killed (SIGKILL) once its ``states``-th STATE is out."""
     with tempfile.TemporaryDirectory() as folder:

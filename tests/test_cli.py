@@ -31,6 +31,7 @@ from harness import (
     run_command,
     run_tap,
     signalled,
+    signalled_after_states,
     start_cli,
     wait_until_writing_to_a_full_pipe,
     with_output_closed,
@@ -806,18 +807,7 @@ def interrupted_run(
     sim: Simulator, tmp_path: Path, signals: list[signal.Signals]
 ) -> tuple[int, str, str]:
     """Start a run, send ``signals`` once its third STATE is out; return code, stdout, stderr."""
-    process = start_cli(events_config(sim), tmp_path)
-    assert process.stdout is not None
-    seen, states = [], 0
-    for line in process.stdout:
-        seen.append(line)
-        states += '"type":"STATE"' in line.replace(" ", "")
-        if states == 3:
-            for signum in signals:
-                process.send_signal(signum)
-            break
-    out, err = process.communicate(timeout=60)
-    return process.returncode, "".join(seen) + out, err
+    return signalled_after_states(events_config(sim), tmp_path, signals)
 
 
 @pytest.mark.parametrize(

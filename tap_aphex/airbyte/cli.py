@@ -202,8 +202,9 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
     except BrokenPipeError:
         raise
     except BaseException as error:
-        # Each failure ended its own stream or project (everything else landed, with its state):
-        # a TRACE each, also when something then ended the whole run (its own TRACE follows).
+        # Each failure ended its own stream or project (whatever else was selected landed, with
+        # its state): a TRACE each, also when something then ended the whole run (its own TRACE
+        # follows). None of them says that anything else landed: there may be nothing else.
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(_trace(failure, message))
         writer.finish(complete=False)

@@ -170,8 +170,8 @@ class TaskEventsStream(AphexStream):
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
         """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-        However the reading ends, what was read lands, unless stdout is gone, the SDK dropped
-        this generator, or the run is interrupted."""
+        However the reading ends, what was read lands (after an error the SDK raises outside
+        this generator, by `TapAphex.run`), unless stdout is gone or the run is interrupted."""
         # The SDK's dry run (`--test`, its standard tests) aborts the sync after its limit:
         # ending first, like `max_events_per_run`, hands the events read to `tasks`.
         limit = self.config.get("max_events_per_run")
@@ -197,9 +197,6 @@ class TaskEventsStream(AphexStream):
             raise
         except Exception:
             self._checkpoint()  # a bug of ours: what was read still lands, then the run fails
-            raise
-        except BaseException:
-            self.report.stopped(self.name, StopReason.INTERRUPTED, self._resume_at())
             raise
         self._checkpoint()
 
