@@ -167,7 +167,7 @@ class TapAphex(SeamTap):
             events = self.streams.get(TaskEventsStream.name)
             if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
                 with contextlib.suppress(Exception):
-                    events._checkpoint()
+                    events.checkpoint()
             # What ends the whole run (a stream map's error) has the last line: the failures
             # before it, which that line would have listed, are said again just before it.
             for failure in self.report.failures:

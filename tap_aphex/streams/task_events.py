@@ -49,7 +49,7 @@ class TaskEventsStream(AphexStream):
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # the reader types every value once
-    # STATE goes out after each page (see `_checkpoint`); one mid-page would run ahead of `tasks`.
+    # STATE goes out after each page (see `checkpoint`); one mid-page would run ahead of `tasks`.
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
     # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
     # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
@@ -153,7 +153,7 @@ class TaskEventsStream(AphexStream):
         if not new:
             data.clear()  # only events delivered already: to the paginator, an empty page
         yield from new
-        self._checkpoint()
+        self.checkpoint()
 
     @override
     def post_process(self, row: Row, context: Context | None = None) -> Row:
@@ -165,7 +165,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
-        return ()  # `tasks` gets the events a page at a time (see `_checkpoint`)
+        return ()  # `tasks` gets the events a page at a time (see `checkpoint`)
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
@@ -196,9 +196,9 @@ class TaskEventsStream(AphexStream):
         except (BrokenPipeError, GeneratorExit):
             raise
         except Exception:
-            self._checkpoint()  # a bug of ours: what was read still lands, then the run fails
+            self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
             raise
-        self._checkpoint()
+        self.checkpoint()
 
     def _stopped(self, reason: StopReason) -> None:
         resume_at = self._resume_at()
@@ -217,7 +217,7 @@ class TaskEventsStream(AphexStream):
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
         return log_position.resume_words(last, self._start)
 
-    def _checkpoint(self) -> None:
+    def checkpoint(self) -> None:
         """Hand the events so far to `tasks`, then emit STATE: a killed run loses no page."""
         events, self._pending = self._pending, []
         if not events:
