@@ -35,6 +35,7 @@ from tap_aphex.settings import (
     CONFIG_SCHEMA,
     config_problems,
     secret_settings,
+    set_at,
 )
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
@@ -93,6 +94,7 @@ class TapAphex(SeamTap):
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets: the SDK puts its value over the files'.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
+        self.set_by_variables = variables  # so that a run-time refusal names a value's variable too
         files = {key: value for key, value in (config or {}).items() if key not in variables}
         if validate_config and (problems := inputs.schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
@@ -306,7 +308,8 @@ class TapAphex(SeamTap):
             return
         if any(child.selected for child in plans.child_streams):
             raise AphexError(
-                "`batch_config` with published_plans and its tables selected together is not "
+                f"`{set_at('batch_config', self.set_by_variables)}` with published_plans and its "
+                "tables selected together is not "
                 "supported (a STATE could reach the target before the BATCH it covers). Select "
                 "published_plans alone, or its tables alone, or sync without `batch_config`."
             )

@@ -342,18 +342,25 @@ def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) 
     ]
 
 
+@pytest.mark.parametrize("set_in", ["batch_config", "TAP_APHEX_BATCH_CONFIG"])
 def test_batch_config_with_plans_and_their_tables_together_is_refused_clearly(
-    portfolio: Simulator, tmp_path: Path
+    portfolio: Simulator, tmp_path: Path, set_in: str
 ) -> None:
+    """Named where it was set: the config file's setting, or the variable (`--config ENV`)."""
     batch_config = {
         "encoding": {"format": "jsonl", "compression": "gzip"},
         "storage": {"root": tmp_path.as_uri()},
     }
 
-    run = run_cli(plans_config(portfolio.plan_projects[:1], batch_config=batch_config))
+    if set_in == "batch_config":
+        run = run_cli(plans_config(portfolio.plan_projects[:1], batch_config=batch_config))
+    else:
+        env = {set_in: json.dumps(batch_config)}
+        config = plans_config(portfolio.plan_projects[:1])
+        run = run_cli(config, None, "--config", "ENV", env=env)
 
     assert run.returncode != 0
-    assert "`batch_config` with published_plans and its tables" in run.stderr
+    assert f"`{set_in}` with published_plans and its tables" in run.stderr
     assert "Traceback" not in run.stderr
     assert portfolio.requests == []
 
