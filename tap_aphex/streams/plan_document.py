@@ -34,6 +34,8 @@ from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
 if t.TYPE_CHECKING:
     import logging
 
+    from tap_aphex.streams.plan_progress import ProjectRead
+
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
 VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
@@ -46,15 +48,6 @@ TABLE_KEYS = {
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
-
-
-class Landed(t.Protocol):
-    """What the reader asks of a project's read (`plan_history.ProjectRead`)."""
-
-    said: frozenset[str]  # the skipped entries warned about in earlier runs
-    skipped: set[str]  # those skipped now
-
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
 
 @dataclass
@@ -90,7 +83,7 @@ class DocumentReader:
         self.reader = Reader(logger)
 
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
+        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
     ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the versions list as it is read from ``body``; None for one skipped, or
         one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
@@ -170,7 +163,7 @@ class DocumentReader:
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: Landed | None
+        self, value: object, document: Row, label: str, read: ProjectRead | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"

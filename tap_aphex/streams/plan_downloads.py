@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import tempfile
 import threading
 import time
@@ -26,7 +27,7 @@ from tap_aphex.report import AphexError
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
-from tap_aphex.streams.plan_history import ask_again
+from tap_aphex.streams.plan_progress import Step
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,7 +35,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-    from tap_aphex.streams.plan_history import ProjectRead
+    from tap_aphex.streams.plan_progress import ProjectRead
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
@@ -319,3 +320,38 @@ class PlansRun:
         scan.feed(None)
         spool.end()
         return scan
+
+
+def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
+    """Say what the policy's step means; True when the project is to be asked again."""
+    limit, label = read.policy.limit, read.label
+    if read.step is Step.RETRY:
+        logger.warning(
+            "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
+        )
+    elif read.step is Step.SHRINK:
+        logger.warning(
+            "Project %s: server error (HTTP 500) again, likely the API's 32 MB response "
+            "limit; asking again with limit=%d.",
+            label,
+            limit,
+        )
+    elif read.step is Step.GROW:
+        first_run = read.oldest is None  # expected then: its closing line says it all
+        logger.log(
+            logging.DEBUG if first_run else logging.INFO,
+            "Project %s: the API returned %d versions, as many as asked, and older ones are "
+            "still needed (%s); asking for %d.",
+            label,
+            read.received,
+            "the whole history" if first_run else "back to the last landed",
+            limit,
+        )
+    elif read.step is Step.FAILED:
+        msg = (
+            "server error (HTTP 500) even when asking for one published version: the project's "
+            "server fails, not its size limit. Its bookmarks stay, so the next run asks again; "
+            "if it lasts, tell Aphex (hello@aphex.co)"
+        )
+        raise AphexError(msg)
+    return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)

@@ -24,17 +24,18 @@ from tap_aphex.client import AphexStream
 from tap_aphex.report import STREAM_FAILURES, AphexError, ConfigError, StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
-from tap_aphex.streams.plan_bookmarks import (
+from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
+from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
+from tap_aphex.streams.plan_progress import (
     SKIPPED_SAID,
-    move_bookmarks,
+    LimitPolicy,
+    ProjectRead,
     project_only,
     read_mark,
+    resume_at,
     saved_state,
     unused_state,
 )
-from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead, resume_at, say_how_far
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -197,16 +198,8 @@ class PublishedPlansStream(AphexStream):
                     sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
                 why, bookmarks = StopReason.FAILURE, [read.marks[s].when for s in fed]
             else:
-                say_how_far(self.logger, read)
-                bookmarks = move_bookmarks(
-                    self,
-                    context,
-                    fed,
-                    marks=read.marks,
-                    landings=read.landing,
-                    gap=read.left_a_gap,
-                    skipped=read.skipped,
-                )
+                read.say_how_far(self.logger)
+                bookmarks = read.move_bookmarks(self, context)
                 why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
