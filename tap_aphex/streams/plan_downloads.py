@@ -32,8 +32,6 @@ from tap_aphex.streams.plan_progress import Step
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from singer_sdk.streams import Stream
-
     from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
     from tap_aphex.streams.plan_progress import ProjectRead
 
@@ -166,10 +164,9 @@ class PlansRun:
         self,
         stream: AphexStream,
         reader: DocumentReader,
-        fed: list[Stream],
         reads: dict[str, ProjectRead],
     ) -> None:
-        self.stream, self.reader, self.fed = stream, reader, fed
+        self.stream, self.reader = stream, reader
         self.projects = {
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)

@@ -160,10 +160,10 @@ class PublishedPlansStream(AphexStream):
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
             reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            self._run = PlansRun(self, self.reader, fed, reads)
+            self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
-        read, fed = download.read, run.fed
+        read = download.read
         try:
             try:
                 for version in run.versions(download):
@@ -194,9 +194,9 @@ class PublishedPlansStream(AphexStream):
                 self.report_failure(f"project {read.label}", error)
                 # Versions come in no promised order, so what this run saw proves nothing about
                 # what it missed: each stream's progress on the project is dropped.
-                for stream in fed:
+                for stream in read.marks:
                     sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
-                why, bookmarks = StopReason.FAILURE, [read.marks[s].when for s in fed]
+                why, bookmarks = StopReason.FAILURE, [mark.when for mark in read.marks.values()]
             else:
                 read.say_how_far(self.logger)
                 bookmarks = read.move_bookmarks(self, context)
