@@ -160,7 +160,7 @@ class PublishedPlansStream(AphexStream):
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
             reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            self._run = PlansRun(self, self.reader, reads)
+            self._run = PlansRun(self, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
         read = download.read
