@@ -1,6 +1,6 @@
 """Each project's progress through its published plans: its bookmarks (`Mark`: read from the
-state, moved once it is read in full), the `limit` to ask (`LimitPolicy`), what lands
-(`ProjectRead`) and what the log says of how far back it got.
+state, moved once it is read in full), the `limit` to ask (`LimitPolicy`) and what lands
+(`ProjectRead`).
 
 A bookmark is the newest `publishedAt` landed, with the ids of the versions published at that very
 time and the highest `version` number landed. New is published after it, or at its very time with
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described, readable
 from tap_aphex.schemas import rfc3339_to_datetime
+from tap_aphex.settings import project_label
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,6 +29,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
+    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: Partition-state keys beside the SDK's (see the bookmark above), and the skipped entries already
 #: warned about, at most MAX_SKIPPED_SAID of them so that the state stays small.
@@ -166,6 +168,17 @@ def read_mark(
     if when is None or unusable:
         ids, number = [], None
     return Mark(when, frozenset(map(str, ids)), number)
+
+
+def read_project(
+    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
+) -> ProjectRead:
+    """What each selected stream landed of the project in earlier runs, from the state."""
+    label = project_label(parent.project(context))
+    marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
+    said = saved_state(parent, context).get(SKIPPED_SAID)
+    said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
+    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
 
 
 class Step(enum.Enum):
@@ -339,84 +352,3 @@ class ProjectRead:
         else:
             parent_state.pop(SKIPPED_SAID, None)
         return moved
-
-    def say_how_far(self, logger: logging.Logger) -> None:
-        """How far back the read got, when it is news: a first run, a gap, versions lost."""
-        out_of_reach = {
-            Step.SIZE_LIMIT: "the API's 32 MB response limit",
-            Step.CAP: f"the tap's cap of {self.policy.limit} versions a request",
-        }.get(self.step)
-        span = (
-            f"published {when(self.first, DAY)} to {when(self.last, DAY)}"
-            if self.landed
-            else "none new"
-        )
-        if self.left_a_gap:
-            oldest = t.cast("Mark", self.oldest)  # a gap is between the bookmark and the answer
-            why = f"{out_of_reach} keeps older versions out of reach"
-            if self.step is Step.GAP:
-                why = (
-                    f"the API answered {self.received} versions, fewer than the {self.asked} "
-                    f"asked, and the oldest of them (published {when(self.first)}) is newer than "
-                    f"the last version landed (published {when(oldest.when)})"
-                )
-            missed = "an unknown number of versions"
-            if is_count(self.lowest) and is_count(oldest.version):
-                count = self.lowest - oldest.version - 1
-                if count > 0:
-                    missed = f"{count} version{'s' if count != 1 else ''}"
-            logger.warning(
-                "Project %s: %s: %s published between %s and %s did not land. The project's "
-                "bookmarks stay at %s, so the next run asks for them again (the %d versions that "
-                "landed now land again then, which an upsert on the key absorbs); raise "
-                "`published_plans_limit` or ask the vendor if this repeats.",
-                self.label,
-                why,
-                missed,
-                when(oldest.when),
-                when(self.first) if self.first else "now",
-                when(oldest.when),
-                self.landed,
-            )
-        elif out_of_reach:  # and no bookmark: a first run
-            logger.warning(
-                "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
-                "reaching back to %s; versions published before that cannot be fetched.",
-                self.label,
-                out_of_reach,
-                self.landed,
-                span,
-                when(self.first, DAY),
-            )
-        elif self.oldest is None:
-            # A short answer is taken as the whole history: a server that caps `limit` looks the
-            # same, so the oldest version's number is said, for a missing start to show.
-            first = f", the oldest numbered {self.lowest}" if is_count(self.lowest) else ""
-            logger.info(
-                "Project %s: read the whole history the API keeps (its first run, or a table "
-                "newly selected): %d versions landed (%s%s).",
-                self.label,
-                self.landed,
-                span,
-                first,
-            )
-
-
-DAY = "%Y-%m-%d"  # a span of versions in the log, as days
-
-
-def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
-    """A version's time in the log: to the second (or as ``form`` says), UTC."""
-    return moment.astimezone(dt.timezone.utc).strftime(form) if moment else "-"
-
-
-def resume_at(bookmarks: list[dt.datetime | None]) -> str:
-    """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
-    known = [mark for mark in bookmarks if mark is not None]
-    bookmark = min(known) if known and len(known) == len(bookmarks) else None
-    if bookmark is None:
-        return "from the start of the history the API keeps"
-    # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
-    spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
-    at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
-    return f"after the version published at {at}"
