@@ -103,7 +103,7 @@ class PublishedPlansStream(AphexStream):
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        # The read's `limit` policy (`plan_history`); a bare request (a check) asks as configured.
+        # The read's `limit` policy (`plan_progress`); a bare request (a check) asks as configured.
         request.params["limit"] = (page.stream_context or {}).get("limit", self.configured_limit)
         return request
 
