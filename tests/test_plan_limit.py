@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_aphex.streams.plan_history import LimitPolicy, Step
+from tap_aphex.streams.plan_progress import LimitPolicy, Step
 
 # An answer is ("ok", versions received, reached back far enough) or ("500",).
 Answer = tuple[object, ...]

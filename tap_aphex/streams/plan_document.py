@@ -28,11 +28,10 @@ from tap_aphex.decoding import (
 )
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
-from tap_aphex.schemas import epoch_to_rfc3339
-from tap_aphex.schemas import rfc3339_to_datetime as to_datetime
+from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
-    import logging
+    from tap_aphex.streams.plan_progress import ProjectRead
 
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
@@ -46,15 +45,6 @@ TABLE_KEYS = {
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
-
-
-class Landed(t.Protocol):
-    """What the reader asks of a project's read (`plan_history.ProjectRead`)."""
-
-    said: frozenset[str]  # the skipped entries warned about in earlier runs
-    skipped: set[str]  # those skipped now
-
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
 
 @dataclass
@@ -83,14 +73,11 @@ class PublishedVersion:
                 yield {**keys, "rowNumber": number, **row}
 
 
-class DocumentReader:
+class DocumentReader(Reader):
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
-    def __init__(self, logger: logging.Logger) -> None:
-        self.reader = Reader(logger)
-
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
+        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
     ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the versions list as it is read from ``body``; None for one skipped, or
         one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
@@ -115,7 +102,7 @@ class DocumentReader:
                         what, said_as = version
                         skipped.add(said_as)
                         if said_as not in said:  # not warned about in an earlier run
-                            self.reader.warn_once(
+                            self.warn_once(
                                 ("skipped", label, what),
                                 "Project %s: skipped %s; the project's other versions land.",
                                 label,
@@ -130,7 +117,7 @@ class DocumentReader:
                             if type(first) is type(came)
                             else f" (as {described(first)} and {described(came)})"
                         )
-                        self.reader.warn_once(
+                        self.warn_once(
                             ("duplicate", label, version.id),
                             "Project %s: the document holds version id %s more than once%s; the "
                             "first is emitted, the others are skipped.",
@@ -156,7 +143,7 @@ class DocumentReader:
             names = ", ".join(
                 json.dumps(key, ensure_ascii=False)[:40] for key in after_versions[:5]
             )
-            self.reader.warn_once(  # once per project, however many requests read it
+            self.warn_once(  # once per project, however many requests read it
                 ("after versions", label),
                 f"Project {label}: the published-plans document has {names}"
                 f"{f' and {len(after_versions) - 5} more' if len(after_versions) > 5 else ''} "
@@ -170,7 +157,7 @@ class DocumentReader:
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: Landed | None
+        self, value: object, document: Row, label: str, read: ProjectRead | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
@@ -195,13 +182,13 @@ class DocumentReader:
             if isinstance(item, list) and name not in VERSION_FIELDS and name not in TABLE_FIELDS
         }
         subject = f"Project {label}, version {shown}"
-        fields = self.reader.record(
+        fields = self.record(
             value, VERSION_FIELDS, subject, skip={VERSION_ID, *TABLE_FIELDS, *unknown_tables}
         )
         undocumented: Row = fields.pop("undocumented") or {}
         for name, item in unknown_tables.items():
             close = difflib.get_close_matches(name.lower(), list(TABLE_FIELDS), n=1, cutoff=0.6)
-            self.reader.warn_once(
+            self.warn_once(
                 ("unknown table", name),
                 "%s: a table the tap does not know, `%s`%s; kept whole under the version's "
                 'undocumented["%s"], no table stream gets its rows (said once per run).',
@@ -210,15 +197,13 @@ class DocumentReader:
                 f" (the tap reads `{close[0]}`)" if close else "",
                 name,
             )
-            undocumented[self.reader.whole(name, subject, "")] = self.reader.whole(
-                item, subject, name
-            )
+            undocumented[self.whole(name, subject, "")] = self.whole(item, subject, name)
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = self.reader.whole(
+        record["project"] = project = self.whole(
             document.get("project"), f"Project {label}", "project"
         )
         if project is not None and not isinstance(project, dict):
-            self.reader.warn_once(
+            self.warn_once(
                 ("document", "project"),
                 "Project %s: the document's `project` is %s, not an object; kept under "
                 'undocumented["project"].',
@@ -227,12 +212,12 @@ class DocumentReader:
             )
             undocumented["project"], record["project"] = project, None
         beside = {
-            key: self.reader.whole(item, f"Project {label}", key)
+            key: self.whole(item, f"Project {label}", key)
             for key, item in document.items()
             if key != "project"
         }
         for member in beside:
-            self.reader.warn_once(
+            self.warn_once(
                 ("document member", member),
                 "Project %s: the document has a member the tap does not know, `%s`; kept under "
                 'each version\'s undocumented["document"] (said once per run).',
@@ -247,7 +232,7 @@ class DocumentReader:
         for table, key in TABLE_KEYS.items():
             rows = value.get(table)  # absent or null: no rows
             if rows is not None and not isinstance(rows, list):
-                self.reader.warn_once(
+                self.warn_once(
                     ("table", table),
                     '%s: `%s` is not a list; kept under undocumented["%s"], no rows from it '
                     "(said once per run).",
@@ -278,7 +263,7 @@ class DocumentReader:
             }
             for name, rows_kept in aside.items():
                 if rows_kept:
-                    self.reader.warn_once(
+                    self.warn_once(
                         (name, table),
                         "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
                         'undocumented["%s"]["%s"], never sent as a row (said once per run).',
@@ -291,14 +276,14 @@ class DocumentReader:
                         table,
                     )
                     kept_rows[name][table] = [
-                        self.reader.whole(row, subject, f"{table}[{number}]")
+                        self.whole(row, subject, f"{table}[{number}]")
                         for number, row in rows_kept.items()
                     ]
             skip[table] = {*aside["unkeyed_rows"], *aside["repeated_rows"]}
         undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
-        return PublishedVersion(record, published, label, self.reader, tables, skip)
+        return PublishedVersion(record, published, label, self, tables, skip)
 
 
 def version_id_of(value: object) -> str | None:
@@ -310,7 +295,7 @@ def published_of(value: object) -> dt.datetime | None:
     """A version's `publishedAt` (epoch milliseconds) as a time, or None."""
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     text = epoch_to_rfc3339(t.cast("float", value)) if is_number else None
-    return to_datetime(text) if text else None
+    return rfc3339_to_datetime(text) if text else None
 
 
 class VersionScan:

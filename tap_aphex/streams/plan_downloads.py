@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import tempfile
 import threading
 import time
@@ -21,20 +22,19 @@ import requests
 import urllib3
 
 from tap_aphex import sdk_seam
-from tap_aphex.client import CHUNK, AphexStream
+from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
-from tap_aphex.streams.plan_history import ask_again
+from tap_aphex.streams.plan_progress import Step
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from singer_sdk.streams import Stream
-
-    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-    from tap_aphex.streams.plan_history import ProjectRead
+    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.streams.plan_progress import ProjectRead
+    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
@@ -61,13 +61,13 @@ class Spool:
         self._file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  # closed in `close`
         self._changed = threading.Condition()
         self._size = self._position = 0
-        self._ended = self.closed = False
+        self._ended = False
         self._error: BaseException | None = None
         self.headers = headers  # its Content-Type says how to decode the body (`decoding`)
 
     def write(self, data: bytes) -> None:
         with self._changed:
-            if self.closed:
+            if self._file.closed:
                 raise Cancelled
             self._file.seek(self._size)
             self._file.write(data)
@@ -84,9 +84,9 @@ class Spool:
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (all that is left if negative), waiting for them to arrive."""
         with self._changed:
-            while self._position >= self._size and not self._ended and not self.closed:
+            while self._position >= self._size and not self._ended and not self._file.closed:
                 self._changed.wait(POLL_SECONDS)
-            if self.closed:
+            if self._file.closed:
                 raise Cancelled
             if self._position < self._size:
                 left = self._size - self._position
@@ -100,10 +100,8 @@ class Spool:
 
     def close(self) -> None:
         with self._changed:
-            if not self.closed:
-                self.closed = True
-                self._file.close()
-                self._changed.notify_all()
+            self._file.close()  # again, when already closed, does nothing
+            self._changed.notify_all()
 
 
 @dataclass
@@ -161,14 +159,8 @@ class ProjectDownload:
 class PlansRun:
     """This run's downloads of every project, started on the first project's turn."""
 
-    def __init__(
-        self,
-        stream: AphexStream,
-        reader: DocumentReader,
-        fed: list[Stream],
-        reads: dict[str, ProjectRead],
-    ) -> None:
-        self.stream, self.reader, self.fed = stream, reader, fed
+    def __init__(self, stream: PublishedPlansStream, reads: dict[str, ProjectRead]) -> None:
+        self.stream = stream
         self.projects = {
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
@@ -190,7 +182,7 @@ class PlansRun:
         while (body := download.next_body()) is not None:
             try:
                 grows = t.cast("t.IO[bytes]", body)  # a file-like that ijson reads as it grows
-                for version in self.reader.versions(grows, read.label, read=read):
+                for version in self.stream.reader.versions(grows, read.label, read=read):
                     if version is not None and version.id not in handed:
                         handed.add(version.id)
                         yield version
@@ -319,3 +311,38 @@ class PlansRun:
         scan.feed(None)
         spool.end()
         return scan
+
+
+def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
+    """Say what the policy's step means; True when the project is to be asked again."""
+    limit, label = read.policy.limit, read.label
+    if read.step is Step.RETRY:
+        logger.warning(
+            "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
+        )
+    elif read.step is Step.SHRINK:
+        logger.warning(
+            "Project %s: server error (HTTP 500) again, likely the API's 32 MB response "
+            "limit; asking again with limit=%d.",
+            label,
+            limit,
+        )
+    elif read.step is Step.GROW:
+        first_run = read.oldest is None  # expected then: its closing line says it all
+        logger.log(
+            logging.DEBUG if first_run else logging.INFO,
+            "Project %s: the API returned %d versions, as many as asked, and older ones are "
+            "still needed (%s); asking for %d.",
+            label,
+            read.received,
+            "the whole history" if first_run else "back to the last landed",
+            limit,
+        )
+    elif read.step is Step.FAILED:
+        msg = (
+            "server error (HTTP 500) even when asking for one published version: the project's "
+            "server fails, not its size limit. Its bookmarks stay, so the next run asks again; "
+            "if it lasts, tell Aphex (hello@aphex.co)"
+        )
+        raise AphexError(msg)
+    return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)

@@ -2,12 +2,15 @@
 and one row per task or status row of each (the tables, fed by it).
 
 Every project's downloads start on the first one's turn (`plan_downloads`); then, one project after
-another, `get_records` emits its new versions and their rows, moves its bookmarks and writes its
-STATE. A failure ends its project only, which keeps its bookmarks.
+another, `get_records` emits its new versions and their rows, moves its bookmarks (`plan_progress`),
+writes its STATE and says how far back its read got. A failure ends its project only, which keeps
+its bookmarks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 import typing as t
 from http import HTTPStatus
@@ -24,25 +27,17 @@ from tap_aphex.client import AphexStream
 from tap_aphex.report import STREAM_FAILURES, AphexError, ConfigError, StopReason
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
-from tap_aphex.streams.plan_bookmarks import (
-    SKIPPED_SAID,
-    move_bookmarks,
-    project_only,
-    read_mark,
-    saved_state,
-    unused_state,
-)
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_history import LimitPolicy, ProjectRead, resume_at, say_how_far
+from tap_aphex.streams.plan_progress import Step, is_count, project_only, read_project, unused_state
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
-    from singer_sdk.streams import Stream
 
     from tap_aphex.reader import Row
+    from tap_aphex.streams.plan_progress import Mark, ProjectRead
 
 
 class PublishedPlansStream(AphexStream):
@@ -108,7 +103,7 @@ class PublishedPlansStream(AphexStream):
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        # The read's `limit` policy (`plan_history`); a bare request (a check) asks as configured.
+        # The read's `limit` policy (`plan_progress`); a bare request (a check) asks as configured.
         request.params["limit"] = (page.stream_context or {}).get("limit", self.configured_limit)
         return request
 
@@ -159,10 +154,10 @@ class PublishedPlansStream(AphexStream):
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
             reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            self._run = PlansRun(self, self.reader, fed, reads)
+            self._run = PlansRun(self, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
-        read, fed = download.read, run.fed
+        read = download.read
         try:
             try:
                 for version in run.versions(download):
@@ -193,20 +188,12 @@ class PublishedPlansStream(AphexStream):
                 self.report_failure(f"project {read.label}", error)
                 # Versions come in no promised order, so what this run saw proves nothing about
                 # what it missed: each stream's progress on the project is dropped.
-                for stream in fed:
+                for stream in read.marks:
                     sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
-                why, bookmarks = StopReason.FAILURE, [read.marks[s].when for s in fed]
+                why, bookmarks = StopReason.FAILURE, [mark.when for mark in read.marks.values()]
             else:
                 say_how_far(self.logger, read)
-                bookmarks = move_bookmarks(
-                    self,
-                    context,
-                    fed,
-                    marks=read.marks,
-                    landings=read.landing,
-                    gap=read.left_a_gap,
-                    skipped=read.skipped,
-                )
+                bookmarks = read.move_bookmarks(self, context)
                 why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
@@ -269,12 +256,83 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     schema = schemas.PUBLISHED_PLAN_STATUS
 
 
-def read_project(
-    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
-) -> ProjectRead:
-    """What each selected stream landed of the project in earlier runs, from the state."""
-    label = project_label(parent.project(context))
-    marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
-    said = saved_state(parent, context).get(SKIPPED_SAID)
-    said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
-    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
+def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
+    """How far back a project's read got, when it is news: a first run, a gap, versions lost."""
+    out_of_reach = {
+        Step.SIZE_LIMIT: "the API's 32 MB response limit",
+        Step.CAP: f"the tap's cap of {read.policy.limit} versions a request",
+    }.get(read.step)
+    span = (
+        f"published {when(read.first, DAY)} to {when(read.last, DAY)}"
+        if read.landed
+        else "none new"
+    )
+    if read.left_a_gap:
+        oldest = t.cast("Mark", read.oldest)  # a gap is between the bookmark and the answer
+        why = f"{out_of_reach} keeps older versions out of reach"
+        if read.step is Step.GAP:
+            why = (
+                f"the API answered {read.received} versions, fewer than the {read.asked} "
+                f"asked, and the oldest of them (published {when(read.first)}) is newer than "
+                f"the last version landed (published {when(oldest.when)})"
+            )
+        missed = "an unknown number of versions"
+        if is_count(read.lowest) and is_count(oldest.version):
+            count = read.lowest - oldest.version - 1
+            if count > 0:
+                missed = f"{count} version{'s' if count != 1 else ''}"
+        logger.warning(
+            "Project %s: %s: %s published between %s and %s did not land. The project's "
+            "bookmarks stay at %s, so the next run asks for them again (the %d versions that "
+            "landed now land again then, which an upsert on the key absorbs); raise "
+            "`published_plans_limit` or ask the vendor if this repeats.",
+            read.label,
+            why,
+            missed,
+            when(oldest.when),
+            when(read.first) if read.first else "now",
+            when(oldest.when),
+            read.landed,
+        )
+    elif out_of_reach:  # and no bookmark: a first run
+        logger.warning(
+            "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
+            "reaching back to %s; versions published before that cannot be fetched.",
+            read.label,
+            out_of_reach,
+            read.landed,
+            span,
+            when(read.first, DAY),
+        )
+    elif read.oldest is None:
+        # A short answer is taken as the whole history: a server that caps `limit` looks the
+        # same, so the oldest version's number is said, for a missing start to show.
+        first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
+        logger.info(
+            "Project %s: read the whole history the API keeps (its first run, or a table "
+            "newly selected): %d versions landed (%s%s).",
+            read.label,
+            read.landed,
+            span,
+            first,
+        )
+
+
+DAY = "%Y-%m-%d"  # a span of versions in the log, as days
+
+
+def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """A version's time in the log: to the second (or as ``form`` says), UTC."""
+    return moment.astimezone(dt.timezone.utc).strftime(form) if moment else "-"
+
+
+def resume_at(bookmarks: list[dt.datetime | None]) -> str:
+    """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
+    known = [mark for mark in bookmarks if mark is not None]
+    bookmark = min(known) if known and len(known) == len(bookmarks) else None
+    if bookmark is None:
+        return "from the start of the history the API keeps"
+    # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
+    spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
+    at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+    return f"after the version published at {at}"

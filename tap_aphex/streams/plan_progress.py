@@ -1,0 +1,354 @@
+"""Each project's progress through its published plans: its bookmarks (`Mark`: read from the
+state, moved once it is read in full), the `limit` to ask (`LimitPolicy`) and what lands
+(`ProjectRead`).
+
+A bookmark is the newest `publishedAt` landed, with the ids of the versions published at that very
+time and the highest `version` number landed. New is published after it, or at its very time with
+an id not landed then, or numbered past every version landed (a backdated version; a bookmark a
+clock gone wrong left in the future). A short answer whose oldest version is newer than the bookmark
+leaves a gap (`Step.GAP`: a server that caps `limit`, or versions past the API's six months) that
+asking for more cannot close: the bookmarks stay, so no version is ever passed over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import typing as t
+from dataclasses import dataclass, field
+
+from tap_aphex import sdk_seam
+from tap_aphex.decoding import described, readable
+from tap_aphex.schemas import rfc3339_to_datetime
+from tap_aphex.settings import project_label
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from singer_sdk.streams import Stream
+
+    from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
+    from tap_aphex.streams.published_plans import PublishedPlansStream
+
+#: Partition-state keys beside the SDK's (see the bookmark above), and the skipped entries already
+#: warned about, at most MAX_SKIPPED_SAID of them so that the state stays small.
+BOOKMARK_IDS = "bookmark_ids"
+BOOKMARK_VERSION = "bookmark_version"
+SKIPPED_SAID = "skipped_said"
+MAX_SKIPPED_SAID = 100
+#: How far `limit` grows. The API keeps six months of history: 26 weekly versions, 183 daily.
+MAX_LIMIT = 1000
+
+
+def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+    # A table's context also names the version; its state is per project.
+    return {"accountId": (context or {}).get("accountId")}
+
+
+def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
+    """The project's partition, not added to the state as `get_context_state` would add it."""
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    for partition in bookmark.get("partitions", []):
+        if partition.get("context") == project_only(context):
+            return t.cast("Mapping[str, t.Any]", partition)
+    return {}
+
+
+def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
+    """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
+    or another tap's). A project no longer configured is named only when a configured one has no
+    bookmark (its URL changed?); else its partition stays, unused."""
+    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    words, others, marked = [], [], set()
+    for partition in bookmark.get("partitions") or []:
+        context = partition["context"]
+        if set(context) != {"accountId"}:
+            words.append(f"a partition for {described(context, 60)}, which is no project's")
+        elif context["accountId"] not in accounts:
+            others.append(context["accountId"])
+        elif partition.get("replication_key_value"):  # (the SDK adds an empty one on its turn)
+            marked.add(context["accountId"])
+    new = [account for account in accounts if account not in marked]
+    if others and new:
+        words.append(
+            f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
+            f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "
+            "its bookmark is that one; it is read from its first version)"
+        )
+    if "replication_key_value" in bookmark:
+        words.append("a position outside `partitions` (each project's is its own)")
+    return [f"State: {stream.name} holds {what}: not used." for what in words]
+
+
+def is_count(number: object) -> t.TypeGuard[int]:
+    """A `version` number as the assumed shape has it: a whole number, 0 or more (``true`` and
+    ``12.0`` are none)."""
+    return number.__class__ is int and number >= 0
+
+
+def in_the_future(moment: dt.datetime) -> bool:
+    return moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+
+
+@dataclass
+class Mark:
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), or moved by what lands
+    in this one (`land`, starting from an empty one)."""
+
+    when: dt.datetime | None = None
+    ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
+    version: object = None  # the highest `version` number landed, if known
+    text: str | None = None  # ``when`` as the records (and so the state) write it
+
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
+        if self.when is None or published > self.when:
+            return True
+        if published == self.when and version_id not in self.ids:
+            return True
+        return is_count(number) and is_count(self.version) and number > self.version
+
+    def land(self, version: PublishedVersion) -> None:
+        if self.when is None or version.published > self.when:
+            self.when, self.text = version.published, version.record["publishedAt"]
+            self.ids = set()
+        if version.published == self.when:
+            self.ids = {*self.ids, version.id}
+        number = version.record.get("version")
+        if is_count(number) and not (is_count(self.version) and number <= self.version):
+            self.version = number
+
+
+def read_mark(
+    stream: Stream, context: Mapping[str, t.Any], label: str, logger: logging.Logger
+) -> Mark:
+    """What ``stream`` landed of the project in earlier runs; what the tap cannot use is said and
+    left out."""
+    state = saved_state(stream, context)
+    value = state.get("replication_key_value")
+    when = rfc3339_to_datetime(value) if isinstance(value, str) else None
+    if value is not None and when is None:
+        logger.warning(
+            "Project %s: the %s bookmark in the state (%s) is not a time the tap wrote; "
+            "reading the project from the start (versions already landed are sent again, "
+            "which an upsert on the key absorbs).",
+            label,
+            stream.name,
+            described(value, 40),
+        )
+    ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
+    unusable = []
+    if not (isinstance(ids, list) and all(isinstance(i, (str, int)) for i in ids)):
+        unusable.append(f"{BOOKMARK_IDS} is {described(ids, 40)}, not a list of ids")
+    if number is not None and not is_count(number):
+        unusable.append(f"{BOOKMARK_VERSION} is {described(number, 40)}, not a version number")
+    if when is not None and unusable:
+        logger.warning(
+            "Project %s: in the %s state, %s: left out, so versions published at the "
+            "bookmark's time, or backdated, may land again (an upsert on the key absorbs it).",
+            label,
+            stream.name,
+            " and ".join(unusable),
+        )
+    if when is not None and in_the_future(when):
+        until = (
+            f"a version lands in {stream.name} only if its `version` number is higher than {number}"
+            if is_count(number)
+            else f"no version lands in {stream.name} (the state has no `{BOOKMARK_VERSION}`)"
+        )
+        logger.warning(
+            "Project %s: the %s bookmark in the state (%s) is in the future: until then, %s. If "
+            "no version was published then, clear that project's state.",
+            label,
+            stream.name,
+            value,
+            until,
+        )
+    if when is None or unusable:
+        ids, number = [], None
+    return Mark(when, frozenset(map(str, ids)), number)
+
+
+def read_project(
+    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
+) -> ProjectRead:
+    """What each selected stream landed of the project in earlier runs, from the state."""
+    label = project_label(parent.project(context))
+    marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
+    said = saved_state(parent, context).get(SKIPPED_SAID)
+    said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
+    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
+
+
+class Step(enum.Enum):
+    DONE = "done"  # the response reached back far enough
+    GROW = "grow"  # ask again, for more versions
+    RETRY = "retry"  # ask again as before (a first 500 may be passing)
+    SHRINK = "shrink"  # ask again, for fewer versions (the response was too large)
+    SIZE_LIMIT = "size limit"  # older versions are out of reach of the response size limit
+    CAP = "cap"  # MAX_LIMIT reached and every version was still needed
+    GAP = "gap"  # fewer versions than asked, none of them reaching back to the bookmark
+    FAILED = "failed"  # a 500 even when asking for one version
+
+
+class LimitPolicy:
+    """The `limit` for one project's read (its rules: docs/operations.md); `limit` is what to ask
+    for next."""
+
+    def __init__(self, configured: int, *, cap: int = MAX_LIMIT) -> None:
+        self.limit = configured
+        self.cap = max(cap, configured)
+        self.answered = 0  # the largest limit the API answered in this read
+        self.too_large: int | None = None  # the smallest limit refused as too large
+        self._server_errors = 0
+
+    def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
+        """A response held ``received`` versions; ``reached_back``: as far back as needed;
+        ``short_of``: its oldest is newer than the bookmark (so fewer than asked is a gap)."""
+        self.answered = max(self.answered, self.limit)
+        if reached_back:
+            return Step.DONE
+        if received < self.limit:
+            return Step.GAP if short_of else Step.DONE
+        wanted = min(self.limit * 2, self.cap)
+        if self.too_large is not None and wanted >= self.too_large:
+            wanted = self.too_large - 1
+            if wanted <= self.limit:
+                return Step.SIZE_LIMIT
+        if wanted <= self.limit:
+            return Step.CAP
+        self.limit = wanted
+        return Step.GROW
+
+    def after_server_error(self) -> Step:
+        """The API answered HTTP 500 to the current `limit`."""
+        self._server_errors += 1
+        if self._server_errors == 1:
+            return Step.RETRY
+        self.too_large = self.limit if self.too_large is None else min(self.too_large, self.limit)
+        if self.limit == 1:
+            return Step.FAILED
+        smaller = max(1, self.limit // 2)
+        if smaller <= self.answered:
+            return Step.SIZE_LIMIT  # what a smaller limit returns has already been read
+        self.limit = smaller
+        return Step.SHRINK
+
+
+@dataclass
+class ProjectRead:
+    """One project's read in this run: what it needs to reach back to, and what it landed."""
+
+    label: str
+    marks: dict[Stream, Mark]  # what each selected stream landed in earlier runs
+    policy: LimitPolicy
+    said: frozenset[str] = frozenset()  # entries warned about as skipped in earlier runs
+    skipped: set[str] = field(default_factory=set)  # entries skipped in its document now
+    landing: dict[Stream, Mark] = field(init=False)  # what each lands in this run
+    oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
+    step: Step = Step.DONE
+    received: int = 0  # versions in the last answer
+    asked: int = 0  # the `limit` of the last answer
+    landed: int = 0
+    first: dt.datetime | None = None  # the oldest version landed
+    lowest: int | None = None  # the lowest `version` number landed
+    last: dt.datetime | None = None  # the newest version landed
+
+    def __post_init__(self) -> None:
+        self.landing = {stream: Mark() for stream in self.marks}
+        # Every selected stream has a bookmark: read back to the oldest; else read it all.
+        known = [mark for mark in self.marks.values() if mark.when is not None]
+        whole = self.marks and len(known) == len(self.marks)
+        self.oldest = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if whole else None
+
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
+        return any(mark.is_new(version_id, published, number) for mark in self.marks.values())
+
+    def answered(self, scan: VersionScan, asked: int) -> None:
+        """The policy's step after an answer the download thread scanned."""
+        self.received, self.asked = scan.received, asked
+        if not scan.readable:
+            self.step = Step.DONE  # not the document: the reader says what is wrong, once
+        elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
+            self.step = self.policy.after_response(scan.received, reached_back=False)
+        else:
+            # Back far enough once the answer holds the bookmark's own version, by id: the
+            # answer is the newest versions, so it holds every one published since. Not by time
+            # alone (a state without ids has nothing else): a backdated version, or a bookmark
+            # in the future, would stop it short. A whole history (fewer than asked) with no
+            # version as old as the bookmark is a gap.
+            oldest, when = self.oldest, t.cast("dt.datetime", self.oldest.when)
+            if oldest.ids:
+                reached_back = any(version_id in oldest.ids for version_id, _ in scan.placed)
+            else:
+                reached_back = any(published <= when for _, published in scan.placed)
+            short_of = all(published > when for _, published in scan.placed)
+            self.step = self.policy.after_response(
+                scan.received, reached_back=reached_back, short_of=short_of
+            )
+
+    def land(
+        self, logger: logging.Logger, version: PublishedVersion, streams: list[Stream]
+    ) -> None:
+        """``version`` lands in ``streams``; one INFO line: its date and rows per table (DEBUG on a
+        first run, which lands the whole history: its closing line, `say_how_far`, sums it up)."""
+        for stream in streams:
+            self.landing[stream].land(version)
+        self.landed += 1
+        self.first = min(self.first or version.published, version.published)
+        self.last = max(self.last or version.published, version.published)
+        number = version.record.get("version")
+        if is_count(number) and (self.lowest is None or number < self.lowest):
+            self.lowest = number
+        said = (version.label, version.record["version"], version.id, version.record["publishedAt"])
+        if in_the_future(version.published):
+            logger.warning(
+                "Project %s: version %s (%s) is published %s, in the future (a clock gone "
+                "wrong?). It lands, and the bookmark goes there: until that time, a later version "
+                "lands only if its `version` number is higher.",
+                *said,
+            )
+        tables = {getattr(stream, "table", None) for stream in streams}  # those selected
+        rows = [
+            f"{n} {table}" for table, n in version.record["rowCounts"].items() if table in tables
+        ]
+        logger.log(
+            logging.DEBUG if self.oldest is None else logging.INFO,
+            "Project %s: version %s (%s) published %s landed%s.",
+            *said,
+            f": {', '.join(rows)}" if rows else "",
+        )
+
+    @property
+    def left_a_gap(self) -> bool:
+        """Versions newer than the bookmark may be missing: its bookmarks must not move."""
+        return self.oldest is not None and self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
+
+    def move_bookmarks(
+        self, parent: Stream, context: Mapping[str, t.Any] | None
+    ) -> list[dt.datetime | None]:
+        """Each stream's bookmark once the project is read in full (what it had landed, what it
+        lands now), never over a gap; the entries skipped are kept as said."""
+        moved = []
+        for stream, mark in self.marks.items():
+            state = stream.get_context_state(project_only(context))
+            sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
+            landing = self.landing[stream]
+            if self.left_a_gap or landing.when is None:
+                moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
+                continue
+            if mark.when is None or landing.when >= mark.when:  # else only a backdated one landed
+                state["replication_key"] = parent.replication_key
+                state["replication_key_value"] = landing.text
+                ids = {*landing.ids, *mark.ids} if mark.when == landing.when else landing.ids
+                state[BOOKMARK_IDS] = sorted(ids)
+            numbers = [n for n in (mark.version, landing.version) if is_count(n)]
+            state[BOOKMARK_VERSION] = max(numbers, default=None)
+            moved.append(max(landing.when, mark.when or landing.when))
+        parent_state = parent.get_context_state(project_only(context))
+        if self.skipped:
+            parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]
+        else:
+            parent_state.pop(SKIPPED_SAID, None)
+        return moved
