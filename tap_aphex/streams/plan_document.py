@@ -86,57 +86,49 @@ class DocumentReader(Reader):
         seen: dict[str, object] = {}  # each version id, as the document wrote it first
         saw_versions = False
         after_versions: list[str] = []
-        try:
-            for key, value in top_level_items(body, VERSIONS_KEY):
-                if value is LIST_START:
-                    saw_versions = True
-                elif key != VERSIONS_KEY:
-                    document[key] = value
-                    if saw_versions:
-                        after_versions.append(key)
-                else:  # an entry: `top_level_items` gave LIST_START first
-                    came = value.get(VERSION_ID) if isinstance(value, dict) else None
-                    version = self._version(value, document, label, read)
-                    value = None  # let this version go before the next one is read
-                    if isinstance(version, tuple):  # skipped
-                        what, said_as = version
-                        skipped.add(said_as)
-                        if said_as not in said:  # not warned about in an earlier run
-                            self.warn_once(
-                                ("skipped", label, what),
-                                "Project %s: skipped %s; the project's other versions land.",
-                                label,
-                                what,
-                            )
-                        version = None
-                    elif version is not None and version.id in seen:
-                        first = seen[version.id]
-                        # 42 and "42" make one key (an integer id is its digits): both are named.
-                        both = (
-                            ""
-                            if type(first) is type(came)
-                            else f" (as {described(first)} and {described(came)})"
-                        )
+        for key, value in top_level_items(body, VERSIONS_KEY):
+            if value is LIST_START:
+                saw_versions = True
+            elif key != VERSIONS_KEY:
+                document[key] = value
+                if saw_versions:
+                    after_versions.append(key)
+            else:  # an entry: `top_level_items` gave LIST_START first
+                came = value.get(VERSION_ID) if isinstance(value, dict) else None
+                version = self._version(value, document, label, read)
+                value = None  # let this version go before the next one is read
+                if isinstance(version, tuple):  # skipped
+                    what, said_as = version
+                    skipped.add(said_as)
+                    if said_as not in said:  # not warned about in an earlier run
                         self.warn_once(
-                            ("duplicate", label, version.id),
-                            "Project %s: the document holds version id %s more than once%s; the "
-                            "first is emitted, the others are skipped.",
+                            ("skipped", label, what),
+                            "Project %s: skipped %s; the project's other versions land.",
                             label,
-                            version.id,
-                            both,
+                            what,
                         )
-                        version = None
-                    elif version is not None:
-                        seen[version.id] = came
-                    yield version
-                    version = None  # not held while the next one is read
-        except ijson.JSONError as error:
-            # yajl's message: bytes, its first line the error, the next ones the body's bytes.
-            words = error.args[0] if error.args else ""
-            words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
-            where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
-            msg = f"the published-plans document is not valid JSON ({where})"
-            raise UnexpectedResponseError(msg) from error
+                    version = None
+                elif version is not None and version.id in seen:
+                    first = seen[version.id]
+                    # 42 and "42" make one key (an integer id is its digits): both are named.
+                    both = (
+                        ""
+                        if type(first) is type(came)
+                        else f" (as {described(first)} and {described(came)})"
+                    )
+                    self.warn_once(
+                        ("duplicate", label, version.id),
+                        "Project %s: the document holds version id %s more than once%s; the "
+                        "first is emitted, the others are skipped.",
+                        label,
+                        version.id,
+                        both,
+                    )
+                    version = None
+                elif version is not None:
+                    seen[version.id] = came
+                yield version
+                version = None  # not held while the next one is read
         if after_versions:
             # Streamed, one version in memory at a time: the versions went out before these came
             # (holding them all would hold the document). Said, as the assumed shape is wrong.
