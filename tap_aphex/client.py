@@ -105,6 +105,13 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        try:
+            self._refuse_failed(response)
+        except Exception:
+            response.close()  # a streamed answer's connection: its message has read what it quotes
+            raise
+
+    def _refuse_failed(self, response: requests.Response) -> None:
         status = response.status_code
         if status < HTTPStatus.MULTIPLE_CHOICES:
             self._answered.add(response.url.partition("?")[0])
