@@ -20,6 +20,7 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import forkserver
 import pytest
 from aphex_simulator import Simulator
 
@@ -175,15 +176,20 @@ def signalled(process: subprocess.Popen[str], signum: int, within: float) -> tup
 
 
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
-    """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_aphex", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """Run `tap-aphex` with these arguments exactly (files made by the caller): a process of its
+    own, forked from one that has imported the SDK already (tests/forkserver.py says why)."""
+    environ = {**os.environ, **(env or {})}
+    if forkserver.enabled(env or {}):
+        result = forkserver.run_tap_aphex(args, environ, timeout)
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", "tap_aphex", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environ,
+            check=False,
+        )
     return TapRun(
         parse_messages(result.stdout) if result.returncode == 0 else _parse_lenient(result.stdout),
         returncode=result.returncode,

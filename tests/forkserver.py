@@ -1,0 +1,206 @@
+"""`python -m tap_aphex ...` as a real process, without paying for Python's imports each time.
+
+Most of the CPU of the suite went on starting `tap-aphex`: each start imports the SDK and its
+dependencies (about 0.3 CPU s), some 300 times a run, against tens of milliseconds for what a test
+reads. Here one helper process per xdist worker imports what `tap-aphex` imports before it reads its
+arguments (`tap_aphex.tap`, as `signals.load_command` does) and nothing else, then forks one child
+per run. The child is a real process, started as `python -m tap_aphex` starts: its own stdout
+and stderr pipes in place of the helper's (as fd 1 and 2, under the same `sys.stdout` and
+`sys.stderr` a start with pipes builds), the test's environment, argv and working directory, then
+`runpy.run_module("tap_aphex", run_name="__main__")`, and Python's own exit (atexit, flushes, the
+exit status). Its exit status, stdout bytes and stderr are what the test reads, as from
+`subprocess.run`.
+
+What differs from an exec'd start is only when the modules were imported: none of them reads the
+environment at import (the SDK and the tap read LOGLEVEL, SINGER_SDK_LOG_CONFIG and TAP_APHEX_* when
+the command runs), and the import leaves no thread behind (the helper checks). Tests about what
+happens while the process starts or ends (signals, a closed pipe, a kill) start it with
+`subprocess`, as before: they are not run here. `APHEX_TESTS_NO_FORKSERVER=1` makes every run an
+exec'd `python -m tap_aphex` again, to compare.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import locale
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import typing as t
+
+#: The helper's program, run with `python -c` (so that the child's `sys.path[0]` can be set as `-m`
+#: sets it). It must stay single-threaded and register nothing at exit: its children inherit both.
+HELPER = r"""
+import array, json, os, runpy, signal, socket, sys, threading
+
+import tap_aphex.tap  # what `tap-aphex` imports before it reads its arguments (load_command)
+
+assert threading.active_count() == 1, "a thread was left by the imports: forking is unsafe"
+channel = socket.socket(fileno=int(sys.argv[1]))
+
+
+def receive():
+    fds = array.array("i")
+    data, ancdata, _, _ = channel.recvmsg(1 << 20, socket.CMSG_SPACE(3 * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return (json.loads(data) if data else None), list(fds)
+
+
+def child(request, fds):
+    channel.close()
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)  # under the sys.stdin/stdout/stderr the interpreter built at start
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.argv = ["-m", *request["args"]]
+    sys.path[0] = os.getcwd()  # as `python -m` sets it
+    runpy.run_module("tap_aphex", run_name="__main__", alter_sys=True)
+    sys.exit(0)
+
+
+while True:
+    request, fds = receive()
+    if request is None:  # the worker closed its end: the suite is over
+        break
+    pid = os.fork()
+    if pid == 0:
+        child(request, fds)  # ends the child's interpreter, as a `python -m` would end
+    for fd in fds:
+        os.close(fd)
+    channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    channel.sendall(json.dumps({"status": status}).encode() + b"\n")
+"""
+
+
+class ForkServer:
+    """One helper per test process; `run` is `subprocess.run([python, "-m", "tap_aphex", *args],
+    capture_output=True, text=True, timeout=..., env=..., check=False)`."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.channel = ours
+        # Pipes for the helper's own stdout and stderr, as `subprocess.run(capture_output=True)`
+        # gives a child: the interpreter sizes and buffers `sys.stdout` by what fd 1 is at start.
+        self.helper = subprocess.Popen(
+            [sys.executable, "-c", HELPER, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        theirs.close()
+        self.replies = ours.makefile("rb")
+        self.lock = threading.Lock()  # one run at a time (a test's own threads may call run)
+
+    def run(
+        self, args: t.Sequence[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        with self.lock:
+            return self._run(list(args), env, timeout)
+
+    def _run(
+        self, args: list[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        request = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
+        fds = array.array("i", [0, out_w, err_w])  # stdin: ours, as `subprocess.run` leaves it
+        try:
+            self.channel.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        pid = self._reply()["pid"]
+        try:
+            stdout, stderr = _read_both(out_r, err_r, time.monotonic() + timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)  # the child we started, by its id
+            self._reply()
+            raise subprocess.TimeoutExpired(["tap_aphex", *args], timeout) from None
+        status = self._reply()["status"]
+        return subprocess.CompletedProcess(
+            [sys.executable, "-m", "tap_aphex", *args],
+            os.waitstatus_to_exitcode(status),
+            _text(stdout),
+            _text(stderr),
+        )
+
+    def _reply(self) -> dict[str, t.Any]:
+        line = self.replies.readline()
+        if not line:
+            raise RuntimeError(f"the fork server ended: {self.helper.communicate()[1]!r}")
+        return t.cast("dict[str, t.Any]", json.loads(line))
+
+    def close(self) -> None:
+        """End the helper and wait for it (so its children's CPU counts in the suite's)."""
+        self.replies.close()
+        self.channel.close()
+        self.helper.communicate(timeout=30)
+
+
+def _read_both(out: int, err: int, deadline: float) -> tuple[bytes, bytes]:
+    """Both pipes to their end (the child's exit closes them), as `communicate` reads them."""
+    chunks: dict[int, list[bytes]] = {out: [], err: []}
+    with selectors.DefaultSelector() as selector:
+        for fd in chunks:
+            selector.register(fd, selectors.EVENT_READ)
+        try:
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired("tap_aphex", 0)
+                for key, _ in selector.select(left):
+                    data = os.read(key.fd, 1 << 16)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fd)
+        finally:
+            os.close(out)
+            os.close(err)
+    return b"".join(chunks[out]), b"".join(chunks[err])
+
+
+def _text(data: bytes) -> str:
+    """Bytes as `subprocess.run(text=True)` decodes them: the locale's encoding, universal
+    newlines."""
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_server: ForkServer | None = None
+
+
+def enabled(overrides: t.Mapping[str, str]) -> bool:
+    """Forking fits unless asked not to, or a test sets a variable that changes how Python itself
+    starts (PYTHON*: read before any module is imported, so a forked child would miss it)."""
+    if os.environ.get("APHEX_TESTS_NO_FORKSERVER") or not hasattr(os, "fork"):
+        return False
+    return not any(name.startswith("PYTHON") for name in overrides)
+
+
+def run_tap_aphex(
+    args: t.Sequence[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tap_aphex *args` with ``env``, through this process's fork server."""
+    global _server
+    if _server is None:
+        _server = ForkServer()
+    return _server.run(args, env, timeout)
+
+
+def stop() -> None:
+    global _server
+    if _server is not None:
+        _server.close()
+        _server = None
