@@ -41,8 +41,12 @@ import array, json, os, runpy, signal, socket, sys, threading
 
 import tap_aphex.tap  # what `tap-aphex` imports before it reads its arguments (load_command)
 
-assert threading.active_count() == 1, "a thread was left by the imports: forking is unsafe"
 channel = socket.socket(fileno=int(sys.argv[1]))
+# A thread left by the imports would not be in the children (a fork copies only the calling one):
+# say so and stop, and the runs are exec'd as before.
+if threading.active_count() != 1:
+    sys.exit("the imports left a thread running: no forking")
+channel.sendall(b"ready\n")
 
 
 def receive():
@@ -100,6 +104,7 @@ class ForkServer:
         )
         theirs.close()
         self.replies = ours.makefile("rb")
+        self.ready = self.replies.readline() == b"ready\n"
         self.lock = threading.Lock()  # one run at a time (a test's own threads may call run)
 
     def run(
@@ -181,25 +186,23 @@ def _text(data: bytes) -> str:
 _server: ForkServer | None = None
 
 
-def enabled(overrides: t.Mapping[str, str]) -> bool:
-    """Forking fits unless asked not to, or a test sets a variable that changes how Python itself
-    starts (PYTHON*: read before any module is imported, so a forked child would miss it)."""
-    if os.environ.get("APHEX_TESTS_NO_FORKSERVER") or not hasattr(os, "fork"):
-        return False
-    return not any(name.startswith("PYTHON") for name in overrides)
-
-
-def run_tap_aphex(
-    args: t.Sequence[str], env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """`python -m tap_aphex *args` with ``env``, through this process's fork server."""
+def server(overrides: t.Mapping[str, str]) -> ForkServer | None:
+    """This process's fork server (started on first use), or None where a run with these
+    environment ``overrides`` must be exec'd: when asked (`APHEX_TESTS_NO_FORKSERVER=1`), where
+    there is no fork, where the helper could not start, or for a PYTHON* variable (read as Python
+    itself starts, before any module is imported, so a forked child would miss it)."""
     global _server
+    if os.environ.get("APHEX_TESTS_NO_FORKSERVER") or not hasattr(os, "fork"):
+        return None
+    if any(name.startswith("PYTHON") for name in overrides):
+        return None
     if _server is None:
         _server = ForkServer()
-    return _server.run(args, env, timeout)
+    return _server if _server.ready else None
 
 
 def stop() -> None:
+    """End this process's fork server, if it started one."""
     global _server
     if _server is not None:
         _server.close()

@@ -179,8 +179,8 @@ def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 
     """Run `tap-aphex` with these arguments exactly (files made by the caller): a process of its
     own, forked from one that has imported the SDK already (tests/forkserver.py says why)."""
     environ = {**os.environ, **(env or {})}
-    if forkserver.enabled(env or {}):
-        result = forkserver.run_tap_aphex(args, environ, timeout)
+    if server := forkserver.server(env or {}):
+        result = server.run(args, environ, timeout)
     else:
         result = subprocess.run(
             [sys.executable, "-m", "tap_aphex", *args],
