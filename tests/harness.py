@@ -176,25 +176,32 @@ def signalled(process: subprocess.Popen[str], signum: int, within: float) -> tup
 
 
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
-    """Run `tap-aphex` with these arguments exactly (files made by the caller): a process of its
-    own, forked from one that has imported the SDK already (tests/forkserver.py says why)."""
-    environ = {**os.environ, **(env or {})}
-    if server := forkserver.server(env or {}):
-        result = server.run(args, environ, timeout)
-    else:
-        result = subprocess.run(
-            [sys.executable, "-m", "tap_aphex", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=environ,
-            check=False,
-        )
+    """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
+    result = tap_aphex_process(*args, env=env, timeout=timeout)
     return TapRun(
         parse_messages(result.stdout) if result.returncode == 0 else _parse_lenient(result.stdout),
         returncode=result.returncode,
         stderr=result.stderr,
         stdout=result.stdout,
+    )
+
+
+def tap_aphex_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tap_aphex *args`, run to its end with its output captured, as
+    `subprocess.run(..., capture_output=True, text=True)` gives it: a process of its own, forked
+    from one that has imported the SDK already (tests/forkserver.py says why and how)."""
+    environ = {**os.environ, **(env or {})}
+    if server := forkserver.server(env or {}):
+        return server.run(args, environ, timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tap_aphex", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+        check=False,
     )
 
 
