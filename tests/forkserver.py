@@ -49,13 +49,18 @@ if threading.active_count() != 1:
 channel.sendall(b"ready\n")
 
 
-def receive():
+def receive():  # a request (its length first, then its JSON) and the descriptors sent with it
     fds = array.array("i")
-    data, ancdata, _, _ = channel.recvmsg(1 << 20, socket.CMSG_SPACE(3 * fds.itemsize))
+    data, ancdata, _, _ = channel.recvmsg(1 << 16, socket.CMSG_SPACE(3 * fds.itemsize))
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    return (json.loads(data) if data else None), list(fds)
+    while 0 < len(data) < 8 or len(data) < 8 + int.from_bytes(data[:8], "big"):
+        more = channel.recv(1 << 16)
+        if not more:
+            return None, []
+        data += more
+    return (json.loads(data[8:]) if data else None), list(fds)
 
 
 def child(request, fds):
@@ -94,6 +99,7 @@ class ForkServer:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.channel = ours
+        self.python_variables = _python_variables(os.environ)  # what the helper starts with
         # Pipes for the helper's own stdout and stderr, as `subprocess.run(capture_output=True)`
         # gives a child: the interpreter sizes and buffers `sys.stdout` by what fd 1 is at start.
         self.helper = subprocess.Popen(
@@ -121,7 +127,11 @@ class ForkServer:
         request = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
         fds = array.array("i", [0, out_w, err_w])  # stdin: ours, as `subprocess.run` leaves it
         try:
-            self.channel.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+            message = len(request).to_bytes(8, "big") + request
+            sent = self.channel.sendmsg(
+                [message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())]
+            )
+            self.channel.sendall(message[sent:])  # a large environment may not go in one call
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -186,19 +196,23 @@ def _text(data: bytes) -> str:
 _server: ForkServer | None = None
 
 
-def server(overrides: t.Mapping[str, str]) -> ForkServer | None:
-    """This process's fork server (started on first use), or None where a run with these
-    environment ``overrides`` must be exec'd: when asked (`APHEX_TESTS_NO_FORKSERVER=1`), where
-    there is no fork, where the helper could not start, or for a PYTHON* variable (read as Python
-    itself starts, before any module is imported, so a forked child would miss it)."""
+def server(environ: t.Mapping[str, str]) -> ForkServer | None:
+    """This process's fork server (started on first use), or None where a run with the
+    environment ``environ`` must be exec'd: when asked (`APHEX_TESTS_NO_FORKSERVER=1`), where there
+    is no fork, where the helper could not start, or where a PYTHON* variable differs from the
+    helper's (Python reads them as it starts, before any module: a forked child would miss it)."""
     global _server
     if os.environ.get("APHEX_TESTS_NO_FORKSERVER") or not hasattr(os, "fork"):
         return None
-    if any(name.startswith("PYTHON") for name in overrides):
-        return None
     if _server is None:
         _server = ForkServer()
-    return _server if _server.ready else None
+    if not _server.ready or _python_variables(environ) != _server.python_variables:
+        return None
+    return _server
+
+
+def _python_variables(environ: t.Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in environ.items() if name.startswith("PYTHON")}
 
 
 def stop() -> None:
