@@ -111,13 +111,19 @@ class ForkServer:
         theirs.close()
         self.replies = ours.makefile("rb")
         self.ready = self.replies.readline() == b"ready\n"
-        self.lock = threading.Lock()  # one run at a time (a test's own threads may call run)
+        self.lock = threading.Lock()  # the helper runs one child at a time
 
     def run(
         self, args: t.Sequence[str], env: dict[str, str], timeout: float
-    ) -> subprocess.CompletedProcess[str]:
-        with self.lock:
+    ) -> subprocess.CompletedProcess[str] | None:
+        """The finished run; None, with nothing started, while another of this process's threads
+        has a run going: runs a test starts at once must run at once, so that one is exec'd."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
             return self._run(list(args), env, timeout)
+        finally:
+            self.lock.release()
 
     def _run(
         self, args: list[str], env: dict[str, str], timeout: float

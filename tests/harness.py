@@ -193,8 +193,9 @@ def tap_aphex_process(
     `subprocess.run(..., capture_output=True, text=True)` gives it: a process of its own, forked
     from one that has imported the SDK already (tests/forkserver.py says why and how)."""
     environ = {**os.environ, **(env or {})}
-    if server := forkserver.server(environ):
-        return server.run(args, environ, timeout)
+    server = forkserver.server(environ)
+    if server and (forked := server.run(args, environ, timeout)) is not None:
+        return forked
     return subprocess.run(
         [sys.executable, "-m", "tap_aphex", *args],
         capture_output=True,
