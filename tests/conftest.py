@@ -4,6 +4,7 @@ import os
 import sys
 import typing as t
 
+import forkserver
 import pytest
 from aphex_simulator import Simulator
 from harness import small_organisation
@@ -33,3 +34,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (the default, pyproject.toml): two workers per core. About half of a test's time
     is spent waiting (for a tap subprocess to start, a server, a retry's wait), not computing."""
     return 2 * (os.cpu_count() or 1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The fork server `tap-aphex` runs start from, ended and waited for with this process."""
+    forkserver.stop()

@@ -20,6 +20,7 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import forkserver
 import pytest
 from aphex_simulator import Simulator
 
@@ -195,19 +196,32 @@ def signalled(process: subprocess.Popen[str], signum: int, within: float) -> tup
 
 def run_command(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> TapRun:
     """Run `tap-aphex` with these arguments exactly (files made by the caller)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_aphex", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    result = tap_aphex_process(*args, env=env, timeout=timeout)
     return TapRun(
         parse_messages(result.stdout) if result.returncode == 0 else _parse_lenient(result.stdout),
         returncode=result.returncode,
         stderr=result.stderr,
         stdout=result.stdout,
+    )
+
+
+def tap_aphex_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tap_aphex *args`, run to its end with its output captured, as
+    `subprocess.run(..., capture_output=True, text=True)` gives it: a process of its own, forked
+    from one that has imported the SDK already (tests/forkserver.py says why and how)."""
+    environ = {**os.environ, **(env or {})}
+    server = forkserver.server(environ)
+    if server and (forked := server.run(args, environ, timeout)) is not None:
+        return forked
+    return subprocess.run(
+        [sys.executable, "-m", "tap_aphex", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+        check=False,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import signal
 import subprocess
@@ -33,6 +32,7 @@ from harness import (
     signalled,
     signalled_after_states,
     start_cli,
+    tap_aphex_process,
     wait_until_writing_to_a_full_pipe,
     with_output_closed,
 )
@@ -343,13 +343,7 @@ def test_a_setting_that_cannot_work_is_one_line_naming_it_in_a_sync_and_a_discov
 
 
 def test_discovery_without_settings_is_an_empty_catalog_saying_what_enables_streams() -> None:
-    run = subprocess.run(  # not `run_command`: a catalog is one pretty-printed JSON document
-        [sys.executable, "-m", "tap_aphex", "--discover"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = tap_aphex_process("--discover")  # not `run_command`: a catalog is one JSON document
 
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"streams": []}
@@ -1008,14 +1002,7 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
 
 def discovery(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`tap-aphex --discover` with no config (an empty catalog) and ``env``: one JSON document."""
-    return subprocess.run(
-        [sys.executable, "-m", "tap_aphex", "--discover"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-        check=False,
-    )
+    return tap_aphex_process("--discover", env=env)
 
 
 def test_an_empty_tap_log_level_is_unset_as_the_sdk_reads_it() -> None:
