@@ -69,6 +69,7 @@ _BEYOND_DECIMAL = (
     "{} sent a number beyond what a decimal can hold (an exponent of 19 digits or more); nothing "
     "from that body was used. Tell Aphex (hello@aphex.co)"
 )
+_HEAD_LIMIT = 1 << 20  # the whitespace held while the body's first character is awaited
 #: Yielded when the list opens, so that an empty list is told from a missing one.
 LIST_START = object()
 
@@ -265,12 +266,15 @@ class FilteredBody:
                 raise UnexpectedResponseError(msg) from error
         if self._head is not None:
             chunk = self._head + chunk
-            if len(chunk) < len(codecs.BOM_UTF8) and not final:
-                self._head = chunk  # too short to tell a BOM yet
+            start = chunk.removeprefix(codecs.BOM_UTF8).lstrip()
+            if not final and (
+                len(chunk) < len(codecs.BOM_UTF8) or (not start and len(chunk) < _HEAD_LIMIT)
+            ):
+                self._head = chunk  # too short to tell a BOM, or the body's first character, yet
                 return b""
             self._head = None
             chunk = chunk.removeprefix(codecs.BOM_UTF8)
-            if chunk.lstrip()[:1] == b"<":  # markup, never JSON: refused before more is read
+            if start[:1] == b"<":  # markup, never JSON: refused before more is read
                 raise UnexpectedResponseError(not_json(self._what, self.content_type, "", chunk))
         data = self._held + chunk
         cut = len(data) if final else _safe_cut(data)

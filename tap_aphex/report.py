@@ -131,11 +131,8 @@ def describe(error: Exception) -> str:
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
         # What failed only: whether anything landed or resumes is the run's to say (not a test's).
-        response = error.response
-        said = (
-            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)} "
-            f"persisted after retries.{quoted_body(response)}"
-        )
+        # Its text is `response_error_message`'s: a streamed body was read for it, and closed.
+        said = f"{str(error)[:500]} It persisted after retries."
         if isinstance(error, ServiceUnavailableError):
             return said + (
                 " The Data API answers 503 once the organisation's 20,000 events of the day are "
@@ -172,13 +169,19 @@ def network_failure(error: requests.RequestException) -> str:
 
 
 def html_page(content_type: str | None, head: bytes | str) -> str:
-    """Words for a body that is an HTML page (its type says so, or it starts with ``<``), which
-    no Aphex API sends, never its content (it may be large); "" for any other body."""
-    if "html" not in (content_type or "").lower() and head.lstrip()[:1] not in (b"<", "<"):
+    """Words for a body of markup (its type says HTML, or it starts with ``<``), which no Aphex
+    API sends, never its content (it may be large); "" for any other body."""
+    start = head.lstrip()[:5].lower()
+    start = start.decode("latin-1") if isinstance(start, bytes) else start
+    if "html" in (content_type or "").lower() or start in ("<!doc", "<html"):
+        page = "an HTML page"
+    elif start[:1] == "<":
+        page = "markup (HTML or XML)"  # a cloud storage's or a gateway's XML error, say
+    else:
         return ""
     return (
-        f"an HTML page ({content_type or 'no Content-Type'}), not JSON: a proxy, a login page or "
-        "an error page is likely in between; check the URL and any proxy"
+        f"{page} ({content_type or 'no Content-Type'}), not JSON: a proxy, a login page or an "
+        "error page is likely in between; check the URL and any proxy"
     )
 
 
