@@ -95,7 +95,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
         return response.url.partition("?")[0] in self._answered
 
-    def lost_words(self) -> str:
+    def not_found_again_advice(self) -> str:
         """What a 404 from a URL that answered before means, and what is kept (per API)."""
         return (
             "The same URL answered earlier in this run, so the URL setting is right: the API (or "
@@ -123,7 +123,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
         elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
             raise UnexpectedResponseError(
-                f"{self.response_error_message(response)} {self.lost_words()}"
+                f"{self.response_error_message(response)} {self.not_found_again_advice()}"
             )
         elif status >= HTTPStatus.BAD_REQUEST:
             advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")

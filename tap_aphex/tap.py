@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -168,8 +167,14 @@ class TapAphex(SeamTap):
             # records since the last STATE land here (not if a `tasks` map fails on them too).
             events = self.streams.get(TaskEventsStream.name)
             if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
-                with contextlib.suppress(Exception):
+                try:
                     events.checkpoint()
+                except Exception as landing:  # said; the run's own error goes on
+                    self.logger.warning(
+                        "task_events: the events read since the last STATE did not land (%s); "
+                        "the next run reads them again.",
+                        describe(landing),
+                    )
             # What ends the whole run (a stream map's error) has the last line: the failures
             # before it, which that line would have listed, are said again just before it.
             for failure in self.report.failures:

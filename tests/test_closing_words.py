@@ -204,3 +204,21 @@ def test_a_stream_map_error_in_tasks_leaves_no_state_ahead_of_them() -> None:
     assert log_lines(run.stderr, "ERROR")[-1].startswith("`stream_maps.tasks.x`")
     # The second page's tasks did not all go out: no STATE covers it.
     assert run.bookmark("task_events") == run.bookmark("tasks") == log[499]
+
+
+def test_records_that_cannot_land_after_a_stream_map_error_are_said_and_get_no_state() -> None:
+    with small_organisation() as sim:
+        log = [event["eventId"] for event in sim.event_log.events]
+        handed = [r["eventId"] for r in run_tap(events_config(sim)).records("tasks")]
+        # task_events' map fails 150 records into the second page; tasks' on one before that.
+        failing = next(event_id for event_id in handed if event_id in set(log[500:650]))
+        maps = {"task_events": {"x": failing_on(log[650])}, "tasks": {"x": failing_on(failing)}}
+
+        run = run_cli(events_config(sim, stream_maps=maps))
+
+    assert run.returncode == 1
+    assert log_lines(run.stderr, "ERROR")[-1].startswith("`stream_maps.task_events.x`")
+    (said,) = [line for line in log_lines(run.stderr, "WARNING") if "did not land" in line]
+    assert "`stream_maps.tasks.x`" in said
+    assert "the next run reads them again" in said
+    assert run.bookmark("task_events") == run.bookmark("tasks") == log[499]

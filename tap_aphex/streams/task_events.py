@@ -128,7 +128,7 @@ class TaskEventsStream(AphexStream):
         super().validate_response(response)
 
     @override
-    def lost_words(self) -> str:
+    def not_found_again_advice(self) -> str:
         return (
             f"The page asked with {log_position.asked(self._cursor_sent)} was not found, though "
             "the Data API served earlier pages at this URL in this run, so the URL is right (the "
