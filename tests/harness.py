@@ -64,6 +64,16 @@ class TapRun:
         return self.final_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
 
 
+def selecting(config: dict[str, t.Any], streams: t.Iterable[str]) -> dict[str, t.Any]:
+    """The tap's catalog with only ``streams`` selected, as `--catalog` would give it."""
+    catalog = TapAphex(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 def parse_messages(text: str) -> list[dict[str, t.Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

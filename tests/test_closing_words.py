@@ -16,12 +16,12 @@ from harness import (
     parse_messages,
     run_cli,
     run_tap,
+    selecting,
     signalled_after_states,
     small_organisation,
 )
 
 from tap_aphex.report import RunFailedError
-from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -31,16 +31,6 @@ PLANS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
 
 SOME_LANDED = "part of the run failed, everything else landed (the state holds what was delivered"
 NOTHING_ELSE = "the run failed, with nothing else to read (the state holds what was delivered"
-
-
-def selecting(config: dict[str, t.Any], streams: t.Iterable[str]) -> dict[str, t.Any]:
-    """The tap's catalog with only ``streams`` selected, as `--catalog` would give it."""
-    catalog = TapAphex(config=config).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def failed_run(

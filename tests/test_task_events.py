@@ -12,9 +12,15 @@ from urllib.parse import urlparse
 
 import pytest
 from aphex_simulator import Simulator
-from harness import TapRun, events_config, replay_tasks, run_cli, run_tap, small_organisation
-
-from tap_aphex.tap import TapAphex
+from harness import (
+    TapRun,
+    events_config,
+    replay_tasks,
+    run_cli,
+    run_tap,
+    selecting,
+    small_organisation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -227,19 +233,9 @@ def test_without_page_size_no_page_size_is_sent_whatever_the_limit(simulator: Si
     assert all("pageSize" not in request.query for request in simulator.requests)
 
 
-def catalog_selecting(stream_names: set[str], config: dict[str, t.Any]) -> dict[str, t.Any]:
-
-    catalog = TapAphex(config=config).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in stream_names
-    return catalog
-
-
 def test_tasks_alone_is_incremental_and_complete(simulator: Simulator) -> None:
     config = events_config(simulator)
-    catalog = catalog_selecting({"tasks"}, config)
+    catalog = selecting(config, {"tasks"})
 
     first = run_tap(config, catalog=catalog)
     simulator.append_events(300)
@@ -254,7 +250,7 @@ def test_tasks_alone_is_incremental_and_complete(simulator: Simulator) -> None:
 
 def test_adding_tasks_to_the_selection_later_still_gives_every_task(simulator: Simulator) -> None:
     config = events_config(simulator)
-    events_only = run_tap(config, catalog=catalog_selecting({"task_events"}, config))
+    events_only = run_tap(config, catalog=selecting(config, {"task_events"}))
 
     both = run_tap(config, state=events_only.final_state)
 
@@ -265,7 +261,7 @@ def test_adding_tasks_to_the_selection_later_still_gives_every_task(simulator: S
 
 def test_properties_deselected_in_task_events_leave_tasks_whole(simulator: Simulator) -> None:
     config = events_config(simulator)
-    catalog = catalog_selecting({"task_events", "tasks"}, config)
+    catalog = selecting(config, {"task_events", "tasks"})
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if entry["tap_stream_id"] == "task_events" and metadata["breadcrumb"] in (
