@@ -74,9 +74,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     #: user then (``{status}`` filled in); empty: worded like any other 4xx.
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
     refused_words = ""
-    #: What a 403 and a 404 most likely mean for this stream's API.
+    #: What a 403 most likely means for this stream's API (a 404: `not_found_advice`).
     forbidden_advice = "Check that the key or token may read this API."
-    not_found_advice = "Check the URL in the settings."
     #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
     #: The backoff's first wait, doubled at each try (tests shorten it, as the 503 schedule).
@@ -90,6 +89,11 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
+
+    @property
+    def not_found_advice(self) -> str:
+        """What a 404 to a URL that never answered most likely means."""
+        return "Check the URL in the settings."
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
@@ -113,8 +117,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     def _refuse_failed(self, response: requests.Response) -> None:
         status = response.status_code
-        if status < HTTPStatus.MULTIPLE_CHOICES:
-            self._answered.add(response.url.partition("?")[0])
         if status in self.refused_statuses and self.refused_words:
             raise AuthenticationError(self.refused_words.format(status=status))
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
@@ -159,7 +161,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         """Bound the whole response by `request_timeout` from when it was sent: requests' own
         timeout bounds each socket read, so a body that trickles in would never time out. A
         redirect is refused here, before requests reads its `Location` (it fails on one that is
-        not UTF-8, even with redirects off)."""
+        not UTF-8, even with redirects off). A 2xx status line proves the URL, whatever the body
+        does next (`answered_before`)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
             raise RedirectRefusedError(
@@ -167,6 +170,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
+        if response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # its status line is enough
+            self._answered.add(response.url.partition("?")[0])
         left = self.timeout - response.elapsed.total_seconds()
         late = (
             f"the response from {safe_url(response.url)} took longer than "

@@ -433,11 +433,11 @@ def not_json(what: str, content_type: str | None, detail: str, head: bytes = b""
     """A body that is not JSON, in one wording for both APIs (``detail``: the decoder's words or
     the body's size); an HTML page is said to be one."""
     if page := html_page(content_type, head):
-        return f"{what} answered with {page}. Nothing from it was used"
+        return f"{what} answered with {page}. Nothing from it was used."
     return (
         f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
         f"{detail}); nothing from it was used. If it persists, check any proxy in between, or "
-        "tell Aphex (hello@aphex.co)"
+        "tell Aphex (hello@aphex.co)."
     )
 
 

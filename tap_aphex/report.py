@@ -65,10 +65,10 @@ class RunFailedError(AphexError):
         if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
             super().__init__(f"the connection test failed: {listed}")
             return
-        count = len(failures)  # "everything else" only if there was: one stream selected may fail
+        count = len(failures)  # "the rest" only if there was: one stream selected may fail
         if others_landed:
             what = "part of the run failed" if count == 1 else f"{count} parts failed"
-            what += ", everything else landed"
+            what += ", the rest of what was read landed"  # not "everything": a 503 stops early
         elif count == 1:
             what = "the run failed, with nothing else to read"
         else:
@@ -263,7 +263,11 @@ class RunReport:
             stop = self.stops.get(name)
             # A stream's line counts its records; a part's (a project's) says only how it ended.
             records, files = self.records_sent[name], self.batch_files[name]
-            sent = "" if stop and stop.part else f"{records:,} records sent"
+            sent = (
+                ""
+                if stop and stop.part
+                else f"{records:,} record{'' if records == 1 else 's'} sent"
+            )
             if files:  # their records are in the files, not counted
                 sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if records else "")
             line = f"{name}: {sent}"

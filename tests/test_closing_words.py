@@ -1,4 +1,4 @@
-"""The run's closing words say what is true: a failed run claims that "everything else landed"
+"""The run's closing words say what is true: a failed run says "the rest of what was read landed"
 only when something else was read and landed, and an interrupted run sums up what went out (records,
 or BATCH files) before its last line. Real runs over HTTP against the simulator."""
 
@@ -29,7 +29,9 @@ if t.TYPE_CHECKING:
 LOG = ("task_events", "tasks", "task_statuses")
 PLANS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
 
-SOME_LANDED = "part of the run failed, everything else landed (the state holds what was delivered"
+SOME_LANDED = (
+    "part of the run failed, the rest of what was read landed (the state holds what was delivered"
+)
 NOTHING_ELSE = "the run failed, with nothing else to read (the state holds what was delivered"
 
 
@@ -76,7 +78,7 @@ def two_projects() -> t.Iterator[Simulator]:
         ({"P0"}, {"P1"}, PLANS, SOME_LANDED),
         ({"log"}, {"P0"}, LOG + PLANS, SOME_LANDED),
         ({"P0"}, {"log"}, LOG + PLANS, SOME_LANDED),
-        ({"log", "P0"}, {"P1"}, LOG + PLANS, "2 parts failed, everything else landed"),
+        ({"log", "P0"}, {"P1"}, LOG + PLANS, "2 parts failed, the rest of what was read landed"),
     ],
 )
 def test_a_failed_run_says_everything_else_landed_only_when_something_else_did(
@@ -94,7 +96,7 @@ def test_a_failed_run_says_everything_else_landed_only_when_something_else_did(
 
     assert expected in said
     if expected != SOME_LANDED and "2 parts failed" not in expected:
-        assert "everything else" not in said
+        assert "the rest of what was read" not in said
 
 
 def test_the_command_ends_a_run_of_one_failed_stream_with_words_that_are_true(

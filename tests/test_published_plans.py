@@ -161,7 +161,7 @@ def test_an_expired_token_fails_that_project_only_and_the_run_ends_non_zero(
     summary = run.stderr.strip().splitlines()[-1]
     assert f"project {expired.name}: The Published Plans API refused the token" in summary
     assert "Integrations page" in summary
-    assert "part of the run failed, everything else landed" in summary
+    assert "part of the run failed, the rest of what was read landed" in summary
     # Said when it happened and on the last line; the summary before it says only the stop.
     assert run.stderr.count("The Published Plans API refused the token") == 2
     assert f"Summary: published_plans ({expired.name}): stopped: failure" in run.stderr
@@ -588,7 +588,7 @@ def test_a_broken_document_fails_its_project_only_and_the_event_log_still_lands(
     assert (
         "project Broken: The Published Plans API answered with a body that is not JSON" in summary
     )
-    assert "part of the run failed, everything else landed" in summary
+    assert "part of the run failed, the rest of what was read landed" in summary
     assert "Traceback" not in run.stderr
     assert {p["context"]["accountId"] for p in plan_partitions(run)} == {healthy.account_id}
 

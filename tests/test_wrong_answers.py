@@ -54,13 +54,29 @@ def test_a_404_for_a_later_page_is_no_url_setting_and_the_state_stays_at_what_la
     last = failed.stderr.strip().splitlines()[-1]
     first_page = [e["eventId"] for e in sim.event_log.events[:PAGE]]
     assert f"The page asked with startAfter={first_page[-1]} was not found" in last
-    assert "served earlier pages" in last
+    assert "answered at this URL earlier in this run" in last
     assert "api_url" not in failed.stderr
     assert [r["eventId"] for r in failed.records("task_events")] == first_page
     assert failed.bookmark("task_events") == first_page[-1] == failed.bookmark("tasks")
     resumed = run_tap(events_config(sim), state=failed.final_state)
     rest = [e["eventId"] for e in sim.event_log.events[PAGE:]]
     assert [r["eventId"] for r in resumed.records("task_events")] == rest
+
+
+def test_a_404_after_an_answer_that_broke_off_is_no_url_setting_either(sim: Simulator) -> None:
+    """A 200 whose body broke off proved the URL as well as a whole one: its retry's 404 is the
+    API's failure, for the Data API as for a project (whose bodies stream)."""
+    sim.inject_fault("truncate")
+    sim.inject_fault("404")
+
+    failed = run_cli(events_config(sim))
+
+    assert failed.returncode != 0
+    last = failed.stderr.strip().splitlines()[-1]
+    assert "The page asked with no startAfter was not found" in last
+    assert "api_url" not in failed.stderr
+    assert failed.records("task_events") == []
+    assert "replication_key_value" not in json.dumps(failed.final_state)  # no position
 
 
 def test_a_404_for_the_first_request_still_names_api_url(sim: Simulator) -> None:
@@ -73,6 +89,21 @@ def test_a_404_for_the_first_request_still_names_api_url(sim: Simulator) -> None
     assert failed.records("task_events") == []
 
 
+def test_a_404_for_a_resumed_runs_first_request_names_the_cursor_too(sim: Simulator) -> None:
+    """The URL is most likely wrong, but the state's cursor may be what is not found."""
+    state = run_tap(events_config(sim, max_events_per_run=PAGE)).final_state
+    sim.inject_fault("404")
+
+    failed = run_cli(events_config(sim), state)
+
+    assert failed.returncode != 0
+    last = failed.stderr.strip().splitlines()[-1]
+    cursor = sim.event_log.events[PAGE - 1]["eventId"]
+    assert "Check `api_url`" in last
+    assert f"the cursor sent (startAfter={cursor}, from the state)" in last
+    assert failed.final_state == state
+
+
 def test_a_404_for_a_later_page_is_a_system_error_under_source_aphex(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -82,7 +113,7 @@ def test_a_404_for_a_later_page_is_a_system_error_under_source_aphex(
 
     (error,) = result.errors()
     assert error["failure_type"] == "system_error", error
-    assert "was not found, though the Data API served earlier pages" in error["message"]
+    assert "was not found, though the Data API answered at this URL earlier" in error["message"]
     assert "api_url" not in error["message"]
     last_delivered = sim.event_log.events[PAGE - 1]["eventId"]
     assert result.states("task_events")[-1]["replication_key_value"] == last_delivered

@@ -60,7 +60,6 @@ class TaskEventsStream(AphexStream):
         "organisation on the Enterprise plan, and that nothing between us and the API (a proxy) "
         "changes the GET request."
     )
-    not_found_advice = "Check `api_url`: copy it again from the Data API's documentation."
     refused_words = (
         "The Data API refused the key (HTTP {status}). Check the `api_key` setting: it must be "
         "your organisation's Data API key (Enterprise plan)."
@@ -127,11 +126,23 @@ class TaskEventsStream(AphexStream):
             raise CursorRejectedError(log_position.refused_query(quoted_body(response), *sent))
         super().validate_response(response)
 
+    @property
+    @override
+    def not_found_advice(self) -> str:
+        advice = "Check `api_url`: copy it again from the Data API's documentation."
+        if self._start and self._start.cursor:  # the vendor says 400 to a cursor it does not know
+            source = "the state" if self._start.origin == "state" else "`start_after`"
+            advice += (
+                f" If it is right, the cursor sent ({log_position.asked(self._start.cursor)}, "
+                f"from {source}) may be what the API does not know."
+            )
+        return advice
+
     @override
     def not_found_again_advice(self) -> str:
         return (
             f"The page asked with {log_position.asked(self._cursor_sent)} was not found, though "
-            "the Data API served earlier pages at this URL in this run, so the URL is right (the "
+            "the Data API answered at this URL earlier in this run, so the URL is right (the "
             "API no longer knows that cursor, or a proxy failed). The events before it are "
             "delivered and the state points at the last of them; the next run asks again from "
             "there. If it persists, tell Aphex (hello@aphex.co)."
