@@ -32,6 +32,7 @@ from tap_aphex.report import (
     AuthenticationError,
     ConfigError,
     RunFailedError,
+    StopReason,
     describe,
     stream_map_problem,
 )
@@ -39,7 +40,9 @@ from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
+
+    from singer_sdk import Stream
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -207,12 +210,47 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
         # follows). None of them says that anything else landed: there may be nothing else.
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(_trace(failure, message))
-        writer.finish(complete=False)
-        if isinstance(error, RunFailedError):
+        if isinstance(error, RunFailedError):  # every stream ran: each ended as its stop says
+            writer.finish(incomplete=ended_by_failures(tap, modes))
             return 1
+        writer.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
         raise
-    writer.finish(complete=True)
+    writer.finish(incomplete=set())
     return 0
+
+
+def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
+    """The selected streams a failure ended: each stream, or stream of a project, that stopped on
+    a failure, with every stream it feeds (task_events feeds tasks and task_statuses; a project's
+    published plans feed its table streams). One project of several failing leaves its streams
+    INCOMPLETE, as part of their data did not land; a daily-limit stop is no failure."""
+    ended: set[str] = set()
+    for name, stop in tap.report.stops.items():
+        if stop.reason is not StopReason.FAILURE:
+            continue
+        # A project's stop is named after its stream: "published_plans (<project>)".
+        stream = next(
+            (
+                s
+                for s in tap.streams.values()
+                if name == s.name or (stop.part and name.startswith(f"{s.name} ("))
+            ),
+            None,
+        )
+        ended |= _fed_by(stream) if stream is not None else set(selected)
+    ended &= set(selected)
+    if tap.report.failures and not ended:
+        # A failure no stop names (none is known): no stream can be said to have read it all.
+        return set(selected)
+    return ended
+
+
+def _fed_by(stream: Stream) -> set[str]:
+    """`stream` and every stream it feeds, however deep."""
+    fed = {stream.name}
+    for child in stream.child_streams:
+        fed |= _fed_by(child)
+    return fed
 
 
 def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:

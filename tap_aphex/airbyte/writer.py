@@ -30,7 +30,7 @@ from tap_aphex.logs import one_line, run_secrets, without_secrets
 from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Collection, Iterable, Iterator
 
 AirbyteMessage = dict[str, t.Any]
 
@@ -210,10 +210,11 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         """Not used: `write_message` translates first, and one Singer message may become two."""
         raise NotImplementedError
 
-    def finish(self, *, complete: bool) -> None:
-        """The closing status of each selected stream (COMPLETE, or INCOMPLETE after a failure)."""
+    def finish(self, incomplete: Collection[str]) -> None:
+        """The closing status of each selected stream: INCOMPLETE for those in `incomplete` (a
+        failure ended them), COMPLETE for the others (their own read ended as it should)."""
         for stream in self._configured:
-            self._status(stream, "COMPLETE" if complete else "INCOMPLETE")
+            self._status(stream, "INCOMPLETE" if stream in incomplete else "COMPLETE")
 
     def _status(self, stream: str, status: str) -> None:
         if stream not in self._statuses and status != "STARTED":
