@@ -125,7 +125,8 @@ def t_int(value: object) -> int:
     ("largest", "words"),
     [
         (0, "likely the API's 32 MB response limit, or the server failing"),  # none arrived
-        (50_000, "likely the server failing: the largest answer that arrived was 0.05 MB, far "),
+        (50_000, "likely the server failing: the largest answer that arrived was 50 KB, far "),
+        (7_000_000, "likely the server failing: the largest answer that arrived was 7.0 MB, far"),
         (20_000_000, "likely the API's 32 MB response limit, or the server failing"),
     ],
 )

@@ -109,6 +109,10 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def size_in_words(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
+
+
 def in_the_future(moment: dt.datetime) -> bool:
     return moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
 
@@ -363,7 +367,7 @@ class ProjectRead:
         if 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT:
             return (
                 f"likely the server failing: the largest answer that arrived was "
-                f"{self.largest / 1e6:.3g} MB, far below the API's 32 MB response limit"
+                f"{size_in_words(self.largest)}, far below the API's 32 MB response limit"
             )
         return "likely the API's 32 MB response limit, or the server failing"
 
