@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_aphex.streams.plan_progress import LimitPolicy, Step
+from tap_aphex.streams.plan_progress import LimitPolicy, ProjectRead, Step, numbered_on
 
 # An answer is ("ok", versions received, reached back far enough) or ("500",).
 Answer = tuple[object, ...]
@@ -119,3 +119,42 @@ def test_a_configured_limit_above_the_cap_is_asked_as_configured_and_not_grown()
 def t_int(value: object) -> int:
     assert isinstance(value, int)
     return value
+
+
+@pytest.mark.parametrize(
+    ("largest", "words"),
+    [
+        (0, "likely the API's 32 MB response limit, or the server failing"),  # none arrived
+        (50_000, "likely the server failing: the largest answer that arrived was 50 KB, far "),
+        (7_000_000, "likely the server failing: the largest answer that arrived was 7.0 MB, far"),
+        (20_000_000, "likely the API's 32 MB response limit, or the server failing"),
+    ],
+)
+def test_two_500s_are_said_by_the_size_of_the_answers_that_arrived(
+    largest: int, words: str
+) -> None:
+    read = ProjectRead("P", {}, LimitPolicy(5))
+    read.largest = largest
+
+    assert read.server_errors().startswith(words)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "after", "proven"),
+    [
+        ([29, 27, 28], 26, True),  # any order
+        ([27], 26, True),
+        ([28, 29], 26, False),  # a hole: 27 missing
+        ([27, 27, 28], 26, False),  # a repeat
+        ([27, None, 28], 26, False),  # an entry with no number
+        ([27, 28.0], 26, False),  # not a whole number
+        ([27, True], 26, False),
+        ([26, 27], 26, False),  # the bookmark's own: the id rule decides that
+        ([27, 28], None, False),  # no bookmark number
+        ([], 26, False),
+    ],
+)
+def test_numbers_prove_no_gap_only_when_they_run_on_from_the_bookmarks(
+    numbers: list[object], after: object, proven: bool
+) -> None:
+    assert numbered_on(numbers, after) is proven

@@ -308,10 +308,13 @@ class VersionScan:
         self._in_versions = False
         self._entry: dict[str, t.Any] | None = None  # an entry's scalars, by key
         self.received = 0
+        self.size = 0  # the bytes of the answer (its body as it came, gzip undone)
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
+        self.numbers: list[object] = []  # each entry's `version` number (None: it has none)
         self.readable = True  # False: not JSON; the reader will say what is wrong
 
     def feed(self, chunk: bytes | None) -> None:
+        self.size += len(chunk or b"")
         if not self.readable:
             return
         try:
@@ -333,6 +336,8 @@ class VersionScan:
             elif depth == 2 and self._in_versions and event != "end_map":
                 self.received += 1  # an entry of the versions list, whatever it is
                 self._entry = {} if event == "start_map" else None
+                if self._entry is None:
+                    self.numbers.append(None)  # not an object: no number to prove anything
             elif depth == 3 and self._entry is not None and event in _SCALARS:
                 # As the reader will see it: ijson's exact decimal a float (`json_float`).
                 exact = value.__class__ is Decimal
@@ -342,6 +347,7 @@ class VersionScan:
                 published = published_of(self._entry.get("publishedAt"))
                 if version_id is not None and published is not None:
                     self.placed.append((version_id, published))
+                self.numbers.append(self._entry.get("version"))
                 self._entry = None
         del self._events[:]
 

@@ -27,7 +27,7 @@ from tap_aphex.report import AphexError
 from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
-from tap_aphex.streams.plan_progress import Step
+from tap_aphex.streams.plan_progress import Step, plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -114,6 +114,7 @@ class ProjectDownload:
     answers: list[Spool] = field(default_factory=list)  # each 200 answer's body, in order
     error: BaseException | None = None  # what ended its asks early (an HTTP failure, say)
     finished: bool = False
+    failed: bool = False  # its read failed after the download (a page, a broken document)
     started: float | None = None  # time.monotonic() when its first ask went out
     seconds: float = 0.0  # from its first ask to its last answer's last byte
     requests: int = 0
@@ -212,7 +213,7 @@ class PlansRun:
             self._lock.notify_all()
         for download in self.projects.values():
             download.discard()
-        done = [d for d in self.projects.values() if d.finished and d.error is None]
+        done = [d for d in self.projects.values() if d.finished and not (d.error or d.failed)]
         if interrupted or not done:
             return
         begun = min(t.cast("float", d.started) for d in done)
@@ -220,7 +221,7 @@ class PlansRun:
         slowest = sorted(done, key=lambda d: d.seconds, reverse=True)[:3]  # named in the summary
         named = ", ".join(f"{d.read.label} ({d.seconds:.2f} s)" for d in slowest)
         line = (
-            f"published plans: {len(done)} project{'s' if len(done) != 1 else ''} downloaded in "
+            f"published plans: {plural(len(done), 'project')} downloaded in "
             f"{ended - begun:.2f} s, up to {self.workers} at a time; slowest: {named}"
         )
         self.stream.logger.debug("%s", line)
@@ -322,19 +323,19 @@ def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
         )
     elif read.step is Step.SHRINK:
         logger.warning(
-            "Project %s: server error (HTTP 500) again, likely the API's 32 MB response "
-            "limit; asking again with limit=%d.",
+            "Project %s: server error (HTTP 500) again, %s; asking again with limit=%d.",
             label,
+            read.server_errors(),
             limit,
         )
     elif read.step is Step.GROW:
         first_run = read.oldest is None  # expected then: its closing line says it all
         logger.log(
             logging.DEBUG if first_run else logging.INFO,
-            "Project %s: the API returned %d versions, as many as asked, and older ones are "
+            "Project %s: the API returned %s, as many as asked, and older ones are "
             "still needed (%s); asking for %d.",
             label,
-            read.received,
+            plural(read.received, "version"),
             "the whole history" if first_run else "back to the last landed",
             limit,
         )

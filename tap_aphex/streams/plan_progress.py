@@ -7,7 +7,10 @@ time and the highest `version` number landed. New is published after it, or at i
 an id not landed then, or numbered past every version landed (a backdated version; a bookmark a
 clock gone wrong left in the future). A short answer whose oldest version is newer than the bookmark
 leaves a gap (`Step.GAP`: a server that caps `limit`, or versions past the API's six months) that
-asking for more cannot close: the bookmarks stay, so no version is ever passed over.
+asking for more cannot close: the bookmarks stay, so no version is ever passed over. So does an
+answer the size limit or the tap's cap stops short of the bookmark (`Step.SIZE_LIMIT`, `Step.CAP`).
+None of them is a gap when the answer's `version` numbers prove that nothing is missing: they run
+on from the bookmark's (its number + 1, + 2, ..., each once, none absent; `numbered_on`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ SKIPPED_SAID = "skipped_said"
 MAX_SKIPPED_SAID = 100
 #: How far `limit` grows. The API keeps six months of history: 26 weekly versions, 183 daily.
 MAX_LIMIT = 1000
+#: The Published Plans API's response limit (32 MB), and an answer far below it: when the largest
+#: answer that arrived was this small, a 500 for twice as many versions is no size limit.
+RESPONSE_LIMIT_BYTES = 32_000_000
+FAR_BELOW_RESPONSE_LIMIT = RESPONSE_LIMIT_BYTES // 4
 
 
 def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -86,6 +93,24 @@ def is_count(number: object) -> t.TypeGuard[int]:
     """A `version` number as the assumed shape has it: a whole number, 0 or more (``true`` and
     ``12.0`` are none)."""
     return number.__class__ is int and number >= 0
+
+
+def numbered_on(numbers: list[object], after: object) -> bool:
+    """The answer's `version` numbers are exactly ``after`` + 1, + 2, ... (each once, in any
+    order, every entry numbered): it holds every version published since the one numbered
+    ``after`` (the answer is the newest versions; the numbers are assumed: docs/assumptions.md).
+    Anything else (no number, one not whole, a hole, a repeat, no ``after``) proves nothing."""
+    if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
+        return False
+    return sorted(t.cast("list[int]", numbers)) == list(range(after + 1, after + len(numbers) + 1))
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def size_in_words(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
 
 
 def in_the_future(moment: dt.datetime) -> bool:
@@ -254,6 +279,8 @@ class ProjectRead:
     first: dt.datetime | None = None  # the oldest version landed
     lowest: int | None = None  # the lowest `version` number landed
     last: dt.datetime | None = None  # the newest version landed
+    numbered_on: bool = False  # the last answer's numbers run on from the bookmark's (no gap)
+    largest: int = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
 
     def __post_init__(self) -> None:
         self.landing = {stream: Mark() for stream in self.marks}
@@ -268,6 +295,8 @@ class ProjectRead:
     def answered(self, scan: VersionScan, asked: int) -> None:
         """The policy's step after an answer the download thread scanned."""
         self.received, self.asked = scan.received, asked
+        self.largest = max(self.largest, scan.size)
+        self.numbered_on = False  # each answer proves it anew (the last one is the largest)
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
         elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
@@ -284,6 +313,13 @@ class ProjectRead:
             else:
                 reached_back = any(published <= when for _, published in scan.placed)
             short_of = all(published > when for _, published in scan.placed)
+            # Every stream's bookmark numbered: the answer must run on from the lowest of them.
+            # It proves no gap only; the policy still asks as it would (a version published
+            # last but dated before the answer's oldest would be numbered past all of them).
+            marked = [mark.version for mark in self.marks.values()]
+            counts = [n for n in marked if is_count(n)]
+            after = min(counts) if len(counts) == len(marked) else None
+            self.numbered_on = numbered_on(scan.numbers, after)
             self.step = self.policy.after_response(
                 scan.received, reached_back=reached_back, short_of=short_of
             )
@@ -323,7 +359,17 @@ class ProjectRead:
     @property
     def left_a_gap(self) -> bool:
         """Versions newer than the bookmark may be missing: its bookmarks must not move."""
-        return self.oldest is not None and self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
+        stopped_short = self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
+        return self.oldest is not None and stopped_short and not self.numbered_on
+
+    def server_errors(self) -> str:
+        """What a second HTTP 500 likely means, by the size of the answers that did arrive."""
+        if 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT:
+            return (
+                f"likely the server failing: the largest answer that arrived was "
+                f"{size_in_words(self.largest)}, far below the API's 32 MB response limit"
+            )
+        return "likely the API's 32 MB response limit, or the server failing"
 
     def move_bookmarks(
         self, parent: Stream, context: Mapping[str, t.Any] | None

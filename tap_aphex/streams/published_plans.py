@@ -29,7 +29,14 @@ from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, projec
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import Step, is_count, project_only, read_project, unused_state
+from tap_aphex.streams.plan_progress import (
+    Step,
+    is_count,
+    plural,
+    project_only,
+    read_project,
+    unused_state,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -186,6 +193,7 @@ class PublishedPlansStream(AphexStream):
                     what = f"{type(error).__name__}: {error!s:.200}"
                     error = AphexError(f"could not read its published plans ({what})")
                 self.report_failure(f"project {read.label}", error)
+                download.failed = True  # not one of the projects downloaded, in the summary
                 # Versions come in no promised order, so what this run saw proves nothing about
                 # what it missed: each stream's progress on the project is dropped.
                 for stream in read.marks:
@@ -259,7 +267,7 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
 def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
     """How far back a project's read got, when it is news: a first run, a gap, versions lost."""
     out_of_reach = {
-        Step.SIZE_LIMIT: "the API's 32 MB response limit",
+        Step.SIZE_LIMIT: f"HTTP 500 when asking for more ({read.server_errors()})",
         Step.CAP: f"the tap's cap of {read.policy.limit} versions a request",
     }.get(read.step)
     span = (
@@ -270,37 +278,46 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
     if read.left_a_gap:
         oldest = t.cast("Mark", read.oldest)  # a gap is between the bookmark and the answer
         why = f"{out_of_reach} keeps older versions out of reach"
+        # Advice true to the cause: a larger limit helps only where the tap's own cap stopped it.
+        advice = f"raise `published_plans_limit` above {read.policy.limit} to reach them"
         if read.step is Step.GAP:
             why = (
-                f"the API answered {read.received} versions, fewer than the {read.asked} "
-                f"asked, and the oldest of them (published {when(read.first)}) is newer than "
-                f"the last version landed (published {when(oldest.when)})"
+                f"the API answered {plural(read.received, 'version')}, fewer than the "
+                f"{read.asked} asked, and the oldest of them (published {when(read.first)}) is "
+                f"newer than the last version landed (published {when(oldest.when)})"
             )
+            advice = (
+                "a larger `published_plans_limit` cannot help (the server answers fewer than "
+                "asked, or the versions fell out of the six months the API keeps): ask the "
+                "vendor if this repeats"
+            )
+        elif read.step is Step.SIZE_LIMIT:
+            advice = "a larger `published_plans_limit` cannot help: ask the vendor if this repeats"
         missed = "an unknown number of versions"
         if is_count(read.lowest) and is_count(oldest.version):
             count = read.lowest - oldest.version - 1
             if count > 0:
-                missed = f"{count} version{'s' if count != 1 else ''}"
+                missed = plural(count, "version")
         logger.warning(
             "Project %s: %s: %s published between %s and %s did not land. The project's "
-            "bookmarks stay at %s, so the next run asks for them again (the %d versions that "
-            "landed now land again then, which an upsert on the key absorbs); raise "
-            "`published_plans_limit` or ask the vendor if this repeats.",
+            "bookmarks stay at %s, so the next run asks for them again (the %s that "
+            "landed now land again then, which an upsert on the key absorbs); %s.",
             read.label,
             why,
             missed,
             when(oldest.when),
             when(read.first) if read.first else "now",
             when(oldest.when),
-            read.landed,
+            plural(read.landed, "version"),
+            advice,
         )
-    elif out_of_reach:  # and no bookmark: a first run
+    elif out_of_reach and read.oldest is None:  # a first run
         logger.warning(
-            "Project %s: %s keeps older versions out of reach: %d versions landed (%s), "
+            "Project %s: %s keeps older versions out of reach: %s landed (%s), "
             "reaching back to %s; versions published before that cannot be fetched.",
             read.label,
             out_of_reach,
-            read.landed,
+            plural(read.landed, "version"),
             span,
             when(read.first, DAY),
         )
@@ -310,9 +327,9 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
         logger.info(
             "Project %s: read the whole history the API keeps (its first run, or a table "
-            "newly selected): %d versions landed (%s%s).",
+            "newly selected): %s landed (%s%s).",
             read.label,
-            read.landed,
+            plural(read.landed, "version"),
             span,
             first,
         )

@@ -1,0 +1,166 @@
+"""When a later read is a gap and when it is not, and what its words say, over real HTTP against
+the simulator.
+
+- An answer whose `version` numbers run on from the bookmark's (`bookmark_version` + 1, each once,
+  none absent) holds every version published since: no gap, the bookmarks move, even when the
+  answer is short of what was asked (a server that caps `limit`) or the size limit stops growth.
+- A gap's advice fits its cause: a larger `published_plans_limit` cannot help a server that
+  answers fewer than asked, nor a response size limit.
+- Two 500s with small answers are said to be a failing server, not the 32 MB limit.
+- The closing line's count of projects downloaded leaves out a project whose answer failed.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from aphex_simulator import PlanProject, Simulator
+from harness import TapRun, log_lines, run_cli, run_tap
+
+PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
+
+
+def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
+    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
+    return {"projects": entries, **settings}
+
+
+def partition(run: TapRun, stream: str, project: PlanProject) -> dict[str, t.Any]:
+    partitions = run.final_state["bookmarks"][stream]["partitions"]
+    (found,) = [p for p in partitions if p["context"]["accountId"] == project.account_id]
+    return t.cast("dict[str, t.Any]", found)
+
+
+def numbers(run: TapRun) -> list[int]:
+    return sorted(record["version"] for record in run.records("published_plans"))
+
+
+def assert_no_gap(first: TapRun, second: TapRun, project: PlanProject, published: int) -> None:
+    """Every version published since landed, nothing is said missing, every bookmark moved."""
+    assert second.returncode == 0, second.stderr
+    before = partition(first, "published_plans", project)["bookmark_version"]
+    assert numbers(second) == list(range(before + 1, before + published + 1))
+    assert "did not land" not in second.stderr
+    assert "versions missing" not in second.stderr
+    assert f"published_plans ({project.name}): stopped: up to date" in second.stderr
+    for stream in PLAN_STREAMS:
+        moved = partition(second, stream, project)
+        assert moved["bookmark_version"] == before + published
+        assert (
+            moved["replication_key_value"]
+            > (partition(first, stream, project)["replication_key_value"])
+        )
+
+
+@pytest.mark.parametrize("limit", [5, 100])
+def test_a_capped_answer_numbered_on_from_the_bookmark_is_no_gap(limit: int) -> None:
+    # The server answers at most 8; exactly 8 were published: the answer is short of what was
+    # asked and reaches back to no landed version, yet its numbers prove nothing is missing.
+    with Simulator(seed=5, events=0, plan_projects=2, plan_tasks=4, plans_max_limit=8) as sim:
+        project = sim.plan_projects[1]
+        first = run_tap(plans_config(sim.plan_projects, published_plans_limit=limit))
+        for _ in range(8):
+            sim.publish_version(project.account_id)
+
+        second = run_cli(
+            plans_config(sim.plan_projects, published_plans_limit=limit), first.final_state
+        )
+        third = run_cli(
+            plans_config(sim.plan_projects, published_plans_limit=limit), second.final_state
+        )
+
+    assert_no_gap(first, second, project, 8)
+    assert third.records("published_plans") == []  # not sent again
+
+
+def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> None:
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=40) as probe:
+        account = probe.plan_projects[0].account_id
+        for _ in range(12):
+            probe.publish_version(account)
+        size_of_12 = len(json.dumps(probe.plan_document(account, 12)))
+    # Room for 12 versions, not for 24: the API answers 24 or more with HTTP 500.
+    with Simulator(
+        seed=17, events=0, plan_projects=1, plan_tasks=40, max_response_bytes=size_of_12 + 1024
+    ) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project], published_plans_limit=2))
+        for _ in range(12):
+            sim.publish_version(project.account_id)
+
+        second = run_cli(plans_config([project], published_plans_limit=50), first.final_state)
+
+    assert [r.query["limit"] for r in sim.requests][-5:] == ["50", "50", "25", "12", "24"]
+    assert_no_gap(first, second, project, 12)
+    assert "out of reach" not in second.stderr
+
+
+def test_a_real_gap_says_a_larger_limit_cannot_help_a_server_that_caps_it() -> None:
+    with Simulator(seed=5, events=0, plan_projects=1, plan_tasks=4, plans_max_limit=5) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project], published_plans_limit=10))
+        for _ in range(12):
+            sim.publish_version(project.account_id)
+
+        second = run_cli(plans_config([project], published_plans_limit=10), first.final_state)
+
+    (warning,) = [line for line in log_lines(second.stderr, "WARNING") if "did not land" in line]
+    assert "7 versions published between" in warning
+    assert "raise `published_plans_limit`" not in warning
+    assert "a larger `published_plans_limit` cannot help" in warning
+    assert f"published_plans ({project.name}): stopped: versions missing" in second.stderr
+    before = partition(first, "published_plans", project)
+    assert partition(second, "published_plans", project) == before
+
+
+def test_two_500s_with_small_answers_are_said_to_be_the_server_not_the_size_limit() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project], published_plans_limit=1))
+        for _ in range(4):
+            sim.publish_version(project.account_id)
+        for kind in ("stall", "500", "stall", "500"):  # an answer, a 500, an answer, a 500
+            sim.set_plan_fault(
+                project.account_id, kind, stall_seconds=0 if kind == "stall" else None
+            )
+
+        second = run_cli(plans_config([project], published_plans_limit=1), first.final_state)
+
+    assert second.returncode == 0, second.stderr
+    (warning,) = [line for line in log_lines(second.stderr, "WARNING") if "did not land" in line]
+    assert "32 MB response limit keeps" not in warning
+    assert "the server failing" in warning
+    assert "far below the API's 32 MB response limit" in warning
+    assert "2 versions published between" in warning  # still a gap: the bookmark stays
+    assert partition(second, "published_plans", project) == (
+        partition(first, "published_plans", project)
+    )
+
+
+def test_a_project_that_failed_is_not_counted_as_downloaded() -> None:
+    with Simulator(seed=8, events=0, plan_projects=2, plan_tasks=4) as sim:
+        page, healthy = sim.plan_projects
+        sim.set_plan_fault(page.account_id, "garbage")  # an HTML page, HTTP 200
+
+        run = run_cli(plans_config(sim.plan_projects))
+
+    assert f"published_plans ({page.name}): stopped: failure" in run.stderr
+    (summary,) = [line for line in run.stderr.splitlines() if "published plans: " in line]
+    assert "published plans: 1 project downloaded in" in summary
+    assert f"slowest: {healthy.name} (" in summary
+    assert page.name not in summary
+
+
+def test_one_version_is_said_in_the_singular() -> None:
+    with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
+        (project,) = sim.plan_projects
+        first = run_tap(plans_config([project], published_plans_limit=1))
+        for _ in range(2):
+            sim.publish_version(project.account_id)
+
+        second = run_cli(plans_config([project], published_plans_limit=1), first.final_state)
+
+    assert "the API returned 1 version, as many as asked" in second.stderr
+    assert "1 versions" not in second.stderr
