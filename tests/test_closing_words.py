@@ -214,3 +214,19 @@ def test_records_that_cannot_land_after_a_stream_map_error_are_said_and_get_no_s
     assert "`stream_maps.tasks.x`" in said
     assert "the next run reads them again" in said
     assert run.bookmark("task_events") == run.bookmark("tasks") == log[499]
+
+
+@pytest.mark.parametrize("stream", ["published_plan_tasks", "published_plan_statuses"])
+def test_a_stream_map_error_in_a_plans_table_is_the_users_to_fix_not_the_projects(
+    stream: str,
+) -> None:
+    """As on every other stream: one line naming the map, not a failure of each project."""
+    with Simulator(seed=3, events=10, plan_projects=2) as sim:
+        entries = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
+        config = {"projects": entries, "stream_maps": {stream: {"bad": "1/0"}}}
+
+        run = run_cli(config)
+
+    assert run.returncode == 1
+    assert log_lines(run.stderr, "ERROR")[-1].startswith(f"`stream_maps.{stream}.bad`")
+    assert "could not read its published plans" not in run.stderr

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import logging
+import typing as t
+
 import pytest
 
-from tap_aphex.streams.plan_progress import LimitPolicy, ProjectRead, Step, numbered_on
+from tap_aphex.streams.plan_progress import LimitPolicy, Mark, ProjectRead, Step, numbered_on
+from tap_aphex.streams.published_plans import say_how_far
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Stream
 
 # An answer is ("ok", versions received, reached back far enough) or ("500",).
 Answer = tuple[object, ...]
@@ -158,3 +167,53 @@ def test_numbers_prove_no_gap_only_when_they_run_on_from_the_bookmarks(
     numbers: list[object], after: object, proven: bool
 ) -> None:
     assert numbered_on(numbers, after) is proven
+
+
+def test_a_read_the_taps_cap_stops_short_gives_no_advice_that_cannot_help(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 a request is the tap's cap and `published_plans_limit`'s maximum alike."""
+    bookmark = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+    stream = t.cast("Stream", Named("published_plans"))
+    read = ProjectRead("P", {stream: Mark(when=bookmark, version=3)}, LimitPolicy(1000))
+    read.step, read.landed = Step.CAP, 1000
+    read.first = read.last = bookmark + dt.timedelta(days=1)
+
+    with caplog.at_level(logging.WARNING):
+        say_how_far(logging.getLogger("tap-aphex.test"), read)
+
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "the tap's cap of 1000 versions a request keeps older versions out of reach" in warning
+    assert "no request asks for more than 1000 versions" in warning
+    assert "raise `published_plans_limit`" not in warning
+    assert "that far behind" not in warning  # one stream: nothing to tell apart
+
+
+@dataclasses.dataclass(frozen=True)
+class Named:
+    """A stream, as a read's bookmarks know it: by its name."""
+
+    name: str
+
+
+def test_a_gap_of_streams_selected_apart_names_those_behind_and_the_way_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    behind, ahead = (
+        dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2025, 8, 1, tzinfo=dt.timezone.utc),
+    )
+    marks = {
+        t.cast("Stream", Named("published_plans")): Mark(when=ahead, version=9),
+        t.cast("Stream", Named("published_plan_tasks")): Mark(when=behind, version=4),
+    }
+    read = ProjectRead("P", marks, LimitPolicy(5))
+    read.step, read.received, read.asked, read.landed = Step.GAP, 5, 10, 5
+    read.first = read.last = ahead + dt.timedelta(days=7)
+
+    with caplog.at_level(logging.WARNING):
+        say_how_far(logging.getLogger("tap-aphex.test"), read)
+
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "only published_plan_tasks is that far behind" in warning
+    assert "clearing their state" in warning

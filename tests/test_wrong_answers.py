@@ -74,6 +74,7 @@ def test_a_404_after_an_answer_that_broke_off_is_no_url_setting_either(sim: Simu
     assert failed.returncode != 0
     last = failed.stderr.strip().splitlines()[-1]
     assert "The page asked with no startAfter was not found" in last
+    assert "(the API failed, or a proxy did). Nothing was delivered" in last
     assert "api_url" not in failed.stderr
     assert failed.records("task_events") == []
     assert "replication_key_value" not in json.dumps(failed.final_state)  # no position

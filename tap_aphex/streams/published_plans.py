@@ -24,7 +24,13 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.report import STREAM_FAILURES, AphexError, ConfigError, StopReason
+from tap_aphex.report import (
+    STREAM_FAILURES,
+    AphexError,
+    ConfigError,
+    StopReason,
+    stream_map_problem,
+)
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
@@ -188,6 +194,8 @@ class PublishedPlansStream(AphexStream):
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
             except Exception as error:  # any failure in a project ends that project only
+                if stream_map_problem(error) is not None:
+                    raise  # but a table's stream map, as any stream's, is the user's: the run ends
                 if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
@@ -278,8 +286,11 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
     if read.left_a_gap:
         oldest = t.cast("Mark", read.oldest)  # a gap is between the bookmark and the answer
         why = f"{out_of_reach} keeps older versions out of reach"
-        # Advice true to the cause: a larger limit helps only where the tap's own cap stopped it.
-        advice = f"raise `published_plans_limit` above {read.policy.limit} to reach them"
+        # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
+        advice = (
+            f"no request asks for more than {read.policy.limit} versions (the most "
+            "`published_plans_limit` allows too): ask the vendor if this repeats"
+        )
         if read.step is Step.GAP:
             why = (
                 f"the API answered {plural(read.received, 'version')}, fewer than the "
@@ -298,6 +309,13 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
             count = read.lowest - oldest.version - 1
             if count > 0:
                 missed = plural(count, "version")
+        behind = [stream.name for stream, mark in read.marks.items() if mark.when == oldest.when]
+        if len(behind) < len(read.marks):  # selected apart in earlier runs: only these are short
+            advice += (
+                f"; only {' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} that far "
+                "behind (selected apart in earlier runs): clearing their state makes them read "
+                "the history the API keeps afresh"
+            )
         logger.warning(
             "Project %s: %s: %s published between %s and %s did not land. The project's "
             "bookmarks stay at %s, so the next run asks for them again (the %s that "

@@ -140,12 +140,18 @@ class TaskEventsStream(AphexStream):
 
     @override
     def not_found_again_advice(self) -> str:
+        cursor = self._cursor_sent
         return (
-            f"The page asked with {log_position.asked(self._cursor_sent)} was not found, though "
-            "the Data API answered at this URL earlier in this run, so the URL is right (the "
-            "API no longer knows that cursor, or a proxy failed). The events before it are "
-            "delivered and the state points at the last of them; the next run asks again from "
-            "there. If it persists, tell Aphex (hello@aphex.co)."
+            f"The page asked with {log_position.asked(cursor)} was not found, though the Data "
+            "API answered at this URL earlier in this run, so the URL is right (the API "
+            f"{'no longer knows that cursor' if cursor else 'failed'}, or a proxy did). "
+            + (
+                "The events before it are delivered and the state points at the last of them; "
+                "the next run asks again from there."
+                if self._last_checkpoint
+                else "Nothing was delivered: the next run starts where this one did."
+            )
+            + " If it persists, tell Aphex (hello@aphex.co)."
         )
 
     @override
