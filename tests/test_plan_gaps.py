@@ -12,6 +12,7 @@ the simulator.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing as t
 
@@ -164,3 +165,52 @@ def test_one_version_is_said_in_the_singular() -> None:
 
     assert "the API returned 1 version, as many as asked" in second.stderr
     assert "1 versions" not in second.stderr
+
+
+def every_version_lands_in_the_end(first: TapRun, sim: Simulator) -> list[int]:
+    """Runs after ``first`` until one lands nothing (at most four): the version numbers landed."""
+    landed: list[int] = []
+    state = first.final_state
+    for _ in range(4):
+        run = run_cli(plans_config(sim.plan_projects), state)
+        assert run.returncode == 0, run.stderr
+        if not numbers(run):
+            break
+        landed += numbers(run)
+        state = run.final_state
+    return sorted(set(landed))
+
+
+def test_versions_published_at_the_bookmarks_very_time_are_never_passed_over() -> None:
+    """The server answers at most 5: six versions published at the bookmark's millisecond. An
+    answer whose oldest is at that time holds no proof that its neighbours there are in it."""
+    with Simulator(seed=3, events=0, plan_projects=1, plan_tasks=3, plans_max_limit=5) as sim:
+        (project,) = sim.plan_projects
+        first = run_cli(plans_config(sim.plan_projects))
+        for _ in range(6):
+            sim.publish_version(project.account_id, same_time=True)
+
+        second = run_cli(plans_config(sim.plan_projects), first.final_state)
+
+    assert "did not land" in second.stderr  # the sixth is out of reach: said, never passed over
+    assert partition(second, "published_plans", project) == partition(
+        first, "published_plans", project
+    )
+
+
+def test_an_id_used_again_by_a_newer_version_is_not_the_bookmarks_own() -> None:
+    """Ten versions after the bookmark, the newest with the bookmark's own id: the read goes on
+    back, and every version between lands."""
+    with Simulator(seed=3, events=0, plan_projects=1, plan_tasks=3) as sim:
+        (project,) = sim.plan_projects
+        versions = sim.plans.projects[0].versions
+        first = run_cli(plans_config(sim.plan_projects))
+        bookmarked = versions[-1].id
+        for _ in range(10):
+            sim.publish_version(project.account_id)
+        versions[-1] = dataclasses.replace(versions[-1], id=bookmarked)
+        before = partition(first, "published_plans", project)["bookmark_version"]
+
+        landed = every_version_lands_in_the_end(first, sim)
+
+    assert set(range(before + 1, before + 10)) <= set(landed)

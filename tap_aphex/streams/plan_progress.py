@@ -302,17 +302,23 @@ class ProjectRead:
         elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
             self.step = self.policy.after_response(scan.received, reached_back=False)
         else:
-            # Back far enough once the answer holds the bookmark's own version, by id: the
-            # answer is the newest versions, so it holds every one published since. Not by time
-            # alone (a state without ids has nothing else): a backdated version, or a bookmark
-            # in the future, would stop it short. A whole history (fewer than asked) with no
-            # version as old as the bookmark is a gap.
+            # Back far enough once the answer holds the bookmark's own version, by id (and not
+            # published after it: an id used again is another version): the answer is the
+            # newest versions, so it holds every one published since. Not by time alone (a
+            # state without ids has nothing else): a backdated version, or a bookmark in the
+            # future, would stop it short. A whole history (fewer than asked) that does not
+            # reach back is a gap, unless it holds a version older than the bookmark (that one
+            # gone): one published at the bookmark's very time may be its neighbour's.
             oldest, when = self.oldest, t.cast("dt.datetime", self.oldest.when)
             if oldest.ids:
-                reached_back = any(version_id in oldest.ids for version_id, _ in scan.placed)
+                reached_back = any(
+                    version_id in oldest.ids and published <= when
+                    for version_id, published in scan.placed
+                )
+                short_of = all(published >= when for _, published in scan.placed)
             else:
                 reached_back = any(published <= when for _, published in scan.placed)
-            short_of = all(published > when for _, published in scan.placed)
+                short_of = not reached_back
             # Every stream's bookmark numbered: the answer must run on from the lowest of them.
             # It proves no gap only; the policy still asks as it would (a version published
             # last but dated before the answer's oldest would be numbered past all of them).
