@@ -18,7 +18,7 @@ import typing as t
 
 import pytest
 from aphex_simulator import PlanProject, Simulator
-from harness import TapRun, log_lines, run_cli, run_tap
+from harness import TapRun, log_lines, run_cli, run_tap, selecting
 
 PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
 
@@ -214,3 +214,23 @@ def test_an_id_used_again_by_a_newer_version_is_not_the_bookmarks_own() -> None:
         landed = every_version_lands_in_the_end(first, sim)
 
     assert set(range(before + 1, before + 10)) <= set(landed)
+
+
+def test_a_stream_newly_selected_does_not_carry_another_past_versions_it_never_had(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """published_plans alone first; fifteen versions later its tables are selected too, so the
+    read is a whole history, which a server answering at most 10 cuts short of published_plans'
+    bookmark: that is a gap for it, said, and its bookmark stays."""
+    with Simulator(seed=3, events=0, plan_projects=1, plan_tasks=3, plans_max_limit=10) as sim:
+        (project,) = sim.plan_projects
+        config = plans_config(sim.plan_projects)
+        alone = run_tap(config, catalog=selecting(config, ["published_plans"]))
+        for _ in range(15):
+            sim.publish_version(project.account_id)
+
+        together = run_tap(config, alone.final_state)
+
+    before = partition(alone, "published_plans", project)
+    assert any("did not land" in r.getMessage() for r in caplog.records)
+    assert partition(together, "published_plans", project) == before  # the gap stays asked for

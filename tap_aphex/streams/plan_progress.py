@@ -105,6 +105,18 @@ def numbered_on(numbers: list[object], after: object) -> bool:
     return sorted(t.cast("list[int]", numbers)) == list(range(after + 1, after + len(numbers) + 1))
 
 
+def _reach(mark: Mark, scan: VersionScan) -> tuple[bool, bool]:
+    """Whether an answer reaches back to ``mark``, and whether it stops short of its time."""
+    when = t.cast("dt.datetime", mark.when)
+    if mark.ids:
+        reached_back = any(
+            version_id in mark.ids and published <= when for version_id, published in scan.placed
+        )
+        return reached_back, all(published >= when for _, published in scan.placed)
+    reached_back = any(published <= when for _, published in scan.placed)
+    return reached_back, not reached_back
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -272,6 +284,7 @@ class ProjectRead:
     skipped: set[str] = field(default_factory=set)  # entries skipped in its document now
     landing: dict[Stream, Mark] = field(init=False)  # what each lands in this run
     oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
+    behind: Mark | None = field(init=False)  # the oldest bookmark of any stream (None: none)
     step: Step = Step.DONE
     received: int = 0  # versions in the last answer
     asked: int = 0  # the `limit` of the last answer
@@ -280,14 +293,15 @@ class ProjectRead:
     lowest: int | None = None  # the lowest `version` number landed
     last: dt.datetime | None = None  # the newest version landed
     numbered_on: bool = False  # the last answer's numbers run on from the bookmark's (no gap)
+    reached_behind: bool = True  # the last answer reaches back to `behind` (or proves nothing)
     largest: int = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
 
     def __post_init__(self) -> None:
         self.landing = {stream: Mark() for stream in self.marks}
         # Every selected stream has a bookmark: read back to the oldest; else read it all.
         known = [mark for mark in self.marks.values() if mark.when is not None]
-        whole = self.marks and len(known) == len(self.marks)
-        self.oldest = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if whole else None
+        self.behind = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if known else None
+        self.oldest = self.behind if len(known) == len(self.marks) else None
 
     def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
         return any(mark.is_new(version_id, published, number) for mark in self.marks.values())
@@ -296,7 +310,18 @@ class ProjectRead:
         """The policy's step after an answer the download thread scanned."""
         self.received, self.asked = scan.received, asked
         self.largest = max(self.largest, scan.size)
-        self.numbered_on = False  # each answer proves it anew (the last one is the largest)
+        self.numbered_on, self.reached_behind = False, True  # each answer proves it anew
+        if scan.readable and scan.placed and self.behind is not None:
+            # A stream newly selected makes the read a whole history; one with a bookmark must
+            # still be reached, or versions it never had are passed over.
+            self.reached_behind = _reach(self.behind, scan)[0]
+            # Every stream's bookmark numbered: the answer must run on from the lowest of them.
+            # It proves no gap only; the policy still asks as it would (a version published
+            # last but dated before the answer's oldest would be numbered past all of them).
+            marked = [mark.version for mark in self.marks.values() if mark.when is not None]
+            counts = [n for n in marked if is_count(n)]
+            after = min(counts) if len(counts) == len(marked) else None
+            self.numbered_on = numbered_on(scan.numbers, after)
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
         elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
@@ -309,23 +334,7 @@ class ProjectRead:
             # future, would stop it short. A whole history (fewer than asked) that does not
             # reach back is a gap, unless it holds a version older than the bookmark (that one
             # gone): one published at the bookmark's very time may be its neighbour's.
-            oldest, when = self.oldest, t.cast("dt.datetime", self.oldest.when)
-            if oldest.ids:
-                reached_back = any(
-                    version_id in oldest.ids and published <= when
-                    for version_id, published in scan.placed
-                )
-                short_of = all(published >= when for _, published in scan.placed)
-            else:
-                reached_back = any(published <= when for _, published in scan.placed)
-                short_of = not reached_back
-            # Every stream's bookmark numbered: the answer must run on from the lowest of them.
-            # It proves no gap only; the policy still asks as it would (a version published
-            # last but dated before the answer's oldest would be numbered past all of them).
-            marked = [mark.version for mark in self.marks.values()]
-            counts = [n for n in marked if is_count(n)]
-            after = min(counts) if len(counts) == len(marked) else None
-            self.numbered_on = numbered_on(scan.numbers, after)
+            reached_back, short_of = _reach(self.oldest, scan)
             self.step = self.policy.after_response(
                 scan.received, reached_back=reached_back, short_of=short_of
             )
@@ -365,8 +374,11 @@ class ProjectRead:
     @property
     def left_a_gap(self) -> bool:
         """Versions newer than the bookmark may be missing: its bookmarks must not move."""
-        stopped_short = self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
-        return self.oldest is not None and stopped_short and not self.numbered_on
+        if self.numbered_on:
+            return False
+        if self.oldest is None:  # a whole history: short of a stream's bookmark is a gap too
+            return self.behind is not None and not self.reached_behind
+        return self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
 
     def server_errors(self) -> str:
         """What a second HTTP 500 likely means, by the size of the answers that did arrive."""

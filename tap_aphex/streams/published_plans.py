@@ -284,14 +284,14 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         else "none new"
     )
     if read.left_a_gap:
-        oldest = t.cast("Mark", read.oldest)  # a gap is between the bookmark and the answer
+        oldest = t.cast("Mark", read.behind)  # a gap is between a bookmark and the answer
         why = f"{out_of_reach} keeps older versions out of reach"
         # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
         advice = (
             f"no request asks for more than {read.policy.limit} versions (the most "
             "`published_plans_limit` allows too): ask the vendor if this repeats"
         )
-        if read.step is Step.GAP:
+        if read.step in (Step.GAP, Step.DONE):  # fewer than asked: all the server gives
             why = (
                 f"the API answered {plural(read.received, 'version')}, fewer than the "
                 f"{read.asked} asked, and the oldest of them (published {when(read.first)}) is "
@@ -310,11 +310,10 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
             if count > 0:
                 missed = plural(count, "version")
         behind = [stream.name for stream, mark in read.marks.items() if mark.when == oldest.when]
-        if len(behind) < len(read.marks):  # selected apart in earlier runs: only these are short
+        if len(behind) < len(read.marks):  # selected apart in earlier runs
             advice += (
-                f"; only {' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} that far "
-                "behind (selected apart in earlier runs): clearing their state makes them read "
-                "the history the API keeps afresh"
+                f"; the streams' bookmarks differ (selected apart in earlier runs): "
+                f"{' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
             )
         logger.warning(
             "Project %s: %s: %s published between %s and %s did not land. The project's "
