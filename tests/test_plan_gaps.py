@@ -234,3 +234,27 @@ def test_a_stream_newly_selected_does_not_carry_another_past_versions_it_never_h
     before = partition(alone, "published_plans", project)
     assert any("did not land" in r.getMessage() for r in caplog.records)
     assert partition(together, "published_plans", project) == before  # the gap stays asked for
+
+
+@pytest.mark.parametrize("numbered", [True, False])
+def test_a_backdated_version_in_a_short_answer_is_no_proof_of_reaching_back(
+    numbered: bool,
+) -> None:
+    """The server answers at most 2: v27 and v28 are published, then one dated a day before the
+    bookmark. The answer (the two most recently published) holds a version older than the
+    bookmark, but not the bookmark's own: v27 may be (and is) missing between."""
+    with Simulator(seed=3, events=0, plan_projects=1, plan_tasks=3, plans_max_limit=2) as sim:
+        (project,) = sim.plan_projects
+        versions = sim.plans.projects[0].versions
+        first = run_cli(plans_config(sim.plan_projects))
+        bookmarked_at = versions[-1].published_at
+        sim.publish_version(project.account_id)
+        sim.publish_version(project.account_id)
+        sim.publish_version(project.account_id, at_ms=bookmarked_at - 86_400_000, numbered=numbered)
+
+        second = run_cli(plans_config(sim.plan_projects), first.final_state)
+
+    assert "did not land" in second.stderr
+    assert partition(second, "published_plans", project) == partition(
+        first, "published_plans", project
+    )

@@ -158,7 +158,9 @@ def test_two_500s_are_said_by_the_size_of_the_answers_that_arrived(
         ([27, None, 28], 26, False),  # an entry with no number
         ([27, 28.0], 26, False),  # not a whole number
         ([27, True], 26, False),
-        ([26, 27], 26, False),  # the bookmark's own: the id rule decides that
+        ([25, 26, 27], 26, True),  # older ones beside: only those past the bookmark count
+        ([25, 28], 26, False),  # past it, but 27 missing
+        ([25, 26], 26, False),  # none past it
         ([27, 28], None, False),  # no bookmark number
         ([], 26, False),
     ],

@@ -96,24 +96,29 @@ def is_count(number: object) -> t.TypeGuard[int]:
 
 
 def numbered_on(numbers: list[object], after: object) -> bool:
-    """The answer's `version` numbers are exactly ``after`` + 1, + 2, ... (each once, in any
-    order, every entry numbered): it holds every version published since the one numbered
-    ``after`` (the answer is the newest versions; the numbers are assumed: docs/assumptions.md).
-    Anything else (no number, one not whole, a hole, a repeat, no ``after``) proves nothing."""
+    """The answer's `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each
+    once, in any order; every entry numbered): it holds every version published since the one
+    numbered ``after`` (the answer is the most recently published; the numbers are assumed:
+    docs/assumptions.md). Anything else (no number, one not whole, a hole, a repeat, none past
+    ``after``, no ``after``) proves nothing."""
     if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
         return False
-    return sorted(t.cast("list[int]", numbers)) == list(range(after + 1, after + len(numbers) + 1))
+    since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
+    return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
 def _reach(mark: Mark, scan: VersionScan) -> tuple[bool, bool]:
-    """Whether an answer reaches back to ``mark``, and whether it stops short of its time."""
+    """Whether an answer reaches back to ``mark`` (and so, when it is short, whether it stops
+    short of it): by the bookmark's own version, by id, when the state has its ids. A version
+    dated before the bookmark proves nothing: it may be backdated, the versions between missing
+    (a bookmark's version that is gone is a gap, unless the numbers run on)."""
     when = t.cast("dt.datetime", mark.when)
     if mark.ids:
         reached_back = any(
             version_id in mark.ids and published <= when for version_id, published in scan.placed
         )
-        return reached_back, all(published >= when for _, published in scan.placed)
-    reached_back = any(published <= when for _, published in scan.placed)
+    else:  # a state without ids has nothing but the time
+        reached_back = any(published <= when for _, published in scan.placed)
     return reached_back, not reached_back
 
 
