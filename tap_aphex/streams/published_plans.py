@@ -294,13 +294,14 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         if read.step in (Step.GAP, Step.DONE):  # fewer than asked: all the server gives
             why = (
                 f"the API answered {plural(read.received, 'version')}, fewer than the "
-                f"{read.asked} asked, and the oldest of them (published {when(read.first)}) is "
-                f"newer than the last version landed (published {when(oldest.when)})"
+                f"{read.asked} asked, without the last version landed (published "
+                f"{when(oldest.when)})"
             )
             advice = (
                 "a larger `published_plans_limit` cannot help (the server answers fewer than "
                 "asked, or the versions fell out of the six months the API keeps): ask the "
-                "vendor if this repeats"
+                "vendor if this repeats; if that last version was deleted, clearing the "
+                "project's state reads its history afresh"
             )
         elif read.step is Step.SIZE_LIMIT:
             advice = "a larger `published_plans_limit` cannot help: ask the vendor if this repeats"
