@@ -181,10 +181,8 @@ def test_a_read_the_taps_cap_stops_short_gives_no_advice_that_cannot_help(
     read.step, read.landed = Step.CAP, 1000
     read.first = read.last = bookmark + dt.timedelta(days=1)
 
-    with caplog.at_level(logging.WARNING):
-        say_how_far(logging.getLogger("tap-aphex.test"), read)
+    warning = the_warning(read, caplog)
 
-    (warning,) = [record.getMessage() for record in caplog.records]
     assert "the tap's cap of 1000 versions a request keeps older versions out of reach" in warning
     assert "no request asks for more than 1000 versions" in warning
     assert "raise `published_plans_limit`" not in warning
@@ -196,6 +194,14 @@ class Named:
     """A stream, as a read's bookmarks know it: by its name."""
 
     name: str
+
+
+def the_warning(read: ProjectRead, caplog: pytest.LogCaptureFixture) -> str:
+    """The one WARNING `say_how_far` gives for ``read``."""
+    with caplog.at_level(logging.WARNING):
+        say_how_far(logging.getLogger("tap-aphex.test"), read)
+    (warning,) = [record.getMessage() for record in caplog.records]
+    return warning
 
 
 def test_a_gap_of_streams_selected_apart_names_those_furthest_behind(
@@ -213,9 +219,7 @@ def test_a_gap_of_streams_selected_apart_names_those_furthest_behind(
     read.step, read.received, read.asked, read.landed = Step.GAP, 5, 10, 5
     read.first = read.last = ahead + dt.timedelta(days=7)
 
-    with caplog.at_level(logging.WARNING):
-        say_how_far(logging.getLogger("tap-aphex.test"), read)
+    warning = the_warning(read, caplog)
 
-    (warning,) = [record.getMessage() for record in caplog.records]
     assert "the streams' bookmarks differ" in warning
     assert "published_plan_tasks is furthest behind" in warning
