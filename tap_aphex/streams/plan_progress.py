@@ -5,12 +5,13 @@ state, moved once it is read in full), the `limit` to ask (`LimitPolicy`) and wh
 A bookmark is the newest `publishedAt` landed, with the ids of the versions published at that very
 time and the highest `version` number landed. New is published after it, or at its very time with
 an id not landed then, or numbered past every version landed (a backdated version; a bookmark a
-clock gone wrong left in the future). A short answer whose oldest version is newer than the bookmark
-leaves a gap (`Step.GAP`: a server that caps `limit`, or versions past the API's six months) that
-asking for more cannot close: the bookmarks stay, so no version is ever passed over. So does an
-answer the size limit or the tap's cap stops short of the bookmark (`Step.SIZE_LIMIT`, `Step.CAP`).
-None of them is a gap when the answer's `version` numbers prove that nothing is missing: they run
-on from the bookmark's (its number + 1, + 2, ..., each once, none absent; `numbered_on`).
+clock gone wrong left in the future). A short answer without the bookmark's own version leaves a
+gap (`Step.GAP`: a server that caps `limit`, versions past the API's six months, that version
+gone) that asking for more cannot close: the bookmarks stay, so no version is ever passed over.
+So does an answer the size limit or the tap's cap stops short of the bookmark (`Step.SIZE_LIMIT`,
+`Step.CAP`), and a whole history (a stream newly selected) that does not reach another stream's
+bookmark (`ProjectRead.behind`). None of them is a gap when the answer's `version` numbers past
+the bookmark's run on from it (its number + 1, + 2, ..., each once, none absent; `numbered_on`).
 """
 
 from __future__ import annotations
@@ -107,19 +108,18 @@ def numbered_on(numbers: list[object], after: object) -> bool:
     return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
-def _reach(mark: Mark, scan: VersionScan) -> tuple[bool, bool]:
-    """Whether an answer reaches back to ``mark`` (and so, when it is short, whether it stops
-    short of it): by the bookmark's own version, by id, when the state has its ids. A version
-    dated before the bookmark proves nothing: it may be backdated, the versions between missing
-    (a bookmark's version that is gone is a gap, unless the numbers run on)."""
+def _reaches(scan: VersionScan, mark: Mark) -> bool:
+    """Whether an answer reaches back to ``mark``: it holds the bookmark's own version, by id
+    when the state has its ids (and not published after it: an id used again is another
+    version). A version dated before the bookmark proves nothing: it may be backdated, the
+    versions between missing (a bookmark's version that is gone is a gap, unless the numbers run
+    on). A state without ids has nothing but the time."""
     when = t.cast("dt.datetime", mark.when)
     if mark.ids:
-        reached_back = any(
+        return any(
             version_id in mark.ids and published <= when for version_id, published in scan.placed
         )
-    else:  # a state without ids has nothing but the time
-        reached_back = any(published <= when for _, published in scan.placed)
-    return reached_back, not reached_back
+    return any(published <= when for _, published in scan.placed)
 
 
 def plural(count: int, noun: str) -> str:
@@ -247,7 +247,7 @@ class LimitPolicy:
 
     def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
         """A response held ``received`` versions; ``reached_back``: as far back as needed;
-        ``short_of``: its oldest is newer than the bookmark (so fewer than asked is a gap)."""
+        ``short_of``: it does not reach a bookmark there is (so fewer than asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         if reached_back:
             return Step.DONE
@@ -319,7 +319,7 @@ class ProjectRead:
         if scan.readable and scan.placed and self.behind is not None:
             # A stream newly selected makes the read a whole history; one with a bookmark must
             # still be reached, or versions it never had are passed over.
-            self.reached_behind = _reach(self.behind, scan)[0]
+            self.reached_behind = _reaches(scan, self.behind)
             # Every stream's bookmark numbered: the answer must run on from the lowest of them.
             # It proves no gap only; the policy still asks as it would (a version published
             # last but dated before the answer's oldest would be numbered past all of them).
@@ -332,16 +332,13 @@ class ProjectRead:
         elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
             self.step = self.policy.after_response(scan.received, reached_back=False)
         else:
-            # Back far enough once the answer holds the bookmark's own version, by id (and not
-            # published after it: an id used again is another version): the answer is the
-            # newest versions, so it holds every one published since. Not by time alone (a
-            # state without ids has nothing else): a backdated version, or a bookmark in the
-            # future, would stop it short. A whole history (fewer than asked) that does not
-            # reach back is a gap, unless it holds a version older than the bookmark (that one
-            # gone): one published at the bookmark's very time may be its neighbour's.
-            reached_back, short_of = _reach(self.oldest, scan)
+            # Every stream has a bookmark, so `behind` is `oldest`. Back far enough once the
+            # answer reaches it (`_reaches`): the answer is the most recently published
+            # versions, so it holds every one published since. A whole history (fewer than
+            # asked) that does not reach it is a gap.
+            reached = self.reached_behind
             self.step = self.policy.after_response(
-                scan.received, reached_back=reached_back, short_of=short_of
+                scan.received, reached_back=reached, short_of=not reached
             )
 
     def land(
