@@ -218,6 +218,7 @@ class StopReason(str, enum.Enum):
 class StreamStop:
     reason: StopReason
     resume_at: str | None  # where the next run starts, in words safe to log
+    stream: str  # the stream it is of
     part: bool = False  # one part of a stream (a project): its records are counted on the stream
 
 
@@ -244,7 +245,7 @@ class RunReport:
     ) -> None:
         """How ``stream`` (or one ``part`` of it, e.g. a project) ended, and where it resumes."""
         name = f"{stream} ({part})" if part else stream
-        self.stops[name] = StreamStop(reason, resume_at, part=bool(part))
+        self.stops[name] = StreamStop(reason, resume_at, stream, part=bool(part))
 
     def clear(self) -> None:
         # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).

@@ -225,19 +225,10 @@ def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
     published plans feed its table streams). One project of several failing leaves its streams
     INCOMPLETE, as part of their data did not land; a daily-limit stop is no failure."""
     ended: set[str] = set()
-    for name, stop in tap.report.stops.items():
-        if stop.reason is not StopReason.FAILURE:
-            continue
-        # A project's stop is named after its stream: "published_plans (<project>)".
-        stream = next(
-            (
-                s
-                for s in tap.streams.values()
-                if name == s.name or (stop.part and name.startswith(f"{s.name} ("))
-            ),
-            None,
-        )
-        ended |= _fed_by(stream) if stream is not None else set(selected)
+    for stop in tap.report.stops.values():
+        if stop.reason is StopReason.FAILURE:
+            stream = tap.streams.get(stop.stream)
+            ended |= _fed_by(stream) if stream is not None else set(selected)
     ended &= set(selected)
     if tap.report.failures and not ended:
         # A failure no stop names (none is known): no stream can be said to have read it all.
