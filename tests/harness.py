@@ -22,7 +22,7 @@ from pathlib import Path
 
 import forkserver
 import pytest
-from aphex_simulator import Simulator
+from aphex_simulator import PlanProject, Simulator
 
 from tap_aphex.tap import TapAphex
 
@@ -36,6 +36,23 @@ def small_organisation() -> Simulator:
 def events_config(sim: Simulator, **settings: t.Any) -> dict[str, t.Any]:
     """A config that reads the simulator's task-event log, plus ``settings``."""
     return {"api_key": sim.api_key, "api_url": sim.events_url, **settings}
+
+
+def plans_config(projects: t.Iterable[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
+    """A config that reads the simulator's ``projects``' published plans, plus ``settings``."""
+    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
+    return {"projects": entries, **settings}
+
+
+def first_run_then_published(
+    sim: Simulator, project: PlanProject, count: int, **settings: t.Any
+) -> TapRun:
+    """A first run of ``project`` (in this process), then ``count`` new versions published: the
+    run whose state a test's next run starts from."""
+    first = run_tap(plans_config([project], **settings))
+    for _ in range(count):
+        sim.publish_version(project.account_id)
+    return first
 
 
 @dataclass

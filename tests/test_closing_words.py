@@ -14,6 +14,7 @@ from harness import (
     events_config,
     log_lines,
     parse_messages,
+    plans_config,
     run_cli,
     run_tap,
     selecting,
@@ -222,8 +223,7 @@ def test_a_stream_map_error_in_a_plans_table_is_the_users_to_fix_not_the_project
 ) -> None:
     """As on every other stream: one line naming the map, not a failure of each project."""
     with Simulator(seed=3, events=10, plan_projects=2) as sim:
-        entries = [{"url": p.url, "token": p.token, "name": p.name} for p in sim.plan_projects]
-        config = {"projects": entries, "stream_maps": {stream: {"bad": "1/0"}}}
+        config = plans_config(sim.plan_projects, stream_maps={stream: {"bad": "1/0"}})
 
         run = run_cli(config)
 

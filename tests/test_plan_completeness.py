@@ -15,14 +15,17 @@ from collections import Counter
 
 import pytest
 from aphex_simulator import PlanProject, Simulator
-from harness import TapRun, events_config, log_lines, run_cli, run_tap
+from harness import (
+    TapRun,
+    events_config,
+    first_run_then_published,
+    log_lines,
+    plans_config,
+    run_cli,
+    run_tap,
+)
 
 PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
-
-
-def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
-    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
-    return {"projects": entries, **settings}
 
 
 def landed(run: TapRun, stream: str = "published_plans") -> list[str]:
@@ -117,9 +120,7 @@ def test_a_bookmark_older_than_what_the_api_keeps_is_a_gap_too() -> None:
 def test_without_a_gap_more_new_versions_than_the_limit_still_all_land() -> None:
     with Simulator(seed=5, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
-        first = run_tap(plans_config([project], published_plans_limit=2))
-        for _ in range(7):
-            sim.publish_version(project.account_id)
+        first = first_run_then_published(sim, project, 7, published_plans_limit=2)
 
         second = run_cli(plans_config([project], published_plans_limit=2), first.final_state)
 

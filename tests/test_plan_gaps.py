@@ -18,14 +18,17 @@ import typing as t
 
 import pytest
 from aphex_simulator import PlanProject, Simulator
-from harness import TapRun, log_lines, run_cli, run_tap, selecting
+from harness import (
+    TapRun,
+    first_run_then_published,
+    log_lines,
+    plans_config,
+    run_cli,
+    run_tap,
+    selecting,
+)
 
 PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
-
-
-def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
-    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
-    return {"projects": entries, **settings}
 
 
 def partition(run: TapRun, stream: str, project: PlanProject) -> dict[str, t.Any]:
@@ -87,9 +90,7 @@ def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> 
         seed=17, events=0, plan_projects=1, plan_tasks=40, max_response_bytes=size_of_12 + 1024
     ) as sim:
         (project,) = sim.plan_projects
-        first = run_tap(plans_config([project], published_plans_limit=2))
-        for _ in range(12):
-            sim.publish_version(project.account_id)
+        first = first_run_then_published(sim, project, 12, published_plans_limit=2)
 
         second = run_cli(plans_config([project], published_plans_limit=50), first.final_state)
 
@@ -101,9 +102,7 @@ def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> 
 def test_a_real_gap_says_a_larger_limit_cannot_help_a_server_that_caps_it() -> None:
     with Simulator(seed=5, events=0, plan_projects=1, plan_tasks=4, plans_max_limit=5) as sim:
         (project,) = sim.plan_projects
-        first = run_tap(plans_config([project], published_plans_limit=10))
-        for _ in range(12):
-            sim.publish_version(project.account_id)
+        first = first_run_then_published(sim, project, 12, published_plans_limit=10)
 
         second = run_cli(plans_config([project], published_plans_limit=10), first.final_state)
 
@@ -119,9 +118,7 @@ def test_a_real_gap_says_a_larger_limit_cannot_help_a_server_that_caps_it() -> N
 def test_two_500s_with_small_answers_are_said_to_be_the_server_not_the_size_limit() -> None:
     with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
-        first = run_tap(plans_config([project], published_plans_limit=1))
-        for _ in range(4):
-            sim.publish_version(project.account_id)
+        first = first_run_then_published(sim, project, 4, published_plans_limit=1)
         for kind in ("stall", "500", "stall", "500"):  # an answer, a 500, an answer, a 500
             sim.set_plan_fault(
                 project.account_id, kind, stall_seconds=0 if kind == "stall" else None
@@ -157,9 +154,7 @@ def test_a_project_that_failed_is_not_counted_as_downloaded() -> None:
 def test_one_version_is_said_in_the_singular() -> None:
     with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
-        first = run_tap(plans_config([project], published_plans_limit=1))
-        for _ in range(2):
-            sim.publish_version(project.account_id)
+        first = first_run_then_published(sim, project, 2, published_plans_limit=1)
 
         second = run_cli(plans_config([project], published_plans_limit=1), first.final_state)
 

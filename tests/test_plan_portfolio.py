@@ -18,15 +18,10 @@ import time
 import typing as t
 from pathlib import Path
 
-from aphex_simulator import PlanProject, Simulator
-from harness import TapRun, parse_messages, run_cli, run_tap
+from aphex_simulator import Simulator
+from harness import TapRun, parse_messages, plans_config, run_cli, run_tap
 
 from tap_aphex.schemas import epoch_to_rfc3339
-
-
-def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
-    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
-    return {"projects": entries, **settings}
 
 
 def most_at_once(sim: Simulator, latency: float) -> int:

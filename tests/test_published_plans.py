@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from aphex_simulator import PlanProject, Simulator
-from harness import CapturedStdout, TapRun, log_lines, parse_messages, run_cli, run_tap
+from harness import (
+    CapturedStdout,
+    TapRun,
+    log_lines,
+    parse_messages,
+    plans_config,
+    run_cli,
+    run_tap,
+)
 from pytest_httpserver import HTTPServer
 from schema_check import invalid_records
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -37,11 +45,6 @@ def portfolio() -> t.Iterator[Simulator]:
     """Three projects, six months of weekly publications, no task events needed."""
     with Simulator(seed=13, events=0, plan_projects=3, plan_tasks=30) as sim:
         yield sim
-
-
-def plans_config(projects: list[PlanProject], **settings: t.Any) -> dict[str, t.Any]:
-    entries = [{"url": p.url, "token": p.token, "name": p.name} for p in projects]
-    return {"projects": entries, **settings}
 
 
 def versions_by_project(run: TapRun) -> dict[str, set[str]]:
