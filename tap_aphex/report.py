@@ -218,7 +218,7 @@ class StopReason(str, enum.Enum):
 class StreamStop:
     reason: StopReason
     resume_at: str | None  # where the next run starts, in words safe to log
-    stream: str  # the stream it is of
+    stream: str = field(compare=False)  # the stream it is of (two streams can stop alike)
     part: bool = False  # one part of a stream (a project): its records are counted on the stream
 
 
