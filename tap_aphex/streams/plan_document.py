@@ -30,9 +30,6 @@ from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
-if t.TYPE_CHECKING:
-    from tap_aphex.streams.plan_progress import ProjectRead
-
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
 VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
@@ -45,6 +42,16 @@ TABLE_KEYS = {
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
+
+
+class Landed(t.Protocol):
+    """A project's read (`plan_progress`): the versions it landed before are not read again, the
+    entries skipped are collected, and those ``said`` in an earlier run are not warned about."""
+
+    said: frozenset[str]
+    skipped: set[str]
+
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
 
 @dataclass
@@ -77,10 +84,10 @@ class DocumentReader(Reader):
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
+        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
     ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the versions list as it is read from ``body``; None for one skipped, or
-        one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
+        one ``read`` has (`Landed.is_new`), whose ``skipped`` collects those skipped."""
         said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: dict[str, object] = {}  # each version id, as the document wrote it first
@@ -149,7 +156,7 @@ class DocumentReader(Reader):
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: ProjectRead | None
+        self, value: object, document: Row, label: str, read: Landed | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
@@ -293,7 +300,7 @@ def published_of(value: object) -> dt.datetime | None:
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), and the id and time of each version it can place as
-    the reader would (how far back the answer reaches: `ProjectRead.answered`). By ijson's events,
+    the reader would (how far back the answer reaches). By ijson's events,
     keeping only an entry's scalars: a version of 12,000 tasks is never built here (the reader
     builds it, one at a time), so memory stays bounded while several documents download."""
 

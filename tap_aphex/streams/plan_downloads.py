@@ -32,9 +32,9 @@ from tap_aphex.streams.plan_progress import Step, plural
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.client import AphexStream
+    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
     from tap_aphex.streams.plan_progress import ProjectRead
-    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
@@ -160,8 +160,10 @@ class ProjectDownload:
 class PlansRun:
     """This run's downloads of every project, started on the first project's turn."""
 
-    def __init__(self, stream: PublishedPlansStream, reads: dict[str, ProjectRead]) -> None:
-        self.stream = stream
+    def __init__(
+        self, stream: AphexStream, reader: DocumentReader, reads: dict[str, ProjectRead]
+    ) -> None:
+        self.stream, self.reader = stream, reader
         self.projects = {
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
@@ -183,7 +185,7 @@ class PlansRun:
         while (body := download.next_body()) is not None:
             try:
                 grows = t.cast("t.IO[bytes]", body)  # a file-like that ijson reads as it grows
-                for version in self.stream.reader.versions(grows, read.label, read=read):
+                for version in self.reader.versions(grows, read.label, read=read):
                     if version is not None and version.id not in handed:
                         handed.add(version.id)
                         yield version

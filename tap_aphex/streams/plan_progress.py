@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described, readable
 from tap_aphex.schemas import rfc3339_to_datetime
-from tap_aphex.settings import project_label
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,7 +32,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
-    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: Partition-state keys beside the SDK's (see the bookmark above), and the skipped entries already
 #: warned about, at most MAX_SKIPPED_SAID of them so that the state stays small.
@@ -213,14 +211,13 @@ def read_mark(
 
 
 def read_project(
-    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
+    parent: Stream, fed: list[Stream], context: Mapping[str, t.Any], label: str, limit: int
 ) -> ProjectRead:
     """What each selected stream landed of the project in earlier runs, from the state."""
-    label = project_label(parent.project(context))
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
-    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
+    return ProjectRead(label, marks, LimitPolicy(limit), said)
 
 
 class Step(enum.Enum):

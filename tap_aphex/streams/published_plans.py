@@ -166,8 +166,13 @@ class PublishedPlansStream(AphexStream):
             for stream in fed:
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
-            reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            self._run = PlansRun(self, reads)
+            reads = {
+                p["accountId"]: read_project(
+                    self, fed, p, project_label(self.project(p)), self.configured_limit
+                )
+                for p in self.partitions
+            }
+            self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
         read = download.read
