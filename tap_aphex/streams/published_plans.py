@@ -1,10 +1,7 @@
 """The Published Plans API's streams: one record per published version, partitioned by project,
-and one row per task or status row of each (the tables, fed by it).
-
-Every project's downloads start on the first one's turn (`plan_downloads`); then, one project after
-another, `get_records` emits its new versions and their rows, moves its bookmarks (`plan_progress`),
-writes its STATE and says how far back its read got. A failure ends its project only, which keeps
-its bookmarks.
+and one row per task or status row of each (the tables, fed by it). Every project's downloads
+start on the first one's turn; then, one project after another, its versions land, its bookmarks
+move and its STATE goes out. A failure ends its project only, which keeps its bookmarks.
 """
 
 from __future__ import annotations
@@ -231,11 +228,11 @@ class PublishedPlansStream(AphexStream):
             error = self.first_error(context)
             if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
                 error = self.first_error(context)
-                if isinstance(error, ResponseTooLarge):  # no size limit at one version
-                    error = AphexError(
-                        f"{error} Twice, for one version: the project's server fails. Test "
-                        "again later; if it lasts, tell Aphex (hello@aphex.co)"
-                    )
+            if isinstance(error, ResponseTooLarge):  # twice: no size limit at one version
+                error = AphexError(
+                    f"{error} Twice, for one version: the project's server fails. Test again "
+                    "later; if it lasts, tell Aphex (hello@aphex.co)"
+                )
             checks.append((f"project {project_label(project)}", error))
         return checks
 
@@ -249,10 +246,7 @@ class PublishedPlansStream(AphexStream):
 
 
 class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
-    """A table of each published version, one row per record.
-
-    Its STATE is the parent's, once per project (not once per version it is fed).
-    """
+    """A table of each published version; its STATE is the parent's, once per project."""
 
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
@@ -315,19 +309,14 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         if read.landed
         else "none new"
     )
+    landed = plural(read.landed, "version")
     if read.left_a_gap:
         oldest = t.cast("Mark", read.behind)  # a gap is between a bookmark and the answer
-        why = f"{out_of_reach} keeps older versions out of reach"
-        # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
-        advice = (
-            f"no request asks for more than {read.policy.limit} versions (the most "
-            "`published_plans_limit` allows too): ask the vendor if this repeats"
-        )
-        if read.step in (Step.GAP, Step.DONE):  # fewer than asked: all the server gives
+        since = when(oldest.when)
+        if out_of_reach is None:  # fewer than asked (a gap, or a whole history short of it)
             why = (
-                f"the API answered {plural(read.received, 'version')}, fewer than the "
-                f"{read.asked} asked, without the last version landed (published "
-                f"{when(oldest.when)})"
+                f"the API answered {plural(read.received, 'version')}, fewer than the {read.asked} "
+                f"asked, without the last version landed (published {since})"
             )
             advice = (
                 "a larger `published_plans_limit` cannot help (the server answers fewer than "
@@ -335,8 +324,15 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
                 "vendor if this repeats; if that last version was deleted, clearing the "
                 "project's state reads its history afresh"
             )
-        elif read.step is Step.SIZE_LIMIT:
-            advice = "a larger `published_plans_limit` cannot help: ask the vendor if this repeats"
+        else:
+            why = f"{out_of_reach} keeps older versions out of reach"
+            # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
+            advice = (
+                "a larger `published_plans_limit` cannot help"
+                if read.step is Step.SIZE_LIMIT
+                else f"no request asks for more than {read.policy.limit} versions (the most "
+                "`published_plans_limit` allows too)"
+            ) + ": ask the vendor if this repeats"
         missed = "an unknown number of versions"
         if is_count(read.lowest) and is_count(oldest.version):
             count = read.lowest - oldest.version - 1
@@ -349,39 +345,24 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
                 f"{' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
             )
         logger.warning(
-            "Project %s: %s: %s published between %s and %s did not land. The project's "
-            "bookmarks stay at %s, so the next run asks for them again (the %s that "
-            "landed now land again then, which an upsert on the key absorbs); %s.",
-            read.label,
-            why,
-            missed,
-            when(oldest.when),
-            when(read.first) if read.first else "now",
-            when(oldest.when),
-            plural(read.landed, "version"),
-            advice,
+            f"Project {read.label}: {why}: {missed} published between {since} and "
+            f"{when(read.first) if read.first else 'now'} did not land. The project's bookmarks "
+            f"stay at {since}, so the next run asks for them again (the {landed} that landed now "
+            f"land again then, which an upsert on the key absorbs); {advice}."
         )
     elif out_of_reach and read.oldest is None:  # a first run
         logger.warning(
-            "Project %s: %s keeps older versions out of reach: %s landed (%s), "
-            "reaching back to %s; versions published before that cannot be fetched.",
-            read.label,
-            out_of_reach,
-            plural(read.landed, "version"),
-            span,
-            when(read.first, DAY),
+            f"Project {read.label}: {out_of_reach} keeps older versions out of reach: {landed} "
+            f"landed ({span}), reaching back to {when(read.first, DAY)}; versions published "
+            "before that cannot be fetched."
         )
     elif read.oldest is None:
         # A short answer is taken as the whole history: a server that caps `limit` looks the
         # same, so the oldest version's number is said, for a missing start to show.
         first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
         logger.info(
-            "Project %s: read the whole history the API keeps (its first run, or a table "
-            "newly selected): %s landed (%s%s).",
-            read.label,
-            plural(read.landed, "version"),
-            span,
-            first,
+            f"Project {read.label}: read the whole history the API keeps (its first run, or a "
+            f"table newly selected): {landed} landed ({span}{first})."
         )
 
 
