@@ -297,20 +297,18 @@ def numbered_on(numbers: list[object], after: object) -> bool:
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), and the id and time of each version it can place as
-    the reader would (how far back the answer reaches). By ijson's events,
-    keeping only an entry's scalars: a version of 12,000 tasks is never built here (the reader
-    builds it, one at a time), so memory stays bounded while several documents download."""
+    the reader would (how far back the answer reaches). Only an entry's scalars are kept: a
+    version of 12,000 tasks is built by the reader alone, one at a time, so memory stays bounded
+    while several documents download."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
+        self._events: list[tuple[str, str, t.Any]] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
         # read (a long integer crashes its C backend).
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.basic_parse_coro(self._events)
-        self._depth = 0
-        self._key: str | None = None  # the last key read: at the top level, or in an entry
+        self._parser = ijson.parse_coro(self._events)
         self._in_versions = False
-        self._entry: dict[str, t.Any] | None = None  # an entry's scalars, by key
+        self._entry: dict[str, t.Any] | None = None  # an entry's scalars that place it, by key
         self.received = 0
         self.size = 0  # the bytes of the answer (its body as it came, gzip undone)
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
@@ -328,33 +326,30 @@ class VersionScan:
                 self._parser.close()
         except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
-        for event, value in self._events:
-            depth = self._depth  # before this event
-            self._depth += _NESTING.get(event, 0)
-            if event == "map_key":
-                self._key = value
-            elif depth == 1 and event == "start_array":
-                self._in_versions = self._key == VERSIONS_KEY
-            elif depth == 2 and event == "end_array":
-                self._in_versions = False
-            elif depth == 2 and self._in_versions and event != "end_map":
-                self.received += 1  # an entry of the versions list, whatever it is
-                self._entry = {} if event == "start_map" else None
-                if self._entry is None:
-                    self.numbers.append(None)  # not an object: no number to prove anything
-            elif depth == 3 and self._entry is not None and event in _SCALARS:
-                # As the reader will see it: ijson's exact decimal a float (`json_float`).
-                exact = value.__class__ is Decimal
-                self._entry[str(self._key)] = json_float(value) if exact else value
-            elif depth == 3 and self._entry is not None and event == "end_map":
+        for prefix, event, value in self._events:
+            if prefix == VERSIONS_KEY and event in ("start_array", "end_array"):
+                self._in_versions = event == "start_array"
+            elif not self._in_versions:
+                continue
+            elif prefix == _ENTRY and event == "end_map" and self._entry is not None:
                 version_id = version_id_of(self._entry.get(VERSION_ID))
                 published = published_of(self._entry.get("publishedAt"))
                 if version_id is not None and published is not None:
                     self.placed.append((version_id, published))
                 self.numbers.append(self._entry.get("version"))
                 self._entry = None
+            elif prefix == _ENTRY and event in ("start_map", "start_array", *_SCALARS):
+                self.received += 1  # an entry of the versions list, whatever it is
+                self._entry = {} if event == "start_map" else None
+                if self._entry is None:
+                    self.numbers.append(None)  # not an object: no number to prove anything
+            elif self._entry is not None and prefix in _PLACING and event in _SCALARS:
+                # As the reader will see it: ijson's exact decimal a float (`json_float`).
+                exact = value.__class__ is Decimal
+                self._entry[_PLACING[prefix]] = json_float(value) if exact else value
         del self._events[:]
 
 
+_ENTRY = f"{VERSIONS_KEY}.item"  # ijson's prefix of an entry of the versions list
+_PLACING = {f"{_ENTRY}.{key}": key for key in (VERSION_ID, "publishedAt", "version")}
 _SCALARS = ("string", "number", "boolean", "null")
-_NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}

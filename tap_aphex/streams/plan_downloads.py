@@ -123,7 +123,7 @@ class ProjectDownload:
     _taken: int = -1  # the index of the answer the main thread took last
 
     def answer(self, headers: t.Mapping[str, str]) -> Spool:
-        """A new 200 answer, readable at once; it supersedes (holds) those not taken yet."""
+        """A new 200 answer, readable at once; it supersedes (closes) those not taken yet."""
         spool = Spool(headers)
         with self._changed:
             for superseded in self.answers[self._taken + 1 :]:
@@ -253,11 +253,8 @@ class PlansRun:
         send = sdk_seam.request_sender(stream, functools.partial(self._receive, download))
         download.started = time.monotonic()
         stream.logger.info(
-            "Project %s: requesting its published plans (project %d of %d, limit=%d).",
-            read.label,
-            download.order,
-            len(self.projects),
-            read.policy.limit,
+            f"Project {read.label}: requesting its published plans (project {download.order} of "
+            f"{len(self.projects)}, limit={read.policy.limit})."
         )
         try:
             while True:
@@ -265,9 +262,8 @@ class PlansRun:
                     raise Cancelled
                 asked = read.policy.limit
                 context = {**download.context, "limit": asked}
-                prepared = sdk_seam.prepared_request(stream, context)
                 try:
-                    scan = send(prepared, context)
+                    scan = send(sdk_seam.prepared_request(stream, context), context)
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
@@ -277,12 +273,8 @@ class PlansRun:
         finally:  # on a failure too: `_work` hands it to the main thread
             download.seconds = time.monotonic() - download.started
         stream.logger.info(
-            "Project %s: answered in %.2f s (%d request%s, %.1f MB).",
-            read.label,
-            download.seconds,
-            download.requests,
-            "" if download.requests == 1 else "s",
-            download.bytes / 1e6,
+            f"Project {read.label}: answered in {download.seconds:.2f} s "
+            f"({plural(download.requests, 'request')}, {download.bytes / 1e6:.1f} MB)."
         )
         download.finish()
 
@@ -321,25 +313,21 @@ def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
     limit, label = read.policy.limit, read.label
     if read.step is Step.RETRY:
         logger.warning(
-            "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
+            f"Project {label}: server error (HTTP 500) with limit={limit}; trying once more."
         )
     elif read.step is Step.SHRINK:
         logger.warning(
-            "Project %s: server error (HTTP 500) again, %s; asking again with limit=%d.",
-            label,
-            read.server_errors(),
-            limit,
+            f"Project {label}: server error (HTTP 500) again, {read.server_errors()}; asking "
+            f"again with limit={limit}."
         )
     elif read.step is Step.GROW:
         first_run = read.oldest is None  # expected then: its closing line says it all
         logger.log(
             logging.DEBUG if first_run else logging.INFO,
-            "Project %s: the API returned %s, as many as asked, and older ones are "
-            "still needed (%s); asking for %d.",
-            label,
-            plural(read.received, "version"),
-            "the whole history" if first_run else "back to the last landed",
-            limit,
+            f"Project {label}: the API returned {plural(read.received, 'version')}, as many as "
+            f"asked, and older ones are still needed "
+            f"({'the whole history' if first_run else 'back to the last landed'}); asking for "
+            f"{limit}.",
         )
     elif read.step is Step.FAILED:
         msg = (
