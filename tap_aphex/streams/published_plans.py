@@ -16,35 +16,23 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import SinglePagePaginator
-from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_aphex import schemas, sdk_seam
+from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.decoding import described, readable
-from tap_aphex.report import (
-    STREAM_FAILURES,
-    AphexError,
-    ConfigError,
-    StopReason,
-    stream_map_problem,
-)
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion, is_count
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import (
-    Step,
-    plural,
-    project_only,
-    read_project,
-)
+from tap_aphex.streams.plan_progress import Step, plural, project_only, read_project
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
+    from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_aphex.reader import Row
     from tap_aphex.streams.plan_progress import Mark, ProjectRead
@@ -85,7 +73,7 @@ class PublishedPlansStream(AphexStream):
             if account_id(project["url"]) == wanted:
                 return t.cast("Mapping[str, t.Any]", project)
         msg = f"no project with account id {wanted} in `projects`"
-        raise AphexError(msg)
+        raise report.AphexError(msg)
 
     @property
     @override
@@ -126,16 +114,11 @@ class PublishedPlansStream(AphexStream):
         status = response.status_code
         if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
             # The URL is sent as written; a slash after the account id is the likeliest slip.
-            slash = (
-                " (without the `/` this one ends with)"
-                if urlsplit(response.url).path.endswith("/")
-                else ""
+            slash = urlsplit(response.url).path.endswith("/")
+            raise report.ConfigError(
+                "No published plans at its URL (HTTP 404); copy the URL again from the project's "
+                f"Integrations page{' (without the `/` this one ends with)' if slash else ''}."
             )
-            msg = (
-                "No published plans at its URL (HTTP 404); copy the URL again "
-                f"from the project's Integrations page{slash}."
-            )
-            raise ConfigError(msg)
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
             raise ResponseTooLarge(
                 f"{self.response_error_message(response)} The Published Plans API's answer to a "
@@ -163,12 +146,9 @@ class PublishedPlansStream(AphexStream):
             for stream in fed:
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
-            reads = {
-                p["accountId"]: read_project(
-                    self, fed, p, project_label(self.project(p)), self.configured_limit
-                )
-                for p in self.partitions
-            }
+            limit = self.configured_limit
+            labels = {p["accountId"]: project_label(self.project(p)) for p in self.partitions}
+            reads = {a: read_project(self, fed, {"accountId": a}, labels[a], limit) for a in labels}
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
@@ -196,23 +176,25 @@ class PublishedPlansStream(AphexStream):
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
             except Exception as error:  # any failure in a project ends that project only
-                if stream_map_problem(error) is not None:
+                if report.stream_map_problem(error) is not None:
                     raise  # but a table's stream map, as any stream's, is the user's: the run ends
-                if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
+                if not isinstance(error, report.STREAM_FAILURES):  # unforeseen: DEBUG shows where
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
-                    error = AphexError(f"could not read its published plans ({what})")
+                    error = report.AphexError(f"could not read its published plans ({what})")
                 self.report_failure(f"project {read.label}", error)
                 download.failed = True  # not one of the projects downloaded, in the summary
                 # Versions come in no promised order, so what this run saw proves nothing about
                 # what it missed: each stream's progress on the project is dropped.
                 for stream in read.marks:
                     sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
-                why, bookmarks = StopReason.FAILURE, [mark.when for mark in read.marks.values()]
+                why = report.StopReason.FAILURE
+                bookmarks = [mark.when for mark in read.marks.values()]
             else:
                 say_how_far(self.logger, read)
                 bookmarks = read.move_bookmarks(self, context)
-                why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
+                gap = read.left_a_gap
+                why = report.StopReason.VERSIONS_MISSING if gap else report.StopReason.UP_TO_DATE
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
         except BaseException:  # an interrupt, or stdout closed: every download ends at once
@@ -229,7 +211,7 @@ class PublishedPlansStream(AphexStream):
             if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
                 error = self.first_error(context)
             if isinstance(error, ResponseTooLarge):  # twice: no size limit at one version
-                error = AphexError(
+                error = report.AphexError(
                     f"{error} Twice, for one version: the project's server fails. Test again "
                     "later; if it lasts, tell Aphex (hello@aphex.co)"
                 )
