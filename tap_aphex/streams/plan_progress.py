@@ -1,15 +1,12 @@
 """Each project's progress through its published plans: its bookmarks (`Mark`), the `limit` to
 ask (`LimitPolicy`) and what lands (`ProjectRead`).
 
-A bookmark is the newest `publishedAt` landed, the ids of the versions published at that very
-time and the highest `version` number landed. New is published after it, or at its time with an
-id not landed then, or numbered past every version landed (backdated; or a bookmark a clock gone
-wrong left in the future). An answer that stops short of the bookmark's own version leaves a gap
-that asking for more cannot close (a short answer: `Step.GAP`, a server capping `limit`, versions
-past the API's six months, that version gone; or `Step.SIZE_LIMIT`, `Step.CAP`; or a whole history,
-a stream newly selected, short of another stream's bookmark: `ProjectRead.behind`), so the
-bookmarks stay and no version is passed over. No gap, though, when the answer's `version` numbers
-run on from the bookmark's (+ 1, + 2, ..., each once, none absent: `numbered_on`).
+A bookmark is the newest `publishedAt` landed, the ids of the versions published at that time and
+the highest `version` number landed; new is published after it, or at its time with another id,
+or numbered past it (backdated; or a bookmark a clock gone wrong left in the future). An answer
+short of the bookmark's own version (`Step.GAP`, `SIZE_LIMIT`, `CAP`; a whole history short of
+another stream's bookmark: `ProjectRead.behind`) leaves a gap that asking for more cannot close:
+the bookmarks stay, unless the answer's `version` numbers run on from the bookmark's.
 """
 
 from __future__ import annotations
@@ -32,16 +29,14 @@ if t.TYPE_CHECKING:
 
     from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
 
-#: Partition-state keys beside the SDK's, and the skipped entries already warned about (at most
-#: MAX_SKIPPED_SAID, so that the state stays small).
+#: Partition-state keys beside the SDK's; at most MAX_SKIPPED_SAID entries, for a small state.
 BOOKMARK_IDS = "bookmark_ids"
 BOOKMARK_VERSION = "bookmark_version"
 SKIPPED_SAID = "skipped_said"
 MAX_SKIPPED_SAID = 100
 #: How far `limit` grows. The API keeps six months of history: 26 weekly versions, 183 daily.
 MAX_LIMIT = 1000
-#: When the largest answer that arrived was far below the API's 32 MB response limit, a 500 for
-#: twice as many versions is no size limit.
+#: Far below the API's 32 MB response limit: a 500 for twice as many versions is no size limit.
 FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
 
 
@@ -69,8 +64,7 @@ def in_the_future(moment: dt.datetime) -> bool:
 
 @dataclass
 class Mark:
-    """A stream's bookmark on a project: from earlier runs (`read_mark`), or moved by what lands
-    in this one (`land`, from an empty one)."""
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now."""
 
     when: dt.datetime | None = None
     ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
@@ -78,16 +72,15 @@ class Mark:
     text: str | None = None  # ``when`` as the records (and so the state) write it
 
     def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
-        if self.when is None or published > self.when:
-            return True
-        if published == self.when and version_id not in self.ids:
+        newer = self.when is None or published > self.when
+        if newer or (published == self.when and version_id not in self.ids):
             return True
         return is_count(number) and is_count(self.version) and number > self.version
 
     def reached_by(self, scan: VersionScan) -> bool:
-        """The answer holds this bookmark's own version: by id when the state has ids (and not
-        published after it: an id used again is another version), else by time. One dated
-        before it proves nothing (backdated, with the versions between it missing?)."""
+        """The answer holds this bookmark's own version: by id if the state has ids (not published
+        after it: an id used again is another version), else by time. One dated before proves
+        nothing (backdated, with the versions between it missing?)."""
         when = t.cast("dt.datetime", self.when)
         return any(
             published <= when and (not self.ids or version_id in self.ids)
@@ -108,8 +101,7 @@ class Mark:
 def read_mark(
     stream: Stream, context: Mapping[str, t.Any], label: str, logger: logging.Logger
 ) -> Mark:
-    """What ``stream`` landed of the project in earlier runs; what the tap cannot use is said and
-    left out."""
+    """What ``stream`` landed of the project in earlier runs; what is unusable is said, left out."""
     state = saved_state(stream, context)
     value = state.get("replication_key_value")
     when = rfc3339_to_datetime(value) if isinstance(value, str) else None
@@ -179,8 +171,7 @@ class LimitPolicy:
         self._server_errors = 0
 
     def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
-        """``reached_back``: as far back as needed; ``short_of``: not reaching a bookmark there
-        is (so fewer than asked is a gap)."""
+        """``short_of``: not reaching a bookmark there is (so fewer than asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         if reached_back:
             return Step.DONE
@@ -263,9 +254,8 @@ class ProjectRead:
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
             return
-        # With every stream's bookmark (`oldest`, so `behind`), back far enough once the answer
-        # reaches it: the most recently published, it holds every version since; a whole
-        # history (fewer than asked) short of it is a gap. Nothing to reach or place: grow.
+        # With every stream's bookmark, back far enough once the answer (the most recently
+        # published) reaches it; a whole history (fewer than asked) short of it is a gap.
         proven = self.oldest is not None and bool(scan.placed)
         self.step = self.policy.after_response(
             scan.received,
@@ -276,8 +266,7 @@ class ProjectRead:
     def land(
         self, logger: logging.Logger, version: PublishedVersion, streams: list[Stream]
     ) -> None:
-        """``version`` lands in ``streams``; one INFO line: its date and rows per table (DEBUG on a
-        first run, which lands the whole history: its closing line sums it up)."""
+        """``version`` lands in ``streams`` (at DEBUG on a first run: its closing line sums up)."""
         for stream in streams:
             self.landing[stream].land(version)
         self.landed += 1
@@ -324,8 +313,8 @@ class ProjectRead:
     def move_bookmarks(
         self, parent: Stream, context: Mapping[str, t.Any] | None
     ) -> list[dt.datetime | None]:
-        """Each stream's bookmark once the project is read in full (what it had landed, what it
-        lands now), never over a gap; the entries skipped are kept as said."""
+        """Each stream's bookmark once the project is read in full, never over a gap; the entries
+        skipped are kept as said."""
         moved = []
         for stream, mark in self.marks.items():
             state = stream.get_context_state(project_only(context))
