@@ -9,8 +9,7 @@ import typing as t
 
 import pytest
 
-from tap_aphex.streams.plan_document import numbered_on
-from tap_aphex.streams.plan_progress import LimitPolicy, Mark, ProjectRead, Step
+from tap_aphex.streams.plan_progress import LimitPolicy, Mark, ProjectRead, Step, numbered_on
 from tap_aphex.streams.published_plans import say_how_far
 
 if t.TYPE_CHECKING:

@@ -279,21 +279,6 @@ def published_of(value: object) -> dt.datetime | None:
     return rfc3339_to_datetime(text) if text else None
 
 
-def is_count(number: object) -> t.TypeGuard[int]:
-    """A `version` number as assumed: a whole number, 0 or more (not ``true``, nor ``12.0``)."""
-    return number.__class__ is int and number >= 0
-
-
-def numbered_on(numbers: list[object], after: object) -> bool:
-    """The `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each once, in
-    any order, every entry numbered): as the answer is the most recently published, it holds
-    every version since (the numbers are assumed: docs/assumptions.md). Else nothing is proven."""
-    if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
-        return False
-    since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
-    return bool(since) and since == list(range(after + 1, after + len(since) + 1))
-
-
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), and the id and time of each version it can place as

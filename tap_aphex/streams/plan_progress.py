@@ -18,9 +18,8 @@ import typing as t
 from dataclasses import dataclass, field
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import described
+from tap_aphex.decoding import described, readable
 from tap_aphex.schemas import rfc3339_to_datetime
-from tap_aphex.streams.plan_document import is_count, numbered_on
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,6 +51,48 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
         if partition.get("context") == project_only(context):
             return t.cast("Mapping[str, t.Any]", partition)
     return {}
+
+
+def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
+    """What in ``stream``'s state no project's read can use (a state edited by hand, another
+    tap's). A project no longer configured is named only when a configured one has no bookmark
+    (its URL changed?); else its partition stays, unused."""
+    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
+    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
+    words, others, marked = [], [], set()
+    for partition in bookmark.get("partitions") or []:
+        context = partition["context"]
+        if set(context) != {"accountId"}:
+            words.append(f"a partition for {described(context, 60)}, which is no project's")
+        elif context["accountId"] not in accounts:
+            others.append(context["accountId"])
+        elif partition.get("replication_key_value"):  # (the SDK adds an empty one on its turn)
+            marked.add(context["accountId"])
+    new = [account for account in accounts if account not in marked]
+    if others and new:
+        words.append(
+            f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
+            f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "
+            "its bookmark is that one; it is read from its first version)"
+        )
+    if "replication_key_value" in bookmark:
+        words.append("a position outside `partitions` (each project's is its own)")
+    return [f"State: {stream.name} holds {what}: not used." for what in words]
+
+
+def is_count(number: object) -> t.TypeGuard[int]:
+    """A `version` number as assumed: a whole number, 0 or more (not ``true``, nor ``12.0``)."""
+    return number.__class__ is int and number >= 0
+
+
+def numbered_on(numbers: list[object], after: object) -> bool:
+    """The `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each once, in
+    any order, every entry numbered): as the answer is the most recently published, it holds
+    every version since (the numbers are assumed: docs/assumptions.md). Else nothing is proven."""
+    if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
+        return False
+    since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
+    return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
 def plural(count: int, noun: str) -> str:

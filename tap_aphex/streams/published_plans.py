@@ -20,18 +20,23 @@ from typing_extensions import override
 
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.decoding import described, readable
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
-from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion, is_count
+from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import Step, plural, project_only, read_project
+from tap_aphex.streams.plan_progress import (
+    Step,
+    is_count,
+    plural,
+    project_only,
+    read_project,
+    unused_state,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
-    from singer_sdk.streams import Stream
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_aphex.reader import Row
@@ -251,33 +256,6 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     table = "statuses"
     primary_keys: t.ClassVar[list[str]] = ["accountId", "publishedPlanId", "rowNumber"]
     schema = schemas.PUBLISHED_PLAN_STATUS
-
-
-def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
-    """What in ``stream``'s state no project's read can use (a state edited by hand, another
-    tap's). A project no longer configured is named only when a configured one has no bookmark
-    (its URL changed?); else its partition stays, unused."""
-    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
-    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    words, others, marked = [], [], set()
-    for partition in bookmark.get("partitions") or []:
-        context = partition["context"]
-        if set(context) != {"accountId"}:
-            words.append(f"a partition for {described(context, 60)}, which is no project's")
-        elif context["accountId"] not in accounts:
-            others.append(context["accountId"])
-        elif partition.get("replication_key_value"):  # (the SDK adds an empty one on its turn)
-            marked.add(context["accountId"])
-    new = [account for account in accounts if account not in marked]
-    if others and new:
-        words.append(
-            f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
-            f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "
-            "its bookmark is that one; it is read from its first version)"
-        )
-    if "replication_key_value" in bookmark:
-        words.append("a position outside `partitions` (each project's is its own)")
-    return [f"State: {stream.name} holds {what}: not used." for what in words]
 
 
 def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
