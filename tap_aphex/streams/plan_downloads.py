@@ -81,8 +81,8 @@ class Spool:
                 self._ended, self._error = True, error
                 self._changed.notify_all()
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left if negative), waiting for them to arrive."""
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, waiting for them to arrive (`decoding.FilteredBody` asks)."""
         with self._changed:
             while self._position >= self._size and not self._ended and not self._file.closed:
                 self._changed.wait(POLL_SECONDS)
@@ -91,7 +91,7 @@ class Spool:
             if self._position < self._size:
                 left = self._size - self._position
                 self._file.seek(self._position)
-                data = self._file.read(left if size < 0 else min(size, left)) or b""
+                data = self._file.read(min(size, left)) or b""
                 self._position += len(data)
                 return data
             if self._error is not None:
