@@ -30,9 +30,6 @@ from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
-if t.TYPE_CHECKING:
-    from tap_aphex.streams.plan_progress import ProjectRead
-
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
 VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
@@ -45,6 +42,16 @@ TABLE_KEYS = {
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
 Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
+
+
+class Landed(t.Protocol):
+    """A project's read (`plan_progress`): the versions it landed before are not read again, the
+    entries skipped are collected, and those ``said`` in an earlier run are not warned about."""
+
+    said: frozenset[str]
+    skipped: set[str]
+
+    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
 
 
 @dataclass
@@ -77,10 +84,10 @@ class DocumentReader(Reader):
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
+        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
     ) -> t.Iterator[PublishedVersion | None]:
-        """Each entry of the versions list as it is read from ``body``; None for one skipped, or
-        one ``read`` has (`ProjectRead.is_new`), whose ``skipped`` collects those skipped."""
+        """Each entry of the versions list as it is read from ``body``; None for one skipped (into
+        ``read.skipped``), or one ``read`` has."""
         said, skipped = (read.said, read.skipped) if read else ((), set())
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: dict[str, object] = {}  # each version id, as the document wrote it first
@@ -103,9 +110,7 @@ class DocumentReader(Reader):
                     if said_as not in said:  # not warned about in an earlier run
                         self.warn_once(
                             ("skipped", label, what),
-                            "Project %s: skipped %s; the project's other versions land.",
-                            label,
-                            what,
+                            f"Project {label}: skipped {what}; the project's other versions land.",
                         )
                     version = None
                 elif version is not None and version.id in seen:
@@ -118,11 +123,8 @@ class DocumentReader(Reader):
                     )
                     self.warn_once(
                         ("duplicate", label, version.id),
-                        "Project %s: the document holds version id %s more than once%s; the "
-                        "first is emitted, the others are skipped.",
-                        label,
-                        version.id,
-                        both,
+                        f"Project {label}: the document holds version id {version.id} more than "
+                        f"once{both}; the first is emitted, the others are skipped.",
                     )
                     version = None
                 elif version is not None:
@@ -149,7 +151,7 @@ class DocumentReader(Reader):
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: ProjectRead | None
+        self, value: object, document: Row, label: str, read: Landed | None
     ) -> PublishedVersion | Skipped | None:
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
@@ -167,115 +169,102 @@ class DocumentReader(Reader):
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.is_new(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
+        subject, whole_subject = f"Project {label}, version {shown}", f"Project {label}"
         # A list the schemas do not name is a table the tap does not know: said as such.
         unknown_tables = {
             name: item
             for name, item in value.items()
             if isinstance(item, list) and name not in VERSION_FIELDS and name not in TABLE_FIELDS
         }
-        subject = f"Project {label}, version {shown}"
         fields = self.record(
             value, VERSION_FIELDS, subject, skip={VERSION_ID, *TABLE_FIELDS, *unknown_tables}
         )
         undocumented: Row = fields.pop("undocumented") or {}
         for name, item in unknown_tables.items():
             close = difflib.get_close_matches(name.lower(), list(TABLE_FIELDS), n=1, cutoff=0.6)
+            reads = f" (the tap reads `{close[0]}`)" if close else ""
             self.warn_once(
                 ("unknown table", name),
-                "%s: a table the tap does not know, `%s`%s; kept whole under the version's "
-                'undocumented["%s"], no table stream gets its rows (said once per run).',
-                subject,
-                name,
-                f" (the tap reads `{close[0]}`)" if close else "",
-                name,
+                f"{subject}: a table the tap does not know, `{name}`{reads}; kept whole under the "
+                f'version\'s undocumented["{name}"], no table stream gets its rows (said once '
+                "per run).",
             )
             undocumented[self.whole(name, subject, "")] = self.whole(item, subject, name)
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = self.whole(
-            document.get("project"), f"Project {label}", "project"
-        )
+        record["project"] = project = self.whole(document.get("project"), whole_subject, "project")
         if project is not None and not isinstance(project, dict):
             self.warn_once(
                 ("document", "project"),
-                "Project %s: the document's `project` is %s, not an object; kept under "
-                'undocumented["project"].',
-                label,
-                described(project, 40),
+                f"Project {label}: the document's `project` is {described(project, 40)}, not an "
+                'object; kept under undocumented["project"].',
             )
             undocumented["project"], record["project"] = project, None
         beside = {
-            key: self.whole(item, f"Project {label}", key)
+            key: self.whole(item, whole_subject, key)
             for key, item in document.items()
             if key != "project"
         }
         for member in beside:
             self.warn_once(
                 ("document member", member),
-                "Project %s: the document has a member the tap does not know, `%s`; kept under "
-                'each version\'s undocumented["document"] (said once per run).',
-                label,
-                readable(member, 60),
+                f"Project {label}: the document has a member the tap does not know, "
+                f'`{readable(member, 60)}`; kept under each version\'s undocumented["document"] '
+                "(said once per run).",
             )
         if beside:
             undocumented["document"] = beside
         tables: dict[str, list[t.Any]] = {}
         skip: dict[str, set[int]] = {}
-        kept_rows: dict[str, Row] = {"unkeyed_rows": {}, "repeated_rows": {}}
+        kept: dict[str, Row] = {"unkeyed_rows": {}, "repeated_rows": {}}  # rows aside, by table
         for table, key in TABLE_KEYS.items():
             rows = value.get(table)  # absent or null: no rows
             if rows is not None and not isinstance(rows, list):
                 self.warn_once(
                     ("table", table),
-                    '%s: `%s` is not a list; kept under undocumented["%s"], no rows from it '
-                    "(said once per run).",
-                    subject,
-                    table,
-                    table,
+                    f'{subject}: `{table}` is not a list; kept under undocumented["{table}"], no '
+                    "rows from it (said once per run).",
                 )
                 undocumented[table] = rows
             tables[table] = rows if isinstance(rows, list) else []
-            # Rows never sent as rows, by position from 1: not objects or without their key
-            # ("unkeyed_rows"), or with the key of a row before them ("repeated_rows").
-            aside: dict[str, dict[int, t.Any]] = {"unkeyed_rows": {}, "repeated_rows": {}}
-            keys: set[str] = set()
-            for number, row in enumerate(tables[table], start=1):
-                if not isinstance(row, dict):
-                    aside["unkeyed_rows"][number] = row
-                elif key is not None:
-                    row_key = key_of(row.get(key))
-                    if row_key is None:
-                        aside["unkeyed_rows"][number] = row
-                    elif row_key in keys:
-                        aside["repeated_rows"][number] = row
-                    else:
-                        keys.add(row_key)
-            reasons = {
-                "unkeyed_rows": f"without a `{key}` (text, not blank)" if key else "not objects",
-                "repeated_rows": f"with the `{key}` of a row before them",
-            }
-            for name, rows_kept in aside.items():
-                if rows_kept:
-                    self.warn_once(
-                        (name, table),
-                        "%s: %d %s row(s) %s (the first is row %d); kept on the version under "
-                        'undocumented["%s"]["%s"], never sent as a row (said once per run).',
-                        subject,
-                        len(rows_kept),
-                        table,
-                        reasons[name],
-                        next(iter(rows_kept)),
-                        name,
-                        table,
-                    )
-                    kept_rows[name][table] = [
-                        self.whole(row, subject, f"{table}[{number}]")
-                        for number, row in rows_kept.items()
-                    ]
-            skip[table] = {*aside["unkeyed_rows"], *aside["repeated_rows"]}
-        undocumented |= {name: rows for name, rows in kept_rows.items() if rows}
+            skip[table] = self._rows_aside(tables[table], table, key, subject, kept)
+        undocumented |= {name: rows for name, rows in kept.items() if rows}
         record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
         record["undocumented"] = undocumented or None
         return PublishedVersion(record, published, label, self, tables, skip)
+
+    def _rows_aside(
+        self, rows: list[t.Any], table: str, key: str | None, subject: str, kept: dict[str, Row]
+    ) -> set[int]:
+        """The positions (from 1) of rows never sent as rows, ``kept`` by table: not
+        objects or without their key ("unkeyed_rows"), or with the key of a row before them
+        ("repeated_rows")."""
+        aside: dict[str, dict[int, t.Any]] = {"unkeyed_rows": {}, "repeated_rows": {}}
+        keys: set[str] = set()
+        for number, row in enumerate(rows, start=1):
+            row_key = key_of(row.get(key)) if isinstance(row, dict) and key else None
+            if not isinstance(row, dict) or (key is not None and row_key is None):
+                aside["unkeyed_rows"][number] = row
+            elif row_key in keys:
+                aside["repeated_rows"][number] = row
+            elif row_key is not None:
+                keys.add(row_key)
+        reasons = {
+            "unkeyed_rows": f"without a `{key}` (text, not blank)" if key else "not objects",
+            "repeated_rows": f"with the `{key}` of a row before them",
+        }
+        for name, rows_kept in aside.items():
+            if rows_kept:
+                self.warn_once(
+                    (name, table),
+                    f"{subject}: {len(rows_kept)} {table} row(s) {reasons[name]} (the first is "
+                    f"row {next(iter(rows_kept))}); kept on the version under "
+                    f'undocumented["{name}"]["{table}"], never sent as a row (said once per run).',
+                )
+                kept[name][table] = [
+                    self.whole(row, subject, f"{table}[{number}]")
+                    for number, row in rows_kept.items()
+                ]
+        return {*aside["unkeyed_rows"], *aside["repeated_rows"]}
 
 
 def version_id_of(value: object) -> str | None:
@@ -293,20 +282,18 @@ def published_of(value: object) -> dt.datetime | None:
 class VersionScan:
     """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
     entries (each counts against `limit`), and the id and time of each version it can place as
-    the reader would (how far back the answer reaches: `ProjectRead.answered`). By ijson's events,
-    keeping only an entry's scalars: a version of 12,000 tasks is never built here (the reader
-    builds it, one at a time), so memory stays bounded while several documents download."""
+    the reader would (how far back the answer reaches). Only an entry's scalars are kept: a
+    version of 12,000 tasks is built by the reader alone, one at a time, so memory stays bounded
+    while several documents download."""
 
     def __init__(self, content_type: str | None) -> None:
-        self._events: list[tuple[str, t.Any]] = ijson.sendable_list()
+        self._events: list[tuple[str, str, t.Any]] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
         # read (a long integer crashes its C backend).
         self._body = FilteredBody(content_type, "The Published Plans API")
-        self._parser = ijson.basic_parse_coro(self._events)
-        self._depth = 0
-        self._key: str | None = None  # the last key read: at the top level, or in an entry
+        self._parser = ijson.parse_coro(self._events)
         self._in_versions = False
-        self._entry: dict[str, t.Any] | None = None  # an entry's scalars, by key
+        self._entry: dict[str, t.Any] | None = None  # an entry's scalars that place it, by key
         self.received = 0
         self.size = 0  # the bytes of the answer (its body as it came, gzip undone)
         self.placed: list[tuple[str, dt.datetime]] = []  # each version's id and time
@@ -324,33 +311,30 @@ class VersionScan:
                 self._parser.close()
         except (ijson.JSONError, UnexpectedResponseError, InvalidOperation):
             self.readable = False
-        for event, value in self._events:
-            depth = self._depth  # before this event
-            self._depth += _NESTING.get(event, 0)
-            if event == "map_key":
-                self._key = value
-            elif depth == 1 and event == "start_array":
-                self._in_versions = self._key == VERSIONS_KEY
-            elif depth == 2 and event == "end_array":
-                self._in_versions = False
-            elif depth == 2 and self._in_versions and event != "end_map":
-                self.received += 1  # an entry of the versions list, whatever it is
-                self._entry = {} if event == "start_map" else None
-                if self._entry is None:
-                    self.numbers.append(None)  # not an object: no number to prove anything
-            elif depth == 3 and self._entry is not None and event in _SCALARS:
-                # As the reader will see it: ijson's exact decimal a float (`json_float`).
-                exact = value.__class__ is Decimal
-                self._entry[str(self._key)] = json_float(value) if exact else value
-            elif depth == 3 and self._entry is not None and event == "end_map":
+        for prefix, event, value in self._events:
+            if prefix == VERSIONS_KEY and event in ("start_array", "end_array"):
+                self._in_versions = event == "start_array"
+            elif not self._in_versions:
+                continue
+            elif prefix == _ENTRY and event == "end_map" and self._entry is not None:
                 version_id = version_id_of(self._entry.get(VERSION_ID))
                 published = published_of(self._entry.get("publishedAt"))
                 if version_id is not None and published is not None:
                     self.placed.append((version_id, published))
                 self.numbers.append(self._entry.get("version"))
                 self._entry = None
+            elif prefix == _ENTRY and event in ("start_map", "start_array", *_SCALARS):
+                self.received += 1  # an entry of the versions list, whatever it is
+                self._entry = {} if event == "start_map" else None
+                if self._entry is None:
+                    self.numbers.append(None)  # not an object: no number to prove anything
+            elif self._entry is not None and prefix in _PLACING and event in _SCALARS:
+                # As the reader will see it: ijson's exact decimal a float (`json_float`).
+                exact = value.__class__ is Decimal
+                self._entry[_PLACING[prefix]] = json_float(value) if exact else value
         del self._events[:]
 
 
+_ENTRY = f"{VERSIONS_KEY}.item"  # ijson's prefix of an entry of the versions list
+_PLACING = {f"{_ENTRY}.{key}": key for key in (VERSION_ID, "publishedAt", "version")}
 _SCALARS = ("string", "number", "boolean", "null")
-_NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}

@@ -32,9 +32,9 @@ from tap_aphex.streams.plan_progress import Step, plural
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_aphex.streams.plan_document import PublishedVersion
+    from tap_aphex.client import AphexStream
+    from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
     from tap_aphex.streams.plan_progress import ProjectRead
-    from tap_aphex.streams.published_plans import PublishedPlansStream
 
 #: How many projects may wait downloaded per download thread (the rest wait their turn unasked).
 DOWNLOAD_WINDOW_PER_THREAD = 4
@@ -81,8 +81,8 @@ class Spool:
                 self._ended, self._error = True, error
                 self._changed.notify_all()
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left if negative), waiting for them to arrive."""
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, waiting for them to arrive (`decoding.FilteredBody` asks)."""
         with self._changed:
             while self._position >= self._size and not self._ended and not self._file.closed:
                 self._changed.wait(POLL_SECONDS)
@@ -91,7 +91,7 @@ class Spool:
             if self._position < self._size:
                 left = self._size - self._position
                 self._file.seek(self._position)
-                data = self._file.read(left if size < 0 else min(size, left)) or b""
+                data = self._file.read(min(size, left)) or b""
                 self._position += len(data)
                 return data
             if self._error is not None:
@@ -123,7 +123,7 @@ class ProjectDownload:
     _taken: int = -1  # the index of the answer the main thread took last
 
     def answer(self, headers: t.Mapping[str, str]) -> Spool:
-        """A new 200 answer, readable at once; it supersedes (holds) those not taken yet."""
+        """A new 200 answer, readable at once; it supersedes (closes) those not taken yet."""
         spool = Spool(headers)
         with self._changed:
             for superseded in self.answers[self._taken + 1 :]:
@@ -160,8 +160,10 @@ class ProjectDownload:
 class PlansRun:
     """This run's downloads of every project, started on the first project's turn."""
 
-    def __init__(self, stream: PublishedPlansStream, reads: dict[str, ProjectRead]) -> None:
-        self.stream = stream
+    def __init__(
+        self, stream: AphexStream, reader: DocumentReader, reads: dict[str, ProjectRead]
+    ) -> None:
+        self.stream, self.reader = stream, reader
         self.projects = {
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
@@ -183,7 +185,7 @@ class PlansRun:
         while (body := download.next_body()) is not None:
             try:
                 grows = t.cast("t.IO[bytes]", body)  # a file-like that ijson reads as it grows
-                for version in self.stream.reader.versions(grows, read.label, read=read):
+                for version in self.reader.versions(grows, read.label, read=read):
                     if version is not None and version.id not in handed:
                         handed.add(version.id)
                         yield version
@@ -251,11 +253,8 @@ class PlansRun:
         send = sdk_seam.request_sender(stream, functools.partial(self._receive, download))
         download.started = time.monotonic()
         stream.logger.info(
-            "Project %s: requesting its published plans (project %d of %d, limit=%d).",
-            read.label,
-            download.order,
-            len(self.projects),
-            read.policy.limit,
+            f"Project {read.label}: requesting its published plans (project {download.order} of "
+            f"{len(self.projects)}, limit={read.policy.limit})."
         )
         try:
             while True:
@@ -263,9 +262,8 @@ class PlansRun:
                     raise Cancelled
                 asked = read.policy.limit
                 context = {**download.context, "limit": asked}
-                prepared = sdk_seam.prepared_request(stream, context)
                 try:
-                    scan = send(prepared, context)
+                    scan = send(sdk_seam.prepared_request(stream, context), context)
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
@@ -275,12 +273,8 @@ class PlansRun:
         finally:  # on a failure too: `_work` hands it to the main thread
             download.seconds = time.monotonic() - download.started
         stream.logger.info(
-            "Project %s: answered in %.2f s (%d request%s, %.1f MB).",
-            read.label,
-            download.seconds,
-            download.requests,
-            "" if download.requests == 1 else "s",
-            download.bytes / 1e6,
+            f"Project {read.label}: answered in {download.seconds:.2f} s "
+            f"({plural(download.requests, 'request')}, {download.bytes / 1e6:.1f} MB)."
         )
         download.finish()
 
@@ -319,25 +313,21 @@ def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
     limit, label = read.policy.limit, read.label
     if read.step is Step.RETRY:
         logger.warning(
-            "Project %s: server error (HTTP 500) with limit=%d; trying once more.", label, limit
+            f"Project {label}: server error (HTTP 500) with limit={limit}; trying once more."
         )
     elif read.step is Step.SHRINK:
         logger.warning(
-            "Project %s: server error (HTTP 500) again, %s; asking again with limit=%d.",
-            label,
-            read.server_errors(),
-            limit,
+            f"Project {label}: server error (HTTP 500) again, {read.server_errors()}; asking "
+            f"again with limit={limit}."
         )
     elif read.step is Step.GROW:
         first_run = read.oldest is None  # expected then: its closing line says it all
         logger.log(
             logging.DEBUG if first_run else logging.INFO,
-            "Project %s: the API returned %s, as many as asked, and older ones are "
-            "still needed (%s); asking for %d.",
-            label,
-            plural(read.received, "version"),
-            "the whole history" if first_run else "back to the last landed",
-            limit,
+            f"Project {label}: the API returned {plural(read.received, 'version')}, as many as "
+            f"asked, and older ones are still needed "
+            f"({'the whole history' if first_run else 'back to the last landed'}); asking for "
+            f"{limit}.",
         )
     elif read.step is Step.FAILED:
         msg = (

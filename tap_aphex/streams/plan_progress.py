@@ -1,17 +1,12 @@
-"""Each project's progress through its published plans: its bookmarks (`Mark`: read from the
-state, moved once it is read in full), the `limit` to ask (`LimitPolicy`) and what lands
-(`ProjectRead`).
+"""Each project's progress through its published plans: its bookmarks (`Mark`), the `limit` to
+ask (`LimitPolicy`) and what lands (`ProjectRead`).
 
-A bookmark is the newest `publishedAt` landed, with the ids of the versions published at that very
-time and the highest `version` number landed. New is published after it, or at its very time with
-an id not landed then, or numbered past every version landed (a backdated version; a bookmark a
-clock gone wrong left in the future). A short answer without the bookmark's own version leaves a
-gap (`Step.GAP`: a server that caps `limit`, versions past the API's six months, that version
-gone) that asking for more cannot close: the bookmarks stay, so no version is ever passed over.
-So does an answer the size limit or the tap's cap stops short of the bookmark (`Step.SIZE_LIMIT`,
-`Step.CAP`), and a whole history (a stream newly selected) that does not reach another stream's
-bookmark (`ProjectRead.behind`). None of them is a gap when the answer's `version` numbers past
-the bookmark's run on from it (its number + 1, + 2, ..., each once, none absent; `numbered_on`).
+A bookmark is the newest `publishedAt` landed, the ids of the versions published at that time and
+the highest `version` number landed; new is published after it, or at its time with another id,
+or numbered past it (backdated; or a bookmark a clock gone wrong left in the future). An answer
+short of the bookmark's own version (`Step.GAP`, `SIZE_LIMIT`, `CAP`; a whole history short of
+another stream's bookmark: `ProjectRead.behind`) leaves a gap that asking for more cannot close:
+the bookmarks stay, unless the answer's `version` numbers run on from the bookmark's.
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ from dataclasses import dataclass, field
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described, readable
 from tap_aphex.schemas import rfc3339_to_datetime
-from tap_aphex.settings import project_label
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,20 +27,16 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
-    from tap_aphex.streams.published_plans import PublishedPlansStream
 
-#: Partition-state keys beside the SDK's (see the bookmark above), and the skipped entries already
-#: warned about, at most MAX_SKIPPED_SAID of them so that the state stays small.
+#: Partition-state keys beside the SDK's; at most MAX_SKIPPED_SAID entries, for a small state.
 BOOKMARK_IDS = "bookmark_ids"
 BOOKMARK_VERSION = "bookmark_version"
 SKIPPED_SAID = "skipped_said"
 MAX_SKIPPED_SAID = 100
 #: How far `limit` grows. The API keeps six months of history: 26 weekly versions, 183 daily.
 MAX_LIMIT = 1000
-#: The Published Plans API's response limit (32 MB), and an answer far below it: when the largest
-#: answer that arrived was this small, a 500 for twice as many versions is no size limit.
-RESPONSE_LIMIT_BYTES = 32_000_000
-FAR_BELOW_RESPONSE_LIMIT = RESPONSE_LIMIT_BYTES // 4
+#: Far below the API's 32 MB response limit: a 500 for twice as many versions is no size limit.
+FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
 
 
 def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
@@ -64,9 +54,9 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
 
 
 def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
-    """What in ``stream``'s state no project's read can use, in words (a state edited by hand,
-    or another tap's). A project no longer configured is named only when a configured one has no
-    bookmark (its URL changed?); else its partition stays, unused."""
+    """What in ``stream``'s state no project's read can use (a state edited by hand, another
+    tap's). A project no longer configured is named only when a configured one has no bookmark
+    (its URL changed?); else its partition stays, unused."""
     # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     words, others, marked = [], [], set()
@@ -91,43 +81,22 @@ def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
 
 
 def is_count(number: object) -> t.TypeGuard[int]:
-    """A `version` number as the assumed shape has it: a whole number, 0 or more (``true`` and
-    ``12.0`` are none)."""
+    """A `version` number as assumed: a whole number, 0 or more (not ``true``, nor ``12.0``)."""
     return number.__class__ is int and number >= 0
 
 
 def numbered_on(numbers: list[object], after: object) -> bool:
-    """The answer's `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each
-    once, in any order; every entry numbered): it holds every version published since the one
-    numbered ``after`` (the answer is the most recently published; the numbers are assumed:
-    docs/assumptions.md). Anything else (no number, one not whole, a hole, a repeat, none past
-    ``after``, no ``after``) proves nothing."""
+    """The `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each once, in
+    any order, every entry numbered): as the answer is the most recently published, it holds
+    every version since (the numbers are assumed: docs/assumptions.md). Else nothing is proven."""
     if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
         return False
     since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
     return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
-def _reaches(scan: VersionScan, mark: Mark) -> bool:
-    """Whether an answer reaches back to ``mark``: it holds the bookmark's own version, by id
-    when the state has its ids (and not published after it: an id used again is another
-    version). A version dated before the bookmark proves nothing: it may be backdated, the
-    versions between missing (a bookmark's version that is gone is a gap, unless the numbers run
-    on). A state without ids has nothing but the time."""
-    when = t.cast("dt.datetime", mark.when)
-    if mark.ids:
-        return any(
-            version_id in mark.ids and published <= when for version_id, published in scan.placed
-        )
-    return any(published <= when for _, published in scan.placed)
-
-
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def size_in_words(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
 
 
 def in_the_future(moment: dt.datetime) -> bool:
@@ -136,8 +105,7 @@ def in_the_future(moment: dt.datetime) -> bool:
 
 @dataclass
 class Mark:
-    """A stream's bookmark on a project: from earlier runs (`read_mark`), or moved by what lands
-    in this one (`land`, starting from an empty one)."""
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now."""
 
     when: dt.datetime | None = None
     ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
@@ -145,11 +113,20 @@ class Mark:
     text: str | None = None  # ``when`` as the records (and so the state) write it
 
     def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
-        if self.when is None or published > self.when:
-            return True
-        if published == self.when and version_id not in self.ids:
+        newer = self.when is None or published > self.when
+        if newer or (published == self.when and version_id not in self.ids):
             return True
         return is_count(number) and is_count(self.version) and number > self.version
+
+    def reached_by(self, scan: VersionScan) -> bool:
+        """The answer holds this bookmark's own version: by id if the state has ids (not published
+        after it: an id used again is another version), else by time. One dated before proves
+        nothing (backdated, with the versions between it missing?)."""
+        when = t.cast("dt.datetime", self.when)
+        return any(
+            published <= when and (not self.ids or version_id in self.ids)
+            for version_id, published in scan.placed
+        )
 
     def land(self, version: PublishedVersion) -> None:
         if self.when is None or version.published > self.when:
@@ -165,19 +142,15 @@ class Mark:
 def read_mark(
     stream: Stream, context: Mapping[str, t.Any], label: str, logger: logging.Logger
 ) -> Mark:
-    """What ``stream`` landed of the project in earlier runs; what the tap cannot use is said and
-    left out."""
+    """What ``stream`` landed of the project in earlier runs; what is unusable is said, left out."""
     state = saved_state(stream, context)
     value = state.get("replication_key_value")
     when = rfc3339_to_datetime(value) if isinstance(value, str) else None
     if value is not None and when is None:
         logger.warning(
-            "Project %s: the %s bookmark in the state (%s) is not a time the tap wrote; "
-            "reading the project from the start (versions already landed are sent again, "
-            "which an upsert on the key absorbs).",
-            label,
-            stream.name,
-            described(value, 40),
+            f"Project {label}: the {stream.name} bookmark in the state ({described(value, 40)}) "
+            "is not a time the tap wrote; reading the project from the start (versions already "
+            "landed are sent again, which an upsert on the key absorbs)."
         )
     ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
     unusable = []
@@ -187,11 +160,9 @@ def read_mark(
         unusable.append(f"{BOOKMARK_VERSION} is {described(number, 40)}, not a version number")
     if when is not None and unusable:
         logger.warning(
-            "Project %s: in the %s state, %s: left out, so versions published at the "
-            "bookmark's time, or backdated, may land again (an upsert on the key absorbs it).",
-            label,
-            stream.name,
-            " and ".join(unusable),
+            f"Project {label}: in the {stream.name} state, {' and '.join(unusable)}: left out, "
+            "so versions published at the bookmark's time, or backdated, may land again (an "
+            "upsert on the key absorbs it)."
         )
     if when is not None and in_the_future(when):
         until = (
@@ -200,12 +171,9 @@ def read_mark(
             else f"no version lands in {stream.name} (the state has no `{BOOKMARK_VERSION}`)"
         )
         logger.warning(
-            "Project %s: the %s bookmark in the state (%s) is in the future: until then, %s. If "
-            "no version was published then, clear that project's state.",
-            label,
-            stream.name,
-            value,
-            until,
+            f"Project {label}: the {stream.name} bookmark in the state ({value}) is in the "
+            f"future: until then, {until}. If no version was published then, clear that "
+            "project's state."
         )
     if when is None or unusable:
         ids, number = [], None
@@ -213,14 +181,13 @@ def read_mark(
 
 
 def read_project(
-    parent: PublishedPlansStream, fed: list[Stream], context: Mapping[str, t.Any]
+    parent: Stream, fed: list[Stream], context: Mapping[str, t.Any], label: str, limit: int
 ) -> ProjectRead:
     """What each selected stream landed of the project in earlier runs, from the state."""
-    label = project_label(parent.project(context))
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
-    return ProjectRead(label, marks, LimitPolicy(parent.configured_limit), said)
+    return ProjectRead(label, marks, LimitPolicy(limit), said)
 
 
 class Step(enum.Enum):
@@ -235,8 +202,7 @@ class Step(enum.Enum):
 
 
 class LimitPolicy:
-    """The `limit` for one project's read (its rules: docs/operations.md); `limit` is what to ask
-    for next."""
+    """The `limit` to ask next in one project's read (its rules: docs/operations.md)."""
 
     def __init__(self, configured: int, *, cap: int = MAX_LIMIT) -> None:
         self.limit = configured
@@ -246,8 +212,7 @@ class LimitPolicy:
         self._server_errors = 0
 
     def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
-        """A response held ``received`` versions; ``reached_back``: as far back as needed;
-        ``short_of``: it does not reach a bookmark there is (so fewer than asked is a gap)."""
+        """``short_of``: not reaching a bookmark there is (so fewer than asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         if reached_back:
             return Step.DONE
@@ -319,7 +284,7 @@ class ProjectRead:
         if scan.readable and scan.placed and self.behind is not None:
             # A stream newly selected makes the read a whole history; one with a bookmark must
             # still be reached, or versions it never had are passed over.
-            self.reached_behind = _reaches(scan, self.behind)
+            self.reached_behind = self.behind.reached_by(scan)
             # Every stream's bookmark numbered: the answer must run on from the lowest of them.
             # It proves no gap only; the policy still asks as it would (a version published
             # last but dated before the answer's oldest would be numbered past all of them).
@@ -329,23 +294,20 @@ class ProjectRead:
             self.numbered_on = numbered_on(scan.numbers, after)
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
-        elif self.oldest is None or not scan.placed:  # nothing to reach back to, or to place
-            self.step = self.policy.after_response(scan.received, reached_back=False)
-        else:
-            # Every stream has a bookmark, so `behind` is `oldest`. Back far enough once the
-            # answer reaches it (`_reaches`): the answer is the most recently published
-            # versions, so it holds every one published since. A whole history (fewer than
-            # asked) that does not reach it is a gap.
-            reached = self.reached_behind
-            self.step = self.policy.after_response(
-                scan.received, reached_back=reached, short_of=not reached
-            )
+            return
+        # With every stream's bookmark, back far enough once the answer (the most recently
+        # published) reaches it; a whole history (fewer than asked) short of it is a gap.
+        proven = self.oldest is not None and bool(scan.placed)
+        self.step = self.policy.after_response(
+            scan.received,
+            reached_back=proven and self.reached_behind,
+            short_of=proven and not self.reached_behind,
+        )
 
     def land(
         self, logger: logging.Logger, version: PublishedVersion, streams: list[Stream]
     ) -> None:
-        """``version`` lands in ``streams``; one INFO line: its date and rows per table (DEBUG on a
-        first run, which lands the whole history: its closing line, `say_how_far`, sums it up)."""
+        """``version`` lands in ``streams`` (at DEBUG on a first run: its closing line sums up)."""
         for stream in streams:
             self.landing[stream].land(version)
         self.landed += 1
@@ -354,23 +316,19 @@ class ProjectRead:
         number = version.record.get("version")
         if is_count(number) and (self.lowest is None or number < self.lowest):
             self.lowest = number
-        said = (version.label, version.record["version"], version.id, version.record["publishedAt"])
+        said = f"Project {version.label}: version {version.record['version']} ({version.id})"
+        published = version.record["publishedAt"]
         if in_the_future(version.published):
             logger.warning(
-                "Project %s: version %s (%s) is published %s, in the future (a clock gone "
-                "wrong?). It lands, and the bookmark goes there: until that time, a later version "
-                "lands only if its `version` number is higher.",
-                *said,
+                f"{said} is published {published}, in the future (a clock gone wrong?). It "
+                "lands, and the bookmark goes there: until that time, a later version lands only "
+                "if its `version` number is higher."
             )
         tables = {getattr(stream, "table", None) for stream in streams}  # those selected
-        rows = [
-            f"{n} {table}" for table, n in version.record["rowCounts"].items() if table in tables
-        ]
+        rows = [f"{n} {name}" for name, n in version.record["rowCounts"].items() if name in tables]
+        level = logging.DEBUG if self.oldest is None else logging.INFO
         logger.log(
-            logging.DEBUG if self.oldest is None else logging.INFO,
-            "Project %s: version %s (%s) published %s landed%s.",
-            *said,
-            f": {', '.join(rows)}" if rows else "",
+            level, f"{said} published {published} landed{': ' if rows else ''}{', '.join(rows)}."
         )
 
     @property
@@ -384,18 +342,20 @@ class ProjectRead:
 
     def server_errors(self) -> str:
         """What a second HTTP 500 likely means, by the size of the answers that did arrive."""
-        if 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT:
-            return (
-                f"likely the server failing: the largest answer that arrived was "
-                f"{size_in_words(self.largest)}, far below the API's 32 MB response limit"
-            )
-        return "likely the API's 32 MB response limit, or the server failing"
+        if not 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT:
+            return "likely the API's 32 MB response limit, or the server failing"
+        size = self.largest
+        words = f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
+        return (
+            f"likely the server failing: the largest answer that arrived was {words}, far below "
+            "the API's 32 MB response limit"
+        )
 
     def move_bookmarks(
         self, parent: Stream, context: Mapping[str, t.Any] | None
     ) -> list[dt.datetime | None]:
-        """Each stream's bookmark once the project is read in full (what it had landed, what it
-        lands now), never over a gap; the entries skipped are kept as said."""
+        """Each stream's bookmark once the project is read in full, never over a gap; the entries
+        skipped are kept as said."""
         moved = []
         for stream, mark in self.marks.items():
             state = stream.get_context_state(project_only(context))

@@ -1,10 +1,7 @@
 """The Published Plans API's streams: one record per published version, partitioned by project,
-and one row per task or status row of each (the tables, fed by it).
-
-Every project's downloads start on the first one's turn (`plan_downloads`); then, one project after
-another, `get_records` emits its new versions and their rows, moves its bookmarks (`plan_progress`),
-writes its STATE and says how far back its read got. A failure ends its project only, which keeps
-its bookmarks.
+and one row per task or status row of each (the tables, fed by it). Every project's downloads
+start on the first one's turn; then, one project after another, its versions land, its bookmarks
+move and its STATE goes out. A failure ends its project only, which keeps its bookmarks.
 """
 
 from __future__ import annotations
@@ -19,18 +16,10 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import SinglePagePaginator
-from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_aphex import schemas, sdk_seam
+from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.report import (
-    STREAM_FAILURES,
-    AphexError,
-    ConfigError,
-    StopReason,
-    stream_map_problem,
-)
 from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
@@ -48,6 +37,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_aphex.reader import Row
     from tap_aphex.streams.plan_progress import Mark, ProjectRead
@@ -88,7 +78,7 @@ class PublishedPlansStream(AphexStream):
             if account_id(project["url"]) == wanted:
                 return t.cast("Mapping[str, t.Any]", project)
         msg = f"no project with account id {wanted} in `projects`"
-        raise AphexError(msg)
+        raise report.AphexError(msg)
 
     @property
     @override
@@ -129,16 +119,11 @@ class PublishedPlansStream(AphexStream):
         status = response.status_code
         if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
             # The URL is sent as written; a slash after the account id is the likeliest slip.
-            slash = (
-                " (without the `/` this one ends with)"
-                if urlsplit(response.url).path.endswith("/")
-                else ""
+            slash = urlsplit(response.url).path.endswith("/")
+            raise report.ConfigError(
+                "No published plans at its URL (HTTP 404); copy the URL again from the project's "
+                f"Integrations page{' (without the `/` this one ends with)' if slash else ''}."
             )
-            msg = (
-                "No published plans at its URL (HTTP 404); copy the URL again "
-                f"from the project's Integrations page{slash}."
-            )
-            raise ConfigError(msg)
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
             raise ResponseTooLarge(
                 f"{self.response_error_message(response)} The Published Plans API's answer to a "
@@ -166,8 +151,10 @@ class PublishedPlansStream(AphexStream):
             for stream in fed:
                 for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
                     self.logger.warning("%s", words)
-            reads = {p["accountId"]: read_project(self, fed, p) for p in self.partitions}
-            self._run = PlansRun(self, reads)
+            limit = self.configured_limit
+            labels = {p["accountId"]: project_label(self.project(p)) for p in self.partitions}
+            reads = {a: read_project(self, fed, {"accountId": a}, labels[a], limit) for a in labels}
+            self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[project_only(context)["accountId"]]
         read = download.read
@@ -194,23 +181,25 @@ class PublishedPlansStream(AphexStream):
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
             except Exception as error:  # any failure in a project ends that project only
-                if stream_map_problem(error) is not None:
+                if report.stream_map_problem(error) is not None:
                     raise  # but a table's stream map, as any stream's, is the user's: the run ends
-                if not isinstance(error, STREAM_FAILURES):  # not one we foresaw: DEBUG shows where
+                if not isinstance(error, report.STREAM_FAILURES):  # unforeseen: DEBUG shows where
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
-                    error = AphexError(f"could not read its published plans ({what})")
+                    error = report.AphexError(f"could not read its published plans ({what})")
                 self.report_failure(f"project {read.label}", error)
                 download.failed = True  # not one of the projects downloaded, in the summary
                 # Versions come in no promised order, so what this run saw proves nothing about
                 # what it missed: each stream's progress on the project is dropped.
                 for stream in read.marks:
                     sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
-                why, bookmarks = StopReason.FAILURE, [mark.when for mark in read.marks.values()]
+                why = report.StopReason.FAILURE
+                bookmarks = [mark.when for mark in read.marks.values()]
             else:
                 say_how_far(self.logger, read)
                 bookmarks = read.move_bookmarks(self, context)
-                why = StopReason.VERSIONS_MISSING if read.left_a_gap else StopReason.UP_TO_DATE
+                gap = read.left_a_gap
+                why = report.StopReason.VERSIONS_MISSING if gap else report.StopReason.UP_TO_DATE
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
         except BaseException:  # an interrupt, or stdout closed: every download ends at once
@@ -226,11 +215,11 @@ class PublishedPlansStream(AphexStream):
             error = self.first_error(context)
             if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
                 error = self.first_error(context)
-                if isinstance(error, ResponseTooLarge):  # no size limit at one version
-                    error = AphexError(
-                        f"{error} Twice, for one version: the project's server fails. Test "
-                        "again later; if it lasts, tell Aphex (hello@aphex.co)"
-                    )
+            if isinstance(error, ResponseTooLarge):  # twice: no size limit at one version
+                error = report.AphexError(
+                    f"{error} Twice, for one version: the project's server fails. Test again "
+                    "later; if it lasts, tell Aphex (hello@aphex.co)"
+                )
             checks.append((f"project {project_label(project)}", error))
         return checks
 
@@ -244,10 +233,7 @@ class PublishedPlansStream(AphexStream):
 
 
 class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
-    """A table of each published version, one row per record.
-
-    Its STATE is the parent's, once per project (not once per version it is fed).
-    """
+    """A table of each published version; its STATE is the parent's, once per project."""
 
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
@@ -283,19 +269,14 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         if read.landed
         else "none new"
     )
+    landed = plural(read.landed, "version")
     if read.left_a_gap:
         oldest = t.cast("Mark", read.behind)  # a gap is between a bookmark and the answer
-        why = f"{out_of_reach} keeps older versions out of reach"
-        # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
-        advice = (
-            f"no request asks for more than {read.policy.limit} versions (the most "
-            "`published_plans_limit` allows too): ask the vendor if this repeats"
-        )
-        if read.step in (Step.GAP, Step.DONE):  # fewer than asked: all the server gives
+        since = when(oldest.when)
+        if out_of_reach is None:  # fewer than asked (a gap, or a whole history short of it)
             why = (
-                f"the API answered {plural(read.received, 'version')}, fewer than the "
-                f"{read.asked} asked, without the last version landed (published "
-                f"{when(oldest.when)})"
+                f"the API answered {plural(read.received, 'version')}, fewer than the {read.asked} "
+                f"asked, without the last version landed (published {since})"
             )
             advice = (
                 "a larger `published_plans_limit` cannot help (the server answers fewer than "
@@ -303,8 +284,15 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
                 "vendor if this repeats; if that last version was deleted, clearing the "
                 "project's state reads its history afresh"
             )
-        elif read.step is Step.SIZE_LIMIT:
-            advice = "a larger `published_plans_limit` cannot help: ask the vendor if this repeats"
+        else:
+            why = f"{out_of_reach} keeps older versions out of reach"
+            # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
+            advice = (
+                "a larger `published_plans_limit` cannot help"
+                if read.step is Step.SIZE_LIMIT
+                else f"no request asks for more than {read.policy.limit} versions (the most "
+                "`published_plans_limit` allows too)"
+            ) + ": ask the vendor if this repeats"
         missed = "an unknown number of versions"
         if is_count(read.lowest) and is_count(oldest.version):
             count = read.lowest - oldest.version - 1
@@ -317,39 +305,24 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
                 f"{' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
             )
         logger.warning(
-            "Project %s: %s: %s published between %s and %s did not land. The project's "
-            "bookmarks stay at %s, so the next run asks for them again (the %s that "
-            "landed now land again then, which an upsert on the key absorbs); %s.",
-            read.label,
-            why,
-            missed,
-            when(oldest.when),
-            when(read.first) if read.first else "now",
-            when(oldest.when),
-            plural(read.landed, "version"),
-            advice,
+            f"Project {read.label}: {why}: {missed} published between {since} and "
+            f"{when(read.first) if read.first else 'now'} did not land. The project's bookmarks "
+            f"stay at {since}, so the next run asks for them again (the {landed} that landed now "
+            f"land again then, which an upsert on the key absorbs); {advice}."
         )
     elif out_of_reach and read.oldest is None:  # a first run
         logger.warning(
-            "Project %s: %s keeps older versions out of reach: %s landed (%s), "
-            "reaching back to %s; versions published before that cannot be fetched.",
-            read.label,
-            out_of_reach,
-            plural(read.landed, "version"),
-            span,
-            when(read.first, DAY),
+            f"Project {read.label}: {out_of_reach} keeps older versions out of reach: {landed} "
+            f"landed ({span}), reaching back to {when(read.first, DAY)}; versions published "
+            "before that cannot be fetched."
         )
     elif read.oldest is None:
         # A short answer is taken as the whole history: a server that caps `limit` looks the
         # same, so the oldest version's number is said, for a missing start to show.
         first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
         logger.info(
-            "Project %s: read the whole history the API keeps (its first run, or a table "
-            "newly selected): %s landed (%s%s).",
-            read.label,
-            plural(read.landed, "version"),
-            span,
-            first,
+            f"Project {read.label}: read the whole history the API keeps (its first run, or a "
+            f"table newly selected): {landed} landed ({span}{first})."
         )
 
 
