@@ -1,9 +1,6 @@
-"""The `source-aphex` command: the Airbyte protocol's CLI (spec, check, discover, read).
-
-Every command writes Airbyte messages, one JSON line each, on stdout; the tap's logging goes there
-as LOG messages. Errors end as a TRACE message (`config_error` when a setting or credential must be
-fixed, `system_error` otherwise) and exit code 1, never as a traceback.
-"""
+"""The `source-aphex` command. Every command writes Airbyte messages on stdout, the tap's logging
+as LOG messages; errors end as a TRACE (`config_error` when a setting or credential must be fixed,
+`system_error` otherwise) and exit code 1, never as a traceback."""
 
 from __future__ import annotations
 
@@ -25,6 +22,7 @@ from tap_aphex.airbyte.writer import (
     error_trace,
     logs_as_airbyte_messages,
 )
+from tap_aphex.cli import output_closed
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
 from tap_aphex.report import (
@@ -46,27 +44,19 @@ if t.TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The command, started by `tap_aphex.cli.source_aphex`."""
     for_airbyte()  # from here SIGINT is a KeyboardInterrupt; SIGTERM ends the process at once
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = run(args, sys.stdout.buffer)
         sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
     except BrokenPipeError:
-        # Python would report the unflushed stdout again at exit; send what is left nowhere.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
-        reading = args[:1] == ["read"]
-        resume = " The last STATE it received is where the next read resumes." if reading else ""
-        sys.stderr.write(
-            f"source-aphex: output closed by its reader (broken pipe): stopped.{resume}\n"
-        )
+        sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
         code = 1
     sys.exit(code)
 
 
 def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
-    """Run one command, writing its messages to `stdout`; the process's exit code."""
     parser = argparse.ArgumentParser(
         prog="source-aphex", description="tap-aphex as an Airbyte source."
     )
@@ -164,9 +154,8 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
 
 
 def new_tap(**kwargs: t.Any) -> TapAphex:
-    """A `TapAphex`, with Airbyte's signal handling (`signals.for_airbyte`) put back over the
-    SDK's: they write one more STATE (mid-page, it would put the log's bookmarks apart) and exit
-    0; PyAirbyte accepts only exit 0 or death by SIGTERM."""
+    """A `TapAphex`, with Airbyte's signal handling put back over the SDK's, which write one more
+    STATE (mid-page, it would put the log's bookmarks apart) and exit 0."""
     tap = TapAphex(**kwargs)
     for_airbyte()
     return tap
@@ -174,8 +163,7 @@ def new_tap(**kwargs: t.Any) -> TapAphex:
 
 def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     """One authenticated request per configured API, through the tap's own streams: the Data
-    API's first page after `start_after` (or the first event), up to one page of the daily event
-    quota; each project's published plans with `limit=1`."""
+    API's first page (of the daily event quota); each project's published plans with `limit=1`."""
     events = tap.streams.get("task_events")
     outcomes = [("Data API", events.first_error(None))] if isinstance(events, AphexStream) else []
     outcomes += tap.project_checks()
@@ -189,8 +177,8 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
 
 
 def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written; the
-    config (as `check` does), the configured catalog and the state refused before any request."""
+    """The config (as `check` does), the configured catalog and the state refused before any
+    request; then the tap on the selected streams, its messages translated as written."""
     configured = read_json(args.catalog, "catalog")
     passed = read_json(args.state, "state") if args.state else []
     _refuse_what_a_read_would(config)
@@ -220,10 +208,9 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
 
 
 def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
-    """The selected streams a failure ended: each stream, or stream of a project, that stopped on
-    a failure, with every stream it feeds (task_events feeds tasks and task_statuses; a project's
-    published plans feed its table streams). One project of several failing leaves its streams
-    INCOMPLETE, as part of their data did not land; a daily-limit stop is no failure."""
+    """The selected streams a failure ended, with every stream they feed: one project of several
+    failing leaves its streams INCOMPLETE, as part of their data did not land; a daily-limit stop
+    is no failure."""
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:
@@ -237,11 +224,7 @@ def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
 
 
 def _fed_by(stream: Stream) -> set[str]:
-    """`stream` and every stream it feeds, however deep."""
-    fed = {stream.name}
-    for child in stream.child_streams:
-        fed |= _fed_by(child)
-    return fed
+    return {stream.name}.union(*map(_fed_by, stream.child_streams))
 
 
 def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
@@ -252,7 +235,6 @@ def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
 
 
 def failure_text(error: Exception) -> str:
-    """One line for the user; our errors say what to do, others say what happened."""
     if isinstance(error, ConfigValidationError):
         return "Config is not valid: " + joined(error.errors or [str(error)])
     return describe(error)

@@ -1,12 +1,10 @@
-"""The spec, the discovered catalog, the configured catalog's selection, and the state passed to
-`read` as the tap's Singer state: all derived from the tap's settings schema and streams.
+"""The spec, the discovered catalog, the configured catalog's selection, and `read`'s state as
+the tap's Singer state.
 
-task_events, tasks and task_statuses are fed by one pass over the log and share one position: the
-tap resumes from it only when their bookmarks agree, else it re-reads from `start_after`. A
+The log streams share one position: the tap resumes from it only when their bookmarks agree. A
 platform commits states stream by stream, so after a failed sync it may hold them at different
-pages. So the log streams' states carry the same `log_checkpoint` number at each checkpoint, and
-the state read back resumes them all from the oldest: what another stream already had is sent
-again (and deduplicated by its primary key), nothing is skipped.
+pages: their states carry the same `log_checkpoint` number at each checkpoint, and the state read
+back resumes them all from the oldest (what one already had is sent again, nothing is skipped).
 """
 
 from __future__ import annotations
@@ -29,25 +27,21 @@ SingerState = dict[str, t.Any]
 SYNC_MODES = ("full_refresh", "incremental")
 
 LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
-#: The key every log stream's bookmark is on: the last event delivered.
 LOG_KEY = str(TaskEventsStream.replication_key)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 
-#: Airbyte destinations deduplicate a primary key by the largest cursor value, so the cursor must
-#: sort in log order. The Singer bookmark (eventId) is a position but does not sort, and event
-#: times tie; so the log's streams get a column that does: microseconds since the epoch when the
-#: row went out, kept strictly increasing (the writer's).
+#: Airbyte destinations deduplicate a primary key by the largest cursor value, which must sort in
+#: log order; event ids do not sort, and event times tie: so the log's streams get a column that
+#: does, microseconds since the epoch when the row went out, strictly increasing (the writer's).
 LOG_SEQUENCE = "_aphex_log_sequence"
 
-#: Deletions: Singer's `_sdc_deleted_at`, repeated under the column Airbyte's deduplicating
-#: destinations delete rows by.
+#: Singer's deletions, repeated under the column Airbyte's deduplicating destinations delete by.
 SINGER_DELETED_AT = "_sdc_deleted_at"
 AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 
 
 def connector_specification() -> dict[str, t.Any]:
-    """The `spec` payload: the tap's settings schema, its secrets marked for Airbyte."""
     schema = json.loads(json.dumps(CONFIG_SCHEMA), object_hook=_airbyte_secret)
     return {
         "documentationUrl": "https://aphex.co",
@@ -62,12 +56,11 @@ def connector_specification() -> dict[str, t.Any]:
 
 
 def _airbyte_secret(node: dict[str, t.Any]) -> dict[str, t.Any]:
-    """`airbyte_secret` wherever the SDK marks a setting secret (the key, each project's token)."""
+    """`airbyte_secret` wherever the SDK marks a setting secret."""
     return {**node, "airbyte_secret": True} if node.get("secret") is True else node
 
 
 def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
-    """The `discover` payload: every stream the config enables."""
     streams = []
     for name, stream in tap.streams.items():
         schema = copy.deepcopy(stream.schema)
@@ -97,8 +90,8 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
 
 
 def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:
-    """The Singer catalog that selects what the Airbyte configured catalog asks for, and each
-    stream's sync mode, in the configured catalog's order."""
+    """The Singer catalog that selects what the configured catalog asks for, and each stream's
+    sync mode, in its order."""
     entries = configured.get("streams") if isinstance(configured, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(
@@ -149,10 +142,9 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
 ) -> SingerState:
-    """The Singer state for `TapAphex` from the state passed to `read`: a list of state messages
-    (STREAM, as the writer sends it; GLOBAL and LEGACY from other writers), one message, or the
-    legacy object (a Singer state, as Airbyte's old Singer adapter or Meltano keeps it). Streams
-    read in `full_refresh` mode start from the beginning (their bookmarks are left out)."""
+    """The Singer state from `read`'s: a list of state messages (STREAM, as the writer sends it;
+    GLOBAL, LEGACY), one message, or the legacy object (a Singer state, as Airbyte's old Singer
+    adapter or Meltano keeps it). Streams read in `full_refresh` mode start from the beginning."""
     if not isinstance(passed, (dict, list)):
         raise _not_understood(f"a JSON {type(passed).__name__}")
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
@@ -177,9 +169,8 @@ def singer_state(
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
-    """Each stream's state one the tap can resume from (`inputs.check_state_shape` decides), else
-    a config error in Airbyte's words, not its Singer ones. Refused rather than skipped: reading it
-    from the beginning would re-send the log (and spend the day's quota) without a word."""
+    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
+    Refused, not skipped: reading from the beginning would re-send the log without a word."""
     for name, stream_state in bookmarks.items():
         if name not in STREAM_NAMES:
             raise _refused(name, "is for a stream this source does not have")

@@ -1,11 +1,7 @@
-"""The Airbyte side of the wire: protocol messages, one JSON line each, on stdout and nowhere else.
-
-`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`), so every message of a run
-passes through its `write_message`: RECORD -> RECORD, STATE -> the per-stream STATEs that moved,
-SCHEMA -> the stream's STARTED status; the streams never know which protocol they speak. Messages
-are plain dicts shaped as `airbyte-protocol-models` defines them (the tests validate every line),
-so the runtime does not need that package.
-"""
+"""Airbyte messages, one JSON line each, on stdout and nowhere else: plain dicts shaped as
+`airbyte-protocol-models` defines them (the tests validate every line; the runtime does without
+that package). The tap's messages are translated by its `message_writer`, so the streams never
+know which protocol they speak."""
 
 from __future__ import annotations
 
@@ -48,8 +44,6 @@ _LEVELS = (
 
 
 class AirbyteOutput:
-    """Writes Airbyte messages to one binary stream (the process's real stdout)."""
-
     def __init__(self, stream: t.BinaryIO) -> None:
         self._stream = stream
         self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
@@ -67,8 +61,7 @@ class AirbyteOutput:
 
 
 def _next_tick(last: int) -> int:
-    """Microseconds since the epoch, strictly above `last`; a sync resumes after the last one, so
-    it increases across syncs too."""
+    """Microseconds since the epoch, strictly above `last`: increasing across syncs too."""
     return max(time.time_ns() // 1000, last + 1)
 
 
@@ -77,9 +70,8 @@ def _now_ms() -> int:
 
 
 def _safe(text: str) -> str:
-    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) on one line, without the run's
-    keys and tokens in any form, whoever worded it: the last defence after the log filter and the
-    errors' own redaction."""
+    """Every message a person reads on one line, without the run's secrets, whoever worded it:
+    the last defence after the log filter and the errors' own redaction."""
     return one_line(without_secrets(text, run_secrets()))
 
 
@@ -94,8 +86,8 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
 
 
 class AirbyteLogHandler(logging.Handler):
-    """Each log record as a LOG message, without traceback: one can quote values (keys, tokens)
-    and says nothing a user can act on; the exception's type is enough for a bug report."""
+    """Each log record as a LOG message, without traceback (it can quote keys; its exception's
+    type is enough for a bug report)."""
 
     def __init__(self, output: AirbyteOutput) -> None:
         super().__init__()
@@ -118,13 +110,12 @@ class AirbyteLogHandler(logging.Handler):
 
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
-    """Every log line (and Python warning) as a LOG message while the command runs; anything else
-    printed to stdout goes to stderr (a stray line there breaks the protocol for its reader)."""
+    """Every log line and Python warning as a LOG message; anything else printed to stdout goes
+    to stderr (a stray line there breaks the protocol for its reader)."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
-    # The level the tap's own command reads; unset, INFO. One that names no level is refused by
-    # the command as a config problem, so INFO meanwhile.
+    # The tap's own command's LOGLEVEL; INFO when unset, or naming no level (refused later).
     _, level = log_level(os.environ)
     root.setLevel(logging.INFO if level is None else level)
     logging.captureWarnings(True)
@@ -138,9 +129,8 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written. Each
-    RECORD counts in the run's report (`count_into`), as Singer's writer counts, so the closing
-    summary says what went out under either protocol."""
+    """RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
+    status, in order, as they are written; RECORDs counted as Singer's writer counts them."""
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
@@ -207,12 +197,10 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
 
     @override
     def serialize_message(self, message: Message) -> bytes:
-        """Not used: `write_message` translates first, and one Singer message may become two."""
-        raise NotImplementedError
+        raise NotImplementedError  # `write_message` translates: one message may become two
 
     def finish(self, incomplete: Collection[str]) -> None:
-        """The closing status of each selected stream: INCOMPLETE for those in `incomplete` (a
-        failure ended them), COMPLETE for the others (their own read ended as it should)."""
+        """Each selected stream's closing status: INCOMPLETE for those a failure ended."""
         for stream in self._configured:
             self._status(stream, "INCOMPLETE" if stream in incomplete else "COMPLETE")
 
