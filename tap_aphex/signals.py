@@ -59,10 +59,9 @@ def for_worker_thread() -> set[int | signal.Signals] | None:
 
 def for_airbyte() -> None:
     """SIGTERM ends the process at once (every STATE out covers only records out); SIGINT raises
-    KeyboardInterrupt. Also after the SDK set its own."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, _airbyte_interrupt)
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _airbyte_interrupt)
 
 
 def _airbyte_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -99,7 +99,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         try:
             config = _config(args.config)
             _refuse_what_a_read_would(config)
-            tap = new_tap(config={**config, "published_plans_limit": 1})
+            tap = TapAphex(config={**config, "published_plans_limit": 1})
         except (ConfigValidationError, ConfigError) as error:
             # A check answers whatever is wrong with the config: the TRACE a `read` would end
             # with, then the check's answer.
@@ -110,7 +110,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         return 0  # a failed check is an answer, not an error
     config = _config(args.config)
     if args.command == "discover":
-        catalog = protocol.airbyte_catalog(new_tap(config=config))
+        catalog = protocol.airbyte_catalog(TapAphex(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
     return _read(args, config, output)
@@ -153,14 +153,6 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
 
-def new_tap(**kwargs: t.Any) -> TapAphex:
-    """A `TapAphex`, with Airbyte's signal handling put back over the SDK's, which write one more
-    STATE (mid-page, it would put the log's bookmarks apart) and exit 0."""
-    tap = TapAphex(**kwargs)
-    for_airbyte()
-    return tap
-
-
 def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     """One authenticated request per configured API, through the tap's own streams: the Data
     API's first page (of the daily event quota); each project's published plans with `limit=1`."""
@@ -182,11 +174,11 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
     configured = read_json(args.catalog, "catalog")
     passed = read_json(args.state, "state") if args.state else []
     _refuse_what_a_read_would(config)
-    singer_catalog, modes = protocol.select(new_tap(config=config), configured)
+    singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
     state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
     writer = AirbyteMessageWriter(output, modes)
-    tap = new_tap(config=config, state=state, catalog=singer_catalog, message_writer=writer)
+    tap = TapAphex(config=config, state=state, catalog=singer_catalog, message_writer=writer)
     writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
