@@ -27,8 +27,7 @@ T = t.TypeVar("T")
 
 
 def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
-    """`batch_config` read up front as the SDK reads it for the first BATCH file. 0.54: by the
-    private `BatchConfig.from_dict`."""
+    """`batch_config` read up front as the SDK does (0.54: the private `BatchConfig.from_dict`)."""
     return BatchConfig.from_dict(dict(raw))
 
 
@@ -38,8 +37,7 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
     return _ConfigInput(config=config, parse_env=parse_env)
 
 
-#: The ``--test`` value that runs the connection test. 0.54/0.55: the values are the enum
-#: `CliTestOptionValue`, defined in `tap_base`, not exported.
+#: A bare ``--test``'s value. 0.54/0.55: the enum `CliTestOptionValue`, in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
 
 #: The capabilities `TapAphex` honours, by value; one a new SDK adds, only once the tap honours it.
@@ -133,16 +131,14 @@ SDK_CHATTER: tuple[str, ...] = (
 )
 
 
-#: For `Stream.STATE_MSG_FREQUENCY`: the log checkpoints once per page, every bookmark together.
-#: 0.54: `_sync_records` writes a STATE every that many records (default 10,000), maybe mid-page,
-#: before `tasks` has the page: never reached.
+#: For `Stream.STATE_MSG_FREQUENCY`: the log checkpoints once per page. 0.54: `_sync_records`
+#: writes a STATE every that many records (10,000), maybe before `tasks` has the page.
 NO_PERIODIC_STATE = 10**12
 
 
 def write_state(stream: Stream) -> None:
-    """A STATE now, with every stream's bookmark, even after a page with no record. 0.54:
-    `Stream._write_state_message` writes only if a record cleared `state_manager.is_flushed`
-    (and still skips a STATE equal to the last one)."""
+    """A STATE now, even after a page with no record. 0.54: `Stream._write_state_message` writes
+    only if a record cleared `state_manager.is_flushed` (and skips one equal to the last)."""
     stream.state_manager.is_flushed = False
     stream._write_state_message()
 

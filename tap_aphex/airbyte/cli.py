@@ -101,8 +101,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
             _refuse_what_a_read_would(config)
             tap = TapAphex(config={**config, "published_plans_limit": 1})
         except (ConfigValidationError, ConfigError) as error:
-            # A check answers whatever is wrong with the config: the TRACE a `read` would end
-            # with, then the check's answer.
+            # A check answers whatever is wrong with the config: a `read`'s TRACE, then its answer.
             output.write(_trace(error))
             output.write(connection_status(succeeded=False, message=failure_text(error)))
         else:
@@ -117,8 +116,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
 
 
 def _config(path: Path) -> dict[str, t.Any]:
-    # The tap each command makes reads the log level (its metrics logger): one that names no
-    # level is a config problem, said before any request as a refused config is.
+    # The tap reads the log level: one naming no level is a config problem, before any request.
     if problem := log_level_problem(os.environ):
         raise ConfigError(problem)
     return read_json_object(path, "config")
@@ -139,9 +137,7 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
     # stream name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
-        renames = isinstance(stream_map, dict) and (
-            "__alias__" in stream_map or "__source__" in stream_map
-        )
+        renames = isinstance(stream_map, dict) and {"__alias__", "__source__"} & stream_map.keys()
         if renames or (name not in STREAM_NAMES and name != "__else__"):
             problems.append(
                 f"`stream_maps.{name:.60}` would send records under a stream name the configured "
@@ -161,11 +157,9 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     outcomes += tap.project_checks()
     tap.close_sessions()
     failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
-    if failed:
-        output.write(connection_status(succeeded=False, message=" | ".join(failed)))
-    else:
-        accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
-        output.write(connection_status(succeeded=True, message=accepted))
+    accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
+    message = " | ".join(failed) if failed else accepted
+    output.write(connection_status(succeeded=not failed, message=message))
 
 
 def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
@@ -185,9 +179,8 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
     except BrokenPipeError:
         raise
     except BaseException as error:
-        # Each failure ended its own stream or project (whatever else was selected landed, with
-        # its state): a TRACE each, also when something then ended the whole run (its own TRACE
-        # follows). None of them says that anything else landed: there may be nothing else.
+        # A TRACE for each failure that ended a stream or project, also when something then ended
+        # the whole run (its own TRACE follows); none says anything else landed: it may not have.
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(_trace(failure, message))
         if isinstance(error, RunFailedError):  # every stream ran: each ended as its stop says
@@ -200,9 +193,8 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
 
 
 def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
-    """The selected streams a failure ended, with every stream they feed: one project of several
-    failing leaves its streams INCOMPLETE, as part of their data did not land; a daily-limit stop
-    is no failure."""
+    """The selected streams a failure ended, with every stream they feed (one project of several
+    failing leaves them INCOMPLETE: part of their data did not land)."""
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:

@@ -107,8 +107,7 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
             )
         mode = entry.get("sync_mode", "incremental")
         if mode not in SYNC_MODES:
-            # Guessing would either re-read everything (quota) or keep a state the user meant
-            # to drop: the catalog is wrong, so say so before any request.
+            # Guessing would re-read everything (quota) or keep a state meant to be dropped.
             raise ConfigError(
                 f"The configured catalog's stream {name:.60} has sync_mode {str(mode)[:40]!r}; "
                 f"this source supports {' and '.join(SYNC_MODES)}. Refresh the connection's "
@@ -155,9 +154,8 @@ def singer_state(
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
-    # Each position at its own checkpoint, as the tap writes them; else (one checkpoint at two
-    # positions: a state edited by hand) nothing says which is older, and the tap's own rule for
-    # bookmarks that differ applies (from `start_after` or the first event, with a warning).
+    # Each position at its own checkpoint, as the tap writes them; else (a state edited by hand)
+    # nothing says which is older: the tap's rule for bookmarks that differ applies (a warning).
     ordered = len({p for p, _ in at}) == len({c for _, c in at}) == len(at)
     if len(at) > 1 and ordered and all(isinstance(c, int) for _, c in at):
         oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))

@@ -1,7 +1,6 @@
-"""Airbyte messages, one JSON line each, on stdout and nowhere else: plain dicts shaped as
-`airbyte-protocol-models` defines them (the tests validate every line; the runtime does without
-that package). The tap's messages are translated by its `message_writer`, so the streams never
-know which protocol they speak."""
+"""Airbyte messages, one JSON line each, on stdout only: plain dicts shaped as the
+`airbyte-protocol-models` package defines them (the tests validate every line, the runtime does
+without it), translated from the tap's by its `message_writer`: the streams speak Singer only."""
 
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ if t.TYPE_CHECKING:
 
 AirbyteMessage = dict[str, t.Any]
 
-# Times go out in RFC 3339 (msgspec's own), a Decimal (a number beyond a float's range,
-# decoding.py) as the number, as the SDK's writer has them.
+# RFC 3339 times (msgspec's own) and Decimals as numbers, as the SDK's writer has them.
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 #: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first; below, DEBUG.
@@ -70,8 +68,7 @@ def _now_ms() -> int:
 
 
 def _safe(text: str) -> str:
-    """Every message a person reads on one line, without the run's secrets, whoever worded it:
-    the last defence after the log filter and the errors' own redaction."""
+    """The last defence for every message a person reads, whoever worded it: one line, no secret."""
     return one_line(without_secrets(text, run_secrets()))
 
 
@@ -86,8 +83,7 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
 
 
 class AirbyteLogHandler(logging.Handler):
-    """Each log record as a LOG message, without traceback (it can quote keys; its exception's
-    type is enough for a bug report)."""
+    """Log records as LOG messages, without traceback (it may quote keys; the type is enough)."""
 
     def __init__(self, output: AirbyteOutput) -> None:
         super().__init__()
@@ -110,8 +106,7 @@ class AirbyteLogHandler(logging.Handler):
 
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
-    """Every log line and Python warning as a LOG message; anything else printed to stdout goes
-    to stderr (a stray line there breaks the protocol for its reader)."""
+    """Log lines and Python warnings as LOG messages; stray prints go to stderr, not stdout."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [AirbyteLogHandler(output)]
@@ -169,10 +164,9 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         # written, as `read` refuses `batch_config` before the tap runs.
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
-        """A per-stream STATE for each bookmark that moved; when one log stream's moved, all of
-        theirs go out, with one checkpoint number (`protocol`). Not GLOBAL: PyAirbyte's caches keep
-        and pass back only per-stream state (0.71; else each read would start over, spending the
-        day's quota)."""
+        """A per-stream STATE for each bookmark that moved (the log streams' all, with one
+        checkpoint number: `protocol`). Not GLOBAL: PyAirbyte's caches (0.71) pass back only
+        per-stream state, else each read would start over, spending the day's quota."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
