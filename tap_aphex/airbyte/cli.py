@@ -57,9 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
-    parser = argparse.ArgumentParser(
-        prog="source-aphex", description="tap-aphex as an Airbyte source."
-    )
+    parser = argparse.ArgumentParser("source-aphex", description="tap-aphex as an Airbyte source.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
     for name in ("check", "discover", "read"):

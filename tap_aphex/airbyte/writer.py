@@ -41,8 +41,12 @@ _LEVELS = (
 )
 
 
-class AirbyteOutput:
+class AirbyteOutput(logging.Handler):
+    """Airbyte messages on one binary stream (the real stdout); as a logging handler, each log
+    record as a LOG message, without traceback (it may quote keys; the type is enough)."""
+
     def __init__(self, stream: t.BinaryIO) -> None:
+        super().__init__()
         self._stream = stream
         self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
 
@@ -53,9 +57,23 @@ class AirbyteOutput:
             if flush:
                 self._stream.flush()
 
+    @override
     def flush(self) -> None:
         with self._lock:
             self._stream.flush()
+
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[0] is not None:
+                text += f" ({record.exc_info[0].__name__})"
+            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
+            self.write({"type": "LOG", "log": {"level": level, "message": _safe(text)}})
+        except OSError:
+            return  # stdout is gone (its reader stopped): there is nowhere left to log to
+        except Exception:  # a failing log line must not end the sync
+            self.handleError(record)
 
 
 def _next_tick(last: int) -> int:
@@ -82,34 +100,12 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     return {"type": "CONNECTION_STATUS", "connectionStatus": status}
 
 
-class AirbyteLogHandler(logging.Handler):
-    """Log records as LOG messages, without traceback (it may quote keys; the type is enough)."""
-
-    def __init__(self, output: AirbyteOutput) -> None:
-        super().__init__()
-        self._output = output
-
-    @override
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-            if record.exc_info and record.exc_info[0] is not None:
-                text += f" ({record.exc_info[0].__name__})"
-            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
-            log = {"level": level, "message": _safe(text)}
-            self._output.write({"type": "LOG", "log": log})
-        except OSError:
-            return  # stdout is gone (its reader stopped): there is nowhere left to log to
-        except Exception:  # a failing log line must not end the sync
-            self.handleError(record)
-
-
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
     """Log lines and Python warnings as LOG messages; stray prints go to stderr, not stdout."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    root.handlers = [AirbyteLogHandler(output)]
+    root.handlers = [output]
     # The tap's own command's LOGLEVEL; INFO when unset, or naming no level (refused later).
     _, level = log_level(os.environ)
     root.setLevel(logging.INFO if level is None else level)
