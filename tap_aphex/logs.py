@@ -223,8 +223,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def one_line(text: str) -> str:
-    """Control characters a server sent shown as escapes: they can neither forge a log line nor
-    recolour a terminal."""
+    """Control characters a server sent as escapes: no forged log line, no recoloured terminal."""
     if text.isprintable():  # nearly always: one pass at C speed
         return text
     return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)

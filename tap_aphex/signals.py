@@ -38,9 +38,8 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     if stop_on_sigterm:
         signal.signal(signal.SIGTERM, stop)
-    # Threads started while loading (OpenBLAS's, when joblib imports numpy) inherit the blocked
-    # signals, so the main thread's handler gets them (in another one, a signal would end the
-    # process by itself while Python shuts down).
+    # Threads started while loading (OpenBLAS's, for numpy) inherit the blocked signals: in one of
+    # them, a signal would end the process by itself while Python shuts down.
     before = for_worker_thread()
     try:
         importlib.import_module(preload)
@@ -50,16 +49,14 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
 
 
 def for_worker_thread() -> set[int | signal.Signals] | None:
-    """Block the stop signals in a thread of ours (the main thread handles them); the mask before,
-    or None on Windows."""
+    """Block the stop signals in a thread of ours; the mask before (None on Windows: no masks)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def for_airbyte() -> None:
-    """SIGTERM ends the process at once (every STATE out covers only records out); SIGINT raises
-    KeyboardInterrupt."""
+    """SIGTERM ends the process at once (each STATE out covers only records out); SIGINT raises."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, _airbyte_interrupt)
 
@@ -139,8 +136,7 @@ def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
 
 
 def _say(message: str, airbyte: bool) -> None:
-    """Logged as `cli` logs how a run ended; plain on stderr for `source-aphex`, whose log is the
-    very stdout that stalls."""
+    """Logged as `cli` logs a run's end; on stderr for `source-aphex`, which logs on stdout."""
     import contextlib  # loaded long before a run writes anything
     import logging
 
