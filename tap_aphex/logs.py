@@ -124,8 +124,8 @@ def secret_forms(secret: str) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=64)  # one per set of secrets (the run's, a request's credentials)
 class _Redactor:
-    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: each position's
-    pieces are looked up (not slower for more), and the span grows as far as the text follows."""
+    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: pieces looked up
+    at each position (not slower for more), each span grown as far as the text follows."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self._where: dict[str, list[tuple[str, int]]] = {}  # piece -> [(form, its start there)]

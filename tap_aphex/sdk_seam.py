@@ -40,9 +40,8 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
 #: A bare ``--test``'s value. 0.54/0.55: the enum `CliTestOptionValue`, in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
 
-#: The capabilities `TapAphex` honours, by value; one a new SDK adds, only once the tap honours it.
-#: Not `activate-version` (a target deletes every older row: it could only lose history), nor
-#: 0.55's `start-date` (a position here is an event id or a publishing time).
+#: The capabilities `TapAphex` honours, by value. Not `activate-version` (a target deletes every
+#: older row: it could only lose history), nor 0.55's `start-date` (positions are no dates).
 HONOURED = (
     "catalog",
     "state",
@@ -144,10 +143,9 @@ def write_state(stream: Stream) -> None:
 
 
 class StateWrittenByParent(Stream):
-    """A stream whose STATE only its parent writes (`write_state`), once every stream it feeds
-    has its records (the log: per page; published plans: per project): one between `tasks` and
-    `task_statuses` would point the latter past records a kill would lose; a plan table's, every
-    project's bookmarks per published version. 0.54/0.55:
+    """A stream whose STATE only its parent writes (`write_state`) once every stream it feeds has
+    its records: one between `tasks` and `task_statuses` would point the latter past records a
+    kill would lose; a plan table's, every project's bookmarks per published version. 0.54/0.55:
     `Stream.sync` ends with `_finalize_state` and `_write_state_message`."""
 
     @override

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-#: Seconds a stop may take (the line being written, the last flush): a slower reader has stopped
-#: reading, and a runner that sent SIGTERM expects the process gone before it kills it (10 s).
+#: Seconds a stop may take (the last write and flush): a slower reader has stopped reading, and a
+#: runner that sent SIGTERM kills the process soon after (`docker stop`: 10 s).
 GIVE_UP_AFTER = 5.0
 #: Seconds the line that says so may take on stderr, which may be a pipe nobody reads either.
 STDERR_WAIT = 0.5
@@ -119,8 +119,7 @@ class Interrupts:
 
 def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
     """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it (a
-    write may stall as long as its reader), with the run's last line if not said yet: in a thread
-    of its own, so that a full stderr pipe cannot hold the exit up."""
+    write stalls with its reader), saying so unless said: in a thread a full stderr cannot hold."""
     for_worker_thread()
     time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
     if interrupts is None or not interrupts.said.is_set():

@@ -13,15 +13,7 @@ from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_aphex.airbyte import protocol
-from tap_aphex.airbyte.writer import (
-    AirbyteMessage,
-    AirbyteMessageWriter,
-    AirbyteOutput,
-    connection_status,
-    error_trace,
-    logs_as_airbyte_messages,
-)
+from tap_aphex.airbyte import protocol, writer
 from tap_aphex.cli import output_closed
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
@@ -67,8 +59,8 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             command.add_argument("--catalog", required=True, type=Path)
             command.add_argument("--state", type=Path)
     args = parser.parse_args(argv)
-    output = AirbyteOutput(stdout)
-    with logs_as_airbyte_messages(output):
+    output = writer.AirbyteOutput(stdout)
+    with writer.logs_as_airbyte_messages(output):
         try:
             return _command(args, output)
         except (ConfigValidationError, AphexError) as error:
@@ -77,14 +69,14 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
             interrupted = "Interrupted; the last STATE holds what landed."
-            output.write(error_trace(interrupted, "transient_error"))
+            output.write(writer.error_trace(interrupted, "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(_trace(error, f"source-aphex failed: {failure_text(error)}"))
         return 1
 
 
-def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
+def _command(args: argparse.Namespace, output: writer.AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
@@ -101,7 +93,7 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         except (ConfigValidationError, ConfigError) as error:
             # A check answers whatever is wrong with the config: a `read`'s TRACE, then its answer.
             output.write(_trace(error))
-            output.write(connection_status(succeeded=False, message=failure_text(error)))
+            output.write(writer.connection_status(succeeded=False, message=failure_text(error)))
         else:
             _check(tap, output)
         return 0  # a failed check is an answer, not an error
@@ -147,7 +139,7 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
 
-def _check(tap: TapAphex, output: AirbyteOutput) -> None:
+def _check(tap: TapAphex, output: writer.AirbyteOutput) -> None:
     """One authenticated request per configured API, through the tap's own streams: the Data
     API's first page (of the daily event quota); each project's published plans with `limit=1`."""
     events = tap.streams.get("task_events")
@@ -157,10 +149,10 @@ def _check(tap: TapAphex, output: AirbyteOutput) -> None:
     failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
     accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
     message = " | ".join(failed) if failed else accepted
-    output.write(connection_status(succeeded=not failed, message=message))
+    output.write(writer.connection_status(succeeded=not failed, message=message))
 
 
-def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
+def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.AirbyteOutput) -> int:
     """The config (as `check` does), the configured catalog and the state refused before any
     request; then the tap on the selected streams, its messages translated as written."""
     configured = read_json(args.catalog, "catalog")
@@ -169,9 +161,9 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
     singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
     state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
-    writer = AirbyteMessageWriter(output, modes)
-    tap = TapAphex(config=config, state=state, catalog=singer_catalog, message_writer=writer)
-    writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
+    translator = writer.AirbyteMessageWriter(output, modes)
+    tap = TapAphex(config=config, state=state, catalog=singer_catalog, message_writer=translator)
+    translator.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
     except BrokenPipeError:
@@ -182,11 +174,11 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOut
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(_trace(failure, message))
         if isinstance(error, RunFailedError):  # every stream ran: each ended as its stop says
-            writer.finish(incomplete=ended_by_failures(tap, modes))
+            translator.finish(incomplete=ended_by_failures(tap, modes))
             return 1
-        writer.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
+        translator.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
         raise
-    writer.finish(incomplete=set())
+    translator.finish(incomplete=set())
     return 0
 
 
@@ -209,11 +201,11 @@ def _fed_by(stream: Stream) -> set[str]:
     return {stream.name}.union(*map(_fed_by, stream.child_streams))
 
 
-def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
+def _trace(error: Exception, message: str | None = None) -> writer.AirbyteMessage:
     # A config_error is the user's to fix: a setting, a credential, the catalog, state or file.
     fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
-    fix = fix or stream_map_problem(error) is not None
-    return error_trace(message or failure_text(error), "config_error" if fix else "system_error")
+    kind = "config_error" if fix or stream_map_problem(error) is not None else "system_error"
+    return writer.error_trace(message or failure_text(error), kind)
 
 
 def failure_text(error: Exception) -> str:

@@ -1,11 +1,9 @@
-"""The spec, the discovered catalog, the configured catalog's selection, and `read`'s state as
-the tap's Singer state.
+"""The spec, the discovered catalog, and what `read` is given, as the tap's catalog and state.
 
 The log streams share one position: the tap resumes from it only when their bookmarks agree. A
 platform commits states stream by stream, so after a failed sync it may hold them at different
-pages: their states carry the same `log_checkpoint` number at each checkpoint, and the state read
-back resumes them all from the oldest (what one already had is sent again, nothing is skipped).
-"""
+pages: their states carry the same `log_checkpoint` at each checkpoint, and the state read back
+resumes them all from the oldest (what one already had is sent again, nothing is skipped)."""
 
 from __future__ import annotations
 
@@ -21,13 +19,10 @@ from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import LOG_STREAMS as LOG_STREAM_TYPES
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
-SingerState = dict[str, t.Any]
-
 #: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
 SYNC_MODES = ("full_refresh", "incremental")
 
 LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
-LOG_KEY = str(TaskEventsStream.replication_key)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 
@@ -90,8 +85,7 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
 
 
 def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:
-    """The Singer catalog that selects what the configured catalog asks for, and each stream's
-    sync mode, in its order."""
+    """The Singer catalog selecting what the configured one asks for; each stream's sync mode."""
     entries = configured.get("streams") if isinstance(configured, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(
@@ -140,7 +134,7 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
-) -> SingerState:
+) -> dict[str, t.Any]:
     """The Singer state from `read`'s: a list of state messages (STREAM, as the writer sends it;
     GLOBAL, LEGACY), one message, or the legacy object (a Singer state, as Airbyte's old Singer
     adapter or Meltano keeps it). Streams read in `full_refresh` mode start from the beginning."""
@@ -181,7 +175,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             raise _refused(name, "has a shape this source cannot resume from") from None
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
-            if problem := read_bookmark(name, entry, LOG_KEY).problem:
+            if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
                 raise _refused(name, f"has no position this source can resume from ({problem})")
 
 
@@ -193,7 +187,7 @@ def _refused(stream: str, what: str) -> ConfigError:
     )
 
 
-def _unwrapped(passed: dict[str, t.Any]) -> SingerState:
+def _unwrapped(passed: dict[str, t.Any]) -> dict[str, t.Any]:
     """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
     for key in ("singer_state", "data"):
         if isinstance(passed.get(key), dict) and len(passed) == 1:
@@ -205,9 +199,9 @@ def _unwrapped(passed: dict[str, t.Any]) -> SingerState:
     return passed
 
 
-def _from_messages(messages: list[object]) -> tuple[SingerState, dict[str, t.Any]]:
+def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     """The state's own keys (GLOBAL's shared state, LEGACY's), and each stream's state."""
-    state: SingerState = {}
+    state: dict[str, t.Any] = {}
     bookmarks: dict[str, t.Any] = {}
     for message in copy.deepcopy(messages):
         if not isinstance(message, dict):
