@@ -100,8 +100,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
 
 
 def _log_config_problem(error: Exception, path: str) -> str:
-    """The SDK's error names neither the variable nor the file's line. (A file that does not exist
-    is the SDK's own WARNING, naming it, and no failure.)"""
+    """The SDK's error names neither the variable nor the file's line (a missing file: WARNING)."""
     from tap_aphex.logs import printable
 
     shown = printable(path, limit=120)
@@ -128,8 +127,7 @@ def _log_config_problem(error: Exception, path: str) -> str:
 
 
 def output_closed(*, syncing: bool) -> str:
-    """Whoever read our output stopped (`tap-aphex | head`): what stdout still buffers goes
-    nowhere (Python would report it again at exit). The line that says so, for stderr."""
+    """The reader stopped (`tap-aphex | head`): stdout's rest goes nowhere; the line saying so."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     resume = " The last STATE the reader received is where the next run resumes." if syncing else ""
     return f"Output closed by its reader (broken pipe): stopped.{resume}"

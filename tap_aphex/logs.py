@@ -92,8 +92,7 @@ def run_secrets() -> tuple[str, ...]:
 
 def secret_forms(secret: str) -> dict[str, int]:
     """The ways a message can show a secret, each with the step between its pieces searched for:
-    as is, escaped, base64 and base32 at each alignment (Basic auth encodes it after "user:"),
-    percent-encoded, and in hex, stepping a byte's width (echoes start there)."""
+    as is, escaped, base64/32 at each alignment (Basic auth: after "user:"), percent or hex."""
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {
         secret,

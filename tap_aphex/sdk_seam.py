@@ -174,10 +174,9 @@ def discard_progress(partition_state: dict[str, t.Any]) -> None:
 def request_sender(
     stream: RESTStream[t.Any], receive: Callable[[Callable[[], requests.Response]], T]
 ) -> Callable[[requests.PreparedRequest, Context], T]:
-    """The SDK's path for one request, for a download thread: each try calls ``receive`` with the
-    send, which counts the tries and reads the body inside the retries (a body cut short is asked
-    again). 0.54/0.55: `request_decorator` (the retries, paid from our budget) around `_request`
-    (metrics, `validate_response`, on `requests_session`: a download thread has its own)."""
+    """The SDK's path for one request, for a download thread: ``receive`` gets each try's send, to
+    count tries and read the body inside the retries. 0.54/0.55: `request_decorator` (retries,
+    from our budget) around `_request` (metrics, `validate_response`, the thread's session)."""
 
     def request_and_receive(prepared: requests.PreparedRequest, context: Context | None) -> T:
         return receive(lambda: stream._request(prepared, context))
@@ -214,11 +213,10 @@ SDK_MAPPER_MODULE = "singer_sdk.mapper"
 
 
 def stream_map_failure(error: BaseException) -> str | None:
-    """Where a `stream_maps` expression failed (``tasks.extra``; "" when the SDK does not say), or
-    None if ``error`` did not come from there; its own error (``1/0``) is not always wrapped.
-    0.54/0.55: `CustomStreamMap` (``self.stream_alias``) parses each property's expression in
-    `_init_functions_and_schema` (local ``prop_key``), evaluates it in `_eval` (``property_name``).
-    """
+    """Where a `stream_maps` expression failed (``tasks.extra``, or ""), or None if ``error`` did
+    not come from there (``1/0`` is not always wrapped). 0.54/0.55: `CustomStreamMap`'s
+    `stream_alias`; it parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
+    in `_eval` (``property_name``)."""
     where = None
     frame = error.__traceback__
     while frame is not None:

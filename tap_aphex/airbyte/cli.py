@@ -116,15 +116,13 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
     """Settings a `read` under Airbyte refuses, refused by `check` too: before any request, so no
     quota is spent on a sync that cannot land."""
     problems = []
-    # BATCH messages have no Airbyte counterpart: the records would be held back for files no
-    # destination reads.
+    # BATCH messages have no Airbyte counterpart: records would be held back for files nobody reads.
     if config.get("batch_config") is not None:
         problems.append(
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
-    # A map may change a stream's properties, or drop it: its records still go out under a
-    # stream name `discover` offered.
+    # A map may change or drop a stream: records still go out under a name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
         renames = isinstance(stream_map, dict) and {"__alias__", "__source__"} & stream_map.keys()

@@ -26,9 +26,8 @@ LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 
-#: Airbyte destinations deduplicate a primary key by the largest cursor value, which must sort in
-#: log order; event ids do not sort, and event times tie: so the log's streams get a column that
-#: does, microseconds since the epoch when the row went out, strictly increasing (the writer's).
+#: Destinations deduplicate by the largest cursor value; event ids do not sort, event times tie:
+#: the log's streams get microseconds since the epoch when the row went out, strictly increasing.
 LOG_SEQUENCE = "_aphex_log_sequence"
 
 #: Singer's deletions, repeated under the column Airbyte's deduplicating destinations delete by.
@@ -135,9 +134,8 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
 ) -> dict[str, t.Any]:
-    """The Singer state from `read`'s: a list of state messages (STREAM, as the writer sends it;
-    GLOBAL, LEGACY), one message, or the legacy object (a Singer state, as Airbyte's old Singer
-    adapter or Meltano keeps it). Streams read in `full_refresh` mode start from the beginning."""
+    """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY), one, or a Singer
+    state (Airbyte's old Singer adapter's, Meltano's); `full_refresh` streams start over."""
     if not isinstance(passed, (dict, list)):
         raise _not_understood(f"a JSON {type(passed).__name__}")
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state

@@ -136,8 +136,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
-            # Only the configured catalog's streams write records: the Singer catalog selects
-            # just those, and a stream map that would rename one is refused (`cli`).
+            # Only configured streams write records: the catalog selects them; renames are refused.
             stream, data = message.stream, message.record
             if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
@@ -146,8 +145,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             if stream in protocol.LOG_STREAMS:
                 self._sequence = _next_tick(self._sequence)
                 data = {**data, protocol.LOG_SEQUENCE: self._sequence}
-            # Records are flushed by the STATE after them: a record may be lost with a killed
-            # process, a STATE never runs ahead of what was written.
+            # Flushed by the STATE after them: a kill may lose a record, no STATE runs ahead.
             record = {"stream": stream, "data": data, "emitted_at": _now_ms()}
             self._output.write({"type": "RECORD", "record": record}, flush=False)
             self._records_since_state[stream] += 1
@@ -156,13 +154,11 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             self._write_states(message.value.get("bookmarks") or {})
         elif isinstance(message, SchemaMessage) and message.stream not in self._statuses:
             self._status(message.stream, "STARTED")
-        # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves. BATCH: never
-        # written, as `read` refuses `batch_config` before the tap runs.
+        # ACTIVATE_VERSION: Airbyte's full_refresh replaces tables itself. BATCH: `read` refuses it.
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
-        """A per-stream STATE for each bookmark that moved (the log streams' all, with one
-        checkpoint number: `protocol`). Not GLOBAL: PyAirbyte's caches (0.71) pass back only
-        per-stream state, else each read would start over, spending the day's quota."""
+        """A STATE per bookmark that moved (every log stream's, with one checkpoint: `protocol`).
+        Not GLOBAL: PyAirbyte's caches (0.71) keep only per-stream state; reads would start over."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
