@@ -127,7 +127,7 @@ def _log_config_problem(error: Exception, path: str) -> str:
 
 
 def output_closed(*, syncing: bool) -> str:
-    """The reader stopped (`tap-aphex | head`): stdout's rest goes nowhere; the line saying so."""
+    """Its reader gone (`tap-aphex | head`), stdout's rest goes nowhere: the line that says so."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     resume = " The last STATE the reader received is where the next run resumes." if syncing else ""
     return f"Output closed by its reader (broken pipe): stopped.{resume}"

@@ -55,8 +55,8 @@ HONOURED = (
 
 
 def honoured(capabilities: Iterable[CapabilitiesEnum]) -> list[CapabilitiesEnum]:
-    """0.54/0.55: `Tap.capabilities` mixes `CapabilitiesEnum` classes, whose member for a
-    capability moves, not its value; a capability's settings come only when it is declared."""
+    """Those in `HONOURED`. 0.54/0.55: a capability's `CapabilitiesEnum` member moves, its value
+    does not; its settings (0.55: `start_date`) come only once it is declared."""
     return [capability for capability in capabilities if capability.value in HONOURED]
 
 
@@ -144,8 +144,8 @@ def write_state(stream: Stream) -> None:
 
 class StateWrittenByParent(Stream):
     """A stream whose STATE only its parent writes (`write_state`) once every stream it feeds has
-    its records: one between `tasks` and `task_statuses` would point the latter past records a
-    kill would lose; a plan table's, every project's bookmarks per published version. 0.54/0.55:
+    its records: one between `tasks` and `task_statuses` could point the latter past records a
+    kill loses; a plan table's would carry every project's bookmarks per version. 0.54/0.55:
     `Stream.sync` ends with `_finalize_state` and `_write_state_message`."""
 
     @override
@@ -214,8 +214,8 @@ SDK_MAPPER_MODULE = "singer_sdk.mapper"
 
 def stream_map_failure(error: BaseException) -> str | None:
     """Where a `stream_maps` expression failed (``tasks.extra``, or ""), or None if ``error`` did
-    not come from there (``1/0`` is not always wrapped). 0.54/0.55: `CustomStreamMap`'s
-    `stream_alias`; it parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
+    not come from there (``1/0`` is not always wrapped). 0.54/0.55: `CustomStreamMap` (its
+    ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
     in `_eval` (``property_name``)."""
     where = None
     frame = error.__traceback__

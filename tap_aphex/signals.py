@@ -38,8 +38,8 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     if stop_on_sigterm:
         signal.signal(signal.SIGTERM, stop)
-    # Threads started while loading (OpenBLAS's, for numpy) inherit the blocked signals: in one of
-    # them, a signal would end the process by itself while Python shuts down.
+    # Threads started while loading (OpenBLAS's, for numpy) inherit the blocked signals: handled in
+    # one of them, a signal would end the process by itself while Python shuts down.
     before = for_worker_thread()
     try:
         importlib.import_module(preload)
@@ -56,7 +56,7 @@ def for_worker_thread() -> set[int | signal.Signals] | None:
 
 
 def for_airbyte() -> None:
-    """SIGTERM ends the process at once (each STATE out covers only records out); SIGINT raises."""
+    """SIGTERM ends the process at once (each STATE out covers records out); SIGINT interrupts."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, _airbyte_interrupt)
 
@@ -88,7 +88,7 @@ held = Held()
 
 
 class Interrupts:
-    """The first SIGINT or SIGTERM raises `KeyboardInterrupt`; later ones are ignored."""
+    """The first SIGINT or SIGTERM raises `KeyboardInterrupt` (alike); later ones are ignored."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -119,7 +119,7 @@ class Interrupts:
 
 def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
     """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it (a
-    write stalls with its reader), saying so unless said: in a thread a full stderr cannot hold."""
+    write stalls with its reader), saying so if not said yet, from a thread: stderr may be full."""
     for_worker_thread()
     time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
     if interrupts is None or not interrupts.said.is_set():

@@ -181,8 +181,8 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.Air
 
 
 def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
-    """The selected streams a failure ended, with every stream they feed (one project of several
-    failing leaves them INCOMPLETE: part of their data did not land)."""
+    """The selected streams a failure (not a daily-limit stop) ended, with every stream they feed:
+    one project of several failing leaves them INCOMPLETE, as part of their data did not land."""
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:

@@ -3,7 +3,7 @@
 The log streams share one position: the tap resumes from it only when their bookmarks agree. A
 platform commits states stream by stream, so after a failed sync it may hold them at different
 pages: their states carry the same `log_checkpoint` at each checkpoint, and the state read back
-resumes them all from the oldest (what one already had is sent again, nothing is skipped)."""
+resumes them all from the oldest (records sent again are deduplicated; none is skipped)."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
         """A STATE per bookmark that moved (every log stream's, with one checkpoint: `protocol`).
-        Not GLOBAL: PyAirbyte's caches (0.71) keep only per-stream state; reads would start over."""
+        Not GLOBAL: PyAirbyte's caches (0.71) keep per-stream state only: reads would start over."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
