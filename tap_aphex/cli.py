@@ -1,6 +1,5 @@
 """The commands `tap-aphex` and `source-aphex`: every way a run can end is one line, no traceback
-(`LOGLEVEL=DEBUG` adds one). The signals they handle, and how, are `signals.py`'s.
-"""
+(`LOGLEVEL=DEBUG` adds one)."""
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ def source_aphex() -> None:
 
 
 def main() -> None:
-    """Run the tap's command line; exit with one line on stderr for anything but success."""
     interrupts = Interrupts()
     interrupts.install()
     code = run(sys.argv[1:], interrupts)
@@ -37,7 +35,6 @@ def main() -> None:
 
 
 def run(args: list[str], interrupts: Interrupts) -> int:
-    """The command's exit status; what went wrong is logged as one line."""
     # Only a sync writes STATE: what an interrupted `--discover`, `--about` or `--test` says.
     options = {arg.split("=", 1)[0] for arg in args}
     syncing = not options & {"--discover", "--about", "--test", "--help", "--version"}
@@ -45,7 +42,7 @@ def run(args: list[str], interrupts: Interrupts) -> int:
     try:
         sys.stdout.flush()  # what stdout still buffers (a catalog, say): a closed pipe shows here
     except BrokenPipeError:
-        return _output_closed(syncing=syncing)
+        return _fail(output_closed(syncing=syncing))
     except KeyboardInterrupt:  # a signal just as the run ended: it has ended
         return interrupts.exit_code
     return code
@@ -86,7 +83,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError:
-        return _output_closed(syncing=syncing)
+        return _fail(output_closed(syncing=syncing))
     except ConfigValidationError as error:
         return _fail("Config: " + joined(error.errors or [str(error)]))
     except AphexError as error:
@@ -103,8 +100,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
 
 
 def _log_config_problem(error: Exception, path: str) -> str:
-    """The SDK's error names neither the variable nor the file's line. (A file that does not exist
-    is the SDK's own WARNING, naming it, and no failure.)"""
+    """The SDK's error names neither the variable nor the file's line (a missing file: WARNING)."""
     from tap_aphex.logs import printable
 
     shown = printable(path, limit=120)
@@ -130,11 +126,11 @@ def _log_config_problem(error: Exception, path: str) -> str:
     )
 
 
-def _output_closed(*, syncing: bool) -> int:
-    # Whoever read our output stopped (`tap-aphex | head`); nothing more can reach them.
+def output_closed(*, syncing: bool) -> str:
+    """Its reader gone (`tap-aphex | head`), stdout's rest goes nowhere: the line that says so."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     resume = " The last STATE the reader received is where the next run resumes." if syncing else ""
-    return _fail(f"Output closed by its reader (broken pipe): stopped.{resume}")
+    return f"Output closed by its reader (broken pipe): stopped.{resume}"
 
 
 def _fail(message: str, code: int = 1) -> int:

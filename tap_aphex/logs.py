@@ -1,8 +1,5 @@
-"""What reaches the log and every message: no secret in any form, URLs without query values.
-
-Log lines go through `TapLogFilter`, which also demotes the SDK's chatter; errors the tap did not
-word, through `printable`; Airbyte messages, through `one_line` and `without_secrets`.
-"""
+"""No secret in any form, and URLs without query values, in the log (`TapLogFilter`, which also
+demotes the SDK's chatter), errors the tap did not word (`printable`) and Airbyte messages."""
 
 from __future__ import annotations
 
@@ -19,9 +16,8 @@ from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMP
 
 _REDACTED = "…"
 
-#: A URL in text, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`); punctuation after it
-#: (";", ",", ".", ")") is the sentence's. A path is tried from its first character only: from
-#: every one, a long word took quadratic time.
+#: A URL in text, or a path with a query (urllib3: `"GET /p?q HTTP/1.1"`); punctuation after it is
+#: the sentence's. A path is tried from its first character only: from every one was quadratic.
 _URL_IN_TEXT = re.compile(
     r"""(?i)https?://[^\s'"<>]*[^\s'"<>;,.)]"""
     r"""|(?<![^\s'"<>?])[^\s'"<>?]*\?[^\s'"<>]*[^\s'"<>;,.)]"""
@@ -69,17 +65,9 @@ def url_credentials(url: str) -> str | None:
 
 
 def without_query_values(text: str) -> str:
-    """``text`` with every URL in it made `safe_url`."""
     if "?" not in text and "@" not in text and ";" not in text:
         return text  # cheap: the log filter calls this for every line
-    return _URL_IN_TEXT.sub(lambda match: _safe_fragment(match.group(0)), text)
-
-
-def _safe_fragment(fragment: str) -> str:
-    if "://" in fragment:
-        return safe_url(fragment)
-    path, _, query = fragment.partition("?")  # a path with a query, as urllib3 logs it
-    return f"{path}?{_QUERY_VALUE.sub('=' + _REDACTED, query)}"
+    return _URL_IN_TEXT.sub(lambda match: safe_url(match[0]), text)
 
 
 _RUN_SECRETS: tuple[str, ...] = ()
@@ -91,7 +79,7 @@ MIN_FRAGMENT = 8
 
 
 def remember_secrets(*secrets: object) -> None:
-    """The run's keys and tokens from its config, for `run_secrets`; replace earlier ones."""
+    """The run's keys and tokens, for `run_secrets`, in place of earlier ones."""
     global _RUN_SECRETS
     kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
     _RUN_SECRETS = tuple(sorted(kept))
@@ -104,8 +92,7 @@ def run_secrets() -> tuple[str, ...]:
 
 def secret_forms(secret: str) -> dict[str, int]:
     """The ways a message can show a secret, each with the step between its pieces searched for:
-    as is, escaped (`b'K3Y\\nZZQ'`), base64 and base32 at each alignment (Basic auth encodes it
-    after "user:"), percent-encoded, and in hex, stepping a byte's width (echoes start there)."""
+    as is, escaped, base64/32 at each alignment (Basic auth: after "user:"), percent or hex."""
     raw = secret.encode("utf-8", "surrogatepass")
     forms = {
         secret,
@@ -136,8 +123,8 @@ def secret_forms(secret: str) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=64)  # one per set of secrets (the run's, a request's credentials)
 class _Redactor:
-    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: each position's
-    pieces are looked up (not slower for more), and the span grows as far as the text follows."""
+    """Hides every form of some secrets, and every `MIN_FRAGMENT` run of one: pieces looked up
+    at each position (not slower for more), each span grown as far as the text follows."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self._where: dict[str, list[tuple[str, int]]] = {}  # piece -> [(form, its start there)]
@@ -177,7 +164,6 @@ class _Redactor:
         return "".join([*kept, text[position:]])
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
-        """Where ``text`` shows a secret, each span as far as the text follows the form."""
         folded = text.translate(_FOLD).lower()  # searched; its offsets are the text's
         spans = []
         begin = 0
@@ -225,7 +211,6 @@ _FOLD = str.maketrans("\u0130\u0131\u017f\u212a\u03a3\u03c2", "iisk\u03c3\u03c3"
 
 
 def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with every form of ``secrets``, and every `MIN_FRAGMENT` run of one, hidden."""
     if not secrets or not text:
         return text
     return _Redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
@@ -237,8 +222,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def one_line(text: str) -> str:
-    """A control character a server sent (in an id, a key) shown as its escape: it can neither
-    forge a log line nor recolour a terminal."""
+    """Control characters a server sent as escapes: no forged log line, no recoloured terminal."""
     if text.isprintable():  # nearly always: one pass at C speed
         return text
     return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
@@ -276,9 +260,8 @@ class TapLogFilter(logging.Filter):
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:
-    """Put the filter on the tap's logger, the SDK's and urllib3's, and the console handlers."""
     log_filter = TapLogFilter(tap_logger)
-    # urllib3's DEBUG request lines carry the query string.
+    # urllib3's DEBUG request lines carry the query string; the root's handlers: the console.
     names = ("singer_sdk", METRICS_LOGGER_NAME, "urllib3.connectionpool", "urllib3.util.retry")
     attach(log_filter, [tap_logger, *map(logging.getLogger, names), *logging.getLogger().handlers])
     return log_filter

@@ -1,9 +1,6 @@
-"""Every signal the tap handles, in one place.
-
-In a `tap-aphex` run SIGTERM winds down as SIGINT does, and the exit status names it (130, 143);
-`source-aphex` keeps SIGTERM's default action, as Airbyte runners expect. Whatever a stop waits
-for, the process ends within `GIVE_UP_AFTER`.
-"""
+"""Every signal the tap handles. In `tap-aphex` SIGTERM winds down as SIGINT does, the exit
+status naming it (130, 143); `source-aphex` keeps SIGTERM's default action, as Airbyte runners
+expect. Whatever a stop waits for, the process ends within `GIVE_UP_AFTER`."""
 
 from __future__ import annotations
 
@@ -21,18 +18,16 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-#: Seconds a stop may take (the line being written, the last flush): a reader that takes longer
-#: has stopped reading, and a runner that sent SIGTERM expects the process gone before it kills it
-#: (`docker stop`: 10 s).
+#: Seconds a stop may take (the last write and flush): a slower reader has stopped reading, and a
+#: runner that sent SIGTERM kills the process soon after (`docker stop`: 10 s).
 GIVE_UP_AFTER = 5.0
 #: Seconds the line that says so may take on stderr, which may be a pipe nobody reads either.
 STDERR_WAIT = 0.5
 
 
 def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
-    """Import ``preload`` (and so the SDK) with a handler that ends the process at once: an
-    exception raised while modules load can be ignored (an import lock's callback) or wrapped
-    (`__set_name__`) by Python, and nothing has been read yet: there is nothing to wind down."""
+    """Import ``preload`` (and so the SDK) with a handler that ends the process at once: nothing
+    was read, and Python may ignore or wrap an exception raised while modules load."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         signame = signal.Signals(signum).name
@@ -43,9 +38,8 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     if stop_on_sigterm:
         signal.signal(signal.SIGTERM, stop)
-    # Threads started while loading (OpenBLAS's, when joblib imports numpy) inherit the blocked
-    # signals, so the main thread's handler gets them: in another thread, while Python shuts
-    # down, a signal would end the process by itself. One meanwhile waits for the import.
+    # Threads started while loading (OpenBLAS's, for numpy) inherit the blocked signals: handled in
+    # one of them, a signal would end the process by itself while Python shuts down.
     before = for_worker_thread()
     try:
         importlib.import_module(preload)
@@ -55,19 +49,16 @@ def load_command(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
 
 
 def for_worker_thread() -> set[int | signal.Signals] | None:
-    """Block the stop signals in a thread of ours, first thing: the main thread handles them.
-    The mask before, or None on Windows (no signal masks)."""
+    """Block the stop signals in a thread of ours; the mask before (None on Windows: no masks)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def for_airbyte() -> None:
-    """SIGTERM ends the process at once (every STATE already out covers only records already
-    out); SIGINT raises KeyboardInterrupt. Also after the SDK set its own."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, _airbyte_interrupt)
+    """SIGTERM ends the process at once (each STATE out covers records out); SIGINT interrupts."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _airbyte_interrupt)
 
 
 def _airbyte_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -76,9 +67,8 @@ def _airbyte_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 class Held:
-    """``with held:`` around a write: an interrupt meanwhile is raised after it, since half a
-    line on stdout is more than the target can parse. A flag, not a signal mask: no system call
-    for each of the many lines a run writes."""
+    """``with held:`` around a write: an interrupt meanwhile is raised after it, as half a line
+    is more than the target can parse. A flag, not a signal mask: no system call per line."""
 
     def __init__(self) -> None:
         self.writing = False
@@ -98,8 +88,7 @@ held = Held()
 
 
 class Interrupts:
-    """The first SIGINT or SIGTERM interrupts the run (both raise `KeyboardInterrupt`, so they
-    wind down alike); later ones are ignored while it ends."""
+    """The first SIGINT or SIGTERM raises `KeyboardInterrupt` (alike); later ones are ignored."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -129,10 +118,8 @@ class Interrupts:
 
 
 def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
-    """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it: the
-    main thread may be stuck in a write (the line, the last flush) for as long as the reader
-    stalls. With the run's last line if it was not said yet, in a thread of its own so that a
-    full stderr pipe cannot hold the exit up."""
+    """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it (a
+    write stalls with its reader), saying so if not said yet, from a thread: stderr may be full."""
     for_worker_thread()
     time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
     if interrupts is None or not interrupts.said.is_set():
@@ -148,8 +135,7 @@ def _end_if_still_running(interrupts: Interrupts | None, signum: int) -> None:
 
 
 def _say(message: str, airbyte: bool) -> None:
-    """Logged as `cli` logs how a run ended; `source-aphex` logs Airbyte messages on the very
-    stdout that stalls, so there it is plain on stderr."""
+    """Logged as `cli` logs a run's end; on stderr for `source-aphex`, which logs on stdout."""
     import contextlib  # loaded long before a run writes anything
     import logging
 

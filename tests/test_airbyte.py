@@ -706,8 +706,8 @@ def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(
     assert exit_code == 1
     # Its stdout gone, no TRACE can say it: one line on stderr does.
     assert stderr == (
-        "source-aphex: output closed by its reader (broken pipe): stopped. The last STATE it "
-        "received is where the next read resumes.\n"
+        "source-aphex: Output closed by its reader (broken pipe): stopped. The last STATE the "
+        "reader received is where the next run resumes.\n"
     )
 
 
@@ -719,7 +719,7 @@ def test_a_discovery_whose_reader_went_away_says_so_on_stderr(
     done = with_output_closed([str(SOURCE_APHEX), "discover", "--config", str(config)])
 
     assert done.returncode == 1
-    assert done.stderr == "source-aphex: output closed by its reader (broken pipe): stopped.\n"
+    assert done.stderr == "source-aphex: Output closed by its reader (broken pipe): stopped.\n"
 
 
 def test_sigterm_ends_a_read_at_once_with_nothing_more_written(

@@ -1,9 +1,6 @@
-"""The `source-aphex` command: the Airbyte protocol's CLI (spec, check, discover, read).
-
-Every command writes Airbyte messages, one JSON line each, on stdout; the tap's logging goes there
-as LOG messages. Errors end as a TRACE message (`config_error` when a setting or credential must be
-fixed, `system_error` otherwise) and exit code 1, never as a traceback.
-"""
+"""The `source-aphex` command. Every command writes Airbyte messages on stdout, the tap's logging
+as LOG messages; errors end as a TRACE (`config_error` when a setting or credential must be fixed,
+`system_error` otherwise) and exit code 1, never as a traceback."""
 
 from __future__ import annotations
 
@@ -16,15 +13,8 @@ from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_aphex.airbyte import protocol
-from tap_aphex.airbyte.writer import (
-    AirbyteMessage,
-    AirbyteMessageWriter,
-    AirbyteOutput,
-    connection_status,
-    error_trace,
-    logs_as_airbyte_messages,
-)
+from tap_aphex.airbyte import protocol, writer
+from tap_aphex.cli import output_closed
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
 from tap_aphex.report import (
@@ -46,30 +36,20 @@ if t.TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The command, started by `tap_aphex.cli.source_aphex`."""
     for_airbyte()  # from here SIGINT is a KeyboardInterrupt; SIGTERM ends the process at once
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = run(args, sys.stdout.buffer)
         sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
     except BrokenPipeError:
-        # Python would report the unflushed stdout again at exit; send what is left nowhere.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
-        reading = args[:1] == ["read"]
-        resume = " The last STATE it received is where the next read resumes." if reading else ""
-        sys.stderr.write(
-            f"source-aphex: output closed by its reader (broken pipe): stopped.{resume}\n"
-        )
+        sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
         code = 1
     sys.exit(code)
 
 
 def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
-    """Run one command, writing its messages to `stdout`; the process's exit code."""
-    parser = argparse.ArgumentParser(
-        prog="source-aphex", description="tap-aphex as an Airbyte source."
-    )
+    parser = argparse.ArgumentParser("source-aphex", description="tap-aphex as an Airbyte source.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
     for name in ("check", "discover", "read"):
@@ -79,8 +59,8 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             command.add_argument("--catalog", required=True, type=Path)
             command.add_argument("--state", type=Path)
     args = parser.parse_args(argv)
-    output = AirbyteOutput(stdout)
-    with logs_as_airbyte_messages(output):
+    output = writer.AirbyteOutput(stdout)
+    with writer.logs_as_airbyte_messages(output):
         try:
             return _command(args, output)
         except (ConfigValidationError, AphexError) as error:
@@ -89,14 +69,14 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
             interrupted = "Interrupted; the last STATE holds what landed."
-            output.write(error_trace(interrupted, "transient_error"))
+            output.write(writer.error_trace(interrupted, "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(_trace(error, f"source-aphex failed: {failure_text(error)}"))
         return 1
 
 
-def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
+def _command(args: argparse.Namespace, output: writer.AirbyteOutput) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
@@ -109,26 +89,24 @@ def _command(args: argparse.Namespace, output: AirbyteOutput) -> int:
         try:
             config = _config(args.config)
             _refuse_what_a_read_would(config)
-            tap = new_tap(config={**config, "published_plans_limit": 1})
+            tap = TapAphex(config={**config, "published_plans_limit": 1})
         except (ConfigValidationError, ConfigError) as error:
-            # A check answers whatever is wrong with the config: the TRACE a `read` would end
-            # with, then the check's answer.
+            # A check answers whatever is wrong with the config: a `read`'s TRACE, then its answer.
             output.write(_trace(error))
-            output.write(connection_status(succeeded=False, message=failure_text(error)))
+            output.write(writer.connection_status(succeeded=False, message=failure_text(error)))
         else:
             _check(tap, output)
         return 0  # a failed check is an answer, not an error
     config = _config(args.config)
     if args.command == "discover":
-        catalog = protocol.airbyte_catalog(new_tap(config=config))
+        catalog = protocol.airbyte_catalog(TapAphex(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
     return _read(args, config, output)
 
 
 def _config(path: Path) -> dict[str, t.Any]:
-    # The tap each command makes reads the log level (its metrics logger): one that names no
-    # level is a config problem, said before any request as a refused config is.
+    # The tap reads the log level: one naming no level is a config problem, before any request.
     if problem := log_level_problem(os.environ):
         raise ConfigError(problem)
     return read_json_object(path, "config")
@@ -138,20 +116,16 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
     """Settings a `read` under Airbyte refuses, refused by `check` too: before any request, so no
     quota is spent on a sync that cannot land."""
     problems = []
-    # BATCH messages have no Airbyte counterpart: the records would be held back for files no
-    # destination reads.
+    # BATCH messages have no Airbyte counterpart: records would be held back for files nobody reads.
     if config.get("batch_config") is not None:
         problems.append(
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
-    # A map may change a stream's properties, or drop it: its records still go out under a
-    # stream name `discover` offered.
+    # A map may change or drop a stream: records still go out under a name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
-        renames = isinstance(stream_map, dict) and (
-            "__alias__" in stream_map or "__source__" in stream_map
-        )
+        renames = isinstance(stream_map, dict) and {"__alias__", "__source__"} & stream_map.keys()
         if renames or (name not in STREAM_NAMES and name != "__else__"):
             problems.append(
                 f"`stream_maps.{name:.60}` would send records under a stream name the configured "
@@ -163,67 +137,52 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
 
-def new_tap(**kwargs: t.Any) -> TapAphex:
-    """A `TapAphex`, with Airbyte's signal handling (`signals.for_airbyte`) put back over the
-    SDK's: they write one more STATE (mid-page, it would put the log's bookmarks apart) and exit
-    0; PyAirbyte accepts only exit 0 or death by SIGTERM."""
-    tap = TapAphex(**kwargs)
-    for_airbyte()
-    return tap
-
-
-def _check(tap: TapAphex, output: AirbyteOutput) -> None:
+def _check(tap: TapAphex, output: writer.AirbyteOutput) -> None:
     """One authenticated request per configured API, through the tap's own streams: the Data
-    API's first page after `start_after` (or the first event), up to one page of the daily event
-    quota; each project's published plans with `limit=1`."""
+    API's first page (of the daily event quota); each project's published plans with `limit=1`."""
     events = tap.streams.get("task_events")
     outcomes = [("Data API", events.first_error(None))] if isinstance(events, AphexStream) else []
     outcomes += tap.project_checks()
     tap.close_sessions()
     failed = [f"{what}: {failure_text(error)}" for what, error in outcomes if error is not None]
-    if failed:
-        output.write(connection_status(succeeded=False, message=" | ".join(failed)))
-    else:
-        accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
-        output.write(connection_status(succeeded=True, message=accepted))
+    accepted = "Credentials accepted by " + ", ".join(what for what, _ in outcomes)
+    message = " | ".join(failed) if failed else accepted
+    output.write(writer.connection_status(succeeded=not failed, message=message))
 
 
-def _read(args: argparse.Namespace, config: dict[str, t.Any], output: AirbyteOutput) -> int:
-    """Run the tap on the selected streams, its messages translated as they are written; the
-    config (as `check` does), the configured catalog and the state refused before any request."""
+def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.AirbyteOutput) -> int:
+    """The config (as `check` does), the configured catalog and the state refused before any
+    request; then the tap on the selected streams, its messages translated as written."""
     configured = read_json(args.catalog, "catalog")
     passed = read_json(args.state, "state") if args.state else []
     _refuse_what_a_read_would(config)
-    singer_catalog, modes = protocol.select(new_tap(config=config), configured)
+    singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
     state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
-    writer = AirbyteMessageWriter(output, modes)
-    tap = new_tap(config=config, state=state, catalog=singer_catalog, message_writer=writer)
-    writer.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
+    translator = writer.AirbyteMessageWriter(output, modes)
+    tap = TapAphex(config=config, state=state, catalog=singer_catalog, message_writer=translator)
+    translator.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
     except BrokenPipeError:
         raise
     except BaseException as error:
-        # Each failure ended its own stream or project (whatever else was selected landed, with
-        # its state): a TRACE each, also when something then ended the whole run (its own TRACE
-        # follows). None of them says that anything else landed: there may be nothing else.
+        # A TRACE for each failure that ended a stream or project, also when something then ended
+        # the whole run (its own TRACE follows); none says anything else landed: it may not have.
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
             output.write(_trace(failure, message))
         if isinstance(error, RunFailedError):  # every stream ran: each ended as its stop says
-            writer.finish(incomplete=ended_by_failures(tap, modes))
+            translator.finish(incomplete=ended_by_failures(tap, modes))
             return 1
-        writer.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
+        translator.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
         raise
-    writer.finish(incomplete=set())
+    translator.finish(incomplete=set())
     return 0
 
 
 def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
-    """The selected streams a failure ended: each stream, or stream of a project, that stopped on
-    a failure, with every stream it feeds (task_events feeds tasks and task_statuses; a project's
-    published plans feed its table streams). One project of several failing leaves its streams
-    INCOMPLETE, as part of their data did not land; a daily-limit stop is no failure."""
+    """The selected streams a failure (not a daily-limit stop) ended, with every stream they feed:
+    one project of several failing leaves them INCOMPLETE, as part of their data did not land."""
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:
@@ -237,22 +196,17 @@ def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
 
 
 def _fed_by(stream: Stream) -> set[str]:
-    """`stream` and every stream it feeds, however deep."""
-    fed = {stream.name}
-    for child in stream.child_streams:
-        fed |= _fed_by(child)
-    return fed
+    return {stream.name}.union(*map(_fed_by, stream.child_streams))
 
 
-def _trace(error: Exception, message: str | None = None) -> AirbyteMessage:
+def _trace(error: Exception, message: str | None = None) -> writer.AirbyteMessage:
     # A config_error is the user's to fix: a setting, a credential, the catalog, state or file.
     fix = isinstance(error, (AuthenticationError, ConfigError, ConfigValidationError))
-    fix = fix or stream_map_problem(error) is not None
-    return error_trace(message or failure_text(error), "config_error" if fix else "system_error")
+    kind = "config_error" if fix or stream_map_problem(error) is not None else "system_error"
+    return writer.error_trace(message or failure_text(error), kind)
 
 
 def failure_text(error: Exception) -> str:
-    """One line for the user; our errors say what to do, others say what happened."""
     if isinstance(error, ConfigValidationError):
         return "Config is not valid: " + joined(error.errors or [str(error)])
     return describe(error)

@@ -1,13 +1,9 @@
-"""The spec, the discovered catalog, the configured catalog's selection, and the state passed to
-`read` as the tap's Singer state: all derived from the tap's settings schema and streams.
+"""The spec, the discovered catalog, and what `read` is given, as the tap's catalog and state.
 
-task_events, tasks and task_statuses are fed by one pass over the log and share one position: the
-tap resumes from it only when their bookmarks agree, else it re-reads from `start_after`. A
+The log streams share one position: the tap resumes from it only when their bookmarks agree. A
 platform commits states stream by stream, so after a failed sync it may hold them at different
-pages. So the log streams' states carry the same `log_checkpoint` number at each checkpoint, and
-the state read back resumes them all from the oldest: what another stream already had is sent
-again (and deduplicated by its primary key), nothing is skipped.
-"""
+pages: their states carry the same `log_checkpoint` at each checkpoint, and the state read back
+resumes them all from the oldest (records sent again are deduplicated; none is skipped)."""
 
 from __future__ import annotations
 
@@ -23,31 +19,23 @@ from tap_aphex.streams.task_events import TaskEventsStream
 from tap_aphex.tap import LOG_STREAMS as LOG_STREAM_TYPES
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
-SingerState = dict[str, t.Any]
-
 #: The sync modes `discover` offers, and the only ones a configured catalog may ask for.
 SYNC_MODES = ("full_refresh", "incremental")
 
 LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
-#: The key every log stream's bookmark is on: the last event delivered.
-LOG_KEY = str(TaskEventsStream.replication_key)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
 
-#: Airbyte destinations deduplicate a primary key by the largest cursor value, so the cursor must
-#: sort in log order. The Singer bookmark (eventId) is a position but does not sort, and event
-#: times tie; so the log's streams get a column that does: microseconds since the epoch when the
-#: row went out, kept strictly increasing (the writer's).
+#: Destinations deduplicate by the largest cursor value; event ids do not sort, event times tie:
+#: the log's streams get microseconds since the epoch when the row went out, strictly increasing.
 LOG_SEQUENCE = "_aphex_log_sequence"
 
-#: Deletions: Singer's `_sdc_deleted_at`, repeated under the column Airbyte's deduplicating
-#: destinations delete rows by.
+#: Singer's deletions, repeated under the column Airbyte's deduplicating destinations delete by.
 SINGER_DELETED_AT = "_sdc_deleted_at"
 AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 
 
 def connector_specification() -> dict[str, t.Any]:
-    """The `spec` payload: the tap's settings schema, its secrets marked for Airbyte."""
     schema = json.loads(json.dumps(CONFIG_SCHEMA), object_hook=_airbyte_secret)
     return {
         "documentationUrl": "https://aphex.co",
@@ -62,12 +50,11 @@ def connector_specification() -> dict[str, t.Any]:
 
 
 def _airbyte_secret(node: dict[str, t.Any]) -> dict[str, t.Any]:
-    """`airbyte_secret` wherever the SDK marks a setting secret (the key, each project's token)."""
+    """`airbyte_secret` wherever the SDK marks a setting secret."""
     return {**node, "airbyte_secret": True} if node.get("secret") is True else node
 
 
 def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
-    """The `discover` payload: every stream the config enables."""
     streams = []
     for name, stream in tap.streams.items():
         schema = copy.deepcopy(stream.schema)
@@ -97,8 +84,7 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
 
 
 def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:
-    """The Singer catalog that selects what the Airbyte configured catalog asks for, and each
-    stream's sync mode, in the configured catalog's order."""
+    """The Singer catalog selecting what the configured one asks for; each stream's sync mode."""
     entries = configured.get("streams") if isinstance(configured, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(
@@ -114,8 +100,7 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
             )
         mode = entry.get("sync_mode", "incremental")
         if mode not in SYNC_MODES:
-            # Guessing would either re-read everything (quota) or keep a state the user meant
-            # to drop: the catalog is wrong, so say so before any request.
+            # Guessing would re-read everything (quota) or keep a state meant to be dropped.
             raise ConfigError(
                 f"The configured catalog's stream {name:.60} has sync_mode {str(mode)[:40]!r}; "
                 f"this source supports {' and '.join(SYNC_MODES)}. Refresh the connection's "
@@ -148,11 +133,9 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
-) -> SingerState:
-    """The Singer state for `TapAphex` from the state passed to `read`: a list of state messages
-    (STREAM, as the writer sends it; GLOBAL and LEGACY from other writers), one message, or the
-    legacy object (a Singer state, as Airbyte's old Singer adapter or Meltano keeps it). Streams
-    read in `full_refresh` mode start from the beginning (their bookmarks are left out)."""
+) -> dict[str, t.Any]:
+    """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY), one, or a Singer
+    state (Airbyte's old Singer adapter's, Meltano's); `full_refresh` streams start over."""
     if not isinstance(passed, (dict, list)):
         raise _not_understood(f"a JSON {type(passed).__name__}")
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
@@ -163,9 +146,8 @@ def singer_state(
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
-    # Each position at its own checkpoint, as the tap writes them; else (one checkpoint at two
-    # positions: a state edited by hand) nothing says which is older, and the tap's own rule for
-    # bookmarks that differ applies (from `start_after` or the first event, with a warning).
+    # Each position at its own checkpoint, as the tap writes them; else (a state edited by hand)
+    # nothing says which is older: the tap's rule for bookmarks that differ applies (a warning).
     ordered = len({p for p, _ in at}) == len({c for _, c in at}) == len(at)
     if len(at) > 1 and ordered and all(isinstance(c, int) for _, c in at):
         oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))
@@ -177,9 +159,8 @@ def singer_state(
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
-    """Each stream's state one the tap can resume from (`inputs.check_state_shape` decides), else
-    a config error in Airbyte's words, not its Singer ones. Refused rather than skipped: reading it
-    from the beginning would re-send the log (and spend the day's quota) without a word."""
+    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
+    Refused, not skipped: reading from the beginning would re-send the log without a word."""
     for name, stream_state in bookmarks.items():
         if name not in STREAM_NAMES:
             raise _refused(name, "is for a stream this source does not have")
@@ -192,7 +173,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             raise _refused(name, "has a shape this source cannot resume from") from None
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
-            if problem := read_bookmark(name, entry, LOG_KEY).problem:
+            if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
                 raise _refused(name, f"has no position this source can resume from ({problem})")
 
 
@@ -204,7 +185,7 @@ def _refused(stream: str, what: str) -> ConfigError:
     )
 
 
-def _unwrapped(passed: dict[str, t.Any]) -> SingerState:
+def _unwrapped(passed: dict[str, t.Any]) -> dict[str, t.Any]:
     """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
     for key in ("singer_state", "data"):
         if isinstance(passed.get(key), dict) and len(passed) == 1:
@@ -216,9 +197,9 @@ def _unwrapped(passed: dict[str, t.Any]) -> SingerState:
     return passed
 
 
-def _from_messages(messages: list[object]) -> tuple[SingerState, dict[str, t.Any]]:
+def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     """The state's own keys (GLOBAL's shared state, LEGACY's), and each stream's state."""
-    state: SingerState = {}
+    state: dict[str, t.Any] = {}
     bookmarks: dict[str, t.Any] = {}
     for message in copy.deepcopy(messages):
         if not isinstance(message, dict):

@@ -1,11 +1,6 @@
-"""The Airbyte side of the wire: protocol messages, one JSON line each, on stdout and nowhere else.
-
-`TapAphex` is given an `AirbyteMessageWriter` (`message_writer=`), so every message of a run
-passes through its `write_message`: RECORD -> RECORD, STATE -> the per-stream STATEs that moved,
-SCHEMA -> the stream's STARTED status; the streams never know which protocol they speak. Messages
-are plain dicts shaped as `airbyte-protocol-models` defines them (the tests validate every line),
-so the runtime does not need that package.
-"""
+"""Airbyte messages, one JSON line each, on stdout only: plain dicts shaped as the
+`airbyte-protocol-models` package defines them (the tests validate every line, the runtime does
+without it), translated from the tap's by its `message_writer`: the streams speak Singer only."""
 
 from __future__ import annotations
 
@@ -34,8 +29,7 @@ if t.TYPE_CHECKING:
 
 AirbyteMessage = dict[str, t.Any]
 
-# Times go out in RFC 3339 (msgspec's own), a Decimal (a number beyond a float's range,
-# decoding.py) as the number, as the SDK's writer has them.
+# RFC 3339 times (msgspec's own) and Decimals as numbers, as the SDK's writer has them.
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 #: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first; below, DEBUG.
@@ -47,10 +41,12 @@ _LEVELS = (
 )
 
 
-class AirbyteOutput:
-    """Writes Airbyte messages to one binary stream (the process's real stdout)."""
+class AirbyteOutput(logging.Handler):
+    """Airbyte messages on one binary stream (the real stdout); as a logging handler, each log
+    record as a LOG message, without traceback (it may quote keys; the type is enough)."""
 
     def __init__(self, stream: t.BinaryIO) -> None:
+        super().__init__()
         self._stream = stream
         self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
 
@@ -61,14 +57,27 @@ class AirbyteOutput:
             if flush:
                 self._stream.flush()
 
+    @override
     def flush(self) -> None:
         with self._lock:
             self._stream.flush()
 
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[0] is not None:
+                text += f" ({record.exc_info[0].__name__})"
+            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
+            self.write({"type": "LOG", "log": {"level": level, "message": _safe(text)}})
+        except OSError:
+            return  # stdout is gone (its reader stopped): there is nowhere left to log to
+        except Exception:  # a failing log line must not end the sync
+            self.handleError(record)
+
 
 def _next_tick(last: int) -> int:
-    """Microseconds since the epoch, strictly above `last`; a sync resumes after the last one, so
-    it increases across syncs too."""
+    """Microseconds since the epoch, strictly above `last`: increasing across syncs too."""
     return max(time.time_ns() // 1000, last + 1)
 
 
@@ -77,9 +86,7 @@ def _now_ms() -> int:
 
 
 def _safe(text: str) -> str:
-    """Every message a person reads (LOG, TRACE, CONNECTION_STATUS) on one line, without the run's
-    keys and tokens in any form, whoever worded it: the last defence after the log filter and the
-    errors' own redaction."""
+    """The last defence for every message a person reads, whoever worded it: one line, no secret."""
     return one_line(without_secrets(text, run_secrets()))
 
 
@@ -93,38 +100,13 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     return {"type": "CONNECTION_STATUS", "connectionStatus": status}
 
 
-class AirbyteLogHandler(logging.Handler):
-    """Each log record as a LOG message, without traceback: one can quote values (keys, tokens)
-    and says nothing a user can act on; the exception's type is enough for a bug report."""
-
-    def __init__(self, output: AirbyteOutput) -> None:
-        super().__init__()
-        self._output = output
-
-    @override
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-            if record.exc_info and record.exc_info[0] is not None:
-                text += f" ({record.exc_info[0].__name__})"
-            level = next((name for floor, name in _LEVELS if record.levelno >= floor), "DEBUG")
-            log = {"level": level, "message": _safe(text)}
-            self._output.write({"type": "LOG", "log": log})
-        except OSError:
-            return  # stdout is gone (its reader stopped): there is nowhere left to log to
-        except Exception:  # a failing log line must not end the sync
-            self.handleError(record)
-
-
 @contextlib.contextmanager
 def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
-    """Every log line (and Python warning) as a LOG message while the command runs; anything else
-    printed to stdout goes to stderr (a stray line there breaks the protocol for its reader)."""
+    """Log lines and Python warnings as LOG messages; stray prints go to stderr, not stdout."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    root.handlers = [AirbyteLogHandler(output)]
-    # The level the tap's own command reads; unset, INFO. One that names no level is refused by
-    # the command as a config problem, so INFO meanwhile.
+    root.handlers = [output]
+    # The tap's own command's LOGLEVEL; INFO when unset, or naming no level (refused later).
     _, level = log_level(os.environ)
     root.setLevel(logging.INFO if level is None else level)
     logging.captureWarnings(True)
@@ -138,9 +120,8 @@ def logs_as_airbyte_messages(output: AirbyteOutput) -> Iterator[None]:
 
 
 class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
-    """Translates the tap's messages, in order, onto an `AirbyteOutput` as they are written. Each
-    RECORD counts in the run's report (`count_into`), as Singer's writer counts, so the closing
-    summary says what went out under either protocol."""
+    """RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
+    status, in order, as they are written; RECORDs counted as Singer's writer counts them."""
 
     def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
         super().__init__()
@@ -155,8 +136,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
-            # Only the configured catalog's streams write records: the Singer catalog selects
-            # just those, and a stream map that would rename one is refused (`cli`).
+            # Only configured streams write records: the catalog selects them; renames are refused.
             stream, data = message.stream, message.record
             if self._statuses.get(stream) != "RUNNING":
                 self._status(stream, "RUNNING")
@@ -165,8 +145,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             if stream in protocol.LOG_STREAMS:
                 self._sequence = _next_tick(self._sequence)
                 data = {**data, protocol.LOG_SEQUENCE: self._sequence}
-            # Records are flushed by the STATE after them: a record may be lost with a killed
-            # process, a STATE never runs ahead of what was written.
+            # Flushed by the STATE after them: a kill may lose a record, no STATE runs ahead.
             record = {"stream": stream, "data": data, "emitted_at": _now_ms()}
             self._output.write({"type": "RECORD", "record": record}, flush=False)
             self._records_since_state[stream] += 1
@@ -175,14 +154,11 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             self._write_states(message.value.get("bookmarks") or {})
         elif isinstance(message, SchemaMessage) and message.stream not in self._statuses:
             self._status(message.stream, "STARTED")
-        # ACTIVATE_VERSION: Airbyte's full_refresh modes replace tables themselves. BATCH: never
-        # written, as `read` refuses `batch_config` before the tap runs.
+        # ACTIVATE_VERSION: Airbyte's full_refresh replaces tables itself. BATCH: `read` refuses it.
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
-        """A per-stream STATE for each bookmark that moved; when one log stream's moved, all of
-        theirs go out, with one checkpoint number (`protocol`). Not GLOBAL: PyAirbyte's caches keep
-        and pass back only per-stream state (0.71; else each read would start over, spending the
-        day's quota)."""
+        """A STATE per bookmark that moved (every log stream's, with one checkpoint: `protocol`).
+        Not GLOBAL: PyAirbyte's caches (0.71) keep per-stream state only: reads would start over."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
@@ -207,12 +183,10 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
 
     @override
     def serialize_message(self, message: Message) -> bytes:
-        """Not used: `write_message` translates first, and one Singer message may become two."""
-        raise NotImplementedError
+        raise NotImplementedError  # `write_message` translates: one message may become two
 
     def finish(self, incomplete: Collection[str]) -> None:
-        """The closing status of each selected stream: INCOMPLETE for those in `incomplete` (a
-        failure ended them), COMPLETE for the others (their own read ended as it should)."""
+        """Each selected stream's closing status: INCOMPLETE for those a failure ended."""
         for stream in self._configured:
             self._status(stream, "INCOMPLETE" if stream in incomplete else "COMPLETE")
 
