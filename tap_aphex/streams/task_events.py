@@ -1,7 +1,5 @@
-"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it.
-
-After each page, `tasks` gets each task's newest change and `task_statuses` its statuses; then
-one STATE goes out for all: every bookmark is the last event delivered (not the largest id)."""
+"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it
+a page at a time; then one STATE goes out for all, every bookmark the last event delivered."""
 
 from __future__ import annotations
 
@@ -68,7 +66,7 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: log_position.Start | None = None
+        self._start = log_position.Start()
         self._cursor_sent: str | None = None  # the latest request's, for messages
         self._page_size_sent: int | None = None
         self._delivered = log_position.RecentIds()
@@ -129,30 +127,12 @@ class TaskEventsStream(AphexStream):
     @property
     @override
     def not_found_advice(self) -> str:
-        advice = "Check `api_url`: copy it again from the Data API's documentation."
-        if self._start and self._start.cursor:  # the vendor says 400 to a cursor it does not know
-            source = "the state" if self._start.origin == "state" else "`start_after`"
-            advice += (
-                f" If it is right, the cursor sent ({log_position.asked(self._start.cursor)}, "
-                f"from {source}) may be what the API does not know."
-            )
-        return advice
+        return log_position.not_found(self._start)
 
     @override
     def not_found_again_advice(self) -> str:
-        cursor = self._cursor_sent
-        return (
-            f"The page asked with {log_position.asked(cursor)} was not found, though the Data "
-            "API answered at this URL earlier in this run, so the URL is right (the API "
-            f"{'no longer knows that cursor' if cursor else 'failed'}, or a proxy did). "
-            + (
-                "The events before it are delivered and the state points at the last of them; "
-                "the next run asks again from there."
-                if self._last_checkpoint
-                else "Nothing was delivered: the next run starts where this one did."
-            )
-            + " If it persists, tell Aphex (hello@aphex.co)."
-        )
+        delivered = self._last_checkpoint is not None
+        return log_position.not_found_again(self._cursor_sent, delivered=delivered)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[Row]:
@@ -164,9 +144,7 @@ class TaskEventsStream(AphexStream):
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         data = t.cast("dict[str, list[object]]", payload)["data"]
         del data[1:]
-        new = list(
-            log_position.first_deliveries(events, self._delivered, self.reader, self._cursor_sent)
-        )
+        new = self._delivered.first_deliveries(events, self.reader, self._cursor_sent)
         if not new:
             data.clear()  # only events delivered already: to the paginator, an empty page
         yield from new
@@ -218,7 +196,8 @@ class TaskEventsStream(AphexStream):
         self.checkpoint()
 
     def _stopped(self, reason: StopReason) -> None:
-        resume_at = self._resume_at()
+        last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
+        resume_at = log_position.resume_words(last, self._start)
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
@@ -230,18 +209,14 @@ class TaskEventsStream(AphexStream):
         if said:
             self.logger.log(*said)
 
-    def _resume_at(self) -> str:
-        last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
-        return log_position.resume_words(last, self._start)
-
     def checkpoint(self) -> None:
         """Hand the events so far to `tasks`, then emit STATE: a killed run loses no page."""
         events, self._pending = self._pending, []
         if not events:
             return
         last = events[-1]["eventId"]
-        progress = log_position.progress_words(self._events_read)
-        self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
+        read = log_position.progress_words(self._events_read)
+        self.logger.info("task_events: %s, last eventId %s", read, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
             self._awaiting_batch += events  # handed to `tasks` with its BATCH: `get_batches`
         else:
@@ -260,11 +235,10 @@ class TaskEventsStream(AphexStream):
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
-        """The SDK's batches. Before each goes out (its BATCH, then the STATE), `tasks` gets the
-        pages read in full so far, and task_events' bookmark is put back to their last event: a
-        batch may end mid-page, and a STATE whose two bookmarks differ would make the next run
-        read the log from its first event. Its events past that point go again in the next run
-        (an upsert on `eventId` absorbs them); no STATE covers a task not sent."""
+        """Before each BATCH (then STATE), `tasks` gets the pages read in full so far and
+        task_events' bookmark goes back to their last event: a batch may end mid-page, and two
+        bookmarks that differ would make the next run read the log from its first event. Events
+        past it go again next run (an upsert on `eventId` absorbs them)."""
         for batch in super().get_batches(batch_config, context):
             self._hand_over_read_pages()
             yield batch
@@ -293,8 +267,8 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
         return tasks
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records; the bookmark is the page's last event, which may change no
-        task, or come before records sent in the order of the newest changes."""
+        """Emit one page's records, then point the bookmark at the page's last event (which
+        may change no task, or come before records sent in the order of the newest changes)."""
 
         def records() -> Iterator[Row]:
             yield from self.records_of(tasks)
