@@ -11,11 +11,13 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from tap_aphex.decoding import described, readable
-from tap_aphex.report import StopReason
+from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import requests
 
     from tap_aphex.reader import Reader, Row
 
@@ -132,29 +134,33 @@ def asked(cursor: str | None) -> str:
 
 
 def refused_query(
-    body: str, cursor_sent: str | None, start: Start, page_size_sent: int | None
-) -> str:
-    """The Data API's 400 (its quoted ``body``), with what to do about the query that was sent."""
-    size = f", pageSize={page_size_sent}" if page_size_sent else ""
-    refused = f"The Data API refused the query (HTTP 400): {asked(cursor_sent)}{size}.{body}"
+    response: requests.Response, cursor_sent: str | None, start: Start, page_size_sent: int | None
+) -> CursorRejectedError:
+    """The Data API's 400, with what to do about the query that was sent."""
     if cursor_sent and cursor_sent != start.cursor:
-        return (
-            f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
-            "the state keeps the last event delivered, so the next run asks again from there."
+        advice = (
+            "That cursor is the nextStartAfter of the Data API's previous page; the state keeps "
+            "the last event delivered, so the next run asks again from there."
         )
-    if cursor_sent and start.origin == "state":
-        return (
-            f"{refused} The cursor is the last event in the state of task_events/tasks. To start "
-            "again from `start_after` (or the first event), clear that state: `meltano state clear "
-            "<state id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
+    elif cursor_sent and start.origin == "state":
+        advice = (
+            "The cursor is the last event in the state of task_events/tasks. To start again from "
+            "`start_after` (or the first event), clear that state: `meltano state clear <state "
+            "id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
         )
-    checks = [
-        *(["`start_after` (an eventId you received)"] if cursor_sent else []),
-        *(["`page_size`"] if page_size_sent else []),
-    ]
-    if not checks:  # a first request with nothing of ours in it: the URL is what is refused
-        return f"{refused} {CHECK_URL}"
-    return f"{refused} Check {' and '.join(checks)}."
+    elif cursor_sent or page_size_sent:
+        checks = [
+            *(["`start_after` (an eventId you received)"] if cursor_sent else []),
+            *(["`page_size`"] if page_size_sent else []),
+        ]
+        advice = f"Check {' and '.join(checks)}."
+    else:  # a first request with nothing of ours in it: the URL is what is refused
+        advice = CHECK_URL
+    size = f", pageSize={page_size_sent}" if page_size_sent else ""
+    return CursorRejectedError(
+        f"The Data API refused the query (HTTP 400): {asked(cursor_sent)}{size}."
+        f"{quoted_body(response)} {advice}"
+    )
 
 
 CHECK_URL = "Check `api_url`: copy it again from the Data API's documentation."

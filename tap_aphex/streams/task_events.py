@@ -14,13 +14,7 @@ from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.decoding import decoded_json, readable
 from tap_aphex.reader import Reader, Row
-from tap_aphex.report import (
-    STREAM_FAILURES,
-    CursorRejectedError,
-    ServiceUnavailableError,
-    StopReason,
-    quoted_body,
-)
+from tap_aphex.report import STREAM_FAILURES, ServiceUnavailableError, StopReason
 from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
@@ -47,8 +41,7 @@ class TaskEventsStream(AphexStream):
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # the reader types every value once
-    # STATE goes out after each page (see `checkpoint`); one mid-page would run ahead of `tasks`.
-    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # once a page: never ahead of `tasks`
     # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
     # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
@@ -73,7 +66,7 @@ class TaskEventsStream(AphexStream):
         self._pending: list[Row] = []  # events delivered since the last checkpoint
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
-        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet
+        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet: get_batches
         self._handed_to: str | None = None  # in BATCH mode: the last event `tasks` was handed
 
     @property
@@ -106,8 +99,8 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        # The page size asked is no more than the run may still deliver (`max_events_per_run`,
-        # the SDK's dry-run limit): the API counts every event it serves.
+        # No more than the run may still deliver (`max_events_per_run`, the SDK's dry-run
+        # limit): the API counts every event it serves against the quota.
         page_size: int | None = self.config.get("page_size")
         limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
         left = [limit - self._events_read for limit in limits if limit]
@@ -121,7 +114,7 @@ class TaskEventsStream(AphexStream):
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code == HTTPStatus.BAD_REQUEST:
             sent = (self._cursor_sent, self._start, self._page_size_sent)
-            raise CursorRejectedError(log_position.refused_query(quoted_body(response), *sent))
+            raise log_position.refused_query(response, *sent)
         super().validate_response(response)
 
     @property
@@ -164,11 +157,10 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-        However the reading ends, what was read lands (after an error the SDK raises outside
-        this generator, by `TapAphex.run`), unless stdout is gone or the run is interrupted."""
-        # The SDK's dry run (`--test`, its standard tests) aborts the sync after its limit:
-        # ending first, like `max_events_per_run`, hands the events read to `tasks`.
+        """The log's events, a checkpoint after each page. However the reading ends, what was
+        read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
+        unless stdout is gone or the run is interrupted. The SDK's dry run (`--test`) aborts the
+        sync after its limit: ending first hands the events read to `tasks`."""
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -218,7 +210,7 @@ class TaskEventsStream(AphexStream):
         read = log_position.progress_words(self._events_read)
         self.logger.info("task_events: %s, last eventId %s", read, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
-            self._awaiting_batch += events  # handed to `tasks` with its BATCH: `get_batches`
+            self._awaiting_batch += events
         else:
             self._hand_to_tasks(events)
             sdk_seam.write_state(self)
@@ -226,10 +218,9 @@ class TaskEventsStream(AphexStream):
 
     def _hand_to_tasks(self, events: list[Row]) -> None:
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
-        if fed and events:
-            tasks = event_log.newest_change_per_task(events, self.reader)
-            for child in fed:
-                child.apply(tasks, events[-1]["eventId"])
+        tasks = event_log.newest_change_per_task(events, self.reader) if fed else []
+        for child in fed:
+            child.apply(tasks, events[-1]["eventId"])
 
     @override
     def get_batches(
@@ -246,8 +237,8 @@ class TaskEventsStream(AphexStream):
 
     def _hand_over_read_pages(self) -> None:
         handed, self._awaiting_batch = self._awaiting_batch, []
-        self._hand_to_tasks(handed)
         if handed:
+            self._hand_to_tasks(handed)
             self._handed_to = handed[-1]["eventId"]
         sdk_seam.set_bookmark(self, self._handed_to)  # None: no page in full yet, none moves
 
@@ -263,8 +254,7 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
-        """This stream's records, from the page's newest copy of each task it changed."""
-        return tasks
+        return tasks  # the page's newest copy of each task it changed
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
         """Emit one page's records, then point the bookmark at the page's last event (which
