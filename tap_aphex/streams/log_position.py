@@ -129,7 +129,6 @@ def resume_words(last_delivered: str | None, start: Start) -> str:
 
 
 def asked(cursor: str | None) -> str:
-    """The cursor a request sent, for a message: ``startAfter=…`` or ``no startAfter``."""
     return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
@@ -177,7 +176,7 @@ def not_found(start: Start) -> str:
     )
 
 
-def not_found_again(cursor_sent: str | None, *, delivered: bool) -> str:
+def not_found_again(cursor_sent: str | None, last_checkpoint: str | None) -> str:
     """What a 404 means from the URL that answered before, and what the state keeps."""
     return (
         f"The page asked with {asked(cursor_sent)} was not found, though the Data API answered "
@@ -186,7 +185,7 @@ def not_found_again(cursor_sent: str | None, *, delivered: bool) -> str:
         + (
             "The events before it are delivered and the state points at the last of them; the "
             "next run asks again from there."
-            if delivered
+            if last_checkpoint
             else "Nothing was delivered: the next run starts where this one did."
         )
         + " If it persists, tell Aphex (hello@aphex.co)."
@@ -241,7 +240,6 @@ class RecentIds:
 
 
 def progress_words(count: int) -> str:
-    """``1,234 events read in this run (6% of the 20,000-a-day quota)``."""
     share = 100 * count / DAILY_QUOTA
     return f"{_events_read(count)} ({share:.0f}% of the {DAILY_QUOTA:,}-a-day quota)"
 

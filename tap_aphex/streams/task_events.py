@@ -124,8 +124,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def not_found_again_advice(self) -> str:
-        delivered = self._last_checkpoint is not None
-        return log_position.not_found_again(self._cursor_sent, delivered=delivered)
+        return log_position.not_found_again(self._cursor_sent, self._last_checkpoint)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[Row]:
@@ -159,8 +158,8 @@ class TaskEventsStream(AphexStream):
     def get_records(self, context: Context | None) -> Iterator[Row]:
         """The log's events, a checkpoint after each page. However the reading ends, what was
         read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
-        unless stdout is gone or the run is interrupted. The SDK's dry run (`--test`) aborts the
-        sync after its limit: ending first hands the events read to `tasks`."""
+        unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
+        limit: ending first hands `tasks` the events read."""
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -180,7 +179,7 @@ class TaskEventsStream(AphexStream):
         except STREAM_FAILURES as error:
             self.report_failure(f"task events (after {self._events_read} read in this run)", error)
             self._stopped(StopReason.FAILURE)
-        except (BrokenPipeError, GeneratorExit):
+        except BrokenPipeError:  # stdout is gone: nothing can land
             raise
         except Exception:
             self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
