@@ -200,31 +200,30 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
         cursor = next_cursor(extract_jsonpath(self._jsonpath, payload))
         if cursor is None or (cursor == self.current_value and not payload["data"]):
             return None  # the end of the log: the last event delivered is the bookmark
-        empty = not payload["data"]
-        self._empty_in_a_row = self._empty_in_a_row + 1 if empty else 0
+        self._empty_in_a_row = 0 if payload["data"] else self._empty_in_a_row + 1
         if self._empty_in_a_row > EMPTY_PAGES_FOLLOWED:  # new cursors, no events: no end in sight
-            loop = (
-                f"{self._empty_in_a_row} empty pages in a row, each with a new cursor (the last "
-                f"asked with {asked(self.current_value)}): stopped rather than follow them further"
+            msg = (
+                f"The Data API answered {self._empty_in_a_row} empty pages in a row, each with a "
+                f"new cursor (the last asked with {asked(self.current_value)}): stopped rather "
+                "than follow them further; the state keeps the last event delivered, and the "
+                "next run asks again from there. Report this to Aphex if it happens again."
             )
-        elif cursor in self._sent:
-            loop = (
-                f"{asked(self.current_value)} with nextStartAfter={readable(cursor)}, a cursor "
-                "this run already sent: following it would read the same events again (a loop in "
-                "the log's cursors). Stopped"
+            raise PaginationLoopError(msg)
+        if not payload["data"]:
+            self._logger.info(
+                "The Data API answered an empty page with a further cursor (%s); following it.",
+                readable(cursor),
             )
-        else:
-            if empty:
-                self._logger.info(
-                    "The Data API answered an empty page with a further cursor (%s); following it.",
-                    readable(cursor),
-                )
-            self._sent.add(cursor)
-            return cursor
-        raise PaginationLoopError(
-            f"The Data API answered {loop}; the state keeps the last event delivered, and the next "
-            "run asks again from there. Report this to Aphex if it happens again."
-        )
+        if cursor in self._sent:
+            msg = (
+                f"The Data API answered {asked(self.current_value)} with nextStartAfter="
+                f"{readable(cursor)}, a cursor this run already sent: following it would read "
+                "the same events again (a loop in the log's cursors). Stopped; the state keeps "
+                "the last event delivered. Report this to Aphex if it happens again."
+            )
+            raise PaginationLoopError(msg)
+        self._sent.add(cursor)
+        return cursor
 
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
