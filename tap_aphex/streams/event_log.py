@@ -22,7 +22,7 @@ from tap_aphex.decoding import as_sent, decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
-from tap_aphex.streams.log_position import asked
+from tap_aphex.streams.log_position import KEPT, asked
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
@@ -205,8 +205,7 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
             msg = (
                 f"The Data API answered {self._empty_in_a_row} empty pages in a row, each with a "
                 f"new cursor (the last asked with {asked(self.current_value)}): stopped rather "
-                "than follow them further; the state keeps the last event delivered, and the "
-                "next run asks again from there. Report this to Aphex if it happens again."
+                f"than follow them further; {KEPT}. Report this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         if not payload["data"]:
@@ -218,8 +217,8 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
             msg = (
                 f"The Data API answered {asked(self.current_value)} with nextStartAfter="
                 f"{readable(cursor)}, a cursor this run already sent: following it would read "
-                "the same events again (a loop in the log's cursors). Stopped; the state keeps "
-                "the last event delivered. Report this to Aphex if it happens again."
+                f"the same events again (a loop in the log's cursors). Stopped; {KEPT}. Report "
+                "this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         self._sent.add(cursor)

@@ -128,6 +128,10 @@ def resume_words(last_delivered: str | None, start: Start) -> str:
     return f"after event {readable(last_delivered)}" if last_delivered else start.describe()
 
 
+#: What a stop mid-log keeps, as its messages say it.
+KEPT = "the state keeps the last event delivered, and the next run asks again from there"
+
+
 def asked(cursor: str | None) -> str:
     return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
@@ -137,10 +141,7 @@ def refused_query(
 ) -> CursorRejectedError:
     """The Data API's 400, with what to do about the query that was sent."""
     if cursor_sent and cursor_sent != start.cursor:
-        advice = (
-            "That cursor is the nextStartAfter of the Data API's previous page; the state keeps "
-            "the last event delivered, so the next run asks again from there."
-        )
+        advice = f"That cursor is the nextStartAfter of the Data API's previous page; {KEPT}."
     elif cursor_sent and start.origin == "state":
         advice = (
             "The cursor is the last event in the state of task_events/tasks. To start again from "
@@ -178,17 +179,16 @@ def not_found(start: Start) -> str:
 
 def not_found_again(cursor_sent: str | None, last_checkpoint: str | None) -> str:
     """What a 404 means from the URL that answered before, and what the state keeps."""
+    why = "no longer knows that cursor" if cursor_sent else "failed"
+    kept = (
+        f"The events before it are delivered: {KEPT}"
+        if last_checkpoint
+        else "Nothing was delivered: the next run starts where this one did"
+    )
     return (
         f"The page asked with {asked(cursor_sent)} was not found, though the Data API answered "
-        "at this URL earlier in this run, so the URL is right (the API "
-        f"{'no longer knows that cursor' if cursor_sent else 'failed'}, or a proxy did). "
-        + (
-            "The events before it are delivered and the state points at the last of them; the "
-            "next run asks again from there."
-            if last_checkpoint
-            else "Nothing was delivered: the next run starts where this one did."
-        )
-        + " If it persists, tell Aphex (hello@aphex.co)."
+        f"at this URL earlier in this run, so the URL is right (the API {why}, or a proxy did). "
+        f"{kept}. If it persists, tell Aphex (hello@aphex.co)."
     )
 
 
