@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
@@ -24,16 +25,14 @@ class FedStream(IncrementalOnly, SchemaOncePerRun):
 
     _fed: t.Iterable[dict[str, t.Any]] = ()
 
-    def feed(self, rows: t.Iterable[dict[str, t.Any]], context: Context | None = None) -> bool:
-        """Sync ``rows`` now; False when a dry run's record limit cut the sync short."""
+    def feed(self, rows: t.Iterable[dict[str, t.Any]], context: Context | None = None) -> None:
+        """Sync ``rows`` now; a dry run's record limit ends it, as it ends the SDK's child syncs."""
         self._fed = rows
         try:
-            self.sync(context=context)
-        except (AbortedSyncFailedException, AbortedSyncPausedException):
-            return False  # as the SDK's own child syncs treat it
+            with contextlib.suppress(AbortedSyncFailedException, AbortedSyncPausedException):
+                self.sync(context=context)
         finally:
             self._fed = ()
-        return True
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
