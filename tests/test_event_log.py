@@ -87,7 +87,7 @@ TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is number 7, n
             "tasks has no bookmark while the others are at event e9",
         ),
         ([EVENTS_AT_E9, TASKS_BROKEN], None, None, "beginning", "tasks is unusable: its"),
-        ([TASKS_BROKEN], "s1", "s1", "start_after", "after start_after=s1"),
+        ([TASKS_BROKEN], "s1", "s1", "start_after", "Reading after event s1 (`start_after`)"),
         (
             [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
             None,
@@ -118,13 +118,13 @@ def test_start_of_run(
 @pytest.mark.parametrize(
     ("last", "start", "words"),
     [
-        ("e9", None, "after event e9"),
+        ("e9", Start(), "after event e9"),
         (None, Start("s1", "start_after"), "after event s1 (`start_after`)"),
         (None, Start("e3", "state"), "after event e3 (the state)"),
         (None, Start(None, "beginning"), "from the first event"),
     ],
 )
-def test_resume_words(last: str | None, start: Start | None, words: str) -> None:
+def test_resume_words(last: str | None, start: Start, words: str) -> None:
     assert resume_words(last, start) == words
 
 

@@ -411,7 +411,7 @@ def test_an_unusable_bookmark_is_a_warning_saying_where_the_run_starts(
     run_reporting(api.config(), state)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any(why in w and "from the first event of the log" in w for w in warnings), warnings
+    assert any(why in w and "Reading from the first event" in w for w in warnings), warnings
     assert api.cursors_sent == [None]
 
 
@@ -431,7 +431,7 @@ def test_bookmarks_that_differ_restart_from_start_after_and_say_so(
 
     run_reporting(api.config(start_after=log[1]["eventId"]), state)
 
-    assert f"after start_after={log[1]['eventId']}" in caplog.text
+    assert f"Reading after event {log[1]['eventId']} (`start_after`)" in caplog.text
     assert "the bookmarks differ" in caplog.text
     assert api.cursors_sent == [log[1]["eventId"]]
 

@@ -1,13 +1,9 @@
 """The streams, one module per API: the Data API's (`task_events`, feeding `tasks` and
-`task_statuses`) and the Published Plans API's (`published_plans` and its two tables).
-
-Child streams are fed by their parent, from data it has already read: the SDK syncs a child once
-per parent record, which for `tasks` would mean a SCHEMA and a STATE per event. Fed a page (or a
-published version) at a time, the source is read once and the parent decides when the child's
-STATE may go out."""
+`task_statuses`) and the Published Plans API's (`published_plans` and its two tables)."""
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
@@ -23,21 +19,20 @@ if t.TYPE_CHECKING:
 
 
 class FedStream(IncrementalOnly, SchemaOncePerRun):
-    """A child stream whose records are the rows its parent hands it: each feed is a `sync` of
-    its own, its SCHEMA once per run (`SchemaOncePerRun`)."""
+    """A child stream fed rows its parent has read, a page (or a published version) at a time,
+    each feed a `sync` of its own: the SDK syncs a child once per parent record, which for `tasks`
+    would mean a STATE per event. The parent decides when the child's STATE may go out."""
 
     _fed: t.Iterable[dict[str, t.Any]] = ()
 
-    def feed(self, rows: t.Iterable[dict[str, t.Any]], context: Context | None = None) -> bool:
-        """Sync ``rows`` now; False when a dry run's record limit cut the sync short."""
+    def feed(self, rows: t.Iterable[dict[str, t.Any]], context: Context | None = None) -> None:
+        """Sync ``rows`` now; a dry run's record limit ends it, as it ends the SDK's child syncs."""
         self._fed = rows
         try:
-            self.sync(context=context)
-        except (AbortedSyncFailedException, AbortedSyncPausedException):
-            return False  # as the SDK's own child syncs treat it
+            with contextlib.suppress(AbortedSyncFailedException, AbortedSyncPausedException):
+                self.sync(context=context)
         finally:
             self._fed = ()
-        return True
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:

@@ -1,5 +1,4 @@
 """The task-event log's rules: a page's events, the records they make, the cursor between pages.
-
 Event ids are random strings: the position is "the last event delivered", never "the largest id".
 """
 
@@ -23,30 +22,25 @@ from tap_aphex.decoding import as_sent, decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
-from tap_aphex.streams.log_position import asked
+from tap_aphex.streams.log_position import KEPT, asked
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
-UPSERT_TYPES = frozenset({"TaskCreated", "TaskUpdated"})
-DELETE_TYPE = "TaskDeleted"
+TASK_CHANGES = frozenset({"TaskCreated", "TaskUpdated", "TaskDeleted"})
 
 
 def no_id_words(value: object) -> str:
-    """A value that is no event id, for a message: what it is, and why when its start cannot
-    show it (a lone surrogate at the end of a long id)."""
-    why = (
-        " (it holds a lone surrogate)" if isinstance(value, str) and as_sent(value) is None else ""
-    )
-    return described(value, 40, wire=True) + why
+    """A value that is no event id, for a message; a lone surrogate is said, as the start of a
+    long id may not show it."""
+    lone = isinstance(value, str) and as_sent(value) is None
+    return described(value, 40, wire=True) + (" (it holds a lone surrogate)" if lone else "")
 
 
 _PAGE_MEMBERS = frozenset({"data", "nextStartAfter"})  # what the vendor documents of a page
 
 
 def read_page(payload: object, reader: Reader, *, start_after: str | None) -> list[Row]:
-    """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages. An
-    event without a usable ``eventId`` stops the page before any of it is delivered: no id is
-    guessed."""
+    """A decoded 200 body's events, typed; ``start_after`` (the cursor sent) for messages."""
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         msg = 'the Data API answered without a JSON object holding a "data" list of events'
         raise UnexpectedResponseError(msg)
@@ -81,10 +75,10 @@ def read_page(payload: object, reader: Reader, *, start_after: str | None) -> li
 
 
 def next_cursor(found: Iterable[object]) -> str | None:
-    """The page's ``nextStartAfter`` (what its JSONPath found): an event id, or None at the end."""
+    """The page's ``nextStartAfter`` (what its JSONPath found): an event id, or None at the end.
+    Anything but empty must be an id as an `eventId` is (only spaces: a server could read it as
+    none; a lone surrogate: no form in a URL)."""
     cursor = next(iter(found), None)
-    # Empty is the end; anything else must be an id as an `eventId` is (only spaces: a server
-    # could read it as none; a lone surrogate: no form in a URL).
     if cursor is None or cursor == "":
         return None
     if (sent := key_of(cursor)) is None:
@@ -101,7 +95,7 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     deletion carries only the id: its record is the id with ``_sdc_deleted_at`` (the event's time
     or, when unreadable, now: a deletion is never lost)."""
     task, kind = event["task"], event["type"]
-    if kind not in UPSERT_TYPES and kind != DELETE_TYPE:
+    if kind not in TASK_CHANGES:
         reader.warn_once(
             ("type", kind),
             f"Event {readable(event['eventId'])} has type {described(kind, 40)}, which says "
@@ -117,7 +111,7 @@ def task_record(event: Row, reader: Reader) -> Row | None:
         )
         return None
     produced_by = dict(eventId=event["eventId"], eventType=kind, eventCreatedAt=event["createdAt"])
-    if kind == DELETE_TYPE:
+    if kind == "TaskDeleted":
         deleted_at = event["createdAt"] or epoch_to_rfc3339(time.time())
         return {"id": task["id"], **produced_by, "_sdc_deleted_at": deleted_at}
     documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
@@ -211,8 +205,7 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
             msg = (
                 f"The Data API answered {self._empty_in_a_row} empty pages in a row, each with a "
                 f"new cursor (the last asked with {asked(self.current_value)}): stopped rather "
-                "than follow them further; the state keeps the last event delivered, and the "
-                "next run asks again from there. Report this to Aphex if it happens again."
+                f"than follow them further; {KEPT}. Report this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         if not payload["data"]:
@@ -224,8 +217,8 @@ class EventLogPaginator(BaseAPIPaginator["str | None"]):
             msg = (
                 f"The Data API answered {asked(self.current_value)} with nextStartAfter="
                 f"{readable(cursor)}, a cursor this run already sent: following it would read "
-                "the same events again (a loop in the log's cursors). Stopped; the state keeps "
-                "the last event delivered. Report this to Aphex if it happens again."
+                f"the same events again (a loop in the log's cursors). Stopped; {KEPT}. Report "
+                "this to Aphex if it happens again."
             )
             raise PaginationLoopError(msg)
         self._sent.add(cursor)

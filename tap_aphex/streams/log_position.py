@@ -8,14 +8,17 @@ import typing as t
 from array import array
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tap_aphex.decoding import described, readable
-from tap_aphex.report import StopReason
+from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+
     from tap_aphex.reader import Reader, Row
 
 
@@ -26,6 +29,10 @@ class Bookmark:
     stream: str
     value: str | None
     problem: str | None = None  # why the state's entry cannot be used, said in the warning
+
+
+#: What the SDK writes in a stream's entry besides a position.
+_NOT_POSITIONS = frozenset({"starting_replication_value", "replication_key_signpost", "partitions"})
 
 
 def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
@@ -53,10 +60,6 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     return Bookmark(stream, None, why)
 
 
-#: What the SDK writes in a stream's entry besides a position.
-_NOT_POSITIONS = frozenset({"starting_replication_value", "replication_key_signpost", "partitions"})
-
-
 def _shown(value: object) -> str:
     return described(value, 40) if value is not None else "missing"
 
@@ -65,15 +68,18 @@ def _shown(value: object) -> str:
 class Start:
     """Where a run starts reading the log, where that came from, and what to warn about."""
 
-    cursor: str | None
-    origin: t.Literal["state", "start_after", "beginning"]
+    cursor: str | None = None
+    origin: t.Literal["state", "start_after", "beginning"] = "beginning"
     warning: str | None = None
+
+    @property
+    def source(self) -> str:
+        return "the state" if self.origin == "state" else "`start_after`"
 
     def describe(self) -> str:
         if self.cursor is None:
             return "from the first event"
-        source = "the state" if self.origin == "state" else "`start_after`"
-        return f"after event {readable(self.cursor)} ({source})"
+        return f"after event {readable(self.cursor)} ({self.source})"
 
 
 def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
@@ -81,17 +87,12 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
     theirs differ only when the selection changed or the state was edited, and then none is used
     (ids are random, so bookmarks cannot be compared)."""
     marks = sorted(bookmarks, key=lambda mark: mark.stream)
-    fallback = Start(start_after, "start_after") if start_after else Start(None, "beginning")
+    fallback = Start(start_after, "start_after") if start_after else Start()
     values = {mark.value for mark in marks}
     problems = [mark for mark in marks if mark.problem]
     if not problems and len(values) == 1:
         (shared,) = values
         return Start(shared, "state") if shared is not None else fallback
-    where = (
-        f"after start_after={readable(start_after)}"
-        if start_after
-        else "from the first event of the log"
-    )
     if problems:
         by_problem: dict[str, list[str]] = {}
         for mark in problems:
@@ -115,59 +116,87 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
         listed = ", ".join(f"{mark.stream}={readable(mark.value or 'none')}" for mark in marks)
         why = f"the bookmarks differ ({listed}; the selection changed since the last run)"
     warning = (
-        f"State: {why}. Reading {where} so that no stream misses an event; records already "
-        "delivered may be sent again. To start elsewhere, set `start_after` or fix the state."
+        f"State: {why}. Reading {fallback.describe()} so that no stream misses an event; records "
+        "already delivered may be sent again. To start elsewhere, set `start_after` or fix the "
+        "state."
     )
-    return Start(fallback.cursor, fallback.origin, warning)
+    return replace(fallback, warning=warning)
 
 
-def resume_words(last_delivered: str | None, start: Start | None) -> str:
+def resume_words(last_delivered: str | None, start: Start) -> str:
     """Where the next run resumes, in words for the closing summary."""
-    if last_delivered is not None:
-        return f"after event {readable(last_delivered)}"
-    return start.describe() if start is not None else "from the first event"
+    return f"after event {readable(last_delivered)}" if last_delivered else start.describe()
 
 
-def refused_query(
-    body: str, cursor_sent: str | None, start: Start | None, page_size_sent: int | None
-) -> str:
-    """The Data API's 400 (its quoted ``body``), with what to do about the query that was sent."""
-    query = asked(cursor_sent)
-    if page_size_sent:
-        query += f", pageSize={page_size_sent}"
-    refused = f"The Data API refused the query (HTTP 400): {query}.{body}"
-    if cursor_sent and start is not None and cursor_sent != start.cursor:
-        return (
-            f"{refused} That cursor is the nextStartAfter of the Data API's previous page; "
-            "the state keeps the last event delivered, so the next run asks again from there."
-        )
-    if cursor_sent and start is not None and start.origin == "state":
-        return (
-            f"{refused} The cursor is the last event in the state of task_events/tasks. To start "
-            "again from `start_after` (or the first event), clear that state: `meltano state clear "
-            "<state id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
-        )
-    checks = [
-        *(["`start_after` (an eventId you received)"] if cursor_sent else []),
-        *(["`page_size`"] if page_size_sent else []),
-    ]
-    if not checks:  # a first request with nothing of ours in it: the URL is what is refused
-        return f"{refused} Check `api_url`: copy it again from the Data API's documentation."
-    return f"{refused} Check {' and '.join(checks)}."
+#: What a stop mid-log keeps, as its messages say it.
+KEPT = "the state keeps the last event delivered, and the next run asks again from there"
 
 
 def asked(cursor: str | None) -> str:
-    """The cursor a request sent, for a message: ``startAfter=…`` or ``no startAfter``."""
     return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
-class RecentIds:
-    """The ids of the last ``size`` events this run delivered (their hashes), the oldest forgotten
-    a page's worth at a time: a day's quota of them covers every run the API's limit allows, and
-    memory stays flat however long a run is (a backfill with a raised quota).
+def refused_query(
+    response: requests.Response, cursor_sent: str | None, start: Start, page_size_sent: int | None
+) -> CursorRejectedError:
+    """The Data API's 400, with what to do about the query that was sent."""
+    if cursor_sent and cursor_sent != start.cursor:
+        advice = f"That cursor is the nextStartAfter of the Data API's previous page; {KEPT}."
+    elif cursor_sent and start.origin == "state":
+        advice = (
+            "The cursor is the last event in the state of task_events/tasks. To start again from "
+            "`start_after` (or the first event), clear that state: `meltano state clear <state "
+            "id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
+        )
+    elif cursor_sent or page_size_sent:
+        checks = [
+            *(["`start_after` (an eventId you received)"] if cursor_sent else []),
+            *(["`page_size`"] if page_size_sent else []),
+        ]
+        advice = f"Check {' and '.join(checks)}."
+    else:  # a first request with nothing of ours in it: the URL is what is refused
+        advice = CHECK_URL
+    size = f", pageSize={page_size_sent}" if page_size_sent else ""
+    return CursorRejectedError(
+        f"The Data API refused the query (HTTP 400): {asked(cursor_sent)}{size}."
+        f"{quoted_body(response)} {advice}"
+    )
 
-    Sealed pages are sorted arrays of 8-byte hashes, not a set of Python ints: 20,000 ints spread
-    among the pages' own objects held about 5 MiB of the heap at 100,000 events (benchmarks)."""
+
+CHECK_URL = "Check `api_url`: copy it again from the Data API's documentation."
+
+
+def not_found(start: Start) -> str:
+    """What a 404 from a URL that never answered in this run most likely means."""
+    if not start.cursor:
+        return CHECK_URL
+    # The vendor documents a 400 for a cursor it does not know, but a 404 may mean that too.
+    return (
+        f"{CHECK_URL} If it is right, the cursor sent ({asked(start.cursor)}, from "
+        f"{start.source}) may be what the API does not know."
+    )
+
+
+def not_found_again(cursor_sent: str | None, last_checkpoint: str | None) -> str:
+    """What a 404 means from the URL that answered before, and what the state keeps."""
+    why = "no longer knows that cursor" if cursor_sent else "failed"
+    kept = (
+        f"The events before it are delivered: {KEPT}"
+        if last_checkpoint
+        else "Nothing was delivered: the next run starts where this one did"
+    )
+    return (
+        f"The page asked with {asked(cursor_sent)} was not found, though the Data API answered "
+        f"at this URL earlier in this run, so the URL is right (the API {why}, or a proxy did). "
+        f"{kept}. If it persists, tell Aphex (hello@aphex.co)."
+    )
+
+
+class RecentIds:
+    """The hashes of the last ``size`` event ids this run delivered, the oldest forgotten a page
+    at a time: a day's quota covers every run the API's limit allows, and memory stays flat in a
+    backfill. Sealed pages are sorted 8-byte arrays: 20,000 Python ints held about 5 MiB of the
+    heap at 100,000 events (benchmarks)."""
 
     def __init__(self, size: int = DAILY_QUOTA, page: int = MAX_PAGE_SIZE) -> None:
         self._sealed: deque[array[int]] = deque(maxlen=max(1, size // page))
@@ -190,27 +219,27 @@ class RecentIds:
             self._sealed.append(array("q", sorted(self._recent)))  # the oldest page drops out
             self._recent = set()
 
-
-def first_deliveries(
-    events: Iterable[Row], delivered: RecentIds, reader: Reader, after: str | None
-) -> Iterator[Row]:
-    """The events this run has not delivered yet (``delivered``, updated). One served again is
-    dropped with a WARNING: `tasks` would apply it over a newer copy."""
-    for event in events:
-        if event["eventId"] in delivered:
-            reader.warn_once(
-                ("again", event["eventId"]),
-                f"Event {readable(event['eventId'])} came again (asked with {asked(after)}), "
-                "though it was delivered already (in this run, or as the event it started after): "
-                "not sent twice; the copy delivered first stands, in `tasks` too.",
-            )
-            continue
-        delivered.add(event["eventId"])
-        yield event
+    def first_deliveries(
+        self, events: Iterable[Row], reader: Reader, after: str | None
+    ) -> list[Row]:
+        """The events not delivered yet, now added. One served again (asked ``after``) is dropped
+        with a WARNING: `tasks` would apply it over a newer copy."""
+        new = []
+        for event in events:
+            if event["eventId"] in self:
+                reader.warn_once(
+                    ("again", event["eventId"]),
+                    f"Event {readable(event['eventId'])} came again (asked with {asked(after)}), "
+                    "though it was delivered already (in this run, or as the event it started "
+                    "after): not sent twice; the copy delivered first stands, in `tasks` too.",
+                )
+            else:
+                self.add(event["eventId"])
+                new.append(event)
+        return new
 
 
 def progress_words(count: int) -> str:
-    """``1,234 events read in this run (6% of the 20,000-a-day quota)``."""
     share = 100 * count / DAILY_QUOTA
     return f"{_events_read(count)} ({share:.0f}% of the {DAILY_QUOTA:,}-a-day quota)"
 

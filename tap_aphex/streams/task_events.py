@@ -1,7 +1,5 @@
-"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it.
-
-After each page, `tasks` gets each task's newest change and `task_statuses` its statuses; then
-one STATE goes out for all: every bookmark is the last event delivered (not the largest id)."""
+"""The Data API: `task_events`, every event of the log, and `tasks` and `task_statuses`, fed by it
+a page at a time; then one STATE goes out for all, every bookmark the last event delivered."""
 
 from __future__ import annotations
 
@@ -16,13 +14,7 @@ from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.decoding import decoded_json, readable
 from tap_aphex.reader import Reader, Row
-from tap_aphex.report import (
-    STREAM_FAILURES,
-    CursorRejectedError,
-    ServiceUnavailableError,
-    StopReason,
-    quoted_body,
-)
+from tap_aphex.report import STREAM_FAILURES, ServiceUnavailableError, StopReason
 from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
@@ -49,8 +41,7 @@ class TaskEventsStream(AphexStream):
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # the reader types every value once
-    # STATE goes out after each page (see `checkpoint`); one mid-page would run ahead of `tasks`.
-    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE
+    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # once a page: never ahead of `tasks`
     # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
     # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
@@ -68,14 +59,14 @@ class TaskEventsStream(AphexStream):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap, report=report)
         self.reader = Reader(self.logger)  # one per run: it warns once per field per run
-        self._start: log_position.Start | None = None
+        self._start = log_position.Start()
         self._cursor_sent: str | None = None  # the latest request's, for messages
         self._page_size_sent: int | None = None
         self._delivered = log_position.RecentIds()
         self._pending: list[Row] = []  # events delivered since the last checkpoint
         self._events_read = 0
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
-        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet
+        self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet: get_batches
         self._handed_to: str | None = None  # in BATCH mode: the last event `tasks` was handed
 
     @property
@@ -108,8 +99,8 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        # The page size asked is no more than the run may still deliver (`max_events_per_run`,
-        # the SDK's dry-run limit): the API counts every event it serves.
+        # No more than the run may still deliver (`max_events_per_run`, the SDK's dry-run
+        # limit): the API counts every event it serves against the quota.
         page_size: int | None = self.config.get("page_size")
         limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
         left = [limit - self._events_read for limit in limits if limit]
@@ -123,36 +114,17 @@ class TaskEventsStream(AphexStream):
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code == HTTPStatus.BAD_REQUEST:
             sent = (self._cursor_sent, self._start, self._page_size_sent)
-            raise CursorRejectedError(log_position.refused_query(quoted_body(response), *sent))
+            raise log_position.refused_query(response, *sent)
         super().validate_response(response)
 
     @property
     @override
     def not_found_advice(self) -> str:
-        advice = "Check `api_url`: copy it again from the Data API's documentation."
-        if self._start and self._start.cursor:  # the vendor says 400 to a cursor it does not know
-            source = "the state" if self._start.origin == "state" else "`start_after`"
-            advice += (
-                f" If it is right, the cursor sent ({log_position.asked(self._start.cursor)}, "
-                f"from {source}) may be what the API does not know."
-            )
-        return advice
+        return log_position.not_found(self._start)
 
     @override
     def not_found_again_advice(self) -> str:
-        cursor = self._cursor_sent
-        return (
-            f"The page asked with {log_position.asked(cursor)} was not found, though the Data "
-            "API answered at this URL earlier in this run, so the URL is right (the API "
-            f"{'no longer knows that cursor' if cursor else 'failed'}, or a proxy did). "
-            + (
-                "The events before it are delivered and the state points at the last of them; "
-                "the next run asks again from there."
-                if self._last_checkpoint
-                else "Nothing was delivered: the next run starts where this one did."
-            )
-            + " If it persists, tell Aphex (hello@aphex.co)."
-        )
+        return log_position.not_found_again(self._cursor_sent, self._last_checkpoint)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[Row]:
@@ -164,9 +136,7 @@ class TaskEventsStream(AphexStream):
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         data = t.cast("dict[str, list[object]]", payload)["data"]
         del data[1:]
-        new = list(
-            log_position.first_deliveries(events, self._delivered, self.reader, self._cursor_sent)
-        )
+        new = self._delivered.first_deliveries(events, self.reader, self._cursor_sent)
         if not new:
             data.clear()  # only events delivered already: to the paginator, an empty page
         yield from new
@@ -186,11 +156,10 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
-        """The log's events; a checkpoint (tasks, then STATE) after each page, never within one.
-        However the reading ends, what was read lands (after an error the SDK raises outside
-        this generator, by `TapAphex.run`), unless stdout is gone or the run is interrupted."""
-        # The SDK's dry run (`--test`, its standard tests) aborts the sync after its limit:
-        # ending first, like `max_events_per_run`, hands the events read to `tasks`.
+        """The log's events, a checkpoint after each page. However the reading ends, what was
+        read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
+        unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
+        limit: ending first hands `tasks` the events read."""
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -210,7 +179,7 @@ class TaskEventsStream(AphexStream):
         except STREAM_FAILURES as error:
             self.report_failure(f"task events (after {self._events_read} read in this run)", error)
             self._stopped(StopReason.FAILURE)
-        except (BrokenPipeError, GeneratorExit):
+        except BrokenPipeError:  # stdout is gone: nothing can land
             raise
         except Exception:
             self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
@@ -218,7 +187,8 @@ class TaskEventsStream(AphexStream):
         self.checkpoint()
 
     def _stopped(self, reason: StopReason) -> None:
-        resume_at = self._resume_at()
+        last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
+        resume_at = log_position.resume_words(last, self._start)
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
@@ -230,20 +200,16 @@ class TaskEventsStream(AphexStream):
         if said:
             self.logger.log(*said)
 
-    def _resume_at(self) -> str:
-        last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
-        return log_position.resume_words(last, self._start)
-
     def checkpoint(self) -> None:
         """Hand the events so far to `tasks`, then emit STATE: a killed run loses no page."""
         events, self._pending = self._pending, []
         if not events:
             return
         last = events[-1]["eventId"]
-        progress = log_position.progress_words(self._events_read)
-        self.logger.info("task_events: %s, last eventId %s", progress, readable(last))
+        read = log_position.progress_words(self._events_read)
+        self.logger.info("task_events: %s, last eventId %s", read, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
-            self._awaiting_batch += events  # handed to `tasks` with its BATCH: `get_batches`
+            self._awaiting_batch += events
         else:
             self._hand_to_tasks(events)
             sdk_seam.write_state(self)
@@ -251,20 +217,18 @@ class TaskEventsStream(AphexStream):
 
     def _hand_to_tasks(self, events: list[Row]) -> None:
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
-        if fed and events:
-            tasks = event_log.newest_change_per_task(events, self.reader)
-            for child in fed:
-                child.apply(tasks, events[-1]["eventId"])
+        tasks = event_log.newest_change_per_task(events, self.reader) if fed else []
+        for child in fed:
+            child.apply(tasks, events[-1]["eventId"])
 
     @override
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
-        """The SDK's batches. Before each goes out (its BATCH, then the STATE), `tasks` gets the
-        pages read in full so far, and task_events' bookmark is put back to their last event: a
-        batch may end mid-page, and a STATE whose two bookmarks differ would make the next run
-        read the log from its first event. Its events past that point go again in the next run
-        (an upsert on `eventId` absorbs them); no STATE covers a task not sent."""
+        """Before each BATCH (then STATE), `tasks` gets the pages read in full so far and
+        task_events' bookmark goes back to their last event: a batch may end mid-page, and two
+        bookmarks that differ would make the next run read the log from its first event. Events
+        past it go again next run (an upsert on `eventId` absorbs them)."""
         for batch in super().get_batches(batch_config, context):
             self._hand_over_read_pages()
             yield batch
@@ -272,8 +236,8 @@ class TaskEventsStream(AphexStream):
 
     def _hand_over_read_pages(self) -> None:
         handed, self._awaiting_batch = self._awaiting_batch, []
-        self._hand_to_tasks(handed)
         if handed:
+            self._hand_to_tasks(handed)
             self._handed_to = handed[-1]["eventId"]
         sdk_seam.set_bookmark(self, self._handed_to)  # None: no page in full yet, none moves
 
@@ -289,12 +253,11 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
-        """This stream's records, from the page's newest copy of each task it changed."""
-        return tasks
+        return tasks  # the page's newest copy of each task it changed
 
     def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records; the bookmark is the page's last event, which may change no
-        task, or come before records sent in the order of the newest changes."""
+        """Emit one page's records, then point the bookmark at the page's last event (which
+        may change no task, or come before records sent in the order of the newest changes)."""
 
         def records() -> Iterator[Row]:
             yield from self.records_of(tasks)
