@@ -16,7 +16,6 @@ from pathlib import Path
 import fsspec  # type: ignore[import-untyped]
 import jsonschema
 import msgspec
-from singer_sdk.batch import Batcher
 from singer_sdk.singerlib import Catalog, StateMessage
 
 from tap_aphex.decoding import described
@@ -29,18 +28,18 @@ if t.TYPE_CHECKING:
     from collections.abc import Collection
 
 
-def read_json(source: str | Path | t.IO[str], what: str) -> object:
-    """A config, state or catalog file's JSON value, or one line naming it and the problem."""
-    name = _file_name(source, what)
+def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
+    """A config, state or catalog file's JSON value (``object_only``: an object), or one line
+    naming the file and the problem."""
+    path = source if isinstance(source, (str, Path)) else None
     try:
-        # As bytes, JSON's own detection reads UTF-8 with or without a BOM (Notepad's), UTF-16
-        # and UTF-32 (PowerShell's `>`).
-        if isinstance(source, (str, Path)):
-            text: str | bytes = Path(source).read_bytes()
-        else:  # click's `--state`/`--catalog`: a text file, whose bytes are read instead
-            binary = getattr(source, "buffer", None)
-            text = binary.read() if binary is not None else source.read()
-        return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
+        # As bytes (those of click's `--state`/`--catalog` text files), JSON's own detection
+        # reads UTF-8 with or without a BOM (Notepad's), UTF-16 and UTF-32 (PowerShell's `>`).
+        value = json.loads(
+            Path(path).read_bytes()
+            if path is not None
+            else getattr(source, "buffer", source).read()
+        )
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
@@ -49,31 +48,24 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
         problem = "holds an integer too long to read (over 4,300 digits)"
     except OSError as error:
         problem = f"cannot be read: {error.strerror or error}"
+    else:
+        if isinstance(value, dict) or not object_only:
+            return value
+        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
+        problem = f"must hold a JSON object {{...}}, not {kind}"
+    name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
 
-def joined(problems: t.Sequence[str]) -> str:
-    """Problems on one line, each `; `-separated without its own closing period (a sentence's
-    `.;` reads as a typo); the last keeps its own."""
-    cut = [
-        problem[:-1] if problem.endswith(".") and not problem.endswith("..") else problem
-        for problem in problems[:-1]
-    ]
-    return "; ".join([*cut, *problems[-1:]])
-
-
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:
-    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
-    value = read_json(source, what)
-    if not isinstance(value, dict):
-        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
-        name = _file_name(source, what)
-        raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
-    return value
+    return t.cast("dict[str, t.Any]", read_json(source, what, object_only=True))
 
 
-def _file_name(source: str | Path | t.IO[str], what: str) -> str:
-    return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
+def joined(problems: t.Sequence[str]) -> str:
+    """Problems on one line, `; `-separated, all but the last without their period (`.;` reads
+    as a typo)."""
+    cut = [p[:-1] if p.endswith(".") and not p.endswith("..") else p for p in problems[:-1]]
+    return "; ".join([*cut, *problems[-1:]])
 
 
 def check_state_shape(
@@ -141,13 +133,11 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
             f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
             "with `tap-aphex --discover`."
         )
-    ids = [
-        entry["tap_stream_id"] for entry in t.cast("dict[str, t.Any]", catalog).get("streams", [])
-    ]
+    streams = t.cast("dict[str, t.Any]", catalog).get("streams", [])
     return [
         f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
         f"ignored (the tap's streams: {', '.join(known)})."
-        for stream in ids
+        for stream in (entry["tap_stream_id"] for entry in streams)
         if stream not in known
     ]
 
@@ -197,27 +187,30 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 def schema_problems(
     schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """The config's JSON Schema errors, worded without the value (it may be a key or token);
-    a setting in ``variables`` (`env_variables`) is named as the variable that set it."""
-    validator = _StrictValidator(schema)
-    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error, variables) for error in errors]
+    """The config's JSON Schema errors, worded without the value (it may be a key or token), as
+    the SDK words where (config['projects'][0]['token']), or from the variable in ``variables``
+    (`env_variables`) that set it: TAP_APHEX_PROJECTS[0]['token']."""
+    errors = _StrictValidator(schema).iter_errors(dict(config))
+    return [
+        _schema_problem(error, variables)
+        for error in sorted(errors, key=lambda e: list(map(str, e.path)))
+    ]
 
 
 def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
-    # Worded as the SDK words where (config['projects'][0]['token']), without the value; from a
-    # variable: TAP_APHEX_PROJECTS[0]['token'].
     path = list(error.absolute_path)
     variable = variables.get(str(path[0])) if path else None
     where = variable or "config"
     where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
     expected: t.Any = error.validator_value
     if error.validator == "required":
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        missing = [name for name in expected if name not in instance]
-        return "; ".join(
-            f"{where}: {name!r} is required{_typo_of(name, instance)}" for name in missing
-        )
+        given = [str(key) for key in error.instance] if isinstance(error.instance, dict) else []
+        said = []
+        for name in (name for name in expected if name not in given):
+            close = difflib.get_close_matches(name, given, n=1)
+            typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
+            said.append(f"{where}: {name!r} is required{typo}")
+        return "; ".join(said)
     if error.validator == "type":
         names = [expected] if isinstance(expected, str) else expected
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
@@ -228,12 +221,6 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
     else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
         problem = f"is not valid ({error.validator})"
     return f"{where}: {problem}"
-
-
-def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
-    """`` (`toekn` is there: a typo?)`` when a key given is close to the ``name`` missing."""
-    close = difflib.get_close_matches(name, [str(key) for key in given], n=1)
-    return f" (`{close[0]:.40}` is there: a typo?)" if close else ""
 
 
 def unknown_settings(
@@ -262,10 +249,7 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
 
 def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
     """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty,
-    else LOGLEVEL, in any case), and the level it names (None: unset, or no level).
-
-    An empty TAP_APHEX_LOGLEVEL is unset to the SDK, but an empty LOGLEVEL is not: the console
-    takes it as INFO, then the metrics logger's `setLevel('')` fails: it names no level."""
+    else LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
     variable = "TAP_APHEX_LOGLEVEL" if environ.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
     value = environ.get(variable)
     level = logging.getLevelName(value.upper()) if value is not None else None
@@ -273,10 +257,10 @@ def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
 
 
 def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
-    """A log level's variable that names no level (the SDK's error names neither it nor levels)."""
+    """A log level's variable that names no level (the SDK's error names neither it nor levels):
+    an empty LOGLEVEL too, which the console takes as INFO and the metrics logger refuses."""
     variable, level = log_level(environ)
-    value = environ.get(variable)
-    if value is None or level is not None:
+    if level is not None or (value := environ.get(variable)) is None:
         return None
     return (
         f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset "
@@ -284,8 +268,6 @@ def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
     )
 
 
-#: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
-_ENV_INTEGER = re.compile(r"-?[0-9]+")
 #: What the SDK reads as true (all else is false to it, typos included), and their opposites.
 _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
@@ -301,19 +283,19 @@ def env_variables(
 def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
     `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
-    problems = []
-    for name, variable in env_variables(schema, prefix, environ).items():
-        types = schema["properties"][name].get("type", [])
-        types = [types] if isinstance(types, str) else types
-        if problem := _env_problem(name, types, environ[variable]):
-            problems.append(f"Environment variable {variable} {problem}.")
-    return problems
+    return [
+        f"Environment variable {variable} {problem}."
+        for name, variable in env_variables(schema, prefix, environ).items()
+        if (problem := _env_problem(name, schema["properties"][name], environ[variable]))
+    ]
 
 
-def _env_problem(name: str, types: list[str], value: str) -> str | None:
+def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
+    types = setting.get("type", [])
+    types = [types] if isinstance(types, str) else types
     if "string" in types and not value.strip():  # named here, as the variable, not the setting
         return f"is empty: unset it to leave {name} unset, or set a value"
-    if "integer" in types and not _ENV_INTEGER.fullmatch(value):
+    if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return "must be a whole number (digits only, no spaces)"
     if "boolean" in types and value.lower() not in _ENV_BOOLEANS:
         return "must be true or false (or 1/0, yes/no, on/off)"
@@ -342,11 +324,10 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
 def batch_config_problems(
     config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """A shape the SDK cannot read, a format without its encoder (or the package it imports), a
-    storage root whose filesystem is not installed: each would fail after pages were read. Each
-    is named where it was set (`set_at`)."""
-    raw = config.get("batch_config")
-    if not raw:
+    """A `batch_config` that would fail only after pages were read, named where it was set: a
+    shape the SDK cannot read, Parquet without `pyarrow`, a storage root whose filesystem is not
+    installed. (Its schema allows only the formats the SDK has encoders for.)"""
+    if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
     # The SDK writes BATCH files from the records as read, never through the record path that
@@ -366,18 +347,13 @@ def batch_config_problems(
             f"`{where}` cannot be read ({type(error).__name__}): it needs `encoding` "
             "(`format`, `compression`) and `storage` (`root`)"
         ]
-    try:
-        Batcher.get_batcher(encoding_format)
-    except ValueError:
-        return [f"`{where}`: no BATCH encoder for format `{encoding_format:.40}`"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
     if encoding_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         return [
             f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
             "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
-    # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
-    scheme = root.split("://", 1)[0] if "://" in root else "file"
+    scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as error:

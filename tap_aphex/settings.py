@@ -160,8 +160,7 @@ def config_problems(
     config: t.Mapping[str, t.Any], variables: t.Mapping[str, str], *, streams_required: bool = True
 ) -> list[str]:
     """What is wrong with a config its JSON schema accepts, each problem named where it was set
-    (`set_at`), none quoting a secret; ``streams_required`` is False for discovery, where
-    enabling no stream is an empty catalog."""
+    (`set_at`), none quoting a secret; discovery (not ``streams_required``) may enable no stream."""
     problems = text_problems(config, variables) + surrogate_problems(config, variables)
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
@@ -169,9 +168,9 @@ def config_problems(
             "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
             "`projects` (Published Plans API: published_plans and its tables)."
         )
-    if config.get("api_key"):
-        api_url = str(config.get("api_url", DEFAULT_API_URL))
-        problems += url_problems(api_url, set_at("api_url", variables))
+    api_url = str(config.get("api_url", DEFAULT_API_URL))
+    if config.get("api_key") and (problem := _url_problem(api_url)):
+        problems.append(f"`{set_at('api_url', variables)}` {problem}")
     listed = set_at("projects", variables)
     seen: set[str] = set()
     names: set[str | None] = set()
@@ -179,10 +178,9 @@ def config_problems(
     keys = (value for _, value in secret_settings(config))
     secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
     for index, project in enumerate(projects):
-        url = str(project.get("url", ""))
-        where = f"{listed}[{index}].url"
-        if url_problem := url_problems(url, where):
-            problems += url_problem
+        url, where = str(project["url"]), f"{listed}[{index}].url"
+        if problem := _url_problem(url):
+            problems.append(f"`{where}` {problem}")
         elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
             problems.append(
                 f"`{where}` holds a key or token, which would be logged and kept in the state "
@@ -207,9 +205,8 @@ def config_problems(
 
 
 def set_at(where: str, variables: t.Mapping[str, str]) -> str:
-    """Where the value at ``where`` (`projects[0].url`) was set: the variable in ``variables``
-    (`inputs.env_variables`) that set it (`TAP_APHEX_PROJECTS[0].url`), else ``where``. Every
-    check names a value so: one set by a variable is in none of the user's files."""
+    """Where the value at ``where`` (`projects[0].url`) was set: its variable in ``variables``
+    (`TAP_APHEX_PROJECTS[0].url`: in none of the user's files), else ``where``."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
     return variables.get(setting, setting) + where[len(setting) :]
 
@@ -269,39 +266,39 @@ def surrogate_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, 
     ]
 
 
-def url_problems(url: str, setting: str) -> list[str]:
-    """Why ``url`` must not be used (credentials in it, or not https), shown without credentials."""
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` must not be used (credentials in it, or not https), shown without credentials;
+    worded to follow the setting's name."""
     if credentials := url_credentials(url):
-        return [
-            f"`{setting}` carries {credentials}, which would be sent and logged with every "
-            f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key "
-            "or token has its own setting."
-        ]
+        return (
+            f"carries {credentials}, which would be sent and logged with every request: remove it "
+            f"({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key or token has its own "
+            "setting."
+        )
     if url != url.strip():
-        return [f"`{setting}` {_SPACED}"]
+        return _SPACED
     try:
         parts = urlsplit(url)
         if parts.port == 0:
-            return [f"`{setting}` has port 0, on which no server answers: write the API's port."]
+            return "has port 0, on which no server answers: write the API's port."
     except ValueError as error:  # also a port that is not a number from 0 to 65535
-        return [
-            f"`{setting}` is not a URL the tap can read ({error}); write it as "
-            f"https://host/path, not {safe_url(url)}"
-        ]
+        return (
+            f"is not a URL the tap can read ({error}); write it as https://host/path, not "
+            f"{safe_url(url)}"
+        )
     if parts.fragment or url.endswith("#"):
-        return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
-    if not (parts.scheme and parts.hostname):
-        # ("http://" too) Perhaps a key pasted in the wrong setting: never shown.
-        return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
+        return f"has a #fragment, which is never sent; remove it: {safe_url(url)}"
+    if not (parts.scheme and parts.hostname):  # ("http://" too) Perhaps a key: never shown.
+        return "must be an https:// URL (this one has no scheme or no host)"
     # Plain http only for the bundled simulator: elsewhere it sends credentials in clear text.
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return [
-            f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
-            "it would send credentials in clear text. Use https://."
-        ]
+        return (
+            f"uses plain http:// for a host that is not loopback ({parts.hostname}); it would "
+            "send credentials in clear text. Use https://."
+        )
     if parts.scheme not in ("http", "https"):
-        return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
-    return []
+        return f"must be an https:// URL, got {safe_url(url)!r}"
+    return None
 
 
 def _is_loopback(host: str) -> bool:
