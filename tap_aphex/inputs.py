@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import typing as t
+from collections.abc import Collection
 from pathlib import Path
 
 # fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
@@ -24,13 +25,9 @@ from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
 from tap_aphex.settings import PROJECT, set_at
 
-if t.TYPE_CHECKING:
-    from collections.abc import Collection
-
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
-    """A config, state or catalog file's JSON value (``object_only``: an object), or one line
-    naming the file and the problem."""
+    """A config, state or catalog file's JSON value (an object), or one line naming it and why."""
     path = source if isinstance(source, (str, Path)) else None
     try:
         # As bytes (those of click's `--state`/`--catalog` text files), JSON's own detection
@@ -112,8 +109,8 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
 
 
 def _usable_bookmark(bookmark: object) -> bool:
-    """An object, as its `progress_markers`; its `partitions` such bookmarks, each with an object
-    `context` of its own (the SDK reads `context` from each, and refuses two alike)."""
+    # An object, as its `progress_markers`; its `partitions` such bookmarks, each with an object
+    # `context` of its own (the SDK reads `context` from each, and refuses two alike).
     if not isinstance(bookmark, dict) or not isinstance(bookmark.get("progress_markers", {}), dict):
         return False
     partitions = bookmark.get("partitions", [])
@@ -126,8 +123,8 @@ def _usable_bookmark(bookmark: object) -> bool:
 
 
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
-    """A catalog the SDK can read (each stream's id, schema and metadata), else one line; a
-    warning per entry naming no stream in ``known`` (the SDK skips it unsaid)."""
+    """A catalog the SDK can read, else one line; a warning per stream not ``known`` (the SDK
+    skips it unsaid)."""
     if problem := _catalog_problem(catalog):
         raise ConfigError(
             f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
@@ -226,8 +223,7 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
 def unknown_settings(
     config: t.Mapping[str, t.Any], schema: dict[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess;
-    inside a setting in ``variables`` (`env_variables`), named by the variable that set it."""
+    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
     warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
     known = list(PROJECT.to_dict()["properties"])
     for index, project in enumerate(config.get("projects") or []):
@@ -238,7 +234,6 @@ def unknown_settings(
 
 
 def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[str]:
-    """A warning per name not ``known``, with the closest known one; ``spelt`` formats both."""
     warnings = []
     for name in (name for name in given if name not in known):
         close = difflib.get_close_matches(name, known, n=1)
@@ -262,10 +257,8 @@ def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
     variable, level = log_level(environ)
     if level is not None or (value := environ.get(variable)) is None:
         return None
-    return (
-        f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset "
-        "it (INFO)."
-    )
+    levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
+    return f"{variable}={value[:20]!r} is no log level: set {levels}."
 
 
 #: What the SDK reads as true (all else is false to it, typos included), and their opposites.
@@ -275,7 +268,7 @@ _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 def env_variables(
     schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]
 ) -> dict[str, str]:
-    """Each setting set by its `<prefix>*` variable (which `--config ENV` puts over the files')."""
+    """Each setting set by its `<prefix>*` variable (`--config ENV` puts it over the files')."""
     names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
     return {name: variable for name, variable in names.items() if variable in environ}
 
@@ -340,26 +333,24 @@ def batch_config_problems(
         ]
     try:
         batch = batch_config_from(raw)
-        encoding_format = str(batch.encoding.format)
-        root = str(batch.storage.root)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         return [
             f"`{where}` cannot be read ({type(error).__name__}): it needs `encoding` "
             "(`format`, `compression`) and `storage` (`root`)"
         ]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
-    if encoding_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+    if str(batch.encoding.format) == "parquet" and importlib.util.find_spec("pyarrow") is None:
         return [
             f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
             "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
-    scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
+    scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as error:
+        installed = printable(str(error), limit=120)
         return [
-            f"`{where}`: storage root `{scheme}://` needs a package that is not "
-            f"installed ({printable(str(error), limit=120)})"
+            f"`{where}`: storage root `{scheme}://` needs a package not installed ({installed})"
         ]
     except ValueError:
         return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]

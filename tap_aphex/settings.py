@@ -21,6 +21,10 @@ DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEve
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = (
+    "holds a lone UTF-16 surrogate (half of an emoji, or a byte that is no UTF-8), which is no "
+    "character: set it again as plain text."
+)
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
 _SPACED = (
     "has spaces or a line break around it (copied with its newline?); remove them where it is set."
@@ -161,7 +165,7 @@ def config_problems(
 ) -> list[str]:
     """What is wrong with a config its JSON schema accepts, each problem named where it was set
     (`set_at`), none quoting a secret; discovery (not ``streams_required``) may enable no stream."""
-    problems = text_problems(config, variables) + surrogate_problems(config, variables)
+    problems = [f"`{set_at(where, variables)}` {said}" for where, said in _text_problems(config)]
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -172,13 +176,13 @@ def config_problems(
     if config.get("api_key") and (problem := _url_problem(api_url)):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
     listed = set_at("projects", variables)
-    seen: set[str] = set()
-    names: set[str | None] = set()
     # As `logs` keeps them for the run (the same set: its search is built once).
     keys = (value for _, value in secret_settings(config))
     secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
+    accounts: set[str] = set()
+    names: set[str | None] = set()
     for index, project in enumerate(projects):
-        url, where = str(project["url"]), f"{listed}[{index}].url"
+        url, where = project["url"], f"{listed}[{index}].url"
         if problem := _url_problem(url):
             problems.append(f"`{where}` {problem}")
         elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
@@ -189,10 +193,10 @@ def config_problems(
             )
         elif not (account := account_id(url)):
             problems.append(f"`{where}` has no account id: {url}")
-        elif account in seen:
+        elif account in accounts:
             problems.append(f"`{listed}` lists the project {account} twice.")
         else:
-            seen.add(account)
+            accounts.add(account)
         name = project.get("name")
         told = " ".join(name.split()).casefold() if isinstance(name, str) else None
         if told and told in names:
@@ -222,48 +226,35 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def text_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
-    """Keys and tokens, and `start_after`, that cannot be sent as they are, named but never
-    shown: a character no HTTP header can carry could never be sent, and the HTTP library's
-    error would print the whole value."""
-    texts = [(where, value, _KEY_OR_TOKEN) for where, value in secret_settings(config)]
-    texts.append(("start_after", config.get("start_after"), _START_AFTER))
-    problems = []
-    for setting, value, (if_empty, forbidden, holds) in texts:
-        if not isinstance(value, str):
-            continue
-        where = set_at(setting, variables)
-        if not value.strip():
-            problems.append(f"`{where}` is empty{if_empty}")
-        elif value != value.strip():
-            problems.append(f"`{where}` {_SPACED}")
-        elif forbidden.search(value):
-            problems.append(f"`{where}` holds {holds}")
-    return problems
-
-
-def surrogate_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
-    """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
-    undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
-    can carry it. Named, never shown; a key or token's is `text_problems`' to say."""
-    secrets = {where for where, _ in secret_settings(config)}
-    found, pending = [], [("", t.cast("object", config))]
-    while pending:
+def _text_problems(config: t.Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
+    """Texts that cannot be sent as they are, never shown: a key, token or `start_after` empty,
+    spaced, or holding a character it cannot carry (the HTTP library's error would print the
+    whole value); in any setting, a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can
+    an undecodable byte in a `TAP_APHEX_*` variable): no character, that no request, record or
+    state can carry."""
+    rules = {where: _KEY_OR_TOKEN for where, _ in secret_settings(config)}
+    rules["start_after"] = _START_AFTER
+    texts, pending = [], [("", t.cast("object", config))]
+    while pending:  # every text, a key's where its mapping is
         where, value = pending.pop()
-        if isinstance(value, str) and _LONE_SURROGATE.search(value) and where not in secrets:
-            found.append(where)
+        if isinstance(value, str):
+            texts.append((where, value))
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
-            found += [where or "the config" for key in value if _LONE_SURROGATE.search(str(key))]
+            texts += [(where or "the config", str(key)) for key in value]
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-    if not found:
-        return []
-    named = ", ".join(f"`{set_at(where, variables)}`" for where in sorted(found))
-    return [
-        f"{named} {'holds' if len(found) == 1 else 'hold'} a lone UTF-16 surrogate (half of an "
-        "emoji, or a byte that is no UTF-8), which is no character: set it again as plain text."
-    ]
+    for where, text in sorted(texts):
+        if rule := rules.get(where):
+            if_empty, forbidden, holds = rule
+            if not text.strip():
+                yield where, f"is empty{if_empty}"
+            elif text != text.strip():
+                yield where, _SPACED
+            elif forbidden.search(text):
+                yield where, f"holds {holds}"
+        if rule is not _KEY_OR_TOKEN and _LONE_SURROGATE.search(text):  # else: its rule's to say
+            yield where, _SURROGATE
 
 
 def _url_problem(url: str) -> str | None:
