@@ -1,7 +1,7 @@
 """What a run is given (config, state, catalog: files or `TAP_APHEX_*` variables), checked before
-the SDK reads it: each problem is one line naming the file, setting or variable and what is wrong
-(`ConfigError`), never a value (it may be a key or a token), never a traceback from the SDK."""
+the SDK reads it: a problem is one line naming where and what, never a value nor a traceback."""
 
+# ruff: noqa: UP013 (the shapes the SDK reads are one table; a catalog's keys have hyphens)
 from __future__ import annotations
 
 import difflib
@@ -18,8 +18,8 @@ import fsspec  # type: ignore[import-untyped]
 import jsonschema
 import msgspec
 from singer_sdk.singerlib import Catalog, StateMessage
+from typing_extensions import Required
 
-from tap_aphex.decoding import described
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
@@ -30,13 +30,10 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     """A config, state or catalog file's JSON value (an object), or one line naming it and why."""
     path = source if isinstance(source, (str, Path)) else None
     try:
-        # As bytes (those of click's `--state`/`--catalog` text files), JSON's own detection
-        # reads UTF-8 with or without a BOM (Notepad's), UTF-16 and UTF-32 (PowerShell's `>`).
-        value = json.loads(
-            Path(path).read_bytes()
-            if path is not None
-            else getattr(source, "buffer", source).read()
-        )
+        # As bytes (click's `--state`/`--catalog` are text files), JSON's own detection reads
+        # UTF-8 with or without a BOM (Notepad's), UTF-16 and UTF-32 (PowerShell's `>`).
+        file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
+        value = json.loads(Path(path).read_bytes() if path is not None else file.read())
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
@@ -59,18 +56,35 @@ def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.A
 
 
 def joined(problems: t.Sequence[str]) -> str:
-    """Problems on one line, `; `-separated, all but the last without their period (`.;` reads
-    as a typo)."""
+    """Problems on one line, `; `-separated, all but the last without a period (`.;` is a typo)."""
     cut = [p[:-1] if p.endswith(".") and not p.endswith("..") else p for p in problems[:-1]]
     return "; ".join([*cut, *problems[-1:]])
+
+
+#: The shapes the SDK reads of a state and a catalog, checked by msgspec, which says where and what
+#: it expected. The SDK takes any selection given as the answer (`selected` first, else
+#: `selected-by-default`): a string "false" would select what it was to leave out.
+_Object = dict[str, t.Any]
+_Bookmark = t.TypedDict(
+    "_Bookmark",
+    {"context": _Object, "progress_markers": _Object, "partitions": list["_Bookmark"]},
+    total=False,
+)
+_Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
+_Entry = t.TypedDict("_Entry", {"metadata": _Selection}, total=False)
+_Stream = t.TypedDict(
+    "_Stream",
+    {"tap_stream_id": Required[str], "schema": _Object, "metadata": list[_Entry]},
+    total=False,
+)
+_Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
 
 
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects. Anything
-    else is refused, not skipped (a stream read from the start would silently re-send, or skip,
-    what the user expects): a misspelt stream, a STATE message, Meltano's wrapper."""
+    """A state the SDK can load (`bookmarks` maps ``streams`` to objects), else refused, not
+    skipped: a stream read from the start would silently re-send, or skip, what the user expects."""
     if state is not None and state != {} and (problem := _state_problem(state, streams)):
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(
@@ -99,8 +113,15 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
             f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
             f"streams: {', '.join(streams)})"
         )
-    if unusable := [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]:
-        return f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
+    for stream, bookmark in bookmarks.items():
+        try:
+            partitions = msgspec.convert(bookmark, _Bookmark).get("partitions", [])
+        except msgspec.ValidationError as error:
+            return f"the bookmark of `{stream}` cannot be used: {error}"
+        # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
+        contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
+        if "null" in contexts or len(contexts) < len(partitions):
+            return f"the bookmark of `{stream}` has a partition without a `context` of its own"
     try:  # the SDK writes the state back as it found it: as its writer does
         msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):
@@ -108,67 +129,26 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
     return None
 
 
-def _usable_bookmark(bookmark: object) -> bool:
-    # An object, as its `progress_markers`; its `partitions` such bookmarks, each with an object
-    # `context` of its own (the SDK reads `context` from each, and refuses two alike).
-    if not isinstance(bookmark, dict) or not isinstance(bookmark.get("progress_markers", {}), dict):
-        return False
-    partitions = bookmark.get("partitions", [])
-    if not isinstance(partitions, list) or not all(
-        _usable_bookmark(p) and isinstance(p.get("context"), dict) for p in partitions
-    ):
-        return False
-    contexts = {json.dumps(p["context"], sort_keys=True, default=str) for p in partitions}
-    return len(contexts) == len(partitions)
-
-
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
-    """A catalog the SDK can read, else one line; a warning per stream not ``known`` (the SDK
-    skips it unsaid)."""
-    if problem := _catalog_problem(catalog):
-        raise ConfigError(
-            f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
-            "with `tap-aphex --discover`."
-        )
-    streams = t.cast("dict[str, t.Any]", catalog).get("streams", [])
-    return [
-        f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
-        f"ignored (the tap's streams: {', '.join(known)})."
-        for stream in (entry["tap_stream_id"] for entry in streams)
-        if stream not in known
-    ]
-
-
-def _catalog_problem(catalog: object) -> str | None:
-    streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
-    if not isinstance(streams, list):
-        return "`streams` must be a list [...]"
-    for index, stream in enumerate(streams):
-        where = f"streams[{index}]"
-        if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
-            return f"`{where}` must be an object with a `tap_stream_id`"
-        if not isinstance(stream.get("schema", {}), dict):
-            return f"`{where}.schema` must be an object"
-        metadata = stream.get("metadata", [])
-        if not isinstance(metadata, list) or not all(
-            isinstance(entry, dict) and isinstance(entry.get("metadata", {}), dict)
-            for entry in metadata
-        ):
-            return f"`{where}.metadata` must be a list of objects"
-        # The SDK takes any selection given as the answer (`selected` first, else
-        # `selected-by-default`): `"false"`, a string, would select what it was to leave out.
-        for at, entry in enumerate(metadata):
-            for key in ("selected", "selected-by-default"):
-                if not isinstance(value := entry.get("metadata", {}).get(key, False), bool):
-                    return (
-                        f"`{where}.metadata[{at}].metadata.{key}` must be true or false (a JSON "
-                        f"boolean), not {described(value, 20)}"
-                    )
+    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (or unsaid)."""
     try:
+        streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
+    except msgspec.ValidationError as error:
+        problem = str(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
-        return f"it cannot be read ({type(error).__name__})"
-    return None
+        problem = f"it cannot be read ({type(error).__name__})"
+    else:
+        return [
+            f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
+            f"is ignored (the tap's streams: {', '.join(known)})."
+            for stream in (entry["tap_stream_id"] for entry in streams)
+            if stream not in known
+        ]
+    raise ConfigError(
+        f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
+        "`tap-aphex --discover`."
+    )
 
 
 #: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
@@ -184,9 +164,8 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 def schema_problems(
     schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """The config's JSON Schema errors, worded without the value (it may be a key or token), as
-    the SDK words where (config['projects'][0]['token']), or from the variable in ``variables``
-    (`env_variables`) that set it: TAP_APHEX_PROJECTS[0]['token']."""
+    """The config's JSON Schema errors without the value (it may be a key), where as the SDK says it
+    (config['projects'][0]['token']), or as the variable that set it (TAP_APHEX_PROJECTS[0]...)."""
     errors = _StrictValidator(schema).iter_errors(dict(config))
     return [
         _schema_problem(error, variables)
@@ -243,8 +222,8 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
 
 
 def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
-    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty,
-    else LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
+    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty, else
+    LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
     variable = "TAP_APHEX_LOGLEVEL" if environ.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
     value = environ.get(variable)
     level = logging.getLevelName(value.upper()) if value is not None else None
@@ -252,8 +231,8 @@ def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
 
 
 def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
-    """A log level's variable that names no level (the SDK's error names neither it nor levels):
-    an empty LOGLEVEL too, which the console takes as INFO and the metrics logger refuses."""
+    """A log level's variable naming no level (the SDK's error names neither): an empty LOGLEVEL
+    too, which the console takes as INFO and the metrics logger refuses."""
     variable, level = log_level(environ)
     if level is not None or (value := environ.get(variable)) is None:
         return None
@@ -317,9 +296,9 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
 def batch_config_problems(
     config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """A `batch_config` that would fail only after pages were read, named where it was set: a
-    shape the SDK cannot read, Parquet without `pyarrow`, a storage root whose filesystem is not
-    installed. (Its schema allows only the formats the SDK has encoders for.)"""
+    """A `batch_config` that would fail only after pages were read (its schema allows only formats
+    the SDK has encoders for): a shape the SDK cannot read, Parquet without `pyarrow`, a storage
+    root whose filesystem is not installed."""
     if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
