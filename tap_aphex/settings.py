@@ -29,8 +29,8 @@ _SURROGATE = (
 _SPACED = (
     "has spaces or a line break around it (copied with its newline?); remove them where it is set."
 )
-#: How a key or token, and `start_after`, are refused: (the words after "is empty", the characters
-#: it may not hold, and the words after "holds": what they are, and what to do).
+#: A key's or token's rule, and `start_after`'s: (the words after "is empty", the characters it may
+#: not hold, and the words after "holds": what they are, and what to do).
 _KEY_OR_TOKEN = (
     "; set it as Aphex shows it.",
     re.compile(r"[^\x20-\x7e\xa0-\xff]"),  # an HTTP header value: Latin-1, no control characters
@@ -216,8 +216,7 @@ def set_at(where: str, variables: t.Mapping[str, str]) -> str:
 
 
 def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
-    """The config's key and tokens, each with where it is set (``projects[0].token``), from a
-    config not checked yet too (`projects` may be anything)."""
+    """The key and tokens, with where each is set (``projects[0].token``), of any config."""
     projects = config.get("projects")
     return [("api_key", config.get("api_key"))] + [
         (f"projects[{index}].token", project.get("token"))
@@ -227,11 +226,9 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
 
 
 def _text_problems(config: t.Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
-    """Texts that cannot be sent as they are, never shown: a key, token or `start_after` empty,
-    spaced, or holding a character it cannot carry (the HTTP library's error would print the
-    whole value); in any setting, a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can
-    an undecodable byte in a `TAP_APHEX_*` variable): no character, that no request, record or
-    state can carry."""
+    """Texts that cannot be sent as they are, never shown (the HTTP library's error would print a
+    whole key): a key, token or `start_after` by its rule; anywhere, a lone UTF-16 surrogate (JSON
+    can write ``"\\ud83d"``, a variable an undecodable byte), which nothing can carry."""
     rules = {where: _KEY_OR_TOKEN for where, _ in secret_settings(config)}
     rules["start_after"] = _START_AFTER
     texts, pending = [], [("", t.cast("object", config))]
@@ -258,8 +255,7 @@ def _text_problems(config: t.Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]
 
 
 def _url_problem(url: str) -> str | None:
-    """Why ``url`` must not be used (credentials in it, or not https), shown without credentials;
-    worded to follow the setting's name."""
+    """Why ``url`` must not be used (credentials in it, or not https), after the setting's name."""
     if credentials := url_credentials(url):
         return (
             f"carries {credentials}, which would be sent and logged with every request: remove it "
@@ -305,6 +301,5 @@ def account_id(url: str) -> str:
 
 
 def project_label(project: t.Mapping[str, t.Any]) -> str:
-    """How logs name a project: its name, else its URL (never its token nor a query value),
-    cut as every value in a message is."""
+    """How logs name a project: its name, else its URL (no token nor query value), cut short."""
     return readable(str(project.get("name") or safe_url(str(project.get("url")))), 80)
