@@ -99,10 +99,7 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
         if state.get("type") == "STATE" and "value" in state:
             return "it is a STATE message: pass its `value`, e.g. `jq .value`"
         if "singer_state" in state:
-            return (
-                "it is Meltano's wrapper (as `meltano state get` prints it): pass its "
-                "`singer_state`"
-            )
+            return "it is Meltano's wrapper (from `meltano state get`): pass its `singer_state`"
         keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
         return f"it has no `bookmarks`, only {keys}"
     bookmarks = state.get("bookmarks") if isinstance(state, dict) else None

@@ -21,14 +21,9 @@ DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEve
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE = (
-    "holds a lone UTF-16 surrogate (half of an emoji, or a byte that is no UTF-8), which is no "
-    "character: set it again as plain text."
-)
+_SURROGATE = "holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): retype it."
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
-_SPACED = (
-    "has spaces or a line break around it (copied with its newline?); remove them where it is set."
-)
+_SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
 #: A key's or token's rule, and `start_after`'s: (the words after "is empty", the characters it may
 #: not hold, and the words after "holds": what they are, and what to do).
 _KEY_OR_TOKEN = (

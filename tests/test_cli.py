@@ -314,7 +314,8 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ),
         (  # JSON can write half an emoji; no request, record or state can carry it
             {"start_after": "evt\ud83d", "api_url": "http://127.0.0.1:9/\udcff"},
-            "`api_url`, `start_after` hold a lone UTF-16 surrogate",
+            "`api_url` holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): "
+            "retype it; `start_after` holds a lone UTF-16 surrogate",
         ),
         ({"flattening_max_depth": "abc"}, "config['flattening_max_depth']: must be of type"),
         ({"stream_maps": 5}, "config['stream_maps']: must be of type 'object'"),
@@ -443,7 +444,7 @@ CATALOGS_AND_STATES = [
     (
         "--state",
         {"singer_state": {"bookmarks": {"task_events": {}}}},
-        "(it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`)",
+        "(it is Meltano's wrapper (from `meltano state get`): pass its `singer_state`)",
     ),
     ("--state", {"bookmark": {"task_events": {}}}, "(it has no `bookmarks`, only `bookmark`)"),
     ("--state", {"bookmarks": []}, "(`bookmarks` must be an object)"),
