@@ -30,8 +30,7 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     """A config, state or catalog file's JSON value (an object), or one line naming it and why."""
     path = source if isinstance(source, (str, Path)) else None
     try:
-        # As bytes (click's `--state`/`--catalog` are text files), JSON's own detection reads
-        # UTF-8 with or without a BOM (Notepad's), UTF-16 and UTF-32 (PowerShell's `>`).
+        # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
         file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
         value = json.loads(Path(path).read_bytes() if path is not None else file.read())
     except json.JSONDecodeError as error:
@@ -280,8 +279,7 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
 
 def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
-    # The SDK also reads the plugin's log level; Meltano's own variables for a plugin
-    # (`TAP_APHEX__SELECT`...) have a second underscore.
+    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
     known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
     given = [name.removeprefix(prefix) for name in sorted(environ) if name.startswith(prefix)]
     names = [name for name in given if not name.startswith("_")]
@@ -291,9 +289,9 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, s
 def batch_config_problems(
     config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
 ) -> list[str]:
-    """A `batch_config` that would fail only after pages were read (its schema allows only formats
-    the SDK has encoders for): a shape the SDK cannot read, Parquet without `pyarrow`, a storage
-    root whose filesystem is not installed."""
+    """A `batch_config` that would fail after pages were read: a shape the SDK cannot read, Parquet
+    without `pyarrow`, a storage root whose filesystem is not installed (each format has an
+    encoder: its schema allows no other)."""
     if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
