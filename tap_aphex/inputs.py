@@ -162,9 +162,10 @@ def schema_problems(
 ) -> list[str]:
     """The config's JSON Schema errors without the value (it may be a key), where as the SDK says it
     (config['projects'][0]['token']), or as the variable that set it (TAP_APHEX_PROJECTS[0]...)."""
-    errors = sorted(_StrictValidator(schema).iter_errors(dict(config)), key=lambda e: str(e.path))
+    errors = _StrictValidator(schema).iter_errors(dict(config))
+    ordered = sorted(errors, key=lambda error: list(map(str, error.path)))
     # Once: jsonschema has an error per key a `required` misses, and each is said as all of them.
-    return list(dict.fromkeys(_schema_problem(error, variables) for error in errors))
+    return list(dict.fromkeys(_schema_problem(error, variables) for error in ordered))
 
 
 def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
