@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import typing as t
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 # fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
@@ -158,7 +158,7 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 
 
 def schema_problems(
-    schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
+    schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
     """The config's JSON Schema errors without the value (it may be a key), where as the SDK says it
     (config['projects'][0]['token']), or as the variable that set it (TAP_APHEX_PROJECTS[0]...)."""
@@ -168,7 +168,7 @@ def schema_problems(
     return list(dict.fromkeys(_schema_problem(error, variables) for error in ordered))
 
 
-def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
+def _schema_problem(error: jsonschema.ValidationError, variables: Mapping[str, str]) -> str:
     path = list(error.absolute_path)
     variable = variables.get(str(path[0])) if path else None
     where = variable or "config"
@@ -195,7 +195,7 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
 
 
 def unknown_settings(
-    config: t.Mapping[str, t.Any], schema: dict[str, t.Any], variables: t.Mapping[str, str]
+    config: Mapping[str, t.Any], schema: dict[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
     """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
     warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
@@ -216,20 +216,20 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
     return warnings
 
 
-def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
+def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
     """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty, else
     LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
-    variable = "TAP_APHEX_LOGLEVEL" if environ.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
-    value = environ.get(variable)
+    variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
+    value = env.get(variable)
     level = logging.getLevelName(value.upper()) if value is not None else None
     return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
 
 
-def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
+def log_level_problem(env: Mapping[str, str]) -> str | None:
     """A log level's variable naming no level (the SDK's error names neither): an empty LOGLEVEL
     too, which the console takes as INFO and the metrics logger refuses."""
-    variable, level = log_level(environ)
-    if level is not None or (value := environ.get(variable)) is None:
+    variable, level = log_level(env)
+    if level is not None or (value := env.get(variable)) is None:
         return None
     levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
     return f"{variable}={value[:20]!r} is no log level: set {levels}."
@@ -239,21 +239,19 @@ def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
 _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
 
-def env_variables(
-    schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]
-) -> dict[str, str]:
+def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
     """Each setting set by its `<prefix>*` variable (`--config ENV` puts it over the files')."""
     names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
-    return {name: variable for name, variable in names.items() if variable in environ}
+    return {name: variable for name, variable in names.items() if variable in env}
 
 
-def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
     """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
     `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
     return [
         f"Environment variable {variable} {problem}."
-        for name, variable in env_variables(schema, prefix, environ).items()
-        if (problem := _env_problem(name, schema["properties"][name], environ[variable]))
+        for name, variable in env_variables(schema, prefix, env).items()
+        if (problem := _env_problem(name, schema["properties"][name], env[variable]))
     ]
 
 
@@ -278,18 +276,16 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     return f"is null: unset it to leave {name} unset" if parsed is None else None
 
 
-def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
     # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
     known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(environ) if name.startswith(prefix)]
+    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
     names = [name for name in given if not name.startswith("_")]
     return _unknown("environment variable", names, known, prefix + "{}")
 
 
-def batch_config_problems(
-    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
-) -> list[str]:
+def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
     """A `batch_config` that would fail after pages were read: a shape the SDK cannot read, Parquet
     without `pyarrow`, a storage root whose filesystem is not installed (each format has an
     encoder: its schema allows no other)."""

@@ -156,7 +156,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 
 def config_problems(
-    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str], *, streams_required: bool = True
+    config: Mapping[str, t.Any], variables: Mapping[str, str], *, streams_required: bool = True
 ) -> list[str]:
     """What is wrong with a config its JSON schema accepts, each problem named where it was set
     (`set_at`), none quoting a secret; discovery (not ``streams_required``) may enable no stream."""
@@ -203,14 +203,14 @@ def config_problems(
     return problems
 
 
-def set_at(where: str, variables: t.Mapping[str, str]) -> str:
+def set_at(where: str, variables: Mapping[str, str]) -> str:
     """Where the value at ``where`` (`projects[0].url`) was set: its variable in ``variables``
     (`TAP_APHEX_PROJECTS[0].url`: in none of the user's files), else ``where``."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
     return variables.get(setting, setting) + where[len(setting) :]
 
 
-def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
+def secret_settings(config: Mapping[str, t.Any]) -> list[tuple[str, object]]:
     """The key and tokens, with where each is set (``projects[0].token``), of any config."""
     projects = config.get("projects")
     return [("api_key", config.get("api_key"))] + [
@@ -220,7 +220,7 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def _text_problems(config: t.Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
+def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
     """Texts that cannot be sent as they are, never shown (the HTTP library's error would print a
     whole key): a key, token or `start_after` by its rule; anywhere, a lone UTF-16 surrogate (JSON
     can write ``"\\ud83d"``, a variable an undecodable byte), which nothing can carry."""
@@ -295,6 +295,6 @@ def account_id(url: str) -> str:
     return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def project_label(project: t.Mapping[str, t.Any]) -> str:
+def project_label(project: Mapping[str, t.Any]) -> str:
     """How logs name a project: its name, else its URL (no token nor query value), cut short."""
     return readable(str(project.get("name") or safe_url(str(project.get("url")))), 80)
