@@ -27,7 +27,7 @@ from tap_aphex.settings import PROJECT, set_at
 
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
-    """A config, state or catalog file's JSON value (an object), or one line naming it and why."""
+    """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
     path = source if isinstance(source, (str, Path)) else None
     try:
         # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
