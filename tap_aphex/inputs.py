@@ -1,7 +1,7 @@
 """What a run is given (config, state, catalog: files or `TAP_APHEX_*` variables), checked before
-the SDK reads it: each problem is one line naming the file, setting or variable and what is wrong
-(`ConfigError`), never a value (it may be a key or a token), never a traceback from the SDK."""
+the SDK reads it: a problem is one line naming where and what, never a value nor a traceback."""
 
+# ruff: noqa: UP013 (the shapes the SDK reads are one table; a catalog's keys have hyphens)
 from __future__ import annotations
 
 import difflib
@@ -10,37 +10,29 @@ import json
 import logging
 import re
 import typing as t
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 # fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
 import fsspec  # type: ignore[import-untyped]
 import jsonschema
 import msgspec
-from singer_sdk.batch import Batcher
 from singer_sdk.singerlib import Catalog, StateMessage
+from typing_extensions import Required
 
-from tap_aphex.decoding import described
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
 from tap_aphex.settings import PROJECT, set_at
 
-if t.TYPE_CHECKING:
-    from collections.abc import Collection
 
-
-def read_json(source: str | Path | t.IO[str], what: str) -> object:
-    """A config, state or catalog file's JSON value, or one line naming it and the problem."""
-    name = _file_name(source, what)
+def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
+    """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
+    path = source if isinstance(source, (str, Path)) else None
     try:
-        # As bytes, JSON's own detection reads UTF-8 with or without a BOM (Notepad's), UTF-16
-        # and UTF-32 (PowerShell's `>`).
-        if isinstance(source, (str, Path)):
-            text: str | bytes = Path(source).read_bytes()
-        else:  # click's `--state`/`--catalog`: a text file, whose bytes are read instead
-            binary = getattr(source, "buffer", None)
-            text = binary.read() if binary is not None else source.read()
-        return json.loads(text.removeprefix("\ufeff") if isinstance(text, str) else text)
+        # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
+        file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
+        value = json.loads(Path(path).read_bytes() if path is not None else file.read())
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
@@ -49,39 +41,49 @@ def read_json(source: str | Path | t.IO[str], what: str) -> object:
         problem = "holds an integer too long to read (over 4,300 digits)"
     except OSError as error:
         problem = f"cannot be read: {error.strerror or error}"
+    else:
+        if isinstance(value, dict) or not object_only:
+            return value
+        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
+        problem = f"must hold a JSON object {{...}}, not {kind}"
+    name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
 
+def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", read_json(source, what, object_only=True))
+
+
 def joined(problems: t.Sequence[str]) -> str:
-    """Problems on one line, each `; `-separated without its own closing period (a sentence's
-    `.;` reads as a typo); the last keeps its own."""
-    cut = [
-        problem[:-1] if problem.endswith(".") and not problem.endswith("..") else problem
-        for problem in problems[:-1]
-    ]
+    """Problems on one line, `; `-separated, all but the last without a period (`.;` is a typo)."""
+    cut = [p[:-1] if p.endswith(".") and not p.endswith("..") else p for p in problems[:-1]]
     return "; ".join([*cut, *problems[-1:]])
 
 
-def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:
-    """A config, state or catalog file's JSON object, or one line naming it and the problem."""
-    value = read_json(source, what)
-    if not isinstance(value, dict):
-        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
-        name = _file_name(source, what)
-        raise ConfigError(f"The {what} file {name} must hold a JSON object {{...}}, not {kind}.")
-    return value
-
-
-def _file_name(source: str | Path | t.IO[str], what: str) -> str:
-    return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", what)
+#: The shapes the SDK reads of a state and a catalog, checked by msgspec, which says where and what
+#: it expected. The SDK takes any selection given as the answer (`selected` first, else
+#: `selected-by-default`): a string "false" would select what it was to leave out.
+_Object = dict[str, t.Any]
+_Bookmark = t.TypedDict(
+    "_Bookmark",
+    {"context": _Object, "progress_markers": _Object, "partitions": list["_Bookmark"]},
+    total=False,
+)
+_Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
+_Entry = t.TypedDict("_Entry", {"metadata": _Selection}, total=False)
+_Stream = t.TypedDict(
+    "_Stream",
+    {"tap_stream_id": Required[str], "schema": _Object, "metadata": list[_Entry]},
+    total=False,
+)
+_Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
 
 
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load: an object whose `bookmarks` maps ``streams`` to objects. Anything
-    else is refused, not skipped (a stream read from the start would silently re-send, or skip,
-    what the user expects): a misspelt stream, a STATE message, Meltano's wrapper."""
+    """A state the SDK can load (`bookmarks` maps ``streams`` to objects), else refused, not
+    skipped: a stream read from the start would silently re-send, or skip, what the user expects."""
     if state is not None and state != {} and (problem := _state_problem(state, streams)):
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(
@@ -96,10 +98,7 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
         if state.get("type") == "STATE" and "value" in state:
             return "it is a STATE message: pass its `value`, e.g. `jq .value`"
         if "singer_state" in state:
-            return (
-                "it is Meltano's wrapper (as `meltano state get` prints it): pass its "
-                "`singer_state`"
-            )
+            return "it is Meltano's wrapper (from `meltano state get`): pass its `singer_state`"
         keys = ", ".join(f"`{key:.40}`" for key in list(state)[:5])
         return f"it has no `bookmarks`, only {keys}"
     bookmarks = state.get("bookmarks") if isinstance(state, dict) else None
@@ -110,8 +109,15 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
             f"it has a bookmark for `{unknown[0]:.60}`, which is no stream of this tap (its "
             f"streams: {', '.join(streams)})"
         )
-    if unusable := [stream for stream, mark in bookmarks.items() if not _usable_bookmark(mark)]:
-        return f"the bookmark of `{unusable[0]}` has a shape the tap cannot use"
+    for stream, bookmark in bookmarks.items():
+        try:
+            partitions = msgspec.convert(bookmark, _Bookmark).get("partitions", [])
+        except msgspec.ValidationError as error:
+            return f"the bookmark of `{stream}` cannot be used: {error}"
+        # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
+        contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
+        if "null" in contexts or len(contexts) < len(partitions):
+            return f"the bookmark of `{stream}` has a partition without a `context` of its own"
     try:  # the SDK writes the state back as it found it: as its writer does
         msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):
@@ -119,69 +125,26 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
     return None
 
 
-def _usable_bookmark(bookmark: object) -> bool:
-    """An object, as its `progress_markers`; its `partitions` such bookmarks, each with an object
-    `context` of its own (the SDK reads `context` from each, and refuses two alike)."""
-    if not isinstance(bookmark, dict) or not isinstance(bookmark.get("progress_markers", {}), dict):
-        return False
-    partitions = bookmark.get("partitions", [])
-    if not isinstance(partitions, list) or not all(
-        _usable_bookmark(p) and isinstance(p.get("context"), dict) for p in partitions
-    ):
-        return False
-    contexts = {json.dumps(p["context"], sort_keys=True, default=str) for p in partitions}
-    return len(contexts) == len(partitions)
-
-
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
-    """A catalog the SDK can read (each stream's id, schema and metadata), else one line; a
-    warning per entry naming no stream in ``known`` (the SDK skips it unsaid)."""
-    if problem := _catalog_problem(catalog):
-        raise ConfigError(
-            f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
-            "with `tap-aphex --discover`."
-        )
-    ids = [
-        entry["tap_stream_id"] for entry in t.cast("dict[str, t.Any]", catalog).get("streams", [])
-    ]
-    return [
-        f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
-        f"ignored (the tap's streams: {', '.join(known)})."
-        for stream in ids
-        if stream not in known
-    ]
-
-
-def _catalog_problem(catalog: object) -> str | None:
-    streams = catalog.get("streams", []) if isinstance(catalog, dict) else None
-    if not isinstance(streams, list):
-        return "`streams` must be a list [...]"
-    for index, stream in enumerate(streams):
-        where = f"streams[{index}]"
-        if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
-            return f"`{where}` must be an object with a `tap_stream_id`"
-        if not isinstance(stream.get("schema", {}), dict):
-            return f"`{where}.schema` must be an object"
-        metadata = stream.get("metadata", [])
-        if not isinstance(metadata, list) or not all(
-            isinstance(entry, dict) and isinstance(entry.get("metadata", {}), dict)
-            for entry in metadata
-        ):
-            return f"`{where}.metadata` must be a list of objects"
-        # The SDK takes any selection given as the answer (`selected` first, else
-        # `selected-by-default`): `"false"`, a string, would select what it was to leave out.
-        for at, entry in enumerate(metadata):
-            for key in ("selected", "selected-by-default"):
-                if not isinstance(value := entry.get("metadata", {}).get(key, False), bool):
-                    return (
-                        f"`{where}.metadata[{at}].metadata.{key}` must be true or false (a JSON "
-                        f"boolean), not {described(value, 20)}"
-                    )
+    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (or unsaid)."""
     try:
+        streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
+    except msgspec.ValidationError as error:
+        problem = str(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
-        return f"it cannot be read ({type(error).__name__})"
-    return None
+        problem = f"it cannot be read ({type(error).__name__})"
+    else:
+        return [
+            f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
+            f"is ignored (the tap's streams: {', '.join(known)})."
+            for stream in (entry["tap_stream_id"] for entry in streams)
+            if stream not in known
+        ]
+    raise ConfigError(
+        f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
+        "`tap-aphex --discover`."
+    )
 
 
 #: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
@@ -195,29 +158,30 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 
 
 def schema_problems(
-    schema: dict[str, t.Any], config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
+    schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
-    """The config's JSON Schema errors, worded without the value (it may be a key or token);
-    a setting in ``variables`` (`env_variables`) is named as the variable that set it."""
-    validator = _StrictValidator(schema)
-    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.path)))
-    return [_schema_problem(error, variables) for error in errors]
+    """The config's JSON Schema errors without the value (it may be a key), where as the SDK says it
+    (config['projects'][0]['token']), or as the variable that set it (TAP_APHEX_PROJECTS[0]...)."""
+    errors = _StrictValidator(schema).iter_errors(dict(config))
+    ordered = sorted(errors, key=lambda error: list(map(str, error.path)))
+    # Once: jsonschema has an error per key a `required` misses, and each is said as all of them.
+    return list(dict.fromkeys(_schema_problem(error, variables) for error in ordered))
 
 
-def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str, str]) -> str:
-    # Worded as the SDK words where (config['projects'][0]['token']), without the value; from a
-    # variable: TAP_APHEX_PROJECTS[0]['token'].
+def _schema_problem(error: jsonschema.ValidationError, variables: Mapping[str, str]) -> str:
     path = list(error.absolute_path)
     variable = variables.get(str(path[0])) if path else None
     where = variable or "config"
     where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
     expected: t.Any = error.validator_value
     if error.validator == "required":
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        missing = [name for name in expected if name not in instance]
-        return "; ".join(
-            f"{where}: {name!r} is required{_typo_of(name, instance)}" for name in missing
-        )
+        given = [str(key) for key in error.instance] if isinstance(error.instance, dict) else []
+        said = []
+        for name in (name for name in expected if name not in given):
+            close = difflib.get_close_matches(name, given, n=1)
+            typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
+            said.append(f"{where}: {name!r} is required{typo}")
+        return "; ".join(said)
     if error.validator == "type":
         names = [expected] if isinstance(expected, str) else expected
         problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
@@ -230,17 +194,10 @@ def _schema_problem(error: jsonschema.ValidationError, variables: t.Mapping[str,
     return f"{where}: {problem}"
 
 
-def _typo_of(name: str, given: t.Mapping[str, t.Any]) -> str:
-    """`` (`toekn` is there: a typo?)`` when a key given is close to the ``name`` missing."""
-    close = difflib.get_close_matches(name, [str(key) for key in given], n=1)
-    return f" (`{close[0]:.40}` is there: a typo?)" if close else ""
-
-
 def unknown_settings(
-    config: t.Mapping[str, t.Any], schema: dict[str, t.Any], variables: t.Mapping[str, str]
+    config: Mapping[str, t.Any], schema: dict[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess;
-    inside a setting in ``variables`` (`env_variables`), named by the variable that set it."""
+    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
     warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
     known = list(PROJECT.to_dict()["properties"])
     for index, project in enumerate(config.get("projects") or []):
@@ -251,7 +208,6 @@ def unknown_settings(
 
 
 def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[str]:
-    """A warning per name not ``known``, with the closest known one; ``spelt`` formats both."""
     warnings = []
     for name in (name for name in given if name not in known):
         close = difflib.get_close_matches(name, known, n=1)
@@ -260,60 +216,51 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
     return warnings
 
 
-def log_level(environ: t.Mapping[str, str]) -> tuple[str, int | None]:
-    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty,
-    else LOGLEVEL, in any case), and the level it names (None: unset, or no level).
-
-    An empty TAP_APHEX_LOGLEVEL is unset to the SDK, but an empty LOGLEVEL is not: the console
-    takes it as INFO, then the metrics logger's `setLevel('')` fails: it names no level."""
-    variable = "TAP_APHEX_LOGLEVEL" if environ.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
-    value = environ.get(variable)
+def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
+    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty, else
+    LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
+    variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
+    value = env.get(variable)
     level = logging.getLevelName(value.upper()) if value is not None else None
     return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
 
 
-def log_level_problem(environ: t.Mapping[str, str]) -> str | None:
-    """A log level's variable that names no level (the SDK's error names neither it nor levels)."""
-    variable, level = log_level(environ)
-    value = environ.get(variable)
-    if value is None or level is not None:
+def log_level_problem(env: Mapping[str, str]) -> str | None:
+    """A log level's variable naming no level (the SDK's error names neither): an empty LOGLEVEL
+    too, which the console takes as INFO and the metrics logger refuses."""
+    variable, level = log_level(env)
+    if level is not None or (value := env.get(variable)) is None:
         return None
-    return (
-        f"{variable}={value[:20]!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset "
-        "it (INFO)."
-    )
+    levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
+    return f"{variable}={value[:20]!r} is no log level: set {levels}."
 
 
-#: A whole number as the environment writes it: digits, no spaces, no `_`, no sign but `-`.
-_ENV_INTEGER = re.compile(r"-?[0-9]+")
 #: What the SDK reads as true (all else is false to it, typos included), and their opposites.
 _ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
 
-def env_variables(
-    schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]
-) -> dict[str, str]:
-    """Each setting set by its `<prefix>*` variable (which `--config ENV` puts over the files')."""
+def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Each setting set by its `<prefix>*` variable (`--config ENV` puts it over the files')."""
     names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
-    return {name: variable for name, variable in names.items() if variable in environ}
+    return {name: variable for name, variable in names.items() if variable in env}
 
 
-def env_problems(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
     """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
     `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
-    problems = []
-    for name, variable in env_variables(schema, prefix, environ).items():
-        types = schema["properties"][name].get("type", [])
-        types = [types] if isinstance(types, str) else types
-        if problem := _env_problem(name, types, environ[variable]):
-            problems.append(f"Environment variable {variable} {problem}.")
-    return problems
+    return [
+        f"Environment variable {variable} {problem}."
+        for name, variable in env_variables(schema, prefix, env).items()
+        if (problem := _env_problem(name, schema["properties"][name], env[variable]))
+    ]
 
 
-def _env_problem(name: str, types: list[str], value: str) -> str | None:
+def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
+    types = setting.get("type", [])
+    types = [types] if isinstance(types, str) else types
     if "string" in types and not value.strip():  # named here, as the variable, not the setting
         return f"is empty: unset it to leave {name} unset, or set a value"
-    if "integer" in types and not _ENV_INTEGER.fullmatch(value):
+    if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return "must be a whole number (digits only, no spaces)"
     if "boolean" in types and value.lower() not in _ENV_BOOLEANS:
         return "must be true or false (or 1/0, yes/no, on/off)"
@@ -329,24 +276,20 @@ def _env_problem(name: str, types: list[str], value: str) -> str | None:
     return f"is null: unset it to leave {name} unset" if parsed is None else None
 
 
-def unknown_env(schema: dict[str, t.Any], prefix: str, environ: t.Mapping[str, str]) -> list[str]:
+def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
     """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
-    # The SDK also reads the plugin's log level; Meltano's own variables for a plugin
-    # (`TAP_APHEX__SELECT`...) have a second underscore.
+    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
     known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(environ) if name.startswith(prefix)]
+    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
     names = [name for name in given if not name.startswith("_")]
     return _unknown("environment variable", names, known, prefix + "{}")
 
 
-def batch_config_problems(
-    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]
-) -> list[str]:
-    """A shape the SDK cannot read, a format without its encoder (or the package it imports), a
-    storage root whose filesystem is not installed: each would fail after pages were read. Each
-    is named where it was set (`set_at`)."""
-    raw = config.get("batch_config")
-    if not raw:
+def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
+    """A `batch_config` that would fail after pages were read: a shape the SDK cannot read, Parquet
+    without `pyarrow`, a storage root whose filesystem is not installed (each format has an
+    encoder: its schema allows no other)."""
+    if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
     # The SDK writes BATCH files from the records as read, never through the record path that
@@ -359,31 +302,24 @@ def batch_config_problems(
         ]
     try:
         batch = batch_config_from(raw)
-        encoding_format = str(batch.encoding.format)
-        root = str(batch.storage.root)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         return [
             f"`{where}` cannot be read ({type(error).__name__}): it needs `encoding` "
             "(`format`, `compression`) and `storage` (`root`)"
         ]
-    try:
-        Batcher.get_batcher(encoding_format)
-    except ValueError:
-        return [f"`{where}`: no BATCH encoder for format `{encoding_format:.40}`"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
-    if encoding_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+    if str(batch.encoding.format) == "parquet" and importlib.util.find_spec("pyarrow") is None:
         return [
             f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
             "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         ]
-    # The storage root's filesystem, fsspec's by URL scheme: unknown, or its package not installed.
-    scheme = root.split("://", 1)[0] if "://" in root else "file"
+    scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as error:
+        installed = printable(str(error), limit=120)
         return [
-            f"`{where}`: storage root `{scheme}://` needs a package that is not "
-            f"installed ({printable(str(error), limit=120)})"
+            f"`{where}`: storage root `{scheme}://` needs a package not installed ({installed})"
         ]
     except ValueError:
         return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]

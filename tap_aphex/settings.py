@@ -21,12 +21,11 @@ DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEve
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = "holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): retype it."
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
-_SPACED = (
-    "has spaces or a line break around it (copied with its newline?); remove them where it is set."
-)
-#: How a key or token, and `start_after`, are refused: (the words after "is empty", the characters
-#: it may not hold, and the words after "holds": what they are, and what to do).
+_SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
+#: A key's or token's rule, and `start_after`'s: (the words after "is empty", the characters it may
+#: not hold, and the words after "holds": what they are, and what to do).
 _KEY_OR_TOKEN = (
     "; set it as Aphex shows it.",
     re.compile(r"[^\x20-\x7e\xa0-\xff]"),  # an HTTP header value: Latin-1, no control characters
@@ -157,32 +156,30 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 
 def config_problems(
-    config: t.Mapping[str, t.Any], variables: t.Mapping[str, str], *, streams_required: bool = True
+    config: Mapping[str, t.Any], variables: Mapping[str, str], *, streams_required: bool = True
 ) -> list[str]:
     """What is wrong with a config its JSON schema accepts, each problem named where it was set
-    (`set_at`), none quoting a secret; ``streams_required`` is False for discovery, where
-    enabling no stream is an empty catalog."""
-    problems = text_problems(config, variables) + surrogate_problems(config, variables)
+    (`set_at`), none quoting a secret; discovery (not ``streams_required``) may enable no stream."""
+    problems = [f"`{set_at(where, variables)}` {said}" for where, said in _text_problems(config)]
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
             "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
             "`projects` (Published Plans API: published_plans and its tables)."
         )
-    if config.get("api_key"):
-        api_url = str(config.get("api_url", DEFAULT_API_URL))
-        problems += url_problems(api_url, set_at("api_url", variables))
+    api_url = str(config.get("api_url", DEFAULT_API_URL))
+    if config.get("api_key") and (problem := _url_problem(api_url)):
+        problems.append(f"`{set_at('api_url', variables)}` {problem}")
     listed = set_at("projects", variables)
-    seen: set[str] = set()
-    names: set[str | None] = set()
     # As `logs` keeps them for the run (the same set: its search is built once).
     keys = (value for _, value in secret_settings(config))
     secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
+    accounts: set[str] = set()
+    names: set[str | None] = set()
     for index, project in enumerate(projects):
-        url = str(project.get("url", ""))
-        where = f"{listed}[{index}].url"
-        if url_problem := url_problems(url, where):
-            problems += url_problem
+        url, where = project["url"], f"{listed}[{index}].url"
+        if problem := _url_problem(url):
+            problems.append(f"`{where}` {problem}")
         elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
             problems.append(
                 f"`{where}` holds a key or token, which would be logged and kept in the state "
@@ -191,10 +188,10 @@ def config_problems(
             )
         elif not (account := account_id(url)):
             problems.append(f"`{where}` has no account id: {url}")
-        elif account in seen:
+        elif account in accounts:
             problems.append(f"`{listed}` lists the project {account} twice.")
         else:
-            seen.add(account)
+            accounts.add(account)
         name = project.get("name")
         told = " ".join(name.split()).casefold() if isinstance(name, str) else None
         if told and told in names:
@@ -206,17 +203,15 @@ def config_problems(
     return problems
 
 
-def set_at(where: str, variables: t.Mapping[str, str]) -> str:
-    """Where the value at ``where`` (`projects[0].url`) was set: the variable in ``variables``
-    (`inputs.env_variables`) that set it (`TAP_APHEX_PROJECTS[0].url`), else ``where``. Every
-    check names a value so: one set by a variable is in none of the user's files."""
+def set_at(where: str, variables: Mapping[str, str]) -> str:
+    """Where the value at ``where`` (`projects[0].url`) was set: its variable in ``variables``
+    (`TAP_APHEX_PROJECTS[0].url`: in none of the user's files), else ``where``."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
     return variables.get(setting, setting) + where[len(setting) :]
 
 
-def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
-    """The config's key and tokens, each with where it is set (``projects[0].token``), from a
-    config not checked yet too (`projects` may be anything)."""
+def secret_settings(config: Mapping[str, t.Any]) -> list[tuple[str, object]]:
+    """The key and tokens, with where each is set (``projects[0].token``), of any config."""
     projects = config.get("projects")
     return [("api_key", config.get("api_key"))] + [
         (f"projects[{index}].token", project.get("token"))
@@ -225,83 +220,67 @@ def secret_settings(config: t.Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def text_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
-    """Keys and tokens, and `start_after`, that cannot be sent as they are, named but never
-    shown: a character no HTTP header can carry could never be sent, and the HTTP library's
-    error would print the whole value."""
-    texts = [(where, value, _KEY_OR_TOKEN) for where, value in secret_settings(config)]
-    texts.append(("start_after", config.get("start_after"), _START_AFTER))
-    problems = []
-    for setting, value, (if_empty, forbidden, holds) in texts:
-        if not isinstance(value, str):
-            continue
-        where = set_at(setting, variables)
-        if not value.strip():
-            problems.append(f"`{where}` is empty{if_empty}")
-        elif value != value.strip():
-            problems.append(f"`{where}` {_SPACED}")
-        elif forbidden.search(value):
-            problems.append(f"`{where}` holds {holds}")
-    return problems
-
-
-def surrogate_problems(config: t.Mapping[str, t.Any], variables: t.Mapping[str, str]) -> list[str]:
-    """Settings holding a lone UTF-16 surrogate (JSON can write ``"\\ud83d"``; so can an
-    undecodable byte in a `TAP_APHEX_*` variable): no character, so no request, record or state
-    can carry it. Named, never shown; a key or token's is `text_problems`' to say."""
-    secrets = {where for where, _ in secret_settings(config)}
-    found, pending = [], [("", t.cast("object", config))]
-    while pending:
+def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
+    """Texts that cannot be sent as they are, never shown (the HTTP library's error would print a
+    whole key): a key, token or `start_after` by its rule; anywhere, a lone UTF-16 surrogate (JSON
+    can write ``"\\ud83d"``, a variable an undecodable byte), which nothing can carry."""
+    rules = {where: _KEY_OR_TOKEN for where, _ in secret_settings(config)}
+    rules["start_after"] = _START_AFTER
+    texts, pending = [], [("", t.cast("object", config))]
+    while pending:  # every text, a key's where its mapping is
         where, value = pending.pop()
-        if isinstance(value, str) and _LONE_SURROGATE.search(value) and where not in secrets:
-            found.append(where)
+        if isinstance(value, str):
+            texts.append((where, value))
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
-            found += [where or "the config" for key in value if _LONE_SURROGATE.search(str(key))]
+            texts += [(where or "the config", str(key)) for key in value]
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-    if not found:
-        return []
-    named = ", ".join(f"`{set_at(where, variables)}`" for where in sorted(found))
-    return [
-        f"{named} {'holds' if len(found) == 1 else 'hold'} a lone UTF-16 surrogate (half of an "
-        "emoji, or a byte that is no UTF-8), which is no character: set it again as plain text."
-    ]
+    for where, text in sorted(texts):
+        if rule := rules.get(where):
+            if_empty, forbidden, holds = rule
+            if not text.strip():
+                yield where, f"is empty{if_empty}"
+            elif text != text.strip():
+                yield where, _SPACED
+            elif forbidden.search(text):
+                yield where, f"holds {holds}"
+        if rule is not _KEY_OR_TOKEN and _LONE_SURROGATE.search(text):  # else: its rule's to say
+            yield where, _SURROGATE
 
 
-def url_problems(url: str, setting: str) -> list[str]:
-    """Why ``url`` must not be used (credentials in it, or not https), shown without credentials."""
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` must not be used (credentials in it, or not https), after the setting's name."""
     if credentials := url_credentials(url):
-        return [
-            f"`{setting}` carries {credentials}, which would be sent and logged with every "
-            f"request: remove it ({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key "
-            "or token has its own setting."
-        ]
+        return (
+            f"carries {credentials}, which would be sent and logged with every request: remove it "
+            f"({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key or token has its own "
+            "setting."
+        )
     if url != url.strip():
-        return [f"`{setting}` {_SPACED}"]
+        return _SPACED
     try:
         parts = urlsplit(url)
         if parts.port == 0:
-            return [f"`{setting}` has port 0, on which no server answers: write the API's port."]
+            return "has port 0, on which no server answers: write the API's port."
     except ValueError as error:  # also a port that is not a number from 0 to 65535
-        return [
-            f"`{setting}` is not a URL the tap can read ({error}); write it as "
-            f"https://host/path, not {safe_url(url)}"
-        ]
+        return (
+            f"is not a URL the tap can read ({error}); write it as https://host/path, not "
+            f"{safe_url(url)}"
+        )
     if parts.fragment or url.endswith("#"):
-        return [f"`{setting}` has a #fragment, which is never sent; remove it: {safe_url(url)}"]
-    if not (parts.scheme and parts.hostname):
-        # ("http://" too) Perhaps a key pasted in the wrong setting: never shown.
-        return [f"`{setting}` must be an https:// URL (this one has no scheme or no host)"]
+        return f"has a #fragment, which is never sent; remove it: {safe_url(url)}"
+    if not (parts.scheme and parts.hostname):  # ("http://" too) Perhaps a key: never shown.
+        return "must be an https:// URL (this one has no scheme or no host)"
     # Plain http only for the bundled simulator: elsewhere it sends credentials in clear text.
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return [
-            f"`{setting}` uses plain http:// for a host that is not loopback ({parts.hostname}); "
-            "it would send credentials in clear text. Use https://."
-        ]
+        return (
+            f"uses plain http:// for a host that is not loopback ({parts.hostname}); it would "
+            "send credentials in clear text. Use https://."
+        )
     if parts.scheme not in ("http", "https"):
-        return [f"`{setting}` must be an https:// URL, got {safe_url(url)!r}"]
-    return []
+        return f"must be an https:// URL, got {safe_url(url)!r}"
+    return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -316,7 +295,6 @@ def account_id(url: str) -> str:
     return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def project_label(project: t.Mapping[str, t.Any]) -> str:
-    """How logs name a project: its name, else its URL (never its token nor a query value),
-    cut as every value in a message is."""
+def project_label(project: Mapping[str, t.Any]) -> str:
+    """How logs name a project: its name, else its URL (no token nor query value), cut short."""
     return readable(str(project.get("name") or safe_url(str(project.get("url")))), 80)

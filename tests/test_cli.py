@@ -314,7 +314,8 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ),
         (  # JSON can write half an emoji; no request, record or state can carry it
             {"start_after": "evt\ud83d", "api_url": "http://127.0.0.1:9/\udcff"},
-            "`api_url`, `start_after` hold a lone UTF-16 surrogate",
+            "`api_url` holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): "
+            "retype it; `start_after` holds a lone UTF-16 surrogate",
         ),
         ({"flattening_max_depth": "abc"}, "config['flattening_max_depth']: must be of type"),
         ({"stream_maps": 5}, "config['stream_maps']: must be of type 'object'"),
@@ -364,11 +365,12 @@ def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
 
 CATALOGS_AND_STATES = [
     ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
-    ("--catalog", {"streams": [5]}, "`streams[0]` must be an object with a `tap_stream_id`"),
+    ("--catalog", {"streams": [5]}, "Expected `object`, got `int` - at `$.streams[0]`."),
+    ("--catalog", {"streams": [{}]}, "missing required field `tap_stream_id` - at `$.streams[0]`"),
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "metadata": 5}]},
-        "`streams[0].metadata` must be a list of objects",
+        "Expected `array`, got `int` - at `$.streams[0].metadata`",
     ),
     # A selection that is not a JSON boolean: the SDK would take the string "false" as selected.
     (
@@ -381,8 +383,7 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[0].metadata.selected` must be true or false (a JSON boolean), "
-        'not string "false"',
+        "Expected `bool`, got `str` - at `$.streams[0].metadata[0].metadata.selected`",
     ),
     (
         "--catalog",
@@ -400,23 +401,24 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[1].metadata.selected-by-default` must be true or false (a JSON "
-        "boolean), not number 0",
+        "Expected `bool`, got `int` - at `$.streams[0].metadata[1].metadata.selected-by-default`",
     ),
     (
         "--state",
         {"bookmarks": {"published_plans": {"partitions": "x"}}},
-        "The state file {path} cannot be used (the bookmark of `published_plans` has a shape",
+        "The state file {path} cannot be used (the bookmark of `published_plans` cannot be used: "
+        "Expected `array`, got `str` - at `$.partitions`)",
     ),
     (
         "--state",
         {"bookmarks": {"published_plans": {"partitions": [{"context": 5}]}}},
-        "the bookmark of `published_plans` has a shape the tap cannot use",
+        "the bookmark of `published_plans` cannot be used: Expected `object`, got `int` - at "
+        "`$.partitions[0].context`",
     ),
     (  # a partition without its context: the SDK reads every partition's
         "--state",
         {"bookmarks": {"published_plans": {"partitions": [{"replication_key_value": "x"}]}}},
-        "the bookmark of `published_plans` has a shape the tap cannot use",
+        "the bookmark of `published_plans` has a partition without a `context` of its own",
     ),
     (  # one project's partition twice: the SDK refuses such a state, quoting it
         "--state",
@@ -430,7 +432,7 @@ CATALOGS_AND_STATES = [
                 }
             }
         },
-        "the bookmark of `published_plans` has a shape the tap cannot use",
+        "the bookmark of `published_plans` has a partition without a `context` of its own",
     ),
     # States a user may pass by mistake: none holds the bookmarks where the tap reads them, and
     # reading from the first event instead would send the whole log again.
@@ -442,7 +444,7 @@ CATALOGS_AND_STATES = [
     (
         "--state",
         {"singer_state": {"bookmarks": {"task_events": {}}}},
-        "(it is Meltano's wrapper (as `meltano state get` prints it): pass its `singer_state`)",
+        "(it is Meltano's wrapper (from `meltano state get`): pass its `singer_state`)",
     ),
     ("--state", {"bookmark": {"task_events": {}}}, "(it has no `bookmarks`, only `bookmark`)"),
     ("--state", {"bookmarks": []}, "(`bookmarks` must be an object)"),
