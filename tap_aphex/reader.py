@@ -1,11 +1,7 @@
 """The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced
-(docs/data.md, "Tolerant reader, strict writer").
-
-`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks, one
-rule per JSON type for every stream. A value that does not fit is kept as it came under the
-record's ``undocumented``, by its vendor path (``task.statuses[1].createdAt``), null in the typed
-field, with one WARNING per field per run; so is what the decode policy marked (`decoding`: lone
-surrogates, too-deep values), keys included.
+(docs/data.md, "Tolerant reader, strict writer"), by the typing table `fields_of` derives. A value
+that does not fit, or that the decode policy marked (`decoding`), is kept as it came under the
+record's ``undocumented`` by its vendor path, null in the typed field, said once per field per run.
 """
 
 from __future__ import annotations
@@ -82,8 +78,7 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
 
 
 class _Record(t.NamedTuple):
-    """The record being read; `table` is its typing table's id ("the same field" is per table),
-    `skip` its top-level keys that are the caller's."""
+    """The record being read; `table`: its typing table's id ("the same field" is per table)."""
 
     subject: str
     undocumented: Row
@@ -102,8 +97,8 @@ class Reader:
         """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
         ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
         into = _Record(subject, {}, id(fields), skip)
-        if decoding.marks_made():  # nearly never: only once the decode policy has marked a value
-            raw = decoding.unmarked(raw, functools.partial(self._text, into), skip)
+        if decoding.Marks.made:  # nearly never: only once the decode policy has marked a value
+            raw = unmarked(raw, functools.partial(self._text, into), skip)
         typed = self._object(raw, fields, "", into)
         record = {name: typed.get(name) for name in fields}
         record[UNDOCUMENTED] = into.undocumented or None
@@ -195,32 +190,31 @@ class Reader:
         )
 
     def whole(self, value: t.Any, subject: str, where: str) -> t.Any:
-        """A value no schema types, kept as the vendor wrote it (`decoding.written`: a lone
-        surrogate as its escape); a part nested past the bound is said as in a typed value."""
-        if not decoding.marks_made():  # nearly always: nothing was marked
+        """A value no schema types, as the vendor wrote it (`written`); a part nested past the
+        bound is said as in a typed value."""
+        if not decoding.Marks.made:  # nearly always: nothing was marked
             return value
 
         def as_written(text: str, steps: tuple[t.Any, ...], key: bool) -> str:
             if not key and text.startswith(decoding.DEEP):
                 self._say_deep("whole", subject, where + _words(steps))
-            return str(decoding.written(text))
+            return decoding.as_written(text)
 
-        return decoding.unmarked(value, as_written)
+        return unmarked(value, as_written)
 
     def _text(self, into: _Record, text: str, steps: tuple[t.Any, ...], key: bool) -> str:
-        """A marked string of the record at ``steps`` (keys and indexes) as read, said once: U+FFFD
-        for a lone surrogate, kept as it came under ``undocumented``, or a too-deep value's raw
-        text."""
+        """A marked string of the record at ``steps`` as read, said once: U+FFFD for a lone
+        surrogate (kept as it came under ``undocumented``), or a too-deep value's raw text."""
         path = _words(steps).removeprefix(".")  # a record's first step is a key
         if not key and text.startswith(decoding.DEEP):
             self._say_deep(into.table, into.subject, path)
-            return str(decoding.written(text))
+            return decoding.as_written(text)
         if not decoding.LONE_MARKED.search(text):
             return decoding.as_read(text)  # only a U+FFFD the vendor sent
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
         path = _free_name(into, path, "lone surrogate")
-        into.undocumented[path] = decoding.written(text)
+        into.undocumented[path] = decoding.as_written(text)
         what = "the key" if key else "the value"
         self.warn_once(
             ("lone", into.table, where),
@@ -252,25 +246,64 @@ _ANY_INDEX = re.compile(r"\[\d+\]")
 
 
 def key_of(value: object) -> str | None:
-    """``value`` as a record's key (an event's, a version's, a row's), or None: text that is not
-    blank, as the vendor wrote it (with a lone surrogate it would be U+FFFD in the record, or no
-    `startAfter`)."""
+    """``value`` as a record's key, or None: text that is not blank, as the vendor wrote it (with
+    a lone surrogate it would be U+FFFD in the record, or no `startAfter`)."""
     return decoding.as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
-def _shortened(path: str) -> str:
-    """A path for a message: a long one (500 levels of ``[0]``) by its start and its end."""
+def _shortened(path: str) -> str:  # a long path (500 levels of ``[0]``): its start and its end
     return path if len(path) <= 120 else f"{path[:60]}…{path[-60:]}"
 
 
 def _under(name: str) -> str:
-    """Where a message says a value is kept: ``undocumented["task.name"]``, its key as JSON."""
     return f"undocumented[{_shortened(json.dumps(name, ensure_ascii=False))}]"
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:
-    """``name``, followed by what it is while `undocumented` holds it (a misfit's path and an
-    unknown key can be the same text)."""
+    """``name``, then what it is while taken (a misfit's path and an unknown key can be alike)."""
     while name in into.undocumented:
         name = f"{name} ({what})"
     return name
+
+
+def unmarked(
+    value: t.Any, text: t.Callable[[str, tuple[t.Any, ...], bool], str], skip: t.Container[str] = ()
+) -> t.Any:
+    """A copy of ``value`` (a page is never changed) in which each marked string, key or value, is
+    ``text(string, its path of keys and indexes, whether it is a key)``; top-level keys in ``skip``
+    are left as they are. Iterative: a value may nest `decoding.DEPTH_BOUND` levels."""
+    if value.__class__ is str:
+        return text(value, (), False) if decoding.marked(value) else value
+    if value.__class__ not in (dict, list):
+        return value
+    root = dict(value) if value.__class__ is dict else list(value)
+    pending: list[tuple[t.Any, tuple[t.Any, ...]]] = [(root, ())]
+    while pending:
+        container, path = pending.pop()
+        keys = []  # marked keys: renamed after the values, in place
+        items: t.Iterable[tuple[t.Any, t.Any]]
+        items = container.items() if container.__class__ is dict else enumerate(container)
+        for key, item in items:
+            if not path and key in skip:
+                continue
+            if key.__class__ is str and decoding.marked(key):
+                keys.append(key)
+            cls = item.__class__
+            if cls is str and decoding.marked(item):
+                container[key] = text(item, (*path, key), False)
+            elif cls is dict or cls is list:
+                container[key] = child = dict(item) if cls is dict else list(item)
+                pending.append((child, (*path, key)))
+        if keys:
+            renamed = {
+                (text(key, (*path, key), True) if key in keys else key): item
+                for key, item in container.items()
+            }
+            container.clear()
+            container.update(renamed)
+    return root
+
+
+def written(value: t.Any) -> t.Any:
+    """``value`` (copied if marked) as the vendor wrote it (`decoding.as_written`)."""
+    return unmarked(value, lambda text, _steps, _key: decoding.as_written(text))

@@ -18,7 +18,8 @@ from harness import TapRun, log_lines, run_cli
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tap_aphex.decoding import DEPTH_BOUND, FilteredBody, written
+from tap_aphex.decoding import DEPTH_BOUND, FilteredBody
+from tap_aphex.reader import written
 
 PATH = "/apiTaskEventsV2"
 PLANS_PATH = "/power-bi/v1/p1"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
-from tap_aphex.decoding import decoded_json, described, written
+from tap_aphex.decoding import FilteredBody, decoded_json, described
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,
@@ -39,6 +39,7 @@ from tap_aphex.reader import (
     Reader,
     Row,
     fields_of,
+    written,
 )
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import SECONDS_BELOW, epoch_to_rfc3339, rfc3339_to_datetime
@@ -1009,7 +1010,8 @@ def test_a_value_in_a_message_is_in_json_words_and_never_longer_than_its_start(
 
 def test_a_value_straight_from_the_wire_is_said_as_the_vendor_wrote_it() -> None:
     # The decode policy's markers (a lone surrogate, a U+FFFD the vendor sent) never show.
-    marked = "Pour \ufffd\U0010003d, \ufffd\U00108000"
+    sent = b'"Pour \\ud83d, \xef\xbf\xbd"'
+    marked = msgspec.json.decode(FilteredBody(None, "The test").feed(sent, final=True))
 
     assert described(marked, wire=True) == 'string "Pour \\ud83d, \ufffd"'
     assert described("\ufffd\U00100005") == 'string "\ufffd\U00100005"'  # a record's: as it is
