@@ -105,7 +105,7 @@ def _lone_marked(escape: re.Match[bytes]) -> bytes:
     if replacement is None and hex_digits is None:
         return escape[0]
     Marks.made += 1
-    return _LITERAL_BYTES if replacement else LONE.encode() + hex_digits
+    return LONE.encode() + hex_digits if hex_digits else _LITERAL_BYTES
 
 
 def _as_string_content(raw: bytes) -> bytes:
