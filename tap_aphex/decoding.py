@@ -22,49 +22,39 @@ if t.TYPE_CHECKING:
     import requests
 
 #: A container deeper than this (the document's own object is level 1) becomes a string of its raw
-#: text after `DEEP`: the decoders never see the depth (ijson's prefixes grow with its square), nor
-#: does the SDK, whose walk of each record (`pop_deselected_record_properties`) recurses about three
-#: frames per object level and ends the run past about 330 at Python's default recursion limit.
+#: text after `DEEP`: no decoder sees the depth (ijson's prefixes grow with its square), nor does
+#: the SDK, whose walk of a record (`pop_deselected_record_properties`) ends the run past about 330.
 DEPTH_BOUND = 200
 #: An integer of this many digits or more gets ``.0``, to be read as a decimal: Python reads no int
 #: of more than 4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`); msgspec then refuses the
 #: page, and ijson's C backend crashes.
 LONG_INTEGER = 640
 REPLACEMENT = "\ufffd"
-#: Markers: U+FFFD, then a private-use character (never a character the vendor means; a U+FFFD it
-#: sent is marked too, so that no text reads as a marker). A lone surrogate escape (``\\ud83d``:
-#: JSON grammar, but no character) is followed by its hex digits as cased.
+#: Markers: U+FFFD and a private-use character (a U+FFFD the vendor sent is marked too, so that no
+#: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"
 LONE_MARKED = re.compile(LONE + "([0-9a-fA-F]{4})")
 _LITERAL_BYTES = LITERAL.encode()
 # One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
 # alone), a lone low (group 3), U+FFFD (group 4), or any other (consumed: `\\` keeps its parity).
 _ESCAPE = re.compile(
-    rb"\\(?:u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
-    rb"|u([dD][c-fC-F][0-9a-fA-F]{2})|u([fF]{3}[dD])|[\s\S])"
+    rb"\\(?:u(?i:(d[89ab][0-9a-f]{2})(\\ud[c-f][0-9a-f]{2})?|(d[c-f][0-9a-f]{2})|(fffd))|[\s\S])"
 )
 _MARKED_ESCAPES = (b"\\ud", b"\\uD", b"\\uf", b"\\uF")  # a surrogate's, or U+FFFD's
-# A chunk is cut only before a delimiter (whitespace or ``,:[]{}``), which no number, escape or
-# UTF-8 character holds: the passes below see each whole, whatever the chunks.
+# A chunk is cut only after a delimiter (whitespace or ``,:[]{}``), which no number, escape or
+# UTF-8 character holds: each pass below sees every one whole.
 _IN_TOKEN = bytes(byte for byte in range(256) if byte not in b" \t\n\r,:[]{}")
-# The exact pass's tokens: outside strings, brackets, quotes and a whole long integer (never part
-# of a number with a fraction or an exponent); inside, quotes and backslashes.
+# The exact pass's tokens: outside strings, a bracket, a quote or a long integer (never part of a
+# number with a fraction or an exponent); inside, a quote or a backslash.
 _OUTSIDE = re.compile(rb'[\[\]{}"]|(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])' % LONG_INTEGER)
 _INSIDE = re.compile(rb'["\\]')
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  # others: blank
-_LONG_RUN = b"0" * LONG_INTEGER  # a run of digits, once `_DIGITS` has made every digit a 0
-# The common pass measures the depth at C speed: all but quotes and brackets deleted, every
-# bracket made square (the kind of a container does not change its depth), then the strings.
+# The common pass measures the depth at C speed: all but quotes and brackets deleted, then the
+# strings (``""``, unless one holds a bracket).
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
-_SQUARE = bytes.maketrans(b"{}", b"[]")
 _STRINGS = re.compile(rb'"[^"]*"')
-_DELTA = tuple(1 if byte == ord("[") else -1 if byte == ord("]") else 0 for byte in range(256))
+_DELTA = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
 _CONTROL = re.compile(rb"[\x00-\x1f]")
-_PLANS_API = "The Published Plans API"
-_BEYOND_DECIMAL = (
-    "{} sent a number beyond what a decimal can hold (an exponent of 19 digits or more); nothing "
-    "from that body was used. Tell Aphex (hello@aphex.co)"
-)
 #: Yielded when the list opens, so that an empty list is told from a missing one.
 LIST_START = object()
 
@@ -73,28 +63,8 @@ class Marks:
     made = 0  # markers put into bodies by this process: 0 (nearly always) lets the reader skip
 
 
-def marked(text: str) -> bool:
-    return not text.isascii() and REPLACEMENT in text
-
-
-def as_sent(text: str) -> str | None:
-    """``text`` as the vendor wrote it, or None when it holds a lone surrogate or stands for a
-    too-deep value (an id that could not be sent back)."""
-    if not marked(text):
-        return text
-    if text.startswith(DEEP) or LONE_MARKED.search(text):
-        return None
-    return text.replace(LITERAL, REPLACEMENT)
-
-
-def as_read(text: str) -> str:
-    """``text`` as a record holds it: U+FFFD for a lone surrogate, a vendor's U+FFFD as itself."""
-    return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
-
-
 def as_written(text: str) -> str:
-    """``text`` as the vendor wrote it: a lone surrogate as its escape, a too-deep value as its
-    raw text."""
+    """``text`` as the vendor wrote it: a lone surrogate as its escape, a too-deep value raw."""
     return LONE_MARKED.sub(r"\\u\1", text).removeprefix(DEEP).replace(LITERAL, REPLACEMENT)
 
 
@@ -142,11 +112,10 @@ class FilteredBody:
         self._codec = None if codec in ("utf-8", "utf-8-sig") else codec  # None: read as it is
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
-        self._held = b""  # the last chunk's end after its last delimiter: no delimiter
+        self._held = b""  # the last chunk's end, after its last delimiter
         self.depth = 0
         self.in_string = False
         self.capturing = False  # inside a too-deep container: its text becomes a string
-        self._done = False
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
         """The bytes to hand to the decoder for ``chunk`` (some may wait for the next one)."""
@@ -174,10 +143,8 @@ class FilteredBody:
             Marks.made += 1
         exact = self.capturing  # inside a too-deep value, or (below) one may start here
         if not exact:  # the common pass: brackets outside strings, by C-level passes
-            structure = data
-            if b"\\" in data:  # escaped backslashes and quotes out
-                structure = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-            structure = structure.translate(_SQUARE, _NOT_STRUCTURE)
+            structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+            structure = structure.translate(None, _NOT_STRUCTURE)
             if self.in_string:
                 structure = b'"' + structure
             nesting, in_string = structure.replace(b'""', b""), False
@@ -185,10 +152,10 @@ class FilteredBody:
                 nesting, quote, _ = _STRINGS.sub(b"", structure).partition(b'"')
                 in_string = bool(quote)
             levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
-            # A run of LONG_INTEGER digits, found at C speed, may be a long integer.
-            exact = max(levels) > DEPTH_BOUND or data.translate(_DIGITS).find(_LONG_RUN) >= 0
+            # A run of LONG_INTEGER digits (each made a 0), found at C speed, may be a long integer.
+            exact = max(levels) > DEPTH_BOUND or b"0" * LONG_INTEGER in data.translate(_DIGITS)
             if not exact:  # the common case: no token-by-token pass
-                self.depth += len(nesting) - 2 * nesting.count(b"]")
+                self.depth += len(nesting) - 2 * (nesting.count(b"]") + nesting.count(b"}"))
                 self.in_string = in_string
         if exact:
             data = self._scan(data)
@@ -201,11 +168,9 @@ class FilteredBody:
         if size == 0 or self._body is None:  # ijson's probe for bytes or text; a body only fed
             return b""
         out = b""
-        while not out and not self._done:
-            chunk = self._body.read(size if size > 0 else 1 << 16)
-            self._done = not chunk
-            out = self.feed(chunk, final=self._done)
-        return out
+        while not out and (chunk := self._body.read(size if size > 0 else 1 << 16)):
+            out = self.feed(chunk, final=False)
+        return out or self.feed(b"", final=True)
 
     def _scan(self, data: bytes) -> bytes:
         """The exact pass, token by token, for data that goes too deep or has a long integer."""
@@ -259,11 +224,8 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
         body = FilteredBody(response.headers.get("Content-Type"), what)
         try:
             held["_decoded_json"] = _PAGE_DECODER.decode(body.feed(response.content, final=True))
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
-            size = f"{len(response.content)} bytes"
-            raise UnexpectedResponseError(not_json(body, size)) from error
-        except InvalidOperation as error:
-            raise UnexpectedResponseError(_BEYOND_DECIMAL.format(what)) from error
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, InvalidOperation) as error:
+            raise _refused(body, error, f"{len(response.content)} bytes") from error
     return held["_decoded_json"]
 
 
@@ -272,7 +234,8 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     the Content-Type), built whole as it is read; but the ``list_key`` list yields LIST_START when
     it opens, then each entry, so that only one entry is held at a time."""
     headers = getattr(body, "headers", None)
-    filtered = FilteredBody(headers.get("Content-Type") if headers else None, _PLANS_API, body)
+    kind = headers.get("Content-Type") if headers else None
+    filtered = FilteredBody(kind, "The Published Plans API", body)
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
     building = name = ""
@@ -296,27 +259,32 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
             if prefix == building and event in ("end_map", "end_array"):
                 yield name, builder.value
                 builder = None
-    except ijson.JSONError as error:
+    except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
         words = error.args[0] if error.args else ""
         words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
         where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
-        raise UnexpectedResponseError(not_json(filtered, where)) from error
-    except InvalidOperation as error:
-        raise UnexpectedResponseError(_BEYOND_DECIMAL.format(_PLANS_API)) from error
+        raise _refused(filtered, error, where) from error
 
 
-def not_json(body: FilteredBody, detail: str) -> str:
-    """A body that is not JSON, in one wording for both APIs (``detail``: the decoder's words or
+def _refused(body: FilteredBody, error: Exception, detail: str) -> UnexpectedResponseError:
+    """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or
     the body's size); an HTML page is said to be one."""
     what, content_type = body.what, body.content_type
-    if page := html_page(content_type, body.head or b""):
-        return f"{what} answered with {page}. Nothing from it was used."
-    return (
-        f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
-        f"{detail}); nothing from it was used. If it persists, check any proxy in between, or "
-        "tell Aphex (hello@aphex.co)."
-    )
+    if isinstance(error, InvalidOperation):  # `json_float`
+        msg = (
+            f"{what} sent a number beyond what a decimal can hold (an exponent of 19 digits or "
+            "more); nothing from that body was used. Tell Aphex (hello@aphex.co)"
+        )
+    elif page := html_page(content_type, body.head or b""):
+        msg = f"{what} answered with {page}. Nothing from it was used."
+    else:
+        msg = (
+            f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
+            f"{detail}); nothing from it was used. If it persists, check any proxy in between, or "
+            "tell Aphex (hello@aphex.co)."
+        )
+    return UnexpectedResponseError(msg)
 
 
 # A decoded value in a message: JSON's words, never Python's (None, True, Decimal('1E+400')).
@@ -345,8 +313,8 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
 
 
 def readable(text: str, width: int = 60) -> str:
-    """Text (an id, a cursor, a value's JSON text) for a message: when longer than ``width``, its
-    start (never half an escape) and its length. Text off the wire goes through `written` first."""
+    """Text (an id, a cursor, a value's JSON text; off the wire, `as_written` first) for a message:
+    when longer than ``width``, its start (never half an escape) and its length."""
     if len(text) <= width:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])

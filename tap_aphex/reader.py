@@ -210,7 +210,7 @@ class Reader:
             self._say_deep(into.table, into.subject, path)
             return decoding.as_written(text)
         if not decoding.LONE_MARKED.search(text):
-            return decoding.as_read(text)  # only a U+FFFD the vendor sent
+            return as_read(text)  # only a U+FFFD the vendor sent
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
         path = _free_name(into, path, "lone surrogate")
@@ -223,7 +223,7 @@ class Reader:
             f"record, and the text as it came is kept under {_under(path)} (said once per run for "
             f"{field}).",
         )
-        return decoding.as_read(text)
+        return as_read(text)
 
     def _say_deep(self, table: t.Hashable, subject: str, path: str) -> None:
         field = _ANY_INDEX.sub("[]", path)
@@ -238,7 +238,7 @@ class Reader:
 def _words(steps: tuple[t.Any, ...]) -> str:
     """Keys and indexes as a path's words (``.task.successors[1]``), lone surrogates as U+FFFD."""
     words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
-    return decoding.as_read(words)
+    return as_read(words)
 
 
 _BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit
@@ -248,7 +248,7 @@ _ANY_INDEX = re.compile(r"\[\d+\]")
 def key_of(value: object) -> str | None:
     """``value`` as a record's key, or None: text that is not blank, as the vendor wrote it (with
     a lone surrogate it would be U+FFFD in the record, or no `startAfter`)."""
-    return decoding.as_sent(value) if isinstance(value, str) and value.strip() else None
+    return as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
 def _shortened(path: str) -> str:  # a long path (500 levels of ``[0]``): its start and its end
@@ -266,42 +266,49 @@ def _free_name(into: _Record, name: str, what: str) -> str:
     return name
 
 
+def marked(text: str) -> bool:
+    return not text.isascii() and decoding.REPLACEMENT in text
+
+
+def as_sent(text: str) -> str | None:
+    """``text`` as the vendor wrote it, or None when it holds a lone surrogate or stands for a
+    too-deep value (an id that could not be sent back)."""
+    if not marked(text):
+        return text
+    if text.startswith(decoding.DEEP) or decoding.LONE_MARKED.search(text):
+        return None
+    return text.replace(decoding.LITERAL, decoding.REPLACEMENT)
+
+
+def as_read(text: str) -> str:
+    """``text`` as a record holds it: U+FFFD for a lone surrogate, a vendor's U+FFFD as itself."""
+    return decoding.LONE_MARKED.sub(decoding.REPLACEMENT, text).replace(
+        decoding.LITERAL, decoding.REPLACEMENT
+    )
+
+
 def unmarked(
-    value: t.Any, text: t.Callable[[str, tuple[t.Any, ...], bool], str], skip: t.Container[str] = ()
+    value: t.Any,
+    text: t.Callable[[str, tuple[t.Any, ...], bool], str],
+    skip: t.Container[str] = (),
+    path: tuple[t.Any, ...] = (),
 ) -> t.Any:
     """A copy of ``value`` (a page is never changed) in which each marked string, key or value, is
     ``text(string, its path of keys and indexes, whether it is a key)``; top-level keys in ``skip``
-    are left as they are. Iterative: a value may nest `decoding.DEPTH_BOUND` levels."""
-    if value.__class__ is str:
-        return text(value, (), False) if decoding.marked(value) else value
-    if value.__class__ not in (dict, list):
+    are left as they are. Recursive: the decode policy bounds the depth (`DEPTH_BOUND`)."""
+    cls = value.__class__
+    if cls is str:
+        return text(value, path, False) if marked(value) else value
+    if cls is list:
+        return [unmarked(item, text, (), (*path, index)) for index, item in enumerate(value)]
+    if cls is not dict:
         return value
-    root = dict(value) if value.__class__ is dict else list(value)
-    pending: list[tuple[t.Any, tuple[t.Any, ...]]] = [(root, ())]
-    while pending:
-        container, path = pending.pop()
-        keys = []  # marked keys: renamed after the values, in place
-        items: t.Iterable[tuple[t.Any, t.Any]]
-        items = container.items() if container.__class__ is dict else enumerate(container)
-        for key, item in items:
-            if not path and key in skip:
-                continue
-            if key.__class__ is str and decoding.marked(key):
-                keys.append(key)
-            cls = item.__class__
-            if cls is str and decoding.marked(item):
-                container[key] = text(item, (*path, key), False)
-            elif cls is dict or cls is list:
-                container[key] = child = dict(item) if cls is dict else list(item)
-                pending.append((child, (*path, key)))
-        if keys:
-            renamed = {
-                (text(key, (*path, key), True) if key in keys else key): item
-                for key, item in container.items()
-            }
-            container.clear()
-            container.update(renamed)
-    return root
+    return {
+        (text(key, (*path, key), True) if marked(key) and key not in skip else key): (
+            item if key in skip else unmarked(item, text, (), (*path, key))
+        )
+        for key, item in value.items()
+    }
 
 
 def written(value: t.Any) -> t.Any:
