@@ -1,8 +1,6 @@
-"""One decode policy for both APIs (docs/data.md, "Decoding"): `FilteredBody` hands a decoder
-only JSON it can hold, a Data API page whole (`decoded_json`, msgspec) or a published-plans
-document as it streams in (`top_level_items`, ijson), with markers the reader reads. Then a decoded
-value in a message (`described`, `readable`).
-"""
+"""One decode policy for both APIs (docs/data.md, "Decoding"): `FilteredBody` hands msgspec (a Data
+API page, `decoded_json`) and ijson (a plans document, `top_level_items`) only JSON they can hold,
+marked for the reader. Then a decoded value in a message (`described`, `readable`)."""
 
 from __future__ import annotations
 
@@ -21,20 +19,17 @@ from tap_aphex.report import UnexpectedResponseError, html_page
 if t.TYPE_CHECKING:
     import requests
 
-#: A container deeper than this (the document's own object is level 1) becomes a string of its raw
-#: text after `DEEP`: no decoder sees the depth (ijson's prefixes grow with its square), nor does
-#: the SDK, whose walk of a record (`pop_deselected_record_properties`) ends the run past about 330.
-DEPTH_BOUND = 200
-#: An integer of this many digits or more gets ``.0``, to be read as a decimal: Python reads no int
-#: of more than 4,300 digits (640 at the least, `PYTHONINTMAXSTRDIGITS`); msgspec then refuses the
-#: page, and ijson's C backend crashes.
-LONG_INTEGER = 640
+#: A container past DEPTH_BOUND (the document's own object is level 1) becomes a string of its raw
+#: text after `DEEP`: no decoder sees the depth (ijson's prefixes grow with its square), nor the
+#: SDK, whose walk of a record (`pop_deselected_record_properties`) ends the run past about 330. An
+#: integer of LONG_INTEGER digits gets ``.0`` (a decimal): Python may read no longer int (at the
+#: least `PYTHONINTMAXSTRDIGITS`), so msgspec would refuse the page, ijson's C backend crash.
+DEPTH_BOUND, LONG_INTEGER = 200, 640
 REPLACEMENT = "\ufffd"
 #: Markers: U+FFFD and a private-use character (a U+FFFD the vendor sent is marked too, so that no
 #: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"
 LONE_MARKED = re.compile(LONE + "([0-9a-fA-F]{4})")
-_LITERAL_BYTES = LITERAL.encode()
 # One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
 # alone), a lone low (group 3), U+FFFD (group 4), or any other (consumed: `\\` keeps its parity).
 _ESCAPE = re.compile(
@@ -49,18 +44,13 @@ _IN_TOKEN = bytes(byte for byte in range(256) if byte not in b" \t\n\r,:[]{}")
 _OUTSIDE = re.compile(rb'[\[\]{}"]|(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])' % LONG_INTEGER)
 _INSIDE = re.compile(rb'["\\]')
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  # others: blank
-# The common pass measures the depth at C speed: all but quotes and brackets deleted, then the
-# strings (``""``, unless one holds a bracket).
+# The common pass measures the depth at C speed: all but quotes and brackets deleted, then strings.
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 _STRINGS = re.compile(rb'"[^"]*"')
 _DELTA = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
 _CONTROL = re.compile(rb"[\x00-\x1f]")
 #: Yielded when the list opens, so that an empty list is told from a missing one.
 LIST_START = object()
-
-
-class Marks:
-    made = 0  # markers put into bodies by this process: 0 (nearly always) lets the reader skip
 
 
 def as_written(text: str) -> str:
@@ -74,8 +64,8 @@ def _lone_marked(escape: re.Match[bytes]) -> bytes:
     hex_digits = lone_low if high is None else None if low_after else high
     if replacement is None and hex_digits is None:
         return escape[0]
-    Marks.made += 1
-    return LONE.encode() + hex_digits if hex_digits else _LITERAL_BYTES
+    FilteredBody.marks += 1
+    return LONE.encode() + hex_digits if hex_digits else LITERAL.encode()
 
 
 def _as_string_content(raw: bytes) -> bytes:
@@ -87,13 +77,13 @@ class FilteredBody:
     """One body through the decode policy, fed whole (`feed`) or read by ijson (`read`), keeping
     only what a chunk boundary needs: memory is bounded by a chunk (or one token or deep value)."""
 
-    def __init__(
-        self, content_type: str | None, what: str, body: t.IO[bytes] | None = None
-    ) -> None:
-        self._body, self.what, self.content_type = body, what, content_type
+    marks = 0  # markers put into bodies by this process: 0 (nearly always) lets the reader skip
+
+    def __init__(self, kind: str | None, what: str, body: t.IO[bytes] | None = None) -> None:
+        self._body, self.what, self.content_type = body, what, kind
         # Two different charsets can come back together ("latin-1, utf-8"): no codec has that
         # name, so the body is refused, not guessed at.
-        parameters = (part.partition("=") for part in (content_type or "").split(";")[1:])
+        parameters = (part.partition("=") for part in (kind or "").split(";")[1:])
         declared = (
             value.strip().strip("\"'")
             for name, _, value in parameters
@@ -105,7 +95,7 @@ class FilteredBody:
             "{}".encode(codec)  # a text encoding that can carry JSON (not base64, rot13, zlib)
         except (LookupError, UnicodeError):
             msg = (
-                f"{what} declared its body's charset as {charset!r} ({content_type}), which "
+                f"{what} declared its body's charset as {charset!r} ({kind}), which "
                 "this tap cannot read; nothing from it was used"
             )
             raise UnexpectedResponseError(msg) from None
@@ -139,8 +129,8 @@ class FilteredBody:
         if not self.head:
             self.head = data.lstrip()[:5]
         if b"\xef\xbf\xbd" in data:  # a U+FFFD the vendor sent: marked, as it is no marker
-            data = data.replace(b"\xef\xbf\xbd", _LITERAL_BYTES)
-            Marks.made += 1
+            data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())
+            FilteredBody.marks += 1
         exact = self.capturing  # inside a too-deep value, or (below) one may start here
         if not exact:  # the common pass: brackets outside strings, by C-level passes
             structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
@@ -177,38 +167,37 @@ class FilteredBody:
         out: list[bytes] = []
         last = 0  # the end of what `out` holds
         capture_from = 0 if self.capturing else -1
-        depth, in_string, at = self.depth, self.in_string, 0
-        while (token := (_INSIDE if in_string else _OUTSIDE).search(data, at)) is not None:
+        at = 0
+        while (token := (_INSIDE if self.in_string else _OUTSIDE).search(data, at)) is not None:
             start, at = token.span()  # one byte, or a long integer
             if at - start > 1:
                 if capture_from < 0:  # in a too-deep value it is text anyway
                     out += (data[last:at], b".0")
                     last = at
             elif data[start] == ord('"'):
-                in_string = not in_string
-            elif in_string:  # a backslash: its escape's next byte is no quote or backslash
+                self.in_string = not self.in_string
+            elif self.in_string:  # a backslash: its escape's next byte is no quote or backslash
                 at += 1
             elif data[start] in b"[{":
-                depth += 1
-                if depth == DEPTH_BOUND + 1 and capture_from < 0:
+                self.depth += 1
+                if self.depth == DEPTH_BOUND + 1 and capture_from < 0:
                     out += (data[last:start], b'"', DEEP.encode())
                     capture_from = last = start
-                    Marks.made += 1
+                    FilteredBody.marks += 1
             else:
-                if depth == DEPTH_BOUND + 1 and capture_from >= 0:
+                if self.depth == DEPTH_BOUND + 1 and capture_from >= 0:
                     out += (_as_string_content(data[capture_from:at]), b'"')
                     capture_from, last = -1, at
-                depth -= 1
+                self.depth -= 1
         out.append(_as_string_content(data[capture_from:]) if capture_from >= 0 else data[last:])
-        self.depth, self.in_string, self.capturing = depth, in_string, capture_from >= 0
+        self.capturing = capture_from >= 0
         return b"".join(out)
 
 
 def json_float(literal: str | Decimal) -> float | Decimal:
-    """A number with a fraction or an exponent (msgspec's text, ijson's Decimal) as a float, or
-    beyond a float's range (``1e400``: msgspec refuses the page, ijson the document) its exact
-    Decimal, which the writers write as that number; too small: 0.0, as in any decoder. An
-    exponent of 19 digits or more no decimal holds: `InvalidOperation`, a clear error."""
+    """A number with a fraction or an exponent (msgspec's text, ijson's Decimal) as a float; beyond
+    a float's range (``1e400``, which msgspec and ijson refuse) its exact Decimal; an exponent of 19
+    digits or more no decimal holds: `InvalidOperation`."""
     value = float(literal)
     return Decimal(literal) if math.isinf(value) else value
 
@@ -233,8 +222,7 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     """(key, value) for each top-level member of the JSON object in ``body`` (its ``headers`` give
     the Content-Type), built whole as it is read; but the ``list_key`` list yields LIST_START when
     it opens, then each entry, so that only one entry is held at a time."""
-    headers = getattr(body, "headers", None)
-    kind = headers.get("Content-Type") if headers else None
+    kind = (getattr(body, "headers", None) or {}).get("Content-Type")
     filtered = FilteredBody(kind, "The Published Plans API", body)
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None

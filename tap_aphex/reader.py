@@ -97,7 +97,7 @@ class Reader:
         """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
         ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
         into = _Record(subject, {}, id(fields), skip)
-        if decoding.Marks.made:  # nearly never: only once the decode policy has marked a value
+        if decoding.FilteredBody.marks:  # nearly never: only once the policy has marked a value
             raw = unmarked(raw, functools.partial(self._text, into), skip)
         typed = self._object(raw, fields, "", into)
         record = {name: typed.get(name) for name in fields}
@@ -192,7 +192,7 @@ class Reader:
     def whole(self, value: t.Any, subject: str, where: str) -> t.Any:
         """A value no schema types, as the vendor wrote it (`written`); a part nested past the
         bound is said as in a typed value."""
-        if not decoding.Marks.made:  # nearly always: nothing was marked
+        if not decoding.FilteredBody.marks:  # nearly always: nothing was marked
             return value
 
         def as_written(text: str, steps: tuple[t.Any, ...], key: bool) -> str:
