@@ -30,12 +30,11 @@ REPLACEMENT = "\ufffd"
 #: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"
 LONE_MARKED = re.compile(LONE + "([0-9a-fA-F]{4})")
-# One escape, from its backslash: a surrogate pair (group 1 + 2, kept), a lone high (group 1
-# alone), a lone low (group 3), U+FFFD (group 4), or any other (consumed: `\\` keeps its parity).
+# One escape, from its backslash: a surrogate pair (kept), a lone surrogate (group 1), U+FFFD
+# (group 2), or any other (consumed, so that `\\` keeps its parity).
 _ESCAPE = re.compile(
-    rb"\\(?:u(?i:(d[89ab][0-9a-f]{2})(\\ud[c-f][0-9a-f]{2})?|(d[c-f][0-9a-f]{2})|(fffd))|[\s\S])"
+    rb"\\(?:u(?i:d[89ab][\da-f]{2}\\ud[c-f][\da-f]{2}|(d[89a-f][\da-f]{2})|(fffd))|[\s\S])"
 )
-_MARKED_ESCAPES = (b"\\ud", b"\\uD", b"\\uf", b"\\uF")  # a surrogate's, or U+FFFD's
 # A chunk is cut only after a delimiter (whitespace or ``,:[]{}``), which no number, escape or
 # UTF-8 character holds: each pass below sees every one whole.
 _IN_TOKEN = bytes(byte for byte in range(256) if byte not in b" \t\n\r,:[]{}")
@@ -49,8 +48,8 @@ _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 _STRINGS = re.compile(rb'"[^"]*"')
 _DELTA = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
 _CONTROL = re.compile(rb"[\x00-\x1f]")
-#: Yielded when the list opens, so that an empty list is told from a missing one.
-LIST_START = object()
+_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([^;\"']*)", re.IGNORECASE)  # in a Content-Type
+LIST_START = object()  # `top_level_items`
 
 
 def as_written(text: str) -> str:
@@ -60,12 +59,11 @@ def as_written(text: str) -> str:
 
 def _lone_marked(escape: re.Match[bytes]) -> bytes:
     """The marker for a lone surrogate escape or U+FFFD's; a pair or any other escape as it is."""
-    high, low_after, lone_low, replacement = escape.groups()
-    hex_digits = lone_low if high is None else None if low_after else high
-    if replacement is None and hex_digits is None:
+    lone, replacement = escape.groups()
+    if lone is None and replacement is None:
         return escape[0]
     FilteredBody.marks += 1
-    return LONE.encode() + hex_digits if hex_digits else LITERAL.encode()
+    return LONE.encode() + lone if lone else LITERAL.encode()
 
 
 def _as_string_content(raw: bytes) -> bytes:
@@ -83,13 +81,8 @@ class FilteredBody:
         self._body, self.what, self.content_type = body, what, kind
         # Two different charsets can come back together ("latin-1, utf-8"): no codec has that
         # name, so the body is refused, not guessed at.
-        parameters = (part.partition("=") for part in (kind or "").split(";")[1:])
-        declared = (
-            value.strip().strip("\"'")
-            for name, _, value in parameters
-            if name.strip().lower() == "charset"
-        )
-        charset = ", ".join(dict.fromkeys(filter(None, declared))) or None
+        declared = dict.fromkeys(value.strip() for value in _CHARSET.findall(kind or ""))
+        charset = ", ".join(filter(None, declared)) or None
         try:
             codec = codecs.lookup(charset or "utf-8").name
             "{}".encode(codec)  # a text encoding that can carry JSON (not base64, rot13, zlib)
@@ -103,9 +96,8 @@ class FilteredBody:
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
         self._held = b""  # the last chunk's end, after its last delimiter
-        self.depth = 0
-        self.in_string = False
-        self.capturing = False  # inside a too-deep container: its text becomes a string
+        # Where the body is: `capturing`, inside a too-deep container (its text becomes a string).
+        self.depth, self.in_string, self.capturing = 0, False, False
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
         """The bytes to hand to the decoder for ``chunk`` (some may wait for the next one)."""
@@ -149,7 +141,7 @@ class FilteredBody:
                 self.in_string = in_string
         if exact:
             data = self._scan(data)
-        if b"\\" in data and any(escape in data for escape in _MARKED_ESCAPES):
+        if b"\\" in data and any(e in data for e in (b"\\ud", b"\\uD", b"\\uf", b"\\uF")):
             data = _ESCAPE.sub(_lone_marked, data)
         return data
 
@@ -221,7 +213,7 @@ def decoded_json(response: requests.Response, what: str = "The API") -> object:
 def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t.Any]]:
     """(key, value) for each top-level member of the JSON object in ``body`` (its ``headers`` give
     the Content-Type), built whole as it is read; but the ``list_key`` list yields LIST_START when
-    it opens, then each entry, so that only one entry is held at a time."""
+    it opens (an empty list is no missing one), then each entry: one entry is held at a time."""
     kind = (getattr(body, "headers", None) or {}).get("Content-Type")
     filtered = FilteredBody(kind, "The Published Plans API", body)
     entry = f"{list_key}.item"
@@ -231,22 +223,21 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
         for prefix, event, value in ijson.parse(filtered):
             if value.__class__ is Decimal:  # ijson's exact number: see `json_float`
                 value = json_float(value)
-            if builder is None:
-                if prefix == list_key:
-                    if event == "start_array":
-                        yield list_key, LIST_START
-                    continue
-                if prefix != entry and (not prefix or "." in prefix):
-                    continue  # the document's own object, or inside a member being skipped
+            if builder is not None:  # inside a member or an entry: built whole
+                builder.event(event, value)
+                if prefix == building and event in ("end_map", "end_array"):
+                    yield name, builder.value
+                    builder = None
+            elif prefix == list_key:
+                if event == "start_array":
+                    yield list_key, LIST_START
+            elif prefix == entry or (prefix and "." not in prefix):  # not the document's own object
                 name = list_key if prefix == entry else prefix
-                if event not in ("start_map", "start_array"):
-                    yield name, value  # a scalar member, or entry (not a version, still counted)
-                    continue
-                builder, building = ijson.ObjectBuilder(), prefix
-            builder.event(event, value)
-            if prefix == building and event in ("end_map", "end_array"):
-                yield name, builder.value
-                builder = None
+                if event in ("start_map", "start_array"):
+                    builder, building = ijson.ObjectBuilder(), prefix
+                    builder.event(event, value)
+                else:
+                    yield name, value  # a scalar member, or an entry (not a version, still counted)
     except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
         words = error.args[0] if error.args else ""
