@@ -20,26 +20,22 @@ if t.TYPE_CHECKING:
     import requests
 
 #: A container past DEPTH_BOUND (the document's own object is level 1) becomes a string of its raw
-#: text after `DEEP`: no decoder sees the depth (ijson's prefixes grow with its square), nor the
-#: SDK, whose walk of a record (`pop_deselected_record_properties`) ends the run past about 330. An
-#: integer of LONG_INTEGER digits gets ``.0`` (a decimal): Python may read no longer int (at the
-#: least `PYTHONINTMAXSTRDIGITS`), so msgspec would refuse the page, ijson's C backend crash.
+#: text after `DEEP`: ijson's prefixes grow with the square of the depth, and the SDK's record walk
+#: (`pop_deselected_record_properties`) ends the run past about 330. An integer of LONG_INTEGER
+#: digits gets ``.0``, read as a decimal: msgspec refuses a longer int, ijson's C backend crashes.
 DEPTH_BOUND, LONG_INTEGER = 200, 640
 REPLACEMENT = "\ufffd"
 #: Markers: U+FFFD and a private-use character (a U+FFFD the vendor sent is marked too, so that no
 #: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"
 LONE_MARKED = re.compile(LONE + "([0-9a-fA-F]{4})")
-# One escape, from its backslash: a surrogate pair (kept), a lone surrogate (group 1), U+FFFD
-# (group 2), or any other (consumed, so that `\\` keeps its parity).
-_ESCAPE = re.compile(
-    rb"\\(?:u(?i:d[89ab][\da-f]{2}\\ud[c-f][\da-f]{2}|(d[89a-f][\da-f]{2})|(fffd))|[\s\S])"
-)
+# One escape, from its backslash: a surrogate pair (kept: its low half's start is enough), a lone
+# surrogate (group 1), U+FFFD (group 2), or any other (consumed, so that `\\` keeps its parity).
+_ESCAPE = re.compile(rb"\\(?:u(?i:d[89ab][\da-f]{2}\\ud[c-f]|(d[89a-f][\da-f]{2})|(fffd))|[\s\S])")
 # A chunk is cut only after a delimiter (whitespace or ``,:[]{}``), which no number, escape or
 # UTF-8 character holds: each pass below sees every one whole.
 _IN_TOKEN = bytes(byte for byte in range(256) if byte not in b" \t\n\r,:[]{}")
-# The exact pass's tokens: outside strings, a bracket, a quote or a long integer (never part of a
-# number with a fraction or an exponent); inside, a quote or a backslash.
+# The exact pass's tokens outside strings and in (a long integer: never a fraction's or exponent's).
 _OUTSIDE = re.compile(rb'[\[\]{}"]|(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])' % LONG_INTEGER)
 _INSIDE = re.compile(rb'["\\]')
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  # others: blank
@@ -47,7 +43,6 @@ _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))  
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 _STRINGS = re.compile(rb'"[^"]*"')
 _DELTA = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
-_CONTROL = re.compile(rb"[\x00-\x1f]")
 _CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([^;\"']*)", re.IGNORECASE)  # in a Content-Type
 LIST_START = object()  # `top_level_items`
 
@@ -58,7 +53,6 @@ def as_written(text: str) -> str:
 
 
 def _lone_marked(escape: re.Match[bytes]) -> bytes:
-    """The marker for a lone surrogate escape or U+FFFD's; a pair or any other escape as it is."""
     lone, replacement = escape.groups()
     if lone is None and replacement is None:
         return escape[0]
@@ -68,7 +62,7 @@ def _lone_marked(escape: re.Match[bytes]) -> bytes:
 
 def _as_string_content(raw: bytes) -> bytes:
     text = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-    return _CONTROL.sub(lambda match: b"\\u%04x" % match[0][0], text)
+    return re.sub(rb"[\x00-\x1f]", lambda match: b"\\u%04x" % match[0][0], text)
 
 
 class FilteredBody:
@@ -96,8 +90,7 @@ class FilteredBody:
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
         self._held = b""  # the last chunk's end, after its last delimiter
-        # Where the body is: `capturing`, inside a too-deep container (its text becomes a string).
-        self.depth, self.in_string, self.capturing = 0, False, False
+        self.depth, self.in_string, self.capturing = 0, False, False  # capturing: a too-deep value
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
         """The bytes to hand to the decoder for ``chunk`` (some may wait for the next one)."""
@@ -118,8 +111,7 @@ class FilteredBody:
             return b""
         if self.head is None:  # the body's first bytes: a BOM is skipped
             data = data.removeprefix(codecs.BOM_UTF8)
-        if not self.head:
-            self.head = data.lstrip()[:5]
+        self.head = self.head or data.lstrip()[:5]
         if b"\xef\xbf\xbd" in data:  # a U+FFFD the vendor sent: marked, as it is no marker
             data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())
             FilteredBody.marks += 1
@@ -157,9 +149,8 @@ class FilteredBody:
     def _scan(self, data: bytes) -> bytes:
         """The exact pass, token by token, for data that goes too deep or has a long integer."""
         out: list[bytes] = []
-        last = 0  # the end of what `out` holds
+        last = at = 0  # `last`: the end of what `out` holds
         capture_from = 0 if self.capturing else -1
-        at = 0
         while (token := (_INSIDE if self.in_string else _OUTSIDE).search(data, at)) is not None:
             start, at = token.span()  # one byte, or a long integer
             if at - start > 1:
@@ -187,9 +178,8 @@ class FilteredBody:
 
 
 def json_float(literal: str | Decimal) -> float | Decimal:
-    """A number with a fraction or an exponent (msgspec's text, ijson's Decimal) as a float; beyond
-    a float's range (``1e400``, which msgspec and ijson refuse) its exact Decimal; an exponent of 19
-    digits or more no decimal holds: `InvalidOperation`."""
+    """A number with a fraction or an exponent as a float; beyond a float's range (``1e400``, which
+    msgspec and ijson refuse) its exact Decimal; past what a decimal holds: `InvalidOperation`."""
     value = float(literal)
     return Decimal(literal) if math.isinf(value) else value
 
