@@ -1,8 +1,7 @@
-"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced
-(docs/data.md, "Tolerant reader, strict writer"), by the typing table `fields_of` derives. A value
-that does not fit, or that the decode policy marked (`decoding`), is kept as it came under the
-record's ``undocumented`` by its vendor path, null in the typed field, said once per field per run.
-"""
+"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas (`fields_of`),
+never coerced (docs/data.md, "Tolerant reader, strict writer"). A value that does not fit, or that
+the decode policy marked, is kept as it came under the record's ``undocumented`` by its vendor
+path, null in the typed field, said once per field per run."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ import typing as t
 from dataclasses import dataclass
 
 from tap_aphex import decoding
+from tap_aphex.decoding import DEEP, LITERAL, LONE_MARKED, REPLACEMENT
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -21,6 +21,8 @@ if t.TYPE_CHECKING:
 
 Row = dict[str, t.Any]
 Raw = t.Mapping[str, t.Any]
+Steps = tuple[t.Any, ...]  # keys and indexes, from a record's top
+Marked = t.Callable[[str, Steps, bool], str]  # a marked string, its steps, whether it is a key
 
 # Kinds of documented values, read once from each field's JSON schema; also the words of warnings.
 STRING, NUMBER, INTEGER, BOOLEAN, DATETIME = "string", "number", "integer", "boolean", "epoch time"
@@ -195,33 +197,32 @@ class Reader:
         if not decoding.FilteredBody.marks:  # nearly always: nothing was marked
             return value
 
-        def as_written(text: str, steps: tuple[t.Any, ...], key: bool) -> str:
-            if not key and text.startswith(decoding.DEEP):
+        def as_written(text: str, steps: Steps, key: bool) -> str:
+            if not key and text.startswith(DEEP):
                 self._say_deep("whole", subject, where + _words(steps))
             return decoding.as_written(text)
 
         return unmarked(value, as_written)
 
-    def _text(self, into: _Record, text: str, steps: tuple[t.Any, ...], key: bool) -> str:
+    def _text(self, into: _Record, text: str, steps: Steps, key: bool) -> str:
         """A marked string of the record at ``steps`` as read, said once: U+FFFD for a lone
         surrogate (kept as it came under ``undocumented``), or a too-deep value's raw text."""
         path = _words(steps).removeprefix(".")  # a record's first step is a key
-        if not key and text.startswith(decoding.DEEP):
+        if not key and text.startswith(DEEP):
             self._say_deep(into.table, into.subject, path)
             return decoding.as_written(text)
-        if not decoding.LONE_MARKED.search(text):
+        if not LONE_MARKED.search(text):
             return as_read(text)  # only a U+FFFD the vendor sent
         where = _ANY_INDEX.sub("[]", path)
         shown, field = _shortened(path), _shortened(where)
         path = _free_name(into, path, "lone surrogate")
         into.undocumented[path] = decoding.as_written(text)
-        what = "the key" if key else "the value"
         self.warn_once(
             ("lone", into.table, where),
-            f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate "
-            f"({decoding.described(text, wire=True)}), which is no character: it is U+FFFD in the "
-            f"record, and the text as it came is kept under {_under(path)} (said once per run for "
-            f"{field}).",
+            f"{into.subject}: the {'key' if key else 'value'} {shown} holds a lone UTF-16 "
+            f"surrogate ({decoding.described(text, wire=True)}), which is no character: it is "
+            f"U+FFFD in the record, and the text as it came is kept under {_under(path)} (said "
+            f"once per run for {field}).",
         )
         return as_read(text)
 
@@ -235,7 +236,7 @@ class Reader:
         )
 
 
-def _words(steps: tuple[t.Any, ...]) -> str:
+def _words(steps: Steps) -> str:
     """Keys and indexes as a path's words (``.task.successors[1]``), lone surrogates as U+FFFD."""
     words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
     return as_read(words)
@@ -267,32 +268,23 @@ def _free_name(into: _Record, name: str, what: str) -> str:
 
 
 def marked(text: str) -> bool:
-    return not text.isascii() and decoding.REPLACEMENT in text
+    return not text.isascii() and REPLACEMENT in text
 
 
 def as_sent(text: str) -> str | None:
     """``text`` as the vendor wrote it, or None when it holds a lone surrogate or stands for a
     too-deep value (an id that could not be sent back)."""
-    if not marked(text):
-        return text
-    if text.startswith(decoding.DEEP) or decoding.LONE_MARKED.search(text):
+    if marked(text) and (text.startswith(DEEP) or LONE_MARKED.search(text)):
         return None
-    return text.replace(decoding.LITERAL, decoding.REPLACEMENT)
+    return text.replace(LITERAL, REPLACEMENT)
 
 
 def as_read(text: str) -> str:
     """``text`` as a record holds it: U+FFFD for a lone surrogate, a vendor's U+FFFD as itself."""
-    return decoding.LONE_MARKED.sub(decoding.REPLACEMENT, text).replace(
-        decoding.LITERAL, decoding.REPLACEMENT
-    )
+    return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
 
 
-def unmarked(
-    value: t.Any,
-    text: t.Callable[[str, tuple[t.Any, ...], bool], str],
-    skip: t.Container[str] = (),
-    path: tuple[t.Any, ...] = (),
-) -> t.Any:
+def unmarked(value: t.Any, text: Marked, skip: t.Container[str] = (), path: Steps = ()) -> t.Any:
     """A copy of ``value`` (a page is never changed) in which each marked string, key or value, is
     ``text(string, its path of keys and indexes, whether it is a key)``; top-level keys in ``skip``
     are left as they are. Recursive: the decode policy bounds the depth (`DEPTH_BOUND`)."""
