@@ -1,7 +1,6 @@
-"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas (`fields_of`),
-never coerced (docs/data.md, "Tolerant reader, strict writer"). A value that does not fit, or that
-the decode policy marked, is kept as it came under the record's ``undocumented`` by its vendor
-path, null in the typed field, said once per field per run."""
+"""The one tolerant reader of both APIs (docs/data.md, "Tolerant reader, strict writer"): vendor
+JSON typed by the streams' schemas (`fields_of`), never coerced; a misfit or a marked value kept as
+it came under ``undocumented`` by its path, null in its field, said once per field per run."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import typing as t
 from dataclasses import dataclass
 
 from tap_aphex import decoding
-from tap_aphex.decoding import DEEP, LITERAL, LONE_MARKED, REPLACEMENT
+from tap_aphex.decoding import DEEP, DEPTH_BOUND, LITERAL, LONE_MARKED, REPLACEMENT
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -58,9 +57,8 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
     kind = kinds[0] if len(kinds) == 1 else "several"  # documented: one type, maybe nullable
     if kind == "string":
         return Field(DATETIME if schema.get("format") == "date-time" else STRING, where)
-    simple = {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}
-    if kind in simple:
-        return Field(simple[kind], where)
+    if simple := {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}.get(kind):
+        return Field(simple, where)
     if kind == "array":
         item = _field(schema["items"], f"{where}[]")
         if item.kind == STRING:
@@ -79,12 +77,10 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
     raise TypeError(msg)
 
 
-class _Record(t.NamedTuple):
-    """The record being read; `table`: its typing table's id ("the same field" is per table)."""
-
+class _Record(t.NamedTuple):  # the record being read
     subject: str
     undocumented: Row
-    table: int
+    table: int  # its typing table's id: "the same field" is per table
     skip: t.Container[str]
 
 
@@ -137,11 +133,7 @@ class Reader:
                 or (cls is bool and kind is BOOLEAN)
             ):
                 out[key] = value
-            elif (
-                kind is DATETIME
-                and (cls is int or cls is float)
-                and (text := epoch_to_rfc3339(value))
-            ):
+            elif kind is DATETIME and cls in (int, float) and (text := epoch_to_rfc3339(value)):
                 out[key] = text
             else:
                 out[key] = self._value(value, field, f"{path}{key}", into)
@@ -192,8 +184,7 @@ class Reader:
         )
 
     def whole(self, value: t.Any, subject: str, where: str) -> t.Any:
-        """A value no schema types, as the vendor wrote it (`written`); a part nested past the
-        bound is said as in a typed value."""
+        """A value no schema types, as the vendor wrote it (`as_written`); too-deep parts said."""
         if not decoding.FilteredBody.marks:  # nearly always: nothing was marked
             return value
 
@@ -214,15 +205,14 @@ class Reader:
         if not LONE_MARKED.search(text):
             return as_read(text)  # only a U+FFFD the vendor sent
         where = _ANY_INDEX.sub("[]", path)
-        shown, field = _shortened(path), _shortened(where)
-        path = _free_name(into, path, "lone surrogate")
-        into.undocumented[path] = decoding.as_written(text)
+        kept = _free_name(into, path, "lone surrogate")
+        into.undocumented[kept] = decoding.as_written(text)
         self.warn_once(
             ("lone", into.table, where),
-            f"{into.subject}: the {'key' if key else 'value'} {shown} holds a lone UTF-16 "
-            f"surrogate ({decoding.described(text, wire=True)}), which is no character: it is "
-            f"U+FFFD in the record, and the text as it came is kept under {_under(path)} (said "
-            f"once per run for {field}).",
+            f"{into.subject}: the {'key' if key else 'value'} {_shortened(path)} holds a lone "
+            f"UTF-16 surrogate ({decoding.described(text, wire=True)}), which is no character: it "
+            f"is U+FFFD in the record, and the text as it came is kept under {_under(kept)} (said "
+            f"once per run for {_shortened(where)}).",
         )
         return as_read(text)
 
@@ -230,16 +220,14 @@ class Reader:
         field = _ANY_INDEX.sub("[]", path)
         self.warn_once(
             ("deep", table, field),
-            f"{subject}: {_shortened(path)} is nested deeper than {decoding.DEPTH_BOUND} levels; "
-            f"it is kept as its raw JSON text, a string (said once per run for "
-            f"{_shortened(field)}).",
+            f"{subject}: {_shortened(path)} is nested deeper than {DEPTH_BOUND} levels; it "
+            f"is kept as its raw JSON text, a string (said once per run for {_shortened(field)}).",
         )
 
 
 def _words(steps: Steps) -> str:
     """Keys and indexes as a path's words (``.task.successors[1]``), lone surrogates as U+FFFD."""
-    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
-    return as_read(words)
+    return as_read("".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps))
 
 
 _BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit
@@ -285,9 +273,8 @@ def as_read(text: str) -> str:
 
 
 def unmarked(value: t.Any, text: Marked, skip: t.Container[str] = (), path: Steps = ()) -> t.Any:
-    """A copy of ``value`` (a page is never changed) in which each marked string, key or value, is
-    ``text(string, its path of keys and indexes, whether it is a key)``; top-level keys in ``skip``
-    are left as they are. Recursive: the decode policy bounds the depth (`DEPTH_BOUND`)."""
+    """A copy of ``value`` (a page is never changed), each marked string, key or value, as ``text``
+    says; top-level keys in ``skip`` left as they are. The decode policy bounds the recursion."""
     cls = value.__class__
     if cls is str:
         return text(value, path, False) if marked(value) else value
@@ -301,8 +288,3 @@ def unmarked(value: t.Any, text: Marked, skip: t.Container[str] = (), path: Step
         )
         for key, item in value.items()
     }
-
-
-def written(value: t.Any) -> t.Any:
-    """``value`` (copied if marked) as the vendor wrote it (`decoding.as_written`)."""
-    return unmarked(value, lambda text, _steps, _key: decoding.as_written(text))
