@@ -133,8 +133,8 @@ class Reader:
                 or (cls is bool and kind is BOOLEAN)
             ):
                 out[key] = value
-            elif kind is DATETIME and cls in (int, float) and (text := epoch_to_rfc3339(value)):
-                out[key] = text
+            elif kind is DATETIME and (cls is int or cls is float):
+                out[key] = epoch_to_rfc3339(value) or self._value(value, field, path + key, into)
             else:
                 out[key] = self._value(value, field, f"{path}{key}", into)
         return out
