@@ -1,12 +1,6 @@
-"""The one tolerant reader of both APIs: vendor JSON typed by the streams' schemas, never coerced
-(docs/data.md, "Tolerant reader, strict writer").
-
-`fields_of` turns a stream's schema (`schemas.py`) into the typing table `Reader.record` walks, one
-rule per JSON type for every stream. A value that does not fit is kept as it came under the
-record's ``undocumented``, by its vendor path (``task.statuses[1].createdAt``), null in the typed
-field, with one WARNING per field per run; so is what the decode policy marked (`decoding`: lone
-surrogates, too-deep values), keys included.
-"""
+"""The one tolerant reader of both APIs (docs/data.md, "Tolerant reader, strict writer"): vendor
+JSON typed by the streams' schemas (`fields_of`), never coerced; a misfit or a marked value kept as
+it came under ``undocumented`` by its path, null in its field, said once per field per run."""
 
 from __future__ import annotations
 
@@ -18,6 +12,7 @@ import typing as t
 from dataclasses import dataclass
 
 from tap_aphex import decoding
+from tap_aphex.decoding import DEEP, DEPTH_BOUND, LITERAL, LONE_MARKED, REPLACEMENT
 from tap_aphex.schemas import epoch_to_rfc3339
 
 if t.TYPE_CHECKING:
@@ -25,6 +20,8 @@ if t.TYPE_CHECKING:
 
 Row = dict[str, t.Any]
 Raw = t.Mapping[str, t.Any]
+Steps = tuple[t.Any, ...]  # keys and indexes, from a record's top
+Marked = t.Callable[[str, Steps, bool], str]  # a marked string, its steps, whether it is a key
 
 # Kinds of documented values, read once from each field's JSON schema; also the words of warnings.
 STRING, NUMBER, INTEGER, BOOLEAN, DATETIME = "string", "number", "integer", "boolean", "epoch time"
@@ -60,9 +57,8 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
     kind = kinds[0] if len(kinds) == 1 else "several"  # documented: one type, maybe nullable
     if kind == "string":
         return Field(DATETIME if schema.get("format") == "date-time" else STRING, where)
-    simple = {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}
-    if kind in simple:
-        return Field(simple[kind], where)
+    if simple := {"number": NUMBER, "integer": INTEGER, "boolean": BOOLEAN}.get(kind):
+        return Field(simple, where)
     if kind == "array":
         item = _field(schema["items"], f"{where}[]")
         if item.kind == STRING:
@@ -81,13 +77,10 @@ def _field(schema: t.Mapping[str, t.Any], where: str) -> Field:
     raise TypeError(msg)
 
 
-class _Record(t.NamedTuple):
-    """The record being read; `table` is its typing table's id ("the same field" is per table),
-    `skip` its top-level keys that are the caller's."""
-
+class _Record(t.NamedTuple):  # the record being read
     subject: str
     undocumented: Row
-    table: int
+    table: int  # its typing table's id: "the same field" is per table
     skip: t.Container[str]
 
 
@@ -102,8 +95,8 @@ class Reader:
         """``raw`` as a record: every documented field (null when absent), then ``undocumented``;
         ``subject`` names it in warnings, keys in ``skip`` are the caller's and left out."""
         into = _Record(subject, {}, id(fields), skip)
-        if decoding.marks_made():  # nearly never: only once the decode policy has marked a value
-            raw = decoding.unmarked(raw, functools.partial(self._text, into), skip)
+        if decoding.FilteredBody.marks:  # nearly never: only once the policy has marked a value
+            raw = unmarked(raw, functools.partial(self._text, into), skip)
         typed = self._object(raw, fields, "", into)
         record = {name: typed.get(name) for name in fields}
         record[UNDOCUMENTED] = into.undocumented or None
@@ -140,12 +133,8 @@ class Reader:
                 or (cls is bool and kind is BOOLEAN)
             ):
                 out[key] = value
-            elif (
-                kind is DATETIME
-                and (cls is int or cls is float)
-                and (text := epoch_to_rfc3339(value))
-            ):
-                out[key] = text
+            elif kind is DATETIME and (cls is int or cls is float):
+                out[key] = epoch_to_rfc3339(value) or self._value(value, field, path + key, into)
             else:
                 out[key] = self._value(value, field, f"{path}{key}", into)
         return out
@@ -195,56 +184,50 @@ class Reader:
         )
 
     def whole(self, value: t.Any, subject: str, where: str) -> t.Any:
-        """A value no schema types, kept as the vendor wrote it (`decoding.written`: a lone
-        surrogate as its escape); a part nested past the bound is said as in a typed value."""
-        if not decoding.marks_made():  # nearly always: nothing was marked
+        """A value no schema types, as the vendor wrote it (`as_written`); too-deep parts said."""
+        if not decoding.FilteredBody.marks:  # nearly always: nothing was marked
             return value
 
-        def as_written(text: str, steps: tuple[t.Any, ...], key: bool) -> str:
-            if not key and text.startswith(decoding.DEEP):
+        def as_written(text: str, steps: Steps, key: bool) -> str:
+            if not key and text.startswith(DEEP):
                 self._say_deep("whole", subject, where + _words(steps))
-            return str(decoding.written(text))
+            return decoding.as_written(text)
 
-        return decoding.unmarked(value, as_written)
+        return unmarked(value, as_written)
 
-    def _text(self, into: _Record, text: str, steps: tuple[t.Any, ...], key: bool) -> str:
-        """A marked string of the record at ``steps`` (keys and indexes) as read, said once: U+FFFD
-        for a lone surrogate, kept as it came under ``undocumented``, or a too-deep value's raw
-        text."""
+    def _text(self, into: _Record, text: str, steps: Steps, key: bool) -> str:
+        """A marked string of the record at ``steps`` as read, said once: U+FFFD for a lone
+        surrogate (kept as it came under ``undocumented``), or a too-deep value's raw text."""
         path = _words(steps).removeprefix(".")  # a record's first step is a key
-        if not key and text.startswith(decoding.DEEP):
+        if not key and text.startswith(DEEP):
             self._say_deep(into.table, into.subject, path)
-            return str(decoding.written(text))
-        if not decoding.LONE_MARKED.search(text):
-            return decoding.as_read(text)  # only a U+FFFD the vendor sent
+            return decoding.as_written(text)
+        if not LONE_MARKED.search(text):
+            return as_read(text)  # only a U+FFFD the vendor sent
         where = _ANY_INDEX.sub("[]", path)
-        shown, field = _shortened(path), _shortened(where)
-        path = _free_name(into, path, "lone surrogate")
-        into.undocumented[path] = decoding.written(text)
-        what = "the key" if key else "the value"
+        kept = _free_name(into, path, "lone surrogate")
+        into.undocumented[kept] = decoding.as_written(text)
         self.warn_once(
             ("lone", into.table, where),
-            f"{into.subject}: {what} {shown} holds a lone UTF-16 surrogate "
-            f"({decoding.described(text, wire=True)}), which is no character: it is U+FFFD in the "
-            f"record, and the text as it came is kept under {_under(path)} (said once per run for "
-            f"{field}).",
+            f"{into.subject}: the {'key' if key else 'value'} {_shortened(path)} holds a lone "
+            f"UTF-16 surrogate ({decoding.described(text, wire=True)}), which is no character: it "
+            f"is U+FFFD in the record, and the text as it came is kept under {_under(kept)} (said "
+            f"once per run for {_shortened(where)}).",
         )
-        return decoding.as_read(text)
+        return as_read(text)
 
     def _say_deep(self, table: t.Hashable, subject: str, path: str) -> None:
         field = _ANY_INDEX.sub("[]", path)
         self.warn_once(
             ("deep", table, field),
-            f"{subject}: {_shortened(path)} is nested deeper than {decoding.DEPTH_BOUND} levels; "
-            f"it is kept as its raw JSON text, a string (said once per run for "
-            f"{_shortened(field)}).",
+            f"{subject}: {_shortened(path)} is nested deeper than {DEPTH_BOUND} levels; it "
+            f"is kept as its raw JSON text, a string (said once per run for {_shortened(field)}).",
         )
 
 
-def _words(steps: tuple[t.Any, ...]) -> str:
+def _words(steps: Steps) -> str:
     """Keys and indexes as a path's words (``.task.successors[1]``), lone surrogates as U+FFFD."""
-    words = "".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps)
-    return decoding.as_read(words)
+    return as_read("".join(f"[{step}]" if step.__class__ is int else f".{step}" for step in steps))
 
 
 _BIGINT = 2**63  # an integer field takes what a warehouse's BIGINT holds; a larger one: a misfit
@@ -252,25 +235,56 @@ _ANY_INDEX = re.compile(r"\[\d+\]")
 
 
 def key_of(value: object) -> str | None:
-    """``value`` as a record's key (an event's, a version's, a row's), or None: text that is not
-    blank, as the vendor wrote it (with a lone surrogate it would be U+FFFD in the record, or no
-    `startAfter`)."""
-    return decoding.as_sent(value) if isinstance(value, str) and value.strip() else None
+    """``value`` as a record's key, or None: text that is not blank, as the vendor wrote it (with
+    a lone surrogate it would be U+FFFD in the record, or no `startAfter`)."""
+    return as_sent(value) if isinstance(value, str) and value.strip() else None
 
 
-def _shortened(path: str) -> str:
-    """A path for a message: a long one (500 levels of ``[0]``) by its start and its end."""
+def _shortened(path: str) -> str:  # a long path (500 levels of ``[0]``): its start and its end
     return path if len(path) <= 120 else f"{path[:60]}…{path[-60:]}"
 
 
 def _under(name: str) -> str:
-    """Where a message says a value is kept: ``undocumented["task.name"]``, its key as JSON."""
     return f"undocumented[{_shortened(json.dumps(name, ensure_ascii=False))}]"
 
 
 def _free_name(into: _Record, name: str, what: str) -> str:
-    """``name``, followed by what it is while `undocumented` holds it (a misfit's path and an
-    unknown key can be the same text)."""
+    """``name``, then what it is while taken (a misfit's path and an unknown key can be alike)."""
     while name in into.undocumented:
         name = f"{name} ({what})"
     return name
+
+
+def marked(text: str) -> bool:
+    return not text.isascii() and REPLACEMENT in text
+
+
+def as_sent(text: str) -> str | None:
+    """``text`` as the vendor wrote it, or None when it holds a lone surrogate or stands for a
+    too-deep value (an id that could not be sent back)."""
+    if marked(text) and (text.startswith(DEEP) or LONE_MARKED.search(text)):
+        return None
+    return text.replace(LITERAL, REPLACEMENT)
+
+
+def as_read(text: str) -> str:
+    """``text`` as a record holds it: U+FFFD for a lone surrogate, a vendor's U+FFFD as itself."""
+    return LONE_MARKED.sub(REPLACEMENT, text).replace(LITERAL, REPLACEMENT)
+
+
+def unmarked(value: t.Any, text: Marked, skip: t.Container[str] = (), path: Steps = ()) -> t.Any:
+    """A copy of ``value`` (a page is never changed), each marked string, key or value, as ``text``
+    says; top-level keys in ``skip`` left as they are. The decode policy bounds the recursion."""
+    cls = value.__class__
+    if cls is str:
+        return text(value, path, False) if marked(value) else value
+    if cls is list:
+        return [unmarked(item, text, (), (*path, index)) for index, item in enumerate(value)]
+    if cls is not dict:
+        return value
+    return {
+        (text(key, (*path, key), True) if marked(key) and key not in skip else key): (
+            item if key in skip else unmarked(item, text, (), (*path, key))
+        )
+        for key, item in value.items()
+    }

@@ -1,9 +1,7 @@
-"""JSON schemas of every stream, typed from the vendor's documents.
-
-These are the one home of each stream's field names and types: the reader (`reader.fields_of`)
-derives its typing tables from them, so a field added here is read and typed with no other change.
-Objects allow additional properties so that fields the documents do not name are kept as they came.
-Below them, the one way a vendor time (epoch seconds or milliseconds) becomes a `date-time`.
+"""JSON schemas of every stream, typed from the vendor's documents: the one home of each field's
+name and type (the reader derives its typing tables by `reader.fields_of`, so a field added here is
+read and typed with no other change); objects allow additional properties, so that fields the
+documents do not name are kept as they came. Then the one way a vendor time becomes a `date-time`.
 """
 
 from __future__ import annotations
@@ -15,12 +13,10 @@ from singer_sdk import typing as th
 
 
 def _open_object(values: type[th.JSONTypeHelper[t.Any]] | None = None) -> th.CustomType:
-    """An object whose keys are data (resource names, undocumented fields), not a fixed set.
-
-    Declared without `properties`: the SDK's schema flattening keeps such an object whole, as one
-    column of JSON text, whereas an empty `properties` makes it drop the column from the SCHEMA
-    while the records still carry it (which a flat-file target refuses).
-    """
+    """An object whose keys are data (resource names, undocumented fields), not a fixed set; without
+    `properties`, as the SDK's flattening keeps it whole (one column of JSON text), where an empty
+    `properties` drops the column from the SCHEMA while records carry it (a flat-file target
+    refuses that)."""
     additional: object = True if values is None else values.type_dict
     return th.CustomType({"type": ["object"], "additionalProperties": additional})
 
@@ -250,10 +246,8 @@ _NO_TIME = 10**15  # past either bound in seconds or in milliseconds
 
 def epoch_to_rfc3339(value: float) -> str | None:
     """``value`` (epoch seconds or milliseconds) as ``2021-03-01T08:36:07.389Z``; None if no time.
-
     In integer microseconds, so the arithmetic is exact (a float division can land 1 ms off); a
-    fraction of a millisecond (a float can carry one) is kept, as three more digits.
-    """
+    fraction of a millisecond (a float can carry one) is kept, as three more digits."""
     if not -_NO_TIME < value < _NO_TIME:  # first: also infinity, NaN, a 10^1000 Decimal
         return None
     micros = round(value * (1_000_000 if -SECONDS_BELOW < value < SECONDS_BELOW else 1000))

@@ -18,8 +18,8 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.decoding import as_sent, decoded_json, described, readable
-from tap_aphex.reader import Reader, Row, fields_of, key_of
+from tap_aphex.decoding import decoded_json, described, readable
+from tap_aphex.reader import Reader, Row, as_sent, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.log_position import KEPT, asked
