@@ -77,6 +77,20 @@ _Stream = t.TypedDict(
     total=False,
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
+_JSON_WORDS = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}
+
+
+def _shape_words(error: msgspec.ValidationError) -> str:
+    """msgspec's words on a shape in JSON's, never Python's (`str`): where, then what is wrong."""
+    what, _, where = str(error).partition(" - at `$")
+    place = f"`{where.rstrip('`').lstrip('.')}`" if where else "it"
+    if match := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", what):
+        expected, got = (
+            _JSON_WORDS.get(name, f"an {name}" if name[0] in "aeiou" else name)
+            for name in match.groups()
+        )
+        return f"{place} must be {expected}, not {got}"
+    return f"{place}: {what.removeprefix('Object ')}"  # e.g. missing required field `tap_stream_id`
 
 
 def check_state_shape(
@@ -113,7 +127,7 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
         try:
             partitions = msgspec.convert(bookmark, _Bookmark).get("partitions", [])
         except msgspec.ValidationError as error:
-            return f"the bookmark of `{stream}` cannot be used: {error}"
+            return f"in the bookmark of `{stream}`, {_shape_words(error)}"
         # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
         contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
         if "null" in contexts or len(contexts) < len(partitions):
@@ -131,7 +145,7 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
     except msgspec.ValidationError as error:
-        problem = str(error)
+        problem = _shape_words(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
         problem = f"it cannot be read ({type(error).__name__})"
     else:

@@ -365,12 +365,12 @@ def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
 
 CATALOGS_AND_STATES = [
     ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
-    ("--catalog", {"streams": [5]}, "Expected `object`, got `int` - at `$.streams[0]`."),
-    ("--catalog", {"streams": [{}]}, "missing required field `tap_stream_id` - at `$.streams[0]`"),
+    ("--catalog", {"streams": [5]}, "`streams[0]` must be an object, not a number."),
+    ("--catalog", {"streams": [{}]}, "`streams[0]`: missing required field `tap_stream_id`"),
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "metadata": 5}]},
-        "Expected `array`, got `int` - at `$.streams[0].metadata`",
+        "`streams[0].metadata` must be an array, not a number",
     ),
     # A selection that is not a JSON boolean: the SDK would take the string "false" as selected.
     (
@@ -383,7 +383,7 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "Expected `bool`, got `str` - at `$.streams[0].metadata[0].metadata.selected`",
+        "`streams[0].metadata[0].metadata.selected` must be true or false, not a string",
     ),
     (
         "--catalog",
@@ -401,19 +401,19 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "Expected `bool`, got `int` - at `$.streams[0].metadata[1].metadata.selected-by-default`",
+        "`streams[0].metadata[1].metadata.selected-by-default` must be true or false, not a number",
     ),
     (
         "--state",
         {"bookmarks": {"published_plans": {"partitions": "x"}}},
-        "The state file {path} cannot be used (the bookmark of `published_plans` cannot be used: "
-        "Expected `array`, got `str` - at `$.partitions`)",
+        "The state file {path} cannot be used (in the bookmark of `published_plans`, `partitions` "
+        "must be an array, not a string)",
     ),
     (
         "--state",
         {"bookmarks": {"published_plans": {"partitions": [{"context": 5}]}}},
-        "the bookmark of `published_plans` cannot be used: Expected `object`, got `int` - at "
-        "`$.partitions[0].context`",
+        "in the bookmark of `published_plans`, `partitions[0].context` must be an object, not a "
+        "number",
     ),
     (  # a partition without its context: the SDK reads every partition's
         "--state",
