@@ -20,9 +20,7 @@ from tap_aphex.report import (
     AphexError,
     AuthenticationError,
     ConfigError,
-    RedirectRefusedError,
     ResponseTooSlow,
-    RetryBudgetExceededError,
     ServiceUnavailableError,
     UnexpectedResponseError,
     network_failure,
@@ -67,14 +65,14 @@ class IncrementalOnly(Stream):
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
-    # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
-    # default list held 429, 0.55's is empty (it retries 429 in its own validate_response).
+    # 429 is retried (honouring Retry-After), whatever the SDK's default: 0.54's held 429, 0.55's
+    # is empty (it retries 429 in its own validate_response).
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: The statuses by which this stream's API refuses its key or token, and what to tell the
-    #: user then (``{status}`` filled in); empty: worded like any other 4xx.
+    #: The statuses by which the API refuses its key or token, and the words for it (``{status}``
+    #: filled in; empty: worded like any other 4xx).
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
     refused_words = ""
-    #: What a 403 most likely means for this stream's API (a 404: `not_found_advice`).
+    #: What a 403 most likely means for this API (a 404 that never answered: `not_found_advice`).
     forbidden_advice = "Check that the key or token may read this API."
     #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
@@ -92,7 +90,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @property
     def not_found_advice(self) -> str:
-        """What a 404 to a URL that never answered most likely means."""
         return "Check the URL in the settings."
 
     def answered_before(self, response: requests.Response) -> bool:
@@ -100,7 +97,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response.url.partition("?")[0] in self._answered
 
     def not_found_again_advice(self) -> str:
-        """What a 404 from a URL that answered before means, and what is kept (per API)."""
         return (
             "The same URL answered earlier in this run, so the URL setting is right: the API (or "
             "a proxy in between) failed. The state keeps only what was delivered; the next run "
@@ -109,31 +105,28 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
         try:
-            self._refuse_failed(response)
+            if status in self.refused_statuses and self.refused_words:
+                raise AuthenticationError(self.refused_words.format(status=status))
+            if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
+                raise ServiceUnavailableError(self.response_error_message(response), response)
+            if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                super().validate_response(response)  # the SDK's RetriableAPIError: retried
+            elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
+                raise UnexpectedResponseError(
+                    f"{self.response_error_message(response)} {self.not_found_again_advice()}"
+                )
+            elif status >= HTTPStatus.BAD_REQUEST:
+                advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+                error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL's
+                raise error(f"{self.response_error_message(response)} {advice}".rstrip())
+            elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
+                advice = "No Aphex API documents that answer."
+                raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
         except Exception:
             response.close()  # a streamed answer's connection: its message has read what it quotes
             raise
-
-    def _refuse_failed(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status in self.refused_statuses and self.refused_words:
-            raise AuthenticationError(self.refused_words.format(status=status))
-        if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
-            raise ServiceUnavailableError(self.response_error_message(response), response)
-        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            super().validate_response(response)  # the SDK's RetriableAPIError: retried
-        elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
-            raise UnexpectedResponseError(
-                f"{self.response_error_message(response)} {self.not_found_again_advice()}"
-            )
-        elif status >= HTTPStatus.BAD_REQUEST:
-            advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-            error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL setting
-            raise error(f"{self.response_error_message(response)} {advice}".rstrip())
-        elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (304, no Location)
-            msg = f"{self.response_error_message(response)} No Aphex API documents that answer."
-            raise UnexpectedResponseError(msg)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -152,25 +145,23 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             self._sessions.append(session)
         return session
 
-    def close_sessions(self) -> None:
-        """The run has ended: close the connections this stream opened (the SDK never does)."""
+    def close_sessions(self) -> None:  # the SDK never closes them
         for session in self._sessions:
             session.close()
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
-        """Bound the whole response by `request_timeout` from when it was sent: requests' own
-        timeout bounds each socket read, so a body that trickles in would never time out. A
-        redirect is refused here, before requests reads its `Location` (it fails on one that is
-        not UTF-8, even with redirects off). A 2xx status line proves the URL, whatever the body
-        does next (`answered_before`)."""
+        """Bound the whole response by `request_timeout` from when it was sent (requests' own
+        bounds each socket read: a body that trickles in would never time out). A redirect is
+        refused before requests reads its `Location` (it fails on one not UTF-8, even with
+        redirects off)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
-            raise RedirectRefusedError(
+            raise AphexError(  # a redirect would carry the credentials elsewhere
                 f"the API redirected (HTTP {response.status_code}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
-        if response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # its status line is enough
+        if response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # proves the URL, whatever follows
             self._answered.add(response.url.partition("?")[0])
         left = self.timeout - response.elapsed.total_seconds()
         late = (
@@ -181,7 +172,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response
 
     def first_error(self, context: Context | None) -> Exception | None:
-        """Read the first response only (one request, for a connection check): its error, if any."""
+        """The error of the first request only (a connection check), if any."""
         records = iter(self.request_records(context))
         try:
             next(records, None)
@@ -192,7 +183,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return None
 
     def report_failure(self, what: str, error: Exception) -> None:
-        """A failure that ends this stream (or project) but lets the rest of the run land."""
         self.report.failed(what, error, self.logger)
 
     @property
@@ -228,7 +218,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
-            raise RetryBudgetExceededError(
+            raise AphexError(
                 f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, more "
                 f"than the {self.retry_left:.0f} s left of `retry_budget_seconds` (one for the "
                 "stream's whole run, every project's retries included): gave up."
@@ -245,8 +235,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     def backoff_max_tries(self) -> int:
         return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 1  # the budget may end it first
 
-    def retried_part(self, context: Context | None) -> str:
-        """What a retry's WARNING names: the stream (a project's, for published plans)."""
+    def retried_part(self, context: Context | None) -> str:  # what a retry's WARNING names
         return self.name
 
     @override
@@ -276,15 +265,14 @@ class BodyWithDeadline:
     def __setattr__(self, name: str, value: object) -> None:
         setattr(self._raw, name, value)  # e.g. `decode_content`, set by readers of the raw body
 
-    def stream(
+    def stream(  # what requests' `iter_content` reads
         self, amt: int | None = CHUNK, decode_content: bool | None = None
     ) -> Iterator[bytes]:
-        """What requests' `iter_content` reads: chunks as they come, until the body ends."""
         while data := self.read1(amt or CHUNK, decode_content):
             yield data
 
     def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-        """File-like reads (ijson's): up to ``amt`` bytes, fewer only at the end; all if None."""
+        # File-like reads (ijson's): up to ``amt`` bytes, fewer only at the end; all if None.
         if amt is not None:
             return self.read1(amt, decode_content)
         return b"".join(iter(lambda: self.read1(CHUNK, decode_content), b""))

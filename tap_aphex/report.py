@@ -1,8 +1,6 @@
 """How a run ends: the errors a user can act on, the run's report and summary, the stdout writer.
-
 `AphexError`s say what went wrong and what to do, in text safe to print; as ``FatalAPIError``s the
-SDK stops the stream instead of retrying them.
-"""
+SDK stops the stream instead of retrying them."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ import logging
 import sys
 import typing as t
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import requests
 import urllib3
@@ -84,14 +82,6 @@ class ServiceUnavailableError(RetriableAPIError):
 
 class ResponseTooSlow(requests.exceptions.ReadTimeout):
     """The response did not arrive in full within `request_timeout`; its message says so."""
-
-
-class RedirectRefusedError(AphexError):
-    """The API answered with a redirect, which would carry the credentials elsewhere."""
-
-
-class RetryBudgetExceededError(AphexError):
-    """Waiting for another try would overrun `retry_budget_seconds`."""
 
 
 class ConfigError(AphexError):
@@ -249,12 +239,8 @@ class RunReport:
 
     def clear(self) -> None:
         # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).
-        self.failures.clear()
-        self.errors.clear()
-        self.stops.clear()
-        self.records_sent.clear()
-        self.batch_files.clear()
-        self.notes.clear()
+        for each in fields(self):
+            getattr(self, each.name).clear()
 
     def summary(self, *, interrupted: bool = False) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes
@@ -279,20 +265,17 @@ class RunReport:
             lines.append(line)
         # Not the failures: each was an ERROR when it happened, and the run's last line lists them.
         lines += self.notes
-        nothing = (
-            "was sent before the interrupt" if interrupted else "was selected, or nothing was new"
-        )
-        return lines or ([] if self.failures else [f"nothing {nothing}"])
+        nothing = "sent before the interrupt" if interrupted else "selected, or nothing was new"
+        return lines or ([] if self.failures else [f"nothing was {nothing}"])
 
 
 class RecordCounting:
     """Both protocols' writers count a RECORD once its line is written, into the run's report;
     Airbyte's writer is made before the tap, so it is handed the report afterwards."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: RunReport | None = None) -> None:
         super().__init__()
-        self._sent: Counter[str] = Counter()  # until `count_into`: counted, but reported nowhere
-        self._batch_files: Counter[str] = Counter()
+        self.count_into(report or RunReport())  # until `count_into`: counted, reported nowhere
 
     def count_into(self, report: RunReport) -> None:
         self._sent, self._batch_files = report.records_sent, report.batch_files
@@ -302,10 +285,6 @@ class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
     comes. The SDK's flushes after every message, a system call per record: here RECORDs wait in
     stdout's buffer, flushed with the next other message, so no STATE gets ahead of them."""
-
-    def __init__(self, report: RunReport) -> None:
-        super().__init__()
-        self.count_into(report)
 
     @override
     def write_message(self, message: Message) -> None:

@@ -43,15 +43,14 @@ from tap_aphex.streams.published_plans import (
 )
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
-#: The Data API's streams, and the Published Plans API's (the connection test asks each project).
-LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
-PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
-
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
     from singer_sdk.streams import Stream
 
+#: Each API's streams, its parent first, made only when their setting is set.
+LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
+PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
 #: Every stream the tap can have: a state's bookmarks name only these.
 STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
 
@@ -78,8 +77,7 @@ class TapAphex(SeamTap):
     ) -> None:
         """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog)."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
-        # The SDK's built-in settings (stream_maps, batch_config...) are checked with ours, before
-        # the SDK reads them to set up the stream maps.
+        # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         repair_builtin_schema(schema)
@@ -91,9 +89,9 @@ class TapAphex(SeamTap):
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
-        # Settings a TAP_APHEX_* variable sets: the SDK puts its value over the files'.
+        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
-        self.set_by_variables = variables  # so that a run-time refusal names a value's variable too
+        self.set_by_variables = variables
         files = {key: value for key, value in (config or {}).items() if key not in variables}
         if validate_config and (problems := inputs.schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
@@ -130,41 +128,40 @@ class TapAphex(SeamTap):
     @override
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
-        if self.config.get("api_key"):
-            streams += [
-                TaskEventsStream(self, report=self.report),
-                TasksStream(self),
-                TaskStatusesStream(self),
-            ]
-        else:
-            self.logger.info(
-                "No `api_key` set: skipping the task_events, tasks and task_statuses streams."
-            )
-        if self.config.get("projects"):
-            streams += [
-                PublishedPlansStream(self, report=self.report),
-                PublishedPlanTasksStream(self),
-                PublishedPlanStatusesStream(self),
-            ]
-        else:
-            self.logger.info("No `projects` set: skipping the published-plans streams.")
+        for setting, (parent, *children), what in (
+            ("api_key", LOG_STREAMS, "the task_events, tasks and task_statuses streams"),
+            ("projects", PLANS_STREAMS, "the published-plans streams"),
+        ):
+            if self.config.get(setting):
+                streams += [parent(self, report=self.report), *(child(self) for child in children)]
+            else:
+                self.logger.info("No `%s` set: skipping %s.", setting, what)
         logs.attach(self.log_filter, [stream.logger for stream in streams])
         return streams
 
     def run(self) -> None:
-        """Sync every stream, then log the summary; fail the run if a stream or project failed
-        (a failure ends only its own stream or project, so everything else lands first)."""
+        """Sync every stream, log the summary, then fail if a stream or project failed (a failure
+        ends only its own, so everything else lands first)."""
         self.report.clear()
-        self._refuse_unsafe_batching()
+        # In BATCH files published_plans' records go out at the end, but its tables' STATE (the
+        # shared state) per version before them: a STATE could outrun its data.
+        plans = self.streams.get("published_plans")
+        together = plans is not None and plans.selected and plans.has_selected_descendents
+        if together and self.config.get("batch_config"):
+            raise AphexError(
+                f"`{set_at('batch_config', self.set_by_variables)}` with published_plans and its "
+                "tables selected together is not supported (a STATE could reach the target before "
+                "the BATCH it covers). Select published_plans alone, or its tables alone, or sync "
+                "without `batch_config`."
+            )
         try:
             self.sync_all()
         except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
             self.log_summary(interrupted=True)
             raise
         except Exception as error:
-            # The SDK's error once records went out (a stream map's, writing the next one) is not
-            # raised within task_events' reading, which lands what it read on its own errors: its
-            # records since the last STATE land here (not if a `tasks` map fails on them too).
+            # An error raised outside task_events' reading (a stream map's, writing a record):
+            # its records since the last STATE land here (not if a `tasks` map fails on them too).
             events = self.streams.get(TaskEventsStream.name)
             if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
                 try:
@@ -175,8 +172,7 @@ class TapAphex(SeamTap):
                         "the next run reads them again.",
                         describe(landing),
                     )
-            # What ends the whole run (a stream map's error) has the last line: the failures
-            # before it, which that line would have listed, are said again just before it.
+            # This error has the run's last line: the failures it would have listed come before.
             for failure in self.report.failures:
                 self.logger.error("Failed before the run ended: %s", failure)
             raise
@@ -184,7 +180,7 @@ class TapAphex(SeamTap):
             self.close_sessions()
         self.log_summary()
         if self.report.failures:
-            # Any stop but a failure is a part of the run (the log, a project) that landed.
+            # Any other stop is a part of the run (the log, a project) that landed.
             landed = any(s.reason is not StopReason.FAILURE for s in self.report.stops.values())
             raise RunFailedError(self.report.failures, others_landed=landed)
 
@@ -193,10 +189,9 @@ class TapAphex(SeamTap):
             self.logger.info("Summary: %s", line)
 
     def test_connection(self) -> None:
-        """The SDK's connection test (one record per stream) for the Data API's streams, and one
-        request per project with ``limit=1``; failing if any of them failed. Not the SDK's test
-        of published plans: it would start every project's download (as a run does, up to
-        `max_parallel_projects` whole documents) to read one project's first version."""
+        """The SDK's test (one record per stream) of the Data API's streams; one request per
+        project with ``limit=1``, not the SDK's test, which would start every project's download
+        (up to `max_parallel_projects` whole documents) to read one project's first version."""
         self.report.clear()
         log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
         passed, failures = [], []
@@ -229,12 +224,10 @@ class TapAphex(SeamTap):
         self.logger.info("Connection test passed: %s.", ", ".join(passed))
 
     def project_checks(self) -> list[tuple[str, Exception | None]]:
-        """Each project asked with ``limit=1`` (`PublishedPlansStream.project_checks`)."""
         plans = self.streams.get("published_plans")
         return plans.project_checks() if isinstance(plans, PublishedPlansStream) else []
 
     def close_sessions(self) -> None:
-        """Close every connection the streams opened: the run, or the test, has ended."""
         for stream in self.streams.values():
             if isinstance(stream, AphexStream):
                 stream.close_sessions()
@@ -288,8 +281,8 @@ class TapAphex(SeamTap):
     @classmethod
     @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
-        """``--discover``: as the SDK's, but a config a sync would refuse is refused here too (the
-        SDK's skips validation for a static catalog). One enabling no stream: an empty catalog."""
+        """As the SDK's, but refusing a config a sync would (the SDK's skips validation for a
+        static catalog); one enabling no stream gives an empty catalog."""
         if not value:
             return
         cls.from_cli(ctx.params.get("config"), setup_mapper=False, discovery=True).run_discovery()
@@ -297,27 +290,13 @@ class TapAphex(SeamTap):
 
     @classmethod
     def from_cli(cls, config: t.Any, **kwargs: t.Any) -> TapAphex:
-        """A tap from ``--config``'s input, its config problems on one line (the SDK's command
-        logs each, then "Config validation failed", on lines of their own)."""
+        """A tap from ``--config``'s input, its config problems on one line (the SDK logs each,
+        then "Config validation failed", on lines of their own)."""
         config = config or config_input({}, parse_env=False)
         try:
             return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
-
-    def _refuse_unsafe_batching(self) -> None:
-        """Refuse the one mix whose STATE could outrun data: in BATCH files published_plans'
-        records go out at the end, its tables' STATE (the shared state) per version before them."""
-        plans = self.streams.get("published_plans")
-        if not (self.config.get("batch_config") and plans and plans.selected):
-            return
-        if any(child.selected for child in plans.child_streams):
-            raise AphexError(
-                f"`{set_at('batch_config', self.set_by_variables)}` with published_plans and its "
-                "tables selected together is not "
-                "supported (a STATE could reach the target before the BATCH it covers). Select "
-                "published_plans alone, or its tables alone, or sync without `batch_config`."
-            )
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
