@@ -21,9 +21,10 @@ from tap_aphex.report import (
     AuthenticationError,
     ConfigError,
     ResponseTooSlow,
+    RunReport,
     ServiceUnavailableError,
     UnexpectedResponseError,
-    network_failure,
+    failure_words,
     quoted_body,
 )
 
@@ -36,8 +37,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Catalog
     from urllib3 import BaseHTTPResponse
 
-    from tap_aphex.report import RunReport
-
 CHUNK = 64 * 1024
 
 
@@ -49,10 +48,9 @@ class IncrementalOnly(Stream):
     def apply_catalog(self, catalog: Catalog) -> None:
         own_key = self.replication_key
         super().apply_catalog(catalog)
-        if not self.selected or (
-            self.replication_method == "INCREMENTAL" and self.replication_key == own_key
-        ):
-            return  # a stream left out is not read, whatever its entry says
+        wanted = (self.replication_method, self.replication_key) == ("INCREMENTAL", own_key)
+        if wanted or not self.selected:  # a stream left out is not read, whatever its entry says
+            return
         key = f" on {self.replication_key:.40}" if self.replication_key else ""
         raise ConfigError(
             f"The catalog asks for {self.name} by {self.replication_method[:20]!r}{key}: "
@@ -65,11 +63,10 @@ class IncrementalOnly(Stream):
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
-    # 429 is retried (honouring Retry-After), whatever the SDK's default: 0.54's held 429, 0.55's
-    # is empty (it retries 429 in its own validate_response).
+    # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: The statuses by which the API refuses its key or token, and the words for it (``{status}``
-    #: filled in; empty: worded like any other 4xx).
+    #: How the API refuses a key or token, and the words then (``{status}`` filled in; if empty,
+    #: worded like any other 4xx).
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
     refused_words = ""
     #: What a 403 most likely means for this API (a 404 that never answered: `not_found_advice`).
@@ -82,7 +79,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
-        self._sessions: list[requests.Session] = []  # to close at the end of the run
         # The seconds this stream may still wait between retries in this run, and has waited.
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
@@ -142,12 +138,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         session = super().requests_session
         if self._with_deadline not in session.hooks["response"]:
             session.hooks["response"].append(self._with_deadline)
-            self._sessions.append(session)
         return session
-
-    def close_sessions(self) -> None:  # the SDK never closes them
-        for session in self._sessions:
-            session.close()
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent (requests' own
@@ -268,16 +259,12 @@ class BodyWithDeadline:
     def stream(  # what requests' `iter_content` reads
         self, amt: int | None = CHUNK, decode_content: bool | None = None
     ) -> Iterator[bytes]:
-        while data := self.read1(amt or CHUNK, decode_content):
-            yield data
+        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")
 
     def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-        # File-like reads (ijson's): up to ``amt`` bytes, fewer only at the end; all if None.
-        if amt is not None:
-            return self.read1(amt, decode_content)
-        return b"".join(iter(lambda: self.read1(CHUNK, decode_content), b""))
-
-    def read1(self, amt: int, decode_content: bool | None = None) -> bytes:
+        # File-like reads (ijson's): at most ``amt`` bytes; all if None.
+        if amt is None:
+            return b"".join(self.stream(CHUNK, decode_content))
         self._check()
         data = self._raw.read1(amt, decode_content=decode_content) or b""  # None once closed
         self._check()
@@ -287,18 +274,6 @@ class BodyWithDeadline:
         if time.monotonic() > self._deadline:
             self._raw.close()  # no more of it: the connection is not reused with bytes pending
             raise ResponseTooSlow(self._late)
-
-
-def failure_words(failure: object) -> str:
-    """A retried failure in a few words: its HTTP status, or its kind and where it went."""
-    response = getattr(failure, "response", None)
-    if isinstance(response, requests.Response):
-        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
-    if isinstance(failure, ResponseTooSlow):
-        return str(failure)  # ours, and it names the URL safely
-    if isinstance(failure, requests.RequestException):
-        return network_failure(failure)
-    return type(failure).__name__
 
 
 def retry_after_seconds(

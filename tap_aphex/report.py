@@ -21,14 +21,12 @@ from singer_sdk.exceptions import (
     StreamMapConfigError,
 )
 from singer_sdk.singerlib import RecordMessage, SingerMessageType
+from singer_sdk.singerlib.encoding.simple import Message
 from typing_extensions import override
 
 from tap_aphex.logs import printable, run_secrets, safe_url
 from tap_aphex.sdk_seam import stream_map_failure
 from tap_aphex.signals import held
-
-if t.TYPE_CHECKING:
-    from singer_sdk.singerlib.encoding.simple import Message
 
 
 class AphexError(FatalAPIError):
@@ -52,8 +50,8 @@ class PaginationLoopError(AphexError):
 
 
 class RunFailedError(AphexError):
-    """Raised once every stream has run, when some part of the run failed (a stream, with the
-    streams it feeds, or a project); ``others_landed``: some other part was read and landed."""
+    """Some part of the run (a stream with those it feeds, or a project) failed; raised once every
+    stream has run. ``others_landed``: some other part was read and landed."""
 
     def __init__(
         self, failures: list[str], *, test: bool = False, others_landed: bool = True
@@ -100,8 +98,7 @@ STREAM_FAILURES: tuple[type[Exception], ...] = (
 
 
 def stream_map_problem(error: BaseException) -> str | None:
-    """The words for a `stream_maps` expression that failed to parse or to evaluate (the user's
-    to fix), or None for any other error."""
+    """Words for a `stream_maps` expression that failed to parse or evaluate, else None."""
     where = stream_map_failure(error)
     if where is None and not isinstance(error, MappingError):
         return None
@@ -122,20 +119,18 @@ def describe(error: Exception) -> str:
     if isinstance(error, RetriableAPIError) and error.response is not None:
         # What failed only: whether anything landed or resumes is the run's to say (not a test's).
         # Its text is `response_error_message`'s: a streamed body was read for it, and closed.
-        said = f"{str(error)[:500]} It persisted after retries."
-        if isinstance(error, ServiceUnavailableError):
-            return said + (
-                " The Data API answers 503 once the organisation's 20,000 events of the day are "
-                "read (or in an outage): the next run, tomorrow, goes on."
-            )
-        return said + (
-            " The server kept failing: the next run asks again from where this one stopped. If "
-            "it lasts, tell Aphex (hello@aphex.co), quoting this line."
+        why = (
+            "The Data API answers 503 once the organisation's 20,000 events of the day are read "
+            "(or in an outage): the next run, tomorrow, goes on."
+            if isinstance(error, ServiceUnavailableError)
+            else "The server kept failing: the next run asks again from where this one stopped. "
+            "If it lasts, tell Aphex (hello@aphex.co), quoting this line."
         )
+        return f"{str(error)[:500]} It persisted after retries. {why}"
     if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
         # The network's (requests' words quote host and port, not what to do): where, and that.
         return (
-            f"{network_failure(error)} persisted after retries: check that the server is "
+            f"{failure_words(error)} persisted after retries: check that the server is "
             "reachable from here, or allow more time (`request_timeout`, `retry_budget_seconds`)"
         )
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
@@ -145,17 +140,24 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__} persisted after retries: {text}"
 
 
-def network_failure(error: requests.RequestException) -> str:
-    """A failure of the network in a few words: its kind, what that means, and where."""
+def failure_words(failure: object) -> str:
+    """A failure in a few words: its HTTP status; or its kind, what that means, and where."""
+    response = getattr(failure, "response", None)  # requests' own errors come without one
+    if isinstance(response, requests.Response):
+        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
+    if isinstance(failure, ResponseTooSlow):
+        return str(failure)  # ours, and it names the URL safely
+    if not isinstance(failure, requests.RequestException):
+        return type(failure).__name__
     meanings = {
         requests.exceptions.ChunkedEncodingError: "the answer broke off",
         requests.Timeout: "no answer in time",
         requests.ConnectionError: "no connection",
     }
-    meaning = next((v for k, v in meanings.items() if isinstance(error, k)), "no whole answer")
-    url = getattr(error.request, "url", None)
+    meaning = next((v for k, v in meanings.items() if isinstance(failure, k)), "no whole answer")
+    url = getattr(failure.request, "url", None)
     where = f" for {safe_url(url)}" if isinstance(url, str) else ""
-    return f"{type(error).__name__} ({meaning}){where}"
+    return f"{type(failure).__name__} ({meaning}){where}"
 
 
 def html_page(content_type: str | None, head: bytes | str) -> str:
@@ -248,13 +250,10 @@ class RunReport:
         lines = []
         for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
-            # A stream's line counts its records; a part's (a project's) says only how it ended.
             records, files = self.records_sent[name], self.batch_files[name]
-            sent = (
-                ""
-                if stop and stop.part
-                else f"{records:,} record{'' if records == 1 else 's'} sent"
-            )
+            plural = "" if records == 1 else "s"
+            # A stream's line counts its records; a part's (a project's) says only how it ended.
+            sent = "" if stop and stop.part else f"{records:,} record{plural} sent"
             if files:  # their records are in the files, not counted
                 sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if records else "")
             line = f"{name}: {sent}"

@@ -7,7 +7,6 @@ import os
 import sys
 import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
@@ -23,19 +22,8 @@ from tap_aphex.report import (
     StopReason,
     describe,
 )
-from tap_aphex.sdk_seam import (
-    CLI_TEST_ALL,
-    SeamTap,
-    config_input,
-    honoured,
-    repair_builtin_schema,
-)
-from tap_aphex.settings import (
-    CONFIG_SCHEMA,
-    config_problems,
-    secret_settings,
-    set_at,
-)
+from tap_aphex.sdk_seam import CLI_TEST_ALL, SeamTap, config_input, honoured, repair_builtin_schema
+from tap_aphex.settings import CONFIG_SCHEMA, config_problems, secret_settings, set_at
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -60,7 +48,6 @@ class TapAphex(SeamTap):
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter  # each tap passes a counting one (`__init__`)
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = honoured(SeamTap.capabilities)
 
     def __init__(
@@ -111,11 +98,9 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        for warning in inputs.unknown_settings(self.config, schema, variables):
+        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
+        for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
-        if parse_env_config:
-            for warning in inputs.unknown_env(schema, ENV_PREFIX, os.environ):
-                self.logger.warning("%s", warning)
         if validate_config:
             problems = inputs.schema_problems(schema, self.config, variables)
             problems = problems or config_problems(
@@ -229,8 +214,8 @@ class TapAphex(SeamTap):
 
     def close_sessions(self) -> None:
         for stream in self.streams.values():
-            if isinstance(stream, AphexStream):
-                stream.close_sessions()
+            if isinstance(stream, AphexStream):  # the SDK never closes its session
+                stream.requests_session.close()
 
     @classmethod
     @override
