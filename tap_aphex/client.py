@@ -127,10 +127,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
-        return (
-            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}."
-            f"{quoted_body(response)}"
-        )
+        return f"{failure_words(response)}.{quoted_body(response)}"
 
     @property
     @override
@@ -141,10 +138,9 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return session
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
-        """Bound the whole response by `request_timeout` from when it was sent (requests' own
-        bounds each socket read: a body that trickles in would never time out). A redirect is
-        refused before requests reads its `Location` (it fails on one not UTF-8, even with
-        redirects off)."""
+        """Bound the whole response by `request_timeout` from when it was sent (requests' own bounds
+        each socket read: a trickling body would never time out). Refuse a redirect before requests
+        reads its `Location` (it fails on one not UTF-8, even with redirects off)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
             raise AphexError(  # a redirect would carry the credentials elsewhere

@@ -1,6 +1,5 @@
-"""How a run ends: the errors a user can act on, the run's report and summary, the stdout writer.
-`AphexError`s say what went wrong and what to do, in text safe to print; as ``FatalAPIError``s the
-SDK stops the stream instead of retrying them."""
+"""How a run ends: the errors a user can act on (an `AphexError` is safe to print, and a
+``FatalAPIError``: the SDK does not retry it), the run's report and summary, the stdout writer."""
 
 from __future__ import annotations
 
@@ -53,14 +52,8 @@ class RunFailedError(AphexError):
     """Some part of the run (a stream with those it feeds, or a project) failed; raised once every
     stream has run. ``others_landed``: some other part was read and landed."""
 
-    def __init__(
-        self, failures: list[str], *, test: bool = False, others_landed: bool = True
-    ) -> None:
-        self.failures = list(failures)
+    def __init__(self, failures: list[str], *, others_landed: bool = True) -> None:
         listed = " | ".join(failures)
-        if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
-            super().__init__(f"the connection test failed: {listed}")
-            return
         count = len(failures)  # "the rest" only if there was: one stream selected may fail
         if others_landed:
             what = "part of the run failed" if count == 1 else f"{count} parts failed"
@@ -117,8 +110,7 @@ def describe(error: Exception) -> str:
     if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
-        # What failed only: whether anything landed or resumes is the run's to say (not a test's).
-        # Its text is `response_error_message`'s: a streamed body was read for it, and closed.
+        # What failed only (what landed is the run's to say); its text quotes the body, now closed.
         why = (
             "The Data API answers 503 once the organisation's 20,000 events of the day are read "
             "(or in an outage): the next run, tomorrow, goes on."
@@ -141,8 +133,8 @@ def describe(error: Exception) -> str:
 
 
 def failure_words(failure: object) -> str:
-    """A failure in a few words: its HTTP status; or its kind, what that means, and where."""
-    response = getattr(failure, "response", None)  # requests' own errors come without one
+    """A failure (or a response) in a few words: its HTTP status, or its kind, meaning and place."""
+    response = getattr(failure, "response", failure)  # requests' own errors come without one
     if isinstance(response, requests.Response):
         return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
     if isinstance(failure, ResponseTooSlow):
@@ -161,8 +153,7 @@ def failure_words(failure: object) -> str:
 
 
 def html_page(content_type: str | None, head: bytes | str) -> str:
-    """Words for a body of markup (its type says HTML, or it starts with ``<``), which no Aphex
-    API sends, never its content (it may be large); "" for any other body."""
+    """Words for a body of markup, which no Aphex API sends (not its content: it may be large)."""
     start = head.lstrip()[:5].lower()
     start = start.decode("latin-1") if isinstance(start, bytes) else start
     if "html" in (content_type or "").lower() or start in ("<!doc", "<html"):

@@ -68,18 +68,17 @@ class TapAphex(SeamTap):
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         repair_builtin_schema(schema)
-        if config:  # a setting set to null is not set (the schema allows null): its default holds
-            config = {
-                k: v for k, v in config.items() if v is not None or k not in schema["properties"]
-            }
-        remember_config_secrets(config or {})
+        # A setting set to null is not set (the schema allows null): its default holds.
+        settings = schema["properties"]
+        config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
+        remember_config_secrets(config)
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
-        files = {key: value for key, value in (config or {}).items() if key not in variables}
+        files = {key: value for key, value in config.items() if key not in variables}
         if validate_config and (problems := inputs.schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
@@ -125,11 +124,9 @@ class TapAphex(SeamTap):
         return streams
 
     def run(self) -> None:
-        """Sync every stream, log the summary, then fail if a stream or project failed (a failure
-        ends only its own, so everything else lands first)."""
+        """Sync every stream, log the summary, then fail if a part failed (the rest has landed)."""
         self.report.clear()
-        # In BATCH files published_plans' records go out at the end, but its tables' STATE (the
-        # shared state) per version before them: a STATE could outrun its data.
+        # published_plans' BATCH goes out at the end; its tables' (shared) STATE per version before.
         plans = self.streams.get("published_plans")
         together = plans is not None and plans.selected and plans.has_selected_descendents
         if together and self.config.get("batch_config"):
@@ -174,9 +171,8 @@ class TapAphex(SeamTap):
             self.logger.info("Summary: %s", line)
 
     def test_connection(self) -> None:
-        """The SDK's test (one record per stream) of the Data API's streams; one request per
-        project with ``limit=1``, not the SDK's test, which would start every project's download
-        (up to `max_parallel_projects` whole documents) to read one project's first version."""
+        """The SDK's test (one record per stream) of the Data API; one ``limit=1`` request a project
+        (the SDK's would start up to `max_parallel_projects` whole downloads to read one)."""
         self.report.clear()
         log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
         passed, failures = [], []
@@ -204,8 +200,8 @@ class TapAphex(SeamTap):
                 passed.append("every project answered")
         finally:
             self.close_sessions()
-        if self.report.failures or failures:
-            raise RunFailedError([*self.report.failures, *failures], test=True)
+        if failures := [*self.report.failures, *failures]:  # nothing landed, nothing resumes
+            raise AphexError(f"the connection test failed: {' | '.join(failures)}")
         self.logger.info("Connection test passed: %s.", ", ".join(passed))
 
     def project_checks(self) -> list[tuple[str, Exception | None]]:
@@ -275,8 +271,7 @@ class TapAphex(SeamTap):
 
     @classmethod
     def from_cli(cls, config: t.Any, **kwargs: t.Any) -> TapAphex:
-        """A tap from ``--config``'s input, its config problems on one line (the SDK logs each,
-        then "Config validation failed", on lines of their own)."""
+        """A tap from ``--config``'s input; its config problems on one line (the SDK: one each)."""
         config = config or config_input({}, parse_env=False)
         try:
             return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
