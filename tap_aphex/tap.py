@@ -100,14 +100,12 @@ class TapAphex(SeamTap):
         unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
         for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
-        if validate_config:
-            problems = inputs.schema_problems(schema, self.config, variables)
-            problems = problems or config_problems(
-                self.config, variables, streams_required=not discovery
-            )
-            problems = problems or inputs.batch_config_problems(self.config, variables)
-            if problems:
-                raise ConfigValidationError("Config validation failed", errors=problems)
+        if validate_config and (
+            problems := inputs.schema_problems(schema, self.config, variables)
+            or config_problems(self.config, variables, streams_required=not discovery)
+            or inputs.batch_config_problems(self.config, variables)
+        ):
+            raise ConfigValidationError("Config validation failed", errors=problems)
 
     @override
     def discover_streams(self) -> list[Stream]:
