@@ -41,8 +41,7 @@ CHUNK = 64 * 1024
 
 
 class IncrementalOnly(Stream):
-    """A stream read incrementally on its own key: a FULL_TABLE (or a foreign key) would keep no
-    position to resume from, so such a catalog is refused before any request (`apply_catalog`)."""
+    """Read incrementally on its own key only: no other method or key keeps a place to resume."""
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
@@ -115,7 +114,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 )
             elif status >= HTTPStatus.BAD_REQUEST:
                 advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-                error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL's
+                error = ConfigError if status == 404 else AphexError  # 404: the URL setting's
                 raise error(f"{self.response_error_message(response)} {advice}".rstrip())
             elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
                 advice = "No Aphex API documents that answer."

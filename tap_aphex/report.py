@@ -49,8 +49,7 @@ class PaginationLoopError(AphexError):
 
 
 class RunFailedError(AphexError):
-    """Some part of the run (a stream with those it feeds, or a project) failed; raised once every
-    stream has run. ``others_landed``: some other part was read and landed."""
+    """A part of the run (a stream with those it feeds, or a project) failed; raised at the end."""
 
     def __init__(self, failures: list[str], *, others_landed: bool = True) -> None:
         listed = " | ".join(failures)
