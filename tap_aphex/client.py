@@ -20,12 +20,11 @@ from tap_aphex.report import (
     AphexError,
     AuthenticationError,
     ConfigError,
-    RedirectRefusedError,
     ResponseTooSlow,
-    RetryBudgetExceededError,
+    RunReport,
     ServiceUnavailableError,
     UnexpectedResponseError,
-    network_failure,
+    failure_words,
     quoted_body,
 )
 
@@ -38,23 +37,19 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Catalog
     from urllib3 import BaseHTTPResponse
 
-    from tap_aphex.report import RunReport
-
 CHUNK = 64 * 1024
 
 
 class IncrementalOnly(Stream):
-    """A stream read incrementally on its own key: a FULL_TABLE (or a foreign key) would keep no
-    position to resume from, so such a catalog is refused before any request (`apply_catalog`)."""
+    """Read incrementally on its own key only: no other method or key keeps a place to resume."""
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
         own_key = self.replication_key
         super().apply_catalog(catalog)
-        if not self.selected or (
-            self.replication_method == "INCREMENTAL" and self.replication_key == own_key
-        ):
-            return  # a stream left out is not read, whatever its entry says
+        wanted = (self.replication_method, self.replication_key) == ("INCREMENTAL", own_key)
+        if wanted or not self.selected:  # a stream left out is not read, whatever its entry says
+            return
         key = f" on {self.replication_key:.40}" if self.replication_key else ""
         raise ConfigError(
             f"The catalog asks for {self.name} by {self.replication_method[:20]!r}{key}: "
@@ -67,14 +62,13 @@ class IncrementalOnly(Stream):
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
-    # 429 is retried (honouring Retry-After). Said here, not left to the SDK's default: 0.54's
-    # default list held 429, 0.55's is empty (it retries 429 in its own validate_response).
+    # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: The statuses by which this stream's API refuses its key or token, and what to tell the
-    #: user then (``{status}`` filled in); empty: worded like any other 4xx.
+    #: How the API refuses a key or token, and the words then (``{status}`` filled in; if empty,
+    #: worded like any other 4xx).
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
     refused_words = ""
-    #: What a 403 most likely means for this stream's API (a 404: `not_found_advice`).
+    #: What a 403 most likely means for this API (a 404 that never answered: `not_found_advice`).
     forbidden_advice = "Check that the key or token may read this API."
     #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
@@ -84,7 +78,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
-        self._sessions: list[requests.Session] = []  # to close at the end of the run
         # The seconds this stream may still wait between retries in this run, and has waited.
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
@@ -92,7 +85,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @property
     def not_found_advice(self) -> str:
-        """What a 404 to a URL that never answered most likely means."""
         return "Check the URL in the settings."
 
     def answered_before(self, response: requests.Response) -> bool:
@@ -100,7 +92,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response.url.partition("?")[0] in self._answered
 
     def not_found_again_advice(self) -> str:
-        """What a 404 from a URL that answered before means, and what is kept (per API)."""
         return (
             "The same URL answered earlier in this run, so the URL setting is right: the API (or "
             "a proxy in between) failed. The state keeps only what was delivered; the next run "
@@ -109,39 +100,33 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
         try:
-            self._refuse_failed(response)
+            if status in self.refused_statuses and self.refused_words:
+                raise AuthenticationError(self.refused_words.format(status=status))
+            if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
+                raise ServiceUnavailableError(self.response_error_message(response), response)
+            if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                super().validate_response(response)  # the SDK's RetriableAPIError: retried
+            elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
+                raise UnexpectedResponseError(
+                    f"{self.response_error_message(response)} {self.not_found_again_advice()}"
+                )
+            elif status >= HTTPStatus.BAD_REQUEST:
+                advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+                error = ConfigError if status == 404 else AphexError  # 404: the URL setting's
+                raise error(f"{self.response_error_message(response)} {advice}".rstrip())
+            elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
+                advice = "No Aphex API documents that answer."
+                raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
         except Exception:
             response.close()  # a streamed answer's connection: its message has read what it quotes
             raise
 
-    def _refuse_failed(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status in self.refused_statuses and self.refused_words:
-            raise AuthenticationError(self.refused_words.format(status=status))
-        if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
-            raise ServiceUnavailableError(self.response_error_message(response), response)
-        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            super().validate_response(response)  # the SDK's RetriableAPIError: retried
-        elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
-            raise UnexpectedResponseError(
-                f"{self.response_error_message(response)} {self.not_found_again_advice()}"
-            )
-        elif status >= HTTPStatus.BAD_REQUEST:
-            advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-            error = ConfigError if status == HTTPStatus.NOT_FOUND else AphexError  # a URL setting
-            raise error(f"{self.response_error_message(response)} {advice}".rstrip())
-        elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (304, no Location)
-            msg = f"{self.response_error_message(response)} No Aphex API documents that answer."
-            raise UnexpectedResponseError(msg)
-
     @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
-        return (
-            f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}."
-            f"{quoted_body(response)}"
-        )
+        return f"{failure_words(response)}.{quoted_body(response)}"
 
     @property
     @override
@@ -149,28 +134,20 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         session = super().requests_session
         if self._with_deadline not in session.hooks["response"]:
             session.hooks["response"].append(self._with_deadline)
-            self._sessions.append(session)
         return session
 
-    def close_sessions(self) -> None:
-        """The run has ended: close the connections this stream opened (the SDK never does)."""
-        for session in self._sessions:
-            session.close()
-
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
-        """Bound the whole response by `request_timeout` from when it was sent: requests' own
-        timeout bounds each socket read, so a body that trickles in would never time out. A
-        redirect is refused here, before requests reads its `Location` (it fails on one that is
-        not UTF-8, even with redirects off). A 2xx status line proves the URL, whatever the body
-        does next (`answered_before`)."""
+        """Bound the whole response by `request_timeout` from when it was sent (requests' own bounds
+        each socket read: a trickling body would never time out). Refuse a redirect before requests
+        reads its `Location` (it fails on one not UTF-8, even with redirects off)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
-            raise RedirectRefusedError(
+            raise AphexError(  # a redirect would carry the credentials elsewhere
                 f"the API redirected (HTTP {response.status_code}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
             )
-        if response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # its status line is enough
+        if response.status_code < HTTPStatus.MULTIPLE_CHOICES:  # proves the URL, whatever follows
             self._answered.add(response.url.partition("?")[0])
         left = self.timeout - response.elapsed.total_seconds()
         late = (
@@ -181,7 +158,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response
 
     def first_error(self, context: Context | None) -> Exception | None:
-        """Read the first response only (one request, for a connection check): its error, if any."""
+        """The error of the first request only (a connection check), if any."""
         records = iter(self.request_records(context))
         try:
             next(records, None)
@@ -192,7 +169,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return None
 
     def report_failure(self, what: str, error: Exception) -> None:
-        """A failure that ends this stream (or project) but lets the rest of the run land."""
         self.report.failed(what, error, self.logger)
 
     @property
@@ -228,7 +204,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
-            raise RetryBudgetExceededError(
+            raise AphexError(
                 f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, more "
                 f"than the {self.retry_left:.0f} s left of `retry_budget_seconds` (one for the "
                 "stream's whole run, every project's retries included): gave up."
@@ -245,8 +221,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     def backoff_max_tries(self) -> int:
         return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 1  # the budget may end it first
 
-    def retried_part(self, context: Context | None) -> str:
-        """What a retry's WARNING names: the stream (a project's, for published plans)."""
+    def retried_part(self, context: Context | None) -> str:  # what a retry's WARNING names
         return self.name
 
     @override
@@ -276,20 +251,15 @@ class BodyWithDeadline:
     def __setattr__(self, name: str, value: object) -> None:
         setattr(self._raw, name, value)  # e.g. `decode_content`, set by readers of the raw body
 
-    def stream(
+    def stream(  # what requests' `iter_content` reads
         self, amt: int | None = CHUNK, decode_content: bool | None = None
     ) -> Iterator[bytes]:
-        """What requests' `iter_content` reads: chunks as they come, until the body ends."""
-        while data := self.read1(amt or CHUNK, decode_content):
-            yield data
+        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")
 
     def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-        """File-like reads (ijson's): up to ``amt`` bytes, fewer only at the end; all if None."""
-        if amt is not None:
-            return self.read1(amt, decode_content)
-        return b"".join(iter(lambda: self.read1(CHUNK, decode_content), b""))
-
-    def read1(self, amt: int, decode_content: bool | None = None) -> bytes:
+        # File-like reads (ijson's): at most ``amt`` bytes; all if None.
+        if amt is None:
+            return b"".join(self.stream(CHUNK, decode_content))
         self._check()
         data = self._raw.read1(amt, decode_content=decode_content) or b""  # None once closed
         self._check()
@@ -299,18 +269,6 @@ class BodyWithDeadline:
         if time.monotonic() > self._deadline:
             self._raw.close()  # no more of it: the connection is not reused with bytes pending
             raise ResponseTooSlow(self._late)
-
-
-def failure_words(failure: object) -> str:
-    """A retried failure in a few words: its HTTP status, or its kind and where it went."""
-    response = getattr(failure, "response", None)
-    if isinstance(response, requests.Response):
-        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
-    if isinstance(failure, ResponseTooSlow):
-        return str(failure)  # ours, and it names the URL safely
-    if isinstance(failure, requests.RequestException):
-        return network_failure(failure)
-    return type(failure).__name__
 
 
 def retry_after_seconds(

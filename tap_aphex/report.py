@@ -1,8 +1,5 @@
-"""How a run ends: the errors a user can act on, the run's report and summary, the stdout writer.
-
-`AphexError`s say what went wrong and what to do, in text safe to print; as ``FatalAPIError``s the
-SDK stops the stream instead of retrying them.
-"""
+"""How a run ends: the errors a user can act on (an `AphexError` is safe to print, and a
+``FatalAPIError``: the SDK does not retry it), the run's report and summary, the stdout writer."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import logging
 import sys
 import typing as t
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import requests
 import urllib3
@@ -23,14 +20,12 @@ from singer_sdk.exceptions import (
     StreamMapConfigError,
 )
 from singer_sdk.singerlib import RecordMessage, SingerMessageType
+from singer_sdk.singerlib.encoding.simple import Message
 from typing_extensions import override
 
 from tap_aphex.logs import printable, run_secrets, safe_url
 from tap_aphex.sdk_seam import stream_map_failure
 from tap_aphex.signals import held
-
-if t.TYPE_CHECKING:
-    from singer_sdk.singerlib.encoding.simple import Message
 
 
 class AphexError(FatalAPIError):
@@ -54,17 +49,10 @@ class PaginationLoopError(AphexError):
 
 
 class RunFailedError(AphexError):
-    """Raised once every stream has run, when some part of the run failed (a stream, with the
-    streams it feeds, or a project); ``others_landed``: some other part was read and landed."""
+    """A part of the run (a stream with those it feeds, or a project) failed; raised at the end."""
 
-    def __init__(
-        self, failures: list[str], *, test: bool = False, others_landed: bool = True
-    ) -> None:
-        self.failures = list(failures)
+    def __init__(self, failures: list[str], *, others_landed: bool = True) -> None:
         listed = " | ".join(failures)
-        if test:  # `--test` delivers nothing and keeps no state: nothing landed, nothing resumes
-            super().__init__(f"the connection test failed: {listed}")
-            return
         count = len(failures)  # "the rest" only if there was: one stream selected may fail
         if others_landed:
             what = "part of the run failed" if count == 1 else f"{count} parts failed"
@@ -86,14 +74,6 @@ class ResponseTooSlow(requests.exceptions.ReadTimeout):
     """The response did not arrive in full within `request_timeout`; its message says so."""
 
 
-class RedirectRefusedError(AphexError):
-    """The API answered with a redirect, which would carry the credentials elsewhere."""
-
-
-class RetryBudgetExceededError(AphexError):
-    """Waiting for another try would overrun `retry_budget_seconds`."""
-
-
 class ConfigError(AphexError):
     """A config or state file, or an environment variable, the tap cannot use; or a URL setting
     the API answers 404 to (Airbyte: a `config_error`)."""
@@ -110,8 +90,7 @@ STREAM_FAILURES: tuple[type[Exception], ...] = (
 
 
 def stream_map_problem(error: BaseException) -> str | None:
-    """The words for a `stream_maps` expression that failed to parse or to evaluate (the user's
-    to fix), or None for any other error."""
+    """Words for a `stream_maps` expression that failed to parse or evaluate, else None."""
     where = stream_map_failure(error)
     if where is None and not isinstance(error, MappingError):
         return None
@@ -130,22 +109,19 @@ def describe(error: Exception) -> str:
     if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
         return str(error)[:500]
     if isinstance(error, RetriableAPIError) and error.response is not None:
-        # What failed only: whether anything landed or resumes is the run's to say (not a test's).
-        # Its text is `response_error_message`'s: a streamed body was read for it, and closed.
-        said = f"{str(error)[:500]} It persisted after retries."
-        if isinstance(error, ServiceUnavailableError):
-            return said + (
-                " The Data API answers 503 once the organisation's 20,000 events of the day are "
-                "read (or in an outage): the next run, tomorrow, goes on."
-            )
-        return said + (
-            " The server kept failing: the next run asks again from where this one stopped. If "
-            "it lasts, tell Aphex (hello@aphex.co), quoting this line."
+        # What failed only (what landed is the run's to say); its text quotes the body, now closed.
+        why = (
+            "The Data API answers 503 once the organisation's 20,000 events of the day are read "
+            "(or in an outage): the next run, tomorrow, goes on."
+            if isinstance(error, ServiceUnavailableError)
+            else "The server kept failing: the next run asks again from where this one stopped. "
+            "If it lasts, tell Aphex (hello@aphex.co), quoting this line."
         )
+        return f"{str(error)[:500]} It persisted after retries. {why}"
     if isinstance(error, requests.RequestException) and not isinstance(error, ResponseTooSlow):
         # The network's (requests' words quote host and port, not what to do): where, and that.
         return (
-            f"{network_failure(error)} persisted after retries: check that the server is "
+            f"{failure_words(error)} persisted after retries: check that the server is "
             "reachable from here, or allow more time (`request_timeout`, `retry_budget_seconds`)"
         )
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
@@ -155,22 +131,28 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__} persisted after retries: {text}"
 
 
-def network_failure(error: requests.RequestException) -> str:
-    """A failure of the network in a few words: its kind, what that means, and where."""
+def failure_words(failure: object) -> str:
+    """A failure (or a response) in a few words: its HTTP status, or its kind, meaning and place."""
+    response = getattr(failure, "response", failure)  # requests' own errors come without one
+    if isinstance(response, requests.Response):
+        return f"HTTP {response.status_code} {response.reason} from {safe_url(response.url)}"
+    if isinstance(failure, ResponseTooSlow):
+        return str(failure)  # ours, and it names the URL safely
+    if not isinstance(failure, requests.RequestException):
+        return type(failure).__name__
     meanings = {
         requests.exceptions.ChunkedEncodingError: "the answer broke off",
         requests.Timeout: "no answer in time",
         requests.ConnectionError: "no connection",
     }
-    meaning = next((v for k, v in meanings.items() if isinstance(error, k)), "no whole answer")
-    url = getattr(error.request, "url", None)
+    meaning = next((v for k, v in meanings.items() if isinstance(failure, k)), "no whole answer")
+    url = getattr(failure.request, "url", None)
     where = f" for {safe_url(url)}" if isinstance(url, str) else ""
-    return f"{type(error).__name__} ({meaning}){where}"
+    return f"{type(failure).__name__} ({meaning}){where}"
 
 
 def html_page(content_type: str | None, head: bytes | str) -> str:
-    """Words for a body of markup (its type says HTML, or it starts with ``<``), which no Aphex
-    API sends, never its content (it may be large); "" for any other body."""
+    """Words for a body of markup, which no Aphex API sends (not its content: it may be large)."""
     start = head.lstrip()[:5].lower()
     start = start.decode("latin-1") if isinstance(start, bytes) else start
     if "html" in (content_type or "").lower() or start in ("<!doc", "<html"):
@@ -249,12 +231,8 @@ class RunReport:
 
     def clear(self) -> None:
         # In place: the writer counts into `records_sent` (`RecordCounting.count_into`).
-        self.failures.clear()
-        self.errors.clear()
-        self.stops.clear()
-        self.records_sent.clear()
-        self.batch_files.clear()
-        self.notes.clear()
+        for each in fields(self):
+            getattr(self, each.name).clear()
 
     def summary(self, *, interrupted: bool = False) -> list[str]:
         """The closing lines: per stream, the records sent, why it stopped, where it resumes
@@ -262,13 +240,10 @@ class RunReport:
         lines = []
         for name in dict.fromkeys([*self.records_sent, *self.batch_files, *self.stops]):
             stop = self.stops.get(name)
-            # A stream's line counts its records; a part's (a project's) says only how it ended.
             records, files = self.records_sent[name], self.batch_files[name]
-            sent = (
-                ""
-                if stop and stop.part
-                else f"{records:,} record{'' if records == 1 else 's'} sent"
-            )
+            plural = "" if records == 1 else "s"
+            # A stream's line counts its records; a part's (a project's) says only how it ended.
+            sent = "" if stop and stop.part else f"{records:,} record{plural} sent"
             if files:  # their records are in the files, not counted
                 sent = f"{files:,} BATCH file(s) written" + (f", {sent}" if records else "")
             line = f"{name}: {sent}"
@@ -279,20 +254,17 @@ class RunReport:
             lines.append(line)
         # Not the failures: each was an ERROR when it happened, and the run's last line lists them.
         lines += self.notes
-        nothing = (
-            "was sent before the interrupt" if interrupted else "was selected, or nothing was new"
-        )
-        return lines or ([] if self.failures else [f"nothing {nothing}"])
+        nothing = "sent before the interrupt" if interrupted else "selected, or nothing was new"
+        return lines or ([] if self.failures else [f"nothing was {nothing}"])
 
 
 class RecordCounting:
     """Both protocols' writers count a RECORD once its line is written, into the run's report;
     Airbyte's writer is made before the tap, so it is handed the report afterwards."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: RunReport | None = None) -> None:
         super().__init__()
-        self._sent: Counter[str] = Counter()  # until `count_into`: counted, but reported nowhere
-        self._batch_files: Counter[str] = Counter()
+        self.count_into(report or RunReport())  # until `count_into`: counted, reported nowhere
 
     def count_into(self, report: RunReport) -> None:
         self._sent, self._batch_files = report.records_sent, report.batch_files
@@ -302,10 +274,6 @@ class CountingWriter(RecordCounting, MsgSpecWriter):
     """The SDK's msgspec writer, counting RECORDs; each line goes out whole even when a signal
     comes. The SDK's flushes after every message, a system call per record: here RECORDs wait in
     stdout's buffer, flushed with the next other message, so no STATE gets ahead of them."""
-
-    def __init__(self, report: RunReport) -> None:
-        super().__init__()
-        self.count_into(report)
 
     @override
     def write_message(self, message: Message) -> None:

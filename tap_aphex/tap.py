@@ -7,7 +7,6 @@ import os
 import sys
 import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
@@ -23,19 +22,8 @@ from tap_aphex.report import (
     StopReason,
     describe,
 )
-from tap_aphex.sdk_seam import (
-    CLI_TEST_ALL,
-    SeamTap,
-    config_input,
-    honoured,
-    repair_builtin_schema,
-)
-from tap_aphex.settings import (
-    CONFIG_SCHEMA,
-    config_problems,
-    secret_settings,
-    set_at,
-)
+from tap_aphex.sdk_seam import CLI_TEST_ALL, SeamTap, config_input, honoured, repair_builtin_schema
+from tap_aphex.settings import CONFIG_SCHEMA, config_problems, secret_settings, set_at
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -43,15 +31,14 @@ from tap_aphex.streams.published_plans import (
 )
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
-#: The Data API's streams, and the Published Plans API's (the connection test asks each project).
-LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
-PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
-
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
     from singer_sdk.streams import Stream
 
+#: Each API's streams, its parent first, made only when their setting is set.
+LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
+PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
 #: Every stream the tap can have: a state's bookmarks name only these.
 STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
 
@@ -61,7 +48,6 @@ class TapAphex(SeamTap):
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter  # each tap passes a counting one (`__init__`)
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = honoured(SeamTap.capabilities)
 
     def __init__(
@@ -78,23 +64,21 @@ class TapAphex(SeamTap):
     ) -> None:
         """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog)."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
-        # The SDK's built-in settings (stream_maps, batch_config...) are checked with ours, before
-        # the SDK reads them to set up the stream maps.
+        # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         repair_builtin_schema(schema)
-        if config:  # a setting set to null is not set (the schema allows null): its default holds
-            config = {
-                k: v for k, v in config.items() if v is not None or k not in schema["properties"]
-            }
-        remember_config_secrets(config or {})
+        # A setting set to null is not set (the schema allows null): its default holds.
+        settings = schema["properties"]
+        config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
+        remember_config_secrets(config)
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
-        # Settings a TAP_APHEX_* variable sets: the SDK puts its value over the files'.
+        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
-        self.set_by_variables = variables  # so that a run-time refusal names a value's variable too
-        files = {key: value for key, value in (config or {}).items() if key not in variables}
+        self.set_by_variables = variables
+        files = {key: value for key, value in config.items() if key not in variables}
         if validate_config and (problems := inputs.schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
@@ -113,58 +97,51 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        for warning in inputs.unknown_settings(self.config, schema, variables):
+        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
+        for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
-        if parse_env_config:
-            for warning in inputs.unknown_env(schema, ENV_PREFIX, os.environ):
-                self.logger.warning("%s", warning)
-        if validate_config:
-            problems = inputs.schema_problems(schema, self.config, variables)
-            problems = problems or config_problems(
-                self.config, variables, streams_required=not discovery
-            )
-            problems = problems or inputs.batch_config_problems(self.config, variables)
-            if problems:
-                raise ConfigValidationError("Config validation failed", errors=problems)
+        if validate_config and (
+            problems := inputs.schema_problems(schema, self.config, variables)
+            or config_problems(self.config, variables, streams_required=not discovery)
+            or inputs.batch_config_problems(self.config, variables)
+        ):
+            raise ConfigValidationError("Config validation failed", errors=problems)
 
     @override
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
-        if self.config.get("api_key"):
-            streams += [
-                TaskEventsStream(self, report=self.report),
-                TasksStream(self),
-                TaskStatusesStream(self),
-            ]
-        else:
-            self.logger.info(
-                "No `api_key` set: skipping the task_events, tasks and task_statuses streams."
-            )
-        if self.config.get("projects"):
-            streams += [
-                PublishedPlansStream(self, report=self.report),
-                PublishedPlanTasksStream(self),
-                PublishedPlanStatusesStream(self),
-            ]
-        else:
-            self.logger.info("No `projects` set: skipping the published-plans streams.")
+        for setting, (parent, *children), what in (
+            ("api_key", LOG_STREAMS, "the task_events, tasks and task_statuses streams"),
+            ("projects", PLANS_STREAMS, "the published-plans streams"),
+        ):
+            if self.config.get(setting):
+                streams += [parent(self, report=self.report), *(child(self) for child in children)]
+            else:
+                self.logger.info("No `%s` set: skipping %s.", setting, what)
         logs.attach(self.log_filter, [stream.logger for stream in streams])
         return streams
 
     def run(self) -> None:
-        """Sync every stream, then log the summary; fail the run if a stream or project failed
-        (a failure ends only its own stream or project, so everything else lands first)."""
+        """Sync every stream, log the summary, then fail if a part failed (the rest has landed)."""
         self.report.clear()
-        self._refuse_unsafe_batching()
+        # published_plans' BATCH goes out at the end; its tables' (shared) STATE per version before.
+        plans = self.streams.get("published_plans")
+        together = plans is not None and plans.selected and plans.has_selected_descendents
+        if together and self.config.get("batch_config"):
+            raise AphexError(
+                f"`{set_at('batch_config', self.set_by_variables)}` with published_plans and its "
+                "tables selected together is not supported (a STATE could reach the target before "
+                "the BATCH it covers). Select published_plans alone, or its tables alone, or sync "
+                "without `batch_config`."
+            )
         try:
             self.sync_all()
         except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
             self.log_summary(interrupted=True)
             raise
         except Exception as error:
-            # The SDK's error once records went out (a stream map's, writing the next one) is not
-            # raised within task_events' reading, which lands what it read on its own errors: its
-            # records since the last STATE land here (not if a `tasks` map fails on them too).
+            # An error raised outside task_events' reading (a stream map's, writing a record):
+            # its records since the last STATE land here (not if a `tasks` map fails on them too).
             events = self.streams.get(TaskEventsStream.name)
             if isinstance(events, TaskEventsStream) and not isinstance(error, BrokenPipeError):
                 try:
@@ -175,8 +152,7 @@ class TapAphex(SeamTap):
                         "the next run reads them again.",
                         describe(landing),
                     )
-            # What ends the whole run (a stream map's error) has the last line: the failures
-            # before it, which that line would have listed, are said again just before it.
+            # This error has the run's last line: the failures it would have listed come before.
             for failure in self.report.failures:
                 self.logger.error("Failed before the run ended: %s", failure)
             raise
@@ -184,7 +160,7 @@ class TapAphex(SeamTap):
             self.close_sessions()
         self.log_summary()
         if self.report.failures:
-            # Any stop but a failure is a part of the run (the log, a project) that landed.
+            # Any other stop is a part of the run (the log, a project) that landed.
             landed = any(s.reason is not StopReason.FAILURE for s in self.report.stops.values())
             raise RunFailedError(self.report.failures, others_landed=landed)
 
@@ -193,10 +169,8 @@ class TapAphex(SeamTap):
             self.logger.info("Summary: %s", line)
 
     def test_connection(self) -> None:
-        """The SDK's connection test (one record per stream) for the Data API's streams, and one
-        request per project with ``limit=1``; failing if any of them failed. Not the SDK's test
-        of published plans: it would start every project's download (as a run does, up to
-        `max_parallel_projects` whole documents) to read one project's first version."""
+        """The SDK's test (one record per stream) of the Data API; one ``limit=1`` request a project
+        (the SDK's would start up to `max_parallel_projects` whole downloads to read one)."""
         self.report.clear()
         log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
         passed, failures = [], []
@@ -224,20 +198,18 @@ class TapAphex(SeamTap):
                 passed.append("every project answered")
         finally:
             self.close_sessions()
-        if self.report.failures or failures:
-            raise RunFailedError([*self.report.failures, *failures], test=True)
+        if failures := [*self.report.failures, *failures]:  # nothing landed, nothing resumes
+            raise AphexError(f"the connection test failed: {' | '.join(failures)}")
         self.logger.info("Connection test passed: %s.", ", ".join(passed))
 
     def project_checks(self) -> list[tuple[str, Exception | None]]:
-        """Each project asked with ``limit=1`` (`PublishedPlansStream.project_checks`)."""
         plans = self.streams.get("published_plans")
         return plans.project_checks() if isinstance(plans, PublishedPlansStream) else []
 
     def close_sessions(self) -> None:
-        """Close every connection the streams opened: the run, or the test, has ended."""
         for stream in self.streams.values():
-            if isinstance(stream, AphexStream):
-                stream.close_sessions()
+            if isinstance(stream, AphexStream):  # the SDK never closes its session
+                stream.requests_session.close()
 
     @classmethod
     @override
@@ -288,8 +260,8 @@ class TapAphex(SeamTap):
     @classmethod
     @override
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
-        """``--discover``: as the SDK's, but a config a sync would refuse is refused here too (the
-        SDK's skips validation for a static catalog). One enabling no stream: an empty catalog."""
+        """As the SDK's, but refusing a config a sync would (the SDK's skips validation for a
+        static catalog); one enabling no stream gives an empty catalog."""
         if not value:
             return
         cls.from_cli(ctx.params.get("config"), setup_mapper=False, discovery=True).run_discovery()
@@ -297,27 +269,12 @@ class TapAphex(SeamTap):
 
     @classmethod
     def from_cli(cls, config: t.Any, **kwargs: t.Any) -> TapAphex:
-        """A tap from ``--config``'s input, its config problems on one line (the SDK's command
-        logs each, then "Config validation failed", on lines of their own)."""
+        """A tap from ``--config``'s input; its config problems on one line (the SDK: one each)."""
         config = config or config_input({}, parse_env=False)
         try:
             return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
-
-    def _refuse_unsafe_batching(self) -> None:
-        """Refuse the one mix whose STATE could outrun data: in BATCH files published_plans'
-        records go out at the end, its tables' STATE (the shared state) per version before them."""
-        plans = self.streams.get("published_plans")
-        if not (self.config.get("batch_config") and plans and plans.selected):
-            return
-        if any(child.selected for child in plans.child_streams):
-            raise AphexError(
-                f"`{set_at('batch_config', self.set_by_variables)}` with published_plans and its "
-                "tables selected together is not "
-                "supported (a STATE could reach the target before the BATCH it covers). Select "
-                "published_plans alone, or its tables alone, or sync without `batch_config`."
-            )
 
 
 def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
