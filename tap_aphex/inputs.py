@@ -169,8 +169,7 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 def schema_problems(
     schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
-    """The config's JSON Schema errors, where as the SDK says it or as the variable that set it,
-    without the value (it may be a key)."""
+    """The config's JSON Schema errors, where set (the SDK's way, or the variable), no value."""
     errors = _StrictValidator(schema).iter_errors(dict(config))
     ordered = sorted(errors, key=lambda error: list(map(str, error.path)))
     # Once: jsonschema has an error per key a `required` misses, and each is said as all of them.
@@ -184,7 +183,7 @@ def _schema_problem(error: jsonschema.ValidationError, variables: Mapping[str, s
     where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
     expected: t.Any = error.validator_value
     if error.validator == "required":
-        given = list(map(str, error.instance))  # an object: `required` checks nothing else
+        given = list(map(str, t.cast("dict[str, t.Any]", error.instance)))  # `required`: an object
         said = []
         for name in (name for name in expected if name not in given):
             close = difflib.get_close_matches(name, given, n=1)
@@ -253,8 +252,7 @@ def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str])
 
 
 def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    """With `--config ENV`, each value the SDK would guess at (its `int()` takes " 500 ", a bad
-    array or object is a traceback)."""
+    """With `--config ENV`, each value the SDK would guess at (`int(" 500 ")`) or fail on."""
     return [
         f"Environment variable {variable} {problem}."
         for name, variable in env_variables(schema, prefix, env).items()
@@ -293,8 +291,7 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -
 
 
 def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
-    """A `batch_config` that would fail only after pages were read (its schema allows only formats
-    the SDK has an encoder for)."""
+    """A `batch_config` that would fail only once pages were read (its schema checks `format`)."""
     if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
