@@ -170,36 +170,31 @@ def schema_problems(
     schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
     """The config's JSON Schema errors, where set (the SDK's way, or the variable), no value."""
+    problems = []
     errors = _StrictValidator(schema).iter_errors(dict(config))
-    ordered = sorted(errors, key=lambda error: list(map(str, error.path)))
-    # Once: jsonschema has an error per key a `required` misses, and each is said as all of them.
-    return list(dict.fromkeys(_schema_problem(error, variables) for error in ordered))
-
-
-def _schema_problem(error: jsonschema.ValidationError, variables: Mapping[str, str]) -> str:
-    path = list(error.absolute_path)
-    variable = variables.get(str(path[0])) if path else None
-    where = variable or "config"
-    where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
-    expected: t.Any = error.validator_value
-    if error.validator == "required":
-        given = list(map(str, t.cast("dict[str, t.Any]", error.instance)))  # `required`: an object
-        said = []
-        for name in (name for name in expected if name not in given):
-            close = difflib.get_close_matches(name, given, n=1)
-            typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
-            said.append(f"{where}: {name!r} is required{typo}")
-        return "; ".join(said)
-    if error.validator == "type":
-        names = [expected] if isinstance(expected, str) else expected
-        problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
-    elif error.validator == "enum":
-        problem = "must be one of " + ", ".join(map(repr, expected))
-    elif error.validator in ("minimum", "maximum"):
-        problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
-    else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
-        problem = f"is not valid ({error.validator})"
-    return f"{where}: {problem}"
+    for error in sorted(errors, key=lambda error: list(map(str, error.path))):
+        path, expected = list(error.absolute_path), error.validator_value
+        variable = variables.get(str(path[0])) if path else None
+        where = variable or "config"
+        where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
+        if error.validator == "required":  # an error per name missing, each naming all of them
+            given = list(map(str, t.cast("dict[str, t.Any]", error.instance)))
+            for name in (name for name in expected if name not in given):
+                close = difflib.get_close_matches(name, given, n=1)
+                typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
+                problems.append(f"{where}: {name!r} is required{typo}")
+            continue
+        if error.validator == "type":
+            names = [expected] if isinstance(expected, str) else expected
+            problem = "must be of type " + " or ".join(repr(n) for n in names if n != "null")
+        elif error.validator == "enum":
+            problem = "must be one of " + ", ".join(map(repr, expected))
+        elif error.validator in ("minimum", "maximum"):
+            problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
+        else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
+            problem = f"is not valid ({error.validator})"
+        problems.append(f"{where}: {problem}")
+    return list(dict.fromkeys(problems))
 
 
 def unknown_settings(
@@ -299,10 +294,8 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     # applies them; the SCHEMA would still say they were applied (a map dropping a field, too).
     if applied := [name for name in ("stream_maps", "flattening_enabled") if config.get(name)]:
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
-        return [
-            f"`{where}` with {names} is not supported: the SDK writes BATCH files without "
-            "applying them. Use one or the other."
-        ]
+        unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
+        return [f"`{where}` with {names} is not supported: {unapplied}"]
     try:
         batch = batch_config_from(raw)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -310,9 +303,9 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
     if str(batch.encoding.format) == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [
-            f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
-            "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
+            f"`{where}`: format `parquet` needs the package `pyarrow` (not installed); {install}"
         ]
     scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:
