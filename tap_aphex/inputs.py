@@ -222,9 +222,8 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
 def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
     """The log level's variable as the SDK reads it (empty is unset), and its level if any."""
     variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
-    value = env.get(variable)
-    level = logging.getLevelName(value.upper()) if value is not None else None
-    return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
+    level = logging.getLevelName(str(env.get(variable)).upper())  # unset: "NONE", no level
+    return variable, level if isinstance(level, int) else None  # no level: "Level <name>"
 
 
 def log_level_problem(env: Mapping[str, str]) -> str | None:
@@ -234,10 +233,6 @@ def log_level_problem(env: Mapping[str, str]) -> str | None:
         levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
         return f"{variable}={value[:20]!r} is no log level: set {levels}."
     return None
-
-
-#: What the SDK reads as true (all else is false to it, typos included), and their opposites.
-_ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
 
 
 def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -262,7 +257,8 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
         return f"is empty: unset it to leave {name} unset, or set a value"
     if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return "must be a whole number (digits only, no spaces)"
-    if "boolean" in types and value.lower() not in _ENV_BOOLEANS:
+    # What the SDK reads as true (all else is false to it, typos included), and their opposites.
+    if "boolean" in types and not re.fullmatch("(?ai)true|1|yes|on|false|0|no|off", value):
         return "must be true or false (or 1/0, yes/no, on/off)"
     if {"array", "object"}.isdisjoint(types):
         return None
