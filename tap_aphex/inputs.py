@@ -13,8 +13,7 @@ import typing as t
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-# fsspec: the filesystems of the SDK's BATCH storage (the SDK loads it already).
-import fsspec  # type: ignore[import-untyped]
+import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 import jsonschema
 import msgspec
 from singer_sdk.singerlib import Catalog, StateMessage
@@ -44,8 +43,7 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     else:
         if isinstance(value, dict) or not object_only:
             return value
-        kind = type(value).__name__.replace("list", "a list").replace("str", "a string")
-        problem = f"must hold a JSON object {{...}}, not {kind}"
+        problem = f"must hold a JSON object {{...}}, not {_JSON_WORDS[type(value).__name__]}"
     name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
@@ -55,14 +53,13 @@ def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.A
 
 
 def joined(problems: t.Sequence[str]) -> str:
-    """Problems on one line, `; `-separated, all but the last without a period (`.;` is a typo)."""
+    """Problems on one line, `; `-separated (`.;` reads as a typo: the period goes)."""
     cut = [p[:-1] if p.endswith(".") and not p.endswith("..") else p for p in problems[:-1]]
     return "; ".join([*cut, *problems[-1:]])
 
 
-#: The shapes the SDK reads of a state and a catalog, checked by msgspec, which says where and what
-#: it expected. The SDK takes any selection given as the answer (`selected` first, else
-#: `selected-by-default`): a string "false" would select what it was to leave out.
+#: The shapes the SDK reads of a state and a catalog. A selection must be a boolean: the SDK takes
+#: any value as the answer (`selected`, else `selected-by-default`), so "false" would select.
 _Object = dict[str, t.Any]
 _Bookmark = t.TypedDict(
     "_Bookmark",
@@ -77,7 +74,9 @@ _Stream = t.TypedDict(
     total=False,
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
+#: A JSON value's type in JSON's words, by msgspec's name or Python's (`null`: as it is).
 _JSON_WORDS = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}
+_JSON_WORDS |= {"object": "an object", "array": "an array", "list": "a list", "NoneType": "null"}
 
 
 def _shape_words(error: msgspec.ValidationError) -> str:
@@ -85,10 +84,7 @@ def _shape_words(error: msgspec.ValidationError) -> str:
     what, _, where = str(error).partition(" - at `$")
     place = f"`{where.rstrip('`').lstrip('.')}`" if where else "it"
     if match := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", what):
-        expected, got = (
-            _JSON_WORDS.get(name, f"an {name}" if name[0] in "aeiou" else name)
-            for name in match.groups()
-        )
+        expected, got = (_JSON_WORDS.get(name, name) for name in match.groups())
         return f"{place} must be {expected}, not {got}"
     return f"{place}: {what.removeprefix('Object ')}"  # e.g. missing required field `tap_stream_id`
 
@@ -96,8 +92,7 @@ def _shape_words(error: msgspec.ValidationError) -> str:
 def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
-    """A state the SDK can load (`bookmarks` maps ``streams`` to objects), else refused, not
-    skipped: a stream read from the start would silently re-send, or skip, what the user expects."""
+    """A state the SDK can load, else refused: read from the start, a stream would re-send data."""
     if state is not None and state != {} and (problem := _state_problem(state, streams)):
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(
@@ -108,7 +103,7 @@ def check_state_shape(
 
 
 def _state_problem(state: object, streams: Collection[str] | None) -> str | None:
-    if isinstance(state, dict) and "bookmarks" not in state:  # what it is, where its bookmarks are
+    if isinstance(state, dict) and "bookmarks" not in state:  # what it is, where they are
         if state.get("type") == "STATE" and "value" in state:
             return "it is a STATE message: pass its `value`, e.g. `jq .value`"
         if "singer_state" in state:
@@ -140,7 +135,7 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
 
 
 def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
-    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (or unsaid)."""
+    """A catalog the SDK can read, else refused; a warning per stream not ``known``."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
@@ -174,38 +169,32 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 def schema_problems(
     schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
-    """The config's JSON Schema errors without the value (it may be a key), where as the SDK says it
-    (config['projects'][0]['token']), or as the variable that set it (TAP_APHEX_PROJECTS[0]...)."""
+    """The config's JSON Schema errors, where set (the SDK's way, or the variable), no value."""
+    problems = []
     errors = _StrictValidator(schema).iter_errors(dict(config))
-    ordered = sorted(errors, key=lambda error: list(map(str, error.path)))
-    # Once: jsonschema has an error per key a `required` misses, and each is said as all of them.
-    return list(dict.fromkeys(_schema_problem(error, variables) for error in ordered))
-
-
-def _schema_problem(error: jsonschema.ValidationError, variables: Mapping[str, str]) -> str:
-    path = list(error.absolute_path)
-    variable = variables.get(str(path[0])) if path else None
-    where = variable or "config"
-    where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
-    expected: t.Any = error.validator_value
-    if error.validator == "required":
-        given = [str(key) for key in error.instance] if isinstance(error.instance, dict) else []
-        said = []
-        for name in (name for name in expected if name not in given):
-            close = difflib.get_close_matches(name, given, n=1)
-            typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
-            said.append(f"{where}: {name!r} is required{typo}")
-        return "; ".join(said)
-    if error.validator == "type":
-        names = [expected] if isinstance(expected, str) else expected
-        problem = "must be of type " + " or ".join(repr(name) for name in names if name != "null")
-    elif error.validator == "enum":
-        problem = "must be one of " + ", ".join(map(repr, expected))
-    elif error.validator in ("minimum", "maximum"):
-        problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
-    else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
-        problem = f"is not valid ({error.validator})"
-    return f"{where}: {problem}"
+    for error in sorted(errors, key=lambda error: list(map(str, error.path))):
+        path, expected = list(error.absolute_path), error.validator_value
+        variable = variables.get(str(path[0])) if path else None
+        where = variable or "config"
+        where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
+        if error.validator == "required":  # an error per name missing, each naming all of them
+            given = list(map(str, t.cast("dict[str, t.Any]", error.instance)))
+            for name in (name for name in expected if name not in given):
+                close = difflib.get_close_matches(name, given, n=1)
+                typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
+                problems.append(f"{where}: {name!r} is required{typo}")
+            continue
+        if error.validator == "type":
+            names = [expected] if isinstance(expected, str) else expected
+            problem = "must be of type " + " or ".join(repr(n) for n in names if n != "null")
+        elif error.validator == "enum":
+            problem = "must be one of " + ", ".join(map(repr, expected))
+        elif error.validator in ("minimum", "maximum"):
+            problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
+        else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
+            problem = f"is not valid ({error.validator})"
+        problems.append(f"{where}: {problem}")
+    return list(dict.fromkeys(problems))
 
 
 def unknown_settings(
@@ -231,37 +220,29 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
 
 
 def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
-    """The log level's variable as the SDK reads it (TAP_APHEX_LOGLEVEL unless unset or empty, else
-    LOGLEVEL, in any case), and the level it names (None: unset, or no level)."""
+    """The log level's variable as the SDK reads it (empty is unset), and its level if any."""
     variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
-    value = env.get(variable)
-    level = logging.getLevelName(value.upper()) if value is not None else None
-    return variable, level if isinstance(level, int) else None  # ('' answers "Level ")
+    level = logging.getLevelName(str(env.get(variable)).upper())  # unset: "NONE", no level
+    return variable, level if isinstance(level, int) else None  # no level: "Level <name>"
 
 
 def log_level_problem(env: Mapping[str, str]) -> str | None:
-    """A log level's variable naming no level (the SDK's error names neither): an empty LOGLEVEL
-    too, which the console takes as INFO and the metrics logger refuses."""
+    """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
     variable, level = log_level(env)
-    if level is not None or (value := env.get(variable)) is None:
-        return None
-    levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
-    return f"{variable}={value[:20]!r} is no log level: set {levels}."
-
-
-#: What the SDK reads as true (all else is false to it, typos included), and their opposites.
-_ENV_BOOLEANS = frozenset({"true", "1", "yes", "on", "false", "0", "no", "off"})
+    if level is None and (value := env.get(variable)) is not None:
+        levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
+        return f"{variable}={value[:20]!r} is no log level: set {levels}."
+    return None
 
 
 def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Each setting set by its `<prefix>*` variable (`--config ENV` puts it over the files')."""
+    """Each setting a `<prefix>*` variable sets (`--config ENV` puts it over the files')."""
     names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
     return {name: variable for name, variable in names.items() if variable in env}
 
 
 def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    """With `--config ENV`, each value the SDK would guess at, named: integers are digits (its
-    `int()` takes " 500 "), booleans true or false, arrays and objects JSON (else a traceback)."""
+    """With `--config ENV`, each value the SDK would guess at (`int(" 500 ")`) or fail on."""
     return [
         f"Environment variable {variable} {problem}."
         for name, variable in env_variables(schema, prefix, env).items()
@@ -276,7 +257,8 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
         return f"is empty: unset it to leave {name} unset, or set a value"
     if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return "must be a whole number (digits only, no spaces)"
-    if "boolean" in types and value.lower() not in _ENV_BOOLEANS:
+    # What the SDK reads as true (all else is false to it, typos included), and their opposites.
+    if "boolean" in types and not re.fullmatch("(?ai)true|1|yes|on|false|0|no|off", value):
         return "must be true or false (or 1/0, yes/no, on/off)"
     if {"array", "object"}.isdisjoint(types):
         return None
@@ -300,9 +282,7 @@ def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -
 
 
 def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
-    """A `batch_config` that would fail after pages were read: a shape the SDK cannot read, Parquet
-    without `pyarrow`, a storage root whose filesystem is not installed (each format has an
-    encoder: its schema allows no other)."""
+    """A `batch_config` that would fail only once pages were read (its schema checks `format`)."""
     if not (raw := config.get("batch_config")):
         return []
     where = set_at("batch_config", variables)
@@ -310,31 +290,25 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     # applies them; the SCHEMA would still say they were applied (a map dropping a field, too).
     if applied := [name for name in ("stream_maps", "flattening_enabled") if config.get(name)]:
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
-        return [
-            f"`{where}` with {names} is not supported: the SDK writes BATCH files without "
-            "applying them. Use one or the other."
-        ]
+        unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
+        return [f"`{where}` with {names} is not supported: {unapplied}"]
     try:
         batch = batch_config_from(raw)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
-        return [
-            f"`{where}` cannot be read ({type(error).__name__}): it needs `encoding` "
-            "(`format`, `compression`) and `storage` (`root`)"
-        ]
+        needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
+        return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
     # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
     if str(batch.encoding.format) == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [
-            f"`{where}`: format `parquet` needs the package `pyarrow`, which is not installed; "
-            "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
+            f"`{where}`: format `parquet` needs the package `pyarrow` (not installed); {install}"
         ]
     scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as error:
-        installed = printable(str(error), limit=120)
-        return [
-            f"`{where}`: storage root `{scheme}://` needs a package not installed ({installed})"
-        ]
+        missing = printable(str(error), limit=120)
+        return [f"`{where}`: storage root `{scheme}://` needs a package not installed ({missing})"]
     except ValueError:
         return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
     return []

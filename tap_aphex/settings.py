@@ -13,8 +13,7 @@ from singer_sdk import typing as th
 from tap_aphex.decoding import readable
 from tap_aphex.logs import MIN_RUN_SECRET, safe_url, url_credentials, without_secrets
 
-# The Data API's documented limits: at most 4,000 events a page, 20,000 events a day.
-MAX_PAGE_SIZE = 4_000
+MAX_PAGE_SIZE = 4_000  # the Data API's documented limits
 DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
@@ -24,8 +23,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE = "holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): retype it."
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
 _SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
-#: A key's or token's rule, and `start_after`'s: (the words after "is empty", the characters it may
-#: not hold, and the words after "holds": what they are, and what to do).
+#: A key's or token's rule, as `start_after`'s: (said after "is empty", forbidden, after "holds").
 _KEY_OR_TOKEN = (
     "; set it as Aphex shows it.",
     re.compile(r"[^\x20-\x7e\xa0-\xff]"),  # an HTTP header value: Latin-1, no control characters
@@ -158,8 +156,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 def config_problems(
     config: Mapping[str, t.Any], variables: Mapping[str, str], *, streams_required: bool = True
 ) -> list[str]:
-    """What is wrong with a config its JSON schema accepts, each problem named where it was set
-    (`set_at`), none quoting a secret; discovery (not ``streams_required``) may enable no stream."""
+    """What is wrong with a config its schema accepts, where it was set, quoting no secret."""
     problems = [f"`{set_at(where, variables)}` {said}" for where, said in _text_problems(config)]
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
@@ -204,8 +201,7 @@ def config_problems(
 
 
 def set_at(where: str, variables: Mapping[str, str]) -> str:
-    """Where the value at ``where`` (`projects[0].url`) was set: its variable in ``variables``
-    (`TAP_APHEX_PROJECTS[0].url`: in none of the user's files), else ``where``."""
+    """``where`` (`projects[0].url`) as the variable that set it (`TAP_APHEX_PROJECTS[0].url`)."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
     return variables.get(setting, setting) + where[len(setting) :]
 
