@@ -55,8 +55,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     import click
     from singer_sdk.exceptions import ConfigValidationError
 
-    from tap_aphex.inputs import joined, log_level_problem
-    from tap_aphex.logs import printable, run_secrets
+    from tap_aphex.inputs import joined
+    from tap_aphex.logs import log_level_problem, printable, run_secrets
     from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 

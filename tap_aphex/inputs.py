@@ -7,7 +7,6 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import json
-import logging
 import re
 import typing as t
 from collections.abc import Collection, Mapping
@@ -217,22 +216,6 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
         guess = f"; did you mean {spelt.format(close[0])}?" if close else ""
         warnings.append(f"Unknown {kind} {spelt.format(name)} is ignored{guess}")
     return warnings
-
-
-def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
-    """The log level's variable as the SDK reads it (empty is unset), and its level if any."""
-    variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
-    level = logging.getLevelName(str(env.get(variable)).upper())  # unset: "NONE", no level
-    return variable, level if isinstance(level, int) else None  # no level: "Level <name>"
-
-
-def log_level_problem(env: Mapping[str, str]) -> str | None:
-    """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
-    variable, level = log_level(env)
-    if level is None and (value := env.get(variable)) is not None:
-        levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
-        return f"{variable}={value[:20]!r} is no log level: set {levels}."
-    return None
 
 
 def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import logging
 import os.path
 import re
 import typing as t
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
@@ -278,3 +278,19 @@ def attach(
         for old in [f for f in target.filters if isinstance(f, TapLogFilter)]:
             target.removeFilter(old)
         target.addFilter(log_filter)
+
+
+def log_level(env: Mapping[str, str]) -> tuple[str, int | None]:
+    """The log level's variable as the SDK reads it (empty is unset), and its level if any."""
+    variable = "TAP_APHEX_LOGLEVEL" if env.get("TAP_APHEX_LOGLEVEL") else "LOGLEVEL"
+    level = logging.getLevelName(str(env.get(variable)).upper())  # unset: "NONE", no level
+    return variable, level if isinstance(level, int) else None  # no level: "Level <name>"
+
+
+def log_level_problem(env: Mapping[str, str]) -> str | None:
+    """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
+    variable, level = log_level(env)
+    if level is None and (value := env.get(variable)) is not None:
+        levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
+        return f"{variable}={value[:20]!r} is no log level: set {levels}."
+    return None

@@ -16,7 +16,8 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_aphex.airbyte import protocol, writer
 from tap_aphex.cli import output_closed
 from tap_aphex.client import AphexStream
-from tap_aphex.inputs import joined, log_level_problem, read_json, read_json_object
+from tap_aphex.inputs import joined, read_json, read_json_object
+from tap_aphex.logs import log_level_problem
 from tap_aphex.report import (
     AphexError,
     AuthenticationError,

@@ -20,8 +20,7 @@ from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
 from tap_aphex.airbyte import protocol
-from tap_aphex.inputs import log_level
-from tap_aphex.logs import one_line, run_secrets, without_secrets
+from tap_aphex.logs import log_level, one_line, run_secrets, without_secrets
 from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
