@@ -51,7 +51,7 @@ class Landed(t.Protocol):
     said: frozenset[str]
     skipped: set[str]
 
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
+    def new_for(self, version_id: str, published: dt.datetime, number: object) -> list[t.Any]: ...
 
 
 @dataclass
@@ -167,7 +167,7 @@ class DocumentReader(Reader):
         if published is None:
             why = described(value.get("publishedAt"), 40, wire=True)
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
-        if read is not None and not read.is_new(version_id, published, value.get("version")):
+        if read is not None and not read.new_for(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
         subject, whole_subject = f"Project {label}, version {shown}", f"Project {label}"
         # A list the schemas do not name is a table the tap does not know: said as such.

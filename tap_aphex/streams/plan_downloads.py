@@ -1,10 +1,7 @@
-"""Published-plans documents downloaded ahead, several projects at a time, read one at a time.
-
-The server takes its time building each document, so a few daemon threads each ask a project as
-often as its `LimitPolicy` says, while parsing and writing stay on the main thread, one project
-after another (what reaches the target, and where a kill leaves the bookmarks, is as with one
-project at a time). Answers are spooled to disk (memory grows with the threads, not the portfolio);
-a window of projects ahead keeps a slow one at the head of the line from filling the disk.
+"""Published-plans documents downloaded ahead by a few threads (the server takes its time building
+each), read and written on the main thread one project after another, as without threads. Answers
+are spooled to disk (memory grows with the threads, not the portfolio); a window of projects ahead
+keeps a slow one at the head of the line from filling the disk.
 """
 
 from __future__ import annotations
@@ -180,7 +177,7 @@ class PlansRun:
             threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True).start()
 
     def versions(self, download: ProjectDownload) -> Iterator[PublishedVersion]:
-        """Every new version in the project's answers, each once (a grown answer holds the last)."""
+        """Every new version in the project's answers, each once (a grown answer repeats some)."""
         read, handed = download.read, set()
         while (body := download.next_body()) is not None:
             try:
@@ -281,10 +278,9 @@ class PlansRun:
     def _receive(
         self, download: ProjectDownload, send: t.Callable[[], requests.Response]
     ) -> VersionScan:
-        """One try: a 200 answer spooled (the main thread reads it as it grows) and scanned.
-        One cut short (the connection broke, `request_timeout` passed) ends as `CutShort`, so
-        that the reader goes on to the answer asked again, and is raised as requests words it
-        (`iter_content`), so that the SDK's retries ask again, paid from the retry budget."""
+        """One try: a 200 answer spooled (the main thread reads it as it grows) and scanned. One
+        cut short ends as `CutShort` (the reader goes on to the answer asked again) and is raised
+        as requests words it, so that the SDK's retries ask again."""
         download.requests += 1  # each try, a retry's too
         response = send()
         spool = download.answer(response.headers)

@@ -1,7 +1,6 @@
-"""The Published Plans API's streams: one record per published version, partitioned by project,
-and one row per task or status row of each (the tables, fed by it). Every project's downloads
-start on the first one's turn; then, one project after another, its versions land, its bookmarks
-move and its STATE goes out. A failure ends its project only, which keeps its bookmarks.
+"""The Published Plans API's streams: one record per published version, per project, and one row
+per task or status row of each (the tables, fed by it). One project after another, its versions
+land, its bookmarks move and its STATE goes out; a failure ends its project only.
 """
 
 from __future__ import annotations
@@ -160,13 +159,8 @@ class PublishedPlansStream(AphexStream):
         read = download.read
         try:
             try:
-                for version in run.versions(download):
-                    number = version.record.get("version")
-                    new_for = [
-                        s
-                        for s, m in read.marks.items()
-                        if m.is_new(version.id, version.published, number)
-                    ]
+                for version in run.versions(download):  # each new to a stream (`DocumentReader`)
+                    new_for = read.new_for(version.id, version.published, version.record["version"])
                     if self in new_for:
                         yield version.record
                     for child in new_for:
@@ -175,8 +169,7 @@ class PublishedPlansStream(AphexStream):
                                 version.rows(child.table),
                                 {**(context or {}), "publishedPlanId": version.id},
                             )
-                    if new_for:
-                        read.land(self.logger, version, new_for)
+                    read.land(self.logger, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
@@ -336,10 +329,9 @@ def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str
 
 def resume_at(bookmarks: list[dt.datetime | None]) -> str:
     """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
-    known = [mark for mark in bookmarks if mark is not None]
-    bookmark = min(known) if known and len(known) == len(bookmarks) else None
-    if bookmark is None:
+    if not bookmarks or None in bookmarks:
         return "from the start of the history the API keeps"
+    bookmark = min(t.cast("list[dt.datetime]", bookmarks))
     # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
     spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
     at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
