@@ -344,17 +344,18 @@ class ProjectRead:
         )
 
     def move_bookmarks(
-        self, parent: Stream, context: Mapping[str, t.Any] | None
+        self, parent: Stream, context: Mapping[str, t.Any] | None, *, failed: bool = False
     ) -> list[dt.datetime | None]:
-        """Each stream's bookmark once the project is read in full, never over a gap; the entries
-        skipped are kept as said."""
+        """Each stream's bookmark once the project is read in full, never over a gap nor after a
+        failure (versions come in no promised order: what a run saw proves nothing about what it
+        missed); the entries skipped are kept as said."""
         moved = []
         for stream, mark in self.marks.items():
             state = stream.get_context_state(project_only(context))
             sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
             landing = self.landing[stream]
-            if self.left_a_gap or landing.when is None:
-                moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
+            if failed or self.left_a_gap or landing.when is None:
+                moved.append(mark.when)  # nothing new, or what the next run must ask for again
                 continue
             if mark.when is None or landing.when >= mark.when:  # else only a backdated one landed
                 state["replication_key"] = parent.replication_key
@@ -364,6 +365,8 @@ class ProjectRead:
             numbers = [n for n in (mark.version, landing.version) if is_count(n)]
             state[BOOKMARK_VERSION] = max(numbers, default=None)
             moved.append(max(landing.when, mark.when or landing.when))
+        if failed:
+            return moved
         parent_state = parent.get_context_state(project_only(context))
         if self.skipped:
             parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]

@@ -182,17 +182,12 @@ class PublishedPlansStream(AphexStream):
                     error = report.AphexError(f"could not read its published plans ({what})")
                 self.report_failure(f"project {read.label}", error)
                 download.failed = True  # not one of the projects downloaded, in the summary
-                # Versions come in no promised order, so what this run saw proves nothing about
-                # what it missed: each stream's progress on the project is dropped.
-                for stream in read.marks:
-                    sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
                 why = report.StopReason.FAILURE
-                bookmarks = [mark.when for mark in read.marks.values()]
             else:
                 say_how_far(self.logger, read)
-                bookmarks = read.move_bookmarks(self, context)
                 gap = read.left_a_gap
                 why = report.StopReason.VERSIONS_MISSING if gap else report.StopReason.UP_TO_DATE
+            bookmarks = read.move_bookmarks(self, context, failed=download.failed)
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
         except BaseException:  # an interrupt, or stdout closed: every download ends at once
