@@ -106,7 +106,7 @@ class Mark:
     version: object = None  # the highest `version` number landed, if known
     text: str | None = None  # ``when`` as the records (and so the state) write it
 
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
+    def is_new(self, version_id: str, published: dt.datetime, number: object) -> bool:
         newer = self.when is None or published > self.when
         if newer or (published == self.when and version_id not in self.ids):
             return True
