@@ -21,7 +21,6 @@ import urllib3
 from tap_aphex import sdk_seam
 from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
-from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
 from tap_aphex.streams.plan_progress import Step, plural
@@ -165,9 +164,7 @@ class PlansRun:
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
         }
-        self.workers = int(
-            stream.config.get("max_parallel_projects", DEFAULT_MAX_PARALLEL_PROJECTS)
-        )
+        self.workers = int(stream.config["max_parallel_projects"])  # the SDK fills in defaults
         self.written = 0  # projects written, well or not
         self._queue = collections.deque(self.projects.values())
         self._ahead = 0  # projects started and not yet done with by the main thread

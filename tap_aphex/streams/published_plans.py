@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
+from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
@@ -213,7 +213,7 @@ class PublishedPlansStream(AphexStream):
 
     @property
     def configured_limit(self) -> int:
-        return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+        return int(self.config["published_plans_limit"])  # the SDK fills in defaults
 
     @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
