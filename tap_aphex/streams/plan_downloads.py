@@ -254,14 +254,13 @@ class PlansRun:
             while True:
                 if self.stop.is_set():
                     raise Cancelled
-                asked = read.policy.limit
-                context = {**download.context, "limit": asked}
+                context = {**download.context, "limit": read.policy.limit}
                 try:
                     scan = send(sdk_seam.prepared_request(stream, context), context)
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
-                    read.answered(scan, asked)
+                    read.answered(scan)
                 if not ask_again(stream.logger, read):
                     break
         finally:  # on a failure too: `_work` hands it to the main thread

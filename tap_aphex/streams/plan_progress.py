@@ -249,8 +249,7 @@ class ProjectRead:
     oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
     behind: Mark | None = field(init=False)  # the oldest bookmark of any stream (None: none)
     step: Step = Step.DONE
-    received: int = 0  # versions in the last answer
-    asked: int = 0  # the `limit` of the last answer
+    received: int = 0  # versions in the last answer (to `policy.limit`: only GROW changes it)
     landed: int = 0
     first: dt.datetime | None = None  # the oldest version landed
     lowest: int | None = None  # the lowest `version` number landed
@@ -270,9 +269,9 @@ class ProjectRead:
         """The streams the version is new to (none: it landed in an earlier run)."""
         return [s for s, mark in self.marks.items() if mark.is_new(version_id, published, number)]
 
-    def answered(self, scan: VersionScan, asked: int) -> None:
+    def answered(self, scan: VersionScan) -> None:
         """The policy's step after an answer the download thread scanned."""
-        self.received, self.asked = scan.received, asked
+        self.received = scan.received
         self.largest = max(self.largest, scan.size)
         self.numbered_on, self.reached_behind = False, True  # each answer proves it anew
         if scan.readable and scan.placed and self.behind is not None:

@@ -263,8 +263,8 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         since = when(oldest.when)
         if out_of_reach is None:  # fewer than asked (a gap, or a whole history short of it)
             why = (
-                f"the API answered {plural(read.received, 'version')}, fewer than the {read.asked} "
-                f"asked, without the last version landed (published {since})"
+                f"the API answered {plural(read.received, 'version')}, fewer than the "
+                f"{read.policy.limit} asked, without the last version landed (published {since})"
             )
             advice = (
                 "a larger `published_plans_limit` cannot help (the server answers fewer than "
