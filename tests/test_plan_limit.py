@@ -215,8 +215,8 @@ def test_a_gap_of_streams_selected_apart_names_those_furthest_behind(
         t.cast("Stream", Named("published_plans")): Mark(when=ahead, version=9),
         t.cast("Stream", Named("published_plan_tasks")): Mark(when=behind, version=4),
     }
-    read = ProjectRead("P", marks, LimitPolicy(5))
-    read.step, read.received, read.asked, read.landed = Step.GAP, 5, 10, 5
+    read = ProjectRead("P", marks, LimitPolicy(10))
+    read.step, read.received, read.landed = Step.GAP, 5, 5
     read.first = read.last = ahead + dt.timedelta(days=7)
 
     warning = the_warning(read, caplog)

@@ -1,9 +1,6 @@
-"""The Published Plans document: parsed one version at a time (`DocumentReader`), or scanned.
-
-Its shape is ASSUMED (docs/assumptions.md): meeting the real one should change this module and
-`schemas.py` alone. Nothing is dropped or guessed (docs/data.md): what does not fit is kept under
-``undocumented``; a version that cannot be keyed or placed is skipped with a WARNING; what is not
-the document at all is that project's failure.
+"""The Published Plans document, parsed one version at a time (`DocumentReader`) or scanned. Its
+shape is ASSUMED (docs/assumptions.md): the real one should change this module and `schemas.py`
+alone. What does not fit is kept under ``undocumented`` (docs/data.md).
 """
 
 from __future__ import annotations
@@ -45,13 +42,13 @@ Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the st
 
 
 class Landed(t.Protocol):
-    """A project's read (`plan_progress`): the versions it landed before are not read again, the
-    entries skipped are collected, and those ``said`` in an earlier run are not warned about."""
+    """A project's read (`plan_progress`): what it landed before is not read again, the entries
+    skipped are collected, and those ``said`` in an earlier run are not warned about."""
 
     said: frozenset[str]
     skipped: set[str]
 
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool: ...
+    def new_for(self, version_id: str, published: dt.datetime, number: object) -> list[t.Any]: ...
 
 
 @dataclass
@@ -134,9 +131,7 @@ class DocumentReader(Reader):
         if after_versions:
             # Streamed, one version in memory at a time: the versions went out before these came
             # (holding them all would hold the document). Said, as the assumed shape is wrong.
-            names = ", ".join(
-                json.dumps(key, ensure_ascii=False)[:40] for key in after_versions[:5]
-            )
+            names = ", ".join(json.dumps(k, ensure_ascii=False)[:40] for k in after_versions[:5])
             self.warn_once(  # once per project, however many requests read it
                 ("after versions", label),
                 f"Project {label}: the published-plans document has {names}"
@@ -167,7 +162,7 @@ class DocumentReader(Reader):
         if published is None:
             why = described(value.get("publishedAt"), 40, wire=True)
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
-        if read is not None and not read.is_new(version_id, published, value.get("version")):
+        if read is not None and not read.new_for(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
         subject, whole_subject = f"Project {label}, version {shown}", f"Project {label}"
         # A list the schemas do not name is a table the tap does not know: said as such.

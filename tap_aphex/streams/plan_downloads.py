@@ -1,10 +1,7 @@
-"""Published-plans documents downloaded ahead, several projects at a time, read one at a time.
-
-The server takes its time building each document, so a few daemon threads each ask a project as
-often as its `LimitPolicy` says, while parsing and writing stay on the main thread, one project
-after another (what reaches the target, and where a kill leaves the bookmarks, is as with one
-project at a time). Answers are spooled to disk (memory grows with the threads, not the portfolio);
-a window of projects ahead keeps a slow one at the head of the line from filling the disk.
+"""Published-plans documents downloaded ahead by a few threads (the server takes its time building
+each), read and written on the main thread one project after another, as without threads. Answers
+are spooled to disk (memory grows with the threads, not the portfolio); a window of projects ahead
+keeps a slow one at the head of the line from filling the disk.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import urllib3
 from tap_aphex import sdk_seam
 from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
-from tap_aphex.settings import DEFAULT_MAX_PARALLEL_PROJECTS
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
 from tap_aphex.streams.plan_progress import Step, plural
@@ -168,9 +164,7 @@ class PlansRun:
             account: ProjectDownload(read, {"accountId": account}, order)
             for order, (account, read) in enumerate(reads.items(), start=1)
         }
-        self.workers = int(
-            stream.config.get("max_parallel_projects", DEFAULT_MAX_PARALLEL_PROJECTS)
-        )
+        self.workers = int(stream.config["max_parallel_projects"])  # the SDK fills in defaults
         self.written = 0  # projects written, well or not
         self._queue = collections.deque(self.projects.values())
         self._ahead = 0  # projects started and not yet done with by the main thread
@@ -180,7 +174,7 @@ class PlansRun:
             threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True).start()
 
     def versions(self, download: ProjectDownload) -> Iterator[PublishedVersion]:
-        """Every new version in the project's answers, each once (a grown answer holds the last)."""
+        """Every new version in the project's answers, each once (a grown answer repeats some)."""
         read, handed = download.read, set()
         while (body := download.next_body()) is not None:
             try:
@@ -260,14 +254,13 @@ class PlansRun:
             while True:
                 if self.stop.is_set():
                     raise Cancelled
-                asked = read.policy.limit
-                context = {**download.context, "limit": asked}
+                context = {**download.context, "limit": read.policy.limit}
                 try:
                     scan = send(sdk_seam.prepared_request(stream, context), context)
                 except ResponseTooLarge:
                     read.step = read.policy.after_server_error()
                 else:
-                    read.answered(scan, asked)
+                    read.answered(scan)
                 if not ask_again(stream.logger, read):
                     break
         finally:  # on a failure too: `_work` hands it to the main thread
@@ -281,10 +274,9 @@ class PlansRun:
     def _receive(
         self, download: ProjectDownload, send: t.Callable[[], requests.Response]
     ) -> VersionScan:
-        """One try: a 200 answer spooled (the main thread reads it as it grows) and scanned.
-        One cut short (the connection broke, `request_timeout` passed) ends as `CutShort`, so
-        that the reader goes on to the answer asked again, and is raised as requests words it
-        (`iter_content`), so that the SDK's retries ask again, paid from the retry budget."""
+        """One try: a 200 answer spooled (the main thread reads it as it grows) and scanned. One
+        cut short ends as `CutShort` (the reader goes on to the answer asked again) and is raised
+        as requests words it, so that the SDK's retries ask again."""
         download.requests += 1  # each try, a retry's too
         response = send()
         spool = download.answer(response.headers)

@@ -1,12 +1,7 @@
 """Each project's progress through its published plans: its bookmarks (`Mark`), the `limit` to
-ask (`LimitPolicy`) and what lands (`ProjectRead`).
-
-A bookmark is the newest `publishedAt` landed, the ids of the versions published at that time and
-the highest `version` number landed; new is published after it, or at its time with another id,
-or numbered past it (backdated; or a bookmark a clock gone wrong left in the future). An answer
-short of the bookmark's own version (`Step.GAP`, `SIZE_LIMIT`, `CAP`; a whole history short of
-another stream's bookmark: `ProjectRead.behind`) leaves a gap that asking for more cannot close:
-the bookmarks stay, unless the answer's `version` numbers run on from the bookmark's.
+ask (`LimitPolicy`) and what lands (`ProjectRead`). An answer short of a bookmark's own version
+leaves a gap that asking for more cannot close: the bookmarks stay, unless the answer's `version`
+numbers run on from the bookmark's.
 """
 
 from __future__ import annotations
@@ -54,9 +49,8 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
 
 
 def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
-    """What in ``stream``'s state no project's read can use (a state edited by hand, another
-    tap's). A project no longer configured is named only when a configured one has no bookmark
-    (its URL changed?); else its partition stays, unused."""
+    """What in ``stream``'s state no read can use. A project no longer configured is named only
+    when a configured one has no bookmark (its URL changed?); else its partition stays, unused."""
     # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     words, others, marked = [], [], set()
@@ -86,9 +80,8 @@ def is_count(number: object) -> t.TypeGuard[int]:
 
 
 def numbered_on(numbers: list[object], after: object) -> bool:
-    """The `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (each once, in
-    any order, every entry numbered): as the answer is the most recently published, it holds
-    every version since (the numbers are assumed: docs/assumptions.md). Else nothing is proven."""
+    """The `version` numbers past ``after`` are exactly ``after`` + 1, + 2, ... (in any order,
+    every entry numbered): the answer holds every version since (docs/assumptions.md)."""
     if not numbers or not is_count(after) or not all(is_count(n) for n in numbers):
         return False
     since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
@@ -105,14 +98,15 @@ def in_the_future(moment: dt.datetime) -> bool:
 
 @dataclass
 class Mark:
-    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now."""
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now;
+    new is published after it, or at its time with another id, or numbered past it."""
 
-    when: dt.datetime | None = None
+    when: dt.datetime | None = None  # the newest `publishedAt` landed
     ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
     version: object = None  # the highest `version` number landed, if known
     text: str | None = None  # ``when`` as the records (and so the state) write it
 
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
+    def is_new(self, version_id: str, published: dt.datetime, number: object) -> bool:
         newer = self.when is None or published > self.when
         if newer or (published == self.when and version_id not in self.ids):
             return True
@@ -120,8 +114,7 @@ class Mark:
 
     def reached_by(self, scan: VersionScan) -> bool:
         """The answer holds this bookmark's own version: by id if the state has ids (not published
-        after it: an id used again is another version), else by time. One dated before proves
-        nothing (backdated, with the versions between it missing?)."""
+        after it: an id used again is another version), else by time."""
         when = t.cast("dt.datetime", self.when)
         return any(
             published <= when and (not self.ids or version_id in self.ids)
@@ -256,8 +249,7 @@ class ProjectRead:
     oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
     behind: Mark | None = field(init=False)  # the oldest bookmark of any stream (None: none)
     step: Step = Step.DONE
-    received: int = 0  # versions in the last answer
-    asked: int = 0  # the `limit` of the last answer
+    received: int = 0  # versions in the last answer (to `policy.limit`: only GROW changes it)
     landed: int = 0
     first: dt.datetime | None = None  # the oldest version landed
     lowest: int | None = None  # the lowest `version` number landed
@@ -273,24 +265,23 @@ class ProjectRead:
         self.behind = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if known else None
         self.oldest = self.behind if len(known) == len(self.marks) else None
 
-    def is_new(self, version_id: str, published: dt.datetime, number: object = None) -> bool:
-        return any(mark.is_new(version_id, published, number) for mark in self.marks.values())
+    def new_for(self, version_id: str, published: dt.datetime, number: object) -> list[Stream]:
+        """The streams the version is new to (none: it landed in an earlier run)."""
+        return [s for s, mark in self.marks.items() if mark.is_new(version_id, published, number)]
 
-    def answered(self, scan: VersionScan, asked: int) -> None:
+    def answered(self, scan: VersionScan) -> None:
         """The policy's step after an answer the download thread scanned."""
-        self.received, self.asked = scan.received, asked
+        self.received = scan.received
         self.largest = max(self.largest, scan.size)
         self.numbered_on, self.reached_behind = False, True  # each answer proves it anew
         if scan.readable and scan.placed and self.behind is not None:
-            # A stream newly selected makes the read a whole history; one with a bookmark must
-            # still be reached, or versions it never had are passed over.
+            # A stream with a bookmark must be reached (one newly selected makes the read a whole
+            # history), or versions it never had are passed over.
             self.reached_behind = self.behind.reached_by(scan)
-            # Every stream's bookmark numbered: the answer must run on from the lowest of them.
-            # It proves no gap only; the policy still asks as it would (a version published
-            # last but dated before the answer's oldest would be numbered past all of them).
+            # Numbers running on from the lowest bookmark's prove no gap only: the policy still
+            # asks as it would (a version published last may be dated before the answer's oldest).
             marked = [mark.version for mark in self.marks.values() if mark.when is not None]
-            counts = [n for n in marked if is_count(n)]
-            after = min(counts) if len(counts) == len(marked) else None
+            after = min(t.cast("list[int]", marked)) if all(map(is_count, marked)) else None
             self.numbered_on = numbered_on(scan.numbers, after)
         if not scan.readable:
             self.step = Step.DONE  # not the document: the reader says what is wrong, once
@@ -352,17 +343,18 @@ class ProjectRead:
         )
 
     def move_bookmarks(
-        self, parent: Stream, context: Mapping[str, t.Any] | None
+        self, parent: Stream, context: Mapping[str, t.Any] | None, *, failed: bool = False
     ) -> list[dt.datetime | None]:
-        """Each stream's bookmark once the project is read in full, never over a gap; the entries
-        skipped are kept as said."""
+        """Each stream's bookmark once the project is read in full, never over a gap nor after a
+        failure (versions come in no promised order: what a run saw proves nothing about what it
+        missed); the entries skipped are kept as said."""
         moved = []
         for stream, mark in self.marks.items():
             state = stream.get_context_state(project_only(context))
             sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
             landing = self.landing[stream]
-            if self.left_a_gap or landing.when is None:
-                moved.append(mark.when)  # nothing new, or a gap the next run must ask for again
+            if failed or self.left_a_gap or landing.when is None:
+                moved.append(mark.when)  # nothing new, or what the next run must ask for again
                 continue
             if mark.when is None or landing.when >= mark.when:  # else only a backdated one landed
                 state["replication_key"] = parent.replication_key
@@ -372,6 +364,8 @@ class ProjectRead:
             numbers = [n for n in (mark.version, landing.version) if is_count(n)]
             state[BOOKMARK_VERSION] = max(numbers, default=None)
             moved.append(max(landing.when, mark.when or landing.when))
+        if failed:
+            return moved
         parent_state = parent.get_context_state(project_only(context))
         if self.skipped:
             parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]

@@ -1,7 +1,6 @@
-"""The Published Plans API's streams: one record per published version, partitioned by project,
-and one row per task or status row of each (the tables, fed by it). Every project's downloads
-start on the first one's turn; then, one project after another, its versions land, its bookmarks
-move and its STATE goes out. A failure ends its project only, which keeps its bookmarks.
+"""The Published Plans API's streams: one record per published version, per project, and one row
+per task or status row of each (the tables, fed by it). One project after another, its versions
+land, its bookmarks move and its STATE goes out; a failure ends its project only.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing_extensions import override
 
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.settings import DEFAULT_PUBLISHED_PLANS_LIMIT, account_id, project_label
+from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
@@ -160,13 +159,8 @@ class PublishedPlansStream(AphexStream):
         read = download.read
         try:
             try:
-                for version in run.versions(download):
-                    number = version.record.get("version")
-                    new_for = [
-                        s
-                        for s, m in read.marks.items()
-                        if m.is_new(version.id, version.published, number)
-                    ]
+                for version in run.versions(download):  # each new to a stream (`DocumentReader`)
+                    new_for = read.new_for(version.id, version.published, version.record["version"])
                     if self in new_for:
                         yield version.record
                     for child in new_for:
@@ -175,8 +169,7 @@ class PublishedPlansStream(AphexStream):
                                 version.rows(child.table),
                                 {**(context or {}), "publishedPlanId": version.id},
                             )
-                    if new_for:
-                        read.land(self.logger, version, new_for)
+                    read.land(self.logger, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
@@ -189,17 +182,12 @@ class PublishedPlansStream(AphexStream):
                     error = report.AphexError(f"could not read its published plans ({what})")
                 self.report_failure(f"project {read.label}", error)
                 download.failed = True  # not one of the projects downloaded, in the summary
-                # Versions come in no promised order, so what this run saw proves nothing about
-                # what it missed: each stream's progress on the project is dropped.
-                for stream in read.marks:
-                    sdk_seam.discard_progress(stream.get_context_state(project_only(context)))
                 why = report.StopReason.FAILURE
-                bookmarks = [mark.when for mark in read.marks.values()]
             else:
                 say_how_far(self.logger, read)
-                bookmarks = read.move_bookmarks(self, context)
                 gap = read.left_a_gap
                 why = report.StopReason.VERSIONS_MISSING if gap else report.StopReason.UP_TO_DATE
+            bookmarks = read.move_bookmarks(self, context, failed=download.failed)
             self.report.stopped(self.name, why, resume_at(bookmarks), part=read.label)
             sdk_seam.write_state(self)  # this project's records are out: its STATE goes with them
         except BaseException:  # an interrupt, or stdout closed: every download ends at once
@@ -225,7 +213,7 @@ class PublishedPlansStream(AphexStream):
 
     @property
     def configured_limit(self) -> int:
-        return int(self.config.get("published_plans_limit", DEFAULT_PUBLISHED_PLANS_LIMIT))
+        return int(self.config["published_plans_limit"])  # the SDK fills in defaults
 
     @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
@@ -275,8 +263,8 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         since = when(oldest.when)
         if out_of_reach is None:  # fewer than asked (a gap, or a whole history short of it)
             why = (
-                f"the API answered {plural(read.received, 'version')}, fewer than the {read.asked} "
-                f"asked, without the last version landed (published {since})"
+                f"the API answered {plural(read.received, 'version')}, fewer than the "
+                f"{read.policy.limit} asked, without the last version landed (published {since})"
             )
             advice = (
                 "a larger `published_plans_limit` cannot help (the server answers fewer than "
@@ -336,10 +324,9 @@ def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str
 
 def resume_at(bookmarks: list[dt.datetime | None]) -> str:
     """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
-    known = [mark for mark in bookmarks if mark is not None]
-    bookmark = min(known) if known and len(known) == len(bookmarks) else None
-    if bookmark is None:
+    if not bookmarks or None in bookmarks:
         return "from the start of the history the API keeps"
+    bookmark = min(t.cast("list[dt.datetime]", bookmarks))
     # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
     spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
     at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
