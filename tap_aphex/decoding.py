@@ -89,7 +89,8 @@ class FilteredBody:
         self._codec = None if codec in ("utf-8", "utf-8-sig") else codec  # None: read as it is
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
-        self._held = b""  # the last chunk's end, after its last delimiter
+        self._held: list[bytes] = []  # what came after the last delimiter (parts: a long token
+        # is joined once, not copied again with each chunk)
         self.depth, self.in_string, self.capturing = 0, False, False  # capturing: a too-deep value
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
@@ -103,10 +104,11 @@ class FilteredBody:
                     f"({self.content_type})"
                 )
                 raise UnexpectedResponseError(msg) from error
-        data = self._held + chunk
-        kept = len(chunk.rstrip(_IN_TOKEN))  # `_held` has no delimiter: only `chunk` is searched
-        cut = len(data) if final else len(self._held) + kept if kept else 0
-        data, self._held = data[:cut], data[cut:]
+        kept = len(chunk) if final else len(chunk.rstrip(_IN_TOKEN))  # `_held` has no delimiter
+        if not kept and not final:
+            self._held.append(chunk)
+            return b""
+        data, self._held = b"".join([*self._held, chunk[:kept]]), [chunk[kept:]]
         if not data:
             return b""
         if self.head is None:  # the body's first bytes: a BOM is skipped

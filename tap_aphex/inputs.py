@@ -35,6 +35,8 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
     except UnicodeDecodeError:
         problem = "is not UTF-8 text: save it as UTF-8"
+    except RecursionError:
+        problem = "is nested too deep to read"
     except ValueError:  # an integer of more digits than Python reads
         problem = "holds an integer too long to read (over 4,300 digits)"
     except OSError as error:
@@ -42,7 +44,7 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     else:
         if isinstance(value, dict) or not object_only:
             return value
-        problem = f"must hold a JSON object {{...}}, not {_JSON_WORDS[type(value).__name__]}"
+        problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
     name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
@@ -69,21 +71,37 @@ _Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default":
 _Entry = t.TypedDict("_Entry", {"metadata": _Selection}, total=False)
 _Stream = t.TypedDict(
     "_Stream",
-    {"tap_stream_id": Required[str], "schema": _Object, "metadata": list[_Entry]},
+    {
+        "tap_stream_id": Required[str],
+        "schema": Required[_Object],  # without it, the stream's own would be replaced by none
+        "metadata": list[_Entry],
+        "key_properties": list[str] | None,
+        "replication_key": str | None,
+        "replication_method": str | None,
+    },
     total=False,
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
 #: A JSON value's type in JSON's words, by msgspec's name or Python's (`null`: as it is).
 _JSON_WORDS = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}
 _JSON_WORDS |= {"object": "an object", "array": "an array", "list": "a list", "NoneType": "null"}
+_JSON_WORDS |= {"dict": "an object"}
+
+
+def json_kind(value: object) -> str:
+    """A decoded value's type in JSON's words (`a string`, `null`)."""
+    return _JSON_WORDS[type(value).__name__]
 
 
 def _shape_words(error: msgspec.ValidationError) -> str:
     """msgspec's words on a shape in JSON's, never Python's (`str`): where, then what is wrong."""
     what, _, where = str(error).partition(" - at `$")
     place = f"`{where.rstrip('`').lstrip('.')}`" if where else "it"
-    if match := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", what):
-        expected, got = (_JSON_WORDS.get(name, name) for name in match.groups())
+    if match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", what):
+        expected, got = (
+            " or ".join(_JSON_WORDS.get(name, name) for name in names.split(" | "))
+            for names in match.groups()
+        )
         return f"{place} must be {expected}, not {got}"
     return f"{place}: {what.removeprefix('Object ')}"  # e.g. missing required field `tap_stream_id`
 
@@ -250,6 +268,8 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     except json.JSONDecodeError as error:
         kind = "an array [...]" if "array" in types else "an object {...}"
         return f"must be JSON, {kind} ({error.msg} at character {error.pos})"
+    except RecursionError:
+        return "is nested too deep to read"
     except ValueError:  # an integer of more digits than Python reads
         return "has an integer too long to read"
     return f"is null: unset it to leave {name} unset" if parsed is None else None

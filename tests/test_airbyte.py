@@ -579,7 +579,19 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             },
             "no_such_stream",
         ),
-        ({"catalog": {"streams": []}, "state": "not state"}, "not Airbyte state"),
+        ({"catalog": {"streams": []}, "state": "not state"}, "is a string, not Airbyte state"),
+        (  # in JSON's words, never Python's (`a JSON int`)
+            {
+                "catalog": {"streams": []},
+                "state": [
+                    {
+                        "type": "STREAM",
+                        "stream": {"stream_descriptor": {"name": "tasks"}, "stream_state": 5},
+                    }
+                ],
+            },
+            "the stream state of tasks is a number, not an object",
+        ),
         ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
         ({"catalog": {"streams": []}, "state": {"bookmarks": "x"}}, "`bookmarks` that is not an"),
         ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),

@@ -70,6 +70,8 @@ FILES: dict[str, Callable[[Path], object]] = {
         + "]" * 900
         + "}}}"
     ),
+    # Past Python's recursion limit, where its JSON decoder gives up.
+    "far_too_deep": lambda path: path.write_text("[" * 100_000 + "]" * 100_000),
     "a_directory": lambda path: path.mkdir(),
     "missing": lambda path: None,
     "latin_1": lambda path: path.write_bytes('{"start_after": "café"}'.encode("latin-1")),
@@ -104,6 +106,10 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
             for kind in ("a_lone_surrogate", "too_deep")
         ),
         ("--state", "a_list", "The state file {path} must hold a JSON object {{...}}, not a list"),
+        *(
+            (option, "far_too_deep", f"{kind} {{path}} is nested too deep to read.")
+            for option, kind in (("--state", "The state file"), ("--config", "The config file"))
+        ),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
     ],
 )
@@ -366,6 +372,17 @@ def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
 CATALOGS_AND_STATES = [
     ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
     ("--catalog", {"streams": [5]}, "`streams[0]` must be an object, not a number."),
+    # Without its schema, the SDK would replace the stream's own by none, and fail mid-run.
+    (
+        "--catalog",
+        {"streams": [{"tap_stream_id": "task_events", "metadata": []}]},
+        "`streams[0]`: missing required field `schema`",
+    ),
+    (
+        "--catalog",
+        {"streams": [{"tap_stream_id": "task_events", "schema": {}, "replication_key": 5}]},
+        "`streams[0].replication_key` must be a string or null, not a number",
+    ),
     ("--catalog", {"streams": [{}]}, "`streams[0]`: missing required field `tap_stream_id`"),
     (
         "--catalog",

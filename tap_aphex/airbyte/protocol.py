@@ -11,7 +11,7 @@ import copy
 import json
 import typing as t
 
-from tap_aphex.inputs import check_state_shape
+from tap_aphex.inputs import check_state_shape, json_kind
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
@@ -137,7 +137,7 @@ def singer_state(
     """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY), one, or a Singer
     state (Airbyte's old Singer adapter's, Meltano's); `full_refresh` streams start over."""
     if not isinstance(passed, (dict, list)):
-        raise _not_understood(f"a JSON {type(passed).__name__}")
+        raise _not_understood(json_kind(passed))
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
         passed = {"type": "LEGACY", "data": _unwrapped(passed)} if passed else []
     state, given = _from_messages(passed if isinstance(passed, list) else [passed])
@@ -165,8 +165,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
         if name not in STREAM_NAMES:
             raise _refused(name, "is for a stream this source does not have")
         if not isinstance(stream_state, dict):
-            kind = "null" if stream_state is None else f"a JSON {type(stream_state).__name__}"
-            raise _refused(name, f"is {kind}, not an object")
+            raise _refused(name, f"is {json_kind(stream_state)}, not an object")
         try:
             check_state_shape({"bookmarks": {name: stream_state}}, streams=STREAM_NAMES)
         except ConfigError:
