@@ -13,13 +13,16 @@ from email.utils import format_datetime
 
 import pytest
 import requests
+from aphex_simulator import Simulator
 from harness import run_tap
 from singer_sdk.exceptions import ConfigValidationError
 from werkzeug import Request, Response
 
 from tap_aphex.client import retry_after_seconds
 from tap_aphex.logs import remember_secrets
-from tap_aphex.report import RunFailedError, describe, quoted_body
+from tap_aphex.report import AphexError, RunFailedError, describe, quoted_body
+from tap_aphex.streams.published_plans import PublishedPlansStream
+from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -231,3 +234,27 @@ def test_a_network_failure_that_persisted_says_where_and_what_to_do(
         "after retries: check that the server is reachable from here, or allow more time "
         "(`request_timeout`, `retry_budget_seconds`)"
     )
+
+
+@pytest.mark.parametrize("fault", ["a URL with nothing behind it", "500"])
+def test_a_refused_answer_is_closed_before_its_error_goes_on(fault: str) -> None:
+    # A project's answer is streamed: one refused and left open held its socket until the garbage
+    # collector found the error's traceback (the suite's unclosed-socket ResourceWarning).
+    with Simulator(seed=3, events=0, plan_projects=1, history_weeks=1) as sim:
+        (project,) = sim.plan_projects
+        url = project.url + "x" if fault.startswith("a URL") else project.url
+        if fault == "500":
+            sim.set_plan_fault(project.account_id, "500", 1)
+        config = {"projects": [{"url": url, "token": project.token, "name": "P"}]}
+        stream = TapAphex(config=config).streams["published_plans"]
+        assert isinstance(stream, PublishedPlansStream)
+        session = stream.requests_session
+        try:
+            response = session.get(url, headers={"Authorization": f"Bearer {project.token}"})
+            assert response.status_code in {404, 500}
+            assert not response.raw.closed  # streamed: the body waits to be read
+            with pytest.raises(AphexError):
+                stream.validate_response(response)
+            assert response.raw.closed
+        finally:
+            session.close()
