@@ -278,23 +278,22 @@ class PlansRun:
         cut short ends as `CutShort` (the reader goes on to the answer asked again) and is raised
         as requests words it, so that the SDK's retries ask again."""
         download.requests += 1  # each try, a retry's too
-        response = send()
-        spool = download.answer(response.headers)
-        scan = VersionScan(response.headers.get("Content-Type"))
-        try:
-            with response:
+        with (response := send()):  # closed on any failure too (a charset nobody reads, say)
+            spool = download.answer(response.headers)
+            scan = VersionScan(response.headers.get("Content-Type"))
+            try:
                 for chunk in response.iter_content(CHUNK):  # gzip undone; errors as requests'
                     if self.stop.is_set():
                         raise Cancelled
                     spool.write(chunk)
                     scan.feed(chunk)
                     download.bytes += len(chunk)
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
-            spool.end(CutShort())
-            if not isinstance(error, requests.RequestException):  # not one `iter_content` words
-                raise requests.ConnectionError(error, request=response.request) from error
-            error.request = error.request or response.request  # its words name the URL
-            raise  # retried, as a timeout (ResponseTooSlow) is
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+                spool.end(CutShort())
+                if not isinstance(error, requests.RequestException):  # not `iter_content`'s
+                    raise requests.ConnectionError(error, request=response.request) from error
+                error.request = error.request or response.request  # its words name the URL
+                raise  # retried, as a timeout (ResponseTooSlow) is
         scan.feed(None)
         spool.end()
         return scan
