@@ -15,7 +15,7 @@ from pathlib import Path
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 import jsonschema
 import msgspec
-from singer_sdk.singerlib import Catalog, StateMessage
+from singer_sdk.singerlib import Catalog, CatalogEntry, Metadata, StateMessage
 from typing_extensions import Required
 
 from tap_aphex.logs import printable
@@ -68,7 +68,9 @@ _Bookmark = t.TypedDict(
     total=False,
 )
 _Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
-_Entry = t.TypedDict("_Entry", {"metadata": _Selection}, total=False)
+_Entry = t.TypedDict(
+    "_Entry", {"breadcrumb": Required[list[str]], "metadata": _Selection}, total=False
+)
 _Stream = t.TypedDict(
     "_Stream",
     {
@@ -78,6 +80,7 @@ _Stream = t.TypedDict(
         "key_properties": list[str] | None,
         "replication_key": str | None,
         "replication_method": str | None,
+        "stream": str | None,
     },
     total=False,
 )
@@ -155,12 +158,14 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
     """A catalog the SDK can read, else refused; a warning per stream not ``known``."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        Catalog.from_dict(t.cast("dict[str, t.Any]", catalog))
+        entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
     except msgspec.ValidationError as error:
         problem = _shape_words(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
         problem = f"it cannot be read ({type(error).__name__})"
     else:
+        problem = next(filter(None, map(_keys_problem, entries)), "")
+    if not problem:
         return [
             f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
             f"is ignored (the tap's streams: {', '.join(known)})."
@@ -171,6 +176,26 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
         f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
         "`tap-aphex --discover`."
     )
+
+
+def _keys_problem(entry: CatalogEntry) -> str | None:
+    """What in a stream's entry would end its run after records went out, or misname them: a key
+    (or the replication key) its schema lacks or its metadata deselects; another `stream` name."""
+    stream = f"stream `{entry.tap_stream_id:.60}`"
+    if entry.stream not in (None, entry.tap_stream_id):
+        return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
+    keys = [*(entry.key_properties or []), *filter(None, [entry.replication_key])]
+    for key in dict.fromkeys(keys):
+        if key not in (entry.schema.properties or {}):
+            return f"{stream}'s key `{key:.60}` is not in its `schema`"
+        # The SDK's rule: `selected`, else `selected-by-default`; an automatic field is always sent.
+        field = entry.metadata.get(("properties", key)) or Metadata(
+            inclusion=Metadata.InclusionType.AUTOMATIC
+        )
+        chosen = field.selected_by_default if field.selected is None else field.selected
+        if field.inclusion != "automatic" and chosen is False:
+            return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
+    return None
 
 
 #: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
