@@ -595,6 +595,21 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
         ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
         ({"catalog": {"streams": []}, "state": {"bookmarks": "x"}}, "`bookmarks` that is not an"),
         ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
+        *(  # each as what it is, in JSON's words
+            ({"catalog": {"streams": []}, "state": [message]}, problem)
+            for message, problem in [
+                ({"type": None}, "a state message of type null"),
+                (
+                    {"type": "LEGACY", "data": [1]},
+                    "a LEGACY state message whose `data` is no object",
+                ),
+                ({"type": "STATE", "value": {}}, "a Singer STATE message (pass its `value`"),
+                (
+                    {"type": "GLOBAL", "global": {"shared_state": 5, "stream_states": []}},
+                    "a GLOBAL state whose `shared_state` is a number",
+                ),
+            ]
+        ),
         (  # which mode is meant? Neither guess is safe.
             {
                 "catalog": {
@@ -663,6 +678,7 @@ def test_a_catalog_or_state_that_does_not_fit_is_one_clear_trace(
 
     (error,) = result.errors()
     assert problem in error["message"]
+    assert error["failure_type"] == "config_error"
     assert result.exit_code == 1
     assert result.of_type("RECORD") == []
 

@@ -392,33 +392,36 @@ CATALOGS_AND_STATES = [
     # A stream's keys: what would end its run after records went out, or name them wrongly.
     *(
         ("--catalog", {"streams": [{"tap_stream_id": "tasks", **entry}]}, expected)
-        for entry, expected in [
-            (
-                {"schema": {"type": "object"}, "key_properties": ["id"]},
-                "stream `tasks`'s key `id` is not in its `schema`",
-            ),
-            (
-                {"schema": {"properties": {"id": {}}}, "replication_key": "eventId"},
-                "stream `tasks`'s key `eventId` is not in its `schema`",
-            ),
-            (
-                {
-                    "schema": {"properties": {"id": {}}},
-                    "key_properties": ["id"],
-                    "metadata": [
-                        {
-                            "breadcrumb": ["properties", "id"],
-                            "metadata": {"inclusion": "available", "selected": False},
-                        }
-                    ],
-                },
-                "stream `tasks`'s key `id` is deselected: its records would have none",
-            ),
-            (
-                {"schema": {}, "stream": "task_events"},
-                "stream `tasks` has `stream` 'task_events': leave it out, or the same name",
-            ),
-        ]
+        for entry, expected in t.cast(
+            "list[tuple[dict[str, object], str]]",
+            [
+                (
+                    {"schema": {"type": "object"}, "key_properties": ["id"]},
+                    "stream `tasks`'s key `id` is not in its `schema`",
+                ),
+                (
+                    {"schema": {"properties": {"id": {}}}, "replication_key": "eventId"},
+                    "stream `tasks`'s key `eventId` is not in its `schema`",
+                ),
+                (
+                    {
+                        "schema": {"properties": {"id": {}}},
+                        "key_properties": ["id"],
+                        "metadata": [
+                            {
+                                "breadcrumb": ["properties", "id"],
+                                "metadata": {"inclusion": "available", "selected": False},
+                            }
+                        ],
+                    },
+                    "stream `tasks`'s key `id` is deselected: its records would have none",
+                ),
+                (
+                    {"schema": {}, "stream": "task_events"},
+                    "stream `tasks` has `stream` 'task_events': leave it out, or the same name",
+                ),
+            ],
+        )
     ),
     (
         "--catalog",

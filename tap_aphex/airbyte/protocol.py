@@ -203,14 +203,26 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
     for message in copy.deepcopy(messages):
         if not isinstance(message, dict):
             raise _not_understood("a list holding something other than state messages")
-        kind = str(message.get("type", "")).upper()
-        if kind == "STREAM" and isinstance(message.get("stream"), dict):
+        kind = message.get("type")
+        kind = kind.upper() if isinstance(kind, str) else kind
+        held = {"STREAM": "stream", "GLOBAL": "global", "LEGACY": "data"}.get(str(kind), "")
+        if kind == "STATE":
+            raise _not_understood("a Singer STATE message (pass its `value`, or Airbyte's state)")
+        if not isinstance(kind, str) or not held:
+            said = repr(kind) if isinstance(kind, str) else json_kind(kind)
+            raise _not_understood(f"a state message of type {said}")
+        if not isinstance(message.get(held), dict):
+            raise _not_understood(f"a {kind} state message whose `{held}` is no object")
+        shared = (message[held].get("shared_state") or {}) if kind == "GLOBAL" else {}
+        if not isinstance(shared, dict):
+            raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(shared)}")
+        if kind == "STREAM":
             _add(bookmarks, message["stream"])
-        elif kind == "GLOBAL" and isinstance(message.get("global"), dict):
-            state.update(message["global"].get("shared_state") or {})
+        elif kind == "GLOBAL":
+            state.update(shared)
             for stream_state in message["global"].get("stream_states") or []:
                 _add(bookmarks, stream_state)
-        elif kind == "LEGACY" and isinstance(message.get("data"), dict):
+        elif kind == "LEGACY":
             legacy = message["data"]
             legacy_bookmarks = legacy.pop("bookmarks", None) or {}
             if not isinstance(legacy_bookmarks, dict):
@@ -218,8 +230,6 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
             for name, stream_state in legacy_bookmarks.items():
                 _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
             state.update(legacy)
-        else:
-            raise _not_understood(f"a state message of type {kind or 'none'!r}")
     return state, bookmarks
 
 
