@@ -471,6 +471,11 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
                 }
             },
         ),
+        # A Singer state with no bookmark yet (only `currently_syncing`): a first read.
+        (
+            {"bookmarks": {}, "currently_syncing": "task_events"},
+            {"bookmarks": {}, "currently_syncing": "task_events"},
+        ),
         # Without checkpoints, the tap's own rule applies (it re-reads from `start_after`).
         (
             {

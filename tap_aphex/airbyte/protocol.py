@@ -155,7 +155,9 @@ def singer_state(
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
-    return {**state, "bookmarks": bookmarks} if bookmarks else state
+    if bookmarks:
+        return {**state, "bookmarks": bookmarks}
+    return {"bookmarks": {}, **state} if state else {}  # e.g. only `currently_syncing`: a start
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
