@@ -357,6 +357,9 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
     assert set(tasks) == set(sim.current_tasks())
 
 
+AT_A = {"replication_key": "eventId", "replication_key_value": "a"}
+
+
 @pytest.mark.parametrize(
     ("passed", "expected"),
     [
@@ -470,6 +473,21 @@ def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
                     "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
+        ),
+        # A GLOBAL state's shared bookmarks are stream states like those beside them.
+        (
+            [
+                {
+                    "type": "GLOBAL",
+                    "global": {
+                        "shared_state": {"bookmarks": {"task_events": AT_A}},
+                        "stream_states": [
+                            {"stream_descriptor": {"name": "tasks"}, "stream_state": AT_A}
+                        ],
+                    },
+                }
+            ],
+            {"bookmarks": {"task_events": AT_A, "tasks": AT_A}},
         ),
         # A Singer state with no bookmark yet (only `currently_syncing`): a first read.
         (

@@ -215,23 +215,23 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
             raise _not_understood(f"a state message of type {said}")
         if not isinstance(message.get(held), dict):
             raise _not_understood(f"a {kind} state message whose `{held}` is no object")
-        shared = (message[held].get("shared_state") or {}) if kind == "GLOBAL" else {}
-        if not isinstance(shared, dict):
-            raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(shared)}")
         if kind == "STREAM":
             _add(bookmarks, message["stream"])
-        elif kind == "GLOBAL":
-            state.update(shared)
-            for stream_state in message["global"].get("stream_states") or []:
+            continue
+        if kind == "GLOBAL":
+            for stream_state in message[held].get("stream_states") or []:
                 _add(bookmarks, stream_state)
-        elif kind == "LEGACY":
-            legacy = message["data"]
-            legacy_bookmarks = legacy.pop("bookmarks", None) or {}
-            if not isinstance(legacy_bookmarks, dict):
-                raise _not_understood("a LEGACY state whose `bookmarks` is not an object")
-            for name, stream_state in legacy_bookmarks.items():
-                _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
-            state.update(legacy)
+        # A Singer state's own keys: GLOBAL's shared state, or LEGACY's object. Its bookmarks are
+        # stream states like the others (one stream given twice is refused: which is its place?).
+        own = (message[held].get("shared_state") or {}) if kind == "GLOBAL" else message[held]
+        if not isinstance(own, dict):
+            raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(own)}")
+        own_bookmarks = own.pop("bookmarks", None) or {}
+        if not isinstance(own_bookmarks, dict):
+            raise _not_understood(f"a {kind} state whose `bookmarks` is not an object")
+        for name, stream_state in own_bookmarks.items():
+            _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
+        state.update(own)
     return state, bookmarks
 
 
