@@ -5,6 +5,7 @@ waits); ours is how long: every wait comes out of `retry_budget_seconds`."""
 from __future__ import annotations
 
 import email.utils
+import functools
 import itertools
 import logging
 import time
@@ -41,7 +42,20 @@ CHUNK = 64 * 1024
 
 
 class IncrementalOnly(Stream):
-    """Read incrementally on its own key only: no other method or key keeps a place to resume."""
+    """What a catalog may do to a stream: read it incrementally on its own key only (no other
+    method or key keeps a place to resume), and drop the properties it deselects from a copy."""
+
+    @override
+    def post_process(
+        self, row: dict[str, t.Any], context: Context | None = None
+    ) -> dict[str, t.Any]:
+        # The SDK drops deselected properties from the record in place, objects within included,
+        # and the tap reads its rows again (a task's statuses, a version's number): a copy goes.
+        return _objects_copied(row) if self._deselects else row
+
+    @functools.cached_property
+    def _deselects(self) -> bool:  # asked first at the first record, once the catalog applies
+        return not all(self.mask.values())
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
@@ -57,6 +71,10 @@ class IncrementalOnly(Stream):
             "replication method and key from the catalog (its entry, its metadata, or Meltano's "
             "`metadata` for it), or make the catalog with `--discover`."
         )
+
+
+def _objects_copied(row: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {key: _objects_copied(v) if v.__class__ is dict else v for key, v in row.items()}
 
 
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):

@@ -8,7 +8,7 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, log_lines, run_command
+from harness import events_config, log_lines, run_command, run_tap
 
 from tap_aphex.tap import TapAphex
 
@@ -75,3 +75,40 @@ def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
     assert run.returncode == 0, run.stderr
     assert run.records("task_statuses") == []
     assert len(run.records("task_events")) == 300
+
+
+@pytest.mark.parametrize(
+    "deselected",
+    [
+        ("tasks", "statuses"),  # task_statuses are built from each task: they went missing
+        ("tasks", "eventCreatedAt"),  # a field each status row takes from its task
+        ("task_events", "task"),  # `tasks` is built from each event's task
+        ("published_plans", "version"),  # the read's bookmarks follow version numbers
+        ("published_plans", "rowCounts"),
+    ],
+)
+def test_a_property_deselected_leaves_the_records_of_every_other_stream_whole(
+    deselected: tuple[str, str],
+) -> None:
+    # The SDK drops a deselected property from the record in place; the tap reads its records
+    # again to feed other streams, which lost the property too, or failed on its absence.
+    stream, name = deselected
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        config = events_config(sim, projects=projects)
+        whole = run_tap(config)
+        catalog = TapAphex(config=config).catalog_dict
+        for entry in catalog["streams"]:
+            for metadata in entry["metadata"]:
+                if entry["tap_stream_id"] == stream and metadata["breadcrumb"][-1:] == [name]:
+                    metadata["metadata"] = {"inclusion": "available", "selected": False}
+
+        run = run_tap(config, catalog=catalog)
+
+    assert all(name not in record for record in run.records(stream))
+    for other in ("task_events", "tasks", "task_statuses", "published_plans"):
+        expected = whole.records(other)
+        if other == stream:
+            expected = [{k: v for k, v in record.items() if k != name} for record in expected]
+        assert run.records(other) == expected, other
+    assert len(run.records("published_plan_tasks")) == len(whole.records("published_plan_tasks"))

@@ -143,14 +143,6 @@ class TaskEventsStream(AphexStream):
         self.checkpoint()
 
     @override
-    def post_process(self, row: Row, context: Context | None = None) -> Row:
-        # A copy: the SDK drops deselected properties in place, and `tasks` still reads the event.
-        record = dict(row)
-        if isinstance(record["task"], dict):
-            record["task"] = dict(record["task"])
-        return record
-
-    @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
         return ()  # `tasks` gets the events a page at a time (see `checkpoint`)
 
