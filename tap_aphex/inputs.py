@@ -184,7 +184,15 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
         return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
-    keys = [*(entry.key_properties or []), *filter(None, [entry.replication_key])]
+    # The SDK takes the keys from the metadata, but names them in SCHEMA from the entry.
+    root, given = entry.metadata.root, list(entry.key_properties or [])
+    if root.table_key_properties is not None and list(root.table_key_properties) != given:
+        return (
+            f"{stream}'s `key_properties` {json.dumps(given)[:80]} differ from its metadata's "
+            f"`table-key-properties` {json.dumps(list(root.table_key_properties))[:80]}: give "
+            "both the same keys"
+        )
+    keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
     for key in dict.fromkeys(keys):
         if key not in (entry.schema.properties or {}):
             return f"{stream}'s key `{key:.60}` is not in its `schema`"
@@ -193,7 +201,7 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
             inclusion=Metadata.InclusionType.AUTOMATIC
         )
         chosen = field.selected_by_default if field.selected is None else field.selected
-        if field.inclusion != "automatic" and chosen is False:
+        if field.inclusion == "unsupported" or (field.inclusion != "automatic" and chosen is False):
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
     return None
 

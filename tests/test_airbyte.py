@@ -631,6 +631,14 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
                     {"type": "GLOBAL", "global": {"shared_state": 5, "stream_states": []}},
                     "a GLOBAL state whose `shared_state` is a number",
                 ),
+                (  # an empty value of another type is no state either (it read the whole log)
+                    {"type": "GLOBAL", "global": {"shared_state": [], "stream_states": []}},
+                    "a GLOBAL state whose `shared_state` is a list",
+                ),
+                (
+                    {"type": "LEGACY", "data": {"bookmarks": None}},
+                    "a LEGACY state whose `bookmarks` is not an object",
+                ),
             ]
         ),
         (  # which mode is meant? Neither guess is safe.

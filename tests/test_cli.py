@@ -420,6 +420,38 @@ CATALOGS_AND_STATES = [
                     {"schema": {}, "stream": "task_events"},
                     "stream `tasks` has `stream` 'task_events': leave it out, or the same name",
                 ),
+                (  # the SDK would read them, and no SCHEMA would say them
+                    {
+                        "schema": {"properties": {"id": {}}},
+                        "metadata": [
+                            {"breadcrumb": [], "metadata": {"table-key-properties": ["id"]}}
+                        ],
+                    },
+                    "stream `tasks`'s `key_properties` [] differ from its metadata's "
+                    '`table-key-properties` ["id"]: give both the same keys',
+                ),
+                (
+                    {
+                        "schema": {"properties": {}},
+                        "metadata": [
+                            {"breadcrumb": [], "metadata": {"replication-key": "eventId"}}
+                        ],
+                    },
+                    "stream `tasks`'s key `eventId` is not in its `schema`",
+                ),
+                (
+                    {
+                        "schema": {"properties": {"id": {}}},
+                        "key_properties": ["id"],
+                        "metadata": [
+                            {
+                                "breadcrumb": ["properties", "id"],
+                                "metadata": {"inclusion": "unsupported"},
+                            }
+                        ],
+                    },
+                    "stream `tasks`'s key `id` is deselected",
+                ),
             ],
         )
     ),

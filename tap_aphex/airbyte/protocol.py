@@ -223,10 +223,11 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
                 _add(bookmarks, stream_state)
         # A Singer state's own keys: GLOBAL's shared state, or LEGACY's object. Its bookmarks are
         # stream states like the others (one stream given twice is refused: which is its place?).
-        own = (message[held].get("shared_state") or {}) if kind == "GLOBAL" else message[held]
+        own = message[held].get("shared_state", {}) if kind == "GLOBAL" else message[held]
+        own = {} if own is None else own  # null: none, as absent (`[]`, `false`: refused)
         if not isinstance(own, dict):
             raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(own)}")
-        own_bookmarks = own.pop("bookmarks", None) or {}
+        own_bookmarks = own.pop("bookmarks", {})
         if not isinstance(own_bookmarks, dict):
             raise _not_understood(f"a {kind} state whose `bookmarks` is not an object")
         for name, stream_state in own_bookmarks.items():
