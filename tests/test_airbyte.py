@@ -622,6 +622,7 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             ({"catalog": {"streams": []}, "state": [message]}, problem)
             for message, problem in [
                 ({"type": None}, "a state message of type null"),
+                ({"bookmarks": {}}, "a list holding a Singer state (pass the state, not the list)"),
                 (
                     {"type": "LEGACY", "data": [1]},
                     "a LEGACY state message whose `data` is no object",

@@ -210,6 +210,8 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
         held = {"STREAM": "stream", "GLOBAL": "global", "LEGACY": "data"}.get(str(kind), "")
         if kind == "STATE":
             raise _not_understood("a Singer STATE message (pass its `value`, or Airbyte's state)")
+        if kind is None and "bookmarks" in message:
+            raise _not_understood("a list holding a Singer state (pass the state, not the list)")
         if not isinstance(kind, str) or not held:
             said = repr(kind) if isinstance(kind, str) else json_kind(kind)
             raise _not_understood(f"a state message of type {said}")
