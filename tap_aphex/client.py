@@ -42,20 +42,21 @@ CHUNK = 64 * 1024
 
 
 class IncrementalOnly(Stream):
-    """What a catalog may do to a stream: read it incrementally on its own key only (no other
-    method or key keeps a place to resume), and drop the properties it deselects from a copy."""
+    """What a catalog or a map may do to a stream: read it incrementally on its own key only (no
+    other method or key keeps a place to resume); change its records' copies, never the tap's."""
 
     @override
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any]:
         # The SDK drops deselected properties from the record in place, objects within included,
-        # and the tap reads its rows again (a task's statuses, a version's number): a copy goes.
-        return _objects_copied(row) if self._deselects else row
+        # and a stream map's expression is handed it; the tap reads its rows again (a task's
+        # statuses, a version's number): then a copy goes.
+        return _objects_copied(row) if self._records_changed else row
 
     @functools.cached_property
-    def _deselects(self) -> bool:  # asked first at the first record, once the catalog applies
-        return not all(self.mask.values())
+    def _records_changed(self) -> bool:  # asked first at the first record, once the catalog applies
+        return not all(self.mask.values()) or bool(self.config.get("stream_maps"))
 
     @override
     def apply_catalog(self, catalog: Catalog) -> None:
