@@ -119,28 +119,33 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
         try:
-            if status in self.refused_statuses and self.refused_words:
-                raise AuthenticationError(self.refused_words.format(status=status))
-            if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
-                raise ServiceUnavailableError(self.response_error_message(response), response)
-            if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-                super().validate_response(response)  # the SDK's RetriableAPIError: retried
-            elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
-                raise UnexpectedResponseError(
-                    f"{self.response_error_message(response)} {self.not_found_again_advice()}"
-                )
-            elif status >= HTTPStatus.BAD_REQUEST:
-                advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-                error = ConfigError if status == 404 else AphexError  # 404: the URL setting's
-                raise error(f"{self.response_error_message(response)} {advice}".rstrip())
-            elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
-                advice = "No Aphex API documents that answer."
-                raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
+            self.refuse(response)
         except Exception:
             response.close()  # a streamed answer's connection: its message has read what it quotes
             raise
+
+    def refuse(self, response: requests.Response) -> None:
+        """Raise the error ``response`` is, if any (a subclass adds its API's own, then calls
+        this): `validate_response` closes a refused answer, whichever raised it."""
+        status = response.status_code
+        if status in self.refused_statuses and self.refused_words:
+            raise AuthenticationError(self.refused_words.format(status=status))
+        if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
+            raise ServiceUnavailableError(self.response_error_message(response), response)
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            super().validate_response(response)  # the SDK's RetriableAPIError: retried
+        elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
+            raise UnexpectedResponseError(
+                f"{self.response_error_message(response)} {self.not_found_again_advice()}"
+            )
+        elif status >= HTTPStatus.BAD_REQUEST:
+            advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
+            error = ConfigError if status == 404 else AphexError  # 404: the URL setting's
+            raise error(f"{self.response_error_message(response)} {advice}".rstrip())
+        elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
+            advice = "No Aphex API documents that answer."
+            raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

@@ -114,26 +114,22 @@ class PublishedPlansStream(AphexStream):
         return SinglePagePaginator()  # one document per request; `plan_downloads` asks again
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
+    def refuse(self, response: requests.Response) -> None:
         status = response.status_code
-        try:  # a refused answer is closed, or its streamed connection waits for the collector
-            if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
-                # The URL is sent as written; a slash after the account id is the likeliest slip.
-                slash = urlsplit(response.url).path.endswith("/")
-                raise report.ConfigError(
-                    "No published plans at its URL (HTTP 404); copy the URL again from the "
-                    "project's Integrations page"
-                    f"{' (without the `/` this one ends with)' if slash else ''}."
-                )
-            if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
-                raise ResponseTooLarge(
-                    f"{self.response_error_message(response)} The Published Plans API's answer to "
-                    "a document over its 32 MB limit, or a failure of its own."
-                )
-        except report.AphexError:
-            response.close()
-            raise
-        super().validate_response(response)
+        if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
+            # The URL is sent as written; a slash after the account id is the likeliest slip.
+            slash = urlsplit(response.url).path.endswith("/")
+            raise report.ConfigError(
+                "No published plans at its URL (HTTP 404); copy the URL again from the "
+                "project's Integrations page"
+                f"{' (without the `/` this one ends with)' if slash else ''}."
+            )
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:  # the read asks for fewer versions
+            raise ResponseTooLarge(
+                f"{self.response_error_message(response)} The Published Plans API's answer to "
+                "a document over its 32 MB limit, or a failure of its own."
+            )
+        super().refuse(response)
 
     @override
     def parse_response(  # type: ignore[override]  # versions with their tables, not flat dicts

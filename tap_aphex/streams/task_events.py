@@ -111,11 +111,11 @@ class TaskEventsStream(AphexStream):
         return {name: value for name, value in params.items() if value}
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
+    def refuse(self, response: requests.Response) -> None:
         if response.status_code == HTTPStatus.BAD_REQUEST:
             sent = (self._cursor_sent, self._start, self._page_size_sent)
             raise log_position.refused_query(response, *sent)
-        super().validate_response(response)
+        super().refuse(response)
 
     @property
     @override
