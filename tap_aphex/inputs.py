@@ -15,7 +15,7 @@ from pathlib import Path
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 import jsonschema
 import msgspec
-from singer_sdk.singerlib import Catalog, CatalogEntry, Metadata, StateMessage
+from singer_sdk.singerlib import Catalog, CatalogEntry, StateMessage
 from typing_extensions import Required
 
 from tap_aphex.logs import printable
@@ -86,9 +86,11 @@ _Stream = t.TypedDict(
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
 #: A JSON value's type in JSON's words, by msgspec's name or Python's (`null`: as it is).
-_JSON_WORDS = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}
-_JSON_WORDS |= {"object": "an object", "array": "an array", "list": "a list", "NoneType": "null"}
-_JSON_WORDS |= {"dict": "an object"}
+_JSON_WORDS = {
+    **{"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"},
+    **{"object": "an object", "dict": "an object", "array": "an array", "list": "a list"},
+    "NoneType": "null",
+}
 
 
 def json_kind(value: object) -> str:
@@ -184,6 +186,9 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
         return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
+    selection = entry.metadata.resolve_selection()  # the SDK's own rule, `inclusion` first
+    if not selection[()]:
+        return None  # a stream left out is not read, whatever its entry says (`IncrementalOnly`)
     # The SDK takes the keys from the metadata, but names them in SCHEMA from the entry.
     root, given = entry.metadata.root, list(entry.key_properties or [])
     if root.table_key_properties is not None and list(root.table_key_properties) != given:
@@ -196,12 +201,7 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
     for key in dict.fromkeys(keys):
         if key not in (entry.schema.properties or {}):
             return f"{stream}'s key `{key:.60}` is not in its `schema`"
-        # The SDK's rule: `selected`, else `selected-by-default`; an automatic field is always sent.
-        field = entry.metadata.get(("properties", key)) or Metadata(
-            inclusion=Metadata.InclusionType.AUTOMATIC
-        )
-        chosen = field.selected_by_default if field.selected is None else field.selected
-        if field.inclusion == "unsupported" or (field.inclusion != "automatic" and chosen is False):
+        if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
     return None
 

@@ -424,7 +424,10 @@ CATALOGS_AND_STATES = [
                     {
                         "schema": {"properties": {"id": {}}},
                         "metadata": [
-                            {"breadcrumb": [], "metadata": {"table-key-properties": ["id"]}}
+                            {
+                                "breadcrumb": [],
+                                "metadata": {"selected": True, "table-key-properties": ["id"]},
+                            }
                         ],
                     },
                     "stream `tasks`'s `key_properties` [] differ from its metadata's "
@@ -434,7 +437,10 @@ CATALOGS_AND_STATES = [
                     {
                         "schema": {"properties": {}},
                         "metadata": [
-                            {"breadcrumb": [], "metadata": {"replication-key": "eventId"}}
+                            {
+                                "breadcrumb": [],
+                                "metadata": {"selected": True, "replication-key": "eventId"},
+                            }
                         ],
                     },
                     "stream `tasks`'s key `eventId` is not in its `schema`",
