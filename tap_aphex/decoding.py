@@ -258,12 +258,20 @@ def _refused(body: FilteredBody, error: Exception, detail: str) -> UnexpectedRes
     return UnexpectedResponseError(msg)
 
 
-# A decoded value in a message: JSON's words, never Python's (None, True, Decimal('1E+400')).
-_JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object"}
+#: A value's type in JSON's words, never Python's (None, True), by Python's name or msgspec's.
+JSON_WORDS = {
+    **{"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"},
+    **{"dict": "an object", "object": "an object", "list": "an array", "array": "an array"},
+    "NoneType": "null",
+}
 _AS_JSON = msgspec.json.Encoder(decimal_format="number")
 # At the end of a cut text: an escape's backslash (after an even run of escaped backslashes) and
 # what came of the escape, so that a cut never leaves half of ``\ud83d`` or ``\"``.
 _CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
+
+
+def json_kind(value: object) -> str:
+    return JSON_WORDS[type(value).__name__]
 
 
 def described(value: object, width: int = 60, *, wire: bool = False) -> str:
@@ -272,7 +280,7 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     if value is None:
         return "null"
     if value.__class__ is float and not math.isfinite(value):  # from a state file: JSON has none
-        return f"number {value!r}".replace("inf", "Infinity").replace("nan", "NaN")
+        return f"{json_kind(value)} {value!r}".replace("inf", "Infinity").replace("nan", "NaN")
     try:
         text = _AS_JSON.encode(value).decode()
     except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
@@ -280,7 +288,7 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     text = readable(as_written(text) if wire else text, width)
     if value.__class__ is Decimal:  # json_float: only beyond a float's range
         return f"the number {text} (beyond a float's range)"
-    return f"{_JSON_TYPES.get(value.__class__, 'list')} {text}"
+    return f"{json_kind(value)} {text}"
 
 
 def readable(text: str, width: int = 60) -> str:

@@ -18,6 +18,7 @@ import msgspec
 from singer_sdk.singerlib import Catalog, CatalogEntry, StateMessage
 from typing_extensions import Required
 
+from tap_aphex.decoding import JSON_WORDS, json_kind
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
@@ -85,17 +86,6 @@ _Stream = t.TypedDict(
     total=False,
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
-#: A JSON value's type in JSON's words, by msgspec's name or Python's (`null`: as it is).
-_JSON_WORDS = {
-    **{"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"},
-    **{"object": "an object", "dict": "an object", "array": "an array", "list": "a list"},
-    "NoneType": "null",
-}
-
-
-def json_kind(value: object) -> str:
-    """A decoded value's type in JSON's words (`a string`, `null`)."""
-    return _JSON_WORDS[type(value).__name__]
 
 
 def _shape_words(error: msgspec.ValidationError) -> str:
@@ -104,7 +94,7 @@ def _shape_words(error: msgspec.ValidationError) -> str:
     place = f"`{where.rstrip('`').lstrip('.')}`" if where else "it"
     if match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", what):
         expected, got = (
-            " or ".join(_JSON_WORDS.get(name, name) for name in names.split(" | "))
+            " or ".join(JSON_WORDS.get(name, name) for name in names.split(" | "))
             for names in match.groups()
         )
         return f"{place} must be {expected}, not {got}"
@@ -160,13 +150,16 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
     """A catalog the SDK can read, else refused; a warning per stream not ``known``."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
+        places = (
+            _schema_problem(s["schema"], f"streams[{i}].schema") for i, s in enumerate(streams)
+        )
+        if not (problem := next(filter(None, places), "")):
+            entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
+            problem = next(filter(None, map(_keys_problem, entries)), "")
     except msgspec.ValidationError as error:
         problem = _shape_words(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
         problem = f"it cannot be read ({type(error).__name__})"
-    else:
-        problem = next(filter(None, map(_keys_problem, entries)), "")
     if not problem:
         return [
             f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
@@ -178,6 +171,29 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
         f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
         "`tap-aphex --discover`."
     )
+
+
+def _schema_problem(schema: object, where: str) -> str | None:
+    """A subschema the SDK reads as an object that is JSON Schema's `true` or `false` (any value,
+    none), or no schema: the SDK's reading fails on it (AttributeError, TypeError)."""
+    pending: list[tuple[str, object]] = [(where, schema)]
+    while pending:
+        where, schema = pending.pop(0)
+        if not isinstance(schema, dict):
+            return f"`{where}` must be an object schema, not {json_kind(schema)}"
+        if isinstance(properties := schema.get("properties"), dict):
+            pending += [(f"{where}.properties.{key:.60}", sub) for key, sub in properties.items()]
+        for key in ("anyOf", "allOf", "oneOf"):
+            if isinstance(subschemas := schema.get(key), list):
+                pending += [
+                    (f"{where}.{key}[{index}]", sub) for index, sub in enumerate(subschemas)
+                ]
+        # `items` null the SDK skips; `additionalProperties` it reads as a flag, if not a schema.
+        if schema.get("items") is not None:
+            pending.append((f"{where}.items", schema["items"]))
+        if isinstance(extra := schema.get("additionalProperties"), dict):
+            pending.append((f"{where}.additionalProperties", extra))
+    return None
 
 
 def _keys_problem(entry: CatalogEntry) -> str | None:

@@ -634,7 +634,7 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
                 ),
                 (  # an empty value of another type is no state either (it read the whole log)
                     {"type": "GLOBAL", "global": {"shared_state": [], "stream_states": []}},
-                    "a GLOBAL state whose `shared_state` is a list",
+                    "a GLOBAL state whose `shared_state` is an array",
                 ),
                 (
                     {"type": "LEGACY", "data": {"bookmarks": None}},

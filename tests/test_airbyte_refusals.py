@@ -282,7 +282,7 @@ def test_records_go_out_only_for_the_configured_catalogs_streams(
 @pytest.mark.parametrize(
     ("config", "words"),
     [
-        ([1, 2], "must hold a JSON object {...}, not a list"),
+        ([1, 2], "must hold a JSON object {...}, not an array"),
         ("not json", "is not JSON"),
     ],
 )

@@ -113,3 +113,40 @@ def test_a_property_deselected_leaves_the_records_of_every_other_stream_whole(
             expected = [{k: v for k, v in record.items() if k != name} for record in expected]
         assert run.records(other) == expected, other
     assert len(run.records("published_plan_tasks")) == len(whole.records("published_plan_tasks"))
+
+
+@pytest.mark.parametrize(
+    ("stream", "place", "subschema"),
+    [
+        ("task_events", ["properties", "eventId"], True),
+        ("task_events", ["properties", "task"], False),
+        ("tasks", ["properties", "successors", "items"], True),
+        ("task_events", ["properties", "eventId", "anyOf"], [{"type": "string"}, True]),
+    ],
+)
+def test_a_catalog_schema_holding_a_boolean_subschema_is_refused_naming_where(
+    tmp_path: Path, stream: str, place: list[str], subschema: object
+) -> None:
+    # `true` and `false` are JSON Schema, but the SDK reads every subschema as an object: the run
+    # ended as "cannot be read (AttributeError)", or blamed `stream_maps` for an anyOf's.
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = TapAphex(config=config).catalog_dict
+        (index,) = (i for i, e in enumerate(catalog["streams"]) if e["tap_stream_id"] == stream)
+        parent = catalog["streams"][index]["schema"]
+        for key in place[:-1]:
+            parent = parent[key]
+        parent[place[-1]] = subschema
+        files = {"config": config, "catalog": catalog}
+        for name, content in files.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+
+        assert sim.requests == []
+    assert run.returncode == 1
+    (error,) = log_lines(run.stderr, "ERROR")
+    where = ".".join(place) + ("[1]" if isinstance(subschema, list) else "")
+    assert f"`streams[{index}].schema.{where}` must be an object schema, not a boolean" in error
+    assert error.endswith("Make one with `tap-aphex --discover`.")
+    assert run.messages == []

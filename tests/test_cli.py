@@ -88,7 +88,7 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         (
             "--config",
             "a_list",
-            "The config file {path} must hold a JSON object {{...}}, not a list",
+            "The config file {path} must hold a JSON object {{...}}, not an array",
         ),
         ("--config", "a_directory", "The config file {path} cannot be read: Is a directory"),
         ("--config", "missing", "The config file {path} cannot be read: No such file or directory"),
@@ -105,7 +105,11 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
             )
             for kind in ("a_lone_surrogate", "too_deep")
         ),
-        ("--state", "a_list", "The state file {path} must hold a JSON object {{...}}, not a list"),
+        (
+            "--state",
+            "a_list",
+            "The state file {path} must hold a JSON object {{...}}, not an array",
+        ),
         *(
             (option, "far_too_deep", f"{kind} {{path}} is nested too deep to read.")
             for option, kind in (("--state", "The state file"), ("--config", "The config file"))
@@ -477,7 +481,7 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[0].metadata.selected` must be true or false, not a string",
+        "`streams[0].metadata[0].metadata.selected` must be a boolean, not a string",
     ),
     (
         "--catalog",
@@ -495,7 +499,7 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[1].metadata.selected-by-default` must be true or false, not a number",
+        "`streams[0].metadata[1].metadata.selected-by-default` must be a boolean, not a number",
     ),
     (
         "--state",

@@ -45,12 +45,12 @@ def events(*event_ids: str) -> list[dict[str, t.Any]]:
         ),
         ({"eventId": "e9"}, None, "no replication_key_value, only `eventId`"),
         ({"replication_key": "eventId", "replication_key_value": "e9"}, "e9", None),
-        ({"replication_key": "eventId", "replication_key_value": 7}, None, "number 7, not an id"),
+        ({"replication_key": "eventId", "replication_key_value": 7}, None, "a number 7, not an id"),
         ({"replication_key": "eventId", "replication_key_value": None}, None, "missing, not an"),
         ({"replication_key": "eventId", "replication_key_value": " "}, None, "is empty"),
         ({"replication_key": "createdAt", "replication_key_value": "e9"}, None, "not eventId"),
         ({"replication_key_value": "e9"}, None, "replication_key is missing"),
-        ("e9", None, 'string "e9", not an object'),
+        ("e9", None, 'a string "e9", not an object'),
     ],
 )
 def test_read_bookmark(entry: object, value: str | None, problem: str | None) -> None:
@@ -68,7 +68,7 @@ EVENTS_AT_E9 = Bookmark("task_events", "e9")
 TASKS_AT_E9 = Bookmark("tasks", "e9")
 TASKS_AT_E5 = Bookmark("tasks", "e5")
 TASKS_NEW = Bookmark("tasks", None)
-TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is number 7, not an id")
+TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is a number 7, not an id")
 
 
 @pytest.mark.parametrize(

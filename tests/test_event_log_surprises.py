@@ -393,7 +393,7 @@ def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was
 @pytest.mark.parametrize(
     ("entry", "why"),
     [
-        ({"replication_key": "eventId", "replication_key_value": 42}, "number 42, not an id"),
+        ({"replication_key": "eventId", "replication_key_value": 42}, "a number 42, not an id"),
         ({"replication_key": "eventId", "replication_key_value": ""}, "empty"),
         ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
     ],

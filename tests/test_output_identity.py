@@ -80,13 +80,13 @@ def test_values_that_do_not_fit_never_stop_the_log_and_land_raw_with_one_warning
 @pytest.mark.parametrize(
     ("event_id", "got"),
     [
-        (17, "number 17"),
+        (17, "a number 17"),
         # JSON, but no text the tap could send back as startAfter (a URL has no form for it).
-        ("Kx8\udc3dAb", 'string "Kx8\\udc3dAb" (it holds a lone surrogate)'),
+        ("Kx8\udc3dAb", 'a string "Kx8\\udc3dAb" (it holds a lone surrogate)'),
         # Past what a message shows of it: said in words all the same.
         (
             "K" * 50 + "\udc3d",
-            'string "' + "K" * 39 + "… (58 characters) (it holds a lone surrogate)",
+            'a string "' + "K" * 39 + "… (58 characters) (it holds a lone surrogate)",
         ),
     ],
     ids=["a number", "a lone surrogate", "a lone surrogate at the end of a long id"],

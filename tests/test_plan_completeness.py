@@ -212,9 +212,9 @@ def test_bookmark_ids_or_version_the_tap_cannot_use_are_said_and_left_out() -> N
     assert second.returncode == 0, second.stderr
     (warning,) = log_lines(second.stderr, "WARNING")
     assert (
-        'bookmark_ids is string "notalist", not a list of ids and bookmark_version is ' in warning
+        'bookmark_ids is a string "notalist", not a list of ids and bookmark_version is ' in warning
     )
-    assert 'string "26", not a version number: left out' in warning
+    assert 'a string "26", not a version number: left out' in warning
     # Without the ids, the version at the bookmark's very time lands again; nothing is lost.
     assert landed(second) == newest_ids(sim, project, 1)
     (partition,) = bookmarks(second, "published_plans")
@@ -322,7 +322,7 @@ def test_a_plans_state_the_tap_cannot_use_is_said_not_skipped_silently() -> None
 
     assert second.returncode == 0, second.stderr
     warnings = log_lines(second.stderr, "WARNING")
-    assert any("State: published_plans holds a partition for object" in w for w in warnings)
+    assert any("State: published_plans holds a partition for an object" in w for w in warnings)
     assert any(
         "State: published_plans holds a position outside `partitions`" in w for w in warnings
     )

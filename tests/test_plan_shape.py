@@ -103,7 +103,7 @@ def test_each_mistyped_field_is_warned_about_once_per_run(
 
     warnings = [r.getMessage() for r in caplog.records if "keyTask is" in r.getMessage()]
     assert len(warnings) == 1
-    assert 'Project Tower A, version v1, tasks row 1: keyTask is string "No"' in warnings[0]
+    assert 'Project Tower A, version v1, tasks row 1: keyTask is a string "No"' in warnings[0]
 
 
 def test_a_table_the_tap_does_not_know_is_kept_whole_and_warned_about(
@@ -180,14 +180,17 @@ def test_a_table_that_is_not_a_list_is_kept_on_its_version() -> None:
         (version(publishedAt=None), "version v1: its publishedAt is null"),
         (
             version(publishedAt="last tuesday"),
-            'version v1: its publishedAt is string "last tuesday", not a time',
+            'version v1: its publishedAt is a string "last tuesday", not a time',
         ),
-        (version(publishedAt=1e20), "version v1: its publishedAt is number 1e20, not a time"),
-        (version(id=None), "a version without an id: id null, version number 1"),
+        (version(publishedAt=1e20), "version v1: its publishedAt is a number 1e20, not a time"),
+        (version(id=None), "a version without an id: id null, version a number 1"),
         (version(id=True), "a version without an id"),
         # Read as U+FFFD, it could be another version's id: no id, said as the vendor wrote it.
-        (version(id="v\ud83d"), 'a version without an id: id string "v\\ud83d", version number 1'),
-        ("v1", 'an entry that is not an object: string "v1"'),
+        (
+            version(id="v\ud83d"),
+            'a version without an id: id a string "v\\ud83d", version a number 1',
+        ),
+        ("v1", 'an entry that is not an object: a string "v1"'),
     ],
 )
 def test_a_version_that_cannot_be_keyed_or_dated_is_skipped_and_still_counted(
@@ -237,7 +240,7 @@ def test_an_integer_id_and_its_digits_as_text_are_one_key_and_the_warning_names_
     versions = read(version(id=42), version(id="42"))
 
     assert [v.id if v else None for v in versions] == ["42", None]
-    assert 'version id 42 more than once (as number 42 and string "42")' in caplog.text
+    assert 'version id 42 more than once (as a number 42 and a string "42")' in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -531,8 +531,8 @@ def test_versions_that_cannot_be_keyed_or_dated_are_skipped_and_the_rest_lands(
     assert [r["publishedPlanId"] for r in run.records("published_plans")] == ["v1"]
     assert {r["publishedPlanId"] for r in run.records("published_plan_tasks")} == {"v1"}
     assert "Project Odd: skipped version v3: its publishedAt is null" in run.stderr
-    assert "Project Odd: skipped a version without an id: id null, version number 2" in run.stderr
-    assert "skipped version v0: its publishedAt is string" in run.stderr
+    assert "Project Odd: skipped a version without an id: id null, version a number 2" in run.stderr
+    assert "skipped version v0: its publishedAt is a string" in run.stderr
     assert "Traceback" not in run.stderr
     assert schema_problems(run) == []
 
@@ -563,7 +563,7 @@ def test_duplicates_unknown_tables_and_unkeyed_rows_are_said_kept_and_never_sent
     assert "a table the tap does not know, `Tasks` (the tap reads `tasks`)" in run.stderr
     assert "a table the tap does not know, `taskStatuses`" in run.stderr
     assert "1 tasks row(s) without a `taskId` (text, not blank)" in run.stderr
-    assert 'keyTask is string "No", not the documented boolean' in run.stderr
+    assert 'keyTask is a string "No", not the documented boolean' in run.stderr
     assert schema_problems(run) == []
 
 

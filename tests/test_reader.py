@@ -965,20 +965,20 @@ def test_a_value_that_fits_its_json_type_lands_alike_in_both_apis(
     ("value", "words"),
     [
         (None, "null"),
-        (True, "boolean true"),
-        ([None, True], "list [null,true]"),
-        ({"a": None, "b": Decimal("1E+400")}, 'object {"a":null,"b":1E+400}'),
-        ("No", 'string "No"'),
-        (1e20, "number 1e20"),
+        (True, "a boolean true"),
+        ([None, True], "an array [null,true]"),
+        ({"a": None, "b": Decimal("1E+400")}, 'an object {"a":null,"b":1E+400}'),
+        ("No", 'a string "No"'),
+        (1e20, "a number 1e20"),
         (Decimal("1E+400"), "the number 1E+400 (beyond a float's range)"),
-        ("x" * 100, 'string "' + "x" * 59 + "… (102 characters)"),
+        ("x" * 100, 'a string "' + "x" * 59 + "… (102 characters)"),
         (
             Decimal("7" * 100_000),
             "the number " + "7" * 60 + "… (100000 characters) (beyond a float's range)",
         ),
         # A cut never leaves half an escape: the quote or the control character goes whole.
-        ("x" * 58 + '"yz' + "x" * 10, 'string "' + "x" * 58 + "… (74 characters)"),
-        ("x" * 55 + "\x01" + "x" * 10, 'string "' + "x" * 55 + "… (73 characters)"),
+        ("x" * 58 + '"yz' + "x" * 10, 'a string "' + "x" * 58 + "… (74 characters)"),
+        ("x" * 55 + "\x01" + "x" * 10, 'a string "' + "x" * 55 + "… (73 characters)"),
     ],
 )
 def test_a_value_in_a_message_is_in_json_words_and_never_longer_than_its_start(
@@ -994,5 +994,5 @@ def test_a_value_straight_from_the_wire_is_said_as_the_vendor_wrote_it() -> None
     sent = b'"Pour \\ud83d, \xef\xbf\xbd"'
     marked = msgspec.json.decode(FilteredBody(None, "The test").feed(sent, final=True))
 
-    assert described(marked, wire=True) == 'string "Pour \\ud83d, \ufffd"'
-    assert described("\ufffd\U00100005") == 'string "\ufffd\U00100005"'  # a record's: as it is
+    assert described(marked, wire=True) == 'a string "Pour \\ud83d, \ufffd"'
+    assert described("\ufffd\U00100005") == 'a string "\ufffd\U00100005"'  # a record's: as it is

@@ -11,7 +11,8 @@ import copy
 import json
 import typing as t
 
-from tap_aphex.inputs import check_state_shape, json_kind
+from tap_aphex.decoding import json_kind
+from tap_aphex.inputs import check_state_shape
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
