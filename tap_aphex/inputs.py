@@ -22,7 +22,7 @@ from tap_aphex.decoding import JSON_WORDS, json_kind
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from
-from tap_aphex.settings import PROJECT, set_at
+from tap_aphex.settings import set_at
 
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
@@ -150,10 +150,7 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
     """A catalog the SDK can read, else refused; a warning per stream not ``known``."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        places = (
-            _schema_problem(s["schema"], f"streams[{i}].schema") for i, s in enumerate(streams)
-        )
-        if not (problem := next(filter(None, places), "")):
+        if not (problem := _schema_problem(streams)):
             entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
             problem = next(filter(None, map(_keys_problem, entries)), "")
     except msgspec.ValidationError as error:
@@ -173,10 +170,10 @@ def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> l
     )
 
 
-def _schema_problem(schema: object, where: str) -> str | None:
-    """A subschema the SDK reads as an object that is JSON Schema's `true` or `false` (any value,
-    none), or no schema: the SDK's reading fails on it (AttributeError, TypeError)."""
-    pending: list[tuple[str, object]] = [(where, schema)]
+def _schema_problem(streams: list[_Stream]) -> str:
+    """A subschema the SDK reads as an object that is not one: JSON Schema's `true` and `false`
+    (any value, none) end its reading (AttributeError, or a TypeError blamed on `stream_maps`)."""
+    pending = [(f"streams[{index}].schema", s["schema"]) for index, s in enumerate(streams)]
     while pending:
         where, schema = pending.pop(0)
         if not isinstance(schema, dict):
@@ -184,16 +181,14 @@ def _schema_problem(schema: object, where: str) -> str | None:
         if isinstance(properties := schema.get("properties"), dict):
             pending += [(f"{where}.properties.{key:.60}", sub) for key, sub in properties.items()]
         for key in ("anyOf", "allOf", "oneOf"):
-            if isinstance(subschemas := schema.get(key), list):
-                pending += [
-                    (f"{where}.{key}[{index}]", sub) for index, sub in enumerate(subschemas)
-                ]
-        # `items` null the SDK skips; `additionalProperties` it reads as a flag, if not a schema.
+            if isinstance(options := schema.get(key), list):
+                pending += [(f"{where}.{key}[{i}]", sub) for i, sub in enumerate(options)]
+        # A null `items` the SDK passes over; a boolean `additionalProperties` it reads as a flag.
         if schema.get("items") is not None:
             pending.append((f"{where}.items", schema["items"]))
         if isinstance(extra := schema.get("additionalProperties"), dict):
             pending.append((f"{where}.additionalProperties", extra))
-    return None
+    return ""
 
 
 def _keys_problem(entry: CatalogEntry) -> str | None:
@@ -261,76 +256,6 @@ def schema_problems(
             problem = f"is not valid ({error.validator})"
         problems.append(f"{where}: {problem}")
     return list(dict.fromkeys(problems))
-
-
-def unknown_settings(
-    config: Mapping[str, t.Any], schema: dict[str, t.Any], variables: Mapping[str, str]
-) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
-    warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
-    known = list(PROJECT.to_dict()["properties"])
-    for index, project in enumerate(config.get("projects") or []):
-        if isinstance(project, dict):
-            spelt = f"`{set_at(f'projects[{index}]', variables)}.{{}}`"
-            warnings += _unknown("setting", list(project), known, spelt)
-    return warnings
-
-
-def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[str]:
-    warnings = []
-    for name in (name for name in given if name not in known):
-        close = difflib.get_close_matches(name, known, n=1)
-        guess = f"; did you mean {spelt.format(close[0])}?" if close else ""
-        warnings.append(f"Unknown {kind} {spelt.format(name)} is ignored{guess}")
-    return warnings
-
-
-def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Each setting a `<prefix>*` variable sets (`--config ENV` puts it over the files')."""
-    names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
-    return {name: variable for name, variable in names.items() if variable in env}
-
-
-def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    """With `--config ENV`, each value the SDK would guess at (`int(" 500 ")`) or fail on."""
-    return [
-        f"Environment variable {variable} {problem}."
-        for name, variable in env_variables(schema, prefix, env).items()
-        if (problem := _env_problem(name, schema["properties"][name], env[variable]))
-    ]
-
-
-def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
-    types = setting.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    if "string" in types and not value.strip():  # named here, as the variable, not the setting
-        return f"is empty: unset it to leave {name} unset, or set a value"
-    if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
-        return "must be a whole number (digits only, no spaces)"
-    # What the SDK reads as true (all else is false to it, typos included), and their opposites.
-    if "boolean" in types and not re.fullmatch("(?ai)true|1|yes|on|false|0|no|off", value):
-        return "must be true or false (or 1/0, yes/no, on/off)"
-    if {"array", "object"}.isdisjoint(types):
-        return None
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
-        kind = "an array [...]" if "array" in types else "an object {...}"
-        return f"must be JSON, {kind} ({error.msg} at character {error.pos})"
-    except RecursionError:
-        return "is nested too deep to read"
-    except ValueError:  # an integer of more digits than Python reads
-        return "has an integer too long to read"
-    return f"is null: unset it to leave {name} unset" if parsed is None else None
-
-
-def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    """A warning per `<prefix>*` variable naming no setting (a typo is ignored otherwise)."""
-    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
-    known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
-    names = [name for name in given if not name.startswith("_")]
-    return _unknown("environment variable", names, known, prefix + "{}")
 
 
 def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:

@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from tap_aphex import inputs, logs
 from tap_aphex.client import AphexStream
+from tap_aphex.environment import env_problems, env_variables, unknown_env, unknown_settings
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -72,11 +73,11 @@ class TapAphex(SeamTap):
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
         remember_config_secrets(config)
-        if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
+        if parse_env_config and (problems := env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
+        variables = env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         if validate_config and (problems := inputs.schema_problems(schema, files, {})):
@@ -97,8 +98,8 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
-        for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
+        unknown = unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
+        for warning in [*unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
         if validate_config and (
             problems := inputs.schema_problems(schema, self.config, variables)

@@ -9,12 +9,8 @@ import typing as t
 import pytest
 from harness import TapRun, log_lines, run_cli
 
-from tap_aphex.inputs import (
-    env_problems,
-    schema_problems,
-    unknown_env,
-    unknown_settings,
-)
+from tap_aphex.environment import env_problems, unknown_env, unknown_settings
+from tap_aphex.inputs import schema_problems
 from tap_aphex.logs import (
     TapLogFilter,
     printable,
