@@ -1,6 +1,5 @@
-"""The HTTP client both APIs share: clear errors, retries within one budget, a deadline per
-response. Retries are the SDK's (`validate_response` raises `RetriableAPIError`, `backoff`
-waits); ours is how long: every wait comes out of `retry_budget_seconds`."""
+"""The HTTP client both APIs share: clear errors, a deadline per response, and the SDK's retries
+(`validate_response` raises `RetriableAPIError`, `backoff` waits) paid from one budget."""
 
 from __future__ import annotations
 
@@ -158,9 +157,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent (requests' timeout,
-        as urllib3's `Timeout(total=)`, bounds each socket read: a trickling body would never time
-        out). Refuse a redirect before requests reads its `Location` (it fails on one not UTF-8,
-        even with redirects off)."""
+        as urllib3's, bounds each socket read: a trickling body would never time out). Refuse a
+        redirect before requests reads its `Location` (one not UTF-8 fails it, followed or not)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
             raise AphexError(  # a redirect would carry the credentials elsewhere
@@ -245,10 +243,9 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     @override
     def backoff_handler(self, details: Details) -> None:
         # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
-        # Both retried calls (the SDK's, `sdk_seam.request_sender`'s) take (request, context).
         self.logger.warning(
             "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
-            self.retried_part(details["args"][1]),
+            self.retried_part(details["args"][1]),  # the retried call's (request, context)
             failure_words(details.get("exception")),
             details["wait"],
             details["tries"] + 1,
@@ -269,13 +266,10 @@ class BodyWithDeadline:
     def __setattr__(self, name: str, value: object) -> None:
         setattr(self._raw, name, value)  # e.g. `decode_content`, set by readers of the raw body
 
-    def stream(  # what requests' `iter_content` reads
-        self, amt: int | None = CHUNK, decode_content: bool | None = None
-    ) -> Iterator[bytes]:
-        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")
+    def stream(self, amt: int | None, decode_content: bool | None = None) -> Iterator[bytes]:
+        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")  # `iter_content`'s
 
-    def read(self, amt: int, decode_content: bool | None = None) -> bytes:
-        """At most ``amt`` bytes, as they come (ijson's reads; none here reads the whole body)."""
+    def read(self, amt: int, decode_content: bool | None = None) -> bytes:  # ijson's: sized
         self._check()
         data = self._raw.read1(amt, decode_content=decode_content) or b""  # None once closed
         self._check()
