@@ -99,6 +99,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
+        # The SDK keeps one session per stream (a subclass's other sessions add the hook too).
+        super().requests_session.hooks["response"].append(self._with_deadline)
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
@@ -146,14 +148,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
         return f"{failure_words(response)}.{quoted_body(response)}"
-
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        if self._with_deadline not in session.hooks["response"]:
-            session.hooks["response"].append(self._with_deadline)
-        return session
 
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent (requests' timeout,
