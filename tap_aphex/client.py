@@ -1,5 +1,5 @@
 """The HTTP client both APIs share: clear errors, a deadline per response, and the SDK's retries
-(`validate_response` raises `RetriableAPIError`, `backoff` waits) paid from one budget."""
+(`validate_response` raises `RetriableAPIError`, `backoff` waits) within `retry_budget_seconds`."""
 
 from __future__ import annotations
 
