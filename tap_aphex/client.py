@@ -1,6 +1,5 @@
-"""The HTTP client both APIs share: clear errors, retries within one budget, a deadline per
-response. Retries are the SDK's (`validate_response` raises `RetriableAPIError`, `backoff`
-waits); ours is how long: every wait comes out of `retry_budget_seconds`."""
+"""The HTTP client both APIs share: clear errors, a deadline per response, and the SDK's retries
+(`validate_response` raises `RetriableAPIError`, `backoff` waits) within `retry_budget_seconds`."""
 
 from __future__ import annotations
 
@@ -83,11 +82,10 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     allow_redirects = False
     # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: How the API refuses a key or token, and the words then (``{status}`` filled in; if empty,
-    #: worded like any other 4xx).
+    #: How the API refuses a key or token, and the words then (``{status}`` filled in).
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
-    refused_words = ""
-    #: What a 403 most likely means for this API (a 404 that never answered: `not_found_advice`).
+    refused_words: t.ClassVar[str]
+    #: What a 403 most likely means for this API (a 404: `not_found_advice`).
     forbidden_advice = "Check that the key or token may read this API."
     #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
@@ -101,16 +99,16 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
-
-    @property
-    def not_found_advice(self) -> str:
-        return "Check the URL in the settings."
+        # The SDK keeps one session per stream (a subclass's other sessions add the hook too).
+        super().requests_session.hooks["response"].append(self._with_deadline)
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
         return response.url.partition("?")[0] in self._answered
 
-    def not_found_again_advice(self) -> str:
+    def not_found_advice(self, answered_before: bool) -> str:
+        if not answered_before:
+            return "Check the URL in the settings."
         return (
             "The same URL answered earlier in this run, so the URL setting is right: the API (or "
             "a proxy in between) failed. The state keeps only what was delivered; the next run "
@@ -129,20 +127,19 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         """Raise the error ``response`` is, if any (a subclass adds its API's own, then calls
         this): `validate_response` closes a refused answer, whichever raised it."""
         status = response.status_code
-        if status in self.refused_statuses and self.refused_words:
+        if status in self.refused_statuses:
             raise AuthenticationError(self.refused_words.format(status=status))
         if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
             raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
-        elif status == HTTPStatus.NOT_FOUND and self.answered_before(response):
-            raise UnexpectedResponseError(
-                f"{self.response_error_message(response)} {self.not_found_again_advice()}"
-            )
+        elif status == HTTPStatus.NOT_FOUND:  # the URL setting's, unless it answered before
+            again = self.answered_before(response)
+            error = UnexpectedResponseError if again else ConfigError
+            raise error(f"{self.response_error_message(response)} {self.not_found_advice(again)}")
         elif status >= HTTPStatus.BAD_REQUEST:
-            advice = {403: self.forbidden_advice, 404: self.not_found_advice}.get(status, "")
-            error = ConfigError if status == 404 else AphexError  # 404: the URL setting's
-            raise error(f"{self.response_error_message(response)} {advice}".rstrip())
+            advice = self.forbidden_advice if status == HTTPStatus.FORBIDDEN else ""
+            raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
         elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
             advice = "No Aphex API documents that answer."
             raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
@@ -152,18 +149,10 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         # The SDK's quotes the whole body and lists the headers; ours is short and safe to print.
         return f"{failure_words(response)}.{quoted_body(response)}"
 
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        if self._with_deadline not in session.hooks["response"]:
-            session.hooks["response"].append(self._with_deadline)
-        return session
-
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
-        """Bound the whole response by `request_timeout` from when it was sent (requests' own bounds
-        each socket read: a trickling body would never time out). Refuse a redirect before requests
-        reads its `Location` (it fails on one not UTF-8, even with redirects off)."""
+        """Bound the whole response by `request_timeout` from when it was sent (requests' timeout,
+        as urllib3's, bounds each socket read: a trickling body would never time out). Refuse a
+        redirect before requests reads its `Location` (one not UTF-8 fails it, followed or not)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
             raise AphexError(  # a redirect would carry the credentials elsewhere
@@ -191,9 +180,6 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         finally:
             getattr(records, "close", lambda: None)()  # a generator: no second request
         return None
-
-    def report_failure(self, what: str, error: Exception) -> None:
-        self.report.failed(what, error, self.logger)
 
     @property
     @override
@@ -251,13 +237,12 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     @override
     def backoff_handler(self, details: Details) -> None:
         # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
-        args = details.get("args") or ()
         self.logger.warning(
             "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
-            self.retried_part(args[1] if len(args) > 1 else None),
+            self.retried_part(details["args"][1]),  # the retried call's (request, context)
             failure_words(details.get("exception")),
-            details.get("wait", 0.0),
-            details.get("tries", 0) + 1,
+            details["wait"],
+            details["tries"] + 1,
             self.retry_left,
         )
 
@@ -275,15 +260,10 @@ class BodyWithDeadline:
     def __setattr__(self, name: str, value: object) -> None:
         setattr(self._raw, name, value)  # e.g. `decode_content`, set by readers of the raw body
 
-    def stream(  # what requests' `iter_content` reads
-        self, amt: int | None = CHUNK, decode_content: bool | None = None
-    ) -> Iterator[bytes]:
-        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")
+    def stream(self, amt: int | None, decode_content: bool | None = None) -> Iterator[bytes]:
+        return iter(lambda: self.read(amt or CHUNK, decode_content), b"")  # `iter_content`'s
 
-    def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-        # File-like reads (ijson's): at most ``amt`` bytes; all if None.
-        if amt is None:
-            return b"".join(self.stream(CHUNK, decode_content))
+    def read(self, amt: int, decode_content: bool | None = None) -> bytes:  # ijson's: sized
         self._check()
         data = self._raw.read1(amt, decode_content=decode_content) or b""  # None once closed
         self._check()

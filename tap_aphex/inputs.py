@@ -18,6 +18,7 @@ import msgspec
 from singer_sdk.singerlib import Catalog, CatalogEntry, StateMessage
 from typing_extensions import Required
 
+from tap_aphex import schemas
 from tap_aphex.decoding import JSON_WORDS, json_kind
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
@@ -146,13 +147,15 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
     return None
 
 
-def check_catalog_shape(catalog: object, name: str, known: Collection[str]) -> list[str]:
-    """A catalog the SDK can read, else refused; a warning per stream not ``known``."""
+def check_catalog_shape(
+    catalog: object, name: str, known: Mapping[str, Mapping[str, t.Any]]
+) -> list[str]:
+    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (by schema)."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         if not (problem := _schema_problem(streams)):
             entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
-            problem = next(filter(None, map(_keys_problem, entries)), "")
+            problem = next(filter(None, (_keys_problem(entry, known) for entry in entries)), "")
     except msgspec.ValidationError as error:
         problem = _shape_words(error)
     except (TypeError, AttributeError, KeyError, ValueError) as error:
@@ -191,9 +194,10 @@ def _schema_problem(streams: list[_Stream]) -> str:
     return ""
 
 
-def _keys_problem(entry: CatalogEntry) -> str | None:
+def _keys_problem(entry: CatalogEntry, known: Mapping[str, Mapping[str, t.Any]]) -> str | None:
     """What in a stream's entry would end its run after records went out, or misname them: a key
-    (or the replication key) its schema lacks or its metadata deselects; another `stream` name."""
+    (or the replication key) its schema lacks or its metadata deselects; another `stream` name; a
+    type its schema leaves out."""
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
         return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
@@ -214,6 +218,10 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
             return f"{stream}'s key `{key:.60}` is not in its `schema`"
         if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
+    if entry.tap_stream_id in known and (
+        narrowed := schemas.narrowed(entry.schema.to_dict(), known[entry.tap_stream_id], "schema")
+    ):
+        return f"{stream}'s {narrowed}: give its types as `--discover` writes them"
     return None
 
 

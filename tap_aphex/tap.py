@@ -41,7 +41,8 @@ if t.TYPE_CHECKING:
 LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
 PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
 #: Every stream the tap can have: a state's bookmarks name only these.
-STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
+STREAM_SCHEMAS = {stream.name: stream.schema for stream in (*LOG_STREAMS, *PLANS_STREAMS)}
+STREAM_NAMES = tuple(STREAM_SCHEMAS)
 
 
 class TapAphex(SeamTap):
@@ -232,7 +233,7 @@ class TapAphex(SeamTap):
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         if catalog is not None:
             name = getattr(catalog, "name", "catalog")
-            for warning in inputs.check_catalog_shape(catalog_dict, name, STREAM_NAMES):
+            for warning in inputs.check_catalog_shape(catalog_dict, name, STREAM_SCHEMAS):
                 cls.logger.warning("%s", warning)
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)

@@ -3,6 +3,7 @@ key, so a catalog asking otherwise is refused in one line, before any request.""
 
 from __future__ import annotations
 
+import copy
 import json
 import typing as t
 
@@ -115,28 +116,105 @@ def test_a_property_deselected_leaves_the_records_of_every_other_stream_whole(
     assert len(run.records("published_plan_tasks")) == len(whole.records("published_plan_tasks"))
 
 
+def _retyped(schema: dict[str, t.Any], *steps: str) -> dict[str, t.Any]:
+    """The subschema of ``schema`` at ``steps``, to be retyped in place."""
+    for step in steps:
+        schema = schema[step]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("stream", "steps", "given", "place"),
+    [
+        # Records carry the tap's types whatever SCHEMA says: a target that builds its columns
+        # from SCHEMA would refuse them, or cast an id to a number, mid-run.
+        (
+            "task_events",
+            ("properties", "eventId"),
+            "integer",
+            "properties.eventId` leaves out string",
+        ),
+        (
+            "task_events",
+            ("properties", "createdAt"),
+            "string",
+            "properties.createdAt` leaves out null",
+        ),
+        (
+            "tasks",
+            ("properties", "statuses", "items", "properties", "value"),
+            ["string", "null"],
+            "statuses.items.properties.value` leaves out number",
+        ),
+        (
+            "task_events",
+            ("properties", "task", "properties", "labourResources", "additionalProperties"),
+            ["integer"],
+            "labourResources.additionalProperties` leaves out number",
+        ),
+        ("published_plan_tasks", ("properties", "rowNumber"), ["string"], "leaves out integer"),
+    ],
+)
+def test_a_catalog_schema_leaving_out_a_type_the_tap_sends_is_refused_before_any_request(
+    tmp_path: Path, stream: str, steps: tuple[str, ...], given: object, place: str
+) -> None:
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        config = events_config(sim, projects=projects)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == stream)
+        _retyped(entry["schema"], *steps)["type"] = given
+        files = {"config": config, "catalog": catalog}
+        for name, content in files.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+
+        assert sim.requests == []
+    assert run.returncode == 1
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert f"stream `{stream}`'s `schema." in error
+    assert place in error
+    assert "give its types as `--discover` writes them" in error
+    assert run.messages == []
+
+
+def test_a_catalog_schema_widening_a_type_is_taken(tmp_path: Path) -> None:
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == "tasks")
+        entry["schema"]["properties"]["duration"] = {"type": ["number", "string", "null"]}
+        entry["schema"]["properties"]["statuses"] = {}  # anything: holds what the tap sends
+        files = {"config": config, "catalog": catalog}
+        for name, content in files.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+
+    assert run.returncode == 0, run.stderr
+    assert run.records("tasks")
+
+
 @pytest.mark.parametrize(
     ("stream", "place", "subschema"),
     [
-        ("task_events", ["properties", "eventId"], True),
-        ("task_events", ["properties", "task"], False),
-        ("tasks", ["properties", "successors", "items"], True),
-        ("task_events", ["properties", "eventId", "anyOf"], [{"type": "string"}, True]),
+        ("task_events", ("properties", "eventId"), True),
+        ("task_events", ("properties", "task"), False),
+        ("tasks", ("properties", "successors", "items"), True),
+        ("task_events", ("properties", "eventId", "anyOf"), [{"type": "string"}, True]),
     ],
 )
 def test_a_catalog_schema_holding_a_boolean_subschema_is_refused_naming_where(
-    tmp_path: Path, stream: str, place: list[str], subschema: object
+    tmp_path: Path, stream: str, place: tuple[str, ...], subschema: object
 ) -> None:
     # `true` and `false` are JSON Schema, but the SDK reads every subschema as an object: the run
     # ended as "cannot be read (AttributeError)", or blamed `stream_maps` for an anyOf's.
     with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
-        catalog = TapAphex(config=config).catalog_dict
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
         (index,) = (i for i, e in enumerate(catalog["streams"]) if e["tap_stream_id"] == stream)
-        parent = catalog["streams"][index]["schema"]
-        for key in place[:-1]:
-            parent = parent[key]
-        parent[place[-1]] = subschema
+        _retyped(catalog["streams"][index]["schema"], *place[:-1])[place[-1]] = subschema
         files = {"config": config, "catalog": catalog}
         for name, content in files.items():
             (tmp_path / f"{name}.json").write_text(json.dumps(content))

@@ -319,6 +319,14 @@ def test_the_sdk_still_logs_metrics_on_the_logger_and_in_the_words_we_match() ->
     )
 
 
+def test_the_sdk_keeps_a_streams_session_so_the_deadline_hook_stays_on_it() -> None:
+    # AphexStream adds `_with_deadline` to `requests_session` once, when the stream is made.
+    stream = TapAphex(config=SCRIPTED).streams["task_events"]
+    assert isinstance(stream, AphexStream)
+    assert stream.requests_session is stream.requests_session
+    assert stream._with_deadline in stream.requests_session.hooks["response"]
+
+
 def test_a_429_is_retried() -> None:
     # 0.54's default `extra_retry_statuses` held 429 and 0.55's is empty: AphexStream says it.
     stream = TapAphex(config=SCRIPTED).streams["task_events"]

@@ -181,7 +181,7 @@ class PublishedPlansStream(AphexStream):
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
                     error = report.AphexError(f"could not read its published plans ({what})")
-                self.report_failure(f"project {read.label}", error)
+                self.report.failed(f"project {read.label}", error, self.logger)
                 download.failed = True  # not one of the projects downloaded, in the summary
                 why = report.StopReason.FAILURE
             else:

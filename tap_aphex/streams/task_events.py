@@ -117,14 +117,11 @@ class TaskEventsStream(AphexStream):
             raise log_position.refused_query(response, *sent)
         super().refuse(response)
 
-    @property
     @override
-    def not_found_advice(self) -> str:
+    def not_found_advice(self, answered_before: bool) -> str:
+        if answered_before:
+            return log_position.not_found_again(self._cursor_sent, self._last_checkpoint)
         return log_position.not_found(self._start)
-
-    @override
-    def not_found_again_advice(self) -> str:
-        return log_position.not_found_again(self._cursor_sent, self._last_checkpoint)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[Row]:
@@ -169,7 +166,9 @@ class TaskEventsStream(AphexStream):
         except ServiceUnavailableError:
             self._stopped(StopReason.DAILY_LIMIT)
         except STREAM_FAILURES as error:
-            self.report_failure(f"task events (after {self._events_read} read in this run)", error)
+            self.report.failed(
+                f"task events (after {self._events_read} read in this run)", error, self.logger
+            )
             self._stopped(StopReason.FAILURE)
         except BrokenPipeError:  # stdout is gone: nothing can land
             raise
