@@ -9,12 +9,21 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, log_lines, run_command, run_tap
+from harness import TapRun, events_config, log_lines, run_command, run_tap
 
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from pathlib import Path
+
+
+def _run_with_catalog(
+    tmp_path: Path, config: dict[str, t.Any], catalog: dict[str, t.Any]
+) -> TapRun:
+    """`tap-aphex --config --catalog` as a user runs it, with these two files."""
+    for name, content in {"config": config, "catalog": catalog}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    return run_command(f"--config={tmp_path}/config.json", f"--catalog={tmp_path}/catalog.json")
 
 
 @pytest.mark.parametrize(
@@ -39,11 +48,7 @@ def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
         for entry in catalog["streams"]:
             if entry["tap_stream_id"] == stream:
                 entry.update(asked)
-        files = {"config": config, "catalog": catalog}
-        for name, content in files.items():
-            (tmp_path / f"{name}.json").write_text(json.dumps(content))
-
-        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+        run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
     assert run.returncode == 1
@@ -68,11 +73,7 @@ def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
                 for metadata in entry["metadata"]:
                     if metadata["breadcrumb"] == []:
                         metadata["metadata"]["selected"] = False
-        files = {"config": config, "catalog": catalog}
-        for name, content in files.items():
-            (tmp_path / f"{name}.json").write_text(json.dumps(content))
-
-        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+        run = _run_with_catalog(tmp_path, config, catalog)
 
     assert run.returncode == 0, run.stderr
     assert run.records("task_statuses") == []
@@ -164,11 +165,7 @@ def test_a_catalog_schema_leaving_out_a_type_the_tap_sends_is_refused_before_any
         catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
         (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == stream)
         _retyped(entry["schema"], *steps)["type"] = given
-        files = {"config": config, "catalog": catalog}
-        for name, content in files.items():
-            (tmp_path / f"{name}.json").write_text(json.dumps(content))
-
-        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+        run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
     assert run.returncode == 1
@@ -186,11 +183,7 @@ def test_a_catalog_schema_widening_a_type_is_taken(tmp_path: Path) -> None:
         (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == "tasks")
         entry["schema"]["properties"]["duration"] = {"type": ["number", "string", "null"]}
         entry["schema"]["properties"]["statuses"] = {}  # anything: holds what the tap sends
-        files = {"config": config, "catalog": catalog}
-        for name, content in files.items():
-            (tmp_path / f"{name}.json").write_text(json.dumps(content))
-
-        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+        run = _run_with_catalog(tmp_path, config, catalog)
 
     assert run.returncode == 0, run.stderr
     assert run.records("tasks")
@@ -215,11 +208,7 @@ def test_a_catalog_schema_holding_a_boolean_subschema_is_refused_naming_where(
         catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
         (index,) = (i for i, e in enumerate(catalog["streams"]) if e["tap_stream_id"] == stream)
         _retyped(catalog["streams"][index]["schema"], *place[:-1])[place[-1]] = subschema
-        files = {"config": config, "catalog": catalog}
-        for name, content in files.items():
-            (tmp_path / f"{name}.json").write_text(json.dumps(content))
-
-        run = run_command(*(f"--{name}={tmp_path / name}.json" for name in files))
+        run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
     assert run.returncode == 1
