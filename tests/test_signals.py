@@ -1,8 +1,8 @@
-"""How the commands start (`tap_aphex.cli`, with `tap_aphex.signals`): a signal while a command
-loads ends it with one line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
+"""How the commands start (`tap_aphex.cli`): a signal while a command loads ends it with one
+line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
 Each case loads a small module of its own in a fresh Python, as the console scripts load the
-command: `signals.load_command` with the module as what to preload, then the module's `main`.
+command: `cli.load_command` with the module as what to preload, then the module's `main`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ import typing as t
 import pytest
 from harness import signalled
 
-from tap_aphex import cli, signals
+from tap_aphex import cli
 
 if t.TYPE_CHECKING:
     from pathlib import Path
-
-#: Each command's name and whether SIGTERM ends it with one line while it loads (as `cli` says).
-COMMANDS = {"tap-aphex": True, "source-aphex": False}
 
 
 def start(
@@ -33,9 +30,8 @@ def start(
     """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "import importlib; from tap_aphex import signals; "
-        f"signals.load_command({command!r}, 'loaded_command', "
-        f"stop_on_sigterm={COMMANDS[command]}); "
+        "import importlib; from tap_aphex import cli; "
+        f"cli.load_command({command!r}, 'loaded_command'); "
         "importlib.import_module('loaded_command').main()"
     )
     return subprocess.run(
@@ -58,24 +54,20 @@ def test_both_commands_start_through_cli() -> None:
 def test_each_command_loads_with_the_handler_for_its_signals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started: list[tuple[str, str, bool]] = []
+    started: list[tuple[str, str]] = []
     ran: list[str] = []
 
-    def recording(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
-        started.append((name, preload, stop_on_sigterm))
+    def recording(name: str, preload: str) -> None:
+        started.append((name, preload))
 
     monkeypatch.setattr(cli, "load_command", recording)
     monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
-    airbyte = importlib.import_module("tap_aphex.airbyte.cli")
-    monkeypatch.setattr(airbyte, "main", lambda: ran.append("source-aphex"))
+    monkeypatch.setattr(cli, "airbyte_main", lambda: ran.append("source-aphex"))
 
     cli.tap_aphex()
     cli.source_aphex()
 
-    assert started == [
-        ("tap-aphex", "tap_aphex.tap", COMMANDS["tap-aphex"]),
-        ("source-aphex", "tap_aphex.airbyte.cli", COMMANDS["source-aphex"]),
-    ]
+    assert started == [("tap-aphex", "tap_aphex.tap"), ("source-aphex", "tap_aphex.airbyte.cli")]
     assert ran == ["tap-aphex", "source-aphex"]  # each after its loading
 
 
@@ -150,8 +142,8 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     script = tmp_path / "stalled.py"
     script.write_text(
         "import os, sys, time\n"
-        "from tap_aphex.signals import Interrupts\n"
-        "interrupts = Interrupts()\n"
+        "from tap_aphex.cli import Interrupts\n"
+        "interrupts = Interrupts('tap-aphex')\n"
         "interrupts.install()\n"
         "unread, full = os.pipe()\n"
         "try:\n"
@@ -166,8 +158,8 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
 
-    waited, stderr = signalled(process, signum, within=signals.GIVE_UP_AFTER + 10)
+    waited, stderr = signalled(process, signum, within=cli.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 128 + signum
-    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
+    assert cli.GIVE_UP_AFTER - 0.5 <= waited <= cli.GIVE_UP_AFTER + 5
     assert f"Interrupted ({signum.name}): stopped. The output was not being read" in stderr
