@@ -5,8 +5,7 @@ as Airbyte runners expect. Whatever a stop waits for, the process ends within `G
 
 from __future__ import annotations
 
-# Only modules loaded with the interpreter, so that the handlers are in place soon after start;
-# the SDK and the rest of the tap are imported once `load_command` loaded them.
+# Only modules loaded with the interpreter, so that the handlers are in place soon after start.
 import importlib
 import os
 import signal
@@ -63,7 +62,6 @@ def load_command(name: str, preload: str) -> None:
 
 def main() -> None:
     interrupts = Interrupts("tap-aphex")
-    interrupts.install()
     code = run(sys.argv[1:], interrupts)
     interrupts.ignore_later()
     sys.exit(code)
@@ -73,7 +71,6 @@ def airbyte_main() -> None:
     from tap_aphex.airbyte.cli import run as airbyte_run  # loaded already (`load_command`)
 
     interrupts = Interrupts("source-aphex")
-    interrupts.install()
     args = sys.argv[1:]
     try:
         code = airbyte_run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
@@ -86,20 +83,17 @@ def airbyte_main() -> None:
 
 
 class Interrupts:
-    """The first stop signal a command handles raises `KeyboardInterrupt`; later ones, nothing."""
+    """From now on, the first stop signal ``command`` handles raises `KeyboardInterrupt`; later
+    ones change nothing (`ignore_later`)."""
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.received: int | None = None
         self.said = threading.Event()  # the run's last line, "Interrupted (...)", is logged
-
-    def install(self) -> None:
-        for signum in HANDLED[self.command]:
+        for signum in HANDLED[command]:
             signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            return
         self.received = signum
         self.ignore_later()  # before the thread starts: it inherits the blocked signals
         threading.Thread(target=self._end_if_still_running, daemon=True).start()
@@ -109,13 +103,16 @@ class Interrupts:
         raise KeyboardInterrupt
 
     def ignore_later(self) -> None:
-        """From now on the stop signals change nothing (the run is stopping, or has answered). A
-        no-op handler rather than SIG_IGN: one already pending would make Python print "Signal 15
-        ignored due to race condition". Then blocked until the exit discards them: Python puts back
-        the default handlers as it shuts down, and a signal would then override the exit status."""
+        """From now on a stop signal changes nothing: a no-op handler (with SIG_IGN, one pending
+        has Python print "Signal 15 ignored due to race condition"), then blocked until the exit
+        discards it (Python's shutdown puts back the default handlers: the status would change)."""
         for signum in HANDLED[self.command]:
             signal.signal(signum, lambda signum, frame: None)
         for_worker_thread(HANDLED[self.command])
+
+    @property
+    def signame(self) -> str:
+        return signal.Signals(self.received or signal.SIGINT).name
 
     @property
     def exit_code(self) -> int:
@@ -123,14 +120,13 @@ class Interrupts:
 
     def _end_if_still_running(self) -> None:
         """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it (a
-        write stalls with its reader), saying so if not said yet: from a thread, as stderr may be
-        full too."""
+        write stalls with its reader), saying so if not said yet (a thread: stderr may be full)."""
         time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
-        signame = signal.Signals(self.exit_code - 128).name
         if not self.said.is_set():
             message = (
-                f"Interrupted ({signame}): stopped. The output was not being read, so its last "
-                "line may be cut; the last STATE the reader received is where the next run resumes."
+                f"Interrupted ({self.signame}): stopped. The output was not being read, so its "
+                "last line may be cut; the last STATE the reader received is where the next run "
+                "resumes."
             )
             writer = threading.Thread(target=self._say, args=(message,), daemon=True)
             writer.start()
@@ -193,9 +189,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
-        name = "SIGTERM" if interrupts.received == signal.SIGTERM else "SIGINT"
         resume = " The last STATE written is where the next run resumes." if syncing else ""
-        _fail(f"Interrupted ({name}): stopped.{resume}")
+        _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError:

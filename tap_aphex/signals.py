@@ -1,6 +1,5 @@
-"""What the tap's inner layers need of the stop signals that `tap_aphex.cli` handles: its stdout
-writer holds one back until a line is out, its threads leave them to the main thread. A module of
-its own, below them all, so that none imports the command module."""
+"""What the stdout writer and the worker threads need of the stop signals `tap_aphex.cli` handles:
+below every module, so that none imports the command module (an import circle)."""
 
 from __future__ import annotations
 
@@ -9,11 +8,8 @@ import signal
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-def for_worker_thread(
-    signals: frozenset[signal.Signals] = STOP_SIGNALS,
-) -> set[int | signal.Signals] | None:
-    """Block ``signals`` in this thread (and the threads it starts); the mask before (None on
-    Windows: no masks)."""
+def for_worker_thread(signals: frozenset[int] = STOP_SIGNALS) -> set[int | signal.Signals] | None:
+    """Block ``signals`` in this thread and those it starts; the mask before (None on Windows)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
     return signal.pthread_sigmask(signal.SIG_BLOCK, signals)

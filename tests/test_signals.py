@@ -144,7 +144,6 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
         "import os, sys, time\n"
         "from tap_aphex.cli import Interrupts\n"
         "interrupts = Interrupts('tap-aphex')\n"
-        "interrupts.install()\n"
         "unread, full = os.pipe()\n"
         "try:\n"
         "    print('ready', flush=True)\n"
