@@ -1,31 +1,13 @@
-"""The commands `tap-aphex` and `source-aphex`, and every signal they handle: every way a run can
-end is one line, no traceback (`LOGLEVEL=DEBUG` adds one). In `tap-aphex` SIGTERM winds down as
-SIGINT does, the exit status naming it (130, 143); `source-aphex` keeps SIGTERM's default action,
-as Airbyte runners expect. Whatever a stop waits for, the process ends within `GIVE_UP_AFTER`."""
+"""The commands `tap-aphex` and `source-aphex`: every way a run can end is one line, no traceback
+(`LOGLEVEL=DEBUG` adds one); the signals they handle are `signals`'."""
 
 from __future__ import annotations
 
 # Only modules loaded with the interpreter, so that the handlers are in place soon after start.
-import importlib
 import os
-import signal
 import sys
-import threading
-import time
 
-from tap_aphex.signals import STOP_SIGNALS, for_worker_thread, held
-
-TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
-if TYPE_CHECKING:
-    from types import FrameType
-
-#: The stop signals each command handles; one left out keeps its default action.
-HANDLED = {"tap-aphex": STOP_SIGNALS, "source-aphex": frozenset({signal.SIGINT})}
-#: Seconds a stop may take (the last write and flush): a slower reader has stopped reading, and a
-#: runner that sent SIGTERM kills the process soon after (`docker stop`: 10 s).
-GIVE_UP_AFTER = 5.0
-#: Seconds the line that says so may take on stderr, which may be a pipe nobody reads either.
-STDERR_WAIT = 0.5
+from tap_aphex.signals import Interrupts, load_command
 
 
 def tap_aphex() -> None:
@@ -36,28 +18,6 @@ def tap_aphex() -> None:
 def source_aphex() -> None:
     load_command("source-aphex", "tap_aphex.airbyte.cli")
     airbyte_main()
-
-
-def load_command(name: str, preload: str) -> None:
-    """Import ``preload`` (and so the SDK) with a handler that ends the process at once: nothing
-    was read, and Python may ignore or wrap an exception raised while modules load."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        signame = signal.Signals(signum).name
-        line = f"{name}: interrupted ({signame}) while starting: nothing was read.\n"
-        os.write(sys.stderr.fileno(), line.encode())
-        os._exit(128 + signum)
-
-    for signum in HANDLED[name]:
-        signal.signal(signum, stop)
-    # Threads started while loading (OpenBLAS's, for numpy) inherit the blocked signals: handled in
-    # one of them, a signal would end the process by itself while Python shuts down.
-    before = for_worker_thread()
-    try:
-        importlib.import_module(preload)
-    finally:
-        if before is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def main() -> None:
@@ -80,70 +40,6 @@ def airbyte_main() -> None:
         sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
         code = 1
     sys.exit(code)
-
-
-class Interrupts:
-    """From now on, the first stop signal ``command`` handles raises `KeyboardInterrupt`; later
-    ones change nothing (`ignore_later`)."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        self.received: int | None = None
-        self.said = threading.Event()  # the run's last line, "Interrupted (...)", is logged
-        for signum in HANDLED[command]:
-            signal.signal(signum, self.handle)
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signum
-        self.ignore_later()  # before the thread starts: it inherits the blocked signals
-        threading.Thread(target=self._end_if_still_running, daemon=True).start()
-        if held.writing:
-            held.pending = KeyboardInterrupt()  # raised when the line is out (`Held`)
-            return
-        raise KeyboardInterrupt
-
-    def ignore_later(self) -> None:
-        """From now on a stop signal changes nothing: a no-op handler (with SIG_IGN, one pending
-        has Python print "Signal 15 ignored due to race condition"), then blocked until the exit
-        discards it (Python's shutdown puts back the default handlers: the status would change)."""
-        for signum in HANDLED[self.command]:
-            signal.signal(signum, lambda signum, frame: None)
-        for_worker_thread(HANDLED[self.command])
-
-    @property
-    def signame(self) -> str:
-        return signal.Signals(self.received or signal.SIGINT).name
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.received or signal.SIGINT)
-
-    def _end_if_still_running(self) -> None:
-        """End the process as the signal asks if the run has not ended `GIVE_UP_AFTER` after it (a
-        write stalls with its reader), saying so if not said yet (a thread: stderr may be full)."""
-        time.sleep(GIVE_UP_AFTER)  # a run that ends in time ends this daemon thread with it
-        if not self.said.is_set():
-            message = (
-                f"Interrupted ({self.signame}): stopped. The output was not being read, so its "
-                "last line may be cut; the last STATE the reader received is where the next run "
-                "resumes."
-            )
-            writer = threading.Thread(target=self._say, args=(message,), daemon=True)
-            writer.start()
-            writer.join(STDERR_WAIT)
-        os._exit(self.exit_code)
-
-    def _say(self, message: str) -> None:
-        """Logged as a run's end is; on stderr for `source-aphex`, which logs on stdout."""
-        import contextlib  # loaded long before a run writes anything
-        import logging
-
-        # stderr closed or gone: the exit status still says how the run ended.
-        with contextlib.suppress(OSError, ValueError):
-            if self.command == "source-aphex":
-                os.write(sys.stderr.fileno(), f"{self.command}: {message}\n".encode())
-            else:
-                logging.getLogger(self.command).error("%s", message)
 
 
 def run(args: list[str], interrupts: Interrupts) -> int:

@@ -87,7 +87,7 @@ class SeamTap(Tap):
 
     @override
     def _setup_signal_handlers(self) -> None:
-        """Leave SIGINT and SIGTERM to `tap_aphex.cli`. 0.54: `PluginBase.__init__` calls this
+        """Leave SIGINT and SIGTERM to `tap_aphex.signals`. 0.54: `PluginBase.__init__` calls this
         to install `_handle_termination`, which writes a STATE (maybe mid-page) and exits 0."""
 
 

@@ -136,7 +136,7 @@ class TapAphex(SeamTap):
             )
         try:
             self.sync_all()
-        except KeyboardInterrupt:  # SIGINT or SIGTERM (`cli`): what went out, then its line
+        except KeyboardInterrupt:  # SIGINT or SIGTERM (`signals`): what went out, then its line
             self.log_summary(interrupted=True)
             raise
         except Exception as error:

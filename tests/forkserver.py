@@ -3,7 +3,7 @@
 Most of the CPU of the suite went on starting `tap-aphex`: each start imports the SDK and its
 dependencies (about 0.3 CPU s), some 300 times a run, against tens of milliseconds for what a test
 reads. Here one helper process per xdist worker imports what `tap-aphex` imports before it reads its
-arguments (`tap_aphex.tap`, as `cli.load_command` does) and nothing else, then forks one child
+arguments (`tap_aphex.tap`, as `signals.load_command` does) and nothing else, then forks one child
 per run. The child is a real process, started as `python -m tap_aphex` starts: its own stdout
 and stderr pipes in place of the helper's (as fd 1 and 2, under the same `sys.stdout` and
 `sys.stderr` a start with pipes builds), the test's environment, argv and working directory, then

@@ -28,7 +28,7 @@ from harness import (
     with_output_closed,
 )
 
-from tap_aphex import cli
+from tap_aphex import signals
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.protocol import CHECKPOINT, singer_state
 from tap_aphex.airbyte.writer import connection_status, error_trace
@@ -818,10 +818,10 @@ def test_sigint_ends_a_read_in_time_even_when_nobody_reads_its_output(tmp_path: 
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         wait_until_writing_to_a_full_pipe(process)
-        waited, stderr = signalled(process, signal.SIGINT, within=cli.GIVE_UP_AFTER + 10)
+        waited, stderr = signalled(process, signal.SIGINT, within=signals.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 130
-    assert cli.GIVE_UP_AFTER - 0.5 <= waited <= cli.GIVE_UP_AFTER + 5
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
     assert stderr.endswith(
         "source-aphex: Interrupted (SIGINT): stopped. The output was not being read, so its last "
         "line may be cut; the last STATE the reader received is where the next run resumes.\n"

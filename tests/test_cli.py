@@ -37,7 +37,7 @@ from harness import (
     with_output_closed,
 )
 
-from tap_aphex import cli
+from tap_aphex import signals
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import published_plans
 from tap_aphex.tap import TapAphex
@@ -999,10 +999,10 @@ def test_a_signal_while_the_reader_has_stopped_reading_stops_the_tap_within_the_
     with Simulator(seed=3, events=5_000, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
         process = start_cli(events_config(sim), tmp_path)
         wait_until_writing_to_a_full_pipe(process)
-        waited, stderr = signalled(process, signum, within=cli.GIVE_UP_AFTER + 10)
+        waited, stderr = signalled(process, signum, within=signals.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 128 + signum
-    assert cli.GIVE_UP_AFTER - 0.5 <= waited <= cli.GIVE_UP_AFTER + 5
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
     assert one_clear_error(stderr).startswith(
         f"Interrupted ({signum.name}): stopped. The output was not being read, so its last line "
         "may be cut; the last STATE the reader received is where the next run resumes."

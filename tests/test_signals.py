@@ -2,7 +2,7 @@
 line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
 Each case loads a small module of its own in a fresh Python, as the console scripts load the
-command: `cli.load_command` with the module as what to preload, then the module's `main`.
+command: `signals.load_command` with the module as what to preload, then the module's `main`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import typing as t
 import pytest
 from harness import signalled
 
-from tap_aphex import cli
+from tap_aphex import cli, signals
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -30,8 +30,8 @@ def start(
     """Start ``command`` on a module written from ``module_source``, then run its ``main``."""
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
-        "import importlib; from tap_aphex import cli; "
-        f"cli.load_command({command!r}, 'loaded_command'); "
+        "import importlib; from tap_aphex import signals; "
+        f"signals.load_command({command!r}, 'loaded_command'); "
         "importlib.import_module('loaded_command').main()"
     )
     return subprocess.run(
@@ -142,7 +142,7 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     script = tmp_path / "stalled.py"
     script.write_text(
         "import os, sys, time\n"
-        "from tap_aphex.cli import Interrupts\n"
+        "from tap_aphex.signals import Interrupts\n"
         "interrupts = Interrupts('tap-aphex')\n"
         "unread, full = os.pipe()\n"
         "try:\n"
@@ -157,8 +157,8 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
 
-    waited, stderr = signalled(process, signum, within=cli.GIVE_UP_AFTER + 10)
+    waited, stderr = signalled(process, signum, within=signals.GIVE_UP_AFTER + 10)
 
     assert process.returncode == 128 + signum
-    assert cli.GIVE_UP_AFTER - 0.5 <= waited <= cli.GIVE_UP_AFTER + 5
+    assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
     assert f"Interrupted ({signum.name}): stopped. The output was not being read" in stderr
