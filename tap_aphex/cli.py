@@ -1,36 +1,44 @@
 """The commands `tap-aphex` and `source-aphex`: every way a run can end is one line, no traceback
-(`LOGLEVEL=DEBUG` adds one)."""
+(`LOGLEVEL=DEBUG` adds one); the signals they handle are `signals`'."""
 
 from __future__ import annotations
 
-# Only modules loaded with the interpreter (and `signals`), so that the handlers are in place
-# soon after start; the SDK and the rest of the tap are imported once `load_command` loaded them.
-import importlib
+# Only modules loaded with the interpreter, so that the handlers are in place soon after start.
 import os
-import signal
 import sys
 
-from tap_aphex.signals import Interrupts, for_worker_thread, load_command
+from tap_aphex.signals import Interrupts, load_command
 
 
 def tap_aphex() -> None:
-    load_command("tap-aphex", "tap_aphex.tap", stop_on_sigterm=True)
+    load_command("tap-aphex", "tap_aphex.tap")
     main()
 
 
 def source_aphex() -> None:
-    load_command("source-aphex", "tap_aphex.airbyte.cli", stop_on_sigterm=False)
-    importlib.import_module("tap_aphex.airbyte.cli").main()
+    load_command("source-aphex", "tap_aphex.airbyte.cli")
+    airbyte_main()
 
 
 def main() -> None:
-    interrupts = Interrupts()
-    interrupts.install()
+    interrupts = Interrupts("tap-aphex")
     code = run(sys.argv[1:], interrupts)
-    if interrupts.received is not None:
-        # Later signals stay pending until the exit discards them: Python puts back the default
-        # handlers as it shuts down, and a second signal would then override the exit status.
-        for_worker_thread()
+    interrupts.ignore_later()
+    sys.exit(code)
+
+
+def airbyte_main() -> None:
+    from tap_aphex.airbyte.cli import run as airbyte_run  # loaded already (`load_command`)
+
+    interrupts = Interrupts("source-aphex")
+    args = sys.argv[1:]
+    try:
+        code = airbyte_run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
+        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
+    except BrokenPipeError:
+        # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
+        sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
+        code = 1
     sys.exit(code)
 
 
@@ -77,9 +85,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
-        name = "SIGTERM" if interrupts.received == signal.SIGTERM else "SIGINT"
         resume = " The last STATE written is where the next run resumes." if syncing else ""
-        _fail(f"Interrupted ({name}): stopped.{resume}")
+        _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
@@ -825,6 +826,34 @@ def test_sigint_ends_a_read_in_time_even_when_nobody_reads_its_output(tmp_path: 
         "source-aphex: Interrupted (SIGINT): stopped. The output was not being read, so its last "
         "line may be cut; the last STATE the reader received is where the next run resumes.\n"
     )
+
+
+@pytest.mark.parametrize("after", [0.0, 0.01])  # as the last status goes out; as Python ends
+def test_sigint_once_every_stream_is_complete_changes_nothing(
+    sim: Simulator, tmp_path: Path, after: float
+) -> None:
+    # The read has answered: it exits 0 as without the signal. A 130 (with its TRACE) would have
+    # the platform count a failure and retry, spending quota on data that landed.
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    configured_catalog = configured(source(tmp_path, "discover", events_config(sim)))
+    catalog.write_text(json.dumps(configured_catalog))
+    command = [str(SOURCE_APHEX), "read", "--config", str(config), "--catalog", str(catalog)]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        lines, complete = [], len(configured_catalog["streams"])
+        while complete:
+            lines.append(line := process.stdout.readline())
+            assert line, "the read ended before its last status"
+            complete -= b'"status":"COMPLETE"' in line
+        time.sleep(after)
+        process.send_signal(signal.SIGINT)
+        rest, stderr = process.communicate(timeout=60)
+
+    messages = [valid(json.loads(line)) for line in [*lines, *rest.splitlines()]]
+    assert (process.returncode, stderr.decode()) == (0, "")
+    assert [m for m in messages if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"] == []
 
 
 def test_published_plans_land_with_a_state_per_project(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""How the commands start (`tap_aphex.cli`, with `tap_aphex.signals`): a signal while a command
-loads ends it with one line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
+"""How the commands start (`tap_aphex.cli`): a signal while a command loads ends it with one
+line, and SIGTERM ends `source-aphex` at once, as Airbyte runners expect.
 
 Each case loads a small module of its own in a fresh Python, as the console scripts load the
 command: `signals.load_command` with the module as what to preload, then the module's `main`.
@@ -23,9 +23,6 @@ from tap_aphex import cli, signals
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-#: Each command's name and whether SIGTERM ends it with one line while it loads (as `cli` says).
-COMMANDS = {"tap-aphex": True, "source-aphex": False}
-
 
 def start(
     tmp_path: Path, module_source: str, command: str = "tap-aphex"
@@ -34,8 +31,7 @@ def start(
     (tmp_path / "loaded_command.py").write_text(textwrap.dedent(module_source))
     code = (
         "import importlib; from tap_aphex import signals; "
-        f"signals.load_command({command!r}, 'loaded_command', "
-        f"stop_on_sigterm={COMMANDS[command]}); "
+        f"signals.load_command({command!r}, 'loaded_command'); "
         "importlib.import_module('loaded_command').main()"
     )
     return subprocess.run(
@@ -58,24 +54,20 @@ def test_both_commands_start_through_cli() -> None:
 def test_each_command_loads_with_the_handler_for_its_signals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started: list[tuple[str, str, bool]] = []
+    started: list[tuple[str, str]] = []
     ran: list[str] = []
 
-    def recording(name: str, preload: str, *, stop_on_sigterm: bool) -> None:
-        started.append((name, preload, stop_on_sigterm))
+    def recording(name: str, preload: str) -> None:
+        started.append((name, preload))
 
     monkeypatch.setattr(cli, "load_command", recording)
     monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
-    airbyte = importlib.import_module("tap_aphex.airbyte.cli")
-    monkeypatch.setattr(airbyte, "main", lambda: ran.append("source-aphex"))
+    monkeypatch.setattr(cli, "airbyte_main", lambda: ran.append("source-aphex"))
 
     cli.tap_aphex()
     cli.source_aphex()
 
-    assert started == [
-        ("tap-aphex", "tap_aphex.tap", COMMANDS["tap-aphex"]),
-        ("source-aphex", "tap_aphex.airbyte.cli", COMMANDS["source-aphex"]),
-    ]
+    assert started == [("tap-aphex", "tap_aphex.tap"), ("source-aphex", "tap_aphex.airbyte.cli")]
     assert ran == ["tap-aphex", "source-aphex"]  # each after its loading
 
 
@@ -151,8 +143,7 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     script.write_text(
         "import os, sys, time\n"
         "from tap_aphex.signals import Interrupts\n"
-        "interrupts = Interrupts()\n"
-        "interrupts.install()\n"
+        "interrupts = Interrupts('tap-aphex')\n"
         "unread, full = os.pipe()\n"
         "try:\n"
         "    print('ready', flush=True)\n"

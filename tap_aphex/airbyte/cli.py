@@ -7,14 +7,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import typing as t
 from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol, writer
-from tap_aphex.cli import output_closed
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, read_json, read_json_object
 from tap_aphex.logs import log_level_problem
@@ -27,29 +25,17 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.signals import for_airbyte
 from tap_aphex.tap import STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from singer_sdk import Stream
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    for_airbyte()  # from here SIGINT is a KeyboardInterrupt; SIGTERM ends the process at once
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        code = run(args, sys.stdout.buffer)
-        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
-    except BrokenPipeError:
-        # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
-        sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
-        code = 1
-    sys.exit(code)
-
-
-def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
+def run(
+    argv: Sequence[str] | None, stdout: t.BinaryIO, answered: Callable[[], None] = lambda: None
+) -> int:
     parser = argparse.ArgumentParser("source-aphex", description="tap-aphex as an Airbyte source.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
@@ -74,6 +60,15 @@ def run(argv: Sequence[str] | None, stdout: t.BinaryIO) -> int:
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(_trace(error, f"source-aphex failed: {failure_text(error)}"))
+        finally:
+            # Every message is out: from here a SIGINT changes nothing. A read whose streams all
+            # went COMPLETE exits 0, not 130 with a TRACE after them: the platform would count a
+            # failure and retry, spending quota on data that landed. Python runs a handler at the
+            # next call, so one that came as the last message went out is raised here.
+            try:  # noqa: SIM105 (`contextlib.suppress` would be such a call, before its `with`)
+                answered()
+            except KeyboardInterrupt:
+                pass
         return 1
 
 
