@@ -1,8 +1,7 @@
 """Each project's progress through its published plans: its bookmarks (`Mark`), the `limit` to
 ask (`LimitPolicy`) and what lands (`ProjectRead`). An answer short of a bookmark's own version
 leaves a gap that asking for more cannot close: the bookmarks stay, unless the answer's `version`
-numbers run on from the bookmark's.
-"""
+numbers run on from the bookmark's."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import datetime as dt
 import enum
 import logging
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described, readable
@@ -98,8 +97,7 @@ def in_the_future(moment: dt.datetime) -> bool:
 
 @dataclass
 class Mark:
-    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now;
-    new is published after it, or at its time with another id, or numbered past it."""
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), then moved by what lands."""
 
     when: dt.datetime | None = None  # the newest `publishedAt` landed
     ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
@@ -170,13 +168,12 @@ def read_mark(
         )
     if when is None or unusable:
         ids, number = [], None
-    return Mark(when, frozenset(map(str, ids)), number)
+    return Mark(when, frozenset(map(str, ids)), number, value if when else None)
 
 
 def read_project(
     parent: Stream, fed: list[Stream], context: Mapping[str, t.Any], label: str, limit: int
 ) -> ProjectRead:
-    """What each selected stream landed of the project in earlier runs, from the state."""
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
@@ -222,7 +219,6 @@ class LimitPolicy:
         return Step.GROW
 
     def after_server_error(self) -> Step:
-        """The API answered HTTP 500 to the current `limit`."""
         self._server_errors += 1
         if self._server_errors == 1:
             return Step.RETRY
@@ -245,7 +241,7 @@ class ProjectRead:
     policy: LimitPolicy
     said: frozenset[str] = frozenset()  # entries warned about as skipped in earlier runs
     skipped: set[str] = field(default_factory=set)  # entries skipped in its document now
-    landing: dict[Stream, Mark] = field(init=False)  # what each lands in this run
+    landing: dict[Stream, Mark] = field(init=False)  # each one's, moved by what lands now
     oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
     behind: Mark | None = field(init=False)  # the oldest bookmark of any stream (None: none)
     step: Step = Step.DONE
@@ -259,7 +255,7 @@ class ProjectRead:
     largest: int = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
 
     def __post_init__(self) -> None:
-        self.landing = {stream: Mark() for stream in self.marks}
+        self.landing = {stream: replace(mark) for stream, mark in self.marks.items()}
         # Every selected stream has a bookmark: read back to the oldest; else read it all.
         known = [mark for mark in self.marks.values() if mark.when is not None]
         self.behind = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if known else None
@@ -353,17 +349,14 @@ class ProjectRead:
             state = stream.get_context_state(project_only(context))
             sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
             landing = self.landing[stream]
-            if failed or self.left_a_gap or landing.when is None:
+            if failed or self.left_a_gap or landing == mark:
                 moved.append(mark.when)  # nothing new, or what the next run must ask for again
                 continue
-            if mark.when is None or landing.when >= mark.when:  # else only a backdated one landed
-                state["replication_key"] = parent.replication_key
-                state["replication_key_value"] = landing.text
-                ids = {*landing.ids, *mark.ids} if mark.when == landing.when else landing.ids
-                state[BOOKMARK_IDS] = sorted(ids)
-            numbers = [n for n in (mark.version, landing.version) if is_count(n)]
-            state[BOOKMARK_VERSION] = max(numbers, default=None)
-            moved.append(max(landing.when, mark.when or landing.when))
+            state["replication_key"] = parent.replication_key
+            state["replication_key_value"] = landing.text
+            state[BOOKMARK_IDS] = sorted(landing.ids)
+            state[BOOKMARK_VERSION] = landing.version
+            moved.append(landing.when)
         if failed:
             return moved
         parent_state = parent.get_context_state(project_only(context))
