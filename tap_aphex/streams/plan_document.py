@@ -41,7 +41,7 @@ Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the st
 
 
 class Landed(t.Protocol):
-    """A project's read (`plan_progress`): versions it landed, entries skipped, and ``said`` before."""
+    """A project's read (`plan_progress`): what it landed, skipped, and ``said`` in earlier runs."""
 
     said: frozenset[str]
     skipped: set[str]

@@ -27,7 +27,6 @@ from tap_aphex.streams.plan_progress import (
     Step,
     is_count,
     plural,
-    project_only,
     read_project,
     unused_state,
 )
@@ -156,7 +155,7 @@ class PublishedPlansStream(AphexStream):
             reads = {a: read_project(self, fed, {"accountId": a}, labels[a], limit) for a in labels}
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
-        download = run.projects[project_only(context)["accountId"]]
+        download = run.projects[(context or {})["accountId"]]
         read = download.read
         try:
             try:
