@@ -159,8 +159,9 @@ def read_mark(
 
 
 def read_project(
-    parent: Stream, fed: list[Stream], context: Mapping[str, t.Any], label: str, limit: int
+    parent: Stream, fed: list[Stream], account: str, label: str, limit: int
 ) -> ProjectRead:
+    context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()

@@ -1,7 +1,6 @@
 """The Published Plans API's streams: one record per published version, per project, and one row
 per task or status row of each (the tables, fed by it). One project after another, its versions
-land, its bookmarks move and its STATE goes out; a failure ends its project only.
-"""
+land, its bookmarks move and its STATE goes out; a failure ends its project only."""
 
 from __future__ import annotations
 
@@ -64,19 +63,16 @@ class PublishedPlansStream(AphexStream):
         self.reader = DocumentReader(self.logger)  # one per run: each warning once per run
         self._run: PlansRun | None = None  # the downloads, once the first project's turn comes
         self.thread_local = threading.local()  # a download thread's own HTTP session
+        # The settings refuse two projects of one account id: a context names one of these.
+        self.by_account = {account_id(p["url"]): p for p in self.config.get("projects") or []}
 
     @property
     @override
     def partitions(self) -> list[dict[str, t.Any]]:
-        return [{"accountId": account_id(p["url"])} for p in self.config.get("projects") or []]
+        return [{"accountId": account} for account in self.by_account]
 
     def project(self, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-        wanted = (context or {}).get("accountId")
-        for project in self.config.get("projects") or []:
-            if account_id(project["url"]) == wanted:
-                return t.cast("Mapping[str, t.Any]", project)
-        msg = f"no project with account id {wanted} in `projects`"
-        raise report.AphexError(msg)
+        return t.cast("Mapping[str, t.Any]", self.by_account[(context or {})["accountId"]])
 
     @property
     @override
@@ -136,7 +132,7 @@ class PublishedPlansStream(AphexStream):
     ) -> Iterator[list[PublishedVersion | None]]:
         """Each entry in a one-item list: the check's `request_records` holds it, then emptied."""
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
-        label = project_label(self.project({"accountId": account_id(response.url)}))
+        label = project_label(self.by_account[account_id(response.url)])
         with response:
             for version in self.reader.versions(t.cast("t.IO[bytes]", response.raw), label):
                 yield [version]
@@ -148,11 +144,10 @@ class PublishedPlansStream(AphexStream):
         if self._run is None:
             fed = [s for s in (self, *self.child_streams) if s.selected]
             for stream in fed:
-                for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
+                for words in unused_state(stream, list(self.by_account)):
                     self.logger.warning("%s", words)
-            limit = self.configured_limit
-            labels = {p["accountId"]: project_label(self.project(p)) for p in self.partitions}
-            reads = {a: read_project(self, fed, {"accountId": a}, labels[a], limit) for a in labels}
+            limit, accounts = self.configured_limit, self.by_account.items()
+            reads = {a: read_project(self, fed, a, project_label(p), limit) for a, p in accounts}
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[(context or {})["accountId"]]
@@ -198,8 +193,8 @@ class PublishedPlansStream(AphexStream):
     def project_checks(self) -> list[tuple[str, Exception | None]]:
         """Each project asked for its newest version (``limit=1``): its label, and its error."""
         checks: list[tuple[str, Exception | None]] = []
-        for project in self.config.get("projects") or []:
-            context = {"accountId": account_id(project["url"]), "limit": 1}
+        for account, project in self.by_account.items():
+            context = {"accountId": account, "limit": 1}
             error = self.first_error(context)
             if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
                 error = self.first_error(context)
@@ -225,7 +220,6 @@ class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
 
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
-    is_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
