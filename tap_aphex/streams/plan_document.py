@@ -37,7 +37,6 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
 
 
 class Landed(t.Protocol):
@@ -139,7 +138,7 @@ class DocumentReader(Reader):
 
     def _version(
         self, value: object, document: Row, label: str, read: Landed | None
-    ) -> PublishedVersion | Skipped | None:
+    ) -> PublishedVersion | tuple[str, str] | None:  # skipped: what it is, its key in the state
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
             return what, what

@@ -22,7 +22,7 @@ from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
-from tap_aphex.streams.plan_progress import Step, plural
+from tap_aphex.streams.plan_progress import Step
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,6 +35,10 @@ if t.TYPE_CHECKING:
 DOWNLOAD_WINDOW_PER_THREAD = 4
 #: How long a blocked wait sleeps before it looks again (a signal is handled between waits).
 POLL_SECONDS = 0.2
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Cancelled(Exception):

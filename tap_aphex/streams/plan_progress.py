@@ -83,10 +83,6 @@ def numbered_on(numbers: list[object], after: object) -> bool:
     return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def in_the_future(moment: dt.datetime) -> bool:
     return moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
 
@@ -346,11 +342,9 @@ class ProjectRead:
             state[BOOKMARK_IDS] = sorted(landing.ids)
             state[BOOKMARK_VERSION] = landing.version
             moved.append(landing.when)
-        if failed:
-            return moved
-        parent_state = parent.get_context_state(context)
-        if self.skipped:
-            parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]
-        else:
+        if not failed:  # the entries skipped now, if any, are those said
+            parent_state = parent.get_context_state(context)
             parent_state.pop(SKIPPED_SAID, None)
+            if self.skipped:
+                parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]
         return moved

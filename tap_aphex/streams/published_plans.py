@@ -21,11 +21,10 @@ from tap_aphex.client import AphexStream
 from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
+from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge, plural
 from tap_aphex.streams.plan_progress import (
     Step,
     is_count,
-    plural,
     read_project,
     unused_state,
 )
@@ -158,12 +157,10 @@ class PublishedPlansStream(AphexStream):
                     new_for = read.new_for(version.id, version.published, version.record["version"])
                     if self in new_for:
                         yield version.record
+                    version_context = {**(context or {}), "publishedPlanId": version.id}
                     for child in new_for:
                         if isinstance(child, PublishedPlanTableStream):
-                            child.feed(
-                                version.rows(child.table),
-                                {**(context or {}), "publishedPlanId": version.id},
-                            )
+                            child.feed(version.rows(child.table), version_context)
                     read.land(self.logger, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
             except BrokenPipeError:
