@@ -22,12 +22,7 @@ from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge, plural
-from tap_aphex.streams.plan_progress import (
-    Step,
-    is_count,
-    read_project,
-    unused_state,
-)
+from tap_aphex.streams.plan_progress import Step, is_count, read_project, unused_state
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
