@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import threading
 import typing as t
+from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -57,8 +58,10 @@ class PublishedPlansStream(AphexStream):
         self.reader = DocumentReader(self.logger)  # one per run: each warning once per run
         self._run: PlansRun | None = None  # the downloads, once the first project's turn comes
         self.thread_local = threading.local()  # a download thread's own HTTP session
-        # The settings refuse two projects of one account id: a context names one of these.
-        self.by_account = {account_id(p["url"]): p for p in self.config.get("projects") or []}
+
+    @cached_property  # not before the settings are checked (they refuse a repeated account id)
+    def by_account(self) -> dict[str, Mapping[str, t.Any]]:
+        return {account_id(p["url"]): p for p in self.config.get("projects") or []}
 
     @property
     @override
@@ -66,7 +69,7 @@ class PublishedPlansStream(AphexStream):
         return [{"accountId": account} for account in self.by_account]
 
     def project(self, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-        return t.cast("Mapping[str, t.Any]", self.by_account[(context or {})["accountId"]])
+        return self.by_account[(context or {})["accountId"]]
 
     @property
     @override
