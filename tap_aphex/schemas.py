@@ -236,20 +236,18 @@ def narrowed(given: object, ours: t.Mapping[str, t.Any], where: str) -> str | No
     ours, and a target that trusts the SCHEMA it is sent (a column's type) refuses or casts them."""
     if not isinstance(given, t.Mapping):
         return None  # `true` holds anything; anything else the SDK cannot read is refused first
-    missing = _types(ours) - _types(given)
-    if "number" in _types(given):
-        missing.discard("integer")
+    missing = _types(ours) - _types(given) - ({"integer"} if "number" in _types(given) else set())
     if "type" in given and "type" in ours and missing:
         return f"`{where}` leaves out {' and '.join(sorted(missing))}, which the tap sends"
-    inner = [
-        (f"{where}.properties.{name}", (given.get("properties") or {}).get(name), sub)
-        for name, sub in (ours.get("properties") or {}).items()
-    ] + [
-        (f"{where}.{part}", given.get(part), ours.get(part))
-        for part in ("items", "additionalProperties")
-    ]
-    for place, theirs, sub in inner:
-        if isinstance(sub, t.Mapping) and (found := narrowed(theirs, sub, place)):
+    theirs = given.get("properties") or {}
+    inner = {
+        f"properties.{name}": (theirs.get(name), sub)
+        for name, sub in ours.get("properties", {}).items()
+    }
+    for part in ("items", "additionalProperties"):
+        inner[part] = (given.get(part), ours.get(part))
+    for place, (their, sub) in inner.items():
+        if isinstance(sub, t.Mapping) and (found := narrowed(their, sub, f"{where}.{place}")):
             return found
     return None
 

@@ -1,7 +1,6 @@
 """The Published Plans document, parsed one version at a time (`DocumentReader`) or scanned. Its
 shape is ASSUMED (docs/assumptions.md): the real one should change this module and `schemas.py`
-alone. What does not fit is kept under ``undocumented`` (docs/data.md).
-"""
+alone. What does not fit is kept under ``undocumented`` (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -38,12 +37,10 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-Skipped = tuple[str, str]  # an entry skipped: what it is, and its key in the state
 
 
 class Landed(t.Protocol):
-    """A project's read (`plan_progress`): what it landed before is not read again, the entries
-    skipped are collected, and those ``said`` in an earlier run are not warned about."""
+    """A project's read (`plan_progress`): what it landed, skipped, and ``said`` in earlier runs."""
 
     said: frozenset[str]
     skipped: set[str]
@@ -59,8 +56,7 @@ class PublishedVersion:
     published: dt.datetime
     label: str  # the project, for messages
     reader: Reader = field(repr=False)
-    tables: dict[str, list[t.Any]] = field(default_factory=dict, repr=False)  # rows as they came
-    unkeyed: dict[str, set[int]] = field(default_factory=dict, repr=False)  # positions kept aside
+    tables: dict[str, list[tuple[int, t.Any]]] = field(default_factory=dict, repr=False)  # keyed
 
     @property
     def id(self) -> str:
@@ -69,12 +65,10 @@ class PublishedVersion:
     def rows(self, table: str) -> t.Iterator[Row]:
         """The table's keyed rows as records, typed one at a time (no second copy of the table)."""
         keys = {key: self.record[key] for key in ("publishedPlanId", "version", "publishedAt")}
-        skip = self.unkeyed.get(table, set())
-        for number, raw in enumerate(self.tables.get(table, []), start=1):
-            if number not in skip:
-                subject = f"Project {self.label}, version {self.id}, {table} row {number}"
-                row = self.reader.record(raw, TABLE_FIELDS[table], subject)
-                yield {**keys, "rowNumber": number, **row}
+        for number, raw in self.tables.get(table, []):  # each with its position, from 1
+            subject = f"Project {self.label}, version {self.id}, {table} row {number}"
+            row = self.reader.record(raw, TABLE_FIELDS[table], subject)
+            yield {**keys, "rowNumber": number, **row}
 
 
 class DocumentReader(Reader):
@@ -111,13 +105,10 @@ class DocumentReader(Reader):
                         )
                     version = None
                 elif version is not None and version.id in seen:
-                    first = seen[version.id]
                     # 42 and "42" make one key (an integer id is its digits): both are named.
-                    both = (
-                        ""
-                        if type(first) is type(came)
-                        else f" (as {described(first)} and {described(came)})"
-                    )
+                    first = seen[version.id]
+                    kinds = f" (as {described(first)} and {described(came)})"
+                    both = "" if type(first) is type(came) else kinds
                     self.warn_once(
                         ("duplicate", label, version.id),
                         f"Project {label}: the document holds version id {version.id} more than "
@@ -132,10 +123,10 @@ class DocumentReader(Reader):
             # Streamed, one version in memory at a time: the versions went out before these came
             # (holding them all would hold the document). Said, as the assumed shape is wrong.
             names = ", ".join(json.dumps(k, ensure_ascii=False)[:40] for k in after_versions[:5])
+            more = f" and {len(after_versions) - 5} more" if len(after_versions) > 5 else ""
             self.warn_once(  # once per project, however many requests read it
                 ("after versions", label),
-                f"Project {label}: the published-plans document has {names}"
-                f"{f' and {len(after_versions) - 5} more' if len(after_versions) > 5 else ''} "
+                f"Project {label}: the published-plans document has {names}{more} "
                 f'after "{VERSIONS_KEY}", where the tap assumes they come first '
                 "(docs/assumptions.md): the versions read before them do not carry them. Please "
                 "report this to tap-aphex's maintainers, naming the document's top-level keys in "
@@ -147,7 +138,7 @@ class DocumentReader(Reader):
 
     def _version(
         self, value: object, document: Row, label: str, read: Landed | None
-    ) -> PublishedVersion | Skipped | None:
+    ) -> PublishedVersion | tuple[str, str] | None:  # skipped: what it is, its key in the state
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
             return what, what
@@ -208,9 +199,7 @@ class DocumentReader(Reader):
             )
         if beside:
             undocumented["document"] = beside
-        tables: dict[str, list[t.Any]] = {}
-        skip: dict[str, set[int]] = {}
-        kept: dict[str, Row] = {"unkeyed_rows": {}, "repeated_rows": {}}  # rows aside, by table
+        tables: dict[str, list[tuple[int, t.Any]]] = {}
         for table, key in TABLE_KEYS.items():
             rows = value.get(table)  # absent or null: no rows
             if rows is not None and not isinstance(rows, list):
@@ -220,19 +209,17 @@ class DocumentReader(Reader):
                     "rows from it (said once per run).",
                 )
                 undocumented[table] = rows
-            tables[table] = rows if isinstance(rows, list) else []
-            skip[table] = self._rows_aside(tables[table], table, key, subject, kept)
-        undocumented |= {name: rows for name, rows in kept.items() if rows}
-        record["rowCounts"] = {table: len(tables[table]) - len(skip[table]) for table in tables}
+            rows = rows if isinstance(rows, list) else []
+            aside = self._rows_aside(rows, table, key, subject, undocumented)
+            tables[table] = [(n, row) for n, row in enumerate(rows, start=1) if n not in aside]
+        record["rowCounts"] = {table: len(rows) for table, rows in tables.items()}
         record["undocumented"] = undocumented or None
-        return PublishedVersion(record, published, label, self, tables, skip)
+        return PublishedVersion(record, published, label, self, tables)
 
     def _rows_aside(
-        self, rows: list[t.Any], table: str, key: str | None, subject: str, kept: dict[str, Row]
+        self, rows: list[t.Any], table: str, key: str | None, subject: str, undocumented: Row
     ) -> set[int]:
-        """The positions (from 1) of rows never sent as rows, ``kept`` by table: not
-        objects or without their key ("unkeyed_rows"), or with the key of a row before them
-        ("repeated_rows")."""
+        """The positions of rows never sent as rows, kept by table in ``undocumented``."""
         aside: dict[str, dict[int, t.Any]] = {"unkeyed_rows": {}, "repeated_rows": {}}
         keys: set[str] = set()
         for number, row in enumerate(rows, start=1):
@@ -255,7 +242,7 @@ class DocumentReader(Reader):
                     f"row {next(iter(rows_kept))}); kept on the version under "
                     f'undocumented["{name}"]["{table}"], never sent as a row (said once per run).',
                 )
-                kept[name][table] = [
+                undocumented.setdefault(name, {})[table] = [
                     self.whole(row, subject, f"{table}[{number}]")
                     for number, row in rows_kept.items()
                 ]
@@ -275,11 +262,9 @@ def published_of(value: object) -> dt.datetime | None:
 
 
 class VersionScan:
-    """The download thread's scan of an answer as it passes (`feed`, None once whole): how many
-    entries (each counts against `limit`), and the id and time of each version it can place as
-    the reader would (how far back the answer reaches). Only an entry's scalars are kept: a
-    version of 12,000 tasks is built by the reader alone, one at a time, so memory stays bounded
-    while several documents download."""
+    """The download thread's scan of an answer as it passes (`feed`, None once whole): its entries
+    (each counts against `limit`), placed as the reader would. Only an entry's scalars are kept:
+    a version of 12,000 tasks is built by the reader alone, so memory stays bounded."""
 
     def __init__(self, content_type: str | None) -> None:
         self._events: list[tuple[str, str, t.Any]] = ijson.sendable_list()

@@ -1,8 +1,7 @@
 """Published-plans documents downloaded ahead by a few threads (the server takes its time building
 each), read and written on the main thread one project after another, as without threads. Answers
 are spooled to disk (memory grows with the threads, not the portfolio); a window of projects ahead
-keeps a slow one at the head of the line from filling the disk.
-"""
+keeps a slow one at the head of the line from filling the disk."""
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
-from tap_aphex.streams.plan_progress import Step, plural
+from tap_aphex.streams.plan_progress import Step
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,6 +35,10 @@ if t.TYPE_CHECKING:
 DOWNLOAD_WINDOW_PER_THREAD = 4
 #: How long a blocked wait sleeps before it looks again (a signal is handled between waits).
 POLL_SECONDS = 0.2
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Cancelled(Exception):
@@ -167,8 +170,9 @@ class PlansRun:
         self.workers = int(stream.config["max_parallel_projects"])  # the SDK fills in defaults
         self.written = 0  # projects written, well or not
         self._queue = collections.deque(self.projects.values())
-        self._ahead = 0  # projects started and not yet done with by the main thread
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()  # the queue's
+        # A place per project started and not yet done with by the main thread.
+        self._window = threading.Semaphore(DOWNLOAD_WINDOW_PER_THREAD * self.workers)
         self.stop = threading.Event()
         for n in range(min(self.workers, len(self.projects))):
             threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True).start()
@@ -192,9 +196,7 @@ class PlansRun:
     def written_one(self, download: ProjectDownload) -> None:
         """A project is written (well or not): its place in the window goes to the next one."""
         download.discard()
-        with self._lock:
-            self._ahead -= 1
-            self._lock.notify_all()
+        self._window.release()
         self.written += 1
         if self.written == len(self.projects):
             self.end(interrupted=False)
@@ -206,7 +208,6 @@ class PlansRun:
             for download in self._queue:
                 download.finish(Cancelled())  # never asked: nobody is to wait for it
             self._queue.clear()
-            self._lock.notify_all()
         for download in self.projects.values():
             download.discard()
         done = [d for d in self.projects.values() if d.finished and not (d.error or d.failed)]
@@ -228,14 +229,12 @@ class PlansRun:
         for_worker_thread()  # SIGINT and SIGTERM are the main thread's (tap_aphex.signals)
         with self.stream.requests_session:  # this thread's own, closed when the thread ends
             while not self.stop.is_set():
+                if not self._window.acquire(timeout=POLL_SECONDS):
+                    continue  # no room yet: the stop is looked at again
                 with self._lock:
-                    window = DOWNLOAD_WINDOW_PER_THREAD * self.workers
-                    while self._ahead >= window and not self.stop.is_set():
-                        self._lock.wait(POLL_SECONDS)
                     if self.stop.is_set() or not self._queue:
                         return
                     download = self._queue.popleft()
-                    self._ahead += 1
                 try:
                     self._download(download)
                 except BaseException as error:  # handed to the main thread, which says it

@@ -1,8 +1,7 @@
 """Each project's progress through its published plans: its bookmarks (`Mark`), the `limit` to
 ask (`LimitPolicy`) and what lands (`ProjectRead`). An answer short of a bookmark's own version
 leaves a gap that asking for more cannot close: the bookmarks stay, unless the answer's `version`
-numbers run on from the bookmark's.
-"""
+numbers run on from the bookmark's."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import datetime as dt
 import enum
 import logging
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described, readable
@@ -19,6 +18,7 @@ from tap_aphex.schemas import rfc3339_to_datetime
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
 
     from tap_aphex.streams.plan_document import PublishedVersion, VersionScan
@@ -34,16 +34,11 @@ MAX_LIMIT = 1000
 FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
 
 
-def project_only(context: Mapping[str, t.Any] | None) -> dict[str, t.Any]:
-    # A table's context also names the version; its state is per project.
-    return {"accountId": (context or {}).get("accountId")}
-
-
 def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
     """The project's partition, not added to the state as `get_context_state` would add it."""
     bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
     for partition in bookmark.get("partitions", []):
-        if partition.get("context") == project_only(context):
+        if partition.get("context") == context:
             return t.cast("Mapping[str, t.Any]", partition)
     return {}
 
@@ -88,18 +83,13 @@ def numbered_on(numbers: list[object], after: object) -> bool:
     return bool(since) and since == list(range(after + 1, after + len(since) + 1))
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def in_the_future(moment: dt.datetime) -> bool:
     return moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
 
 
 @dataclass
 class Mark:
-    """A stream's bookmark on a project: from earlier runs (`read_mark`), or what lands now;
-    new is published after it, or at its time with another id, or numbered past it."""
+    """A stream's bookmark on a project: from earlier runs (`read_mark`), moved by what lands."""
 
     when: dt.datetime | None = None  # the newest `publishedAt` landed
     ids: t.AbstractSet[str] = frozenset()  # the versions landed that were published at ``when``
@@ -111,15 +101,6 @@ class Mark:
         if newer or (published == self.when and version_id not in self.ids):
             return True
         return is_count(number) and is_count(self.version) and number > self.version
-
-    def reached_by(self, scan: VersionScan) -> bool:
-        """The answer holds this bookmark's own version: by id if the state has ids (not published
-        after it: an id used again is another version), else by time."""
-        when = t.cast("dt.datetime", self.when)
-        return any(
-            published <= when and (not self.ids or version_id in self.ids)
-            for version_id, published in scan.placed
-        )
 
     def land(self, version: PublishedVersion) -> None:
         if self.when is None or version.published > self.when:
@@ -170,13 +151,13 @@ def read_mark(
         )
     if when is None or unusable:
         ids, number = [], None
-    return Mark(when, frozenset(map(str, ids)), number)
+    return Mark(when, frozenset(map(str, ids)), number, value if when else None)
 
 
 def read_project(
-    parent: Stream, fed: list[Stream], context: Mapping[str, t.Any], label: str, limit: int
+    parent: Stream, fed: list[Stream], account: str, label: str, limit: int
 ) -> ProjectRead:
-    """What each selected stream landed of the project in earlier runs, from the state."""
+    context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
@@ -201,7 +182,7 @@ class LimitPolicy:
         self.limit = configured
         self.cap = max(cap, configured)
         self.answered = 0  # the largest limit the API answered in this read
-        self.too_large: int | None = None  # the smallest limit refused as too large
+        self.too_large = self.cap + 1  # the smallest limit refused as too large (none: past all)
         self._server_errors = 0
 
     def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
@@ -211,28 +192,23 @@ class LimitPolicy:
             return Step.DONE
         if received < self.limit:
             return Step.GAP if short_of else Step.DONE
-        wanted = min(self.limit * 2, self.cap)
-        if self.too_large is not None and wanted >= self.too_large:
-            wanted = self.too_large - 1
-            if wanted <= self.limit:
-                return Step.SIZE_LIMIT
-        if wanted <= self.limit:
-            return Step.CAP
-        self.limit = wanted
-        return Step.GROW
+        grown = min(self.limit * 2, self.cap)
+        wanted = min(grown, self.too_large - 1)  # short of a size known to fail
+        if wanted > self.limit:
+            self.limit = wanted
+            return Step.GROW
+        return Step.SIZE_LIMIT if grown >= self.too_large else Step.CAP
 
     def after_server_error(self) -> Step:
-        """The API answered HTTP 500 to the current `limit`."""
         self._server_errors += 1
         if self._server_errors == 1:
             return Step.RETRY
-        self.too_large = self.limit if self.too_large is None else min(self.too_large, self.limit)
+        self.too_large = min(self.too_large, self.limit)
         if self.limit == 1:
             return Step.FAILED
-        smaller = max(1, self.limit // 2)
-        if smaller <= self.answered:
+        if self.limit // 2 <= self.answered:
             return Step.SIZE_LIMIT  # what a smaller limit returns has already been read
-        self.limit = smaller
+        self.limit //= 2
         return Step.SHRINK
 
 
@@ -245,7 +221,7 @@ class ProjectRead:
     policy: LimitPolicy
     said: frozenset[str] = frozenset()  # entries warned about as skipped in earlier runs
     skipped: set[str] = field(default_factory=set)  # entries skipped in its document now
-    landing: dict[Stream, Mark] = field(init=False)  # what each lands in this run
+    landing: dict[Stream, Mark] = field(init=False)  # each one's, moved by what lands now
     oldest: Mark | None = field(init=False)  # the bookmark to reach back to (None: all)
     behind: Mark | None = field(init=False)  # the oldest bookmark of any stream (None: none)
     step: Step = Step.DONE
@@ -259,7 +235,7 @@ class ProjectRead:
     largest: int = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
 
     def __post_init__(self) -> None:
-        self.landing = {stream: Mark() for stream in self.marks}
+        self.landing = {stream: replace(mark) for stream, mark in self.marks.items()}
         # Every selected stream has a bookmark: read back to the oldest; else read it all.
         known = [mark for mark in self.marks.values() if mark.when is not None]
         self.behind = min(known, key=lambda m: t.cast("dt.datetime", m.when)) if known else None
@@ -276,8 +252,13 @@ class ProjectRead:
         self.numbered_on, self.reached_behind = False, True  # each answer proves it anew
         if scan.readable and scan.placed and self.behind is not None:
             # A stream with a bookmark must be reached (one newly selected makes the read a whole
-            # history), or versions it never had are passed over.
-            self.reached_behind = self.behind.reached_by(scan)
+            # history), or versions it never had are passed over. Its own version: by id if the
+            # state has ids (not published after it: an id used again is another version).
+            behind, when = self.behind, t.cast("dt.datetime", self.behind.when)
+            self.reached_behind = any(
+                published <= when and (not behind.ids or version_id in behind.ids)
+                for version_id, published in scan.placed
+            )
             # Numbers running on from the lowest bookmark's prove no gap only: the policy still
             # asks as it would (a version published last may be dated before the answer's oldest).
             marked = [mark.version for mark in self.marks.values() if mark.when is not None]
@@ -343,32 +324,27 @@ class ProjectRead:
         )
 
     def move_bookmarks(
-        self, parent: Stream, context: Mapping[str, t.Any] | None, *, failed: bool = False
+        self, parent: Stream, context: Context | None, *, failed: bool = False
     ) -> list[dt.datetime | None]:
         """Each stream's bookmark once the project is read in full, never over a gap nor after a
         failure (versions come in no promised order: what a run saw proves nothing about what it
         missed); the entries skipped are kept as said."""
         moved = []
         for stream, mark in self.marks.items():
-            state = stream.get_context_state(project_only(context))
+            state = stream.get_context_state(context)  # a table's too: by `state_partitioning_keys`
             sdk_seam.discard_progress(state)  # the SDK's marker: ours below says it exactly
             landing = self.landing[stream]
-            if failed or self.left_a_gap or landing.when is None:
+            if failed or self.left_a_gap or landing == mark:
                 moved.append(mark.when)  # nothing new, or what the next run must ask for again
                 continue
-            if mark.when is None or landing.when >= mark.when:  # else only a backdated one landed
-                state["replication_key"] = parent.replication_key
-                state["replication_key_value"] = landing.text
-                ids = {*landing.ids, *mark.ids} if mark.when == landing.when else landing.ids
-                state[BOOKMARK_IDS] = sorted(ids)
-            numbers = [n for n in (mark.version, landing.version) if is_count(n)]
-            state[BOOKMARK_VERSION] = max(numbers, default=None)
-            moved.append(max(landing.when, mark.when or landing.when))
-        if failed:
-            return moved
-        parent_state = parent.get_context_state(project_only(context))
-        if self.skipped:
-            parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]
-        else:
+            state["replication_key"] = parent.replication_key
+            state["replication_key_value"] = landing.text
+            state[BOOKMARK_IDS] = sorted(landing.ids)
+            state[BOOKMARK_VERSION] = landing.version
+            moved.append(landing.when)
+        if not failed:  # the entries skipped now, if any, are those said
+            parent_state = parent.get_context_state(context)
             parent_state.pop(SKIPPED_SAID, None)
+            if self.skipped:
+                parent_state[SKIPPED_SAID] = sorted(self.skipped)[:MAX_SKIPPED_SAID]
         return moved

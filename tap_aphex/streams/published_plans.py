@@ -1,7 +1,6 @@
 """The Published Plans API's streams: one record per published version, per project, and one row
 per task or status row of each (the tables, fed by it). One project after another, its versions
-land, its bookmarks move and its STATE goes out; a failure ends its project only.
-"""
+land, its bookmarks move and its STATE goes out; a failure ends its project only."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import datetime as dt
 import logging
 import threading
 import typing as t
+from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -22,15 +22,8 @@ from tap_aphex.client import AphexStream
 from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import (
-    Step,
-    is_count,
-    plural,
-    project_only,
-    read_project,
-    unused_state,
-)
+from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge, plural
+from tap_aphex.streams.plan_progress import Step, is_count, read_project, unused_state
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -66,18 +59,17 @@ class PublishedPlansStream(AphexStream):
         self._run: PlansRun | None = None  # the downloads, once the first project's turn comes
         self.thread_local = threading.local()  # a download thread's own HTTP session
 
+    @cached_property  # not before the settings are checked (they refuse a repeated account id)
+    def by_account(self) -> dict[str, Mapping[str, t.Any]]:
+        return {account_id(p["url"]): p for p in self.config.get("projects") or []}
+
     @property
     @override
     def partitions(self) -> list[dict[str, t.Any]]:
-        return [{"accountId": account_id(p["url"])} for p in self.config.get("projects") or []]
+        return [{"accountId": account} for account in self.by_account]
 
     def project(self, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-        wanted = (context or {}).get("accountId")
-        for project in self.config.get("projects") or []:
-            if account_id(project["url"]) == wanted:
-                return t.cast("Mapping[str, t.Any]", project)
-        msg = f"no project with account id {wanted} in `projects`"
-        raise report.AphexError(msg)
+        return self.by_account[(context or {})["accountId"]]
 
     @property
     @override
@@ -137,7 +129,7 @@ class PublishedPlansStream(AphexStream):
     ) -> Iterator[list[PublishedVersion | None]]:
         """Each entry in a one-item list: the check's `request_records` holds it, then emptied."""
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
-        label = project_label(self.project({"accountId": account_id(response.url)}))
+        label = project_label(self.by_account[account_id(response.url)])
         with response:
             for version in self.reader.versions(t.cast("t.IO[bytes]", response.raw), label):
                 yield [version]
@@ -149,14 +141,13 @@ class PublishedPlansStream(AphexStream):
         if self._run is None:
             fed = [s for s in (self, *self.child_streams) if s.selected]
             for stream in fed:
-                for words in unused_state(stream, [p["accountId"] for p in self.partitions]):
+                for words in unused_state(stream, list(self.by_account)):
                     self.logger.warning("%s", words)
-            limit = self.configured_limit
-            labels = {p["accountId"]: project_label(self.project(p)) for p in self.partitions}
-            reads = {a: read_project(self, fed, {"accountId": a}, labels[a], limit) for a in labels}
+            limit, accounts = self.configured_limit, self.by_account.items()
+            reads = {a: read_project(self, fed, a, project_label(p), limit) for a, p in accounts}
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
-        download = run.projects[project_only(context)["accountId"]]
+        download = run.projects[(context or {})["accountId"]]
         read = download.read
         try:
             try:
@@ -164,12 +155,10 @@ class PublishedPlansStream(AphexStream):
                     new_for = read.new_for(version.id, version.published, version.record["version"])
                     if self in new_for:
                         yield version.record
+                    version_context = {**(context or {}), "publishedPlanId": version.id}
                     for child in new_for:
                         if isinstance(child, PublishedPlanTableStream):
-                            child.feed(
-                                version.rows(child.table),
-                                {**(context or {}), "publishedPlanId": version.id},
-                            )
+                            child.feed(version.rows(child.table), version_context)
                     read.land(self.logger, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
             except BrokenPipeError:
@@ -199,8 +188,8 @@ class PublishedPlansStream(AphexStream):
     def project_checks(self) -> list[tuple[str, Exception | None]]:
         """Each project asked for its newest version (``limit=1``): its label, and its error."""
         checks: list[tuple[str, Exception | None]] = []
-        for project in self.config.get("projects") or []:
-            context = {"accountId": account_id(project["url"]), "limit": 1}
+        for account, project in self.by_account.items():
+            context = {"accountId": account, "limit": 1}
             error = self.first_error(context)
             if isinstance(error, ResponseTooLarge):  # a first 500 may be passing, as a read has it
                 error = self.first_error(context)
@@ -226,7 +215,6 @@ class PublishedPlanTableStream(sdk_seam.StateWrittenByParent, FedStream):
 
     parent_stream_type = PublishedPlansStream
     replication_key = "publishedAt"
-    is_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
     # One bookmark per project (the newest version seen), not one per version.
     state_partitioning_keys: t.ClassVar[list[str]] = ["accountId"]
