@@ -183,12 +183,12 @@ def test_a_table_that_is_not_a_list_is_kept_on_its_version() -> None:
             'version v1: its publishedAt is a string "last tuesday", not a time',
         ),
         (version(publishedAt=1e20), "version v1: its publishedAt is a number 1e20, not a time"),
-        (version(id=None), "a version without an id: id null, version a number 1"),
+        (version(id=None), "a version without an id: id is null, version is a number 1"),
         (version(id=True), "a version without an id"),
         # Read as U+FFFD, it could be another version's id: no id, said as the vendor wrote it.
         (
             version(id="v\ud83d"),
-            'a version without an id: id a string "v\\ud83d", version a number 1',
+            'a version without an id: id is a string "v\\ud83d", version is a number 1',
         ),
         ("v1", 'an entry that is not an object: a string "v1"'),
     ],

@@ -531,7 +531,10 @@ def test_versions_that_cannot_be_keyed_or_dated_are_skipped_and_the_rest_lands(
     assert [r["publishedPlanId"] for r in run.records("published_plans")] == ["v1"]
     assert {r["publishedPlanId"] for r in run.records("published_plan_tasks")} == {"v1"}
     assert "Project Odd: skipped version v3: its publishedAt is null" in run.stderr
-    assert "Project Odd: skipped a version without an id: id null, version a number 2" in run.stderr
+    assert (
+        "Project Odd: skipped a version without an id: id is null, version is a number 2"
+        in run.stderr
+    )
     assert "skipped version v0: its publishedAt is a string" in run.stderr
     assert "Traceback" not in run.stderr
     assert schema_problems(run) == []

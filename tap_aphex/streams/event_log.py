@@ -98,7 +98,7 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     if kind not in TASK_CHANGES:
         reader.warn_once(
             ("type", kind),
-            f"Event {readable(event['eventId'])} has type {described(kind, 40)}, which says "
+            f"Event {readable(event['eventId'])}'s type is {described(kind, 40)}, which says "
             "nothing documented about the task: it is in task_events and changes no task (said "
             "once per type).",
         )

@@ -145,7 +145,7 @@ class DocumentReader(Reader):
         version_id = version_id_of(value.get(VERSION_ID))
         if version_id is None:
             brief = ", ".join(
-                f"{k} {described(value.get(k), 40, wire=True)}" for k in ("id", "version")
+                f"{k} is {described(value.get(k), 40, wire=True)}" for k in ("id", "version")
             )
             return f"a version without an id: {brief}", brief
         shown = readable(version_id)
