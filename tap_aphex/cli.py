@@ -22,7 +22,10 @@ def source_aphex() -> None:
 
 def main() -> None:
     interrupts = Interrupts("tap-aphex")
-    code = run(sys.argv[1:], interrupts)
+    try:
+        code = run(sys.argv[1:], interrupts)
+    except KeyboardInterrupt:  # a signal just as the run ended (its own handling): it has ended
+        code = interrupts.exit_code
     interrupts.ignore_later()
     sys.exit(code)
 
@@ -51,8 +54,6 @@ def run(args: list[str], interrupts: Interrupts) -> int:
         sys.stdout.flush()  # what stdout still buffers (a catalog, say): a closed pipe shows here
     except BrokenPipeError:
         return _fail(output_closed(syncing=syncing))
-    except KeyboardInterrupt:  # a signal just as the run ended: it has ended
-        return interrupts.exit_code
     return code
 
 

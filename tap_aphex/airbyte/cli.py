@@ -47,32 +47,38 @@ def run(
             command.add_argument("--state", type=Path)
     args = parser.parse_args(argv)
     output = writer.AirbyteOutput(stdout)
+
+    def settled() -> None:
+        """From here a SIGINT changes nothing: what is left to write is the answer. A read whose
+        streams all ran exits as without it, not 130 with a TRACE after its statuses: the platform
+        would count a failure and retry, spending quota on data that landed. Python runs a handler
+        at the next call, so one that came just before is raised here, and dropped."""
+        try:  # noqa: SIM105 (`contextlib.suppress` would be such a call, before its `with`)
+            answered()
+        except KeyboardInterrupt:
+            pass
+
     with writer.logs_as_airbyte_messages(output):
         try:
-            return _command(args, output)
+            return _command(args, output, settled)
         except (ConfigValidationError, AphexError) as error:
             output.write(_trace(error))
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
-            interrupted = "Interrupted; the last STATE holds what landed."
-            output.write(writer.error_trace(interrupted, "transient_error"))
+            said = "the last STATE holds what landed" if args.command == "read" else "no answer"
+            output.write(writer.error_trace(f"Interrupted; {said}.", "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
             output.write(_trace(error, f"source-aphex failed: {failure_text(error)}"))
         finally:
-            # Every message is out: from here a SIGINT changes nothing. A read whose streams all
-            # went COMPLETE exits 0, not 130 with a TRACE after them: the platform would count a
-            # failure and retry, spending quota on data that landed. Python runs a handler at the
-            # next call, so one that came as the last message went out is raised here.
-            try:  # noqa: SIM105 (`contextlib.suppress` would be such a call, before its `with`)
-                answered()
-            except KeyboardInterrupt:
-                pass
+            settled()  # every message is out
         return 1
 
 
-def _command(args: argparse.Namespace, output: writer.AirbyteOutput) -> int:
+def _command(
+    args: argparse.Namespace, output: writer.AirbyteOutput, settled: Callable[[], None]
+) -> int:
     if args.command == "spec":
         output.write({"type": "SPEC", "spec": protocol.connector_specification()})
         return 0
@@ -98,7 +104,7 @@ def _command(args: argparse.Namespace, output: writer.AirbyteOutput) -> int:
         catalog = protocol.airbyte_catalog(TapAphex(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
-    return _read(args, config, output)
+    return _read(args, config, output, settled)
 
 
 def _config(path: Path) -> dict[str, t.Any]:
@@ -146,7 +152,12 @@ def _check(tap: TapAphex, output: writer.AirbyteOutput) -> None:
     output.write(writer.connection_status(succeeded=not failed, message=message))
 
 
-def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.AirbyteOutput) -> int:
+def _read(
+    args: argparse.Namespace,
+    config: dict[str, t.Any],
+    output: writer.AirbyteOutput,
+    settled: Callable[[], None],
+) -> int:
     """The config (as `check` does), the configured catalog and the state refused before any
     request; then the tap on the selected streams, its messages translated as written."""
     configured = read_json(args.catalog, "catalog")
@@ -163,6 +174,8 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.Air
     except BrokenPipeError:
         raise
     except BaseException as error:
+        if isinstance(error, RunFailedError):
+            settled()  # every stream ran: what is left is to say how each ended
         # A TRACE for each failure that ended a stream or project, also when something then ended
         # the whole run (its own TRACE follows); none says anything else landed: it may not have.
         for message, failure in zip(tap.report.failures, tap.report.errors, strict=True):
@@ -172,6 +185,7 @@ def _read(args: argparse.Namespace, config: dict[str, t.Any], output: writer.Air
             return 1
         translator.finish(incomplete=set(modes))  # the whole run ended: no stream read to its end
         raise
+    settled()  # every record and STATE is out: the statuses are the answer
     translator.finish(incomplete=set())
     return 0
 
