@@ -414,14 +414,24 @@ def test_fields_nobody_documented_are_kept_where_they_came_or_under_undocumented
     assert warnings.unknown() == ["region"]
 
 
-@pytest.mark.parametrize("kind", ["TaskArchived", None])
-def test_an_event_type_nobody_documented_changes_no_task_with_one_warning(kind: object) -> None:
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("TaskArchived", 'type is a string "TaskArchived"'),
+        (None, "type is missing or unreadable"),
+        (7, "type is missing or unreadable"),  # a misfit, said as such first: never "null"
+    ],
+)
+def test_an_event_type_nobody_documented_changes_no_task_with_one_warning(
+    kind: object, words: str
+) -> None:
     reader, warnings = new_reader()
     events = read(sample(eventId="a", type=kind), sample(eventId="b", type=kind), reader=reader)
 
     assert [task_record(event, reader) for event in events] == [None, None]
-    assert len([line for line in warnings.lines if "changes no task" in line]) == 1
-    assert [e["type"] for e in events] == [kind, kind]
+    (said,) = [line for line in warnings.lines if "changes no task" in line]
+    assert f"Event a's {words}, which says nothing documented" in said
+    assert [e["type"] for e in events] == [kind if isinstance(kind, str) else None] * 2
 
 
 # --- identity and pages -----------------------------------------------------------------------

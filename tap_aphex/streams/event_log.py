@@ -96,11 +96,16 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     or, when unreadable, now: a deletion is never lost)."""
     task, kind = event["task"], event["type"]
     if kind not in TASK_CHANGES:
+        # None: absent, null, or a misfit the reader has said and kept under `undocumented`.
+        what = (
+            f"type is {described(kind, 40)}"
+            if kind is not None
+            else "type is missing or unreadable"
+        )
         reader.warn_once(
             ("type", kind),
-            f"Event {readable(event['eventId'])}'s type is {described(kind, 40)}, which says "
-            "nothing documented about the task: it is in task_events and changes no task (said "
-            "once per type).",
+            f"Event {readable(event['eventId'])}'s {what}, which says nothing documented about "
+            "the task: it is in task_events and changes no task (said once per type).",
         )
         return None
     if task is None or not isinstance(task.get("id"), str):

@@ -39,7 +39,7 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     """The bookmark in ``entry`` (the stream's part of the state), read from the state itself:
     the SDK's starting value falls back to a configured ``start_date``, never an event id."""
     if not isinstance(entry, dict):
-        return Bookmark(stream, None, f"its entry is {_shown(entry)}, not an object")
+        return Bookmark(stream, None, f"its entry is {described(entry, 40)}, not an object")
     key, value = entry.get("replication_key"), entry.get("replication_key_value")
     unset = "replication_key" not in entry and "replication_key_value" not in entry
     if unset and set(entry) <= _NOT_POSITIONS and not entry.get("partitions"):
@@ -50,9 +50,9 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
         keys = ", ".join(f"`{name:.30}`" for name in list(entry)[:4])
         why = f"it has no replication_key_value, only {keys}"
     elif key != replication_key:
-        why = f"its replication_key is {_shown(key)}, not {replication_key}"
+        why = f"its replication_key is {_shown(entry, 'replication_key')}, not {replication_key}"
     elif not isinstance(value, str):
-        why = f"its replication_key_value is {_shown(value)}, not an id"
+        why = f"its replication_key_value is {_shown(entry, 'replication_key_value')}, not an id"
     elif not value.strip():
         why = "its replication_key_value is empty"
     else:
@@ -60,8 +60,8 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     return Bookmark(stream, None, why)
 
 
-def _shown(value: object) -> str:
-    return described(value, 40) if value is not None else "missing"
+def _shown(entry: dict[str, object], name: str) -> str:
+    return described(entry[name], 40) if name in entry else "missing"  # null is said as null
 
 
 @dataclass(frozen=True)
@@ -144,9 +144,10 @@ def refused_query(
         advice = f"That cursor is the nextStartAfter of the Data API's previous page; {KEPT}."
     elif cursor_sent and start.origin == "state":
         advice = (
-            "The cursor is the last event in the state of task_events/tasks. To start again from "
-            "`start_after` (or the first event), clear that state: `meltano state clear <state "
-            "id>` (`meltano state list` shows it), or run tap-aphex without `--state`."
+            "The cursor is the last event in the state of task_events, tasks and task_statuses. "
+            "To start again from `start_after` (or the first event), clear that state: `meltano "
+            "state clear <state id>` (`meltano state list` shows it), or run tap-aphex without "
+            "`--state`."
         )
     elif cursor_sent or page_size_sent:
         checks = [

@@ -205,8 +205,8 @@ class DocumentReader(Reader):
             if rows is not None and not isinstance(rows, list):
                 self.warn_once(
                     ("table", table),
-                    f'{subject}: `{table}` is not a list; kept under undocumented["{table}"], no '
-                    "rows from it (said once per run).",
+                    f"{subject}: `{table}` is {described(rows, 40)}, not an array; kept under "
+                    f'undocumented["{table}"], no rows from it (said once per run).',
                 )
                 undocumented[table] = rows
             rows = rows if isinstance(rows, list) else []
