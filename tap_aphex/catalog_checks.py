@@ -24,7 +24,16 @@ if t.TYPE_CHECKING:
 #: any value as the answer (`selected`, else `selected-by-default`), so "false" would select.
 #: Each entry is converted on its own, so that a problem names its stream, not its index.
 _Object = dict[str, t.Any]
-_Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
+_Selection = t.TypedDict(
+    "_Selection",
+    {
+        "selected": bool,
+        "selected-by-default": bool,
+        "replication-method": str | None,  # the SDK ignores it: `_keys_problem` refuses it
+        "replication-key": str | None,
+    },
+    total=False,
+)
 _Entry = t.TypedDict(
     "_Entry", {"breadcrumb": Required[list[str]], "metadata": _Selection}, total=False
 )
@@ -94,7 +103,17 @@ def _streams_problem(streams: list[_Object], known: Mapping[str, Mapping[str, t.
         if problem := _schema_problem(entry["schema"], ours, "schema", selection, ()):
             return f"{label}'s {problem}"
     entries = Catalog.from_dict({"streams": streams}).values()
-    return next(filter(None, (_keys_problem(entry) for entry in entries)), "")
+    methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
+        raw["tap_stream_id"]: data.get("replication-method")
+        for raw in streams
+        for data in (
+            m.get("metadata", {}) for m in raw.get("metadata", []) if m["breadcrumb"] == []
+        )
+    }
+    return next(
+        filter(None, (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)),
+        "",
+    )
 
 
 def _schema_problem(
@@ -213,9 +232,12 @@ def _as_schema(extra: object) -> Mapping[str, t.Any] | None:
     return {} if extra is True else extra if isinstance(extra, Mapping) else None
 
 
-def _keys_problem(entry: CatalogEntry) -> str | None:
+def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
     """What in a stream's entry would end its run after records went out, or misname them: a key
-    (or the replication key) its schema lacks or its metadata deselects; another `stream` name."""
+    (or the replication key) its schema lacks or its metadata deselects; another `stream` name;
+    replication its metadata asks for that the SDK would pass over (``method``, the metadata's
+    `replication-method`; its `replication-key` beside the entry's). The entry's own, and what
+    the SDK takes from the metadata, `IncrementalOnly` refuses once the SDK has read them."""
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
         return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
@@ -229,6 +251,19 @@ def _keys_problem(entry: CatalogEntry) -> str | None:
             f"{stream}'s `key_properties` {json.dumps(given)[:80]} differ from its metadata's "
             f"`table-key-properties` {json.dumps(list(root.table_key_properties))[:80]}: give "
             "both the same keys"
+        )
+    if method not in (None, "INCREMENTAL"):
+        return (
+            f"{stream}'s metadata asks for `replication-method` {method[:20]!r}: every stream is "
+            "read 'INCREMENTAL' on its own key; drop it (or Meltano's `metadata` for it)"
+        )
+    if None not in (entry.replication_key, root.replication_key) and (
+        entry.replication_key != root.replication_key
+    ):
+        return (
+            f"{stream}'s `replication_key` {entry.replication_key!r:.60} differs from its "
+            f"metadata's `replication-key` {root.replication_key!r:.60}: drop that (the SDK would "
+            "pass it over), or give both the stream's own"
         )
     keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
     for key in dict.fromkeys(keys):
