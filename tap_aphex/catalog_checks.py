@@ -30,7 +30,7 @@ _Selection = t.TypedDict(
         "selected": bool,
         "selected-by-default": bool,
         "replication-method": str | None,  # the SDK ignores it: `_keys_problem` refuses it
-        "replication-key": str | None,
+        "replication-key": str | None,  # `IncrementalOnly` refuses another key
     },
     total=False,
 )
@@ -156,7 +156,8 @@ def _schema_problem(
                 f"`{where}` leaves out the property `{key:.60}`, which the tap sends, and has "
                 "`additionalProperties: false`: drop that, or give the property back"
             )
-        inner.append((closed, named[key], f"{where}.additionalProperties", crumb))
+        if isinstance(closed, dict):  # absent or `true`: it holds anything
+            inner.append((closed, named[key], f"{where}.additionalProperties", crumb))
     if extra is not None and closed is False:
         return (
             f"`{where}` has `additionalProperties: false`, but the tap keeps the keys the vendor "
@@ -235,9 +236,9 @@ def _as_schema(extra: object) -> Mapping[str, t.Any] | None:
 def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
     """What in a stream's entry would end its run after records went out, or misname them: a key
     (or the replication key) its schema lacks or its metadata deselects; another `stream` name;
-    replication its metadata asks for that the SDK would pass over (``method``, the metadata's
-    `replication-method`; its `replication-key` beside the entry's). The entry's own, and what
-    the SDK takes from the metadata, `IncrementalOnly` refuses once the SDK has read them."""
+    a replication method in its metadata, which the SDK would pass over (``method``: the SDK drops
+    it as it reads the catalog). Replication keys, and the methods the SDK reads, `IncrementalOnly`
+    refuses, knowing each stream's own."""
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
         return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
@@ -256,14 +257,6 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
         return (
             f"{stream}'s metadata asks for `replication-method` {method[:20]!r}: every stream is "
             "read 'INCREMENTAL' on its own key; drop it (or Meltano's `metadata` for it)"
-        )
-    if None not in (entry.replication_key, root.replication_key) and (
-        entry.replication_key != root.replication_key
-    ):
-        return (
-            f"{stream}'s `replication_key` {entry.replication_key!r:.60} differs from its "
-            f"metadata's `replication-key` {root.replication_key!r:.60}: drop that (the SDK would "
-            "pass it over), or give both the stream's own"
         )
     keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
     for key in dict.fromkeys(keys):

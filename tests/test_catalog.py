@@ -206,14 +206,14 @@ def test_a_catalog_schema_holding_a_boolean_subschema_is_refused_naming_where(
     with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
         catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
-        (index,) = (i for i, e in enumerate(catalog["streams"]) if e["tap_stream_id"] == stream)
-        _retyped(catalog["streams"][index]["schema"], *place[:-1])[place[-1]] = subschema
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == stream)
+        _retyped(entry["schema"], *place[:-1])[place[-1]] = subschema
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
     assert run.returncode == 1
     (error,) = log_lines(run.stderr, "ERROR")
     where = ".".join(place) + ("[1]" if isinstance(subschema, list) else "")
-    assert f"`streams[{index}].schema.{where}` must be an object schema, not a boolean" in error
+    assert f"stream `{stream}`'s `schema.{where}` must be an object schema, not a boolean" in error
     assert error.endswith("Make one with `tap-aphex --discover`.")
     assert run.messages == []
