@@ -207,6 +207,14 @@ def _unreadable(schema: _Object, where: str) -> str | None:
     for key in _BRANCHES:
         if key in schema and not isinstance(schema[key], list):
             return f"`{where}.{key}` must be an array of schemas, not {json_kind(schema[key])}"
+        # The SDK tells a date-time or an array by each branch's `type` (else a ValueError, or
+        # an EmptySchemaTypeError for `{}`): a branch admitting anything is the whole `anyOf` out.
+        for index, branch in enumerate(schema.get(key) or []):
+            if isinstance(branch, dict) and "type" not in branch:
+                return (
+                    f"`{where}.{key}[{index}]` has no `type`, which the SDK reads: give it one "
+                    f"(to admit anything, leave out the `{key}`)"
+                )
     if isinstance(schema.get("items"), list):  # a tuple's items: the SDK reads one schema
         return f"`{where}.items` must be an object schema, not an array"
     return None
@@ -264,4 +272,10 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
             return f"{stream}'s key `{key:.60}` is not in its `schema`"
         if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
+    for key in filter(None, [entry.replication_key, root.replication_key]):  # the SDK types it
+        if not {"type", *_BRANCHES} & set(entry.schema.properties[key].to_dict()):
+            return (
+                f"{stream}'s replication key `{key:.60}` has no `type` in its `schema`, which the "
+                "SDK reads: give its type as `--discover` writes it"
+            )
     return None

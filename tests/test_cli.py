@@ -499,7 +499,8 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "stream `tasks`'s `metadata[1].metadata.selected-by-default` must be a boolean, not a number",
+        "stream `tasks`'s `metadata[1].metadata.selected-by-default` must be a boolean, not a "
+        "number",
     ),
     (
         "--state",
