@@ -273,7 +273,7 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
         if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
     for key in filter(None, [entry.replication_key, root.replication_key]):  # the SDK types it
-        if not {"type", *_BRANCHES} & set(entry.schema.properties[key].to_dict()):
+        if not {"type", *_BRANCHES} & set((entry.schema.properties or {})[key].to_dict()):
             return (
                 f"{stream}'s replication key `{key:.60}` has no `type` in its `schema`, which the "
                 "SDK reads: give its type as `--discover` writes it"

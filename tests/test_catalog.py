@@ -17,6 +17,15 @@ if t.TYPE_CHECKING:
     from pathlib import Path
 
 
+def _refusal(run: TapRun) -> str:
+    """The one line of a run refused before any output: exit 1, no traceback, no message."""
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.messages == []
+    (error,) = log_lines(run.stderr, "ERROR")
+    return error
+
+
 def _run_with_catalog(
     tmp_path: Path, config: dict[str, t.Any], catalog: dict[str, t.Any]
 ) -> TapRun:
@@ -51,13 +60,10 @@ def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
-    assert run.returncode == 1
-    assert "Traceback" not in run.stderr
-    (error,) = log_lines(run.stderr, "ERROR")
+    error = _refusal(run)
     assert f"The catalog asks for {words}" in error
     assert "or make the catalog with `--discover`" in error
     assert "Meltano's `metadata`" in error
-    assert run.messages == []
 
 
 def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
@@ -325,12 +331,9 @@ def test_a_catalog_the_tap_cannot_keep_its_word_on_is_refused_naming_file_stream
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
-    assert run.returncode == 1
-    assert "Traceback" not in run.stderr
-    (error,) = log_lines(run.stderr, "ERROR")
+    error = _refusal(run)
     assert f"The catalog file {tmp_path}/catalog.json is not a catalog the tap can use: " in error
     assert words in error
-    assert run.messages == []
 
 
 def test_a_catalog_asking_in_its_metadata_for_another_replication_key_is_refused(
@@ -345,9 +348,7 @@ def test_a_catalog_asking_in_its_metadata_for_another_replication_key_is_refused
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
-    assert run.returncode == 1
-    (error,) = log_lines(run.stderr, "ERROR")
-    assert "The catalog asks for tasks by 'INCREMENTAL' on eventCreatedAt" in error
+    assert "The catalog asks for tasks by 'INCREMENTAL' on eventCreatedAt" in _refusal(run)
 
 
 def test_a_catalog_widening_or_deselecting_what_it_retypes_is_taken(tmp_path: Path) -> None:
