@@ -171,7 +171,9 @@ def _schema_problem(
     for key in _BRANCHES:  # allOf: each branch must admit all of ours; anyOf: what it admits
         for index, branch in enumerate(given.get(key) or []):
             theirs = ours
-            if ours is not None and key != "allOf":  # its part of ours: the types it admits
+            # Its part of ours, the types it admits: so a branch admitting an object must admit
+            # all our keys (stricter than "some branch admits each record", and one walk).
+            if ours is not None and key != "allOf":
                 kept = sends & _admitted(branch)
                 theirs = {"additionalProperties": default, **ours, "type": sorted(kept)}
                 theirs = theirs if kept else None
