@@ -61,10 +61,14 @@ class IncrementalOnly(Stream):
     def apply_catalog(self, catalog: Catalog) -> None:
         own_key = self.replication_key
         super().apply_catalog(catalog)
-        wanted = (self.replication_method, self.replication_key) == ("INCREMENTAL", own_key)
+        # The SDK takes the entry's key, else the metadata's: one beside the entry's it passes over.
+        entry = catalog.get_stream(self.name)
+        given = [entry and entry.replication_key, self.metadata.root.replication_key]
+        asked = next((key for key in given if key not in (None, own_key)), self.replication_key)
+        wanted = (self.replication_method, asked) == ("INCREMENTAL", own_key)
         if wanted or not self.selected:  # a stream left out is not read, whatever its entry says
             return
-        key = f" on {self.replication_key:.40}" if self.replication_key else ""
+        key = f" on {asked:.40}" if asked else ""
         raise ConfigError(
             f"The catalog asks for {self.name} by {self.replication_method[:20]!r}{key}: "
             f"tap-aphex reads it by 'INCREMENTAL' on {own_key} only. Drop that stream's "

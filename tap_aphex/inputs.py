@@ -1,7 +1,7 @@
-"""What a run is given (config, state, catalog: files or `TAP_APHEX_*` variables), checked before
-the SDK reads it: a problem is one line naming where and what, never a value nor a traceback."""
+"""What a run is given (config, state, catalog files or `TAP_APHEX_*` variables), checked before
+the SDK reads it (a catalog's entries: `catalog_checks`): a problem is one line naming where and
+what, never a value nor a traceback."""
 
-# ruff: noqa: UP013 (the shapes the SDK reads are one table; a catalog's keys have hyphens)
 from __future__ import annotations
 
 import difflib
@@ -15,10 +15,8 @@ from pathlib import Path
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 import jsonschema
 import msgspec
-from singer_sdk.singerlib import Catalog, CatalogEntry, StateMessage
-from typing_extensions import Required
+from singer_sdk.singerlib import StateMessage
 
-from tap_aphex import schemas
 from tap_aphex.decoding import JSON_WORDS, json_kind
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
@@ -61,32 +59,13 @@ def joined(problems: t.Sequence[str]) -> str:
     return "; ".join([*cut, *problems[-1:]])
 
 
-#: The shapes the SDK reads of a state and a catalog. A selection must be a boolean: the SDK takes
-#: any value as the answer (`selected`, else `selected-by-default`), so "false" would select.
+#: The shape the SDK reads of a state (a catalog's: `catalog_checks`).
 _Object = dict[str, t.Any]
-_Bookmark = t.TypedDict(
+_Bookmark = t.TypedDict(  # noqa: UP013 (one style with catalog_checks' shapes)
     "_Bookmark",
     {"context": _Object, "progress_markers": _Object, "partitions": list["_Bookmark"]},
     total=False,
 )
-_Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
-_Entry = t.TypedDict(
-    "_Entry", {"breadcrumb": Required[list[str]], "metadata": _Selection}, total=False
-)
-_Stream = t.TypedDict(
-    "_Stream",
-    {
-        "tap_stream_id": Required[str],
-        "schema": Required[_Object],  # without it, the stream's own would be replaced by none
-        "metadata": list[_Entry],
-        "key_properties": list[str] | None,
-        "replication_key": str | None,
-        "replication_method": str | None,
-        "stream": str | None,
-    },
-    total=False,
-)
-_Catalog = t.TypedDict("_Catalog", {"streams": list[_Stream]}, total=False)
 
 
 def _shape_words(error: msgspec.ValidationError) -> str:
@@ -144,84 +123,6 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
         msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):
         return "it holds a value the tap cannot write back (a lone surrogate, too deep)"
-    return None
-
-
-def check_catalog_shape(
-    catalog: object, name: str, known: Mapping[str, Mapping[str, t.Any]]
-) -> list[str]:
-    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (by schema)."""
-    try:
-        streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        if not (problem := _schema_problem(streams)):
-            entries = Catalog.from_dict(t.cast("dict[str, t.Any]", catalog)).values()
-            problem = next(filter(None, (_keys_problem(entry, known) for entry in entries)), "")
-    except msgspec.ValidationError as error:
-        problem = _shape_words(error)
-    except (TypeError, AttributeError, KeyError, ValueError) as error:
-        problem = f"it cannot be read ({type(error).__name__})"
-    if not problem:
-        return [
-            f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
-            f"is ignored (the tap's streams: {', '.join(known)})."
-            for stream in (entry["tap_stream_id"] for entry in streams)
-            if stream not in known
-        ]
-    raise ConfigError(
-        f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
-        "`tap-aphex --discover`."
-    )
-
-
-def _schema_problem(streams: list[_Stream]) -> str:
-    """A subschema the SDK reads as an object that is not one: JSON Schema's `true` and `false`
-    (any value, none) end its reading (AttributeError, or a TypeError blamed on `stream_maps`)."""
-    pending = [(f"streams[{index}].schema", s["schema"]) for index, s in enumerate(streams)]
-    while pending:
-        where, schema = pending.pop(0)
-        if not isinstance(schema, dict):
-            return f"`{where}` must be an object schema, not {json_kind(schema)}"
-        if isinstance(properties := schema.get("properties"), dict):
-            pending += [(f"{where}.properties.{key:.60}", sub) for key, sub in properties.items()]
-        for key in ("anyOf", "allOf", "oneOf"):
-            if isinstance(options := schema.get(key), list):
-                pending += [(f"{where}.{key}[{i}]", sub) for i, sub in enumerate(options)]
-        # A null `items` the SDK passes over; a boolean `additionalProperties` it reads as a flag.
-        if schema.get("items") is not None:
-            pending.append((f"{where}.items", schema["items"]))
-        if isinstance(extra := schema.get("additionalProperties"), dict):
-            pending.append((f"{where}.additionalProperties", extra))
-    return ""
-
-
-def _keys_problem(entry: CatalogEntry, known: Mapping[str, Mapping[str, t.Any]]) -> str | None:
-    """What in a stream's entry would end its run after records went out, or misname them: a key
-    (or the replication key) its schema lacks or its metadata deselects; another `stream` name; a
-    type its schema leaves out."""
-    stream = f"stream `{entry.tap_stream_id:.60}`"
-    if entry.stream not in (None, entry.tap_stream_id):
-        return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
-    selection = entry.metadata.resolve_selection()  # the SDK's own rule, `inclusion` first
-    if not selection[()]:
-        return None  # a stream left out is not read, whatever its entry says (`IncrementalOnly`)
-    # The SDK takes the keys from the metadata, but names them in SCHEMA from the entry.
-    root, given = entry.metadata.root, list(entry.key_properties or [])
-    if root.table_key_properties is not None and list(root.table_key_properties) != given:
-        return (
-            f"{stream}'s `key_properties` {json.dumps(given)[:80]} differ from its metadata's "
-            f"`table-key-properties` {json.dumps(list(root.table_key_properties))[:80]}: give "
-            "both the same keys"
-        )
-    keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
-    for key in dict.fromkeys(keys):
-        if key not in (entry.schema.properties or {}):
-            return f"{stream}'s key `{key:.60}` is not in its `schema`"
-        if not selection[("properties", key)]:
-            return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
-    if entry.tap_stream_id in known and (
-        narrowed := schemas.narrowed(entry.schema.to_dict(), known[entry.tap_stream_id], "schema")
-    ):
-        return f"{stream}'s {narrowed}: give its types as `--discover` writes them"
     return None
 
 

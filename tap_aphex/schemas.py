@@ -231,32 +231,6 @@ PUBLISHED_PLAN_STATUS = th.PropertiesList(
 ).to_dict()
 
 
-def narrowed(given: object, ours: t.Mapping[str, t.Any], where: str) -> str | None:
-    """Where a catalog's schema ``given`` leaves out a type of ours, the first: the records carry
-    ours, and a target that trusts the SCHEMA it is sent (a column's type) refuses or casts them."""
-    if not isinstance(given, t.Mapping):
-        return None  # `true` holds anything; anything else the SDK cannot read is refused first
-    missing = _types(ours) - _types(given) - ({"integer"} if "number" in _types(given) else set())
-    if "type" in given and "type" in ours and missing:
-        return f"`{where}` leaves out {' and '.join(sorted(missing))}, which the tap sends"
-    theirs = given.get("properties") or {}
-    inner = {
-        f"properties.{name}": (theirs.get(name), sub)
-        for name, sub in ours.get("properties", {}).items()
-    }
-    for part in ("items", "additionalProperties"):
-        inner[part] = (given.get(part), ours.get(part))
-    for place, (their, sub) in inner.items():
-        if isinstance(sub, t.Mapping) and (found := narrowed(their, sub, f"{where}.{place}")):
-            return found
-    return None
-
-
-def _types(schema: t.Mapping[str, t.Any]) -> set[str]:
-    types = schema.get("type", [])
-    return {types} if isinstance(types, str) else set(types)
-
-
 # --- epoch times ------------------------------------------------------------------------------
 # The vendor documents epoch milliseconds, but its own sample status has an 11-digit `createdAt`,
 # so a time is read by its magnitude: below 10^11 it is seconds (10^11 s is the year 5138), else

@@ -11,7 +11,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import inputs, logs
+from tap_aphex import catalog_checks, inputs, logs
 from tap_aphex.client import AphexStream
 from tap_aphex.environment import env_problems, env_variables, unknown_env, unknown_settings
 from tap_aphex.report import (
@@ -233,7 +233,7 @@ class TapAphex(SeamTap):
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         if catalog is not None:
             name = getattr(catalog, "name", "catalog")
-            for warning in inputs.check_catalog_shape(catalog_dict, name, STREAM_SCHEMAS):
+            for warning in catalog_checks.check_catalog_shape(catalog_dict, name, STREAM_SCHEMAS):
                 cls.logger.warning("%s", warning)
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)

@@ -17,6 +17,15 @@ if t.TYPE_CHECKING:
     from pathlib import Path
 
 
+def _refusal(run: TapRun) -> str:
+    """The one line of a run refused before any output: exit 1, no traceback, no message."""
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.messages == []
+    (error,) = log_lines(run.stderr, "ERROR")
+    return error
+
+
 def _run_with_catalog(
     tmp_path: Path, config: dict[str, t.Any], catalog: dict[str, t.Any]
 ) -> TapRun:
@@ -51,13 +60,10 @@ def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
-    assert run.returncode == 1
-    assert "Traceback" not in run.stderr
-    (error,) = log_lines(run.stderr, "ERROR")
+    error = _refusal(run)
     assert f"The catalog asks for {words}" in error
     assert "or make the catalog with `--discover`" in error
     assert "Meltano's `metadata`" in error
-    assert run.messages == []
 
 
 def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
@@ -206,14 +212,162 @@ def test_a_catalog_schema_holding_a_boolean_subschema_is_refused_naming_where(
     with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim)
         catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
-        (index,) = (i for i, e in enumerate(catalog["streams"]) if e["tap_stream_id"] == stream)
-        _retyped(catalog["streams"][index]["schema"], *place[:-1])[place[-1]] = subschema
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == stream)
+        _retyped(entry["schema"], *place[:-1])[place[-1]] = subschema
         run = _run_with_catalog(tmp_path, config, catalog)
 
         assert sim.requests == []
     assert run.returncode == 1
     (error,) = log_lines(run.stderr, "ERROR")
     where = ".".join(place) + ("[1]" if isinstance(subschema, list) else "")
-    assert f"`streams[{index}].schema.{where}` must be an object schema, not a boolean" in error
+    assert f"stream `{stream}`'s `schema.{where}` must be an object schema, not a boolean" in error
     assert error.endswith("Make one with `tap-aphex --discover`.")
     assert run.messages == []
+
+
+_Edit = t.Callable[[dict[str, t.Any]], None]  # a catalog's entries, by stream, edited in place
+
+
+def _root(entry: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The metadata of the stream itself (breadcrumb [])."""
+    return next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
+
+
+def _deselect(entry: dict[str, t.Any], name: str) -> None:
+    for metadata in entry["metadata"]:
+        if metadata["breadcrumb"] == ["properties", name]:
+            metadata["metadata"]["selected"] = False
+
+
+def _closed_without_name(streams: dict[str, t.Any]) -> None:
+    streams["tasks"]["schema"]["additionalProperties"] = False
+    del streams["tasks"]["schema"]["properties"]["name"]
+
+
+def _task_event_property(streams: dict[str, t.Any], name: str) -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", streams["task_events"]["schema"]["properties"][name])
+
+
+def _listed_twice(streams: dict[str, t.Any]) -> None:
+    streams["extra"] = copy.deepcopy(streams["tasks"])
+    _root(streams["extra"])["selected"] = False  # the SDK kept this one: tasks went unread
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        # A type left out, however written: anyOf and oneOf admit their branches' types, allOf
+        # only what every branch and the `type` beside it admit.
+        (
+            lambda s: (
+                _task_event_property(s, "eventId").update(type=None, anyOf=[{"type": "integer"}])
+                or _task_event_property(s, "eventId").pop("type")
+            ),
+            "stream `task_events`'s `schema.properties.eventId` leaves out string",
+        ),
+        (
+            lambda s: _task_event_property(s, "eventId").update(allOf=[{"type": "integer"}]),
+            "stream `task_events`'s `schema.properties.eventId.allOf[0]` leaves out string",
+        ),
+        (
+            lambda s: _task_event_property(s, "createdAt").update(
+                oneOf=[{"type": "string"}, {"type": "integer"}]
+            ),
+            "stream `task_events`'s `schema.properties.createdAt` leaves out null",
+        ),
+        # Keys the tap sends that a closed object does not admit.
+        (_closed_without_name, "stream `tasks`'s `schema` leaves out the property `name`"),
+        (
+            lambda s: _task_event_property(s, "task").update(additionalProperties=False),
+            "stream `task_events`'s `schema.properties.task` has `additionalProperties: false`, "
+            "but the tap keeps the keys the vendor sends",
+        ),
+        (
+            lambda s: s["tasks"]["schema"]["properties"]["labourResources"].update(
+                additionalProperties=False
+            ),
+            "stream `tasks`'s `schema.properties.labourResources` has `additionalProperties: f",
+        ),
+        # Shapes the SDK cannot read: the place, in JSON's words, and what to do.
+        (
+            lambda s: _task_event_property(s, "eventId").update(type=5),
+            "stream `task_events`'s `schema.properties.eventId.type` must be a JSON type's name "
+            "or an array of them, not a number",
+        ),
+        (
+            lambda s: _task_event_property(s, "eventId").update(type=None),
+            "`schema.properties.eventId.type` must be a JSON type's name or an array of them, not "
+            "null",
+        ),
+        (
+            lambda s: s["tasks"]["schema"].update(properties=[]),
+            "stream `tasks`'s `schema.properties` must be an object, not an array",
+        ),
+        (
+            lambda s: (
+                s["tasks"]["schema"].update(definitions={"id": {"type": ["string"]}})
+                or s["tasks"]["schema"]["properties"].update(id={"$ref": "#/definitions/id"})
+            ),
+            "stream `tasks`'s `schema.properties.id` has a `$ref`, which the SDK does not follow: "
+            "write out what it names",
+        ),
+        # Replication in the metadata, which the SDK passes over.
+        (
+            lambda s: _root(s["tasks"]).update({"replication-method": "FULL_TABLE"}),
+            "stream `tasks`'s metadata asks for `replication-method` 'FULL_TABLE'",
+        ),
+        (_listed_twice, "stream `tasks` is listed twice (`streams[2]` and `streams[3]`)"),
+    ],
+)
+def test_a_catalog_the_tap_cannot_keep_its_word_on_is_refused_naming_file_stream_and_place(
+    tmp_path: Path, edit: _Edit, words: str
+) -> None:
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)  # not the tap's own
+        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+        edit(streams)
+        catalog["streams"] = list(streams.values())
+        run = _run_with_catalog(tmp_path, config, catalog)
+
+        assert sim.requests == []
+    error = _refusal(run)
+    assert f"The catalog file {tmp_path}/catalog.json is not a catalog the tap can use: " in error
+    assert words in error
+
+
+def test_a_catalog_asking_in_its_metadata_for_another_replication_key_is_refused(
+    tmp_path: Path,
+) -> None:
+    # The entry's own key, and the metadata's another: the SDK took the entry's without a word.
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == "tasks")
+        _root(entry)["replication-key"] = "eventCreatedAt"
+        run = _run_with_catalog(tmp_path, config, catalog)
+
+        assert sim.requests == []
+    assert "The catalog asks for tasks by 'INCREMENTAL' on eventCreatedAt" in _refusal(run)
+
+
+def test_a_catalog_widening_or_deselecting_what_it_retypes_is_taken(tmp_path: Path) -> None:
+    # A deselected property reaches neither SCHEMA nor the records: its type is no one's concern.
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+        tasks = streams["tasks"]
+        tasks["schema"]["properties"]["name"] = {"type": "integer"}
+        _deselect(tasks, "name")
+        tasks["schema"]["properties"]["eventId"] = {
+            "anyOf": [{"type": "integer"}, {"type": "string"}]
+        }
+        tasks["schema"]["properties"]["duration"] = {"allOf": [{"type": ["number", "null"]}]}
+        _root(tasks)["replication-method"] = "INCREMENTAL"
+        _task_event_property(streams, "task")["additionalProperties"] = {}
+        run = _run_with_catalog(tmp_path, config, catalog)
+
+    assert run.returncode == 0, run.stderr
+    assert run.records("tasks")
+    assert all("name" not in record for record in run.records("tasks"))

@@ -380,18 +380,18 @@ CATALOGS_AND_STATES = [
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "metadata": []}]},
-        "`streams[0]`: missing required field `schema`",
+        "stream `task_events`: missing required field `schema`",
     ),
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "schema": {}, "replication_key": 5}]},
-        "`streams[0].replication_key` must be a string or null, not a number",
+        "stream `task_events`'s `replication_key` must be a string or null, not a number",
     ),
     ("--catalog", {"streams": [{}]}, "`streams[0]`: missing required field `tap_stream_id`"),
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "tasks", "schema": {}, "metadata": [{"breadcrumb": "x"}]}]},
-        "`streams[0].metadata[0].breadcrumb` must be an array, not a string",
+        "stream `tasks`'s `metadata[0].breadcrumb` must be an array, not a string",
     ),
     # A stream's keys: what would end its run after records went out, or name them wrongly.
     *(
@@ -468,7 +468,7 @@ CATALOGS_AND_STATES = [
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "metadata": 5}]},
-        "`streams[0].metadata` must be an array, not a number",
+        "stream `task_events`'s `metadata` must be an array, not a number",
     ),
     # A selection that is not a JSON boolean: the SDK would take the string "false" as selected.
     (
@@ -481,7 +481,7 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[0].metadata.selected` must be a boolean, not a string",
+        "stream `task_events`'s `metadata[0].metadata.selected` must be a boolean, not a string",
     ),
     (
         "--catalog",
@@ -499,7 +499,8 @@ CATALOGS_AND_STATES = [
                 }
             ]
         },
-        "`streams[0].metadata[1].metadata.selected-by-default` must be a boolean, not a number",
+        "stream `tasks`'s `metadata[1].metadata.selected-by-default` must be a boolean, not a "
+        "number",
     ),
     (
         "--state",

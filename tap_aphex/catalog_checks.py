@@ -1,0 +1,283 @@
+"""A `--catalog` checked before the SDK reads it: a problem is one line naming the file, the stream
+and the place, before any request. Its own module: the walk of a stream's schema beside the tap's
+is one walk, and `inputs` (config, state) had no room for it."""
+
+# ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
+from __future__ import annotations
+
+import json
+import typing as t
+from collections.abc import Mapping
+
+import msgspec
+from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping
+from typing_extensions import Required
+
+from tap_aphex.decoding import json_kind
+from tap_aphex.inputs import _shape_words
+from tap_aphex.report import ConfigError
+
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib.catalog import SelectionMask
+
+#: The shapes the SDK reads of a catalog's entries. A selection must be a boolean: the SDK takes
+#: any value as the answer (`selected`, else `selected-by-default`), so "false" would select.
+#: Each entry is converted on its own, so that a problem names its stream, not its index.
+_Object = dict[str, t.Any]
+_Selection = t.TypedDict(
+    "_Selection",
+    {
+        "selected": bool,
+        "selected-by-default": bool,
+        "replication-method": str | None,  # the SDK ignores it: `_keys_problem` refuses it
+        "replication-key": str | None,  # `IncrementalOnly` refuses another key
+    },
+    total=False,
+)
+_Entry = t.TypedDict(
+    "_Entry", {"breadcrumb": Required[list[str]], "metadata": _Selection}, total=False
+)
+_Stream = t.TypedDict(
+    "_Stream",
+    {
+        "tap_stream_id": Required[str],
+        "schema": Required[_Object],  # without it, the stream's own would be replaced by none
+        "metadata": list[_Entry],
+        "key_properties": list[str] | None,
+        "replication_key": str | None,
+        "replication_method": str | None,
+        "stream": str | None,
+    },
+    total=False,
+)
+_Catalog = t.TypedDict("_Catalog", {"streams": list[_Object]}, total=False)
+
+TYPES = frozenset(("string", "number", "integer", "boolean", "object", "array", "null"))
+_BRANCHES = ("allOf", "anyOf", "oneOf")
+
+
+def check_catalog_shape(
+    catalog: object, name: str, known: Mapping[str, Mapping[str, t.Any]]
+) -> list[str]:
+    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (by schema)."""
+    try:
+        streams = msgspec.convert(catalog, _Catalog).get("streams", [])
+    except msgspec.ValidationError as error:
+        problem = _shape_words(error)
+    else:
+        problem = _streams_problem(streams, known)
+    if not problem:
+        return [
+            f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
+            f"is ignored (the tap's streams: {', '.join(known)})."
+            for stream in (entry["tap_stream_id"] for entry in streams)
+            if stream not in known
+        ]
+    raise ConfigError(
+        f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
+        "`tap-aphex --discover`."
+    )
+
+
+def _streams_problem(streams: list[_Object], known: Mapping[str, Mapping[str, t.Any]]) -> str:
+    """Each entry's shape, then its schema beside the tap's (the SDK cannot read the catalog
+    before every schema's shape is sound), then its keys: the first problem, naming its stream."""
+    first: dict[str, int] = {}
+    for index, raw in enumerate(streams):
+        stream_id = raw.get("tap_stream_id")
+        label = f"stream `{stream_id:.60}`" if isinstance(stream_id, str) else f"`streams[{index}]`"
+        try:
+            entry = msgspec.convert(raw, _Stream)
+        except msgspec.ValidationError as error:
+            words = _shape_words(error)  # "it ..." or "`place` ..."
+            return label + words[2:] if words.startswith("it") else f"{label}'s {words}"
+        if (earlier := first.setdefault(entry["tap_stream_id"], index)) != index:
+            return (  # the SDK keeps the last entry only: the first one's selection went unsaid
+                f"{label} is listed twice (`streams[{earlier}]` and `streams[{index}]`): keep one "
+                "entry"
+            )
+        selection = MetadataMapping.from_iterable(
+            t.cast("list[_Object]", entry.get("metadata", []))
+        ).resolve_selection()
+        ours = known.get(entry["tap_stream_id"]) if selection[()] else None
+        if problem := _schema_problem(entry["schema"], ours, "schema", selection, ()):
+            return f"{label}'s {problem}"
+    entries = Catalog.from_dict({"streams": streams}).values()
+    methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
+        raw["tap_stream_id"]: data.get("replication-method")
+        for raw in streams
+        for data in (
+            m.get("metadata", {}) for m in raw.get("metadata", []) if m["breadcrumb"] == []
+        )
+    }
+    return next(
+        filter(None, (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)),
+        "",
+    )
+
+
+def _schema_problem(
+    given: object,
+    ours: Mapping[str, t.Any] | None,
+    where: str,
+    selection: SelectionMask,
+    crumb: tuple[str, ...],
+) -> str | None:
+    """Where a catalog's schema ``given`` has a shape the SDK cannot read, or (beside ``ours``, the
+    tap's, where selected) leaves out what the tap sends: the records carry the tap's types and
+    keys whatever SCHEMA says, and a target that trusts SCHEMA (a column's type, a closed object)
+    refuses or casts them mid-run. Only JSON types and keys are compared: value constraints (enum,
+    const, pattern, format, maxLength, minimum, `not`, `required`) are out of scope."""
+    if not isinstance(given, dict):  # `true`, `false`: the SDK reads every subschema as an object
+        return f"`{where}` must be an object schema, not {json_kind(given)}"
+    if problem := _unreadable(given, where):
+        return problem
+    # Ours as the subschemas see it: its types (anything when it names none), its keys, and the
+    # schema of the keys it keeps beyond those (the vendor's: an object of ours without a type
+    # holds any).
+    sends = _admitted(ours) if ours is not None else frozenset()
+    objects = ours is not None and "object" in sends
+    named = (ours.get("properties") or {}) if ours is not None and objects else {}
+    default = ours is not None and "type" not in ours
+    extra = _as_schema(ours.get("additionalProperties", default)) if ours and objects else None
+    inner: list[tuple[object, Mapping[str, t.Any] | None, str, tuple[str, ...]]] = []
+    properties = given.get("properties") or {}
+    for key, sub in properties.items():
+        path = (*crumb, "properties", key)
+        theirs = named.get(key, extra) if selection[path] else None  # deselected: never sent
+        inner.append((sub, theirs, f"{where}.properties.{key:.60}", path))
+    closed = given.get("additionalProperties")
+    for key in (key for key in named if key not in properties):
+        path = (*crumb, "properties", key)
+        if not selection[path]:
+            continue
+        if closed is False:
+            return (
+                f"`{where}` leaves out the property `{key:.60}`, which the tap sends, and has "
+                "`additionalProperties: false`: drop that, or give the property back"
+            )
+        if isinstance(closed, dict):  # absent or `true`: it holds anything
+            inner.append((closed, named[key], f"{where}.additionalProperties", crumb))
+    if extra is not None and closed is False:
+        return (
+            f"`{where}` has `additionalProperties: false`, but the tap keeps the keys the vendor "
+            "sends beyond those it names: leave that out"
+        )
+    if isinstance(closed, dict):
+        inner.append((closed, extra, f"{where}.additionalProperties", crumb))
+    if given.get("items") is not None:  # a null `items` the SDK passes over
+        theirs = ours.get("items", {}) if ours is not None and "array" in sends else None
+        inner.append((given["items"], theirs, f"{where}.items", crumb))
+    for key in _BRANCHES:  # allOf: each branch must admit all of ours; anyOf: what it admits
+        for index, branch in enumerate(given.get(key) or []):
+            theirs = ours
+            # Its part of ours, the types it admits: so a branch admitting an object must admit
+            # all our keys (stricter than "some branch admits each record", and one walk).
+            if ours is not None and key != "allOf":
+                kept = sends & _admitted(branch)
+                theirs = {"additionalProperties": default, **ours, "type": sorted(kept)}
+                theirs = theirs if kept else None
+            inner.append((branch, theirs, f"{where}.{key}[{index}]", crumb))
+    for sub, theirs, place, path in inner:
+        if problem := _schema_problem(sub, theirs, place, selection, path):
+            return problem
+    if missing := sends - _admitted(given):
+        missing -= {"integer"} if "number" in missing else set()  # a number says both
+        return (
+            f"`{where}` leaves out {' and '.join(sorted(missing))}, which the tap sends: give its "
+            "types as `--discover` writes them"
+        )
+    return None
+
+
+def _unreadable(schema: _Object, where: str) -> str | None:
+    """A keyword of this subschema (not within) the SDK cannot read, or reads as something else."""
+    if "$ref" in schema:
+        return f"`{where}` has a `$ref`, which the SDK does not follow: write out what it names"
+    types = schema.get("type", "string")
+    names = [types] if isinstance(types, str) else types if isinstance(types, list) else [None]
+    if not names or not all(name in TYPES for name in names):
+        words = json.dumps(types)[:40] if isinstance(types, (str, list)) else json_kind(types)
+        return f"`{where}.type` must be a JSON type's name or an array of them, not {words}"
+    kinds: dict[str, tuple[type, ...]] = {
+        "properties": (dict,),
+        "additionalProperties": (bool, dict),
+    }
+    for key, kind in kinds.items():
+        if schema.get(key) is not None and not isinstance(schema[key], kind):
+            return f"`{where}.{key}` must be an object, not {json_kind(schema[key])}"
+    for key in _BRANCHES:
+        if key in schema and not isinstance(schema[key], list):
+            return f"`{where}.{key}` must be an array of schemas, not {json_kind(schema[key])}"
+        # The SDK tells a date-time or an array by each branch's `type` (else a ValueError, or
+        # an EmptySchemaTypeError for `{}`): a branch admitting anything is the whole `anyOf` out.
+        for index, branch in enumerate(schema.get(key) or []):
+            if isinstance(branch, dict) and "type" not in branch:
+                return (
+                    f"`{where}.{key}[{index}]` has no `type`, which the SDK reads: give it one "
+                    f"(to admit anything, leave out the `{key}`)"
+                )
+    if isinstance(schema.get("items"), list):  # a tuple's items: the SDK reads one schema
+        return f"`{where}.items` must be an object schema, not an array"
+    return None
+
+
+def _admitted(schema: Mapping[str, t.Any]) -> frozenset[str]:
+    """The JSON types a subschema admits: its `type` (a number admits an integer), each allOf's,
+    and of anyOf and oneOf any branch's; everything when it says none."""
+    if not isinstance(schema, Mapping):
+        return TYPES  # not a schema the SDK reads: the walk refuses it on its own
+    types = schema.get("type", list(TYPES))
+    names = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    admitted = TYPES.intersection(name for name in names if isinstance(name, str))
+    admitted |= {"integer"} if "number" in admitted else set()
+    for key in _BRANCHES:
+        branches = schema.get(key)
+        if each := [_admitted(b) for b in branches] if isinstance(branches, list) else []:
+            admitted &= each[0].intersection(*each) if key == "allOf" else set().union(*each)
+    return admitted
+
+
+def _as_schema(extra: object) -> Mapping[str, t.Any] | None:
+    """The tap's `additionalProperties` as the schema of the vendor's keys it keeps, or None."""
+    return {} if extra is True else extra if isinstance(extra, Mapping) else None
+
+
+def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
+    """What in a stream's entry would end its run after records went out, or misname them: a key
+    (or the replication key) its schema lacks or its metadata deselects; another `stream` name;
+    a replication method in its metadata, which the SDK would pass over (``method``: the SDK drops
+    it as it reads the catalog). Replication keys, and the methods the SDK reads, `IncrementalOnly`
+    refuses, knowing each stream's own."""
+    stream = f"stream `{entry.tap_stream_id:.60}`"
+    if entry.stream not in (None, entry.tap_stream_id):
+        return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
+    selection = entry.metadata.resolve_selection()  # the SDK's own rule, `inclusion` first
+    if not selection[()]:
+        return None  # a stream left out is not read, whatever its entry says (`IncrementalOnly`)
+    # The SDK takes the keys from the metadata, but names them in SCHEMA from the entry.
+    root, given = entry.metadata.root, list(entry.key_properties or [])
+    if root.table_key_properties is not None and list(root.table_key_properties) != given:
+        return (
+            f"{stream}'s `key_properties` {json.dumps(given)[:80]} differ from its metadata's "
+            f"`table-key-properties` {json.dumps(list(root.table_key_properties))[:80]}: give "
+            "both the same keys"
+        )
+    if method not in (None, "INCREMENTAL"):
+        return (
+            f"{stream}'s metadata asks for `replication-method` {method[:20]!r}: every stream is "
+            "read 'INCREMENTAL' on its own key; drop it (or Meltano's `metadata` for it)"
+        )
+    keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
+    for key in dict.fromkeys(keys):
+        if key not in (entry.schema.properties or {}):
+            return f"{stream}'s key `{key:.60}` is not in its `schema`"
+        if not selection[("properties", key)]:
+            return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
+    for key in filter(None, [entry.replication_key, root.replication_key]):  # the SDK types it
+        if not {"type", *_BRANCHES} & set((entry.schema.properties or {})[key].to_dict()):
+            return (
+                f"{stream}'s replication key `{key:.60}` has no `type` in its `schema`, which the "
+                "SDK reads: give its type as `--discover` writes it"
+            )
+    return None
