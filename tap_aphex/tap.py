@@ -13,7 +13,13 @@ from typing_extensions import override
 
 from tap_aphex import inputs, logs
 from tap_aphex.client import AphexStream
-from tap_aphex.environment import env_problems, env_variables, unknown_env, unknown_settings
+from tap_aphex.environment import (
+    env_problems,
+    env_variables,
+    schema_problems,
+    unknown_env,
+    unknown_settings,
+)
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -81,7 +87,7 @@ class TapAphex(SeamTap):
         variables = env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
-        if validate_config and (problems := inputs.schema_problems(schema, files, {})):
+        if validate_config and (problems := schema_problems(schema, files, {})):
             # Before the SDK makes the streams from it; with the environment's values, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -103,7 +109,7 @@ class TapAphex(SeamTap):
         for warning in [*unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
         if validate_config and (
-            problems := inputs.schema_problems(schema, self.config, variables)
+            problems := schema_problems(schema, self.config, variables)
             or config_problems(self.config, variables, streams_required=not discovery)
             or inputs.batch_config_problems(self.config, variables)
         ):
