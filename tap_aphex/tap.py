@@ -87,10 +87,11 @@ class TapAphex(SeamTap):
         variables = env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
-        if validate_config and (problems := schema_problems(schema, files, {})):
-            # Before the SDK makes the streams from it; with the environment's values, again below.
-            raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
+        given = files | (self._env_var_config if parse_env_config else {})  # the SDK's reading
+        if validate_config and (problems := schema_problems(schema, given, variables)):
+            # Before the SDK makes its maps and streams from it; as merged, again below.
+            raise ConfigValidationError("Config validation failed", errors=problems)
         super().__init__(
             config=config,
             catalog=catalog,

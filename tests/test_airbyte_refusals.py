@@ -40,6 +40,14 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
         "`stream_maps.events_copy`",
     ),
     "a map naming no stream": ({"stream_maps": {"events": {"x": "1"}}}, "`stream_maps.events`"),
+    "a page size of words": (
+        {"page_size": "lots"},
+        'valid: `page_size` must be a whole number from 1 to 4000, not a string "lots"',
+    ),
+    "a key as a number (never shown)": (
+        {"api_key": 98765432},
+        "valid: `api_key` must be a string, not a number",
+    ),
 }
 
 
