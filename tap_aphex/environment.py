@@ -60,7 +60,8 @@ def _innermost(errors: t.Iterable[t.Any]) -> t.Iterator[t.Any]:
 def _expected(schema: Mapping[str, t.Any]) -> str:
     """What a schema admits in JSON's words: its values, else its types (null, i.e. unset, only
     alone) and bounds, else each option's (`"__NULL__", null or an object`)."""
-    types = [schema.get("type")] if isinstance(schema.get("type"), str) else schema.get("type", [])
+    types: list[str] = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
     values = schema.get("enum", [schema.get("const")] if "const" in schema else [])
     words = [json.dumps(value) for value in values]
     words = words or [JSON_WORDS[name] for name in types if name != "null" or len(types) == 1]

@@ -688,3 +688,12 @@ def _scalars(value: object) -> t.Iterator[object]:
             yield from _scalars(item)
     elif not isinstance(value, str) or len(value) > 3:
         yield value
+
+
+def test_a_setting_name_no_text_can_carry_is_told_by_no_path_and_never_shown() -> None:
+    problems = config_problems({"api_key": KEY, "x\ud83d": 1}, {})
+
+    assert problems == [
+        "A setting's name holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): "
+        "retype it."
+    ]
