@@ -337,7 +337,8 @@ def test_a_log_level_that_is_no_level_is_a_config_error_naming_the_variable(
     )
 
     result = AirbyteRun([valid(json.loads(line)) for line in done.stdout.splitlines()], 0)
-    words = f"LOGLEVEL={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR"
+    words = "`LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
+    words += f"{json.dumps(value)}."
     assert refused_before_any_request(result, sim, words).startswith(words)
     assert done.stderr == ""
     if command == "check":

@@ -1112,8 +1112,8 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
 
     assert run.returncode == 1
     assert run.stderr.strip() == (
-        f"{variable}={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset it "
-        "(INFO)."
+        f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
+        f"{json.dumps(value)}."
     )
 
 
