@@ -33,7 +33,8 @@ def schema_problems(
     schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
 ) -> list[str]:
     """The config's JSON Schema errors in JSON's words: where (as `set_at` names it), what it must
-    be, what it is (only its kind if its schema holds a secret: a key, a project, its token)."""
+    be, what it is: only the kind of an object, an array, or a value whose schema holds a secret
+    (a key, a project, its token); the run's secrets hidden in any other."""
     problems = []
     for error in _innermost(_StrictValidator(schema).iter_errors(dict(config))):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p:.60}" for p in error.absolute_path)
