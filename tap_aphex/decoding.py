@@ -258,11 +258,11 @@ def _refused(body: FilteredBody, error: Exception, detail: str) -> UnexpectedRes
     return UnexpectedResponseError(msg)
 
 
-#: A value's type in JSON's words, never Python's (None, True), by Python's name or msgspec's.
-JSON_WORDS = {
-    **{"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"},
+JSON_WORDS = {  # JSON's words for a type, by Python's, msgspec's or JSON Schema's name
+    **{"str": "a string", "string": "a string", "bool": "a boolean", "boolean": "a boolean"},
+    **{"int": "a number", "float": "a number", "number": "a number", "integer": "a whole number"},
     **{"dict": "an object", "object": "an object", "list": "an array", "array": "an array"},
-    "NoneType": "null",
+    **{"NoneType": "null", "null": "null"},
 }
 _AS_JSON = msgspec.json.Encoder(decimal_format="number")
 # At the end of a cut text: an escape's backslash (after an even run of escaped backslashes) and

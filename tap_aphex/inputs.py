@@ -4,7 +4,6 @@ what, never a value nor a traceback."""
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import re
@@ -13,7 +12,6 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
-import jsonschema
 import msgspec
 from singer_sdk.singerlib import StateMessage
 
@@ -126,45 +124,6 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
     return None
 
 
-#: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
-#: jsonschema's own takes integral floats, which would reach the API as `pageSize=100.0`.
-_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
-    ),
-)
-
-
-def schema_problems(
-    schema: dict[str, t.Any], config: Mapping[str, t.Any], variables: Mapping[str, str]
-) -> list[str]:
-    """The config's JSON Schema errors, where set (the SDK's way, or the variable), no value."""
-    problems = []
-    errors = _StrictValidator(schema).iter_errors(dict(config))
-    for error in sorted(errors, key=lambda error: list(map(str, error.path))):
-        path, expected = list(error.absolute_path), error.validator_value
-        variable = variables.get(str(path[0])) if path else None
-        where = variable or "config"
-        where += "".join(f"[{part!r}]" for part in (path[1:] if variable else path))
-        if error.validator == "required":  # an error per name missing, each naming all of them
-            given = list(map(str, t.cast("dict[str, t.Any]", error.instance)))
-            for name in (name for name in expected if name not in given):
-                close = difflib.get_close_matches(name, given, n=1)
-                typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
-                problems.append(f"{where}: {name!r} is required{typo}")
-            continue
-        if error.validator == "type":
-            names = [expected] if isinstance(expected, str) else expected
-            problem = "must be of type " + " or ".join(repr(n) for n in names if n != "null")
-        elif error.validator == "enum":
-            problem = "must be one of " + ", ".join(map(repr, expected))
-        elif error.validator in ("minimum", "maximum"):
-            problem = f"must be at {'least' if error.validator == 'minimum' else 'most'} {expected}"
-        else:  # the SDK's settings' anyOf, oneOf, const (no format: no format checker is given)
-            problem = f"is not valid ({error.validator})"
-        problems.append(f"{where}: {problem}")
-    return list(dict.fromkeys(problems))
 
 
 def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:

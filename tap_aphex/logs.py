@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import logging
 import os.path
 import re
@@ -291,6 +292,6 @@ def log_level_problem(env: Mapping[str, str]) -> str | None:
     """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
     variable, level = log_level(env)
     if level is None and (value := env.get(variable)) is not None:
-        levels = "DEBUG, INFO, WARNING or ERROR, or unset it (INFO)"
-        return f"{variable}={value[:20]!r} is no log level: set {levels}."
+        levels = "DEBUG, INFO, WARNING or ERROR (or unset: INFO)"
+        return f"`{variable}` must be {levels}, not {json.dumps(value[:20])}."
     return None

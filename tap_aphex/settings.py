@@ -157,7 +157,10 @@ def config_problems(
     config: Mapping[str, t.Any], variables: Mapping[str, str], *, streams_required: bool = True
 ) -> list[str]:
     """What is wrong with a config its schema accepts, where it was set, quoting no secret."""
-    problems = [f"`{set_at(where, variables)}` {said}" for where, said in _text_problems(config)]
+    problems = [  # a key is told by the object holding it: a setting's name, by none
+        f"`{set_at(where, variables)}` {said}" if where else f"A setting's name {said}"
+        for where, said in _text_problems(config)
+    ]
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
         problems.append(
@@ -229,7 +232,7 @@ def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
             texts.append((where, value))
         elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
             pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
-            texts += [(where or "the config", str(key)) for key in value]
+            texts += [(where, str(key)) for key in value]
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
     for where, text in sorted(texts):

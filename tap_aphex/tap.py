@@ -13,7 +13,13 @@ from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs
 from tap_aphex.client import AphexStream
-from tap_aphex.environment import env_problems, env_variables, unknown_env, unknown_settings
+from tap_aphex.environment import (
+    env_problems,
+    env_variables,
+    schema_problems,
+    unknown_env,
+    unknown_settings,
+)
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -81,10 +87,11 @@ class TapAphex(SeamTap):
         variables = env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
-        if validate_config and (problems := inputs.schema_problems(schema, files, {})):
-            # Before the SDK makes the streams from it; with the environment's values, again below.
-            raise ConfigValidationError("Config validation failed", errors=problems)
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
+        given = files | (self._env_var_config if parse_env_config else {})  # the SDK's reading
+        if validate_config and (problems := schema_problems(schema, given, variables)):
+            # Before the SDK makes its maps and streams from it; as merged, again below.
+            raise ConfigValidationError("Config validation failed", errors=problems)
         super().__init__(
             config=config,
             catalog=catalog,
@@ -103,7 +110,7 @@ class TapAphex(SeamTap):
         for warning in [*unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
         if validate_config and (
-            problems := inputs.schema_problems(schema, self.config, variables)
+            problems := schema_problems(schema, self.config, variables)
             or config_problems(self.config, variables, streams_required=not discovery)
             or inputs.batch_config_problems(self.config, variables)
         ):

@@ -40,6 +40,14 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
         "`stream_maps.events_copy`",
     ),
     "a map naming no stream": ({"stream_maps": {"events": {"x": "1"}}}, "`stream_maps.events`"),
+    "a page size of words": (
+        {"page_size": "lots"},
+        'valid: `page_size` must be a whole number from 1 to 4000, not a string "lots"',
+    ),
+    "a key as a number (never shown)": (
+        {"api_key": 98765432},
+        "valid: `api_key` must be a string, not a number",
+    ),
 }
 
 
@@ -329,7 +337,8 @@ def test_a_log_level_that_is_no_level_is_a_config_error_naming_the_variable(
     )
 
     result = AirbyteRun([valid(json.loads(line)) for line in done.stdout.splitlines()], 0)
-    words = f"LOGLEVEL={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR"
+    words = "`LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
+    words += f"{json.dumps(value)}."
     assert refused_before_any_request(result, sim, words).startswith(words)
     assert done.stderr == ""
     if command == "check":

@@ -172,35 +172,37 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
         *(
             (
                 {"TAP_APHEX_PAGE_SIZE": value},
-                "Environment variable TAP_APHEX_PAGE_SIZE must be a whole number (digits only, "
-                "no spaces).",
+                "`TAP_APHEX_PAGE_SIZE` must be a whole number (digits only, no spaces), not "
+                f"{json.dumps(value)}.",
             )
             for value in ("abc", " 500 ", "1_000")
         ),
         (
             {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
-            "Environment variable TAP_APHEX_PROJECTS must be JSON, an array [...]",
+            "`TAP_APHEX_PROJECTS` must be JSON, an array [...]",
         ),
         (
             {"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"},
-            "TAP_APHEX_REQUEST_TIMEOUT: must be at most 86400",
+            "`TAP_APHEX_REQUEST_TIMEOUT` must be a whole number from 1 to 86400, not a number "
+            "1000000000000",
         ),
         (  # a setting the schema refuses is named as the variable that set it, with its path
             {"TAP_APHEX_PROJECTS": '[{"url": 5}]'},
-            "TAP_APHEX_PROJECTS[0]: 'token' is required; TAP_APHEX_PROJECTS[0]['url']: must be "
-            "of type 'string'",
+            "`TAP_APHEX_PROJECTS[0].token` is required; `TAP_APHEX_PROJECTS[0].url` must be a "
+            "string, not a number 5",
         ),
         *(
             (
                 {"TAP_APHEX_FLATTENING_ENABLED": value},  # one of the SDK's built-in settings
-                "Environment variable TAP_APHEX_FLATTENING_ENABLED must be true or false",
+                "`TAP_APHEX_FLATTENING_ENABLED` must be true or false (or 1/0, yes/no, on/off), "
+                f"not {json.dumps(value)}.",
             )
             for value in ("maybe", "ture", "")
         ),
         (  # empty is not unset: reading from the first event would send the whole log again
             {"TAP_APHEX_START_AFTER": ""},
-            "Environment variable TAP_APHEX_START_AFTER is empty: unset it to leave start_after "
-            "unset, or set a value.",
+            "`TAP_APHEX_START_AFTER` is empty: unset it to leave `start_after` unset, or set a "
+            "value.",
         ),
     ],
 )
@@ -222,7 +224,9 @@ def test_a_variable_puts_its_value_over_a_refused_one_in_the_config_file() -> No
     # The value the run would use is the variable's: it goes on, to find no server on port 9.
     assert "page_size" not in fixed.stderr
     assert "no connection" in fixed.stderr.strip().splitlines()[-1]
-    assert "config['page_size']: must be at least 1" in one_clear_error(refused.stderr)
+    assert "`page_size` must be a whole number from 1 to 4000, not a number 0" in one_clear_error(
+        refused.stderr
+    )
 
 
 def test_an_unknown_key_in_a_project_set_by_its_variable_is_named_by_the_variable() -> None:
@@ -244,8 +248,8 @@ def test_an_unknown_environment_variable_is_warned_about_with_the_closest_name()
 
     warnings = log_lines(run.stderr, "WARNING")
     assert (
-        "Unknown environment variable TAP_APHEX_PAGE_SISE is ignored; did you mean "
-        "TAP_APHEX_PAGE_SIZE?"
+        "Unknown environment variable `TAP_APHEX_PAGE_SISE` is ignored; did you mean "
+        "`TAP_APHEX_PAGE_SIZE`?"
     ) in warnings
 
 
@@ -300,9 +304,19 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
             "`api_url` is not a URL the tap can read (Invalid IPv6 URL); write it as "
             "https://host/path, not http://[::1/x",
         ),
-        ({"page_size": 100.0}, "config['page_size']: must be of type 'integer'"),
-        ({"page_size": "abc"}, "config['page_size']: must be of type 'integer'"),
-        ({"request_timeout": 1e12}, "config['request_timeout']: must be at most 86400"),
+        (
+            {"page_size": 100.0},
+            "`page_size` must be a whole number from 1 to 4000, not a number 100.0",
+        ),
+        (
+            {"page_size": "abc"},
+            '`page_size` must be a whole number from 1 to 4000, not a string "abc"',
+        ),
+        (
+            {"request_timeout": 1e12},
+            "`request_timeout` must be a whole number from 1 to 86400, not a number "
+            "1000000000000.0",
+        ),
         ({"start_after": " evt-1"}, "`start_after` has spaces or a line break around it"),
         *(
             (
@@ -327,15 +341,18 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
             "`api_url` holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): "
             "retype it; `start_after` holds a lone UTF-16 surrogate",
         ),
-        ({"flattening_max_depth": "abc"}, "config['flattening_max_depth']: must be of type"),
-        ({"stream_maps": 5}, "config['stream_maps']: must be of type 'object'"),
+        (
+            {"flattening_max_depth": "abc"},
+            '`flattening_max_depth` must be a whole number of at least 0, not a string "abc"',
+        ),
+        ({"stream_maps": 5}, "`stream_maps` must be an object, not a number 5"),
         (  # the SDK's schema for `__else__` holds a bare "null", on which jsonschema crashed
             {"stream_maps": {"task_events": {"__else__": "1/0"}}},
-            "config['stream_maps']['task_events']: is not valid (anyOf)",
+            '`stream_maps.task_events.__else__` must be "__NULL__" or null, not a string "1/0"',
         ),
         (  # the SDK reads -1 as unset, and says the depth is required
             {"flattening_enabled": True, "flattening_max_depth": -1},
-            "config['flattening_max_depth']: must be at least 0",
+            "`flattening_max_depth` must be a whole number of at least 0, not a number -1",
         ),
     ],
 )
@@ -1096,8 +1113,8 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
 
     assert run.returncode == 1
     assert run.stderr.strip() == (
-        f"{variable}={value!r} is no log level: set DEBUG, INFO, WARNING or ERROR, or unset it "
-        "(INFO)."
+        f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
+        f"{json.dumps(value)}."
     )
 
 

@@ -410,7 +410,7 @@ def test_a_misplaced_secret_in_config_is_not_echoed_by_validation() -> None:
     )
 
     assert run.returncode != 0
-    assert "config['api_key']: must be of type 'string'" in run.stderr
+    assert "`api_key` must be a string, not a number; `projects[0].token` must be a" in run.stderr
     assert "123456789" not in run.stderr
     assert "987654321" not in run.stderr
 
