@@ -1,6 +1,6 @@
-"""A `--catalog` checked before the SDK reads it: a problem is one line naming the file, the stream
-and the place, before any request. Its own module: the walk of a stream's schema beside the tap's
-is one walk, and `inputs` (config, state) had no room for it."""
+"""A `--catalog` checked before the SDK reads it: each selected stream's schema walked once beside
+the tap's own (a shape the SDK can read, every type and key the tap sends admitted), its keys and
+replication. A problem is one line naming the file, the stream and the place, before any request."""
 
 # ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
 from __future__ import annotations
@@ -14,7 +14,7 @@ from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping
 from typing_extensions import Required
 
 from tap_aphex.decoding import json_kind
-from tap_aphex.inputs import _shape_words
+from tap_aphex.inputs import shape_words
 from tap_aphex.report import ConfigError
 
 if t.TYPE_CHECKING:
@@ -63,7 +63,7 @@ def check_catalog_shape(
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
     except msgspec.ValidationError as error:
-        problem = _shape_words(error)
+        problem = shape_words(error)
     else:
         problem = _streams_problem(streams, known)
     if not problem:
@@ -89,7 +89,7 @@ def _streams_problem(streams: list[_Object], known: Mapping[str, Mapping[str, t.
         try:
             entry = msgspec.convert(raw, _Stream)
         except msgspec.ValidationError as error:
-            words = _shape_words(error)  # "it ..." or "`place` ..."
+            words = shape_words(error)  # "it ..." or "`place` ..."
             return label + words[2:] if words.startswith("it") else f"{label}'s {words}"
         if (earlier := first.setdefault(entry["tap_stream_id"], index)) != index:
             return (  # the SDK keeps the last entry only: the first one's selection went unsaid

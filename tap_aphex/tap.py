@@ -13,7 +13,7 @@ from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs
 from tap_aphex.client import AphexStream
-from tap_aphex.environment import (
+from tap_aphex.inputs import (
     env_problems,
     env_variables,
     schema_problems,

@@ -9,7 +9,7 @@ import typing as t
 import pytest
 from harness import TapRun, log_lines, run_cli
 
-from tap_aphex.environment import env_problems, schema_problems, unknown_env, unknown_settings
+from tap_aphex.inputs import env_problems, schema_problems, unknown_env, unknown_settings
 from tap_aphex.logs import (
     TapLogFilter,
     printable,
