@@ -36,6 +36,8 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
         value = json.loads(Path(path).read_bytes() if path is not None else file.read())
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
+        if not error.doc.strip():
+            problem = "is empty" + (": give it a JSON object {...}" if object_only else "")
     except UnicodeDecodeError:
         problem = "is not UTF-8 text: save it as UTF-8"
     except RecursionError:

@@ -56,6 +56,7 @@ def one_clear_error(stderr: str) -> str:
 
 FILES: dict[str, Callable[[Path], object]] = {
     "not_json": lambda path: path.write_text("api_key: abc"),
+    "empty": lambda path: path.write_text(" \n"),
     "a_list": lambda path: path.write_text("[1, 2]"),
     # Python reads no int of more than 4,300 digits: JSON, but no value the tap can hold.
     "a_long_integer": lambda path: path.write_text('{"max_events_per_run": ' + "9" * 5000 + "}"),
@@ -96,6 +97,8 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ("--config", "latin_1", "The config file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "latin_1", "The state file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "not_json", "The state file {path} is not JSON"),
+        ("--state", "empty", "The state file {path} is empty: give it a JSON object {{...}}."),
+        ("--config", "empty", "The config file {path} is empty: give it a JSON object {{...}}."),
         ("--state", "a_long_integer", "The state file {path} holds an integer too long to read"),
         *(
             (
