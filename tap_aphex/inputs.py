@@ -23,7 +23,7 @@ from singer_sdk.singerlib import StateMessage
 from tap_aphex.decoding import JSON_WORDS, described, json_kind, readable
 from tap_aphex.logs import printable, run_secrets
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import batch_config_from
+from tap_aphex.sdk_seam import batch_config_from, batch_encoders
 from tap_aphex.settings import PROJECT, set_at
 
 
@@ -147,11 +147,16 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    # The SDK imports pyarrow only when it writes the first Parquet file, too late to refuse.
-    if str(batch.encoding.format) == "parquet" and importlib.util.find_spec("pyarrow") is None:
+    if (kind := str(batch.encoding.format)) not in (offered := batch_encoders()):
+        return [
+            f"`{where}.encoding.format` must be {_expected({'enum': offered})}, not "
+            f"{described(kind)}"
+        ]
+    # The SDK imports pyarrow only when it writes the first such file, too late to refuse.
+    if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
         install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [
-            f"`{where}`: format `parquet` needs the package `pyarrow` (not installed); {install}"
+            f"`{where}`: format `{kind}` needs the package `pyarrow` (not installed); {install}"
         ]
     scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from importlib.metadata import entry_points
 
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
@@ -29,6 +30,12 @@ T = t.TypeVar("T")
 def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
     """`batch_config` read up front as the SDK does (0.54: the private `BatchConfig.from_dict`)."""
     return BatchConfig.from_dict(dict(raw))
+
+
+def batch_encoders() -> list[str]:
+    """The formats `batch_config` may name: the SDK's batchers are plugins of this entry-point group
+    (0.54, 0.55), found only as the first BATCH file is written (0.55's schema takes any text)."""
+    return sorted(entry.name for entry in entry_points(group="singer_sdk.batch_encoders"))
 
 
 def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:

@@ -417,3 +417,15 @@ def test_the_plan_tables_write_no_state_and_schema_once(simulator: Simulator) ->
         tasks._write_schema_message()
         tasks._write_schema_message()
     assert [json.loads(line)["type"] for line in out.getvalue().splitlines()] == ["SCHEMA"]
+
+
+def test_the_sdk_still_finds_its_batch_encoders_in_the_entry_point_group_we_read() -> None:
+    # `batch_config`'s format is refused up front unless it names one: the SDK looks it up there
+    # only as the first BATCH file is written.
+    from singer_sdk.batch import BaseBatcher, Batcher
+
+    assert {"jsonl", "parquet"} <= set(sdk_seam.batch_encoders())
+    for name in sdk_seam.batch_encoders():
+        assert issubclass(Batcher.get_batcher(name), BaseBatcher)  # the SDK's own lookup
+    with pytest.raises(ValueError, match="Unsupported batcher"):
+        Batcher.get_batcher("csv")

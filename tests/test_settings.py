@@ -19,6 +19,7 @@ from tap_aphex.logs import (
     url_credentials,
     without_query_values,
 )
+from tap_aphex.sdk_seam import batch_encoders
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems
 from tap_aphex.tap import TapAphex
 
@@ -140,6 +141,11 @@ def test_a_wrongly_typed_secret_is_named_by_its_kind_never_shown(
     assert problems == [expected]
 
 
+def _either(values: list[str]) -> str:
+    words = [f'"{value}"' for value in values]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
 #: Each kind of error the settings' schema (with the SDK's) can raise: a setting, its value, and
 #: the problem, `{}` where the place's name starts (the setting, or the variable that set it).
 SCHEMA_REFUSALS: list[tuple[str, object, str]] = [
@@ -166,10 +172,10 @@ SCHEMA_REFUSALS: list[tuple[str, object, str]] = [
         "`{}.seed` must be a number, a string, a boolean or null, not an object",
     ),
     ("faker_config", {"locale": ["en", 5]}, "`{}.locale[1]` must be a string, not a number 5"),
-    (
+    (  # the SDK's batch encoders (0.55's schema takes any text, and fails at the first file)
         "batch_config",
-        {"encoding": {"format": "csv"}},
-        '`{}.encoding.format` must be "jsonl" or "parquet", not a string "csv"',
+        {"encoding": {"format": "csv"}, "storage": {"root": "file:///tmp"}},
+        f'`{{}}.encoding.format` must be {_either(batch_encoders())}, not a string "csv"',
     ),
 ]
 
