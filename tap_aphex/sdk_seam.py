@@ -38,6 +38,12 @@ def batch_encoders() -> list[str]:
     return sorted(entry.name for entry in entry_points(group="singer_sdk.batch_encoders"))
 
 
+def env_config(plugin: type[Tap]) -> dict[str, t.Any]:
+    """The settings the SDK reads from the `TAP_APHEX_*` variables, as it reads them. 0.54, 0.55:
+    the private classproperty `_env_var_config`, put over the files' by `PluginBase.__init__`."""
+    return t.cast("dict[str, t.Any]", plugin._env_var_config)
+
+
 def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
     """What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: a private
     `_ConfigInput`, which `invoke`, `--test` and `--discover` read."""

@@ -11,7 +11,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import catalog_checks, inputs, logs
+from tap_aphex import catalog_checks, inputs, logs, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import (
     env_problems,
@@ -88,7 +88,7 @@ class TapAphex(SeamTap):
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
-        given = files | (self._env_var_config if parse_env_config else {})  # the SDK's reading
+        given = files | (sdk_seam.env_config(type(self)) if parse_env_config else {})
         if validate_config and (problems := schema_problems(schema, given, variables)):
             # Before the SDK makes its maps and streams from it; as merged, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)

@@ -429,3 +429,17 @@ def test_the_sdk_still_finds_its_batch_encoders_in_the_entry_point_group_we_read
         assert issubclass(Batcher.get_batcher(name), BaseBatcher)  # the SDK's own lookup
     with pytest.raises(ValueError, match="Unsupported batcher"):
         Batcher.get_batcher("csv")
+
+
+def test_the_sdk_still_reads_the_variables_as_the_seam_hands_them_to_our_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The config is checked as the SDK will merge it, before the SDK makes its maps from it.
+    monkeypatch.setenv("TAP_APHEX_PAGE_SIZE", "7")
+    monkeypatch.setenv("TAP_APHEX_STREAM_MAPS", '{"tasks": {"__alias__": "t"}}')
+
+    read = sdk_seam.env_config(TapAphex)
+
+    assert read["page_size"] == 7
+    assert read["stream_maps"] == {"tasks": {"__alias__": "t"}}
+    assert TapAphex(config={"api_key": "k"}, parse_env_config=True).config["page_size"] == 7
