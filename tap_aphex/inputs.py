@@ -1,9 +1,7 @@
-"""What a run is given, checked before the SDK reads it: config and state files; a config against
-the settings' schema, in JSON's words; the `TAP_APHEX_*` variables (`--config ENV`: the SDK guesses
-at `int(" 500 ")`, takes a typo as false, fails on bad JSON); a warning per setting or variable the
-tap does not know, with a guess (a catalog's entries: `catalog_checks`). A problem is one line
-naming where (as set: `projects[0].token`, or `TAP_APHEX_PROJECTS[0].token`) and what, never a
-secret nor a traceback."""
+"""What a run is given, checked before the SDK reads it: config and state files, the config against
+the settings' schema, the `TAP_APHEX_*` variables (the SDK guesses at `int(" 500 ")`, reads a typo
+as false), a warning per unknown name (a catalog: `catalog_checks`). A problem is one line naming
+where as set (`TAP_APHEX_PROJECTS[0].token`) and what, in JSON's words, never a secret."""
 
 from __future__ import annotations
 
@@ -152,12 +150,17 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
             f"`{where}.encoding.format` must be {_expected({'enum': offered})}, not "
             f"{described(kind)}"
         ]
+    # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
+    if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
+        gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
+        return [
+            f'`{where}.encoding.compression` must be "gzip" for jsonl ({gzips}), not '
+            f"{described(compression)}"
+        ]
     # The SDK imports pyarrow only when it writes the first such file, too late to refuse.
     if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
         install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
-        return [
-            f"`{where}`: format `{kind}` needs the package `pyarrow` (not installed); {install}"
-        ]
+        return [f"`{where}`: format `{kind}` needs the package `pyarrow`, not installed; {install}"]
     scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
     try:
         fsspec.get_filesystem_class(scheme)

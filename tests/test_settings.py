@@ -409,9 +409,21 @@ WHERE_SET: dict[str, tuple[dict[str, t.Any], str, object, str]] = {
     "a batch_config": (
         {"api_key": KEY},
         "batch_config",
-        {"encoding": {"format": "jsonl"}, "storage": {"root": "nosuch://x"}},
+        {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": "nosuch://x"}},
         "`{}`: storage root `nosuch://` is no filesystem fsspec knows",
     ),
+    # The SDK's jsonl files are gzip whatever it says; its BATCH message would tell the target
+    # otherwise.
+    **{
+        f"a jsonl batch_config with compression {compression}": (
+            {"api_key": KEY},
+            "batch_config",
+            {"encoding": {"format": "jsonl", **given}, "storage": {"root": "file:///tmp/x"}},
+            f'`{{}}.encoding.compression` must be "gzip" for jsonl (the SDK writes gzip files, '
+            f"and a target reads them as its BATCH messages say), not {compression}",
+        )
+        for compression, given in [('a string "none"', {"compression": "none"}), ("null", {})]
+    },
 }
 
 
@@ -431,7 +443,10 @@ def test_a_config_problem_names_the_variable_that_set_the_value(case: str) -> No
 
 
 def test_each_value_is_named_where_it_was_set() -> None:
-    batch = {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp/henv"}}
+    batch = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": "file:///x"},
+    }
     maps = {"task_events": {"extra": "1"}}
     env = {"TAP_APHEX_STREAM_MAPS": json.dumps(maps)}
 
