@@ -12,7 +12,8 @@ from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.pagination import SinglePagePaginator
-from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.plugin_base import PluginBase, _ConfigInput
+from singer_sdk.singerlib import Catalog
 from singer_sdk.streams import RESTStream, Stream
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -102,6 +103,18 @@ class SeamTap(Tap):
     def _setup_signal_handlers(self) -> None:
         """Leave SIGINT and SIGTERM to `tap_aphex.signals`. 0.54: `PluginBase.__init__` calls this
         to install `_handle_termination`, which writes a STATE (maybe mid-page) and exits 0."""
+
+    @override
+    def setup_mapper(self) -> None:
+        """The SDK's, with the maps of the selected streams only. 0.54/0.55: `Tap.setup_mapper`
+        registers every entry, a deselected one with the schema it emptied: a map naming that
+        stream's key was refused ("Invalid key properties"), though the stream is never read."""
+        PluginBase.setup_mapper(self)  # the mapper, without `Tap`'s registration
+        entries = self.catalog.items()
+        selected = {
+            name: entry for name, entry in entries if entry.metadata.resolve_selection()[()]
+        }
+        self.mapper.register_raw_streams_from_catalog(Catalog(selected))
 
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:

@@ -86,6 +86,28 @@ def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
     assert len(run.records("task_events")) == 300
 
 
+def test_a_stream_map_on_a_stream_left_out_of_the_selection_is_no_reason_to_refuse_the_run(
+    tmp_path: Path,
+) -> None:
+    # A Meltano project keeps its maps while a run selects fewer streams: the SDK refused a map
+    # naming a deselected stream ("Invalid key properties"), whose schema it had emptied.
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        maps = {"tasks": {"__key_properties__": ["id"], "label": "id"}}
+        config = events_config(sim, stream_maps=maps)
+        catalog = copy.deepcopy(TapAphex(config=events_config(sim)).catalog_dict)
+        for entry in catalog["streams"]:
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["selected"] = entry["tap_stream_id"] == "task_events"
+        left_out = _run_with_catalog(tmp_path, config, catalog)
+        read = run_tap(config)  # the map still applies where its stream is read
+
+    assert left_out.returncode == 0, left_out.stderr
+    assert len(left_out.records("task_events")) == 300
+    assert left_out.records("tasks") == []
+    assert all(record["label"] == record["id"] for record in read.records("tasks"))
+
+
 @pytest.mark.parametrize(
     "deselected",
     [

@@ -443,3 +443,18 @@ def test_the_sdk_still_reads_the_variables_as_the_seam_hands_them_to_our_checks(
     assert read["page_size"] == 7
     assert read["stream_maps"] == {"tasks": {"__alias__": "t"}}
     assert TapAphex(config={"api_key": "k"}, parse_env_config=True).config["page_size"] == 7
+
+
+def test_the_mapper_is_made_by_the_sdk_and_holds_the_selected_streams_maps_only() -> None:
+    # `SeamTap.setup_mapper` calls `PluginBase.setup_mapper` past `Tap`'s, then registers the
+    # selected entries with the SDK's own `register_raw_streams_from_catalog`.
+    config = {"api_key": "k", "stream_maps": {"tasks": {"__key_properties__": ["id"]}}}
+    catalog = TapAphex(config={"api_key": "k"}).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "task_events"
+
+    tap = TapAphex(config=config, catalog=catalog)
+
+    assert set(tap.mapper.stream_maps) == {"task_events"}
