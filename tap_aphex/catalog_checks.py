@@ -6,6 +6,7 @@ replication. A problem is one line naming the file, the stream and the place, be
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from collections.abc import Mapping
 
@@ -57,15 +58,20 @@ _BRANCHES = ("allOf", "anyOf", "oneOf")
 
 
 def check_catalog_shape(
-    catalog: object, name: str, known: Mapping[str, Mapping[str, t.Any]]
+    catalog: object,
+    name: str,
+    known: Mapping[str, Mapping[str, t.Any]],
+    *,
+    flattening: bool = False,
 ) -> list[str]:
-    """A catalog the SDK can read, else refused; a warning per stream not ``known`` (by schema)."""
+    """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
+    not ``known`` (by schema)."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
     except msgspec.ValidationError as error:
         problem = shape_words(error)
     else:
-        problem = _streams_problem(streams, known)
+        problem = _streams_problem(streams, known, flattening)
     if not problem:
         return [
             f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
@@ -79,13 +85,20 @@ def check_catalog_shape(
     )
 
 
-def _streams_problem(streams: list[_Object], known: Mapping[str, Mapping[str, t.Any]]) -> str:
+def _streams_problem(
+    streams: list[_Object], known: Mapping[str, Mapping[str, t.Any]], flattening: bool
+) -> str:
     """Each entry's shape, then its schema beside the tap's (the SDK cannot read the catalog
     before every schema's shape is sound), then its keys: the first problem, naming its stream."""
     first: dict[str, int] = {}
     for index, raw in enumerate(streams):
         stream_id = raw.get("tap_stream_id")
-        label = f"stream `{stream_id:.60}`" if isinstance(stream_id, str) else f"`streams[{index}]`"
+        named = isinstance(stream_id, str) and stream_id.isprintable()  # no lone surrogate in it
+        label = f"stream `{stream_id:.60}`" if named else f"`streams[{index}]`"
+        try:  # the SDK writes its schema out as SCHEMA, mid-run: as its writer does
+            msgspec.json.encode(raw)
+        except (UnicodeError, RecursionError):
+            return f"{label} holds a value the tap cannot write back (a lone surrogate, too deep)"
         try:
             entry = msgspec.convert(raw, _Stream)
         except msgspec.ValidationError as error:
@@ -100,7 +113,7 @@ def _streams_problem(streams: list[_Object], known: Mapping[str, Mapping[str, t.
             t.cast("list[_Object]", entry.get("metadata", []))
         ).resolve_selection()
         ours = known.get(entry["tap_stream_id"]) if selection[()] else None
-        if problem := _schema_problem(entry["schema"], ours, "schema", selection, ()):
+        if problem := _schema_problem(entry["schema"], ours, "schema", selection, (), flattening):
             return f"{label}'s {problem}"
     entries = Catalog.from_dict({"streams": streams}).values()
     methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
@@ -122,15 +135,17 @@ def _schema_problem(
     where: str,
     selection: SelectionMask,
     crumb: tuple[str, ...],
+    flattening: bool,
 ) -> str | None:
     """Where a catalog's schema ``given`` has a shape the SDK cannot read, or (beside ``ours``, the
     tap's, where selected) leaves out what the tap sends: the records carry the tap's types and
     keys whatever SCHEMA says, and a target that trusts SCHEMA (a column's type, a closed object)
     refuses or casts them mid-run. Only JSON types and keys are compared: value constraints (enum,
-    const, pattern, format, maxLength, minimum, `not`, `required`) are out of scope."""
+    const, pattern, format, maxLength, minimum, `not`, `required`) are out of scope. Under a
+    deselected property, only that each subschema is an object: the SDK drops it unread."""
     if not isinstance(given, dict):  # `true`, `false`: the SDK reads every subschema as an object
         return f"`{where}` must be an object schema, not {json_kind(given)}"
-    if problem := _unreadable(given, where):
+    if problem := _unreadable(given, where, selection[crumb], flattening):
         return problem
     # Ours as the subschemas see it: its types (anything when it names none), its keys, and the
     # schema of the keys it keeps beyond those (the vendor's: an object of ours without a type
@@ -141,35 +156,41 @@ def _schema_problem(
     default = ours is not None and "type" not in ours
     extra = _as_schema(ours.get("additionalProperties", default)) if ours and objects else None
     inner: list[tuple[object, Mapping[str, t.Any] | None, str, tuple[str, ...]]] = []
-    properties = given.get("properties") or {}
-    for key, sub in properties.items():
-        path = (*crumb, "properties", key)
-        theirs = named.get(key, extra) if selection[path] else None  # deselected: never sent
-        inner.append((sub, theirs, f"{where}.properties.{key:.60}", path))
+    properties, patterns = given.get("properties") or {}, given.get("patternProperties") or {}
     closed = given.get("additionalProperties")
-    for key in (key for key in named if key not in properties):
+    for key in dict.fromkeys([*properties, *named]):  # ours deselected: never sent
         path = (*crumb, "properties", key)
-        if not selection[path]:
-            continue
-        if closed is False:
+        theirs = named.get(key, extra) if selection[path] else None
+        if key in properties:
+            inner.append((properties[key], theirs, f"{where}.properties.{key:.60}", path))
+        # JSON Schema's: each pattern a key matches applies beside `properties`; where none
+        # does, `additionalProperties` (a key of ours left out of `properties`).
+        if matching := [p for p in patterns if theirs is not None and re.search(p, key)]:
+            inner += [
+                (patterns[p], theirs, f"{where}.patternProperties.{p:.40}", path) for p in matching
+            ]
+        elif key not in properties and theirs is not None and closed is False:
             return (
                 f"`{where}` leaves out the property `{key:.60}`, which the tap sends, and has "
                 "`additionalProperties: false`: drop that, or give the property back"
             )
-        if isinstance(closed, dict):  # absent or `true`: it holds anything
-            inner.append((closed, named[key], f"{where}.additionalProperties", crumb))
+        elif key not in properties and theirs is not None and isinstance(closed, dict):
+            inner.append((closed, theirs, f"{where}.additionalProperties", crumb))
     if extra is not None and closed is False:
         return (
             f"`{where}` has `additionalProperties: false`, but the tap keeps the keys the vendor "
             "sends beyond those it names: leave that out"
         )
-    if isinstance(closed, dict):
-        inner.append((closed, extra, f"{where}.additionalProperties", crumb))
+    # The vendor's further keys may match any pattern, else fall to `additionalProperties`.
+    for key, sub in [*patterns.items(), *([("", closed)] if isinstance(closed, dict) else [])]:
+        place = f"{where}.patternProperties.{key:.40}" if key else f"{where}.additionalProperties"
+        inner.append((sub, extra, place, crumb))
     if given.get("items") is not None:  # a null `items` the SDK passes over
         theirs = ours.get("items", {}) if ours is not None and "array" in sends else None
         inner.append((given["items"], theirs, f"{where}.items", crumb))
     for key in _BRANCHES:  # allOf: each branch must admit all of ours; anyOf: what it admits
-        for index, branch in enumerate(given.get(key) or []):
+        branches = given.get(key) or []
+        for index, branch in enumerate(branches):
             theirs = ours
             # Its part of ours, the types it admits: so a branch admitting an object must admit
             # all our keys (stricter than "some branch admits each record", and one walk).
@@ -178,8 +199,17 @@ def _schema_problem(
                 theirs = {"additionalProperties": default, **ours, "type": sorted(kept)}
                 theirs = theirs if kept else None
             inner.append((branch, theirs, f"{where}.{key}[{index}]", crumb))
+        # oneOf: a value valid under two branches is invalid (a number admits an integer).
+        if key == "oneOf" and (
+            twice := [n for n in sends if sum(n in _admitted(b) for b in branches) > 1]
+        ):
+            return (
+                f"`{where}.oneOf` admits {' and '.join(sorted(twice))}, which the tap sends, in "
+                "more than one branch, and a value must match exactly one: give each type one "
+                "branch, or make it an `anyOf`"
+            )
     for sub, theirs, place, path in inner:
-        if problem := _schema_problem(sub, theirs, place, selection, path):
+        if problem := _schema_problem(sub, theirs, place, selection, path, flattening):
             return problem
     if missing := sends - _admitted(given):
         missing -= {"integer"} if "number" in missing else set()  # a number says both
@@ -190,8 +220,25 @@ def _schema_problem(
     return None
 
 
-def _unreadable(schema: _Object, where: str) -> str | None:
-    """A keyword of this subschema (not within) the SDK cannot read, or reads as something else."""
+def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> str | None:
+    """A keyword of this subschema (not within) the SDK cannot read, or reads as something else.
+    Not ``live`` (deselected), only how it holds subschemas: the SDK makes an object of each."""
+    kinds = {
+        "properties": (dict,),
+        "patternProperties": (dict,),
+        "additionalProperties": (bool, dict),
+    }
+    for key, kind in kinds.items():
+        if schema.get(key) is not None and not isinstance(schema[key], kind):
+            return f"`{where}.{key}` must be an object, not {json_kind(schema[key])}"
+    for key in (key for key in _BRANCHES if key in schema):
+        if not isinstance(schema[key], list) or (live and not schema[key]):  # `[]`: admits nothing
+            words = "an empty array" if schema[key] == [] else json_kind(schema[key])
+            return f"`{where}.{key}` must be an array of at least one schema, not {words}"
+    if isinstance(schema.get("items"), list):  # a tuple's items: the SDK reads one schema
+        return f"`{where}.items` must be an object schema, not an array"
+    if not live:
+        return None
     if "$ref" in schema:
         return f"`{where}` has a `$ref`, which the SDK does not follow: write out what it names"
     types = schema.get("type", "string")
@@ -199,26 +246,22 @@ def _unreadable(schema: _Object, where: str) -> str | None:
     if not names or not all(name in TYPES for name in names):
         words = json.dumps(types)[:40] if isinstance(types, (str, list)) else json_kind(types)
         return f"`{where}.type` must be a JSON type's name or an array of them, not {words}"
-    kinds: dict[str, tuple[type, ...]] = {
-        "properties": (dict,),
-        "additionalProperties": (bool, dict),
-    }
-    for key, kind in kinds.items():
-        if schema.get(key) is not None and not isinstance(schema[key], kind):
-            return f"`{where}.{key}` must be an object, not {json_kind(schema[key])}"
-    for key in _BRANCHES:
-        if key in schema and not isinstance(schema[key], list):
-            return f"`{where}.{key}` must be an array of schemas, not {json_kind(schema[key])}"
-        # The SDK tells a date-time or an array by each branch's `type` (else a ValueError, or
-        # an EmptySchemaTypeError for `{}`): a branch admitting anything is the whole `anyOf` out.
-        for index, branch in enumerate(schema.get(key) or []):
+    for pattern in schema.get("patternProperties") or {}:
+        try:
+            re.compile(pattern)
+        except re.error:
+            return (
+                f"`{where}.patternProperties` has `{pattern:.40}`, which is no regular expression"
+            )
+    # With `flattening_enabled`, the SDK reads the first branch's `type` (else a KeyError): a
+    # branch admitting anything is the whole `anyOf` out. The replication key: `_keys_problem`.
+    for key in _BRANCHES if flattening else ():
+        for index, branch in enumerate(schema.get(key, [])):
             if isinstance(branch, dict) and "type" not in branch:
                 return (
-                    f"`{where}.{key}[{index}]` has no `type`, which the SDK reads: give it one "
-                    f"(to admit anything, leave out the `{key}`)"
+                    f"`{where}.{key}[{index}]` has no `type`, which the SDK's flattening reads: "
+                    f"give it one (to admit anything, leave out the `{key}`)"
                 )
-    if isinstance(schema.get("items"), list):  # a tuple's items: the SDK reads one schema
-        return f"`{where}.items` must be an object schema, not an array"
     return None
 
 
@@ -275,9 +318,16 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
         if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
     for key in filter(None, [entry.replication_key, root.replication_key]):  # the SDK types it
-        if not {"type", *_BRANCHES} & set((entry.schema.properties or {})[key].to_dict()):
+        if not _typed((entry.schema.properties or {})[key].to_dict()):
             return (
-                f"{stream}'s replication key `{key:.60}` has no `type` in its `schema`, which the "
-                "SDK reads: give its type as `--discover` writes it"
+                f"{stream}'s replication key `{key:.60}` has no `type` in its `schema` (or in a "
+                "branch), which the SDK reads: give its type as `--discover` writes it"
             )
     return None
+
+
+def _typed(schema: Mapping[str, t.Any]) -> bool:
+    """A replication key's schema the SDK can tell a date-time by: a `type` (branch by branch),
+    else a ValueError once a record is counted, mid-run."""
+    branches = [b for key in _BRANCHES for b in schema.get(key) or []]
+    return all(_typed(b) for b in branches) if branches else "type" in schema

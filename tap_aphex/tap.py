@@ -239,8 +239,15 @@ class TapAphex(SeamTap):
         cls.print_version(print_fn=cls.logger.info)
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         if catalog is not None:
+            # Flattening reads what a sync alone does not (each `anyOf`'s first `type`): the
+            # setting as the SDK will take it, the variables' over the files'.
+            settings = config or config_input({}, parse_env=False)
+            given = settings.config | (sdk_seam.env_config(cls) if settings.parse_env else {})
+            flattening = given.get("flattening_enabled") is True
             name = getattr(catalog, "name", "catalog")
-            for warning in catalog_checks.check_catalog_shape(catalog_dict, name, STREAM_SCHEMAS):
+            for warning in catalog_checks.check_catalog_shape(
+                catalog_dict, name, STREAM_SCHEMAS, flattening=flattening
+            ):
                 cls.logger.warning("%s", warning)
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
