@@ -393,3 +393,186 @@ def test_a_catalog_widening_or_deselecting_what_it_retypes_is_taken(tmp_path: Pa
     assert run.returncode == 0, run.stderr
     assert run.records("tasks")
     assert all("name" not in record for record in run.records("tasks"))
+
+
+def _task_property(streams: dict[str, t.Any], name: str) -> dict[str, t.Any]:
+    """A property of task_events' `task`, as the catalog holds it."""
+    return t.cast("dict[str, t.Any]", _task_event_property(streams, "task")["properties"][name])
+
+
+_UNTYPED_BRANCH = {
+    "anyOf": [{"enum": ["TaskCreated", "TaskUpdated", "TaskDeleted"]}, {"type": "null"}]
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "settings", "words"),
+    [
+        # patternProperties: each pattern admits what the tap sends under the keys it matches,
+        # and (where the tap keeps the vendor's further keys) what those may be.
+        (
+            lambda s: _task_event_property(s, "task").update(
+                patternProperties={"^dur": {"type": "string"}}
+            ),
+            {},
+            "`schema.properties.task.patternProperties.^dur` leaves out null and number",
+        ),
+        (
+            lambda s: _task_property(s, "labourResources").update(
+                patternProperties={".": {"type": "string"}}
+            ),
+            {},
+            "`schema.properties.task.properties.labourResources.patternProperties..` leaves out "
+            "number",
+        ),
+        (
+            lambda s: _task_event_property(s, "task").update(patternProperties={"(": {}}),
+            {},
+            "`schema.properties.task.patternProperties` has `(`, which is no regular expression",
+        ),
+        # oneOf: a value admitted by two branches is invalid (an integer is a number).
+        (
+            lambda s: (
+                _task_event_property(s, "type").update(
+                    type=None, oneOf=[{"type": ["string", "null"]}, {"type": ["string", "null"]}]
+                )
+                or _task_event_property(s, "type").pop("type")
+            ),
+            {},
+            "`schema.properties.type.oneOf` admits null and string, which the tap sends, in more "
+            "than one branch",
+        ),
+        (
+            lambda s: (
+                _task_property(s, "duration").update(
+                    type=None, oneOf=[{"type": "number"}, {"type": "integer"}, {"type": "null"}]
+                )
+                or _task_property(s, "duration").pop("type")
+            ),
+            {},
+            "`schema.properties.task.properties.duration.oneOf` admits integer, which the tap",
+        ),
+        # An empty list of branches: no value is valid.
+        *(
+            (
+                lambda s, key=key: _task_event_property(s, "apiVersion").update({key: []}),
+                {},
+                f"`schema.properties.apiVersion.{key}` must be an array of at least one schema, "
+                "not an empty array",
+            )
+            for key in ("anyOf", "oneOf", "allOf")
+        ),
+        # A lone surrogate: the SDK would stop mid-run writing it out.
+        (
+            lambda s: _task_event_property(s, "task")["properties"].update({"\ud800x": {}}),
+            {},
+            "stream `task_events` holds a value the tap cannot write back (a lone surrogate",
+        ),
+        (
+            lambda s: _task_event_property(s, "type").update(description="\ud800"),
+            {},
+            "stream `task_events` holds a value the tap cannot write back (a lone surrogate",
+        ),
+        # A branch without a type: the SDK's flattening reads it, and a replication key's.
+        (
+            lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH),
+            {"flattening_enabled": True, "flattening_max_depth": 1},
+            "`schema.properties.type.anyOf[0]` has no `type`, which the SDK's flattening reads",
+        ),
+        (
+            lambda s: s["task_events"]["schema"]["properties"].update(
+                eventId={"anyOf": [{"type": "string"}, {"pattern": "."}]}
+            ),
+            {},
+            "stream `task_events`'s replication key `eventId` has no `type` in its `schema` (or "
+            "in a branch)",
+        ),
+    ],
+)
+def test_a_catalog_schema_no_record_would_be_valid_under_is_refused_before_any_request(
+    tmp_path: Path, edit: _Edit, settings: dict[str, t.Any], words: str
+) -> None:
+    # Each one ran: every record failed the SCHEMA before it (or the run stopped mid-way).
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+        edit(streams)
+        catalog["streams"] = list(streams.values())
+        run = _run_with_catalog(tmp_path, {**config, **settings}, catalog)
+
+        assert sim.requests == []
+    error = _refusal(run)
+    assert f"The catalog file {tmp_path}/catalog.json is not a catalog the tap can use: " in error
+    assert words in error
+    assert "Unexpected" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "settings"),
+    [
+        # Under a deselected property, only a subschema that is no object breaks the SDK.
+        (
+            lambda s: (
+                _task_event_property(s, "apiVersion").update(type="bogus")
+                or _deselect(s["task_events"], "apiVersion")
+            ),
+            {},
+        ),
+        (
+            lambda s: (
+                s["task_events"]["schema"]["properties"].update(
+                    apiVersion={"anyOf": [{"format": "date-time"}, {"type": "null"}]}
+                )
+                or _deselect(s["task_events"], "apiVersion")
+            ),
+            {},
+        ),
+        (
+            lambda s: (
+                _task_event_property(s, "task")["properties"].update(name={"anyOf": [{}]})
+                or _deselect(s["task_events"], "task")
+            ),
+            {},
+        ),
+        # A branch without a type, where nothing reads it (no flattening; not the key).
+        (lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH), {}),
+        (
+            lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH),
+            {"stream_maps": {"task_events": {"kind": "type"}}},
+        ),
+        # Patterns and oneOf branches admitting what the tap sends, exactly once.
+        (  # the tap keeps the vendor's further keys of `task`, as they come: any type
+            lambda s: (
+                _task_property(s, "labourResources").update(
+                    patternProperties={".": {"type": ["number", "null"]}}
+                )
+                or _task_event_property(s, "task").update(patternProperties={"^dur": {}})
+            ),
+            {},
+        ),
+        (
+            lambda s: (
+                _task_property(s, "duration").update(
+                    type=None, oneOf=[{"type": "number"}, {"type": "null"}]
+                )
+                or _task_property(s, "duration").pop("type")
+            ),
+            {},
+        ),
+        (lambda s: _task_event_property(s, "type").update(title="\u00e9v\u00e9nement"), {}),
+    ],
+)
+def test_a_catalog_schema_every_record_is_valid_under_is_taken(
+    tmp_path: Path, edit: _Edit, settings: dict[str, t.Any]
+) -> None:
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+        edit(streams)
+        catalog["streams"] = list(streams.values())
+        run = _run_with_catalog(tmp_path, {**config, **settings}, catalog)
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records("task_events")) == 300
