@@ -52,17 +52,17 @@ _Stream = t.TypedDict(
     total=False,
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Object]}, total=False)
+_Known = Mapping[str, Mapping[str, t.Any]]  # the tap's schemas, by stream
+_Ours = Mapping[str, t.Any] | None  # the tap's subschema beside a catalog's, where it sends one
+_Crumb = tuple[str, ...]  # a property's breadcrumb, as the metadata selects it
 
 TYPES = frozenset(("string", "number", "integer", "boolean", "object", "array", "null"))
 _BRANCHES = ("allOf", "anyOf", "oneOf")
+_HOLDERS = {"properties": dict, "patternProperties": dict, "additionalProperties": (bool, dict)}
 
 
 def check_catalog_shape(
-    catalog: object,
-    name: str,
-    known: Mapping[str, Mapping[str, t.Any]],
-    *,
-    flattening: bool = False,
+    catalog: object, name: str, known: _Known, *, flattening: bool = False
 ) -> list[str]:
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
@@ -85,9 +85,7 @@ def check_catalog_shape(
     )
 
 
-def _streams_problem(
-    streams: list[_Object], known: Mapping[str, Mapping[str, t.Any]], flattening: bool
-) -> str:
+def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) -> str:
     """Each entry's shape, then its schema beside the tap's (the SDK cannot read the catalog
     before every schema's shape is sound), then its keys: the first problem, naming its stream."""
     first: dict[str, int] = {}
@@ -130,12 +128,7 @@ def _streams_problem(
 
 
 def _schema_problem(
-    given: object,
-    ours: Mapping[str, t.Any] | None,
-    where: str,
-    selection: SelectionMask,
-    crumb: tuple[str, ...],
-    flattening: bool,
+    given: object, ours: _Ours, where: str, mask: SelectionMask, crumb: _Crumb, flattening: bool
 ) -> str | None:
     """Where a catalog's schema ``given`` has a shape the SDK cannot read, or (beside ``ours``, the
     tap's, where selected) leaves out what the tap sends: the records carry the tap's types and
@@ -145,52 +138,45 @@ def _schema_problem(
     deselected property, only that each subschema is an object: the SDK drops it unread."""
     if not isinstance(given, dict):  # `true`, `false`: the SDK reads every subschema as an object
         return f"`{where}` must be an object schema, not {json_kind(given)}"
-    if problem := _unreadable(given, where, selection[crumb], flattening):
+    if problem := _unreadable(given, where, mask[crumb], flattening):
         return problem
     # Ours as the subschemas see it: its types (anything when it names none), its keys, and the
-    # schema of the keys it keeps beyond those (the vendor's: an object of ours without a type
-    # holds any).
+    # schema of the keys it keeps beyond those (the vendor's: an untyped object of ours, any).
     sends = _admitted(ours) if ours is not None else frozenset()
     objects = ours is not None and "object" in sends
     named = (ours.get("properties") or {}) if ours is not None and objects else {}
     default = ours is not None and "type" not in ours
-    extra = _as_schema(ours.get("additionalProperties", default)) if ours and objects else None
-    inner: list[tuple[object, Mapping[str, t.Any] | None, str, tuple[str, ...]]] = []
+    extra = ours.get("additionalProperties", default) if ours and objects else None
+    extra = {} if extra is True else extra if isinstance(extra, Mapping) else None
+    inner: list[tuple[object, _Ours, str, _Crumb]] = []
     properties, patterns = given.get("properties") or {}, given.get("patternProperties") or {}
     closed = given.get("additionalProperties")
-    for key in dict.fromkeys([*properties, *named]):  # ours deselected: never sent
-        path = (*crumb, "properties", key)
-        theirs = named.get(key, extra) if selection[path] else None
+    # Each key of ours (deselected: never sent), then (None) the vendor's further keys it keeps,
+    # which may match any pattern, or none. As JSON Schema: each pattern a key matches applies
+    # beside `properties`; where neither names it, `additionalProperties`.
+    for key in [*dict.fromkeys([*properties, *named]), None]:
+        path = crumb if key is None else (*crumb, "properties", key)
+        theirs = extra if key is None else named.get(key, extra) if mask[path] else None
         if key in properties:
             inner.append((properties[key], theirs, f"{where}.properties.{key:.60}", path))
-        # JSON Schema's: each pattern a key matches applies beside `properties`; where none
-        # does, `additionalProperties` (a key of ours left out of `properties`).
-        if matching := [p for p in patterns if theirs is not None and re.search(p, key)]:
-            inner += [
-                (patterns[p], theirs, f"{where}.patternProperties.{p:.40}", path) for p in matching
-            ]
-        elif key not in properties and theirs is not None and closed is False:
+        hits = [p for p in patterns if key is None or (theirs is not None and re.search(p, key))]
+        for p in hits:
+            inner.append((patterns[p], theirs, f"{where}.patternProperties.{p:.40}", path))
+        if key in properties or (key is not None and (hits or theirs is None)):
+            continue
+        if closed is False and theirs is not None:
+            what = f"the property `{key:.60}`" if key else "the keys the vendor sends beyond those"
             return (
-                f"`{where}` leaves out the property `{key:.60}`, which the tap sends, and has "
-                "`additionalProperties: false`: drop that, or give the property back"
+                f"`{where}` has `additionalProperties: false`, which leaves out {what}, which the "
+                "tap sends: drop that, or give the property back"
             )
-        elif key not in properties and theirs is not None and isinstance(closed, dict):
+        if isinstance(closed, dict):
             inner.append((closed, theirs, f"{where}.additionalProperties", crumb))
-    if extra is not None and closed is False:
-        return (
-            f"`{where}` has `additionalProperties: false`, but the tap keeps the keys the vendor "
-            "sends beyond those it names: leave that out"
-        )
-    # The vendor's further keys may match any pattern, else fall to `additionalProperties`.
-    for key, sub in [*patterns.items(), *([("", closed)] if isinstance(closed, dict) else [])]:
-        place = f"{where}.patternProperties.{key:.40}" if key else f"{where}.additionalProperties"
-        inner.append((sub, extra, place, crumb))
     if given.get("items") is not None:  # a null `items` the SDK passes over
         theirs = ours.get("items", {}) if ours is not None and "array" in sends else None
         inner.append((given["items"], theirs, f"{where}.items", crumb))
     for key in _BRANCHES:  # allOf: each branch must admit all of ours; anyOf: what it admits
-        branches = given.get(key) or []
-        for index, branch in enumerate(branches):
+        for index, branch in enumerate(branches := given.get(key) or []):
             theirs = ours
             # Its part of ours, the types it admits: so a branch admitting an object must admit
             # all our keys (stricter than "some branch admits each record", and one walk).
@@ -200,16 +186,14 @@ def _schema_problem(
                 theirs = theirs if kept else None
             inner.append((branch, theirs, f"{where}.{key}[{index}]", crumb))
         # oneOf: a value valid under two branches is invalid (a number admits an integer).
-        if key == "oneOf" and (
-            twice := [n for n in sends if sum(n in _admitted(b) for b in branches) > 1]
-        ):
+        twice = [n for n in sends if sum(n in _admitted(b) for b in branches) > 1]
+        if key == "oneOf" and twice:
             return (
-                f"`{where}.oneOf` admits {' and '.join(sorted(twice))}, which the tap sends, in "
-                "more than one branch, and a value must match exactly one: give each type one "
-                "branch, or make it an `anyOf`"
+                f"`{where}.oneOf` has two branches admitting {' and '.join(sorted(twice))}, which "
+                "the tap sends (a value must match exactly one): make it an `anyOf`"
             )
     for sub, theirs, place, path in inner:
-        if problem := _schema_problem(sub, theirs, place, selection, path, flattening):
+        if problem := _schema_problem(sub, theirs, place, mask, path, flattening):
             return problem
     if missing := sends - _admitted(given):
         missing -= {"integer"} if "number" in missing else set()  # a number says both
@@ -223,12 +207,7 @@ def _schema_problem(
 def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> str | None:
     """A keyword of this subschema (not within) the SDK cannot read, or reads as something else.
     Not ``live`` (deselected), only how it holds subschemas: the SDK makes an object of each."""
-    kinds = {
-        "properties": (dict,),
-        "patternProperties": (dict,),
-        "additionalProperties": (bool, dict),
-    }
-    for key, kind in kinds.items():
+    for key, kind in _HOLDERS.items():
         if schema.get(key) is not None and not isinstance(schema[key], kind):
             return f"`{where}.{key}` must be an object, not {json_kind(schema[key])}"
     for key in (key for key in _BRANCHES if key in schema):
@@ -250,18 +229,11 @@ def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> st
         try:
             re.compile(pattern)
         except re.error:
-            return (
-                f"`{where}.patternProperties` has `{pattern:.40}`, which is no regular expression"
-            )
-    # With `flattening_enabled`, the SDK reads the first branch's `type` (else a KeyError): a
-    # branch admitting anything is the whole `anyOf` out. The replication key: `_keys_problem`.
-    for key in _BRANCHES if flattening else ():
-        for index, branch in enumerate(schema.get(key, [])):
-            if isinstance(branch, dict) and "type" not in branch:
-                return (
-                    f"`{where}.{key}[{index}]` has no `type`, which the SDK's flattening reads: "
-                    f"give it one (to admit anything, leave out the `{key}`)"
-                )
+            return f"`{where}.patternProperties` has `{pattern:.40}`: no regular expression"
+    # With `flattening_enabled`, the SDK reads the first branch's `type` (else a KeyError mid-run):
+    # a branch admitting anything is its `anyOf` out. The replication key's: `_keys_problem`.
+    if flattening and any(key in schema for key in _BRANCHES) and not _typed(schema):
+        return f"`{where}` has a branch without a `type`, which flattening reads: give it one"
     return None
 
 
@@ -279,11 +251,6 @@ def _admitted(schema: Mapping[str, t.Any]) -> frozenset[str]:
         if each := [_admitted(b) for b in branches] if isinstance(branches, list) else []:
             admitted &= each[0].intersection(*each) if key == "allOf" else set().union(*each)
     return admitted
-
-
-def _as_schema(extra: object) -> Mapping[str, t.Any] | None:
-    """The tap's `additionalProperties` as the schema of the vendor's keys it keeps, or None."""
-    return {} if extra is True else extra if isinstance(extra, Mapping) else None
 
 
 def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
@@ -327,7 +294,6 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
 
 
 def _typed(schema: Mapping[str, t.Any]) -> bool:
-    """A replication key's schema the SDK can tell a date-time by: a `type` (branch by branch),
-    else a ValueError once a record is counted, mid-run."""
-    branches = [b for key in _BRANCHES for b in schema.get(key) or []]
+    """A `type`, branch by branch: the SDK's reading of a replication key (else a ValueError)."""
+    branches = [b for key in _BRANCHES for b in schema.get(key) or [] if isinstance(b, dict)]
     return all(_typed(b) for b in branches) if branches else "type" in schema

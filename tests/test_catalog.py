@@ -298,11 +298,15 @@ def _listed_twice(streams: dict[str, t.Any]) -> None:
             "stream `task_events`'s `schema.properties.createdAt` leaves out null",
         ),
         # Keys the tap sends that a closed object does not admit.
-        (_closed_without_name, "stream `tasks`'s `schema` leaves out the property `name`"),
+        (
+            _closed_without_name,
+            "stream `tasks`'s `schema` has `additionalProperties: false`, which leaves out the "
+            "property `name`",
+        ),
         (
             lambda s: _task_event_property(s, "task").update(additionalProperties=False),
             "stream `task_events`'s `schema.properties.task` has `additionalProperties: false`, "
-            "but the tap keeps the keys the vendor sends",
+            "which leaves out the keys the vendor sends beyond those",
         ),
         (
             lambda s: s["tasks"]["schema"]["properties"]["labourResources"].update(
@@ -428,7 +432,7 @@ _UNTYPED_BRANCH = {
         (
             lambda s: _task_event_property(s, "task").update(patternProperties={"(": {}}),
             {},
-            "`schema.properties.task.patternProperties` has `(`, which is no regular expression",
+            "`schema.properties.task.patternProperties` has `(`: no regular expression",
         ),
         # oneOf: a value admitted by two branches is invalid (an integer is a number).
         (
@@ -439,8 +443,8 @@ _UNTYPED_BRANCH = {
                 or _task_event_property(s, "type").pop("type")
             ),
             {},
-            "`schema.properties.type.oneOf` admits null and string, which the tap sends, in more "
-            "than one branch",
+            "`schema.properties.type.oneOf` has two branches admitting null and string, which the "
+            "tap sends (a value must match exactly one): make it an `anyOf`",
         ),
         (
             lambda s: (
@@ -450,7 +454,7 @@ _UNTYPED_BRANCH = {
                 or _task_property(s, "duration").pop("type")
             ),
             {},
-            "`schema.properties.task.properties.duration.oneOf` admits integer, which the tap",
+            "`schema.properties.task.properties.duration.oneOf` has two branches admitting integer,",
         ),
         # An empty list of branches: no value is valid.
         *(
@@ -477,7 +481,7 @@ _UNTYPED_BRANCH = {
         (
             lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH),
             {"flattening_enabled": True, "flattening_max_depth": 1},
-            "`schema.properties.type.anyOf[0]` has no `type`, which the SDK's flattening reads",
+            "`schema.properties.type` has a branch without a `type`, which flattening reads",
         ),
         (
             lambda s: s["task_events"]["schema"]["properties"].update(
