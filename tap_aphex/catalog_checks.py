@@ -58,7 +58,6 @@ _Crumb = tuple[str, ...]  # a property's breadcrumb, as the metadata selects it
 
 TYPES = frozenset(("string", "number", "integer", "boolean", "object", "array", "null"))
 _BRANCHES = ("allOf", "anyOf", "oneOf")
-_HOLDERS = {"properties": dict, "patternProperties": dict, "additionalProperties": (bool, dict)}
 
 
 def check_catalog_shape(
@@ -207,7 +206,8 @@ def _schema_problem(
 def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> str | None:
     """A keyword of this subschema (not within) the SDK cannot read, or reads as something else.
     Not ``live`` (deselected), only how it holds subschemas: the SDK makes an object of each."""
-    for key, kind in _HOLDERS.items():
+    for key in ("properties", "patternProperties", "additionalProperties"):
+        kind = (bool, dict) if key == "additionalProperties" else dict
         if schema.get(key) is not None and not isinstance(schema[key], kind):
             return f"`{where}.{key}` must be an object, not {json_kind(schema[key])}"
     for key in (key for key in _BRANCHES if key in schema):

@@ -454,7 +454,8 @@ _UNTYPED_BRANCH = {
                 or _task_property(s, "duration").pop("type")
             ),
             {},
-            "`schema.properties.task.properties.duration.oneOf` has two branches admitting integer,",
+            "`schema.properties.task.properties.duration.oneOf` has two branches admitting "
+            "integer,",
         ),
         # An empty list of branches: no value is valid.
         *(
@@ -512,33 +513,27 @@ def test_a_catalog_schema_no_record_would_be_valid_under_is_refused_before_any_r
     assert "Unexpected" not in run.stderr
 
 
+def _deselected_with(name: str, schema: dict[str, t.Any]) -> _Edit:
+    """task_events' property ``name`` given ``schema``, and deselected."""
+
+    def edit(streams: dict[str, t.Any]) -> None:
+        _task_event_property(streams, name).clear()
+        _task_event_property(streams, name).update(schema)
+        _deselect(streams["task_events"], name)
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "settings"),
     [
         # Under a deselected property, only a subschema that is no object breaks the SDK.
+        (_deselected_with("apiVersion", {"type": "bogus"}), {}),
         (
-            lambda s: (
-                _task_event_property(s, "apiVersion").update(type="bogus")
-                or _deselect(s["task_events"], "apiVersion")
-            ),
+            _deselected_with("apiVersion", {"anyOf": [{"format": "date-time"}, {"type": "null"}]}),
             {},
         ),
-        (
-            lambda s: (
-                s["task_events"]["schema"]["properties"].update(
-                    apiVersion={"anyOf": [{"format": "date-time"}, {"type": "null"}]}
-                )
-                or _deselect(s["task_events"], "apiVersion")
-            ),
-            {},
-        ),
-        (
-            lambda s: (
-                _task_event_property(s, "task")["properties"].update(name={"anyOf": [{}]})
-                or _deselect(s["task_events"], "task")
-            ),
-            {},
-        ),
+        (_deselected_with("task", {"properties": {"name": {"anyOf": [{}]}}}), {}),
         # A branch without a type, where nothing reads it (no flattening; not the key).
         (lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH), {}),
         (
