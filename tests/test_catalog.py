@@ -404,6 +404,20 @@ def _task_property(streams: dict[str, t.Any], name: str) -> dict[str, t.Any]:
     return t.cast("dict[str, t.Any]", _task_event_property(streams, "task")["properties"][name])
 
 
+def _run_edited(
+    tmp_path: Path, edit: _Edit, settings: dict[str, t.Any]
+) -> tuple[TapRun, list[t.Any]]:
+    """A run over 300 events with the tap's catalog as ``edit`` leaves it, ``settings`` added to
+    the config; and the requests the simulator saw."""
+    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+        edit(streams)
+        catalog["streams"] = list(streams.values())
+        return _run_with_catalog(tmp_path, {**config, **settings}, catalog), list(sim.requests)
+
+
 _UNTYPED_BRANCH = {
     "anyOf": [{"enum": ["TaskCreated", "TaskUpdated", "TaskDeleted"]}, {"type": "null"}]
 }
@@ -498,15 +512,9 @@ def test_a_catalog_schema_no_record_would_be_valid_under_is_refused_before_any_r
     tmp_path: Path, edit: _Edit, settings: dict[str, t.Any], words: str
 ) -> None:
     # Each one ran: every record failed the SCHEMA before it (or the run stopped mid-way).
-    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
-        config = events_config(sim)
-        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
-        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
-        edit(streams)
-        catalog["streams"] = list(streams.values())
-        run = _run_with_catalog(tmp_path, {**config, **settings}, catalog)
+    run, requests = _run_edited(tmp_path, edit, settings)
 
-        assert sim.requests == []
+    assert requests == []
     error = _refusal(run)
     assert f"The catalog file {tmp_path}/catalog.json is not a catalog the tap can use: " in error
     assert words in error
@@ -565,13 +573,7 @@ def _deselected_with(name: str, schema: dict[str, t.Any]) -> _Edit:
 def test_a_catalog_schema_every_record_is_valid_under_is_taken(
     tmp_path: Path, edit: _Edit, settings: dict[str, t.Any]
 ) -> None:
-    with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim:
-        config = events_config(sim)
-        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
-        streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
-        edit(streams)
-        catalog["streams"] = list(streams.values())
-        run = _run_with_catalog(tmp_path, {**config, **settings}, catalog)
+    run, _ = _run_edited(tmp_path, edit, settings)
 
     assert run.returncode == 0, run.stderr
     assert len(run.records("task_events")) == 300
