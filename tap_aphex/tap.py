@@ -69,8 +69,10 @@ class TapAphex(SeamTap):
         setup_mapper: bool = True,
         message_writer: GenericSingerWriter[t.Any, t.Any] | None = None,
         discovery: bool = False,
+        catalog_name: str | None = None,
     ) -> None:
-        """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog)."""
+        """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog);
+        ``catalog_name``: the `--catalog` file's, checked before the SDK reads it."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
         # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
         schema = self.config_jsonschema
@@ -92,6 +94,11 @@ class TapAphex(SeamTap):
         if validate_config and (problems := schema_problems(schema, given, variables)):
             # Before the SDK makes its maps and streams from it; as merged, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
+        if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
+            flattening = given.get("flattening_enabled") is True
+            checks = catalog_checks.check_catalog_shape  # one line per stream it does not know
+            for warning in checks(catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening):
+                self.logger.warning("%s", warning)
         super().__init__(
             config=config,
             catalog=catalog,
@@ -238,20 +245,10 @@ class TapAphex(SeamTap):
             sys.exit(0)
         cls.print_version(print_fn=cls.logger.info)
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
-        if catalog is not None:
-            # Flattening reads what a sync alone does not (each `anyOf`'s first `type`): the
-            # setting as the SDK will take it, the variables' over the files'.
-            settings = config or config_input({}, parse_env=False)
-            given = settings.config | (sdk_seam.env_config(cls) if settings.parse_env else {})
-            flattening = given.get("flattening_enabled") is True
-            name = getattr(catalog, "name", "catalog")
-            for warning in catalog_checks.check_catalog_shape(
-                catalog_dict, name, STREAM_SCHEMAS, flattening=flattening
-            ):
-                cls.logger.warning("%s", warning)
+        name = None if catalog is None else getattr(catalog, "name", "catalog")
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
-        cls.from_cli(config, state=state_dict, catalog=catalog_dict).run()
+        cls.from_cli(config, state=state_dict, catalog=catalog_dict, catalog_name=name).run()
 
     @classmethod
     @override

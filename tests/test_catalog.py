@@ -577,3 +577,33 @@ def test_a_catalog_schema_every_record_is_valid_under_is_taken(
 
     assert run.returncode == 0, run.stderr
     assert len(run.records("task_events")) == 300
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("TAP_APHEX_PAGE_SIZE", "abc", "`TAP_APHEX_PAGE_SIZE` must be a whole number"),
+        ("TAP_APHEX_PROJECTS", "[5", "`TAP_APHEX_PROJECTS` must be JSON, an array [...]"),
+    ],
+)
+def test_a_bad_variable_beside_a_catalog_is_said_in_its_own_words(
+    tmp_path: Path, variable: str, value: str, words: str
+) -> None:
+    # The catalog's check reads `flattening_enabled` as the SDK will: after the variables are
+    # checked (the SDK's own reading of them failed: "Unexpected ValueError").
+    config = {"api_key": "k", "api_url": "http://127.0.0.1:9"}
+    catalog = TapAphex(config=config).catalog_dict
+    for name, content in {"config": config, "catalog": catalog}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+
+    run = run_command(
+        f"--config={tmp_path}/config.json",
+        "--config=ENV",
+        f"--catalog={tmp_path}/catalog.json",
+        env={variable: value},
+    )
+
+    assert run.returncode == 1
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert error.startswith(words)
+    assert "Parsing" not in run.stderr  # the SDK's INFO lines on each variable stay hidden
