@@ -230,10 +230,10 @@ def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> st
             re.compile(pattern)
         except re.error:
             return f"`{where}.patternProperties` has `{pattern:.40}`: no regular expression"
-    # With `flattening_enabled`, the SDK reads the first branch's `type` (else a KeyError mid-run):
-    # a branch admitting anything is its `anyOf` out. The replication key's: `_keys_problem`.
-    if flattening and any(key in schema for key in _BRANCHES) and not _typed(schema):
-        return f"`{where}` has a branch without a `type`, which flattening reads: give it one"
+    # With `flattening_enabled`, the SDK types a subschema without a `type` by its first keyword's
+    # value (a first branch's type: a column of that type only, or none; `enum`: a crash).
+    if flattening and schema and "type" not in schema:
+        return f"`{where}` has no `type` of its own, which flattening reads: give it one"
     return None
 
 

@@ -31,6 +31,7 @@ NO_PYARROW = importlib.util.find_spec("pyarrow") is None
 #: Settings a read would refuse: each must be refused by `check` and by `read`, before a request.
 REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
     "batch_config": ({"batch_config": JSONL}, "`batch_config` is for Singer targets"),
+    "flattening": ({"flattening_enabled": True}, "`flattening_enabled` would send records shaped"),
     "an alias": (
         {"stream_maps": {"task_events": {"__alias__": "events"}}},
         "`stream_maps.task_events`",

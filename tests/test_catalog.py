@@ -493,10 +493,20 @@ _UNTYPED_BRANCH = {
             "stream `task_events` holds a value the tap cannot write back (a lone surrogate",
         ),
         # A branch without a type: the SDK's flattening reads it, and a replication key's.
-        (
-            lambda s: s["task_events"]["schema"]["properties"].update(type=_UNTYPED_BRANCH),
-            {"flattening_enabled": True, "flattening_max_depth": 1},
-            "`schema.properties.type` has a branch without a `type`, which flattening reads",
+        # With flattening, the SDK types a property without a `type` by its first keyword's value:
+        # a crash (`enum`), a column of the first branch's type only, or no column at all.
+        *(
+            (
+                lambda s, given=given: s["task_events"]["schema"]["properties"].update(type=given),
+                {"flattening_enabled": True, "flattening_max_depth": 1},
+                "`schema.properties.type` has no `type` of its own, which flattening reads",
+            )
+            for given in [
+                _UNTYPED_BRANCH,
+                {"anyOf": [{"type": "integer"}, {"type": ["string", "null"]}]},
+                {"oneOf": [{"type": "string"}, {"type": "null"}]},
+                {"enum": ["TaskCreated", "TaskUpdated", "TaskDeleted", None]},
+            ]
         ),
         (
             lambda s: s["task_events"]["schema"]["properties"].update(

@@ -124,6 +124,12 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
             "`batch_config` is for Singer targets (BATCH messages), which Airbyte has no "
             "counterpart for; remove it from the source's config"
         )
+    # Records would go out flattened, against the nested json_schema `discover` offered.
+    if config.get("flattening_enabled"):
+        problems.append(
+            "`flattening_enabled` would send records shaped unlike the json_schema `discover` "
+            "offers; under Airbyte leave it out (destinations flatten or normalise themselves)"
+        )
     # A map may change or drop a stream: records still go out under a name `discover` offered.
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
