@@ -92,10 +92,6 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
         stream_id = raw.get("tap_stream_id")
         named = isinstance(stream_id, str) and stream_id.isprintable()  # no lone surrogate in it
         label = f"stream `{stream_id:.60}`" if named else f"`streams[{index}]`"
-        try:  # the SDK writes its schema out as SCHEMA, mid-run: as its writer does
-            msgspec.json.encode(raw)
-        except (UnicodeError, RecursionError):
-            return f"{label} holds a value the tap cannot write back (a lone surrogate, too deep)"
         try:
             entry = msgspec.convert(raw, _Stream)
         except msgspec.ValidationError as error:
@@ -110,6 +106,10 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
             t.cast("list[_Object]", entry.get("metadata", []))
         ).resolve_selection()
         ours = known.get(entry["tap_stream_id"]) if selection[()] else None
+        try:  # a stream read has its schema written as SCHEMA, mid-run: as the SDK's writer does
+            msgspec.json.encode(raw if ours is not None else None)
+        except (UnicodeError, RecursionError):
+            return f"{label} holds a value the tap cannot write back (a lone surrogate, too deep)"
         if problem := _schema_problem(entry["schema"], ours, "schema", selection, (), flattening):
             return f"{label}'s {problem}"
     entries = Catalog.from_dict({"streams": streams}).values()

@@ -578,6 +578,15 @@ def _deselected_with(name: str, schema: dict[str, t.Any]) -> _Edit:
             {},
         ),
         (lambda s: _task_event_property(s, "type").update(title="\u00e9v\u00e9nement"), {}),
+        # A lone surrogate where no SCHEMA is written: a stream left out (it is not read).
+        (
+            lambda s: [
+                m["metadata"].update(selected=False, description="\ud800")
+                for m in s["tasks"]["metadata"]
+                if m["breadcrumb"] == []
+            ],
+            {},
+        ),
     ],
 )
 def test_a_catalog_schema_every_record_is_valid_under_is_taken(
