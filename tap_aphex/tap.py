@@ -13,13 +13,6 @@ from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.inputs import (
-    env_problems,
-    env_variables,
-    schema_problems,
-    unknown_env,
-    unknown_settings,
-)
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -82,16 +75,16 @@ class TapAphex(SeamTap):
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
         remember_config_secrets(config)
-        if parse_env_config and (problems := env_problems(schema, ENV_PREFIX, os.environ)):
+        if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        variables = env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
+        variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
         given = files | (sdk_seam.env_config(type(self)) if parse_env_config else {})
-        if validate_config and (problems := schema_problems(schema, given, variables)):
+        if validate_config and (problems := inputs.schema_problems(schema, given, variables)):
             # Before the SDK makes its maps and streams from it; as merged, again below.
             raise ConfigValidationError("Config validation failed", errors=problems)
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
@@ -113,11 +106,11 @@ class TapAphex(SeamTap):
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
         remember_config_secrets(self.config)
-        unknown = unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
-        for warning in [*unknown_settings(self.config, schema, variables), *unknown]:
+        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
+        for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
             self.logger.warning("%s", warning)
         if validate_config and (
-            problems := schema_problems(schema, self.config, variables)
+            problems := inputs.schema_problems(schema, self.config, variables)
             or config_problems(self.config, variables, streams_required=not discovery)
             or inputs.batch_config_problems(self.config, variables)
         ):
