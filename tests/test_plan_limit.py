@@ -15,7 +15,8 @@ from tap_aphex.streams.published_plans import say_how_far
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
-# An answer is ("ok", versions received, reached back far enough) or ("500",).
+# An answer is ("ok", versions received, reached back far enough[, its bytes]) or ("500",). Its
+# bytes are 0 unless given: no answer says what a 500 is, as when the size limit can be the cause.
 Answer = tuple[object, ...]
 
 CASES: list[tuple[str, int, list[Answer], list[tuple[Step, int]]]] = [
@@ -80,6 +81,24 @@ CASES: list[tuple[str, int, list[Answer], list[tuple[Step, int]]]] = [
         [(Step.RETRY, 5), (Step.GROW, 10), (Step.SIZE_LIMIT, 10)],
     ),
     (
+        "500s after an answer far below 32 MB: the server fails, not the size limit",
+        5,
+        [("ok", 5, False, 82_000), ("500",), ("500",)],
+        [(Step.GROW, 10), (Step.RETRY, 10), (Step.FAILED, 10)],
+    ),
+    (
+        "500s after an answer near 32 MB: the size limit",
+        5,
+        [("ok", 5, False, 20_000_000), ("500",), ("500",)],
+        [(Step.GROW, 10), (Step.RETRY, 10), (Step.SIZE_LIMIT, 10)],
+    ),
+    (
+        "growth held short of a failed size by answers far below it: the server fails",
+        4,
+        [("500",), ("500",), ("ok", 2, False, 40_000), ("ok", 3, False, 60_000)],
+        [(Step.RETRY, 4), (Step.SHRINK, 2), (Step.GROW, 3), (Step.FAILED, 3)],
+    ),
+    (
         "a 500 even for one version fails the project",
         1,
         [("500",), ("500",)],
@@ -102,8 +121,10 @@ def test_limit_policy(
         if answer[0] == "500":
             step = policy.after_server_error()
         else:
-            _, received, reached_back = answer
-            step = policy.after_response(t_int(received), reached_back=bool(reached_back))
+            received, reached_back, size = (*answer[1:], 0)[:3]
+            step = policy.after_response(
+                t_int(received), size=t_int(size), reached_back=bool(reached_back)
+            )
         steps.append((step, policy.limit))
 
     assert steps == expected
@@ -112,7 +133,7 @@ def test_limit_policy(
 def test_growth_stops_at_the_cap() -> None:
     policy = LimitPolicy(5, cap=12)
 
-    steps = [policy.after_response(policy.limit, reached_back=False) for _ in range(3)]
+    steps = [policy.after_response(policy.limit, size=0, reached_back=False) for _ in range(3)]
 
     assert steps == [Step.GROW, Step.GROW, Step.CAP]
     assert policy.limit == 12
@@ -121,7 +142,7 @@ def test_growth_stops_at_the_cap() -> None:
 def test_a_configured_limit_above_the_cap_is_asked_as_configured_and_not_grown() -> None:
     policy = LimitPolicy(2000, cap=1000)
 
-    assert policy.after_response(2000, reached_back=False) is Step.CAP
+    assert policy.after_response(2000, size=0, reached_back=False) is Step.CAP
     assert policy.limit == 2000
 
 
@@ -143,7 +164,7 @@ def test_two_500s_are_said_by_the_size_of_the_answers_that_arrived(
     largest: int, words: str
 ) -> None:
     read = ProjectRead("P", {}, LimitPolicy(5))
-    read.largest = largest
+    read.policy.largest = largest
 
     assert read.server_errors().startswith(words)
 

@@ -190,12 +190,14 @@ def test_a_url_with_no_plans_fails_that_project_with_what_to_copy(
     assert ("(without the `/` this one ends with)" in summary) is slash_said
 
 
-def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> None:
-    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=60) as probe:
+def test_a_response_size_limit_keeps_older_versions_out_of_reach_on_a_first_run() -> None:
+    # Two versions of 8,000 tasks are about 9.7 MB: an answer that large can be near the API's
+    # 32 MB limit, so 500s for more are taken as that limit (no later run could reach further).
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=8_000) as probe:
         size_of_two = len(json.dumps(probe.plan_document(probe.plan_projects[0].account_id, 2)))
     # Room for two versions but not five: the API answers HTTP 500 past its response limit.
     with Simulator(
-        seed=17, events=0, plan_projects=1, plan_tasks=60, max_response_bytes=size_of_two + 1024
+        seed=17, events=0, plan_projects=1, plan_tasks=8_000, max_response_bytes=size_of_two + 1024
     ) as sim:
         project = sim.plan_projects[0]
 
@@ -205,11 +207,29 @@ def test_a_server_error_on_a_large_project_retries_with_a_smaller_limit() -> Non
         # Once more as asked, then half; then one try at the largest size not known to fail.
         assert [r.query["limit"] for r in sim.requests] == ["5", "5", "2", "4"]
         assert "asking again with limit=2" in run.stderr
-        # The simulated limit is far below the real 32 MB: so small an answer means a failing
-        # server to the tap (tests/test_plan_limit.py has the words for a large one).
-        assert "HTTP 500 when asking for more (likely the server failing: " in run.stderr
+        assert "HTTP 500 when asking for more (likely the API's 32 MB response limit" in run.stderr
         assert "keeps older versions out of reach" in run.stderr
         assert versions_by_project(run) == {project.account_id: expected_versions(sim, project, 2)}
+
+
+def test_500s_beside_small_answers_fail_the_project_and_lose_no_version_for_good(
+    portfolio: Simulator,
+) -> None:
+    # Answers far below 32 MB arrived, so 500s for more are the server failing, not the size
+    # limit: on a first run, moving the bookmarks would pass over the older versions for good.
+    project = portfolio.plan_projects[0]
+    config = plans_config([project])
+    portfolio.set_plan_fault(project.account_id, "500", count=2)
+    config["published_plans_limit"] = 2  # the first answer is full: the tap asks for more
+
+    failed = run_cli(config)
+    portfolio.clear_requests()
+    healthy = run_cli(config, failed.final_state)
+
+    assert failed.returncode == 1
+    assert "the project's server fails, not its size limit. Its bookmarks stay" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert versions_by_project(healthy) == {project.account_id: expected_versions(portfolio, project)}
 
 
 def test_plain_http_to_a_remote_project_is_refused(portfolio: Simulator) -> None:

@@ -320,10 +320,15 @@ def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
             f"{limit}.",
         )
     elif read.step is Step.FAILED:
+        failed = read.policy.too_large  # the limit the 500s came with
+        why = (
+            "even when asking for one published version"
+            if failed == 1
+            else f"again with limit={failed}, {read.server_errors()}"
+        )
         msg = (
-            "server error (HTTP 500) even when asking for one published version: the project's "
-            "server fails, not its size limit. Its bookmarks stay, so the next run asks again; "
-            "if it lasts, tell Aphex (hello@aphex.co)"
+            f"server error (HTTP 500) {why}: the project's server fails, not its size limit. Its "
+            "bookmarks stay, so the next run asks again; if it lasts, tell Aphex (hello@aphex.co)"
         )
         raise AphexError(msg)
     return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)

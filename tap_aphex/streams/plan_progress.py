@@ -172,7 +172,7 @@ class Step(enum.Enum):
     SIZE_LIMIT = "size limit"  # older versions are out of reach of the response size limit
     CAP = "cap"  # MAX_LIMIT reached and every version was still needed
     GAP = "gap"  # fewer versions than asked, none of them reaching back to the bookmark
-    FAILED = "failed"  # a 500 even when asking for one version
+    FAILED = "failed"  # a 500 even when asking for one version, or not for the size limit
 
 
 class LimitPolicy:
@@ -182,12 +182,24 @@ class LimitPolicy:
         self.limit = configured
         self.cap = max(cap, configured)
         self.answered = 0  # the largest limit the API answered in this read
+        self.largest = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
         self.too_large = self.cap + 1  # the smallest limit refused as too large (none: past all)
         self._server_errors = 0
 
-    def after_response(self, received: int, *, reached_back: bool, short_of: bool = False) -> Step:
-        """``short_of``: not reaching a bookmark there is (so fewer than asked is a gap)."""
+    @property
+    def size_limit_likely(self) -> bool:
+        """Whether HTTP 500s can be the API's 32 MB response limit: not once an answer far below
+        it arrived (the limit at most doubles): then the server fails, and what it left out is
+        not out of reach for good (a first run's bookmarks would pass over it)."""
+        return not 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT
+
+    def after_response(
+        self, received: int, *, size: int, reached_back: bool, short_of: bool = False
+    ) -> Step:
+        """``size``: the answer's bytes; ``short_of``: not reaching a bookmark there is (so fewer
+        than asked is a gap)."""
         self.answered = max(self.answered, self.limit)
+        self.largest = max(self.largest, size)
         if reached_back:
             return Step.DONE
         if received < self.limit:
@@ -197,14 +209,16 @@ class LimitPolicy:
         if wanted > self.limit:
             self.limit = wanted
             return Step.GROW
-        return Step.SIZE_LIMIT if grown >= self.too_large else Step.CAP
+        if grown < self.too_large:
+            return Step.CAP
+        return Step.SIZE_LIMIT if self.size_limit_likely else Step.FAILED
 
     def after_server_error(self) -> Step:
         self._server_errors += 1
         if self._server_errors == 1:
             return Step.RETRY
         self.too_large = min(self.too_large, self.limit)
-        if self.limit == 1:
+        if self.limit == 1 or not self.size_limit_likely:
             return Step.FAILED
         if self.limit // 2 <= self.answered:
             return Step.SIZE_LIMIT  # what a smaller limit returns has already been read
@@ -232,7 +246,6 @@ class ProjectRead:
     last: dt.datetime | None = None  # the newest version landed
     numbered_on: bool = False  # the last answer's numbers run on from the bookmark's (no gap)
     reached_behind: bool = True  # the last answer reaches back to `behind` (or proves nothing)
-    largest: int = 0  # the bytes of the largest answer that arrived (what a 500 may mean)
 
     def __post_init__(self) -> None:
         self.landing = {stream: replace(mark) for stream, mark in self.marks.items()}
@@ -248,7 +261,6 @@ class ProjectRead:
     def answered(self, scan: VersionScan) -> None:
         """The policy's step after an answer the download thread scanned."""
         self.received = scan.received
-        self.largest = max(self.largest, scan.size)
         self.numbered_on, self.reached_behind = False, True  # each answer proves it anew
         if scan.readable and scan.placed and self.behind is not None:
             # A stream with a bookmark must be reached (one newly selected makes the read a whole
@@ -272,6 +284,7 @@ class ProjectRead:
         proven = self.oldest is not None and bool(scan.placed)
         self.step = self.policy.after_response(
             scan.received,
+            size=scan.size,
             reached_back=proven and self.reached_behind,
             short_of=proven and not self.reached_behind,
         )
@@ -314,9 +327,9 @@ class ProjectRead:
 
     def server_errors(self) -> str:
         """What a second HTTP 500 likely means, by the size of the answers that did arrive."""
-        if not 0 < self.largest < FAR_BELOW_RESPONSE_LIMIT:
+        if self.policy.size_limit_likely:
             return "likely the API's 32 MB response limit, or the server failing"
-        size = self.largest
+        size = self.policy.largest
         words = f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
         return (
             f"likely the server failing: the largest answer that arrived was {words}, far below "
