@@ -261,6 +261,7 @@ def _refused(body: FilteredBody, error: Exception, detail: str) -> UnexpectedRes
 JSON_WORDS = {  # JSON's words for a type, by Python's, msgspec's or JSON Schema's name
     **{"str": "a string", "string": "a string", "bool": "a boolean", "boolean": "a boolean"},
     **{"int": "a number", "float": "a number", "number": "a number", "integer": "a whole number"},
+    "Decimal": "a number",  # json_float's, or the SDK's reading of a variable's JSON
     **{"dict": "an object", "object": "an object", "list": "an array", "array": "an array"},
     **{"NoneType": "null", "null": "null"},
 }
@@ -286,7 +287,7 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
         text = ascii(value)
     text = readable(as_written(text) if wire else text, width)
-    if value.__class__ is Decimal:  # json_float: only beyond a float's range
+    if value.__class__ is Decimal and math.isinf(float(value)):  # as json_float makes one
         return f"the number {text} (beyond a float's range)"
     return f"{json_kind(value)} {text}"
 

@@ -5,9 +5,11 @@ where as set (`TAP_APHEX_PROJECTS[0].token`) and what, in JSON's words, never a 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 import json
+import os
 import re
 import typing as t
 from collections.abc import Collection, Mapping
@@ -24,6 +26,10 @@ from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import batch_config_from, batch_encoders
 from tap_aphex.settings import PROJECT, set_at
 
+#: Far past any config, state or catalog (a state holds a few hundred bytes a project): a larger
+#: file is a mistake (`--config /dev/zero` would be read for ever).
+LARGEST_FILE = 64 * 1024 * 1024
+
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
     """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
@@ -31,7 +37,12 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     try:
         # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
         file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
-        value = json.loads(Path(path).read_bytes() if path is not None else file.read())
+        with open(path, "rb") if path is not None else contextlib.nullcontext(file) as opened:
+            text = opened.read(LARGEST_FILE + 1)
+        if len(text) > LARGEST_FILE:
+            problem = f"is larger than {LARGEST_FILE >> 20} MiB: no {what} is; check the path"
+            raise ConfigError(f"The {what} file {path or getattr(source, 'name', what)} {problem}.")
+        value = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
         if not error.doc.strip():
@@ -140,6 +151,9 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
         unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
         return [f"`{where}` with {names} is not supported: {unapplied}"]
+    size = raw.get("batch_size") if isinstance(raw, Mapping) else None
+    if size is not None and not (size.__class__ is int and 1 <= size <= LARGEST_BATCH):
+        return [f"`{where}.batch_size` must be {_expected(_BATCH_SIZE)}, not {described(size)}"]
     try:
         batch = batch_config_from(raw)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -161,15 +175,42 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
         install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [f"`{where}`: format `{kind}` needs the package `pyarrow`, not installed; {install}"]
-    scheme = fsspec.utils.get_protocol(str(batch.storage.root))  # `file` when it names none
+    root, prefix = str(batch.storage.root), batch.storage.prefix or ""
+    scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
     try:
-        fsspec.get_filesystem_class(scheme)
+        filesystem = fsspec.get_filesystem_class(scheme)
     except ImportError as error:
         missing = printable(str(error), limit=120)
         return [f"`{where}`: storage root `{scheme}://` needs a package not installed ({missing})"]
     except ValueError:
         return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
+    # The SDK makes the root's folders, not the prefix's: a `/` in it fails at the first file.
+    if "/" in prefix or os.sep in prefix:
+        return [f"`{where}.storage.prefix` must be the start of a file name, without `/`"]
+    if scheme == "file":  # a local root that cannot take files fails only after pages were read
+        folder = Path(filesystem._strip_protocol(root))  # fsspec's reading of it
+        existing = next(
+            p for p in (folder, *folder.parents) if p.exists()
+        )  # the SDK makes the rest
+        problem = (
+            "is a file"
+            if not existing.is_dir()
+            else "cannot be written in"
+            if not os.access(existing, os.W_OK | os.X_OK)
+            else None
+        )
+        if problem:
+            named = "" if existing == folder else f" (its folder {readable(str(existing), 60)})"
+            return [
+                f"`{where}.storage.root` {readable(str(folder), 80)}{named} {problem}: give a "
+                "folder the tap can write BATCH files in"
+            ]
     return []
+
+
+#: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
+LARGEST_BATCH = 1_000_000_000
+_BATCH_SIZE = {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH}
 
 
 #: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):

@@ -76,6 +76,7 @@ FILES: dict[str, Callable[[Path], object]] = {
     "a_directory": lambda path: path.mkdir(),
     "missing": lambda path: None,
     "latin_1": lambda path: path.write_bytes('{"start_after": "café"}'.encode("latin-1")),
+    "endless": lambda path: path.symlink_to("/dev/zero"),  # read for ever, as a whole file
 }
 
 
@@ -118,6 +119,13 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
             for option, kind in (("--state", "The state file"), ("--config", "The config file"))
         ),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
+        *(
+            (option, "endless", f"{kind} {{path}} is larger than 64 MiB: no {what} is")
+            for option, kind, what in (
+                ("--state", "The state file", "state"),
+                ("--config", "The config file", "config"),
+            )
+        ),
     ],
 )
 def test_an_unusable_file_is_one_line_naming_it_and_the_problem(

@@ -229,7 +229,8 @@ def test_500s_beside_small_answers_fail_the_project_and_lose_no_version_for_good
     assert failed.returncode == 1
     assert "the project's server fails, not its size limit. Its bookmarks stay" in failed.stderr
     assert "Traceback" not in failed.stderr
-    assert versions_by_project(healthy) == {project.account_id: expected_versions(portfolio, project)}
+    everything = expected_versions(portfolio, project)
+    assert versions_by_project(healthy) == {project.account_id: everything}
 
 
 def test_plain_http_to_a_remote_project_is_refused(portfolio: Simulator) -> None:

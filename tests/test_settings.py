@@ -356,6 +356,11 @@ def test_config_problems_name_the_setting_and_never_show_a_secret(
 #: One of each check the schema cannot make: (the config file's other settings, the setting the
 #: case sets, its value, and what is said, `{}` standing for where it was set). A blank
 #: `start_after` set by its variable never gets here: `env_problems` names the variable first.
+JSONL_BATCH = {
+    "encoding": {"format": "jsonl", "compression": "gzip"},
+    "storage": {"root": "file:///tmp/x"},
+}
+
 WHERE_SET: dict[str, tuple[dict[str, t.Any], str, object, str]] = {
     "a bad URL": ({"api_key": KEY}, "api_url", "http://example.com/x", "`{}` uses plain http://"),
     "a project's bad URL": (
@@ -424,6 +429,32 @@ WHERE_SET: dict[str, tuple[dict[str, t.Any], str, object, str]] = {
         )
         for compression, given in [('a string "none"', {"compression": "none"}), ("null", {})]
     },
+    # The SDK read these only at the first BATCH file, after pages were read: islice's words, a
+    # FileExistsError, or (0) no request at all and an exit 0.
+    **{
+        f"a batch_size of {said}": (
+            {"api_key": KEY},
+            "batch_config",
+            {**JSONL_BATCH, "batch_size": size},
+            f"`{{}}.batch_size` must be a whole number from 1 to 1000000000, not {said}",
+        )
+        for size, said in [
+            *[(0, "a number 0"), (1.5, "a number 1.5"), ("10", 'a string "10"')],
+            *[(True, "a boolean true"), (10**22, "a number 10000000000000000000000")],
+        ]
+    },
+    "a batch root that is a file": (
+        {"api_key": KEY},
+        "batch_config",
+        {**JSONL_BATCH, "storage": {"root": "file:///dev/null/batches"}},
+        "`{}.storage.root` /dev/null/batches (its folder /dev/null) is a file: give a folder",
+    ),
+    "a batch prefix naming a folder": (
+        {"api_key": KEY},
+        "batch_config",
+        {**JSONL_BATCH, "storage": {"root": "file:///tmp/x", "prefix": "a/b-"}},
+        "`{}.storage.prefix` must be the start of a file name, without `/`",
+    ),
 }
 
 
