@@ -113,6 +113,7 @@ class TapAphex(SeamTap):
             problems := inputs.schema_problems(schema, self.config, variables)
             or config_problems(self.config, variables, streams_required=not discovery)
             or inputs.batch_config_problems(self.config, variables)
+            or inputs.stream_map_problems(self.config, variables, STREAM_NAMES)
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
 

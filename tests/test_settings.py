@@ -7,7 +7,8 @@ import logging
 import typing as t
 
 import pytest
-from harness import TapRun, log_lines, run_cli
+from aphex_simulator import Simulator
+from harness import TapRun, events_config, log_lines, run_cli
 
 from tap_aphex.inputs import env_problems, schema_problems, unknown_env, unknown_settings
 from tap_aphex.logs import (
@@ -749,3 +750,43 @@ def test_a_setting_name_no_text_can_carry_is_told_by_no_path_and_never_shown() -
         "A setting's name holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): "
         "retype it."
     ]
+
+
+@pytest.mark.parametrize(
+    ("maps", "expected"),
+    [
+        (
+            {"task_event": {"eventId": "md5(eventId)"}},
+            "`stream_maps.task_event` names no stream of the tap (did you mean `task_events`?)",
+        ),
+        (
+            {"hashed": {"__source__": "taks", "id": "md5(id)"}},
+            "`stream_maps.hashed`'s `__source__` `taks` names no stream of the tap (did you mean "
+            "`tasks`?)",
+        ),
+        ({"plans_*": None}, "`stream_maps.plans_*` names no stream of the tap"),
+    ],
+)
+def test_a_stream_map_that_would_apply_to_nothing_is_refused(
+    maps: dict[str, t.Any], expected: str
+) -> None:
+    # The SDK passes over such a map without a word: a hash or a removal it holds would not happen.
+    run = run_cli({"api_key": KEY, "api_url": "http://127.0.0.1:9/x", "stream_maps": maps})
+
+    assert expected in config_error(run)
+
+
+@pytest.mark.parametrize(
+    "maps",
+    [
+        {"task_*": {"eventId": "md5(eventId)"}},  # a pattern, as the SDK matches it
+        {"hashed": {"__source__": "tasks"}, "__else__": None},
+        {"tasks": None},
+    ],
+)
+def test_a_stream_map_that_matches_a_stream_is_taken(maps: dict[str, t.Any]) -> None:
+    with Simulator(seed=5, events=30, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        run = run_cli(events_config(sim, stream_maps=maps))
+
+    assert run.returncode == 0, run.stderr
+    assert not log_lines(run.stderr, "ERROR")
