@@ -171,6 +171,12 @@ def _schema_problem(
             )
         if isinstance(closed, dict):
             inner.append((closed, theirs, f"{where}.additionalProperties", crumb))
+        elif key is not None and "properties" in given:  # the records carry it all the same
+            return (
+                f"`{where}.properties` leaves out `{key:.60}`, which the tap sends (a target "
+                "that makes columns from SCHEMA drops it): give it back as `--discover` writes "
+                "it, or deselect it in the metadata"
+            )
     if given.get("items") is not None:  # a null `items` the SDK passes over
         theirs = ours.get("items", {}) if ours is not None and "array" in sends else None
         inner.append((given["items"], theirs, f"{where}.items", crumb))

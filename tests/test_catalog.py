@@ -314,6 +314,18 @@ def _listed_twice(streams: dict[str, t.Any]) -> None:
             ),
             "stream `tasks`'s `schema.properties.labourResources` has `additionalProperties: f",
         ),
+        # A property the tap sends left out of a schema that lists properties: the records carry
+        # it all the same (a target making columns from SCHEMA drops it); deselecting is the way.
+        (
+            lambda s: s["task_events"]["schema"]["properties"].pop("undocumented"),
+            "stream `task_events`'s `schema.properties` leaves out `undocumented`, which the tap "
+            "sends (a target that makes columns from SCHEMA drops it): give it back as "
+            "`--discover` writes it, or deselect it in the metadata",
+        ),
+        (
+            lambda s: _task_event_property(s, "task")["properties"].pop("name"),
+            "stream `task_events`'s `schema.properties.task.properties` leaves out `name`",
+        ),
         # Shapes the SDK cannot read: the place, in JSON's words, and what to do.
         (
             lambda s: _task_event_property(s, "eventId").update(type=5),
@@ -392,11 +404,14 @@ def test_a_catalog_widening_or_deselecting_what_it_retypes_is_taken(tmp_path: Pa
         tasks["schema"]["properties"]["duration"] = {"allOf": [{"type": ["number", "null"]}]}
         _root(tasks)["replication-method"] = "INCREMENTAL"
         _task_event_property(streams, "task")["additionalProperties"] = {}
+        del tasks["schema"]["properties"]["location"]  # left out and deselected: never sent
+        _deselect(tasks, "location")
         run = _run_with_catalog(tmp_path, config, catalog)
 
     assert run.returncode == 0, run.stderr
     assert run.records("tasks")
     assert all("name" not in record for record in run.records("tasks"))
+    assert all("location" not in record for record in run.records("tasks"))
 
 
 def _task_property(streams: dict[str, t.Any], name: str) -> dict[str, t.Any]:
