@@ -89,12 +89,21 @@ STREAM_FAILURES: tuple[type[Exception], ...] = (
 )
 
 
+_SAME_COLUMN = "Duplicate column name produced in schema: "
+
+
 def stream_map_problem(error: BaseException) -> str | None:
     """Words for a `stream_maps` expression that failed to parse or evaluate, else None."""
     where = stream_map_failure(error)
     if where is None and not isinstance(error, MappingError):
         return None
     text = printable(str(error), run_secrets(), limit=300).rstrip(".")
+    if text.startswith(_SAME_COLUMN):  # the SDK's flattening, as it sets up the maps
+        return (
+            f"The flattening settings make two columns of one name, "
+            f"`{text.removeprefix(_SAME_COLUMN)}`: raise `flattening_max_key_length` (names are "
+            "cut to it), or change `flattening_separator`."
+        )
     what = "an expression failed"
     if isinstance(error, StreamMapConfigError):  # the stream's map as a whole, not one property
         where, what = (where or "").split(".")[0], "the stream map is refused"

@@ -790,3 +790,19 @@ def test_a_stream_map_that_matches_a_stream_is_taken(maps: dict[str, t.Any]) -> 
 
     assert run.returncode == 0, run.stderr
     assert not log_lines(run.stderr, "ERROR")
+
+
+@pytest.mark.parametrize("too_short", [5, 0, -5])
+def test_flattening_that_makes_two_columns_of_one_name_is_said_as_the_flattening_settings(
+    too_short: int,
+) -> None:
+    config = {"flattening_enabled": True, "flattening_max_depth": 2}
+    config["flattening_max_key_length"] = too_short
+
+    run = run_cli({"api_key": KEY, "api_url": "http://127.0.0.1:9/x", **config})
+
+    assert run.returncode == 1
+    [error] = log_lines(run.stderr, "ERROR")
+    assert error.startswith("The flattening settings make two columns of one name, `")
+    assert "raise `flattening_max_key_length`" in error
+    assert "stream_maps" not in error
