@@ -67,21 +67,22 @@ def check_catalog_shape(
     not ``known`` (by schema)."""
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
+        problem = _streams_problem(streams, known, flattening)
     except msgspec.ValidationError as error:
         problem = shape_words(error)
-    else:
-        problem = _streams_problem(streams, known, flattening)
-    if not problem:
-        return [
-            f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it "
-            f"is ignored (the tap's streams: {', '.join(known)})."
-            for stream in (entry["tap_stream_id"] for entry in streams)
-            if stream not in known
-        ]
-    raise ConfigError(
-        f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
-        "`tap-aphex --discover`."
-    )
+    if problem:
+        msg = f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
+        raise ConfigError(msg + "`tap-aphex --discover`.")
+    entries = Catalog.from_dict({"streams": streams}).values()
+    warnings = [
+        f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
+        f"ignored (the tap's streams: {', '.join(known)})."
+        for stream in (entry.tap_stream_id for entry in entries)
+        if stream not in known
+    ]
+    if not any(e.tap_stream_id in known and e.metadata.resolve_selection()[()] for e in entries):
+        warnings.append(f"The catalog file {name} selects no stream: nothing is read.")
+    return warnings
 
 
 def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) -> str:
@@ -98,9 +99,9 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
             words = shape_words(error)  # "it ..." or "`place` ..."
             return label + words[2:] if words.startswith("it") else f"{label}'s {words}"
         if (earlier := first.setdefault(entry["tap_stream_id"], index)) != index:
-            return (  # the SDK keeps the last entry only: the first one's selection went unsaid
-                f"{label} is listed twice (`streams[{earlier}]` and `streams[{index}]`): keep one "
-                "entry"
+            # The SDK keeps the last entry only: the first one's selection went unsaid.
+            return (
+                f"{label} is listed twice (`streams[{earlier}]` and `streams[{index}]`): keep one"
             )
         selection = MetadataMapping.from_iterable(
             t.cast("list[_Object]", entry.get("metadata", []))
@@ -112,18 +113,15 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
             return f"{label} holds a value the tap cannot write back (a lone surrogate, too deep)"
         if problem := _schema_problem(entry["schema"], ours, "schema", selection, (), flattening):
             return f"{label}'s {problem}"
-    entries = Catalog.from_dict({"streams": streams}).values()
     methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
-        raw["tap_stream_id"]: data.get("replication-method")
+        raw["tap_stream_id"]: m.get("metadata", {}).get("replication-method")
         for raw in streams
-        for data in (
-            m.get("metadata", {}) for m in raw.get("metadata", []) if m["breadcrumb"] == []
-        )
+        for m in raw.get("metadata", [])
+        if m["breadcrumb"] == []
     }
-    return next(
-        filter(None, (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)),
-        "",
-    )
+    entries = Catalog.from_dict({"streams": streams}).values()
+    problems = (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)
+    return next(filter(None, problems), "")
 
 
 def _schema_problem(

@@ -641,3 +641,18 @@ def test_a_bad_variable_beside_a_catalog_is_said_in_its_own_words(
     (error,) = log_lines(run.stderr, "ERROR")
     assert error.startswith(words)
     assert "Parsing" not in run.stderr  # the SDK's INFO lines on each variable stay hidden
+
+
+@pytest.mark.parametrize("deselect", [True, False], ids=["all deselected", "no stream listed"])
+def test_a_catalog_selecting_no_stream_says_nothing_is_read(tmp_path: Path, deselect: bool) -> None:
+    with Simulator(seed=5, events=30, page_size=100, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+        for entry in catalog["streams"]:
+            _root(entry)["selected"] = False
+        run = _run_with_catalog(tmp_path, config, catalog if deselect else {"streams": []})
+
+        assert sim.requests == []
+    assert run.returncode == 0, run.stderr
+    warning = f"The catalog file {tmp_path}/catalog.json selects no stream: nothing is read."
+    assert log_lines(run.stderr, "WARNING") == [warning]
