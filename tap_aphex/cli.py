@@ -65,7 +65,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError
 
     from tap_aphex.inputs import joined
-    from tap_aphex.logs import log_level_problem, printable, run_secrets
+    from tap_aphex.logs import log_level_problem, off_stdout, printable, run_secrets
     from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 
@@ -78,6 +78,12 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         if "SINGER_SDK_LOG_CONFIG" not in os.environ:
             raise
         return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
+    if (logger := off_stdout()) is not None:
+        shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
+        return _fail(
+            f"SINGER_SDK_LOG_CONFIG={shown!r} sends the {logger} logger's lines to stdout, where "
+            "the tap writes its messages: send them to stderr (ext://sys.stderr) or a file."
+        )
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)

@@ -9,6 +9,7 @@ import json
 import logging
 import os.path
 import re
+import sys
 import typing as t
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
@@ -258,6 +259,18 @@ class TapLogFilter(logging.Filter):
         if safe != text:
             record.msg, record.args = safe, ()
         return True
+
+
+def off_stdout() -> str | None:
+    """The logger that had a handler writing to stdout, where the messages go (a logging config
+    can name ``ext://sys.stdout``: a target would read log lines as messages); its handler goes."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in (log for log in loggers if isinstance(log, logging.Logger)):
+        for handler in logger.handlers:
+            if getattr(handler, "stream", None) in (sys.stdout, sys.__stdout__):
+                logger.removeHandler(handler)  # the line that says so goes to stderr
+                return logger.name
+    return None
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

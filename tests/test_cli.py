@@ -1182,6 +1182,28 @@ def test_a_log_config_file_the_sdk_cannot_use_is_one_line_naming_the_variable(
     assert error.endswith("Point it at a YAML logging config file, or unset it.")
 
 
+@pytest.mark.parametrize("command", [("--discover",), ("--about",), ()])
+def test_a_log_config_writing_to_stdout_is_refused_before_any_line_reaches_it(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    handler = "handlers: {out: {class: logging.StreamHandler, stream: ext://sys.stdout}}"
+    log_config = _written(
+        tmp_path / "log.yaml", f"version: 1\n{handler}\nroot: {{handlers: [out]}}\n"
+    )
+    config = _written(
+        tmp_path / "config.json", '{"api_key": "k", "api_url": "http://127.0.0.1:9/"}'
+    )
+
+    run = run_command(*command, "--config", config, env={"SINGER_SDK_LOG_CONFIG": log_config})
+
+    assert run.returncode == 1
+    assert run.stdout == ""  # a target would have read log lines as messages
+    assert run.stderr.strip() == (
+        f"SINGER_SDK_LOG_CONFIG={log_config!r} sends the root logger's lines to stdout, where the "
+        "tap writes its messages: send them to stderr (ext://sys.stderr) or a file."
+    )
+
+
 def test_a_log_config_file_that_does_not_exist_is_a_warning_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "logging.yaml"
     run = discovery({"SINGER_SDK_LOG_CONFIG": str(missing)})
