@@ -89,6 +89,7 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
     """Each entry's shape, then its schema beside the tap's (the SDK cannot read the catalog
     before every schema's shape is sound), then its keys: the first problem, naming its stream."""
     first: dict[str, int] = {}
+    omitted: list[str] = []  # the first property a schema's listing leaves out, said last
     for index, raw in enumerate(streams):
         stream_id = raw.get("tap_stream_id")
         named = isinstance(stream_id, str) and stream_id.isprintable()  # no lone surrogate in it
@@ -111,7 +112,8 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
             msgspec.json.encode(raw if ours is not None else None)
         except (UnicodeError, RecursionError):
             return f"{label} holds a value the tap cannot write back (a lone surrogate, too deep)"
-        if problem := _schema_problem(entry["schema"], ours, "schema", selection, (), flattening):
+        walk = _Walk(selection, flattening, omitted, label)
+        if problem := _schema_problem(entry["schema"], ours, "schema", walk, ()):
             return f"{label}'s {problem}"
     methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
         raw["tap_stream_id"]: m.get("metadata", {}).get("replication-method")
@@ -121,11 +123,18 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
     }
     entries = Catalog.from_dict({"streams": streams}).values()
     problems = (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)
-    return next(filter(None, problems), "")
+    return next(filter(None, problems), "") or next(iter(omitted), "")  # a key's words first
+
+
+class _Walk(t.NamedTuple):
+    mask: SelectionMask
+    flattening: bool
+    omitted: list[str]  # properties of ours a listing leaves out: said after the keys' problems
+    label: str  # the stream's, in those words
 
 
 def _schema_problem(
-    given: object, ours: _Ours, where: str, mask: SelectionMask, crumb: _Crumb, flattening: bool
+    given: object, ours: _Ours, where: str, walk: _Walk, crumb: _Crumb
 ) -> str | None:
     """Where a catalog's schema ``given`` has a shape the SDK cannot read, or (beside ``ours``, the
     tap's, where selected) leaves out what the tap sends: the records carry the tap's types and
@@ -135,7 +144,7 @@ def _schema_problem(
     deselected property, only that each subschema is an object: the SDK drops it unread."""
     if not isinstance(given, dict):  # `true`, `false`: the SDK reads every subschema as an object
         return f"`{where}` must be an object schema, not {json_kind(given)}"
-    if problem := _unreadable(given, where, mask[crumb], flattening):
+    if problem := _unreadable(given, where, walk.mask[crumb], walk.flattening):
         return problem
     # Ours as the subschemas see it: its types (anything when it names none), its keys, and the
     # schema of the keys it keeps beyond those (the vendor's: an untyped object of ours, any).
@@ -153,7 +162,7 @@ def _schema_problem(
     # beside `properties`; where neither names it, `additionalProperties`.
     for key in [*dict.fromkeys([*properties, *named]), None]:
         path = crumb if key is None else (*crumb, "properties", key)
-        theirs = extra if key is None else named.get(key, extra) if mask[path] else None
+        theirs = extra if key is None else named.get(key, extra) if walk.mask[path] else None
         if key in properties:
             inner.append((properties[key], theirs, f"{where}.properties.{key:.60}", path))
         hits = [p for p in patterns if key is None or (theirs is not None and re.search(p, key))]
@@ -170,10 +179,10 @@ def _schema_problem(
         if isinstance(closed, dict):
             inner.append((closed, theirs, f"{where}.additionalProperties", crumb))
         elif key is not None and "properties" in given:  # the records carry it all the same
-            return (
-                f"`{where}.properties` leaves out `{key:.60}`, which the tap sends (a target "
-                "that makes columns from SCHEMA drops it): give it back as `--discover` writes "
-                "it, or deselect it in the metadata"
+            walk.omitted.append(
+                f"{walk.label}'s `{where}.properties` leaves out `{key:.60}`, which the tap "
+                "sends (a target that makes columns from SCHEMA drops it): give it back as "
+                "`--discover` writes it, or deselect it in the metadata"
             )
     if given.get("items") is not None:  # a null `items` the SDK passes over
         theirs = ours.get("items", {}) if ours is not None and "array" in sends else None
@@ -196,7 +205,7 @@ def _schema_problem(
                 "the tap sends (a value must match exactly one): make it an `anyOf`"
             )
     for sub, theirs, place, path in inner:
-        if problem := _schema_problem(sub, theirs, place, mask, path, flattening):
+        if problem := _schema_problem(sub, theirs, place, walk, path):
             return problem
     if missing := sends - _admitted(given):
         missing -= {"integer"} if "number" in missing else set()  # a number says both
