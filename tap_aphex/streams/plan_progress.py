@@ -138,17 +138,6 @@ def read_mark(
             "so versions published at the bookmark's time, or backdated, may land again (an "
             "upsert on the key absorbs it)."
         )
-    if when is not None and in_the_future(when):
-        until = (
-            f"a version lands in {stream.name} only if its `version` number is higher than {number}"
-            if is_count(number)
-            else f"no version lands in {stream.name} (the state has no `{BOOKMARK_VERSION}`)"
-        )
-        logger.warning(
-            f"Project {label}: the {stream.name} bookmark in the state ({value}) is in the "
-            f"future: until then, {until}. If no version was published then, clear that "
-            "project's state."
-        )
     if when is None or unusable:
         ids, number = [], None
     return Mark(when, frozenset(map(str, ids)), number, value if when else None)
@@ -159,6 +148,23 @@ def read_project(
 ) -> ProjectRead:
     context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
+    ahead: dict[tuple[str | None, object], list[str]] = {}  # one warning for each version's time
+    for stream, mark in marks.items():
+        if mark.when is not None and in_the_future(mark.when):
+            ahead.setdefault((mark.text, mark.version), []).append(stream.name)
+    for (text, number), names in ahead.items():
+        streams = " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+        bookmarks, are = ("bookmark", "is") if len(names) == 1 else ("bookmarks", "are")
+        until = (
+            f"a version lands only if its `version` number is higher than {number}"
+            if is_count(number)
+            else f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
+        )
+        parent.logger.warning(
+            f"Project {label}: the {streams} {bookmarks} in the state ({text}) {are} in the "
+            f"future: until then, {until}. If no version was published then, clear that "
+            "project's state."
+        )
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     return ProjectRead(label, marks, LimitPolicy(limit), said)
