@@ -6,6 +6,8 @@ the simulator.
   answer is short of what was asked (a server that caps `limit`) or the size limit stops growth.
 - A gap's advice fits its cause: a larger `published_plans_limit` cannot help a server that
   answers fewer than asked, nor a response size limit.
+- An answer of more versions than asked (a server that ignores `limit`) is all the server gives:
+  the whole history at once, never asked again, and a gap when short of the bookmark.
 - Two 500s with small answers are said to be a failing server, not the 32 MB limit.
 - The closing line's count of projects downloaded leaves out a project whose answer failed.
 """
@@ -27,6 +29,10 @@ from harness import (
     run_tap,
     selecting,
 )
+from test_published_plans import odd_project, plan_version, serve_plans
+
+if t.TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
 
@@ -113,6 +119,37 @@ def test_a_real_gap_says_a_larger_limit_cannot_help_a_server_that_caps_it() -> N
     assert f"published_plans ({project.name}): stopped: versions missing" in second.stderr
     before = partition(first, "published_plans", project)
     assert partition(second, "published_plans", project) == before
+
+
+def test_a_server_that_ignores_limit_is_asked_once_and_short_of_the_bookmark_is_a_gap(
+    httpserver: HTTPServer,
+) -> None:
+    url = serve_plans(httpserver, [plan_version(n) for n in range(12, 0, -1)])
+    config = {"projects": [odd_project(url)]}
+
+    first = run_cli(config)
+    first_asked = [request.args["limit"] for request, _ in httpserver.log]
+    httpserver.clear()
+    # Versions 30 to 16, more than the 5 asked, and none back to the bookmark's 12.
+    serve_plans(httpserver, [plan_version(n) for n in range(30, 15, -1)])
+    second = run_cli(config, first.final_state)
+
+    assert first.returncode == 0, first.stderr
+    assert first_asked == ["5"]  # not 5, 10 then 20: 12 versions are all the server gives
+    assert numbers(first) == list(range(1, 13))
+    assert "the API keeps (its first run, or a table newly selected): 12 versions" in first.stderr
+    assert second.returncode == 0, second.stderr
+    assert [request.args["limit"] for request, _ in httpserver.log] == ["5"]
+    assert numbers(second) == list(range(16, 31))
+    (warning,) = log_lines(second.stderr, "WARNING")
+    assert (
+        "Project Odd: the API answered 15 versions, more than the 5 asked, without the last "
+        "version landed (published 2025-08-29 15:00:00 UTC): 3 versions published between "
+    ) in warning
+    assert "cannot help (the server answers more than asked, or the versions fell" in warning
+    assert "published_plans (Odd): stopped: versions missing" in second.stderr
+    for stream in PLAN_STREAMS:  # the bookmarks stay: the next run asks for 13 to 15 again
+        assert second.final_state["bookmarks"][stream] == first.final_state["bookmarks"][stream]
 
 
 def test_two_500s_with_small_answers_are_said_to_be_the_server_not_the_size_limit() -> None:

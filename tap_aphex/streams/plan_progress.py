@@ -202,13 +202,13 @@ class LimitPolicy:
     def after_response(
         self, received: int, *, size: int, reached_back: bool, short_of: bool = False
     ) -> Step:
-        """``size``: the answer's bytes; ``short_of``: not reaching a bookmark there is (so fewer
-        than asked is a gap)."""
+        """``size``: the answer's bytes; ``short_of``: not reaching a bookmark there is (so an
+        answer of other than as many as asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         self.largest = max(self.largest, size)
         if reached_back:
             return Step.DONE
-        if received < self.limit:
+        if received != self.limit:  # fewer, or more (`limit` ignored): all the server gives
             return Step.GAP if short_of else Step.DONE
         grown = min(self.limit * 2, self.cap)
         wanted = min(grown, self.too_large - 1)  # short of a size known to fail
