@@ -170,11 +170,9 @@ class PublishedPlansStream(AphexStream):
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
                     error = report.AphexError(f"could not read its published plans ({what})")
-                # Its versions went out as they were read: said, as they go again (`land`).
-                them = "it" if read.landed == 1 else "them"
-                landed = read.landed and (
-                    f"{plural(read.landed, 'version')} of the project landed before the failure: "
-                    f"its bookmarks stay, so the next run sends {them} again (an upsert on the key "
+                landed = read.landed and (  # its versions go out as they are read: they go again
+                    f"{plural(read.landed, 'version')} of the project landed before the failure; "
+                    "its bookmarks stay, so the next run sends each again (an upsert on the key "
                     "absorbs it)."
                 )
                 self.report.failed(f"project {read.label}", error, self.logger, landed or "")
