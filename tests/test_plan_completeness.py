@@ -197,9 +197,9 @@ def test_after_a_version_published_in_the_future_every_later_one_lands_once() ->
     # Then its bookmark, once per run (not once per stream: each has the same one).
     (warning,) = log_lines(third.stderr, "WARNING")
     assert (
-        "the published_plans, published_plan_tasks and published_plan_statuses bookmarks in the "
-        "state (2100-01-01T00:00:00.000Z) are in the future: until then, a version lands only if "
-        "its `version` number is higher than " in warning
+        "the state's bookmark of published_plans and published_plan_tasks and "
+        "published_plan_statuses (2100-01-01T00:00:00.000Z) is in the future: until then, only a "
+        "version numbered past " in warning
     )
     # Older than the bookmark, but numbered past it: each lands, none is left behind.
     assert sorted(landed(third)) == sorted(newest_ids(sim, project, 6))
@@ -248,12 +248,12 @@ def test_a_bookmark_in_the_future_in_the_state_is_said_once_per_bookmark() -> No
 
     assert second.returncode == 0, second.stderr
     assert log_lines(second.stderr, "WARNING") == [
-        f"Project {project.name}: the {streams} in the state ({year}-01-01T00:00:00.000Z) {are} "
-        "in the future: until then, a version lands only if its `version` number is higher than "
-        "26. If no version was published then, clear that project's state."
-        for streams, year, are in [
-            ("published_plans and published_plan_tasks bookmarks", 2099, "are"),
-            ("published_plan_statuses bookmark", 2098, "is"),
+        f"Project {project.name}: the state's bookmark of {streams} ({year}-01-01T00:00:00.000Z) "
+        "is in the future: until then, only a version numbered past 26 lands. If no version was "
+        "published then, clear that project's state."
+        for streams, year in [
+            ("published_plans and published_plan_tasks", 2099),
+            ("published_plan_statuses", 2098),
         ]
     ]
     assert landed(second) == []

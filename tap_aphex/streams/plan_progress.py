@@ -148,20 +148,15 @@ def read_project(
 ) -> ProjectRead:
     context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
-    ahead: dict[tuple[str | None, object], list[str]] = {}  # one warning for each version's time
+    ahead: dict[tuple[str | None, object], list[str]] = {}  # a time in the future: said once
     for stream, mark in marks.items():
         if mark.when is not None and in_the_future(mark.when):
             ahead.setdefault((mark.text, mark.version), []).append(stream.name)
     for (text, number), names in ahead.items():
-        streams = " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
-        bookmarks, are = ("bookmark", "is") if len(names) == 1 else ("bookmarks", "are")
-        until = (
-            f"a version lands only if its `version` number is higher than {number}"
-            if is_count(number)
-            else f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
-        )
+        no_number = f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
+        until = f"only a version numbered past {number} lands" if is_count(number) else no_number
         parent.logger.warning(
-            f"Project {label}: the {streams} {bookmarks} in the state ({text}) {are} in the "
+            f"Project {label}: the state's bookmark of {' and '.join(names)} ({text}) is in the "
             f"future: until then, {until}. If no version was published then, clear that "
             "project's state."
         )
@@ -177,7 +172,7 @@ class Step(enum.Enum):
     SHRINK = "shrink"  # ask again, for fewer versions (the response was too large)
     SIZE_LIMIT = "size limit"  # older versions are out of reach of the response size limit
     CAP = "cap"  # MAX_LIMIT reached and every version was still needed
-    GAP = "gap"  # fewer versions than asked, none of them reaching back to the bookmark
+    GAP = "gap"  # fewer (or more) versions than asked, none reaching back to the bookmark
     FAILED = "failed"  # a 500 even when asking for one version, or not for the size limit
 
 
