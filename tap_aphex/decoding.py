@@ -211,7 +211,7 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
     building = name = ""
-    entries = 0  # yielded: once one is, versions from the body may have landed
+    entries = 0  # yielded: each went out as read (its project's failure says what landed)
     try:
         for prefix, event, value in ijson.parse(filtered):
             if value.__class__ is Decimal:  # ijson's exact number: see `json_float`
@@ -245,8 +245,7 @@ def _refused(
     body: FilteredBody, error: Exception, detail: str, *, unused: bool = True
 ) -> UnexpectedResponseError:
     """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or
-    the body's size); an HTML page is said to be one. Not ``unused``: entries of a document went
-    out as they were read, so the words claim nothing (its project's failure says what landed)."""
+    the body's size); an HTML page is said to be one. ``unused``: nothing from it went out."""
     what, content_type = body.what, body.content_type
     if isinstance(error, InvalidOperation):  # `json_float`
         msg = (
