@@ -211,6 +211,7 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
     building = name = ""
+    entries = 0  # yielded: each went out as read (its project's failure says what landed)
     try:
         for prefix, event, value in ijson.parse(filtered):
             if value.__class__ is Decimal:  # ijson's exact number: see `json_float`
@@ -218,6 +219,7 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
             if builder is not None:  # inside a member or an entry: built whole
                 builder.event(event, value)
                 if prefix == building and event in ("end_map", "end_array"):
+                    entries += name == list_key
                     yield name, builder.value
                     builder = None
             elif prefix == list_key:
@@ -229,31 +231,34 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
                     builder, building = ijson.ObjectBuilder(), prefix
                     builder.event(event, value)
                 else:
+                    entries += name == list_key
                     yield name, value  # a scalar member, or an entry (not a version, still counted)
     except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
         words = error.args[0] if error.args else ""
         words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
         where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
-        raise _refused(filtered, error, where) from error
+        raise _refused(filtered, error, where, unused=not entries) from error
 
 
-def _refused(body: FilteredBody, error: Exception, detail: str) -> UnexpectedResponseError:
+def _refused(
+    body: FilteredBody, error: Exception, detail: str, *, unused: bool = True
+) -> UnexpectedResponseError:
     """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or
-    the body's size); an HTML page is said to be one."""
+    the body's size); an HTML page is said to be one. ``unused``: nothing from it went out."""
     what, content_type = body.what, body.content_type
     if isinstance(error, InvalidOperation):  # `json_float`
         msg = (
             f"{what} sent a number beyond what a decimal can hold (an exponent of 19 digits or "
-            "more); nothing from that body was used. Tell Aphex (hello@aphex.co)"
+            f"more){'; nothing from that body was used' * unused}. Tell Aphex (hello@aphex.co)"
         )
     elif page := html_page(content_type, body.head or b""):
-        msg = f"{what} answered with {page}. Nothing from it was used."
+        msg = f"{what} answered with {page}.{' Nothing from it was used.' * unused}"
     else:
         msg = (
             f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
-            f"{detail}); nothing from it was used. If it persists, check any proxy in between, or "
-            "tell Aphex (hello@aphex.co)."
+            f"{detail}){'; nothing from it was used' * unused}. If it persists, check any proxy in "
+            "between, or tell Aphex (hello@aphex.co)."
         )
     return UnexpectedResponseError(msg)
 

@@ -224,9 +224,11 @@ class RunReport:
     batch_files: Counter[str] = field(default_factory=Counter)  # with `batch_config`, per stream
     notes: list[str] = field(default_factory=list)  # more closing lines (e.g. the slowest projects)
 
-    def failed(self, what: str, error: Exception, logger: logging.Logger) -> None:
-        """A failure that ends one stream or one project; the rest of the run still lands."""
+    def failed(self, what: str, error: Exception, logger: logging.Logger, then: str = "") -> None:
+        """A failure that ends one stream or one project; the rest of the run still lands.
+        ``then``: a sentence after the error's words (a project's: what landed before it)."""
         message = f"{what}: {describe(error)}"
+        message = f"{message.rstrip('.')}. {then}" if then else message
         logger.error("%s", message)
         self.failures.append(message)
         self.errors.append(error)

@@ -187,13 +187,20 @@ def test_after_a_version_published_in_the_future_every_later_one_lands_once() ->
         second = run_cli(plans_config([project]), first.final_state)
         for _ in range(6):
             sim.publish_version(project.account_id)
-        third = run_tap(plans_config([project], published_plans_limit=2), second.final_state)
+        third = run_cli(plans_config([project], published_plans_limit=2), second.final_state)
         fourth = run_tap(plans_config([project], published_plans_limit=2), third.final_state)
 
     future = newest_ids(sim, project, 7)[-1]
     assert landed(second) == [future]
     (warning,) = log_lines(second.stderr, "WARNING")
     assert f"({future}) is published 2100-01-01T00:00:00.000Z, in the future" in warning
+    # Then its bookmark, once per run (not once per stream: each has the same one).
+    (warning,) = log_lines(third.stderr, "WARNING")
+    assert (
+        "the state's bookmark of published_plans and published_plan_tasks and "
+        "published_plan_statuses (2100-01-01T00:00:00.000Z) is in the future: until then, only a "
+        "version numbered past " in warning
+    )
     # Older than the bookmark, but numbered past it: each lands, none is left behind.
     assert sorted(landed(third)) == sorted(newest_ids(sim, project, 6))
     assert landed(fourth) == []
@@ -221,22 +228,34 @@ def test_bookmark_ids_or_version_the_tap_cannot_use_are_said_and_left_out() -> N
     assert partition["bookmark_ids"] == newest_ids(sim, project, 1)
 
 
-def test_a_bookmark_in_the_future_in_the_state_is_said() -> None:
+def test_a_bookmark_in_the_future_in_the_state_is_said_once_per_bookmark() -> None:
+    """Once per time (a version's), naming the streams whose bookmark it is."""
     with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
         state = run_tap(plans_config([project])).final_state
-        for stream in ("published_plans", "published_plan_tasks", "published_plan_statuses"):
+        for stream, year in [
+            ("published_plans", 2099),
+            ("published_plan_tasks", 2099),
+            ("published_plan_statuses", 2098),
+        ]:
             (partition,) = state["bookmarks"][stream]["partitions"]
-            partition |= {"replication_key_value": "2099-01-01T00:00:00.000Z", "bookmark_ids": []}
+            partition |= {
+                "replication_key_value": f"{year}-01-01T00:00:00.000Z",
+                "bookmark_ids": [],
+            }
 
         second = run_cli(plans_config([project]), state)
 
     assert second.returncode == 0, second.stderr
-    warnings = log_lines(second.stderr, "WARNING")
-    assert len(warnings) == 3  # one per stream: each has its own bookmark
-    assert all(
-        "bookmark in the state (2099-01-01T00:00:00.000Z) is in the future" in w for w in warnings
-    )
+    assert log_lines(second.stderr, "WARNING") == [
+        f"Project {project.name}: the state's bookmark of {streams} ({year}-01-01T00:00:00.000Z) "
+        "is in the future: until then, only a version numbered past 26 lands. If no version was "
+        "published then, clear that project's state."
+        for streams, year in [
+            ("published_plans and published_plan_tasks", 2099),
+            ("published_plan_statuses", 2098),
+        ]
+    ]
     assert landed(second) == []
 
 

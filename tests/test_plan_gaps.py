@@ -6,6 +6,8 @@ the simulator.
   answer is short of what was asked (a server that caps `limit`) or the size limit stops growth.
 - A gap's advice fits its cause: a larger `published_plans_limit` cannot help a server that
   answers fewer than asked, nor a response size limit.
+- An answer of more versions than asked (a server that ignores `limit`) is all the server gives:
+  the whole history at once, never asked again, and a gap when short of the bookmark.
 - Two 500s with small answers are said to be a failing server, not the 32 MB limit.
 - The closing line's count of projects downloaded leaves out a project whose answer failed.
 """
@@ -27,6 +29,10 @@ from harness import (
     run_tap,
     selecting,
 )
+from test_published_plans import odd_project, plan_version, serve_plans
+
+if t.TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
 
 PLAN_STREAMS = ("published_plans", "published_plan_tasks", "published_plan_statuses")
 
@@ -80,14 +86,16 @@ def test_a_capped_answer_numbered_on_from_the_bookmark_is_no_gap(limit: int) -> 
 
 
 def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> None:
-    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=40) as probe:
+    # 8 versions of 2,500 tasks (the first run's largest answer) are about 11 MB: near enough the
+    # API's 32 MB limit that 500s for more are that limit (beside far smaller ones: a failure).
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=2_500) as probe:
         account = probe.plan_projects[0].account_id
         for _ in range(12):
             probe.publish_version(account)
         size_of_12 = len(json.dumps(probe.plan_document(account, 12)))
     # Room for 12 versions, not for 24: the API answers 24 or more with HTTP 500.
     with Simulator(
-        seed=17, events=0, plan_projects=1, plan_tasks=40, max_response_bytes=size_of_12 + 1024
+        seed=17, events=0, plan_projects=1, plan_tasks=2_500, max_response_bytes=size_of_12 + 1024
     ) as sim:
         (project,) = sim.plan_projects
         first = first_run_then_published(sim, project, 12, published_plans_limit=2)
@@ -115,6 +123,37 @@ def test_a_real_gap_says_a_larger_limit_cannot_help_a_server_that_caps_it() -> N
     assert partition(second, "published_plans", project) == before
 
 
+def test_a_server_that_ignores_limit_is_asked_once_and_short_of_the_bookmark_is_a_gap(
+    httpserver: HTTPServer,
+) -> None:
+    url = serve_plans(httpserver, [plan_version(n) for n in range(12, 0, -1)])
+    config = {"projects": [odd_project(url)]}
+
+    first = run_cli(config)
+    first_asked = [request.args["limit"] for request, _ in httpserver.log]
+    httpserver.clear()
+    # Versions 30 to 16, more than the 5 asked, and none back to the bookmark's 12.
+    serve_plans(httpserver, [plan_version(n) for n in range(30, 15, -1)])
+    second = run_cli(config, first.final_state)
+
+    assert first.returncode == 0, first.stderr
+    assert first_asked == ["5"]  # not 5, 10 then 20: 12 versions are all the server gives
+    assert numbers(first) == list(range(1, 13))
+    assert "the API keeps (its first run, or a table newly selected): 12 versions" in first.stderr
+    assert second.returncode == 0, second.stderr
+    assert [request.args["limit"] for request, _ in httpserver.log] == ["5"]
+    assert numbers(second) == list(range(16, 31))
+    (warning,) = log_lines(second.stderr, "WARNING")
+    assert (
+        "Project Odd: the API answered 15 versions, more than the 5 asked, without the last "
+        "version landed (published 2025-08-29 15:00:00 UTC): 3 versions published between "
+    ) in warning
+    assert "cannot help (the server answers more than asked, or the versions fell" in warning
+    assert "published_plans (Odd): stopped: versions missing" in second.stderr
+    for stream in PLAN_STREAMS:  # the bookmarks stay: the next run asks for 13 to 15 again
+        assert second.final_state["bookmarks"][stream] == first.final_state["bookmarks"][stream]
+
+
 def test_two_500s_with_small_answers_are_said_to_be_the_server_not_the_size_limit() -> None:
     with Simulator(seed=8, events=0, plan_projects=1, plan_tasks=4) as sim:
         (project,) = sim.plan_projects
@@ -126,12 +165,14 @@ def test_two_500s_with_small_answers_are_said_to_be_the_server_not_the_size_limi
 
         second = run_cli(plans_config([project], published_plans_limit=1), first.final_state)
 
-    assert second.returncode == 0, second.stderr
-    (warning,) = [line for line in log_lines(second.stderr, "WARNING") if "did not land" in line]
-    assert "32 MB response limit keeps" not in warning
-    assert "the server failing" in warning
-    assert "far below the API's 32 MB response limit" in warning
-    assert "2 versions published between" in warning  # still a gap: the bookmark stays
+    # Not out of reach for good, as the size limit would put them: the project fails, so the
+    # bookmark stays and the next run asks again for the versions the 500s kept out.
+    assert second.returncode == 1
+    (error, _) = log_lines(second.stderr, "ERROR")
+    assert "32 MB response limit keeps" not in second.stderr
+    assert "likely the server failing: the largest answer that arrived was " in error
+    assert "far below the API's 32 MB response limit: the project's server fails" in error
+    assert "2 versions of the project landed before the failure" in error
     assert partition(second, "published_plans", project) == (
         partition(first, "published_plans", project)
     )

@@ -17,6 +17,8 @@ if t.TYPE_CHECKING:
 
 # An answer is ("ok", versions received, reached back far enough[, its bytes]) or ("500",). Its
 # bytes are 0 unless given: no answer says what a 500 is, as when the size limit can be the cause.
+# Reached back as SHORT: not, and there is a bookmark to reach (so a whole history is a gap).
+SHORT = "short of a bookmark"
 Answer = tuple[object, ...]
 
 CASES: list[tuple[str, int, list[Answer], list[tuple[Step, int]]]] = [
@@ -25,6 +27,36 @@ CASES: list[tuple[str, int, list[Answer], list[tuple[Step, int]]]] = [
         5,
         [("ok", 3, False)],
         [(Step.DONE, 5)],
+    ),
+    (
+        "more versions than asked (`limit` ignored): all the server gives, the history is complete",
+        5,
+        [("ok", 400, False)],
+        [(Step.DONE, 5)],
+    ),
+    (
+        "more than asked after growing: all the server gives too",
+        5,
+        [("ok", 5, False), ("ok", 12, False)],
+        [(Step.GROW, 10), (Step.DONE, 10)],
+    ),
+    (
+        "fewer than asked short of a bookmark: a gap",
+        5,
+        [("ok", 3, SHORT)],
+        [(Step.GAP, 5)],
+    ),
+    (
+        "more than asked short of a bookmark: a gap, not asked again",
+        5,
+        [("ok", 400, SHORT)],
+        [(Step.GAP, 5)],
+    ),
+    (
+        "as many as asked short of a bookmark: asked for more",
+        5,
+        [("ok", 5, SHORT)],
+        [(Step.GROW, 10)],
     ),
     (
         "the bookmark reached: done even with a full response",
@@ -123,7 +155,10 @@ def test_limit_policy(
         else:
             received, reached_back, size = (*answer[1:], 0)[:3]
             step = policy.after_response(
-                t_int(received), size=t_int(size), reached_back=bool(reached_back)
+                t_int(received),
+                size=t_int(size),
+                reached_back=reached_back is True,
+                short_of=reached_back == SHORT,
             )
         steps.append((step, policy.limit))
 

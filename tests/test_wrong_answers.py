@@ -11,8 +11,9 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, run_cli, run_tap
+from harness import events_config, log_lines, plans_config, run_cli, run_tap
 from test_airbyte import read
+from test_published_plans import odd_project, plan_version
 
 from tap_aphex.client import AphexStream
 from tap_aphex.report import RunFailedError
@@ -151,6 +152,80 @@ def test_a_404_when_a_project_is_asked_again_is_a_system_error_under_source_aphe
     assert error["failure_type"] == "system_error", error
     assert "answered earlier in this run" in error["message"]
     assert result.exit_code == 1
+
+
+# --- A plans document that breaks after versions went out -----------------------------------
+
+# Three versions as JSON text; each break leaves the versions before it whole.
+DOCUMENT = json.dumps(
+    {"project": {"id": "p1"}, "publishedPlans": [plan_version(n) for n in (3, 2, 1)]}
+)
+BREAKS = [
+    pytest.param(DOCUMENT + ' {"x":1}', 3, "trailing garbage", id="trailing garbage"),
+    pytest.param(DOCUMENT[: DOCUMENT.index('{"id": "v1"')], 2, "premature EOF", id="cut off"),
+    pytest.param(DOCUMENT.replace('{"id": "v1"', '{"id": v1'), 2, "invalid", id="a bad token"),
+]
+
+
+@pytest.mark.parametrize(("body", "landed", "why"), BREAKS)
+def test_a_document_that_breaks_after_versions_landed_says_so_and_that_they_go_again(
+    httpserver: HTTPServer, body: str, landed: int, why: str
+) -> None:
+    """Versions go out as they are read: a break after some is no "nothing from it was used"."""
+    path = "/power-bi/v1/p1"
+    httpserver.expect_request(path).respond_with_data(body, content_type="application/json")
+    config = {"projects": [odd_project(httpserver.url_for(path), "Broken")]}
+
+    failed = run_cli(config)
+    again = run_cli(config, failed.final_state)
+
+    assert failed.returncode == again.returncode == 1
+    (error, _) = log_lines(failed.stderr, "ERROR")  # the project's, then the run's last line
+    assert why in error
+    assert "nothing from it was used" not in failed.stderr
+    assert error.endswith(
+        f"{landed} versions of the project landed before the failure; its bookmarks stay, so the "
+        "next run sends each again (an upsert on the key absorbs it)."
+    )
+    sent = [r["publishedPlanId"] for r in failed.records("published_plans")]
+    assert len(sent) == landed
+    assert [r["publishedPlanId"] for r in again.records("published_plans")] == sent  # as said
+
+
+def test_a_document_broken_before_its_first_version_still_says_nothing_was_used(
+    httpserver: HTTPServer,
+) -> None:
+    path = "/power-bi/v1/p1"
+    body = DOCUMENT.replace('{"id": "v3"', '{"id": v3')
+    httpserver.expect_request(path).respond_with_data(body, content_type="application/json")
+
+    failed = run_cli({"projects": [odd_project(httpserver.url_for(path), "Broken")]})
+
+    assert failed.returncode == 1
+    assert failed.records("published_plans") == []
+    assert "invalid char in json text.); nothing from it was used. If it" in failed.stderr
+    assert "landed before the failure" not in failed.stderr
+
+
+def test_an_answer_that_breaks_off_for_good_says_how_many_versions_landed_before() -> None:
+    """The simulator's answer breaks off half-way; no retry budget: the project fails there."""
+    with Simulator(seed=13, events=0, plan_projects=1, plan_tasks=30) as sim:
+        (project,) = sim.plan_projects
+        sim.set_plan_fault(project.account_id, "truncate")
+        config = plans_config([project], retry_budget_seconds=0, published_plans_limit=1000)
+
+        failed = run_cli(config)
+        again = run_tap(config, failed.final_state)
+
+    assert failed.returncode == 1
+    sent = [r["publishedPlanId"] for r in failed.records("published_plans")]
+    assert 0 < len(sent) < 26
+    (error, _) = log_lines(failed.stderr, "ERROR")
+    assert "ChunkedEncodingError (the answer broke off)" in error
+    assert f"gave up. {len(sent)} versions of the project landed before the failure; its " in error
+    assert failed.bookmark("published_plans") is None  # so the next run sends them again
+    again_sent = {r["publishedPlanId"] for r in again.records("published_plans")}
+    assert set(sent) < again_sent
 
 
 # --- An HTML page where JSON belongs ----------------------------------------------------------

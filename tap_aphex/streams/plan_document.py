@@ -26,6 +26,9 @@ from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
+if t.TYPE_CHECKING:
+    from tap_aphex.streams.plan_progress import ProjectRead  # what it landed, skipped and said
+
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
 VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
@@ -37,15 +40,6 @@ TABLE_KEYS = {
     table: next(iter(fields.to_dict().get("required", [])), None)
     for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
 }
-
-
-class Landed(t.Protocol):
-    """A project's read (`plan_progress`): what it landed, skipped, and ``said`` in earlier runs."""
-
-    said: frozenset[str]
-    skipped: set[str]
-
-    def new_for(self, version_id: str, published: dt.datetime, number: object) -> list[t.Any]: ...
 
 
 @dataclass
@@ -75,7 +69,7 @@ class DocumentReader(Reader):
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
+        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
     ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the versions list as it is read from ``body``; None for one skipped (into
         ``read.skipped``), or one ``read`` has."""
@@ -137,7 +131,7 @@ class DocumentReader(Reader):
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: Landed | None
+        self, value: object, document: Row, label: str, read: ProjectRead | None
     ) -> PublishedVersion | tuple[str, str] | None:  # skipped: what it is, its key in the state
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"

@@ -138,17 +138,6 @@ def read_mark(
             "so versions published at the bookmark's time, or backdated, may land again (an "
             "upsert on the key absorbs it)."
         )
-    if when is not None and in_the_future(when):
-        until = (
-            f"a version lands in {stream.name} only if its `version` number is higher than {number}"
-            if is_count(number)
-            else f"no version lands in {stream.name} (the state has no `{BOOKMARK_VERSION}`)"
-        )
-        logger.warning(
-            f"Project {label}: the {stream.name} bookmark in the state ({value}) is in the "
-            f"future: until then, {until}. If no version was published then, clear that "
-            "project's state."
-        )
     if when is None or unusable:
         ids, number = [], None
     return Mark(when, frozenset(map(str, ids)), number, value if when else None)
@@ -159,6 +148,18 @@ def read_project(
 ) -> ProjectRead:
     context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
+    ahead: dict[tuple[str | None, object], list[str]] = {}  # a time in the future: said once
+    for stream, mark in marks.items():
+        if mark.when is not None and in_the_future(mark.when):
+            ahead.setdefault((mark.text, mark.version), []).append(stream.name)
+    for (text, number), names in ahead.items():
+        no_number = f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
+        until = f"only a version numbered past {number} lands" if is_count(number) else no_number
+        parent.logger.warning(
+            f"Project {label}: the state's bookmark of {' and '.join(names)} ({text}) is in the "
+            f"future: until then, {until}. If no version was published then, clear that "
+            "project's state."
+        )
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     return ProjectRead(label, marks, LimitPolicy(limit), said)
@@ -171,7 +172,7 @@ class Step(enum.Enum):
     SHRINK = "shrink"  # ask again, for fewer versions (the response was too large)
     SIZE_LIMIT = "size limit"  # older versions are out of reach of the response size limit
     CAP = "cap"  # MAX_LIMIT reached and every version was still needed
-    GAP = "gap"  # fewer versions than asked, none of them reaching back to the bookmark
+    GAP = "gap"  # fewer (or more) versions than asked, none reaching back to the bookmark
     FAILED = "failed"  # a 500 even when asking for one version, or not for the size limit
 
 
@@ -196,13 +197,13 @@ class LimitPolicy:
     def after_response(
         self, received: int, *, size: int, reached_back: bool, short_of: bool = False
     ) -> Step:
-        """``size``: the answer's bytes; ``short_of``: not reaching a bookmark there is (so fewer
-        than asked is a gap)."""
+        """``size``: the answer's bytes; ``short_of``: not reaching a bookmark there is (so an
+        answer of other than as many as asked is a gap)."""
         self.answered = max(self.answered, self.limit)
         self.largest = max(self.largest, size)
         if reached_back:
             return Step.DONE
-        if received < self.limit:
+        if received != self.limit:  # fewer, or more (`limit` ignored): all the server gives
             return Step.GAP if short_of else Step.DONE
         grown = min(self.limit * 2, self.cap)
         wanted = min(grown, self.too_large - 1)  # short of a size known to fail

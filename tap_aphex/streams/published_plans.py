@@ -170,7 +170,12 @@ class PublishedPlansStream(AphexStream):
                     self.logger.debug("Project %s failed", read.label, exc_info=error)
                     what = f"{type(error).__name__}: {error!s:.200}"
                     error = report.AphexError(f"could not read its published plans ({what})")
-                self.report.failed(f"project {read.label}", error, self.logger)
+                landed = read.landed and (  # its versions go out as they are read: they go again
+                    f"{plural(read.landed, 'version')} of the project landed before the failure; "
+                    "its bookmarks stay, so the next run sends each again (an upsert on the key "
+                    "absorbs it)."
+                )
+                self.report.failed(f"project {read.label}", error, self.logger, landed or "")
                 download.failed = True  # not one of the projects downloaded, in the summary
                 why = report.StopReason.FAILURE
             else:
@@ -250,13 +255,14 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
     if read.left_a_gap:
         oldest = t.cast("Mark", read.behind)  # a gap is between a bookmark and the answer
         since = when(oldest.when)
-        if out_of_reach is None:  # fewer than asked (a gap, or a whole history short of it)
+        if out_of_reach is None:  # fewer or more than asked: a gap, or a whole history short of it
+            than = "fewer" if read.received < read.policy.limit else "more"
             why = (
-                f"the API answered {plural(read.received, 'version')}, fewer than the "
+                f"the API answered {plural(read.received, 'version')}, {than} than the "
                 f"{read.policy.limit} asked, without the last version landed (published {since})"
             )
             advice = (
-                "a larger `published_plans_limit` cannot help (the server answers fewer than "
+                f"a larger `published_plans_limit` cannot help (the server answers {than} than "
                 "asked, or the versions fell out of the six months the API keeps): ask the "
                 "vendor if this repeats; if that last version was deleted, clearing the "
                 "project's state reads its history afresh"
