@@ -253,8 +253,9 @@ def reports(meltano: Meltano, warehouse: Warehouse) -> None:
     note(
         f"dbt built {plural(kinds.count('model'), 'model')} in schema aphex_analytics and "
         f"passed {plural(kinds.count('test'), 'data test')} and "
-        f"{plural(kinds.count('unit_test'), 'unit test')} (the vendor's two PPC examples give "
-        f"66% each) in {time.monotonic() - started:.0f} s (log: {shown(warehouse.dbt_log)})."
+        f"{plural(kinds.count('unit_test'), 'unit test')} (among them the vendor's two PPC "
+        f"examples, 66% each) in {time.monotonic() - started:.0f} s (log: "
+        f"{shown(warehouse.dbt_log)})."
     )
     with duckdb.connect(str(warehouse.duckdb), read_only=True) as db:
         print(f"\n  PPC per project, the last {RECENT_WEEKS} weeks at most (newest first)")
