@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import typing as t
 from collections import defaultdict
 from xml.sax.saxutils import escape
@@ -13,6 +14,7 @@ from xml.sax.saxutils import escape
 from meltano_runner import SCHEMA, STREAMS
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
@@ -90,6 +92,18 @@ DELAYS_REPORT = f"""
     PIVOT delay ON category USING sum(delay_days) GROUP BY project ORDER BY project
 """
 
+# How many weeks aphex_ppc scores, and the span of the event log that decides it: the model's
+# own `log_span` (task versions and statuses), so that the words agree with its weeks.
+PPC_WEEKS = f"""
+    WITH log AS (
+        SELECT valid_from AS at FROM {ANALYTICS}.aphex_task_history
+        UNION ALL
+        SELECT event_created_at FROM {ANALYTICS}.stg_aphex__task_statuses
+    )
+    SELECT (SELECT min(at) FROM log) AS log_from, (SELECT max(at) FROM log) AS log_to,
+           (SELECT count(DISTINCT week_start) FROM {ANALYTICS}.aphex_ppc) AS weeks
+"""
+
 PPC_EXPLAINED = (
     "PPC, Percent Plan Complete: how much of the work planned when a week began was done in",
     "that week (the plan is each task as it stood at Monday 00:00 UTC). A planned day counts as",
@@ -98,9 +112,31 @@ PPC_EXPLAINED = (
     "  by task-day: for each task, the share of its planned days in the week that were done,",
     "               averaged over the tasks planned in the week;",
     "  by task:     of the tasks due to finish that week, the share that finished as planned.",
-    "'(so far)': the data ends before that week does. A week is scored only if the data began",
-    "before its Monday (what was planned must be known).",
+    "'(so far)': the data ends before that week does.",
 )
+
+
+def ppc_title(weeks: int) -> str:
+    """The PPC table's title, true to what it shows: every week the data scores, or the last
+    RECENT_WEEKS of them."""
+    if weeks > RECENT_WEEKS:
+        shown = f"the last {RECENT_WEEKS} of the {weeks} weeks the data scores"
+    else:
+        shown = f"the {'1 week' if weeks == 1 else f'{weeks} weeks'} the data scores"
+    return f"PPC per project, {shown} (newest first)"
+
+
+def ppc_weeks_explained(log_from: dt.datetime, log_to: dt.datetime, weeks: int) -> list[str]:
+    """Why the table has as many weeks as it has: the span of the event log, and the rule that
+    a week is scored only if the log began before its Monday."""
+    span = f"{log_from:%a %d %b %Y %H:%M} to {log_to:%a %d %b %Y %H:%M} UTC"
+    count = "no week" if weeks == 0 else "1 week" if weeks == 1 else f"{weeks} weeks"
+    return textwrap.wrap(
+        f"The event log runs from {span}. A week is scored only if the log began before its "
+        f"Monday (what was planned must be known) and reaches into it: {count} here. Each later "
+        "./demo run adds events, and in time the weeks after.",
+        width=92,
+    )
 
 
 def draw_chart(
