@@ -268,7 +268,10 @@ def reports(meltano: Meltano, warehouse: Warehouse) -> None:
             for line in ppc_weeks_explained(log_from, log_to, weeks):
                 note(line)
         show_query(db, PPC_REPORT)
-        print("\n  Delays by category: working days of delay on current tasks (all weeks)")
+        print(
+            "\n  Delays by category: working days of delay on current tasks, all weeks (a parent"
+            " task's own left out: its subtasks' count)"
+        )
         show_query(db, DELAYS_REPORT)
         ppc, delays = rows(db, CHART_PPC), rows(db, CHART_DELAYS)
     chart = draw_chart(ppc, delays, warehouse.chart)
