@@ -8,7 +8,7 @@ The recipe, top to bottom:
 5. show what landed in output/demo.duckdb, one named SQL query per report (scripts/demo_reports.py),
    numbers written as a planner writes them;
 6. `meltano run dbt-duckdb:build`: transform/'s dbt models (docs/analytics.md) in the same file,
-   then the planner's weekly reports from them, PPC and delays, as text and as a chart (PNG)
+   then the planner's weekly reports from them, PPC and delays, as text and as a chart (SVG)
    written next to the DuckDB file.
 
 Why a later run finds new data: the simulator is deterministic from its seed, and a log started
@@ -42,10 +42,12 @@ from demo_reports import (
     DELAYS_REPORT,
     PPC_EXPLAINED,
     PPC_REPORT,
-    RECENT_WEEKS,
+    PPC_WEEKS,
     REPORTS,
     TASK_COUNTS,
     draw_chart,
+    ppc_title,
+    ppc_weeks_explained,
 )
 from meltano_runner import ROOT, Meltano, MeltanoFailed, clean_environment, simulator_settings
 
@@ -253,15 +255,23 @@ def reports(meltano: Meltano, warehouse: Warehouse) -> None:
     note(
         f"dbt built {plural(kinds.count('model'), 'model')} in schema aphex_analytics and "
         f"passed {plural(kinds.count('test'), 'data test')} and "
-        f"{plural(kinds.count('unit_test'), 'unit test')} (the vendor's two PPC examples give "
-        f"66% each) in {time.monotonic() - started:.0f} s (log: {shown(warehouse.dbt_log)})."
+        f"{plural(kinds.count('unit_test'), 'unit test')} (among them the vendor's two PPC "
+        f"examples, 66% each) in {time.monotonic() - started:.0f} s (log: "
+        f"{shown(warehouse.dbt_log)})."
     )
     with duckdb.connect(str(warehouse.duckdb), read_only=True) as db:
-        print(f"\n  PPC per project, the last {RECENT_WEEKS} weeks at most (newest first)")
+        log_from, log_to, weeks = db.execute(PPC_WEEKS).fetchone() or (None, None, 0)
+        print(f"\n  {ppc_title(weeks)}")
         for line in PPC_EXPLAINED:
             note(line)
+        if log_from is not None and log_to is not None:
+            for line in ppc_weeks_explained(log_from, log_to, weeks):
+                note(line)
         show_query(db, PPC_REPORT)
-        print("\n  Delays by category: working days of delay on current tasks (all weeks)")
+        print(
+            "\n  Delays by category: working days of delay on current tasks, all weeks (a parent"
+            " task's own left out: its subtasks' count)"
+        )
         show_query(db, DELAYS_REPORT)
         ppc, delays = rows(db, CHART_PPC), rows(db, CHART_DELAYS)
     chart = draw_chart(ppc, delays, warehouse.chart)

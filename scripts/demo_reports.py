@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import typing as t
 from collections import defaultdict
 from xml.sax.saxutils import escape
@@ -13,6 +14,7 @@ from xml.sax.saxutils import escape
 from meltano_runner import SCHEMA, STREAMS
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
@@ -20,15 +22,14 @@ if t.TYPE_CHECKING:
 # was deleted (docs/deletions.md).
 CURRENT_TASKS = "_sdc_deleted_at IS NULL"
 
-# What DuckDB needs to read a task's statuses, stored by target-duckdb as JSON text.
-STATUS_SHAPE = '[{"type": "VARCHAR", "category": "VARCHAR", "value": "DOUBLE"}]'
-
 # Counts of the tasks table: all its rows, and those of deleted tasks.
 TASK_COUNTS = f"""
     SELECT count(*) AS "rows", count(*) FILTER (WHERE NOT ({CURRENT_TASKS})) AS deleted
     FROM {SCHEMA}.tasks
 """
 
+# Step 5: what landed, read from the loader's tables. Delays by category are not among them: step
+# 6 shows them from the dbt model (aphex_delays), which a planner's report reads.
 REPORTS: dict[str, str] = {
     "Tables and their rows": " UNION ALL ".join(
         f'SELECT \'{stream}\' AS "table", count(*) AS "rows" FROM {SCHEMA}.{stream}'
@@ -38,15 +39,6 @@ REPORTS: dict[str, str] = {
         SELECT projectName AS project, count(*) AS tasks
         FROM {SCHEMA}.tasks WHERE {CURRENT_TASKS}
         GROUP BY ALL ORDER BY project
-    """,
-    "Delays on current tasks: working days lost by category and project": f"""
-        WITH delay AS (
-            SELECT t.projectName AS project, s.category AS category, s.value AS days
-            FROM {SCHEMA}.tasks AS t,
-                 unnest(from_json(t.statuses, '{STATUS_SHAPE}')) AS u(s)
-            WHERE t.{CURRENT_TASKS} AND s.type = 'delay'
-        )
-        PIVOT delay ON category USING sum(days) GROUP BY project ORDER BY project
     """,
     "Published plans: each project's newest version, its tasks by status": f"""
         WITH newest AS (
@@ -100,16 +92,51 @@ DELAYS_REPORT = f"""
     PIVOT delay ON category USING sum(delay_days) GROUP BY project ORDER BY project
 """
 
+# How many weeks aphex_ppc scores, and the span of the event log that decides it: the model's
+# own `log_span` (task versions and statuses), so that the words agree with its weeks.
+PPC_WEEKS = f"""
+    WITH log AS (
+        SELECT valid_from AS at FROM {ANALYTICS}.aphex_task_history
+        UNION ALL
+        SELECT event_created_at FROM {ANALYTICS}.stg_aphex__task_statuses
+    )
+    SELECT (SELECT min(at) FROM log) AS log_from, (SELECT max(at) FROM log) AS log_to,
+           (SELECT count(DISTINCT week_start) FROM {ANALYTICS}.aphex_ppc) AS weeks
+"""
+
 PPC_EXPLAINED = (
     "PPC, Percent Plan Complete: how much of the work planned when a week began was done in",
     "that week (the plan is each task as it stood at Monday 00:00 UTC). A planned day counts as",
-    "done unless a delay was recorded against it. Two ways to score it, as in Aphex's reports:",
+    "done unless a delay was recorded against it. A parent task is not scored: it summarises",
+    "its subtasks, which are. Two ways to score it, as in Aphex's reports:",
     "  by task-day: for each task, the share of its planned days in the week that were done,",
     "               averaged over the tasks planned in the week;",
     "  by task:     of the tasks due to finish that week, the share that finished as planned.",
-    "'(so far)': the data ends before that week does. A week is scored only if the data began",
-    "before its Monday (what was planned must be known).",
+    "'(so far)': the data ends before that week does.",
 )
+
+
+def ppc_title(weeks: int) -> str:
+    """The PPC table's title, true to what it shows: every week the data scores, or the last
+    RECENT_WEEKS of them."""
+    if weeks > RECENT_WEEKS:
+        shown = f"the last {RECENT_WEEKS} of the {weeks} weeks the data scores"
+    else:
+        shown = f"the {'1 week' if weeks == 1 else f'{weeks} weeks'} the data scores"
+    return f"PPC per project, {shown} (newest first)"
+
+
+def ppc_weeks_explained(log_from: dt.datetime, log_to: dt.datetime, weeks: int) -> list[str]:
+    """Why the table has as many weeks as it has: the span of the event log, and the rule that
+    a week is scored only if the log began before its Monday."""
+    span = f"{log_from:%a %d %b %Y %H:%M} to {log_to:%a %d %b %Y %H:%M} UTC"
+    count = "no week" if weeks == 0 else "1 week" if weeks == 1 else f"{weeks} weeks"
+    return textwrap.wrap(
+        f"The event log runs from {span}. A week is scored only if the log began before its "
+        f"Monday (what was planned must be known) and reaches into it: {count} here. Each later "
+        "./demo run adds events, and in time the weeks after.",
+        width=92,
+    )
 
 
 def draw_chart(

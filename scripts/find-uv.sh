@@ -3,8 +3,8 @@
 # the system Python refuses that (PEP 668 "externally managed"), into a private venv in .tools/.
 # Used by ./test, ./demo and .ci/run, so that a clean clone needs nothing but Python.
 # When the uv it gives is not on PATH (installed just now, or before, in pip's user bin or .tools/),
-# it says so on stderr in one line, with the `export PATH=...` that makes the README's `uv`
-# commands work in the user's shell (a script cannot change its caller's PATH).
+# it says so on stderr in one line, with the `export PATH=...` that makes the `uv` commands of
+# docs/development.md work in the user's shell (a script cannot change its caller's PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -21,7 +21,7 @@ find_uv() {
 # The one line for a uv off PATH (see above); nothing when `uv` already works in the shell.
 off_path_note() {
   command -v uv >/dev/null 2>&1 && return 0
-  echo "==> uv is at $1, not on your PATH; to run the README's uv commands: export PATH=\"$(dirname "$1"):\$PATH\"" >&2
+  echo "==> uv is at $1, not on your PATH; to run the uv commands of docs/development.md: export PATH=\"$(dirname "$1"):\$PATH\"" >&2
 }
 
 if uv_path="$(find_uv)"; then

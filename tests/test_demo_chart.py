@@ -1,5 +1,6 @@
 """The demo's chart (scripts/demo_reports.py): an SVG a planner reads without the README. Drawn
-from rows as the demo reads them from the dbt models; checked here by what the SVG says."""
+from rows as the demo reads them from the dbt models; checked here by what the SVG says. Also the
+words above the PPC table: how many weeks it shows, and why."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import datetime as dt
 import typing as t
 from xml.etree import ElementTree
 
-from demo_reports import draw_chart
+import pytest
+from demo_reports import RECENT_WEEKS, draw_chart, ppc_title, ppc_weeks_explained
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -96,3 +98,29 @@ def test_a_long_name_is_cut_to_fit_under_its_bars(tmp_path: Path) -> None:
     names = [word for word in texts(drawn(tmp_path, [], delays)) if word.startswith("River")]
     assert len(names) == 3  # under each panel's bars
     assert all(len(name) == 32 and name.endswith("…") for name in names)
+
+
+@pytest.mark.parametrize(
+    ("weeks", "title"),
+    [
+        (1, "PPC per project, the 1 week the data scores (newest first)"),
+        (RECENT_WEEKS, f"PPC per project, the {RECENT_WEEKS} weeks the data scores (newest first)"),
+        (
+            RECENT_WEEKS + 3,
+            f"PPC per project, the last {RECENT_WEEKS} of the {RECENT_WEEKS + 3} weeks the data "
+            "scores (newest first)",
+        ),
+    ],
+)
+def test_the_ppc_title_says_how_many_weeks_the_table_shows(weeks: int, title: str) -> None:
+    # It said "the last 6 weeks at most" over a table of one week.
+    assert ppc_title(weeks) == title
+
+
+def test_the_ppc_table_says_which_span_of_the_log_its_weeks_come_from() -> None:
+    words = " ".join(
+        ppc_weeks_explained(dt.datetime(2025, 6, 2, 6), dt.datetime(2025, 6, 13, 6, 55), 1)
+    )
+    assert "The event log runs from Mon 02 Jun 2025 06:00 to Fri 13 Jun 2025 06:55 UTC." in words
+    assert "only if the log began before its Monday" in words
+    assert ": 1 week here." in words

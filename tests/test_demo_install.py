@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -92,3 +95,41 @@ def test_the_demo_installs_every_package_its_scripts_import() -> None:
         if not any(_normalized(dist) in installed for dist in providers.get(module, [module]))
     }
     assert not missing, f"./demo does not install what its scripts import: {missing}"
+
+
+def test_a_uv_off_path_is_said_with_the_doc_whose_uv_commands_the_export_makes_work(
+    tmp_path: Path,
+) -> None:
+    """scripts/find-uv.sh names where the `uv ...` commands are that the `export PATH` line it
+    prints makes work: a file that has them. A uv in pip's user bin, off PATH: a stand-in
+    Python answers `-m site --user-base` with a folder whose bin/ has a stand-in uv."""
+    user_bin = tmp_path / "user" / "bin"
+    user_bin.mkdir(parents=True)
+    (user_bin / "uv").write_text("#!/bin/sh\n", encoding="utf-8")
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\n[ "$*" = "-m site --user-base" ] && echo {user_bin.parent}\n')
+    for executable in (user_bin / "uv", python):
+        executable.chmod(0o755)
+    path = os.pathsep.join(["/usr/bin", "/bin"])
+    if shutil.which("uv", path=path):
+        pytest.skip("a uv in /usr/bin or /bin is on every PATH: none is off it")
+
+    found = subprocess.run(
+        ["bash", str(SCRIPTS / "find-uv.sh")],
+        env={"PATH": path, "PYTHON": str(python), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert found.stdout.strip() == str(user_bin / "uv")
+    said = re.fullmatch(
+        r"==> uv is at (\S+), not on your PATH; to run the uv commands of (\S+): "
+        r'export PATH="(\S+):\$PATH"\n',
+        found.stderr,
+    )
+    assert said, found.stderr
+    assert said[1] == str(user_bin / "uv")
+    assert said[3] == str(user_bin)
+    commands = re.findall(r"^uv \w+", (ROOT / said[2]).read_text(encoding="utf-8"), re.MULTILINE)
+    assert commands, f"{said[2]} has no `uv` command for the export to make work"

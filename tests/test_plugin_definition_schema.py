@@ -60,6 +60,11 @@ def test_tap_aphex_yml_is_a_valid_hub_extractor_definition() -> None:
         pytest.param({"namespace": None}, "(top): 'namespace' is a required property", id="ns"),
         pytest.param({"capabilities": ["abuot"]}, "capabilities/0: 'abuot' is not one", id="cap"),
         pytest.param({"homepage": "x"}, "(top): Additional properties are not allowed", id="extra"),
+        pytest.param(
+            {"settings": [{"name": "x", "kind": "options", "options": [{"value": 1}]}]},
+            "settings/0/options/0/value: 1 is not of type 'string'",
+            id="option",
+        ),
     ],
 )
 def test_the_schema_catches_what_hub_refuses(change: dict[str, t.Any], expected: str) -> None:
@@ -69,3 +74,19 @@ def test_the_schema_catches_what_hub_refuses(change: dict[str, t.Any], expected:
         del definition[name]
 
     assert any(error.startswith(expected) for error in errors(definition)), errors(definition)
+
+
+def test_each_options_setting_lists_its_choices_with_its_default_among_them() -> None:
+    """A setting of kind `options` is a choice Meltano shows by its options: the Hub's schema
+    lets a definition leave them out or name a default that is not one of them."""
+    settings = plugin_definition()["settings"]
+    choices = [setting for setting in settings if setting["kind"] == "options"]
+
+    assert choices, "tap-aphex.yml has no setting of kind options (metrics_log_level is one)"
+    assert all("options" not in setting for setting in settings if setting not in choices)
+    for setting in choices:
+        values = [option["value"] for option in setting.get("options", [])]
+        assert values, setting["name"]
+        assert len(set(values)) == len(values), setting["name"]
+        assert all(option.get("label") for option in setting["options"]), setting["name"]
+        assert setting.get("value", values[0]) in values, setting["name"]

@@ -5,7 +5,8 @@ served, see aphex_simulator.variations) and applies the rules docs/analytics.md 
 mistake in the models' SQL (a join, a window, the working-day arithmetic) shows up as a
 difference. Only the documented rules are shared: weeks from Monday, end exclusive, Five / Six /
 Seven Day calendars, a `delay` status fails its day, "planned" = the task as the log held it when
-the week began, deleted tasks left out.
+the week began, deleted tasks left out, a task that another task (of the week's plan, or live
+for the delays) names as its `parentId` left out as a summary of its subtasks.
 """
 
 from __future__ import annotations
@@ -63,10 +64,23 @@ def current_tasks(simulator: Simulator) -> dict[str, Task]:
     return dict(simulator.current_tasks())
 
 
+def parents(tasks: Iterable[Task]) -> set[str]:
+    """The ids that another of these tasks names as its `parentId`: summaries, not work."""
+    return {
+        parent
+        for task in tasks
+        if (parent := text(task.get("parentId"))) is not None and parent != task["id"]
+    }
+
+
 def delays(simulator: Simulator) -> dict[tuple[str, dt.date, str, str], tuple[int, float]]:
     """(project, week, category, reason) -> (delays, delay days): the current tasks' statuses."""
     found: dict[tuple[str, dt.date, str, str], list[float]] = defaultdict(list)
-    for task in current_tasks(simulator).values():
+    live = current_tasks(simulator)
+    summaries = parents(live.values())
+    for task in live.values():
+        if task["id"] in summaries:
+            continue
         for status in task.get("statuses") or []:
             status_day = day(status.get("date"))
             if status.get("type") != "delay" or status_day is None:
@@ -117,6 +131,14 @@ class WeekCounts:
         return sum(self.task_day_shares) / len(self.task_day_shares)
 
 
+def version_at(history: list[Version], at: dt.datetime) -> Version | None:
+    """The version of a task in force at ``at``, if any."""
+    return next(
+        (v for v in history if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)),
+        None,
+    )
+
+
 def reference_weeks(all_versions: Iterable[list[Version]]) -> list[dt.date]:
     """Mondays from the first one at or after the log's first event to the last event."""
     times = [version.valid_from for history in all_versions for version in history]
@@ -146,16 +168,15 @@ def ppc(simulator: Simulator) -> dict[tuple[str, dt.date], WeekCounts]:
     result: dict[tuple[str, dt.date], WeekCounts] = {}
     for week in reference_weeks(history.values()):
         week_at, week_end = dt.datetime.combine(week, dt.time()), week + _WEEK
-        for task_id in live:
-            planned = next(
-                (
-                    v.task
-                    for v in history[task_id]
-                    if v.valid_from <= week_at and (v.valid_to is None or v.valid_to > week_at)
-                ),
-                None,
-            )
-            if planned is None:
+        # The week's plan: each live task as the log held it when the week began.
+        plan = {
+            task_id: version.task
+            for task_id in live
+            if (version := version_at(history[task_id], week_at)) is not None
+        }
+        summaries = parents(plan.values())
+        for task_id, planned in plan.items():
+            if task_id in summaries:
                 continue
             start, end = day(planned.get("start")), day(planned.get("end"))
             if start is None or end is None:

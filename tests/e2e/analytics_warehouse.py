@@ -177,8 +177,13 @@ def create_empty_sources(warehouse: Warehouse) -> None:
                 connection.execute(statement)  # our own constant DDL
 
 
-def unit_test_expectations() -> dict[str, list[dict[str, t.Any]]]:
-    """Each unit test's expected rows, as transform/ declares them."""
-    path = TRANSFORM / "models" / "marts" / "_aphex__ppc_unit_tests.yml"
-    declared = yaml.safe_load(path.read_text(encoding="utf-8"))["unit_tests"]
-    return {test["name"]: test["expect"]["rows"] for test in declared}
+def unit_test_expectations(
+    file: str = "_aphex__ppc_unit_tests.yml",
+) -> dict[str, list[dict[str, t.Any]]]:
+    """Each unit test's expected rows, as transform/ declares them in ``file`` (by default the
+    vendor's PPC examples); ``file`` "*" for every unit test of the project."""
+    found: dict[str, list[dict[str, t.Any]]] = {}
+    for path in sorted((TRANSFORM / "models").rglob("_*unit_tests.yml" if file == "*" else file)):
+        declared = yaml.safe_load(path.read_text(encoding="utf-8"))["unit_tests"]
+        found |= {test["name"]: test["expect"]["rows"] for test in declared}
+    return found

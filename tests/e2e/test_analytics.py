@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from demo import FIRST_EVENTS, PLAN_PROJECTS, SEED, VARIATIONS
 
 from . import analytics_truth as truth
 from .analytics_warehouse import (
+    TRANSFORM,
     Warehouse,
     create_empty_sources,
     duckdb_warehouse,
@@ -187,4 +189,28 @@ def test_the_vendors_examples_give_66_percent_by_both_methods(
         for result in run_results(tmp_path / "dbt")
         if result["unique_id"].startswith("unit_test.")
     }
-    assert unit_tests == dict.fromkeys(expectations, "pass")
+    # Every unit test passes: the vendor's examples, and the parent tasks' rule beside them.
+    assert unit_tests == dict.fromkeys(unit_test_expectations("*"), "pass")
+    assert expectations.keys() < unit_tests.keys()
+
+
+def test_dbt_sends_no_usage_data_and_writes_no_user_id(dbt_utilities: None, tmp_path: Path) -> None:
+    """dbt sends anonymous usage events (and writes a `.user.yml` id beside the profile) unless
+    told not to: transform/dbt_project.yml tells it, with no DO_NOT_TRACK in the environment."""
+    warehouse = duckdb_warehouse(tmp_path / "warehouse.duckdb")
+    create_empty_sources(warehouse)
+    profiles = tmp_path / "profiles"  # a copy of the profile, where a .user.yml would show
+    profiles.mkdir()
+    shutil.copy(TRANSFORM / "profiles" / "duckdb" / "profiles.yml", profiles)
+    meltano = Meltano.isolated(
+        tmp_path, **warehouse.settings(tmp_path / "dbt"), DBT_DUCKDB_PROFILES_DIR=str(profiles)
+    )
+    for name in ("DO_NOT_TRACK", "DBT_SEND_ANONYMOUS_USAGE_STATS"):
+        meltano.env.pop(name, None)
+
+    meltano("invoke", warehouse.utility, "build", timeout=600)
+
+    log = (tmp_path / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "'send_anonymous_usage_stats': 'False'" in log
+    assert "Sending event" not in log
+    assert [path.name for path in profiles.iterdir()] == ["profiles.yml"]

@@ -22,6 +22,7 @@ from .analytics_warehouse import (
     create_empty_sources,
     duckdb_warehouse,
     run_results,
+    unit_test_expectations,
 )
 from .meltano_project import ROOT, Meltano, meltano_environment
 
@@ -51,6 +52,8 @@ def test_the_documented_recipe_builds_the_package_in_a_fresh_meltano_project(
     tmp_path: Path,
 ) -> None:
     env = meltano_environment(tmp_path / "unused.db")
+    for name in ("DO_NOT_TRACK", "DBT_SEND_ANONYMOUS_USAGE_STATS"):  # the recipe's flag decides
+        env.pop(name, None)
     del env["MELTANO_DATABASE_URI"]  # the project's own .meltano/meltano.db, as users have
     Meltano(env, cwd=tmp_path, env_file=None)("init", "project", "--no_usage_stats")
     project = tmp_path / "project"
@@ -72,7 +75,11 @@ def test_the_documented_recipe_builds_the_package_in_a_fresh_meltano_project(
 
     results = run_results(project / "transform")  # dbt_project_dir/target
     assert {r["status"] for r in results} <= {"success", "pass"}
-    assert sum(r["unique_id"].startswith("unit_test.aphex.") for r in results) == 2
+    unit_tests = len(unit_test_expectations("*"))
+    assert sum(r["unique_id"].startswith("unit_test.aphex.") for r in results) == unit_tests
+    # The recipe's dbt_project.yml keeps dbt from sending usage data, as ours does.
+    assert "Sending event" not in (project / "transform" / "logs" / "dbt.log").read_text()
+    assert not (project / "transform" / "profiles" / "duckdb" / ".user.yml").exists()
     with duckdb.connect(str(database), read_only=True) as connection:
         tables = {
             name for (name,) in connection.execute(

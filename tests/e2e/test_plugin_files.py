@@ -57,10 +57,26 @@ def test_declares_every_setting_of_the_tap_with_its_kind_secrecy_and_default(fil
 
     assert sorted(declared) == sorted(SETTINGS)
     for name, schema in SETTINGS.items():
-        expected_kind = "password" if schema.get("secret") else KINDS[json_type(schema)]
+        expected_kind = (
+            "password" if schema.get("secret")
+            else "options" if "enum" in schema  # a choice among values: Meltano lists them
+            else KINDS[json_type(schema)]
+        )  # fmt: skip
         assert declared[name]["kind"] == expected_kind, name
         assert bool(declared[name].get("sensitive")) == holds_a_secret(schema), name
         assert declared[name].get("value") == schema.get("default"), name
+
+
+@pytest.mark.parametrize("file", PLUGIN_FILES)
+def test_offers_as_options_exactly_the_values_the_tap_accepts(file: str) -> None:
+    declared = declared_settings(PLUGIN_FILES[file])
+    with_options = {name for name, setting in declared.items() if "options" in setting}
+
+    assert with_options == {name for name, schema in SETTINGS.items() if "enum" in schema}
+    for name in with_options:
+        values = [option["value"] for option in declared[name]["options"]]
+        assert sorted(values) == sorted(SETTINGS[name]["enum"]), name
+        assert all(option.get("label") for option in declared[name]["options"]), name
 
 
 @pytest.mark.parametrize("file", PLUGIN_FILES)

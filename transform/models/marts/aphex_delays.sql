@@ -1,5 +1,5 @@
 -- Delay days per project, week (of the day the delay was recorded against), category and reason,
--- from the current statuses of the tasks that exist now.
+-- from the current statuses of the tasks that exist now that are not parents of other tasks.
 with delays as (
     select
         t.project_id,
@@ -13,6 +13,17 @@ with delays as (
     inner join {{ ref('aphex_tasks_current') }} as t
         on t.task_id = s.task_id
     where s.is_current and s.status_type = 'delay'
+        -- ASSUMED: "Parent tasks summarise their subtasks" (the vendor): what a parent shows is
+        -- its subtasks' work, and its delays are counted on those subtasks. A delay on a task
+        -- that a live task names as its `parentId` is left out, as aphex_ppc leaves the parent
+        -- out: the reasons then explain the same work PPC scores, and a delay a parent repeats
+        -- from a subtask is not counted twice.
+        and not exists (
+            select 1
+            from {{ ref('aphex_tasks_current') }} as subtask
+            where subtask.parent_task_id = s.task_id
+                and subtask.task_id <> s.task_id
+        )
 )
 
 select

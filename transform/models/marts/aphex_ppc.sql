@@ -3,6 +3,8 @@
 --
 -- Each choice the vendor leaves open is one CTE or macro below, marked ASSUMED:
 --   planned_tasks          what was planned: the task as the event log held it when the week began
+--   planned_work           which planned tasks are scored: the leaves, not the parents that
+--                          summarise their subtasks
 --   aphex_ppc_failing_status_types()  which statuses make a planned day not done (macros/)
 --   task_weeks             end exclusive, day granularity, working days by the task's calendar
 with
@@ -55,12 +57,14 @@ weeks as (
 -- version valid at Monday 00:00 UTC), not a published plan: the event log is where the tasks'
 -- statuses live, and its task ids are the statuses' own. Tasks deleted since are left out (the
 -- vendor's reports read the live programme). To take the plan from elsewhere, replace this CTE:
--- it must give week_start, week_end, task_id, project_id, project_name, calendar, start_at, end_at.
+-- it must give week_start, week_end, task_id, parent_task_id (null where the source has none),
+-- project_id, project_name, calendar, start_at, end_at.
 planned_tasks as (
     select
         w.week_start,
         w.week_end,
         h.task_id,
+        h.parent_task_id,
         h.project_id,
         h.project_name,
         h.calendar,
@@ -74,6 +78,23 @@ planned_tasks as (
         on live.task_id = h.task_id
 ),
 
+-- ASSUMED: "Parent tasks summarise their subtasks" (the vendor), so a parent's days are its
+-- subtasks' days again: scoring both would count the same work twice. Only the leaves are scored:
+-- the planned tasks that no other task of the same week's plan names as its `parentId` (at every
+-- level: a parent of parents is left out too). A parent whose subtasks are not in that plan (all
+-- deleted since, or created after the week began) is scored as a task of its own.
+planned_work as (
+    select p.*
+    from planned_tasks as p
+    where not exists (
+        select 1
+        from planned_tasks as subtask
+        where subtask.week_start = p.week_start
+            and subtask.parent_task_id = p.task_id
+            and subtask.task_id <> p.task_id
+    )
+),
+
 -- ASSUMED: day granularity; a task works the days from its start's day up to, NOT including, its
 -- end's day (the vendor's one-day task ends 24 h after it starts), on its calendar's working days.
 task_weeks as (
@@ -84,7 +105,7 @@ task_weeks as (
             then {{ aphex_date('p.start_at') }} else p.week_start end as window_from,
         case when {{ aphex_date('p.end_at') }} < p.week_end
             then {{ aphex_date('p.end_at') }} else p.week_end end as window_to
-    from planned_tasks as p
+    from planned_work as p
 ),
 
 task_days as (

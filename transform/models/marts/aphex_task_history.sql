@@ -40,6 +40,7 @@ select
     project_id,
     project_name,
     task_name,
+    parent_task_id,
     calendar,
     duration_days,
     start_at,

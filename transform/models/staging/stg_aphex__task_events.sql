@@ -9,6 +9,7 @@ select
     {{ aphex_text(aphex_json_text('task', 'projectId')) }} as project_id,
     {{ aphex_text(aphex_json_text('task', 'projectName')) }} as project_name,
     {{ aphex_text(aphex_json_text('task', 'name')) }} as task_name,
+    {{ aphex_text(aphex_json_text('task', 'parentId')) }} as parent_task_id,
     {{ aphex_text(aphex_json_text('task', 'calendar')) }} as calendar,
     {{ aphex_double(aphex_json_text('task', 'duration')) }} as duration_days,
     {{ aphex_timestamp(aphex_json_text('task', 'start')) }} as start_at,
