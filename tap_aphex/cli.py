@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 # Only modules loaded with the interpreter, so that the handlers are in place soon after start.
+import errno
+import io
 import os
 import sys
 
 from tap_aphex.signals import Interrupts, load_command
+
+TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
+if TYPE_CHECKING:
+    import typing as t
 
 
 def tap_aphex() -> None:
@@ -35,12 +41,15 @@ def airbyte_main() -> None:
 
     interrupts = Interrupts("source-aphex")
     args = sys.argv[1:]
+    # No TRACE can be written where stdout fails: stderr is the one place left to say why.
+    if problem := guard_stdout():
+        sys.stderr.write(f"source-aphex: {problem}\n")
+        sys.exit(1)
     try:
         code = airbyte_run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
         sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
-    except BrokenPipeError:
-        # No TRACE can reach a reader that is gone: stderr is the one place left to say why.
-        sys.stderr.write(f"source-aphex: {output_closed(syncing=args[:1] == ['read'])}\n")
+    except BrokenPipeError as error:  # also `OutputUnwritable`
+        sys.stderr.write(f"source-aphex: {output_lost(error, syncing=args[:1] == ['read'])}\n")
         code = 1
     sys.exit(code)
 
@@ -51,9 +60,10 @@ def run(args: list[str], interrupts: Interrupts) -> int:
     syncing = not options & {"--discover", "--about", "--test", "--help", "--version"}
     code = _invoke(args, interrupts, syncing=syncing)
     try:
-        sys.stdout.flush()  # what stdout still buffers (a catalog, say): a closed pipe shows here
-    except BrokenPipeError:
-        return _fail(output_closed(syncing=syncing))
+        if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
+            sys.stdout.flush()  # what it still buffers (a catalog, say): a closed pipe shows here
+    except BrokenPipeError as error:
+        return _fail(output_lost(error, syncing=syncing))
     return code
 
 
@@ -84,6 +94,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
             f"SINGER_SDK_LOG_CONFIG={shown!r} sends the {logger} logger's lines to stdout, where "
             "the tap writes its messages: send them to stderr (ext://sys.stderr) or a file."
         )
+    if problem := guard_stdout():  # before anything is read: none of it could go anywhere
+        return _fail(problem)
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
@@ -96,8 +108,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
-    except BrokenPipeError:
-        return _fail(output_closed(syncing=syncing))
+    except BrokenPipeError as error:  # also `OutputUnwritable`
+        return _fail(output_lost(error, syncing=syncing))
     except ConfigValidationError as error:
         return _fail("Config: " + joined(error.errors or [str(error)]))
     except AphexError as error:
@@ -140,11 +152,95 @@ def _log_config_problem(error: Exception, path: str) -> str:
     )
 
 
-def output_closed(*, syncing: bool) -> str:
-    """Its reader gone (`tap-aphex | head`), stdout's rest goes nowhere: the line that says so."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    resume = " The last STATE the reader received is where the next run resumes." if syncing else ""
-    return f"Output closed by its reader (broken pipe): stopped.{resume}"
+class OutputUnwritable(BrokenPipeError):
+    """stdout refused a write (a full disk, a descriptor not open for writing...). A broken pipe
+    to every part of the run, which stops there and claims nothing more landed, whatever the cause:
+    each already handles one so (`except BrokenPipeError`)."""
+
+
+class _GuardedStdout(io.RawIOBase):
+    """stdout's raw file, whose failures to write are `OutputUnwritable` (a broken pipe as it is):
+    the SDK's writers, `print` and ours write there, and none can tell stdout's error from another's
+    (a BATCH file's full disk is not stdout's)."""
+
+    def __init__(self, raw: io.RawIOBase | t.BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def isatty(self) -> bool:
+        return self._raw.isatty()
+
+    def write(self, data: t.Any) -> int | None:  # a bytes-like object
+        try:
+            return self._raw.write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputUnwritable(error.errno, error.strerror) from None
+
+
+def guard_stdout() -> str | None:
+    """Why nothing can be written on stdout at all (then nothing is read), or None once
+    `sys.stdout` writes through `_GuardedStdout`, buffered as before (`PYTHONUNBUFFERED`: not)."""
+    out = sys.stdout
+    if out is None:  # fd 1 was closed as Python started (and another file may take it later)
+        return _unwritable_from_start("stdout is closed (as `>&-` leaves it)")
+    if not isinstance(out, io.TextIOWrapper):  # replaced (a test's capture): left as it is
+        return None
+    try:
+        import fcntl  # POSIX only; loaded long after the signal handlers are in place
+
+        flags = fcntl.fcntl(out.fileno(), fcntl.F_GETFL)
+    except (ImportError, OSError, ValueError):
+        flags = os.O_WRONLY  # not known here: a write says it
+    if flags & os.O_ACCMODE == os.O_RDONLY:
+        return _unwritable_from_start("stdout is open for reading only (as `1<file` leaves it)")
+    out.flush()
+    buffer = out.buffer
+    raw = buffer.raw if isinstance(buffer, io.BufferedWriter) else buffer  # else unbuffered
+    guarded = _GuardedStdout(raw)
+    size = getattr(raw, "_blksize", io.DEFAULT_BUFFER_SIZE)  # as `open` sizes it
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(guarded, size) if raw is not buffer else guarded,
+        encoding=out.encoding,
+        errors=out.errors,
+        newline="\n",  # as Python's own stdout: no translation
+        line_buffering=out.line_buffering,
+        write_through=out.write_through,
+    )
+    return None
+
+
+#: Why a write to stdout failed, by errno; another: its system's words.
+_WHY_UNWRITABLE = {
+    errno.ENOSPC: "no space is left on the device stdout writes to (the disk is full)",
+    errno.EDQUOT: "the disk quota of the file system stdout writes to is spent",
+    errno.EFBIG: "the file stdout writes to has reached the largest size allowed",
+    errno.EBADF: "stdout is not open for writing",
+    errno.EIO: "the device stdout writes to failed (an I/O error)",
+}
+
+
+def output_lost(error: BrokenPipeError, *, syncing: bool) -> str:
+    """The line for a stdout that takes no more (`tap-aphex | head`, a full disk); its rest goes
+    nowhere. A sync's: where it resumes; it claims nothing landed."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush, too
+    if not isinstance(error, OutputUnwritable):
+        resume = " The last STATE the reader received is where the next run resumes."
+        return f"Output closed by its reader (broken pipe): stopped.{resume * syncing}"
+    why = _WHY_UNWRITABLE.get(error.errno or 0) or f"stdout: {error.strerror or error}"
+    resume = " The last STATE written in full is where the next run resumes."
+    return f"Output cannot be written: {why}: stopped.{resume * syncing}"
+
+
+def _unwritable_from_start(why: str) -> str:
+    return f"Output cannot be written: {why}: stopped before reading anything."
 
 
 def _fail(message: str, code: int = 1) -> int:

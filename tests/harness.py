@@ -196,6 +196,16 @@ def killed_after_states(config: dict[str, t.Any], states: int) -> list[dict[str,
     return parse_messages("".join(lines))
 
 
+#: How a shell can leave a command's stdout (`exec "$@" REDIRECT`), and the reason its line gives.
+UNWRITABLE_STDOUTS = {
+    ">&-": "stdout is closed (as `>&-` leaves it): stopped before reading anything.",
+    "1</dev/null": (
+        "stdout is open for reading only (as `1<file` leaves it): stopped before reading anything."
+    ),
+    ">/dev/full": "no space is left on the device stdout writes to (the disk is full): stopped.",
+}
+
+
 def with_output_closed(command: list[str]) -> subprocess.CompletedProcess[str]:
     """``command`` run with a stdout whose reader is already gone (``... | head -c 0``)."""
     reader, writer = os.pipe()

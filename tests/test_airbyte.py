@@ -22,6 +22,7 @@ import pytest
 from airbyte_protocol.models import AirbyteMessage
 from aphex_simulator import Simulator
 from harness import (
+    UNWRITABLE_STDOUTS,
     events_config,
     signalled,
     wait_until_writing_to_a_full_pipe,
@@ -781,6 +782,35 @@ def test_a_discovery_whose_reader_went_away_says_so_on_stderr(
 
     assert done.returncode == 1
     assert done.stderr == "source-aphex: Output closed by its reader (broken pipe): stopped.\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="Linux's /dev/full")
+@pytest.mark.parametrize("redirect", list(UNWRITABLE_STDOUTS))
+@pytest.mark.parametrize("command", ["spec", "check", "read"])
+def test_a_stdout_that_cannot_be_written_is_one_line_on_stderr(
+    sim: Simulator, tmp_path: Path, redirect: str, command: str
+) -> None:
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps(events_config(sim)))
+    catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
+    args = {
+        "spec": [],
+        "check": ["--config", str(config)],
+        "read": ["--config", str(config), "--catalog", str(catalog)],
+    }[command]
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$@" {redirect}', "sh", str(SOURCE_APHEX), command, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    said = UNWRITABLE_STDOUTS[redirect]
+    if command == "read" and redirect == ">/dev/full":  # a read claims nothing landed
+        said += " The last STATE written in full is where the next run resumes."
+    assert done.stderr == f"source-aphex: Output cannot be written: {said}\n"
 
 
 def test_sigterm_ends_a_read_at_once_with_nothing_more_written(

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from aphex_simulator import Simulator
 from harness import (
+    UNWRITABLE_STDOUTS,
     TapRun,
     events_config,
     log_lines,
@@ -1001,6 +1002,67 @@ def test_a_closed_stdout_ends_with_one_line_and_exit_1(long_log: Simulator, tmp_
 
     assert process.returncode == 1
     assert one_clear_error(stderr).startswith("Output closed by its reader (broken pipe)")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="Linux's /dev/full")
+@pytest.mark.parametrize("redirect", list(UNWRITABLE_STDOUTS))
+@pytest.mark.parametrize("command", [["--config", "CONFIG"], ["--about"], ["--discover"]])
+def test_a_stdout_that_cannot_be_written_is_one_line_saying_why(
+    simulator: Simulator, tmp_path: Path, redirect: str, command: list[str]
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(simulator)))
+    args = [str(config) if arg == "CONFIG" else arg for arg in command]
+    shell = f'exec "$@" {redirect}'  # as a user's shell leaves it
+    done = subprocess.run(
+        ["sh", "-c", shell, "sh", sys.executable, "-m", "tap_aphex", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    expected = f"Output cannot be written: {UNWRITABLE_STDOUTS[redirect]}"
+    if command[0] == "--config" and redirect == ">/dev/full":  # a sync claims nothing landed
+        expected += " The last STATE written in full is where the next run resumes."
+    assert one_clear_error(done.stderr) == expected
+    assert "Unexpected" not in done.stderr
+
+
+def test_a_full_file_mid_run_ends_the_run_not_one_project(
+    organisation: Simulator, tmp_path: Path
+) -> None:
+    # The file may grow to 40 kB (`ulimit -f`): the first project's versions stop mid-way. Its
+    # download's own failures end that project only; the output's ends the run, said once.
+    config = tmp_path / "config.json"
+    projects = [{"url": p.url, "token": p.token} for p in organisation.plan_projects]
+    config.write_text(json.dumps({"projects": projects}))
+    output = tmp_path / "out.jsonl"
+    limit = 40_000
+
+    def small_files() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with output.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "tap_aphex", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+            preexec_fn=small_files,
+        )
+
+    assert done.returncode == 1
+    assert one_clear_error(done.stderr) == (
+        "Output cannot be written: the file stdout writes to has reached the largest size "
+        "allowed: stopped. The last STATE written in full is where the next run resumes."
+    )
+    assert 0 < output.stat().st_size <= limit  # versions went out before it filled
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
