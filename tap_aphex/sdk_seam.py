@@ -4,7 +4,9 @@ here, with a check there; `scripts/test-next-sdk.sh` runs them on the newest SDK
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import typing as t
 from importlib.metadata import entry_points
 
@@ -19,7 +21,7 @@ from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     import requests
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
@@ -43,6 +45,21 @@ def env_config(plugin: type[Tap]) -> dict[str, t.Any]:
     """The settings the SDK reads from the `TAP_APHEX_*` variables, as it reads them. 0.54, 0.55:
     the private classproperty `_env_var_config`, put over the files' by `PluginBase.__init__`."""
     return t.cast("dict[str, t.Any]", plugin._env_var_config)
+
+
+@contextlib.contextmanager
+def integers_of_any_length() -> Iterator[int]:
+    """Within: `env_config`, and the checks of what it read; gives the limit outside (0: none).
+    0.54, 0.55: the SDK reads an integer variable with `int()`, which (as `str()` for the check's
+    words) refuses more than 4,300 digits (`sys.set_int_max_str_digits`): the check is what says
+    such a value is too large. A variable holds no more than the system allows (Linux: 128 KiB,
+    read in a tenth of a second)."""
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield before
+    finally:
+        sys.set_int_max_str_digits(before)
 
 
 def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:

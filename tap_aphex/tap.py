@@ -83,9 +83,18 @@ class TapAphex(SeamTap):
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
-        given = files | (sdk_seam.env_config(type(self)) if parse_env_config else {})
-        if validate_config and (problems := inputs.schema_problems(schema, given, variables)):
+        with sdk_seam.integers_of_any_length() as digits:  # one too long is said too large
+            env = sdk_seam.env_config(type(self)) if parse_env_config else {}
+            given = files | env
             # Before the SDK makes its maps and streams from it; as merged, again below.
+            problems = inputs.schema_problems(schema, given, variables) if validate_config else []
+            # In bounds (a setting with none), yet past what the SDK's own reading takes.
+            problems = problems or [
+                f"`{variables[name]}` is a whole number too long to read (over {digits:,} digits)"
+                for name, value in env.items()
+                if isinstance(value, int) and digits and len(str(abs(value))) > digits
+            ]
+        if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
             flattening = given.get("flattening_enabled") is True

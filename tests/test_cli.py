@@ -7,6 +7,7 @@ traceback; no key, token or URL query value reaches the output at any log level.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import re
@@ -38,7 +39,7 @@ from harness import (
     with_output_closed,
 )
 
-from tap_aphex import signals
+from tap_aphex import sdk_seam, signals
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import published_plans
 from tap_aphex.tap import TapAphex
@@ -223,6 +224,38 @@ def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expecte
 
     assert run.returncode != 0
     assert expected in one_clear_error(run.stderr)
+    assert "Unexpected" not in run.stderr
+
+
+def integer_settings() -> dict[str, dict[str, t.Any]]:
+    """Every integer setting, the SDK's built-in ones too, with its schema as the tap checks it."""
+    schema = copy.deepcopy(TapAphex.config_jsonschema)
+    TapAphex.append_builtin_config(schema)
+    sdk_seam.repair_builtin_schema(schema)
+    return {
+        name: setting
+        for name, setting in schema["properties"].items()
+        if "integer" in setting.get("type", [])
+    }
+
+
+@pytest.mark.parametrize("name", sorted(integer_settings()))
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_an_integer_variable_too_long_for_python_is_said_as_any_out_of_range_one(
+    name: str, sign: str
+) -> None:
+    # Python reads no text of more than 4,300 digits as an int (nor writes one): the SDK's int().
+    variable, digits = f"TAP_APHEX_{name.upper()}", "9" * 4301
+    run = run_cli({"api_key": "k"}, None, "--config", "ENV", env={variable: sign + digits})
+
+    assert run.returncode == 1
+    error, bounds = one_clear_error(run.stderr), integer_settings()[name]
+    if ("minimum" if sign else "maximum") in bounds:  # as any value out of them
+        assert f"`{variable}` must be a whole number " in error
+        shown = (sign + digits)[:60]
+        assert f", not a number {shown}… ({len(sign + digits)} characters)" in error
+    else:  # the SDK's flattening settings: no bound to be out of, yet no int Python reads
+        assert f"`{variable}` is a whole number too long to read (over 4,300 digits)" in error
     assert "Unexpected" not in run.stderr
 
 

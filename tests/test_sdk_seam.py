@@ -14,6 +14,7 @@ import json
 import logging
 import pathlib
 import signal
+import sys
 import types
 import typing as t
 
@@ -443,6 +444,19 @@ def test_the_sdk_still_reads_the_variables_as_the_seam_hands_them_to_our_checks(
     assert read["page_size"] == 7
     assert read["stream_maps"] == {"tasks": {"__alias__": "t"}}
     assert TapAphex(config={"api_key": "k"}, parse_env_config=True).config["page_size"] == 7
+
+
+def test_the_sdk_reads_an_integer_variable_with_int_which_refuses_a_long_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `integers_of_any_length` is what lets the check say such a value is too large.
+    monkeypatch.setenv("TAP_APHEX_PAGE_SIZE", "9" * 4301)
+
+    with pytest.raises(ValueError, match="4300 digits"):
+        sdk_seam.env_config(TapAphex)
+    with sdk_seam.integers_of_any_length() as limit:
+        assert sdk_seam.env_config(TapAphex)["page_size"] == 10**4301 - 1
+    assert limit == sys.get_int_max_str_digits()  # given back after
 
 
 def test_the_mapper_is_made_by_the_sdk_and_holds_the_selected_streams_maps_only() -> None:
