@@ -70,6 +70,8 @@ def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
 
 #: A bare ``--test``'s value. 0.54/0.55: the enum `CliTestOptionValue`, in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
+#: Every value ``--test=`` takes; the SDK runs its connection test on any other, and exits 0.
+CLI_TEST_VALUES: tuple[str, ...] = tuple(option.value for option in CliTestOptionValue)
 
 #: The capabilities `TapAphex` honours, by value. Not `activate-version` (a target deletes every
 #: older row: it could only lose history), nor 0.55's `start-date` (positions are no dates).

@@ -7,12 +7,14 @@ import os
 import sys
 import typing as t
 
+import click
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs, sdk_seam
 from tap_aphex.client import AphexStream
+from tap_aphex.decoding import readable
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -22,7 +24,14 @@ from tap_aphex.report import (
     StopReason,
     describe,
 )
-from tap_aphex.sdk_seam import CLI_TEST_ALL, SeamTap, config_input, honoured, repair_builtin_schema
+from tap_aphex.sdk_seam import (
+    CLI_TEST_ALL,
+    CLI_TEST_VALUES,
+    SeamTap,
+    config_input,
+    honoured,
+    repair_builtin_schema,
+)
 from tap_aphex.settings import CONFIG_SCHEMA, config_problems, secret_settings, set_at
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
@@ -32,7 +41,6 @@ from tap_aphex.streams.published_plans import (
 from tap_aphex.streams.task_events import TaskEventsStream, TasksStream, TaskStatusesStream
 
 if t.TYPE_CHECKING:
-    import click
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
     from singer_sdk.streams import Stream
 
@@ -266,7 +274,14 @@ class TapAphex(SeamTap):
     @classmethod
     @override
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """``--test``: as the SDK's, but a stream that failed fails the test with its message."""
+        """``--test``: as the SDK's, but a stream that failed fails the test with its message,
+        and a value the SDK does not know is refused (it would run a test whose failure exits 0)."""
+        if value not in (values := CLI_TEST_VALUES):
+            meanings = {CLI_TEST_ALL: "as a bare `--test`: one record per stream"}
+            meanings |= {"schema": "the SCHEMA messages only", "disabled": "no test"}
+            named = [f"`{v}` ({meanings[v]})" if v in meanings else f"`{v}`" for v in values]
+            listed = ", ".join(named[:-1]) + " or " + named[-1]
+            raise click.BadParameter(f"must be {listed}, not {readable(repr(value), 40)}.")
         if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
             return

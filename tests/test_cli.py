@@ -884,6 +884,20 @@ def test_the_connection_test_fails_with_the_taps_own_words(
     assert "resumes" not in run.stderr
 
 
+@pytest.mark.parametrize("value", ["schem", "bogus", "", "ALL"])
+def test_a_test_the_sdk_does_not_know_is_refused_naming_those_it_does(value: str) -> None:
+    # The SDK ran its own connection test for any such value: a wrong key was logged, exit 0.
+    run = run_cli({"api_key": "wrong", "api_url": "http://127.0.0.1:9/x"}, None, f"--test={value}")
+
+    assert run.returncode == 2
+    assert one_clear_error(run.stderr) == (
+        "Invalid value for '--test': must be `all` (as a bare `--test`: one record per stream), "
+        f"`schema` (the SCHEMA messages only) or `disabled` (no test), not {value!r}."
+    )
+    assert "connection" not in run.stderr.lower()  # nothing was asked of the server
+    assert not run.messages
+
+
 @pytest.mark.parametrize(
     ("expression", "expected"),
     [

@@ -283,6 +283,9 @@ def test_the_cli_still_calls_our_callbacks_and_test_all_is_the_value_we_match() 
         f"a bare --test now means {test_option.flag_value!r}, not {sdk_seam.CLI_TEST_ALL!r}: "
         "TapAphex.cb_test would hand the connection test back to the SDK's"
     )
+    # Its default is one of the values we let through (no test); the others, what cb_test knows.
+    assert test_option.default in sdk_seam.CLI_TEST_VALUES
+    assert set(sdk_seam.CLI_TEST_VALUES) == {"all", "schema", "disabled"}
 
 
 def test_a_filter_on_the_logger_behind_a_streams_logger_sees_its_lines() -> None:
