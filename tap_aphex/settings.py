@@ -167,13 +167,21 @@ def config_problems(
             "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
             "`projects` (Published Plans API: published_plans and its tables)."
         )
-    api_url = str(config.get("api_url", DEFAULT_API_URL))
-    if config.get("api_key") and (problem := _url_problem(api_url)):
-        problems.append(f"`{set_at('api_url', variables)}` {problem}")
     listed = set_at("projects", variables)
     # As `logs` keeps them for the run (the same set: its search is built once).
     keys = (value for _, value in secret_settings(config))
     secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
+    api_url = str(config.get("api_url", DEFAULT_API_URL))
+    if not config.get("api_key"):
+        pass  # not requested: nothing to say of it
+    elif problem := _url_problem(api_url):
+        problems.append(f"`{set_at('api_url', variables)}` {problem}")
+    elif without_secrets(api_url, secrets) != api_url:  # any form, or 8 characters, of one
+        problems.append(
+            f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
+            "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
+            "gives it, the key goes in `api_key`."
+        )
     accounts: set[str] = set()
     names: set[str | None] = set()
     for index, project in enumerate(projects):

@@ -259,6 +259,25 @@ def test_an_integer_variable_too_long_for_python_is_said_as_any_out_of_range_one
     assert "Unexpected" not in run.stderr
 
 
+@pytest.mark.parametrize("where", ["{url}/{key}", "{base}/{key}/apiTaskEventsV2"])
+def test_an_api_url_holding_the_key_is_refused_before_any_request(
+    simulator: Simulator, where: str
+) -> None:
+    base = simulator.events_url.rsplit("/", 1)[0]
+    url = where.format(url=simulator.events_url, base=base, key=simulator.api_key)
+
+    run = run_cli(events_config(simulator, api_url=url))
+
+    assert run.returncode == 1
+    assert one_clear_error(run.stderr) == (
+        "Config: `api_url` holds a key or token, which would travel in every request's URL and "
+        "be logged: the URL is the Data API's endpoint as its documentation gives it, the key "
+        "goes in `api_key`."
+    )
+    assert simulator.requests == []  # the key never travelled
+    assert simulator.api_key not in run.stderr
+
+
 def test_a_variable_puts_its_value_over_a_refused_one_in_the_config_file() -> None:
     config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
     config["page_size"] = 0

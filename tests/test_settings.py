@@ -324,6 +324,18 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             {"projects": [{"url": f"{PROJECT}/{TOKEN[:8].upper()}", "token": TOKEN}]},
             "`projects[0].url` holds a key or token",
         ),
+        (  # the Data API's URL too: the key would travel in the request line
+            {"api_key": KEY, "api_url": f"https://example.com/apiTaskEventsV2/{KEY}"},
+            "`api_url` holds a key or token, which would travel in every request's URL",
+        ),
+        (  # any secret of the config, in any form
+            {
+                "api_key": KEY,
+                "api_url": f"https://example.com/{TOKEN.replace('-', '%2D')}/apiTaskEventsV2",
+                "projects": [{"url": PROJECT, "token": TOKEN}],
+            },
+            "`api_url` holds a key or token",
+        ),
         (
             {
                 "projects": [
