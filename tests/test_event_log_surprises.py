@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import json
 import time
 import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import CapturedStdout, TapRun, parse_messages, replay_tasks, run_cli, run_tap
+from harness import (
+    CapturedStdout,
+    TapRun,
+    log_lines,
+    parse_messages,
+    replay_tasks,
+    run_cli,
+    run_tap,
+)
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -515,3 +524,70 @@ def test_a_task_created_updated_and_deleted_in_one_page_is_one_deletion_record(
     assert tasks[1]["_sdc_deleted_at"] is not None
     assert set(replay_tasks(tasks)) == {other["task"]["id"]}
     assert run.bookmark("tasks") == run.bookmark("task_events") == "del0"
+
+
+@pytest.mark.parametrize(
+    ("task_id", "got"),
+    [
+        ("", 'a string ""'),
+        ("   ", 'a string "   "'),
+        (5, "a number 5"),
+        # A lone surrogate: it is U+FFFD in a record, so two such ids would be one task.
+        ("\ud800x", 'a string "\\ud800x" (it holds a lone surrogate)'),
+    ],
+)
+def test_an_event_whose_task_id_is_no_id_changes_no_task_with_one_warning(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], task_id: object, got: str
+) -> None:
+    created = [event for event in log if event["type"] == "TaskCreated"][:3]
+    broken = [
+        {**event, "eventId": f"bad{n}", "task": {**event["task"], "id": task_id}}
+        for n, event in enumerate(created[:2])
+    ]
+    script = [created[2], *broken]
+    # As JSON writes it (ASCII): a lone surrogate is an escape, `\ud800`.
+    body = json.dumps({"data": script, "nextStartAfter": None})
+    answer = Response(body, status=200, content_type="application/json")
+    api = ScriptedApi(httpserver, {None: [answer]})
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr
+    assert ids(run.records("task_events")) == ids(script)  # the log as it came
+    assert [task["id"] for task in run.records("tasks")] == [created[2]["task"]["id"]]
+    assert {s["taskId"] for s in run.records("task_statuses")} <= {created[2]["task"]["id"]}
+    warned = [line for line in log_lines(run.stderr, "WARNING") if "names no task id" in line]
+    assert warned == [
+        f"Event bad0 names no task id (got {got}; an id is text, not blank, without a lone "
+        "surrogate): it is in task_events as it came and changes no task (said once per run)."
+    ]
+    assert run.bookmark("tasks") == run.bookmark("task_statuses") == "bad1"
+
+
+@pytest.mark.parametrize("created_at", [None, "yesterday", "absent"])
+def test_a_deletion_without_a_readable_time_is_dated_by_the_run_and_said_once(
+    httpserver: HTTPServer, log: list[dict[str, t.Any]], created_at: str | None
+) -> None:
+    created = [event for event in log if event["type"] == "TaskCreated"][:2]
+    deletions = [
+        {"eventId": f"del{n}", "type": "TaskDeleted", "task": {"id": e["task"]["id"]}}
+        | ({} if created_at == "absent" else {"createdAt": created_at})
+        for n, e in enumerate(created)
+    ]
+    api = ScriptedApi(httpserver, {None: [page([*created, *deletions], next_start_after=None)]})
+    before = time.time()
+
+    run = run_cli(api.config())
+
+    assert run.returncode == 0, run.stderr
+    tasks = run.records("tasks")
+    assert [task["eventId"] for task in tasks] == ["del0", "del1"]
+    for task in tasks:  # still deletions, dated by the run
+        deleted_at = dt.datetime.fromisoformat(task["_sdc_deleted_at"].replace("Z", "+00:00"))
+        assert deleted_at.timestamp() >= before - 1
+    warned = [line for line in log_lines(run.stderr, "WARNING") if "deletes task" in line]
+    assert warned == [
+        f"Event del0 deletes task {created[0]['task']['id']} but its createdAt is missing or "
+        "unreadable: the deletion's _sdc_deleted_at is this run's time instead, not when it "
+        "happened (said once per run)."
+    ]

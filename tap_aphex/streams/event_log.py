@@ -18,7 +18,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.decoding import decoded_json, described, readable
+from tap_aphex.decoding import REPLACEMENT, decoded_json, described, readable
 from tap_aphex.reader import Reader, Row, as_sent, fields_of, key_of
 from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
@@ -108,16 +108,32 @@ def task_record(event: Row, reader: Reader) -> Row | None:
             "the task: it is in task_events and changes no task (said once per type).",
         )
         return None
-    if task is None or not isinstance(task.get("id"), str):
+    if task_key(event) is None:
+        # As it came: a misfit, or the text of one with a lone surrogate, under `undocumented`.
+        kept = event["undocumented"] or {}
+        got = described(kept.get("task.id", (task or {}).get("id")), 40)
+        if task is None or "id" not in task:
+            got = "none"
+        elif isinstance(task["id"], str) and "task.id" in kept:
+            got = f'a string "{readable(kept["task.id"], 40)}" (it holds a lone surrogate)'
         reader.warn_once(
             "task id",
-            f"Event {readable(event['eventId'])} names no readable task id: it is in task_events "
-            "as it came and changes no task (said once per run).",
+            f"Event {readable(event['eventId'])} names no task id (got {got}; an id is text, not "
+            "blank, without a lone surrogate): it is in task_events as it came and changes no "
+            "task (said once per run).",
         )
         return None
     produced_by = dict(eventId=event["eventId"], eventType=kind, eventCreatedAt=event["createdAt"])
     if kind == "TaskDeleted":
-        deleted_at = event["createdAt"] or epoch_to_rfc3339(time.time())
+        deleted_at = event["createdAt"]
+        if deleted_at is None:  # a deletion is never lost: it is dated by the run instead
+            deleted_at = epoch_to_rfc3339(time.time())
+            reader.warn_once(
+                "deleted at",
+                f"Event {readable(event['eventId'])} deletes task {readable(task['id'])} but its "
+                "createdAt is missing or unreadable: the deletion's _sdc_deleted_at is this run's "
+                "time instead, not when it happened (said once per run).",
+            )
         return {"id": task["id"], **produced_by, "_sdc_deleted_at": deleted_at}
     documented = {key: value for key, value in task.items() if key in TASK_FIELDS}
     undocumented = {key: value for key, value in task.items() if key not in TASK_FIELDS}
@@ -131,6 +147,19 @@ def task_record(event: Row, reader: Reader) -> Row | None:
         **produced_by,
         "_sdc_deleted_at": None,
     }
+
+
+def task_key(event: Row) -> str | None:
+    """The event's task id as a `tasks` key, as an event's own id is one (`key_of`): text, not
+    blank, and no lone surrogate (the reader made it U+FFFD, keeping the text as it came under
+    ``undocumented``: two such ids would be one task); else None."""
+    task = event["task"]
+    task_id = task.get("id") if task is not None else None
+    if isinstance(task_id, str) and REPLACEMENT in task_id:
+        kept = event["undocumented"] or {}
+        if any(path.partition(" (")[0] == "task.id" for path in kept):  # `_free_name`'s suffix
+            return None
+    return key_of(task_id)
 
 
 STATUS_FIELDS = tuple((EVENT_FIELDS["task"].inner or {})["statuses"].inner or ())
