@@ -405,6 +405,18 @@ def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was
         ({"replication_key": "eventId", "replication_key_value": 42}, "a number 42, not an id"),
         ({"replication_key": "eventId", "replication_key_value": ""}, "empty"),
         ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
+        # What `start_after` refuses, whatever holds it: the API answered such a cursor 400.
+        *(
+            (
+                {"replication_key": "eventId", "replication_key_value": value},
+                f"its replication_key_value {said}",
+            )
+            for value, said in [
+                (" e9", "has spaces or a line break around it (a copied newline?)"),
+                ("e9\n", "has spaces or a line break around it (a copied newline?)"),
+                ("e\t9", "holds a control character (an escape code, a tab), which no eventId"),
+            ]
+        ),
     ],
 )
 def test_an_unusable_bookmark_is_a_warning_saying_where_the_run_starts(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from tap_aphex.decoding import described, readable
 from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
-from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
+from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE, cursor_problem
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,6 +55,8 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
         why = f"its replication_key_value is {_shown(entry, 'replication_key_value')}, not an id"
     elif not value.strip():
         why = "its replication_key_value is empty"
+    elif problem := cursor_problem(value):  # as `start_after` is checked: the API would refuse it
+        why = f"its replication_key_value {problem.rstrip('.')}"
     else:
         return Bookmark(stream, value)
     return Bookmark(stream, None, why)
