@@ -7,6 +7,7 @@ import email.utils
 import functools
 import itertools
 import logging
+import re
 import time
 import typing as t
 from http import HTTPStatus
@@ -204,6 +205,17 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 f"{failure_words(failure)}: the body could not be decompressed as its "
                 "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
             ) from failure
+        # A TLS handshake fails the same way each time: https:// to a plain-HTTP server, a
+        # certificate this machine does not trust (a proxy's).
+        if isinstance(failure, requests.exceptions.SSLError):
+            said = _SSL_REASON.search(str(failure))
+            why = f" ({said[1]}: {said[2].strip()})" if said else ""
+            raise AphexError(
+                f"{failure_words(failure)}{why}; not tried again. Check the URL's scheme "
+                "(https:// for a server that speaks TLS, http:// for one on this machine that "
+                "does not) and any proxy in between (one with a certificate of its own: "
+                "REQUESTS_CA_BUNDLE)."
+            ) from failure
         requested = retry_after_seconds(getattr(failure, "response", None))
         unavailable = isinstance(failure, ServiceUnavailableError)
         waits = self.SERVICE_UNAVAILABLE_WAITS
@@ -249,6 +261,10 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             details["tries"] + 1,
             self.retry_left,
         )
+
+
+#: OpenSSL's reason in a handshake's error: ``[SSL: WRONG_VERSION_NUMBER] wrong version number``.
+_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]'\"]+)")
 
 
 class BodyWithDeadline:

@@ -150,6 +150,7 @@ def failure_words(failure: object) -> str:
     if not isinstance(failure, requests.RequestException):
         return type(failure).__name__
     meanings = {
+        requests.exceptions.SSLError: "the TLS handshake failed",  # a ConnectionError too
         requests.exceptions.ChunkedEncodingError: "the answer broke off",
         requests.Timeout: "no answer in time",
         requests.ConnectionError: "no connection",

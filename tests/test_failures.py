@@ -7,6 +7,7 @@ import copy
 import http.server
 import logging
 import threading
+import time
 import typing as t
 
 import pytest
@@ -16,6 +17,7 @@ from harness import (
     TapRun,
     events_config,
     killed_after_states,
+    log_lines,
     parse_messages,
     replay_tasks,
     run_cli,
@@ -154,6 +156,33 @@ def test_an_insecure_api_url_is_refused_before_any_request(simulator: Simulator,
     assert run.returncode != 0
     assert "`api_url`" in run.stderr
     assert simulator.requests == []
+
+
+def test_https_to_a_plain_http_server_fails_at_once_saying_the_handshake_failed() -> None:
+    # Not passing: every try fails the same (the backoff spent 15 s on four more).
+    with Simulator(seed=1, events=10, page_size=10, daily_quota=None, plan_projects=1) as sim:
+        (project,) = sim.plan_projects
+        config = events_config(sim, api_url=sim.events_url.replace("http://", "https://"))
+        config["projects"] = [{"url": project.url.replace("http://", "https://"), "token": "t"}]
+
+        started = time.monotonic()
+        run = run_cli(config)
+        took = time.monotonic() - started
+
+    assert run.returncode == 1
+    assert not log_lines(run.stderr, "WARNING")  # no "retrying in"
+    failures = [line for line in log_lines(run.stderr, "ERROR") if "handshake" in line]
+    assert len(failures) == 3  # the log's, the project's, then the run's line listing both
+    for where in ("task events (after 0 read in this run): SSL", f"{project.account_id}: SSL"):
+        assert any(where in line for line in failures), failures
+    for failure in failures:
+        assert "SSLError (the TLS handshake failed) for https://127.0.0.1:" in failure
+        assert (
+            "(WRONG_VERSION_NUMBER: wrong version number); not tried again. Check the URL's "
+            "scheme (https:// for a server that speaks TLS, http:// for one on this machine that "
+            "does not) and any proxy in between"
+        ) in failure
+    assert took < 10
 
 
 def test_a_config_with_no_credentials_is_refused() -> None:
