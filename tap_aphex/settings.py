@@ -154,19 +154,21 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 
 def config_problems(
-    config: Mapping[str, t.Any], variables: Mapping[str, str], *, streams_required: bool = True
+    config: Mapping[str, t.Any],
+    variables: Mapping[str, str],
+    *,
+    streams_required: bool = True,
+    unread: t.Sequence[str] = (),
 ) -> list[str]:
-    """What is wrong with a config its schema accepts, where it was set, quoting no secret."""
+    """What is wrong with a config its schema accepts, where it was set, quoting no secret;
+    ``unread``: `TAP_APHEX_*` variables set, not read (no `--config ENV`)."""
     problems = [  # a key is told by the object holding it: a setting's name, by none
         f"`{set_at(where, variables)}` {said}" if where else f"A setting's name {said}"
         for where, said in _text_problems(config)
     ]
     projects = config.get("projects") or []
     if streams_required and not config.get("api_key") and not projects:
-        problems.append(
-            "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
-            "`projects` (Published Plans API: published_plans and its tables)."
-        )
+        problems.append(_nothing_to_read(config, variables, unread))
     listed = set_at("projects", variables)
     # As `logs` keeps them for the run (the same set: its search is built once).
     keys = (value for _, value in secret_settings(config))
@@ -195,7 +197,10 @@ def config_problems(
                 "token goes in `token`."
             )
         elif not (account := account_id(url)):
-            problems.append(f"`{where}` has no account id: {url}")
+            problems.append(
+                f"`{where}` names no project (no account id after `{_PLANS_PATH}/`): copy the URL "
+                f"again from the project's Integrations page, not {safe_url(url)}"
+            )
         elif account in accounts:
             problems.append(f"`{listed}` lists the project {account} twice.")
         else:
@@ -209,6 +214,28 @@ def config_problems(
             )
         names.add(told)
     return problems
+
+
+def _nothing_to_read(
+    config: Mapping[str, t.Any], variables: Mapping[str, str], unread: t.Sequence[str]
+) -> str:
+    key, listed = (f"`{set_at(name, variables)}`" for name in ("api_key", "projects"))
+    data_api = "(Data API: task_events, tasks, task_statuses)"
+    plans_api = "(Published Plans API: published_plans and its tables)"
+    if config.get("projects") == []:  # set, to nothing
+        said = (
+            f"Nothing to read: {listed} is empty and {key} is not set; list a project (its `url` "
+            f"and `token`) in {listed} {plans_api} and/or set {key} {data_api}."
+        )
+    else:
+        said = f"Nothing to read: set {key} {data_api} and/or {listed} {plans_api}."
+    if unread:  # what the user set, where this run does not look
+        names = ", ".join(f"`{name}`" for name in unread[:3]) + (", ..." if unread[3:] else "")
+        said += (
+            f" {names} {'is' if len(unread) == 1 else 'are'} set, but `TAP_APHEX_*` variables "
+            "are read only with `--config ENV` (beside any config file)."
+        )
+    return said
 
 
 def set_at(where: str, variables: Mapping[str, str]) -> str:
@@ -308,9 +335,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_PLANS_PATH = "/power-bi/v1"  # what a project's URL holds before its account id
+
+
 def account_id(url: str) -> str:
-    """The project's API account id: the last segment of ``.../power-bi/v1/<account_id>``."""
-    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    """The project's API account id: the last segment of ``.../power-bi/v1/<account_id>``; ""
+    for none (the URL ends at ``/power-bi/v1``, or has no path)."""
+    path = urlsplit(url).path.rstrip("/")
+    return "" if path.lower().endswith(_PLANS_PATH) else path.rsplit("/", 1)[-1]
 
 
 def project_label(project: Mapping[str, t.Any]) -> str:

@@ -71,9 +71,11 @@ class TapAphex(SeamTap):
         message_writer: GenericSingerWriter[t.Any, t.Any] | None = None,
         discovery: bool = False,
         catalog_name: str | None = None,
+        command_line: bool = False,
     ) -> None:
         """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog);
-        ``catalog_name``: the `--catalog` file's, checked before the SDK reads it."""
+        ``catalog_name``: the `--catalog` file's, checked before the SDK reads it;
+        ``command_line``: `tap-aphex`'s, whose `--config ENV` reads the `TAP_APHEX_*` variables."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
         # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
         schema = self.config_jsonschema
@@ -88,6 +90,7 @@ class TapAphex(SeamTap):
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
+        unread_variables = inputs.env_variables(schema, ENV_PREFIX, os.environ).values()
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -128,7 +131,12 @@ class TapAphex(SeamTap):
             self.logger.warning("%s", warning)
         if validate_config and (
             problems := inputs.schema_problems(schema, self.config, variables)
-            or config_problems(self.config, variables, streams_required=not discovery)
+            or config_problems(
+                self.config,
+                variables,
+                streams_required=not discovery,
+                unread=[] if parse_env_config or not command_line else [*unread_variables],
+            )
             or inputs.batch_config_problems(self.config, variables)
             or inputs.stream_map_problems(self.config, variables, STREAM_NAMES)
         ):
@@ -303,7 +311,9 @@ class TapAphex(SeamTap):
         """A tap from ``--config``'s input; its config problems on one line (the SDK: one each)."""
         config = config or config_input({}, parse_env=False)
         try:
-            return cls(config=config.config, parse_env_config=config.parse_env, **kwargs)
+            return cls(
+                config=config.config, parse_env_config=config.parse_env, command_line=True, **kwargs
+            )
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
 

@@ -278,6 +278,31 @@ def test_an_api_url_holding_the_key_is_refused_before_any_request(
     assert simulator.api_key not in run.stderr
 
 
+@pytest.mark.parametrize("config", [None, {}, {"projects": []}])
+def test_variables_set_without_config_env_are_named_when_nothing_is_read(
+    tmp_path: Path, config: dict[str, t.Any] | None
+) -> None:
+    args = []
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        args = ["--config", str(tmp_path / "config.json")]
+    env = {"TAP_APHEX_API_KEY": "k3y-s3cr3t", "TAP_APHEX_PAGE_SIZE": "7"}
+
+    run = run_command(*args, env=env)
+
+    assert run.returncode == 1
+    assert one_clear_error(run.stderr).endswith(
+        "Nothing to read: set `api_key` (Data API: task_events, tasks, task_statuses) and/or "
+        "`projects` (Published Plans API: published_plans and its tables). `TAP_APHEX_API_KEY`, "
+        "`TAP_APHEX_PAGE_SIZE` are set, but `TAP_APHEX_*` variables are read only with `--config "
+        "ENV` (beside any config file)."
+        if config != {"projects": []}
+        else "`TAP_APHEX_PAGE_SIZE` are set, but `TAP_APHEX_*` variables are read only with "
+        "`--config ENV` (beside any config file)."
+    )
+    assert "k3y-s3cr3t" not in run.stderr
+
+
 def test_a_variable_puts_its_value_over_a_refused_one_in_the_config_file() -> None:
     config = {"api_key": "k", "api_url": "http://127.0.0.1:9/x", "retry_budget_seconds": 0}
     config["page_size"] = 0

@@ -289,6 +289,20 @@ def test_page_sizes_the_api_allows_are_accepted(page_size: int) -> None:
             "`projects[0].url` is not a URL the tap can read",
         ),
         ({}, "Nothing to read: set `api_key`"),
+        (  # set, but to nothing: not "set `projects`"
+            {"projects": []},
+            "Nothing to read: `projects` is empty and `api_key` is not set; list a project (its "
+            "`url` and `token`) in `projects`",
+        ),
+        (  # the Integrations page's URL cut before its account id: no slash less would help
+            {"projects": [{"url": "https://app.aphex.co/power-bi/v1/", "token": TOKEN}]},
+            "`projects[0].url` names no project (no account id after `/power-bi/v1/`): copy the "
+            "URL again from the project's Integrations page, not https://app.aphex.co/power-bi/v1/",
+        ),
+        (
+            {"projects": [{"url": "https://app.aphex.co/Power-BI/v1", "token": TOKEN}]},
+            "`projects[0].url` names no project",
+        ),
         (  # the key and the URL swapped: what is no URL is never shown, it may be a key
             {"api_key": "https://example.com/api", "api_url": KEY},
             "`api_url` must be an https:// URL (this one has no scheme or no host)",
