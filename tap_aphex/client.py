@@ -142,12 +142,33 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             again = self.answered_before(response)
             error = UnexpectedResponseError if again else ConfigError
             raise error(f"{self.response_error_message(response)} {self.not_found_advice(again)}")
+        elif status in _TOO_LARGE:  # what is long is ours: a body (often a proxy's page) says less
+            raise AphexError(f"{failure_words(response)}. {self.too_large(response)}")
         elif status >= HTTPStatus.BAD_REQUEST:
             advice = self.forbidden_advice if status == HTTPStatus.FORBIDDEN else ""
             raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
         elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
             advice = "No Aphex API documents that answer."
             raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
+
+    def too_large(self, response: requests.Response) -> str:
+        """What a 414 (the URL) or a 431 (the headers) found too long, and where it was set."""
+        request = response.request
+        if response.status_code == HTTPStatus.REQUEST_URI_TOO_LONG:
+            return (
+                f"The request's URL ({len(request.url or ''):,} characters) is longer than the "
+                f"server, or a proxy in between, takes. {self.long_url_advice()}"
+            )
+        name, value = max(request.headers.items(), key=lambda header: len(header[1]))
+        setting = _HEADER_SETTINGS.get(name.lower())
+        check = f"check {setting}: it must be exactly as Aphex shows it" if setting else ""
+        return (
+            "The request's headers are larger than the server, or a proxy in between, takes: "
+            f"the longest, {name}, is {len(value):,} characters; {check or 'tell Aphex'}."
+        )
+
+    def long_url_advice(self) -> str:  # a stream that sends more than its URL setting says it
+        return "Check the URL setting."
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -263,6 +284,9 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         )
 
 
+_TOO_LARGE = (HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+#: The settings a request's headers carry, by header (lower case).
+_HEADER_SETTINGS = {"x-api-key": "`api_key`", "authorization": "the project's `token`"}
 #: OpenSSL's reason in a handshake's error: ``[SSL: WRONG_VERSION_NUMBER] wrong version number``.
 _SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]'\"]+)")
 

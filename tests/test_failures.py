@@ -185,6 +185,65 @@ def test_https_to_a_plain_http_server_fails_at_once_saying_the_handshake_failed(
     assert took < 10
 
 
+LONG = "x" * 100_000  # past what an HTTP server takes in a request line or a header
+
+
+@pytest.mark.parametrize(
+    ("setting", "state", "said"),
+    [
+        (
+            {"start_after": LONG},
+            None,
+            "HTTP 414 Request-URI Too Long from {url}?startAfter=…. The request's URL (100,050 "
+            "characters) is longer than the server, or a proxy in between, takes. The cursor in "
+            "it (startAfter), from `start_after`, is 100,000 characters. Check `start_after`: it "
+            "must be an eventId exactly as you received it.",
+        ),
+        (
+            {},
+            LONG,
+            "The cursor in it (startAfter), from the state, is 100,000 characters. Check the "
+            "state: it must be an eventId exactly as you received it.",
+        ),
+        (
+            {"api_key": LONG},
+            None,
+            "HTTP 431 Line too long from {url}. The request's headers are larger than the server, "
+            "or a proxy in between, takes: the longest, x-api-key, is 100,000 characters; check "
+            "`api_key`: it must be exactly as Aphex shows it.",
+        ),
+    ],
+)
+def test_a_request_too_long_for_the_server_names_what_is_long(
+    simulator: Simulator, setting: dict[str, str], state: str | None, said: str
+) -> None:
+    # The server's 414 or 431 page is HTML, which read as "a proxy or a login page in between".
+    bookmark = {"replication_key": "eventId", "replication_key_value": state}
+    states = {"bookmarks": dict.fromkeys(("task_events", "tasks", "task_statuses"), bookmark)}
+
+    run = run_cli(events_config(simulator, **setting), states if state else None)
+
+    assert run.returncode == 1
+    errors = log_lines(run.stderr, "ERROR")  # the stream's, then the run's listing it
+    assert errors
+    assert all(said.format(url=simulator.events_url) in error for error in errors), errors
+    assert "HTML" not in run.stderr
+
+
+def test_a_token_too_long_for_the_server_is_named_as_the_projects_token() -> None:
+    with Simulator(seed=1, events=0, daily_quota=None, plan_projects=1) as sim:
+        (project,) = sim.plan_projects
+        run = run_cli({"projects": [{"url": project.url, "token": LONG}]})
+
+    assert run.returncode == 1
+    assert (
+        f"project {project.url}: HTTP 431 Line too long from {project.url}?limit=…. The "
+        "request's headers are larger than the server, or a proxy in between, takes: the longest, "
+        "Authorization, is 100,007 characters; check the project's `token`: it must be exactly as "
+        "Aphex shows it."
+    ) in log_lines(run.stderr, "ERROR")
+
+
 def test_a_config_with_no_credentials_is_refused() -> None:
     run = run_cli({})
 

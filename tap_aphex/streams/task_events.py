@@ -118,6 +118,19 @@ class TaskEventsStream(AphexStream):
         super().refuse(response)
 
     @override
+    def long_url_advice(self) -> str:
+        cursor = self._cursor_sent
+        if not cursor:
+            return super().long_url_advice()
+        if cursor != self._start.cursor:
+            source, check = "the previous page's nextStartAfter", "Tell Aphex (hello@aphex.co)."
+        else:
+            source = self._start.source
+            check = f"Check {source}: it must be an eventId exactly as you received it."
+        size = f"{len(cursor):,} characters"
+        return f"The cursor in it (startAfter), from {source}, is {size}. {check}"
+
+    @override
     def not_found_advice(self, answered_before: bool) -> str:
         if answered_before:
             return log_position.not_found_again(self._cursor_sent, self._last_checkpoint)
