@@ -88,14 +88,16 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         if "SINGER_SDK_LOG_CONFIG" not in os.environ:
             raise
         return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
+    # Before anything is read, none of which could go anywhere; first: `off_stdout` reads a
+    # closed stdout (None) as the stream of a handler that has none.
+    if problem := guard_stdout():
+        return _fail(problem)
     if (logger := off_stdout()) is not None:
         shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
         return _fail(
             f"SINGER_SDK_LOG_CONFIG={shown!r} sends the {logger} logger's lines to stdout, where "
             "the tap writes its messages: send them to stderr (ext://sys.stderr) or a file."
         )
-    if problem := guard_stdout():  # before anything is read: none of it could go anywhere
-        return _fail(problem)
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
