@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fnmatch
-import importlib.util
 import json
-import os
 import re
 import typing as t
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 import jsonschema
 import msgspec
 from singer_sdk.singerlib import StateMessage
@@ -24,7 +20,6 @@ from singer_sdk.singerlib import StateMessage
 from tap_aphex.decoding import JSON_WORDS, described, json_kind, readable
 from tap_aphex.logs import printable, run_secrets
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import batch_config_from, batch_encoders
 from tap_aphex.settings import PROJECT, set_at
 
 #: Far past any config, state or catalog (a state holds a few hundred bytes a project): a larger
@@ -141,102 +136,6 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
     return None
 
 
-def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
-    """A `batch_config` that would fail only once pages were read (its schema checks `format`)."""
-    if not (raw := config.get("batch_config")):
-        return []
-    where = set_at("batch_config", variables)
-    # The SDK writes BATCH files from the records as read, never through the record path that
-    # applies them; the SCHEMA would still say they were applied (a map dropping a field, too).
-    if applied := [name for name in ("stream_maps", "flattening_enabled") if config.get(name)]:
-        names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
-        unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
-        return [f"`{where}` with {names} is not supported: {unapplied}"]
-    size = raw.get("batch_size") if isinstance(raw, Mapping) else None
-    if size is not None and not (size.__class__ is int and 1 <= size <= LARGEST_BATCH):
-        return [f"`{where}.batch_size` must be {_expected(_BATCH_SIZE)}, not {described(size)}"]
-    try:
-        batch = batch_config_from(raw)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
-        return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    if (kind := str(batch.encoding.format)) not in (offered := batch_encoders()):
-        return [
-            f"`{where}.encoding.format` must be {_expected({'enum': offered})}, not "
-            f"{described(kind)}"
-        ]
-    # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
-    if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
-        gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
-        return [
-            f'`{where}.encoding.compression` must be "gzip" for jsonl ({gzips}), not '
-            f"{described(compression)}"
-        ]
-    # The SDK imports pyarrow only when it writes the first such file, too late to refuse.
-    if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
-        install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
-        return [f"`{where}`: format `{kind}` needs the package `pyarrow`, not installed; {install}"]
-    root, prefix = str(batch.storage.root), batch.storage.prefix or ""
-    scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
-    try:
-        filesystem = fsspec.get_filesystem_class(scheme)
-    except ImportError as error:
-        missing = printable(str(error), limit=120)
-        return [f"`{where}`: storage root `{scheme}://` needs a package not installed ({missing})"]
-    except ValueError:
-        return [f"`{where}`: storage root `{scheme:.20}://` is no filesystem fsspec knows"]
-    # The SDK makes the root's folders, not the prefix's: a `/` in it fails at the first file.
-    if "/" in prefix or os.sep in prefix:
-        return [f"`{where}.storage.prefix` must be the start of a file name, without `/`"]
-    if scheme == "file":  # a local root that cannot take files fails only after pages were read
-        folder = Path(filesystem._strip_protocol(root))  # fsspec's reading of it
-        existing = next(
-            p for p in (folder, *folder.parents) if p.exists()
-        )  # the SDK makes the rest
-        problem = (
-            "is a file"
-            if not existing.is_dir()
-            else "cannot be written in"
-            if not os.access(existing, os.W_OK | os.X_OK)
-            else None
-        )
-        if problem:
-            named = "" if existing == folder else f" (its folder {readable(str(existing), 60)})"
-            return [
-                f"`{where}.storage.root` {readable(str(folder), 80)}{named} {problem}: give a "
-                "folder the tap can write BATCH files in"
-            ]
-    return []
-
-
-def stream_map_problems(
-    config: Mapping[str, t.Any], variables: Mapping[str, str], streams: Collection[str]
-) -> list[str]:
-    """A stream map whose source (its key, or its `__source__`) matches none of ``streams``: the
-    SDK passes over it without a word, so the hash or the removal it holds silently does not
-    happen. `__else__` is the SDK's "every other stream"."""
-    problems = []
-    for key, value in (config.get("stream_maps") or {}).items():
-        source = value.get("__source__", key) if isinstance(value, Mapping) else key
-        if key == "__else__" or not isinstance(source, str):
-            continue
-        if not any(fnmatch.fnmatch(stream, source) for stream in streams):
-            where = set_at(f"stream_maps.{key}", variables)
-            named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
-            close = difflib.get_close_matches(source, list(streams), n=1)
-            guess = f" (did you mean `{close[0]}`?)" if close else ""
-            problems.append(
-                f"{named} names no stream of the tap{guess}: its map would apply to nothing; the "
-                f"streams are {', '.join(streams)}"
-            )
-    return problems
-
-
-#: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
-LARGEST_BATCH = 1_000_000_000
-_BATCH_SIZE = {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH}
-
-
 #: Draft 7 (the draft the SDK's schemas declare), with "integer" a JSON integer as written (`100`):
 #: jsonschema's own takes integral floats, which would reach the API as `pageSize=100.0`.
 _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
@@ -266,7 +165,7 @@ def schema_problems(
         if error.validator != "required":
             hidden = isinstance(value, (dict, list)) or '"secret": true' in json.dumps(error.schema)
             said = json_kind(value) if hidden else printable(described(value), run_secrets())
-            problems.append(f"`{where}` must be {_expected(error.schema)}, not {said}")
+            problems.append(f"`{where}` must be {expected(error.schema)}, not {said}")
     return sorted(set(problems))  # by where
 
 
@@ -277,7 +176,7 @@ def _innermost(errors: t.Iterable[t.Any]) -> t.Iterator[t.Any]:
         yield from _innermost(inner) if inner else [error]
 
 
-def _expected(schema: Mapping[str, t.Any]) -> str:
+def expected(schema: Mapping[str, t.Any]) -> str:
     """What a schema admits in JSON's words: its values, else its types (null, i.e. unset, only
     alone) and bounds, else each option's (`"__NULL__", null or an object`)."""
     types: list[str] = schema.get("type", [])
@@ -285,7 +184,7 @@ def _expected(schema: Mapping[str, t.Any]) -> str:
     values = schema.get("enum", [schema.get("const")] if "const" in schema else [])
     words = [json.dumps(value) for value in values]
     words = words or [JSON_WORDS[name] for name in types if name != "null" or len(types) == 1]
-    words = words or [_expected(option) for option in schema.get("anyOf", schema.get("oneOf", []))]
+    words = words or [expected(option) for option in schema.get("anyOf", schema.get("oneOf", []))]
     words = list(dict.fromkeys(words)) or ["what its schema says"]
     low, high = schema.get("minimum"), schema.get("maximum")
     bounds = f" from {low} to {high}" if None not in (low, high) else ""

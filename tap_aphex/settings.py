@@ -1,8 +1,9 @@
-"""The tap's settings (the user-facing contract) and the checks JSON Schema cannot express."""
+"""The tap's settings, the user-facing contract: their schema and defaults, where each was
+set (`set_at`), its secrets, a project's id and label. What a config must hold beyond its schema:
+`config_checks`."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import typing as t
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_aphex.decoding import readable
-from tap_aphex.logs import MIN_RUN_SECRET, safe_url, url_credentials, without_secrets
+from tap_aphex.logs import safe_url
 
 MAX_PAGE_SIZE = 4_000  # the Data API's documented limits
 DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
@@ -19,26 +20,6 @@ DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE = "holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): retype it."
-#: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
-_SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
-#: A key's or token's rule, as `start_after`'s: (said after "is empty", forbidden, after "holds").
-_KEY_OR_TOKEN = (
-    "; set it as Aphex shows it.",
-    re.compile(r"[^\x20-\x7e\xa0-\xff]"),  # an HTTP header value: Latin-1, no control characters
-    "a character an HTTP header cannot carry (a line break, a control character, or one outside "
-    "Latin-1 such as '€'); set it exactly as Aphex shows it.",
-)
-# Empty is not unset: a run that silently started from the first event would re-send (and spend
-# quota on) the whole log. Unset is the setting left out (or null).
-_START_AFTER = (
-    " or blank: remove it to start from the first event, or set an eventId.",
-    re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]"),  # and the line separators
-    "a control character (an escape code, a tab), which no eventId has; set it to the eventId "
-    "exactly as you received it.",
-)
-
 PROJECT = th.ObjectType(
     th.Property(
         "url",
@@ -153,91 +134,6 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-def config_problems(
-    config: Mapping[str, t.Any],
-    variables: Mapping[str, str],
-    *,
-    streams_required: bool = True,
-    unread: t.Sequence[str] = (),
-) -> list[str]:
-    """What is wrong with a config its schema accepts, where it was set, quoting no secret;
-    ``unread``: `TAP_APHEX_*` variables set, not read (no `--config ENV`)."""
-    problems = [  # a key is told by the object holding it: a setting's name, by none
-        f"`{set_at(where, variables)}` {said}" if where else f"A setting's name {said}"
-        for where, said in _text_problems(config)
-    ]
-    projects = config.get("projects") or []
-    if streams_required and not config.get("api_key") and not projects:
-        problems.append(_nothing_to_read(config, variables, unread))
-    listed = set_at("projects", variables)
-    # As `logs` keeps them for the run (the same set: its search is built once).
-    keys = (value for _, value in secret_settings(config))
-    secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
-    api_url = str(config.get("api_url", DEFAULT_API_URL))
-    if not config.get("api_key"):
-        pass  # not requested: nothing to say of it
-    elif problem := _url_problem(api_url):
-        problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif without_secrets(api_url, secrets) != api_url:  # any form, or 8 characters, of one
-        problems.append(
-            f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
-            "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
-            "gives it, the key goes in `api_key`."
-        )
-    accounts: set[str] = set()
-    names: set[str | None] = set()
-    for index, project in enumerate(projects):
-        url, where = project["url"], f"{listed}[{index}].url"
-        if problem := _url_problem(url):
-            problems.append(f"`{where}` {problem}")
-        elif without_secrets(url, secrets) != url:  # any form, or 8 characters, of one
-            problems.append(
-                f"`{where}` holds a key or token, which would be logged and kept in the state "
-                "with the project's id: the URL is the one the Integrations page shows, the "
-                "token goes in `token`."
-            )
-        elif not (account := account_id(url)):
-            problems.append(
-                f"`{where}` names no project (no account id after `{_PLANS_PATH}/`): copy the URL "
-                f"again from the project's Integrations page, not {safe_url(url)}"
-            )
-        elif account in accounts:
-            problems.append(f"`{listed}` lists the project {account} twice.")
-        else:
-            accounts.add(account)
-        name = project.get("name")
-        told = " ".join(name.split()).casefold() if isinstance(name, str) else None
-        if told and told in names:
-            problems.append(
-                f"`{listed}` names two projects `{readable(name, 40)}` (the log tells projects by "
-                "name, whatever their case and spaces): give each its own."
-            )
-        names.add(told)
-    return problems
-
-
-def _nothing_to_read(
-    config: Mapping[str, t.Any], variables: Mapping[str, str], unread: t.Sequence[str]
-) -> str:
-    key, listed = (f"`{set_at(name, variables)}`" for name in ("api_key", "projects"))
-    data_api = "(Data API: task_events, tasks, task_statuses)"
-    plans_api = "(Published Plans API: published_plans and its tables)"
-    if config.get("projects") == []:  # set, to nothing
-        said = (
-            f"Nothing to read: {listed} is empty and {key} is not set; list a project (its `url` "
-            f"and `token`) in {listed} {plans_api} and/or set {key} {data_api}."
-        )
-    else:
-        said = f"Nothing to read: set {key} {data_api} and/or {listed} {plans_api}."
-    if unread:  # what the user set, where this run does not look
-        names = ", ".join(f"`{name}`" for name in unread[:3]) + (", ..." if unread[3:] else "")
-        said += (
-            f" {names} {'is' if len(unread) == 1 else 'are'} set, but `TAP_APHEX_*` variables "
-            "are read only with `--config ENV` (beside any config file)."
-        )
-    return said
-
-
 def set_at(where: str, variables: Mapping[str, str]) -> str:
     """``where`` (`projects[0].url`) as the variable that set it (`TAP_APHEX_PROJECTS[0].url`)."""
     setting = re.split(r"[.\[]", where, maxsplit=1)[0]
@@ -254,95 +150,14 @@ def secret_settings(config: Mapping[str, t.Any]) -> list[tuple[str, object]]:
     ]
 
 
-def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
-    """Texts that cannot be sent as they are, never shown (the HTTP library's error would print a
-    whole key): a key, token or `start_after` by its rule; anywhere, a lone UTF-16 surrogate (JSON
-    can write ``"\\ud83d"``, a variable an undecodable byte), which nothing can carry."""
-    rules = {where: _KEY_OR_TOKEN for where, _ in secret_settings(config)}
-    rules["start_after"] = _START_AFTER
-    texts, pending = [], [("", t.cast("object", config))]
-    while pending:  # every text, a key's where its mapping is
-        where, value = pending.pop()
-        if isinstance(value, str):
-            texts.append((where, value))
-        elif isinstance(value, Mapping):  # the SDK's config is a read-only mapping
-            pending += [(f"{where}.{key}".lstrip("."), item) for key, item in value.items()]
-            texts += [(where, str(key)) for key in value]
-        elif isinstance(value, list):
-            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-    for where, text in sorted(texts):
-        rule = rules.get(where)
-        if rule and (said := _rule_problem(text, rule)):
-            yield where, said
-        if rule is not _KEY_OR_TOKEN and _LONE_SURROGATE.search(text):  # else: its rule's to say
-            yield where, _SURROGATE
-
-
-def _rule_problem(text: str, rule: tuple[str, re.Pattern[str], str]) -> str | None:
-    if_empty, forbidden, holds = rule
-    if not text.strip():
-        return f"is empty{if_empty}"
-    if text != text.strip():
-        return _SPACED
-    return f"holds {holds}" if forbidden.search(text) else None
-
-
-def cursor_problem(text: str) -> str | None:
-    """Why ``text`` cannot be sent as `startAfter` (`start_after`'s rule, whatever holds it: a
-    state's bookmark too), after its name; None: it can."""
-    said = _rule_problem(text, _START_AFTER)
-    return said or (_SURROGATE if _LONE_SURROGATE.search(text) else None)
-
-
-def _url_problem(url: str) -> str | None:
-    """Why ``url`` must not be used (credentials in it, or not https), after the setting's name."""
-    if credentials := url_credentials(url):
-        return (
-            f"carries {credentials}, which would be sent and logged with every request: remove it "
-            f"({re.split('[?;]', safe_url(url), maxsplit=1)[0]}). The key or token has its own "
-            "setting."
-        )
-    if url != url.strip():
-        return _SPACED
-    try:
-        parts = urlsplit(url)
-        if parts.port == 0:
-            return "has port 0, on which no server answers: write the API's port."
-    except ValueError as error:  # also a port that is not a number from 0 to 65535
-        return (
-            f"is not a URL the tap can read ({error}); write it as https://host/path, not "
-            f"{safe_url(url)}"
-        )
-    if parts.fragment or url.endswith("#"):
-        return f"has a #fragment, which is never sent; remove it: {safe_url(url)}"
-    if not (parts.scheme and parts.hostname):  # ("http://" too) Perhaps a key: never shown.
-        return "must be an https:// URL (this one has no scheme or no host)"
-    # Plain http only for the bundled simulator: elsewhere it sends credentials in clear text.
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return (
-            f"uses plain http:// for a host that is not loopback ({parts.hostname}); it would "
-            "send credentials in clear text. Use https://."
-        )
-    if parts.scheme not in ("http", "https"):
-        return f"must be an https:// URL, got {safe_url(url)!r}"
-    return None
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-_PLANS_PATH = "/power-bi/v1"  # what a project's URL holds before its account id
+PLANS_PATH = "/power-bi/v1"  # what a project's URL holds before its account id
 
 
 def account_id(url: str) -> str:
     """The project's API account id: the last segment of ``.../power-bi/v1/<account_id>``; ""
     for none (the URL ends at ``/power-bi/v1``, or has no path)."""
     path = urlsplit(url).path.rstrip("/")
-    return "" if path.lower().endswith(_PLANS_PATH) else path.rsplit("/", 1)[-1]
+    return "" if path.lower().endswith(PLANS_PATH) else path.rsplit("/", 1)[-1]
 
 
 def project_label(project: Mapping[str, t.Any]) -> str:

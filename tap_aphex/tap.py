@@ -14,6 +14,7 @@ from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs, sdk_seam
 from tap_aphex.client import AphexStream
+from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
 from tap_aphex.decoding import readable
 from tap_aphex.report import (
     AphexError,
@@ -32,7 +33,7 @@ from tap_aphex.sdk_seam import (
     honoured,
     repair_builtin_schema,
 )
-from tap_aphex.settings import CONFIG_SCHEMA, config_problems, secret_settings, set_at
+from tap_aphex.settings import CONFIG_SCHEMA, secret_settings, set_at
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -137,8 +138,8 @@ class TapAphex(SeamTap):
                 streams_required=not discovery,
                 unread=[] if parse_env_config or not command_line else [*unread_variables],
             )
-            or inputs.batch_config_problems(self.config, variables)
-            or inputs.stream_map_problems(self.config, variables, STREAM_NAMES)
+            or batch_config_problems(self.config, variables)
+            or stream_map_problems(self.config, variables, STREAM_NAMES)
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
 

@@ -10,6 +10,7 @@ import pytest
 from aphex_simulator import Simulator
 from harness import TapRun, events_config, log_lines, run_cli
 
+from tap_aphex.config_checks import config_problems
 from tap_aphex.inputs import env_problems, schema_problems, unknown_env, unknown_settings
 from tap_aphex.logs import (
     TapLogFilter,
@@ -21,7 +22,7 @@ from tap_aphex.logs import (
     without_query_values,
 )
 from tap_aphex.sdk_seam import batch_encoders
-from tap_aphex.settings import CONFIG_SCHEMA, config_problems
+from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.tap import TapAphex
 
 KEY = "k3y-s3cr3t-value"

@@ -10,9 +10,10 @@ from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, replace
 
+from tap_aphex.config_checks import cursor_problem
 from tap_aphex.decoding import described, readable
 from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
-from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE, cursor_problem
+from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
