@@ -17,10 +17,14 @@ import jsonschema
 import msgspec
 from singer_sdk.singerlib import StateMessage
 
+from tap_aphex import sdk_seam
 from tap_aphex.decoding import JSON_WORDS, described, json_kind, readable
 from tap_aphex.logs import printable, run_secrets
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import PROJECT, set_at
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
 
 #: Far past any config, state or catalog (a state holds a few hundred bytes a project): a larger
 #: file is a mistake (`--config /dev/zero` would be read for ever).
@@ -192,6 +196,29 @@ def expected(schema: Mapping[str, t.Any]) -> str:
         f" of at {w} {n}" for w, n in [("least", low), ("most", high)] if n is not None
     )
     return ", ".join(words[:-1]) + " or " * (len(words) > 1) + words[-1] + bounds
+
+
+def merged_config(
+    tap: type[Tap],
+    files: Mapping[str, t.Any],
+    schema: dict[str, t.Any],
+    variables: Mapping[str, str],
+    *,
+    env: bool,
+    validate: bool,
+) -> tuple[dict[str, t.Any], list[str]]:
+    """The config as the SDK merges it (``env``: `TAP_APHEX_*` variables over the files'), and
+    its problems: the schema's (``validate``), then a variable's integer too long for the SDK's
+    own reading of it (a setting with no bound: one within a bound is said out of it)."""
+    with sdk_seam.integers_of_any_length() as digits:
+        read = sdk_seam.env_config(tap) if env else {}
+        given = {**files, **read}
+        problems = schema_problems(schema, given, variables) if validate else []
+        return given, problems or [
+            f"`{variables[name]}` is a whole number too long to read (over {digits:,} digits)"
+            for name, value in read.items()
+            if isinstance(value, int) and digits and len(str(abs(value))) > digits
+        ]
 
 
 def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:

@@ -54,6 +54,9 @@ def integers_of_any_length() -> Iterator[int]:
     words) refuses more than 4,300 digits (`sys.set_int_max_str_digits`): the check is what says
     such a value is too large. A variable holds no more than the system allows (Linux: 128 KiB,
     read in a tenth of a second)."""
+    if not hasattr(sys, "set_int_max_str_digits"):  # Python 3.10.6 and older: no limit at all
+        yield 0
+        return
     before = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)
     try:

@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import catalog_checks, inputs, logs, sdk_seam
+from tap_aphex import catalog_checks, inputs, logs
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
 from tap_aphex.decoding import readable
@@ -95,17 +95,10 @@ class TapAphex(SeamTap):
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
-        with sdk_seam.integers_of_any_length() as digits:  # one too long is said too large
-            env = sdk_seam.env_config(type(self)) if parse_env_config else {}
-            given = files | env
-            # Before the SDK makes its maps and streams from it; as merged, again below.
-            problems = inputs.schema_problems(schema, given, variables) if validate_config else []
-            # In bounds (a setting with none), yet past what the SDK's own reading takes.
-            problems = problems or [
-                f"`{variables[name]}` is a whole number too long to read (over {digits:,} digits)"
-                for name, value in env.items()
-                if isinstance(value, int) and digits and len(str(abs(value))) > digits
-            ]
+        # Before the SDK makes its maps and streams from it; as merged, again below.
+        given, problems = inputs.merged_config(
+            type(self), files, schema, variables, env=parse_env_config, validate=validate_config
+        )
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
