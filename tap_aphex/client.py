@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import email.utils
-import functools
 import itertools
 import logging
 import re
@@ -13,7 +12,7 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.streams import RESTStream, Stream
+from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_aphex.logs import safe_url
@@ -28,6 +27,7 @@ from tap_aphex.report import (
     failure_words,
     quoted_body,
 )
+from tap_aphex.streams import IncrementalOnly
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -35,51 +35,9 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
-    from singer_sdk.singerlib import Catalog
     from urllib3 import BaseHTTPResponse
 
 CHUNK = 64 * 1024
-
-
-class IncrementalOnly(Stream):
-    """What a catalog or a map may do to a stream: read it incrementally on its own key only (no
-    other method or key keeps a place to resume); change its records' copies, never the tap's."""
-
-    @override
-    def post_process(
-        self, row: dict[str, t.Any], context: Context | None = None
-    ) -> dict[str, t.Any]:
-        # The SDK drops deselected properties from the record in place, objects within included,
-        # and a stream map's expression is handed it; the tap reads its rows again (a task's
-        # statuses, a version's number): then a copy goes.
-        return _objects_copied(row) if self._records_changed else row
-
-    @functools.cached_property
-    def _records_changed(self) -> bool:  # asked first at the first record, once the catalog applies
-        return not all(self.mask.values()) or bool(self.config.get("stream_maps"))
-
-    @override
-    def apply_catalog(self, catalog: Catalog) -> None:
-        own_key = self.replication_key
-        super().apply_catalog(catalog)
-        # The SDK takes the entry's key, else the metadata's: one beside the entry's it passes over.
-        entry = catalog.get_stream(self.name)
-        given = [entry and entry.replication_key, self.metadata.root.replication_key]
-        asked = next((key for key in given if key not in (None, own_key)), self.replication_key)
-        wanted = (self.replication_method, asked) == ("INCREMENTAL", own_key)
-        if wanted or not self.selected:  # a stream left out is not read, whatever its entry says
-            return
-        key = f" on {asked:.40}" if asked else ""
-        raise ConfigError(
-            f"The catalog asks for {self.name} by {self.replication_method[:20]!r}{key}: "
-            f"tap-aphex reads it by 'INCREMENTAL' on {own_key} only. Drop that stream's "
-            "replication method and key from the catalog (its entry, its metadata, or Meltano's "
-            "`metadata` for it), or make the catalog with `--discover`."
-        )
-
-
-def _objects_copied(row: dict[str, t.Any]) -> dict[str, t.Any]:
-    return {key: _objects_copied(v) if v.__class__ is dict else v for key, v in row.items()}
 
 
 class AphexStream(IncrementalOnly, RESTStream[t.Any]):
