@@ -180,7 +180,13 @@ class _GuardedStdout(io.RawIOBase):
 
     def write(self, data: t.Any) -> int | None:  # a bytes-like object
         try:
-            return self._raw.write(data)
+            # A non-blocking stdout answers None when full: waited for as a blocking one waits
+            # (returned, the BufferedWriter above would drop what did not fit).
+            while (written := self._raw.write(data)) is None:
+                import select  # only then: no module loads before the signal handlers
+
+                select.select([], [self._raw], [])
+            return written
         except BrokenPipeError:
             raise
         except OSError as error:

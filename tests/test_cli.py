@@ -10,6 +10,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import os
 import re
 import signal
 import subprocess
@@ -1396,3 +1397,25 @@ def test_a_failure_before_a_stream_map_error_ends_the_run_is_said_again_before_i
     (said,) = [line for line in lines[:-1] if "Failed before the run ended: project Typo" in line]
     assert "ERROR" in said
     assert "No published plans at its URL (HTTP 404)" in said
+
+
+def test_a_non_blocking_stdout_that_fills_up_loses_no_record(tmp_path: Path) -> None:
+    # A reader that set its pipe non-blocking (some runners do): a full pipe answers "would
+    # block", which was taken as written, so records went missing while the STATE moved on.
+    with Simulator(seed=3, events=3_000, page_size=500, daily_quota=None, plan_projects=0) as sim:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(events_config(sim)))
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        command = [sys.executable, "-m", "tap_aphex", "--config", str(config)]
+        process = subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE)
+        os.close(write_end)
+        time.sleep(1)  # the pipe fills while nobody reads it
+        with os.fdopen(read_end, "rb") as output:
+            messages = parse_messages(output.read().decode())
+        stderr = process.communicate(timeout=60)[1].decode()
+
+    assert process.returncode == 0, stderr
+    records = [m for m in messages if m["type"] == "RECORD" and m["stream"] == "task_events"]
+    events = [record["record"]["eventId"] for record in records]
+    assert len(events) == len(set(events)) == 3_000
