@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import itertools
 import logging
+import os
 import re
 import time
 import typing as t
@@ -62,8 +63,16 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])
         self.retry_waited = 0.0
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
-        # The SDK keeps one session per stream (a subclass's other sessions add the hook too).
-        super().requests_session.hooks["response"].append(self._with_deadline)
+        # The SDK keeps one session per stream (a subclass's other sessions are made the same).
+        self.made_ready(super().requests_session)
+
+    def made_ready(self, session: requests.Session) -> requests.Session:
+        """``session`` with the deadline on each response, and verifying as the environment
+        says (`REQUESTS_CA_BUNDLE`): requests reads it in `Session.request`, not in `send`."""
+        session.hooks["response"].append(self._with_deadline)
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        session.verify = bundle or session.verify
+        return session
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
@@ -184,11 +193,12 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
                 f"{failure_words(failure)}: the body could not be decompressed as its "
                 "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
             ) from failure
-        # A TLS handshake fails the same way each time: https:// to a plain-HTTP server, a
-        # certificate this machine does not trust (a proxy's).
-        if isinstance(failure, requests.exceptions.SSLError):
-            said = _SSL_REASON.search(str(failure))
-            why = f" ({said[1]}: {said[2].strip()})" if said else ""
+        # Some TLS handshakes fail the same way each time: https:// to a plain-HTTP server, a
+        # certificate this machine does not trust (a proxy's). Others (a connection cut mid-way)
+        # are retried as any connection is.
+        said = _SSL_REASON.search(str(failure))
+        if isinstance(failure, requests.exceptions.SSLError) and said and said[1] in _TLS_FOR_GOOD:
+            why = f" ({said[1]}: {said[2].strip()})"
             raise AphexError(
                 f"{failure_words(failure)}{why}; not tried again. Check the URL's scheme "
                 "(https:// for a server that speaks TLS, http:// for one on this machine that "
@@ -247,6 +257,12 @@ _TOO_LARGE = (HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.REQUEST_HEADER_FIELDS_
 _HEADER_SETTINGS = {"x-api-key": "`api_key`", "authorization": "the project's `token`"}
 #: OpenSSL's reason in a handshake's error: ``[SSL: WRONG_VERSION_NUMBER] wrong version number``.
 _SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]'\"]+)")
+#: OpenSSL's reasons that no retry changes: no TLS at the other end, an untrusted certificate, no
+#: protocol or cipher in common.
+_TLS_FOR_GOOD = frozenset(
+    {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "CERTIFICATE_VERIFY_FAILED", "UNSUPPORTED_PROTOCOL"}
+    | {"TLSV1_ALERT_PROTOCOL_VERSION", "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_PROTOCOLS_AVAILABLE"}
+)
 
 
 class BodyWithDeadline:

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import typing as t
+from urllib.parse import urlsplit
 
 import pytest
 from aphex_simulator import Simulator
@@ -24,6 +25,7 @@ from harness import (
     run_tap,
 )
 from pytest_httpserver import HTTPServer
+from tls_front import CERTIFICATE, tls_front
 
 from tap_aphex.client import AphexStream
 from tap_aphex.report import RunFailedError, RunReport, StopReason
@@ -183,6 +185,43 @@ def test_https_to_a_plain_http_server_fails_at_once_saying_the_handshake_failed(
             "does not) and any proxy in between"
         ) in failure
     assert took < 10
+
+
+def _port(sim: Simulator) -> int:
+    return t.cast("int", urlsplit(sim.base_url).port)
+
+
+def _through_tls(sim: Simulator, port: int) -> dict[str, t.Any]:
+    """The events config with the Data API behind the TLS front on ``port``."""
+    return events_config(sim, api_url=f"https://127.0.0.1:{port}/apiTaskEventsV2")
+
+
+def test_a_handshake_cut_off_is_retried_and_a_ca_bundle_set_in_the_environment_is_trusted() -> None:
+    with (
+        Simulator(seed=1, events=300, page_size=100, daily_quota=None, plan_projects=0) as sim,
+        tls_front(_port(sim), cut=1) as port,
+    ):
+        run = run_cli(_through_tls(sim, port), env={"REQUESTS_CA_BUNDLE": str(CERTIFICATE)})
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records("task_events")) == 300
+    [retried] = log_lines(run.stderr, "WARNING")
+    assert "SSLError" in retried
+    assert "retrying in" in retried
+
+
+def test_a_certificate_this_machine_does_not_trust_fails_at_once_naming_the_ca_bundle() -> None:
+    with (
+        Simulator(seed=1, events=30, page_size=100, daily_quota=None, plan_projects=0) as sim,
+        tls_front(_port(sim)) as port,
+    ):
+        run = run_cli(_through_tls(sim, port))
+
+    assert run.returncode == 1
+    assert not log_lines(run.stderr, "WARNING")  # not tried again
+    error = log_lines(run.stderr, "ERROR")[0]
+    assert "(CERTIFICATE_VERIFY_FAILED: certificate verify failed" in error
+    assert "REQUESTS_CA_BUNDLE" in error
 
 
 LONG = "x" * 100_000  # past what an HTTP server takes in a request line or a header

@@ -79,8 +79,7 @@ class PublishedPlansStream(AphexStream):
         if threading.current_thread() is threading.main_thread():
             session = super().requests_session
         elif session is None:
-            session = self.thread_local.session = requests.Session()
-            session.hooks["response"].append(self._with_deadline)
+            session = self.thread_local.session = self.made_ready(requests.Session())
         session.stream = True  # read the body as it arrives instead of buffering 32 MB first
         return session
 
