@@ -14,13 +14,20 @@ import re
 import typing as t
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 
 from tap_aphex.decoding import described, readable
 from tap_aphex.inputs import expected
-from tap_aphex.logs import MIN_RUN_SECRET, printable, safe_url, url_credentials, without_secrets
+from tap_aphex.logs import (
+    MIN_RUN_SECRET,
+    printable,
+    safe_url,
+    secret_forms,
+    url_credentials,
+    without_secrets,
+)
 from tap_aphex.sdk_seam import batch_config_from, batch_encoders
 from tap_aphex.settings import DEFAULT_API_URL, PLANS_PATH, account_id, secret_settings, set_at
 
@@ -70,7 +77,7 @@ def config_problems(
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif without_secrets(api_url, secrets) != api_url:  # any form, or 8 characters, of one
+    elif _holds_secret(api_url, secrets):
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
@@ -106,6 +113,14 @@ def config_problems(
             )
         names.add(told)
     return problems
+
+
+def _holds_secret(url: str, secrets: t.Iterable[str]) -> bool:
+    """Whether ``url`` holds a whole key or token, in any form (escaped, encoded). Not 8 of its
+    characters, as a project's URL may not (the log would hide them): the vendor's endpoint, the
+    default, may share that much with a key by chance."""
+    texts = (url.casefold(), unquote(url).casefold())  # any character percent-encoded, too
+    return any(f.casefold() in text for s in secrets for f in secret_forms(s) for text in texts)
 
 
 def _nothing_to_read(

@@ -381,6 +381,23 @@ def test_config_problems_name_the_setting_and_never_show_a_secret(
     assert not any(KEY in problem or TOKEN in problem for problem in problems), problems
 
 
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        None,
+        "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2",
+        "https://aphex-prod.example.com/v2",
+    ],
+)
+def test_an_api_url_sharing_some_characters_with_the_key_is_no_key_in_it(
+    api_url: str | None,
+) -> None:
+    # The vendor's endpoint (the default) and a key may share a run of characters by chance.
+    config = {"api_key": "aphex-prod-2024-key", "api_url": api_url}
+
+    assert config_problems({k: v for k, v in config.items() if v}, {}) == []
+
+
 #: One of each check the schema cannot make: (the config file's other settings, the setting the
 #: case sets, its value, and what is said, `{}` standing for where it was set). A blank
 #: `start_after` set by its variable never gets here: `env_problems` names the variable first.
