@@ -217,6 +217,11 @@ class ProjectRead:
         """The streams the version is new to (none: it landed in an earlier run)."""
         return [s for s, mark in self.marks.items() if mark.is_new(version_id, published, number)]
 
+    def note_skipped(self, entry: str) -> bool:
+        """Its document skips ``entry`` (its key in the state): True when no earlier run said so."""
+        self.skipped.add(entry)
+        return entry not in self.said
+
     def answered(self, scan: VersionScan) -> None:
         """The policy's step after an answer the download thread scanned."""
         self.received = scan.received
