@@ -42,7 +42,7 @@ from harness import (
 
 from tap_aphex import sdk_seam, signals
 from tap_aphex.report import ConfigError, RunReport, StopReason
-from tap_aphex.streams import published_plans
+from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
@@ -1009,7 +1009,7 @@ def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
 def test_resume_words_show_times_as_the_state_holds_them(
     bookmarks: list[dt.datetime | None], expected: str
 ) -> None:
-    assert published_plans.resume_at(bookmarks) == expected
+    assert plan_report.resume_at(bookmarks) == expected
 
 
 @pytest.fixture

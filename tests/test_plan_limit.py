@@ -10,7 +10,7 @@ import typing as t
 import pytest
 
 from tap_aphex.streams.plan_progress import LimitPolicy, Mark, ProjectRead, Step, numbered_on
-from tap_aphex.streams.published_plans import say_how_far
+from tap_aphex.streams.plan_report import say_how_far, server_errors
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -198,10 +198,10 @@ def t_int(value: object) -> int:
 def test_two_500s_are_said_by_the_size_of_the_answers_that_arrived(
     largest: int, words: str
 ) -> None:
-    read = ProjectRead("P", {}, LimitPolicy(5))
-    read.policy.largest = largest
+    policy = LimitPolicy(5)
+    policy.largest = largest
 
-    assert read.server_errors().startswith(words)
+    assert server_errors(policy).startswith(words)
 
 
 @pytest.mark.parametrize(

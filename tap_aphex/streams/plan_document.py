@@ -13,24 +13,20 @@ from decimal import Decimal, InvalidOperation
 
 import ijson
 
-from tap_aphex import schemas
-from tap_aphex.decoding import (
-    LIST_START,
-    FilteredBody,
-    described,
-    json_float,
-    readable,
-    top_level_items,
-)
+from tap_aphex import decoding, schemas
+from tap_aphex.decoding import described, readable
 from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
-    from tap_aphex.streams.plan_progress import ProjectRead  # what it landed, skipped and said
+    from tap_aphex.streams.plan_progress import ProjectRead  # what is new, what was said
 
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
+_ENTRY = f"{VERSIONS_KEY}.item"  # ijson's prefix of an entry of the versions list (`VersionScan`)
+_PLACING = {f"{_ENTRY}.{key}": key for key in (VERSION_ID, "publishedAt", "version")}
+_SCALARS = ("string", "number", "boolean", "null")
 VERSION_FIELDS = fields_of(schemas.VENDOR_VERSION_FIELDS.to_dict())
 TABLE_FIELDS = {
     table: fields_of(fields.to_dict()) for table, fields in schemas.VENDOR_TABLE_FIELDS.items()
@@ -46,15 +42,12 @@ TABLE_KEYS = {
 class PublishedVersion:
     """One published version: its `published_plans` record and its tables' rows, typed lazily."""
 
+    id: str  # the record's `publishedPlanId`
     record: Row
     published: dt.datetime
     label: str  # the project, for messages
     reader: Reader = field(repr=False)
     tables: dict[str, list[tuple[int, t.Any]]] = field(default_factory=dict, repr=False)  # keyed
-
-    @property
-    def id(self) -> str:
-        return str(self.record["publishedPlanId"])
 
     def rows(self, table: str) -> t.Iterator[Row]:
         """The table's keyed rows as records, typed one at a time (no second copy of the table)."""
@@ -71,15 +64,14 @@ class DocumentReader(Reader):
     def versions(
         self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
     ) -> t.Iterator[PublishedVersion | None]:
-        """Each entry of the versions list as it is read from ``body``; None for one skipped (into
-        ``read.skipped``), or one ``read`` has."""
-        said, skipped = (read.said, read.skipped) if read else ((), set())
+        """Each entry of the versions list as it is read from ``body``; None for one skipped, or
+        one ``read`` has."""
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: dict[str, object] = {}  # each version id, as the document wrote it first
         saw_versions = False
         after_versions: list[str] = []
-        for key, value in top_level_items(body, VERSIONS_KEY):
-            if value is LIST_START:
+        for key, value in decoding.top_level_items(body, VERSIONS_KEY):
+            if value is decoding.LIST_START:
                 saw_versions = True
             elif key != VERSIONS_KEY:
                 document[key] = value
@@ -91,8 +83,7 @@ class DocumentReader(Reader):
                 value = None  # let this version go before the next one is read
                 if isinstance(version, tuple):  # skipped
                     what, said_as = version
-                    skipped.add(said_as)
-                    if said_as not in said:  # not warned about in an earlier run
+                    if read is None or read.note_skipped(said_as):  # not said in an earlier run
                         self.warn_once(
                             ("skipped", label, what),
                             f"Project {label}: skipped {what}; the project's other versions land.",
@@ -114,8 +105,8 @@ class DocumentReader(Reader):
                 yield version
                 version = None  # not held while the next one is read
         if after_versions:
-            # Streamed, one version in memory at a time: the versions went out before these came
-            # (holding them all would hold the document). Said, as the assumed shape is wrong.
+            # The versions went out as read, before these came (holding them would hold the
+            # document): said, as the assumed shape is wrong.
             names = ", ".join(json.dumps(k, ensure_ascii=False)[:40] for k in after_versions[:5])
             more = f" and {len(after_versions) - 5} more" if len(after_versions) > 5 else ""
             self.warn_once(  # once per project, however many requests read it
@@ -208,7 +199,7 @@ class DocumentReader(Reader):
             tables[table] = [(n, row) for n, row in enumerate(rows, start=1) if n not in aside]
         record["rowCounts"] = {table: len(rows) for table, rows in tables.items()}
         record["undocumented"] = undocumented or None
-        return PublishedVersion(record, published, label, self, tables)
+        return PublishedVersion(version_id, record, published, label, self, tables)
 
     def _rows_aside(
         self, rows: list[t.Any], table: str, key: str | None, subject: str, undocumented: Row
@@ -264,7 +255,7 @@ class VersionScan:
         self._events: list[tuple[str, str, t.Any]] = ijson.sendable_list()
         # The bytes pass the decode policy, as the reader's do: ijson never sees what it cannot
         # read (a long integer crashes its C backend).
-        self._body = FilteredBody(content_type, "The Published Plans API")
+        self._body = decoding.FilteredBody(content_type, "The Published Plans API")
         self._parser = ijson.parse_coro(self._events)
         self._in_versions = False
         self._entry: dict[str, t.Any] | None = None  # an entry's scalars that place it, by key
@@ -305,10 +296,5 @@ class VersionScan:
             elif self._entry is not None and prefix in _PLACING and event in _SCALARS:
                 # As the reader will see it: ijson's exact decimal a float (`json_float`).
                 exact = value.__class__ is Decimal
-                self._entry[_PLACING[prefix]] = json_float(value) if exact else value
+                self._entry[_PLACING[prefix]] = decoding.json_float(value) if exact else value
         del self._events[:]
-
-
-_ENTRY = f"{VERSIONS_KEY}.item"  # ijson's prefix of an entry of the versions list
-_PLACING = {f"{_ENTRY}.{key}": key for key in (VERSION_ID, "publishedAt", "version")}
-_SCALARS = ("string", "number", "boolean", "null")

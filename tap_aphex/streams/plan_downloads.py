@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import logging
 import tempfile
 import threading
 import time
@@ -23,6 +22,7 @@ from tap_aphex.report import AphexError
 from tap_aphex.signals import for_worker_thread
 from tap_aphex.streams.plan_document import VersionScan
 from tap_aphex.streams.plan_progress import Step
+from tap_aphex.streams.plan_report import plural, say_asking_again, server_fails
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,10 +35,6 @@ if t.TYPE_CHECKING:
 DOWNLOAD_WINDOW_PER_THREAD = 4
 #: How long a blocked wait sleeps before it looks again (a signal is handled between waits).
 POLL_SECONDS = 0.2
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Cancelled(Exception):
@@ -260,8 +256,11 @@ class PlansRun:
                     read.step = read.policy.after_server_error()
                 else:
                     read.answered(scan)
-                if not ask_again(stream.logger, read):
-                    break
+                if read.step is Step.FAILED:  # the project's read ends; its bookmarks stay
+                    raise AphexError(server_fails(read))
+                if read.step not in (Step.RETRY, Step.SHRINK, Step.GROW):
+                    break  # back far enough, or as far as it can (`say_how_far` says which)
+                say_asking_again(stream.logger, read)
         finally:  # on a failure too: `_work` hands it to the main thread
             download.seconds = time.monotonic() - download.started
         stream.logger.info(
@@ -296,39 +295,3 @@ class PlansRun:
         scan.feed(None)
         spool.end()
         return scan
-
-
-def ask_again(logger: logging.Logger, read: ProjectRead) -> bool:
-    """Say what the policy's step means; True when the project is to be asked again."""
-    limit, label = read.policy.limit, read.label
-    if read.step is Step.RETRY:
-        logger.warning(
-            f"Project {label}: server error (HTTP 500) with limit={limit}; trying once more."
-        )
-    elif read.step is Step.SHRINK:
-        logger.warning(
-            f"Project {label}: server error (HTTP 500) again, {read.server_errors()}; asking "
-            f"again with limit={limit}."
-        )
-    elif read.step is Step.GROW:
-        first_run = read.oldest is None  # expected then: its closing line says it all
-        logger.log(
-            logging.DEBUG if first_run else logging.INFO,
-            f"Project {label}: the API returned {plural(read.received, 'version')}, as many as "
-            f"asked, and older ones are still needed "
-            f"({'the whole history' if first_run else 'back to the last landed'}); asking for "
-            f"{limit}.",
-        )
-    elif read.step is Step.FAILED:
-        failed = read.policy.too_large  # the limit the 500s came with
-        why = (
-            "even when asking for one published version"
-            if failed == 1
-            else f"again with limit={failed}, {read.server_errors()}"
-        )
-        msg = (
-            f"server error (HTTP 500) {why}: the project's server fails, not its size limit. Its "
-            "bookmarks stay, so the next run asks again; if it lasts, tell Aphex (hello@aphex.co)"
-        )
-        raise AphexError(msg)
-    return read.step in (Step.RETRY, Step.SHRINK, Step.GROW)

@@ -12,7 +12,7 @@ import typing as t
 from dataclasses import dataclass, field, replace
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import described, readable
+from tap_aphex.decoding import described
 from tap_aphex.schemas import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
@@ -43,32 +43,6 @@ def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[
     return {}
 
 
-def unused_state(stream: Stream, accounts: t.Collection[str]) -> list[str]:
-    """What in ``stream``'s state no read can use. A project no longer configured is named only
-    when a configured one has no bookmark (its URL changed?); else its partition stays, unused."""
-    # Objects, and each partition's context one: `inputs.check_state_shape` refuses all else.
-    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    words, others, marked = [], [], set()
-    for partition in bookmark.get("partitions") or []:
-        context = partition["context"]
-        if set(context) != {"accountId"}:
-            words.append(f"a partition for {described(context, 60)}, which is no project's")
-        elif context["accountId"] not in accounts:
-            others.append(context["accountId"])
-        elif partition.get("replication_key_value"):  # (the SDK adds an empty one on its turn)
-            marked.add(context["accountId"])
-    new = [account for account in accounts if account not in marked]
-    if others and new:
-        words.append(
-            f"the bookmark of project `{readable(str(others[0]), 40)}`, which is not in "
-            f"`projects`, while project `{readable(new[0], 40)}` has none (if its URL changed, "
-            "its bookmark is that one; it is read from its first version)"
-        )
-    if "replication_key_value" in bookmark:
-        words.append("a position outside `partitions` (each project's is its own)")
-    return [f"State: {stream.name} holds {what}: not used." for what in words]
-
-
 def is_count(number: object) -> t.TypeGuard[int]:
     """A `version` number as assumed: a whole number, 0 or more (not ``true``, nor ``12.0``)."""
     return number.__class__ is int and number >= 0
@@ -81,10 +55,6 @@ def numbered_on(numbers: list[object], after: object) -> bool:
         return False
     since = sorted(n for n in t.cast("list[int]", numbers) if n > after)
     return bool(since) and since == list(range(after + 1, after + len(since) + 1))
-
-
-def in_the_future(moment: dt.datetime) -> bool:
-    return moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
 
 
 @dataclass
@@ -148,18 +118,6 @@ def read_project(
 ) -> ProjectRead:
     context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
-    ahead: dict[tuple[str | None, object], list[str]] = {}  # a time in the future: said once
-    for stream, mark in marks.items():
-        if mark.when is not None and in_the_future(mark.when):
-            ahead.setdefault((mark.text, mark.version), []).append(stream.name)
-    for (text, number), names in ahead.items():
-        no_number = f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
-        until = f"only a version numbered past {number} lands" if is_count(number) else no_number
-        parent.logger.warning(
-            f"Project {label}: the state's bookmark of {' and '.join(names)} ({text}) is in the "
-            f"future: until then, {until}. If no version was published then, clear that "
-            "project's state."
-        )
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     return ProjectRead(label, marks, LimitPolicy(limit), said)
@@ -259,6 +217,11 @@ class ProjectRead:
         """The streams the version is new to (none: it landed in an earlier run)."""
         return [s for s, mark in self.marks.items() if mark.is_new(version_id, published, number)]
 
+    def note_skipped(self, entry: str) -> bool:
+        """Its document skips ``entry`` (its key in the state): True when no earlier run said so."""
+        self.skipped.add(entry)
+        return entry not in self.said
+
     def answered(self, scan: VersionScan) -> None:
         """The policy's step after an answer the download thread scanned."""
         self.received = scan.received
@@ -290,10 +253,8 @@ class ProjectRead:
             short_of=proven and not self.reached_behind,
         )
 
-    def land(
-        self, logger: logging.Logger, version: PublishedVersion, streams: list[Stream]
-    ) -> None:
-        """``version`` lands in ``streams`` (at DEBUG on a first run: its closing line sums up)."""
+    def land(self, version: PublishedVersion, streams: list[Stream]) -> None:
+        """``version`` lands in ``streams`` (`plan_report.say_landed` says so)."""
         for stream in streams:
             self.landing[stream].land(version)
         self.landed += 1
@@ -302,20 +263,6 @@ class ProjectRead:
         number = version.record.get("version")
         if is_count(number) and (self.lowest is None or number < self.lowest):
             self.lowest = number
-        said = f"Project {version.label}: version {version.record['version']} ({version.id})"
-        published = version.record["publishedAt"]
-        if in_the_future(version.published):
-            logger.warning(
-                f"{said} is published {published}, in the future (a clock gone wrong?). It "
-                "lands, and the bookmark goes there: until that time, a later version lands only "
-                "if its `version` number is higher."
-            )
-        tables = {getattr(stream, "table", None) for stream in streams}  # those selected
-        rows = [f"{n} {name}" for name, n in version.record["rowCounts"].items() if name in tables]
-        level = logging.DEBUG if self.oldest is None else logging.INFO
-        logger.log(
-            level, f"{said} published {published} landed{': ' if rows else ''}{', '.join(rows)}."
-        )
 
     @property
     def left_a_gap(self) -> bool:
@@ -325,17 +272,6 @@ class ProjectRead:
         if self.oldest is None:  # a whole history: short of a stream's bookmark is a gap too
             return self.behind is not None and not self.reached_behind
         return self.step in (Step.GAP, Step.SIZE_LIMIT, Step.CAP)
-
-    def server_errors(self) -> str:
-        """What a second HTTP 500 likely means, by the size of the answers that did arrive."""
-        if self.policy.size_limit_likely:
-            return "likely the API's 32 MB response limit, or the server failing"
-        size = self.policy.largest
-        words = f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} KB"
-        return (
-            f"likely the server failing: the largest answer that arrived was {words}, far below "
-            "the API's 32 MB response limit"
-        )
 
     def move_bookmarks(
         self, parent: Stream, context: Context | None, *, failed: bool = False

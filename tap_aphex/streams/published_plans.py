@@ -4,8 +4,6 @@ land, its bookmarks move and its STATE goes out; a failure ends its project only
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import threading
 import typing as t
 from functools import cached_property
@@ -22,8 +20,16 @@ from tap_aphex.client import AphexStream
 from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
-from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge, plural
-from tap_aphex.streams.plan_progress import Step, is_count, read_project, unused_state
+from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
+from tap_aphex.streams.plan_progress import read_project
+from tap_aphex.streams.plan_report import (
+    plural,
+    resume_at,
+    say_bookmarks_ahead,
+    say_how_far,
+    say_landed,
+    say_unused_state,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -32,7 +38,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_aphex.reader import Row
-    from tap_aphex.streams.plan_progress import Mark, ProjectRead
 
 
 class PublishedPlansStream(AphexStream):
@@ -140,10 +145,11 @@ class PublishedPlansStream(AphexStream):
         if self._run is None:
             fed = [s for s in (self, *self.child_streams) if s.selected]
             for stream in fed:
-                for words in unused_state(stream, list(self.by_account)):
-                    self.logger.warning("%s", words)
-            limit, accounts = self.configured_limit, self.by_account.items()
-            reads = {a: read_project(self, fed, a, project_label(p), limit) for a, p in accounts}
+                say_unused_state(self.logger, stream, list(self.by_account))
+            limit, reads = self.configured_limit, {}
+            for account, project in self.by_account.items():
+                reads[account] = read_project(self, fed, account, project_label(project), limit)
+                say_bookmarks_ahead(self.logger, reads[account])  # beside its other state words
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
         download = run.projects[(context or {})["accountId"]]
@@ -158,7 +164,8 @@ class PublishedPlansStream(AphexStream):
                     for child in new_for:
                         if isinstance(child, PublishedPlanTableStream):
                             child.feed(version.rows(child.table), version_context)
-                    read.land(self.logger, version, new_for)
+                    read.land(version, new_for)
+                    say_landed(self.logger, read, version, new_for)
                     del version  # one version in memory at a time: not this one during the next
             except BrokenPipeError:
                 raise  # stdout is gone: the run ends, not the project
@@ -237,91 +244,3 @@ class PublishedPlanStatusesStream(PublishedPlanTableStream):
     table = "statuses"
     primary_keys: t.ClassVar[list[str]] = ["accountId", "publishedPlanId", "rowNumber"]
     schema = schemas.PUBLISHED_PLAN_STATUS
-
-
-def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
-    """How far back a project's read got, when it is news: a first run, a gap, versions lost."""
-    out_of_reach = {
-        Step.SIZE_LIMIT: f"HTTP 500 when asking for more ({read.server_errors()})",
-        Step.CAP: f"the tap's cap of {read.policy.limit} versions a request",
-    }.get(read.step)
-    span = (
-        f"published {when(read.first, DAY)} to {when(read.last, DAY)}"
-        if read.landed
-        else "none new"
-    )
-    landed = plural(read.landed, "version")
-    if read.left_a_gap:
-        oldest = t.cast("Mark", read.behind)  # a gap is between a bookmark and the answer
-        since = when(oldest.when)
-        if out_of_reach is None:  # fewer or more than asked: a gap, or a whole history short of it
-            than = "fewer" if read.received < read.policy.limit else "more"
-            why = (
-                f"the API answered {plural(read.received, 'version')}, {than} than the "
-                f"{read.policy.limit} asked, without the last version landed (published {since})"
-            )
-            advice = (
-                f"a larger `published_plans_limit` cannot help (the server answers {than} than "
-                "asked, or the versions fell out of the six months the API keeps): ask the "
-                "vendor if this repeats; if that last version was deleted, clearing the "
-                "project's state reads its history afresh"
-            )
-        else:
-            why = f"{out_of_reach} keeps older versions out of reach"
-            # Advice true to the cause: no setting asks for more than the tap's cap (MAX_LIMIT).
-            advice = (
-                "a larger `published_plans_limit` cannot help"
-                if read.step is Step.SIZE_LIMIT
-                else f"no request asks for more than {read.policy.limit} versions (the most "
-                "`published_plans_limit` allows too)"
-            ) + ": ask the vendor if this repeats"
-        missed = "an unknown number of versions"
-        if is_count(read.lowest) and is_count(oldest.version):
-            count = read.lowest - oldest.version - 1
-            if count > 0:
-                missed = plural(count, "version")
-        behind = [stream.name for stream, mark in read.marks.items() if mark.when == oldest.when]
-        if len(behind) < len(read.marks):  # selected apart in earlier runs
-            advice += (
-                f"; the streams' bookmarks differ (selected apart in earlier runs): "
-                f"{' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
-            )
-        logger.warning(
-            f"Project {read.label}: {why}: {missed} published between {since} and "
-            f"{when(read.first) if read.first else 'now'} did not land. The project's bookmarks "
-            f"stay at {since}, so the next run asks for them again (the {landed} that landed now "
-            f"land again then, which an upsert on the key absorbs); {advice}."
-        )
-    elif out_of_reach and read.oldest is None:  # a first run
-        logger.warning(
-            f"Project {read.label}: {out_of_reach} keeps older versions out of reach: {landed} "
-            f"landed ({span}), reaching back to {when(read.first, DAY)}; versions published "
-            "before that cannot be fetched."
-        )
-    elif read.oldest is None:
-        # A short answer is taken as the whole history: a server that caps `limit` looks the
-        # same, so the oldest version's number is said, for a missing start to show.
-        first = f", the oldest numbered {read.lowest}" if is_count(read.lowest) else ""
-        logger.info(
-            f"Project {read.label}: read the whole history the API keeps (its first run, or a "
-            f"table newly selected): {landed} landed ({span}{first})."
-        )
-
-
-DAY = "%Y-%m-%d"  # a span of versions in the log, as days
-
-
-def when(moment: dt.datetime | None, form: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
-    """A version's time in the log: to the second (or as ``form`` says), UTC."""
-    return moment.astimezone(dt.timezone.utc).strftime(form) if moment else "-"
-
-
-def resume_at(bookmarks: list[dt.datetime | None]) -> str:
-    """Where the project's next run starts, in words: after the oldest of its streams' bookmarks."""
-    if not bookmarks or None in bookmarks:
-        return "from the start of the history the API keeps"
-    bookmark = min(t.cast("list[dt.datetime]", bookmarks))
-    # As the state holds it (the reader writes milliseconds: ".088Z", not isoformat's ".088000").
-    spec = "milliseconds" if bookmark.microsecond % 1000 == 0 else "microseconds"
-    at = bookmark.astimezone(dt.timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
-    return f"after the version published at {at}"
