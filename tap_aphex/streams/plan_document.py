@@ -19,8 +19,11 @@ from tap_aphex.reader import Reader, Row, fields_of, key_of
 from tap_aphex.report import UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339, rfc3339_to_datetime
 
-if t.TYPE_CHECKING:
-    from tap_aphex.streams.plan_progress import ProjectRead  # what is new, what was said
+
+class Landed(t.Protocol):  # a project's read (`plan_progress`), as the reader asks it
+    def new_for(self, version_id: str, published: dt.datetime, number: object) -> list[t.Any]: ...
+    def note_skipped(self, entry: str) -> bool: ...  # True: no earlier run said so
+
 
 VERSIONS_KEY = "publishedPlans"
 VERSION_ID = "id"
@@ -62,7 +65,7 @@ class DocumentReader(Reader):
     """Reads published-plans documents; one per stream, so that warnings are once per run."""
 
     def versions(
-        self, body: t.IO[bytes], label: str, *, read: ProjectRead | None = None
+        self, body: t.IO[bytes], label: str, *, read: Landed | None = None
     ) -> t.Iterator[PublishedVersion | None]:
         """Each entry of the versions list as it is read from ``body``; None for one skipped, or
         one ``read`` has."""
@@ -122,7 +125,7 @@ class DocumentReader(Reader):
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: ProjectRead | None
+        self, value: object, document: Row, label: str, read: Landed | None
     ) -> PublishedVersion | tuple[str, str] | None:  # skipped: what it is, its key in the state
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
