@@ -724,3 +724,15 @@ def test_document_members_after_the_versions_list_are_named_and_nothing_else_is_
     [said] = [line for line in log_lines(run.stderr, "WARNING") if 'after "publishedPlans"' in line]
     assert 'has "project" after "publishedPlans", where the tap assumes they come first' in said
     assert "report this to tap-aphex's maintainers" in said
+
+
+def test_a_table_that_is_no_array_is_kept_as_the_vendor_wrote_it() -> None:
+    # A lone surrogate in it went into the record as the decode policy's private markers.
+    body = io.BytesIO(
+        b'{"project": {"id": "p1"}, "publishedPlans": [{"id": "v1", "version": 1, '
+        b'"publishedAt": 1700000000000, "tasks": "a\\ud83d", "statuses": []}]}'
+    )
+
+    (version,) = [v for v in DocumentReader(logging.getLogger("test")).versions(body, "p1") if v]
+
+    assert version.record["undocumented"] == {"tasks": "a\\ud83d"}

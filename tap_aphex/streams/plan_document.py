@@ -193,10 +193,10 @@ class DocumentReader(Reader):
             if rows is not None and not isinstance(rows, list):
                 self.warn_once(
                     ("table", table),
-                    f"{subject}: `{table}` is {described(rows, 40)}, not an array; kept under "
-                    f'undocumented["{table}"], no rows from it (said once per run).',
+                    f"{subject}: `{table}` is {described(rows, 40, wire=True)}, not an array; kept "
+                    f'under undocumented["{table}"], no rows from it (said once per run).',
                 )
-                undocumented[table] = rows
+                undocumented[table] = self.whole(rows, subject, table)  # as the vendor wrote it
             rows = rows if isinstance(rows, list) else []
             aside = self._rows_aside(rows, table, key, subject, undocumented)
             tables[table] = [(n, row) for n, row in enumerate(rows, start=1) if n not in aside]
