@@ -174,7 +174,15 @@ def ppc(simulator: Simulator) -> dict[tuple[str, dt.date], WeekCounts]:
             for task_id in live
             if (version := version_at(history[task_id], week_at)) is not None
         }
-        summaries = parents(plan.values())
+        # A parent summarises the subtasks that plan days in the week (choice 9): it is left out.
+        summaries = parents(
+            task
+            for task in plan.values()
+            if (start := day(task.get("start"))) is not None
+            and (end := day(task.get("end"))) is not None
+            and start < week_end
+            and end > week
+        )
         for task_id, planned in plan.items():
             if task_id in summaries:
                 continue

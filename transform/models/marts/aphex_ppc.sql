@@ -79,10 +79,11 @@ planned_tasks as (
 ),
 
 -- ASSUMED: "Parent tasks summarise their subtasks" (the vendor), so a parent's days are its
--- subtasks' days again: scoring both would count the same work twice. Only the leaves are scored:
--- the planned tasks that no other task of the same week's plan names as its `parentId` (at every
--- level: a parent of parents is left out too). A parent whose subtasks are not in that plan (all
--- deleted since, or created after the week began) is scored as a task of its own.
+-- subtasks' days again: scoring both would count the same work twice. A parent is left out of a
+-- week when a subtask in that week's plan has dates in the week (at every level: a parent of
+-- parents too). One whose subtasks plan nothing that week (none in the plan, deleted since or
+-- created after the week began, or all dated in other weeks) is scored as a task of its own:
+-- else its days would count nowhere.
 planned_work as (
     select p.*
     from planned_tasks as p
@@ -92,6 +93,8 @@ planned_work as (
         where subtask.week_start = p.week_start
             and subtask.parent_task_id = p.task_id
             and subtask.task_id <> p.task_id
+            and {{ aphex_date('subtask.start_at') }} < p.week_end
+            and {{ aphex_date('subtask.end_at') }} > p.week_start
     )
 ),
 
