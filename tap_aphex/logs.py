@@ -7,6 +7,7 @@ import base64
 import functools
 import json
 import logging
+import os
 import os.path
 import re
 import sys
@@ -267,10 +268,22 @@ def off_stdout() -> str | None:
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in (log for log in loggers if isinstance(log, logging.Logger)):
         for handler in logger.handlers:
-            if getattr(handler, "stream", None) in (sys.stdout, sys.__stdout__):
+            if _is_stdout(getattr(handler, "stream", None)):
                 logger.removeHandler(handler)  # the line that says so goes to stderr
                 return logger.name
     return None
+
+
+def _is_stdout(stream: object) -> bool:
+    """``stream`` writes where stdout does: `sys.stdout`, or a file opened on it (``/dev/stdout``,
+    ``/proc/self/fd/1``: the same open file, or a pipe's or file's same inode)."""
+    if stream is None or stream in (sys.stdout, sys.__stdout__):
+        return stream is not None
+    try:
+        theirs, ours = os.fstat(stream.fileno()), os.fstat(1)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

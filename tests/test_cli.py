@@ -1336,11 +1336,18 @@ def test_a_log_config_file_the_sdk_cannot_use_is_one_line_naming_the_variable(
     assert error.endswith("Point it at a YAML logging config file, or unset it.")
 
 
+@pytest.mark.parametrize(
+    "handler",
+    [
+        "{class: logging.StreamHandler, stream: ext://sys.stdout}",
+        "{class: logging.FileHandler, filename: /dev/stdout}",  # the same pipe, opened anew
+    ],
+)
 @pytest.mark.parametrize("command", [("--discover",), ("--about",), ()])
 def test_a_log_config_writing_to_stdout_is_refused_before_any_line_reaches_it(
-    tmp_path: Path, command: tuple[str, ...]
+    tmp_path: Path, command: tuple[str, ...], handler: str
 ) -> None:
-    handler = "handlers: {out: {class: logging.StreamHandler, stream: ext://sys.stdout}}"
+    handler = f"handlers: {{out: {handler}}}"
     log_config = _written(
         tmp_path / "log.yaml", f"version: 1\n{handler}\nroot: {{handlers: [out]}}\n"
     )
