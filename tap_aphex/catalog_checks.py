@@ -61,7 +61,12 @@ _BRANCHES = ("allOf", "anyOf", "oneOf")
 
 
 def check_catalog_shape(
-    catalog: object, name: str, known: _Known, *, flattening: bool = False
+    catalog: object,
+    name: str,
+    known: _Known,
+    *,
+    flattening: bool = False,
+    enabled: t.Collection[str] | None = None,
 ) -> list[str]:
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
@@ -80,8 +85,15 @@ def check_catalog_shape(
         for stream in (entry.tap_stream_id for entry in entries)
         if stream not in known
     ]
-    if not any(e.tap_stream_id in known and e.metadata.resolve_selection()[()] for e in entries):
+    selected = {e.tap_stream_id for e in entries if e.metadata.resolve_selection()[()]} & set(known)
+    if not selected:
         warnings.append(f"The catalog file {name} selects no stream: nothing is read.")
+    elif enabled is not None and not selected & set(enabled):  # ``enabled``: by the config
+        warnings.append(
+            f"The catalog file {name} selects only streams the config does not enable "
+            f"({', '.join(sorted(selected))}): nothing is read. `api_key` enables task_events, "
+            "tasks and task_statuses; `projects`, the published-plans streams."
+        )
     return warnings
 
 

@@ -92,7 +92,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     # closed stdout (None) as the stream of a handler that has none.
     if problem := guard_stdout():
         return _fail(problem)
-    if (logger := off_stdout()) is not None:
+    if "SINGER_SDK_LOG_CONFIG" in os.environ and (logger := off_stdout()) is not None:
         shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
         return _fail(
             f"SINGER_SDK_LOG_CONFIG={shown!r} sends the {logger} logger's lines to stdout, where "

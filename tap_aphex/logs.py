@@ -276,14 +276,16 @@ def off_stdout() -> str | None:
 
 def _is_stdout(stream: object) -> bool:
     """``stream`` writes where stdout does: `sys.stdout`, or a file opened on it (``/dev/stdout``,
-    ``/proc/self/fd/1``: the same open file, or a pipe's or file's same inode)."""
+    ``/proc/self/fd/1``: a pipe's or file's same inode), unless stderr goes there too (``2>&1``:
+    the user's choice, and the SDK's own handler writes to stderr)."""
     if stream is None or stream in (sys.stdout, sys.__stdout__):
         return stream is not None
     try:
-        theirs, ours = os.fstat(stream.fileno()), os.fstat(1)  # type: ignore[attr-defined]
+        places = [os.fstat(fd) for fd in (stream.fileno(), 1, 2)]  # type: ignore[attr-defined]
     except (AttributeError, OSError, ValueError):
         return False
-    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+    theirs, stdout, stderr = ((place.st_dev, place.st_ino) for place in places)
+    return theirs == stdout != stderr
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

@@ -104,7 +104,15 @@ class TapAphex(SeamTap):
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
             flattening = given.get("flattening_enabled") is True
             checks = catalog_checks.check_catalog_shape  # one line per stream it does not know
-            for warning in checks(catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening):
+            enabled = [
+                stream.name
+                for setting, streams in (("api_key", LOG_STREAMS), ("projects", PLANS_STREAMS))
+                if given.get(setting)
+                for stream in streams
+            ]
+            for warning in checks(
+                catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
+            ):
                 self.logger.warning("%s", warning)
         super().__init__(
             config=config,

@@ -9,7 +9,7 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import TapRun, events_config, log_lines, run_command, run_tap
+from harness import TapRun, events_config, log_lines, plans_config, run_command, run_tap
 
 from tap_aphex.tap import TapAphex
 
@@ -656,3 +656,22 @@ def test_a_catalog_selecting_no_stream_says_nothing_is_read(tmp_path: Path, dese
     assert run.returncode == 0, run.stderr
     warning = f"The catalog file {tmp_path}/catalog.json selects no stream: nothing is read."
     assert log_lines(run.stderr, "WARNING") == [warning]
+
+
+def test_a_catalog_selecting_only_streams_the_config_does_not_enable_says_so(
+    tmp_path: Path,
+) -> None:
+    with Simulator(seed=5, events=30, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        full = events_config(sim) | plans_config(sim.plan_projects)
+        catalog = copy.deepcopy(TapAphex(config=full).catalog_dict)
+        for entry in catalog["streams"]:
+            _root(entry)["selected"] = entry["tap_stream_id"] == "tasks"
+        run = _run_with_catalog(tmp_path, plans_config(sim.plan_projects), catalog)
+
+        assert sim.requests == []
+    assert run.returncode == 0, run.stderr
+    [warning] = log_lines(run.stderr, "WARNING")
+    assert warning.startswith(
+        f"The catalog file {tmp_path}/catalog.json selects only streams the config does not "
+        "enable (tasks): nothing is read. `api_key` enables task_events, tasks and task_statuses"
+    )

@@ -1426,3 +1426,23 @@ def test_a_non_blocking_stdout_that_fills_up_loses_no_record(tmp_path: Path) -> 
     records = [m for m in messages if m["type"] == "RECORD" and m["stream"] == "task_events"]
     events = [record["record"]["eventId"] for record in records]
     assert len(events) == len(set(events)) == 3_000
+
+
+@pytest.mark.parametrize(
+    "log_config", [None, "{class: logging.StreamHandler, stream: ext://sys.stderr}"]
+)
+def test_stderr_sent_where_stdout_goes_is_the_users_choice(
+    tmp_path: Path, log_config: str | None
+) -> None:
+    # `tap-aphex --about 2>&1 | less`: the log and stdout are one pipe, by the user's choice.
+    env = dict(os.environ)
+    if log_config is not None:
+        text = f"version: 1\nhandlers: {{err: {log_config}}}\nroot: {{handlers: [err]}}\n"
+        env["SINGER_SDK_LOG_CONFIG"] = _written(tmp_path / "log.yaml", text)
+    command = [sys.executable, "-m", "tap_aphex", "--about"]
+    run = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, check=False
+    )
+
+    assert run.returncode == 0, run.stdout
+    assert b"sends the" not in run.stdout
