@@ -77,12 +77,14 @@ def config_problems(
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif _holds_secret(api_url, secrets):
+    elif api_url != DEFAULT_API_URL and _holds_secret(api_url, secrets):  # the vendor's: no key
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
             "gives it, the key goes in `api_key`."
         )
+    urls = [api_url] * bool(config.get("api_key")) + [str(p.get("url")) for p in projects]
+    problems += _ca_bundle_problems(urls)
     accounts: set[str] = set()
     names: set[str | None] = set()
     for index, project in enumerate(projects):
@@ -113,6 +115,20 @@ def config_problems(
             )
         names.add(told)
     return problems
+
+
+def _ca_bundle_problems(urls: list[str]) -> list[str]:
+    """A CA bundle variable naming nothing, where a URL is https (requests reads it then only,
+    and would fail each request with an OSError)."""
+    name = next((v for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)), None)
+    if name is None or os.path.exists(bundle := os.environ[name]):
+        return []
+    if not any(url.lower().startswith("https://") for url in urls):
+        return []
+    return [
+        f"`{name}` names {readable(bundle, 80)}, which does not exist: point it at the CA bundle "
+        "(a PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
+    ]
 
 
 def _holds_secret(url: str, secrets: t.Iterable[str]) -> bool:

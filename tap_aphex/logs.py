@@ -13,6 +13,7 @@ import re
 import sys
 import typing as t
 from collections.abc import Iterable, Mapping
+from stat import S_ISCHR
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
@@ -268,24 +269,29 @@ def off_stdout() -> str | None:
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in (log for log in loggers if isinstance(log, logging.Logger)):
         for handler in logger.handlers:
-            if _is_stdout(getattr(handler, "stream", None)):
+            if _is_stdout(handler):
                 logger.removeHandler(handler)  # the line that says so goes to stderr
                 return logger.name
     return None
 
 
-def _is_stdout(stream: object) -> bool:
-    """``stream`` writes where stdout does: `sys.stdout`, or a file opened on it (``/dev/stdout``,
-    ``/proc/self/fd/1``: a pipe's or file's same inode), unless stderr goes there too (``2>&1``:
-    the user's choice, and the SDK's own handler writes to stderr)."""
-    if stream is None or stream in (sys.stdout, sys.__stdout__):
-        return stream is not None
+def _is_stdout(handler: logging.Handler) -> bool:
+    """``handler`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
+    file opened on it (``/dev/stdout``, ``/proc/self/fd/1``; a delayed one: by its name). Not
+    where stderr goes too (``2>&1``: the user's choice), nor a terminal or ``/dev/null``."""
+    stream, path = getattr(handler, "stream", None), getattr(handler, "baseFilename", None)
     try:
-        places = [os.fstat(fd) for fd in (stream.fileno(), 1, 2)]  # type: ignore[attr-defined]
+        out, err = os.fstat(1), os.fstat(2)
+        if stream is not None:
+            place = out if stream in (sys.stdout, sys.__stdout__) else os.fstat(stream.fileno())
+        elif isinstance(path, str):
+            place = os.stat(path)
+        else:
+            return False
     except (AttributeError, OSError, ValueError):
         return False
-    theirs, stdout, stderr = ((place.st_dev, place.st_ino) for place in places)
-    return theirs == stdout != stderr
+    where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
+    return where[0] == where[1] != where[2] and not S_ISCHR(out.st_mode)
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

@@ -1341,6 +1341,7 @@ def test_a_log_config_file_the_sdk_cannot_use_is_one_line_naming_the_variable(
     [
         "{class: logging.StreamHandler, stream: ext://sys.stdout}",
         "{class: logging.FileHandler, filename: /dev/stdout}",  # the same pipe, opened anew
+        "{class: logging.FileHandler, filename: /dev/stdout, delay: true}",  # opened at its first
     ],
 )
 @pytest.mark.parametrize("command", [("--discover",), ("--about",), ()])

@@ -22,7 +22,7 @@ from tap_aphex.logs import (
     without_query_values,
 )
 from tap_aphex.sdk_seam import batch_encoders
-from tap_aphex.settings import CONFIG_SCHEMA
+from tap_aphex.settings import CONFIG_SCHEMA, DEFAULT_API_URL
 from tap_aphex.tap import TapAphex
 
 KEY = "k3y-s3cr3t-value"
@@ -850,3 +850,27 @@ def test_flattening_that_makes_two_columns_of_one_name_is_said_as_the_flattening
     assert error.startswith("The flattening settings make two columns of one name, `")
     assert "raise `flattening_max_key_length`" in error
     assert "stream_maps" not in error
+
+
+def test_the_vendors_endpoint_is_never_said_to_hold_a_key() -> None:
+    # A (toy) key that is a piece of the default endpoint: the user did not write that URL.
+    assert config_problems({"api_key": "aphex-prod", "api_url": DEFAULT_API_URL}, {}) == []
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_variable_naming_nothing_is_said_where_a_url_is_https(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # requests would fail each https request with an OSError ("Unexpected" to the run).
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "/nowhere/ca.pem")
+
+    https = config_problems({"api_key": KEY, "api_url": DEFAULT_API_URL}, {})
+    loopback = config_problems({"api_key": KEY, "api_url": "http://127.0.0.1:9/x"}, {})
+
+    assert https == [
+        f"`{variable}` names /nowhere/ca.pem, which does not exist: point it at the CA bundle (a "
+        "PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
+    ]
+    assert loopback == []  # read for https only
