@@ -107,8 +107,8 @@ PPC_WEEKS = f"""
 PPC_EXPLAINED = (
     "PPC, Percent Plan Complete: how much of the work planned when a week began was done in",
     "that week (the plan is each task as it stood at Monday 00:00 UTC). A planned day counts as",
-    "done unless a delay was recorded against it. A parent task is not scored: it summarises",
-    "its subtasks, which are. Two ways to score it, as in Aphex's reports:",
+    "done unless a delay was recorded against it. A parent task is not scored in a week its",
+    "subtasks are dated in: it summarises them. Two ways to score it, as in Aphex's reports:",
     "  by task-day: for each task, the share of its planned days in the week that were done,",
     "               averaged over the tasks planned in the week;",
     "  by task:     of the tasks due to finish that week, the share that finished as planned.",
