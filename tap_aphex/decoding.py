@@ -297,6 +297,11 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     return f"{json_kind(value)} {text}"
 
 
+def listed(names: t.Sequence[str]) -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+
+
 def readable(text: str, width: int = 60) -> str:
     """Text (an id, a cursor, a value's JSON text; off the wire, `as_written` first) for a message:
     when longer than ``width``, its start (never half an escape) and its length."""

@@ -197,7 +197,7 @@ def test_after_a_version_published_in_the_future_every_later_one_lands_once() ->
     # Then its bookmark, once per run (not once per stream: each has the same one).
     (warning,) = log_lines(third.stderr, "WARNING")
     assert (
-        "the state's bookmark of published_plans and published_plan_tasks and "
+        "the state's bookmark of published_plans, published_plan_tasks and "
         "published_plan_statuses (2100-01-01T00:00:00.000Z) is in the future: until then, only a "
         "version numbered past " in warning
     )

@@ -184,8 +184,8 @@ def test_a_document_that_breaks_after_versions_landed_says_so_and_that_they_go_a
     assert why in error
     assert "nothing from it was used" not in failed.stderr
     assert error.endswith(
-        f"{landed} versions of the project landed before the failure; its bookmarks stay, so the "
-        "next run sends each again (an upsert on the key absorbs it)."
+        f"{landed} versions of the project landed before the failure: the next run sends each "
+        "again (an upsert on the key absorbs it)."
     )
     sent = [r["publishedPlanId"] for r in failed.records("published_plans")]
     assert len(sent) == landed
@@ -222,7 +222,7 @@ def test_an_answer_that_breaks_off_for_good_says_how_many_versions_landed_before
     assert 0 < len(sent) < 26
     (error, _) = log_lines(failed.stderr, "ERROR")
     assert "ChunkedEncodingError (the answer broke off)" in error
-    assert f"gave up. {len(sent)} versions of the project landed before the failure; its " in error
+    assert f"gave up. {len(sent)} versions of the project landed before the failure: the " in error
     assert failed.bookmark("published_plans") is None  # so the next run sends them again
     again_sent = {r["publishedPlanId"] for r in again.records("published_plans")}
     assert set(sent) < again_sent

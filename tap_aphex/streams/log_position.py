@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from tap_aphex.config_checks import cursor_problem
-from tap_aphex.decoding import described, readable
+from tap_aphex.decoding import described, listed, readable
 from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
@@ -101,7 +101,7 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
         for mark in problems:
             by_problem.setdefault(str(mark.problem), []).append(mark.stream)
         why = "; ".join(
-            f"the bookmark of {' and '.join(names)} is unusable: {problem}"
+            f"the bookmark of {listed(names)} is unusable: {problem}"
             for problem, names in by_problem.items()
         )
     elif len(values - {None}) == 1:  # some streams have a position, the others none at all
@@ -116,8 +116,8 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
             f"deselect {new}"
         )
     else:
-        listed = ", ".join(f"{mark.stream}={readable(mark.value or 'none')}" for mark in marks)
-        why = f"the bookmarks differ ({listed}; the selection changed since the last run)"
+        pairs = ", ".join(f"{mark.stream}={readable(mark.value or 'none')}" for mark in marks)
+        why = f"the bookmarks differ ({pairs}; the selection changed since the last run)"
     warning = (
         f"State: {why}. Reading {fallback.describe()} so that no stream misses an event; records "
         "already delivered may be sent again. To start elsewhere, set `start_after` or fix the "

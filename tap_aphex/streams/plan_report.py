@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import typing as t
 
-from tap_aphex.decoding import described, readable
+from tap_aphex.decoding import described, listed, readable
 from tap_aphex.streams.plan_progress import BOOKMARK_VERSION, Step, is_count
 
 if t.TYPE_CHECKING:
@@ -71,7 +71,7 @@ def say_bookmarks_ahead(logger: logging.Logger, read: ProjectRead) -> None:
         no_number = f"no version lands (the state has no usable `{BOOKMARK_VERSION}`)"
         until = f"only a version numbered past {number} lands" if is_count(number) else no_number
         logger.warning(
-            f"Project {read.label}: the state's bookmark of {' and '.join(names)} ({text}) is in "
+            f"Project {read.label}: the state's bookmark of {listed(names)} ({text}) is in "
             f"the future: until then, {until}. If no version was published then, clear that "
             "project's state."
         )
@@ -191,7 +191,7 @@ def say_how_far(logger: logging.Logger, read: ProjectRead) -> None:
         if len(behind) < len(read.marks):  # selected apart in earlier runs
             advice += (
                 f"; the streams' bookmarks differ (selected apart in earlier runs): "
-                f"{' and '.join(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
+                f"{listed(behind)} {'is' if len(behind) == 1 else 'are'} furthest behind"
             )
         logger.warning(
             f"Project {read.label}: {why}: {missed} published between {since} and "

@@ -177,9 +177,8 @@ class PublishedPlansStream(AphexStream):
                     what = f"{type(error).__name__}: {error!s:.200}"
                     error = report.AphexError(f"could not read its published plans ({what})")
                 landed = read.landed and (  # its versions go out as they are read: they go again
-                    f"{plural(read.landed, 'version')} of the project landed before the failure; "
-                    "its bookmarks stay, so the next run sends each again (an upsert on the key "
-                    "absorbs it)."
+                    f"{plural(read.landed, 'version')} of the project landed before the failure: "
+                    "the next run sends each again (an upsert on the key absorbs it)."
                 )
                 self.report.failed(f"project {read.label}", error, self.logger, landed or "")
                 download.failed = True  # not one of the projects downloaded, in the summary
