@@ -75,7 +75,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError
 
     from tap_aphex.inputs import joined
-    from tap_aphex.logs import log_level_problem, off_stdout, printable, run_secrets
+    from tap_aphex.logs import log_config_problem, log_level_problem, printable, run_secrets
     from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 
@@ -88,16 +88,12 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         if "SINGER_SDK_LOG_CONFIG" not in os.environ:
             raise
         return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
-    # Before anything is read, none of which could go anywhere; first: `off_stdout` reads a
-    # closed stdout (None) as the stream of a handler that has none.
+    # Before anything is read: a log that cannot be written, then an output that cannot be.
+    if "SINGER_SDK_LOG_CONFIG" in os.environ and (problem := log_config_problem()) is not None:
+        shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
+        return _fail(f"SINGER_SDK_LOG_CONFIG={shown!r} {problem}")
     if problem := guard_stdout():
         return _fail(problem)
-    if "SINGER_SDK_LOG_CONFIG" in os.environ and (logger := off_stdout()) is not None:
-        shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
-        return _fail(
-            f"SINGER_SDK_LOG_CONFIG={shown!r} sends the {logger} logger's lines to stdout, where "
-            "the tap writes its messages: send them to stderr (ext://sys.stderr) or a file."
-        )
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)

@@ -256,12 +256,13 @@ _TOO_LARGE = (HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.REQUEST_HEADER_FIELDS_
 #: The settings a request's headers carry, by header (lower case).
 _HEADER_SETTINGS = {"x-api-key": "`api_key`", "authorization": "the project's `token`"}
 #: OpenSSL's reason in a handshake's error: ``[SSL: WRONG_VERSION_NUMBER] wrong version number``.
-_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\] ([^(\]'\"]+)")
+_SSL_REASON = re.compile(r"\[(?:SSL|X509): ([A-Z0-9_]+)\] ([^(\]'\"]+)")
 #: OpenSSL's reasons that no retry changes: no TLS at the other end, an untrusted certificate, no
-#: protocol or cipher in common.
+#: protocol or cipher in common, a CA bundle (`REQUESTS_CA_BUNDLE`) with no certificate in it.
 _TLS_FOR_GOOD = frozenset(
     {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "CERTIFICATE_VERIFY_FAILED", "UNSUPPORTED_PROTOCOL"}
     | {"TLSV1_ALERT_PROTOCOL_VERSION", "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_PROTOCOLS_AVAILABLE"}
+    | {"NO_CERTIFICATE_OR_CRL_FOUND"}
 )
 
 

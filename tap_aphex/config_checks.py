@@ -77,7 +77,7 @@ def config_problems(
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif api_url != DEFAULT_API_URL and _holds_secret(api_url, secrets):  # the vendor's: no key
+    elif not _vendors(api_url) and _holds_secret(api_url, secrets):
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
@@ -129,6 +129,15 @@ def _ca_bundle_problems(urls: list[str]) -> list[str]:
         f"`{name}` names {readable(bundle, 80)}, which does not exist: point it at the CA bundle "
         "(a PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
     ]
+
+
+def _vendors(url: str) -> bool:
+    """One of the vendor's task-event endpoints (the default, V1, `api.aphex.co`): no key is in
+    it, whatever a key shares with it."""
+    path = url.rstrip("/").casefold()
+    return path in {DEFAULT_API_URL.casefold(), DEFAULT_API_URL.casefold().removesuffix("v2")} or (
+        path == "https://api.aphex.co/taskevents"
+    )
 
 
 def _holds_secret(url: str, secrets: t.Iterable[str]) -> bool:

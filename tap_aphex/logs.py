@@ -263,15 +263,35 @@ class TapLogFilter(logging.Filter):
         return True
 
 
-def off_stdout() -> str | None:
-    """The logger that had a handler writing to stdout, where the messages go (a logging config
-    can name ``ext://sys.stdout``: a target would read log lines as messages); its handler goes."""
+def log_config_problem() -> str | None:
+    """What in the logging config (`SINGER_SDK_LOG_CONFIG`) would spoil the run, after the
+    variable's name: a handler writing to stdout, where the messages go (a target would read log
+    lines as messages), or a delayed file handler whose file cannot be opened (logging would print
+    a traceback at the first line). Its handler goes, so the line that says so reaches stderr."""
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in (log for log in loggers if isinstance(log, logging.Logger)):
-        for handler in logger.handlers:
-            if _is_stdout(handler):
-                logger.removeHandler(handler)  # the line that says so goes to stderr
-                return logger.name
+        for attached in logger.handlers:
+            handler: logging.Handler | None = attached
+            while handler is not None:  # a MemoryHandler hands its lines to its target
+                path = getattr(handler, "baseFilename", None)
+                problem = None
+                if getattr(handler, "stream", 1) is None and isinstance(path, str):  # delay: true
+                    try:
+                        open(path, "a").close()  # as the handler will, at its first line
+                    except OSError as error:
+                        problem = (
+                            f"names a log file that cannot be opened, {path} ({error.strerror}): "
+                            "give one the tap can write, or unset it."
+                        )
+                if problem is None and _is_stdout(handler):
+                    problem = (
+                        f"sends the {logger.name} logger's lines to stdout, where the tap writes "
+                        "its messages: send them to stderr (ext://sys.stderr) or a file."
+                    )
+                if problem is not None:
+                    logger.removeHandler(attached)
+                    return problem
+                handler = getattr(handler, "target", None)
     return None
 
 

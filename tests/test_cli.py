@@ -1447,3 +1447,36 @@ def test_stderr_sent_where_stdout_goes_is_the_users_choice(
 
     assert run.returncode == 0, run.stdout
     assert b"sends the" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("handlers", "said"),
+    [
+        (  # logging would print a traceback at the first line, where the file cannot be opened
+            "{h: {class: logging.FileHandler, filename: /nowhere/at/all.log, delay: true}}",
+            "names a log file that cannot be opened, /nowhere/at/all.log (No such file or "
+            "directory): give one the tap can write, or unset it.",
+        ),
+        (  # a handler that hands its lines on to one writing to stdout
+            "{out: {class: logging.StreamHandler, stream: ext://sys.stdout}, h: {class: "
+            "logging.handlers.MemoryHandler, capacity: 10, target: out}}",
+            "sends the root logger's lines to stdout, where the tap writes its messages",
+        ),
+    ],
+)
+def test_a_log_config_that_would_spoil_the_run_is_one_line_before_any_request(
+    tmp_path: Path, handlers: str, said: str
+) -> None:
+    log_config = _written(
+        tmp_path / "log.yaml", f"version: 1\nhandlers: {handlers}\nroot: {{handlers: [h]}}\n"
+    )
+    config = _written(
+        tmp_path / "config.json", '{"api_key": "k", "api_url": "http://127.0.0.1:9/"}'
+    )
+
+    run = run_command("--config", config, env={"SINGER_SDK_LOG_CONFIG": log_config})
+
+    assert run.returncode == 1
+    assert run.stdout == ""
+    [line] = run.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"SINGER_SDK_LOG_CONFIG={log_config!r} {said}")

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import typing as t
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -221,6 +222,23 @@ def test_a_certificate_this_machine_does_not_trust_fails_at_once_naming_the_ca_b
     assert not log_lines(run.stderr, "WARNING")  # not tried again
     error = log_lines(run.stderr, "ERROR")[0]
     assert "(CERTIFICATE_VERIFY_FAILED: certificate verify failed" in error
+    assert "REQUESTS_CA_BUNDLE" in error
+
+
+def test_a_ca_bundle_holding_no_certificate_fails_at_once(tmp_path: Path) -> None:
+    # OpenSSL's "no certificate" is no passing fault: retried, it said to allow more time.
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    with (
+        Simulator(seed=1, events=30, page_size=100, daily_quota=None, plan_projects=0) as sim,
+        tls_front(_port(sim)) as port,
+    ):
+        run = run_cli(_through_tls(sim, port), env={"REQUESTS_CA_BUNDLE": str(empty)})
+
+    assert run.returncode == 1
+    assert not log_lines(run.stderr, "WARNING")  # not tried again
+    error = log_lines(run.stderr, "ERROR")[0]
+    assert "(NO_CERTIFICATE_OR_CRL_FOUND: no certificate or crl found" in error
     assert "REQUESTS_CA_BUNDLE" in error
 
 

@@ -852,9 +852,20 @@ def test_flattening_that_makes_two_columns_of_one_name_is_said_as_the_flattening
     assert "stream_maps" not in error
 
 
-def test_the_vendors_endpoint_is_never_said_to_hold_a_key() -> None:
-    # A (toy) key that is a piece of the default endpoint: the user did not write that URL.
-    assert config_problems({"api_key": "aphex-prod", "api_url": DEFAULT_API_URL}, {}) == []
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        DEFAULT_API_URL,
+        DEFAULT_API_URL + "/",
+        DEFAULT_API_URL.replace("europe-west2", "Europe-West2"),
+        DEFAULT_API_URL.removesuffix("V2"),  # V1
+        "https://api.aphex.co/taskEvents",
+    ],
+)
+def test_the_vendors_endpoints_are_never_said_to_hold_a_key(endpoint: str) -> None:
+    # A (toy) key that is a piece of the vendor's endpoint: the user did not write that part.
+    for key in ("aphex-prod", "taskEvents", "europe-west2"):
+        assert config_problems({"api_key": key, "api_url": endpoint}, {}) == []
 
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
