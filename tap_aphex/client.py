@@ -199,6 +199,12 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         said = _SSL_REASON.search(str(failure))
         if isinstance(failure, requests.exceptions.SSLError) and said and said[1] in _TLS_FOR_GOOD:
             why = f" ({said[1]}: {said[2].strip()})"
+            if said[1] == "NO_CERTIFICATE_OR_CRL_FOUND":  # read before any connection is made
+                raise AphexError(
+                    f"{failure_words(failure)}{why}: the CA bundle that `REQUESTS_CA_BUNDLE` (or "
+                    "`CURL_CA_BUNDLE`) names holds no certificate; point it at a PEM file of "
+                    "certificates, or unset it."
+                ) from failure
             raise AphexError(
                 f"{failure_words(failure)}{why}; not tried again. Check the URL's scheme "
                 "(https:// for a server that speaks TLS, http:// for one on this machine that "

@@ -40,7 +40,10 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
         {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
         "`stream_maps.events_copy`",
     ),
-    "a map naming no stream": ({"stream_maps": {"events": {"x": "1"}}}, "`stream_maps.events`"),
+    "a map naming no stream": (
+        {"stream_maps": {"events": {"x": "1"}}},
+        "`stream_maps.events` names no stream of the tap",
+    ),
     "a page size of words": (
         {"page_size": "lots"},
         'valid: `page_size` must be a whole number from 1 to 4000, not a string "lots"',
@@ -98,6 +101,30 @@ def test_read_refuses_the_same_before_any_request(
 
     refused_before_any_request(result, sim, words)
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("setting", REFUSED)
+def test_discover_refuses_the_same(sim: Simulator, tmp_path: Path, setting: str) -> None:
+    # The config a read refuses: discover offered a catalog for it, exit 0, where check refused.
+    extra, words = REFUSED[setting]
+
+    result = source(tmp_path, "discover", {**events_config(sim), **extra})
+
+    refused_before_any_request(result, sim, words)
+    assert result.of_type("CATALOG") == []
+    assert result.exit_code == 1
+
+
+def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = {**events_config(sim), "stream_maps": {"task_*": {"extra": "1"}}}
+
+    result = source(tmp_path, "check", config)
+
+    assert result.errors() == []
+    (status,) = result.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "SUCCEEDED"
 
 
 @pytest.mark.skipif(not NO_PYARROW, reason="pyarrow is installed: the format can be written")

@@ -25,7 +25,7 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.tap import STREAM_NAMES, TapAphex
+from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -101,6 +101,7 @@ def _command(
         return 0  # a failed check is an answer, not an error
     config = _config(args.config)
     if args.command == "discover":
+        _refuse_what_a_read_would(config)  # as `check` and `read` do: the same config
         catalog = protocol.airbyte_catalog(TapAphex(config=config))
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
@@ -134,7 +135,7 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
     maps = config.get("stream_maps")
     for name, stream_map in maps.items() if isinstance(maps, dict) else ():
         renames = isinstance(stream_map, dict) and {"__alias__", "__source__"} & stream_map.keys()
-        if renames or (name not in STREAM_NAMES and name != "__else__"):
+        if renames:  # a name that is no stream's (not a pattern): the tap's own check says so
             problems.append(
                 f"`stream_maps.{name:.60}` would send records under a stream name the configured "
                 "catalog does not have (`__alias__`, `__source__` or a new stream); under Airbyte "
