@@ -48,6 +48,11 @@ if t.TYPE_CHECKING:
 #: Each API's streams, its parent first, made only when their setting is set.
 LOG_STREAMS = (TaskEventsStream, TasksStream, TaskStatusesStream)
 PLANS_STREAMS = (PublishedPlansStream, PublishedPlanTasksStream, PublishedPlanStatusesStream)
+#: The setting that enables each API's streams, and the log's words for them when it is unset.
+ENABLED_BY = (
+    ("api_key", LOG_STREAMS, "the task_events, tasks and task_statuses streams"),
+    ("projects", PLANS_STREAMS, "the published-plans streams"),
+)
 #: Every stream the tap can have: a state's bookmarks name only these.
 STREAM_SCHEMAS = {stream.name: stream.schema for stream in (*LOG_STREAMS, *PLANS_STREAMS)}
 STREAM_NAMES = tuple(STREAM_SCHEMAS)
@@ -105,10 +110,7 @@ class TapAphex(SeamTap):
             flattening = given.get("flattening_enabled") is True
             checks = catalog_checks.check_catalog_shape  # one line per stream it does not know
             enabled = [
-                stream.name
-                for setting, streams in (("api_key", LOG_STREAMS), ("projects", PLANS_STREAMS))
-                if given.get(setting)
-                for stream in streams
+                s.name for setting, streams, _ in ENABLED_BY if given.get(setting) for s in streams
             ]
             for warning in checks(
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
@@ -147,10 +149,7 @@ class TapAphex(SeamTap):
     @override
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
-        for setting, (parent, *children), what in (
-            ("api_key", LOG_STREAMS, "the task_events, tasks and task_statuses streams"),
-            ("projects", PLANS_STREAMS, "the published-plans streams"),
-        ):
+        for setting, (parent, *children), what in ENABLED_BY:
             if self.config.get(setting):
                 streams += [parent(self, report=self.report), *(child(self) for child in children)]
             else:
