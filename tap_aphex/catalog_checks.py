@@ -70,15 +70,19 @@ def check_catalog_shape(
 ) -> list[str]:
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
+    omitted: list[str] = []  # the first property a schema's listing leaves out: said last
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        problem = _streams_problem(streams, known, flattening)
+        problem = _streams_problem(streams, known, flattening, omitted)
     except msgspec.ValidationError as error:
         problem = shape_words(error)
+    # Read as the SDK reads it (once every schema's shape is sound): then each entry's keys,
+    # whose words come before a left-out property's.
+    entries = [] if problem else list(Catalog.from_dict({"streams": streams}).values())
+    problem = problem or _keys_problems(streams, entries) or next(iter(omitted), "")
     if problem:
         msg = f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
         raise ConfigError(msg + "`tap-aphex --discover`.")
-    entries = Catalog.from_dict({"streams": streams}).values()
     warnings = [
         f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
         f"ignored (the tap's streams: {', '.join(known)})."
@@ -97,11 +101,12 @@ def check_catalog_shape(
     return warnings
 
 
-def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) -> str:
-    """Each entry's shape, then its schema beside the tap's (the SDK cannot read the catalog
-    before every schema's shape is sound), then its keys: the first problem, naming its stream."""
+def _streams_problem(
+    streams: list[_Object], known: _Known, flattening: bool, omitted: list[str]
+) -> str:
+    """Each entry's shape, then its schema beside the tap's: the first problem, naming its
+    stream; a property a schema's listing leaves out goes into ``omitted``."""
     first: dict[str, int] = {}
-    omitted: list[str] = []  # the first property a schema's listing leaves out, said last
     for index, raw in enumerate(streams):
         stream_id = raw.get("tap_stream_id")
         named = isinstance(stream_id, str) and stream_id.isprintable()  # no lone surrogate in it
@@ -127,15 +132,19 @@ def _streams_problem(streams: list[_Object], known: _Known, flattening: bool) ->
         walk = _Walk(selection, flattening, omitted, label)
         if problem := _schema_problem(entry["schema"], ours, "schema", walk, ()):
             return f"{label}'s {problem}"
+    return ""
+
+
+def _keys_problems(streams: list[_Object], entries: list[CatalogEntry]) -> str:
+    """The first entry's keys or replication the tap cannot keep its word on (`_keys_problem`)."""
     methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
         raw["tap_stream_id"]: m.get("metadata", {}).get("replication-method")
         for raw in streams
         for m in raw.get("metadata", [])
         if m["breadcrumb"] == []
     }
-    entries = Catalog.from_dict({"streams": streams}).values()
     problems = (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)
-    return next(filter(None, problems), "") or next(iter(omitted), "")  # a key's words first
+    return next(filter(None, problems), "")
 
 
 class _Walk(t.NamedTuple):
