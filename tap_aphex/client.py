@@ -6,7 +6,6 @@ from __future__ import annotations
 import email.utils
 import itertools
 import logging
-import os
 import re
 import time
 import typing as t
@@ -16,6 +15,7 @@ import requests
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
+from tap_aphex.config_checks import ca_bundle
 from tap_aphex.logs import safe_url
 from tap_aphex.report import (
     AphexError,
@@ -70,8 +70,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         """``session`` with the deadline on each response, and verifying as the environment
         says (`REQUESTS_CA_BUNDLE`): requests reads it in `Session.request`, not in `send`."""
         session.hooks["response"].append(self._with_deadline)
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        session.verify = bundle or session.verify
+        if (bundle := ca_bundle()) is not None:
+            session.verify = bundle[1]
         return session
 
     def answered_before(self, response: requests.Response) -> bool:

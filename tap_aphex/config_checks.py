@@ -117,12 +117,18 @@ def config_problems(
     return problems
 
 
+def ca_bundle() -> tuple[str, str] | None:
+    """The CA bundle the environment names, as requests reads it: the variable, and its path."""
+    names = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    return next(((name, os.environ[name]) for name in names if os.environ.get(name)), None)
+
+
 def _ca_bundle_problems(urls: list[str]) -> list[str]:
     """A CA bundle variable naming nothing, where a URL is https (requests reads it then only,
     and would fail each request with an OSError)."""
-    name = next((v for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)), None)
-    if name is None or os.path.exists(bundle := os.environ[name]):
+    if (named := ca_bundle()) is None or os.path.exists(named[1]):
         return []
+    name, bundle = named
     if not any(url.lower().startswith("https://") for url in urls):
         return []
     return [
