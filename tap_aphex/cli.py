@@ -75,7 +75,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError
 
     from tap_aphex.inputs import joined
-    from tap_aphex.logs import log_config_problem, log_level_problem, printable, run_secrets
+    from tap_aphex.logs import log_handlers_problem, log_level_problem, printable, run_secrets
     from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 
@@ -89,7 +89,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
             raise
         return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
     # Before anything is read: a log that cannot be written, then an output that cannot be.
-    if "SINGER_SDK_LOG_CONFIG" in os.environ and (problem := log_config_problem()) is not None:
+    if "SINGER_SDK_LOG_CONFIG" in os.environ and (problem := log_handlers_problem()) is not None:
         shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
         return _fail(f"SINGER_SDK_LOG_CONFIG={shown!r} {problem}")
     if problem := guard_stdout():

@@ -297,9 +297,9 @@ def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     return f"{json_kind(value)} {text}"
 
 
-def listed(names: t.Sequence[str]) -> str:
-    """Names in a sentence: "a", "a and b", "a, b and c"."""
-    return " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+def listed(names: t.Sequence[str], last: str = "and") -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c" (``last``: "or", say)."""
+    return f" {last} ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
 
 
 def readable(text: str, width: int = 60) -> str:

@@ -263,7 +263,7 @@ class TapLogFilter(logging.Filter):
         return True
 
 
-def log_config_problem() -> str | None:
+def log_handlers_problem() -> str | None:
     """What in the logging config (`SINGER_SDK_LOG_CONFIG`) would spoil the run, after the
     variable's name: a handler writing to stdout, where the messages go (a target would read log
     lines as messages), or a delayed file handler whose file cannot be opened (logging would print

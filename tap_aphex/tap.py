@@ -15,7 +15,7 @@ from typing_extensions import override
 from tap_aphex import catalog_checks, inputs, logs
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
-from tap_aphex.decoding import readable
+from tap_aphex.decoding import listed, readable
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -289,8 +289,9 @@ class TapAphex(SeamTap):
             meanings = {CLI_TEST_ALL: "as a bare `--test`: one record per stream"}
             meanings |= {"schema": "the SCHEMA messages only", "disabled": "no test"}
             named = [f"`{v}` ({meanings[v]})" if v in meanings else f"`{v}`" for v in values]
-            listed = ", ".join(named[:-1]) + " or " + named[-1]
-            raise click.BadParameter(f"must be {listed}, not {readable(repr(value), 40)}.")
+            raise click.BadParameter(
+                f"must be {listed(named, 'or')}, not {readable(repr(value), 40)}."
+            )
         if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
             return
