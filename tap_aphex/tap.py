@@ -95,8 +95,8 @@ class TapAphex(SeamTap):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, streams=STREAM_NAMES)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        variables = inputs.env_variables(schema, ENV_PREFIX, os.environ) if parse_env_config else {}
-        unread_variables = inputs.env_variables(schema, ENV_PREFIX, os.environ).values()
+        set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
+        variables = set_in_env if parse_env_config else {}
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
@@ -139,7 +139,7 @@ class TapAphex(SeamTap):
                 self.config,
                 variables,
                 streams_required=not discovery,
-                unread=[] if parse_env_config or not command_line else [*unread_variables],
+                unread=[] if parse_env_config or not command_line else [*set_in_env.values()],
             )
             or batch_config_problems(self.config, variables)
             or stream_map_problems(self.config, variables, STREAM_NAMES)
