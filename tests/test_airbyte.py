@@ -24,6 +24,7 @@ from aphex_simulator import Simulator
 from harness import (
     UNWRITABLE_STDOUTS,
     events_config,
+    plans_config,
     signalled,
     wait_until_writing_to_a_full_pipe,
     with_output_closed,
@@ -856,6 +857,49 @@ def test_sigint_ends_a_read_in_time_even_when_nobody_reads_its_output(tmp_path: 
         "source-aphex: Interrupted (SIGINT): stopped. The output was not being read, so its last "
         "line may be cut; the last STATE the reader received is where the next run resumes.\n"
     )
+
+
+@pytest.mark.parametrize("landed", [0, 1])  # projects whose STATE went out before the signal
+def test_sigint_mid_read_says_whether_the_next_read_resumes(tmp_path: Path, landed: int) -> None:
+    # A STATE is where the next read resumes; before the first one, it starts where this one did.
+    with Simulator(seed=4, events=0, daily_quota=None, plan_projects=2, plan_tasks=5) as sim:
+        stalled = sim.plan_projects[landed]
+        sim.set_plan_fault(stalled.account_id, "stall", stall_seconds=60)
+        config = plans_config(sim.plan_projects, max_parallel_projects=1)
+        config_file, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+        config_file.write_text(json.dumps(config))
+        catalog.write_text(json.dumps(configured(source(tmp_path, "discover", config))))
+        command = [
+            str(SOURCE_APHEX),
+            "read",
+            "--config",
+            str(config_file),
+            "--catalog",
+            str(catalog),
+        ]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+            assert process.stdout is not None
+            lines, asked, states = [], f"Project {stalled.name}: requesting".encode(), 0
+            while not (asked in b"".join(lines) and states >= landed):
+                lines.append(line := process.stdout.readline())
+                assert line, "the read ended before the stalled project was asked"
+                states += json.loads(line)["type"] == "STATE"
+            process.send_signal(signal.SIGINT)
+            lines += process.stdout.read().splitlines()
+            exit_code = process.wait(timeout=30)
+
+    messages = [valid(json.loads(line)) for line in lines]
+    errors = [
+        m["trace"]["error"] for m in messages if m["type"] == "TRACE" and "error" in m["trace"]
+    ]
+    assert exit_code == 130
+    assert bool([m for m in messages if m["type"] == "STATE"]) is bool(landed)
+    said = (
+        "the last STATE holds what landed, and the next read resumes there"
+        if landed
+        else "no STATE was sent yet, so the next read starts where this one did"
+    )
+    assert errors[-1] == {"message": f"Interrupted; {said}.", "failure_type": "transient_error"}
 
 
 @pytest.mark.parametrize("after", [0.0, 0.01, 0.02])  # as the last status goes out, and later

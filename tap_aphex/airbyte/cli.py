@@ -66,7 +66,7 @@ def run(
         except BrokenPipeError:
             raise  # whoever read stdout is gone: nothing more can be said there
         except KeyboardInterrupt:
-            said = "the last STATE holds what landed" if args.command == "read" else "no answer"
+            said = _where_the_next_read_starts(output) if args.command == "read" else "no answer"
             output.write(writer.error_trace(f"Interrupted; {said}.", "transient_error"))
             return 130
         except Exception as error:  # the protocol's way to fail: a TRACE, not a traceback
@@ -74,6 +74,12 @@ def run(
         finally:
             settled()  # every message is out
         return 1
+
+
+def _where_the_next_read_starts(output: writer.AirbyteOutput) -> str:
+    if output.states_written:
+        return "the last STATE holds what landed, and the next read resumes there"
+    return "no STATE was sent yet, so the next read starts where this one did"
 
 
 def _command(

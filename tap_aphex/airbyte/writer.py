@@ -48,11 +48,13 @@ class AirbyteOutput(logging.Handler):
         super().__init__()
         self._stream = stream
         self._lock = threading.RLock()  # log lines come from other threads, or a signal handler
+        self.states_written = 0  # an interrupted read says whether the next one resumes
 
     def write(self, message: AirbyteMessage, *, flush: bool = True) -> None:
         line = _ENCODER.encode(message) + b"\n"
         with self._lock:
             self._stream.write(line)
+            self.states_written += message["type"] == "STATE"
             if flush:
                 self._stream.flush()
 
