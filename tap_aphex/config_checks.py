@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 
 from tap_aphex.decoding import described, readable
-from tap_aphex.inputs import expected
+from tap_aphex.inputs import schema_problems
 from tap_aphex.logs import (
     MIN_RUN_SECRET,
     printable,
@@ -268,19 +268,21 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
         unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
         return [f"`{where}` with {names} is not supported: {unapplied}"]
-    size = raw.get("batch_size") if isinstance(raw, Mapping) else None
-    if size is not None and not (size.__class__ is int and 1 <= size <= LARGEST_BATCH):
-        return [f"`{where}.batch_size` must be {expected(_BATCH_SIZE)}, not {described(size)}"]
+    # What the SDK's schema leaves open (0.55: any format) and its BATCH writer fails on late.
+    limits = {
+        "batch_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH},
+        "encoding": {"properties": {"format": {"enum": batch_encoders()}}},
+    }
+    if problems := schema_problems(
+        {"properties": {"batch_config": {"properties": limits}}}, config, variables
+    ):
+        return problems
     try:
         batch = batch_config_from(raw)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    if (kind := str(batch.encoding.format)) not in (offered := batch_encoders()):
-        return [
-            f"`{where}.encoding.format` must be {expected({'enum': offered})}, not "
-            f"{described(kind)}"
-        ]
+    kind = str(batch.encoding.format)
     # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
     if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
         gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
@@ -350,4 +352,3 @@ def stream_map_problems(
 
 #: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
 LARGEST_BATCH = 1_000_000_000
-_BATCH_SIZE = {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH}
