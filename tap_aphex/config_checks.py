@@ -193,27 +193,27 @@ def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
     for where, text in sorted(texts):
-        rule = rules.get(where)
-        if rule and (said := _rule_problem(text, rule)):
+        if said := _text_problem(text, rules.get(where)):
             yield where, said
-        if rule is not _KEY_OR_TOKEN and _LONE_SURROGATE.search(text):  # else: its rule's to say
-            yield where, _SURROGATE
 
 
-def _rule_problem(text: str, rule: tuple[str, re.Pattern[str], str]) -> str | None:
-    if_empty, forbidden, holds = rule
-    if not text.strip():
-        return f"is empty{if_empty}"
-    if text != text.strip():
-        return _SPACED
-    return f"holds {holds}" if forbidden.search(text) else None
+def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> str | None:
+    """The first thing ``rule`` (if any) refuses in ``text``, else a lone surrogate in it."""
+    if rule:
+        if_empty, forbidden, holds = rule
+        if not text.strip():
+            return f"is empty{if_empty}"
+        if text != text.strip():
+            return _SPACED
+        if forbidden.search(text):  # a key's or token's forbids lone surrogates too
+            return f"holds {holds}"
+    return _SURROGATE if _LONE_SURROGATE.search(text) else None
 
 
 def cursor_problem(text: str) -> str | None:
     """Why ``text`` cannot be sent as `startAfter` (`start_after`'s rule, whatever holds it: a
     state's bookmark too), after its name; None: it can."""
-    said = _rule_problem(text, _START_AFTER)
-    return said or (_SURROGATE if _LONE_SURROGATE.search(text) else None)
+    return _text_problem(text, _START_AFTER)
 
 
 def _url_problem(url: str) -> str | None:
