@@ -42,6 +42,13 @@ _KEY_OR_TOKEN = (
     "a character an HTTP header cannot carry (a line break, a control character, or one outside "
     "Latin-1 such as '€'); set it exactly as Aphex shows it.",
 )
+#: The vendor's task-event endpoints (the default, V1, `api.aphex.co`), casefolded: no key is in
+#: them, whatever a key shares with them.
+_VENDORS = {
+    DEFAULT_API_URL.casefold(),
+    DEFAULT_API_URL.casefold().removesuffix("v2"),
+    "https://api.aphex.co/taskevents",
+}
 # Empty is not unset: a run that silently started from the first event would re-send (and spend
 # quota on) the whole log. Unset is the setting left out (or null).
 _START_AFTER = (
@@ -77,7 +84,7 @@ def config_problems(
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif not _vendors(api_url) and _holds_secret(api_url, secrets):
+    elif api_url.rstrip("/").casefold() not in _VENDORS and _holds_secret(api_url, secrets):
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
@@ -135,15 +142,6 @@ def _ca_bundle_problems(urls: list[str]) -> list[str]:
         f"`{name}` names {readable(bundle, 80)}, which does not exist: point it at the CA bundle "
         "(a PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
     ]
-
-
-def _vendors(url: str) -> bool:
-    """One of the vendor's task-event endpoints (the default, V1, `api.aphex.co`): no key is in
-    it, whatever a key shares with it."""
-    path = url.rstrip("/").casefold()
-    return path in {DEFAULT_API_URL.casefold(), DEFAULT_API_URL.casefold().removesuffix("v2")} or (
-        path == "https://api.aphex.co/taskevents"
-    )
 
 
 def _holds_secret(url: str, secrets: t.Iterable[str]) -> bool:
@@ -308,17 +306,10 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         return [f"`{where}.storage.prefix` must be the start of a file name, without `/`"]
     if scheme == "file":  # a local root that cannot take files fails only after pages were read
         folder = Path(filesystem._strip_protocol(root))  # fsspec's reading of it
-        existing = next(
-            p for p in (folder, *folder.parents) if p.exists()
-        )  # the SDK makes the rest
-        problem = (
-            "is a file"
-            if not existing.is_dir()
-            else "cannot be written in"
-            if not os.access(existing, os.W_OK | os.X_OK)
-            else None
-        )
-        if problem:
+        # The nearest folder that exists: the SDK makes the rest.
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            problem = "cannot be written in" if existing.is_dir() else "is a file"
             named = "" if existing == folder else f" (its folder {readable(str(existing), 60)})"
             return [
                 f"`{where}.storage.root` {readable(str(folder), 80)}{named} {problem}: give a "
