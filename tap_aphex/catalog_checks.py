@@ -71,6 +71,7 @@ def check_catalog_shape(
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
     omitted: list[str] = []  # the first property a schema's listing leaves out: said last
+    streams: list[_Object] = []  # none, if the catalog itself is of the wrong shape
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         problem = _streams_problem(streams, known, flattening, omitted)
