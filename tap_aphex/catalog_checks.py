@@ -71,6 +71,7 @@ def check_catalog_shape(
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
     omitted: list[str] = []  # the first property a schema's listing leaves out: said last
+    streams: list[_Object] = []  # none, if the catalog itself is of the wrong shape
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
         problem = _streams_problem(streams, known, flattening, omitted)
@@ -79,7 +80,8 @@ def check_catalog_shape(
     # Read as the SDK reads it (once every schema's shape is sound): then each entry's keys,
     # whose words come before a left-out property's.
     entries = [] if problem else list(Catalog.from_dict({"streams": streams}).values())
-    problem = problem or _keys_problems(streams, entries) or next(iter(omitted), "")
+    keys = (_keys_problem(entry, raw) for entry, raw in zip(entries, streams, strict=True))
+    problem = problem or next(filter(None, keys), "") or next(iter(omitted), "")
     if problem:
         msg = f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
         raise ConfigError(msg + "`tap-aphex --discover`.")
@@ -133,18 +135,6 @@ def _streams_problem(
         if problem := _schema_problem(entry["schema"], ours, "schema", walk, ()):
             return f"{label}'s {problem}"
     return ""
-
-
-def _keys_problems(streams: list[_Object], entries: list[CatalogEntry]) -> str:
-    """The first entry's keys or replication the tap cannot keep its word on (`_keys_problem`)."""
-    methods = {  # the metadata's `replication-method`, which the SDK drops as it reads the catalog
-        raw["tap_stream_id"]: m.get("metadata", {}).get("replication-method")
-        for raw in streams
-        for m in raw.get("metadata", [])
-        if m["breadcrumb"] == []
-    }
-    problems = (_keys_problem(entry, methods.get(entry.tap_stream_id)) for entry in entries)
-    return next(filter(None, problems), "")
 
 
 class _Walk(t.NamedTuple):
@@ -287,11 +277,11 @@ def _admitted(schema: Mapping[str, t.Any]) -> frozenset[str]:
     return admitted
 
 
-def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
+def _keys_problem(entry: CatalogEntry, raw: _Object) -> str | None:
     """What in a stream's entry would end its run after records went out, or misname them: a key
     (or the replication key) its schema lacks or its metadata deselects; another `stream` name;
-    a replication method in its metadata, which the SDK would pass over (``method``: the SDK drops
-    it as it reads the catalog). Replication keys, and the methods the SDK reads, `IncrementalOnly`
+    a replication method in its metadata (``raw``: the SDK drops it as it reads the catalog, and
+    would pass over it). Replication keys, and the methods the SDK reads, `IncrementalOnly`
     refuses, knowing each stream's own."""
     stream = f"stream `{entry.tap_stream_id:.60}`"
     if entry.stream not in (None, entry.tap_stream_id):
@@ -307,7 +297,9 @@ def _keys_problem(entry: CatalogEntry, method: str | None) -> str | None:
             f"`table-key-properties` {json.dumps(list(root.table_key_properties))[:80]}: give "
             "both the same keys"
         )
-    if method not in (None, "INCREMENTAL"):
+    # The stream's (last) root entry, as the SDK reads the metadata.
+    crumbs = [m.get("metadata", {}) for m in raw.get("metadata", []) if m["breadcrumb"] == []]
+    if (method := [{}, *crumbs][-1].get("replication-method")) not in (None, "INCREMENTAL"):
         return (
             f"{stream}'s metadata asks for `replication-method` {method[:20]!r}: every stream is "
             "read 'INCREMENTAL' on its own key; drop it (or Meltano's `metadata` for it)"

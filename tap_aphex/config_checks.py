@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 
 from tap_aphex.decoding import described, readable
-from tap_aphex.inputs import expected
+from tap_aphex.inputs import schema_problems
 from tap_aphex.logs import (
     MIN_RUN_SECRET,
     printable,
@@ -42,6 +42,13 @@ _KEY_OR_TOKEN = (
     "a character an HTTP header cannot carry (a line break, a control character, or one outside "
     "Latin-1 such as '€'); set it exactly as Aphex shows it.",
 )
+#: The vendor's task-event endpoints (the default, V1, `api.aphex.co`), casefolded: no key is in
+#: them, whatever a key shares with them.
+_VENDORS = {
+    DEFAULT_API_URL.casefold(),
+    DEFAULT_API_URL.casefold().removesuffix("v2"),
+    "https://api.aphex.co/taskevents",
+}
 # Empty is not unset: a run that silently started from the first event would re-send (and spend
 # quota on) the whole log. Unset is the setting left out (or null).
 _START_AFTER = (
@@ -77,7 +84,7 @@ def config_problems(
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif not _vendors(api_url) and _holds_secret(api_url, secrets):
+    elif api_url.rstrip("/").casefold() not in _VENDORS and _holds_secret(api_url, secrets):
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
@@ -137,15 +144,6 @@ def _ca_bundle_problems(urls: list[str]) -> list[str]:
     ]
 
 
-def _vendors(url: str) -> bool:
-    """One of the vendor's task-event endpoints (the default, V1, `api.aphex.co`): no key is in
-    it, whatever a key shares with it."""
-    path = url.rstrip("/").casefold()
-    return path in {DEFAULT_API_URL.casefold(), DEFAULT_API_URL.casefold().removesuffix("v2")} or (
-        path == "https://api.aphex.co/taskevents"
-    )
-
-
 def _holds_secret(url: str, secrets: t.Iterable[str]) -> bool:
     """Whether ``url`` holds a whole key or token, in any form (escaped, encoded). Not 8 of its
     characters, as a project's URL may not (the log would hide them): the vendor's endpoint, the
@@ -193,27 +191,27 @@ def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
         elif isinstance(value, list):
             pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
     for where, text in sorted(texts):
-        rule = rules.get(where)
-        if rule and (said := _rule_problem(text, rule)):
+        if said := _text_problem(text, rules.get(where)):
             yield where, said
-        if rule is not _KEY_OR_TOKEN and _LONE_SURROGATE.search(text):  # else: its rule's to say
-            yield where, _SURROGATE
 
 
-def _rule_problem(text: str, rule: tuple[str, re.Pattern[str], str]) -> str | None:
-    if_empty, forbidden, holds = rule
-    if not text.strip():
-        return f"is empty{if_empty}"
-    if text != text.strip():
-        return _SPACED
-    return f"holds {holds}" if forbidden.search(text) else None
+def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> str | None:
+    """The first thing ``rule`` (if any) refuses in ``text``, else a lone surrogate in it."""
+    if rule:
+        if_empty, forbidden, holds = rule
+        if not text.strip():
+            return f"is empty{if_empty}"
+        if text != text.strip():
+            return _SPACED
+        if forbidden.search(text):  # a key's or token's forbids lone surrogates too
+            return f"holds {holds}"
+    return _SURROGATE if _LONE_SURROGATE.search(text) else None
 
 
 def cursor_problem(text: str) -> str | None:
     """Why ``text`` cannot be sent as `startAfter` (`start_after`'s rule, whatever holds it: a
     state's bookmark too), after its name; None: it can."""
-    said = _rule_problem(text, _START_AFTER)
-    return said or (_SURROGATE if _LONE_SURROGATE.search(text) else None)
+    return _text_problem(text, _START_AFTER)
 
 
 def _url_problem(url: str) -> str | None:
@@ -268,19 +266,21 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
         unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
         return [f"`{where}` with {names} is not supported: {unapplied}"]
-    size = raw.get("batch_size") if isinstance(raw, Mapping) else None
-    if size is not None and not (size.__class__ is int and 1 <= size <= LARGEST_BATCH):
-        return [f"`{where}.batch_size` must be {expected(_BATCH_SIZE)}, not {described(size)}"]
+    # What the SDK's schema leaves open (0.55: any format) and its BATCH writer fails on late.
+    limits = {
+        "batch_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH},
+        "encoding": {"properties": {"format": {"enum": batch_encoders()}}},
+    }
+    if problems := schema_problems(
+        {"properties": {"batch_config": {"properties": limits}}}, config, variables
+    ):
+        return problems
     try:
         batch = batch_config_from(raw)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    if (kind := str(batch.encoding.format)) not in (offered := batch_encoders()):
-        return [
-            f"`{where}.encoding.format` must be {expected({'enum': offered})}, not "
-            f"{described(kind)}"
-        ]
+    kind = str(batch.encoding.format)
     # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
     if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
         gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
@@ -306,17 +306,10 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         return [f"`{where}.storage.prefix` must be the start of a file name, without `/`"]
     if scheme == "file":  # a local root that cannot take files fails only after pages were read
         folder = Path(filesystem._strip_protocol(root))  # fsspec's reading of it
-        existing = next(
-            p for p in (folder, *folder.parents) if p.exists()
-        )  # the SDK makes the rest
-        problem = (
-            "is a file"
-            if not existing.is_dir()
-            else "cannot be written in"
-            if not os.access(existing, os.W_OK | os.X_OK)
-            else None
-        )
-        if problem:
+        # The nearest folder that exists: the SDK makes the rest.
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            problem = "cannot be written in" if existing.is_dir() else "is a file"
             named = "" if existing == folder else f" (its folder {readable(str(existing), 60)})"
             return [
                 f"`{where}.storage.root` {readable(str(folder), 80)}{named} {problem}: give a "
@@ -350,4 +343,3 @@ def stream_map_problems(
 
 #: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
 LARGEST_BATCH = 1_000_000_000
-_BATCH_SIZE = {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH}

@@ -18,7 +18,7 @@ import msgspec
 from singer_sdk.singerlib import StateMessage
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import JSON_WORDS, described, json_kind, readable
+from tap_aphex.decoding import JSON_WORDS, described, json_kind, listed, readable
 from tap_aphex.logs import printable, run_secrets
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import PROJECT, set_at
@@ -195,7 +195,7 @@ def expected(schema: Mapping[str, t.Any]) -> str:
     bounds = bounds or "".join(
         f" of at {w} {n}" for w, n in [("least", low), ("most", high)] if n is not None
     )
-    return ", ".join(words[:-1]) + " or " * (len(words) > 1) + words[-1] + bounds
+    return listed(words, "or") + bounds
 
 
 def merged_config(
