@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import typing as t
 
 import click
+from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
@@ -259,9 +259,7 @@ class TapAphex(SeamTap):
         **kwargs: t.Any,
     ) -> None:
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
-        if about:
-            cls.print_about(about_format)
-            sys.exit(0)
+        super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         name = None if catalog is None else getattr(catalog, "name", "catalog")
