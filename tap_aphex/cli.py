@@ -8,6 +8,7 @@ import errno
 import io
 import os
 import sys
+from stat import S_ISCHR
 
 from tap_aphex.signals import Interrupts, load_command
 
@@ -75,23 +76,24 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     from singer_sdk.exceptions import ConfigValidationError
 
     from tap_aphex.inputs import joined
-    from tap_aphex.logs import log_handlers_problem, log_level_problem, printable, run_secrets
+    from tap_aphex.logs import log_level_problem, printable
     from tap_aphex.report import AphexError, stream_map_problem
     from tap_aphex.tap import TapAphex
 
     if problem := log_level_problem(os.environ):
         return _fail(problem)
+    log_config = os.environ.get("SINGER_SDK_LOG_CONFIG")
     try:
         # Also sets up the console logging: LOGLEVEL, and SINGER_SDK_LOG_CONFIG's file if set.
         command = TapAphex.cli
     except Exception as error:
-        if "SINGER_SDK_LOG_CONFIG" not in os.environ:
+        if log_config is None:
             raise
-        return _fail(_log_config_problem(error, os.environ["SINGER_SDK_LOG_CONFIG"]))
-    # Before anything is read: a log that cannot be written, then an output that cannot be.
-    if "SINGER_SDK_LOG_CONFIG" in os.environ and (problem := log_handlers_problem()) is not None:
-        shown = printable(os.environ.get("SINGER_SDK_LOG_CONFIG", ""), limit=120)
-        return _fail(f"SINGER_SDK_LOG_CONFIG={shown!r} {problem}")
+        problem = _log_config_problem(error, log_config)
+    else:  # before anything is read: a log that cannot be written, then an output that cannot be
+        problem = None if log_config is None else _log_handlers_problem()
+    if problem:
+        return _fail(f"SINGER_SDK_LOG_CONFIG={printable(log_config or '', limit=120)!r}{problem}")
     if problem := guard_stdout():
         return _fail(problem)
     try:
@@ -116,7 +118,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         # A stream map's expression failed to parse or to evaluate (e.g. "1/0": ZeroDivisionError).
         if problem := stream_map_problem(error):
             return _fail(problem)
-        text = printable(str(error), run_secrets(), limit=300)  # escaped secrets removed too
+        text = printable(str(error), limit=300)  # escaped secrets removed too
         # Not one of ours, so possibly a bug: LOGLEVEL=DEBUG adds the traceback for a report.
         logging.getLogger("tap-aphex").debug("Traceback, for a bug report:", exc_info=error)
         return _fail(f"Unexpected {type(error).__name__}: {text}")
@@ -127,7 +129,6 @@ def _log_config_problem(error: Exception, path: str) -> str:
     """The SDK's error names neither the variable nor the file's line (a missing file: WARNING)."""
     from tap_aphex.logs import printable
 
-    shown = printable(path, limit=120)
     if not path:
         reason = "it is set but empty"
     elif isinstance(error, IsADirectoryError):
@@ -144,10 +145,53 @@ def _log_config_problem(error: Exception, path: str) -> str:
             "the file is not a logging config Python's logging.config.dictConfig accepts "
             f"({type(error).__name__}: {printable(str(error), limit=160)})"
         )
-    return (
-        f"SINGER_SDK_LOG_CONFIG={shown!r}: {reason}. Point it at a YAML logging config file, or "
-        "unset it."
-    )
+    return f": {reason}. Point it at a YAML logging config file, or unset it."
+
+
+def _log_handlers_problem() -> str | None:
+    """What in the logging config would spoil the run: a handler writing to stdout, where the
+    messages go (a target would read log lines as messages), or a delayed file handler whose file
+    cannot be opened (logging would print a traceback at the first line). Its handler goes, so
+    the line that says so reaches stderr."""
+    import logging
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in (log for log in loggers if isinstance(log, logging.Logger)):
+        for attached in logger.handlers:
+            handler: logging.Handler | None = attached
+            while handler is not None:  # a MemoryHandler hands its lines to its target
+                problem = None
+                if isinstance(handler, logging.FileHandler) and handler.stream is None:
+                    try:  # delay: true; opened now, as the handler would at its first line
+                        handler.stream = handler._open()
+                    except OSError as error:
+                        problem = (
+                            f" names a log file that cannot be opened, {handler.baseFilename} "
+                            f"({error.strerror}): give one the tap can write, or unset it."
+                        )
+                if problem is None and _is_stdout(getattr(handler, "stream", None)):
+                    problem = (
+                        f" sends the {logger.name} logger's lines to stdout, where the tap writes "
+                        "its messages: send them to stderr (ext://sys.stderr) or a file."
+                    )
+                if problem is not None:
+                    logger.removeHandler(attached)
+                    return problem
+                handler = getattr(handler, "target", None)
+    return None
+
+
+def _is_stdout(stream: t.Any) -> bool:
+    """``stream`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
+    file opened on it (``/dev/stdout``, ``/proc/self/fd/1``). Not where stderr goes too (``2>&1``:
+    the user's choice), nor a terminal or ``/dev/null``."""
+    try:
+        out, err = os.fstat(1), os.fstat(2)
+        place = out if stream in (sys.stdout, sys.__stdout__) else os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
+    return where[0] == where[1] != where[2] and not S_ISCHR(out.st_mode)
 
 
 class OutputUnwritable(BrokenPipeError):

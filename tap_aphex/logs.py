@@ -10,10 +10,8 @@ import logging
 import os
 import os.path
 import re
-import sys
 import typing as t
 from collections.abc import Iterable, Mapping
-from stat import S_ISCHR
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
@@ -232,9 +230,15 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
 
 
+def redacted(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` without the run's secrets nor ``secrets``, and its URLs' credentials and query
+    values: what every line the tap writes goes through (`TapLogFilter`, `printable`)."""
+    return without_query_values(without_secrets(text, run_secrets() + secrets))
+
+
 def printable(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
-    """``text`` on one line of at most ``limit`` characters, ``secrets`` and query values hidden."""
-    text = _CONTROL.sub(" ", without_query_values(without_secrets(text, secrets)))
+    """``text`` on one line of at most ``limit`` characters, `redacted`."""
+    text = _CONTROL.sub(" ", redacted(text, secrets))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + _REDACTED
 
@@ -257,61 +261,10 @@ class TapLogFilter(logging.Filter):
             if not self.gate.isEnabledFor(logging.DEBUG):
                 return False
         text = record.getMessage()
-        safe = one_line(without_secrets(without_query_values(text), run_secrets()))
+        safe = one_line(redacted(text))
         if safe != text:
             record.msg, record.args = safe, ()
         return True
-
-
-def log_handlers_problem() -> str | None:
-    """What in the logging config (`SINGER_SDK_LOG_CONFIG`) would spoil the run, after the
-    variable's name: a handler writing to stdout, where the messages go (a target would read log
-    lines as messages), or a delayed file handler whose file cannot be opened (logging would print
-    a traceback at the first line). Its handler goes, so the line that says so reaches stderr."""
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    for logger in (log for log in loggers if isinstance(log, logging.Logger)):
-        for attached in logger.handlers:
-            handler: logging.Handler | None = attached
-            while handler is not None:  # a MemoryHandler hands its lines to its target
-                path = getattr(handler, "baseFilename", None)
-                problem = None
-                if getattr(handler, "stream", 1) is None and isinstance(path, str):  # delay: true
-                    try:
-                        open(path, "a").close()  # as the handler will, at its first line
-                    except OSError as error:
-                        problem = (
-                            f"names a log file that cannot be opened, {path} ({error.strerror}): "
-                            "give one the tap can write, or unset it."
-                        )
-                if problem is None and _is_stdout(handler):
-                    problem = (
-                        f"sends the {logger.name} logger's lines to stdout, where the tap writes "
-                        "its messages: send them to stderr (ext://sys.stderr) or a file."
-                    )
-                if problem is not None:
-                    logger.removeHandler(attached)
-                    return problem
-                handler = getattr(handler, "target", None)
-    return None
-
-
-def _is_stdout(handler: logging.Handler) -> bool:
-    """``handler`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
-    file opened on it (``/dev/stdout``, ``/proc/self/fd/1``; a delayed one: by its name). Not
-    where stderr goes too (``2>&1``: the user's choice), nor a terminal or ``/dev/null``."""
-    stream, path = getattr(handler, "stream", None), getattr(handler, "baseFilename", None)
-    try:
-        out, err = os.fstat(1), os.fstat(2)
-        if stream is not None:
-            place = out if stream in (sys.stdout, sys.__stdout__) else os.fstat(stream.fileno())
-        elif isinstance(path, str):
-            place = os.stat(path)
-        else:
-            return False
-    except (AttributeError, OSError, ValueError):
-        return False
-    where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
-    return where[0] == where[1] != where[2] and not S_ISCHR(out.st_mode)
 
 
 def install(tap_logger: logging.Logger) -> TapLogFilter:

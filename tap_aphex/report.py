@@ -23,7 +23,7 @@ from singer_sdk.singerlib import RecordMessage, SingerMessageType
 from singer_sdk.singerlib.encoding.simple import Message
 from typing_extensions import override
 
-from tap_aphex.logs import printable, run_secrets, safe_url
+from tap_aphex.logs import printable, safe_url
 from tap_aphex.sdk_seam import stream_map_failure
 from tap_aphex.signals import held
 
@@ -97,7 +97,7 @@ def stream_map_problem(error: BaseException) -> str | None:
     where = stream_map_failure(error)
     if where is None and not isinstance(error, MappingError):
         return None
-    text = printable(str(error), run_secrets(), limit=300).rstrip(".")
+    text = printable(str(error), limit=300).rstrip(".")
     if text.startswith(_SAME_COLUMN):  # the SDK's flattening, as it sets up the maps
         return (
             f"The flattening settings make two columns of one name, "
@@ -136,7 +136,7 @@ def describe(error: Exception) -> str:
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
         return error.__doc__.strip().splitlines()[0]
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
-    text = printable(str(error), run_secrets(), limit=300)
+    text = printable(str(error), limit=300)
     return f"{type(error).__name__} persisted after retries: {text}"
 
 

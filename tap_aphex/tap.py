@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import typing as t
 
 import click
+from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
@@ -100,10 +100,11 @@ class TapAphex(SeamTap):
         self.set_by_variables = variables
         files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
-        # Before the SDK makes its maps and streams from it; as merged, again below.
+        # Checked as the SDK will merge it, before it makes its maps and streams from it.
         given, problems = inputs.merged_config(
             type(self), files, schema, variables, env=parse_env_config, validate=validate_config
         )
+        remember_config_secrets(given)
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
@@ -116,12 +117,26 @@ class TapAphex(SeamTap):
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
             ):
                 self.logger.warning("%s", warning)
+        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
+        for warning in [*inputs.unknown_settings(given, schema, variables), *unknown]:
+            self.logger.warning("%s", warning)
+        if validate_config and (
+            problems := config_problems(
+                given,
+                variables,
+                streams_required=not discovery,
+                unread=[] if parse_env_config or not command_line else [*set_in_env.values()],
+            )
+            or batch_config_problems(given, variables)
+            or stream_map_problems(given, variables, STREAM_NAMES)
+        ):
+            raise ConfigValidationError("Config validation failed", errors=problems)
         super().__init__(
             config=config,
             catalog=catalog,
             state=state,
             parse_env_config=parse_env_config,
-            # Checked below: the SDK's messages quote the offending value, which may be a secret.
+            # Checked above: the SDK's messages quote the offending value, which may be a secret.
             validate_config=False,
             setup_mapper=setup_mapper,
             message_writer=message_writer or CountingWriter(self.report),
@@ -129,22 +144,6 @@ class TapAphex(SeamTap):
         self.log_filter.metrics_level = logging.getLevelName(
             str(self.config.get("metrics_log_level", "DEBUG"))
         )
-        remember_config_secrets(self.config)
-        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
-        for warning in [*inputs.unknown_settings(self.config, schema, variables), *unknown]:
-            self.logger.warning("%s", warning)
-        if validate_config and (
-            problems := inputs.schema_problems(schema, self.config, variables)
-            or config_problems(
-                self.config,
-                variables,
-                streams_required=not discovery,
-                unread=[] if parse_env_config or not command_line else [*set_in_env.values()],
-            )
-            or batch_config_problems(self.config, variables)
-            or stream_map_problems(self.config, variables, STREAM_NAMES)
-        ):
-            raise ConfigValidationError("Config validation failed", errors=problems)
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -260,9 +259,7 @@ class TapAphex(SeamTap):
         **kwargs: t.Any,
     ) -> None:
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
-        if about:
-            cls.print_about(about_format)
-            sys.exit(0)
+        super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         name = None if catalog is None else getattr(catalog, "name", "catalog")
