@@ -879,7 +879,8 @@ def test_sigint_mid_read_says_whether_the_next_read_resumes(tmp_path: Path, land
         ]
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
             assert process.stdout is not None
-            lines, asked, states = [], f"Project {stalled.name}: requesting".encode(), 0
+            lines: list[bytes] = []
+            asked, states = f"Project {stalled.name}: requesting".encode(), 0
             while not (asked in b"".join(lines) and states >= landed):
                 lines.append(line := process.stdout.readline())
                 assert line, "the read ended before the stalled project was asked"
