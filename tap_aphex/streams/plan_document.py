@@ -81,8 +81,7 @@ class DocumentReader(Reader):
                 if saw_versions:
                     after_versions.append(key)
             else:  # an entry: `top_level_items` gave LIST_START first
-                came = value.get(VERSION_ID) if isinstance(value, dict) else None
-                version = self._version(value, document, label, read)
+                version = self._version(value, document, label, read, seen)
                 value = None  # let this version go before the next one is read
                 if isinstance(version, tuple):  # skipped
                     what, said_as = version
@@ -92,19 +91,6 @@ class DocumentReader(Reader):
                             f"Project {label}: skipped {what}; the project's other versions land.",
                         )
                     version = None
-                elif version is not None and version.id in seen:
-                    # 42 and "42" make one key (an integer id is its digits): both are named.
-                    first = seen[version.id]
-                    kinds = f" (as {described(first)} and {described(came)})"
-                    both = "" if type(first) is type(came) else kinds
-                    self.warn_once(
-                        ("duplicate", label, version.id),
-                        f"Project {label}: the document holds version id {version.id} more than "
-                        f"once{both}; the first is emitted, the others are skipped.",
-                    )
-                    version = None
-                elif version is not None:
-                    seen[version.id] = came
                 yield version
                 version = None  # not held while the next one is read
         if after_versions:
@@ -125,7 +111,7 @@ class DocumentReader(Reader):
             raise UnexpectedResponseError(msg)
 
     def _version(
-        self, value: object, document: Row, label: str, read: Landed | None
+        self, value: object, document: Row, label: str, read: Landed | None, seen: dict[str, object]
     ) -> PublishedVersion | tuple[str, str] | None:  # skipped: what it is, its key in the state
         if not isinstance(value, dict):
             what = f"an entry that is not an object: {described(value, 80, wire=True)}"
@@ -143,6 +129,18 @@ class DocumentReader(Reader):
             return f"version {shown}: its publishedAt is {why}, not a time", f"id {version_id}"
         if read is not None and not read.new_for(version_id, published, value.get("version")):
             return None  # landed in an earlier run: said about then, not typed again
+        if version_id in seen:  # only the first is typed and emitted
+            # 42 and "42" make one key (an integer id is its digits): both are named.
+            first, came = seen[version_id], value.get(VERSION_ID)
+            kinds = f" (as {described(first)} and {described(came)})"
+            both = "" if type(first) is type(came) else kinds
+            self.warn_once(
+                ("duplicate", label, version_id),
+                f"Project {label}: the document holds version id {version_id} more than "
+                f"once{both}; the first is emitted, the others are skipped.",
+            )
+            return None
+        seen[version_id] = value.get(VERSION_ID)
         subject, whole_subject = f"Project {label}, version {shown}", f"Project {label}"
         # A list the schemas do not name is a table the tap does not know: said as such.
         unknown_tables = {

@@ -113,13 +113,12 @@ def read_mark(
     return Mark(when, frozenset(map(str, ids)), number, value if when else None)
 
 
-def read_project(
-    parent: Stream, fed: list[Stream], account: str, label: str, limit: int
-) -> ProjectRead:
+def read_project(parent: Stream, fed: list[Stream], account: str, label: str) -> ProjectRead:
     context = {"accountId": account}
     marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
     said = saved_state(parent, context).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
+    limit = int(parent.config["published_plans_limit"])  # the SDK fills in defaults
     return ProjectRead(label, marks, LimitPolicy(limit), said)
 
 

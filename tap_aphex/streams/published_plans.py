@@ -101,8 +101,8 @@ class PublishedPlansStream(AphexStream):
         request = super().get_http_request(page=page)
         # The token is per project, so it goes on per request rather than on a shared authenticator.
         request.headers["Authorization"] = f"Bearer {self.project(page.stream_context)['token']}"
-        # The read's `limit` policy (`plan_progress`); a bare request (a check) asks as configured.
-        request.params["limit"] = (page.stream_context or {}).get("limit", self.configured_limit)
+        # Every request names its `limit`: the read's policy (`plan_progress`), the check's 1.
+        request.params["limit"] = (page.stream_context or {})["limit"]
         return request
 
     @override
@@ -130,14 +130,12 @@ class PublishedPlansStream(AphexStream):
     @override
     def parse_response(  # type: ignore[override]  # versions with their tables, not flat dicts
         self, response: requests.Response
-    ) -> Iterator[list[PublishedVersion | None]]:
-        """Each entry in a one-item list: the check's `request_records` holds it, then emptied."""
+    ) -> Iterator[PublishedVersion | None]:
+        """The check's versions (one: it asks with ``limit=1``); a read's are `get_records`'."""
         response.raw.decode_content = True  # ijson reads the raw stream, so undo gzip here
         label = project_label(self.by_account[account_id(response.url)])
         with response:
-            for version in self.reader.versions(t.cast("t.IO[bytes]", response.raw), label):
-                yield [version]
-                version = None  # not held while the next one is read
+            yield from self.reader.versions(t.cast("t.IO[bytes]", response.raw), label)
 
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
@@ -146,9 +144,9 @@ class PublishedPlansStream(AphexStream):
             fed = [s for s in (self, *self.child_streams) if s.selected]
             for stream in fed:
                 say_unused_state(self.logger, stream, list(self.by_account))
-            limit, reads = self.configured_limit, {}
+            reads = {}
             for account, project in self.by_account.items():
-                reads[account] = read_project(self, fed, account, project_label(project), limit)
+                reads[account] = read_project(self, fed, account, project_label(project))
                 say_bookmarks_ahead(self.logger, reads[account])  # beside its other state words
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
@@ -210,10 +208,6 @@ class PublishedPlansStream(AphexStream):
                 )
             checks.append((f"project {project_label(project)}", error))
         return checks
-
-    @property
-    def configured_limit(self) -> int:
-        return int(self.config["published_plans_limit"])  # the SDK fills in defaults
 
     @override
     def generate_child_contexts(self, record: Row, context: Context | None) -> Iterable[Context]:
