@@ -19,7 +19,7 @@ from singer_sdk.singerlib import StateMessage
 
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import JSON_WORDS, described, json_kind, listed, readable
-from tap_aphex.logs import printable, run_secrets
+from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import PROJECT, set_at
 
@@ -168,7 +168,7 @@ def schema_problems(
                 problems.append(f"`{f'{where}.{name}'.lstrip('.')}` is required{typo}")
         if error.validator != "required":
             hidden = isinstance(value, (dict, list)) or '"secret": true' in json.dumps(error.schema)
-            said = json_kind(value) if hidden else printable(described(value), run_secrets())
+            said = json_kind(value) if hidden else printable(described(value))
             problems.append(f"`{where}` must be {expected(error.schema)}, not {said}")
     return sorted(set(problems))  # by where
 
@@ -240,7 +240,7 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     types = [types] if isinstance(types, str) else types
     if "string" in types and not value.strip():  # named here, as the variable, not the setting
         return f"is empty: unset it to leave `{name}` unset, or set a value"
-    said = printable(readable(json.dumps(value), 40), run_secrets())  # a number's, a flag's
+    said = printable(readable(json.dumps(value), 40))  # a number's, a flag's
     if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return f"must be a whole number (digits only, no spaces), not {said}"
     # What the SDK reads as true (all else is false to it, typos included), and their opposites.

@@ -959,6 +959,17 @@ def test_a_message_a_person_reads_is_one_line_whatever_a_server_sent() -> None:
         assert message == "page after n\\n2026 | ERROR | forged\\u001b[31m\\u2028z has no eventId"
 
 
+def test_a_message_a_person_reads_hides_a_urls_query_values_as_the_taps_log_does() -> None:
+    # A signed URL a server quotes in an error carries its signature in the query.
+    said = "GET https://app.aphex.co/power-bi/v1/abc?limit=5&sig=s3cr3tvalue failed"
+
+    trace = error_trace(said, "system_error")["trace"]["error"]["message"]
+    status = connection_status(succeeded=False, message=said)["connectionStatus"]["message"]
+
+    for message in (trace, status):
+        assert message == "GET https://app.aphex.co/power-bi/v1/abc?limit=…&sig=… failed"
+
+
 @pytest.mark.parametrize(("level", "shown"), [("DEBUG", "DEBUG"), ("error", None)])
 def test_log_messages_follow_loglevel_as_the_taps_own_command_does(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str, shown: str | None

@@ -20,7 +20,7 @@ from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
 from tap_aphex.airbyte import protocol
-from tap_aphex.logs import log_level, one_line, run_secrets, without_secrets
+from tap_aphex.logs import log_level, one_line, redacted
 from tap_aphex.report import RecordCounting
 
 if t.TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _now_ms() -> int:
 
 def _safe(text: str) -> str:
     """The last defence for every message a person reads, whoever worded it: one line, no secret."""
-    return one_line(without_secrets(text, run_secrets()))
+    return one_line(redacted(text))
 
 
 def error_trace(message: str, failure_type: str) -> AirbyteMessage:
