@@ -81,18 +81,6 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_new_paginator(self) -> event_log.EventLogPaginator:
-        bookmarks = [
-            log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
-            for stream in (self, *self.child_streams)
-            if stream.selected
-        ]
-        self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
-        self._handed_to = self._start.cursor
-        if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
-            self._delivered.add(self._start.cursor)
-        if self._start.warning:
-            self.logger.warning("%s", self._start.warning)
-        self.logger.info("Reading the task-event log %s.", self._start.describe())
         return event_log.EventLogPaginator(
             str(self.next_page_token_jsonpath), self._start.cursor, self.logger
         )
@@ -162,6 +150,7 @@ class TaskEventsStream(AphexStream):
         read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
         unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
         limit: ending first hands `tasks` the events read."""
+        self._start_reading()  # outside `try`: a state it cannot use is refused, not a failure
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -189,6 +178,21 @@ class TaskEventsStream(AphexStream):
             self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
             raise
         self.checkpoint()
+
+    def _start_reading(self) -> None:
+        """Where the reading starts: the first stream synced, so before any request of the run."""
+        bookmarks = [
+            log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
+            for stream in (self, *self.child_streams)
+            if stream.selected
+        ]
+        self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
+        self._handed_to = self._start.cursor
+        if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
+            self._delivered.add(self._start.cursor)
+        if self._start.warning:
+            self.logger.warning("%s", self._start.warning)
+        self.logger.info("Reading the task-event log %s.", self._start.describe())
 
     def _stopped(self, reason: StopReason) -> None:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
