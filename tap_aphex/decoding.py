@@ -109,8 +109,6 @@ class FilteredBody:
             self._held.append(chunk)
             return b""
         data, self._held = b"".join([*self._held, chunk[:kept]]), [chunk[kept:]]
-        if not data:
-            return b""
         if self.head is None:  # the body's first bytes: a BOM is skipped
             data = data.removeprefix(codecs.BOM_UTF8)
         self.head = self.head or data.lstrip()[:5]
