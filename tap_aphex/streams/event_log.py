@@ -116,13 +116,12 @@ def task_record(event: Row, reader: Reader) -> Row | None:
     lone = isinstance(task_id, str) and REPLACEMENT in task_id
     lone = lone and any(path.partition(" (")[0] == "task.id" for path in kept)
     if lone or key_of(task_id) is None:
-        as_came = kept.get("task.id", task_id)
         if task is None or "id" not in task:
             got = "none"
-        elif lone:
-            got = f'a string "{readable(as_came, 40)}" (it holds a lone surrogate)'
+        elif lone:  # as it came: of the paths alike, the first taken has no suffix
+            got = f'a string "{readable(kept["task.id"], 40)}" (it holds a lone surrogate)'
         else:
-            got = described(as_came, 40)
+            got = described(kept.get("task.id", task_id), 40)
         reader.warn_once(
             "task id",
             f"Event {readable(event['eventId'])} names no task id (got {got}; an id is text, not "
