@@ -16,6 +16,7 @@ from harness import (
     TapRun,
     events_config,
     log_lines,
+    plans_config,
     replay_tasks,
     run_cli,
     run_tap,
@@ -170,6 +171,11 @@ def test_nothing_new_ends_with_the_state_unchanged(simulator: Simulator) -> None
         ({"replication_key": "eventId", "replication_key_value": None}, "is null, not an id"),
         ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
         ({"eventId": "e9"}, "it has no replication_key_value, only `eventId`"),
+        # The SDK drops progress markers as a sync starts: refused before, as the state is loaded.
+        (
+            {"progress_markers": {"replication_key": "eventId", "replication_key_value": "e9"}},
+            "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark",
+        ),
     ],
 )
 def test_a_bookmark_the_tap_cannot_use_is_refused_before_any_request(
@@ -193,6 +199,18 @@ def test_a_bookmark_the_tap_cannot_use_is_refused_before_any_request(
     )
     assert simulator.requests == []  # not one request: no quota spent on events delivered already
     assert run.records("task_events") == run.records("tasks") == []
+
+
+def test_an_unusable_bookmark_is_refused_before_the_plans_api_is_asked_too() -> None:
+    entry = {"replication_key": "eventId", "replication_key_value": "e9\n"}
+    with Simulator(seed=7, events=10, plan_projects=1, daily_quota=None) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+
+        run = run_cli(config, {"bookmarks": {"task_events": entry, "tasks": entry}})
+
+        assert run.returncode == 1
+        assert "The state cannot be used: in the bookmark of " in run.stderr
+        assert sim.requests == []  # task_events is read first: not one request to either API
 
 
 def test_start_after_sets_where_a_stateless_run_begins(simulator: Simulator) -> None:

@@ -87,16 +87,14 @@ class Start:
         return f"after event {readable(self.cursor)} ({self.source})"
 
 
-def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
-    """Where a run starts. The streams of ``bookmarks`` (the selected ones) checkpoint together:
-    theirs differ only when the selection changed or the state was edited, and then none is used
-    (ids are random, so bookmarks cannot be compared). A bookmark the tap cannot use is refused:
-    reading the log again would spend the quota on events delivered already."""
-    marks = sorted(bookmarks, key=lambda mark: mark.stream)
-    if problems := [mark for mark in marks if mark.problem]:
-        by_problem: dict[str, list[str]] = {}
-        for mark in problems:
-            by_problem.setdefault(str(mark.problem), []).append(mark.stream)
+def refuse_unusable(bookmarks: Iterable[Bookmark]) -> None:
+    """A bookmark the tap cannot use is refused, not read past: reading the log again would spend
+    the quota on events delivered already."""
+    by_problem: dict[str, list[str]] = {}
+    for mark in sorted(bookmarks, key=lambda mark: mark.stream):
+        if mark.problem:
+            by_problem.setdefault(mark.problem, []).append(mark.stream)
+    if by_problem:
         why = "; ".join(
             f"in the bookmark of {listed(names)}, {problem}"
             for problem, names in by_problem.items()
@@ -106,6 +104,14 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
             "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
             "eventId of the last event delivered, as the tap wrote it."
         )
+
+
+def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
+    """Where a run starts. The streams of ``bookmarks`` (the selected ones) checkpoint together:
+    theirs differ only when the selection changed or the state was edited, and then none is used
+    (ids are random, so bookmarks cannot be compared)."""
+    marks = sorted(bookmarks, key=lambda mark: mark.stream)
+    refuse_unusable(marks)
     fallback = Start(start_after, "start_after") if start_after else Start()
     values = {mark.value for mark in marks}
     if len(values) == 1:

@@ -150,7 +150,7 @@ class TaskEventsStream(AphexStream):
         read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
         unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
         limit: ending first hands `tasks` the events read."""
-        self._start_reading()  # outside `try`: a state it cannot use is refused, not a failure
+        self._start_reading()
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -179,14 +179,23 @@ class TaskEventsStream(AphexStream):
             raise
         self.checkpoint()
 
-    def _start_reading(self) -> None:
-        """Where the reading starts: the first stream synced, so before any request of the run."""
-        bookmarks = [
-            log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
+    def check_state(self) -> None:
+        log_position.refuse_unusable(self._bookmarks())  # as the state is loaded
+
+    def _bookmarks(self) -> list[log_position.Bookmark]:
+        """The selected streams' bookmarks, as the state holds them (none made for a stream)."""
+        bookmarks = self.tap_state.get("bookmarks", {})
+        return [
+            log_position.read_bookmark(
+                stream.name, bookmarks.get(stream.name, {}), self.replication_key
+            )
             for stream in (self, *self.child_streams)
             if stream.selected
         ]
-        self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
+
+    def _start_reading(self) -> None:
+        start_after = self.config.get("start_after")
+        self._start = log_position.start_of_run(self._bookmarks(), start_after)
         self._handed_to = self._start.cursor
         if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
             self._delivered.add(self._start.cursor)
