@@ -20,6 +20,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
+    from singer_sdk.streams import Stream
 
     from tap_aphex.reader import Reader, Row
 
@@ -63,6 +64,17 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     else:
         return Bookmark(stream, value)
     return Bookmark(stream, None, why)
+
+
+def bookmarks_of(stream: Stream) -> list[Bookmark]:
+    """The bookmarks of ``stream`` and the streams it feeds, those selected, as the state holds
+    them (`stream_state` would make an entry for each, so that the SDK's first STATE names it)."""
+    state = stream.tap_state.get("bookmarks", {})
+    return [
+        read_bookmark(each.name, state.get(each.name, {}), str(stream.replication_key))
+        for each in (stream, *stream.child_streams)
+        if each.selected
+    ]
 
 
 def _shown(entry: dict[str, object], name: str) -> str:

@@ -81,6 +81,14 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_new_paginator(self) -> event_log.EventLogPaginator:
+        bookmarks = log_position.bookmarks_of(self)
+        self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
+        self._handed_to = self._start.cursor
+        if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
+            self._delivered.add(self._start.cursor)
+        if self._start.warning:
+            self.logger.warning("%s", self._start.warning)
+        self.logger.info("Reading the task-event log %s.", self._start.describe())
         return event_log.EventLogPaginator(
             str(self.next_page_token_jsonpath), self._start.cursor, self.logger
         )
@@ -150,7 +158,6 @@ class TaskEventsStream(AphexStream):
         read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
         unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
         limit: ending first hands `tasks` the events read."""
-        self._start_reading()
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -180,28 +187,7 @@ class TaskEventsStream(AphexStream):
         self.checkpoint()
 
     def check_state(self) -> None:
-        log_position.refuse_unusable(self._bookmarks())  # as the state is loaded
-
-    def _bookmarks(self) -> list[log_position.Bookmark]:
-        """The selected streams' bookmarks, as the state holds them (none made for a stream)."""
-        bookmarks = self.tap_state.get("bookmarks", {})
-        return [
-            log_position.read_bookmark(
-                stream.name, bookmarks.get(stream.name, {}), self.replication_key
-            )
-            for stream in (self, *self.child_streams)
-            if stream.selected
-        ]
-
-    def _start_reading(self) -> None:
-        start_after = self.config.get("start_after")
-        self._start = log_position.start_of_run(self._bookmarks(), start_after)
-        self._handed_to = self._start.cursor
-        if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
-            self._delivered.add(self._start.cursor)
-        if self._start.warning:
-            self.logger.warning("%s", self._start.warning)
-        self.logger.info("Reading the task-event log %s.", self._start.describe())
+        log_position.refuse_unusable(log_position.bookmarks_of(self))  # as the state is loaded
 
     def _stopped(self, reason: StopReason) -> None:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
