@@ -109,8 +109,6 @@ class FilteredBody:
             self._held.append(chunk)
             return b""
         data, self._held = b"".join([*self._held, chunk[:kept]]), [chunk[kept:]]
-        if not data:
-            return b""
         if self.head is None:  # the body's first bytes: a BOM is skipped
             data = data.removeprefix(codecs.BOM_UTF8)
         self.head = self.head or data.lstrip()[:5]
@@ -216,23 +214,20 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
         for prefix, event, value in ijson.parse(filtered):
             if value.__class__ is Decimal:  # ijson's exact number: see `json_float`
                 value = json_float(value)
-            if builder is not None:  # inside a member or an entry: built whole
-                builder.event(event, value)
-                if prefix == building and event in ("end_map", "end_array"):
-                    entries += name == list_key
-                    yield name, builder.value
-                    builder = None
-            elif prefix == list_key:
+            if builder is None and prefix == list_key:
                 if event == "start_array":
                     yield list_key, LIST_START
-            elif prefix == entry or (prefix and "." not in prefix):  # not the document's own object
+            elif builder is None and (prefix == entry or (prefix and "." not in prefix)):
+                # A member or an entry (not the document's own object), scalar or not: built whole
                 name = list_key if prefix == entry else prefix
-                if event in ("start_map", "start_array"):
-                    builder, building = ijson.ObjectBuilder(), prefix
-                    builder.event(event, value)
-                else:
-                    entries += name == list_key
-                    yield name, value  # a scalar member, or an entry (not a version, still counted)
+                builder, building = ijson.ObjectBuilder(), prefix
+            if builder is not None:
+                builder.event(event, value)
+                # Its own events are its opening, its keys and its end (or the scalar itself).
+                if prefix == building and event not in ("start_map", "start_array", "map_key"):
+                    entries += name == list_key  # an entry, a version or not, counts
+                    yield name, builder.value
+                    builder = None
     except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
         words = error.args[0] if error.args else ""

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 import requests
 
-from tap_aphex.report import PaginationLoopError
+from tap_aphex.report import ConfigError, PaginationLoopError
 from tap_aphex.settings import DAILY_QUOTA
 from tap_aphex.streams.event_log import (
     EMPTY_PAGES_FOLLOWED,
@@ -87,15 +87,6 @@ TASKS_BROKEN = Bookmark("tasks", None, "its replication_key_value is a number 7,
             "beginning",
             "tasks has no bookmark while the others are at event e9",
         ),
-        ([EVENTS_AT_E9, TASKS_BROKEN], None, None, "beginning", "tasks is unusable: its"),
-        ([TASKS_BROKEN], "s1", "s1", "start_after", "Reading after event s1 (`start_after`)"),
-        (
-            [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
-            None,
-            None,
-            "beginning",
-            "the bookmark of task_events and tasks is unusable: its x.",
-        ),
     ],
 )
 def test_start_of_run(
@@ -114,6 +105,27 @@ def test_start_of_run(
         assert start.warning is not None
         assert warned in start.warning
         assert "records already delivered may be sent again" in start.warning
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "start_after", "refused"),
+    [
+        ([EVENTS_AT_E9, TASKS_BROKEN], None, "in the bookmark of tasks, its replication_key_value"),
+        ([TASKS_BROKEN], "s1", "in the bookmark of tasks, its replication_key_value"),
+        (
+            [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
+            None,
+            "The state cannot be used: in the bookmark of task_events and tasks, its x. Drop",
+        ),
+    ],
+)
+def test_an_unusable_bookmark_is_refused_whatever_else_is_set(
+    bookmarks: list[Bookmark], start_after: str | None, refused: str
+) -> None:
+    with pytest.raises(ConfigError, match="Drop `--state`, or clear the state in Meltano") as said:
+        start_of_run(bookmarks, start_after)
+
+    assert refused in str(said.value)
 
 
 @pytest.mark.parametrize(

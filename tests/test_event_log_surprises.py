@@ -396,44 +396,7 @@ def test_a_503_that_persists_is_the_daily_limit_a_clean_stop_that_keeps_what_was
     assert "4 events read in this run" in caplog.text
 
 
-# --- Unusable bookmarks are said, never silent --------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("entry", "why"),
-    [
-        ({"replication_key": "eventId", "replication_key_value": 42}, "a number 42, not an id"),
-        ({"replication_key": "eventId", "replication_key_value": ""}, "empty"),
-        ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
-        # What `start_after` refuses, whatever holds it: the API answered such a cursor 400.
-        *(
-            (
-                {"replication_key": "eventId", "replication_key_value": value},
-                f"its replication_key_value {said}",
-            )
-            for value, said in [
-                (" e9", "has spaces or a line break around it (a copied newline?)"),
-                ("e9\n", "has spaces or a line break around it (a copied newline?)"),
-                ("e\t9", "holds a control character (an escape code, a tab), which no eventId"),
-            ]
-        ),
-    ],
-)
-def test_an_unusable_bookmark_is_a_warning_saying_where_the_run_starts(
-    httpserver: HTTPServer,
-    log: list[dict[str, t.Any]],
-    caplog: pytest.LogCaptureFixture,
-    entry: dict[str, t.Any],
-    why: str,
-) -> None:
-    api = ScriptedApi(httpserver, {None: [page(log, next_start_after=None)]})
-    state = {"bookmarks": {"task_events": entry, "tasks": entry, "task_statuses": entry}}
-
-    run_reporting(api.config(), state)
-
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any(why in w and "Reading from the first event" in w for w in warnings), warnings
-    assert api.cursors_sent == [None]
+# --- Bookmarks that differ are said, never silent (an unusable one is refused: test_task_events) --
 
 
 def test_bookmarks_that_differ_restart_from_start_after_and_say_so(

@@ -15,6 +15,8 @@ from aphex_simulator import Simulator
 from harness import (
     TapRun,
     events_config,
+    log_lines,
+    plans_config,
     replay_tasks,
     run_cli,
     run_tap,
@@ -147,6 +149,68 @@ def test_nothing_new_ends_with_the_state_unchanged(simulator: Simulator) -> None
         second.final_state["bookmarks"]["task_events"]
         == (first.final_state["bookmarks"]["task_events"])
     )
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        # What `start_after` refuses, whatever holds it: the API would answer such a cursor 400.
+        *(
+            ({"replication_key": "eventId", "replication_key_value": value}, said)
+            for value, said in [
+                (" e9", "has spaces or a line break around it (a copied newline?)."),
+                ("e9\n", "has spaces or a line break around it (a copied newline?)."),
+                ("", "is empty or blank."),
+                ("  ", "is empty or blank."),
+                ("e\t9", "holds a control character (an escape code, a tab), which no eventId has"),
+                ("e\x1b9", "holds a control character"),
+            ]
+        ),
+        # No position at all where one was kept: the same class, as `source-aphex` refuses it.
+        ({"replication_key": "eventId", "replication_key_value": 42}, "is a number 42, not an id"),
+        ({"replication_key": "eventId", "replication_key_value": None}, "is null, not an id"),
+        ({"replication_key": "updatedAt", "replication_key_value": "x"}, "not eventId"),
+        ({"eventId": "e9"}, "it has no replication_key_value, only `eventId`"),
+        # The SDK drops progress markers as a sync starts: refused before, as the state is loaded.
+        (
+            {"progress_markers": {"replication_key": "eventId", "replication_key_value": "e9"}},
+            "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark",
+        ),
+    ],
+)
+def test_a_bookmark_the_tap_cannot_use_is_refused_before_any_request(
+    simulator: Simulator, entry: dict[str, t.Any], why: str
+) -> None:
+    state = {"bookmarks": {name: entry for name in ("task_events", "tasks", "task_statuses")}}
+
+    run = run_cli(events_config(simulator), state)
+
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert error.startswith(
+        "The state cannot be used: in the bookmark of task_events, task_statuses and tasks, "
+    )
+    assert why in error
+    assert error.endswith(
+        "Drop `--state`, or clear the state in Meltano, to start afresh (from `start_after`, or "
+        "the first event); or fix the bookmark: the eventId of the last event delivered, as the "
+        "tap wrote it."
+    )
+    assert simulator.requests == []  # not one request: no quota spent on events delivered already
+    assert run.records("task_events") == run.records("tasks") == []
+
+
+def test_an_unusable_bookmark_is_refused_before_the_plans_api_is_asked_too() -> None:
+    entry = {"replication_key": "eventId", "replication_key_value": "e9\n"}
+    with Simulator(seed=7, events=10, plan_projects=1, daily_quota=None) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+
+        run = run_cli(config, {"bookmarks": {"task_events": entry, "tasks": entry}})
+
+        assert run.returncode == 1
+        assert "The state cannot be used: in the bookmark of " in run.stderr
+        assert sim.requests == []  # task_events is read first: not one request to either API
 
 
 def test_start_after_sets_where_a_stateless_run_begins(simulator: Simulator) -> None:

@@ -108,14 +108,20 @@ def task_record(event: Row, reader: Reader) -> Row | None:
             "the task: it is in task_events and changes no task (said once per type).",
         )
         return None
-    if task_key(event) is None:
-        # As it came: a misfit, or the text of one with a lone surrogate, under `undocumented`.
-        kept = event["undocumented"] or {}
-        got = described(kept.get("task.id", (task or {}).get("id")), 40)
+    # The task id is a `tasks` key as an event's own id is one (`key_of`). With a lone surrogate
+    # it is U+FFFD here (two such ids would be one task), its text as it came under `undocumented`
+    # (`_free_name` may add a suffix), where a misfit's value is too.
+    task_id = task.get("id") if task is not None else None
+    kept = event["undocumented"] or {}
+    lone = isinstance(task_id, str) and REPLACEMENT in task_id
+    lone = lone and any(path.partition(" (")[0] == "task.id" for path in kept)
+    if lone or key_of(task_id) is None:
         if task is None or "id" not in task:
             got = "none"
-        elif isinstance(task["id"], str) and "task.id" in kept:
+        elif lone:  # as it came: of the paths alike, the first taken has no suffix
             got = f'a string "{readable(kept["task.id"], 40)}" (it holds a lone surrogate)'
+        else:
+            got = described(kept.get("task.id", task_id), 40)
         reader.warn_once(
             "task id",
             f"Event {readable(event['eventId'])} names no task id (got {got}; an id is text, not "
@@ -147,19 +153,6 @@ def task_record(event: Row, reader: Reader) -> Row | None:
         **produced_by,
         "_sdc_deleted_at": None,
     }
-
-
-def task_key(event: Row) -> str | None:
-    """The event's task id as a `tasks` key, as an event's own id is one (`key_of`): text, not
-    blank, and no lone surrogate (the reader made it U+FFFD, keeping the text as it came under
-    ``undocumented``: two such ids would be one task); else None."""
-    task = event["task"]
-    task_id = task.get("id") if task is not None else None
-    if isinstance(task_id, str) and REPLACEMENT in task_id:
-        kept = event["undocumented"] or {}
-        if any(path.partition(" (")[0] == "task.id" for path in kept):  # `_free_name`'s suffix
-            return None
-    return key_of(task_id)
 
 
 STATUS_FIELDS = tuple((EVENT_FIELDS["task"].inner or {})["statuses"].inner or ())

@@ -4,6 +4,7 @@ stopped and where the next run resumes."""
 from __future__ import annotations
 
 import logging
+import re
 import typing as t
 from array import array
 from bisect import bisect_left
@@ -12,13 +13,14 @@ from dataclasses import dataclass, replace
 
 from tap_aphex.config_checks import cursor_problem
 from tap_aphex.decoding import described, listed, readable
-from tap_aphex.report import CursorRejectedError, StopReason, quoted_body
+from tap_aphex.report import ConfigError, CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
+    from singer_sdk.streams import Stream
 
     from tap_aphex.reader import Reader, Row
 
@@ -48,19 +50,31 @@ def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     if unset and "progress_markers" in entry:
         why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
     elif unset:
-        keys = ", ".join(f"`{name:.30}`" for name in list(entry)[:4])
+        # The keys the SDK writes itself go unsaid, but partitions: task_events has none.
+        others = [name for name in entry if name not in _NOT_POSITIONS or name == "partitions"]
+        keys = ", ".join(f"`{name:.30}`" for name in others[:4])
         why = f"it has no replication_key_value, only {keys}"
     elif key != replication_key:
         why = f"its replication_key is {_shown(entry, 'replication_key')}, not {replication_key}"
     elif not isinstance(value, str):
         why = f"its replication_key_value is {_shown(entry, 'replication_key_value')}, not an id"
-    elif not value.strip():
-        why = "its replication_key_value is empty"
     elif problem := cursor_problem(value):  # as `start_after` is checked: the API would refuse it
-        why = f"its replication_key_value {problem.rstrip('.')}"
+        # Its words up to their advice, which is for a setting: the refusal says the state's.
+        why = f"its replication_key_value {re.split('[;:]', problem, maxsplit=1)[0]}"
     else:
         return Bookmark(stream, value)
     return Bookmark(stream, None, why)
+
+
+def bookmarks_of(stream: Stream) -> list[Bookmark]:
+    """The bookmarks of ``stream`` and the streams it feeds, those selected, as the state holds
+    them (`stream_state` would make an entry for each, so that the SDK's first STATE names it)."""
+    state = stream.tap_state.get("bookmarks", {})
+    return [
+        read_bookmark(each.name, state.get(each.name, {}), str(stream.replication_key))
+        for each in (stream, *stream.child_streams)
+        if each.selected
+    ]
 
 
 def _shown(entry: dict[str, object], name: str) -> str:
@@ -85,26 +99,37 @@ class Start:
         return f"after event {readable(self.cursor)} ({self.source})"
 
 
+def refuse_unusable(bookmarks: Iterable[Bookmark]) -> None:
+    """A bookmark the tap cannot use is refused, not read past: reading the log again would spend
+    the quota on events delivered already."""
+    by_problem: dict[str, list[str]] = {}
+    for mark in sorted(bookmarks, key=lambda mark: mark.stream):
+        if mark.problem:
+            by_problem.setdefault(mark.problem, []).append(mark.stream)
+    if by_problem:
+        why = "; ".join(
+            f"in the bookmark of {listed(names)}, {problem}"
+            for problem, names in by_problem.items()
+        )
+        raise ConfigError(
+            f"The state cannot be used: {why}. Drop `--state`, or clear the state in Meltano, to "
+            "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
+            "eventId of the last event delivered, as the tap wrote it."
+        )
+
+
 def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:
     """Where a run starts. The streams of ``bookmarks`` (the selected ones) checkpoint together:
     theirs differ only when the selection changed or the state was edited, and then none is used
     (ids are random, so bookmarks cannot be compared)."""
     marks = sorted(bookmarks, key=lambda mark: mark.stream)
+    refuse_unusable(marks)
     fallback = Start(start_after, "start_after") if start_after else Start()
     values = {mark.value for mark in marks}
-    problems = [mark for mark in marks if mark.problem]
-    if not problems and len(values) == 1:
+    if len(values) == 1:
         (shared,) = values
         return Start(shared, "state") if shared is not None else fallback
-    if problems:
-        by_problem: dict[str, list[str]] = {}
-        for mark in problems:
-            by_problem.setdefault(str(mark.problem), []).append(mark.stream)
-        why = "; ".join(
-            f"the bookmark of {listed(names)} is unusable: {problem}"
-            for problem, names in by_problem.items()
-        )
-    elif len(values - {None}) == 1:  # some streams have a position, the others none at all
+    if len(values - {None}) == 1:  # some streams have a position, the others none at all
         shared = next(value for value in values if value is not None)
         names = [mark.stream for mark in marks if mark.value is None]
         new, has = " and ".join(names), "has" if len(names) == 1 else "have"

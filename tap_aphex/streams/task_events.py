@@ -81,11 +81,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def get_new_paginator(self) -> event_log.EventLogPaginator:
-        bookmarks = [
-            log_position.read_bookmark(stream.name, stream.stream_state, self.replication_key)
-            for stream in (self, *self.child_streams)
-            if stream.selected
-        ]
+        bookmarks = log_position.bookmarks_of(self)
         self._start = log_position.start_of_run(bookmarks, self.config.get("start_after"))
         self._handed_to = self._start.cursor
         if self._start.cursor:  # delivered before: a server that serves it again (inclusive)
@@ -189,6 +185,9 @@ class TaskEventsStream(AphexStream):
             self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
             raise
         self.checkpoint()
+
+    def check_state(self) -> None:
+        log_position.refuse_unusable(log_position.bookmarks_of(self))  # as the state is loaded
 
     def _stopped(self, reason: StopReason) -> None:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
