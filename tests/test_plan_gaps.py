@@ -86,16 +86,24 @@ def test_a_capped_answer_numbered_on_from_the_bookmark_is_no_gap(limit: int) -> 
 
 
 def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> None:
-    # 8 versions of 2,500 tasks (the first run's largest answer) are about 11 MB: near enough the
-    # API's 32 MB limit that 500s for more are that limit (beside far smaller ones: a failure).
-    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=2_500) as probe:
+    # 12 versions of 2,500 tasks are about 14.5 MB (24 would be about the API's 32 MB): near
+    # enough that limit that 500s for more are that limit (beside far smaller ones: a failure).
+    # One version before them (history_weeks=1): the first run lands it at once, and the second
+    # run's 500s are for the 13 there are, one more than the server has room for.
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=2_500, history_weeks=1) as probe:
         account = probe.plan_projects[0].account_id
         for _ in range(12):
             probe.publish_version(account)
-        size_of_12 = len(json.dumps(probe.plan_document(account, 12)))
-    # Room for 12 versions, not for 24: the API answers 24 or more with HTTP 500.
+        # The bytes the server sends (compact JSON), as it measures them against its limit.
+        size_of_12 = len(json.dumps(probe.plan_document(account, 12), separators=(",", ":")))
+    # Room for 12 versions, not for 13: the API answers 13 or more with HTTP 500.
     with Simulator(
-        seed=17, events=0, plan_projects=1, plan_tasks=2_500, max_response_bytes=size_of_12 + 1024
+        seed=17,
+        events=0,
+        plan_projects=1,
+        plan_tasks=2_500,
+        history_weeks=1,
+        max_response_bytes=size_of_12 + 1024,
     ) as sim:
         (project,) = sim.plan_projects
         first = first_run_then_published(sim, project, 12, published_plans_limit=2)
