@@ -53,8 +53,10 @@ class AirbyteOutput(logging.Handler):
     def write(self, message: AirbyteMessage, *, flush: bool = True) -> None:
         line = _ENCODER.encode(message) + b"\n"
         with self._lock:
-            self._stream.write(line)
+            # Counted first: a signal can interrupt a write once part of it is out, and what
+            # is left in the buffer goes out with the next message, the TRACE included.
             self.states_written += message["type"] == "STATE"
+            self._stream.write(line)
             if flush:
                 self._stream.flush()
 
