@@ -138,24 +138,6 @@ class SeamTap(Tap):
         }
         self.mapper.register_raw_streams_from_catalog(Catalog(selected))
 
-    @override
-    def load_state(self, state: dict[str, t.Any]) -> None:
-        """The SDK's, then each stream's refusal of a state it cannot resume from: before any
-        request (streams are read by name, published_plans first), and before `sync_all`'s first
-        step drops the state's progress markers unseen. 0.54/0.55: `Tap.__init__` calls this once
-        the streams and the catalog are set up."""
-        super().load_state(state)
-        for stream in self.streams.values():
-            if isinstance(stream, ChecksState):
-                stream.check_state()
-
-
-@t.runtime_checkable
-class ChecksState(t.Protocol):
-    """A stream that refuses a state it cannot resume from (`SeamTap.load_state` asks)."""
-
-    def check_state(self) -> None: ...
-
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:
     """The `logging.Logger` behind a stream's ``logger``, to attach filters to. 0.55 wraps it in a

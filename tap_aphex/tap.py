@@ -34,6 +34,7 @@ from tap_aphex.sdk_seam import (
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, secret_settings, set_at
+from tap_aphex.streams import log_position
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -56,6 +57,8 @@ ENABLED_BY = (
 #: Every stream the tap can have: a state's bookmarks name only these.
 STREAM_SCHEMAS = {stream.name: stream.schema for stream in (*LOG_STREAMS, *PLANS_STREAMS)}
 STREAM_NAMES = tuple(STREAM_SCHEMAS)
+#: The log streams' replication keys: a state's bookmark for any of them is checked as it is read.
+LOG_KEYS = {stream.name: str(stream.replication_key) for stream in LOG_STREAMS}
 
 
 class TapAphex(SeamTap):
@@ -77,10 +80,11 @@ class TapAphex(SeamTap):
         message_writer: GenericSingerWriter[t.Any, t.Any] | None = None,
         discovery: bool = False,
         catalog_name: str | None = None,
+        state_name: str | None = None,
         command_line: bool = False,
     ) -> None:
         """As the SDK's; ``discovery``: a config that enables no stream is fine (empty catalog);
-        ``catalog_name``: the `--catalog` file's, checked before the SDK reads it;
+        ``catalog_name``, ``state_name``: the `--catalog` and `--state` files', in their checks;
         ``command_line``: `tap-aphex`'s, whose `--config ENV` reads the `TAP_APHEX_*` variables."""
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
         # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
@@ -93,7 +97,8 @@ class TapAphex(SeamTap):
         remember_config_secrets(config)
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
-        inputs.check_state_shape(state, streams=STREAM_NAMES)
+        inputs.check_state_shape(state, state_name, STREAM_NAMES)
+        log_position.check_state(state, LOG_KEYS, state_name)
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
         variables = set_in_env if parse_env_config else {}
@@ -264,8 +269,11 @@ class TapAphex(SeamTap):
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         name = None if catalog is None else getattr(catalog, "name", "catalog")
         state_dict = None if state is None else inputs.read_json_object(state, "state")
-        inputs.check_state_shape(state_dict, getattr(state, "name", "state"), STREAM_NAMES)
-        cls.from_cli(config, state=state_dict, catalog=catalog_dict, catalog_name=name).run()
+        state_name = None if state is None else getattr(state, "name", "state")
+        tap = cls.from_cli(
+            config, state=state_dict, state_name=state_name, catalog=catalog_dict, catalog_name=name
+        )
+        tap.run()
 
     @classmethod
     @override

@@ -20,6 +20,7 @@ from tap_aphex.streams.log_position import (
     Bookmark,
     RecentIds,
     Start,
+    check_state,
     read_bookmark,
     resume_words,
     start_of_run,
@@ -108,22 +109,24 @@ def test_start_of_run(
 
 
 @pytest.mark.parametrize(
-    ("bookmarks", "start_after", "refused"),
+    ("bookmarks", "refused"),
     [
-        ([EVENTS_AT_E9, TASKS_BROKEN], None, "in the bookmark of tasks, its replication_key_value"),
-        ([TASKS_BROKEN], "s1", "in the bookmark of tasks, its replication_key_value"),
         (
-            [Bookmark("task_events", None, "its x"), Bookmark("tasks", None, "its x")],
-            None,
-            "The state cannot be used: in the bookmark of task_events and tasks, its x. Drop",
+            {"task_events": {}, "tasks": {"replication_key": "eventId"}},
+            "in the bookmark of tasks, ",
+        ),
+        (
+            {"task_events": [], "tasks": []},
+            "The state cannot be used: in the bookmark of task_events and tasks, its entry is",
         ),
     ],
 )
 def test_an_unusable_bookmark_is_refused_whatever_else_is_set(
-    bookmarks: list[Bookmark], start_after: str | None, refused: str
+    bookmarks: dict[str, t.Any], refused: str
 ) -> None:
+    keys = {"task_events": "eventId", "tasks": "eventId"}
     with pytest.raises(ConfigError, match="Drop `--state`, or clear the state in Meltano") as said:
-        start_of_run(bookmarks, start_after)
+        check_state({"bookmarks": bookmarks}, keys, None)
 
     assert refused in str(said.value)
 

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
 import typing as t
 from pathlib import Path
 from urllib.parse import urlparse
@@ -188,8 +189,10 @@ def test_a_bookmark_the_tap_cannot_use_is_refused_before_any_request(
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     (error,) = log_lines(run.stderr, "ERROR")
-    assert error.startswith(
-        "The state cannot be used: in the bookmark of task_events, task_statuses and tasks, "
+    assert re.match(
+        "The state file .*state.json cannot be used: in the bookmark of task_events, "
+        "task_statuses and tasks, ",
+        error,
     )
     assert why in error
     assert error.endswith(
@@ -201,6 +204,30 @@ def test_a_bookmark_the_tap_cannot_use_is_refused_before_any_request(
     assert run.records("task_events") == run.records("tasks") == []
 
 
+@pytest.mark.parametrize("log_streams", ["not enabled", "deselected"])
+def test_an_unusable_log_bookmark_is_refused_when_the_run_reads_only_published_plans(
+    tmp_path: Path, log_streams: str
+) -> None:
+    # Left as it is, it would be carried on in every STATE, to the run that reads the log.
+    entry = {"replication_key": "eventId", "replication_key_value": " e9"}
+    with Simulator(seed=7, events=10, plan_projects=1, daily_quota=None) as sim:
+        config = plans_config(sim.plan_projects)
+        args: list[str] = []
+        if log_streams == "deselected":
+            config |= events_config(sim)
+            catalog = tmp_path / "catalog.json"
+            catalog.write_text(json.dumps(selecting(config, ["published_plans"])))
+            args = ["--catalog", str(catalog)]
+
+        run = run_cli(config, {"bookmarks": {"task_events": entry}}, *args)
+
+        assert run.returncode == 1
+        (error,) = log_lines(run.stderr, "ERROR")
+        assert re.match("The state file .*state.json cannot be used: in the bookmark of ", error)
+        assert sim.requests == []
+        assert run.stdout == ""
+
+
 def test_an_unusable_bookmark_is_refused_before_the_plans_api_is_asked_too() -> None:
     entry = {"replication_key": "eventId", "replication_key_value": "e9\n"}
     with Simulator(seed=7, events=10, plan_projects=1, daily_quota=None) as sim:
@@ -209,7 +236,7 @@ def test_an_unusable_bookmark_is_refused_before_the_plans_api_is_asked_too() -> 
         run = run_cli(config, {"bookmarks": {"task_events": entry, "tasks": entry}})
 
         assert run.returncode == 1
-        assert "The state cannot be used: in the bookmark of " in run.stderr
+        assert "cannot be used: in the bookmark of " in run.stderr
         assert sim.requests == []  # task_events is read first: not one request to either API
 
 

@@ -77,6 +77,18 @@ def bookmarks_of(stream: Stream) -> list[Bookmark]:
     ]
 
 
+def check_state(
+    state: t.Mapping[str, t.Any] | None, keys: t.Mapping[str, str], name: str | None
+) -> None:
+    """A state holding a log bookmark the tap cannot have written is refused, whatever this run
+    selects: reading the log again would spend the quota on events delivered already, and a run
+    that left it as it is would carry it on. ``keys``: each log stream's replication key;
+    ``name``: the state file's."""
+    bookmarks = (state or {}).get("bookmarks") or {}
+    marks = [read_bookmark(s, bookmarks[s], key) for s, key in keys.items() if s in bookmarks]
+    refuse_unusable(marks, name)
+
+
 def _shown(entry: dict[str, object], name: str) -> str:
     return described(entry[name], 40) if name in entry else "missing"  # null is said as null
 
@@ -99,9 +111,8 @@ class Start:
         return f"after event {readable(self.cursor)} ({self.source})"
 
 
-def refuse_unusable(bookmarks: Iterable[Bookmark]) -> None:
-    """A bookmark the tap cannot use is refused, not read past: reading the log again would spend
-    the quota on events delivered already."""
+def refuse_unusable(bookmarks: Iterable[Bookmark], name: str | None = None) -> None:
+    """A bookmark the tap cannot use is refused, not read past (see `check_state`)."""
     by_problem: dict[str, list[str]] = {}
     for mark in sorted(bookmarks, key=lambda mark: mark.stream):
         if mark.problem:
@@ -112,7 +123,8 @@ def refuse_unusable(bookmarks: Iterable[Bookmark]) -> None:
             for problem, names in by_problem.items()
         )
         raise ConfigError(
-            f"The state cannot be used: {why}. Drop `--state`, or clear the state in Meltano, to "
+            f"The state{f' file {name}' if name else ''} cannot be used: {why}. Drop `--state`, "
+            "or clear the state in Meltano, to "
             "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
             "eventId of the last event delivered, as the tap wrote it."
         )
@@ -123,7 +135,6 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
     theirs differ only when the selection changed or the state was edited, and then none is used
     (ids are random, so bookmarks cannot be compared)."""
     marks = sorted(bookmarks, key=lambda mark: mark.stream)
-    refuse_unusable(marks)
     fallback = Start(start_after, "start_after") if start_after else Start()
     values = {mark.value for mark in marks}
     if len(values) == 1:

@@ -186,9 +186,6 @@ class TaskEventsStream(AphexStream):
             raise
         self.checkpoint()
 
-    def check_state(self) -> None:
-        log_position.refuse_unusable(log_position.bookmarks_of(self))  # as the state is loaded
-
     def _stopped(self, reason: StopReason) -> None:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
         resume_at = log_position.resume_words(last, self._start)
