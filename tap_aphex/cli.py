@@ -56,7 +56,7 @@ def airbyte_main() -> None:
 
 
 def run(args: list[str], interrupts: Interrupts) -> int:
-    # Only a sync writes STATE: what an interrupted `--discover`, `--about` or `--test` says.
+    # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
     options = {arg.split("=", 1)[0] for arg in args}
     syncing = not options & {"--discover", "--about", "--test", "--help", "--version"}
     code = _invoke(args, interrupts, syncing=syncing)

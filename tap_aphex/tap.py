@@ -213,6 +213,7 @@ class TapAphex(SeamTap):
         (the SDK's would start up to `max_parallel_projects` whole downloads to read one)."""
         self.report.clear()
         log = [s for s in self.streams.values() if not isinstance(s, PLANS_STREAMS)]
+        resumed = bool(self.state.get("bookmarks", {}).get(TaskEventsStream.name))
         passed, failures = [], []
         try:
             if log:
@@ -226,7 +227,9 @@ class TapAphex(SeamTap):
                         "(tomorrow, if the day's events are spent)"
                     )
                 elif self.report.records_sent[TaskEventsStream.name]:
-                    passed.append("the Data API served its first event")
+                    passed.append(f"the Data API served {'an' if resumed else 'its first'} event")
+                elif resumed:
+                    passed.append("the Data API answered (no event after the state's bookmark)")
                 else:
                     passed.append("the Data API answered (its log holds no event yet)")
             for what, error in self.project_checks():
@@ -270,6 +273,14 @@ class TapAphex(SeamTap):
         name = None if catalog is None else getattr(catalog, "name", "catalog")
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         state_name = None if state is None else getattr(state, "name", "state")
+        context = click.get_current_context(silent=True)
+        if context is not None and context.meta.get(_CONNECTION_TEST):
+            # The SDK's test reads every stream the config enables, whatever a catalog selects.
+            if catalog is not None:
+                cls.logger.warning("`--catalog` is not read by `--test`, which tests every stream.")
+            test = cls.from_cli(config, state=state_dict, state_name=state_name)
+            test.test_connection()
+            return
         tap = cls.from_cli(
             config, state=state_dict, state_name=state_name, catalog=catalog_dict, catalog_name=name
         )
@@ -300,8 +311,9 @@ class TapAphex(SeamTap):
         if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
             return
-        cls.from_cli(ctx.params.get("config")).test_connection()
-        ctx.exit()
+        # Run by `invoke`, which has `--state` and `--catalog` (click may not have read them yet):
+        # the test reads from where a sync would, so the STATE it writes points past that record.
+        ctx.meta[_CONNECTION_TEST] = True
 
     @classmethod
     @override
@@ -329,6 +341,9 @@ def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
     """Hand the config's key and tokens to `logs`, so no message can quote them."""
     logs.remember_secrets(*(value for _, value in secret_settings(config)))
 
+
+#: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.
+_CONNECTION_TEST = "tap_aphex.connection_test"
 
 #: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.
 ENV_PREFIX = f"{TapAphex.name.upper().replace('-', '_')}_"

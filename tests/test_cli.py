@@ -32,6 +32,7 @@ from harness import (
     run_cli,
     run_command,
     run_tap,
+    selecting,
     signalled,
     signalled_after_states,
     start_cli,
@@ -808,6 +809,51 @@ def test_the_connection_test_passes_quietly_on_a_good_config(organisation: Simul
     assert {r.query.get("limit") for r in asked} == {"1"}
     for project in organisation.plan_projects:  # and each answer is said
         assert f"Connection test: project {project.url} answered." in run.stderr
+
+
+def test_the_connection_test_reads_from_the_states_bookmark_as_a_sync_would(
+    organisation: Simulator,
+) -> None:
+    # Its STATE then points past the one record it sent: piped to a target, no bookmark goes back.
+    # (`--test` comes before `--state` here: click has not read the state when `--test` is seen.)
+    events = organisation.event_log.events
+    mark = {"replication_key": "eventId", "replication_key_value": events[99]["eventId"]}
+    state = {"bookmarks": {name: mark for name in ("task_events", "tasks", "task_statuses")}}
+
+    run = run_cli(events_config(organisation), state, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert organisation.requests[0].query["startAfter"] == events[99]["eventId"]
+    sent = [record["eventId"] for record in run.records("task_events")]
+    assert sent == [events[100]["eventId"]]
+    assert "Connection test passed: the Data API served an event." in run.stderr
+
+
+def test_the_connection_test_says_that_it_does_not_read_a_catalog(
+    organisation: Simulator, tmp_path: Path
+) -> None:
+    config = full_config(organisation)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(selecting(config, ["published_plans"])))
+
+    run = run_cli(config, None, "--test", "--catalog", str(catalog))
+
+    assert run.returncode == 0, run.stderr
+    assert log_lines(run.stderr, "WARNING") == [
+        "`--catalog` is not read by `--test`, which tests every stream."
+    ]
+    assert "Connection test passed: the Data API served its first event" in run.stderr
+
+
+def test_the_connection_test_refuses_a_state_a_sync_would_refuse(organisation: Simulator) -> None:
+    mark = {"replication_key": "eventId", "replication_key_value": " e9"}
+
+    run = run_cli(events_config(organisation), {"bookmarks": {"task_events": mark}}, "--test")
+
+    assert run.returncode == 1
+    assert "cannot be used: in the bookmark of task_events" in log_lines(run.stderr, "ERROR")[-1]
+    assert organisation.requests == []
+    assert run.stdout == ""
 
 
 def test_the_connection_test_says_why_a_project_answering_500_failed(
