@@ -322,6 +322,45 @@ def test_the_next_read_with_the_state_passed_back_reads_only_new_events(
     assert set(tasks) == set(sim.current_tasks())
 
 
+def meltano_state(position: str) -> dict[str, t.Any]:
+    """A Meltano state (`meltano state get`): the Singer state under `singer_state`."""
+    bookmark = {"replication_key": "eventId", "replication_key_value": position}
+    return {"singer_state": {"bookmarks": dict.fromkeys(LOG_STREAMS, bookmark)}}
+
+
+#: Each place a Singer state is accepted, wrapped or not: read the same way in all of them.
+SINGER_STATE_PLACES: dict[str, t.Callable[[dict[str, t.Any]], object]] = {
+    "the legacy object": lambda wrapped: wrapped,
+    "the legacy object, unwrapped": lambda wrapped: wrapped["singer_state"],
+    "a LEGACY message": lambda wrapped: [{"type": "LEGACY", "data": wrapped}],
+    "a LEGACY message, unwrapped": lambda wrapped: [
+        {"type": "LEGACY", "data": wrapped["singer_state"]}
+    ],
+    "a GLOBAL shared_state": lambda wrapped: [
+        {"type": "GLOBAL", "global": {"shared_state": wrapped, "stream_states": []}}
+    ],
+    "a GLOBAL shared_state, unwrapped": lambda wrapped: [
+        {"type": "GLOBAL", "global": {"shared_state": wrapped["singer_state"], "stream_states": []}}
+    ],
+}
+
+
+@pytest.mark.parametrize("place", SINGER_STATE_PLACES)
+def test_a_meltano_state_moved_over_resumes_the_log_wherever_it_is_passed(
+    sim: Simulator, tmp_path: Path, place: str
+) -> None:
+    """A LEGACY message or a GLOBAL shared_state holding Meltano's wrapper used to be read as no
+    state: the whole log again, the day's quota spent, exit 0."""
+    position = sim.event_log.events[2 * PAGE - 1]["eventId"]
+    state = SINGER_STATE_PLACES[place](meltano_state(position))
+
+    result = read(tmp_path, events_config(sim), state=state)
+
+    assert result.exit_code == 0, result.errors()
+    assert sim.requests[0].query.get("startAfter") == position
+    assert len(result.records("task_events")) == 2 * PAGE  # the last two pages only
+
+
 def test_log_streams_kept_apart_by_the_platform_resume_together_from_the_older(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -619,7 +658,10 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             "the stream state of tasks is a number, not an object",
         ),
         ({"catalog": {"streams": []}, "state": {"cursor": "x"}}, "without `bookmarks`"),
-        ({"catalog": {"streams": []}, "state": {"bookmarks": "x"}}, "`bookmarks` that is not an"),
+        (
+            {"catalog": {"streams": []}, "state": {"bookmarks": "x"}},
+            "an object whose `bookmarks` is not an object",
+        ),
         ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
         *(  # each as what it is, in JSON's words
             ({"catalog": {"streams": []}, "state": [message]}, problem)

@@ -283,6 +283,119 @@ def test_a_stream_without_any_stream_state_starts_from_the_beginning(
     assert len(result.records("task_events")) == len(sim.event_log.events)
 
 
+AT_E9 = {"replication_key": "eventId", "replication_key_value": "e9"}
+BOOKMARKS = dict.fromkeys(["task_events", "tasks", "task_statuses"], AT_E9)
+
+
+def shared(shared_state: object) -> list[dict[str, t.Any]]:
+    return [{"type": "GLOBAL", "global": {"shared_state": shared_state, "stream_states": []}}]
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        # Something, but no bookmarks the source can find: it read the whole log again, exit 0.
+        ([{"type": "LEGACY", "data": {"foo": 1}}], "a LEGACY state without `bookmarks`"),
+        ([{"type": "LEGACY", "data": BOOKMARKS}], "a LEGACY state without `bookmarks`"),
+        (
+            [{"type": "LEGACY", "data": {"singer_state": {"foo": 1}}}],
+            "a LEGACY state without `bookmarks`",
+        ),
+        (
+            [{"type": "LEGACY", "data": {"singer_state": 5}}],
+            "a LEGACY state whose `singer_state` is a number, not an object",
+        ),
+        (shared({"foo": 1}), "a GLOBAL state's `shared_state` without `bookmarks`"),
+        (shared(BOOKMARKS), "a GLOBAL state's `shared_state` without `bookmarks`"),
+        (
+            shared({"singer_state": {"foo": 1}}),
+            "a GLOBAL state's `shared_state` without `bookmarks`",
+        ),
+        (
+            shared({"bookmarks": 5}),
+            "a GLOBAL state's `shared_state` whose `bookmarks` is not an object",
+        ),
+        (
+            [{"type": "GLOBAL", "global": {"foo": 1}}],
+            "a GLOBAL state without `shared_state` or `stream_states`",
+        ),
+        (
+            [{"type": "GLOBAL", "global": {"stream_states": 5}}],
+            "a GLOBAL state whose `stream_states` is a number",
+        ),
+        ({"foo": 1}, "an object without `bookmarks`"),
+        (BOOKMARKS, "an object without `bookmarks`"),
+        ({"singer_state": {"foo": 1}}, "an object without `bookmarks`"),
+        ([{"singer_state": {"bookmarks": BOOKMARKS}}], "a list holding a Singer state"),
+    ],
+    ids=[
+        "LEGACY foo",
+        "LEGACY bookmarks without their key",
+        "LEGACY wrapper of foo",
+        "LEGACY wrapper of a number",
+        "shared foo",
+        "shared bookmarks without their key",
+        "shared wrapper of foo",
+        "shared bookmarks a number",
+        "GLOBAL of foo",
+        "GLOBAL stream_states a number",
+        "object foo",
+        "object bookmarks without their key",
+        "object wrapper of foo",
+        "a list of a wrapper",
+    ],
+)
+def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(
+    sim: Simulator, tmp_path: Path, state: object, words: str
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    message = refused_before_any_request(result, sim, words)
+    assert message.startswith("The state passed with --state is ")
+    assert "Pass the state a previous `read` wrote, or none to start over." in message
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [],
+        {},
+        {"singer_state": {}},
+        {"bookmarks": {}},
+        [{"type": "LEGACY", "data": {}}],
+        [{"type": "LEGACY", "data": {"singer_state": {}}}],
+        [{"type": "GLOBAL", "global": {}}],
+        shared({}),
+        shared(None),
+        shared({"singer_state": {}}),
+    ],
+    ids=[
+        "no messages",
+        "an empty object",
+        "an empty wrapper",
+        "no bookmarks yet",
+        "an empty LEGACY",
+        "a LEGACY empty wrapper",
+        "an empty GLOBAL",
+        "an empty shared_state",
+        "a null shared_state",
+        "a shared empty wrapper",
+    ],
+)
+def test_an_empty_state_is_no_state_a_read_from_the_beginning(
+    sim: Simulator, tmp_path: Path, state: object
+) -> None:
+    result = read(tmp_path, events_config(sim), state=state)
+
+    assert result.exit_code == 0, result.errors()
+    assert "startAfter" not in sim.requests[0].query
+    assert len(result.records("task_events")) == len(sim.event_log.events)
+
+
 def test_the_summary_counts_what_was_sent_in_every_stream(tmp_path: Path) -> None:
     with Simulator(
         seed=5, events=2 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=5

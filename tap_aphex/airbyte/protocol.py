@@ -140,8 +140,10 @@ def singer_state(
     if not isinstance(passed, (dict, list)):
         raise _not_understood(json_kind(passed))
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
-        passed = {"type": "LEGACY", "data": _unwrapped(passed)} if passed else []
-    state, given = _from_messages(passed if isinstance(passed, list) else [passed])
+        given: dict[str, t.Any] = {}
+        state = _own_keys(copy.deepcopy(passed), "an object", given)
+    else:
+        state, given = _from_messages(passed if isinstance(passed, list) else [passed])
     bookmarks = {name: value for name, value in given.items() if name not in full_refresh}
     _check_stream_states(bookmarks)
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
@@ -187,16 +189,30 @@ def _refused(stream: str, what: str) -> ConfigError:
     )
 
 
-def _unwrapped(passed: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A Singer state (`{"bookmarks": ...}`), Meltano's (`{"singer_state": ...}`), or `data`."""
-    for key in ("singer_state", "data"):
-        if isinstance(passed.get(key), dict) and len(passed) == 1:
-            passed = passed[key]
-    if "bookmarks" not in passed:
-        raise _not_understood("an object without `bookmarks`")
-    if not isinstance(passed["bookmarks"], dict):
-        raise _not_understood("`bookmarks` that is not an object")
-    return passed
+#: Objects wrapping a Singer state: Meltano's (`meltano state get`), and a state file's `data`.
+WRAPPERS = ("singer_state", "data")
+
+
+def _own_keys(held: dict[str, t.Any], what: str, bookmarks: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A Singer state (the legacy object, LEGACY's `data`, GLOBAL's `shared_state`), read one way
+    wherever it is: its bookmarks added to the stream states, its own keys returned. Empty is
+    none; anything else must hold `bookmarks`, or the tap would read the whole log again."""
+    while len(held) == 1 and (key := next(iter(held))) in WRAPPERS:
+        if not isinstance(held[key], dict):
+            raise _not_understood(f"{what} whose `{key}` is {json_kind(held[key])}, not an object")
+        held = held[key]
+    if not held:
+        return {}
+    if "bookmarks" not in held:  # e.g. the bookmarks without their key: nothing to resume from
+        raise _not_understood(f"{what} without `bookmarks`")
+    own_bookmarks = held.pop("bookmarks")
+    if not isinstance(own_bookmarks, dict):
+        raise _not_understood(f"{what} whose `bookmarks` is not an object")
+    # Its bookmarks are stream states like the others (one stream given twice is refused: which
+    # is its place?).
+    for name, stream_state in own_bookmarks.items():
+        _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
+    return held
 
 
 def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
@@ -211,7 +227,7 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
         held = {"STREAM": "stream", "GLOBAL": "global", "LEGACY": "data"}.get(str(kind), "")
         if kind == "STATE":
             raise _not_understood("a Singer STATE message (pass its `value`, or Airbyte's state)")
-        if kind is None and "bookmarks" in message:
+        if kind is None and {"bookmarks", *WRAPPERS} & message.keys():
             raise _not_understood("a list holding a Singer state (pass the state, not the list)")
         if not isinstance(kind, str) or not held:
             said = repr(kind) if isinstance(kind, str) else json_kind(kind)
@@ -222,21 +238,27 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
             _add(bookmarks, message["stream"])
             continue
         if kind == "GLOBAL":
+            _check_global(message[held])
             for stream_state in message[held].get("stream_states") or []:
                 _add(bookmarks, stream_state)
-        # A Singer state's own keys: GLOBAL's shared state, or LEGACY's object. Its bookmarks are
-        # stream states like the others (one stream given twice is refused: which is its place?).
+        # A Singer state: GLOBAL's shared state, or LEGACY's object.
         own = message[held].get("shared_state", {}) if kind == "GLOBAL" else message[held]
         own = {} if own is None else own  # null: none, as absent (`[]`, `false`: refused)
         if not isinstance(own, dict):
             raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(own)}")
-        own_bookmarks = own.pop("bookmarks", {})
-        if not isinstance(own_bookmarks, dict):
-            raise _not_understood(f"a {kind} state whose `bookmarks` is not an object")
-        for name, stream_state in own_bookmarks.items():
-            _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
-        state.update(own)
+        what = "a GLOBAL state's `shared_state`" if kind == "GLOBAL" else f"a {kind} state"
+        state.update(_own_keys(own, what, bookmarks))
     return state, bookmarks
+
+
+def _check_global(held: dict[str, t.Any]) -> None:
+    """Where a GLOBAL state holds anything, somewhere this source reads: else it would be
+    dropped, and the whole log read again."""
+    stream_states = held.get("stream_states")
+    if not isinstance(stream_states, (list, type(None))):
+        raise _not_understood(f"a GLOBAL state whose `stream_states` is {json_kind(stream_states)}")
+    if held and not {"shared_state", "stream_states"} & held.keys():
+        raise _not_understood("a GLOBAL state without `shared_state` or `stream_states`")
 
 
 def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
