@@ -29,6 +29,13 @@ if t.TYPE_CHECKING:
 #: Far past any config, state or catalog (a state holds a few hundred bytes a project): a larger
 #: file is a mistake (`--config /dev/zero` would be read for ever).
 LARGEST_FILE = 64 * 1024 * 1024
+#: A text that holds one is never shown (as `config_checks` refuses it): said what it is instead.
+LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
+
+
+def holds_lone_surrogate(text: object) -> bool:
+    """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
+    return isinstance(text, str) and any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
@@ -156,19 +163,30 @@ def schema_problems(
 ) -> list[str]:
     """The config's JSON Schema errors in JSON's words: where (as `set_at` names it), what it must
     be, what it is: only the kind of an object, an array, or a value whose schema holds a secret
-    (a key, a project, its token); the run's secrets hidden in any other."""
+    (a key, a project, its token); the run's secrets hidden in any other, and a text holding a
+    lone surrogate never shown (nor a name: the problem is its mapping's, which holds it)."""
     problems = []
     for error in _innermost(_StrictValidator(schema).iter_errors(dict(config))):
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p:.60}" for p in error.absolute_path)
+        parts = list(error.absolute_path)
+        named = next((i for i, p in enumerate(parts) if holds_lone_surrogate(p)), len(parts))
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p:.60}" for p in parts[:named])
         where, value = set_at(path.lstrip("."), variables), error.instance
+        if named < len(parts):
+            holder = f"`{where}` holds a name with" if where else "A setting's name holds"
+            problems.append(f"{holder} {LONE_SURROGATE}: retype it")
+            continue
         for name in error.validator_value if error.validator == "required" else ():
             if name not in (given := list(map(str, value))):  # each missing name on its own
                 close = difflib.get_close_matches(name, given, n=1)
                 typo = f" (`{close[0]:.40}` is there: a typo?)" if close else ""
+                if close and holds_lone_surrogate(close[0]):
+                    typo = " (a name holding a lone UTF-16 surrogate is there: a typo?)"
                 problems.append(f"`{f'{where}.{name}'.lstrip('.')}` is required{typo}")
         if error.validator != "required":
             hidden = isinstance(value, (dict, list)) or '"secret": true' in json.dumps(error.schema)
             said = json_kind(value) if hidden else printable(described(value))
+            if holds_lone_surrogate(value):  # the text is no character: what it is, not it
+                said = f"a string holding {LONE_SURROGATE}"
             problems.append(f"`{where}` must be {expected(error.schema)}, not {said}")
     return sorted(set(problems))  # by where
 
@@ -241,6 +259,8 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     if "string" in types and not value.strip():  # named here, as the variable, not the setting
         return f"is empty: unset it to leave `{name}` unset, or set a value"
     said = printable(readable(json.dumps(value), 40))  # a number's, a flag's
+    if holds_lone_surrogate(value):  # a byte no UTF-8 has, as Python reads the environment
+        said = f"a value holding {LONE_SURROGATE}"
     if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
         return f"must be a whole number (digits only, no spaces), not {said}"
     # What the SDK reads as true (all else is false to it, typos included), and their opposites.
@@ -285,6 +305,9 @@ def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[
     """A warning per name ``given`` not ``known``, spelt as the user wrote it, with a guess."""
     warnings = []
     for name in (name for name in given if name not in known):
+        if holds_lone_surrogate(name):  # never shown (a config's is refused too: `config_checks`)
+            warnings.append(f"Unknown {kind} whose name holds {LONE_SURROGATE} is ignored")
+            continue
         close = difflib.get_close_matches(name, known, n=1)
         guess = f"; did you mean {spelt.format(close[0])}?" if close else ""
         warnings.append(f"Unknown {kind} {spelt.format(name)} is ignored{guess}")

@@ -655,34 +655,132 @@ def test_an_unexpected_error_in_a_projects_parsing_ends_that_project_only(
     assert stops[f"published_plans ({healthy.name})"].reason is StopReason.UP_TO_DATE
 
 
-@pytest.mark.parametrize("bookmark", ["last tuesday", 1_749_222_000_000, "2025-06-06"])
-def test_an_unreadable_bookmark_is_a_warning_and_the_project_is_read_from_the_start(
-    portfolio: Simulator, bookmark: object
-) -> None:
-    project = portfolio.plan_projects[0]
-    state = {
-        "bookmarks": {
-            "published_plans": {
-                "partitions": [
-                    {
-                        "context": {"accountId": project.account_id},
-                        "replication_key": "publishedAt",
-                        "replication_key_value": bookmark,
-                    }
-                ]
-            }
-        }
-    }
+GONE: t.Any = ...  # a key left out of the partition
 
-    run = run_cli(plans_config([project]), state)
+
+def unusable(label: str, which: str) -> str:
+    """The one WARNING of a project whose bookmarks (``which``) the tap could not have written."""
+    return (
+        f"Project {label}: the state's bookmark {which} is not one the tap wrote; reading the "
+        "project from the start (versions already landed are sent again, which an upsert on the "
+        "key absorbs)."
+    )
+
+
+def first_state(sim: Simulator, projects: list[PlanProject]) -> dict[str, t.Any]:
+    return run_tap(plans_config(projects)).final_state
+
+
+def edit(state: dict[str, t.Any], stream: str, project: PlanProject, **changes: t.Any) -> str:
+    """``changes`` made to the project's partition of ``stream`` ("{bookmark}" in a text: the
+    tap's own bookmark); returns that bookmark."""
+    partitions = state["bookmarks"][stream]["partitions"]
+    (partition,) = [p for p in partitions if p["context"]["accountId"] == project.account_id]
+    bookmark = str(partition["replication_key_value"])
+    for key, value in changes.items():
+        if value is GONE:
+            partition.pop(key)
+        else:
+            partition[key] = value.format(bookmark=bookmark) if isinstance(value, str) else value
+    return bookmark
+
+
+MARKERS_ONLY = {
+    "replication_key": GONE,
+    "replication_key_value": GONE,
+    "bookmark_ids": GONE,
+    "bookmark_version": GONE,
+    "progress_markers": {"replication_key": "publishedAt", "replication_key_value": "{bookmark}"},
+}
+
+
+def not_a_time(value: str) -> str:
+    return f"its replication_key_value is {value}, not a time"
+
+
+def not_the_key(value: str) -> str:
+    return f"its replication_key is {value}, not publishedAt"
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"replication_key_value": "last tuesday"}, not_a_time('a string "last tuesday"')),
+        ({"replication_key_value": 1_749_222_000_000}, not_a_time("a number 1749222000000")),
+        ({"replication_key_value": "2025-06-06"}, not_a_time('a string "2025-06-06"')),
+        ({"replication_key_value": " {bookmark}"}, not_a_time('a string " {bookmark}"')),
+        ({"replication_key_value": None}, not_a_time("null")),
+        ({"replication_key": "eventId"}, not_the_key('a string "eventId"')),
+        ({"replication_key": "nonsense"}, not_the_key('a string "nonsense"')),
+        ({"replication_key": None}, not_the_key("null")),
+        ({"replication_key": GONE}, "it has no replication_key"),
+        (
+            {"replication_key": GONE, "replication_key_value": GONE},
+            "it has no replication_key_value, only `bookmark_ids`, `bookmark_version`",
+        ),
+        (MARKERS_ONLY, "it holds only the SDK's progress_markers, an unconfirmed position"),
+    ],
+)
+def test_a_bookmark_the_tap_could_not_have_written_is_a_warning_and_the_project_read_again(
+    portfolio: Simulator, changes: dict[str, t.Any], why: str
+) -> None:
+    """Used, each would land nothing (the tap's own bookmark is kept beside it); dropped without
+    a word, every version would land again unexplained."""
+    project, other = portfolio.plan_projects[:2]
+    state = first_state(portfolio, [project, other])
+    bookmark = edit(state, "published_plans", project, **changes)
+
+    run = run_cli(plans_config([project, other]), state)
 
     assert run.returncode == 0, run.stderr
-    assert f"Project {project.name}: the published_plans bookmark in the state" in run.stderr
-    assert "reading the project from the start" in run.stderr
+    said = f"of published_plans ({why.format(bookmark=bookmark)})"
+    assert log_lines(run.stderr, "WARNING") == [unusable(project.name, said)]
+    # Its whole history lands again in published_plans only: the tables' bookmarks are the tap's.
     assert versions_by_project(run) == {project.account_id: expected_versions(portfolio, project)}
-    (partition,) = plan_partitions(run)
-    newest = max(r["publishedAt"] for r in run.records("published_plans"))
-    assert partition["replication_key_value"] == newest
+    assert run.records("published_plan_tasks") == []
+    moved = {p["context"]["accountId"]: p for p in plan_partitions(run)}[project.account_id]
+    assert (moved["replication_key"], moved["replication_key_value"]) == ("publishedAt", bookmark)
+    assert "progress_markers" not in moved
+
+
+def test_bookmarks_the_tap_could_not_have_written_are_said_once_per_project(
+    portfolio: Simulator,
+) -> None:
+    first, second, untouched = portfolio.plan_projects
+    state = first_state(portfolio, [first, second, untouched])
+    edit(state, "published_plans", first, replication_key="eventId")
+    edit(state, "published_plan_tasks", first, replication_key="eventId")
+    edit(state, "published_plan_statuses", first, replication_key_value="last tuesday")
+    edit(state, "published_plan_tasks", second, **MARKERS_ONLY)
+
+    run = run_cli(plans_config([first, second, untouched]), state)
+
+    assert run.returncode == 0, run.stderr
+    event_id, tuesday = not_the_key('a string "eventId"'), not_a_time('a string "last tuesday"')
+    markers = "it holds only the SDK's progress_markers, an unconfirmed position"
+    assert log_lines(run.stderr, "WARNING") == [
+        unusable(
+            first.name,
+            f"of published_plans and published_plan_tasks ({event_id}), and of "
+            f"published_plan_statuses ({tuesday}),",
+        ),
+        unusable(second.name, f"of published_plan_tasks ({markers})"),
+    ]
+    everything = expected_versions(portfolio, first)
+    assert versions_by_project(run) == {first.account_id: everything}
+    for stream, project, versions in [
+        ("published_plan_tasks", first, everything),
+        ("published_plan_statuses", first, everything),
+        ("published_plan_tasks", second, expected_versions(portfolio, second)),
+        ("published_plan_statuses", second, set()),
+    ]:
+        rows = run.records(stream)
+        assert {r["publishedPlanId"] for r in rows if r["accountId"] == project.account_id} == (
+            versions
+        ), stream
+    assert not [
+        r for r in run.records("published_plan_tasks") if r["accountId"] == untouched.account_id
+    ]
 
 
 def test_type_conformance_off_changes_no_byte_of_valid_output(

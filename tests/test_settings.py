@@ -544,6 +544,79 @@ def config_error(run: TapRun) -> str:
     return error
 
 
+LONE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "in_file", "by_variable"),
+    [
+        (
+            "batch_config",
+            {"encoding": {"format": "\ud83d"}},
+            f'`{{}}.encoding.format` must be "jsonl" or "parquet", not a string holding {LONE}',
+            None,
+        ),
+        (
+            # An undecodable byte in a variable reaches Python as one (JSON can write it too).
+            "page_size",
+            "\udcff",
+            f"`{{}}` must be a whole number from 1 to 4000, not a string holding {LONE}",
+            f"`{{}}` must be a whole number (digits only, no spaces), not a value holding {LONE}.",
+        ),
+        (
+            "metrics_log_level",
+            "\udcff",
+            f'`{{}}` must be "INFO" or "DEBUG", not a string holding {LONE}',
+            None,
+        ),
+        (
+            "stream_maps",
+            {"task_events": {"\ud83d": 3}},
+            f"`{{}}.task_events` holds a name with {LONE}: retype it",
+            None,
+        ),
+    ],
+)
+def test_a_value_or_name_holding_a_lone_surrogate_is_named_never_shown(
+    setting: str, value: object, in_file: str, by_variable: str | None
+) -> None:
+    variable = f"TAP_APHEX_{setting.upper()}"
+    env = {variable: value if isinstance(value, str) else json.dumps(value)}
+
+    runs = [
+        (run_cli({"api_key": KEY, setting: value}), in_file.format(setting)),
+        (
+            run_cli({"api_key": KEY}, None, "--config", "ENV", env=env),
+            (by_variable or in_file).format(variable),
+        ),
+    ]
+
+    for run, said in runs:
+        assert run.returncode == 1
+        [error] = log_lines(run.stderr, "ERROR")
+        assert error.endswith(said), error
+        assert "\\ud" not in run.stderr
+        assert "'" not in error  # Python's words for a text (`ascii`) are never the message's
+
+
+def test_a_name_holding_a_lone_surrogate_is_never_shown_in_a_warning_or_a_hint() -> None:
+    warnings = [
+        *unknown_settings({"api_key": KEY, "x\ud83d": 1}, CONFIG_SCHEMA, {}),
+        *unknown_env(CONFIG_SCHEMA, "TAP_APHEX_", {"TAP_APHEX_PAGE_SIZ\udcff": "1"}),
+    ]
+    missing = schema_problems(
+        CONFIG_SCHEMA, {"projects": [{"ur\udcff": PROJECT, "token": TOKEN}]}, {}
+    )
+
+    assert warnings == [
+        f"Unknown setting whose name holds {LONE} is ignored",
+        f"Unknown environment variable whose name holds {LONE} is ignored",
+    ]
+    assert missing == [
+        "`projects[0].url` is required (a name holding a lone UTF-16 surrogate is there: a typo?)"
+    ]
+
+
 @pytest.mark.parametrize(
     "config",
     [

@@ -5,6 +5,7 @@ numbers run on from the bookmark's."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import logging
@@ -12,7 +13,7 @@ import typing as t
 from dataclasses import dataclass, field, replace
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import described
+from tap_aphex.decoding import described, listed
 from tap_aphex.schemas import rfc3339_to_datetime
 
 if t.TYPE_CHECKING:
@@ -34,10 +35,20 @@ MAX_LIMIT = 1000
 FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
 
 
-def saved_state(stream: Stream, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
-    """The project's partition, not added to the state as `get_context_state` would add it."""
-    bookmark = stream.tap_state.get("bookmarks", {}).get(stream.name, {})
-    for partition in bookmark.get("partitions", []):
+def given_state(stream: Stream) -> dict[str, t.Any]:
+    """The state's bookmarks as the run was given them (a few hundred bytes a project): `sync_all`
+    drops their progress markers, unseen, before the first read (`bookmark_problem` names a
+    partition holding only those)."""
+    return copy.deepcopy(dict(stream.tap_state.get("bookmarks", {})))
+
+
+def saved_state(
+    stream: Stream, context: Mapping[str, t.Any] | None, given: Mapping[str, t.Any] | None = None
+) -> Mapping[str, t.Any]:
+    """The project's partition (in ``given``, the state as given, if kept: `given_state`), not
+    added to the state as `get_context_state` would add it."""
+    bookmarks = stream.tap_state.get("bookmarks", {}) if given is None else given
+    for partition in bookmarks.get(stream.name, {}).get("partitions", []):
         if partition.get("context") == context:
             return t.cast("Mapping[str, t.Any]", partition)
     return {}
@@ -83,19 +94,45 @@ class Mark:
             self.version = number
 
 
-def read_mark(
-    stream: Stream, context: Mapping[str, t.Any], label: str, logger: logging.Logger
-) -> Mark:
-    """What ``stream`` landed of the project in earlier runs; what is unusable is said, left out."""
-    state = saved_state(stream, context)
-    value = state.get("replication_key_value")
-    when = rfc3339_to_datetime(value) if isinstance(value, str) else None
-    if value is not None and when is None:
-        logger.warning(
-            f"Project {label}: the {stream.name} bookmark in the state ({described(value, 40)}) "
-            "is not a time the tap wrote; reading the project from the start (versions already "
-            "landed are sent again, which an upsert on the key absorbs)."
+#: What a partition holds without a bookmark: the SDK's keys, and the entries said as skipped.
+NOT_BOOKMARKS = frozenset(
+    {"context", "starting_replication_value", "replication_key_signpost", SKIPPED_SAID}
+)
+
+
+def bookmark_problem(state: Mapping[str, t.Any], replication_key: str) -> str | None:
+    """Why ``state`` (a project's partition) holds a bookmark the tap could not have written; None:
+    it holds one the tap wrote, or none. The tap writes the key and a time together, or neither
+    (the SDK's progress markers it drops: `move_bookmarks`)."""
+    key, value = state.get("replication_key"), state.get("replication_key_value")
+    unset = "replication_key" not in state and "replication_key_value" not in state
+    if unset and set(state) <= NOT_BOOKMARKS:
+        return None  # nothing landed yet
+    if unset and "progress_markers" in state:
+        return "it holds only the SDK's progress_markers, an unconfirmed position"
+    if "replication_key_value" not in state:
+        others = [name for name in state if name not in NOT_BOOKMARKS]
+        return (
+            f"it has no replication_key_value, only {', '.join(f'`{n:.30}`' for n in others[:4])}"
         )
+    if "replication_key" not in state:
+        return "it has no replication_key"
+    if key != replication_key:
+        return f"its replication_key is {described(key, 40)}, not {replication_key}"
+    if not isinstance(value, str) or rfc3339_to_datetime(value) is None:
+        return f"its replication_key_value is {described(value, 40)}, not a time"
+    return None
+
+
+def read_mark(
+    stream: Stream, state: Mapping[str, t.Any], label: str, logger: logging.Logger
+) -> tuple[Mark, str | None]:
+    """What ``stream`` landed of the project in earlier runs (``state``: its partition), and why
+    its bookmark is unusable, if it is (`read_project` says it); what else is unusable is said,
+    left out."""
+    problem = bookmark_problem(state, str(stream.replication_key))
+    value = None if problem else state.get("replication_key_value")
+    when = rfc3339_to_datetime(value) if isinstance(value, str) else None
     ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
     unusable = []
     if not (isinstance(ids, list) and all(isinstance(i, (str, int)) for i in ids)):
@@ -110,13 +147,37 @@ def read_mark(
         )
     if when is None or unusable:
         ids, number = [], None
-    return Mark(when, frozenset(map(str, ids)), number, value if when else None)
+    return Mark(when, frozenset(map(str, ids)), number, value if when else None), problem
 
 
-def read_project(parent: Stream, fed: list[Stream], account: str, label: str) -> ProjectRead:
+def read_project(
+    parent: Stream,
+    fed: list[Stream],
+    account: str,
+    label: str,
+    given: Mapping[str, t.Any] | None = None,
+) -> ProjectRead:
+    """The project's read, from its partitions (in ``given``, the state as given, if kept); a
+    bookmark the tap could not have written is said once for the project, which is read from the
+    start."""
     context = {"accountId": account}
-    marks = {stream: read_mark(stream, context, label, parent.logger) for stream in fed}
-    said = saved_state(parent, context).get(SKIPPED_SAID)
+    marks: dict[Stream, Mark] = {}
+    unusable: dict[str, list[str]] = {}  # the streams whose bookmark is unusable, by why
+    for stream in fed:
+        marks[stream], problem = read_mark(
+            stream, saved_state(stream, context, given), label, parent.logger
+        )
+        if problem:
+            unusable.setdefault(problem, []).append(stream.name)
+    if unusable:
+        parts = [f"of {listed(names)} ({why})" for why, names in unusable.items()]
+        which = ", and ".join(parts) + ("," if len(parts) > 1 else "")
+        parent.logger.warning(
+            f"Project {label}: the state's bookmark {which} is not one the tap wrote; reading "
+            "the project from the start (versions already landed are sent again, which an "
+            "upsert on the key absorbs)."
+        )
+    said = saved_state(parent, context, given).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
     limit = int(parent.config["published_plans_limit"])  # the SDK fills in defaults
     return ProjectRead(label, marks, LimitPolicy(limit), said)
