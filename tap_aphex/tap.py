@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import typing as t
@@ -99,6 +100,7 @@ class TapAphex(SeamTap):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
         log_position.check_state(state, LOG_KEYS, state_name)
+        given_bookmarks = copy.deepcopy((state or {}).get("bookmarks") or {})  # a few hundred bytes
         # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
         set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
         variables = set_in_env if parse_env_config else {}
@@ -146,6 +148,8 @@ class TapAphex(SeamTap):
             setup_mapper=setup_mapper,
             message_writer=message_writer or CountingWriter(self.report),
         )
+        if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
+            plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
         self.log_filter.metrics_level = logging.getLevelName(
             str(self.config.get("metrics_log_level", "DEBUG"))
         )

@@ -5,7 +5,6 @@ numbers run on from the bookmark's."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import enum
 import logging
@@ -35,17 +34,10 @@ MAX_LIMIT = 1000
 FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
 
 
-def given_state(stream: Stream) -> dict[str, t.Any]:
-    """The state's bookmarks as the run was given them (a few hundred bytes a project): `sync_all`
-    drops their progress markers, unseen, before the first read (`bookmark_problem` names a
-    partition holding only those)."""
-    return copy.deepcopy(dict(stream.tap_state.get("bookmarks", {})))
-
-
 def saved_state(
     stream: Stream, context: Mapping[str, t.Any] | None, given: Mapping[str, t.Any] | None = None
 ) -> Mapping[str, t.Any]:
-    """The project's partition (in ``given``, the state as given, if kept: `given_state`), not
+    """The project's partition (in ``given``, the state's bookmarks as given, if kept), not
     added to the state as `get_context_state` would add it."""
     bookmarks = stream.tap_state.get("bookmarks", {}) if given is None else given
     for partition in bookmarks.get(stream.name, {}).get("partitions", []):

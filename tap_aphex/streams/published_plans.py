@@ -21,7 +21,7 @@ from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import given_state, read_project
+from tap_aphex.streams.plan_progress import read_project
 from tap_aphex.streams.plan_report import (
     plural,
     resume_at,
@@ -63,7 +63,9 @@ class PublishedPlansStream(AphexStream):
         self.reader = DocumentReader(self.logger)  # one per run: each warning once per run
         self._run: PlansRun | None = None  # the downloads, once the first project's turn comes
         self.thread_local = threading.local()  # a download thread's own HTTP session
-        self.given_state: dict[str, t.Any] | None = None  # the state as given (`check_state`)
+        # The state's bookmarks as the run was given them (`TapAphex` sets them): `sync_all` drops
+        # their progress markers unseen before the first read (`bookmark_problem` names them).
+        self.given_state: dict[str, t.Any] | None = None
 
     @cached_property  # not before the settings are checked (they refuse a repeated account id)
     def by_account(self) -> dict[str, Mapping[str, t.Any]]:
@@ -73,12 +75,6 @@ class PublishedPlansStream(AphexStream):
     @override
     def partitions(self) -> list[dict[str, t.Any]]:
         return [{"accountId": account} for account in self.by_account]
-
-    def check_state(self) -> None:
-        """Refuses nothing (a bookmark the tap could not have written is said, and its project read
-        from the start: `read_project`); keeps the plan streams' state as given, whose progress
-        markers `sync_all` drops unseen before the first read (`sdk_seam.SeamTap.load_state`)."""
-        self.given_state = given_state(self)
 
     def project(self, context: Mapping[str, t.Any] | None) -> Mapping[str, t.Any]:
         return self.by_account[(context or {})["accountId"]]
