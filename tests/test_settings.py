@@ -551,9 +551,10 @@ LONE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
     ("setting", "value", "in_file", "by_variable"),
     [
         (
+            # `compression`: the SDK's schema lists its values on 0.54 and 0.55 (`format`'s: 0.54)
             "batch_config",
-            {"encoding": {"format": "\ud83d"}},
-            f'`{{}}.encoding.format` must be "jsonl" or "parquet", not a string holding {LONE}',
+            {"encoding": {"format": "jsonl", "compression": "\ud83d"}},
+            f'`{{}}.encoding.compression` must be "gzip" or "none", not a string holding {LONE}',
             None,
         ),
         (
