@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import typing as t
+from pathlib import Path
 
 import pytest
 from aphex_simulator import Simulator
@@ -28,6 +31,8 @@ from tap_aphex.tap import TapAphex
 KEY = "k3y-s3cr3t-value"
 TOKEN = "pbi_t0ken-s3cr3t"
 PROJECT = "https://app.aphex.co/power-bi/v1/acc0unt"
+
+SOURCE_APHEX = Path(sys.executable).with_name("source-aphex")
 
 
 @pytest.mark.parametrize(
@@ -598,6 +603,40 @@ def test_a_value_or_name_holding_a_lone_surrogate_is_named_never_shown(
         assert error.endswith(said), error
         assert "\\ud" not in run.stderr
         assert "'" not in error  # Python's words for a text (`ascii`) are never the message's
+
+
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        ({"api_key": KEY, "api_url": "http://h\ud83d.example/"}, "`api_url`"),
+        ({"projects": [{"url": "http://h\ud83d.example/p", "token": TOKEN}]}, "`projects[0].url`"),
+    ],
+)
+def test_a_url_holding_a_lone_surrogate_is_named_never_shown_by_either_command(
+    tmp_path: Path, config: dict[str, t.Any], where: str
+) -> None:
+    # Its plain-http host is never quoted either: the Airbyte writer could not encode it at all.
+    said = f"{where} holds {LONE}: retype it."
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+
+    run = run_cli(config)
+    airbyte = subprocess.run(
+        [str(SOURCE_APHEX), "discover", "--config", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert run.returncode == airbyte.returncode == 1
+    assert log_lines(run.stderr, "ERROR") == [f"Config: {said}"]
+    (trace,) = [json.loads(line) for line in airbyte.stdout.splitlines()]
+    assert trace["trace"]["error"] == {
+        "message": f"Config is not valid: {said}",
+        "failure_type": "config_error",
+    }
+    assert "Traceback" not in airbyte.stderr
+    assert "\\ud" not in run.stderr + airbyte.stdout
 
 
 def test_a_name_holding_a_lone_surrogate_is_never_shown_in_a_warning_or_a_hint() -> None:
