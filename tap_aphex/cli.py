@@ -94,7 +94,7 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         problem = None if log_config is None else _log_handlers_problem()
     if problem:
         return _fail(f"SINGER_SDK_LOG_CONFIG={printable(log_config or '', limit=120)!r}{problem}")
-    if problem := guard_stdout():
+    if problem := guard_stdout() or _one_command(args):
         return _fail(problem)
     try:
         with command.make_context(TapAphex.name, args) as context:
@@ -289,6 +289,17 @@ def output_lost(error: BrokenPipeError, *, syncing: bool) -> str:
 
 def _unwritable_from_start(why: str) -> str:
     return f"Output cannot be written: {why}: stopped before reading anything."
+
+
+def _one_command(args: list[str]) -> str | None:
+    """`--discover`, `--about` and `--test` are commands of their own: given together, the first
+    click reads would run alone, the others unsaid (`--test` as `--discover`'s option, say)."""
+    given = [arg.split("=", 1)[0] for arg in args if arg != "--test=disabled"]
+    commands = [name for name in ("--discover", "--about", "--test") if name in given]
+    if len(commands) < 2:
+        return None
+    named = " and ".join(f"`{name}`" for name in commands)
+    return f"{named} are separate commands: give one of them."
 
 
 def _fail(message: str, code: int = 1) -> int:

@@ -845,6 +845,26 @@ def test_the_connection_test_says_that_it_does_not_read_a_catalog(
     assert "Connection test passed: the Data API served its first event" in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--test", "--discover"], "`--discover` and `--test`"),
+        (["--discover", "--test=schema"], "`--discover` and `--test`"),
+        (["--about", "--test"], "`--about` and `--test`"),
+        (["--discover", "--about"], "`--discover` and `--about`"),
+    ],
+)
+def test_two_commands_given_together_are_refused_whatever_their_order(
+    organisation: Simulator, args: list[str], named: str
+) -> None:
+    # Click would run the one it reads first alone, and say nothing of the other.
+    run = run_cli(events_config(organisation), None, *args)
+
+    assert run.returncode == 1
+    assert log_lines(run.stderr, "ERROR") == [f"{named} are separate commands: give one of them."]
+    assert (run.stdout, organisation.requests) == ("", [])
+
+
 def test_the_connection_test_refuses_a_state_a_sync_would_refuse(organisation: Simulator) -> None:
     mark = {"replication_key": "eventId", "replication_key_value": " e9"}
 
