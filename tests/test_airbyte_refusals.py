@@ -327,6 +327,21 @@ def shared(shared_state: object) -> list[dict[str, t.Any]]:
         (BOOKMARKS, "an object without `bookmarks`"),
         ({"singer_state": {"foo": 1}}, "an object without `bookmarks`"),
         ([{"singer_state": {"bookmarks": BOOKMARKS}}], "a list holding a Singer state"),
+        (
+            [{"type": "GLOBAL", "global": {"stream_states": None, "foo": 1}}],
+            "a GLOBAL state holding `foo`, which is no part of one",
+        ),
+        (
+            {"bookmarks": {}, "singer_state": {"bookmarks": BOOKMARKS}},
+            "an object holding `singer_state` beside other keys",
+        ),
+        (
+            [
+                {"type": "STREAM", "stream": {"stream_descriptor": {"name": "task_events"}}},
+                {"type": "LEGACY", "data": {"bookmarks": BOOKMARKS}},
+            ],
+            "a list with two stream states for task_events",
+        ),
     ],
     ids=[
         "LEGACY foo",
@@ -343,6 +358,9 @@ def shared(shared_state: object) -> list[dict[str, t.Any]]:
         "object bookmarks without their key",
         "object wrapper of foo",
         "a list of a wrapper",
+        "GLOBAL of foo beside null stream_states",
+        "a wrapper beside bookmarks",
+        "a stream cleared, then given a bookmark",
     ],
 )
 def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(

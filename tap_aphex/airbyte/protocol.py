@@ -144,7 +144,11 @@ def singer_state(
         state = _own_keys(copy.deepcopy(passed), "an object", given)
     else:
         state, given = _from_messages(passed if isinstance(passed, list) else [passed])
-    bookmarks = {name: value for name, value in given.items() if name not in full_refresh}
+    bookmarks = {
+        name: value
+        for name, value in given.items()
+        if name not in full_refresh and value is not CLEARED
+    }
     _check_stream_states(bookmarks)
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
@@ -203,6 +207,8 @@ def _own_keys(held: dict[str, t.Any], what: str, bookmarks: dict[str, t.Any]) ->
         held = held[key]
     if not held:
         return {}
+    if wrapped := [key for key in WRAPPERS if key in held]:  # which of the two holds the position?
+        raise _not_understood(f"{what} holding `{wrapped[0]}` beside other keys")
     if "bookmarks" not in held:  # e.g. the bookmarks without their key: nothing to resume from
         raise _not_understood(f"{what} without `bookmarks`")
     own_bookmarks = held.pop("bookmarks")
@@ -259,6 +265,8 @@ def _check_global(held: dict[str, t.Any]) -> None:
         raise _not_understood(f"a GLOBAL state whose `stream_states` is {json_kind(stream_states)}")
     if held and not {"shared_state", "stream_states"} & held.keys():
         raise _not_understood("a GLOBAL state without `shared_state` or `stream_states`")
+    if others := sorted(held.keys() - {"shared_state", "stream_states"}):
+        raise _not_understood(f"a GLOBAL state holding `{others[0]:.40}`, which is no part of one")
 
 
 def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
@@ -270,8 +278,11 @@ def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
         raise _not_understood(f"a list with two stream states for {name:.60}")
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
     # An explicit one, `null` included, must be usable (`_check_stream_states`).
-    if "stream_state" in stream_state:
-        bookmarks[name] = stream_state["stream_state"]
+    bookmarks[name] = stream_state.get("stream_state", CLEARED)
+
+
+#: A stream the platform passed without a state (cleared): a first read, and a place taken.
+CLEARED = object()
 
 
 def _not_understood(what: str) -> ConfigError:
