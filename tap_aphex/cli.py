@@ -303,7 +303,10 @@ def _one_command(args: list[str]) -> str | None:
 
 
 def _fail(message: str, code: int = 1) -> int:
+    """The run's last line: one line, no secret, whatever it quotes (a file's name, too)."""
     import logging
 
-    logging.getLogger("tap-aphex").error("%s", message)
+    from tap_aphex.logs import one_line, redacted
+
+    logging.getLogger("tap-aphex").error("%s", one_line(redacted(message)))
     return code

@@ -865,6 +865,22 @@ def test_two_commands_given_together_are_refused_whatever_their_order(
     assert (run.stdout, organisation.requests) == ("", [])
 
 
+def test_a_refusal_naming_a_file_with_a_line_break_in_its_name_is_one_line(
+    organisation: Simulator, tmp_path: Path
+) -> None:
+    state = tmp_path / "copied\nname.json"
+    state.write_text('{"bookmarks": {"task_events": {"replication_key": "eventId"}}}')
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(events_config(organisation)))
+
+    run = run_command("--config", str(config), "--state", str(state))
+
+    assert run.returncode == 1
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert error.startswith(f"The state file {tmp_path}/copied\\nname.json cannot be used: ")
+    assert run.stderr.count("\n") == 2  # the version line and the error, each whole
+
+
 def test_the_connection_test_refuses_a_state_a_sync_would_refuse(organisation: Simulator) -> None:
     mark = {"replication_key": "eventId", "replication_key_value": " e9"}
 
