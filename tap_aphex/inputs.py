@@ -138,8 +138,10 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
             return f"in the bookmark of `{stream}`, {shape_words(error)}"
         # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
         contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
-        if "null" in contexts or len(contexts) < len(partitions):
-            return f"the bookmark of `{stream}` has a partition without a `context` of its own"
+        if "null" in contexts:
+            return f"the bookmark of `{stream}` has a partition without a `context`"
+        if len(contexts) < len(partitions):
+            return f"the bookmark of `{stream}` has two partitions of one `context`"
     try:  # the SDK writes the state back as it found it: as its writer does
         msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):

@@ -625,7 +625,7 @@ CATALOGS_AND_STATES = [
     (  # a partition without its context: the SDK reads every partition's
         "--state",
         {"bookmarks": {"published_plans": {"partitions": [{"replication_key_value": "x"}]}}},
-        "the bookmark of `published_plans` has a partition without a `context` of its own",
+        "the bookmark of `published_plans` has a partition without a `context`",
     ),
     (  # one project's partition twice: the SDK refuses such a state, quoting it
         "--state",
@@ -639,7 +639,7 @@ CATALOGS_AND_STATES = [
                 }
             }
         },
-        "the bookmark of `published_plans` has a partition without a `context` of its own",
+        "the bookmark of `published_plans` has two partitions of one `context`",
     ),
     # States a user may pass by mistake: none holds the bookmarks where the tap reads them, and
     # reading from the first event instead would send the whole log again.
