@@ -58,7 +58,7 @@ def airbyte_main() -> None:
 def run(args: list[str], interrupts: Interrupts) -> int:
     # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
     options = {arg.split("=", 1)[0] for arg in args}
-    syncing = not options & {"--discover", "--about", "--test", "--help", "--version"}
+    syncing = not commands_given(args) and not options & {"--help", "--version"}
     code = _invoke(args, interrupts, syncing=syncing)
     try:
         if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
@@ -96,6 +96,8 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         return _fail(f"SINGER_SDK_LOG_CONFIG={printable(log_config or '', limit=120)!r}{problem}")
     if problem := guard_stdout() or _one_command(args):
         return _fail(problem)
+    if unread := _files_unread(args):
+        logging.getLogger("tap-aphex").warning("%s", unread)
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
@@ -291,15 +293,60 @@ def _unwritable_from_start(why: str) -> str:
     return f"Output cannot be written: {why}: stopped before reading anything."
 
 
+#: What each command other than a sync does, and the files it does not read.
+_COMMANDS = {
+    "--discover": ("describes every stream", ("--state", "--catalog")),
+    "--about": ("describes the tap", ()),
+    "--test": ("tests every stream", ("--catalog",)),  # `--state`: read, as a sync would
+    "--test=schema": ("writes every stream's SCHEMA", ("--state", "--catalog")),
+}
+_VALUED = ("--config", "--state", "--catalog", "--format")  # the next argument is their value
+
+
+def commands_given(args: list[str]) -> list[str]:
+    """The commands in ``args`` other than a sync, in order, `--test`'s value in one spelling
+    (`--test=schema`, `--test schema`; `--test=all` is `--test`, `--test=disabled` none)."""
+    given, index = [], 0
+    while index < len(args):
+        name, equals, value = args[index].partition("=")
+        index += 1
+        if name in _VALUED and not equals:
+            index += 1  # `--config --test`: a file's name, not a command
+        elif name == "--test":
+            if not equals and index < len(args) and args[index] in ("all", "schema", "disabled"):
+                value, index = args[index], index + 1
+            if value != "disabled":
+                given.append("--test=schema" if value == "schema" else "--test")
+        elif name in _COMMANDS:
+            given.append(name)
+    return given
+
+
 def _one_command(args: list[str]) -> str | None:
-    """`--discover`, `--about` and `--test` are commands of their own: given together, the first
-    click reads would run alone, the others unsaid (`--test` as `--discover`'s option, say)."""
-    given = [arg.split("=", 1)[0] for arg in args if arg != "--test=disabled"]
-    commands = [name for name in ("--discover", "--about", "--test") if name in given]
+    """`--discover`, `--about` and `--test` are commands of their own: given together (or `--test`
+    with two values), click would run the first it reads, or the last value, the others unsaid."""
+    commands = list(dict.fromkeys(commands_given(args)))
     if len(commands) < 2:
         return None
     named = " and ".join(f"`{name}`" for name in commands)
     return f"{named} are separate commands: give one of them."
+
+
+def _files_unread(args: list[str]) -> str | None:
+    """The files given that the command does not read, said: nothing is skipped unsaid."""
+    commands = commands_given(args)
+    if not commands:
+        return None
+    does, unread = _COMMANDS[commands[0]]
+    given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
+    if not given:
+        return None
+    named = " and ".join(f"`{name}`" for name in given)
+    verb = "is" if len(given) == 1 else "are"
+    return f"{named} {verb} not read by `{commands[0]}`, which {does}."
+
+
+_LONGEST_LINE = 2_000
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -308,5 +355,8 @@ def _fail(message: str, code: int = 1) -> int:
 
     from tap_aphex.logs import one_line, redacted
 
-    logging.getLogger("tap-aphex").error("%s", one_line(redacted(message)))
+    said = one_line(redacted(message))
+    if len(said) > _LONGEST_LINE:  # a file's name of thousands of characters, say
+        said = said[: _LONGEST_LINE - 1] + "…"
+    logging.getLogger("tap-aphex").error("%s", said)
     return code

@@ -241,6 +241,15 @@ def merged_config(
         ]
 
 
+def env_secrets(prefix: str, env: Mapping[str, str]) -> dict[str, t.Any]:
+    """The key and the projects (with their tokens) `<prefix>*` variables set, as far as they
+    read, for `logs` to hide before the config is checked."""
+    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
+    with contextlib.suppress(ValueError, RecursionError):  # unreadable: the check says so
+        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
+    return secrets
+
+
 def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
     """Each setting a `<prefix>*` variable sets (`--config ENV` puts it over the files')."""
     names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}

@@ -279,9 +279,7 @@ class TapAphex(SeamTap):
         state_name = None if state is None else getattr(state, "name", "state")
         context = click.get_current_context(silent=True)
         if context is not None and context.meta.get(_CONNECTION_TEST):
-            # The SDK's test reads every stream the config enables, whatever a catalog selects.
-            if catalog is not None:
-                cls.logger.warning("`--catalog` is not read by `--test`, which tests every stream.")
+            # The SDK's test reads every stream the config enables (`cli` says a catalog is unread).
             test = cls.from_cli(config, state=state_dict, state_name=state_name)
             test.test_connection()
             return
@@ -298,6 +296,10 @@ class TapAphex(SeamTap):
         for path in value:
             if path != "ENV":
                 config |= inputs.read_json_object(path, "config")
+                # Hidden from here on: the state and catalog files are read before the tap is made.
+                remember_config_secrets(config)
+        if "ENV" in value:
+            remember_config_secrets(inputs.env_secrets(ENV_PREFIX, os.environ))
         return config_input(config, parse_env="ENV" in value)
 
     @classmethod

@@ -42,6 +42,7 @@ from harness import (
 )
 
 from tap_aphex import sdk_seam, signals
+from tap_aphex.cli import commands_given
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
@@ -848,10 +849,12 @@ def test_the_connection_test_says_that_it_does_not_read_a_catalog(
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--test", "--discover"], "`--discover` and `--test`"),
-        (["--discover", "--test=schema"], "`--discover` and `--test`"),
+        (["--test", "--discover"], "`--test` and `--discover`"),
+        (["--discover", "--test=schema"], "`--discover` and `--test=schema`"),
         (["--about", "--test"], "`--about` and `--test`"),
         (["--discover", "--about"], "`--discover` and `--about`"),
+        (["--test", "--test=schema"], "`--test` and `--test=schema`"),
+        (["--test", "schema", "--about"], "`--test=schema` and `--about`"),
     ],
 )
 def test_two_commands_given_together_are_refused_whatever_their_order(
@@ -879,6 +882,62 @@ def test_a_refusal_naming_a_file_with_a_line_break_in_its_name_is_one_line(
     (error,) = log_lines(run.stderr, "ERROR")
     assert error.startswith(f"The state file {tmp_path}/copied\\nname.json cannot be used: ")
     assert run.stderr.count("\n") == 2  # the version line and the error, each whole
+
+
+@pytest.mark.parametrize(
+    ("args", "commands"),
+    [
+        (["--test=disabled"], []),
+        (["--test", "disabled", "--discover"], ["--discover"]),
+        (["--config", "--test", "--discover"], ["--discover"]),  # a file named `--test`
+        (["--test=all", "--state", "s.json"], ["--test"]),
+        (["--about", "--format", "json"], ["--about"]),
+    ],
+)
+def test_commands_are_told_apart_from_values_and_disabled_tests(
+    args: list[str], commands: list[str]
+) -> None:
+    # A sync (`--test=disabled`) keeps its words on where the next run resumes.
+    assert commands_given(args) == commands
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--discover"], "`--state` and `--catalog` are not read by `--discover`, which describes"),
+        (["--test=schema"], "`--state` and `--catalog` are not read by `--test=schema`, which"),
+    ],
+)
+def test_a_command_says_which_files_it_does_not_read(
+    organisation: Simulator, tmp_path: Path, args: list[str], said: str
+) -> None:
+    config, state = tmp_path / "config.json", tmp_path / "state.json"
+    config.write_text(json.dumps(events_config(organisation)))
+    state.write_text("{}")
+    given = ["--config", str(config), "--state", str(state), "--catalog", str(state)]
+
+    run = tap_aphex_process(*args, *given)
+
+    assert run.returncode == 0, run.stderr
+    (warning,) = log_lines(run.stderr, "WARNING")
+    assert warning.startswith(said)
+
+
+def test_a_key_in_a_files_name_is_hidden_though_the_file_is_read_first(tmp_path: Path) -> None:
+    key = "Zk93hQx7LmP2vR8tW4yB"
+    config, state = tmp_path / "config.json", tmp_path / f"{key}.json"
+    config.write_text(json.dumps({"api_key": key}))
+    state.write_text("x")
+
+    runs = [
+        run_command("--config", str(config), "--state", str(state)),
+        run_command("--config", "ENV", "--state", str(state), env={"TAP_APHEX_API_KEY": key}),
+    ]
+
+    for run in runs:
+        assert run.returncode == 1
+        assert "is not JSON" in log_lines(run.stderr, "ERROR")[-1]
+        assert key not in run.stderr
 
 
 def test_the_connection_test_refuses_a_state_a_sync_would_refuse(organisation: Simulator) -> None:

@@ -21,6 +21,7 @@ from test_airbyte import source
 
 from tap_aphex.logs import (
     MIN_FRAGMENT,
+    one_line,
     printable,
     remember_secrets,
     run_secrets,
@@ -271,3 +272,9 @@ def test_a_word_that_a_key_happens_to_hold_is_no_echo() -> None:
 )
 def test_a_key_in_any_letter_case_of_any_script_is_hidden(key: str, echo: str, shown: str) -> None:
     assert without_secrets(echo, (key,)) == shown
+
+
+def test_a_line_cannot_reorder_what_a_terminal_shows() -> None:
+    # Bidi controls (U+202E turns the rest of a line around) are escaped as other controls are.
+    assert one_line("state x\u202eevil.json") == "state x\\u202eevil.json"
+    assert one_line("a\u2066b\u2069") == "a\\u2066b\\u2069"
