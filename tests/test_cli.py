@@ -923,6 +923,21 @@ def test_a_command_says_which_files_it_does_not_read(
     assert warning.startswith(said)
 
 
+def test_the_last_line_stays_readable_whatever_the_length_of_a_files_name(tmp_path: Path) -> None:
+    folder = tmp_path.joinpath(*["d" * 200] * 15)  # a path of over 3,000 characters
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("x")
+    config = tmp_path / "config.json"
+    config.write_text('{"api_key": "k"}')
+
+    run = run_command("--config", str(config), "--state", str(folder / "state.json"))
+
+    (error,) = log_lines(run.stderr, "ERROR")
+    assert error.startswith("The state file ")
+    assert len(error) == 2_000
+    assert error.endswith("…")
+
+
 def test_a_key_in_a_files_name_is_hidden_though_the_file_is_read_first(tmp_path: Path) -> None:
     key = "Zk93hQx7LmP2vR8tW4yB"
     config, state = tmp_path / "config.json", tmp_path / f"{key}.json"
