@@ -58,7 +58,7 @@ def airbyte_main() -> None:
 def run(args: list[str], interrupts: Interrupts) -> int:
     # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
     options = {arg.split("=", 1)[0] for arg in args}
-    syncing = not commands_given(args) and not options & {"--help", "--version"}
+    syncing = command_of(args) is None and not options & {"--help", "--version"}
     code = _invoke(args, interrupts, syncing=syncing)
     try:
         if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
@@ -296,7 +296,7 @@ def _unwritable_from_start(why: str) -> str:
 #: What each command other than a sync does, and the files it does not read.
 _COMMANDS = {
     "--discover": ("describes every stream", ("--state", "--catalog")),
-    "--about": ("describes the tap", ()),
+    "--about": ("describes the tap", ("--state", "--catalog")),
     "--test": ("tests every stream", ("--catalog",)),  # `--state`: read, as a sync would
     "--test=schema": ("writes every stream's SCHEMA", ("--state", "--catalog")),
 }
@@ -304,10 +304,10 @@ _VALUED = ("--config", "--state", "--catalog", "--format")  # the next argument 
 
 
 def commands_given(args: list[str]) -> list[str]:
-    """The commands in ``args`` other than a sync, in order, `--test`'s value in one spelling
-    (`--test=schema`, `--test schema`; `--test=all` is `--test`, `--test=disabled` none)."""
+    """The commands in ``args`` other than a sync, in order, up to `--`; `--test`'s value in one
+    spelling (`--test=schema`, `--test schema`; `--test=all` is `--test`), `--test=disabled` too."""
     given, index = [], 0
-    while index < len(args):
+    while index < len(args) and args[index] != "--":
         name, equals, value = args[index].partition("=")
         index += 1
         if name in _VALUED and not equals:
@@ -315,17 +315,36 @@ def commands_given(args: list[str]) -> list[str]:
         elif name == "--test":
             if not equals and index < len(args) and args[index] in ("all", "schema", "disabled"):
                 value, index = args[index], index + 1
-            if value != "disabled":
-                given.append("--test=schema" if value == "schema" else "--test")
+            # Another value is click's to refuse (`cb_test`): here, a test like any other.
+            given.append(f"--test={value}" if value in ("schema", "disabled") else "--test")
         elif name in _COMMANDS:
             given.append(name)
     return given
 
 
+def _commands_run(args: list[str]) -> list[str]:
+    """The commands click would run, distinct: `--test`'s last value counts (`disabled`: none)."""
+    commands = commands_given(args)
+    tests = [command for command in commands if command.startswith("--test")]
+    off = tests and tests[-1] == "--test=disabled"
+    return list(dict.fromkeys(c for c in commands if not (off and c.startswith("--test"))))
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command ``args`` run (None: a sync, `--test=disabled` included, or help)."""
+    if {"--help", "--version"} & {arg.partition("=")[0] for arg in args}:
+        return None  # click answers those, whatever else is given
+    commands = _commands_run(args)
+    return commands[0] if commands else None
+
+
 def _one_command(args: list[str]) -> str | None:
     """`--discover`, `--about` and `--test` are commands of their own: given together (or `--test`
     with two values), click would run the first it reads, or the last value, the others unsaid."""
-    commands = list(dict.fromkeys(commands_given(args)))
+    if {"--help", "--version"} & {arg.partition("=")[0] for arg in args}:
+        return None
+    tests = list(dict.fromkeys(c for c in commands_given(args) if c.startswith("--test")))
+    commands = tests if len(tests) > 1 else _commands_run(args)
     if len(commands) < 2:
         return None
     named = " and ".join(f"`{name}`" for name in commands)
@@ -334,16 +353,15 @@ def _one_command(args: list[str]) -> str | None:
 
 def _files_unread(args: list[str]) -> str | None:
     """The files given that the command does not read, said: nothing is skipped unsaid."""
-    commands = commands_given(args)
-    if not commands:
+    if (command := command_of(args)) is None:
         return None
-    does, unread = _COMMANDS[commands[0]]
+    does, unread = _COMMANDS[command]
     given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
     if not given:
         return None
     named = " and ".join(f"`{name}`" for name in given)
     verb = "is" if len(given) == 1 else "are"
-    return f"{named} {verb} not read by `{commands[0]}`, which {does}."
+    return f"{named} {verb} not read by `{command}`, which {does}."
 
 
 _LONGEST_LINE = 2_000

@@ -218,8 +218,11 @@ def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _Redactor(tuple(sorted({s for s in secrets if s}))).sub(text)
 
 
-#: What would break a line, recolour a terminal or reorder what it shows (bidi); a tab stays.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: What would break a line, recolour a terminal, or reorder or hide what it shows (bidi controls,
+#: zero-width characters); a tab stays.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
 _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 

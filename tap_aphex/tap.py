@@ -273,8 +273,6 @@ class TapAphex(SeamTap):
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
         super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
-        catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
-        name = None if catalog is None else getattr(catalog, "name", "catalog")
         state_dict = None if state is None else inputs.read_json_object(state, "state")
         state_name = None if state is None else getattr(state, "name", "state")
         context = click.get_current_context(silent=True)
@@ -283,6 +281,8 @@ class TapAphex(SeamTap):
             test = cls.from_cli(config, state=state_dict, state_name=state_name)
             test.test_connection()
             return
+        catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
+        name = None if catalog is None else getattr(catalog, "name", "catalog")
         tap = cls.from_cli(
             config, state=state_dict, state_name=state_name, catalog=catalog_dict, catalog_name=name
         )
@@ -293,13 +293,14 @@ class TapAphex(SeamTap):
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
         """Read ``--config`` files ourselves, so an unreadable one is one line naming it."""
         config: dict[str, t.Any] = {}
-        for path in value:
-            if path != "ENV":
-                config |= inputs.read_json_object(path, "config")
-                # Hidden from here on: the state and catalog files are read before the tap is made.
-                remember_config_secrets(config)
-        if "ENV" in value:
-            remember_config_secrets(inputs.env_secrets(ENV_PREFIX, os.environ))
+        # Every source's key and tokens are hidden from the moment it is read: the next files,
+        # the state and the catalog are read before the tap is made (and can be named with one).
+        sources = [inputs.env_secrets(ENV_PREFIX, os.environ)] if "ENV" in value else []
+        for path in [None, *(path for path in value if path != "ENV")]:
+            if path is not None:
+                sources.append(inputs.read_json_object(path, "config"))
+                config |= sources[-1]
+            logs.remember_secrets(*(v for s in sources for _, v in secret_settings(s)))
         return config_input(config, parse_env="ENV" in value)
 
     @classmethod

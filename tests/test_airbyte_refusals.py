@@ -587,3 +587,19 @@ def test_a_failure_before_a_stream_map_error_ends_the_read_gets_its_own_trace(
     assert "project Typo: No published plans at its URL (HTTP 404)" in messages[0]
     assert "`stream_maps.task_events.x`: an expression failed" in messages[1]
     assert result.exit_code == 1
+
+
+def test_a_key_in_a_catalogs_file_name_is_hidden_though_it_is_read_first(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    config = events_config(sim)
+    config_file, missing = tmp_path / "config.json", tmp_path / f"x-{config['api_key']}.json"
+    config_file.write_text(json.dumps(config))
+    out = io.BytesIO()
+
+    exit_code = run(["read", "--config", str(config_file), "--catalog", str(missing)], out)
+
+    (trace,) = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+    assert exit_code == 1
+    assert trace["trace"]["error"]["message"].startswith(f"The catalog file {tmp_path}/x-")
+    assert config["api_key"] not in out.getvalue().decode()

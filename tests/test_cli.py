@@ -42,7 +42,7 @@ from harness import (
 )
 
 from tap_aphex import sdk_seam, signals
-from tap_aphex.cli import commands_given
+from tap_aphex.cli import command_of
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
@@ -855,6 +855,7 @@ def test_the_connection_test_says_that_it_does_not_read_a_catalog(
         (["--discover", "--about"], "`--discover` and `--about`"),
         (["--test", "--test=schema"], "`--test` and `--test=schema`"),
         (["--test", "schema", "--about"], "`--test=schema` and `--about`"),
+        (["--test", "--test=disabled"], "`--test` and `--test=disabled`"),
     ],
 )
 def test_two_commands_given_together_are_refused_whatever_their_order(
@@ -885,20 +886,23 @@ def test_a_refusal_naming_a_file_with_a_line_break_in_its_name_is_one_line(
 
 
 @pytest.mark.parametrize(
-    ("args", "commands"),
+    ("args", "command"),
     [
-        (["--test=disabled"], []),
-        (["--test", "disabled", "--discover"], ["--discover"]),
-        (["--config", "--test", "--discover"], ["--discover"]),  # a file named `--test`
-        (["--test=all", "--state", "s.json"], ["--test"]),
-        (["--about", "--format", "json"], ["--about"]),
+        (["--test=disabled"], None),
+        (["--test", "--test=disabled"], None),  # click keeps the last value: a sync
+        (["--test", "disabled", "--discover"], "--discover"),
+        (["--config", "--test", "--discover"], "--discover"),  # a file named `--test`
+        (["--test=all", "--state", "s.json"], "--test"),
+        (["--about", "--format", "json"], "--about"),
+        (["--about", "--", "--discover"], "--about"),  # after `--`: arguments, no options
+        (["--discover", "--help"], None),  # click's help, whatever else is given
     ],
 )
 def test_commands_are_told_apart_from_values_and_disabled_tests(
-    args: list[str], commands: list[str]
+    args: list[str], command: str | None
 ) -> None:
     # A sync (`--test=disabled`) keeps its words on where the next run resumes.
-    assert commands_given(args) == commands
+    assert command_of(args) == command
 
 
 @pytest.mark.parametrize(
@@ -947,6 +951,16 @@ def test_a_key_in_a_files_name_is_hidden_though_the_file_is_read_first(tmp_path:
     runs = [
         run_command("--config", str(config), "--state", str(state)),
         run_command("--config", "ENV", "--state", str(state), env={"TAP_APHEX_API_KEY": key}),
+        # The file's key stays hidden beside variables that hold none.
+        run_command(
+            "--config",
+            str(config),
+            "--config",
+            "ENV",
+            "--state",
+            str(state),
+            env={"TAP_APHEX_PAGE_SIZE": "500"},
+        ),
     ]
 
     for run in runs:

@@ -278,3 +278,6 @@ def test_a_line_cannot_reorder_what_a_terminal_shows() -> None:
     # Bidi controls (U+202E turns the rest of a line around) are escaped as other controls are.
     assert one_line("state x\u202eevil.json") == "state x\\u202eevil.json"
     assert one_line("a\u2066b\u2069") == "a\\u2066b\\u2069"
+    # ... and so are the other bidi marks and the characters a terminal shows as nothing.
+    hidden = "\u200e\u200f\u061c\u200b\ufeff\u00ad\u2060"
+    assert one_line(f"x{hidden}y") == "x" + "".join(f"\\u{ord(c):04x}" for c in hidden) + "y"

@@ -25,7 +25,7 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.tap import TapAphex
+from tap_aphex.tap import TapAphex, remember_config_secrets
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -118,7 +118,9 @@ def _config(path: Path) -> dict[str, t.Any]:
     # The tap reads the log level: one naming no level is a config problem, before any request.
     if problem := log_level_problem(os.environ):
         raise ConfigError(problem)
-    return read_json_object(path, "config")
+    config = read_json_object(path, "config")
+    remember_config_secrets(config)  # the catalog and state are read before the tap is made
+    return config
 
 
 def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
