@@ -295,7 +295,8 @@ def _unwritable_from_start(why: str) -> str:
 
 #: What each command other than a sync does, and the files it does not read.
 _COMMANDS = {
-    "--discover": ("describes every stream", ("--state", "--catalog")),
+    # `--state`: Meltano passes its state to every discovery; no word of it on each run.
+    "--discover": ("describes every stream", ("--catalog",)),
     "--about": ("describes the tap", ("--state", "--catalog")),
     "--test": ("tests every stream", ("--catalog",)),  # `--state`: read, as a sync would
     "--test=schema": ("writes every stream's SCHEMA", ("--state", "--catalog")),

@@ -908,7 +908,7 @@ def test_commands_are_told_apart_from_values_and_disabled_tests(
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["--discover"], "`--state` and `--catalog` are not read by `--discover`, which describes"),
+        (["--discover"], "`--catalog` is not read by `--discover`, which describes every stream."),
         (["--test=schema"], "`--state` and `--catalog` are not read by `--test=schema`, which"),
     ],
 )
@@ -940,6 +940,20 @@ def test_the_last_line_stays_readable_whatever_the_length_of_a_files_name(tmp_pa
     assert error.startswith("The state file ")
     assert len(error) == 2_000
     assert error.endswith("…")
+
+
+def test_a_discovery_with_a_state_as_meltano_runs_it_says_nothing_of_it(
+    organisation: Simulator, tmp_path: Path
+) -> None:
+    # Meltano passes its state to every discovery of an incremental run: a word each run is noise.
+    config, state = tmp_path / "config.json", tmp_path / "state.json"
+    config.write_text(json.dumps(events_config(organisation)))
+    state.write_text("{}")
+
+    run = tap_aphex_process("--config", str(config), "--discover", "--state", str(state))
+
+    assert run.returncode == 0, run.stderr
+    assert log_lines(run.stderr, "WARNING") == []
 
 
 def test_a_key_in_a_files_name_is_hidden_though_the_file_is_read_first(tmp_path: Path) -> None:
