@@ -95,7 +95,9 @@ class TapAphex(SeamTap):
         # A setting set to null is not set (the schema allows null): its default holds.
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
-        remember_config_secrets(config)
+        # Hidden before anything is said (a state's file name may hold one): the variables' too.
+        env = [inputs.env_secrets(ENV_PREFIX, os.environ)] if parse_env_config else []
+        remember_config_secrets(config, *env)
         if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
             raise ConfigError(" ".join(problems))
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
@@ -111,7 +113,6 @@ class TapAphex(SeamTap):
         given, problems = inputs.merged_config(
             type(self), files, schema, variables, env=parse_env_config, validate=validate_config
         )
-        remember_config_secrets(given)
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
@@ -300,7 +301,7 @@ class TapAphex(SeamTap):
             if path is not None:
                 sources.append(inputs.read_json_object(path, "config"))
                 config |= sources[-1]
-            logs.remember_secrets(*(v for s in sources for _, v in secret_settings(s)))
+            remember_config_secrets(*sources)
         return config_input(config, parse_env="ENV" in value)
 
     @classmethod
@@ -344,9 +345,10 @@ class TapAphex(SeamTap):
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
 
 
-def remember_config_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hand the config's key and tokens to `logs`, so no message can quote them."""
-    logs.remember_secrets(*(value for _, value in secret_settings(config)))
+def remember_config_secrets(*configs: t.Mapping[str, t.Any]) -> None:
+    """Hand the key and tokens of ``configs`` (files, variables) to `logs`, so no message can
+    quote them."""
+    logs.remember_secrets(*(value for config in configs for _, value in secret_settings(config)))
 
 
 #: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.

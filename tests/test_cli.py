@@ -982,6 +982,12 @@ def test_a_key_in_a_files_name_is_hidden_though_the_file_is_read_first(tmp_path:
         assert "is not JSON" in log_lines(run.stderr, "ERROR")[-1]
         assert key not in run.stderr
 
+    # A state the tap reads, then refuses: the variable's key is hidden as the tap is made too.
+    state.write_text('{"bookmarks": {"task_event": {}}}')
+    run = run_command("--config", "ENV", "--state", str(state), env={"TAP_APHEX_API_KEY": key})
+    assert "cannot be used" in log_lines(run.stderr, "ERROR")[-1]
+    assert key not in run.stderr
+
 
 def test_the_connection_test_refuses_a_state_a_sync_would_refuse(organisation: Simulator) -> None:
     mark = {"replication_key": "eventId", "replication_key_value": " e9"}
