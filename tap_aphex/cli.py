@@ -57,8 +57,7 @@ def airbyte_main() -> None:
 
 def run(args: list[str], interrupts: Interrupts) -> int:
     # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
-    options = {arg.split("=", 1)[0] for arg in args}
-    syncing = command_of(args) is None and not options & {"--help", "--version"}
+    syncing = command_of(args) is None and not _click_answers(args)
     code = _invoke(args, interrupts, syncing=syncing)
     try:
         if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
@@ -331,37 +330,42 @@ def _commands_run(args: list[str]) -> list[str]:
     return list(dict.fromkeys(c for c in commands if not (off and c.startswith("--test"))))
 
 
+def _click_answers(args: list[str]) -> bool:
+    """`--help` or `--version` is given: click answers it, whatever else is."""
+    return bool({"--help", "--version"} & {arg.partition("=")[0] for arg in args})
+
+
 def command_of(args: list[str]) -> str | None:
     """The command ``args`` run (None: a sync, `--test=disabled` included, or help)."""
-    if {"--help", "--version"} & {arg.partition("=")[0] for arg in args}:
-        return None  # click answers those, whatever else is given
-    commands = _commands_run(args)
+    commands = [] if _click_answers(args) else _commands_run(args)
     return commands[0] if commands else None
 
 
 def _one_command(args: list[str]) -> str | None:
     """`--discover`, `--about` and `--test` are commands of their own: given together (or `--test`
     with two values), click would run the first it reads, or the last value, the others unsaid."""
-    if {"--help", "--version"} & {arg.partition("=")[0] for arg in args}:
+    from tap_aphex.decoding import listed  # loaded already, after the SDK (`load_command`)
+
+    if _click_answers(args):
         return None
     tests = list(dict.fromkeys(c for c in commands_given(args) if c.startswith("--test")))
     commands = tests if len(tests) > 1 else _commands_run(args)
     if len(commands) < 2:
         return None
-    named = " and ".join(f"`{name}`" for name in commands)
-    return f"{named} are separate commands: give one of them."
+    return f"{listed([f'`{name}`' for name in commands])} are separate commands: give one of them."
 
 
 def _files_unread(args: list[str]) -> str | None:
     """The files given that the command does not read, said: nothing is skipped unsaid."""
+    from tap_aphex.decoding import listed
+
     if (command := command_of(args)) is None:
         return None
     does, unread = _COMMANDS[command]
     given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
     if not given:
         return None
-    named = " and ".join(f"`{name}`" for name in given)
-    verb = "is" if len(given) == 1 else "are"
+    named, verb = listed([f"`{name}`" for name in given]), "is" if len(given) == 1 else "are"
     return f"{named} {verb} not read by `{command}`, which {does}."
 
 
