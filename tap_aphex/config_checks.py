@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 
 from tap_aphex.decoding import described, readable
-from tap_aphex.inputs import schema_problems
+from tap_aphex.inputs import LONE_SURROGATE, holds_lone_surrogate, schema_problems
 from tap_aphex.logs import (
     MIN_RUN_SECRET,
     printable,
@@ -31,8 +31,7 @@ from tap_aphex.logs import (
 from tap_aphex.sdk_seam import batch_config_from, batch_encoders
 from tap_aphex.settings import DEFAULT_API_URL, PLANS_PATH, account_id, secret_settings, set_at
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE = "holds a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has): retype it."
+_SURROGATE = f"holds {LONE_SURROGATE}: retype it."
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
 _SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
 #: A key's or token's rule, as `start_after`'s: (said after "is empty", forbidden, after "holds").
@@ -205,7 +204,7 @@ def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> s
             return _SPACED
         if forbidden.search(text):  # a key's or token's forbids lone surrogates too
             return f"holds {holds}"
-    return _SURROGATE if _LONE_SURROGATE.search(text) else None
+    return _SURROGATE if holds_lone_surrogate(text) else None
 
 
 def cursor_problem(text: str) -> str | None:
@@ -216,7 +215,7 @@ def cursor_problem(text: str) -> str | None:
 
 def _url_problem(url: str) -> str | None:
     """Why ``url`` must not be used (credentials in it, or not https), after the setting's name."""
-    if _LONE_SURROGATE.search(url):
+    if holds_lone_surrogate(url):
         return None  # the text check names it, never showing it: the URL is not shown either
     if credentials := url_credentials(url):
         return (

@@ -25,6 +25,9 @@ if t.TYPE_CHECKING:
 #: digits gets ``.0``, read as a decimal: msgspec refuses a longer int, ijson's C backend crashes.
 DEPTH_BOUND, LONG_INTEGER = 200, 640
 REPLACEMENT = "\ufffd"
+#: A lone surrogate in a Python text (a config's `"\ud83d"`, an environment's undecodable byte):
+#: no character, and no UTF-8 can carry it.
+SURROGATE = re.compile("[\ud800-\udfff]")
 #: Markers: U+FFFD and a private-use character (a U+FFFD the vendor sent is marked too, so that no
 #: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"

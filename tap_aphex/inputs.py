@@ -18,7 +18,7 @@ import msgspec
 from singer_sdk.singerlib import StateMessage
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import JSON_WORDS, described, json_kind, listed, readable
+from tap_aphex.decoding import JSON_WORDS, SURROGATE, described, json_kind, listed, readable
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import PROJECT, set_at
@@ -35,7 +35,7 @@ LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has
 
 def holds_lone_surrogate(text: object) -> bool:
     """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
-    return isinstance(text, str) and any("\ud800" <= c <= "\udfff" for c in text)
+    return isinstance(text, str) and SURROGATE.search(text) is not None
 
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:

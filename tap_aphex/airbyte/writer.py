@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from singer_sdk.singerlib.encoding import GenericSingerWriter
 from typing_extensions import override
 
 from tap_aphex.airbyte import protocol
-from tap_aphex.decoding import REPLACEMENT
+from tap_aphex.decoding import REPLACEMENT, SURROGATE
 from tap_aphex.logs import log_level, one_line, redacted
 from tap_aphex.report import RecordCounting
 
@@ -32,7 +31,6 @@ AirbyteMessage = dict[str, t.Any]
 
 # RFC 3339 times (msgspec's own) and Decimals as numbers, as the SDK's writer has them.
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Python's levels in the protocol's words (AirbyteLogMessage.level), highest first; below, DEBUG.
 _LEVELS = (
@@ -94,7 +92,7 @@ def _now_ms() -> int:
 def _safe(text: str) -> str:
     """The last defence for every message a person reads, whoever worded it: one line, no secret,
     no lone surrogate (UTF-8 cannot carry one: the message could not be written at all)."""
-    return _LONE_SURROGATE.sub(REPLACEMENT, one_line(redacted(text)))
+    return SURROGATE.sub(REPLACEMENT, one_line(redacted(text)))
 
 
 def error_trace(message: str, failure_type: str) -> AirbyteMessage:
