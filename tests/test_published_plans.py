@@ -658,12 +658,11 @@ def test_an_unexpected_error_in_a_projects_parsing_ends_that_project_only(
 GONE: t.Any = ...  # a key left out of the partition
 
 
-def unusable(label: str, which: str) -> str:
-    """The one WARNING of a project whose bookmarks (``which``) the tap could not have written."""
+def unusable(label: str, why: str) -> str:
+    """The one WARNING of a project whose bookmarks the tap could not have written (``why``)."""
     return (
-        f"Project {label}: the state's bookmark {which} is not one the tap wrote; reading the "
-        "project from the start (versions already landed are sent again, which an upsert on the "
-        "key absorbs)."
+        f"Project {label}: the state's bookmarks cannot be used: {why}. Reading the project from "
+        "the start (versions already landed are sent again, which an upsert on the key absorbs)."
     )
 
 
@@ -713,7 +712,7 @@ def not_the_key(value: str) -> str:
         ({"replication_key": "eventId"}, not_the_key('a string "eventId"')),
         ({"replication_key": "nonsense"}, not_the_key('a string "nonsense"')),
         ({"replication_key": None}, not_the_key("null")),
-        ({"replication_key": GONE}, "it has no replication_key"),
+        ({"replication_key": GONE}, not_the_key("missing")),
         (
             {"replication_key": GONE, "replication_key_value": GONE},
             "it has no replication_key_value, only `bookmark_ids`, `bookmark_version`",
@@ -733,7 +732,7 @@ def test_a_bookmark_the_tap_could_not_have_written_is_a_warning_and_the_project_
     run = run_cli(plans_config([project, other]), state)
 
     assert run.returncode == 0, run.stderr
-    said = f"of published_plans ({why.format(bookmark=bookmark)})"
+    said = f"in the bookmark of published_plans, {why.format(bookmark=bookmark)}"
     assert log_lines(run.stderr, "WARNING") == [unusable(project.name, said)]
     # Its whole history lands again in published_plans only: the tables' bookmarks are the tap's.
     assert versions_by_project(run) == {project.account_id: expected_versions(portfolio, project)}
@@ -761,10 +760,10 @@ def test_bookmarks_the_tap_could_not_have_written_are_said_once_per_project(
     assert log_lines(run.stderr, "WARNING") == [
         unusable(
             first.name,
-            f"of published_plans and published_plan_tasks ({event_id}), and of "
-            f"published_plan_statuses ({tuesday}),",
+            f"in the bookmark of published_plan_statuses, {tuesday}; in the bookmark of "
+            f"published_plan_tasks and published_plans, {event_id}",
         ),
-        unusable(second.name, f"of published_plan_tasks ({markers})"),
+        unusable(second.name, f"in the bookmark of published_plan_tasks, {markers}"),
     ]
     everything = expected_versions(portfolio, first)
     assert versions_by_project(run) == {first.account_id: everything}

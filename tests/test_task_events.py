@@ -175,7 +175,7 @@ def test_nothing_new_ends_with_the_state_unchanged(simulator: Simulator) -> None
         # The SDK drops progress markers as a sync starts: refused before, as the state is loaded.
         (
             {"progress_markers": {"replication_key": "eventId", "replication_key_value": "e9"}},
-            "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark",
+            "it holds only the SDK's progress_markers, an unconfirmed position",
         ),
     ],
 )

@@ -1,6 +1,7 @@
 """The streams, one module per API: the Data API's (`task_events`, feeding `tasks` and
 `task_statuses`) and the Published Plans API's (`published_plans` and its two tables). Here, what
-every stream shares: what a catalog or a map may do to it, and how a parent feeds a child."""
+every stream shares: what a catalog or a map may do to it, how a parent feeds a child, and
+which bookmarks in a state the tap could have written."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
+from tap_aphex.decoding import described, listed
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import SchemaOncePerRun
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import Catalog
@@ -82,3 +84,48 @@ class FedStream(IncrementalOnly, SchemaOncePerRun):
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         yield from self._fed
+
+
+def bookmark_problem(
+    entry: object,
+    replication_key: str,
+    sdk_keys: t.AbstractSet[str],
+    kind: str,
+    text_problem: Callable[[str], str | None],
+) -> str | None:
+    """Why ``entry`` (a stream's state, or a partition's) holds a position the tap could not have
+    written; None: one it wrote, or none yet. The tap writes the key and a ``kind`` value together,
+    or neither (the SDK's progress markers it drops). ``sdk_keys``: what is held besides a
+    position; ``text_problem``: why a text is not ``kind``, after "its replication_key_value"."""
+    if not isinstance(entry, dict):
+        return f"its entry is {described(entry, 40)}, not an object"
+    unset = "replication_key" not in entry and "replication_key_value" not in entry
+    others = [f"`{name:.30}`" for name in entry if name not in sdk_keys]
+    if unset and not others:
+        return None  # nothing delivered yet
+    if unset and "progress_markers" in entry:
+        return "it holds only the SDK's progress_markers, an unconfirmed position"
+    if unset:
+        return f"it has no replication_key_value, only {', '.join(others[:4])}"
+    if entry.get("replication_key") != replication_key:
+        return f"its replication_key is {_shown(entry, 'replication_key')}, not {replication_key}"
+    value = entry.get("replication_key_value")
+    if not isinstance(value, str):
+        return f"its replication_key_value is {_shown(entry, 'replication_key_value')}, not {kind}"
+    problem = text_problem(value)
+    return f"its replication_key_value {problem}" if problem else None
+
+
+def _shown(entry: dict[str, object], name: str) -> str:
+    return described(entry[name], 40) if name in entry else "missing"  # null is said as null
+
+
+def unusable_words(problems: Iterable[tuple[str, str | None]]) -> str:
+    """The streams whose bookmark cannot be used (each with its `bookmark_problem`), grouped by
+    problem in words; "": none."""
+    by_problem: dict[str, list[str]] = {}
+    for stream, problem in sorted(problems, key=lambda pair: pair[0]):
+        if problem:
+            by_problem.setdefault(problem, []).append(stream)
+    words = [f"in the bookmark of {listed(names)}, {why}" for why, names in by_problem.items()]
+    return "; ".join(words)

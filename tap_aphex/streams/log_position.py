@@ -12,9 +12,10 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from tap_aphex.config_checks import cursor_problem
-from tap_aphex.decoding import described, listed, readable
+from tap_aphex.decoding import readable
 from tap_aphex.report import ConfigError, CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
+from tap_aphex.streams import bookmark_problem, unusable_words
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,35 +36,24 @@ class Bookmark:
 
 
 #: What the SDK writes in a stream's entry besides a position.
-_NOT_POSITIONS = frozenset({"starting_replication_value", "replication_key_signpost", "partitions"})
+_SDK_KEYS = frozenset({"starting_replication_value", "replication_key_signpost"})
 
 
 def read_bookmark(stream: str, entry: object, replication_key: str) -> Bookmark:
     """The bookmark in ``entry`` (the stream's part of the state), read from the state itself:
     the SDK's starting value falls back to a configured ``start_date``, never an event id."""
-    if not isinstance(entry, dict):
-        return Bookmark(stream, None, f"its entry is {described(entry, 40)}, not an object")
-    key, value = entry.get("replication_key"), entry.get("replication_key_value")
-    unset = "replication_key" not in entry and "replication_key_value" not in entry
-    if unset and set(entry) <= _NOT_POSITIONS and not entry.get("partitions"):
-        return Bookmark(stream, None)  # never delivered anything; anything more is a problem
-    if unset and "progress_markers" in entry:
-        why = "it holds only the SDK's progress_markers (an unconfirmed position), no bookmark"
-    elif unset:
-        # The keys the SDK writes itself go unsaid, but partitions: task_events has none.
-        others = [name for name in entry if name not in _NOT_POSITIONS or name == "partitions"]
-        keys = ", ".join(f"`{name:.30}`" for name in others[:4])
-        why = f"it has no replication_key_value, only {keys}"
-    elif key != replication_key:
-        why = f"its replication_key is {_shown(entry, 'replication_key')}, not {replication_key}"
-    elif not isinstance(value, str):
-        why = f"its replication_key_value is {_shown(entry, 'replication_key_value')}, not an id"
-    elif problem := cursor_problem(value):  # as `start_after` is checked: the API would refuse it
-        # Its words up to their advice, which is for a setting: the refusal says the state's.
-        why = f"its replication_key_value {re.split('[;:]', problem, maxsplit=1)[0]}"
-    else:
-        return Bookmark(stream, value)
-    return Bookmark(stream, None, why)
+    if isinstance(entry, dict) and "partitions" in entry and not entry["partitions"]:
+        # The SDK's, empty: task_events has no partitions, so any partition is a problem.
+        entry = {name: value for name, value in entry.items() if name != "partitions"}
+    problem = bookmark_problem(entry, replication_key, _SDK_KEYS, "an id", _id_problem)
+    value = None if problem else t.cast("dict[str, str]", entry).get("replication_key_value")
+    return Bookmark(stream, value, problem)
+
+
+def _id_problem(text: str) -> str | None:
+    problem = cursor_problem(text)  # as `start_after` is checked: the API would refuse it
+    # Its words up to their advice, which is for a setting: the refusal says the state's.
+    return re.split("[;:]", problem, maxsplit=1)[0] if problem else None
 
 
 def bookmarks_of(stream: Stream) -> list[Bookmark]:
@@ -86,11 +76,13 @@ def check_state(
     ``name``: the state file's."""
     bookmarks = (state or {}).get("bookmarks") or {}
     marks = [read_bookmark(s, bookmarks[s], key) for s, key in keys.items() if s in bookmarks]
-    refuse_unusable(marks, name)
-
-
-def _shown(entry: dict[str, object], name: str) -> str:
-    return described(entry[name], 40) if name in entry else "missing"  # null is said as null
+    if why := unusable_words((mark.stream, mark.problem) for mark in marks):
+        raise ConfigError(
+            f"The state{f' file {name}' if name else ''} cannot be used: {why}. Drop `--state`, "
+            "or clear the state in Meltano, to "
+            "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
+            "eventId of the last event delivered, as the tap wrote it."
+        )
 
 
 @dataclass(frozen=True)
@@ -109,25 +101,6 @@ class Start:
         if self.cursor is None:
             return "from the first event"
         return f"after event {readable(self.cursor)} ({self.source})"
-
-
-def refuse_unusable(bookmarks: Iterable[Bookmark], name: str | None = None) -> None:
-    """A bookmark the tap cannot use is refused, not read past (see `check_state`)."""
-    by_problem: dict[str, list[str]] = {}
-    for mark in sorted(bookmarks, key=lambda mark: mark.stream):
-        if mark.problem:
-            by_problem.setdefault(mark.problem, []).append(mark.stream)
-    if by_problem:
-        why = "; ".join(
-            f"in the bookmark of {listed(names)}, {problem}"
-            for problem, names in by_problem.items()
-        )
-        raise ConfigError(
-            f"The state{f' file {name}' if name else ''} cannot be used: {why}. Drop `--state`, "
-            "or clear the state in Meltano, to "
-            "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
-            "eventId of the last event delivered, as the tap wrote it."
-        )
 
 
 def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Start:

@@ -12,8 +12,9 @@ import typing as t
 from dataclasses import dataclass, field, replace
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import described, listed
+from tap_aphex.decoding import described
 from tap_aphex.schemas import rfc3339_to_datetime
+from tap_aphex.streams import bookmark_problem, unusable_words
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -92,28 +93,8 @@ NOT_BOOKMARKS = frozenset(
 )
 
 
-def bookmark_problem(state: Mapping[str, t.Any], replication_key: str) -> str | None:
-    """Why ``state`` (a project's partition) holds a bookmark the tap could not have written; None:
-    it holds one the tap wrote, or none. The tap writes the key and a time together, or neither
-    (the SDK's progress markers it drops: `move_bookmarks`)."""
-    key, value = state.get("replication_key"), state.get("replication_key_value")
-    unset = "replication_key" not in state and "replication_key_value" not in state
-    if unset and set(state) <= NOT_BOOKMARKS:
-        return None  # nothing landed yet
-    if unset and "progress_markers" in state:
-        return "it holds only the SDK's progress_markers, an unconfirmed position"
-    if "replication_key_value" not in state:
-        others = [name for name in state if name not in NOT_BOOKMARKS]
-        return (
-            f"it has no replication_key_value, only {', '.join(f'`{n:.30}`' for n in others[:4])}"
-        )
-    if "replication_key" not in state:
-        return "it has no replication_key"
-    if key != replication_key:
-        return f"its replication_key is {described(key, 40)}, not {replication_key}"
-    if not isinstance(value, str) or rfc3339_to_datetime(value) is None:
-        return f"its replication_key_value is {described(value, 40)}, not a time"
-    return None
+def _time_problem(text: str) -> str | None:
+    return None if rfc3339_to_datetime(text) else f"is {described(text, 40)}, not a time"
 
 
 def read_mark(
@@ -122,7 +103,8 @@ def read_mark(
     """What ``stream`` landed of the project in earlier runs (``state``: its partition), and why
     its bookmark is unusable, if it is (`read_project` says it); what else is unusable is said,
     left out."""
-    problem = bookmark_problem(state, str(stream.replication_key))
+    key = str(stream.replication_key)
+    problem = bookmark_problem(state, key, NOT_BOOKMARKS, "a time", _time_problem)
     value = None if problem else state.get("replication_key_value")
     when = rfc3339_to_datetime(value) if isinstance(value, str) else None
     ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
@@ -154,20 +136,17 @@ def read_project(
     start."""
     context = {"accountId": account}
     marks: dict[Stream, Mark] = {}
-    unusable: dict[str, list[str]] = {}  # the streams whose bookmark is unusable, by why
+    problems = []
     for stream in fed:
         marks[stream], problem = read_mark(
             stream, saved_state(stream, context, given), label, parent.logger
         )
-        if problem:
-            unusable.setdefault(problem, []).append(stream.name)
-    if unusable:
-        parts = [f"of {listed(names)} ({why})" for why, names in unusable.items()]
-        which = ", and ".join(parts) + ("," if len(parts) > 1 else "")
+        problems.append((stream.name, problem))
+    if why := unusable_words(problems):
         parent.logger.warning(
-            f"Project {label}: the state's bookmark {which} is not one the tap wrote; reading "
-            "the project from the start (versions already landed are sent again, which an "
-            "upsert on the key absorbs)."
+            f"Project {label}: the state's bookmarks cannot be used: {why}. Reading the project "
+            "from the start (versions already landed are sent again, which an upsert on the key "
+            "absorbs)."
         )
     said = saved_state(parent, context, given).get(SKIPPED_SAID)
     said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
