@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from tap_aphex import sdk_seam
 from tap_aphex.decoding import described
 from tap_aphex.schemas import rfc3339_to_datetime
-from tap_aphex.streams import bookmark_problem, unusable_words
+from tap_aphex.streams import bookmark_problem
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,18 +33,6 @@ MAX_SKIPPED_SAID = 100
 MAX_LIMIT = 1000
 #: Far below the API's 32 MB response limit: a 500 for twice as many versions is no size limit.
 FAR_BELOW_RESPONSE_LIMIT = 32_000_000 // 4
-
-
-def saved_state(
-    stream: Stream, context: Mapping[str, t.Any] | None, given: Mapping[str, t.Any] | None = None
-) -> Mapping[str, t.Any]:
-    """The project's partition (in ``given``, the state's bookmarks as given, if kept), not
-    added to the state as `get_context_state` would add it."""
-    bookmarks = stream.tap_state.get("bookmarks", {}) if given is None else given
-    for partition in bookmarks.get(stream.name, {}).get("partitions", []):
-        if partition.get("context") == context:
-            return t.cast("Mapping[str, t.Any]", partition)
-    return {}
 
 
 def is_count(number: object) -> t.TypeGuard[int]:
@@ -101,8 +89,8 @@ def read_mark(
     stream: Stream, state: Mapping[str, t.Any], label: str, logger: logging.Logger
 ) -> tuple[Mark, str | None]:
     """What ``stream`` landed of the project in earlier runs (``state``: its partition), and why
-    its bookmark is unusable, if it is (`read_project` says it); what else is unusable is said,
-    left out."""
+    its bookmark is unusable, if it is (`PublishedPlansStream.read_project` says it); what else
+    is unusable is said, left out."""
     key = str(stream.replication_key)
     problem = bookmark_problem(state, key, NOT_BOOKMARKS, "a time", _time_problem)
     value = None if problem else state.get("replication_key_value")
@@ -122,36 +110,6 @@ def read_mark(
     if when is None or unusable:
         ids, number = [], None
     return Mark(when, frozenset(map(str, ids)), number, value if when else None), problem
-
-
-def read_project(
-    parent: Stream,
-    fed: list[Stream],
-    account: str,
-    label: str,
-    given: Mapping[str, t.Any] | None = None,
-) -> ProjectRead:
-    """The project's read, from its partitions (in ``given``, the state as given, if kept); a
-    bookmark the tap could not have written is said once for the project, which is read from the
-    start."""
-    context = {"accountId": account}
-    marks: dict[Stream, Mark] = {}
-    problems = []
-    for stream in fed:
-        marks[stream], problem = read_mark(
-            stream, saved_state(stream, context, given), label, parent.logger
-        )
-        problems.append((stream.name, problem))
-    if why := unusable_words(problems):
-        parent.logger.warning(
-            f"Project {label}: the state's bookmarks cannot be used: {why}. Reading the project "
-            "from the start (versions already landed are sent again, which an upsert on the key "
-            "absorbs)."
-        )
-    said = saved_state(parent, context, given).get(SKIPPED_SAID)
-    said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
-    limit = int(parent.config["published_plans_limit"])  # the SDK fills in defaults
-    return ProjectRead(label, marks, LimitPolicy(limit), said)
 
 
 class Step(enum.Enum):

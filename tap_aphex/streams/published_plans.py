@@ -18,10 +18,16 @@ from typing_extensions import override
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.settings import account_id, project_label
-from tap_aphex.streams import FedStream
+from tap_aphex.streams import FedStream, unusable_words
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
-from tap_aphex.streams.plan_progress import read_project
+from tap_aphex.streams.plan_progress import (
+    SKIPPED_SAID,
+    LimitPolicy,
+    Mark,
+    ProjectRead,
+    read_mark,
+)
 from tap_aphex.streams.plan_report import (
     plural,
     resume_at,
@@ -35,6 +41,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.streams import Stream
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_aphex.reader import Row
@@ -149,9 +156,7 @@ class PublishedPlansStream(AphexStream):
                 say_unused_state(self.logger, stream, list(self.by_account))
             reads = {}
             for account, project in self.by_account.items():
-                reads[account] = read_project(
-                    self, fed, account, project_label(project), self.given_state
-                )
+                reads[account] = self.read_project(fed, account, project_label(project))
                 say_bookmarks_ahead(self.logger, reads[account])  # beside its other state words
             self._run = PlansRun(self, self.reader, reads)
         run = self._run
@@ -197,6 +202,38 @@ class PublishedPlansStream(AphexStream):
             run.end(interrupted=True)
             raise
         run.written_one(download)  # its place in the window goes to the next project
+
+    def read_project(self, fed: list[Stream], account: str, label: str) -> ProjectRead:
+        """The project's read, from its partitions; a bookmark the tap could not have written is
+        said once for the project, which is read from the start."""
+        context = {"accountId": account}
+        marks: dict[Stream, Mark] = {}
+        problems = []
+        for stream in fed:
+            marks[stream], problem = read_mark(
+                stream, self.saved_state(stream, context), label, self.logger
+            )
+            problems.append((stream.name, problem))
+        if why := unusable_words(problems):
+            self.logger.warning(
+                f"Project {label}: the state's bookmarks cannot be used: {why}. Reading the "
+                "project from the start (versions already landed are sent again, which an upsert "
+                "on the key absorbs)."
+            )
+        said = self.saved_state(self, context).get(SKIPPED_SAID)
+        said = frozenset(str(key) for key in said) if isinstance(said, list) else frozenset()
+        limit = int(self.config["published_plans_limit"])  # the SDK fills in defaults
+        return ProjectRead(label, marks, LimitPolicy(limit), said)
+
+    def saved_state(self, stream: Stream, context: Mapping[str, t.Any]) -> Mapping[str, t.Any]:
+        """The project's partition of ``stream`` in the state as given (`given_state`), not added
+        to the state as `get_context_state` would add it."""
+        given = self.given_state
+        bookmarks = stream.tap_state.get("bookmarks", {}) if given is None else given
+        for partition in bookmarks.get(stream.name, {}).get("partitions", []):
+            if partition.get("context") == context:
+                return t.cast("Mapping[str, t.Any]", partition)
+        return {}
 
     def project_checks(self) -> list[tuple[str, Exception | None]]:
         """Each project asked for its newest version (``limit=1``): its label, and its error."""
