@@ -67,18 +67,16 @@ class DocumentReader(Reader):
     def versions(
         self, body: t.IO[bytes], label: str, *, read: Landed | None = None
     ) -> t.Iterator[PublishedVersion | None]:
-        """Each entry of the versions list as it is read from ``body``; None for one skipped, or
-        one ``read`` has."""
+        """Each entry of the versions list, as read; None: one skipped, or one ``read`` has."""
         document: Row = {}  # the members beside the versions, e.g. "project"
         seen: dict[str, object] = {}  # each version id, as the document wrote it first
-        saw_versions = False
-        after_versions: list[str] = []
+        after_versions: list[str] | None = None  # the members after it (None: no versions list)
         for key, value in decoding.top_level_items(body, VERSIONS_KEY):
             if value is decoding.LIST_START:
-                saw_versions = True
+                after_versions = []
             elif key != VERSIONS_KEY:
                 document[key] = value
-                if saw_versions:
+                if after_versions is not None:
                     after_versions.append(key)
             else:  # an entry: `top_level_items` gave LIST_START first
                 version = self._version(value, document, label, read, seen)
@@ -106,7 +104,7 @@ class DocumentReader(Reader):
                 "report this to tap-aphex's maintainers, naming the document's top-level keys in "
                 "their order.",
             )
-        if not saw_versions:
+        if after_versions is None:
             msg = f'the published-plans document has no "{VERSIONS_KEY}" list (docs/assumptions.md)'
             raise UnexpectedResponseError(msg)
 
@@ -163,7 +161,8 @@ class DocumentReader(Reader):
             )
             undocumented[self.whole(name, subject, "")] = self.whole(item, subject, name)
         record: Row = {"publishedPlanId": version_id, **fields}
-        record["project"] = project = self.whole(document.get("project"), whole_subject, "project")
+        beside = {key: self.whole(item, whole_subject, key) for key, item in document.items()}
+        record["project"] = project = beside.pop("project", None)
         if project is not None and not isinstance(project, dict):
             self.warn_once(
                 ("document", "project"),
@@ -171,11 +170,6 @@ class DocumentReader(Reader):
                 'object; kept under undocumented["project"].',
             )
             undocumented["project"], record["project"] = project, None
-        beside = {
-            key: self.whole(item, whole_subject, key)
-            for key, item in document.items()
-            if key != "project"
-        }
         for member in beside:
             self.warn_once(
                 ("document member", member),
@@ -236,7 +230,6 @@ class DocumentReader(Reader):
 
 
 def version_id_of(value: object) -> str | None:
-    """A version's id: a key (`reader.key_of`), or an integer, as its digits."""
     return str(value) if value.__class__ is int else key_of(value)
 
 
