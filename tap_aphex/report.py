@@ -44,10 +44,6 @@ class UnexpectedResponseError(AphexError):
     """A response that is not the documented JSON."""
 
 
-class PaginationLoopError(AphexError):
-    """The Data API returned events but no way forward."""
-
-
 class RunFailedError(AphexError):
     """A part of the run (a stream with those it feeds, or a project) failed; raised at the end."""
 
