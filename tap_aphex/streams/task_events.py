@@ -111,6 +111,8 @@ class TaskEventsStream(AphexStream):
         if response.status_code == HTTPStatus.BAD_REQUEST:
             sent = (self._cursor_sent, self._start, self._page_size_sent)
             raise log_position.refused_query(response, *sent)
+        if response.status_code == HTTPStatus.SERVICE_UNAVAILABLE:  # the daily quota, likely
+            raise ServiceUnavailableError(self.response_error_message(response), response)
         super().refuse(response)
 
     @override
