@@ -50,8 +50,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
     refused_words: t.ClassVar[str]
     #: What a 403 most likely means for this API (a 404: `not_found_advice`).
-    forbidden_advice = "Check that the key or token may read this API."
-    #: Waits before each retry of a 503 that means a spent daily quota; empty: like any 5xx.
+    forbidden_advice: t.ClassVar[str]
+    #: Waits before each retry of a `ServiceUnavailableError` (a stream's `refuse` raises it).
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
     #: The backoff's first wait, doubled at each try (tests shorten it, as the 503 schedule).
     BACKOFF_FIRST_WAIT: t.ClassVar[float] = 1.0
@@ -79,8 +79,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return response.url.partition("?")[0] in self._answered
 
     def not_found_advice(self, answered_before: bool) -> str:
-        if not answered_before:
-            return "Check the URL in the settings."
+        # Each stream words a 404 from a URL that never answered (`refuse`) as its setting's.
         return (
             "The same URL answered earlier in this run, so the URL setting is right: the API (or "
             "a proxy in between) failed. The state keeps only what was delivered; the next run "
@@ -96,13 +95,10 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             raise
 
     def refuse(self, response: requests.Response) -> None:
-        """Raise the error ``response`` is, if any (a subclass adds its API's own, then calls
-        this): `validate_response` closes a refused answer, whichever raised it."""
+        """Raise the error ``response`` is, if any (a subclass's own first, then this)."""
         status = response.status_code
         if status in self.refused_statuses:
             raise AuthenticationError(self.refused_words.format(status=status))
-        if status == HTTPStatus.SERVICE_UNAVAILABLE and self.SERVICE_UNAVAILABLE_WAITS:
-            raise ServiceUnavailableError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
         elif status == HTTPStatus.NOT_FOUND:  # the URL setting's, unless it answered before
@@ -198,19 +194,16 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         # are retried as any connection is.
         said = _SSL_REASON.search(str(failure))
         if isinstance(failure, requests.exceptions.SSLError) and said and said[1] in _TLS_FOR_GOOD:
-            why = f" ({said[1]}: {said[2].strip()})"
-            if said[1] == "NO_CERTIFICATE_OR_CRL_FOUND":  # read before any connection is made
-                raise AphexError(
-                    f"{failure_words(failure)}{why}: the CA bundle that `REQUESTS_CA_BUNDLE` (or "
-                    "`CURL_CA_BUNDLE`) names holds no certificate; point it at a PEM file of "
-                    "certificates, or unset it."
-                ) from failure
-            raise AphexError(
-                f"{failure_words(failure)}{why}; not tried again. Check the URL's scheme "
-                "(https:// for a server that speaks TLS, http:// for one on this machine that "
-                "does not) and any proxy in between (one with a certificate of its own: "
-                "REQUESTS_CA_BUNDLE)."
-            ) from failure
+            advice = (  # an empty CA bundle is read before any connection is made
+                ": the CA bundle that `REQUESTS_CA_BUNDLE` (or `CURL_CA_BUNDLE`) names holds no "
+                "certificate; point it at a PEM file of certificates, or unset it."
+                if said[1] == "NO_CERTIFICATE_OR_CRL_FOUND"
+                else "; not tried again. Check the URL's scheme (https:// for a server that speaks "
+                "TLS, http:// for one on this machine that does not) and any proxy in between (one "
+                "with a certificate of its own: REQUESTS_CA_BUNDLE)."
+            )
+            why = f"{failure_words(failure)} ({said[1]}: {said[2].strip()})"
+            raise AphexError(why + advice) from failure
         requested = retry_after_seconds(getattr(failure, "response", None))
         unavailable = isinstance(failure, ServiceUnavailableError)
         waits = self.SERVICE_UNAVAILABLE_WAITS

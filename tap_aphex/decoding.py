@@ -1,6 +1,6 @@
 """One decode policy for both APIs (docs/data.md, "Decoding"): `FilteredBody` hands msgspec (a Data
-API page, `decoded_json`) and ijson (a plans document, `top_level_items`) only JSON they can hold,
-marked for the reader. Then a decoded value in a message (`described`, `readable`)."""
+API page, `event_log.decoded_json`) and ijson (a plans document, `top_level_items`) only JSON they
+can hold, marked for the reader. Then a decoded value in a message (`described`, `readable`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ import ijson
 import msgspec
 
 from tap_aphex.report import UnexpectedResponseError, html_page
-
-if t.TYPE_CHECKING:
-    import requests
 
 #: A container past DEPTH_BOUND (the document's own object is level 1) becomes a string of its raw
 #: text after `DEEP`: ijson's prefixes grow with the square of the depth, and the SDK's record walk
@@ -84,11 +81,10 @@ class FilteredBody:
             codec = codecs.lookup(charset or "utf-8").name
             "{}".encode(codec)  # a text encoding that can carry JSON (not base64, rot13, zlib)
         except (LookupError, UnicodeError):
-            msg = (
+            raise UnexpectedResponseError(
                 f"{what} declared its body's charset as {charset!r} ({kind}), which "
                 "this tap cannot read; nothing from it was used"
-            )
-            raise UnexpectedResponseError(msg) from None
+            ) from None
         self._codec = None if codec in ("utf-8", "utf-8-sig") else codec  # None: read as it is
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
@@ -102,11 +98,10 @@ class FilteredBody:
             try:
                 chunk = self._text.decode(chunk, final=final).encode()
             except UnicodeError as error:
-                msg = (
+                raise UnexpectedResponseError(
                     f"{self.what} sent a body that is not {self._codec} text as declared "
                     f"({self.content_type})"
-                )
-                raise UnexpectedResponseError(msg) from error
+                ) from error
         kept = len(chunk) if final else len(chunk.rstrip(_IN_TOKEN))  # `_held` has no delimiter
         if not kept and not final:
             self._held.append(chunk)
@@ -187,22 +182,6 @@ def json_float(literal: str | Decimal) -> float | Decimal:
     return Decimal(literal) if math.isinf(value) else value
 
 
-_PAGE_DECODER = msgspec.json.Decoder(float_hook=json_float)
-
-
-def decoded_json(response: requests.Response, what: str = "The API") -> object:
-    """The body as JSON, decoded once per response (the records and the next cursor share it),
-    not by the SDK's `response.json()`, which makes every number a Decimal, for each JSONPath."""
-    held = vars(response)
-    if "_decoded_json" not in held:
-        body = FilteredBody(response.headers.get("Content-Type"), what)
-        try:
-            held["_decoded_json"] = _PAGE_DECODER.decode(body.feed(response.content, final=True))
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, InvalidOperation) as error:
-            raise _refused(body, error, f"{len(response.content)} bytes") from error
-    return held["_decoded_json"]
-
-
 def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t.Any]]:
     """(key, value) for each top-level member of the JSON object in ``body`` (its ``headers`` give
     the Content-Type), built whole as it is read; but the ``list_key`` list yields LIST_START when
@@ -236,10 +215,10 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
         words = error.args[0] if error.args else ""
         words = words.decode("utf-8", "replace") if isinstance(words, bytes) else str(words)
         where = readable(" ".join(words.strip().split("\n", 1)[0].split()) or "no detail", 120)
-        raise _refused(filtered, error, where, unused=not entries) from error
+        raise refused(filtered, error, where, unused=not entries) from error
 
 
-def _refused(
+def refused(
     body: FilteredBody, error: Exception, detail: str, *, unused: bool = True
 ) -> UnexpectedResponseError:
     """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or

@@ -44,10 +44,6 @@ class UnexpectedResponseError(AphexError):
     """A response that is not the documented JSON."""
 
 
-class PaginationLoopError(AphexError):
-    """The Data API returned events but no way forward."""
-
-
 class RunFailedError(AphexError):
     """A part of the run (a stream with those it feeds, or a project) failed; raised at the end."""
 
@@ -75,8 +71,7 @@ class ResponseTooSlow(requests.exceptions.ReadTimeout):
 
 
 class ConfigError(AphexError):
-    """A config or state file, or an environment variable, the tap cannot use; or a URL setting
-    the API answers 404 to (Airbyte: a `config_error`)."""
+    """A config or state file, environment variable or URL setting (a 404) the user must fix."""
 
 
 #: What ends one stream or one project but not the run: the SDK's fatal and exhausted-retry
@@ -136,8 +131,7 @@ def describe(error: Exception) -> str:
     if not str(error) and error.__doc__:  # e.g. the daily-quota stop, whose name says it all
         return error.__doc__.strip().splitlines()[0]
     # Not worded by us: it may quote a key or token (escaped, too), or a URL's query values.
-    text = printable(str(error), limit=300)
-    return f"{type(error).__name__} persisted after retries: {text}"
+    return f"{type(error).__name__} persisted after retries: {printable(str(error), limit=300)}"
 
 
 def failure_words(failure: object) -> str:
@@ -161,10 +155,9 @@ def failure_words(failure: object) -> str:
     return f"{type(failure).__name__} ({meaning}){where}"
 
 
-def html_page(content_type: str | None, head: bytes | str) -> str:
+def html_page(content_type: str | None, head: bytes) -> str:
     """Words for a body of markup, which no Aphex API sends (not its content: it may be large)."""
-    start = head.lstrip()[:5].lower()
-    start = start.decode("latin-1") if isinstance(start, bytes) else start
+    start = head.lstrip()[:5].lower().decode("latin-1")
     if "html" in (content_type or "").lower() or start in ("<!doc", "<html"):
         page = "an HTML page"
     elif start[:1] == "<":
@@ -186,7 +179,7 @@ def quoted_body(response: requests.Response, limit: int = 200) -> str:
         return ""  # the body broke off: the status line says enough
     if page := html_page(response.headers.get("Content-Type"), head):
         return f" It answered with {page}."  # not quoted: a page's words are no API's
-    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
+    text = head.decode("utf-8", "replace")  # `iter_content` yields bytes (no decode_unicode)
     headers = response.request.headers if response.request is not None else {}
     found = [value for name in ("x-api-key", "Authorization") if (value := headers.get(name))]
     # An Authorization value may be echoed without its scheme ("Bearer").

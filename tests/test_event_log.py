@@ -10,11 +10,12 @@ import msgspec
 import pytest
 import requests
 
-from tap_aphex.report import ConfigError, PaginationLoopError
+from tap_aphex.report import ConfigError
 from tap_aphex.settings import DAILY_QUOTA
 from tap_aphex.streams.event_log import (
     EMPTY_PAGES_FOLLOWED,
     EventLogPaginator,
+    PaginationLoopError,
 )
 from tap_aphex.streams.log_position import (
     Bookmark,

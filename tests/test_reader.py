@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schema_check import schema_errors, validator
 
 from tap_aphex import schemas
-from tap_aphex.decoding import FilteredBody, as_written, decoded_json, described
+from tap_aphex.decoding import FilteredBody, as_written, described
 from tap_aphex.reader import (
     BOOLEAN,
     DATETIME,
@@ -47,6 +47,7 @@ from tap_aphex.streams import event_log
 from tap_aphex.streams.event_log import (
     EVENT_FIELDS,
     TASK_FIELDS,
+    decoded_json,
     next_cursor,
     read_page,
     task_record,
@@ -787,7 +788,7 @@ def test_what_is_beside_the_events_is_checked_too(extra: bytes) -> None:
         response.status_code = 200
         response._content = sent
         with pytest.raises(UnexpectedResponseError, match="with a body that is not JSON"):
-            decoded_json(response, "The Data API")
+            decoded_json(response)
 
 
 @pytest.mark.parametrize("first", ["vendor key", "misfit"])

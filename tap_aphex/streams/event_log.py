@@ -10,23 +10,45 @@ import logging
 import time
 import typing as t
 from collections.abc import Iterable
+from decimal import InvalidOperation
 from http import HTTPStatus
 
+import msgspec
 import requests
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_aphex import schemas
-from tap_aphex.decoding import REPLACEMENT, decoded_json, described, readable
+from tap_aphex.decoding import REPLACEMENT, FilteredBody, described, json_float, readable, refused
 from tap_aphex.reader import Reader, Row, as_sent, fields_of, key_of
-from tap_aphex.report import PaginationLoopError, UnexpectedResponseError
+from tap_aphex.report import AphexError, UnexpectedResponseError
 from tap_aphex.schemas import epoch_to_rfc3339
 from tap_aphex.streams.log_position import KEPT, asked
 
 EVENT_FIELDS = fields_of(schemas.TASK_EVENT)
 TASK_FIELDS = frozenset(EVENT_FIELDS["task"].inner or ())
 TASK_CHANGES = frozenset({"TaskCreated", "TaskUpdated", "TaskDeleted"})
+
+
+class PaginationLoopError(AphexError):
+    """The Data API returned events but no way forward."""
+
+
+_PAGE_DECODER = msgspec.json.Decoder(float_hook=json_float)
+
+
+def decoded_json(response: requests.Response) -> object:
+    """The page as JSON, decoded once per response (the records and the next cursor share it),
+    not by the SDK's `response.json()`, which makes every number a Decimal, for each JSONPath."""
+    held = vars(response)
+    if "_decoded_json" not in held:
+        body = FilteredBody(response.headers.get("Content-Type"), "The Data API")
+        try:
+            held["_decoded_json"] = _PAGE_DECODER.decode(body.feed(response.content, final=True))
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, InvalidOperation) as error:
+            raise refused(body, error, f"{len(response.content)} bytes") from error
+    return held["_decoded_json"]
 
 
 def no_id_words(value: object) -> str:

@@ -12,7 +12,7 @@ from typing_extensions import override
 
 from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.decoding import decoded_json, readable
+from tap_aphex.decoding import readable
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import STREAM_FAILURES, ServiceUnavailableError, StopReason
 from tap_aphex.streams import FedStream, event_log, log_position
@@ -111,6 +111,8 @@ class TaskEventsStream(AphexStream):
         if response.status_code == HTTPStatus.BAD_REQUEST:
             sent = (self._cursor_sent, self._start, self._page_size_sent)
             raise log_position.refused_query(response, *sent)
+        if response.status_code == HTTPStatus.SERVICE_UNAVAILABLE:  # the daily quota, likely
+            raise ServiceUnavailableError(self.response_error_message(response), response)
         super().refuse(response)
 
     @override
@@ -137,7 +139,7 @@ class TaskEventsStream(AphexStream):
         """The page's new events; after the last one is written, the page's checkpoint."""
         if response.status_code == HTTPStatus.NO_CONTENT:
             return
-        payload = decoded_json(response, "The Data API")
+        payload = event_log.decoded_json(response)
         events = event_log.read_page(payload, self.reader, start_after=self._cursor_sent)
         # The paginator needs only the cursor and whether the page was empty: the rest goes now.
         data = t.cast("dict[str, list[object]]", payload)["data"]
