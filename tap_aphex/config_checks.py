@@ -20,18 +20,19 @@ import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded
 
 from tap_aphex.decoding import described, readable
 from tap_aphex.inputs import LONE_SURROGATE, holds_lone_surrogate, schema_problems
-from tap_aphex.logs import (
-    MIN_RUN_SECRET,
-    printable,
-    safe_url,
-    secret_forms,
-    url_credentials,
-    without_secrets,
+from tap_aphex.logs import printable, safe_url, secret_forms, url_credentials, without_secrets
+from tap_aphex.sdk_seam import batch_config_from
+from tap_aphex.settings import (
+    DEFAULT_API_URL,
+    PLANS_PATH,
+    VENDOR_API_URLS,
+    account_id,
+    batch_limits,
+    config_secrets,
+    secret_settings,
+    set_at,
 )
-from tap_aphex.sdk_seam import batch_config_from, batch_encoders
-from tap_aphex.settings import DEFAULT_API_URL, PLANS_PATH, account_id, secret_settings, set_at
 
-_SURROGATE = f"holds {LONE_SURROGATE}: retype it."
 #: Surrounding whitespace is refused, not silently stripped (a value is sent as it is set).
 _SPACED = "has spaces or a line break around it (a copied newline?); remove them where it is set."
 #: A key's or token's rule, as `start_after`'s: (said after "is empty", forbidden, after "holds").
@@ -41,13 +42,6 @@ _KEY_OR_TOKEN = (
     "a character an HTTP header cannot carry (a line break, a control character, or one outside "
     "Latin-1 such as '€'); set it exactly as Aphex shows it.",
 )
-#: The vendor's task-event endpoints (the default, V1, `api.aphex.co`), casefolded: no key is in
-#: them, whatever a key shares with them.
-_VENDORS = {
-    DEFAULT_API_URL.casefold(),
-    DEFAULT_API_URL.casefold().removesuffix("v2"),
-    "https://api.aphex.co/taskevents",
-}
 # Empty is not unset: a run that silently started from the first event would re-send (and spend
 # quota on) the whole log. Unset is the setting left out (or null).
 _START_AFTER = (
@@ -75,21 +69,19 @@ def config_problems(
     if streams_required and not config.get("api_key") and not projects:
         problems.append(_nothing_to_read(config, variables, unread))
     listed = set_at("projects", variables)
-    # As `logs` keeps them for the run (the same set: its search is built once).
-    keys = (value for _, value in secret_settings(config))
-    secrets = tuple(v for v in keys if isinstance(v, str) and len(v) >= MIN_RUN_SECRET)
+    secrets = config_secrets(config)  # as `logs` keeps them for the run: its search is built once
     api_url = str(config.get("api_url", DEFAULT_API_URL))
     if not config.get("api_key"):
         pass  # not requested: nothing to say of it
     elif problem := _url_problem(api_url):
         problems.append(f"`{set_at('api_url', variables)}` {problem}")
-    elif api_url.rstrip("/").casefold() not in _VENDORS and _holds_secret(api_url, secrets):
+    elif api_url.rstrip("/").casefold() not in VENDOR_API_URLS and _holds_secret(api_url, secrets):
         problems.append(
             f"`{set_at('api_url', variables)}` holds a key or token, which would travel in every "
             "request's URL and be logged: the URL is the Data API's endpoint as its documentation "
             "gives it, the key goes in `api_key`."
         )
-    urls = [api_url] * bool(config.get("api_key")) + [str(p.get("url")) for p in projects]
+    urls = [api_url] * bool(config.get("api_key")) + [p["url"] for p in projects]
     problems += _ca_bundle_problems(urls)
     accounts: set[str] = set()
     names: set[str | None] = set()
@@ -132,11 +124,10 @@ def ca_bundle() -> tuple[str, str] | None:
 def _ca_bundle_problems(urls: list[str]) -> list[str]:
     """A CA bundle variable naming nothing, where a URL is https (requests reads it then only,
     and would fail each request with an OSError)."""
-    if (named := ca_bundle()) is None or os.path.exists(named[1]):
+    https = any(url.lower().startswith("https://") for url in urls)
+    if not https or (named := ca_bundle()) is None or os.path.exists(named[1]):
         return []
     name, bundle = named
-    if not any(url.lower().startswith("https://") for url in urls):
-        return []
     return [
         f"`{name}` names {readable(bundle, 80)}, which does not exist: point it at the CA bundle "
         "(a PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
@@ -157,13 +148,12 @@ def _nothing_to_read(
     key, listed = (f"`{set_at(name, variables)}`" for name in ("api_key", "projects"))
     data_api = "(Data API: task_events, tasks, task_statuses)"
     plans_api = "(Published Plans API: published_plans and its tables)"
+    said = f"Nothing to read: set {key} {data_api} and/or {listed} {plans_api}."
     if config.get("projects") == []:  # set, to nothing
         said = (
             f"Nothing to read: {listed} is empty and {key} is not set; list a project (its `url` "
             f"and `token`) in {listed} {plans_api} and/or set {key} {data_api}."
         )
-    else:
-        said = f"Nothing to read: set {key} {data_api} and/or {listed} {plans_api}."
     if unread:  # what the user set, where this run does not look
         names = ", ".join(f"`{name}`" for name in unread[:3]) + (", ..." if unread[3:] else "")
         said += (
@@ -204,7 +194,7 @@ def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> s
             return _SPACED
         if forbidden.search(text):  # a key's or token's forbids lone surrogates too
             return f"holds {holds}"
-    return _SURROGATE if holds_lone_surrogate(text) else None
+    return f"holds {LONE_SURROGATE}: retype it." if holds_lone_surrogate(text) else None
 
 
 def cursor_problem(text: str) -> str | None:
@@ -267,14 +257,7 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         names = " and ".join(f"`{set_at(name, variables)}`" for name in applied)
         unapplied = "the SDK writes BATCH files without applying them. Use one or the other."
         return [f"`{where}` with {names} is not supported: {unapplied}"]
-    # What the SDK's schema leaves open (0.55: any format) and its BATCH writer fails on late.
-    limits = {
-        "batch_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH},
-        "encoding": {"properties": {"format": {"enum": batch_encoders()}}},
-    }
-    if problems := schema_problems(
-        {"properties": {"batch_config": {"properties": limits}}}, config, variables
-    ):
+    if problems := schema_problems(batch_limits(), config, variables):
         return problems
     try:
         batch = batch_config_from(raw)
@@ -340,7 +323,3 @@ def stream_map_problems(
                 f"streams are {', '.join(streams)}"
             )
     return problems
-
-
-#: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
-LARGEST_BATCH = 1_000_000_000

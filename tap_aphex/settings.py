@@ -1,6 +1,6 @@
 """The tap's settings, the user-facing contract: their schema and defaults, where each was
-set (`set_at`), its secrets, a project's id and label. What a config must hold beyond its schema:
-`config_checks`."""
+set (`set_at`), its secrets (handed to `logs`), a project's id and label. What a config must
+hold beyond its schema: `config_checks`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,20 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_aphex.decoding import readable
-from tap_aphex.logs import safe_url
+from tap_aphex.logs import MIN_RUN_SECRET, remember_secrets, safe_url
+from tap_aphex.sdk_seam import batch_encoders
 
 MAX_PAGE_SIZE = 4_000  # the Data API's documented limits
 DAILY_QUOTA = 20_000  # "Organisations have a daily limit of 20,000 task events per day"
 
 DEFAULT_API_URL = "https://europe-west2-aphex-prod.cloudfunctions.net/apiTaskEventsV2"
+#: The vendor's task-event endpoints (the default, V1, `api.aphex.co`), casefolded: no key is in
+#: them, whatever a key shares with them.
+VENDOR_API_URLS = {
+    DEFAULT_API_URL.casefold(),
+    DEFAULT_API_URL.casefold().removesuffix("v2"),
+    "https://api.aphex.co/taskevents",
+}
 DEFAULT_PUBLISHED_PLANS_LIMIT = 5
 DEFAULT_MAX_PARALLEL_PROJECTS = 8  # polite to the vendor's fair use, and to memory (one doc each)
 PROJECT = th.ObjectType(
@@ -133,6 +141,19 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
 ).to_dict()
 
+#: The most records a BATCH file holds: far past what a target reads whole, short of `islice`'s.
+LARGEST_BATCH = 1_000_000_000
+
+
+def batch_limits() -> dict[str, t.Any]:
+    """A schema of what the SDK's own leaves open in `batch_config` (0.55: any `format`) and its
+    BATCH writer fails on only once pages were read (`config_checks` applies it)."""
+    limits = {
+        "batch_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_BATCH},
+        "encoding": {"properties": {"format": {"enum": batch_encoders()}}},
+    }
+    return {"properties": {"batch_config": {"properties": limits}}}
+
 
 def set_at(where: str, variables: Mapping[str, str]) -> str:
     """``where`` (`projects[0].url`) as the variable that set it (`TAP_APHEX_PROJECTS[0].url`)."""
@@ -148,6 +169,18 @@ def secret_settings(config: Mapping[str, t.Any]) -> list[tuple[str, object]]:
         for index, project in enumerate(projects if isinstance(projects, list) else [])
         if isinstance(project, dict)
     ]
+
+
+def config_secrets(*configs: Mapping[str, t.Any]) -> tuple[str, ...]:
+    """The key and tokens of ``configs`` as `logs` keeps them for the run (long enough to hide)."""
+    values = (value for config in configs for _, value in secret_settings(config))
+    return tuple(sorted({v for v in values if isinstance(v, str) and len(v) >= MIN_RUN_SECRET}))
+
+
+def remember_config_secrets(*configs: Mapping[str, t.Any]) -> None:
+    """Hand the key and tokens of ``configs`` (files, variables) to `logs`, so no message can
+    quote them."""
+    remember_secrets(*config_secrets(*configs))
 
 
 PLANS_PATH = "/power-bi/v1"  # what a project's URL holds before its account id

@@ -34,7 +34,7 @@ from tap_aphex.sdk_seam import (
     honoured,
     repair_builtin_schema,
 )
-from tap_aphex.settings import CONFIG_SCHEMA, secret_settings, set_at
+from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
 from tap_aphex.streams import log_position
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
@@ -95,6 +95,9 @@ class TapAphex(SeamTap):
         # A setting set to null is not set (the schema allows null): its default holds.
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
+        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
+        set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
+        self.set_by_variables = variables = set_in_env if parse_env_config else {}
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
         env = [inputs.env_secrets(ENV_PREFIX, os.environ)] if parse_env_config else []
         remember_config_secrets(config, *env)
@@ -103,38 +106,29 @@ class TapAphex(SeamTap):
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
         log_position.check_state(state, LOG_KEYS, state_name)
         given_bookmarks = copy.deepcopy((state or {}).get("bookmarks") or {})  # a few hundred bytes
-        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
-        variables = set_in_env if parse_env_config else {}
-        self.set_by_variables = variables
-        files = {key: value for key, value in config.items() if key not in variables}
         self.log_filter = logs.install(self.logger)  # before the SDK speaks, and makes streams
         # Checked as the SDK will merge it, before it makes its maps and streams from it.
         given, problems = inputs.merged_config(
-            type(self), files, schema, variables, env=parse_env_config, validate=validate_config
+            type(self), config, schema, variables, env=parse_env_config, validate=validate_config
         )
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
-        if catalog_name is not None:  # flattening reads what a sync alone does not: the config's
+        warnings = []  # a catalog's first: flattening reads what a sync alone does not, the config
+        if catalog_name is not None:
+            enabled = [s.name for key, streams, _ in ENABLED_BY if given.get(key) for s in streams]
             flattening = given.get("flattening_enabled") is True
-            checks = catalog_checks.check_catalog_shape  # one line per stream it does not know
-            enabled = [
-                s.name for setting, streams, _ in ENABLED_BY if given.get(setting) for s in streams
-            ]
-            for warning in checks(
+            warnings = catalog_checks.check_catalog_shape(
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
-            ):
-                self.logger.warning("%s", warning)
-        unknown = inputs.unknown_env(schema, ENV_PREFIX, os.environ) if parse_env_config else []
-        for warning in [*inputs.unknown_settings(given, schema, variables), *unknown]:
-            self.logger.warning("%s", warning)
-        if validate_config and (
-            problems := config_problems(
-                given,
-                variables,
-                streams_required=not discovery,
-                unread=[] if parse_env_config or not command_line else [*set_in_env.values()],
             )
+        warnings += inputs.unknown_settings(given, schema, variables)
+        if parse_env_config:
+            warnings += inputs.unknown_env(schema, ENV_PREFIX, os.environ)
+        for warning in warnings:
+            self.logger.warning("%s", warning)
+        unread = [] if parse_env_config or not command_line else [*set_in_env.values()]
+        required = not discovery  # a discovery lists what the config enables, maybe nothing
+        if validate_config and (
+            problems := config_problems(given, variables, streams_required=required, unread=unread)
             or batch_config_problems(given, variables)
             or stream_map_problems(given, variables, STREAM_NAMES)
         ):
@@ -151,9 +145,7 @@ class TapAphex(SeamTap):
         )
         if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
             plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
-        self.log_filter.metrics_level = logging.getLevelName(
-            str(self.config.get("metrics_log_level", "DEBUG"))
-        )
+        self.log_filter.metrics_level = logging.getLevelName(self.config["metrics_log_level"])
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -279,8 +271,7 @@ class TapAphex(SeamTap):
         context = click.get_current_context(silent=True)
         if context is not None and context.meta.get(_CONNECTION_TEST):
             # The SDK's test reads every stream the config enables (`cli` says a catalog is unread).
-            test = cls.from_cli(config, state=state_dict, state_name=state_name)
-            test.test_connection()
+            cls.from_cli(config, state=state_dict, state_name=state_name).test_connection()
             return
         catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
         name = None if catalog is None else getattr(catalog, "name", "catalog")
@@ -309,10 +300,10 @@ class TapAphex(SeamTap):
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """``--test``: as the SDK's, but a stream that failed fails the test with its message,
         and a value the SDK does not know is refused (it would run a test whose failure exits 0)."""
-        if value not in (values := CLI_TEST_VALUES):
+        if value not in CLI_TEST_VALUES:  # all, schema, disabled: `test_sdk_seam` pins them
             meanings = {CLI_TEST_ALL: "as a bare `--test`: one record per stream"}
             meanings |= {"schema": "the SCHEMA messages only", "disabled": "no test"}
-            named = [f"`{v}` ({meanings[v]})" if v in meanings else f"`{v}`" for v in values]
+            named = [f"`{v}` ({meanings[v]})" for v in CLI_TEST_VALUES]
             raise click.BadParameter(
                 f"must be {listed(named, 'or')}, not {readable(repr(value), 40)}."
             )
@@ -343,12 +334,6 @@ class TapAphex(SeamTap):
             )
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
-
-
-def remember_config_secrets(*configs: t.Mapping[str, t.Any]) -> None:
-    """Hand the key and tokens of ``configs`` (files, variables) to `logs`, so no message can
-    quote them."""
-    logs.remember_secrets(*(value for config in configs for _, value in secret_settings(config)))
 
 
 #: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.

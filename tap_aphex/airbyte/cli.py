@@ -25,7 +25,8 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.tap import TapAphex, remember_config_secrets
+from tap_aphex.settings import remember_config_secrets
+from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
