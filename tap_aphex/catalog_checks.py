@@ -11,7 +11,7 @@ import typing as t
 from collections.abc import Mapping
 
 import msgspec
-from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping
+from singer_sdk.singerlib import MetadataMapping
 from typing_extensions import Required
 
 from tap_aphex.decoding import json_kind
@@ -53,6 +53,7 @@ _Stream = t.TypedDict(
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[_Object]}, total=False)
 _Known = Mapping[str, Mapping[str, t.Any]]  # the tap's schemas, by stream
+_Read = tuple[_Object, MetadataMapping, "SelectionMask"]  # an entry, its metadata as the SDK reads
 _Ours = Mapping[str, t.Any] | None  # the tap's subschema beside a catalog's, where it sends one
 _Crumb = tuple[str, ...]  # a property's breadcrumb, as the metadata selects it
 
@@ -71,16 +72,15 @@ def check_catalog_shape(
     """A catalog the SDK can read (with ``flattening`` too), else refused; a warning per stream
     not ``known`` (by schema)."""
     omitted: list[str] = []  # the first property a schema's listing leaves out: said last
-    streams: list[_Object] = []  # none, if the catalog itself is of the wrong shape
+    read: list[_Read] = []  # each entry whose schema's shape is sound
     try:
         streams = msgspec.convert(catalog, _Catalog).get("streams", [])
-        problem = _streams_problem(streams, known, flattening, omitted)
+        problem = _streams_problem(streams, known, flattening, omitted, read)
     except msgspec.ValidationError as error:
         problem = shape_words(error)
-    # Read as the SDK reads it (once every schema's shape is sound): then each entry's keys,
-    # whose words come before a left-out property's.
-    entries = [] if problem else list(Catalog.from_dict({"streams": streams}).values())
-    keys = (_keys_problem(entry, raw) for entry, raw in zip(entries, streams, strict=True))
+    # Once every schema's shape is sound, each entry's keys: their words come before a left-out
+    # property's.
+    keys = (_keys_problem(*entry) for entry in read)
     problem = problem or next(filter(None, keys), "") or next(iter(omitted), "")
     if problem:
         msg = f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one with "
@@ -88,10 +88,10 @@ def check_catalog_shape(
     warnings = [
         f"The catalog file {name} names a stream this tap does not have, `{stream:.60}`: it is "
         f"ignored (the tap's streams: {', '.join(known)})."
-        for stream in (entry.tap_stream_id for entry in entries)
+        for stream in (raw["tap_stream_id"] for raw, _, _ in read)
         if stream not in known
     ]
-    selected = {e.tap_stream_id for e in entries if e.metadata.resolve_selection()[()]} & set(known)
+    selected = {raw["tap_stream_id"] for raw, _, mask in read if mask[()]} & set(known)
     if not selected:
         warnings.append(f"The catalog file {name} selects no stream: nothing is read.")
     elif enabled is not None and not selected & set(enabled):  # ``enabled``: by the config
@@ -104,10 +104,11 @@ def check_catalog_shape(
 
 
 def _streams_problem(
-    streams: list[_Object], known: _Known, flattening: bool, omitted: list[str]
+    streams: list[_Object], known: _Known, flattening: bool, omitted: list[str], read: list[_Read]
 ) -> str:
     """Each entry's shape, then its schema beside the tap's: the first problem, naming its
-    stream; a property a schema's listing leaves out goes into ``omitted``."""
+    stream; a property a schema's listing leaves out goes into ``omitted``, a sound entry into
+    ``read``."""
     first: dict[str, int] = {}
     for index, raw in enumerate(streams):
         stream_id = raw.get("tap_stream_id")
@@ -123,9 +124,8 @@ def _streams_problem(
             return (
                 f"{label} is listed twice (`streams[{earlier}]` and `streams[{index}]`): keep one"
             )
-        selection = MetadataMapping.from_iterable(
-            t.cast("list[_Object]", entry.get("metadata", []))
-        ).resolve_selection()
+        metadata = MetadataMapping.from_iterable(raw.get("metadata", []))
+        selection = metadata.resolve_selection()
         ours = known.get(entry["tap_stream_id"]) if selection[()] else None
         try:  # a stream read has its schema written as SCHEMA, mid-run: as the SDK's writer does
             msgspec.json.encode(raw if ours is not None else None)
@@ -134,6 +134,7 @@ def _streams_problem(
         walk = _Walk(selection, flattening, omitted, label)
         if problem := _schema_problem(entry["schema"], ours, "schema", walk, ()):
             return f"{label}'s {problem}"
+        read.append((raw, metadata, selection))
     return ""
 
 
@@ -238,8 +239,6 @@ def _unreadable(schema: _Object, where: str, live: bool, flattening: bool) -> st
         if not isinstance(schema[key], list) or (live and not schema[key]):  # `[]`: admits nothing
             words = "an empty array" if schema[key] == [] else json_kind(schema[key])
             return f"`{where}.{key}` must be an array of at least one schema, not {words}"
-    if isinstance(schema.get("items"), list):  # a tuple's items: the SDK reads one schema
-        return f"`{where}.items` must be an object schema, not an array"
     if not live:
         return None
     if "$ref" in schema:
@@ -277,20 +276,19 @@ def _admitted(schema: Mapping[str, t.Any]) -> frozenset[str]:
     return admitted
 
 
-def _keys_problem(entry: CatalogEntry, raw: _Object) -> str | None:
+def _keys_problem(raw: _Object, metadata: MetadataMapping, selection: SelectionMask) -> str | None:
     """What in a stream's entry would end its run after records went out, or misname them: a key
     (or the replication key) its schema lacks or its metadata deselects; another `stream` name;
-    a replication method in its metadata (``raw``: the SDK drops it as it reads the catalog, and
-    would pass over it). Replication keys, and the methods the SDK reads, `IncrementalOnly`
+    a replication method in its metadata (the SDK drops it as it reads the catalog, and would
+    pass over it). Replication keys, and the methods the SDK reads, `IncrementalOnly`
     refuses, knowing each stream's own."""
-    stream = f"stream `{entry.tap_stream_id:.60}`"
-    if entry.stream not in (None, entry.tap_stream_id):
-        return f"{stream} has `stream` {entry.stream[:60]!r}: leave it out, or the same name"
-    selection = entry.metadata.resolve_selection()  # the SDK's own rule, `inclusion` first
-    if not selection[()]:
+    stream, named = f"stream `{raw['tap_stream_id']:.60}`", raw.get("stream")
+    if named not in (None, raw["tap_stream_id"]):
+        return f"{stream} has `stream` {named[:60]!r}: leave it out, or the same name"
+    if not selection[()]:  # the SDK's own rule, `inclusion` first
         return None  # a stream left out is not read, whatever its entry says (`IncrementalOnly`)
     # The SDK takes the keys from the metadata, but names them in SCHEMA from the entry.
-    root, given = entry.metadata.root, list(entry.key_properties or [])
+    root, given = metadata.root, list(raw.get("key_properties") or [])
     if root.table_key_properties is not None and list(root.table_key_properties) != given:
         return (
             f"{stream}'s `key_properties` {json.dumps(given)[:80]} differ from its metadata's "
@@ -304,14 +302,14 @@ def _keys_problem(entry: CatalogEntry, raw: _Object) -> str | None:
             f"{stream}'s metadata asks for `replication-method` {method[:20]!r}: every stream is "
             "read 'INCREMENTAL' on its own key; drop it (or Meltano's `metadata` for it)"
         )
-    keys = [*given, *filter(None, [entry.replication_key, root.replication_key])]
-    for key in dict.fromkeys(keys):
-        if key not in (entry.schema.properties or {}):
+    properties, replication = raw["schema"].get("properties") or {}, raw.get("replication_key")
+    for key in dict.fromkeys([*given, *filter(None, [replication, root.replication_key])]):
+        if key not in properties:
             return f"{stream}'s key `{key:.60}` is not in its `schema`"
         if not selection[("properties", key)]:
             return f"{stream}'s key `{key:.60}` is deselected: its records would have none"
-    for key in filter(None, [entry.replication_key, root.replication_key]):  # the SDK types it
-        if not _typed((entry.schema.properties or {})[key].to_dict()):
+    for key in filter(None, [replication, root.replication_key]):  # the SDK types it
+        if not _typed(properties[key]):
             return (
                 f"{stream}'s replication key `{key:.60}` has no `type` in its `schema` (or in a "
                 "branch), which the SDK reads: give its type as `--discover` writes it"

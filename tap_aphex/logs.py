@@ -12,7 +12,7 @@ import os.path
 import re
 import typing as t
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 from tap_aphex.sdk_seam import METRICS_LOGGER_NAME, SDK_CHATTER, SDK_METRIC_TEMPLATE, plain_logger
 
@@ -94,19 +94,10 @@ def run_secrets() -> tuple[str, ...]:
 
 def secret_forms(secret: str) -> dict[str, int]:
     """The ways a message can show a secret, each with the step between its pieces searched for:
-    as is, escaped, base64/32 at each alignment (Basic auth: after "user:"), percent or hex."""
+    as is, upper-cased (ß: SS), base64/32 at each alignment (Basic auth: after "user:"), hex, and
+    escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes)."""
     raw = secret.encode("utf-8", "surrogatepass")
-    forms = {
-        secret,
-        secret.upper(),  # upper-cased, when that is longer or another letter (ß: SS, micro: mu)
-        repr(secret)[1:-1],
-        secret.encode("unicode_escape").decode("ascii"),
-        repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
-        repr(secret.encode("latin-1", "backslashreplace"))[2:-1],
-        quote(raw, safe=""),
-        quote(raw),
-        quote_plus(raw),
-    }
+    forms = {secret, secret.upper(), repr(secret)[1:-1], raw.decode("latin-1"), quote_plus(raw)}
     for encode, alignments in (
         (base64.b64encode, 3),
         (base64.urlsafe_b64encode, 3),
@@ -116,9 +107,8 @@ def secret_forms(secret: str) -> dict[str, int]:
             # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
             text = encode(raw[start:]).decode("ascii")
             forms |= {text, text.rstrip("=")}
-    pairs = [f"{byte:02x}" for byte in raw]
-    dumps = {"".join(pairs): 2, " ".join(f"0x{pair}" for pair in pairs): 5}
-    dumps |= {separator.join(pairs): 3 for separator in " :-"}
+    dumps = {raw.hex(): 2, "0x" + raw.hex(" ").replace(" ", " 0x"): 5}
+    dumps |= {raw.hex(separator): 3 for separator in " :-"}
     dumps[secret.encode("utf-16-be", "surrogatepass").hex()] = 4
     return {form: 1 for form in forms if form} | dumps
 
@@ -223,24 +213,21 @@ def without_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
 _CONTROL = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
 )
-_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def one_line(text: str) -> str:
     """Control characters a server sent as escapes: no forged log line, no recoloured terminal."""
     if text.isprintable():  # nearly always: one pass at C speed
         return text
-    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text)
+    return _CONTROL.sub(lambda m: json.dumps(m[0])[1:-1], text)  # as JSON escapes it: `\\n`
 
 
 def redacted(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` without the run's secrets nor ``secrets``, and its URLs' credentials and query
-    values: what every line the tap writes goes through (`TapLogFilter`, `printable`)."""
+    """Every line the tap writes: no secret (the run's, ``secrets``), no URL query value."""
     return without_query_values(without_secrets(text, run_secrets() + secrets))
 
 
 def printable(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
-    """``text`` on one line of at most ``limit`` characters, `redacted`."""
     text = _CONTROL.sub(" ", redacted(text, secrets))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + _REDACTED
