@@ -24,6 +24,8 @@ def tap_aphex() -> None:
 
 def source_aphex() -> None:
     load_command("source-aphex", "tap_aphex.airbyte.cli")
+    from tap_aphex.airbyte.cli import main as airbyte_main  # loaded just now
+
     airbyte_main()
 
 
@@ -34,24 +36,6 @@ def main() -> None:
     except KeyboardInterrupt:  # a signal just as the run ended (its own handling): it has ended
         code = interrupts.exit_code
     interrupts.ignore_later()
-    sys.exit(code)
-
-
-def airbyte_main() -> None:
-    from tap_aphex.airbyte.cli import run as airbyte_run  # loaded already (`load_command`)
-
-    interrupts = Interrupts("source-aphex")
-    args = sys.argv[1:]
-    # No TRACE can be written where stdout fails: stderr is the one place left to say why.
-    if problem := guard_stdout():
-        sys.stderr.write(f"source-aphex: {problem}\n")
-        sys.exit(1)
-    try:
-        code = airbyte_run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
-        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
-    except BrokenPipeError as error:  # also `OutputUnwritable`
-        sys.stderr.write(f"source-aphex: {output_lost(error, syncing=args[:1] == ['read'])}\n")
-        code = 1
     sys.exit(code)
 
 
