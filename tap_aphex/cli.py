@@ -40,24 +40,24 @@ def main() -> None:
 
 
 def run(args: list[str], interrupts: Interrupts) -> int:
-    # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
-    syncing = command_of(args) is None and not _click_answers(args)
-    code = _invoke(args, interrupts, syncing=syncing)
+    commands = commands_given(args)  # none: a sync, whose STATE alone is one to resume from
+    code = _invoke(args, commands, interrupts)
     try:
         if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
             sys.stdout.flush()  # what it still buffers (a catalog, say): a closed pipe shows here
     except BrokenPipeError as error:
-        return _fail(output_lost(error, syncing=syncing))
+        return _fail(output_lost(error, syncing=not commands))
     return code
 
 
-def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
+def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int:
     # Loaded already (`load_command`); imported here so that this module loads without the SDK.
     import logging
 
     import click
     from singer_sdk.exceptions import ConfigValidationError
 
+    from tap_aphex.decoding import listed
     from tap_aphex.inputs import joined
     from tap_aphex.logs import log_level_problem, printable
     from tap_aphex.report import AphexError, stream_map_problem
@@ -77,9 +77,12 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         problem = None if log_config is None else _log_handlers_problem()
     if problem:
         return _fail(f"SINGER_SDK_LOG_CONFIG={printable(log_config or '', limit=120)!r}{problem}")
-    if problem := guard_stdout() or _one_command(args):
+    if problem := guard_stdout():
         return _fail(problem)
-    if unread := _files_unread(args):
+    if len(commands) > 1:
+        named = listed([f"`{name}`" for name in commands])
+        return _fail(f"{named} are separate commands: give one of them.")
+    if commands and (unread := _files_unread(commands[0], args)):
         logging.getLogger("tap-aphex").warning("%s", unread)
     try:
         with command.make_context(TapAphex.name, args) as context:
@@ -89,12 +92,12 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
-        resume = " The last STATE written is where the next run resumes." if syncing else ""
+        resume = "" if commands else " The last STATE written is where the next run resumes."
         _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError as error:  # also `OutputUnwritable`
-        return _fail(output_lost(error, syncing=syncing))
+        return _fail(output_lost(error, syncing=not commands))
     except ConfigValidationError as error:
         return _fail("Config: " + joined(error.errors or [str(error)]))
     except AphexError as error:
@@ -288,12 +291,16 @@ _VALUED = ("--config", "--state", "--catalog", "--format")  # the next argument 
 
 
 def commands_given(args: list[str]) -> list[str]:
-    """The commands in ``args`` other than a sync, in order, up to `--`; `--test`'s value in one
-    spelling (`--test=schema`, `--test schema`; `--test=all` is `--test`), `--test=disabled` too."""
+    """The commands ``args`` give other than a sync, distinct, in order, up to `--`: `--test` in
+    one spelling a value (`--test schema` is `--test=schema`, `--test=all` is `--test`), `disabled`
+    (a sync) only beside another, as click keeps the last; `--help` or `--version` alone, as click
+    answers it whatever else is given. Two or more: click would run one, the others unsaid."""
     given, index = [], 0
     while index < len(args) and args[index] != "--":
         name, equals, value = args[index].partition("=")
         index += 1
+        if name in ("--help", "--version"):
+            return [name]
         if name in _VALUED and not equals:
             index += 1  # `--config --test`: a file's name, not a command
         elif name == "--test":
@@ -303,49 +310,15 @@ def commands_given(args: list[str]) -> list[str]:
             given.append(f"--test={value}" if value in ("schema", "disabled") else "--test")
         elif name in _COMMANDS:
             given.append(name)
-    return given
+    tests = {command for command in given if command.startswith("--test")}
+    return [c for c in dict.fromkeys(given) if c != "--test=disabled" or len(tests) > 1]
 
 
-def _commands_run(args: list[str]) -> list[str]:
-    """The commands click would run, distinct: `--test`'s last value counts (`disabled`: none)."""
-    commands = commands_given(args)
-    tests = [command for command in commands if command.startswith("--test")]
-    off = tests and tests[-1] == "--test=disabled"
-    return list(dict.fromkeys(c for c in commands if not (off and c.startswith("--test"))))
-
-
-def _click_answers(args: list[str]) -> bool:
-    """`--help` or `--version` is given: click answers it, whatever else is."""
-    return bool({"--help", "--version"} & {arg.partition("=")[0] for arg in args})
-
-
-def command_of(args: list[str]) -> str | None:
-    """The command ``args`` run (None: a sync, `--test=disabled` included, or help)."""
-    commands = [] if _click_answers(args) else _commands_run(args)
-    return commands[0] if commands else None
-
-
-def _one_command(args: list[str]) -> str | None:
-    """`--discover`, `--about` and `--test` are commands of their own: given together (or `--test`
-    with two values), click would run the first it reads, or the last value, the others unsaid."""
-    from tap_aphex.decoding import listed  # loaded already, after the SDK (`load_command`)
-
-    if _click_answers(args):
-        return None
-    tests = list(dict.fromkeys(c for c in commands_given(args) if c.startswith("--test")))
-    commands = tests if len(tests) > 1 else _commands_run(args)
-    if len(commands) < 2:
-        return None
-    return f"{listed([f'`{name}`' for name in commands])} are separate commands: give one of them."
-
-
-def _files_unread(args: list[str]) -> str | None:
-    """The files given that the command does not read, said: nothing is skipped unsaid."""
+def _files_unread(command: str, args: list[str]) -> str | None:
+    """The files given that ``command`` does not read, said: nothing is skipped unsaid."""
     from tap_aphex.decoding import listed
 
-    if (command := command_of(args)) is None:
-        return None
-    does, unread = _COMMANDS[command]
+    does, unread = _COMMANDS.get(command, ("", ()))  # `--help`, `--version`: no files read
     given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
     if not given:
         return None

@@ -42,7 +42,7 @@ from harness import (
 )
 
 from tap_aphex import sdk_seam, signals
-from tap_aphex.cli import command_of
+from tap_aphex.cli import commands_given
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
@@ -886,23 +886,23 @@ def test_a_refusal_naming_a_file_with_a_line_break_in_its_name_is_one_line(
 
 
 @pytest.mark.parametrize(
-    ("args", "command"),
+    ("args", "commands"),
     [
-        (["--test=disabled"], None),
-        (["--test", "--test=disabled"], None),  # click keeps the last value: a sync
-        (["--test", "disabled", "--discover"], "--discover"),
-        (["--config", "--test", "--discover"], "--discover"),  # a file named `--test`
-        (["--test=all", "--state", "s.json"], "--test"),
-        (["--about", "--format", "json"], "--about"),
-        (["--about", "--", "--discover"], "--about"),  # after `--`: arguments, no options
-        (["--discover", "--help"], None),  # click's help, whatever else is given
+        (["--test=disabled"], []),
+        (["--test", "--test=disabled"], ["--test", "--test=disabled"]),  # refused: two values
+        (["--test", "disabled", "--discover"], ["--discover"]),
+        (["--config", "--test", "--discover"], ["--discover"]),  # a file named `--test`
+        (["--test=all", "--state", "s.json"], ["--test"]),
+        (["--about", "--format", "json"], ["--about"]),
+        (["--about", "--", "--discover"], ["--about"]),  # after `--`: arguments, no options
+        (["--discover", "--help"], ["--help"]),  # click's help, whatever else is given
     ],
 )
 def test_commands_are_told_apart_from_values_and_disabled_tests(
-    args: list[str], command: str | None
+    args: list[str], commands: list[str]
 ) -> None:
     # A sync (`--test=disabled`) keeps its words on where the next run resumes.
-    assert command_of(args) == command
+    assert commands_given(args) == commands
 
 
 @pytest.mark.parametrize(
