@@ -188,32 +188,19 @@ class OutputUnwritable(BrokenPipeError):
     each already handles one so (`except BrokenPipeError`)."""
 
 
-class _GuardedStdout(io.RawIOBase):
-    """stdout's raw file, whose failures to write are `OutputUnwritable` (a broken pipe as it is):
-    the SDK's writers, `print` and ours write there, and none can tell stdout's error from another's
+class _GuardedStdout(io.FileIO):
+    """stdout's file, whose failures to write are `OutputUnwritable` (a broken pipe as it is): the
+    SDK's writers, `print` and ours write there, and none can tell stdout's error from another's
     (a BATCH file's full disk is not stdout's)."""
 
-    def __init__(self, raw: io.RawIOBase | t.BinaryIO) -> None:
-        super().__init__()
-        self._raw = raw
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def isatty(self) -> bool:
-        return self._raw.isatty()
-
-    def write(self, data: t.Any) -> int | None:  # a bytes-like object
+    def write(self, data: t.Any) -> int:  # a bytes-like object
         try:
             # A non-blocking stdout answers None when full: waited for as a blocking one waits
             # (returned, the BufferedWriter above would drop what did not fit).
-            while (written := self._raw.write(data)) is None:
+            while (written := super().write(data)) is None:
                 import select  # only then: no module loads before the signal handlers
 
-                select.select([], [self._raw], [])
+                select.select([], [self], [])
             return written
         except BrokenPipeError:
             raise
@@ -229,21 +216,22 @@ def guard_stdout() -> str | None:
         return _unwritable_from_start("stdout is closed (as `>&-` leaves it)")
     if not isinstance(out, io.TextIOWrapper):  # replaced (a test's capture): left as it is
         return None
+    raw = getattr(out.buffer, "raw", out.buffer)  # no `raw`: unbuffered (`PYTHONUNBUFFERED`)
+    if not isinstance(raw, io.FileIO):  # not a file (a capture), or a Windows console: as it is
+        return None
     try:
         import fcntl  # POSIX only; loaded long after the signal handlers are in place
 
-        flags = fcntl.fcntl(out.fileno(), fcntl.F_GETFL)
-    except (ImportError, OSError, ValueError):
+        flags = fcntl.fcntl(raw.fileno(), fcntl.F_GETFL)
+    except ImportError:
         flags = os.O_WRONLY  # not known here: a write says it
     if flags & os.O_ACCMODE == os.O_RDONLY:
         return _unwritable_from_start("stdout is open for reading only (as `1<file` leaves it)")
     out.flush()
-    buffer = out.buffer
-    raw = buffer.raw if isinstance(buffer, io.BufferedWriter) else buffer  # else unbuffered
-    guarded = _GuardedStdout(raw)
+    guarded = _GuardedStdout(raw.fileno(), "w", closefd=False)
     size = getattr(raw, "_blksize", io.DEFAULT_BUFFER_SIZE)  # as `open` sizes it
     sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(guarded, size) if raw is not buffer else guarded,
+        io.BufferedWriter(guarded, size) if raw is not out.buffer else guarded,
         encoding=out.encoding,
         errors=out.errors,
         newline="\n",  # as Python's own stdout: no translation
