@@ -89,6 +89,8 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
             command.invoke(context)
     except click.exceptions.Exit as done:  # --help, --version, --discover, --test
         return done.exit_code
+    except SystemExit as done:  # `--about`'s (the SDK's `sys.exit(0)`): its text is flushed next
+        return int(done.code or 0)
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)

@@ -482,6 +482,15 @@ def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
     assert "STATE" not in result.stderr
 
 
+def test_about_on_a_buffered_stdout_whose_reader_went_away_is_one_line() -> None:
+    # The SDK ends `--about` with `sys.exit(0)`, its text still in stdout's buffer: flushed at
+    # Python's exit, it failed with a traceback. `-E`: no PYTHONUNBUFFERED, which hid it.
+    result = with_output_closed([sys.executable, "-E", "-m", "tap_aphex", "--about"])
+
+    assert result.returncode == 1
+    assert one_clear_error(result.stderr) == "Output closed by its reader (broken pipe): stopped."
+
+
 CATALOGS_AND_STATES = [
     ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
     ("--catalog", {"streams": [5]}, "`streams[0]` must be an object, not a number."),
