@@ -31,23 +31,19 @@ def source_aphex() -> None:
 
 def main() -> None:
     interrupts = Interrupts("tap-aphex")
+    args = sys.argv[1:]
     try:
-        code = run(sys.argv[1:], interrupts)
+        commands = commands_given(args)  # none: a sync, whose STATE alone is one to resume from
+        code = _invoke(args, commands, interrupts)
+        try:
+            if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
+                sys.stdout.flush()  # what it still buffers (a catalog): a closed pipe shows here
+        except BrokenPipeError as error:
+            code = _fail(output_lost(error, syncing=not commands))
     except KeyboardInterrupt:  # a signal just as the run ended (its own handling): it has ended
         code = interrupts.exit_code
     interrupts.ignore_later()
     sys.exit(code)
-
-
-def run(args: list[str], interrupts: Interrupts) -> int:
-    commands = commands_given(args)  # none: a sync, whose STATE alone is one to resume from
-    code = _invoke(args, commands, interrupts)
-    try:
-        if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
-            sys.stdout.flush()  # what it still buffers (a catalog, say): a closed pipe shows here
-    except BrokenPipeError as error:
-        return _fail(output_lost(error, syncing=not commands))
-    return code
 
 
 def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int:
@@ -139,10 +135,9 @@ def _log_config_problem(error: Exception, path: str) -> str:
 
 
 def _log_handlers_problem() -> str | None:
-    """What in the logging config would spoil the run: a handler writing to stdout, where the
-    messages go (a target would read log lines as messages), or a delayed file handler whose file
-    cannot be opened (logging would print a traceback at the first line). Its handler goes, so
-    the line that says so reaches stderr."""
+    """A handler that would spoil the run, removed so that the line saying so reaches stderr: one
+    writing to stdout (a target would read log lines as messages), or a delayed file handler whose
+    file cannot be opened (logging would print a traceback at its first line)."""
     import logging
 
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
@@ -175,9 +170,8 @@ def _is_stdout(stream: t.Any) -> bool:
     """``stream`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
     file opened on it (``/dev/stdout``, ``/proc/self/fd/1``). Not where stderr goes too (``2>&1``:
     the user's choice), nor a terminal or ``/dev/null``."""
-    try:
-        out, err = os.fstat(1), os.fstat(2)
-        place = out if stream in (sys.stdout, sys.__stdout__) else os.fstat(stream.fileno())
+    try:  # `sys.stdout` too: Python's own, on descriptor 1
+        place, out, err = (os.fstat(fd) for fd in (stream.fileno(), 1, 2))
     except (AttributeError, OSError, ValueError):
         return False
     where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
@@ -185,15 +179,13 @@ def _is_stdout(stream: t.Any) -> bool:
 
 
 class OutputUnwritable(BrokenPipeError):
-    """stdout refused a write (a full disk, a descriptor not open for writing...). A broken pipe
-    to every part of the run, which stops there and claims nothing more landed, whatever the cause:
-    each already handles one so (`except BrokenPipeError`)."""
+    """stdout refused a write (a full disk...): a broken pipe, whatever the cause, as every part of
+    the run stops at one (`except BrokenPipeError`) claiming nothing more landed."""
 
 
 class _GuardedStdout(io.FileIO):
-    """stdout's file, whose failures to write are `OutputUnwritable` (a broken pipe as it is): the
-    SDK's writers, `print` and ours write there, and none can tell stdout's error from another's
-    (a BATCH file's full disk is not stdout's)."""
+    """stdout's file, failing to write with `OutputUnwritable`: the SDK's writers, `print` and ours
+    write there, and none can tell stdout's error from another's (a BATCH file's full disk)."""
 
     def write(self, data: t.Any) -> int:  # a bytes-like object
         try:
