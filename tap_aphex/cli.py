@@ -24,56 +24,36 @@ def tap_aphex() -> None:
 
 def source_aphex() -> None:
     load_command("source-aphex", "tap_aphex.airbyte.cli")
+    from tap_aphex.airbyte.cli import main as airbyte_main  # loaded just now
+
     airbyte_main()
 
 
 def main() -> None:
     interrupts = Interrupts("tap-aphex")
+    args = sys.argv[1:]
     try:
-        code = run(sys.argv[1:], interrupts)
+        commands = commands_given(args)  # none: a sync, whose STATE alone is one to resume from
+        code = _invoke(args, commands, interrupts)
+        try:
+            if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
+                sys.stdout.flush()  # what it still buffers (a catalog): a closed pipe shows here
+        except BrokenPipeError as error:
+            code = _fail(output_lost(error, syncing=not commands))
     except KeyboardInterrupt:  # a signal just as the run ended (its own handling): it has ended
         code = interrupts.exit_code
     interrupts.ignore_later()
     sys.exit(code)
 
 
-def airbyte_main() -> None:
-    from tap_aphex.airbyte.cli import run as airbyte_run  # loaded already (`load_command`)
-
-    interrupts = Interrupts("source-aphex")
-    args = sys.argv[1:]
-    # No TRACE can be written where stdout fails: stderr is the one place left to say why.
-    if problem := guard_stdout():
-        sys.stderr.write(f"source-aphex: {problem}\n")
-        sys.exit(1)
-    try:
-        code = airbyte_run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
-        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
-    except BrokenPipeError as error:  # also `OutputUnwritable`
-        sys.stderr.write(f"source-aphex: {output_lost(error, syncing=args[:1] == ['read'])}\n")
-        code = 1
-    sys.exit(code)
-
-
-def run(args: list[str], interrupts: Interrupts) -> int:
-    # Only a sync's STATE is one to resume from: an interrupted `--test` and the rest say none.
-    syncing = command_of(args) is None and not _click_answers(args)
-    code = _invoke(args, interrupts, syncing=syncing)
-    try:
-        if sys.stdout is not None:  # None: closed from the start (`guard_stdout`)
-            sys.stdout.flush()  # what it still buffers (a catalog, say): a closed pipe shows here
-    except BrokenPipeError as error:
-        return _fail(output_lost(error, syncing=syncing))
-    return code
-
-
-def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
+def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int:
     # Loaded already (`load_command`); imported here so that this module loads without the SDK.
     import logging
 
     import click
     from singer_sdk.exceptions import ConfigValidationError
 
+    from tap_aphex.decoding import listed
     from tap_aphex.inputs import joined
     from tap_aphex.logs import log_level_problem, printable
     from tap_aphex.report import AphexError, stream_map_problem
@@ -93,24 +73,29 @@ def _invoke(args: list[str], interrupts: Interrupts, *, syncing: bool) -> int:
         problem = None if log_config is None else _log_handlers_problem()
     if problem:
         return _fail(f"SINGER_SDK_LOG_CONFIG={printable(log_config or '', limit=120)!r}{problem}")
-    if problem := guard_stdout() or _one_command(args):
+    if problem := guard_stdout():
         return _fail(problem)
-    if unread := _files_unread(args):
+    if len(commands) > 1:
+        named = listed([f"`{name}`" for name in commands])
+        return _fail(f"{named} are separate commands: give one of them.")
+    if commands and (unread := _files_unread(commands[0], args)):
         logging.getLogger("tap-aphex").warning("%s", unread)
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
     except click.exceptions.Exit as done:  # --help, --version, --discover, --test
         return done.exit_code
+    except SystemExit as done:  # `--about`'s (the SDK's `sys.exit(0)`): its text is flushed next
+        return int(done.code or 0)
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
-        resume = " The last STATE written is where the next run resumes." if syncing else ""
+        resume = "" if commands else " The last STATE written is where the next run resumes."
         _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code
     except BrokenPipeError as error:  # also `OutputUnwritable`
-        return _fail(output_lost(error, syncing=syncing))
+        return _fail(output_lost(error, syncing=not commands))
     except ConfigValidationError as error:
         return _fail("Config: " + joined(error.errors or [str(error)]))
     except AphexError as error:
@@ -150,10 +135,9 @@ def _log_config_problem(error: Exception, path: str) -> str:
 
 
 def _log_handlers_problem() -> str | None:
-    """What in the logging config would spoil the run: a handler writing to stdout, where the
-    messages go (a target would read log lines as messages), or a delayed file handler whose file
-    cannot be opened (logging would print a traceback at the first line). Its handler goes, so
-    the line that says so reaches stderr."""
+    """A handler that would spoil the run, removed so that the line saying so reaches stderr: one
+    writing to stdout (a target would read log lines as messages), or a delayed file handler whose
+    file cannot be opened (logging would print a traceback at its first line)."""
     import logging
 
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
@@ -186,9 +170,8 @@ def _is_stdout(stream: t.Any) -> bool:
     """``stream`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
     file opened on it (``/dev/stdout``, ``/proc/self/fd/1``). Not where stderr goes too (``2>&1``:
     the user's choice), nor a terminal or ``/dev/null``."""
-    try:
-        out, err = os.fstat(1), os.fstat(2)
-        place = out if stream in (sys.stdout, sys.__stdout__) else os.fstat(stream.fileno())
+    try:  # `sys.stdout` too: Python's own, on descriptor 1
+        place, out, err = (os.fstat(fd) for fd in (stream.fileno(), 1, 2))
     except (AttributeError, OSError, ValueError):
         return False
     where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
@@ -196,37 +179,22 @@ def _is_stdout(stream: t.Any) -> bool:
 
 
 class OutputUnwritable(BrokenPipeError):
-    """stdout refused a write (a full disk, a descriptor not open for writing...). A broken pipe
-    to every part of the run, which stops there and claims nothing more landed, whatever the cause:
-    each already handles one so (`except BrokenPipeError`)."""
+    """stdout refused a write (a full disk...): a broken pipe, whatever the cause, as every part of
+    the run stops at one (`except BrokenPipeError`) claiming nothing more landed."""
 
 
-class _GuardedStdout(io.RawIOBase):
-    """stdout's raw file, whose failures to write are `OutputUnwritable` (a broken pipe as it is):
-    the SDK's writers, `print` and ours write there, and none can tell stdout's error from another's
-    (a BATCH file's full disk is not stdout's)."""
+class _GuardedStdout(io.FileIO):
+    """stdout's file, failing to write with `OutputUnwritable`: the SDK's writers, `print` and ours
+    write there, and none can tell stdout's error from another's (a BATCH file's full disk)."""
 
-    def __init__(self, raw: io.RawIOBase | t.BinaryIO) -> None:
-        super().__init__()
-        self._raw = raw
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def isatty(self) -> bool:
-        return self._raw.isatty()
-
-    def write(self, data: t.Any) -> int | None:  # a bytes-like object
+    def write(self, data: t.Any) -> int:  # a bytes-like object
         try:
             # A non-blocking stdout answers None when full: waited for as a blocking one waits
             # (returned, the BufferedWriter above would drop what did not fit).
-            while (written := self._raw.write(data)) is None:
+            while (written := super().write(data)) is None:
                 import select  # only then: no module loads before the signal handlers
 
-                select.select([], [self._raw], [])
+                select.select([], [self], [])
             return written
         except BrokenPipeError:
             raise
@@ -242,21 +210,22 @@ def guard_stdout() -> str | None:
         return _unwritable_from_start("stdout is closed (as `>&-` leaves it)")
     if not isinstance(out, io.TextIOWrapper):  # replaced (a test's capture): left as it is
         return None
+    raw = getattr(out.buffer, "raw", out.buffer)  # no `raw`: unbuffered (`PYTHONUNBUFFERED`)
+    if not isinstance(raw, io.FileIO):  # not a file (a capture), or a Windows console: as it is
+        return None
     try:
         import fcntl  # POSIX only; loaded long after the signal handlers are in place
 
-        flags = fcntl.fcntl(out.fileno(), fcntl.F_GETFL)
-    except (ImportError, OSError, ValueError):
+        flags = fcntl.fcntl(raw.fileno(), fcntl.F_GETFL)
+    except ImportError:
         flags = os.O_WRONLY  # not known here: a write says it
     if flags & os.O_ACCMODE == os.O_RDONLY:
         return _unwritable_from_start("stdout is open for reading only (as `1<file` leaves it)")
     out.flush()
-    buffer = out.buffer
-    raw = buffer.raw if isinstance(buffer, io.BufferedWriter) else buffer  # else unbuffered
-    guarded = _GuardedStdout(raw)
+    guarded = _GuardedStdout(raw.fileno(), "w", closefd=False)
     size = getattr(raw, "_blksize", io.DEFAULT_BUFFER_SIZE)  # as `open` sizes it
     sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(guarded, size) if raw is not buffer else guarded,
+        io.BufferedWriter(guarded, size) if raw is not out.buffer else guarded,
         encoding=out.encoding,
         errors=out.errors,
         newline="\n",  # as Python's own stdout: no translation
@@ -304,12 +273,16 @@ _VALUED = ("--config", "--state", "--catalog", "--format")  # the next argument 
 
 
 def commands_given(args: list[str]) -> list[str]:
-    """The commands in ``args`` other than a sync, in order, up to `--`; `--test`'s value in one
-    spelling (`--test=schema`, `--test schema`; `--test=all` is `--test`), `--test=disabled` too."""
+    """The commands ``args`` give other than a sync, distinct, in order, up to `--`: `--test` in
+    one spelling a value (`--test schema` is `--test=schema`, `--test=all` is `--test`), `disabled`
+    (a sync) only beside another, as click keeps the last; `--help` or `--version` alone, as click
+    answers it whatever else is given. Two or more: click would run one, the others unsaid."""
     given, index = [], 0
     while index < len(args) and args[index] != "--":
         name, equals, value = args[index].partition("=")
         index += 1
+        if name in ("--help", "--version"):
+            return [name]
         if name in _VALUED and not equals:
             index += 1  # `--config --test`: a file's name, not a command
         elif name == "--test":
@@ -319,49 +292,15 @@ def commands_given(args: list[str]) -> list[str]:
             given.append(f"--test={value}" if value in ("schema", "disabled") else "--test")
         elif name in _COMMANDS:
             given.append(name)
-    return given
+    tests = {command for command in given if command.startswith("--test")}
+    return [c for c in dict.fromkeys(given) if c != "--test=disabled" or len(tests) > 1]
 
 
-def _commands_run(args: list[str]) -> list[str]:
-    """The commands click would run, distinct: `--test`'s last value counts (`disabled`: none)."""
-    commands = commands_given(args)
-    tests = [command for command in commands if command.startswith("--test")]
-    off = tests and tests[-1] == "--test=disabled"
-    return list(dict.fromkeys(c for c in commands if not (off and c.startswith("--test"))))
-
-
-def _click_answers(args: list[str]) -> bool:
-    """`--help` or `--version` is given: click answers it, whatever else is."""
-    return bool({"--help", "--version"} & {arg.partition("=")[0] for arg in args})
-
-
-def command_of(args: list[str]) -> str | None:
-    """The command ``args`` run (None: a sync, `--test=disabled` included, or help)."""
-    commands = [] if _click_answers(args) else _commands_run(args)
-    return commands[0] if commands else None
-
-
-def _one_command(args: list[str]) -> str | None:
-    """`--discover`, `--about` and `--test` are commands of their own: given together (or `--test`
-    with two values), click would run the first it reads, or the last value, the others unsaid."""
-    from tap_aphex.decoding import listed  # loaded already, after the SDK (`load_command`)
-
-    if _click_answers(args):
-        return None
-    tests = list(dict.fromkeys(c for c in commands_given(args) if c.startswith("--test")))
-    commands = tests if len(tests) > 1 else _commands_run(args)
-    if len(commands) < 2:
-        return None
-    return f"{listed([f'`{name}`' for name in commands])} are separate commands: give one of them."
-
-
-def _files_unread(args: list[str]) -> str | None:
-    """The files given that the command does not read, said: nothing is skipped unsaid."""
+def _files_unread(command: str, args: list[str]) -> str | None:
+    """The files given that ``command`` does not read, said: nothing is skipped unsaid."""
     from tap_aphex.decoding import listed
 
-    if (command := command_of(args)) is None:
-        return None
-    does, unread = _COMMANDS[command]
+    does, unread = _COMMANDS.get(command, ("", ()))  # `--help`, `--version`: no files read
     given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
     if not given:
         return None

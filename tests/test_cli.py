@@ -42,7 +42,7 @@ from harness import (
 )
 
 from tap_aphex import sdk_seam, signals
-from tap_aphex.cli import command_of
+from tap_aphex.cli import commands_given
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
@@ -482,6 +482,15 @@ def test_a_discovery_whose_reader_went_away_says_nothing_of_state() -> None:
     assert "STATE" not in result.stderr
 
 
+def test_about_on_a_buffered_stdout_whose_reader_went_away_is_one_line() -> None:
+    # The SDK ends `--about` with `sys.exit(0)`, its text still in stdout's buffer: flushed at
+    # Python's exit, it failed with a traceback. `-E`: no PYTHONUNBUFFERED, which hid it.
+    result = with_output_closed([sys.executable, "-E", "-m", "tap_aphex", "--about"])
+
+    assert result.returncode == 1
+    assert one_clear_error(result.stderr) == "Output closed by its reader (broken pipe): stopped."
+
+
 CATALOGS_AND_STATES = [
     ("--catalog", {"streams": 5}, "The catalog file {path} is not a catalog the tap can use: "),
     ("--catalog", {"streams": [5]}, "`streams[0]` must be an object, not a number."),
@@ -886,23 +895,23 @@ def test_a_refusal_naming_a_file_with_a_line_break_in_its_name_is_one_line(
 
 
 @pytest.mark.parametrize(
-    ("args", "command"),
+    ("args", "commands"),
     [
-        (["--test=disabled"], None),
-        (["--test", "--test=disabled"], None),  # click keeps the last value: a sync
-        (["--test", "disabled", "--discover"], "--discover"),
-        (["--config", "--test", "--discover"], "--discover"),  # a file named `--test`
-        (["--test=all", "--state", "s.json"], "--test"),
-        (["--about", "--format", "json"], "--about"),
-        (["--about", "--", "--discover"], "--about"),  # after `--`: arguments, no options
-        (["--discover", "--help"], None),  # click's help, whatever else is given
+        (["--test=disabled"], []),
+        (["--test", "--test=disabled"], ["--test", "--test=disabled"]),  # refused: two values
+        (["--test", "disabled", "--discover"], ["--discover"]),
+        (["--config", "--test", "--discover"], ["--discover"]),  # a file named `--test`
+        (["--test=all", "--state", "s.json"], ["--test"]),
+        (["--about", "--format", "json"], ["--about"]),
+        (["--about", "--", "--discover"], ["--about"]),  # after `--`: arguments, no options
+        (["--discover", "--help"], ["--help"]),  # click's help, whatever else is given
     ],
 )
 def test_commands_are_told_apart_from_values_and_disabled_tests(
-    args: list[str], command: str | None
+    args: list[str], commands: list[str]
 ) -> None:
     # A sync (`--test=disabled`) keeps its words on where the next run resumes.
-    assert command_of(args) == command
+    assert commands_given(args) == commands
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import pytest
 from harness import signalled
 
 from tap_aphex import cli, signals
+from tap_aphex.airbyte import cli as airbyte_cli
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -62,7 +63,7 @@ def test_each_command_loads_with_the_handler_for_its_signals(
 
     monkeypatch.setattr(cli, "load_command", recording)
     monkeypatch.setattr(cli, "main", lambda: ran.append("tap-aphex"))
-    monkeypatch.setattr(cli, "airbyte_main", lambda: ran.append("source-aphex"))
+    monkeypatch.setattr(airbyte_cli, "main", lambda: ran.append("source-aphex"))
 
     cli.tap_aphex()
     cli.source_aphex()

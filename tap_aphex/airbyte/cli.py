@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import typing as t
 from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol, writer
+from tap_aphex.cli import guard_stdout, output_lost
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, read_json, read_json_object
 from tap_aphex.logs import log_level_problem
@@ -26,12 +28,30 @@ from tap_aphex.report import (
     stream_map_problem,
 )
 from tap_aphex.settings import remember_config_secrets
+from tap_aphex.signals import Interrupts
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
     from singer_sdk import Stream
+
+
+def main() -> None:
+    """`source-aphex`'s process, once `tap_aphex.cli.source_aphex` has loaded this module."""
+    interrupts = Interrupts("source-aphex")
+    args = sys.argv[1:]
+    # No TRACE can be written where stdout fails: stderr is the one place left to say why.
+    if problem := guard_stdout():
+        sys.stderr.write(f"source-aphex: {problem}\n")
+        sys.exit(1)
+    try:
+        code = run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
+        sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
+    except BrokenPipeError as error:  # also `OutputUnwritable`
+        sys.stderr.write(f"source-aphex: {output_lost(error, syncing=args[:1] == ['read'])}\n")
+        code = 1
+    sys.exit(code)
 
 
 def run(
