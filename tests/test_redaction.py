@@ -281,3 +281,23 @@ def test_a_line_cannot_reorder_what_a_terminal_shows() -> None:
     # ... and so are the other bidi marks and the characters a terminal shows as nothing.
     hidden = "\u200e\u200f\u061c\u200b\ufeff\u00ad\u2060"
     assert one_line(f"x{hidden}y") == "x" + "".join(f"\\u{ord(c):04x}" for c in hidden) + "y"
+
+
+NON_ASCII_KEY = "ключ-секрет-12345"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "".join(f"\\x{b:02x}" for b in NON_ASCII_KEY.encode()),  # Python's repr of its bytes
+        "".join(f"%{b:02X}" for b in NON_ASCII_KEY.encode()),  # percent-encoded UTF-8
+        quote(NON_ASCII_KEY),  # `-` and digits left as they are
+        json.dumps(NON_ASCII_KEY)[1:-1],  # JSON's \u escapes
+        NON_ASCII_KEY.encode().decode("latin-1"),  # its UTF-8 read as Latin-1 (mojibake)
+        NON_ASCII_KEY.encode().hex(),
+    ],
+)
+def test_a_non_ascii_key_is_hidden_in_the_forms_its_bytes_are_echoed_in(echo: str) -> None:
+    shown = without_secrets(f"refused: {echo} (check it)", (NON_ASCII_KEY,))
+
+    assert shown == "refused: … (check it)"
