@@ -89,6 +89,8 @@ class Interrupts:
             signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:  # a later one, run inside this handler before it swaps them
+            return
         self.received = signum
         self.ignore_later()  # before the thread starts: it inherits the blocked signals
         threading.Thread(target=self._end_if_still_running, daemon=True).start()

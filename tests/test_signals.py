@@ -163,3 +163,40 @@ def test_a_stop_ends_the_process_in_time_even_when_a_later_write_blocks(
     assert process.returncode == 128 + signum
     assert signals.GIVE_UP_AFTER - 0.5 <= waited <= signals.GIVE_UP_AFTER + 5
     assert f"Interrupted ({signum.name}): stopped. The output was not being read" in stderr
+
+
+def test_a_signal_that_comes_while_the_first_is_being_handled_leaves_the_first_ones_status(
+    tmp_path: Path,
+) -> None:
+    # Python runs a handler for a signal that arrives while the first one's handler runs, inside
+    # it: here a SIGTERM comes just before the SIGINT handler swaps the handlers out.
+    script = tmp_path / "nested.py"
+    script.write_text(
+        textwrap.dedent(
+            """\
+            import os, signal, time
+            from tap_aphex import signals
+
+            swap = signals.Interrupts.ignore_later
+            def ignore_later(self):
+                if self.received == signal.SIGINT and not hasattr(self, "sent"):
+                    self.sent = True
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    for _ in range(10_000):  # Python runs a pending handler between these
+                        pass
+                swap(self)
+            signals.Interrupts.ignore_later = ignore_later
+            interrupts = signals.Interrupts("tap-aphex")
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(10)
+            except KeyboardInterrupt:
+                print(interrupts.signame, interrupts.exit_code)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (done.stdout, done.stderr) == ("SIGINT 130\n", "")
