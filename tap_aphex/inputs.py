@@ -241,27 +241,35 @@ def merged_config(
         ]
 
 
-def env_secrets(prefix: str, env: Mapping[str, str]) -> dict[str, t.Any]:
-    """The key and the projects (with their tokens) `<prefix>*` variables set, as far as they
-    read, for `logs` to hide before the config is checked."""
-    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
-    with contextlib.suppress(ValueError, RecursionError):  # unreadable: the check says so
-        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
-    return secrets
+class EnvRead(t.NamedTuple):
+    """The `<prefix>*` variables, read once: the setting each sets (`--config ENV` puts it over
+    the files'), a line per value the SDK would misread, a warning per unknown name, and the key
+    and projects (with their tokens), as far as they read, for `logs` to hide before any check."""
+
+    variables: dict[str, str]
+    problems: list[str]
+    unknown: list[str]
+    secrets: dict[str, t.Any]
 
 
-def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Each setting a `<prefix>*` variable sets (`--config ENV` puts it over the files')."""
-    names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
-    return {name: variable for name, variable in names.items() if variable in env}
-
-
-def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    return [
+def read_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> EnvRead:
+    settings = schema["properties"]
+    names = {name: prefix + name.upper().replace("-", "_") for name in settings}
+    variables = {name: variable for name, variable in names.items() if variable in env}
+    problems = [
         f"`{variable}` {problem}."
-        for name, variable in env_variables(schema, prefix, env).items()
-        if (problem := _env_problem(name, schema["properties"][name], env[variable]))
+        for name, variable in variables.items()
+        if (problem := _env_problem(name, settings[name], env[variable]))
     ]
+    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
+    known = [name.upper().replace("-", "_") for name in [*settings, "LOGLEVEL"]]
+    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
+    ours = [name for name in given if not name.startswith("_")]
+    unknown = _unknown("environment variable", ours, known, f"`{prefix}{{}}`")
+    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
+    with contextlib.suppress(ValueError, RecursionError):  # unreadable: `problems` says so
+        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
+    return EnvRead(variables, problems, unknown, secrets)
 
 
 def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
@@ -289,14 +297,6 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     except ValueError:  # an integer of more digits than Python reads
         return "has an integer too long to read"
     return f"is null: unset it to leave `{name}` unset" if parsed is None else None
-
-
-def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
-    known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
-    names = [name for name in given if not name.startswith("_")]
-    return _unknown("environment variable", names, known, f"`{prefix}{{}}`")
 
 
 def unknown_settings(

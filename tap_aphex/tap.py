@@ -95,14 +95,13 @@ class TapAphex(SeamTap):
         # A setting set to null is not set (the schema allows null): its default holds.
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
-        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
-        self.set_by_variables = variables = set_in_env if parse_env_config else {}
+        # The TAP_APHEX_* variables, read once if read at all (`--config ENV`).
+        env = inputs.read_env(schema, ENV_PREFIX, os.environ if parse_env_config else {})
+        self.set_by_variables = variables = env.variables  # messages name them
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
-        env = [inputs.env_secrets(ENV_PREFIX, os.environ)] if parse_env_config else []
-        remember_config_secrets(config, *env)
-        if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
-            raise ConfigError(" ".join(problems))
+        remember_config_secrets(config, env.secrets)
+        if env.problems:
+            raise ConfigError(" ".join(env.problems))
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
         log_position.check_state(state, LOG_KEYS, state_name)
         given_bookmarks = copy.deepcopy((state or {}).get("bookmarks") or {})  # a few hundred bytes
@@ -120,12 +119,12 @@ class TapAphex(SeamTap):
             warnings = catalog_checks.check_catalog_shape(
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
             )
-        warnings += inputs.unknown_settings(given, schema, variables)
-        if parse_env_config:
-            warnings += inputs.unknown_env(schema, ENV_PREFIX, os.environ)
+        warnings += [*inputs.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:
             self.logger.warning("%s", warning)
-        unread = [] if parse_env_config or not command_line else [*set_in_env.values()]
+        unread: list[str] = []  # `tap-aphex` without `--config ENV`: the variables set, unread
+        if command_line and not parse_env_config:
+            unread = [*inputs.read_env(schema, ENV_PREFIX, os.environ).variables.values()]
         required = not discovery  # a discovery lists what the config enables, maybe nothing
         if validate_config and (
             problems := config_problems(given, variables, streams_required=required, unread=unread)
@@ -287,7 +286,8 @@ class TapAphex(SeamTap):
         config: dict[str, t.Any] = {}
         # Every source's key and tokens are hidden from the moment it is read: the next files,
         # the state and the catalog are read before the tap is made (and can be named with one).
-        sources = [inputs.env_secrets(ENV_PREFIX, os.environ)] if "ENV" in value else []
+        environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
+        sources = [inputs.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
         for path in [None, *(path for path in value if path != "ENV")]:
             if path is not None:
                 sources.append(inputs.read_json_object(path, "config"))
