@@ -265,19 +265,13 @@ class TapAphex(SeamTap):
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
         super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
-        state_dict = None if state is None else inputs.read_json_object(state, "state")
-        state_name = None if state is None else getattr(state, "name", "state")
+        state_read = _read_file(state, "state")
         context = click.get_current_context(silent=True)
         if context is not None and context.meta.get(_CONNECTION_TEST):
             # The SDK's test reads every stream the config enables (`cli` says a catalog is unread).
-            cls.from_cli(config, state=state_dict, state_name=state_name).test_connection()
+            cls.from_cli(config, **state_read).test_connection()
             return
-        catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
-        name = None if catalog is None else getattr(catalog, "name", "catalog")
-        tap = cls.from_cli(
-            config, state=state_dict, state_name=state_name, catalog=catalog_dict, catalog_name=name
-        )
-        tap.run()
+        cls.from_cli(config, **state_read, **_read_file(catalog, "catalog")).run()
 
     @classmethod
     @override
@@ -334,6 +328,13 @@ class TapAphex(SeamTap):
             )
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
+
+
+def _read_file(file: t.IO[str] | None, what: str) -> dict[str, t.Any]:
+    """`TapAphex`'s arguments for a `--state` or `--catalog` file: its object and its name."""
+    if file is None:
+        return {}
+    return {what: inputs.read_json_object(file, what), f"{what}_name": getattr(file, "name", what)}
 
 
 #: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.
