@@ -41,6 +41,7 @@ def holds_lone_surrogate(text: object) -> bool:
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
     """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
     path = source if isinstance(source, (str, Path)) else None
+    name = str(path) if path is not None else getattr(source, "name", what)
     try:
         # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
         file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
@@ -48,7 +49,7 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
             text = opened.read(LARGEST_FILE + 1)
         if len(text) > LARGEST_FILE:
             problem = f"is larger than {LARGEST_FILE >> 20} MiB: no {what} is; check the path"
-            raise ConfigError(f"The {what} file {path or getattr(source, 'name', what)} {problem}.")
+            raise ConfigError(f"The {what} file {name} {problem}.")
         value = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
@@ -66,7 +67,6 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
         if isinstance(value, dict) or not object_only:
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
-    name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
 

@@ -255,15 +255,13 @@ class TapAphex(SeamTap):
     def invoke(
         cls,
         *,
-        about: bool = False,
-        about_format: str | None = None,
         config: t.Any = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
         **kwargs: t.Any,
     ) -> None:
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
-        super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
+        super(Tap, cls).invoke(**kwargs)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
         state_read = _read_file(state, "state")
         context = click.get_current_context(silent=True)
