@@ -41,6 +41,7 @@ def holds_lone_surrogate(text: object) -> bool:
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
     """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
     path = source if isinstance(source, (str, Path)) else None
+    name = str(path) if path is not None else getattr(source, "name", what)
     try:
         # As bytes: JSON reads UTF-8 (with Notepad's BOM too), UTF-16 and UTF-32 (PowerShell's `>`).
         file = t.cast("t.IO[bytes]", getattr(source, "buffer", source))
@@ -48,7 +49,7 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
             text = opened.read(LARGEST_FILE + 1)
         if len(text) > LARGEST_FILE:
             problem = f"is larger than {LARGEST_FILE >> 20} MiB: no {what} is; check the path"
-            raise ConfigError(f"The {what} file {path or getattr(source, 'name', what)} {problem}.")
+            raise ConfigError(f"The {what} file {name} {problem}.")
         value = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
@@ -66,7 +67,6 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
         if isinstance(value, dict) or not object_only:
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
-    name = str(path) if path is not None else getattr(source, "name", what)
     raise ConfigError(f"The {what} file {name} {problem}.")
 
 
@@ -241,27 +241,35 @@ def merged_config(
         ]
 
 
-def env_secrets(prefix: str, env: Mapping[str, str]) -> dict[str, t.Any]:
-    """The key and the projects (with their tokens) `<prefix>*` variables set, as far as they
-    read, for `logs` to hide before the config is checked."""
-    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
-    with contextlib.suppress(ValueError, RecursionError):  # unreadable: the check says so
-        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
-    return secrets
+class EnvRead(t.NamedTuple):
+    """The `<prefix>*` variables, read once: the setting each sets (`--config ENV` puts it over
+    the files'), a line per value the SDK would misread, a warning per unknown name, and the key
+    and projects (with their tokens), as far as they read, for `logs` to hide before any check."""
+
+    variables: dict[str, str]
+    problems: list[str]
+    unknown: list[str]
+    secrets: dict[str, t.Any]
 
 
-def env_variables(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Each setting a `<prefix>*` variable sets (`--config ENV` puts it over the files')."""
-    names = {name: prefix + name.upper().replace("-", "_") for name in schema["properties"]}
-    return {name: variable for name, variable in names.items() if variable in env}
-
-
-def env_problems(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    return [
+def read_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> EnvRead:
+    settings = schema["properties"]
+    names = {name: prefix + name.upper().replace("-", "_") for name in settings}
+    variables = {name: variable for name, variable in names.items() if variable in env}
+    problems = [
         f"`{variable}` {problem}."
-        for name, variable in env_variables(schema, prefix, env).items()
-        if (problem := _env_problem(name, schema["properties"][name], env[variable]))
+        for name, variable in variables.items()
+        if (problem := _env_problem(name, settings[name], env[variable]))
     ]
+    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
+    known = [name.upper().replace("-", "_") for name in [*settings, "LOGLEVEL"]]
+    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
+    ours = [name for name in given if not name.startswith("_")]
+    unknown = _unknown("environment variable", ours, known, f"`{prefix}{{}}`")
+    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
+    with contextlib.suppress(ValueError, RecursionError):  # unreadable: `problems` says so
+        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
+    return EnvRead(variables, problems, unknown, secrets)
 
 
 def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
@@ -289,14 +297,6 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     except ValueError:  # an integer of more digits than Python reads
         return "has an integer too long to read"
     return f"is null: unset it to leave `{name}` unset" if parsed is None else None
-
-
-def unknown_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> list[str]:
-    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
-    known = [name.upper().replace("-", "_") for name in [*schema["properties"], "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
-    names = [name for name in given if not name.startswith("_")]
-    return _unknown("environment variable", names, known, f"`{prefix}{{}}`")
 
 
 def unknown_settings(

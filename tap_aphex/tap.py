@@ -95,14 +95,13 @@ class TapAphex(SeamTap):
         # A setting set to null is not set (the schema allows null): its default holds.
         settings = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
-        # Settings a TAP_APHEX_* variable sets (the SDK puts it over the files'): messages name it.
-        set_in_env = inputs.env_variables(schema, ENV_PREFIX, os.environ)  # read or not
-        self.set_by_variables = variables = set_in_env if parse_env_config else {}
+        # The TAP_APHEX_* variables, read once if read at all (`--config ENV`).
+        env = inputs.read_env(schema, ENV_PREFIX, os.environ if parse_env_config else {})
+        self.set_by_variables = variables = env.variables  # messages name them
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
-        env = [inputs.env_secrets(ENV_PREFIX, os.environ)] if parse_env_config else []
-        remember_config_secrets(config, *env)
-        if parse_env_config and (problems := inputs.env_problems(schema, ENV_PREFIX, os.environ)):
-            raise ConfigError(" ".join(problems))
+        remember_config_secrets(config, env.secrets)
+        if env.problems:
+            raise ConfigError(" ".join(env.problems))
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
         log_position.check_state(state, LOG_KEYS, state_name)
         given_bookmarks = copy.deepcopy((state or {}).get("bookmarks") or {})  # a few hundred bytes
@@ -120,12 +119,12 @@ class TapAphex(SeamTap):
             warnings = catalog_checks.check_catalog_shape(
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
             )
-        warnings += inputs.unknown_settings(given, schema, variables)
-        if parse_env_config:
-            warnings += inputs.unknown_env(schema, ENV_PREFIX, os.environ)
+        warnings += [*inputs.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:
             self.logger.warning("%s", warning)
-        unread = [] if parse_env_config or not command_line else [*set_in_env.values()]
+        unread: list[str] = []  # `tap-aphex` without `--config ENV`: the variables set, unread
+        if command_line and not parse_env_config:
+            unread = [*inputs.read_env(schema, ENV_PREFIX, os.environ).variables.values()]
         required = not discovery  # a discovery lists what the config enables, maybe nothing
         if validate_config and (
             problems := config_problems(given, variables, streams_required=required, unread=unread)
@@ -256,29 +255,21 @@ class TapAphex(SeamTap):
     def invoke(
         cls,
         *,
-        about: bool = False,
-        about_format: str | None = None,
         config: t.Any = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
         **kwargs: t.Any,
     ) -> None:
         """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
-        super(Tap, cls).invoke(about=about, about_format=about_format)  # `--about`: the SDK's
+        super(Tap, cls).invoke(**kwargs)  # `--about`: the SDK's
         cls.print_version(print_fn=cls.logger.info)
-        state_dict = None if state is None else inputs.read_json_object(state, "state")
-        state_name = None if state is None else getattr(state, "name", "state")
+        state_read = _read_file(state, "state")
         context = click.get_current_context(silent=True)
         if context is not None and context.meta.get(_CONNECTION_TEST):
             # The SDK's test reads every stream the config enables (`cli` says a catalog is unread).
-            cls.from_cli(config, state=state_dict, state_name=state_name).test_connection()
+            cls.from_cli(config, **state_read).test_connection()
             return
-        catalog_dict = None if catalog is None else inputs.read_json_object(catalog, "catalog")
-        name = None if catalog is None else getattr(catalog, "name", "catalog")
-        tap = cls.from_cli(
-            config, state=state_dict, state_name=state_name, catalog=catalog_dict, catalog_name=name
-        )
-        tap.run()
+        cls.from_cli(config, **state_read, **_read_file(catalog, "catalog")).run()
 
     @classmethod
     @override
@@ -287,7 +278,8 @@ class TapAphex(SeamTap):
         config: dict[str, t.Any] = {}
         # Every source's key and tokens are hidden from the moment it is read: the next files,
         # the state and the catalog are read before the tap is made (and can be named with one).
-        sources = [inputs.env_secrets(ENV_PREFIX, os.environ)] if "ENV" in value else []
+        environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
+        sources = [inputs.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
         for path in [None, *(path for path in value if path != "ENV")]:
             if path is not None:
                 sources.append(inputs.read_json_object(path, "config"))
@@ -334,6 +326,13 @@ class TapAphex(SeamTap):
             )
         except ConfigValidationError as error:
             raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
+
+
+def _read_file(file: t.IO[str] | None, what: str) -> dict[str, t.Any]:
+    """`TapAphex`'s arguments for a `--state` or `--catalog` file: its object and its name."""
+    if file is None:
+        return {}
+    return {what: inputs.read_json_object(file, what), f"{what}_name": getattr(file, "name", what)}
 
 
 #: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.

@@ -14,7 +14,7 @@ from aphex_simulator import Simulator
 from harness import TapRun, events_config, log_lines, run_cli
 
 from tap_aphex.config_checks import config_problems
-from tap_aphex.inputs import env_problems, schema_problems, unknown_env, unknown_settings
+from tap_aphex.inputs import read_env, schema_problems, unknown_settings
 from tap_aphex.logs import (
     TapLogFilter,
     printable,
@@ -405,7 +405,7 @@ def test_an_api_url_sharing_some_characters_with_the_key_is_no_key_in_it(
 
 #: One of each check the schema cannot make: (the config file's other settings, the setting the
 #: case sets, its value, and what is said, `{}` standing for where it was set). A blank
-#: `start_after` set by its variable never gets here: `env_problems` names the variable first.
+#: `start_after` set by its variable never gets here: `read_env` names the variable first.
 JSONL_BATCH = {
     "encoding": {"format": "jsonl", "compression": "gzip"},
     "storage": {"root": "file:///tmp/x"},
@@ -642,7 +642,7 @@ def test_a_url_holding_a_lone_surrogate_is_named_never_shown_by_either_command(
 def test_a_name_holding_a_lone_surrogate_is_never_shown_in_a_warning_or_a_hint() -> None:
     warnings = [
         *unknown_settings({"api_key": KEY, "x\ud83d": 1}, CONFIG_SCHEMA, {}),
-        *unknown_env(CONFIG_SCHEMA, "TAP_APHEX_", {"TAP_APHEX_PAGE_SIZ\udcff": "1"}),
+        *read_env(CONFIG_SCHEMA, "TAP_APHEX_", {"TAP_APHEX_PAGE_SIZ\udcff": "1"}).unknown,
     ]
     missing = schema_problems(
         CONFIG_SCHEMA, {"projects": [{"ur\udcff": PROJECT, "token": TOKEN}]}, {}
@@ -730,14 +730,16 @@ def test_env_values_the_sdk_could_not_convert_are_named(
         "properties": dict(TapAphex.config_jsonschema["properties"])
     }
     TapAphex.append_builtin_config(schema)  # the SDK's settings (stream_maps...) too, as the tap
-    assert env_problems(schema, "TAP_APHEX_", environ) == expected
+    assert read_env(schema, "TAP_APHEX_", environ).problems == expected
 
 
 @pytest.mark.parametrize("value", ["true", "FALSE", "1", "0", "yes", "No", "on", "off"])
 def test_a_boolean_in_the_environment_is_a_word_for_true_or_false(value: str) -> None:
     schema = {"properties": {"flattening_enabled": {"type": ["boolean", "null"]}}}
-    assert env_problems(schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value}) == []
-    assert env_problems(schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value + "x"}) == [
+    assert read_env(schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value}).problems == []
+    assert read_env(
+        schema, "TAP_APHEX_", {"TAP_APHEX_FLATTENING_ENABLED": value + "x"}
+    ).problems == [
         "`TAP_APHEX_FLATTENING_ENABLED` must be true or false (or 1/0, yes/no, on/off), not "
         f'"{value}x".'
     ]
@@ -768,7 +770,7 @@ def test_a_boolean_in_the_environment_is_a_word_for_true_or_false(value: str) ->
 def test_unknown_environment_variables_are_warned_about_with_the_closest_name(
     environ: dict[str, str], expected: list[str]
 ) -> None:
-    assert unknown_env(CONFIG_SCHEMA, "TAP_APHEX_", environ) == expected
+    assert read_env(CONFIG_SCHEMA, "TAP_APHEX_", environ).unknown == expected
 
 
 @pytest.mark.parametrize(
