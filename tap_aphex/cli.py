@@ -1,20 +1,17 @@
 """The commands `tap-aphex` and `source-aphex`: every way a run can end is one line, no traceback
-(`LOGLEVEL=DEBUG` adds one); the signals they handle are `signals`'."""
+(`LOGLEVEL=DEBUG` adds one); the signals they handle and the stdout they guard are `signals`'."""
 
 from __future__ import annotations
 
 # Only modules loaded with the interpreter, so that the handlers are in place soon after start.
-import errno
-import io
 import os
 import sys
-from stat import S_ISCHR
 
-from tap_aphex.signals import Interrupts, load_command
+from tap_aphex.signals import Interrupts, guard_stdout, is_stdout, load_command, output_lost
 
 TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
 if TYPE_CHECKING:
-    import typing as t
+    pass
 
 
 def tap_aphex() -> None:
@@ -154,7 +151,7 @@ def _log_handlers_problem() -> str | None:
                             f" names a log file that cannot be opened, {handler.baseFilename} "
                             f"({error.strerror}): give one the tap can write, or unset it."
                         )
-                if problem is None and _is_stdout(getattr(handler, "stream", None)):
+                if problem is None and is_stdout(getattr(handler, "stream", None)):
                     problem = (
                         f" sends the {logger.name} logger's lines to stdout, where the tap writes "
                         "its messages: send them to stderr (ext://sys.stderr) or a file."
@@ -164,101 +161,6 @@ def _log_handlers_problem() -> str | None:
                     return problem
                 handler = getattr(handler, "target", None)
     return None
-
-
-def _is_stdout(stream: t.Any) -> bool:
-    """``stream`` writes where stdout goes, a pipe or a file a target reads: `sys.stdout`, or a
-    file opened on it (``/dev/stdout``, ``/proc/self/fd/1``). Not where stderr goes too (``2>&1``:
-    the user's choice), nor a terminal or ``/dev/null``."""
-    try:  # `sys.stdout` too: Python's own, on descriptor 1
-        place, out, err = (os.fstat(fd) for fd in (stream.fileno(), 1, 2))
-    except (AttributeError, OSError, ValueError):
-        return False
-    where = [(stat.st_dev, stat.st_ino) for stat in (place, out, err)]
-    return where[0] == where[1] != where[2] and not S_ISCHR(out.st_mode)
-
-
-class OutputUnwritable(BrokenPipeError):
-    """stdout refused a write (a full disk...): a broken pipe, whatever the cause, as every part of
-    the run stops at one (`except BrokenPipeError`) claiming nothing more landed."""
-
-
-class _GuardedStdout(io.FileIO):
-    """stdout's file, failing to write with `OutputUnwritable`: the SDK's writers, `print` and ours
-    write there, and none can tell stdout's error from another's (a BATCH file's full disk)."""
-
-    def write(self, data: t.Any) -> int:  # a bytes-like object
-        try:
-            # A non-blocking stdout answers None when full: waited for as a blocking one waits
-            # (returned, the BufferedWriter above would drop what did not fit).
-            while (written := super().write(data)) is None:
-                import select  # only then: no module loads before the signal handlers
-
-                select.select([], [self], [])
-            return written
-        except BrokenPipeError:
-            raise
-        except OSError as error:
-            raise OutputUnwritable(error.errno, error.strerror) from None
-
-
-def guard_stdout() -> str | None:
-    """Why nothing can be written on stdout at all (then nothing is read), or None once
-    `sys.stdout` writes through `_GuardedStdout`, buffered as before (`PYTHONUNBUFFERED`: not)."""
-    out = sys.stdout
-    if out is None:  # fd 1 was closed as Python started (and another file may take it later)
-        return _unwritable_from_start("stdout is closed (as `>&-` leaves it)")
-    if not isinstance(out, io.TextIOWrapper):  # replaced (a test's capture): left as it is
-        return None
-    raw = getattr(out.buffer, "raw", out.buffer)  # no `raw`: unbuffered (`PYTHONUNBUFFERED`)
-    if not isinstance(raw, io.FileIO):  # not a file (a capture), or a Windows console: as it is
-        return None
-    try:
-        import fcntl  # POSIX only; loaded long after the signal handlers are in place
-
-        flags = fcntl.fcntl(raw.fileno(), fcntl.F_GETFL)
-    except ImportError:
-        flags = os.O_WRONLY  # not known here: a write says it
-    if flags & os.O_ACCMODE == os.O_RDONLY:
-        return _unwritable_from_start("stdout is open for reading only (as `1<file` leaves it)")
-    out.flush()
-    guarded = _GuardedStdout(raw.fileno(), "w", closefd=False)
-    size = getattr(raw, "_blksize", io.DEFAULT_BUFFER_SIZE)  # as `open` sizes it
-    sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(guarded, size) if raw is not out.buffer else guarded,
-        encoding=out.encoding,
-        errors=out.errors,
-        newline="\n",  # as Python's own stdout: no translation
-        line_buffering=out.line_buffering,
-        write_through=out.write_through,
-    )
-    return None
-
-
-#: Why a write to stdout failed, by errno; another: its system's words.
-_WHY_UNWRITABLE = {
-    errno.ENOSPC: "no space is left on the device stdout writes to (the disk is full)",
-    errno.EDQUOT: "the disk quota of the file system stdout writes to is spent",
-    errno.EFBIG: "the file stdout writes to has reached the largest size allowed",
-    errno.EBADF: "stdout is not open for writing",
-    errno.EIO: "the device stdout writes to failed (an I/O error)",
-}
-
-
-def output_lost(error: BrokenPipeError, *, syncing: bool) -> str:
-    """The line for a stdout that takes no more (`tap-aphex | head`, a full disk); its rest goes
-    nowhere. A sync's: where it resumes; it claims nothing landed."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush, too
-    if not isinstance(error, OutputUnwritable):
-        resume = " The last STATE the reader received is where the next run resumes."
-        return f"Output closed by its reader (broken pipe): stopped.{resume * syncing}"
-    why = _WHY_UNWRITABLE.get(error.errno or 0) or f"stdout: {error.strerror or error}"
-    resume = " The last STATE written in full is where the next run resumes."
-    return f"Output cannot be written: {why}: stopped.{resume * syncing}"
-
-
-def _unwritable_from_start(why: str) -> str:
-    return f"Output cannot be written: {why}: stopped before reading anything."
 
 
 #: What each command other than a sync does, and the files it does not read.

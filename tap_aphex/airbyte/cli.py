@@ -14,7 +14,6 @@ from pathlib import Path
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol, writer
-from tap_aphex.cli import guard_stdout, output_lost
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, read_json, read_json_object
 from tap_aphex.logs import log_level_problem
@@ -28,7 +27,7 @@ from tap_aphex.report import (
     stream_map_problem,
 )
 from tap_aphex.settings import remember_config_secrets
-from tap_aphex.signals import Interrupts
+from tap_aphex.signals import Interrupts, guard_stdout, output_lost
 from tap_aphex.tap import TapAphex
 
 if t.TYPE_CHECKING:
