@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import fsspec  # type: ignore[import-untyped]  # the SDK's BATCH storage (loaded already)
 
-from tap_aphex.decoding import described, readable
-from tap_aphex.inputs import LONE_SURROGATE, holds_lone_surrogate, schema_problems
+from tap_aphex.decoding import LONE_SURROGATE, described, holds_lone_surrogate, readable
+from tap_aphex.inputs import schema_problems
 from tap_aphex.logs import printable, safe_url, secret_forms, url_credentials, without_secrets
 from tap_aphex.sdk_seam import batch_config_from
 from tap_aphex.settings import (

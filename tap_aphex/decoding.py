@@ -25,6 +25,15 @@ REPLACEMENT = "\ufffd"
 #: A lone surrogate in a Python text (a config's `"\ud83d"`, an environment's undecodable byte):
 #: no character, and no UTF-8 can carry it.
 SURROGATE = re.compile("[\ud800-\udfff]")
+#: A text that holds one is never shown (as `config_checks` refuses it): said what it is instead.
+LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
+
+
+def holds_lone_surrogate(text: object) -> bool:
+    """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
+    return isinstance(text, str) and SURROGATE.search(text) is not None
+
+
 #: Markers: U+FFFD and a private-use character (a U+FFFD the vendor sent is marked too, so that no
 #: text reads as one); a lone surrogate escape (``\\ud83d``: JSON, but no character), then its hex.
 LONE, LITERAL, DEEP = "\ufffd\U00108002", "\ufffd\U00108000", "\ufffd\U00108001"

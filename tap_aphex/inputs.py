@@ -1,7 +1,7 @@
-"""What a run is given, checked before the SDK reads it: config and state files, the config against
-the settings' schema, the `TAP_APHEX_*` variables (the SDK guesses at `int(" 500 ")`, reads a typo
-as false), a warning per unknown name (a catalog: `catalog_checks`). A problem is one line naming
-where as set (`TAP_APHEX_PROJECTS[0].token`) and what, in JSON's words, never a secret."""
+"""What a run is given, checked before the SDK reads it: config and state files, and the config
+against the settings' schema, as the SDK will merge it (the `TAP_APHEX_*` variables: `settings`; a
+catalog: `catalog_checks`). A problem is one line naming where as set
+(`TAP_APHEX_PROJECTS[0].token`) and what, in JSON's words, never a secret."""
 
 from __future__ import annotations
 
@@ -18,10 +18,17 @@ import msgspec
 from singer_sdk.singerlib import StateMessage
 
 from tap_aphex import sdk_seam
-from tap_aphex.decoding import JSON_WORDS, SURROGATE, described, json_kind, listed, readable
+from tap_aphex.decoding import (
+    JSON_WORDS,
+    LONE_SURROGATE,
+    described,
+    holds_lone_surrogate,
+    json_kind,
+    listed,
+)
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
-from tap_aphex.settings import PROJECT, set_at
+from tap_aphex.settings import set_at
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -29,13 +36,6 @@ if t.TYPE_CHECKING:
 #: Far past any config, state or catalog (a state holds a few hundred bytes a project): a larger
 #: file is a mistake (`--config /dev/zero` would be read for ever).
 LARGEST_FILE = 64 * 1024 * 1024
-#: A text that holds one is never shown (as `config_checks` refuses it): said what it is instead.
-LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
-
-
-def holds_lone_surrogate(text: object) -> bool:
-    """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
-    return isinstance(text, str) and SURROGATE.search(text) is not None
 
 
 def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
@@ -239,87 +239,3 @@ def merged_config(
             for name, value in read.items()
             if isinstance(value, int) and digits and len(str(abs(value))) > digits
         ]
-
-
-class EnvRead(t.NamedTuple):
-    """The `<prefix>*` variables, read once: the setting each sets (`--config ENV` puts it over
-    the files'), a line per value the SDK would misread, a warning per unknown name, and the key
-    and projects (with their tokens), as far as they read, for `logs` to hide before any check."""
-
-    variables: dict[str, str]
-    problems: list[str]
-    unknown: list[str]
-    secrets: dict[str, t.Any]
-
-
-def read_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> EnvRead:
-    settings = schema["properties"]
-    names = {name: prefix + name.upper().replace("-", "_") for name in settings}
-    variables = {name: variable for name, variable in names.items() if variable in env}
-    problems = [
-        f"`{variable}` {problem}."
-        for name, variable in variables.items()
-        if (problem := _env_problem(name, settings[name], env[variable]))
-    ]
-    # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
-    known = [name.upper().replace("-", "_") for name in [*settings, "LOGLEVEL"]]
-    given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
-    ours = [name for name in given if not name.startswith("_")]
-    unknown = _unknown("environment variable", ours, known, f"`{prefix}{{}}`")
-    secrets: dict[str, t.Any] = {"api_key": env.get(f"{prefix}API_KEY")}
-    with contextlib.suppress(ValueError, RecursionError):  # unreadable: `problems` says so
-        secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
-    return EnvRead(variables, problems, unknown, secrets)
-
-
-def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:
-    types = setting.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    if "string" in types and not value.strip():  # named here, as the variable, not the setting
-        return f"is empty: unset it to leave `{name}` unset, or set a value"
-    said = printable(readable(json.dumps(value), 40))  # a number's, a flag's
-    if holds_lone_surrogate(value):  # a byte no UTF-8 has, as Python reads the environment
-        said = f"a value holding {LONE_SURROGATE}"
-    if "integer" in types and not re.fullmatch("-?[0-9]+", value):  # no spaces, `_` nor `+`
-        return f"must be a whole number (digits only, no spaces), not {said}"
-    # What the SDK reads as true (all else is false to it, typos included), and their opposites.
-    if "boolean" in types and not re.fullmatch("(?ai)true|1|yes|on|false|0|no|off", value):
-        return f"must be true or false (or 1/0, yes/no, on/off), not {said}"
-    if {"array", "object"}.isdisjoint(types):
-        return None
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
-        kind = "an array [...]" if "array" in types else "an object {...}"
-        return f"must be JSON, {kind} ({error.msg} at character {error.pos})"
-    except RecursionError:
-        return "is nested too deep to read"
-    except ValueError:  # an integer of more digits than Python reads
-        return "has an integer too long to read"
-    return f"is null: unset it to leave `{name}` unset" if parsed is None else None
-
-
-def unknown_settings(
-    config: Mapping[str, t.Any], schema: dict[str, t.Any], variables: Mapping[str, str]
-) -> list[str]:
-    """A warning per setting the tap does not know (a typo is ignored otherwise), with a guess."""
-    warnings = _unknown("setting", list(config), list(schema["properties"]), "`{}`")
-    known = list(PROJECT.to_dict()["properties"])
-    for index, project in enumerate(config.get("projects") or []):
-        if isinstance(project, dict):
-            spelt = f"`{set_at(f'projects[{index}]', variables)}.{{}}`"
-            warnings += _unknown("setting", list(project), known, spelt)
-    return warnings
-
-
-def _unknown(kind: str, given: list[str], known: list[str], spelt: str) -> list[str]:
-    """A warning per name ``given`` not ``known``, spelt as the user wrote it, with a guess."""
-    warnings = []
-    for name in (name for name in given if name not in known):
-        if holds_lone_surrogate(name):  # never shown (a config's is refused too: `config_checks`)
-            warnings.append(f"Unknown {kind} whose name holds {LONE_SURROGATE} is ignored")
-            continue
-        close = difflib.get_close_matches(name, known, n=1)
-        guess = f"; did you mean {spelt.format(close[0])}?" if close else ""
-        warnings.append(f"Unknown {kind} {spelt.format(name)} is ignored{guess}")
-    return warnings

@@ -13,7 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from typing_extensions import override
 
-from tap_aphex import catalog_checks, inputs, logs
+from tap_aphex import catalog_checks, inputs, logs, settings
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
 from tap_aphex.decoding import listed, readable
@@ -93,10 +93,10 @@ class TapAphex(SeamTap):
         self.append_builtin_config(schema)
         repair_builtin_schema(schema)
         # A setting set to null is not set (the schema allows null): its default holds.
-        settings = schema["properties"]
-        config = {k: v for k, v in (config or {}).items() if v is not None or k not in settings}
+        known = schema["properties"]
+        config = {k: v for k, v in (config or {}).items() if v is not None or k not in known}
         # The TAP_APHEX_* variables, read once if read at all (`--config ENV`).
-        env = inputs.read_env(schema, ENV_PREFIX, os.environ if parse_env_config else {})
+        env = settings.read_env(schema, ENV_PREFIX, os.environ if parse_env_config else {})
         self.set_by_variables = variables = env.variables  # messages name them
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
         remember_config_secrets(config, env.secrets)
@@ -119,12 +119,12 @@ class TapAphex(SeamTap):
             warnings = catalog_checks.check_catalog_shape(
                 catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
             )
-        warnings += [*inputs.unknown_settings(given, schema, variables), *env.unknown]
+        warnings += [*settings.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:
             self.logger.warning("%s", warning)
         unread: list[str] = []  # `tap-aphex` without `--config ENV`: the variables set, unread
         if command_line and not parse_env_config:
-            unread = [*inputs.read_env(schema, ENV_PREFIX, os.environ).variables.values()]
+            unread = [*settings.read_env(schema, ENV_PREFIX, os.environ).variables.values()]
         required = not discovery  # a discovery lists what the config enables, maybe nothing
         if validate_config and (
             problems := config_problems(given, variables, streams_required=required, unread=unread)
@@ -279,7 +279,7 @@ class TapAphex(SeamTap):
         # Every source's key and tokens are hidden from the moment it is read: the next files,
         # the state and the catalog are read before the tap is made (and can be named with one).
         environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
-        sources = [inputs.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
+        sources = [settings.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
         for path in [None, *(path for path in value if path != "ENV")]:
             if path is not None:
                 sources.append(inputs.read_json_object(path, "config"))

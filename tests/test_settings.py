@@ -14,7 +14,7 @@ from aphex_simulator import Simulator
 from harness import TapRun, events_config, log_lines, run_cli
 
 from tap_aphex.config_checks import config_problems
-from tap_aphex.inputs import read_env, schema_problems, unknown_settings
+from tap_aphex.inputs import schema_problems
 from tap_aphex.logs import (
     TapLogFilter,
     printable,
@@ -25,7 +25,7 @@ from tap_aphex.logs import (
     without_query_values,
 )
 from tap_aphex.sdk_seam import batch_encoders
-from tap_aphex.settings import CONFIG_SCHEMA, DEFAULT_API_URL
+from tap_aphex.settings import CONFIG_SCHEMA, DEFAULT_API_URL, read_env, unknown_settings
 from tap_aphex.tap import TapAphex
 
 KEY = "k3y-s3cr3t-value"
