@@ -290,5 +290,7 @@ def log_level_problem(env: Mapping[str, str]) -> str | None:
     variable, level = log_level(env)
     if level is None and (value := env.get(variable)) is not None:
         levels = "DEBUG, INFO, WARNING or ERROR (or unset: INFO)"
-        return f"`{variable}` must be {levels}, not {json.dumps(value[:20])}."
+        # Read before any config: a longer value may be a key pasted in the wrong variable.
+        said = json.dumps(value) if len(value) < MIN_FRAGMENT else f"a {len(value)}-character text"
+        return f"`{variable}` must be {levels}, not {said}."
     return None

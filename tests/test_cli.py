@@ -1468,6 +1468,7 @@ def test_a_setting_set_to_null_is_not_set_its_default_holds(
         # An empty TAP_APHEX_LOGLEVEL is unset to the SDK, which reads LOGLEVEL instead.
         ("LOGLEVEL", "", {"TAP_APHEX_LOGLEVEL": ""}),
         ("LOGLEVEL", "bogus", {"TAP_APHEX_LOGLEVEL": ""}),
+        ("LOGLEVEL", "verbose", {}),
     ],
 )
 def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
@@ -1479,6 +1480,21 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
     assert run.stderr.strip() == (
         f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
         f"{json.dumps(value)}."
+    )
+
+
+@pytest.mark.parametrize("variable", ["LOGLEVEL", "TAP_APHEX_LOGLEVEL"])
+def test_a_key_set_as_the_log_level_is_never_shown(variable: str, tmp_path: Path) -> None:
+    # Read before any config, so before the key is known to be one: a long value goes unquoted.
+    key = "simulator-key-abcdef"
+    env = {"LOGLEVEL": "", "TAP_APHEX_API_KEY": key, variable: key}
+    run = run_command("--config", "ENV", env=env)
+
+    assert run.returncode == 1
+    assert key[:8] not in run.stderr
+    assert run.stderr.strip() == (
+        f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not a 20-character "
+        "text."
     )
 
 
