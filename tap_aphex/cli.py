@@ -75,7 +75,8 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
     if len(commands) > 1:
         named = listed([f"`{name}`" for name in commands])
         return _fail(f"{named} are separate commands: give one of them.")
-    if commands and (unread := _files_unread(commands[0], args)):
+    args, unread = _unread(commands[0] if commands else "", args)  # before click opens them
+    if unread:
         logging.getLogger("tap-aphex").warning("%s", unread)
     try:
         with command.make_context(TapAphex.name, args) as context:
@@ -163,15 +164,25 @@ def _log_handlers_problem() -> str | None:
     return None
 
 
-#: What each command other than a sync does, and the files it does not read.
-_COMMANDS = {
-    # `--state`: Meltano passes its state to every discovery; no word of it on each run.
-    "--discover": ("describes every stream", ("--catalog",)),
-    "--about": ("describes the tap", ("--state", "--catalog")),
-    "--test": ("tests every stream", ("--catalog",)),  # `--state`: read, as a sync would
-    "--test=schema": ("writes every stream's SCHEMA", ("--state", "--catalog")),
-}
 _VALUED = ("--config", "--state", "--catalog", "--format")  # the next argument is their value
+#: What each command does, and which of `_VALUED` it reads; "": a sync.
+_COMMANDS = {
+    "": ("syncs", ("--config", "--state", "--catalog")),
+    "--discover": ("describes every stream", ("--config",)),
+    "--about": ("describes the tap", ("--format",)),  # the SDK's: the class's settings, no config
+    "--test": ("tests every stream", ("--config", "--state")),  # `--state`: as a sync would
+    "--test=schema": ("writes every stream's SCHEMA", ("--config",)),
+    "--help": ("", ()),
+    "--version": ("", ()),
+}
+#: Unread, but no word of it: Meltano passes its config to every command and its state to every
+#: discovery; `--help` and `--version` answer whatever else is given.
+_UNSAID = {
+    "--discover": ("--state",),
+    "--about": ("--config",),
+    "--help": _VALUED,
+    "--version": _VALUED,
+}
 
 
 def commands_given(args: list[str]) -> list[str]:
@@ -192,22 +203,37 @@ def commands_given(args: list[str]) -> list[str]:
                 value, index = args[index], index + 1
             # Another value is click's to refuse (`cb_test`): here, a test like any other.
             given.append(f"--test={value}" if value in ("schema", "disabled") else "--test")
-        elif name in _COMMANDS:
+        elif name in _COMMANDS and name:  # "": a sync's entry, no option
             given.append(name)
     tests = {command for command in given if command.startswith("--test")}
     return [c for c in dict.fromkeys(given) if c != "--test=disabled" or len(tests) > 1]
 
 
-def _files_unread(command: str, args: list[str]) -> str | None:
-    """The files given that ``command`` does not read, said: nothing is skipped unsaid."""
+def _unread(command: str, args: list[str]) -> tuple[list[str], str | None]:
+    """``args`` without the options ``command`` does not read, and the warning that says so:
+    click would still check them (open a file, match a `--format`) as it reaches them, before the
+    command or after it, so an unread option would fail a run by where it stands."""
     from tap_aphex.decoding import listed
 
-    does, unread = _COMMANDS.get(command, ("", ()))  # `--help`, `--version`: no files read
-    given = [name for name in unread if any(a.partition("=")[0] == name for a in args)]
-    if not given:
-        return None
-    named, verb = listed([f"`{name}`" for name in given]), "is" if len(given) == 1 else "are"
-    return f"{named} {verb} not read by `{command}`, which {does}."
+    does, reads = _COMMANDS[command]
+    kept, dropped, index = [], [], 0
+    while index < len(args) and args[index] != "--":  # after `--`: arguments, click's to refuse
+        name, equals, _ = args[index].partition("=")
+        valued = name in _VALUED
+        end = index + (2 if valued and not equals else 1)  # click's value, whatever follows
+        if valued and name not in reads:
+            dropped.append(name)
+        else:
+            kept += args[index:end]
+        index = end
+    kept += args[index:]
+    said = [name for name in _VALUED if name in dropped and name not in _UNSAID.get(command, ())]
+    files = [name for name in said if name != "--format"]
+    words = ["`--format` is read only by `--about`."] if "--format" in said else []
+    if files:
+        named, verb = listed([f"`{name}`" for name in files]), "is" if len(files) == 1 else "are"
+        words.insert(0, f"{named} {verb} not read by `{command}`, which {does}.")
+    return kept, " ".join(words) or None
 
 
 _LONGEST_LINE = 2_000

@@ -839,14 +839,24 @@ def test_the_connection_test_reads_from_the_states_bookmark_as_a_sync_would(
     assert "Connection test passed: the Data API served an event." in run.stderr
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--test", "--catalog", "{catalog}"],
+        # Click would open it before `--test` runs, when it comes first: missing, or a folder.
+        ["--catalog", "{folder}/missing.json", "--test"],
+        ["--catalog={folder}", "--test"],
+    ],
+)
 def test_the_connection_test_says_that_it_does_not_read_a_catalog(
-    organisation: Simulator, tmp_path: Path
+    organisation: Simulator, tmp_path: Path, given: list[str]
 ) -> None:
     config = full_config(organisation)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(selecting(config, ["published_plans"])))
+    args = [arg.format(catalog=catalog, folder=tmp_path) for arg in given]
 
-    run = run_cli(config, None, "--test", "--catalog", str(catalog))
+    run = run_cli(config, None, *args)
 
     assert run.returncode == 0, run.stderr
     assert log_lines(run.stderr, "WARNING") == [
@@ -934,6 +944,68 @@ def test_a_command_says_which_files_it_does_not_read(
     assert run.returncode == 0, run.stderr
     (warning,) = log_lines(run.stderr, "WARNING")
     assert warning.startswith(said)
+
+
+ABOUT_SAID = "`--state` is not read by `--about`, which describes the tap."
+FORMAT_SAID = "`--format` is read only by `--about`."
+
+
+@pytest.mark.parametrize(
+    ("command", "unread", "said"),
+    [
+        (["--about"], ["--state", "{folder}/missing.json"], ABOUT_SAID),
+        (["--about"], ["--catalog={folder}"], ABOUT_SAID.replace("state", "catalog")),
+        (["--about"], ["--state=x", "--catalog", "{folder}"], "`--state` and `--catalog` are not"),
+        (["--test=schema"], ["--state", "{folder}/missing.json"], "`--state` is not read by"),
+        (["--discover"], ["--catalog={folder}/missing.json"], "`--catalog` is not read by"),
+        (["--discover"], ["--format=xml"], FORMAT_SAID),
+        (["--test", "schema"], ["--format", "markdown"], FORMAT_SAID),
+        (["--discover"], ["--format", "xml", "--catalog", "x"], "`--catalog` is not read by"),
+        # No word (`_UNSAID`): Meltano passes its config, and its state, to every command.
+        (["--discover"], ["--state", "{folder}/missing.json"], None),
+        (["--about", "--format=json"], ["--config={folder}/missing.json"], None),
+        (["--version"], ["--config", "{folder}", "--state", "x"], None),
+        (["--help"], ["--config={folder}/missing.json"], None),
+    ],
+)
+def test_an_option_a_command_does_not_read_is_said_at_most_once_and_never_checked(
+    organisation: Simulator, tmp_path: Path, command: list[str], unread: list[str], said: str | None
+) -> None:
+    # Before the command, click would check it (open the file, match the format) and fail the
+    # run; after it, it would not: the command runs as it does without it, whatever it holds.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(full_config(organisation)))
+    args = [arg.format(folder=tmp_path) for arg in unread]
+
+    run = tap_aphex_process(*args, "--config", str(config), *command)
+    without = tap_aphex_process("--config", str(config), *command)
+
+    assert run.returncode == 0, run.stderr
+    assert (run.stdout, without.returncode) == (without.stdout, 0)
+    assert log_lines(run.stderr, "ERROR") == []
+    warnings = log_lines(run.stderr, "WARNING")
+    assert len(warnings) == (0 if said is None else 1), run.stderr
+    assert said is None or warnings[0].startswith(said)
+
+
+def test_a_discovery_says_of_each_unread_option_on_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"api_key": "k"}')  # a discovery sends no request
+
+    run = tap_aphex_process("--format=xml", "--config", str(config), "--discover", "--catalog", "x")
+
+    assert run.returncode == 0, run.stderr
+    assert log_lines(run.stderr, "WARNING") == [
+        "`--catalog` is not read by `--discover`, which describes every stream. " + FORMAT_SAID
+    ]
+
+
+def test_a_sync_says_that_it_does_not_read_a_format(organisation: Simulator) -> None:
+    run = run_cli(full_config(organisation), None, "--format", "markdown")
+
+    assert run.returncode == 0, run.stderr
+    assert log_lines(run.stderr, "WARNING") == [FORMAT_SAID]
+    assert run.records("task_events")
 
 
 def test_the_last_line_stays_readable_whatever_the_length_of_a_files_name(tmp_path: Path) -> None:
