@@ -106,16 +106,23 @@ def check_state_shape(
     state: object, name: str | None = None, streams: Collection[str] | None = None
 ) -> None:
     """A state the SDK can load, else refused: read from the start, a stream would re-send data."""
-    if state is not None and state != {} and (problem := _state_problem(state, streams)):
+    if state is not None and state != {} and (problem := state_problem(state, streams)):
         where = f"The state file {name}" if name else "The state"
         raise ConfigError(
             f"{where} cannot be used ({problem}): it must be a JSON object like "
-            '{"bookmarks": {"task_events": {...}}} (as this tap writes it); drop `--state`, or '
-            "clear the state in Meltano, to start afresh."
+            '{"bookmarks": {"task_events": {...}}} (as this tap writes it); '
+            f"{START_AFRESH}."
         )
 
 
-def _state_problem(state: object, streams: Collection[str] | None) -> str | None:
+#: Starting afresh from a state the tap refuses; one constant: `airbyte.writer` says Airbyte's way.
+START_AFRESH = "drop `--state`, or clear the state in Meltano, to start afresh"
+#: A value the SDK's writer cannot encode: it would fail writing the state back, after the run.
+UNWRITABLE = "holds a value the tap cannot write back (a lone surrogate, too deep)"
+
+
+def state_problem(state: object, streams: Collection[str] | None) -> str | None:
+    """Why the SDK cannot load (or write back) ``state``, in words; None: it can."""
     if isinstance(state, dict) and "bookmarks" not in state:  # what it is, where they are
         if state.get("type") == "STATE" and "value" in state:
             return "it is a STATE message: pass its `value`, e.g. `jq .value`"
@@ -132,20 +139,30 @@ def _state_problem(state: object, streams: Collection[str] | None) -> str | None
             f"streams: {', '.join(streams)})"
         )
     for stream, bookmark in bookmarks.items():
-        try:
-            partitions = msgspec.convert(bookmark, _Bookmark).get("partitions", [])
-        except msgspec.ValidationError as error:
-            return f"in the bookmark of `{stream}`, {shape_words(error)}"
-        # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
-        contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
-        if "null" in contexts:
-            return f"the bookmark of `{stream}` has a partition without a `context`"
-        if len(contexts) < len(partitions):
-            return f"the bookmark of `{stream}` has two partitions of one `context`"
+        if problem := bookmark_shape_problem(bookmark, f"the bookmark of `{stream}`"):
+            return problem
     try:  # the SDK writes the state back as it found it: as its writer does
         msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):
-        return "it holds a value the tap cannot write back (a lone surrogate, too deep)"
+        return f"it {UNWRITABLE}"
+    return None
+
+
+def bookmark_shape_problem(bookmark: object, subject: str) -> str | None:
+    """Why the SDK cannot load one stream's ``bookmark``, said of ``subject`` ("the bookmark of
+    `tasks`"): `source-aphex` says the same of a stream state. None: it can."""
+    try:
+        partitions = msgspec.convert(bookmark, _Bookmark).get("partitions", [])
+    except msgspec.ValidationError as error:
+        return f"in {subject}, {shape_words(error)}"
+    except UnicodeError:  # msgspec encodes each text it reads: a lone surrogate is none
+        return f"{subject} {UNWRITABLE}"
+    # The SDK reads each partition's `context`, and refuses two alike (quoting the state).
+    contexts = {json.dumps(p.get("context"), sort_keys=True, default=str) for p in partitions}
+    if "null" in contexts:
+        return f"{subject} has a partition without a `context`"
+    if len(contexts) < len(partitions):
+        return f"{subject} has two partitions of one `context`"
     return None
 
 

@@ -16,7 +16,7 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import events_config, run_cli
+from harness import events_config, plans_config, run_cli
 from test_airbyte import PAGE, SOURCE_APHEX, AirbyteRun, configured, read, source, valid
 
 from tap_aphex.airbyte.cli import run
@@ -603,3 +603,70 @@ def test_a_key_in_a_catalogs_file_name_is_hidden_though_it_is_read_first(
     assert exit_code == 1
     assert trace["trace"]["error"]["message"].startswith(f"The catalog file {tmp_path}/x-")
     assert config["api_key"] not in out.getvalue().decode()
+
+
+def test_a_state_cursor_the_api_refuses_is_a_config_error_with_airbytes_advice(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A time is no eventId the tap can tell from one: the Data API is asked, and refuses it."""
+    catalog = catalog_of(tmp_path, sim)
+    at = {"replication_key": "eventId", "replication_key_value": "2025-11-28T15:48:01.088Z"}
+    state = {"bookmarks": dict.fromkeys(["task_events", "tasks", "task_statuses"], at)}
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    (error,) = result.errors()
+    assert error["failure_type"] == "config_error"  # the platform passed that state
+    assert "startAfter=2025-11-28T15:48:01.088Z" in error["message"]
+    assert "reset the state of those streams in the connection" in error["message"]
+    assert "Settings > Clear data" in error["message"]
+    said = json.dumps([m for m in result.messages if m["type"] in ("LOG", "TRACE")])
+    for singer in ("meltano", "Meltano", "--state", "tap-aphex"):  # in the ERROR LOG line too
+        assert singer not in said
+    assert result.statuses("task_events")[-1] == "INCOMPLETE"
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("stream_state", "words"),
+    [
+        ({"partitions": [5]}, "`partitions[0]` must be an object, not a number"),
+        ({"partitions": None}, "`partitions` must be an array, not null"),
+        ({"partitions": [{"context": 5}]}, "`partitions[0].context` must be an object, not a"),
+        ({"partitions": [{}]}, "has a partition without a `context`"),
+        ({"partitions": [{"context": "\ud800"}]}, "cannot write back (a lone surrogate"),
+    ],
+    ids=["a number", "null", "a context of a number", "no context", "a lone surrogate"],
+)
+def test_a_plans_stream_state_is_refused_in_the_words_the_tap_uses(
+    tmp_path: Path, stream_state: dict[str, t.Any], words: str
+) -> None:
+    with Simulator(seed=3, events=0, daily_quota=None, plan_projects=1, plan_tasks=3) as sim:
+        config = plans_config(sim.plan_projects)
+        catalog = configured(source(tmp_path, "discover", config), ["published_plans"])
+        sim.clear_requests()
+        message = {"stream_descriptor": {"name": "published_plans"}, "stream_state": stream_state}
+        state = [{"type": "STREAM", "stream": message}]
+
+        result = source(tmp_path, "read", config, catalog=catalog, state=state)
+        singer = run_cli(config, {"bookmarks": {"published_plans": stream_state}})
+
+    said = refused_before_any_request(result, sim, words)
+    assert "the stream state of published_plans" in said
+    assert "Settings > Clear data for the stream" in said
+    assert words in singer.stderr  # the same words from the tap's own command
+    assert singer.returncode == 1
+
+
+def test_a_shared_state_the_tap_could_not_write_back_is_refused_in_airbytes_words(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    state = shared({"currently_syncing": "\ud800", "bookmarks": {}})
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    said = refused_before_any_request(result, sim, "its shared state holds a value the tap cannot")
+    assert "Meltano" not in said
+    assert "Settings > Clear data" in said

@@ -12,7 +12,7 @@ import json
 import typing as t
 
 from tap_aphex.decoding import json_kind
-from tap_aphex.inputs import check_state_shape
+from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, state_problem
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
@@ -144,11 +144,7 @@ def singer_state(
         state = _own_keys(copy.deepcopy(passed), "an object", given)
     else:
         state, given = _from_messages(passed if isinstance(passed, list) else [passed])
-    bookmarks = {
-        name: value
-        for name, value in given.items()
-        if name not in full_refresh and value is not CLEARED
-    }
+    bookmarks = {n: v for n, v in given.items() if n not in full_refresh and v is not CLEARED}
     _check_stream_states(bookmarks)
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
@@ -162,34 +158,38 @@ def singer_state(
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
+    if state_problem({**state, "bookmarks": {}}, STREAM_NAMES):  # e.g. in a GLOBAL's shared state
+        raise _refused(f"its shared state {UNWRITABLE}", "reset every stream's state")
     if bookmarks:
         return {**state, "bookmarks": bookmarks}
     return {"bookmarks": {}, **state} if state else {}  # e.g. only `currently_syncing`: a start
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
-    """Each stream's state one the tap can resume from, else a config error in Airbyte's words.
-    Refused, not skipped: reading from the beginning would re-send the log without a word."""
+    """Each stream's state one the tap can resume from, else a config error in Airbyte's words
+    (on a bookmark, the tap's own: `tap-aphex` says the same). Refused, not skipped: reading from
+    the beginning would re-send the log without a word."""
     for name, stream_state in bookmarks.items():
+        subject = f"the stream state of {name[:60]}"
         if name not in STREAM_NAMES:
-            raise _refused(name, "is for a stream this source does not have")
+            raise _refused(f"{subject} is for a stream this source does not have")
         if not isinstance(stream_state, dict):
-            raise _refused(name, f"is {json_kind(stream_state)}, not an object")
-        try:
-            check_state_shape({"bookmarks": {name: stream_state}}, streams=STREAM_NAMES)
-        except ConfigError:
-            raise _refused(name, "has a shape this source cannot resume from") from None
+            raise _refused(f"{subject} is {json_kind(stream_state)}, not an object")
+        if problem := bookmark_shape_problem(stream_state, subject):
+            raise _refused(problem)
+        if state_problem({"bookmarks": {name: stream_state}}, STREAM_NAMES):  # too deep to write
+            raise _refused(f"{subject} {UNWRITABLE}")
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
             if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
-                raise _refused(name, f"has no position this source can resume from ({problem})")
+                raise _refused(f"{subject} has no position this source can resume from ({problem})")
 
 
-def _refused(stream: str, what: str) -> ConfigError:
+def _refused(problem: str, start_over: str = "reset that stream's state") -> ConfigError:
     return ConfigError(
-        f"The state passed with --state cannot be used: the stream state of {stream[:60]} {what}. "
-        "Pass the state a previous `read` wrote; or reset that stream's state in the connection "
-        "(Airbyte: Settings > Clear data for the stream) to read it from the beginning."
+        f"The state passed with --state cannot be used: {problem}. Pass the state a previous "
+        f"`read` wrote; or {start_over} in the connection (Airbyte: Settings > Clear data for the "
+        "stream) to read it from the beginning."
     )
 
 

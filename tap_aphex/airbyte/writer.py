@@ -21,8 +21,10 @@ from typing_extensions import override
 
 from tap_aphex.airbyte import protocol
 from tap_aphex.decoding import REPLACEMENT, SURROGATE
+from tap_aphex.inputs import START_AFRESH
 from tap_aphex.logs import log_level, one_line, redacted
 from tap_aphex.report import RecordCounting
+from tap_aphex.streams.log_position import CLEAR_STATE
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator
@@ -89,10 +91,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: The tap's advice on starting afresh from a state, in Airbyte's words: the state is the
+#: connection's, not a file passed with `--state` nor Meltano's. Capitalised too (a sentence's).
+_AIRBYTE_ADVICE = {
+    CLEAR_STATE: "reset the state of those streams in the connection (Airbyte: Settings > Clear "
+    "data, for each stream)",
+    START_AFRESH: "reset that stream's state in the connection (Airbyte: Settings > Clear data "
+    "for the stream) to start afresh",
+}
+
+
 def _safe(text: str) -> str:
     """The last defence for every message a person reads, whoever worded it: one line, no secret,
-    no lone surrogate (UTF-8 cannot carry one: the message could not be written at all)."""
+    no lone surrogate (UTF-8 cannot carry one: the message could not be written at all), no
+    advice for the tap's own command."""
+    for singer, airbyte in _AIRBYTE_ADVICE.items():
+        text = text.replace(singer, airbyte).replace(_capital(singer), _capital(airbyte))
     return SURROGATE.sub(REPLACEMENT, one_line(redacted(text)))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def error_trace(message: str, failure_type: str) -> AirbyteMessage:

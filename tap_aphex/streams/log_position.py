@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from tap_aphex.config_checks import cursor_problem
 from tap_aphex.decoding import readable
+from tap_aphex.inputs import START_AFRESH
 from tap_aphex.report import ConfigError, CursorRejectedError, StopReason, quoted_body
 from tap_aphex.settings import DAILY_QUOTA, MAX_PAGE_SIZE
 from tap_aphex.streams import bookmark_problem, unusable_words
@@ -78,10 +79,10 @@ def check_state(
     marks = [read_bookmark(s, bookmarks[s], key) for s, key in keys.items() if s in bookmarks]
     if why := unusable_words((mark.stream, mark.problem) for mark in marks):
         raise ConfigError(
-            f"The state{f' file {name}' if name else ''} cannot be used: {why}. Drop `--state`, "
-            "or clear the state in Meltano, to "
-            "start afresh (from `start_after`, or the first event); or fix the bookmark: the "
-            "eventId of the last event delivered, as the tap wrote it."
+            f"The state{f' file {name}' if name else ''} cannot be used: {why}. "
+            f"{START_AFRESH[0].upper()}{START_AFRESH[1:]} (from `start_after`, or the first "
+            "event); or fix the bookmark: the eventId of the last event delivered, as the tap "
+            "wrote it."
         )
 
 
@@ -148,19 +149,31 @@ def asked(cursor: str | None) -> str:
     return f"startAfter={readable(cursor)}" if cursor else "no startAfter"
 
 
+#: Starting afresh from a state the API refused; one constant: `airbyte.writer` says Airbyte's way.
+CLEAR_STATE = (
+    "clear that state: `meltano state clear <state id>` (`meltano state list` shows it), or run "
+    "tap-aphex without `--state`"
+)
+
+
+class StateCursorRejectedError(CursorRejectedError, ConfigError):
+    """The Data API refused the cursor the state holds: the state is the user's to fix (under
+    Airbyte a `config_error`: the platform passed it)."""
+
+
 def refused_query(
     response: requests.Response, cursor_sent: str | None, start: Start, page_size_sent: int | None
 ) -> CursorRejectedError:
     """The Data API's 400, with what to do about the query that was sent."""
+    error: type[CursorRejectedError] = CursorRejectedError
     if cursor_sent and cursor_sent != start.cursor:
         advice = f"That cursor is the nextStartAfter of the Data API's previous page; {KEPT}."
     elif cursor_sent and start.origin == "state":
         advice = (
             "The cursor is the last event in the state of task_events, tasks and task_statuses. "
-            "To start again from `start_after` (or the first event), clear that state: `meltano "
-            "state clear <state id>` (`meltano state list` shows it), or run tap-aphex without "
-            "`--state`."
+            f"To start again from `start_after` (or the first event), {CLEAR_STATE}."
         )
+        error = StateCursorRejectedError  # the state's to fix
     elif cursor_sent or page_size_sent:
         checks = [
             *(["`start_after` (an eventId you received)"] if cursor_sent else []),
@@ -170,7 +183,7 @@ def refused_query(
     else:  # a first request with nothing of ours in it: the URL is what is refused
         advice = CHECK_URL
     size = f", pageSize={page_size_sent}" if page_size_sent else ""
-    return CursorRejectedError(
+    return error(
         f"The Data API refused the query (HTTP 400): {asked(cursor_sent)}{size}."
         f"{quoted_body(response)} {advice}"
     )
