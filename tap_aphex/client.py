@@ -12,6 +12,7 @@ import typing as t
 from http import HTTPStatus
 
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -23,7 +24,6 @@ from tap_aphex.report import (
     ConfigError,
     ResponseTooSlow,
     RunReport,
-    ServiceUnavailableError,
     UnexpectedResponseError,
     failure_words,
     quoted_body,
@@ -61,7 +61,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.report = report  # what failed and why this stream stopped, for the run's summary
         # The seconds this stream may still wait between retries in this run, and has waited.
         self.retry_left = float(self.config["retry_budget_seconds"])
-        self.retry_waited = 0.0
+        self.unavailable_waited, self.cut_short = 0.0, ""  # on 503s; what cut their schedule
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
         self.made_ready(super().requests_session)
@@ -177,12 +177,11 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
 
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
-        attempts = itertools.count()  # this request's tries: one generator per request
-        return self.backoff_runtime(value=lambda failure: self.retry_wait(failure, next(attempts)))
+        answers: list[str] = []  # this request's failures (status or kind): one per request
+        return self.backoff_runtime(value=lambda failure: self.retry_wait(failure, answers))
 
-    def retry_wait(self, failure: object, attempt: int) -> float:
-        """The wait before the next try, paid from the budget. One that does not fit is not
-        waited: a 503 is raised as it is (the Data API's daily limit), else the run gives up."""
+    def retry_wait(self, failure: Exception, answers: list[str]) -> float:
+        """The wait before the next try, paid from the budget; or this request's end, raised."""
         # A body that could not be decompressed would likely come the same, and cost quota again.
         if isinstance(failure, requests.exceptions.ContentDecodingError):
             raise UnexpectedResponseError(
@@ -204,27 +203,35 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             )
             why = f"{failure_words(failure)} ({said[1]}: {said[2].strip()})"
             raise AphexError(why + advice) from failure
-        requested = retry_after_seconds(getattr(failure, "response", None))
-        unavailable = isinstance(failure, ServiceUnavailableError)
-        waits = self.SERVICE_UNAVAILABLE_WAITS
-        if requested is not None:
-            wait = requested
-        elif unavailable:  # the slower schedule that tells a spent quota from a passing outage
-            wait = waits[min(attempt, len(waits) - 1)]
-        else:
-            wait = self.BACKOFF_FIRST_WAIT * 2**attempt
+        response = getattr(failure, "response", None)  # requests' own errors come without one
+        answers.append(str(getattr(response, "status_code", "")) or type(failure).__name__)
+        # The 503 schedule's step is the 503s in a row (another failure starts it again): only
+        # 503s through all of it are the daily limit (raised as it is: the stream's clean stop).
+        waits = self.SERVICE_UNAVAILABLE_WAITS  # the Data API's: its 503s (a plans 503 is a 5xx)
+        in_a_row = len(list(itertools.takewhile("503".__eq__, reversed(answers)))) if waits else 0
+        last = len(answers) >= self.backoff_max_tries() - 1  # ours to word, not backoff's
+        if in_a_row > len(waits) or (last and not in_a_row):  # the quota; else, it persisted
+            raise failure
+        kinds = f" ({', '.join(answers)})" if len(set(answers)) > 1 else ""  # what differed
+        tries = f"{len(answers)} {'tries' if answers[1:] else 'try'}{kinds}"
+        if last:  # an outage that ended on 503s: a failure, not the quota
+            why = f"Only the last {in_a_row} of {tries} were 503, not all the 503 schedule's"
+            raise RetriableAPIError(f"{failure} {why}: an outage, not the daily limit.", response)
+        backoff = self.BACKOFF_FIRST_WAIT * 2 ** (len(answers) - 1)
+        scheduled = waits[in_a_row - 1] if in_a_row else backoff  # a 503's slower: quota or not
+        requested = retry_after_seconds(response)
+        wait = scheduled if requested is None else requested
         if wait > self.retry_left:
-            if unavailable:
-                raise t.cast("ServiceUnavailableError", failure)
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
-            tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
-            raise AphexError(
-                f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, more "
-                f"than the {self.retry_left:.0f} s left of `retry_budget_seconds` (one for the "
-                "stream's whole run, every project's retries included): gave up."
-            )
+            left = f"more than the {self.retry_left:.0f} s left of `retry_budget_seconds`"
+            cut = f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, {left}"
+            if in_a_row == len(answers):  # 503s only: the daily limit, as far as can be told
+                self.cut_short = cut  # the stream says what cut its 503 schedule short
+                raise failure
+            whole_run = "one for the stream's whole run, every project's retries included"
+            raise AphexError(f"{cut} ({whole_run}): gave up.")
         self.retry_left -= wait
-        self.retry_waited += wait
+        self.unavailable_waited += wait if in_a_row else 0.0
         return wait
 
     @override
@@ -232,8 +239,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return value  # no random extra: every second waited is one the budget paid for
 
     @override
-    def backoff_max_tries(self) -> int:
-        return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 1  # the budget may end it first
+    def backoff_max_tries(self) -> int:  # one more than `retry_wait` allows: it gives up first
+        return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 2
 
     def retried_part(self, context: Context | None) -> str:  # what a retry's WARNING names
         return self.name

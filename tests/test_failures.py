@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import http.server
+import io
+import json
 import logging
 import threading
 import time
@@ -28,6 +30,7 @@ from harness import (
 from pytest_httpserver import HTTPServer
 from tls_front import CERTIFICATE, tls_front
 
+from tap_aphex.airbyte import cli as airbyte_cli
 from tap_aphex.client import AphexStream
 from tap_aphex.report import RunFailedError, RunReport, StopReason
 from tap_aphex.streams.task_events import TaskEventsStream
@@ -113,6 +116,110 @@ def test_a_backfill_larger_than_the_quota_lands_every_event_exactly_once_over_se
 
         assert delivered == event_ids(sim.event_log.events)
         assert set(replay_tasks(tasks)) == set(sim.current_tasks())
+
+
+def queue_faults(sim: Simulator, answers: str, *, retry_after: int | None = None) -> None:
+    for fault in answers.split(","):
+        sim.inject_fault(fault, 1, retry_after=retry_after)
+
+
+@pytest.mark.parametrize(
+    "answers", ["502,502,502,502,503", "503,502,503,502,503", "503,500,503,503,503"]
+)
+def test_an_outage_that_ends_on_a_503_is_a_failure_not_the_daily_limit(
+    simulator: Simulator, answers: str
+) -> None:
+    queue_faults(simulator, answers, retry_after=0)  # no wait, in the tap's own process either
+
+    run = run_cli(events_config(simulator))
+
+    assert run.returncode != 0
+    assert "daily event limit" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert f"HTTP 503 Service Unavailable from {simulator.events_url}." in last
+    assert f"of 5 tries ({answers.replace(',', ', ')}) were 503" in last
+    assert "an outage, not the daily limit" in last
+    assert "the state holds what was delivered, so the next run resumes there" in last
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("answers", "steps"), [("502,502,503,503", [0, 1]), ("503,500,503,503", [0, 0, 1])]
+)
+def test_the_503_schedule_steps_by_the_503s_in_a_row(
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    answers: str,
+    steps: list[int],
+) -> None:
+    schedule = (0.01, 0.02, 0.03, 0.04)
+    monkeypatch.setattr(TaskEventsStream, "SERVICE_UNAVAILABLE_WAITS", schedule)
+    queue_faults(simulator, answers)
+
+    run = run_tap(events_config(simulator))
+
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+    retries = [r.args for r in caplog.records if "retrying in" in r.msg]
+    waited = [args[2] for args in retries if str(args[1]).startswith("HTTP 503")]  # type: ignore[index]
+    assert waited == [schedule[step] for step in steps]
+
+
+def test_the_daily_limit_line_counts_only_the_waits_for_503s(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(AphexStream, "BACKOFF_FIRST_WAIT", 1.0)  # one 502: a whole second
+    with Simulator(seed=3, events=600, page_size=200, daily_quota=400, plan_projects=0) as sim:
+        sim.inject_fault("502", 1)
+
+        _, report = run_reporting(events_config(sim))
+
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+    assert "(HTTP 503; 0 s waited for it in this run" in caplog.text
+
+
+def test_a_budget_spent_on_other_faults_makes_a_503_no_daily_limit(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TaskEventsStream, "SERVICE_UNAVAILABLE_WAITS", (5.0, 10.0, 15.0, 30.0))
+    queue_faults(simulator, "502,503")  # the 502's backoff fits the budget, the 503's 5 s do not
+
+    with pytest.raises(RunFailedError) as failed:
+        run_reporting(events_config(simulator, retry_budget_seconds=1))
+
+    assert (
+        "HTTP 503 Service Unavailable from "
+        f"{simulator.events_url} after 2 tries (502, 503); the next is a 5 s wait, more than the "
+        "1 s left of `retry_budget_seconds`"
+    ) in str(failed.value)
+    assert [r.status for r in simulator.requests] == [502, 503]
+
+
+def test_a_503_the_budget_cannot_wait_for_says_no_retry_was_made(
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(TaskEventsStream, "SERVICE_UNAVAILABLE_WAITS", (5.0, 10.0, 15.0, 30.0))
+    config = events_config(simulator, retry_budget_seconds=0)
+    simulator.inject_fault("503", 2)
+    Path(tmp_path, "config.json").write_text(json.dumps(config))
+    out = io.BytesIO()
+
+    airbyte_cli.run(["check", "--config", str(tmp_path / "config.json")], out)  # source-aphex
+    _, report = run_reporting(config)  # a sync: the daily limit's clean stop, said so
+
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    (status,) = [m for m in messages if m["type"] == "CONNECTION_STATUS"]
+    message = status["connectionStatus"]["message"]
+    assert "persisted" not in message
+    cut = "after 1 try; the next is a 5 s wait, more than the 0 s left of `retry_budget_seconds`"
+    assert f"Data API: HTTP 503 Service Unavailable from {simulator.events_url} {cut}" in message
+    assert "not asked again" in message
+    assert f"{cut}: not asked again." in caplog.text
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+    assert [r.status for r in simulator.requests] == [503, 503]
 
 
 # --- Refusals -------------------------------------------------------------------------------

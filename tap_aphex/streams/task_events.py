@@ -14,7 +14,7 @@ from tap_aphex import schemas, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.decoding import readable
 from tap_aphex.reader import Reader, Row
-from tap_aphex.report import STREAM_FAILURES, ServiceUnavailableError, StopReason
+from tap_aphex.report import STREAM_FAILURES, AphexError, ServiceUnavailableError, StopReason
 from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
@@ -116,6 +116,14 @@ class TaskEventsStream(AphexStream):
         super().refuse(response)
 
     @override
+    def first_error(self, context: Context | None) -> Exception | None:
+        error = super().first_error(context)
+        if isinstance(error, ServiceUnavailableError) and self.cut_short:  # no retry to persist
+            why = "most likely the daily limit (or an outage): check again later, tomorrow if so"
+            return AphexError(f"{self.cut_short}: not asked again. A 503 is {why}.")
+        return error
+
+    @override
     def long_url_advice(self) -> str:
         cursor = self._cursor_sent
         if not cursor:
@@ -175,6 +183,8 @@ class TaskEventsStream(AphexStream):
             else:
                 self._stopped(StopReason.END_OF_LOG)
         except ServiceUnavailableError:
+            if self.cut_short:  # the budget, not the 503 schedule, ended the tries
+                self.logger.warning("task_events: %s: not asked again.", self.cut_short)
             self._stopped(StopReason.DAILY_LIMIT)
         except STREAM_FAILURES as error:
             self.report.failed(
@@ -197,7 +207,7 @@ class TaskEventsStream(AphexStream):
         # A dry run (`--test`) is no run to resume: its line says nothing of a next one.
         testing = self.ABORT_AT_RECORD_COUNT is not None
         said = log_position.stop_words(
-            reason, self._events_read, None if testing else resume_at, self.retry_waited
+            reason, self._events_read, None if testing else resume_at, self.unavailable_waited
         )
         if said:
             self.logger.log(*said)
