@@ -75,9 +75,11 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
     if len(commands) > 1:
         named = listed([f"`{name}`" for name in commands])
         return _fail(f"{named} are separate commands: give one of them.")
-    args, unread = _unread(commands[0] if commands else "", args)  # before click opens them
-    if unread:
-        logging.getLogger("tap-aphex").warning("%s", unread)
+    if problem := _value_left_out(args):
+        return _fail(problem, code=2)  # as click's usage errors
+    args, said = _unread(commands[0] if commands else "", args)  # before click opens them
+    for level, words in said:
+        logging.getLogger("tap-aphex").log(level, "%s", words)
     try:
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
@@ -209,10 +211,29 @@ def commands_given(args: list[str]) -> list[str]:
     return [c for c in dict.fromkeys(given) if c != "--test=disabled" or len(tests) > 1]
 
 
-def _unread(command: str, args: list[str]) -> tuple[list[str], str | None]:
-    """``args`` without the options ``command`` does not read, and the warning that says so:
-    click would still check them (open a file, match a `--format`) as it reaches them, before the
-    command or after it, so an unread option would fail a run by where it stands."""
+def _value_left_out(args: list[str]) -> str | None:
+    """An option whose value, as click reads it, is another option: its value was left out, and
+    dropping it unread (`_unread`) would have turned `--format --discover` into a sync."""
+    from tap_aphex.decoding import readable
+
+    index = 0
+    while index < len(args) - 1 and args[index] != "--":
+        name, equals, _ = args[index].partition("=")
+        if name in _VALUED and not equals and args[index + 1].startswith("--"):
+            after = readable(args[index + 1], 40)
+            return f"`{name}` has no value (`{after}` follows it): give its value, or leave it out."
+        index += 2 if name in _VALUED and not equals else 1
+    return None
+
+
+def _unread(command: str, args: list[str]) -> tuple[list[str], list[tuple[int, str]]]:
+    """``args`` without the options ``command`` does not read, and the lines that say so: click
+    would still check them (open a file, match a `--format`) as it reaches them, before the
+    command or after it, so an unread option would fail a run by where it stands. A file is said
+    at INFO (`meltano invoke` passes the files it has to every command; nothing is lost), a
+    `--format` at WARNING (no command but `--about` has one)."""
+    import logging
+
     from tap_aphex.decoding import listed
 
     does, reads = _COMMANDS[command]
@@ -229,11 +250,13 @@ def _unread(command: str, args: list[str]) -> tuple[list[str], str | None]:
     kept += args[index:]
     said = [name for name in _VALUED if name in dropped and name not in _UNSAID.get(command, ())]
     files = [name for name in said if name != "--format"]
-    words = ["`--format` is read only by `--about`."] if "--format" in said else []
+    lines = (
+        [(logging.WARNING, "`--format` is read only by `--about`.")] if "--format" in said else []
+    )
     if files:
         named, verb = listed([f"`{name}`" for name in files]), "is" if len(files) == 1 else "are"
-        words.insert(0, f"{named} {verb} not read by `{command}`, which {does}.")
-    return kept, " ".join(words) or None
+        lines.insert(0, (logging.INFO, f"{named} {verb} not read by `{command}`, which {does}."))
+    return kept, lines
 
 
 _LONGEST_LINE = 2_000
