@@ -12,7 +12,6 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -53,6 +52,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
     forbidden_advice: t.ClassVar[str]
     #: Waits before each retry of a `ServiceUnavailableError` (a stream's `refuse` raises it).
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
+    #: A failure's tries (the first, then 4 retries); a 503 of the Data API's: its schedule's.
+    TRIES: t.ClassVar[int] = 5
     #: The backoff's first wait, doubled at each try (tests shorten it, as the 503 schedule).
     BACKOFF_FIRST_WAIT: t.ClassVar[float] = 1.0
 
@@ -61,7 +62,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         self.report = report  # what failed and why this stream stopped, for the run's summary
         # The seconds this stream may still wait between retries in this run, and has waited.
         self.retry_left = float(self.config["retry_budget_seconds"])
-        self.unavailable_waited, self.cut_short = 0.0, ""  # on 503s; what cut their schedule
+        self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
         self.made_ready(super().requests_session)
@@ -205,19 +206,19 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             raise AphexError(why + advice) from failure
         response = getattr(failure, "response", None)  # requests' own errors come without one
         answers.append(str(getattr(response, "status_code", "")) or type(failure).__name__)
-        # The 503 schedule's step is the 503s in a row (another failure starts it again): only
+        # A 503's schedule runs by the 503s in a row (another failure starts it again), and only
         # 503s through all of it are the daily limit (raised as it is: the stream's clean stop).
+        # Other failures have `TRIES` of their own: a passing 502 spoils no quota day's stop.
         waits = self.SERVICE_UNAVAILABLE_WAITS  # the Data API's: its 503s (a plans 503 is a 5xx)
         in_a_row = len(list(itertools.takewhile("503".__eq__, reversed(answers)))) if waits else 0
-        last = len(answers) >= self.backoff_max_tries() - 1  # ours to word, not backoff's
-        if in_a_row > len(waits) or (last and not in_a_row):  # the quota; else, it persisted
-            raise failure
+        others = len(answers) - answers.count("503") if waits else len(answers)
+        if in_a_row == 1:  # the stop line says what this run of 503s waited, not an earlier one
+            self.unavailable_waited = 0.0
+        if in_a_row > len(waits) or (not in_a_row and others >= self.TRIES):
+            raise failure  # the daily limit, or a failure that persisted
         kinds = f" ({', '.join(answers)})" if len(set(answers)) > 1 else ""  # what differed
         tries = f"{len(answers)} {'tries' if answers[1:] else 'try'}{kinds}"
-        if last:  # an outage that ended on 503s: a failure, not the quota
-            why = f"Only the last {in_a_row} of {tries} were 503, not all the 503 schedule's"
-            raise RetriableAPIError(f"{failure} {why}: an outage, not the daily limit.", response)
-        backoff = self.BACKOFF_FIRST_WAIT * 2 ** (len(answers) - 1)
+        backoff = self.BACKOFF_FIRST_WAIT * 2 ** max(others - 1, 0)
         scheduled = waits[in_a_row - 1] if in_a_row else backoff  # a 503's slower: quota or not
         requested = retry_after_seconds(response)
         wait = scheduled if requested is None else requested
@@ -239,8 +240,8 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
         return value  # no random extra: every second waited is one the budget paid for
 
     @override
-    def backoff_max_tries(self) -> int:  # one more than `retry_wait` allows: it gives up first
-        return max(4, len(self.SERVICE_UNAVAILABLE_WAITS)) + 2
+    def backoff_max_tries(self) -> int:  # more than `retry_wait` allows: it gives up first
+        return (self.TRIES + 1) * (len(self.SERVICE_UNAVAILABLE_WAITS) + 1)
 
     def retried_part(self, context: Context | None) -> str:  # what a retry's WARNING names
         return self.name

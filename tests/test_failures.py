@@ -126,21 +126,47 @@ def queue_faults(sim: Simulator, answers: str, *, retry_after: int | None = None
 @pytest.mark.parametrize(
     "answers", ["502,502,502,502,503", "503,502,503,502,503", "503,500,503,503,503"]
 )
-def test_an_outage_that_ends_on_a_503_is_a_failure_not_the_daily_limit(
+def test_an_outage_that_ends_on_503s_is_retried_on_their_schedule_and_lands_everything(
     simulator: Simulator, answers: str
 ) -> None:
-    queue_faults(simulator, answers, retry_after=0)  # no wait, in the tap's own process either
+    queue_faults(simulator, answers)  # then the log answers again
 
-    run = run_cli(events_config(simulator))
+    run, report = run_reporting(events_config(simulator))
 
-    assert run.returncode != 0
-    assert "daily event limit" not in run.stderr
-    last = run.stderr.strip().splitlines()[-1]
-    assert f"HTTP 503 Service Unavailable from {simulator.events_url}." in last
-    assert f"of 5 tries ({answers.replace(',', ', ')}) were 503" in last
-    assert "an outage, not the daily limit" in last
-    assert "the state holds what was delivered, so the next run resumes there" in last
-    assert "Traceback" not in run.stderr
+    assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
+    assert report.stops["task_events"].reason is StopReason.END_OF_LOG
+    assert [r.status for r in simulator.requests][: len(answers.split(","))] == [
+        int(answer) for answer in answers.split(",")
+    ]
+
+
+def test_a_passing_fault_before_the_days_503s_is_still_the_daily_limit() -> None:
+    with Simulator(seed=3, events=600, page_size=200, daily_quota=400, plan_projects=0) as sim:
+        first, _ = run_reporting(events_config(sim))  # the day's quota spent: a clean stop
+        sim.clear_requests()
+        sim.inject_fault("502", 1)
+
+        second, report = run_reporting(events_config(sim), state=first.final_state)
+
+    tries = len(TaskEventsStream.SERVICE_UNAVAILABLE_WAITS) + 1
+    assert [r.status for r in sim.requests] == [502, *[503] * tries]
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+    assert not report.failures
+    assert second.bookmark("task_events") == first.bookmark("task_events")
+
+
+def test_other_failures_between_503s_end_the_request_after_their_own_tries(
+    simulator: Simulator,
+) -> None:
+    answers = ["503", "502"] * AphexStream.TRIES
+    queue_faults(simulator, ",".join(answers))
+
+    with pytest.raises(RunFailedError) as failed:
+        run_reporting(events_config(simulator))
+
+    assert [r.status for r in simulator.requests] == [int(answer) for answer in answers]
+    assert "HTTP 502" in str(failed.value)
+    assert "daily event limit" not in str(failed.value)
 
 
 @pytest.mark.parametrize(
