@@ -95,20 +95,26 @@ def run_secrets() -> tuple[str, ...]:
 def secret_forms(secret: str) -> dict[str, int]:
     """The ways a message can show a secret, each with the step between its pieces searched for:
     as is, upper-cased (ß: SS), base64/32 at each alignment (Basic auth: after "user:"), hex, and
-    escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes)."""
-    raw = secret.encode("utf-8", "surrogatepass")
-    forms = {secret, secret.upper(), repr(secret)[1:-1], raw.decode("latin-1"), quote_plus(raw)}
-    for encode, alignments in (
-        (base64.b64encode, 3),
-        (base64.urlsafe_b64encode, 3),
-        (base64.b32encode, 1),  # no protocol base32-encodes a key after other text
-    ):
-        for start in range(min(alignments, len(raw))):
-            # The last group depends on what follows the secret; `MIN_FRAGMENT` catches the rest.
-            text = encode(raw[start:]).decode("ascii")
-            forms |= {text, text.rstrip("=")}
-    dumps = {raw.hex(): 2, "0x" + raw.hex(" ").replace(" ", " 0x"): 5}
-    dumps |= {raw.hex(separator): 3 for separator in " :-"}
+    escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes);
+    each of its bytes in UTF-8, and in Latin-1 (a header's) when that differs."""
+    forms = {secret, secret.upper(), repr(secret)[1:-1]}
+    dumps: dict[str, int] = {}
+    raws = [secret.encode("utf-8", "surrogatepass")]
+    if not secret.isascii() and max(map(ord, secret)) < 256:  # as a header carries it (`ü`: 1 byte)
+        raws.append(secret.encode("latin-1"))
+    for raw in raws:
+        forms |= {raw.decode("latin-1"), quote_plus(raw)}
+        for encode, alignments in (
+            (base64.b64encode, 3),
+            (base64.urlsafe_b64encode, 3),
+            (base64.b32encode, 1),  # no protocol base32-encodes a key after other text
+        ):
+            for start in range(min(alignments, len(raw))):
+                # The last group depends on what follows: `MIN_FRAGMENT` catches the rest.
+                text = encode(raw[start:]).decode("ascii")
+                forms |= {text, text.rstrip("=")}
+        dumps |= {raw.hex(): 2, "0x" + raw.hex(" ").replace(" ", " 0x"): 5}
+        dumps |= {raw.hex(separator): 3 for separator in " :-"}
     dumps[secret.encode("utf-16-be", "surrogatepass").hex()] = 4
     return {form: 1 for form in forms if form} | dumps
 

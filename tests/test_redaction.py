@@ -301,3 +301,20 @@ def test_a_non_ascii_key_is_hidden_in_the_forms_its_bytes_are_echoed_in(echo: st
     shown = without_secrets(f"refused: {echo} (check it)", (NON_ASCII_KEY,))
 
     assert shown == "refused: … (check it)"
+
+
+LATIN_1_KEY = "schlüssel-gehéim-12345"  # sent in its header as Latin-1: one byte a character
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        base64.b64encode(LATIN_1_KEY.encode("latin-1")).decode(),
+        LATIN_1_KEY.encode("latin-1").hex(),
+        LATIN_1_KEY.encode("latin-1").hex(" "),
+    ],
+)
+def test_a_key_is_hidden_in_the_forms_of_the_latin_1_bytes_its_header_carries(echo: str) -> None:
+    shown = without_secrets(f"bad key {echo} rejected", (LATIN_1_KEY,))
+
+    assert shown == "bad key … rejected"
