@@ -232,7 +232,7 @@ def demo(warehouse: Warehouse, fresh: bool) -> None:
     print(
         "\nRun ./demo again for an incremental run; ./demo --fresh starts over. Explore with:\n"
         f'    {shown(Path(sys.executable))} -c "import duckdb; '
-        f"duckdb.connect('{shown(warehouse.duckdb)}').sql('SHOW ALL TABLES').show()\"",
+        f"db = duckdb.connect('{shown(warehouse.duckdb)}'); db.sql('SHOW ALL TABLES').show()\"",
         flush=True,
     )
 
