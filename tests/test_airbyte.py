@@ -322,6 +322,72 @@ def test_the_next_read_with_the_state_passed_back_reads_only_new_events(
     assert set(tasks) == set(sim.current_tasks())
 
 
+#: What `read` wrote, kept as the next read's state, in each form a user may keep it.
+AS_READ_WROTE: dict[str, t.Callable[[AirbyteRun], object]] = {
+    "every STATE message": lambda run: run.of_type("STATE"),
+    "every STATE message's state": lambda run: [m["state"] for m in run.of_type("STATE")],
+    "each stream's last STATE message": lambda run: [
+        {"type": "STATE", "state": state} for state in run.passed_back()
+    ],
+    "a GLOBAL STATE message after each": lambda run: as_globals(run),
+}
+
+
+def as_globals(run: AirbyteRun) -> list[dict[str, t.Any]]:
+    """As a source writing GLOBAL states would: after each STATE, every stream's newest so far."""
+    newest: dict[str, dict[str, t.Any]] = {}
+    messages = []
+    for message in run.of_type("STATE"):
+        newest[message["state"]["stream"]["stream_descriptor"]["name"]] = message["state"]["stream"]
+        state = {"type": "GLOBAL", "global": {"stream_states": list(newest.values())}}
+        messages.append({"type": "STATE", "state": state})
+    return messages
+
+
+def plans_read(run: AirbyteRun) -> set[tuple[str, int]]:
+    return {(r["accountId"], r["version"]) for r in run.records("published_plans")}
+
+
+@pytest.mark.parametrize("form", AS_READ_WROTE)
+def test_the_next_read_resumes_from_the_states_read_wrote_as_they_are_kept(
+    tmp_path: Path, form: str
+) -> None:
+    """A user keeping `read`'s STATE messages (or their `state`), each stream's state many times
+    over (each page; the plans' per project), or GLOBAL ones: the newest counts, as on a
+    platform. They were refused as a Singer STATE message, or as two states of one stream."""
+    with Simulator(
+        seed=7, events=2 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=3
+    ) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+        first = read(tmp_path, config)
+        new = sim.append_events(40)
+        published = {(p.account_id, sim.publish_version(p.account_id)) for p in sim.plan_projects}
+
+        second = read(tmp_path, config, state=AS_READ_WROTE[form](first))
+
+    assert second.errors() == []
+    assert len(first.states("task_events")) > 1 < len(first.states("published_plans"))
+    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+    tasks = current_tasks(first.records("tasks") + second.records("tasks"))
+    assert set(tasks) == set(sim.current_tasks())
+    assert plans_read(second) == published  # none again, none missed
+
+
+def test_the_last_state_line_of_a_one_stream_read_is_the_next_reads_state(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The last STATE line as it is, an AirbyteMessage: it was refused as a Singer STATE message."""
+    first = read(tmp_path, events_config(sim), streams=["task_events"])
+    new = sim.append_events(40)
+
+    second = read(
+        tmp_path, events_config(sim), streams=["task_events"], state=first.of_type("STATE")[-1]
+    )
+
+    assert second.errors() == []
+    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+
+
 def meltano_state(position: str) -> dict[str, t.Any]:
     """A Meltano state (`meltano state get`): the Singer state under `singer_state`."""
     bookmark = {"replication_key": "eventId", "replication_key_value": position}
