@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -386,6 +387,49 @@ def test_the_last_state_line_of_a_one_stream_read_is_the_next_reads_state(
 
     assert second.errors() == []
     assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+
+
+DOCS = Path(__file__).parents[1] / "docs" / "airbyte.md"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the recipe uses jq, not installed here")
+def test_the_docs_recipe_keeps_the_state_from_read_to_read(tmp_path: Path) -> None:
+    """docs/airbyte.md's lines, as a user runs them, around the real command: three reads, each
+    event and published plan once."""
+    recipe = DOCS.read_text().split("```bash\necho '[]'")[1].split("```")[0].splitlines()
+    keep = next(line for line in recipe if line.startswith("jq "))
+    with Simulator(
+        seed=7, events=PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=3
+    ) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        catalog = configured(source(tmp_path, "discover", config))
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        (tmp_path / "state.json").write_text("[]")
+        runs: list[AirbyteRun] = []
+        new_events, published = [list(sim.event_log.events)], [set[tuple[str, int]]()]
+        for _ in range(3):
+            argv = ["read", "--config", "config.json", "--catalog", "catalog.json"]
+            out = subprocess.run(
+                [str(SOURCE_APHEX), *argv, "--state", "state.json"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            ).stdout
+            (tmp_path / "out.jsonl").write_text(out)
+            subprocess.run(["bash", "-c", keep], cwd=tmp_path, check=True, timeout=60)
+            runs.append(AirbyteRun([json.loads(line) for line in out.splitlines()], 0))
+            new_events.append(sim.append_events(40))
+            projects = sim.plan_projects
+            published.append({(p.account_id, sim.publish_version(p.account_id)) for p in projects})
+
+    assert plans_read(runs[0])  # then only what was published since: none again, none missed
+    for done, events, plans in zip(runs, new_events, published, strict=False):
+        assert done.errors() == []
+        assert [r["eventId"] for r in done.records("task_events")] == [e["eventId"] for e in events]
+        assert plans_read(done) == (plans or plans_read(done))
 
 
 def meltano_state(position: str) -> dict[str, t.Any]:
