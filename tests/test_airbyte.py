@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -320,6 +321,115 @@ def test_the_next_read_with_the_state_passed_back_reads_only_new_events(
     assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
     tasks = current_tasks(first.records("tasks") + second.records("tasks"))
     assert set(tasks) == set(sim.current_tasks())
+
+
+#: What `read` wrote, kept as the next read's state, in each form a user may keep it.
+AS_READ_WROTE: dict[str, t.Callable[[AirbyteRun], object]] = {
+    "every STATE message": lambda run: run.of_type("STATE"),
+    "every STATE message's state": lambda run: [m["state"] for m in run.of_type("STATE")],
+    "each stream's last STATE message": lambda run: [
+        {"type": "STATE", "state": state} for state in run.passed_back()
+    ],
+    "a GLOBAL STATE message after each": lambda run: as_globals(run),
+}
+
+
+def as_globals(run: AirbyteRun) -> list[dict[str, t.Any]]:
+    """As a source writing GLOBAL states would: after each STATE, every stream's newest so far."""
+    newest: dict[str, dict[str, t.Any]] = {}
+    messages = []
+    for message in run.of_type("STATE"):
+        newest[message["state"]["stream"]["stream_descriptor"]["name"]] = message["state"]["stream"]
+        state = {"type": "GLOBAL", "global": {"stream_states": list(newest.values())}}
+        messages.append({"type": "STATE", "state": state})
+    return messages
+
+
+def plans_read(run: AirbyteRun) -> set[tuple[str, int]]:
+    return {(r["accountId"], r["version"]) for r in run.records("published_plans")}
+
+
+@pytest.mark.parametrize("form", AS_READ_WROTE)
+def test_the_next_read_resumes_from_the_states_read_wrote_as_they_are_kept(
+    tmp_path: Path, form: str
+) -> None:
+    """A user keeping `read`'s STATE messages (or their `state`), each stream's state many times
+    over (each page; the plans' per project), or GLOBAL ones: the newest counts, as on a
+    platform. They were refused as a Singer STATE message, or as two states of one stream."""
+    with Simulator(
+        seed=7, events=2 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=3
+    ) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+        first = read(tmp_path, config)
+        new = sim.append_events(40)
+        published = {(p.account_id, sim.publish_version(p.account_id)) for p in sim.plan_projects}
+
+        second = read(tmp_path, config, state=AS_READ_WROTE[form](first))
+
+    assert second.errors() == []
+    assert len(first.states("task_events")) > 1 < len(first.states("published_plans"))
+    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+    tasks = current_tasks(first.records("tasks") + second.records("tasks"))
+    assert set(tasks) == set(sim.current_tasks())
+    assert plans_read(second) == published  # none again, none missed
+
+
+def test_the_last_state_line_of_a_one_stream_read_is_the_next_reads_state(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The last STATE line as it is, an AirbyteMessage: it was refused as a Singer STATE message."""
+    first = read(tmp_path, events_config(sim), streams=["task_events"])
+    new = sim.append_events(40)
+
+    second = read(
+        tmp_path, events_config(sim), streams=["task_events"], state=first.of_type("STATE")[-1]
+    )
+
+    assert second.errors() == []
+    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
+
+
+DOCS = Path(__file__).parents[1] / "docs" / "airbyte.md"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the recipe uses jq, not installed here")
+def test_the_docs_recipe_keeps_the_state_from_read_to_read(tmp_path: Path) -> None:
+    """docs/airbyte.md's lines, as a user runs them, around the real command: three reads, each
+    event and published plan once."""
+    recipe = DOCS.read_text().split("```bash\necho '[]'")[1].split("```")[0].splitlines()
+    keep = next(line for line in recipe if line.startswith("jq "))
+    with Simulator(
+        seed=7, events=PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=3
+    ) as sim:
+        config = {**events_config(sim), **plans_config(sim.plan_projects)}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        catalog = configured(source(tmp_path, "discover", config))
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        (tmp_path / "state.json").write_text("[]")
+        runs: list[AirbyteRun] = []
+        new_events, published = [list(sim.event_log.events)], [set[tuple[str, int]]()]
+        for _ in range(3):
+            argv = ["read", "--config", "config.json", "--catalog", "catalog.json"]
+            out = subprocess.run(
+                [str(SOURCE_APHEX), *argv, "--state", "state.json"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            ).stdout
+            (tmp_path / "out.jsonl").write_text(out)
+            subprocess.run(["bash", "-c", keep], cwd=tmp_path, check=True, timeout=60)
+            runs.append(AirbyteRun([json.loads(line) for line in out.splitlines()], 0))
+            new_events.append(sim.append_events(40))
+            projects = sim.plan_projects
+            published.append({(p.account_id, sim.publish_version(p.account_id)) for p in projects})
+
+    assert plans_read(runs[0])  # then only what was published since: none again, none missed
+    for done, events, plans in zip(runs, new_events, published, strict=False):
+        assert done.errors() == []
+        assert [r["eventId"] for r in done.records("task_events")] == [e["eventId"] for e in events]
+        assert plans_read(done) == (plans or plans_read(done))
 
 
 def meltano_state(position: str) -> dict[str, t.Any]:

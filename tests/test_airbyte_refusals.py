@@ -377,6 +377,61 @@ def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(
     assert result.exit_code == 1
 
 
+#: What `read` wrote, kept wrong: refused, in words that say what it is and what to keep.
+NOT_AS_READ_WROTE: dict[str, tuple[t.Callable[[AirbyteRun], object], str]] = {
+    # Superseding would take the oldest as the newest: every page read again.
+    "its STATE messages reversed": (
+        lambda run: run.of_type("STATE")[::-1],
+        "a list whose states of task_statuses are out of `read`'s order",
+    ),
+    "its states reversed": (
+        lambda run: [m["state"] for m in run.of_type("STATE")][::-1],
+        "a list whose states of task_statuses are out of `read`'s order",
+    ),
+    # A state written by hand beside it: which is the newer? Nothing says.
+    "one of its states beside a hand-written one": (
+        lambda run: [
+            run.of_type("STATE")[-1],
+            {**run.of_type("STATE")[-1]["state"], "sourceStats": None},
+        ],
+        "a list with two stream states for task_statuses",
+    ),
+    "all it wrote": (
+        lambda run: run.messages,
+        "is a LOG message (keep only the STATE messages)",
+    ),
+    "a Singer STATE message": (
+        lambda run: {"type": "STATE", "value": {"bookmarks": {}}},
+        "a Singer STATE message (pass its `value`, the Singer state)",
+    ),
+    "a STATE message of a number": (
+        lambda run: [{"type": "STATE", "state": 5}],
+        "a STATE message whose `state` is no state message",
+    ),
+    "a STATE message of a STATE message": (
+        lambda run: {"type": "STATE", "state": run.of_type("STATE")[-1]},
+        "a STATE message whose `state` is no state message",
+    ),
+}
+
+
+@pytest.mark.parametrize("kept", NOT_AS_READ_WROTE)
+def test_what_read_wrote_kept_wrong_is_refused_saying_what_it_is(
+    sim: Simulator, tmp_path: Path, kept: str
+) -> None:
+    """`read`'s STATE messages are read in its order, the newest of each stream counting; not
+    in reverse (the oldest would count), nor beside a hand-written state of the same stream."""
+    state, words = NOT_AS_READ_WROTE[kept]
+    first = read(tmp_path, events_config(sim))
+    sim.clear_requests()
+
+    result = read(tmp_path, events_config(sim), state=state(first))
+
+    message = refused_before_any_request(result, sim, words)
+    assert message.startswith("The state passed with --state is ")
+    assert result.exit_code == 1
+
+
 @pytest.mark.parametrize(
     "state",
     [

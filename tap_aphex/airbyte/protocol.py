@@ -93,8 +93,7 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
         )
     wanted: dict[str, str] = {}  # stream -> sync mode
     for entry in entries:
-        stream = entry.get("stream") if isinstance(entry, dict) else None
-        name = stream.get("name") if isinstance(stream, dict) else None
+        name = _at(entry, "stream", "name")
         if not isinstance(name, str):
             raise ConfigError(
                 "A configured stream has no `stream.name`; pass the file Airbyte configured."
@@ -135,8 +134,8 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
 ) -> dict[str, t.Any]:
-    """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY), one, or a Singer
-    state (Airbyte's old Singer adapter's, Meltano's); `full_refresh` streams start over."""
+    """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY; as `read` writes
+    them too), one, or a Singer state (Meltano's, ...); `full_refresh` streams start over."""
     if not isinstance(passed, (dict, list)):
         raise _not_understood(json_kind(passed))
     if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
@@ -225,18 +224,20 @@ def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, 
     """The state's own keys (GLOBAL's shared state, LEGACY's), and each stream's state."""
     state: dict[str, t.Any] = {}
     bookmarks: dict[str, t.Any] = {}
-    for message in copy.deepcopy(messages):
+    for message in _newest(copy.deepcopy(messages)):
         if not isinstance(message, dict):
             raise _not_understood("a list holding something other than state messages")
         kind = message.get("type")
         kind = kind.upper() if isinstance(kind, str) else kind
         held = {"STREAM": "stream", "GLOBAL": "global", "LEGACY": "data"}.get(str(kind), "")
-        if kind == "STATE":
-            raise _not_understood("a Singer STATE message (pass its `value`, or Airbyte's state)")
+        if kind == "STATE":  # Airbyte's (`state`) are unwrapped: this is Singer's (`value`)
+            raise _not_understood("a Singer STATE message (pass its `value`, the Singer state)")
         if kind is None and {"bookmarks", *WRAPPERS} & message.keys():
             raise _not_understood("a list holding a Singer state (pass the state, not the list)")
         if not isinstance(kind, str) or not held:
             said = repr(kind) if isinstance(kind, str) else json_kind(kind)
+            if kind in ("RECORD", "LOG", "TRACE"):  # all `read` wrote
+                raise _not_understood(f"a {kind} message (keep only the STATE messages)")
             raise _not_understood(f"a state message of type {said}")
         if not isinstance(message.get(held), dict):
             raise _not_understood(f"a {kind} state message whose `{held}` is no object")
@@ -269,9 +270,37 @@ def _check_global(held: dict[str, t.Any]) -> None:
         raise _not_understood(f"a GLOBAL state holding `{others[0]:.40}`, which is no part of one")
 
 
+def _newest(messages: list[object]) -> list[object]:
+    """`read`'s STATE messages unwrapped; of the states it wrote (with `sourceStats`), a stream's
+    last (or GLOBAL's) supersedes the others, as the platform keeps the newest. Hand-written ones
+    stay: two of one stream are refused (`_add`), nothing says which is the newer."""
+    kept: dict[object, object] = {}  # its index, or a stream (or GLOBAL) read wrote -> its state
+    for index, message in enumerate(messages):
+        wrote = _at(message, "sourceStats") is not None
+        if str(_at(message, "type")).upper() == "STATE" and _at(message, "value") is None:
+            message, wrote = _at(message, "state"), True  # Airbyte's; Singer's has `value`
+            if not isinstance(message, dict) or str(message.get("type")).upper() == "STATE":
+                raise _not_understood("a STATE message whose `state` is no state message")
+        kind = str(_at(message, "type")).upper()
+        name = _at(message, "stream", "stream_descriptor", "name") if kind == "STREAM" else kind
+        mine = wrote and kind in ("STREAM", "GLOBAL") and isinstance(name, str)
+        key = (kind, name) if mine else index
+        at, was = (_at(m, "stream", "stream_state", CHECKPOINT) for m in (message, kept.get(key)))
+        if isinstance(at, int) and isinstance(was, int) and at <= was:  # not in `read`'s order
+            raise _not_understood(f"a list whose states of {name!s:.60} are out of `read`'s order")
+        kept[key] = message
+    return list(kept.values())
+
+
+def _at(value: object, *path: str) -> object:
+    """What `value` holds at `path`; None where no object holds it."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
-    descriptor = stream_state.get("stream_descriptor") if isinstance(stream_state, dict) else None
-    name = descriptor.get("name") if isinstance(descriptor, dict) else None
+    name = _at(stream_state, "stream_descriptor", "name")
     if not isinstance(stream_state, dict) or not isinstance(name, str):
         raise _not_understood("a stream state without `stream_descriptor.name`")
     if name in bookmarks:  # which is the stream's position? Neither guess is safe.
