@@ -221,7 +221,10 @@ def _value_left_out(args: list[str]) -> str | None:
         name, equals, _ = args[index].partition("=")
         if name in _VALUED and not equals and args[index + 1].startswith("--"):
             after = readable(args[index + 1], 40)
-            return f"`{name}` has no value (`{after}` follows it): give its value, or leave it out."
+            return (
+                f"`{name}` has no value (`{after}` follows it): give its value, or leave it out "
+                f"(a value that starts with `--`: `{name}={after}`)."
+            )
         index += 2 if name in _VALUED and not equals else 1
     return None
 

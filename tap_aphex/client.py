@@ -226,7 +226,7 @@ class AphexStream(IncrementalOnly, RESTStream[t.Any]):
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             left = f"more than the {self.retry_left:.0f} s left of `retry_budget_seconds`"
             cut = f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, {left}"
-            if in_a_row == len(answers):  # 503s only: the daily limit, as far as can be told
+            if in_a_row:  # ending on 503s: the daily limit, as far as can be told
                 self.cut_short = cut  # the stream says what cut its 503 schedule short
                 raise failure
             whole_run = "one for the stream's whole run, every project's retries included"

@@ -331,6 +331,8 @@ AS_READ_WROTE: dict[str, t.Callable[[AirbyteRun], object]] = {
         {"type": "STATE", "state": state} for state in run.passed_back()
     ],
     "a GLOBAL STATE message after each": lambda run: as_globals(run),
+    # The docs' recipe run twice on one output: the same states again, still in `read`'s order.
+    "every STATE message, kept twice": lambda run: run.of_type("STATE") * 2,
 }
 
 

@@ -396,6 +396,26 @@ NOT_AS_READ_WROTE: dict[str, tuple[t.Callable[[AirbyteRun], object], str]] = {
         ],
         "a list with two stream states for task_statuses",
     ),
+    # Wrapped as `read` wraps its own, but without the checkpoint `read` gives a log stream's.
+    "a hand-written state in a STATE message after its own": (
+        lambda run: [
+            *run.of_type("STATE"),
+            {
+                "type": "STATE",
+                "state": {
+                    "type": "STREAM",
+                    "stream": {
+                        "stream_descriptor": {"name": "task_statuses"},
+                        "stream_state": {
+                            "replication_key": "eventId",
+                            "replication_key_value": "x",
+                        },
+                    },
+                },
+            },
+        ],
+        "a list with two stream states for task_statuses",
+    ),
     "all it wrote": (
         lambda run: run.messages,
         "is a LOG message (keep only the STATE messages)",

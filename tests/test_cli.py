@@ -1579,7 +1579,8 @@ def test_an_option_whose_value_was_left_out_is_refused_before_anything_runs(
     assert run.stdout == ""
     (line,) = log_lines(run.stderr, "ERROR")
     assert line == (
-        f"`{args[-2]}` has no value (`{args[-1]}` follows it): give its value, or leave it out."
+        f"`{args[-2]}` has no value (`{args[-1]}` follows it): give its value, or leave it out "
+        f"(a value that starts with `--`: `{args[-2]}={args[-1]}`)."
     )
 
 

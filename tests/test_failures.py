@@ -204,20 +204,24 @@ def test_the_daily_limit_line_counts_only_the_waits_for_503s(
     assert "(HTTP 503; 0 s waited for it in this run" in caplog.text
 
 
-def test_a_budget_spent_on_other_faults_makes_a_503_no_daily_limit(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("retry_after", [None, 3600])
+def test_503s_the_budget_cuts_short_after_other_faults_are_still_the_daily_limit(
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    retry_after: int | None,
 ) -> None:
     monkeypatch.setattr(TaskEventsStream, "SERVICE_UNAVAILABLE_WAITS", (5.0, 10.0, 15.0, 30.0))
-    queue_faults(simulator, "502,503")  # the 502's backoff fits the budget, the 503's 5 s do not
+    simulator.inject_fault("502", 1)  # its backoff fits the budget, the 503's wait does not
+    simulator.inject_fault("503", 5, retry_after=retry_after)
 
-    with pytest.raises(RunFailedError) as failed:
-        run_reporting(events_config(simulator, retry_budget_seconds=1))
+    _, report = run_reporting(events_config(simulator, retry_budget_seconds=1))
 
-    assert (
-        "HTTP 503 Service Unavailable from "
-        f"{simulator.events_url} after 2 tries (502, 503); the next is a 5 s wait, more than the "
-        "1 s left of `retry_budget_seconds`"
-    ) in str(failed.value)
+    assert report.stops["task_events"].reason is StopReason.DAILY_LIMIT
+    assert not report.failures
+    wait = "the server asked (Retry-After) for a 3600 s" if retry_after else "the next is a 5 s"
+    cut = f"after 2 tries (502, 503); {wait} wait, more than the 1 s left of `retry_budget_seconds`"
+    assert f"HTTP 503 Service Unavailable from {simulator.events_url} {cut}" in caplog.text
     assert [r.status for r in simulator.requests] == [502, 503]
 
 

@@ -275,6 +275,7 @@ def _newest(messages: list[object]) -> list[object]:
     last (or GLOBAL's) supersedes the others, as the platform keeps the newest. Hand-written ones
     stay: two of one stream are refused (`_add`), nothing says which is the newer."""
     kept: dict[object, object] = {}  # its index, or a stream (or GLOBAL) read wrote -> its state
+    seen: set[str] = set()  # read's states met already (a recipe run twice keeps them again)
     for index, message in enumerate(messages):
         wrote = _at(message, "sourceStats") is not None
         if str(_at(message, "type")).upper() == "STATE" and _at(message, "value") is None:
@@ -283,10 +284,18 @@ def _newest(messages: list[object]) -> list[object]:
                 raise _not_understood("a STATE message whose `state` is no state message")
         kind = str(_at(message, "type")).upper()
         name = _at(message, "stream", "stream_descriptor", "name") if kind == "STREAM" else kind
+        at = _at(message, "stream", "stream_state", CHECKPOINT)
+        # A log stream's state `read` wrote holds its checkpoint: one without is hand-written.
         mine = wrote and kind in ("STREAM", "GLOBAL") and isinstance(name, str)
+        mine = mine and (name not in LOG_STREAMS or isinstance(at, int))
         key = (kind, name) if mine else index
-        at, was = (_at(m, "stream", "stream_state", CHECKPOINT) for m in (message, kept.get(key)))
-        if isinstance(at, int) and isinstance(was, int) and at <= was:  # not in `read`'s order
+        if mine:
+            text = json.dumps(message, sort_keys=True)
+            if text in seen:
+                continue  # the same state again: nothing newer
+            seen.add(text)
+        was = _at(kept.get(key), "stream", "stream_state", CHECKPOINT)
+        if isinstance(at, int) and isinstance(was, int) and at < was:  # not in `read`'s order
             raise _not_understood(f"a list whose states of {name!s:.60} are out of `read`'s order")
         kept[key] = message
     return list(kept.values())
