@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import os.path
+import quopri
 import re
 import typing as t
+import unicodedata
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
@@ -96,14 +98,16 @@ def secret_forms(secret: str) -> dict[str, int]:
     """The ways a message can show a secret, each with the step between its pieces searched for:
     as is, upper-cased (ß: SS), base64/32 at each alignment (Basic auth: after "user:"), hex, and
     escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes);
-    each of its bytes in UTF-8, and in Latin-1 (a header's) when that differs."""
+    each of its bytes in UTF-8, and in Latin-1 (a header's) when that differs, quoted-printable too;
+    its characters composed and decomposed (NFC, NFD)."""
     forms = {secret, secret.upper(), repr(secret)[1:-1]}
+    forms |= {unicodedata.normalize(form, secret) for form in ("NFC", "NFD")}  # `Ä` or `A` + `¨`
     dumps: dict[str, int] = {}
     raws = [secret.encode("utf-8", "surrogatepass")]
     if not secret.isascii() and max(map(ord, secret)) < 256:  # as a header carries it (`ü`: 1 byte)
         raws.append(secret.encode("latin-1"))
     for raw in raws:
-        forms |= {raw.decode("latin-1"), quote_plus(raw)}
+        forms |= {raw.decode("latin-1"), quote_plus(raw), quopri.encodestring(raw).decode()}
         for encode, alignments in (
             (base64.b64encode, 3),
             (base64.urlsafe_b64encode, 3),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import quopri
 import re
 import timeit
 import typing as t
+import unicodedata
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -316,5 +318,22 @@ LATIN_1_KEY = "schlüssel-gehéim-12345"  # sent in its header as Latin-1: one b
 )
 def test_a_key_is_hidden_in_the_forms_of_the_latin_1_bytes_its_header_carries(echo: str) -> None:
     shown = without_secrets(f"bad key {echo} rejected", (LATIN_1_KEY,))
+
+    assert shown == "bad key … rejected"
+
+
+ACCENTED_KEY = "Ärger-Öl-Übel-für-Süß-42"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        unicodedata.normalize("NFD", ACCENTED_KEY),  # looks the same: each accent a character
+        quopri.encodestring(ACCENTED_KEY.encode("latin-1")).decode(),  # `=C4rger-=D6l-...`
+        quopri.encodestring(ACCENTED_KEY.encode()).decode(),
+    ],
+)
+def test_a_key_is_hidden_decomposed_and_quoted_printable(echo: str) -> None:
+    shown = without_secrets(f"bad key {echo} rejected", (ACCENTED_KEY,))
 
     assert shown == "bad key … rejected"
