@@ -212,13 +212,16 @@ def commands_given(args: list[str]) -> list[str]:
 
 
 def _value_left_out(args: list[str]) -> str | None:
-    """An option whose value, as click reads it, is another option: its value was left out, and
-    dropping it unread (`_unread`) would have turned `--format --discover` into a sync."""
+    """An option whose value, as click reads it, is another option, or none (the line's end): its
+    value was left out, and dropping it unread (`_unread`) would have turned `--format --discover`
+    into a sync, or let `--discover --format` run with a warning only."""
     from tap_aphex.decoding import readable
 
     index = 0
-    while index < len(args) - 1 and args[index] != "--":
+    while index < len(args) and args[index] != "--":
         name, equals, _ = args[index].partition("=")
+        if name in _VALUED and not equals and index == len(args) - 1:
+            return f"`{name}` has no value (it ends the line): give its value, or leave it out."
         if name in _VALUED and not equals and args[index + 1].startswith("--"):
             after = readable(args[index + 1], 40)
             return (

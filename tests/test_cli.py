@@ -1561,6 +1561,19 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
     )
 
 
+@pytest.mark.parametrize("args", [["--discover", "--format"], ["--test=schema", "--state"]])
+def test_an_option_at_the_end_of_the_line_without_its_value_is_refused(
+    organisation: Simulator, args: list[str]
+) -> None:
+    run = run_cli(full_config(organisation), None, *args)
+
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert log_lines(run.stderr, "ERROR") == [
+        f"`{args[-1]}` has no value (it ends the line): give its value, or leave it out."
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     [
