@@ -141,11 +141,17 @@ def state_problem(state: object, streams: Collection[str] | None) -> str | None:
     for stream, bookmark in bookmarks.items():
         if problem := bookmark_shape_problem(bookmark, f"the bookmark of `{stream}`"):
             return problem
-    try:  # the SDK writes the state back as it found it: as its writer does
-        msgspec.json.encode(StateMessage(value=t.cast("dict[str, t.Any]", state)).to_dict())
+    return f"it {UNWRITABLE}" if unwritable(t.cast("dict[str, t.Any]", state)) else None
+
+
+def unwritable(state: dict[str, t.Any]) -> bool:
+    """Whether the SDK's writer would fail on ``state`` (or a part of one), which it writes back
+    as it found it."""
+    try:
+        msgspec.json.encode(StateMessage(value=state).to_dict())
     except (UnicodeError, RecursionError, TypeError, ValueError):
-        return f"it {UNWRITABLE}"
-    return None
+        return True
+    return False
 
 
 def bookmark_shape_problem(bookmark: object, subject: str) -> str | None:

@@ -12,7 +12,7 @@ import json
 import typing as t
 
 from tap_aphex.decoding import json_kind
-from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, state_problem
+from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
@@ -157,7 +157,7 @@ def singer_state(
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
-    if state_problem({**state, "bookmarks": {}}, STREAM_NAMES):  # e.g. in a GLOBAL's shared state
+    if unwritable(state):  # e.g. a lone surrogate in a GLOBAL's shared state
         raise _refused(f"its shared state {UNWRITABLE}", "reset every stream's state")
     if bookmarks:
         return {**state, "bookmarks": bookmarks}
@@ -176,7 +176,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             raise _refused(f"{subject} is {json_kind(stream_state)}, not an object")
         if problem := bookmark_shape_problem(stream_state, subject):
             raise _refused(problem)
-        if state_problem({"bookmarks": {name: stream_state}}, STREAM_NAMES):  # too deep to write
+        if unwritable(stream_state):  # too deep to write back, say
             raise _refused(f"{subject} {UNWRITABLE}")
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
