@@ -9,10 +9,6 @@ import sys
 
 from tap_aphex.signals import Interrupts, guard_stdout, is_stdout, load_command, output_lost
 
-TYPE_CHECKING = False  # typing takes a few milliseconds to import; mypy reads this as True
-if TYPE_CHECKING:
-    pass
-
 
 def tap_aphex() -> None:
     load_command("tap-aphex", "tap_aphex.tap")
