@@ -280,10 +280,10 @@ class TapAphex(SeamTap):
         # the state and the catalog are read before the tap is made (and can be named with one).
         environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
         sources = [settings.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
-        for path in [None, *(path for path in value if path != "ENV")]:
-            if path is not None:
-                sources.append(inputs.read_json_object(path, "config"))
-                config |= sources[-1]
+        remember_config_secrets(*sources)
+        for path in (path for path in value if path != "ENV"):
+            sources.append(inputs.read_json_object(path, "config"))
+            config |= sources[-1]
             remember_config_secrets(*sources)
         return config_input(config, parse_env="ENV" in value)
 
