@@ -223,7 +223,7 @@ def read_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> E
         if (problem := _env_problem(name, settings[name], env[variable]))
     ]
     # The SDK reads its LOGLEVEL too; Meltano's own (`TAP_APHEX__SELECT`...) have a second `_`.
-    known = [name.upper().replace("-", "_") for name in [*settings, "LOGLEVEL"]]
+    known = [name.removeprefix(prefix) for name in names.values()] + ["LOGLEVEL"]
     given = [name.removeprefix(prefix) for name in sorted(env) if name.startswith(prefix)]
     ours = [name for name in given if not name.startswith("_")]
     unknown = _unknown("environment variable", ours, known, f"`{prefix}{{}}`")
