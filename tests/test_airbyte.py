@@ -156,6 +156,21 @@ def test_spec_is_the_taps_settings_with_the_key_and_tokens_secret(tmp_path: Path
     assert spec["documentationUrl"].startswith("https://")
 
 
+def test_version_is_the_taps_own_line_and_help_still_answers() -> None:
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+    version = command(str(SOURCE_APHEX), "--version")
+    taps = command(str(SOURCE_APHEX.with_name("tap-aphex")), "--version")
+    usage = command(str(SOURCE_APHEX), "--help")
+
+    assert (version.returncode, version.stderr) == (0, "")
+    assert version.stdout == taps.stdout  # one version, from one place
+    assert taps.stdout.startswith("tap-aphex v")
+    assert usage.returncode == 0
+    assert usage.stdout.startswith("usage: source-aphex [-h] [--version] {spec,")
+
+
 # ----------------------------------------------------------------------------------- check
 
 

@@ -57,6 +57,9 @@ def run(
     argv: Sequence[str] | None, stdout: t.BinaryIO, answered: Callable[[], None] = lambda: None
 ) -> int:
     parser = argparse.ArgumentParser("source-aphex", description="tap-aphex as an Airbyte source.")
+    version: list[str] = []
+    TapAphex.print_version(print_fn=version.append)  # `tap-aphex --version`'s line: one source
+    parser.add_argument("--version", action="version", version=version[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("spec", help="the settings, as a ConnectorSpecification")
     for name in ("check", "discover", "read"):
