@@ -77,6 +77,12 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
     for level, words in said:
         logging.getLogger("tap-aphex").log(level, "%s", words)
     try:
+        # click refuses an argument (the tap has none) after the eager options ran, as `--discover`
+        # does: its own parser, which runs nothing, finds them first; `--help` answers anyway.
+        extra = command.make_parser(click.Context(command)).parse_args(list(args))[1]
+        if extra and commands[:1] not in (["--help"], ["--version"]):
+            plural = "s" if len(extra) > 1 else ""
+            raise click.UsageError(f"Got unexpected extra argument{plural} ({' '.join(extra)})")
         with command.make_context(TapAphex.name, args) as context:
             command.invoke(context)
     except click.exceptions.Exit as done:  # --help, --version, --discover, --test

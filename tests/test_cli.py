@@ -1597,6 +1597,29 @@ def test_an_option_whose_value_was_left_out_is_refused_before_anything_runs(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["--discover", "junk"], "argument (junk)"),  # was a discovery: its callback runs first
+        (["--discover", "--", "junk"], "argument (junk)"),
+        (["--test", "schema", "--", "a", "--b"], "arguments (a --b)"),
+        (["--test=schema", "junk"], "argument (junk)"),
+        (["--", "junk"], "argument (junk)"),
+        (["--about", "--", "--discover"], "argument (--discover)"),
+        (["--", "--help"], "argument (--help)"),  # after `--`: an argument, not the help
+    ],
+)
+def test_an_argument_is_refused_before_any_command_runs(
+    organisation: Simulator, args: list[str], extra: str
+) -> None:
+    run = run_cli(full_config(organisation), None, *args)
+
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert log_lines(run.stderr, "ERROR") == [f"Got unexpected extra {extra}"]
+    assert organisation.requests == []
+
+
 @pytest.mark.parametrize("variable", ["LOGLEVEL", "TAP_APHEX_LOGLEVEL"])
 def test_a_key_set_as_the_log_level_is_never_shown(variable: str, tmp_path: Path) -> None:
     # Read before any config, so before the key is known to be one: a long value goes unquoted.
