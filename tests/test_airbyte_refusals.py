@@ -695,6 +695,7 @@ def test_a_state_cursor_the_api_refuses_is_a_config_error_with_airbytes_advice(
     assert "startAfter=2025-11-28T15:48:01.088Z" in error["message"]
     assert "reset the state of those streams in the connection" in error["message"]
     assert "Settings > Clear data" in error["message"]
+    assert "does not know it: nothing was read, and every run from that state" in error["message"]
     said = json.dumps([m for m in result.messages if m["type"] in ("LOG", "TRACE")])
     for singer in ("meltano", "Meltano", "--state", "tap-aphex"):  # in the ERROR LOG line too
         assert singer not in said

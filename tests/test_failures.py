@@ -287,6 +287,11 @@ def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simul
     assert "without `--state`" in run.stderr
     assert "set `start_after`" not in run.stderr  # it does nothing while a state exists
     assert "Traceback" not in run.stderr
+    # One story: what happened, that nothing was read, what to do; never that a run resumes there.
+    said = log_lines(run.stderr, "ERROR")[0]
+    assert "the Data API does not know it: nothing was read, and every run from that state " in said
+    assert said.endswith("or run tap-aphex without `--state`.")
+    assert "resume" not in said
 
 
 @pytest.mark.parametrize("url", ["http://example.com/apiTaskEventsV2", "ftp://example.com/x"])

@@ -169,8 +169,9 @@ def refused_query(
     if cursor_sent and cursor_sent != start.cursor:
         advice = f"That cursor is the nextStartAfter of the Data API's previous page; {KEPT}."
     elif cursor_sent and start.origin == "state":
-        advice = (
-            "The cursor is the last event in the state of task_events, tasks and task_statuses. "
+        advice = (  # not "resumes there": every run from that state is refused the same way
+            "That cursor is the state's (of task_events, tasks and task_statuses), and the Data "
+            "API does not know it: nothing was read, and every run from that state stops here. "
             f"To start again from `start_after` (or the first event), {CLEAR_STATE}."
         )
         error = StateCursorRejectedError  # the state's to fix
