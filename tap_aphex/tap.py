@@ -35,7 +35,8 @@ from tap_aphex.sdk_seam import (
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
-from tap_aphex.streams import log_position
+from tap_aphex.streams import bookmark_problem, log_position, unusable_words
+from tap_aphex.streams.plan_progress import NOT_BOOKMARKS, _time_problem
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -144,7 +145,30 @@ class TapAphex(SeamTap):
         )
         if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
             plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
+        self._say_plans_bookmarks_unread(given_bookmarks)
         self.log_filter.metrics_level = logging.getLevelName(self.config["metrics_log_level"])
+
+    def _say_plans_bookmarks_unread(self, bookmarks: dict[str, t.Any]) -> None:
+        """A published-plans bookmark the tap could not have written, in a partition this run does
+        not read (its stream not enabled or selected, its project not configured), goes on as it
+        is in every STATE: said here, as `read_project` says one it reads, in the same words."""
+        plans = self.streams.get(PublishedPlansStream.name)
+        accounts = plans.by_account if isinstance(plans, PublishedPlansStream) else {}
+        problems = set()
+        for name in (stream.name for stream in PLANS_STREAMS):
+            read = name in self.streams and self.streams[name].selected
+            for partition in bookmarks.get(name, {}).get("partitions", []):
+                if not read or partition["context"].get("accountId") not in accounts:
+                    why = bookmark_problem(
+                        partition, "publishedAt", NOT_BOOKMARKS, "a time", _time_problem
+                    )
+                    problems.add((name, why))
+        if why := unusable_words(problems):
+            self.logger.warning(
+                f"The state's bookmarks cannot be used: {why}. Not read in this run, they are "
+                "carried on as they are; a run that reads one reads its project from the start "
+                "(versions already landed are sent again, which an upsert on the key absorbs)."
+            )
 
     @override
     def discover_streams(self) -> list[Stream]:

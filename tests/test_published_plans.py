@@ -18,11 +18,13 @@ from aphex_simulator import PlanProject, Simulator
 from harness import (
     CapturedStdout,
     TapRun,
+    events_config,
     log_lines,
     parse_messages,
     plans_config,
     run_cli,
     run_tap,
+    selecting,
 )
 from pytest_httpserver import HTTPServer
 from schema_check import invalid_records
@@ -780,6 +782,65 @@ def test_bookmarks_the_tap_could_not_have_written_are_said_once_per_project(
     assert not [
         r for r in run.records("published_plan_tasks") if r["accountId"] == untouched.account_id
     ]
+
+
+def carried_on(why: str) -> str:
+    """The one WARNING of the bookmarks the tap could not have written that a run does not read."""
+    return (
+        f"The state's bookmarks cannot be used: {why}. Not read in this run, they are carried on "
+        "as they are; a run that reads one reads its project from the start (versions already "
+        "landed are sent again, which an upsert on the key absorbs)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("run_of", "selected"),
+    [
+        ("api_key only", None),
+        ("both APIs", ["task_events"]),  # the plans streams deselected
+        ("projects", ["published_plans"]),  # its tables deselected
+        ("the other project", None),  # the first project no longer configured
+    ],
+)
+def test_a_bookmark_the_tap_could_not_have_written_and_does_not_read_is_said_once(
+    portfolio: Simulator, tmp_path: Path, run_of: str, selected: list[str] | None
+) -> None:
+    """Carried on in every STATE, it was said in no run that did not read it."""
+    first, second = portfolio.plan_projects[:2]
+    state = first_state(portfolio, [first, second])
+    edit(state, "published_plans", first, replication_key="eventId")
+    edit(state, "published_plan_tasks", second, replication_key_value="last tuesday")
+    config = {
+        "api_key only": events_config(portfolio),
+        "both APIs": {**events_config(portfolio), **plans_config([first, second])},
+        "projects": plans_config([first, second]),
+        "the other project": plans_config([second]),
+    }[run_of]
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(selecting(config, selected or [])))
+
+    run = run_cli(config, state, *(["--catalog", str(catalog)] if selected else []))
+
+    assert run.returncode == 0, run.stderr
+    key, tuesday = not_the_key('a string "eventId"'), not_a_time('a string "last tuesday"')
+    of_plans = f"in the bookmark of published_plans, {key}"
+    of_tasks = f"in the bookmark of published_plan_tasks, {tuesday}"
+    said = {
+        "api_key only": [carried_on(f"{of_tasks}; {of_plans}")],
+        "both APIs": [carried_on(f"{of_tasks}; {of_plans}")],
+        "projects": [carried_on(of_tasks), unusable(first.name, of_plans)],
+        "the other project": [carried_on(of_plans), unusable(second.name, of_tasks)],
+    }
+    assert log_lines(run.stderr, "WARNING") == said[run_of]
+    # What was said is what goes on: the unread partition, as it was given, in the last STATE.
+    tables = run_of == "projects"
+    unread = ("published_plan_tasks", second) if tables else ("published_plans", first)
+    assert partition_of(run.final_state, *unread) == partition_of(state, *unread)
+
+
+def partition_of(state: dict[str, t.Any], stream: str, project: PlanProject) -> t.Any:
+    partitions = state["bookmarks"][stream]["partitions"]
+    return next(p for p in partitions if p["context"]["accountId"] == project.account_id)
 
 
 def test_type_conformance_off_changes_no_byte_of_valid_output(
