@@ -57,9 +57,7 @@ class RunFailedError(AphexError):
             what = "the run failed, with nothing else to read"
         else:
             what = f"all {count} parts of the run failed"
-        super().__init__(
-            f"{what} (the state holds what was delivered, so the next run resumes there): {listed}"
-        )
+        super().__init__(f"{what} (the state holds what was delivered): {listed}")
 
 
 class ServiceUnavailableError(RetriableAPIError):

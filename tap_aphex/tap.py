@@ -35,8 +35,8 @@ from tap_aphex.sdk_seam import (
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
-from tap_aphex.streams import bookmark_problem, log_position, unusable_words
-from tap_aphex.streams.plan_progress import NOT_BOOKMARKS, _time_problem
+from tap_aphex.streams import log_position, unusable_words
+from tap_aphex.streams.plan_progress import mark_problem
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -159,10 +159,7 @@ class TapAphex(SeamTap):
             read = name in self.streams and self.streams[name].selected
             for partition in bookmarks.get(name, {}).get("partitions", []):
                 if not read or partition["context"].get("accountId") not in accounts:
-                    why = bookmark_problem(
-                        partition, "publishedAt", NOT_BOOKMARKS, "a time", _time_problem
-                    )
-                    problems.add((name, why))
+                    problems.add((name, mark_problem(partition, "publishedAt")))
         if why := unusable_words(problems):
             self.logger.warning(
                 f"The state's bookmarks cannot be used: {why}. Not read in this run, they are "

@@ -85,6 +85,11 @@ def _time_problem(text: str) -> str | None:
     return None if rfc3339_to_datetime(text) else f"is {described(text, 40)}, not a time"
 
 
+def mark_problem(partition: Mapping[str, t.Any], key: str) -> str | None:
+    """Why a project's partition holds no bookmark the tap could have written, if it does not."""
+    return bookmark_problem(partition, key, NOT_BOOKMARKS, "a time", _time_problem)
+
+
 def read_mark(
     stream: Stream, state: Mapping[str, t.Any], label: str, logger: logging.Logger
 ) -> tuple[Mark, str | None]:
@@ -92,7 +97,7 @@ def read_mark(
     its bookmark is unusable, if it is (`PublishedPlansStream.read_project` says it); what else
     is unusable is said, left out."""
     key = str(stream.replication_key)
-    problem = bookmark_problem(state, key, NOT_BOOKMARKS, "a time", _time_problem)
+    problem = mark_problem(state, key)
     value = None if problem else state.get("replication_key_value")
     when = rfc3339_to_datetime(value) if isinstance(value, str) else None
     ids, number = state.get(BOOKMARK_IDS, []), state.get(BOOKMARK_VERSION)
