@@ -292,6 +292,8 @@ def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simul
     assert "the Data API does not know it: nothing was read, and every run from that state " in said
     assert said.endswith("or run tap-aphex without `--state`.")
     assert "resume" not in said
+    assert not [line for line in log_lines(run.stderr, "INFO") if "resume" in line]
+    assert "resume" not in run.stderr.splitlines()[-1]
 
 
 @pytest.mark.parametrize("url", ["http://example.com/apiTaskEventsV2", "ftp://example.com/x"])

@@ -190,7 +190,9 @@ class TaskEventsStream(AphexStream):
             self.report.failed(
                 f"task events (after {self._events_read} read in this run)", error, self.logger
             )
-            self._stopped(StopReason.FAILURE)
+            # A cursor the API refused is no place to resume from: the line says to clear the state.
+            resumes = not isinstance(error, log_position.StateCursorRejectedError)
+            self._stopped(StopReason.FAILURE, resumes=resumes)
         except BrokenPipeError:  # stdout is gone: nothing can land
             raise
         except Exception:
@@ -198,9 +200,9 @@ class TaskEventsStream(AphexStream):
             raise
         self.checkpoint()
 
-    def _stopped(self, reason: StopReason) -> None:
+    def _stopped(self, reason: StopReason, *, resumes: bool = True) -> None:
         last = self._pending[-1]["eventId"] if self._pending else self._last_checkpoint
-        resume_at = log_position.resume_words(last, self._start)
+        resume_at = log_position.resume_words(last, self._start) if resumes else None
         for stream in (self, *self.child_streams):  # `tasks` stops where task_events does
             if stream.selected:
                 self.report.stopped(stream.name, reason, resume_at)
