@@ -113,12 +113,11 @@ class TapAphex(SeamTap):
         )
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
-        warnings = []  # a catalog's first: flattening reads what a sync alone does not, the config
+        warnings: list[str] = []  # a catalog's first, then the config's
         if catalog_name is not None:
             enabled = [s.name for key, streams, _ in ENABLED_BY if given.get(key) for s in streams]
-            flattening = given.get("flattening_enabled") is True
-            warnings = catalog_checks.check_catalog_shape(
-                catalog, catalog_name, STREAM_SCHEMAS, flattening=flattening, enabled=enabled
+            catalog, warnings = catalog_checks.selected_catalog(
+                catalog, catalog_name, (*LOG_STREAMS, *PLANS_STREAMS), enabled
             )
         warnings += [*settings.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:
