@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import typing as t
@@ -28,6 +29,15 @@ def pytest_configure(config: pytest.Config) -> None:
     ignores. Test modules are imported after this hook, so they are cached too."""
     sys.dont_write_bytecode = False
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the children inherit this environment
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What is built by now (pytest, the SDK, hypothesis, the test modules and their items) lives
+    until the session ends: frozen, the cyclic collector's full collections, run again and again
+    as the in-process runs allocate, no longer walk it (in test_published_plans, test_task_events
+    and test_airbyte: 2.0 CPU s of 42 before, 0.8 s frozen). What the tests create is collected
+    as before."""
+    gc.freeze()
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -50,7 +50,7 @@ RUN_TIME_VARIABLES = ("TAP_APHEX_", "SINGER_SDK_", "LOGLEVEL", "PYTEST_CURRENT_T
 #: The helper's program, run with `python -c` (so that the child's `sys.path[0]` can be set as `-m`
 #: sets it). It must stay single-threaded and register nothing at exit: its children inherit both.
 HELPER = r"""
-import json, os, runpy, socket, sys, threading, warnings
+import gc, json, os, runpy, socket, sys, threading, warnings
 
 channel = socket.socket(fileno=int(sys.argv[1]))
 # What the imports warn would be on a user's stderr, not on a forked run's: recorded here (with the
@@ -64,6 +64,12 @@ if caught:
 # A thread left by the imports would not be in the children (a fork copies only the calling one).
 if threading.active_count() != 1:
     sys.exit("the imports left a thread running: no forking")
+# What the imports built lives as long as any run's copy of it, and a run's cyclic collector never
+# frees it: frozen, the collections in a child (as it runs and as it ends) leave it alone,
+# instead of writing to every object of it and so copying every page the fork shared (this was most
+# of a forked run's CPU, 0.1 s against 0.04 s frozen). What a run itself creates is collected as in
+# an exec'd start.
+gc.freeze()
 channel.sendall(b"ready\n")
 
 

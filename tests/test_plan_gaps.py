@@ -31,6 +31,8 @@ from harness import (
 )
 from test_published_plans import odd_project, plan_version, serve_plans
 
+from tap_aphex.streams.plan_progress import FAR_BELOW_RESPONSE_LIMIT
+
 if t.TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
 
@@ -86,22 +88,24 @@ def test_a_capped_answer_numbered_on_from_the_bookmark_is_no_gap(limit: int) -> 
 
 
 def test_an_answer_the_size_limit_stops_growing_is_no_gap_when_numbered_on() -> None:
-    # 12 versions of 2,500 tasks are about 14.5 MB (24 would be about the API's 32 MB): near
-    # enough that limit that 500s for more are that limit (beside far smaller ones: a failure).
+    # 12 versions of 1,700 tasks are about 9.9 MB: past what is far below the API's 32 MB limit
+    # (FAR_BELOW_RESPONSE_LIMIT, 8 MB), so 500s for more are that limit (beside far smaller
+    # answers: a failure). No larger than that needs: the tap reads every byte of them.
     # One version before them (history_weeks=1): the first run lands it at once, and the second
     # run's 500s are for the 13 there are, one more than the server has room for.
-    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=2_500, history_weeks=1) as probe:
+    with Simulator(seed=17, events=0, plan_projects=1, plan_tasks=1_700, history_weeks=1) as probe:
         account = probe.plan_projects[0].account_id
         for _ in range(12):
             probe.publish_version(account)
         # The bytes the server sends (compact JSON), as it measures them against its limit.
         size_of_12 = len(json.dumps(probe.plan_document(account, 12), separators=(",", ":")))
+    assert size_of_12 > FAR_BELOW_RESPONSE_LIMIT  # what makes the 500s the size limit
     # Room for 12 versions, not for 13: the API answers 13 or more with HTTP 500.
     with Simulator(
         seed=17,
         events=0,
         plan_projects=1,
-        plan_tasks=2_500,
+        plan_tasks=1_700,
         history_weeks=1,
         max_response_bytes=size_of_12 + 1024,
     ) as sim:
