@@ -1,6 +1,7 @@
-"""A `--catalog` read for what it selects: streams and properties. The SDK writes a catalog's
-`schema` as SCHEMA, while the records carry the tap's own types and keys: so it is handed the tap's
-own catalog with the file's selections copied on, by stream and breadcrumb."""
+"""A catalog read for what it selects: streams and properties. The SDK writes a catalog's `schema`
+as SCHEMA, while the records carry the tap's own types and keys: so it is handed the tap's own
+catalog with the given one's selections copied on, by stream and breadcrumb; a stream is read
+incrementally on its own key only (no other method or key keeps a place to resume)."""
 
 # ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
 from __future__ import annotations
@@ -37,13 +38,14 @@ _SELECTIONS = {"selected", "selected-by-default"}
 def selected_catalog(
     catalog: object, name: str, streams: t.Iterable[_Stream], enabled: t.Collection[str]
 ) -> tuple[dict[str, t.Any], list[str]]:
-    """The tap's own entries of the streams the file ``name`` lists, with its selections; and the
-    warnings (``enabled``: the streams the config enables)."""
+    """The tap's own entries of the streams ``catalog`` lists, with its selections; and the
+    warnings (``name``: "The catalog file x.json", or "The catalog"; ``enabled``: the streams the
+    config enables)."""
     own, result, warnings = {stream.name: stream for stream in streams}, Catalog(), []
     for entry in _entries(catalog, name):
         if (stream := own.get(stream_id := entry["tap_stream_id"])) is None:
             warnings.append(
-                f"The catalog file {name} names a stream this tap does not have, "
+                f"{name} names a stream this tap does not have, "
                 f"`{stream_id:.60}`: it is ignored (the tap's streams: {', '.join(own)})."
             )
             continue
@@ -60,7 +62,7 @@ def selected_catalog(
         if not ours.metadata.root.selected:
             continue  # a stream left out is not read, whatever its entry says
         _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
-        said = f"The catalog file {name} gives stream `{stream_id}`"
+        said = f"{name} gives stream `{stream_id}`"
         unknown = [c for c in given if c not in ours.metadata and given[c].keys() & _SELECTIONS]
         if unknown:  # a property the tap does not have: its selection applies to nothing
             words = ", ".join(".".join(crumb[1::2]) for crumb in unknown[:5])
@@ -77,10 +79,10 @@ def selected_catalog(
                 "than removing it from the schema)."
             )
     if not (chosen := {s for s, entry in result.items() if entry.metadata.root.selected}):
-        warnings.append(f"The catalog file {name} selects no stream: nothing is read.")
+        warnings.append(f"{name} selects no stream: nothing is read.")
     elif not chosen & set(enabled):
         warnings.append(
-            f"The catalog file {name} selects only streams the config does not enable "
+            f"{name} selects only streams the config does not enable "
             f"({', '.join(sorted(chosen))}): nothing is read. `api_key` enables task_events, "
             "tasks and task_statuses; `projects`, the published-plans streams."
         )
@@ -108,7 +110,7 @@ def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
             problem = f"{label} is listed twice ({earlier} and `streams[{index}]`)"
             break
     if problem:
-        msg = f"The catalog file {name} is not a catalog the tap can use: {problem}. Make one "
+        msg = f"{name} is not a catalog the tap can use: {problem}. Make one "
         raise ConfigError(msg + "with `tap-aphex --discover`.")
     return streams
 
@@ -132,7 +134,7 @@ def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name:
     key = next((key for key in keys if key not in (None, own_key)), own_key)
     if method or key != own_key:
         raise ConfigError(
-            f"The catalog file {name} asks for {stream} by {str(method or 'INCREMENTAL')[:20]!r} "
+            f"{name} asks for {stream} by {str(method or 'INCREMENTAL')[:20]!r} "
             f"on {key!s:.40}: tap-aphex reads it by 'INCREMENTAL' on {own_key} only. Drop that "
             "stream's replication method and key from the catalog (its entry, its metadata, or "
             "Meltano's `metadata` for it), or make the catalog with `--discover`."

@@ -27,7 +27,7 @@ from tap_aphex.report import (
     failure_words,
     quoted_body,
 )
-from tap_aphex.streams import IncrementalOnly
+from tap_aphex.streams import CopiedWhenChanged
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -40,7 +40,7 @@ if t.TYPE_CHECKING:
 CHUNK = 64 * 1024
 
 
-class AphexStream(IncrementalOnly, RESTStream[t.Any]):
+class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
     allow_redirects = False
     # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.

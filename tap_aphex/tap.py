@@ -114,10 +114,11 @@ class TapAphex(SeamTap):
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         warnings: list[str] = []  # a catalog's first, then the config's
-        if catalog_name is not None:
+        if catalog is not None:
             enabled = [s.name for key, streams, _ in ENABLED_BY if given.get(key) for s in streams]
+            named = f"The catalog file {catalog_name}" if catalog_name else "The catalog"
             catalog, warnings = catalog_checks.selected_catalog(
-                catalog, catalog_name, (*LOG_STREAMS, *PLANS_STREAMS), enabled
+                catalog, named, (*LOG_STREAMS, *PLANS_STREAMS), enabled
             )
         warnings += [*settings.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:

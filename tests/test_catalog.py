@@ -1,5 +1,5 @@
-"""What a Singer catalog may ask of the streams: every stream is read incrementally on its own
-key, so a catalog asking otherwise is refused in one line, before any request."""
+"""What a Singer catalog may ask: which streams and properties are read. The rest is the tap's
+own (schemas, keys), and another replication is refused in one line, before any request."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aphex_simulator import Simulator
 from harness import TapRun, events_config, log_lines, plans_config, run_command, run_tap
 
 from tap_aphex import catalog_checks
+from tap_aphex.report import ConfigError
 from tap_aphex.tap import LOG_STREAMS, PLANS_STREAMS, STREAM_NAMES, TapAphex
 
 if t.TYPE_CHECKING:
@@ -65,6 +66,27 @@ def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
     assert f"The catalog file {tmp_path}/catalog.json asks for {words}" in error
     assert "or make the catalog with `--discover`" in error
     assert "Meltano's `metadata`" in error
+
+
+def test_a_catalog_given_in_code_is_read_by_the_same_rule() -> None:
+    # `TapAphex(catalog=...)` (Python callers, source-aphex): it selects, the rest is the tap's.
+    with Simulator(seed=5, events=30, page_size=10, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim)
+        own = TapAphex(config=config).catalog_dict
+        retyped = copy.deepcopy(own)
+        for entry in retyped["streams"]:
+            entry["schema"]["properties"]["eventId"] = {"type": "integer"}
+        run = run_tap(config, catalog=retyped)
+        full_table = copy.deepcopy(own)
+        full_table["streams"][0]["replication_method"] = "FULL_TABLE"
+        with pytest.raises(ConfigError) as refused:
+            TapAphex(config=config, catalog=full_table)
+
+    (schema,) = [m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "task_events"]
+    (discovered,) = [e for e in own["streams"] if e["tap_stream_id"] == "task_events"]
+    assert schema["schema"] == discovered["schema"]
+    assert len(run.records("task_events")) == 30
+    assert str(refused.value).startswith("The catalog asks for task_events by 'FULL_TABLE'")
 
 
 def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
