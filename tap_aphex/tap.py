@@ -35,8 +35,7 @@ from tap_aphex.sdk_seam import (
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
-from tap_aphex.streams import log_position, unusable_words
-from tap_aphex.streams.plan_progress import mark_problem
+from tap_aphex.streams import log_position, plan_report
 from tap_aphex.streams.published_plans import (
     PublishedPlansStream,
     PublishedPlanStatusesStream,
@@ -145,27 +144,12 @@ class TapAphex(SeamTap):
         )
         if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
             plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
-        self._say_plans_bookmarks_unread(given_bookmarks)
-        self.log_filter.metrics_level = logging.getLevelName(self.config["metrics_log_level"])
-
-    def _say_plans_bookmarks_unread(self, bookmarks: dict[str, t.Any]) -> None:
-        """A published-plans bookmark the tap could not have written, in a partition this run does
-        not read (its stream not enabled or selected, its project not configured), goes on as it
-        is in every STATE: said here, as `read_project` says one it reads, in the same words."""
-        plans = self.streams.get(PublishedPlansStream.name)
+        read = {
+            s.name: s.name in self.streams and self.streams[s.name].selected for s in PLANS_STREAMS
+        }
         accounts = plans.by_account if isinstance(plans, PublishedPlansStream) else {}
-        problems = set()
-        for name in (stream.name for stream in PLANS_STREAMS):
-            read = name in self.streams and self.streams[name].selected
-            for partition in bookmarks.get(name, {}).get("partitions", []):
-                if not read or partition["context"].get("accountId") not in accounts:
-                    problems.add((name, mark_problem(partition, "publishedAt")))
-        if why := unusable_words(problems):
-            self.logger.warning(
-                f"The state's bookmarks cannot be used: {why}. Not read in this run, they are "
-                "carried on as they are; a run that reads one reads its project from the start "
-                "(versions already landed are sent again, which an upsert on the key absorbs)."
-            )
+        plan_report.say_bookmarks_unread(self.logger, given_bookmarks, read, accounts)
+        self.log_filter.metrics_level = logging.getLevelName(self.config["metrics_log_level"])
 
     @override
     def discover_streams(self) -> list[Stream]:

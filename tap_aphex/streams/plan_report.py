@@ -10,7 +10,8 @@ import logging
 import typing as t
 
 from tap_aphex.decoding import described, listed, readable
-from tap_aphex.streams.plan_progress import BOOKMARK_VERSION, Step, is_count
+from tap_aphex.streams import unusable_words
+from tap_aphex.streams.plan_progress import BOOKMARK_VERSION, Step, is_count, mark_problem
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -59,6 +60,28 @@ def say_unused_state(logger: logging.Logger, stream: Stream, accounts: t.Collect
         words.append("a position outside `partitions` (each project's is its own)")
     for what in words:
         logger.warning(f"State: {stream.name} holds {what}: not used.")
+
+
+def say_bookmarks_unread(
+    logger: logging.Logger,
+    bookmarks: t.Mapping[str, t.Any],
+    read: t.Mapping[str, bool],
+    accounts: t.Collection[str],
+) -> None:
+    """A bookmark the tap could not have written, in a partition this run does not read (``read``:
+    whether each published-plans stream is; its project not among ``accounts``), goes on as it is
+    in every STATE: said here, as `PublishedPlansStream.read_project` says one it reads."""
+    problems = set()
+    for name in read:
+        for partition in bookmarks.get(name, {}).get("partitions", []):
+            if not read[name] or partition["context"].get("accountId") not in accounts:
+                problems.add((name, mark_problem(partition, "publishedAt")))
+    if why := unusable_words(problems):
+        logger.warning(
+            f"The state's bookmarks cannot be used: {why}. Not read in this run, they are "
+            "carried on as they are; a run that reads one reads its project from the start "
+            "(versions already landed are sent again, which an upsert on the key absorbs)."
+        )
 
 
 def say_bookmarks_ahead(logger: logging.Logger, read: ProjectRead) -> None:
