@@ -331,7 +331,7 @@ def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(
 
     message = refused_before_any_request(result, sim, words)
     assert message.startswith("The state passed with --state is ")
-    assert "or none to start over." in message
+    assert "or pass none to start over." in message
     assert result.exit_code == 1
 
 
@@ -385,7 +385,7 @@ def test_a_global_or_legacy_state_message_is_refused_in_one_line(
         result, sim, f"is a {kind} state message (this source writes per-stream states only)"
     )
     assert "\n" not in message
-    assert "pass the state a previous `read` wrote, or none to start over." in message
+    assert "pass the state a previous `read` wrote, or pass none to start over." in message
     assert result.exit_code == 1
 
 
@@ -442,7 +442,7 @@ def test_what_read_printed_is_refused_pointing_to_the_recipe(
     message = refused_before_any_request(result, sim, words)
     assert message.startswith("The state passed with --state is ")
     assert "\n" not in message
-    assert "with the jq recipe in docs/airbyte.md, or none to start over." in message
+    assert "with the jq recipe in docs/airbyte.md, or pass none to start over." in message
     assert result.exit_code == 1
 
 

@@ -258,5 +258,5 @@ CLEARED = object()
 def _not_understood(what: str, then: str = "pass the state a previous `read` wrote") -> ConfigError:
     return ConfigError(
         f"The state passed with --state is {what}; this source reads the list of STREAM state "
-        f"messages a platform passes back, or a Singer state: {then}, or none to start over."
+        f"messages a platform passes back, or a Singer state: {then}, or pass none to start over."
     )
