@@ -338,72 +338,8 @@ def test_the_next_read_with_the_state_passed_back_reads_only_new_events(
     assert set(tasks) == set(sim.current_tasks())
 
 
-#: What `read` wrote, kept as the next read's state, in each form a user may keep it.
-AS_READ_WROTE: dict[str, t.Callable[[AirbyteRun], object]] = {
-    "every STATE message": lambda run: run.of_type("STATE"),
-    "every STATE message's state": lambda run: [m["state"] for m in run.of_type("STATE")],
-    "each stream's last STATE message": lambda run: [
-        {"type": "STATE", "state": state} for state in run.passed_back()
-    ],
-    "a GLOBAL STATE message after each": lambda run: as_globals(run),
-    # The docs' recipe run twice on one output: the same states again, still in `read`'s order.
-    "every STATE message, kept twice": lambda run: run.of_type("STATE") * 2,
-}
-
-
-def as_globals(run: AirbyteRun) -> list[dict[str, t.Any]]:
-    """As a source writing GLOBAL states would: after each STATE, every stream's newest so far."""
-    newest: dict[str, dict[str, t.Any]] = {}
-    messages = []
-    for message in run.of_type("STATE"):
-        newest[message["state"]["stream"]["stream_descriptor"]["name"]] = message["state"]["stream"]
-        state = {"type": "GLOBAL", "global": {"stream_states": list(newest.values())}}
-        messages.append({"type": "STATE", "state": state})
-    return messages
-
-
 def plans_read(run: AirbyteRun) -> set[tuple[str, int]]:
     return {(r["accountId"], r["version"]) for r in run.records("published_plans")}
-
-
-@pytest.mark.parametrize("form", AS_READ_WROTE)
-def test_the_next_read_resumes_from_the_states_read_wrote_as_they_are_kept(
-    tmp_path: Path, form: str
-) -> None:
-    """A user keeping `read`'s STATE messages (or their `state`), each stream's state many times
-    over (each page; the plans' per project), or GLOBAL ones: the newest counts, as on a
-    platform. They were refused as a Singer STATE message, or as two states of one stream."""
-    with Simulator(
-        seed=7, events=2 * PAGE, page_size=PAGE, daily_quota=None, plan_projects=2, plan_tasks=3
-    ) as sim:
-        config = {**events_config(sim), **plans_config(sim.plan_projects)}
-        first = read(tmp_path, config)
-        new = sim.append_events(40)
-        published = {(p.account_id, sim.publish_version(p.account_id)) for p in sim.plan_projects}
-
-        second = read(tmp_path, config, state=AS_READ_WROTE[form](first))
-
-    assert second.errors() == []
-    assert len(first.states("task_events")) > 1 < len(first.states("published_plans"))
-    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
-    tasks = current_tasks(first.records("tasks") + second.records("tasks"))
-    assert set(tasks) == set(sim.current_tasks())
-    assert plans_read(second) == published  # none again, none missed
-
-
-def test_the_last_state_line_of_a_one_stream_read_is_the_next_reads_state(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    """The last STATE line as it is, an AirbyteMessage: it was refused as a Singer STATE message."""
-    first = read(tmp_path, events_config(sim), streams=["task_events"])
-    new = sim.append_events(40)
-
-    second = read(
-        tmp_path, events_config(sim), streams=["task_events"], state=first.of_type("STATE")[-1]
-    )
-
-    assert second.errors() == []
-    assert [r["eventId"] for r in second.records("task_events")] == [e["eventId"] for e in new]
 
 
 DOCS = Path(__file__).parents[1] / "docs" / "airbyte.md"
@@ -412,7 +348,8 @@ DOCS = Path(__file__).parents[1] / "docs" / "airbyte.md"
 @pytest.mark.skipif(shutil.which("jq") is None, reason="the recipe uses jq, not installed here")
 def test_the_docs_recipe_keeps_the_state_from_read_to_read(tmp_path: Path) -> None:
     """docs/airbyte.md's lines, as a user runs them, around the real command: three reads, each
-    event and published plan once."""
+    event and published plan once. The recipe keeps each stream's newest state (the source reads
+    no STATE message), and running it twice on one output changes nothing."""
     recipe = DOCS.read_text().split("```bash\necho '[]'")[1].split("```")[0].splitlines()
     keep = next(line for line in recipe if line.startswith("jq "))
     with Simulator(
@@ -436,8 +373,17 @@ def test_the_docs_recipe_keeps_the_state_from_read_to_read(tmp_path: Path) -> No
                 timeout=120,
             ).stdout
             (tmp_path / "out.jsonl").write_text(out)
-            subprocess.run(["bash", "-c", keep], cwd=tmp_path, check=True, timeout=60)
+            for _again in range(2):
+                subprocess.run(["bash", "-c", keep], cwd=tmp_path, check=True, timeout=60)
             runs.append(AirbyteRun([json.loads(line) for line in out.splitlines()], 0))
+            kept = json.loads((tmp_path / "state.json").read_text())
+            names = [m["stream"]["stream_descriptor"]["name"] for m in kept]
+            assert sorted(names) == sorted(set(names)) == sorted(catalog_streams(catalog))
+            newest = {n: m for n, m in zip(names, kept, strict=True)} | {
+                m["state"]["stream"]["stream_descriptor"]["name"]: m["state"]
+                for m in runs[-1].of_type("STATE")
+            }
+            assert kept == [newest[name] for name in names]
             new_events.append(sim.append_events(40))
             projects = sim.plan_projects
             published.append({(p.account_id, sim.publish_version(p.account_id)) for p in projects})
@@ -449,35 +395,27 @@ def test_the_docs_recipe_keeps_the_state_from_read_to_read(tmp_path: Path) -> No
         assert plans_read(done) == (plans or plans_read(done))
 
 
+def catalog_streams(catalog: dict[str, t.Any]) -> list[str]:
+    return [entry["stream"]["name"] for entry in catalog["streams"]]
+
+
 def meltano_state(position: str) -> dict[str, t.Any]:
     """A Meltano state (`meltano state get`): the Singer state under `singer_state`."""
     bookmark = {"replication_key": "eventId", "replication_key_value": position}
     return {"singer_state": {"bookmarks": dict.fromkeys(LOG_STREAMS, bookmark)}}
 
 
-#: Each place a Singer state is accepted, wrapped or not: read the same way in all of them.
+#: The legacy object: a Singer state, as Meltano keeps it or bare.
 SINGER_STATE_PLACES: dict[str, t.Callable[[dict[str, t.Any]], object]] = {
     "the legacy object": lambda wrapped: wrapped,
     "the legacy object, unwrapped": lambda wrapped: wrapped["singer_state"],
-    "a LEGACY message": lambda wrapped: [{"type": "LEGACY", "data": wrapped}],
-    "a LEGACY message, unwrapped": lambda wrapped: [
-        {"type": "LEGACY", "data": wrapped["singer_state"]}
-    ],
-    "a GLOBAL shared_state": lambda wrapped: [
-        {"type": "GLOBAL", "global": {"shared_state": wrapped, "stream_states": []}}
-    ],
-    "a GLOBAL shared_state, unwrapped": lambda wrapped: [
-        {"type": "GLOBAL", "global": {"shared_state": wrapped["singer_state"], "stream_states": []}}
-    ],
 }
 
 
 @pytest.mark.parametrize("place", SINGER_STATE_PLACES)
-def test_a_meltano_state_moved_over_resumes_the_log_wherever_it_is_passed(
+def test_a_meltano_state_moved_over_resumes_the_log(
     sim: Simulator, tmp_path: Path, place: str
 ) -> None:
-    """A LEGACY message or a GLOBAL shared_state holding Meltano's wrapper used to be read as no
-    state: the whole log again, the day's quota spent, exit 0."""
     position = sim.event_log.events[2 * PAGE - 1]["eventId"]
     state = SINGER_STATE_PLACES[place](meltano_state(position))
 
@@ -554,39 +492,6 @@ AT_A = {"replication_key": "eventId", "replication_key_value": "a"}
             {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
         (
-            [
-                {
-                    "type": "GLOBAL",
-                    "global": {
-                        "shared_state": {},
-                        "stream_states": [
-                            {
-                                "stream_descriptor": {"name": "tasks"},
-                                "stream_state": {
-                                    "replication_key": "eventId",
-                                    "replication_key_value": "a",
-                                },
-                            }
-                        ],
-                    },
-                }
-            ],
-            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
-        ),
-        (
-            [
-                {
-                    "type": "LEGACY",
-                    "data": {
-                        "bookmarks": {
-                            "tasks": {"replication_key": "eventId", "replication_key_value": "a"}
-                        }
-                    },
-                }
-            ],
-            {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
-        ),
-        (
             {
                 "singer_state": {
                     "bookmarks": {
@@ -642,21 +547,6 @@ AT_A = {"replication_key": "eventId", "replication_key_value": "a"}
                     "tasks": {"replication_key": "eventId", "replication_key_value": "a"},
                 }
             },
-        ),
-        # A GLOBAL state's shared bookmarks are stream states like those beside them.
-        (
-            [
-                {
-                    "type": "GLOBAL",
-                    "global": {
-                        "shared_state": {"bookmarks": {"task_events": AT_A}},
-                        "stream_states": [
-                            {"stream_descriptor": {"name": "tasks"}, "stream_state": AT_A}
-                        ],
-                    },
-                }
-            ],
-            {"bookmarks": {"task_events": AT_A, "tasks": AT_A}},
         ),
         # A Singer state with no bookmark yet (only `currently_syncing`): a first read.
         (
@@ -771,7 +661,7 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             },
             "no_such_stream",
         ),
-        ({"catalog": {"streams": []}, "state": "not state"}, "is a string, not Airbyte state"),
+        ({"catalog": {"streams": []}, "state": "not state"}, "is a string; this source reads"),
         (  # in JSON's words, never Python's (`a JSON int`)
             {
                 "catalog": {"streams": []},
@@ -789,29 +679,12 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
             {"catalog": {"streams": []}, "state": {"bookmarks": "x"}},
             "an object whose `bookmarks` is not an object",
         ),
-        ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, "'PER_STREAM'"),
+        ({"catalog": {"streams": []}, "state": [{"type": "PER_STREAM"}]}, 'type "PER_STREAM"'),
         *(  # each as what it is, in JSON's words
             ({"catalog": {"streams": []}, "state": [message]}, problem)
             for message, problem in [
                 ({"type": None}, "a state message of type null"),
                 ({"bookmarks": {}}, "a list holding a Singer state (pass the state, not the list)"),
-                (
-                    {"type": "LEGACY", "data": [1]},
-                    "a LEGACY state message whose `data` is no object",
-                ),
-                ({"type": "STATE", "value": {}}, "a Singer STATE message (pass its `value`"),
-                (
-                    {"type": "GLOBAL", "global": {"shared_state": 5, "stream_states": []}},
-                    "a GLOBAL state whose `shared_state` is a number",
-                ),
-                (  # an empty value of another type is no state either (it read the whole log)
-                    {"type": "GLOBAL", "global": {"shared_state": [], "stream_states": []}},
-                    "a GLOBAL state whose `shared_state` is an array",
-                ),
-                (
-                    {"type": "LEGACY", "data": {"bookmarks": None}},
-                    "a LEGACY state whose `bookmarks` is not an object",
-                ),
             ]
         ),
         (  # which mode is meant? Neither guess is safe.
@@ -840,35 +713,6 @@ def test_the_daily_limit_stops_cleanly_with_the_state_saved(tmp_path: Path) -> N
                         },
                     }
                     for value in ("a", "b")
-                ],
-            },
-            "two stream states for task_events",
-        ),
-        (  # the same, one of them in the legacy form
-            {
-                "catalog": {"streams": []},
-                "state": [
-                    {
-                        "type": "STREAM",
-                        "stream": {
-                            "stream_descriptor": {"name": "task_events"},
-                            "stream_state": {
-                                "replication_key": "eventId",
-                                "replication_key_value": "a",
-                            },
-                        },
-                    },
-                    {
-                        "type": "LEGACY",
-                        "data": {
-                            "bookmarks": {
-                                "task_events": {
-                                    "replication_key": "eventId",
-                                    "replication_key_value": "b",
-                                }
-                            }
-                        },
-                    },
                 ],
             },
             "two stream states for task_events",

@@ -287,50 +287,15 @@ AT_E9 = {"replication_key": "eventId", "replication_key_value": "e9"}
 BOOKMARKS = dict.fromkeys(["task_events", "tasks", "task_statuses"], AT_E9)
 
 
-def shared(shared_state: object) -> list[dict[str, t.Any]]:
-    return [{"type": "GLOBAL", "global": {"shared_state": shared_state, "stream_states": []}}]
-
-
 @pytest.mark.parametrize(
     ("state", "words"),
     [
         # Something, but no bookmarks the source can find: it read the whole log again, exit 0.
-        ([{"type": "LEGACY", "data": {"foo": 1}}], "a LEGACY state without `bookmarks`"),
-        ([{"type": "LEGACY", "data": BOOKMARKS}], "a LEGACY state without `bookmarks`"),
-        (
-            [{"type": "LEGACY", "data": {"singer_state": {"foo": 1}}}],
-            "a LEGACY state without `bookmarks`",
-        ),
-        (
-            [{"type": "LEGACY", "data": {"singer_state": 5}}],
-            "a LEGACY state whose `singer_state` is a number, not an object",
-        ),
-        (shared({"foo": 1}), "a GLOBAL state's `shared_state` without `bookmarks`"),
-        (shared(BOOKMARKS), "a GLOBAL state's `shared_state` without `bookmarks`"),
-        (
-            shared({"singer_state": {"foo": 1}}),
-            "a GLOBAL state's `shared_state` without `bookmarks`",
-        ),
-        (
-            shared({"bookmarks": 5}),
-            "a GLOBAL state's `shared_state` whose `bookmarks` is not an object",
-        ),
-        (
-            [{"type": "GLOBAL", "global": {"foo": 1}}],
-            "a GLOBAL state without `shared_state` or `stream_states`",
-        ),
-        (
-            [{"type": "GLOBAL", "global": {"stream_states": 5}}],
-            "a GLOBAL state whose `stream_states` is a number",
-        ),
         ({"foo": 1}, "an object without `bookmarks`"),
         (BOOKMARKS, "an object without `bookmarks`"),
         ({"singer_state": {"foo": 1}}, "an object without `bookmarks`"),
+        ({"singer_state": 5}, "an object whose `singer_state` is a number"),
         ([{"singer_state": {"bookmarks": BOOKMARKS}}], "a list holding a Singer state"),
-        (
-            [{"type": "GLOBAL", "global": {"stream_states": None, "foo": 1}}],
-            "a GLOBAL state holding `foo`, which is no part of one",
-        ),
         (
             {"bookmarks": {}, "singer_state": {"bookmarks": BOOKMARKS}},
             "an object holding `singer_state` beside other keys",
@@ -338,27 +303,20 @@ def shared(shared_state: object) -> list[dict[str, t.Any]]:
         (
             [
                 {"type": "STREAM", "stream": {"stream_descriptor": {"name": "task_events"}}},
-                {"type": "LEGACY", "data": {"bookmarks": BOOKMARKS}},
+                {
+                    "type": "STREAM",
+                    "stream": {"stream_descriptor": {"name": "task_events"}, "stream_state": AT_E9},
+                },
             ],
             "a list with two stream states for task_events",
         ),
     ],
     ids=[
-        "LEGACY foo",
-        "LEGACY bookmarks without their key",
-        "LEGACY wrapper of foo",
-        "LEGACY wrapper of a number",
-        "shared foo",
-        "shared bookmarks without their key",
-        "shared wrapper of foo",
-        "shared bookmarks a number",
-        "GLOBAL of foo",
-        "GLOBAL stream_states a number",
         "object foo",
         "object bookmarks without their key",
         "object wrapper of foo",
+        "object wrapper of a number",
         "a list of a wrapper",
-        "GLOBAL of foo beside null stream_states",
         "a wrapper beside bookmarks",
         "a stream cleared, then given a bookmark",
     ],
@@ -373,75 +331,109 @@ def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(
 
     message = refused_before_any_request(result, sim, words)
     assert message.startswith("The state passed with --state is ")
-    assert "Pass the state a previous `read` wrote, or none to start over." in message
+    assert "or pass none to start over." in message
     assert result.exit_code == 1
 
 
-#: What `read` wrote, kept wrong: refused, in words that say what it is and what to keep.
-NOT_AS_READ_WROTE: dict[str, tuple[t.Callable[[AirbyteRun], object], str]] = {
-    # Superseding would take the oldest as the newest: every page read again.
-    "its STATE messages reversed": (
-        lambda run: run.of_type("STATE")[::-1],
-        "a list whose states of task_statuses are out of `read`'s order",
+def stream_state(name: str, state: object) -> dict[str, t.Any]:
+    return {"stream_descriptor": {"name": name}, "stream_state": state}
+
+
+#: State messages of kinds this source never writes (a GLOBAL or LEGACY one is hand-written, or
+#: another connector's): each refused as what it is, whatever it holds, never read.
+NOT_WRITTEN_HERE: dict[str, tuple[object, str]] = {
+    "GLOBAL of stream states": (
+        [{"type": "GLOBAL", "global": {"stream_states": [stream_state("tasks", AT_E9)]}}],
+        "GLOBAL",
     ),
-    "its states reversed": (
-        lambda run: [m["state"] for m in run.of_type("STATE")][::-1],
-        "a list whose states of task_statuses are out of `read`'s order",
-    ),
-    # A state written by hand beside it: which is the newer? Nothing says.
-    "one of its states beside a hand-written one": (
-        lambda run: [
-            run.of_type("STATE")[-1],
-            {**run.of_type("STATE")[-1]["state"], "sourceStats": None},
-        ],
-        "a list with two stream states for task_statuses",
-    ),
-    # Wrapped as `read` wraps its own, but without the checkpoint `read` gives a log stream's.
-    "a hand-written state in a STATE message after its own": (
-        lambda run: [
-            *run.of_type("STATE"),
+    "GLOBAL of a Meltano state": (
+        [
             {
-                "type": "STATE",
-                "state": {
-                    "type": "STREAM",
-                    "stream": {
-                        "stream_descriptor": {"name": "task_statuses"},
-                        "stream_state": {
-                            "replication_key": "eventId",
-                            "replication_key_value": "x",
-                        },
-                    },
-                },
-            },
+                "type": "GLOBAL",
+                "global": {"shared_state": {"singer_state": {"bookmarks": BOOKMARKS}}},
+            }
         ],
-        "a list with two stream states for task_statuses",
+        "GLOBAL",
     ),
-    "all it wrote": (
-        lambda run: run.messages,
-        "is a LOG message (keep only the STATE messages)",
-    ),
-    "a Singer STATE message": (
-        lambda run: {"type": "STATE", "value": {"bookmarks": {}}},
-        "a Singer STATE message (pass its `value`, the Singer state)",
-    ),
-    "a STATE message of a number": (
-        lambda run: [{"type": "STATE", "state": 5}],
-        "a STATE message whose `state` is no state message",
-    ),
-    "a STATE message of a STATE message": (
-        lambda run: {"type": "STATE", "state": run.of_type("STATE")[-1]},
-        "a STATE message whose `state` is no state message",
+    "an empty GLOBAL": ([{"type": "GLOBAL", "global": {}}], "GLOBAL"),
+    "a lone GLOBAL": ({"type": "GLOBAL", "global": {"stream_states": []}}, "GLOBAL"),
+    "LEGACY of a Singer state": ([{"type": "LEGACY", "data": {"bookmarks": BOOKMARKS}}], "LEGACY"),
+    "an empty LEGACY": ([{"type": "LEGACY", "data": {}}], "LEGACY"),
+    "LEGACY beside STREAM": (
+        [
+            {"type": "STREAM", "stream": stream_state("task_events", AT_E9)},
+            {"type": "LEGACY", "data": {"bookmarks": BOOKMARKS}},
+        ],
+        "LEGACY",
     ),
 }
 
 
-@pytest.mark.parametrize("kept", NOT_AS_READ_WROTE)
-def test_what_read_wrote_kept_wrong_is_refused_saying_what_it_is(
+@pytest.mark.parametrize("given", NOT_WRITTEN_HERE)
+def test_a_global_or_legacy_state_message_is_refused_in_one_line(
+    sim: Simulator, tmp_path: Path, given: str
+) -> None:
+    """GLOBAL and LEGACY messages were read (stream states, a shared Singer state, LEGACY's
+    `data`); this source writes STREAM ones only, so they are refused, not read."""
+    state, kind = NOT_WRITTEN_HERE[given]
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    message = refused_before_any_request(
+        result, sim, f"is a {kind} state message (this source writes per-stream states only)"
+    )
+    assert "\n" not in message
+    assert "pass the state a previous `read` wrote, or pass none to start over." in message
+    assert result.exit_code == 1
+
+
+#: What `read` printed, passed back as it is (or its states, all of them): refused, pointing to
+#: the docs' recipe, which keeps each stream's newest state as a file the source reads.
+AS_READ_PRINTED: dict[str, tuple[t.Callable[[AirbyteRun], object], str]] = {
+    "its STATE messages": (lambda run: run.of_type("STATE"), "a STATE message as `read` prints it"),
+    "its STATE messages reversed": (
+        lambda run: run.of_type("STATE")[::-1],
+        "a STATE message as `read` prints it",
+    ),
+    "each stream's last STATE message": (
+        lambda run: [{"type": "STATE", "state": state} for state in run.passed_back()],
+        "a STATE message as `read` prints it",
+    ),
+    "the last STATE line alone": (
+        lambda run: run.of_type("STATE")[-1],
+        "a STATE message as `read` prints it",
+    ),
+    "a STATE message of a GLOBAL one": (
+        lambda run: [
+            {
+                "type": "STATE",
+                "state": {"type": "GLOBAL", "global": {"stream_states": run.passed_back()}},
+            }
+        ],
+        "a STATE message as `read` prints it",
+    ),
+    "a STATE message of a number": (
+        lambda run: [{"type": "STATE", "state": 5}],
+        "a STATE message as `read` prints it",
+    ),
+    "all it wrote": (lambda run: run.messages, "a LOG message as `read` prints it"),
+    # Each stream's state many times over: which is its position? The recipe keeps the newest.
+    "every STATE message's state": (
+        lambda run: [m["state"] for m in run.of_type("STATE")],
+        "a list with two stream states for task_events",
+    ),
+}
+
+
+@pytest.mark.parametrize("kept", AS_READ_PRINTED)
+def test_what_read_printed_is_refused_pointing_to_the_recipe(
     sim: Simulator, tmp_path: Path, kept: str
 ) -> None:
-    """`read`'s STATE messages are read in its order, the newest of each stream counting; not
-    in reverse (the oldest would count), nor beside a hand-written state of the same stream."""
-    state, words = NOT_AS_READ_WROTE[kept]
+    """`read`'s STATE messages were unwrapped, a stream's newest counting (and refused out of
+    order): the docs' jq recipe does that now, and the source refuses them in one line."""
+    state, words = AS_READ_PRINTED[kept]
     first = read(tmp_path, events_config(sim))
     sim.clear_requests()
 
@@ -449,35 +441,41 @@ def test_what_read_wrote_kept_wrong_is_refused_saying_what_it_is(
 
     message = refused_before_any_request(result, sim, words)
     assert message.startswith("The state passed with --state is ")
+    assert "\n" not in message
+    assert "with the jq recipe in docs/airbyte.md, or pass none to start over." in message
+    assert result.exit_code == 1
+
+
+def test_a_singer_state_message_is_refused_saying_to_pass_its_value(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    state = {"type": "STATE", "value": {"bookmarks": {}}}
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    refused_before_any_request(result, sim, "a Singer STATE message (pass its `value`")
+    assert result.exit_code == 1
+
+
+def test_a_lone_stream_state_message_is_refused_saying_to_pass_a_list(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    state = {"type": "STREAM", "stream": stream_state("task_events", AT_E9)}
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    refused_before_any_request(result, sim, "one STREAM state message (pass a list of them)")
     assert result.exit_code == 1
 
 
 @pytest.mark.parametrize(
     "state",
-    [
-        [],
-        {},
-        {"singer_state": {}},
-        {"bookmarks": {}},
-        [{"type": "LEGACY", "data": {}}],
-        [{"type": "LEGACY", "data": {"singer_state": {}}}],
-        [{"type": "GLOBAL", "global": {}}],
-        shared({}),
-        shared(None),
-        shared({"singer_state": {}}),
-    ],
-    ids=[
-        "no messages",
-        "an empty object",
-        "an empty wrapper",
-        "no bookmarks yet",
-        "an empty LEGACY",
-        "a LEGACY empty wrapper",
-        "an empty GLOBAL",
-        "an empty shared_state",
-        "a null shared_state",
-        "a shared empty wrapper",
-    ],
+    [[], {}, {"singer_state": {}}, {"bookmarks": {}}],
+    ids=["no messages", "an empty object", "an empty wrapper", "no bookmarks yet"],
 )
 def test_an_empty_state_is_no_state_a_read_from_the_beginning(
     sim: Simulator, tmp_path: Path, state: object
@@ -734,15 +732,15 @@ def test_a_plans_stream_state_is_refused_in_the_words_the_tap_uses(
     assert singer.returncode == 1
 
 
-def test_a_shared_state_the_tap_could_not_write_back_is_refused_in_airbytes_words(
+def test_a_value_beside_the_bookmarks_the_tap_could_not_write_back_is_refused_in_airbytes_words(
     sim: Simulator, tmp_path: Path
 ) -> None:
     catalog = catalog_of(tmp_path, sim)
     sim.clear_requests()
-    state = shared({"currently_syncing": "\ud800", "bookmarks": {}})
+    state = {"currently_syncing": "\ud800", "bookmarks": {}}
 
     result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
 
-    said = refused_before_any_request(result, sim, "its shared state holds a value the tap cannot")
+    said = refused_before_any_request(result, sim, "beside its bookmarks it holds a value the tap")
     assert "Meltano" not in said
     assert "Settings > Clear data" in said

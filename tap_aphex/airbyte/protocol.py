@@ -134,15 +134,20 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
 ) -> dict[str, t.Any]:
-    """The Singer state from `read`'s: state messages (STREAM, GLOBAL, LEGACY; as `read` writes
-    them too), one, or a Singer state (Meltano's, ...); `full_refresh` streams start over."""
-    if not isinstance(passed, (dict, list)):
-        raise _not_understood(json_kind(passed))
-    if isinstance(passed, dict) and "type" not in passed:  # the legacy object: a Singer state
-        given: dict[str, t.Any] = {}
-        state = _own_keys(copy.deepcopy(passed), "an object", given)
+    """The Singer state from what `read` is given: the list of STREAM state messages a platform
+    passes back, or the legacy object (a Singer state: a move from Meltano or a Singer run);
+    `full_refresh` streams start over."""
+    if isinstance(passed, dict) and "type" not in passed:
+        state, given = _from_singer_state(copy.deepcopy(passed))
+    elif isinstance(passed, list):
+        state, given = {}, {}
+        for message in copy.deepcopy(passed):
+            _add(given, message)
+    elif isinstance(passed, dict):  # a lone message: refused as what it is
+        _add({}, passed)
+        raise _not_understood("one STREAM state message (pass a list of them)")
     else:
-        state, given = _from_messages(passed if isinstance(passed, list) else [passed])
+        raise _not_understood(json_kind(passed))
     bookmarks = {n: v for n, v in given.items() if n not in full_refresh and v is not CLEARED}
     _check_stream_states(bookmarks)
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
@@ -157,8 +162,8 @@ def singer_state(
             bookmark[POSITION] = oldest[POSITION]
     for bookmark in fed.values():
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
-    if unwritable(state):  # e.g. a lone surrogate in a GLOBAL's shared state
-        raise _refused(f"its shared state {UNWRITABLE}", "reset every stream's state")
+    if unwritable(state):  # e.g. a lone surrogate in `currently_syncing`
+        raise _refused(f"beside its bookmarks it {UNWRITABLE}", "reset every stream's state")
     if bookmarks:
         return {**state, "bookmarks": bookmarks}
     return {"bookmarks": {}, **state} if state else {}  # e.g. only `currently_syncing`: a start
@@ -192,113 +197,24 @@ def _refused(problem: str, start_over: str = "reset that stream's state") -> Con
     )
 
 
-#: Objects wrapping a Singer state: Meltano's (`meltano state get`), and a state file's `data`.
-WRAPPERS = ("singer_state", "data")
+#: docs/airbyte.md's recipe keeps each stream's newest state `read` printed, unwrapped, as a file.
+RECIPE = "turn `read`'s output into a state file with the jq recipe in docs/airbyte.md"
 
 
-def _own_keys(held: dict[str, t.Any], what: str, bookmarks: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A Singer state (the legacy object, LEGACY's `data`, GLOBAL's `shared_state`), read one way
-    wherever it is: its bookmarks added to the stream states, its own keys returned. Empty is
-    none; anything else must hold `bookmarks`, or the tap would read the whole log again."""
-    while len(held) == 1 and (key := next(iter(held))) in WRAPPERS:
-        if not isinstance(held[key], dict):
-            raise _not_understood(f"{what} whose `{key}` is {json_kind(held[key])}, not an object")
-        held = held[key]
-    if not held:
-        return {}
-    if wrapped := [key for key in WRAPPERS if key in held]:  # which of the two holds the position?
-        raise _not_understood(f"{what} holding `{wrapped[0]}` beside other keys")
-    if "bookmarks" not in held:  # e.g. the bookmarks without their key: nothing to resume from
-        raise _not_understood(f"{what} without `bookmarks`")
-    own_bookmarks = held.pop("bookmarks")
-    if not isinstance(own_bookmarks, dict):
-        raise _not_understood(f"{what} whose `bookmarks` is not an object")
-    # Its bookmarks are stream states like the others (one stream given twice is refused: which
-    # is its place?).
-    for name, stream_state in own_bookmarks.items():
-        _add(bookmarks, {"stream_descriptor": {"name": name}, "stream_state": stream_state})
-    return held
-
-
-def _from_messages(messages: list[object]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
-    """The state's own keys (GLOBAL's shared state, LEGACY's), and each stream's state."""
-    state: dict[str, t.Any] = {}
-    bookmarks: dict[str, t.Any] = {}
-    for message in _newest(copy.deepcopy(messages)):
-        if not isinstance(message, dict):
-            raise _not_understood("a list holding something other than state messages")
-        kind = message.get("type")
-        kind = kind.upper() if isinstance(kind, str) else kind
-        held = {"STREAM": "stream", "GLOBAL": "global", "LEGACY": "data"}.get(str(kind), "")
-        if kind == "STATE":  # Airbyte's (`state`) are unwrapped: this is Singer's (`value`)
-            raise _not_understood("a Singer STATE message (pass its `value`, the Singer state)")
-        if kind is None and {"bookmarks", *WRAPPERS} & message.keys():
-            raise _not_understood("a list holding a Singer state (pass the state, not the list)")
-        if not isinstance(kind, str) or not held:
-            said = repr(kind) if isinstance(kind, str) else json_kind(kind)
-            if kind in ("RECORD", "LOG", "TRACE"):  # all `read` wrote
-                raise _not_understood(f"a {kind} message (keep only the STATE messages)")
-            raise _not_understood(f"a state message of type {said}")
-        if not isinstance(message.get(held), dict):
-            raise _not_understood(f"a {kind} state message whose `{held}` is no object")
-        if kind == "STREAM":
-            _add(bookmarks, message["stream"])
-            continue
-        if kind == "GLOBAL":
-            _check_global(message[held])
-            for stream_state in message[held].get("stream_states") or []:
-                _add(bookmarks, stream_state)
-        # A Singer state: GLOBAL's shared state, or LEGACY's object.
-        own = message[held].get("shared_state", {}) if kind == "GLOBAL" else message[held]
-        own = {} if own is None else own  # null: none, as absent (`[]`, `false`: refused)
-        if not isinstance(own, dict):
-            raise _not_understood(f"a GLOBAL state whose `shared_state` is {json_kind(own)}")
-        what = "a GLOBAL state's `shared_state`" if kind == "GLOBAL" else f"a {kind} state"
-        state.update(_own_keys(own, what, bookmarks))
-    return state, bookmarks
-
-
-def _check_global(held: dict[str, t.Any]) -> None:
-    """Where a GLOBAL state holds anything, somewhere this source reads: else it would be
-    dropped, and the whole log read again."""
-    stream_states = held.get("stream_states")
-    if not isinstance(stream_states, (list, type(None))):
-        raise _not_understood(f"a GLOBAL state whose `stream_states` is {json_kind(stream_states)}")
-    if held and not {"shared_state", "stream_states"} & held.keys():
-        raise _not_understood("a GLOBAL state without `shared_state` or `stream_states`")
-    if others := sorted(held.keys() - {"shared_state", "stream_states"}):
-        raise _not_understood(f"a GLOBAL state holding `{others[0]:.40}`, which is no part of one")
-
-
-def _newest(messages: list[object]) -> list[object]:
-    """`read`'s STATE messages unwrapped; of the states it wrote (with `sourceStats`), a stream's
-    last (or GLOBAL's) supersedes the others, as the platform keeps the newest. Hand-written ones
-    stay: two of one stream are refused (`_add`), nothing says which is the newer."""
-    kept: dict[object, object] = {}  # its index, or a stream (or GLOBAL) read wrote -> its state
-    seen: set[str] = set()  # read's states met already (a recipe run twice keeps them again)
-    for index, message in enumerate(messages):
-        wrote = _at(message, "sourceStats") is not None
-        if str(_at(message, "type")).upper() == "STATE" and _at(message, "value") is None:
-            message, wrote = _at(message, "state"), True  # Airbyte's; Singer's has `value`
-            if not isinstance(message, dict) or str(message.get("type")).upper() == "STATE":
-                raise _not_understood("a STATE message whose `state` is no state message")
-        kind = str(_at(message, "type")).upper()
-        name = _at(message, "stream", "stream_descriptor", "name") if kind == "STREAM" else kind
-        at = _at(message, "stream", "stream_state", CHECKPOINT)
-        # A log stream's state `read` wrote holds its checkpoint: one without is hand-written.
-        mine = wrote and kind in ("STREAM", "GLOBAL") and isinstance(name, str)
-        mine = mine and (name not in LOG_STREAMS or isinstance(at, int))
-        key = (kind, name) if mine else index
-        if mine:
-            text = json.dumps(message, sort_keys=True)
-            if text in seen:
-                continue  # the same state again: nothing newer
-            seen.add(text)
-        was = _at(kept.get(key), "stream", "stream_state", CHECKPOINT)
-        if isinstance(at, int) and isinstance(was, int) and at < was:  # not in `read`'s order
-            raise _not_understood(f"a list whose states of {name!s:.60} are out of `read`'s order")
-        kept[key] = message
-    return list(kept.values())
+def _from_singer_state(held: dict[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """The legacy object, bare or as `meltano state get` prints it: its own keys, its bookmarks.
+    Empty is none; anything else must hold `bookmarks`, or the tap would read the log again."""
+    if "singer_state" in held:
+        if len(held) > 1:  # which of the two holds the position?
+            raise _not_understood("an object holding `singer_state` beside other keys")
+        held = held["singer_state"]
+        if not isinstance(held, dict):
+            raise _not_understood(f"an object whose `singer_state` is {json_kind(held)}")
+    if held and "bookmarks" not in held:  # e.g. the bookmarks without their key
+        raise _not_understood("an object without `bookmarks`")
+    if not isinstance(bookmarks := held.pop("bookmarks", {}), dict):
+        raise _not_understood("an object whose `bookmarks` is not an object")
+    return held, bookmarks
 
 
 def _at(value: object, *path: str) -> object:
@@ -308,12 +224,28 @@ def _at(value: object, *path: str) -> object:
     return value
 
 
-def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
-    name = _at(stream_state, "stream_descriptor", "name")
+def _add(bookmarks: dict[str, t.Any], message: object) -> None:
+    """A STREAM state message's stream state added; any other kind (this source writes none)
+    refused as what it is."""
+    kind = _at(message, "type")
+    kind = kind.upper() if isinstance(kind, str) else kind
+    if not isinstance(message, dict):
+        raise _not_understood(f"a list holding {json_kind(message)} where a state message belongs")
+    if kind == "STATE" and "value" in message:  # Airbyte's have `state`: this is Singer's
+        raise _not_understood("a Singer STATE message (pass its `value`, the Singer state)")
+    if kind in ("STATE", "RECORD", "LOG", "TRACE"):  # all `read` prints
+        raise _not_understood(f"a {kind} message as `read` prints it", RECIPE)
+    if kind in ("GLOBAL", "LEGACY"):  # hand-written, or another connector's
+        raise _not_understood(f"a {kind} state message (this source writes per-stream states only)")
+    if kind is None and {"bookmarks", "singer_state"} & message.keys():
+        raise _not_understood("a list holding a Singer state (pass the state, not the list)")
+    if kind != "STREAM":
+        raise _not_understood(f"a state message of type {json.dumps(kind)[:60]}")
+    stream_state, name = message.get("stream"), _at(message, "stream", "stream_descriptor", "name")
     if not isinstance(stream_state, dict) or not isinstance(name, str):
         raise _not_understood("a stream state without `stream_descriptor.name`")
     if name in bookmarks:  # which is the stream's position? Neither guess is safe.
-        raise _not_understood(f"a list with two stream states for {name:.60}")
+        raise _not_understood(f"a list with two stream states for {name:.60}", RECIPE)
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
     # An explicit one, `null` included, must be usable (`_check_stream_states`).
     bookmarks[name] = stream_state.get("stream_state", CLEARED)
@@ -323,8 +255,8 @@ def _add(bookmarks: dict[str, t.Any], stream_state: object) -> None:
 CLEARED = object()
 
 
-def _not_understood(what: str) -> ConfigError:
+def _not_understood(what: str, then: str = "pass the state a previous `read` wrote") -> ConfigError:
     return ConfigError(
-        f"The state passed with --state is {what}, not Airbyte state (a list of state messages, "
-        "or the legacy object). Pass the state a previous `read` wrote, or none to start over."
+        f"The state passed with --state is {what}; this source reads the list of STREAM state "
+        f"messages a platform passes back, or a Singer state: {then}, or pass none to start over."
     )
