@@ -800,7 +800,7 @@ def test_a_discovery_whose_reader_went_away_says_so_on_stderr(
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="Linux's /dev/full")
 @pytest.mark.parametrize("redirect", list(UNWRITABLE_STDOUTS))
-@pytest.mark.parametrize("command", ["spec", "check", "read"])
+@pytest.mark.parametrize("command", ["spec", "check", "read", "--version", "--help"])
 def test_a_stdout_that_cannot_be_written_is_one_line_on_stderr(
     sim: Simulator, tmp_path: Path, redirect: str, command: str
 ) -> None:
@@ -809,6 +809,8 @@ def test_a_stdout_that_cannot_be_written_is_one_line_on_stderr(
     catalog.write_text(json.dumps(configured(source(tmp_path, "discover", events_config(sim)))))
     args = {
         "spec": [],
+        "--version": [],  # argparse's own print would drop the error
+        "--help": [],
         "check": ["--config", str(config)],
         "read": ["--config", str(config), "--catalog", str(catalog)],
     }[command]

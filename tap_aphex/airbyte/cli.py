@@ -5,6 +5,8 @@ as LOG messages; errors end as a TRACE (`config_error` when a setting or credent
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -45,7 +47,10 @@ def main() -> None:
         sys.stderr.write(f"source-aphex: {problem}\n")
         sys.exit(1)
     try:
-        code = run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
+        try:
+            code = run(args, sys.stdout.buffer, answered=interrupts.ignore_later)
+        except SystemExit as done:  # argparse's `--help`, `--version` and usage errors
+            code = int(done.code or 0)
         sys.stdout.flush()  # what stdout still buffers: a closed pipe shows here
     except BrokenPipeError as error:  # also `OutputUnwritable`
         sys.stderr.write(f"source-aphex: {output_lost(error, syncing=args[:1] == ['read'])}\n")
@@ -68,7 +73,13 @@ def run(
         if name == "read":
             command.add_argument("--catalog", required=True, type=Path)
             command.add_argument("--state", type=Path)
-    args = parser.parse_args(argv)
+    printed = io.StringIO()  # argparse drops an error writing `--help` or `--version`: ours says it
+    try:
+        with contextlib.redirect_stdout(printed):
+            args = parser.parse_args(argv)
+    finally:
+        if text := printed.getvalue():
+            stdout.write(text.encode())
     output = writer.AirbyteOutput(stdout)
 
     def settled() -> None:
