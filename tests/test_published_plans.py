@@ -798,9 +798,9 @@ def test_bookmarks_the_tap_could_not_have_written_are_said_once_per_project(
 def carried_on(why: str) -> str:
     """The one WARNING of the bookmarks the tap could not have written that a run does not read."""
     return (
-        f"The state's bookmarks cannot be used: {why}. Not read in this run, they are carried on "
-        "as they are; a run that reads one reads its project from the start (versions already "
-        "landed are sent again, which an upsert on the key absorbs)."
+        f"The state's bookmarks cannot be used: {why}. Not read in this run, they stay in the "
+        "state (but for the SDK's progress markers); a run that reads one reads its project from "
+        "the start (versions already landed are sent again, which an upsert on the key absorbs)."
     )
 
 
@@ -834,19 +834,50 @@ def test_a_bookmark_the_tap_could_not_have_written_and_does_not_read_is_said_onc
 
     assert run.returncode == 0, run.stderr
     key, tuesday = not_the_key('a string "eventId"'), not_a_time('a string "last tuesday"')
-    of_plans = f"in the bookmark of published_plans, {key}"
-    of_tasks = f"in the bookmark of published_plan_tasks, {tuesday}"
+    plans = f"published_plans (project {first.account_id})"
+    tasks = f"published_plan_tasks (project {second.account_id})"
+    of_plans, of_tasks = (
+        f"in the bookmark of {plans}, {key}",
+        f"in the bookmark of {tasks}, {tuesday}",
+    )
     said = {
         "api_key only": [carried_on(f"{of_tasks}; {of_plans}")],
         "both APIs": [carried_on(f"{of_tasks}; {of_plans}")],
-        "projects": [carried_on(of_tasks), unusable(first.name, of_plans)],
-        "the other project": [carried_on(of_plans), unusable(second.name, of_tasks)],
+        "projects": [
+            carried_on(of_tasks),
+            unusable(first.name, of_plans.replace(plans, "published_plans")),
+        ],
+        "the other project": [
+            carried_on(of_plans),
+            unusable(second.name, of_tasks.replace(tasks, "published_plan_tasks")),
+        ],
     }
     assert log_lines(run.stderr, "WARNING") == said[run_of]
     # What was said is what goes on: the unread partition, as it was given, in the last STATE.
     tables = run_of == "projects"
     unread = ("published_plan_tasks", second) if tables else ("published_plans", first)
     assert partition_of(run.final_state, *unread) == partition_of(state, *unread)
+
+
+def test_bookmarks_a_run_does_not_read_are_said_in_one_short_line_with_their_projects(
+    portfolio: Simulator,
+) -> None:
+    # A state of many projects (a portfolio moved to another tap config): one readable line, the
+    # first few named; and a position outside `partitions`, said as a plans run says it.
+    partitions = [
+        {"context": {"accountId": f"acc{n}"}, "replication_key": f"k{n}"} for n in range(300)
+    ]
+    state: dict[str, t.Any] = {"bookmarks": {"published_plans": {"partitions": partitions}}}
+    state["bookmarks"]["published_plan_tasks"] = {"replication_key_value": "x"}
+
+    run = run_cli(events_config(portfolio), state)
+
+    assert run.returncode == 0, run.stderr
+    (line,) = log_lines(run.stderr, "WARNING")
+    assert len(line) < 1_000
+    assert "published_plans (project acc0)" in line
+    assert "and 298 more" in line  # the problems; each says its value
+    assert "published_plan_tasks, it holds a position outside `partitions`" in line
 
 
 def partition_of(state: dict[str, t.Any], stream: str, project: PlanProject) -> t.Any:

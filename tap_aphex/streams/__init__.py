@@ -106,5 +106,15 @@ def unusable_words(problems: Iterable[tuple[str, str | None]]) -> str:
     for stream, problem in sorted(problems, key=lambda pair: pair[0]):
         if problem:
             by_problem.setdefault(problem, []).append(stream)
-    words = [f"in the bookmark of {listed(names)}, {why}" for why, names in by_problem.items()]
-    return "; ".join(words)
+    words = [f"in the bookmark of {_few(names)}, {why}" for why, names in by_problem.items()]
+    return _few(words, "; ")
+
+
+#: How many streams or problems `unusable_words` names: a state of many projects stays one line.
+SHOWN = 3
+
+
+def _few(items: list[str], separator: str = ", ") -> str:
+    if len(items) <= SHOWN:
+        return listed(items) if separator == ", " else separator.join(items)
+    return f"{separator.join(items[:SHOWN])}{separator}and {len(items) - SHOWN} more"

@@ -71,16 +71,24 @@ def say_bookmarks_unread(
     """A bookmark the tap could not have written, in a partition this run does not read (``read``:
     whether each published-plans stream is; its project not among ``accounts``), goes on as it is
     in every STATE: said here, as `PublishedPlansStream.read_project` says one it reads."""
-    problems = set()
+    problems: set[tuple[str, str | None]] = set()
     for name in read:
-        for partition in bookmarks.get(name, {}).get("partitions", []):
-            if not read[name] or partition["context"].get("accountId") not in accounts:
-                problems.add((name, mark_problem(partition, "publishedAt")))
+        bookmark = bookmarks.get(name, {})
+        if not read[name] and "replication_key_value" in bookmark:
+            problems.add(
+                (name, "it holds a position outside `partitions` (each project's is its own)")
+            )
+        for partition in bookmark.get("partitions", []):
+            account = partition["context"].get("accountId")
+            if not read[name] or account not in accounts:
+                project = f"{name} (project {readable(str(account), 40)})"
+                problems.add((project, mark_problem(partition, "publishedAt")))
     if why := unusable_words(problems):
         logger.warning(
-            f"The state's bookmarks cannot be used: {why}. Not read in this run, they are "
-            "carried on as they are; a run that reads one reads its project from the start "
-            "(versions already landed are sent again, which an upsert on the key absorbs)."
+            f"The state's bookmarks cannot be used: {why}. Not read in this run, they stay in the "
+            "state (but for the SDK's progress markers); a run that reads one reads its project "
+            "from the start (versions already landed are sent again, which an upsert on the key "
+            "absorbs)."
         )
 
 
