@@ -109,7 +109,7 @@ def describe(error: Exception) -> str:
     if problem := stream_map_problem(error):
         return problem
     if isinstance(error, FatalAPIError):  # ours (AphexError) and the SDK's
-        return str(error)[:500]
+        return str(error)[:1_000]
     if isinstance(error, RetriableAPIError) and error.response is not None:
         # What failed only (what landed is the run's to say); its text quotes the body, now closed.
         why = (

@@ -283,7 +283,8 @@ def test_a_refused_cursor_says_which_cursor_and_how_to_reset_it(simulator: Simul
     assert run.returncode != 0
     assert "startAfter=noSuchEvent000000000" in run.stderr
     assert "startAfter is not a known eventId" in run.stderr  # the server's own words
-    assert "meltano state clear" in run.stderr
+    assert "remove the task_events, tasks and task_statuses bookmarks from that state" in run.stderr
+    assert "meltano state clear` drops the plans' too" in run.stderr
     assert "without `--state`" in run.stderr
     assert "set `start_after`" not in run.stderr  # it does nothing while a state exists
     assert "Traceback" not in run.stderr

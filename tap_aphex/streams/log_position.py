@@ -151,7 +151,8 @@ def asked(cursor: str | None) -> str:
 
 #: Starting afresh from a state the API refused; one constant: `airbyte.writer` says Airbyte's way.
 CLEAR_STATE = (
-    "clear that state: `meltano state clear <state id>` (`meltano state list` shows it), or run "
+    "remove the task_events, tasks and task_statuses bookmarks from that state (`meltano state "
+    "get` / `meltano state set <state id>`; `meltano state clear` drops the plans' too), or run "
     "tap-aphex without `--state`"
 )
 
