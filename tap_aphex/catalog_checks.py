@@ -227,12 +227,9 @@ def _schema_said(given: object, mine: object) -> str:
 
 
 def _differing(given: dict[str, t.Any], own: dict[str, t.Any]) -> list[str]:
-    return [_name(key) for key in {**own, **given} if given.get(key) != own.get(key)]
-
-
-def _name(text: str) -> str:
-    """A name for a message: cut, a control character or lone surrogate as its JSON escape."""
-    return readable(text if text.isprintable() else json.dumps(text)[1:-1], 40)
+    """The keys whose values differ, cut, a control character or lone surrogate escaped."""
+    keys = [key for key in {**own, **given} if given.get(key) != own.get(key)]
+    return [readable(k if k.isprintable() else json.dumps(k)[1:-1], 40) for k in keys]
 
 
 def _some(names: list[str]) -> str:
