@@ -6,12 +6,14 @@ incrementally on its own key only (no other method or key keeps a place to resum
 # ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
 from __future__ import annotations
 
+import json
 import typing as t
 
 import msgspec
 from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping, Schema
 from typing_extensions import NotRequired
 
+from tap_aphex.decoding import described, listed, readable
 from tap_aphex.inputs import shape_words
 from tap_aphex.report import ConfigError
 
@@ -26,13 +28,34 @@ class _Stream(t.Protocol):  # a stream class: what `--discover` writes of it
     replication_key: str
 
 
-#: The shape of what the tap reads of an entry: its selections. A selection must be a boolean:
-#: the SDK takes any value as the answer, so "false" would select.
-_Selection = t.TypedDict("_Selection", {"selected": bool, "selected-by-default": bool}, total=False)
-_Crumb = t.TypedDict("_Crumb", {"breadcrumb": list[str], "metadata": NotRequired[_Selection]})
-_Entry = t.TypedDict("_Entry", {"tap_stream_id": str, "metadata": NotRequired[list[_Crumb]]})
+#: The shape of what the tap reads of an entry: selections and replication. A selection must be a
+#: boolean (the SDK takes any value as the answer: "false" would select); a replication method or
+#: key a string or null (the SDK took `false` as none, a list as a name).
+_Text = str | None
+_Metadata = t.TypedDict(
+    "_Metadata",
+    {
+        "selected": bool,
+        "selected-by-default": bool,
+        "replication-method": _Text,
+        "forced-replication-method": _Text,
+        "replication-key": _Text,
+    },
+    total=False,
+)
+_Crumb = t.TypedDict("_Crumb", {"breadcrumb": list[str], "metadata": NotRequired[_Metadata]})
+_Entry = t.TypedDict(
+    "_Entry",
+    {
+        "tap_stream_id": str,
+        "metadata": NotRequired[list[_Crumb]],
+        "replication_method": NotRequired[_Text],
+        "replication_key": NotRequired[_Text],
+    },
+)
 _Catalog = t.TypedDict("_Catalog", {"streams": list[dict[str, t.Any]]}, total=False)
 _SELECTIONS = {"selected", "selected-by-default"}
+_IN_ITEMS = "in an array's items (the SDK writes each item whole)"
 
 
 def selected_catalog(
@@ -51,7 +74,7 @@ def selected_catalog(
             continue
         result[stream_id] = ours = _own_entry(stream)
         given = {tuple(m["breadcrumb"]): m.get("metadata", {}) for m in entry.get("metadata", [])}
-        for crumb in given.keys() & ours.metadata.keys():
+        for crumb in given.keys() & ours.metadata.keys():  # every property, at any depth
             ours.metadata[crumb].selected = given[crumb].get("selected")
             ours.metadata[crumb].selected_by_default = given[crumb].get("selected-by-default")
         # The stream as the SDK selects it by the file's metadata (none for the stream: selected).
@@ -62,35 +85,39 @@ def selected_catalog(
         if not ours.metadata.root.selected:
             continue  # a stream left out is not read, whatever its entry says
         _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
-        said = f"{name} gives stream `{stream_id}`"
-        unknown = [c for c in given if c not in ours.metadata and given[c].keys() & _SELECTIONS]
-        if unknown:  # a property the tap does not have: its selection applies to nothing
-            words = ", ".join(".".join(crumb[1::2]) for crumb in unknown[:5])
-            warnings.append(f"{said} selections of properties it does not have, ignored: {words}.")
-        mask = ours.metadata.resolve_selection()
-        keys = (entry.get("key_properties"), root.get("table-key-properties"))
-        if any(k not in (None, ours.key_properties) for k in keys) or (
-            "schema" in entry
-            and _pruned(entry["schema"], mask) != _pruned(ours.schema.to_dict(), mask)
-        ):
-            warnings.append(
-                f"{said} another schema or keys than its own: the tap writes its own (a catalog "
-                "selects streams and properties only: deselect a property in the metadata rather "
-                "than removing it from the schema)."
-            )
-    if not (chosen := {s for s, entry in result.items() if entry.metadata.root.selected}):
+        # Selections of what the tap's metadata does not list apply to nothing: a property the
+        # schema lacks, or one in an array's items (the SDK writes each item whole).
+        ignored = {  # each by its whole breadcrumb, as JSON
+            readable(json.dumps(crumb), 100): _in_items(stream.schema, crumb)
+            for crumb in given
+            if crumb not in ours.metadata and given[crumb].keys() & _SELECTIONS
+        }
+        said = [
+            f"selections of properties {what}, ignored: "
+            + _some([crumb for crumb, kind in ignored.items() if kind == items])
+            for items, what in ((False, "it does not have"), (True, _IN_ITEMS))
+            if items in ignored.values()
+        ]
+        said += _differences(entry, root, ours, ours.metadata.resolve_selection())
+        if said:  # one line a stream, whatever it differs in
+            warnings.append(f"{name} gives stream `{stream_id}` {'; '.join(said)}.")
+    chosen = sorted(s for s, entry in result.items() if entry.metadata.root.selected)
+    unread = [s for s in chosen if s not in enabled]
+    if not chosen:
         warnings.append(f"{name} selects no stream: nothing is read.")
-    elif not chosen & set(enabled):
+    elif unread:  # each named, whatever else is read
+        only, read = ("only ", "nothing is") if unread == chosen else ("", "they are not")
         warnings.append(
-            f"{name} selects only streams the config does not enable "
-            f"({', '.join(sorted(chosen))}): nothing is read. `api_key` enables task_events, "
-            "tasks and task_statuses; `projects`, the published-plans streams."
+            f"{name} selects {only}streams the config does not enable ({', '.join(unread)}): "
+            f"{read} read. `api_key` enables task_events, tasks and task_statuses; `projects`, "
+            "the published-plans streams."
         )
     return result.to_dict(), warnings
 
 
 def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
-    """The entries, each of the shape the tap reads (converted on its own, to name its stream)."""
+    """The entries, each of the shape the tap reads (converted on its own, to name its stream);
+    a stream or breadcrumb listed twice is refused (the SDK kept the last, the first unsaid)."""
     try:
         streams, problem = msgspec.convert(catalog, _Catalog).get("streams", []), ""
     except msgspec.ValidationError as error:
@@ -100,17 +127,27 @@ def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
         named = isinstance(stream_id, str) and stream_id.isprintable()  # no lone surrogate in it
         label = f"stream `{stream_id:.60}`" if named else f"`streams[{index}]`"
         try:
-            msgspec.convert(streams[index], _Entry)
+            entry = msgspec.convert(streams[index], _Entry)
         except msgspec.ValidationError as error:
             words = shape_words(error)  # "it ..." or "`place` ..."
             problem = label + words[2:] if words.startswith("it") else f"{label}'s {words}"
             break
-        if stream_id in ids[:index]:  # the SDK keeps the last entry only: the first one unsaid
+        if stream_id in ids[:index]:
             earlier = f"`streams[{ids.index(stream_id)}]`"
             problem = f"{label} is listed twice ({earlier} and `streams[{index}]`)"
             break
+        crumbs = [tuple(metadata["breadcrumb"]) for metadata in entry.get("metadata", [])]
+        first = {crumb: at for at, crumb in reversed(list(enumerate(crumbs)))}
+        if twice := next((at for at, crumb in enumerate(crumbs) if first[crumb] != at), None):
+            shown = readable(json.dumps(list(crumbs[twice])), 60)
+            places = f"`metadata[{first[crumbs[twice]]}]` and `metadata[{twice}]`"
+            problem = f"{label} lists breadcrumb {shown} twice ({places})"
+            break
     if problem:
-        msg = f"{name} is not a catalog the tap can use: {problem}. Make one "
+        subject = (
+            "The catalog given is not one" if name == "The catalog" else f"{name} is not a catalog"
+        )
+        msg = f"{subject} the tap can use: {problem}. Make one "
         raise ConfigError(msg + "with `tap-aphex --discover`.")
     return streams
 
@@ -126,19 +163,78 @@ def _own_entry(stream: _Stream) -> CatalogEntry:
     return entry
 
 
+def _in_items(schema: object, crumb: tuple[str, ...]) -> bool:
+    """Whether ``crumb`` names a property of ``schema`` through an array's `items`."""
+    items, named = False, False
+    while crumb and isinstance(schema, dict):
+        properties = schema.get("properties")
+        if crumb[0] == "items":
+            schema, crumb, items, named = schema.get("items"), crumb[1:], True, False
+        elif crumb[0] == "properties" and isinstance(properties, dict) and len(crumb) > 1:
+            schema, crumb, named = properties.get(crumb[1]), crumb[2:], crumb[1] in properties
+        else:
+            return False
+    return items and named and not crumb
+
+
 def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name: str) -> None:
-    """Refused: a method or key in the entry or metadata ``asked`` but the stream's own."""
+    """Refused: a method or key in the entry or metadata ``asked`` but the stream's own (an empty
+    one too: the SDK took it as none)."""
     methods = ("replication_method", "forced-replication-method", "replication-method")
-    method = next((m for m in map(asked.get, methods) if m not in (None, "INCREMENTAL")), None)
+    asked_for = (m for m in map(asked.get, methods) if m not in (None, "INCREMENTAL"))
+    method = next(asked_for, "INCREMENTAL")
     keys = (asked.get("replication_key"), asked.get("replication-key"))
     key = next((key for key in keys if key not in (None, own_key)), own_key)
-    if method or key != own_key:
+    if (method, key) != ("INCREMENTAL", own_key):
         raise ConfigError(
-            f"{name} asks for {stream} by {str(method or 'INCREMENTAL')[:20]!r} "
-            f"on {key!s:.40}: tap-aphex reads it by 'INCREMENTAL' on {own_key} only. Drop that "
-            "stream's replication method and key from the catalog (its entry, its metadata, or "
-            "Meltano's `metadata` for it), or make the catalog with `--discover`."
+            f"{name} asks for {stream} by {described(method, 40)} on {described(key, 40)}: "
+            f'tap-aphex reads it by "INCREMENTAL" on "{own_key}" only. Drop that stream\'s '
+            "replication method and key from the catalog (its entry, its metadata, or Meltano's "
+            "`metadata` for it), or make the catalog with `--discover`."
         )
+
+
+def _differences(
+    entry: dict[str, t.Any], root: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask
+) -> list[str]:
+    """``entry``'s keys and schema (as the SDK writes it: pruned by ``mask``) where they are not
+    the tap's own, in a few words; none if they are."""
+    keys = [
+        f"`{place}` {described(given[place], 40)}, not {json.dumps(ours.key_properties)}"
+        for place, given in (("key_properties", entry), ("table-key-properties", root))
+        if given.get(place) not in (None, ours.key_properties)
+    ]
+    given, mine = _pruned(entry.get("schema"), mask), _pruned(ours.schema.to_dict(), mask)
+    schema = [] if "schema" not in entry or given == mine else [_schema_said(given, mine)]
+    if not keys and not schema:
+        return []
+    kinds = listed(["a schema"][: len(schema)] + ["keys"][: len(keys)])
+    return [
+        f"{kinds} other than its own ({'; '.join(keys + schema)}): the tap writes its own (a "
+        "catalog selects streams and properties only: deselect a property in the metadata "
+        "rather than removing it from the schema)"
+    ]
+
+
+def _schema_said(given: object, mine: object) -> str:
+    """Where a schema differs from the tap's own: its properties by name, other keywords quoted."""
+    if not isinstance(given, dict) or not isinstance(mine, dict):
+        return f"`schema` {described(given, 40)}, not an object"
+    if not isinstance(theirs := given.get("properties"), dict):
+        return f"`schema`'s `properties` {described(theirs, 40)}, not an object"
+    words = [f"`{k}`" for k in _differing(given, mine) if k != "properties"]
+    return f"`schema` differing at {_some(words + _differing(theirs, mine['properties']))}"
+
+
+def _differing(given: dict[str, t.Any], own: dict[str, t.Any]) -> list[str]:
+    """The keys whose values differ, cut, a control character or lone surrogate escaped."""
+    keys = [key for key in {**own, **given} if given.get(key) != own.get(key)]
+    return [readable(k if k.isprintable() else json.dumps(k)[1:-1], 40) for k in keys]
+
+
+def _some(names: list[str]) -> str:
+    """The first three names, and how many more."""
+    return listed(names) if len(names) <= 3 else f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
 def _pruned(schema: object, mask: SelectionMask, crumb: tuple[str, ...] = ()) -> object:

@@ -6,11 +6,13 @@ import copy
 import logging
 import os
 import typing as t
+from pathlib import Path, PurePath
 
 import click
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
+from singer_sdk.singerlib import Catalog
 from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs, settings
@@ -73,7 +75,7 @@ class TapAphex(SeamTap):
         self,
         *,
         config: dict[str, t.Any] | None = None,
-        catalog: dict[str, t.Any] | None = None,
+        catalog: dict[str, t.Any] | Catalog | str | PurePath | None = None,
         state: dict[str, t.Any] | None = None,
         parse_env_config: bool = False,
         validate_config: bool = True,
@@ -113,6 +115,10 @@ class TapAphex(SeamTap):
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         warnings: list[str] = []  # a catalog's first, then the config's
+        if isinstance(catalog, (str, PurePath)):  # a file, as the SDK reads one
+            catalog_name, catalog = str(catalog), inputs.read_json_object(Path(catalog), "catalog")
+        elif isinstance(catalog, Catalog):  # the SDK's own: selections as its file would hold them
+            catalog = catalog.to_dict()
         if catalog is not None:
             enabled = [s.name for key, streams, _ in ENABLED_BY if given.get(key) for s in streams]
             named = f"The catalog file {catalog_name}" if catalog_name else "The catalog"

@@ -10,6 +10,7 @@ import typing as t
 import pytest
 from aphex_simulator import Simulator
 from harness import TapRun, events_config, log_lines, plans_config, run_command, run_tap
+from singer_sdk.singerlib import Catalog
 
 from tap_aphex import catalog_checks
 from tap_aphex.report import ConfigError
@@ -40,11 +41,23 @@ def _run_with_catalog(
 @pytest.mark.parametrize(
     ("stream", "asked", "words"),
     [
-        ("task_events", {"replication_method": "FULL_TABLE"}, "task_events by 'FULL_TABLE'"),
-        ("tasks", {"replication_method": "FULL_TABLE"}, "tasks by 'FULL_TABLE'"),
-        ("tasks", {"replication_method": "incremental"}, "tasks by 'incremental'"),  # the SDK's
-        ("task_statuses", {"replication_key": "date"}, "task_statuses by 'INCREMENTAL' on date"),
-        ("published_plans", {"replication_method": "FULL_TABLE"}, "published_plans by 'FULL"),
+        ("task_events", {"replication_method": "FULL_TABLE"}, 'task_events by a string "FULL_'),
+        ("tasks", {"replication_method": "FULL_TABLE"}, 'tasks by a string "FULL_TABLE" on a'),
+        ("tasks", {"replication_method": "incremental"}, 'tasks by a string "incremental"'),
+        (
+            "task_statuses",
+            {"replication_key": "date"},
+            'task_statuses by a string "INCREMENTAL" on a string "date"',
+        ),
+        ("published_plans", {"replication_method": "FULL_TABLE"}, "published_plans by a string"),
+        # Empty: the SDK took it as none, silently; a long key was cut without a word.
+        ("tasks", {"replication_method": ""}, 'tasks by a string "" on a string "eventId"'),
+        ("tasks", {"replication_key": ""}, 'tasks by a string "INCREMENTAL" on a string "": '),
+        (
+            "tasks",
+            {"replication_key": "k" * 5000},
+            f'tasks by a string "INCREMENTAL" on a string "{"k" * 39}… (5002 characters): ',
+        ),
     ],
 )
 def test_a_catalog_asking_for_another_replication_is_refused_before_any_request(
@@ -86,7 +99,9 @@ def test_a_catalog_given_in_code_is_read_by_the_same_rule() -> None:
     (discovered,) = [e for e in own["streams"] if e["tap_stream_id"] == "task_events"]
     assert schema["schema"] == discovered["schema"]
     assert len(run.records("task_events")) == 30
-    assert str(refused.value).startswith("The catalog asks for task_events by 'FULL_TABLE'")
+    assert str(refused.value).startswith(
+        'The catalog asks for task_events by a string "FULL_TABLE"'
+    )
 
 
 def test_a_stream_left_out_of_the_selection_is_not_refused_for_its_replication(
@@ -131,22 +146,34 @@ def test_a_stream_map_on_a_stream_left_out_of_the_selection_is_no_reason_to_refu
     assert all(record["label"] == record["id"] for record in read.records("tasks"))
 
 
+def _without(record: dict[str, t.Any], path: tuple[str, ...]) -> dict[str, t.Any]:
+    """``record`` without the property at ``path`` (a path of property names)."""
+    name, *rest = path
+    if not rest:
+        return {k: v for k, v in record.items() if k != name}
+    inner = record.get(name)
+    return record if not isinstance(inner, dict) else {**record, name: _without(inner, tuple(rest))}
+
+
 @pytest.mark.parametrize(
     "deselected",
     [
-        ("tasks", "statuses"),  # task_statuses are built from each task: they went missing
-        ("tasks", "eventCreatedAt"),  # a field each status row takes from its task
-        ("task_events", "task"),  # `tasks` is built from each event's task
-        ("published_plans", "version"),  # the read's bookmarks follow version numbers
-        ("published_plans", "rowCounts"),
+        ("tasks", ("statuses",)),  # task_statuses are built from each task: they went missing
+        ("tasks", ("eventCreatedAt",)),  # a field each status row takes from its task
+        ("task_events", ("task",)),  # `tasks` is built from each event's task
+        ("task_events", ("task", "name")),  # nested: `tasks` still gets each task's name
+        ("task_events", ("task", "statuses")),  # and task_statuses each task's statuses
+        ("published_plans", ("version",)),  # the read's bookmarks follow version numbers
+        ("published_plans", ("rowCounts",)),
     ],
 )
 def test_a_property_deselected_leaves_the_records_of_every_other_stream_whole(
-    deselected: tuple[str, str],
+    deselected: tuple[str, tuple[str, ...]],
 ) -> None:
     # The SDK drops a deselected property from the record in place; the tap reads its records
     # again to feed other streams, which lost the property too, or failed on its absence.
-    stream, name = deselected
+    stream, path = deselected
+    crumb = [step for name in path for step in ("properties", name)]
     with Simulator(seed=5, events=300, page_size=100, daily_quota=None, plan_projects=1) as sim:
         projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
         config = events_config(sim, projects=projects)
@@ -154,16 +181,20 @@ def test_a_property_deselected_leaves_the_records_of_every_other_stream_whole(
         catalog = TapAphex(config=config).catalog_dict
         for entry in catalog["streams"]:
             for metadata in entry["metadata"]:
-                if entry["tap_stream_id"] == stream and metadata["breadcrumb"][-1:] == [name]:
+                if entry["tap_stream_id"] == stream and metadata["breadcrumb"] == crumb:
                     metadata["metadata"] = {"inclusion": "available", "selected": False}
 
         run = run_tap(config, catalog=catalog)
 
-    assert all(name not in record for record in run.records(stream))
+    schema = _schema(run, stream)["schema"]
+    for name in path[:-1]:
+        schema = schema["properties"][name]
+    assert path[-1] not in schema["properties"]
+    assert run.records(stream) != whole.records(stream)
     for other in ("task_events", "tasks", "task_statuses", "published_plans"):
         expected = whole.records(other)
         if other == stream:
-            expected = [{k: v for k, v in record.items() if k != name} for record in expected]
+            expected = [_without(record, path) for record in expected]
         assert run.records(other) == expected, other
     assert len(run.records("published_plan_tasks")) == len(whole.records("published_plan_tasks"))
 
@@ -224,11 +255,11 @@ def _listed_twice(streams: dict[str, t.Any]) -> None:
     [
         (
             lambda s: _root(s["tasks"]).update({"replication-method": "FULL_TABLE"}),
-            "asks for tasks by 'FULL_TABLE' on eventId",
+            'asks for tasks by a string "FULL_TABLE" on a string "eventId"',
         ),
         (
             lambda s: _root(s["tasks"]).update({"forced-replication-method": "LOG_BASED"}),
-            "asks for tasks by 'LOG_BASED' on eventId",
+            'asks for tasks by a string "LOG_BASED" on a string "eventId"',
         ),
         (_listed_twice, "is not a catalog the tap can use: stream `tasks` is listed twice"),
     ],
@@ -247,7 +278,7 @@ def test_a_catalog_asking_in_its_metadata_for_another_replication_key_is_refused
     # The entry's own key, and the metadata's another: the SDK took the entry's without a word.
     run, _ = _run_edited(tmp_path, lambda s: _root(s["tasks"]).update({"replication-key": "x"}))
 
-    assert "asks for tasks by 'INCREMENTAL' on x" in _refusal(run)
+    assert 'asks for tasks by a string "INCREMENTAL" on a string "x"' in _refusal(run)
 
 
 def _retyped(streams: dict[str, t.Any]) -> None:
@@ -255,28 +286,89 @@ def _retyped(streams: dict[str, t.Any]) -> None:
     _property(streams, "tasks", "statuses").update(items=True)
 
 
+def _renamed_and_more(streams: dict[str, t.Any]) -> None:
+    """Six properties the tap lacks, one with a 300-character name; and other keys."""
+    properties = streams["tasks"]["schema"]["properties"]
+    properties |= {name: {"type": "string"} for name in ("n" * 300, "a", "b", "c", "d", "e")}
+    streams["tasks"]["key_properties"] = ["n" * 300]
+
+
+def _everything_at_once(streams: dict[str, t.Any]) -> None:
+    """A schema, keys and a selection the tap lacks in one stream: one warning still."""
+    _retyped(streams)
+    _root(streams["tasks"])["table-key-properties"] = ["name"]
+    streams["tasks"]["metadata"].append({"breadcrumb": ["x"], "metadata": {"selected": True}})
+
+
 @pytest.mark.parametrize(
-    ("edit", "settings"),
+    ("edit", "settings", "words"),
     [
         # Each was refused, one line naming the place (the SDK wrote the file's schema as SCHEMA,
-        # the records carrying the tap's types and keys): now the schema is the tap's own.
-        (_retyped, {}),
-        (lambda s: s["tasks"]["schema"]["properties"].pop("name"), {}),  # not deselected
-        (lambda s: s["task_events"]["schema"].update(additionalProperties=False), {}),
-        (lambda s: _property(s, "tasks", "id").update({"$ref": "#/definitions/id"}), {}),
-        (lambda s: s["tasks"]["schema"].update(properties=[]), {}),
-        (lambda s: s["tasks"].update(schema=5), {}),
-        (lambda s: _property(s, "task_events", "type").update(description="\ud800"), {}),
-        (lambda s: s["tasks"].update(key_properties=["name"]), {}),
-        (lambda s: _root(s["tasks"]).update({"table-key-properties": []}), {}),
+        # the records carrying the tap's types and keys): now the schema is the tap's own. The
+        # warning names what differs (it said "another schema or keys", not which).
+        (
+            _retyped,
+            {},
+            "tasks` a schema other than its own (`schema` differing at id and statuses)",
+        ),
+        (  # not deselected
+            lambda s: s["tasks"]["schema"]["properties"].pop("name"),
+            {},
+            "tasks` a schema other than its own (`schema` differing at name): the tap writes its",
+        ),
+        (
+            lambda s: s["task_events"]["schema"].update(additionalProperties=False),
+            {},
+            "(`schema` differing at `additionalProperties`)",
+        ),
+        (
+            lambda s: _property(s, "tasks", "id").update({"$ref": "#/definitions/id"}),
+            {},
+            "(`schema` differing at id)",
+        ),
+        (
+            lambda s: s["tasks"]["schema"].update(properties=[]),
+            {},
+            "(`schema`'s `properties` an array [], not an object)",
+        ),
+        (lambda s: s["tasks"].update(schema=5), {}, "(`schema` a number 5, not an object)"),
+        (
+            lambda s: _property(s, "task_events", "type").update(description="\ud800"),
+            {},
+            "(`schema` differing at type)",
+        ),
+        (
+            lambda s: s["tasks"].update(key_properties=["name"]),
+            {},
+            'tasks` keys other than its own (`key_properties` an array ["name"], not ["id"])',
+        ),
+        (
+            lambda s: _root(s["tasks"]).update({"table-key-properties": []}),
+            {},
+            '(`table-key-properties` an array [], not ["id"])',
+        ),
         (  # a property without a `type`, which the SDK's flattening read
             lambda s: _property(s, "task_events", "type").pop("type"),
             {"flattening_enabled": True, "flattening_max_depth": 1},
+            "(`schema` differing at type)",
+        ),
+        (  # names cut, and counted past three
+            _renamed_and_more,
+            {},
+            f'(`key_properties` an array ["{"n" * 38}… (304 characters), not ["id"]; `schema` '
+            f"differing at {'n' * 40}… (300 characters), a, b and 3 more)",
+        ),
+        (
+            _everything_at_once,
+            {},
+            'tasks` selections of properties it does not have, ignored: ["x"]; a schema and keys '
+            'other than its own (`table-key-properties` an array ["name"], not ["id"]; `schema` '
+            "differing at id and statuses): the tap writes its own",
         ),
     ],
 )
 def test_a_catalog_with_another_schema_or_keys_gets_the_taps_own_and_one_warning(
-    tmp_path: Path, edit: _Edit, settings: dict[str, t.Any]
+    tmp_path: Path, edit: _Edit, settings: dict[str, t.Any], words: str
 ) -> None:
     run, discovered = _run_edited(tmp_path, edit, settings)
 
@@ -284,8 +376,10 @@ def test_a_catalog_with_another_schema_or_keys_gets_the_taps_own_and_one_warning
     assert len(run.records("task_events")) == 300
     (warning,) = log_lines(run.stderr, "WARNING")
     assert warning.startswith(f"The catalog file {tmp_path}/catalog.json gives stream `")
-    assert "another schema or keys than its own: the tap writes its own (a catalog selects " in (
-        warning
+    assert words in warning
+    assert warning.endswith(
+        "the tap writes its own (a catalog selects streams and properties only: deselect a "
+        "property in the metadata rather than removing it from the schema)."
     )
     if settings:  # flattened: the tap's own types
         type_ = _schema(run, "task_events")["schema"]["properties"]["type"]
@@ -334,7 +428,15 @@ def test_a_discovered_catalog_written_back_with_its_selections_gives_no_warning(
 def test_a_selection_of_a_property_the_tap_does_not_have_is_ignored_and_said(
     tmp_path: Path,
 ) -> None:
-    crumbs = [["properties", "nope"], ["properties", "task", "properties", "gone"]]
+    # Each named by its whole breadcrumb: they were named `nope`, `task.gone`, `` (for ["foo"])
+    # and `task.statuses.properties` (for one in an array's items, warned as missing).
+    crumbs = [
+        ["properties", "nope"],
+        ["properties", "task", "properties", "gone"],
+        ["foo"],
+        ["properties", "task", "properties", "statuses", "items", "properties", "name"],
+        ["properties", "task", "properties", "statuses", "items"],  # not a property
+    ]
     run, _ = _run_edited(
         tmp_path,
         lambda s: s["task_events"]["metadata"].extend(
@@ -345,9 +447,62 @@ def test_a_selection_of_a_property_the_tap_does_not_have_is_ignored_and_said(
     assert run.returncode == 0, run.stderr
     assert log_lines(run.stderr, "WARNING") == [
         f"The catalog file {tmp_path}/catalog.json gives stream `task_events` selections of "
-        "properties it does not have, ignored: nope, task.gone."
+        'properties it does not have, ignored: ["properties", "nope"], ["properties", "task", '
+        '"properties", "gone"], ["foo"] and 1 more; selections of properties in an array\'s '
+        "items (the SDK writes each item whole), ignored: "
+        '["properties", "task", "properties", "statuses", "items", "properties", "name"].'
     ]
     assert len(run.records("task_events")) == 300
+
+
+def test_a_breadcrumb_listed_twice_in_an_entry_is_refused(tmp_path: Path) -> None:
+    # The SDK kept the last of the two, silently: here the stream went unread.
+    run, _ = _run_edited(
+        tmp_path,
+        lambda s: s["tasks"]["metadata"].append(
+            {"breadcrumb": [], "metadata": {"selected": False}}
+        ),
+    )
+
+    assert (
+        f"The catalog file {tmp_path}/catalog.json is not a catalog the tap can use: stream "
+        "`tasks` lists breadcrumb [] twice (`metadata["
+    ) in _refusal(run)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda s: s["tasks"].update(replication_method=False),  # the SDK: as none
+            "stream `tasks`'s `replication_method` must be a string or null, not a boolean",
+        ),
+        (
+            lambda s: s["tasks"].update(replication_key=["eventId"]),
+            "stream `tasks`'s `replication_key` must be a string or null, not an array",
+        ),
+        (
+            lambda s: _root(s["tasks"]).update({"replication-method": ["FULL_TABLE"]}),
+            ".metadata.replication-method` must be a string or null, not an array",
+        ),
+        (
+            lambda s: _root(s["tasks"]).update({"forced-replication-method": 5}),
+            ".metadata.forced-replication-method` must be a string or null, not a number",
+        ),
+        (
+            lambda s: _root(s["tasks"]).update({"replication-key": {}}),
+            ".metadata.replication-key` must be a string or null, not an object",
+        ),
+    ],
+)
+def test_a_replication_method_or_key_that_is_not_a_string_is_refused_in_jsons_words(
+    tmp_path: Path, edit: _Edit, words: str
+) -> None:
+    run, _ = _run_edited(tmp_path, edit)
+
+    error = _refusal(run)
+    assert error.startswith(f"The catalog file {tmp_path}/catalog.json is not a catalog the tap")
+    assert words in error
 
 
 def test_the_taps_own_catalog_is_what_discovery_writes() -> None:
@@ -428,3 +583,56 @@ def test_a_catalog_selecting_only_streams_the_config_does_not_enable_says_so(
         f"The catalog file {tmp_path}/catalog.json selects only streams the config does not "
         "enable (tasks): nothing is read. `api_key` enables task_events, tasks and task_statuses"
     )
+
+
+def test_a_catalog_selecting_streams_the_config_does_not_enable_names_them_beside_others(
+    tmp_path: Path,
+) -> None:
+    # Only a catalog selecting nothing the config enables was warned about: these went unsaid.
+    with Simulator(seed=5, events=30, page_size=100, daily_quota=None, plan_projects=1) as sim:
+        full = events_config(sim) | plans_config(sim.plan_projects)
+        catalog = copy.deepcopy(TapAphex(config=full).catalog_dict)
+        for entry in catalog["streams"]:
+            _root(entry)["selected"] = entry["tap_stream_id"] in {
+                *("task_events", "published_plans", "published_plan_tasks")
+            }
+        run = _run_with_catalog(tmp_path, events_config(sim), catalog)
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records("task_events")) == 30
+    assert log_lines(run.stderr, "WARNING") == [
+        f"The catalog file {tmp_path}/catalog.json selects streams the config does not enable "
+        "(published_plan_tasks, published_plans): they are not read. `api_key` enables "
+        "task_events, tasks and task_statuses; `projects`, the published-plans streams."
+    ]
+
+
+def test_a_catalog_given_in_code_is_read_as_the_sdk_reads_it_a_file_by_its_path(
+    tmp_path: Path,
+) -> None:
+    # The SDK's `Tap(catalog=...)` takes a Catalog, or a file's path: a Catalog selected nothing
+    # unsaid, a path was refused as "must be an object, not a string".
+    config = {"api_key": "k", "api_url": "http://127.0.0.1:9"}
+    catalog = copy.deepcopy(TapAphex(config=config).catalog_dict)
+    for entry in catalog["streams"]:
+        _root(entry)["selected"] = entry["tap_stream_id"] == "tasks"
+    path, bad = tmp_path / "catalog.json", tmp_path / "bad.json"
+    path.write_text(json.dumps(catalog))
+    bad.write_text(json.dumps({"streams": 5}))
+
+    for given in (catalog, Catalog.from_dict(catalog), path, str(path)):
+        tap = TapAphex(config=config, catalog=given)
+        assert [name for name, stream in tap.streams.items() if stream.selected] == ["tasks"]
+    refusals = {}
+    for given in (bad, tmp_path / "missing.json", {"streams": 5}):
+        with pytest.raises(ConfigError) as refused:
+            TapAphex(config=config, catalog=given)
+        refusals[str(given)] = str(refused.value)
+    assert refusals == {
+        str(bad): f"The catalog file {bad} is not a catalog the tap can use: `streams` must be an "
+        "array, not a number. Make one with `tap-aphex --discover`.",
+        str(tmp_path / "missing.json"): f"The catalog file {tmp_path}/missing.json cannot be "
+        "read: No such file or directory.",
+        "{'streams': 5}": "The catalog given is not one the tap can use: `streams` must be an "
+        "array, not a number. Make one with `tap-aphex --discover`.",
+    }

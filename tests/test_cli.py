@@ -497,7 +497,7 @@ CATALOGS_AND_STATES = [
     (
         "--catalog",
         {"streams": [{"tap_stream_id": "task_events", "schema": {}, "replication_key": 5}]},
-        "The catalog file {path} asks for task_events by 'INCREMENTAL' on 5: tap-aphex reads",
+        "stream `task_events`'s `replication_key` must be a string or null, not a number",
     ),
     ("--catalog", {"streams": [{}]}, "`streams[0]`: missing required field `tap_stream_id`"),
     (
