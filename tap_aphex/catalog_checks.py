@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import typing as t
+from pathlib import Path, PurePath
 
 import msgspec
 from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping, Schema
 from typing_extensions import NotRequired
 
 from tap_aphex.decoding import described, listed, readable
-from tap_aphex.inputs import shape_words
+from tap_aphex.inputs import read_json_object, shape_words
 from tap_aphex.report import ConfigError
 
 if t.TYPE_CHECKING:
@@ -59,11 +60,16 @@ _IN_ITEMS = "in an array's items (the SDK writes each item whole)"
 
 
 def selected_catalog(
-    catalog: object, name: str, streams: t.Iterable[_Stream], enabled: t.Collection[str]
+    catalog: object, file_name: str | None, streams: t.Iterable[_Stream], enabled: t.Collection[str]
 ) -> tuple[dict[str, t.Any], list[str]]:
     """The tap's own entries of the streams ``catalog`` lists, with its selections; and the
-    warnings (``name``: "The catalog file x.json", or "The catalog"; ``enabled``: the streams the
-    config enables)."""
+    warnings (``file_name``: the `--catalog` file's; ``enabled``: the streams the config enables).
+    ``catalog`` is any the SDK takes: a mapping, a `Catalog`, a file's path."""
+    if isinstance(catalog, (str, PurePath)):  # a file, as the SDK reads one
+        file_name, catalog = str(catalog), read_json_object(Path(catalog), "catalog")
+    elif isinstance(catalog, Catalog):  # the SDK's own: selections as its file would hold them
+        catalog = catalog.to_dict()
+    name = f"The catalog file {file_name}" if file_name else "The catalog"
     own, result, warnings = {stream.name: stream for stream in streams}, Catalog(), []
     for entry in _entries(catalog, name):
         if (stream := own.get(stream_id := entry["tap_stream_id"])) is None:

@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 import typing as t
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
 import click
 from singer_sdk import Tap
@@ -115,15 +115,10 @@ class TapAphex(SeamTap):
         if problems:
             raise ConfigValidationError("Config validation failed", errors=problems)
         warnings: list[str] = []  # a catalog's first, then the config's
-        if isinstance(catalog, (str, PurePath)):  # a file, as the SDK reads one
-            catalog_name, catalog = str(catalog), inputs.read_json_object(Path(catalog), "catalog")
-        elif isinstance(catalog, Catalog):  # the SDK's own: selections as its file would hold them
-            catalog = catalog.to_dict()
         if catalog is not None:
             enabled = [s.name for key, streams, _ in ENABLED_BY if given.get(key) for s in streams]
-            named = f"The catalog file {catalog_name}" if catalog_name else "The catalog"
             catalog, warnings = catalog_checks.selected_catalog(
-                catalog, named, (*LOG_STREAMS, *PLANS_STREAMS), enabled
+                catalog, catalog_name, (*LOG_STREAMS, *PLANS_STREAMS), enabled
             )
         warnings += [*settings.unknown_settings(given, schema, variables), *env.unknown]
         for warning in warnings:
