@@ -279,6 +279,42 @@ def test_read_delivers_every_event_once_and_tasks_equal_the_truth(
     assert all(isinstance(m["record"]["emitted_at"], int) for m in result.of_type("RECORD"))
 
 
+def test_a_read_of_some_log_streams_leaves_the_others_older_so_no_event_is_skipped(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # A read of task_events alone, committed stream by stream as a platform may: task_events at
+    # its first page, the others at their last STATE. It had stamped each of its checkpoints on
+    # `tasks`' old bookmark, which then looked newer: the next read resumed from task_events'
+    # page, and `tasks` never got the events before it.
+    first = read(tmp_path, events_config(sim))
+    sim.append_events(2 * PAGE)
+
+    alone = read(tmp_path, events_config(sim), ["task_events"], state=last_states(first))
+
+    assert alone.exit_code == 0
+    assert alone.states("tasks") == alone.states("task_statuses") == []  # not read: not moved
+    committed = {**last_states(first, by_name=True), **last_states(alone, by_name=True)}
+    page = alone.states("task_events")[1]  # [0]: where the read started
+    committed["task_events"] = {
+        "type": "STREAM",
+        "stream": {"stream_descriptor": {"name": "task_events"}, "stream_state": page},
+    }
+    after = read(tmp_path, events_config(sim), state=list(committed.values()))
+    new = sim.event_log.events[-2 * PAGE :]
+    assert [record["eventId"] for record in after.records("task_events")] == [
+        event["eventId"] for event in new
+    ]
+    assert {row["id"] for row in after.records("tasks")} == {event["task"]["id"] for event in new}
+
+
+def last_states(run: AirbyteRun, *, by_name: bool = False) -> t.Any:
+    """Each stream's last STATE of ``run``, as a platform keeps them (``by_name``: keyed)."""
+    kept = {
+        m["state"]["stream"]["stream_descriptor"]["name"]: m["state"] for m in run.of_type("STATE")
+    }
+    return kept if by_name else list(kept.values())
+
+
 def test_read_states_the_shared_log_position_after_each_page(
     sim: Simulator, tmp_path: Path
 ) -> None:

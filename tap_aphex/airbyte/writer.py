@@ -188,8 +188,12 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
         }
         moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
-        if moved & set(protocol.LOG_STREAMS):
-            moved |= set(protocol.LOG_STREAMS)
+        # The log streams read move together: each gets this checkpoint. One not read keeps its
+        # bookmark and the checkpoint it had, which marks it as the older (`protocol`).
+        read = set(protocol.LOG_STREAMS) & set(self._configured)
+        moved -= set(protocol.LOG_STREAMS) - read
+        if moved & read:
+            moved |= read
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
             blob = bookmarks[name]
