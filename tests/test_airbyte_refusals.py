@@ -744,3 +744,24 @@ def test_a_value_beside_the_bookmarks_the_tap_could_not_write_back_is_refused_in
     said = refused_before_any_request(result, sim, "beside its bookmarks it holds a value the tap")
     assert "Meltano" not in said
     assert "Settings > Clear data" in said
+
+
+@pytest.mark.parametrize(
+    "checkpoint", [{"a": 1}, [1], "x", None, 1.5, True], ids=lambda value: json.dumps(value)
+)
+def test_a_log_checkpoint_that_is_no_whole_number_is_refused_in_one_line(
+    sim: Simulator, tmp_path: Path, checkpoint: object
+) -> None:
+    # It tells which log stream's position is the older: a dict crashed the read, others were
+    # passed over (the whole log read again), and `true` was taken as 1.
+    catalog = catalog_of(tmp_path, sim)
+    sim.clear_requests()
+    state = [
+        {"type": "STREAM", "stream": stream_state(name, {**AT_E9, "log_checkpoint": checkpoint})}
+        for name in ("task_events", "tasks", "task_statuses")
+    ]
+
+    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+
+    refused_before_any_request(result, sim, "has a `log_checkpoint` of ")
+    assert result.exit_code == 1

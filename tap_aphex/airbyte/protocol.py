@@ -11,7 +11,7 @@ import copy
 import json
 import typing as t
 
-from tap_aphex.decoding import json_kind
+from tap_aphex.decoding import described, json_kind
 from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import CONFIG_SCHEMA
@@ -184,6 +184,10 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
         if unwritable(stream_state):  # too deep to write back, say
             raise _refused(f"{subject} {UNWRITABLE}")
         if name in LOG_STREAMS:  # the tap would read the log from its start, with a warning
+            checkpoint = stream_state.get(CHECKPOINT, 0)
+            if checkpoint.__class__ is not int:  # it tells the older position: `read` writes one
+                said = described(checkpoint, 40)
+                raise _refused(f"{subject} has a `{CHECKPOINT}` of {said}, not a whole number")
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
             if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
                 raise _refused(f"{subject} has no position this source can resume from ({problem})")
