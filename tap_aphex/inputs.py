@@ -53,6 +53,8 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
         value = json.loads(text)
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
+        if error.msg == "Extra data":  # JSON Lines, say (`read`'s output)
+            problem = f"{SEVERAL_VALUES} (the next begins at line {error.lineno}): give it one"
         if not error.doc.strip():
             problem = "is empty" + (": give it a JSON object {...}" if object_only else "")
     except UnicodeDecodeError:
@@ -68,6 +70,9 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
     raise ConfigError(f"The {what} file {name} {problem}.")
+
+
+SEVERAL_VALUES = "holds more than one JSON value"
 
 
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:

@@ -765,3 +765,22 @@ def test_a_log_checkpoint_that_is_no_whole_number_is_refused_in_one_line(
 
     refused_before_any_request(result, sim, "has a `log_checkpoint` of ")
     assert result.exit_code == 1
+
+
+def test_reads_output_given_as_the_state_file_points_to_the_recipe(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # One message a line, as `read` prints them: the likeliest mistake, not "Extra data".
+    catalog = catalog_of(tmp_path, sim)
+    first = source(tmp_path, "read", events_config(sim), catalog=catalog)
+    printed = tmp_path / "out.jsonl"
+    printed.write_text("".join(json.dumps(message) + "\n" for message in first.messages))
+    sim.clear_requests()
+
+    files = [f"--{name}={tmp_path / f'{name}.json'}" for name in ("config", "catalog")]
+    out = io.BytesIO()
+    code = run(["read", *files, f"--state={printed}"], out)
+    result = AirbyteRun([valid(json.loads(line)) for line in out.getvalue().splitlines()], code)
+
+    message = refused_before_any_request(result, sim, "holds more than one JSON value")
+    assert message.endswith("with the jq recipe in docs/airbyte.md.")
