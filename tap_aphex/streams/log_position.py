@@ -152,7 +152,8 @@ def asked(cursor: str | None) -> str:
 #: Starting afresh from a state the API refused; one constant: `airbyte.writer` says Airbyte's way.
 CLEAR_STATE = (
     "remove the task_events, tasks and task_statuses bookmarks from that state (`meltano state "
-    "get` / `meltano state set <state id>`; `meltano state clear` drops the plans' too), or run "
+    "get <state id>`, then `meltano state set --force <state id> '<the state without them>'`; "
+    "`meltano state list` shows the id; `meltano state clear` drops the plans' too), or run "
     "tap-aphex without `--state`"
 )
 
