@@ -310,6 +310,18 @@ BOOKMARKS = dict.fromkeys(["task_events", "tasks", "task_statuses"], AT_E9)
             ],
             "a list with two stream states for task_events",
         ),
+        (
+            [
+                {
+                    "type": "STREAM",
+                    "stream": {
+                        "stream_descriptor": {"name": "task_events", "namespace": "other"},
+                        "stream_state": AT_E9,
+                    },
+                }
+            ],
+            'a stream state of namespace a string "other"',
+        ),
     ],
     ids=[
         "object foo",
@@ -319,6 +331,7 @@ BOOKMARKS = dict.fromkeys(["task_events", "tasks", "task_statuses"], AT_E9)
         "a list of a wrapper",
         "a wrapper beside bookmarks",
         "a stream cleared, then given a bookmark",
+        "another namespace's stream",
     ],
 )
 def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(

@@ -248,6 +248,9 @@ def _add(bookmarks: dict[str, t.Any], message: object) -> None:
     stream_state, name = message.get("stream"), _at(message, "stream", "stream_descriptor", "name")
     if not isinstance(stream_state, dict) or not isinstance(name, str):
         raise _not_understood("a stream state without `stream_descriptor.name`")
+    if (namespace := _at(stream_state, "stream_descriptor", "namespace")) is not None:
+        # Another stream to a platform: this source's have no namespace.
+        raise _not_understood(f"a stream state of namespace {described(namespace, 40)}")
     if name in bookmarks:  # which is the stream's position? Neither guess is safe.
         raise _not_understood(f"a list with two stream states for {name:.60}", RECIPE)
     # No `stream_state` at all: the platform holds none for the stream (cleared), a first read.
