@@ -187,7 +187,9 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
             checkpoint = stream_state.get(CHECKPOINT, 0)
             if checkpoint.__class__ is not int:  # it tells the older position: `read` writes one
                 said = described(checkpoint, 40)
-                raise _refused(f"{subject} has a `{CHECKPOINT}` of {said}, not a whole number")
+                raise _refused(
+                    f"{subject} has a `{CHECKPOINT}` of {said}, not an integer as `read` writes it"
+                )
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
             if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
                 raise _refused(f"{subject} has no position this source can resume from ({problem})")

@@ -181,23 +181,26 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         # ACTIVATE_VERSION: Airbyte's full_refresh replaces tables itself. BATCH: `read` refuses it.
 
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
-        """A STATE per bookmark that moved (every log stream's, with one checkpoint: `protocol`).
+        """A STATE per bookmark of the read's streams that moved (the log streams' together).
         Not GLOBAL: PyAirbyte's caches (0.71) keep per-stream state only: reads would start over."""
         self._checkpoint = _next_tick(self._checkpoint)
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
         }
-        moved = {name for name in bookmarks if self._states_sent.get(name) != as_sent[name]}
-        # The log streams read move together: each gets this checkpoint. One not read keeps its
-        # bookmark and the checkpoint it had, which marks it as the older (`protocol`).
-        read = set(protocol.LOG_STREAMS) & set(self._configured)
-        moved -= set(protocol.LOG_STREAMS) - read
-        if moved & read:
-            moved |= read
+        moved = {
+            n for n in bookmarks if n in self._configured and self._states_sent.get(n) != as_sent[n]
+        }
+        log = set(protocol.LOG_STREAMS)
+        if moved & log:
+            moved |= log & set(self._configured)
+        # A checkpoint orders positions only between log streams always read together (`protocol`
+        # resumes them from the oldest): a read of some of them writes none, and its states read
+        # back follow the tap's rule for bookmarks that differ.
+        together = log <= set(self._configured)
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
             blob = bookmarks[name]
-            if name in protocol.LOG_STREAMS:
+            if name in log and together:
                 blob = {**blob, protocol.CHECKPOINT: self._checkpoint}
             # `sourceStats` lets the platform check that the records before it all arrived.
             records = float(self._records_since_state.pop(name, 0))
