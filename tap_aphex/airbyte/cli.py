@@ -219,9 +219,11 @@ def _read(
     _refuse_what_a_read_would(config)
     singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
-    state = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
-    translator = writer.AirbyteMessageWriter(output, modes)
-    tap = TapAphex(config=config, state=state, catalog=singer_catalog, message_writer=translator)
+    resume = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
+    translator = writer.AirbyteMessageWriter(output, modes, resume.ahead, resume.newest)
+    tap = TapAphex(
+        config=config, state=resume.state, catalog=singer_catalog, message_writer=translator
+    )
     translator.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()

@@ -26,6 +26,7 @@ SYNC_MODES = ("full_refresh", "incremental")
 LOG_STREAMS = tuple(stream.name for stream in LOG_STREAM_TYPES)
 CHECKPOINT = "log_checkpoint"  # in each log stream's state: the same at one checkpoint
 POSITION = "replication_key_value"  # the Singer bookmark's position (the last eventId delivered)
+EVENT_ID = str(TaskEventsStream.replication_key)  # a task_events record's place in the log
 
 #: Destinations deduplicate by the largest cursor value; event ids do not sort, event times tie:
 #: the log's streams get microseconds since the epoch when the row went out, strictly increasing.
@@ -131,9 +132,19 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
     return catalog.to_dict(), wanted
 
 
+class Resume(t.NamedTuple):
+    """What `read` resumes from: the Singer state; the log positions given that the read starts
+    before (until it has passed them all, a checkpoint would mark an older position as newer: it
+    writes none); and the newest checkpoint given (the read's are newer, whatever the clock)."""
+
+    state: dict[str, t.Any]
+    ahead: frozenset[str]
+    newest: int
+
+
 def singer_state(
     passed: object, *, selected: t.Collection[str], full_refresh: t.Collection[str] = ()
-) -> dict[str, t.Any]:
+) -> Resume:
     """The Singer state from what `read` is given: the list of STREAM state messages a platform
     passes back, or the legacy object (a Singer state: a move from Meltano or a Singer run);
     `full_refresh` streams start over."""
@@ -152,6 +163,8 @@ def singer_state(
     _check_stream_states(bookmarks)
     fed = {name: bookmarks[name] for name in LOG_STREAMS if name in bookmarks}  # all objects now
     together = [bookmark for name, bookmark in fed.items() if name in selected]
+    given_positions = {b.get(POSITION) for b in together if isinstance(b.get(POSITION), str)}
+    newest = max((b[CHECKPOINT] for b in fed.values() if CHECKPOINT in b), default=0)
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
     # Each position at its own checkpoint, as the tap writes them; else (a state edited by hand)
     # nothing says which is older: the tap's rule for bookmarks that differ applies (a warning).
@@ -164,9 +177,18 @@ def singer_state(
         bookmark.pop(CHECKPOINT, None)  # ours, not the SDK's
     if unwritable(state):  # e.g. a lone surrogate in `currently_syncing`
         raise _refused(f"beside its bookmarks it {UNWRITABLE}", "reset every stream's state")
+    # The tap starts at the selected log streams' position if they all have one, the same; else
+    # at `start_after` (or the first event), before every position given.
+    starts = {
+        json.dumps(fed.get(name, {}).get(POSITION)) for name in LOG_STREAMS if name in selected
+    }
+    start = json.loads(starts.pop()) if len(starts) == 1 else None
+    ahead = frozenset(given_positions - {start})
     if bookmarks:
-        return {**state, "bookmarks": bookmarks}
-    return {"bookmarks": {}, **state} if state else {}  # e.g. only `currently_syncing`: a start
+        return Resume({**state, "bookmarks": bookmarks}, ahead, newest)
+    return Resume(
+        {"bookmarks": {}, **state} if state else {}, ahead, newest
+    )  # e.g. only `currently_syncing`
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:

@@ -147,14 +147,22 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     """RECORD -> RECORD, STATE -> the per-stream STATEs that moved, SCHEMA -> the stream's STARTED
     status, in order, as they are written; RECORDs counted as Singer's writer counts them."""
 
-    def __init__(self, output: AirbyteOutput, streams: Iterable[str]) -> None:
+    def __init__(
+        self,
+        output: AirbyteOutput,
+        streams: Iterable[str],
+        ahead: Collection[str] = (),
+        newest: int = 0,
+    ) -> None:
+        """``ahead``, ``newest``: `protocol.Resume`'s."""
         super().__init__()
         self._output = output
         self._configured = tuple(streams)  # in the configured catalog's order
         self._statuses: dict[str, str] = {}  # stream -> its last status sent
         self._records_since_state: Counter[str] = Counter()  # per stream
         self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
-        self._checkpoint = 0  # the last CHECKPOINT given
+        self._ahead = set(ahead)  # positions given still ahead of this read: no checkpoint yet
+        self._checkpoint = newest  # the last CHECKPOINT given
         self._sequence = 0  # the last LOG_SEQUENCE given
 
     @override
@@ -166,6 +174,8 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
                 self._status(stream, "RUNNING")
             if protocol.SINGER_DELETED_AT in data:
                 data = {**data, protocol.AIRBYTE_DELETED_AT: data[protocol.SINGER_DELETED_AT]}
+            if self._ahead and stream == protocol.LOG_STREAMS[0]:  # task_events: the log itself
+                self._ahead.discard(data.get(protocol.EVENT_ID))
             if stream in protocol.LOG_STREAMS:
                 self._sequence = _next_tick(self._sequence)
                 data = {**data, protocol.LOG_SEQUENCE: self._sequence}
@@ -196,7 +206,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         # A checkpoint orders positions only between log streams always read together (`protocol`
         # resumes them from the oldest): a read of some of them writes none, and its states read
         # back follow the tap's rule for bookmarks that differ.
-        together = log <= set(self._configured)
+        together = log <= set(self._configured) and not self._ahead
         for name in [name for name in bookmarks if name in moved]:
             self._states_sent[name] = as_sent[name]
             blob = bookmarks[name]
