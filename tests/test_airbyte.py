@@ -344,6 +344,27 @@ def test_a_read_resuming_from_behind_writes_no_checkpoint_until_it_passes_every_
     )
 
 
+def test_the_closing_state_keeps_its_positions_checkpoint_so_a_mixed_commit_resumes_cheaply(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # The closing STATE restated the last position with a newer checkpoint: committed beside the
+    # STATE before it, one position had two checkpoints, and the next read re-read the whole log.
+    first = read(tmp_path, events_config(sim))
+    states = {name: first.states(name) for name in LOG_STREAMS}
+    committed = [
+        stream_message("task_events", states["task_events"][-1]),
+        stream_message("task_statuses", states["task_statuses"][-2]),
+        stream_message("tasks", states["tasks"][0]),  # the oldest: where the next read resumes
+    ]
+
+    after = read(tmp_path, events_config(sim), state=committed)
+
+    assert after.exit_code == 0
+    ids = [event["eventId"] for event in sim.event_log.events]
+    oldest = ids.index(states["tasks"][0]["replication_key_value"])
+    assert [r["eventId"] for r in after.records("task_events")] == ids[oldest + 1 :]
+
+
 def stream_message(name: str, stream_state: dict[str, t.Any]) -> dict[str, t.Any]:
     return {
         "type": "STREAM",
@@ -371,7 +392,10 @@ def test_read_states_the_shared_log_position_after_each_page(
         # After each page; the sync's end restates the last one (the SDK tidies its bookmark).
         assert list(dict.fromkeys(positions)) == page_ends
         checkpoints = [state[CHECKPOINT] for state in states]
-        assert checkpoints == sorted(set(checkpoints))
+        # One checkpoint per position, growing with it (the closing STATE restates the last).
+        assert checkpoints == sorted(checkpoints)
+        pairs = set(zip(positions, checkpoints, strict=True))
+        assert len(pairs) == len(set(positions)) == len(set(checkpoints))
     assert [s[CHECKPOINT] for s in result.states("tasks")] == [
         s[CHECKPOINT] for s in result.states("task_events")
     ]

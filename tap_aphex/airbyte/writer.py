@@ -163,6 +163,7 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
         self._states_sent: dict[str, str] = {}  # stream -> its bookmark as last sent (JSON)
         self._ahead = set(ahead)  # positions given still ahead of this read: no checkpoint yet
         self._checkpoint = newest  # the last CHECKPOINT given
+        self._position = ""  # task_events' position at it (JSON)
         self._sequence = 0  # the last LOG_SEQUENCE given
 
     @override
@@ -193,7 +194,11 @@ class AirbyteMessageWriter(RecordCounting, GenericSingerWriter[bytes, Message]):
     def _write_states(self, bookmarks: dict[str, t.Any]) -> None:
         """A STATE per bookmark of the read's streams that moved (the log streams' together).
         Not GLOBAL: PyAirbyte's caches (0.71) keep per-stream state only: reads would start over."""
-        self._checkpoint = _next_tick(self._checkpoint)
+        # A checkpoint per log position: the sync's closing STATE restates the last one (the SDK
+        # tidies its bookmark), and two checkpoints of one position would tell no order apart.
+        position = json.dumps(bookmarks.get(protocol.LOG_STREAMS[0], {}).get(protocol.POSITION))
+        if position != self._position:
+            self._checkpoint, self._position = _next_tick(self._checkpoint), position
         as_sent = {
             name: json.dumps(b, sort_keys=True, default=str) for name, b in bookmarks.items()
         }
