@@ -605,6 +605,34 @@ AT_A = {"replication_key": "eventId", "replication_key_value": "a"}
             },
             {"bookmarks": {"tasks": {"replication_key": "eventId", "replication_key_value": "a"}}},
         ),
+        # A position one stream kept, restated by another under a newer checkpoint: the older.
+        (
+            {
+                "bookmarks": {
+                    "task_events": {**AT_A, CHECKPOINT: 1},
+                    "tasks": {**AT_A, CHECKPOINT: 2},
+                    "task_statuses": {**AT_A, "replication_key_value": "b", CHECKPOINT: 3},
+                }
+            },
+            {"bookmarks": {name: AT_A for name in ("task_events", "tasks", "task_statuses")}},
+        ),
+        # A position's checkpoints on both sides of another's: no order (the tap's rule).
+        (
+            {
+                "bookmarks": {
+                    "task_events": {**AT_A, CHECKPOINT: 1},
+                    "tasks": {**AT_A, "replication_key_value": "b", CHECKPOINT: 2},
+                    "task_statuses": {**AT_A, CHECKPOINT: 3},
+                }
+            },
+            {
+                "bookmarks": {
+                    "task_events": AT_A,
+                    "tasks": {**AT_A, "replication_key_value": "b"},
+                    "task_statuses": AT_A,
+                }
+            },
+        ),
         # Both log streams with checkpoints that disagree: both from the older.
         (
             {

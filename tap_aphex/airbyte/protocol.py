@@ -166,10 +166,10 @@ def singer_state(
     given_positions = {b.get(POSITION) for b in together if isinstance(b.get(POSITION), str)}
     newest = max((b[CHECKPOINT] for b in fed.values() if CHECKPOINT in b), default=0)
     at = {(json.dumps(b.get(POSITION)), b.get(CHECKPOINT)) for b in together}
-    # Each position at its own checkpoint, as the tap writes them; else (a state edited by hand)
-    # nothing says which is older: the tap's rule for bookmarks that differ applies (a warning).
-    ordered = len({p for p, _ in at}) == len({c for _, c in at}) == len(at)
-    if len(at) > 1 and ordered and all(isinstance(c, int) for _, c in at):
+    # In checkpoint order, each position's checkpoints run together, as the tap writes them (a
+    # position kept by one stream may be restated under a newer one by another); else (a state
+    # edited by hand) nothing says which is older: the tap's rule for bookmarks that differ.
+    if len(at) > 1 and all(isinstance(c, int) for _, c in at) and _in_order(at):
         oldest = min(together, key=lambda bookmark: int(bookmark[CHECKPOINT]))
         for bookmark in together:
             bookmark[POSITION] = oldest[POSITION]
@@ -189,6 +189,13 @@ def singer_state(
     return Resume(
         {"bookmarks": {}, **state} if state else {}, ahead, newest
     )  # e.g. only `currently_syncing`
+
+
+def _in_order(at: t.Collection[tuple[str, int]]) -> bool:
+    """Whether each checkpoint names one position, and each position's checkpoints are one run."""
+    positions = [position for position, _ in sorted(at, key=lambda pair: pair[1])]
+    runs = [p for i, p in enumerate(positions) if i == 0 or positions[i - 1] != p]
+    return len({c for _, c in at}) == len(at) and len(runs) == len(set(runs))
 
 
 def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
