@@ -127,7 +127,8 @@ def start_of_run(bookmarks: Iterable[Bookmark], start_after: str | None) -> Star
         )
     else:
         pairs = ", ".join(f"{mark.stream}={readable(mark.value or 'none')}" for mark in marks)
-        why = f"the bookmarks differ ({pairs}; the selection changed since the last run)"
+        cause = "the selection changed, or not every stream's last state was kept"
+        why = f"the bookmarks differ ({pairs}; {cause})"
     warning = (
         f"State: {why}. Reading {fallback.describe()} so that no stream misses an event; records "
         "already delivered may be sent again. To start elsewhere, set `start_after` or fix the "
