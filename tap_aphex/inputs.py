@@ -38,8 +38,11 @@ if t.TYPE_CHECKING:
 LARGEST_FILE = 64 * 1024 * 1024
 
 
-def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = False) -> object:
-    """A config, state or catalog file's JSON value (``object_only``: an object), or why not."""
+def read_json(
+    source: str | Path | t.IO[str], what: str, *, object_only: bool = False, lines_hint: str = ""
+) -> object:
+    """A config, state or catalog file's JSON value (``object_only``: an object), or why not
+    (``lines_hint``: what to do with a file of JSON lines, the caller's words)."""
     path = source if isinstance(source, (str, Path)) else None
     name = str(path) if path is not None else getattr(source, "name", what)
     try:
@@ -54,7 +57,8 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
         if error.msg == "Extra data":  # JSON Lines, say (`read`'s output)
-            problem = f"{SEVERAL_VALUES} (the next begins at line {error.lineno}): give it one"
+            problem = f"holds more than one JSON value (the next begins at line {error.lineno})"
+            problem += f"; {lines_hint}" if lines_hint else ": give it one"
         if not error.doc.strip():
             problem = "is empty" + (": give it a JSON object {...}" if object_only else "")
     except UnicodeDecodeError:
@@ -70,9 +74,6 @@ def read_json(source: str | Path | t.IO[str], what: str, *, object_only: bool = 
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
     raise ConfigError(f"The {what} file {name} {problem}.")
-
-
-SEVERAL_VALUES = "holds more than one JSON value"
 
 
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:

@@ -17,7 +17,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_aphex.airbyte import protocol, writer
 from tap_aphex.client import AphexStream
-from tap_aphex.inputs import SEVERAL_VALUES, joined, read_json, read_json_object
+from tap_aphex.inputs import joined, read_json, read_json_object
 from tap_aphex.logs import log_level_problem
 from tap_aphex.report import (
     AphexError,
@@ -210,12 +210,7 @@ def _read(
     """The config (as `check` does), the configured catalog and the state refused before any
     request; then the tap on the selected streams, its messages translated as written."""
     configured = read_json(args.catalog, "catalog")
-    try:
-        passed = read_json(args.state, "state") if args.state else []
-    except ConfigError as error:
-        if SEVERAL_VALUES not in str(error):
-            raise
-        raise ConfigError(f"{str(error).removesuffix('.')}; {protocol.RECIPE}.") from None
+    passed = read_json(args.state, "state", lines_hint=protocol.RECIPE) if args.state else []
     _refuse_what_a_read_would(config)
     singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]

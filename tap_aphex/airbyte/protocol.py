@@ -185,10 +185,10 @@ def singer_state(
     start = json.loads(starts.pop()) if len(starts) == 1 else None
     ahead = frozenset(given_positions - {start})
     if bookmarks:
-        return Resume({**state, "bookmarks": bookmarks}, ahead, newest)
-    return Resume(
-        {"bookmarks": {}, **state} if state else {}, ahead, newest
-    )  # e.g. only `currently_syncing`
+        state = {**state, "bookmarks": bookmarks}
+    elif state:  # e.g. only `currently_syncing`: a start
+        state = {"bookmarks": {}, **state}
+    return Resume(state, ahead, newest)
 
 
 def _in_order(at: t.Collection[tuple[str, int]]) -> bool:
@@ -220,7 +220,7 @@ def _check_stream_states(bookmarks: t.Mapping[str, object]) -> None:
                     f"{subject} has a `{CHECKPOINT}` of {said}, not an integer as `read` writes it"
                 )
             entry = {key: value for key, value in stream_state.items() if key != CHECKPOINT}
-            if problem := read_bookmark(name, entry, str(TaskEventsStream.replication_key)).problem:
+            if problem := read_bookmark(name, entry, EVENT_ID).problem:
                 raise _refused(f"{subject} has no position this source can resume from ({problem})")
 
 
