@@ -111,8 +111,12 @@ def test_an_interrupt_stops_every_download_at_once() -> None:
         took = time.monotonic() - interrupted
 
     assert tap.returncode == 130, err
-    assert took < 5, f"{took:.1f} s to stop"
-    assert "Interrupted (SIGINT)" in err
+    # Stopped by the run's own path, not by the 5 s give-up (`signals.GIVE_UP_AFTER`), and long
+    # before the 30 s answers: no download was waited for. (A bound of 5 s had failed on a loaded
+    # machine at 5.02 s with no word of which path ended the run: `err` now says.)
+    assert "Interrupted (SIGINT): stopped. The last STATE written is where" in err, err
+    assert "was not being read" not in err, err
+    assert took < 15, f"{took:.1f} s to stop: {err}"
     assert "Traceback" not in err
     assert [m for m in parse_messages(out) if m["type"] == "RECORD"] == []
 

@@ -446,7 +446,7 @@ def test_plan_faults() -> None:
 
 
 def test_plans_latency_delays_every_answer_and_concurrent_requests_overlap() -> None:
-    latency, clients = 0.4, 6
+    latency, clients = 1.0, 6  # a margin of 2 s on a loaded machine: sequential would be 6 s
     with Simulator(
         seed=8, events=10, plan_projects=1, plan_tasks=5, plans_latency_seconds=latency
     ) as sim:
