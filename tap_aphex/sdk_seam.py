@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
+from singer_sdk.helpers._state import finalize_state_progress_markers
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import Catalog
@@ -214,9 +215,12 @@ def set_bookmark(stream: Stream, replication_key_value: str | None) -> None:
 
 
 def discard_progress(partition_state: dict[str, t.Any]) -> None:
-    """Forget the bookmark an unsorted stream advanced in this partition this run. 0.54: it waits
-    in ``progress_markers`` until the partition is finalized; popping it keeps the old one."""
+    """Forget the bookmark an unsorted stream advanced in this partition this run, and finalize the
+    partition (its signpost and starting value go: the SDK finalizes only the streams it syncs,
+    and a plans table's parent may be deselected). 0.54: the bookmark waits in
+    ``progress_markers`` until the partition is finalized; popping it keeps the old one."""
     partition_state.pop("progress_markers", None)
+    finalize_state_progress_markers(partition_state)
 
 
 def request_sender(

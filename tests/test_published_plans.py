@@ -350,6 +350,12 @@ def test_a_table_selected_alone_is_incremental(
     # Its line says what landed: the tasks, not the statuses nobody selected.
     (landed,) = [line for line in caplog.messages if f"({newest['id']}) published" in line]
     assert landed.endswith(f"landed: {len(second.records('published_plan_tasks'))} tasks.")
+    # Its STATE holds bookmarks only: none of the SDK's in-run keys, which it drops from the
+    # streams it finalizes itself (a table is finalized by its parent, here a deselected one).
+    for run in (first, second):
+        (partition,) = run.final_state["bookmarks"]["published_plan_tasks"]["partitions"]
+        assert {"replication_key_signpost", "starting_replication_value"}.isdisjoint(partition)
+        assert partition["replication_key_value"]
 
 
 def test_a_passing_server_error_does_not_cost_any_version(portfolio: Simulator) -> None:
