@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import typing as t
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
+from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.helpers._state import finalize_state_progress_markers
 from singer_sdk.pagination import SinglePagePaginator
@@ -40,6 +43,16 @@ def batch_encoders() -> list[str]:
     """The formats `batch_config` may name: the SDK's batchers are plugins of this entry-point group
     (0.54, 0.55), found only as the first BATCH file is written (0.55's schema takes any text)."""
     return sorted(entry.name for entry in entry_points(group="singer_sdk.batch_encoders"))
+
+
+def load_env_file() -> tuple[list[str], Path]:
+    """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (those already
+    set win), now, so that the tap checks them too; the names it set, and where the search starts.
+    0.54, 0.55: `parse_environment_config` loads python-dotenv's `find_dotenv()`, searched from
+    its own folder up, each time the SDK reads the variables."""
+    before = set(os.environ)
+    _dict_config.parse_environment_config({"properties": {}}, "")  # loads the file, reads nothing
+    return sorted(set(os.environ) - before), Path(_dict_config.__file__).parent
 
 
 def env_config(plugin: type[Tap]) -> dict[str, t.Any]:

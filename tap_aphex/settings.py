@@ -213,12 +213,18 @@ class EnvRead(t.NamedTuple):
     secrets: dict[str, t.Any]
 
 
-def read_env(schema: dict[str, t.Any], prefix: str, env: Mapping[str, str]) -> EnvRead:
+def read_env(
+    schema: dict[str, t.Any],
+    prefix: str,
+    env: Mapping[str, str],
+    from_file: t.Collection[str] = (),
+) -> EnvRead:
+    """``from_file``: the variables a `.env` file set (`sdk_seam.load_env_file`), said as such."""
     settings = schema["properties"]
     names = {name: prefix + name.upper().replace("-", "_") for name in settings}
     variables = {name: variable for name, variable in names.items() if variable in env}
     problems = [
-        f"`{variable}` {problem}."
+        f"`{variable}`{' (set by a `.env` file)' if variable in from_file else ''} {problem}."
         for name, variable in variables.items()
         if (problem := _env_problem(name, settings[name], env[variable]))
     ]

@@ -1000,3 +1000,44 @@ def test_a_ca_bundle_variable_naming_nothing_is_said_where_a_url_is_https(
         "PEM file, or a folder of them) that verifies the APIs' certificates, or unset it"
     ]
     assert loopback == []  # read for https only
+
+
+def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_path: Path) -> None:
+    # The SDK loads python-dotenv's `.env`, searched from its own folder up (a project folder that
+    # holds the venv), when it reads the variables; set there, a value had met the SDK's `int()`:
+    # "Unexpected ValueError". Here the SDK is imported from a folder below the `.env`.
+    import singer_sdk
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "singer_sdk").symlink_to(Path(singer_sdk.__file__).parent, target_is_directory=True)
+    (tmp_path / ".env").write_text(f"TAP_APHEX_PAGE_SIZE=lots\nTAP_APHEX_API_KEY={KEY}\n")
+
+    def tap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tap_aphex", *args],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), **env},
+            cwd=tmp_path,
+            check=False,
+        )
+
+    refused = tap("--config", "ENV", "--discover")
+    assert refused.returncode == 1, refused.stderr
+    (line,) = log_lines(refused.stderr, "ERROR")
+    assert line.endswith(
+        "Config: `TAP_APHEX_PAGE_SIZE` (set by a `.env` file) must be a whole number (digits "
+        'only, no spaces), not "lots".'
+    ), line
+    (said,) = [line for line in log_lines(refused.stderr, "INFO") if ".env" in line]
+    assert f"{site / 'singer_sdk' / 'configuration'}" in said
+    assert "`TAP_APHEX_API_KEY` and `TAP_APHEX_PAGE_SIZE`" in said
+    assert KEY not in refused.stderr + refused.stdout
+
+    # A variable set in the environment wins over the file's, as the SDK loads it.
+    kept = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
+    assert kept.returncode == 0, kept.stderr
+    (said,) = [line for line in log_lines(kept.stderr, "INFO") if ".env" in line]
+    assert "`TAP_APHEX_API_KEY` " in said
+    assert "PAGE_SIZE" not in said
