@@ -165,9 +165,9 @@ class TaskEventsStream(AphexStream):
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
         """The log's events, a checkpoint after each page. However the reading ends, what was
-        read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
-        unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
-        limit: ending first hands `tasks` the events read."""
+        read lands (after an error other than a stream failure, by `TapAphex.run`), unless the
+        run is interrupted. The SDK's dry run (`--test`) aborts the sync after its limit: ending
+        first hands `tasks` the events read."""
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -193,11 +193,6 @@ class TaskEventsStream(AphexStream):
             # A cursor the API refused is no place to resume from: the line says to clear the state.
             resumes = not isinstance(error, log_position.StateCursorRejectedError)
             self._stopped(StopReason.FAILURE, resumes=resumes)
-        except BrokenPipeError:  # stdout is gone: nothing can land
-            raise
-        except Exception:
-            self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
-            raise
         self.checkpoint()
 
     def _stopped(self, reason: StopReason, *, resumes: bool = True) -> None:
