@@ -228,7 +228,9 @@ class TaskEventsStream(AphexStream):
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
         tasks = event_log.newest_change_per_task(events, self.reader) if fed else []
         for child in fed:
-            child.apply(tasks, events[-1]["eventId"])
+            child.feed(child.records_of(tasks))
+            # The page's last event, not the last record's: that event may change no task.
+            sdk_seam.set_bookmark(child, events[-1]["eventId"])
 
     @override
     def get_batches(
@@ -263,16 +265,6 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         return tasks  # the page's newest copy of each task it changed
-
-    def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records, then point the bookmark at the page's last event (which
-        may change no task, or come before records sent in the order of the newest changes)."""
-
-        def records() -> Iterator[Row]:
-            yield from self.records_of(tasks)
-            sdk_seam.set_bookmark(self, page_end)  # `task_events` writes the STATE once all are fed
-
-        self.feed(records())
 
 
 class TasksStream(PageFedStream):
