@@ -261,7 +261,6 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     is_sorted = True
     check_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
-    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         return tasks  # the page's newest copy of each task it changed
