@@ -165,9 +165,9 @@ class TaskEventsStream(AphexStream):
     @override
     def get_records(self, context: Context | None) -> Iterator[Row]:
         """The log's events, a checkpoint after each page. However the reading ends, what was
-        read lands (after an error the SDK raises outside this generator, by `TapAphex.run`),
-        unless the run is interrupted. The SDK's dry run (`--test`) aborts the sync after its
-        limit: ending first hands `tasks` the events read."""
+        read lands (after an error other than a stream failure, by `TapAphex.run`), unless the
+        run is interrupted. The SDK's dry run (`--test`) aborts the sync after its limit: ending
+        first hands `tasks` the events read."""
         limit = self.config.get("max_events_per_run")
         dry_run_limit = self.ABORT_AT_RECORD_COUNT
         try:
@@ -193,11 +193,6 @@ class TaskEventsStream(AphexStream):
             # A cursor the API refused is no place to resume from: the line says to clear the state.
             resumes = not isinstance(error, log_position.StateCursorRejectedError)
             self._stopped(StopReason.FAILURE, resumes=resumes)
-        except BrokenPipeError:  # stdout is gone: nothing can land
-            raise
-        except Exception:
-            self.checkpoint()  # a bug of ours: what was read still lands, then the run fails
-            raise
         self.checkpoint()
 
     def _stopped(self, reason: StopReason, *, resumes: bool = True) -> None:
@@ -233,7 +228,9 @@ class TaskEventsStream(AphexStream):
         fed = [c for c in self.child_streams if isinstance(c, PageFedStream) and c.selected]
         tasks = event_log.newest_change_per_task(events, self.reader) if fed else []
         for child in fed:
-            child.apply(tasks, events[-1]["eventId"])
+            child.feed(child.records_of(tasks))
+            # The page's last event, not the last record's: that event may change no task.
+            sdk_seam.set_bookmark(child, events[-1]["eventId"])
 
     @override
     def get_batches(
@@ -264,20 +261,9 @@ class PageFedStream(FedStream, sdk_seam.StateWrittenByParent):
     is_sorted = True
     check_sorted = False
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # as for task_events
-    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # as for task_events: STATE once per page
 
     def records_of(self, tasks: list[Row]) -> Iterable[Row]:
         return tasks  # the page's newest copy of each task it changed
-
-    def apply(self, tasks: list[Row], page_end: str) -> None:
-        """Emit one page's records, then point the bookmark at the page's last event (which
-        may change no task, or come before records sent in the order of the newest changes)."""
-
-        def records() -> Iterator[Row]:
-            yield from self.records_of(tasks)
-            sdk_seam.set_bookmark(self, page_end)  # `task_events` writes the STATE once all are fed
-
-        self.feed(records())
 
 
 class TasksStream(PageFedStream):
