@@ -259,14 +259,15 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         return [f"`{where}` with {names} is not supported: {unapplied}"]
     if problems := schema_problems(batch_limits(), config, variables):
         return problems
-    try:
+    try:  # a key missing or unknown (TypeError), an `encoding` or a `storage` that is null
         batch = batch_config_from(raw)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        kind, compression = str(batch.encoding.format), batch.encoding.compression
+        root, prefix = os.fspath(batch.storage.root), batch.storage.prefix or ""
+    except (TypeError, AttributeError) as error:
         needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    kind = str(batch.encoding.format)
     # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
-    if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
+    if kind == "jsonl" and compression != "gzip":
         gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
         return [
             f'`{where}.encoding.compression` must be "gzip" for jsonl ({gzips}), not '
@@ -276,7 +277,6 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
         install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [f"`{where}`: format `{kind}` needs the package `pyarrow`, not installed; {install}"]
-    root, prefix = str(batch.storage.root), batch.storage.prefix or ""
     scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
     try:
         filesystem = fsspec.get_filesystem_class(scheme)
