@@ -84,7 +84,7 @@ def config_problems(
     urls = [api_url] * bool(config.get("api_key")) + [p["url"] for p in projects]
     problems += _ca_bundle_problems(urls)
     accounts: set[str] = set()
-    names: set[str | None] = set()
+    names: set[str] = set()
     for index, project in enumerate(projects):
         url, where = project["url"], f"{listed}[{index}].url"
         if problem := _url_problem(url):
@@ -104,8 +104,8 @@ def config_problems(
             problems.append(f"`{listed}` lists the project {account} twice.")
         else:
             accounts.add(account)
-        name = project.get("name")
-        told = " ".join(name.split()).casefold() if isinstance(name, str) else None
+        name = project.get("name") or ""  # the schema's: a string, or null
+        told = " ".join(name.split()).casefold()
         if told and told in names:
             problems.append(
                 f"`{listed}` names two projects `{readable(name, 40)}` (the log tells projects by "
@@ -185,7 +185,6 @@ def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
 
 
 def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> str | None:
-    """The first thing ``rule`` (if any) refuses in ``text``, else a lone surrogate in it."""
     if rule:
         if_empty, forbidden, holds = rule
         if not text.strip():
@@ -198,8 +197,7 @@ def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> s
 
 
 def cursor_problem(text: str) -> str | None:
-    """Why ``text`` cannot be sent as `startAfter` (`start_after`'s rule, whatever holds it: a
-    state's bookmark too), after its name; None: it can."""
+    """Why ``text`` (`start_after`, a state's bookmark) cannot be sent as `startAfter`, or None."""
     return _text_problem(text, _START_AFTER)
 
 
@@ -316,7 +314,7 @@ def stream_map_problems(
         if not any(fnmatch.fnmatch(stream, source) for stream in streams):
             where = set_at(f"stream_maps.{key}", variables)
             named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
-            close = difflib.get_close_matches(source, list(streams), n=1)
+            close = difflib.get_close_matches(source, streams, n=1)
             guess = f" (did you mean `{close[0]}`?)" if close else ""
             problems.append(
                 f"{named} names no stream of the tap{guess}: its map would apply to nothing; the "
