@@ -84,7 +84,7 @@ def config_problems(
     urls = [api_url] * bool(config.get("api_key")) + [p["url"] for p in projects]
     problems += _ca_bundle_problems(urls)
     accounts: set[str] = set()
-    names: set[str | None] = set()
+    names: set[str] = set()
     for index, project in enumerate(projects):
         url, where = project["url"], f"{listed}[{index}].url"
         if problem := _url_problem(url):
@@ -104,8 +104,8 @@ def config_problems(
             problems.append(f"`{listed}` lists the project {account} twice.")
         else:
             accounts.add(account)
-        name = project.get("name")
-        told = " ".join(name.split()).casefold() if isinstance(name, str) else None
+        name = project.get("name") or ""  # the schema's: a string, or null
+        told = " ".join(name.split()).casefold()
         if told and told in names:
             problems.append(
                 f"`{listed}` names two projects `{readable(name, 40)}` (the log tells projects by "
@@ -185,7 +185,6 @@ def _text_problems(config: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str]]:
 
 
 def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> str | None:
-    """The first thing ``rule`` (if any) refuses in ``text``, else a lone surrogate in it."""
     if rule:
         if_empty, forbidden, holds = rule
         if not text.strip():
@@ -198,8 +197,7 @@ def _text_problem(text: str, rule: tuple[str, re.Pattern[str], str] | None) -> s
 
 
 def cursor_problem(text: str) -> str | None:
-    """Why ``text`` cannot be sent as `startAfter` (`start_after`'s rule, whatever holds it: a
-    state's bookmark too), after its name; None: it can."""
+    """Why ``text`` (`start_after`, a state's bookmark) cannot be sent as `startAfter`, or None."""
     return _text_problem(text, _START_AFTER)
 
 
@@ -259,14 +257,15 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
         return [f"`{where}` with {names} is not supported: {unapplied}"]
     if problems := schema_problems(batch_limits(), config, variables):
         return problems
-    try:
+    try:  # a key missing or unknown (TypeError), an `encoding` or a `storage` that is null
         batch = batch_config_from(raw)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        kind, compression = str(batch.encoding.format), batch.encoding.compression
+        root, prefix = os.fspath(batch.storage.root), batch.storage.prefix or ""
+    except (TypeError, AttributeError) as error:
         needs = "`encoding` (`format`, `compression`) and `storage` (`root`)"
         return [f"`{where}` cannot be read ({type(error).__name__}): it needs {needs}"]
-    kind = str(batch.encoding.format)
     # The SDK's jsonl files are gzip whatever `compression` says, which its BATCH messages repeat.
-    if kind == "jsonl" and (compression := batch.encoding.compression) != "gzip":
+    if kind == "jsonl" and compression != "gzip":
         gzips = "the SDK writes gzip files, and a target reads them as its BATCH messages say"
         return [
             f'`{where}.encoding.compression` must be "gzip" for jsonl ({gzips}), not '
@@ -276,7 +275,6 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
     if kind in ("arrow", "parquet") and importlib.util.find_spec("pyarrow") is None:
         install = "install it where the tap runs (`pip install pyarrow`), or use format `jsonl`"
         return [f"`{where}`: format `{kind}` needs the package `pyarrow`, not installed; {install}"]
-    root, prefix = str(batch.storage.root), batch.storage.prefix or ""
     scheme = fsspec.utils.get_protocol(root)  # `file` when it names none
     try:
         filesystem = fsspec.get_filesystem_class(scheme)
@@ -316,7 +314,7 @@ def stream_map_problems(
         if not any(fnmatch.fnmatch(stream, source) for stream in streams):
             where = set_at(f"stream_maps.{key}", variables)
             named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
-            close = difflib.get_close_matches(source, list(streams), n=1)
+            close = difflib.get_close_matches(source, streams, n=1)
             guess = f" (did you mean `{close[0]}`?)" if close else ""
             problems.append(
                 f"{named} names no stream of the tap{guess}: its map would apply to nothing; the "

@@ -499,6 +499,24 @@ WHERE_SET: dict[str, tuple[dict[str, t.Any], str, object, str]] = {
         {**JSONL_BATCH, "storage": {"root": "file:///dev/null/batches"}},
         "`{}.storage.root` /dev/null/batches (its folder /dev/null) is a file: give a folder",
     ),
+    # The SDK's schema lets both be null; its writer then failed reading them (Unexpected ...).
+    **{
+        f"a batch_config whose {part} is null": (
+            {"api_key": KEY},
+            "batch_config",
+            {**JSONL_BATCH, **null},
+            "`{}` cannot be read (AttributeError): it needs `encoding` (`format`, `compression`) "
+            "and `storage` (`root`)",
+        )
+        for part, null in [("encoding", {"encoding": None}), ("storage", {"storage": None})]
+    },
+    "a batch_config whose root is null": (
+        {"api_key": KEY},
+        "batch_config",
+        {**JSONL_BATCH, "storage": {"root": None}},
+        "`{}` cannot be read (TypeError): it needs `encoding` (`format`, `compression`) and "
+        "`storage` (`root`)",
+    ),
     "a batch prefix naming a folder": (
         {"api_key": KEY},
         "batch_config",
