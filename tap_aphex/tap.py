@@ -18,7 +18,7 @@ from typing_extensions import override
 from tap_aphex import catalog_checks, inputs, logs, settings
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
-from tap_aphex.decoding import listed, readable
+from tap_aphex.decoding import readable
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -58,8 +58,7 @@ ENABLED_BY = (
     ("projects", PLANS_STREAMS, "the published-plans streams"),
 )
 #: Every stream the tap can have: a state's bookmarks name only these.
-STREAM_SCHEMAS = {stream.name: stream.schema for stream in (*LOG_STREAMS, *PLANS_STREAMS)}
-STREAM_NAMES = tuple(STREAM_SCHEMAS)
+STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
 #: The log streams' replication keys: a state's bookmark for any of them is checked as it is read.
 LOG_KEYS = {stream.name: str(stream.replication_key) for stream in LOG_STREAMS}
 
@@ -299,11 +298,9 @@ class TapAphex(SeamTap):
         """``--test``: as the SDK's, but a stream that failed fails the test with its message,
         and a value the SDK does not know is refused (it would run a test whose failure exits 0)."""
         if value not in CLI_TEST_VALUES:  # all, schema, disabled: `test_sdk_seam` pins them
-            meanings = {CLI_TEST_ALL: "as a bare `--test`: one record per stream"}
-            meanings |= {"schema": "the SCHEMA messages only", "disabled": "no test"}
-            named = [f"`{v}` ({meanings[v]})" for v in CLI_TEST_VALUES]
             raise click.BadParameter(
-                f"must be {listed(named, 'or')}, not {readable(repr(value), 40)}."
+                "must be `all` (as a bare `--test`: one record per stream), `schema` (the SCHEMA "
+                f"messages only) or `disabled` (no test), not {readable(repr(value), 40)}."
             )
         if value != CLI_TEST_ALL:
             super().cb_test(ctx, param, value)
