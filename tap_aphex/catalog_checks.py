@@ -1,13 +1,17 @@
 """A catalog read for what it selects: streams and properties. The SDK writes a catalog's `schema`
 as SCHEMA, while the records carry the tap's own types and keys: so it is handed the tap's own
 catalog with the given one's selections copied on, by stream and breadcrumb; a stream is read
-incrementally on its own key only (no other method or key keeps a place to resume)."""
+incrementally on its own key only (no other method or key keeps a place to resume). Stream maps,
+the other way to choose what goes out, are checked here to name a stream."""
 
 # ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import json
 import typing as t
+from collections.abc import Collection, Mapping
 from pathlib import Path, PurePath
 
 import msgspec
@@ -17,6 +21,7 @@ from typing_extensions import NotRequired
 from tap_aphex.decoding import described, listed, readable
 from tap_aphex.inputs import read_json_object, shape_words
 from tap_aphex.report import ConfigError
+from tap_aphex.settings import set_at
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.catalog import SelectionMask
@@ -250,3 +255,30 @@ def _pruned(schema: object, mask: SelectionMask, crumb: tuple[str, ...] = ()) ->
     crumbs = {key: (*crumb, "properties", key) for key in properties}
     kept = {key: _pruned(properties[key], mask, crumbs[key]) for key in crumbs if mask[crumbs[key]]}
     return {**schema, "properties": kept}
+
+
+def stream_map_problems(
+    config: Mapping[str, t.Any], variables: Mapping[str, str], streams: Collection[str]
+) -> list[str]:
+    """A stream map whose source (its key, or its `__source__`) matches none of ``streams``: the
+    SDK passes over it without a word, so the hash or the removal it holds silently does not
+    happen. `__else__` is the SDK's "every other stream"."""
+    problems = []
+    for key, value in (config.get("stream_maps") or {}).items():
+        source = value.get("__source__", key) if isinstance(value, Mapping) else key
+        if not isinstance(source, str):  # null (the schema allows it): the SDK would blame a map
+            where = set_at(f"stream_maps.{key}.__source__", variables)
+            problems.append(f"`{where}` must be a stream's name, not {described(source)}")
+            continue
+        if key == "__else__":
+            continue
+        if not any(fnmatch.fnmatch(stream, source) for stream in streams):
+            where = set_at(f"stream_maps.{key}", variables)
+            named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
+            close = difflib.get_close_matches(source, streams, n=1)
+            guess = f" (did you mean `{close[0]}`?)" if close else ""
+            problems.append(
+                f"{named} names no stream of the tap{guess}: its map would apply to nothing; the "
+                f"streams are {', '.join(streams)}"
+            )
+    return problems

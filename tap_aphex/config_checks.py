@@ -5,14 +5,12 @@ itself checks only once pages are read (`batch_config`) or never (a map naming n
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import importlib.util
 import ipaddress
 import os
 import re
 import typing as t
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -298,26 +296,3 @@ def batch_config_problems(config: Mapping[str, t.Any], variables: Mapping[str, s
                 "folder the tap can write BATCH files in"
             ]
     return []
-
-
-def stream_map_problems(
-    config: Mapping[str, t.Any], variables: Mapping[str, str], streams: Collection[str]
-) -> list[str]:
-    """A stream map whose source (its key, or its `__source__`) matches none of ``streams``: the
-    SDK passes over it without a word, so the hash or the removal it holds silently does not
-    happen. `__else__` is the SDK's "every other stream"."""
-    problems = []
-    for key, value in (config.get("stream_maps") or {}).items():
-        source = value.get("__source__", key) if isinstance(value, Mapping) else key
-        if key == "__else__" or not isinstance(source, str):
-            continue
-        if not any(fnmatch.fnmatch(stream, source) for stream in streams):
-            where = set_at(f"stream_maps.{key}", variables)
-            named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
-            close = difflib.get_close_matches(source, streams, n=1)
-            guess = f" (did you mean `{close[0]}`?)" if close else ""
-            problems.append(
-                f"{named} names no stream of the tap{guess}: its map would apply to nothing; the "
-                f"streams are {', '.join(streams)}"
-            )
-    return problems

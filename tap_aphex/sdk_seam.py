@@ -46,13 +46,14 @@ def batch_encoders() -> list[str]:
 
 
 def load_env_file() -> tuple[list[str], Path]:
-    """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (those already
-    set win), now, so that the tap checks them too; the names it set, and where the search starts.
+    """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (over those
+    set), now, so that the tap checks them too; the names it set, and where the search starts.
     0.54, 0.55: `parse_environment_config` loads python-dotenv's `find_dotenv()`, searched from
     its own folder up, each time the SDK reads the variables."""
-    before = set(os.environ)
+    before = dict(os.environ)
     _dict_config.parse_environment_config({"properties": {}}, "")  # loads the file, reads nothing
-    return sorted(set(os.environ) - before), Path(_dict_config.__file__).parent
+    changed = [name for name, value in os.environ.items() if before.get(name) != value]
+    return sorted(changed), Path(_dict_config.__file__).parent
 
 
 def env_config(plugin: type[Tap]) -> dict[str, t.Any]:

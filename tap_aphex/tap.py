@@ -17,7 +17,7 @@ from typing_extensions import override
 
 from tap_aphex import catalog_checks, inputs, logs, settings
 from tap_aphex.client import AphexStream
-from tap_aphex.config_checks import batch_config_problems, config_problems, stream_map_problems
+from tap_aphex.config_checks import batch_config_problems, config_problems
 from tap_aphex.decoding import readable
 from tap_aphex.report import (
     AphexError,
@@ -34,6 +34,7 @@ from tap_aphex.sdk_seam import (
     SeamTap,
     config_input,
     honoured,
+    load_env_file,
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
@@ -96,8 +97,14 @@ class TapAphex(SeamTap):
         # A setting set to null is not set (the schema allows null): its default holds.
         known = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in known}
-        # The TAP_APHEX_* variables, read once if read at all (`--config ENV`).
-        env = settings.read_env(schema, ENV_PREFIX, os.environ if parse_env_config else {})
+        # The TAP_APHEX_* variables, read once if read at all (`--config ENV`), with those of the
+        # `.env` file the SDK would load after our checks.
+        from_file, searched = load_env_file() if parse_env_config else ([], None)
+        if from_file:
+            self.logger.info("`--config ENV`: %s", settings.env_file_words(from_file, searched))
+        env = settings.read_env(
+            schema, ENV_PREFIX, os.environ if parse_env_config else {}, from_file
+        )
         self.set_by_variables = variables = env.variables  # messages name them
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
         remember_config_secrets(config, env.secrets)
@@ -129,7 +136,7 @@ class TapAphex(SeamTap):
         if validate_config and (
             problems := config_problems(given, variables, streams_required=required, unread=unread)
             or batch_config_problems(given, variables)
-            or stream_map_problems(given, variables, STREAM_NAMES)
+            or catalog_checks.stream_map_problems(given, variables, STREAM_NAMES)
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
         super().__init__(

@@ -942,6 +942,12 @@ def test_a_setting_name_no_text_can_carry_is_told_by_no_path_and_never_shown() -
             "`tasks`?)",
         ),
         ({"plans_*": None}, "`stream_maps.plans_*` names no stream of the tap"),
+        # The SDK's own error had blamed an expression ("TypeError: expected str").
+        (
+            {"x": {"__source__": None}},
+            "`stream_maps.x.__source__` must be a stream's name, not null",
+        ),
+        ({"x": {"__source__": 5}}, "`stream_maps.x.__source__` must be a string, not a number 5"),
     ],
 )
 def test_a_stream_map_that_would_apply_to_nothing_is_refused(
@@ -1044,18 +1050,22 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
     refused = tap("--config", "ENV", "--discover")
     assert refused.returncode == 1, refused.stderr
     (line,) = log_lines(refused.stderr, "ERROR")
-    assert line.endswith(
-        "Config: `TAP_APHEX_PAGE_SIZE` (set by a `.env` file) must be a whole number (digits "
-        'only, no spaces), not "lots".'
-    ), line
+    assert line == (
+        "`TAP_APHEX_PAGE_SIZE` (set by a `.env` file) must be a whole number (digits only, no "
+        'spaces), not "lots".'
+    )
     (said,) = [line for line in log_lines(refused.stderr, "INFO") if ".env" in line]
     assert f"{site / 'singer_sdk' / 'configuration'}" in said
     assert "`TAP_APHEX_API_KEY` and `TAP_APHEX_PAGE_SIZE`" in said
     assert KEY not in refused.stderr + refused.stdout
 
-    # A variable set in the environment wins over the file's, as the SDK loads it.
-    kept = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
-    assert kept.returncode == 0, kept.stderr
-    (said,) = [line for line in log_lines(kept.stderr, "INFO") if ".env" in line]
-    assert "`TAP_APHEX_API_KEY` " in said
-    assert "PAGE_SIZE" not in said
+    # The file's value wins over the environment's, as the SDK loads it: said, and checked.
+    over = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
+    assert over.returncode == 1, over.stderr
+    assert log_lines(over.stderr, "ERROR") == [line]
+    (env_file,) = [path for path in tmp_path.iterdir() if path.name == ".env"]
+    env_file.write_text(f"TAP_APHEX_API_KEY={KEY}\n")
+    taken = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
+    assert taken.returncode == 0, taken.stderr
+    (said,) = [line for line in log_lines(taken.stderr, "INFO") if ".env" in line]
+    assert "`TAP_APHEX_API_KEY` set by" in said
