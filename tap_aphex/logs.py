@@ -29,20 +29,14 @@ _URL_IN_TEXT = re.compile(
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
 #: `;name=value` or `;name` (RFC 3986 allows one in every path segment); a bare `;` is prose's.
 _PATH_PARAM = re.compile(r";(?:([^/;=?#]*=)[^/;?#]*|[^/;=?#]+)")
-
-
-def _without_userinfo(url: str) -> str:
-    """Cut as text (URLs urllib cannot parse lose it too): to the last ``@`` before ``/?#``."""
-    scheme, slashes, rest = url.partition("//")
-    if not slashes:
-        return url
-    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0], default=len(rest))
-    return scheme + slashes + rest[:end].rpartition("@")[2] + rest[end:]
+#: `user:password@`: after the first `//`, to the last `@` before `/?#`; cut as text, so a URL
+#: urllib cannot parse loses it too.
+_USERINFO = re.compile(r"(?s)^((?:(?!//).)*//)[^/?#]*@")
 
 
 def safe_url(url: str) -> str:
     """``url`` without ``user:password@``, its query and ``;param`` values replaced by "…"."""
-    url = _without_userinfo(url)
+    url = _USERINFO.sub(r"\1", url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -57,7 +51,7 @@ def safe_url(url: str) -> str:
 
 def url_credentials(url: str) -> str | None:
     """What in ``url`` carries credentials (``user:password@``, a query, ``;`` parameters)."""
-    if _without_userinfo(url) != url:
+    if _USERINFO.match(url):
         return "a user name or password (user:password@)"
     try:
         parts = urlsplit(url)
