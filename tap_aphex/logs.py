@@ -76,12 +76,11 @@ MIN_RUN_SECRET = 6
 MIN_FRAGMENT = 8
 
 
-def remember_secrets(*secrets: object) -> None:
-    """The run's keys and tokens, for `run_secrets`, in place of earlier ones."""
+def remember_secrets(*secrets: str) -> None:
+    """The run's keys and tokens, as `settings.config_secrets` keeps them, replacing any."""
     global _RUN_SECRETS
-    kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
-    _RUN_SECRETS = tuple(sorted(kept))
-    _Redactor(_RUN_SECRETS)  # built now, not on the first message
+    _RUN_SECRETS = secrets
+    _Redactor(secrets)  # built now, not on the first message
 
 
 def run_secrets() -> tuple[str, ...]:
