@@ -88,12 +88,10 @@ def run_secrets() -> tuple[str, ...]:
 
 
 def secret_forms(secret: str) -> dict[str, int]:
-    """The ways a message can show a secret, each with the step between its pieces searched for:
-    as is, upper-cased (ß: SS), base64/32 at each alignment (Basic auth: after "user:"), hex, and
-    escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes);
-    each of its bytes in UTF-8, and in Latin-1 (a header's) when that differs, quoted-printable too;
-    its characters composed and decomposed (NFC, NFD)."""
-    forms = {secret, secret.upper(), repr(secret)[1:-1]}
+    """The ways a message can show a secret, each with the step between its pieces searched for.
+    Escaped only where the search's reading of references leaves it (`\\n`); a byte referenced
+    alone is one character (`%E2%82%AC`: 3), so its bytes read as Latin-1 stand for them all."""
+    forms = {secret, secret.upper(), repr(secret)[1:-1]}  # upper-cased: `ß` as `SS`
     forms |= {unicodedata.normalize(form, secret) for form in ("NFC", "NFD")}  # `Ä` or `A` + `¨`
     dumps: dict[str, int] = {}
     raws = [secret.encode("utf-8", "surrogatepass")]
@@ -102,7 +100,7 @@ def secret_forms(secret: str) -> dict[str, int]:
     for raw in raws:
         forms |= {raw.decode("latin-1"), quote_plus(raw), quopri.encodestring(raw).decode()}
         for encode, alignments in (
-            (base64.b64encode, 3),
+            (base64.b64encode, 3),  # at each alignment: Basic auth encodes "user:" before it
             (base64.urlsafe_b64encode, 3),
             (base64.b32encode, 1),  # no protocol base32-encodes a key after other text
         ):
