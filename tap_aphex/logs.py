@@ -290,8 +290,7 @@ def log_level_problem(env: Mapping[str, str]) -> str | None:
     """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
     variable, level = log_level(env)
     if level is None and (value := env.get(variable)) is not None:
-        levels = "DEBUG, INFO, WARNING or ERROR (or unset: INFO)"
         # Read before any config: a longer value may be a key pasted in the wrong variable.
         said = json.dumps(value) if len(value) < MIN_FRAGMENT else f"a {len(value)}-character text"
-        return f"`{variable}` must be {levels}, not {said}."
+        return f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not {said}."
     return None
