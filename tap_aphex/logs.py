@@ -174,12 +174,8 @@ class _Redactor:
                 whole = whole or (start == 0 and grown == len(form))
             # One-case letters inside a longer word are no echo (`redirect` of a key that holds
             # it, in "redirected"): a random key's pieces mix case, digits or signs.
-            shown = text[begin:end]
-            in_a_word = (
-                shown.isascii()
-                and shown.isalpha()
-                and (shown.islower() or shown.isupper())
-                and (text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha())
+            in_a_word = re.fullmatch("[a-z]+|[A-Z]+", text[begin:end]) and (
+                text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha()
             )
             if whole or not in_a_word:
                 spans.append((begin, end))
