@@ -214,8 +214,6 @@ _CONTROL = re.compile(
 
 def one_line(text: str) -> str:
     """Control characters a server sent as escapes: no forged log line, no recoloured terminal."""
-    if text.isprintable():  # nearly always: one pass at C speed
-        return text
     return _CONTROL.sub(lambda m: json.dumps(m[0])[1:-1], text)  # as JSON escapes it: `\\n`
 
 
