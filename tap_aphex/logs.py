@@ -29,20 +29,14 @@ _URL_IN_TEXT = re.compile(
 _QUERY_VALUE = re.compile(r"=[^&#\s'\"]*")
 #: `;name=value` or `;name` (RFC 3986 allows one in every path segment); a bare `;` is prose's.
 _PATH_PARAM = re.compile(r";(?:([^/;=?#]*=)[^/;?#]*|[^/;=?#]+)")
-
-
-def _without_userinfo(url: str) -> str:
-    """Cut as text (URLs urllib cannot parse lose it too): to the last ``@`` before ``/?#``."""
-    scheme, slashes, rest = url.partition("//")
-    if not slashes:
-        return url
-    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0], default=len(rest))
-    return scheme + slashes + rest[:end].rpartition("@")[2] + rest[end:]
+#: `user:password@`: after the first `//`, to the last `@` before `/?#`; cut as text, so a URL
+#: urllib cannot parse loses it too.
+_USERINFO = re.compile(r"(?s)^((?:(?!//).)*//)[^/?#]*@")
 
 
 def safe_url(url: str) -> str:
     """``url`` without ``user:password@``, its query and ``;param`` values replaced by "…"."""
-    url = _without_userinfo(url)
+    url = _USERINFO.sub(r"\1", url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -57,7 +51,7 @@ def safe_url(url: str) -> str:
 
 def url_credentials(url: str) -> str | None:
     """What in ``url`` carries credentials (``user:password@``, a query, ``;`` parameters)."""
-    if _without_userinfo(url) != url:
+    if _USERINFO.match(url):
         return "a user name or password (user:password@)"
     try:
         parts = urlsplit(url)
@@ -82,12 +76,11 @@ MIN_RUN_SECRET = 6
 MIN_FRAGMENT = 8
 
 
-def remember_secrets(*secrets: object) -> None:
-    """The run's keys and tokens, for `run_secrets`, in place of earlier ones."""
+def remember_secrets(*secrets: str) -> None:
+    """The run's keys and tokens, as `settings.config_secrets` keeps them, replacing any."""
     global _RUN_SECRETS
-    kept = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_RUN_SECRET}
-    _RUN_SECRETS = tuple(sorted(kept))
-    _Redactor(_RUN_SECRETS)  # built now, not on the first message
+    _RUN_SECRETS = secrets
+    _Redactor(secrets)  # built now, not on the first message
 
 
 def run_secrets() -> tuple[str, ...]:
@@ -95,12 +88,10 @@ def run_secrets() -> tuple[str, ...]:
 
 
 def secret_forms(secret: str) -> dict[str, int]:
-    """The ways a message can show a secret, each with the step between its pieces searched for:
-    as is, upper-cased (ß: SS), base64/32 at each alignment (Basic auth: after "user:"), hex, and
-    escaped as far as reading references before the search leaves (`\\n`; `%E2%82%AC`: 3 bytes);
-    each of its bytes in UTF-8, and in Latin-1 (a header's) when that differs, quoted-printable too;
-    its characters composed and decomposed (NFC, NFD)."""
-    forms = {secret, secret.upper(), repr(secret)[1:-1]}
+    """The ways a message can show a secret, each with the step between its pieces searched for.
+    Escaped only where the search's reading of references leaves it (`\\n`); a byte referenced
+    alone is one character (`%E2%82%AC`: 3), so its bytes read as Latin-1 stand for them all."""
+    forms = {secret, secret.upper(), repr(secret)[1:-1]}  # upper-cased: `ß` as `SS`
     forms |= {unicodedata.normalize(form, secret) for form in ("NFC", "NFD")}  # `Ä` or `A` + `¨`
     dumps: dict[str, int] = {}
     raws = [secret.encode("utf-8", "surrogatepass")]
@@ -109,7 +100,7 @@ def secret_forms(secret: str) -> dict[str, int]:
     for raw in raws:
         forms |= {raw.decode("latin-1"), quote_plus(raw), quopri.encodestring(raw).decode()}
         for encode, alignments in (
-            (base64.b64encode, 3),
+            (base64.b64encode, 3),  # at each alignment: Basic auth encodes "user:" before it
             (base64.urlsafe_b64encode, 3),
             (base64.b32encode, 1),  # no protocol base32-encodes a key after other text
         ):
@@ -183,12 +174,8 @@ class _Redactor:
                 whole = whole or (start == 0 and grown == len(form))
             # One-case letters inside a longer word are no echo (`redirect` of a key that holds
             # it, in "redirected"): a random key's pieces mix case, digits or signs.
-            shown = text[begin:end]
-            in_a_word = (
-                shown.isascii()
-                and shown.isalpha()
-                and (shown.islower() or shown.isupper())
-                and (text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha())
+            in_a_word = re.fullmatch("[a-z]+|[A-Z]+", text[begin:end]) and (
+                text[begin - 1 : begin].isalpha() or text[end : end + 1].isalpha()
             )
             if whole or not in_a_word:
                 spans.append((begin, end))
@@ -227,8 +214,6 @@ _CONTROL = re.compile(
 
 def one_line(text: str) -> str:
     """Control characters a server sent as escapes: no forged log line, no recoloured terminal."""
-    if text.isprintable():  # nearly always: one pass at C speed
-        return text
     return _CONTROL.sub(lambda m: json.dumps(m[0])[1:-1], text)  # as JSON escapes it: `\\n`
 
 
@@ -299,8 +284,7 @@ def log_level_problem(env: Mapping[str, str]) -> str | None:
     """A log level naming no level (the SDK's error names neither; an empty LOGLEVEL is one)."""
     variable, level = log_level(env)
     if level is None and (value := env.get(variable)) is not None:
-        levels = "DEBUG, INFO, WARNING or ERROR (or unset: INFO)"
         # Read before any config: a longer value may be a key pasted in the wrong variable.
         said = json.dumps(value) if len(value) < MIN_FRAGMENT else f"a {len(value)}-character text"
-        return f"`{variable}` must be {levels}, not {said}."
+        return f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not {said}."
     return None
