@@ -162,13 +162,10 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
 
     def first_error(self, context: Context | None) -> Exception | None:
         """The error of the first request only (a connection check), if any."""
-        records = iter(self.request_records(context))
-        try:
-            next(records, None)
+        try:  # the generator, dropped once it yields, is closed then: no second request
+            next(iter(self.request_records(context)), None)
         except Exception as error:  # said in the check's message, whatever it is
             return error
-        finally:
-            getattr(records, "close", lambda: None)()  # a generator: no second request
         return None
 
     @property
