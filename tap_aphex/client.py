@@ -60,8 +60,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     def __init__(self, tap: Tap, *, report: RunReport) -> None:
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
-        # The seconds this stream may still wait between retries in this run, and has waited.
-        self.retry_left = float(self.config["retry_budget_seconds"])
+        self.retry_left = float(self.config["retry_budget_seconds"])  # s left to wait in this run
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
@@ -162,13 +161,10 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
 
     def first_error(self, context: Context | None) -> Exception | None:
         """The error of the first request only (a connection check), if any."""
-        records = iter(self.request_records(context))
-        try:
-            next(records, None)
+        try:  # the generator, dropped once it yields, is closed then: no second request
+            next(iter(self.request_records(context)), None)
         except Exception as error:  # said in the check's message, whatever it is
             return error
-        finally:
-            getattr(records, "close", lambda: None)()  # a generator: no second request
         return None
 
     @property
@@ -189,9 +185,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
                 f"{failure_words(failure)}: the body could not be decompressed as its "
                 "Content-Encoding says; not fetched again (a page fetched again may cost quota)"
             ) from failure
-        # Some TLS handshakes fail the same way each time: https:// to a plain-HTTP server, a
-        # certificate this machine does not trust (a proxy's). Others (a connection cut mid-way)
-        # are retried as any connection is.
+        # Not retried: a handshake that fails for a reason no retry changes (one cut mid-way is).
         said = _SSL_REASON.search(str(failure))
         if isinstance(failure, requests.exceptions.SSLError) and said and said[1] in _TLS_FOR_GOOD:
             advice = (  # an empty CA bundle is read before any connection is made
