@@ -1,4 +1,5 @@
-"""TapAphex: the settings, the checks on them, the streams they enable, and one run's account."""
+"""TapAphex: the settings, the checks on them, the streams they enable, and one run's account
+(its command-line options: `options`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import os
 import typing as t
 from pathlib import PurePath
 
-import click
-from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from singer_sdk.singerlib import Catalog
@@ -18,7 +17,7 @@ from typing_extensions import override
 from tap_aphex import catalog_checks, inputs, logs, settings
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems
-from tap_aphex.decoding import readable
+from tap_aphex.options import ENV_PREFIX, TapOptions
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -29,10 +28,6 @@ from tap_aphex.report import (
     describe,
 )
 from tap_aphex.sdk_seam import (
-    CLI_TEST_ALL,
-    CLI_TEST_VALUES,
-    SeamTap,
-    config_input,
     honoured,
     load_env_file,
     repair_builtin_schema,
@@ -64,12 +59,12 @@ STREAM_NAMES = tuple(stream.name for stream in (*LOG_STREAMS, *PLANS_STREAMS))
 LOG_KEYS = {stream.name: str(stream.replication_key) for stream in LOG_STREAMS}
 
 
-class TapAphex(SeamTap):
+class TapAphex(TapOptions):
     """Singer tap for Aphex Planner's Data API and Published Plans API."""
 
     name = "tap-aphex"
     config_jsonschema = CONFIG_SCHEMA
-    capabilities: t.ClassVar[list[CapabilitiesEnum]] = honoured(SeamTap.capabilities)
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = honoured(TapOptions.capabilities)
 
     def __init__(
         self,
@@ -261,92 +256,3 @@ class TapAphex(SeamTap):
         for stream in self.streams.values():
             if isinstance(stream, AphexStream):  # the SDK never closes its session
                 stream.requests_session.close()
-
-    @classmethod
-    @override
-    def invoke(
-        cls,
-        *,
-        config: t.Any = None,
-        state: t.IO[str] | None = None,
-        catalog: t.IO[str] | None = None,
-        **kwargs: t.Any,
-    ) -> None:
-        """The SDK's `Tap.invoke`, with `run` (summary, failures) in place of a bare `sync_all`."""
-        super(Tap, cls).invoke(**kwargs)  # `--about`: the SDK's
-        cls.print_version(print_fn=cls.logger.info)
-        state_read = _read_file(state, "state")
-        context = click.get_current_context(silent=True)
-        if context is not None and context.meta.get(_CONNECTION_TEST):
-            # The SDK's test reads every stream the config enables (`cli` says a catalog is unread).
-            cls.from_cli(config, **state_read).test_connection()
-            return
-        cls.from_cli(config, **state_read, **_read_file(catalog, "catalog")).run()
-
-    @classmethod
-    @override
-    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
-        """Read ``--config`` files ourselves, so an unreadable one is one line naming it."""
-        config: dict[str, t.Any] = {}
-        # Every source's key and tokens are hidden from the moment it is read: the next files,
-        # the state and the catalog are read before the tap is made (and can be named with one).
-        environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
-        sources = [settings.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
-        remember_config_secrets(*sources)
-        for path in (path for path in value if path != "ENV"):
-            sources.append(inputs.read_json_object(path, "config"))
-            config |= sources[-1]
-            remember_config_secrets(*sources)
-        return config_input(config, parse_env="ENV" in value)
-
-    @classmethod
-    @override
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """``--test``: as the SDK's, but a stream that failed fails the test with its message,
-        and a value the SDK does not know is refused (it would run a test whose failure exits 0)."""
-        if value not in CLI_TEST_VALUES:  # all, schema, disabled: `test_sdk_seam` pins them
-            raise click.BadParameter(
-                "must be `all` (as a bare `--test`: one record per stream), `schema` (the SCHEMA "
-                f"messages only) or `disabled` (no test), not {readable(repr(value), 40)}."
-            )
-        if value != CLI_TEST_ALL:
-            super().cb_test(ctx, param, value)
-            return
-        # Run by `invoke`, which has `--state` and `--catalog` (click may not have read them yet):
-        # the test reads from where a sync would, so the STATE it writes points past that record.
-        ctx.meta[_CONNECTION_TEST] = True
-
-    @classmethod
-    @override
-    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
-        """As the SDK's, but refusing a config a sync would (the SDK's skips validation for a
-        static catalog); one enabling no stream gives an empty catalog."""
-        if not value:
-            return
-        cls.from_cli(ctx.params.get("config"), setup_mapper=False, discovery=True).run_discovery()
-        ctx.exit()
-
-    @classmethod
-    def from_cli(cls, config: t.Any, **kwargs: t.Any) -> TapAphex:
-        """A tap from ``--config``'s input; its config problems on one line (the SDK: one each)."""
-        config = config or config_input({}, parse_env=False)
-        try:
-            return cls(
-                config=config.config, parse_env_config=config.parse_env, command_line=True, **kwargs
-            )
-        except ConfigValidationError as error:
-            raise ConfigError("Config: " + inputs.joined(error.errors or [str(error)])) from None
-
-
-def _read_file(file: t.IO[str] | None, what: str) -> dict[str, t.Any]:
-    """`TapAphex`'s arguments for a `--state` or `--catalog` file: its object and its name."""
-    if file is None:
-        return {}
-    return {what: inputs.read_json_object(file, what), f"{what}_name": getattr(file, "name", what)}
-
-
-#: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.
-_CONNECTION_TEST = "tap_aphex.connection_test"
-
-#: The SDK's documented convention for settings in the environment: TAP_APHEX_<SETTING>.
-ENV_PREFIX = f"{TapAphex.name.upper().replace('-', '_')}_"
