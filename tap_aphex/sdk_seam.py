@@ -10,7 +10,6 @@ import os
 import sys
 import typing as t
 from importlib.metadata import entry_points
-from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk import metrics as _sdk_metrics
@@ -45,15 +44,14 @@ def batch_encoders() -> list[str]:
     return sorted(entry.name for entry in entry_points(group="singer_sdk.batch_encoders"))
 
 
-def load_env_file() -> tuple[list[str], Path]:
+def load_env_file() -> list[str]:
     """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (over those
-    set), now, so that the tap checks them too; the names it set, and where the search starts.
-    0.54, 0.55: `parse_environment_config` loads python-dotenv's `find_dotenv()`, searched from
-    its own folder up, each time the SDK reads the variables."""
+    set), now, so that the tap checks them too; the names it set. 0.54, 0.55:
+    `parse_environment_config` loads the file python-dotenv's `find_dotenv` finds (0.54 searches
+    up from the SDK's folder, 0.55 from the working folder) each time it reads the variables."""
     before = dict(os.environ)
     _dict_config.parse_environment_config({"properties": {}}, "")  # loads the file, reads nothing
-    changed = [name for name, value in os.environ.items() if before.get(name) != value]
-    return sorted(changed), Path(_dict_config.__file__).parent
+    return sorted(name for name, value in os.environ.items() if before.get(name) != value)
 
 
 def env_config(plugin: type[Tap]) -> dict[str, t.Any]:

@@ -11,7 +11,6 @@ import json
 import re
 import typing as t
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -240,10 +239,10 @@ def read_env(
     return EnvRead(variables, problems, unknown, secrets)
 
 
-def env_file_words(names: list[str], searched: Path | None) -> str:
-    """What a `.env` file set (never a value), and where its search starts (`sdk_seam`)."""
+def env_file_words(names: list[str]) -> str:
+    """What a `.env` file set (never a value): `sdk_seam.load_env_file`."""
     named = listed([f"`{name}`" for name in names])
-    return f"{named} set by a `.env` file in {searched} or a folder above it (python-dotenv's)."
+    return f"{named} set by a `.env` file (the SDK loads python-dotenv's: docs/settings.md)."
 
 
 def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:

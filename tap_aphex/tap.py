@@ -94,9 +94,9 @@ class TapAphex(TapOptions):
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in known}
         # The TAP_APHEX_* variables, read once if read at all (`--config ENV`), with those of the
         # `.env` file the SDK would load after our checks.
-        from_file, searched = load_env_file() if parse_env_config else ([], None)
+        from_file = load_env_file() if parse_env_config else []
         if from_file:
-            self.logger.info("`--config ENV`: %s", settings.env_file_words(from_file, searched))
+            self.logger.info("`--config ENV`: %s", settings.env_file_words(from_file))
         env = settings.read_env(
             schema, ENV_PREFIX, os.environ if parse_env_config else {}, from_file
         )
