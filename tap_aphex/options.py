@@ -4,6 +4,7 @@ variables (secrets hidden as each is read), `--state` and `--catalog` files name
 
 from __future__ import annotations
 
+import logging
 import os
 import typing as t
 
@@ -13,9 +14,16 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_aphex import inputs, settings
-from tap_aphex.decoding import readable
+from tap_aphex.decoding import listed, readable
+from tap_aphex.logs import log_level_problem
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import CLI_TEST_ALL, CLI_TEST_VALUES, SeamTap, config_input
+from tap_aphex.sdk_seam import (
+    CLI_TEST_ALL,
+    CLI_TEST_VALUES,
+    SeamTap,
+    config_input,
+    load_env_file,
+)
 from tap_aphex.settings import remember_config_secrets
 
 if t.TYPE_CHECKING:
@@ -56,6 +64,8 @@ class TapOptions(SeamTap):
         config: dict[str, t.Any] = {}
         # Every source's key and tokens are hidden from the moment it is read: the next files,
         # the state and the catalog are read before the tap is made (and can be named with one).
+        if "ENV" in value:
+            env_file()  # its values first: a file named in a message may hold its key
         environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
         sources = [settings.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
         remember_config_secrets(*sources)
@@ -113,3 +123,36 @@ def _read_file(file: t.IO[str] | None, what: str) -> dict[str, t.Any]:
 
 #: `ctx.meta`'s flag: a bare `--test` was given (`cb_test`), so `invoke` tests, not syncs.
 _CONNECTION_TEST = "tap_aphex.connection_test"
+
+
+#: Read by the log as the command starts: a `.env` file sets them too late to apply.
+LOG_VARIABLES = ("LOGLEVEL", "TAP_APHEX_LOGLEVEL", "SINGER_SDK_LOG_CONFIG")
+
+
+def env_file(logger: logging.Logger | None = None) -> list[str]:
+    """Load the `.env` file the SDK loads under `--config ENV` (`sdk_seam.load_env_file`), before
+    any value is checked or secret remembered; with ``logger``, say what it set (names only)."""
+    try:
+        names = load_env_file()
+    except UnicodeDecodeError as error:  # python-dotenv reads it as UTF-8
+        raise ConfigError(
+            f"`--config ENV`: the `.env` file the SDK loads is not UTF-8 text ({error.reason} at "
+            f"byte {error.start}): save it as UTF-8, or remove it (docs/settings.md)."
+        ) from None
+    late = [f"`{name}`" for name in names if name in LOG_VARIABLES]
+    if late and (problem := log_level_problem(os.environ)):  # the SDK's metrics would fail on it
+        raise ConfigError(f"{problem[:-1]} (set by a `.env` file).")
+    if logger and names:
+        named = listed([f"`{name}`" for name in names])
+        logger.info(
+            "`--config ENV`: %s set by a `.env` file (the SDK loads python-dotenv's: "
+            "docs/settings.md).",
+            named,
+        )
+        if late:
+            logger.warning(
+                "%s, set by a `.env` file, cannot apply to the log, which is set up before the "
+                "file is read: set it in the environment instead.",
+                listed(late),
+            )
+    return names

@@ -46,12 +46,17 @@ def batch_encoders() -> list[str]:
 
 def load_env_file() -> list[str]:
     """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (over those
-    set), now, so that the tap checks them too; the names it set. 0.54, 0.55:
+    set), now, so that the tap checks them too; the names it has set in this process. 0.54, 0.55:
     `parse_environment_config` loads the file python-dotenv's `find_dotenv` finds (0.54 searches
     up from the SDK's folder, 0.55 from the working folder) each time it reads the variables."""
     before = dict(os.environ)
     _dict_config.parse_environment_config({"properties": {}}, "")  # loads the file, reads nothing
-    return sorted(name for name, value in os.environ.items() if before.get(name) != value)
+    _SET_BY_ENV_FILE.update(name for name, value in os.environ.items() if before.get(name) != value)
+    return sorted(_SET_BY_ENV_FILE)
+
+
+#: The variables the `.env` file set (a second load sets them to the same values).
+_SET_BY_ENV_FILE: set[str] = set()
 
 
 def env_config(plugin: type[Tap]) -> dict[str, t.Any]:

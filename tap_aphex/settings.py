@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_aphex.decoding import LONE_SURROGATE, holds_lone_surrogate, listed, readable
+from tap_aphex.decoding import LONE_SURROGATE, holds_lone_surrogate, readable
 from tap_aphex.logs import MIN_RUN_SECRET, printable, remember_secrets, safe_url
 from tap_aphex.sdk_seam import batch_encoders
 
@@ -237,12 +237,6 @@ def read_env(
     with contextlib.suppress(ValueError, RecursionError):  # unreadable: `problems` says so
         secrets["projects"] = json.loads(env.get(f"{prefix}PROJECTS", "null"))
     return EnvRead(variables, problems, unknown, secrets)
-
-
-def env_file_words(names: list[str]) -> str:
-    """What a `.env` file set (never a value): `sdk_seam.load_env_file`."""
-    named = listed([f"`{name}`" for name in names])
-    return f"{named} set by a `.env` file (the SDK loads python-dotenv's: docs/settings.md)."
 
 
 def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None:

@@ -17,7 +17,7 @@ from typing_extensions import override
 from tap_aphex import catalog_checks, inputs, logs, settings
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems
-from tap_aphex.options import ENV_PREFIX, TapOptions
+from tap_aphex.options import ENV_PREFIX, TapOptions, env_file
 from tap_aphex.report import (
     AphexError,
     ConfigError,
@@ -29,7 +29,6 @@ from tap_aphex.report import (
 )
 from tap_aphex.sdk_seam import (
     honoured,
-    load_env_file,
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
@@ -94,9 +93,7 @@ class TapAphex(TapOptions):
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in known}
         # The TAP_APHEX_* variables, read once if read at all (`--config ENV`), with those of the
         # `.env` file the SDK would load after our checks.
-        from_file = load_env_file() if parse_env_config else []
-        if from_file:
-            self.logger.info("`--config ENV`: %s", settings.env_file_words(from_file))
+        from_file = env_file(self.logger) if parse_env_config else []
         env = settings.read_env(
             schema, ENV_PREFIX, os.environ if parse_env_config else {}, from_file
         )

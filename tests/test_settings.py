@@ -1029,23 +1029,8 @@ def test_a_ca_bundle_variable_naming_nothing_is_said_where_a_url_is_https(
 def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_path: Path) -> None:
     # The SDK loads python-dotenv's `.env` as it reads the variables, searched from its own folder
     # up (0.54: a project folder that holds the venv) or from the working folder (0.55); set there,
-    # a value had met the SDK's `int()`: "Unexpected ValueError". Here both find the same file.
-    import singer_sdk
-
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "singer_sdk").symlink_to(Path(singer_sdk.__file__).parent, target_is_directory=True)
-    (tmp_path / ".env").write_text(f"TAP_APHEX_PAGE_SIZE=lots\nTAP_APHEX_API_KEY={KEY}\n")
-
-    def tap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tap_aphex", *args],
-            capture_output=True,
-            text=True,
-            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), **env},
-            cwd=tmp_path,
-            check=False,
-        )
+    # a value had met the SDK's `int()`: "Unexpected ValueError".
+    tap = _with_env_file(tmp_path, f"TAP_APHEX_PAGE_SIZE=lots\nTAP_APHEX_API_KEY={KEY}\n")
 
     refused = tap("--config", "ENV", "--discover")
     assert refused.returncode == 1, refused.stderr
@@ -1059,15 +1044,69 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
         "`--config ENV`: `TAP_APHEX_API_KEY` and `TAP_APHEX_PAGE_SIZE` set by a `.env` file (the "
         "SDK loads python-dotenv's: docs/settings.md)."
     )
-    assert KEY not in refused.stderr + refused.stdout
-
     # The file's value wins over the environment's, as the SDK loads it: said, and checked.
     over = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
     assert over.returncode == 1, over.stderr
     assert log_lines(over.stderr, "ERROR") == [line]
-    (env_file,) = [path for path in tmp_path.iterdir() if path.name == ".env"]
-    env_file.write_text(f"TAP_APHEX_API_KEY={KEY}\n")
-    taken = tap("--config", "ENV", "--discover", TAP_APHEX_PAGE_SIZE="50")
-    assert taken.returncode == 0, taken.stderr
-    (said,) = [line for line in log_lines(taken.stderr, "INFO") if ".env" in line]
-    assert "`TAP_APHEX_API_KEY` set by" in said
+    # Its key is hidden from the moment the command starts: a file named in a message may hold it.
+    (tmp_path / ".env").write_text(f"TAP_APHEX_API_KEY={KEY}\n")
+    missing = tap("--config", "ENV", "--state", f"state-{KEY}.json")
+    assert missing.returncode == 2, missing.stderr
+    assert "state-" in missing.stderr
+    assert KEY not in missing.stderr + missing.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"LOGLEVEL=bogus", "ERROR: `LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR (or unset: "),
+        (b"TAP_APHEX_LOGLEVEL=Verbose", "ERROR: `TAP_APHEX_LOGLEVEL` must be DEBUG, INFO,"),
+        (b"LOGLEVEL=debug", "WARNING: `LOGLEVEL`, set by a `.env` file, cannot apply to the log"),
+        (b"SINGER_SDK_LOG_CONFIG=/x.yml", "WARNING: `SINGER_SDK_LOG_CONFIG`, set by a `.env` file"),
+        (
+            b"\xff\xfeTAP_APHEX_API_KEY=x",
+            "ERROR: `--config ENV`: the `.env` file the SDK loads is ",
+        ),
+    ],
+)
+def test_a_dotenv_file_setting_what_the_log_reads_first_is_said(
+    tmp_path: Path, line: bytes, expected: str
+) -> None:
+    # Logging is set up before the file is read: a level in it cannot apply (the SDK's metrics
+    # logger read a bad one: "Unexpected ValueError"); a file python-dotenv cannot decode, too.
+    tap = _with_env_file(tmp_path, "")
+    (tmp_path / ".env").write_bytes(line + f"\nTAP_APHEX_API_KEY={KEY}\n".encode())
+
+    run = tap("--config", "ENV", "--discover", LOGLEVEL="INFO")
+
+    said = [
+        f"{level}: {text}"
+        for level in ("ERROR", "WARNING")
+        for text in log_lines(run.stderr, level)
+    ]
+    assert [text for text in said if text.startswith(expected)], run.stderr
+    assert run.returncode == (1 if expected.startswith("ERROR") else 0), run.stderr
+    assert "Unexpected" not in run.stderr
+
+
+def _with_env_file(folder: Path, text: str) -> t.Callable[..., subprocess.CompletedProcess[str]]:
+    """`tap-aphex` run in ``folder``, with the SDK imported from below it, and a `.env` there:
+    both SDKs' searches (its folder up, the working folder) find that file."""
+    import singer_sdk
+
+    site = folder / "site"
+    site.mkdir()
+    (site / "singer_sdk").symlink_to(Path(singer_sdk.__file__).parent, target_is_directory=True)
+    (folder / ".env").write_text(text)
+
+    def tap(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tap_aphex", *args],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), **env},
+            cwd=folder,
+            check=False,
+        )
+
+    return tap
