@@ -16,6 +16,7 @@ from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.helpers._state import finalize_state_progress_markers
+from singer_sdk.mapper import RemoveRecordTransform
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import Catalog
@@ -155,6 +156,17 @@ class SeamTap(Tap):
             name: entry for name, entry in entries if entry.metadata.resolve_selection()[()]
         }
         self.mapper.register_raw_streams_from_catalog(Catalog(selected))
+
+
+def removed_by_maps(tap: Tap) -> list[str]:
+    """The selected streams whose every record a stream map removes (``null``, or `__else__`'s).
+    0.54/0.55: `setup_mapper` registers each selected stream's maps in `mapper.stream_maps`; a
+    `RemoveRecordTransform` is a map that drops the records."""
+    return [
+        name
+        for name, maps in tap.mapper.stream_maps.items()
+        if maps and all(isinstance(each, RemoveRecordTransform) for each in maps)
+    ]
 
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:

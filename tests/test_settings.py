@@ -962,6 +962,32 @@ def test_a_stream_map_that_would_apply_to_nothing_is_refused(
 @pytest.mark.parametrize(
     "maps",
     [
+        {"__else__": None},
+        {"*": None},
+        {"task_events": None, "tasks": None, "task_statuses": None},
+        {"tasks": None, "__else__": None},
+    ],
+)
+def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_request(
+    maps: dict[str, t.Any],
+) -> None:
+    # The SDK drops every record and the run goes on: the whole log read, its bookmark moved.
+    with Simulator(seed=5, events=30, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        run = run_cli(events_config(sim, stream_maps=maps))
+        asked = sim.requests
+
+    assert config_error(run) == (
+        "Config: `stream_maps` remove every selected stream (task_events, task_statuses, tasks): "
+        "nothing would be sent, while the streams would be read and their bookmarks moved. "
+        "Deselect the streams you do not want instead."
+    )
+    assert asked == []
+
+
+@pytest.mark.parametrize(
+    "maps",
+    [
+        {"task_events": None},  # the other two still go out
         {"task_*": {"eventId": "md5(eventId)"}},  # a pattern, as the SDK matches it
         {"hashed": {"__source__": "tasks"}, "__else__": None},
         {"tasks": None},
