@@ -9,6 +9,11 @@ import sys
 
 from tap_aphex.signals import Interrupts, guard_stdout, is_stdout, load_command, output_lost
 
+#: Where the next run resumes after an interrupt (a STATE follows each page, each project).
+RESUMES_AT_LAST_STATE = (
+    "The last STATE written is where the next run resumes (none written: where this one started)."
+)
+
 
 def tap_aphex() -> None:
     load_command("tap-aphex", "tap_aphex.tap")
@@ -92,7 +97,7 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
     except click.ClickException as error:  # a usage error, worded by click
         return _fail(error.format_message(), code=error.exit_code)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (`Interrupts`)
-        resume = "" if commands else " The last STATE written is where the next run resumes."
+        resume = "" if commands else f" {RESUMES_AT_LAST_STATE}"
         _fail(f"Interrupted ({interrupts.signame}): stopped.{resume}")
         interrupts.said.set()  # if the last flush then hangs, the process still ends: no 2nd line
         return interrupts.exit_code

@@ -1241,7 +1241,8 @@ def test_an_interrupt_ends_with_one_line_and_the_next_run_resumes_at_the_last_st
 
     assert returncode == code
     assert one_clear_error(stderr) == (
-        f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes."
+        f"Interrupted ({name}): stopped. The last STATE written is where the next run resumes "
+        "(none written: where this one started)."
     )
     # Everything up to the last bookmark was delivered, and the next run starts right after it.
     messages = parse_lenient(stdout)

@@ -138,7 +138,8 @@ def test_an_interrupted_run_says_what_went_out_before_its_last_line(
     assert code == 130
     lines = [line for line in stderr.splitlines() if " | " in line]
     assert log_lines(lines[-1], "ERROR") == [
-        "Interrupted (SIGINT): stopped. The last STATE written is where the next run resumes."
+        "Interrupted (SIGINT): stopped. The last STATE written is where the next run resumes "
+        "(none written: where this one started)."
     ]
     summary = [line for line in log_lines(stderr, "INFO") if line.startswith("Summary: ")]
     for stream in LOG:
