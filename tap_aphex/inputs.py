@@ -53,7 +53,10 @@ def read_json(
         if len(text) > LARGEST_FILE:
             problem = f"is larger than {LARGEST_FILE >> 20} MiB: no {what} is; check the path"
             raise ConfigError(f"The {what} file {name} {problem}.")
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_each_key_once)
+    except _KeyTwice as twice:  # JSON readers keep one of the two without a word
+        key = printable(json.dumps(twice.key), limit=60)
+        problem = f"holds the key {key} twice in one object: keep one"
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
         if error.msg == "Extra data":  # JSON Lines, say (`read`'s output)
@@ -74,6 +77,20 @@ def read_json(
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
     raise ConfigError(f"The {what} file {name} {problem}.")
+
+
+class _KeyTwice(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
+    read: dict[str, t.Any] = {}
+    for key, value in pairs:
+        if key in read:
+            raise _KeyTwice(key)
+        read[key] = value
+    return read
 
 
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:

@@ -82,6 +82,10 @@ FILES: dict[str, Callable[[Path], object]] = {
     "missing": lambda path: None,
     "latin_1": lambda path: path.write_bytes('{"start_after": "café"}'.encode("latin-1")),
     "endless": lambda path: path.symlink_to("/dev/zero"),  # read for ever, as a whole file
+    # JSON readers keep the last of the two: a first `projects` list dropped without a word.
+    "a_key_twice": lambda path: path.write_text(
+        '{"api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
+    ),
 }
 
 
@@ -103,6 +107,10 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ("--config", "latin_1", "The config file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "latin_1", "The state file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "not_json", "The state file {path} is not JSON"),
+        *(
+            (option, "a_key_twice", f'{kind} {{path}} holds the key "a" twice in one object: keep')
+            for option, kind in (("--state", "The state file"), ("--config", "The config file"))
+        ),
         ("--state", "empty", "The state file {path} is empty: give it a JSON object {{...}}."),
         ("--config", "empty", "The config file {path} is empty: give it a JSON object {{...}}."),
         ("--state", "a_long_integer", "The state file {path} holds an integer too long to read"),
