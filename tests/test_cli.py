@@ -84,7 +84,7 @@ FILES: dict[str, Callable[[Path], object]] = {
     "endless": lambda path: path.symlink_to("/dev/zero"),  # read for ever, as a whole file
     # JSON readers keep the last of the two: a first `projects` list dropped without a word.
     "a_key_twice": lambda path: path.write_text(
-        '{"api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
+        '{"api_key": "k", "api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
     ),
 }
 
@@ -108,7 +108,11 @@ CONFIG, STATE = "The config file {path}", "The state file {path}"
         ("--state", "latin_1", "The state file {path} is not UTF-8 text: save it as UTF-8."),
         ("--state", "not_json", "The state file {path} is not JSON"),
         *(
-            (option, "a_key_twice", f'{kind} {{path}} holds the key "a" twice in one object: keep')
+            (
+                option,
+                "a_key_twice",
+                f'{kind} {{path}} holds the key "a" twice in one object, with different values',
+            )
             for option, kind in (("--state", "The state file"), ("--config", "The config file"))
         ),
         ("--state", "empty", "The state file {path} is empty: give it a JSON object {{...}}."),
