@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import itertools
+import json
 import math
 import re
 import typing as t
@@ -260,6 +261,23 @@ _AS_JSON = msgspec.json.Encoder(decimal_format="number")
 # At the end of a cut text: an escape's backslash (after an even run of escaped backslashes) and
 # what came of the escape, so that a cut never leaves half of ``\ud83d`` or ``\"``.
 _CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
+
+
+class KeyTwice(ValueError):
+    """A JSON object holding a key twice, with different values: readers keep one, unsaid."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {json.dumps(key)} twice in one object, with different values")
+
+
+def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
+    """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
+    read: dict[str, t.Any] = {}
+    for key, value in pairs:
+        if key in read and read[key] != value:
+            raise KeyTwice(key)
+        read[key] = value
+    return read
 
 
 def json_kind(value: object) -> str:

@@ -21,14 +21,16 @@ from tap_aphex import sdk_seam
 from tap_aphex.decoding import (
     JSON_WORDS,
     LONE_SURROGATE,
+    KeyTwice,
     described,
+    each_key_once,
     holds_lone_surrogate,
     json_kind,
     listed,
 )
 from tap_aphex.logs import printable
 from tap_aphex.report import ConfigError
-from tap_aphex.settings import set_at
+from tap_aphex.settings import remember_config_secrets, set_at
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -53,10 +55,12 @@ def read_json(
         if len(text) > LARGEST_FILE:
             problem = f"is larger than {LARGEST_FILE >> 20} MiB: no {what} is; check the path"
             raise ConfigError(f"The {what} file {name} {problem}.")
-        value = json.loads(text, object_pairs_hook=_each_key_once)
-    except _KeyTwice as twice:  # JSON readers keep one of the two without a word
-        key = printable(json.dumps(twice.key), limit=60)
-        problem = f"holds the key {key} twice in one object, with different values: keep one"
+        value = json.loads(text, object_pairs_hook=each_key_once)
+    except KeyTwice as twice:  # JSON readers keep one of the two without a word
+        with contextlib.suppress(ValueError, RecursionError):  # a key may be a secret it holds
+            if isinstance(whole := json.loads(text), dict):
+                remember_config_secrets(whole)
+        problem = f"holds {printable(str(twice), limit=160)}: keep one"
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"
         if error.msg == "Extra data":  # JSON Lines, say (`read`'s output)
@@ -77,20 +81,6 @@ def read_json(
             return value
         problem = f"must hold a JSON object {{...}}, not {json_kind(value)}"
     raise ConfigError(f"The {what} file {name} {problem}.")
-
-
-class _KeyTwice(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
-    read: dict[str, t.Any] = {}
-    for key, value in pairs:
-        if key in read and read[key] != value:  # twice alike is harmless: PyAirbyte's states
-            raise _KeyTwice(key)
-        read[key] = value
-    return read
 
 
 def read_json_object(source: str | Path | t.IO[str], what: str) -> dict[str, t.Any]:

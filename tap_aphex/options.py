@@ -151,8 +151,8 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
         )
         if late:
             logger.warning(
-                "%s, set by a `.env` file, cannot apply to the log, which is set up before the "
-                "file is read: set it in the environment instead.",
+                "%s, set by a `.env` file, comes too late for the log, which is set up before the "
+                "file is read (the METRIC lines alone follow it): set it in the environment.",
                 listed(late),
             )
     return names

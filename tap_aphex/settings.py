@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_aphex.decoding import LONE_SURROGATE, holds_lone_surrogate, readable
+from tap_aphex.decoding import (
+    LONE_SURROGATE,
+    KeyTwice,
+    each_key_once,
+    holds_lone_surrogate,
+    readable,
+)
 from tap_aphex.logs import MIN_RUN_SECRET, printable, remember_secrets, safe_url
 from tap_aphex.sdk_seam import batch_encoders
 
@@ -255,7 +261,9 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
     if {"array", "object"}.isdisjoint(types):
         return None
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(value, object_pairs_hook=each_key_once)
+    except KeyTwice as twice:  # as in a file (`inputs.read_json`)
+        return f"holds {printable(str(twice), limit=160)}: keep one"
     except json.JSONDecodeError as error:
         kind = "an array [...]" if "array" in types else "an object {...}"
         return f"must be JSON, {kind} ({error.msg} at character {error.pos})"

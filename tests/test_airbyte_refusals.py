@@ -44,6 +44,10 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
         {"stream_maps": {"events": {"x": "1"}}},
         "`stream_maps.events` names no stream of the tap",
     ),
+    "maps that remove every stream": (
+        {"stream_maps": {"__else__": None}},
+        "`stream_maps` remove every selected stream (task_events, task_statuses, tasks)",
+    ),
     "a page size of words": (
         {"page_size": "lots"},
         'valid: `page_size` must be a whole number from 1 to 4000, not a string "lots"',
@@ -113,6 +117,20 @@ def test_discover_refuses_the_same(sim: Simulator, tmp_path: Path, setting: str)
     refused_before_any_request(result, sim, words)
     assert result.of_type("CATALOG") == []
     assert result.exit_code == 1
+
+
+def test_maps_that_remove_every_stream_a_read_selects_are_named_as_selected(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] == "tasks"]
+    config = {**events_config(sim), "stream_maps": {"__else__": None}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    message = refused_before_any_request(result, sim, "remove every selected stream (tasks):")
+    assert "task_events" not in message
 
 
 def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(

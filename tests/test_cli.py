@@ -92,6 +92,21 @@ FILES: dict[str, Callable[[Path], object]] = {
 CONFIG, STATE = "The config file {path}", "The state file {path}"
 
 
+def test_a_key_twice_is_named_without_a_secret_the_file_holds(tmp_path: Path) -> None:
+    key = "k3y-s3cr3t-value-of-the-config"
+    path = tmp_path / "config.json"
+    path.write_text(f'{{"api_key": "{key}", "{key}": 1, "{key}": 2}}')
+
+    run = run_command("--config", str(path))
+
+    assert run.returncode == 1
+    assert key not in run.stderr + run.stdout
+    assert log_lines(run.stderr, "ERROR") == [
+        f'The config file {path} holds the key "…" twice in one object, with different values: '
+        "keep one."
+    ]
+
+
 @pytest.mark.parametrize(
     ("option", "kind", "expected"),
     [

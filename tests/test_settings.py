@@ -729,6 +729,15 @@ def test_unknown_settings_are_warned_about_with_the_closest_known_name(
             ],
         ),
         ({"TAP_APHEX_PROJECTS": '[{"url": "x", "token": "t"}]'}, []),
+        # JSON readers keep one of two values of a key: a token, or a map, dropped unsaid.
+        (
+            {"TAP_APHEX_STREAM_MAPS": '{"tasks": {}, "tasks": null}'},
+            [
+                '`TAP_APHEX_STREAM_MAPS` holds the key "tasks" twice in one object, with '
+                "different values: keep one."
+            ],
+        ),
+        ({"TAP_APHEX_PROJECTS": '[{"url": "x", "url": "x", "token": "t"}]'}, []),  # alike
         *(
             (
                 {f"TAP_APHEX_{name.upper()}": "null"},
@@ -1087,7 +1096,10 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
     [
         (b"LOGLEVEL=bogus", "ERROR: `LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR (or unset: "),
         (b"TAP_APHEX_LOGLEVEL=Verbose", "ERROR: `TAP_APHEX_LOGLEVEL` must be DEBUG, INFO,"),
-        (b"LOGLEVEL=debug", "WARNING: `LOGLEVEL`, set by a `.env` file, cannot apply to the log"),
+        (
+            b"LOGLEVEL=debug",
+            "WARNING: `LOGLEVEL`, set by a `.env` file, comes too late for the log",
+        ),
         (b"SINGER_SDK_LOG_CONFIG=/x.yml", "WARNING: `SINGER_SDK_LOG_CONFIG`, set by a `.env` file"),
         (
             b"\xff\xfeTAP_APHEX_API_KEY=x",

@@ -212,7 +212,7 @@ def _read(
     configured = read_json(args.catalog, "catalog")
     passed = read_json(args.state, "state", lines_hint=protocol.RECIPE) if args.state else []
     _refuse_what_a_read_would(config)
-    singer_catalog, modes = protocol.select(TapAphex(config=config), configured)
+    singer_catalog, modes = protocol.select(TapAphex(config=config, setup_mapper=False), configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
     resume = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
     translator = writer.AirbyteMessageWriter(output, modes, resume.ahead, resume.newest)
