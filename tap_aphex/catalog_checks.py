@@ -282,3 +282,28 @@ def stream_map_problems(
                 f"streams are {', '.join(streams)}"
             )
     return problems
+
+
+def map_output_problems(
+    outputs: Mapping[str, list[str]], variables: Mapping[str, str]
+) -> list[str]:
+    """What the stream maps make of the selected streams (`sdk_seam.map_outputs`), refused when
+    it loses silently: every stream removed (each read for nothing, its bookmarks moved), or two
+    streams written as one (their keys and schemas differ: a table of both, upserted wrongly)."""
+    maps = f"`{set_at('stream_maps', variables)}`"
+    if outputs and not any(outputs.values()):
+        return [
+            f"{maps} remove every selected stream ({', '.join(outputs)}): nothing would be sent, "
+            "while the streams would be read and their bookmarks moved. Deselect the streams you "
+            "do not want instead."
+        ]
+    writers: dict[str, list[str]] = {}
+    for stream, names in outputs.items():
+        for name in dict.fromkeys(names):
+            writers.setdefault(name, []).append(stream)
+    return [
+        f"{maps} write {listed(streams)} as one stream, `{name}` (their keys and fields differ): "
+        "give each its own name"
+        for name, streams in writers.items()
+        if len(streams) > 1
+    ]

@@ -158,15 +158,14 @@ class SeamTap(Tap):
         self.mapper.register_raw_streams_from_catalog(Catalog(selected))
 
 
-def removed_by_maps(tap: Tap) -> list[str]:
-    """The selected streams whose every record a stream map removes (``null``, or `__else__`'s).
-    0.54/0.55: `setup_mapper` registers each selected stream's maps in `mapper.stream_maps`; a
-    `RemoveRecordTransform` is a map that drops the records."""
-    return [
-        name
+def map_outputs(tap: Tap) -> dict[str, list[str]]:
+    """Each selected stream's names as its maps write it (none: every record removed). 0.54/0.55:
+    `setup_mapper` registers each selected stream's maps in `mapper.stream_maps`, each with the
+    `stream_alias` it writes as; a `RemoveRecordTransform` drops the records."""
+    return {
+        name: [each.stream_alias for each in maps if not isinstance(each, RemoveRecordTransform)]
         for name, maps in tap.mapper.stream_maps.items()
-        if maps and all(isinstance(each, RemoveRecordTransform) for each in maps)
-    ]
+    }
 
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:

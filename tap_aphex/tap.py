@@ -29,7 +29,7 @@ from tap_aphex.report import (
 )
 from tap_aphex.sdk_seam import (
     honoured,
-    removed_by_maps,
+    map_outputs,
     repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
@@ -142,14 +142,9 @@ class TapAphex(TapOptions):
             setup_mapper=setup_mapper,
             message_writer=message_writer or CountingWriter(self.report),
         )
-        removed = removed_by_maps(self) if setup_mapper else []
-        if removed and len(removed) == len(self.mapper.stream_maps):  # read for nothing
-            problem = (
-                f"`{set_at('stream_maps', variables)}` remove every selected stream "
-                f"({', '.join(removed)}): nothing would be sent, while the streams would be read "
-                "and their bookmarks moved. Deselect the streams you do not want instead."
-            )
-            raise ConfigValidationError("Config validation failed", errors=[problem])
+        outputs = map_outputs(self) if setup_mapper else {}
+        if problems := catalog_checks.map_output_problems(outputs, variables):
+            raise ConfigValidationError("Config validation failed", errors=problems)
         if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
             plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
         read = {

@@ -482,6 +482,19 @@ def test_the_sdk_reads_an_integer_variable_with_int_which_refuses_a_long_one(
     assert limit == sys.get_int_max_str_digits()  # given back after
 
 
+def test_the_mapper_says_the_name_each_selected_stream_is_written_as() -> None:
+    # `map_outputs` reads `mapper.stream_maps`, each map's `stream_alias`, `RemoveRecordTransform`.
+    maps = {"tasks": {"__alias__": "t2"}, "task_events": None, "copy": {"__source__": "tasks"}}
+
+    outputs = sdk_seam.map_outputs(TapAphex(config={"api_key": "k", "stream_maps": maps}))
+
+    assert outputs == {
+        "task_events": [],
+        "tasks": ["t2", "copy"],
+        "task_statuses": ["task_statuses"],
+    }
+
+
 def test_the_mapper_is_made_by_the_sdk_and_holds_the_selected_streams_maps_only() -> None:
     # `SeamTap.setup_mapper` calls `PluginBase.setup_mapper` past `Tap`'s, then registers the
     # selected entries with the SDK's own `register_raw_streams_from_catalog`.

@@ -994,8 +994,40 @@ def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_re
 
 
 @pytest.mark.parametrize(
+    ("maps", "one"),
+    [
+        (
+            {"tasks": {"__alias__": "x"}, "task_statuses": {"__alias__": "x"}},
+            "task_statuses and tasks as one stream, `x`",
+        ),
+        (
+            {"tasks": {"__alias__": "task_events"}},
+            "task_events and tasks as one stream, `task_events`",
+        ),
+        (
+            {"copy": {"__source__": "task*"}},
+            "task_events, task_statuses and tasks as one stream, `copy`",
+        ),
+    ],
+)
+def test_stream_maps_that_write_two_streams_as_one_are_refused(
+    maps: dict[str, t.Any], one: str
+) -> None:
+    # The SDK sends both under one name, each SCHEMA with its own keys: a target upserts a mix.
+    with Simulator(seed=5, events=30, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        run = run_cli(events_config(sim, stream_maps=maps))
+        asked = sim.requests
+
+    assert config_error(run) == (
+        f"Config: `stream_maps` write {one} (their keys and fields differ): give each its own name"
+    )
+    assert asked == []
+
+
+@pytest.mark.parametrize(
     "maps",
     [
+        {"copy": {"__source__": "tasks"}, "tasks": {"__alias__": "current_tasks"}},
         {"task_events": None},  # the other two still go out
         {"task_*": {"eventId": "md5(eventId)"}},  # a pattern, as the SDK matches it
         {"hashed": {"__source__": "tasks"}, "__else__": None},
