@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import json
+import re
 import typing as t
 from collections.abc import Collection, Mapping
 from pathlib import Path, PurePath
@@ -297,13 +298,16 @@ def map_output_problems(
             "while the streams would be read and their bookmarks moved. Deselect the streams you "
             "do not want instead."
         ]
-    writers: dict[str, list[str]] = {}
+    # By the name a SQL target makes a table of (the SDK's `conform_name`: `Tasks ` is `tasks`).
+    writers: dict[str, dict[str, str]] = {}
     for stream, names in outputs.items():
-        for name in dict.fromkeys(names):
-            writers.setdefault(name, []).append(stream)
+        for name in names:
+            folded = re.sub(r"[\s-]+", "_", name.strip()).lower()
+            writers.setdefault(folded, {})[stream] = name
     return [
-        f"{maps} write {listed(streams)} as one stream, `{name}` (their keys and fields differ): "
-        "give each its own name"
-        for name, streams in writers.items()
+        f"{maps} write {listed(list(streams))} as one stream, "
+        f"{listed([f'`{name}`' for name in dict.fromkeys(streams.values())], 'or')} (their keys "
+        "and fields differ): give each its own name"
+        for streams in writers.values()
         if len(streams) > 1
     ]

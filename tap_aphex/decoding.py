@@ -274,7 +274,7 @@ def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
     read: dict[str, t.Any] = {}
     for key, value in pairs:
-        if key in read and read[key] != value:
+        if key in read and (read[key] != value or type(read[key]) is not type(value)):  # 1 == True
             raise KeyTwice(key)
         read[key] = value
     return read

@@ -99,7 +99,7 @@ class TapOptions(SeamTap):
         static catalog); one enabling no stream gives an empty catalog."""
         if not value:
             return
-        cls.from_cli(ctx.params.get("config"), setup_mapper=False, discovery=True).run_discovery()
+        cls.from_cli(ctx.params.get("config"), discovery=True).run_discovery()  # maps checked too
         ctx.exit()
 
     @classmethod

@@ -473,6 +473,13 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
             {"flattening_enabled": True, "flattening_max_depth": -1},
             "`flattening_max_depth` must be a whole number of at least 0, not a number -1",
         ),
+        # What the stream maps make of the streams (a discovery had offered a catalog for them).
+        ({"stream_maps": {"__else__": None}}, "`stream_maps` remove every selected stream"),
+        (
+            {"stream_maps": {"tasks": {"__alias__": "t"}, "task_statuses": {"__alias__": "t"}}},
+            "`stream_maps` write task_statuses and tasks as one stream, `t`",
+        ),
+        ({"stream_maps": {"tasks": {"x": "((("}}}, "`stream_maps.tasks.x`: an expression failed"),
     ],
 )
 @pytest.mark.parametrize("command", [(), ("--discover",)])

@@ -738,6 +738,13 @@ def test_unknown_settings_are_warned_about_with_the_closest_known_name(
             ],
         ),
         ({"TAP_APHEX_PROJECTS": '[{"url": "x", "url": "x", "token": "t"}]'}, []),  # alike
+        (  # equal in Python, not in JSON
+            {"TAP_APHEX_STREAM_MAPS": '{"tasks": {"a": 1, "a": true}}'},
+            [
+                '`TAP_APHEX_STREAM_MAPS` holds the key "a" twice in one object, with different '
+                "values: keep one."
+            ],
+        ),
         *(
             (
                 {f"TAP_APHEX_{name.upper()}": "null"},
@@ -1003,6 +1010,10 @@ def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_re
         (
             {"tasks": {"__alias__": "task_events"}},
             "task_events and tasks as one stream, `task_events`",
+        ),
+        (  # one table in a SQL target: its name is folded (the SDK's `conform_name`)
+            {"task_statuses": {"__alias__": "Tasks "}},
+            "task_statuses and tasks as one stream, `Tasks ` or `tasks`",
         ),
         (
             {"copy": {"__source__": "task*"}},
