@@ -230,7 +230,7 @@ class TapAphex(TapOptions):
                         "or it is down), so the key could not be checked: test again later "
                         "(tomorrow, if the day's events are spent)"
                     )
-                elif self.report.records_sent[TaskEventsStream.name]:
+                elif t.cast("TaskEventsStream", self.streams[TaskEventsStream.name]).events_read:
                     passed.append(f"the Data API served {'an' if resumed else 'its first'} event")
                 elif resumed:
                     passed.append("the Data API answered (no event after the state's bookmark)")

@@ -823,6 +823,20 @@ def test_the_connection_test_says_that_it_does_not_read_a_catalog(
 
 
 @pytest.mark.parametrize(
+    "maps",
+    [{"task_events": None}, {"task_events": {"__filter__": "False"}, "tasks": None}],
+)
+def test_the_connection_test_judges_the_api_not_what_the_stream_maps_let_through(
+    organisation: Simulator, maps: dict[str, t.Any]
+) -> None:
+    # It had said "its log holds no event yet" of a log of events the maps dropped.
+    run = run_cli({**full_config(organisation), "stream_maps": maps}, None, "--test")
+
+    assert run.returncode == 0, run.stderr
+    assert "Connection test passed: the Data API served its first event" in run.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "named"),
     [
         (["--test", "--discover"], "`--test` and `--discover`"),

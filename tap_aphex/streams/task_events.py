@@ -64,7 +64,7 @@ class TaskEventsStream(AphexStream):
         self._page_size_sent: int | None = None
         self._delivered = log_position.RecentIds()
         self._pending: list[Row] = []  # events delivered since the last checkpoint
-        self._events_read = 0
+        self.events_read = 0  # in this run, whatever the stream maps let through
         self._last_checkpoint: str | None = None  # the last event both bookmarks point at
         self._awaiting_batch: list[Row] = []  # events whose BATCH is not out yet: get_batches
         self._handed_to: str | None = None  # in BATCH mode: the last event `tasks` was handed
@@ -99,7 +99,7 @@ class TaskEventsStream(AphexStream):
         # limit): the API counts every event it serves against the quota.
         page_size: int | None = self.config.get("page_size")
         limits = (self.config.get("max_events_per_run"), self.ABORT_AT_RECORD_COUNT)
-        left = [limit - self._events_read for limit in limits if limit]
+        left = [limit - self.events_read for limit in limits if limit]
         self._page_size_sent = min(page_size, *left) if page_size and left else page_size
         self._cursor_sent = next_page_token
         # Each is sent only when set: not every endpoint accepts pageSize.
@@ -174,11 +174,11 @@ class TaskEventsStream(AphexStream):
             for event in self.request_records(context):
                 yield event  # resumed: the SDK has written it and moved the bookmark onto it
                 self._pending.append(event)
-                self._events_read += 1
-                if limit and self._events_read >= limit:
+                self.events_read += 1
+                if limit and self.events_read >= limit:
                     self._stopped(StopReason.MAX_EVENTS)
                     break
-                if dry_run_limit is not None and self._events_read >= dry_run_limit:
+                if dry_run_limit is not None and self.events_read >= dry_run_limit:
                     break
             else:
                 self._stopped(StopReason.END_OF_LOG)
@@ -188,7 +188,7 @@ class TaskEventsStream(AphexStream):
             self._stopped(StopReason.DAILY_LIMIT)
         except STREAM_FAILURES as error:
             self.report.failed(
-                f"task events (after {self._events_read} read in this run)", error, self.logger
+                f"task events (after {self.events_read} read in this run)", error, self.logger
             )
             # A cursor the API refused is no place to resume from: the line says to clear the state.
             resumes = not isinstance(error, log_position.StateCursorRejectedError)
@@ -204,7 +204,7 @@ class TaskEventsStream(AphexStream):
         # A dry run (`--test`) is no run to resume: its line says nothing of a next one.
         testing = self.ABORT_AT_RECORD_COUNT is not None
         said = log_position.stop_words(
-            reason, self._events_read, None if testing else resume_at, self.unavailable_waited
+            reason, self.events_read, None if testing else resume_at, self.unavailable_waited
         )
         if said:
             self.logger.log(*said)
@@ -215,7 +215,7 @@ class TaskEventsStream(AphexStream):
         if not events:
             return
         last = events[-1]["eventId"]
-        read = log_position.progress_words(self._events_read)
+        read = log_position.progress_words(self.events_read)
         self.logger.info("task_events: %s, last eventId %s", read, readable(last))
         if self.selected and self.get_batch_config(self.config) is not None:
             self._awaiting_batch += events
