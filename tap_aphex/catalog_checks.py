@@ -289,8 +289,8 @@ def map_output_problems(
     outputs: Mapping[str, list[str]], variables: Mapping[str, str]
 ) -> list[str]:
     """What the stream maps make of the selected streams (`sdk_seam.map_outputs`), refused when
-    it loses silently: every stream removed (each read for nothing, its bookmarks moved), or two
-    streams written as one (their keys and schemas differ: a table of both, upserted wrongly)."""
+    it loses silently: every stream removed (each read for nothing, its bookmarks moved), or the
+    rows of two streams, or two copies of one, sent to one table (upserted on the wrong keys)."""
     maps = f"`{set_at('stream_maps', variables)}`"
     if outputs and not any(outputs.values()):
         return [
@@ -299,15 +299,18 @@ def map_output_problems(
             "do not want instead."
         ]
     # By the name a SQL target makes a table of (the SDK's `conform_name`: `Tasks ` is `tasks`).
-    writers: dict[str, dict[str, str]] = {}
+    tables: dict[str, dict[tuple[str, str], None]] = {}
     for stream, names in outputs.items():
         for name in names:
             folded = re.sub(r"[\s-]+", "_", name.strip()).lower()
-            writers.setdefault(folded, {})[stream] = name
-    return [
-        f"{maps} write {listed(list(streams))} as one stream, "
-        f"{listed([f'`{name}`' for name in dict.fromkeys(streams.values())], 'or')} (their keys "
-        "and fields differ): give each its own name"
-        for streams in writers.values()
-        if len(streams) > 1
-    ]
+            tables.setdefault(folded, {})[stream, name] = None
+    problems = []
+    for sent in tables.values():
+        streams = list(dict.fromkeys(stream for stream, _ in sent))
+        names = list(dict.fromkeys(f"`{name}`" for _, name in sent))
+        if len(sent) > 1:
+            problems.append(
+                f"{maps} send {listed(streams)} to one table as {listed(names, 'or')}: their rows "
+                "would mix (their keys and fields may differ); give each its own name"
+            )
+    return problems

@@ -274,10 +274,15 @@ def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
     read: dict[str, t.Any] = {}
     for key, value in pairs:
-        if key in read and (read[key] != value or type(read[key]) is not type(value)):  # 1 == True
+        if key in read and not _alike(read[key], value):
             raise KeyTwice(key)
         read[key] = value
     return read
+
+
+def _alike(one: object, other: object) -> bool:
+    """Written alike: NaN is NaN (one object, as `json` reads it), 1 is not true nor 1.0."""
+    return one is other or (one == other and type(one) is type(other))
 
 
 def json_kind(value: object) -> str:

@@ -28,9 +28,9 @@ from tap_aphex.decoding import (
     json_kind,
     listed,
 )
-from tap_aphex.logs import printable
+from tap_aphex.logs import printable, remember_secrets, run_secrets
 from tap_aphex.report import ConfigError
-from tap_aphex.settings import remember_config_secrets, set_at
+from tap_aphex.settings import config_secrets, set_at
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -58,8 +58,8 @@ def read_json(
         value = json.loads(text, object_pairs_hook=each_key_once)
     except KeyTwice as twice:  # JSON readers keep one of the two without a word
         with contextlib.suppress(ValueError, RecursionError):  # a key may be a secret it holds
-            if isinstance(whole := json.loads(text), dict):
-                remember_config_secrets(whole)
+            if isinstance(whole := json.loads(text), dict):  # added to those of the files before
+                remember_secrets(*sorted({*run_secrets(), *config_secrets(whole)}))
         problem = f"holds {printable(str(twice), limit=160)}: keep one"
     except json.JSONDecodeError as error:
         problem = f"is not JSON ({error.msg} at line {error.lineno})"

@@ -145,6 +145,13 @@ class TapAphex(TapOptions):
         outputs = map_outputs(self) if setup_mapper else {}
         if problems := catalog_checks.map_output_problems(outputs, variables):
             raise ConfigValidationError("Config validation failed", errors=problems)
+        if removed := [stream for stream, names in outputs.items() if not names]:
+            self.logger.warning(
+                "`%s` remove every record of %s: read all the same, their bookmarks move past "
+                "what this run drops. Deselect them instead to leave them unread.",
+                set_at("stream_maps", variables),
+                ", ".join(removed),
+            )
         if isinstance(plans := self.streams.get("published_plans"), PublishedPlansStream):
             plans.given_state = given_bookmarks  # with the progress markers `sync_all` drops
         read = {

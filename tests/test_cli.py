@@ -10,6 +10,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import math
 import os
 import re
 import signal
@@ -43,6 +44,7 @@ from harness import (
 
 from tap_aphex import sdk_seam, signals
 from tap_aphex.cli import commands_given
+from tap_aphex.inputs import read_json
 from tap_aphex.report import ConfigError, RunReport, StopReason
 from tap_aphex.streams import plan_report
 from tap_aphex.tap import TapAphex
@@ -83,6 +85,9 @@ FILES: dict[str, Callable[[Path], object]] = {
     "latin_1": lambda path: path.write_bytes('{"start_after": "café"}'.encode("latin-1")),
     "endless": lambda path: path.symlink_to("/dev/zero"),  # read for ever, as a whole file
     # JSON readers keep the last of the two: a first `projects` list dropped without a word.
+    "a_nan_twice": lambda path: path.write_text(
+        '{"api_key": "k", "stream_map_config": {"x": NaN, "x": NaN}}'
+    ),
     "a_key_twice": lambda path: path.write_text(
         '{"api_key": "k", "api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
     ),
@@ -105,6 +110,20 @@ def test_a_key_twice_is_named_without_a_secret_the_file_holds(tmp_path: Path) ->
         f'The config file {path} holds the key "…" twice in one object, with different values: '
         "keep one."
     ]
+    # A state named with the key: its line hides it as every line does (the config's secrets
+    # had been replaced by the state's, which holds none).
+    path.write_text(f'{{"api_key": "{key}", "api_url": "http://127.0.0.1:9/x"}}')
+    state = tmp_path / f"state-{key}.json"
+    state.write_text('{"bookmarks": {"a": 1, "a": 2}}')
+    run = run_command("--config", str(path), "--state", str(state))
+    assert run.returncode == 1
+    assert key not in run.stderr + run.stdout
+    assert 'holds the key "a" twice in one object' in run.stderr
+    # Written alike is read, NaN too (Python's NaN is no NaN, but both are the one `json` reads).
+    path.write_text('{"stream_map_config": {"x": NaN, "x": NaN}, "page_size": 1, "page_size": 1}')
+    read = t.cast("dict[str, t.Any]", read_json(path, "config"))
+    assert math.isnan(read["stream_map_config"]["x"])
+    assert read["page_size"] == 1
 
 
 @pytest.mark.parametrize(
@@ -477,7 +496,7 @@ def test_a_key_or_token_no_header_can_carry_is_refused_by_name_in_every_command(
         ({"stream_maps": {"__else__": None}}, "`stream_maps` remove every selected stream"),
         (
             {"stream_maps": {"tasks": {"__alias__": "t"}, "task_statuses": {"__alias__": "t"}}},
-            "`stream_maps` write task_statuses and tasks as one stream, `t`",
+            "`stream_maps` send task_statuses and tasks to one table as `t`",
         ),
         ({"stream_maps": {"tasks": {"x": "((("}}}, "`stream_maps.tasks.x`: an expression failed"),
     ],

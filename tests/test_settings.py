@@ -1005,23 +1005,27 @@ def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_re
     [
         (
             {"tasks": {"__alias__": "x"}, "task_statuses": {"__alias__": "x"}},
-            "task_statuses and tasks as one stream, `x`",
+            "task_statuses and tasks to one table as `x`",
         ),
         (
             {"tasks": {"__alias__": "task_events"}},
-            "task_events and tasks as one stream, `task_events`",
+            "task_events and tasks to one table as `task_events`",
         ),
         (  # one table in a SQL target: its name is folded (the SDK's `conform_name`)
             {"task_statuses": {"__alias__": "Tasks "}},
-            "task_statuses and tasks as one stream, `Tasks ` or `tasks`",
+            "task_statuses and tasks to one table as `Tasks ` or `tasks`",
+        ),
+        (
+            {"TASKS": {"__source__": "tasks", "id": "md5(id)"}},
+            "tasks to one table as `tasks` or `TASKS`",
         ),
         (
             {"copy": {"__source__": "task*"}},
-            "task_events, task_statuses and tasks as one stream, `copy`",
+            "task_events, task_statuses and tasks to one table as `copy`",
         ),
     ],
 )
-def test_stream_maps_that_write_two_streams_as_one_are_refused(
+def test_stream_maps_that_send_rows_of_two_streams_to_one_table_are_refused(
     maps: dict[str, t.Any], one: str
 ) -> None:
     # The SDK sends both under one name, each SCHEMA with its own keys: a target upserts a mix.
@@ -1030,9 +1034,21 @@ def test_stream_maps_that_write_two_streams_as_one_are_refused(
         asked = sim.requests
 
     assert config_error(run) == (
-        f"Config: `stream_maps` write {one} (their keys and fields differ): give each its own name"
+        f"Config: `stream_maps` send {one}: their rows would mix (their keys and fields may "
+        "differ); give each its own name"
     )
     assert asked == []
+
+
+def test_stream_maps_that_remove_some_streams_say_they_are_read_all_the_same() -> None:
+    with Simulator(seed=5, events=30, page_size=4_000, daily_quota=None, plan_projects=0) as sim:
+        run = run_cli(events_config(sim, stream_maps={"task_events": {}, "__else__": None}))
+
+    assert run.returncode == 0, run.stderr
+    assert [line for line in log_lines(run.stderr, "WARNING") if "stream_maps" in line] == [
+        "`stream_maps` remove every record of task_statuses, tasks: read all the same, their "
+        "bookmarks move past what this run drops. Deselect them instead to leave them unread."
+    ]
 
 
 @pytest.mark.parametrize(
