@@ -101,7 +101,12 @@ def stream_map_problem(error: BaseException) -> str | None:
     if isinstance(error, StreamMapConfigError):  # the stream's map as a whole, not one property
         where, what = (where or "").split(".")[0], "the stream map is refused"
     at = f"`stream_maps.{where}`" if where else "`stream_maps`"
-    return f"{at}: {what} ({type(error).__name__}: {text}). Fix it in the `stream_maps` setting."
+    fix = "Fix it in the `stream_maps` setting"
+    if (where or "").startswith("tasks."):  # the SDK's own example, `md5(ownerEmail)`, fails so
+        fix += (
+            " (a deleted task holds only `id` and `_sdc_deleted_at`: read others by `record.get`)"
+        )
+    return f"{at}: {what} ({type(error).__name__}: {text}). {fix}."
 
 
 def describe(error: Exception) -> str:

@@ -1232,6 +1232,19 @@ def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
     assert "Unexpected" not in run.stderr
 
 
+def test_a_tasks_map_that_fails_says_what_a_deleted_task_holds(long_log: Simulator) -> None:
+    # The SDK's own hashing example fails on the first deletion, which carries no ownerEmail.
+    config = events_config(long_log, stream_maps={"tasks": {"ownerEmail": "md5(ownerEmail)"}})
+
+    run = run_cli(config)
+
+    assert run.returncode == 1
+    assert one_clear_error(run.stderr).endswith(
+        "Fix it in the `stream_maps` setting (a deleted task holds only `id` and "
+        "`_sdc_deleted_at`: read others by `record.get`)."
+    )
+
+
 def test_a_stream_map_the_sdk_refuses_as_a_whole_names_the_stream_not_a_property(
     long_log: Simulator,
 ) -> None:
