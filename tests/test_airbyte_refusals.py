@@ -257,7 +257,6 @@ def test_a_full_refresh_of_a_log_stream_is_refused_as_a_config_error(
 def test_a_stream_state_the_source_cannot_use_is_a_config_error_in_airbytes_words(
     sim: Simulator, tmp_path: Path, stream_state: object, form: str
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
     state: object = [
         {
             "type": "STREAM",
@@ -266,9 +265,8 @@ def test_a_stream_state_the_source_cannot_use_is_a_config_error_in_airbytes_word
     ]
     if form == "legacy object":
         state = {"bookmarks": {"task_events": stream_state}}
-    sim.clear_requests()
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     message = refused_before_any_request(result, sim, "stream state of task_events")
     assert "Meltano" not in message
@@ -280,11 +278,9 @@ def test_a_stream_state_the_source_cannot_use_is_a_config_error_in_airbytes_word
 def test_a_state_for_a_stream_the_source_does_not_have_is_a_config_error(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
     state = {"bookmarks": {"events": {"replication_key_value": "x"}}}
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     refused_before_any_request(result, sim, "a stream this source does not have")
 
@@ -355,10 +351,7 @@ BOOKMARKS = dict.fromkeys(["task_events", "tasks", "task_statuses"], AT_E9)
 def test_a_state_holding_no_bookmarks_the_source_can_find_is_refused(
     sim: Simulator, tmp_path: Path, state: object, words: str
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
-
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     message = refused_before_any_request(result, sim, words)
     assert message.startswith("The state passed with --state is ")
@@ -407,10 +400,7 @@ def test_a_global_or_legacy_state_message_is_refused_in_one_line(
     """GLOBAL and LEGACY messages were read (stream states, a shared Singer state, LEGACY's
     `data`); this source writes STREAM ones only, so they are refused, not read."""
     state, kind = NOT_WRITTEN_HERE[given]
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
-
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     message = refused_before_any_request(
         result, sim, f"is a {kind} state message (this source writes per-stream states only)"
@@ -480,11 +470,9 @@ def test_what_read_printed_is_refused_pointing_to_the_recipe(
 def test_a_singer_state_message_is_refused_saying_to_pass_its_value(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
     state = {"type": "STATE", "value": {"bookmarks": {}}}
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     refused_before_any_request(result, sim, "a Singer STATE message (pass its `value`")
     assert result.exit_code == 1
@@ -493,11 +481,9 @@ def test_a_singer_state_message_is_refused_saying_to_pass_its_value(
 def test_a_lone_stream_state_message_is_refused_saying_to_pass_a_list(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
     state = {"type": "STREAM", "stream": stream_state("task_events", AT_E9)}
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     refused_before_any_request(result, sim, "one STREAM state message (pass a list of them)")
     assert result.exit_code == 1
@@ -766,11 +752,9 @@ def test_a_plans_stream_state_is_refused_in_the_words_the_tap_uses(
 def test_a_value_beside_the_bookmarks_the_tap_could_not_write_back_is_refused_in_airbytes_words(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
     state = {"currently_syncing": "\ud800", "bookmarks": {}}
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     said = refused_before_any_request(result, sim, "beside its bookmarks it holds a value the tap")
     assert "Meltano" not in said
@@ -785,14 +769,12 @@ def test_a_log_checkpoint_that_is_no_whole_number_is_refused_in_one_line(
 ) -> None:
     # It tells which log stream's position is the older: a dict crashed the read, others were
     # passed over (the whole log read again), and `true` was taken as 1.
-    catalog = catalog_of(tmp_path, sim)
-    sim.clear_requests()
     state = [
         {"type": "STREAM", "stream": stream_state(name, {**AT_E9, "log_checkpoint": checkpoint})}
         for name in ("task_events", "tasks", "task_statuses")
     ]
 
-    result = source(tmp_path, "read", events_config(sim), catalog=catalog, state=state)
+    result = read(tmp_path, events_config(sim), state=state)
 
     refused_before_any_request(result, sim, "has a `log_checkpoint` of ")
     assert result.exit_code == 1
