@@ -9,7 +9,15 @@ import typing as t
 
 import pytest
 from aphex_simulator import Simulator
-from harness import TapRun, events_config, log_lines, plans_config, run_command, run_tap
+from harness import (
+    TapRun,
+    events_config,
+    log_lines,
+    plans_config,
+    run_command,
+    run_tap,
+    selecting,
+)
 from singer_sdk.singerlib import Catalog
 
 from tap_aphex import catalog_checks
@@ -571,9 +579,7 @@ def test_a_catalog_selecting_only_streams_the_config_does_not_enable_says_so(
 ) -> None:
     with Simulator(seed=5, events=30, page_size=100, daily_quota=None, plan_projects=1) as sim:
         full = events_config(sim) | plans_config(sim.plan_projects)
-        catalog = copy.deepcopy(TapAphex(config=full).catalog_dict)
-        for entry in catalog["streams"]:
-            _root(entry)["selected"] = entry["tap_stream_id"] == "tasks"
+        catalog = selecting(full, ["tasks"])
         run = _run_with_catalog(tmp_path, plans_config(sim.plan_projects), catalog)
 
         assert sim.requests == []
@@ -591,11 +597,7 @@ def test_a_catalog_selecting_streams_the_config_does_not_enable_names_them_besid
     # Only a catalog selecting nothing the config enables was warned about: these went unsaid.
     with Simulator(seed=5, events=30, page_size=100, daily_quota=None, plan_projects=1) as sim:
         full = events_config(sim) | plans_config(sim.plan_projects)
-        catalog = copy.deepcopy(TapAphex(config=full).catalog_dict)
-        for entry in catalog["streams"]:
-            _root(entry)["selected"] = entry["tap_stream_id"] in {
-                *("task_events", "published_plans", "published_plan_tasks")
-            }
+        catalog = selecting(full, ["task_events", "published_plans", "published_plan_tasks"])
         run = _run_with_catalog(tmp_path, events_config(sim), catalog)
 
     assert run.returncode == 0, run.stderr
