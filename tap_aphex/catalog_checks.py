@@ -19,7 +19,7 @@ import msgspec
 from singer_sdk.singerlib import Catalog, CatalogEntry, MetadataMapping, Schema
 from typing_extensions import NotRequired
 
-from tap_aphex.decoding import described, listed, readable
+from tap_aphex.decoding import described, first_few, listed, readable
 from tap_aphex.inputs import read_json_object, shape_words
 from tap_aphex.report import ConfigError
 from tap_aphex.settings import set_at
@@ -106,7 +106,7 @@ def selected_catalog(
         }
         said = [
             f"selections of properties {what}, ignored: "
-            + _some([crumb for crumb, kind in ignored.items() if kind == items])
+            + first_few([crumb for crumb, kind in ignored.items() if kind == items])
             for items, what in ((False, "it does not have"), (True, _IN_ITEMS))
             if items in ignored.values()
         ]
@@ -235,18 +235,13 @@ def _schema_said(given: object, mine: object) -> str:
     if not isinstance(theirs := given.get("properties"), dict):
         return f"`schema`'s `properties` {described(theirs, 40)}, not an object"
     words = [f"`{k}`" for k in _differing(given, mine) if k != "properties"]
-    return f"`schema` differing at {_some(words + _differing(theirs, mine['properties']))}"
+    return f"`schema` differing at {first_few(words + _differing(theirs, mine['properties']))}"
 
 
 def _differing(given: dict[str, t.Any], own: dict[str, t.Any]) -> list[str]:
     """The keys whose values differ, cut, a control character or lone surrogate escaped."""
     keys = [key for key in {**own, **given} if given.get(key) != own.get(key)]
     return [readable(k if k.isprintable() else json.dumps(k)[1:-1], 40) for k in keys]
-
-
-def _some(names: list[str]) -> str:
-    """The first three names, and how many more."""
-    return listed(names) if len(names) <= 3 else f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
 def _pruned(schema: object, mask: SelectionMask, crumb: tuple[str, ...] = ()) -> object:

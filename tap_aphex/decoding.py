@@ -311,6 +311,15 @@ def listed(names: t.Sequence[str], last: str = "and") -> str:
     return f" {last} ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
 
 
+def first_few(names: t.Sequence[str], shown: int = 3) -> str:
+    """`listed`, past ``shown`` names the count of the rest: "a, b, c and 297 more"."""
+    return (
+        listed(names)
+        if len(names) <= shown
+        else listed([*names[:shown], f"{len(names) - shown} more"])
+    )
+
+
 def readable(text: str, width: int = 60) -> str:
     """Text (an id, a cursor, a value's JSON text; off the wire, `as_written` first) for a message:
     when longer than ``width``, its start (never half an escape) and its length."""

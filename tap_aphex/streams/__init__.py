@@ -13,7 +13,7 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
-from tap_aphex.decoding import described, listed
+from tap_aphex.decoding import described, first_few
 from tap_aphex.sdk_seam import SchemaOncePerRun
 
 if t.TYPE_CHECKING:
@@ -106,15 +106,7 @@ def unusable_words(problems: Iterable[tuple[str, str | None]]) -> str:
     for stream, problem in sorted(problems, key=lambda pair: pair[0]):
         if problem:
             by_problem.setdefault(problem, []).append(stream)
-    words = [f"in the bookmark of {_few(names)}, {why}" for why, names in by_problem.items()]
-    return _few(words, "; ")
-
-
-#: How many streams or problems `unusable_words` names: a state of many projects stays one line.
-SHOWN = 3
-
-
-def _few(items: list[str], separator: str = ", ") -> str:
-    if len(items) <= SHOWN:
-        return listed(items) if separator == ", " else separator.join(items)
-    return f"{separator.join(items[:SHOWN])}{separator}and {len(items) - SHOWN} more"
+    # At most three streams and three problems: a state of many projects stays one line.
+    words = [f"in the bookmark of {first_few(names)}, {why}" for why, names in by_problem.items()]
+    more = [f"and {len(words) - 3} more"] if words[3:] else []  # clauses: `; `, not `listed`'s
+    return "; ".join(words[:3] + more)
