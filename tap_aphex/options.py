@@ -62,18 +62,19 @@ class TapOptions(SeamTap):
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
         """Read ``--config`` files ourselves, so an unreadable one is one line naming it."""
         config: dict[str, t.Any] = {}
+        parse_env = "ENV" in value
         # Every source's key and tokens are hidden from the moment it is read: the next files,
         # the state and the catalog are read before the tap is made (and can be named with one).
-        if "ENV" in value:
+        if parse_env:
             env_file()  # its values first: a file named in a message may hold its key
-        environ = os.environ if "ENV" in value else {}  # its secrets only: the tap reads the rest
+        environ = os.environ if parse_env else {}  # its secrets only: the tap reads the rest
         sources = [settings.read_env(cls.config_jsonschema, ENV_PREFIX, environ).secrets]
         remember_config_secrets(*sources)
         for path in (path for path in value if path != "ENV"):
             sources.append(inputs.read_json_object(path, "config"))
             config |= sources[-1]
             remember_config_secrets(*sources)
-        return config_input(config, parse_env="ENV" in value)
+        return config_input(config, parse_env=parse_env)
 
     @classmethod
     @override
