@@ -40,6 +40,10 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
         {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
         "`stream_maps.events_copy`",
     ),
+    "a new stream from a pattern": (
+        {"stream_maps": {"copy": {"__source__": "task_s*"}}},
+        "`stream_maps.copy` would send the records of `task_statuses` as `copy`",
+    ),
     "a map naming no stream": (
         {"stream_maps": {"events": {"x": "1"}}},
         "`stream_maps.events` names no stream of the tap",
@@ -143,6 +147,27 @@ def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
     assert result.errors() == []
     (status,) = result.of_type("CONNECTION_STATUS")
     assert status["connectionStatus"]["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "maps",
+    [
+        {"tasks": {"__alias__": "tasks"}},  # to its own name
+        {"tasks": {"__source__": "tasks", "extra": "1"}},  # from itself
+        {"task_statuses": {"__alias__": "statuses"}},  # on a stream the catalog does not select
+    ],
+)
+def test_a_map_that_sends_no_record_under_another_name_is_read(
+    sim: Simulator, tmp_path: Path, maps: dict[str, t.Any]
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] != "task_statuses"]
+
+    result = source(tmp_path, "read", {**events_config(sim), "stream_maps": maps}, catalog=catalog)
+
+    assert result.errors() == [], result.errors()
+    assert result.exit_code == 0
+    assert {m["record"]["stream"] for m in result.of_type("RECORD")} == {"task_events", "tasks"}
 
 
 @pytest.mark.skipif(not NO_PYARROW, reason="pyarrow is installed: the format can be written")

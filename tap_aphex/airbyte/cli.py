@@ -28,6 +28,7 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
+from tap_aphex.sdk_seam import map_outputs
 from tap_aphex.settings import remember_config_secrets
 from tap_aphex.signals import Interrupts, guard_stdout, output_lost
 from tap_aphex.tap import TapAphex
@@ -132,6 +133,7 @@ def _command(
             config = _config(args.config)
             _refuse_what_a_read_would(config)
             tap = TapAphex(config={**config, "published_plans_limit": 1})
+            _refuse_renames(tap)
         except (ConfigValidationError, ConfigError) as error:
             # A check answers whatever is wrong with the config: a `read`'s TRACE, then its answer.
             output.write(_trace(error))
@@ -142,7 +144,9 @@ def _command(
     config = _config(args.config)
     if args.command == "discover":
         _refuse_what_a_read_would(config)  # as `check` and `read` do: the same config
-        catalog = protocol.airbyte_catalog(TapAphex(config=config))
+        tap = TapAphex(config=config)
+        _refuse_renames(tap)
+        catalog = protocol.airbyte_catalog(tap)
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
     return _read(args, config, output, settled)
@@ -173,17 +177,27 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
             "`flattening_enabled` would send records shaped unlike the json_schema `discover` "
             "offers; under Airbyte leave it out (destinations flatten or normalise themselves)"
         )
-    # A map may change or drop a stream: records still go out under a name `discover` offered.
-    maps = config.get("stream_maps")
-    for name, stream_map in maps.items() if isinstance(maps, dict) else ():
-        renames = isinstance(stream_map, dict) and {"__alias__", "__source__"} & stream_map.keys()
-        if renames:  # a name that is no stream's (not a pattern): the tap's own check says so
-            problems.append(
-                f"`stream_maps.{name:.60}` would send records under a stream name the configured "
-                "catalog does not have (`__alias__`, `__source__` or a new stream); under Airbyte "
-                "a stream map may change a stream's properties but not its name. Rename in the "
-                "destination instead (its stream prefix or namespace)"
-            )
+    if problems:
+        raise ConfigValidationError("Config validation failed", errors=problems)
+
+
+def _refuse_renames(tap: TapAphex) -> None:
+    """A map may change or drop a stream's records, but they must go out under the name
+    `discover` offered: judged by what the SDK's mapper makes of each selected stream, so an
+    `__alias__` or a `__source__` to the stream's own name is no rename."""
+    maps = tap.config.get("stream_maps") or {}
+    problems = []
+    for stream, names in map_outputs(tap).items():
+        for name in names:
+            if name != stream:  # a new stream's key is its name; an alias is on its stream's key
+                key = name if name in maps else stream if stream in maps else None
+                where = f"`stream_maps.{key:.60}`" if key else f"`stream_maps` (on `{stream}`)"
+                problems.append(
+                    f"{where} would send the records of `{stream}` as `{name:.60}`, a stream name "
+                    "the configured catalog does not have; under Airbyte a stream map may change a "
+                    "stream's properties but not its name. Rename in the destination instead (its "
+                    "stream prefix or namespace)"
+                )
     if problems:
         raise ConfigValidationError("Config validation failed", errors=problems)
 
@@ -219,6 +233,7 @@ def _read(
     tap = TapAphex(
         config=config, state=resume.state, catalog=singer_catalog, message_writer=translator
     )
+    _refuse_renames(tap)  # by the maps of the streams the configured catalog selects
     translator.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()
