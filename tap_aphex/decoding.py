@@ -266,16 +266,13 @@ _CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
 class KeyTwice(ValueError):
     """A JSON object holding a key twice, with different values: readers keep one, unsaid."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"the key {json.dumps(key)} twice in one object, with different values")
-
 
 def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
     read: dict[str, t.Any] = {}
     for key, value in pairs:
         if key in read and not _alike(read[key], value):
-            raise KeyTwice(key)
+            raise KeyTwice(f"the key {json.dumps(key)} twice in one object, with different values")
         read[key] = value
     return read
 
