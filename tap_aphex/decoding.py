@@ -310,11 +310,8 @@ def listed(names: t.Sequence[str], last: str = "and") -> str:
 
 def first_few(names: t.Sequence[str], shown: int = 3) -> str:
     """`listed`, past ``shown`` names the count of the rest: "a, b, c and 297 more"."""
-    return (
-        listed(names)
-        if len(names) <= shown
-        else listed([*names[:shown], f"{len(names) - shown} more"])
-    )
+    rest = len(names) - shown
+    return listed([*names[:shown], f"{rest} more"] if rest > 0 else names)
 
 
 def readable(text: str, width: int = 60) -> str:
