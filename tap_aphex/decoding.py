@@ -200,7 +200,6 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     filtered = FilteredBody(kind, "The Published Plans API", body)
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
-    building = name = ""
     entries = 0  # yielded: each went out as read (its project's failure says what landed)
     try:
         for prefix, event, value in ijson.parse(filtered):
@@ -211,14 +210,13 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
                     yield list_key, LIST_START
             elif builder is None and (prefix == entry or (prefix and "." not in prefix)):
                 # A member or an entry (not the document's own object), scalar or not: built whole
-                name = list_key if prefix == entry else prefix
                 builder, building = ijson.ObjectBuilder(), prefix
             if builder is not None:
                 builder.event(event, value)
                 # Its own events are its opening, its keys and its end (or the scalar itself).
                 if prefix == building and event not in ("start_map", "start_array", "map_key"):
-                    entries += name == list_key  # an entry, a version or not, counts
-                    yield name, builder.value
+                    entries += building == entry  # an entry, a version or not, counts
+                    yield (list_key if building == entry else building), builder.value
                     builder = None
     except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
