@@ -30,8 +30,7 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
 
 
-def holds_lone_surrogate(text: object) -> bool:
-    """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
+def holds_lone_surrogate(text: object) -> bool:  # a value, a name
     return isinstance(text, str) and SURROGATE.search(text) is not None
 
 
@@ -83,8 +82,7 @@ class FilteredBody:
 
     def __init__(self, kind: str | None, what: str, body: t.IO[bytes] | None = None) -> None:
         self._body, self.what, self.content_type = body, what, kind
-        # Two different charsets can come back together ("latin-1, utf-8"): no codec has that
-        # name, so the body is refused, not guessed at.
+        # Two different charsets ("latin-1, utf-8") make a name no codec has: refused, not guessed.
         declared = dict.fromkeys(value.strip() for value in _CHARSET.findall(kind or ""))
         charset = ", ".join(filter(None, declared)) or None
         try:
@@ -98,8 +96,7 @@ class FilteredBody:
         self._codec = None if codec in ("utf-8", "utf-8-sig") else codec  # None: read as it is
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
-        self._held: list[bytes] = []  # what came after the last delimiter (parts: a long token
-        # is joined once, not copied again with each chunk)
+        self._held: list[bytes] = []  # after the last delimiter; parts: joined once, not per chunk
         self.depth, self.in_string, self.capturing = 0, False, False  # capturing: a too-deep value
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
