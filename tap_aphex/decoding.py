@@ -30,8 +30,7 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
 
 
-def holds_lone_surrogate(text: object) -> bool:
-    """A text (a value, a name) JSON can write (``"\\ud83d"``) but no character is, nor UTF-8."""
+def holds_lone_surrogate(text: object) -> bool:  # a value, a name
     return isinstance(text, str) and SURROGATE.search(text) is not None
 
 
@@ -83,8 +82,7 @@ class FilteredBody:
 
     def __init__(self, kind: str | None, what: str, body: t.IO[bytes] | None = None) -> None:
         self._body, self.what, self.content_type = body, what, kind
-        # Two different charsets can come back together ("latin-1, utf-8"): no codec has that
-        # name, so the body is refused, not guessed at.
+        # Two different charsets ("latin-1, utf-8") make a name no codec has: refused, not guessed.
         declared = dict.fromkeys(value.strip() for value in _CHARSET.findall(kind or ""))
         charset = ", ".join(filter(None, declared)) or None
         try:
@@ -98,8 +96,7 @@ class FilteredBody:
         self._codec = None if codec in ("utf-8", "utf-8-sig") else codec  # None: read as it is
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
-        self._held: list[bytes] = []  # what came after the last delimiter (parts: a long token
-        # is joined once, not copied again with each chunk)
+        self._held: list[bytes] = []  # after the last delimiter; parts: joined once, not per chunk
         self.depth, self.in_string, self.capturing = 0, False, False  # capturing: a too-deep value
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
@@ -200,7 +197,6 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
     filtered = FilteredBody(kind, "The Published Plans API", body)
     entry = f"{list_key}.item"
     builder: ijson.ObjectBuilder | None = None
-    building = name = ""
     entries = 0  # yielded: each went out as read (its project's failure says what landed)
     try:
         for prefix, event, value in ijson.parse(filtered):
@@ -211,14 +207,13 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
                     yield list_key, LIST_START
             elif builder is None and (prefix == entry or (prefix and "." not in prefix)):
                 # A member or an entry (not the document's own object), scalar or not: built whole
-                name = list_key if prefix == entry else prefix
                 builder, building = ijson.ObjectBuilder(), prefix
             if builder is not None:
                 builder.event(event, value)
                 # Its own events are its opening, its keys and its end (or the scalar itself).
                 if prefix == building and event not in ("start_map", "start_array", "map_key"):
-                    entries += name == list_key  # an entry, a version or not, counts
-                    yield name, builder.value
+                    entries += building == entry  # an entry, a version or not, counts
+                    yield (list_key if building == entry else building), builder.value
                     builder = None
     except (ijson.JSONError, InvalidOperation) as error:
         # yajl's message: bytes, its first line the error, the next ones the body's bytes.
@@ -266,16 +261,13 @@ _CUT_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u[0-9a-fA-F]{0,3})?\Z")
 class KeyTwice(ValueError):
     """A JSON object holding a key twice, with different values: readers keep one, unsaid."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"the key {json.dumps(key)} twice in one object, with different values")
-
 
 def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
     read: dict[str, t.Any] = {}
     for key, value in pairs:
         if key in read and not _alike(read[key], value):
-            raise KeyTwice(key)
+            raise KeyTwice(f"the key {json.dumps(key)} twice in one object, with different values")
         read[key] = value
     return read
 
@@ -313,11 +305,8 @@ def listed(names: t.Sequence[str], last: str = "and") -> str:
 
 def first_few(names: t.Sequence[str], shown: int = 3) -> str:
     """`listed`, past ``shown`` names the count of the rest: "a, b, c and 297 more"."""
-    return (
-        listed(names)
-        if len(names) <= shown
-        else listed([*names[:shown], f"{len(names) - shown} more"])
-    )
+    rest = len(names) - shown
+    return listed([*names[:shown], f"{rest} more"] if rest > 0 else names)
 
 
 def readable(text: str, width: int = 60) -> str:
