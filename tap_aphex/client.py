@@ -41,8 +41,6 @@ CHUNK = 64 * 1024
 
 
 class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
-    # requests re-sends custom headers such as x-api-key on a redirect, even to another host.
-    allow_redirects = False
     # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
     #: How the API refuses a key or token, and the words then (``{status}`` filled in).
@@ -141,10 +139,10 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     def _with_deadline(self, response: requests.Response, **_: t.Any) -> requests.Response:
         """Bound the whole response by `request_timeout` from when it was sent (requests' timeout,
         as urllib3's, bounds each socket read: a trickling body would never time out). Refuse a
-        redirect before requests reads its `Location` (one not UTF-8 fails it, followed or not)."""
+        redirect before requests follows it or reads its `Location` (one not UTF-8 fails it)."""
         if response.is_redirect:
             response.close()  # its connection: nothing of it is read
-            raise AphexError(  # a redirect would carry the credentials elsewhere
+            raise AphexError(  # requests would re-send x-api-key to it, even on another host
                 f"the API redirected (HTTP {response.status_code}) to "
                 f"{safe_url(response.headers.get('Location', '?'))}; not following it with the "
                 "credentials. If that is the API's new address, put it in the settings."
