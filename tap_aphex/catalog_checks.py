@@ -89,13 +89,10 @@ def selected_catalog(
         for crumb in given.keys() & ours.metadata.keys():  # every property, at any depth
             ours.metadata[crumb].selected = given[crumb].get("selected")
             ours.metadata[crumb].selected_by_default = given[crumb].get("selected-by-default")
-        # The stream as the SDK selects it by the file's metadata (none for the stream: selected).
-        root = given.get((), {})
-        ours.metadata.root.selected = root.get(
-            "selected", root.get("selected-by-default", () not in given)
-        )
-        if not ours.metadata.root.selected:
+        mask = ours.metadata.resolve_selection()  # the SDK's (no stream metadata: selected)
+        if not mask[()]:
             continue  # a stream left out is not read, whatever its entry says
+        root = given.get((), {})
         _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
         # Selections of what the tap's metadata does not list apply to nothing: a property the
         # schema lacks, or one in an array's items (the SDK writes each item whole).
@@ -110,10 +107,10 @@ def selected_catalog(
             for items, what in ((False, "it does not have"), (True, _IN_ITEMS))
             if items in ignored.values()
         ]
-        said += _differences(entry, root, ours, ours.metadata.resolve_selection())
+        said += _differences(entry, root, ours, mask)
         if said:  # one line a stream, whatever it differs in
             warnings.append(f"{name} gives stream `{stream_id}` {'; '.join(said)}.")
-    chosen = sorted(s for s, entry in result.items() if entry.metadata.root.selected)
+    chosen = sorted(s for s, entry in result.items() if entry.metadata.resolve_selection()[()])
     unread = [s for s in chosen if s not in enabled]
     if not chosen:
         warnings.append(f"{name} selects no stream: nothing is read.")
