@@ -62,7 +62,6 @@ _Entry = t.TypedDict(
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[dict[str, t.Any]]}, total=False)
 _SELECTIONS = {"selected", "selected-by-default"}
-_IN_ITEMS = "in an array's items (the SDK writes each item whole)"
 
 
 def selected_catalog(
@@ -94,18 +93,16 @@ def selected_catalog(
             continue  # a stream left out is not read, whatever its entry says
         root = given.get((), {})
         _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
-        # Selections of what the tap's metadata does not list apply to nothing: a property the
-        # schema lacks, or one in an array's items (the SDK writes each item whole).
-        ignored = {  # each by its whole breadcrumb, as JSON
-            readable(json.dumps(crumb), 100): _in_items(stream.schema, crumb)
-            for crumb in given
-            if crumb not in ours.metadata and given[crumb].keys() & _SELECTIONS
-        }
+        # Selections of what the tap's metadata does not list apply to nothing: grouped by what
+        # they name (`_unlisted`), each by its whole breadcrumb, as JSON.
+        ignored: dict[str, list[str]] = {}
+        for crumb, metadata in given.items():
+            if crumb not in ours.metadata and metadata.keys() & _SELECTIONS:
+                shown = readable(json.dumps(crumb), 100)
+                ignored.setdefault(_unlisted(stream.schema, crumb), []).append(shown)
         said = [
-            f"selections of properties {what}, ignored: "
-            + first_few([crumb for crumb, kind in ignored.items() if kind == items])
-            for items, what in ((False, "it does not have"), (True, _IN_ITEMS))
-            if items in ignored.values()
+            f"selections of properties {what}, ignored: {first_few(crumbs)}"
+            for what, crumbs in ignored.items()
         ]
         said += _differences(entry, root, ours, mask)
         if said:  # one line a stream, whatever it differs in
@@ -172,8 +169,8 @@ def _own_entry(stream: _Stream) -> CatalogEntry:
     return entry
 
 
-def _in_items(schema: object, crumb: tuple[str, ...]) -> bool:
-    """Whether ``crumb`` names a property of ``schema`` through an array's `items`."""
+def _unlisted(schema: object, crumb: tuple[str, ...]) -> str:
+    """What ``crumb``, which the tap's metadata does not list, names of ``schema``, in words."""
     items, named = False, False
     while crumb and isinstance(schema, dict):
         properties = schema.get("properties")
@@ -182,8 +179,10 @@ def _in_items(schema: object, crumb: tuple[str, ...]) -> bool:
         elif crumb[0] == "properties" and isinstance(properties, dict) and len(crumb) > 1:
             schema, crumb, named = properties.get(crumb[1]), crumb[2:], crumb[1] in properties
         else:
-            return False
-    return items and named and not crumb
+            break
+    if items and named and not crumb:
+        return "in an array's items (the SDK writes each item whole)"
+    return "it does not have"
 
 
 def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name: str) -> None:
