@@ -142,11 +142,10 @@ def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
             earlier = f"`streams[{ids.index(stream_id)}]`"
             problem = f"{label} is listed twice ({earlier} and `streams[{index}]`)"
             break
-        crumbs = [tuple(metadata["breadcrumb"]) for metadata in entry.get("metadata", [])]
-        first = {crumb: at for at, crumb in reversed(list(enumerate(crumbs)))}
-        if twice := next((at for at, crumb in enumerate(crumbs) if first[crumb] != at), None):
-            shown = readable(json.dumps(list(crumbs[twice])), 60)
-            places = f"`metadata[{first[crumbs[twice]]}]` and `metadata[{twice}]`"
+        crumbs = [metadata["breadcrumb"] for metadata in entry.get("metadata", [])]
+        if twice := next((at for at, crumb in enumerate(crumbs) if crumb in crumbs[:at]), None):
+            places = f"`metadata[{crumbs.index(crumbs[twice])}]` and `metadata[{twice}]`"
+            shown = readable(json.dumps(crumbs[twice]), 60)
             problem = f"{label} lists breadcrumb {shown} twice ({places})"
             break
     if problem:
