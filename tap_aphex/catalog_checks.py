@@ -260,10 +260,7 @@ def stream_map_problems(
         if not isinstance(source, str):  # null (the schema allows it): the SDK would blame a map
             where = set_at(f"stream_maps.{key}.__source__", variables)
             problems.append(f"`{where}` must be a stream's name, not {described(source)}")
-            continue
-        if key == "__else__":
-            continue
-        if not any(fnmatch.fnmatch(stream, source) for stream in streams):
+        elif key != "__else__" and not any(fnmatch.fnmatch(stream, source) for stream in streams):
             where = set_at(f"stream_maps.{key}", variables)
             named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
             close = difflib.get_close_matches(source, streams, n=1)
