@@ -91,8 +91,8 @@ def selected_catalog(
         mask = ours.metadata.resolve_selection()  # the SDK's (no stream metadata: selected)
         if not mask[()]:
             continue  # a stream left out is not read, whatever its entry says
-        root = given.get((), {})
-        _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
+        asked = {**given.get((), {}), **entry}  # the stream's metadata and entry, as one place
+        _check_replication(stream_id, asked, stream.replication_key, name)
         # Selections of what the tap's metadata does not list apply to nothing: grouped by what
         # they name (`_unlisted`), each by its whole breadcrumb, as JSON.
         ignored: dict[str, list[str]] = {}
@@ -104,7 +104,7 @@ def selected_catalog(
             f"selections of properties {what}, ignored: {first_few(crumbs)}"
             for what, crumbs in ignored.items()
         ]
-        said += _differences(entry, root, ours, mask)
+        said += _differences(asked, ours, mask)
         if said:  # one line a stream, whatever it differs in
             warnings.append(f"{name} gives stream `{stream_id}` {'; '.join(said)}.")
     chosen = sorted(s for s, entry in result.items() if entry.metadata.resolve_selection()[()])
@@ -201,18 +201,16 @@ def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name:
         )
 
 
-def _differences(
-    entry: dict[str, t.Any], root: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask
-) -> list[str]:
-    """``entry``'s keys and schema (as the SDK writes it: pruned by ``mask``) where they are not
-    the tap's own, in a few words; none if they are."""
+def _differences(asked: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask) -> list[str]:
+    """The keys and schema ``asked`` (the schema as the SDK writes it: pruned by ``mask``) where
+    they are not the tap's own, in a few words; none if they are."""
     keys = [
-        f"`{place}` {described(given[place], 40)}, not {json.dumps(ours.key_properties)}"
-        for place, given in (("key_properties", entry), ("table-key-properties", root))
-        if given.get(place) not in (None, ours.key_properties)
+        f"`{place}` {described(asked[place], 40)}, not {json.dumps(ours.key_properties)}"
+        for place in ("key_properties", "table-key-properties")
+        if asked.get(place) not in (None, ours.key_properties)
     ]
-    given, mine = _pruned(entry.get("schema"), mask), _pruned(ours.schema.to_dict(), mask)
-    schema = [] if "schema" not in entry or given == mine else [_schema_said(given, mine)]
+    given, mine = _pruned(asked.get("schema"), mask), _pruned(ours.schema.to_dict(), mask)
+    schema = [] if "schema" not in asked or given == mine else [_schema_said(given, mine)]
     if not keys and not schema:
         return []
     kinds = listed(["a schema"][: len(schema)] + ["keys"][: len(keys)])
