@@ -170,16 +170,9 @@ def _own_entry(stream: _Stream) -> CatalogEntry:
 
 def _unlisted(schema: object, crumb: tuple[str, ...]) -> str:
     """What ``crumb``, which the tap's metadata does not list, names of ``schema``, in words."""
-    items, named = False, False
-    while crumb and isinstance(schema, dict):
-        properties = schema.get("properties")
-        if crumb[0] == "items":
-            schema, crumb, items, named = schema.get("items"), crumb[1:], True, False
-        elif crumb[0] == "properties" and isinstance(properties, dict) and len(crumb) > 1:
-            schema, crumb, named = properties.get(crumb[1]), crumb[2:], crumb[1] in properties
-        else:
-            break
-    if items and named and not crumb:
+    for step in crumb:  # as written: the metadata lists every property reached by names alone
+        schema = schema.get(step) if isinstance(schema, dict) else None
+    if schema is not None and "items" in crumb and crumb[-2:-1] == ("properties",):
         return "in an array's items (the SDK writes each item whole)"
     return "it does not have"
 
