@@ -195,8 +195,7 @@ def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name:
 
 
 def _differences(asked: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask) -> list[str]:
-    """The keys and schema ``asked`` (the schema as the SDK writes it: pruned by ``mask``) where
-    they are not the tap's own, in a few words; none if they are."""
+    """Where the keys and schema ``asked`` (pruned by ``mask``, as the SDK writes it) differ."""
     keys = [
         f"`{place}` {described(asked[place], 40)}, not {json.dumps(ours.key_properties)}"
         for place in ("key_properties", "table-key-properties")
