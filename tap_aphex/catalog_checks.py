@@ -62,7 +62,6 @@ _Entry = t.TypedDict(
 )
 _Catalog = t.TypedDict("_Catalog", {"streams": list[dict[str, t.Any]]}, total=False)
 _SELECTIONS = {"selected", "selected-by-default"}
-_IN_ITEMS = "in an array's items (the SDK writes each item whole)"
 
 
 def selected_catalog(
@@ -89,31 +88,26 @@ def selected_catalog(
         for crumb in given.keys() & ours.metadata.keys():  # every property, at any depth
             ours.metadata[crumb].selected = given[crumb].get("selected")
             ours.metadata[crumb].selected_by_default = given[crumb].get("selected-by-default")
-        # The stream as the SDK selects it by the file's metadata (none for the stream: selected).
-        root = given.get((), {})
-        ours.metadata.root.selected = root.get(
-            "selected", root.get("selected-by-default", () not in given)
-        )
-        if not ours.metadata.root.selected:
+        mask = ours.metadata.resolve_selection()  # the SDK's (no stream metadata: selected)
+        if not mask[()]:
             continue  # a stream left out is not read, whatever its entry says
-        _check_replication(stream_id, {**root, **entry}, stream.replication_key, name)
-        # Selections of what the tap's metadata does not list apply to nothing: a property the
-        # schema lacks, or one in an array's items (the SDK writes each item whole).
-        ignored = {  # each by its whole breadcrumb, as JSON
-            readable(json.dumps(crumb), 100): _in_items(stream.schema, crumb)
-            for crumb in given
-            if crumb not in ours.metadata and given[crumb].keys() & _SELECTIONS
-        }
+        asked = {**given.get((), {}), **entry}  # the stream's metadata and entry, as one place
+        _check_replication(stream_id, asked, stream.replication_key, name)
+        # Selections of what the tap's metadata does not list apply to nothing: grouped by what
+        # they name (`_unlisted`), each by its whole breadcrumb, as JSON.
+        ignored: dict[str, list[str]] = {}
+        for crumb, metadata in given.items():
+            if crumb not in ours.metadata and metadata.keys() & _SELECTIONS:
+                shown = readable(json.dumps(crumb), 100)
+                ignored.setdefault(_unlisted(stream.schema, crumb), []).append(shown)
         said = [
-            f"selections of properties {what}, ignored: "
-            + first_few([crumb for crumb, kind in ignored.items() if kind == items])
-            for items, what in ((False, "it does not have"), (True, _IN_ITEMS))
-            if items in ignored.values()
+            f"selections of properties {what}, ignored: {first_few(crumbs)}"
+            for what, crumbs in ignored.items()
         ]
-        said += _differences(entry, root, ours, ours.metadata.resolve_selection())
+        said += _differences(asked, ours, mask)
         if said:  # one line a stream, whatever it differs in
             warnings.append(f"{name} gives stream `{stream_id}` {'; '.join(said)}.")
-    chosen = sorted(s for s, entry in result.items() if entry.metadata.root.selected)
+    chosen = sorted(s for s, entry in result.items() if entry.metadata.resolve_selection()[()])
     unread = [s for s in chosen if s not in enabled]
     if not chosen:
         warnings.append(f"{name} selects no stream: nothing is read.")
@@ -148,11 +142,10 @@ def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
             earlier = f"`streams[{ids.index(stream_id)}]`"
             problem = f"{label} is listed twice ({earlier} and `streams[{index}]`)"
             break
-        crumbs = [tuple(metadata["breadcrumb"]) for metadata in entry.get("metadata", [])]
-        first = {crumb: at for at, crumb in reversed(list(enumerate(crumbs)))}
-        if twice := next((at for at, crumb in enumerate(crumbs) if first[crumb] != at), None):
-            shown = readable(json.dumps(list(crumbs[twice])), 60)
-            places = f"`metadata[{first[crumbs[twice]]}]` and `metadata[{twice}]`"
+        crumbs = [metadata["breadcrumb"] for metadata in entry.get("metadata", [])]
+        if twice := next((at for at, crumb in enumerate(crumbs) if crumb in crumbs[:at]), None):
+            places = f"`metadata[{crumbs.index(crumbs[twice])}]` and `metadata[{twice}]`"
+            shown = readable(json.dumps(crumbs[twice]), 60)
             problem = f"{label} lists breadcrumb {shown} twice ({places})"
             break
     if problem:
@@ -175,18 +168,13 @@ def _own_entry(stream: _Stream) -> CatalogEntry:
     return entry
 
 
-def _in_items(schema: object, crumb: tuple[str, ...]) -> bool:
-    """Whether ``crumb`` names a property of ``schema`` through an array's `items`."""
-    items, named = False, False
-    while crumb and isinstance(schema, dict):
-        properties = schema.get("properties")
-        if crumb[0] == "items":
-            schema, crumb, items, named = schema.get("items"), crumb[1:], True, False
-        elif crumb[0] == "properties" and isinstance(properties, dict) and len(crumb) > 1:
-            schema, crumb, named = properties.get(crumb[1]), crumb[2:], crumb[1] in properties
-        else:
-            return False
-    return items and named and not crumb
+def _unlisted(schema: object, crumb: tuple[str, ...]) -> str:
+    """What ``crumb``, which the tap's metadata does not list, names of ``schema``, in words."""
+    for step in crumb:  # as written: the metadata lists every property reached by names alone
+        schema = schema.get(step) if isinstance(schema, dict) else None
+    if schema is not None and "items" in crumb and crumb[-2:-1] == ("properties",):
+        return "in an array's items (the SDK writes each item whole)"
+    return "it does not have"
 
 
 def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name: str) -> None:
@@ -206,18 +194,15 @@ def _check_replication(stream: str, asked: dict[str, t.Any], own_key: str, name:
         )
 
 
-def _differences(
-    entry: dict[str, t.Any], root: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask
-) -> list[str]:
-    """``entry``'s keys and schema (as the SDK writes it: pruned by ``mask``) where they are not
-    the tap's own, in a few words; none if they are."""
+def _differences(asked: dict[str, t.Any], ours: CatalogEntry, mask: SelectionMask) -> list[str]:
+    """Where the keys and schema ``asked`` (pruned by ``mask``, as the SDK writes it) differ."""
     keys = [
-        f"`{place}` {described(given[place], 40)}, not {json.dumps(ours.key_properties)}"
-        for place, given in (("key_properties", entry), ("table-key-properties", root))
-        if given.get(place) not in (None, ours.key_properties)
+        f"`{place}` {described(asked[place], 40)}, not {json.dumps(ours.key_properties)}"
+        for place in ("key_properties", "table-key-properties")
+        if asked.get(place) not in (None, ours.key_properties)
     ]
-    given, mine = _pruned(entry.get("schema"), mask), _pruned(ours.schema.to_dict(), mask)
-    schema = [] if "schema" not in entry or given == mine else [_schema_said(given, mine)]
+    given, mine = _pruned(asked.get("schema"), mask), _pruned(ours.schema.to_dict(), mask)
+    schema = [] if "schema" not in asked or given == mine else [_schema_said(given, mine)]
     if not keys and not schema:
         return []
     kinds = listed(["a schema"][: len(schema)] + ["keys"][: len(keys)])
@@ -265,10 +250,7 @@ def stream_map_problems(
         if not isinstance(source, str):  # null (the schema allows it): the SDK would blame a map
             where = set_at(f"stream_maps.{key}.__source__", variables)
             problems.append(f"`{where}` must be a stream's name, not {described(source)}")
-            continue
-        if key == "__else__":
-            continue
-        if not any(fnmatch.fnmatch(stream, source) for stream in streams):
+        elif key != "__else__" and not any(fnmatch.fnmatch(stream, source) for stream in streams):
             where = set_at(f"stream_maps.{key}", variables)
             named = f"`{where}`" + (f"'s `__source__` `{source:.60}`" if source != key else "")
             close = difflib.get_close_matches(source, streams, n=1)
