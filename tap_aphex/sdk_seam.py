@@ -273,19 +273,17 @@ def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.Pr
 
 class SchemaOncePerRun(Stream):
     """SCHEMA once per run (again only if it changes), not per page or published version: a
-    target may run DDL checks on each. 0.54/0.55: each `Stream.sync` calls this method."""
+    target may run DDL checks on each. 0.54/0.55: each `Stream.sync` calls this method, which
+    writes what `_generate_schema_messages` yields."""
 
     _schema_sent: list[dict[str, t.Any]] | None = None
 
     @override
     def _write_schema_message(self) -> None:
-        messages = list(self._generate_schema_messages())
-        sent = [message.to_dict() for message in messages]
-        if sent == self._schema_sent:
-            return
-        self._schema_sent = sent
-        for message in messages:
-            self._tap.write_message(message)
+        sent = [message.to_dict() for message in self._generate_schema_messages()]
+        if sent != self._schema_sent:
+            self._schema_sent = sent
+            super()._write_schema_message()
 
 
 #: 0.54/0.55 evaluates stream-map expressions (simpleeval) in this module.
