@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 import typing as t
 from importlib.metadata import entry_points
 
@@ -296,13 +297,10 @@ def stream_map_failure(error: BaseException) -> str | None:
     ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
     in `_eval` (``property_name``)."""
     where = None
-    frame = error.__traceback__
-    while frame is not None:
-        code = frame.tb_frame
-        if code.f_globals.get("__name__") == SDK_MAPPER_MODULE:
-            alias = getattr(code.f_locals.get("self"), "stream_alias", None)
-            name = code.f_locals.get("prop_key") or code.f_locals.get("property_name")
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
+            alias = getattr(frame.f_locals.get("self"), "stream_alias", None)
+            name = frame.f_locals.get("prop_key") or frame.f_locals.get("property_name")
             found = isinstance(alias, str) and isinstance(name, str)
             where = f"{alias}.{name}" if found else where or ""
-        frame = frame.tb_next
     return where
