@@ -121,8 +121,7 @@ def repair_builtin_schema(schema: dict[str, t.Any]) -> None:
     ``"null"`` in an `anyOf`, on which jsonschema crashes (AttributeError) when a value matches
     none; `flattening_max_depth` has no minimum, and the SDK reads -1 as unset ("is required")."""
     _schemas_in_any_of(schema)
-    if depth := schema["properties"].get("flattening_max_depth"):
-        depth.setdefault("minimum", 0)
+    schema["properties"]["flattening_max_depth"].setdefault("minimum", 0)
 
 
 def _schemas_in_any_of(schema: t.Any) -> None:
