@@ -13,11 +13,11 @@ import typing as t
 from importlib.metadata import entry_points
 
 from singer_sdk import Tap
-from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.helpers._state import finalize_state_progress_markers
 from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.metrics import METRICS_LOGGER_NAME as METRICS_LOGGER_NAME
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import Catalog
@@ -174,10 +174,8 @@ def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> loggi
     return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
 
 
-#: The logger of the SDK's METRIC lines. 0.54/0.55: an undocumented constant.
-METRICS_LOGGER_NAME: str = _sdk_metrics.METRICS_LOGGER_NAME
-
-#: A METRIC line's `msg`. 0.54/0.55: `singer_sdk.metrics.log` logs ``("METRIC: %s", point)``.
+#: A METRIC line's `msg`, on the logger `METRICS_LOGGER_NAME` (imported above: an undocumented
+#: constant). 0.54/0.55: `singer_sdk.metrics.log` logs ``("METRIC: %s", point)``.
 SDK_METRIC_TEMPLATE = "METRIC: %s"
 
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
