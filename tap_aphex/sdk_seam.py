@@ -124,17 +124,15 @@ def repair_builtin_schema(schema: dict[str, t.Any]) -> None:
     schema["properties"]["flattening_max_depth"].setdefault("minimum", 0)
 
 
-def _schemas_in_any_of(schema: t.Any) -> None:
-    if isinstance(schema, dict):
-        if isinstance(schema.get("anyOf"), list):
-            schema["anyOf"] = [
-                {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
-            ]
-        for value in schema.values():
-            _schemas_in_any_of(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            _schemas_in_any_of(value)
+def _schemas_in_any_of(schema: dict[str, t.Any]) -> None:
+    if isinstance(schema.get("anyOf"), list):
+        schema["anyOf"] = [
+            {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
+        ]
+    for value in schema.values():  # a subschema, or a list of them (`anyOf`...)
+        for subschema in value if isinstance(value, list) else [value]:
+            if isinstance(subschema, dict):
+                _schemas_in_any_of(subschema)
 
 
 class SeamTap(Tap):
