@@ -71,9 +71,8 @@ def env_config(plugin: type[Tap]) -> dict[str, t.Any]:
 def integers_of_any_length() -> Iterator[int]:
     """Within: `env_config`, and the checks of what it read; gives the limit outside (0: none).
     0.54, 0.55: the SDK reads an integer variable with `int()`, which (as `str()` for the check's
-    words) refuses more than 4,300 digits (`sys.set_int_max_str_digits`): the check is what says
-    such a value is too large. A variable holds no more than the system allows (Linux: 128 KiB,
-    read in a tenth of a second)."""
+    words) refuses more than 4,300 digits: the check is what says such a value is too large. A
+    variable holds no more than the system allows (Linux: 128 KiB, read in a tenth of a second)."""
     if not hasattr(sys, "set_int_max_str_digits"):  # Python 3.10.6 and older: no limit at all
         yield 0
         return
