@@ -84,11 +84,9 @@ def integers_of_any_length() -> Iterator[int]:
         sys.set_int_max_str_digits(before)
 
 
-def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
-    """What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: a private
-    `_ConfigInput`, which `invoke`, `--test` and `--discover` read."""
-    return _ConfigInput(config=config, parse_env=parse_env)
-
+#: What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: the private
+#: dataclass `_ConfigInput`, whose two fields `invoke`, `--test` and `--discover` read.
+config_input = _ConfigInput
 
 #: A bare ``--test``'s value. 0.54/0.55: the enum `CliTestOptionValue`, in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
