@@ -8,15 +8,16 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 import typing as t
 from importlib.metadata import entry_points
 
 from singer_sdk import Tap
-from singer_sdk import metrics as _sdk_metrics
 from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.helpers._state import finalize_state_progress_markers
 from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.metrics import METRICS_LOGGER_NAME as METRICS_LOGGER_NAME
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import Catalog
@@ -34,9 +35,8 @@ if t.TYPE_CHECKING:
 T = t.TypeVar("T")
 
 
-def batch_config_from(raw: t.Mapping[str, t.Any]) -> BatchConfig:
-    """`batch_config` read up front as the SDK does (0.54: the private `BatchConfig.from_dict`)."""
-    return BatchConfig.from_dict(dict(raw))
+#: `batch_config` read up front as the SDK does. 0.54: the private `BatchConfig.from_dict`.
+batch_config_from = BatchConfig.from_dict
 
 
 def batch_encoders() -> list[str]:
@@ -70,9 +70,8 @@ def env_config(plugin: type[Tap]) -> dict[str, t.Any]:
 def integers_of_any_length() -> Iterator[int]:
     """Within: `env_config`, and the checks of what it read; gives the limit outside (0: none).
     0.54, 0.55: the SDK reads an integer variable with `int()`, which (as `str()` for the check's
-    words) refuses more than 4,300 digits (`sys.set_int_max_str_digits`): the check is what says
-    such a value is too large. A variable holds no more than the system allows (Linux: 128 KiB,
-    read in a tenth of a second)."""
+    words) refuses more than 4,300 digits: the check is what says such a value is too large. A
+    variable holds no more than the system allows (Linux: 128 KiB, read in a tenth of a second)."""
     if not hasattr(sys, "set_int_max_str_digits"):  # Python 3.10.6 and older: no limit at all
         yield 0
         return
@@ -84,11 +83,9 @@ def integers_of_any_length() -> Iterator[int]:
         sys.set_int_max_str_digits(before)
 
 
-def config_input(config: dict[str, t.Any], *, parse_env: bool) -> t.Any:
-    """What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: a private
-    `_ConfigInput`, which `invoke`, `--test` and `--discover` read."""
-    return _ConfigInput(config=config, parse_env=parse_env)
-
+#: What ``--config`` hands to ``invoke``, for config files we read ourselves. 0.54: the private
+#: dataclass `_ConfigInput`, whose two fields `invoke`, `--test` and `--discover` read.
+config_input = _ConfigInput
 
 #: A bare ``--test``'s value. 0.54/0.55: the enum `CliTestOptionValue`, in `tap_base`, not exported.
 CLI_TEST_ALL: str = CliTestOptionValue.All.value
@@ -120,21 +117,18 @@ def repair_builtin_schema(schema: dict[str, t.Any]) -> None:
     ``"null"`` in an `anyOf`, on which jsonschema crashes (AttributeError) when a value matches
     none; `flattening_max_depth` has no minimum, and the SDK reads -1 as unset ("is required")."""
     _schemas_in_any_of(schema)
-    if depth := schema["properties"].get("flattening_max_depth"):
-        depth.setdefault("minimum", 0)
+    schema["properties"]["flattening_max_depth"].setdefault("minimum", 0)
 
 
-def _schemas_in_any_of(schema: t.Any) -> None:
-    if isinstance(schema, dict):
-        if isinstance(schema.get("anyOf"), list):
-            schema["anyOf"] = [
-                {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
-            ]
-        for value in schema.values():
-            _schemas_in_any_of(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            _schemas_in_any_of(value)
+def _schemas_in_any_of(schema: dict[str, t.Any]) -> None:
+    if isinstance(schema.get("anyOf"), list):
+        schema["anyOf"] = [
+            {"type": each} if isinstance(each, str) else each for each in schema["anyOf"]
+        ]
+    for value in schema.values():  # a subschema, or a list of them (`anyOf`...)
+        for subschema in value if isinstance(value, list) else [value]:
+            if isinstance(subschema, dict):
+                _schemas_in_any_of(subschema)
 
 
 class SeamTap(Tap):
@@ -174,10 +168,8 @@ def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> loggi
     return logger.logger if isinstance(logger, logging.LoggerAdapter) else logger
 
 
-#: The logger of the SDK's METRIC lines. 0.54/0.55: an undocumented constant.
-METRICS_LOGGER_NAME: str = _sdk_metrics.METRICS_LOGGER_NAME
-
-#: A METRIC line's `msg`. 0.54/0.55: `singer_sdk.metrics.log` logs ``("METRIC: %s", point)``.
+#: A METRIC line's `msg`, on the logger `METRICS_LOGGER_NAME` (imported above: an undocumented
+#: constant). 0.54/0.55: `singer_sdk.metrics.log` logs ``("METRIC: %s", point)``.
 SDK_METRIC_TEMPLATE = "METRIC: %s"
 
 #: The SDK's own INFO/WARNING/ERROR lines that mislead or repeat per page, demoted to DEBUG by
@@ -273,19 +265,17 @@ def prepared_request(stream: RESTStream[t.Any], context: Context) -> requests.Pr
 
 class SchemaOncePerRun(Stream):
     """SCHEMA once per run (again only if it changes), not per page or published version: a
-    target may run DDL checks on each. 0.54/0.55: each `Stream.sync` calls this method."""
+    target may run DDL checks on each. 0.54/0.55: each `Stream.sync` calls this method, which
+    writes what `_generate_schema_messages` yields."""
 
     _schema_sent: list[dict[str, t.Any]] | None = None
 
     @override
     def _write_schema_message(self) -> None:
-        messages = list(self._generate_schema_messages())
-        sent = [message.to_dict() for message in messages]
-        if sent == self._schema_sent:
-            return
-        self._schema_sent = sent
-        for message in messages:
-            self._tap.write_message(message)
+        sent = [message.to_dict() for message in self._generate_schema_messages()]
+        if sent != self._schema_sent:
+            self._schema_sent = sent
+            super()._write_schema_message()
 
 
 #: 0.54/0.55 evaluates stream-map expressions (simpleeval) in this module.
@@ -298,13 +288,10 @@ def stream_map_failure(error: BaseException) -> str | None:
     ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
     in `_eval` (``property_name``)."""
     where = None
-    frame = error.__traceback__
-    while frame is not None:
-        code = frame.tb_frame
-        if code.f_globals.get("__name__") == SDK_MAPPER_MODULE:
-            alias = getattr(code.f_locals.get("self"), "stream_alias", None)
-            name = code.f_locals.get("prop_key") or code.f_locals.get("property_name")
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
+            alias = getattr(frame.f_locals.get("self"), "stream_alias", None)
+            name = frame.f_locals.get("prop_key") or frame.f_locals.get("property_name")
             found = isinstance(alias, str) and isinstance(name, str)
             where = f"{alias}.{name}" if found else where or ""
-        frame = frame.tb_next
     return where
