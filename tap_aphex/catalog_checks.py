@@ -276,11 +276,11 @@ def map_output_problems(
             "do not want instead."
         ]
     # By the name a SQL target makes a table of (the SDK's `conform_name`: `Tasks ` is `tasks`).
-    tables: dict[str, dict[tuple[str, str], None]] = {}
+    tables: dict[str, list[tuple[str, str]]] = {}  # a list: two copies under one name are two
     for stream, names in outputs.items():
         for name in names:
             folded = re.sub(r"[\s-]+", "_", name.strip()).lower()
-            tables.setdefault(folded, {})[stream, name] = None
+            tables.setdefault(folded, []).append((stream, name))
     problems = []
     for sent in tables.values():
         streams = list(dict.fromkeys(stream for stream, _ in sent))

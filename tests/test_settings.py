@@ -1023,6 +1023,10 @@ def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_re
             {"copy": {"__source__": "task*"}},
             "task_events, task_statuses and tasks to one table as `copy`",
         ),
+        (  # two copies of one stream under one name: each record sent twice
+            {"tasks": {"__alias__": "z"}, "z": {"__source__": "tasks"}},
+            "tasks to one table as `z`",
+        ),
     ],
 )
 def test_stream_maps_that_send_rows_of_two_streams_to_one_table_are_refused(
