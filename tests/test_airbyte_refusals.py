@@ -153,7 +153,7 @@ def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
     "maps",
     [
         {"tasks": {"__alias__": "tasks"}},  # to its own name
-        {"tasks": {"__source__": "tasks", "extra": "1"}},  # from itself
+        {"tasks": {"__alias__": "tasks", "extra": "1"}},  # to its own name, with a new field
         {"task_statuses": {"__alias__": "statuses"}},  # on a stream the catalog does not select
     ],
 )

@@ -423,6 +423,19 @@ def test_the_plan_tables_write_no_state_and_schema_once(simulator: Simulator) ->
     assert [json.loads(line)["type"] for line in out.getvalue().splitlines()] == ["SCHEMA"]
 
 
+def test_the_sdk_reads_a_batch_config_as_the_seam_reads_it_up_front() -> None:
+    # `config_checks` judges `batch_config` from what this makes of it, before any request: the
+    # SDK's own reading, so a key it does not know is a TypeError there, as it would be later.
+    raw = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": "/tmp/b"}}
+
+    batch = sdk_seam.batch_config_from(raw)
+
+    assert (str(batch.encoding.format), batch.encoding.compression) == ("jsonl", "gzip")
+    assert (batch.storage.root, batch.storage.prefix) == ("/tmp/b", None)
+    with pytest.raises(TypeError):
+        sdk_seam.batch_config_from({**raw, "encodings": {}})
+
+
 def test_the_sdk_still_finds_its_batch_encoders_in_the_entry_point_group_we_read() -> None:
     # `batch_config`'s format is refused up front unless it names one: the SDK looks it up there
     # only as the first BATCH file is written.

@@ -1027,6 +1027,10 @@ def test_stream_maps_that_remove_every_selected_stream_are_refused_before_any_re
             {"tasks": {"__alias__": "z"}, "z": {"__source__": "tasks"}},
             "tasks to one table as `z`",
         ),
+        (  # a map from a stream under its own name is a second copy: the SDK sends both
+            {"tasks": {"__source__": "tasks", "id": "md5(id)"}},
+            "tasks to one table as `tasks`",
+        ),
     ],
 )
 def test_stream_maps_that_send_rows_of_two_streams_to_one_table_are_refused(

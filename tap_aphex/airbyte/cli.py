@@ -184,7 +184,7 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
 def _refuse_renames(tap: TapAphex) -> None:
     """A map may change or drop a stream's records, but they must go out under the name
     `discover` offered: judged by what the SDK's mapper makes of each selected stream, so an
-    `__alias__` or a `__source__` to the stream's own name is no rename."""
+    `__alias__` to the stream's own name is no rename."""
     maps = tap.config.get("stream_maps") or {}
     problems = []
     for stream, names in map_outputs(tap).items():
