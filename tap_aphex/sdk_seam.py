@@ -16,11 +16,10 @@ from singer_sdk import Tap
 from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
 from singer_sdk.helpers._state import finalize_state_progress_markers
-from singer_sdk.mapper import RemoveRecordTransform
 from singer_sdk.metrics import METRICS_LOGGER_NAME as METRICS_LOGGER_NAME
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
-from singer_sdk.singerlib import Catalog
+from singer_sdk.singerlib import Catalog, SchemaMessage
 from singer_sdk.streams import RESTStream, Stream
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -152,14 +151,16 @@ class SeamTap(Tap):
         self.mapper.register_raw_streams_from_catalog(Catalog(selected))
 
 
+def map_schemas(tap: Tap) -> dict[str, list[SchemaMessage]]:
+    """Each selected stream's SCHEMA messages as the SDK writes them, one per map that sends records
+    (its name, transformed schema and key properties). 0.54/0.55: `setup_mapper` registers the maps
+    in `mapper.stream_maps`; `Stream._generate_schema_messages` skips a `RemoveRecordTransform`."""
+    return {n: list(tap.streams[n]._generate_schema_messages()) for n in tap.mapper.stream_maps}
+
+
 def map_outputs(tap: Tap) -> dict[str, list[str]]:
-    """Each selected stream's names as its maps write it (none: every record removed). 0.54/0.55:
-    `setup_mapper` registers each selected stream's maps in `mapper.stream_maps`, each with the
-    `stream_alias` it writes as; a `RemoveRecordTransform` drops the records."""
-    return {
-        name: [each.stream_alias for each in maps if not isinstance(each, RemoveRecordTransform)]
-        for name, maps in tap.mapper.stream_maps.items()
-    }
+    """Each selected stream's names as its maps write it (none: every record removed)."""
+    return {name: [sent.stream for sent in schemas] for name, schemas in map_schemas(tap).items()}
 
 
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:

@@ -35,7 +35,6 @@ from tap_aphex import signals
 from tap_aphex.airbyte.cli import run
 from tap_aphex.airbyte.protocol import CHECKPOINT, singer_state
 from tap_aphex.airbyte.writer import connection_status, error_trace
-from tap_aphex.settings import CONFIG_SCHEMA
 
 LOG_STREAMS = ("task_events", "tasks", "task_statuses")
 PAGE = 150  # the simulator's page size in the read tests: 4 pages of events
@@ -146,7 +145,17 @@ def test_spec_is_the_taps_settings_with_the_key_and_tokens_secret(tmp_path: Path
     spec = message["spec"]
     settings = spec["connectionSpecification"]["properties"]
     assert result.exit_code == 0
-    assert set(settings) == set(CONFIG_SCHEMA["properties"])
+    # What `read` takes, as `--about` lists it (the SDK's stream maps too), but what `read`
+    # refuses (batch, flattening) and `faker_config`: docs/airbyte.md's table says why.
+    about = subprocess.run(
+        [SOURCE_APHEX.with_name("tap-aphex"), "--about", "--format", "json"],
+        capture_output=True,
+        check=True,
+    )
+    offered = set(json.loads(about.stdout)["settings"]["properties"])
+    left_out = {"batch_config", "faker_config", *(s for s in offered if s.startswith("flatten"))}
+    assert set(settings) == offered - left_out
+    assert {"stream_maps", "stream_map_config"} <= set(settings)
     assert settings["api_key"]["airbyte_secret"] is True
     assert settings["projects"]["items"]["properties"]["token"]["airbyte_secret"] is True
     assert [name for name, setting in settings.items() if setting.get("airbyte_secret")] == [
@@ -251,6 +260,33 @@ def test_discover_offers_every_stream_with_modes_cursor_and_keys(tmp_path: Path)
     # Log order, which eventIds (random) and event times (they tie) do not give.
     assert streams["tasks"]["default_cursor_field"] == ["_aphex_log_sequence"]
     assert "_ab_cdc_deleted_at" in streams["tasks"]["json_schema"]["properties"]
+
+
+def test_discover_offers_each_stream_as_its_maps_send_it(tmp_path: Path) -> None:
+    # The mapper's schema and key properties, as the SDK writes them in SCHEMA messages.
+    maps = {
+        "task_events": {"extra": "int(1)", "apiVersion": None, "__key_properties__": ["type"]},
+        "task_statuses": None,  # no record sent: not offered
+    }
+    with Simulator(seed=3, events=10, daily_quota=None, plan_projects=1) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        maps["published_plans"] = {"publishedAt": None}
+        config = {**events_config(sim), "projects": projects, "stream_maps": maps}
+        discovered = source(tmp_path, "discover", config)
+        result = source(tmp_path, "read", config, catalog=configured(discovered, ["task_events"]))
+
+    (message,) = discovered.of_type("CATALOG")
+    streams = {stream["name"]: stream for stream in message["catalog"]["streams"]}
+    assert "task_statuses" not in streams
+    events = streams["task_events"]
+    assert events["source_defined_primary_key"] == [["type"]]
+    assert events["json_schema"]["properties"]["extra"]["type"] == ["integer", "null"]
+    (record, *_) = result.records("task_events")
+    assert set(record) == set(events["json_schema"]["properties"])
+    assert record["extra"] == 1
+    # A cursor a map removes is offered as none, not as a column the records lack.
+    assert "publishedAt" not in streams["published_plans"]["json_schema"]["properties"]
+    assert streams["published_plans"]["default_cursor_field"] == []
 
 
 # ------------------------------------------------------------------------------------ read

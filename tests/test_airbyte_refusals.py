@@ -34,7 +34,8 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
     "flattening": ({"flattening_enabled": True}, "`flattening_enabled` would send records shaped"),
     "an alias": (
         {"stream_maps": {"task_events": {"__alias__": "events"}}},
-        "`stream_maps.task_events`",
+        "`stream_maps.task_events` would send the records of `task_events` as `events`, a stream "
+        "name this source does not offer",
     ),
     "a new stream from one": (
         {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
@@ -154,7 +155,6 @@ def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
     [
         {"tasks": {"__alias__": "tasks"}},  # to its own name
         {"tasks": {"__alias__": "tasks", "extra": "1"}},  # to its own name, with a new field
-        {"task_statuses": {"__alias__": "statuses"}},  # on a stream the catalog does not select
     ],
 )
 def test_a_map_that_sends_no_record_under_another_name_is_read(
@@ -168,6 +168,35 @@ def test_a_map_that_sends_no_record_under_another_name_is_read(
     assert result.errors() == [], result.errors()
     assert result.exit_code == 0
     assert {m["record"]["stream"] for m in result.of_type("RECORD")} == {"task_events", "tasks"}
+
+
+def test_a_rename_of_a_stream_the_catalog_leaves_out_is_refused_as_check_and_discover_do(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # One rule for the three commands: a platform runs check and discover (no catalog) first.
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] != "task_statuses"]
+    config = {**events_config(sim), "stream_maps": {"task_statuses": {"__alias__": "statuses"}}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    words = "`stream_maps.task_statuses` would send the records of `task_statuses` as `statuses`"
+    refused_before_any_request(result, sim, words + ", a stream name this source does not offer")
+    assert result.exit_code == 1
+
+
+def test_a_read_says_each_line_of_its_set_up_once(sim: Simulator, tmp_path: Path) -> None:
+    # `read` makes the tap twice (the config's streams, then the selected ones): one says nothing.
+    catalog = catalog_of(tmp_path, sim)
+    config = {**events_config(sim), "api_keyy": 1, "stream_maps": {"task_statuses": None}}
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    logs = [m["log"]["message"] for m in result.of_type("LOG")]
+    assert len(logs) == len(set(logs)), logs
+    assert any(log.startswith("No `projects` set") for log in logs)
+    assert any(log.startswith("Unknown setting `api_keyy`") for log in logs)
 
 
 @pytest.mark.skipif(not NO_PYARROW, reason="pyarrow is installed: the format can be written")

@@ -508,6 +508,23 @@ def test_the_mapper_says_the_name_each_selected_stream_is_written_as() -> None:
     }
 
 
+def test_the_schema_each_map_sends_is_the_one_the_sdk_writes_in_schema_messages() -> None:
+    # `map_schemas` calls `Stream._generate_schema_messages`: one per map, a removed stream none,
+    # each with the map's transformed schema and key properties.
+    maps = {
+        "task_events": {"x": "int(1)", "type": None, "__key_properties__": ["x"]},
+        "tasks": None,
+    }
+
+    schemas = sdk_seam.map_schemas(TapAphex(config={"api_key": "k", "stream_maps": maps}))
+
+    assert schemas["tasks"] == []
+    (events,) = schemas["task_events"]
+    assert (events.stream, events.key_properties) == ("task_events", ["x"])
+    assert events.schema["properties"]["x"] == {"type": ["integer", "null"]}
+    assert "type" not in events.schema["properties"]
+
+
 def test_the_mapper_is_made_by_the_sdk_and_holds_the_selected_streams_maps_only() -> None:
     # `SeamTap.setup_mapper` calls `PluginBase.setup_mapper` past `Tap`'s, then registers the
     # selected entries with the SDK's own `register_raw_streams_from_catalog`.

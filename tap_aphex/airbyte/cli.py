@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -146,7 +147,7 @@ def _command(
         _refuse_what_a_read_would(config)  # as `check` and `read` do: the same config
         tap = TapAphex(config=config)
         _refuse_renames(tap)
-        catalog = protocol.airbyte_catalog(tap)
+        catalog = writer.airbyte_catalog(tap)
         output.write({"type": "CATALOG", "catalog": catalog})
         return 0
     return _read(args, config, output, settled)
@@ -183,8 +184,9 @@ def _refuse_what_a_read_would(config: t.Mapping[str, t.Any]) -> None:
 
 def _refuse_renames(tap: TapAphex) -> None:
     """A map may change or drop a stream's records, but they must go out under the name
-    `discover` offered: judged by what the SDK's mapper makes of each selected stream, so an
-    `__alias__` to the stream's own name is no rename."""
+    `discover` offered: judged by what the SDK's mapper makes of every stream the config enables
+    (an `__alias__` to the stream's own name is no rename), the same in `check`, `discover` and
+    `read`: a platform runs the first two before any read, with no catalog."""
     maps = tap.config.get("stream_maps") or {}
     problems = []
     for stream, names in map_outputs(tap).items():
@@ -194,7 +196,7 @@ def _refuse_renames(tap: TapAphex) -> None:
                 where = f"`stream_maps.{key:.60}`" if key else f"`stream_maps` (on `{stream}`)"
                 problems.append(
                     f"{where} would send the records of `{stream}` as `{name:.60}`, a stream name "
-                    "the configured catalog does not have; under Airbyte a stream map may change a "
+                    "this source does not offer; under Airbyte a stream map may change a "
                     "stream's properties but not its name. Rename in the destination instead (its "
                     "stream prefix or namespace)"
                 )
@@ -226,14 +228,22 @@ def _read(
     configured = read_json(args.catalog, "catalog")
     passed = read_json(args.state, "state", lines_hint=protocol.RECIPE) if args.state else []
     _refuse_what_a_read_would(config)
-    singer_catalog, modes = protocol.select(TapAphex(config=config, setup_mapper=False), configured)
+    # Every stream the config enables, with its maps, as `check` and `discover` judge them; not a
+    # word said: the tap that reads says it all again. A copy: the SDK's mapper edits its maps.
+    output.addFilter(unsaid := lambda _: False)
+    try:
+        offered = TapAphex(config=copy.deepcopy(config), setup_mapper=False)
+        offered.setup_mapper()  # all of them: its catalog is the discovered one
+    finally:
+        output.removeFilter(unsaid)
+    _refuse_renames(offered)
+    singer_catalog, modes = protocol.select(offered, configured)
     full_refresh = [name for name, mode in modes.items() if mode == "full_refresh"]
     resume = protocol.singer_state(passed, selected=modes, full_refresh=full_refresh)
     translator = writer.AirbyteMessageWriter(output, modes, resume.ahead, resume.newest)
     tap = TapAphex(
         config=config, state=resume.state, catalog=singer_catalog, message_writer=translator
     )
-    _refuse_renames(tap)  # by the maps of the streams the configured catalog selects
     translator.count_into(tap.report)  # the summary's "records sent", counted as Singer's are
     try:
         tap.run()

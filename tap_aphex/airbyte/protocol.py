@@ -1,4 +1,5 @@
-"""The spec, the discovered catalog, and what `read` is given, as the tap's catalog and state.
+"""The spec, and what `read` is given, as the tap's catalog and state (the discovered catalog is
+the writer's: the SDK's SCHEMA messages, translated).
 
 The log streams share one position: the tap resumes from it only when their bookmarks agree. A
 platform commits states stream by stream, so after a failed sync it may hold them at different
@@ -14,6 +15,7 @@ import typing as t
 from tap_aphex.decoding import described, json_kind
 from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
 from tap_aphex.report import ConfigError
+from tap_aphex.sdk_seam import repair_builtin_schema
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
 from tap_aphex.streams.task_events import TaskEventsStream
@@ -38,7 +40,16 @@ AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 
 
 def connector_specification() -> dict[str, t.Any]:
-    schema = json.loads(json.dumps(CONFIG_SCHEMA), object_hook=_airbyte_secret)
+    # What `read` takes, as `--about` lists it, but `batch_config` and flattening, which it refuses
+    # (the other `flattening_*` do nothing without it), and `faker_config` (`fake.` needs `faker`).
+    TapAphex.append_builtin_config(settings := copy.deepcopy(CONFIG_SCHEMA))
+    repair_builtin_schema(settings)
+    settings["properties"] = {
+        name: setting
+        for name, setting in settings["properties"].items()
+        if not name.startswith(("batch_", "faker_", "flattening_"))
+    }
+    schema = json.loads(json.dumps(settings), object_hook=_airbyte_secret)
     return {
         "documentationUrl": "https://aphex.co",
         "supportsIncremental": True,
@@ -54,35 +65,6 @@ def connector_specification() -> dict[str, t.Any]:
 def _airbyte_secret(node: dict[str, t.Any]) -> dict[str, t.Any]:
     """`airbyte_secret` wherever the SDK marks a setting secret."""
     return {**node, "airbyte_secret": True} if node.get("secret") is True else node
-
-
-def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
-    streams = []
-    for name, stream in tap.streams.items():
-        schema = copy.deepcopy(stream.schema)
-        properties = schema.get("properties", {})
-        if SINGER_DELETED_AT in properties:
-            properties[AIRBYTE_DELETED_AT] = properties[SINGER_DELETED_AT]
-        cursor, modes = stream.replication_key, list(SYNC_MODES)
-        if name in LOG_STREAMS:
-            properties[LOG_SEQUENCE] = {
-                "type": "integer",
-                "description": "Increases in log order, across syncs: what to deduplicate by.",
-            }
-            cursor = LOG_SEQUENCE
-            modes = ["incremental"]  # one position for the three: see `select`'s refusal
-        streams.append(
-            {
-                "name": name,
-                "json_schema": schema,
-                "supported_sync_modes": modes,
-                "source_defined_cursor": True,
-                "default_cursor_field": [cursor] if cursor else [],
-                "source_defined_primary_key": [[key] for key in stream.primary_keys or []],
-                "is_resumable": True,
-            }
-        )
-    return {"streams": streams}
 
 
 def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[str, str]]:

@@ -1,10 +1,12 @@
 """Airbyte messages, one JSON line each, on stdout only: plain dicts shaped as the
 `airbyte-protocol-models` package defines them (the tests validate every line, the runtime does
-without it), translated from the tap's by its `message_writer`: the streams speak Singer only."""
+without it), translated from the tap's by its `message_writer`: the streams speak Singer only.
+The discovered catalog too: from the SCHEMA messages a read would write."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -24,10 +26,13 @@ from tap_aphex.decoding import REPLACEMENT, SURROGATE
 from tap_aphex.inputs import START_AFRESH
 from tap_aphex.logs import log_level, one_line, redacted
 from tap_aphex.report import RecordCounting
+from tap_aphex.sdk_seam import map_schemas
 from tap_aphex.streams.log_position import CLEAR_STATE
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator
+
+    from tap_aphex.tap import TapAphex
 
 AirbyteMessage = dict[str, t.Any]
 
@@ -122,6 +127,39 @@ def error_trace(message: str, failure_type: str) -> AirbyteMessage:
 def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
     status = {"status": "SUCCEEDED" if succeeded else "FAILED", "message": _safe(message)}
     return {"type": "CONNECTION_STATUS", "connectionStatus": status}
+
+
+def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
+    """Each stream as `read` sends it: its SCHEMA message as the SDK writes it (its maps'
+    transformed schema and key properties; none if they remove every record), with the columns
+    `write_message` adds; its cursor, unless a map removes it."""
+    streams = []
+    for name, sent in map_schemas(tap).items():
+        for message in sent:  # one: `source-aphex` refuses renames, and copies under one name
+            stream, schema = tap.streams[name], copy.deepcopy(message.schema)
+            properties = schema.setdefault("properties", {})
+            if protocol.SINGER_DELETED_AT in properties:
+                properties[protocol.AIRBYTE_DELETED_AT] = properties[protocol.SINGER_DELETED_AT]
+            cursor, modes = stream.replication_key, list(protocol.SYNC_MODES)
+            if name in protocol.LOG_STREAMS:
+                properties[protocol.LOG_SEQUENCE] = {
+                    "type": "integer",
+                    "description": "Increases in log order, across syncs: what to deduplicate by.",
+                }
+                cursor = protocol.LOG_SEQUENCE
+                modes = ["incremental"]  # one position for the three: see `select`'s refusal
+            streams.append(
+                {
+                    "name": name,
+                    "json_schema": schema,
+                    "supported_sync_modes": modes,
+                    "source_defined_cursor": True,
+                    "default_cursor_field": [cursor] if cursor in properties else [],
+                    "source_defined_primary_key": [[key] for key in message.key_properties or []],
+                    "is_resumable": True,
+                }
+            )
+    return {"streams": streams}
 
 
 @contextlib.contextmanager
