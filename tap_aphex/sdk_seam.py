@@ -155,7 +155,8 @@ def map_schemas(tap: Tap) -> dict[str, list[SchemaMessage]]:
     """Each selected stream's SCHEMA messages as the SDK writes them, one per map that sends records
     (its name, transformed schema and key properties). 0.54/0.55: `setup_mapper` registers the maps
     in `mapper.stream_maps`; `Stream._generate_schema_messages` skips a `RemoveRecordTransform`."""
-    return {n: list(tap.streams[n]._generate_schema_messages()) for n in tap.mapper.stream_maps}
+    sent = {n: s._generate_schema_messages() for n, s in tap.streams.items()}  # the tap's only:
+    return {n: list(sent[n]) for n in tap.mapper.stream_maps if n in sent}  # a catalog may add
 
 
 def map_outputs(tap: Tap) -> dict[str, list[str]]:
