@@ -155,8 +155,12 @@ def map_schemas(tap: Tap) -> dict[str, list[SchemaMessage]]:
     """Each selected stream's SCHEMA messages as the SDK writes them, one per map that sends records
     (its name, transformed schema and key properties). 0.54/0.55: `setup_mapper` registers the maps
     in `mapper.stream_maps`; `Stream._generate_schema_messages` skips a `RemoveRecordTransform`."""
-    sent = {n: s._generate_schema_messages() for n, s in tap.streams.items()}  # the tap's only:
-    return {n: list(sent[n]) for n in tap.mapper.stream_maps if n in sent}  # a catalog may add
+    # The mapper also holds the maps of a stream a catalog selects that the config does not enable.
+    return {
+        name: list(tap.streams[name]._generate_schema_messages())
+        for name in tap.mapper.stream_maps
+        if name in tap.streams
+    }
 
 
 def map_outputs(tap: Tap) -> dict[str, list[str]]:
