@@ -41,7 +41,7 @@ class TaskEventsStream(AphexStream):
     check_sorted = False  # ids are random: the latest event, not the largest id, is the position
     schema = schemas.TASK_EVENT
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # the reader types every value once
-    STATE_MSG_FREQUENCY = sdk_seam.NO_PERIODIC_STATE  # once a page: never ahead of `tasks`
+    STATE_MSG_FREQUENCY = 10**12  # not the SDK's every 10,000 records: once a page, with `tasks`
     # A 503 is most likely the daily quota: a few answers over about a minute tell it from an
     # outage (a 503 costs no quota); then the run stops there, to resume tomorrow.
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0, 30.0)
