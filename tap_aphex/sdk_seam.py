@@ -49,12 +49,10 @@ def batch_encoders() -> list[str]:
 
 
 def load_env_file() -> tuple[str, list[tuple[str, str | None]], list[int]]:
-    """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (over those set),
-    now, so that the tap checks them too; its path ("": none found), its ``NAME=value`` statements
-    in order (the last of a name is set) and the lines it skips. 0.54, 0.55: at each reading,
-    `parse_environment_config` loads with `DotEnv(path)` the file `find_dotenv` finds (0.54: up
-    from the SDK's folder, 0.55: from the working one); python-dotenv (1.x: `parse_stream`) warns
-    of each line it cannot parse at each load: the tap says it once."""
+    """Load the `.env` file the SDK loads (over the variables set) now, for the tap to check: its
+    path ("": none), ``NAME=value`` statements in order (the last of a name is set), lines skipped.
+    0.54, 0.55: `parse_environment_config` loads `DotEnv(find_dotenv())` at each reading, and
+    python-dotenv (1.x: `parse_stream`) warns of a skipped line at each: the tap says it once."""
     logging.getLogger("dotenv.main").addFilter(_unparsed_line_said_by_the_tap)
     with mock.patch.object(_dict_config, "DotEnv", wraps=DotEnv) as loader:  # the path it finds
         _dict_config.parse_environment_config({"properties": {}}, "")  # loads it, reads nothing
@@ -286,14 +284,18 @@ class SchemaOncePerRun(Stream):
             super()._write_schema_message()
 
 
+#: 0.54/0.55 evaluates stream-map expressions (simpleeval) in this module.
+SDK_MAPPER_MODULE = "singer_sdk.mapper"
+
+
 def stream_map_failure(error: BaseException) -> str | None:
     """Where a `stream_maps` expression failed (``tasks.extra``, or ""), or None if ``error`` did
-    not come from there (``1/0`` is not always wrapped). 0.54/0.55: in `singer_sdk.mapper`,
-    `CustomStreamMap` (its ``stream_alias``) parses in `_init_functions_and_schema` (local
-    ``prop_key``) and evaluates in `_eval` (``property_name``)."""
+    not come from there (``1/0`` is not always wrapped). 0.54/0.55: `CustomStreamMap` (its
+    ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
+    in `_eval` (``property_name``)."""
     where = None
     for frame, _ in traceback.walk_tb(error.__traceback__):
-        if frame.f_globals.get("__name__") == "singer_sdk.mapper":
+        if frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
             alias = getattr(frame.f_locals.get("self"), "stream_alias", None)
             name = frame.f_locals.get("prop_key") or frame.f_locals.get("property_name")
             found = isinstance(alias, str) and isinstance(name, str)
