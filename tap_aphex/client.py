@@ -19,7 +19,6 @@ from tap_aphex.config_checks import ca_bundle
 from tap_aphex.logs import safe_url
 from tap_aphex.report import (
     AphexError,
-    AuthenticationError,
     ConfigError,
     ResponseTooSlow,
     RunReport,
@@ -43,11 +42,6 @@ CHUNK = 64 * 1024
 class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     # 429 is retried (honouring Retry-After): SDK 0.55's default list is empty, unlike 0.54's.
     extra_retry_statuses: t.Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
-    #: How the API refuses a key or token, and the words then (``{status}`` filled in).
-    refused_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
-    refused_words: t.ClassVar[str]
-    #: What a 403 most likely means for this API (a 404: `not_found_advice`).
-    forbidden_advice: t.ClassVar[str]
     #: Waits before each retry of a `ServiceUnavailableError` (a stream's `refuse` raises it).
     SERVICE_UNAVAILABLE_WAITS: t.ClassVar[tuple[float, ...]] = ()
     #: A failure's tries (the first, then 4 retries); a 503 of the Data API's: its schedule's.
@@ -61,6 +55,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])  # s left to wait in this run
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
+        self.variables: dict[str, str] = getattr(tap, "set_by_variables", {})  # messages name them
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
         self.made_ready(super().requests_session)
 
@@ -71,6 +66,10 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         if (bundle := ca_bundle()) is not None:
             session.verify = bundle[1]
         return session
+
+    def credential_setting(self, response: requests.Response) -> str:
+        """Where the key or token ``response`` was sent with is set (`set_at`: maybe a variable)."""
+        raise NotImplementedError
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""
@@ -93,10 +92,8 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
             raise
 
     def refuse(self, response: requests.Response) -> None:
-        """Raise the error ``response`` is, if any (a subclass's own first, then this)."""
+        """Raise the error ``response`` is, if any (a subclass's own first: a refused key's too)."""
         status = response.status_code
-        if status in self.refused_statuses:
-            raise AuthenticationError(self.refused_words.format(status=status))
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             super().validate_response(response)  # the SDK's RetriableAPIError: retried
         elif status == HTTPStatus.NOT_FOUND:  # the URL setting's, unless it answered before
@@ -106,8 +103,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         elif status in _TOO_LARGE:  # what is long is ours: a body (often a proxy's page) says less
             raise AphexError(f"{failure_words(response)}. {self.too_large(response)}")
         elif status >= HTTPStatus.BAD_REQUEST:
-            advice = self.forbidden_advice if status == HTTPStatus.FORBIDDEN else ""
-            raise AphexError(f"{self.response_error_message(response)} {advice}".rstrip())
+            raise AphexError(self.response_error_message(response))
         elif status >= HTTPStatus.MULTIPLE_CHOICES:  # a 3xx that is no redirect (e.g. 304)
             advice = "No Aphex API documents that answer."
             raise UnexpectedResponseError(f"{self.response_error_message(response)} {advice}")
@@ -121,7 +117,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
                 f"server, or a proxy in between, takes. {self.long_url_advice()}"
             )
         name, value = max(request.headers.items(), key=lambda header: len(header[1]))
-        setting = _HEADER_SETTINGS.get(name.lower())
+        setting = self.credential_setting(response) if name.lower() in _CREDENTIALS else ""
         check = f"check {setting}: it must be exactly as Aphex shows it" if setting else ""
         return (
             "The request's headers are larger than the server, or a proxy in between, takes: "
@@ -241,10 +237,12 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     @override
     def backoff_handler(self, details: Details) -> None:
         # The SDK logs each retry at ERROR, with the request's arguments; one WARNING says it.
+        request, context = details["args"][:2]  # the retried call's
+        failure, url = failure_words(details.get("exception")), safe_url(request.url)
         self.logger.warning(
             "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
-            self.retried_part(details["args"][1]),  # the retried call's (request, context)
-            failure_words(details.get("exception")),
+            self.retried_part(context),
+            failure if url in failure else f"{failure} for {url}",  # a body cut short names none
             details["wait"],
             details["tries"] + 1,
             self.retry_left,
@@ -252,8 +250,8 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
 
 
 _TOO_LARGE = (HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-#: The settings a request's headers carry, by header (lower case).
-_HEADER_SETTINGS = {"x-api-key": "`api_key`", "authorization": "the project's `token`"}
+#: The headers that carry a key or token (lower case): `credential_setting` names its setting.
+_CREDENTIALS = ("x-api-key", "authorization")
 #: OpenSSL's reason in a handshake's error: ``[SSL: WRONG_VERSION_NUMBER] wrong version number``.
 _SSL_REASON = re.compile(r"\[(?:SSL|X509): ([A-Z0-9_]+)\] ([^(\]'\"]+)")
 #: OpenSSL's reasons that no retry changes: no TLS at the other end, an untrusted certificate, no

@@ -14,7 +14,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_aphex import inputs, settings
-from tap_aphex.decoding import listed, readable
+from tap_aphex.decoding import first_few, listed, readable
 from tap_aphex.logs import log_level_problem
 from tap_aphex.report import ConfigError
 from tap_aphex.sdk_seam import (
@@ -134,12 +134,28 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
     """Load the `.env` file the SDK loads under `--config ENV` (`sdk_seam.load_env_file`), before
     any value is checked or secret remembered; with ``logger``, say what it set (names only)."""
     try:
-        names = load_env_file()
+        path, statements, unparsed = load_env_file()
     except UnicodeDecodeError as error:  # python-dotenv reads it as UTF-8
         raise ConfigError(
             f"`--config ENV`: the `.env` file the SDK loads is not UTF-8 text ({error.reason} at "
             f"byte {error.start}): save it as UTF-8, or remove it (docs/settings.md)."
         ) from None
+    values = dict(statements)  # python-dotenv's: the last of a name is set
+    if twice := sorted({f"`{name}`" for name, value in statements if values[name] != value}):
+        raise ConfigError(  # as a key twice in a config file: which one was meant is unknown
+            f"`--config ENV`: the `.env` file {path} sets {first_few(twice)} twice, to different "
+            "values (python-dotenv would keep the last without a word): keep one."
+        )
+    if logger and unparsed:  # python-dotenv's own warning, at each load, names no file
+        logger.warning(
+            "`--config ENV`: python-dotenv cannot read %s of the `.env` file %s, and skips %s: "
+            "a variable set there is not set. Write each as NAME=value (a quoted value needs its "
+            "closing quote).",
+            f"line{'s' if unparsed[1:] else ''} {listed([str(line) for line in unparsed])}",
+            path,
+            "them" if unparsed[1:] else "it",
+        )
+    names = sorted(name for name, value in values.items() if value is not None)
     late = [f"`{name}`" for name in names if name in LOG_VARIABLES]
     if late and (problem := log_level_problem(os.environ)):  # the SDK's metrics would fail on it
         raise ConfigError(f"{problem[:-1]} (set by a `.env` file).")

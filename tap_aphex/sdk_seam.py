@@ -5,13 +5,16 @@ here, with a check there; `scripts/test-next-sdk.sh` runs them on the newest SDK
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
-import os
 import sys
 import traceback
 import typing as t
 from importlib.metadata import entry_points
+from unittest import mock
 
+from dotenv.main import DotEnv
+from dotenv.parser import parse_stream
 from singer_sdk import Tap
 from singer_sdk.configuration import _dict_config
 from singer_sdk.helpers._batch import BatchConfig as BatchConfig
@@ -44,19 +47,27 @@ def batch_encoders() -> list[str]:
     return sorted(entry.name for entry in entry_points(group="singer_sdk.batch_encoders"))
 
 
-def load_env_file() -> list[str]:
-    """Load the `.env` file the SDK loads as it reads the `TAP_APHEX_*` variables (over those
-    set), now, so that the tap checks them too; the names it has set in this process. 0.54, 0.55:
-    `parse_environment_config` loads the file python-dotenv's `find_dotenv` finds (0.54 searches
-    up from the SDK's folder, 0.55 from the working folder) each time it reads the variables."""
-    before = dict(os.environ)
-    _dict_config.parse_environment_config({"properties": {}}, "")  # loads the file, reads nothing
-    _SET_BY_ENV_FILE.update(name for name, value in os.environ.items() if before.get(name) != value)
-    return sorted(_SET_BY_ENV_FILE)
+def load_env_file() -> tuple[str, list[tuple[str, str | None]], list[int]]:
+    """Load the `.env` file the SDK loads (over the variables set) now, for the tap to check: its
+    path ("": none), ``NAME=value`` statements in order (the last of a name is set), lines skipped.
+    0.54, 0.55: `parse_environment_config` loads `DotEnv(find_dotenv())` at each reading, and
+    python-dotenv (1.x: `parse_stream`) warns of a skipped line at each: the tap says it once."""
+    logging.getLogger("dotenv.main").addFilter(_unparsed_line_said_by_the_tap)
+    with mock.patch.object(_dict_config, "DotEnv", wraps=DotEnv) as loader:  # the path it finds
+        _dict_config.parse_environment_config({"properties": {}}, "")  # loads it, reads nothing
+    path = str(loader.call_args.args[0] or "")
+    with open(path) if path else io.StringIO() as stream:  # as `DotEnv` opens it
+        read = list(parse_stream(stream))
+    statements = [(each.key, each.value) for each in read if each.key is not None]
+    return path, statements, [each.original.line for each in read if each.error]
 
 
-#: The variables the `.env` file set (a second load sets them to the same values).
-_SET_BY_ENV_FILE: set[str] = set()
+#: python-dotenv's warning (logger `dotenv.main`) per line it cannot parse.
+DOTENV_UNPARSED = "python-dotenv could not parse statement starting at line %s"
+
+
+def _unparsed_line_said_by_the_tap(record: logging.LogRecord) -> bool:
+    return record.msg != DOTENV_UNPARSED
 
 
 def env_config(plugin: type[Tap]) -> dict[str, t.Any]:
@@ -203,11 +214,6 @@ SDK_CHATTER: tuple[str, ...] = (
     "Backing off %s(...) for %.1fs (%s)",
     "Giving up %s(...) after %d tries (%s)",
 )
-
-
-#: For `Stream.STATE_MSG_FREQUENCY`: the log checkpoints once per page. 0.54: `_sync_records`
-#: writes a STATE every that many records (10,000), maybe before `tasks` has the page.
-NO_PERIODIC_STATE = 10**12
 
 
 def write_state(stream: Stream) -> None:

@@ -441,9 +441,36 @@ def test_a_token_too_long_for_the_server_is_named_as_the_projects_token() -> Non
     assert (
         f"project {project.url}: HTTP 431 Line too long from {project.url}?limit=…. The "
         "request's headers are larger than the server, or a proxy in between, takes: the longest, "
-        "Authorization, is 100,007 characters; check the project's `token`: it must be exactly as "
+        "Authorization, is 100,007 characters; check `projects[0].token`: it must be exactly as "
         "Aphex shows it."
     ) in log_lines(run.stderr, "ERROR")
+
+
+def test_a_refused_key_or_token_names_where_it_was_set() -> None:
+    # `--config ENV` puts a stale `TAP_APHEX_API_KEY` over the config file's key without a word:
+    # "Check the `api_key` setting" sent the user to the file, which was right.
+    with Simulator(seed=1, events=10, daily_quota=None, plan_projects=2) as sim:
+        projects = [{"url": p.url, "token": p.token} for p in sim.plan_projects]
+        stale = [projects[0], projects[1] | {"token": "stale-t0ken-value"}]
+        config = {"api_key": "stale-k3y-value", "api_url": sim.events_url, "projects": stale}
+        in_file = run_cli(config)
+        variables = {
+            "TAP_APHEX_API_KEY": "stale-k3y-value",
+            "TAP_APHEX_PROJECTS": json.dumps(stale),
+        }
+        fine = config | {"api_key": sim.api_key, "projects": projects}
+        in_variables = run_cli(fine, None, "--config", "ENV", env=variables)
+
+    for run, key, token in [
+        (in_file, "`api_key`", "`projects[1].token`"),
+        (in_variables, "`TAP_APHEX_API_KEY`", "`TAP_APHEX_PROJECTS[1].token`"),
+    ]:
+        assert run.returncode == 1, run.stderr
+        last = log_lines(run.stderr, "ERROR")[-1]
+        assert f"The Data API refused the key (HTTP 401). Check {key}: it must be" in last
+        assert f"Integrations page; put it in {token}." in last
+        assert "projects[0]" not in last
+        assert "stale-" not in run.stderr
 
 
 def test_a_config_with_no_credentials_is_refused() -> None:
@@ -494,10 +521,14 @@ def test_a_page_that_breaks_off_is_asked_again(
 ) -> None:
     simulator.inject_fault("truncate", 1)
 
-    run = run_tap(events_config(simulator))
+    run = run_tap(events_config(simulator, page_size=321))
 
     assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
-    assert "retrying in" in caplog.text
+    # Named as the other retries are, its query's values hidden: requests' error names no URL.
+    (retry,) = [line for line in caplog.messages if "retrying in" in line]
+    said = f"ChunkedEncodingError (the answer broke off) for {simulator.events_url}?pageSize=…;"
+    assert said in retry
+    assert "321" not in retry
 
 
 def test_a_plans_answer_that_breaks_off_is_asked_again_and_every_version_lands_once(

@@ -53,7 +53,7 @@ def failure_of(config: dict[str, t.Any]) -> str:
             [
                 "HTTP 403 FORBIDDEN from http://localhost",
                 'The server said: "Forbidden: plan does not include API access".',
-                "Enterprise plan",
+                "check that the key (`api_key`) belongs to an organisation on the Enterprise plan",
                 "GET",
             ],
         ),

@@ -12,6 +12,7 @@ import inspect
 import io
 import json
 import logging
+import os
 import pathlib
 import signal
 import sys
@@ -463,23 +464,45 @@ def test_the_sdk_still_reads_the_variables_as_the_seam_hands_them_to_our_checks(
 
 
 def test_the_sdk_loads_its_dotenv_file_where_the_seam_loads_it_first(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # `load_env_file` calls the SDK's own loader, so the file is the one the SDK loads again
     # later, as it reads the variables (0.54 searches from its folder, 0.55 from the working one).
     dict_config = singer_sdk.configuration._dict_config
     source = inspect.getsource(dict_config.parse_environment_config)
     assert "dotenv_path = find_dotenv(" in source
-    assert "DotEnv(dotenv_path).set_as_environment_variables()" in source
+    assert "DotEnv(dotenv_path).set_as_environment_variables()" in source  # the path, read back
     assert "parse_environment_config" in inspect.getsource(PluginBase)
     env_file = tmp_path / ".env"
-    env_file.write_text("TAP_APHEX_PAGE_SIZE=9\n")
+    env_file.write_text('TAP_APHEX_PAGE_SIZE=9\nX="open\nexport TAP_APHEX_PAGE_SIZE=8\nNAME\n')
     monkeypatch.setenv("TAP_APHEX_PAGE_SIZE", "")  # then unset: put back as it was after the test
     monkeypatch.delenv("TAP_APHEX_PAGE_SIZE")
     monkeypatch.setattr(dict_config, "find_dotenv", lambda **_: str(env_file))
+    # python-dotenv's parser, as `DotEnv` reads the file: each statement in order, and the lines
+    # it skips, of which it warns at each load (the tap says it once, naming the file).
+    read = (
+        str(env_file),
+        [("TAP_APHEX_PAGE_SIZE", "9"), ("TAP_APHEX_PAGE_SIZE", "8"), ("NAME", None)],
+        [2],
+    )
+    caplog.set_level(logging.WARNING)
 
-    assert sdk_seam.load_env_file() == ["TAP_APHEX_PAGE_SIZE"]
-    assert sdk_seam.load_env_file() == ["TAP_APHEX_PAGE_SIZE"]  # loaded again: the same names
+    assert sdk_seam.load_env_file() == read
+    assert sdk_seam.load_env_file() == read  # loaded again: the same
+    assert os.environ["TAP_APHEX_PAGE_SIZE"] == "8"  # set as the statements say: the last
+    assert not caplog.records  # python-dotenv's warnings silenced, the SDK's loads' too
+    dict_config.parse_environment_config({"properties": {}}, "")
+    assert not caplog.records
+    monkeypatch.setattr(logging.getLogger("dotenv.main"), "filters", [])  # its own, pinned
+    dict_config.parse_environment_config({"properties": {}}, "")
+    (warning,) = caplog.records
+    assert (warning.name, warning.msg, warning.args) == (
+        "dotenv.main",
+        sdk_seam.DOTENV_UNPARSED,
+        (2,),
+    )
+    monkeypatch.setattr(dict_config, "find_dotenv", lambda **_: "")  # none found
+    assert sdk_seam.load_env_file() == ("", [], [])
 
 
 def test_the_sdk_reads_an_integer_variable_with_int_which_refuses_a_long_one(

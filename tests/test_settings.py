@@ -1158,6 +1158,53 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
     assert KEY not in missing.stderr + missing.stdout
 
 
+def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_file(
+    tmp_path: Path,
+) -> None:
+    # python-dotenv keeps the last value without a word (a stale key above a new one, say);
+    # which was meant is unknown. The values are never said: each may be a key.
+    other = "0th3r-s3cr3t-value"
+    tap = _with_env_file(
+        tmp_path,
+        f"TAP_APHEX_API_KEY={KEY}\nTAP_APHEX_PAGE_SIZE=5\nexport TAP_APHEX_API_KEY={other}\n",
+    )
+
+    refused = tap("--config", "ENV", "--discover")
+
+    assert refused.returncode == 1, refused.stderr
+    assert log_lines(refused.stderr, "ERROR") == [
+        f"`--config ENV`: the `.env` file {tmp_path / '.env'} sets `TAP_APHEX_API_KEY` twice, to "
+        "different values (python-dotenv would keep the last without a word): keep one."
+    ]
+    assert KEY not in refused.stderr + refused.stdout
+    assert other not in refused.stderr + refused.stdout
+    # The same value twice is the same setting: read.
+    (tmp_path / ".env").write_text(f"TAP_APHEX_API_KEY={KEY}\nTAP_APHEX_API_KEY='{KEY}'\n")
+    read = tap("--config", "ENV", "--discover")
+    assert read.returncode == 0, read.stderr
+    assert '"task_events"' in read.stdout
+
+
+def test_a_dotenv_line_python_dotenv_cannot_parse_is_one_warning_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    # python-dotenv warned at each of the file's loads (four in a run), naming only a line; the
+    # "Nothing to read" that follows a key's line skipped was left unexplained.
+    tap = _with_env_file(tmp_path, f'TAP_APHEX_API_KEY="{KEY}\nTAP_APHEX_PAGE_SIZE=5\n')
+
+    run = tap("--config", "ENV")
+
+    assert run.returncode == 1, run.stderr
+    assert log_lines(run.stderr, "WARNING") == [  # python-dotenv's own: none
+        f"`--config ENV`: python-dotenv cannot read line 1 of the `.env` file {tmp_path / '.env'}, "
+        "and skips it: a variable set there is not set. Write each as NAME=value (a quoted value "
+        "needs its closing quote)."
+    ]
+    (nothing,) = log_lines(run.stderr, "ERROR")
+    assert nothing.startswith("Config: Nothing to read: set `api_key`")
+    assert KEY not in run.stderr
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

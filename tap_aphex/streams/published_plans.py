@@ -17,7 +17,7 @@ from typing_extensions import override
 
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.settings import account_id, project_label
+from tap_aphex.settings import account_id, project_label, set_at
 from tap_aphex.streams import FedStream, unusable_words
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
@@ -58,12 +58,6 @@ class PublishedPlansStream(AphexStream):
     is_sorted = False  # the document promises no order; the bookmark is the newest seen
     schema = schemas.PUBLISHED_PLAN
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # plan_document types every value itself
-    refused_statuses = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)  # an expired token: either
-    refused_words = (
-        "The Published Plans API refused the token (HTTP {status}). Tokens expire after 90 days "
-        "and can be revoked: a project admin can create a new one on the project's Integrations "
-        "page; put it in that project's `token`."
-    )
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,8 +114,21 @@ class PublishedPlansStream(AphexStream):
         return SinglePagePaginator()  # one document per request; `plan_downloads` asks again
 
     @override
+    def credential_setting(self, response: requests.Response) -> str:
+        accounts = [account_id(project["url"]) for project in self.config["projects"]]
+        account = account_id(response.url)  # as requests sent it (re-encoded: then not found)
+        token = f"projects[{accounts.index(account)}].token" if account in accounts else "projects"
+        return f"`{set_at(token, self.variables)}`"
+
+    @override
     def refuse(self, response: requests.Response) -> None:
         status = response.status_code
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):  # an expired token: either
+            raise report.AuthenticationError(
+                f"The Published Plans API refused the token (HTTP {status}). Tokens expire after "
+                "90 days and can be revoked: a project admin can create a new one on the project's "
+                f"Integrations page; put it in {self.credential_setting(response)}."
+            )
         if status == HTTPStatus.NOT_FOUND and not self.answered_before(response):
             # The URL is sent as written; a slash after the account id is the likeliest slip.
             slash = urlsplit(response.url).path.endswith("/")
