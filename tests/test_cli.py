@@ -91,6 +91,9 @@ FILES: dict[str, Callable[[Path], object]] = {
     "a_key_twice": lambda path: path.write_text(
         '{"api_key": "k", "api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
     ),
+    # The decoder's messages for these end in "at" ("Unterminated string starting at").
+    "unterminated": lambda path: path.write_text('{"api_key": "x'),
+    "a_tab_in_a_string": lambda path: path.write_text('{"api_key": "x\t"}'),
 }
 
 
@@ -170,6 +173,16 @@ def test_a_key_twice_is_named_without_a_secret_the_file_holds(tmp_path: Path) ->
             for option, kind in (("--state", "The state file"), ("--config", "The config file"))
         ),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
+        (
+            "--config",
+            "unterminated",
+            "The config file {path} is not JSON (Unterminated string starting at line 1).",
+        ),
+        (
+            "--state",
+            "a_tab_in_a_string",
+            "The state file {path} is not JSON (Invalid control character at line 1).",
+        ),
         *(
             (option, "endless", f"{kind} {{path}} is larger than 64 MiB: no {what} is")
             for option, kind, what in (
@@ -242,6 +255,11 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
         (
             {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
             "`TAP_APHEX_PROJECTS` must be JSON, an array [...]",
+        ),
+        (  # the decoder's message ends in "at": said once
+            {"TAP_APHEX_PROJECTS": '[{"url": "x'},
+            "`TAP_APHEX_PROJECTS` must be JSON, an array [...] (Unterminated string starting at "
+            "character 9).",
         ),
         (
             {"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"},
