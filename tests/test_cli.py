@@ -1263,18 +1263,21 @@ def test_a_tasks_map_that_fails_says_what_a_deleted_task_holds(long_log: Simulat
     )
 
 
-def test_a_stream_map_the_sdk_refuses_as_a_whole_names_the_stream_not_a_property(
+def test_a_stream_map_dropping_the_key_names_the_stream_and_what_to_do(
     long_log: Simulator,
 ) -> None:
-    # `__else__: null` drops the key property: the map is refused, no expression failed.
+    # `__else__: null` drops the key property: the map is refused, no expression failed (the
+    # SDK's own words were "Invalid key properties ... 'eventId' was not detected in schema").
     config = events_config(long_log, stream_maps={"task_events": {"__else__": None, "x": "1"}})
 
     run = run_cli(config)
 
     assert run.returncode == 1
-    error = one_clear_error(run.stderr)
-    assert error.startswith("`stream_maps.task_events`: the stream map is refused ")
-    assert "StreamMapConfigError" in error
+    assert one_clear_error(run.stderr) == (
+        "Config: `stream_maps.task_events` drops the key `eventId` of task_events (by `__else__`): "
+        'keep it (`"eventId": "eventId"`), or give `__key_properties__` the fields that key the '
+        "records"
+    )
 
 
 def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
