@@ -7,8 +7,10 @@ the other way to choose what goes out, are checked here to name a stream."""
 # ruff: noqa: UP013 (a catalog's keys have hyphens: the shapes are functional TypedDicts)
 from __future__ import annotations
 
+import ast
 import difflib
 import fnmatch
+import importlib.util
 import json
 import re
 import typing as t
@@ -243,9 +245,9 @@ def stream_map_problems(
 ) -> list[str]:
     """What the SDK would take without a word, or refuse in its own, from the stream maps: a map
     whose source (its key, or its `__source__`) matches none of ``streams`` (its hash or removal
-    silently does not happen), and a special key it cannot use.
+    silently does not happen), a special key it cannot use, and `fake` without `faker`.
     `__else__` is the SDK's "every other stream"."""
-    problems = []
+    problems = _faker_problems(config, variables)
     for key, value in (config.get("stream_maps") or {}).items():
         source = value.get("__source__", key) if isinstance(value, Mapping) else key
         if not isinstance(source, str):  # null (the schema allows it): the SDK would blame a map
@@ -306,6 +308,33 @@ def _special_key_problem(stream_map: Mapping[str, t.Any], source: str) -> str | 
 #: The keys the SDK takes out of a map before the rest are its fields (`__alias__` only without
 #: `__source__`: refused above).
 _SPECIAL_KEYS = ("__source__", "__alias__", "__filter__", "__else__", "__key_properties__")
+
+
+def _faker_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
+    """`fake` in a map's expression, or `faker_config`, without the `faker` package: the SDK then
+    leaves `fake` undefined, and the expression fails at the first record, after requests."""
+    if importlib.util.find_spec("faker") is not None:
+        return []
+    users = ["faker_config"] if config.get("faker_config") is not None else []
+    for key, stream_map in (config.get("stream_maps") or {}).items():
+        for name, expression in (stream_map if isinstance(stream_map, Mapping) else {}).items():
+            if name not in ("__alias__", "__source__") and _uses_fake(expression):
+                users.append(f"stream_maps.{key}.{name}")
+    install = "install it where the tap runs (`pip install faker`)"
+    return [
+        f"`{set_at(where, variables)}` needs the package `faker` (for `fake`), not installed; "
+        f"{install}" + (", or remove it" if where == "faker_config" else "")
+        for where in users
+    ]
+
+
+def _uses_fake(expression: object) -> bool:
+    """Whether a map's expression reads the name `fake` (one that does not parse: the SDK's)."""
+    try:
+        tree = ast.parse(expression if isinstance(expression, str) else "")
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.Name) and node.id == "fake" for node in ast.walk(tree))
 
 
 def map_output_problems(

@@ -4,6 +4,7 @@ own (schemas, keys), and another replication is refused in one line, before any 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import typing as t
 
@@ -20,6 +21,7 @@ from harness import (
     selecting,
 )
 from singer_sdk.singerlib import Catalog
+from test_airbyte import configured, source
 
 from tap_aphex import catalog_checks
 from tap_aphex.report import ConfigError
@@ -709,3 +711,49 @@ def test_a_special_map_key_the_sdk_takes_is_taken(maps: dict[str, t.Any]) -> Non
         run = run_tap(events_config(sim, stream_maps=maps))
 
     assert run.records("task_statuses")
+
+
+NO_FAKER = "the `faker` package is installed here"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("faker") is not None, reason=NO_FAKER)
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"stream_maps": {"tasks": {"owner": "fake.name()"}}},
+            "`stream_maps.tasks.owner` needs the package `faker` (for `fake`), not installed; "
+            "install it where the tap runs (`pip install faker`)",
+        ),
+        (
+            {"stream_maps": {"task_events": {"__filter__": "fake.boolean()"}}},
+            "`stream_maps.task_events.__filter__` needs the package `faker`",
+        ),
+        (
+            {"faker_config": {"seed": 1}},
+            "`faker_config` needs the package `faker` (for `fake`), not installed; install it "
+            "where the tap runs (`pip install faker`), or remove it",
+        ),
+    ],
+)
+def test_fake_without_the_faker_package_is_refused_before_any_request_by_both_commands(
+    tmp_path: Path, settings: dict[str, t.Any], expected: str
+) -> None:
+    # The SDK leaves `fake` undefined without faker: the expression failed at the first record,
+    # after requests (on `tasks`, with the hint about deleted tasks), and `check` SUCCEEDED.
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim, **settings)
+        catalog = configured(source(tmp_path, "discover", events_config(sim)))
+        sim.clear_requests()  # a discovery asks nothing, as it happens
+        run = run_cli(config)
+        check = source(tmp_path, "check", config)
+        read = source(tmp_path, "read", config, catalog=catalog)
+
+        assert sim.requests == []
+    assert _refusal(run).startswith(f"Config: {expected}")
+    (status,) = check.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert expected in status["connectionStatus"]["message"]
+    (error,) = read.errors()
+    assert error["failure_type"] == "config_error"
+    assert expected in error["message"]
