@@ -294,6 +294,31 @@ def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expecte
     assert "Unexpected" not in run.stderr
 
 
+#: B5, for the lead: tap.py raises the variables' problems as a ConfigError, which the CLI does not
+#: prefix. The fix is there (not a file of this branch): `raise ConfigValidationError("Config
+#: validation failed", errors=env.problems)`; then drop this marker.
+@pytest.mark.xfail(strict=True, reason="tap.py says a variable's problem without `Config:`")
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TAP_APHEX_PAGE_SIZE": "abc"},
+        {"TAP_APHEX_FLATTENING_ENABLED": "maybe"},
+        {"TAP_APHEX_PROJECTS": "["},
+        {"TAP_APHEX_START_AFTER": ""},
+    ],
+)
+def test_a_variable_the_tap_cannot_read_is_a_config_problem_like_any_other(
+    env: dict[str, str],
+) -> None:
+    # docs/settings.md: config problems are all one line `Config: ...` (`=-5` was, `=abc` not).
+    run = run_cli(
+        {"api_key": "k", "api_url": "http://127.0.0.1:9/x"}, None, "--config", "ENV", env=env
+    )
+
+    assert run.returncode == 1
+    assert one_clear_error(run.stderr).startswith(f"Config: `{next(iter(env))}` ")
+
+
 def integer_settings() -> dict[str, dict[str, t.Any]]:
     """Every integer setting, the SDK's built-in ones too, with its schema as the tap checks it."""
     schema = copy.deepcopy(TapAphex.config_jsonschema)
