@@ -62,7 +62,8 @@ def read_json(
                 remember_secrets(*sorted({*run_secrets(), *config_secrets(whole)}))
         problem = f"holds {printable(str(twice), limit=160)}: keep one"
     except json.JSONDecodeError as error:
-        problem = f"is not JSON ({error.msg} at line {error.lineno})"
+        # Some of the decoder's messages end in "at" ("Unterminated string starting at").
+        problem = f"is not JSON ({error.msg.removesuffix(' at')} at line {error.lineno})"
         if error.msg == "Extra data":  # JSON Lines, say (`read`'s output)
             problem = f"holds more than one JSON value (the next begins at line {error.lineno})"
             problem += f"; {lines_hint}" if lines_hint else ": give it one"

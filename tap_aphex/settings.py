@@ -266,7 +266,7 @@ def _env_problem(name: str, setting: dict[str, t.Any], value: str) -> str | None
         return f"holds {printable(str(twice), limit=160)}: keep one"
     except json.JSONDecodeError as error:
         kind = "an array [...]" if "array" in types else "an object {...}"
-        return f"must be JSON, {kind} ({error.msg} at character {error.pos})"
+        return f"must be JSON, {kind} ({error.msg.removesuffix(' at')} at character {error.pos})"
     except RecursionError:
         return "is nested too deep to read"
     except ValueError:  # an integer of more digits than Python reads

@@ -4,6 +4,7 @@ own (schemas, keys), and another replication is refused in one line, before any 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import typing as t
 
@@ -14,11 +15,13 @@ from harness import (
     events_config,
     log_lines,
     plans_config,
+    run_cli,
     run_command,
     run_tap,
     selecting,
 )
 from singer_sdk.singerlib import Catalog
+from test_airbyte import configured, source
 
 from tap_aphex import catalog_checks
 from tap_aphex.report import ConfigError
@@ -638,3 +641,119 @@ def test_a_catalog_given_in_code_is_read_as_the_sdk_reads_it_a_file_by_its_path(
         "{'streams': 5}": "The catalog given is not one the tap can use: `streams` must be an "
         "array, not a number. Make one with `tap-aphex --discover`.",
     }
+
+
+# ------------------------------------------------------------------------------ stream maps
+
+
+@pytest.mark.parametrize(
+    ("maps", "expected"),
+    [
+        # The SDK: "an expression failed (AttributeError: 'NoneType' object has no attribute...".
+        ({"task_events": {"__alias__": None}}, "`stream_maps.task_events.__alias__` is null: "),
+        # The SDK: "Failed to evaluate simpleeval expressions " (the text it could not read).
+        ({"tasks": {"__alias__": "  "}}, '`stream_maps.tasks.__alias__` is a string "  ": give'),
+        # The SDK: a field named `__alias__`, whose expression fails at the first record.
+        (
+            {"copy": {"__source__": "tasks", "__alias__": "t"}},
+            "`stream_maps.copy.__alias__` beside `__source__` would be a field of the records",
+        ),
+        ({"tasks": {"__filter__": ""}}, "`stream_maps.tasks.__filter__` is blank: remove it"),
+        # The SDK: "Invalid key properties for 'task_events': [eventId]...", its words only.
+        (
+            {"task_events": {"__else__": "__NULL__"}},
+            "`stream_maps.task_events` drops the key `eventId` of task_events (by `__else__`): "
+            'keep it (`"eventId": "eventId"`), or give `__key_properties__` the fields',
+        ),
+        (
+            {"task_statuses": {"statusKey": None}},
+            "`stream_maps.task_statuses` drops the key `statusKey` of task_statuses (by null)",
+        ),
+        (
+            {"tasks": {"__key_properties__": ["nope"]}},
+            "`stream_maps.tasks.__key_properties__` names `nope`, which tasks would not have "
+            "after this map: name fields the map sends, or give [] for none",
+        ),
+        (  # a pattern: each stream it matches
+            {"task_*": {"__key_properties__": ["id"]}},
+            "`stream_maps.task_*.__key_properties__` names `id`, which task_events would not",
+        ),
+        # `__alias__` is an expression: the SDK sent a number or null as the stream's name, or
+        # crashed on it ("Unexpected AttributeError: 'int' object has no attribute 'strip'").
+        ({"tasks": {"__alias__": "5"}}, "`stream_maps` would send tasks as a number 5: "),
+        ({"tasks": {"__alias__": "None"}}, "`stream_maps` would send tasks as null: "),
+        ({"tasks": {"__alias__": "' '"}}, '`stream_maps` would send tasks as a string " ": '),
+    ],
+)
+def test_a_special_map_key_the_sdk_cannot_use_is_one_line_before_any_request(
+    maps: dict[str, t.Any], expected: str
+) -> None:
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        run = run_cli(events_config(sim, stream_maps=maps))
+
+        assert sim.requests == []
+    assert _refusal(run).startswith(f"Config: {expected}")
+
+
+@pytest.mark.parametrize(
+    "maps",
+    [  # what the SDK takes of the same keys, taken too
+        {"tasks": {"__key_properties__": [], "id": None}},
+        {"tasks": {"__key_properties__": None, "__filter__": None}},
+        {"task_events": {"__else__": None, "eventId": "eventId", "kind": "type"}},
+        {"task_events": {"__key_properties__": ["kind"], "kind": "type"}},
+        {"tasks": {"__alias__": "tasks-copy"}},  # no expression: the text is the name
+        {"copy": {"__source__": "tasks", "__filter__": "bool(id)"}},
+    ],
+)
+def test_a_special_map_key_the_sdk_takes_is_taken(maps: dict[str, t.Any]) -> None:
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        run = run_tap(events_config(sim, stream_maps=maps))
+
+    assert run.records("task_statuses")
+
+
+NO_FAKER = "the `faker` package is installed here"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("faker") is not None, reason=NO_FAKER)
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"stream_maps": {"tasks": {"owner": "fake.name()"}}},
+            "`stream_maps.tasks.owner` needs the package `faker` (for `fake`), not installed; "
+            "install it where the tap runs (`pip install faker`)",
+        ),
+        (
+            {"stream_maps": {"task_events": {"__filter__": "fake.boolean()"}}},
+            "`stream_maps.task_events.__filter__` needs the package `faker`",
+        ),
+        (
+            {"faker_config": {"seed": 1}},
+            "`faker_config` needs the package `faker` (for `fake`), not installed; install it "
+            "where the tap runs (`pip install faker`), or remove it",
+        ),
+    ],
+)
+def test_fake_without_the_faker_package_is_refused_before_any_request_by_both_commands(
+    tmp_path: Path, settings: dict[str, t.Any], expected: str
+) -> None:
+    # The SDK leaves `fake` undefined without faker: the expression failed at the first record,
+    # after requests (on `tasks`, with the hint about deleted tasks), and `check` SUCCEEDED.
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim, **settings)
+        catalog = configured(source(tmp_path, "discover", events_config(sim)))
+        sim.clear_requests()  # a discovery asks nothing, as it happens
+        run = run_cli(config)
+        check = source(tmp_path, "check", config)
+        read = source(tmp_path, "read", config, catalog=catalog)
+
+        assert sim.requests == []
+    assert _refusal(run).startswith(f"Config: {expected}")
+    (status,) = check.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert expected in status["connectionStatus"]["message"]
+    (error,) = read.errors()
+    assert error["failure_type"] == "config_error"
+    assert expected in error["message"]

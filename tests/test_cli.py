@@ -91,6 +91,9 @@ FILES: dict[str, Callable[[Path], object]] = {
     "a_key_twice": lambda path: path.write_text(
         '{"api_key": "k", "api_key": "k", "bookmarks": {"tasks": {"context": {"a": 1, "a": 2}}}}'
     ),
+    # The decoder's messages for these end in "at" ("Unterminated string starting at").
+    "unterminated": lambda path: path.write_text('{"api_key": "x'),
+    "a_tab_in_a_string": lambda path: path.write_text('{"api_key": "x\t"}'),
 }
 
 
@@ -170,6 +173,16 @@ def test_a_key_twice_is_named_without_a_secret_the_file_holds(tmp_path: Path) ->
             for option, kind in (("--state", "The state file"), ("--config", "The config file"))
         ),
         ("--state", "a_directory", "Invalid value for '--state': '{path}': Is a directory"),
+        (
+            "--config",
+            "unterminated",
+            "The config file {path} is not JSON (Unterminated string starting at line 1).",
+        ),
+        (
+            "--state",
+            "a_tab_in_a_string",
+            "The state file {path} is not JSON (Invalid control character at line 1).",
+        ),
         *(
             (option, "endless", f"{kind} {{path}} is larger than 64 MiB: no {what} is")
             for option, kind, what in (
@@ -243,6 +256,11 @@ def test_a_state_of_the_wrong_shape_says_how_to_start_afresh(tmp_path: Path) -> 
             {"TAP_APHEX_PROJECTS": '[{"url": "x", token'},
             "`TAP_APHEX_PROJECTS` must be JSON, an array [...]",
         ),
+        (  # the decoder's message ends in "at": said once
+            {"TAP_APHEX_PROJECTS": '[{"url": "x'},
+            "`TAP_APHEX_PROJECTS` must be JSON, an array [...] (Unterminated string starting at "
+            "character 9).",
+        ),
         (
             {"TAP_APHEX_REQUEST_TIMEOUT": "1000000000000"},
             "`TAP_APHEX_REQUEST_TIMEOUT` must be a whole number from 1 to 86400, not a number "
@@ -274,6 +292,31 @@ def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expecte
     assert run.returncode != 0
     assert expected in one_clear_error(run.stderr)
     assert "Unexpected" not in run.stderr
+
+
+#: B5, for the lead: tap.py raises the variables' problems as a ConfigError, which the CLI does not
+#: prefix. The fix is there (not a file of this branch): `raise ConfigValidationError("Config
+#: validation failed", errors=env.problems)`; then drop this marker.
+@pytest.mark.xfail(strict=True, reason="tap.py says a variable's problem without `Config:`")
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TAP_APHEX_PAGE_SIZE": "abc"},
+        {"TAP_APHEX_FLATTENING_ENABLED": "maybe"},
+        {"TAP_APHEX_PROJECTS": "["},
+        {"TAP_APHEX_START_AFTER": ""},
+    ],
+)
+def test_a_variable_the_tap_cannot_read_is_a_config_problem_like_any_other(
+    env: dict[str, str],
+) -> None:
+    # docs/settings.md: config problems are all one line `Config: ...` (`=-5` was, `=abc` not).
+    run = run_cli(
+        {"api_key": "k", "api_url": "http://127.0.0.1:9/x"}, None, "--config", "ENV", env=env
+    )
+
+    assert run.returncode == 1
+    assert one_clear_error(run.stderr).startswith(f"Config: `{next(iter(env))}` ")
 
 
 def integer_settings() -> dict[str, dict[str, t.Any]]:
@@ -1245,18 +1288,21 @@ def test_a_tasks_map_that_fails_says_what_a_deleted_task_holds(long_log: Simulat
     )
 
 
-def test_a_stream_map_the_sdk_refuses_as_a_whole_names_the_stream_not_a_property(
+def test_a_stream_map_dropping_the_key_names_the_stream_and_what_to_do(
     long_log: Simulator,
 ) -> None:
-    # `__else__: null` drops the key property: the map is refused, no expression failed.
+    # `__else__: null` drops the key property: the map is refused, no expression failed (the
+    # SDK's own words were "Invalid key properties ... 'eventId' was not detected in schema").
     config = events_config(long_log, stream_maps={"task_events": {"__else__": None, "x": "1"}})
 
     run = run_cli(config)
 
     assert run.returncode == 1
-    error = one_clear_error(run.stderr)
-    assert error.startswith("`stream_maps.task_events`: the stream map is refused ")
-    assert "StreamMapConfigError" in error
+    assert one_clear_error(run.stderr) == (
+        "Config: `stream_maps.task_events` drops the key `eventId` of task_events (by `__else__`): "
+        'keep it (`"eventId": "eventId"`), or give `__key_properties__` the fields that key the '
+        "records"
+    )
 
 
 def test_one_event_read_is_said_in_the_singular(long_log: Simulator) -> None:
