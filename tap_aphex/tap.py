@@ -20,7 +20,6 @@ from tap_aphex.config_checks import batch_config_problems, config_problems
 from tap_aphex.options import ENV_PREFIX, TapOptions, env_file
 from tap_aphex.report import (
     AphexError,
-    ConfigError,
     CountingWriter,
     RunFailedError,
     RunReport,
@@ -102,7 +101,7 @@ class TapAphex(TapOptions):
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
         remember_config_secrets(config, env.secrets)
         if env.problems:
-            raise ConfigError(" ".join(env.problems))
+            raise ConfigValidationError("Config validation failed", errors=env.problems)
         inputs.check_state_shape(state, state_name, STREAM_NAMES)
         log_position.check_state(state, LOG_KEYS, state_name)
         given_bookmarks = copy.deepcopy((state or {}).get("bookmarks") or {})  # a few hundred bytes

@@ -558,7 +558,7 @@ def test_a_bad_variable_beside_a_catalog_is_said_in_its_own_words(
 
     assert run.returncode == 1
     (error,) = log_lines(run.stderr, "ERROR")
-    assert error.startswith(words)
+    assert error.startswith(f"Config: {words}")
     assert "Parsing" not in run.stderr  # the SDK's INFO lines on each variable stay hidden
 
 

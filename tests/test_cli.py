@@ -294,10 +294,6 @@ def test_a_bad_environment_value_names_the_variable(env: dict[str, str], expecte
     assert "Unexpected" not in run.stderr
 
 
-#: B5, for the lead: tap.py raises the variables' problems as a ConfigError, which the CLI does not
-#: prefix. The fix is there (not a file of this branch): `raise ConfigValidationError("Config
-#: validation failed", errors=env.problems)`; then drop this marker.
-@pytest.mark.xfail(strict=True, reason="tap.py says a variable's problem without `Config:`")
 @pytest.mark.parametrize(
     "env",
     [

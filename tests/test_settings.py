@@ -1138,8 +1138,8 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
     assert refused.returncode == 1, refused.stderr
     (line,) = log_lines(refused.stderr, "ERROR")
     assert line == (
-        "`TAP_APHEX_PAGE_SIZE` (set by a `.env` file) must be a whole number (digits only, no "
-        'spaces), not "lots".'
+        "Config: `TAP_APHEX_PAGE_SIZE` (set by a `.env` file) must be a whole number (digits only, "
+        'no spaces), not "lots".'
     )
     (said,) = [line for line in log_lines(refused.stderr, "INFO") if ".env" in line]
     assert said == (
