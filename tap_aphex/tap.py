@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum
 from singer_sdk.singerlib import Catalog
 from typing_extensions import override
 
-from tap_aphex import catalog_checks, inputs, logs, settings
+from tap_aphex import catalog_checks, inputs, logs, map_checks, settings
 from tap_aphex.client import AphexStream
 from tap_aphex.config_checks import batch_config_problems, config_problems
 from tap_aphex.options import ENV_PREFIX, TapOptions, env_file
@@ -128,7 +128,7 @@ class TapAphex(TapOptions):
         if validate_config and (
             problems := config_problems(given, variables, streams_required=required, unread=unread)
             or batch_config_problems(given, variables)
-            or catalog_checks.stream_map_problems(given, variables, STREAM_NAMES)
+            or map_checks.stream_map_problems(given, variables, (*LOG_STREAMS, *PLANS_STREAMS))
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
         super().__init__(
@@ -142,7 +142,7 @@ class TapAphex(TapOptions):
             message_writer=message_writer or CountingWriter(self.report),
         )
         outputs = map_outputs(self) if setup_mapper else {}
-        if problems := catalog_checks.map_output_problems(outputs, variables):
+        if problems := map_checks.map_output_problems(outputs, variables):
             raise ConfigValidationError("Config validation failed", errors=problems)
         if removed := [stream for stream, names in outputs.items() if not names]:
             self.logger.warning(
