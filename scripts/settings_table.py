@@ -91,7 +91,10 @@ def settings_block(markdown: str, builtins: list[str]) -> str:
         lines.append("| " + " | ".join(escape_cell(cell) for cell in cells) + " |")
     names = ", ".join(f"`{name}`" for name in builtins)
     # Keep ". " after the list: tests/e2e/plugin_files.py reads the names up to it.
-    sdk_line = f"The SDK's built-in settings work as usual: {names}. See the SDK's documentation."
+    sdk_line = (
+        f"The SDK's built-in settings work as usual: {names}. See the SDK's documentation; "
+        "`faker_config` and `fake` need the `faker` package beside the tap (docs/settings.md)."
+    )
     lines += ["", sdk_line]
     return "\n".join(lines)
 
