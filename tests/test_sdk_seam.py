@@ -543,7 +543,7 @@ def test_the_schema_each_map_sends_is_the_one_the_sdk_writes_in_schema_messages(
 
     assert schemas["tasks"] == []
     (events,) = schemas["task_events"]
-    assert (events.stream, events.key_properties) == ("task_events", ["x"])
+    assert (events.stream, list(events.key_properties or ())) == ("task_events", ["x"])
     assert events.schema["properties"]["x"] == {"type": ["integer", "null"]}
     assert "type" not in events.schema["properties"]
 
