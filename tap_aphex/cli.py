@@ -58,7 +58,7 @@ def _invoke(args: list[str], commands: list[str], interrupts: Interrupts) -> int
     from tap_aphex.tap import TapAphex
 
     if problem := log_level_problem(os.environ):
-        return _fail(problem)
+        return _fail(f"Config: {problem}")
     log_config = os.environ.get("SINGER_SDK_LOG_CONFIG")
     try:
         # Also sets up the console logging: LOGLEVEL, and SINGER_SDK_LOG_CONFIG's file if set.

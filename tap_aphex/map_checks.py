@@ -101,19 +101,19 @@ _SPECIAL_KEYS = ("__source__", "__alias__", "__filter__", "__else__", "__key_pro
 
 
 def _faker_problems(config: Mapping[str, t.Any], variables: Mapping[str, str]) -> list[str]:
-    """`fake` in a map's expression, or `faker_config`, without the `faker` package: the SDK then
-    leaves `fake` undefined, and the expression fails at the first record, after requests."""
+    """`fake` in a map's expression without the `faker` package: the SDK then leaves `fake`
+    undefined, and the expression fails at the first record, after requests (a `faker_config`
+    alone does nothing without it: the SDK makes no Faker)."""
     if importlib.util.find_spec("faker") is not None:
         return []
-    users = ["faker_config"] if config.get("faker_config") is not None else []
+    users = []
     for key, stream_map in (config.get("stream_maps") or {}).items():
         for name, expression in (stream_map if isinstance(stream_map, Mapping) else {}).items():
             if name not in ("__alias__", "__source__") and _uses_fake(expression):
                 users.append(f"stream_maps.{key}.{name}")
-    install = "install it where the tap runs (`pip install faker`)"
     return [
         f"`{set_at(where, variables)}` needs the package `faker` (for `fake`), not installed; "
-        f"{install}" + (", or remove it" if where == "faker_config" else "")
+        "install it where the tap runs (`pip install faker`)"
         for where in users
     ]
 

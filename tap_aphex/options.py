@@ -137,14 +137,20 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
         path, statements, unparsed = load_env_file()
     except UnicodeDecodeError as error:  # python-dotenv reads it as UTF-8
         raise ConfigError(
-            f"`--config ENV`: the `.env` file the SDK loads is not UTF-8 text ({error.reason} at "
-            f"byte {error.start}): save it as UTF-8, or remove it (docs/settings.md)."
+            "Config: `--config ENV`: the `.env` file the SDK loads is not UTF-8 text "
+            f"({error.reason} at byte {error.start}): save it as UTF-8, or remove it "
+            "(docs/settings.md)."
+        ) from None
+    except OSError as error:  # found, but not readable by the tap's user
+        raise ConfigError(
+            f"Config: `--config ENV`: the `.env` file {error.filename} cannot be read "
+            f"({error.strerror}): let the tap's user read it, or remove it (docs/settings.md)."
         ) from None
     values = dict(statements)  # python-dotenv's: the last of a name is set
     if twice := sorted({f"`{name}`" for name, value in statements if values[name] != value}):
         raise ConfigError(  # as a key twice in a config file: which one was meant is unknown
-            f"`--config ENV`: the `.env` file {path} sets {first_few(twice)} twice, to different "
-            "values (python-dotenv would keep the last without a word): keep one."
+            f"Config: `--config ENV`: the `.env` file {path} sets {first_few(twice)} twice, to "
+            "different values (python-dotenv would keep the last without a word): keep one."
         )
     if logger and unparsed:  # python-dotenv's own warning, at each load, names no file
         logger.warning(
@@ -158,7 +164,7 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
     names = sorted(name for name, value in values.items() if value is not None)
     late = [f"`{name}`" for name in names if name in LOG_VARIABLES]
     if late and (problem := log_level_problem(os.environ)):  # the SDK's metrics would fail on it
-        raise ConfigError(f"{problem[:-1]} (set by a `.env` file).")
+        raise ConfigError(f"Config: {problem[:-1]} (set by a `.env` file).")
     if logger and names:
         named = listed([f"`{name}`" for name in names])
         logger.info(

@@ -102,7 +102,8 @@ def stream_map_problem(error: BaseException) -> str | None:
         where, what = (where or "").split(".")[0], "the stream map is refused"
     at = f"`stream_maps.{where}`" if where else "`stream_maps`"
     fix = "Fix it in the `stream_maps` setting"
-    if (where or "").startswith("tasks."):  # the SDK's own example, `md5(ownerEmail)`, fails so
+    # The SDK's own example, `md5(ownerEmail)`, fails so as it evaluates (not as it parses).
+    if (where or "").startswith("tasks.") and not isinstance(error.__cause__, SyntaxError):
         fix += (
             " (a deleted task holds only `id` and `_sdc_deleted_at`: read others by `record.get`)"
         )

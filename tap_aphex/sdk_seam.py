@@ -297,13 +297,14 @@ SDK_MAPPER_MODULE = "singer_sdk.mapper"
 def stream_map_failure(error: BaseException) -> str | None:
     """Where a `stream_maps` expression failed (``tasks.extra``, or ""), or None if ``error`` did
     not come from there (``1/0`` is not always wrapped). 0.54/0.55: `CustomStreamMap` (its
-    ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``) and evaluates
-    in `_eval` (``property_name``)."""
+    ``stream_alias``) parses in `_init_functions_and_schema` (local ``prop_key``; `__filter__`'s
+    first, as ``filter_rule``), evaluates in `_eval` (``property_name``; None for the filter)."""
     where = None
     for frame, _ in traceback.walk_tb(error.__traceback__):
         if frame.f_globals.get("__name__") == SDK_MAPPER_MODULE:
             alias = getattr(frame.f_locals.get("self"), "stream_alias", None)
             name = frame.f_locals.get("prop_key") or frame.f_locals.get("property_name")
+            name = name or ("__filter__" if "filter_rule" in frame.f_locals else None)
             found = isinstance(alias, str) and isinstance(name, str)
             where = f"{alias}.{name}" if found else where or ""
     return where

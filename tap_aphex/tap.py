@@ -25,6 +25,7 @@ from tap_aphex.report import (
     RunReport,
     StopReason,
     describe,
+    stream_map_problem,
 )
 from tap_aphex.sdk_seam import (
     honoured,
@@ -131,16 +132,21 @@ class TapAphex(TapOptions):
             or map_checks.stream_map_problems(given, variables, (*LOG_STREAMS, *PLANS_STREAMS))
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
-        super().__init__(
-            config=config,
-            catalog=catalog,
-            state=state,
-            parse_env_config=parse_env_config,
-            # Checked above: the SDK's messages quote the offending value, which may be a secret.
-            validate_config=False,
-            setup_mapper=setup_mapper,
-            message_writer=message_writer or CountingWriter(self.report),
-        )
+        try:
+            super().__init__(
+                config=config,
+                catalog=catalog,
+                state=state,
+                parse_env_config=parse_env_config,
+                # Checked above: the SDK's messages quote the offending value, maybe a secret.
+                validate_config=False,
+                setup_mapper=setup_mapper,
+                message_writer=message_writer or CountingWriter(self.report),
+            )
+        except Exception as error:  # the mapper parses each expression: one that fails is config
+            if (problem := stream_map_problem(error)) is None:
+                raise
+            raise ConfigValidationError("Config validation failed", errors=[problem]) from None
         outputs = map_outputs(self) if setup_mapper else {}
         if problems := map_checks.map_output_problems(outputs, variables):
             raise ConfigValidationError("Config validation failed", errors=problems)

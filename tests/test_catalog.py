@@ -729,11 +729,6 @@ NO_FAKER = "the `faker` package is installed here"
             {"stream_maps": {"task_events": {"__filter__": "fake.boolean()"}}},
             "`stream_maps.task_events.__filter__` needs the package `faker`",
         ),
-        (
-            {"faker_config": {"seed": 1}},
-            "`faker_config` needs the package `faker` (for `fake`), not installed; install it "
-            "where the tap runs (`pip install faker`), or remove it",
-        ),
     ],
 )
 def test_fake_without_the_faker_package_is_refused_before_any_request_by_both_commands(
@@ -757,3 +752,50 @@ def test_fake_without_the_faker_package_is_refused_before_any_request_by_both_co
     (error,) = read.errors()
     assert error["failure_type"] == "config_error"
     assert expected in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (  # a map that does not parse: `check` had ended in a TRACE alone, exit 1, no status
+            {"stream_maps": {"tasks": {"x": "1 +"}}},
+            "`stream_maps.tasks.x`: an expression failed (MapExpressionError: Failed to parse",
+        ),
+        (
+            {"stream_maps": {"task_events": {"__filter__": "(("}}},
+            "`stream_maps.task_events.__filter__`: an expression failed",
+        ),
+    ],
+)
+def test_a_map_that_cannot_be_used_is_a_config_problem_of_both_commands_before_any_request(
+    tmp_path: Path, settings: dict[str, t.Any], expected: str
+) -> None:
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        config = events_config(sim, **settings)
+        catalog = configured(source(tmp_path, "discover", events_config(sim)))
+        sim.clear_requests()
+        run = run_cli(config)
+        check = source(tmp_path, "check", config)
+        read = source(tmp_path, "read", config, catalog=catalog)
+
+        assert sim.requests == []
+    assert _refusal(run).startswith(f"Config: {expected}")
+    assert check.exit_code == 0  # a failed check is an answer
+    (status,) = check.of_type("CONNECTION_STATUS")
+    assert status["connectionStatus"]["status"] == "FAILED"
+    assert expected in status["connectionStatus"]["message"]
+    (error,) = read.errors()
+    assert error["failure_type"] == "config_error"
+    assert "Config is not valid: " + expected in error["message"]
+
+
+@pytest.mark.parametrize("faker_config", [{}, {"seed": 1, "locale": "en_US"}])
+def test_a_faker_config_with_no_fake_in_any_map_is_taken_with_or_without_faker(
+    faker_config: dict[str, t.Any],
+) -> None:
+    # Without faker the SDK makes no Faker: the setting (a shared Meltano config, say) is unused.
+    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
+        maps = {"tasks": {"x": "str(id)"}}
+        run = run_cli(events_config(sim, faker_config=faker_config, stream_maps=maps))
+
+    assert run.returncode == 0, run.stderr

@@ -1253,6 +1253,7 @@ def test_a_test_the_sdk_does_not_know_is_refused_naming_those_it_does(value: str
     [
         ("1/0", "(ZeroDivisionError: division by zero)"),
         ("no_such_name", "(MapExpressionError: Failed to evaluate"),
+        # One that does not parse is a config problem, refused before any request.
         ("(((", "(MapExpressionError: Failed to parse expression"),
     ],
 )
@@ -1260,13 +1261,17 @@ def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
     long_log: Simulator, expression: str, expected: str
 ) -> None:
     config = events_config(long_log, stream_maps={"task_events": {"extra": expression}})
+    long_log.clear_requests()
 
     run = run_cli(config)
 
     assert run.returncode == 1
     error = one_clear_error(run.stderr)
     # Named down to the property, whether it failed to parse or to evaluate.
-    assert error.startswith("`stream_maps.task_events.extra`: an expression failed ")
+    config_problem = "parse" in expected
+    prefix = "Config: " if config_problem else ""
+    assert error.startswith(f"{prefix}`stream_maps.task_events.extra`: an expression failed ")
+    assert (long_log.requests == []) == config_problem
     assert expected in error
     assert "Unexpected" not in run.stderr
 
@@ -1601,7 +1606,7 @@ def test_a_log_level_that_is_no_level_is_one_line_naming_the_variable(
 
     assert run.returncode == 1
     assert run.stderr.strip() == (
-        f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
+        f"Config: `{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not "
         f"{json.dumps(value)}."
     )
 
@@ -1675,8 +1680,8 @@ def test_a_key_set_as_the_log_level_is_never_shown(variable: str, tmp_path: Path
     assert run.returncode == 1
     assert key[:8] not in run.stderr
     assert run.stderr.strip() == (
-        f"`{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not a 20-character "
-        "text."
+        f"Config: `{variable}` must be DEBUG, INFO, WARNING or ERROR (or unset: INFO), not a "
+        "20-character text."
     )
 
 

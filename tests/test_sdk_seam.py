@@ -209,9 +209,10 @@ def bookmark(state: dict[str, object]) -> object:
 # --- fixes helper: stream map failures ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("key", ["extra", "__filter__"])
 @pytest.mark.parametrize("expression", ["(((", "1/0", "no_such_name"])
 def test_a_failed_stream_map_expression_is_found_with_its_stream_and_property(
-    expression: str,
+    expression: str, key: str
 ) -> None:
     # Parsed when the map is made, evaluated per record: both in the module the seam names, with
     # the stream's alias and the property in the frames `stream_map_failure` reads.
@@ -227,7 +228,7 @@ def test_a_failed_stream_map_expression_is_found_with_its_stream_and_property(
             faker_config={},
             raw_schema=schema,
             key_properties=["id"],
-            map_transform={"extra": expression},
+            map_transform={key: expression},
             flattening_options=None,
         )
         stream_map.transform({"id": "a"})
@@ -235,7 +236,7 @@ def test_a_failed_stream_map_expression_is_found_with_its_stream_and_property(
     with pytest.raises(Exception) as raised:  # noqa: PT011  # whichever the SDK raises
         map_one_record()
 
-    assert stream_map_failure(raised.value) == "tasks.extra"
+    assert stream_map_failure(raised.value) == f"tasks.{key}"
     assert stream_map_failure(ValueError("not from a map")) is None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import typing as t
@@ -1088,7 +1089,7 @@ def test_flattening_that_makes_two_columns_of_one_name_is_said_as_the_flattening
 
     assert run.returncode == 1
     [error] = log_lines(run.stderr, "ERROR")
-    assert error.startswith("The flattening settings make two columns of one name, `")
+    assert error.startswith("Config: The flattening settings make two columns of one name, `")
     assert "raise `flattening_max_key_length`" in error
     assert "stream_maps" not in error
 
@@ -1173,8 +1174,8 @@ def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_f
 
     assert refused.returncode == 1, refused.stderr
     assert log_lines(refused.stderr, "ERROR") == [
-        f"`--config ENV`: the `.env` file {tmp_path / '.env'} sets `TAP_APHEX_API_KEY` twice, to "
-        "different values (python-dotenv would keep the last without a word): keep one."
+        f"Config: `--config ENV`: the `.env` file {tmp_path / '.env'} sets `TAP_APHEX_API_KEY` "
+        "twice, to different values (python-dotenv would keep the last without a word): keep one."
     ]
     assert KEY not in refused.stderr + refused.stdout
     assert other not in refused.stderr + refused.stdout
@@ -1208,8 +1209,8 @@ def test_a_dotenv_line_python_dotenv_cannot_parse_is_one_warning_naming_the_file
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        (b"LOGLEVEL=bogus", "ERROR: `LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR (or unset: "),
-        (b"TAP_APHEX_LOGLEVEL=Verbose", "ERROR: `TAP_APHEX_LOGLEVEL` must be DEBUG, INFO,"),
+        (b"LOGLEVEL=bogus", "ERROR: Config: `LOGLEVEL` must be DEBUG, INFO, WARNING or ERROR"),
+        (b"TAP_APHEX_LOGLEVEL=Verbose", "ERROR: Config: `TAP_APHEX_LOGLEVEL` must be DEBUG,"),
         (
             b"LOGLEVEL=debug",
             "WARNING: `LOGLEVEL`, set by a `.env` file, comes too late for the log",
@@ -1217,7 +1218,7 @@ def test_a_dotenv_line_python_dotenv_cannot_parse_is_one_warning_naming_the_file
         (b"SINGER_SDK_LOG_CONFIG=/x.yml", "WARNING: `SINGER_SDK_LOG_CONFIG`, set by a `.env` file"),
         (
             b"\xff\xfeTAP_APHEX_API_KEY=x",
-            "ERROR: `--config ENV`: the `.env` file the SDK loads is ",
+            "ERROR: Config: `--config ENV`: the `.env` file the SDK loads is ",
         ),
     ],
 )
@@ -1239,6 +1240,21 @@ def test_a_dotenv_file_setting_what_the_log_reads_first_is_said(
     assert [text for text in said if text.startswith(expected)], run.stderr
     assert run.returncode == (1 if expected.startswith("ERROR") else 0), run.stderr
     assert "Unexpected" not in run.stderr
+
+
+def test_a_dotenv_file_the_tap_cannot_read_is_one_config_line_naming_it(tmp_path: Path) -> None:
+    tap = _with_env_file(tmp_path, f"TAP_APHEX_API_KEY={KEY}\n")
+    (tmp_path / ".env").chmod(0)
+    if os.access(tmp_path / ".env", os.R_OK):
+        pytest.skip("the tests' user reads any file (root): CI runs this as a user")
+
+    refused = tap("--config", "ENV", "--discover")
+
+    assert refused.returncode == 1, refused.stderr
+    assert log_lines(refused.stderr, "ERROR") == [
+        f"Config: `--config ENV`: the `.env` file {tmp_path / '.env'} cannot be read (Permission "
+        "denied): let the tap's user read it, or remove it (docs/settings.md)."
+    ]
 
 
 def _with_env_file(folder: Path, text: str) -> t.Callable[..., subprocess.CompletedProcess[str]]:
