@@ -37,8 +37,6 @@ from tap_aphex.tap import TapAphex
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-    from singer_sdk import Stream
-
 
 def main() -> None:
     """`source-aphex`'s process, once `tap_aphex.cli.source_aphex` has loaded this module."""
@@ -272,17 +270,14 @@ def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:
-            stream = tap.streams.get(stop.stream)
-            ended |= _fed_by(stream) if stream is not None else set(selected)
+            stream = tap.streams.get(stop.stream)  # a parent feeds its children (one level)
+            fed = [stream, *stream.child_streams] if stream is not None else []
+            ended |= {each.name for each in fed} if fed else set(selected)
     ended &= set(selected)
     if tap.report.failures and not ended:
         # A failure no stop names (none is known): no stream can be said to have read it all.
         return set(selected)
     return ended
-
-
-def _fed_by(stream: Stream) -> set[str]:
-    return {stream.name}.union(*map(_fed_by, stream.child_streams))
 
 
 def _trace(error: Exception, message: str | None = None) -> writer.AirbyteMessage:
