@@ -34,8 +34,13 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
     "flattening": ({"flattening_enabled": True}, "`flattening_enabled` would send records shaped"),
     "an alias": (
         {"stream_maps": {"task_events": {"__alias__": "events"}}},
-        "`stream_maps.task_events` would send the records of `task_events` as `events`, a stream "
-        "name this source does not offer",
+        "`stream_maps.task_events` would send the records of `task_events` as `events`; under "
+        "Airbyte a stream's records go out under its own name only",
+    ),
+    "an alias to another stream's name": (
+        {"stream_maps": {"task_statuses": {"__alias__": "tasks"}, "tasks": None}},
+        "`stream_maps.task_statuses` would send the records of `task_statuses` as `tasks`; under "
+        "Airbyte a stream's records go out under its own name only",
     ),
     "a new stream from one": (
         {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
@@ -182,7 +187,7 @@ def test_a_rename_of_a_stream_the_catalog_leaves_out_is_refused_as_check_and_dis
     result = source(tmp_path, "read", config, catalog=catalog)
 
     words = "`stream_maps.task_statuses` would send the records of `task_statuses` as `statuses`"
-    refused_before_any_request(result, sim, words + ", a stream name this source does not offer")
+    refused_before_any_request(result, sim, words + "; under Airbyte a stream's records go out")
     assert result.exit_code == 1
 
 
