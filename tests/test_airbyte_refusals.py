@@ -143,6 +143,40 @@ def test_maps_that_remove_every_stream_a_read_selects_are_named_as_selected(
     assert "task_events" not in message
 
 
+def test_a_stream_the_maps_remove_since_the_catalog_was_made_is_refused_naming_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # `discover` no longer offers it: read, it would end COMPLETE, no record, its bookmark moved.
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] != "tasks"]
+    config = {**events_config(sim), "stream_maps": {"task_statuses": None}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    refused_before_any_request(
+        result,
+        sim,
+        "The configured catalog asks for task_statuses, which discover does not offer: "
+        "`stream_maps` remove every record of it. Deselect it in the connection's streams, or "
+        "change the map.",
+    )
+    assert result.exit_code == 1
+
+
+def test_a_stream_the_config_does_not_enable_is_refused_naming_only_those_discover_offers(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"][0]["stream"]["name"] = "published_plans"
+    config = {**events_config(sim), "stream_maps": {"task_statuses": None}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    refused_before_any_request(result, sim, "does not enable (it offers task_events, tasks).")
+
+
 def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -193,8 +227,9 @@ def test_a_rename_of_a_stream_the_catalog_leaves_out_is_refused_as_check_and_dis
 
 def test_a_read_says_each_line_of_its_set_up_once(sim: Simulator, tmp_path: Path) -> None:
     # `read` makes the tap twice (the config's streams, then the selected ones): one says nothing.
-    catalog = catalog_of(tmp_path, sim)
+    # The first one's maps include a stream the catalog (as discover offers it) leaves out.
     config = {**events_config(sim), "api_keyy": 1, "stream_maps": {"task_statuses": None}}
+    catalog = configured(source(tmp_path, "discover", config))
 
     result = source(tmp_path, "read", config, catalog=catalog)
 
