@@ -284,9 +284,13 @@ def test_discover_offers_each_stream_as_its_maps_send_it(tmp_path: Path) -> None
     (record, *_) = result.records("task_events")
     assert set(record) == set(events["json_schema"]["properties"])
     assert record["extra"] == 1
-    # A cursor a map removes is offered as none, not as a column the records lack.
+    # A cursor a map removes is offered as none, not as a column the records lack; nor as the
+    # source's (Airbyte reads a source-defined cursor with no field as inconsistent): it asks.
     assert "publishedAt" not in streams["published_plans"]["json_schema"]["properties"]
     assert streams["published_plans"]["default_cursor_field"] == []
+    assert streams["published_plans"]["source_defined_cursor"] is False
+    assert streams["published_plan_tasks"]["default_cursor_field"] == ["publishedAt"]
+    assert streams["published_plan_tasks"]["source_defined_cursor"] is True
 
 
 # ------------------------------------------------------------------------------------ read

@@ -34,8 +34,13 @@ REFUSED: dict[str, tuple[dict[str, t.Any], str]] = {
     "flattening": ({"flattening_enabled": True}, "`flattening_enabled` would send records shaped"),
     "an alias": (
         {"stream_maps": {"task_events": {"__alias__": "events"}}},
-        "`stream_maps.task_events` would send the records of `task_events` as `events`, a stream "
-        "name this source does not offer",
+        "`stream_maps.task_events` would send the records of `task_events` as `events`; under "
+        "Airbyte a stream's records go out under its own name only",
+    ),
+    "an alias to another stream's name": (
+        {"stream_maps": {"task_statuses": {"__alias__": "tasks"}, "tasks": None}},
+        "`stream_maps.task_statuses` would send the records of `task_statuses` as `tasks`; under "
+        "Airbyte a stream's records go out under its own name only",
     ),
     "a new stream from one": (
         {"stream_maps": {"events_copy": {"__source__": "task_events"}}},
@@ -138,6 +143,40 @@ def test_maps_that_remove_every_stream_a_read_selects_are_named_as_selected(
     assert "task_events" not in message
 
 
+def test_a_stream_the_maps_remove_since_the_catalog_was_made_is_refused_naming_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # `discover` no longer offers it: read, it would end COMPLETE, no record, its bookmark moved.
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] != "tasks"]
+    config = {**events_config(sim), "stream_maps": {"task_statuses": None}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    refused_before_any_request(
+        result,
+        sim,
+        "The configured catalog asks for task_statuses, which discover does not offer: "
+        "`stream_maps` remove every record of it. Deselect it in the connection's streams, or "
+        "change the map.",
+    )
+    assert result.exit_code == 1
+
+
+def test_a_stream_the_config_does_not_enable_is_refused_naming_only_those_discover_offers(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    catalog = catalog_of(tmp_path, sim)
+    catalog["streams"][0]["stream"]["name"] = "published_plans"
+    config = {**events_config(sim), "stream_maps": {"task_statuses": None}}
+    sim.clear_requests()
+
+    result = source(tmp_path, "read", config, catalog=catalog)
+
+    refused_before_any_request(result, sim, "does not enable (it offers task_events, tasks).")
+
+
 def test_a_stream_map_by_pattern_keeps_the_streams_names_and_is_taken(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -182,14 +221,15 @@ def test_a_rename_of_a_stream_the_catalog_leaves_out_is_refused_as_check_and_dis
     result = source(tmp_path, "read", config, catalog=catalog)
 
     words = "`stream_maps.task_statuses` would send the records of `task_statuses` as `statuses`"
-    refused_before_any_request(result, sim, words + ", a stream name this source does not offer")
+    refused_before_any_request(result, sim, words + "; under Airbyte a stream's records go out")
     assert result.exit_code == 1
 
 
 def test_a_read_says_each_line_of_its_set_up_once(sim: Simulator, tmp_path: Path) -> None:
     # `read` makes the tap twice (the config's streams, then the selected ones): one says nothing.
-    catalog = catalog_of(tmp_path, sim)
+    # The first one's maps include a stream the catalog (as discover offers it) leaves out.
     config = {**events_config(sim), "api_keyy": 1, "stream_maps": {"task_statuses": None}}
+    catalog = configured(source(tmp_path, "discover", config))
 
     result = source(tmp_path, "read", config, catalog=catalog)
 

@@ -37,8 +37,6 @@ from tap_aphex.tap import TapAphex
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-    from singer_sdk import Stream
-
 
 def main() -> None:
     """`source-aphex`'s process, once `tap_aphex.cli.source_aphex` has loaded this module."""
@@ -187,18 +185,20 @@ def _refuse_renames(tap: TapAphex) -> None:
     `discover` offered: judged by what the SDK's mapper makes of every stream the config enables
     (an `__alias__` to the stream's own name is no rename), the same in `check`, `discover` and
     `read`: a platform runs the first two before any read, with no catalog."""
-    maps = tap.config.get("stream_maps") or {}
+    maps = tap.config.get("stream_maps") or {}  # each an object, null or "__NULL__" (validated)
+    objects = {k: stream_map for k, stream_map in maps.items() if isinstance(stream_map, dict)}
     problems = []
     for stream, names in map_outputs(tap).items():
         for name in names:
             if name != stream:  # a new stream's key is its name; an alias is on its stream's key
-                key = name if name in maps else stream if stream in maps else None
+                copy = "__source__" in objects.get(name, {})  # a new stream: its key is its name
+                key = name if copy else stream if "__alias__" in objects.get(stream, {}) else None
                 where = f"`stream_maps.{key:.60}`" if key else f"`stream_maps` (on `{stream}`)"
                 problems.append(
-                    f"{where} would send the records of `{stream}` as `{name:.60}`, a stream name "
-                    "this source does not offer; under Airbyte a stream map may change a "
-                    "stream's properties but not its name. Rename in the destination instead (its "
-                    "stream prefix or namespace)"
+                    f"{where} would send the records of `{stream}` as `{name:.60}`; under Airbyte "
+                    "a stream's records go out under its own name only (a stream map may change "
+                    "its properties, not its name). Rename in the destination instead (its stream "
+                    "prefix or namespace)"
                 )
     if problems:
         raise ConfigValidationError("Config validation failed", errors=problems)
@@ -272,17 +272,14 @@ def ended_by_failures(tap: TapAphex, selected: Collection[str]) -> set[str]:
     ended: set[str] = set()
     for stop in tap.report.stops.values():
         if stop.reason is StopReason.FAILURE:
-            stream = tap.streams.get(stop.stream)
-            ended |= _fed_by(stream) if stream is not None else set(selected)
+            stream = tap.streams.get(stop.stream)  # a parent feeds its children (one level)
+            fed = [stream, *stream.child_streams] if stream is not None else []
+            ended |= {each.name for each in fed} if fed else set(selected)
     ended &= set(selected)
     if tap.report.failures and not ended:
         # A failure no stop names (none is known): no stream can be said to have read it all.
         return set(selected)
     return ended
-
-
-def _fed_by(stream: Stream) -> set[str]:
-    return {stream.name}.union(*map(_fed_by, stream.child_streams))
 
 
 def _trace(error: Exception, message: str | None = None) -> writer.AirbyteMessage:

@@ -15,7 +15,7 @@ import typing as t
 from tap_aphex.decoding import described, json_kind
 from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import repair_builtin_schema
+from tap_aphex.sdk_seam import map_outputs, repair_builtin_schema
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
 from tap_aphex.streams.task_events import TaskEventsStream
@@ -103,11 +103,22 @@ def select(tap: TapAphex, configured: object) -> tuple[dict[str, t.Any], dict[st
             )
         wanted[name] = mode
     catalog = tap.catalog  # the throwaway tap's own, selected in place
+    sent = map_outputs(tap)  # each stream's names as its maps send it: none, `discover` skips it
     if unknown := [name for name in wanted if name not in catalog]:
+        offered = [name for name in catalog if sent.get(name) != []]
         raise ConfigError(
             f"The configured catalog asks for {', '.join(sorted(unknown))}, which this config "
-            f"does not enable (it offers {', '.join(sorted(catalog))}). Run discover again and "
+            f"does not enable (it offers {', '.join(sorted(offered))}). Run discover again and "
             "refresh the connection's streams."
+        )
+    removed = [name for name in wanted if sent.get(name) == []]
+    # All of them: the tap refuses the maps themselves (nothing would be sent), naming them.
+    if removed and len(removed) < len(wanted):
+        it = "it" if len(removed) == 1 else "them"
+        raise ConfigError(
+            f"The configured catalog asks for {', '.join(sorted(removed))}, which discover does "
+            f"not offer: `stream_maps` remove every record of {it}. Deselect {it} in the "
+            "connection's streams, or change the map."
         )
     for name, catalog_entry in catalog.items():
         catalog_entry.metadata.root.selected = name in wanted

@@ -132,7 +132,7 @@ def connection_status(*, succeeded: bool, message: str) -> AirbyteMessage:
 def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
     """Each stream as `read` sends it: its SCHEMA message as the SDK writes it (its maps'
     transformed schema and key properties; none if they remove every record), with the columns
-    `write_message` adds; its cursor, unless a map removes it."""
+    `write_message` adds; its cursor, unless a map removes it (then the platform asks for one)."""
     streams = []
     for name, sent in map_schemas(tap).items():
         for message in sent:  # one: `source-aphex` refuses renames, and copies under one name
@@ -153,7 +153,8 @@ def airbyte_catalog(tap: TapAphex) -> dict[str, t.Any]:
                     "name": name,
                     "json_schema": schema,
                     "supported_sync_modes": modes,
-                    "source_defined_cursor": True,
+                    # Not one a map removes: with none named, the platform asks the user for one.
+                    "source_defined_cursor": cursor in properties,
                     "default_cursor_field": [cursor] if cursor in properties else [],
                     "source_defined_primary_key": [[key] for key in message.key_properties or []],
                     "is_resumable": True,
