@@ -132,21 +132,16 @@ class TapAphex(TapOptions):
             or map_checks.stream_map_problems(given, variables, (*LOG_STREAMS, *PLANS_STREAMS))
         ):
             raise ConfigValidationError("Config validation failed", errors=problems)
-        try:
-            super().__init__(
-                config=config,
-                catalog=catalog,
-                state=state,
-                parse_env_config=parse_env_config,
-                # Checked above: the SDK's messages quote the offending value, maybe a secret.
-                validate_config=False,
-                setup_mapper=setup_mapper,
-                message_writer=message_writer or CountingWriter(self.report),
-            )
-        except Exception as error:  # the mapper parses each expression: one that fails is config
-            if (problem := stream_map_problem(error)) is None:
-                raise
-            raise ConfigValidationError("Config validation failed", errors=[problem]) from None
+        super().__init__(
+            config=config,
+            catalog=catalog,
+            state=state,
+            parse_env_config=parse_env_config,
+            # Checked above: the SDK's messages quote the offending value, which may be a secret.
+            validate_config=False,
+            setup_mapper=setup_mapper,
+            message_writer=message_writer or CountingWriter(self.report),
+        )
         outputs = map_outputs(self) if setup_mapper else {}
         if problems := map_checks.map_output_problems(outputs, variables):
             raise ConfigValidationError("Config validation failed", errors=problems)
@@ -176,6 +171,17 @@ class TapAphex(TapOptions):
                 self.logger.info("No `%s` set: skipping %s.", setting, what)
         logs.attach(self.log_filter, [stream.logger for stream in streams])
         return streams
+
+    @override
+    def setup_mapper(self) -> None:
+        """The SDK's mapper; an expression it cannot parse is a config problem, before any
+        request (the SDK's own error, raised as it is, would end the run as a failure)."""
+        try:
+            super().setup_mapper()
+        except Exception as error:
+            if (problem := stream_map_problem(error)) is None:
+                raise
+            raise ConfigValidationError("Config validation failed", errors=[problem]) from None
 
     def run(self) -> None:
         """Sync every stream, log the summary, then fail if a part failed (the rest has landed)."""

@@ -717,9 +717,15 @@ def test_a_log_config_file_is_said_to_be_unread_not_skipped_unsaid(
     assert [m["type"] for m in messages].count("CATALOG") == 1
 
 
-@pytest.mark.parametrize(("expression", "kind"), [("(((", "parse"), ("1/0", "ZeroDivisionError")])
+@pytest.mark.parametrize(
+    ("expression", "kind", "said"),
+    [
+        ("(((", "parse", "Config is not valid"),  # refused as the maps are set up
+        ("1/0", "ZeroDivisionError", "source-aphex failed"),  # at the first record
+    ],
+)
 def test_a_stream_map_expression_that_fails_is_a_config_error_naming_it(
-    sim: Simulator, tmp_path: Path, expression: str, kind: str
+    sim: Simulator, tmp_path: Path, expression: str, kind: str, said: str
 ) -> None:
     # The user's to fix, as under tap-aphex: not a "system_error ... persisted after retries".
     config = {**events_config(sim), "stream_maps": {"tasks": {"extra": expression}}}
@@ -728,7 +734,7 @@ def test_a_stream_map_expression_that_fails_is_a_config_error_naming_it(
 
     (error,) = result.errors()
     assert error["failure_type"] == "config_error", error
-    assert error["message"].startswith("source-aphex failed: `stream_maps.tasks.extra`: ")
+    assert error["message"].startswith(f"{said}: `stream_maps.tasks.extra`: ")
     assert kind in error["message"]
     assert "retries" not in error["message"]
     assert result.exit_code == 1
