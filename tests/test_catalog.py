@@ -713,50 +713,27 @@ def test_a_special_map_key_the_sdk_takes_is_taken(maps: dict[str, t.Any]) -> Non
     assert run.records("task_statuses")
 
 
-NO_FAKER = "the `faker` package is installed here"
+#: `fake` without faker: the SDK leaves `fake` undefined, so the expression failed at the first
+#: record, after requests (on `tasks`, with the hint about deleted tasks), and `check` SUCCEEDED.
+WITHOUT_FAKER = pytest.mark.skipif(
+    importlib.util.find_spec("faker") is not None, reason="the `faker` package is installed here"
+)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("faker") is not None, reason=NO_FAKER)
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        (
+        pytest.param(
             {"stream_maps": {"tasks": {"owner": "fake.name()"}}},
             "`stream_maps.tasks.owner` needs the package `faker` (for `fake`), not installed; "
             "install it where the tap runs (`pip install faker`)",
+            marks=WITHOUT_FAKER,
         ),
-        (
+        pytest.param(
             {"stream_maps": {"task_events": {"__filter__": "fake.boolean()"}}},
             "`stream_maps.task_events.__filter__` needs the package `faker`",
+            marks=WITHOUT_FAKER,
         ),
-    ],
-)
-def test_fake_without_the_faker_package_is_refused_before_any_request_by_both_commands(
-    tmp_path: Path, settings: dict[str, t.Any], expected: str
-) -> None:
-    # The SDK leaves `fake` undefined without faker: the expression failed at the first record,
-    # after requests (on `tasks`, with the hint about deleted tasks), and `check` SUCCEEDED.
-    with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
-        config = events_config(sim, **settings)
-        catalog = configured(source(tmp_path, "discover", events_config(sim)))
-        sim.clear_requests()  # a discovery asks nothing, as it happens
-        run = run_cli(config)
-        check = source(tmp_path, "check", config)
-        read = source(tmp_path, "read", config, catalog=catalog)
-
-        assert sim.requests == []
-    assert _refusal(run).startswith(f"Config: {expected}")
-    (status,) = check.of_type("CONNECTION_STATUS")
-    assert status["connectionStatus"]["status"] == "FAILED"
-    assert expected in status["connectionStatus"]["message"]
-    (error,) = read.errors()
-    assert error["failure_type"] == "config_error"
-    assert expected in error["message"]
-
-
-@pytest.mark.parametrize(
-    ("settings", "expected"),
-    [
         (  # a map that does not parse: `check` had ended in a TRACE alone, exit 1, no status
             {"stream_maps": {"tasks": {"x": "1 +"}}},
             "`stream_maps.tasks.x`: an expression failed (MapExpressionError: Failed to parse",
@@ -773,7 +750,7 @@ def test_a_map_that_cannot_be_used_is_a_config_problem_of_both_commands_before_a
     with Simulator(seed=5, events=50, daily_quota=None, plan_projects=0) as sim:
         config = events_config(sim, **settings)
         catalog = configured(source(tmp_path, "discover", events_config(sim)))
-        sim.clear_requests()
+        sim.clear_requests()  # a discovery asks nothing, as it happens
         run = run_cli(config)
         check = source(tmp_path, "check", config)
         read = source(tmp_path, "read", config, catalog=catalog)
