@@ -26,6 +26,7 @@ from tap_aphex.report import (
     failure_words,
     quoted_body,
 )
+from tap_aphex.settings import set_at
 from tap_aphex.streams import CopiedWhenChanged
 
 if t.TYPE_CHECKING:
@@ -56,6 +57,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         self.variables: dict[str, str] = getattr(tap, "set_by_variables", {})  # messages name them
+        self.from_env_file: t.Collection[str] = getattr(tap, "set_by_env_file", ())  # said so
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
         self.made_ready(super().requests_session)
 
@@ -68,8 +70,15 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         return session
 
     def credential_setting(self, response: requests.Response) -> str:
-        """Where the key or token ``response`` was sent with is set (`set_at`: maybe a variable)."""
+        """Where the key or token ``response`` was sent with is set (`setting_named`)."""
         raise NotImplementedError
+
+    def setting_named(self, where: str) -> str:
+        """``where`` (`projects[1].token`) as a message names it: by the variable that set it, if
+        one did, and said when a `.env` file set that (the shell's may hold another value)."""
+        named = set_at(where, self.variables)
+        from_file = re.split(r"[.\[]", named, maxsplit=1)[0] in self.from_env_file
+        return f"`{named}`" + (" (set by a `.env` file)" if from_file else "")
 
     def answered_before(self, response: requests.Response) -> bool:
         """Whether its URL answered 2xx earlier in this run: then a 404 is no URL setting's."""

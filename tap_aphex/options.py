@@ -147,10 +147,19 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
             f"({error.strerror}): let the tap's user read it, or remove it (docs/settings.md)."
         ) from None
     values = dict(statements)  # python-dotenv's: the last of a name is set
-    if twice := sorted({f"`{name}`" for name, value in statements if values[name] != value}):
+    # Of the variables the tap reads (others are another plugin's); a last value that builds on
+    # the one before (`${NAME}`, interpolated) is meant.
+    read = {name for name in values if name.startswith(ENV_PREFIX) or name in LOG_VARIABLES}
+    twice = {
+        f"`{name}`"
+        for name, value in statements
+        if name in read and value != values[name] and f"${{{name}}}" not in (values[name] or "")
+    }
+    if twice:
         raise ConfigError(  # as a key twice in a config file: which one was meant is unknown
-            f"Config: `--config ENV`: the `.env` file {path} sets {first_few(twice)} twice, to "
-            "different values (python-dotenv would keep the last without a word): keep one."
+            f"Config: `--config ENV`: the `.env` file {path} sets {first_few(sorted(twice))} "
+            "twice, to different values (python-dotenv would keep the last without a word): keep "
+            "one."
         )
     if logger and unparsed:  # python-dotenv's own warning, at each load, names no file
         logger.warning(

@@ -105,7 +105,8 @@ def stream_map_problem(error: BaseException) -> str | None:
     # The SDK's own example, `md5(ownerEmail)`, fails so as it evaluates (not as it parses).
     if (where or "").startswith("tasks.") and not isinstance(error.__cause__, SyntaxError):
         fix += (
-            " (a deleted task holds only `id` and `_sdc_deleted_at`: read others by `record.get`)"
+            " (a deleted task's record holds only `id`, `_sdc_deleted_at` and the event's: read "
+            "others by `record.get`)"
         )
     return f"{at}: {what} ({type(error).__name__}: {text}). {fix}."
 

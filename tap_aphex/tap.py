@@ -99,6 +99,7 @@ class TapAphex(TapOptions):
             schema, ENV_PREFIX, os.environ if parse_env_config else {}, from_file
         )
         self.set_by_variables = variables = env.variables  # messages name them
+        self.set_by_env_file = from_file
         # Hidden before anything is said (a state's file name may hold one): the variables' too.
         remember_config_secrets(config, env.secrets)
         if env.problems:

@@ -1284,8 +1284,8 @@ def test_a_tasks_map_that_fails_says_what_a_deleted_task_holds(long_log: Simulat
 
     assert run.returncode == 1
     assert one_clear_error(run.stderr).endswith(
-        "Fix it in the `stream_maps` setting (a deleted task holds only `id` and "
-        "`_sdc_deleted_at`: read others by `record.get`)."
+        "Fix it in the `stream_maps` setting (a deleted task's record holds only `id`, "
+        "`_sdc_deleted_at` and the event's: read others by `record.get`)."
     )
 
 

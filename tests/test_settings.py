@@ -1186,6 +1186,40 @@ def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_f
     assert '"task_events"' in read.stdout
 
 
+def test_a_dotenv_file_setting_twice_what_the_tap_does_not_read_or_building_on_it_is_read(
+    tmp_path: Path,
+) -> None:
+    # A Meltano project's `.env` holds every plugin's settings; `${NAME}` adds to the value above.
+    tap = _with_env_file(
+        tmp_path,
+        f"TAP_APHEX_API_KEY={KEY}\nTARGET_POSTGRES_PASSWORD=one\nTARGET_POSTGRES_PASSWORD=two\n"
+        "PYTHONPATH=/opt/extra\nPYTHONPATH=${PYTHONPATH}:/opt/more\n"
+        "TAP_APHEX_USER_AGENT=a\nTAP_APHEX_USER_AGENT=${TAP_APHEX_USER_AGENT}-b\n",
+    )
+
+    read = tap("--config", "ENV", "--discover")
+
+    assert read.returncode == 0, read.stderr
+    assert '"task_events"' in read.stdout
+
+
+def test_a_key_a_dotenv_file_set_that_the_api_refuses_is_said_to_come_from_the_file(
+    tmp_path: Path,
+) -> None:
+    # The file's value wins over the shell's: "check TAP_APHEX_API_KEY" alone sent the user to a
+    # shell where the key is right.
+    with Simulator(seed=5, events=30, daily_quota=None, plan_projects=0) as sim:
+        tap = _with_env_file(tmp_path, "TAP_APHEX_API_KEY=stale-key-from-dotenv\n")
+        env = {"TAP_APHEX_API_KEY": sim.api_key, "TAP_APHEX_API_URL": sim.events_url}
+
+        refused = tap("--config", "ENV", **env)
+
+    assert refused.returncode == 1, refused.stderr
+    said = log_lines(refused.stderr, "ERROR")[-1]  # the run's last line, after the stream's
+    assert "Check `TAP_APHEX_API_KEY` (set by a `.env` file):" in said
+    assert "stale-key" not in refused.stderr
+
+
 def test_a_dotenv_line_python_dotenv_cannot_parse_is_one_warning_naming_the_file(
     tmp_path: Path,
 ) -> None:

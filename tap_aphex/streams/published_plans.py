@@ -17,7 +17,7 @@ from typing_extensions import override
 
 from tap_aphex import report, schemas, sdk_seam
 from tap_aphex.client import AphexStream
-from tap_aphex.settings import account_id, project_label, set_at
+from tap_aphex.settings import account_id, project_label
 from tap_aphex.streams import FedStream, unusable_words
 from tap_aphex.streams.plan_document import DocumentReader, PublishedVersion
 from tap_aphex.streams.plan_downloads import PlansRun, ResponseTooLarge
@@ -118,7 +118,7 @@ class PublishedPlansStream(AphexStream):
         accounts = [account_id(project["url"]) for project in self.config["projects"]]
         account = account_id(response.url)  # as requests sent it (re-encoded: then not found)
         token = f"projects[{accounts.index(account)}].token" if account in accounts else "projects"
-        return f"`{set_at(token, self.variables)}`"
+        return self.setting_named(token)
 
     @override
     def refuse(self, response: requests.Response) -> None:

@@ -15,7 +15,6 @@ from tap_aphex.client import AphexStream
 from tap_aphex.decoding import readable
 from tap_aphex.reader import Reader, Row
 from tap_aphex.report import STREAM_FAILURES, AphexError, ServiceUnavailableError, StopReason
-from tap_aphex.settings import set_at
 from tap_aphex.streams import FedStream, event_log, log_position
 
 if t.TYPE_CHECKING:
@@ -99,7 +98,7 @@ class TaskEventsStream(AphexStream):
 
     @override
     def credential_setting(self, response: requests.Response) -> str:
-        return f"`{set_at('api_key', self.variables)}`"
+        return self.setting_named("api_key")
 
     @override
     def refuse(self, response: requests.Response) -> None:
