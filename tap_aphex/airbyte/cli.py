@@ -186,13 +186,14 @@ def _refuse_renames(tap: TapAphex) -> None:
     (an `__alias__` to the stream's own name is no rename), the same in `check`, `discover` and
     `read`: a platform runs the first two before any read, with no catalog."""
     maps = tap.config.get("stream_maps") or {}  # each an object, null or "__NULL__" (validated)
-    objects = {k: stream_map for k, stream_map in maps.items() if isinstance(stream_map, dict)}
+    objects = {key: stream_map for key, stream_map in maps.items() if isinstance(stream_map, dict)}
     problems = []
     for stream, names in map_outputs(tap).items():
         for name in names:
             if name != stream:  # a new stream's key is its name; an alias is on its stream's key
-                copy = "__source__" in objects.get(name, {})  # a new stream: its key is its name
-                key = name if copy else stream if "__alias__" in objects.get(stream, {}) else None
+                new_stream = "__source__" in objects.get(name, {})
+                aliased = "__alias__" in objects.get(stream, {})
+                key = name if new_stream else stream if aliased else None
                 where = f"`stream_maps.{key:.60}`" if key else f"`stream_maps` (on `{stream}`)"
                 problems.append(
                     f"{where} would send the records of `{stream}` as `{name:.60}`; under Airbyte "
