@@ -142,22 +142,16 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
             "(docs/settings.md)."
         ) from None
     except OSError as error:  # found, but not readable by the tap's user
+        named = error.filename or "the SDK loads"  # none when a read, not the opening, failed
         raise ConfigError(
-            f"Config: `--config ENV`: the `.env` file {error.filename} cannot be read "
-            f"({error.strerror}): let the tap's user read it, or remove it (docs/settings.md)."
+            f"Config: `--config ENV`: the `.env` file {named} cannot be read ({error.strerror}): "
+            "let the tap's user read it, or remove it (docs/settings.md)."
         ) from None
     values = dict(statements)  # python-dotenv's: the last of a name is set
-    # Of the variables the tap reads (others are another plugin's); a last value that builds on
-    # the one before (`${NAME}`, interpolated) is meant.
-    read = {name for name in values if name.startswith(ENV_PREFIX) or name in LOG_VARIABLES}
-    twice = {
-        f"`{name}`"
-        for name, value in statements
-        if name in read and value != values[name] and f"${{{name}}}" not in (values[name] or "")
-    }
+    twice = sorted(_set_twice([(name, value) for name, value in statements if value is not None]))
     if twice:
         raise ConfigError(  # as a key twice in a config file: which one was meant is unknown
-            f"Config: `--config ENV`: the `.env` file {path} sets {first_few(sorted(twice))} "
+            f"Config: `--config ENV`: the `.env` file {path} sets {first_few(twice)} "
             "twice, to different values (python-dotenv would keep the last without a word): keep "
             "one."
         )
@@ -188,3 +182,18 @@ def env_file(logger: logging.Logger | None = None) -> list[str]:
                 listed(late),
             )
     return names
+
+
+def _set_twice(statements: list[tuple[str, str]]) -> set[str]:
+    """The variables the tap reads (`TAP_APHEX_*` but Meltano's `TAP_APHEX__*`, the log's) that a
+    `.env` file sets to another value than the line before, unless that line builds on it
+    (`${NAME}`, `${NAME:-...}`): which was meant is unknown. Another program's are its own."""
+    before: dict[str, str] = {}
+    twice = set()
+    for name, value in statements:
+        ours = name.startswith(ENV_PREFIX) and not name.startswith(f"{ENV_PREFIX}_")
+        changed = before.get(name, value) != value and "${" + name not in value
+        if changed and (ours or name in LOG_VARIABLES):
+            twice.add(f"`{name}`")
+        before[name] = value
+    return twice

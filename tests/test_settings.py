@@ -30,6 +30,7 @@ from tap_aphex.settings import CONFIG_SCHEMA, DEFAULT_API_URL, read_env, unknown
 from tap_aphex.tap import TapAphex
 
 KEY = "k3y-s3cr3t-value"
+OTHER = "0th3r-s3cr3t-value"
 TOKEN = "pbi_t0ken-s3cr3t"
 PROJECT = "https://app.aphex.co/power-bi/v1/acc0unt"
 
@@ -1159,16 +1160,20 @@ def test_a_dotenv_file_the_sdk_would_load_is_checked_like_the_environment(tmp_pa
     assert KEY not in missing.stderr + missing.stdout
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        f"export TAP_APHEX_API_KEY={OTHER}\n",
+        # A last line building on the one before excuses that line only, not an earlier change.
+        f"TAP_APHEX_API_KEY={OTHER}\nTAP_APHEX_API_KEY=${{TAP_APHEX_API_KEY}}\n",
+    ],
+)
 def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_file(
-    tmp_path: Path,
+    tmp_path: Path, lines: str
 ) -> None:
     # python-dotenv keeps the last value without a word (a stale key above a new one, say);
     # which was meant is unknown. The values are never said: each may be a key.
-    other = "0th3r-s3cr3t-value"
-    tap = _with_env_file(
-        tmp_path,
-        f"TAP_APHEX_API_KEY={KEY}\nTAP_APHEX_PAGE_SIZE=5\nexport TAP_APHEX_API_KEY={other}\n",
-    )
+    tap = _with_env_file(tmp_path, f"TAP_APHEX_API_KEY={KEY}\nTAP_APHEX_PAGE_SIZE=5\n{lines}")
 
     refused = tap("--config", "ENV", "--discover")
 
@@ -1178,7 +1183,7 @@ def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_f
         "twice, to different values (python-dotenv would keep the last without a word): keep one."
     ]
     assert KEY not in refused.stderr + refused.stdout
-    assert other not in refused.stderr + refused.stdout
+    assert OTHER not in refused.stderr + refused.stdout
 
 
 @pytest.mark.parametrize(
@@ -1190,6 +1195,9 @@ def test_a_dotenv_file_setting_a_variable_twice_is_refused_as_a_key_twice_in_a_f
         # `${NAME}` adds to the value above: meant.
         "PYTHONPATH=/opt/extra\nPYTHONPATH=${PYTHONPATH}:/opt/more\n",
         "TAP_APHEX_USER_AGENT=a\nTAP_APHEX_USER_AGENT=${TAP_APHEX_USER_AGENT}-b\n",
+        "TAP_APHEX_USER_AGENT=a\nTAP_APHEX_USER_AGENT=${TAP_APHEX_USER_AGENT:-x}-b\n",
+        "TAP_APHEX__SELECT=a\nTAP_APHEX__SELECT=b\n",  # Meltano's, not the tap's
+        f"TAP_APHEX_API_KEY\nTAP_APHEX_API_KEY={KEY}\n",  # a bare name sets nothing
     ],
 )
 def test_a_dotenv_file_setting_a_variable_twice_as_meant_or_not_the_taps_is_read(
