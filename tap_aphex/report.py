@@ -102,8 +102,9 @@ def stream_map_problem(error: BaseException) -> str | None:
         where, what = (where or "").split(".")[0], "the stream map is refused"
     at = f"`stream_maps.{where}`" if where else "`stream_maps`"
     fix = "Fix it in the `stream_maps` setting"
-    # The SDK's own example, `md5(ownerEmail)`, fails so as it evaluates (not as it parses).
-    if (where or "").startswith("tasks.") and not isinstance(error.__cause__, SyntaxError):
+    # The SDK's own example, `md5(ownerEmail)`, fails so: a name a deletion's record lacks.
+    lacks = type(error.__cause__ or error).__name__ in ("NameNotDefined", "KeyError")
+    if (where or "").startswith("tasks.") and lacks:
         fix += (
             " (a deleted task's record holds only `id`, `_sdc_deleted_at` and the event's: read "
             "others by `record.get`)"

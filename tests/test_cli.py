@@ -1276,6 +1276,16 @@ def test_a_stream_map_expression_that_fails_is_one_line_naming_stream_maps(
     assert "Unexpected" not in run.stderr
 
 
+def test_a_tasks_map_that_fails_for_another_reason_gets_no_word_on_deleted_tasks(
+    long_log: Simulator,
+) -> None:
+    run = run_cli(events_config(long_log, stream_maps={"tasks": {"extra": "1/0"}}))
+
+    assert run.returncode == 1
+    error = one_clear_error(run.stderr)
+    assert error.endswith("Fix it in the `stream_maps` setting."), error
+
+
 def test_a_tasks_map_that_fails_says_what_a_deleted_task_holds(long_log: Simulator) -> None:
     # The SDK's own hashing example fails on the first deletion, which carries no ownerEmail.
     config = events_config(long_log, stream_maps={"tasks": {"ownerEmail": "md5(ownerEmail)"}})
