@@ -122,10 +122,12 @@ def honoured(capabilities: Iterable[CapabilitiesEnum]) -> list[CapabilitiesEnum]
     return [capability for capability in capabilities if capability.value in HONOURED]
 
 
-def repair_builtin_schema(schema: dict[str, t.Any]) -> None:
-    """The SDK's built-in settings made checkable, in place. 0.54/0.55: `stream_maps` lists a bare
-    ``"null"`` in an `anyOf`, on which jsonschema crashes (AttributeError) when a value matches
-    none; `flattening_max_depth` has no minimum, and the SDK reads -1 as unset ("is required")."""
+def add_builtin_settings(plugin: type[Tap] | Tap, schema: dict[str, t.Any]) -> None:
+    """The SDK's built-in settings (`stream_maps`, flattening, `batch_config`...) added to
+    ``schema`` as ``plugin`` declares them, made checkable, in place. 0.54/0.55: `stream_maps`
+    lists a bare ``"null"`` in an `anyOf`, on which jsonschema crashes (AttributeError) when a
+    value matches none; `flattening_max_depth` has no minimum, and the SDK reads -1 as unset."""
+    plugin.append_builtin_config(schema)
     _schemas_in_any_of(schema)
     schema["properties"]["flattening_max_depth"].setdefault("minimum", 0)
 

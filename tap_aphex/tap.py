@@ -28,9 +28,9 @@ from tap_aphex.report import (
     stream_map_problem,
 )
 from tap_aphex.sdk_seam import (
+    add_builtin_settings,
     honoured,
     map_outputs,
-    repair_builtin_schema,
 )
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
 from tap_aphex.streams import log_position, plan_report
@@ -87,8 +87,7 @@ class TapAphex(TapOptions):
         self.report = RunReport()  # what this run did, told by its streams (see `run`)
         # The SDK's built-in settings (stream_maps...) are checked with ours, before it reads them.
         schema = self.config_jsonschema
-        self.append_builtin_config(schema)
-        repair_builtin_schema(schema)
+        add_builtin_settings(self, schema)
         # A setting set to null is not set (the schema allows null): its default holds.
         known = schema["properties"]
         config = {k: v for k, v in (config or {}).items() if v is not None or k not in known}

@@ -318,8 +318,7 @@ def test_a_variable_the_tap_cannot_read_is_a_config_problem_like_any_other(
 def integer_settings() -> dict[str, dict[str, t.Any]]:
     """Every integer setting, the SDK's built-in ones too, with its schema as the tap checks it."""
     schema = copy.deepcopy(TapAphex.config_jsonschema)
-    TapAphex.append_builtin_config(schema)
-    sdk_seam.repair_builtin_schema(schema)
+    sdk_seam.add_builtin_settings(TapAphex, schema)
     return {
         name: setting
         for name, setting in schema["properties"].items()

@@ -15,7 +15,7 @@ import typing as t
 from tap_aphex.decoding import described, json_kind
 from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import map_outputs, repair_builtin_schema
+from tap_aphex.sdk_seam import add_builtin_settings, map_outputs
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
 from tap_aphex.streams.task_events import TaskEventsStream
@@ -42,8 +42,7 @@ AIRBYTE_DELETED_AT = "_ab_cdc_deleted_at"
 def connector_specification() -> dict[str, t.Any]:
     # What `read` takes, as `--about` lists it, but `batch_config` and flattening, which it refuses
     # (the other `flattening_*` do nothing without it), and `faker_config` (`fake.` needs `faker`).
-    TapAphex.append_builtin_config(settings := copy.deepcopy(CONFIG_SCHEMA))
-    repair_builtin_schema(settings)
+    add_builtin_settings(TapAphex, settings := copy.deepcopy(CONFIG_SCHEMA))
     settings["properties"] = {
         name: setting
         for name, setting in settings["properties"].items()
