@@ -23,7 +23,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib.catalog import SelectionMask
 
 
-class _Stream(t.Protocol):  # a stream class: what `--discover` writes of it
+class StreamClass(t.Protocol):  # a stream class: what `--discover` writes of it
     name: str
     schema: dict[str, t.Any]
     primary_keys: list[str]
@@ -60,7 +60,10 @@ _SELECTIONS = {"selected", "selected-by-default"}
 
 
 def selected_catalog(
-    catalog: object, file_name: str | None, streams: t.Iterable[_Stream], enabled: t.Collection[str]
+    catalog: object,
+    file_name: str | None,
+    streams: t.Iterable[StreamClass],
+    enabled: t.Collection[str],
 ) -> tuple[dict[str, t.Any], list[str]]:
     """The tap's own entries of the streams ``catalog`` lists, with its selections; and the
     warnings (``file_name``: the `--catalog` file's; ``enabled``: the streams the config enables).
@@ -152,7 +155,7 @@ def _entries(catalog: object, name: str) -> list[dict[str, t.Any]]:
     return streams
 
 
-def _own_entry(stream: _Stream) -> CatalogEntry:
+def _own_entry(stream: StreamClass) -> CatalogEntry:
     """``stream``'s entry as `--discover` writes it."""
     keys, key, schema = stream.primary_keys, stream.replication_key, stream.schema
     metadata = MetadataMapping.get_standard_metadata(

@@ -13,18 +13,13 @@ import re
 import typing as t
 from collections.abc import Collection, Mapping
 
+from tap_aphex.catalog_checks import StreamClass
 from tap_aphex.decoding import described, listed
 from tap_aphex.settings import set_at
 
 
-class _Stream(t.Protocol):  # a stream class: its name, schema and keys
-    name: str
-    schema: dict[str, t.Any]
-    primary_keys: list[str]
-
-
 def stream_map_problems(
-    config: Mapping[str, t.Any], variables: Mapping[str, str], streams: Collection[_Stream]
+    config: Mapping[str, t.Any], variables: Mapping[str, str], streams: Collection[StreamClass]
 ) -> list[str]:
     """What the SDK would take without a word, or refuse in its own, from the stream maps: a map
     whose source (its key, or its `__source__`) matches none of ``streams`` (its hash or removal
@@ -54,7 +49,7 @@ def stream_map_problems(
 
 
 def _special_key_problem(
-    stream_map: Mapping[str, t.Any], source: str, streams: Collection[_Stream]
+    stream_map: Mapping[str, t.Any], source: str, streams: Collection[StreamClass]
 ) -> str | None:
     """Why the SDK cannot use a map's `__alias__`, `__filter__` or keys, after its name (the SDK:
     `AttributeError`, an empty message, "Invalid key properties")."""
