@@ -284,18 +284,15 @@ def json_kind(value: object) -> str:
 def described(value: object, width: int = 60, *, wire: bool = False) -> str:
     """A decoded value for a message: its JSON type, then its JSON text (`readable`). ``wire``:
     straight from the decode policy, its markers shown as the vendor wrote them (``\\ud83d``)."""
-    if value is None:
-        return "null"
-    if value.__class__ is float and not math.isfinite(value):  # from a state file: JSON has none
-        return f"{json_kind(value)} {value!r}".replace("inf", "Infinity").replace("nan", "NaN")
-    try:
-        text = _AS_JSON.encode(value).decode()
+    try:  # msgspec writes NaN and Infinity (a state file's: JSON has none) as null; json by name
+        finite = value.__class__ is not float or math.isfinite(value)
+        text = _AS_JSON.encode(value).decode() if finite else json.dumps(value)
     except (TypeError, UnicodeError, RecursionError):  # a lone surrogate, from a state file
         text = ascii(value)
     text = readable(as_written(text) if wire else text, width)
     if value.__class__ is Decimal and math.isinf(float(value)):  # as json_float makes one
         return f"the number {text} (beyond a float's range)"
-    return f"{json_kind(value)} {text}"
+    return text if value is None else f"{json_kind(value)} {text}"
 
 
 def listed(names: t.Sequence[str], last: str = "and") -> str:
