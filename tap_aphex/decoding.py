@@ -266,15 +266,12 @@ def each_key_once(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     """`json.loads`' object_pairs_hook: refuses a key twice (alike is harmless: PyAirbyte's)."""
     read: dict[str, t.Any] = {}
     for key, value in pairs:
-        if key in read and not _alike(read[key], value):
+        held = read.get(key, value)  # a key's first value is held as itself
+        # Written alike: NaN is NaN (one object, as `json` reads it), 1 is not true nor 1.0.
+        if held is not value and (held != value or type(held) is not type(value)):
             raise KeyTwice(f"the key {json.dumps(key)} twice in one object, with different values")
         read[key] = value
     return read
-
-
-def _alike(one: object, other: object) -> bool:
-    """Written alike: NaN is NaN (one object, as `json` reads it), 1 is not true nor 1.0."""
-    return one is other or (one == other and type(one) is type(other))
 
 
 def json_kind(value: object) -> str:
