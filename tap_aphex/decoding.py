@@ -228,21 +228,17 @@ def refused(
 ) -> UnexpectedResponseError:
     """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or
     the body's size); an HTML page is said to be one. ``unused``: nothing from it went out."""
-    what, content_type = body.what, body.content_type
+    what, kind = body.what, body.content_type or "no Content-Type"
+    nothing_used = "; nothing from it was used" if unused else ""
     if isinstance(error, InvalidOperation):  # `json_float`
-        msg = (
-            f"{what} sent a number beyond what a decimal can hold (an exponent of 19 digits or "
-            f"more){'; nothing from that body was used' * unused}. Tell Aphex (hello@aphex.co)"
-        )
-    elif page := html_page(content_type, body.head or b""):
-        msg = f"{what} answered with {page}.{' Nothing from it was used.' * unused}"
-    else:
-        msg = (
-            f"{what} answered with a body that is not JSON ({content_type or 'no Content-Type'}; "
-            f"{detail}){'; nothing from it was used' * unused}. If it persists, check any proxy in "
-            "between, or tell Aphex (hello@aphex.co)."
-        )
-    return UnexpectedResponseError(msg)
+        said = "sent a number beyond what a decimal can hold (an exponent of 19 digits or more)"
+        return UnexpectedResponseError(f"{what} {said}{nothing_used}. Tell Aphex (hello@aphex.co)")
+    if page := html_page(body.content_type, body.head or b""):
+        return UnexpectedResponseError(f"{what} answered with {page}{nothing_used}.")
+    return UnexpectedResponseError(
+        f"{what} answered with a body that is not JSON ({kind}; {detail}){nothing_used}. If it "
+        "persists, check any proxy in between, or tell Aphex (hello@aphex.co)."
+    )
 
 
 JSON_WORDS = {  # JSON's words for a type, by Python's, msgspec's or JSON Schema's name
