@@ -62,11 +62,10 @@ def as_written(text: str) -> str:
 
 
 def _lone_marked(escape: re.Match[bytes]) -> bytes:
-    lone, replacement = escape.groups()
-    if lone is None and replacement is None:
+    if escape.lastindex is None:  # no group: a pair, or any other escape, stays as it is
         return escape[0]
     FilteredBody.marks += 1
-    return LONE.encode() + lone if lone else LITERAL.encode()
+    return LONE.encode() + escape[1] if escape[1] else LITERAL.encode()
 
 
 def _as_string_content(raw: bytes) -> bytes:
@@ -126,16 +125,16 @@ class FilteredBody:
             structure = structure.translate(None, _NOT_STRUCTURE)
             if self.in_string:
                 structure = b'"' + structure
-            nesting, in_string = structure.replace(b'""', b""), False
+            nesting = structure.replace(b'""', b"")
             if b'"' in nesting:  # a string holds a bracket, or the data ends inside one
-                nesting, quote, _ = _STRINGS.sub(b"", structure).partition(b'"')
-                in_string = bool(quote)
+                nesting = _STRINGS.sub(b"", structure)
+            nesting, in_string, _ = nesting.partition(b'"')  # a quote left: ends inside a string
             levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
             # A run of LONG_INTEGER digits (each made a 0), found at C speed, may be a long integer.
             exact = max(levels) > DEPTH_BOUND or b"0" * LONG_INTEGER in data.translate(_DIGITS)
             if not exact:  # the common case: no token-by-token pass
                 self.depth += len(nesting) - 2 * (nesting.count(b"]") + nesting.count(b"}"))
-                self.in_string = in_string
+                self.in_string = bool(in_string)
         if exact:
             data = self._scan(data)
         if b"\\" in data and any(e in data for e in (b"\\ud", b"\\uD", b"\\uf", b"\\uF")):
