@@ -96,7 +96,7 @@ class FilteredBody:
         self._text = codecs.getincrementaldecoder(self._codec)() if self._codec else None
         self.head: bytes | None = None  # the body's first characters: a message tells markup
         self._held: list[bytes] = []  # after the last delimiter; parts: joined once, not per chunk
-        self.depth, self.in_string, self.capturing = 0, False, False  # capturing: a too-deep value
+        self.depth, self.in_string = 0, False  # past DEPTH_BOUND: inside a too-deep value
 
     def feed(self, chunk: bytes, *, final: bool) -> bytes:
         """The bytes to hand to the decoder for ``chunk`` (some may wait for the next one)."""
@@ -119,7 +119,7 @@ class FilteredBody:
         if b"\xef\xbf\xbd" in data:  # a U+FFFD the vendor sent: marked, as it is no marker
             data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())
             FilteredBody.marks += 1
-        exact = self.capturing  # inside a too-deep value, or (below) one may start here
+        exact = self.depth > DEPTH_BOUND  # inside a too-deep value, or (below) one may start here
         if not exact:  # the common pass: brackets outside strings, by C-level passes
             structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
             structure = structure.translate(None, _NOT_STRUCTURE)
@@ -154,7 +154,7 @@ class FilteredBody:
         """The exact pass, token by token, for data that goes too deep or has a long integer."""
         out: list[bytes] = []
         last = at = 0  # `last`: the end of what `out` holds
-        capture_from = 0 if self.capturing else -1
+        capture_from = 0 if self.depth > DEPTH_BOUND else -1  # a too-deep value from the start
         while (token := (_INSIDE if self.in_string else _OUTSIDE).search(data, at)) is not None:
             start, at = token.span()  # one byte, or a long integer
             if at - start > 1:
@@ -177,7 +177,6 @@ class FilteredBody:
                     capture_from, last = -1, at
                 self.depth -= 1
         out.append(_as_string_content(data[capture_from:]) if capture_from >= 0 else data[last:])
-        self.capturing = capture_from >= 0
         return b"".join(out)
 
 
