@@ -103,11 +103,9 @@ class FilteredBody:
         if self._text is not None:
             try:
                 chunk = self._text.decode(chunk, final=final).encode()
-            except UnicodeError as error:
-                raise UnexpectedResponseError(
-                    f"{self.what} sent a body that is not {self._codec} text as declared "
-                    f"({self.content_type})"
-                ) from error
+            except UnicodeError as error:  # refused as any body no decoder holds
+                detail = f"bytes that are not {self._codec} text, as declared"
+                raise refused(self, error, detail, unused=False) from error
         kept = len(chunk) if final else len(chunk.rstrip(_IN_TOKEN))  # `_held` has no delimiter
         if not kept and not final:
             self._held.append(chunk)
