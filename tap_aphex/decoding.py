@@ -165,12 +165,12 @@ class FilteredBody:
                 at += 1
             elif data[start] in b"[{":
                 self.depth += 1
-                if self.depth == DEPTH_BOUND + 1 and capture_from < 0:
+                if self.depth == DEPTH_BOUND + 1:  # never while capturing: that is deeper
                     out += (data[last:start], b'"', DEEP.encode())
                     capture_from = last = start
                     FilteredBody.marks += 1
             else:
-                if self.depth == DEPTH_BOUND + 1 and capture_from >= 0:
+                if self.depth == DEPTH_BOUND + 1:  # the bracket that closes the captured value
                     out += (_as_string_content(data[capture_from:at]), b'"')
                     capture_from, last = -1, at
                 self.depth -= 1
