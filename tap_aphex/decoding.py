@@ -64,7 +64,6 @@ def as_written(text: str) -> str:
 def _lone_marked(escape: re.Match[bytes]) -> bytes:
     if escape.lastindex is None:  # no group: a pair, or any other escape, stays as it is
         return escape[0]
-    FilteredBody.marks += 1
     return LONE.encode() + escape[1] if escape[1] else LITERAL.encode()
 
 
@@ -77,7 +76,7 @@ class FilteredBody:
     """One body through the decode policy, fed whole (`feed`) or read by ijson (`read`), keeping
     only what a chunk boundary needs: memory is bounded by a chunk (or one token or deep value)."""
 
-    marks = 0  # markers put into bodies by this process: 0 (nearly always) lets the reader skip
+    marks = 0  # bodies this process put a marker in: 0 (nearly always) lets the reader skip
 
     def __init__(self, kind: str | None, what: str, body: t.IO[bytes] | None = None) -> None:
         self._body, self.what, self.content_type = body, what, kind
@@ -114,9 +113,7 @@ class FilteredBody:
         if self.head is None:  # the body's first bytes: a BOM is skipped
             data = data.removeprefix(codecs.BOM_UTF8)
         self.head = self.head or data.lstrip()[:5]
-        if b"\xef\xbf\xbd" in data:  # a U+FFFD the vendor sent: marked, as it is no marker
-            data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())
-            FilteredBody.marks += 1
+        data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())  # a U+FFFD the vendor sent
         exact = self.depth > DEPTH_BOUND  # inside a too-deep value, or (below) one may start here
         if not exact:  # the common pass: brackets outside strings, by C-level passes
             structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
@@ -137,6 +134,7 @@ class FilteredBody:
             data = self._scan(data)
         if b"\\" in data and any(e in data for e in (b"\\ud", b"\\uD", b"\\uf", b"\\uF")):
             data = _ESCAPE.sub(_lone_marked, data)
+        FilteredBody.marks += b"\xef\xbf\xbd" in data  # every marker starts with U+FFFD
         return data
 
     def read(self, size: int = -1) -> bytes:
@@ -168,7 +166,6 @@ class FilteredBody:
                 if self.depth == DEPTH_BOUND + 1:  # never while capturing: that is deeper
                     out += (data[last:start], b'"', DEEP.encode())
                     capture_from = last = start
-                    FilteredBody.marks += 1
             else:
                 if self.depth == DEPTH_BOUND + 1:  # the bracket that closes the captured value
                     out += (_as_string_content(data[capture_from:at]), b'"')
