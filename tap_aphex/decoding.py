@@ -137,12 +137,12 @@ class FilteredBody:
         FilteredBody.marks += b"\xef\xbf\xbd" in data  # every marker starts with U+FFFD
         return data
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int) -> bytes:
         """Up to about ``size`` filtered bytes (ijson asks 64 KiB); b"" only at the end."""
         if size == 0 or self._body is None:  # ijson's probe for bytes or text; a body only fed
             return b""
         out = b""
-        while not out and (chunk := self._body.read(size if size > 0 else 1 << 16)):
+        while not out and (chunk := self._body.read(size)):
             out = self.feed(chunk, final=False)
         return out or self.feed(b"", final=True)
 
