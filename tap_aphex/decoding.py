@@ -1,6 +1,5 @@
-"""One decode policy for both APIs (docs/data.md, "Decoding"): `FilteredBody` hands msgspec (a Data
-API page, `event_log.decoded_json`) and ijson (a plans document, `top_level_items`) only JSON they
-can hold, marked for the reader. Then a decoded value in a message (`described`, `readable`)."""
+"""One decode policy for both APIs (docs/data.md, "Decoding"): `FilteredBody` hands msgspec and
+ijson only JSON they can hold, marked for the reader. Then a decoded value in a message."""
 
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ from tap_aphex.report import UnexpectedResponseError, html_page
 #: digits gets ``.0``, read as a decimal: msgspec refuses a longer int, ijson's C backend crashes.
 DEPTH_BOUND, LONG_INTEGER = 200, 640
 REPLACEMENT = "\ufffd"
-#: A lone surrogate in a Python text (a config's `"\ud83d"`, an environment's undecodable byte):
-#: no character, and no UTF-8 can carry it.
+#: A lone surrogate in a Python text (a config's `"\ud83d"`, an environment's undecodable byte).
 SURROGATE = re.compile("[\ud800-\udfff]")
 #: A text that holds one is never shown (as `config_checks` refuses it): said what it is instead.
 LONE_SURROGATE = "a lone UTF-16 surrogate (half an emoji, or a byte no UTF-8 has)"
@@ -219,8 +217,7 @@ def top_level_items(body: t.IO[bytes], list_key: str) -> t.Iterator[tuple[str, t
 def refused(
     body: FilteredBody, error: Exception, detail: str, *, unused: bool = True
 ) -> UnexpectedResponseError:
-    """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words or
-    the body's size); an HTML page is said to be one. ``unused``: nothing from it went out."""
+    """A body no decoder holds, in one wording for both APIs (``detail``: the decoder's words)."""
     what, kind = body.what, body.content_type or "no Content-Type"
     nothing_used = "; nothing from it was used" if unused else ""
     if isinstance(error, InvalidOperation):  # `json_float`
@@ -293,8 +290,7 @@ def first_few(names: t.Sequence[str], shown: int = 3) -> str:
 
 
 def readable(text: str, width: int = 60) -> str:
-    """Text (an id, a cursor, a value's JSON text; off the wire, `as_written` first) for a message:
-    when longer than ``width``, its start (never half an escape) and its length."""
+    """Text for a message (from the wire: `as_written` first), cut past ``width`` to its start."""
     if len(text) <= width:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])
