@@ -112,24 +112,22 @@ class FilteredBody:
             data = data.removeprefix(codecs.BOM_UTF8)
         self.head = self.head or data.lstrip()[:5]
         data = data.replace(b"\xef\xbf\xbd", LITERAL.encode())  # a U+FFFD the vendor sent
-        exact = self.depth > DEPTH_BOUND  # inside a too-deep value, or (below) one may start here
-        if not exact:  # the common pass: brackets outside strings, by C-level passes
-            structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
-            structure = structure.translate(None, _NOT_STRUCTURE)
-            if self.in_string:
-                structure = b'"' + structure
-            nesting = structure.replace(b'""', b"")
-            if b'"' in nesting:  # a string holds a bracket, or the data ends inside one
-                nesting = _STRINGS.sub(b"", structure)
-            nesting, in_string, _ = nesting.partition(b'"')  # a quote left: ends inside a string
-            levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
-            # A run of LONG_INTEGER digits (each made a 0), found at C speed, may be a long integer.
-            exact = max(levels) > DEPTH_BOUND or b"0" * LONG_INTEGER in data.translate(_DIGITS)
-            if not exact:  # the common case: no token-by-token pass
-                self.depth += len(nesting) - 2 * (nesting.count(b"]") + nesting.count(b"}"))
-                self.in_string = bool(in_string)
-        if exact:
-            data = self._scan(data)
+        # The common pass: brackets outside strings, by C-level passes.
+        structure = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+        structure = structure.translate(None, _NOT_STRUCTURE)
+        if self.in_string:
+            structure = b'"' + structure
+        nesting = structure.replace(b'""', b"")
+        if b'"' in nesting:  # a string holds a bracket, or the data ends inside one
+            nesting = _STRINGS.sub(b"", structure)
+        nesting, in_string, _ = nesting.partition(b'"')  # a quote left: ends inside a string
+        levels = itertools.accumulate(map(_DELTA.__getitem__, nesting), initial=self.depth)
+        # A run of LONG_INTEGER digits (each made a 0), found at C speed, may be a long integer.
+        if max(levels) > DEPTH_BOUND or b"0" * LONG_INTEGER in data.translate(_DIGITS):
+            data = self._scan(data)  # inside a too-deep value too: the depth starts past the bound
+        else:  # the common case: no token-by-token pass
+            self.depth += len(nesting) - 2 * (nesting.count(b"]") + nesting.count(b"}"))
+            self.in_string = bool(in_string)
         if b"\\" in data and any(e in data for e in (b"\\ud", b"\\uD", b"\\uf", b"\\uF")):
             data = _ESCAPE.sub(_lone_marked, data)
         FilteredBody.marks += b"\xef\xbf\xbd" in data  # every marker starts with U+FFFD
