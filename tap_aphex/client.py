@@ -56,8 +56,6 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         self.retry_left = float(self.config["retry_budget_seconds"])  # s left to wait in this run
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
-        self.variables: dict[str, str] = getattr(tap, "set_by_variables", {})  # messages name them
-        self.from_env_file: t.Collection[str] = getattr(tap, "set_by_env_file", ())  # said so
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
         self.made_ready(super().requests_session)
 
@@ -76,8 +74,9 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
     def setting_named(self, where: str) -> str:
         """``where`` (`projects[1].token`) as a message names it: by the variable that set it, if
         one did, and said when a `.env` file set that (the shell's may hold another value)."""
-        named = set_at(where, self.variables)
-        from_file = re.split(r"[.\[]", named, maxsplit=1)[0] in self.from_env_file
+        tap = self._tap  # a TapAphex, which read the variables and the `.env` file
+        named = set_at(where, getattr(tap, "set_by_variables", {}))
+        from_file = re.split(r"[.\[]", named, maxsplit=1)[0] in getattr(tap, "set_by_env_file", ())
         return f"`{named}`" + (" (set by a `.env` file)" if from_file else "")
 
     def answered_before(self, response: requests.Response) -> bool:
