@@ -1,7 +1,7 @@
 """A config's stream maps, judged before any request by what the SDK would do with them: a map
 must name a stream, its special keys must be ones the SDK can use (else it fails later, in its own
 words, or takes them without a word), `fake` needs `faker`; and what the mapper makes of the
-selected streams (`sdk_seam.map_outputs`) must keep a stream and send no two to one table."""
+selected streams (`map_outputs`) must keep a stream and send no two to one table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from collections.abc import Collection, Mapping
 
 from tap_aphex.catalog_checks import StreamClass
 from tap_aphex.decoding import described, listed
+from tap_aphex.sdk_seam import map_schemas
 from tap_aphex.settings import set_at
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
 
 
 def stream_map_problems(
@@ -122,10 +126,15 @@ def _uses_fake(expression: object) -> bool:
     return any(isinstance(node, ast.Name) and node.id == "fake" for node in ast.walk(tree))
 
 
+def map_outputs(tap: Tap) -> dict[str, list[str]]:
+    """Each selected stream's names as its maps write it (none: every record removed)."""
+    return {name: [sent.stream for sent in schemas] for name, schemas in map_schemas(tap).items()}
+
+
 def map_output_problems(
     outputs: Mapping[str, list[str]], variables: Mapping[str, str]
 ) -> list[str]:
-    """What the stream maps make of the selected streams (`sdk_seam.map_outputs`), refused when
+    """What the stream maps make of the selected streams (`map_outputs`), refused when
     it loses silently: every stream removed (each read for nothing, its bookmarks moved), or the
     rows of two streams, or two copies of one, sent to one table (upserted on the wrong keys)."""
     maps = f"`{set_at('stream_maps', variables)}`"

@@ -176,11 +176,6 @@ def map_schemas(tap: Tap) -> dict[str, list[SchemaMessage]]:
     }
 
 
-def map_outputs(tap: Tap) -> dict[str, list[str]]:
-    """Each selected stream's names as its maps write it (none: every record removed)."""
-    return {name: [sent.stream for sent in schemas] for name, schemas in map_schemas(tap).items()}
-
-
 def plain_logger(logger: logging.Logger | logging.LoggerAdapter[t.Any]) -> logging.Logger:
     """The `logging.Logger` behind a stream's ``logger``, to attach filters to. 0.55 wraps it in a
     `LoggerAdapter`, which has no `filters`."""

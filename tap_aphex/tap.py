@@ -27,11 +27,7 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.sdk_seam import (
-    add_builtin_settings,
-    honoured,
-    map_outputs,
-)
+from tap_aphex.sdk_seam import add_builtin_settings, honoured
 from tap_aphex.settings import CONFIG_SCHEMA, remember_config_secrets, set_at
 from tap_aphex.streams import log_position, plan_report
 from tap_aphex.streams.published_plans import (
@@ -142,7 +138,7 @@ class TapAphex(TapOptions):
             setup_mapper=setup_mapper,
             message_writer=message_writer or CountingWriter(self.report),
         )
-        outputs = map_outputs(self) if setup_mapper else {}
+        outputs = map_checks.map_outputs(self) if setup_mapper else {}
         if problems := map_checks.map_output_problems(outputs, variables):
             raise ConfigValidationError("Config validation failed", errors=problems)
         if removed := [stream for stream, names in outputs.items() if not names]:

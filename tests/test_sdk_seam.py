@@ -38,7 +38,7 @@ from singer_sdk.helpers._state import finalize_state_progress_markers, increment
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.streams import RESTStream, Stream
 
-from tap_aphex import sdk_seam
+from tap_aphex import map_checks, sdk_seam
 from tap_aphex.client import AphexStream
 from tap_aphex.sdk_seam import SDK_CHATTER, config_input, discard_progress
 from tap_aphex.tap import TapAphex
@@ -520,10 +520,10 @@ def test_the_sdk_reads_an_integer_variable_with_int_which_refuses_a_long_one(
 
 
 def test_the_mapper_says_the_name_each_selected_stream_is_written_as() -> None:
-    # `map_outputs` reads `mapper.stream_maps`, each map's `stream_alias`, `RemoveRecordTransform`.
+    # `map_schemas` (under `map_outputs`) reads `mapper.stream_maps`, `stream_alias`, removals.
     maps = {"tasks": {"__alias__": "t2"}, "task_events": None, "copy": {"__source__": "tasks"}}
 
-    outputs = sdk_seam.map_outputs(TapAphex(config={"api_key": "k", "stream_maps": maps}))
+    outputs = map_checks.map_outputs(TapAphex(config={"api_key": "k", "stream_maps": maps}))
 
     assert outputs == {
         "task_events": [],

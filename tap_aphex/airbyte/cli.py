@@ -20,6 +20,7 @@ from tap_aphex.airbyte import protocol, writer
 from tap_aphex.client import AphexStream
 from tap_aphex.inputs import joined, read_json, read_json_object
 from tap_aphex.logs import log_level_problem
+from tap_aphex.map_checks import map_outputs
 from tap_aphex.report import (
     AphexError,
     AuthenticationError,
@@ -29,7 +30,6 @@ from tap_aphex.report import (
     describe,
     stream_map_problem,
 )
-from tap_aphex.sdk_seam import map_outputs
 from tap_aphex.settings import remember_config_secrets
 from tap_aphex.signals import Interrupts, guard_stdout, output_lost
 from tap_aphex.tap import TapAphex

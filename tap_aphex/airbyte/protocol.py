@@ -14,8 +14,9 @@ import typing as t
 
 from tap_aphex.decoding import described, json_kind
 from tap_aphex.inputs import UNWRITABLE, bookmark_shape_problem, unwritable
+from tap_aphex.map_checks import map_outputs
 from tap_aphex.report import ConfigError
-from tap_aphex.sdk_seam import add_builtin_settings, map_outputs
+from tap_aphex.sdk_seam import add_builtin_settings
 from tap_aphex.settings import CONFIG_SCHEMA
 from tap_aphex.streams.log_position import read_bookmark
 from tap_aphex.streams.task_events import TaskEventsStream
