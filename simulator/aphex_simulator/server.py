@@ -178,7 +178,7 @@ class _Server(ThreadingHTTPServer):
             while not self.stopping.is_set():
                 ready = {key.fileobj for key, _ in selector.select()}
                 if self in ready and not self.stopping.is_set():
-                    self._handle_request_noblock()
+                    self._handle_request_noblock()  # type: ignore[attr-defined]  # as serve_forever
                 self.service_actions()
 
     def stop_serving(self) -> None:
