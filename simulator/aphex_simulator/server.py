@@ -182,7 +182,8 @@ class _Server(ThreadingHTTPServer):
                 self.service_actions()
 
     def stop_serving(self) -> None:
-        """No new request is taken once this returns (stalled ones wake: `stopping`)."""
+        """Ends the serving loop: at once if it waits, else after the request it is taking
+        (stalled requests wake: `stopping`)."""
         self.stopping.set()
         self._waker.send(b"x")
 
@@ -192,7 +193,7 @@ class _Server(ThreadingHTTPServer):
         self._waker.close()
 
     # Count requests from the serving thread, before their thread starts, so that stop() (which
-    # first ends serve_forever) cannot miss one.
+    # first ends the serving loop) cannot miss one.
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
             self._active += 1
