@@ -289,16 +289,21 @@ def replay_tasks(records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]
 F_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)  # a pipe's capacity (Linux only)
 
 
-def wait_until_writing_to_a_full_pipe(process: subprocess.Popen[str]) -> None:
+def wait_until_writing_to_a_full_pipe(
+    process: subprocess.Popen[t.Any], pipe: int | None = None, waits: str = "pipe_write"
+) -> None:
     """Until the process waits in a write to its stdout, which nobody reads: records fill at least
-    half the pipe, and Linux says it waits in `pipe_write` (where /proc hides that, or elsewhere:
-    what the pipe holds has stopped growing for half a second).
+    half the pipe, and Linux says it waits in `waits` (`pipe_write`; where /proc hides that, or
+    elsewhere: what the pipe holds has stopped growing for half a second). ``pipe``: the read end
+    of a stdout the test made itself (default: the process's own `stdout` pipe), and `waits` the
+    kernel function a writer to it waits in (a non-blocking one waits for room in a poll).
 
     Not `wchan` alone: it reads "0" while the process runs, which is no sign that it is hidden,
     and under load the process may still be starting then.
     """
-    assert process.stdout is not None
-    pipe = process.stdout.fileno()
+    if pipe is None:
+        assert process.stdout is not None
+        pipe = process.stdout.fileno()
     capacity = fcntl.fcntl(pipe, F_GETPIPE_SZ) if F_GETPIPE_SZ else 16_384  # macOS: 16 KiB at least
     wchan = Path(f"/proc/{process.pid}/wchan")  # the kernel function it waits in
     deadline = time.monotonic() + 30
@@ -309,7 +314,7 @@ def wait_until_writing_to_a_full_pipe(process: subprocess.Popen[str]) -> None:
             since = time.monotonic()
         if held >= capacity // 2:
             waits_in = wchan.read_text() if wchan.exists() else ""
-            if "pipe_write" in waits_in or time.monotonic() - since >= 0.5:  # "anon_pipe_write"
+            if waits in waits_in or time.monotonic() - since >= 0.5:  # "anon_pipe_write"
                 return
         if time.monotonic() > deadline:
             process.kill()

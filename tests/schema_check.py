@@ -7,6 +7,7 @@ strict: RFC 3339 with a time zone (the tap writes ``...Z``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import typing as t
 
@@ -26,9 +27,19 @@ def _is_datetime(value: object) -> bool:
 
 
 def validator(schema: dict[str, t.Any]) -> Draft202012Validator:
-    """A validator of ``schema`` that also checks date-time formats."""
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FORMATS)
+    """A validator of ``schema`` that also checks date-time formats.
+
+    Built once per distinct schema (its JSON text is the key, so a schema changed in place is a new
+    one): checking a schema against the metaschema costs ten times what checking a few records
+    does, and the property tests check the same handful of schemas hundreds of times."""
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _VALIDATORS:
+        Draft202012Validator.check_schema(schema)
+        _VALIDATORS[key] = Draft202012Validator(json.loads(key), format_checker=FORMATS)
+    return _VALIDATORS[key]
+
+
+_VALIDATORS: dict[str, Draft202012Validator] = {}
 
 
 def schema_errors(check: Draft202012Validator, record: dict[str, t.Any]) -> list[str]:

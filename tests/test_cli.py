@@ -1829,7 +1829,8 @@ def test_a_non_blocking_stdout_that_fills_up_loses_no_record(tmp_path: Path) -> 
         command = [sys.executable, "-m", "tap_aphex", "--config", str(config)]
         process = subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE)
         os.close(write_end)
-        time.sleep(1)  # the pipe fills while nobody reads it
+        # The pipe fills while nobody reads it: the tap waits for room ("poll_schedule_timeout").
+        wait_until_writing_to_a_full_pipe(process, read_end, waits="poll_schedule")
         with os.fdopen(read_end, "rb") as output:
             messages = parse_messages(output.read().decode())
         stderr = process.communicate(timeout=60)[1].decode()

@@ -820,11 +820,15 @@ def carried_on(why: str) -> str:
     ],
 )
 def test_a_bookmark_the_tap_could_not_have_written_and_does_not_read_is_said_once(
-    portfolio: Simulator, tmp_path: Path, run_of: str, selected: list[str] | None
+    read_once: tuple[Simulator, dict[str, t.Any]],
+    tmp_path: Path,
+    run_of: str,
+    selected: list[str] | None,
 ) -> None:
     """Carried on in every STATE, it was said in no run that did not read it."""
+    portfolio, first_run = read_once
     first, second = portfolio.plan_projects[:2]
-    state = first_state(portfolio, [first, second])
+    state = copy.deepcopy(first_run)  # the first run's state, as it was: `edit` changes it in place
     edit(state, "published_plans", first, replication_key="eventId")
     edit(state, "published_plan_tasks", second, replication_key_value="last tuesday")
     config = {

@@ -8,6 +8,7 @@ request thread is left waiting on an idle keep-alive socket.
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import threading
 import time
@@ -69,10 +70,7 @@ class LoopbackServer:
             raise RuntimeError("the simulator is already running")
         server = _Server(("127.0.0.1", self._port), self)
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="aphex-simulator",
-            daemon=True,
+            target=server.serve_until_stopped, name="aphex-simulator", daemon=True
         )
         self._server = server
         self._thread.start()
@@ -82,10 +80,9 @@ class LoopbackServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
+        server.stop_serving()
         thread.join()
+        server.server_close()
         server.wait_idle(_STOP_GRACE_SECONDS)
         self._server = None
         self._thread = None
@@ -168,10 +165,35 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()  # wakes stalled requests when the simulator stops
         self._active = 0
         self._idle = threading.Condition()
+        self._wake, self._waker = socket.socketpair()  # ends the serving loop's wait at once
         super().__init__(address, _Handler)
 
+    def serve_until_stopped(self) -> None:
+        """socketserver's `serve_forever` loop, ended by `stop_serving` as soon as it is called:
+        `shutdown()` is only seen at the loop's next poll (up to its interval later), which a
+        simulator started and stopped for each of hundreds of tests paid every time."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake, selectors.EVENT_READ)
+            while not self.stopping.is_set():
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self in ready and not self.stopping.is_set():
+                    self._handle_request_noblock()  # type: ignore[attr-defined]  # as serve_forever
+                self.service_actions()
+
+    def stop_serving(self) -> None:
+        """Ends the serving loop: at once if it waits, else after the request it is taking
+        (stalled requests wake: `stopping`)."""
+        self.stopping.set()
+        self._waker.send(b"x")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake.close()
+        self._waker.close()
+
     # Count requests from the serving thread, before their thread starts, so that stop() (which
-    # first ends serve_forever) cannot miss one.
+    # first ends the serving loop) cannot miss one.
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._idle:
             self._active += 1
