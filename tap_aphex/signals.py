@@ -62,8 +62,10 @@ def for_worker_thread(signals: frozenset[int] = STOP_SIGNALS) -> set[int | signa
 
 
 class Held:
-    """``with held:`` around a write: an interrupt meanwhile is raised after it, as half a line
-    is more than the target can parse. A flag, not a signal mask: no system call per line."""
+    """``with held:`` around a write (half a line is more than the target can parse), or a
+    `threading.Condition.wait` (raised in its own code, an interrupt can leave the lock released,
+    and the `with` around it then fails): an interrupt meanwhile is raised after it. A flag, not a
+    signal mask: no system call per line."""
 
     def __init__(self) -> None:
         self.writing = False
@@ -80,6 +82,14 @@ class Held:
 
 
 held = Held()
+
+
+def interrupt() -> None:
+    """Raise `KeyboardInterrupt` now, or where ``with held:`` ends (a line half out, a wait)."""
+    if held.writing:
+        held.pending = KeyboardInterrupt()
+        return
+    raise KeyboardInterrupt
 
 
 class Interrupts:
@@ -99,10 +109,7 @@ class Interrupts:
         self.received = signum
         self.ignore_later()  # before the thread starts: it inherits the blocked signals
         threading.Thread(target=self._end_if_still_running, daemon=True).start()
-        if held.writing:
-            held.pending = KeyboardInterrupt()  # raised when the line is out (`Held`)
-            return
-        raise KeyboardInterrupt
+        interrupt()
 
     def ignore_later(self) -> None:
         """From now on a stop signal changes nothing: a no-op handler (with SIG_IGN, one pending

@@ -19,7 +19,7 @@ import urllib3
 from tap_aphex import sdk_seam
 from tap_aphex.client import CHUNK
 from tap_aphex.report import AphexError
-from tap_aphex.signals import for_worker_thread
+from tap_aphex.signals import for_worker_thread, held
 from tap_aphex.streams.plan_document import VersionScan
 from tap_aphex.streams.plan_progress import Step
 from tap_aphex.streams.plan_report import plural, say_asking_again, server_fails
@@ -80,7 +80,8 @@ class Spool:
         """Up to ``size`` bytes, waiting for them to arrive (`decoding.FilteredBody` asks)."""
         with self._changed:
             while self._position >= self._size and not self._ended and not self._file.closed:
-                self._changed.wait(POLL_SECONDS)
+                with held:  # (`Held`: an interrupt in a wait)
+                    self._changed.wait(POLL_SECONDS)
             if self._file.closed:
                 raise Cancelled
             if self._position < self._size:
@@ -142,7 +143,8 @@ class ProjectDownload:
                     if self.error is not None:
                         raise self.error
                     return None
-                self._changed.wait(POLL_SECONDS)
+                with held:  # (`Held`: an interrupt in a wait)
+                    self._changed.wait(POLL_SECONDS)
             self._taken = len(self.answers) - 1
             return self.answers[self._taken]
 
@@ -171,7 +173,8 @@ class PlansRun:
         self._window = threading.Semaphore(DOWNLOAD_WINDOW_PER_THREAD * self.workers)
         self.stop = threading.Event()
         for n in range(min(self.workers, len(self.projects))):
-            threading.Thread(target=self._work, name=f"plans-download-{n + 1}", daemon=True).start()
+            with held:  # `start` waits on a Condition too
+                threading.Thread(target=self._work, name=f"plans-{n + 1}", daemon=True).start()
 
     def versions(self, download: ProjectDownload) -> Iterator[PublishedVersion]:
         """Every new version in the project's answers, each once (a grown answer repeats some)."""
