@@ -54,6 +54,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         super().__init__(tap)
         self.report = report  # what failed and why this stream stopped, for the run's summary
         self.retry_left = float(self.config["retry_budget_seconds"])  # s left to wait in this run
+        self._waiting_until = 0.0  # the end of the waits under way (`time.monotonic`)
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
@@ -218,16 +219,20 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         scheduled = waits[in_a_row - 1] if in_a_row else backoff  # a 503's slower: quota or not
         requested = retry_after_seconds(response)
         wait = scheduled if requested is None else requested
-        if wait > self.retry_left:
+        # Paid as time: a wait beside another (projects downloaded together) pays what it adds.
+        now = time.monotonic()
+        paid = max(0.0, now + wait - max(now, self._waiting_until))
+        if paid > self.retry_left:
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
             left = f"more than the {self.retry_left:.0f} s left of `retry_budget_seconds`"
             cut = f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, {left}"
             if in_a_row:  # ending on 503s: the daily limit, as far as can be told
                 self.cut_short = cut  # the stream says what cut its 503 schedule short
                 raise failure
-            whole_run = "one for the stream's whole run, every project's retries included"
+            whole_run = "one for the stream's whole run; waits under way together count once"
             raise AphexError(f"{cut} ({whole_run}): gave up.")
-        self.retry_left -= wait
+        self.retry_left -= paid
+        self._waiting_until = max(self._waiting_until, now + wait)
         self.unavailable_waited += wait if in_a_row else 0.0
         return wait
 

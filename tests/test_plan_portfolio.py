@@ -58,6 +58,19 @@ def test_projects_are_downloaded_at_most_max_parallel_projects_at_a_time() -> No
     assert records_of(parallel) == records_of(one_at_a_time)  # the same output, in the same order
 
 
+def test_waits_under_way_together_are_paid_once_from_the_retry_budget() -> None:
+    # Every project is asked to wait 2 s at the same moment: side by side they hold the run about
+    # 2 s, which a budget of 3 covers (paid one by one, the second would already give up).
+    with Simulator(seed=151, events=0, plan_projects=3, plan_tasks=3, history_weeks=2) as sim:
+        projects = sim.plan_projects
+        for project in projects:
+            sim.set_plan_fault(project.account_id, "429", 1, retry_after=2)
+        run = run_tap(plans_config(projects, retry_budget_seconds=3, max_parallel_projects=3))
+
+    landed = {record["accountId"] for record in run.records("published_plans")}
+    assert landed == {project.account_id for project in projects}
+
+
 def records_of(run: TapRun) -> list[tuple[str, str]]:
     return [
         (m["stream"], json.dumps(m["record"], sort_keys=True))
