@@ -16,6 +16,7 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_aphex.config_checks import ca_bundle
+from tap_aphex.decoding import seconds
 from tap_aphex.logs import safe_url
 from tap_aphex.report import (
     AphexError,
@@ -219,18 +220,21 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         scheduled = waits[in_a_row - 1] if in_a_row else backoff  # a 503's slower: quota or not
         requested = retry_after_seconds(response)
         wait = scheduled if requested is None else requested
-        # Paid as time: a wait beside another (projects downloaded together) pays what it adds.
+        # Paid as time: a wait beside others (projects downloaded together) pays what it adds,
+        # nothing when it ends within half a second of them (threads asking together).
         now = time.monotonic()
         paid = max(0.0, now + wait - max(now, self._waiting_until))
+        paid = 0.0 if self._waiting_until > now and paid < 0.5 else paid
         if paid > self.retry_left:
             asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
-            left = f"more than the {self.retry_left:.0f} s left of `retry_budget_seconds`"
-            cut = f"{failure_words(failure)} after {tries}; {asked} a {wait:.0f} s wait, {left}"
+            left = f"more than the {seconds(self.retry_left)} s left of `retry_budget_seconds`"
+            cut = (
+                f"{failure_words(failure)} after {tries}; {asked} a {seconds(wait)} s wait, {left}"
+            )
             if in_a_row:  # ending on 503s: the daily limit, as far as can be told
                 self.cut_short = cut  # the stream says what cut its 503 schedule short
                 raise failure
-            whole_run = "one for the stream's whole run; waits under way together count once"
-            raise AphexError(f"{cut} ({whole_run}): gave up.")
+            raise AphexError(f"{cut} (one for the stream's whole run): gave up.")
         self.retry_left -= paid
         self._waiting_until = max(self._waiting_until, now + wait)
         self.unavailable_waited += wait if in_a_row else 0.0

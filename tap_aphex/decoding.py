@@ -293,3 +293,8 @@ def readable(text: str, width: int = 60) -> str:
         return text
     start = _CUT_ESCAPE.sub(r"\1", text[:width])
     return f"{start}… ({len(text)} characters)"
+
+
+def seconds(value: float) -> str:
+    """A wait in a message: whole seconds as such (`2`), else to a tenth (`0.6`)."""
+    return f"{value:.1f}".removesuffix(".0")

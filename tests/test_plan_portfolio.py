@@ -58,14 +58,25 @@ def test_projects_are_downloaded_at_most_max_parallel_projects_at_a_time() -> No
     assert records_of(parallel) == records_of(one_at_a_time)  # the same output, in the same order
 
 
-def test_waits_under_way_together_are_paid_once_from_the_retry_budget() -> None:
-    # Every project is asked to wait 2 s at the same moment: side by side they hold the run about
-    # 2 s, which a budget of 3 covers (paid one by one, the second would already give up).
+@pytest.mark.parametrize(
+    ("asked", "budget"),
+    [
+        pytest.param([2], 2, id="each asked 2 s at once, a budget of 2"),
+        pytest.param([2, 1], 3, id="each asked 2 s, then 1 s, a budget of 3"),
+    ],
+)
+def test_waits_under_way_together_are_paid_once_from_the_retry_budget(
+    asked: list[int], budget: int
+) -> None:
+    # Every project is asked to wait (Retry-After) at about the same moment: side by side they
+    # hold the run as long as one project's waits, which the budget covers exactly. Paid one by
+    # one, or each by the microseconds it starts later, the others would give up.
     with Simulator(seed=151, events=0, plan_projects=3, plan_tasks=3, history_weeks=2) as sim:
         projects = sim.plan_projects
         for project in projects:
-            sim.set_plan_fault(project.account_id, "429", 1, retry_after=2)
-        run = run_tap(plans_config(projects, retry_budget_seconds=3, max_parallel_projects=3))
+            for seconds in asked:
+                sim.set_plan_fault(project.account_id, "429", 1, retry_after=seconds)
+        run = run_tap(plans_config(projects, retry_budget_seconds=budget, max_parallel_projects=3))
 
     landed = {record["accountId"] for record in run.records("published_plans")}
     assert landed == {project.account_id for project in projects}
