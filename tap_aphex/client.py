@@ -7,6 +7,7 @@ import email.utils
 import itertools
 import logging
 import re
+import threading
 import time
 import typing as t
 from http import HTTPStatus
@@ -56,6 +57,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         self.report = report  # what failed and why this stream stopped, for the run's summary
         self.retry_left = float(self.config["retry_budget_seconds"])  # s left to wait in this run
         self._waiting_until = 0.0  # the end of the waits under way (`time.monotonic`)
+        self._budget = threading.Lock()  # download threads pay from the one budget
         self.unavailable_waited, self.cut_short = 0.0, ""  # on the last 503s; what cut them short
         self._answered: set[str] = set()  # URLs (without query) that answered 2xx in this run
         # The SDK keeps one session per stream (a subclass's other sessions are made the same).
@@ -220,24 +222,22 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         scheduled = waits[in_a_row - 1] if in_a_row else backoff  # a 503's slower: quota or not
         requested = retry_after_seconds(response)
         wait = scheduled if requested is None else requested
-        # Paid as time: a wait beside others (projects downloaded together) pays what it adds,
-        # nothing when it ends within half a second of them (threads asking together).
-        now = time.monotonic()
-        paid = max(0.0, now + wait - max(now, self._waiting_until))
-        paid = 0.0 if self._waiting_until > now and paid < 0.5 else paid
-        if paid > self.retry_left:
-            asked = "the server asked (Retry-After) for" if requested is not None else "the next is"
-            left = f"more than the {seconds(self.retry_left)} s left of `retry_budget_seconds`"
-            cut = (
-                f"{failure_words(failure)} after {tries}; {asked} a {seconds(wait)} s wait, {left}"
-            )
-            if in_a_row:  # ending on 503s: the daily limit, as far as can be told
-                self.cut_short = cut  # the stream says what cut its 503 schedule short
-                raise failure
-            raise AphexError(f"{cut} (one for the stream's whole run): gave up.")
-        self.retry_left -= paid
-        self._waiting_until = max(self._waiting_until, now + wait)
-        self.unavailable_waited += wait if in_a_row else 0.0
+        with self._budget:  # paid as time: a wait beside others (projects) pays what it adds
+            now = time.monotonic()
+            paid = max(0.0, now + wait - max(now, self._waiting_until))
+            # Half a second's grace in all (0 never waits): threads asking together start apart.
+            if paid > self.retry_left + (0.5 if self.config["retry_budget_seconds"] else 0.0):
+                asked = "the server asked (Retry-After) for" if requested else "the next is"
+                left = f"the {seconds(max(self.retry_left, 0))} s left of `retry_budget_seconds`"
+                cut = f"{failure_words(failure)} after {tries}; {asked} a {seconds(wait)} s wait"
+                cut += f", more than {left}"
+                if in_a_row:  # ending on 503s: the daily limit, as far as can be told
+                    self.cut_short = cut  # the stream says what cut its 503 schedule short
+                    raise failure
+                raise AphexError(f"{cut} (one for the stream's whole run): gave up.")
+            self.retry_left -= paid
+            self._waiting_until = max(self._waiting_until, now + wait)
+            self.unavailable_waited += wait if in_a_row else 0.0
         return wait
 
     @override
@@ -262,7 +262,7 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
             failure if url in failure else f"{failure} for {url}",  # a body cut short names none
             details["wait"],
             details["tries"] + 1,
-            self.retry_left,
+            max(self.retry_left, 0),
         )
 
 

@@ -296,5 +296,5 @@ def readable(text: str, width: int = 60) -> str:
 
 
 def seconds(value: float) -> str:
-    """A wait in a message: whole seconds as such (`2`), else to a tenth (`0.6`)."""
-    return f"{value:.1f}".removesuffix(".0")
+    """A wait in a message: whole seconds as such (`2`), else to a hundredth (`0.96`)."""
+    return f"{value:.2f}".rstrip("0").removesuffix(".")

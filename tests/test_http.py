@@ -15,7 +15,7 @@ import pytest
 import requests
 from aphex_simulator import Simulator
 from harness import run_tap
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from werkzeug import Request, Response
 
 from tap_aphex.client import retry_after_seconds
@@ -101,6 +101,37 @@ def test_retries_stop_when_the_budget_is_spent(httpserver: HTTPServer) -> None:
     assert "HTTP 502 BAD GATEWAY" in message
     assert "after 2 tries; the next is a 2 s wait, more than the 0 s left" in message
     assert len(httpserver.log) == 2
+
+
+def test_the_retry_budget_is_time_with_half_a_second_of_grace_beside_a_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three projects' download threads each told to wait 1 s (Retry-After), asking 0.3 s apart,
+    # on a budget of 1 s. The first pays 1 s; the second, beside it, pays the 0.3 s it adds
+    # (within the half second of grace); the third's 0.3 s more is past it. The clock is stepped
+    # by hand: how far apart threads ask is the point, which no server sets to the millisecond.
+    config = {"projects": [{"url": "https://example.com/power-bi/v1/abc", "token": "t0ken-1"}]}
+    stream = TapAphex(config={**config, "retry_budget_seconds": 1}).streams["published_plans"]
+    assert isinstance(stream, PublishedPlansStream)
+    answer = requests.Response()
+    answer.status_code, answer.reason, answer.url = (
+        429,
+        "Too Many Requests",
+        config["projects"][0]["url"],
+    )
+    answer.headers["Retry-After"] = "1"
+    now = [100.0]
+    monkeypatch.setattr("tap_aphex.client.time.monotonic", lambda: now[0])
+
+    waits = []
+    for _ in range(2):
+        waits.append(stream.retry_wait(RetriableAPIError("429", answer), []))
+        now[0] += 0.3
+    with pytest.raises(AphexError, match=r"a 1 s wait, more than the 0 s left"):
+        stream.retry_wait(RetriableAPIError("429", answer), [])
+
+    assert waits == [1.0, 1.0]
+    assert stream.retry_left == pytest.approx(-0.3)  # the grace spent is never said: 0 s left
 
 
 def test_a_body_that_trickles_in_is_cut_off_at_request_timeout(httpserver: HTTPServer) -> None:
