@@ -228,9 +228,9 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
             # Half a second's grace in all (0 never waits): threads asking together start apart.
             if paid > self.retry_left + (0.5 if self.config["retry_budget_seconds"] else 0.0):
                 asked = "the server asked (Retry-After) for" if requested else "the next is"
+                asked += f" a {seconds(wait, up=True)} s wait"
                 left = f"the {seconds(max(self.retry_left, 0))} s left of `retry_budget_seconds`"
-                cut = f"{failure_words(failure)} after {tries}; {asked} a {seconds(wait)} s wait"
-                cut += f", more than {left}"
+                cut = f"{failure_words(failure)} after {tries}; {asked}, more than {left}"
                 if in_a_row:  # ending on 503s: the daily limit, as far as can be told
                     self.cut_short = cut  # the stream says what cut its 503 schedule short
                     raise failure
@@ -257,12 +257,12 @@ class AphexStream(CopiedWhenChanged, RESTStream[t.Any]):
         request, context = details["args"][:2]  # the retried call's
         failure, url = failure_words(details.get("exception")), safe_url(request.url)
         self.logger.warning(
-            "%s: %s; retrying in %.0f s (try %d; %.0f s of the retry budget left).",
+            "%s: %s; retrying in %s s (try %d; %s s of the retry budget left).",
             self.retried_part(context),
             failure if url in failure else f"{failure} for {url}",  # a body cut short names none
-            details["wait"],
+            seconds(details["wait"], up=True),
             details["tries"] + 1,
-            max(self.retry_left, 0),
+            seconds(max(self.retry_left, 0)),
         )
 
 

@@ -295,6 +295,8 @@ def readable(text: str, width: int = 60) -> str:
     return f"{start}… ({len(text)} characters)"
 
 
-def seconds(value: float) -> str:
-    """A wait in a message: whole seconds as such (`2`), else to a hundredth (`0.96`)."""
-    return f"{value:.2f}".rstrip("0").removesuffix(".")
+def seconds(value: float, *, up: bool = False) -> str:
+    """Seconds in a message, to the hundredth (`2`, `0.96`): ``up`` for a wait, down for what is
+    left, so that "a 0.01 s wait, more than the 0 s left" stays true however close they are."""
+    hundredths = round(value * 100, 6)  # 0.99 * 100 is 98.99999999999999
+    return f"{(math.ceil if up else math.floor)(hundredths) / 100:.2f}".rstrip("0").rstrip(".")

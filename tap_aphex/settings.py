@@ -137,9 +137,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=600,
         title="Retry budget",
         description="Total seconds a stream may spend waiting between retries in one run (waits "
-        "under way together count once); every wait is paid from it (`Retry-After`, the backoff, "
-        "the Data API's 503 schedule). A wait longer than what is left is not waited: the stream "
-        "ends (a Data API 503: the daily-limit stop). 0 never waits. 0 to 86,400 (a day).",
+        "side by side count once); every wait is paid from it (`Retry-After`, the backoff, the "
+        "Data API's 503 schedule). A wait past what is left (0.5 s of grace in all) is not waited: "
+        "the stream ends (a Data API 503: the daily-limit stop). 0 never waits. 0 to 86,400 (a "
+        "day).",
     ),
     th.Property(
         "metrics_log_level",

@@ -187,7 +187,7 @@ def test_the_503_schedule_steps_by_the_503s_in_a_row(
 
     assert event_ids(run.records("task_events")) == event_ids(simulator.event_log.events)
     retries = [r.args for r in caplog.records if "retrying in" in r.msg]
-    waited = [args[2] for args in retries if str(args[1]).startswith("HTTP 503")]  # type: ignore[index]
+    waited = [float(str(args[2])) for args in retries if str(args[1]).startswith("HTTP 503")]  # type: ignore[index]
     assert waited == [schedule[step] for step in steps]
 
 
